@@ -1,0 +1,1 @@
+//! Layer-2 announcements: gratuitous ARP, unsolicited NA, and their schedule.

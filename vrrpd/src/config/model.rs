@@ -1,0 +1,172 @@
+//! The resolved, typed configuration. `Serialize` so `--dump-config` can print it.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::vrrp::packet::Version;
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Config {
+    pub global: GlobalDefs,
+    pub instances: Vec<VrrpInstance>,
+}
+
+/// `global_defs`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GlobalDefs {
+    /// `router_id`; defaults to the host name.
+    pub router_id: Option<String>,
+    /// `vrrp_version` (default 2).
+    pub vrrp_version: Version,
+    /// Defaults for each instance's gratuitous ARP / NA schedule (`vrrp_garp_*`, `vrrp_gna_*`).
+    pub garp: Garp,
+    /// `vrrp_mcast_group4` / `vrrp_mcast_group6`.
+    pub mcast_group4: std::net::Ipv4Addr,
+    pub mcast_group6: std::net::Ipv6Addr,
+}
+
+impl Default for GlobalDefs {
+    fn default() -> Self {
+        Self {
+            router_id: None,
+            vrrp_version: Version::V2,
+            garp: Garp::default(),
+            mcast_group4: crate::vrrp::packet::MCAST_V4,
+            mcast_group6: crate::vrrp::packet::MCAST_V6,
+        }
+    }
+}
+
+/// Gratuitous ARP / unsolicited NA schedule, keepalived's keys and defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Garp {
+    /// `garp_master_delay`: second burst this long after becoming Master (default 5 s; 0 = none).
+    pub master_delay: Duration,
+    /// `garp_master_repeat`: messages per burst (default 5).
+    pub master_repeat: u32,
+    /// `garp_master_refresh`: periodic refresh while Master (default 0 = off).
+    pub master_refresh: Duration,
+    /// `garp_master_refresh_repeat`: messages per refresh (default 1).
+    pub master_refresh_repeat: u32,
+    /// `garp_lower_prio_delay`: second burst after a lower-priority advert (default = master_delay).
+    pub lower_prio_delay: Duration,
+    /// `garp_lower_prio_repeat`: messages per lower-priority burst (default = master_repeat).
+    pub lower_prio_repeat: u32,
+    /// `garp_interval` / `vrrp_garp_interval`: gap between ARP messages in a burst (default 0).
+    pub interval: Duration,
+    /// `gna_interval` / `vrrp_gna_interval`: gap between NA messages in a burst (default 0).
+    pub na_interval: Duration,
+    /// `lower_prio_no_advert`: a Master does not answer a lower-priority advert with its own.
+    pub lower_prio_no_advert: bool,
+}
+
+impl Default for Garp {
+    fn default() -> Self {
+        Self {
+            master_delay: Duration::from_secs(5),
+            master_repeat: 5,
+            master_refresh: Duration::ZERO,
+            master_refresh_repeat: 1,
+            lower_prio_delay: Duration::from_secs(5),
+            lower_prio_repeat: 5,
+            interval: Duration::ZERO,
+            na_interval: Duration::ZERO,
+            lower_prio_no_advert: false,
+        }
+    }
+}
+
+/// `state` keyword of a vrrp_instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum InitialState {
+    Master,
+    Backup,
+}
+
+/// `authentication { auth_type PASS; auth_pass … }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Authentication {
+    /// The password as configured; the wire carries its first 8 bytes.
+    Pass(String),
+}
+
+/// One address of `virtual_ipaddress`:
+/// `ADDR[/PREFIX] [brd ADDR] [dev IFNAME] [scope SCOPE] [label LABEL]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VirtualAddress {
+    pub addr: IpAddr,
+    /// Defaults to /32 (IPv4) or /128 (IPv6) as keepalived.
+    pub prefix_len: u8,
+    pub broadcast: Option<std::net::Ipv4Addr>,
+    /// Interface to add it on; defaults to the instance's interface.
+    pub dev: Option<String>,
+    /// `host`, `link`, `site`, `global`/`universe` (default), `nowhere`, or a number.
+    pub scope: Scope,
+    pub label: Option<String>,
+}
+
+/// Address scope (rtnetlink `ifa_scope`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Scope {
+    Global,
+    Site,
+    Link,
+    Host,
+    Nowhere,
+    Other(u8),
+}
+
+impl Scope {
+    /// The numeric `RT_SCOPE_*` value.
+    pub fn as_u8(self) -> u8 {
+        match self {
+            Scope::Global => 0,
+            Scope::Site => 200,
+            Scope::Link => 253,
+            Scope::Host => 254,
+            Scope::Nowhere => 255,
+            Scope::Other(n) => n,
+        }
+    }
+}
+
+/// `vrrp_instance NAME { … }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VrrpInstance {
+    pub name: String,
+    pub state: InitialState,
+    pub interface: String,
+    pub virtual_router_id: u8,
+    /// 1..=255 (default 100).
+    pub priority: u8,
+    /// `advert_int` in centiseconds (default 100).
+    pub advert_int: u16,
+    pub version: Version,
+    /// `nopreempt` (cleared by `state MASTER`, as keepalived does).
+    pub nopreempt: bool,
+    pub preempt_delay: Duration,
+    pub authentication: Option<Authentication>,
+    pub virtual_ipaddress: Vec<VirtualAddress>,
+    /// `mcast_src_ip` / `unicast_src_ip`.
+    pub src_ip: Option<IpAddr>,
+    /// `unicast_peer { … }`: unicast mode when non-empty.
+    pub unicast_peers: Vec<IpAddr>,
+    /// `unicast_ttl` (default 255).
+    pub unicast_ttl: u8,
+    pub garp: Garp,
+    /// Where each item came from, for diagnostics.
+    #[serde(skip)]
+    pub source: Option<SourceRef>,
+}
+
+/// A place in a configuration file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceRef {
+    pub file: PathBuf,
+    pub line: u32,
+    pub col: u32,
+}

@@ -1,0 +1,1 @@
+//! The daemon: instance actors that drive the state machines.

@@ -1,0 +1,11 @@
+//! vrrpd: a keepalived-compatible VRRP pair manager.
+//!
+//! The protocol lives in [`vrrp`] as sans-IO values (codec, state machine, simulator); the
+//! drivers that give it sockets, netlink and timers live in [`net`], [`netlink`] and [`daemon`].
+
+pub mod cli;
+pub mod config;
+pub mod daemon;
+pub mod net;
+pub mod netlink;
+pub mod vrrp;

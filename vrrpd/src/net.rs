@@ -1,0 +1,1 @@
+//! VRRP sockets: raw IP protocol 112, multicast and unicast.

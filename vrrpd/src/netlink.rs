@@ -1,0 +1,1 @@
+//! rtnetlink: virtual addresses and link state.

@@ -1,0 +1,90 @@
+//! VRRP advertisement codec (RFC 3768 v2, RFC 5798 v3) for IPv4 and IPv6.
+//!
+//! Only bytes in, values out: a received packet that fails validation is a [`DropReason`]
+//! the driver counts, never a panic or a log line per packet.
+
+use std::net::IpAddr;
+
+/// IP protocol number of VRRP.
+pub const IPPROTO_VRRP: u8 = 112;
+/// IPv4 multicast group of VRRP (224.0.0.18).
+pub const MCAST_V4: std::net::Ipv4Addr = std::net::Ipv4Addr::new(224, 0, 0, 18);
+/// IPv6 multicast group of VRRP (ff02::12).
+pub const MCAST_V6: std::net::Ipv6Addr = std::net::Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12);
+
+/// Protocol version on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum Version {
+    V2,
+    V3,
+}
+
+/// v2 authentication (RFC 3768 §5.3.6). AH is refused at config load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Auth {
+    #[default]
+    None,
+    /// Simple text password: the first 8 bytes, zero padded, as keepalived sends it.
+    Pass([u8; 8]),
+}
+
+/// One decoded (or to-be-encoded) advertisement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Advert {
+    pub version: Version,
+    pub vrid: u8,
+    pub priority: u8,
+    /// Advertisement interval in centiseconds (v2 carries whole seconds; stored ×100).
+    pub max_adver_int: u16,
+    pub addrs: Vec<IpAddr>,
+    /// Always [`Auth::None`] for v3.
+    pub auth: Auth,
+}
+
+/// What the receive path knows about the IP packet that carried the advert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RxMeta {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    /// IPv4 TTL or IPv6 hop limit.
+    pub ttl: u8,
+}
+
+/// What this instance expects, to validate a received advert against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expect {
+    pub version: Version,
+    pub vrid: u8,
+    pub auth: Auth,
+    /// v2 only: our advert interval in centiseconds; a mismatch is dropped (RFC 3768 §7.1).
+    pub adver_int: u16,
+}
+
+/// Why a received packet was dropped. Each is a counter in the daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+pub enum DropReason {
+    #[error("packet too short")]
+    TooShort,
+    #[error("TTL / hop limit is not 255")]
+    BadTtl,
+    #[error("bad version")]
+    BadVersion,
+    #[error("bad type")]
+    BadType,
+    #[error("bad checksum")]
+    BadChecksum,
+    #[error("VRID is not ours")]
+    VridMismatch,
+    #[error("address count or length inconsistent")]
+    BadAddrCount,
+    #[error("address family does not match the carrying IP packet")]
+    BadFamily,
+    #[error("authentication type or password mismatch")]
+    AuthMismatch,
+    #[error("advertisement interval mismatch (v2)")]
+    IntervalMismatch,
+    #[error("malformed IP header")]
+    BadIpHeader,
+    #[error("not VRRP")]
+    NotVrrp,
+}
