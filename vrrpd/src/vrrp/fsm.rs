@@ -37,6 +37,9 @@ pub struct Config {
     /// The virtual addresses carried in adverts.
     pub vips: Vec<IpAddr>,
     pub auth: Auth,
+    /// keepalived `lower_prio_no_advert`: a Master hearing a lower priority does not answer
+    /// with an immediate advert (it still announces).
+    pub lower_prio_no_advert: bool,
 }
 
 /// Inputs to the machine.
@@ -74,4 +77,712 @@ pub enum Action {
     RemoveVips,
     /// Announce the addresses (gratuitous ARP / unsolicited NA).
     Announce(Announce),
+}
+
+/// Centiseconds to a [`Duration`].
+fn cs(centis: u16) -> Duration {
+    Duration::from_millis(u64::from(centis) * 10)
+}
+
+/// Skew_Time for `priority`, exact to the nanosecond.
+///
+/// - v3 (RFC 5798 §6.1): `((256 - Priority) * Master_Adver_Interval) / 256`.
+/// - v2 (RFC 3768 §6.1): `(256 - Priority) / 256` seconds, whatever the advert interval; keepalived's
+///   `VRRP_TIMER_SKEW` does the same for v2.
+///
+/// keepalived floors to whole microseconds; we keep nanoseconds so e.g. v3, 10 cs, priority 100
+/// gives exactly 60.9375 ms (keepalived: 60.937 ms). The difference is below a microsecond.
+pub fn skew_time(version: Version, priority: u8, master_adver_int_cs: u16) -> Duration {
+    let weight = 256 - u64::from(priority);
+    let unit_ns = match version {
+        Version::V3 => u64::from(master_adver_int_cs) * 10_000_000,
+        Version::V2 => 1_000_000_000,
+    };
+    Duration::from_nanos(weight * unit_ns / 256)
+}
+
+/// Master_Down_Interval = 3 * Master_Adver_Interval + Skew_Time (RFC 5798 §6.1).
+pub fn master_down_interval(version: Version, priority: u8, master_adver_int_cs: u16) -> Duration {
+    3 * cs(master_adver_int_cs) + skew_time(version, priority, master_adver_int_cs)
+}
+
+/// One VRRP instance (one VRID on one interface), as a pure state machine.
+///
+/// Behaviour beyond the RFC, after keepalived 2.x (`vrrp.c`, `vrrp_scheduler.c`):
+/// - **Startup.** Priority 255 (address owner) becomes Master at once (§6.4.1). Every other
+///   instance enters Backup with Master_Down_Timer = Master_Down_Interval, *including* one
+///   configured `state MASTER` (`start_master`): keepalived 2.x only fast-tracks `state MASTER`
+///   for the owner (`vrrp_init_state`), so a priority < 255 `state MASTER` instance takes over
+///   after the down interval unless it hears a Master with higher (or equal) priority first.
+/// - **preempt_delay.** A preempt timer is armed at startup (`startup + preempt_delay`). While it
+///   runs, a Backup treats lower-priority adverts like higher ones (it resets its down timer), so
+///   it does not preempt. An advert with priority >= ours clears the timer; the next
+///   lower-priority advert re-arms it (`now + preempt_delay`). Once it has expired, lower-priority
+///   adverts are ignored and the down timer takes us to Master.
+/// - **Master hears a lower priority** (split brain healing): it announces (GARP) and, unless
+///   `lower_prio_no_advert`, sends an advert at once so the other side steps down quickly. The
+///   advert timer is not reset (keepalived's `vrrp_state_master_rx`).
+/// - **Timers in v2.** Master_Adver_Interval stays the configured interval (v2 adverts carry it
+///   but it must match ours); Skew_Time is `(256 - Priority) / 256` s as in RFC 3768.
+#[derive(Debug, Clone)]
+pub struct Instance {
+    cfg: Config,
+    state: State,
+    /// Effective priority (base plus tracker deltas, computed by the caller).
+    priority: u8,
+    /// Master_Adver_Interval in centiseconds (learned from v3 adverts in Backup).
+    master_adver_int: u16,
+    /// Source address of the Master we last accepted (ours while Master).
+    master_addr: Option<IpAddr>,
+    /// Adver_Timer (Master) or Master_Down_Timer (Backup) deadline.
+    deadline: Option<Duration>,
+    /// keepalived's `preempt_time`: until then a Backup does not preempt.
+    preempt_time: Option<Duration>,
+}
+
+impl Instance {
+    pub fn new(cfg: Config) -> Self {
+        Self {
+            priority: cfg.priority,
+            master_adver_int: cfg.advert_int,
+            state: State::Initialize,
+            master_addr: None,
+            deadline: None,
+            preempt_time: None,
+            cfg,
+        }
+    }
+
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// Effective priority, as carried in our adverts.
+    pub fn priority(&self) -> u8 {
+        self.priority
+    }
+
+    /// Master_Adver_Interval in centiseconds.
+    pub fn master_adver_int(&self) -> u16 {
+        self.master_adver_int
+    }
+
+    /// Skew_Time with the current priority and Master_Adver_Interval.
+    pub fn skew_time(&self) -> Duration {
+        skew_time(self.cfg.version, self.priority, self.master_adver_int)
+    }
+
+    /// Master_Down_Interval with the current priority and Master_Adver_Interval.
+    pub fn master_down_interval(&self) -> Duration {
+        master_down_interval(self.cfg.version, self.priority, self.master_adver_int)
+    }
+
+    /// The current Master as far as we know (ourselves while Master).
+    pub fn master_addr(&self) -> Option<IpAddr> {
+        self.master_addr
+    }
+
+    /// Absolute deadline of the running timer, on the same clock as `now`.
+    pub fn poll_timeout(&self) -> Option<Duration> {
+        self.deadline
+    }
+
+    /// Feed one input; the resulting actions are appended to `out`, to be executed in order.
+    pub fn handle(&mut self, now: Duration, input: Input, out: &mut Vec<Action>) {
+        match (self.state, input) {
+            (State::Initialize, Input::Startup) => self.startup(now, out),
+            (State::Backup, Input::Advert { src, advert }) => self.backup_rx(now, src, &advert),
+            (State::Master, Input::Advert { src, advert }) => {
+                self.master_rx(now, src, &advert, out)
+            }
+            (State::Backup, Input::Timeout) => {
+                // §6.4.2: "If the Master_Down_Timer fires" -> Master. Early wakes are no-ops.
+                if self.deadline.is_some_and(|d| now >= d) {
+                    self.become_master(now, out);
+                }
+            }
+            (State::Master, Input::Timeout) => {
+                // §6.4.3: "If the Adver_Timer fires": send an ADVERTISEMENT, reset the timer.
+                if self.deadline.is_some_and(|d| now >= d) {
+                    out.push(Action::Send(self.advert(self.priority)));
+                    self.deadline = Some(now + cs(self.cfg.advert_int));
+                }
+            }
+            (State::Master, Input::Shutdown) => {
+                // §6.4.3: "If a Shutdown event is received": send priority 0, release, Initialize.
+                out.push(Action::Send(self.advert(0)));
+                out.push(Action::RemoveVips);
+                self.enter(State::Initialize, out);
+            }
+            (State::Backup | State::Fault, Input::Shutdown) => {
+                // §6.4.2: Backup just cancels its timer and goes to Initialize.
+                self.enter(State::Initialize, out);
+            }
+            // Not started, already started, or an advert/timer while Initialize/Fault: nothing.
+            _ => {}
+        }
+    }
+
+    /// Change the effective priority (base plus tracker deltas, computed by the caller).
+    ///
+    /// The new value is carried by our next adverts and used for the next Skew_Time; running
+    /// timers are left alone. A Backup that now outranks the Master (with preempt) ignores its
+    /// adverts from now on and takes over when the down timer fires; a Master that drops below a
+    /// Backup is preempted the same way. `now`/`out` are for the FAULT handling to come.
+    pub fn set_priority(&mut self, _now: Duration, prio: u8, _out: &mut Vec<Action>) {
+        self.priority = prio;
+    }
+
+    /// §6.4.1 Initialize: "If the Startup event is received".
+    fn startup(&mut self, now: Duration, out: &mut Vec<Action>) {
+        self.master_adver_int = self.cfg.advert_int;
+        if self.priority == 255 {
+            // "If the Priority = 255 (i.e., the router owns the IPvX address(es) ...)" -> Master.
+            self.become_master(now, out);
+            return;
+        }
+        // "else ... Set Master_Adver_Interval to Advertisement_Interval, Set the
+        // Master_Down_Timer to Master_Down_Interval, Transition to the {Backup} state".
+        // keepalived arms the preempt delay at startup.
+        if !self.cfg.preempt_delay.is_zero() {
+            self.preempt_time = Some(now + self.cfg.preempt_delay);
+        }
+        self.master_addr = None;
+        self.deadline = Some(now + self.master_down_interval());
+        self.enter(State::Backup, out);
+    }
+
+    /// §6.4.2 Backup: "If an ADVERTISEMENT is received".
+    fn backup_rx(&mut self, now: Duration, src: IpAddr, adv: &Advert) {
+        if adv.priority == 0 {
+            // "If the Priority in the ADVERTISEMENT is zero, then: Set the Master_Down_Timer to
+            // Skew_Time".
+            self.deadline = Some(now + self.skew_time());
+            return;
+        }
+        // keepalived: with a preempt delay, an unarmed or still running timer also holds us back.
+        let delaying =
+            !self.cfg.preempt_delay.is_zero() && self.preempt_time.is_none_or(|t| t > now);
+        if !self.cfg.preempt || adv.priority >= self.priority || delaying {
+            // "If Preempt_Mode is False, or if the Priority in the ADVERTISEMENT is greater than
+            // or equal to the local Priority, then: Set Master_Adver_Interval to Adver Interval
+            // contained in the ADVERTISEMENT; Recompute the Skew_Time; Recompute the
+            // Master_Down_Interval; Reset the Master_Down_Timer to Master_Down_Interval".
+            // keepalived extends this to a running (or unarmed) preempt delay.
+            if self.cfg.version == Version::V3 {
+                self.master_adver_int = adv.max_adver_int;
+            }
+            self.deadline = Some(now + self.master_down_interval());
+            self.master_addr = Some(src);
+            if !self.cfg.preempt_delay.is_zero() {
+                if adv.priority >= self.priority {
+                    self.preempt_time = None;
+                } else if self.preempt_time.is_none() {
+                    self.preempt_time = Some(now + self.cfg.preempt_delay);
+                }
+            }
+        }
+        // "else (Priority less than local Priority and Preempt_Mode True): Discard the
+        // ADVERTISEMENT" -- the running down timer will make us Master.
+    }
+
+    /// §6.4.3 Master: "If an ADVERTISEMENT is received".
+    fn master_rx(&mut self, now: Duration, src: IpAddr, adv: &Advert, out: &mut Vec<Action>) {
+        if adv.priority == 0 {
+            // "If the Priority in the ADVERTISEMENT is zero, then: Send an ADVERTISEMENT; Reset
+            // the Adver_Timer to Advertisement_Interval".
+            out.push(Action::Send(self.advert(self.priority)));
+            self.deadline = Some(now + cs(self.cfg.advert_int));
+            return;
+        }
+        // "If the Priority in the ADVERTISEMENT is greater than the local Priority, or the
+        // Priority is equal and the primary IPvX Address of the sender is greater than the local
+        // primary IPvX Address (compared as unsigned integers in network byte order)".
+        let sender_wins = adv.priority > self.priority
+            || (adv.priority == self.priority && src > self.cfg.primary_addr);
+        if sender_wins {
+            // "Cancel Adver_Timer; Set Master_Adver_Interval to Adver Interval contained in the
+            // ADVERTISEMENT; Recompute the Skew_Time; Recompute the Master_Down_Interval; Set
+            // Master_Down_Timer to Master_Down_Interval; Transition to the {Backup} state".
+            if self.cfg.version == Version::V3 {
+                self.master_adver_int = adv.max_adver_int;
+            }
+            self.deadline = Some(now + self.master_down_interval());
+            self.master_addr = Some(src);
+            out.push(Action::RemoveVips);
+            self.enter(State::Backup, out);
+        } else if src != self.cfg.primary_addr {
+            // "else: Discard ADVERTISEMENT". keepalived also re-announces and (by default)
+            // answers at once so a lower-priority Master (split brain) steps down quickly.
+            out.push(Action::Announce(Announce::LowerPriorityHeard));
+            if !self.cfg.lower_prio_no_advert {
+                out.push(Action::Send(self.advert(self.priority)));
+            }
+        }
+    }
+
+    /// §6.4.1 / §6.4.2 "Transition to the {Master} state": send an ADVERTISEMENT, announce the
+    /// addresses, set the Adver_Timer.
+    fn become_master(&mut self, now: Duration, out: &mut Vec<Action>) {
+        out.push(Action::Send(self.advert(self.priority)));
+        out.push(Action::AddVips);
+        out.push(Action::Announce(Announce::BecameMaster));
+        self.master_adver_int = self.cfg.advert_int;
+        self.master_addr = Some(self.cfg.primary_addr);
+        self.deadline = Some(now + cs(self.cfg.advert_int));
+        self.enter(State::Master, out);
+    }
+
+    fn enter(&mut self, to: State, out: &mut Vec<Action>) {
+        let from = self.state;
+        self.state = to;
+        if to == State::Initialize {
+            self.deadline = None;
+            self.master_addr = None;
+            self.preempt_time = None;
+        }
+        if from != to {
+            out.push(Action::Transition { from, to });
+        }
+    }
+
+    fn advert(&self, priority: u8) -> Advert {
+        Advert {
+            version: self.cfg.version,
+            vrid: self.cfg.vrid,
+            priority,
+            max_adver_int: self.cfg.advert_int,
+            addrs: self.cfg.vips.clone(),
+            auth: match self.cfg.version {
+                Version::V2 => self.cfg.auth,
+                Version::V3 => Auth::None,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    const ME: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10));
+    const LOWER_ADDR: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 5));
+    const HIGHER_ADDR: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 20));
+    const VIP: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 100));
+
+    fn ms(v: u64) -> Duration {
+        Duration::from_millis(v)
+    }
+    fn ns(v: u64) -> Duration {
+        Duration::from_nanos(v)
+    }
+
+    fn cfg() -> Config {
+        Config {
+            vrid: 51,
+            version: Version::V3,
+            priority: 100,
+            advert_int: 10,
+            preempt: true,
+            preempt_delay: Duration::ZERO,
+            start_master: false,
+            primary_addr: ME,
+            vips: vec![VIP],
+            auth: Auth::None,
+            lower_prio_no_advert: false,
+        }
+    }
+
+    fn adv(cfg: &Config, priority: u8, max_adver_int: u16) -> Advert {
+        Advert {
+            version: cfg.version,
+            vrid: cfg.vrid,
+            priority,
+            max_adver_int,
+            addrs: cfg.vips.clone(),
+            auth: Auth::None,
+        }
+    }
+
+    fn rx(cfg: &Config, src: IpAddr, priority: u8) -> Input {
+        Input::Advert {
+            src,
+            advert: adv(cfg, priority, cfg.advert_int),
+        }
+    }
+
+    fn run(i: &mut Instance, now: Duration, input: Input) -> Vec<Action> {
+        let mut out = Vec::new();
+        i.handle(now, input, &mut out);
+        out
+    }
+
+    fn backup(cfg: Config) -> Instance {
+        let mut i = Instance::new(cfg);
+        run(&mut i, Duration::ZERO, Input::Startup);
+        assert_eq!(i.state(), State::Backup);
+        i
+    }
+
+    /// Master since t = 360.9375 ms (its down timer fired), next advert due 100 ms later.
+    fn master(cfg: Config) -> Instance {
+        let mut i = backup(cfg);
+        run(&mut i, ns(360_937_500), Input::Timeout);
+        assert_eq!(i.state(), State::Master);
+        i
+    }
+
+    fn send(i: &Instance, priority: u8) -> Action {
+        Action::Send(i.advert(priority))
+    }
+
+    fn tr(from: State, to: State) -> Action {
+        Action::Transition { from, to }
+    }
+
+    #[test]
+    fn timer_formulas_in_microseconds() {
+        // v3, 0.1 s, priority 100: 156 * 100 ms / 256 = 60.9375 ms; 3 * 100 ms + skew.
+        assert_eq!(skew_time(Version::V3, 100, 10), ns(60_937_500));
+        assert_eq!(master_down_interval(Version::V3, 100, 10), ns(360_937_500));
+        // v3, 1 s, priority 255: 1/256 s.
+        assert_eq!(skew_time(Version::V3, 255, 100), ns(3_906_250));
+        // v2 skew is (256 - P) / 256 seconds whatever the interval (RFC 3768, keepalived).
+        assert_eq!(skew_time(Version::V2, 100, 300), ns(609_375_000));
+        assert_eq!(
+            master_down_interval(Version::V2, 100, 300),
+            ns(9_609_375_000)
+        );
+        assert_eq!(
+            master_down_interval(Version::V2, 100, 100),
+            ns(3_609_375_000)
+        );
+    }
+
+    #[test]
+    fn initialize_startup_goes_backup_with_exact_down_timer() {
+        let mut i = Instance::new(cfg());
+        assert_eq!(i.poll_timeout(), None);
+        let out = run(&mut i, ms(5), Input::Startup);
+        assert_eq!(out, vec![tr(State::Initialize, State::Backup)]);
+        assert_eq!(i.poll_timeout(), Some(ms(5) + ns(360_937_500)));
+        assert_eq!(i.master_down_interval(), ns(360_937_500));
+        assert_eq!(i.skew_time(), ns(60_937_500));
+        assert_eq!(i.master_addr(), None);
+    }
+
+    #[test]
+    fn initialize_owner_goes_master_at_once() {
+        let mut i = Instance::new(Config {
+            priority: 255,
+            ..cfg()
+        });
+        let out = run(&mut i, ms(5), Input::Startup);
+        assert_eq!(
+            out,
+            vec![
+                send(&i, 255),
+                Action::AddVips,
+                Action::Announce(Announce::BecameMaster),
+                tr(State::Initialize, State::Master)
+            ]
+        );
+        assert_eq!(i.poll_timeout(), Some(ms(105)));
+        assert_eq!(i.master_addr(), Some(ME));
+    }
+
+    #[test]
+    fn initialize_state_master_below_255_starts_backup_like_keepalived() {
+        let mut i = Instance::new(Config {
+            start_master: true,
+            ..cfg()
+        });
+        let out = run(&mut i, Duration::ZERO, Input::Startup);
+        assert_eq!(out, vec![tr(State::Initialize, State::Backup)]);
+        assert_eq!(i.poll_timeout(), Some(ns(360_937_500)));
+    }
+
+    #[test]
+    fn initialize_ignores_everything_but_startup() {
+        let c = cfg();
+        for input in [
+            rx(&c, HIGHER_ADDR, 200),
+            rx(&c, LOWER_ADDR, 0),
+            Input::Timeout,
+            Input::Shutdown,
+        ] {
+            let mut i = Instance::new(c.clone());
+            assert!(run(&mut i, ms(1), input).is_empty());
+            assert_eq!(i.state(), State::Initialize);
+            assert_eq!(i.poll_timeout(), None);
+        }
+    }
+
+    #[test]
+    fn startup_twice_is_ignored() {
+        let mut i = backup(cfg());
+        assert!(run(&mut i, ms(50), Input::Startup).is_empty());
+        assert_eq!(i.poll_timeout(), Some(ns(360_937_500)));
+    }
+
+    /// Backup × advert: (sender priority, sender address, expected deadline after rx at 50 ms).
+    #[test]
+    fn backup_advert_table() {
+        let c = cfg();
+        let now = ms(50);
+        let reset = Some(now + ns(360_937_500));
+        let untouched = Some(ns(360_937_500));
+        let cases: [(u8, IpAddr, Option<Duration>, Option<IpAddr>); 6] = [
+            (200, LOWER_ADDR, reset, Some(LOWER_ADDR)), // higher priority: reset
+            (100, LOWER_ADDR, reset, Some(LOWER_ADDR)), // equal priority (any address): reset
+            (100, HIGHER_ADDR, reset, Some(HIGHER_ADDR)),
+            (99, HIGHER_ADDR, untouched, None), // lower + preempt: discarded
+            (1, LOWER_ADDR, untouched, None),
+            (0, HIGHER_ADDR, Some(now + ns(60_937_500)), None), // priority 0: Skew_Time
+        ];
+        for (prio, src, deadline, master) in cases {
+            let mut i = backup(c.clone());
+            assert!(
+                run(&mut i, now, rx(&c, src, prio)).is_empty(),
+                "prio {prio}"
+            );
+            assert_eq!(i.state(), State::Backup);
+            assert_eq!(i.poll_timeout(), deadline, "prio {prio}");
+            assert_eq!(i.master_addr(), master, "prio {prio}");
+        }
+    }
+
+    #[test]
+    fn backup_nopreempt_accepts_lower_priority() {
+        let c = Config {
+            preempt: false,
+            ..cfg()
+        };
+        let mut i = backup(c.clone());
+        assert!(run(&mut i, ms(50), rx(&c, LOWER_ADDR, 1)).is_empty());
+        assert_eq!(i.poll_timeout(), Some(ms(50) + ns(360_937_500)));
+    }
+
+    #[test]
+    fn backup_learns_master_adver_int_from_v3_only() {
+        let c = cfg();
+        let mut i = backup(c.clone());
+        let input = Input::Advert {
+            src: HIGHER_ADDR,
+            advert: adv(&c, 200, 100),
+        };
+        run(&mut i, ms(50), input.clone());
+        assert_eq!(i.master_adver_int(), 100);
+        // 3 s + 156/256 s
+        assert_eq!(i.poll_timeout(), Some(ms(50) + ns(3_609_375_000)));
+
+        let c2 = Config {
+            version: Version::V2,
+            advert_int: 100,
+            ..cfg()
+        };
+        let mut i = backup(c2.clone());
+        let input = Input::Advert {
+            src: HIGHER_ADDR,
+            advert: Advert {
+                version: Version::V2,
+                ..adv(&c2, 200, 300)
+            },
+        };
+        run(&mut i, ms(50), input);
+        assert_eq!(i.master_adver_int(), 100);
+        assert_eq!(i.poll_timeout(), Some(ms(50) + ns(3_609_375_000)));
+    }
+
+    #[test]
+    fn backup_timeout_table() {
+        // Early wake: nothing.
+        let mut i = backup(cfg());
+        assert!(run(&mut i, ns(360_937_499), Input::Timeout).is_empty());
+        assert_eq!(i.state(), State::Backup);
+        // Due: Master.
+        let t = ns(360_937_500);
+        let out = run(&mut i, t, Input::Timeout);
+        assert_eq!(
+            out,
+            vec![
+                send(&i, 100),
+                Action::AddVips,
+                Action::Announce(Announce::BecameMaster),
+                tr(State::Backup, State::Master)
+            ]
+        );
+        assert_eq!(i.poll_timeout(), Some(t + ms(100)));
+        assert_eq!(i.master_addr(), Some(ME));
+    }
+
+    #[test]
+    fn backup_shutdown_goes_initialize_silently() {
+        let mut i = backup(cfg());
+        let out = run(&mut i, ms(10), Input::Shutdown);
+        assert_eq!(out, vec![tr(State::Backup, State::Initialize)]);
+        assert_eq!(i.poll_timeout(), None);
+    }
+
+    #[test]
+    fn master_timeout_sends_and_rearms() {
+        let mut i = master(cfg());
+        let due = ns(460_937_500);
+        assert_eq!(i.poll_timeout(), Some(due));
+        assert!(run(&mut i, due - ns(1), Input::Timeout).is_empty());
+        assert_eq!(run(&mut i, due, Input::Timeout), vec![send(&i, 100)]);
+        assert_eq!(i.poll_timeout(), Some(due + ms(100)));
+        assert_eq!(i.state(), State::Master);
+    }
+
+    #[test]
+    fn master_advert_table() {
+        let c = cfg();
+        let now = ms(400);
+        let due = Some(ns(460_937_500));
+        let lower =
+            |i: &Instance| vec![Action::Announce(Announce::LowerPriorityHeard), send(i, 100)];
+        // Higher priority, or equal priority with a higher address: Backup, timer = MDI.
+        for (prio, src) in [(101, LOWER_ADDR), (100, HIGHER_ADDR)] {
+            let mut i = master(c.clone());
+            let out = run(&mut i, now, rx(&c, src, prio));
+            assert_eq!(
+                out,
+                vec![Action::RemoveVips, tr(State::Master, State::Backup)]
+            );
+            assert_eq!(i.state(), State::Backup);
+            assert_eq!(i.master_addr(), Some(src));
+            let mdi = master_down_interval(Version::V3, 100, 10);
+            assert_eq!(i.poll_timeout(), Some(now + mdi));
+        }
+        // Lower priority, or equal priority with a lower address: stay, announce, answer.
+        for (prio, src) in [(99, HIGHER_ADDR), (100, LOWER_ADDR)] {
+            let mut i = master(c.clone());
+            let out = run(&mut i, now, rx(&c, src, prio));
+            assert_eq!(out, lower(&i));
+            assert_eq!(i.state(), State::Master);
+            assert_eq!(i.poll_timeout(), due, "advert timer not reset");
+        }
+        // lower_prio_no_advert: only announce.
+        let c2 = Config {
+            lower_prio_no_advert: true,
+            ..cfg()
+        };
+        let mut i = master(c2.clone());
+        let out = run(&mut i, now, rx(&c2, HIGHER_ADDR, 50));
+        assert_eq!(out, vec![Action::Announce(Announce::LowerPriorityHeard)]);
+        // Priority 0: send at once and reset the advert timer.
+        let mut i = master(c.clone());
+        let out = run(&mut i, now, rx(&c, HIGHER_ADDR, 0));
+        assert_eq!(out, vec![send(&i, 100)]);
+        assert_eq!(i.poll_timeout(), Some(now + ms(100)));
+        assert_eq!(i.state(), State::Master);
+    }
+
+    #[test]
+    fn master_learns_interval_when_stepping_down_v3() {
+        let c = cfg();
+        let mut i = master(c.clone());
+        let input = Input::Advert {
+            src: HIGHER_ADDR,
+            advert: adv(&c, 200, 100),
+        };
+        run(&mut i, ms(400), input);
+        assert_eq!(i.master_adver_int(), 100);
+        assert_eq!(i.poll_timeout(), Some(ms(400) + ns(3_609_375_000)));
+    }
+
+    #[test]
+    fn master_shutdown_releases_with_priority_zero() {
+        let mut i = master(cfg());
+        let out = run(&mut i, ms(400), Input::Shutdown);
+        assert_eq!(
+            out,
+            vec![
+                send(&i, 0),
+                Action::RemoveVips,
+                tr(State::Master, State::Initialize)
+            ]
+        );
+        assert_eq!(i.poll_timeout(), None);
+        assert_eq!(i.state(), State::Initialize);
+        // Restartable.
+        let out = run(&mut i, ms(500), Input::Startup);
+        assert_eq!(out, vec![tr(State::Initialize, State::Backup)]);
+    }
+
+    #[test]
+    fn preempt_delay_holds_back_then_preempts() {
+        let c = Config {
+            preempt_delay: ms(1000),
+            ..cfg()
+        };
+        let mut i = backup(c.clone());
+        // During the startup delay a lower-priority advert resets the down timer.
+        run(&mut i, ms(300), rx(&c, LOWER_ADDR, 50));
+        assert_eq!(i.poll_timeout(), Some(ms(300) + ns(360_937_500)));
+        run(&mut i, ms(900), rx(&c, LOWER_ADDR, 50));
+        assert_eq!(i.poll_timeout(), Some(ms(900) + ns(360_937_500)));
+        // After it, a lower-priority advert is discarded: the timer keeps running.
+        run(&mut i, ms(1100), rx(&c, LOWER_ADDR, 50));
+        run(&mut i, ms(1200), rx(&c, LOWER_ADDR, 50));
+        assert_eq!(i.poll_timeout(), Some(ms(900) + ns(360_937_500)));
+        // A higher advert clears the delay; the next lower one re-arms it from then.
+        run(&mut i, ms(1250), rx(&c, HIGHER_ADDR, 150));
+        run(&mut i, ms(1300), rx(&c, LOWER_ADDR, 50));
+        assert_eq!(i.poll_timeout(), Some(ms(1300) + ns(360_937_500)));
+        for t in [1600, 1900, 2200] {
+            run(&mut i, ms(t), rx(&c, LOWER_ADDR, 50));
+        }
+        run(&mut i, ms(2299), rx(&c, LOWER_ADDR, 50));
+        assert_eq!(i.poll_timeout(), Some(ms(2299) + ns(360_937_500)));
+        run(&mut i, ms(2301), rx(&c, LOWER_ADDR, 50));
+        assert_eq!(
+            i.poll_timeout(),
+            Some(ms(2299) + ns(360_937_500)),
+            "delay over: discarded"
+        );
+    }
+
+    #[test]
+    fn set_priority_changes_adverts_and_skew() {
+        let c = cfg();
+        let mut i = master(c.clone());
+        let mut out = Vec::new();
+        i.set_priority(ms(400), 150, &mut out);
+        assert!(out.is_empty());
+        assert_eq!(i.priority(), 150);
+        let due = i.poll_timeout().unwrap();
+        assert_eq!(run(&mut i, due, Input::Timeout), vec![send(&i, 150)]);
+        // A Backup raised above the Master's priority stops accepting its adverts.
+        let mut b = backup(c.clone());
+        b.set_priority(ms(10), 120, &mut out);
+        run(&mut b, ms(50), rx(&c, LOWER_ADDR, 110));
+        assert_eq!(b.poll_timeout(), Some(ns(360_937_500)));
+        assert_eq!(b.skew_time(), ns(53_125_000)); // 136 * 100 ms / 256
+    }
+
+    #[test]
+    fn v2_adverts_carry_auth_v3_never() {
+        let pass = Auth::Pass(*b"secret\0\0");
+        let i = Instance::new(Config {
+            version: Version::V2,
+            auth: pass,
+            advert_int: 100,
+            ..cfg()
+        });
+        assert_eq!(i.advert(7).auth, pass);
+        let i = Instance::new(Config {
+            auth: pass,
+            ..cfg()
+        });
+        assert_eq!(i.advert(7).auth, Auth::None);
+        assert_eq!(i.advert(7).max_adver_int, 10);
+        assert_eq!(i.advert(7).addrs, vec![VIP]);
+    }
 }
