@@ -199,18 +199,15 @@ impl Instance {
             (State::Master, Input::Advert { src, advert }) => {
                 self.master_rx(now, src, &advert, out)
             }
-            (State::Backup, Input::Timeout) => {
-                // §6.4.2: "If the Master_Down_Timer fires" -> Master. Early wakes are no-ops.
-                if self.deadline.is_some_and(|d| now >= d) {
-                    self.become_master(now, out);
-                }
+            // Early wakes (before the deadline) fall through to the no-op arm.
+            (State::Backup, Input::Timeout) if self.timer_due(now) => {
+                // §6.4.2: "If the Master_Down_Timer fires" -> Master.
+                self.become_master(now, out);
             }
-            (State::Master, Input::Timeout) => {
+            (State::Master, Input::Timeout) if self.timer_due(now) => {
                 // §6.4.3: "If the Adver_Timer fires": send an ADVERTISEMENT, reset the timer.
-                if self.deadline.is_some_and(|d| now >= d) {
-                    out.push(Action::Send(self.advert(self.priority)));
-                    self.deadline = Some(now + cs(self.cfg.advert_int));
-                }
+                out.push(Action::Send(self.advert(self.priority)));
+                self.deadline = Some(now + cs(self.cfg.advert_int));
             }
             (State::Master, Input::Shutdown) => {
                 // §6.4.3: "If a Shutdown event is received": send priority 0, release, Initialize.
@@ -335,6 +332,10 @@ impl Instance {
         self.master_addr = Some(self.cfg.primary_addr);
         self.deadline = Some(now + cs(self.cfg.advert_int));
         self.enter(State::Master, out);
+    }
+
+    fn timer_due(&self, now: Duration) -> bool {
+        self.deadline.is_some_and(|d| now >= d)
     }
 
     fn enter(&mut self, to: State, out: &mut Vec<Action>) {
