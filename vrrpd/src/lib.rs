@@ -8,4 +8,5 @@ pub mod config;
 pub mod daemon;
 pub mod net;
 pub mod netlink;
+pub mod process;
 pub mod vrrp;

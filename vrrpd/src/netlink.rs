@@ -1,1 +1,189 @@
-//! rtnetlink: virtual addresses and link state.
+//! rtnetlink: interface lookup and virtual addresses.
+//!
+//! A thin async wrapper over `rtnetlink`: the daemon speaks in [`VirtualAddress`]es, this module
+//! speaks netlink. Addresses are added exactly as configured (prefix, broadcast, scope, label);
+//! IPv6 ones with `IFA_F_NODAD`, so a new Master answers at once instead of after DAD.
+
+use std::net::IpAddr;
+
+use futures::TryStreamExt;
+use netlink_packet_route::address::{
+    AddressAttribute, AddressHeaderFlags, AddressMessage, AddressScope,
+};
+use netlink_packet_route::link::LinkAttribute;
+use netlink_packet_route::AddressFamily;
+use rtnetlink::Handle;
+
+use crate::config::model::VirtualAddress;
+
+/// Netlink failures, with the operation that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot open a netlink socket: {0}")]
+    Socket(#[from] std::io::Error),
+    #[error("interface {0} not found")]
+    NoSuchInterface(String),
+    #[error("{op} {addr} on {ifname}: {source}")]
+    Address {
+        op: &'static str,
+        addr: IpAddr,
+        ifname: String,
+        source: rtnetlink::Error,
+    },
+    #[error("netlink: {0}")]
+    Netlink(#[from] rtnetlink::Error),
+}
+
+/// What the daemon needs to know about an interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    pub name: String,
+    pub index: u32,
+    pub mac: [u8; 6],
+    pub up: bool,
+}
+
+/// One rtnetlink connection, cheap to clone.
+#[derive(Clone)]
+pub struct Netlink {
+    handle: Handle,
+}
+
+impl Netlink {
+    /// Opens the connection and spawns its driver on the current tokio runtime.
+    pub fn open() -> Result<Self, Error> {
+        let (conn, handle, _) = rtnetlink::new_connection()?;
+        tokio::spawn(conn);
+        Ok(Self { handle })
+    }
+
+    /// Looks an interface up by name.
+    pub async fn link(&self, name: &str) -> Result<Link, Error> {
+        let mut links = self
+            .handle
+            .link()
+            .get()
+            .match_name(name.to_string())
+            .execute();
+        let msg = match links.try_next().await {
+            Ok(Some(msg)) => msg,
+            Ok(None) | Err(_) => return Err(Error::NoSuchInterface(name.to_string())),
+        };
+        let mut mac = [0u8; 6];
+        for attr in &msg.attributes {
+            if let LinkAttribute::Address(bytes) = attr {
+                if bytes.len() == 6 {
+                    mac.copy_from_slice(bytes);
+                }
+            }
+        }
+        let up = msg
+            .header
+            .flags
+            .contains(netlink_packet_route::link::LinkFlags::Up);
+        Ok(Link {
+            name: name.to_string(),
+            index: msg.header.index,
+            mac,
+            up,
+        })
+    }
+
+    /// The addresses currently on an interface, with their prefix length.
+    pub async fn addresses(&self, index: u32) -> Result<Vec<(IpAddr, u8)>, Error> {
+        let mut out = Vec::new();
+        let mut msgs = self
+            .handle
+            .address()
+            .get()
+            .set_link_index_filter(index)
+            .execute();
+        while let Some(msg) = msgs.try_next().await? {
+            if let Some(addr) = local_address(&msg) {
+                out.push((addr, msg.header.prefix_len));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Adds a virtual address. Already present is not an error (keepalived re-adds too).
+    pub async fn add_vip(&self, index: u32, ifname: &str, vip: &VirtualAddress) -> Result<(), Error> {
+        let mut req = self.handle.address().add(index, vip.addr, vip.prefix_len);
+        fill_message(req.message_mut(), vip);
+        match req.execute().await {
+            Ok(()) => Ok(()),
+            Err(e) if is_errno(&e, libc::EEXIST) => Ok(()),
+            Err(source) => Err(Error::Address {
+                op: "add",
+                addr: vip.addr,
+                ifname: ifname.to_string(),
+                source,
+            }),
+        }
+    }
+
+    /// Removes a virtual address. Already absent is not an error.
+    pub async fn del_vip(&self, index: u32, ifname: &str, vip: &VirtualAddress) -> Result<(), Error> {
+        let mut msg = AddressMessage::default();
+        msg.header.index = index;
+        msg.header.prefix_len = vip.prefix_len;
+        msg.header.family = family(vip.addr);
+        msg.attributes.push(AddressAttribute::Local(vip.addr));
+        if vip.addr.is_ipv6() {
+            msg.attributes.push(AddressAttribute::Address(vip.addr));
+        }
+        match self.handle.address().del(msg).execute().await {
+            Ok(()) => Ok(()),
+            Err(e) if is_errno(&e, libc::EADDRNOTAVAIL) || is_errno(&e, libc::ENOENT) => Ok(()),
+            Err(source) => Err(Error::Address {
+                op: "delete",
+                addr: vip.addr,
+                ifname: ifname.to_string(),
+                source,
+            }),
+        }
+    }
+}
+
+/// Sets everything the configured address asks for; drops the broadcast rtnetlink guesses.
+fn fill_message(msg: &mut AddressMessage, vip: &VirtualAddress) {
+    msg.attributes
+        .retain(|a| !matches!(a, AddressAttribute::Broadcast(_)));
+    if let Some(brd) = vip.broadcast {
+        msg.attributes.push(AddressAttribute::Broadcast(brd));
+    }
+    if let Some(label) = &vip.label {
+        msg.attributes.push(AddressAttribute::Label(label.clone()));
+    }
+    msg.header.scope = AddressScope::from(vip.scope.as_u8());
+    if vip.addr.is_ipv6() {
+        msg.header.flags |= AddressHeaderFlags::Nodad;
+    }
+}
+
+fn family(addr: IpAddr) -> AddressFamily {
+    match addr {
+        IpAddr::V4(_) => AddressFamily::Inet,
+        IpAddr::V6(_) => AddressFamily::Inet6,
+    }
+}
+
+/// The interface's own address of a message (`IFA_LOCAL`, or `IFA_ADDRESS` for IPv6).
+fn local_address(msg: &AddressMessage) -> Option<IpAddr> {
+    let mut address = None;
+    for attr in &msg.attributes {
+        match attr {
+            AddressAttribute::Local(a) => return Some(*a),
+            AddressAttribute::Address(a) => address = Some(*a),
+            _ => {}
+        }
+    }
+    address
+}
+
+fn is_errno(e: &rtnetlink::Error, errno: i32) -> bool {
+    match e {
+        rtnetlink::Error::NetlinkError(msg) => msg.raw_code() == -errno,
+        _ => false,
+    }
+}

@@ -1,1 +1,0 @@
-//! The daemon: instance actors that drive the state machines.

@@ -1,0 +1,336 @@
+//! The driver of one VRRP instance: sockets, netlink and timers around the state machine.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tracing::{debug, info, info_span, trace, warn, Instrument};
+
+use crate::config::model::{Authentication, GlobalDefs, VirtualAddress, VrrpInstance};
+use crate::net::{SocketConfig, VrrpSocket};
+use crate::netlink::{Link, Netlink};
+use crate::vrrp::fsm::{self, Action, Announce, Input, State};
+use crate::vrrp::packet::{self, Auth, DropReason, Expect};
+
+/// Largest packet we read; adverts are far smaller, but a bigger one must not be truncated
+/// into something that looks valid.
+const RX_BUF: usize = 65_536;
+
+/// One instance: its state machine and everything that executes the machine's actions.
+pub struct InstanceDriver {
+    name: String,
+    fsm: fsm::Instance,
+    sock: VrrpSocket,
+    nl: Netlink,
+    link: Link,
+    /// Each virtual address with the index of the interface it goes on.
+    vips: Vec<(VirtualAddress, Link)>,
+    expect: Expect,
+    garp: garp::Sender,
+    garp_schedule: garp::Schedule,
+    /// IPv6 link-local source of unsolicited neighbour advertisements.
+    na_source: Option<std::net::Ipv6Addr>,
+    epoch: Instant,
+    drops: HashMap<DropReason, u64>,
+}
+
+/// What woke the actor up.
+enum Event {
+    Packet(std::io::Result<Result<crate::net::Received, DropReason>>),
+    Timer,
+    Stop,
+}
+
+impl InstanceDriver {
+    /// Resolves interfaces and addresses and opens the sockets of `inst`.
+    pub async fn new(global: &GlobalDefs, inst: &VrrpInstance, nl: Netlink) -> anyhow::Result<Self> {
+        let link = nl.link(&inst.interface).await?;
+        let family_v6 = inst
+            .virtual_ipaddress
+            .first()
+            .is_some_and(|v| v.addr.is_ipv6());
+        let own = nl.addresses(link.index).await?;
+        let src = match inst.src_ip {
+            Some(ip) => ip,
+            None => primary_address(&own, family_v6, &inst.virtual_ipaddress)
+                .with_context(|| format!("{} has no usable {} address", inst.interface, if family_v6 { "IPv6 link-local" } else { "IPv4" }))?,
+        };
+        let na_source = own.iter().find_map(|(a, _)| match a {
+            IpAddr::V6(a) if a.is_unicast_link_local() => Some(*a),
+            _ => None,
+        });
+        let group = if family_v6 {
+            IpAddr::V6(global.mcast_group6)
+        } else {
+            IpAddr::V4(global.mcast_group4)
+        };
+        let sock = VrrpSocket::open(SocketConfig {
+            ifname: link.name.clone(),
+            ifindex: link.index,
+            src,
+            group,
+            peers: inst.unicast_peers.clone(),
+            unicast_ttl: inst.unicast_ttl,
+        })
+        .with_context(|| format!("opening VRRP sockets on {}", link.name))?;
+
+        let mut vips = Vec::with_capacity(inst.virtual_ipaddress.len());
+        for vip in &inst.virtual_ipaddress {
+            let vlink = match &vip.dev {
+                Some(dev) if dev != &link.name => nl.link(dev).await?,
+                _ => link.clone(),
+            };
+            vips.push((vip.clone(), vlink));
+        }
+        if vips.iter().any(|(v, _)| v.addr.is_ipv6() != family_v6) {
+            bail!("IPv4 and IPv6 virtual addresses in one instance");
+        }
+
+        let auth = match &inst.authentication {
+            Some(Authentication::Pass(p)) => {
+                let mut bytes = [0u8; 8];
+                let n = p.len().min(8);
+                bytes[..n].copy_from_slice(&p.as_bytes()[..n]);
+                Auth::Pass(bytes)
+            }
+            None => Auth::None,
+        };
+        let cfg = fsm::Config {
+            vrid: inst.virtual_router_id,
+            version: inst.version,
+            priority: inst.priority,
+            advert_int: inst.advert_int,
+            preempt: !inst.nopreempt,
+            preempt_delay: inst.preempt_delay,
+            start_master: inst.state == crate::config::model::InitialState::Master,
+            primary_addr: src,
+            vips: vips.iter().map(|(v, _)| v.addr).collect(),
+            auth,
+            lower_prio_no_advert: inst.garp.lower_prio_no_advert,
+        };
+        let expect = Expect {
+            version: inst.version,
+            vrid: inst.virtual_router_id,
+            auth,
+            adver_int: inst.advert_int,
+        };
+        let garp = garp::Sender::open(&link.name)
+            .with_context(|| format!("opening an AF_PACKET socket on {}", link.name))?;
+        let g = &inst.garp;
+        let garp_schedule = garp::Schedule::new(garp::ScheduleConfig {
+            master_delay: g.master_delay,
+            master_repeat: g.master_repeat,
+            master_refresh: g.master_refresh,
+            master_refresh_repeat: g.master_refresh_repeat,
+            lower_prio_delay: g.lower_prio_delay,
+            lower_prio_repeat: g.lower_prio_repeat,
+            interval: if family_v6 { g.na_interval } else { g.interval },
+        });
+        Ok(Self {
+            name: inst.name.clone(),
+            fsm: fsm::Instance::new(cfg),
+            sock,
+            nl,
+            link,
+            vips,
+            expect,
+            garp,
+            garp_schedule,
+            na_source,
+            epoch: Instant::now(),
+            drops: HashMap::new(),
+        })
+    }
+
+    /// Runs the instance until `stop` turns true, then releases it.
+    pub async fn run(self, stop: watch::Receiver<bool>) {
+        let span = info_span!("instance", name = %self.name);
+        self.run_inner(stop).instrument(span).await
+    }
+
+    async fn run_inner(mut self, mut stop: watch::Receiver<bool>) {
+        self.remove_leftovers().await;
+        self.step(Input::Startup).await;
+        let mut buf = vec![0u8; RX_BUF];
+        loop {
+            let deadline = [self.fsm.poll_timeout(), self.garp_schedule.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min()
+                .map(|d| self.epoch + d);
+            let event = tokio::select! {
+                biased;
+                _ = stop.changed() => Event::Stop,
+                _ = sleep_until(deadline) => Event::Timer,
+                r = self.sock.recv(&mut buf) => Event::Packet(r),
+            };
+            match event {
+                Event::Stop => break,
+                Event::Timer => self.on_timer().await,
+                Event::Packet(Ok(Ok(rx))) => {
+                    if !self.sock.accepts_from(rx.meta.src) {
+                        continue;
+                    }
+                    match packet::decode(&buf[rx.payload.clone()], &rx.meta, &self.expect) {
+                        Ok(advert) => {
+                            trace!(src = %rx.meta.src, prio = advert.priority, "advert");
+                            self.step(Input::Advert {
+                                src: rx.meta.src,
+                                advert,
+                            })
+                            .await
+                        }
+                        Err(reason) => self.count_drop(reason, rx.meta.src),
+                    }
+                }
+                Event::Packet(Ok(Err(reason))) => *self.drops.entry(reason).or_default() += 1,
+                Event::Packet(Err(e)) => {
+                    warn!(error = %e, "receive failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        }
+        self.step(Input::Shutdown).await;
+    }
+
+    fn now(&self) -> Duration {
+        self.epoch.elapsed()
+    }
+
+    async fn on_timer(&mut self) {
+        let now = self.now();
+        if self.fsm.poll_timeout().is_some_and(|t| t <= now) {
+            self.step(Input::Timeout).await;
+        }
+        self.announce_due();
+    }
+
+    /// Feeds one input to the machine and executes what it asks for, in order.
+    async fn step(&mut self, input: Input) {
+        let mut out = Vec::new();
+        self.fsm.handle(self.now(), input, &mut out);
+        for action in out {
+            self.execute(action).await;
+        }
+    }
+
+    async fn execute(&mut self, action: Action) {
+        match action {
+            Action::Send(advert) => {
+                if let Err(e) = self.sock.send(&advert) {
+                    warn!(error = %e, "sending advert failed");
+                }
+            }
+            Action::Transition { from, to } => {
+                info!("entering {} state (from {})", state_name(to), state_name(from));
+                if from == State::Master {
+                    self.garp_schedule.stop();
+                }
+            }
+            Action::AddVips => {
+                for (vip, link) in &self.vips {
+                    if let Err(e) = self.nl.add_vip(link.index, &link.name, vip).await {
+                        warn!(error = %e, "adding virtual address failed");
+                    }
+                }
+            }
+            Action::RemoveVips => self.remove_vips().await,
+            Action::Announce(why) => {
+                let reason = match why {
+                    Announce::BecameMaster => garp::Reason::BecameMaster,
+                    Announce::LowerPriorityHeard => garp::Reason::LowerPriority,
+                };
+                self.garp_schedule.start(self.now(), reason);
+                self.announce_due();
+            }
+        }
+    }
+
+    async fn remove_vips(&self) {
+        for (vip, link) in &self.vips {
+            if let Err(e) = self.nl.del_vip(link.index, &link.name, vip).await {
+                warn!(error = %e, "removing virtual address failed");
+            }
+        }
+    }
+
+    /// Sends the announcement rounds the schedule says are due.
+    fn announce_due(&mut self) {
+        let rounds = self.garp_schedule.poll(self.now());
+        for _ in 0..rounds {
+            for (vip, _) in &self.vips {
+                let res = match vip.addr {
+                    IpAddr::V4(ip) => self.garp.send_garp(ip),
+                    IpAddr::V6(ip) => match self.na_source {
+                        Some(src) => self.garp.send_na(ip, src),
+                        None => continue,
+                    },
+                };
+                if let Err(e) = res {
+                    debug!(error = %e, vip = %vip.addr, "announcement failed");
+                }
+            }
+        }
+    }
+
+    /// Addresses of ours still on the interfaces were left by a run that did not release
+    /// them (a crash, kill -9). We start as Backup, so holding them would put the same address
+    /// on two hosts: remove them now; a Master adds them back when it gets there.
+    async fn remove_leftovers(&self) {
+        for (vip, link) in &self.vips {
+            let present = match self.nl.addresses(link.index).await {
+                Ok(addrs) => addrs.iter().any(|(a, _)| *a == vip.addr),
+                Err(_) => false,
+            };
+            if present {
+                warn!(vip = %vip.addr, dev = %link.name, "removing virtual address left behind by an earlier run");
+                if let Err(e) = self.nl.del_vip(link.index, &link.name, vip).await {
+                    warn!(error = %e, "removing left-over address failed");
+                }
+            }
+        }
+        let _ = &self.link;
+    }
+
+    fn count_drop(&mut self, reason: DropReason, src: IpAddr) {
+        let n = self.drops.entry(reason).or_default();
+        *n += 1;
+        // One log line per reason per power of two keeps a flood from becoming a log flood.
+        if n.is_power_of_two() {
+            debug!(%src, %reason, count = *n, "dropped packet");
+        }
+    }
+}
+
+/// The source keepalived would pick: the interface's first IPv4 address, or its IPv6
+/// link-local address for an IPv6 instance.
+/// A virtual address left behind by an earlier run is never the primary.
+fn primary_address(addrs: &[(IpAddr, u8)], v6: bool, vips: &[VirtualAddress]) -> Option<IpAddr> {
+    addrs
+        .iter()
+        .map(|(a, _)| *a)
+        .filter(|a| !vips.iter().any(|v| v.addr == *a))
+        .find(|a| match a {
+            IpAddr::V4(_) => !v6,
+            IpAddr::V6(a) => v6 && a.is_unicast_link_local(),
+        })
+}
+
+fn state_name(s: State) -> &'static str {
+    match s {
+        State::Initialize => "INIT",
+        State::Backup => "BACKUP",
+        State::Master => "MASTER",
+        State::Fault => "FAULT",
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}

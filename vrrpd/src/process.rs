@@ -1,0 +1,113 @@
+//! Process plumbing keepalived users rely on: pid files, forking, log destination.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// A pid file that is removed again when the daemon exits.
+#[derive(Debug)]
+pub struct PidFile {
+    path: PathBuf,
+}
+
+/// Why a pid file could not be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum PidFileError {
+    #[error("{path}: daemon already running with pid {pid}")]
+    Running { path: PathBuf, pid: i32 },
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+}
+
+impl PidFile {
+    /// Writes our pid to `path`, refusing when it names a process that is still alive
+    /// (keepalived refuses a second daemon the same way). A stale file is replaced.
+    pub fn create(path: &Path) -> Result<Self, PidFileError> {
+        let io_err = |source| PidFileError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        if let Ok(text) = fs::read_to_string(path) {
+            if let Ok(pid) = text.trim().parse::<i32>() {
+                let alive = pid > 0
+                    && pid != std::process::id() as i32
+                    && nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok();
+                if alive {
+                    return Err(PidFileError::Running {
+                        path: path.to_path_buf(),
+                        pid,
+                    });
+                }
+            }
+        }
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir).map_err(io_err)?;
+        }
+        let mut f = fs::File::create(path).map_err(io_err)?;
+        writeln!(f, "{}", std::process::id()).map_err(io_err)?;
+        Ok(Self {
+            path: path.to_path_buf(),
+        })
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// Detaches from the terminal like keepalived without `-n`. Must run before any thread starts.
+pub fn daemonize() -> nix::Result<()> {
+    nix::unistd::daemon(false, false)
+}
+
+/// Logs go to stderr: with `-l` / `-n` that is the console; a forked daemon's stderr is
+/// /dev/null (syslog output is not implemented yet). `-D` adds debug detail; `RUST_LOG`
+/// overrides both.
+pub fn init_logging(detail: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = if detail { "debug" } else { "info" };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pid_file_written_and_removed() {
+        let dir = std::env::temp_dir().join(format!("vrrpd-pid-{}", std::process::id()));
+        let path = dir.join("x.pid");
+        {
+            let _p = PidFile::create(&path).unwrap();
+            let text = fs::read_to_string(&path).unwrap();
+            assert_eq!(text.trim(), std::process::id().to_string());
+        }
+        assert!(!path.exists());
+        let _ = fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn live_pid_refused_stale_pid_replaced() {
+        let dir = std::env::temp_dir().join(format!("vrrpd-pid2-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("y.pid");
+        // pid 1 is always alive.
+        fs::write(&path, "1\n").unwrap();
+        assert!(matches!(
+            PidFile::create(&path),
+            Err(PidFileError::Running { pid: 1, .. })
+        ));
+        // A pid beyond pid_max cannot be alive.
+        fs::write(&path, "2147483646\n").unwrap();
+        let p = PidFile::create(&path).unwrap();
+        drop(p);
+        let _ = fs::remove_dir_all(dir);
+    }
+}
