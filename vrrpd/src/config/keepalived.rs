@@ -468,15 +468,16 @@ impl InstDraft {
         let state = self.state.unwrap_or(InitialState::Backup);
         let priority = self.priority.unwrap_or(if state == InitialState::Master { 255 } else { 100 });
         let mut nopreempt = self.nopreempt.is_some();
+        let np_pos = self.nopreempt.as_ref().unwrap_or(&self.pos);
         if nopreempt && priority == 255 {
             diags.push(Diagnostic::warning(
-                &self.pos,
+                np_pos,
                 format!("({name}) nopreempt is incompatible with priority 255. resetting nopreempt"),
             ));
             nopreempt = false;
         } else if nopreempt && state == InitialState::Master {
             diags.push(Diagnostic::warning(
-                &self.pos,
+                np_pos,
                 format!("({name}) Warning - nopreempt will not work with initial state MASTER - clearing"),
             ));
             nopreempt = false;
