@@ -137,7 +137,10 @@ pub struct Cli {
 pub enum CliError {
     /// A keepalived option that vrrpd deliberately does not implement.
     #[error("option {flag} is not supported by vrrpd: {reason}")]
-    Refused { flag: &'static str, reason: &'static str },
+    Refused {
+        flag: &'static str,
+        reason: &'static str,
+    },
     /// An option value keepalived would also reject.
     #[error("invalid value for {flag}: {message}")]
     Invalid { flag: &'static str, message: String },
@@ -149,12 +152,16 @@ pub enum CliError {
 impl Cli {
     /// The help text (keepalived prints it for -h and exits 0).
     pub fn help_text() -> String {
-        <Cli as clap::CommandFactory>::command().render_help().to_string()
+        <Cli as clap::CommandFactory>::command()
+            .render_help()
+            .to_string()
     }
 
     /// `--config-test` with its optional log file.
     pub fn config_test_log(&self) -> Option<Option<PathBuf>> {
-        self.config_test.as_ref().map(|s| (!s.is_empty()).then(|| PathBuf::from(s)))
+        self.config_test
+            .as_ref()
+            .map(|s| (!s.is_empty()).then(|| PathBuf::from(s)))
     }
 }
 
@@ -167,7 +174,10 @@ where
     let cli = Cli::try_parse_from(args).map_err(|e| CliError::Usage(e.to_string()))?;
     let refuse = |flag, reason| Err(CliError::Refused { flag, reason });
     if cli.check && !cli.vrrp {
-        return refuse("-C/--check", "vrrpd has no health checker (LVS) subsystem; it runs VRRP only");
+        return refuse(
+            "-C/--check",
+            "vrrpd has no health checker (LVS) subsystem; it runs VRRP only",
+        );
     }
     if cli.genhash {
         return refuse("-T/--genhash", "genhash is not part of vrrpd");
@@ -176,11 +186,17 @@ where
         return refuse("-x/--snmp", "vrrpd has no SNMP support");
     }
     if cli.namespace.is_some() {
-        return refuse("-s/--namespace", "run vrrpd inside the namespace with `ip netns exec NAME vrrpd ...`");
+        return refuse(
+            "-s/--namespace",
+            "run vrrpd inside the namespace with `ip netns exec NAME vrrpd ...`",
+        );
     }
     if let Some(f) = &cli.log_facility {
         let ok = matches!(f.as_str(), "user" | "daemon")
-            || f.strip_prefix("local").unwrap_or(f).parse::<u8>().is_ok_and(|n| n <= 7);
+            || f.strip_prefix("local")
+                .unwrap_or(f)
+                .parse::<u8>()
+                .is_ok_and(|n| n <= 7);
         if !ok {
             return Err(CliError::Invalid {
                 flag: "-S/--log-facility",
@@ -190,7 +206,10 @@ where
     }
     if let Some(m) = &cli.umask {
         if u32::from_str_radix(m.trim_start_matches("0o"), 8).is_err() {
-            return Err(CliError::Invalid { flag: "-u/--umask", message: format!("`{m}` is not an octal number") });
+            return Err(CliError::Invalid {
+                flag: "-u/--umask",
+                message: format!("`{m}` is not an octal number"),
+            });
         }
     }
     if let Some(s) = &cli.signum {

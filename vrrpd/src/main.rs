@@ -31,7 +31,10 @@ fn main() -> ExitCode {
         return ExitCode::from(EXIT_OK);
     }
     if cli.version {
-        eprintln!("vrrpd v{} (keepalived 2.2 compatible)", env!("CARGO_PKG_VERSION"));
+        eprintln!(
+            "vrrpd v{} (keepalived 2.2 compatible)",
+            env!("CARGO_PKG_VERSION")
+        );
         return ExitCode::from(EXIT_OK);
     }
     if let Some(func) = &cli.signum {
@@ -39,7 +42,9 @@ fn main() -> ExitCode {
         println!("{}", cli::signum(func).unwrap_or(0));
         return ExitCode::from(EXIT_OK);
     }
-    let opts = LoadOptions { config_id: cli.config_id.clone() };
+    let opts = LoadOptions {
+        config_id: cli.config_id.clone(),
+    };
     let loaded = config::load(&cli.use_file, &opts);
     let diags: &[Diagnostic] = match &loaded {
         Ok((_, d)) | Err(d) => d,
@@ -77,7 +82,10 @@ fn main() -> ExitCode {
 
 /// DAEMON CALL SITE: hands over to `vrrpd::daemon::run`.
 fn run_daemon(cli: Cli, config: Config) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("vrrpd: cannot start the runtime: {e}");

@@ -21,7 +21,11 @@ pub struct Pos {
 
 impl Pos {
     pub fn new(file: &Arc<Path>, line: u32, col: u32) -> Self {
-        Self { file: file.clone(), line, col }
+        Self {
+            file: file.clone(),
+            line,
+            col,
+        }
     }
 }
 
@@ -63,7 +67,11 @@ impl Diagnostic {
 
     /// A diagnostic about a whole file (missing, unreadable).
     pub fn file_error(file: &Path, message: impl Into<String>) -> Self {
-        let pos = Pos { file: Arc::from(file), line: 0, col: 0 };
+        let pos = Pos {
+            file: Arc::from(file),
+            line: 0,
+            col: 0,
+        };
         Self::new(Severity::Error, &pos, message)
     }
 

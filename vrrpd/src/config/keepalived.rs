@@ -51,7 +51,9 @@ impl GarpDraft {
             master_delay,
             master_repeat,
             master_refresh: self.master_refresh.unwrap_or(base.master_refresh),
-            master_refresh_repeat: self.master_refresh_repeat.unwrap_or(base.master_refresh_repeat),
+            master_refresh_repeat: self
+                .master_refresh_repeat
+                .unwrap_or(base.master_refresh_repeat),
             lower_prio_delay: self.lower_prio_delay.unwrap_or(if base_lower_explicit.0 {
                 base.lower_prio_delay
             } else {
@@ -64,7 +66,9 @@ impl GarpDraft {
             }),
             interval: self.interval.unwrap_or(base.interval),
             na_interval: self.na_interval.unwrap_or(base.na_interval),
-            lower_prio_no_advert: self.lower_prio_no_advert.unwrap_or(base.lower_prio_no_advert),
+            lower_prio_no_advert: self
+                .lower_prio_no_advert
+                .unwrap_or(base.lower_prio_no_advert),
         }
     }
 }
@@ -120,7 +124,11 @@ fn top_table() -> &'static [Keyword<Draft>] {
             Keyword::new("global_defs", top_global_defs),
             Keyword::new("vrrp_instance", top_vrrp_instance),
         ];
-        v.extend(TOP_UNSUPPORTED.iter().map(|n| Keyword::unsupported(n, "the whole block is skipped")));
+        v.extend(
+            TOP_UNSUPPORTED
+                .iter()
+                .map(|n| Keyword::unsupported(n, "the whole block is skipped")),
+        );
         v
     })
 }
@@ -129,11 +137,19 @@ fn global_table() -> &'static [Keyword<GlobalDraft>] {
     static T: OnceLock<Vec<Keyword<GlobalDraft>>> = OnceLock::new();
     T.get_or_init(|| {
         let mut v: Vec<Keyword<GlobalDraft>> = vec![
-            Keyword::new("router_id", |g, n, d| g.router_id = one_arg(n, d).map(|t| t.text.clone())),
+            Keyword::new("router_id", |g, n, d| {
+                g.router_id = one_arg(n, d).map(|t| t.text.clone())
+            }),
             Keyword::new("vrrp_version", |g, n, d| g.vrrp_version = version_arg(n, d)),
-            Keyword::new("vrrp_garp_master_delay", |g, n, d| g.garp.master_delay = secs_arg(n, d, 0.0, 1000.0)),
-            Keyword::new("vrrp_garp_master_repeat", |g, n, d| g.garp.master_repeat = u32_arg(n, d, 1, 10000)),
-            Keyword::new("vrrp_garp_master_refresh", |g, n, d| g.garp.master_refresh = secs_arg(n, d, 0.0, 1e6)),
+            Keyword::new("vrrp_garp_master_delay", |g, n, d| {
+                g.garp.master_delay = secs_arg(n, d, 0.0, 1000.0)
+            }),
+            Keyword::new("vrrp_garp_master_repeat", |g, n, d| {
+                g.garp.master_repeat = u32_arg(n, d, 1, 10000)
+            }),
+            Keyword::new("vrrp_garp_master_refresh", |g, n, d| {
+                g.garp.master_refresh = secs_arg(n, d, 0.0, 1e6)
+            }),
             Keyword::new("vrrp_garp_master_refresh_repeat", |g, n, d| {
                 g.garp.master_refresh_repeat = u32_arg(n, d, 1, 10000)
             }),
@@ -143,9 +159,15 @@ fn global_table() -> &'static [Keyword<GlobalDraft>] {
             Keyword::new("vrrp_garp_lower_prio_repeat", |g, n, d| {
                 g.garp.lower_prio_repeat = u32_arg(n, d, 0, 10000)
             }),
-            Keyword::new("vrrp_garp_interval", |g, n, d| g.garp.interval = secs_arg(n, d, 0.0, 1.0)),
-            Keyword::new("vrrp_gna_interval", |g, n, d| g.garp.na_interval = secs_arg(n, d, 0.0, 1.0)),
-            Keyword::new("vrrp_lower_prio_no_advert", |g, n, d| g.garp.lower_prio_no_advert = bool_arg(n, d)),
+            Keyword::new("vrrp_garp_interval", |g, n, d| {
+                g.garp.interval = secs_arg(n, d, 0.0, 1.0)
+            }),
+            Keyword::new("vrrp_gna_interval", |g, n, d| {
+                g.garp.na_interval = secs_arg(n, d, 0.0, 1.0)
+            }),
+            Keyword::new("vrrp_lower_prio_no_advert", |g, n, d| {
+                g.garp.lower_prio_no_advert = bool_arg(n, d)
+            }),
             Keyword::new("vrrp_mcast_group4", |g, n, d| {
                 g.mcast_group4 = ip_arg(n, d).and_then(|ip| match ip {
                     IpAddr::V4(a) if a.is_multicast() => Some(a),
@@ -159,7 +181,11 @@ fn global_table() -> &'static [Keyword<GlobalDraft>] {
                 })
             }),
         ];
-        v.extend(GLOBAL_UNSUPPORTED.iter().map(|n| Keyword::unsupported(n, "the setting has no effect")));
+        v.extend(
+            GLOBAL_UNSUPPORTED
+                .iter()
+                .map(|n| Keyword::unsupported(n, "the setting has no effect")),
+        );
         v
     })
 }
@@ -175,50 +201,86 @@ fn instance_table() -> &'static [Keyword<InstDraft>] {
                     _ => bad_tok(t, d, "state must be MASTER or BACKUP"),
                 })
             }),
-            Keyword::new("interface", |i, n, d| i.interface = one_arg(n, d).map(|t| t.text.clone())),
+            Keyword::new("interface", |i, n, d| {
+                i.interface = one_arg(n, d).map(|t| t.text.clone())
+            }),
             Keyword::new("virtual_router_id", |i, n, d| {
                 i.vrid = int_arg(n, d, 1, 255, "VRID").map(|v| v as u8);
                 i.vrid_bad = i.vrid.is_none();
             }),
-            Keyword::new("priority", |i, n, d| i.priority = int_arg(n, d, 1, 255, "priority").map(|v| v as u8)),
+            Keyword::new("priority", |i, n, d| {
+                i.priority = int_arg(n, d, 1, 255, "priority").map(|v| v as u8)
+            }),
             Keyword::new("advert_int", |i, n, d| {
                 let pos = n.pos().clone();
                 i.advert_int = f64_arg(n, d, 0.01, 255.0).map(|v| (v, pos));
             }),
-            Keyword::new("version", |i, n, d| i.version = version_arg(n, d).map(|v| (v, n.pos().clone()))),
+            Keyword::new("version", |i, n, d| {
+                i.version = version_arg(n, d).map(|v| (v, n.pos().clone()))
+            }),
             Keyword::new("nopreempt", |i, n, _| i.nopreempt = Some(n.pos().clone())),
             Keyword::new("preempt", |i, _, _| i.nopreempt = None),
-            Keyword::new("preempt_delay", |i, n, d| i.preempt_delay = secs_arg(n, d, 0.0, 1000.0)),
+            Keyword::new("preempt_delay", |i, n, d| {
+                i.preempt_delay = secs_arg(n, d, 0.0, 1000.0)
+            }),
             Keyword::new("authentication", inst_auth),
             Keyword::new("virtual_ipaddress", inst_vips),
             Keyword::new("mcast_src_ip", inst_src_ip),
             Keyword::new("unicast_src_ip", inst_src_ip),
             Keyword::new("unicast_peer", inst_peers),
-            Keyword::new("unicast_ttl", |i, n, d| i.unicast_ttl = int_arg(n, d, 1, 255, "unicast_ttl").map(|v| v as u8)),
-            Keyword::new("garp_master_delay", |i, n, d| i.garp.master_delay = secs_arg(n, d, 0.0, 1000.0)),
-            Keyword::new("garp_master_repeat", |i, n, d| i.garp.master_repeat = u32_arg(n, d, 1, 10000)),
-            Keyword::new("garp_master_refresh", |i, n, d| i.garp.master_refresh = secs_arg(n, d, 0.0, 1e6)),
+            Keyword::new("unicast_ttl", |i, n, d| {
+                i.unicast_ttl = int_arg(n, d, 1, 255, "unicast_ttl").map(|v| v as u8)
+            }),
+            Keyword::new("garp_master_delay", |i, n, d| {
+                i.garp.master_delay = secs_arg(n, d, 0.0, 1000.0)
+            }),
+            Keyword::new("garp_master_repeat", |i, n, d| {
+                i.garp.master_repeat = u32_arg(n, d, 1, 10000)
+            }),
+            Keyword::new("garp_master_refresh", |i, n, d| {
+                i.garp.master_refresh = secs_arg(n, d, 0.0, 1e6)
+            }),
             Keyword::new("garp_master_refresh_repeat", |i, n, d| {
                 i.garp.master_refresh_repeat = u32_arg(n, d, 1, 10000)
             }),
-            Keyword::new("garp_lower_prio_delay", |i, n, d| i.garp.lower_prio_delay = secs_arg(n, d, 0.0, 1000.0)),
-            Keyword::new("garp_lower_prio_repeat", |i, n, d| i.garp.lower_prio_repeat = u32_arg(n, d, 0, 10000)),
-            Keyword::new("garp_interval", |i, n, d| i.garp.interval = secs_arg(n, d, 0.0, 1.0)),
-            Keyword::new("gna_interval", |i, n, d| i.garp.na_interval = secs_arg(n, d, 0.0, 1.0)),
-            Keyword::new("lower_prio_no_advert", |i, n, d| i.garp.lower_prio_no_advert = bool_arg(n, d)),
-            Keyword::partial("native_ipv6", "only checks that the addresses are IPv6", |i, n, _| {
-                i.native_ipv6 = Some(n.pos().clone())
+            Keyword::new("garp_lower_prio_delay", |i, n, d| {
+                i.garp.lower_prio_delay = secs_arg(n, d, 0.0, 1000.0)
             }),
+            Keyword::new("garp_lower_prio_repeat", |i, n, d| {
+                i.garp.lower_prio_repeat = u32_arg(n, d, 0, 10000)
+            }),
+            Keyword::new("garp_interval", |i, n, d| {
+                i.garp.interval = secs_arg(n, d, 0.0, 1.0)
+            }),
+            Keyword::new("gna_interval", |i, n, d| {
+                i.garp.na_interval = secs_arg(n, d, 0.0, 1.0)
+            }),
+            Keyword::new("lower_prio_no_advert", |i, n, d| {
+                i.garp.lower_prio_no_advert = bool_arg(n, d)
+            }),
+            Keyword::partial(
+                "native_ipv6",
+                "only checks that the addresses are IPv6",
+                |i, n, _| i.native_ipv6 = Some(n.pos().clone()),
+            ),
         ];
-        v.extend(INSTANCE_UNSUPPORTED.iter().map(|n| Keyword::unsupported(n, "the setting has no effect")));
+        v.extend(
+            INSTANCE_UNSUPPORTED
+                .iter()
+                .map(|n| Keyword::unsupported(n, "the setting has no effect")),
+        );
         v
     })
 }
 
 fn auth_table() -> &'static [Keyword<AuthDraft>] {
     static T: &[Keyword<AuthDraft>] = &[
-        Keyword::new("auth_type", |a, n, d| a.kind = one_arg(n, d).map(|t| (t.text.clone(), t.pos.clone()))),
-        Keyword::new("auth_pass", |a, n, d| a.pass = one_arg(n, d).map(|t| t.text.clone())),
+        Keyword::new("auth_type", |a, n, d| {
+            a.kind = one_arg(n, d).map(|t| (t.text.clone(), t.pos.clone()))
+        }),
+        Keyword::new("auth_pass", |a, n, d| {
+            a.pass = one_arg(n, d).map(|t| t.text.clone())
+        }),
     ];
     T
 }
@@ -227,14 +289,25 @@ fn auth_table() -> &'static [Keyword<AuthDraft>] {
 
 fn top_global_defs(draft: &mut Draft, node: &Node, diags: &mut Diags) {
     for c in &node.children {
-        dispatch(global_table(), Context::GlobalDefs, &mut draft.global, c, diags);
+        dispatch(
+            global_table(),
+            Context::GlobalDefs,
+            &mut draft.global,
+            c,
+            diags,
+        );
     }
 }
 
 fn top_vrrp_instance(draft: &mut Draft, node: &Node, diags: &mut Diags) {
-    let Some(name) = one_arg(node, diags) else { return };
+    let Some(name) = one_arg(node, diags) else {
+        return;
+    };
     if draft.instances.iter().any(|i| i.name == name.text) {
-        diags.push(Diagnostic::error(&name.pos, format!("duplicate vrrp_instance `{}`", name.text)));
+        diags.push(Diagnostic::error(
+            &name.pos,
+            format!("duplicate vrrp_instance `{}`", name.text),
+        ));
         return;
     }
     let mut inst = InstDraft {
@@ -281,12 +354,21 @@ fn inst_peers(inst: &mut InstDraft, node: &Node, diags: &mut Diags) {
     for c in &node.children {
         match c.name().parse::<IpAddr>() {
             Ok(ip) => inst.peers.push((ip, c.pos().clone())),
-            Err(_) => diags.push(Diagnostic::error(c.pos(), format!("invalid unicast peer address `{}`", c.name()))),
+            Err(_) => diags.push(Diagnostic::error(
+                c.pos(),
+                format!("invalid unicast peer address `{}`", c.name()),
+            )),
         }
         if let Some(a) = c.args.first() {
             diags.push(
-                Diagnostic::warning(&a.pos, format!("unicast_peer option `{}` is not implemented yet; ignored", a.text))
-                    .not_flagged_by_keepalived(),
+                Diagnostic::warning(
+                    &a.pos,
+                    format!(
+                        "unicast_peer option `{}` is not implemented yet; ignored",
+                        a.text
+                    ),
+                )
+                .not_flagged_by_keepalived(),
             );
         }
     }
@@ -307,17 +389,34 @@ fn parse_vip(node: &Node, diags: &mut Diags) -> Option<VirtualAddress> {
         None => (node.name(), None),
     };
     let Ok(addr) = addr_s.parse::<IpAddr>() else {
-        return bad(node, diags, &format!("invalid virtual address `{}`", node.name()));
+        return bad(
+            node,
+            diags,
+            &format!("invalid virtual address `{}`", node.name()),
+        );
     };
     let max = if addr.is_ipv4() { 32 } else { 128 };
     let prefix_len = match len_s {
         None => max,
         Some(l) => match l.parse::<u8>() {
             Ok(n) if n <= max => n,
-            _ => return bad(node, diags, &format!("invalid prefix length `/{l}` (0..={max})")),
+            _ => {
+                return bad(
+                    node,
+                    diags,
+                    &format!("invalid prefix length `/{l}` (0..={max})"),
+                )
+            }
         },
     };
-    let mut v = VirtualAddress { addr, prefix_len, broadcast: None, dev: None, scope: Scope::Global, label: None };
+    let mut v = VirtualAddress {
+        addr,
+        prefix_len,
+        broadcast: None,
+        dev: None,
+        scope: Scope::Global,
+        label: None,
+    };
     let mut it = node.args.iter();
     while let Some(opt) = it.next() {
         let takes_value = matches!(opt.text.as_str(), "brd" | "dev" | "scope" | "label");
@@ -325,7 +424,10 @@ fn parse_vip(node: &Node, diags: &mut Diags) -> Option<VirtualAddress> {
             match it.next() {
                 Some(v) => v,
                 None => {
-                    diags.push(Diagnostic::error(&opt.pos, format!("`{}` needs a value", opt.text)));
+                    diags.push(Diagnostic::error(
+                        &opt.pos,
+                        format!("`{}` needs a value", opt.text),
+                    ));
                     return None;
                 }
             }
@@ -343,15 +445,24 @@ fn parse_vip(node: &Node, diags: &mut Diags) -> Option<VirtualAddress> {
             "no_track" | "track_group" | "preferred_lft" | "home" | "nodad" | "noprefixroute"
             | "autojoin" | "-" => {
                 diags.push(
-                    Diagnostic::warning(&opt.pos, format!("virtual_ipaddress option `{}` is not implemented yet; ignored", opt.text))
-                        .not_flagged_by_keepalived(),
+                    Diagnostic::warning(
+                        &opt.pos,
+                        format!(
+                            "virtual_ipaddress option `{}` is not implemented yet; ignored",
+                            opt.text
+                        ),
+                    )
+                    .not_flagged_by_keepalived(),
                 );
                 if matches!(opt.text.as_str(), "track_group" | "preferred_lft") {
                     it.next();
                 }
             }
             other => {
-                let mut d = Diagnostic::error(&opt.pos, format!("unknown virtual_ipaddress option `{other}`"));
+                let mut d = Diagnostic::error(
+                    &opt.pos,
+                    format!("unknown virtual_ipaddress option `{other}`"),
+                );
                 if let Some(s) = super::diag::suggest(other, ["brd", "dev", "scope", "label"]) {
                     d = d.with_help(format!("did you mean `{s}`?"));
                 }
@@ -372,7 +483,13 @@ fn parse_scope(t: &Token, diags: &mut Diags) -> Option<Scope> {
         "nowhere" => Scope::Nowhere,
         s => match s.parse::<u8>() {
             Ok(n) => Scope::Other(n),
-            Err(_) => return bad_tok(t, diags, "scope must be global, site, link, host, nowhere or 0..255"),
+            Err(_) => {
+                return bad_tok(
+                    t,
+                    diags,
+                    "scope must be global, site, link, host, nowhere or 0..255",
+                )
+            }
         },
     })
 }
@@ -382,12 +499,18 @@ fn parse_scope(t: &Token, diags: &mut Diags) -> Option<Scope> {
 impl Draft {
     fn resolve(self, diags: &mut Diags) -> Config {
         let g = &self.global;
-        let mut global = GlobalDefs { router_id: g.router_id.clone(), ..GlobalDefs::default() };
+        let mut global = GlobalDefs {
+            router_id: g.router_id.clone(),
+            ..GlobalDefs::default()
+        };
         global.vrrp_version = g.vrrp_version.unwrap_or(Version::V2);
         global.garp = g.garp.resolve(&Garp::default(), (false, false));
         global.mcast_group4 = g.mcast_group4.unwrap_or(global.mcast_group4);
         global.mcast_group6 = g.mcast_group6.unwrap_or(global.mcast_group6);
-        let lower_explicit = (g.garp.lower_prio_delay.is_some(), g.garp.lower_prio_repeat.is_some());
+        let lower_explicit = (
+            g.garp.lower_prio_delay.is_some(),
+            g.garp.lower_prio_repeat.is_some(),
+        );
         let instances = self
             .instances
             .into_iter()
@@ -398,13 +521,23 @@ impl Draft {
 }
 
 impl InstDraft {
-    fn resolve(self, global: &GlobalDefs, lower_explicit: (bool, bool), diags: &mut Diags) -> Option<VrrpInstance> {
+    fn resolve(
+        self,
+        global: &GlobalDefs,
+        lower_explicit: (bool, bool),
+        diags: &mut Diags,
+    ) -> Option<VrrpInstance> {
         let name = &self.name;
         let errors_before = diags.0.iter().filter(|d| d.is_error()).count();
-        let err = |diags: &mut Diags, pos: &Pos, msg: String| diags.push(Diagnostic::error(pos, msg));
+        let err =
+            |diags: &mut Diags, pos: &Pos, msg: String| diags.push(Diagnostic::error(pos, msg));
 
         if self.vrid.is_none() && !self.vrid_bad {
-            err(diags, &self.pos, format!("({name}) the virtual router id must be set"));
+            err(
+                diags,
+                &self.pos,
+                format!("({name}) the virtual router id must be set"),
+            );
         }
         if self.interface.is_none() {
             diags.push(
@@ -424,41 +557,68 @@ impl InstDraft {
         for (v, pos) in &self.vips {
             if v.addr.is_ipv6() != v6 {
                 diags.push(
-                    Diagnostic::error(pos, format!("({name}) address family must match VRRP instance [{}]", v.addr))
-                        .with_help(format!(
-                            "this instance is {}; put {} addresses in a separate vrrp_instance",
-                            fam(v6),
-                            fam(!v6)
-                        )),
+                    Diagnostic::error(
+                        pos,
+                        format!(
+                            "({name}) address family must match VRRP instance [{}]",
+                            v.addr
+                        ),
+                    )
+                    .with_help(format!(
+                        "this instance is {}; put {} addresses in a separate vrrp_instance",
+                        fam(v6),
+                        fam(!v6)
+                    )),
                 );
             }
         }
         if let Some((ip, pos)) = &self.src_ip {
             if ip.is_ipv6() != v6 {
-                err(diags, pos, format!("({name}) source address {ip} is not {}", fam(v6)));
+                err(
+                    diags,
+                    pos,
+                    format!("({name}) source address {ip} is not {}", fam(v6)),
+                );
             }
         }
         for (ip, pos) in &self.peers {
             if ip.is_ipv6() != v6 {
-                err(diags, pos, format!("({name}) unicast peer {ip} is not {}", fam(v6)));
+                err(
+                    diags,
+                    pos,
+                    format!("({name}) unicast peer {ip} is not {}", fam(v6)),
+                );
             }
+        }
+
+        if self.vips.is_empty() {
+            diags.push(Diagnostic::warning(
+                &self.pos,
+                format!("({name}) No VIP specified; at least one is sensible"),
+            ));
         }
 
         let version = match self.version {
             Some((Version::V2, pos)) if v6 => {
                 diags.push(
-                    Diagnostic::error(&pos, format!("({name}) VRRP version 2 is not defined for IPv6"))
-                        .with_help("use `version 3` (RFC 5798) for IPv6 instances")
-                        .not_flagged_by_keepalived(),
+                    Diagnostic::error(
+                        &pos,
+                        format!("({name}) VRRP version 2 is not defined for IPv6"),
+                    )
+                    .with_help("use `version 3` (RFC 5798) for IPv6 instances")
+                    .not_flagged_by_keepalived(),
                 );
                 Version::V2
             }
             Some((v, _)) => v,
             None if v6 && global.vrrp_version == Version::V2 => {
                 diags.push(
-                    Diagnostic::warning(&self.pos, format!("({name}) IPv6 instance uses VRRP version 3"))
-                        .with_help("VRRPv2 is IPv4 only; set `version 3` to silence this")
-                        .not_flagged_by_keepalived(),
+                    Diagnostic::warning(
+                        &self.pos,
+                        format!("({name}) IPv6 instance uses VRRP version 3"),
+                    )
+                    .with_help("VRRPv2 is IPv4 only; set `version 3` to silence this")
+                    .not_flagged_by_keepalived(),
                 );
                 Version::V3
             }
@@ -466,13 +626,19 @@ impl InstDraft {
         };
 
         let state = self.state.unwrap_or(InitialState::Backup);
-        let priority = self.priority.unwrap_or(if state == InitialState::Master { 255 } else { 100 });
+        let priority = self.priority.unwrap_or(if state == InitialState::Master {
+            255
+        } else {
+            100
+        });
         let mut nopreempt = self.nopreempt.is_some();
         let np_pos = self.nopreempt.as_ref().unwrap_or(&self.pos);
         if nopreempt && priority == 255 {
             diags.push(Diagnostic::warning(
                 np_pos,
-                format!("({name}) nopreempt is incompatible with priority 255. resetting nopreempt"),
+                format!(
+                    "({name}) nopreempt is incompatible with priority 255. resetting nopreempt"
+                ),
             ));
             nopreempt = false;
         } else if nopreempt && state == InitialState::Master {
@@ -484,9 +650,14 @@ impl InstDraft {
         }
         if priority == 255 && state == InitialState::Backup {
             diags.push(
-                Diagnostic::warning(&self.pos, format!("({name}) priority 255 (address owner) with state BACKUP"))
-                    .with_help("the owner always becomes Master; use `state MASTER` or a lower priority")
-                    .not_flagged_by_keepalived(),
+                Diagnostic::warning(
+                    &self.pos,
+                    format!("({name}) priority 255 (address owner) with state BACKUP"),
+                )
+                .with_help(
+                    "the owner always becomes Master; use `state MASTER` or a lower priority",
+                )
+                .not_flagged_by_keepalived(),
             );
         }
 
@@ -504,7 +675,11 @@ impl InstDraft {
             }
             (Some((s, pos)), Version::V3) => {
                 if s > 40.95 {
-                    err(diags, &pos, format!("({name}) VRRPv3 advertisement interval {s}s above 40.95s"));
+                    err(
+                        diags,
+                        &pos,
+                        format!("({name}) VRRPv3 advertisement interval {s}s above 40.95s"),
+                    );
                 }
                 (s * 100.0).round().clamp(1.0, 4095.0) as u16
             }
@@ -512,46 +687,63 @@ impl InstDraft {
 
         let authentication = match self.auth {
             None => None,
-            Some((a, pos)) => match a.kind {
-                None => {
-                    err(diags, &pos, format!("({name}) authentication needs `auth_type PASS`"));
-                    None
-                }
-                Some((k, kpos)) if k == "AH" => {
-                    diags.push(
-                        Diagnostic::error(&kpos, format!("({name}) auth_type AH is not supported by vrrpd"))
+            Some((a, pos)) => {
+                match a.kind {
+                    None => {
+                        err(
+                            diags,
+                            &pos,
+                            format!("({name}) authentication needs `auth_type PASS`"),
+                        );
+                        None
+                    }
+                    Some((k, kpos)) if k == "AH" => {
+                        diags.push(
+                            Diagnostic::error(
+                                &kpos,
+                                format!("({name}) auth_type AH is not supported by vrrpd"),
+                            )
                             .with_help("use `auth_type PASS` or remove the authentication block")
                             .not_flagged_by_keepalived(),
-                    );
-                    None
-                }
-                Some((k, kpos)) if k != "PASS" => {
-                    err(diags, &kpos, format!("({name}) unknown auth_type `{k}` (PASS or AH)"));
-                    None
-                }
-                Some(_) if version == Version::V3 => {
-                    diags.push(Diagnostic::warning(
+                        );
+                        None
+                    }
+                    Some((k, kpos)) if k != "PASS" => {
+                        err(
+                            diags,
+                            &kpos,
+                            format!("({name}) unknown auth_type `{k}` (PASS or AH)"),
+                        );
+                        None
+                    }
+                    Some(_) if version == Version::V3 => {
+                        diags.push(Diagnostic::warning(
                         &pos,
                         format!("({name}) VRRP version 3 does not support authentication. Ignoring."),
                     ));
-                    None
-                }
-                Some(_) => match a.pass {
-                    None => {
-                        err(diags, &pos, format!("({name}) auth_type PASS needs `auth_pass`"));
                         None
                     }
-                    Some(p) => {
-                        if p.len() > 8 {
-                            diags.push(Diagnostic::warning(
+                    Some(_) => match a.pass {
+                        None => {
+                            err(
+                                diags,
+                                &pos,
+                                format!("({name}) auth_type PASS needs `auth_pass`"),
+                            );
+                            None
+                        }
+                        Some(p) => {
+                            if p.len() > 8 {
+                                diags.push(Diagnostic::warning(
                                 &pos,
                                 format!("({name}) auth_pass longer than 8 characters: only the first 8 are used"),
                             ));
+                            }
+                            Some(Authentication::Pass(p))
                         }
-                        Some(Authentication::Pass(p))
-                    }
-                },
-            },
+                    },
+                }
+            }
         };
 
         if diags.0.iter().filter(|d| d.is_error()).count() > errors_before {
@@ -573,7 +765,11 @@ impl InstDraft {
             unicast_peers: self.peers.into_iter().map(|(ip, _)| ip).collect(),
             unicast_ttl: self.unicast_ttl.unwrap_or(255),
             garp: self.garp.resolve(&global.garp, lower_explicit),
-            source: Some(SourceRef { file: self.pos.file.to_path_buf(), line: self.pos.line, col: self.pos.col }),
+            source: Some(SourceRef {
+                file: self.pos.file.to_path_buf(),
+                line: self.pos.line,
+                col: self.pos.col,
+            }),
         })
     }
 }
@@ -594,7 +790,10 @@ fn bad_tok<T>(t: &Token, diags: &mut Diags, msg: &str) -> Option<T> {
 fn one_arg<'a>(node: &'a Node, diags: &mut Diags) -> Option<&'a Token> {
     let a = node.args.first();
     if a.is_none() {
-        diags.push(Diagnostic::error(node.pos(), format!("`{}` needs a value", node.name())));
+        diags.push(Diagnostic::error(
+            node.pos(),
+            format!("`{}` needs a value", node.name()),
+        ));
     }
     a
 }
@@ -603,7 +802,11 @@ fn f64_arg(node: &Node, diags: &mut Diags, min: f64, max: f64) -> Option<f64> {
     let t = one_arg(node, diags)?;
     match t.text.parse::<f64>() {
         Ok(v) if v.is_finite() && (min..=max).contains(&v) => Some(v),
-        Ok(_) => bad_tok(t, diags, &format!("number '{}' outside range [{min}, {max}]", t.text)),
+        Ok(_) => bad_tok(
+            t,
+            diags,
+            &format!("number '{}' outside range [{min}, {max}]", t.text),
+        ),
         Err(_) => bad_tok(t, diags, &format!("`{}` is not a number", t.text)),
     }
 }
@@ -616,7 +819,14 @@ fn int_arg(node: &Node, diags: &mut Diags, min: i64, max: i64, what: &str) -> Op
     let t = one_arg(node, diags)?;
     match t.text.parse::<i64>() {
         Ok(v) if (min..=max).contains(&v) => Some(v),
-        _ => bad_tok(t, diags, &format!("{what} '{}' not valid - must be between {min} & {max}", t.text)),
+        _ => bad_tok(
+            t,
+            diags,
+            &format!(
+                "{what} '{}' not valid - must be between {min} & {max}",
+                t.text
+            ),
+        ),
     }
 }
 

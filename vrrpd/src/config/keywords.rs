@@ -46,33 +46,57 @@ pub struct Keyword<T: 'static> {
 
 impl<T> Keyword<T> {
     pub const fn new(name: &'static str, handler: Handler<T>) -> Self {
-        Self { name, status: Status::Supported, handler }
+        Self {
+            name,
+            status: Status::Supported,
+            handler,
+        }
     }
     pub const fn partial(name: &'static str, why: &'static str, handler: Handler<T>) -> Self {
-        Self { name, status: Status::Partial(why), handler }
+        Self {
+            name,
+            status: Status::Partial(why),
+            handler,
+        }
     }
     pub const fn unsupported(name: &'static str, why: &'static str) -> Self {
-        Self { name, status: Status::Unsupported(why), handler: ignore::<T> }
+        Self {
+            name,
+            status: Status::Unsupported(why),
+            handler: ignore::<T>,
+        }
     }
 }
 
 fn ignore<T>(_: &mut T, _: &Node, _: &mut Diags) {}
 
 /// Handle `node` with the row of `table` named by its keyword.
-pub fn dispatch<T>(table: &[Keyword<T>], ctx: Context, target: &mut T, node: &Node, diags: &mut Diags) {
+pub fn dispatch<T>(
+    table: &[Keyword<T>],
+    ctx: Context,
+    target: &mut T,
+    node: &Node,
+    diags: &mut Diags,
+) {
     match table.iter().find(|k| k.name == node.name()) {
         Some(k) => {
             if let Status::Unsupported(why) = k.status {
                 diags.push(
-                    Diagnostic::warning(node.pos(), format!("`{}` is not implemented yet; ignored", k.name))
-                        .with_help(why)
-                        .not_flagged_by_keepalived(),
+                    Diagnostic::warning(
+                        node.pos(),
+                        format!("`{}` is not implemented yet; ignored", k.name),
+                    )
+                    .with_help(why)
+                    .not_flagged_by_keepalived(),
                 );
             }
             (k.handler)(target, node, diags);
         }
         None => {
-            let mut d = Diagnostic::error(node.pos(), format!("unknown keyword `{}` {}", node.name(), ctx.describe()));
+            let mut d = Diagnostic::error(
+                node.pos(),
+                format!("unknown keyword `{}` {}", node.name(), ctx.describe()),
+            );
             if let Some(s) = suggest(node.name(), table.iter().map(|k| k.name)) {
                 d = d.with_help(format!("did you mean `{s}`?"));
             }
@@ -229,8 +253,10 @@ mod tests {
     fn set(t: &mut Vec<String>, n: &Node, _: &mut Diags) {
         t.push(n.name().to_string());
     }
-    static TABLE: &[Keyword<Vec<String>>] =
-        &[Keyword::new("priority", set), Keyword::unsupported("notify", "scripts are not run")];
+    static TABLE: &[Keyword<Vec<String>>] = &[
+        Keyword::new("priority", set),
+        Keyword::unsupported("notify", "scripts are not run"),
+    ];
 
     #[test]
     fn dispatch_by_status() {

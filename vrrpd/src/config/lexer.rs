@@ -54,7 +54,11 @@ pub fn lex(text: &str, file: &Arc<Path>) -> (Vec<Token>, Vec<Diagnostic>) {
     }
     let end = Pos::new(file, u32::try_from(lines.len()).unwrap_or(u32::MAX), 1);
     if toks.last().is_some_and(|t| t.kind != TokenKind::Newline) {
-        toks.push(Token { kind: TokenKind::Newline, text: String::new(), pos: end });
+        toks.push(Token {
+            kind: TokenKind::Newline,
+            text: String::new(),
+            pos: end,
+        });
     }
     (toks, diags)
 }
@@ -92,8 +96,16 @@ fn lex_line(
             c if c.is_whitespace() => flush(&mut word, word_col, toks),
             '{' | '}' => {
                 flush(&mut word, word_col, toks);
-                let kind = if c == '{' { TokenKind::Open } else { TokenKind::Close };
-                toks.push(Token { kind, text: c.to_string(), pos: Pos::new(file, line_no, col(i)) });
+                let kind = if c == '{' {
+                    TokenKind::Open
+                } else {
+                    TokenKind::Close
+                };
+                toks.push(Token {
+                    kind,
+                    text: c.to_string(),
+                    pos: Pos::new(file, line_no, col(i)),
+                });
             }
             '"' => {
                 flush(&mut word, word_col, toks);
@@ -110,8 +122,11 @@ fn lex_line(
                     }
                     None => {
                         diags.push(
-                            Diagnostic::error(&Pos::new(file, line_no, col(start)), "unterminated quoted string")
-                                .with_help("close the string with `\"` on the same line"),
+                            Diagnostic::error(
+                                &Pos::new(file, line_no, col(start)),
+                                "unterminated quoted string",
+                            )
+                            .with_help("close the string with `\"` on the same line"),
                         );
                         toks.push(Token {
                             kind: TokenKind::Quoted,
@@ -143,7 +158,9 @@ mod tests {
         let f: Arc<Path> = Arc::from(Path::new("t.conf"));
         let (t, d) = lex(s, &f);
         assert!(d.is_empty(), "{d:?}");
-        t.into_iter().map(|t| (t.kind, t.text, t.pos.line, t.pos.col)).collect()
+        t.into_iter()
+            .map(|t| (t.kind, t.text, t.pos.line, t.pos.col))
+            .collect()
     }
 
     use TokenKind::*;
@@ -168,8 +185,15 @@ mod tests {
     #[test]
     fn comments_and_quotes() {
         let t = lx("a \"x # y ! z\" # comment\n! whole line\nb c!d");
-        let words: Vec<_> = t.iter().filter(|t| t.0 != Newline).map(|t| (t.0, t.1.as_str())).collect();
-        assert_eq!(words, vec![(Word, "a"), (Quoted, "x # y ! z"), (Word, "b"), (Word, "c")]);
+        let words: Vec<_> = t
+            .iter()
+            .filter(|t| t.0 != Newline)
+            .map(|t| (t.0, t.1.as_str()))
+            .collect();
+        assert_eq!(
+            words,
+            vec![(Word, "a"), (Quoted, "x # y ! z"), (Word, "b"), (Word, "c")]
+        );
         assert_eq!(t[1].3, 3, "quoted token column is its opening quote");
     }
 
@@ -179,7 +203,10 @@ mod tests {
         let kinds: Vec<_> = t.iter().map(|t| t.0).collect();
         assert_eq!(
             kinds,
-            vec![Word, Word, Open, Word, Word, Close, Newline, Word, Newline, Open, Newline, Close, Newline]
+            vec![
+                Word, Word, Open, Word, Word, Close, Newline, Word, Newline, Open, Newline, Close,
+                Newline
+            ]
         );
         assert_eq!((t[2].2, t[2].3), (1, 16));
     }

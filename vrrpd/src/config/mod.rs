@@ -23,7 +23,10 @@ pub struct LoadOptions {
 
 /// Read and resolve a keepalived.conf. `Ok` carries the warnings; `Err` every diagnostic
 /// when at least one is an error.
-pub fn load(path: &Path, _opts: &LoadOptions) -> Result<(Config, Vec<Diagnostic>), Vec<Diagnostic>> {
+pub fn load(
+    path: &Path,
+    _opts: &LoadOptions,
+) -> Result<(Config, Vec<Diagnostic>), Vec<Diagnostic>> {
     let mut diags = diag::Diags::default();
     let mut sources = tree::Sources::new();
     let Some(tokens) = tree::read_tokens(path, &mut diags, &mut sources) else {

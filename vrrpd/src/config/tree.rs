@@ -50,7 +50,10 @@ fn read_file(
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) => {
-            diags.push(Diagnostic::file_error(path, format!("cannot read configuration file: {e}")));
+            diags.push(Diagnostic::file_error(
+                path,
+                format!("cannot read configuration file: {e}"),
+            ));
             return None;
         }
     };
@@ -83,14 +86,20 @@ fn expand_includes(
                 patterns.push(a);
             }
             if patterns.is_empty() {
-                diags.push(Diagnostic::error(&t.pos, "`include` needs a file name or glob"));
+                diags.push(Diagnostic::error(
+                    &t.pos,
+                    "`include` needs a file name or glob",
+                ));
             }
             for p in patterns {
                 include_one(&p, path, diags, sources, stack, &mut out);
             }
             continue;
         }
-        at_start = matches!(t.kind, TokenKind::Newline | TokenKind::Open | TokenKind::Close);
+        at_start = matches!(
+            t.kind,
+            TokenKind::Newline | TokenKind::Open | TokenKind::Close
+        );
         out.push(t);
     }
     out
@@ -111,25 +120,37 @@ fn include_one(
     };
     let matches: Vec<PathBuf> = match glob::glob(&pattern.to_string_lossy()) {
         Ok(paths) => {
-            let mut v: Vec<PathBuf> = paths.filter_map(Result::ok).filter(|p| p.is_file()).collect();
+            let mut v: Vec<PathBuf> = paths
+                .filter_map(Result::ok)
+                .filter(|p| p.is_file())
+                .collect();
             v.sort();
             v
         }
         Err(e) => {
-            diags.push(Diagnostic::error(&pat.pos, format!("bad include pattern: {e}")));
+            diags.push(Diagnostic::error(
+                &pat.pos,
+                format!("bad include pattern: {e}"),
+            ));
             return;
         }
     };
     if matches.is_empty() {
         diags.push(
-            Diagnostic::warning(&pat.pos, format!("no file matches include `{}`", pattern.display()))
-                .not_flagged_by_keepalived(),
+            Diagnostic::warning(
+                &pat.pos,
+                format!("no file matches include `{}`", pattern.display()),
+            )
+            .not_flagged_by_keepalived(),
         );
     }
     for m in matches {
         let canon = m.canonicalize().unwrap_or_else(|_| m.clone());
         if stack.contains(&canon) {
-            diags.push(Diagnostic::error(&pat.pos, format!("include loop: `{}` is already being read", m.display())));
+            diags.push(Diagnostic::error(
+                &pat.pos,
+                format!("include loop: `{}` is already being read", m.display()),
+            ));
             continue;
         }
         if stack.len() >= MAX_INCLUDE_DEPTH {
@@ -171,16 +192,24 @@ impl Parser<'_> {
             self.skip_newlines();
             let Some(t) = self.peek().cloned() else {
                 if let Some(pos) = open {
-                    diags.push(Diagnostic::error(pos, "unclosed `{`").with_help("add the matching `}`"));
+                    diags.push(
+                        Diagnostic::error(pos, "unclosed `{`").with_help("add the matching `}`"),
+                    );
                 }
                 return nodes;
             };
             self.i += 1;
             match t.kind {
                 TokenKind::Close if depth > 0 => return nodes,
-                TokenKind::Close => diags.push(Diagnostic::error(&t.pos, "unexpected `}` with no open block")),
+                TokenKind::Close => diags.push(Diagnostic::error(
+                    &t.pos,
+                    "unexpected `}` with no open block",
+                )),
                 TokenKind::Open => {
-                    diags.push(Diagnostic::error(&t.pos, "block `{` without a keyword before it"));
+                    diags.push(Diagnostic::error(
+                        &t.pos,
+                        "block `{` without a keyword before it",
+                    ));
                     if depth < MAX_DEPTH {
                         self.block(depth + 1, Some(&t.pos), diags);
                     }
@@ -200,7 +229,12 @@ impl Parser<'_> {
         // `{` on the same line, or alone on a following line.
         let save = self.i;
         self.skip_newlines();
-        let mut node = Node { keyword, args, children: Vec::new(), block: None };
+        let mut node = Node {
+            keyword,
+            args,
+            children: Vec::new(),
+            block: None,
+        };
         match self.peek() {
             Some(t) if t.kind == TokenKind::Open => {
                 let pos = t.pos.clone();
