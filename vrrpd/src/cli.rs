@@ -1,1 +1,238 @@
-//! Command line: keepalived(8) flags.
+//! Command line: keepalived(8) flags with keepalived's meaning.
+//!
+//! Every keepalived 2.2 flag is recognised. Each is either honoured, harmless here (accepted
+//! and recorded), or refused by [`parse_args`] with a message saying why — never an opaque
+//! parser error.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// Default configuration file, as keepalived.
+pub const DEFAULT_CONFIG: &str = "/etc/keepalived/keepalived.conf";
+
+#[derive(Debug, Clone, PartialEq, Eq, Parser)]
+#[command(
+    name = "vrrpd",
+    about = "keepalived-compatible VRRP daemon",
+    disable_help_flag = true,
+    disable_version_flag = true
+)]
+pub struct Cli {
+    /// Use the specified configuration file.
+    #[arg(short = 'f', long = "use-file", value_name = "FILE", default_value = DEFAULT_CONFIG)]
+    pub use_file: PathBuf,
+    /// Only run the VRRP subsystem (always the case for vrrpd).
+    #[arg(short = 'P', long = "vrrp")]
+    pub vrrp: bool,
+    /// Only run the health checker subsystem (refused: vrrpd has none).
+    #[arg(short = 'C', long = "check")]
+    pub check: bool,
+    /// Don't run the BFD subsystem (harmless: vrrpd has none).
+    #[arg(short = 'B', long = "no_bfd")]
+    pub no_bfd: bool,
+    /// Force all child processes to run (harmless: vrrpd is one process).
+    #[arg(long = "all")]
+    pub all: bool,
+    /// Log messages to the console.
+    #[arg(short = 'l', long = "log-console")]
+    pub log_console: bool,
+    /// Detailed log messages.
+    #[arg(short = 'D', long = "log-detail")]
+    pub log_detail: bool,
+    /// Syslog facility: 0-7, local0-7, user or daemon.
+    #[arg(short = 'S', long = "log-facility", value_name = "FACILITY")]
+    pub log_facility: Option<String>,
+    /// Don't log via syslog.
+    #[arg(short = 'G', long = "no-syslog")]
+    pub no_syslog: bool,
+    /// Log to this file (optional value; keepalived's default is /tmp/keepalived.log).
+    #[arg(short = 'g', long = "log-file", value_name = "FILE", num_args = 0..=1, require_equals = true, default_missing_value = "/tmp/keepalived.log")]
+    pub log_file: Option<PathBuf>,
+    /// Flush the log file after each write.
+    #[arg(long = "flush-log-file")]
+    pub flush_log_file: bool,
+    /// umask for created files, numeric.
+    #[arg(short = 'u', long = "umask", value_name = "MASK")]
+    pub umask: Option<String>,
+    /// Drop VIPs on transition from signal.
+    #[arg(short = 'X', long = "release-vips")]
+    pub release_vips: bool,
+    /// Don't remove VIPs on daemon stop.
+    #[arg(short = 'V', long = "dont-release-vrrp")]
+    pub dont_release_vrrp: bool,
+    /// Don't remove IPVS topology on stop (harmless: no IPVS).
+    #[arg(short = 'I', long = "dont-release-ipvs")]
+    pub dont_release_ipvs: bool,
+    /// Don't respawn child processes (harmless: no children).
+    #[arg(short = 'R', long = "dont-respawn")]
+    pub dont_respawn: bool,
+    /// Don't fork the daemon process.
+    #[arg(short = 'n', long = "dont-fork")]
+    pub dont_fork: bool,
+    /// Dump the configuration data (as keepalived: logged at start).
+    #[arg(short = 'd', long = "dump-conf")]
+    pub dump_conf: bool,
+    /// Pidfile of the parent process.
+    #[arg(short = 'p', long = "pid", value_name = "FILE")]
+    pub pid: Option<PathBuf>,
+    /// Pidfile of the VRRP process.
+    #[arg(short = 'r', long = "vrrp_pid", value_name = "FILE")]
+    pub vrrp_pid: Option<PathBuf>,
+    /// genhash utility mode (refused).
+    #[arg(short = 'T', long = "genhash")]
+    pub genhash: bool,
+    /// Pidfile of the checker process (harmless: never written).
+    #[arg(short = 'c', long = "checkers_pid", value_name = "FILE")]
+    pub checkers_pid: Option<PathBuf>,
+    /// Report all address changes seen on netlink.
+    #[arg(short = 'a', long = "address-monitoring")]
+    pub address_monitoring: bool,
+    /// Pidfile of the BFD process (harmless: vrrpd has no BFD process).
+    #[arg(short = 'b', long = "bfd_pid", value_name = "FILE")]
+    pub bfd_pid: Option<PathBuf>,
+    /// Enable SNMP (refused).
+    #[arg(short = 'x', long = "snmp")]
+    pub snmp: bool,
+    /// SNMP master agent socket (refused).
+    #[arg(short = 'A', long = "snmp-agent-socket", value_name = "FILE")]
+    pub snmp_agent_socket: Option<String>,
+    /// Run in network namespace NAME (refused: use `ip netns exec`).
+    #[arg(short = 's', long = "namespace", value_name = "NAME")]
+    pub namespace: Option<String>,
+    /// Produce a core dump on abnormal termination.
+    #[arg(short = 'm', long = "core-dump")]
+    pub core_dump: bool,
+    /// Also set /proc/sys/kernel/core_pattern (default 'core').
+    #[arg(short = 'M', long = "core-dump-pattern", value_name = "PATN", num_args = 0..=1, require_equals = true, default_missing_value = "core")]
+    pub core_dump_pattern: Option<String>,
+    /// Error if any configuration file is missing.
+    #[arg(short = 'e', long = "all-config")]
+    pub all_config: bool,
+    /// Configuration id for `@ID` lines (defaults to the node name).
+    #[arg(short = 'i', long = "config-id", value_name = "ID")]
+    pub config_id: Option<String>,
+    /// Print the signal number for STOP, RELOAD, DATA, STATS, STATS_CLEAR or JSON and exit.
+    #[arg(long = "signum", value_name = "SIGFUNC")]
+    pub signum: Option<String>,
+    /// Check the configuration and exit (optional log file, stderr by default).
+    #[arg(short = 't', long = "config-test", value_name = "LOG_FILE", num_args = 0..=1, require_equals = true, default_missing_value = "")]
+    pub config_test: Option<String>,
+    /// Disable the memory checker (harmless).
+    #[arg(long = "no-mem-check")]
+    pub no_mem_check: bool,
+    /// Display the version number.
+    #[arg(short = 'v', long = "version")]
+    pub version: bool,
+    /// Display this help message.
+    #[arg(short = 'h', long = "help")]
+    pub help: bool,
+    /// vrrpd: print the resolved configuration model as JSON and exit.
+    #[arg(long = "dump-config")]
+    pub dump_config: bool,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CliError {
+    /// A keepalived option that vrrpd deliberately does not implement.
+    #[error("option {flag} is not supported by vrrpd: {reason}")]
+    Refused {
+        flag: &'static str,
+        reason: &'static str,
+    },
+    /// An option value keepalived would also reject.
+    #[error("invalid value for {flag}: {message}")]
+    Invalid { flag: &'static str, message: String },
+    /// Not a keepalived option at all (or malformed); the parser's own explanation.
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl Cli {
+    /// The help text (keepalived prints it for -h and exits 0).
+    pub fn help_text() -> String {
+        <Cli as clap::CommandFactory>::command()
+            .render_help()
+            .to_string()
+    }
+
+    /// `--config-test` with its optional log file.
+    pub fn config_test_log(&self) -> Option<Option<PathBuf>> {
+        self.config_test
+            .as_ref()
+            .map(|s| (!s.is_empty()).then(|| PathBuf::from(s)))
+    }
+}
+
+/// Parse arguments (the first is the program name) and refuse what vrrpd cannot honour.
+pub fn parse_args<I, T>(args: I) -> Result<Cli, CliError>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = Cli::try_parse_from(args).map_err(|e| CliError::Usage(e.to_string()))?;
+    let refuse = |flag, reason| Err(CliError::Refused { flag, reason });
+    if cli.check && !cli.vrrp {
+        return refuse(
+            "-C/--check",
+            "vrrpd has no health checker (LVS) subsystem; it runs VRRP only",
+        );
+    }
+    if cli.genhash {
+        return refuse("-T/--genhash", "genhash is not part of vrrpd");
+    }
+    if cli.snmp || cli.snmp_agent_socket.is_some() {
+        return refuse("-x/--snmp", "vrrpd has no SNMP support");
+    }
+    if cli.namespace.is_some() {
+        return refuse(
+            "-s/--namespace",
+            "run vrrpd inside the namespace with `ip netns exec NAME vrrpd ...`",
+        );
+    }
+    if let Some(f) = &cli.log_facility {
+        let ok = matches!(f.as_str(), "user" | "daemon")
+            || f.strip_prefix("local")
+                .unwrap_or(f)
+                .parse::<u8>()
+                .is_ok_and(|n| n <= 7);
+        if !ok {
+            return Err(CliError::Invalid {
+                flag: "-S/--log-facility",
+                message: format!("`{f}` (expected 0-7, local0-7, user or daemon)"),
+            });
+        }
+    }
+    if let Some(m) = &cli.umask {
+        if u32::from_str_radix(m.trim_start_matches("0o"), 8).is_err() {
+            return Err(CliError::Invalid {
+                flag: "-u/--umask",
+                message: format!("`{m}` is not an octal number"),
+            });
+        }
+    }
+    if let Some(s) = &cli.signum {
+        if signum(s).is_none() {
+            return Err(CliError::Invalid {
+                flag: "--signum",
+                message: format!("`{s}` (expected STOP, RELOAD, DATA, STATS, STATS_CLEAR or JSON)"),
+            });
+        }
+    }
+    Ok(cli)
+}
+
+/// The signal keepalived uses for each control function (`--signum`).
+pub fn signum(func: &str) -> Option<i32> {
+    let rtmin = libc::SIGRTMIN();
+    Some(match func {
+        "STOP" => libc::SIGTERM,
+        "RELOAD" => libc::SIGHUP,
+        "DATA" => libc::SIGUSR1,
+        "STATS" => libc::SIGUSR2,
+        "STATS_CLEAR" => rtmin + 29,
+        "JSON" => rtmin + 2,
+        _ => return None,
+    })
+}

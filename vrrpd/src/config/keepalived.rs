@@ -1,0 +1,859 @@
+//! keepalived semantics: keyword tree → typed [`Config`], with keepalived's defaults and checks.
+
+use std::net::IpAddr;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use super::diag::{Diagnostic, Diags, Pos};
+use super::keywords::{
+    dispatch, Context, Keyword, GLOBAL_UNSUPPORTED, INSTANCE_UNSUPPORTED, TOP_UNSUPPORTED,
+};
+use super::lexer::Token;
+use super::model::{
+    Authentication, Config, Garp, GlobalDefs, InitialState, Scope, SourceRef, VirtualAddress,
+    VrrpInstance,
+};
+use super::tree::Node;
+use crate::vrrp::packet::Version;
+
+/// Build the model from the top-level statements. Diagnostics go to `diags`.
+pub fn build(nodes: &[Node], diags: &mut Diags) -> Config {
+    let mut draft = Draft::default();
+    for n in nodes {
+        dispatch(top_table(), Context::Top, &mut draft, n, diags);
+    }
+    draft.resolve(diags)
+}
+
+// ---------------------------------------------------------------- drafts
+
+/// Garp keys as written (unset ones inherit).
+#[derive(Debug, Default, Clone)]
+struct GarpDraft {
+    master_delay: Option<Duration>,
+    master_repeat: Option<u32>,
+    master_refresh: Option<Duration>,
+    master_refresh_repeat: Option<u32>,
+    lower_prio_delay: Option<Duration>,
+    lower_prio_repeat: Option<u32>,
+    interval: Option<Duration>,
+    na_interval: Option<Duration>,
+    lower_prio_no_advert: Option<bool>,
+}
+
+impl GarpDraft {
+    /// keepalived: unset keys come from `base`; the lower-priority burst follows the master
+    /// burst unless set itself.
+    fn resolve(&self, base: &Garp, base_lower_explicit: (bool, bool)) -> Garp {
+        let master_delay = self.master_delay.unwrap_or(base.master_delay);
+        let master_repeat = self.master_repeat.unwrap_or(base.master_repeat);
+        Garp {
+            master_delay,
+            master_repeat,
+            master_refresh: self.master_refresh.unwrap_or(base.master_refresh),
+            master_refresh_repeat: self
+                .master_refresh_repeat
+                .unwrap_or(base.master_refresh_repeat),
+            lower_prio_delay: self.lower_prio_delay.unwrap_or(if base_lower_explicit.0 {
+                base.lower_prio_delay
+            } else {
+                master_delay
+            }),
+            lower_prio_repeat: self.lower_prio_repeat.unwrap_or(if base_lower_explicit.1 {
+                base.lower_prio_repeat
+            } else {
+                master_repeat
+            }),
+            interval: self.interval.unwrap_or(base.interval),
+            na_interval: self.na_interval.unwrap_or(base.na_interval),
+            lower_prio_no_advert: self
+                .lower_prio_no_advert
+                .unwrap_or(base.lower_prio_no_advert),
+        }
+    }
+}
+
+#[derive(Default)]
+struct GlobalDraft {
+    router_id: Option<String>,
+    vrrp_version: Option<Version>,
+    garp: GarpDraft,
+    mcast_group4: Option<std::net::Ipv4Addr>,
+    mcast_group6: Option<std::net::Ipv6Addr>,
+}
+
+#[derive(Default)]
+struct AuthDraft {
+    kind: Option<(String, Pos)>,
+    pass: Option<String>,
+}
+
+struct InstDraft {
+    name: String,
+    pos: Pos,
+    state: Option<InitialState>,
+    interface: Option<String>,
+    vrid: Option<u8>,
+    vrid_bad: bool,
+    priority: Option<u8>,
+    advert_int: Option<(f64, Pos)>,
+    version: Option<(Version, Pos)>,
+    nopreempt: Option<Pos>,
+    preempt_delay: Option<Duration>,
+    auth: Option<(AuthDraft, Pos)>,
+    vips: Vec<(VirtualAddress, Pos)>,
+    src_ip: Option<(IpAddr, Pos)>,
+    peers: Vec<(IpAddr, Pos)>,
+    unicast_ttl: Option<u8>,
+    native_ipv6: Option<Pos>,
+    garp: GarpDraft,
+}
+
+#[derive(Default)]
+struct Draft {
+    global: GlobalDraft,
+    instances: Vec<InstDraft>,
+}
+
+// ---------------------------------------------------------------- registry tables
+
+fn top_table() -> &'static [Keyword<Draft>] {
+    static T: OnceLock<Vec<Keyword<Draft>>> = OnceLock::new();
+    T.get_or_init(|| {
+        let mut v = vec![
+            Keyword::new("global_defs", top_global_defs),
+            Keyword::new("vrrp_instance", top_vrrp_instance),
+        ];
+        v.extend(
+            TOP_UNSUPPORTED
+                .iter()
+                .map(|n| Keyword::unsupported(n, "the whole block is skipped")),
+        );
+        v
+    })
+}
+
+fn global_table() -> &'static [Keyword<GlobalDraft>] {
+    static T: OnceLock<Vec<Keyword<GlobalDraft>>> = OnceLock::new();
+    T.get_or_init(|| {
+        let mut v: Vec<Keyword<GlobalDraft>> = vec![
+            Keyword::new("router_id", |g, n, d| {
+                g.router_id = one_arg(n, d).map(|t| t.text.clone())
+            }),
+            Keyword::new("vrrp_version", |g, n, d| g.vrrp_version = version_arg(n, d)),
+            Keyword::new("vrrp_garp_master_delay", |g, n, d| {
+                g.garp.master_delay = secs_arg(n, d, 0.0, 1000.0)
+            }),
+            Keyword::new("vrrp_garp_master_repeat", |g, n, d| {
+                g.garp.master_repeat = u32_arg(n, d, 1, 10000)
+            }),
+            Keyword::new("vrrp_garp_master_refresh", |g, n, d| {
+                g.garp.master_refresh = secs_arg(n, d, 0.0, 1e6)
+            }),
+            Keyword::new("vrrp_garp_master_refresh_repeat", |g, n, d| {
+                g.garp.master_refresh_repeat = u32_arg(n, d, 1, 10000)
+            }),
+            Keyword::new("vrrp_garp_lower_prio_delay", |g, n, d| {
+                g.garp.lower_prio_delay = secs_arg(n, d, 0.0, 1000.0)
+            }),
+            Keyword::new("vrrp_garp_lower_prio_repeat", |g, n, d| {
+                g.garp.lower_prio_repeat = u32_arg(n, d, 0, 10000)
+            }),
+            Keyword::new("vrrp_garp_interval", |g, n, d| {
+                g.garp.interval = secs_arg(n, d, 0.0, 1.0)
+            }),
+            Keyword::new("vrrp_gna_interval", |g, n, d| {
+                g.garp.na_interval = secs_arg(n, d, 0.0, 1.0)
+            }),
+            Keyword::new("vrrp_lower_prio_no_advert", |g, n, d| {
+                g.garp.lower_prio_no_advert = bool_arg(n, d)
+            }),
+            Keyword::new("vrrp_mcast_group4", |g, n, d| {
+                g.mcast_group4 = ip_arg(n, d).and_then(|ip| match ip {
+                    IpAddr::V4(a) if a.is_multicast() => Some(a),
+                    _ => bad(n, d, "vrrp_mcast_group4 must be an IPv4 multicast address"),
+                })
+            }),
+            Keyword::new("vrrp_mcast_group6", |g, n, d| {
+                g.mcast_group6 = ip_arg(n, d).and_then(|ip| match ip {
+                    IpAddr::V6(a) if a.is_multicast() => Some(a),
+                    _ => bad(n, d, "vrrp_mcast_group6 must be an IPv6 multicast address"),
+                })
+            }),
+        ];
+        v.extend(
+            GLOBAL_UNSUPPORTED
+                .iter()
+                .map(|n| Keyword::unsupported(n, "the setting has no effect")),
+        );
+        v
+    })
+}
+
+fn instance_table() -> &'static [Keyword<InstDraft>] {
+    static T: OnceLock<Vec<Keyword<InstDraft>>> = OnceLock::new();
+    T.get_or_init(|| {
+        let mut v: Vec<Keyword<InstDraft>> = vec![
+            Keyword::new("state", |i, n, d| {
+                i.state = one_arg(n, d).and_then(|t| match t.text.as_str() {
+                    "MASTER" => Some(InitialState::Master),
+                    "BACKUP" => Some(InitialState::Backup),
+                    _ => bad_tok(t, d, "state must be MASTER or BACKUP"),
+                })
+            }),
+            Keyword::new("interface", |i, n, d| {
+                i.interface = one_arg(n, d).map(|t| t.text.clone())
+            }),
+            Keyword::new("virtual_router_id", |i, n, d| {
+                i.vrid = int_arg(n, d, 1, 255, "VRID").map(|v| v as u8);
+                i.vrid_bad = i.vrid.is_none();
+            }),
+            Keyword::new("priority", |i, n, d| {
+                i.priority = int_arg(n, d, 1, 255, "priority").map(|v| v as u8)
+            }),
+            Keyword::new("advert_int", |i, n, d| {
+                let pos = n.pos().clone();
+                i.advert_int = f64_arg(n, d, 0.01, 255.0).map(|v| (v, pos));
+            }),
+            Keyword::new("version", |i, n, d| {
+                i.version = version_arg(n, d).map(|v| (v, n.pos().clone()))
+            }),
+            Keyword::new("nopreempt", |i, n, _| i.nopreempt = Some(n.pos().clone())),
+            Keyword::new("preempt", |i, _, _| i.nopreempt = None),
+            Keyword::new("preempt_delay", |i, n, d| {
+                i.preempt_delay = secs_arg(n, d, 0.0, 1000.0)
+            }),
+            Keyword::new("authentication", inst_auth),
+            Keyword::new("virtual_ipaddress", inst_vips),
+            Keyword::new("mcast_src_ip", inst_src_ip),
+            Keyword::new("unicast_src_ip", inst_src_ip),
+            Keyword::new("unicast_peer", inst_peers),
+            Keyword::new("unicast_ttl", |i, n, d| {
+                i.unicast_ttl = int_arg(n, d, 1, 255, "unicast_ttl").map(|v| v as u8)
+            }),
+            Keyword::new("garp_master_delay", |i, n, d| {
+                i.garp.master_delay = secs_arg(n, d, 0.0, 1000.0)
+            }),
+            Keyword::new("garp_master_repeat", |i, n, d| {
+                i.garp.master_repeat = u32_arg(n, d, 1, 10000)
+            }),
+            Keyword::new("garp_master_refresh", |i, n, d| {
+                i.garp.master_refresh = secs_arg(n, d, 0.0, 1e6)
+            }),
+            Keyword::new("garp_master_refresh_repeat", |i, n, d| {
+                i.garp.master_refresh_repeat = u32_arg(n, d, 1, 10000)
+            }),
+            Keyword::new("garp_lower_prio_delay", |i, n, d| {
+                i.garp.lower_prio_delay = secs_arg(n, d, 0.0, 1000.0)
+            }),
+            Keyword::new("garp_lower_prio_repeat", |i, n, d| {
+                i.garp.lower_prio_repeat = u32_arg(n, d, 0, 10000)
+            }),
+            Keyword::new("garp_interval", |i, n, d| {
+                i.garp.interval = secs_arg(n, d, 0.0, 1.0)
+            }),
+            Keyword::new("gna_interval", |i, n, d| {
+                i.garp.na_interval = secs_arg(n, d, 0.0, 1.0)
+            }),
+            Keyword::new("lower_prio_no_advert", |i, n, d| {
+                i.garp.lower_prio_no_advert = bool_arg(n, d)
+            }),
+            Keyword::partial(
+                "native_ipv6",
+                "only checks that the addresses are IPv6",
+                |i, n, _| i.native_ipv6 = Some(n.pos().clone()),
+            ),
+        ];
+        v.extend(
+            INSTANCE_UNSUPPORTED
+                .iter()
+                .map(|n| Keyword::unsupported(n, "the setting has no effect")),
+        );
+        v
+    })
+}
+
+fn auth_table() -> &'static [Keyword<AuthDraft>] {
+    static T: &[Keyword<AuthDraft>] = &[
+        Keyword::new("auth_type", |a, n, d| {
+            a.kind = one_arg(n, d).map(|t| (t.text.clone(), t.pos.clone()))
+        }),
+        Keyword::new("auth_pass", |a, n, d| {
+            a.pass = one_arg(n, d).map(|t| t.text.clone())
+        }),
+    ];
+    T
+}
+
+// ---------------------------------------------------------------- block handlers
+
+fn top_global_defs(draft: &mut Draft, node: &Node, diags: &mut Diags) {
+    for c in &node.children {
+        dispatch(
+            global_table(),
+            Context::GlobalDefs,
+            &mut draft.global,
+            c,
+            diags,
+        );
+    }
+}
+
+fn top_vrrp_instance(draft: &mut Draft, node: &Node, diags: &mut Diags) {
+    let Some(name) = one_arg(node, diags) else {
+        return;
+    };
+    if draft.instances.iter().any(|i| i.name == name.text) {
+        diags.push(Diagnostic::error(
+            &name.pos,
+            format!("duplicate vrrp_instance `{}`", name.text),
+        ));
+        return;
+    }
+    let mut inst = InstDraft {
+        name: name.text.clone(),
+        pos: node.pos().clone(),
+        state: None,
+        interface: None,
+        vrid: None,
+        vrid_bad: false,
+        priority: None,
+        advert_int: None,
+        version: None,
+        nopreempt: None,
+        preempt_delay: None,
+        auth: None,
+        vips: Vec::new(),
+        src_ip: None,
+        peers: Vec::new(),
+        unicast_ttl: None,
+        native_ipv6: None,
+        garp: GarpDraft::default(),
+    };
+    for c in &node.children {
+        dispatch(instance_table(), Context::VrrpInstance, &mut inst, c, diags);
+    }
+    draft.instances.push(inst);
+}
+
+fn inst_auth(inst: &mut InstDraft, node: &Node, diags: &mut Diags) {
+    let mut a = AuthDraft::default();
+    for c in &node.children {
+        dispatch(auth_table(), Context::Authentication, &mut a, c, diags);
+    }
+    inst.auth = Some((a, node.pos().clone()));
+}
+
+fn inst_src_ip(inst: &mut InstDraft, node: &Node, diags: &mut Diags) {
+    if let Some(ip) = ip_arg(node, diags) {
+        inst.src_ip = Some((ip, node.args[0].pos.clone()));
+    }
+}
+
+fn inst_peers(inst: &mut InstDraft, node: &Node, diags: &mut Diags) {
+    for c in &node.children {
+        match c.name().parse::<IpAddr>() {
+            Ok(ip) => inst.peers.push((ip, c.pos().clone())),
+            Err(_) => diags.push(Diagnostic::error(
+                c.pos(),
+                format!("invalid unicast peer address `{}`", c.name()),
+            )),
+        }
+        if let Some(a) = c.args.first() {
+            diags.push(
+                Diagnostic::warning(
+                    &a.pos,
+                    format!(
+                        "unicast_peer option `{}` is not implemented yet; ignored",
+                        a.text
+                    ),
+                )
+                .not_flagged_by_keepalived(),
+            );
+        }
+    }
+}
+
+fn inst_vips(inst: &mut InstDraft, node: &Node, diags: &mut Diags) {
+    for c in &node.children {
+        if let Some(v) = parse_vip(c, diags) {
+            inst.vips.push((v, c.pos().clone()));
+        }
+    }
+}
+
+/// `ADDR[/LEN] [brd X] [dev IF] [scope S] [label L]`.
+fn parse_vip(node: &Node, diags: &mut Diags) -> Option<VirtualAddress> {
+    let (addr_s, len_s) = match node.name().split_once('/') {
+        Some((a, l)) => (a, Some(l)),
+        None => (node.name(), None),
+    };
+    let Ok(addr) = addr_s.parse::<IpAddr>() else {
+        return bad(
+            node,
+            diags,
+            &format!("invalid virtual address `{}`", node.name()),
+        );
+    };
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let prefix_len = match len_s {
+        None => max,
+        Some(l) => match l.parse::<u8>() {
+            Ok(n) if n <= max => n,
+            _ => {
+                return bad(
+                    node,
+                    diags,
+                    &format!("invalid prefix length `/{l}` (0..={max})"),
+                )
+            }
+        },
+    };
+    let mut v = VirtualAddress {
+        addr,
+        prefix_len,
+        broadcast: None,
+        dev: None,
+        scope: Scope::Global,
+        label: None,
+    };
+    let mut it = node.args.iter();
+    while let Some(opt) = it.next() {
+        let takes_value = matches!(opt.text.as_str(), "brd" | "dev" | "scope" | "label");
+        let val = if takes_value {
+            match it.next() {
+                Some(v) => v,
+                None => {
+                    diags.push(Diagnostic::error(
+                        &opt.pos,
+                        format!("`{}` needs a value", opt.text),
+                    ));
+                    return None;
+                }
+            }
+        } else {
+            opt
+        };
+        match opt.text.as_str() {
+            "brd" => match val.text.parse() {
+                Ok(b) if addr.is_ipv4() => v.broadcast = Some(b),
+                _ => return bad_tok(val, diags, "brd needs an IPv4 address (IPv4 VIPs only)"),
+            },
+            "dev" => v.dev = Some(val.text.clone()),
+            "label" => v.label = Some(val.text.clone()),
+            "scope" => v.scope = parse_scope(val, diags)?,
+            "no_track" | "track_group" | "preferred_lft" | "home" | "nodad" | "noprefixroute"
+            | "autojoin" | "-" => {
+                diags.push(
+                    Diagnostic::warning(
+                        &opt.pos,
+                        format!(
+                            "virtual_ipaddress option `{}` is not implemented yet; ignored",
+                            opt.text
+                        ),
+                    )
+                    .not_flagged_by_keepalived(),
+                );
+                if matches!(opt.text.as_str(), "track_group" | "preferred_lft") {
+                    it.next();
+                }
+            }
+            other => {
+                let mut d = Diagnostic::error(
+                    &opt.pos,
+                    format!("unknown virtual_ipaddress option `{other}`"),
+                );
+                if let Some(s) = super::diag::suggest(other, ["brd", "dev", "scope", "label"]) {
+                    d = d.with_help(format!("did you mean `{s}`?"));
+                }
+                diags.push(d);
+                return None;
+            }
+        }
+    }
+    Some(v)
+}
+
+fn parse_scope(t: &Token, diags: &mut Diags) -> Option<Scope> {
+    Some(match t.text.as_str() {
+        "global" | "universe" => Scope::Global,
+        "site" => Scope::Site,
+        "link" => Scope::Link,
+        "host" => Scope::Host,
+        "nowhere" => Scope::Nowhere,
+        s => match s.parse::<u8>() {
+            Ok(n) => Scope::Other(n),
+            Err(_) => {
+                return bad_tok(
+                    t,
+                    diags,
+                    "scope must be global, site, link, host, nowhere or 0..255",
+                )
+            }
+        },
+    })
+}
+
+// ---------------------------------------------------------------- resolution
+
+impl Draft {
+    fn resolve(self, diags: &mut Diags) -> Config {
+        let g = &self.global;
+        let mut global = GlobalDefs {
+            router_id: g.router_id.clone(),
+            ..GlobalDefs::default()
+        };
+        global.vrrp_version = g.vrrp_version.unwrap_or(Version::V2);
+        global.garp = g.garp.resolve(&Garp::default(), (false, false));
+        global.mcast_group4 = g.mcast_group4.unwrap_or(global.mcast_group4);
+        global.mcast_group6 = g.mcast_group6.unwrap_or(global.mcast_group6);
+        let lower_explicit = (
+            g.garp.lower_prio_delay.is_some(),
+            g.garp.lower_prio_repeat.is_some(),
+        );
+        let instances = self
+            .instances
+            .into_iter()
+            .filter_map(|i| i.resolve(&global, lower_explicit, diags))
+            .collect();
+        Config { global, instances }
+    }
+}
+
+impl InstDraft {
+    fn resolve(
+        self,
+        global: &GlobalDefs,
+        lower_explicit: (bool, bool),
+        diags: &mut Diags,
+    ) -> Option<VrrpInstance> {
+        let name = &self.name;
+        let errors_before = diags.0.iter().filter(|d| d.is_error()).count();
+        let err =
+            |diags: &mut Diags, pos: &Pos, msg: String| diags.push(Diagnostic::error(pos, msg));
+
+        if self.vrid.is_none() && !self.vrid_bad {
+            err(
+                diags,
+                &self.pos,
+                format!("({name}) the virtual router id must be set"),
+            );
+        }
+        if self.interface.is_none() {
+            diags.push(
+                Diagnostic::error(&self.pos, format!("({name}) no `interface` given"))
+                    .with_help("add `interface IFNAME` to the vrrp_instance"),
+            );
+        }
+
+        // Address family: the first VIP decides, as in keepalived.
+        let v6 = self
+            .vips
+            .first()
+            .map(|(v, _)| v.addr.is_ipv6())
+            .or(self.src_ip.as_ref().map(|(ip, _)| ip.is_ipv6()))
+            .unwrap_or(self.native_ipv6.is_some());
+        let fam = |v6: bool| if v6 { "IPv6" } else { "IPv4" };
+        for (v, pos) in &self.vips {
+            if v.addr.is_ipv6() != v6 {
+                diags.push(
+                    Diagnostic::error(
+                        pos,
+                        format!(
+                            "({name}) address family must match VRRP instance [{}]",
+                            v.addr
+                        ),
+                    )
+                    .with_help(format!(
+                        "this instance is {}; put {} addresses in a separate vrrp_instance",
+                        fam(v6),
+                        fam(!v6)
+                    )),
+                );
+            }
+        }
+        if let Some((ip, pos)) = &self.src_ip {
+            if ip.is_ipv6() != v6 {
+                err(
+                    diags,
+                    pos,
+                    format!("({name}) source address {ip} is not {}", fam(v6)),
+                );
+            }
+        }
+        for (ip, pos) in &self.peers {
+            if ip.is_ipv6() != v6 {
+                err(
+                    diags,
+                    pos,
+                    format!("({name}) unicast peer {ip} is not {}", fam(v6)),
+                );
+            }
+        }
+
+        if self.vips.is_empty() {
+            diags.push(Diagnostic::warning(
+                &self.pos,
+                format!("({name}) No VIP specified; at least one is sensible"),
+            ));
+        }
+
+        let version = match self.version {
+            Some((Version::V2, pos)) if v6 => {
+                diags.push(
+                    Diagnostic::error(
+                        &pos,
+                        format!("({name}) VRRP version 2 is not defined for IPv6"),
+                    )
+                    .with_help("use `version 3` (RFC 5798) for IPv6 instances")
+                    .not_flagged_by_keepalived(),
+                );
+                Version::V2
+            }
+            Some((v, _)) => v,
+            None if v6 && global.vrrp_version == Version::V2 => {
+                diags.push(
+                    Diagnostic::warning(
+                        &self.pos,
+                        format!("({name}) IPv6 instance uses VRRP version 3"),
+                    )
+                    .with_help("VRRPv2 is IPv4 only; set `version 3` to silence this")
+                    .not_flagged_by_keepalived(),
+                );
+                Version::V3
+            }
+            None => global.vrrp_version,
+        };
+
+        let state = self.state.unwrap_or(InitialState::Backup);
+        let priority = self.priority.unwrap_or(if state == InitialState::Master {
+            255
+        } else {
+            100
+        });
+        let mut nopreempt = self.nopreempt.is_some();
+        let np_pos = self.nopreempt.as_ref().unwrap_or(&self.pos);
+        if nopreempt && priority == 255 {
+            diags.push(Diagnostic::warning(
+                np_pos,
+                format!(
+                    "({name}) nopreempt is incompatible with priority 255. resetting nopreempt"
+                ),
+            ));
+            nopreempt = false;
+        } else if nopreempt && state == InitialState::Master {
+            diags.push(Diagnostic::warning(
+                np_pos,
+                format!("({name}) Warning - nopreempt will not work with initial state MASTER - clearing"),
+            ));
+            nopreempt = false;
+        }
+        if priority == 255 && state == InitialState::Backup {
+            diags.push(
+                Diagnostic::warning(
+                    &self.pos,
+                    format!("({name}) priority 255 (address owner) with state BACKUP"),
+                )
+                .with_help(
+                    "the owner always becomes Master; use `state MASTER` or a lower priority",
+                )
+                .not_flagged_by_keepalived(),
+            );
+        }
+
+        let advert_int = match (self.advert_int, version) {
+            (None, _) => 100,
+            (Some((s, pos)), Version::V2) => {
+                let whole = s.round().max(1.0);
+                if whole != s {
+                    diags.push(Diagnostic::warning(
+                        &pos,
+                        format!("({name}) VRRPv2 advertisement interval {s}s must be an integer. rounding to {whole}s"),
+                    ));
+                }
+                (whole * 100.0) as u16
+            }
+            (Some((s, pos)), Version::V3) => {
+                if s > 40.95 {
+                    err(
+                        diags,
+                        &pos,
+                        format!("({name}) VRRPv3 advertisement interval {s}s above 40.95s"),
+                    );
+                }
+                (s * 100.0).round().clamp(1.0, 4095.0) as u16
+            }
+        };
+
+        let authentication = match self.auth {
+            None => None,
+            Some((a, pos)) => {
+                match a.kind {
+                    None => {
+                        err(
+                            diags,
+                            &pos,
+                            format!("({name}) authentication needs `auth_type PASS`"),
+                        );
+                        None
+                    }
+                    Some((k, kpos)) if k == "AH" => {
+                        diags.push(
+                            Diagnostic::error(
+                                &kpos,
+                                format!("({name}) auth_type AH is not supported by vrrpd"),
+                            )
+                            .with_help("use `auth_type PASS` or remove the authentication block")
+                            .not_flagged_by_keepalived(),
+                        );
+                        None
+                    }
+                    Some((k, kpos)) if k != "PASS" => {
+                        err(
+                            diags,
+                            &kpos,
+                            format!("({name}) unknown auth_type `{k}` (PASS or AH)"),
+                        );
+                        None
+                    }
+                    Some(_) if version == Version::V3 => {
+                        diags.push(Diagnostic::warning(
+                        &pos,
+                        format!("({name}) VRRP version 3 does not support authentication. Ignoring."),
+                    ));
+                        None
+                    }
+                    Some(_) => match a.pass {
+                        None => {
+                            err(
+                                diags,
+                                &pos,
+                                format!("({name}) auth_type PASS needs `auth_pass`"),
+                            );
+                            None
+                        }
+                        Some(p) => {
+                            if p.len() > 8 {
+                                diags.push(Diagnostic::warning(
+                                &pos,
+                                format!("({name}) auth_pass longer than 8 characters: only the first 8 are used"),
+                            ));
+                            }
+                            Some(Authentication::Pass(p))
+                        }
+                    },
+                }
+            }
+        };
+
+        if diags.0.iter().filter(|d| d.is_error()).count() > errors_before {
+            return None;
+        }
+        Some(VrrpInstance {
+            name: self.name,
+            state,
+            interface: self.interface.unwrap_or_default(),
+            virtual_router_id: self.vrid.unwrap_or(0),
+            priority,
+            advert_int,
+            version,
+            nopreempt,
+            preempt_delay: self.preempt_delay.unwrap_or(Duration::ZERO),
+            authentication,
+            virtual_ipaddress: self.vips.into_iter().map(|(v, _)| v).collect(),
+            src_ip: self.src_ip.map(|(ip, _)| ip),
+            unicast_peers: self.peers.into_iter().map(|(ip, _)| ip).collect(),
+            unicast_ttl: self.unicast_ttl.unwrap_or(255),
+            garp: self.garp.resolve(&global.garp, lower_explicit),
+            source: Some(SourceRef {
+                file: self.pos.file.to_path_buf(),
+                line: self.pos.line,
+                col: self.pos.col,
+            }),
+        })
+    }
+}
+
+// ---------------------------------------------------------------- argument helpers
+
+fn bad<T>(node: &Node, diags: &mut Diags, msg: &str) -> Option<T> {
+    let pos = node.args.first().map_or(node.pos(), |t| &t.pos);
+    diags.push(Diagnostic::error(pos, msg));
+    None
+}
+
+fn bad_tok<T>(t: &Token, diags: &mut Diags, msg: &str) -> Option<T> {
+    diags.push(Diagnostic::error(&t.pos, msg));
+    None
+}
+
+fn one_arg<'a>(node: &'a Node, diags: &mut Diags) -> Option<&'a Token> {
+    let a = node.args.first();
+    if a.is_none() {
+        diags.push(Diagnostic::error(
+            node.pos(),
+            format!("`{}` needs a value", node.name()),
+        ));
+    }
+    a
+}
+
+fn f64_arg(node: &Node, diags: &mut Diags, min: f64, max: f64) -> Option<f64> {
+    let t = one_arg(node, diags)?;
+    match t.text.parse::<f64>() {
+        Ok(v) if v.is_finite() && (min..=max).contains(&v) => Some(v),
+        Ok(_) => bad_tok(
+            t,
+            diags,
+            &format!("number '{}' outside range [{min}, {max}]", t.text),
+        ),
+        Err(_) => bad_tok(t, diags, &format!("`{}` is not a number", t.text)),
+    }
+}
+
+fn secs_arg(node: &Node, diags: &mut Diags, min: f64, max: f64) -> Option<Duration> {
+    f64_arg(node, diags, min, max).map(Duration::from_secs_f64)
+}
+
+fn int_arg(node: &Node, diags: &mut Diags, min: i64, max: i64, what: &str) -> Option<i64> {
+    let t = one_arg(node, diags)?;
+    match t.text.parse::<i64>() {
+        Ok(v) if (min..=max).contains(&v) => Some(v),
+        _ => bad_tok(
+            t,
+            diags,
+            &format!(
+                "{what} '{}' not valid - must be between {min} & {max}",
+                t.text
+            ),
+        ),
+    }
+}
+
+fn u32_arg(node: &Node, diags: &mut Diags, min: i64, max: i64) -> Option<u32> {
+    int_arg(node, diags, min, max, node.name()).map(|v| v as u32)
+}
+
+fn bool_arg(node: &Node, diags: &mut Diags) -> Option<bool> {
+    match node.args.first().map(|t| t.text.as_str()) {
+        None | Some("true" | "on" | "yes") => Some(true),
+        Some("false" | "off" | "no") => Some(false),
+        Some(_) => bad(node, diags, "expected true/false, on/off or yes/no"),
+    }
+}
+
+fn version_arg(node: &Node, diags: &mut Diags) -> Option<Version> {
+    match one_arg(node, diags)?.text.as_str() {
+        "2" => Some(Version::V2),
+        "3" => Some(Version::V3),
+        _ => bad(node, diags, "VRRP version must be 2 or 3"),
+    }
+}
+
+fn ip_arg(node: &Node, diags: &mut Diags) -> Option<IpAddr> {
+    let t = one_arg(node, diags)?;
+    match t.text.parse() {
+        Ok(ip) => Some(ip),
+        Err(_) => bad_tok(t, diags, &format!("invalid IP address `{}`", t.text)),
+    }
+}

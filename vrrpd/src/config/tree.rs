@@ -1,0 +1,305 @@
+//! Keyword tree: `keyword args… [{ children… }]`, generic over keepalived's vocabulary,
+//! and `include` expansion (globs relative to the including file, loop detection).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::diag::{Diagnostic, Diags, Pos};
+use super::lexer::{lex, Token, TokenKind};
+
+/// Nesting beyond this is refused (keeps recursion bounded on hostile input).
+const MAX_DEPTH: usize = 32;
+/// Include nesting beyond this is refused.
+const MAX_INCLUDE_DEPTH: usize = 16;
+
+/// One statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    pub keyword: Token,
+    pub args: Vec<Token>,
+    pub children: Vec<Node>,
+    /// Position of the `{` when the statement has a block.
+    pub block: Option<Pos>,
+}
+
+impl Node {
+    pub fn name(&self) -> &str {
+        &self.keyword.text
+    }
+    pub fn pos(&self) -> &Pos {
+        &self.keyword.pos
+    }
+}
+
+/// Texts of every file read, for code frames.
+pub type Sources = BTreeMap<PathBuf, String>;
+
+/// Read `path` and its includes into one token stream.
+pub fn read_tokens(path: &Path, diags: &mut Diags, sources: &mut Sources) -> Option<Vec<Token>> {
+    let mut stack = Vec::new();
+    read_file(path, diags, sources, &mut stack)
+}
+
+fn read_file(
+    path: &Path,
+    diags: &mut Diags,
+    sources: &mut Sources,
+    stack: &mut Vec<PathBuf>,
+) -> Option<Vec<Token>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            diags.push(Diagnostic::file_error(
+                path,
+                format!("cannot read configuration file: {e}"),
+            ));
+            return None;
+        }
+    };
+    let file: Arc<Path> = Arc::from(path);
+    let (toks, lex_diags) = lex(&text, &file);
+    sources.insert(path.to_path_buf(), text);
+    for d in lex_diags {
+        diags.push(d);
+    }
+    stack.push(path.canonicalize().unwrap_or_else(|_| path.to_path_buf()));
+    let out = expand_includes(toks, path, diags, sources, stack);
+    stack.pop();
+    Some(out)
+}
+
+fn expand_includes(
+    toks: Vec<Token>,
+    path: &Path,
+    diags: &mut Diags,
+    sources: &mut Sources,
+    stack: &mut Vec<PathBuf>,
+) -> Vec<Token> {
+    let mut out = Vec::with_capacity(toks.len());
+    let mut it = toks.into_iter().peekable();
+    let mut at_start = true;
+    while let Some(t) = it.next() {
+        if at_start && t.kind == TokenKind::Word && t.text == "include" {
+            let mut patterns = Vec::new();
+            while let Some(a) = it.next_if(Token::is_value) {
+                patterns.push(a);
+            }
+            if patterns.is_empty() {
+                diags.push(Diagnostic::error(
+                    &t.pos,
+                    "`include` needs a file name or glob",
+                ));
+            }
+            for p in patterns {
+                include_one(&p, path, diags, sources, stack, &mut out);
+            }
+            continue;
+        }
+        at_start = matches!(
+            t.kind,
+            TokenKind::Newline | TokenKind::Open | TokenKind::Close
+        );
+        out.push(t);
+    }
+    out
+}
+
+fn include_one(
+    pat: &Token,
+    including: &Path,
+    diags: &mut Diags,
+    sources: &mut Sources,
+    stack: &mut Vec<PathBuf>,
+    out: &mut Vec<Token>,
+) {
+    let pattern = if Path::new(&pat.text).is_absolute() {
+        PathBuf::from(&pat.text)
+    } else {
+        including.parent().unwrap_or(Path::new(".")).join(&pat.text)
+    };
+    let matches: Vec<PathBuf> = match glob::glob(&pattern.to_string_lossy()) {
+        Ok(paths) => {
+            let mut v: Vec<PathBuf> = paths
+                .filter_map(Result::ok)
+                .filter(|p| p.is_file())
+                .collect();
+            v.sort();
+            v
+        }
+        Err(e) => {
+            diags.push(Diagnostic::error(
+                &pat.pos,
+                format!("bad include pattern: {e}"),
+            ));
+            return;
+        }
+    };
+    if matches.is_empty() {
+        diags.push(
+            Diagnostic::warning(
+                &pat.pos,
+                format!("no file matches include `{}`", pattern.display()),
+            )
+            .not_flagged_by_keepalived(),
+        );
+    }
+    for m in matches {
+        let canon = m.canonicalize().unwrap_or_else(|_| m.clone());
+        if stack.contains(&canon) {
+            diags.push(Diagnostic::error(
+                &pat.pos,
+                format!("include loop: `{}` is already being read", m.display()),
+            ));
+            continue;
+        }
+        if stack.len() >= MAX_INCLUDE_DEPTH {
+            diags.push(Diagnostic::error(&pat.pos, "includes nested too deeply"));
+            continue;
+        }
+        if let Some(toks) = read_file(&m, diags, sources, stack) {
+            out.extend(toks);
+        }
+    }
+}
+
+/// Build the statement tree from a token stream.
+pub fn parse(tokens: &[Token], diags: &mut Diags) -> Vec<Node> {
+    let mut p = Parser { toks: tokens, i: 0 };
+    p.block(0, None, diags)
+}
+
+struct Parser<'a> {
+    toks: &'a [Token],
+    i: usize,
+}
+
+impl Parser<'_> {
+    fn peek(&self) -> Option<&Token> {
+        self.toks.get(self.i)
+    }
+
+    fn skip_newlines(&mut self) {
+        while self.peek().is_some_and(|t| t.kind == TokenKind::Newline) {
+            self.i += 1;
+        }
+    }
+
+    /// Statements until the matching `}` (or the end at depth 0).
+    fn block(&mut self, depth: usize, open: Option<&Pos>, diags: &mut Diags) -> Vec<Node> {
+        let mut nodes = Vec::new();
+        loop {
+            self.skip_newlines();
+            let Some(t) = self.peek().cloned() else {
+                if let Some(pos) = open {
+                    diags.push(
+                        Diagnostic::error(pos, "unclosed `{`").with_help("add the matching `}`"),
+                    );
+                }
+                return nodes;
+            };
+            self.i += 1;
+            match t.kind {
+                TokenKind::Close if depth > 0 => return nodes,
+                TokenKind::Close => diags.push(Diagnostic::error(
+                    &t.pos,
+                    "unexpected `}` with no open block",
+                )),
+                TokenKind::Open => {
+                    diags.push(Diagnostic::error(
+                        &t.pos,
+                        "block `{` without a keyword before it",
+                    ));
+                    if depth < MAX_DEPTH {
+                        self.block(depth + 1, Some(&t.pos), diags);
+                    }
+                }
+                TokenKind::Newline => {}
+                TokenKind::Word | TokenKind::Quoted => nodes.push(self.statement(t, depth, diags)),
+            }
+        }
+    }
+
+    fn statement(&mut self, keyword: Token, depth: usize, diags: &mut Diags) -> Node {
+        let mut args = Vec::new();
+        while let Some(a) = self.peek().filter(|t| t.is_value()) {
+            args.push(a.clone());
+            self.i += 1;
+        }
+        // `{` on the same line, or alone on a following line.
+        let save = self.i;
+        self.skip_newlines();
+        let mut node = Node {
+            keyword,
+            args,
+            children: Vec::new(),
+            block: None,
+        };
+        match self.peek() {
+            Some(t) if t.kind == TokenKind::Open => {
+                let pos = t.pos.clone();
+                self.i += 1;
+                if depth + 1 >= MAX_DEPTH {
+                    diags.push(Diagnostic::error(&pos, "blocks nested too deeply"));
+                    self.i = self.toks.len();
+                } else {
+                    node.children = self.block(depth + 1, Some(&pos), diags);
+                }
+                node.block = Some(pos);
+            }
+            _ => self.i = save,
+        }
+        node
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree(s: &str) -> (Vec<Node>, Diags) {
+        let f: Arc<Path> = Arc::from(Path::new("t.conf"));
+        let (t, _) = lex(s, &f);
+        let mut d = Diags::default();
+        (parse(&t, &mut d), d)
+    }
+
+    fn shape(n: &[Node]) -> String {
+        n.iter()
+            .map(|n| {
+                let args: Vec<&str> = n.args.iter().map(|a| a.text.as_str()).collect();
+                let mut s = format!("{}({})", n.name(), args.join(","));
+                if n.block.is_some() {
+                    s += &format!("{{{}}}", shape(&n.children));
+                }
+                s
+            })
+            .collect::<Vec<_>>()
+            .join(";")
+    }
+
+    #[test]
+    fn brace_layouts_give_the_same_tree() {
+        let want = "v(X){state(MASTER);vip(){a(dev,e)}};g(){}";
+        for src in [
+            "v X { state MASTER\n vip { a dev e } }\ng {}",
+            "v X\n{\n state MASTER\n vip\n {\n a dev e\n }\n}\ng\n{\n}\n",
+            "v X {\n state MASTER\n vip {\n  a dev e\n }\n}\ng { }",
+        ] {
+            let (n, d) = tree(src);
+            assert!(d.0.is_empty(), "{src}: {:?}", d.0);
+            assert_eq!(shape(&n), want, "{src}");
+        }
+    }
+
+    #[test]
+    fn unbalanced_braces() {
+        let (_, d) = tree("a {\n b\n");
+        assert_eq!(d.0.len(), 1);
+        assert_eq!((d.0[0].line, d.0[0].col), (1, 3));
+        let (n, d) = tree("a\n}\nb");
+        assert_eq!(d.0.len(), 1);
+        assert_eq!(d.0[0].line, 2);
+        assert_eq!(shape(&n), "a();b()");
+    }
+}

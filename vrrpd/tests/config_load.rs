@@ -1,0 +1,245 @@
+//! keepalived.conf loading: model values, diagnostics positions, includes, never-panic.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use vrrpd::config::model::{Authentication, InitialState, Scope};
+use vrrpd::config::{load, load_str, LoadOptions, Severity};
+use vrrpd::vrrp::packet::Version;
+
+fn tmpdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("vrrpd-cfg-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+const TWO: &str = r#"! realistic pair
+global_defs {
+   router_id lb1
+   vrrp_garp_master_delay 3
+   vrrp_garp_master_repeat 2
+   vrrp_garp_interval 0.001
+   notification_email { ops@example.com }
+}
+
+vrrp_instance VI_4 {
+    state MASTER
+    interface eth0
+    virtual_router_id 51
+    priority 150
+    advert_int 1
+    nopreempt            # cleared by state MASTER, with a warning
+    preempt_delay 2.5
+    authentication {
+        auth_type PASS
+        auth_pass "s3cret"
+    }
+    virtual_ipaddress {
+        192.0.2.10/24 brd 192.0.2.255 dev eth0 scope global label eth0:vip
+        192.0.2.11
+    }
+    unicast_src_ip 192.0.2.1
+    unicast_peer {
+        192.0.2.2
+    }
+    garp_master_repeat 4
+}
+vrrp_instance VI_6
+{
+    interface eth1
+    virtual_router_id 52
+    version 3
+    advert_int 0.25
+    virtual_ipaddress { 2001:db8::10/64 scope link }
+    garp_lower_prio_delay 7
+    lower_prio_no_advert
+}
+"#;
+
+#[test]
+fn realistic_two_instance_config() {
+    let (cfg, diags) = load_str(TWO, Path::new("ka.conf"));
+    assert!(
+        diags.iter().all(|d| d.severity == Severity::Warning),
+        "{diags:?}"
+    );
+    let lines: Vec<u32> = diags.iter().map(|d| d.line).collect();
+    assert_eq!(
+        lines,
+        vec![7, 16],
+        "notification_email not implemented; nopreempt cleared"
+    );
+
+    assert_eq!(cfg.global.router_id.as_deref(), Some("lb1"));
+    assert_eq!(cfg.global.garp.master_delay, Duration::from_secs(3));
+    assert_eq!(cfg.global.garp.lower_prio_delay, Duration::from_secs(3));
+    assert_eq!(cfg.instances.len(), 2);
+
+    let a = &cfg.instances[0];
+    assert_eq!(a.name, "VI_4");
+    assert_eq!(a.state, InitialState::Master);
+    assert_eq!(a.interface, "eth0");
+    assert_eq!(a.virtual_router_id, 51);
+    assert_eq!(a.priority, 150);
+    assert_eq!(a.advert_int, 100);
+    assert_eq!(a.version, Version::V2);
+    assert!(!a.nopreempt);
+    assert_eq!(a.preempt_delay, Duration::from_millis(2500));
+    assert_eq!(
+        a.authentication,
+        Some(Authentication::Pass("s3cret".into()))
+    );
+    assert_eq!(a.virtual_ipaddress.len(), 2);
+    let v = &a.virtual_ipaddress[0];
+    assert_eq!(v.addr, "192.0.2.10".parse::<IpAddr>().unwrap());
+    assert_eq!(v.prefix_len, 24);
+    assert_eq!(v.broadcast, Some("192.0.2.255".parse().unwrap()));
+    assert_eq!(v.dev.as_deref(), Some("eth0"));
+    assert_eq!(v.scope, Scope::Global);
+    assert_eq!(v.label.as_deref(), Some("eth0:vip"));
+    assert_eq!(a.virtual_ipaddress[1].prefix_len, 32);
+    assert_eq!(a.src_ip, Some("192.0.2.1".parse().unwrap()));
+    assert_eq!(
+        a.unicast_peers,
+        vec!["192.0.2.2".parse::<IpAddr>().unwrap()]
+    );
+    assert_eq!(a.unicast_ttl, 255);
+    assert_eq!(
+        a.garp.master_delay,
+        Duration::from_secs(3),
+        "inherited from global_defs"
+    );
+    assert_eq!(a.garp.master_repeat, 4);
+    assert_eq!(
+        a.garp.lower_prio_repeat, 4,
+        "follows the instance's master repeat"
+    );
+    assert_eq!(a.garp.interval, Duration::from_millis(1));
+
+    let b = &cfg.instances[1];
+    assert_eq!(b.state, InitialState::Backup);
+    assert_eq!(b.priority, 100);
+    assert_eq!(b.version, Version::V3);
+    assert_eq!(b.advert_int, 25);
+    assert_eq!(b.virtual_ipaddress[0].prefix_len, 64);
+    assert_eq!(b.virtual_ipaddress[0].scope, Scope::Link);
+    assert_eq!(b.garp.lower_prio_delay, Duration::from_secs(7));
+    assert!(b.garp.lower_prio_no_advert);
+    assert_eq!(b.source.as_ref().map(|s| s.line), Some(32));
+}
+
+#[test]
+fn master_without_priority_is_owner() {
+    let (cfg, _) = load_str(
+        "vrrp_instance A { state MASTER\ninterface e\nvirtual_router_id 1 }",
+        Path::new("x"),
+    );
+    assert_eq!(cfg.instances[0].priority, 255);
+}
+
+#[test]
+fn several_errors_with_positions_in_one_run() {
+    let src = "vrrp_instance A {\n  interface eth0\n  virtual_router_id 256\n  priorty 20\n  virtual_ipaddress {\n    192.0.2.1/24\n    2001:db8::1\n  }\n}\nvrrp_instance B {\n  virtual_router_id 3\n  authentication {\n    auth_type AH\n  }\n}\nvrrp_scripts x { }\n";
+    let (cfg, diags) = load_str(src, Path::new("bad.conf"));
+    let got: Vec<(Severity, u32, u32)> =
+        diags.iter().map(|d| (d.severity, d.line, d.col)).collect();
+    assert_eq!(
+        got,
+        vec![
+            (Severity::Error, 3, 21),   // VRID out of range, at the value
+            (Severity::Error, 4, 3),    // unknown keyword
+            (Severity::Error, 16, 1),   // unknown top-level block
+            (Severity::Error, 7, 5),    // mixed families, at the address
+            (Severity::Error, 10, 1),   // B: no interface
+            (Severity::Warning, 10, 1), // B: no VIP (keepalived warns too)
+            (Severity::Error, 13, 15),  // AH refused
+        ],
+        "{diags:#?}"
+    );
+    assert_eq!(diags[1].help.as_deref(), Some("did you mean `priority`?"));
+    assert_eq!(
+        diags[2].help.as_deref(),
+        Some("did you mean `vrrp_script`?")
+    );
+    assert!(diags[0].message.contains("VRID '256'"));
+    assert!(cfg.instances.is_empty());
+}
+
+#[test]
+fn unimplemented_blocks_are_skipped_with_a_warning() {
+    let src = "vrrp_script chk { script \"x\"\n interval 2 }\nvirtual_server 192.0.2.1 80 {\n real_server 192.0.2.2 80 { weight 1 }\n}\nvrrp_instance A { interface e\nvirtual_router_id 9\ntrack_script { chk }\nvirtual_ipaddress { 192.0.2.1 } }";
+    let (cfg, diags) = load_str(src, Path::new("x.conf"));
+    let got: Vec<(Severity, u32)> = diags.iter().map(|d| (d.severity, d.line)).collect();
+    assert_eq!(
+        got,
+        vec![
+            (Severity::Warning, 1),
+            (Severity::Warning, 3),
+            (Severity::Warning, 8)
+        ]
+    );
+    assert!(diags
+        .iter()
+        .all(|d| d.message.contains("not implemented yet") && !d.keepalived_flags));
+    assert_eq!(cfg.instances.len(), 1);
+}
+
+#[test]
+fn include_with_glob_and_loop_detection() {
+    let d = tmpdir("inc");
+    std::fs::create_dir_all(d.join("conf.d")).unwrap();
+    std::fs::write(
+        d.join("main.conf"),
+        "global_defs { router_id r }\ninclude conf.d/*.conf\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("conf.d/a.conf"),
+        "vrrp_instance A { interface e\nvirtual_router_id 1\nvirtual_ipaddress { 192.0.2.1 } }\n",
+    )
+    .unwrap();
+    std::fs::write(d.join("conf.d/b.conf"), "vrrp_instance B {\n interface e\n virtual_router_id 2\n priorty 1\n virtual_ipaddress { 192.0.2.2 }\n}\n").unwrap();
+    let Err(diags) = load(&d.join("main.conf"), &LoadOptions::default()) else {
+        panic!("b.conf has an error")
+    };
+    assert_eq!(diags.len(), 1);
+    assert_eq!(diags[0].file, d.join("conf.d/b.conf"));
+    assert_eq!((diags[0].line, diags[0].col), (4, 2));
+
+    std::fs::write(d.join("conf.d/b.conf"), "vrrp_instance B { interface e\nvirtual_router_id 2\nvirtual_ipaddress { 192.0.2.2 } }\ninclude ../main.conf\n").unwrap();
+    let Err(diags) = load(&d.join("main.conf"), &LoadOptions::default()) else {
+        panic!("loop")
+    };
+    assert_eq!(diags.len(), 1, "{diags:?}");
+    assert!(diags[0].message.contains("include loop"));
+    assert_eq!((diags[0].line, diags[0].col), (4, 9));
+
+    std::fs::write(
+        d.join("conf.d/b.conf"),
+        "vrrp_instance B { interface e\nvirtual_router_id 2\nvirtual_ipaddress { 192.0.2.2 } }\n",
+    )
+    .unwrap();
+    let (cfg, warns) = load(&d.join("main.conf"), &LoadOptions::default()).unwrap();
+    assert!(warns.is_empty());
+    let names: Vec<&str> = cfg.instances.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(names, vec!["A", "B"], "glob matches in sorted order");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+proptest::proptest! {
+    #[test]
+    fn never_panics(s in "[ -~\n\t{}\"#!\\\\]{0,400}") {
+        let _ = load_str(&s, Path::new("p.conf"));
+    }
+
+    #[test]
+    fn never_panics_on_keyword_soup(words in proptest::collection::vec(
+        proptest::sample::select(vec!["vrrp_instance", "X", "{", "}", "\n", "interface", "virtual_router_id",
+            "300", "1", "virtual_ipaddress", "192.0.2.1/33", "2001:db8::1", "advert_int", "0.001", "authentication",
+            "auth_type", "AH", "PASS", "global_defs", "vrrp_version", "3", "include", "\\\n", "\"", "brd", "dev"]),
+        0..80)) {
+        let _ = load_str(&words.join(" "), Path::new("p.conf"));
+    }
+}
