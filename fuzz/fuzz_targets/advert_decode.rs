@@ -45,7 +45,9 @@ fuzz_target!(|data: &[u8]| {
     };
     check(data, &v4);
     let v6 = RxMeta {
-        src: IpAddr::V6(Ipv6Addr::new(0xfe80, 0, 0, 0, 0x74b7, 0x7eff, 0xfed8, 0xaf7d)),
+        src: IpAddr::V6(Ipv6Addr::new(
+            0xfe80, 0, 0, 0, 0x74b7, 0x7eff, 0xfed8, 0xaf7d,
+        )),
         dst: IpAddr::V6(MCAST_V6),
         ttl: 255,
     };
