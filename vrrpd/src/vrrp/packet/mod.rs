@@ -2,8 +2,25 @@
 //!
 //! Only bytes in, values out: a received packet that fails validation is a [`DropReason`]
 //! the driver counts, never a panic or a log line per packet.
+//!
+//! Layout: [`wire`] holds the header layout and the Internet checksum, `encode` builds payloads,
+//! `decode` validates them, [`ipv4`] strips the IPv4 header raw sockets deliver. IPv6 raw sockets
+//! deliver the payload alone; the driver builds [`RxMeta`] from the control messages.
 
 use std::net::IpAddr;
+
+mod decode;
+mod encode;
+pub mod ipv4;
+pub mod wire;
+
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+pub(crate) mod vectors;
+
+pub use decode::{decode, decode_unchecked};
+pub use ipv4::split_ipv4;
 
 /// IP protocol number of VRRP.
 pub const IPPROTO_VRRP: u8 = 112;

@@ -1,0 +1,192 @@
+//! VRRP payload → Advert, with the receive-side checks of RFC 3768 §7.1 / RFC 5798 §7.1.
+//!
+//! Check order follows keepalived 2.2's `vrrp_in_chk` where the outcome is visible (which
+//! counter a packet lands in): length, TTL, version, type, VRID, then address count / length,
+//! checksum. A packet for another VRID on the shared multicast group is therefore only ever a
+//! [`DropReason::VridMismatch`], never a checksum or count error. Two deliberate differences:
+//! v2 auth and interval are checked last, after the checksum (keepalived checks them before the
+//! version, so a corrupted packet could count as an auth failure), and the IPv6 checksum is
+//! verified here too (keepalived leaves it to the kernel's `IPV6_CHECKSUM`).
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use super::wire::{self, AUTH_LEN, AUTH_NONE, AUTH_PASS, HEADER_LEN, TYPE_ADVERT};
+use super::{Advert, Auth, DropReason, Expect, RxMeta, Version};
+
+/// Fully validates a received payload against what this instance expects.
+///
+/// `payload` is the VRRP message alone (IPv4: after [`super::split_ipv4`]); `meta` carries the
+/// IP source, destination and TTL / hop limit.
+pub fn decode(payload: &[u8], meta: &RxMeta, expect: &Expect) -> Result<Advert, DropReason> {
+    let hdr = Header::parse(payload)?;
+    if meta.ttl != wire::TTL {
+        return Err(DropReason::BadTtl);
+    }
+    if hdr.version != Some(expect.version) {
+        return Err(DropReason::BadVersion);
+    }
+    if hdr.kind != TYPE_ADVERT {
+        return Err(DropReason::BadType);
+    }
+    if hdr.vrid != expect.vrid {
+        return Err(DropReason::VridMismatch);
+    }
+    let body = Body::parse(payload, meta, expect.version)?;
+    let auth = body.auth(hdr.auth_type)?;
+    if expect.version == Version::V2 {
+        if auth != expect.auth {
+            return Err(DropReason::AuthMismatch);
+        }
+        if hdr.interval(expect.version) != expect.adver_int {
+            return Err(DropReason::IntervalMismatch);
+        }
+    }
+    Ok(hdr.into_advert(expect.version, &body, auth))
+}
+
+/// Decodes structure and checksum only, taking the version from the packet (2 or 3): for
+/// dumps and tools. No TTL, VRID, auth or interval expectations are checked; an unknown v2 auth
+/// type is still an [`DropReason::AuthMismatch`] since it cannot be represented.
+pub fn decode_unchecked(payload: &[u8], meta: &RxMeta) -> Result<Advert, DropReason> {
+    let hdr = Header::parse(payload)?;
+    let version = hdr.version.ok_or(DropReason::BadVersion)?;
+    if hdr.kind != TYPE_ADVERT {
+        return Err(DropReason::BadType);
+    }
+    let body = Body::parse(payload, meta, version)?;
+    let auth = body.auth(hdr.auth_type)?;
+    Ok(hdr.into_advert(version, &body, auth))
+}
+
+/// The fixed 8-byte header, fields not yet validated.
+struct Header {
+    /// `None` for a version nibble other than 2 or 3.
+    version: Option<Version>,
+    kind: u8,
+    vrid: u8,
+    priority: u8,
+    /// v2 auth type (byte 4); meaningless in v3.
+    auth_type: u8,
+    /// Bytes 4..6: v2 auth type + seconds, v3 reserved bits + centiseconds.
+    word1: u16,
+}
+
+impl Header {
+    #[inline]
+    fn parse(payload: &[u8]) -> Result<Self, DropReason> {
+        let h: &[u8; HEADER_LEN] = payload
+            .get(..HEADER_LEN)
+            .and_then(|h| h.try_into().ok())
+            .ok_or(DropReason::TooShort)?;
+        let version = match h[0] >> 4 {
+            2 => Some(Version::V2),
+            3 => Some(Version::V3),
+            _ => None,
+        };
+        Ok(Self {
+            version,
+            kind: h[0] & 0x0f,
+            vrid: h[1],
+            priority: h[2],
+            auth_type: h[4],
+            word1: u16::from_be_bytes([h[4], h[5]]),
+        })
+    }
+
+    /// Advert interval in centiseconds.
+    #[inline]
+    fn interval(&self, version: Version) -> u16 {
+        match version {
+            Version::V2 => (self.word1 & 0xff) * 100,
+            Version::V3 => self.word1 & wire::V3_INTERVAL_MASK,
+        }
+    }
+
+    fn into_advert(self, version: Version, body: &Body<'_>, auth: Auth) -> Advert {
+        Advert {
+            version,
+            vrid: self.vrid,
+            priority: self.priority,
+            max_adver_int: self.interval(version),
+            addrs: body.addrs(),
+            auth,
+        }
+    }
+}
+
+/// The variable part after family, length and checksum checks passed.
+struct Body<'a> {
+    /// `count` addresses, 4 or 16 bytes each.
+    addrs: &'a [u8],
+    v6: bool,
+    /// v2 only.
+    auth_data: Option<&'a [u8; AUTH_LEN]>,
+}
+
+impl<'a> Body<'a> {
+    /// Checks family, count against length, and checksum; `payload` holds a full header.
+    fn parse(payload: &'a [u8], meta: &RxMeta, version: Version) -> Result<Self, DropReason> {
+        let v6 = meta.src.is_ipv6();
+        if v6 != meta.dst.is_ipv6() || (v6 && version == Version::V2) {
+            return Err(DropReason::BadFamily);
+        }
+        let count = usize::from(payload[3]);
+        let (alen, other_alen) = if v6 { (16, 4) } else { (4, 16) };
+        let trailer = match version {
+            Version::V2 => AUTH_LEN,
+            Version::V3 => 0,
+        };
+        let addrs_end = HEADER_LEN + count * alen;
+        if payload.len() != addrs_end + trailer {
+            // A v3 advert whose length fits the other family's addresses was sent over the
+            // wrong family (e.g. an IPv6 VIP list in an IPv4 packet).
+            if version == Version::V3
+                && count > 0
+                && payload.len() == HEADER_LEN + count * other_alen
+            {
+                return Err(DropReason::BadFamily);
+            }
+            return Err(DropReason::BadAddrCount);
+        }
+        let acc = match version {
+            Version::V2 => 0,
+            Version::V3 => wire::pseudo_header_sum(&meta.src, &meta.dst, payload.len()),
+        };
+        if wire::fold(wire::sum_words(acc, payload)) != 0xffff {
+            return Err(DropReason::BadChecksum);
+        }
+        Ok(Self {
+            addrs: &payload[HEADER_LEN..addrs_end],
+            v6,
+            auth_data: payload[addrs_end..].try_into().ok(),
+        })
+    }
+
+    /// The v2 auth field as a value ([`Auth::None`] for v3). Data after auth type 0 is ignored,
+    /// as RFC 3768 §5.3.6.1 says.
+    fn auth(&self, auth_type: u8) -> Result<Auth, DropReason> {
+        match self.auth_data {
+            None => Ok(Auth::None),
+            Some(_) if auth_type == AUTH_NONE => Ok(Auth::None),
+            Some(data) if auth_type == AUTH_PASS => Ok(Auth::Pass(*data)),
+            Some(_) => Err(DropReason::AuthMismatch),
+        }
+    }
+
+    fn addrs(&self) -> Vec<IpAddr> {
+        if self.v6 {
+            self.addrs
+                .chunks_exact(16)
+                .map(|c| {
+                    let o: [u8; 16] = c.try_into().expect("chunk of 16");
+                    IpAddr::V6(Ipv6Addr::from(o))
+                })
+                .collect()
+        } else {
+            self.addrs
+                .chunks_exact(4)
+                .map(|c| IpAddr::V4(Ipv4Addr::new(c[0], c[1], c[2], c[3])))
+                .collect()
+        }
+    }
+}
