@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use vrrpd::cli::{self, Cli, CliError};
 use vrrpd::config::{self, Config, Diagnostic, LoadOptions};
+use vrrpd::process;
 
 /// keepalived's exit codes (keepalived/include/main.h).
 const EXIT_OK: u8 = 0;
@@ -80,22 +81,47 @@ fn main() -> ExitCode {
     run_daemon(cli, config)
 }
 
-/// DAEMON CALL SITE: hands over to `vrrpd::daemon::run`.
+/// Default pid file of the daemon when `-p` is not given.
+const DEFAULT_PID_FILE: &str = "/run/vrrpd.pid";
+
+/// Daemon mode: fork unless `-n`, take the pid files, run until SIGTERM / SIGINT.
 fn run_daemon(cli: Cli, config: Config) -> ExitCode {
+    if !cli.dont_fork {
+        if let Err(e) = process::daemonize() {
+            eprintln!("vrrpd: cannot fork: {e}");
+            return ExitCode::from(EXIT_FATAL);
+        }
+    }
+    process::init_logging(cli.log_detail);
+    let main_pid = cli
+        .pid
+        .clone()
+        .unwrap_or_else(|| std::path::PathBuf::from(DEFAULT_PID_FILE));
+    // One process does what keepalived's parent and VRRP child do: both files name it.
+    let mut pid_files = Vec::new();
+    for path in std::iter::once(main_pid).chain(cli.vrrp_pid.clone()) {
+        match process::PidFile::create(&path) {
+            Ok(p) => pid_files.push(p),
+            Err(e) => {
+                tracing::error!("{e}");
+                return ExitCode::from(EXIT_FATAL);
+            }
+        }
+    }
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("vrrpd: cannot start the runtime: {e}");
+            tracing::error!("cannot start the runtime: {e}");
             return ExitCode::from(EXIT_FATAL);
         }
     };
-    match rt.block_on(vrrpd::daemon::run(cli, config)) {
+    match rt.block_on(vrrpd::daemon::run(config)) {
         Ok(()) => ExitCode::from(EXIT_OK),
         Err(e) => {
-            eprintln!("vrrpd: {e:#}");
+            tracing::error!("{e:#}");
             ExitCode::from(EXIT_FATAL)
         }
     }

@@ -59,11 +59,7 @@ impl VrrpSocket {
         // the `AsyncFd` (which now owns the `Socket`) is dropped.
         let rx = unsafe { AsyncFd::register_with_interest(rx, tokio::io::Interest::READABLE) }
             .map_err(io::Error::from)?;
-        Ok(Self {
-            rx,
-            tx,
-            cfg,
-        })
+        Ok(Self { rx, tx, cfg })
     }
 
     pub fn config(&self) -> &SocketConfig {
@@ -127,7 +123,11 @@ fn scope_for(addr: Ipv6Addr, ifindex: u32) -> u32 {
 }
 
 fn raw_socket(domain: Domain, ifname: &str) -> io::Result<Socket> {
-    let s = Socket::new(domain, Type::RAW, Some(Protocol::from(i32::from(IPPROTO_VRRP))))?;
+    let s = Socket::new(
+        domain,
+        Type::RAW,
+        Some(Protocol::from(i32::from(IPPROTO_VRRP))),
+    )?;
     s.bind_device(Some(ifname.as_bytes()))?;
     s.set_nonblocking(true)?;
     Ok(s)
@@ -137,7 +137,9 @@ fn open_v4(cfg: &SocketConfig, src: Ipv4Addr) -> io::Result<(Socket, Socket)> {
     let rx = raw_socket(Domain::IPV4, &cfg.ifname)?;
     if cfg.peers.is_empty() {
         let IpAddr::V4(group) = cfg.group else {
-            return Err(io::Error::other("IPv4 instance with an IPv6 multicast group"));
+            return Err(io::Error::other(
+                "IPv4 instance with an IPv6 multicast group",
+            ));
         };
         rx.join_multicast_v4_n(&group, &InterfaceIndexOrAddress::Index(cfg.ifindex))?;
     }
@@ -154,7 +156,9 @@ fn open_v6(cfg: &SocketConfig, src: Ipv6Addr) -> io::Result<(Socket, Socket)> {
     let rx = raw_socket(Domain::IPV6, &cfg.ifname)?;
     if cfg.peers.is_empty() {
         let IpAddr::V6(group) = cfg.group else {
-            return Err(io::Error::other("IPv6 instance with an IPv4 multicast group"));
+            return Err(io::Error::other(
+                "IPv6 instance with an IPv4 multicast group",
+            ));
         };
         rx.join_multicast_v6(&group, cfg.ifindex)?;
     }

@@ -107,7 +107,12 @@ impl Netlink {
     }
 
     /// Adds a virtual address. Already present is not an error (keepalived re-adds too).
-    pub async fn add_vip(&self, index: u32, ifname: &str, vip: &VirtualAddress) -> Result<(), Error> {
+    pub async fn add_vip(
+        &self,
+        index: u32,
+        ifname: &str,
+        vip: &VirtualAddress,
+    ) -> Result<(), Error> {
         let mut req = self.handle.address().add(index, vip.addr, vip.prefix_len);
         fill_message(req.message_mut(), vip);
         match req.execute().await {
@@ -123,7 +128,12 @@ impl Netlink {
     }
 
     /// Removes a virtual address. Already absent is not an error.
-    pub async fn del_vip(&self, index: u32, ifname: &str, vip: &VirtualAddress) -> Result<(), Error> {
+    pub async fn del_vip(
+        &self,
+        index: u32,
+        ifname: &str,
+        vip: &VirtualAddress,
+    ) -> Result<(), Error> {
         let mut msg = AddressMessage::default();
         msg.header.index = index;
         msg.header.prefix_len = vip.prefix_len;

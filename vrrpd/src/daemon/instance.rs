@@ -46,7 +46,11 @@ enum Event {
 
 impl InstanceDriver {
     /// Resolves interfaces and addresses and opens the sockets of `inst`.
-    pub async fn new(global: &GlobalDefs, inst: &VrrpInstance, nl: Netlink) -> anyhow::Result<Self> {
+    pub async fn new(
+        global: &GlobalDefs,
+        inst: &VrrpInstance,
+        nl: Netlink,
+    ) -> anyhow::Result<Self> {
         let link = nl.link(&inst.interface).await?;
         let family_v6 = inst
             .virtual_ipaddress
@@ -55,8 +59,15 @@ impl InstanceDriver {
         let own = nl.addresses(link.index).await?;
         let src = match inst.src_ip {
             Some(ip) => ip,
-            None => primary_address(&own, family_v6, &inst.virtual_ipaddress)
-                .with_context(|| format!("{} has no usable {} address", inst.interface, if family_v6 { "IPv6 link-local" } else { "IPv4" }))?,
+            None => {
+                primary_address(&own, family_v6, &inst.virtual_ipaddress).with_context(|| {
+                    format!(
+                        "{} has no usable {} address",
+                        inst.interface,
+                        if family_v6 { "IPv6 link-local" } else { "IPv4" }
+                    )
+                })?
+            }
         };
         let na_source = own.iter().find_map(|(a, _)| match a {
             IpAddr::V6(a) if a.is_unicast_link_local() => Some(*a),
@@ -117,7 +128,7 @@ impl InstanceDriver {
             auth,
             adver_int: inst.advert_int,
         };
-        let garp = garp::Sender::open(&link.name)
+        let garp = garp::Sender::open_with_mac(&link.name, link.mac)
             .with_context(|| format!("opening an AF_PACKET socket on {}", link.name))?;
         let g = &inst.garp;
         let garp_schedule = garp::Schedule::new(garp::ScheduleConfig {
@@ -225,7 +236,11 @@ impl InstanceDriver {
                 }
             }
             Action::Transition { from, to } => {
-                info!("entering {} state (from {})", state_name(to), state_name(from));
+                info!(
+                    "entering {} state (from {})",
+                    state_name(to),
+                    state_name(from)
+                );
                 if from == State::Master {
                     self.garp_schedule.stop();
                 }
