@@ -33,7 +33,9 @@ impl Capture {
         let log = host.dir.join(format!("{name}.tcpdump.log"));
         let _ = std::fs::remove_file(&file);
         let f = file.to_string_lossy().into_owned();
-        let mut args = vec!["-i", &host.ifname, "-U", "-n", "-w", &f];
+        // --immediate-mode: without it libpcap hands packets over only once a buffer block fills
+        // or ~1 s passes, so a capture stopped right after the traffic would be empty.
+        let mut args = vec!["-i", &host.ifname, "--immediate-mode", "-U", "-n", "-w", &f];
         if !filter.is_empty() {
             args.push(filter);
         }

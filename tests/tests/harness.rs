@@ -84,3 +84,19 @@ fn prober_measures_a_200ms_gap_ipv6() {
     let gap = measure_manual_gap("2001:db8::100/64");
     assert!((150.0..1000.0).contains(&gap), "gap {gap} ms");
 }
+
+#[test]
+fn capture_records_and_tshark_decodes() {
+    require_root!();
+    let lab = Lab::builder().build().expect("lab");
+    let (a, client) = (lab.host("a"), lab.host("client"));
+    let mut cap = lab::Capture::start(client, "icmp", "icmp").unwrap();
+    assert!(a.ping(client.v4));
+
+    let rows = cap
+        .tshark_fields("icmp", &["ip.src", "ip.dst", "icmp.type"])
+        .unwrap();
+    let want = vec![a.v4.to_string(), client.v4.to_string(), "8".to_string()];
+    assert!(rows.contains(&want), "{rows:?}");
+    assert_eq!(cap.count_malformed().unwrap(), 0);
+}
