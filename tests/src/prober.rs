@@ -10,7 +10,11 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use std::os::fd::AsFd;
+
+use nix::poll::{ppoll, PollFd, PollFlags};
 use nix::sched::{setns, CloneFlags};
+use nix::sys::time::TimeSpec;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use crate::error::{LabError, Result};
@@ -138,6 +142,7 @@ fn open_socket(target: IpAddr) -> Result<Socket> {
     };
     let s = Socket::new(domain, Type::RAW, Some(proto))?;
     s.connect(&SockAddr::from(SocketAddr::new(target, 0)))?;
+    s.set_nonblocking(true)?;
     Ok(s)
 }
 
@@ -220,11 +225,17 @@ fn probe_loop(
             }
             continue;
         }
-        let wait = (next - now).max(Duration::from_micros(50));
-        sock.set_read_timeout(Some(wait))?;
+        // ppoll, not SO_RCVTIMEO: socket timeouts round up to a jiffy (up to 10 ms), which
+        // would throttle the 1 ms probe rate whenever no reply is pending.
+        let wait = (next - now).max(Duration::from_micros(20));
+        let mut fds = [PollFd::new(sock.as_fd(), PollFlags::POLLIN)];
+        match ppoll(&mut fds, Some(TimeSpec::from_duration(wait)), None) {
+            Ok(n) if n > 0 => {}
+            _ => continue, // timeout (time to send) or EINTR
+        }
         let n = match reader.read(&mut buf) {
             Ok(n) => n,
-            Err(_) => continue, // timeout or transient error
+            Err(_) => continue, // spurious wake-up or transient error
         };
         let at = Instant::now();
         if let Some((rid, rseq)) = parse_reply(v6, &buf[..n]) {
