@@ -1,1 +1,47 @@
-//! The namespace lab.
+//! The namespace lab: network namespaces joined by a bridge, a VRRP daemon pair under test
+//! (vrrpd or keepalived, same CLI and config), a millisecond ICMP prober on the client and
+//! packet capture helpers. Everything created is removed on drop, also on panic.
+//!
+//! Lab safety: all addresses come from documentation ranges and live only inside namespaces
+//! created here with a unique per-run prefix; nothing is configured in the root namespace.
+
+pub mod adverts;
+pub mod capture;
+pub mod conf;
+pub mod daemon;
+pub mod error;
+pub mod guard;
+pub mod lab;
+pub mod process;
+pub mod prober;
+pub mod scenario;
+pub mod wait;
+
+pub use adverts::{AdvertSeen, AdvertWatch};
+pub use capture::{Capture, PcapAdvert};
+pub use conf::{NodeConf, NodeState};
+pub use daemon::{Daemon, DaemonProc};
+pub use error::LabError;
+pub use lab::{Host, HostSpec, Lab, LabBuilder, LabSpec};
+pub use process::LabChild;
+pub use prober::{ProbeReport, Prober};
+pub use wait::wait_until;
+
+/// True when running as root (namespaces and raw sockets need it).
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// Return early from a test (printing why) when not root.
+#[macro_export]
+macro_rules! require_root {
+    () => {
+        $crate::require_root!("network namespaces")
+    };
+    ($why:expr) => {
+        if !$crate::is_root() {
+            eprintln!("skipped: needs root ({})", $why);
+            return;
+        }
+    };
+}

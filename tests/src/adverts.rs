@@ -1,0 +1,215 @@
+//! Live view of VRRP adverts on the lab LAN: an AF_PACKET socket in one namespace (normally
+//! the client) timestamps every advert. Benches use it to act at a fixed phase after the
+//! Master's advert and to time takeovers.
+
+use std::fs::File;
+use std::io::Read;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use nix::sched::{setns, CloneFlags};
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::error::{LabError, Result};
+use crate::lab::Host;
+
+const IPPROTO_VRRP: u8 = 112;
+
+/// One advert as seen on the wire.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdvertSeen {
+    pub at: Instant,
+    /// Source MAC, lower-case `aa:bb:..` like `ip link` prints it.
+    pub src_mac: String,
+    pub src: IpAddr,
+    pub version: u8,
+    pub vrid: u8,
+    pub priority: u8,
+}
+
+#[derive(Default)]
+struct Shared {
+    seen: Mutex<Vec<AdvertSeen>>,
+    cond: Condvar,
+}
+
+/// A running advert watcher (stops on drop).
+pub struct AdvertWatch {
+    shared: Arc<Shared>,
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<()>>,
+}
+
+fn mac_str(b: &[u8]) -> String {
+    b.iter()
+        .map(|x| format!("{x:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// Parse an Ethernet frame carrying a VRRP advert (IPv4 or IPv6 without extension headers).
+pub fn parse_frame(frame: &[u8], at: Instant) -> Option<AdvertSeen> {
+    let ethertype = u16::from_be_bytes([*frame.get(12)?, *frame.get(13)?]);
+    let ip = frame.get(14..)?;
+    let (src, vrrp) = match ethertype {
+        0x0800 => {
+            if ip.len() < 20 || ip[9] != IPPROTO_VRRP {
+                return None;
+            }
+            let ihl = (ip[0] as usize & 0x0f) * 4;
+            let src = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
+            (IpAddr::V4(src), ip.get(ihl..)?)
+        }
+        0x86dd => {
+            if ip.len() < 40 || ip[6] != IPPROTO_VRRP {
+                return None;
+            }
+            let src: [u8; 16] = ip[8..24].try_into().ok()?;
+            (IpAddr::V6(Ipv6Addr::from(src)), ip.get(40..)?)
+        }
+        _ => return None,
+    };
+    if vrrp.len() < 4 {
+        return None;
+    }
+    Some(AdvertSeen {
+        at,
+        src_mac: mac_str(&frame[6..12]),
+        src,
+        version: vrrp[0] >> 4,
+        vrid: vrrp[1],
+        priority: vrrp[2],
+    })
+}
+
+impl AdvertWatch {
+    /// Start watching all adverts that reach `host`.
+    pub fn start(host: &Host) -> Result<Self> {
+        let ns = File::open(host.netns_path())?;
+        let shared = Arc::new(Shared::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = mpsc::channel::<Result<()>>();
+        let (sh, st) = (shared.clone(), stop.clone());
+        let handle = std::thread::Builder::new()
+            .name("lab-adverts".into())
+            .spawn(move || {
+                let sock = setns(&ns, CloneFlags::CLONE_NEWNET)
+                    .map_err(LabError::from)
+                    .and_then(|_| {
+                        let proto = (libc::ETH_P_ALL as u16).to_be() as i32;
+                        let s = Socket::new(Domain::PACKET, Type::RAW, Some(Protocol::from(proto)))?;
+                        s.set_read_timeout(Some(Duration::from_millis(20)))?;
+                        Ok(s)
+                    });
+                let sock = match sock {
+                    Ok(s) => {
+                        let _ = tx.send(Ok(()));
+                        s
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                };
+                let mut reader: &Socket = &sock;
+                let mut buf = [0u8; 2048];
+                while !st.load(Ordering::Relaxed) {
+                    let Ok(n) = reader.read(&mut buf) else {
+                        continue;
+                    };
+                    if let Some(a) = parse_frame(&buf[..n], Instant::now()) {
+                        sh.seen.lock().unwrap_or_else(|e| e.into_inner()).push(a);
+                        sh.cond.notify_all();
+                    }
+                }
+            })?;
+        rx.recv_timeout(Duration::from_secs(5))
+            .map_err(|_| LabError::Other("advert watcher did not start".into()))??;
+        Ok(Self {
+            shared,
+            stop,
+            handle: Some(handle),
+        })
+    }
+
+    /// Everything seen so far.
+    pub fn snapshot(&self) -> Vec<AdvertSeen> {
+        self.shared
+            .seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Wait (bounded) for the first advert after `after` that satisfies `pred`.
+    pub fn wait_for(
+        &self,
+        after: Instant,
+        timeout: Duration,
+        pred: impl Fn(&AdvertSeen) -> bool,
+    ) -> Option<AdvertSeen> {
+        let deadline = Instant::now() + timeout;
+        let mut seen = self.shared.seen.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(a) = seen.iter().find(|a| a.at > after && pred(a)) {
+                return Some(a.clone());
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return None;
+            }
+            seen = self
+                .shared
+                .cond
+                .wait_timeout(seen, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// Last advert before `before` satisfying `pred`.
+    pub fn last_before(
+        &self,
+        before: Instant,
+        pred: impl Fn(&AdvertSeen) -> bool,
+    ) -> Option<AdvertSeen> {
+        self.snapshot()
+            .into_iter()
+            .filter(|a| a.at <= before && pred(a))
+            .next_back()
+    }
+}
+
+impl Drop for AdvertWatch {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_ipv4_vrrp_frame() {
+        let mut f = vec![0x01, 0, 0x5e, 0, 0, 0x12, 0, 0, 0x5e, 0, 1, 51, 0x08, 0x00];
+        let mut ip = [0u8; 20];
+        ip[0] = 0x45;
+        ip[9] = 112;
+        ip[12..16].copy_from_slice(&[192, 0, 2, 1]);
+        f.extend_from_slice(&ip);
+        f.extend_from_slice(&[0x31, 51, 150, 1, 0, 10, 0, 0]);
+        let a = parse_frame(&f, Instant::now()).expect("advert");
+        assert_eq!(a.src, IpAddr::from([192, 0, 2, 1]));
+        assert_eq!((a.version, a.vrid, a.priority), (3, 51, 150));
+        assert_eq!(a.src_mac, "00:00:5e:00:01:33");
+        f[14 + 9] = 1; // ICMP, not VRRP
+        assert!(parse_frame(&f, Instant::now()).is_none());
+    }
+}

@@ -1,0 +1,159 @@
+//! The VRRP daemon under test. vrrpd and keepalived take the same flags and config, so the
+//! choice is only which binary to run.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+
+use crate::error::{LabError, Result};
+use crate::lab::Host;
+use crate::process::LabChild;
+
+/// Which implementation runs on the lab nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Daemon {
+    Vrrpd,
+    Keepalived,
+}
+
+impl fmt::Display for Daemon {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Daemon::Vrrpd => "vrrpd",
+            Daemon::Keepalived => "keepalived",
+        })
+    }
+}
+
+impl FromStr for Daemon {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "vrrpd" => Ok(Daemon::Vrrpd),
+            "keepalived" => Ok(Daemon::Keepalived),
+            _ => Err(format!("unknown daemon {s:?} (vrrpd|keepalived)")),
+        }
+    }
+}
+
+fn on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin".into(), "/sbin".into()])
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+/// vrrpd next to the running executable: target/<profile>/vrrpd from target/<profile>/ (the
+/// vrrp-lab binary) or target/<profile>/deps/ (test executables).
+fn vrrpd_near_exe() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    exe.ancestors()
+        .skip(1)
+        .take(2)
+        .map(|d| d.join("vrrpd"))
+        .find(|p| p.is_file())
+}
+
+impl Daemon {
+    /// Path of the binary: `VRRPD_BIN` or next to the current executable for vrrpd, `PATH`
+    /// (or /usr/sbin) for keepalived.
+    pub fn binary(self) -> Result<PathBuf> {
+        match self {
+            Daemon::Vrrpd => std::env::var_os("VRRPD_BIN")
+                .map(PathBuf::from)
+                .filter(|p| p.is_file())
+                .or_else(vrrpd_near_exe)
+                .ok_or_else(|| {
+                    LabError::DaemonNotFound(
+                        "vrrpd (set VRRPD_BIN or `cargo build -p vrrpd`)".into(),
+                    )
+                }),
+            Daemon::Keepalived => on_path("keepalived")
+                .ok_or_else(|| LabError::DaemonNotFound("keepalived".into())),
+        }
+    }
+
+    pub fn available(self) -> bool {
+        self.binary().is_ok()
+    }
+
+    /// Write `config` into the host's directory and start the daemon in the host's namespace:
+    /// `DAEMON -P -n -l -f FILE -p PID -r VRRPPID`, output to `<host dir>/<daemon>.log`.
+    pub fn start(self, host: &Host, config: &str) -> Result<DaemonProc> {
+        let bin = self.binary()?;
+        let conf = host.dir.join(format!("{self}.conf"));
+        std::fs::write(&conf, config)?;
+        let pid = host.dir.join(format!("{self}.pid"));
+        let vrrp_pid = host.dir.join(format!("{self}-vrrp.pid"));
+        let log = host.dir.join(format!("{self}.log"));
+        for p in [&pid, &vrrp_pid] {
+            let _ = std::fs::remove_file(p);
+        }
+        let bin_s = bin.to_string_lossy().into_owned();
+        let args = [
+            "-P".to_string(),
+            "-n".into(),
+            "-l".into(),
+            "-f".into(),
+            conf.to_string_lossy().into_owned(),
+            "-p".into(),
+            pid.to_string_lossy().into_owned(),
+            "-r".into(),
+            vrrp_pid.to_string_lossy().into_owned(),
+        ];
+        let child = host.spawn(&bin_s, &args, Some(&log))?;
+        Ok(DaemonProc {
+            daemon: self,
+            host: host.name.clone(),
+            child,
+            log,
+        })
+    }
+}
+
+/// A running daemon on one node (killed on drop).
+#[derive(Debug)]
+pub struct DaemonProc {
+    pub daemon: Daemon,
+    pub host: String,
+    child: LabChild,
+    pub log: PathBuf,
+}
+
+impl DaemonProc {
+    /// Crash: SIGKILL the daemon and every process it forked (keepalived's VRRP child would
+    /// otherwise shut down gracefully when its parent dies).
+    pub fn kill_hard(&mut self) {
+        self.child.kill_hard();
+    }
+
+    /// Graceful stop: SIGTERM to the main process (it tells its children), bounded wait.
+    pub fn terminate(&mut self, timeout: Duration) -> bool {
+        let _ = self.child.signal(Signal::SIGTERM);
+        let done = self.child.wait_timeout(timeout).is_some();
+        self.child.stop(Duration::from_millis(100));
+        done
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().is_none()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.pid()
+    }
+
+    /// The daemon's log so far (for failure messages).
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn log_path(&self) -> &Path {
+        &self.log
+    }
+}
