@@ -73,8 +73,9 @@ impl Daemon {
                         "vrrpd (set VRRPD_BIN or `cargo build -p vrrpd`)".into(),
                     )
                 }),
-            Daemon::Keepalived => on_path("keepalived")
-                .ok_or_else(|| LabError::DaemonNotFound("keepalived".into())),
+            Daemon::Keepalived => {
+                on_path("keepalived").ok_or_else(|| LabError::DaemonNotFound("keepalived".into()))
+            }
         }
     }
 
@@ -138,6 +139,15 @@ impl DaemonProc {
         let done = self.child.wait_timeout(timeout).is_some();
         self.child.stop(Duration::from_millis(100));
         done
+    }
+
+    /// Graceful stop that reports how the daemon exited: SIGTERM to the main process, bounded
+    /// wait; None (and a SIGKILL) when it did not exit in time.
+    pub fn terminate_status(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let _ = self.child.signal(Signal::SIGTERM);
+        let status = self.child.wait_timeout(timeout);
+        self.child.stop(Duration::from_millis(100));
+        status
     }
 
     pub fn is_running(&mut self) -> bool {
