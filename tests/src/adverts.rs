@@ -179,8 +179,7 @@ impl AdvertWatch {
     ) -> Option<AdvertSeen> {
         self.snapshot()
             .into_iter()
-            .filter(|a| a.at <= before && pred(a))
-            .next_back()
+            .rfind(|a| a.at <= before && pred(a))
     }
 }
 

@@ -55,7 +55,10 @@ fn crash_moves_client_neighbour_then_preempts_back() {
     pair.wait_master("a", Duration::from_secs(5)).unwrap();
     e2e::wait_neigh(&client, vip, &a_mac, Duration::from_secs(2)).unwrap();
     assert!(client.ping(vip), "VIP unreachable after preemption");
-    assert!(pair.b.log_text().contains("entering BACKUP state (from MASTER)"));
+    assert!(pair
+        .b
+        .log_text()
+        .contains("entering BACKUP state (from MASTER)"));
 }
 
 /// With `nopreempt` on both, a higher-priority node that starts late stays Backup; it takes
@@ -71,9 +74,11 @@ fn nopreempt_keeps_the_running_master() {
     ca.nopreempt = true;
     cb.nopreempt = true;
     let b = D.start(lab.host("b"), &cb.render()).unwrap();
-    assert!(wait_until(Duration::from_secs(3), Duration::from_millis(10), || lab
-        .host("b")
-        .has_addr(addr(VIP4))));
+    assert!(wait_until(
+        Duration::from_secs(3),
+        Duration::from_millis(10),
+        || lab.host("b").has_addr(addr(VIP4))
+    ));
     let a = D.start(lab.host("a"), &ca.render()).unwrap();
     let mut pair = lab::scenario::Pair {
         a,
@@ -127,7 +132,10 @@ fn unicast_election_failover_and_destinations() {
             .count()
     };
     assert!(sent(a.v4, b.v4) >= 4, "a→b adverts: {rows:?}");
-    assert!(sent(b.v4, a.v4) >= 3, "b→a adverts after failover: {rows:?}");
+    assert!(
+        sent(b.v4, a.v4) >= 3,
+        "b→a adverts after failover: {rows:?}"
+    );
     assert!(
         rows.iter().all(|r| r[1] != "224.0.0.18"),
         "multicast advert in unicast mode: {rows:?}"
@@ -165,7 +173,10 @@ fn ipv6_election_failover_and_unsolicited_na() {
     assert!(client.ping(vip), "IPv6 VIP unreachable after failover");
 
     let rows = cap
-        .tshark_fields("vrrp", &["ipv6.src", "ipv6.dst", "vrrp.version", "vrrp.prio"])
+        .tshark_fields(
+            "vrrp",
+            &["ipv6.src", "ipv6.dst", "vrrp.version", "vrrp.prio"],
+        )
         .unwrap();
     assert!(rows.len() >= 5, "{rows:?}");
     for r in &rows {
@@ -212,14 +223,21 @@ fn v2_password_auth_and_wrong_password_ignored() {
     let rows = cap
         .tshark_fields(
             "vrrp",
-            &["ip.src", "vrrp.version", "vrrp.auth_type", "vrrp.auth_string"],
+            &[
+                "ip.src",
+                "vrrp.version",
+                "vrrp.auth_type",
+                "vrrp.auth_string",
+            ],
         )
         .unwrap();
     let a_ip = pair.lab.host("a").v4.to_string();
     let from_a: Vec<_> = rows.iter().filter(|r| r[0] == a_ip).collect();
     assert!(from_a.len() >= 5, "{rows:?}");
     assert!(
-        from_a.iter().all(|r| r[1] == "2" && r[2] == "1" && r[3] == "s3cret"),
+        from_a
+            .iter()
+            .all(|r| r[1] == "2" && r[2] == "1" && r[3] == "s3cret"),
         "{from_a:?}"
     );
     assert_eq!(cap.count_malformed().unwrap(), 0);
@@ -237,17 +255,20 @@ fn leftover_vip_removed_on_start() {
     let (ca, cb) = (node("a", 150, 3, ADV, VIP4), node("b", 100, 3, ADV, VIP4));
     let a = D.start(lab.host("a"), &ca.render()).unwrap();
     let vip = addr(VIP4);
-    assert!(wait_until(Duration::from_secs(3), Duration::from_millis(10), || lab
-        .host("a")
-        .has_addr(vip)));
+    assert!(wait_until(
+        Duration::from_secs(3),
+        Duration::from_millis(10),
+        || lab.host("a").has_addr(vip)
+    ));
     let b_host = lab.host("b").clone();
     b_host.addr_add(VIP4).unwrap();
     assert!(b_host.has_addr(vip));
     let b = D.start(&b_host, &cb.render()).unwrap();
     let pair = lab::scenario::Pair { a, b, vip, lab };
     assert!(
-        wait_until(Duration::from_secs(2), Duration::from_millis(10), || !b_host
-            .has_addr(vip)),
+        wait_until(Duration::from_secs(2), Duration::from_millis(10), || {
+            !b_host.has_addr(vip)
+        }),
         "left-over VIP still on b:\n{}",
         pair.b.log_text()
     );
@@ -279,7 +300,11 @@ fn sigterm_exits_zero_and_sends_priority_zero() {
         .a
         .terminate_status(Duration::from_secs(5))
         .expect("vrrpd did not exit within 5 s of SIGTERM");
-    assert!(status.success(), "exit status {status}: {}", pair.a.log_text());
+    assert!(
+        status.success(),
+        "exit status {status}: {}",
+        pair.a.log_text()
+    );
     assert!(!pair.lab.host("a").has_addr(pair.vip), "VIP left on a");
     pair.wait_master("b", Duration::from_secs(2)).unwrap();
 
@@ -288,8 +313,7 @@ fn sigterm_exits_zero_and_sends_priority_zero() {
         .vrrp_adverts()
         .unwrap()
         .into_iter()
-        .filter(|x| x.src == a_ip)
-        .next_back()
+        .rfind(|x| x.src == a_ip)
         .expect("adverts from a");
     assert_eq!(last_a.priority, 0, "a's last advert");
     assert_eq!(cap.count_malformed().unwrap(), 0);
