@@ -11,11 +11,17 @@ static NAMESPACES: Mutex<Vec<String>> = Mutex::new(Vec::new());
 static GROUPS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
 
 pub(crate) fn register_netns(name: &str) {
-    NAMESPACES.lock().unwrap_or_else(|e| e.into_inner()).push(name.to_string());
+    NAMESPACES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(name.to_string());
 }
 
 pub(crate) fn unregister_netns(name: &str) {
-    NAMESPACES.lock().unwrap_or_else(|e| e.into_inner()).retain(|n| n != name);
+    NAMESPACES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|n| n != name);
 }
 
 pub(crate) fn register_group(pgid: i32) {
@@ -23,7 +29,10 @@ pub(crate) fn register_group(pgid: i32) {
 }
 
 pub(crate) fn unregister_group(pgid: i32) {
-    GROUPS.lock().unwrap_or_else(|e| e.into_inner()).retain(|g| *g != pgid);
+    GROUPS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|g| *g != pgid);
 }
 
 /// Kill every registered process group and delete every registered namespace.
