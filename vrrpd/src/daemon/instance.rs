@@ -130,16 +130,7 @@ impl InstanceDriver {
         };
         let garp = garp::Sender::open_with_mac(&link.name, link.mac)
             .with_context(|| format!("opening an AF_PACKET socket on {}", link.name))?;
-        let g = &inst.garp;
-        let garp_schedule = garp::Schedule::new(garp::ScheduleConfig {
-            master_delay: g.master_delay,
-            master_repeat: g.master_repeat,
-            master_refresh: g.master_refresh,
-            master_refresh_repeat: g.master_refresh_repeat,
-            lower_prio_delay: g.lower_prio_delay,
-            lower_prio_repeat: g.lower_prio_repeat,
-            interval: if family_v6 { g.na_interval } else { g.interval },
-        });
+        let garp_schedule = garp::Schedule::new(inst.garp.schedule(family_v6));
         Ok(Self {
             name: inst.name.clone(),
             fsm: fsm::Instance::new(cfg),
