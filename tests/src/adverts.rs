@@ -100,7 +100,8 @@ impl AdvertWatch {
                     .map_err(LabError::from)
                     .and_then(|_| {
                         let proto = (libc::ETH_P_ALL as u16).to_be() as i32;
-                        let s = Socket::new(Domain::PACKET, Type::RAW, Some(Protocol::from(proto)))?;
+                        let s =
+                            Socket::new(Domain::PACKET, Type::RAW, Some(Protocol::from(proto)))?;
                         s.set_read_timeout(Some(Duration::from_millis(20)))?;
                         Ok(s)
                     });
@@ -178,8 +179,7 @@ impl AdvertWatch {
     ) -> Option<AdvertSeen> {
         self.snapshot()
             .into_iter()
-            .filter(|a| a.at <= before && pred(a))
-            .next_back()
+            .rfind(|a| a.at <= before && pred(a))
     }
 }
 

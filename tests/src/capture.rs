@@ -118,7 +118,11 @@ impl Capture {
         Ok(rows
             .iter()
             .filter_map(|r| {
-                let src = if r.get(1)?.is_empty() { r.get(2)? } else { r.get(1)? };
+                let src = if r.get(1)?.is_empty() {
+                    r.get(2)?
+                } else {
+                    r.get(1)?
+                };
                 Some(PcapAdvert {
                     time: r.first()?.parse().ok()?,
                     src: src.parse().ok()?,

@@ -144,7 +144,13 @@ mod tests {
         };
         let a = include_str!("../../etc/keepalived-a.conf");
         let b = include_str!("../../etc/keepalived-b.conf");
-        assert_eq!(NodeConf::demo("lab_a", NodeState::Master, 150).render(), strip(a));
-        assert_eq!(NodeConf::demo("lab_b", NodeState::Backup, 100).render(), strip(b));
+        assert_eq!(
+            NodeConf::demo("lab_a", NodeState::Master, 150).render(),
+            strip(a)
+        );
+        assert_eq!(
+            NodeConf::demo("lab_b", NodeState::Backup, 100).render(),
+            strip(b)
+        );
     }
 }

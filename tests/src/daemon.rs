@@ -73,8 +73,9 @@ impl Daemon {
                         "vrrpd (set VRRPD_BIN or `cargo build -p vrrpd`)".into(),
                     )
                 }),
-            Daemon::Keepalived => on_path("keepalived")
-                .ok_or_else(|| LabError::DaemonNotFound("keepalived".into())),
+            Daemon::Keepalived => {
+                on_path("keepalived").ok_or_else(|| LabError::DaemonNotFound("keepalived".into()))
+            }
         }
     }
 

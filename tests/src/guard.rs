@@ -9,13 +9,32 @@ use nix::unistd::Pid;
 
 static NAMESPACES: Mutex<Vec<String>> = Mutex::new(Vec::new());
 static GROUPS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+static DIRS: Mutex<Vec<std::path::PathBuf>> = Mutex::new(Vec::new());
+
+pub(crate) fn register_dir(dir: &std::path::Path) {
+    DIRS.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(dir.to_path_buf());
+}
+
+pub(crate) fn unregister_dir(dir: &std::path::Path) {
+    DIRS.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|d| d != dir);
+}
 
 pub(crate) fn register_netns(name: &str) {
-    NAMESPACES.lock().unwrap_or_else(|e| e.into_inner()).push(name.to_string());
+    NAMESPACES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(name.to_string());
 }
 
 pub(crate) fn unregister_netns(name: &str) {
-    NAMESPACES.lock().unwrap_or_else(|e| e.into_inner()).retain(|n| n != name);
+    NAMESPACES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|n| n != name);
 }
 
 pub(crate) fn register_group(pgid: i32) {
@@ -23,7 +42,10 @@ pub(crate) fn register_group(pgid: i32) {
 }
 
 pub(crate) fn unregister_group(pgid: i32) {
-    GROUPS.lock().unwrap_or_else(|e| e.into_inner()).retain(|g| *g != pgid);
+    GROUPS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|g| *g != pgid);
 }
 
 /// Kill every registered process group and delete every registered namespace.
@@ -39,6 +61,9 @@ pub fn cleanup_all() {
             .args(["netns", "del", &n])
             .stderr(Stdio::null())
             .status();
+    }
+    for d in std::mem::take(&mut *DIRS.lock().unwrap_or_else(|e| e.into_inner())) {
+        let _ = std::fs::remove_dir_all(d);
     }
 }
 

@@ -194,6 +194,7 @@ impl Lab {
         let prefix = format!("vl{}x{}", std::process::id(), n);
         let dir = std::env::temp_dir().join(format!("vrrp-lab-{prefix}"));
         std::fs::create_dir_all(&dir)?;
+        guard::register_dir(&dir);
         let mut lab = Lab {
             bridge_netns: format!("{prefix}br"),
             prefix,
@@ -310,6 +311,7 @@ impl Drop for Lab {
             guard::unregister_netns(&n);
         }
         let _ = std::fs::remove_dir_all(&self.dir);
+        guard::unregister_dir(&self.dir);
     }
 }
 

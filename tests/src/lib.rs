@@ -12,8 +12,8 @@ pub mod daemon;
 pub mod error;
 pub mod guard;
 pub mod lab;
-pub mod process;
 pub mod prober;
+pub mod process;
 pub mod scenario;
 pub mod wait;
 
@@ -23,8 +23,8 @@ pub use conf::{NodeConf, NodeState};
 pub use daemon::{Daemon, DaemonProc};
 pub use error::LabError;
 pub use lab::{Host, HostSpec, Lab, LabBuilder, LabSpec};
-pub use process::LabChild;
 pub use prober::{ProbeReport, Prober};
+pub use process::LabChild;
 pub use wait::wait_until;
 
 /// True when running as root (namespaces and raw sockets need it).

@@ -35,14 +35,20 @@ fn election(daemon: Daemon) {
     assert_eq!(pair.master(), Some("a"), "no flapping once elected");
 
     let adverts = cap.vrrp_adverts().unwrap();
-    assert_eq!(cap.count_malformed().unwrap(), 0, "malformed VRRP on the wire");
+    assert_eq!(
+        cap.count_malformed().unwrap(),
+        0,
+        "malformed VRRP on the wire"
+    );
     let (a_ip, b_ip) = (pair.lab.host("a").v4, pair.lab.host("b").v4);
     let from_a: Vec<_> = adverts.iter().filter(|x| x.src == a_ip).collect();
     assert!(from_a.len() >= 4, "a sent {} adverts", from_a.len());
     assert!(from_a.iter().all(|x| x.vrid == 51 && x.priority == 150));
     // Once a advertises, b never does again.
     let first_a = from_a[0].time;
-    assert!(!adverts.iter().any(|x| x.src == b_ip && x.time > first_a + 0.05));
+    assert!(!adverts
+        .iter()
+        .any(|x| x.src == b_ip && x.time > first_a + 0.05));
 }
 
 #[test]
@@ -79,7 +85,11 @@ fn keepalived_crash_failover_v3_100ms() {
         "takeover {:.1} ms",
         run.takeover_after_last_advert_ms
     );
-    assert!((250.0..800.0).contains(&run.blackout_ms), "blackout {:.1} ms", run.blackout_ms);
+    assert!(
+        (250.0..800.0).contains(&run.blackout_ms),
+        "blackout {:.1} ms",
+        run.blackout_ms
+    );
 }
 
 #[test]
@@ -95,5 +105,9 @@ fn keepalived_sigterm_handover_v3_100ms() {
         "takeover {:.1} ms",
         run.takeover_after_last_advert_ms
     );
-    assert!(run.blackout_ms < 300.0, "blackout {:.1} ms", run.blackout_ms);
+    assert!(
+        run.blackout_ms < 300.0,
+        "blackout {:.1} ms",
+        run.blackout_ms
+    );
 }

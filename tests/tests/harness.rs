@@ -25,7 +25,11 @@ fn lab_builds_fast_and_hosts_reach_each_other() {
     b.link_down().unwrap();
     assert!(!a.ping(b.v4), "b reachable with its cable cut");
     b.link_up().unwrap();
-    assert!(wait_until(Duration::from_secs(3), Duration::from_millis(50), || a.ping(b.v4)));
+    assert!(wait_until(
+        Duration::from_secs(3),
+        Duration::from_millis(50),
+        || a.ping(b.v4)
+    ));
 }
 
 #[test]
@@ -60,12 +64,20 @@ fn measure_manual_gap(vip: &str) -> f64 {
     let addr: IpAddr = vip.split('/').next().unwrap().parse().unwrap();
     a.addr_add(vip).unwrap();
     let prober = Prober::start(client, addr, Duration::from_millis(1)).unwrap();
-    assert!(wait_until(Duration::from_secs(3), Duration::from_millis(5), || prober.replies() > 100));
+    assert!(wait_until(
+        Duration::from_secs(3),
+        Duration::from_millis(5),
+        || prober.replies() > 100
+    ));
     a.addr_del(vip).unwrap();
     std::thread::sleep(Duration::from_millis(200));
     a.addr_add(vip).unwrap();
     let n = prober.replies();
-    assert!(wait_until(Duration::from_secs(3), Duration::from_millis(5), || prober.replies() > n + 100));
+    assert!(wait_until(
+        Duration::from_secs(3),
+        Duration::from_millis(5),
+        || prober.replies() > n + 100
+    ));
     let rep = prober.stop().unwrap();
     assert!(rep.sent >= rep.received && rep.received > 200, "{rep:?}");
     rep.longest_gap_ms
