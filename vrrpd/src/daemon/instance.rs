@@ -32,8 +32,6 @@ pub struct InstanceDriver {
     expect: Expect,
     garp: garp::Sender,
     garp_schedule: garp::Schedule,
-    /// IPv6 link-local source of unsolicited neighbour advertisements.
-    na_source: Option<std::net::Ipv6Addr>,
     epoch: Instant,
     counters: Counters,
     /// The configured addresses, as the status dump shows them.
@@ -79,10 +77,6 @@ impl InstanceDriver {
                 })?
             }
         };
-        let na_source = own.iter().find_map(|(a, _)| match a {
-            IpAddr::V6(a) if a.is_unicast_link_local() => Some(*a),
-            _ => None,
-        });
         let group = if family_v6 {
             IpAddr::V6(global.mcast_group6)
         } else {
@@ -151,7 +145,6 @@ impl InstanceDriver {
             expect,
             garp,
             garp_schedule,
-            na_source,
             epoch: Instant::now(),
             counters: Counters::default(),
             vip_text: inst.virtual_ipaddress.iter().map(vip_text).collect(),
@@ -303,10 +296,8 @@ impl InstanceDriver {
             for (vip, _) in &self.vips {
                 let res = match vip.addr {
                     IpAddr::V4(ip) => self.garp.send_garp(ip),
-                    IpAddr::V6(ip) => match self.na_source {
-                        Some(src) => self.garp.send_na(ip, src),
-                        None => continue,
-                    },
+                    // From the address itself, as keepalived does.
+                    IpAddr::V6(ip) => self.garp.send_na(ip, ip),
                 };
                 if let Err(e) = res {
                     debug!(error = %e, vip = %vip.addr, "announcement failed");
