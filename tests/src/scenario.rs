@@ -45,7 +45,13 @@ pub struct Pair {
 
 impl Pair {
     /// Start `daemon` on a and b with the given config texts.
-    pub fn start(lab: Lab, daemon: Daemon, conf_a: &str, conf_b: &str, vip: IpAddr) -> Result<Self> {
+    pub fn start(
+        lab: Lab,
+        daemon: Daemon,
+        conf_a: &str,
+        conf_b: &str,
+        vip: IpAddr,
+    ) -> Result<Self> {
         let a = daemon.start(lab.host("a"), conf_a)?;
         let b = daemon.start(lab.host("b"), conf_b)?;
         Ok(Self { a, b, vip, lab })
@@ -66,7 +72,9 @@ impl Pair {
 
     /// Wait until exactly `node` holds the VIP.
     pub fn wait_master(&mut self, node: &str, timeout: Duration) -> Result<()> {
-        if wait_until(timeout, Duration::from_millis(10), || self.master() == Some(node)) {
+        if wait_until(timeout, Duration::from_millis(10), || {
+            self.master() == Some(node)
+        }) {
             return Ok(());
         }
         Err(LabError::Timeout(
@@ -160,7 +168,12 @@ pub fn run_failover(spec: &FailoverSpec, progress: &mut dyn FnMut(&str)) -> Resu
     ));
     let watch = AdvertWatch::start(lab.host("client"))?;
     let (ca, cb) = spec.confs();
-    let vip: IpAddr = VIP.split('/').next().unwrap_or_default().parse().expect("VIP");
+    let vip: IpAddr = VIP
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .parse()
+        .expect("VIP");
     let mut pair = Pair::start(lab, spec.daemon, &ca, &cb, vip)?;
     progress(&format!(
         "{} started on a (pid {}) and b (pid {})",
@@ -186,7 +199,11 @@ pub fn run_failover(spec: &FailoverSpec, progress: &mut dyn FnMut(&str)) -> Resu
 
     // Phase-lock the event to the Master's advert so every daemon is hit at the same point.
     let last = watch
-        .wait_for(Instant::now(), adv * 3 + Duration::from_secs(1), is_from(&a))
+        .wait_for(
+            Instant::now(),
+            adv * 3 + Duration::from_secs(1),
+            is_from(&a),
+        )
         .ok_or_else(|| LabError::Timeout(adv * 3, "an advert from a".into()))?;
     std::thread::sleep(spec.phase_after_advert.saturating_sub(last.at.elapsed()));
     let event_at = Instant::now();
@@ -222,9 +239,7 @@ pub fn run_failover(spec: &FailoverSpec, progress: &mut dyn FnMut(&str)) -> Resu
         ));
     }
     let probe = prober.stop()?;
-    let a_last = watch
-        .last_before(first_b.at, is_from(&a))
-        .unwrap_or(last);
+    let a_last = watch.last_before(first_b.at, is_from(&a)).unwrap_or(last);
     progress(&format!(
         "new Master: b; client blackout {:.1} ms",
         probe.longest_gap_ms

@@ -28,10 +28,10 @@ pub enum Error {
         op: &'static str,
         addr: IpAddr,
         ifname: String,
-        source: rtnetlink::Error,
+        source: Box<rtnetlink::Error>,
     },
     #[error("netlink: {0}")]
-    Netlink(#[from] rtnetlink::Error),
+    Netlink(#[from] Box<rtnetlink::Error>),
 }
 
 /// What the daemon needs to know about an interface.
@@ -98,7 +98,7 @@ impl Netlink {
             .get()
             .set_link_index_filter(index)
             .execute();
-        while let Some(msg) = msgs.try_next().await? {
+        while let Some(msg) = msgs.try_next().await.map_err(Box::new)? {
             if let Some(addr) = local_address(&msg) {
                 out.push((addr, msg.header.prefix_len));
             }
@@ -122,7 +122,7 @@ impl Netlink {
                 op: "add",
                 addr: vip.addr,
                 ifname: ifname.to_string(),
-                source,
+                source: Box::new(source),
             }),
         }
     }
@@ -149,7 +149,7 @@ impl Netlink {
                 op: "delete",
                 addr: vip.addr,
                 ifname: ifname.to_string(),
-                source,
+                source: Box::new(source),
             }),
         }
     }

@@ -15,7 +15,10 @@ const DEMO_A: &str = include_str!("../../../etc/keepalived-a.conf");
 const DEMO_B: &str = include_str!("../../../etc/keepalived-b.conf");
 
 #[derive(Parser)]
-#[command(version, about = "VRRP failover lab in network namespaces (needs root)")]
+#[command(
+    version,
+    about = "VRRP failover lab in network namespaces (needs root)"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Option<Cmd>,
@@ -79,7 +82,12 @@ fn demo(cli: &Cli) -> anyhow::Result<()> {
     };
     let (ca, cb) = (read(&cli.config_a, DEMO_A)?, read(&cli.config_b, DEMO_B)?);
     cli.daemon.binary()?;
-    let mut spec = FailoverSpec::new(cli.daemon, Scenario::Crash, version_of(&ca), advert_int_of(&ca));
+    let mut spec = FailoverSpec::new(
+        cli.daemon,
+        Scenario::Crash,
+        version_of(&ca),
+        advert_int_of(&ca),
+    );
     spec.configs = Some((ca, cb));
     let json = cli.json;
     if !json {
@@ -197,7 +205,11 @@ fn bench_failover(runs: usize, daemons: &[Daemon], json: bool) -> anyhow::Result
             "daemon", "event", "protocol", "blackout median", "takeover after last advert"
         );
         for r in &results {
-            let m = |k: &str| r[k]["median"].as_f64().map_or("-".into(), |v| format!("{v:.1} ms"));
+            let m = |k: &str| {
+                r[k]["median"]
+                    .as_f64()
+                    .map_or("-".into(), |v| format!("{v:.1} ms"))
+            };
             println!(
                 "{:<11} {:<8} {:<14} {:>18} {:>26}",
                 r["daemon"].as_str().unwrap_or(""),
