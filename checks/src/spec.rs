@@ -362,7 +362,7 @@ impl UrlSpec {
 }
 
 /// `HTTP_GET` / `SSL_GET` keywords.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct HttpCheck {
     /// Connection options.
@@ -379,20 +379,6 @@ pub struct HttpCheck {
     pub sni_name: Option<String>,
     /// The global `SSL { }` block (SSL_GET); the config layer copies it here.
     pub tls: Option<TlsSpec>,
-}
-
-impl Default for HttpCheck {
-    fn default() -> Self {
-        Self {
-            connect: Connect::default(),
-            urls: Vec::new(),
-            virtualhost: None,
-            http_protocol: HttpProtocol::default(),
-            enable_sni: false,
-            sni_name: None,
-            tls: None,
-        }
-    }
 }
 
 /// The `SSL { }` block: client identity and, when `ca` is set, server verification.
