@@ -93,6 +93,9 @@ fn run_daemon(cli: Cli, config: Config) -> ExitCode {
         }
     }
     process::init_logging(cli.log_detail);
+    if let Err(e) = process::reset_signal_mask() {
+        tracing::warn!("cannot clear the inherited signal mask: {e}");
+    }
     let main_pid = cli
         .pid
         .clone()

@@ -57,6 +57,15 @@ impl Drop for PidFile {
     }
 }
 
+/// Clears the signal mask inherited from whoever started us. A parent that blocks SIGTERM
+/// (a supervisor, a test harness waiting in `sigwait`) passes the block on through exec, and a
+/// blocked SIGTERM would never reach our handler: the daemon would not release on stop.
+/// keepalived resets its mask the same way. Must run before any thread starts.
+pub fn reset_signal_mask() -> nix::Result<()> {
+    use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
+    sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
+}
+
 /// Detaches from the terminal like keepalived without `-n`. Must run before any thread starts.
 pub fn daemonize() -> nix::Result<()> {
     nix::unistd::daemon(false, false)
@@ -79,6 +88,22 @@ pub fn init_logging(detail: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn inherited_signal_block_is_cleared() {
+        use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+        // Block SIGTERM in a fresh thread (masks are per thread), then reset.
+        std::thread::spawn(|| {
+            let mut term = SigSet::empty();
+            term.add(Signal::SIGTERM);
+            nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&term), None).unwrap();
+            assert!(SigSet::thread_get_mask().unwrap().contains(Signal::SIGTERM));
+            reset_signal_mask().unwrap();
+            assert!(!SigSet::thread_get_mask().unwrap().contains(Signal::SIGTERM));
+        })
+        .join()
+        .unwrap();
+    }
 
     #[test]
     fn pid_file_written_and_removed() {
