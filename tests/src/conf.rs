@@ -30,6 +30,8 @@ pub struct NodeConf {
     pub nopreempt: bool,
     /// VRRPv2 simple password (ignored by v3).
     pub auth_pass: Option<String>,
+    /// Extra lines for `global_defs` (e.g. `vrrp_garp_master_delay 0`).
+    pub extra_global: Option<String>,
 }
 
 impl NodeConf {
@@ -48,13 +50,18 @@ impl NodeConf {
             unicast_peers: Vec::new(),
             nopreempt: false,
             auth_pass: None,
+            extra_global: None,
         }
     }
 
     /// Render the config file text.
     pub fn render(&self) -> String {
         let mut s = String::new();
-        let _ = writeln!(s, "global_defs {{\n    router_id {}\n}}\n", self.router_id);
+        let _ = writeln!(s, "global_defs {{\n    router_id {}", self.router_id);
+        if let Some(extra) = &self.extra_global {
+            let _ = writeln!(s, "    {extra}");
+        }
+        let _ = writeln!(s, "}}\n");
         let _ = writeln!(s, "vrrp_instance VI_{} {{", self.vrid);
         let state = match self.state {
             NodeState::Master => "MASTER",
