@@ -13,6 +13,7 @@ use crate::net::{SocketConfig, VrrpSocket};
 use crate::netlink::{Link, Netlink};
 
 use super::status::{Counters, InstanceStatus};
+use super::timer::Timer;
 use crate::vrrp::fsm::{self, Action, Announce, Input, State};
 use crate::vrrp::packet::{self, Auth, DropReason, Expect};
 
@@ -33,6 +34,7 @@ pub struct InstanceDriver {
     garp: garp::Sender,
     garp_schedule: garp::Schedule,
     epoch: Instant,
+    timer: Timer,
     counters: Counters,
     /// The configured addresses, as the status dump shows them.
     vip_text: Vec<String>,
@@ -146,6 +148,7 @@ impl InstanceDriver {
             garp,
             garp_schedule,
             epoch: Instant::now(),
+            timer: Timer::new().context("creating a timerfd")?,
             counters: Counters::default(),
             vip_text: inst.virtual_ipaddress.iter().map(vip_text).collect(),
         })
@@ -174,7 +177,7 @@ impl InstanceDriver {
             let event = tokio::select! {
                 biased;
                 _ = stop.changed() => Event::Stop,
-                _ = sleep_until(deadline) => Event::Timer,
+                _ = self.timer.sleep_until(deadline) => Event::Timer,
                 Some(c) = control.recv() => Event::Control(c),
                 r = self.sock.recv(&mut buf) => Event::Packet(r),
             };
@@ -388,12 +391,5 @@ fn state_name(s: State) -> &'static str {
         State::Backup => "BACKUP",
         State::Master => "MASTER",
         State::Fault => "FAULT",
-    }
-}
-
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
     }
 }

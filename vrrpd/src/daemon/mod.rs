@@ -7,6 +7,7 @@
 
 mod instance;
 pub mod status;
+mod timer;
 
 use std::time::Duration;
 

@@ -1,0 +1,99 @@
+//! A sub-millisecond timer for the protocol deadlines.
+//!
+//! tokio's timer wheel has millisecond ticks and rounds deadlines up, so a Backup would take
+//! over about a millisecond after its Master_Down_Interval. keepalived wakes within tens of
+//! microseconds; a timerfd on the runtime's reactor gives us the same precision.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::time::Duration;
+
+use nix::sys::time::TimeSpec;
+use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+use tokio::time::Instant;
+
+/// A one-shot timer re-armed for each wait.
+pub struct Timer {
+    fd: AsyncFd<RawTimer>,
+}
+
+/// `TimerFd` exposes `AsFd`; the reactor wants `AsRawFd`.
+struct RawTimer(TimerFd);
+
+impl AsRawFd for RawTimer {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0.as_fd().as_raw_fd()
+    }
+}
+
+impl Timer {
+    pub fn new() -> io::Result<Self> {
+        let tfd = TimerFd::new(
+            ClockId::CLOCK_MONOTONIC,
+            TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC,
+        )?;
+        // SAFETY: `TimerFd` owns its descriptor (an `OwnedFd`), which stays open and unchanged
+        // until the `AsyncFd` that now owns the `TimerFd` is dropped.
+        let fd = unsafe { AsyncFd::register_with_interest(RawTimer(tfd), Interest::READABLE) }
+            .map_err(io::Error::from)?;
+        Ok(Self { fd })
+    }
+
+    /// Waits until `deadline`; forever when there is none. Cancel-safe: a dropped wait leaves
+    /// the timer armed, and the next call re-arms it (which also clears stale expirations).
+    pub async fn sleep_until(&self, deadline: Option<Instant>) -> io::Result<()> {
+        let Some(deadline) = deadline else {
+            return std::future::pending().await;
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(());
+        }
+        // A zero it_value would disarm the timer; anything left is at least a nanosecond.
+        let left = left.max(Duration::from_nanos(1));
+        self.fd.get_ref().0.set(
+            Expiration::OneShot(TimeSpec::from_duration(left)),
+            TimerSetTimeFlags::empty(),
+        )?;
+        loop {
+            let mut guard = self.fd.readable().await?;
+            match guard.try_io(|fd| fd.get_ref().0.wait().map_err(io::Error::from)) {
+                Ok(res) => return res,
+                Err(_would_block) => continue,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn wakes_after_the_deadline_not_before() {
+        let t = Timer::new().unwrap();
+        let start = Instant::now();
+        let deadline = start + Duration::from_micros(2500);
+        t.sleep_until(Some(deadline)).await.unwrap();
+        assert!(Instant::now() >= deadline);
+    }
+
+    #[tokio::test]
+    async fn past_deadline_returns_at_once_and_rearming_works() {
+        let t = Timer::new().unwrap();
+        t.sleep_until(Some(Instant::now() - Duration::from_millis(1)))
+            .await
+            .unwrap();
+        // A wait abandoned half-way must not make the next one return early.
+        let _ = tokio::time::timeout(
+            Duration::from_millis(1),
+            t.sleep_until(Some(Instant::now() + Duration::from_millis(50))),
+        )
+        .await;
+        let deadline = Instant::now() + Duration::from_millis(5);
+        t.sleep_until(Some(deadline)).await.unwrap();
+        assert!(Instant::now() >= deadline);
+    }
+}
