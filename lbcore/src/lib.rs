@@ -5,4 +5,7 @@
 //! Nothing here touches sockets or clocks: time is always an argument, so the
 //! dataplane (AF_PACKET workers) and tests drive it the same way.
 
+pub mod flow;
+pub mod pool;
+pub mod sched;
 pub mod spec;
