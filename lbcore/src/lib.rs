@@ -5,7 +5,9 @@
 //! Nothing here touches sockets or clocks: time is always an argument, so the
 //! dataplane (AF_PACKET workers) and tests drive it the same way.
 
+pub mod conntrack;
 pub mod flow;
+pub mod persist;
 pub mod pool;
 pub mod sched;
 pub mod spec;
