@@ -10,7 +10,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use crate::flow::FlowKey;
+use crate::flow::{FlowHashBuilder, FlowKey};
 use crate::persist::PersistKey;
 use crate::pool::{DestId, DestStats, RealServer};
 use crate::spec::{ForwardingMethod, Protocol};
@@ -243,8 +243,8 @@ pub struct Evicted(pub FlowKey, pub Conn);
 /// Per-worker connection table with bounded size.
 #[derive(Debug)]
 pub struct ConnTable {
-    map: HashMap<FlowKey, Conn>,
-    reply: HashMap<FlowKey, FlowKey>,
+    map: HashMap<FlowKey, Conn, FlowHashBuilder>,
+    reply: HashMap<FlowKey, FlowKey, FlowHashBuilder>,
     timers: BTreeSet<(Millis, FlowKey)>,
     capacity: usize,
     timeouts: Timeouts,
@@ -253,8 +253,11 @@ pub struct ConnTable {
 impl ConnTable {
     pub fn new(capacity: usize, timeouts: Timeouts) -> Self {
         Self {
-            map: HashMap::with_capacity(capacity.min(1 << 20)),
-            reply: HashMap::new(),
+            map: HashMap::with_capacity_and_hasher(
+                capacity.min(1 << 20),
+                FlowHashBuilder::default(),
+            ),
+            reply: HashMap::default(),
             timers: BTreeSet::new(),
             capacity: capacity.max(1),
             timeouts,

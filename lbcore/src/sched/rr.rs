@@ -10,13 +10,8 @@ use crate::pool::RealServer;
 /// to within 1/`MAX_CYCLE` of the total weight).
 const MAX_CYCLE: usize = 1 << 16;
 
-/// Moves `cursor` past `pos` unless another worker moved it meanwhile (then
-/// that worker's choice already advanced the sequence).
-fn advance(cursor: &AtomicUsize, seen: usize, next: usize) {
-    let _ = cursor.compare_exchange(seen, next, Relaxed, Relaxed);
-}
-
-/// `rr`: next available server in order.
+/// `rr`: next available server in order. The cursor only moves by a
+/// successful compare-exchange, so picks stay exact across worker threads.
 #[derive(Debug, Default)]
 pub struct Rr {
     cursor: AtomicUsize,
@@ -100,16 +95,19 @@ impl Scheduler for Wrr {
         if n == 0 || !pool.iter().any(RealServer::available) {
             return None;
         }
-        let seen = self.cursor.load(Relaxed);
-        for t in 0..n {
-            let pos = (seen + t) % n;
-            let i = self.seq[pos] as usize;
-            if pool[i].available() {
-                advance(&self.cursor, seen, (pos + 1) % n);
-                return Some(i);
+        loop {
+            let seen = self.cursor.load(Relaxed);
+            let pos = (0..n)
+                .map(|t| (seen + t) % n)
+                .find(|&p| pool[self.seq[p] as usize].available())?;
+            if self
+                .cursor
+                .compare_exchange(seen, (pos + 1) % n, Relaxed, Relaxed)
+                .is_ok()
+            {
+                return Some(self.seq[pos] as usize);
             }
         }
-        None
     }
 }
 
@@ -188,6 +186,37 @@ mod tests {
         assert!(w.cycle().len() <= MAX_CYCLE);
         let c0 = w.cycle().iter().filter(|&&i| i == 0).count();
         assert_eq!(c0 * 3, w.cycle().len() * 2);
+    }
+
+    #[test]
+    fn rr_and_wrr_stay_exact_across_threads() {
+        let p = pool(&[3, 1, 2]);
+        let (rr, wrr) = (Rr::default(), Wrr::new(&p));
+        let mut rc = [0usize; 3];
+        let mut wc = [0usize; 3];
+        std::thread::scope(|s| {
+            let hs: Vec<_> = (0..4)
+                .map(|_| {
+                    s.spawn(|| {
+                        let (mut a, mut b) = ([0usize; 3], [0usize; 3]);
+                        for k in 0..6000 {
+                            a[rr.pick(&flow(k, 1), &p).unwrap()] += 1;
+                            b[wrr.pick(&flow(k, 1), &p).unwrap()] += 1;
+                        }
+                        (a, b)
+                    })
+                })
+                .collect();
+            for h in hs {
+                let (a, b) = h.join().unwrap();
+                (0..3).for_each(|i| {
+                    rc[i] += a[i];
+                    wc[i] += b[i];
+                });
+            }
+        });
+        assert_eq!(rc, [8000, 8000, 8000]);
+        assert_eq!(wc, [12000, 4000, 8000]);
     }
 
     proptest::proptest! {
