@@ -202,7 +202,8 @@ mod tests {
         }
 
         /// Removing one of N servers: the removed server's slots (≈ 1/N) move,
-        /// and slots of the other servers move only rarely (≤ 5 % of the table).
+        /// and slots of the other servers move only rarely (< 2 % of the table;
+        /// measured ≤ 0.5 % for N ≤ 50, see examples/maglev_disruption.rs).
         #[test]
         fn disruption_bound(n in 3usize..40, gone in 0usize..40) {
             let gone = gone % n;
@@ -224,8 +225,8 @@ mod tests {
             }
             let m = MAGLEV_TABLE_SIZE as f64;
             let frac = moved as f64 / m;
-            prop_assert!((frac - 1.0 / n as f64).abs() < 0.05 + 0.02, "moved {} of 1/{}", frac, n);
-            prop_assert!((moved_other as f64 / m) < 0.05, "others moved {}", moved_other as f64 / m);
+            prop_assert!((frac - 1.0 / n as f64).abs() < 0.02, "moved {} of 1/{}", frac, n);
+            prop_assert!((moved_other as f64 / m) < 0.02, "others moved {}", moved_other as f64 / m);
         }
     }
 }
