@@ -60,7 +60,9 @@ pub struct VirtualServerGroupSpec {
 }
 
 /// `protocol TCP|UDP|SCTP` (keepalived's default is TCP).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default,
+)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Protocol {
     #[default]
