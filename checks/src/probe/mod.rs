@@ -1,0 +1,90 @@
+//! Probes: the I/O of each checker kind. Every probe's verdict logic is a pure function in its
+//! module, tested without sockets; the async part only gathers the facts it judges.
+
+pub mod file;
+pub mod http;
+pub mod misc;
+pub mod net;
+pub mod tcp;
+pub mod tls;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::health::Outcome;
+use crate::spec::{ProbeSpec, Resolved, Timers};
+
+/// A configuration the probes cannot run with.
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    /// A `regex` that does not compile.
+    #[error("url {path}: bad regex: {source}")]
+    Regex {
+        /// The url's path.
+        path: String,
+        /// The compile error.
+        source: regex::Error,
+    },
+    /// The `SSL` block could not be loaded.
+    #[error("SSL block: {0}")]
+    Tls(String),
+    /// `user` / group of MISC_CHECK does not exist.
+    #[error("unknown user or group {0}")]
+    User(String),
+    /// `misc_path` is empty.
+    #[error("MISC_CHECK without misc_path")]
+    EmptyMiscPath,
+    /// A checker kind this build does not implement yet.
+    #[error("{0} is not implemented")]
+    Unsupported(&'static str),
+}
+
+/// A probe ready to run: regexes compiled, TLS configuration loaded, once.
+#[derive(Clone)]
+pub enum Prepared {
+    /// TCP_CHECK.
+    Tcp(Arc<tcp::TcpProbe>),
+    /// HTTP_GET / SSL_GET.
+    Http(Arc<http::HttpProbe>),
+    /// MISC_CHECK.
+    Misc(Arc<misc::MiscProbe>),
+    /// FILE_CHECK.
+    File(Arc<file::FileProbe>),
+}
+
+impl Prepared {
+    /// Validate and prepare a resolved checker.
+    pub fn new(r: &Resolved) -> Result<Self, PrepareError> {
+        Ok(match &r.probe {
+            ProbeSpec::TcpCheck(t) => Prepared::Tcp(Arc::new(tcp::TcpProbe::new(t, &r.target)?)),
+            ProbeSpec::HttpGet(h) => {
+                Prepared::Http(Arc::new(http::HttpProbe::new(h, &r.target, false)?))
+            }
+            ProbeSpec::SslGet(h) => {
+                Prepared::Http(Arc::new(http::HttpProbe::new(h, &r.target, true)?))
+            }
+            ProbeSpec::MiscCheck(m) => {
+                Prepared::Misc(Arc::new(misc::MiscProbe::new(m, &r.timers, r.weight)?))
+            }
+            ProbeSpec::FileCheck(f) => Prepared::File(Arc::new(file::FileProbe::new(f, r.weight))),
+            other => return Err(PrepareError::Unsupported(other.keyword())),
+        })
+    }
+
+    /// Run once. Network probes are bounded by `connect_timeout`; MISC_CHECK by `misc_timeout`.
+    pub async fn run(&self, timers: &Timers) -> Outcome {
+        match self {
+            Prepared::Tcp(p) => bounded(timers.connect_timeout, p.run()).await,
+            Prepared::Http(p) => bounded(timers.connect_timeout, p.run()).await,
+            Prepared::Misc(p) => p.run().await,
+            Prepared::File(p) => p.run().await,
+        }
+    }
+}
+
+async fn bounded(limit: Duration, fut: impl std::future::Future<Output = Outcome>) -> Outcome {
+    match tokio::time::timeout(limit, fut).await {
+        Ok(o) => o,
+        Err(_) => Outcome::down(format!("timeout after {:.3}s", limit.as_secs_f64())),
+    }
+}
