@@ -1,12 +1,16 @@
 //! Probes: the I/O of each checker kind. Every probe's verdict logic is a pure function in its
 //! module, tested without sockets; the async part only gathers the facts it judges.
 
+pub mod dns;
 pub mod file;
 pub mod http;
 pub mod misc;
 pub mod net;
+pub mod ping;
+pub mod smtp;
 pub mod tcp;
 pub mod tls;
+pub mod udp;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,6 +38,9 @@ pub enum PrepareError {
     /// `misc_path` is empty.
     #[error("MISC_CHECK without misc_path")]
     EmptyMiscPath,
+    /// A keyword value the probe cannot use.
+    #[error("invalid value: {0}")]
+    Invalid(String),
     /// A checker kind this build does not implement yet.
     #[error("{0} is not implemented")]
     Unsupported(&'static str),
@@ -50,6 +57,14 @@ pub enum Prepared {
     Misc(Arc<misc::MiscProbe>),
     /// FILE_CHECK.
     File(Arc<file::FileProbe>),
+    /// UDP_CHECK.
+    Udp(Arc<udp::UdpProbe>),
+    /// DNS_CHECK.
+    Dns(Arc<dns::DnsProbe>),
+    /// SMTP_CHECK.
+    Smtp(Arc<smtp::SmtpProbe>),
+    /// PING_CHECK.
+    Ping(Arc<ping::PingProbe>),
 }
 
 impl Prepared {
@@ -67,7 +82,10 @@ impl Prepared {
                 Prepared::Misc(Arc::new(misc::MiscProbe::new(m, &r.timers, r.weight)?))
             }
             ProbeSpec::FileCheck(f) => Prepared::File(Arc::new(file::FileProbe::new(f, r.weight))),
-            other => return Err(PrepareError::Unsupported(other.keyword())),
+            ProbeSpec::UdpCheck(u) => Prepared::Udp(Arc::new(udp::UdpProbe::new(u, &r.target))),
+            ProbeSpec::DnsCheck(d) => Prepared::Dns(Arc::new(dns::DnsProbe::new(d, &r.target)?)),
+            ProbeSpec::SmtpCheck(m) => Prepared::Smtp(Arc::new(smtp::SmtpProbe::new(m, &r.target))),
+            ProbeSpec::PingCheck(p) => Prepared::Ping(Arc::new(ping::PingProbe::new(p, &r.target))),
         })
     }
 
@@ -78,6 +96,11 @@ impl Prepared {
             Prepared::Http(p) => bounded(timers.connect_timeout, p.run()).await,
             Prepared::Misc(p) => p.run().await,
             Prepared::File(p) => p.run().await,
+            // Datagram probes wait for a reply themselves: silence is a verdict for UDP_CHECK.
+            Prepared::Udp(p) => p.run(timers.connect_timeout).await,
+            Prepared::Dns(p) => p.run(timers.connect_timeout).await,
+            Prepared::Ping(p) => p.run(timers.connect_timeout).await,
+            Prepared::Smtp(p) => bounded(timers.connect_timeout, p.run()).await,
         }
     }
 }
