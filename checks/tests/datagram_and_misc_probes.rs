@@ -14,19 +14,22 @@ use common::*;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, UdpSocket};
 
+/// Computes a UDP reply from the request.
+type Answer = Arc<dyn Fn(&[u8]) -> Vec<u8> + Send + Sync>;
+
 /// A UDP responder whose answer is computed from the request; closing it makes the port
 /// unreachable.
 struct Udp {
     addr: SocketAddr,
     task: Option<tokio::task::JoinHandle<()>>,
-    answer: Arc<dyn Fn(&[u8]) -> Vec<u8> + Send + Sync>,
+    answer: Answer,
 }
 
 impl Udp {
     async fn start(answer: impl Fn(&[u8]) -> Vec<u8> + Send + Sync + 'static) -> Self {
         let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let addr = sock.local_addr().unwrap();
-        let answer: Arc<dyn Fn(&[u8]) -> Vec<u8> + Send + Sync> = Arc::new(answer);
+        let answer: Answer = Arc::new(answer);
         let task = Some(tokio::spawn(udp_loop(sock, answer.clone())));
         Self { addr, task, answer }
     }
@@ -45,7 +48,7 @@ impl Udp {
     }
 }
 
-async fn udp_loop(sock: UdpSocket, answer: Arc<dyn Fn(&[u8]) -> Vec<u8> + Send + Sync>) {
+async fn udp_loop(sock: UdpSocket, answer: Answer) {
     let mut buf = [0u8; 2048];
     while let Ok((n, from)) = sock.recv_from(&mut buf).await {
         let _ = sock.send_to(&answer(&buf[..n]), from).await;
