@@ -275,12 +275,80 @@ async fn misc_check_hung_script_group_killed_at_timeout() {
     );
     h.shutdown().await;
     let listed = std::fs::read_to_string(&pids).unwrap();
-    for pid in listed.split_whitespace() {
+    let alive = |pid: &str| {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let alive = stat
-            .split_whitespace()
+        stat.split_whitespace()
             .nth(2)
-            .is_some_and(|s| s != "Z" && s != "X");
-        assert!(!alive, "pid {pid} of the script's group survived: {stat}");
+            .is_some_and(|s| s != "Z" && s != "X")
+    };
+    // SIGKILL is delivered asynchronously: allow the kernel a moment.
+    let t0 = std::time::Instant::now();
+    while listed.split_whitespace().any(alive) && t0.elapsed() < Duration::from_secs(1) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    for pid in listed.split_whitespace() {
+        assert!(!alive(pid), "pid {pid} of the script's group survived");
+    }
+}
+
+#[tokio::test]
+async fn tcp_half_open_never_completes_a_connection() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: needs root (raw TCP socket)");
+        return;
+    }
+    for bind in ["127.0.0.1:0", "[::1]:0"] {
+        let listener = tokio::net::TcpListener::bind(bind).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let spec = TcpCheck {
+            half_open: true,
+            ..Default::default()
+        };
+        let r = resolved(addr, ProbeSpec::TcpCheck(spec));
+        let b = bound(&r);
+        let (h, mut rx) = checks::spawn(vec![r]).unwrap();
+        let (e, _) = expect(&mut rx, Change::Up, b).await;
+        assert!(e.reason.contains("SYN/ACK"), "{e:?}");
+        // Several probes later the application has still not seen a connection.
+        let accepted = tokio::time::timeout(Duration::from_millis(700), listener.accept()).await;
+        assert!(
+            accepted.is_err(),
+            "half-open check completed a handshake: {accepted:?}"
+        );
+        assert!(h.snapshot()[0].probes >= 3);
+        drop(listener);
+        let (e, took) = expect(&mut rx, Change::Down, b).await;
+        assert!(e.reason.contains("RST"), "{e:?}");
+        eprintln!("half-open {addr} down after {took:?}");
+        let _relisten = tokio::net::TcpListener::bind(addr).await.unwrap();
+        expect(&mut rx, Change::Up, b).await;
+        h.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn tcp_check_honours_connect_ip_port_and_bindto() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let spec = TcpCheck {
+        connect: checks::spec::Connect {
+            connect_ip: Some(addr.ip()),
+            connect_port: Some(addr.port()),
+            bindto: Some("127.0.0.2".parse().unwrap()),
+            ..Default::default()
+        },
+        half_open: false,
+    };
+    // The real server itself is a documentation address that is never contacted.
+    let r = resolved("192.0.2.99:80".parse().unwrap(), ProbeSpec::TcpCheck(spec));
+    let b = bound(&r);
+    let (h, mut rx) = checks::spawn(vec![r]).unwrap();
+    let (_, peer) = tokio::time::timeout(b, listener.accept())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(peer.ip().to_string(), "127.0.0.2", "bindto sets the source");
+    let (e, _) = expect(&mut rx, Change::Up, b).await;
+    assert_eq!(e.target.id, "192.0.2.99:80");
+    h.shutdown().await;
 }

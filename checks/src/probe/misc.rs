@@ -108,9 +108,12 @@ impl MiscProbe {
                 return Exit::SpawnFailed;
             }
         };
-        let pid = child.id();
+        // Kills the script's whole group if this future is dropped (scheduler shutdown) or
+        // the script overruns `misc_timeout`; disarmed when the script exits by itself.
+        let mut group = GroupKill(child.id());
         match tokio::time::timeout(self.timeout, child.wait()).await {
             Ok(Ok(status)) => {
+                group.0 = None;
                 use std::os::unix::process::ExitStatusExt;
                 match (status.code(), status.signal()) {
                     (Some(c), _) => Exit::Code(c),
@@ -120,15 +123,29 @@ impl MiscProbe {
             }
             Ok(Err(_)) => Exit::SpawnFailed,
             Err(_) => {
-                if let Some(pid) = pid {
-                    // The script leads its own group (process_group(0)), so this reaches
-                    // everything it forked, not just the script.
-                    let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);
-                }
+                group.kill();
                 let _ = child.wait().await;
                 Exit::TimedOut
             }
         }
+    }
+}
+
+/// SIGKILL to a script's process group. The script leads its own group (`process_group(0)`),
+/// so this reaches everything it forked, not just the script.
+struct GroupKill(Option<u32>);
+
+impl GroupKill {
+    fn kill(&mut self) {
+        if let Some(pgid) = self.0.take() {
+            let _ = killpg(Pid::from_raw(pgid as i32), Signal::SIGKILL);
+        }
+    }
+}
+
+impl Drop for GroupKill {
+    fn drop(&mut self) {
+        self.kill();
     }
 }
 

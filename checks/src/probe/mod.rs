@@ -3,6 +3,7 @@
 
 pub mod dns;
 pub mod file;
+pub mod halfopen;
 pub mod http;
 pub mod misc;
 pub mod net;
@@ -57,6 +58,8 @@ pub enum Prepared {
     Misc(Arc<misc::MiscProbe>),
     /// FILE_CHECK.
     File(Arc<file::FileProbe>),
+    /// TCP_CHECK with `half_open`.
+    HalfOpen(Arc<halfopen::HalfOpenProbe>),
     /// UDP_CHECK.
     Udp(Arc<udp::UdpProbe>),
     /// DNS_CHECK.
@@ -71,7 +74,10 @@ impl Prepared {
     /// Validate and prepare a resolved checker.
     pub fn new(r: &Resolved) -> Result<Self, PrepareError> {
         Ok(match &r.probe {
-            ProbeSpec::TcpCheck(t) => Prepared::Tcp(Arc::new(tcp::TcpProbe::new(t, &r.target)?)),
+            ProbeSpec::TcpCheck(t) if t.half_open => {
+                Prepared::HalfOpen(Arc::new(halfopen::HalfOpenProbe::new(t, &r.target)))
+            }
+            ProbeSpec::TcpCheck(t) => Prepared::Tcp(Arc::new(tcp::TcpProbe::new(t, &r.target))),
             ProbeSpec::HttpGet(h) => {
                 Prepared::Http(Arc::new(http::HttpProbe::new(h, &r.target, false)?))
             }
@@ -93,6 +99,7 @@ impl Prepared {
     pub async fn run(&self, timers: &Timers) -> Outcome {
         match self {
             Prepared::Tcp(p) => bounded(timers.connect_timeout, p.run()).await,
+            Prepared::HalfOpen(p) => bounded(timers.connect_timeout, p.run()).await,
             Prepared::Http(p) => bounded(timers.connect_timeout, p.run()).await,
             Prepared::Misc(p) => p.run().await,
             Prepared::File(p) => p.run().await,

@@ -1,9 +1,9 @@
-//! TCP_CHECK: a full connect (the half-open variant is not implemented yet).
+//! TCP_CHECK: a full connect (see [`super::halfopen`] for `half_open`).
 
 use std::net::SocketAddr;
 
 use crate::health::Outcome;
-use crate::probe::{net, PrepareError};
+use crate::probe::net;
 use crate::spec::{Connect, Target, TcpCheck};
 
 /// A prepared TCP_CHECK.
@@ -13,15 +13,12 @@ pub struct TcpProbe {
 }
 
 impl TcpProbe {
-    /// Prepare; `half_open` is refused until implemented.
-    pub fn new(spec: &TcpCheck, target: &Target) -> Result<Self, PrepareError> {
-        if spec.half_open {
-            return Err(PrepareError::Unsupported("TCP_CHECK half_open"));
-        }
-        Ok(Self {
+    /// Prepare.
+    pub fn new(spec: &TcpCheck, target: &Target) -> Self {
+        Self {
             connect: spec.connect.clone(),
             dest: spec.connect.destination(target, 0),
-        })
+        }
     }
 
     /// Connect and close.
