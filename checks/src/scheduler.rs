@@ -152,11 +152,10 @@ async fn run(
                     }
                     heap.pop();
                     late.push(now.saturating_duration_since(at));
-                    let probe = checkers[i].probe.clone();
-                    let timers = checkers[i].spec.timers.clone();
+                    let probe = checkers[i].probe.run(&checkers[i].spec.timers);
                     let handle = running.spawn(async move {
                         let t0 = Instant::now();
-                        let outcome = probe.run(&timers).await;
+                        let outcome = probe.await;
                         (outcome, t0.elapsed())
                     });
                     owner.insert(handle.id(), i);

@@ -96,21 +96,28 @@ impl Prepared {
     }
 
     /// Run once. Network probes are bounded by `connect_timeout`; MISC_CHECK by `misc_timeout`.
-    pub async fn run(&self, timers: &Timers) -> Outcome {
-        match self {
-            Prepared::Tcp(p) => bounded(timers.connect_timeout, p.run()).await,
-            Prepared::HalfOpen(p) => bounded(timers.connect_timeout, p.run()).await,
-            Prepared::Http(p) => bounded(timers.connect_timeout, p.run()).await,
-            Prepared::Misc(p) => p.run().await,
-            Prepared::File(p) => p.run().await,
+    ///
+    /// Each kind's future is boxed on its own so that a scheduler task is as small as the probe
+    /// it runs (a TCP_CHECK task does not carry room for an HTTP exchange).
+    pub fn run(&self, timers: &Timers) -> ProbeFuture {
+        let t = timers.connect_timeout;
+        match self.clone() {
+            Prepared::Tcp(p) => Box::pin(async move { bounded(t, p.run()).await }),
+            Prepared::HalfOpen(p) => Box::pin(async move { bounded(t, p.run()).await }),
+            Prepared::Http(p) => Box::pin(async move { bounded(t, p.run()).await }),
+            Prepared::Smtp(p) => Box::pin(async move { bounded(t, p.run()).await }),
+            Prepared::Misc(p) => Box::pin(async move { p.run().await }),
+            Prepared::File(p) => Box::pin(async move { p.run().await }),
             // Datagram probes wait for a reply themselves: silence is a verdict for UDP_CHECK.
-            Prepared::Udp(p) => p.run(timers.connect_timeout).await,
-            Prepared::Dns(p) => p.run(timers.connect_timeout).await,
-            Prepared::Ping(p) => p.run(timers.connect_timeout).await,
-            Prepared::Smtp(p) => bounded(timers.connect_timeout, p.run()).await,
+            Prepared::Udp(p) => Box::pin(async move { p.run(t).await }),
+            Prepared::Dns(p) => Box::pin(async move { p.run(t).await }),
+            Prepared::Ping(p) => Box::pin(async move { p.run(t).await }),
         }
     }
 }
+
+/// A running probe.
+pub type ProbeFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Outcome> + Send>>;
 
 async fn bounded(limit: Duration, fut: impl std::future::Future<Output = Outcome>) -> Outcome {
     match tokio::time::timeout(limit, fut).await {
