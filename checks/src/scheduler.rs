@@ -139,11 +139,19 @@ async fn run(
     }
     let mut running: JoinSet<(Outcome, Duration)> = JoinSet::new();
     let mut owner: HashMap<tokio::task::Id, usize> = HashMap::new();
+    // One timer, re-armed to the heap's head, instead of a new one per loop turn.
+    let timer = tokio::time::sleep_until(start);
+    tokio::pin!(timer);
     loop {
         let next = heap.peek().map(|Reverse((at, _))| *at);
+        if let Some(next) = next {
+            if timer.deadline() != next {
+                timer.as_mut().reset(next);
+            }
+        }
         tokio::select! {
             _ = &mut stop => break,
-            _ = sleep_until(next) => {
+            _ = &mut timer, if next.is_some() => {
                 let now = Instant::now();
                 let mut late = Vec::new();
                 while let Some(Reverse((at, i))) = heap.peek().copied() {
@@ -206,11 +214,4 @@ fn log_change(c: &Checker, change: Change, outcome: &Outcome) {
         "{}",
         outcome.reason
     );
-}
-
-async fn sleep_until(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
 }
