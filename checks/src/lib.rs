@@ -4,11 +4,13 @@
 //!   [`spec::resolve`] for keepalived's virtual server → real server → checker inheritance.
 //! - [`health`]: the sans-IO per-checker state machine (retry, alpha, rise, dead interval).
 //! - [`probe`]: one module per checker kind, each with a pure verdict function.
+//! - [`pool`]: sans-IO virtual-server membership (all checkers up, inhibit, quorum/hysteresis).
 //! - [`scheduler`]: one async scheduler for every checker; emits [`event::Event`]s and keeps a
 //!   [`status::CheckerStatus`] snapshot.
 
 pub mod event;
 pub mod health;
+pub mod pool;
 pub mod probe;
 pub mod scheduler;
 pub mod spec;
