@@ -1,5 +1,22 @@
 //! keepalived-compatible health checks for real servers.
 //!
-//! [`spec`] holds the configuration types the config layer fills from keepalived.conf.
+//! - [`spec`]: configuration types the config layer fills from keepalived.conf, and
+//!   [`spec::resolve`] for keepalived's virtual server → real server → checker inheritance.
+//! - [`health`]: the sans-IO per-checker state machine (retry, alpha, rise, dead interval).
+//! - [`probe`]: one module per checker kind, each with a pure verdict function.
+//! - [`pool`]: sans-IO virtual-server membership (all checkers up, inhibit, quorum/hysteresis).
+//! - [`scheduler`]: one async scheduler for every checker; emits [`event::Event`]s and keeps a
+//!   [`status::CheckerStatus`] snapshot.
 
+pub mod event;
+pub mod health;
+pub mod pool;
+pub mod probe;
+pub mod scheduler;
 pub mod spec;
+pub mod status;
+
+pub use event::Event;
+pub use health::{Change, Outcome};
+pub use scheduler::{spawn, Handle, SpawnError};
+pub use status::CheckerStatus;
