@@ -168,7 +168,7 @@ fn several_errors_with_positions_in_one_run() {
 }
 
 #[test]
-fn unimplemented_blocks_are_skipped_with_a_warning() {
+fn partly_implemented_blocks_are_modelled_with_a_warning() {
     let src = "vrrp_script chk { script \"x\"\n interval 2 }\nvirtual_server 192.0.2.1 80 {\n real_server 192.0.2.2 80 { weight 1 }\n}\nvrrp_instance A { interface e\nvirtual_router_id 9\ntrack_script { chk }\nvirtual_ipaddress { 192.0.2.1 } }";
     let (cfg, diags) = load_str(src, Path::new("x.conf"));
     let got: Vec<(Severity, u32)> = diags.iter().map(|d| (d.severity, d.line)).collect();
@@ -182,8 +182,13 @@ fn unimplemented_blocks_are_skipped_with_a_warning() {
     );
     assert!(diags
         .iter()
-        .all(|d| d.message.contains("not implemented yet") && !d.keepalived_flags));
+        .all(|d| d.message.contains("partly implemented") && !d.keepalived_flags));
     assert_eq!(cfg.instances.len(), 1);
+    // Modelled all the same.
+    assert_eq!(cfg.scripts[0].name, "chk");
+    assert_eq!(cfg.scripts[0].interval, std::time::Duration::from_secs(2));
+    assert_eq!(cfg.virtual_servers[0].real_servers[0].weight, 1);
+    assert_eq!(cfg.instances[0].track_scripts[0].name, "chk");
 }
 
 #[test]

@@ -10,13 +10,159 @@ use crate::vrrp::packet::Version;
 
 /// The whole configuration.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Config {
     pub global: GlobalDefs,
     pub instances: Vec<VrrpInstance>,
+    /// `vrrp_script` blocks (modelled; not run yet).
+    #[serde(default)]
+    pub scripts: Vec<VrrpScript>,
+    /// `vrrp_sync_group` blocks (modelled; not acted on yet).
+    #[serde(default)]
+    pub sync_groups: Vec<SyncGroup>,
+    /// `static_ipaddress` (modelled; not installed yet).
+    #[serde(default)]
+    pub static_addresses: Vec<VirtualAddress>,
+    /// `static_routes`, each line as written (modelled; not installed yet).
+    #[serde(default)]
+    pub static_routes: Vec<String>,
+    /// `static_rules`, each line as written (modelled; not installed yet).
+    #[serde(default)]
+    pub static_rules: Vec<String>,
+    /// `virtual_server` blocks. A thin vrrpd-side model (vrrpd runs no LVS); to be mapped onto
+    /// `lbcore::spec` / `checks::spec` once those crates are in the workspace.
+    #[serde(default)]
+    pub virtual_servers: Vec<VirtualServer>,
+}
+
+/// `vrrp_script NAME { … }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VrrpScript {
+    pub name: String,
+    pub script: String,
+    /// `interval` (default 1 s).
+    pub interval: Duration,
+    /// `timeout` (default: the interval).
+    pub timeout: Duration,
+    /// `weight` -253..253 (default 0), `reverse` flag.
+    pub weight: i32,
+    pub weight_reverse: bool,
+    /// `rise` / `fall` (default 1).
+    pub rise: u32,
+    pub fall: u32,
+    pub user: Option<String>,
+    pub init_fail: bool,
+}
+
+/// `vrrp_sync_group NAME { group { … } }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncGroup {
+    pub name: String,
+    pub group: Vec<String>,
+}
+
+/// A `track_script` / `track_interface` / `track_file` entry: a name and optional weight.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Track {
+    pub name: String,
+    pub weight: Option<i32>,
+    pub reverse: bool,
+}
+
+/// Notify scripts of an instance (modelled; not run yet).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Notify {
+    pub master: Option<String>,
+    pub backup: Option<String>,
+    pub fault: Option<String>,
+    pub stop: Option<String>,
+    pub any: Option<String>,
+}
+
+/// How a virtual server is named.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VsKey {
+    Addr { ip: IpAddr, port: Option<u16> },
+    Fwmark(u32),
+    Group(String),
+}
+
+/// `virtual_server … { … }` (thin vrrpd-side model, see [`Config::virtual_servers`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VirtualServer {
+    pub key: VsKey,
+    /// `lvs_sched` / `lb_algo`.
+    pub lvs_sched: Option<String>,
+    /// `lvs_method` / `lb_kind` (default NAT).
+    pub lvs_method: String,
+    /// `protocol` (default TCP).
+    pub protocol: String,
+    /// `persistence_timeout` seconds (bare keyword: 360).
+    pub persistence_timeout: Option<u32>,
+    /// `quorum` (default 1), `hysteresis` (default 0).
+    pub quorum: u32,
+    pub hysteresis: u32,
+    pub virtualhost: Option<String>,
+    pub sorry_server: Option<String>,
+    pub real_servers: Vec<RealServer>,
+}
+
+/// `real_server IP [PORT] { … }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RealServer {
+    pub ip: IpAddr,
+    pub port: Option<u16>,
+    /// `weight` (default 1).
+    pub weight: u32,
+    pub inhibit_on_failure: bool,
+    pub notify_up: Option<String>,
+    pub notify_down: Option<String>,
+    pub checkers: Vec<Checker>,
+}
+
+/// A health checker block, with keys inherited virtual server → real server → checker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Checker {
+    /// `HTTP_GET`, `SSL_GET`, `TCP_CHECK`, `MISC_CHECK`, …
+    pub kind: String,
+    pub connect_ip: Option<IpAddr>,
+    pub connect_port: Option<u16>,
+    /// `connect_timeout` (default 5 s).
+    pub connect_timeout: Duration,
+    /// `retry` / `nb_get_retry` (default 1; MISC_CHECK 0; DNS_CHECK 3).
+    pub retry: u32,
+    /// `delay_before_retry` (default 1 s).
+    pub delay_before_retry: Duration,
+    /// `delay_loop` (default 60 s).
+    pub delay_loop: Duration,
+    /// `warmup` (default: delay_loop).
+    pub warmup: Duration,
+    pub urls: Vec<Url>,
+    pub misc_path: Option<String>,
+    pub misc_timeout: Option<Duration>,
+    pub helo_name: Option<String>,
+}
+
+/// `url { path …; digest …; status_code … }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Url {
+    pub path: String,
+    pub digest: Option<String>,
+    pub status_code: Option<String>,
 }
 
 /// `global_defs`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct GlobalDefs {
     /// `router_id`; defaults to the host name.
     pub router_id: Option<String>,
@@ -27,6 +173,12 @@ pub struct GlobalDefs {
     /// `vrrp_mcast_group4` / `vrrp_mcast_group6`.
     pub mcast_group4: std::net::Ipv4Addr,
     pub mcast_group6: std::net::Ipv6Addr,
+    /// `enable_script_security`.
+    #[serde(default)]
+    pub script_security: bool,
+    /// `script_user USER [GROUP]`.
+    #[serde(default)]
+    pub script_user: Option<String>,
 }
 
 impl Default for GlobalDefs {
@@ -37,12 +189,15 @@ impl Default for GlobalDefs {
             garp: Garp::default(),
             mcast_group4: crate::vrrp::packet::MCAST_V4,
             mcast_group6: crate::vrrp::packet::MCAST_V6,
+            script_security: false,
+            script_user: None,
         }
     }
 }
 
 /// Gratuitous ARP / unsolicited NA schedule, keepalived's keys and defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Garp {
     /// `garp_master_delay`: second burst this long after becoming Master (default 5 s; 0 = none).
     pub master_delay: Duration,
@@ -97,6 +252,7 @@ pub enum Authentication {
 /// One address of `virtual_ipaddress`:
 /// `ADDR[/PREFIX] [brd ADDR] [dev IFNAME] [scope SCOPE] [label LABEL]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct VirtualAddress {
     pub addr: IpAddr,
     /// Defaults to /32 (IPv4) or /128 (IPv6) as keepalived.
@@ -136,6 +292,7 @@ impl Scope {
 
 /// `vrrp_instance NAME { … }`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct VrrpInstance {
     pub name: String,
     pub state: InitialState,
@@ -158,6 +315,23 @@ pub struct VrrpInstance {
     /// `unicast_ttl` (default 255).
     pub unicast_ttl: u8,
     pub garp: Garp,
+    /// `track_script { NAME [weight N [reverse]] }` (modelled; not run yet).
+    #[serde(default)]
+    pub track_scripts: Vec<Track>,
+    /// `track_interface { IF [weight N] }` (modelled; not acted on yet).
+    #[serde(default)]
+    pub track_interfaces: Vec<Track>,
+    /// `track_file { NAME [weight N] }` (modelled; not acted on yet).
+    #[serde(default)]
+    pub track_files: Vec<Track>,
+    /// `notify*` scripts (modelled; not run yet).
+    #[serde(default)]
+    pub notify: Notify,
+    /// `virtual_routes` / `virtual_rules` lines as written (modelled; not installed yet).
+    #[serde(default)]
+    pub virtual_routes: Vec<String>,
+    #[serde(default)]
+    pub virtual_rules: Vec<String>,
     /// Where each item came from, for diagnostics.
     #[serde(skip)]
     pub source: Option<SourceRef>,
@@ -165,6 +339,7 @@ pub struct VrrpInstance {
 
 /// A place in a configuration file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SourceRef {
     pub file: PathBuf,
     pub line: u32,
