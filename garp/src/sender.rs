@@ -66,7 +66,8 @@ impl Sender {
         self.send(&frame::garp(self.mac, ip))
     }
 
-    /// Sends one unsolicited neighbour advertisement for `target` from link-local `src`.
+    /// Sends one unsolicited neighbour advertisement for `target` from `src` (keepalived uses
+    /// the target itself).
     pub fn send_na(&self, target: Ipv6Addr, src: Ipv6Addr) -> Result<(), Error> {
         self.send(&frame::unsolicited_na(self.mac, src, target))
     }

@@ -98,9 +98,10 @@ impl Capture {
             .collect())
     }
 
-    /// Packets tshark flags as malformed or with an incorrect checksum.
+    /// Frames tshark flags as malformed or with a bad IP / VRRP checksum (stops the capture).
     pub fn count_malformed(&mut self) -> Result<usize> {
-        Ok(count_malformed_in(&self.tshark_decode()?))
+        self.stop();
+        count_malformed_file(&self.file)
     }
 
     /// VRRP adverts in capture order.
@@ -134,18 +135,34 @@ impl Capture {
     }
 }
 
-/// Count malformed-packet markers and incorrect-checksum expert infos in `tshark -V` text.
-pub fn count_malformed_in(decoded: &str) -> usize {
-    decoded
+/// tshark display filter for frames that do not decode cleanly. VRRP checksums are always
+/// verified by the dissector; IPv4 header checksums only with `ip.check_checksum` on.
+pub const MALFORMED_FILTER: &str = "_ws.malformed || _ws.expert.severity == \"Error\" \
+     || vrrp.checksum.status == \"Bad\" || ip.checksum.status == \"Bad\"";
+
+/// Number of frames in the pcap `file` matching [`MALFORMED_FILTER`].
+pub fn count_malformed_file(file: &Path) -> Result<usize> {
+    let f = file.to_string_lossy().into_owned();
+    let out = run(
+        "tshark",
+        &[
+            "-n",
+            "-r",
+            &f,
+            "-o",
+            "ip.check_checksum:TRUE",
+            "-Y",
+            MALFORMED_FILTER,
+            "-T",
+            "fields",
+            "-e",
+            "frame.number",
+        ],
+    )?;
+    Ok(String::from_utf8_lossy(&out.stdout)
         .lines()
-        .filter(|l| {
-            let l = l.to_ascii_lowercase();
-            l.contains("malformed packet")
-                || l.contains("_ws.malformed")
-                || l.contains("checksum status: bad")
-                || (l.contains("checksum") && l.contains("incorrect"))
-        })
-        .count()
+        .filter(|l| !l.trim().is_empty())
+        .count())
 }
 
 impl Drop for Capture {
@@ -156,11 +173,81 @@ impl Drop for Capture {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    /// RFC 1071 checksum.
+    fn csum(b: &[u8]) -> u16 {
+        let mut s: u32 = b
+            .chunks(2)
+            .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
+            .sum();
+        while s > 0xffff {
+            s = (s & 0xffff) + (s >> 16);
+        }
+        !(s as u16)
+    }
+
+    /// An Ethernet frame with a VRRPv2 advert from 192.0.2.1 for VIP 192.0.2.100.
+    fn frame(bad_vrrp: bool, bad_ip: bool) -> Vec<u8> {
+        let mut vrrp = vec![0x21, 51, 150, 1, 0, 1, 0, 0, 192, 0, 2, 100];
+        vrrp.extend([0u8; 8]);
+        let c = csum(&vrrp) ^ if bad_vrrp { 0x1111 } else { 0 };
+        vrrp[6..8].copy_from_slice(&c.to_be_bytes());
+        let len = (20 + vrrp.len()) as u16;
+        let mut ip = vec![0x45, 0xc0, 0, 0, 0, 0, 0, 0, 255, 112, 0, 0];
+        ip[2..4].copy_from_slice(&len.to_be_bytes());
+        ip.extend([192, 0, 2, 1, 224, 0, 0, 18]);
+        let c = csum(&ip) ^ if bad_ip { 0x00ff } else { 0 };
+        ip[10..12].copy_from_slice(&c.to_be_bytes());
+        let mut f = vec![1, 0, 0x5e, 0, 0, 0x12, 0, 0, 0x5e, 0, 1, 51, 0x08, 0x00];
+        f.extend(ip);
+        f.extend(vrrp);
+        f
+    }
+
+    fn pcap(frames: &[Vec<u8>]) -> Vec<u8> {
+        let mut out = 0xa1b2_c3d4u32.to_le_bytes().to_vec();
+        out.extend(2u16.to_le_bytes());
+        out.extend(4u16.to_le_bytes());
+        for v in [0u32, 0, 65_535, 1] {
+            out.extend(v.to_le_bytes());
+        }
+        for (i, f) in frames.iter().enumerate() {
+            for v in [i as u32 + 1, 0, f.len() as u32, f.len() as u32] {
+                out.extend(v.to_le_bytes());
+            }
+            out.extend(f);
+        }
+        out
+    }
+
+    /// The detector really catches a corrupted VRRP checksum and a corrupted IP header
+    /// checksum, and passes the intact advert.
     #[test]
-    fn malformed_markers_are_counted() {
-        let text = "Frame 1\n    Checksum: 0x1234 [correct]\n[Malformed Packet: VRRP]\n    \
-                    [Expert Info (Error/Checksum): Bad checksum [should be 0x1]]\n\
-                    Checksum: 0xbeef incorrect, should be 0x1\n";
-        assert_eq!(super::count_malformed_in(text), 2);
+    fn detects_bad_vrrp_and_ip_checksums() {
+        if crate::daemon::on_path("tshark").is_none() {
+            eprintln!("skipped: tshark not installed");
+            return;
+        }
+        let dir = std::env::temp_dir().join(format!("vrrp-cap-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let cases = [
+            ("good", vec![frame(false, false)], 0),
+            ("badvrrp", vec![frame(false, false), frame(true, false)], 1),
+            ("badip", vec![frame(false, true), frame(false, false)], 1),
+            ("both", vec![frame(true, false), frame(false, true)], 2),
+        ];
+        for (name, frames, want) in cases {
+            let p = dir.join(format!("{name}.pcap"));
+            std::fs::write(&p, pcap(&frames)).unwrap();
+            assert_eq!(count_malformed_file(&p).unwrap(), want, "{name}");
+        }
+        // A truncated advert is malformed, too.
+        let mut short = frame(false, false);
+        short.truncate(14 + 20 + 3);
+        let p = dir.join("short.pcap");
+        std::fs::write(&p, pcap(&[short])).unwrap();
+        assert_eq!(count_malformed_file(&p).unwrap(), 1, "truncated");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

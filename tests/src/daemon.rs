@@ -40,7 +40,7 @@ impl FromStr for Daemon {
     }
 }
 
-fn on_path(name: &str) -> Option<PathBuf> {
+pub(crate) fn on_path(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
         .chain(["/usr/sbin".into(), "/sbin".into()])
@@ -139,6 +139,15 @@ impl DaemonProc {
         let done = self.child.wait_timeout(timeout).is_some();
         self.child.stop(Duration::from_millis(100));
         done
+    }
+
+    /// Graceful stop that reports how the daemon exited: SIGTERM to the main process, bounded
+    /// wait; None (and a SIGKILL) when it did not exit in time.
+    pub fn terminate_status(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let _ = self.child.signal(Signal::SIGTERM);
+        let status = self.child.wait_timeout(timeout);
+        self.child.stop(Duration::from_millis(100));
+        status
     }
 
     pub fn is_running(&mut self) -> bool {

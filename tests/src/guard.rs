@@ -9,6 +9,19 @@ use nix::unistd::Pid;
 
 static NAMESPACES: Mutex<Vec<String>> = Mutex::new(Vec::new());
 static GROUPS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+static DIRS: Mutex<Vec<std::path::PathBuf>> = Mutex::new(Vec::new());
+
+pub(crate) fn register_dir(dir: &std::path::Path) {
+    DIRS.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(dir.to_path_buf());
+}
+
+pub(crate) fn unregister_dir(dir: &std::path::Path) {
+    DIRS.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|d| d != dir);
+}
 
 pub(crate) fn register_netns(name: &str) {
     NAMESPACES
@@ -48,6 +61,9 @@ pub fn cleanup_all() {
             .args(["netns", "del", &n])
             .stderr(Stdio::null())
             .status();
+    }
+    for d in std::mem::take(&mut *DIRS.lock().unwrap_or_else(|e| e.into_inner())) {
+        let _ = std::fs::remove_dir_all(d);
     }
 }
 

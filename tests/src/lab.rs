@@ -1,6 +1,6 @@
 //! Namespaces, bridge and veths: the lab topology.
 //!
-//! One namespace `<prefix>br` holds bridge `br0`; every host namespace `<prefix><name>` has an
+//! Prefix `vl<pid>x<counter>-`. One namespace `<prefix>br` holds bridge `br0`; every host namespace `<prefix><name>` has an
 //! interface `eth0` whose veth peer `v-<name>` is a port of `br0`. Interfaces are created
 //! directly inside the namespaces (`ip -n`), so the root namespace is never touched.
 
@@ -191,9 +191,11 @@ impl Lab {
     /// Build the topology. On error, whatever was created is removed again.
     pub fn new(spec: LabSpec) -> Result<Self> {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let prefix = format!("vl{}x{}", std::process::id(), n);
+        // The trailing dash keeps prefixes unambiguous (`vl1x1-` is not a prefix of `vl1x10-`).
+        let prefix = format!("vl{}x{}-", std::process::id(), n);
         let dir = std::env::temp_dir().join(format!("vrrp-lab-{prefix}"));
         std::fs::create_dir_all(&dir)?;
+        guard::register_dir(&dir);
         let mut lab = Lab {
             bridge_netns: format!("{prefix}br"),
             prefix,
@@ -310,6 +312,7 @@ impl Drop for Lab {
             guard::unregister_netns(&n);
         }
         let _ = std::fs::remove_dir_all(&self.dir);
+        guard::unregister_dir(&self.dir);
     }
 }
 

@@ -9,6 +9,7 @@ pub mod adverts;
 pub mod capture;
 pub mod conf;
 pub mod daemon;
+pub mod e2e;
 pub mod error;
 pub mod guard;
 pub mod lab;

@@ -220,17 +220,39 @@ pub struct Garp {
 }
 
 impl Default for Garp {
+    /// keepalived's defaults; the schedule's own come from the `garp` crate, the one place
+    /// they are written down.
     fn default() -> Self {
+        let s = garp::ScheduleConfig::default();
         Self {
-            master_delay: Duration::from_secs(5),
-            master_repeat: 5,
-            master_refresh: Duration::ZERO,
-            master_refresh_repeat: 1,
-            lower_prio_delay: Duration::from_secs(5),
-            lower_prio_repeat: 5,
-            interval: Duration::ZERO,
-            na_interval: Duration::ZERO,
+            master_delay: s.master_delay,
+            master_repeat: s.master_repeat,
+            master_refresh: s.master_refresh,
+            master_refresh_repeat: s.master_refresh_repeat,
+            lower_prio_delay: s.lower_prio_delay,
+            lower_prio_repeat: s.lower_prio_repeat,
+            interval: s.interval,
+            na_interval: s.interval,
             lower_prio_no_advert: false,
+        }
+    }
+}
+
+impl Garp {
+    /// The send schedule for an instance of the given family (NA spacing for IPv6).
+    pub fn schedule(&self, ipv6: bool) -> garp::ScheduleConfig {
+        garp::ScheduleConfig {
+            master_delay: self.master_delay,
+            master_repeat: self.master_repeat,
+            master_refresh: self.master_refresh,
+            master_refresh_repeat: self.master_refresh_repeat,
+            lower_prio_delay: self.lower_prio_delay,
+            lower_prio_repeat: self.lower_prio_repeat,
+            interval: if ipv6 {
+                self.na_interval
+            } else {
+                self.interval
+            },
         }
     }
 }

@@ -1,17 +1,18 @@
 //! The driver of one VRRP instance: sockets, netlink and timers around the state machine.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tracing::{debug, info, info_span, trace, warn, Instrument};
 
 use crate::config::model::{Authentication, GlobalDefs, VirtualAddress, VrrpInstance};
 use crate::net::{SocketConfig, VrrpSocket};
 use crate::netlink::{Link, Netlink};
+
+use super::status::{Counters, InstanceStatus};
 use crate::vrrp::fsm::{self, Action, Announce, Input, State};
 use crate::vrrp::packet::{self, Auth, DropReason, Expect};
 
@@ -31,10 +32,16 @@ pub struct InstanceDriver {
     expect: Expect,
     garp: garp::Sender,
     garp_schedule: garp::Schedule,
-    /// IPv6 link-local source of unsolicited neighbour advertisements.
-    na_source: Option<std::net::Ipv6Addr>,
     epoch: Instant,
-    drops: HashMap<DropReason, u64>,
+    counters: Counters,
+    /// The configured addresses, as the status dump shows them.
+    vip_text: Vec<String>,
+}
+
+/// Requests from the daemon to a running instance.
+pub enum Control {
+    /// Reply with a status snapshot.
+    Status(oneshot::Sender<InstanceStatus>),
 }
 
 /// What woke the actor up.
@@ -42,6 +49,7 @@ enum Event {
     Packet(std::io::Result<Result<crate::net::Received, DropReason>>),
     Timer,
     Stop,
+    Control(Control),
 }
 
 impl InstanceDriver {
@@ -69,10 +77,6 @@ impl InstanceDriver {
                 })?
             }
         };
-        let na_source = own.iter().find_map(|(a, _)| match a {
-            IpAddr::V6(a) if a.is_unicast_link_local() => Some(*a),
-            _ => None,
-        });
         let group = if family_v6 {
             IpAddr::V6(global.mcast_group6)
         } else {
@@ -130,16 +134,7 @@ impl InstanceDriver {
         };
         let garp = garp::Sender::open_with_mac(&link.name, link.mac)
             .with_context(|| format!("opening an AF_PACKET socket on {}", link.name))?;
-        let g = &inst.garp;
-        let garp_schedule = garp::Schedule::new(garp::ScheduleConfig {
-            master_delay: g.master_delay,
-            master_repeat: g.master_repeat,
-            master_refresh: g.master_refresh,
-            master_refresh_repeat: g.master_refresh_repeat,
-            lower_prio_delay: g.lower_prio_delay,
-            lower_prio_repeat: g.lower_prio_repeat,
-            interval: if family_v6 { g.na_interval } else { g.interval },
-        });
+        let garp_schedule = garp::Schedule::new(inst.garp.schedule(family_v6));
         Ok(Self {
             name: inst.name.clone(),
             fsm: fsm::Instance::new(cfg),
@@ -150,19 +145,23 @@ impl InstanceDriver {
             expect,
             garp,
             garp_schedule,
-            na_source,
             epoch: Instant::now(),
-            drops: HashMap::new(),
+            counters: Counters::default(),
+            vip_text: inst.virtual_ipaddress.iter().map(vip_text).collect(),
         })
     }
 
     /// Runs the instance until `stop` turns true, then releases it.
-    pub async fn run(self, stop: watch::Receiver<bool>) {
+    pub async fn run(self, stop: watch::Receiver<bool>, control: mpsc::Receiver<Control>) {
         let span = info_span!("instance", name = %self.name);
-        self.run_inner(stop).instrument(span).await
+        self.run_inner(stop, control).instrument(span).await
     }
 
-    async fn run_inner(mut self, mut stop: watch::Receiver<bool>) {
+    async fn run_inner(
+        mut self,
+        mut stop: watch::Receiver<bool>,
+        mut control: mpsc::Receiver<Control>,
+    ) {
         self.remove_leftovers().await;
         self.step(Input::Startup).await;
         let mut buf = vec![0u8; RX_BUF];
@@ -176,17 +175,25 @@ impl InstanceDriver {
                 biased;
                 _ = stop.changed() => Event::Stop,
                 _ = sleep_until(deadline) => Event::Timer,
+                Some(c) = control.recv() => Event::Control(c),
                 r = self.sock.recv(&mut buf) => Event::Packet(r),
             };
             match event {
                 Event::Stop => break,
                 Event::Timer => self.on_timer().await,
+                Event::Control(Control::Status(reply)) => {
+                    let _ = reply.send(self.status());
+                }
                 Event::Packet(Ok(Ok(rx))) => {
                     if !self.sock.accepts_from(rx.meta.src) {
                         continue;
                     }
                     match packet::decode(&buf[rx.payload.clone()], &rx.meta, &self.expect) {
                         Ok(advert) => {
+                            self.counters.adverts_received += 1;
+                            if advert.priority == 0 {
+                                self.counters.priority_zero_received += 1;
+                            }
                             trace!(src = %rx.meta.src, prio = advert.priority, "advert");
                             self.step(Input::Advert {
                                 src: rx.meta.src,
@@ -197,7 +204,9 @@ impl InstanceDriver {
                         Err(reason) => self.count_drop(reason, rx.meta.src),
                     }
                 }
-                Event::Packet(Ok(Err(reason))) => *self.drops.entry(reason).or_default() += 1,
+                Event::Packet(Ok(Err(reason))) => {
+                    self.counters.drop(reason);
+                }
                 Event::Packet(Err(e)) => {
                     warn!(error = %e, "receive failed");
                     tokio::time::sleep(Duration::from_millis(10)).await;
@@ -230,11 +239,15 @@ impl InstanceDriver {
 
     async fn execute(&mut self, action: Action) {
         match action {
-            Action::Send(advert) => {
-                if let Err(e) = self.sock.send(&advert) {
-                    warn!(error = %e, "sending advert failed");
+            Action::Send(advert) => match self.sock.send(&advert) {
+                Ok(()) => {
+                    self.counters.adverts_sent += 1;
+                    if advert.priority == 0 {
+                        self.counters.priority_zero_sent += 1;
+                    }
                 }
-            }
+                Err(e) => warn!(error = %e, "sending advert failed"),
+            },
             Action::Transition { from, to } => {
                 info!(
                     "entering {} state (from {})",
@@ -243,6 +256,10 @@ impl InstanceDriver {
                 );
                 if from == State::Master {
                     self.garp_schedule.stop();
+                    self.counters.released_master += 1;
+                }
+                if to == State::Master {
+                    self.counters.became_master += 1;
                 }
             }
             Action::AddVips => {
@@ -279,10 +296,8 @@ impl InstanceDriver {
             for (vip, _) in &self.vips {
                 let res = match vip.addr {
                     IpAddr::V4(ip) => self.garp.send_garp(ip),
-                    IpAddr::V6(ip) => match self.na_source {
-                        Some(src) => self.garp.send_na(ip, src),
-                        None => continue,
-                    },
+                    // From the address itself, as keepalived does.
+                    IpAddr::V6(ip) => self.garp.send_na(ip, ip),
                 };
                 if let Err(e) = res {
                     debug!(error = %e, vip = %vip.addr, "announcement failed");
@@ -307,17 +322,50 @@ impl InstanceDriver {
                 }
             }
         }
-        let _ = &self.link;
+    }
+
+    fn status(&self) -> InstanceStatus {
+        let cfg = self.fsm.config();
+        InstanceStatus {
+            name: self.name.clone(),
+            state: self.fsm.state(),
+            interface: self.link.name.clone(),
+            vrid: cfg.vrid,
+            version: cfg.version,
+            base_priority: cfg.priority,
+            effective_priority: self.fsm.priority(),
+            master_adver_int: f64::from(self.fsm.master_adver_int()) / 100.0,
+            master_addr: self.fsm.master_addr(),
+            source_addr: self.sock.config().src,
+            unicast_peers: self.sock.config().peers.clone(),
+            preempt: cfg.preempt,
+            vips: self.vip_text.clone(),
+            counters: self.counters.clone(),
+        }
     }
 
     fn count_drop(&mut self, reason: DropReason, src: IpAddr) {
-        let n = self.drops.entry(reason).or_default();
-        *n += 1;
+        let n = self.counters.drop(reason);
         // One log line per reason per power of two keeps a flood from becoming a log flood.
         if n.is_power_of_two() {
-            debug!(%src, %reason, count = *n, "dropped packet");
+            debug!(%src, %reason, count = n, "dropped packet");
         }
     }
+}
+
+/// A virtual address as keepalived's dump shows it.
+fn vip_text(v: &VirtualAddress) -> String {
+    let mut t = format!("{}/{}", v.addr, v.prefix_len);
+    if let Some(brd) = v.broadcast {
+        t += &format!(" brd {brd}");
+    }
+    if let Some(dev) = &v.dev {
+        t += &format!(" dev {dev}");
+    }
+    if let Some(label) = &v.label {
+        t += &format!(" label {label}");
+    }
+    t
 }
 
 /// The source keepalived would pick: the interface's first IPv4 address, or its IPv6

@@ -6,18 +6,19 @@
 //! (priority 0 advert, addresses removed) before the process exits 0, as keepalived does.
 
 mod instance;
+pub mod status;
 
 use std::time::Duration;
 
 use anyhow::Context;
 use tokio::signal::unix::{signal, SignalKind};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{info, warn};
 
 use crate::config::model::Config;
 use crate::netlink::Netlink;
 
-pub use instance::InstanceDriver;
+pub use instance::{Control, InstanceDriver};
 
 /// Longest we wait for the instances to release their addresses on shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
@@ -27,21 +28,32 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let nl = Netlink::open().context("opening rtnetlink")?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
+    let mut controls = Vec::new();
     for inst in &config.instances {
         let driver = InstanceDriver::new(&config.global, inst, nl.clone())
             .await
             .with_context(|| format!("starting vrrp_instance {}", inst.name))?;
-        tasks.spawn(driver.run(stop_rx.clone()));
+        let (ctl_tx, ctl_rx) = mpsc::channel(4);
+        controls.push(ctl_tx);
+        tasks.spawn(driver.run(stop_rx.clone(), ctl_rx));
     }
     info!(instances = config.instances.len(), "vrrpd started");
 
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut hup = signal(SignalKind::hangup())?;
+    let mut usr1 = signal(SignalKind::user_defined1())?;
+    let mut usr2 = signal(SignalKind::user_defined2())?;
+    let mut json = signal(SignalKind::from_raw(
+        crate::cli::signum("JSON").unwrap_or(libc::SIGRTMIN() + 2),
+    ))?;
     loop {
         tokio::select! {
             _ = term.recv() => { info!("SIGTERM: releasing instances"); break; }
             _ = int.recv() => { info!("SIGINT: releasing instances"); break; }
+            _ = usr1.recv() => dump(&controls, Dump::Data).await,
+            _ = usr2.recv() => dump(&controls, Dump::Stats).await,
+            _ = json.recv() => dump(&controls, Dump::Json).await,
             _ = hup.recv() => warn!("SIGHUP: configuration reload is not implemented yet; keeping the running configuration"),
             Some(res) = tasks.join_next() => {
                 // An instance actor only ends on shutdown; ending earlier is a bug worth dying for.
@@ -60,4 +72,37 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     info!("vrrpd stopped");
     Ok(())
+}
+
+/// Which dump a signal asked for.
+#[derive(Debug, Clone, Copy)]
+enum Dump {
+    Data,
+    Stats,
+    Json,
+}
+
+/// Collects every instance's status and writes the file keepalived writes for that signal.
+async fn dump(controls: &[mpsc::Sender<Control>], what: Dump) {
+    let mut all = Vec::with_capacity(controls.len());
+    for c in controls {
+        let (tx, rx) = oneshot::channel();
+        if c.send(Control::Status(tx)).await.is_ok() {
+            if let Ok(s) = rx.await {
+                all.push(s);
+            }
+        }
+    }
+    let (path, text) = match what {
+        Dump::Data => (status::DATA_FILE, status::render_data(&all)),
+        Dump::Stats => (status::STATS_FILE, status::render_stats(&all)),
+        Dump::Json => (
+            status::JSON_FILE,
+            serde_json::to_string_pretty(&all).unwrap_or_default(),
+        ),
+    };
+    match std::fs::write(path, text) {
+        Ok(()) => info!("wrote {path}"),
+        Err(e) => warn!("cannot write {path}: {e}"),
+    }
 }

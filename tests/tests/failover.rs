@@ -1,12 +1,11 @@
-//! Election and crash/graceful failover with keepalived on both nodes. The bodies take the
-//! daemon as a parameter; a vrrpd copy only changes `Daemon::Keepalived`.
+//! Election and crash/graceful failover with the same daemon on both nodes. Every body takes
+//! the [`Daemon`]; the keepalived runs prove the lab (and the expected figures) against the
+//! reference, the vrrpd runs hold vrrpd to them.
 
 use std::time::Duration;
 
 use lab::scenario::{run_failover, FailoverSpec, Pair, Scenario, VIP};
 use lab::{require_root, Capture, Daemon, Lab, NodeConf, NodeState};
-
-const DAEMON: Daemon = Daemon::Keepalived;
 
 fn skip_unless_available(d: Daemon) -> bool {
     if !d.available() {
@@ -16,8 +15,8 @@ fn skip_unless_available(d: Daemon) -> bool {
     false
 }
 
-/// Higher priority wins the election, the Backup stays quiet, adverts are well-formed, and a
-/// stopped-then-restarted higher-priority node preempts back.
+/// Both start as Backup: the higher priority wins the election, the client resolves the VIP to
+/// the winner, the loser stays quiet, and every advert decodes cleanly.
 fn election(daemon: Daemon) {
     let lab = Lab::builder().build().expect("lab");
     let mut cap = Capture::start(lab.host("client"), "vrrp", "ip proto 112").unwrap();
@@ -51,15 +50,6 @@ fn election(daemon: Daemon) {
         .any(|x| x.src == b_ip && x.time > first_a + 0.05));
 }
 
-#[test]
-fn keepalived_higher_priority_wins_election() {
-    require_root!();
-    if skip_unless_available(DAEMON) {
-        return;
-    }
-    election(DAEMON);
-}
-
 fn crash_failover(daemon: Daemon, scenario: Scenario) -> lab::scenario::FailoverRun {
     let spec = FailoverSpec::new(daemon, scenario, 3, 0.1);
     let run = run_failover(&spec, &mut |s| eprintln!("  {s}")).expect("failover");
@@ -72,13 +62,8 @@ fn crash_failover(daemon: Daemon, scenario: Scenario) -> lab::scenario::Failover
     run
 }
 
-#[test]
-fn keepalived_crash_failover_v3_100ms() {
-    require_root!();
-    if skip_unless_available(DAEMON) {
-        return;
-    }
-    let run = crash_failover(DAEMON, Scenario::Crash);
+fn crash_v3_100ms(daemon: Daemon) {
+    let run = crash_failover(daemon, Scenario::Crash);
     // Master_Down_Interval = 3*0.1 + (256-100)/256*0.1 = 361 ms after the last advert.
     assert!(
         (300.0..600.0).contains(&run.takeover_after_last_advert_ms),
@@ -92,13 +77,8 @@ fn keepalived_crash_failover_v3_100ms() {
     );
 }
 
-#[test]
-fn keepalived_sigterm_handover_v3_100ms() {
-    require_root!();
-    if skip_unless_available(DAEMON) {
-        return;
-    }
-    let run = crash_failover(DAEMON, Scenario::Sigterm);
+fn sigterm_v3_100ms(daemon: Daemon) {
+    let run = crash_failover(daemon, Scenario::Sigterm);
     // After the priority-0 advert the Backup waits only Skew_Time = 61 ms.
     assert!(
         run.takeover_after_last_advert_ms < 250.0,
@@ -111,3 +91,29 @@ fn keepalived_sigterm_handover_v3_100ms() {
         run.blackout_ms
     );
 }
+
+/// One `#[test]` per daemon for a body taking the daemon.
+macro_rules! per_daemon {
+    ($body:ident: $($name:ident => $daemon:expr),+ $(,)?) => {$(
+        #[test]
+        fn $name() {
+            require_root!();
+            if !skip_unless_available($daemon) {
+                $body($daemon);
+            }
+        }
+    )+};
+}
+
+per_daemon!(election:
+    keepalived_higher_priority_wins_election => Daemon::Keepalived,
+    vrrpd_higher_priority_wins_election => Daemon::Vrrpd,
+);
+per_daemon!(crash_v3_100ms:
+    keepalived_crash_failover_v3_100ms => Daemon::Keepalived,
+    vrrpd_crash_failover_v3_100ms => Daemon::Vrrpd,
+);
+per_daemon!(sigterm_v3_100ms:
+    keepalived_sigterm_handover_v3_100ms => Daemon::Keepalived,
+    vrrpd_sigterm_handover_v3_100ms => Daemon::Vrrpd,
+);

@@ -1,0 +1,113 @@
+//! Building blocks of the end-to-end tests: node configs, mixed-daemon pairs, crash and
+//! restart of one node, and bounded checks of who holds the VIP and what the client's
+//! neighbour table says.
+
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use crate::conf::{NodeConf, NodeState};
+use crate::daemon::{Daemon, DaemonProc};
+use crate::error::{LabError, Result};
+use crate::lab::{Host, Lab};
+use crate::scenario::Pair;
+use crate::wait::wait_until;
+
+/// The lab's IPv4 VIP.
+pub const VIP4: &str = "192.0.2.100/24";
+/// The lab's IPv6 VIP.
+pub const VIP6: &str = "2001:db8::100/64";
+
+/// The address part of `cidr`. Panics on a bad literal (a test bug).
+pub fn addr(cidr: &str) -> IpAddr {
+    cidr.split('/')
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("bad address {cidr:?}"))
+}
+
+/// A node's instance: VRID 51 with `vip` on eth0.
+pub fn node(id: &str, prio: u8, version: u8, advert_int: f64, vip: &str) -> NodeConf {
+    let mut c = NodeConf::demo(id, NodeState::Backup, prio);
+    c.version = version;
+    c.advert_int = advert_int;
+    c.vips = vec![vip.to_string()];
+    c
+}
+
+/// Start `da` with `ca` on a, then `db` with `cb` on b; the pair watches `ca`'s first VIP.
+pub fn start_pair(lab: Lab, da: Daemon, ca: &NodeConf, db: Daemon, cb: &NodeConf) -> Result<Pair> {
+    let a = da.start(lab.host("a"), &ca.render())?;
+    let b = db.start(lab.host("b"), &cb.render())?;
+    let vip = ca.vip_addrs()[0];
+    Ok(Pair { a, b, vip, lab })
+}
+
+/// False (with a message) when one of `daemons` is not installed / built.
+pub fn available(daemons: &[Daemon]) -> bool {
+    for d in daemons {
+        if !d.available() {
+            eprintln!("skipped: {d} binary not found");
+            return false;
+        }
+    }
+    true
+}
+
+/// Crash a node: SIGKILL its daemon (the VIP stays on its interface) and cut its cable.
+pub fn crash(daemon: &mut DaemonProc, host: &Host) -> Result<()> {
+    daemon.kill_hard();
+    host.link_down()
+}
+
+/// Reboot-like restart after [`crash`]: plug the cable back in and start `daemon` with `conf`
+/// at once (the daemon must deal with the VIP the crash left behind).
+pub fn restart(daemon: Daemon, host: &Host, conf: &NodeConf) -> Result<DaemonProc> {
+    host.link_up()?;
+    daemon.start(host, &conf.render())
+}
+
+/// Check for `dur` that `node` stays the only VIP holder; the first deviation is an error.
+pub fn holds_for(pair: &Pair, node: &str, dur: Duration) -> Result<()> {
+    let end = Instant::now() + dur;
+    while Instant::now() < end {
+        let m = pair.master();
+        if m != Some(node) {
+            return Err(LabError::Other(format!(
+                "expected {node} to stay the only VIP holder, found {m:?}; a log:\n{}\nb log:\n{}",
+                pair.a.log_text(),
+                pair.b.log_text()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
+/// Wait until `host`'s neighbour entry for `ip` shows `mac` (without sending it traffic:
+/// only an unsolicited announcement can change an existing entry that fast).
+pub fn wait_neigh(host: &Host, ip: IpAddr, mac: &str, timeout: Duration) -> Result<()> {
+    if wait_until(timeout, Duration::from_millis(10), || {
+        host.neigh(ip).as_deref() == Some(mac)
+    }) {
+        return Ok(());
+    }
+    Err(LabError::Timeout(
+        timeout,
+        format!(
+            "{}'s neighbour entry for {ip} to become {mac} (now {:?})",
+            host.name,
+            host.neigh(ip)
+        ),
+    ))
+}
+
+/// Ping `ip` from `host` until it answers (bounded), so the host has a neighbour entry.
+pub fn reach(host: &Host, ip: IpAddr, timeout: Duration) -> Result<()> {
+    if wait_until(timeout, Duration::from_millis(50), || host.ping(ip)) {
+        return Ok(());
+    }
+    Err(LabError::Timeout(
+        timeout,
+        format!("{} to reach {ip}", host.name),
+    ))
+}

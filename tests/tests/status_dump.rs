@@ -1,0 +1,85 @@
+//! keepalived's signal dumps: SIGUSR1 → /tmp/keepalived.data, SIGUSR2 → /tmp/keepalived.stats,
+//! the JSON signal → /tmp/keepalived.json, written by the running daemon with its live state.
+
+use std::path::Path;
+use std::time::Duration;
+
+use lab::scenario::{Pair, VIP};
+use lab::{require_root, wait_until, Daemon, Lab, NodeConf, NodeState};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+/// Signals `pid` and returns the file it writes (removed first, so nothing stale is read).
+fn dump(pid: u32, sig: i32, path: &str) -> String {
+    let _ = std::fs::remove_file(path);
+    let sig = Signal::try_from(sig).ok();
+    match sig {
+        Some(s) => kill(Pid::from_raw(pid as i32), s).unwrap(),
+        // Real-time signals are not in nix's enum.
+        None => unreachable!("signal without a nix name"),
+    }
+    assert!(
+        wait_until(Duration::from_secs(3), Duration::from_millis(10), || {
+            Path::new(path).exists()
+        }),
+        "{path} not written"
+    );
+    // The file is written in one call; give it a moment to be complete.
+    std::thread::sleep(Duration::from_millis(20));
+    std::fs::read_to_string(path).unwrap()
+}
+
+#[test]
+fn signal_dumps_show_live_state() {
+    require_root!();
+    let lab = Lab::builder().build().expect("lab");
+    let vip = VIP.split('/').next().unwrap().parse().unwrap();
+    let conf_a = NodeConf::demo("dump_a", NodeState::Master, 150).render();
+    let conf_b = NodeConf::demo("dump_b", NodeState::Backup, 100).render();
+    let mut pair = Pair::start(lab, Daemon::Vrrpd, &conf_a, &conf_b, vip).unwrap();
+    pair.wait_master("a", Duration::from_secs(5)).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+
+    let stats = dump(pair.a.pid(), libc::SIGUSR2, "/tmp/keepalived.stats");
+    assert!(stats.contains("VRRP Instance: VI_51\n"), "{stats}");
+    assert!(stats.contains("  Became master: 1\n"), "{stats}");
+    let sent: u64 = stats
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Sent: "))
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!(sent >= 3, "a sent {sent} adverts in 300+ ms at 100 ms");
+
+    let data = dump(pair.b.pid(), libc::SIGUSR1, "/tmp/keepalived.data");
+    assert!(data.contains("   State = BACKUP\n"), "{data}");
+    assert!(data.contains("   Master router = 192.0.2.1\n"), "{data}");
+    assert!(data.contains("     192.0.2.100/24 dev eth0\n"), "{data}");
+
+    let json_path = "/tmp/keepalived.json";
+    let _ = std::fs::remove_file(json_path);
+    // SAFETY-free raw kill: the JSON signal is SIGRTMIN+2, outside nix's Signal enum.
+    let rc = std::process::Command::new("kill")
+        .args([
+            "-s",
+            &(libc::SIGRTMIN() + 2).to_string(),
+            &pair.a.pid().to_string(),
+        ])
+        .status()
+        .unwrap();
+    assert!(rc.success());
+    assert!(wait_until(
+        Duration::from_secs(3),
+        Duration::from_millis(10),
+        || {
+            std::fs::read_to_string(json_path)
+                .ok()
+                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+                .is_some()
+        }
+    ));
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(json_path).unwrap()).unwrap();
+    assert_eq!(v[0]["state"], "Master");
+    assert_eq!(v[0]["effective_priority"], 150);
+    assert_eq!(v[0]["counters"]["became_master"], 1);
+}

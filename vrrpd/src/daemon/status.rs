@@ -1,0 +1,220 @@
+//! What an operator sees: per-instance status and counters, written where keepalived writes
+//! them so existing habits keep working: SIGUSR1 → `/tmp/keepalived.data`, SIGUSR2 →
+//! `/tmp/keepalived.stats` (keepalived's layout), the JSON signal (`--signum=JSON`) →
+//! `/tmp/keepalived.json`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+use crate::vrrp::fsm::State;
+use crate::vrrp::packet::{DropReason, Version};
+
+/// Where the dumps go (keepalived's paths).
+pub const DATA_FILE: &str = "/tmp/keepalived.data";
+pub const STATS_FILE: &str = "/tmp/keepalived.stats";
+pub const JSON_FILE: &str = "/tmp/keepalived.json";
+
+/// Counters of one instance, as keepalived keeps them.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Counters {
+    pub adverts_received: u64,
+    pub adverts_sent: u64,
+    pub became_master: u64,
+    pub released_master: u64,
+    pub priority_zero_received: u64,
+    pub priority_zero_sent: u64,
+    /// Dropped packets by reason (the codec's [`DropReason`] text).
+    pub drops: BTreeMap<String, u64>,
+}
+
+impl Counters {
+    pub fn drop(&mut self, reason: DropReason) -> u64 {
+        let n = self.drops.entry(reason.to_string()).or_default();
+        *n += 1;
+        *n
+    }
+
+    fn drops_of(&self, reasons: &[DropReason]) -> u64 {
+        reasons
+            .iter()
+            .map(|r| self.drops.get(&r.to_string()).copied().unwrap_or(0))
+            .sum()
+    }
+}
+
+/// A snapshot of one instance.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct InstanceStatus {
+    pub name: String,
+    pub state: State,
+    pub interface: String,
+    pub vrid: u8,
+    pub version: Version,
+    pub base_priority: u8,
+    pub effective_priority: u8,
+    /// Master_Adver_Interval in seconds (learned from the Master in v3).
+    pub master_adver_int: f64,
+    pub master_addr: Option<IpAddr>,
+    pub source_addr: IpAddr,
+    pub unicast_peers: Vec<IpAddr>,
+    pub preempt: bool,
+    pub vips: Vec<String>,
+    pub counters: Counters,
+}
+
+fn state_word(s: State) -> &'static str {
+    match s {
+        State::Initialize => "INIT",
+        State::Backup => "BACKUP",
+        State::Master => "MASTER",
+        State::Fault => "FAULT",
+    }
+}
+
+/// The SIGUSR1 dump: configuration and state, readable.
+pub fn render_data(all: &[InstanceStatus]) -> String {
+    let mut s = String::from("------< VRRP Topology >------\n");
+    for i in all {
+        let _ = writeln!(s, " VRRP Instance = {}", i.name);
+        let _ = writeln!(s, "   State = {}", state_word(i.state));
+        let master = i.master_addr.map_or("none".to_string(), |a| a.to_string());
+        let _ = writeln!(s, "   Master router = {master}");
+        let _ = writeln!(s, "   Interface = {}", i.interface);
+        let _ = writeln!(s, "   Using src_ip = {}", i.source_addr);
+        let _ = writeln!(s, "   Virtual Router ID = {}", i.vrid);
+        let v = match i.version {
+            Version::V2 => 2,
+            Version::V3 => 3,
+        };
+        let _ = writeln!(s, "   VRRP Version = {v}");
+        let _ = writeln!(s, "   Priority = {}", i.base_priority);
+        let _ = writeln!(s, "   Effective priority = {}", i.effective_priority);
+        let _ = writeln!(s, "   Master advert interval = {} sec", i.master_adver_int);
+        let _ = writeln!(
+            s,
+            "   Preempt = {}",
+            if i.preempt { "enabled" } else { "disabled" }
+        );
+        if !i.unicast_peers.is_empty() {
+            let _ = writeln!(s, "   Unicast Peer = {}", i.unicast_peers.len());
+            for p in &i.unicast_peers {
+                let _ = writeln!(s, "     {p}");
+            }
+        }
+        let _ = writeln!(s, "   Virtual IP = {}", i.vips.len());
+        for v in &i.vips {
+            let _ = writeln!(s, "     {v}");
+        }
+    }
+    s
+}
+
+/// The SIGUSR2 dump, in keepalived's layout (scripts grep it).
+pub fn render_stats(all: &[InstanceStatus]) -> String {
+    use DropReason as D;
+    let mut s = String::new();
+    for i in all {
+        let c = &i.counters;
+        let _ = writeln!(s, "VRRP Instance: {}", i.name);
+        let _ = writeln!(s, "  Advertisements:");
+        let _ = writeln!(s, "    Received: {}", c.adverts_received);
+        let _ = writeln!(s, "    Sent: {}", c.adverts_sent);
+        let _ = writeln!(s, "  Became master: {}", c.became_master);
+        let _ = writeln!(s, "  Released master: {}", c.released_master);
+        let _ = writeln!(s, "  Packet Errors:");
+        let _ = writeln!(
+            s,
+            "    Length: {}",
+            c.drops_of(&[D::TooShort, D::BadIpHeader])
+        );
+        let _ = writeln!(s, "    TTL: {}", c.drops_of(&[D::BadTtl]));
+        let _ = writeln!(
+            s,
+            "    Invalid Type: {}",
+            c.drops_of(&[D::BadType, D::BadVersion])
+        );
+        let _ = writeln!(
+            s,
+            "    Advertisement Interval: {}",
+            c.drops_of(&[D::IntervalMismatch])
+        );
+        let _ = writeln!(
+            s,
+            "    Address List: {}",
+            c.drops_of(&[D::BadAddrCount, D::BadFamily])
+        );
+        let _ = writeln!(s, "    Checksum: {}", c.drops_of(&[D::BadChecksum]));
+        let _ = writeln!(s, "  Authentication Errors:");
+        let _ = writeln!(s, "    Failure: {}", c.drops_of(&[D::AuthMismatch]));
+        let _ = writeln!(s, "  Priority Zero:");
+        let _ = writeln!(s, "    Received: {}", c.priority_zero_received);
+        let _ = writeln!(s, "    Sent: {}", c.priority_zero_sent);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> InstanceStatus {
+        let mut counters = Counters {
+            adverts_received: 7,
+            adverts_sent: 3,
+            became_master: 1,
+            ..Counters::default()
+        };
+        counters.drop(DropReason::BadTtl);
+        counters.drop(DropReason::BadChecksum);
+        counters.drop(DropReason::BadChecksum);
+        InstanceStatus {
+            name: "VI_1".into(),
+            state: State::Master,
+            interface: "eth0".into(),
+            vrid: 51,
+            version: Version::V3,
+            base_priority: 150,
+            effective_priority: 150,
+            master_adver_int: 0.1,
+            master_addr: Some("192.0.2.1".parse().unwrap()),
+            source_addr: "192.0.2.1".parse().unwrap(),
+            unicast_peers: vec![],
+            preempt: true,
+            vips: vec!["192.0.2.100/24 dev eth0".into()],
+            counters,
+        }
+    }
+
+    #[test]
+    fn stats_in_keepalived_layout() {
+        let text = render_stats(&[sample()]);
+        assert!(text
+            .starts_with("VRRP Instance: VI_1\n  Advertisements:\n    Received: 7\n    Sent: 3\n"));
+        assert!(text.contains("    TTL: 1\n"), "{text}");
+        assert!(text.contains("    Checksum: 2\n"), "{text}");
+        assert!(text.contains("  Became master: 1\n"), "{text}");
+    }
+
+    #[test]
+    fn data_names_state_and_vips() {
+        let text = render_data(&[sample()]);
+        assert!(
+            text.contains(" VRRP Instance = VI_1\n   State = MASTER\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("   Virtual IP = 1\n     192.0.2.100/24 dev eth0\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn json_round_trips_through_serde() {
+        let v = serde_json::to_value([sample()]).unwrap();
+        assert_eq!(v[0]["state"], "Master");
+        assert_eq!(v[0]["counters"]["drops"]["bad checksum"], 2);
+    }
+}
