@@ -187,7 +187,7 @@ fn partly_implemented_blocks_are_modelled_with_a_warning() {
     // Modelled all the same.
     assert_eq!(cfg.scripts[0].name, "chk");
     assert_eq!(cfg.scripts[0].interval, std::time::Duration::from_secs(2));
-    assert_eq!(cfg.virtual_servers[0].real_servers[0].weight, 1);
+    assert_eq!(cfg.virtual_servers[0].service.real_servers[0].weight, 1);
     assert_eq!(cfg.instances[0].track_scripts[0].name, "chk");
 }
 

@@ -144,6 +144,7 @@ struct Draft {
     static_routes: Vec<String>,
     static_rules: Vec<String>,
     virtual_servers: Vec<VirtualServer>,
+    virtual_server_groups: Vec<lbcore::spec::VirtualServerGroupSpec>,
     /// Every script command with where it was given, for the script security check.
     commands: Vec<(String, Pos)>,
 }
@@ -730,6 +731,7 @@ impl Draft {
             static_routes: self.static_routes,
             static_rules: self.static_rules,
             virtual_servers: self.virtual_servers,
+            virtual_server_groups: self.virtual_server_groups,
         }
     }
 

@@ -29,10 +29,12 @@ pub struct Config {
     /// `static_rules`, each line as written (modelled; not installed yet).
     #[serde(default)]
     pub static_rules: Vec<String>,
-    /// `virtual_server` blocks. A thin vrrpd-side model (vrrpd runs no LVS); to be mapped onto
-    /// `lbcore::spec` / `checks::spec` once those crates are in the workspace.
+    /// `virtual_server` blocks, mapped onto `lbcore::spec` and `checks::spec`.
     #[serde(default)]
     pub virtual_servers: Vec<VirtualServer>,
+    /// `virtual_server_group` blocks.
+    #[serde(default)]
+    pub virtual_server_groups: Vec<lbcore::spec::VirtualServerGroupSpec>,
 }
 
 /// `vrrp_script NAME { … }`.
@@ -83,81 +85,50 @@ pub struct Notify {
     pub any: Option<String>,
 }
 
-/// How a virtual server is named.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum VsKey {
-    Addr { ip: IpAddr, port: Option<u16> },
-    Fwmark(u32),
-    Group(String),
-}
-
-/// `virtual_server … { … }` (thin vrrpd-side model, see [`Config::virtual_servers`]).
+/// `virtual_server … { … }`: the service as `lbcore` runs it, plus the health checkers as
+/// `checks` runs them. Timer keys inherit virtual server → real server → checker
+/// ([`VirtualServer::resolved_checkers`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VirtualServer {
-    pub key: VsKey,
-    /// `lvs_sched` / `lb_algo`.
-    pub lvs_sched: Option<String>,
-    /// `lvs_method` / `lb_kind` (default NAT).
-    pub lvs_method: String,
-    /// `protocol` (default TCP).
-    pub protocol: String,
-    /// `persistence_timeout` seconds (bare keyword: 360).
-    pub persistence_timeout: Option<u32>,
-    /// `quorum` (default 1), `hysteresis` (default 0).
-    pub quorum: u32,
-    pub hysteresis: u32,
-    pub virtualhost: Option<String>,
-    pub sorry_server: Option<String>,
-    pub real_servers: Vec<RealServer>,
+    pub service: lbcore::spec::ServiceSpec,
+    /// Checker timer keys given at the virtual server level.
+    #[serde(default)]
+    pub timers: checks::spec::TimerOverrides,
+    /// Per real server, in the order of `service.real_servers`.
+    #[serde(default)]
+    pub real_servers: Vec<RealServerChecks>,
 }
 
-/// `real_server IP [PORT] { … }`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The checker side of one `real_server`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RealServer {
-    pub ip: IpAddr,
-    pub port: Option<u16>,
-    /// `weight` (default 1).
-    pub weight: u32,
-    pub inhibit_on_failure: bool,
-    pub notify_up: Option<String>,
-    pub notify_down: Option<String>,
-    pub checkers: Vec<Checker>,
+pub struct RealServerChecks {
+    /// Checker timer keys given at the real server level.
+    #[serde(default)]
+    pub timers: checks::spec::TimerOverrides,
+    #[serde(default)]
+    pub checkers: Vec<checks::spec::CheckSpec>,
 }
 
-/// A health checker block, with keys inherited virtual server → real server → checker.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Checker {
-    /// `HTTP_GET`, `SSL_GET`, `TCP_CHECK`, `MISC_CHECK`, …
-    pub kind: String,
-    pub connect_ip: Option<IpAddr>,
-    pub connect_port: Option<u16>,
-    /// `connect_timeout` (default 5 s).
-    pub connect_timeout: Duration,
-    /// `retry` / `nb_get_retry` (default 1; MISC_CHECK 0; DNS_CHECK 3).
-    pub retry: u32,
-    /// `delay_before_retry` (default 1 s).
-    pub delay_before_retry: Duration,
-    /// `delay_loop` (default 60 s).
-    pub delay_loop: Duration,
-    /// `warmup` (default: delay_loop).
-    pub warmup: Duration,
-    pub urls: Vec<Url>,
-    pub misc_path: Option<String>,
-    pub misc_timeout: Option<Duration>,
-    pub helo_name: Option<String>,
-}
-
-/// `url { path …; digest …; status_code … }`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Url {
-    pub path: String,
-    pub digest: Option<String>,
-    pub status_code: Option<String>,
+impl VirtualServer {
+    /// Every checker with keepalived's inheritance and defaults applied.
+    pub fn resolved_checkers(&self) -> Vec<checks::spec::Resolved> {
+        let mut out = Vec::new();
+        for (rs, rc) in self.service.real_servers.iter().zip(&self.real_servers) {
+            for c in &rc.checkers {
+                let port = rs.port.unwrap_or(0);
+                out.push(checks::spec::resolve(
+                    &self.timers,
+                    &rc.timers,
+                    c,
+                    checks::spec::Target::new(rs.addr, port),
+                    rs.weight,
+                ));
+            }
+        }
+        out
+    }
 }
 
 /// `global_defs`.

@@ -134,8 +134,6 @@ pub const SSL: &[Spec] = &[
     m("key", Arg::Str),
 ];
 
-pub const VS_GROUP: &[Spec] = &[];
-
 pub const URL: &[Spec] = &[
     m("path", Arg::Str),
     m("digest", Arg::Str),
@@ -210,6 +208,7 @@ pub const BFD_CHECK: &[Spec] = &[u("name", Arg::Str, "vrrpd has no BFD")];
 
 const LVS_SCHED: &[&str] = &[
     "rr", "wrr", "lc", "wlc", "lblc", "sh", "mh", "dh", "fo", "ovf", "lblcr", "sed", "nq", "twos",
+    "rtt",
 ];
 
 macro_rules! server_common {
