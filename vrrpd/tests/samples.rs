@@ -27,8 +27,9 @@ impl Ns {
         for i in 0..4 {
             let (e, p) = (format!("eth{i}"), format!("p{i}x{}", std::process::id()));
             let p = format!("{p}{tag}");
-            if !ok(&["-n", &name, "link", "add", &e, "type", "veth", "peer", "name", &p])
-                || !ok(&["-n", &name, "link", "set", &e, "up"])
+            if !ok(&[
+                "-n", &name, "link", "add", &e, "type", "veth", "peer", "name", &p,
+            ]) || !ok(&["-n", &name, "link", "set", &e, "up"])
             {
                 return None;
             }
@@ -41,7 +42,8 @@ impl Ns {
         let dir = std::env::temp_dir();
         let pid = |s: &str| dir.join(format!("{}-{tag}-{s}.pid", self.0));
         let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.0, prog, "-t", "-f"]).arg(file);
+        cmd.args(["netns", "exec", &self.0, prog, "-t", "-f"])
+            .arg(file);
         if prog == "keepalived" {
             cmd.arg("-p").arg(pid("p")).arg("-r").arg(pid("r"));
             cmd.arg("-c").arg(pid("c")).arg("-b").arg(pid("b"));
@@ -110,12 +112,18 @@ fn samples_agree_with_keepalived() {
         let (k, kout) = ns.test("keepalived", f, "s");
         let (v, vout) = ns.test(vrrpd, f, "s");
         if (k == 0) != (v == 0) || (k == 6) != (v == 6) {
-            failures.push(format!("{}: keepalived {k}, vrrpd {v}\n{kout}\n{vout}", f.display()));
+            failures.push(format!(
+                "{}: keepalived {k}, vrrpd {v}\n{kout}\n{vout}",
+                f.display()
+            ));
         }
         for line in keepalived_lines(&kout, f) {
             let at = format!("{}:{line}:", f.display());
             if !vout.lines().any(|l| l.starts_with(&at)) {
-                failures.push(format!("{}: keepalived flags line {line}, vrrpd does not\n{vout}", f.display()));
+                failures.push(format!(
+                    "{}: keepalived flags line {line}, vrrpd does not\n{vout}",
+                    f.display()
+                ));
             }
         }
     }
@@ -131,15 +139,30 @@ fn variants(text: &str) -> Vec<(&'static str, String)> {
             v.push((what, t));
         }
     };
-    push("vrid out of range", sub("virtual_router_id 51", "virtual_router_id 300"));
+    push(
+        "vrid out of range",
+        sub("virtual_router_id 51", "virtual_router_id 300"),
+    );
     push("priority out of range", sub("priority 100", "priority 256"));
     push("bad priority value", sub("priority 100", "priority high"));
     push("bad state", sub("state MASTER", "state LEADER"));
-    push("unknown keyword in instance", sub("virtual_router_id 51", "virtual_router_id 51\n    virtual_router_idx 5"));
-    push("unknown top-level keyword", Some(format!("{text}\nvrrp_instanse X {{\n}}\n")));
+    push(
+        "unknown keyword in instance",
+        sub(
+            "virtual_router_id 51",
+            "virtual_router_id 51\n    virtual_router_idx 5",
+        ),
+    );
+    push(
+        "unknown top-level keyword",
+        Some(format!("{text}\nvrrp_instanse X {{\n}}\n")),
+    );
     push("bad VIP", sub("192.168.200.16", "192.168.200.300"));
     push("unbalanced: extra close", Some(format!("{text}\n}}\n")));
-    push("unknown keyword in real_server", sub("weight 1", "weight 1\n        weigth 2"));
+    push(
+        "unknown keyword in real_server",
+        sub("weight 1", "weight 1\n        weigth 2"),
+    );
     push("bad lb_algo", sub("lb_algo rr", "lb_algo rrr"));
     push("missing interface", sub("interface eth0\n", "\n"));
     push("bad advert_int", sub("advert_int 1", "advert_int fast"));
@@ -160,20 +183,25 @@ fn broken_variants_agree_with_keepalived() {
     for f in samples() {
         let text = std::fs::read_to_string(&f).unwrap();
         for (i, (what, t)) in variants(&text).into_iter().enumerate() {
-            let path = dir.join(format!(
-                "{}.{i}",
-                f.file_name().unwrap().to_string_lossy()
-            ));
+            let path = dir.join(format!("{}.{i}", f.file_name().unwrap().to_string_lossy()));
             std::fs::write(&path, t).unwrap();
             let (k, kout) = ns.test("keepalived", &path, "v");
             let (v, vout) = ns.test(vrrpd, &path, "v");
             checked += 1;
             if (k == 0) != (v == 0) {
-                failures.push(format!("{} ({what}): keepalived {k}, vrrpd {v}\n{kout}\n{vout}", path.display()));
+                failures.push(format!(
+                    "{} ({what}): keepalived {k}, vrrpd {v}\n{kout}\n{vout}",
+                    path.display()
+                ));
             }
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
     assert!(checked >= 50, "only {checked} variants");
-    assert!(failures.is_empty(), "{} of {checked} disagree:\n{}", failures.len(), failures.join("\n---\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {checked} disagree:\n{}",
+        failures.len(),
+        failures.join("\n---\n")
+    );
 }

@@ -370,7 +370,10 @@ fn forwarding(node: &Node, names: &[&str], diags: &mut Diags) -> Option<Forwardi
     let c = names.iter().find_map(|n| child(node, n))?;
     let words: Vec<&str> = c.args.iter().map(|a| a.text.as_str()).collect();
     let bad = |diags: &mut Diags, msg: String| {
-        diags.push(Diagnostic::error(c.args.first().map_or(c.pos(), |a| &a.pos), msg));
+        diags.push(Diagnostic::error(
+            c.args.first().map_or(c.pos(), |a| &a.pos),
+            msg,
+        ));
         None
     };
     match words.first().copied() {
@@ -395,7 +398,10 @@ fn forwarding(node: &Node, names: &[&str], diags: &mut Diags) -> Option<Forwardi
                             }
                         }
                         other => {
-                            return bad(diags, format!("unknown tunnel type {other:?} (ipip, gue, gre)"))
+                            return bad(
+                                diags,
+                                format!("unknown tunnel type {other:?} (ipip, gue, gre)"),
+                            )
                         }
                     },
                     "nocsum" => t.csum = TunCsum::Nocsum,
@@ -559,7 +565,10 @@ pub fn virtual_server(node: &Node, diags: &mut Diags) -> Option<VirtualServer> {
     for rs in node.children.iter().filter(|c| c.name() == "real_server") {
         let Some((addr, port)) = ip_port(rs, diags).or_else(|| {
             if rs.args.is_empty() {
-                diags.push(Diagnostic::error(rs.pos(), "`real_server` needs an address"));
+                diags.push(Diagnostic::error(
+                    rs.pos(),
+                    "`real_server` needs an address",
+                ));
             }
             None
         }) else {

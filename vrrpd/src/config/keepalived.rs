@@ -204,17 +204,14 @@ fn top_table() -> &'static [Keyword<Draft>] {
                 }
             }),
             Keyword::partial("linkbeat_interfaces", MODELLED, |_, _, _| {}),
-            Keyword::partial("virtual_server_group", MODELLED, |_, n, g| {
-                if n.args.is_empty() {
-                    g.push(Diagnostic::error(
-                        n.pos(),
-                        "`virtual_server_group` needs a name",
-                    ));
-                }
-            }),
+            Keyword::partial(
+                "virtual_server_group",
+                "modelled (lbcore::spec); vrrpd itself runs no LVS",
+                |d, n, g| d.virtual_server_groups.extend(blocks::vs_group(n, g)),
+            ),
             Keyword::partial(
                 "virtual_server",
-                "modelled (thin vrrpd model); vrrpd runs no LVS or health checks",
+                "modelled (lbcore::spec + checks::spec); vrrpd itself runs no LVS or checkers",
                 |d, n, g| {
                     for (kw, c) in scripts_in(n) {
                         d.commands.push((kw, c));

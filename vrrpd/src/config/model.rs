@@ -44,8 +44,10 @@ pub struct VrrpScript {
     pub name: String,
     pub script: String,
     /// `interval` (default 1 s).
+    #[serde(with = "secs")]
     pub interval: Duration,
     /// `timeout` (default: the interval).
+    #[serde(with = "secs")]
     pub timeout: Duration,
     /// `weight` -253..253 (default 0), `reverse` flag.
     pub weight: i32,
@@ -171,20 +173,25 @@ impl Default for GlobalDefs {
 #[serde(deny_unknown_fields)]
 pub struct Garp {
     /// `garp_master_delay`: second burst this long after becoming Master (default 5 s; 0 = none).
+    #[serde(with = "secs")]
     pub master_delay: Duration,
     /// `garp_master_repeat`: messages per burst (default 5).
     pub master_repeat: u32,
     /// `garp_master_refresh`: periodic refresh while Master (default 0 = off).
+    #[serde(with = "secs")]
     pub master_refresh: Duration,
     /// `garp_master_refresh_repeat`: messages per refresh (default 1).
     pub master_refresh_repeat: u32,
     /// `garp_lower_prio_delay`: second burst after a lower-priority advert (default = master_delay).
+    #[serde(with = "secs")]
     pub lower_prio_delay: Duration,
     /// `garp_lower_prio_repeat`: messages per lower-priority burst (default = master_repeat).
     pub lower_prio_repeat: u32,
     /// `garp_interval` / `vrrp_garp_interval`: gap between ARP messages in a burst (default 0).
+    #[serde(with = "secs")]
     pub interval: Duration,
     /// `gna_interval` / `vrrp_gna_interval`: gap between NA messages in a burst (default 0).
+    #[serde(with = "secs")]
     pub na_interval: Duration,
     /// `lower_prio_no_advert`: a Master does not answer a lower-priority advert with its own.
     pub lower_prio_no_advert: bool,
@@ -298,6 +305,7 @@ pub struct VrrpInstance {
     pub version: Version,
     /// `nopreempt` (cleared by `state MASTER`, as keepalived does).
     pub nopreempt: bool,
+    #[serde(with = "secs")]
     pub preempt_delay: Duration,
     pub authentication: Option<Authentication>,
     pub virtual_ipaddress: Vec<VirtualAddress>,
@@ -337,4 +345,18 @@ pub struct SourceRef {
     pub file: PathBuf,
     pub line: u32,
     pub col: u32,
+}
+
+/// `Duration` as fractional seconds (keepalived's TIMER), for JSON and TOML.
+mod secs {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        Duration::try_from_secs_f64(f64::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
 }

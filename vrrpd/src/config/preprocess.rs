@@ -219,7 +219,9 @@ impl<'o> Pre<'o> {
                 ));
             }
             for p in pats {
-                let col = text.find(p.as_str()).map_or(1, |c| text[..c].chars().count() + 1);
+                let col = text
+                    .find(p.as_str())
+                    .map_or(1, |c| text[..c].chars().count() + 1);
                 let ppos = Pos::new(&pos.file, pos.line, u32::try_from(col).unwrap_or(1));
                 self.include(&p, &ppos, diags, sources);
             }
