@@ -247,4 +247,15 @@ proptest::proptest! {
         0..80)) {
         let _ = load_str(&words.join(" "), Path::new("p.conf"));
     }
+
+    #[test]
+    fn never_panics_in_the_preprocessor(words in proptest::collection::vec(
+        proptest::sample::select(vec!["$A=", "$A", "${A}", "$B=${A}${A}", "@x", "@^x", "~SEQ(A,1,3)",
+            "~SEQx(A,0x10,-1,0x1)", "~LST({A,B},{1,2},{3,4})", "~LST(A", "~SEQ(A,0,0,5)", "${_RANDOM 9 1}",
+            "${_ENV HOME}", "${_PWD}", "${_HASH}", "'q", "\"", "\\", "\n", "{", "}", "vrrp_instance", "V",
+            "priority", "virtual_server", "real_server", "1.2.3.4", "80", "HTTP_GET", "url", "path", "include {a,b}"]),
+        0..60)) {
+        let _ = load_str(&words.join(" "), Path::new("/nonexistent/p.conf"));
+        let _ = load_str(&words.join("\n"), Path::new("/nonexistent/p.conf"));
+    }
 }
