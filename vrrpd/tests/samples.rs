@@ -130,6 +130,10 @@ fn samples_agree_with_keepalived() {
     assert!(failures.is_empty(), "{}", failures.join("\n---\n"));
 }
 
+/// Variants where vrrpd is deliberately stricter than keepalived: (what, how
+/// docs/COMPATIBILITY.md names it).
+const DELIBERATE: &[(&str, &str)] = &[("bad BOOL", "`alpha maybe`")];
+
 /// Broken variants of a sample: (what, text).
 fn variants(text: &str) -> Vec<(&'static str, String)> {
     let mut v = Vec::new();
@@ -166,6 +170,31 @@ fn variants(text: &str) -> Vec<(&'static str, String)> {
     push("bad lb_algo", sub("lb_algo rr", "lb_algo rrr"));
     push("missing interface", sub("interface eth0\n", "\n"));
     push("bad advert_int", sub("advert_int 1", "advert_int fast"));
+    push(
+        "loopback interface",
+        sub("interface eth0\n", "interface lo\n"),
+    );
+    push(
+        "vrrp_strict",
+        sub("global_defs {", "global_defs {\n   vrrp_strict"),
+    );
+    push(
+        "missing include",
+        Some(format!("include /nonexistent/vrrpd-*.conf\n{text}")),
+    );
+    push(
+        "bad BOOL",
+        sub("delay_loop 6", "delay_loop 6\n    alpha maybe"),
+    );
+    push("bad TIMER", sub("delay_loop 6", "delay_loop six"));
+    push("bad lb_kind", sub("lb_kind NAT", "lb_kind NAAT"));
+    push(
+        "unknown checker key",
+        sub(
+            "connect_timeout 3",
+            "connect_timeout 3\n      connect_timout 4",
+        ),
+    );
     v
 }
 
@@ -188,6 +217,17 @@ fn broken_variants_agree_with_keepalived() {
             let (k, kout) = ns.test("keepalived", &path, "v");
             let (v, vout) = ns.test(vrrpd, &path, "v");
             checked += 1;
+            if let Some((_, doc)) = DELIBERATE.iter().find(|d| d.0 == what) {
+                let table = vrrpd::config::compat::table();
+                assert!(
+                    table.contains(doc),
+                    "{what}: not listed in COMPATIBILITY.md"
+                );
+                if v == 0 {
+                    failures.push(format!("{} ({what}): vrrpd must refuse it", path.display()));
+                }
+                continue;
+            }
             if (k == 0) != (v == 0) {
                 failures.push(format!(
                     "{} ({what}): keepalived {k}, vrrpd {v}\n{kout}\n{vout}",

@@ -22,6 +22,10 @@ pub const DIFFERENCES: &[(&str, &str)] = &[
         "an error with a did-you-mean suggestion everywhere; keepalived only logs some",
     ),
     (
+        "a BOOL keyword with a non-BOOL value (`alpha maybe`)",
+        "an error; keepalived 2.2.7 accepts it without a word",
+    ),
+    (
         "include matching no file",
         "a warning (not counted as a `-t` failure, as keepalived without `-e`)",
     ),

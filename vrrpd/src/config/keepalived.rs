@@ -97,6 +97,7 @@ struct GlobalDraft {
     mcast_group6: Option<std::net::Ipv6Addr>,
     script_security: bool,
     script_user: Option<String>,
+    vrrp_strict: bool,
 }
 
 #[derive(Default)]
@@ -125,6 +126,7 @@ struct InstDraft {
     native_ipv6: Option<Pos>,
     garp: GarpDraft,
     interface_pos: Option<Pos>,
+    strict: Option<bool>,
     track_scripts: Vec<(Track, Pos)>,
     track_interfaces: Vec<(Track, Pos)>,
     track_files: Vec<(Track, Pos)>,
@@ -278,6 +280,11 @@ fn global_table() -> &'static [Keyword<GlobalDraft>] {
                 })
             }),
         ];
+        v.push(Keyword::partial(
+            "vrrp_strict",
+            "keepalived's configuration rules apply; no iptables/nftables rules are installed",
+            |g, _, _| g.vrrp_strict = true,
+        ));
         v.push(Keyword::new("enable_script_security", |g, _, _| {
             g.script_security = true
         }));
@@ -372,7 +379,12 @@ fn instance_table() -> &'static [Keyword<InstDraft>] {
         ];
         const TRACKED: &str = "modelled; tracking does not change priority or state yet";
         const NOTIFY: &str = "modelled; notify scripts are not run yet";
-        v.extend::<[Keyword<InstDraft>; 11]>([
+        v.extend::<[Keyword<InstDraft>; 12]>([
+            Keyword::partial(
+                "strict_mode",
+                "keepalived's configuration rules apply; no iptables/nftables rules are installed",
+                |i, n, d| i.strict = bool_arg(n, d),
+            ),
             Keyword::partial("track_script", TRACKED, |i, n, d| {
                 i.track_scripts.extend(blocks::tracks(n, -254, 254, d))
             }),
@@ -483,6 +495,7 @@ fn top_vrrp_instance(draft: &mut Draft, node: &Node, diags: &mut Diags) {
         native_ipv6: None,
         garp: GarpDraft::default(),
         interface_pos: None,
+        strict: None,
         track_scripts: Vec::new(),
         track_interfaces: Vec::new(),
         track_files: Vec::new(),
@@ -714,6 +727,7 @@ impl Draft {
         );
         global.script_security = g.script_security;
         global.script_user = g.script_user.clone();
+        global.vrrp_strict = g.vrrp_strict;
         let instances = self
             .instances
             .into_iter()
@@ -752,7 +766,15 @@ impl Draft {
             }
             if host.interfaces {
                 if let (Some(ifname), Some(pos)) = (&i.interface, &i.interface_pos) {
-                    if !interface_exists(ifname) {
+                    if ifname == "lo" {
+                        diags.push(Diagnostic::warning(
+                            pos,
+                            format!(
+                                "({}) cannot use a loopback interface (lo) for vrrp - ignoring",
+                                i.name
+                            ),
+                        ));
+                    } else if !interface_exists(ifname) {
                         diags.push(Diagnostic::warning(
                             pos,
                             format!(
@@ -981,7 +1003,18 @@ impl InstDraft {
             }
         };
 
-        let authentication = match self.auth {
+        let strict_mode = self.strict.unwrap_or(global.vrrp_strict);
+        let auth = match self.auth {
+            Some((_, pos)) if strict_mode => {
+                diags.push(Diagnostic::warning(
+                    &pos,
+                    format!("({name}) Strict mode does not support authentication. Ignoring."),
+                ));
+                None
+            }
+            a => a,
+        };
+        let authentication = match auth {
             None => None,
             Some((a, pos)) => {
                 match a.kind {
@@ -1065,6 +1098,7 @@ impl InstDraft {
             track_interfaces: self.track_interfaces.into_iter().map(|t| t.0).collect(),
             track_files: self.track_files.into_iter().map(|t| t.0).collect(),
             notify: self.notify,
+            strict_mode,
             virtual_routes: self.virtual_routes,
             virtual_rules: self.virtual_rules,
             source: Some(SourceRef {

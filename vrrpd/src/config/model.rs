@@ -152,6 +152,9 @@ pub struct GlobalDefs {
     /// `script_user USER [GROUP]`.
     #[serde(default)]
     pub script_user: Option<String>,
+    /// `vrrp_strict`: RFC-strict instances by default (see [`VrrpInstance::strict_mode`]).
+    #[serde(default)]
+    pub vrrp_strict: bool,
 }
 
 impl Default for GlobalDefs {
@@ -164,6 +167,7 @@ impl Default for GlobalDefs {
             mcast_group6: crate::vrrp::packet::MCAST_V6,
             script_security: false,
             script_user: None,
+            vrrp_strict: false,
         }
     }
 }
@@ -328,6 +332,10 @@ pub struct VrrpInstance {
     /// `notify*` scripts (modelled; not run yet).
     #[serde(default)]
     pub notify: Notify,
+    /// `strict_mode [BOOL]` (default `vrrp_strict`): keepalived's config rules apply
+    /// (authentication is dropped); its firewall side is not implemented.
+    #[serde(default)]
+    pub strict_mode: bool,
     /// `virtual_routes` / `virtual_rules` lines as written (modelled; not installed yet).
     #[serde(default)]
     pub virtual_routes: Vec<String>,
