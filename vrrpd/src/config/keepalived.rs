@@ -816,8 +816,9 @@ impl Draft {
         if host.scripts && !self.global.script_security {
             for (cmd, pos) in &self.commands {
                 if let Some(path) = blocks::existing_script(cmd) {
+                    // A warning: keepalived disables such scripts and still runs; `-t` exits 6.
                     diags.push(
-                        Diagnostic::error(
+                        Diagnostic::warning(
                             pos,
                             format!(
                                 "SECURITY VIOLATION - scripts are being executed but script_security not enabled ({} would run as root)",
