@@ -157,6 +157,8 @@ fn top_table() -> &'static [Keyword<Draft>] {
     static T: OnceLock<Vec<Keyword<Draft>>> = OnceLock::new();
     T.get_or_init(|| {
         const MODELLED: &str = "parsed and validated into the model; not acted on by vrrpd yet";
+        const VALIDATED: &str =
+            "validated (keywords, value types, ranges) but not kept in the model or acted on";
         let mut v = vec![
             Keyword::new("global_defs", top_global_defs),
             Keyword::new("vrrp_instance", top_vrrp_instance),
@@ -175,19 +177,19 @@ fn top_table() -> &'static [Keyword<Draft>] {
             Keyword::partial("vrrp_sync_group", MODELLED, |d, n, g| {
                 d.sync_groups.extend(blocks::sync_group(n, g))
             }),
-            Keyword::partial("track_file", MODELLED, |_, n, g| {
+            Keyword::partial("track_file", VALIDATED, |_, n, g| {
                 blocks::validate_only(schema::TRACK_FILE, n, g)
             }),
-            Keyword::partial("vrrp_track_file", MODELLED, |_, n, g| {
+            Keyword::partial("vrrp_track_file", VALIDATED, |_, n, g| {
                 blocks::validate_only(schema::TRACK_FILE, n, g)
             }),
-            Keyword::partial("vrrp_track_process", MODELLED, |_, n, g| {
+            Keyword::partial("vrrp_track_process", VALIDATED, |_, n, g| {
                 blocks::validate_only(schema::TRACK_PROCESS, n, g)
             }),
-            Keyword::partial("garp_group", MODELLED, |_, n, g| {
+            Keyword::partial("garp_group", VALIDATED, |_, n, g| {
                 blocks::validate_only(schema::GARP_GROUP, n, g)
             }),
-            Keyword::partial("SSL", MODELLED, |_, n, g| {
+            Keyword::partial("SSL", VALIDATED, |_, n, g| {
                 blocks::validate_only(schema::SSL, n, g)
             }),
             Keyword::partial("static_ipaddress", MODELLED, |d, n, g| {
@@ -205,7 +207,7 @@ fn top_table() -> &'static [Keyword<Draft>] {
                     d.static_rules.push(blocks::rule_line(c, g));
                 }
             }),
-            Keyword::partial("linkbeat_interfaces", MODELLED, |_, _, _| {}),
+            Keyword::partial("linkbeat_interfaces", VALIDATED, |_, _, _| {}),
             Keyword::partial(
                 "virtual_server_group",
                 "modelled (lbcore::spec); vrrpd itself runs no LVS",

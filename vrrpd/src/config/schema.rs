@@ -48,6 +48,14 @@ const fn m(name: &'static str, arg: Arg) -> Spec {
         status: Status::Partial("parsed and validated into the model; not acted on by vrrpd yet"),
     }
 }
+/// Validated only: not kept in the model.
+const fn v(name: &'static str, arg: Arg) -> Spec {
+    Spec {
+        name,
+        arg,
+        status: Status::Partial("validated, not kept in the model or acted on"),
+    }
+}
 const fn u(name: &'static str, arg: Arg, why: &'static str) -> Spec {
     Spec {
         name,
@@ -73,21 +81,21 @@ pub const VRRP_SCRIPT: &[Spec] = &[
 ];
 
 pub const TRACK_FILE: &[Spec] = &[
-    m("file", Arg::Str),
-    m("weight", Arg::Rest),
-    m("init_file", Arg::Rest),
+    v("file", Arg::Str),
+    v("weight", Arg::Rest),
+    v("init_file", Arg::Rest),
 ];
 
 pub const TRACK_PROCESS: &[Spec] = &[
-    m("process", Arg::Str),
-    m("param_match", Arg::Enum(&["initial", "partial"])),
-    m("weight", Arg::Rest),
-    m("quorum", U32),
-    m("quorum_max", U32),
-    m("fork_delay", T),
-    m("terminate_delay", T),
-    m("delay", T),
-    m("full_command", Arg::Flag),
+    v("process", Arg::Str),
+    v("param_match", Arg::Enum(&["initial", "partial"])),
+    v("weight", Arg::Rest),
+    v("quorum", U32),
+    v("quorum_max", U32),
+    v("fork_delay", T),
+    v("terminate_delay", T),
+    v("delay", T),
+    v("full_command", Arg::Flag),
 ];
 
 pub const SYNC_GROUP: &[Spec] = &[
@@ -108,10 +116,10 @@ pub const SYNC_GROUP: &[Spec] = &[
 ];
 
 pub const GARP_GROUP: &[Spec] = &[
-    m("garp_interval", Arg::Timer(0.0, 1.0)),
-    m("gna_interval", Arg::Timer(0.0, 1.0)),
-    m("interface", Arg::Str),
-    m("interfaces", Arg::Lines),
+    v("garp_interval", Arg::Timer(0.0, 1.0)),
+    v("gna_interval", Arg::Timer(0.0, 1.0)),
+    v("interface", Arg::Str),
+    v("interfaces", Arg::Lines),
 ];
 
 pub const BFD_INSTANCE: &[Spec] = &[
@@ -128,10 +136,10 @@ pub const BFD_INSTANCE: &[Spec] = &[
 ];
 
 pub const SSL: &[Spec] = &[
-    m("password", Arg::Str),
-    m("ca", Arg::Str),
-    m("certificate", Arg::Str),
-    m("key", Arg::Str),
+    v("password", Arg::Str),
+    v("ca", Arg::Str),
+    v("certificate", Arg::Str),
+    v("key", Arg::Str),
 ];
 
 pub const URL: &[Spec] = &[
