@@ -233,6 +233,23 @@ fn include_with_glob_and_loop_detection() {
     let _ = std::fs::remove_dir_all(&d);
 }
 
+#[test]
+fn huge_timers_are_errors_not_panics() {
+    // Found by the config_parse fuzz target: a TIMER too big for a Duration.
+    for v in ["1e300", "inf", "NaN", "-1", "18446744073709551616"] {
+        let src = format!(
+            "virtual_server 192.0.2.1 80 {{\n delay_loop {v}\n real_server 192.0.2.2 80 {{\n  warmup {v}\n  TCP_CHECK {{\n   connect_timeout {v}\n  }}\n }}\n}}\nvrrp_script s {{\n script x\n interval {v}\n}}\n"
+        );
+        let (_, diags) = load_str(&src, Path::new("t.conf"));
+        let lines: Vec<u32> = diags
+            .iter()
+            .filter(|d| d.is_error())
+            .map(|d| d.line)
+            .collect();
+        assert_eq!(lines, [2, 4, 6, 12], "{v}: {diags:#?}");
+    }
+}
+
 proptest::proptest! {
     #[test]
     fn never_panics(s in "[ -~\n\t{}\"#!\\\\]{0,400}") {

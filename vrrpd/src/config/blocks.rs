@@ -46,9 +46,8 @@ fn num<T: std::str::FromStr>(node: &Node, names: &[&str]) -> Option<T> {
 }
 
 fn secs(node: &Node, name: &str) -> Option<Duration> {
-    num::<f64>(node, &[name])
-        .filter(|v| v.is_finite() && *v >= 0.0)
-        .map(Duration::from_secs_f64)
+    // The schema has reported out-of-range values; never panic on them here.
+    num::<f64>(node, &[name]).and_then(|v| Duration::try_from_secs_f64(v).ok())
 }
 
 fn boolean(node: &Node, name: &str) -> bool {
