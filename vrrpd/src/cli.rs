@@ -131,6 +131,12 @@ pub struct Cli {
     /// vrrpd: print the resolved configuration model as JSON and exit.
     #[arg(long = "dump-config")]
     pub dump_config: bool,
+    /// vrrpd: print docs/COMPATIBILITY.md (generated from the keyword registry) and exit.
+    #[arg(long = "compat-table")]
+    pub compat_table: bool,
+    /// vrrpd: `convert KEEPALIVED_CONF [OUT.toml]` writes the equivalent native TOML.
+    #[arg(value_name = "COMMAND", num_args = 0..)]
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

@@ -14,6 +14,8 @@ const EXIT_FATAL: u8 = 3;
 const EXIT_CONFIG: u8 = 4;
 /// `-t` found something to report.
 const EXIT_CONFIG_TEST: u8 = 5;
+/// `-t` found a script security violation.
+const EXIT_CONFIG_TEST_SECURITY: u8 = 6;
 
 fn main() -> ExitCode {
     let cli = match cli::parse_args(std::env::args_os()) {
@@ -43,8 +45,19 @@ fn main() -> ExitCode {
         println!("{}", cli::signum(func).unwrap_or(0));
         return ExitCode::from(EXIT_OK);
     }
+    if cli.compat_table {
+        print!("{}", config::compat::table());
+        return ExitCode::from(EXIT_OK);
+    }
+    if !cli.command.is_empty() {
+        return command(&cli);
+    }
     let opts = LoadOptions {
         config_id: cli.config_id.clone(),
+        host: config::HostChecks {
+            interfaces: true,
+            scripts: true,
+        },
     };
     let loaded = config::load(&cli.use_file, &opts);
     let diags: &[Diagnostic] = match &loaded {
@@ -62,7 +75,14 @@ fn main() -> ExitCode {
         }
         // As keepalived: anything it would complain about makes -t fail.
         let flagged = diags.iter().any(|d| d.is_error() || d.keepalived_flags);
-        return ExitCode::from(if flagged { EXIT_CONFIG_TEST } else { EXIT_OK });
+        let code = if diags.iter().any(|d| d.security) {
+            EXIT_CONFIG_TEST_SECURITY
+        } else if flagged {
+            EXIT_CONFIG_TEST
+        } else {
+            EXIT_OK
+        };
+        return ExitCode::from(code);
     }
     eprint!("{}", config::render(diags));
     let Ok((config, _)) = loaded else {
@@ -79,6 +99,48 @@ fn main() -> ExitCode {
         return ExitCode::from(EXIT_OK);
     }
     run_daemon(cli, config)
+}
+
+/// `vrrpd convert KEEPALIVED_CONF [OUT]`: write the equivalent TOML (stdout without OUT).
+fn command(cli: &Cli) -> ExitCode {
+    let (Some("convert"), Some(input)) =
+        (cli.command.first().map(String::as_str), cli.command.get(1))
+    else {
+        eprintln!(
+            "vrrpd: unknown command {:?} (expected `convert FILE [OUT]`)",
+            cli.command
+        );
+        return ExitCode::from(EXIT_USAGE);
+    };
+    let opts = LoadOptions {
+        config_id: cli.config_id.clone(),
+        host: config::HostChecks::default(),
+    };
+    let (config, diags) = match config::load(std::path::Path::new(input), &opts) {
+        Ok(c) => c,
+        Err(d) => {
+            eprint!("{}", config::render(&d));
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    eprint!("{}", config::render(&diags));
+    let text = match config::toml::to_string(&config) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("vrrpd: cannot write TOML: {e}");
+            return ExitCode::from(EXIT_FATAL);
+        }
+    };
+    match cli.command.get(2) {
+        Some(out) => {
+            if let Err(e) = std::fs::write(out, text) {
+                eprintln!("vrrpd: cannot write {out}: {e}");
+                return ExitCode::from(EXIT_FATAL);
+            }
+        }
+        None => print!("{text}"),
+    }
+    ExitCode::from(EXIT_OK)
 }
 
 /// Default pid file of the daemon when `-p` is not given.

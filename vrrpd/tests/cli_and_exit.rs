@@ -245,3 +245,41 @@ fn dump_config_prints_the_model() {
     assert_eq!(v["global"]["router_id"], "r1");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn convert_dump_config_and_compat_table() {
+    let dir = std::env::temp_dir().join(format!("vrrpd-convert-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("k.conf");
+    std::fs::write(
+        &conf,
+        "vrrp_instance A {\n interface lo\n virtual_router_id 7\n priority 42\n virtual_ipaddress { 192.0.2.7/24 }\n}\n",
+    )
+    .unwrap();
+    let out = dir.join("k.toml");
+    let st = std::process::Command::new(env!("CARGO_BIN_EXE_vrrpd"))
+        .arg("convert")
+        .arg(&conf)
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let dump = |f: &std::path::Path| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_vrrpd"))
+            .args(["--dump-config", "-f"])
+            .arg(f)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()
+    };
+    let (a, b) = (dump(&conf), dump(&out));
+    assert_eq!(a, b, "keepalived.conf and its TOML give the same model");
+    assert_eq!(a["instances"][0]["priority"], 42);
+    let table = std::process::Command::new(env!("CARGO_BIN_EXE_vrrpd"))
+        .arg("--compat-table")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&table.stdout).contains("| `virtual_router_id` | supported |"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -168,7 +168,7 @@ fn several_errors_with_positions_in_one_run() {
 }
 
 #[test]
-fn unimplemented_blocks_are_skipped_with_a_warning() {
+fn partly_implemented_blocks_are_modelled_with_a_warning() {
     let src = "vrrp_script chk { script \"x\"\n interval 2 }\nvirtual_server 192.0.2.1 80 {\n real_server 192.0.2.2 80 { weight 1 }\n}\nvrrp_instance A { interface e\nvirtual_router_id 9\ntrack_script { chk }\nvirtual_ipaddress { 192.0.2.1 } }";
     let (cfg, diags) = load_str(src, Path::new("x.conf"));
     let got: Vec<(Severity, u32)> = diags.iter().map(|d| (d.severity, d.line)).collect();
@@ -182,8 +182,13 @@ fn unimplemented_blocks_are_skipped_with_a_warning() {
     );
     assert!(diags
         .iter()
-        .all(|d| d.message.contains("not implemented yet") && !d.keepalived_flags));
+        .all(|d| d.message.contains("partly implemented") && !d.keepalived_flags));
     assert_eq!(cfg.instances.len(), 1);
+    // Modelled all the same.
+    assert_eq!(cfg.scripts[0].name, "chk");
+    assert_eq!(cfg.scripts[0].interval, std::time::Duration::from_secs(2));
+    assert_eq!(cfg.virtual_servers[0].service.real_servers[0].weight, 1);
+    assert_eq!(cfg.instances[0].track_scripts[0].name, "chk");
 }
 
 #[test]
@@ -228,6 +233,23 @@ fn include_with_glob_and_loop_detection() {
     let _ = std::fs::remove_dir_all(&d);
 }
 
+#[test]
+fn huge_timers_are_errors_not_panics() {
+    // Found by the config_parse fuzz target: a TIMER too big for a Duration.
+    for v in ["1e300", "inf", "NaN", "-1", "18446744073709551616"] {
+        let src = format!(
+            "virtual_server 192.0.2.1 80 {{\n delay_loop {v}\n real_server 192.0.2.2 80 {{\n  warmup {v}\n  TCP_CHECK {{\n   connect_timeout {v}\n  }}\n }}\n}}\nvrrp_script s {{\n script x\n interval {v}\n}}\n"
+        );
+        let (_, diags) = load_str(&src, Path::new("t.conf"));
+        let lines: Vec<u32> = diags
+            .iter()
+            .filter(|d| d.is_error())
+            .map(|d| d.line)
+            .collect();
+        assert_eq!(lines, [2, 4, 6, 12], "{v}: {diags:#?}");
+    }
+}
+
 proptest::proptest! {
     #[test]
     fn never_panics(s in "[ -~\n\t{}\"#!\\\\]{0,400}") {
@@ -241,5 +263,16 @@ proptest::proptest! {
             "auth_type", "AH", "PASS", "global_defs", "vrrp_version", "3", "include", "\\\n", "\"", "brd", "dev"]),
         0..80)) {
         let _ = load_str(&words.join(" "), Path::new("p.conf"));
+    }
+
+    #[test]
+    fn never_panics_in_the_preprocessor(words in proptest::collection::vec(
+        proptest::sample::select(vec!["$A=", "$A", "${A}", "$B=${A}${A}", "@x", "@^x", "~SEQ(A,1,3)",
+            "~SEQx(A,0x10,-1,0x1)", "~LST({A,B},{1,2},{3,4})", "~LST(A", "~SEQ(A,0,0,5)", "${_RANDOM 9 1}",
+            "${_ENV HOME}", "${_PWD}", "${_HASH}", "'q", "\"", "\\", "\n", "{", "}", "vrrp_instance", "V",
+            "priority", "virtual_server", "real_server", "1.2.3.4", "80", "HTTP_GET", "url", "path", "include {a,b}"]),
+        0..60)) {
+        let _ = load_str(&words.join(" "), Path::new("/nonexistent/p.conf"));
+        let _ = load_str(&words.join("\n"), Path::new("/nonexistent/p.conf"));
     }
 }

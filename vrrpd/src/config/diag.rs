@@ -42,6 +42,8 @@ pub struct Diagnostic {
     /// keepalived reports the same condition as a configuration error, so its `-t` exits
     /// non-zero. False for our own "not implemented yet" notices.
     pub keepalived_flags: bool,
+    /// keepalived's "SECURITY VIOLATION" class: `-t` exits with its own code (6).
+    pub security: bool,
 }
 
 impl Diagnostic {
@@ -54,6 +56,7 @@ impl Diagnostic {
             message: message.into(),
             help: None,
             keepalived_flags: true,
+            security: false,
         }
     }
 
@@ -83,6 +86,12 @@ impl Diagnostic {
     /// Mark as something keepalived itself accepts silently.
     pub fn not_flagged_by_keepalived(mut self) -> Self {
         self.keepalived_flags = false;
+        self
+    }
+
+    /// Mark as a script-security violation.
+    pub fn security(mut self) -> Self {
+        self.security = true;
         self
     }
 

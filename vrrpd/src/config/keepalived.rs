@@ -10,19 +10,34 @@ use super::keywords::{
 };
 use super::lexer::Token;
 use super::model::{
-    Authentication, Config, Garp, GlobalDefs, InitialState, Scope, SourceRef, VirtualAddress,
-    VrrpInstance,
+    Authentication, Config, Garp, GlobalDefs, InitialState, Notify, Scope, SourceRef, SyncGroup,
+    Track, VirtualAddress, VirtualServer, VrrpInstance,
 };
 use super::tree::Node;
+use super::{blocks, schema};
 use crate::vrrp::packet::Version;
+
+/// Checks that look at the machine, not the file (what keepalived's `-t` also does).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HostChecks {
+    /// Interfaces named by instances must exist (in the current network namespace).
+    pub interfaces: bool,
+    /// Scripts that exist and would run as root need `enable_script_security`.
+    pub scripts: bool,
+}
 
 /// Build the model from the top-level statements. Diagnostics go to `diags`.
 pub fn build(nodes: &[Node], diags: &mut Diags) -> Config {
+    build_with(nodes, HostChecks::default(), diags)
+}
+
+/// [`build`] with host checks.
+pub fn build_with(nodes: &[Node], host: HostChecks, diags: &mut Diags) -> Config {
     let mut draft = Draft::default();
     for n in nodes {
         dispatch(top_table(), Context::Top, &mut draft, n, diags);
     }
-    draft.resolve(diags)
+    draft.resolve(host, diags)
 }
 
 // ---------------------------------------------------------------- drafts
@@ -80,6 +95,9 @@ struct GlobalDraft {
     garp: GarpDraft,
     mcast_group4: Option<std::net::Ipv4Addr>,
     mcast_group6: Option<std::net::Ipv6Addr>,
+    script_security: bool,
+    script_user: Option<String>,
+    vrrp_strict: bool,
 }
 
 #[derive(Default)]
@@ -107,12 +125,30 @@ struct InstDraft {
     unicast_ttl: Option<u8>,
     native_ipv6: Option<Pos>,
     garp: GarpDraft,
+    interface_pos: Option<Pos>,
+    strict: Option<bool>,
+    track_scripts: Vec<(Track, Pos)>,
+    track_interfaces: Vec<(Track, Pos)>,
+    track_files: Vec<(Track, Pos)>,
+    notify: Notify,
+    scripts_used: Vec<(String, Pos)>,
+    virtual_routes: Vec<String>,
+    virtual_rules: Vec<String>,
 }
 
 #[derive(Default)]
 struct Draft {
     global: GlobalDraft,
     instances: Vec<InstDraft>,
+    scripts: Vec<blocks::ScriptDraft>,
+    sync_groups: Vec<(SyncGroup, Vec<Pos>, Pos)>,
+    static_addresses: Vec<VirtualAddress>,
+    static_routes: Vec<String>,
+    static_rules: Vec<String>,
+    virtual_servers: Vec<VirtualServer>,
+    virtual_server_groups: Vec<lbcore::spec::VirtualServerGroupSpec>,
+    /// Every script command with where it was given, for the script security check.
+    commands: Vec<(String, Pos)>,
 }
 
 // ---------------------------------------------------------------- registry tables
@@ -120,9 +156,74 @@ struct Draft {
 fn top_table() -> &'static [Keyword<Draft>] {
     static T: OnceLock<Vec<Keyword<Draft>>> = OnceLock::new();
     T.get_or_init(|| {
+        const MODELLED: &str = "parsed and validated into the model; not acted on by vrrpd yet";
+        const VALIDATED: &str =
+            "validated (keywords, value types, ranges) but not kept in the model or acted on";
         let mut v = vec![
             Keyword::new("global_defs", top_global_defs),
             Keyword::new("vrrp_instance", top_vrrp_instance),
+            Keyword::partial(
+                "vrrp_script",
+                "modelled; scripts are not run yet",
+                |d, n, g| {
+                    if let Some(sd) = blocks::vrrp_script(n, g) {
+                        if let (Some(s), Some(p)) = (&sd.script, &sd.script_pos) {
+                            d.commands.push((s.script.clone(), p.clone()));
+                        }
+                        d.scripts.push(sd);
+                    }
+                },
+            ),
+            Keyword::partial("vrrp_sync_group", MODELLED, |d, n, g| {
+                d.sync_groups.extend(blocks::sync_group(n, g))
+            }),
+            Keyword::partial("track_file", VALIDATED, |_, n, g| {
+                blocks::validate_only(schema::TRACK_FILE, n, g)
+            }),
+            Keyword::partial("vrrp_track_file", VALIDATED, |_, n, g| {
+                blocks::validate_only(schema::TRACK_FILE, n, g)
+            }),
+            Keyword::partial("vrrp_track_process", VALIDATED, |_, n, g| {
+                blocks::validate_only(schema::TRACK_PROCESS, n, g)
+            }),
+            Keyword::partial("garp_group", VALIDATED, |_, n, g| {
+                blocks::validate_only(schema::GARP_GROUP, n, g)
+            }),
+            Keyword::partial("SSL", VALIDATED, |_, n, g| {
+                blocks::validate_only(schema::SSL, n, g)
+            }),
+            Keyword::partial("static_ipaddress", MODELLED, |d, n, g| {
+                for c in &n.children {
+                    d.static_addresses.extend(parse_vip(c, g));
+                }
+            }),
+            Keyword::partial("static_routes", MODELLED, |d, n, g| {
+                for c in &n.children {
+                    d.static_routes.push(blocks::route_line(c, false, g));
+                }
+            }),
+            Keyword::partial("static_rules", MODELLED, |d, n, g| {
+                for c in &n.children {
+                    d.static_rules.push(blocks::rule_line(c, g));
+                }
+            }),
+            Keyword::partial("linkbeat_interfaces", VALIDATED, |_, _, _| {}),
+            Keyword::partial(
+                "virtual_server_group",
+                "modelled (lbcore::spec); vrrpd itself runs no LVS",
+                |d, n, g| d.virtual_server_groups.extend(blocks::vs_group(n, g)),
+            ),
+            Keyword::partial(
+                "virtual_server",
+                "modelled (lbcore::spec + checks::spec); vrrpd itself runs no LVS or checkers",
+                |d, n, g| {
+                    for (kw, c) in scripts_in(n) {
+                        d.commands.push((kw, c));
+                    }
+                    d.virtual_servers.extend(blocks::virtual_server(n, g));
+                },
+            ),
+            Keyword::unsupported("bfd_instance", "vrrpd has no BFD; the block is skipped"),
         ];
         v.extend(
             TOP_UNSUPPORTED
@@ -181,6 +282,19 @@ fn global_table() -> &'static [Keyword<GlobalDraft>] {
                 })
             }),
         ];
+        v.push(Keyword::partial(
+            "vrrp_strict",
+            "keepalived's configuration rules apply; no iptables/nftables rules are installed",
+            |g, _, _| g.vrrp_strict = true,
+        ));
+        v.push(Keyword::new("enable_script_security", |g, _, _| {
+            g.script_security = true
+        }));
+        v.push(Keyword::partial(
+            "script_user",
+            "recorded; scripts are not run yet",
+            |g, n, d| g.script_user = one_arg(n, d).map(|t| t.text.clone()),
+        ));
         v.extend(
             GLOBAL_UNSUPPORTED
                 .iter()
@@ -202,7 +316,8 @@ fn instance_table() -> &'static [Keyword<InstDraft>] {
                 })
             }),
             Keyword::new("interface", |i, n, d| {
-                i.interface = one_arg(n, d).map(|t| t.text.clone())
+                i.interface = one_arg(n, d).map(|t| t.text.clone());
+                i.interface_pos = Some(n.pos().clone());
             }),
             Keyword::new("virtual_router_id", |i, n, d| {
                 i.vrid = int_arg(n, d, 1, 255, "VRID").map(|v| v as u8);
@@ -264,6 +379,58 @@ fn instance_table() -> &'static [Keyword<InstDraft>] {
                 |i, n, _| i.native_ipv6 = Some(n.pos().clone()),
             ),
         ];
+        const TRACKED: &str = "modelled; tracking does not change priority or state yet";
+        const NOTIFY: &str = "modelled; notify scripts are not run yet";
+        v.extend::<[Keyword<InstDraft>; 12]>([
+            Keyword::partial(
+                "strict_mode",
+                "keepalived's configuration rules apply; no iptables/nftables rules are installed",
+                |i, n, d| i.strict = bool_arg(n, d),
+            ),
+            Keyword::partial("track_script", TRACKED, |i, n, d| {
+                i.track_scripts.extend(blocks::tracks(n, -254, 254, d))
+            }),
+            Keyword::partial("track_interface", TRACKED, |i, n, d| {
+                i.track_interfaces.extend(blocks::tracks(n, -254, 254, d))
+            }),
+            Keyword::partial("track_file", TRACKED, |i, n, d| {
+                i.track_files.extend(blocks::tracks(n, -254, 254, d))
+            }),
+            Keyword::partial("notify_master", NOTIFY, |i, n, d| {
+                i.notify.master = script_arg(i, n, d)
+            }),
+            Keyword::partial("notify_backup", NOTIFY, |i, n, d| {
+                i.notify.backup = script_arg(i, n, d)
+            }),
+            Keyword::partial("notify_fault", NOTIFY, |i, n, d| {
+                i.notify.fault = script_arg(i, n, d)
+            }),
+            Keyword::partial("notify_stop", NOTIFY, |i, n, d| {
+                i.notify.stop = script_arg(i, n, d)
+            }),
+            Keyword::partial("notify", NOTIFY, |i, n, d| {
+                i.notify.any = script_arg(i, n, d)
+            }),
+            Keyword::partial(
+                "virtual_routes",
+                "modelled; routes are not installed yet",
+                |i, n, d| {
+                    for c in &n.children {
+                        i.virtual_routes.push(blocks::route_line(c, true, d));
+                    }
+                },
+            ),
+            Keyword::partial(
+                "virtual_rules",
+                "modelled; rules are not installed yet",
+                |i, n, d| {
+                    for c in &n.children {
+                        i.virtual_rules.push(blocks::rule_line(c, d));
+                    }
+                },
+            ),
+            Keyword::unsupported("lvs_sync_daemon_interface", "deprecated; vrrpd runs no LVS"),
+        ]);
         v.extend(
             INSTANCE_UNSUPPORTED
                 .iter()
@@ -329,10 +496,30 @@ fn top_vrrp_instance(draft: &mut Draft, node: &Node, diags: &mut Diags) {
         unicast_ttl: None,
         native_ipv6: None,
         garp: GarpDraft::default(),
+        interface_pos: None,
+        strict: None,
+        track_scripts: Vec::new(),
+        track_interfaces: Vec::new(),
+        track_files: Vec::new(),
+        notify: Notify::default(),
+        scripts_used: Vec::new(),
+        virtual_routes: Vec::new(),
+        virtual_rules: Vec::new(),
     };
     for c in &node.children {
         dispatch(instance_table(), Context::VrrpInstance, &mut inst, c, diags);
     }
+    if let Some(c) = node
+        .children
+        .iter()
+        .find(|c| c.name() == "lvs_sync_daemon_interface")
+    {
+        diags.push(Diagnostic::warning(
+            c.pos(),
+            format!("({}) Specifying lvs_sync_daemon_interface against a vrrp is deprecated. Please use global lvs_sync_daemon", inst.name),
+        ));
+    }
+    draft.commands.append(&mut inst.scripts_used);
     draft.instances.push(inst);
 }
 
@@ -496,8 +683,37 @@ fn parse_scope(t: &Token, diags: &mut Diags) -> Option<Scope> {
 
 // ---------------------------------------------------------------- resolution
 
+/// A notify script argument (`"cmd args"` or unquoted words), remembered for script security.
+fn script_arg(i: &mut InstDraft, n: &Node, d: &mut Diags) -> Option<String> {
+    let first = one_arg(n, d)?;
+    let cmd = std::iter::once(first.text.as_str())
+        .chain(n.args[1..].iter().map(|a| a.text.as_str()))
+        .collect::<Vec<_>>()
+        .join(" ");
+    i.scripts_used.push((cmd.clone(), n.pos().clone()));
+    Some(cmd)
+}
+
+/// Script commands inside a virtual server (quorum_up/down, notify_up/down, misc_path).
+fn scripts_in(node: &Node) -> Vec<(String, Pos)> {
+    let mut out = Vec::new();
+    for c in &node.children {
+        if matches!(
+            c.name(),
+            "quorum_up" | "quorum_down" | "notify_up" | "notify_down" | "misc_path"
+        ) {
+            if let Some(a) = c.args.first() {
+                out.push((a.text.clone(), c.pos().clone()));
+            }
+        }
+        out.extend(scripts_in(c));
+    }
+    out
+}
+
 impl Draft {
-    fn resolve(self, diags: &mut Diags) -> Config {
+    fn resolve(self, host: HostChecks, diags: &mut Diags) -> Config {
+        self.cross_check(host, diags);
         let g = &self.global;
         let mut global = GlobalDefs {
             router_id: g.router_id.clone(),
@@ -511,13 +727,118 @@ impl Draft {
             g.garp.lower_prio_delay.is_some(),
             g.garp.lower_prio_repeat.is_some(),
         );
+        global.script_security = g.script_security;
+        global.script_user = g.script_user.clone();
+        global.vrrp_strict = g.vrrp_strict;
         let instances = self
             .instances
             .into_iter()
             .filter_map(|i| i.resolve(&global, lower_explicit, diags))
             .collect();
-        Config { global, instances }
+        Config {
+            global,
+            instances,
+            scripts: self.scripts.into_iter().filter_map(|s| s.script).collect(),
+            sync_groups: self.sync_groups.into_iter().map(|g| g.0).collect(),
+            static_addresses: self.static_addresses,
+            static_routes: self.static_routes,
+            static_rules: self.static_rules,
+            virtual_servers: self.virtual_servers,
+            virtual_server_groups: self.virtual_server_groups,
+        }
     }
+
+    /// Checks across blocks, in keepalived's words where it has them.
+    fn cross_check(&self, host: HostChecks, diags: &mut Diags) {
+        for i in &self.instances {
+            for (t, pos) in &i.track_scripts {
+                let ok = self
+                    .scripts
+                    .iter()
+                    .any(|s| s.name == t.name && s.script.is_some());
+                if !ok {
+                    diags.push(Diagnostic::warning(
+                        pos,
+                        format!(
+                            "({}) track script {} not found, ignoring...",
+                            i.name, t.name
+                        ),
+                    ));
+                }
+            }
+            if host.interfaces {
+                if let (Some(ifname), Some(pos)) = (&i.interface, &i.interface_pos) {
+                    if ifname == "lo" {
+                        diags.push(Diagnostic::warning(
+                            pos,
+                            format!(
+                                "({}) cannot use a loopback interface (lo) for vrrp - ignoring",
+                                i.name
+                            ),
+                        ));
+                    } else if !interface_exists(ifname) {
+                        diags.push(Diagnostic::warning(
+                            pos,
+                            format!(
+                                "WARNING - interface {ifname} for vrrp_instance {} doesn't exist",
+                                i.name
+                            ),
+                        ));
+                    }
+                }
+                for (t, pos) in &i.track_interfaces {
+                    if !interface_exists(&t.name) {
+                        diags.push(Diagnostic::warning(
+                            pos,
+                            format!("({}) tracked interface {} doesn't exist", i.name, t.name),
+                        ));
+                    }
+                }
+            }
+        }
+        for (g, members, pos) in &self.sync_groups {
+            let mut found = 0;
+            for (m, mpos) in g.group.iter().zip(members) {
+                if self.instances.iter().any(|i| &i.name == m) {
+                    found += 1;
+                } else {
+                    diags.push(Diagnostic::warning(
+                        mpos,
+                        format!("Virtual router {m} specified in sync group {} doesn't exist - ignoring", g.name),
+                    ));
+                }
+            }
+            if found == 0 {
+                diags.push(Diagnostic::warning(
+                    pos,
+                    format!("Sync group {} has no virtual router(s). removing", g.name),
+                ));
+            }
+        }
+        if host.scripts && !self.global.script_security {
+            for (cmd, pos) in &self.commands {
+                if let Some(path) = blocks::existing_script(cmd) {
+                    // A warning: keepalived disables such scripts and still runs; `-t` exits 6.
+                    diags.push(
+                        Diagnostic::warning(
+                            pos,
+                            format!(
+                                "SECURITY VIOLATION - scripts are being executed but script_security not enabled ({} would run as root)",
+                                path.display()
+                            ),
+                        )
+                        .with_help("add `enable_script_security` (and `script_user`) to global_defs")
+                        .security(),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Does a network interface of this name exist in the current namespace?
+fn interface_exists(name: &str) -> bool {
+    !name.contains('/') && std::path::Path::new("/sys/class/net").join(name).exists()
 }
 
 impl InstDraft {
@@ -685,7 +1006,18 @@ impl InstDraft {
             }
         };
 
-        let authentication = match self.auth {
+        let strict_mode = self.strict.unwrap_or(global.vrrp_strict);
+        let auth = match self.auth {
+            Some((_, pos)) if strict_mode => {
+                diags.push(Diagnostic::warning(
+                    &pos,
+                    format!("({name}) Strict mode does not support authentication. Ignoring."),
+                ));
+                None
+            }
+            a => a,
+        };
+        let authentication = match auth {
             None => None,
             Some((a, pos)) => {
                 match a.kind {
@@ -765,6 +1097,13 @@ impl InstDraft {
             unicast_peers: self.peers.into_iter().map(|(ip, _)| ip).collect(),
             unicast_ttl: self.unicast_ttl.unwrap_or(255),
             garp: self.garp.resolve(&global.garp, lower_explicit),
+            track_scripts: self.track_scripts.into_iter().map(|t| t.0).collect(),
+            track_interfaces: self.track_interfaces.into_iter().map(|t| t.0).collect(),
+            track_files: self.track_files.into_iter().map(|t| t.0).collect(),
+            notify: self.notify,
+            strict_mode,
+            virtual_routes: self.virtual_routes,
+            virtual_rules: self.virtual_rules,
             source: Some(SourceRef {
                 file: self.pos.file.to_path_buf(),
                 line: self.pos.line,
@@ -856,4 +1195,18 @@ fn ip_arg(node: &Node, diags: &mut Diags) -> Option<IpAddr> {
         Ok(ip) => Some(ip),
         Err(_) => bad_tok(t, diags, &format!("invalid IP address `{}`", t.text)),
     }
+}
+
+/// Every keyword table of this module as (context, [(keyword, status)]), for the
+/// compatibility table.
+pub fn registry() -> Vec<(&'static str, Vec<(&'static str, super::keywords::Status)>)> {
+    fn rows<T>(t: &[Keyword<T>]) -> Vec<(&'static str, super::keywords::Status)> {
+        t.iter().map(|k| (k.name, k.status)).collect()
+    }
+    vec![
+        ("Top level", rows(top_table())),
+        ("global_defs", rows(global_table())),
+        ("vrrp_instance", rows(instance_table())),
+        ("authentication", rows(auth_table())),
+    ]
 }

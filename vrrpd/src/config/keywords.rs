@@ -80,6 +80,16 @@ pub fn dispatch<T>(
 ) {
     match table.iter().find(|k| k.name == node.name()) {
         Some(k) => {
+            if let Status::Partial(why) = k.status {
+                diags.push(
+                    Diagnostic::warning(
+                        node.pos(),
+                        format!("`{}` is only partly implemented", k.name),
+                    )
+                    .with_help(why)
+                    .not_flagged_by_keepalived(),
+                );
+            }
             if let Status::Unsupported(why) = k.status {
                 diags.push(
                     Diagnostic::warning(
@@ -107,20 +117,6 @@ pub fn dispatch<T>(
 
 /// keepalived's top-level blocks that we know but do not implement yet.
 pub const TOP_UNSUPPORTED: &[&str] = &[
-    "vrrp_script",
-    "vrrp_sync_group",
-    "vrrp_track_file",
-    "track_file",
-    "vrrp_track_process",
-    "virtual_server",
-    "virtual_server_group",
-    "static_ipaddress",
-    "static_routes",
-    "static_rules",
-    "garp_group",
-    "linkbeat_interfaces",
-    "bfd_instance",
-    "SSL",
     "net_namespace",
     "net_namespace_ipvs",
     "namespace_with_ipsets",
@@ -147,13 +143,10 @@ pub const GLOBAL_UNSUPPORTED: &[&str] = &[
     "lvs_flush_onstop",
     "lvs_timeouts",
     "lvs_sync_daemon",
-    "enable_script_security",
-    "script_user",
     "max_auto_priority",
     "min_auto_priority_delay",
     "vrrp_check_unicast_src",
     "vrrp_skip_check_adv_addr",
-    "vrrp_strict",
     "vrrp_iptables",
     "vrrp_ipsets",
     "vrrp_nftables",
@@ -204,16 +197,8 @@ pub const GLOBAL_UNSUPPORTED: &[&str] = &[
 
 /// `vrrp_instance` keywords of keepalived we know but do not implement yet.
 pub const INSTANCE_UNSUPPORTED: &[&str] = &[
-    "track_interface",
-    "track_script",
     "track_process",
-    "track_file",
     "track_bfd",
-    "notify",
-    "notify_master",
-    "notify_backup",
-    "notify_fault",
-    "notify_stop",
     "notify_deleted",
     "notify_master_rx_lower_pri",
     "notify_priority_changes",
@@ -221,12 +206,9 @@ pub const INSTANCE_UNSUPPORTED: &[&str] = &[
     "use_vmac",
     "vmac_xmit_base",
     "dont_track_primary",
-    "virtual_routes",
-    "virtual_rules",
     "virtual_ipaddress_excluded",
     "accept",
     "no_accept",
-    "strict_mode",
     "skip_check_adv_addr",
     "check_unicast_src",
     "old_unicast_checksum",

@@ -8,6 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::diag::{Diagnostic, Pos};
+pub use super::preprocess::Line;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenKind {
@@ -33,69 +34,143 @@ impl Token {
     }
 }
 
-/// Split `text` (the contents of `file`) into tokens. Never fails: problems such as an
-/// unterminated quote become diagnostics and lexing goes on.
+/// Split `text` (the contents of `file`) into tokens, without preprocessing (comments are
+/// handled here). Never fails: problems such as an unterminated quote become diagnostics.
 pub fn lex(text: &str, file: &Arc<Path>) -> (Vec<Token>, Vec<Diagnostic>) {
+    let lines: Vec<Line> = text
+        .split('\n')
+        .enumerate()
+        .map(|(i, l)| Line {
+            file: file.clone(),
+            line: u32::try_from(i + 1).unwrap_or(u32::MAX),
+            text: l.strip_suffix('\r').unwrap_or(l).to_string(),
+        })
+        .collect();
+    lex_impl(&lines, true)
+}
+
+/// Tokens of preprocessed lines (comments already removed).
+pub fn lex_lines(lines: &[Line]) -> (Vec<Token>, Vec<Diagnostic>) {
+    lex_impl(lines, false)
+}
+
+fn lex_impl(lines: &[Line], comments: bool) -> (Vec<Token>, Vec<Diagnostic>) {
     let mut toks = Vec::new();
     let mut diags = Vec::new();
-    let lines: Vec<&str> = text.split('\n').collect();
-    for (idx, raw) in lines.iter().enumerate() {
-        let line_no = u32::try_from(idx + 1).unwrap_or(u32::MAX);
-        let line = raw.strip_suffix('\r').unwrap_or(raw);
-        let continued = lex_line(line, file, line_no, &mut toks, &mut diags);
+    for (idx, l) in lines.iter().enumerate() {
+        let continued = lex_line(&l.text, &l.file, l.line, comments, &mut toks, &mut diags);
         if !continued && idx + 1 < lines.len() {
-            let col = u32::try_from(line.chars().count() + 1).unwrap_or(u32::MAX);
+            let col = u32::try_from(l.text.chars().count() + 1).unwrap_or(u32::MAX);
             toks.push(Token {
                 kind: TokenKind::Newline,
                 text: String::new(),
-                pos: Pos::new(file, line_no, col),
+                pos: Pos::new(&l.file, l.line, col),
             });
         }
     }
-    let end = Pos::new(file, u32::try_from(lines.len()).unwrap_or(u32::MAX), 1);
-    if toks.last().is_some_and(|t| t.kind != TokenKind::Newline) {
-        toks.push(Token {
-            kind: TokenKind::Newline,
-            text: String::new(),
-            pos: end,
-        });
+    if let Some(last) = toks.last() {
+        if last.kind != TokenKind::Newline {
+            let mut end = last.pos.clone();
+            end.col += 1;
+            toks.push(Token {
+                kind: TokenKind::Newline,
+                text: String::new(),
+                pos: end,
+            });
+        }
     }
     (toks, diags)
 }
 
-/// Lex one physical line; returns true when it ends with a `\` continuation.
+/// keepalived's escapes inside quotes: `\a \b \E \f \n \r \t \v \nnn \xXX \cC`, and
+/// `\C` for any other C. Returns the character and how many input chars were used.
+fn escape(rest: &[char]) -> (Option<char>, usize) {
+    let Some(&c) = rest.first() else {
+        return (Some('\\'), 0);
+    };
+    let simple = |ch: char| (Some(ch), 1);
+    match c {
+        'a' => simple('\u{7}'),
+        'b' => simple('\u{8}'),
+        'E' => simple('\u{1b}'),
+        'f' => simple('\u{c}'),
+        'n' => simple('\n'),
+        'r' => simple('\r'),
+        't' => simple('\t'),
+        'v' => simple('\u{b}'),
+        'x' => {
+            let n = rest[1..]
+                .iter()
+                .take_while(|c| c.is_ascii_hexdigit())
+                .count();
+            let s: String = rest[1..1 + n].iter().collect();
+            let v = u32::from_str_radix(&s, 16).ok().map(|v| v & 0xff);
+            (v.and_then(char::from_u32), 1 + n)
+        }
+        '0'..='7' => {
+            let n = rest
+                .iter()
+                .take(3)
+                .take_while(|c| ('0'..='7').contains(c))
+                .count();
+            let s: String = rest[..n].iter().collect();
+            let v = u32::from_str_radix(&s, 8).ok().map(|v| v & 0xff);
+            (v.and_then(char::from_u32), n)
+        }
+        'c' => match rest.get(1) {
+            Some(&k) => (char::from_u32(u32::from(k.to_ascii_uppercase()) ^ 0x40), 2),
+            None => simple('c'),
+        },
+        other => simple(other),
+    }
+}
+
+/// Lex one line; returns true when it ends with a `\` continuation.
 fn lex_line(
     line: &str,
     file: &Arc<Path>,
     line_no: u32,
+    comments: bool,
     toks: &mut Vec<Token>,
     diags: &mut Vec<Diagnostic>,
 ) -> bool {
     let chars: Vec<char> = line.chars().collect();
+    let col = |i: usize| u32::try_from(i + 1).unwrap_or(u32::MAX);
     let mut i = 0;
     let mut word = String::new();
     let mut word_col = 0u32;
-    let col = |i: usize| u32::try_from(i + 1).unwrap_or(u32::MAX);
-    let flush = |word: &mut String, word_col: u32, toks: &mut Vec<Token>| {
-        if !word.is_empty() {
+    let mut in_word = false;
+    let mut quoted = false;
+    let flush = |word: &mut String,
+                 in_word: &mut bool,
+                 quoted: &mut bool,
+                 wc: u32,
+                 toks: &mut Vec<Token>| {
+        if *in_word {
             toks.push(Token {
-                kind: TokenKind::Word,
+                kind: if *quoted {
+                    TokenKind::Quoted
+                } else {
+                    TokenKind::Word
+                },
                 text: std::mem::take(word),
-                pos: Pos::new(file, line_no, word_col),
+                pos: Pos::new(file, line_no, wc),
             });
         }
+        *in_word = false;
+        *quoted = false;
     };
     while i < chars.len() {
         let c = chars[i];
         match c {
-            '#' | '!' => break,
+            '#' | '!' if comments => break,
             '\\' if chars[i + 1..].iter().all(|c| c.is_whitespace()) => {
-                flush(&mut word, word_col, toks);
+                flush(&mut word, &mut in_word, &mut quoted, word_col, toks);
                 return true;
             }
-            c if c.is_whitespace() => flush(&mut word, word_col, toks),
+            c if c.is_whitespace() => flush(&mut word, &mut in_word, &mut quoted, word_col, toks),
             '{' | '}' => {
-                flush(&mut word, word_col, toks);
+                flush(&mut word, &mut in_word, &mut quoted, word_col, toks);
                 let kind = if c == '{' {
                     TokenKind::Open
                 } else {
@@ -107,38 +182,45 @@ fn lex_line(
                     pos: Pos::new(file, line_no, col(i)),
                 });
             }
-            '"' => {
-                flush(&mut word, word_col, toks);
+            '"' | '\'' => {
+                if !in_word {
+                    in_word = true;
+                    word_col = col(i);
+                }
+                quoted = true;
                 let start = i;
-                let rest = &chars[i + 1..];
-                match rest.iter().position(|&c| c == '"') {
-                    Some(len) => {
-                        toks.push(Token {
-                            kind: TokenKind::Quoted,
-                            text: rest[..len].iter().collect(),
-                            pos: Pos::new(file, line_no, col(start)),
-                        });
-                        i += len + 1;
+                i += 1;
+                let mut closed = false;
+                while i < chars.len() {
+                    match chars[i] {
+                        q if q == c => {
+                            closed = true;
+                            break;
+                        }
+                        '\\' => {
+                            let (ch, used) = escape(&chars[i + 1..]);
+                            word.extend(ch);
+                            i += used;
+                        }
+                        other => word.push(other),
                     }
-                    None => {
-                        diags.push(
-                            Diagnostic::error(
-                                &Pos::new(file, line_no, col(start)),
-                                "unterminated quoted string",
-                            )
-                            .with_help("close the string with `\"` on the same line"),
-                        );
-                        toks.push(Token {
-                            kind: TokenKind::Quoted,
-                            text: rest.iter().collect(),
-                            pos: Pos::new(file, line_no, col(start)),
-                        });
-                        return false;
-                    }
+                    i += 1;
+                }
+                if !closed {
+                    diags.push(
+                        Diagnostic::error(
+                            &Pos::new(file, line_no, col(start)),
+                            "unterminated quoted string",
+                        )
+                        .with_help(format!("close the string with `{c}` on the same line")),
+                    );
+                    flush(&mut word, &mut in_word, &mut quoted, word_col, toks);
+                    return false;
                 }
             }
             c => {
-                if word.is_empty() {
+                if !in_word {
+                    in_word = true;
                     word_col = col(i);
                 }
                 word.push(c);
@@ -146,7 +228,7 @@ fn lex_line(
         }
         i += 1;
     }
-    flush(&mut word, word_col, toks);
+    flush(&mut word, &mut in_word, &mut quoted, word_col, toks);
     false
 }
 
@@ -222,7 +304,7 @@ mod tests {
                 (Word, "c".into(), 2, 3),
                 (Newline, "".into(), 2, 4),
                 (Word, "d".into(), 3, 1),
-                (Newline, "".into(), 3, 1),
+                (Newline, "".into(), 3, 2),
             ]
         );
     }

@@ -10,13 +10,132 @@ use crate::vrrp::packet::Version;
 
 /// The whole configuration.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Config {
     pub global: GlobalDefs,
     pub instances: Vec<VrrpInstance>,
+    /// `vrrp_script` blocks (modelled; not run yet).
+    #[serde(default)]
+    pub scripts: Vec<VrrpScript>,
+    /// `vrrp_sync_group` blocks (modelled; not acted on yet).
+    #[serde(default)]
+    pub sync_groups: Vec<SyncGroup>,
+    /// `static_ipaddress` (modelled; not installed yet).
+    #[serde(default)]
+    pub static_addresses: Vec<VirtualAddress>,
+    /// `static_routes`, each line as written (modelled; not installed yet).
+    #[serde(default)]
+    pub static_routes: Vec<String>,
+    /// `static_rules`, each line as written (modelled; not installed yet).
+    #[serde(default)]
+    pub static_rules: Vec<String>,
+    /// `virtual_server` blocks, mapped onto `lbcore::spec` and `checks::spec`.
+    #[serde(default)]
+    pub virtual_servers: Vec<VirtualServer>,
+    /// `virtual_server_group` blocks.
+    #[serde(default)]
+    pub virtual_server_groups: Vec<lbcore::spec::VirtualServerGroupSpec>,
+}
+
+/// `vrrp_script NAME { … }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VrrpScript {
+    pub name: String,
+    pub script: String,
+    /// `interval` (default 1 s).
+    #[serde(with = "secs")]
+    pub interval: Duration,
+    /// `timeout` (default: the interval).
+    #[serde(with = "secs")]
+    pub timeout: Duration,
+    /// `weight` -253..253 (default 0), `reverse` flag.
+    pub weight: i32,
+    pub weight_reverse: bool,
+    /// `rise` / `fall` (default 1).
+    pub rise: u32,
+    pub fall: u32,
+    pub user: Option<String>,
+    pub init_fail: bool,
+}
+
+/// `vrrp_sync_group NAME { group { … } }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncGroup {
+    pub name: String,
+    pub group: Vec<String>,
+}
+
+/// A `track_script` / `track_interface` / `track_file` entry: a name and optional weight.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Track {
+    pub name: String,
+    pub weight: Option<i32>,
+    pub reverse: bool,
+}
+
+/// Notify scripts of an instance (modelled; not run yet).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Notify {
+    pub master: Option<String>,
+    pub backup: Option<String>,
+    pub fault: Option<String>,
+    pub stop: Option<String>,
+    pub any: Option<String>,
+}
+
+/// `virtual_server … { … }`: the service as `lbcore` runs it, plus the health checkers as
+/// `checks` runs them. Timer keys inherit virtual server → real server → checker
+/// ([`VirtualServer::resolved_checkers`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VirtualServer {
+    pub service: lbcore::spec::ServiceSpec,
+    /// Checker timer keys given at the virtual server level.
+    #[serde(default)]
+    pub timers: checks::spec::TimerOverrides,
+    /// Per real server, in the order of `service.real_servers`.
+    #[serde(default)]
+    pub real_servers: Vec<RealServerChecks>,
+}
+
+/// The checker side of one `real_server`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RealServerChecks {
+    /// Checker timer keys given at the real server level.
+    #[serde(default)]
+    pub timers: checks::spec::TimerOverrides,
+    #[serde(default)]
+    pub checkers: Vec<checks::spec::CheckSpec>,
+}
+
+impl VirtualServer {
+    /// Every checker with keepalived's inheritance and defaults applied.
+    pub fn resolved_checkers(&self) -> Vec<checks::spec::Resolved> {
+        let mut out = Vec::new();
+        for (rs, rc) in self.service.real_servers.iter().zip(&self.real_servers) {
+            for c in &rc.checkers {
+                let port = rs.port.unwrap_or(0);
+                out.push(checks::spec::resolve(
+                    &self.timers,
+                    &rc.timers,
+                    c,
+                    checks::spec::Target::new(rs.addr, port),
+                    rs.weight,
+                ));
+            }
+        }
+        out
+    }
 }
 
 /// `global_defs`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct GlobalDefs {
     /// `router_id`; defaults to the host name.
     pub router_id: Option<String>,
@@ -27,6 +146,15 @@ pub struct GlobalDefs {
     /// `vrrp_mcast_group4` / `vrrp_mcast_group6`.
     pub mcast_group4: std::net::Ipv4Addr,
     pub mcast_group6: std::net::Ipv6Addr,
+    /// `enable_script_security`.
+    #[serde(default)]
+    pub script_security: bool,
+    /// `script_user USER [GROUP]`.
+    #[serde(default)]
+    pub script_user: Option<String>,
+    /// `vrrp_strict`: RFC-strict instances by default (see [`VrrpInstance::strict_mode`]).
+    #[serde(default)]
+    pub vrrp_strict: bool,
 }
 
 impl Default for GlobalDefs {
@@ -37,28 +165,37 @@ impl Default for GlobalDefs {
             garp: Garp::default(),
             mcast_group4: crate::vrrp::packet::MCAST_V4,
             mcast_group6: crate::vrrp::packet::MCAST_V6,
+            script_security: false,
+            script_user: None,
+            vrrp_strict: false,
         }
     }
 }
 
 /// Gratuitous ARP / unsolicited NA schedule, keepalived's keys and defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Garp {
     /// `garp_master_delay`: second burst this long after becoming Master (default 5 s; 0 = none).
+    #[serde(with = "secs")]
     pub master_delay: Duration,
     /// `garp_master_repeat`: messages per burst (default 5).
     pub master_repeat: u32,
     /// `garp_master_refresh`: periodic refresh while Master (default 0 = off).
+    #[serde(with = "secs")]
     pub master_refresh: Duration,
     /// `garp_master_refresh_repeat`: messages per refresh (default 1).
     pub master_refresh_repeat: u32,
     /// `garp_lower_prio_delay`: second burst after a lower-priority advert (default = master_delay).
+    #[serde(with = "secs")]
     pub lower_prio_delay: Duration,
     /// `garp_lower_prio_repeat`: messages per lower-priority burst (default = master_repeat).
     pub lower_prio_repeat: u32,
     /// `garp_interval` / `vrrp_garp_interval`: gap between ARP messages in a burst (default 0).
+    #[serde(with = "secs")]
     pub interval: Duration,
     /// `gna_interval` / `vrrp_gna_interval`: gap between NA messages in a burst (default 0).
+    #[serde(with = "secs")]
     pub na_interval: Duration,
     /// `lower_prio_no_advert`: a Master does not answer a lower-priority advert with its own.
     pub lower_prio_no_advert: bool,
@@ -119,6 +256,7 @@ pub enum Authentication {
 /// One address of `virtual_ipaddress`:
 /// `ADDR[/PREFIX] [brd ADDR] [dev IFNAME] [scope SCOPE] [label LABEL]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct VirtualAddress {
     pub addr: IpAddr,
     /// Defaults to /32 (IPv4) or /128 (IPv6) as keepalived.
@@ -158,6 +296,7 @@ impl Scope {
 
 /// `vrrp_instance NAME { … }`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct VrrpInstance {
     pub name: String,
     pub state: InitialState,
@@ -170,6 +309,7 @@ pub struct VrrpInstance {
     pub version: Version,
     /// `nopreempt` (cleared by `state MASTER`, as keepalived does).
     pub nopreempt: bool,
+    #[serde(with = "secs")]
     pub preempt_delay: Duration,
     pub authentication: Option<Authentication>,
     pub virtual_ipaddress: Vec<VirtualAddress>,
@@ -180,6 +320,27 @@ pub struct VrrpInstance {
     /// `unicast_ttl` (default 255).
     pub unicast_ttl: u8,
     pub garp: Garp,
+    /// `track_script { NAME [weight N [reverse]] }` (modelled; not run yet).
+    #[serde(default)]
+    pub track_scripts: Vec<Track>,
+    /// `track_interface { IF [weight N] }` (modelled; not acted on yet).
+    #[serde(default)]
+    pub track_interfaces: Vec<Track>,
+    /// `track_file { NAME [weight N] }` (modelled; not acted on yet).
+    #[serde(default)]
+    pub track_files: Vec<Track>,
+    /// `notify*` scripts (modelled; not run yet).
+    #[serde(default)]
+    pub notify: Notify,
+    /// `strict_mode [BOOL]` (default `vrrp_strict`): keepalived's config rules apply
+    /// (authentication is dropped); its firewall side is not implemented.
+    #[serde(default)]
+    pub strict_mode: bool,
+    /// `virtual_routes` / `virtual_rules` lines as written (modelled; not installed yet).
+    #[serde(default)]
+    pub virtual_routes: Vec<String>,
+    #[serde(default)]
+    pub virtual_rules: Vec<String>,
     /// Where each item came from, for diagnostics.
     #[serde(skip)]
     pub source: Option<SourceRef>,
@@ -187,8 +348,23 @@ pub struct VrrpInstance {
 
 /// A place in a configuration file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SourceRef {
     pub file: PathBuf,
     pub line: u32,
     pub col: u32,
+}
+
+/// `Duration` as fractional seconds (keepalived's TIMER), for JSON and TOML.
+mod secs {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        Duration::try_from_secs_f64(f64::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
 }

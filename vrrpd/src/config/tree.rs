@@ -1,17 +1,11 @@
-//! Keyword tree: `keyword args… [{ children… }]`, generic over keepalived's vocabulary,
-//! and `include` expansion (globs relative to the including file, loop detection).
-
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+//! Keyword tree: `keyword args… [{ children… }]`, generic over keepalived's vocabulary.
+//! (`include` and the rest of the line preprocessing happen before, in `preprocess`.)
 
 use super::diag::{Diagnostic, Diags, Pos};
-use super::lexer::{lex, Token, TokenKind};
+use super::lexer::{Token, TokenKind};
 
 /// Nesting beyond this is refused (keeps recursion bounded on hostile input).
 const MAX_DEPTH: usize = 32;
-/// Include nesting beyond this is refused.
-const MAX_INCLUDE_DEPTH: usize = 16;
 
 /// One statement.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +15,8 @@ pub struct Node {
     pub children: Vec<Node>,
     /// Position of the `{` when the statement has a block.
     pub block: Option<Pos>,
+    /// Position of the matching `}` (keepalived reports some block errors there).
+    pub close: Option<Pos>,
 }
 
 impl Node {
@@ -29,137 +25,6 @@ impl Node {
     }
     pub fn pos(&self) -> &Pos {
         &self.keyword.pos
-    }
-}
-
-/// Texts of every file read, for code frames.
-pub type Sources = BTreeMap<PathBuf, String>;
-
-/// Read `path` and its includes into one token stream.
-pub fn read_tokens(path: &Path, diags: &mut Diags, sources: &mut Sources) -> Option<Vec<Token>> {
-    let mut stack = Vec::new();
-    read_file(path, diags, sources, &mut stack)
-}
-
-fn read_file(
-    path: &Path,
-    diags: &mut Diags,
-    sources: &mut Sources,
-    stack: &mut Vec<PathBuf>,
-) -> Option<Vec<Token>> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) => {
-            diags.push(Diagnostic::file_error(
-                path,
-                format!("cannot read configuration file: {e}"),
-            ));
-            return None;
-        }
-    };
-    let file: Arc<Path> = Arc::from(path);
-    let (toks, lex_diags) = lex(&text, &file);
-    sources.insert(path.to_path_buf(), text);
-    for d in lex_diags {
-        diags.push(d);
-    }
-    stack.push(path.canonicalize().unwrap_or_else(|_| path.to_path_buf()));
-    let out = expand_includes(toks, path, diags, sources, stack);
-    stack.pop();
-    Some(out)
-}
-
-fn expand_includes(
-    toks: Vec<Token>,
-    path: &Path,
-    diags: &mut Diags,
-    sources: &mut Sources,
-    stack: &mut Vec<PathBuf>,
-) -> Vec<Token> {
-    let mut out = Vec::with_capacity(toks.len());
-    let mut it = toks.into_iter().peekable();
-    let mut at_start = true;
-    while let Some(t) = it.next() {
-        if at_start && t.kind == TokenKind::Word && t.text == "include" {
-            let mut patterns = Vec::new();
-            while let Some(a) = it.next_if(Token::is_value) {
-                patterns.push(a);
-            }
-            if patterns.is_empty() {
-                diags.push(Diagnostic::error(
-                    &t.pos,
-                    "`include` needs a file name or glob",
-                ));
-            }
-            for p in patterns {
-                include_one(&p, path, diags, sources, stack, &mut out);
-            }
-            continue;
-        }
-        at_start = matches!(
-            t.kind,
-            TokenKind::Newline | TokenKind::Open | TokenKind::Close
-        );
-        out.push(t);
-    }
-    out
-}
-
-fn include_one(
-    pat: &Token,
-    including: &Path,
-    diags: &mut Diags,
-    sources: &mut Sources,
-    stack: &mut Vec<PathBuf>,
-    out: &mut Vec<Token>,
-) {
-    let pattern = if Path::new(&pat.text).is_absolute() {
-        PathBuf::from(&pat.text)
-    } else {
-        including.parent().unwrap_or(Path::new(".")).join(&pat.text)
-    };
-    let matches: Vec<PathBuf> = match glob::glob(&pattern.to_string_lossy()) {
-        Ok(paths) => {
-            let mut v: Vec<PathBuf> = paths
-                .filter_map(Result::ok)
-                .filter(|p| p.is_file())
-                .collect();
-            v.sort();
-            v
-        }
-        Err(e) => {
-            diags.push(Diagnostic::error(
-                &pat.pos,
-                format!("bad include pattern: {e}"),
-            ));
-            return;
-        }
-    };
-    if matches.is_empty() {
-        diags.push(
-            Diagnostic::warning(
-                &pat.pos,
-                format!("no file matches include `{}`", pattern.display()),
-            )
-            .not_flagged_by_keepalived(),
-        );
-    }
-    for m in matches {
-        let canon = m.canonicalize().unwrap_or_else(|_| m.clone());
-        if stack.contains(&canon) {
-            diags.push(Diagnostic::error(
-                &pat.pos,
-                format!("include loop: `{}` is already being read", m.display()),
-            ));
-            continue;
-        }
-        if stack.len() >= MAX_INCLUDE_DEPTH {
-            diags.push(Diagnostic::error(&pat.pos, "includes nested too deeply"));
-            continue;
-        }
-        if let Some(toks) = read_file(&m, diags, sources, stack) {
-            out.extend(toks);
-        }
     }
 }
 
@@ -234,6 +99,7 @@ impl Parser<'_> {
             args,
             children: Vec::new(),
             block: None,
+            close: None,
         };
         match self.peek() {
             Some(t) if t.kind == TokenKind::Open => {
@@ -244,6 +110,11 @@ impl Parser<'_> {
                     self.i = self.toks.len();
                 } else {
                     node.children = self.block(depth + 1, Some(&pos), diags);
+                    node.close = self
+                        .toks
+                        .get(self.i.wrapping_sub(1))
+                        .filter(|t| t.kind == TokenKind::Close)
+                        .map(|t| t.pos.clone());
                 }
                 node.block = Some(pos);
             }
@@ -256,6 +127,9 @@ impl Parser<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::lexer::lex;
+    use std::path::Path;
+    use std::sync::Arc;
 
     fn tree(s: &str) -> (Vec<Node>, Diags) {
         let f: Arc<Path> = Arc::from(Path::new("t.conf"));

@@ -1,0 +1,831 @@
+//! Model builders for keepalived blocks beyond the VRRP instance core: vrrp_script, sync
+//! groups, tracking lists, static addresses/routes/rules and virtual servers. Each validates
+//! against its [`schema`](super::schema) first, then reads the values.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use checks::spec::{
+    CheckSpec, Connect, DnsCheck, FileCheck, HttpCheck, HttpProtocol, MiscCheck, PingCheck,
+    ProbeSpec, SmtpCheck, StatusRange, TcpCheck, TimerOverrides, UdpCheck, UrlSpec,
+};
+use lbcore::spec::{
+    ForwardingMethod, GroupEntry, IpFamily, Protocol, RealServerSpec, SchedFlags, SchedulerKind,
+    ScriptSpec, ServiceKey, ServiceSpec, SorryServerSpec, TunCsum, TunOptions, TunType,
+    VirtualServerGroupSpec, DEFAULT_PERSISTENCE_TIMEOUT,
+};
+
+use super::diag::{suggest, Diagnostic, Diags, Pos};
+use super::model::{RealServerChecks, SyncGroup, Track, VirtualServer, VrrpScript};
+use super::schema::{self, Spec};
+use super::tree::Node;
+
+/// The first statement named `name` among `node`'s children.
+fn child<'a>(node: &'a Node, name: &str) -> Option<&'a Node> {
+    node.children.iter().rev().find(|c| c.name() == name)
+}
+
+fn text(node: &Node, name: &str) -> Option<String> {
+    child(node, name).and_then(|c| {
+        (!c.args.is_empty()).then(|| {
+            c.args
+                .iter()
+                .map(|a| a.text.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+    })
+}
+
+fn num<T: std::str::FromStr>(node: &Node, names: &[&str]) -> Option<T> {
+    names
+        .iter()
+        .find_map(|n| child(node, n))
+        .and_then(|c| c.args.first())
+        .and_then(|a| a.text.parse().ok())
+}
+
+fn secs(node: &Node, name: &str) -> Option<Duration> {
+    // The schema has reported out-of-range values; never panic on them here.
+    num::<f64>(node, &[name]).and_then(|v| Duration::try_from_secs_f64(v).ok())
+}
+
+fn boolean(node: &Node, name: &str) -> bool {
+    child(node, name).is_some_and(|c| {
+        !matches!(
+            c.args.first().map(|a| a.text.as_str()),
+            Some("off" | "false" | "no")
+        )
+    })
+}
+
+/// `weight N [reverse]` with its range.
+fn weight(node: &Node, lo: i64, hi: i64, diags: &mut Diags) -> (Option<i32>, bool) {
+    let Some(c) = child(node, "weight") else {
+        return (None, false);
+    };
+    let Some(a) = c.args.first() else {
+        diags.push(Diagnostic::error(c.pos(), "`weight` needs a value"));
+        return (None, false);
+    };
+    let reverse = c.args.get(1).is_some_and(|r| r.text == "reverse");
+    match a.text.parse::<i64>() {
+        Ok(w) if (lo..=hi).contains(&w) => (Some(w as i32), reverse),
+        _ => {
+            diags.push(Diagnostic::error(
+                &a.pos,
+                format!(
+                    "weight '{}' invalid - must be between {lo} and {hi}",
+                    a.text
+                ),
+            ));
+            (None, reverse)
+        }
+    }
+}
+
+/// A parsed `vrrp_script`, with where its block ends (keepalived reports a missing script there).
+pub struct ScriptDraft {
+    pub script: Option<VrrpScript>,
+    pub name: String,
+    pub end: Pos,
+    pub script_pos: Option<Pos>,
+}
+
+pub fn vrrp_script(node: &Node, diags: &mut Diags) -> Option<ScriptDraft> {
+    let name = name_arg(node, diags)?;
+    schema::check(schema::VRRP_SCRIPT, "vrrp_script", node, diags);
+    let end = node.close.clone().unwrap_or_else(|| node.pos().clone());
+    let (w, reverse) = weight(node, -253, 253, diags);
+    let interval = secs(node, "interval").unwrap_or(Duration::from_secs(1));
+    let script_node = child(node, "script");
+    let script = text(node, "script").map(|s| VrrpScript {
+        name: name.clone(),
+        script: s,
+        interval,
+        timeout: secs(node, "timeout").unwrap_or(interval),
+        weight: w.unwrap_or(0),
+        weight_reverse: reverse,
+        rise: num(node, &["rise"]).unwrap_or(1),
+        fall: num(node, &["fall"]).unwrap_or(1),
+        user: text(node, "user"),
+        init_fail: child(node, "init_fail").is_some(),
+    });
+    if script.is_none() {
+        diags.push(Diagnostic::warning(
+            &end,
+            format!("No script set for vrrp_script {name} - removing"),
+        ));
+    }
+    Some(ScriptDraft {
+        script,
+        name,
+        end,
+        script_pos: script_node.map(|n| n.pos().clone()),
+    })
+}
+
+fn name_arg(node: &Node, diags: &mut Diags) -> Option<String> {
+    match node.args.first() {
+        Some(a) => Some(a.text.clone()),
+        None => {
+            diags.push(Diagnostic::error(
+                node.pos(),
+                format!("`{}` needs a name", node.name()),
+            ));
+            None
+        }
+    }
+}
+
+/// `vrrp_sync_group NAME { group { … } … }` with each member's position.
+pub fn sync_group(node: &Node, diags: &mut Diags) -> Option<(SyncGroup, Vec<Pos>, Pos)> {
+    let name = name_arg(node, diags)?;
+    schema::check(schema::SYNC_GROUP, "vrrp_sync_group", node, diags);
+    let mut group = Vec::new();
+    let mut pos = Vec::new();
+    if let Some(g) = child(node, "group") {
+        for m in &g.children {
+            group.push(m.name().to_string());
+            pos.push(m.pos().clone());
+        }
+    }
+    Some((SyncGroup { name, group }, pos, node.pos().clone()))
+}
+
+/// `track_script { NAME [weight N [reverse]] }` and friends, with each entry's position.
+pub fn tracks(node: &Node, lo: i64, hi: i64, diags: &mut Diags) -> Vec<(Track, Pos)> {
+    node.children
+        .iter()
+        .map(|c| {
+            let mut t = Track {
+                name: c.name().to_string(),
+                weight: None,
+                reverse: false,
+            };
+            let mut it = c.args.iter();
+            while let Some(a) = it.next() {
+                match a.text.as_str() {
+                    "weight" => match it.next().map(|v| (v, v.text.parse::<i64>())) {
+                        Some((_, Ok(w))) if (lo..=hi).contains(&w) => t.weight = Some(w as i32),
+                        Some((v, _)) => diags.push(Diagnostic::error(
+                            &v.pos,
+                            format!(
+                                "weight '{}' invalid - must be between {lo} and {hi}",
+                                v.text
+                            ),
+                        )),
+                        None => diags.push(Diagnostic::error(&a.pos, "`weight` needs a value")),
+                    },
+                    "reverse" => t.reverse = true,
+                    other => diags.push(Diagnostic::error(
+                        &a.pos,
+                        format!("unknown option `{other}` for tracked `{}`", c.name()),
+                    )),
+                }
+            }
+            (t, c.pos().clone())
+        })
+        .collect()
+}
+
+/// Where a route entry names no interface: keepalived cannot track it (it says so).
+pub fn route_line(c: &Node, tracked: bool, diags: &mut Diags) -> String {
+    let words: Vec<&str> = std::iter::once(c.name())
+        .chain(c.args.iter().map(|a| a.text.as_str()))
+        .collect();
+    let mut i = 0;
+    let mut dest = None;
+    let mut dev = false;
+    let mut no_track = false;
+    while i < words.len() {
+        let w = words[i];
+        let (argc, pos) = (1, if i == 0 { c.pos() } else { &c.args[i - 1].pos });
+        match w {
+            "src" | "via" | "dev" | "scope" | "table" | "metric" | "proto" | "protocol"
+            | "realms" | "mtu" | "advmss" | "pref" | "tos" | "dsfield" | "nexthop" | "weight"
+            | "preference" | "prio" | "priority" | "onlink" | "encap" | "expires" | "rtt"
+            | "rttvar" | "window" | "cwnd" | "initcwnd" | "initrwnd" | "features" | "quickack"
+            | "hoplimit" | "ssthresh" | "reordering" | "congctl" | "fastopen_no_cookie"
+            | "rto_min" | "ttl-propagate" => {
+                if w == "dev" {
+                    dev = true;
+                }
+                if matches!(w, "onlink") {
+                    i += 1;
+                    continue;
+                }
+                if w == "src" && dest.is_none() && i == 0 {
+                    i += 2;
+                    continue;
+                }
+                i += 1 + argc;
+            }
+            "gw" | "or" => {
+                let msg = if w == "gw" {
+                    "\"gw\" for routes is deprecated. Please use \"via\""
+                } else {
+                    "\"or\" for routes is deprecated. Please use \"nexthop\""
+                };
+                diags.push(Diagnostic::warning(pos, msg));
+                i += 2;
+            }
+            "no_track" => {
+                no_track = true;
+                i += 1;
+            }
+            "blackhole" | "unreachable" | "prohibit" | "throw" | "unicast" | "local"
+            | "broadcast" | "multicast" | "nat" | "anycast"
+                if dest.is_none() =>
+            {
+                i += 1
+            }
+            _ if dest.is_none() => {
+                if !valid_prefix(w) {
+                    diags.push(Diagnostic::error(
+                        pos,
+                        format!("invalid route destination `{w}`"),
+                    ));
+                }
+                dest = Some(w.to_string());
+                i += 1;
+            }
+            _ => i += 1,
+        }
+    }
+    if tracked && !dev && !no_track {
+        if let Some(d) = &dest {
+            diags.push(Diagnostic::warning(
+                c.pos(),
+                format!(
+                    "Warning - cannot track route {d} with no interface specified, not tracking"
+                ),
+            ));
+        }
+    }
+    words.join(" ")
+}
+
+fn valid_prefix(w: &str) -> bool {
+    let (a, l) = match w.split_once('/') {
+        Some((a, l)) => (a, Some(l)),
+        None => (w, None),
+    };
+    let Ok(ip) = a.parse::<IpAddr>() else {
+        return w == "default";
+    };
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    l.is_none_or(|l| l.parse::<u8>().is_ok_and(|n| n <= max))
+}
+
+/// A `static_rules` / `virtual_rules` line; keepalived insists on addresses and warns when no
+/// preference is given.
+pub fn rule_line(c: &Node, diags: &mut Diags) -> String {
+    let toks: Vec<(&str, &Pos)> = std::iter::once((c.name(), c.pos()))
+        .chain(c.args.iter().map(|a| (a.text.as_str(), &a.pos)))
+        .collect();
+    let mut has_pref = false;
+    let mut i = 0;
+    while i < toks.len() {
+        let (w, pos) = toks[i];
+        match w {
+            "from" | "to" => {
+                if let Some((v, vpos)) = toks.get(i + 1) {
+                    if *v != "all" && !valid_prefix(v) {
+                        diags.push(Diagnostic::error(
+                            vpos,
+                            format!("Invalid rule {w} address {v}"),
+                        ));
+                    }
+                } else {
+                    diags.push(Diagnostic::error(pos, format!("`{w}` needs an address")));
+                }
+                i += 2;
+            }
+            "preference" | "prio" | "priority" => {
+                has_pref = true;
+                i += 2;
+            }
+            _ => i += 1,
+        }
+    }
+    if !has_pref {
+        diags.push(Diagnostic::warning(
+            c.pos(),
+            "Rule has no preference specified. This is probably not what you want.",
+        ));
+    }
+    toks.iter().map(|t| t.0).collect::<Vec<_>>().join(" ")
+}
+
+/// Timer keys of one level (virtual server, real server or checker); `None` inherits.
+fn timers(node: &Node) -> TimerOverrides {
+    TimerOverrides {
+        // keepalived reads a connect_timeout of 0 as 1 s.
+        connect_timeout: secs(node, "connect_timeout").map(|d| {
+            if d.is_zero() {
+                Duration::from_secs(1)
+            } else {
+                d
+            }
+        }),
+        retry: num(node, &["retry", "nb_get_retry"]),
+        delay_before_retry: secs(node, "delay_before_retry"),
+        delay_loop: secs(node, "delay_loop"),
+        warmup: secs(node, "warmup"),
+        alpha: child(node, "alpha").map(|_| boolean(node, "alpha")),
+        omega: child(node, "omega").map(|_| boolean(node, "omega")),
+        ..TimerOverrides::default()
+    }
+}
+
+fn ip_port(node: &Node, diags: &mut Diags) -> Option<(IpAddr, Option<u16>)> {
+    let a = node.args.first()?;
+    let Ok(ip) = a.text.parse::<IpAddr>() else {
+        diags.push(Diagnostic::error(
+            &a.pos,
+            format!("invalid {} address `{}`", node.name(), a.text),
+        ));
+        return None;
+    };
+    let port = match node.args.get(1) {
+        None => None,
+        Some(p) => match p.text.parse::<u16>() {
+            Ok(p) => Some(p),
+            Err(_) => {
+                diags.push(Diagnostic::error(
+                    &p.pos,
+                    format!("invalid port `{}` (0..65535)", p.text),
+                ));
+                return None;
+            }
+        },
+    };
+    Some((ip, port))
+}
+
+/// `lvs_method NAT|DR|TUN [type ipip|gue port N|gre] [nocsum|csum|remcsum]`.
+fn forwarding(node: &Node, names: &[&str], diags: &mut Diags) -> Option<ForwardingMethod> {
+    let c = names.iter().find_map(|n| child(node, n))?;
+    let words: Vec<&str> = c.args.iter().map(|a| a.text.as_str()).collect();
+    let bad = |diags: &mut Diags, msg: String| {
+        diags.push(Diagnostic::error(
+            c.args.first().map_or(c.pos(), |a| &a.pos),
+            msg,
+        ));
+        None
+    };
+    match words.first().copied() {
+        Some("NAT") => Some(ForwardingMethod::Nat),
+        Some("DR") => Some(ForwardingMethod::Dr),
+        Some("TUN") => {
+            let mut t = TunOptions::default();
+            let mut i = 1;
+            while i < words.len() {
+                match words[i] {
+                    "type" => match words.get(i + 1).copied() {
+                        Some("ipip") => t.tun_type = TunType::Ipip,
+                        Some("gre") => t.tun_type = TunType::Gre,
+                        Some("gue") => {
+                            let port = words.get(i + 3).and_then(|p| p.parse().ok());
+                            match (words.get(i + 2).copied(), port) {
+                                (Some("port"), Some(port)) => {
+                                    t.tun_type = TunType::Gue { port };
+                                    i += 2;
+                                }
+                                _ => return bad(diags, "`type gue` needs `port N`".into()),
+                            }
+                        }
+                        other => {
+                            return bad(
+                                diags,
+                                format!("unknown tunnel type {other:?} (ipip, gue, gre)"),
+                            )
+                        }
+                    },
+                    "nocsum" => t.csum = TunCsum::Nocsum,
+                    "csum" => t.csum = TunCsum::Csum,
+                    "remcsum" => t.csum = TunCsum::Remcsum,
+                    other => return bad(diags, format!("unknown TUN option `{other}`")),
+                }
+                i += if words[i] == "type" { 2 } else { 1 };
+            }
+            Some(ForwardingMethod::Tun(t))
+        }
+        Some(other) => {
+            let mut d = Diagnostic::error(
+                &c.args[0].pos,
+                format!("invalid {} `{other}` (NAT, DR or TUN)", c.name()),
+            );
+            if let Some(s) = suggest(other, ["NAT", "DR", "TUN"]) {
+                d = d.with_help(format!("did you mean `{s}`?"));
+            }
+            diags.push(d);
+            None
+        }
+        None => bad(diags, format!("`{}` needs a value", c.name())),
+    }
+}
+
+fn script(node: &Node, name: &str) -> Option<ScriptSpec> {
+    let c = child(node, name)?;
+    Some(ScriptSpec {
+        command: c.args.first()?.text.clone(),
+        user: c.args.get(1).map(|a| a.text.clone()),
+        group: c.args.get(2).map(|a| a.text.clone()),
+    })
+}
+
+/// A netmask (`255.255.255.0`) or prefix length as a prefix length.
+fn granularity(node: &Node, diags: &mut Diags) -> Option<u8> {
+    let c = child(node, "persistence_granularity")?;
+    let a = c.args.first()?;
+    if let Ok(n) = a.text.parse::<u8>() {
+        if n <= 128 {
+            return Some(n);
+        }
+    }
+    match a.text.parse::<IpAddr>() {
+        Ok(IpAddr::V4(m)) => {
+            let bits = u32::from(m);
+            if bits.leading_ones() + bits.trailing_zeros() == 32 {
+                return Some(bits.leading_ones() as u8);
+            }
+        }
+        Ok(IpAddr::V6(m)) => {
+            let bits = u128::from(m);
+            if bits.leading_ones() + bits.trailing_zeros() == 128 {
+                return Some(bits.leading_ones() as u8);
+            }
+        }
+        Err(_) => {}
+    }
+    diags.push(Diagnostic::error(
+        &a.pos,
+        format!("invalid persistence_granularity `{}` (a netmask)", a.text),
+    ));
+    None
+}
+
+/// `virtual_server` mapped onto `lbcore::spec::ServiceSpec` and `checks::spec::CheckSpec`.
+pub fn virtual_server(node: &Node, diags: &mut Diags) -> Option<VirtualServer> {
+    schema::check(schema::VIRTUAL_SERVER, "virtual_server", node, diags);
+    let family = match text(node, "ip_family").as_deref() {
+        Some("inet6") => IpFamily::Inet6,
+        _ => IpFamily::Inet,
+    };
+    let key = match node.args.first().map(|a| a.text.as_str()) {
+        None => {
+            diags.push(Diagnostic::error(
+                node.pos(),
+                "`virtual_server` needs IP [PORT], `fwmark N` or `group NAME`",
+            ));
+            return None;
+        }
+        Some("fwmark") => match node.args.get(1).map(|a| a.text.parse::<u32>()) {
+            Some(Ok(mark)) => ServiceKey::Fwmark { mark, family },
+            _ => {
+                diags.push(Diagnostic::error(node.pos(), "`fwmark` needs a number"));
+                return None;
+            }
+        },
+        Some("group") => match node.args.get(1) {
+            Some(g) => ServiceKey::Group(g.text.clone()),
+            None => {
+                diags.push(Diagnostic::error(node.pos(), "`group` needs a name"));
+                return None;
+            }
+        },
+        Some(_) => {
+            let (addr, port) = ip_port(node, diags)?;
+            ServiceKey::Addr { addr, port }
+        }
+    };
+    if let (ServiceKey::Fwmark { mark, .. }, Some(p)) = (&key, child(node, "protocol")) {
+        diags.push(Diagnostic::warning(
+            p.pos(),
+            format!("Warning: Virtual server FWM {mark}: protocol specified for fwmark - protocol will be ignored"),
+        ));
+    }
+    let mut service = ServiceSpec {
+        key,
+        protocol: match text(node, "protocol").as_deref() {
+            Some("UDP") => Protocol::Udp,
+            Some("SCTP") => Protocol::Sctp,
+            _ => Protocol::Tcp,
+        },
+        scheduler: text(node, "lvs_sched")
+            .or_else(|| text(node, "lb_algo"))
+            .and_then(|s| SchedulerKind::from_name(&s))
+            .unwrap_or(SchedulerKind::Wlc),
+        sched_flags: SchedFlags {
+            // IPVS: flag-1 is the *-fallback bit, flag-2 the *-port bit.
+            sh_port: child(node, "sh-port").is_some() || child(node, "flag-2").is_some(),
+            sh_fallback: child(node, "sh-fallback").is_some() || child(node, "flag-1").is_some(),
+            mh_port: child(node, "mh-port").is_some(),
+            mh_fallback: child(node, "mh-fallback").is_some(),
+            flag_3: child(node, "flag-3").is_some(),
+        },
+        forwarding: forwarding(node, &["lvs_method", "lb_kind"], diags).unwrap_or_default(),
+        persistence_timeout: child(node, "persistence_timeout").map(|c| {
+            c.args
+                .first()
+                .and_then(|a| a.text.parse().ok())
+                .unwrap_or(DEFAULT_PERSISTENCE_TIMEOUT)
+        }),
+        persistence_granularity: granularity(node, diags),
+        persistence_engine: text(node, "persistence_engine"),
+        quorum: num(node, &["quorum"]).unwrap_or(1),
+        hysteresis: num(node, &["hysteresis"]).unwrap_or(0),
+        quorum_up: script(node, "quorum_up"),
+        quorum_down: script(node, "quorum_down"),
+        sorry_server: None,
+        inhibit_on_failure: boolean(node, "inhibit_on_failure"),
+        virtualhost: text(node, "virtualhost"),
+        ha_suspend: child(node, "ha_suspend").is_some(),
+        ops: child(node, "ops").is_some() || child(node, "one_packet_scheduler").is_some(),
+        alpha: boolean(node, "alpha"),
+        omega: boolean(node, "omega"),
+        delay_loop: secs(node, "delay_loop").map_or(60, |d| d.as_secs().max(1) as u32),
+        real_servers: Vec::new(),
+    };
+    if let Some(c) = child(node, "sorry_server") {
+        if let Some((addr, port)) = ip_port(c, diags) {
+            service.sorry_server = Some(SorryServerSpec {
+                addr,
+                port,
+                inhibit: boolean(node, "sorry_server_inhibit"),
+                forwarding: forwarding(node, &["sorry_server_lvs_method"], diags),
+            });
+        }
+    }
+    let vs_timers = timers(node);
+    let mut real_servers = Vec::new();
+    for rs in node.children.iter().filter(|c| c.name() == "real_server") {
+        let Some((addr, port)) = ip_port(rs, diags).or_else(|| {
+            if rs.args.is_empty() {
+                diags.push(Diagnostic::error(
+                    rs.pos(),
+                    "`real_server` needs an address",
+                ));
+            }
+            None
+        }) else {
+            continue;
+        };
+        let checkers = rs
+            .children
+            .iter()
+            .filter_map(|c| checker(c, diags))
+            .collect();
+        service.real_servers.push(RealServerSpec {
+            addr,
+            port,
+            weight: num(rs, &["weight"]).unwrap_or(1),
+            inhibit_on_failure: child(rs, "inhibit_on_failure")
+                .map(|_| boolean(rs, "inhibit_on_failure")),
+            notify_up: script(rs, "notify_up"),
+            notify_down: script(rs, "notify_down"),
+            forwarding: forwarding(rs, &["lvs_method", "lb_kind"], diags),
+            uthreshold: num(rs, &["uthreshold"]).unwrap_or(0),
+            lthreshold: num(rs, &["lthreshold"]).unwrap_or(0),
+            virtualhost: text(rs, "virtualhost"),
+            ..RealServerSpec::default()
+        });
+        real_servers.push(RealServerChecks {
+            timers: timers(rs),
+            checkers,
+        });
+    }
+    Some(VirtualServer {
+        service,
+        timers: vs_timers,
+        real_servers,
+    })
+}
+
+fn connect(c: &Node) -> Connect {
+    Connect {
+        connect_ip: num(c, &["connect_ip"]),
+        connect_port: num(c, &["connect_port"]),
+        bindto: num(c, &["bindto"]),
+        bind_port: num(c, &["bind_port"]),
+        bind_if: text(c, "bind_if"),
+        fwmark: num(c, &["fwmark"]),
+    }
+}
+
+/// `status_code 200 300-399 …`.
+fn status_codes(u: &Node, diags: &mut Diags) -> Vec<StatusRange> {
+    let Some(c) = child(u, "status_code") else {
+        return Vec::new();
+    };
+    c.args
+        .iter()
+        .filter_map(|a| {
+            let (lo, hi) = a.text.split_once('-').unwrap_or((&a.text, &a.text));
+            match (lo.parse::<u16>(), hi.parse::<u16>()) {
+                (Ok(lo), Ok(hi)) if lo <= hi && (100..=599).contains(&lo) && hi <= 599 => {
+                    Some(StatusRange { lo, hi })
+                }
+                _ => {
+                    diags.push(Diagnostic::error(
+                        &a.pos,
+                        format!("invalid status_code `{}` (100..599 or a range)", a.text),
+                    ));
+                    None
+                }
+            }
+        })
+        .collect()
+}
+
+fn http(c: &Node, diags: &mut Diags) -> HttpCheck {
+    HttpCheck {
+        connect: connect(c),
+        urls: c
+            .children
+            .iter()
+            .filter(|u| u.name() == "url")
+            .map(|u| UrlSpec {
+                path: text(u, "path").unwrap_or_else(|| "/".into()),
+                status_code: status_codes(u, diags),
+                digest: text(u, "digest"),
+                regex: text(u, "regex"),
+                regex_no_match: child(u, "regex_no_match").is_some(),
+                regex_min_offset: num(u, &["regex_min_offset"]),
+                regex_max_offset: num(u, &["regex_max_offset"]),
+                virtualhost: text(u, "virtualhost"),
+            })
+            .collect(),
+        virtualhost: text(c, "virtualhost"),
+        http_protocol: match text(c, "http_protocol").as_deref() {
+            Some("1.0C" | "1.0c") => HttpProtocol::Http10C,
+            Some("1.1") => HttpProtocol::Http11,
+            _ => HttpProtocol::Http10,
+        },
+        enable_sni: boolean(c, "enable_sni"),
+        ..HttpCheck::default()
+    }
+}
+
+fn hex(s: &str) -> Option<Vec<u8>> {
+    let s = s.trim_start_matches("0x");
+    (s.len() % 2 == 0)
+        .then(|| {
+            (0..s.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+                .collect()
+        })
+        .flatten()
+}
+
+/// One checker block, or `None` for a real_server key that is not a checker.
+fn checker(c: &Node, diags: &mut Diags) -> Option<CheckSpec> {
+    let probe = match c.name() {
+        "HTTP_GET" => ProbeSpec::HttpGet(http(c, diags)),
+        "SSL_GET" => ProbeSpec::SslGet(http(c, diags)),
+        "TCP_CHECK" => ProbeSpec::TcpCheck(TcpCheck {
+            connect: connect(c),
+            ..TcpCheck::default()
+        }),
+        "PING_CHECK" | "ICMP_CHECK" => ProbeSpec::PingCheck(PingCheck {
+            connect: connect(c),
+        }),
+        "SMTP_CHECK" => ProbeSpec::SmtpCheck(SmtpCheck {
+            connect: child(c, "host").map_or_else(|| connect(c), connect),
+            helo_name: text(c, "helo_name"),
+        }),
+        "DNS_CHECK" => ProbeSpec::DnsCheck(DnsCheck {
+            connect: connect(c),
+            qtype: text(c, "type").unwrap_or_else(|| "SOA".into()),
+            name: text(c, "name").unwrap_or_else(|| ".".into()),
+        }),
+        "UDP_CHECK" => {
+            let payload = child(c, "payload").and_then(|p| p.args.first());
+            ProbeSpec::UdpCheck(UdpCheck {
+                connect: connect(c),
+                payload: payload.and_then(|p| hex(&p.text)).unwrap_or_default(),
+                require_reply: child(c, "require_reply").is_some(),
+                reply_data: child(c, "require_reply")
+                    .and_then(|r| r.args.first())
+                    .and_then(|a| hex(&a.text)),
+                min_reply_length: num(c, &["min_reply_length"]),
+                max_reply_length: num(c, &["max_reply_length"]),
+            })
+        }
+        "MISC_CHECK" => {
+            let user = child(c, "user");
+            ProbeSpec::MiscCheck(MiscCheck {
+                misc_path: text(c, "misc_path").unwrap_or_default(),
+                misc_timeout: secs(c, "misc_timeout"),
+                misc_dynamic: child(c, "misc_dynamic").is_some(),
+                user: user.and_then(|u| u.args.first()).map(|a| a.text.clone()),
+                group: user.and_then(|u| u.args.get(1)).map(|a| a.text.clone()),
+            })
+        }
+        "FILE_CHECK" => {
+            let (w, reverse) = weight(c, -254, 254, diags);
+            ProbeSpec::FileCheck(FileCheck {
+                file: text(c, "track_file").unwrap_or_default().into(),
+                weight: w.unwrap_or(0),
+                reverse,
+            })
+        }
+        _ => return None,
+    };
+    if matches!(c.name(), "MISC_CHECK") && child(c, "misc_path").is_none() {
+        diags.push(Diagnostic::error(c.pos(), "MISC_CHECK needs `misc_path`"));
+    }
+    Some(CheckSpec {
+        probe,
+        timers: timers(c),
+        log_all_failures: boolean(c, "log_all_failures"),
+    })
+}
+
+/// `virtual_server_group NAME { IP[-LAST] [PORT] | fwmark N [inet|inet6] … }`.
+pub fn vs_group(node: &Node, diags: &mut Diags) -> Option<VirtualServerGroupSpec> {
+    let name = name_arg(node, diags)?;
+    let mut entries = Vec::new();
+    for c in &node.children {
+        if c.name() == "fwmark" {
+            let mark = c.args.first().and_then(|a| a.text.parse().ok());
+            let family = match c.args.get(1).map(|a| a.text.as_str()) {
+                Some("inet") => Some(IpFamily::Inet),
+                Some("inet6") => Some(IpFamily::Inet6),
+                _ => None,
+            };
+            match mark {
+                Some(mark) => entries.push(GroupEntry::Fwmark { mark, family }),
+                None => diags.push(Diagnostic::error(c.pos(), "`fwmark` needs a number")),
+            }
+            continue;
+        }
+        let (first_s, last_s) = match c.name().rsplit_once('-') {
+            Some((a, l)) if !a.contains(':') || l.chars().all(|c| c.is_ascii_hexdigit()) => {
+                (a, Some(l))
+            }
+            _ => (c.name(), None),
+        };
+        let Ok(first) = first_s.parse::<IpAddr>() else {
+            diags.push(Diagnostic::error(
+                c.pos(),
+                format!("invalid virtual_server_group address `{}`", c.name()),
+            ));
+            continue;
+        };
+        let last = match (first, last_s) {
+            (_, None) => Some(first),
+            (IpAddr::V4(a), Some(l)) => l.parse::<u8>().ok().map(|l| {
+                let mut o = a.octets();
+                o[3] = l;
+                IpAddr::from(o)
+            }),
+            (IpAddr::V6(a), Some(l)) => u16::from_str_radix(l, 16).ok().map(|l| {
+                let mut s = a.segments();
+                s[7] = l;
+                IpAddr::from(s)
+            }),
+        };
+        let port = c.args.first().map(|p| p.text.parse::<u16>());
+        match (last, port) {
+            (Some(last), None) => entries.push(GroupEntry::Range {
+                first,
+                last,
+                port: None,
+            }),
+            (Some(last), Some(Ok(p))) => entries.push(GroupEntry::Range {
+                first,
+                last,
+                port: Some(p),
+            }),
+            _ => diags.push(Diagnostic::error(
+                c.pos(),
+                format!("invalid virtual_server_group entry `{}`", c.name()),
+            )),
+        }
+    }
+    Some(VirtualServerGroupSpec { name, entries })
+}
+
+/// Validate a block against a schema and keep nothing (known, not modelled).
+pub fn validate_only(specs: &[Spec], node: &Node, diags: &mut Diags) {
+    schema::check(specs, node.name(), node, diags);
+}
+
+/// The executable a script line starts with, when it exists (keepalived's script security
+/// check only concerns scripts that exist).
+pub fn existing_script(cmd: &str) -> Option<std::path::PathBuf> {
+    let first = cmd.split_whitespace().next()?;
+    let p = std::path::Path::new(first);
+    if first.contains('/') {
+        return p.is_file().then(|| p.to_path_buf());
+    }
+    std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|d| d.join(first))
+            .find(|f| f.is_file())
+    })
+}

@@ -1,0 +1,679 @@
+//! keepalived's line preprocessor, run before lexing: comments, `include GLOB` (with `{a,b}`),
+//! `@ID` / `@^ID` conditional lines, `$NAME=VALUE` parameters (multi-line too) with the
+//! predefined `${_PWD}`, `${_INSTANCE}`, `${_RANDOM}`, `${_HASH}`, `${_BANG}`, `${_ENV VAR}`,
+//! and `~SEQ` / `~SEQx` / `~LST` line repetition. The output is a list of logical lines that
+//! keep the file and line they came from, so diagnostics still point at the source.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::diag::{Diagnostic, Diags, Pos};
+
+/// Expansions beyond these are refused (keeps hostile input bounded).
+const MAX_INCLUDE_DEPTH: usize = 16;
+const MAX_SUBST_DEPTH: usize = 32;
+const MAX_LINES: usize = 2_000_000;
+const MAX_REPEAT: usize = 100_000;
+
+/// One logical line, comments already removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    pub file: Arc<Path>,
+    pub line: u32,
+    pub text: String,
+}
+
+/// Preprocessor settings.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The config id `@ID` lines compare against.
+    pub config_id: String,
+}
+
+impl Options {
+    /// keepalived's default config id: the host name up to its first dot.
+    pub fn default_config_id() -> String {
+        nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .map(|h| h.split('.').next().unwrap_or_default().to_string())
+            .unwrap_or_default()
+    }
+}
+
+/// Texts of every file read, for code frames.
+pub type Sources = std::collections::BTreeMap<PathBuf, String>;
+
+/// Preprocess `path` and the files it includes.
+pub fn preprocess_file(
+    path: &Path,
+    opts: &Options,
+    diags: &mut Diags,
+    sources: &mut Sources,
+) -> Option<Vec<Line>> {
+    let mut pp = Pre::new(opts);
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            diags.push(Diagnostic::file_error(
+                path,
+                format!("cannot read configuration file: {e}"),
+            ));
+            return None;
+        }
+    };
+    pp.file(path, &text, diags, sources);
+    Some(pp.out)
+}
+
+/// Preprocess text with no file behind it (includes resolve against `name`'s directory).
+pub fn preprocess_str(text: &str, name: &Path, opts: &Options, diags: &mut Diags) -> Vec<Line> {
+    let mut pp = Pre::new(opts);
+    pp.file(name, text, diags, &mut Sources::new());
+    pp.out
+}
+
+struct Pre<'o> {
+    opts: &'o Options,
+    params: HashMap<String, Vec<String>>,
+    stack: Vec<PathBuf>,
+    out: Vec<Line>,
+    pwd: PathBuf,
+}
+
+impl<'o> Pre<'o> {
+    fn new(opts: &'o Options) -> Self {
+        Self {
+            opts,
+            params: HashMap::new(),
+            stack: Vec::new(),
+            out: Vec::new(),
+            pwd: PathBuf::from("."),
+        }
+    }
+
+    fn file(&mut self, path: &Path, text: &str, diags: &mut Diags, sources: &mut Sources) {
+        sources.insert(path.to_path_buf(), text.to_string());
+        let file: Arc<Path> = Arc::from(path);
+        self.stack
+            .push(path.canonicalize().unwrap_or_else(|_| path.to_path_buf()));
+        let saved_pwd = std::mem::replace(
+            &mut self.pwd,
+            path.parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."))
+                .to_path_buf(),
+        );
+        let lines: Vec<&str> = text.split('\n').collect();
+        let mut i = 0;
+        while i < lines.len() {
+            let no = u32::try_from(i + 1).unwrap_or(u32::MAX);
+            let pos = Pos::new(&file, no, 1);
+            let raw = strip_comment(lines[i].strip_suffix('\r').unwrap_or(lines[i]));
+            i += 1;
+            // A multi-line definition: `$NAME= \` then lines ending in `\`.
+            if let Some((name, rest)) = definition(raw.trim_start()) {
+                if rest.trim() == "\\" {
+                    let mut value = Vec::new();
+                    while i < lines.len() {
+                        let l = strip_comment(lines[i].strip_suffix('\r').unwrap_or(lines[i]));
+                        i += 1;
+                        match l.trim_end().strip_suffix('\\') {
+                            Some(body) => value.push(body.to_string()),
+                            None => {
+                                value.push(l.to_string());
+                                break;
+                            }
+                        }
+                    }
+                    value.retain(|l| !l.trim().is_empty());
+                    self.params.insert(name.to_string(), value);
+                    continue;
+                }
+            }
+            self.line(&raw, &pos, 0, diags, sources);
+        }
+        self.pwd = saved_pwd;
+        self.stack.pop();
+    }
+
+    /// Process one line: conditional, definition, repetition, substitution, include.
+    fn line(
+        &mut self,
+        text: &str,
+        pos: &Pos,
+        depth: usize,
+        diags: &mut Diags,
+        sources: &mut Sources,
+    ) {
+        if depth > MAX_SUBST_DEPTH || self.out.len() >= MAX_LINES {
+            diags.push(Diagnostic::error(
+                pos,
+                "parameter expansion too deep or too large",
+            ));
+            return;
+        }
+        let mut t = text.trim_start();
+        if let Some(rest) = t.strip_prefix('@') {
+            let (neg, rest) = match rest.strip_prefix('^') {
+                Some(r) => (true, r),
+                None => (false, rest),
+            };
+            let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+            if (rest[..end] == self.opts.config_id) == neg {
+                return;
+            }
+            t = rest[end..].trim_start();
+        }
+        if let Some((name, value)) = definition(t) {
+            self.params
+                .insert(name.to_string(), vec![value.trim().to_string()]);
+            return;
+        }
+        if t.starts_with("~SEQ") || t.starts_with("~LST") {
+            match repetition(t) {
+                Ok((bindings, rest)) => {
+                    if bindings.len() > MAX_REPEAT {
+                        diags.push(Diagnostic::error(pos, "too many repetitions"));
+                        return;
+                    }
+                    let rest = rest.to_string();
+                    for b in bindings {
+                        let saved: Vec<_> = b
+                            .iter()
+                            .map(|(k, _)| (k.clone(), self.params.get(k).cloned()))
+                            .collect();
+                        for (k, v) in b {
+                            self.params.insert(k, vec![v]);
+                        }
+                        self.line(&rest, pos, depth + 1, diags, sources);
+                        for (k, v) in saved {
+                            match v {
+                                Some(v) => self.params.insert(k, v),
+                                None => self.params.remove(&k),
+                            };
+                        }
+                    }
+                }
+                Err(msg) => diags.push(Diagnostic::error(pos, msg)),
+            }
+            return;
+        }
+        if t.contains('$') {
+            let lines = self.substitute(t, pos, diags);
+            if lines.len() != 1 || lines[0] != t {
+                for l in lines {
+                    self.line(&l, pos, depth + 1, diags, sources);
+                }
+                return;
+            }
+        }
+        let mut words = t.split_whitespace();
+        if words.next() == Some("include") {
+            let pats: Vec<String> = words.map(|w| w.trim_matches('"').to_string()).collect();
+            if pats.is_empty() {
+                diags.push(Diagnostic::error(
+                    pos,
+                    "`include` needs a file name or glob",
+                ));
+            }
+            for p in pats {
+                let col = text
+                    .find(p.as_str())
+                    .map_or(1, |c| text[..c].chars().count() + 1);
+                let ppos = Pos::new(&pos.file, pos.line, u32::try_from(col).unwrap_or(1));
+                self.include(&p, &ppos, diags, sources);
+            }
+            return;
+        }
+        if !t.trim().is_empty() {
+            // Blank out a stripped `@ID` prefix so columns still match the source.
+            let pad = " ".repeat(text.chars().count() - t.chars().count());
+            self.out.push(Line {
+                file: pos.file.clone(),
+                line: pos.line,
+                text: format!("{pad}{t}"),
+            });
+        }
+    }
+
+    /// Replace `$NAME` (before whitespace or end) and `${NAME}`; a multi-line value splits the
+    /// result into several lines. Unknown names stay as written, as in keepalived.
+    fn substitute(&self, text: &str, pos: &Pos, diags: &mut Diags) -> Vec<String> {
+        let mut cur = vec![text.to_string()];
+        for _ in 0..MAX_SUBST_DEPTH {
+            let mut changed = false;
+            let mut next = Vec::new();
+            for l in &cur {
+                let (parts, c) = self.subst_once(l);
+                changed |= c;
+                next.extend(parts);
+            }
+            cur = next;
+            if !changed {
+                return cur;
+            }
+            if cur.len() > MAX_REPEAT {
+                break;
+            }
+        }
+        diags.push(Diagnostic::error(
+            pos,
+            "parameter substitution does not terminate",
+        ));
+        vec![String::new()]
+    }
+
+    fn subst_once(&self, l: &str) -> (Vec<String>, bool) {
+        let b = l.as_bytes();
+        let mut i = 0;
+        while let Some(off) = l[i..].find('$') {
+            let s = i + off;
+            let (name, end) = if b.get(s + 1) == Some(&b'{') {
+                match l[s + 2..].find('}') {
+                    Some(e) => (&l[s + 2..s + 2 + e], s + 3 + e),
+                    None => {
+                        i = s + 1;
+                        continue;
+                    }
+                }
+            } else {
+                let e = l[s + 1..]
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .map_or(l.len(), |e| s + 1 + e);
+                // `$NAME` must be followed by whitespace or the end of the line.
+                if e < l.len() && !l[e..].starts_with(char::is_whitespace) {
+                    i = s + 1;
+                    continue;
+                }
+                (&l[s + 1..e], e)
+            };
+            if let Some(value) = self.value(name) {
+                let (pre, post) = (&l[..s], &l[end..]);
+                let mut out = Vec::new();
+                match value.len() {
+                    0 => out.push(format!("{pre}{post}")),
+                    1 => out.push(format!("{pre}{}{post}", value[0])),
+                    n => {
+                        for (k, v) in value.iter().enumerate() {
+                            let p = if k == 0 { pre } else { "" };
+                            let q = if k + 1 == n { post } else { "" };
+                            out.push(format!("{p}{v}{q}"));
+                        }
+                    }
+                }
+                return (out, true);
+            }
+            i = s + 1;
+        }
+        (vec![l.to_string()], false)
+    }
+
+    fn value(&self, name: &str) -> Option<Vec<String>> {
+        let mut words = name.split_whitespace();
+        let head = words.next()?;
+        let v = match head {
+            "_PWD" => self.pwd.display().to_string(),
+            "_INSTANCE" => self.opts.config_id.clone(),
+            "_HASH" => "#".into(),
+            "_BANG" => "!".into(),
+            "_ENV" => std::env::var(words.next()?).unwrap_or_default(),
+            "_RANDOM" => {
+                let min: u64 = words.next().and_then(|w| w.parse().ok()).unwrap_or(0);
+                let max: u64 = words.next().and_then(|w| w.parse().ok()).unwrap_or(32767);
+                let (lo, hi) = (min.min(max), min.max(max));
+                rand::random_range(lo..=hi).to_string()
+            }
+            _ => return self.params.get(name).cloned(),
+        };
+        Some(vec![v])
+    }
+
+    fn include(&mut self, pat: &str, pos: &Pos, diags: &mut Diags, sources: &mut Sources) {
+        let mut found = Vec::new();
+        for p in brace_expand(pat) {
+            let full = if Path::new(&p).is_absolute() {
+                PathBuf::from(&p)
+            } else {
+                self.pwd.join(&p)
+            };
+            match glob::glob(&full.to_string_lossy()) {
+                Ok(paths) => {
+                    let mut v: Vec<PathBuf> = paths
+                        .filter_map(Result::ok)
+                        .filter(|p| p.is_file())
+                        .collect();
+                    v.sort();
+                    found.extend(v);
+                }
+                Err(e) => diags.push(Diagnostic::error(pos, format!("bad include pattern: {e}"))),
+            }
+        }
+        if found.is_empty() {
+            diags.push(
+                Diagnostic::warning(pos, format!("no file matches include `{pat}`"))
+                    .not_flagged_by_keepalived(),
+            );
+        }
+        for m in found {
+            let canon = m.canonicalize().unwrap_or_else(|_| m.clone());
+            if self.stack.contains(&canon) {
+                diags.push(Diagnostic::error(
+                    pos,
+                    format!("include loop: `{}` is already being read", m.display()),
+                ));
+                continue;
+            }
+            if self.stack.len() >= MAX_INCLUDE_DEPTH {
+                diags.push(Diagnostic::error(pos, "includes nested too deeply"));
+                continue;
+            }
+            match std::fs::read_to_string(&m) {
+                Ok(text) => self.file(&m, &text, diags, sources),
+                Err(e) => diags.push(Diagnostic::error(
+                    pos,
+                    format!("cannot read `{}`: {e}", m.display()),
+                )),
+            }
+        }
+    }
+}
+
+/// Remove a `#` or `!` comment that is not inside quotes.
+pub fn strip_comment(line: &str) -> String {
+    let mut quote = None;
+    let mut esc = false;
+    for (i, c) in line.char_indices() {
+        if esc {
+            esc = false;
+            continue;
+        }
+        match (quote, c) {
+            (Some(_), '\\') => esc = true,
+            (Some(q), c) if c == q => quote = None,
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '#' | '!') => return line[..i].to_string(),
+            _ => {}
+        }
+    }
+    line.to_string()
+}
+
+/// `$NAME=VALUE` → (NAME, VALUE).
+fn definition(t: &str) -> Option<(&str, &str)> {
+    let rest = t.strip_prefix('$')?;
+    let eq = rest.find('=')?;
+    let name = &rest[..eq];
+    let ok = !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    ok.then(|| (name, &rest[eq + 1..]))
+}
+
+type Bindings = Vec<Vec<(String, String)>>;
+
+/// Parse a leading `~SEQ(…)`, `~SEQx(…)` or `~LST(…)`: the variable bindings, one set per
+/// repetition, and the rest of the line.
+fn repetition(t: &str) -> Result<(Bindings, &str), String> {
+    let (kind, rest) = if let Some(r) = t.strip_prefix("~SEQx(") {
+        ("SEQx", r)
+    } else if let Some(r) = t.strip_prefix("~SEQ(") {
+        ("SEQ", r)
+    } else if let Some(r) = t.strip_prefix("~LST(") {
+        ("LST", r)
+    } else {
+        return Err(format!(
+            "unknown repetition `{}`",
+            t.split('(').next().unwrap_or(t)
+        ));
+    };
+    // Find the closing parenthesis.
+    let mut depth = 0;
+    let mut close = None;
+    for (i, c) in rest.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => depth -= 1,
+            ')' if depth == 0 => {
+                close = Some(i);
+                break;
+            }
+            _ => {}
+        }
+    }
+    let close = close.ok_or_else(|| format!("~{kind}: missing `)`"))?;
+    let inner = &rest[..close];
+    let after = &rest[close + 1..];
+    let b = if kind == "LST" {
+        lst(inner)?
+    } else {
+        seq(inner, kind == "SEQx")?
+    };
+    Ok((b, after))
+}
+
+fn parse_num(s: &str) -> Result<i64, String> {
+    let s = s.trim();
+    let (neg, body) = match s.strip_prefix('-') {
+        Some(b) => (true, b),
+        None => (false, s),
+    };
+    let v = match body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
+        Some(h) => i64::from_str_radix(h, 16),
+        None => body.parse(),
+    }
+    .map_err(|_| format!("~SEQ: `{s}` is not a number"))?;
+    Ok(if neg { -v } else { v })
+}
+
+fn seq(inner: &str, hex: bool) -> Result<Bindings, String> {
+    let parts: Vec<&str> = inner.split(',').map(str::trim).collect();
+    let var = parts[0].to_string();
+    if var.is_empty() {
+        return Err("~SEQ: missing variable".into());
+    }
+    let nums = parts[1..]
+        .iter()
+        .map(|p| parse_num(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let (start, step, end) = match nums[..] {
+        [end] => (
+            if end < 0 { -1 } else { 1 },
+            if end < 0 { -1 } else { 1 },
+            end,
+        ),
+        [start, end] => (start, if end < start { -1 } else { 1 }, end),
+        [start, step, end] => (start, step, end),
+        _ => return Err("~SEQ needs (var, [start, [step,]] end)".into()),
+    };
+    if step == 0 {
+        return Err("~SEQ: step must not be 0".into());
+    }
+    let mut out = Vec::new();
+    let mut v = start;
+    while (step > 0 && v <= end) || (step < 0 && v >= end) {
+        if out.len() >= MAX_REPEAT {
+            return Err("~SEQ: too many repetitions".into());
+        }
+        let s = if hex { format!("{v:x}") } else { v.to_string() };
+        out.push(vec![(var.clone(), s)]);
+        v = v.checked_add(step).ok_or("~SEQ: overflow")?;
+    }
+    Ok(out)
+}
+
+/// Split on commas outside `{…}`.
+fn split_top(s: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut depth, mut start) = (0i32, 0);
+    for (i, c) in s.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => depth -= 1,
+            ',' if depth == 0 => {
+                out.push(s[start..i].trim());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(s[start..].trim());
+    out
+}
+
+fn unbrace(s: &str) -> Vec<String> {
+    let s = s.trim();
+    match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+        Some(inner) => inner.split(',').map(|p| p.trim().to_string()).collect(),
+        None => vec![s.to_string()],
+    }
+}
+
+fn lst(inner: &str) -> Result<Bindings, String> {
+    let parts = split_top(inner);
+    let vars = unbrace(parts[0]);
+    if parts.len() < 2 || vars.iter().any(String::is_empty) {
+        return Err("~LST needs (var, value, …)".into());
+    }
+    parts[1..]
+        .iter()
+        .map(|p| {
+            let vals = unbrace(p);
+            if vals.len() != vars.len() {
+                return Err(format!("~LST: `{p}` does not give {} values", vars.len()));
+            }
+            Ok(vars.iter().cloned().zip(vals).collect())
+        })
+        .collect()
+}
+
+/// Shell-style `{a,b}` expansion (nested), as keepalived's include does with GLOB_BRACE.
+pub fn brace_expand(p: &str) -> Vec<String> {
+    let Some(open) = p.find('{') else {
+        return vec![p.to_string()];
+    };
+    let mut depth = 0;
+    let mut close = None;
+    for (i, c) in p[open..].char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    close = Some(open + i);
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+    let Some(close) = close else {
+        return vec![p.to_string()];
+    };
+    let (pre, inner, post) = (&p[..open], &p[open + 1..close], &p[close + 1..]);
+    let alts = split_top(inner);
+    if alts.len() < 2 {
+        return brace_expand(post)
+            .into_iter()
+            .map(|s| format!("{pre}{{{inner}}}{s}"))
+            .collect();
+    }
+    let mut out = Vec::new();
+    for a in alts {
+        for tail in brace_expand(&format!("{a}{post}")) {
+            out.push(format!("{pre}{tail}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pp(text: &str, id: &str) -> Vec<String> {
+        let opts = Options {
+            config_id: id.into(),
+        };
+        let mut d = Diags::default();
+        let out = preprocess_str(text, Path::new("/nonexistent/k.conf"), &opts, &mut d);
+        assert!(!d.has_errors(), "{:?}", d.0);
+        out.into_iter().map(|l| l.text.trim().to_string()).collect()
+    }
+
+    #[test]
+    fn conditionals() {
+        let src = "@main router_id a\n@backup router_id b\n@^main x\ny # c";
+        assert_eq!(pp(src, "main"), vec!["router_id a", "y"]);
+        assert_eq!(pp(src, "other"), vec!["x", "y"]);
+    }
+
+    #[test]
+    fn parameters_resolve_at_use() {
+        let src = "$B=10.2.${S}\n$S=0\n${B}.100/32\n$S=10\n${B}.100/32\n$U ${UNDEF} $S";
+        assert_eq!(
+            pp(src, "h"),
+            vec!["10.2.0.100/32", "10.2.10.100/32", "$U ${UNDEF} 10"]
+        );
+        assert_eq!(
+            pp("@m $P=240\n@b $P=200\npriority $P", "b"),
+            vec!["priority 200"]
+        );
+        assert_eq!(pp("$I=@m\n$I priority 240", "m"), vec!["priority 240"]);
+        assert_eq!(pp("$I=@m\n$I priority 240", "x"), Vec::<String>::new());
+        assert_eq!(pp("a ${_HASH}b${_INSTANCE}", "me"), vec!["a #bme"]);
+        assert_eq!(pp("a ${_PWD}", "me"), vec!["a /nonexistent"]);
+        let r = pp("${_RANDOM 5 7}", "me");
+        assert!(matches!(r[0].as_str(), "5" | "6" | "7"), "{r:?}");
+    }
+
+    #[test]
+    fn multiline_definitions_nest() {
+        let src = "$RS= \\\nreal_server 10.0.0.${N} { \\\n weight 1 \\\n}\n$VS= \\\nvs { \\\n$N=1 \\\n$RS \\\n$N=2 \\\n$RS \\\n}\n$VS";
+        assert_eq!(
+            pp(src, "h"),
+            vec![
+                "vs {",
+                "real_server 10.0.0.1 {",
+                "weight 1",
+                "}",
+                "real_server 10.0.0.2 {",
+                "weight 1",
+                "}",
+                "}"
+            ]
+        );
+    }
+
+    #[test]
+    fn sequences_and_lists() {
+        assert_eq!(
+            pp("~SEQ(S, 0, 3) ip 10.0.${S}.1", "h"),
+            vec!["ip 10.0.0.1", "ip 10.0.1.1", "ip 10.0.2.1", "ip 10.0.3.1"]
+        );
+        assert_eq!(
+            pp("~SEQx(S, 0x90, 0x10, 0xc0) fe80::${S}:1", "h"),
+            vec!["fe80::90:1", "fe80::a0:1", "fe80::b0:1", "fe80::c0:1"]
+        );
+        assert_eq!(pp("~SEQ(A,3) ${A}", "h"), vec!["1", "2", "3"]);
+        assert_eq!(pp("~SEQ(A,3,1) ${A}", "h"), vec!["3", "2", "1"]);
+        assert_eq!(
+            pp("~LST({A,B},{10,1},{20,4}) ~SEQ(C,1,2) ${A}.${B}.${C}", "h"),
+            vec!["10.1.1", "10.1.2", "20.4.1", "20.4.2"]
+        );
+    }
+
+    #[test]
+    fn braces_in_includes() {
+        assert_eq!(brace_expand("a/{x,y}.conf"), vec!["a/x.conf", "a/y.conf"]);
+        assert_eq!(brace_expand("{a,b{1,2}}c"), vec!["ac", "b1c", "b2c"]);
+        assert_eq!(brace_expand("plain"), vec!["plain"]);
+    }
+
+    #[test]
+    fn comments_respect_quotes() {
+        assert_eq!(strip_comment("a \"x # y\" # z"), "a \"x # y\" ");
+        assert_eq!(strip_comment("a 'b!c'! d"), "a 'b!c'");
+    }
+}

@@ -1,0 +1,355 @@
+//! The resolved model of representative keepalived samples, field by field; TOML both ways;
+//! the preprocessor through `load`; the compatibility table kept in step with the registry.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use checks::spec::ProbeSpec;
+use lbcore::spec::{ForwardingMethod, IpFamily, Protocol, SchedulerKind, ServiceKey};
+use vrrpd::config::model::{Authentication, Config, InitialState, Track};
+use vrrpd::config::{self, load, LoadOptions};
+use vrrpd::vrrp::packet::Version;
+
+const SAMPLES: &str = "/usr/share/doc/keepalived/samples";
+
+fn sample(name: &str) -> Option<Config> {
+    let p = Path::new(SAMPLES).join(name);
+    if !p.exists() {
+        println!("skipped: {} missing (install keepalived)", p.display());
+        return None;
+    }
+    match load(&p, &LoadOptions::default()) {
+        Ok((c, _)) => Some(c),
+        Err(d) => panic!("{name}: {}", config::render(&d)),
+    }
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s)
+}
+
+#[test]
+fn vrrp_sample_instances() {
+    let Some(c) = sample("keepalived.conf.vrrp") else {
+        return;
+    };
+    assert_eq!(c.global.router_id.as_deref(), Some("LVS_DEVEL"));
+    let names: Vec<&str> = c.instances.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(names, ["VI_1", "VI_2", "VI_3", "VI_4"]);
+    let i = &c.instances[0];
+    assert_eq!(i.state, InitialState::Master);
+    assert_eq!(i.interface, "eth0");
+    assert_eq!(i.virtual_router_id, 51);
+    assert_eq!(i.priority, 100);
+    assert_eq!(i.advert_int, 100);
+    assert_eq!(i.version, Version::V2);
+    assert!(!i.nopreempt);
+    assert_eq!(i.authentication, Some(Authentication::Pass("1111".into())));
+    let vips: Vec<(IpAddr, u8, Option<&str>)> = i
+        .virtual_ipaddress
+        .iter()
+        .map(|v| (v.addr, v.prefix_len, v.dev.as_deref()))
+        .collect();
+    assert_eq!(
+        vips,
+        [
+            (ip("192.168.200.16"), 32, None),
+            (ip("192.168.200.17"), 32, None),
+            (ip("192.168.200.18"), 32, None),
+            (ip("192.168.200.18"), 32, None)
+        ]
+    );
+    assert_eq!(i.virtual_ipaddress[3].label.as_deref(), Some("eth0:1"));
+    assert_eq!(
+        i.garp.master_delay,
+        secs(10.0),
+        "garp_master_delay 10 in the sample"
+    );
+    assert_eq!(i.unicast_ttl, 255);
+}
+
+#[test]
+fn localcheck_sample_scripts_and_tracking() {
+    let Some(c) = sample("keepalived.conf.vrrp.localcheck") else {
+        return;
+    };
+    let s = &c.scripts[0];
+    assert_eq!(s.name, "chk_sshd");
+    assert_eq!(s.script, "killall -0 sshd");
+    assert_eq!(s.interval, secs(2.0));
+    assert_eq!(s.timeout, secs(2.0), "timeout defaults to the interval");
+    assert_eq!((s.weight, s.rise, s.fall), (-4, 2, 2));
+    let h = &c.scripts[1];
+    assert_eq!(
+        (h.name.as_str(), h.weight, h.rise, h.fall),
+        ("chk_haproxy", 0, 1, 1)
+    );
+    assert_eq!(c.scripts.len(), 5);
+    let i = &c.instances[0];
+    assert_eq!(
+        i.track_interfaces,
+        [
+            Track {
+                name: "eth1".into(),
+                weight: Some(2),
+                reverse: false
+            },
+            Track {
+                name: "eth2".into(),
+                weight: Some(-2),
+                reverse: false
+            },
+            Track {
+                name: "eth3".into(),
+                weight: None,
+                reverse: false
+            },
+        ]
+    );
+    assert!(!i.track_scripts.is_empty());
+}
+
+#[test]
+fn http_get_sample_virtual_server_and_checker_inheritance() {
+    let Some(c) = sample("keepalived.conf.HTTP_GET.port") else {
+        return;
+    };
+    let vs = &c.virtual_servers[0];
+    let s = &vs.service;
+    assert_eq!(
+        s.key,
+        ServiceKey::Addr {
+            addr: ip("192.168.200.100"),
+            port: Some(443)
+        }
+    );
+    assert_eq!(s.scheduler, SchedulerKind::Rr);
+    assert_eq!(s.forwarding, ForwardingMethod::Nat);
+    assert_eq!(s.persistence_timeout, Some(50));
+    assert_eq!(s.protocol, Protocol::Tcp);
+    assert_eq!(s.delay_loop, 6);
+    let rs = &s.real_servers[0];
+    assert_eq!(
+        (rs.addr, rs.port, rs.weight),
+        (ip("192.168.201.100"), Some(443), 1)
+    );
+    let ProbeSpec::SslGet(h) = &vs.real_servers[0].checkers[0].probe else {
+        panic!("SSL_GET expected: {:?}", vs.real_servers[0].checkers)
+    };
+    assert_eq!(h.connect.connect_port, Some(444));
+    assert_eq!(h.urls[0].path, "/");
+    assert_eq!(
+        h.urls[0].digest.as_deref(),
+        Some("ff20ad2481f97b1754ef3e12ecd3a9cc")
+    );
+    let r = &vs.resolved_checkers()[0];
+    assert_eq!(
+        r.timers.delay_loop,
+        secs(6.0),
+        "inherited from the virtual server"
+    );
+    assert_eq!(r.timers.connect_timeout, secs(3.0));
+    assert_eq!(r.timers.retry, 3);
+    assert_eq!(r.timers.delay_before_retry, secs(3.0));
+    assert_eq!(r.timers.warmup, secs(6.0), "warmup defaults to delay_loop");
+}
+
+#[test]
+fn ipv6_sample_group_and_smtp_check() {
+    let Some(c) = sample("keepalived.conf.IPv6") else {
+        return;
+    };
+    let g = &c.virtual_server_groups[0];
+    assert_eq!(g.name, "IPv6_group");
+    assert_eq!(
+        g.entries,
+        [
+            lbcore::spec::GroupEntry::Range {
+                first: ip("ae00::2"),
+                last: ip("ae00::9"),
+                port: Some(80)
+            },
+            lbcore::spec::GroupEntry::Range {
+                first: ip("ae00::1"),
+                last: ip("ae00::1"),
+                port: Some(80)
+            },
+        ]
+    );
+    let vs = &c.virtual_servers[0];
+    let ProbeSpec::SmtpCheck(smtp) = &vs.real_servers[0].checkers[0].probe else {
+        panic!("SMTP_CHECK expected")
+    };
+    assert_eq!(smtp.helo_name.as_deref(), Some("foo.bar.com"));
+    let r = &vs.resolved_checkers()[0];
+    assert_eq!((r.timers.retry, r.timers.connect_timeout), (3, secs(3.0)));
+    assert_eq!(r.target.port, 25);
+}
+
+#[test]
+fn sync_and_misc_and_fwmark_samples() {
+    if let Some(c) = sample("keepalived.conf.vrrp.sync") {
+        assert_eq!(c.sync_groups[0].name, "G1");
+        assert_eq!(
+            c.sync_groups[0].group[..2],
+            ["VI_1".to_string(), "VI_2".into()]
+        );
+        assert_eq!(c.sync_groups[1].group, ["VI_3".to_string(), "VI_4".into()]);
+    }
+    if let Some(c) = sample("keepalived.conf.misc_check_arg") {
+        let ProbeSpec::MiscCheck(m) = &c.virtual_servers[0].real_servers[0].checkers[0].probe
+        else {
+            panic!("MISC_CHECK expected")
+        };
+        assert_eq!(m.misc_path, "/usr/local/bin/script.sh arg1 arg2");
+        assert_eq!(c.virtual_servers[0].resolved_checkers()[0].timers.retry, 0);
+    }
+    if let Some(c) = sample("keepalived.conf.fwmark") {
+        assert_eq!(
+            c.virtual_servers[0].service.key,
+            ServiceKey::Fwmark {
+                mark: 1,
+                family: IpFamily::Inet
+            }
+        );
+    }
+}
+
+fn same(a: &Config, b: &Config) -> bool {
+    // `source` positions are not part of the TOML; compare everything else.
+    serde_json::to_value(a).unwrap() == serde_json::to_value(b).unwrap()
+}
+
+#[test]
+fn toml_round_trips_every_sample_both_ways() {
+    let mut n = 0;
+    for e in std::fs::read_dir(SAMPLES).into_iter().flatten().flatten() {
+        let p = e.path();
+        if !p
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("keepalived.conf.")
+        {
+            continue;
+        }
+        let Ok((from_conf, _)) = load(&p, &LoadOptions::default()) else {
+            continue; // samples that are really broken have no model
+        };
+        let text = config::toml::to_string(&from_conf).unwrap();
+        let from_toml = config::toml::from_str(&text, Path::new("x.toml"))
+            .unwrap_or_else(|e| panic!("{}: {}\n{text}", p.display(), e.message));
+        assert!(
+            same(&from_conf, &from_toml),
+            "{}: conf → toml → model differs",
+            p.display()
+        );
+        // And back: the TOML model writes the same TOML.
+        assert_eq!(
+            config::toml::to_string(&from_toml).unwrap(),
+            text,
+            "{}",
+            p.display()
+        );
+        n += 1;
+    }
+    if n == 0 {
+        println!("skipped: no keepalived samples");
+    }
+}
+
+fn repo(p: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(p)
+}
+
+#[test]
+fn etc_vrrpd_toml_is_the_example_keepalived_conf() {
+    let (conf, _) = load(&repo("etc/keepalived.conf"), &LoadOptions::default()).unwrap();
+    let (toml, _) = load(&repo("etc/vrrpd.toml"), &LoadOptions::default())
+        .unwrap_or_else(|d| panic!("{}", config::render(&d)));
+    assert!(same(&conf, &toml));
+}
+
+#[test]
+fn toml_errors_have_positions() {
+    let e = config::toml::from_str("[global]\nrouter_idd = 1\n", Path::new("t.toml")).unwrap_err();
+    assert_eq!(e.line, 2);
+    assert!(e.message.contains("router_idd"), "{}", e.message);
+}
+
+#[test]
+fn preprocessor_through_load() {
+    let d = std::env::temp_dir().join(format!("vrrpd-pp-{}", std::process::id()));
+    std::fs::create_dir_all(d.join("i")).unwrap();
+    std::fs::write(d.join("main.conf"), "$VIP=192.0.2\ninclude i/{a,b}.conf\n").unwrap();
+    std::fs::write(
+        d.join("i/a.conf"),
+        "$INST= \\\nvrrp_instance V${N} { \\\n interface e \\\n virtual_router_id ${N} \\\n@left priority 200 \\\n@^left priority 50 \\\n virtual_ipaddress { ${VIP}.${N} } \\\n}\n~SEQ(N,1,2) $INST\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("i/b.conf"),
+        "global_defs { router_id ${_INSTANCE} }\n",
+    )
+    .unwrap();
+    let opts = |id: &str| LoadOptions {
+        config_id: Some(id.into()),
+        ..Default::default()
+    };
+    let (c, _) = load(&d.join("main.conf"), &opts("left"))
+        .unwrap_or_else(|e| panic!("{}", config::render(&e)));
+    assert_eq!(c.global.router_id.as_deref(), Some("left"));
+    let got: Vec<(String, u8, u8, IpAddr)> = c
+        .instances
+        .iter()
+        .map(|i| {
+            (
+                i.name.clone(),
+                i.virtual_router_id,
+                i.priority,
+                i.virtual_ipaddress[0].addr,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("V1".into(), 1, 200, ip("192.0.2.1")),
+            ("V2".into(), 2, 200, ip("192.0.2.2"))
+        ]
+    );
+    let (c, _) = load(&d.join("main.conf"), &opts("right")).unwrap();
+    assert_eq!(c.instances[0].priority, 50);
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn compat_table_is_current() {
+    let path = repo("docs/COMPATIBILITY.md");
+    let want = config::compat::table();
+    if std::env::var_os("UPDATE_COMPAT").is_some() {
+        std::fs::write(&path, &want).unwrap();
+    }
+    let have = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        have == want,
+        "docs/COMPATIBILITY.md is stale: run `UPDATE_COMPAT=1 cargo test -p vrrpd --test config_model compat` or `vrrpd --compat-table > docs/COMPATIBILITY.md`"
+    );
+    for kw in [
+        "vrrp_instance",
+        "virtual_server",
+        "HTTP_GET",
+        "track_script",
+        "bfd_instance",
+    ] {
+        assert!(
+            want.contains(&format!("`{kw}`")),
+            "{kw} missing from the table"
+        );
+    }
+}

@@ -1,0 +1,247 @@
+//! `vrrpd -t` against `keepalived -t` on Debian's keepalived samples and on broken variants
+//! generated from them, inside a namespace that has the interfaces the samples name
+//! (eth0..eth3 as veths). Both must agree on pass/fail; every line keepalived names must be
+//! flagged by vrrpd at the same line.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const SAMPLES: &str = "/usr/share/doc/keepalived/samples";
+
+/// A namespace with eth0..eth3, removed on drop.
+struct Ns(String);
+
+impl Ns {
+    fn new(tag: &str) -> Option<Self> {
+        let name = format!("vs{}{tag}", std::process::id());
+        let ok = |args: &[&str]| {
+            Command::new("ip")
+                .args(args)
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        if !ok(&["netns", "add", &name]) {
+            return None;
+        }
+        let ns = Ns(name.clone());
+        for i in 0..4 {
+            let (e, p) = (format!("eth{i}"), format!("p{i}x{}", std::process::id()));
+            let p = format!("{p}{tag}");
+            if !ok(&[
+                "-n", &name, "link", "add", &e, "type", "veth", "peer", "name", &p,
+            ]) || !ok(&["-n", &name, "link", "set", &e, "up"])
+            {
+                return None;
+            }
+        }
+        Some(ns)
+    }
+
+    /// Run a config test; (exit code, combined output).
+    fn test(&self, prog: &str, file: &Path, tag: &str) -> (i32, String) {
+        let dir = std::env::temp_dir();
+        let pid = |s: &str| dir.join(format!("{}-{tag}-{s}.pid", self.0));
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.0, prog, "-t", "-f"])
+            .arg(file);
+        if prog == "keepalived" {
+            cmd.arg("-p").arg(pid("p")).arg("-r").arg(pid("r"));
+            cmd.arg("-c").arg(pid("c")).arg("-b").arg(pid("b"));
+        }
+        let out = cmd.output().expect("run config test");
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.code().unwrap_or(-1), text)
+    }
+}
+
+impl Drop for Ns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+fn root_and_keepalived() -> bool {
+    if !nix::unistd::geteuid().is_root() {
+        println!("skipped: needs root (network namespace with eth0..eth3)");
+        return false;
+    }
+    if Command::new("keepalived").arg("-v").output().is_err() {
+        println!("skipped: keepalived is not installed");
+        return false;
+    }
+    true
+}
+
+fn samples() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(SAMPLES)
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with("keepalived.conf."))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Lines keepalived names as `(FILE: Line N)`.
+fn keepalived_lines(out: &str, file: &Path) -> Vec<u32> {
+    let tag = format!("({}: Line ", file.display());
+    out.lines()
+        .filter_map(|l| l.split_once(&tag))
+        .filter_map(|(_, r)| r.split(')').next()?.parse().ok())
+        .collect()
+}
+
+#[test]
+fn samples_agree_with_keepalived() {
+    if !root_and_keepalived() {
+        return;
+    }
+    let files = samples();
+    assert!(files.len() >= 20, "samples missing: {files:?}");
+    let ns = Ns::new("s").expect("namespace with eth0..eth3");
+    let vrrpd = env!("CARGO_BIN_EXE_vrrpd");
+    let mut failures = Vec::new();
+    for f in &files {
+        let (k, kout) = ns.test("keepalived", f, "s");
+        let (v, vout) = ns.test(vrrpd, f, "s");
+        if (k == 0) != (v == 0) || (k == 6) != (v == 6) {
+            failures.push(format!(
+                "{}: keepalived {k}, vrrpd {v}\n{kout}\n{vout}",
+                f.display()
+            ));
+        }
+        for line in keepalived_lines(&kout, f) {
+            let at = format!("{}:{line}:", f.display());
+            if !vout.lines().any(|l| l.starts_with(&at)) {
+                failures.push(format!(
+                    "{}: keepalived flags line {line}, vrrpd does not\n{vout}",
+                    f.display()
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n---\n"));
+}
+
+/// Variants where vrrpd is deliberately stricter than keepalived: (what, how
+/// docs/COMPATIBILITY.md names it).
+const DELIBERATE: &[(&str, &str)] = &[("bad BOOL", "`alpha maybe`")];
+
+/// Broken variants of a sample: (what, text).
+fn variants(text: &str) -> Vec<(&'static str, String)> {
+    let mut v = Vec::new();
+    let sub = |from: &str, to: &str| text.contains(from).then(|| text.replacen(from, to, 1));
+    let mut push = |what, t: Option<String>| {
+        if let Some(t) = t {
+            v.push((what, t));
+        }
+    };
+    push(
+        "vrid out of range",
+        sub("virtual_router_id 51", "virtual_router_id 300"),
+    );
+    push("priority out of range", sub("priority 100", "priority 256"));
+    push("bad priority value", sub("priority 100", "priority high"));
+    push("bad state", sub("state MASTER", "state LEADER"));
+    push(
+        "unknown keyword in instance",
+        sub(
+            "virtual_router_id 51",
+            "virtual_router_id 51\n    virtual_router_idx 5",
+        ),
+    );
+    push(
+        "unknown top-level keyword",
+        Some(format!("{text}\nvrrp_instanse X {{\n}}\n")),
+    );
+    push("bad VIP", sub("192.168.200.16", "192.168.200.300"));
+    push("unbalanced: extra close", Some(format!("{text}\n}}\n")));
+    push(
+        "unknown keyword in real_server",
+        sub("weight 1", "weight 1\n        weigth 2"),
+    );
+    push("bad lb_algo", sub("lb_algo rr", "lb_algo rrr"));
+    push("missing interface", sub("interface eth0\n", "\n"));
+    push("bad advert_int", sub("advert_int 1", "advert_int fast"));
+    push(
+        "loopback interface",
+        sub("interface eth0\n", "interface lo\n"),
+    );
+    push(
+        "vrrp_strict",
+        sub("global_defs {", "global_defs {\n   vrrp_strict"),
+    );
+    push(
+        "missing include",
+        Some(format!("include /nonexistent/vrrpd-*.conf\n{text}")),
+    );
+    push(
+        "bad BOOL",
+        sub("delay_loop 6", "delay_loop 6\n    alpha maybe"),
+    );
+    push("bad TIMER", sub("delay_loop 6", "delay_loop six"));
+    push("bad lb_kind", sub("lb_kind NAT", "lb_kind NAAT"));
+    push(
+        "unknown checker key",
+        sub(
+            "connect_timeout 3",
+            "connect_timeout 3\n      connect_timout 4",
+        ),
+    );
+    v
+}
+
+#[test]
+fn broken_variants_agree_with_keepalived() {
+    if !root_and_keepalived() {
+        return;
+    }
+    let ns = Ns::new("v").expect("namespace with eth0..eth3");
+    let vrrpd = env!("CARGO_BIN_EXE_vrrpd");
+    let dir = std::env::temp_dir().join(format!("vrrpd-variants-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for f in samples() {
+        let text = std::fs::read_to_string(&f).unwrap();
+        for (i, (what, t)) in variants(&text).into_iter().enumerate() {
+            let path = dir.join(format!("{}.{i}", f.file_name().unwrap().to_string_lossy()));
+            std::fs::write(&path, t).unwrap();
+            let (k, kout) = ns.test("keepalived", &path, "v");
+            let (v, vout) = ns.test(vrrpd, &path, "v");
+            checked += 1;
+            if let Some((_, doc)) = DELIBERATE.iter().find(|d| d.0 == what) {
+                let table = vrrpd::config::compat::table();
+                assert!(
+                    table.contains(doc),
+                    "{what}: not listed in COMPATIBILITY.md"
+                );
+                if v == 0 {
+                    failures.push(format!("{} ({what}): vrrpd must refuse it", path.display()));
+                }
+                continue;
+            }
+            if (k == 0) != (v == 0) {
+                failures.push(format!(
+                    "{} ({what}): keepalived {k}, vrrpd {v}\n{kout}\n{vout}",
+                    path.display()
+                ));
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(checked >= 50, "only {checked} variants");
+    assert!(
+        failures.is_empty(),
+        "{} of {checked} disagree:\n{}",
+        failures.len(),
+        failures.join("\n---\n")
+    );
+}
