@@ -353,3 +353,147 @@ fn compat_table_is_current() {
         );
     }
 }
+
+/// The blocks beyond instances and virtual servers land in the model with their values, and
+/// survive the TOML round trip.
+#[test]
+fn trackers_garp_groups_ssl_and_linkbeat_are_modelled() {
+    let text = r#"
+vrrp_track_file tf_1 {
+    file /run/vrrp/weight
+    weight -3 reverse
+    init_file 7 overwrite
+}
+vrrp_track_process nginx {
+    process "nginx: master"
+    param_match partial
+    quorum 2
+    quorum_max 4
+    weight 10
+    delay 1.5
+    full_command
+}
+garp_group {
+    garp_interval 0.01
+    interfaces {
+        eth0
+        eth1
+    }
+}
+SSL {
+    ca /etc/ssl/ca.pem
+    certificate /etc/ssl/client.pem
+    key /etc/ssl/client.key
+}
+linkbeat_interfaces {
+    eth0
+}
+vrrp_sync_group SG {
+    group {
+        VI_1
+    }
+    track_file {
+        tf_1 weight 2
+    }
+    notify_master "/bin/true master"
+    global_tracking
+}
+vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 1
+    virtual_ipaddress {
+        192.0.2.100
+    }
+}
+virtual_server 192.0.2.100 443 {
+    real_server 192.0.2.11 443 {
+        SSL_GET {
+            url {
+                path /
+            }
+        }
+    }
+}
+"#;
+    let (c, diags) = config::load_str(text, Path::new("t.conf"));
+    assert!(
+        !diags.iter().any(|d| d.is_error()),
+        "{}",
+        config::render(&diags)
+    );
+
+    let tf = &c.track_files[0];
+    assert_eq!(
+        (tf.name.as_str(), tf.weight, tf.reverse),
+        ("tf_1", -3, true)
+    );
+    assert_eq!(tf.file, PathBuf::from("/run/vrrp/weight"));
+    let init = tf.init_file.as_ref().unwrap();
+    assert_eq!((init.value, init.overwrite), (7, true));
+
+    let tp = &c.track_processes[0];
+    assert_eq!(tp.process, "nginx: master");
+    assert_eq!(tp.param_match.as_deref(), Some("partial"));
+    assert_eq!((tp.quorum, tp.quorum_max, tp.weight), (2, Some(4), 10));
+    assert_eq!(tp.delay, Some(secs(1.5)));
+    assert!(tp.full_command);
+
+    let gg = &c.garp_groups[0];
+    assert_eq!(gg.garp_interval, Some(secs(0.01)));
+    assert_eq!(gg.interfaces, ["eth0", "eth1"]);
+    assert_eq!(c.linkbeat_interfaces, ["eth0"]);
+
+    let sg = &c.sync_groups[0];
+    assert_eq!(sg.group, ["VI_1"]);
+    assert_eq!(sg.track_files[0].name, "tf_1");
+    assert_eq!(sg.track_files[0].weight, Some(2));
+    assert_eq!(sg.notify.master.as_deref(), Some("/bin/true master"));
+    assert!(sg.global_tracking);
+
+    // The SSL block configures the SSL_GET checker.
+    let ssl = c.ssl.as_ref().unwrap();
+    assert_eq!(ssl.ca, Some(PathBuf::from("/etc/ssl/ca.pem")));
+    match &c.virtual_servers[0].real_servers[0].checkers[0].probe {
+        ProbeSpec::SslGet(h) => assert_eq!(h.tls.as_ref(), Some(ssl)),
+        other => panic!("expected SSL_GET, got {other:?}"),
+    }
+
+    let toml = config::toml::to_string(&c).unwrap();
+    let back = config::toml::from_str(&toml, Path::new("t.toml")).unwrap();
+    assert!(same(&c, &back), "TOML round trip differs:\n{toml}");
+}
+
+/// The commented examples at the end of etc/vrrpd.toml are valid: uncommented, the file still
+/// loads, and each example section is there.
+#[test]
+fn etc_vrrpd_toml_examples_load() {
+    let text = std::fs::read_to_string(repo("etc/vrrpd.toml")).unwrap();
+    let (head, examples) = text.split_once("# ---- examples").unwrap();
+    let uncommented: String = examples
+        .lines()
+        .skip(1)
+        .map(|l| l.strip_prefix("# ").or(l.strip_prefix('#')).unwrap_or(l))
+        .collect::<Vec<_>>()
+        .join("\n");
+    // The examples replace the empty lists the head declares.
+    let head: String = head
+        .lines()
+        .filter(|l| {
+            !matches!(
+                *l,
+                "scripts = []" | "sync_groups = []" | "virtual_servers = []"
+            )
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let full = format!("{head}\n{uncommented}\n");
+    let c = config::toml::from_str(&full, Path::new("vrrpd.toml"))
+        .unwrap_or_else(|e| panic!("{}\n{full}", e.message));
+    assert_eq!(c.scripts[0].name, "chk");
+    assert_eq!(c.sync_groups[0].group, ["VI_1", "VI_6"]);
+    assert_eq!(c.track_files[0].weight, -2);
+    assert_eq!(c.track_processes[0].process, "nginx");
+    assert_eq!(c.garp_groups[0].interfaces, ["eth0"]);
+    assert!(c.ssl.is_some());
+    assert_eq!(c.virtual_servers.len(), 1);
+}

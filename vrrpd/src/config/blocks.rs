@@ -16,7 +16,10 @@ use lbcore::spec::{
 };
 
 use super::diag::{suggest, Diagnostic, Diags, Pos};
-use super::model::{RealServerChecks, SyncGroup, Track, VirtualServer, VrrpScript};
+use super::model::{
+    GarpGroup, InitFile, Notify, RealServerChecks, SyncGroup, Track, TrackFile, TrackProcess,
+    VirtualServer, VrrpScript,
+};
 use super::schema::{self, Spec};
 use super::tree::Node;
 
@@ -150,7 +153,127 @@ pub fn sync_group(node: &Node, diags: &mut Diags) -> Option<(SyncGroup, Vec<Pos>
             pos.push(m.pos().clone());
         }
     }
-    Some((SyncGroup { name, group }, pos, node.pos().clone()))
+    let mut list = |key: &str| -> Vec<Track> {
+        child(node, key)
+            .map(|c| {
+                tracks(c, -254, 254, diags)
+                    .into_iter()
+                    .map(|t| t.0)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (track_interfaces, track_scripts) = (list("track_interface"), list("track_script"));
+    let (track_files, track_processes) = (list("track_file"), list("track_process"));
+    let group = SyncGroup {
+        name,
+        group,
+        track_interfaces,
+        track_scripts,
+        track_files,
+        track_processes,
+        notify: Notify {
+            master: text(node, "notify_master"),
+            backup: text(node, "notify_backup"),
+            fault: text(node, "notify_fault"),
+            stop: text(node, "notify_stop"),
+            any: text(node, "notify"),
+        },
+        global_tracking: child(node, "global_tracking").is_some(),
+        sync_group_tracking_weight: child(node, "sync_group_tracking_weight").is_some(),
+    };
+    Some((group, pos, node.pos().clone()))
+}
+
+/// `track_file NAME { … }` (also `vrrp_track_file`).
+pub fn track_file(node: &Node, diags: &mut Diags) -> Option<TrackFile> {
+    let name = name_arg(node, diags)?;
+    schema::check(schema::TRACK_FILE, node.name(), node, diags);
+    let Some(file) = text(node, "file") else {
+        diags.push(Diagnostic::warning(
+            node.pos(),
+            format!("No file set for track_file {name} - removing"),
+        ));
+        return None;
+    };
+    let (w, reverse) = weight(node, -254, 254, diags);
+    let init_file = child(node, "init_file").map(|c| {
+        let mut value = 0;
+        let mut overwrite = false;
+        for a in &c.args {
+            match a.text.parse::<i64>() {
+                Ok(v) => value = v,
+                Err(_) if a.text == "overwrite" => overwrite = true,
+                Err(_) => diags.push(Diagnostic::error(
+                    &a.pos,
+                    format!(
+                        "init_file: '{}' is neither a number nor `overwrite`",
+                        a.text
+                    ),
+                )),
+            }
+        }
+        InitFile { value, overwrite }
+    });
+    Some(TrackFile {
+        name,
+        file: file.into(),
+        weight: w.unwrap_or(1),
+        reverse,
+        init_file,
+    })
+}
+
+/// `vrrp_track_process NAME { … }`.
+pub fn track_process(node: &Node, diags: &mut Diags) -> Option<TrackProcess> {
+    let name = name_arg(node, diags)?;
+    schema::check(schema::TRACK_PROCESS, node.name(), node, diags);
+    let Some(process) = text(node, "process") else {
+        diags.push(Diagnostic::warning(
+            node.pos(),
+            format!("No process set for vrrp_track_process {name} - removing"),
+        ));
+        return None;
+    };
+    let (w, reverse) = weight(node, -254, 254, diags);
+    Some(TrackProcess {
+        name,
+        process,
+        param_match: text(node, "param_match"),
+        weight: w.unwrap_or(0),
+        reverse,
+        quorum: num(node, &["quorum"]).unwrap_or(1),
+        quorum_max: num(node, &["quorum_max"]),
+        fork_delay: secs(node, "fork_delay"),
+        terminate_delay: secs(node, "terminate_delay"),
+        delay: secs(node, "delay"),
+        full_command: child(node, "full_command").is_some(),
+    })
+}
+
+/// `garp_group { … }`.
+pub fn garp_group(node: &Node, diags: &mut Diags) -> GarpGroup {
+    schema::check(schema::GARP_GROUP, node.name(), node, diags);
+    let mut interfaces: Vec<String> = text(node, "interface").into_iter().collect();
+    if let Some(list) = child(node, "interfaces") {
+        interfaces.extend(list.children.iter().map(|c| c.name().to_string()));
+    }
+    GarpGroup {
+        garp_interval: secs(node, "garp_interval"),
+        gna_interval: secs(node, "gna_interval"),
+        interfaces,
+    }
+}
+
+/// The top-level `SSL { … }` block.
+pub fn ssl(node: &Node, diags: &mut Diags) -> checks::spec::TlsSpec {
+    schema::check(schema::SSL, node.name(), node, diags);
+    checks::spec::TlsSpec {
+        ca: text(node, "ca").map(Into::into),
+        certificate: text(node, "certificate").map(Into::into),
+        key: text(node, "key").map(Into::into),
+        password: text(node, "password"),
+    }
 }
 
 /// `track_script { NAME [weight N [reverse]] }` and friends, with each entry's position.
@@ -808,11 +931,6 @@ pub fn vs_group(node: &Node, diags: &mut Diags) -> Option<VirtualServerGroupSpec
         }
     }
     Some(VirtualServerGroupSpec { name, entries })
-}
-
-/// Validate a block against a schema and keep nothing (known, not modelled).
-pub fn validate_only(specs: &[Spec], node: &Node, diags: &mut Diags) {
-    schema::check(specs, node.name(), node, diags);
 }
 
 /// The executable a script line starts with, when it exists (keepalived's script security

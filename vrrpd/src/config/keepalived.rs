@@ -4,17 +4,17 @@ use std::net::IpAddr;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use super::blocks;
 use super::diag::{Diagnostic, Diags, Pos};
 use super::keywords::{
     dispatch, Context, Keyword, GLOBAL_UNSUPPORTED, INSTANCE_UNSUPPORTED, TOP_UNSUPPORTED,
 };
 use super::lexer::Token;
 use super::model::{
-    Authentication, Config, Garp, GlobalDefs, InitialState, Notify, Scope, SourceRef, SyncGroup,
-    Track, VirtualAddress, VirtualServer, VrrpInstance,
+    Authentication, Config, Garp, GarpGroup, GlobalDefs, InitialState, Notify, Scope, SourceRef,
+    SyncGroup, Track, TrackFile, TrackProcess, VirtualAddress, VirtualServer, VrrpInstance,
 };
 use super::tree::Node;
-use super::{blocks, schema};
 use crate::vrrp::packet::Version;
 
 /// Checks that look at the machine, not the file (what keepalived's `-t` also does).
@@ -147,6 +147,11 @@ struct Draft {
     static_rules: Vec<String>,
     virtual_servers: Vec<VirtualServer>,
     virtual_server_groups: Vec<lbcore::spec::VirtualServerGroupSpec>,
+    track_files: Vec<TrackFile>,
+    track_processes: Vec<TrackProcess>,
+    garp_groups: Vec<GarpGroup>,
+    ssl: Option<checks::spec::TlsSpec>,
+    linkbeat_interfaces: Vec<String>,
     /// Every script command with where it was given, for the script security check.
     commands: Vec<(String, Pos)>,
 }
@@ -157,8 +162,6 @@ fn top_table() -> &'static [Keyword<Draft>] {
     static T: OnceLock<Vec<Keyword<Draft>>> = OnceLock::new();
     T.get_or_init(|| {
         const MODELLED: &str = "parsed and validated into the model; not acted on by vrrpd yet";
-        const VALIDATED: &str =
-            "validated (keywords, value types, ranges) but not kept in the model or acted on";
         let mut v = vec![
             Keyword::new("global_defs", top_global_defs),
             Keyword::new("vrrp_instance", top_vrrp_instance),
@@ -177,21 +180,23 @@ fn top_table() -> &'static [Keyword<Draft>] {
             Keyword::partial("vrrp_sync_group", MODELLED, |d, n, g| {
                 d.sync_groups.extend(blocks::sync_group(n, g))
             }),
-            Keyword::partial("track_file", VALIDATED, |_, n, g| {
-                blocks::validate_only(schema::TRACK_FILE, n, g)
+            Keyword::partial("track_file", MODELLED, |d, n, g| {
+                d.track_files.extend(blocks::track_file(n, g))
             }),
-            Keyword::partial("vrrp_track_file", VALIDATED, |_, n, g| {
-                blocks::validate_only(schema::TRACK_FILE, n, g)
+            Keyword::partial("vrrp_track_file", MODELLED, |d, n, g| {
+                d.track_files.extend(blocks::track_file(n, g))
             }),
-            Keyword::partial("vrrp_track_process", VALIDATED, |_, n, g| {
-                blocks::validate_only(schema::TRACK_PROCESS, n, g)
+            Keyword::partial("vrrp_track_process", MODELLED, |d, n, g| {
+                d.track_processes.extend(blocks::track_process(n, g))
             }),
-            Keyword::partial("garp_group", VALIDATED, |_, n, g| {
-                blocks::validate_only(schema::GARP_GROUP, n, g)
+            Keyword::partial("garp_group", MODELLED, |d, n, g| {
+                d.garp_groups.push(blocks::garp_group(n, g))
             }),
-            Keyword::partial("SSL", VALIDATED, |_, n, g| {
-                blocks::validate_only(schema::SSL, n, g)
-            }),
+            Keyword::partial(
+                "SSL",
+                "modelled: the TLS settings of every SSL_GET checker",
+                |d, n, g| d.ssl = Some(blocks::ssl(n, g)),
+            ),
             Keyword::partial("static_ipaddress", MODELLED, |d, n, g| {
                 for c in &n.children {
                     d.static_addresses.extend(parse_vip(c, g));
@@ -207,7 +212,16 @@ fn top_table() -> &'static [Keyword<Draft>] {
                     d.static_rules.push(blocks::rule_line(c, g));
                 }
             }),
-            Keyword::partial("linkbeat_interfaces", VALIDATED, |_, _, _| {}),
+            Keyword::partial(
+                "linkbeat_interfaces",
+                "modelled; vrrpd follows every link through rtnetlink events, no polling",
+                |d, n, _| {
+                    d.linkbeat_interfaces
+                        .extend(n.args.iter().map(|a| a.text.clone()));
+                    d.linkbeat_interfaces
+                        .extend(n.children.iter().map(|c| c.name().to_string()));
+                },
+            ),
             Keyword::partial(
                 "virtual_server_group",
                 "modelled (lbcore::spec); vrrpd itself runs no LVS",
@@ -743,8 +757,13 @@ impl Draft {
             static_addresses: self.static_addresses,
             static_routes: self.static_routes,
             static_rules: self.static_rules,
-            virtual_servers: self.virtual_servers,
+            virtual_servers: with_ssl(self.virtual_servers, self.ssl.as_ref()),
             virtual_server_groups: self.virtual_server_groups,
+            track_files: self.track_files,
+            track_processes: self.track_processes,
+            garp_groups: self.garp_groups,
+            ssl: self.ssl,
+            linkbeat_interfaces: self.linkbeat_interfaces,
         }
     }
 
@@ -1209,4 +1228,20 @@ pub fn registry() -> Vec<(&'static str, Vec<(&'static str, super::keywords::Stat
         ("vrrp_instance", rows(instance_table())),
         ("authentication", rows(auth_table())),
     ]
+}
+
+/// keepalived's `SSL` block configures every `SSL_GET` checker that has no TLS settings.
+fn with_ssl(
+    mut servers: Vec<VirtualServer>,
+    ssl: Option<&checks::spec::TlsSpec>,
+) -> Vec<VirtualServer> {
+    let Some(ssl) = ssl else { return servers };
+    for rs in servers.iter_mut().flat_map(|vs| vs.real_servers.iter_mut()) {
+        for c in &mut rs.checkers {
+            if let checks::spec::ProbeSpec::SslGet(h) = &mut c.probe {
+                h.tls.get_or_insert_with(|| ssl.clone());
+            }
+        }
+    }
+    servers
 }

@@ -35,6 +35,80 @@ pub struct Config {
     /// `virtual_server_group` blocks.
     #[serde(default)]
     pub virtual_server_groups: Vec<lbcore::spec::VirtualServerGroupSpec>,
+    /// `track_file` / `vrrp_track_file` blocks (modelled; not watched yet).
+    #[serde(default)]
+    pub track_files: Vec<TrackFile>,
+    /// `vrrp_track_process` blocks (modelled; not watched yet).
+    #[serde(default)]
+    pub track_processes: Vec<TrackProcess>,
+    /// `garp_group` blocks (modelled; not applied yet).
+    #[serde(default)]
+    pub garp_groups: Vec<GarpGroup>,
+    /// The `SSL` block: the TLS settings of every `SSL_GET` checker.
+    #[serde(default)]
+    pub ssl: Option<checks::spec::TlsSpec>,
+    /// `linkbeat_interfaces { … }` (vrrpd always follows links through rtnetlink events).
+    #[serde(default)]
+    pub linkbeat_interfaces: Vec<String>,
+}
+
+/// `track_file NAME { file PATH; weight N [reverse]; init_file [VALUE] [overwrite] }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrackFile {
+    pub name: String,
+    pub file: PathBuf,
+    /// `weight` -254..254 (default 1): the file's number is multiplied by it.
+    pub weight: i32,
+    pub reverse: bool,
+    /// `init_file`: create the file with this value at start if missing (or always with
+    /// `overwrite`).
+    pub init_file: Option<InitFile>,
+}
+
+/// `init_file [VALUE] [overwrite]` of a `track_file`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InitFile {
+    pub value: i64,
+    pub overwrite: bool,
+}
+
+/// `vrrp_track_process NAME { … }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrackProcess {
+    pub name: String,
+    /// `process`: the command (name, or full command line with its parameters).
+    pub process: String,
+    /// `param_match initial|partial`: how the parameters are compared.
+    pub param_match: Option<String>,
+    /// `weight` -254..254 (default 0: failure means FAULT), `reverse`.
+    pub weight: i32,
+    pub reverse: bool,
+    /// `quorum` (default 1) and `quorum_max` processes that must run.
+    pub quorum: u32,
+    pub quorum_max: Option<u32>,
+    /// `fork_delay`, `terminate_delay`, `delay` (seconds).
+    #[serde(default, with = "opt_secs", skip_serializing_if = "Option::is_none")]
+    pub fork_delay: Option<Duration>,
+    #[serde(default, with = "opt_secs", skip_serializing_if = "Option::is_none")]
+    pub terminate_delay: Option<Duration>,
+    #[serde(default, with = "opt_secs", skip_serializing_if = "Option::is_none")]
+    pub delay: Option<Duration>,
+    /// `full_command`: match the whole command line, not the process name.
+    pub full_command: bool,
+}
+
+/// `garp_group { garp_interval …; gna_interval …; interface … | interfaces { … } }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GarpGroup {
+    #[serde(default, with = "opt_secs", skip_serializing_if = "Option::is_none")]
+    pub garp_interval: Option<Duration>,
+    #[serde(default, with = "opt_secs", skip_serializing_if = "Option::is_none")]
+    pub gna_interval: Option<Duration>,
+    pub interfaces: Vec<String>,
 }
 
 /// `vrrp_script NAME { … }`.
@@ -65,6 +139,24 @@ pub struct VrrpScript {
 pub struct SyncGroup {
     pub name: String,
     pub group: Vec<String>,
+    /// Group-level trackers, applied to every member.
+    #[serde(default)]
+    pub track_interfaces: Vec<Track>,
+    #[serde(default)]
+    pub track_scripts: Vec<Track>,
+    #[serde(default)]
+    pub track_files: Vec<Track>,
+    #[serde(default)]
+    pub track_processes: Vec<Track>,
+    /// `notify_*` / `notify` of the group (called with `GROUP`).
+    #[serde(default)]
+    pub notify: Notify,
+    /// `global_tracking`: members' own trackers count for the whole group.
+    #[serde(default)]
+    pub global_tracking: bool,
+    /// `sync_group_tracking_weight`: group trackers' weights apply to members.
+    #[serde(default)]
+    pub sync_group_tracking_weight: bool,
 }
 
 /// A `track_script` / `track_interface` / `track_file` entry: a name and optional weight.
@@ -366,5 +458,24 @@ mod secs {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         Duration::try_from_secs_f64(f64::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+/// `Option<Duration>` as fractional seconds; absent when unset.
+mod opt_secs {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_some(&d.as_secs_f64()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        Option::<f64>::deserialize(d)?
+            .map(|v| Duration::try_from_secs_f64(v).map_err(serde::de::Error::custom))
+            .transpose()
     }
 }
