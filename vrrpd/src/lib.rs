@@ -9,4 +9,5 @@ pub mod daemon;
 pub mod net;
 pub mod netlink;
 pub mod process;
+pub mod track;
 pub mod vrrp;
