@@ -11,4 +11,5 @@ pub mod netlink;
 pub mod notify;
 pub mod process;
 pub mod track;
+pub mod vmac;
 pub mod vrrp;
