@@ -1,8 +1,7 @@
 //! The reference for vrrpd's FAULT semantics, measured on keepalived 2.2.7: a Master whose
-//! weight-0 `vrrp_script` fails enters FAULT, sends a priority-0 advert (2.2.7 sends two, 0.1 ms
-//! apart; vrrpd sends one) (so the Backup takes
-//! over after its Skew_Time, not after Master_Down_Interval) and drops the VIP; when the
-//! script recovers it goes BACKUP and preempts back. `vrrp::fsm` does the same on
+//! weight-0 `vrrp_script` fails enters FAULT, sends a priority-0 advert (so the Backup takes
+//! over after its Skew_Time, not after Master_Down_Interval; 2.2.7 sends two 0.1 ms apart,
+//! vrrpd one) and drops the VIP; when the script recovers it goes BACKUP and preempts back. `vrrp::fsm` does the same on
 //! `Input::Fault` / `Input::FaultCleared`.
 
 use std::time::Duration;
