@@ -11,6 +11,7 @@ use tracing::{debug, info, info_span, trace, warn, Instrument};
 use crate::config::model::{Authentication, GlobalDefs, VirtualAddress, VrrpInstance};
 use crate::net::{SocketConfig, VrrpSocket};
 use crate::netlink::{Link, Netlink};
+use crate::notify::{Notifier, NotifyState};
 use crate::track::link::LinkMonitor;
 use crate::track::{Contribution, Effective, TrackKey, TrackSet, Weight};
 
@@ -45,6 +46,11 @@ pub struct InstanceDriver {
     link_state: watch::Receiver<bool>,
     /// Every tracker's contribution; its result drives FAULT and the effective priority.
     track: TrackSet,
+    /// Tracker drivers (scripts, files, extra interfaces) report here; see [`Self::tracker`].
+    track_tx: mpsc::Sender<(TrackKey, Contribution)>,
+    track_rx: mpsc::Receiver<(TrackKey, Contribution)>,
+    /// notify scripts / FIFO, when configured ([`Self::set_notifier`]).
+    notifier: Option<Notifier>,
 }
 
 /// Requests from the daemon to a running instance.
@@ -61,6 +67,8 @@ enum Event {
     Control(Control),
     /// The instance's interface went up (true) or down.
     Link(bool),
+    /// A tracker reported a new contribution.
+    Track(TrackKey, Contribution),
 }
 
 impl InstanceDriver {
@@ -148,7 +156,11 @@ impl InstanceDriver {
             .with_context(|| format!("opening an AF_PACKET socket on {}", link.name))?;
         let garp_schedule = garp::Schedule::new(inst.garp.schedule(family_v6));
         let link_state = links.subscribe(link.index);
+        let (track_tx, track_rx) = mpsc::channel(16);
         Ok(Self {
+            track_tx,
+            track_rx,
+            notifier: None,
             track: TrackSet::new(inst.priority),
             link_state,
             name: inst.name.clone(),
@@ -165,6 +177,17 @@ impl InstanceDriver {
             counters: Counters::default(),
             vip_text: inst.virtual_ipaddress.iter().map(vip_text).collect(),
         })
+    }
+
+    /// Where tracker drivers send `(key, contribution)` updates for this instance (e.g. a
+    /// `vrrp_script` monitor mapped through the per-use [`Weight`]).
+    pub fn tracker(&self) -> mpsc::Sender<(TrackKey, Contribution)> {
+        self.track_tx.clone()
+    }
+
+    /// Runs notify scripts / FIFO lines on every transition (and STOP on shutdown).
+    pub fn set_notifier(&mut self, n: Notifier) {
+        self.notifier = Some(n);
     }
 
     /// Runs the instance until `stop` turns true, then releases it.
@@ -195,12 +218,18 @@ impl InstanceDriver {
                 _ = self.timer.sleep_until(deadline) => Event::Timer,
                 Some(c) = control.recv() => Event::Control(c),
                 Ok(()) = self.link_state.changed() => Event::Link(*self.link_state.borrow_and_update()),
+                Some((k, c)) = self.track_rx.recv() => Event::Track(k, c),
                 r = self.sock.recv(&mut buf) => Event::Packet(r),
             };
             match event {
                 Event::Stop => break,
                 Event::Timer => self.on_timer().await,
                 Event::Link(up) => self.on_link(up).await,
+                Event::Track(k, c) => {
+                    if let Some(eff) = self.track.set(k, c) {
+                        self.apply_effective(eff).await;
+                    }
+                }
                 Event::Control(Control::Status(reply)) => {
                     let _ = reply.send(self.status());
                 }
@@ -234,6 +263,10 @@ impl InstanceDriver {
             }
         }
         self.step(Input::Shutdown).await;
+        if let Some(n) = self.notifier.take() {
+            // notify_stop and anything still queued run before the actor ends.
+            n.finish().await;
+        }
     }
 
     /// The instance's own interface changed: an unweighted tracker (down is FAULT).
@@ -304,6 +337,15 @@ impl InstanceDriver {
                 Err(e) => warn!(error = %e, "sending advert failed"),
             },
             Action::Transition { from, to } => {
+                if let Some(n) = &self.notifier {
+                    let st = match to {
+                        State::Master => NotifyState::Master,
+                        State::Backup => NotifyState::Backup,
+                        State::Fault => NotifyState::Fault,
+                        State::Initialize => NotifyState::Stop,
+                    };
+                    n.notify(st, self.fsm.priority());
+                }
                 info!(
                     "entering {} state (from {})",
                     state_name(to),
