@@ -144,9 +144,6 @@ pub struct Instance {
     deadline: Option<Duration>,
     /// keepalived's `preempt_time`: until then a Backup does not preempt.
     preempt_time: Option<Duration>,
-    /// When the running Master_Down_Timer was set to a full Master_Down_Interval (Backup), so a
-    /// priority change can recompute it.
-    down_armed: Option<Duration>,
 }
 
 impl Instance {
@@ -158,7 +155,6 @@ impl Instance {
             master_addr: None,
             deadline: None,
             preempt_time: None,
-            down_armed: None,
             cfg,
         }
     }
@@ -250,15 +246,15 @@ impl Instance {
     /// Change the effective priority (base plus tracker deltas, computed by the caller; 0 is
     /// taken as 1, 0 being reserved for "releasing").
     ///
-    /// keepalived semantics:
+    /// keepalived semantics (measured on 2.2.7, `tests/tests/priority_reference.rs`):
     /// - A Master keeps its role and carries the new value in its next adverts (no immediate
-    ///   advert); a Backup that now outranks it (with preempt) discards those adverts and takes
-    ///   over when its down timer fires, and the Master then steps down on hearing it.
-    /// - A Backup that now outranks the Master (with preempt) discards the Master's adverts from
-    ///   now on, so it takes over within one Master_Down_Interval.
-    /// - Skew_Time depends on the priority, so a running Master_Down_Timer is recomputed from
-    ///   the instant it was last armed: `armed + new Master_Down_Interval` (fires at once if
-    ///   that is already past).
+    ///   advert); a Backup that now outranks it (with preempt) takes over as below, and the
+    ///   Master steps down on hearing it.
+    /// - A Backup restarts its Master_Down_Timer from now with the new Skew_Time (Skew_Time
+    ///   depends on the priority). If it now outranks the Master (with preempt) it discards
+    ///   the Master's adverts ("received lower priority advert - discarding"), so it takes over
+    ///   one Master_Down_Interval after the change: keepalived measured 315–324 ms for
+    ///   100 → 200 at 100 ms adverts (MDI 321.9 ms), not at the next advert.
     pub fn set_priority(&mut self, now: Duration, prio: u8, _out: &mut Vec<Action>) {
         let prio = prio.max(1);
         if prio == self.priority {
@@ -266,9 +262,7 @@ impl Instance {
         }
         self.priority = prio;
         if self.state == State::Backup {
-            if let Some(armed) = self.down_armed {
-                self.deadline = Some((armed + self.master_down_interval()).max(now));
-            }
+            self.arm_down_timer(now);
         }
     }
 
@@ -297,7 +291,6 @@ impl Instance {
             // "If the Priority in the ADVERTISEMENT is zero, then: Set the Master_Down_Timer to
             // Skew_Time".
             self.deadline = Some(now + self.skew_time());
-            self.down_armed = None;
             return;
         }
         // keepalived: with a preempt delay, an unarmed or still running timer also holds us back.
@@ -370,20 +363,17 @@ impl Instance {
         self.master_adver_int = self.cfg.advert_int;
         self.master_addr = Some(self.cfg.primary_addr);
         self.deadline = Some(now + cs(self.cfg.advert_int));
-        self.down_armed = None;
         self.enter(State::Master, out);
     }
 
     /// Master_Down_Timer = Master_Down_Interval from `now`.
     fn arm_down_timer(&mut self, now: Duration) {
-        self.down_armed = Some(now);
         self.deadline = Some(now + self.master_down_interval());
     }
 
     /// FAULT: no timers, no Master known; the caller released the addresses if it held them.
     fn enter_fault(&mut self, out: &mut Vec<Action>) {
         self.deadline = None;
-        self.down_armed = None;
         self.master_addr = None;
         self.enter(State::Fault, out);
     }
@@ -397,7 +387,6 @@ impl Instance {
         self.state = to;
         if to == State::Initialize {
             self.deadline = None;
-            self.down_armed = None;
             self.master_addr = None;
             self.preempt_time = None;
         }
@@ -819,24 +808,28 @@ mod tests {
         let mut b = backup(c.clone());
         b.set_priority(ms(10), 120, &mut out);
         assert!(out.is_empty());
-        // The down timer armed at 0 is recomputed with the new skew: 300 + 53.125 ms.
+        // The down timer restarts from the change with the new skew: 300 + 53.125 ms.
         assert_eq!(b.skew_time(), ns(53_125_000)); // 136 * 100 ms / 256
-        assert_eq!(b.poll_timeout(), Some(ns(353_125_000)));
+        assert_eq!(b.poll_timeout(), Some(ms(10) + ns(353_125_000)));
         run(&mut b, ms(50), rx(&c, LOWER_ADDR, 110));
-        assert_eq!(b.poll_timeout(), Some(ns(353_125_000)), "discarded");
+        assert_eq!(
+            b.poll_timeout(),
+            Some(ms(10) + ns(353_125_000)),
+            "discarded"
+        );
         // ... and it takes over when the timer fires.
-        run(&mut b, ns(353_125_000), Input::Timeout);
+        run(&mut b, ms(10) + ns(353_125_000), Input::Timeout);
         assert_eq!(b.state(), State::Master);
         // Lowered below the Master: its adverts are accepted again, with the new skew.
         let mut b = backup(c.clone());
         b.set_priority(ms(10), 50, &mut out);
-        assert_eq!(b.poll_timeout(), Some(ns(300_000_000 + 80_468_750))); // 206/256 * 100 ms
+        assert_eq!(b.poll_timeout(), Some(ms(10) + ns(380_468_750))); // 206/256 * 100 ms
         run(&mut b, ms(50), rx(&c, LOWER_ADDR, 60));
         assert_eq!(b.poll_timeout(), Some(ms(50) + ns(380_468_750)));
-        // A recomputed deadline already past fires at once; 0 is taken as 1.
+        // An unchanged priority leaves the timer alone; 0 is taken as 1.
         let mut b = backup(c.clone());
-        b.set_priority(ms(340), 254, &mut out);
-        assert_eq!(b.poll_timeout(), Some(ms(340)));
+        b.set_priority(ms(340), 100, &mut out);
+        assert_eq!(b.poll_timeout(), Some(ns(360_937_500)));
         b.set_priority(ms(340), 0, &mut out);
         assert_eq!(b.priority(), 1);
     }
