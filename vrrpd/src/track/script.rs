@@ -216,10 +216,88 @@ pub fn resolve_user(user: &str, group: Option<&str>) -> Option<RunAs> {
     })
 }
 
+/// Why `enable_script_security` refuses a script.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Insecure {
+    #[error("{0}: cannot resolve: {1}")]
+    Resolve(std::path::PathBuf, String),
+    #[error("{0} is owned by uid {1}, who could change what runs as uid {2}")]
+    Owner(std::path::PathBuf, u32, u32),
+    #[error("{0} is writable by group {1} or by everyone")]
+    Writable(std::path::PathBuf, u32),
+}
+
+/// `enable_script_security`: a script that will run as `run_uid` is refused if anyone else
+/// but root and `run_uid` could change it — the file (symlinks resolved) and every directory
+/// above it must be owned by root or `run_uid` and not writable by group (unless the group is
+/// root) or others. Sticky directories are not special-cased (stricter than needed for
+/// `/tmp`, which is no place for such scripts).
+pub fn check_secure(path: &std::path::Path, run_uid: u32) -> Result<(), Insecure> {
+    use std::os::unix::fs::MetadataExt;
+    let real = std::fs::canonicalize(path)
+        .map_err(|e| Insecure::Resolve(path.to_path_buf(), e.to_string()))?;
+    for p in real.ancestors() {
+        let m =
+            std::fs::metadata(p).map_err(|e| Insecure::Resolve(p.to_path_buf(), e.to_string()))?;
+        if m.uid() != 0 && m.uid() != run_uid {
+            return Err(Insecure::Owner(p.to_path_buf(), m.uid(), run_uid));
+        }
+        let mode = m.mode();
+        if mode & 0o002 != 0 || (mode & 0o020 != 0 && m.gid() != 0) {
+            return Err(Insecure::Writable(p.to_path_buf(), m.gid()));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::time::Instant;
+
+    #[test]
+    fn script_security() {
+        use std::os::unix::fs::PermissionsExt;
+        // A root-owned system binary is fine for root.
+        assert_eq!(check_secure(std::path::Path::new("/bin/sh"), 0), Ok(()));
+        if !nix::unistd::geteuid().is_root() {
+            println!("skipped: needs root (chown)");
+            return;
+        }
+        let dir = std::env::temp_dir().join(format!("vrrpd-sec-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let f = dir.join("chk.sh");
+        std::fs::write(&f, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // /tmp itself is world-writable: refused there, whatever the file.
+        assert!(
+            matches!(check_secure(&f, 0), Err(Insecure::Writable(p, _)) if p == std::env::temp_dir().canonicalize().unwrap())
+        );
+        // Checked from a root-owned base: the directory then the file decide.
+        let base = std::path::Path::new("/run").join(format!("vrrpd-sec-{}", std::process::id()));
+        std::fs::create_dir_all(&base).unwrap();
+        std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let g = base.join("chk.sh");
+        std::fs::write(&g, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&g, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(check_secure(&g, 0), Ok(()));
+        std::fs::set_permissions(&g, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(matches!(check_secure(&g, 0), Err(Insecure::Writable(..))));
+        std::fs::set_permissions(&g, std::fs::Permissions::from_mode(0o755)).unwrap();
+        nix::unistd::chown(&g, Some(nix::unistd::Uid::from_raw(65534)), None).unwrap();
+        assert!(matches!(
+            check_secure(&g, 0),
+            Err(Insecure::Owner(_, 65534, 0))
+        ));
+        assert_eq!(
+            check_secure(&g, 65534),
+            Ok(()),
+            "owned by the user it runs as"
+        );
+        std::fs::remove_dir_all(&base).ok();
+        std::fs::remove_dir_all(&dir).ok();
+    }
 
     #[test]
     fn rise_and_fall_counting() {
