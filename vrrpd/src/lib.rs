@@ -8,5 +8,8 @@ pub mod config;
 pub mod daemon;
 pub mod net;
 pub mod netlink;
+pub mod notify;
 pub mod process;
+pub mod track;
+pub mod vmac;
 pub mod vrrp;

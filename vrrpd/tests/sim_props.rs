@@ -400,3 +400,91 @@ fn stable_lan_has_no_transitions() {
         );
     }
 }
+
+/// (6) FAULT and priority changes: while nodes go in and out of FAULT (and change priority,
+/// crash, restart, partition), a node in FAULT never holds the addresses; after a quiet healed
+/// period the Master is the best node *not* in FAULT, and after every fault is cleared it is
+/// the best node overall.
+#[test]
+fn fault_never_holds_vips_and_best_unfaulted_wins() {
+    for seed in 0..1000u64 {
+        let mut rng = SmallRng::seed_from_u64(seed ^ 0x5eed_0006);
+        let link = random_delay_link(&mut rng, 0.0);
+        let (mut cfgs, a_max) = random_cfgs(&mut rng, 5);
+        let n = cfgs.len();
+        for c in &mut cfgs {
+            c.preempt = true;
+        }
+        let mut sim = lan(seed, link, cfgs);
+        let mdi = mdi_max(a_max);
+        start_all_randomly(&mut sim, &mut rng);
+        let chaos_end = sim.now() + 20 * mdi;
+        let check = |sim: &Sim| {
+            for i in 0..n {
+                if sim.state(i) == Some(State::Fault) {
+                    assert!(
+                        !sim.holds_vips(i),
+                        "seed {seed}: node {i} in FAULT holds VIPs"
+                    );
+                }
+            }
+        };
+        while sim.now() < chaos_end {
+            let step = Duration::from_micros(rng.random_range(0..(2 * mdi.as_micros() as u64)));
+            // Check at a few points inside the step too.
+            for _ in 0..4 {
+                sim.run_for(step / 4);
+                check(&sim);
+            }
+            let i = rng.random_range(0..n);
+            match rng.random_range(0..7) {
+                0 | 1 => sim.fault(i),
+                2 | 3 => sim.clear_fault(i),
+                4 => {
+                    let p = rng.random_range(1..=254);
+                    sim.set_priority(i, p)
+                }
+                5 => {
+                    sim.crash(i);
+                    sim.restart(i);
+                }
+                _ => {
+                    if rng.random_bool(0.5) {
+                        let cut = rng.random_range(1..n);
+                        let (a, b): (Vec<usize>, Vec<usize>) = (0..n).partition(|&j| j < cut);
+                        sim.partition(&[&a, &b]);
+                    } else {
+                        sim.heal();
+                    }
+                }
+            }
+            check(&sim);
+        }
+        sim.heal();
+        for phase in 0..2 {
+            if phase == 1 {
+                for i in 0..n {
+                    sim.clear_fault(i);
+                }
+            }
+            sim.run_for(20 * mdi);
+            check(&sim);
+            let up: Vec<usize> = (0..n)
+                .filter(|&i| sim.state(i).is_some_and(|s| s != State::Fault))
+                .collect();
+            let masters = sim.masters();
+            if up.is_empty() {
+                assert!(masters.is_empty(), "seed {seed}");
+                continue;
+            }
+            let best = up.iter().map(|&i| key(&sim, i).0).max().unwrap();
+            assert_eq!(masters.len(), 1, "seed {seed} phase {phase}: {masters:?}");
+            assert_eq!(key(&sim, masters[0]).0, best, "seed {seed} phase {phase}");
+            assert_eq!(
+                (0..n).filter(|&i| sim.holds_vips(i)).collect::<Vec<_>>(),
+                masters,
+                "seed {seed} phase {phase}: VIPs"
+            );
+        }
+    }
+}

@@ -11,6 +11,9 @@ use tracing::{debug, info, info_span, trace, warn, Instrument};
 use crate::config::model::{Authentication, GlobalDefs, VirtualAddress, VrrpInstance};
 use crate::net::{SocketConfig, VrrpSocket};
 use crate::netlink::{Link, Netlink};
+use crate::notify::{Notifier, NotifyState};
+use crate::track::link::LinkMonitor;
+use crate::track::{Contribution, Effective, TrackKey, TrackSet, Weight};
 
 use super::status::{Counters, InstanceStatus};
 use super::timer::Timer;
@@ -38,6 +41,16 @@ pub struct InstanceDriver {
     counters: Counters,
     /// The configured addresses, as the status dump shows them.
     vip_text: Vec<String>,
+    /// Up/down of the instance's own interface (keepalived tracks it by default, weight 0:
+    /// down means FAULT).
+    link_state: watch::Receiver<bool>,
+    /// Every tracker's contribution; its result drives FAULT and the effective priority.
+    track: TrackSet,
+    /// Tracker drivers (scripts, files, extra interfaces) report here; see [`Self::tracker`].
+    track_tx: mpsc::Sender<(TrackKey, Contribution)>,
+    track_rx: mpsc::Receiver<(TrackKey, Contribution)>,
+    /// notify scripts / FIFO, when configured ([`Self::set_notifier`]).
+    notifier: Option<Notifier>,
 }
 
 /// Requests from the daemon to a running instance.
@@ -52,6 +65,10 @@ enum Event {
     Timer,
     Stop,
     Control(Control),
+    /// The instance's interface went up (true) or down.
+    Link(bool),
+    /// A tracker reported a new contribution.
+    Track(TrackKey, Contribution),
 }
 
 impl InstanceDriver {
@@ -60,6 +77,7 @@ impl InstanceDriver {
         global: &GlobalDefs,
         inst: &VrrpInstance,
         nl: Netlink,
+        links: &LinkMonitor,
     ) -> anyhow::Result<Self> {
         let link = nl.link(&inst.interface).await?;
         let family_v6 = inst
@@ -137,7 +155,14 @@ impl InstanceDriver {
         let garp = garp::Sender::open_with_mac(&link.name, link.mac)
             .with_context(|| format!("opening an AF_PACKET socket on {}", link.name))?;
         let garp_schedule = garp::Schedule::new(inst.garp.schedule(family_v6));
+        let link_state = links.subscribe(link.index);
+        let (track_tx, track_rx) = mpsc::channel(16);
         Ok(Self {
+            track_tx,
+            track_rx,
+            notifier: None,
+            track: TrackSet::new(inst.priority),
+            link_state,
             name: inst.name.clone(),
             fsm: fsm::Instance::new(cfg),
             sock,
@@ -154,6 +179,17 @@ impl InstanceDriver {
         })
     }
 
+    /// Where tracker drivers send `(key, contribution)` updates for this instance (e.g. a
+    /// `vrrp_script` monitor mapped through the per-use [`Weight`]).
+    pub fn tracker(&self) -> mpsc::Sender<(TrackKey, Contribution)> {
+        self.track_tx.clone()
+    }
+
+    /// Runs notify scripts / FIFO lines on every transition (and STOP on shutdown).
+    pub fn set_notifier(&mut self, n: Notifier) {
+        self.notifier = Some(n);
+    }
+
     /// Runs the instance until `stop` turns true, then releases it.
     pub async fn run(self, stop: watch::Receiver<bool>, control: mpsc::Receiver<Control>) {
         let span = info_span!("instance", name = %self.name);
@@ -167,6 +203,8 @@ impl InstanceDriver {
     ) {
         self.remove_leftovers().await;
         self.step(Input::Startup).await;
+        let up = *self.link_state.borrow_and_update();
+        self.on_link(up).await;
         let mut buf = vec![0u8; RX_BUF];
         loop {
             let deadline = [self.fsm.poll_timeout(), self.garp_schedule.poll_timeout()]
@@ -179,11 +217,19 @@ impl InstanceDriver {
                 _ = stop.changed() => Event::Stop,
                 _ = self.timer.sleep_until(deadline) => Event::Timer,
                 Some(c) = control.recv() => Event::Control(c),
+                Ok(()) = self.link_state.changed() => Event::Link(*self.link_state.borrow_and_update()),
+                Some((k, c)) = self.track_rx.recv() => Event::Track(k, c),
                 r = self.sock.recv(&mut buf) => Event::Packet(r),
             };
             match event {
                 Event::Stop => break,
                 Event::Timer => self.on_timer().await,
+                Event::Link(up) => self.on_link(up).await,
+                Event::Track(k, c) => {
+                    if let Some(eff) = self.track.set(k, c) {
+                        self.apply_effective(eff).await;
+                    }
+                }
                 Event::Control(Control::Status(reply)) => {
                     let _ = reply.send(self.status());
                 }
@@ -217,6 +263,45 @@ impl InstanceDriver {
             }
         }
         self.step(Input::Shutdown).await;
+        if let Some(n) = self.notifier.take() {
+            // notify_stop and anything still queued run before the actor ends.
+            n.finish().await;
+        }
+    }
+
+    /// The instance's own interface changed: an unweighted tracker (down is FAULT).
+    async fn on_link(&mut self, up: bool) {
+        let c = Weight::new(0, false).binary(up);
+        if c == Contribution::Fault {
+            info!(interface = %self.link.name, "interface down");
+        } else {
+            info!(interface = %self.link.name, "interface up");
+        }
+        if let Some(eff) = self.track.set(TrackKey::Interface(self.link.index), c) {
+            self.apply_effective(eff).await;
+        }
+    }
+
+    /// Feeds a new tracker result to the machine: priority first (so leaving FAULT uses it),
+    /// then FAULT entered or cleared.
+    async fn apply_effective(&mut self, eff: Effective) {
+        if eff.priority != self.fsm.priority() {
+            info!(
+                "changing effective priority from {} to {}",
+                self.fsm.priority(),
+                eff.priority
+            );
+            let mut out = Vec::new();
+            self.fsm.set_priority(self.now(), eff.priority, &mut out);
+            for action in out {
+                self.execute(action).await;
+            }
+        }
+        match (eff.fault, self.fsm.state()) {
+            (true, s) if s != State::Fault => self.step(Input::Fault).await,
+            (false, State::Fault) => self.step(Input::FaultCleared).await,
+            _ => {}
+        }
     }
 
     fn now(&self) -> Duration {
@@ -252,6 +337,15 @@ impl InstanceDriver {
                 Err(e) => warn!(error = %e, "sending advert failed"),
             },
             Action::Transition { from, to } => {
+                if let Some(n) = &self.notifier {
+                    let st = match to {
+                        State::Master => NotifyState::Master,
+                        State::Backup => NotifyState::Backup,
+                        State::Fault => NotifyState::Fault,
+                        State::Initialize => NotifyState::Stop,
+                    };
+                    n.notify(st, self.fsm.priority());
+                }
                 info!(
                     "entering {} state (from {})",
                     state_name(to),

@@ -2,7 +2,7 @@
 //! signal.
 //!
 //! Each actor owns its sockets and timers and drives its sans-IO state machine; the only shared
-//! thing is the netlink connection. SIGTERM / SIGINT release every instance gracefully
+//! things are the netlink connection and the link monitor (interface up/down events). SIGTERM / SIGINT release every instance gracefully
 //! (priority 0 advert, addresses removed) before the process exits 0, as keepalived does.
 
 mod instance;
@@ -18,6 +18,7 @@ use tracing::{info, warn};
 
 use crate::config::model::Config;
 use crate::netlink::Netlink;
+use crate::track::link::LinkMonitor;
 
 pub use instance::{Control, InstanceDriver};
 
@@ -27,11 +28,14 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 /// Runs every configured instance until SIGTERM or SIGINT.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let nl = Netlink::open().context("opening rtnetlink")?;
+    let links = LinkMonitor::start()
+        .await
+        .context("subscribing to rtnetlink link events")?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
     let mut controls = Vec::new();
     for inst in &config.instances {
-        let driver = InstanceDriver::new(&config.global, inst, nl.clone())
+        let driver = InstanceDriver::new(&config.global, inst, nl.clone(), &links)
             .await
             .with_context(|| format!("starting vrrp_instance {}", inst.name))?;
         let (ctl_tx, ctl_rx) = mpsc::channel(4);

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::packet::{Advert, Auth, Version};
 
-/// RFC 5798 state (keepalived's FAULT arrives with trackers).
+/// RFC 5798 state plus keepalived's FAULT (interface down or a failing weight-0 tracker).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum State {
     Initialize,
@@ -53,6 +53,12 @@ pub enum Input {
     Timeout,
     /// Graceful stop: a Master sends priority 0 and releases its addresses.
     Shutdown,
+    /// A fault (interface down, a failing weight-0 tracker): keepalived's FAULT state. A Master
+    /// sends a priority-0 advert and releases its addresses; nothing is sent while in FAULT.
+    Fault,
+    /// Every fault is gone: leave FAULT for Backup (normal down timer), or Master at once for
+    /// the address owner (priority 255). Ignored in any other state.
+    FaultCleared,
 }
 
 /// Why the driver should announce the addresses at layer 2.
@@ -219,19 +225,45 @@ impl Instance {
                 // §6.4.2: Backup just cancels its timer and goes to Initialize.
                 self.enter(State::Initialize, out);
             }
+            (State::Master, Input::Fault) => {
+                // keepalived (`down_instance` -> `vrrp_state_leave_master` with advF): tell the
+                // others with priority 0 so a Backup takes over after Skew_Time, release.
+                out.push(Action::Send(self.advert(0)));
+                out.push(Action::RemoveVips);
+                self.enter_fault(out);
+            }
+            (State::Initialize | State::Backup, Input::Fault) => self.enter_fault(out),
+            (State::Fault, Input::FaultCleared) => {
+                // keepalived `try_up_instance`: the owner goes Master, everyone else Backup
+                // with a fresh Master_Down_Timer (the preempt delay is armed again too).
+                self.startup(now, out);
+            }
             // Not started, already started, or an advert/timer while Initialize/Fault: nothing.
             _ => {}
         }
     }
 
-    /// Change the effective priority (base plus tracker deltas, computed by the caller).
+    /// Change the effective priority (base plus tracker deltas, computed by the caller; 0 is
+    /// taken as 1, 0 being reserved for "releasing").
     ///
-    /// The new value is carried by our next adverts and used for the next Skew_Time; running
-    /// timers are left alone. A Backup that now outranks the Master (with preempt) ignores its
-    /// adverts from now on and takes over when the down timer fires; a Master that drops below a
-    /// Backup is preempted the same way. `now`/`out` are for the FAULT handling to come.
-    pub fn set_priority(&mut self, _now: Duration, prio: u8, _out: &mut Vec<Action>) {
+    /// keepalived semantics (measured on 2.2.7, `tests/tests/priority_reference.rs`):
+    /// - A Master keeps its role and carries the new value in its next adverts (no immediate
+    ///   advert); a Backup that now outranks it (with preempt) takes over as below, and the
+    ///   Master steps down on hearing it.
+    /// - A Backup restarts its Master_Down_Timer from now with the new Skew_Time (Skew_Time
+    ///   depends on the priority). If it now outranks the Master (with preempt) it discards
+    ///   the Master's adverts ("received lower priority advert - discarding"), so it takes over
+    ///   one Master_Down_Interval after the change: keepalived measured 315–324 ms for
+    ///   100 → 200 at 100 ms adverts (MDI 321.9 ms), not at the next advert.
+    pub fn set_priority(&mut self, now: Duration, prio: u8, _out: &mut Vec<Action>) {
+        let prio = prio.max(1);
+        if prio == self.priority {
+            return;
+        }
         self.priority = prio;
+        if self.state == State::Backup {
+            self.arm_down_timer(now);
+        }
     }
 
     /// §6.4.1 Initialize: "If the Startup event is received".
@@ -249,7 +281,7 @@ impl Instance {
             self.preempt_time = Some(now + self.cfg.preempt_delay);
         }
         self.master_addr = None;
-        self.deadline = Some(now + self.master_down_interval());
+        self.arm_down_timer(now);
         self.enter(State::Backup, out);
     }
 
@@ -273,7 +305,7 @@ impl Instance {
             if self.cfg.version == Version::V3 {
                 self.master_adver_int = adv.max_adver_int;
             }
-            self.deadline = Some(now + self.master_down_interval());
+            self.arm_down_timer(now);
             self.master_addr = Some(src);
             if !self.cfg.preempt_delay.is_zero() {
                 if adv.priority >= self.priority {
@@ -308,7 +340,7 @@ impl Instance {
             if self.cfg.version == Version::V3 {
                 self.master_adver_int = adv.max_adver_int;
             }
-            self.deadline = Some(now + self.master_down_interval());
+            self.arm_down_timer(now);
             self.master_addr = Some(src);
             out.push(Action::RemoveVips);
             self.enter(State::Backup, out);
@@ -332,6 +364,18 @@ impl Instance {
         self.master_addr = Some(self.cfg.primary_addr);
         self.deadline = Some(now + cs(self.cfg.advert_int));
         self.enter(State::Master, out);
+    }
+
+    /// Master_Down_Timer = Master_Down_Interval from `now`.
+    fn arm_down_timer(&mut self, now: Duration) {
+        self.deadline = Some(now + self.master_down_interval());
+    }
+
+    /// FAULT: no timers, no Master known; the caller released the addresses if it held them.
+    fn enter_fault(&mut self, out: &mut Vec<Action>) {
+        self.deadline = None;
+        self.master_addr = None;
+        self.enter(State::Fault, out);
     }
 
     fn timer_due(&self, now: Duration) -> bool {
@@ -763,9 +807,130 @@ mod tests {
         // A Backup raised above the Master's priority stops accepting its adverts.
         let mut b = backup(c.clone());
         b.set_priority(ms(10), 120, &mut out);
-        run(&mut b, ms(50), rx(&c, LOWER_ADDR, 110));
-        assert_eq!(b.poll_timeout(), Some(ns(360_937_500)));
+        assert!(out.is_empty());
+        // The down timer restarts from the change with the new skew: 300 + 53.125 ms.
         assert_eq!(b.skew_time(), ns(53_125_000)); // 136 * 100 ms / 256
+        assert_eq!(b.poll_timeout(), Some(ms(10) + ns(353_125_000)));
+        run(&mut b, ms(50), rx(&c, LOWER_ADDR, 110));
+        assert_eq!(
+            b.poll_timeout(),
+            Some(ms(10) + ns(353_125_000)),
+            "discarded"
+        );
+        // ... and it takes over when the timer fires.
+        run(&mut b, ms(10) + ns(353_125_000), Input::Timeout);
+        assert_eq!(b.state(), State::Master);
+        // Lowered below the Master: its adverts are accepted again, with the new skew.
+        let mut b = backup(c.clone());
+        b.set_priority(ms(10), 50, &mut out);
+        assert_eq!(b.poll_timeout(), Some(ms(10) + ns(380_468_750))); // 206/256 * 100 ms
+        run(&mut b, ms(50), rx(&c, LOWER_ADDR, 60));
+        assert_eq!(b.poll_timeout(), Some(ms(50) + ns(380_468_750)));
+        // An unchanged priority leaves the timer alone; 0 is taken as 1.
+        let mut b = backup(c.clone());
+        b.set_priority(ms(340), 100, &mut out);
+        assert_eq!(b.poll_timeout(), Some(ns(360_937_500)));
+        b.set_priority(ms(340), 0, &mut out);
+        assert_eq!(b.priority(), 1);
+    }
+
+    #[test]
+    fn master_lowered_keeps_role_and_is_preempted_by_the_backup() {
+        let c = cfg();
+        let mut m = master(c.clone());
+        let mut out = Vec::new();
+        m.set_priority(ms(400), 50, &mut out);
+        assert!(out.is_empty(), "no immediate advert");
+        assert_eq!(m.state(), State::Master);
+        let due = m.poll_timeout().unwrap();
+        assert_eq!(run(&mut m, due, Input::Timeout), vec![send(&m, 50)]);
+        // The peer (priority 80 > 50) takes over; its advert makes us step down.
+        let out = run(&mut m, due + ms(1), rx(&c, HIGHER_ADDR, 80));
+        assert_eq!(
+            out,
+            vec![Action::RemoveVips, tr(State::Master, State::Backup)]
+        );
+    }
+
+    #[test]
+    fn master_fault_sends_priority_zero_and_releases() {
+        let mut m = master(cfg());
+        let out = run(&mut m, ms(400), Input::Fault);
+        assert_eq!(
+            out,
+            vec![
+                send(&m, 0),
+                Action::RemoveVips,
+                tr(State::Master, State::Fault)
+            ]
+        );
+        assert_eq!(m.state(), State::Fault);
+        assert_eq!(m.poll_timeout(), None);
+        assert_eq!(m.master_addr(), None);
+    }
+
+    #[test]
+    fn fault_is_silent_and_deaf_until_cleared() {
+        let c = cfg();
+        for start in [Instance::new(c.clone()), backup(c.clone())] {
+            let mut i = start;
+            let from = i.state();
+            assert_eq!(
+                run(&mut i, ms(50), Input::Fault),
+                vec![tr(from, State::Fault)]
+            );
+            assert_eq!(i.poll_timeout(), None);
+            for input in [
+                rx(&c, HIGHER_ADDR, 200),
+                rx(&c, LOWER_ADDR, 0),
+                rx(&c, LOWER_ADDR, 50),
+                Input::Timeout,
+                Input::Startup,
+                Input::Fault,
+            ] {
+                assert!(run(&mut i, ms(60), input).is_empty());
+                assert_eq!(i.state(), State::Fault);
+                assert_eq!(i.poll_timeout(), None);
+            }
+            // Cleared: Backup with a full down timer from now.
+            let out = run(&mut i, ms(1000), Input::FaultCleared);
+            assert_eq!(out, vec![tr(State::Fault, State::Backup)]);
+            assert_eq!(i.poll_timeout(), Some(ms(1000) + ns(360_937_500)));
+        }
+        // FaultCleared outside FAULT is ignored.
+        let mut b = backup(c.clone());
+        assert!(run(&mut b, ms(5), Input::FaultCleared).is_empty());
+        let mut m = master(c);
+        assert!(run(&mut m, ms(400), Input::FaultCleared).is_empty());
+        // Shutdown from FAULT goes to Initialize without a word.
+        let mut f = backup(cfg());
+        run(&mut f, ms(5), Input::Fault);
+        assert_eq!(
+            run(&mut f, ms(6), Input::Shutdown),
+            vec![tr(State::Fault, State::Initialize)]
+        );
+    }
+
+    #[test]
+    fn owner_leaving_fault_goes_master_at_once() {
+        let mut i = Instance::new(Config {
+            priority: 255,
+            ..cfg()
+        });
+        run(&mut i, ms(0), Input::Startup);
+        assert_eq!(i.state(), State::Master);
+        run(&mut i, ms(10), Input::Fault);
+        let out = run(&mut i, ms(20), Input::FaultCleared);
+        assert_eq!(
+            out,
+            vec![
+                send(&i, 255),
+                Action::AddVips,
+                Action::Announce(Announce::BecameMaster),
+                tr(State::Fault, State::Master)
+            ]
+        );
+        assert_eq!(i.poll_timeout(), Some(ms(120)));
     }
 
     #[test]

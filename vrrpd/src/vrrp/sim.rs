@@ -183,6 +183,16 @@ impl Sim {
         self.apply(node, out);
     }
 
+    /// Put a live node in FAULT (its interface went down, a weight-0 tracker failed).
+    pub fn fault(&mut self, node: usize) {
+        self.input(node, Input::Fault);
+    }
+
+    /// Clear a live node's fault: it goes back to Backup (or Master for an owner).
+    pub fn clear_fault(&mut self, node: usize) {
+        self.input(node, Input::FaultCleared);
+    }
+
     /// Split the LAN: each slice is a group; nodes not listed form one more group.
     pub fn partition(&mut self, groups: &[&[usize]]) {
         for n in &mut self.nodes {
@@ -440,5 +450,38 @@ mod tests {
         assert_eq!(sim.masters(), vec![b]);
         assert!(sim.holds_vips(b) && !sim.holds_vips(a));
         assert!(sim.drops().is_empty());
+    }
+
+    #[test]
+    fn master_fault_hands_over_after_skew_and_returns_after_clear() {
+        let d = Duration::from_millis(1);
+        let mut sim = Sim::new(1, LinkParams::fixed(d));
+        let a = sim.add_node(cfg(1, 200));
+        let b = sim.add_node(cfg(2, 100));
+        sim.start(a);
+        sim.start(b);
+        sim.run_for(Duration::from_secs(1));
+        assert_eq!(sim.masters(), vec![a]);
+        let t = sim.now();
+        sim.fault(a);
+        assert_eq!(sim.state(a), Some(State::Fault));
+        assert!(!sim.holds_vips(a));
+        // The priority-0 advert arrives after 1 ms; b takes over after its Skew_Time.
+        let skew_b = sim.instance(b).unwrap().skew_time();
+        sim.run_for(Duration::from_secs(1));
+        assert_eq!(sim.masters(), vec![b]);
+        let took = sim.trace().iter().rfind(|e| e.node == b).unwrap().at;
+        assert_eq!(took, t + d + skew_b);
+        // a sends nothing while in FAULT (only the priority-0 advert at t).
+        assert!(sim
+            .sends()
+            .iter()
+            .filter(|s| s.node == a && s.at >= t)
+            .all(|s| s.priority == 0));
+        sim.clear_fault(a);
+        assert_eq!(sim.state(a), Some(State::Backup));
+        sim.run_for(Duration::from_secs(1));
+        assert_eq!(sim.masters(), vec![a]);
+        assert!(sim.holds_vips(a) && !sim.holds_vips(b));
     }
 }

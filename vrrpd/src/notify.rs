@@ -1,0 +1,366 @@
+//! Notifications on state changes: `notify_master|backup|fault|stop`, the generic `notify`, and
+//! the notify FIFO — keepalived.conf(5) formats.
+//!
+//! - The state script (`notify_master` …) runs first, as configured, then the generic
+//!   `notify` with four arguments appended: `INSTANCE|GROUP`, the name, the target state
+//!   (`MASTER|BACKUP|FAULT|STOP|DELETED`) and the priority.
+//! - Per instance (one [`Notifier`]), scripts run one at a time in transition order: a queue
+//!   feeds one task that waits for each script (up to its timeout, whole process group killed
+//!   after), so a slow `notify_backup` can never overtake or overlap the `notify_master` that
+//!   follows it.
+//! - The FIFO gets one line per transition, `INSTANCE "VI_1" MASTER 150`, written at once and
+//!   in order; each line is one `write` below `PIPE_BUF`, so lines of different instances
+//!   sharing a FIFO never interleave.
+
+use std::fs::File;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tracing::{debug, warn};
+
+use crate::track::script::{self, Command, Outcome};
+
+/// Whose notification: keepalived's first generic argument.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Instance,
+    Group,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Instance => "INSTANCE",
+            Kind::Group => "GROUP",
+        }
+    }
+}
+
+/// The target state of a transition, as notify scripts and the FIFO spell it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotifyState {
+    Master,
+    Backup,
+    Fault,
+    Stop,
+    Deleted,
+}
+
+impl NotifyState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotifyState::Master => "MASTER",
+            NotifyState::Backup => "BACKUP",
+            NotifyState::Fault => "FAULT",
+            NotifyState::Stop => "STOP",
+            NotifyState::Deleted => "DELETED",
+        }
+    }
+}
+
+/// The notify settings of one instance or sync group (the config layer maps onto this).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifySpec {
+    pub kind: Kind,
+    pub name: String,
+    pub master: Option<Command>,
+    pub backup: Option<Command>,
+    pub fault: Option<Command>,
+    pub stop: Option<Command>,
+    /// `notify`: called after the state script with the four extra arguments.
+    pub generic: Option<Command>,
+}
+
+impl NotifySpec {
+    /// The commands to run for `state`, in order, with their final argv.
+    pub fn commands(&self, state: NotifyState, priority: u8) -> Vec<Command> {
+        let specific = match state {
+            NotifyState::Master => &self.master,
+            NotifyState::Backup => &self.backup,
+            NotifyState::Fault => &self.fault,
+            NotifyState::Stop => &self.stop,
+            NotifyState::Deleted => &None,
+        };
+        let mut cmds: Vec<Command> = specific.iter().cloned().collect();
+        if let Some(g) = &self.generic {
+            let mut g = g.clone();
+            g.argv.extend([
+                self.kind.as_str().to_string(),
+                self.name.clone(),
+                state.as_str().to_string(),
+                priority.to_string(),
+            ]);
+            cmds.push(g);
+        }
+        cmds
+    }
+}
+
+/// keepalived's FIFO line: `INSTANCE "VI_1" MASTER 150` plus a newline.
+pub fn fifo_line(kind: Kind, name: &str, state: NotifyState, priority: u8) -> String {
+    format!(
+        "{} \"{name}\" {} {priority}\n",
+        kind.as_str(),
+        state.as_str()
+    )
+}
+
+/// A notify FIFO, shared by every instance that writes to it.
+///
+/// Created (mode 0600) if missing and opened read-write and non-blocking, so opening never
+/// waits for (or fails without) a reader and a vanished reader is no SIGPIPE; a full pipe
+/// loses the line with a warning rather than stalling the daemon.
+#[derive(Debug)]
+pub struct Fifo {
+    path: PathBuf,
+    file: Mutex<File>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FifoError {
+    #[error("creating FIFO {0}: {1}")]
+    Create(PathBuf, nix::Error),
+    #[error("{0} exists and is not a FIFO")]
+    NotFifo(PathBuf),
+    #[error("opening FIFO {0}: {1}")]
+    Open(PathBuf, std::io::Error),
+}
+
+impl Fifo {
+    pub fn open(path: &Path) -> Result<Self, FifoError> {
+        use std::os::unix::fs::FileTypeExt;
+        match std::fs::metadata(path) {
+            Ok(m) if !m.file_type().is_fifo() => return Err(FifoError::NotFifo(path.into())),
+            Ok(_) => {}
+            Err(_) => nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600))
+                .map_err(|e| FifoError::Create(path.into(), e))?,
+        }
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(path)
+            .map_err(|e| FifoError::Open(path.into(), e))?;
+        Ok(Self {
+            path: path.into(),
+            file: Mutex::new(file),
+        })
+    }
+
+    /// Writes one line in a single `write`.
+    pub fn write_line(&self, line: &str) {
+        let mut f = self.file.lock().expect("fifo lock poisoned");
+        if let Err(e) = f.write_all(line.as_bytes()) {
+            warn!(fifo = %self.path.display(), error = %e, "notify FIFO write failed; line lost");
+        }
+    }
+}
+
+/// One instance's (or group's) notifier: FIFO lines now, scripts in order on a task.
+pub struct Notifier {
+    spec: Arc<NotifySpec>,
+    fifos: Vec<Arc<Fifo>>,
+    tx: mpsc::UnboundedSender<Vec<Command>>,
+    task: JoinHandle<()>,
+}
+
+impl Notifier {
+    /// Starts the script task on the current runtime. `fifos`: e.g. the global
+    /// `vrrp_notify_fifo` and a group's `notify_fifo`.
+    pub fn spawn(spec: NotifySpec, fifos: Vec<Arc<Fifo>>) -> Self {
+        let (tx, mut rx) = mpsc::unbounded_channel::<Vec<Command>>();
+        let task = tokio::spawn(async move {
+            while let Some(cmds) = rx.recv().await {
+                for c in cmds {
+                    let outcome = script::run(&c).await;
+                    if outcome != Outcome::Exited(0) {
+                        warn!(script = ?c.argv, ?outcome, "notify script failed");
+                    } else {
+                        debug!(script = ?c.argv, "notify script done");
+                    }
+                }
+            }
+        });
+        Self {
+            spec: Arc::new(spec),
+            fifos,
+            tx,
+            task,
+        }
+    }
+
+    /// Reports a transition to `state` with `priority`.
+    pub fn notify(&self, state: NotifyState, priority: u8) {
+        let line = fifo_line(self.spec.kind, &self.spec.name, state, priority);
+        for f in &self.fifos {
+            f.write_line(&line);
+        }
+        let cmds = self.spec.commands(state, priority);
+        if !cmds.is_empty() {
+            // Fails only if the task is gone (runtime shutting down): nothing left to run it.
+            let _ = self.tx.send(cmds);
+        }
+    }
+
+    /// Waits until every queued script has run (e.g. `notify_stop` before exiting).
+    pub async fn finish(self) {
+        drop(self.tx);
+        let _ = self.task.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::time::Duration;
+
+    fn sh(script: &str) -> Command {
+        Command {
+            argv: vec!["/bin/sh".into(), "-c".into(), script.into(), "sh".into()],
+            user: None,
+            timeout: Duration::from_secs(10),
+        }
+    }
+
+    fn tmpdir(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("vrrpd-notify-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn arguments_and_fifo_format() {
+        let spec = NotifySpec {
+            kind: Kind::Instance,
+            name: "VI_1".into(),
+            master: Some(sh("m")),
+            backup: None,
+            fault: None,
+            stop: None,
+            generic: Some(Command {
+                argv: vec!["/usr/local/bin/n".into(), "extra".into()],
+                ..sh("")
+            }),
+        };
+        let cmds = spec.commands(NotifyState::Master, 150);
+        assert_eq!(cmds.len(), 2);
+        assert_eq!(cmds[0].argv[2], "m");
+        assert_eq!(
+            cmds[1].argv,
+            [
+                "/usr/local/bin/n",
+                "extra",
+                "INSTANCE",
+                "VI_1",
+                "MASTER",
+                "150"
+            ]
+        );
+        assert_eq!(spec.commands(NotifyState::Backup, 100).len(), 1);
+        assert_eq!(
+            fifo_line(Kind::Instance, "VI_1", NotifyState::Master, 100),
+            "INSTANCE \"VI_1\" MASTER 100\n"
+        );
+        assert_eq!(
+            fifo_line(Kind::Group, "VG", NotifyState::Fault, 0),
+            "GROUP \"VG\" FAULT 0\n"
+        );
+    }
+
+    /// Real scripts appending to one file: each run writes "start X" then (after a pause for
+    /// the first ones) "end X". Strict alternation in transition order proves no overlap and
+    /// no reordering.
+    #[tokio::test]
+    async fn scripts_run_one_at_a_time_in_order() {
+        let dir = tmpdir("order");
+        let log = dir.join("log");
+        let step = |tag: &str, pause: &str| {
+            sh(&format!(
+                "echo start {tag} >> {l}; sleep {pause}; echo end {tag} >> {l}",
+                l = log.display()
+            ))
+        };
+        let generic = sh(&format!(
+            "echo start n-$3-$4 >> {l}; echo end n-$3-$4 >> {l}",
+            l = log.display()
+        ));
+        let spec = NotifySpec {
+            kind: Kind::Instance,
+            name: "VI_1".into(),
+            master: Some(step("master", "0.3")),
+            backup: Some(step("backup", "0.1")),
+            fault: Some(step("fault", "0")),
+            stop: Some(step("stop", "0")),
+            generic: Some(generic),
+        };
+        let n = Notifier::spawn(spec, vec![]);
+        n.notify(NotifyState::Master, 150);
+        n.notify(NotifyState::Backup, 150);
+        n.notify(NotifyState::Fault, 150);
+        n.notify(NotifyState::Master, 140);
+        n.notify(NotifyState::Stop, 140);
+        tokio::time::timeout(Duration::from_secs(20), n.finish())
+            .await
+            .expect("scripts finished");
+        let text = std::fs::read_to_string(&log).unwrap();
+        let want: Vec<String> = [
+            "master",
+            "n-MASTER-150",
+            "backup",
+            "n-BACKUP-150",
+            "fault",
+            "n-FAULT-150",
+            "master",
+            "n-MASTER-140",
+            "stop",
+            "n-STOP-140",
+        ]
+        .iter()
+        .flat_map(|t| [format!("start {t}"), format!("end {t}")])
+        .collect();
+        assert_eq!(text.lines().collect::<Vec<_>>(), want);
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[tokio::test]
+    async fn fifo_gets_lines_at_once_in_order() {
+        let dir = tmpdir("fifo");
+        let path = dir.join("fifo");
+        let fifo = Arc::new(Fifo::open(&path).unwrap());
+        let mut reader = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&path)
+            .unwrap();
+        let spec = NotifySpec {
+            kind: Kind::Instance,
+            name: "VI_1".into(),
+            // A slow script must not delay the FIFO lines.
+            master: Some(sh("sleep 2")),
+            backup: None,
+            fault: None,
+            stop: None,
+            generic: None,
+        };
+        let n = Notifier::spawn(spec, vec![fifo.clone()]);
+        n.notify(NotifyState::Master, 150);
+        n.notify(NotifyState::Backup, 100);
+        let mut buf = String::new();
+        reader.read_to_string(&mut buf).ok(); // EAGAIN once drained
+        assert_eq!(
+            buf,
+            "INSTANCE \"VI_1\" MASTER 150\nINSTANCE \"VI_1\" BACKUP 100\n"
+        );
+        // An existing FIFO is reused; a regular file is refused.
+        assert!(Fifo::open(&path).is_ok());
+        let plain = dir.join("plain");
+        std::fs::write(&plain, "").unwrap();
+        assert!(matches!(Fifo::open(&plain), Err(FifoError::NotFifo(_))));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}

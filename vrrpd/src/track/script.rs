@@ -1,0 +1,454 @@
+//! `vrrp_script`: the rise/fall verdict (pure) and the runner that executes the check.
+//!
+//! The runner starts the command directly (no shell, as keepalived does for a parsed `script`
+//! line) in its own process group, optionally as another user, and kills the whole group
+//! with SIGKILL at the timeout, so a hung check cannot leave children behind. Exit status 0 is
+//! success; anything else, a signal or the timeout is failure.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::{Gid, Pid, Uid};
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+/// keepalived's per-script counter: up after `rise` consecutive successes, down after `fall`
+/// consecutive failures.
+///
+/// Start: with `init_fail` the script is down and needs `rise` successes; without it the
+/// script is assumed up until its first result, which then decides at once (so an instance
+/// does not start in FAULT or with a penalty because a check has not run yet).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScriptState {
+    rise: u32,
+    fall: u32,
+    /// `None` before the first result (without `init_fail`).
+    up: Option<bool>,
+    /// Consecutive results against the current verdict.
+    streak: u32,
+}
+
+impl ScriptState {
+    pub fn new(rise: u32, fall: u32, init_fail: bool) -> Self {
+        Self {
+            rise: rise.max(1),
+            fall: fall.max(1),
+            up: init_fail.then_some(false),
+            streak: 0,
+        }
+    }
+
+    /// Current verdict; assumed up before the first result.
+    pub fn is_up(&self) -> bool {
+        self.up.unwrap_or(true)
+    }
+
+    /// Records one result; returns the new verdict when it flipped (or was first decided).
+    pub fn record(&mut self, success: bool) -> Option<bool> {
+        match self.up {
+            None => {
+                self.up = Some(success);
+                self.streak = 0;
+                // Assumed up before: only a failure is a change.
+                (!success).then_some(false)
+            }
+            Some(up) if up == success => {
+                self.streak = 0;
+                None
+            }
+            Some(up) => {
+                self.streak += 1;
+                let need = if up { self.fall } else { self.rise };
+                if self.streak >= need {
+                    self.up = Some(success);
+                    self.streak = 0;
+                    Some(success)
+                } else {
+                    None
+                }
+            }
+        }
+    }
+}
+
+/// Who runs a script.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunAs {
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// One command to run: argv (program first), identity, time limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Command {
+    pub argv: Vec<String>,
+    pub user: Option<RunAs>,
+    pub timeout: Duration,
+}
+
+/// How one run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Exited with this status.
+    Exited(i32),
+    /// Killed by a signal (not by us).
+    Signaled,
+    /// Hit the timeout; its process group was killed.
+    TimedOut,
+    /// Could not be started.
+    SpawnFailed,
+}
+
+impl Outcome {
+    pub fn success(self) -> bool {
+        self == Outcome::Exited(0)
+    }
+}
+
+/// Runs `cmd` once to completion or timeout.
+pub async fn run(cmd: &Command) -> Outcome {
+    let Some((prog, args)) = cmd.argv.split_first() else {
+        return Outcome::SpawnFailed;
+    };
+    let mut c = tokio::process::Command::new(prog);
+    c.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .kill_on_drop(true);
+    if let Some(u) = cmd.user {
+        c.uid(u.uid).gid(u.gid);
+    }
+    let mut child = match c.spawn() {
+        Ok(ch) => ch,
+        Err(e) => {
+            warn!(script = %prog, error = %e, "cannot start script");
+            return Outcome::SpawnFailed;
+        }
+    };
+    let pgid = child.id().map(|p| Pid::from_raw(p as i32));
+    match tokio::time::timeout(cmd.timeout, child.wait()).await {
+        Ok(Ok(st)) => {
+            kill_group(pgid); // whatever it left behind
+            match st.code() {
+                Some(code) => Outcome::Exited(code),
+                None => Outcome::Signaled,
+            }
+        }
+        Ok(Err(e)) => {
+            warn!(script = %prog, error = %e, "waiting for script failed");
+            kill_group(pgid);
+            Outcome::SpawnFailed
+        }
+        Err(_) => {
+            info!(script = %prog, timeout = ?cmd.timeout, "script timed out; killing its process group");
+            kill_group(pgid);
+            let _ = child.wait().await;
+            Outcome::TimedOut
+        }
+    }
+}
+
+fn kill_group(pgid: Option<Pid>) {
+    if let Some(p) = pgid {
+        // ESRCH (nothing left) is the normal case.
+        let _ = killpg(p, Signal::SIGKILL);
+    }
+}
+
+/// A `vrrp_script` as the runtime needs it (the config layer maps onto this).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScriptSpec {
+    pub name: String,
+    pub command: Command,
+    pub interval: Duration,
+    pub rise: u32,
+    pub fall: u32,
+    pub init_fail: bool,
+}
+
+/// A verdict change of one script.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScriptEvent {
+    pub name: String,
+    pub up: bool,
+}
+
+/// Runs `spec` every `interval` (the next run starts `interval` after the previous one
+/// started, or at once if it took longer) and sends each verdict change to `tx`. Ends when
+/// `tx` is closed.
+pub async fn monitor(spec: ScriptSpec, tx: mpsc::Sender<ScriptEvent>) {
+    let mut state = ScriptState::new(spec.rise, spec.fall, spec.init_fail);
+    let mut tick = tokio::time::interval(spec.interval.max(Duration::from_millis(10)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if tx.is_closed() {
+            return;
+        }
+        let outcome = run(&spec.command).await;
+        debug!(script = %spec.name, ?outcome, "script result");
+        if let Some(up) = state.record(outcome.success()) {
+            info!(script = %spec.name, "VRRP_Script({}) {}", spec.name, if up { "succeeded" } else { "failed" });
+            let ev = ScriptEvent {
+                name: spec.name.clone(),
+                up,
+            };
+            if tx.send(ev).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Looks a user (and optionally a group) up for [`RunAs`]; the group defaults to the user's.
+pub fn resolve_user(user: &str, group: Option<&str>) -> Option<RunAs> {
+    let u = nix::unistd::User::from_name(user).ok()??;
+    let gid = match group {
+        Some(g) => nix::unistd::Group::from_name(g).ok()??.gid,
+        None => u.gid,
+    };
+    Some(RunAs {
+        uid: Uid::as_raw(u.uid),
+        gid: Gid::as_raw(gid),
+    })
+}
+
+/// Why `enable_script_security` refuses a script.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Insecure {
+    #[error("{0}: cannot resolve: {1}")]
+    Resolve(std::path::PathBuf, String),
+    #[error("{0} is owned by uid {1}, who could change what runs as uid {2}")]
+    Owner(std::path::PathBuf, u32, u32),
+    #[error("{0} is writable by group {1} or by everyone")]
+    Writable(std::path::PathBuf, u32),
+}
+
+/// `enable_script_security`: a script that will run as `run_uid` is refused if anyone else
+/// but root and `run_uid` could change it — the file (symlinks resolved) and every directory
+/// above it must be owned by root or `run_uid` and not writable by group (unless the group is
+/// root) or others. Sticky directories are not special-cased (stricter than needed for
+/// `/tmp`, which is no place for such scripts).
+pub fn check_secure(path: &std::path::Path, run_uid: u32) -> Result<(), Insecure> {
+    use std::os::unix::fs::MetadataExt;
+    let real = std::fs::canonicalize(path)
+        .map_err(|e| Insecure::Resolve(path.to_path_buf(), e.to_string()))?;
+    for p in real.ancestors() {
+        let m =
+            std::fs::metadata(p).map_err(|e| Insecure::Resolve(p.to_path_buf(), e.to_string()))?;
+        if m.uid() != 0 && m.uid() != run_uid {
+            return Err(Insecure::Owner(p.to_path_buf(), m.uid(), run_uid));
+        }
+        let mode = m.mode();
+        if mode & 0o002 != 0 || (mode & 0o020 != 0 && m.gid() != 0) {
+            return Err(Insecure::Writable(p.to_path_buf(), m.gid()));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    #[test]
+    fn script_security() {
+        use std::os::unix::fs::PermissionsExt;
+        // A root-owned system binary is fine for root.
+        assert_eq!(check_secure(std::path::Path::new("/bin/sh"), 0), Ok(()));
+        if !nix::unistd::geteuid().is_root() {
+            println!("skipped: needs root (chown)");
+            return;
+        }
+        let dir = std::env::temp_dir().join(format!("vrrpd-sec-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let f = dir.join("chk.sh");
+        std::fs::write(&f, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // /tmp itself is world-writable: refused there, whatever the file.
+        assert!(
+            matches!(check_secure(&f, 0), Err(Insecure::Writable(p, _)) if p == std::env::temp_dir().canonicalize().unwrap())
+        );
+        // Checked from a root-owned base: the directory then the file decide.
+        let base = std::path::Path::new("/run").join(format!("vrrpd-sec-{}", std::process::id()));
+        std::fs::create_dir_all(&base).unwrap();
+        std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let g = base.join("chk.sh");
+        std::fs::write(&g, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&g, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(check_secure(&g, 0), Ok(()));
+        std::fs::set_permissions(&g, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(matches!(check_secure(&g, 0), Err(Insecure::Writable(..))));
+        std::fs::set_permissions(&g, std::fs::Permissions::from_mode(0o755)).unwrap();
+        nix::unistd::chown(&g, Some(nix::unistd::Uid::from_raw(65534)), None).unwrap();
+        assert!(matches!(
+            check_secure(&g, 0),
+            Err(Insecure::Owner(_, 65534, 0))
+        ));
+        assert_eq!(
+            check_secure(&g, 65534),
+            Ok(()),
+            "owned by the user it runs as"
+        );
+        std::fs::remove_dir_all(&base).ok();
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn rise_and_fall_counting() {
+        let mut s = ScriptState::new(2, 3, false);
+        assert!(s.is_up());
+        assert_eq!(
+            s.record(true),
+            None,
+            "first success confirms the assumption"
+        );
+        assert_eq!(s.record(false), None);
+        assert_eq!(s.record(false), None);
+        assert_eq!(s.record(true), None, "streak broken");
+        assert_eq!(s.record(false), None);
+        assert_eq!(s.record(false), None);
+        assert_eq!(s.record(false), Some(false));
+        assert!(!s.is_up());
+        assert_eq!(s.record(true), None);
+        assert_eq!(s.record(false), None);
+        assert_eq!(s.record(true), None);
+        assert_eq!(s.record(true), Some(true));
+        assert!(s.is_up());
+    }
+
+    #[test]
+    fn first_result_decides_unless_init_fail() {
+        let mut s = ScriptState::new(3, 3, false);
+        assert_eq!(s.record(false), Some(false), "first failure: down at once");
+        let mut s = ScriptState::new(2, 2, true);
+        assert!(!s.is_up());
+        assert_eq!(s.record(true), None);
+        assert_eq!(s.record(true), Some(true), "init_fail needs rise successes");
+    }
+
+    fn cmd(sh: &str, timeout_ms: u64) -> Command {
+        Command {
+            argv: vec!["/bin/sh".into(), "-c".into(), sh.into()],
+            user: None,
+            timeout: Duration::from_millis(timeout_ms),
+        }
+    }
+
+    #[tokio::test]
+    async fn exit_status_is_the_verdict() {
+        assert_eq!(run(&cmd("exit 0", 5000)).await, Outcome::Exited(0));
+        assert_eq!(run(&cmd("exit 3", 5000)).await, Outcome::Exited(3));
+        assert_eq!(run(&cmd("kill -9 $$", 5000)).await, Outcome::Signaled);
+        let missing = Command {
+            argv: vec!["/nonexistent/check".into()],
+            ..cmd("", 1000)
+        };
+        assert_eq!(run(&missing).await, Outcome::SpawnFailed);
+        assert!(!Outcome::Exited(1).success());
+    }
+
+    #[tokio::test]
+    async fn timeout_kills_the_whole_process_group() {
+        let dir = std::env::temp_dir().join(format!("vrrpd-script-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pidfile = dir.join("child.pid");
+        // A grandchild that would outlive a plain kill of the shell.
+        let sh = format!("sleep 30 & echo $! > {}; wait", pidfile.display());
+        let t = Instant::now();
+        assert_eq!(run(&cmd(&sh, 300)).await, Outcome::TimedOut);
+        assert!(t.elapsed() < Duration::from_secs(5));
+        let pid: i32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        // Gone (or a zombie reaped by init shortly): poll briefly.
+        let mut alive = true;
+        for _ in 0..50 {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            if stat.is_empty() || stat.contains(") Z") {
+                alive = false;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(!alive, "grandchild {pid} survived the timeout");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[tokio::test]
+    async fn runs_as_the_given_user() {
+        if !nix::unistd::geteuid().is_root() {
+            println!("skipped: needs root (setuid to another user)");
+            return;
+        }
+        let Some(nobody) = resolve_user("nobody", None) else {
+            println!("skipped: no user nobody");
+            return;
+        };
+        let c = Command {
+            user: Some(nobody),
+            ..cmd(&format!("test \"$(id -u)\" = {}", nobody.uid), 5000)
+        };
+        assert_eq!(run(&c).await, Outcome::Exited(0));
+        let c = Command {
+            user: Some(nobody),
+            ..cmd("test \"$(id -u)\" = 0", 5000)
+        };
+        assert_eq!(run(&c).await, Outcome::Exited(1));
+    }
+
+    #[tokio::test]
+    async fn monitor_reports_flips() {
+        let dir = std::env::temp_dir().join(format!("vrrpd-mon-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let flag = dir.join("ok");
+        std::fs::write(&flag, "").unwrap();
+        let spec = ScriptSpec {
+            name: "chk".into(),
+            command: cmd(&format!("test -e {}", flag.display()), 2000),
+            interval: Duration::from_millis(50),
+            rise: 2,
+            fall: 2,
+            init_fail: false,
+        };
+        let (tx, mut rx) = mpsc::channel(4);
+        let task = tokio::spawn(monitor(spec, tx));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(rx.try_recv().is_err(), "no event while up");
+        std::fs::remove_file(&flag).unwrap();
+        let ev = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .unwrap();
+        assert_eq!(
+            ev,
+            Some(ScriptEvent {
+                name: "chk".into(),
+                up: false
+            })
+        );
+        std::fs::write(&flag, "").unwrap();
+        let ev = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .unwrap();
+        assert_eq!(
+            ev,
+            Some(ScriptEvent {
+                name: "chk".into(),
+                up: true
+            })
+        );
+        drop(rx);
+        tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .unwrap()
+            .unwrap();
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}

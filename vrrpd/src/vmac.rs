@@ -1,0 +1,284 @@
+//! VMAC (`use_vmac`): a private-mode macvlan carrying the VRRP virtual MAC, so the VIP keeps
+//! one MAC address (00:00:5e:00:01:VRID, or :02: for IPv6, RFC 5798 §7.3) whichever node is
+//! Master and a failover needs no neighbour-cache change on the clients.
+//!
+//! The sysctls are keepalived's (`vrrp_if_config.c`):
+//! - on the macvlan: `arp_ignore=1` (answer ARP only for addresses on it), `accept_local=1`
+//!   (hear adverts sent from a local address by another instance), `rp_filter=0` (receive
+//!   while it has no address), `promote_secondaries=1` (removing one VIP keeps the others);
+//! - on its parent: `arp_ignore=1`, `arp_filter=1` (the parent must not answer ARP for the
+//!   VIPs with its own MAC). These two are restored to their old values on removal.
+//!
+//! Not done here (keepalived does it): lowering `net.ipv4.conf.all.rp_filter` (the effective
+//! value is the maximum of `all` and the interface's, so a host with `all.rp_filter=1` still
+//! filters on the macvlan).
+
+use std::path::PathBuf;
+
+use futures::TryStreamExt;
+use netlink_packet_route::link::{LinkAttribute, MacVlanMode};
+use rtnetlink::{Handle, LinkMacVlan};
+use tracing::{info, warn};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("netlink: {0}")]
+    Netlink(#[from] rtnetlink::Error),
+    #[error("interface {0} not found")]
+    NoSuchInterface(String),
+    #[error("{name} exists but is not our VMAC (MAC {found})")]
+    Foreign { name: String, found: String },
+    #[error("sysctl {0}: {1}")]
+    Sysctl(PathBuf, std::io::Error),
+}
+
+/// The VRRP virtual MAC for `vrid` (RFC 5798 §7.3).
+pub fn vmac_address(vrid: u8, v6: bool) -> [u8; 6] {
+    [0x00, 0x00, 0x5e, 0x00, if v6 { 0x02 } else { 0x01 }, vrid]
+}
+
+/// keepalived's default interface name: `vrrp.VRID` (IPv4), `vrrp6.VRID` (IPv6).
+pub fn default_name(vrid: u8, v6: bool) -> String {
+    format!("vrrp{}.{vrid}", if v6 { "6" } else { "" })
+}
+
+/// What to create (the config layer maps `use_vmac [name] [mac]` onto this).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VmacSpec {
+    pub name: String,
+    pub base_index: u32,
+    pub base_name: String,
+    pub mac: [u8; 6],
+}
+
+/// A VMAC interface we created (or adopted), with the parent's sysctls to restore.
+#[derive(Debug)]
+pub struct Vmac {
+    pub name: String,
+    pub index: u32,
+    /// Parent sysctls as they were before us: (path, old value).
+    saved: Vec<(PathBuf, String)>,
+}
+
+fn sysctl_path(ifname: &str, key: &str) -> PathBuf {
+    PathBuf::from(format!("/proc/sys/net/ipv4/conf/{ifname}/{key}"))
+}
+
+fn sysctl_get(path: &PathBuf) -> Result<String, Error> {
+    std::fs::read_to_string(path)
+        .map(|s| s.trim().to_string())
+        .map_err(|e| Error::Sysctl(path.clone(), e))
+}
+
+fn sysctl_set(path: &PathBuf, value: &str) -> Result<(), Error> {
+    std::fs::write(path, value).map_err(|e| Error::Sysctl(path.clone(), e))
+}
+
+/// Current sysctl value of `ifname` (for checks and tests).
+pub fn sysctl(ifname: &str, key: &str) -> Result<String, Error> {
+    sysctl_get(&sysctl_path(ifname, key))
+}
+
+async fn link_by_name(
+    h: &Handle,
+    name: &str,
+) -> Result<Option<netlink_packet_route::link::LinkMessage>, Error> {
+    let mut s = h.link().get().match_name(name.to_string()).execute();
+    match s.try_next().await {
+        Ok(m) => Ok(m),
+        // ENODEV: no such interface.
+        Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::ENODEV => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn mac_of(msg: &netlink_packet_route::link::LinkMessage) -> Option<Vec<u8>> {
+    msg.attributes.iter().find_map(|a| match a {
+        LinkAttribute::Address(m) => Some(m.clone()),
+        _ => None,
+    })
+}
+
+fn fmt_mac(m: &[u8]) -> String {
+    m.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+impl Vmac {
+    /// Creates the macvlan (private mode, the virtual MAC, up) and sets the sysctls. An
+    /// existing interface of that name with the same MAC is adopted (it survived a reload or
+    /// a crash); one with another MAC is refused.
+    pub async fn create(h: &Handle, spec: &VmacSpec) -> Result<Self, Error> {
+        let existing = link_by_name(h, &spec.name).await?;
+        let msg = match existing {
+            Some(m) => {
+                let found = mac_of(&m).unwrap_or_default();
+                if found != spec.mac {
+                    return Err(Error::Foreign {
+                        name: spec.name.clone(),
+                        found: fmt_mac(&found),
+                    });
+                }
+                info!(vmac = %spec.name, "adopting existing VMAC interface");
+                m
+            }
+            None => {
+                h.link()
+                    .add(
+                        LinkMacVlan::new(&spec.name, spec.base_index, MacVlanMode::Private)
+                            .address(spec.mac.to_vec())
+                            .up()
+                            .build(),
+                    )
+                    .execute()
+                    .await?;
+                info!(vmac = %spec.name, mac = %fmt_mac(&spec.mac), base = %spec.base_name, "created VMAC interface");
+                link_by_name(h, &spec.name)
+                    .await?
+                    .ok_or_else(|| Error::NoSuchInterface(spec.name.clone()))?
+            }
+        };
+        let index = msg.header.index;
+        h.link()
+            .set(rtnetlink::LinkUnspec::new_with_index(index).up().build())
+            .execute()
+            .await?;
+        for (k, v) in [
+            ("arp_ignore", "1"),
+            ("accept_local", "1"),
+            ("rp_filter", "0"),
+            ("promote_secondaries", "1"),
+        ] {
+            sysctl_set(&sysctl_path(&spec.name, k), v)?;
+        }
+        let mut saved = Vec::new();
+        for (k, v) in [("arp_ignore", "1"), ("arp_filter", "1")] {
+            let p = sysctl_path(&spec.base_name, k);
+            let old = sysctl_get(&p)?;
+            if old != v {
+                sysctl_set(&p, v)?;
+                saved.push((p, old));
+            }
+        }
+        Ok(Self {
+            name: spec.name.clone(),
+            index,
+            saved,
+        })
+    }
+
+    /// Deletes the macvlan and restores the parent's sysctls.
+    pub async fn remove(self, h: &Handle) -> Result<(), Error> {
+        for (p, old) in &self.saved {
+            if let Err(e) = sysctl_set(p, old) {
+                warn!(error = %e, "restoring sysctl failed");
+            }
+        }
+        h.link().del(self.index).execute().await?;
+        info!(vmac = %self.name, "removed VMAC interface");
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_and_names() {
+        assert_eq!(vmac_address(51, false), [0, 0, 0x5e, 0, 1, 51]);
+        assert_eq!(vmac_address(255, true), [0, 0, 0x5e, 0, 2, 255]);
+        assert_eq!(default_name(51, false), "vrrp.51");
+        assert_eq!(default_name(7, true), "vrrp6.7");
+    }
+
+    /// In a private network namespace (this thread only), on a veth: create the VMAC, check
+    /// mode/MAC/sysctls, adopt it again, refuse a foreign MAC, remove it and see the parent's
+    /// sysctls restored.
+    #[test]
+    fn create_adopt_and_remove_in_a_namespace() {
+        if !nix::unistd::geteuid().is_root() {
+            println!("skipped: needs root (network namespace, macvlan)");
+            return;
+        }
+        std::thread::spawn(|| {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare");
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let (conn, h, _) = rtnetlink::new_connection().unwrap();
+                tokio::spawn(conn);
+                h.link()
+                    .add(rtnetlink::LinkVeth::new("vt-base0", "vt-peer0").build())
+                    .execute()
+                    .await
+                    .unwrap();
+                let base = link_by_name(&h, "vt-base0").await.unwrap().unwrap();
+                let base_index = base.header.index;
+                h.link()
+                    .set(
+                        rtnetlink::LinkUnspec::new_with_index(base_index)
+                            .up()
+                            .build(),
+                    )
+                    .execute()
+                    .await
+                    .unwrap();
+                let before = (
+                    sysctl("vt-base0", "arp_ignore").unwrap(),
+                    sysctl("vt-base0", "arp_filter").unwrap(),
+                );
+                assert_eq!(before, ("0".to_string(), "0".to_string()));
+                let spec = VmacSpec {
+                    name: default_name(51, false),
+                    base_index,
+                    base_name: "vt-base0".into(),
+                    mac: vmac_address(51, false),
+                };
+                let v = Vmac::create(&h, &spec).await.unwrap();
+                let out = std::process::Command::new("ip")
+                    .args(["-d", "link", "show", "vrrp.51"])
+                    .output()
+                    .unwrap();
+                let text = String::from_utf8_lossy(&out.stdout);
+                assert!(text.contains("macvlan mode private"), "{text}");
+                assert!(text.contains("link/ether 00:00:5e:00:01:33"), "{text}");
+                assert!(text.contains("vrrp.51@vt-base0"), "{text}");
+                for (k, want) in [
+                    ("arp_ignore", "1"),
+                    ("accept_local", "1"),
+                    ("rp_filter", "0"),
+                    ("promote_secondaries", "1"),
+                ] {
+                    assert_eq!(sysctl("vrrp.51", k).unwrap(), want, "{k}");
+                }
+                assert_eq!(sysctl("vt-base0", "arp_ignore").unwrap(), "1");
+                assert_eq!(sysctl("vt-base0", "arp_filter").unwrap(), "1");
+                // Adopted on a second create (reload); the same index.
+                let again = Vmac::create(&h, &spec).await.unwrap();
+                assert_eq!(again.index, v.index);
+                // A different MAC under that name is not ours.
+                let foreign = VmacSpec {
+                    mac: vmac_address(52, false),
+                    ..spec.clone()
+                };
+                assert!(matches!(
+                    Vmac::create(&h, &foreign).await,
+                    Err(Error::Foreign { .. })
+                ));
+                // The first create saved the parent's original values; removing restores them.
+                drop(again);
+                v.remove(&h).await.unwrap();
+                assert!(link_by_name(&h, "vrrp.51").await.unwrap().is_none());
+                assert_eq!(sysctl("vt-base0", "arp_ignore").unwrap(), "0");
+                assert_eq!(sysctl("vt-base0", "arp_filter").unwrap(), "0");
+            });
+        })
+        .join()
+        .expect("netns thread");
+    }
+}
