@@ -20,7 +20,7 @@ use super::model::{
     GarpGroup, InitFile, Notify, RealServerChecks, SyncGroup, Track, TrackFile, TrackProcess,
     VirtualServer, VrrpScript,
 };
-use super::schema::{self, Spec};
+use super::schema;
 use super::tree::Node;
 
 /// The first statement named `name` among `node`'s children.
