@@ -497,3 +497,59 @@ fn etc_vrrpd_toml_examples_load() {
     assert!(c.ssl.is_some());
     assert_eq!(c.virtual_servers.len(), 1);
 }
+
+/// Our `track_virtual_server` extension: every way to name a virtual server, weights, and an
+/// error at the line when the virtual server does not exist.
+#[test]
+fn track_virtual_server_extension() {
+    use vrrpd::config::model::VsRef;
+    let text = r#"
+vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 1
+    virtual_ipaddress {
+        192.0.2.100
+    }
+    track_virtual_server {
+        192.0.2.100 80 weight -50
+        fwmark 7
+        192.0.2.100 81
+    }
+}
+virtual_server 192.0.2.100 80 {
+    real_server 192.0.2.11 80 {
+    }
+}
+virtual_server fwmark 7 {
+    real_server 192.0.2.11 80 {
+    }
+}
+"#;
+    let (c, diags) = config::load_str(text, Path::new("t.conf"));
+    let errors: Vec<_> = diags.iter().filter(|d| d.is_error()).collect();
+    assert_eq!(errors.len(), 1, "{}", config::render(&diags));
+    assert_eq!(errors[0].line, 11, "{}", config::render(&diags));
+    assert!(errors[0]
+        .message
+        .contains("no virtual_server 192.0.2.100 81"));
+    drop(c);
+
+    let fixed = text.replace("        192.0.2.100 81\n", "");
+    let (c, diags) = config::load_str(&fixed, Path::new("t.conf"));
+    assert!(
+        !diags.iter().any(|d| d.is_error()),
+        "{}",
+        config::render(&diags)
+    );
+    let t = &c.instances[0].track_virtual_servers;
+    assert_eq!(t.len(), 2);
+    assert_eq!(
+        t[0].vs,
+        VsRef::Addr {
+            addr: ip("192.0.2.100"),
+            port: Some(80)
+        }
+    );
+    assert_eq!(t[0].weight, -50);
+    assert_eq!((t[1].vs.clone(), t[1].weight), (VsRef::Fwmark(7), 0));
+}

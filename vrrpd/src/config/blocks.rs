@@ -18,7 +18,7 @@ use lbcore::spec::{
 use super::diag::{suggest, Diagnostic, Diags, Pos};
 use super::model::{
     GarpGroup, InitFile, Notify, RealServerChecks, SyncGroup, Track, TrackFile, TrackProcess,
-    VirtualServer, VrrpScript,
+    TrackVirtualServer, VirtualServer, VrrpScript, VsRef,
 };
 use super::schema;
 use super::tree::Node;
@@ -183,6 +183,83 @@ pub fn sync_group(node: &Node, diags: &mut Diags) -> Option<(SyncGroup, Vec<Pos>
         sync_group_tracking_weight: child(node, "sync_group_tracking_weight").is_some(),
     };
     Some((group, pos, node.pos().clone()))
+}
+
+/// `track_virtual_server { 192.0.2.100 80 [weight N] | fwmark N [weight N] | group NAME … }`.
+pub fn track_virtual_servers(node: &Node, diags: &mut Diags) -> Vec<(TrackVirtualServer, Pos)> {
+    let mut out = Vec::new();
+    for c in &node.children {
+        let words: Vec<&str> = std::iter::once(c.name())
+            .chain(c.args.iter().map(|a| a.text.as_str()))
+            .collect();
+        let (vs, rest) = match words.as_slice() {
+            ["fwmark", m, rest @ ..] => match m.parse() {
+                Ok(m) => (VsRef::Fwmark(m), rest),
+                Err(_) => {
+                    diags.push(Diagnostic::error(
+                        c.pos(),
+                        format!("fwmark '{m}' is not a number"),
+                    ));
+                    continue;
+                }
+            },
+            ["group", g, rest @ ..] => (VsRef::Group(g.to_string()), rest),
+            [ip, rest @ ..] => match ip.parse::<IpAddr>() {
+                Ok(addr) => match rest {
+                    [p, more @ ..] if *p != "weight" => match p.parse() {
+                        Ok(port) => (
+                            VsRef::Addr {
+                                addr,
+                                port: Some(port),
+                            },
+                            more,
+                        ),
+                        Err(_) => {
+                            diags.push(Diagnostic::error(
+                                c.pos(),
+                                format!("port '{p}' is not a number"),
+                            ));
+                            continue;
+                        }
+                    },
+                    _ => (VsRef::Addr { addr, port: None }, rest),
+                },
+                Err(_) => {
+                    diags.push(
+                        Diagnostic::error(
+                            c.pos(),
+                            format!("track_virtual_server: '{ip}' is not a virtual server"),
+                        )
+                        .with_help("write `IP PORT`, `fwmark N` or `group NAME`, then `weight N`"),
+                    );
+                    continue;
+                }
+            },
+            [] => continue,
+        };
+        let weight = match rest {
+            [] => 0,
+            ["weight", w] => match w.parse::<i32>() {
+                Ok(w) if (-254..=254).contains(&w) => w,
+                _ => {
+                    diags.push(Diagnostic::error(
+                        c.pos(),
+                        format!("weight '{w}' invalid - must be between -254 and 254"),
+                    ));
+                    continue;
+                }
+            },
+            other => {
+                diags.push(Diagnostic::error(
+                    c.pos(),
+                    format!("track_virtual_server: unexpected '{}'", other.join(" ")),
+                ));
+                continue;
+            }
+        };
+        out.push((TrackVirtualServer { vs, weight }, c.pos().clone()));
+    }
+    out
 }
 
 /// `track_file NAME { … }` (also `vrrp_track_file`).

@@ -40,6 +40,7 @@ fn status(s: Status) -> (&'static str, &'static str) {
         Status::Supported => ("supported", ""),
         Status::Partial(w) => ("partial", w),
         Status::Unsupported(w) => ("not supported", w),
+        Status::Extension(w) => ("vrrpd extension", w),
     }
 }
 

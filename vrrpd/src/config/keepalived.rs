@@ -12,7 +12,8 @@ use super::keywords::{
 use super::lexer::Token;
 use super::model::{
     Authentication, Config, Garp, GarpGroup, GlobalDefs, InitialState, Notify, Scope, SourceRef,
-    SyncGroup, Track, TrackFile, TrackProcess, VirtualAddress, VirtualServer, VrrpInstance,
+    SyncGroup, Track, TrackFile, TrackProcess, TrackVirtualServer, VirtualAddress, VirtualServer,
+    VrrpInstance,
 };
 use super::tree::Node;
 use crate::vrrp::packet::Version;
@@ -130,6 +131,7 @@ struct InstDraft {
     track_scripts: Vec<(Track, Pos)>,
     track_interfaces: Vec<(Track, Pos)>,
     track_files: Vec<(Track, Pos)>,
+    track_virtual_servers: Vec<(TrackVirtualServer, Pos)>,
     notify: Notify,
     scripts_used: Vec<(String, Pos)>,
     virtual_routes: Vec<String>,
@@ -395,7 +397,12 @@ fn instance_table() -> &'static [Keyword<InstDraft>] {
         ];
         const TRACKED: &str = "modelled; tracking does not change priority or state yet";
         const NOTIFY: &str = "modelled; notify scripts are not run yet";
-        v.extend::<[Keyword<InstDraft>; 12]>([
+        v.extend::<[Keyword<InstDraft>; 13]>([
+            Keyword::extension(
+                "track_virtual_server",
+                "a virtual server losing its quorum lowers the priority by the weight, or puts the instance in FAULT (weight 0)",
+                |i, n, d| i.track_virtual_servers.extend(blocks::track_virtual_servers(n, d)),
+            ),
             Keyword::partial(
                 "strict_mode",
                 "keepalived's configuration rules apply; no iptables/nftables rules are installed",
@@ -515,6 +522,7 @@ fn top_vrrp_instance(draft: &mut Draft, node: &Node, diags: &mut Diags) {
         track_scripts: Vec::new(),
         track_interfaces: Vec::new(),
         track_files: Vec::new(),
+        track_virtual_servers: Vec::new(),
         notify: Notify::default(),
         scripts_used: Vec::new(),
         virtual_routes: Vec::new(),
@@ -812,6 +820,23 @@ impl Draft {
                             format!("({}) tracked interface {} doesn't exist", i.name, t.name),
                         ));
                     }
+                }
+            }
+        }
+        for i in &self.instances {
+            for (t, pos) in &i.track_virtual_servers {
+                if !self
+                    .virtual_servers
+                    .iter()
+                    .any(|vs| t.vs.matches(&vs.service.key))
+                {
+                    diags.push(Diagnostic::error(
+                        pos,
+                        format!(
+                            "({}) track_virtual_server: no virtual_server {}",
+                            i.name, t.vs
+                        ),
+                    ));
                 }
             }
         }
@@ -1119,6 +1144,11 @@ impl InstDraft {
             track_scripts: self.track_scripts.into_iter().map(|t| t.0).collect(),
             track_interfaces: self.track_interfaces.into_iter().map(|t| t.0).collect(),
             track_files: self.track_files.into_iter().map(|t| t.0).collect(),
+            track_virtual_servers: self
+                .track_virtual_servers
+                .into_iter()
+                .map(|t| t.0)
+                .collect(),
             notify: self.notify,
             strict_mode,
             virtual_routes: self.virtual_routes,

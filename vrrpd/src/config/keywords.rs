@@ -33,6 +33,8 @@ pub enum Status {
     Partial(&'static str),
     /// Known to keepalived but not implemented here: warned about and skipped with its block.
     Unsupported(&'static str),
+    /// Ours, not keepalived's (keepalived refuses it): what it does.
+    Extension(&'static str),
 }
 
 /// Applies one statement to the value being built.
@@ -56,6 +58,13 @@ impl<T> Keyword<T> {
         Self {
             name,
             status: Status::Partial(why),
+            handler,
+        }
+    }
+    pub const fn extension(name: &'static str, what: &'static str, handler: Handler<T>) -> Self {
+        Self {
+            name,
+            status: Status::Extension(what),
             handler,
         }
     }

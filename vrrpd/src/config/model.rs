@@ -168,6 +168,51 @@ pub struct Track {
     pub reverse: bool,
 }
 
+/// Which virtual server a `track_virtual_server` entry means, in keepalived's own words.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VsRef {
+    Addr { addr: IpAddr, port: Option<u16> },
+    Fwmark(u32),
+    Group(String),
+}
+
+impl VsRef {
+    /// Whether `key` (a `virtual_server` line) is the one meant.
+    pub fn matches(&self, key: &lbcore::spec::ServiceKey) -> bool {
+        use lbcore::spec::ServiceKey as K;
+        match (self, key) {
+            (VsRef::Addr { addr, port }, K::Addr { addr: a, port: p }) => addr == a && port == p,
+            (VsRef::Fwmark(m), K::Fwmark { mark, .. }) => m == mark,
+            (VsRef::Group(g), K::Group(name)) => g == name,
+            _ => false,
+        }
+    }
+}
+
+impl std::fmt::Display for VsRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            VsRef::Addr {
+                addr,
+                port: Some(p),
+            } => write!(f, "{addr} {p}"),
+            VsRef::Addr { addr, port: None } => write!(f, "{addr}"),
+            VsRef::Fwmark(m) => write!(f, "fwmark {m}"),
+            VsRef::Group(g) => write!(f, "group {g}"),
+        }
+    }
+}
+
+/// One `track_virtual_server` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrackVirtualServer {
+    pub vs: VsRef,
+    /// Priority change while the quorum is lost (-254..254); 0 means FAULT.
+    pub weight: i32,
+}
+
 /// Notify scripts of an instance (modelled; not run yet).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -421,6 +466,11 @@ pub struct VrrpInstance {
     /// `track_file { NAME [weight N] }` (modelled; not acted on yet).
     #[serde(default)]
     pub track_files: Vec<Track>,
+    /// `track_virtual_server { IP PORT | fwmark N | group NAME [weight N] }` (vrrpd extension):
+    /// losing the virtual server's quorum lowers the priority by the weight, or with weight 0
+    /// (the default) puts the instance in FAULT.
+    #[serde(default)]
+    pub track_virtual_servers: Vec<TrackVirtualServer>,
     /// `notify*` scripts (modelled; not run yet).
     #[serde(default)]
     pub notify: Notify,
