@@ -32,6 +32,10 @@ pub struct NodeConf {
     pub auth_pass: Option<String>,
     /// Extra lines for `global_defs` (e.g. `vrrp_garp_master_delay 0`).
     pub extra_global: Option<String>,
+    /// Extra lines inside the `vrrp_instance` block (trackers, notify, …).
+    pub extra_instance: Option<String>,
+    /// Extra top-level blocks after the instance (`virtual_server`, `vrrp_script`, …).
+    pub extra_blocks: Option<String>,
 }
 
 impl NodeConf {
@@ -51,6 +55,8 @@ impl NodeConf {
             nopreempt: false,
             auth_pass: None,
             extra_global: None,
+            extra_instance: None,
+            extra_blocks: None,
         }
     }
 
@@ -96,7 +102,14 @@ impl NodeConf {
         for v in &self.vips {
             let _ = writeln!(s, "        {v} dev {}", self.interface);
         }
-        let _ = writeln!(s, "    }}\n}}");
+        let _ = writeln!(s, "    }}");
+        if let Some(extra) = &self.extra_instance {
+            let _ = writeln!(s, "{extra}");
+        }
+        let _ = writeln!(s, "}}");
+        if let Some(extra) = &self.extra_blocks {
+            let _ = writeln!(s, "{extra}");
+        }
         s
     }
 

@@ -111,3 +111,22 @@ pub fn reach(host: &Host, ip: IpAddr, timeout: Duration) -> Result<()> {
         format!("{} to reach {ip}", host.name),
     ))
 }
+
+/// Signals a daemon and returns the dump file it writes for that signal (removed first, so
+/// nothing stale is read): SIGUSR1 `/tmp/keepalived.data`, SIGUSR2 `/tmp/keepalived.stats`.
+pub fn signal_dump(pid: u32, sig: nix::sys::signal::Signal, path: &str) -> Result<String> {
+    let _ = std::fs::remove_file(path);
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), sig)
+        .map_err(|e| LabError::Other(format!("kill {pid}: {e}")))?;
+    if !wait_until(Duration::from_secs(3), Duration::from_millis(10), || {
+        std::path::Path::new(path).exists()
+    }) {
+        return Err(LabError::Timeout(
+            Duration::from_secs(3),
+            format!("{path} to be written"),
+        ));
+    }
+    // Written in one call; give it a moment to be complete.
+    std::thread::sleep(Duration::from_millis(20));
+    Ok(std::fs::read_to_string(path)?)
+}

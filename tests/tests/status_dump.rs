@@ -1,33 +1,12 @@
 //! keepalived's signal dumps: SIGUSR1 → /tmp/keepalived.data, SIGUSR2 → /tmp/keepalived.stats,
 //! the JSON signal → /tmp/keepalived.json, written by the running daemon with its live state.
 
-use std::path::Path;
 use std::time::Duration;
 
+use lab::e2e;
 use lab::scenario::{Pair, VIP};
 use lab::{require_root, wait_until, Daemon, Lab, NodeConf, NodeState};
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
-
-/// Signals `pid` and returns the file it writes (removed first, so nothing stale is read).
-fn dump(pid: u32, sig: i32, path: &str) -> String {
-    let _ = std::fs::remove_file(path);
-    let sig = Signal::try_from(sig).ok();
-    match sig {
-        Some(s) => kill(Pid::from_raw(pid as i32), s).unwrap(),
-        // Real-time signals are not in nix's enum.
-        None => unreachable!("signal without a nix name"),
-    }
-    assert!(
-        wait_until(Duration::from_secs(3), Duration::from_millis(10), || {
-            Path::new(path).exists()
-        }),
-        "{path} not written"
-    );
-    // The file is written in one call; give it a moment to be complete.
-    std::thread::sleep(Duration::from_millis(20));
-    std::fs::read_to_string(path).unwrap()
-}
+use nix::sys::signal::Signal;
 
 #[test]
 fn signal_dumps_show_live_state() {
@@ -40,7 +19,7 @@ fn signal_dumps_show_live_state() {
     pair.wait_master("a", Duration::from_secs(5)).unwrap();
     std::thread::sleep(Duration::from_millis(300));
 
-    let stats = dump(pair.a.pid(), libc::SIGUSR2, "/tmp/keepalived.stats");
+    let stats = e2e::signal_dump(pair.a.pid(), Signal::SIGUSR2, "/tmp/keepalived.stats").unwrap();
     assert!(stats.contains("VRRP Instance: VI_51\n"), "{stats}");
     assert!(stats.contains("  Became master: 1\n"), "{stats}");
     let sent: u64 = stats
@@ -50,7 +29,7 @@ fn signal_dumps_show_live_state() {
         .unwrap();
     assert!(sent >= 3, "a sent {sent} adverts in 300+ ms at 100 ms");
 
-    let data = dump(pair.b.pid(), libc::SIGUSR1, "/tmp/keepalived.data");
+    let data = e2e::signal_dump(pair.b.pid(), Signal::SIGUSR1, "/tmp/keepalived.data").unwrap();
     assert!(data.contains("   State = BACKUP\n"), "{data}");
     assert!(data.contains("   Master router = 192.0.2.1\n"), "{data}");
     assert!(data.contains("     192.0.2.100/24 dev eth0\n"), "{data}");

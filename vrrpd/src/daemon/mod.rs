@@ -5,6 +5,7 @@
 //! things are the netlink connection and the link monitor (interface up/down events). SIGTERM / SIGINT release every instance gracefully
 //! (priority 0 advert, addresses removed) before the process exits 0, as keepalived does.
 
+mod health;
 mod instance;
 pub mod status;
 mod timer;
@@ -34,14 +35,17 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
     let mut controls = Vec::new();
+    let mut trackers = std::collections::HashMap::new();
     for inst in &config.instances {
         let driver = InstanceDriver::new(&config.global, inst, nl.clone(), &links)
             .await
             .with_context(|| format!("starting vrrp_instance {}", inst.name))?;
+        trackers.insert(inst.name.clone(), driver.tracker());
         let (ctl_tx, ctl_rx) = mpsc::channel(4);
         controls.push(ctl_tx);
         tasks.spawn(driver.run(stop_rx.clone(), ctl_rx));
     }
+    let health = health::start(&config, &trackers).await?;
     info!(instances = config.instances.len(), "vrrpd started");
 
     let mut term = signal(SignalKind::terminate())?;
@@ -56,9 +60,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         tokio::select! {
             _ = term.recv() => { info!("SIGTERM: releasing instances"); break; }
             _ = int.recv() => { info!("SIGINT: releasing instances"); break; }
-            _ = usr1.recv() => dump(&controls, Dump::Data).await,
-            _ = usr2.recv() => dump(&controls, Dump::Stats).await,
-            _ = json.recv() => dump(&controls, Dump::Json).await,
+            _ = usr1.recv() => dump(&controls, health.as_ref(), Dump::Data).await,
+            _ = usr2.recv() => dump(&controls, health.as_ref(), Dump::Stats).await,
+            _ = json.recv() => dump(&controls, health.as_ref(), Dump::Json).await,
             _ = hup.recv() => warn!("SIGHUP: configuration reload is not implemented yet; keeping the running configuration"),
             Some(res) = tasks.join_next() => {
                 // An instance actor only ends on shutdown; ending earlier is a bug worth dying for.
@@ -88,7 +92,7 @@ enum Dump {
 }
 
 /// Collects every instance's status and writes the file keepalived writes for that signal.
-async fn dump(controls: &[mpsc::Sender<Control>], what: Dump) {
+async fn dump(controls: &[mpsc::Sender<Control>], health: Option<&health::Health>, what: Dump) {
     let mut all = Vec::with_capacity(controls.len());
     for c in controls {
         let (tx, rx) = oneshot::channel();
@@ -99,7 +103,13 @@ async fn dump(controls: &[mpsc::Sender<Control>], what: Dump) {
         }
     }
     let (path, text) = match what {
-        Dump::Data => (status::DATA_FILE, status::render_data(&all)),
+        Dump::Data => {
+            let checkers = health.map(|h| h.snapshot()).unwrap_or_default();
+            (
+                status::DATA_FILE,
+                status::render_data(&all) + &status::render_checkers(&checkers),
+            )
+        }
         Dump::Stats => (status::STATS_FILE, status::render_stats(&all)),
         Dump::Json => (
             status::JSON_FILE,

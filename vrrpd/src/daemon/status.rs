@@ -112,6 +112,35 @@ pub fn render_data(all: &[InstanceStatus]) -> String {
     s
 }
 
+/// The health checkers' part of the SIGUSR1 dump: one block per checker with its verdict,
+/// the last probe's reason and latency, and the failures in a row.
+pub fn render_checkers(all: &[checks::CheckerStatus]) -> String {
+    if all.is_empty() {
+        return String::new();
+    }
+    let mut s = String::from("------< Health checkers >------\n");
+    for c in all {
+        let _ = writeln!(s, " Checker = {} {}", c.kind, c.target.id);
+        let _ = writeln!(s, "   State = {}", if c.up { "UP" } else { "DOWN" });
+        let _ = writeln!(s, "   Weight = {}", c.weight);
+        let _ = writeln!(s, "   Probes = {}", c.probes);
+        let last = match c.last_ok {
+            None => "none yet",
+            Some(true) => "success",
+            Some(false) => "failure",
+        };
+        let _ = writeln!(s, "   Last verdict = {last}");
+        if let Some(r) = &c.last_reason {
+            let _ = writeln!(s, "   Last reason = {r}");
+        }
+        if let Some(ms) = c.last_latency_ms {
+            let _ = writeln!(s, "   Last latency = {ms:.3} ms");
+        }
+        let _ = writeln!(s, "   Consecutive failures = {}", c.consecutive_failures);
+    }
+    s
+}
+
 /// The SIGUSR2 dump, in keepalived's layout (scripts grep it).
 pub fn render_stats(all: &[InstanceStatus]) -> String {
     use DropReason as D;

@@ -106,6 +106,8 @@ pub enum TrackKey {
     Script(String),
     Interface(u32),
     File(String),
+    /// A tracked virtual server's quorum (`track_virtual_server`), by its keepalived name.
+    VirtualServer(String),
 }
 
 /// Every contribution to one instance; unknown objects count as "no effect" until reported.
