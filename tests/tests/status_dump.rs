@@ -58,7 +58,12 @@ fn signal_dumps_show_live_state() {
     ));
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(json_path).unwrap()).unwrap();
-    assert_eq!(v[0]["state"], "Master");
-    assert_eq!(v[0]["effective_priority"], 150);
-    assert_eq!(v[0]["counters"]["became_master"], 1);
+    assert_eq!(v["instances"][0]["state"], "Master");
+    assert_eq!(v["instances"][0]["effective_priority"], 150);
+    assert_eq!(v["instances"][0]["counters"]["became_master"], 1);
+    assert_eq!(
+        v["checkers"],
+        serde_json::json!([]),
+        "no virtual servers, no checkers"
+    );
 }

@@ -111,9 +111,14 @@ async fn dump(controls: &[mpsc::Sender<Control>], health: Option<&health::Health
             )
         }
         Dump::Stats => (status::STATS_FILE, status::render_stats(&all)),
+        // The runtime counterpart of `--dump-config`: every instance and every checker.
         Dump::Json => (
             status::JSON_FILE,
-            serde_json::to_string_pretty(&all).unwrap_or_default(),
+            serde_json::to_string_pretty(&serde_json::json!({
+                "instances": all,
+                "checkers": health.map(|h| h.snapshot()).unwrap_or_default(),
+            }))
+            .unwrap_or_default(),
         ),
     };
     match std::fs::write(path, text) {

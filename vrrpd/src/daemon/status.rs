@@ -1,7 +1,8 @@
 //! What an operator sees: per-instance status and counters, written where keepalived writes
 //! them so existing habits keep working: SIGUSR1 → `/tmp/keepalived.data`, SIGUSR2 →
 //! `/tmp/keepalived.stats` (keepalived's layout), the JSON signal (`--signum=JSON`) →
-//! `/tmp/keepalived.json`.
+//! `/tmp/keepalived.json` (`{"instances": […], "checkers": […]}`, the runtime counterpart of
+//! `--dump-config`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
