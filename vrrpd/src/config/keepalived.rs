@@ -99,6 +99,8 @@ struct GlobalDraft {
     script_security: bool,
     script_user: Option<String>,
     vrrp_strict: bool,
+    notify_fifo: Option<std::path::PathBuf>,
+    vrrp_notify_fifo: Option<std::path::PathBuf>,
 }
 
 #[derive(Default)]
@@ -306,10 +308,21 @@ fn global_table() -> &'static [Keyword<GlobalDraft>] {
         v.push(Keyword::new("enable_script_security", |g, _, _| {
             g.script_security = true
         }));
+        v.push(Keyword::new("script_user", |g, n, d| {
+            // `USER [GROUP]`, kept as written.
+            g.script_user = one_arg(n, d).map(|_| {
+                n.args.iter().map(|a| a.text.as_str()).collect::<Vec<_>>().join(" ")
+            })
+        }));
         v.push(Keyword::partial(
-            "script_user",
-            "recorded; scripts are not run yet",
-            |g, n, d| g.script_user = one_arg(n, d).map(|t| t.text.clone()),
+            "notify_fifo",
+            "VRRP state lines only (`INSTANCE \"VI_1\" MASTER 150`); no checker lines, no notify_fifo_script",
+            |g, n, d| g.notify_fifo = one_arg(n, d).map(|t| t.text.clone().into()),
+        ));
+        v.push(Keyword::partial(
+            "vrrp_notify_fifo",
+            "state lines as keepalived writes them; no vrrp_notify_fifo_script",
+            |g, n, d| g.vrrp_notify_fifo = one_arg(n, d).map(|t| t.text.clone().into()),
         ));
         v.extend(
             GLOBAL_UNSUPPORTED
@@ -752,6 +765,8 @@ impl Draft {
         global.script_security = g.script_security;
         global.script_user = g.script_user.clone();
         global.vrrp_strict = g.vrrp_strict;
+        global.notify_fifo = g.notify_fifo.clone();
+        global.vrrp_notify_fifo = g.vrrp_notify_fifo.clone();
         let instances = self
             .instances
             .into_iter()

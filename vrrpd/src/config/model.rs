@@ -213,7 +213,7 @@ pub struct TrackVirtualServer {
     pub weight: i32,
 }
 
-/// Notify scripts of an instance (modelled; not run yet).
+/// Notify scripts of an instance or sync group (run in order by [`crate::notify::Notifier`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Notify {
@@ -292,6 +292,12 @@ pub struct GlobalDefs {
     /// `vrrp_strict`: RFC-strict instances by default (see [`VrrpInstance::strict_mode`]).
     #[serde(default)]
     pub vrrp_strict: bool,
+    /// `notify_fifo PATH`: every state change as a line (`INSTANCE "VI_1" MASTER 150`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_fifo: Option<PathBuf>,
+    /// `vrrp_notify_fifo PATH`: the same lines, VRRP only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vrrp_notify_fifo: Option<PathBuf>,
 }
 
 impl Default for GlobalDefs {
@@ -305,6 +311,8 @@ impl Default for GlobalDefs {
             script_security: false,
             script_user: None,
             vrrp_strict: false,
+            notify_fifo: None,
+            vrrp_notify_fifo: None,
         }
     }
 }

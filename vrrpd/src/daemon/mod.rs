@@ -8,6 +8,7 @@
 mod instance;
 pub mod status;
 mod timer;
+mod trackers;
 
 use std::time::Duration;
 
@@ -34,10 +35,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
     let mut controls = Vec::new();
+    let mut drivers = Vec::with_capacity(config.instances.len());
     for inst in &config.instances {
         let driver = InstanceDriver::new(&config.global, inst, nl.clone(), &links)
             .await
             .with_context(|| format!("starting vrrp_instance {}", inst.name))?;
+        drivers.push(driver);
+    }
+    trackers::start(&config, &mut drivers, &links, &nl).await;
+    for driver in drivers {
         let (ctl_tx, ctl_rx) = mpsc::channel(4);
         controls.push(ctl_tx);
         tasks.spawn(driver.run(stop_rx.clone(), ctl_rx));
