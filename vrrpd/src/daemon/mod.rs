@@ -7,6 +7,7 @@
 
 mod instance;
 pub mod status;
+mod sync;
 mod timer;
 mod trackers;
 

@@ -14,7 +14,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
-use crate::config::model::{Config, Notify, Track, VrrpInstance};
+use crate::config::model::{Config, Notify, SyncGroup, Track, VrrpInstance};
 use crate::netlink::Netlink;
 use crate::notify::{Fifo, Kind, Notifier, NotifySpec};
 use crate::track::file::{self, FileSpec};
@@ -22,6 +22,7 @@ use crate::track::link::LinkMonitor;
 use crate::track::script::{self, check_secure, resolve_user, Command, RunAs, ScriptSpec};
 use crate::track::{Contribution, TrackKey, Weight};
 
+use super::sync::Group;
 use super::InstanceDriver;
 
 /// How long a notify script may run before its process group is killed (keepalived has no
@@ -39,18 +40,97 @@ pub async fn start(
 ) {
     let env = ScriptEnv::new(config);
     let txs: Vec<TrackTx> = drivers.iter().map(InstanceDriver::tracker).collect();
-    let insts = &config.instances;
+    let insts: Vec<VrrpInstance> = config
+        .instances
+        .iter()
+        .map(|i| with_group_trackers(config, i))
+        .collect();
+    let insts = &insts[..];
     start_scripts(config, &env, insts, &txs);
     start_files(config, insts, &txs);
     for (inst, tx) in insts.iter().zip(&txs) {
         start_interfaces(inst, tx, links, nl).await;
     }
     let fifos = open_fifos(config);
+    start_groups(config, &env, drivers, &fifos);
     for (inst, d) in insts.iter().zip(drivers.iter_mut()) {
         let spec = notify_spec(&env, Kind::Instance, &inst.name, &inst.notify);
         if has_scripts(&spec) || !fifos.is_empty() {
             d.set_notifier(Notifier::spawn(spec, fifos.clone()));
         }
+    }
+}
+
+/// The sync group `inst` belongs to (keepalived allows one).
+fn group_of<'a>(config: &'a Config, inst: &str) -> Option<&'a SyncGroup> {
+    config
+        .sync_groups
+        .iter()
+        .find(|g| g.group.iter().any(|m| m == inst))
+}
+
+/// `inst` with its group's trackers added. In a sync group, weights are ignored (a failing
+/// tracker is FAULT for the whole group) unless the group has `sync_group_tracking_weight`,
+/// as keepalived does.
+fn with_group_trackers(config: &Config, inst: &VrrpInstance) -> VrrpInstance {
+    let mut i = inst.clone();
+    let Some(g) = group_of(config, &inst.name) else {
+        return i;
+    };
+    i.track_scripts.extend(g.track_scripts.iter().cloned());
+    i.track_interfaces
+        .extend(g.track_interfaces.iter().cloned());
+    i.track_files.extend(g.track_files.iter().cloned());
+    if !g.sync_group_tracking_weight {
+        let zero = |ts: &mut Vec<Track>, what: &str| {
+            for t in ts {
+                if t.weight != Some(0) {
+                    warn!(
+                        "({}) ignoring weight from {what} {} since in sync group {}",
+                        inst.name, t.name, g.name
+                    );
+                }
+                t.weight = Some(0);
+            }
+        };
+        zero(&mut i.track_scripts, "tracking script");
+        zero(&mut i.track_interfaces, "tracked interface");
+        zero(&mut i.track_files, "track file");
+    }
+    i
+}
+
+/// One [`Group`] per `vrrp_sync_group` with at least one running member.
+fn start_groups(
+    config: &Config,
+    env: &ScriptEnv,
+    drivers: &mut [InstanceDriver],
+    fifos: &[Arc<Fifo>],
+) {
+    for g in &config.sync_groups {
+        let members: Vec<usize> = g
+            .group
+            .iter()
+            .filter_map(|m| config.instances.iter().position(|i| &i.name == m))
+            .filter(|&i| {
+                group_of(config, &config.instances[i].name).map(|x| &x.name) == Some(&g.name)
+            })
+            .collect();
+        if members.is_empty() {
+            continue;
+        }
+        let spec = notify_spec(env, Kind::Group, &g.name, &g.notify);
+        let notifier = (has_scripts(&spec) || !fifos.is_empty())
+            .then(|| Notifier::spawn(spec, fifos.to_vec()));
+        let names: Vec<String> = members
+            .iter()
+            .map(|&i| config.instances[i].name.clone())
+            .collect();
+        let links = Group::new(&g.name, &names, notifier);
+        for (&i, link) in members.iter().zip(links) {
+            drivers[i].set_group(link);
+        }
+        info!("VRRP sync group {} with {}", g.name, names.join(", "));
     }
 }
 
