@@ -62,7 +62,7 @@ pub struct GroupLink {
 
 impl Group {
     /// A group of the named members; returns one link per member, in order.
-    pub fn new(name: &str, members: &[String], notifier: Option<Notifier>) -> Vec<GroupLink> {
+    pub fn start(name: &str, members: &[String], notifier: Option<Notifier>) -> Vec<GroupLink> {
         let mut rxs = Vec::new();
         let members = members
             .iter()
@@ -224,7 +224,7 @@ mod tests {
 
     fn links(n: usize) -> Vec<GroupLink> {
         let names: Vec<String> = (0..n).map(|i| format!("VI_{i}")).collect();
-        Group::new("G", &names, None)
+        Group::start("G", &names, None)
     }
 
     fn drain(l: &mut GroupLink) -> Vec<GroupCmd> {

@@ -126,7 +126,7 @@ fn start_groups(
             .iter()
             .map(|&i| config.instances[i].name.clone())
             .collect();
-        let links = Group::new(&g.name, &names, notifier);
+        let links = Group::start(&g.name, &names, notifier);
         for (&i, link) in members.iter().zip(links) {
             drivers[i].set_group(link);
         }
