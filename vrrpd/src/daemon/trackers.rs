@@ -5,6 +5,10 @@
 //! watcher, one link subscription); a fan-out task maps its status through each user's
 //! per-use [`Weight`] and sends the contribution to that instance's tracker channel. The tasks
 //! end by themselves when the instances (and so the channels) are gone.
+//!
+//! Sync groups are joined here too ([`super::sync`]): a group's trackers are added to each
+//! member, and members' tracker weights are ignored (failure is FAULT) unless the group says
+//! `sync_group_tracking_weight`, as keepalived does.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -164,8 +168,8 @@ impl ScriptEnv {
 
     /// The command for a script line, or `None` (logged) when it cannot or must not run.
     fn command(&self, text: &str, user_spec: Option<&str>, timeout: Duration) -> Option<Command> {
-        let argv = split_command(text);
-        let Some(prog) = argv.first() else {
+        let mut argv = split_command(text);
+        let Some(prog) = argv.first().cloned() else {
             warn!("empty script command ignored");
             return None;
         };
@@ -180,11 +184,17 @@ impl ScriptEnv {
             None => self.default_user,
         };
         if self.security {
+            // What is checked is what runs: a bare name is resolved through PATH once.
+            let Some(path) = find_program(&prog) else {
+                error!("Cannot find script '{prog}' - disabling.");
+                return None;
+            };
             let uid = user.map_or(0, |u| u.uid);
-            if let Err(e) = check_secure(Path::new(prog), uid) {
+            if let Err(e) = check_secure(&path, uid) {
                 error!("Unsafe permissions found for script '{prog}' - disabling. ({e})");
                 return None;
             }
+            argv[0] = path.to_string_lossy().into_owned();
         }
         Some(Command {
             argv,
@@ -192,6 +202,23 @@ impl ScriptEnv {
             timeout,
         })
     }
+}
+
+/// `prog` itself when it has a slash, else the first executable file of that name on PATH
+/// (keepalived's default PATH when unset).
+fn find_program(prog: &str) -> Option<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    if prog.contains('/') {
+        return Some(prog.into());
+    }
+    let path = std::env::var("PATH")
+        .unwrap_or_else(|_| "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
+    path.split(':')
+        .filter(|d| !d.is_empty())
+        .map(|d| Path::new(d).join(prog))
+        .find(|p| {
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
 }
 
 /// `USER [GROUP]`.
@@ -435,6 +462,36 @@ mod tests {
         );
         assert_eq!(split_command("a ''"), ["a", ""]);
         assert!(split_command("   ").is_empty());
+    }
+
+    #[test]
+    fn group_trackers_join_members_with_weights_ignored() {
+        let text = "vrrp_script chk { script /bin/true\n weight -20 }\n\
+            vrrp_sync_group G { group { A }\n track_script { chk weight -5 }\n track_interface { eth9 } }\n\
+            vrrp_sync_group H { group { B }\n sync_group_tracking_weight\n track_script { chk weight -5 } }\n\
+            vrrp_instance A { interface e\n virtual_router_id 1\n track_script { chk weight -30 }\n virtual_ipaddress { 192.0.2.1 } }\n\
+            vrrp_instance B { interface e\n virtual_router_id 2\n virtual_ipaddress { 192.0.2.2 } }\n\
+            vrrp_instance C { interface e\n virtual_router_id 3\n track_script { chk }\n virtual_ipaddress { 192.0.2.3 } }";
+        let (cfg, _) = crate::config::load_str(text, Path::new("t.conf"));
+        let by = |n: &str| {
+            with_group_trackers(&cfg, cfg.instances.iter().find(|i| i.name == n).unwrap())
+        };
+        let a = by("A");
+        let w: Vec<_> = a.track_scripts.iter().map(|t| t.weight).collect();
+        assert_eq!(w, [Some(0), Some(0)], "in G: weights ignored");
+        assert_eq!(a.track_interfaces[0].name, "eth9");
+        let b = by("B");
+        assert_eq!(b.track_scripts[0].weight, Some(-5), "H keeps weights");
+        let c = by("C");
+        assert_eq!(c.track_scripts[0].weight, None, "not in a group: untouched");
+    }
+
+    #[test]
+    fn bare_names_are_found_on_path() {
+        let sh = find_program("sh").expect("sh on PATH");
+        assert!(sh.is_absolute() && sh.ends_with("sh"));
+        assert_eq!(find_program("./x"), Some("./x".into()));
+        assert_eq!(find_program("no-such-program-vrrpd"), None);
     }
 
     #[test]
