@@ -294,8 +294,18 @@ fn track_file_value_times_weight() {
 /// `script_user`; the FIFO gets keepalived's lines; an insecure script is refused at start.
 #[test]
 fn notify_scripts_fifo_and_script_security() {
+    notify_case(D);
+}
+
+/// The same with keepalived on a: the reference for the arguments, order and FIFO lines.
+#[test]
+fn notify_reference_keepalived() {
+    notify_case(Daemon::Keepalived);
+}
+
+fn notify_case(da: Daemon) {
     require_root!();
-    if !ready() {
+    if !e2e::available(&[da, D]) {
         return;
     }
     let Some(nobody) = nix::unistd::User::from_name("nobody").ok().flatten() else {
