@@ -434,3 +434,53 @@ fn read_fifo(f: &mut std::fs::File) -> String {
     }
     String::from_utf8_lossy(&buf).into_owned()
 }
+
+/// A tracked interface already down at start: INIT → FAULT directly (as keepalived), never
+/// BACKUP first; b takes the VIP; link up → a leaves FAULT and takes it back.
+#[test]
+fn starts_in_fault_when_a_tracked_interface_is_down() {
+    require_root!();
+    if !ready() {
+        return;
+    }
+    let lab = Lab::builder().build().unwrap();
+    let a = lab.host("a").clone();
+    let out = a
+        .exec(
+            "ip",
+            &[
+                "link", "add", "trk1", "type", "veth", "peer", "name", "trk1p",
+            ],
+        )
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    // trk1 up but its peer down: no carrier, so "down" for keepalived and vrrpd.
+    a.exec("ip", &["link", "set", "trk1", "up"]).unwrap();
+    let mut ca = node("a", 150, 3, ADV, VIP4);
+    ca.extra_instance = Some("track_interface {\n        trk1\n    }".into());
+    let cb = node("b", 100, 3, ADV, VIP4);
+    let pair = e2e::start_pair(lab, D, &ca, D, &cb).unwrap();
+    wait_holder(&pair, "b", VIP4, Duration::from_secs(5));
+    wait_log(
+        &pair,
+        "a",
+        "entering FAULT state (from INIT)",
+        Duration::from_secs(1),
+    );
+    assert!(
+        !pair
+            .a
+            .log_text()
+            .contains("entering BACKUP state (from INIT)"),
+        "{}",
+        pair.a.log_text()
+    );
+    a.exec("ip", &["link", "set", "trk1p", "up"]).unwrap();
+    wait_holder(&pair, "a", VIP4, Duration::from_secs(3));
+    wait_log(
+        &pair,
+        "a",
+        "entering BACKUP state (from FAULT)",
+        Duration::from_secs(1),
+    );
+}

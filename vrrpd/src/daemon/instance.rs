@@ -219,9 +219,20 @@ impl InstanceDriver {
         mut control: mpsc::Receiver<Control>,
     ) {
         self.remove_leftovers().await;
-        self.step(Input::Startup).await;
+        // Start from what the trackers already know (their first reports are queued by now),
+        // so a down interface or a failed weight-0 tracker means INIT → FAULT directly, as
+        // keepalived does, rather than BACKUP then FAULT.
+        tokio::task::yield_now().await;
+        while let Ok((k, c)) = self.track_rx.try_recv() {
+            self.track.set(k, c);
+        }
         let up = *self.link_state.borrow_and_update();
         self.on_link(up).await;
+        let eff = self.track.effective();
+        self.apply_effective(eff).await;
+        if self.fsm.state() == State::Initialize {
+            self.step(Input::Startup).await;
+        }
         let mut buf = vec![0u8; RX_BUF];
         loop {
             let deadline = [self.fsm.poll_timeout(), self.garp_schedule.poll_timeout()]

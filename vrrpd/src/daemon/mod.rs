@@ -2,8 +2,10 @@
 //! signal.
 //!
 //! Each actor owns its sockets and timers and drives its sans-IO state machine; the only shared
-//! things are the netlink connection and the link monitor (interface up/down events). SIGTERM / SIGINT release every instance gracefully
-//! (priority 0 advert, addresses removed) before the process exits 0, as keepalived does.
+//! things are the netlink connection, the link monitor (interface up/down events), the tracker
+//! tasks feeding the actors ([`trackers`]) and the sync groups ([`sync`]). SIGTERM / SIGINT
+//! release every instance gracefully (priority 0 advert, addresses removed) before the process
+//! exits 0, as keepalived does.
 
 mod instance;
 pub mod status;
