@@ -118,7 +118,7 @@ fn fault_case(da: Daemon) {
     ca.extra_instance = Some(format!("track_interface {{\n        trk0{w}\n    }}"));
     let mut cb = node("b", 100, 3, ADV, VIP4);
     cb.extra_top = Some(format!("{}\n{}", group(""), vi52(100)));
-    let pair = e2e::start_pair(lab, da, &ca, D, &cb).unwrap();
+    let mut pair = e2e::start_pair(lab, da, &ca, D, &cb).unwrap();
     wait_both(&pair, "a", Duration::from_secs(5));
     if da == D {
         assert!(pair
@@ -144,12 +144,14 @@ fn fault_case(da: Daemon) {
     a.exec("ip", &["link", "set", "trk0", "up"]).unwrap();
     wait_both(&pair, "a", Duration::from_secs(3));
     stays_both(&pair, "a", Duration::from_millis(300));
+    assert!(pair.a.terminate(Duration::from_secs(5)), "a did not stop");
     let want = [
         "GROUP G BACKUP 0",
         "GROUP G MASTER 0",
         "GROUP G FAULT 0",
         "GROUP G BACKUP 0",
         "GROUP G MASTER 0",
+        "GROUP G STOP 0",
     ];
     assert!(
         wait_until(Duration::from_secs(1), Duration::from_millis(10), || {
