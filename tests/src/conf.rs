@@ -32,9 +32,12 @@ pub struct NodeConf {
     pub auth_pass: Option<String>,
     /// Extra lines for `global_defs` (e.g. `vrrp_garp_master_delay 0`).
     pub extra_global: Option<String>,
-    /// Extra lines inside the `vrrp_instance` block (trackers, notify, …).
+    /// Extra top-level text between `global_defs` and the instance (`vrrp_script` blocks,
+    /// more instances, sync groups).
+    pub extra_top: Option<String>,
+    /// Extra lines inside the instance (`track_script { … }`, `notify_master …`).
     pub extra_instance: Option<String>,
-    /// Extra top-level blocks after the instance (`virtual_server`, `vrrp_script`, …).
+    /// Extra top-level blocks after the instance (`virtual_server`, …).
     pub extra_blocks: Option<String>,
 }
 
@@ -55,6 +58,7 @@ impl NodeConf {
             nopreempt: false,
             auth_pass: None,
             extra_global: None,
+            extra_top: None,
             extra_instance: None,
             extra_blocks: None,
         }
@@ -68,6 +72,9 @@ impl NodeConf {
             let _ = writeln!(s, "    {extra}");
         }
         let _ = writeln!(s, "}}\n");
+        if let Some(extra) = &self.extra_top {
+            let _ = writeln!(s, "{extra}\n");
+        }
         let _ = writeln!(s, "vrrp_instance VI_{} {{", self.vrid);
         let state = match self.state {
             NodeState::Master => "MASTER",
@@ -98,14 +105,14 @@ impl NodeConf {
             }
             let _ = writeln!(s, "    }}");
         }
+        if let Some(extra) = &self.extra_instance {
+            let _ = writeln!(s, "    {extra}");
+        }
         let _ = writeln!(s, "    virtual_ipaddress {{");
         for v in &self.vips {
             let _ = writeln!(s, "        {v} dev {}", self.interface);
         }
         let _ = writeln!(s, "    }}");
-        if let Some(extra) = &self.extra_instance {
-            let _ = writeln!(s, "{extra}");
-        }
         let _ = writeln!(s, "}}");
         if let Some(extra) = &self.extra_blocks {
             let _ = writeln!(s, "{extra}");

@@ -16,6 +16,7 @@ pub mod lab;
 pub mod prober;
 pub mod process;
 pub mod scenario;
+pub mod scripts;
 pub mod wait;
 
 pub use adverts::{AdvertSeen, AdvertWatch};
@@ -26,6 +27,7 @@ pub use error::LabError;
 pub use lab::{Host, HostSpec, Lab, LabBuilder, LabSpec};
 pub use prober::{ProbeReport, Prober};
 pub use process::LabChild;
+pub use scripts::ScriptDir;
 pub use wait::wait_until;
 
 /// True when running as root (namespaces and raw sockets need it).

@@ -99,6 +99,8 @@ struct GlobalDraft {
     script_security: bool,
     script_user: Option<String>,
     vrrp_strict: bool,
+    notify_fifo: Option<std::path::PathBuf>,
+    vrrp_notify_fifo: Option<std::path::PathBuf>,
 }
 
 #[derive(Default)]
@@ -167,25 +169,21 @@ fn top_table() -> &'static [Keyword<Draft>] {
         let mut v = vec![
             Keyword::new("global_defs", top_global_defs),
             Keyword::new("vrrp_instance", top_vrrp_instance),
-            Keyword::partial(
-                "vrrp_script",
-                "modelled; scripts are not run yet",
-                |d, n, g| {
-                    if let Some(sd) = blocks::vrrp_script(n, g) {
-                        if let (Some(s), Some(p)) = (&sd.script, &sd.script_pos) {
-                            d.commands.push((s.script.clone(), p.clone()));
-                        }
-                        d.scripts.push(sd);
+            Keyword::new("vrrp_script", |d, n, g| {
+                if let Some(sd) = blocks::vrrp_script(n, g) {
+                    if let (Some(s), Some(p)) = (&sd.script, &sd.script_pos) {
+                        d.commands.push((s.script.clone(), p.clone()));
                     }
-                },
-            ),
-            Keyword::partial("vrrp_sync_group", MODELLED, |d, n, g| {
+                    d.scripts.push(sd);
+                }
+            }),
+            Keyword::new("vrrp_sync_group", |d, n, g| {
                 d.sync_groups.extend(blocks::sync_group(n, g))
             }),
-            Keyword::partial("track_file", MODELLED, |d, n, g| {
+            Keyword::new("track_file", |d, n, g| {
                 d.track_files.extend(blocks::track_file(n, g))
             }),
-            Keyword::partial("vrrp_track_file", MODELLED, |d, n, g| {
+            Keyword::new("vrrp_track_file", |d, n, g| {
                 d.track_files.extend(blocks::track_file(n, g))
             }),
             Keyword::partial("vrrp_track_process", MODELLED, |d, n, g| {
@@ -306,10 +304,21 @@ fn global_table() -> &'static [Keyword<GlobalDraft>] {
         v.push(Keyword::new("enable_script_security", |g, _, _| {
             g.script_security = true
         }));
+        v.push(Keyword::new("script_user", |g, n, d| {
+            // `USER [GROUP]`, kept as written.
+            g.script_user = one_arg(n, d).map(|_| {
+                n.args.iter().map(|a| a.text.as_str()).collect::<Vec<_>>().join(" ")
+            })
+        }));
         v.push(Keyword::partial(
-            "script_user",
-            "recorded; scripts are not run yet",
-            |g, n, d| g.script_user = one_arg(n, d).map(|t| t.text.clone()),
+            "notify_fifo",
+            "VRRP state lines only (`INSTANCE \"VI_1\" MASTER 150`); no checker lines, no notify_fifo_script",
+            |g, n, d| g.notify_fifo = one_arg(n, d).map(|t| t.text.clone().into()),
+        ));
+        v.push(Keyword::partial(
+            "vrrp_notify_fifo",
+            "state lines as keepalived writes them; no vrrp_notify_fifo_script",
+            |g, n, d| g.vrrp_notify_fifo = one_arg(n, d).map(|t| t.text.clone().into()),
         ));
         v.extend(
             GLOBAL_UNSUPPORTED
@@ -395,8 +404,6 @@ fn instance_table() -> &'static [Keyword<InstDraft>] {
                 |i, n, _| i.native_ipv6 = Some(n.pos().clone()),
             ),
         ];
-        const TRACKED: &str = "modelled; tracking does not change priority or state yet";
-        const NOTIFY: &str = "modelled; notify scripts are not run yet";
         v.extend::<[Keyword<InstDraft>; 13]>([
             Keyword::extension(
                 "track_virtual_server",
@@ -408,28 +415,28 @@ fn instance_table() -> &'static [Keyword<InstDraft>] {
                 "keepalived's configuration rules apply; no iptables/nftables rules are installed",
                 |i, n, d| i.strict = bool_arg(n, d),
             ),
-            Keyword::partial("track_script", TRACKED, |i, n, d| {
+            Keyword::new("track_script", |i, n, d| {
                 i.track_scripts.extend(blocks::tracks(n, -254, 254, d))
             }),
-            Keyword::partial("track_interface", TRACKED, |i, n, d| {
+            Keyword::new("track_interface", |i, n, d| {
                 i.track_interfaces.extend(blocks::tracks(n, -254, 254, d))
             }),
-            Keyword::partial("track_file", TRACKED, |i, n, d| {
+            Keyword::new("track_file", |i, n, d| {
                 i.track_files.extend(blocks::tracks(n, -254, 254, d))
             }),
-            Keyword::partial("notify_master", NOTIFY, |i, n, d| {
+            Keyword::new("notify_master", |i, n, d| {
                 i.notify.master = script_arg(i, n, d)
             }),
-            Keyword::partial("notify_backup", NOTIFY, |i, n, d| {
+            Keyword::new("notify_backup", |i, n, d| {
                 i.notify.backup = script_arg(i, n, d)
             }),
-            Keyword::partial("notify_fault", NOTIFY, |i, n, d| {
+            Keyword::new("notify_fault", |i, n, d| {
                 i.notify.fault = script_arg(i, n, d)
             }),
-            Keyword::partial("notify_stop", NOTIFY, |i, n, d| {
+            Keyword::new("notify_stop", |i, n, d| {
                 i.notify.stop = script_arg(i, n, d)
             }),
-            Keyword::partial("notify", NOTIFY, |i, n, d| {
+            Keyword::new("notify", |i, n, d| {
                 i.notify.any = script_arg(i, n, d)
             }),
             Keyword::partial(
@@ -752,6 +759,8 @@ impl Draft {
         global.script_security = g.script_security;
         global.script_user = g.script_user.clone();
         global.vrrp_strict = g.vrrp_strict;
+        global.notify_fifo = g.notify_fifo.clone();
+        global.vrrp_notify_fifo = g.vrrp_notify_fifo.clone();
         let instances = self
             .instances
             .into_iter()

@@ -14,10 +14,10 @@ use crate::vrrp::packet::Version;
 pub struct Config {
     pub global: GlobalDefs,
     pub instances: Vec<VrrpInstance>,
-    /// `vrrp_script` blocks (modelled; not run yet).
+    /// `vrrp_script` blocks (run by `daemon::trackers`, once however many instances use them).
     #[serde(default)]
     pub scripts: Vec<VrrpScript>,
-    /// `vrrp_sync_group` blocks (modelled; not acted on yet).
+    /// `vrrp_sync_group` blocks (members kept in step by `daemon::sync`).
     #[serde(default)]
     pub sync_groups: Vec<SyncGroup>,
     /// `static_ipaddress` (modelled; not installed yet).
@@ -35,7 +35,7 @@ pub struct Config {
     /// `virtual_server_group` blocks.
     #[serde(default)]
     pub virtual_server_groups: Vec<lbcore::spec::VirtualServerGroupSpec>,
-    /// `track_file` / `vrrp_track_file` blocks (modelled; not watched yet).
+    /// `track_file` / `vrrp_track_file` blocks (watched with inotify when an instance uses them).
     #[serde(default)]
     pub track_files: Vec<TrackFile>,
     /// `vrrp_track_process` blocks (modelled; not watched yet).
@@ -213,7 +213,7 @@ pub struct TrackVirtualServer {
     pub weight: i32,
 }
 
-/// Notify scripts of an instance (modelled; not run yet).
+/// Notify scripts of an instance or sync group (run in order by [`crate::notify::Notifier`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Notify {
@@ -292,6 +292,12 @@ pub struct GlobalDefs {
     /// `vrrp_strict`: RFC-strict instances by default (see [`VrrpInstance::strict_mode`]).
     #[serde(default)]
     pub vrrp_strict: bool,
+    /// `notify_fifo PATH`: every state change as a line (`INSTANCE "VI_1" MASTER 150`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_fifo: Option<PathBuf>,
+    /// `vrrp_notify_fifo PATH`: the same lines, VRRP only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vrrp_notify_fifo: Option<PathBuf>,
 }
 
 impl Default for GlobalDefs {
@@ -305,6 +311,8 @@ impl Default for GlobalDefs {
             script_security: false,
             script_user: None,
             vrrp_strict: false,
+            notify_fifo: None,
+            vrrp_notify_fifo: None,
         }
     }
 }
@@ -457,13 +465,14 @@ pub struct VrrpInstance {
     /// `unicast_ttl` (default 255).
     pub unicast_ttl: u8,
     pub garp: Garp,
-    /// `track_script { NAME [weight N [reverse]] }` (modelled; not run yet).
+    /// `track_script { NAME [weight N [reverse]] }`: the per-use weight overrides the script's.
     #[serde(default)]
     pub track_scripts: Vec<Track>,
-    /// `track_interface { IF [weight N] }` (modelled; not acted on yet).
+    /// `track_interface { IF [weight N] }`, besides the instance's own interface (weight 0:
+    /// down is FAULT).
     #[serde(default)]
     pub track_interfaces: Vec<Track>,
-    /// `track_file { NAME [weight N] }` (modelled; not acted on yet).
+    /// `track_file { NAME [weight N] }`: the file's value × the weight.
     #[serde(default)]
     pub track_files: Vec<Track>,
     /// `track_virtual_server { IP PORT | fwmark N | group NAME [weight N] }` (vrrpd extension):
@@ -471,7 +480,7 @@ pub struct VrrpInstance {
     /// (the default) puts the instance in FAULT.
     #[serde(default)]
     pub track_virtual_servers: Vec<TrackVirtualServer>,
-    /// `notify*` scripts (modelled; not run yet).
+    /// `notify*` scripts, run in transition order.
     #[serde(default)]
     pub notify: Notify,
     /// `strict_mode [BOOL]` (default `vrrp_strict`): keepalived's config rules apply

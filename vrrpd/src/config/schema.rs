@@ -48,6 +48,21 @@ const fn m(name: &'static str, arg: Arg) -> Spec {
         status: Status::Partial("parsed and validated into the model; not acted on by vrrpd yet"),
     }
 }
+/// Supported: acted on as keepalived does.
+const fn s(name: &'static str, arg: Arg) -> Spec {
+    Spec {
+        name,
+        arg,
+        status: Status::Supported,
+    }
+}
+const fn p(name: &'static str, arg: Arg, why: &'static str) -> Spec {
+    Spec {
+        name,
+        arg,
+        status: Status::Partial(why),
+    }
+}
 /// Validated only: not kept in the model.
 const fn v(name: &'static str, arg: Arg) -> Spec {
     Spec {
@@ -70,20 +85,20 @@ const U32: Arg = Arg::Int(0, u32::MAX as i64);
 const PORT: Arg = Arg::Int(0, 65535);
 
 pub const VRRP_SCRIPT: &[Spec] = &[
-    m("script", Arg::Str),
-    m("interval", T),
-    m("timeout", T),
-    m("weight", Arg::Rest),
-    m("rise", Arg::Int(1, u32::MAX as i64)),
-    m("fall", Arg::Int(1, u32::MAX as i64)),
-    m("user", Arg::Str),
-    m("init_fail", Arg::Flag),
+    s("script", Arg::Str),
+    s("interval", T),
+    s("timeout", T),
+    s("weight", Arg::Rest),
+    s("rise", Arg::Int(1, u32::MAX as i64)),
+    s("fall", Arg::Int(1, u32::MAX as i64)),
+    s("user", Arg::Str),
+    s("init_fail", Arg::Flag),
 ];
 
 pub const TRACK_FILE: &[Spec] = &[
-    v("file", Arg::Str),
-    v("weight", Arg::Rest),
-    v("init_file", Arg::Rest),
+    s("file", Arg::Str),
+    s("weight", Arg::Rest),
+    s("init_file", Arg::Rest),
 ];
 
 pub const TRACK_PROCESS: &[Spec] = &[
@@ -99,20 +114,28 @@ pub const TRACK_PROCESS: &[Spec] = &[
 ];
 
 pub const SYNC_GROUP: &[Spec] = &[
-    m("group", Arg::Lines),
-    m("track_interface", Arg::Lines),
-    m("track_script", Arg::Lines),
-    m("track_file", Arg::Lines),
-    m("track_process", Arg::Lines),
+    s("group", Arg::Lines),
+    s("track_interface", Arg::Lines),
+    s("track_script", Arg::Lines),
+    s("track_file", Arg::Lines),
+    p(
+        "track_process",
+        Arg::Lines,
+        "modelled; vrrp_track_process is not run, so it never changes a state",
+    ),
     m("track_bfd", Arg::Lines),
-    m("notify_master", Arg::Str),
-    m("notify_backup", Arg::Str),
-    m("notify_fault", Arg::Str),
-    m("notify_stop", Arg::Str),
-    m("notify", Arg::Str),
+    s("notify_master", Arg::Str),
+    s("notify_backup", Arg::Str),
+    s("notify_fault", Arg::Str),
+    s("notify_stop", Arg::Str),
+    s("notify", Arg::Str),
     m("smtp_alert", Arg::OptBool),
-    m("global_tracking", Arg::Flag),
-    m("sync_group_tracking_weight", Arg::Flag),
+    p(
+        "global_tracking",
+        Arg::Flag,
+        "accepted (deprecated in keepalived 2): a member's own fault takes the whole group to FAULT anyway",
+    ),
+    s("sync_group_tracking_weight", Arg::Flag),
 ];
 
 pub const GARP_GROUP: &[Spec] = &[

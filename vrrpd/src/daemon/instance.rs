@@ -16,6 +16,7 @@ use crate::track::link::LinkMonitor;
 use crate::track::{Contribution, Effective, TrackKey, TrackSet, Weight};
 
 use super::status::{Counters, InstanceStatus};
+use super::sync::{GroupCmd, GroupLink};
 use super::timer::Timer;
 use crate::vrrp::fsm::{self, Action, Announce, Input, State};
 use crate::vrrp::packet::{self, Auth, DropReason, Expect};
@@ -51,6 +52,12 @@ pub struct InstanceDriver {
     track_rx: mpsc::Receiver<(TrackKey, Contribution)>,
     /// notify scripts / FIFO, when configured ([`Self::set_notifier`]).
     notifier: Option<Notifier>,
+    /// The sync group this instance belongs to ([`Self::set_group`]).
+    group: Option<GroupLink>,
+    /// Another member of the group has a fault: we are in FAULT too.
+    group_fault: bool,
+    /// Our own trackers' fault, as last told to the group.
+    own_fault: bool,
 }
 
 /// Requests from the daemon to a running instance.
@@ -69,6 +76,8 @@ enum Event {
     Link(bool),
     /// A tracker reported a new contribution.
     Track(TrackKey, Contribution),
+    /// The sync group asks something of us.
+    Group(GroupCmd),
 }
 
 impl InstanceDriver {
@@ -161,6 +170,9 @@ impl InstanceDriver {
             track_tx,
             track_rx,
             notifier: None,
+            group: None,
+            group_fault: false,
+            own_fault: false,
             track: TrackSet::new(inst.priority),
             link_state,
             name: inst.name.clone(),
@@ -190,6 +202,11 @@ impl InstanceDriver {
         self.notifier = Some(n);
     }
 
+    /// Makes this instance a member of a sync group.
+    pub fn set_group(&mut self, g: GroupLink) {
+        self.group = Some(g);
+    }
+
     /// Runs the instance until `stop` turns true, then releases it.
     pub async fn run(self, stop: watch::Receiver<bool>, control: mpsc::Receiver<Control>) {
         let span = info_span!("instance", name = %self.name);
@@ -202,9 +219,20 @@ impl InstanceDriver {
         mut control: mpsc::Receiver<Control>,
     ) {
         self.remove_leftovers().await;
-        self.step(Input::Startup).await;
+        // Start from what the trackers already know (their first reports are queued by now),
+        // so a down interface or a failed weight-0 tracker means INIT → FAULT directly, as
+        // keepalived does, rather than BACKUP then FAULT.
+        tokio::task::yield_now().await;
+        while let Ok((k, c)) = self.track_rx.try_recv() {
+            self.track.set(k, c);
+        }
         let up = *self.link_state.borrow_and_update();
         self.on_link(up).await;
+        let eff = self.track.effective();
+        self.apply_effective(eff).await;
+        if self.fsm.state() == State::Initialize {
+            self.step(Input::Startup).await;
+        }
         let mut buf = vec![0u8; RX_BUF];
         loop {
             let deadline = [self.fsm.poll_timeout(), self.garp_schedule.poll_timeout()]
@@ -219,6 +247,7 @@ impl InstanceDriver {
                 Some(c) = control.recv() => Event::Control(c),
                 Ok(()) = self.link_state.changed() => Event::Link(*self.link_state.borrow_and_update()),
                 Some((k, c)) = self.track_rx.recv() => Event::Track(k, c),
+                cmd = group_recv(&mut self.group) => Event::Group(cmd),
                 r = self.sock.recv(&mut buf) => Event::Packet(r),
             };
             match event {
@@ -230,6 +259,7 @@ impl InstanceDriver {
                         self.apply_effective(eff).await;
                     }
                 }
+                Event::Group(cmd) => self.on_group(cmd).await,
                 Event::Control(Control::Status(reply)) => {
                     let _ = reply.send(self.status());
                 }
@@ -244,6 +274,11 @@ impl InstanceDriver {
                                 self.counters.priority_zero_received += 1;
                             }
                             trace!(src = %rx.meta.src, prio = advert.priority, "advert");
+                            if let Some(g) = &self.group {
+                                if advert.priority >= self.fsm.priority() {
+                                    g.clear_want();
+                                }
+                            }
                             self.step(Input::Advert {
                                 src: rx.meta.src,
                                 advert,
@@ -266,6 +301,21 @@ impl InstanceDriver {
         if let Some(n) = self.notifier.take() {
             // notify_stop and anything still queued run before the actor ends.
             n.finish().await;
+        }
+        if let Some(g) = self.group.take() {
+            g.finish().await;
+        }
+    }
+
+    async fn on_group(&mut self, cmd: GroupCmd) {
+        match cmd {
+            GroupCmd::Fault(f) => {
+                self.group_fault = f;
+                let eff = self.track.effective();
+                self.apply_effective(eff).await;
+            }
+            GroupCmd::Master => self.step(Input::SyncMaster).await,
+            GroupCmd::Backup => self.step(Input::SyncBackup).await,
         }
     }
 
@@ -297,7 +347,13 @@ impl InstanceDriver {
                 self.execute(action).await;
             }
         }
-        match (eff.fault, self.fsm.state()) {
+        if let Some(g) = &self.group {
+            if eff.fault != self.own_fault {
+                self.own_fault = eff.fault;
+                g.set_own_fault(eff.fault);
+            }
+        }
+        match (eff.fault || self.group_fault, self.fsm.state()) {
             (true, s) if s != State::Fault => self.step(Input::Fault).await,
             (false, State::Fault) => self.step(Input::FaultCleared).await,
             _ => {}
@@ -311,7 +367,14 @@ impl InstanceDriver {
     async fn on_timer(&mut self) {
         let now = self.now();
         if self.fsm.poll_timeout().is_some_and(|t| t <= now) {
-            self.step(Input::Timeout).await;
+            let held = self.fsm.state() == State::Backup
+                && self.group.as_ref().is_some_and(|g| !g.may_go_master());
+            if held {
+                debug!("sync group not ready for MASTER; waiting");
+                self.step(Input::SyncHold).await;
+            } else {
+                self.step(Input::Timeout).await;
+            }
         }
         self.announce_due();
     }
@@ -337,6 +400,9 @@ impl InstanceDriver {
                 Err(e) => warn!(error = %e, "sending advert failed"),
             },
             Action::Transition { from, to } => {
+                if let Some(g) = &self.group {
+                    g.transition(from, to);
+                }
                 if let Some(n) = &self.notifier {
                     let st = match to {
                         State::Master => NotifyState::Master,
@@ -447,6 +513,14 @@ impl InstanceDriver {
         if n.is_power_of_two() {
             debug!(%src, %reason, count = n, "dropped packet");
         }
+    }
+}
+
+/// The next command of `g`, or never.
+async fn group_recv(g: &mut Option<GroupLink>) -> GroupCmd {
+    match g {
+        Some(g) => g.recv().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -2,13 +2,17 @@
 //! signal.
 //!
 //! Each actor owns its sockets and timers and drives its sans-IO state machine; the only shared
-//! things are the netlink connection and the link monitor (interface up/down events). SIGTERM / SIGINT release every instance gracefully
-//! (priority 0 advert, addresses removed) before the process exits 0, as keepalived does.
+//! things are the netlink connection, the link monitor (interface up/down events), the tracker
+//! tasks feeding the actors ([`trackers`]) and the sync groups ([`sync`]). SIGTERM / SIGINT
+//! release every instance gracefully (priority 0 advert, addresses removed) before the process
+//! exits 0, as keepalived does.
 
 mod health;
 mod instance;
 pub mod status;
+mod sync;
 mod timer;
+mod trackers;
 
 use std::time::Duration;
 
@@ -35,17 +39,22 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
     let mut controls = Vec::new();
-    let mut trackers = std::collections::HashMap::new();
+    let mut drivers = Vec::with_capacity(config.instances.len());
+    let mut vs_trackers = std::collections::HashMap::new();
     for inst in &config.instances {
         let driver = InstanceDriver::new(&config.global, inst, nl.clone(), &links)
             .await
             .with_context(|| format!("starting vrrp_instance {}", inst.name))?;
-        trackers.insert(inst.name.clone(), driver.tracker());
+        vs_trackers.insert(inst.name.clone(), driver.tracker());
+        drivers.push(driver);
+    }
+    trackers::start(&config, &mut drivers, &links, &nl).await;
+    for driver in drivers {
         let (ctl_tx, ctl_rx) = mpsc::channel(4);
         controls.push(ctl_tx);
         tasks.spawn(driver.run(stop_rx.clone(), ctl_rx));
     }
-    let health = health::start(&config, &trackers).await?;
+    let health = health::start(&config, &vs_trackers).await?;
     info!(instances = config.instances.len(), "vrrpd started");
 
     let mut term = signal(SignalKind::terminate())?;

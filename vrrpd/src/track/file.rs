@@ -102,12 +102,12 @@ pub async fn watch(spec: FileSpec, tx: mpsc::Sender<FileEvent>) -> Result<(), Er
             source,
         }
     })?;
+    // Completed writes only: IN_MODIFY / IN_CREATE would read a file truncated or created
+    // but not yet written (a transient 0), as `echo 5 > file` does in two steps.
     let mask = AddWatchFlags::IN_CLOSE_WRITE
         | AddWatchFlags::IN_MOVED_TO
         | AddWatchFlags::IN_MOVED_FROM
-        | AddWatchFlags::IN_CREATE
-        | AddWatchFlags::IN_DELETE
-        | AddWatchFlags::IN_MODIFY;
+        | AddWatchFlags::IN_DELETE;
     ino.add_watch(&dir, mask).map_err(|source| Error::Inotify {
         dir: dir.clone(),
         source,

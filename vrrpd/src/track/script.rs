@@ -128,26 +128,32 @@ pub async fn run(cmd: &Command) -> Outcome {
             return Outcome::SpawnFailed;
         }
     };
-    let pgid = child.id().map(|p| Pid::from_raw(p as i32));
+    // Killed on every way out, also when this future is dropped (daemon shutdown).
+    let group = GroupGuard(child.id().map(|p| Pid::from_raw(p as i32)));
     match tokio::time::timeout(cmd.timeout, child.wait()).await {
-        Ok(Ok(st)) => {
-            kill_group(pgid); // whatever it left behind
-            match st.code() {
-                Some(code) => Outcome::Exited(code),
-                None => Outcome::Signaled,
-            }
-        }
+        Ok(Ok(st)) => match st.code() {
+            Some(code) => Outcome::Exited(code),
+            None => Outcome::Signaled,
+        },
         Ok(Err(e)) => {
             warn!(script = %prog, error = %e, "waiting for script failed");
-            kill_group(pgid);
             Outcome::SpawnFailed
         }
         Err(_) => {
             info!(script = %prog, timeout = ?cmd.timeout, "script timed out; killing its process group");
-            kill_group(pgid);
+            kill_group(group.0);
             let _ = child.wait().await;
             Outcome::TimedOut
         }
+    }
+}
+
+/// Kills a script's process group (whatever it left behind) when dropped.
+struct GroupGuard(Option<Pid>);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        kill_group(self.0);
     }
 }
 

@@ -59,6 +59,16 @@ pub enum Input {
     /// Every fault is gone: leave FAULT for Backup (normal down timer), or Master at once for
     /// the address owner (priority 255). Ignored in any other state.
     FaultCleared,
+    /// Sync group: another member became Master, so a Backup follows at once (keepalived's
+    /// `vrrp_sync_master`). Ignored in any other state.
+    SyncMaster,
+    /// Sync group: another member fell back to Backup, so a Master follows (keepalived's
+    /// `vrrp_sync_backup`): release the addresses, Backup with a fresh down timer, no advert
+    /// (the peer's group is taking over). Ignored in any other state.
+    SyncBackup,
+    /// Sync group: our down timer fired but not every other member is ready for Master
+    /// (keepalived's `vrrp_sync_can_goto_master`): stay Backup and re-arm the down timer.
+    SyncHold,
 }
 
 /// Why the driver should announce the addresses at layer 2.
@@ -238,6 +248,15 @@ impl Instance {
                 // with a fresh Master_Down_Timer (the preempt delay is armed again too).
                 self.startup(now, out);
             }
+            (State::Backup, Input::SyncMaster) => self.become_master(now, out),
+            (State::Master, Input::SyncBackup) => {
+                out.push(Action::RemoveVips);
+                self.master_addr = None;
+                self.master_adver_int = self.cfg.advert_int;
+                self.arm_down_timer(now);
+                self.enter(State::Backup, out);
+            }
+            (State::Backup, Input::SyncHold) => self.arm_down_timer(now),
             // Not started, already started, or an advert/timer while Initialize/Fault: nothing.
             _ => {}
         }
@@ -909,6 +928,39 @@ mod tests {
             run(&mut f, ms(6), Input::Shutdown),
             vec![tr(State::Fault, State::Initialize)]
         );
+    }
+
+    #[test]
+    fn sync_group_inputs() {
+        // A Backup follows a member to Master at once.
+        let mut b = backup(cfg());
+        let out = run(&mut b, ms(50), Input::SyncMaster);
+        assert_eq!(out[0], send(&b, 100));
+        assert!(out.contains(&Action::AddVips));
+        assert_eq!(out.last(), Some(&tr(State::Backup, State::Master)));
+        // A Master follows a member to Backup: release, no advert, fresh down timer.
+        let mut m = master(cfg());
+        assert_eq!(
+            run(&mut m, ms(400), Input::SyncBackup),
+            vec![Action::RemoveVips, tr(State::Master, State::Backup)]
+        );
+        assert_eq!(m.poll_timeout(), Some(ms(400) + ns(360_937_500)));
+        // Held: the down timer starts again, still Backup.
+        let mut h = backup(cfg());
+        assert!(run(&mut h, ms(370), Input::SyncHold).is_empty());
+        assert_eq!(h.state(), State::Backup);
+        assert_eq!(h.poll_timeout(), Some(ms(370) + ns(360_937_500)));
+        // Ignored elsewhere.
+        let mut f = backup(cfg());
+        run(&mut f, ms(5), Input::Fault);
+        for input in [Input::SyncMaster, Input::SyncBackup, Input::SyncHold] {
+            assert!(run(&mut f, ms(6), input).is_empty());
+        }
+        let mut m = master(cfg());
+        assert!(run(&mut m, ms(400), Input::SyncMaster).is_empty());
+        assert!(run(&mut m, ms(400), Input::SyncHold).is_empty());
+        let mut b = backup(cfg());
+        assert!(run(&mut b, ms(60), Input::SyncBackup).is_empty());
     }
 
     #[test]

@@ -1,0 +1,509 @@
+//! Config → runtime: the trackers (`vrrp_script`, `track_interface`, `track_file`) and the
+//! notifiers of every instance, started once before the instance actors run.
+//!
+//! Each tracked object runs once however many instances use it (one script monitor, one file
+//! watcher, one link subscription); a fan-out task maps its status through each user's
+//! per-use [`Weight`] and sends the contribution to that instance's tracker channel. The tasks
+//! end by themselves when the instances (and so the channels) are gone.
+//!
+//! Sync groups are joined here too ([`super::sync`]): a group's trackers are added to each
+//! member, and members' tracker weights are ignored (failure is FAULT) unless the group says
+//! `sync_group_tracking_weight`, as keepalived does.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tracing::{error, info, warn};
+
+use crate::config::model::{Config, Notify, SyncGroup, Track, VrrpInstance};
+use crate::netlink::Netlink;
+use crate::notify::{Fifo, Kind, Notifier, NotifySpec};
+use crate::track::file::{self, FileSpec};
+use crate::track::link::LinkMonitor;
+use crate::track::script::{self, check_secure, resolve_user, Command, RunAs, ScriptSpec};
+use crate::track::{Contribution, TrackKey, Weight};
+
+use super::sync::Group;
+use super::InstanceDriver;
+
+/// How long a notify script may run before its process group is killed (keepalived has no
+/// limit; a hung notify script would otherwise hold back every later notification).
+const NOTIFY_TIMEOUT: Duration = Duration::from_secs(30);
+
+type TrackTx = mpsc::Sender<(TrackKey, Contribution)>;
+
+/// Starts every tracker and notifier of `config`; `drivers[i]` runs `config.instances[i]`.
+pub async fn start(
+    config: &Config,
+    drivers: &mut [InstanceDriver],
+    links: &LinkMonitor,
+    nl: &Netlink,
+) {
+    let env = ScriptEnv::new(config);
+    let txs: Vec<TrackTx> = drivers.iter().map(InstanceDriver::tracker).collect();
+    let insts: Vec<VrrpInstance> = config
+        .instances
+        .iter()
+        .map(|i| with_group_trackers(config, i))
+        .collect();
+    let insts = &insts[..];
+    start_scripts(config, &env, insts, &txs);
+    start_files(config, insts, &txs);
+    for (inst, tx) in insts.iter().zip(&txs) {
+        start_interfaces(inst, tx, links, nl).await;
+    }
+    let fifos = open_fifos(config);
+    start_groups(config, &env, drivers, &fifos);
+    for (inst, d) in insts.iter().zip(drivers.iter_mut()) {
+        let spec = notify_spec(&env, Kind::Instance, &inst.name, &inst.notify);
+        if has_scripts(&spec) || !fifos.is_empty() {
+            d.set_notifier(Notifier::spawn(spec, fifos.clone()));
+        }
+    }
+}
+
+/// The sync group `inst` belongs to (keepalived allows one).
+fn group_of<'a>(config: &'a Config, inst: &str) -> Option<&'a SyncGroup> {
+    config
+        .sync_groups
+        .iter()
+        .find(|g| g.group.iter().any(|m| m == inst))
+}
+
+/// `inst` with its group's trackers added. In a sync group, weights are ignored (a failing
+/// tracker is FAULT for the whole group) unless the group has `sync_group_tracking_weight`,
+/// as keepalived does.
+fn with_group_trackers(config: &Config, inst: &VrrpInstance) -> VrrpInstance {
+    let mut i = inst.clone();
+    let Some(g) = group_of(config, &inst.name) else {
+        return i;
+    };
+    i.track_scripts.extend(g.track_scripts.iter().cloned());
+    i.track_interfaces
+        .extend(g.track_interfaces.iter().cloned());
+    i.track_files.extend(g.track_files.iter().cloned());
+    if !g.sync_group_tracking_weight {
+        let zero = |ts: &mut Vec<Track>, what: &str| {
+            for t in ts {
+                if t.weight != Some(0) {
+                    warn!(
+                        "({}) ignoring weight from {what} {} since in sync group {}",
+                        inst.name, t.name, g.name
+                    );
+                }
+                t.weight = Some(0);
+            }
+        };
+        zero(&mut i.track_scripts, "tracking script");
+        zero(&mut i.track_interfaces, "tracked interface");
+        zero(&mut i.track_files, "track file");
+    }
+    i
+}
+
+/// One [`Group`] per `vrrp_sync_group` with at least one running member.
+fn start_groups(
+    config: &Config,
+    env: &ScriptEnv,
+    drivers: &mut [InstanceDriver],
+    fifos: &[Arc<Fifo>],
+) {
+    for g in &config.sync_groups {
+        let members: Vec<usize> = g
+            .group
+            .iter()
+            .filter_map(|m| config.instances.iter().position(|i| &i.name == m))
+            .filter(|&i| {
+                group_of(config, &config.instances[i].name).map(|x| &x.name) == Some(&g.name)
+            })
+            .collect();
+        if members.is_empty() {
+            continue;
+        }
+        let spec = notify_spec(env, Kind::Group, &g.name, &g.notify);
+        let notifier = (has_scripts(&spec) || !fifos.is_empty())
+            .then(|| Notifier::spawn(spec, fifos.to_vec()));
+        let names: Vec<String> = members
+            .iter()
+            .map(|&i| config.instances[i].name.clone())
+            .collect();
+        let links = Group::start(&g.name, &names, notifier);
+        for (&i, link) in members.iter().zip(links) {
+            drivers[i].set_group(link);
+        }
+        info!("VRRP sync group {} with {}", g.name, names.join(", "));
+    }
+}
+
+/// Who scripts run as, and whether `enable_script_security` vets them.
+struct ScriptEnv {
+    security: bool,
+    /// `script_user`, else `keepalived_script` if it exists, else root (`None`).
+    default_user: Option<RunAs>,
+}
+
+impl ScriptEnv {
+    fn new(config: &Config) -> Self {
+        let default_user = match &config.global.script_user {
+            Some(u) => {
+                let r = user(u);
+                if r.is_none() {
+                    error!("script_user {u} does not exist; scripts run as root");
+                }
+                r
+            }
+            None => resolve_user("keepalived_script", None),
+        };
+        if config.global.script_security && default_user.is_none() {
+            warn!("WARNING - default user 'keepalived_script' for script execution does not exist - please create.");
+        }
+        Self {
+            security: config.global.script_security,
+            default_user,
+        }
+    }
+
+    /// The command for a script line, or `None` (logged) when it cannot or must not run.
+    fn command(&self, text: &str, user_spec: Option<&str>, timeout: Duration) -> Option<Command> {
+        let mut argv = split_command(text);
+        let Some(prog) = argv.first().cloned() else {
+            warn!("empty script command ignored");
+            return None;
+        };
+        let user = match user_spec {
+            Some(u) => match user(u) {
+                Some(r) => Some(r),
+                None => {
+                    error!("Unknown user {u} for script '{prog}' - disabling.");
+                    return None;
+                }
+            },
+            None => self.default_user,
+        };
+        if self.security {
+            // What is checked is what runs: a bare name is resolved through PATH once.
+            let Some(path) = find_program(&prog) else {
+                error!("Cannot find script '{prog}' - disabling.");
+                return None;
+            };
+            let uid = user.map_or(0, |u| u.uid);
+            if let Err(e) = check_secure(&path, uid) {
+                error!("Unsafe permissions found for script '{prog}' - disabling. ({e})");
+                return None;
+            }
+            argv[0] = path.to_string_lossy().into_owned();
+        }
+        Some(Command {
+            argv,
+            user,
+            timeout,
+        })
+    }
+}
+
+/// `prog` itself when it has a slash, else the first executable file of that name on PATH
+/// (keepalived's default PATH when unset).
+fn find_program(prog: &str) -> Option<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    if prog.contains('/') {
+        return Some(prog.into());
+    }
+    let path = std::env::var("PATH")
+        .unwrap_or_else(|_| "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
+    path.split(':')
+        .filter(|d| !d.is_empty())
+        .map(|d| Path::new(d).join(prog))
+        .find(|p| {
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
+
+/// `USER [GROUP]`.
+fn user(spec: &str) -> Option<RunAs> {
+    let mut words = spec.split_whitespace();
+    resolve_user(words.next()?, words.next())
+}
+
+/// Splits a script line into words as keepalived does: blanks separate, `'…'` and `"…"`
+/// quote, a backslash escapes the next character (outside single quotes).
+pub fn split_command(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur: Option<String> = None;
+    let mut quote: Option<char> = None;
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some('\''), c) => cur.get_or_insert_with(String::new).push(c),
+            (_, '\\') => {
+                if let Some(n) = chars.next() {
+                    cur.get_or_insert_with(String::new).push(n);
+                }
+            }
+            (Some(_), c) => cur.get_or_insert_with(String::new).push(c),
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                cur.get_or_insert_with(String::new);
+            }
+            (None, c) if c.is_whitespace() => out.extend(cur.take()),
+            (None, c) => cur.get_or_insert_with(String::new).push(c),
+        }
+    }
+    out.extend(cur);
+    out
+}
+
+/// The per-use weight: the `track_*` entry's own, else the object's.
+fn weight(t: &Track, default: i32, default_reverse: bool) -> Weight {
+    match t.weight {
+        Some(w) => Weight::new(w, t.reverse),
+        None => Weight::new(default, default_reverse || t.reverse),
+    }
+}
+
+/// Sends `c` for `key` to every user (mapped through its weight); false when all are gone.
+async fn fan_out<T: Copy>(
+    key: &TrackKey,
+    users: &[(TrackTx, Weight)],
+    status: T,
+    map: impl Fn(Weight, T) -> Contribution,
+) -> bool {
+    let mut alive = false;
+    for (tx, w) in users {
+        alive |= tx.send((key.clone(), map(*w, status))).await.is_ok();
+    }
+    alive
+}
+
+fn start_scripts(config: &Config, env: &ScriptEnv, insts: &[VrrpInstance], txs: &[TrackTx]) {
+    let mut users: BTreeMap<&str, Vec<(TrackTx, Weight)>> = BTreeMap::new();
+    for (inst, tx) in insts.iter().zip(txs) {
+        for t in &inst.track_scripts {
+            match config.scripts.iter().find(|s| s.name == t.name) {
+                Some(s) => users
+                    .entry(&s.name)
+                    .or_default()
+                    .push((tx.clone(), weight(t, s.weight, s.weight_reverse))),
+                None => warn!(instance = %inst.name, "track_script {} not found, ignoring", t.name),
+            }
+        }
+    }
+    for (name, users) in users {
+        let Some(s) = config.scripts.iter().find(|s| s.name == name) else {
+            continue;
+        };
+        let Some(command) = env.command(&s.script, s.user.as_deref(), s.timeout) else {
+            warn!("Disabling track script {name} since its script cannot be run");
+            continue;
+        };
+        let spec = ScriptSpec {
+            name: name.to_string(),
+            command,
+            interval: s.interval,
+            rise: s.rise,
+            fall: s.fall,
+            init_fail: s.init_fail,
+        };
+        let key = TrackKey::Script(name.to_string());
+        let init_up = !s.init_fail;
+        let (tx, mut rx) = mpsc::channel(4);
+        tokio::spawn(script::monitor(spec, tx));
+        tokio::spawn(async move {
+            if !fan_out(&key, &users, init_up, Weight::binary).await {
+                return;
+            }
+            while let Some(ev) = rx.recv().await {
+                if !fan_out(&key, &users, ev.up, Weight::binary).await {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+fn start_files(config: &Config, insts: &[VrrpInstance], txs: &[TrackTx]) {
+    let mut users: BTreeMap<&str, Vec<(TrackTx, Weight)>> = BTreeMap::new();
+    for (inst, tx) in insts.iter().zip(txs) {
+        for t in &inst.track_files {
+            match config.track_files.iter().find(|f| f.name == t.name) {
+                Some(f) => users
+                    .entry(&f.name)
+                    .or_default()
+                    .push((tx.clone(), weight(t, f.weight, f.reverse))),
+                None => warn!(instance = %inst.name, "track_file {} not found, ignoring", t.name),
+            }
+        }
+    }
+    for (name, users) in users {
+        let Some(f) = config.track_files.iter().find(|f| f.name == name) else {
+            continue;
+        };
+        let spec = FileSpec {
+            name: name.to_string(),
+            path: f.file.clone(),
+            init: f.init_file.as_ref().map(|i| (i.value, i.overwrite)),
+        };
+        let key = TrackKey::File(name.to_string());
+        let (tx, mut rx) = mpsc::channel(4);
+        let path = f.file.clone();
+        tokio::spawn(async move {
+            if let Err(e) = file::watch(spec, tx).await {
+                error!(file = %path.display(), error = %e, "track_file watcher stopped");
+            }
+        });
+        tokio::spawn(async move {
+            while let Some(ev) = rx.recv().await {
+                info!("track_file {} now {}", ev.name, ev.value);
+                if !fan_out(&key, &users, ev.value, Weight::file).await {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+/// Extra interfaces of one instance (its own is tracked by the instance itself).
+async fn start_interfaces(inst: &VrrpInstance, tx: &TrackTx, links: &LinkMonitor, nl: &Netlink) {
+    let own = nl.link(&inst.interface).await.ok().map(|l| l.index);
+    for t in &inst.track_interfaces {
+        let link = match nl.link(&t.name).await {
+            Ok(l) => l,
+            Err(e) => {
+                warn!(instance = %inst.name, "track_interface {} not found, ignoring ({e})", t.name);
+                continue;
+            }
+        };
+        if Some(link.index) == own {
+            info!(instance = %inst.name, "track_interface {}: the instance's own interface is always tracked", t.name);
+            continue;
+        }
+        let w = weight(t, 0, false);
+        let key = TrackKey::Interface(link.index);
+        let users = vec![(tx.clone(), w)];
+        let mut state = links.subscribe(link.index);
+        let name = link.name.clone();
+        tokio::spawn(async move {
+            loop {
+                let up = *state.borrow_and_update();
+                info!(
+                    "tracked interface {name} is {}",
+                    if up { "up" } else { "down" }
+                );
+                if !fan_out(&key, &users, up, Weight::binary).await {
+                    return;
+                }
+                if state.changed().await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+/// `notify_fifo` and `vrrp_notify_fifo` (once each), shared by every instance.
+fn open_fifos(config: &Config) -> Vec<Arc<Fifo>> {
+    let mut paths = Vec::new();
+    for p in [&config.global.notify_fifo, &config.global.vrrp_notify_fifo]
+        .into_iter()
+        .flatten()
+    {
+        if !paths.contains(p) {
+            paths.push(p.clone());
+        }
+    }
+    paths
+        .iter()
+        .filter_map(|p| match Fifo::open(p) {
+            Ok(f) => Some(Arc::new(f)),
+            Err(e) => {
+                error!("notify FIFO disabled: {e}");
+                None
+            }
+        })
+        .collect()
+}
+
+/// The notify scripts of an instance or group (those refused are left out).
+fn notify_spec(env: &ScriptEnv, kind: Kind, name: &str, n: &Notify) -> NotifySpec {
+    let cmd = |s: &Option<String>| {
+        s.as_deref()
+            .and_then(|t| env.command(t, None, NOTIFY_TIMEOUT))
+    };
+    NotifySpec {
+        kind,
+        name: name.to_string(),
+        master: cmd(&n.master),
+        backup: cmd(&n.backup),
+        fault: cmd(&n.fault),
+        stop: cmd(&n.stop),
+        generic: cmd(&n.any),
+    }
+}
+
+fn has_scripts(s: &NotifySpec) -> bool {
+    [&s.master, &s.backup, &s.fault, &s.stop, &s.generic]
+        .iter()
+        .any(|c| c.is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_like_keepalived() {
+        assert_eq!(split_command("/bin/chk"), ["/bin/chk"]);
+        assert_eq!(
+            split_command("  /bin/sh -c 'exit 1'  x\\ y \"a b\"c"),
+            ["/bin/sh", "-c", "exit 1", "x y", "a bc"]
+        );
+        assert_eq!(split_command("a ''"), ["a", ""]);
+        assert!(split_command("   ").is_empty());
+    }
+
+    #[test]
+    fn group_trackers_join_members_with_weights_ignored() {
+        let text = "vrrp_script chk { script /bin/true\n weight -20 }\n\
+            vrrp_sync_group G { group { A }\n track_script { chk weight -5 }\n track_interface { eth9 } }\n\
+            vrrp_sync_group H { group { B }\n sync_group_tracking_weight\n track_script { chk weight -5 } }\n\
+            vrrp_instance A { interface e\n virtual_router_id 1\n track_script { chk weight -30 }\n virtual_ipaddress { 192.0.2.1 } }\n\
+            vrrp_instance B { interface e\n virtual_router_id 2\n virtual_ipaddress { 192.0.2.2 } }\n\
+            vrrp_instance C { interface e\n virtual_router_id 3\n track_script { chk }\n virtual_ipaddress { 192.0.2.3 } }";
+        let (cfg, _) = crate::config::load_str(text, Path::new("t.conf"));
+        let by = |n: &str| {
+            with_group_trackers(&cfg, cfg.instances.iter().find(|i| i.name == n).unwrap())
+        };
+        let a = by("A");
+        let w: Vec<_> = a.track_scripts.iter().map(|t| t.weight).collect();
+        assert_eq!(w, [Some(0), Some(0)], "in G: weights ignored");
+        assert_eq!(a.track_interfaces[0].name, "eth9");
+        let b = by("B");
+        assert_eq!(b.track_scripts[0].weight, Some(-5), "H keeps weights");
+        let c = by("C");
+        assert_eq!(c.track_scripts[0].weight, None, "not in a group: untouched");
+    }
+
+    #[test]
+    fn bare_names_are_found_on_path() {
+        let sh = find_program("sh").expect("sh on PATH");
+        assert!(sh.is_absolute() && sh.ends_with("sh"));
+        assert_eq!(find_program("./x"), Some("./x".into()));
+        assert_eq!(find_program("no-such-program-vrrpd"), None);
+    }
+
+    #[test]
+    fn per_use_weight_overrides() {
+        let t = |w, r| Track {
+            name: "x".into(),
+            weight: w,
+            reverse: r,
+        };
+        assert_eq!(weight(&t(None, false), -20, false), Weight::new(-20, false));
+        assert_eq!(weight(&t(Some(5), false), -20, true), Weight::new(5, false));
+        assert_eq!(weight(&t(Some(5), true), -20, false), Weight::new(5, true));
+        assert_eq!(weight(&t(None, true), 3, false), Weight::new(3, true));
+    }
+}
