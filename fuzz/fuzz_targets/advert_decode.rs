@@ -21,6 +21,7 @@ fn check(payload: &[u8], meta: &RxMeta) {
         vrid: advert.vrid,
         auth: advert.auth,
         adver_int: advert.max_adver_int,
+        check_ttl: true,
     };
     let checked = decode(payload, meta, &expect);
     if meta.ttl == 255 {

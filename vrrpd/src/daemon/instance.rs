@@ -160,6 +160,7 @@ impl InstanceDriver {
             vrid: inst.virtual_router_id,
             auth,
             adver_int: inst.advert_int,
+            check_ttl: inst.unicast_peers.is_empty(),
         };
         let garp = garp::Sender::open_with_mac(&link.name, link.mac)
             .with_context(|| format!("opening an AF_PACKET socket on {}", link.name))?;

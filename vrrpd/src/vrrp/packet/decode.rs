@@ -19,7 +19,7 @@ use super::{Advert, Auth, DropReason, Expect, RxMeta, Version};
 /// IP source, destination and TTL / hop limit.
 pub fn decode(payload: &[u8], meta: &RxMeta, expect: &Expect) -> Result<Advert, DropReason> {
     let hdr = Header::parse(payload)?;
-    if meta.ttl != wire::TTL {
+    if expect.check_ttl && meta.ttl != wire::TTL {
         return Err(DropReason::BadTtl);
     }
     if hdr.version != Some(expect.version) {

@@ -75,6 +75,10 @@ pub struct Expect {
     pub auth: Auth,
     /// v2 only: our advert interval in centiseconds; a mismatch is dropped (RFC 3768 §7.1).
     pub adver_int: u16,
+    /// Drop adverts whose TTL / hop limit is not 255. Multicast only: keepalived does not check
+    /// unicast adverts (a peer may be routed, and its IPv6 unicast adverts carry the default
+    /// hop limit).
+    pub check_ttl: bool,
 }
 
 /// Why a received packet was dropped. Each is a counter in the daemon.

@@ -68,6 +68,7 @@ fn expect_for(a: &Advert) -> Expect {
         vrid: a.vrid,
         auth: a.auth,
         adver_int: a.max_adver_int,
+        check_ttl: true,
     }
 }
 
@@ -173,6 +174,15 @@ fn drop_bad_ttl() {
         assert_eq!(decode(&p, &m, &e), Err(DropReason::BadTtl));
         // Structure-only decoding does not care.
         assert!(decode_unchecked(&p, &m).is_ok());
+    }
+}
+
+#[test]
+fn unicast_instances_accept_any_ttl() {
+    for (p, mut m, mut e) in [v2(), v3(), v3v6()] {
+        m.ttl = 64;
+        e.check_ttl = false;
+        assert!(decode(&p, &m, &e).is_ok());
     }
 }
 
@@ -452,6 +462,7 @@ proptest! {
             vrid,
             auth: pw.map_or(Auth::None, Auth::Pass),
             adver_int,
+            check_ttl: true,
         };
         let _ = decode(&bytes, &meta, &expect);
         let _ = decode_unchecked(&bytes, &meta);
