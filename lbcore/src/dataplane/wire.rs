@@ -367,4 +367,4 @@ pub fn arp_sender(b: &[u8]) -> Option<(Ipv4Addr, Mac)> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
