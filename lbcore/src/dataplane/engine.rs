@@ -139,13 +139,24 @@ impl Engine {
         self.conns.len()
     }
 
-    /// Handles one received frame. `foreign` marks an ICMP error relayed by
-    /// another worker (never relayed again).
-    pub fn process(&mut self, frame: &mut [u8], ingress: i32, now: Millis, foreign: bool) -> Out {
+    /// Handles one received frame. `partial` says the transport checksum was
+    /// left to offload (completed here before rewriting); `foreign` marks an
+    /// ICMP error relayed by another worker (never relayed again).
+    pub fn process(
+        &mut self,
+        frame: &mut [u8],
+        ingress: i32,
+        now: Millis,
+        partial: bool,
+        foreign: bool,
+    ) -> Out {
         let f = match wire::parse(frame) {
             Ok(f) => f,
             Err(ParseError::NotIpv4 | ParseError::Malformed) => return Out::Pass,
         };
+        if partial {
+            wire::fill_l4_csum(frame, &f);
+        }
         if f.proto == IPPROTO_ICMP {
             return match wire::icmp_error(frame, &f) {
                 Some(e) => self.icmp(frame, &f, &e.inner, now, foreign),

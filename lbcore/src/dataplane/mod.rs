@@ -19,6 +19,7 @@ pub mod engine;
 pub mod nat;
 pub mod neigh;
 pub mod nft;
+pub mod offload;
 pub mod ring;
 pub mod wire;
 
@@ -103,7 +104,7 @@ pub fn iface(name: &str) -> Result<Iface, DataplaneError> {
     let err = |e: &dyn std::fmt::Display| DataplaneError::Iface(name.into(), e.to_string());
     let index = nix::net::if_::if_nametoindex(name).map_err(|e| err(&e))? as i32;
     let mut mac = None;
-    let mut addr = None;
+    let mut addrs = Vec::new();
     for ifa in nix::ifaddrs::getifaddrs().map_err(|e| err(&e))? {
         if ifa.interface_name != name {
             continue;
@@ -112,7 +113,11 @@ pub fn iface(name: &str) -> Result<Iface, DataplaneError> {
             if let Some(l) = a.as_link_addr() {
                 mac = l.addr();
             } else if let Some(v) = a.as_sockaddr_in() {
-                addr.get_or_insert(v.ip());
+                let plen = ifa
+                    .netmask
+                    .and_then(|m| m.as_sockaddr_in().map(|m| u32::from(m.ip()).count_ones()))
+                    .unwrap_or(32);
+                addrs.push((v.ip(), plen as u8));
             }
         }
     }
@@ -120,7 +125,8 @@ pub fn iface(name: &str) -> Result<Iface, DataplaneError> {
         name: name.into(),
         index,
         mac: mac.ok_or_else(|| err(&"no MAC address"))?,
-        addr,
+        addr: addrs.first().map(|a| a.0),
+        addrs,
         mtu: mtu(name).unwrap_or(1500),
     })
 }
@@ -183,6 +189,11 @@ impl Dataplane {
             counters: Vec::new(),
             nft: false,
         };
+        for ifc in &ifaces {
+            if let Err(e) = offload::set(&ifc.name, offload::Offload::Gro, false) {
+                tracing::warn!("{}: cannot turn GRO off: {e}", ifc.name);
+            }
+        }
         if cfg.install_nft {
             dp.refresh_nft()?;
             dp.nft = true;
@@ -290,7 +301,12 @@ impl Dataplane {
     /// Re-renders and loads the nftables rules for the current table (call
     /// after the service set changes). Must run in the dataplane's namespace.
     pub fn refresh_nft(&self) -> Result<(), nft::NftError> {
-        let addrs: Vec<Ipv4Addr> = self.shared.ifaces.iter().filter_map(|i| i.addr).collect();
+        let addrs: Vec<Ipv4Addr> = self
+            .shared
+            .ifaces
+            .iter()
+            .flat_map(|i| i.addrs.iter().map(|a| a.0))
+            .collect();
         let rules = nft::render(&self.shared.table.load(), &addrs, &self.shared.snat_ports);
         nft::apply(&rules)
     }
@@ -343,9 +359,9 @@ fn worker(
         let mut got = 0;
         for r in rings.iter_mut() {
             let ifindex = r.ifindex;
-            got += r.drain(|frame| {
+            got += r.drain(|frame, partial| {
                 Counters::inc(&c.rx);
-                match eng.process(frame, ifindex, now, false) {
+                match eng.process(frame, ifindex, now, partial, false) {
                     Out::Pass => Counters::inc(&c.passed),
                     Out::Drop(why) => c.count_drop(why),
                     Out::Send(i) => send(i, frame),
@@ -359,7 +375,7 @@ fn worker(
             });
         }
         while let Ok((mut frame, ifindex)) = relayed.try_recv() {
-            match eng.process(&mut frame, ifindex, now, true) {
+            match eng.process(&mut frame, ifindex, now, false, true) {
                 Out::Send(i) => send(i, &frame),
                 Out::SendBuf(i) => send(i, &eng.out),
                 Out::Drop(why) => c.count_drop(why),
@@ -422,7 +438,7 @@ fn resolver(sh: Arc<Shared>, arp: HashMap<i32, ring::PlainSocket>, stop: Arc<Ato
             if fresh {
                 continue;
             }
-            if let Some(src) = ifc.addr {
+            if let Some(src) = ifc.src_for(ip) {
                 let _ = s.send(&wire::arp_request(ifc.mac, src, ip));
                 asked.insert((ifindex, ip), Instant::now());
             }

@@ -21,9 +21,26 @@ pub struct Iface {
     pub name: String,
     pub index: i32,
     pub mac: Mac,
-    /// Primary IPv4 address (source of one-arm NAT, TUN and ARP).
+    /// Primary IPv4 address.
     pub addr: Option<Ipv4Addr>,
+    /// Every IPv4 address with its prefix length.
+    pub addrs: Vec<(Ipv4Addr, u8)>,
     pub mtu: u16,
+}
+
+impl Iface {
+    /// Our source address towards on-link `next`: the address of its subnet,
+    /// else the primary one (source of one-arm NAT, TUN and ARP).
+    pub fn src_for(&self, next: Ipv4Addr) -> Option<Ipv4Addr> {
+        self.addrs
+            .iter()
+            .find(|(a, p)| {
+                let m = if *p == 0 { 0 } else { u32::MAX << (32 - *p as u32) };
+                u32::from(*a) & m == u32::from(next) & m
+            })
+            .map(|(a, _)| *a)
+            .or(self.addr)
+    }
 }
 
 /// How to reach one destination.
@@ -175,7 +192,9 @@ pub fn resolve(
         let Some(ifc) = ifaces.iter().find(|i| i.name == ifname) else {
             continue;
         };
-        let Some(src_ip) = ifc.addr else { continue };
+        let Some(src_ip) = ifc.src_for(next) else {
+            continue;
+        };
         let mac = kernel
             .get(&(next, ifc.name.clone()))
             .or_else(|| learned.get(&(next, ifc.index)))
@@ -220,7 +239,11 @@ eth1\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n";
                 name: "eth0".into(),
                 index: 2,
                 mac: [2, 0, 0, 0, 0, 1],
-                addr: Some(Ipv4Addr::new(198, 51, 100, 1)),
+                addr: Some(Ipv4Addr::new(203, 0, 113, 1)),
+                addrs: vec![
+                    (Ipv4Addr::new(203, 0, 113, 1), 24),
+                    (Ipv4Addr::new(198, 51, 100, 1), 24),
+                ],
                 mtu: 1500,
             },
             Iface {
@@ -228,6 +251,7 @@ eth1\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n";
                 index: 3,
                 mac: [2, 0, 0, 0, 0, 2],
                 addr: Some(Ipv4Addr::new(192, 0, 2, 1)),
+                addrs: vec![(Ipv4Addr::new(192, 0, 2, 1), 24)],
                 mtu: 1400,
             },
         ]
@@ -263,10 +287,9 @@ eth1\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n";
         .into();
         let res = resolve(&targets, &ifaces(), &r, &a, &learned);
         assert_eq!(res.hops.len(), 2);
-        assert_eq!(
-            res.hops[&Ipv4Addr::new(198, 51, 100, 11)].mac,
-            [2, 0, 0, 0, 0, 0x0b]
-        );
+        let h = res.hops[&Ipv4Addr::new(198, 51, 100, 11)];
+        assert_eq!(h.mac, [2, 0, 0, 0, 0, 0x0b]);
+        assert_eq!(h.src_ip, Ipv4Addr::new(198, 51, 100, 1), "address of the RS's subnet");
         let h = res.hops[&Ipv4Addr::new(192, 0, 2, 12)];
         assert_eq!((h.ifindex, h.mtu, h.src_ip), (3, 1400, Ipv4Addr::new(192, 0, 2, 1)));
         assert_eq!(res.ask, vec![(2, Ipv4Addr::new(198, 51, 100, 12))]);

@@ -162,10 +162,10 @@ impl RingSocket {
         unsafe { AtomicU32::from_ptr(self.block(i).add(8).cast::<u32>()) }
     }
 
-    /// Calls `f(frame)` for every frame of every block the kernel has handed
+    /// Calls `f(frame, csum_not_ready)` for every frame of every block the kernel has handed
     /// over, returning each block to the kernel afterwards. Returns the number
     /// of frames seen.
-    pub fn drain(&mut self, mut f: impl FnMut(&mut [u8])) -> usize {
+    pub fn drain(&mut self, mut f: impl FnMut(&mut [u8], bool)) -> usize {
         let mut n = 0;
         for _ in 0..self.cfg.block_nr {
             let i = self.cur;
@@ -190,7 +190,8 @@ impl RingSocket {
                     let start = off + ph.tp_mac as usize;
                     let len = ph.tp_snaplen as usize;
                     if start + len <= bs {
-                        f(std::slice::from_raw_parts_mut(b.add(start), len));
+                        let partial = ph.tp_status & libc::TP_STATUS_CSUMNOTREADY != 0;
+                        f(std::slice::from_raw_parts_mut(b.add(start), len), partial);
                         n += 1;
                     }
                     if ph.tp_next_offset == 0 {

@@ -266,6 +266,25 @@ fn udp_nonzero(proto: u8, v: u16) -> u16 {
     }
 }
 
+/// Computes the transport checksum from scratch: for frames the kernel
+/// handed over with the checksum left to offload (`TP_STATUS_CSUMNOTREADY`,
+/// e.g. from a local veth peer), whose field holds only the pseudo-header sum.
+pub fn fill_l4_csum(b: &mut [u8], f: &Ipv4Frame) {
+    if f.is_fragment() {
+        return; // offload never leaves fragments unfinished
+    }
+    let at = match f.proto {
+        IPPROTO_TCP if f.end >= f.l4 + 20 => f.l4 + 16,
+        IPPROTO_UDP if f.end >= f.l4 + 8 => f.l4 + 6,
+        _ => return,
+    };
+    put16(b, at, 0);
+    let mut acc = sum(&b[f.ip + 12..f.ip + 20], 0);
+    acc += f.proto as u32 + (f.end - f.l4) as u32;
+    let c = udp_nonzero(f.proto, fold(sum(&b[f.l4..f.end], acc)));
+    put16(b, at, c);
+}
+
 /// Recomputes the IPv4 header checksum from scratch.
 pub fn fix_ip_csum(b: &mut [u8], ip: usize) {
     let ihl = (b[ip] & 0x0f) as usize * 4;

@@ -52,6 +52,7 @@ fn setup(method: ForwardingMethod, persist: Option<u32>) -> (Engine, Arc<Shared>
             index: 2,
             mac: LB_MAC,
             addr: Some(LB),
+            addrs: vec![(LB, 24)],
             mtu: 1500,
         }],
         snat_ports: 61000..=61003,
@@ -100,7 +101,7 @@ fn dr_rewrites_only_the_mac_and_round_robins() {
     for sport in [1000, 1001, 1002] {
         let mut b = from_client(sport, SYN, b"");
         let orig = b.clone();
-        assert_eq!(e.process(&mut b, 2, 0, false), Out::Send(2));
+        assert_eq!(e.process(&mut b, 2, 0, false, false), Out::Send(2));
         assert_eq!(&b[12..], &orig[12..], "IP packet untouched");
         assert_eq!(wire::src_mac(&b), LB_MAC);
         seen.push(b[5]);
@@ -108,7 +109,7 @@ fn dr_rewrites_only_the_mac_and_round_robins() {
     assert_eq!(seen, vec![11, 12, 11]);
     // The same flow sticks to its server.
     let mut b = from_client(1001, ACK, b"x");
-    assert_eq!(e.process(&mut b, 2, 1, false), Out::Send(2));
+    assert_eq!(e.process(&mut b, 2, 1, false, false), Out::Send(2));
     assert_eq!(b[0..6], mac_of(RS2));
     assert_eq!(e.counters.new_conns.load(Relaxed), 3);
 }
@@ -117,13 +118,13 @@ fn dr_rewrites_only_the_mac_and_round_robins() {
 fn nat_translates_both_ways_and_unrelated_traffic_passes() {
     let (mut e, sh) = setup(ForwardingMethod::Nat, None);
     let mut b = from_client(1000, SYN, b"");
-    assert_eq!(e.process(&mut b, 2, 0, false), Out::Send(2));
+    assert_eq!(e.process(&mut b, 2, 0, false, false), Out::Send(2));
     let f = valid(&b);
     assert_eq!((f.src, f.dst, f.ports), (CLIENT, RS1, Some((1000, 8080))));
     assert_eq!(b[0..6], mac_of(RS1));
     // The reply, routed back through us.
     let mut r = build(IPPROTO_TCP, (RS1, 8080), (CLIENT, 1000), 0x12, b"");
-    assert_eq!(e.process(&mut r, 2, 1, false), Out::Send(2));
+    assert_eq!(e.process(&mut r, 2, 1, false, false), Out::Send(2));
     let f = valid(&r);
     assert_eq!((f.src, f.dst, f.ports), (VIP, CLIENT, Some((80, 1000))));
     assert_eq!(r[0..6], CLIENT_MAC);
@@ -131,33 +132,33 @@ fn nat_translates_both_ways_and_unrelated_traffic_passes() {
     // Another worker (sharing the NAT map) handles replies too.
     let mut other = Engine::new(sh.clone(), 1, 2, 16, Timeouts::default());
     let mut r = build(IPPROTO_TCP, (RS1, 8080), (CLIENT, 1000), ACK, b"hello");
-    assert_eq!(other.process(&mut r, 2, 2, false), Out::Send(2));
+    assert_eq!(other.process(&mut r, 2, 2, false, false), Out::Send(2));
     assert_eq!(valid(&r).src, VIP);
     // Not ours.
     let mut x = build(IPPROTO_TCP, (CLIENT, 5), (LB, 22), SYN, b"");
-    assert_eq!(e.process(&mut x, 2, 2, false), Out::Pass);
+    assert_eq!(e.process(&mut x, 2, 2, false, false), Out::Pass);
     // Switched off: dropped and counted as standby.
     sh.forwarding.store(false, Relaxed);
     let mut b = from_client(1000, ACK, b"");
-    assert_eq!(e.process(&mut b, 2, 3, false), Out::Drop(DropReason::Standby));
+    assert_eq!(e.process(&mut b, 2, 3, false, false), Out::Drop(DropReason::Standby));
 }
 
 #[test]
 fn one_arm_nat_hides_the_client_and_expiry_frees_everything() {
     let (mut e, sh) = setup(ForwardingMethod::NatOneArm, Some(60));
     let mut b = from_client(1000, SYN, b"");
-    assert_eq!(e.process(&mut b, 2, 0, false), Out::Send(2));
+    assert_eq!(e.process(&mut b, 2, 0, false, false), Out::Send(2));
     let f = valid(&b);
     let (lport, rport) = f.ports.unwrap();
     assert_eq!((f.src, f.dst, rport), (LB, RS1, 8080));
     assert!((61000..=61003).contains(&lport));
     let mut r = build(IPPROTO_TCP, (RS1, 8080), (LB, lport), 0x12, b"");
-    assert_eq!(e.process(&mut r, 2, 1, false), Out::Send(2));
+    assert_eq!(e.process(&mut r, 2, 1, false, false), Out::Send(2));
     let f = valid(&r);
     assert_eq!((f.src, f.dst, f.ports), (VIP, CLIENT, Some((80, 1000))));
     // Persistence: a second connection of the client goes to the same server.
     let mut b = from_client(1001, SYN, b"");
-    e.process(&mut b, 2, 2, false);
+    e.process(&mut b, 2, 2, false, false);
     assert_eq!(valid(&b).dst, RS1);
     assert_eq!(sh.nat.len(), 2);
     // Unanswered SYNs expire after 60 s (SYN_RECV): bindings and template
@@ -178,11 +179,11 @@ fn one_arm_ports_run_out_and_are_counted() {
     // Four ports towards each of the two servers: 8 connections fit.
     for sport in 0..8 {
         let mut b = from_client(2000 + sport, SYN, b"");
-        assert_eq!(e.process(&mut b, 2, 0, false), Out::Send(2), "{sport}");
+        assert_eq!(e.process(&mut b, 2, 0, false, false), Out::Send(2), "{sport}");
     }
     let mut b = from_client(3000, SYN, b"");
     assert_eq!(
-        e.process(&mut b, 2, 0, false),
+        e.process(&mut b, 2, 0, false, false),
         Out::Drop(DropReason::PortsExhausted)
     );
 }
@@ -191,13 +192,13 @@ fn one_arm_ports_run_out_and_are_counted() {
 fn tun_encapsulates_and_answers_too_big_with_frag_needed() {
     let (mut e, _) = setup(ForwardingMethod::Tun(TunOptions::default()), None);
     let mut b = from_client(1000, SYN, b"");
-    assert_eq!(e.process(&mut b, 2, 0, false), Out::SendBuf(2));
+    assert_eq!(e.process(&mut b, 2, 0, false, false), Out::SendBuf(2));
     let o = valid(&e.out.clone());
     assert_eq!((o.src, o.dst, o.proto), (LB, RS1, IPPROTO_IPIP));
     assert_eq!(&e.out[o.l4..], &b[ETH_HLEN..]);
     // 1490-byte datagram + 20 > 1500 with DF: ICMP frag needed, MTU 1480.
     let mut big = from_client(1000, ACK, &vec![0u8; 1450]);
-    assert_eq!(e.process(&mut big, 2, 1, false), Out::SendBuf(2));
+    assert_eq!(e.process(&mut big, 2, 1, false, false), Out::SendBuf(2));
     let i = valid(&e.out.clone());
     assert_eq!((i.src, i.dst, i.proto), (VIP, CLIENT, IPPROTO_ICMP));
     assert_eq!(e.out[i.l4..i.l4 + 2], [3, 4]);
@@ -212,13 +213,13 @@ fn non_first_fragments_follow_their_flow() {
     let mut first = from_client(1000, SYN, &[1u8; 16]);
     first[ETH_HLEN + 6] = 0x20;
     wire::fix_ip_csum(&mut first, ETH_HLEN);
-    assert_eq!(e.process(&mut first, 2, 0, false), Out::Send(2));
+    assert_eq!(e.process(&mut first, 2, 0, false, false), Out::Send(2));
     assert_eq!(wire::parse(&first).unwrap().dst, RS1);
     // Second fragment: offset 8 (64 bytes), same id.
     let mut second = from_client(1000, 0, &[2u8; 16]);
     second[ETH_HLEN + 6..ETH_HLEN + 8].copy_from_slice(&8u16.to_be_bytes());
     wire::fix_ip_csum(&mut second, ETH_HLEN);
-    assert_eq!(e.process(&mut second, 2, 1, false), Out::Send(2));
+    assert_eq!(e.process(&mut second, 2, 1, false, false), Out::Send(2));
     assert!(ip_csum_ok(&second, ETH_HLEN));
     assert_eq!(wire::parse(&second).unwrap().dst, RS1);
     assert_eq!(e.counters.frags.load(Relaxed), 1);
@@ -228,7 +229,7 @@ fn non_first_fragments_follow_their_flow() {
     third[ETH_HLEN + 6..ETH_HLEN + 8].copy_from_slice(&8u16.to_be_bytes());
     wire::fix_ip_csum(&mut third, ETH_HLEN);
     assert_eq!(
-        e.process(&mut third, 2, 2, false),
+        e.process(&mut third, 2, 2, false, false),
         Out::Drop(DropReason::FragUnknown)
     );
 }
@@ -237,7 +238,7 @@ fn non_first_fragments_follow_their_flow() {
 fn icmp_errors_of_nat_flows_are_translated_both_ways() {
     let (mut e, _) = setup(ForwardingMethod::Nat, None);
     let mut b = from_client(1000, SYN, b"");
-    e.process(&mut b, 2, 0, false);
+    e.process(&mut b, 2, 0, false, false);
     // A router on the client side says our reply (VIP:80 -> client) was too big.
     let reply = build(IPPROTO_TCP, (VIP, 80), (CLIENT, 1000), ACK, &[0u8; 64]);
     let rf = wire::parse(&reply).unwrap();
@@ -245,7 +246,7 @@ fn icmp_errors_of_nat_flows_are_translated_both_ways() {
     let mut icmp = Vec::new();
     wire::frag_needed(&reply, &rf, router, 1400, &mut icmp);
     // frag_needed addresses it to the quoted packet's source: the VIP.
-    assert_eq!(e.process(&mut icmp, 2, 1, false), Out::Send(2));
+    assert_eq!(e.process(&mut icmp, 2, 1, false, false), Out::Send(2));
     let o = valid(&icmp);
     assert_eq!((o.src, o.dst), (router, RS1));
     assert_eq!(wire::fold(wire::sum(&icmp[o.l4..o.end], 0)), 0);
@@ -261,7 +262,7 @@ fn icmp_errors_of_nat_flows_are_translated_both_ways() {
     let ff = wire::parse(&fwd).unwrap();
     let mut icmp = Vec::new();
     wire::frag_needed(&fwd, &ff, RS1, 1400, &mut icmp);
-    assert_eq!(e.process(&mut icmp, 2, 2, false), Out::Send(2));
+    assert_eq!(e.process(&mut icmp, 2, 2, false, false), Out::Send(2));
     let o = valid(&icmp);
     assert_eq!((o.src, o.dst), (VIP, CLIENT));
     let inner = wire::icmp_error(&icmp, &o).unwrap().inner;
@@ -276,6 +277,6 @@ fn icmp_errors_of_nat_flows_are_translated_both_ways() {
 fn rst_does_not_create_a_connection() {
     let (mut e, _) = setup(ForwardingMethod::Dr, None);
     let mut b = from_client(1000, 0x04, b"");
-    assert_eq!(e.process(&mut b, 2, 0, false), Out::Drop(DropReason::NoConn));
+    assert_eq!(e.process(&mut b, 2, 0, false, false), Out::Drop(DropReason::NoConn));
     assert_eq!(e.conns(), 0);
 }
