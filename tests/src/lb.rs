@@ -103,7 +103,9 @@ impl LbLab {
                 Plan::Nat => (
                     Ipv4Addr::new(203, 0, 113, 100),
                     Ipv4Addr::new(198, 51, 100, 1),
-                    (0..n).map(|i| Ipv4Addr::new(198, 51, 100, 11 + i as u8)).collect(),
+                    (0..n)
+                        .map(|i| Ipv4Addr::new(198, 51, 100, 11 + i as u8))
+                        .collect(),
                     (0..extra_clients)
                         .map(|i| Ipv4Addr::new(203, 0, 113, 20 + i as u8))
                         .collect(),
@@ -111,7 +113,9 @@ impl LbLab {
                 Plan::Dr | Plan::Tun => (
                     Ipv4Addr::new(192, 0, 2, 100),
                     Ipv4Addr::new(192, 0, 2, 1),
-                    (0..n).map(|i| Ipv4Addr::new(192, 0, 2, 11 + i as u8)).collect(),
+                    (0..n)
+                        .map(|i| Ipv4Addr::new(192, 0, 2, 11 + i as u8))
+                        .collect(),
                     (0..extra_clients)
                         .map(|i| Ipv4Addr::new(192, 0, 2, 60 + i as u8))
                         .collect(),
@@ -125,10 +129,9 @@ impl LbLab {
             .host("client", client, "2001:db8::50/64")
             .host("lb", lb, "2001:db8::1/64");
         for (i, a) in rs.iter().enumerate() {
-            let pfx = if plan == Plan::Nat { 24 } else { 24 };
             b = b.host(
                 &format!("rs{}", i + 1),
-                &format!("{a}/{pfx}"),
+                &format!("{a}/24"),
                 &format!("2001:db8::{}/64", 11 + i),
             );
         }
@@ -181,12 +184,10 @@ impl LbLab {
                      net.ipv4.conf.all.arp_announce=2 net.ipv4.conf.eth0.arp_ignore=1 \
                      net.ipv4.conf.eth0.arp_announce=2"
                 ))?,
-                Plan::Tun => sh(&format!(
-                    "modprobe ipip 2>/dev/null; ip link set tunl0 up && ip addr add {vip}/32 dev tunl0 && \
-                     sysctl -q -w net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 \
-                     net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.tunl0.rp_filter=0 \
-                     net.ipv4.conf.default.rp_filter=0 net.ipv4.conf.eth0.rp_filter=0"
-                ))?,
+                // The VIP goes on the decapsulator's tun0 (see `ipip_decap`).
+                Plan::Tun => sh("sysctl -q -w net.ipv4.conf.all.arp_ignore=1 \
+                     net.ipv4.conf.all.arp_announce=2 net.ipv4.conf.all.rp_filter=0 \
+                     net.ipv4.conf.default.rp_filter=0 net.ipv4.conf.eth0.rp_filter=0")?,
             }
             let port = if plan == Plan::Nat { NAT_RS_PORT } else { 80 };
             let conf = h.dir.join("nginx.conf");
@@ -199,7 +200,17 @@ impl LbLab {
                 &["-p", prefix.as_str(), "-c", conf_s.as_str()],
                 Some(&log),
             )?);
-            me.udp.push(udp_echo(&h, &name)?);
+            // A UDP server answers from the address it is bound to: behind DR/TUN
+            // that must be the VIP (bound to 0.0.0.0 it would answer from its own).
+            let bind: Ipv4Addr = if plan == Plan::Nat {
+                Ipv4Addr::UNSPECIFIED
+            } else {
+                vip
+            };
+            if plan == Plan::Tun {
+                me.udp.push(ipip_decap(&h, vip)?);
+            }
+            me.udp.push(udp_echo(&h, &name, bind)?);
         }
         // nginx is up once every real server answers on its own address.
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -352,8 +363,84 @@ pub fn http_get(to: SocketAddr, src: Option<Ipv4Addr>) -> Result<String> {
     Ok(body)
 }
 
+/// The real server's end of the IP-in-IP tunnel, in user space because this
+/// kernel has no `ipip` module: a raw IPPROTO_IPIP socket receives the
+/// encapsulated packets and writes the inner datagram into a `tun0` device
+/// holding the VIP, where the real server's stack takes it as if it had
+/// arrived directly (rp_filter off: the client is routed via eth0).
+fn ipip_decap(host: &Host, vip: Ipv4Addr) -> Result<(Arc<AtomicBool>, JoinHandle<()>)> {
+    let ns = File::open(host.netns_path())?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let s2 = stop.clone();
+    let (tx, rx) = std::sync::mpsc::channel::<std::io::Result<()>>();
+    let h = std::thread::spawn(move || {
+        let setup = || -> std::io::Result<(File, Socket)> {
+            setns(ns.as_fd(), CloneFlags::CLONE_NEWNET)?;
+            let tun = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open("/dev/net/tun")?;
+            // SAFETY: ifreq is plain data; the name is NUL-terminated within
+            // IFNAMSIZ; TUNSETIFF reads the struct during the call only.
+            unsafe {
+                use std::os::fd::AsRawFd;
+                let mut req: libc::ifreq = std::mem::zeroed();
+                for (d, s) in req.ifr_name.iter_mut().zip(b"tun0") {
+                    *d = *s as libc::c_char;
+                }
+                req.ifr_ifru.ifru_flags = (libc::IFF_TUN | libc::IFF_NO_PI) as libc::c_short;
+                if libc::ioctl(tun.as_raw_fd(), libc::TUNSETIFF, &mut req) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            let raw = Socket::new(Domain::IPV4, Type::RAW, Some(socket2::Protocol::from(4)))?;
+            raw.set_read_timeout(Some(Duration::from_millis(50)))?;
+            Ok((tun, raw))
+        };
+        let (mut tun, raw) = match setup() {
+            Ok(x) => {
+                let _ = tx.send(Ok(()));
+                x
+            }
+            Err(e) => {
+                let _ = tx.send(Err(e));
+                return;
+            }
+        };
+        let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 65536];
+        while !s2.load(Ordering::Relaxed) {
+            let Ok(n) = raw.recv(&mut buf) else { continue };
+            // SAFETY: recv initialised the first `n` bytes.
+            let pkt: &[u8] = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast(), n) };
+            let ihl = (pkt.first().copied().unwrap_or(0) & 0x0f) as usize * 4;
+            if n > ihl + 20 {
+                let _ = tun.write_all(&pkt[ihl..]);
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(5))
+        .map_err(|_| LabError::Other("ipip decapsulator did not start".into()))??;
+    let out = host.exec(
+        "sh",
+        &[
+            "-c",
+            &format!(
+                "ip link set tun0 up && ip addr add {vip}/32 dev tun0 && \
+                 sysctl -q -w net.ipv4.conf.tun0.rp_filter=0"
+            ),
+        ],
+    )?;
+    if !out.status.success() {
+        return Err(LabError::Other(format!(
+            "tun0: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    Ok((stop, h))
+}
+
 /// A UDP server in `host`'s namespace answering "<name> <peer address>".
-fn udp_echo(host: &Host, name: &str) -> Result<(Arc<AtomicBool>, JoinHandle<()>)> {
+fn udp_echo(host: &Host, name: &str, bind: Ipv4Addr) -> Result<(Arc<AtomicBool>, JoinHandle<()>)> {
     let ns = File::open(host.netns_path())?;
     let stop = Arc::new(AtomicBool::new(false));
     let (s2, name) = (stop.clone(), name.to_string());
@@ -361,7 +448,7 @@ fn udp_echo(host: &Host, name: &str) -> Result<(Arc<AtomicBool>, JoinHandle<()>)
     let h = std::thread::spawn(move || {
         let sock = setns(ns.as_fd(), CloneFlags::CLONE_NEWNET)
             .map_err(std::io::Error::from)
-            .and_then(|_| UdpSocket::bind(("0.0.0.0", UDP_PORT)))
+            .and_then(|_| UdpSocket::bind((bind, UDP_PORT)))
             .and_then(|s| {
                 s.set_read_timeout(Some(Duration::from_millis(50)))?;
                 Ok(s)

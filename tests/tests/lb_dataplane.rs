@@ -47,7 +47,9 @@ fn lb_nat_rr_exact_with_port_mapping_and_health_removal() {
     };
     let (mut c, table, persist) = setup(vec![spec]);
     let lb = lab.start(cfg(2), table, persist).expect("dataplane");
-    let answers: Vec<String> = (0..30).map(|_| lab.get(None).expect("GET via VIP")).collect();
+    let answers: Vec<String> = (0..30)
+        .map(|_| lab.get(None).expect("GET via VIP"))
+        .collect();
     let t = tally(&answers);
     assert_eq!(
         t,
@@ -84,7 +86,9 @@ fn lb_one_arm_nat_wrr_by_weight_hides_the_client() {
     spec.real_servers[1].weight = 3;
     let (_c, table, persist) = setup(vec![spec]);
     let lb = lab.start(cfg(2), table, persist).expect("dataplane");
-    let answers: Vec<String> = (0..40).map(|_| lab.get(None).expect("GET via VIP")).collect();
+    let answers: Vec<String> = (0..40)
+        .map(|_| lab.get(None).expect("GET via VIP"))
+        .collect();
     let t = tally(&answers);
     assert_eq!(t.get("rs1"), Some(&10), "{answers:?}");
     assert_eq!(t.get("rs2"), Some(&30), "{answers:?}");
@@ -135,9 +139,17 @@ fn lb_tun_rr_with_persistence_across_connections() {
         ..service(&lab, Protocol::Tcp, 80)
     };
     let (_c, table, persist) = setup(vec![spec]);
-    let lb = lab.start(cfg(2), table, persist.clone()).expect("dataplane");
-    let a: Vec<String> = (0..8).map(|_| lab.get(None).expect("GET via VIP")).collect();
-    assert_eq!(tally(&a).len(), 1, "persistent: one server for the client: {a:?}");
+    let lb = lab
+        .start(cfg(2), table, persist.clone())
+        .expect("dataplane");
+    let a: Vec<String> = (0..8)
+        .map(|_| lab.get(None).expect("GET via VIP"))
+        .collect();
+    assert_eq!(
+        tally(&a).len(),
+        1,
+        "persistent: one server for the client: {a:?}"
+    );
     // The other client address gets the next rr server, and keeps it.
     let b: Vec<String> = (0..8)
         .map(|_| lab.get(Some(lab.clients[0])).expect("GET"))

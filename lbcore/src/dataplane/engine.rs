@@ -8,10 +8,8 @@ use std::ops::RangeInclusive;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 
-use crate::conntrack::{
-    ConnTable, Dir, Evicted, Millis, NewConn, Packet, Timeouts, Touched,
-};
 use crate::conntrack::{Conn, DestRef};
+use crate::conntrack::{ConnTable, Dir, Evicted, Millis, NewConn, Packet, Timeouts, Touched};
 use crate::flow::{FlowHashBuilder, FlowKey};
 use crate::persist::PersistTable;
 use crate::service::SharedTable;
@@ -357,8 +355,17 @@ impl Engine {
     }
 
     /// A free one-arm source port from this worker's share of the range.
-    fn alloc_port(&mut self, proto: Protocol, rip: Ipv4Addr, rport: u16, lip: Ipv4Addr) -> Option<u16> {
-        let (lo, hi) = (*self.sh.snat_ports.start() as u32, *self.sh.snat_ports.end() as u32);
+    fn alloc_port(
+        &mut self,
+        proto: Protocol,
+        rip: Ipv4Addr,
+        rport: u16,
+        lip: Ipv4Addr,
+    ) -> Option<u16> {
+        let (lo, hi) = (
+            *self.sh.snat_ports.start() as u32,
+            *self.sh.snat_ports.end() as u32,
+        );
         let per = (hi + 1).saturating_sub(lo) / self.workers;
         for _ in 0..per.min(512) {
             let k = self.next_port % per;
@@ -434,9 +441,9 @@ impl Engine {
                 return self.apply(frame, f, plan, ingress);
             }
         }
-        let ours = self.sh.table.load().services().iter().any(|s| {
-            matches!(s.spec.key, ServiceKey::Addr { addr, .. } if addr == IpAddr::V4(f.dst))
-        });
+        let ours = self.sh.table.load().services().iter().any(
+            |s| matches!(s.spec.key, ServiceKey::Addr { addr, .. } if addr == IpAddr::V4(f.dst)),
+        );
         if ours {
             Out::Drop(DropReason::FragUnknown)
         } else {
@@ -608,9 +615,7 @@ fn reply_plan(b: &Binding) -> Plan {
     Plan::Reply {
         vip: v4(b.fwd.dst).unwrap_or(Ipv4Addr::UNSPECIFIED),
         vport: b.fwd.dport,
-        client: b
-            .snat
-            .and_then(|_| Some((v4(b.fwd.src)?, b.fwd.sport))),
+        client: b.snat.and_then(|_| Some((v4(b.fwd.src)?, b.fwd.sport))),
         mac: b.client_mac,
         ifindex: b.client_ifindex,
     }

@@ -152,7 +152,10 @@ mod tests {
     fn reply_keys_are_unique_and_removal_is_exact() {
         let m = NatMap::default();
         assert!(m.insert(b(1000, 61000)));
-        assert!(!m.insert(b(1001, 61000)), "port 61000 to that server is taken");
+        assert!(
+            !m.insert(b(1001, 61000)),
+            "port 61000 to that server is taken"
+        );
         assert!(m.insert(b(1001, 61001)));
         assert_eq!(m.by_reply(&b(0, 61000).reply).unwrap().fwd.sport, 1000);
         assert_eq!(m.by_fwd(&b(1001, 0).fwd).unwrap().reply.dport, 61001);

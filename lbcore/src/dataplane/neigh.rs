@@ -35,7 +35,11 @@ impl Iface {
         self.addrs
             .iter()
             .find(|(a, p)| {
-                let m = if *p == 0 { 0 } else { u32::MAX << (32 - *p as u32) };
+                let m = if *p == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - *p as u32)
+                };
                 u32::from(*a) & m == u32::from(next) & m
             })
             .map(|(a, _)| *a)
@@ -224,12 +228,14 @@ pub fn resolve(
 mod tests {
     use super::*;
 
-    const ROUTE: &str = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+    const ROUTE: &str =
+        "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
 eth0\t00000000\t0164A8C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n\
 eth0\t006433C6\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n\
 eth1\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n";
 
-    const ARP: &str = "IP address       HW type     Flags       HW address            Mask     Device\n\
+    const ARP: &str =
+        "IP address       HW type     Flags       HW address            Mask     Device\n\
 198.51.100.11    0x1         0x2         02:00:00:00:00:0b     *        eth0\n\
 198.51.100.12    0x1         0x0         00:00:00:00:00:00     *        eth0\n";
 
@@ -289,9 +295,16 @@ eth1\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n";
         assert_eq!(res.hops.len(), 2);
         let h = res.hops[&Ipv4Addr::new(198, 51, 100, 11)];
         assert_eq!(h.mac, [2, 0, 0, 0, 0, 0x0b]);
-        assert_eq!(h.src_ip, Ipv4Addr::new(198, 51, 100, 1), "address of the RS's subnet");
+        assert_eq!(
+            h.src_ip,
+            Ipv4Addr::new(198, 51, 100, 1),
+            "address of the RS's subnet"
+        );
         let h = res.hops[&Ipv4Addr::new(192, 0, 2, 12)];
-        assert_eq!((h.ifindex, h.mtu, h.src_ip), (3, 1400, Ipv4Addr::new(192, 0, 2, 1)));
+        assert_eq!(
+            (h.ifindex, h.mtu, h.src_ip),
+            (3, 1400, Ipv4Addr::new(192, 0, 2, 1))
+        );
         assert_eq!(res.ask, vec![(2, Ipv4Addr::new(198, 51, 100, 12))]);
     }
 }

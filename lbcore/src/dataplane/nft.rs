@@ -62,7 +62,10 @@ pub fn render(table: &ServiceTable, lb_addrs: &[Ipv4Addr], snat: &RangeInclusive
         for r in &s.servers {
             match r.forwarding {
                 ForwardingMethod::Nat => {
-                    let port = r.id.port.map(|x| format!(" {p} sport {x}")).unwrap_or_default();
+                    let port =
+                        r.id.port
+                            .map(|x| format!(" {p} sport {x}"))
+                            .unwrap_or_default();
                     rules.insert(format!(
                         "{} saddr {}{port} fib daddr type != local drop",
                         fam(r.id.addr),
@@ -131,5 +134,7 @@ pub fn apply(ruleset: &str) -> Result<(), NftError> {
 
 /// Removes the table (absent is fine).
 pub fn remove() -> Result<(), NftError> {
-    apply(&format!("table inet {TABLE} {{}}\ndelete table inet {TABLE}\n"))
+    apply(&format!(
+        "table inet {TABLE} {{}}\ndelete table inet {TABLE}\n"
+    ))
 }

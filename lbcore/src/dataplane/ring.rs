@@ -151,7 +151,11 @@ impl RingSocket {
 
     fn block(&self, i: u32) -> *mut u8 {
         // SAFETY: i < block_nr, so the offset stays inside the mapping.
-        unsafe { self.map.as_ptr().add(i as usize * self.cfg.block_size as usize) }
+        unsafe {
+            self.map
+                .as_ptr()
+                .add(i as usize * self.cfg.block_size as usize)
+        }
     }
 
     fn status(&self, i: u32) -> &AtomicU32 {
@@ -200,7 +204,8 @@ impl RingSocket {
                     off += ph.tp_next_offset as usize;
                 }
             }
-            self.status(i).store(libc::TP_STATUS_KERNEL, Ordering::Release);
+            self.status(i)
+                .store(libc::TP_STATUS_KERNEL, Ordering::Release);
             self.cur = (self.cur + 1) % self.cfg.block_nr;
         }
         n
@@ -317,7 +322,14 @@ impl PlainSocket {
 
     pub fn send(&self, frame: &[u8]) -> io::Result<()> {
         // SAFETY: `frame` is a valid readable slice for its length.
-        let r = unsafe { libc::send(self.fd(), frame.as_ptr().cast(), frame.len(), libc::MSG_DONTWAIT) };
+        let r = unsafe {
+            libc::send(
+                self.fd(),
+                frame.as_ptr().cast(),
+                frame.len(),
+                libc::MSG_DONTWAIT,
+            )
+        };
         if r < 0 {
             Err(io::Error::last_os_error())
         } else {

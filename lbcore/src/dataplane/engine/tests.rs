@@ -73,10 +73,7 @@ fn setup(method: ForwardingMethod, persist: Option<u32>) -> (Engine, Arc<Shared>
         })
         .collect();
     sh.neigh.publish(hops);
-    (
-        Engine::new(sh.clone(), 0, 1, 1024, Timeouts::default()),
-        sh,
-    )
+    (Engine::new(sh.clone(), 0, 1, 1024, Timeouts::default()), sh)
 }
 
 fn from_client(sport: u16, flags: u8, payload: &[u8]) -> Vec<u8> {
@@ -140,7 +137,10 @@ fn nat_translates_both_ways_and_unrelated_traffic_passes() {
     // Switched off: dropped and counted as standby.
     sh.forwarding.store(false, Relaxed);
     let mut b = from_client(1000, ACK, b"");
-    assert_eq!(e.process(&mut b, 2, 3, false, false), Out::Drop(DropReason::Standby));
+    assert_eq!(
+        e.process(&mut b, 2, 3, false, false),
+        Out::Drop(DropReason::Standby)
+    );
 }
 
 #[test]
@@ -179,7 +179,11 @@ fn one_arm_ports_run_out_and_are_counted() {
     // Four ports towards each of the two servers: 8 connections fit.
     for sport in 0..8 {
         let mut b = from_client(2000 + sport, SYN, b"");
-        assert_eq!(e.process(&mut b, 2, 0, false, false), Out::Send(2), "{sport}");
+        assert_eq!(
+            e.process(&mut b, 2, 0, false, false),
+            Out::Send(2),
+            "{sport}"
+        );
     }
     let mut b = from_client(3000, SYN, b"");
     assert_eq!(
@@ -277,6 +281,9 @@ fn icmp_errors_of_nat_flows_are_translated_both_ways() {
 fn rst_does_not_create_a_connection() {
     let (mut e, _) = setup(ForwardingMethod::Dr, None);
     let mut b = from_client(1000, 0x04, b"");
-    assert_eq!(e.process(&mut b, 2, 0, false, false), Out::Drop(DropReason::NoConn));
+    assert_eq!(
+        e.process(&mut b, 2, 0, false, false),
+        Out::Drop(DropReason::NoConn)
+    );
     assert_eq!(e.conns(), 0);
 }

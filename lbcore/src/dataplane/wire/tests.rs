@@ -36,7 +36,11 @@ pub(crate) fn build(
         b[l4 + 8..].copy_from_slice(payload);
     }
     let c = l4_full_csum(&b, ip);
-    let at = if proto == IPPROTO_TCP { l4 + 16 } else { l4 + 6 };
+    let at = if proto == IPPROTO_TCP {
+        l4 + 16
+    } else {
+        l4 + 6
+    };
     b[at..at + 2].copy_from_slice(&c.to_be_bytes());
     b
 }
@@ -147,7 +151,10 @@ fn icmp_error_quotes_inner_flow_and_frag_needed_round_trips() {
     let mut out = Vec::new();
     frag_needed(&b, &f, Ipv4Addr::new(192, 0, 2, 254), 1400, &mut out);
     let g = parse(&out).unwrap();
-    assert_eq!((g.src, g.dst, g.proto), (Ipv4Addr::new(192, 0, 2, 254), V, 1));
+    assert_eq!(
+        (g.src, g.dst, g.proto),
+        (Ipv4Addr::new(192, 0, 2, 254), V, 1)
+    );
     assert!(ip_csum_ok(&out, ETH_HLEN));
     assert_eq!(fold(sum(&out[g.l4..g.end], 0)), 0, "ICMP checksum");
     let e = icmp_error(&out, &g).unwrap();
