@@ -14,6 +14,7 @@ pub mod error;
 pub mod guard;
 pub mod lab;
 pub mod lb;
+pub mod lbbench;
 pub mod prober;
 pub mod process;
 pub mod scenario;

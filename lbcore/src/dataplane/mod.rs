@@ -39,7 +39,7 @@ use crate::service::SharedTable;
 pub use counters::{CounterSnapshot, Counters, DropReason};
 pub use engine::{Engine, Out, Shared};
 pub use neigh::{Hop, Iface};
-pub use ring::RingConfig;
+pub use ring::{RingConfig, RingVersion};
 
 /// How to run the dataplane.
 #[derive(Debug, Clone)]

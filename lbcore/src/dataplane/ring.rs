@@ -1,19 +1,37 @@
-//! AF_PACKET socket with a TPACKET_V3 receive ring, joined to a
-//! PACKET_FANOUT_HASH group; transmit by `send` on the same bound socket.
+//! AF_PACKET socket with a TPACKET_V3 (or V2) receive ring, joined to a
+//! PACKET_FANOUT_HASH group.
 //!
-//! The ring is a shared mapping of `block_nr` blocks: the kernel fills a
+//! V3: the ring is a shared mapping of `block_nr` blocks: the kernel fills a
 //! block with packets and hands it over by setting `TP_STATUS_USER` in the
 //! block header (when full, or after `retire_ms`); we read (and rewrite in
-//! place) its frames, then give it back by writing `TP_STATUS_KERNEL`.
+//! place) its frames, then give it back by writing `TP_STATUS_KERNEL`. The
+//! wake-up comes per block, so at low rates a packet waits up to `retire_ms`
+//! (at least 1 ms): fine for throughput, but a closed-loop request/response
+//! load is then bounded by that millisecond per hop.
+//!
+//! V2: fixed 2 KiB frames, each with its own status word, handed over (and
+//! woken up for) one by one: no added latency, one wake-up per burst.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+/// TPACKET version of the receive ring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RingVersion {
+    /// Per-frame hand-over: lowest latency (the default).
+    #[default]
+    V2,
+    /// Per-block hand-over: fewer wake-ups at high rates, up to
+    /// `retire_ms` of added latency at low rates.
+    V3,
+}
+
 /// Ring geometry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RingConfig {
+    pub version: RingVersion,
     /// Block size in bytes (a multiple of the page size, holding a whole frame).
     pub block_size: u32,
     pub block_nr: u32,
@@ -24,6 +42,7 @@ pub struct RingConfig {
 impl Default for RingConfig {
     fn default() -> Self {
         Self {
+            version: RingVersion::V2,
             block_size: 1 << 16,
             block_nr: 16,
             retire_ms: 1,
@@ -32,6 +51,8 @@ impl Default for RingConfig {
 }
 
 const ETH_P_IP: u16 = 0x0800;
+/// V2 frame size: a 1500-byte MTU frame plus headers fits.
+const FRAME: u32 = 2048;
 
 /// One ring socket bound to one interface.
 #[derive(Debug)]
@@ -42,6 +63,9 @@ pub struct RingSocket {
     cfg: RingConfig,
     cur: u32,
     pub ifindex: i32,
+    /// Frames larger than a ring slot (only a truncated copy was received):
+    /// never forwarded.
+    pub truncated: u64,
 }
 
 // SAFETY: the mapping is owned by this value and only accessed through
@@ -85,18 +109,33 @@ impl RingSocket {
         })?;
         // SAFETY: `raw` is a fresh descriptor nobody else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        let version = libc::tpacket_versions::TPACKET_V3 as libc::c_int;
-        setsockopt(raw, libc::SOL_PACKET, libc::PACKET_VERSION, &version)?;
         let req = libc::tpacket_req3 {
             tp_block_size: cfg.block_size,
             tp_block_nr: cfg.block_nr,
-            tp_frame_size: 2048,
-            tp_frame_nr: cfg.block_size / 2048 * cfg.block_nr,
+            tp_frame_size: FRAME,
+            tp_frame_nr: cfg.block_size / FRAME * cfg.block_nr,
             tp_retire_blk_tov: cfg.retire_ms,
             tp_sizeof_priv: 0,
             tp_feature_req_word: 0,
         };
-        setsockopt(raw, libc::SOL_PACKET, libc::PACKET_RX_RING, &req)?;
+        match cfg.version {
+            RingVersion::V3 => {
+                let v = libc::tpacket_versions::TPACKET_V3 as libc::c_int;
+                setsockopt(raw, libc::SOL_PACKET, libc::PACKET_VERSION, &v)?;
+                setsockopt(raw, libc::SOL_PACKET, libc::PACKET_RX_RING, &req)?;
+            }
+            RingVersion::V2 => {
+                let v = libc::tpacket_versions::TPACKET_V2 as libc::c_int;
+                setsockopt(raw, libc::SOL_PACKET, libc::PACKET_VERSION, &v)?;
+                let req2 = libc::tpacket_req {
+                    tp_block_size: req.tp_block_size,
+                    tp_block_nr: req.tp_block_nr,
+                    tp_frame_size: req.tp_frame_size,
+                    tp_frame_nr: req.tp_frame_nr,
+                };
+                setsockopt(raw, libc::SOL_PACKET, libc::PACKET_RX_RING, &req2)?;
+            }
+        }
         let map_len = cfg.block_size as usize * cfg.block_nr as usize;
         // SAFETY: maps the ring the kernel just allocated for this socket;
         // the length is exactly the ring's size. Checked for MAP_FAILED.
@@ -121,6 +160,7 @@ impl RingSocket {
             cfg,
             cur: 0,
             ifindex,
+            truncated: 0,
         };
         // Our own transmissions must not come back in; bypass the qdisc on send.
         let one: libc::c_int = 1;
@@ -166,10 +206,58 @@ impl RingSocket {
         unsafe { AtomicU32::from_ptr(self.block(i).add(8).cast::<u32>()) }
     }
 
-    /// Calls `f(frame, csum_not_ready)` for every frame of every block the kernel has handed
-    /// over, returning each block to the kernel afterwards. Returns the number
-    /// of frames seen.
-    pub fn drain(&mut self, mut f: impl FnMut(&mut [u8], bool)) -> usize {
+    /// Calls `f(frame, csum_not_ready)` for every frame the kernel has handed
+    /// over, returning each to the kernel afterwards. Returns the number of
+    /// frames seen.
+    pub fn drain(&mut self, f: impl FnMut(&mut [u8], bool)) -> usize {
+        match self.cfg.version {
+            RingVersion::V2 => self.drain_v2(f),
+            RingVersion::V3 => self.drain_v3(f),
+        }
+    }
+
+    fn frames(&self) -> u32 {
+        self.cfg.block_size / FRAME * self.cfg.block_nr
+    }
+
+    fn drain_v2(&mut self, mut f: impl FnMut(&mut [u8], bool)) -> usize {
+        let per_block = self.cfg.block_size / FRAME;
+        let total = self.frames();
+        let mut n = 0;
+        for _ in 0..total {
+            let i = self.cur;
+            let at = (i / per_block) as usize * self.cfg.block_size as usize
+                + (i % per_block) as usize * FRAME as usize;
+            // SAFETY: `at` is the start of frame `i`, inside the mapping and
+            // 16-byte aligned; tp_status is its first u32, shared with the
+            // kernel, hence the atomic view.
+            let status = unsafe { AtomicU32::from_ptr(self.map.as_ptr().add(at).cast::<u32>()) };
+            let st = status.load(Ordering::Acquire);
+            if st & libc::TP_STATUS_USER == 0 {
+                break;
+            }
+            // SAFETY: the frame is ours until we store TP_STATUS_KERNEL; its
+            // header and the tp_snaplen bytes at tp_mac lie within the frame
+            // (checked against FRAME before use).
+            unsafe {
+                let ph = &*(self.map.as_ptr().add(at) as *const libc::tpacket2_hdr);
+                let (start, len) = (ph.tp_mac as usize, ph.tp_snaplen as usize);
+                if ph.tp_len as usize != len {
+                    self.truncated += 1;
+                } else if start + len <= FRAME as usize {
+                    let data =
+                        std::slice::from_raw_parts_mut(self.map.as_ptr().add(at + start), len);
+                    f(data, st & libc::TP_STATUS_CSUMNOTREADY != 0);
+                    n += 1;
+                }
+            }
+            status.store(libc::TP_STATUS_KERNEL, Ordering::Release);
+            self.cur = (self.cur + 1) % total;
+        }
+        n
+    }
+
+    fn drain_v3(&mut self, mut f: impl FnMut(&mut [u8], bool)) -> usize {
         let mut n = 0;
         for _ in 0..self.cfg.block_nr {
             let i = self.cur;
@@ -193,7 +281,9 @@ impl RingSocket {
                     let ph = &*(b.add(off) as *const libc::tpacket3_hdr);
                     let start = off + ph.tp_mac as usize;
                     let len = ph.tp_snaplen as usize;
-                    if start + len <= bs {
+                    if ph.tp_len as usize != len {
+                        self.truncated += 1;
+                    } else if start + len <= bs {
                         let partial = ph.tp_status & libc::TP_STATUS_CSUMNOTREADY != 0;
                         f(std::slice::from_raw_parts_mut(b.add(start), len), partial);
                         n += 1;
