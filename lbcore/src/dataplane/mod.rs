@@ -338,6 +338,52 @@ impl Drop for Dataplane {
 
 type Relay = (Vec<u8>, i32);
 
+/// Frames to transmit, copied out of the ring (whose slots go back to the
+/// kernel at once) and sent with one `sendmmsg` per burst and interface.
+struct TxBatch {
+    socks: HashMap<i32, ring::PlainSocket>,
+    arena: Vec<u8>,
+    pending: Vec<(i32, usize, usize)>,
+    counters: Arc<Counters>,
+}
+
+impl TxBatch {
+    const MAX: usize = 64;
+
+    fn push(&mut self, ifindex: i32, frame: &[u8]) {
+        let at = self.arena.len();
+        self.arena.extend_from_slice(frame);
+        self.pending.push((ifindex, at, frame.len()));
+        if self.pending.len() >= Self::MAX {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        let mut i = 0;
+        while i < self.pending.len() {
+            let ifindex = self.pending[i].0;
+            let j = self.pending[i..]
+                .iter()
+                .position(|p| p.0 != ifindex)
+                .map_or(self.pending.len(), |k| i + k);
+            let frames: Vec<&[u8]> = self.pending[i..j]
+                .iter()
+                .map(|&(_, at, len)| &self.arena[at..at + len])
+                .collect();
+            let sent = self.socks.get(&ifindex).map_or(0, |s| s.send_batch(&frames));
+            let c = &self.counters;
+            c.tx.store(c.tx.load(Relaxed) + sent as u64, Relaxed);
+            for _ in sent..frames.len() {
+                c.count_drop(DropReason::TxError);
+            }
+            i = j;
+        }
+        self.pending.clear();
+        self.arena.clear();
+    }
+}
+
 fn worker(
     mut eng: Engine,
     mut rings: Vec<ring::RingSocket>,
@@ -350,9 +396,11 @@ fn worker(
     let c = eng.counters.clone();
     let fds: Vec<_> = rings.iter().map(|r| r.fd()).collect();
     let mut last_expire = 0;
-    let send = |ifindex: i32, frame: &[u8]| match tx.get(&ifindex).map(|s| s.send(frame)) {
-        Some(Ok(())) => Counters::inc(&c.tx),
-        _ => c.count_drop(DropReason::TxError),
+    let mut tx = TxBatch {
+        socks: tx,
+        arena: Vec::with_capacity(TxBatch::MAX * 2048),
+        pending: Vec::with_capacity(TxBatch::MAX),
+        counters: c.clone(),
     };
     while !stop.load(Relaxed) {
         let now = now_ms(origin);
@@ -364,8 +412,8 @@ fn worker(
                 match eng.process(frame, ifindex, now, partial, false) {
                     Out::Pass => Counters::inc(&c.passed),
                     Out::Drop(why) => c.count_drop(why),
-                    Out::Send(i) => send(i, frame),
-                    Out::SendBuf(i) => send(i, &eng.out),
+                    Out::Send(i) => tx.push(i, frame),
+                    Out::SendBuf(i) => tx.push(i, &eng.out),
                     Out::Foreign => {
                         for p in &peers {
                             let _ = p.send((frame.to_vec(), ifindex));
@@ -374,14 +422,16 @@ fn worker(
                 }
             });
         }
+        tx.flush();
         while let Ok((mut frame, ifindex)) = relayed.try_recv() {
             match eng.process(&mut frame, ifindex, now, false, true) {
-                Out::Send(i) => send(i, &frame),
-                Out::SendBuf(i) => send(i, &eng.out),
+                Out::Send(i) => tx.push(i, &frame),
+                Out::SendBuf(i) => tx.push(i, &eng.out),
                 Out::Drop(why) => c.count_drop(why),
                 Out::Pass | Out::Foreign => {}
             }
         }
+        tx.flush();
         if now >= last_expire + 100 {
             last_expire = now;
             eng.expire(now);
