@@ -58,6 +58,11 @@ pub struct DataplaneConfig {
     pub install_nft: bool,
     /// Initial state of the forwarding switch ("only while Master").
     pub forwarding: bool,
+    /// After a burst, keep checking the rings this long before sleeping in
+    /// poll(2): saves a wake-up when the next packet is close, at the price of
+    /// a busy CPU. Off by default: on the 2-core lab it cost throughput
+    /// (DR 121k req/s without, 113k with 20 µs, 82k with 100 µs).
+    pub spin: Duration,
 }
 
 impl Default for DataplaneConfig {
@@ -71,6 +76,7 @@ impl Default for DataplaneConfig {
             snat_ports: 61000..=65535,
             install_nft: true,
             forwarding: true,
+            spin: Duration::ZERO,
         }
     }
 }
@@ -236,10 +242,14 @@ impl Dataplane {
                 .filter(|(i, _)| *i != w)
                 .map(|(_, t)| t.clone())
                 .collect();
-            let stop = dp.stop.clone();
+            let run = Run {
+                stop: dp.stop.clone(),
+                origin,
+                spin: cfg.spin,
+            };
             let h = std::thread::Builder::new()
                 .name(format!("lb-worker-{w}"))
-                .spawn(move || worker(eng, rings, tx, rx, peers, stop, origin))
+                .spawn(move || worker(eng, rings, tx, rx, peers, run))
                 .map_err(DataplaneError::Thread)?;
             dp.threads.push(h);
         }
@@ -371,7 +381,10 @@ impl TxBatch {
                 .iter()
                 .map(|&(_, at, len)| &self.arena[at..at + len])
                 .collect();
-            let sent = self.socks.get(&ifindex).map_or(0, |s| s.send_batch(&frames));
+            let sent = self
+                .socks
+                .get(&ifindex)
+                .map_or(0, |s| s.send_batch(&frames));
             let c = &self.counters;
             c.tx.store(c.tx.load(Relaxed) + sent as u64, Relaxed);
             for _ in sent..frames.len() {
@@ -384,16 +397,24 @@ impl TxBatch {
     }
 }
 
+/// What a worker needs besides its engine and sockets.
+struct Run {
+    stop: Arc<AtomicBool>,
+    origin: Instant,
+    spin: Duration,
+}
+
 fn worker(
     mut eng: Engine,
     mut rings: Vec<ring::RingSocket>,
     tx: HashMap<i32, ring::PlainSocket>,
     relayed: mpsc::Receiver<Relay>,
     peers: Vec<mpsc::Sender<Relay>>,
-    stop: Arc<AtomicBool>,
-    origin: Instant,
+    run: Run,
 ) {
+    let Run { stop, origin, spin } = run;
     let c = eng.counters.clone();
+    let mut busy_until: Option<Instant> = None;
     let fds: Vec<_> = rings.iter().map(|r| r.fd()).collect();
     let mut last_expire = 0;
     let mut tx = TxBatch {
@@ -438,7 +459,12 @@ fn worker(
             let drops: u64 = rings.iter().map(|r| r.ring_drops()).sum();
             c.ring_drops.fetch_add(drops, Relaxed);
         }
-        if got == 0 {
+        if got > 0 {
+            busy_until = Some(Instant::now() + spin);
+        } else if busy_until.is_some_and(|t| Instant::now() < t) {
+            std::hint::spin_loop();
+        } else {
+            busy_until = None;
             ring::wait(&fds, 20);
         }
     }
