@@ -266,7 +266,10 @@ fn main() -> ExitCode {
             };
             lab::lbbench::run(&spec, &mut |l| eprintln!("{l}"))
                 .map_err(anyhow::Error::from)
-                .and_then(|r| Ok(println!("{}", serde_json::to_string_pretty(&r)?)))
+                .and_then(|r| {
+                    println!("{}", serde_json::to_string_pretty(&r)?);
+                    Ok(())
+                })
         }
     };
     match r {
