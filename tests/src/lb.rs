@@ -97,6 +97,16 @@ fn nginx_conf(dir: &Path, name: &str, port: u16) -> String {
 impl LbLab {
     /// Builds the plan with `n` real servers (and `extra_clients` more client addresses).
     pub fn new(plan: Plan, n: usize, extra_clients: usize) -> Result<Self> {
+        Self::build(plan, n, extra_clients, false)
+    }
+
+    /// Like [`LbLab::new`] with a second balancer `lb2` (192.0.2.2, DR/TUN
+    /// plans), for failovers: the VIP starts on `lb`.
+    pub fn new_pair(plan: Plan, n: usize) -> Result<Self> {
+        Self::build(plan, n, 0, true)
+    }
+
+    fn build(plan: Plan, n: usize, extra_clients: usize, pair: bool) -> Result<Self> {
         let mut b = Lab::builder();
         let (vip, lb_addr, rs, clients): (Ipv4Addr, Ipv4Addr, Vec<Ipv4Addr>, Vec<Ipv4Addr>) =
             match plan {
@@ -128,6 +138,9 @@ impl LbLab {
         b = b
             .host("client", client, "2001:db8::50/64")
             .host("lb", lb, "2001:db8::1/64");
+        if pair {
+            b = b.host("lb2", "192.0.2.2/24", "2001:db8::2/64");
+        }
         for (i, a) in rs.iter().enumerate() {
             b = b.host(
                 &format!("rs{}", i + 1),
@@ -255,12 +268,23 @@ impl LbLab {
     /// Starts the dataplane in the balancer's namespace.
     pub fn start(
         &self,
+        cfg: DataplaneConfig,
+        table: Arc<SharedTable>,
+        persist: Arc<PersistTable>,
+    ) -> Result<Balancer> {
+        self.start_on(self.lb(), cfg, table, persist)
+    }
+
+    /// Starts the dataplane in `host`'s namespace (`lb` or `lb2`).
+    pub fn start_on(
+        &self,
+        host: &Host,
         mut cfg: DataplaneConfig,
         table: Arc<SharedTable>,
         persist: Arc<PersistTable>,
     ) -> Result<Balancer> {
         cfg.ifaces = vec!["eth0".into()];
-        let dp = in_netns(self.lb(), || Dataplane::start(cfg, table.clone(), persist))?
+        let dp = in_netns(host, || Dataplane::start(cfg, table.clone(), persist))?
             .map_err(|e| LabError::Other(format!("dataplane: {e}")))?;
         if !dp.wait_resolved(Duration::from_secs(5)) {
             return Err(LabError::Other(format!(
@@ -270,7 +294,7 @@ impl LbLab {
         }
         Ok(Balancer {
             dp: Some(dp),
-            lb: self.lb().clone(),
+            lb: host.clone(),
             table,
         })
     }
@@ -339,6 +363,58 @@ impl Drop for Balancer {
             let _ = in_netns(&self.lb, || dp.stop());
         }
     }
+}
+
+/// An HTTP/1.1 keep-alive connection (for requests on one TCP connection).
+#[derive(Debug)]
+pub struct KeepAlive(TcpStream);
+
+impl KeepAlive {
+    /// Connects from the calling thread's namespace (the socket stays in it).
+    pub fn connect(to: SocketAddr) -> Result<Self> {
+        let t = TcpStream::connect_timeout(&to, Duration::from_secs(3))?;
+        t.set_read_timeout(Some(Duration::from_secs(3)))?;
+        Ok(Self(t))
+    }
+
+    /// One GET on the connection; returns the body.
+    pub fn get(&mut self) -> Result<String> {
+        self.0.write_all(b"GET / HTTP/1.1\r\nHost: lab\r\n\r\n")?;
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            if self.0.read(&mut byte)? == 0 || head.len() > 8192 {
+                return Err(LabError::Other("connection closed mid-response".into()));
+            }
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse().ok())
+            .ok_or_else(|| LabError::Other(format!("no content-length: {head:?}")))?;
+        let mut body = vec![0u8; len];
+        self.0.read_exact(&mut body)?;
+        Ok(String::from_utf8_lossy(&body).trim().to_string())
+    }
+}
+
+/// An HTTP/1.0 POST of `size` bytes; returns the body of the answer.
+pub fn http_post(to: SocketAddr, size: usize) -> Result<String> {
+    let mut t = TcpStream::connect_timeout(&to, Duration::from_secs(3))?;
+    t.set_read_timeout(Some(Duration::from_secs(10)))?;
+    t.set_write_timeout(Some(Duration::from_secs(10)))?;
+    t.write_all(
+        format!("POST / HTTP/1.0\r\nHost: lab\r\nContent-Length: {size}\r\n\r\n").as_bytes(),
+    )?;
+    t.write_all(&vec![b'x'; size])?;
+    let mut resp = String::new();
+    t.read_to_string(&mut resp)?;
+    resp.split_once("\r\n\r\n")
+        .filter(|_| resp.starts_with("HTTP/1.1 200"))
+        .map(|(_, b)| b.trim().to_string())
+        .ok_or_else(|| LabError::Other(format!("bad HTTP response {resp:?}")))
 }
 
 /// A minimal HTTP/1.0 GET; returns the body.

@@ -215,3 +215,114 @@ fn lb_forwarding_switch_and_kernel_silence() {
     lb.dp().set_forwarding(true);
     assert!(lab.get(None).expect("GET").starts_with("rs1"));
 }
+
+#[test]
+fn lb_tun_path_mtu_is_answered_with_frag_needed() {
+    require_root!();
+    let lab = LbLab::new(Plan::Tun, 1, 0).expect("lab");
+    let spec = ServiceSpec {
+        scheduler: SchedulerKind::Rr,
+        forwarding: ForwardingMethod::Tun(TunOptions::default()),
+        ..service(&lab, Protocol::Tcp, 80)
+    };
+    let (_c, table, persist) = setup(vec![spec]);
+    let lb = lab.start(cfg(1), table, persist).expect("dataplane");
+    // Full-size segments do not fit the tunnel with DF set: the balancer
+    // answers "fragmentation needed" (MTU 1480), the client's kernel lowers
+    // its path MTU to the VIP and the upload goes through.
+    let vip = std::net::SocketAddr::new(lab.vip.into(), 80);
+    let body = lab::lb::in_netns(lab.client(), || lab::lb::http_post(vip, 200_000))
+        .expect("netns")
+        .expect("POST through the tunnel");
+    assert!(body.starts_with("rs1"), "{body}");
+    let n = lb.dp().counters();
+    assert!(n.dropped(DropReason::TooBig) >= 1, "{n:?}");
+    let route = lab
+        .client()
+        .exec("ip", &["route", "get", &lab.vip.to_string()])
+        .expect("ip route get");
+    let route = String::from_utf8_lossy(&route.stdout);
+    assert!(route.contains("mtu 1480"), "client's PMTU: {route}");
+}
+
+#[test]
+fn lb_mh_failover_keeps_established_flows_on_their_server() {
+    require_root!();
+    let lab = LbLab::new_pair(Plan::Dr, 3).expect("lab");
+    // mh-port: one client's connections spread over the servers by port.
+    let spec = ServiceSpec {
+        scheduler: SchedulerKind::Mh,
+        sched_flags: lbcore::spec::SchedFlags {
+            mh_port: true,
+            ..Default::default()
+        },
+        forwarding: ForwardingMethod::Dr,
+        ..service(&lab, Protocol::Tcp, 80)
+    };
+    // Each node has its own controller and tables, as two daemons would.
+    let (_ca, ta, pa) = setup(vec![spec.clone()]);
+    let (_cb, tb, pb) = setup(vec![spec]);
+    let a = lab.start(cfg(2), ta, pa).expect("dataplane a");
+    let lb2 = lab.lab.host("lb2").clone();
+    let b = lab
+        .start_on(
+            &lb2,
+            DataplaneConfig {
+                forwarding: false,
+                ..cfg(2)
+            },
+            tb,
+            pb,
+        )
+        .expect("dataplane b");
+    let vip = std::net::SocketAddr::new(lab.vip.into(), 80);
+    let mut conns: Vec<lab::lb::KeepAlive> = (0..6)
+        .map(|_| {
+            lab::lb::in_netns(lab.client(), || lab::lb::KeepAlive::connect(vip))
+                .expect("netns")
+                .expect("connect")
+        })
+        .collect();
+    let before: Vec<String> = conns.iter_mut().map(|c| c.get().expect("GET")).collect();
+    // Failover: a stops, the VIP moves to lb2 (the client learns its MAC as
+    // from vrrpd's gratuitous ARP), b starts forwarding.
+    a.dp().set_forwarding(false);
+    lab.lb()
+        .addr_del(&format!("{}/32", lab.vip))
+        .expect("del VIP");
+    lb2.addr_add(&format!("{}/32", lab.vip)).expect("add VIP");
+    b.dp().set_forwarding(true);
+    let mac = lb2.mac().expect("mac");
+    let out = lab
+        .client()
+        .exec(
+            "ip",
+            &[
+                "neigh",
+                "replace",
+                &lab.vip.to_string(),
+                "lladdr",
+                &mac,
+                "dev",
+                "eth0",
+            ],
+        )
+        .expect("ip neigh");
+    assert!(out.status.success());
+    let after: Vec<String> = conns
+        .iter_mut()
+        .map(|c| c.get().expect("GET on the same connection after failover"))
+        .collect();
+    assert_eq!(
+        before, after,
+        "mh sent every established flow to its server"
+    );
+    let nb = b.dp().counters();
+    assert!(
+        nb.new_conns >= 6,
+        "b took the flows over mid-stream: {nb:?}"
+    );
+    // New connections work on the new node.
+    assert!(lab.get(None).expect("GET").starts_with("rs"));
+    assert!(tally(&before).len() >= 2, "{before:?}");
+}

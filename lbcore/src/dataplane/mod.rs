@@ -486,7 +486,11 @@ fn targets(sh: &Shared) -> HashSet<Ipv4Addr> {
 
 fn resolver(sh: Arc<Shared>, arp: HashMap<i32, ring::PlainSocket>, stop: Arc<AtomicBool>) {
     let mut extra: HashSet<Ipv4Addr> = HashSet::new();
-    let mut learned: HashMap<(Ipv4Addr, i32), wire::Mac> = HashMap::new();
+    // From our own ARP requests: (MAC, when heard). Re-asked after
+    // LEARN_REFRESH while in use, forgotten after LEARN_TTL without a reply.
+    let mut heard: HashMap<(Ipv4Addr, i32), (wire::Mac, Instant)> = HashMap::new();
+    const LEARN_REFRESH: Duration = Duration::from_secs(30);
+    const LEARN_TTL: Duration = Duration::from_secs(60);
     let mut asked: HashMap<(i32, Ipv4Addr), Instant> = HashMap::new();
     let mut buf = [0u8; 1600];
     let fds: Vec<_> = arp.values().map(|s| s.fd()).collect();
@@ -497,11 +501,18 @@ fn resolver(sh: Arc<Shared>, arp: HashMap<i32, ring::PlainSocket>, stop: Arc<Ato
         let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
         let routes = neigh::parse_routes(&read("/proc/thread-self/net/route"));
         let kernel = neigh::parse_arp(&read("/proc/thread-self/net/arp"));
+        heard.retain(|_, (_, t)| t.elapsed() < LEARN_TTL);
+        let learned: HashMap<_, _> = heard.iter().map(|(k, (m, _))| (*k, *m)).collect();
         let res = neigh::resolve(&want, &sh.ifaces, &routes, &kernel, &learned);
         if *sh.neigh.snapshot() != res.hops {
             sh.neigh.publish(res.hops);
         }
-        for (ifindex, ip) in res.ask {
+        let stale = heard
+            .iter()
+            .filter(|(_, (_, t))| t.elapsed() >= LEARN_REFRESH)
+            .map(|(&(ip, ifindex), _)| (ifindex, ip));
+        let ask: Vec<(i32, Ipv4Addr)> = res.ask.into_iter().chain(stale).collect();
+        for (ifindex, ip) in ask {
             let fresh = asked
                 .get(&(ifindex, ip))
                 .is_some_and(|t| t.elapsed() < Duration::from_millis(200));
@@ -524,7 +535,7 @@ fn resolver(sh: Arc<Shared>, arp: HashMap<i32, ring::PlainSocket>, stop: Arc<Ato
             while let Some(f) = s.recv(&mut buf) {
                 if let Some((ip, mac)) = wire::arp_sender(f) {
                     if asked.contains_key(&(ifindex, ip)) {
-                        learned.insert((ip, ifindex), mac);
+                        heard.insert((ip, ifindex), (mac, Instant::now()));
                     }
                 }
             }
