@@ -203,7 +203,7 @@ impl Engine {
         };
         let plan = match plan {
             Some(p) => p,
-            None => match self.new_flow(frame, &f, key, pkt, ingress, now, on) {
+            None => match self.new_flow(frame, key, pkt, ingress, now, on) {
                 Ok(Some(p)) => p,
                 Err(r) => return Out::Drop(r),
                 Ok(None) => match self.sh.nat.by_reply(&key) {
@@ -243,11 +243,9 @@ impl Engine {
         })
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn new_flow(
         &mut self,
         frame: &[u8],
-        f: &Ipv4Frame,
         key: FlowKey,
         pkt: Packet,
         ingress: i32,
@@ -334,7 +332,6 @@ impl Engine {
                 (Plan::Nat { rip, rport, snat }, Some(b))
             }
         };
-        let _ = f;
         let new = NewConn {
             dest: DestRef::from(rs),
             first: pkt,

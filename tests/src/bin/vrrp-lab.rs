@@ -67,6 +67,9 @@ enum BenchCmd {
         /// Dataplane worker threads.
         #[arg(long, default_value_t = 2)]
         workers: usize,
+        /// Real servers behind the VIP (direct mode always talks to the first).
+        #[arg(long, default_value_t = 2)]
+        real_servers: usize,
     },
 }
 
@@ -256,12 +259,14 @@ fn main() -> ExitCode {
                     runs,
                     seconds,
                     workers,
+                    real_servers,
                 },
         }) => {
             let spec = lab::lbbench::LbBenchSpec {
                 runs: *runs,
                 seconds: *seconds,
                 workers: *workers,
+                real_servers: *real_servers,
                 ..Default::default()
             };
             lab::lbbench::run(&spec, &mut |l| eprintln!("{l}"))
