@@ -605,6 +605,29 @@ mod tests {
     }
 
     #[test]
+    fn touch_or_expire_hands_back_expired_entries() {
+        let mut t = ConnTable::new(16, Timeouts::default());
+        let d = dest();
+        let stats = d.stats.clone();
+        t.insert(key(1), nc(d, Packet::Tcp(TcpFlags::SYN), None), 0, |_| {});
+        assert!(matches!(
+            t.touch_or_expire(&key(1), Dir::Input, Packet::Tcp(TcpFlags::ACK), 1),
+            Touched::Live(c) if c.state == ConnState::Tcp(ES)
+        ));
+        assert!(matches!(
+            t.touch_or_expire(&key(2), Dir::Input, Packet::Udp, 1),
+            Touched::Absent
+        ));
+        let late = 1 + 900 * S;
+        match t.touch_or_expire(&key(1), Dir::Input, Packet::Tcp(TcpFlags::ACK), late) {
+            Touched::Expired(c) => assert_eq!(c.state, ConnState::Tcp(ES)),
+            other => panic!("{other:?}"),
+        }
+        assert!(t.is_empty());
+        assert_eq!((stats.active(), stats.inactive()), (0, 0));
+    }
+
+    #[test]
     fn touching_an_expired_entry_drops_it() {
         let mut t = ConnTable::new(16, Timeouts::default());
         t.insert(

@@ -287,3 +287,38 @@ fn rst_does_not_create_a_connection() {
     );
     assert_eq!(e.conns(), 0);
 }
+
+#[test]
+fn icmp_error_for_a_flow_of_another_worker_is_relayed_to_it() {
+    let (mut owner, sh) = setup(ForwardingMethod::Dr, None);
+    let mut other = Engine::new(sh.clone(), 1, 2, 16, Timeouts::default());
+    let mut b = from_client(1000, SYN, b"");
+    assert_eq!(owner.process(&mut b, 2, 0, false, false), Out::Send(2));
+    // A router tells the VIP that the real server's reply (sent from the VIP)
+    // was too big; it lands on the worker that does not own the flow.
+    let reply = build(IPPROTO_TCP, (VIP, 80), (CLIENT, 1000), ACK, &[0u8; 64]);
+    let rf = wire::parse(&reply).unwrap();
+    let mut icmp = Vec::new();
+    wire::frag_needed(&reply, &rf, Ipv4Addr::new(203, 0, 113, 1), 1400, &mut icmp);
+    let mut copy = icmp.clone();
+    assert_eq!(other.process(&mut icmp, 2, 1, false, false), Out::Foreign);
+    // Relayed, the owner sends it on to the flow's real server unchanged (DR).
+    assert_eq!(owner.process(&mut copy, 2, 1, false, true), Out::Send(2));
+    assert_eq!(copy[0..6], mac_of(RS1));
+    assert_eq!(copy[12..], icmp[12..]);
+    // A relayed error nobody owns is not relayed again.
+    let mut again = icmp.clone();
+    assert_eq!(other.process(&mut again, 2, 1, false, true), Out::Pass);
+}
+
+#[test]
+fn offloaded_checksum_is_completed_before_rewriting() {
+    let (mut e, _) = setup(ForwardingMethod::Nat, None);
+    let mut b = from_client(1000, SYN, b"payload");
+    // What a veth peer hands over with checksum offload: only the pseudo-header sum.
+    let at = ETH_HLEN + 20 + 16;
+    b[at] = 0x12;
+    b[at + 1] = 0x34;
+    assert_eq!(e.process(&mut b, 2, 0, true, false), Out::Send(2));
+    valid(&b);
+}
