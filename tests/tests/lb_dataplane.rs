@@ -326,3 +326,36 @@ fn lb_mh_failover_keeps_established_flows_on_their_server() {
     assert!(lab.get(None).expect("GET").starts_with("rs"));
     assert!(tally(&before).len() >= 2, "{before:?}");
 }
+
+#[test]
+fn lb_one_arm_nat_reuses_ports_of_closed_connections() {
+    require_root!();
+    let lab = LbLab::new(Plan::Nat, 1, 0).expect("lab");
+    let spec = ServiceSpec {
+        scheduler: SchedulerKind::Rr,
+        forwarding: ForwardingMethod::NatOneArm,
+        ..service(&lab, Protocol::Tcp, 80)
+    };
+    let (_c, table, persist) = setup(vec![spec]);
+    // Four source ports, two per worker: 40 sequential connections only fit
+    // if the ports of closed ones are taken over (their TIME_WAIT is 120 s).
+    let lb = lab
+        .start(
+            DataplaneConfig {
+                snat_ports: 61000..=61003,
+                ..cfg(2)
+            },
+            table,
+            persist,
+        )
+        .expect("dataplane");
+    for i in 0..40 {
+        let a = lab
+            .get(None)
+            .unwrap_or_else(|e| panic!("connection {i}: {e} {:?}", lb.dp().counters()));
+        assert!(a.starts_with("rs1"), "{a}");
+    }
+    let n = lb.dp().counters();
+    assert_eq!(n.dropped(DropReason::PortsExhausted), 0, "{n:?}");
+    assert!(lb.dp().nat_bindings() <= 4);
+}

@@ -8,7 +8,7 @@ use std::ops::RangeInclusive;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 
-use crate::conntrack::{Conn, DestRef};
+use crate::conntrack::{Conn, ConnState, DestRef, TcpState};
 use crate::conntrack::{ConnTable, Dir, Evicted, Millis, NewConn, Packet, Timeouts, Touched};
 use crate::flow::{FlowHashBuilder, FlowKey};
 use crate::persist::PersistTable;
@@ -211,6 +211,11 @@ impl Engine {
                         if !on {
                             return Out::Drop(DropReason::Standby);
                         }
+                        if let Packet::Tcp(t) = pkt {
+                            if t.fin || t.rst {
+                                b.server_closed.store(true, Relaxed);
+                            }
+                        }
                         if self.local.contains_key(&b.fwd) {
                             let _ = self.conns.touch(&b.fwd, Dir::Output, pkt, now);
                         }
@@ -291,7 +296,7 @@ impl Engine {
                         release(&self.sh);
                         return Err(DropReason::NoNeigh);
                     };
-                    match self.alloc_port(key.proto, rip, rport, hop.src_ip) {
+                    match self.alloc_port(key.proto, rip, rport, hop.src_ip, now) {
                         Some(p) => Some((hop.src_ip, p)),
                         None => {
                             release(&self.sh);
@@ -324,6 +329,7 @@ impl Engine {
                     snat,
                     client_mac: wire::src_mac(frame),
                     client_ifindex: ingress,
+                    server_closed: AtomicBool::new(false),
                 });
                 if !self.sh.nat.insert(b.clone()) {
                     release(&self.sh);
@@ -351,31 +357,65 @@ impl Engine {
         Ok(Some(plan))
     }
 
-    /// A free one-arm source port from this worker's share of the range.
+    /// A one-arm source port from this worker's share of the range: a free
+    /// one, else one held by a connection of ours that is over (TIME_WAIT,
+    /// CLOSE, expired, or FINs seen from both sides), which is then dropped:
+    /// with IPVS's 120 s TIME_WAIT
+    /// the range would otherwise cap new connections per real server at
+    /// about range/120 per second.
     fn alloc_port(
         &mut self,
         proto: Protocol,
         rip: Ipv4Addr,
         rport: u16,
         lip: Ipv4Addr,
+        now: Millis,
     ) -> Option<u16> {
         let (lo, hi) = (
             *self.sh.snat_ports.start() as u32,
             *self.sh.snat_ports.end() as u32,
         );
         let per = (hi + 1).saturating_sub(lo) / self.workers;
-        for _ in 0..per.min(512) {
-            let k = self.next_port % per;
-            self.next_port = self.next_port.wrapping_add(1);
-            let p = (lo + self.worker + k * self.workers) as u16;
-            let reply = FlowKey {
-                proto,
-                src: rip.into(),
-                sport: rport,
-                dst: lip.into(),
-                dport: p,
+        if per == 0 {
+            return None;
+        }
+        let reply = |p: u16| FlowKey {
+            proto,
+            src: rip.into(),
+            sport: rport,
+            dst: lip.into(),
+            dport: p,
+        };
+        let probes = per.min(512);
+        let start = self.next_port;
+        let port = |k: u32| (lo + self.worker + (k % per) * self.workers) as u16;
+        for i in 0..probes {
+            let p = port(start.wrapping_add(i));
+            if self.sh.nat.reply_free(&reply(p)) {
+                self.next_port = start.wrapping_add(i + 1);
+                return Some(p);
+            }
+        }
+        for i in 0..probes {
+            let p = port(start.wrapping_add(i));
+            let Some(b) = self.sh.nat.by_reply(&reply(p)) else {
+                continue;
             };
-            if self.sh.nat.reply_free(&reply) {
+            use TcpState::{CloseWait, FinWait, LastAck};
+            let both_closed = b.server_closed.load(Relaxed);
+            let over = match self.conns.get(&b.fwd, now).map(|c| c.state) {
+                None => true,
+                Some(ConnState::Tcp(TcpState::TimeWait | TcpState::Close)) => true,
+                Some(ConnState::Tcp(FinWait | CloseWait | LastAck)) => both_closed,
+                Some(_) => false,
+            };
+            if over {
+                if let Some(c) = self.conns.remove(&b.fwd) {
+                    self.cleanup(b.fwd, c, now);
+                } else {
+                    self.sh.nat.remove(&b);
+                }
+                self.next_port = start.wrapping_add(i + 1);
                 return Some(p);
             }
         }

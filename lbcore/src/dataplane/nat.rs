@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::flow::{FlowHashBuilder, FlowKey};
@@ -19,7 +20,7 @@ use super::wire::Mac;
 const SHARDS: usize = 64;
 
 /// How one NAT connection is rewritten, in both directions.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Binding {
     /// Client → VIP, as received.
     pub fwd: FlowKey,
@@ -32,6 +33,10 @@ pub struct Binding {
     /// Where replies go: the client's (or its router's) MAC as seen on the first packet.
     pub client_mac: Mac,
     pub client_ifindex: i32,
+    /// The real server sent FIN or RST (seen by whichever worker got the
+    /// reply; the owner may never see replies): lets the owner reuse a
+    /// one-arm port once the client has closed too.
+    pub server_closed: AtomicBool,
 }
 
 type Shard = HashMap<FlowKey, Arc<Binding>, FlowHashBuilder>;
@@ -145,6 +150,7 @@ mod tests {
             snat: Some(([198, 51, 100, 1].into(), lport)),
             client_mac: [2, 0, 0, 0, 0, 1],
             client_ifindex: 2,
+            server_closed: AtomicBool::new(false),
         })
     }
 

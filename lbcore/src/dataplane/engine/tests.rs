@@ -322,3 +322,31 @@ fn offloaded_checksum_is_completed_before_rewriting() {
     assert_eq!(e.process(&mut b, 2, 0, true, false), Out::Send(2));
     valid(&b);
 }
+
+#[test]
+fn one_arm_ports_of_finished_connections_are_reused() {
+    let (mut e, sh) = setup(ForwardingMethod::NatOneArm, None);
+    let mut ports = vec![];
+    for sport in 0..8u16 {
+        let mut b = from_client(2000 + sport, SYN, b"");
+        assert_eq!(e.process(&mut b, 2, 0, false, false), Out::Send(2));
+        ports.push(valid(&b).ports.unwrap().0);
+    }
+    // Connection 2000 (to RS1) closes: FIN from the client, FIN from the
+    // server (through us), last ACK: TIME_WAIT for 120 s.
+    let lport = ports[0];
+    let mut f = from_client(2000, 0x11, b"");
+    e.process(&mut f, 2, 1, false, false);
+    let mut r = build(IPPROTO_TCP, (RS1, 8080), (LB, lport), 0x11, b"");
+    assert_eq!(e.process(&mut r, 2, 2, false, false), Out::Send(2));
+    let mut a = from_client(2000, ACK, b"");
+    e.process(&mut a, 2, 3, false, false);
+    assert_eq!(sh.nat.len(), 8);
+    // A new connection to RS1 (rr: the 9th goes to RS1) takes that port over.
+    let mut b = from_client(3000, SYN, b"");
+    assert_eq!(e.process(&mut b, 2, 4, false, false), Out::Send(2));
+    let f = valid(&b);
+    assert_eq!((f.dst, f.ports.unwrap().0), (RS1, lport));
+    assert_eq!(sh.nat.len(), 8);
+    assert_eq!(e.conns(), 8);
+}
