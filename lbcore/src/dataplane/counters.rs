@@ -84,6 +84,8 @@ pub struct Counters {
     pub frags: AtomicU64,
     /// Kernel ring drops (PACKET_STATISTICS).
     pub ring_drops: AtomicU64,
+    /// Frames larger than a ring slot: seen truncated, never forwarded.
+    pub truncated: AtomicU64,
     drops: [AtomicU64; DropReason::ALL.len()],
 }
 
@@ -115,6 +117,7 @@ pub struct CounterSnapshot {
     pub icmp: u64,
     pub frags: u64,
     pub ring_drops: u64,
+    pub truncated: u64,
     /// Non-zero drop counters by reason name.
     pub dropped: BTreeMap<&'static str, u64>,
 }
@@ -131,6 +134,7 @@ impl CounterSnapshot {
             s.icmp += c.icmp.load(Relaxed);
             s.frags += c.frags.load(Relaxed);
             s.ring_drops += c.ring_drops.load(Relaxed);
+            s.truncated += c.truncated.load(Relaxed);
             for r in DropReason::ALL {
                 let n = c.dropped(r);
                 if n > 0 {

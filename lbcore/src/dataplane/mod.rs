@@ -267,7 +267,7 @@ impl Dataplane {
         let (sh, stop) = (shared, dp.stop.clone());
         let h = std::thread::Builder::new()
             .name("lb-resolver".into())
-            .spawn(move || resolver(sh, arp, stop))
+            .spawn(move || resolver(sh, arp, stop, origin))
             .map_err(DataplaneError::Thread)?;
         dp.threads.push(h);
         Ok(dp)
@@ -477,6 +477,11 @@ fn worker(
             eng.expire(now);
             let drops: u64 = rings.iter().map(|r| r.ring_drops()).sum();
             c.ring_drops.fetch_add(drops, Relaxed);
+            let truncated: u64 = rings
+                .iter_mut()
+                .map(|r| std::mem::take(&mut r.truncated))
+                .sum();
+            c.truncated.fetch_add(truncated, Relaxed);
         }
         if got > 0 {
             busy_until = Some(Instant::now() + spin);
@@ -503,7 +508,15 @@ fn targets(sh: &Shared) -> HashSet<Ipv4Addr> {
         .collect()
 }
 
-fn resolver(sh: Arc<Shared>, arp: HashMap<i32, ring::PlainSocket>, stop: Arc<AtomicBool>) {
+/// Resolves next hops; also drops dead persistence templates once a second
+/// (same clock as the workers).
+fn resolver(
+    sh: Arc<Shared>,
+    arp: HashMap<i32, ring::PlainSocket>,
+    stop: Arc<AtomicBool>,
+    origin: Instant,
+) {
+    let mut last_persist = Instant::now();
     let mut extra: HashSet<Ipv4Addr> = HashSet::new();
     // From our own ARP requests: (MAC, when heard). Re-asked after
     // LEARN_REFRESH while in use, forgotten after LEARN_TTL without a reply.
@@ -514,6 +527,10 @@ fn resolver(sh: Arc<Shared>, arp: HashMap<i32, ring::PlainSocket>, stop: Arc<Ato
     let mut buf = [0u8; 1600];
     let fds: Vec<_> = arp.values().map(|s| s.fd()).collect();
     while !stop.load(Relaxed) {
+        if last_persist.elapsed() >= Duration::from_secs(1) {
+            last_persist = Instant::now();
+            sh.persist.expire(now_ms(origin));
+        }
         extra.extend(sh.neigh.take_wanted());
         let mut want = targets(&sh);
         want.extend(extra.iter().copied());
