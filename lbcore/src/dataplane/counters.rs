@@ -24,7 +24,8 @@ pub enum DropReason {
     IcmpUntracked,
     /// TUN: too big for the tunnel and DF set (answered with "fragmentation needed").
     TooBig,
-    /// TUN: too big for the tunnel, DF clear (outer fragmentation is not done).
+    /// TUN: too big for the tunnel, DF clear (kept for compatibility of the
+    /// counter set; such packets are now sent as outer fragments).
     TooBigNoDf,
     /// One-arm NAT: no free source port towards that real server.
     PortsExhausted,
@@ -80,7 +81,8 @@ pub struct Counters {
     pub replies: AtomicU64,
     /// ICMP errors translated or relayed for tracked flows.
     pub icmp: AtomicU64,
-    /// Non-first fragments forwarded with their flow.
+    /// Non-first fragments forwarded with their flow, and TUN packets sent
+    /// as outer fragments.
     pub frags: AtomicU64,
     /// Kernel ring drops (PACKET_STATISTICS).
     pub ring_drops: AtomicU64,

@@ -59,6 +59,8 @@ pub enum Out {
     Send(i32),
     /// Send [`Engine::out`] out of this interface.
     SendBuf(i32),
+    /// Send each [`Engine::spans`] of [`Engine::out`] (fragments) out of this interface.
+    SendSpans(i32),
     /// An ICMP error for a flow another worker may own: offer it to them.
     Foreign,
 }
@@ -102,6 +104,9 @@ pub struct Engine {
     next_port: u32,
     /// Frames built rather than rewritten (TUN, ICMP answers).
     pub out: Vec<u8>,
+    /// Frames in `out` for [`Out::SendSpans`].
+    pub spans: Vec<(usize, usize)>,
+    big: Vec<u8>,
 }
 
 fn v4(ip: IpAddr) -> Option<Ipv4Addr> {
@@ -129,6 +134,8 @@ impl Engine {
             frags: HashMap::new(),
             next_port: 0,
             out: Vec::with_capacity(9216),
+            spans: Vec::new(),
+            big: Vec::new(),
         }
     }
 
@@ -604,7 +611,14 @@ impl Engine {
                 };
                 if f.end - f.ip + 20 > h.mtu as usize {
                     if !f.dont_frag || f.proto == IPPROTO_ICMP {
-                        return Out::Drop(DropReason::TooBigNoDf);
+                        // Fragment the outer datagram (RFC 2003 §5.1).
+                        wire::encap_ipip(frame, f, h.src_ip, rip, &mut self.big);
+                        wire::set_macs(&mut self.big, h.mac, h.src_mac);
+                        self.out.clear();
+                        self.spans.clear();
+                        wire::fragment(&self.big, h.mtu, &mut self.out, &mut self.spans);
+                        Counters::inc(&self.counters.frags);
+                        return Out::SendSpans(h.ifindex);
                     }
                     // RFC 1191: tell the sender the path MTU through the tunnel.
                     wire::frag_needed(frame, f, f.dst, h.mtu - 20, &mut self.out);

@@ -454,6 +454,11 @@ fn worker(
                     Out::Drop(why) => c.count_drop(why),
                     Out::Send(i) => tx.push(i, frame),
                     Out::SendBuf(i) => tx.push(i, &eng.out),
+                    Out::SendSpans(i) => {
+                        for &(s, l) in &eng.spans {
+                            tx.push(i, &eng.out[s..s + l]);
+                        }
+                    }
                     Out::Foreign => {
                         for p in &peers {
                             let _ = p.send((frame.to_vec(), ifindex));
@@ -467,6 +472,11 @@ fn worker(
             match eng.process(&mut frame, ifindex, now, false, true) {
                 Out::Send(i) => tx.push(i, &frame),
                 Out::SendBuf(i) => tx.push(i, &eng.out),
+                Out::SendSpans(i) => {
+                    for &(s, l) in &eng.spans {
+                        tx.push(i, &eng.out[s..s + l]);
+                    }
+                }
                 Out::Drop(why) => c.count_drop(why),
                 Out::Pass | Out::Foreign => {}
             }

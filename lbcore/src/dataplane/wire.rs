@@ -335,6 +335,31 @@ pub fn encap_ipip(b: &[u8], f: &Ipv4Frame, src: Ipv4Addr, dst: Ipv4Addr, out: &m
     out.extend_from_slice(inner);
 }
 
+/// Splits the unfragmented IPv4 datagram of frame `b` (Ethernet header
+/// included, DF clear) into fragments of at most `mtu` bytes, appended to
+/// `out` as whole frames; their (start, length) go to `spans`.
+pub fn fragment(b: &[u8], mtu: u16, out: &mut Vec<u8>, spans: &mut Vec<(usize, usize)>) {
+    let ihl = (b[ETH_HLEN] & 0x0f) as usize * 4;
+    let total = be16(b, ETH_HLEN + 2) as usize;
+    let payload = &b[ETH_HLEN + ihl..ETH_HLEN + total.min(b.len() - ETH_HLEN)];
+    let step = (mtu as usize).saturating_sub(ihl) & !7;
+    if step == 0 {
+        return;
+    }
+    for (i, chunk) in payload.chunks(step).enumerate() {
+        let at = out.len();
+        out.extend_from_slice(&b[..ETH_HLEN + ihl]);
+        out.extend_from_slice(chunk);
+        let ip = at + ETH_HLEN;
+        put16(out, ip + 2, (ihl + chunk.len()) as u16);
+        let more = (i + 1) * step < payload.len();
+        let off = ((i * step) / 8) as u16 | if more { 0x2000 } else { 0 };
+        put16(out, ip + 6, off);
+        fix_ip_csum(out, ip);
+        spans.push((at, out.len() - at));
+    }
+}
+
 /// Builds an ICMP "fragmentation needed" (type 3 code 4) answering `b`
 /// (RFC 1191): from `from` to the offending packet's source, quoting its IP
 /// header and 8 bytes, advertising `mtu`. Ethernet addresses are swapped.

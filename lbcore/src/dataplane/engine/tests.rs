@@ -208,6 +208,17 @@ fn tun_encapsulates_and_answers_too_big_with_frag_needed() {
     assert_eq!(e.out[i.l4..i.l4 + 2], [3, 4]);
     assert_eq!(u16::from_be_bytes([e.out[i.l4 + 6], e.out[i.l4 + 7]]), 1480);
     assert_eq!(e.out[0..6], CLIENT_MAC);
+    // Without DF the outer datagram is fragmented instead.
+    let mut big = from_client(1000, ACK, &vec![0u8; 1450]);
+    big[ETH_HLEN + 6] = 0;
+    wire::fix_ip_csum(&mut big, ETH_HLEN);
+    assert_eq!(e.process(&mut big, 2, 2, false, false), Out::SendSpans(2));
+    assert_eq!(e.spans.len(), 2);
+    let (s0, l0) = e.spans[0];
+    let first = &e.out[s0..s0 + l0];
+    let o = wire::parse(first).unwrap();
+    assert!(l0 - ETH_HLEN <= 1500 && o.more_frags && o.proto == IPPROTO_IPIP);
+    assert_eq!(first[0..6], mac_of(RS1));
 }
 
 #[test]

@@ -186,3 +186,25 @@ fn arp_request_parses_back() {
     assert_eq!(arp_sender(&p), Some((A, [2, 0, 0, 0, 0, 9])));
     assert_eq!(&p[38..42], &R.octets());
 }
+
+#[test]
+fn fragmentation_splits_on_8_byte_boundaries() {
+    let b = build(IPPROTO_UDP, (A, 1), (V, 53), 0, &[9u8; 3000]);
+    let mut b = b;
+    b[ETH_HLEN + 6] = 0; // clear DF
+    fix_ip_csum(&mut b, ETH_HLEN);
+    let (mut out, mut spans) = (Vec::new(), Vec::new());
+    fragment(&b, 1480, &mut out, &mut spans);
+    assert_eq!(spans.len(), 3);
+    let mut data = Vec::new();
+    for (i, &(s, l)) in spans.iter().enumerate() {
+        let fr = &out[s..s + l];
+        assert!(ip_csum_ok(fr, ETH_HLEN));
+        let f = parse(fr).unwrap();
+        assert!(l - ETH_HLEN <= 1480);
+        assert_eq!(f.more_frags, i < 2);
+        assert_eq!(f.frag_off as usize * 8, data.len());
+        data.extend_from_slice(&fr[f.l4..f.end]);
+    }
+    assert_eq!(data, b[ETH_HLEN + 20..]);
+}
