@@ -161,17 +161,18 @@ fn lb_tun_rr_with_persistence_across_connections() {
 }
 
 #[test]
-fn lb_udp_nat_and_dr_round_robin() {
+fn lb_udp_round_robin_in_every_mode() {
     require_root!();
-    for plan in [Plan::Nat, Plan::Dr] {
+    for (plan, method) in [
+        (Plan::Nat, ForwardingMethod::Nat),
+        (Plan::Nat, ForwardingMethod::NatOneArm),
+        (Plan::Dr, ForwardingMethod::Dr),
+        (Plan::Tun, ForwardingMethod::Tun(TunOptions::default())),
+    ] {
         let lab = LbLab::new(plan, 2, 0).expect("lab");
         let spec = ServiceSpec {
             scheduler: SchedulerKind::Rr,
-            forwarding: if plan == Plan::Nat {
-                ForwardingMethod::Nat
-            } else {
-                ForwardingMethod::Dr
-            },
+            forwarding: method,
             ..service(&lab, Protocol::Udp, lab::lb::UDP_PORT)
         };
         let (_c, table, persist) = setup(vec![spec]);
@@ -181,11 +182,18 @@ fn lb_udp_nat_and_dr_round_robin() {
             .map(|i| lab.udp(40000 + i).expect("UDP via VIP"))
             .collect();
         let t = tally(&answers);
-        assert_eq!(t.get("rs1"), Some(&5), "{plan:?}: {answers:?}");
-        assert_eq!(t.get("rs2"), Some(&5), "{plan:?}: {answers:?}");
+        assert_eq!(t.get("rs1"), Some(&5), "{method:?}: {answers:?}");
+        assert_eq!(t.get("rs2"), Some(&5), "{method:?}: {answers:?}");
         // The same flow again: same server (tracked for the UDP timeout).
         let again = lab.udp(40000).expect("UDP");
         assert_eq!(again, answers[0]);
+        // Who the real server saw: the client, or the balancer in one-arm mode.
+        let seen = if method == ForwardingMethod::NatOneArm {
+            lab.lb_addr.to_string()
+        } else {
+            lab.client_addr().to_string()
+        };
+        assert!(answers.iter().all(|a| a.ends_with(&seen)), "{answers:?}");
         let n = lb.dp().counters();
         if plan == Plan::Nat {
             assert!(n.replies >= 11, "{n:?}");
