@@ -1,6 +1,7 @@
 //! `vrrp-lab bench lb`: wrk from the client through the VIP, side by side in
 //! one run: the client talking to a real server directly, the dataplane in
-//! DR and in NAT mode, and HAProxy (`mode tcp`, roundrobin) on the balancer.
+//! DR, NAT and one-arm NAT mode, and HAProxy (`mode tcp`, roundrobin) on the
+//! balancer.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -156,7 +157,7 @@ pub fn run(spec: &LbBenchSpec, progress: &mut dyn FnMut(&str)) -> Result<serde_j
     let direct_lab = LbLab::new(Plan::Dr, spec.real_servers, 0)?;
     let nat_lab = LbLab::new(Plan::Nat, spec.real_servers, 0)?;
     let _hap = haproxy(&nat_lab)?;
-    let modes = ["direct", "dr", "nat", "haproxy"];
+    let modes = ["direct", "dr", "nat", "haproxy", "nat_one_arm"];
     let mut res: Vec<Vec<WrkResult>> = vec![Vec::new(); modes.len()];
     for run in 0..spec.runs {
         for (i, m) in modes.iter().enumerate() {
@@ -176,6 +177,10 @@ pub fn run(spec: &LbBenchSpec, progress: &mut dyn FnMut(&str)) -> Result<serde_j
                 }
                 "nat" => {
                     let _b = start(&nat_lab, ForwardingMethod::Nat, spec.workers)?;
+                    wrk(nat_lab.client(), &format!("http://{}/", nat_lab.vip), spec)?
+                }
+                "nat_one_arm" => {
+                    let _b = start(&nat_lab, ForwardingMethod::NatOneArm, spec.workers)?;
                     wrk(nat_lab.client(), &format!("http://{}/", nat_lab.vip), spec)?
                 }
                 _ => wrk(nat_lab.client(), "http://203.0.113.1:8000/", spec)?,
