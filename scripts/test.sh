@@ -8,7 +8,8 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends \
-        iproute2 iputils-ping tcpdump tshark keepalived nftables python3 procps psmisc >/dev/null
+        iproute2 iputils-ping tcpdump tshark keepalived procps psmisc python3 \
+        nftables nginx-light wrk haproxy >/dev/null
 fi
 
 cargo fmt --all -- --check

@@ -236,6 +236,15 @@ pub struct NewConn {
     pub persist: Option<PersistKey>,
 }
 
+/// Result of [`ConnTable::touch_or_expire`].
+#[derive(Debug)]
+pub enum Touched<'a> {
+    Live(&'a Conn),
+    /// The entry had expired and is now removed.
+    Expired(Conn),
+    Absent,
+}
+
 /// Why `insert` removed another entry.
 #[derive(Debug)]
 pub struct Evicted(pub FlowKey, pub Conn);
@@ -338,6 +347,29 @@ impl ConnTable {
     /// Forward key of the connection whose reply direction is `reply_key`.
     pub fn forward_key(&self, reply_key: &FlowKey) -> Option<FlowKey> {
         self.reply.get(reply_key).copied()
+    }
+
+    /// Like [`ConnTable::touch`], but an entry past its deadline is handed
+    /// back (so the caller can release its persistence template and NAT
+    /// binding) instead of being dropped silently.
+    pub fn touch_or_expire(
+        &mut self,
+        key: &FlowKey,
+        dir: Dir,
+        pkt: Packet,
+        now: Millis,
+    ) -> Touched<'_> {
+        match self.map.get(key) {
+            None => Touched::Absent,
+            Some(c) if c.expires <= now => match self.remove(key) {
+                Some(c) => Touched::Expired(c),
+                None => Touched::Absent,
+            },
+            Some(_) => match self.touch(key, dir, pkt, now) {
+                Some(c) => Touched::Live(c),
+                None => Touched::Absent,
+            },
+        }
     }
 
     /// A packet of a tracked flow (`key` is the client-side key in both
@@ -570,6 +602,29 @@ mod tests {
         assert!(t.get(&k, 499 * S).is_some());
         assert!(t.get(&k, 500 * S).is_none());
         assert_eq!(t.expire(500 * S, |_, _| {}), 1);
+    }
+
+    #[test]
+    fn touch_or_expire_hands_back_expired_entries() {
+        let mut t = ConnTable::new(16, Timeouts::default());
+        let d = dest();
+        let stats = d.stats.clone();
+        t.insert(key(1), nc(d, Packet::Tcp(TcpFlags::SYN), None), 0, |_| {});
+        assert!(matches!(
+            t.touch_or_expire(&key(1), Dir::Input, Packet::Tcp(TcpFlags::ACK), 1),
+            Touched::Live(c) if c.state == ConnState::Tcp(ES)
+        ));
+        assert!(matches!(
+            t.touch_or_expire(&key(2), Dir::Input, Packet::Udp, 1),
+            Touched::Absent
+        ));
+        let late = 1 + 900 * S;
+        match t.touch_or_expire(&key(1), Dir::Input, Packet::Tcp(TcpFlags::ACK), late) {
+            Touched::Expired(c) => assert_eq!(c.state, ConnState::Tcp(ES)),
+            other => panic!("{other:?}"),
+        }
+        assert!(t.is_empty());
+        assert_eq!((stats.active(), stats.inactive()), (0, 0));
     }
 
     #[test]

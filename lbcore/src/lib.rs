@@ -7,11 +7,13 @@
 //! - [`service`]: snapshot service table (swapped with arc-swap) and the
 //!   controller applying health events with keepalived's quorum semantics.
 //! - [`flow`], [`pool`]: flow keys, deterministic hashing, live real servers.
+//! - [`dataplane`]: the AF_PACKET workers (the only part doing I/O).
 //!
 //! Nothing here touches sockets or clocks: time is always an argument, so the
 //! dataplane (AF_PACKET workers) and tests drive it the same way.
 
 pub mod conntrack;
+pub mod dataplane;
 pub mod flow;
 pub mod persist;
 pub mod pool;

@@ -13,6 +13,8 @@ pub mod e2e;
 pub mod error;
 pub mod guard;
 pub mod lab;
+pub mod lb;
+pub mod lbbench;
 pub mod prober;
 pub mod process;
 pub mod scenario;

@@ -56,6 +56,21 @@ enum BenchCmd {
         #[arg(long, value_delimiter = ',', default_value = "vrrpd,keepalived")]
         daemons: Vec<Daemon>,
     },
+    /// The in-process balancer (DR, NAT) against direct and HAProxy, with wrk.
+    Lb {
+        /// Runs per mode (the report gives medians).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Seconds per wrk run.
+        #[arg(long, default_value_t = 5)]
+        seconds: u32,
+        /// Dataplane worker threads.
+        #[arg(long, default_value_t = 2)]
+        workers: usize,
+        /// Real servers behind the VIP (direct mode always talks to the first).
+        #[arg(long, default_value_t = 2)]
+        real_servers: usize,
+    },
 }
 
 /// `advert_int` from a config text (for bounding waits), default 1 s.
@@ -238,6 +253,29 @@ fn main() -> ExitCode {
         Some(Cmd::Bench {
             what: BenchCmd::Failover { runs, daemons },
         }) => bench_failover(*runs, daemons, cli.json),
+        Some(Cmd::Bench {
+            what:
+                BenchCmd::Lb {
+                    runs,
+                    seconds,
+                    workers,
+                    real_servers,
+                },
+        }) => {
+            let spec = lab::lbbench::LbBenchSpec {
+                runs: *runs,
+                seconds: *seconds,
+                workers: *workers,
+                real_servers: *real_servers,
+                ..Default::default()
+            };
+            lab::lbbench::run(&spec, &mut |l| eprintln!("{l}"))
+                .map_err(anyhow::Error::from)
+                .and_then(|r| {
+                    println!("{}", serde_json::to_string_pretty(&r)?);
+                    Ok(())
+                })
+        }
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,676 @@
+//! One worker's packet logic, without sockets: a frame and the time go in, a
+//! verdict comes out (send this frame out of that interface, drop, or leave it
+//! to the kernel). The worker thread owns an [`Engine`] and its rings.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::ops::RangeInclusive;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
+
+use crate::conntrack::{Conn, ConnState, DestRef, TcpState};
+use crate::conntrack::{ConnTable, Dir, Evicted, Millis, NewConn, Packet, Timeouts, Touched};
+use crate::flow::{FlowHashBuilder, FlowKey};
+use crate::persist::PersistTable;
+use crate::service::SharedTable;
+use crate::spec::{ForwardingMethod, Protocol, ServiceKey};
+
+use super::counters::{Counters, DropReason};
+use super::nat::{Binding, NatMap};
+use super::neigh::{Iface, Neighbours};
+use super::wire::{self, Ipv4Frame, Mac, ParseError, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP};
+
+/// How long a first fragment's decision waits for the other fragments.
+const FRAG_TTL: Millis = 5_000;
+/// Most remembered fragmented datagrams per worker.
+const FRAG_MAX: usize = 4096;
+
+/// State every worker shares.
+#[derive(Debug)]
+pub struct Shared {
+    pub table: Arc<SharedTable>,
+    pub persist: Arc<PersistTable>,
+    pub nat: NatMap,
+    pub neigh: Neighbours,
+    /// The "only while Master" switch.
+    pub forwarding: AtomicBool,
+    pub ifaces: Vec<Iface>,
+    /// One-arm NAT source ports (keep them outside the kernel's ephemeral range).
+    pub snat_ports: RangeInclusive<u16>,
+}
+
+impl Shared {
+    fn iface_mac(&self, ifindex: i32) -> Mac {
+        self.ifaces
+            .iter()
+            .find(|i| i.index == ifindex)
+            .map(|i| i.mac)
+            .unwrap_or_default()
+    }
+}
+
+/// What to do with a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Out {
+    /// Not ours: the kernel handles it.
+    Pass,
+    Drop(DropReason),
+    /// Send the (rewritten in place) frame out of this interface.
+    Send(i32),
+    /// Send [`Engine::out`] out of this interface.
+    SendBuf(i32),
+    /// Send each [`Engine::spans`] of [`Engine::out`] (fragments) out of this interface.
+    SendSpans(i32),
+    /// An ICMP error for a flow another worker may own: offer it to them.
+    Foreign,
+}
+
+/// The rewrite a flow's packets (and their fragments) get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Plan {
+    Dr {
+        rip: Ipv4Addr,
+    },
+    Tun {
+        rip: Ipv4Addr,
+    },
+    Nat {
+        rip: Ipv4Addr,
+        rport: u16,
+        snat: Option<(Ipv4Addr, u16)>,
+    },
+    Reply {
+        vip: Ipv4Addr,
+        vport: u16,
+        client: Option<(Ipv4Addr, u16)>,
+        mac: Mac,
+        ifindex: i32,
+    },
+}
+
+type FragKey = (Ipv4Addr, Ipv4Addr, u16, u8);
+
+/// A worker's connection shard and scratch space.
+#[derive(Debug)]
+pub struct Engine {
+    sh: Arc<Shared>,
+    pub counters: Arc<Counters>,
+    worker: u32,
+    workers: u32,
+    conns: ConnTable,
+    /// NAT bindings of the connections this worker owns.
+    local: HashMap<FlowKey, Arc<Binding>, FlowHashBuilder>,
+    frags: HashMap<FragKey, (Plan, Millis)>,
+    next_port: u32,
+    /// Frames built rather than rewritten (TUN, ICMP answers).
+    pub out: Vec<u8>,
+    /// Frames in `out` for [`Out::SendSpans`].
+    pub spans: Vec<(usize, usize)>,
+    big: Vec<u8>,
+}
+
+fn v4(ip: IpAddr) -> Option<Ipv4Addr> {
+    match ip {
+        IpAddr::V4(a) => Some(a),
+        IpAddr::V6(_) => None,
+    }
+}
+
+impl Engine {
+    pub fn new(
+        sh: Arc<Shared>,
+        worker: u32,
+        workers: u32,
+        capacity: usize,
+        timeouts: Timeouts,
+    ) -> Self {
+        Self {
+            sh,
+            counters: Arc::default(),
+            worker,
+            workers: workers.max(1),
+            conns: ConnTable::new(capacity, timeouts),
+            local: HashMap::default(),
+            frags: HashMap::new(),
+            next_port: 0,
+            out: Vec::with_capacity(9216),
+            spans: Vec::new(),
+            big: Vec::new(),
+        }
+    }
+
+    /// Connections this worker tracks.
+    pub fn conns(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// Handles one received frame. `partial` says the transport checksum was
+    /// left to offload (completed here before rewriting); `foreign` marks an
+    /// ICMP error relayed by another worker (never relayed again).
+    pub fn process(
+        &mut self,
+        frame: &mut [u8],
+        ingress: i32,
+        now: Millis,
+        partial: bool,
+        foreign: bool,
+    ) -> Out {
+        let f = match wire::parse(frame) {
+            Ok(f) => f,
+            Err(ParseError::NotIpv4 | ParseError::Malformed) => return Out::Pass,
+        };
+        if partial {
+            wire::fill_l4_csum(frame, &f);
+        }
+        if f.proto == IPPROTO_ICMP {
+            return match wire::icmp_error(frame, &f) {
+                Some(e) => self.icmp(frame, &f, &e.inner, now, foreign),
+                None => Out::Pass,
+            };
+        }
+        if foreign {
+            return Out::Pass;
+        }
+        if f.frag_off != 0 {
+            return self.fragment(frame, &f, ingress, now);
+        }
+        let Some((sport, dport)) = f.ports else {
+            return Out::Pass;
+        };
+        let proto = if f.proto == IPPROTO_TCP {
+            Protocol::Tcp
+        } else {
+            Protocol::Udp
+        };
+        let pkt = f.tcp.map_or(Packet::Udp, Packet::Tcp);
+        let key = FlowKey {
+            proto,
+            src: f.src.into(),
+            sport,
+            dst: f.dst.into(),
+            dport,
+        };
+        let on = self.sh.forwarding.load(Relaxed);
+        let plan = match self.conns.touch_or_expire(&key, Dir::Input, pkt, now) {
+            Touched::Live(c) => {
+                let d = c.dest.clone();
+                if !on {
+                    return Out::Drop(DropReason::Standby);
+                }
+                match self.plan_for(&key, &d) {
+                    Some(p) => Some(p),
+                    None => return Out::Drop(DropReason::Unsupported),
+                }
+            }
+            Touched::Expired(c) => {
+                self.cleanup(key, c, now);
+                None
+            }
+            Touched::Absent => None,
+        };
+        let plan = match plan {
+            Some(p) => p,
+            None => match self.new_flow(frame, key, pkt, ingress, now, on) {
+                Ok(Some(p)) => p,
+                Err(r) => return Out::Drop(r),
+                Ok(None) => match self.sh.nat.by_reply(&key) {
+                    Some(b) => {
+                        if !on {
+                            return Out::Drop(DropReason::Standby);
+                        }
+                        if let Packet::Tcp(t) = pkt {
+                            if t.fin || t.rst {
+                                b.server_closed.store(true, Relaxed);
+                            }
+                        }
+                        if self.local.contains_key(&b.fwd) {
+                            let _ = self.conns.touch(&b.fwd, Dir::Output, pkt, now);
+                        }
+                        Counters::inc(&self.counters.replies);
+                        reply_plan(&b)
+                    }
+                    None => return Out::Pass,
+                },
+            },
+        };
+        if f.more_frags {
+            self.remember_frag(&f, plan, now);
+        }
+        self.apply(frame, &f, plan, ingress)
+    }
+
+    fn plan_for(&self, key: &FlowKey, d: &DestRef) -> Option<Plan> {
+        let rip = v4(d.id.addr)?;
+        Some(match d.forwarding {
+            ForwardingMethod::Dr => Plan::Dr { rip },
+            ForwardingMethod::Tun(_) => Plan::Tun { rip },
+            ForwardingMethod::Nat | ForwardingMethod::NatOneArm => {
+                let b = self.local.get(key)?;
+                Plan::Nat {
+                    rip,
+                    rport: b.rs.1,
+                    snat: b.snat,
+                }
+            }
+        })
+    }
+
+    fn new_flow(
+        &mut self,
+        frame: &[u8],
+        key: FlowKey,
+        pkt: Packet,
+        ingress: i32,
+        now: Millis,
+        on: bool,
+    ) -> Result<Option<Plan>, DropReason> {
+        let table = self.sh.table.load();
+        let Some(svc) = table.lookup(key.proto, key.dst, key.dport, None) else {
+            return Ok(None);
+        };
+        if !on {
+            return Err(DropReason::Standby);
+        }
+        // A reset never starts a connection (no SYN is required otherwise: a
+        // flow taken over after a failover is scheduled again, which hash
+        // schedulers map to the same real server).
+        if let Packet::Tcp(t) = pkt {
+            if t.rst || !(t.syn || t.ack || t.fin) {
+                return Err(DropReason::NoConn);
+            }
+        }
+        let Some(choice) = svc.schedule(&key, now, &self.sh.persist) else {
+            return Err(DropReason::NoServer);
+        };
+        let rs = choice.server;
+        let timeout = svc.spec.persistence_timeout.unwrap_or(0) as Millis * 1000;
+        let release = |sh: &Shared| {
+            if let Some(k) = &choice.persist {
+                sh.persist.release(k, timeout, now);
+            }
+        };
+        let Some(rip) = v4(rs.id.addr) else {
+            release(&self.sh);
+            return Err(DropReason::Unsupported);
+        };
+        let rport = rs.id.port.unwrap_or(key.dport);
+        let (plan, binding) = match rs.forwarding {
+            ForwardingMethod::Dr => (Plan::Dr { rip }, None),
+            ForwardingMethod::Tun(_) => (Plan::Tun { rip }, None),
+            m @ (ForwardingMethod::Nat | ForwardingMethod::NatOneArm) => {
+                let snat = if m == ForwardingMethod::NatOneArm {
+                    let Some(hop) = self.sh.neigh.get(rip) else {
+                        release(&self.sh);
+                        return Err(DropReason::NoNeigh);
+                    };
+                    match self.alloc_port(key.proto, rip, rport, hop.src_ip, now) {
+                        Some(p) => Some((hop.src_ip, p)),
+                        None => {
+                            release(&self.sh);
+                            return Err(DropReason::PortsExhausted);
+                        }
+                    }
+                } else {
+                    None
+                };
+                let reply = match snat {
+                    Some((ip, p)) => FlowKey {
+                        proto: key.proto,
+                        src: rip.into(),
+                        sport: rport,
+                        dst: ip.into(),
+                        dport: p,
+                    },
+                    None => FlowKey {
+                        proto: key.proto,
+                        src: rip.into(),
+                        sport: rport,
+                        dst: key.src,
+                        dport: key.sport,
+                    },
+                };
+                let b = Arc::new(Binding {
+                    fwd: key,
+                    reply,
+                    rs: (rip, rport),
+                    snat,
+                    client_mac: wire::src_mac(frame),
+                    client_ifindex: ingress,
+                    server_closed: AtomicBool::new(false),
+                });
+                if !self.sh.nat.insert(b.clone()) {
+                    release(&self.sh);
+                    return Err(DropReason::PortsExhausted);
+                }
+                (Plan::Nat { rip, rport, snat }, Some(b))
+            }
+        };
+        let new = NewConn {
+            dest: DestRef::from(rs),
+            first: pkt,
+            reply: binding.as_ref().map(|b| b.reply),
+            persist: choice.persist,
+        };
+        drop(table);
+        let mut evicted = Vec::new();
+        self.conns.insert(key, new, now, |e| evicted.push(e));
+        for Evicted(k, c) in evicted {
+            self.cleanup(k, c, now);
+        }
+        if let Some(b) = binding {
+            self.local.insert(key, b);
+        }
+        Counters::inc(&self.counters.new_conns);
+        Ok(Some(plan))
+    }
+
+    /// A one-arm source port from this worker's share of the range: a free
+    /// one, else one held by a connection of ours that is over (TIME_WAIT,
+    /// CLOSE, expired, or FINs seen from both sides), which is then dropped:
+    /// with IPVS's 120 s TIME_WAIT
+    /// the range would otherwise cap new connections per real server at
+    /// about range/120 per second.
+    fn alloc_port(
+        &mut self,
+        proto: Protocol,
+        rip: Ipv4Addr,
+        rport: u16,
+        lip: Ipv4Addr,
+        now: Millis,
+    ) -> Option<u16> {
+        let (lo, hi) = (
+            *self.sh.snat_ports.start() as u32,
+            *self.sh.snat_ports.end() as u32,
+        );
+        let per = (hi + 1).saturating_sub(lo) / self.workers;
+        if per == 0 {
+            return None;
+        }
+        let reply = |p: u16| FlowKey {
+            proto,
+            src: rip.into(),
+            sport: rport,
+            dst: lip.into(),
+            dport: p,
+        };
+        let probes = per.min(512);
+        let start = self.next_port;
+        let port = |k: u32| (lo + self.worker + (k % per) * self.workers) as u16;
+        for i in 0..probes {
+            let p = port(start.wrapping_add(i));
+            if self.sh.nat.reply_free(&reply(p)) {
+                self.next_port = start.wrapping_add(i + 1);
+                return Some(p);
+            }
+        }
+        for i in 0..probes {
+            let p = port(start.wrapping_add(i));
+            let Some(b) = self.sh.nat.by_reply(&reply(p)) else {
+                continue;
+            };
+            use TcpState::{CloseWait, FinWait, LastAck};
+            let both_closed = b.server_closed.load(Relaxed);
+            let over = match self.conns.get(&b.fwd, now).map(|c| c.state) {
+                None => true,
+                Some(ConnState::Tcp(TcpState::TimeWait | TcpState::Close)) => true,
+                Some(ConnState::Tcp(FinWait | CloseWait | LastAck)) => both_closed,
+                Some(_) => false,
+            };
+            if over {
+                if let Some(c) = self.conns.remove(&b.fwd) {
+                    self.cleanup(b.fwd, c, now);
+                } else {
+                    self.sh.nat.remove(&b);
+                }
+                self.next_port = start.wrapping_add(i + 1);
+                return Some(p);
+            }
+        }
+        None
+    }
+
+    /// Releases what a removed connection held.
+    fn cleanup(&mut self, key: FlowKey, c: Conn, now: Millis) {
+        if let Some(pk) = c.persist {
+            let t = self
+                .sh
+                .table
+                .load()
+                .services()
+                .iter()
+                .find(|s| s.id == pk.svc)
+                .and_then(|s| s.spec.persistence_timeout)
+                .unwrap_or(0) as Millis
+                * 1000;
+            self.sh.persist.release(&pk, t, now);
+        }
+        if let Some(b) = self.local.remove(&key) {
+            self.sh.nat.remove(&b);
+        }
+    }
+
+    /// Periodic housekeeping: expired connections and fragment decisions.
+    pub fn expire(&mut self, now: Millis) -> usize {
+        let mut gone = Vec::new();
+        self.conns.expire(now, |k, c| gone.push((k, c)));
+        let n = gone.len();
+        for (k, c) in gone {
+            self.cleanup(k, c, now);
+        }
+        self.frags.retain(|_, (_, t)| *t > now);
+        n
+    }
+
+    fn remember_frag(&mut self, f: &Ipv4Frame, plan: Plan, now: Millis) {
+        if self.frags.len() >= FRAG_MAX {
+            self.frags.retain(|_, (_, t)| *t > now);
+            if self.frags.len() >= FRAG_MAX {
+                return;
+            }
+        }
+        self.frags
+            .insert((f.src, f.dst, f.id, f.proto), (plan, now + FRAG_TTL));
+    }
+
+    /// Non-first fragments carry no ports: they follow their first fragment's
+    /// decision. The kernel's fanout hash ignores ports for every fragment,
+    /// so all fragments of a datagram reach the same worker.
+    fn fragment(&mut self, frame: &mut [u8], f: &Ipv4Frame, ingress: i32, now: Millis) -> Out {
+        if let Some(&(plan, t)) = self.frags.get(&(f.src, f.dst, f.id, f.proto)) {
+            if t > now {
+                if !self.sh.forwarding.load(Relaxed) {
+                    return Out::Drop(DropReason::Standby);
+                }
+                Counters::inc(&self.counters.frags);
+                return self.apply(frame, f, plan, ingress);
+            }
+        }
+        let ours = self.sh.table.load().services().iter().any(
+            |s| matches!(s.spec.key, ServiceKey::Addr { addr, .. } if addr == IpAddr::V4(f.dst)),
+        );
+        if ours {
+            Out::Drop(DropReason::FragUnknown)
+        } else {
+            Out::Pass
+        }
+    }
+
+    /// ICMP errors quoting a tracked flow: towards the real server (about a
+    /// packet sent to the client) or towards the client (about a packet we
+    /// forwarded to a real server, NAT).
+    fn icmp(
+        &mut self,
+        frame: &mut [u8],
+        f: &Ipv4Frame,
+        inner: &Ipv4Frame,
+        now: Millis,
+        foreign: bool,
+    ) -> Out {
+        let Some((isport, idport)) = inner.ports else {
+            return Out::Pass;
+        };
+        let proto = match inner.proto {
+            IPPROTO_TCP => Protocol::Tcp,
+            IPPROTO_UDP => Protocol::Udp,
+            _ => return Out::Pass,
+        };
+        // The quoted packet reversed: a reply key (NAT, towards the client)
+        // or a forward key (towards the real server).
+        let rev = FlowKey {
+            proto,
+            src: inner.dst.into(),
+            sport: idport,
+            dst: inner.src.into(),
+            dport: isport,
+        };
+        let on = self.sh.forwarding.load(Relaxed);
+        if let Some(b) = self.sh.nat.by_reply(&rev) {
+            if !on {
+                return Out::Drop(DropReason::Standby);
+            }
+            let (Some(vip), Some(client)) = (v4(b.fwd.dst), v4(b.fwd.src)) else {
+                return Out::Drop(DropReason::Unsupported);
+            };
+            if f.src == b.rs.0 {
+                wire::set_addr(frame, f, true, vip);
+            }
+            if b.snat.is_some() {
+                wire::set_addr(frame, f, false, client);
+                wire::set_addr(frame, inner, true, client);
+                wire::set_port(frame, inner, true, b.fwd.sport);
+            }
+            wire::set_addr(frame, inner, false, vip);
+            wire::set_port(frame, inner, false, b.fwd.dport);
+            wire::fix_icmp_csum(frame, f);
+            let src = self.sh.iface_mac(b.client_ifindex);
+            wire::set_macs(frame, b.client_mac, src);
+            Counters::inc(&self.counters.icmp);
+            return Out::Send(b.client_ifindex);
+        }
+        let dest = self.conns.get(&rev, now).map(|c| c.dest.clone());
+        let binding = self
+            .local
+            .get(&rev)
+            .cloned()
+            .or_else(|| self.sh.nat.by_fwd(&rev));
+        if dest.is_some() || binding.is_some() {
+            if !on {
+                return Out::Drop(DropReason::Standby);
+            }
+            Counters::inc(&self.counters.icmp);
+            if let Some(b) = binding {
+                let (rip, rport) = b.rs;
+                wire::set_addr(frame, f, false, rip);
+                wire::set_addr(frame, inner, true, rip);
+                wire::set_port(frame, inner, true, rport);
+                if let Some((ip, p)) = b.snat {
+                    wire::set_addr(frame, inner, false, ip);
+                    wire::set_port(frame, inner, false, p);
+                }
+                wire::fix_icmp_csum(frame, f);
+                let Some(h) = self.sh.neigh.get(rip) else {
+                    return Out::Drop(DropReason::NoNeigh);
+                };
+                wire::set_macs(frame, h.mac, h.src_mac);
+                return Out::Send(h.ifindex);
+            }
+            let d = dest.expect("checked");
+            let Some(plan) = self.plan_for(&rev, &d) else {
+                return Out::Drop(DropReason::Unsupported);
+            };
+            return self.apply(frame, f, plan, 0);
+        }
+        if foreign {
+            return Out::Pass;
+        }
+        let ours = self
+            .sh
+            .table
+            .load()
+            .lookup(proto, rev.dst, rev.dport, None)
+            .is_some();
+        match (ours, self.workers > 1) {
+            (true, true) => Out::Foreign,
+            (true, false) => Out::Drop(DropReason::IcmpUntracked),
+            (false, _) => Out::Pass,
+        }
+    }
+
+    fn apply(&mut self, frame: &mut [u8], f: &Ipv4Frame, plan: Plan, ingress: i32) -> Out {
+        match plan {
+            Plan::Dr { rip } => {
+                let Some(h) = self.sh.neigh.get(rip) else {
+                    return Out::Drop(DropReason::NoNeigh);
+                };
+                wire::set_macs(frame, h.mac, h.src_mac);
+                Out::Send(h.ifindex)
+            }
+            Plan::Tun { rip } => {
+                let Some(h) = self.sh.neigh.get(rip) else {
+                    return Out::Drop(DropReason::NoNeigh);
+                };
+                if f.end - f.ip + 20 > h.mtu as usize {
+                    if !f.dont_frag || f.proto == IPPROTO_ICMP {
+                        // Fragment the outer datagram (RFC 2003 §5.1).
+                        wire::encap_ipip(frame, f, h.src_ip, rip, &mut self.big);
+                        wire::set_macs(&mut self.big, h.mac, h.src_mac);
+                        self.out.clear();
+                        self.spans.clear();
+                        wire::fragment(&self.big, h.mtu, &mut self.out, &mut self.spans);
+                        Counters::inc(&self.counters.frags);
+                        return Out::SendSpans(h.ifindex);
+                    }
+                    // RFC 1191: tell the sender the path MTU through the tunnel.
+                    wire::frag_needed(frame, f, f.dst, h.mtu - 20, &mut self.out);
+                    self.counters.count_drop(DropReason::TooBig);
+                    return Out::SendBuf(ingress);
+                }
+                wire::encap_ipip(frame, f, h.src_ip, rip, &mut self.out);
+                wire::set_macs(&mut self.out, h.mac, h.src_mac);
+                Out::SendBuf(h.ifindex)
+            }
+            Plan::Nat { rip, rport, snat } => {
+                let Some(h) = self.sh.neigh.get(rip) else {
+                    return Out::Drop(DropReason::NoNeigh);
+                };
+                wire::set_addr(frame, f, false, rip);
+                wire::set_port(frame, f, false, rport);
+                if let Some((ip, p)) = snat {
+                    wire::set_addr(frame, f, true, ip);
+                    wire::set_port(frame, f, true, p);
+                }
+                wire::set_macs(frame, h.mac, h.src_mac);
+                Out::Send(h.ifindex)
+            }
+            Plan::Reply {
+                vip,
+                vport,
+                client,
+                mac,
+                ifindex,
+            } => {
+                wire::set_addr(frame, f, true, vip);
+                wire::set_port(frame, f, true, vport);
+                if let Some((c, p)) = client {
+                    wire::set_addr(frame, f, false, c);
+                    wire::set_port(frame, f, false, p);
+                }
+                wire::set_macs(frame, mac, self.sh.iface_mac(ifindex));
+                Out::Send(ifindex)
+            }
+        }
+    }
+}
+
+fn reply_plan(b: &Binding) -> Plan {
+    Plan::Reply {
+        vip: v4(b.fwd.dst).unwrap_or(Ipv4Addr::UNSPECIFIED),
+        vport: b.fwd.dport,
+        client: b.snat.and_then(|_| Some((v4(b.fwd.src)?, b.fwd.sport))),
+        mac: b.client_mac,
+        ifindex: b.client_ifindex,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,363 @@
+use std::collections::HashMap;
+
+use super::*;
+use crate::dataplane::neigh::Hop;
+use crate::dataplane::wire::tests::{build, ip_csum_ok, l4_csum_ok};
+use crate::dataplane::wire::{ETH_HLEN, IPPROTO_IPIP};
+use crate::service::Controller;
+use crate::spec::{RealServerSpec, SchedulerKind, ServiceSpec, TunOptions};
+
+const CLIENT: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 10);
+const VIP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 100);
+const LB: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
+const RS1: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 11);
+const RS2: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 12);
+const LB_MAC: Mac = [2, 0, 0, 0, 0, 0xaa];
+const CLIENT_MAC: Mac = [2, 0, 0, 0, 0, 2];
+const SYN: u8 = 0x02;
+const ACK: u8 = 0x10;
+
+fn mac_of(ip: Ipv4Addr) -> Mac {
+    [2, 0, 0, 0, 1, ip.octets()[3]]
+}
+
+fn setup(method: ForwardingMethod, persist: Option<u32>) -> (Engine, Arc<Shared>) {
+    let spec = ServiceSpec {
+        key: ServiceKey::Addr {
+            addr: VIP.into(),
+            port: Some(80),
+        },
+        scheduler: SchedulerKind::Rr,
+        forwarding: method,
+        persistence_timeout: persist,
+        real_servers: [RS1, RS2]
+            .iter()
+            .map(|a| RealServerSpec {
+                addr: (*a).into(),
+                port: Some(8080),
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    };
+    let (c, _) = Controller::new(vec![spec], vec![]).unwrap();
+    let sh = Arc::new(Shared {
+        table: Arc::new(SharedTable::new(c.table())),
+        persist: Arc::new(PersistTable::new(1024)),
+        nat: NatMap::default(),
+        neigh: Neighbours::default(),
+        forwarding: AtomicBool::new(true),
+        ifaces: vec![Iface {
+            name: "eth0".into(),
+            index: 2,
+            mac: LB_MAC,
+            addr: Some(LB),
+            addrs: vec![(LB, 24)],
+            mtu: 1500,
+        }],
+        snat_ports: 61000..=61003,
+    });
+    let hops: HashMap<Ipv4Addr, Hop> = [RS1, RS2]
+        .iter()
+        .map(|&ip| {
+            (
+                ip,
+                Hop {
+                    ifindex: 2,
+                    mac: mac_of(ip),
+                    src_mac: LB_MAC,
+                    src_ip: LB,
+                    mtu: 1500,
+                },
+            )
+        })
+        .collect();
+    sh.neigh.publish(hops);
+    (Engine::new(sh.clone(), 0, 1, 1024, Timeouts::default()), sh)
+}
+
+fn from_client(sport: u16, flags: u8, payload: &[u8]) -> Vec<u8> {
+    let mut b = build(IPPROTO_TCP, (CLIENT, sport), (VIP, 80), flags, payload);
+    wire::set_macs(&mut b, LB_MAC, CLIENT_MAC);
+    b
+}
+
+fn valid(b: &[u8]) -> Ipv4Frame {
+    assert!(ip_csum_ok(b, ETH_HLEN));
+    let f = wire::parse(b).unwrap();
+    if f.proto == IPPROTO_TCP || f.proto == IPPROTO_UDP {
+        assert!(l4_csum_ok(b, ETH_HLEN));
+    }
+    f
+}
+
+#[test]
+fn dr_rewrites_only_the_mac_and_round_robins() {
+    let (mut e, _) = setup(ForwardingMethod::Dr, None);
+    let mut seen = vec![];
+    for sport in [1000, 1001, 1002] {
+        let mut b = from_client(sport, SYN, b"");
+        let orig = b.clone();
+        assert_eq!(e.process(&mut b, 2, 0, false, false), Out::Send(2));
+        assert_eq!(&b[12..], &orig[12..], "IP packet untouched");
+        assert_eq!(wire::src_mac(&b), LB_MAC);
+        seen.push(b[5]);
+    }
+    assert_eq!(seen, vec![11, 12, 11]);
+    // The same flow sticks to its server.
+    let mut b = from_client(1001, ACK, b"x");
+    assert_eq!(e.process(&mut b, 2, 1, false, false), Out::Send(2));
+    assert_eq!(b[0..6], mac_of(RS2));
+    assert_eq!(e.counters.new_conns.load(Relaxed), 3);
+}
+
+#[test]
+fn nat_translates_both_ways_and_unrelated_traffic_passes() {
+    let (mut e, sh) = setup(ForwardingMethod::Nat, None);
+    let mut b = from_client(1000, SYN, b"");
+    assert_eq!(e.process(&mut b, 2, 0, false, false), Out::Send(2));
+    let f = valid(&b);
+    assert_eq!((f.src, f.dst, f.ports), (CLIENT, RS1, Some((1000, 8080))));
+    assert_eq!(b[0..6], mac_of(RS1));
+    // The reply, routed back through us.
+    let mut r = build(IPPROTO_TCP, (RS1, 8080), (CLIENT, 1000), 0x12, b"");
+    assert_eq!(e.process(&mut r, 2, 1, false, false), Out::Send(2));
+    let f = valid(&r);
+    assert_eq!((f.src, f.dst, f.ports), (VIP, CLIENT, Some((80, 1000))));
+    assert_eq!(r[0..6], CLIENT_MAC);
+    assert_eq!(e.counters.replies.load(Relaxed), 1);
+    // Another worker (sharing the NAT map) handles replies too.
+    let mut other = Engine::new(sh.clone(), 1, 2, 16, Timeouts::default());
+    let mut r = build(IPPROTO_TCP, (RS1, 8080), (CLIENT, 1000), ACK, b"hello");
+    assert_eq!(other.process(&mut r, 2, 2, false, false), Out::Send(2));
+    assert_eq!(valid(&r).src, VIP);
+    // Not ours.
+    let mut x = build(IPPROTO_TCP, (CLIENT, 5), (LB, 22), SYN, b"");
+    assert_eq!(e.process(&mut x, 2, 2, false, false), Out::Pass);
+    // Switched off: dropped and counted as standby.
+    sh.forwarding.store(false, Relaxed);
+    let mut b = from_client(1000, ACK, b"");
+    assert_eq!(
+        e.process(&mut b, 2, 3, false, false),
+        Out::Drop(DropReason::Standby)
+    );
+}
+
+#[test]
+fn one_arm_nat_hides_the_client_and_expiry_frees_everything() {
+    let (mut e, sh) = setup(ForwardingMethod::NatOneArm, Some(60));
+    let mut b = from_client(1000, SYN, b"");
+    assert_eq!(e.process(&mut b, 2, 0, false, false), Out::Send(2));
+    let f = valid(&b);
+    let (lport, rport) = f.ports.unwrap();
+    assert_eq!((f.src, f.dst, rport), (LB, RS1, 8080));
+    assert!((61000..=61003).contains(&lport));
+    let mut r = build(IPPROTO_TCP, (RS1, 8080), (LB, lport), 0x12, b"");
+    assert_eq!(e.process(&mut r, 2, 1, false, false), Out::Send(2));
+    let f = valid(&r);
+    assert_eq!((f.src, f.dst, f.ports), (VIP, CLIENT, Some((80, 1000))));
+    // Persistence: a second connection of the client goes to the same server.
+    let mut b = from_client(1001, SYN, b"");
+    e.process(&mut b, 2, 2, false, false);
+    assert_eq!(valid(&b).dst, RS1);
+    assert_eq!(sh.nat.len(), 2);
+    // Unanswered SYNs expire after 60 s (SYN_RECV): bindings and template
+    // control go away; the template outlives them by the persistence timeout.
+    assert_eq!(e.expire(61_000), 2);
+    assert!(sh.nat.is_empty());
+    assert_eq!(e.conns(), 0);
+    let table = sh.table.load();
+    let id = table.services()[0].id;
+    let key = crate::persist::PersistKey::new(id, CLIENT.into(), None);
+    assert!(sh.persist.get(&key, 61_000 + 59_000).is_some());
+    assert!(sh.persist.get(&key, 62_000 + 60_000).is_none());
+}
+
+#[test]
+fn one_arm_ports_run_out_and_are_counted() {
+    let (mut e, _) = setup(ForwardingMethod::NatOneArm, None);
+    // Four ports towards each of the two servers: 8 connections fit.
+    for sport in 0..8 {
+        let mut b = from_client(2000 + sport, SYN, b"");
+        assert_eq!(
+            e.process(&mut b, 2, 0, false, false),
+            Out::Send(2),
+            "{sport}"
+        );
+    }
+    let mut b = from_client(3000, SYN, b"");
+    assert_eq!(
+        e.process(&mut b, 2, 0, false, false),
+        Out::Drop(DropReason::PortsExhausted)
+    );
+}
+
+#[test]
+fn tun_encapsulates_and_answers_too_big_with_frag_needed() {
+    let (mut e, _) = setup(ForwardingMethod::Tun(TunOptions::default()), None);
+    let mut b = from_client(1000, SYN, b"");
+    assert_eq!(e.process(&mut b, 2, 0, false, false), Out::SendBuf(2));
+    let o = valid(&e.out.clone());
+    assert_eq!((o.src, o.dst, o.proto), (LB, RS1, IPPROTO_IPIP));
+    assert_eq!(&e.out[o.l4..], &b[ETH_HLEN..]);
+    // 1490-byte datagram + 20 > 1500 with DF: ICMP frag needed, MTU 1480.
+    let mut big = from_client(1000, ACK, &vec![0u8; 1450]);
+    assert_eq!(e.process(&mut big, 2, 1, false, false), Out::SendBuf(2));
+    let i = valid(&e.out.clone());
+    assert_eq!((i.src, i.dst, i.proto), (VIP, CLIENT, IPPROTO_ICMP));
+    assert_eq!(e.out[i.l4..i.l4 + 2], [3, 4]);
+    assert_eq!(u16::from_be_bytes([e.out[i.l4 + 6], e.out[i.l4 + 7]]), 1480);
+    assert_eq!(e.out[0..6], CLIENT_MAC);
+    // Without DF the outer datagram is fragmented instead.
+    let mut big = from_client(1000, ACK, &vec![0u8; 1450]);
+    big[ETH_HLEN + 6] = 0;
+    wire::fix_ip_csum(&mut big, ETH_HLEN);
+    assert_eq!(e.process(&mut big, 2, 2, false, false), Out::SendSpans(2));
+    assert_eq!(e.spans.len(), 2);
+    let (s0, l0) = e.spans[0];
+    let first = &e.out[s0..s0 + l0];
+    let o = wire::parse(first).unwrap();
+    assert!(l0 - ETH_HLEN <= 1500 && o.more_frags && o.proto == IPPROTO_IPIP);
+    assert_eq!(first[0..6], mac_of(RS1));
+}
+
+#[test]
+fn non_first_fragments_follow_their_flow() {
+    let (mut e, _) = setup(ForwardingMethod::Nat, None);
+    // First fragment: MF set, offset 0.
+    let mut first = from_client(1000, SYN, &[1u8; 16]);
+    first[ETH_HLEN + 6] = 0x20;
+    wire::fix_ip_csum(&mut first, ETH_HLEN);
+    assert_eq!(e.process(&mut first, 2, 0, false, false), Out::Send(2));
+    assert_eq!(wire::parse(&first).unwrap().dst, RS1);
+    // Second fragment: offset 8 (64 bytes), same id.
+    let mut second = from_client(1000, 0, &[2u8; 16]);
+    second[ETH_HLEN + 6..ETH_HLEN + 8].copy_from_slice(&8u16.to_be_bytes());
+    wire::fix_ip_csum(&mut second, ETH_HLEN);
+    assert_eq!(e.process(&mut second, 2, 1, false, false), Out::Send(2));
+    assert!(ip_csum_ok(&second, ETH_HLEN));
+    assert_eq!(wire::parse(&second).unwrap().dst, RS1);
+    assert_eq!(e.counters.frags.load(Relaxed), 1);
+    // An unknown datagram's fragment to the VIP is dropped and counted.
+    let mut third = from_client(1000, 0, &[2u8; 16]);
+    third[ETH_HLEN + 4] ^= 0xff;
+    third[ETH_HLEN + 6..ETH_HLEN + 8].copy_from_slice(&8u16.to_be_bytes());
+    wire::fix_ip_csum(&mut third, ETH_HLEN);
+    assert_eq!(
+        e.process(&mut third, 2, 2, false, false),
+        Out::Drop(DropReason::FragUnknown)
+    );
+}
+
+#[test]
+fn icmp_errors_of_nat_flows_are_translated_both_ways() {
+    let (mut e, _) = setup(ForwardingMethod::Nat, None);
+    let mut b = from_client(1000, SYN, b"");
+    e.process(&mut b, 2, 0, false, false);
+    // A router on the client side says our reply (VIP:80 -> client) was too big.
+    let reply = build(IPPROTO_TCP, (VIP, 80), (CLIENT, 1000), ACK, &[0u8; 64]);
+    let rf = wire::parse(&reply).unwrap();
+    let router = Ipv4Addr::new(203, 0, 113, 1);
+    let mut icmp = Vec::new();
+    wire::frag_needed(&reply, &rf, router, 1400, &mut icmp);
+    // frag_needed addresses it to the quoted packet's source: the VIP.
+    assert_eq!(e.process(&mut icmp, 2, 1, false, false), Out::Send(2));
+    let o = valid(&icmp);
+    assert_eq!((o.src, o.dst), (router, RS1));
+    assert_eq!(wire::fold(wire::sum(&icmp[o.l4..o.end], 0)), 0);
+    let inner = wire::icmp_error(&icmp, &o).unwrap().inner;
+    assert_eq!(
+        (inner.src, inner.dst, inner.ports),
+        (RS1, CLIENT, Some((8080, 1000)))
+    );
+    assert_eq!(icmp[0..6], mac_of(RS1));
+    // The real server says the client's packet could not be delivered
+    // (quoting client -> RS1:8080): it goes back as from the VIP.
+    let fwd = build(IPPROTO_TCP, (CLIENT, 1000), (RS1, 8080), ACK, &[0u8; 8]);
+    let ff = wire::parse(&fwd).unwrap();
+    let mut icmp = Vec::new();
+    wire::frag_needed(&fwd, &ff, RS1, 1400, &mut icmp);
+    assert_eq!(e.process(&mut icmp, 2, 2, false, false), Out::Send(2));
+    let o = valid(&icmp);
+    assert_eq!((o.src, o.dst), (VIP, CLIENT));
+    let inner = wire::icmp_error(&icmp, &o).unwrap().inner;
+    assert_eq!(
+        (inner.src, inner.dst, inner.ports),
+        (CLIENT, VIP, Some((1000, 80)))
+    );
+    assert_eq!(e.counters.icmp.load(Relaxed), 2);
+}
+
+#[test]
+fn rst_does_not_create_a_connection() {
+    let (mut e, _) = setup(ForwardingMethod::Dr, None);
+    let mut b = from_client(1000, 0x04, b"");
+    assert_eq!(
+        e.process(&mut b, 2, 0, false, false),
+        Out::Drop(DropReason::NoConn)
+    );
+    assert_eq!(e.conns(), 0);
+}
+
+#[test]
+fn icmp_error_for_a_flow_of_another_worker_is_relayed_to_it() {
+    let (mut owner, sh) = setup(ForwardingMethod::Dr, None);
+    let mut other = Engine::new(sh.clone(), 1, 2, 16, Timeouts::default());
+    let mut b = from_client(1000, SYN, b"");
+    assert_eq!(owner.process(&mut b, 2, 0, false, false), Out::Send(2));
+    // A router tells the VIP that the real server's reply (sent from the VIP)
+    // was too big; it lands on the worker that does not own the flow.
+    let reply = build(IPPROTO_TCP, (VIP, 80), (CLIENT, 1000), ACK, &[0u8; 64]);
+    let rf = wire::parse(&reply).unwrap();
+    let mut icmp = Vec::new();
+    wire::frag_needed(&reply, &rf, Ipv4Addr::new(203, 0, 113, 1), 1400, &mut icmp);
+    let mut copy = icmp.clone();
+    assert_eq!(other.process(&mut icmp, 2, 1, false, false), Out::Foreign);
+    // Relayed, the owner sends it on to the flow's real server unchanged (DR).
+    assert_eq!(owner.process(&mut copy, 2, 1, false, true), Out::Send(2));
+    assert_eq!(copy[0..6], mac_of(RS1));
+    assert_eq!(copy[12..], icmp[12..]);
+    // A relayed error nobody owns is not relayed again.
+    let mut again = icmp.clone();
+    assert_eq!(other.process(&mut again, 2, 1, false, true), Out::Pass);
+}
+
+#[test]
+fn offloaded_checksum_is_completed_before_rewriting() {
+    let (mut e, _) = setup(ForwardingMethod::Nat, None);
+    let mut b = from_client(1000, SYN, b"payload");
+    // What a veth peer hands over with checksum offload: only the pseudo-header sum.
+    let at = ETH_HLEN + 20 + 16;
+    b[at] = 0x12;
+    b[at + 1] = 0x34;
+    assert_eq!(e.process(&mut b, 2, 0, true, false), Out::Send(2));
+    valid(&b);
+}
+
+#[test]
+fn one_arm_ports_of_finished_connections_are_reused() {
+    let (mut e, sh) = setup(ForwardingMethod::NatOneArm, None);
+    let mut ports = vec![];
+    for sport in 0..8u16 {
+        let mut b = from_client(2000 + sport, SYN, b"");
+        assert_eq!(e.process(&mut b, 2, 0, false, false), Out::Send(2));
+        ports.push(valid(&b).ports.unwrap().0);
+    }
+    // Connection 2000 (to RS1) closes: FIN from the client, FIN from the
+    // server (through us), last ACK: TIME_WAIT for 120 s.
+    let lport = ports[0];
+    let mut f = from_client(2000, 0x11, b"");
+    e.process(&mut f, 2, 1, false, false);
+    let mut r = build(IPPROTO_TCP, (RS1, 8080), (LB, lport), 0x11, b"");
+    assert_eq!(e.process(&mut r, 2, 2, false, false), Out::Send(2));
+    let mut a = from_client(2000, ACK, b"");
+    e.process(&mut a, 2, 3, false, false);
+    assert_eq!(sh.nat.len(), 8);
+    // A new connection to RS1 (rr: the 9th goes to RS1) takes that port over.
+    let mut b = from_client(3000, SYN, b"");
+    assert_eq!(e.process(&mut b, 2, 4, false, false), Out::Send(2));
+    let f = valid(&b);
+    assert_eq!((f.dst, f.ports.unwrap().0), (RS1, lport));
+    assert_eq!(sh.nat.len(), 8);
+    assert_eq!(e.conns(), 8);
+}

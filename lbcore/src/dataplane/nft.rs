@@ -1,0 +1,140 @@
+//! Keeping the kernel out of intercepted traffic.
+//!
+//! AF_PACKET taps see a frame before netfilter does, so an nftables `drop` in
+//! prerouting at priority -300 (before conntrack) hides the packets the
+//! dataplane forwards from the local stack while the rings still receive
+//! them. Without it the kernel would answer a SYN to the VIP with a RST (DR,
+//! NAT) or a one-arm reply to the balancer's own address with a RST.
+//!
+//! Rules, in table `inet vrrpd_lb`, chain `pre`:
+//! - `ip daddr VIP <proto> dport PORT drop` for every service (the whole
+//!   VIP for port-less persistent services);
+//! - one-arm NAT: `ip daddr LB <proto> dport SNAT-RANGE drop` for the
+//!   balancer's addresses;
+//! - two-arm NAT replies (`ip saddr RIP <proto> sport RPORT`) not addressed
+//!   to us (`fib daddr type != local`): dropped so a kernel with forwarding
+//!   on does not also route them untranslated (the balancer's own health
+//!   checks to the real server still reach the kernel).
+//!
+//! Fragments and ICMP errors are not matched: the kernel ignores non-first
+//! fragments it cannot reassemble for a closed port, and never answers ICMP
+//! errors.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr};
+use std::ops::RangeInclusive;
+use std::process::{Command, Stdio};
+
+use crate::service::ServiceTable;
+use crate::spec::{ForwardingMethod, Protocol, ServiceKey};
+
+pub const TABLE: &str = "vrrpd_lb";
+
+fn proto(p: Protocol) -> &'static str {
+    match p {
+        Protocol::Tcp => "tcp",
+        Protocol::Udp => "udp",
+        Protocol::Sctp => "sctp",
+    }
+}
+
+fn fam(a: IpAddr) -> &'static str {
+    if a.is_ipv4() {
+        "ip"
+    } else {
+        "ip6"
+    }
+}
+
+/// The rule set (`nft -f` input) for `table`; replaces an earlier version atomically.
+pub fn render(table: &ServiceTable, lb_addrs: &[Ipv4Addr], snat: &RangeInclusive<u16>) -> String {
+    let mut rules = BTreeSet::new();
+    let mut one_arm = BTreeSet::new();
+    for s in table.services() {
+        let p = proto(s.spec.protocol);
+        if let ServiceKey::Addr { addr, port } = s.spec.key {
+            rules.insert(match port {
+                Some(port) => format!("{} daddr {addr} {p} dport {port} drop", fam(addr)),
+                None => format!("{} daddr {addr} meta l4proto {p} drop", fam(addr)),
+            });
+        }
+        for r in &s.servers {
+            match r.forwarding {
+                ForwardingMethod::Nat => {
+                    let port =
+                        r.id.port
+                            .map(|x| format!(" {p} sport {x}"))
+                            .unwrap_or_default();
+                    rules.insert(format!(
+                        "{} saddr {}{port} fib daddr type != local drop",
+                        fam(r.id.addr),
+                        r.id.addr
+                    ));
+                }
+                ForwardingMethod::NatOneArm => {
+                    one_arm.insert(p);
+                }
+                _ => {}
+            }
+        }
+    }
+    for p in one_arm {
+        for a in lb_addrs {
+            rules.insert(format!(
+                "ip daddr {a} {p} dport {}-{} drop",
+                snat.start(),
+                snat.end()
+            ));
+        }
+    }
+    let mut s = format!("table inet {TABLE} {{}}\ndelete table inet {TABLE}\n");
+    s.push_str(&format!(
+        "table inet {TABLE} {{\n  chain pre {{\n    type filter hook prerouting priority -300; policy accept;\n"
+    ));
+    for r in rules {
+        s.push_str("    ");
+        s.push_str(&r);
+        s.push('\n');
+    }
+    s.push_str("  }\n}\n");
+    s
+}
+
+/// Errors running `nft`.
+#[derive(Debug, thiserror::Error)]
+pub enum NftError {
+    #[error("cannot run nft: {0}")]
+    Spawn(#[from] std::io::Error),
+    #[error("nft failed: {0}")]
+    Failed(String),
+}
+
+/// Loads a rule set with `nft -f -` in the calling thread's network namespace.
+pub fn apply(ruleset: &str) -> Result<(), NftError> {
+    let mut c = Command::new("nft")
+        .args(["-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    c.stdin
+        .take()
+        .expect("piped")
+        .write_all(ruleset.as_bytes())?;
+    let out = c.wait_with_output()?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(NftError::Failed(
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        ))
+    }
+}
+
+/// Removes the table (absent is fine).
+pub fn remove() -> Result<(), NftError> {
+    apply(&format!(
+        "table inet {TABLE} {{}}\ndelete table inet {TABLE}\n"
+    ))
+}

@@ -1,0 +1,475 @@
+//! AF_PACKET socket with a TPACKET_V3 (or V2) receive ring, joined to a
+//! PACKET_FANOUT_HASH group.
+//!
+//! V3: the ring is a shared mapping of `block_nr` blocks: the kernel fills a
+//! block with packets and hands it over by setting `TP_STATUS_USER` in the
+//! block header (when full, or after `retire_ms`); we read (and rewrite in
+//! place) its frames, then give it back by writing `TP_STATUS_KERNEL`. The
+//! wake-up comes per block, so at low rates a packet waits up to `retire_ms`
+//! (at least 1 ms): fine for throughput, but a closed-loop request/response
+//! load is then bounded by that millisecond per hop.
+//!
+//! V2: fixed 2 KiB frames, each with its own status word, handed over (and
+//! woken up for) one by one: no added latency, one wake-up per burst.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// TPACKET version of the receive ring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RingVersion {
+    /// Per-frame hand-over: lowest latency (the default).
+    #[default]
+    V2,
+    /// Per-block hand-over: fewer wake-ups at high rates, up to
+    /// `retire_ms` of added latency at low rates.
+    V3,
+}
+
+/// Ring geometry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RingConfig {
+    pub version: RingVersion,
+    /// Block size in bytes (a multiple of the page size, holding a whole frame).
+    pub block_size: u32,
+    pub block_nr: u32,
+    /// Hand a partly filled block over after this many milliseconds.
+    pub retire_ms: u32,
+}
+
+impl Default for RingConfig {
+    fn default() -> Self {
+        Self {
+            version: RingVersion::V2,
+            block_size: 1 << 16,
+            block_nr: 16,
+            retire_ms: 1,
+        }
+    }
+}
+
+const ETH_P_IP: u16 = 0x0800;
+/// V2 frame size: a 1500-byte MTU frame plus headers fits.
+const FRAME: u32 = 2048;
+
+/// One ring socket bound to one interface.
+#[derive(Debug)]
+pub struct RingSocket {
+    fd: OwnedFd,
+    map: NonNull<u8>,
+    map_len: usize,
+    cfg: RingConfig,
+    cur: u32,
+    pub ifindex: i32,
+    /// Frames larger than a ring slot (only a truncated copy was received):
+    /// never forwarded.
+    pub truncated: u64,
+}
+
+// SAFETY: the mapping is owned by this value and only accessed through
+// `&mut self` (block iteration) or not at all (send); moving it to the worker
+// thread that uses it is sound.
+unsafe impl Send for RingSocket {}
+
+fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+fn setsockopt<T>(fd: RawFd, level: libc::c_int, name: libc::c_int, v: &T) -> io::Result<()> {
+    // SAFETY: `v` points to a live `T` of the size passed; the kernel copies it.
+    cvt(unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            (v as *const T).cast(),
+            std::mem::size_of::<T>() as libc::socklen_t,
+        )
+    })
+    .map(|_| ())
+}
+
+impl RingSocket {
+    /// Opens a socket receiving IPv4 frames of `ifindex` into a V3 ring, in
+    /// fanout group `group` (flow-hash demultiplexing across the group).
+    pub fn open(ifindex: i32, group: u16, cfg: RingConfig) -> io::Result<Self> {
+        // SAFETY: plain socket(2) call; the result is checked and owned below.
+        let raw = cvt(unsafe {
+            libc::socket(
+                libc::AF_PACKET,
+                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+                ETH_P_IP.to_be() as libc::c_int,
+            )
+        })?;
+        // SAFETY: `raw` is a fresh descriptor nobody else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let req = libc::tpacket_req3 {
+            tp_block_size: cfg.block_size,
+            tp_block_nr: cfg.block_nr,
+            tp_frame_size: FRAME,
+            tp_frame_nr: cfg.block_size / FRAME * cfg.block_nr,
+            tp_retire_blk_tov: cfg.retire_ms,
+            tp_sizeof_priv: 0,
+            tp_feature_req_word: 0,
+        };
+        match cfg.version {
+            RingVersion::V3 => {
+                let v = libc::tpacket_versions::TPACKET_V3 as libc::c_int;
+                setsockopt(raw, libc::SOL_PACKET, libc::PACKET_VERSION, &v)?;
+                setsockopt(raw, libc::SOL_PACKET, libc::PACKET_RX_RING, &req)?;
+            }
+            RingVersion::V2 => {
+                let v = libc::tpacket_versions::TPACKET_V2 as libc::c_int;
+                setsockopt(raw, libc::SOL_PACKET, libc::PACKET_VERSION, &v)?;
+                let req2 = libc::tpacket_req {
+                    tp_block_size: req.tp_block_size,
+                    tp_block_nr: req.tp_block_nr,
+                    tp_frame_size: req.tp_frame_size,
+                    tp_frame_nr: req.tp_frame_nr,
+                };
+                setsockopt(raw, libc::SOL_PACKET, libc::PACKET_RX_RING, &req2)?;
+            }
+        }
+        let map_len = cfg.block_size as usize * cfg.block_nr as usize;
+        // SAFETY: maps the ring the kernel just allocated for this socket;
+        // the length is exactly the ring's size. Checked for MAP_FAILED.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                map_len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                raw,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let map = NonNull::new(p.cast::<u8>()).ok_or_else(io::Error::last_os_error)?;
+        let s = Self {
+            fd,
+            map,
+            map_len,
+            cfg,
+            cur: 0,
+            ifindex,
+            truncated: 0,
+        };
+        // Our own transmissions must not come back in; bypass the qdisc on send.
+        let one: libc::c_int = 1;
+        setsockopt(raw, libc::SOL_PACKET, libc::PACKET_IGNORE_OUTGOING, &one)?;
+        setsockopt(raw, libc::SOL_PACKET, libc::PACKET_QDISC_BYPASS, &one)?;
+        // SAFETY: sockaddr_ll is plain data; all-zero is a valid value.
+        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        sll.sll_family = libc::AF_PACKET as u16;
+        sll.sll_protocol = ETH_P_IP.to_be();
+        sll.sll_ifindex = ifindex;
+        // SAFETY: `sll` is a valid sockaddr_ll and its size is passed.
+        cvt(unsafe {
+            libc::bind(
+                raw,
+                (&sll as *const libc::sockaddr_ll).cast(),
+                std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+            )
+        })?;
+        let fanout: libc::c_int =
+            (group as libc::c_int) | ((libc::PACKET_FANOUT_HASH as libc::c_int) << 16);
+        setsockopt(raw, libc::SOL_PACKET, libc::PACKET_FANOUT, &fanout)?;
+        Ok(s)
+    }
+
+    pub fn fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    fn block(&self, i: u32) -> *mut u8 {
+        // SAFETY: i < block_nr, so the offset stays inside the mapping.
+        unsafe {
+            self.map
+                .as_ptr()
+                .add(i as usize * self.cfg.block_size as usize)
+        }
+    }
+
+    fn status(&self, i: u32) -> &AtomicU32 {
+        // SAFETY: block_status is the first u32 of the block header
+        // (tpacket_block_desc.hdr.bh1, after version and offset_to_priv: offset 8),
+        // 4-byte aligned in a page-aligned block, and the kernel accesses it
+        // concurrently, hence the atomic view.
+        unsafe { AtomicU32::from_ptr(self.block(i).add(8).cast::<u32>()) }
+    }
+
+    /// Calls `f(frame, csum_not_ready)` for every frame the kernel has handed
+    /// over, returning each to the kernel afterwards. Returns the number of
+    /// frames seen.
+    pub fn drain(&mut self, f: impl FnMut(&mut [u8], bool)) -> usize {
+        match self.cfg.version {
+            RingVersion::V2 => self.drain_v2(f),
+            RingVersion::V3 => self.drain_v3(f),
+        }
+    }
+
+    fn frames(&self) -> u32 {
+        self.cfg.block_size / FRAME * self.cfg.block_nr
+    }
+
+    fn drain_v2(&mut self, mut f: impl FnMut(&mut [u8], bool)) -> usize {
+        let per_block = self.cfg.block_size / FRAME;
+        let total = self.frames();
+        let mut n = 0;
+        for _ in 0..total {
+            let i = self.cur;
+            let at = (i / per_block) as usize * self.cfg.block_size as usize
+                + (i % per_block) as usize * FRAME as usize;
+            // SAFETY: `at` is the start of frame `i`, inside the mapping and
+            // 16-byte aligned; tp_status is its first u32, shared with the
+            // kernel, hence the atomic view.
+            let status = unsafe { AtomicU32::from_ptr(self.map.as_ptr().add(at).cast::<u32>()) };
+            let st = status.load(Ordering::Acquire);
+            if st & libc::TP_STATUS_USER == 0 {
+                break;
+            }
+            // SAFETY: the frame is ours until we store TP_STATUS_KERNEL; its
+            // header and the tp_snaplen bytes at tp_mac lie within the frame
+            // (checked against FRAME before use).
+            unsafe {
+                let ph = &*(self.map.as_ptr().add(at) as *const libc::tpacket2_hdr);
+                let (start, len) = (ph.tp_mac as usize, ph.tp_snaplen as usize);
+                if ph.tp_len as usize != len {
+                    self.truncated += 1;
+                } else if start + len <= FRAME as usize {
+                    let data =
+                        std::slice::from_raw_parts_mut(self.map.as_ptr().add(at + start), len);
+                    f(data, st & libc::TP_STATUS_CSUMNOTREADY != 0);
+                    n += 1;
+                }
+            }
+            status.store(libc::TP_STATUS_KERNEL, Ordering::Release);
+            self.cur = (self.cur + 1) % total;
+        }
+        n
+    }
+
+    fn drain_v3(&mut self, mut f: impl FnMut(&mut [u8], bool)) -> usize {
+        let mut n = 0;
+        for _ in 0..self.cfg.block_nr {
+            let i = self.cur;
+            if self.status(i).load(Ordering::Acquire) & libc::TP_STATUS_USER == 0 {
+                break;
+            }
+            let b = self.block(i);
+            // SAFETY: the block is ours until we store TP_STATUS_KERNEL below.
+            // The header fields are read once; `num_pkts` frames follow,
+            // chained by tp_next_offset, each with tp_snaplen bytes at tp_mac,
+            // all inside this block (the kernel wrote them there).
+            unsafe {
+                let desc = &*(b as *const libc::tpacket_block_desc);
+                let h = &desc.hdr.bh1;
+                let mut off = h.offset_to_first_pkt as usize;
+                for _ in 0..h.num_pkts {
+                    let bs = self.cfg.block_size as usize;
+                    if off + std::mem::size_of::<libc::tpacket3_hdr>() > bs {
+                        break;
+                    }
+                    let ph = &*(b.add(off) as *const libc::tpacket3_hdr);
+                    let start = off + ph.tp_mac as usize;
+                    let len = ph.tp_snaplen as usize;
+                    if ph.tp_len as usize != len {
+                        self.truncated += 1;
+                    } else if start + len <= bs {
+                        let partial = ph.tp_status & libc::TP_STATUS_CSUMNOTREADY != 0;
+                        f(std::slice::from_raw_parts_mut(b.add(start), len), partial);
+                        n += 1;
+                    }
+                    if ph.tp_next_offset == 0 {
+                        break;
+                    }
+                    off += ph.tp_next_offset as usize;
+                }
+            }
+            self.status(i)
+                .store(libc::TP_STATUS_KERNEL, Ordering::Release);
+            self.cur = (self.cur + 1) % self.cfg.block_nr;
+        }
+        n
+    }
+
+    /// Transmits one Ethernet frame on this socket's interface.
+    pub fn send(&self, frame: &[u8]) -> io::Result<()> {
+        // SAFETY: `frame` is a valid readable slice for its length.
+        let r = unsafe {
+            libc::send(
+                self.fd.as_raw_fd(),
+                frame.as_ptr().cast(),
+                frame.len(),
+                libc::MSG_DONTWAIT,
+            )
+        };
+        if r < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Kernel drop count since the last call (PACKET_STATISTICS resets it).
+    pub fn ring_drops(&self) -> u64 {
+        // SAFETY: tpacket_stats_v3 is plain data; the kernel fills at most `len` bytes.
+        unsafe {
+            let mut st: libc::tpacket_stats_v3 = std::mem::zeroed();
+            let mut len = std::mem::size_of::<libc::tpacket_stats_v3>() as libc::socklen_t;
+            let r = libc::getsockopt(
+                self.fd.as_raw_fd(),
+                libc::SOL_PACKET,
+                libc::PACKET_STATISTICS,
+                (&mut st as *mut libc::tpacket_stats_v3).cast(),
+                &mut len,
+            );
+            if r < 0 {
+                0
+            } else {
+                st.tp_drops as u64
+            }
+        }
+    }
+}
+
+impl Drop for RingSocket {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly the region mapped in `open`; no references
+        // into it outlive `&mut self` borrows.
+        unsafe {
+            libc::munmap(self.map.as_ptr().cast(), self.map_len);
+        }
+    }
+}
+
+/// Waits until one of `fds` is readable or `timeout_ms` passes.
+pub fn wait(fds: &[RawFd], timeout_ms: i32) {
+    let mut p: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|&fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN | libc::POLLERR,
+            revents: 0,
+        })
+        .collect();
+    // SAFETY: `p` is a valid array of `p.len()` pollfd structs.
+    unsafe {
+        libc::poll(p.as_mut_ptr(), p.len() as libc::nfds_t, timeout_ms);
+    }
+}
+
+/// A plain AF_PACKET socket on one interface: the workers' transmit
+/// sockets (`ethertype` 0: receives nothing) and the resolver's ARP socket.
+#[derive(Debug)]
+pub struct PlainSocket {
+    fd: OwnedFd,
+}
+
+impl PlainSocket {
+    pub fn open(ifindex: i32, ethertype: u16) -> io::Result<Self> {
+        // SAFETY: plain socket(2) call; the result is checked and owned below.
+        let raw = cvt(unsafe {
+            libc::socket(
+                libc::AF_PACKET,
+                libc::SOCK_RAW | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+                ethertype.to_be() as libc::c_int,
+            )
+        })?;
+        // SAFETY: `raw` is a fresh descriptor nobody else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        // SAFETY: sockaddr_ll is plain data; all-zero is a valid value.
+        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        sll.sll_family = libc::AF_PACKET as u16;
+        sll.sll_protocol = ethertype.to_be();
+        sll.sll_ifindex = ifindex;
+        // SAFETY: `sll` is a valid sockaddr_ll and its size is passed.
+        cvt(unsafe {
+            libc::bind(
+                raw,
+                (&sll as *const libc::sockaddr_ll).cast(),
+                std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+            )
+        })?;
+        if ethertype == 0 {
+            let one: libc::c_int = 1;
+            setsockopt(raw, libc::SOL_PACKET, libc::PACKET_QDISC_BYPASS, &one)?;
+        }
+        Ok(Self { fd })
+    }
+
+    pub fn fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    pub fn send(&self, frame: &[u8]) -> io::Result<()> {
+        // SAFETY: `frame` is a valid readable slice for its length.
+        let r = unsafe {
+            libc::send(
+                self.fd(),
+                frame.as_ptr().cast(),
+                frame.len(),
+                libc::MSG_DONTWAIT,
+            )
+        };
+        if r < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Sends several frames with one `sendmmsg`; returns how many went out.
+    pub fn send_batch(&self, frames: &[&[u8]]) -> usize {
+        let mut iov: Vec<libc::iovec> = frames
+            .iter()
+            .map(|f| libc::iovec {
+                iov_base: f.as_ptr() as *mut libc::c_void,
+                iov_len: f.len(),
+            })
+            .collect();
+        // SAFETY: mmsghdr is plain data; all-zero is valid (no address, no control).
+        let mut msgs: Vec<libc::mmsghdr> = iov
+            .iter_mut()
+            .map(|v| {
+                let mut m: libc::mmsghdr = unsafe { std::mem::zeroed() };
+                m.msg_hdr.msg_iov = v;
+                m.msg_hdr.msg_iovlen = 1;
+                m
+            })
+            .collect();
+        let mut sent = 0;
+        while sent < msgs.len() {
+            // SAFETY: each header points at one iovec describing a live,
+            // readable frame slice; both vectors outlive the call.
+            let r = unsafe {
+                libc::sendmmsg(
+                    self.fd(),
+                    msgs[sent..].as_mut_ptr(),
+                    (msgs.len() - sent) as libc::c_uint,
+                    libc::MSG_DONTWAIT,
+                )
+            };
+            if r <= 0 {
+                break;
+            }
+            sent += r as usize;
+        }
+        sent
+    }
+
+    /// One pending frame, if any (non-blocking).
+    pub fn recv<'a>(&self, buf: &'a mut [u8]) -> Option<&'a [u8]> {
+        // SAFETY: `buf` is a valid writable slice for its length.
+        let r = unsafe { libc::recv(self.fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+        (r > 0).then(|| &buf[..r as usize])
+    }
+}

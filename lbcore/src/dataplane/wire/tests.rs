@@ -1,0 +1,210 @@
+use super::*;
+
+/// Builds an Ethernet+IPv4+TCP/UDP frame with correct checksums.
+pub(crate) fn build(
+    proto: u8,
+    src: (Ipv4Addr, u16),
+    dst: (Ipv4Addr, u16),
+    tcp_flags: u8,
+    payload: &[u8],
+) -> Vec<u8> {
+    let l4len = if proto == IPPROTO_TCP { 20 } else { 8 } + payload.len();
+    let mut b = vec![0u8; ETH_HLEN + 20 + l4len];
+    b[0..6].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
+    b[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 2]);
+    b[12..14].copy_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
+    let ip = ETH_HLEN;
+    b[ip] = 0x45;
+    b[ip + 2..ip + 4].copy_from_slice(&((20 + l4len) as u16).to_be_bytes());
+    b[ip + 4..ip + 6].copy_from_slice(&0x1234u16.to_be_bytes());
+    b[ip + 6] = 0x40; // DF
+    b[ip + 8] = 64;
+    b[ip + 9] = proto;
+    b[ip + 12..ip + 16].copy_from_slice(&src.0.octets());
+    b[ip + 16..ip + 20].copy_from_slice(&dst.0.octets());
+    fix_ip_csum(&mut b, ip);
+    let l4 = ip + 20;
+    b[l4..l4 + 2].copy_from_slice(&src.1.to_be_bytes());
+    b[l4 + 2..l4 + 4].copy_from_slice(&dst.1.to_be_bytes());
+    if proto == IPPROTO_TCP {
+        b[l4 + 12] = 5 << 4;
+        b[l4 + 13] = tcp_flags;
+        b[l4 + 14..l4 + 16].copy_from_slice(&1024u16.to_be_bytes());
+        b[l4 + 20..].copy_from_slice(payload);
+    } else {
+        b[l4 + 4..l4 + 6].copy_from_slice(&(l4len as u16).to_be_bytes());
+        b[l4 + 8..].copy_from_slice(payload);
+    }
+    let c = l4_full_csum(&b, ip);
+    let at = if proto == IPPROTO_TCP {
+        l4 + 16
+    } else {
+        l4 + 6
+    };
+    b[at..at + 2].copy_from_slice(&c.to_be_bytes());
+    b
+}
+
+/// Transport checksum computed from scratch (with the field zeroed).
+pub(crate) fn l4_full_csum(b: &[u8], ip: usize) -> u16 {
+    let f = parse_ip(b, ip, true).unwrap();
+    let mut seg = b[f.l4..f.end].to_vec();
+    let at = if f.proto == IPPROTO_TCP { 16 } else { 6 };
+    seg[at] = 0;
+    seg[at + 1] = 0;
+    let mut acc = sum(&b[ip + 12..ip + 20], 0);
+    acc += f.proto as u32 + seg.len() as u32;
+    let c = fold(sum(&seg, acc));
+    if f.proto == IPPROTO_UDP && c == 0 {
+        0xffff
+    } else {
+        c
+    }
+}
+
+pub(crate) fn ip_csum_ok(b: &[u8], ip: usize) -> bool {
+    fold(sum(&b[ip..ip + 20], 0)) == 0
+}
+
+pub(crate) fn l4_csum_ok(b: &[u8], ip: usize) -> bool {
+    let f = parse_ip(b, ip, true).unwrap();
+    let at = f.l4 + if f.proto == IPPROTO_TCP { 16 } else { 6 };
+    u16::from_be_bytes([b[at], b[at + 1]]) == l4_full_csum(b, ip)
+}
+
+const A: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 10);
+const V: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 100);
+const R: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 11);
+
+#[test]
+fn parse_reads_tcp_fields() {
+    let b = build(IPPROTO_TCP, (A, 40000), (V, 80), 0x02, b"");
+    let f = parse(&b).unwrap();
+    assert_eq!((f.src, f.dst, f.ports), (A, V, Some((40000, 80))));
+    assert_eq!(f.tcp, Some(TcpFlags::SYN));
+    assert!(f.dont_frag && !f.is_fragment());
+    assert_eq!(f.end, b.len());
+    assert_eq!(parse(&b[..30]), Err(ParseError::Malformed));
+    let mut arp = b.clone();
+    arp[12..14].copy_from_slice(&ETHERTYPE_ARP.to_be_bytes());
+    assert_eq!(parse(&arp), Err(ParseError::NotIpv4));
+}
+
+#[test]
+fn incremental_updates_match_full_recompute() {
+    for (proto, payload) in [
+        (IPPROTO_TCP, &b"GET / HTTP/1.1\r\n\r\n"[..]),
+        (IPPROTO_UDP, &b"odd"[..]),
+    ] {
+        let mut b = build(proto, (A, 40000), (V, 80), 0x18, payload);
+        let f = parse(&b).unwrap();
+        set_addr(&mut b, &f, false, R);
+        set_port(&mut b, &f, false, 8080);
+        set_addr(&mut b, &f, true, Ipv4Addr::new(198, 51, 100, 1));
+        set_port(&mut b, &f, true, 61001);
+        assert!(ip_csum_ok(&b, ETH_HLEN), "proto {proto}");
+        assert!(l4_csum_ok(&b, ETH_HLEN), "proto {proto}");
+        let g = parse(&b).unwrap();
+        assert_eq!(g.dst, R);
+        assert_eq!(g.ports, Some((61001, 8080)));
+    }
+}
+
+#[test]
+fn udp_without_checksum_stays_without() {
+    let mut b = build(IPPROTO_UDP, (A, 5353), (V, 53), 0, b"q");
+    let at = ETH_HLEN + 20 + 6;
+    b[at] = 0;
+    b[at + 1] = 0;
+    let f = parse(&b).unwrap();
+    set_addr(&mut b, &f, false, R);
+    set_port(&mut b, &f, false, 5353);
+    assert_eq!(&b[at..at + 2], &[0, 0]);
+    assert!(ip_csum_ok(&b, ETH_HLEN));
+}
+
+#[test]
+fn rfc1624_example() {
+    // RFC 1624 section 4: HC = 0xDD2F, m = 0x5555 -> m' = 0x3285 gives 0x0000.
+    assert_eq!(csum_update16(0xdd2f, 0x5555, 0x3285), 0x0000);
+}
+
+#[test]
+fn fragments_have_no_ports() {
+    let mut b = build(IPPROTO_UDP, (A, 1), (V, 53), 0, &[0u8; 64]);
+    // Second fragment at offset 8 (64 bytes).
+    b[ETH_HLEN + 6..ETH_HLEN + 8].copy_from_slice(&8u16.to_be_bytes());
+    fix_ip_csum(&mut b, ETH_HLEN);
+    let f = parse(&b).unwrap();
+    assert!(f.is_fragment());
+    assert_eq!(f.ports, None);
+    let before = b[ETH_HLEN + 20..].to_vec();
+    set_addr(&mut b, &f, false, R);
+    assert!(ip_csum_ok(&b, ETH_HLEN));
+    assert_eq!(b[ETH_HLEN + 20..], before[..], "payload untouched");
+}
+
+#[test]
+fn icmp_error_quotes_inner_flow_and_frag_needed_round_trips() {
+    let b = build(IPPROTO_TCP, (V, 80), (A, 40000), 0x10, &[7u8; 100]);
+    let f = parse(&b).unwrap();
+    let mut out = Vec::new();
+    frag_needed(&b, &f, Ipv4Addr::new(192, 0, 2, 254), 1400, &mut out);
+    let g = parse(&out).unwrap();
+    assert_eq!(
+        (g.src, g.dst, g.proto),
+        (Ipv4Addr::new(192, 0, 2, 254), V, 1)
+    );
+    assert!(ip_csum_ok(&out, ETH_HLEN));
+    assert_eq!(fold(sum(&out[g.l4..g.end], 0)), 0, "ICMP checksum");
+    let e = icmp_error(&out, &g).unwrap();
+    assert_eq!((e.kind, e.code), (3, 4));
+    assert_eq!(
+        (e.inner.src, e.inner.dst, e.inner.ports),
+        (V, A, Some((80, 40000)))
+    );
+    assert_eq!(u16::from_be_bytes([out[g.l4 + 6], out[g.l4 + 7]]), 1400);
+}
+
+#[test]
+fn ipip_encapsulation() {
+    let b = build(IPPROTO_TCP, (A, 40000), (V, 80), 0x02, b"");
+    let f = parse(&b).unwrap();
+    let mut out = Vec::new();
+    let lb = Ipv4Addr::new(192, 0, 2, 1);
+    encap_ipip(&b, &f, lb, R, &mut out);
+    let o = parse(&out).unwrap();
+    assert_eq!((o.src, o.dst, o.proto), (lb, R, IPPROTO_IPIP));
+    assert!(o.dont_frag);
+    assert!(ip_csum_ok(&out, ETH_HLEN));
+    assert_eq!(&out[o.l4..], &b[ETH_HLEN..]);
+}
+
+#[test]
+fn arp_request_parses_back() {
+    let p = arp_request([2, 0, 0, 0, 0, 9], A, R);
+    assert_eq!(arp_sender(&p), Some((A, [2, 0, 0, 0, 0, 9])));
+    assert_eq!(&p[38..42], &R.octets());
+}
+
+#[test]
+fn fragmentation_splits_on_8_byte_boundaries() {
+    let b = build(IPPROTO_UDP, (A, 1), (V, 53), 0, &[9u8; 3000]);
+    let mut b = b;
+    b[ETH_HLEN + 6] = 0; // clear DF
+    fix_ip_csum(&mut b, ETH_HLEN);
+    let (mut out, mut spans) = (Vec::new(), Vec::new());
+    fragment(&b, 1480, &mut out, &mut spans);
+    assert_eq!(spans.len(), 3);
+    let mut data = Vec::new();
+    for (i, &(s, l)) in spans.iter().enumerate() {
+        let fr = &out[s..s + l];
+        assert!(ip_csum_ok(fr, ETH_HLEN));
+        let f = parse(fr).unwrap();
+        assert!(l - ETH_HLEN <= 1480);
+        assert_eq!(f.more_frags, i < 2);
+        assert_eq!(f.frag_off as usize * 8, data.len());
+        data.extend_from_slice(&fr[f.l4..f.end]);
+    }
+    assert_eq!(data, b[ETH_HLEN + 20..]);
+}
