@@ -10,6 +10,8 @@ pub mod net;
 pub mod netlink;
 pub mod notify;
 pub mod process;
+#[cfg(test)]
+mod testutil;
 pub mod track;
 pub mod vmac;
 pub mod vrrp;

@@ -203,82 +203,66 @@ mod tests {
             println!("skipped: needs root (network namespace, macvlan)");
             return;
         }
-        std::thread::spawn(|| {
-            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare");
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
+        crate::testutil::in_netns_with_veth("vt-base0", "vt-peer0", |h| async move {
+            let base = link_by_name(&h, "vt-base0").await.unwrap().unwrap();
+            let base_index = base.header.index;
+            h.link()
+                .set(
+                    rtnetlink::LinkUnspec::new_with_index(base_index)
+                        .up()
+                        .build(),
+                )
+                .execute()
+                .await
                 .unwrap();
-            rt.block_on(async {
-                let (conn, h, _) = rtnetlink::new_connection().unwrap();
-                tokio::spawn(conn);
-                h.link()
-                    .add(rtnetlink::LinkVeth::new("vt-base0", "vt-peer0").build())
-                    .execute()
-                    .await
-                    .unwrap();
-                let base = link_by_name(&h, "vt-base0").await.unwrap().unwrap();
-                let base_index = base.header.index;
-                h.link()
-                    .set(
-                        rtnetlink::LinkUnspec::new_with_index(base_index)
-                            .up()
-                            .build(),
-                    )
-                    .execute()
-                    .await
-                    .unwrap();
-                let before = (
-                    sysctl("vt-base0", "arp_ignore").unwrap(),
-                    sysctl("vt-base0", "arp_filter").unwrap(),
-                );
-                assert_eq!(before, ("0".to_string(), "0".to_string()));
-                let spec = VmacSpec {
-                    name: default_name(51, false),
-                    base_index,
-                    base_name: "vt-base0".into(),
-                    mac: vmac_address(51, false),
-                };
-                let v = Vmac::create(&h, &spec).await.unwrap();
-                let out = std::process::Command::new("ip")
-                    .args(["-d", "link", "show", "vrrp.51"])
-                    .output()
-                    .unwrap();
-                let text = String::from_utf8_lossy(&out.stdout);
-                assert!(text.contains("macvlan mode private"), "{text}");
-                assert!(text.contains("link/ether 00:00:5e:00:01:33"), "{text}");
-                assert!(text.contains("vrrp.51@vt-base0"), "{text}");
-                for (k, want) in [
-                    ("arp_ignore", "1"),
-                    ("accept_local", "1"),
-                    ("rp_filter", "0"),
-                    ("promote_secondaries", "1"),
-                ] {
-                    assert_eq!(sysctl("vrrp.51", k).unwrap(), want, "{k}");
-                }
-                assert_eq!(sysctl("vt-base0", "arp_ignore").unwrap(), "1");
-                assert_eq!(sysctl("vt-base0", "arp_filter").unwrap(), "1");
-                // Adopted on a second create (reload); the same index.
-                let again = Vmac::create(&h, &spec).await.unwrap();
-                assert_eq!(again.index, v.index);
-                // A different MAC under that name is not ours.
-                let foreign = VmacSpec {
-                    mac: vmac_address(52, false),
-                    ..spec.clone()
-                };
-                assert!(matches!(
-                    Vmac::create(&h, &foreign).await,
-                    Err(Error::Foreign { .. })
-                ));
-                // The first create saved the parent's original values; removing restores them.
-                drop(again);
-                v.remove(&h).await.unwrap();
-                assert!(link_by_name(&h, "vrrp.51").await.unwrap().is_none());
-                assert_eq!(sysctl("vt-base0", "arp_ignore").unwrap(), "0");
-                assert_eq!(sysctl("vt-base0", "arp_filter").unwrap(), "0");
-            });
-        })
-        .join()
-        .expect("netns thread");
+            let before = (
+                sysctl("vt-base0", "arp_ignore").unwrap(),
+                sysctl("vt-base0", "arp_filter").unwrap(),
+            );
+            assert_eq!(before, ("0".to_string(), "0".to_string()));
+            let spec = VmacSpec {
+                name: default_name(51, false),
+                base_index,
+                base_name: "vt-base0".into(),
+                mac: vmac_address(51, false),
+            };
+            let v = Vmac::create(&h, &spec).await.unwrap();
+            let out = std::process::Command::new("ip")
+                .args(["-d", "link", "show", "vrrp.51"])
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(text.contains("macvlan mode private"), "{text}");
+            assert!(text.contains("link/ether 00:00:5e:00:01:33"), "{text}");
+            assert!(text.contains("vrrp.51@vt-base0"), "{text}");
+            for (k, want) in [
+                ("arp_ignore", "1"),
+                ("accept_local", "1"),
+                ("rp_filter", "0"),
+                ("promote_secondaries", "1"),
+            ] {
+                assert_eq!(sysctl("vrrp.51", k).unwrap(), want, "{k}");
+            }
+            assert_eq!(sysctl("vt-base0", "arp_ignore").unwrap(), "1");
+            assert_eq!(sysctl("vt-base0", "arp_filter").unwrap(), "1");
+            // Adopted on a second create (reload); the same index.
+            let again = Vmac::create(&h, &spec).await.unwrap();
+            assert_eq!(again.index, v.index);
+            // A different MAC under that name is not ours.
+            let foreign = VmacSpec {
+                mac: vmac_address(52, false),
+                ..spec.clone()
+            };
+            assert!(matches!(
+                Vmac::create(&h, &foreign).await,
+                Err(Error::Foreign { .. })
+            ));
+            // The first create saved the parent's original values; removing restores them.
+            drop(again);
+            v.remove(&h).await.unwrap();
+            assert!(link_by_name(&h, "vrrp.51").await.unwrap().is_none());
+            assert_eq!(sysctl("vt-base0", "arp_ignore").unwrap(), "0");
+            assert_eq!(sysctl("vt-base0", "arp_filter").unwrap(), "0");
+        });
     }
 }

@@ -108,73 +108,36 @@ mod tests {
             println!("skipped: needs root (network namespace)");
             return;
         }
-        std::thread::spawn(|| {
-            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare");
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
+        crate::testutil::in_netns_with_veth("vt-dummy0", "vt-peer0", |handle| async move {
+            let idx = crate::testutil::link_index(&handle, "vt-dummy0").await;
+            let mon = LinkMonitor::start().await.unwrap();
+            let mut rx = mon.subscribe(idx);
+            assert!(!*rx.borrow_and_update(), "new dummy is down");
+            let peer = crate::testutil::link_index(&handle, "vt-peer0").await;
+            let set_if = |i: u32, up: bool| {
+                let h = handle.clone();
+                async move {
+                    let m = rtnetlink::LinkUnspec::new_with_index(i);
+                    let m = if up { m.up() } else { m.down() };
+                    h.link().set(m.build()).execute().await.unwrap();
+                }
+            };
+            set_if(peer, true).await;
+            set_if(idx, true).await;
+            tokio::time::timeout(Duration::from_secs(1), rx.changed())
+                .await
+                .expect("up event")
                 .unwrap();
-            rt.block_on(async {
-                let (conn, handle, _) = rtnetlink::new_connection().unwrap();
-                tokio::spawn(conn);
-                handle
-                    .link()
-                    .add(rtnetlink::LinkVeth::new("vt-dummy0", "vt-peer0").build())
-                    .execute()
-                    .await
-                    .unwrap();
-                let idx = handle
-                    .link()
-                    .get()
-                    .match_name("vt-dummy0".to_string())
-                    .execute()
-                    .try_next()
-                    .await
-                    .unwrap()
-                    .unwrap()
-                    .header
-                    .index;
-                let mon = LinkMonitor::start().await.unwrap();
-                let mut rx = mon.subscribe(idx);
-                assert!(!*rx.borrow_and_update(), "new dummy is down");
-                let peer = handle
-                    .link()
-                    .get()
-                    .match_name("vt-peer0".to_string())
-                    .execute()
-                    .try_next()
-                    .await
-                    .unwrap()
-                    .unwrap()
-                    .header
-                    .index;
-                let set_if = |i: u32, up: bool| {
-                    let h = handle.clone();
-                    async move {
-                        let m = rtnetlink::LinkUnspec::new_with_index(i);
-                        let m = if up { m.up() } else { m.down() };
-                        h.link().set(m.build()).execute().await.unwrap();
-                    }
-                };
-                set_if(peer, true).await;
-                set_if(idx, true).await;
-                tokio::time::timeout(Duration::from_secs(1), rx.changed())
-                    .await
-                    .expect("up event")
-                    .unwrap();
-                assert!(*rx.borrow_and_update());
-                assert!(mon.is_index_up(idx));
-                set_if(peer, false).await;
-                tokio::time::timeout(Duration::from_secs(1), rx.changed())
-                    .await
-                    .expect("down event")
-                    .unwrap();
-                assert!(!*rx.borrow_and_update());
-                // Unknown index: down.
-                assert!(!*mon.subscribe(999_999).borrow());
-            });
-        })
-        .join()
-        .expect("netns thread");
+            assert!(*rx.borrow_and_update());
+            assert!(mon.is_index_up(idx));
+            set_if(peer, false).await;
+            tokio::time::timeout(Duration::from_secs(1), rx.changed())
+                .await
+                .expect("down event")
+                .unwrap();
+            assert!(!*rx.borrow_and_update());
+            // Unknown index: down.
+            assert!(!*mon.subscribe(999_999).borrow());
+        });
     }
 }
