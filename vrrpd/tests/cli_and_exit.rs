@@ -170,6 +170,8 @@ const CASES: &[(&str, &str)] = &[
     ("no_vip", "vrrp_instance A {\n interface eth0\n virtual_router_id 30\n}\n"),
     ("v6_default_version", "vrrp_instance A {\n interface eth0\n virtual_router_id 30\n virtual_ipaddress { 2001:db8::1 }\n}\n"),
     ("not_implemented", "global_defs { notification_email { a@b } }\nvrrp_instance A {\n interface eth0\n virtual_router_id 30\n virtual_ipaddress { 192.0.2.1 }\n}\n"),
+    ("unicast_without_peers", "vrrp_instance A {\n interface eth0\n virtual_router_id 51\n unicast_src_ip 192.0.2.1\n virtual_ipaddress { 192.0.2.10/24 }\n}\n"),
+    ("unicast_with_peers", "vrrp_instance A {\n interface eth0\n virtual_router_id 51\n unicast_src_ip 192.0.2.1\n unicast_peer {\n 192.0.2.2\n }\n virtual_ipaddress { 192.0.2.10/24 }\n}\n"),
 ];
 
 fn code(c: &mut Command) -> i32 {
@@ -206,7 +208,11 @@ fn config_test_exit_codes_match_keepalived() {
         let ours = code(Command::new(vrrpd).arg("-t").arg("-f").arg(&f));
         let want_ok = matches!(
             *name,
-            "good" | "owner_backup" | "v6_default_version" | "not_implemented"
+            "good"
+                | "owner_backup"
+                | "v6_default_version"
+                | "not_implemented"
+                | "unicast_with_peers"
         );
         assert_eq!(ours, if want_ok { 0 } else { 5 }, "vrrpd -t on {name}");
         if ns_ok {

@@ -126,6 +126,8 @@ struct InstDraft {
     src_ip: Option<(IpAddr, Pos)>,
     peers: Vec<(IpAddr, Pos)>,
     unicast_ttl: Option<u8>,
+    /// Where a unicast-only keyword (`unicast_src_ip`, `unicast_ttl`) was given.
+    unicast_keyword: Option<Pos>,
     native_ipv6: Option<Pos>,
     garp: GarpDraft,
     interface_pos: Option<Pos>,
@@ -366,9 +368,13 @@ fn instance_table() -> &'static [Keyword<InstDraft>] {
             Keyword::new("authentication", inst_auth),
             Keyword::new("virtual_ipaddress", inst_vips),
             Keyword::new("mcast_src_ip", inst_src_ip),
-            Keyword::new("unicast_src_ip", inst_src_ip),
+            Keyword::new("unicast_src_ip", |i, n, d| {
+                i.unicast_keyword.get_or_insert_with(|| n.pos().clone());
+                inst_src_ip(i, n, d)
+            }),
             Keyword::new("unicast_peer", inst_peers),
             Keyword::new("unicast_ttl", |i, n, d| {
+                i.unicast_keyword.get_or_insert_with(|| n.pos().clone());
                 i.unicast_ttl = int_arg(n, d, 1, 255, "unicast_ttl").map(|v| v as u8)
             }),
             Keyword::new("garp_master_delay", |i, n, d| {
@@ -522,6 +528,7 @@ fn top_vrrp_instance(draft: &mut Draft, node: &Node, diags: &mut Diags) {
         src_ip: None,
         peers: Vec::new(),
         unicast_ttl: None,
+        unicast_keyword: None,
         native_ipv6: None,
         garp: GarpDraft::default(),
         interface_pos: None,
@@ -945,6 +952,12 @@ impl InstDraft {
                     )),
                 );
             }
+        }
+        if let (Some(pos), true) = (&self.unicast_keyword, self.peers.is_empty()) {
+            diags.push(Diagnostic::warning(
+                pos,
+                format!("({name}) A unicast keyword has been specified without any unicast peers. Defaulting to multicast. This usage is deprecated - please update your configuration."),
+            ));
         }
         if let Some((ip, pos)) = &self.src_ip {
             if ip.is_ipv6() != v6 {
