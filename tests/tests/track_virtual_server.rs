@@ -6,18 +6,20 @@
 use std::time::Duration;
 
 use lab::e2e::{self, node, VIP4};
-use lab::{require_root, Daemon, Host, Lab, LabChild, NodeConf};
+use lab::{require_root, Daemon, Host, Lab, LabChild, NodeConf, ScriptDir};
 use nix::sys::signal::Signal;
 
 const BACKEND: &str = "127.0.0.1";
 const PORT: &str = "8080";
 
-fn with_tracked_backend(mut c: NodeConf) -> NodeConf {
+/// The node tracks its backend's virtual server; `events` (a script taking one word) is
+/// called by keepalived's virtual-server scripts: quorum_up/down and notify_up/down.
+fn with_tracked_backend(mut c: NodeConf, events: &str) -> NodeConf {
     c.extra_instance = Some(format!(
         "    track_virtual_server {{\n        {BACKEND} {PORT} weight -100\n    }}"
     ));
     c.extra_blocks = Some(format!(
-        "virtual_server {BACKEND} {PORT} {{\n    delay_loop 0.2\n    real_server {BACKEND} {PORT} {{\n        TCP_CHECK {{\n            connect_timeout 0.3\n            retry 1\n            delay_before_retry 0.1\n        }}\n    }}\n}}"
+        "virtual_server {BACKEND} {PORT} {{\n    delay_loop 0.2\n    quorum_up \"{events} quorum_up\"\n    quorum_down \"{events} quorum_down\"\n    real_server {BACKEND} {PORT} {{\n        notify_up \"{events} notify_up\"\n        notify_down \"{events} notify_down\"\n        TCP_CHECK {{\n            connect_timeout 0.3\n            retry 1\n            delay_before_retry 0.1\n        }}\n    }}\n}}"
     ));
     c
 }
@@ -30,6 +32,13 @@ fn backend(host: &Host) -> LabChild {
         None,
     )
     .expect("python3 http.server")
+}
+
+/// The script calls so far, sorted (the scripts run concurrently, as in keepalived).
+fn seen(dir: &ScriptDir) -> Vec<String> {
+    let mut v: Vec<String> = dir.read("events").lines().map(String::from).collect();
+    v.sort();
+    v
 }
 
 fn serving(host: &Host) -> bool {
@@ -58,8 +67,17 @@ fn master_with_failed_backends_hands_over_and_takes_back() {
         ),
         "backends did not start"
     );
-    let ca = with_tracked_backend(node("a", 150, 3, 0.1, VIP4));
-    let cb = with_tracked_backend(node("b", 100, 3, 0.1, VIP4));
+    let dir = ScriptDir::new().unwrap();
+    let events_file = dir.path("events");
+    let events = dir
+        .script(
+            "events.sh",
+            &format!("echo \"$1\" >> {}", events_file.display()),
+        )
+        .unwrap();
+    let events = events.to_str().unwrap();
+    let ca = with_tracked_backend(node("a", 150, 3, 0.1, VIP4), events);
+    let cb = with_tracked_backend(node("b", 100, 3, 0.1, VIP4), "/bin/true");
     let mut pair = e2e::start_pair(lab, Daemon::Vrrpd, &ca, Daemon::Vrrpd, &cb).unwrap();
     pair.wait_master("a", Duration::from_secs(5)).unwrap();
     e2e::holds_for(&pair, "a", Duration::from_millis(500)).unwrap();
@@ -81,6 +99,15 @@ fn master_with_failed_backends_hands_over_and_takes_back() {
     );
     assert!(data.contains("   Last verdict = failure\n"), "{data}");
     assert!(data.contains("   Effective priority = 50\n"), "{data}");
+
+    // keepalived's virtual-server scripts ran on a, in order.
+    assert!(
+        lab::wait_until(Duration::from_secs(2), Duration::from_millis(20), || {
+            seen(&dir) == ["notify_down", "quorum_down"]
+        }),
+        "events: {:?}",
+        dir.read("events")
+    );
 
     // The backend returns: a's priority is 150 again and it preempts.
     let _a_backend = backend(&a);

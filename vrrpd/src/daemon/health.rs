@@ -24,6 +24,39 @@ struct Followed {
     label: String,
     pool: Pool,
     subscribers: Vec<Subscriber>,
+    /// For its `quorum_up` / `quorum_down` and the real servers' `notify_up` / `notify_down`.
+    service: lbcore::spec::ServiceSpec,
+}
+
+/// keepalived puts no limit on these scripts; a hung one must still not pile up forever.
+const SCRIPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Runs a virtual server's script in the background (keepalived does not wait for them).
+fn run_script(spec: Option<&lbcore::spec::ScriptSpec>) {
+    let Some(spec) = spec else { return };
+    let cmd = crate::track::script::Command {
+        argv: super::trackers::split_command(&spec.command),
+        user: spec
+            .user
+            .as_deref()
+            .and_then(|u| crate::track::script::resolve_user(u, spec.group.as_deref())),
+        timeout: SCRIPT_TIMEOUT,
+    };
+    let text = spec.command.clone();
+    tokio::spawn(async move {
+        let outcome = crate::track::script::run(&cmd).await;
+        tracing::debug!(script = %text, ?outcome, "virtual server script");
+    });
+}
+
+impl Followed {
+    /// The `real_server` behind a pool target.
+    fn real_server(&self, t: &checks::spec::Target) -> Option<&lbcore::spec::RealServerSpec> {
+        self.service
+            .real_servers
+            .iter()
+            .find(|rs| checks::spec::Target::new(rs.addr, rs.port.unwrap_or(0)) == *t)
+    }
 }
 
 /// The running checkers; dropping it stops them.
@@ -68,6 +101,7 @@ pub async fn start(
             label: label(vs),
             pool: Pool::new(pool),
             subscribers,
+            service: vs.service.clone(),
         });
     }
     if specs.is_empty() && followed.iter().all(|f| f.subscribers.is_empty()) {
@@ -87,16 +121,27 @@ pub async fn start(
             for action in f.pool.on_event(&ev) {
                 match action {
                     Action::Up(t, w) => {
-                        info!(virtual_server = %f.label, real_server = %t.id, weight = w, "real server up: {}", ev.reason)
+                        info!(virtual_server = %f.label, real_server = %t.id, weight = w, "real server up: {}", ev.reason);
+                        run_script(f.real_server(&t).and_then(|rs| rs.notify_up.as_ref()));
                     }
                     Action::Down { target, inhibited } => {
-                        warn!(virtual_server = %f.label, real_server = %target.id, inhibited, "real server down: {}", ev.reason)
+                        warn!(virtual_server = %f.label, real_server = %target.id, inhibited, "real server down: {}", ev.reason);
+                        run_script(
+                            f.real_server(&target)
+                                .and_then(|rs| rs.notify_down.as_ref()),
+                        );
                     }
                     Action::Weight(t, w) => {
                         info!(virtual_server = %f.label, real_server = %t.id, weight = w, "real server weight")
                     }
-                    Action::QuorumUp => info!(virtual_server = %f.label, "quorum gained"),
-                    Action::QuorumDown => warn!(virtual_server = %f.label, "quorum lost"),
+                    Action::QuorumUp => {
+                        info!(virtual_server = %f.label, "quorum gained");
+                        run_script(f.service.quorum_up.as_ref());
+                    }
+                    Action::QuorumDown => {
+                        warn!(virtual_server = %f.label, "quorum lost");
+                        run_script(f.service.quorum_down.as_ref());
+                    }
                 }
             }
             if f.pool.quorum_up() != before {
