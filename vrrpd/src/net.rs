@@ -22,8 +22,12 @@ const TOS_INTERNETCONTROL: u32 = 0xc0;
 /// Where and how an instance talks VRRP.
 #[derive(Debug, Clone)]
 pub struct SocketConfig {
+    /// The interface adverts are received on.
     pub ifname: String,
     pub ifindex: u32,
+    /// The interface adverts leave by: the same, or the VMAC interface (IPv4), so the frames
+    /// carry the virtual MAC as keepalived's do.
+    pub tx_ifname: String,
     /// Source of our adverts (IPv4 primary / `unicast_src_ip`, or IPv6 link-local).
     pub src: IpAddr,
     /// Multicast group, used when `peers` is empty.
@@ -143,7 +147,7 @@ fn open_v4(cfg: &SocketConfig, src: Ipv4Addr) -> io::Result<(Socket, Socket)> {
         };
         rx.join_multicast_v4_n(&group, &InterfaceIndexOrAddress::Index(cfg.ifindex))?;
     }
-    let tx = raw_socket(Domain::IPV4, &cfg.ifname)?;
+    let tx = raw_socket(Domain::IPV4, &cfg.tx_ifname)?;
     tx.bind(&SocketAddr::from((src, 0)).into())?;
     tx.set_multicast_ttl_v4(255)?;
     tx.set_multicast_loop_v4(false)?;

@@ -57,6 +57,11 @@ impl Netlink {
         Ok(Self { handle })
     }
 
+    /// The underlying rtnetlink handle, for the modules that speak rtnetlink themselves.
+    pub fn handle(&self) -> &Handle {
+        &self.handle
+    }
+
     /// Looks an interface up by name.
     pub async fn link(&self, name: &str) -> Result<Link, Error> {
         let mut links = self

@@ -153,8 +153,24 @@ impl Vmac {
         ] {
             sysctl_set(&sysctl_path(&spec.name, k), v)?;
         }
+        // An IPv4 VMAC needs no IPv6: without this both nodes' macvlans would derive the same
+        // link-local address from the same MAC (keepalived sets addrgenmode none).
+        if spec.mac[4] == 0x01 {
+            let p = PathBuf::from(format!(
+                "/proc/sys/net/ipv6/conf/{}/disable_ipv6",
+                spec.name
+            ));
+            sysctl_set(&p, "1")?;
+        }
         let mut saved = Vec::new();
-        for (k, v) in [("arp_ignore", "1"), ("arp_filter", "1")] {
+        // arp_announce 2: ARP requests the parent sends for replies sourced from a VIP carry the
+        // parent's own address, so they do not repoint neighbours' entries for the VIP at the
+        // parent's MAC (the VIP must stay at the virtual MAC).
+        for (k, v) in [
+            ("arp_ignore", "1"),
+            ("arp_filter", "1"),
+            ("arp_announce", "2"),
+        ] {
             let p = sysctl_path(&spec.base_name, k);
             let old = sysctl_get(&p)?;
             if old != v {

@@ -553,3 +553,22 @@ virtual_server fwmark 7 {
     assert_eq!(t[0].weight, -50);
     assert_eq!((t[1].vs.clone(), t[1].weight), (VsRef::Fwmark(7), 0));
 }
+
+/// `use_vmac [NAME] [MAC]` and `vmac_xmit_base`.
+#[test]
+fn use_vmac_name_and_mac() {
+    let text = "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 7\n use_vmac vrrp.x 02:00:5e:00:01:07\n vmac_xmit_base\n virtual_ipaddress {\n 192.0.2.100\n }\n}\nvrrp_instance VI_2 {\n interface eth0\n virtual_router_id 8\n use_vmac\n virtual_ipaddress {\n 192.0.2.101\n }\n}\n";
+    let (c, diags) = config::load_str(text, Path::new("t.conf"));
+    assert!(
+        !diags.iter().any(|d| d.is_error()),
+        "{}",
+        config::render(&diags)
+    );
+    let v = c.instances[0].use_vmac.as_ref().unwrap();
+    assert_eq!(v.name.as_deref(), Some("vrrp.x"));
+    assert_eq!(v.mac, Some([0x02, 0x00, 0x5e, 0x00, 0x01, 0x07]));
+    assert!(c.instances[0].vmac_xmit_base);
+    let v = c.instances[1].use_vmac.as_ref().unwrap();
+    assert_eq!((v.name.as_deref(), v.mac), (None, None));
+    assert!(!c.instances[1].vmac_xmit_base);
+}

@@ -12,8 +12,8 @@ use super::keywords::{
 use super::lexer::Token;
 use super::model::{
     Authentication, Config, Garp, GarpGroup, GlobalDefs, InitialState, Notify, Scope, SourceRef,
-    SyncGroup, Track, TrackFile, TrackProcess, TrackVirtualServer, VirtualAddress, VirtualServer,
-    VrrpInstance,
+    SyncGroup, Track, TrackFile, TrackProcess, TrackVirtualServer, UseVmac, VirtualAddress,
+    VirtualServer, VrrpInstance,
 };
 use super::tree::Node;
 use crate::vrrp::packet::Version;
@@ -136,6 +136,8 @@ struct InstDraft {
     track_interfaces: Vec<(Track, Pos)>,
     track_files: Vec<(Track, Pos)>,
     track_virtual_servers: Vec<(TrackVirtualServer, Pos)>,
+    use_vmac: Option<UseVmac>,
+    vmac_xmit_base: bool,
     notify: Notify,
     scripts_used: Vec<(String, Pos)>,
     virtual_routes: Vec<String>,
@@ -410,7 +412,13 @@ fn instance_table() -> &'static [Keyword<InstDraft>] {
                 |i, n, _| i.native_ipv6 = Some(n.pos().clone()),
             ),
         ];
-        v.extend::<[Keyword<InstDraft>; 13]>([
+        v.extend::<[Keyword<InstDraft>; 15]>([
+            Keyword::partial(
+                "use_vmac",
+                "IPv4: addresses, announcements and adverts on the VMAC; IPv6: adverts leave by the base interface",
+                |i, n, d| i.use_vmac = Some(use_vmac(n, d)),
+            ),
+            Keyword::new("vmac_xmit_base", |i, _, _| i.vmac_xmit_base = true),
             Keyword::extension(
                 "track_virtual_server",
                 "a virtual server losing its quorum lowers the priority by the weight, or puts the instance in FAULT (weight 0)",
@@ -537,6 +545,8 @@ fn top_vrrp_instance(draft: &mut Draft, node: &Node, diags: &mut Diags) {
         track_interfaces: Vec::new(),
         track_files: Vec::new(),
         track_virtual_servers: Vec::new(),
+        use_vmac: None,
+        vmac_xmit_base: false,
         notify: Notify::default(),
         scripts_used: Vec::new(),
         virtual_routes: Vec::new(),
@@ -1166,6 +1176,8 @@ impl InstDraft {
             track_scripts: self.track_scripts.into_iter().map(|t| t.0).collect(),
             track_interfaces: self.track_interfaces.into_iter().map(|t| t.0).collect(),
             track_files: self.track_files.into_iter().map(|t| t.0).collect(),
+            use_vmac: self.use_vmac,
+            vmac_xmit_base: self.vmac_xmit_base,
             track_virtual_servers: self
                 .track_virtual_servers
                 .into_iter()
@@ -1296,4 +1308,36 @@ fn with_ssl(
         }
     }
     servers
+}
+
+/// `use_vmac [NAME] [MAC]`: a word that reads as a MAC is the MAC, anything else the name.
+fn use_vmac(n: &Node, d: &mut Diags) -> UseVmac {
+    let mut v = UseVmac {
+        name: None,
+        mac: None,
+    };
+    for a in &n.args {
+        let bytes: Vec<u8> = a
+            .text
+            .split(':')
+            .filter_map(|b| u8::from_str_radix(b, 16).ok())
+            .collect();
+        if a.text.contains(':') {
+            match <[u8; 6]>::try_from(bytes) {
+                Ok(mac) => v.mac = Some(mac),
+                Err(_) => d.push(Diagnostic::error(
+                    &a.pos,
+                    format!("invalid MAC address `{}`", a.text),
+                )),
+            }
+        } else if a.text.len() > 15 {
+            d.push(Diagnostic::error(
+                &a.pos,
+                format!("interface name `{}` is longer than 15 characters", a.text),
+            ));
+        } else {
+            v.name = Some(a.text.clone());
+        }
+    }
+    v
 }

@@ -210,8 +210,6 @@ pub const INSTANCE_UNSUPPORTED: &[&str] = &[
     "notify_master_rx_lower_pri",
     "notify_priority_changes",
     "smtp_alert",
-    "use_vmac",
-    "vmac_xmit_base",
     "dont_track_primary",
     "virtual_ipaddress_excluded",
     "accept",

@@ -168,6 +168,14 @@ pub struct Track {
     pub reverse: bool,
 }
 
+/// `use_vmac [NAME] [MAC]`: defaults `vrrp.VRID` and the RFC 5798 virtual MAC.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UseVmac {
+    pub name: Option<String>,
+    pub mac: Option<[u8; 6]>,
+}
+
 /// Which virtual server a `track_virtual_server` entry means, in keepalived's own words.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -475,6 +483,13 @@ pub struct VrrpInstance {
     /// `track_file { NAME [weight N] }`: the file's value × the weight.
     #[serde(default)]
     pub track_files: Vec<Track>,
+    /// `use_vmac [NAME] [MAC]`: the addresses live on a private macvlan with the VRRP virtual
+    /// MAC (00:00:5e:00:01:VRID), so a failover does not change the MAC the LAN sees.
+    #[serde(default)]
+    pub use_vmac: Option<UseVmac>,
+    /// `vmac_xmit_base`: adverts leave by the base interface instead of the VMAC one.
+    #[serde(default)]
+    pub vmac_xmit_base: bool,
     /// `track_virtual_server { IP PORT | fwmark N | group NAME [weight N] }` (vrrpd extension):
     /// losing the virtual server's quorum lowers the priority by the weight, or with weight 0
     /// (the default) puts the instance in FAULT.

@@ -37,6 +37,8 @@ pub struct InstanceDriver {
     expect: Expect,
     garp: garp::Sender,
     garp_schedule: garp::Schedule,
+    /// The VMAC interface we created (`use_vmac`), removed on stop.
+    vmac: Option<crate::vmac::Vmac>,
     epoch: Instant,
     timer: Timer,
     counters: Counters,
@@ -111,9 +113,36 @@ impl InstanceDriver {
         } else {
             IpAddr::V4(global.mcast_group4)
         };
+        // use_vmac: a macvlan with the virtual MAC holds the addresses and sends the
+        // announcements (and the IPv4 adverts), so the LAN's MAC for a VIP never changes.
+        let vmac = match &inst.use_vmac {
+            Some(u) => {
+                let spec = crate::vmac::VmacSpec {
+                    name: u.name.clone().unwrap_or_else(|| {
+                        crate::vmac::default_name(inst.virtual_router_id, family_v6)
+                    }),
+                    base_index: link.index,
+                    base_name: link.name.clone(),
+                    mac: u.mac.unwrap_or_else(|| {
+                        crate::vmac::vmac_address(inst.virtual_router_id, family_v6)
+                    }),
+                };
+                let v = crate::vmac::Vmac::create(nl.handle(), &spec)
+                    .await
+                    .with_context(|| format!("creating VMAC interface {}", spec.name))?;
+                Some((nl.link(&v.name).await?, v))
+            }
+            None => None,
+        };
+        let announce_link = vmac.as_ref().map_or(&link, |(l, _)| l).clone();
+        let tx_ifname = match &vmac {
+            Some((l, _)) if !inst.vmac_xmit_base && !family_v6 => l.name.clone(),
+            _ => link.name.clone(),
+        };
         let sock = VrrpSocket::open(SocketConfig {
             ifname: link.name.clone(),
             ifindex: link.index,
+            tx_ifname,
             src,
             group,
             peers: inst.unicast_peers.clone(),
@@ -125,7 +154,7 @@ impl InstanceDriver {
         for vip in &inst.virtual_ipaddress {
             let vlink = match &vip.dev {
                 Some(dev) if dev != &link.name => nl.link(dev).await?,
-                _ => link.clone(),
+                _ => announce_link.clone(),
             };
             vips.push((vip.clone(), vlink));
         }
@@ -162,12 +191,13 @@ impl InstanceDriver {
             adver_int: inst.advert_int,
             check_ttl: inst.unicast_peers.is_empty(),
         };
-        let garp = garp::Sender::open_with_mac(&link.name, link.mac)
-            .with_context(|| format!("opening an AF_PACKET socket on {}", link.name))?;
+        let garp = garp::Sender::open_with_mac(&announce_link.name, announce_link.mac)
+            .with_context(|| format!("opening an AF_PACKET socket on {}", announce_link.name))?;
         let garp_schedule = garp::Schedule::new(inst.garp.schedule(family_v6));
         let link_state = links.subscribe(link.index);
         let (track_tx, track_rx) = mpsc::channel(16);
         Ok(Self {
+            vmac: vmac.map(|(_, v)| v),
             track_tx,
             track_rx,
             notifier: None,
@@ -299,6 +329,12 @@ impl InstanceDriver {
             }
         }
         self.step(Input::Shutdown).await;
+        if let Some(v) = self.vmac.take() {
+            let name = v.name.clone();
+            if let Err(e) = v.remove(self.nl.handle()).await {
+                warn!(vmac = %name, error = %e, "removing the VMAC interface failed");
+            }
+        }
         if let Some(n) = self.notifier.take() {
             // notify_stop and anything still queued run before the actor ends.
             n.finish().await;
