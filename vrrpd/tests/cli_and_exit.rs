@@ -190,6 +190,8 @@ fn config_test_exit_codes_match_keepalived() {
     let root = nix::unistd::geteuid().is_root();
     let have_keepalived = Command::new("keepalived").arg("-v").output().is_ok();
     let ns = format!("vtc{}", std::process::id());
+    // Removed on every exit, a failed assertion included.
+    let _ns_guard = NetnsGuard(ns.clone());
     let ns_ok = root
         && have_keepalived
         && code(Command::new("ip").args(["netns", "add", &ns])) == 0
@@ -226,11 +228,22 @@ fn config_test_exit_codes_match_keepalived() {
             }
         }
     }
-    if ns_ok {
-        code(Command::new("ip").args(["netns", "del", &ns]));
-    }
     let _ = std::fs::remove_dir_all(&dir);
     assert!(failures.is_empty(), "{failures:?}");
+}
+
+/// Deletes the named network namespace when dropped (if it exists).
+struct NetnsGuard(String);
+
+impl Drop for NetnsGuard {
+    fn drop(&mut self) {
+        if std::path::Path::new("/var/run/netns")
+            .join(&self.0)
+            .exists()
+        {
+            code(Command::new("ip").args(["netns", "del", &self.0]));
+        }
+    }
 }
 
 #[test]
