@@ -582,8 +582,9 @@ pub fn resolve(
     }
 }
 
-/// `Duration` as fractional seconds.
-mod secs {
+/// `Duration` as fractional seconds (keepalived's TIMER values), for JSON and TOML; the
+/// `serde(with = …)` helper of every spec and config model that holds a duration.
+pub mod secs {
     use serde::{Deserialize, Deserializer, Serializer};
     use std::time::Duration;
 
@@ -598,7 +599,7 @@ mod secs {
 }
 
 /// `Option<Duration>` as fractional seconds.
-mod opt_secs {
+pub mod opt_secs {
     use serde::{Deserialize, Deserializer, Serializer};
     use std::time::Duration;
 

@@ -48,23 +48,11 @@ fn bench_pick(c: &mut Criterion) {
     let pool = pool();
     let flows = flows();
     let mut g = c.benchmark_group("pick");
-    for kind in [
-        SchedulerKind::Rr,
-        SchedulerKind::Wrr,
-        SchedulerKind::Lc,
-        SchedulerKind::Wlc,
-        SchedulerKind::Sed,
-        SchedulerKind::Nq,
-        SchedulerKind::Sh,
-        SchedulerKind::Dh,
-        SchedulerKind::Mh,
-        SchedulerKind::Fo,
-        SchedulerKind::Ovf,
-        SchedulerKind::Lblc,
-        SchedulerKind::Twos,
-        SchedulerKind::Rtt,
-        SchedulerKind::PriorityGroup,
-    ] {
+    // lblcr is served by the lblc scheduler.
+    for kind in SchedulerKind::ALL
+        .into_iter()
+        .filter(|k| *k != SchedulerKind::Lblcr)
+    {
         let s = sched::build(
             kind,
             SchedFlags {

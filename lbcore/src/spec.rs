@@ -135,28 +135,30 @@ impl SchedulerKind {
         }
     }
 
+    /// Every scheduler, in ipvsadm's order then ours.
+    pub const ALL: [SchedulerKind; 16] = [
+        SchedulerKind::Rr,
+        SchedulerKind::Wrr,
+        SchedulerKind::Lc,
+        SchedulerKind::Wlc,
+        SchedulerKind::Sed,
+        SchedulerKind::Nq,
+        SchedulerKind::Sh,
+        SchedulerKind::Dh,
+        SchedulerKind::Mh,
+        SchedulerKind::Fo,
+        SchedulerKind::Ovf,
+        SchedulerKind::Lblc,
+        SchedulerKind::Lblcr,
+        SchedulerKind::Twos,
+        SchedulerKind::Rtt,
+        SchedulerKind::PriorityGroup,
+    ];
+
     /// Parses a keepalived/ipvsadm scheduler name (`priority-group` also accepted).
     pub fn from_name(s: &str) -> Option<Self> {
-        const ALL: [SchedulerKind; 16] = [
-            SchedulerKind::Rr,
-            SchedulerKind::Wrr,
-            SchedulerKind::Lc,
-            SchedulerKind::Wlc,
-            SchedulerKind::Sed,
-            SchedulerKind::Nq,
-            SchedulerKind::Sh,
-            SchedulerKind::Dh,
-            SchedulerKind::Mh,
-            SchedulerKind::Fo,
-            SchedulerKind::Ovf,
-            SchedulerKind::Lblc,
-            SchedulerKind::Lblcr,
-            SchedulerKind::Twos,
-            SchedulerKind::Rtt,
-            SchedulerKind::PriorityGroup,
-        ];
         let s = s.replace('-', "_").to_ascii_lowercase();
-        ALL.into_iter().find(|k| k.name() == s)
+        Self::ALL.into_iter().find(|k| k.name() == s)
     }
 }
 

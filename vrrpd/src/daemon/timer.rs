@@ -14,9 +14,12 @@ use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use tokio::time::Instant;
 
-/// A one-shot timer re-armed for each wait.
+/// A one-shot timer, armed for the deadline of each wait.
 pub struct Timer {
     fd: AsyncFd<RawTimer>,
+    /// The deadline the timerfd is armed for, so a wait for the same deadline (the common
+    /// case: a packet arrived and the deadline did not move) costs no syscall.
+    armed: Option<Instant>,
 }
 
 /// `TimerFd` exposes `AsFd`; the reactor wants `AsRawFd`.
@@ -38,12 +41,13 @@ impl Timer {
         // until the `AsyncFd` that now owns the `TimerFd` is dropped.
         let fd = unsafe { AsyncFd::register_with_interest(RawTimer(tfd), Interest::READABLE) }
             .map_err(io::Error::from)?;
-        Ok(Self { fd })
+        Ok(Self { fd, armed: None })
     }
 
     /// Waits until `deadline`; forever when there is none. Cancel-safe: a dropped wait leaves
-    /// the timer armed, and the next call re-arms it (which also clears stale expirations).
-    pub async fn sleep_until(&self, deadline: Option<Instant>) -> io::Result<()> {
+    /// the timer armed; the next call keeps it for the same deadline or re-arms it (which also
+    /// clears stale expirations).
+    pub async fn sleep_until(&mut self, deadline: Option<Instant>) -> io::Result<()> {
         let Some(deadline) = deadline else {
             return std::future::pending().await;
         };
@@ -51,16 +55,22 @@ impl Timer {
         if left.is_zero() {
             return Ok(());
         }
-        // A zero it_value would disarm the timer; anything left is at least a nanosecond.
-        let left = left.max(Duration::from_nanos(1));
-        self.fd.get_ref().0.set(
-            Expiration::OneShot(TimeSpec::from_duration(left)),
-            TimerSetTimeFlags::empty(),
-        )?;
+        if self.armed != Some(deadline) {
+            // A zero it_value would disarm the timer; anything left is at least a nanosecond.
+            let left = left.max(Duration::from_nanos(1));
+            self.fd.get_ref().0.set(
+                Expiration::OneShot(TimeSpec::from_duration(left)),
+                TimerSetTimeFlags::empty(),
+            )?;
+            self.armed = Some(deadline);
+        }
         loop {
             let mut guard = self.fd.readable().await?;
             match guard.try_io(|fd| fd.get_ref().0.wait().map_err(io::Error::from)) {
-                Ok(res) => return res,
+                Ok(res) => {
+                    self.armed = None;
+                    return res;
+                }
                 Err(_would_block) => continue,
             }
         }
@@ -73,7 +83,7 @@ mod tests {
 
     #[tokio::test]
     async fn wakes_after_the_deadline_not_before() {
-        let t = Timer::new().unwrap();
+        let mut t = Timer::new().unwrap();
         let start = Instant::now();
         let deadline = start + Duration::from_micros(2500);
         t.sleep_until(Some(deadline)).await.unwrap();
@@ -82,7 +92,7 @@ mod tests {
 
     #[tokio::test]
     async fn past_deadline_returns_at_once_and_rearming_works() {
-        let t = Timer::new().unwrap();
+        let mut t = Timer::new().unwrap();
         t.sleep_until(Some(Instant::now() - Duration::from_millis(1)))
             .await
             .unwrap();
