@@ -4,7 +4,7 @@
 //!   [`spec::resolve`] for keepalived's virtual server → real server → checker inheritance.
 //! - [`health`]: the sans-IO per-checker state machine (retry, alpha, rise, dead interval).
 //! - [`probe`]: one module per checker kind, each with a pure verdict function.
-//! - [`pool`]: sans-IO virtual-server membership (all checkers up, inhibit, quorum/hysteresis).
+//! - [`pool`]: sans-IO real-server liveness (every checker up, dynamic weights).
 //! - [`scheduler`]: one async scheduler for every checker; emits [`event::Event`]s and keeps a
 //!   [`status::CheckerStatus`] snapshot.
 

@@ -1,6 +1,10 @@
-//! Sans-IO membership of one virtual server, driven by checker [`Event`]s: keepalived's rules
-//! for real-server liveness (every checker up), `inhibit_on_failure`, `quorum` with
-//! `hysteresis`, and `sorry_server`. Its outputs feed the balancer and VRRP tracking.
+//! Sans-IO liveness of a virtual server's real servers, driven by checker [`Event`]s:
+//! keepalived's rule that a real server is alive only while every one of its checkers is up,
+//! and its weight is the last one a checker reported (`misc_dynamic`, FILE_CHECK).
+//!
+//! What a dead server means for the pool (removal or `inhibit_on_failure`), `quorum`,
+//! `hysteresis` and `sorry_server` belong to the balancer's service table
+//! (`lbcore::service::Controller`), which this feeds.
 
 use serde::{Deserialize, Serialize};
 
@@ -15,45 +19,21 @@ pub struct RealServer {
     pub target: Target,
     /// `weight` (default 1).
     pub weight: u32,
-    /// `inhibit_on_failure`: keep a dead server with weight 0 instead of removing it.
-    pub inhibit_on_failure: bool,
     /// Indices (as given to the scheduler) of this server's checkers. None: always alive.
     pub checkers: Vec<usize>,
-    /// Starts down (`alpha`).
+    /// Its checkers start down (`alpha`).
     pub alpha: bool,
 }
 
-/// A `virtual_server`'s membership rules.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PoolSpec {
-    /// `quorum`: minimum total weight of live servers (default 1).
-    pub quorum: u64,
-    /// `hysteresis`: quorum is gained at `quorum + hysteresis`, lost below `quorum - hysteresis`.
-    pub hysteresis: u64,
-    /// `sorry_server`: put in the pool while quorum is lost.
-    pub sorry_server: Option<Target>,
-    /// The real servers.
-    pub real_servers: Vec<RealServer>,
-}
-
-/// What the consumer must do.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A change of one real server (by its index in the pool).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Action {
-    /// Put a server in the pool (or set its weight) — `notify_up` runs for real servers.
-    Up(Target, u32),
-    /// A server failed: removed, or kept at weight 0 with `inhibit_on_failure` — `notify_down`.
-    Down {
-        /// The server.
-        target: Target,
-        /// Kept in the pool at weight 0.
-        inhibited: bool,
-    },
-    /// A live server's weight changed (misc_dynamic, FILE_CHECK).
-    Weight(Target, u32),
-    /// Quorum gained (`quorum_up`); also the sorry server leaves.
-    QuorumUp,
-    /// Quorum lost (`quorum_down`); also the sorry server enters.
-    QuorumDown,
+    /// Every checker is up again; the server's weight.
+    Up(usize, u32),
+    /// A checker failed.
+    Down(usize),
+    /// A live server's weight changed.
+    Weight(usize, u32),
 }
 
 #[derive(Debug, Clone)]
@@ -62,19 +42,17 @@ struct Member {
     weight: u32,
 }
 
-/// Live membership state.
+/// Live state of the real servers of one virtual server.
 #[derive(Debug, Clone)]
 pub struct Pool {
-    spec: PoolSpec,
+    servers: Vec<RealServer>,
     members: Vec<Member>,
-    quorum_up: bool,
 }
 
 impl Pool {
-    /// Initial state: servers alive unless `alpha`; quorum judged on that.
-    pub fn new(spec: PoolSpec) -> Self {
-        let members = spec
-            .real_servers
+    /// Initial state: servers alive unless `alpha` (and they have checkers).
+    pub fn new(servers: Vec<RealServer>) -> Self {
+        let members = servers
             .iter()
             .map(|rs| Member {
                 failed: if rs.alpha {
@@ -85,41 +63,29 @@ impl Pool {
                 weight: rs.weight,
             })
             .collect();
-        let mut pool = Self {
-            spec,
-            members,
-            quorum_up: false,
-        };
-        pool.quorum_up = pool.live_weight() >= pool.spec.quorum;
-        pool
+        Self { servers, members }
     }
 
-    /// Whether the virtual server has quorum.
-    pub fn quorum_up(&self) -> bool {
-        self.quorum_up
+    /// Whether real server `idx` is alive.
+    pub fn alive(&self, idx: usize) -> bool {
+        self.members.get(idx).is_some_and(|m| m.failed.is_empty())
     }
 
-    /// Total weight of live servers.
-    pub fn live_weight(&self) -> u64 {
-        self.members
+    /// Liveness of every real server, in order.
+    pub fn alive_all(&self) -> Vec<bool> {
+        (0..self.members.len()).map(|i| self.alive(i)).collect()
+    }
+
+    /// The index of the real server a checker belongs to.
+    pub fn server_of(&self, checker: usize) -> Option<usize> {
+        self.servers
             .iter()
-            .filter(|m| m.failed.is_empty())
-            .map(|m| u64::from(m.weight))
-            .sum()
+            .position(|rs| rs.checkers.contains(&checker))
     }
 
-    /// Apply a checker event; returns what changed.
-    pub fn on_event(&mut self, ev: &Event) -> Vec<Action> {
-        let mut out = Vec::new();
-        let Some(idx) = self
-            .spec
-            .real_servers
-            .iter()
-            .position(|rs| rs.checkers.contains(&ev.checker))
-        else {
-            return out;
-        };
-        let rs = &self.spec.real_servers[idx];
+    /// Applies a checker event; returns what changed for its server.
+    pub fn on_event(&mut self, ev: &Event) -> Option<Action> {
+        let idx = self.server_of(ev.checker)?;
         let m = &mut self.members[idx];
         let was_alive = m.failed.is_empty();
         match ev.change {
@@ -133,28 +99,12 @@ impl Pool {
                 m.weight = ev.weight;
             }
         }
-        let alive = m.failed.is_empty();
-        match (was_alive, alive) {
-            (true, false) => out.push(Action::Down {
-                target: rs.target.clone(),
-                inhibited: rs.inhibit_on_failure,
-            }),
-            (false, true) => out.push(Action::Up(rs.target.clone(), m.weight)),
-            (true, true) if ev.change == Change::Weight => {
-                out.push(Action::Weight(rs.target.clone(), m.weight))
-            }
-            _ => {}
+        match (was_alive, m.failed.is_empty()) {
+            (true, false) => Some(Action::Down(idx)),
+            (false, true) => Some(Action::Up(idx, m.weight)),
+            (true, true) if ev.change == Change::Weight => Some(Action::Weight(idx, m.weight)),
+            _ => None,
         }
-        let total = self.live_weight();
-        let (q, h) = (self.spec.quorum, self.spec.hysteresis);
-        if self.quorum_up && total < q.saturating_sub(h) {
-            self.quorum_up = false;
-            out.push(Action::QuorumDown);
-        } else if !self.quorum_up && total >= q + h {
-            self.quorum_up = true;
-            out.push(Action::QuorumUp);
-        }
-        out
     }
 }
 
@@ -166,7 +116,6 @@ mod tests {
         RealServer {
             target: Target::new(format!("192.0.2.{n}").parse().unwrap(), 80),
             weight: 1,
-            inhibit_on_failure: n == 2,
             checkers,
             alpha: false,
         }
@@ -185,85 +134,34 @@ mod tests {
         }
     }
 
-    fn pool() -> Pool {
-        Pool::new(PoolSpec {
-            quorum: 2,
-            hysteresis: 0,
-            sorry_server: None,
-            real_servers: vec![rs(1, vec![0, 1]), rs(2, vec![2]), rs(3, vec![3])],
-        })
-    }
-
     #[test]
     fn server_alive_only_when_all_its_checkers_are_up() {
-        let mut p = pool();
-        assert!(p.quorum_up());
-        let a = p.on_event(&ev(0, Change::Down, 1));
-        assert!(matches!(
-            &a[0],
-            Action::Down {
-                inhibited: false,
-                ..
-            }
-        ));
-        assert!(
-            p.on_event(&ev(1, Change::Down, 1)).is_empty(),
-            "already down"
-        );
-        assert!(
-            p.on_event(&ev(0, Change::Up, 1)).is_empty(),
+        let mut p = Pool::new(vec![rs(1, vec![0, 1]), rs(2, vec![2])]);
+        assert_eq!(p.alive_all(), vec![true, true]);
+        assert_eq!(p.on_event(&ev(0, Change::Down, 1)), Some(Action::Down(0)));
+        assert_eq!(p.on_event(&ev(1, Change::Down, 1)), None, "already down");
+        assert_eq!(
+            p.on_event(&ev(0, Change::Up, 1)),
+            None,
             "checker 1 still down"
         );
-        assert!(matches!(
-            p.on_event(&ev(1, Change::Up, 1))[0],
-            Action::Up(_, 1)
-        ));
+        assert!(!p.alive(0));
+        assert_eq!(p.on_event(&ev(1, Change::Up, 1)), Some(Action::Up(0, 1)));
+        assert_eq!(p.on_event(&ev(9, Change::Down, 1)), None, "not ours");
     }
 
     #[test]
-    fn quorum_lost_and_regained_with_inhibit() {
-        let mut p = pool();
-        let a = p.on_event(&ev(2, Change::Down, 1));
+    fn alpha_starts_down_and_dynamic_weights_follow_the_checker() {
+        let mut alpha = rs(1, vec![0]);
+        alpha.alpha = true;
+        let mut p = Pool::new(vec![alpha, rs(2, vec![1]), rs(3, vec![])]);
+        assert_eq!(p.alive_all(), vec![false, true, true], "no checkers: alive");
+        assert_eq!(p.on_event(&ev(0, Change::Up, 1)), Some(Action::Up(0, 1)));
         assert_eq!(
-            a[0],
-            Action::Down {
-                target: rs(2, vec![]).target,
-                inhibited: true
-            }
+            p.on_event(&ev(1, Change::Weight, 5)),
+            Some(Action::Weight(1, 5))
         );
-        assert!(p.quorum_up(), "2 of 3 live: weight 2 = quorum");
-        let a = p.on_event(&ev(3, Change::Down, 1));
-        assert_eq!(a.last(), Some(&Action::QuorumDown));
-        let a = p.on_event(&ev(3, Change::Up, 1));
-        assert_eq!(a.last(), Some(&Action::QuorumUp));
-    }
-
-    #[test]
-    fn hysteresis_and_dynamic_weight() {
-        let mut p = Pool::new(PoolSpec {
-            quorum: 3,
-            hysteresis: 1,
-            sorry_server: None,
-            real_servers: vec![rs(1, vec![0]), rs(3, vec![1]), rs(4, vec![2])],
-        });
-        assert!(p.quorum_up());
-        p.on_event(&ev(0, Change::Down, 1));
-        assert!(p.quorum_up(), "2 is not below 3 - 1");
-        assert_eq!(
-            p.on_event(&ev(1, Change::Down, 1)),
-            vec![
-                Action::Down {
-                    target: rs(3, vec![]).target,
-                    inhibited: false
-                },
-                Action::QuorumDown
-            ]
-        );
-        let a = p.on_event(&ev(2, Change::Weight, 5));
-        assert_eq!(
-            a,
-            vec![Action::Weight(rs(4, vec![]).target, 5), Action::QuorumUp],
-            "5 >= 3 + 1"
-        );
+        assert_eq!(p.on_event(&ev(1, Change::Down, 5)), Some(Action::Down(1)));
+        assert_eq!(p.on_event(&ev(1, Change::Up, 7)), Some(Action::Up(1, 7)));
     }
 }

@@ -66,6 +66,7 @@ fn engine(method: ForwardingMethod) -> Engine {
         nat: NatMap::default(),
         neigh: Neighbours::default(),
         forwarding: AtomicBool::new(true),
+        parked: Default::default(),
         ifaces: vec![Iface {
             name: "eth0".into(),
             index: 2,

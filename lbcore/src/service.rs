@@ -136,6 +136,15 @@ impl ServiceTable {
             .map(|&i| &self.services[i])
     }
 
+    /// Every virtual address a service listens on (groups expanded; fwmark services have none).
+    pub fn addrs(&self) -> std::collections::BTreeSet<IpAddr> {
+        self.by_addr
+            .keys()
+            .map(|(_, a, _)| *a)
+            .chain(self.by_addr_any_port.keys().map(|(_, a)| *a))
+            .collect()
+    }
+
     pub fn services(&self) -> &[Arc<Service>] {
         &self.services
     }
@@ -247,13 +256,35 @@ impl Controller {
         specs: Vec<ServiceSpec>,
         groups: Vec<VirtualServerGroupSpec>,
     ) -> Result<(Self, Vec<Action>), BuildError> {
+        let alive: Vec<Vec<bool>> = specs
+            .iter()
+            .map(|s| vec![!s.alpha; s.real_servers.len()])
+            .collect();
+        Self::with_alive(specs, groups, &alive)
+    }
+
+    /// Like [`Controller::new`] with each real server's initial liveness given
+    /// (`alive[svc][rs]`, missing entries alive): the health checker knows it
+    /// per checker (`alpha` may be set on one checker, a server without
+    /// checkers is always alive).
+    pub fn with_alive(
+        specs: Vec<ServiceSpec>,
+        groups: Vec<VirtualServerGroupSpec>,
+        alive: &[Vec<bool>],
+    ) -> Result<(Self, Vec<Action>), BuildError> {
         let rs = specs
             .iter()
-            .map(|s| {
+            .enumerate()
+            .map(|(svc, s)| {
                 s.real_servers
                     .iter()
-                    .map(|r| RsState {
-                        alive: !s.alpha,
+                    .enumerate()
+                    .map(|(i, r)| RsState {
+                        alive: alive
+                            .get(svc)
+                            .and_then(|v| v.get(i))
+                            .copied()
+                            .unwrap_or(true),
                         weight: r.weight,
                     })
                     .collect()
@@ -351,6 +382,16 @@ impl Controller {
             let _ = self.rebuild();
         }
         actions
+    }
+
+    /// Whether service `svc` has its quorum (false for an unknown index).
+    pub fn quorum_up(&self, svc: usize) -> bool {
+        self.quorum_up.get(svc).copied().unwrap_or(false)
+    }
+
+    /// The service specs, in the order health events index them.
+    pub fn specs(&self) -> &[Arc<ServiceSpec>] {
+        &self.specs
     }
 
     /// Total weight of live real servers (keepalived's weigh_live_realservers).

@@ -84,7 +84,7 @@ impl Daemon {
     }
 
     /// Write `config` into the host's directory and start the daemon in the host's namespace:
-    /// `DAEMON -P -n -l -f FILE -p PID -r VRRPPID`, output to `<host dir>/<daemon>.log`.
+    /// `DAEMON [-P] -n -l -f FILE -p PID -r VRRPPID`, output to `<host dir>/<daemon>.log`.
     pub fn start(self, host: &Host, config: &str) -> Result<DaemonProc> {
         let bin = self.binary()?;
         let conf = host.dir.join(format!("{self}.conf"));
@@ -96,8 +96,10 @@ impl Daemon {
             let _ = std::fs::remove_file(p);
         }
         let bin_s = bin.to_string_lossy().into_owned();
-        let args = [
-            "-P".to_string(),
+        // keepalived's checker needs kernel IPVS: only its VRRP side (-P) runs here. vrrpd
+        // runs everything (VRRP, health checks, balancer).
+        let only_vrrp = (self == Daemon::Keepalived).then(|| "-P".to_string());
+        let args = only_vrrp.into_iter().chain([
             "-n".into(),
             "-l".into(),
             "-f".into(),
@@ -106,7 +108,8 @@ impl Daemon {
             pid.to_string_lossy().into_owned(),
             "-r".into(),
             vrrp_pid.to_string_lossy().into_owned(),
-        ];
+        ]);
+        let args: Vec<String> = args.collect();
         let child = host.spawn(&bin_s, &args, Some(&log))?;
         Ok(DaemonProc {
             daemon: self,

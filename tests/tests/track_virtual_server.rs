@@ -11,15 +11,17 @@ use nix::sys::signal::Signal;
 
 const BACKEND: &str = "127.0.0.1";
 const PORT: &str = "8080";
+/// The virtual server: the pair's VIP.
+const SERVICE: &str = "192.0.2.100 8080";
 
 /// The node tracks its backend's virtual server; `events` (a script taking one word) is
 /// called by keepalived's virtual-server scripts: quorum_up/down and notify_up/down.
 fn with_tracked_backend(mut c: NodeConf, events: &str) -> NodeConf {
     c.extra_instance = Some(format!(
-        "    track_virtual_server {{\n        {BACKEND} {PORT} weight -100\n    }}"
+        "    track_virtual_server {{\n        {SERVICE} weight -100\n    }}"
     ));
     c.extra_blocks = Some(format!(
-        "virtual_server {BACKEND} {PORT} {{\n    delay_loop 0.2\n    quorum_up \"{events} quorum_up\"\n    quorum_down \"{events} quorum_down\"\n    real_server {BACKEND} {PORT} {{\n        notify_up \"{events} notify_up\"\n        notify_down \"{events} notify_down\"\n        TCP_CHECK {{\n            connect_timeout 0.3\n            retry 1\n            delay_before_retry 0.1\n        }}\n    }}\n}}"
+        "virtual_server {SERVICE} {{\n    delay_loop 0.2\n    quorum_up \"{events} quorum_up\"\n    quorum_down \"{events} quorum_down\"\n    real_server {BACKEND} {PORT} {{\n        notify_up \"{events} notify_up\"\n        notify_down \"{events} notify_down\"\n        TCP_CHECK {{\n            connect_timeout 0.3\n            retry 1\n            delay_before_retry 0.1\n        }}\n    }}\n}}"
     ));
     c
 }

@@ -23,10 +23,10 @@ pub struct Cli {
     /// Use the specified configuration file.
     #[arg(short = 'f', long = "use-file", value_name = "FILE", default_value = DEFAULT_CONFIG)]
     pub use_file: PathBuf,
-    /// Only run the VRRP subsystem (always the case for vrrpd).
+    /// Only run the VRRP subsystem (no health checks, no balancer).
     #[arg(short = 'P', long = "vrrp")]
     pub vrrp: bool,
-    /// Only run the health checker subsystem (refused: vrrpd has none).
+    /// Only run the health checker subsystem (health checks and the balancer, no VRRP).
     #[arg(short = 'C', long = "check")]
     pub check: bool,
     /// Don't run the BFD subsystem (harmless: vrrpd has none).
@@ -171,6 +171,17 @@ impl Cli {
     }
 }
 
+impl Cli {
+    /// What runs: `-P` alone is VRRP only, `-C` alone the checker (and balancer) only, both
+    /// or neither everything, as keepalived.
+    pub fn subsystems(&self) -> crate::daemon::Subsystems {
+        crate::daemon::Subsystems {
+            vrrp: self.vrrp || !self.check,
+            checker: self.check || !self.vrrp,
+        }
+    }
+}
+
 /// Parse arguments (the first is the program name) and refuse what vrrpd cannot honour.
 pub fn parse_args<I, T>(args: I) -> Result<Cli, CliError>
 where
@@ -179,12 +190,6 @@ where
 {
     let cli = Cli::try_parse_from(args).map_err(|e| CliError::Usage(e.to_string()))?;
     let refuse = |flag, reason| Err(CliError::Refused { flag, reason });
-    if cli.check && !cli.vrrp {
-        return refuse(
-            "-C/--check",
-            "vrrpd has no health checker (LVS) subsystem; it runs VRRP only",
-        );
-    }
     if cli.genhash {
         return refuse("-T/--genhash", "genhash is not part of vrrpd");
     }

@@ -183,7 +183,7 @@ fn run_daemon(cli: Cli, config: Config) -> ExitCode {
             return ExitCode::from(EXIT_FATAL);
         }
     };
-    match rt.block_on(vrrpd::daemon::run(config)) {
+    match rt.block_on(vrrpd::daemon::run(config, cli.subsystems())) {
         Ok(()) => ExitCode::from(EXIT_OK),
         Err(e) => {
             tracing::error!("{e:#}");

@@ -104,7 +104,20 @@ fn every_accepted_keepalived_flag() {
     assert_eq!(c.signum.as_deref(), Some("RELOAD"));
     assert!(p(&["-v"]).unwrap().version && p(&["--version"]).unwrap().version);
     assert!(p(&["-h"]).unwrap().help && p(&["--help"]).unwrap().help);
-    assert!(p(&["-C", "-P"]).is_ok(), "-C with -P still runs VRRP");
+    let both = p(&["-C", "-P"]).unwrap().subsystems();
+    assert!(
+        both.vrrp && both.checker,
+        "-C with -P runs both, as keepalived"
+    );
+    let none = p(&[]).unwrap().subsystems();
+    assert!(none.vrrp && none.checker);
+    let vrrp = p(&["-P"]).unwrap().subsystems();
+    assert!(vrrp.vrrp && !vrrp.checker, "-P: VRRP only");
+    let check = p(&["--check"]).unwrap().subsystems();
+    assert!(
+        !check.vrrp && check.checker,
+        "-C: checker and balancer only"
+    );
 }
 
 #[test]
@@ -115,7 +128,6 @@ fn refused_flags_say_why() {
         (&["-A", "/s"][..], "-x/--snmp"),
         (&["-s", "ns1"][..], "-s/--namespace"),
         (&["--namespace=ns1"][..], "-s/--namespace"),
-        (&["-C"][..], "-C/--check"),
         (&["-T"][..], "-T/--genhash"),
     ] {
         match p(args) {

@@ -2,7 +2,9 @@
 //! verdict comes out (send this frame out of that interface, drop, or leave it
 //! to the kernel). The worker thread owns an [`Engine`] and its rings.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+
+use arc_swap::ArcSwap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::ops::RangeInclusive;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -32,14 +34,26 @@ pub struct Shared {
     pub persist: Arc<PersistTable>,
     pub nat: NatMap,
     pub neigh: Neighbours,
-    /// The "only while Master" switch.
+    /// The "only while Master" switch, for every service at once.
     pub forwarding: AtomicBool,
+    /// Addresses whose services stand by (their VRRP instance is not Master) while
+    /// `forwarding` is on; empty unless the owner gates services one by one.
+    pub parked: ArcSwap<HashSet<IpAddr>>,
     pub ifaces: Vec<Iface>,
     /// One-arm NAT source ports (keep them outside the kernel's ephemeral range).
     pub snat_ports: RangeInclusive<u16>,
 }
 
 impl Shared {
+    /// Whether flows to virtual address `vip` are forwarded now.
+    pub fn forwards(&self, vip: IpAddr) -> bool {
+        if !self.forwarding.load(Relaxed) {
+            return false;
+        }
+        let parked = self.parked.load();
+        parked.is_empty() || !parked.contains(&vip)
+    }
+
     fn iface_mac(&self, ifindex: i32) -> Mac {
         self.ifaces
             .iter()
@@ -190,7 +204,7 @@ impl Engine {
             dst: f.dst.into(),
             dport,
         };
-        let on = self.sh.forwarding.load(Relaxed);
+        let on = self.sh.forwards(key.dst);
         let plan = match self.conns.touch_or_expire(&key, Dir::Input, pkt, now) {
             Touched::Live(c) => {
                 let d = c.dest.clone();
@@ -215,7 +229,7 @@ impl Engine {
                 Err(r) => return Out::Drop(r),
                 Ok(None) => match self.sh.nat.by_reply(&key) {
                     Some(b) => {
-                        if !on {
+                        if !self.sh.forwards(b.fwd.dst) {
                             return Out::Drop(DropReason::Standby);
                         }
                         if let Packet::Tcp(t) = pkt {
@@ -478,7 +492,7 @@ impl Engine {
     fn fragment(&mut self, frame: &mut [u8], f: &Ipv4Frame, ingress: i32, now: Millis) -> Out {
         if let Some(&(plan, t)) = self.frags.get(&(f.src, f.dst, f.id, f.proto)) {
             if t > now {
-                if !self.sh.forwarding.load(Relaxed) {
+                if !self.sh.forwards(f.dst.into()) {
                     return Out::Drop(DropReason::Standby);
                 }
                 Counters::inc(&self.counters.frags);
@@ -523,9 +537,8 @@ impl Engine {
             dst: inner.src.into(),
             dport: isport,
         };
-        let on = self.sh.forwarding.load(Relaxed);
         if let Some(b) = self.sh.nat.by_reply(&rev) {
-            if !on {
+            if !self.sh.forwards(b.fwd.dst) {
                 return Out::Drop(DropReason::Standby);
             }
             let (Some(vip), Some(client)) = (v4(b.fwd.dst), v4(b.fwd.src)) else {
@@ -554,7 +567,7 @@ impl Engine {
             .cloned()
             .or_else(|| self.sh.nat.by_fwd(&rev));
         if dest.is_some() || binding.is_some() {
-            if !on {
+            if !self.sh.forwards(rev.dst) {
                 return Out::Drop(DropReason::Standby);
             }
             Counters::inc(&self.counters.icmp);

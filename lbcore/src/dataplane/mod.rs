@@ -141,6 +141,29 @@ pub fn iface(name: &str) -> Result<Iface, DataplaneError> {
     })
 }
 
+/// Interfaces with a subnet holding one of `addrs` (on-link real servers), by name, sorted;
+/// never the loopback (nothing is forwarded there).
+pub fn ifaces_facing(addrs: &[Ipv4Addr]) -> Vec<String> {
+    use nix::net::if_::InterfaceFlags;
+    let mut names = std::collections::BTreeSet::new();
+    for ifa in nix::ifaddrs::getifaddrs().into_iter().flatten() {
+        if ifa.flags.contains(InterfaceFlags::IFF_LOOPBACK) {
+            continue;
+        }
+        let (Some(a), Some(m)) = (ifa.address, ifa.netmask) else {
+            continue;
+        };
+        let (Some(a), Some(m)) = (a.as_sockaddr_in(), m.as_sockaddr_in()) else {
+            continue;
+        };
+        let (net, mask) = (u32::from(a.ip()), u32::from(m.ip()));
+        if addrs.iter().any(|x| u32::from(*x) & mask == net & mask) {
+            names.insert(ifa.interface_name);
+        }
+    }
+    names.into_iter().collect()
+}
+
 fn mtu(name: &str) -> Option<u16> {
     // SAFETY: a datagram socket only for the ioctl, closed by OwnedFd; ifreq is
     // plain data, the name is NUL-terminated within IFNAMSIZ.
@@ -189,6 +212,7 @@ impl Dataplane {
             nat: nat::NatMap::default(),
             neigh: neigh::Neighbours::default(),
             forwarding: AtomicBool::new(cfg.forwarding),
+            parked: Default::default(),
             ifaces: ifaces.clone(),
             snat_ports: cfg.snat_ports.clone(),
         });
@@ -277,6 +301,12 @@ impl Dataplane {
     /// flows are dropped (counted as `standby`), everything else still passes.
     pub fn set_forwarding(&self, on: bool) {
         self.shared.forwarding.store(on, Relaxed);
+    }
+
+    /// The same switch per virtual address: services on `parked` addresses stand by
+    /// (their VRRP instance is not Master) while the others forward.
+    pub fn set_parked(&self, parked: HashSet<IpAddr>) {
+        self.shared.parked.store(Arc::new(parked));
     }
 
     pub fn forwarding(&self) -> bool {

@@ -59,17 +59,25 @@ pub fn render(table: &ServiceTable, lb_addrs: &[Ipv4Addr], snat: &RangeInclusive
                 None => format!("{} daddr {addr} meta l4proto {p} drop", fam(addr)),
             });
         }
-        for r in &s.servers {
-            match r.forwarding {
+        // Every configured server, live or not: the rules stay put while health changes.
+        let sorry = s
+            .spec
+            .sorry_server
+            .iter()
+            .map(|x| (x.addr, x.port, x.forwarding.unwrap_or(s.spec.forwarding)));
+        let servers = s
+            .spec
+            .real_servers
+            .iter()
+            .map(|r| (r.addr, r.port, s.spec.forwarding_of(r)))
+            .chain(sorry);
+        for (addr, port, method) in servers {
+            match method {
                 ForwardingMethod::Nat => {
-                    let port =
-                        r.id.port
-                            .map(|x| format!(" {p} sport {x}"))
-                            .unwrap_or_default();
+                    let port = port.map(|x| format!(" {p} sport {x}")).unwrap_or_default();
                     rules.insert(format!(
-                        "{} saddr {}{port} fib daddr type != local drop",
-                        fam(r.id.addr),
-                        r.id.addr
+                        "{} saddr {addr}{port} fib daddr type != local drop",
+                        fam(addr)
                     ));
                 }
                 ForwardingMethod::NatOneArm => {

@@ -226,14 +226,12 @@ fn top_table() -> &'static [Keyword<Draft>] {
                         .extend(n.children.iter().map(|c| c.name().to_string()));
                 },
             ),
-            Keyword::partial(
-                "virtual_server_group",
-                "modelled (lbcore::spec); vrrpd itself runs no LVS",
-                |d, n, g| d.virtual_server_groups.extend(blocks::vs_group(n, g)),
-            ),
+            Keyword::new("virtual_server_group", |d, n, g| {
+                d.virtual_server_groups.extend(blocks::vs_group(n, g))
+            }),
             Keyword::partial(
                 "virtual_server",
-                "modelled (lbcore::spec + checks::spec); vrrpd itself runs no LVS or checkers",
+                "checked and balanced by vrrpd's own dataplane (no IPVS); IPv6 virtual servers are checked, not forwarded",
                 |d, n, g| {
                     for (kw, c) in scripts_in(n) {
                         d.commands.push((kw, c));

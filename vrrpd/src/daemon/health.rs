@@ -1,15 +1,21 @@
-//! Health checks in the daemon: every virtual server's checkers run in one `checks`
-//! scheduler; each virtual server's membership (live real servers, quorum with hysteresis) is
-//! kept by a `checks::pool::Pool`; the instances that `track_virtual_server` it hear when its
-//! quorum comes and goes, as a priority delta or FAULT like any other tracker.
+//! Health checks in the daemon and the service table they drive.
+//!
+//! Every virtual server's checkers run in one `checks` scheduler; a `checks::pool::Pool` per
+//! virtual server turns checker verdicts into real-server liveness (every checker up), and one
+//! `lbcore::service::Controller` applies keepalived's membership rules (removal or
+//! `inhibit_on_failure`, `quorum` / `hysteresis`, `sorry_server`) and publishes the snapshot
+//! the balancer forwards with. The instances that `track_virtual_server` a virtual server hear
+//! when its quorum comes and goes, as a priority delta or FAULT like any other tracker.
 //!
 //! keepalived cannot do this on a kernel without IPVS (its checker exits); here the verdicts
 //! only need sockets.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use anyhow::Context;
-use checks::pool::{Action, Pool, PoolSpec, RealServer};
+use checks::pool::{Pool, RealServer};
+use lbcore::service::{Controller, Event as SvcEvent, HealthEvent, SharedTable};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
@@ -24,8 +30,6 @@ struct Followed {
     label: String,
     pool: Pool,
     subscribers: Vec<Subscriber>,
-    /// For its `quorum_up` / `quorum_down` and the real servers' `notify_up` / `notify_down`.
-    service: lbcore::spec::ServiceSpec,
 }
 
 /// keepalived puts no limit on these scripts; a hung one must still not pile up forever.
@@ -49,40 +53,43 @@ fn run_script(spec: Option<&lbcore::spec::ScriptSpec>) {
     });
 }
 
-impl Followed {
-    /// The `real_server` behind a pool target.
-    fn real_server(&self, t: &checks::spec::Target) -> Option<&lbcore::spec::RealServerSpec> {
-        self.service
-            .real_servers
-            .iter()
-            .find(|rs| checks::spec::Target::new(rs.addr, rs.port.unwrap_or(0)) == *t)
+/// The virtual servers: their live service table and the checkers keeping it; dropping it
+/// stops the checkers.
+pub struct Services {
+    table: Arc<SharedTable>,
+    handle: Option<checks::Handle>,
+}
+
+impl Services {
+    /// The snapshot the balancer forwards with, replaced on every membership change.
+    pub fn table(&self) -> Arc<SharedTable> {
+        self.table.clone()
     }
-}
 
-/// The running checkers; dropping it stops them.
-pub struct Health {
-    handle: checks::Handle,
-}
-
-impl Health {
     /// Status of every checker, for the SIGUSR1 dump.
     pub fn snapshot(&self) -> Vec<checks::CheckerStatus> {
-        self.handle.snapshot()
+        self.handle
+            .as_ref()
+            .map(|h| h.snapshot())
+            .unwrap_or_default()
     }
 }
 
-/// Starts the checkers of every virtual server. `trackers` maps instance names to their
-/// tracker channels. Returns `None` when there is nothing to check.
+/// Builds the service table of every virtual server and starts their checkers. `trackers`
+/// maps instance names to their tracker channels. Returns `None` without virtual servers.
 pub async fn start(
     config: &Config,
     trackers: &HashMap<String, mpsc::Sender<(TrackKey, Contribution)>>,
-) -> anyhow::Result<Option<Health>> {
+) -> anyhow::Result<Option<Services>> {
+    if config.virtual_servers.is_empty() {
+        return Ok(None);
+    }
     let mut specs = Vec::new();
     let mut followed = Vec::new();
     // Checker index → virtual server index.
     let mut owner = Vec::new();
     for (v, vs) in config.virtual_servers.iter().enumerate() {
-        let (pool, resolved) = pool_of(vs, specs.len());
+        let (servers, resolved) = pool_of(vs, specs.len());
         owner.extend(std::iter::repeat_n(v, resolved.len()));
         specs.extend(resolved);
         let subscribers = config
@@ -99,62 +106,101 @@ pub async fn start(
             .collect();
         followed.push(Followed {
             label: label(vs),
-            pool: Pool::new(pool),
+            pool: Pool::new(servers),
             subscribers,
-            service: vs.service.clone(),
         });
     }
-    if specs.is_empty() && followed.iter().all(|f| f.subscribers.is_empty()) {
-        return Ok(None);
+    let alive: Vec<Vec<bool>> = followed.iter().map(|f| f.pool.alive_all()).collect();
+    let (mut controller, actions) = Controller::with_alive(
+        config
+            .virtual_servers
+            .iter()
+            .map(|vs| vs.service.clone())
+            .collect(),
+        config.virtual_server_groups.clone(),
+        &alive,
+    )
+    .context("building the service table")?;
+    let table = Arc::new(SharedTable::new(controller.table()));
+    for (svc, f) in followed.iter().enumerate() {
+        info!(virtual_server = %f.label, quorum = controller.quorum_up(svc), "following virtual server");
+        tell(f, controller.quorum_up(svc)).await;
     }
-    for f in &followed {
-        info!(virtual_server = %f.label, quorum = f.pool.quorum_up(), "following virtual server");
-        tell(f).await;
-    }
-    let (handle, mut events) = checks::spawn(specs).context("starting health checkers")?;
-    tokio::spawn(async move {
-        while let Some(ev) = events.recv().await {
-            let Some(f) = owner.get(ev.checker).and_then(|v| followed.get_mut(*v)) else {
-                continue;
-            };
-            let before = f.pool.quorum_up();
-            for action in f.pool.on_event(&ev) {
-                match action {
-                    Action::Up(t, w) => {
-                        info!(virtual_server = %f.label, real_server = %t.id, weight = w, "real server up: {}", ev.reason);
-                        run_script(f.real_server(&t).and_then(|rs| rs.notify_up.as_ref()));
+    report(&followed, &controller, &actions, "");
+    let handle = if specs.is_empty() {
+        None
+    } else {
+        let (handle, mut events) = checks::spawn(specs).context("starting health checkers")?;
+        let table = table.clone();
+        tokio::spawn(async move {
+            while let Some(ev) = events.recv().await {
+                let Some(svc) = owner.get(ev.checker).copied() else {
+                    continue;
+                };
+                let f = &mut followed[svc];
+                let Some(rs) = f.pool.server_of(ev.checker) else {
+                    continue;
+                };
+                if let Some(latency) = ev.latency {
+                    let micros = u32::try_from(latency.as_micros()).unwrap_or(u32::MAX);
+                    controller.apply(HealthEvent::Rtt { svc, rs, micros });
+                }
+                let Some(change) = f.pool.on_event(&ev) else {
+                    continue;
+                };
+                let before = controller.quorum_up(svc);
+                let actions = controller.apply(match change {
+                    checks::pool::Action::Up(rs, _) => HealthEvent::Up { svc, rs },
+                    checks::pool::Action::Down(rs) => HealthEvent::Down { svc, rs },
+                    checks::pool::Action::Weight(rs, weight) => {
+                        info!(virtual_server = %followed[svc].label, real_server = %ev.target.id, weight, "real server weight");
+                        HealthEvent::Weight { svc, rs, weight }
                     }
-                    Action::Down { target, inhibited } => {
-                        warn!(virtual_server = %f.label, real_server = %target.id, inhibited, "real server down: {}", ev.reason);
-                        run_script(
-                            f.real_server(&target)
-                                .and_then(|rs| rs.notify_down.as_ref()),
-                        );
-                    }
-                    Action::Weight(t, w) => {
-                        info!(virtual_server = %f.label, real_server = %t.id, weight = w, "real server weight")
-                    }
-                    Action::QuorumUp => {
-                        info!(virtual_server = %f.label, "quorum gained");
-                        run_script(f.service.quorum_up.as_ref());
-                    }
-                    Action::QuorumDown => {
-                        warn!(virtual_server = %f.label, "quorum lost");
-                        run_script(f.service.quorum_down.as_ref());
-                    }
+                });
+                table.store(controller.table());
+                report(&followed, &controller, &actions, &ev.reason);
+                let after = controller.quorum_up(svc);
+                if after != before {
+                    tell(&followed[svc], after).await;
                 }
             }
-            if f.pool.quorum_up() != before {
-                tell(f).await;
-            }
-        }
-    });
-    Ok(Some(Health { handle }))
+        });
+        Some(handle)
+    };
+    Ok(Some(Services { table, handle }))
 }
 
-/// Sends the current quorum to every instance tracking the virtual server.
-async fn tell(f: &Followed) {
-    let up = f.pool.quorum_up();
+/// Logs what membership changes did and runs their scripts (`notify_up`, `quorum_down`, ...).
+fn report(followed: &[Followed], c: &Controller, actions: &[lbcore::service::Action], why: &str) {
+    for a in actions {
+        let (svc, rs) = match a.event {
+            SvcEvent::ServerUp { svc, rs } | SvcEvent::ServerDown { svc, rs } => (svc, Some(rs)),
+            SvcEvent::QuorumGained { svc } | SvcEvent::QuorumLost { svc } => (svc, None),
+        };
+        let vs = followed.get(svc).map_or("?", |f| f.label.as_str());
+        let spec = &c.specs()[svc];
+        let server = rs.and_then(|i| spec.real_servers.get(i));
+        let addr = server.map(|r| match r.port {
+            Some(p) => std::net::SocketAddr::new(r.addr, p).to_string(),
+            None => r.addr.to_string(),
+        });
+        match a.event {
+            SvcEvent::ServerUp { .. } => {
+                info!(virtual_server = %vs, real_server = addr.as_deref().unwrap_or("?"), "real server up: {why}")
+            }
+            SvcEvent::ServerDown { .. } => {
+                let inhibited = server.is_some_and(|r| spec.inhibit_of(r));
+                warn!(virtual_server = %vs, real_server = addr.as_deref().unwrap_or("?"), inhibited, "real server down: {why}")
+            }
+            SvcEvent::QuorumGained { .. } => info!(virtual_server = %vs, "quorum gained"),
+            SvcEvent::QuorumLost { .. } => warn!(virtual_server = %vs, "quorum lost"),
+        }
+        run_script(a.script.as_ref());
+    }
+}
+
+/// Sends the quorum to every instance tracking the virtual server.
+async fn tell(f: &Followed, up: bool) {
     for (tx, weight) in &f.subscribers {
         let key = TrackKey::VirtualServer(f.label.clone());
         // An instance that has stopped no longer cares.
@@ -162,9 +208,9 @@ async fn tell(f: &Followed) {
     }
 }
 
-/// The membership rules and resolved checkers of one virtual server; checker indices start at
-/// `first`.
-fn pool_of(vs: &VirtualServer, first: usize) -> (PoolSpec, Vec<checks::spec::Resolved>) {
+/// The real servers (with their checker indices, starting at `first`) and the resolved
+/// checkers of one virtual server.
+fn pool_of(vs: &VirtualServer, first: usize) -> (Vec<RealServer>, Vec<checks::spec::Resolved>) {
     let resolved = vs.resolved_checkers();
     let mut next = first;
     let mut real_servers = Vec::new();
@@ -178,24 +224,11 @@ fn pool_of(vs: &VirtualServer, first: usize) -> (PoolSpec, Vec<checks::spec::Res
         real_servers.push(RealServer {
             target: checks::spec::Target::new(rs.addr, rs.port.unwrap_or(0)),
             weight: rs.weight,
-            inhibit_on_failure: rs
-                .inhibit_on_failure
-                .unwrap_or(vs.service.inhibit_on_failure),
             checkers,
             alpha,
         });
     }
-    let spec = PoolSpec {
-        quorum: u64::from(vs.service.quorum),
-        hysteresis: u64::from(vs.service.hysteresis),
-        sorry_server: vs
-            .service
-            .sorry_server
-            .as_ref()
-            .map(|s| checks::spec::Target::new(s.addr, s.port.unwrap_or(0))),
-        real_servers,
-    };
-    (spec, resolved)
+    (real_servers, resolved)
 }
 
 /// The virtual server as keepalived writes it (`IP PORT`, `fwmark N`, `group NAME`).

@@ -60,6 +60,8 @@ pub struct InstanceDriver {
     group_fault: bool,
     /// Our own trackers' fault, as last told to the group.
     own_fault: bool,
+    /// The state, for those who act on it (the balancer forwards only while Master).
+    state_tx: watch::Sender<State>,
 }
 
 /// Requests from the daemon to a running instance.
@@ -204,6 +206,7 @@ impl InstanceDriver {
             group: None,
             group_fault: false,
             own_fault: false,
+            state_tx: watch::channel(State::Initialize).0,
             track: TrackSet::new(inst.priority),
             link_state,
             name: inst.name.clone(),
@@ -229,6 +232,11 @@ impl InstanceDriver {
     }
 
     /// Runs notify scripts / FIFO lines on every transition (and STOP on shutdown).
+    /// Follows the instance's state.
+    pub fn state_watch(&self) -> watch::Receiver<State> {
+        self.state_tx.subscribe()
+    }
+
     pub fn set_notifier(&mut self, n: Notifier) {
         self.notifier = Some(n);
     }
@@ -461,6 +469,7 @@ impl InstanceDriver {
                 if to == State::Master {
                     self.counters.became_master += 1;
                 }
+                self.state_tx.send_replace(to);
             }
             Action::AddVips => {
                 for (vip, link) in &self.vips {

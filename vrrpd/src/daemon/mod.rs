@@ -7,6 +7,7 @@
 //! release every instance gracefully (priority 0 advert, addresses removed) before the process
 //! exits 0, as keepalived does.
 
+mod balancer;
 mod health;
 mod instance;
 pub mod status;
@@ -30,8 +31,30 @@ pub use instance::{Control, InstanceDriver};
 /// Longest we wait for the instances to release their addresses on shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
-/// Runs every configured instance until SIGTERM or SIGINT.
-pub async fn run(config: Config) -> anyhow::Result<()> {
+/// Which parts run (keepalived's `-P` and `-C`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Subsystems {
+    /// The VRRP instances.
+    pub vrrp: bool,
+    /// The health checks and the balancer.
+    pub checker: bool,
+}
+
+/// Runs every configured instance, health check and virtual server until SIGTERM or SIGINT.
+pub async fn run(mut config: Config, parts: Subsystems) -> anyhow::Result<()> {
+    if !parts.vrrp {
+        config.instances.clear();
+        config.sync_groups.clear();
+    }
+    if !parts.checker {
+        if !config.virtual_servers.is_empty() {
+            info!(
+                "-P: {} virtual server(s) neither checked nor balanced",
+                config.virtual_servers.len()
+            );
+        }
+        config.virtual_servers.clear();
+    }
     let nl = Netlink::open().context("opening rtnetlink")?;
     let links = LinkMonitor::start()
         .await
@@ -41,11 +64,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let mut controls = Vec::new();
     let mut drivers = Vec::with_capacity(config.instances.len());
     let mut vs_trackers = std::collections::HashMap::new();
+    let mut owners = Vec::new();
     for inst in &config.instances {
         let driver = InstanceDriver::new(&config.global, inst, nl.clone(), &links)
             .await
             .with_context(|| format!("starting vrrp_instance {}", inst.name))?;
         vs_trackers.insert(inst.name.clone(), driver.tracker());
+        owners.push(balancer::Owner {
+            addrs: inst.virtual_ipaddress.iter().map(|v| v.addr).collect(),
+            state: driver.state_watch(),
+        });
         drivers.push(driver);
     }
     trackers::start(&config, &mut drivers, &links, &nl).await;
@@ -55,7 +83,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         tasks.spawn(driver.run(stop_rx.clone(), ctl_rx));
     }
     let health = health::start(&config, &vs_trackers).await?;
-    info!(instances = config.instances.len(), "vrrpd started");
+    let balancer = match &health {
+        Some(h) => balancer::Balancer::start(&config, h.table(), owners).await,
+        None => None,
+    };
+    info!(
+        instances = config.instances.len(),
+        virtual_servers = config.virtual_servers.len(),
+        "vrrpd started"
+    );
 
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
@@ -69,9 +105,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         tokio::select! {
             _ = term.recv() => { info!("SIGTERM: releasing instances"); break; }
             _ = int.recv() => { info!("SIGINT: releasing instances"); break; }
-            _ = usr1.recv() => dump(&controls, health.as_ref(), Dump::Data).await,
-            _ = usr2.recv() => dump(&controls, health.as_ref(), Dump::Stats).await,
-            _ = json.recv() => dump(&controls, health.as_ref(), Dump::Json).await,
+            _ = usr1.recv() => dump(&controls, health.as_ref(), balancer.as_ref(), Dump::Data).await,
+            _ = usr2.recv() => dump(&controls, health.as_ref(), balancer.as_ref(), Dump::Stats).await,
+            _ = json.recv() => dump(&controls, health.as_ref(), balancer.as_ref(), Dump::Json).await,
             _ = hup.recv() => warn!("SIGHUP: configuration reload is not implemented yet; keeping the running configuration"),
             Some(res) = tasks.join_next() => {
                 // An instance actor only ends on shutdown; ending earlier is a bug worth dying for.
@@ -88,6 +124,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     if drained.is_err() {
         warn!("instances did not release within {SHUTDOWN_GRACE:?}; exiting anyway");
     }
+    if let Some(b) = balancer {
+        b.stop().await;
+    }
     info!("vrrpd stopped");
     Ok(())
 }
@@ -101,7 +140,12 @@ enum Dump {
 }
 
 /// Collects every instance's status and writes the file keepalived writes for that signal.
-async fn dump(controls: &[mpsc::Sender<Control>], health: Option<&health::Health>, what: Dump) {
+async fn dump(
+    controls: &[mpsc::Sender<Control>],
+    health: Option<&health::Services>,
+    balancer: Option<&balancer::Balancer>,
+    what: Dump,
+) {
     let mut all = Vec::with_capacity(controls.len());
     for c in controls {
         let (tx, rx) = oneshot::channel();
@@ -126,6 +170,7 @@ async fn dump(controls: &[mpsc::Sender<Control>], health: Option<&health::Health
             serde_json::to_string_pretty(&serde_json::json!({
                 "instances": all,
                 "checkers": health.map(|h| h.snapshot()).unwrap_or_default(),
+                "balancer": balancer.map(|b| b.counters()),
             }))
             .unwrap_or_default(),
         ),

@@ -47,6 +47,7 @@ fn setup(method: ForwardingMethod, persist: Option<u32>) -> (Engine, Arc<Shared>
         nat: NatMap::default(),
         neigh: Neighbours::default(),
         forwarding: AtomicBool::new(true),
+        parked: Default::default(),
         ifaces: vec![Iface {
             name: "eth0".into(),
             index: 2,
@@ -134,6 +135,22 @@ fn nat_translates_both_ways_and_unrelated_traffic_passes() {
     // Not ours.
     let mut x = build(IPPROTO_TCP, (CLIENT, 5), (LB, 22), SYN, b"");
     assert_eq!(e.process(&mut x, 2, 2, false, false), Out::Pass);
+    // The VIP parked (its instance is Backup): the flow and its replies stand by, other
+    // addresses' services would go on.
+    sh.parked.store(Arc::new([IpAddr::from(VIP)].into()));
+    let mut b = from_client(1000, ACK, b"");
+    assert_eq!(
+        e.process(&mut b, 2, 3, false, false),
+        Out::Drop(DropReason::Standby)
+    );
+    let mut r = build(IPPROTO_TCP, (RS1, 8080), (CLIENT, 1000), ACK, b"late");
+    assert_eq!(
+        e.process(&mut r, 2, 3, false, false),
+        Out::Drop(DropReason::Standby)
+    );
+    sh.parked.store(Arc::new([IpAddr::from(LB)].into()));
+    let mut b = from_client(1000, ACK, b"");
+    assert_eq!(e.process(&mut b, 2, 3, false, false), Out::Send(2));
     // Switched off: dropped and counted as standby.
     sh.forwarding.store(false, Relaxed);
     let mut b = from_client(1000, ACK, b"");

@@ -1,0 +1,157 @@
+//! The in-process L4 balancer: the `lbcore` dataplane forwarding the virtual servers of the
+//! config with the service table the health checks keep ([`super::health`]).
+//!
+//! A virtual address is forwarded only while the VRRP instance holding it is Master: the
+//! others are "parked" in the dataplane (their packets dropped and counted as `standby`), so a
+//! Backup that still sees traffic for a VIP — a stale neighbour entry, a split brain — never
+//! forwards it too. Addresses no instance holds (a balancer run with `-C`, or a VIP managed
+//! elsewhere) are always forwarded, as IPVS would.
+//!
+//! The dataplane listens on the interfaces of the instances holding the virtual addresses and
+//! on those facing on-link real servers. IPv4 only: IPv6 virtual servers are checked but not
+//! forwarded (logged).
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use lbcore::dataplane::{Dataplane, DataplaneConfig};
+use lbcore::persist::PersistTable;
+use lbcore::service::SharedTable;
+use tokio::sync::{watch, Notify};
+use tracing::{info, warn};
+
+use crate::config::model::Config;
+use crate::vrrp::fsm::State;
+
+/// Persistence templates the balancer keeps at most.
+const PERSIST_CAPACITY: usize = 1 << 16;
+
+/// A VRRP instance as the balancer sees it: the addresses it holds and its state.
+pub struct Owner {
+    pub addrs: Vec<IpAddr>,
+    pub state: watch::Receiver<State>,
+}
+
+/// The running balancer; [`Balancer::stop`] ends it and removes its firewall rules.
+pub struct Balancer {
+    dp: Arc<Dataplane>,
+    gate: tokio::task::JoinHandle<()>,
+}
+
+impl Balancer {
+    /// Starts the dataplane for `table` when the config has IPv4 virtual servers. Errors are
+    /// logged, not fatal: VRRP and the health checks go on without forwarding.
+    pub async fn start(
+        config: &Config,
+        table: Arc<SharedTable>,
+        owners: Vec<Owner>,
+    ) -> Option<Self> {
+        let snapshot = table.load_full();
+        let vips = snapshot.addrs();
+        if let Some(v6) = vips.iter().find(|a| a.is_ipv6()) {
+            warn!(vip = %v6, "IPv6 virtual servers are health-checked but not forwarded");
+        }
+        if !vips.iter().any(IpAddr::is_ipv4) {
+            return None;
+        }
+        let mut ifaces: Vec<String> = Vec::new();
+        for inst in &config.instances {
+            for vip in &inst.virtual_ipaddress {
+                if vips.contains(&vip.addr) {
+                    ifaces.push(vip.dev.clone().unwrap_or_else(|| inst.interface.clone()));
+                }
+            }
+        }
+        let rips: Vec<_> = snapshot
+            .services()
+            .iter()
+            .flat_map(|s| s.spec.real_servers.iter().map(|r| r.addr))
+            .filter_map(|a| match a {
+                IpAddr::V4(a) => Some(a),
+                IpAddr::V6(_) => None,
+            })
+            .collect();
+        ifaces.extend(lbcore::dataplane::ifaces_facing(&rips));
+        ifaces.sort();
+        ifaces.dedup();
+        if ifaces.is_empty() {
+            warn!("no interface holds a virtual server's address or faces its real servers; not forwarding");
+            return None;
+        }
+        let cfg = DataplaneConfig {
+            ifaces: ifaces.clone(),
+            // Parked addresses are set before the first packet: nothing forwards until then.
+            forwarding: false,
+            ..Default::default()
+        };
+        let started = tokio::task::spawn_blocking(move || {
+            Dataplane::start(cfg, table, Arc::new(PersistTable::new(PERSIST_CAPACITY)))
+        })
+        .await;
+        let dp = match started {
+            Ok(Ok(dp)) => Arc::new(dp),
+            Ok(Err(e)) => {
+                warn!("balancer not started: {e}");
+                return None;
+            }
+            Err(e) => {
+                warn!("balancer not started: {e}");
+                return None;
+            }
+        };
+        info!(interfaces = ?ifaces, virtual_addresses = vips.len(), "balancer started");
+        let gate = tokio::spawn(gate(dp.clone(), owners, vips.into_iter().collect()));
+        Some(Self { dp, gate })
+    }
+
+    /// The dataplane's counters, summed over its workers.
+    pub fn counters(&self) -> lbcore::dataplane::CounterSnapshot {
+        self.dp.counters()
+    }
+
+    /// Stops forwarding and removes the firewall rules.
+    pub async fn stop(self) {
+        self.gate.abort();
+        let _ = self.gate.await;
+        self.dp.set_forwarding(false);
+        match Arc::try_unwrap(self.dp) {
+            Ok(dp) => {
+                let _ = tokio::task::spawn_blocking(move || dp.stop()).await;
+            }
+            Err(_) => warn!("balancer still referenced at stop; its threads end with the process"),
+        }
+    }
+}
+
+/// Keeps the parked set equal to the virtual addresses whose instance is not Master.
+async fn gate(dp: Arc<Dataplane>, owners: Vec<Owner>, vips: HashSet<IpAddr>) {
+    let changed = Arc::new(Notify::new());
+    let mut states = Vec::new();
+    for o in owners {
+        let held: Vec<IpAddr> = o.addrs.into_iter().filter(|a| vips.contains(a)).collect();
+        if held.is_empty() {
+            continue;
+        }
+        let mut rx = o.state;
+        states.push((held, rx.clone()));
+        let changed = changed.clone();
+        tokio::spawn(async move {
+            while rx.changed().await.is_ok() {
+                changed.notify_one();
+            }
+        });
+    }
+    loop {
+        let mut parked = HashSet::new();
+        for (held, rx) in &states {
+            if *rx.borrow() != State::Master {
+                parked.extend(held.iter().copied());
+            }
+        }
+        info!(parked = ?parked, "balancer forwarding for every virtual address but the parked ones");
+        dp.set_parked(parked);
+        dp.set_forwarding(true);
+        changed.notified().await;
+    }
+}
