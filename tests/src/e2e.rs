@@ -130,3 +130,24 @@ pub fn signal_dump(pid: u32, sig: nix::sys::signal::Signal, path: &str) -> Resul
     std::thread::sleep(Duration::from_millis(20));
     Ok(std::fs::read_to_string(path)?)
 }
+
+/// Sends the JSON dump signal (SIGRTMIN+2, outside nix's `Signal`) and parses
+/// `/tmp/keepalived.json`, once it is complete.
+pub fn json_dump(pid: u32) -> Result<serde_json::Value> {
+    const PATH: &str = "/tmp/keepalived.json";
+    let _ = std::fs::remove_file(PATH);
+    let rc = std::process::Command::new("kill")
+        .args(["-s", &(libc::SIGRTMIN() + 2).to_string(), &pid.to_string()])
+        .status()?;
+    if !rc.success() {
+        return Err(LabError::Other(format!("kill -s RTMIN+2 {pid} failed")));
+    }
+    let mut parsed = None;
+    wait_until(Duration::from_secs(3), Duration::from_millis(10), || {
+        parsed = std::fs::read_to_string(PATH)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok());
+        parsed.is_some()
+    });
+    parsed.ok_or_else(|| LabError::Timeout(Duration::from_secs(3), format!("{PATH} to be written")))
+}

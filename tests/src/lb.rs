@@ -97,16 +97,28 @@ fn nginx_conf(dir: &Path, name: &str, port: u16) -> String {
 impl LbLab {
     /// Builds the plan with `n` real servers (and `extra_clients` more client addresses).
     pub fn new(plan: Plan, n: usize, extra_clients: usize) -> Result<Self> {
-        Self::build(plan, n, extra_clients, false)
+        Self::build(plan, n, extra_clients, false, true)
     }
 
     /// Like [`LbLab::new`] with a second balancer `lb2` (192.0.2.2, DR/TUN
     /// plans), for failovers: the VIP starts on `lb`.
     pub fn new_pair(plan: Plan, n: usize) -> Result<Self> {
-        Self::build(plan, n, 0, true)
+        Self::build(plan, n, 0, true, true)
     }
 
-    fn build(plan: Plan, n: usize, extra_clients: usize, pair: bool) -> Result<Self> {
+    /// A pair `lb` / `lb2` for two daemons (DR/TUN plans): nobody holds the VIP yet, VRRP
+    /// will float it.
+    pub fn new_vrrp_pair(plan: Plan, n: usize) -> Result<Self> {
+        Self::build(plan, n, 0, true, false)
+    }
+
+    fn build(
+        plan: Plan,
+        n: usize,
+        extra_clients: usize,
+        pair: bool,
+        vip_on_lb: bool,
+    ) -> Result<Self> {
         let mut b = Lab::builder();
         let (vip, lb_addr, rs, clients): (Ipv4Addr, Ipv4Addr, Vec<Ipv4Addr>, Vec<Ipv4Addr>) =
             match plan {
@@ -150,12 +162,16 @@ impl LbLab {
         }
         let lab = b.build()?;
         let lbh = lab.host("lb");
-        lbh.addr_add(&format!("{vip}/32"))?;
+        if vip_on_lb {
+            lbh.addr_add(&format!("{vip}/32"))?;
+        }
         if plan == Plan::Nat {
             lbh.addr_add("198.51.100.1/24")?;
         }
         // The balancer is not a router: NAT replies reach the kernel only to be dropped.
-        lbh.exec("sysctl", &["-q", "-w", "net.ipv4.ip_forward=0"])?;
+        for h in lab.hosts().iter().filter(|h| h.name.starts_with("lb")) {
+            h.exec("sysctl", &["-q", "-w", "net.ipv4.ip_forward=0"])?;
+        }
         for c in &clients {
             lab.host("client").addr_add(&format!("{c}/24"))?;
         }
@@ -247,6 +263,13 @@ impl LbLab {
             }
         }
         Ok(me)
+    }
+
+    /// Stops real server `i`'s (0-based) HTTP server, as a crash of the application would.
+    pub fn stop_http(&mut self, i: usize) {
+        if let Some(n) = self.nginx.get_mut(i) {
+            n.stop(Duration::from_secs(2));
+        }
     }
 
     pub fn client(&self) -> &Host {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use lab::e2e;
 use lab::scenario::{Pair, VIP};
-use lab::{require_root, wait_until, Daemon, Lab, NodeConf, NodeState};
+use lab::{require_root, Daemon, Lab, NodeConf, NodeState};
 use nix::sys::signal::Signal;
 
 #[test]
@@ -34,30 +34,7 @@ fn signal_dumps_show_live_state() {
     assert!(data.contains("   Master router = 192.0.2.1\n"), "{data}");
     assert!(data.contains("     192.0.2.100/24 dev eth0\n"), "{data}");
 
-    let json_path = "/tmp/keepalived.json";
-    let _ = std::fs::remove_file(json_path);
-    // SAFETY-free raw kill: the JSON signal is SIGRTMIN+2, outside nix's Signal enum.
-    let rc = std::process::Command::new("kill")
-        .args([
-            "-s",
-            &(libc::SIGRTMIN() + 2).to_string(),
-            &pair.a.pid().to_string(),
-        ])
-        .status()
-        .unwrap();
-    assert!(rc.success());
-    assert!(wait_until(
-        Duration::from_secs(3),
-        Duration::from_millis(10),
-        || {
-            std::fs::read_to_string(json_path)
-                .ok()
-                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-                .is_some()
-        }
-    ));
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(json_path).unwrap()).unwrap();
+    let v = e2e::json_dump(pair.a.pid()).unwrap();
     assert_eq!(v["instances"][0]["state"], "Master");
     assert_eq!(v["instances"][0]["effective_priority"], 150);
     assert_eq!(v["instances"][0]["counters"]["became_master"], 1);
