@@ -98,7 +98,7 @@ fn main() -> ExitCode {
         }
         return ExitCode::from(EXIT_OK);
     }
-    run_daemon(cli, config)
+    run_daemon(cli, config, opts)
 }
 
 /// `vrrpd convert KEEPALIVED_CONF [OUT]`: write the equivalent TOML (stdout without OUT).
@@ -147,7 +147,7 @@ fn command(cli: &Cli) -> ExitCode {
 const DEFAULT_PID_FILE: &str = "/run/vrrpd.pid";
 
 /// Daemon mode: fork unless `-n`, take the pid files, run until SIGTERM / SIGINT.
-fn run_daemon(cli: Cli, config: Config) -> ExitCode {
+fn run_daemon(cli: Cli, config: Config, opts: LoadOptions) -> ExitCode {
     if !cli.dont_fork {
         if let Err(e) = process::daemonize() {
             eprintln!("vrrpd: cannot fork: {e}");
@@ -183,7 +183,19 @@ fn run_daemon(cli: Cli, config: Config) -> ExitCode {
             return ExitCode::from(EXIT_FATAL);
         }
     };
-    match rt.block_on(vrrpd::daemon::run(config, cli.subsystems())) {
+    // SIGHUP: the same file read again; errors (with their file:line:col frames) are logged
+    // and the daemon keeps its running configuration.
+    let path = cli.use_file.clone();
+    let reload = move || match config::load(&path, &opts) {
+        Ok((c, diags)) => {
+            if !diags.is_empty() {
+                tracing::warn!("{}", config::render(&diags).trim_end());
+            }
+            Ok(c)
+        }
+        Err(diags) => Err(config::render(&diags).trim_end().to_string()),
+    };
+    match rt.block_on(vrrpd::daemon::run(config, cli.subsystems(), reload)) {
         Ok(()) => ExitCode::from(EXIT_OK),
         Err(e) => {
             tracing::error!("{e:#}");

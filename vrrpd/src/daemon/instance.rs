@@ -62,12 +62,25 @@ pub struct InstanceDriver {
     own_fault: bool,
     /// The state, for those who act on it (the balancer forwards only while Master).
     state_tx: watch::Sender<State>,
+    /// Started again by a reload: whether the previous run was Master ([`Self::resume`]).
+    resume: Option<bool>,
+}
+
+/// How an instance actor ended.
+#[derive(Debug)]
+pub struct Exit {
+    pub name: String,
+    pub state: State,
 }
 
 /// Requests from the daemon to a running instance.
 pub enum Control {
     /// Reply with a status snapshot.
     Status(oneshot::Sender<InstanceStatus>),
+    /// A reload replaces this actor by one running the new configuration: end without
+    /// releasing anything (no priority-0 advert, the VMAC stays), except the addresses not
+    /// in `keep` (no longer configured) when Master.
+    Handover { keep: Vec<IpAddr> },
 }
 
 /// What woke the actor up.
@@ -207,6 +220,7 @@ impl InstanceDriver {
             group_fault: false,
             own_fault: false,
             state_tx: watch::channel(State::Initialize).0,
+            resume: None,
             track: TrackSet::new(inst.priority),
             link_state,
             name: inst.name.clone(),
@@ -232,6 +246,12 @@ impl InstanceDriver {
     }
 
     /// Runs notify scripts / FIFO lines on every transition (and STOP on shutdown).
+    /// This instance replaces one a reload stopped in `previous` state: a Master goes on as
+    /// Master without releasing its addresses first.
+    pub fn resume(&mut self, previous: State) {
+        self.resume = Some(previous == State::Master);
+    }
+
     /// Follows the instance's state.
     pub fn state_watch(&self) -> watch::Receiver<State> {
         self.state_tx.subscribe()
@@ -246,8 +266,8 @@ impl InstanceDriver {
         self.group = Some(g);
     }
 
-    /// Runs the instance until `stop` turns true, then releases it.
-    pub async fn run(self, stop: watch::Receiver<bool>, control: mpsc::Receiver<Control>) {
+    /// Runs the instance until `stop` turns true (then releases it) or a reload hands it over.
+    pub async fn run(self, stop: watch::Receiver<bool>, control: mpsc::Receiver<Control>) -> Exit {
         let span = info_span!("instance", name = %self.name);
         self.run_inner(stop, control).instrument(span).await
     }
@@ -256,8 +276,11 @@ impl InstanceDriver {
         mut self,
         mut stop: watch::Receiver<bool>,
         mut control: mpsc::Receiver<Control>,
-    ) {
-        self.remove_leftovers().await;
+    ) -> Exit {
+        let resume = self.resume.take();
+        if resume != Some(true) {
+            self.remove_leftovers().await;
+        }
         // Start from what the trackers already know (their first reports are queued by now),
         // so a down interface or a failed weight-0 tracker means INIT → FAULT directly, as
         // keepalived does, rather than BACKUP then FAULT.
@@ -270,9 +293,14 @@ impl InstanceDriver {
         let eff = self.track.effective();
         self.apply_effective(eff).await;
         if self.fsm.state() == State::Initialize {
-            self.step(Input::Startup).await;
+            let input = match resume {
+                Some(master) => Input::Resume { master },
+                None => Input::Startup,
+            };
+            self.step(input).await;
         }
         let mut buf = vec![0u8; RX_BUF];
+        let mut handover = None;
         loop {
             let deadline = [self.fsm.poll_timeout(), self.garp_schedule.poll_timeout()]
                 .into_iter()
@@ -301,6 +329,10 @@ impl InstanceDriver {
                 Event::Group(cmd) => self.on_group(cmd).await,
                 Event::Control(Control::Status(reply)) => {
                     let _ = reply.send(self.status());
+                }
+                Event::Control(Control::Handover { keep }) => {
+                    handover = Some(keep);
+                    break;
                 }
                 Event::Packet(Ok(Ok(rx))) => {
                     if !self.sock.accepts_from(rx.meta.src) {
@@ -336,11 +368,32 @@ impl InstanceDriver {
                 }
             }
         }
-        self.step(Input::Shutdown).await;
-        if let Some(v) = self.vmac.take() {
-            let name = v.name.clone();
-            if let Err(e) = v.remove(self.nl.handle()).await {
-                warn!(vmac = %name, error = %e, "removing the VMAC interface failed");
+        let state = self.fsm.state();
+        match handover {
+            Some(keep) => {
+                info!(
+                    "handing over to the reloaded configuration ({})",
+                    state_name(state)
+                );
+                if state == State::Master {
+                    for (vip, link) in &self.vips {
+                        if keep.contains(&vip.addr) {
+                            continue;
+                        }
+                        if let Err(e) = self.nl.del_vip(link.index, &link.name, vip).await {
+                            warn!(error = %e, "removing a virtual address no longer configured failed");
+                        }
+                    }
+                }
+            }
+            None => {
+                self.step(Input::Shutdown).await;
+                if let Some(v) = self.vmac.take() {
+                    let name = v.name.clone();
+                    if let Err(e) = v.remove(self.nl.handle()).await {
+                        warn!(vmac = %name, error = %e, "removing the VMAC interface failed");
+                    }
+                }
             }
         }
         if let Some(n) = self.notifier.take() {
@@ -349,6 +402,10 @@ impl InstanceDriver {
         }
         if let Some(g) = self.group.take() {
             g.finish().await;
+        }
+        Exit {
+            name: self.name,
+            state,
         }
     }
 

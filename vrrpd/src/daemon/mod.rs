@@ -18,13 +18,17 @@ mod trackers;
 use std::time::Duration;
 
 use anyhow::Context;
+use std::collections::HashMap;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, oneshot, watch};
-use tracing::{info, warn};
+
+use tokio::task::JoinSet;
+use tracing::{error, info, warn};
 
 use crate::config::model::Config;
 use crate::netlink::Netlink;
 use crate::track::link::LinkMonitor;
+use crate::vrrp::fsm::State;
 
 pub use instance::{Control, InstanceDriver};
 
@@ -40,8 +44,8 @@ pub struct Subsystems {
     pub checker: bool,
 }
 
-/// Runs every configured instance, health check and virtual server until SIGTERM or SIGINT.
-pub async fn run(mut config: Config, parts: Subsystems) -> anyhow::Result<()> {
+/// Keeps only the subsystems that run.
+fn restrict(mut config: Config, parts: Subsystems) -> Config {
     if !parts.vrrp {
         config.instances.clear();
         config.sync_groups.clear();
@@ -55,38 +59,23 @@ pub async fn run(mut config: Config, parts: Subsystems) -> anyhow::Result<()> {
         }
         config.virtual_servers.clear();
     }
+    config
+}
+
+/// Runs every configured instance, health check and virtual server until SIGTERM or SIGINT.
+/// SIGHUP calls `reload` for a new configuration (keepalived's reload): when it fails, the
+/// error is logged and the running configuration goes on untouched.
+pub async fn run(
+    config: Config,
+    parts: Subsystems,
+    reload: impl Fn() -> Result<Config, String>,
+) -> anyhow::Result<()> {
+    let mut config = restrict(config, parts);
     let nl = Netlink::open().context("opening rtnetlink")?;
     let links = LinkMonitor::start()
         .await
         .context("subscribing to rtnetlink link events")?;
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let mut tasks = tokio::task::JoinSet::new();
-    let mut controls = Vec::new();
-    let mut drivers = Vec::with_capacity(config.instances.len());
-    let mut vs_trackers = std::collections::HashMap::new();
-    let mut owners = Vec::new();
-    for inst in &config.instances {
-        let driver = InstanceDriver::new(&config.global, inst, nl.clone(), &links)
-            .await
-            .with_context(|| format!("starting vrrp_instance {}", inst.name))?;
-        vs_trackers.insert(inst.name.clone(), driver.tracker());
-        owners.push(balancer::Owner {
-            addrs: inst.virtual_ipaddress.iter().map(|v| v.addr).collect(),
-            state: driver.state_watch(),
-        });
-        drivers.push(driver);
-    }
-    trackers::start(&config, &mut drivers, &links, &nl).await;
-    for driver in drivers {
-        let (ctl_tx, ctl_rx) = mpsc::channel(4);
-        controls.push(ctl_tx);
-        tasks.spawn(driver.run(stop_rx.clone(), ctl_rx));
-    }
-    let health = health::start(&config, &vs_trackers).await?;
-    let balancer = match &health {
-        Some(h) => balancer::Balancer::start(&config, h.table(), owners).await,
-        None => None,
-    };
+    let mut running = Running::start(&config, &nl, &links, &HashMap::new()).await?;
     info!(
         instances = config.instances.len(),
         virtual_servers = config.virtual_servers.len(),
@@ -105,30 +94,169 @@ pub async fn run(mut config: Config, parts: Subsystems) -> anyhow::Result<()> {
         tokio::select! {
             _ = term.recv() => { info!("SIGTERM: releasing instances"); break; }
             _ = int.recv() => { info!("SIGINT: releasing instances"); break; }
-            _ = usr1.recv() => dump(&controls, health.as_ref(), balancer.as_ref(), Dump::Data).await,
-            _ = usr2.recv() => dump(&controls, health.as_ref(), balancer.as_ref(), Dump::Stats).await,
-            _ = json.recv() => dump(&controls, health.as_ref(), balancer.as_ref(), Dump::Json).await,
-            _ = hup.recv() => warn!("SIGHUP: configuration reload is not implemented yet; keeping the running configuration"),
-            Some(res) = tasks.join_next() => {
+            _ = usr1.recv() => running.dump(Dump::Data).await,
+            _ = usr2.recv() => running.dump(Dump::Stats).await,
+            _ = json.recv() => running.dump(Dump::Json).await,
+            _ = hup.recv() => {
+                info!("SIGHUP: reloading the configuration");
+                let next = match reload() {
+                    Ok(c) => restrict(c, parts),
+                    Err(e) => {
+                        error!("reload failed, keeping the running configuration:\n{e}");
+                        continue;
+                    }
+                };
+                if next == config {
+                    info!("reload: configuration unchanged");
+                    continue;
+                }
+                let states = running.handover(&next).await;
+                running = match Running::start(&next, &nl, &links, &states).await {
+                    Ok(r) => {
+                        info!(instances = next.instances.len(), virtual_servers = next.virtual_servers.len(), "reload: new configuration running");
+                        config = next;
+                        r
+                    }
+                    Err(e) => {
+                        error!("reload failed ({e:#}); going back to the previous configuration");
+                        Running::start(&config, &nl, &links, &HashMap::new()).await?
+                    }
+                };
+            }
+            Some(res) = running.tasks.join_next() => {
                 // An instance actor only ends on shutdown; ending earlier is a bug worth dying for.
                 res.context("instance task panicked")?;
                 anyhow::bail!("an instance stopped unexpectedly");
             }
         }
     }
-    let _ = stop_tx.send(true);
-    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
-        while tasks.join_next().await.is_some() {}
-    })
-    .await;
-    if drained.is_err() {
-        warn!("instances did not release within {SHUTDOWN_GRACE:?}; exiting anyway");
-    }
-    if let Some(b) = balancer {
-        b.stop().await;
-    }
+    running.shutdown().await;
     info!("vrrpd stopped");
     Ok(())
+}
+
+/// Everything one configuration runs: instance actors, health checks, the balancer.
+struct Running {
+    stop_tx: watch::Sender<bool>,
+    tasks: JoinSet<instance::Exit>,
+    controls: Vec<(String, mpsc::Sender<Control>)>,
+    health: Option<health::Services>,
+    balancer: Option<balancer::Balancer>,
+}
+
+impl Running {
+    /// Starts `config`; instances named in `resume` were running before a reload, in that state.
+    async fn start(
+        config: &Config,
+        nl: &Netlink,
+        links: &LinkMonitor,
+        resume: &HashMap<String, State>,
+    ) -> anyhow::Result<Self> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+        let mut controls = Vec::new();
+        let mut drivers = Vec::with_capacity(config.instances.len());
+        let mut vs_trackers = HashMap::new();
+        let mut owners = Vec::new();
+        for inst in &config.instances {
+            let mut driver = InstanceDriver::new(&config.global, inst, nl.clone(), links)
+                .await
+                .with_context(|| format!("starting vrrp_instance {}", inst.name))?;
+            if let Some(state) = resume.get(&inst.name) {
+                driver.resume(*state);
+            }
+            vs_trackers.insert(inst.name.clone(), driver.tracker());
+            owners.push(balancer::Owner {
+                addrs: inst.virtual_ipaddress.iter().map(|v| v.addr).collect(),
+                state: driver.state_watch(),
+            });
+            drivers.push(driver);
+        }
+        trackers::start(config, &mut drivers, links, nl).await;
+        for (driver, inst) in drivers.into_iter().zip(&config.instances) {
+            let (ctl_tx, ctl_rx) = mpsc::channel(4);
+            controls.push((inst.name.clone(), ctl_tx));
+            tasks.spawn(driver.run(stop_rx.clone(), ctl_rx));
+        }
+        let health = health::start(config, &vs_trackers).await?;
+        let balancer = match &health {
+            Some(h) => balancer::Balancer::start(config, h.table(), owners).await,
+            None => None,
+        };
+        Ok(Self {
+            stop_tx,
+            tasks,
+            controls,
+            health,
+            balancer,
+        })
+    }
+
+    /// Ends this configuration for `next`: instances `next` keeps (same name, interface and
+    /// VRID) are handed over in their state, the others released. Returns the states.
+    async fn handover(mut self, next: &Config) -> HashMap<String, State> {
+        self.stop_services().await;
+        let mut kept = 0;
+        for (name, ctl) in &self.controls {
+            if let Some(i) = next.instances.iter().find(|i| &i.name == name) {
+                let keep = i.virtual_ipaddress.iter().map(|v| v.addr).collect();
+                if ctl.send(Control::Handover { keep }).await.is_ok() {
+                    kept += 1;
+                }
+            }
+        }
+        // The kept ones end first: a stop seen before the handover would release them.
+        let mut states = HashMap::new();
+        let handed = tokio::time::timeout(SHUTDOWN_GRACE, async {
+            while states.len() < kept {
+                match self.tasks.join_next().await {
+                    Some(Ok(exit)) => {
+                        states.insert(exit.name, exit.state);
+                    }
+                    Some(Err(_)) => {}
+                    None => break,
+                }
+            }
+        })
+        .await;
+        if handed.is_err() {
+            warn!("instances did not hand over within {SHUTDOWN_GRACE:?}");
+        }
+        // The others (gone from the new configuration) release as on shutdown.
+        self.shutdown().await;
+        states
+    }
+
+    /// Releases everything (SIGTERM).
+    async fn shutdown(mut self) {
+        let _ = self.stop_tx.send(true);
+        let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+            while self.tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            warn!("instances did not release within {SHUTDOWN_GRACE:?}; exiting anyway");
+        }
+        self.stop_services().await;
+    }
+
+    async fn stop_services(&mut self) {
+        if let Some(b) = self.balancer.take() {
+            b.stop().await;
+        }
+        self.health = None;
+    }
+
+    async fn dump(&self, what: Dump) {
+        let controls: Vec<_> = self.controls.iter().map(|(_, c)| c.clone()).collect();
+        dump(
+            &controls,
+            self.health.as_ref(),
+            self.balancer.as_ref(),
+            what,
+        )
+        .await
+    }
 }
 
 /// Which dump a signal asked for.

@@ -47,6 +47,10 @@ pub struct Config {
 pub enum Input {
     /// The instance starts (interface up, config loaded).
     Startup,
+    /// The instance starts again after a configuration reload, in the role it had: a Master
+    /// stays Master (its addresses are still in place; it adverts and announces at once), any
+    /// other state starts as [`Input::Startup`] does.
+    Resume { master: bool },
     /// A validated advert for our VRID from `src`.
     Advert { src: IpAddr, advert: Advert },
     /// The deadline from `poll_timeout` passed.
@@ -211,6 +215,8 @@ impl Instance {
     pub fn handle(&mut self, now: Duration, input: Input, out: &mut Vec<Action>) {
         match (self.state, input) {
             (State::Initialize, Input::Startup) => self.startup(now, out),
+            (State::Initialize, Input::Resume { master: true }) => self.become_master(now, out),
+            (State::Initialize, Input::Resume { master: false }) => self.startup(now, out),
             (State::Backup, Input::Advert { src, advert }) => self.backup_rx(now, src, &advert),
             (State::Master, Input::Advert { src, advert }) => {
                 self.master_rx(now, src, &advert, out)
@@ -538,6 +544,31 @@ mod tests {
         assert_eq!(i.master_down_interval(), ns(360_937_500));
         assert_eq!(i.skew_time(), ns(60_937_500));
         assert_eq!(i.master_addr(), None);
+    }
+
+    #[test]
+    fn resume_after_reload_keeps_the_role() {
+        // A Master adverts at once and keeps its addresses (adding them again is a no-op).
+        let mut m = Instance::new(cfg());
+        let out = run(&mut m, ms(5), Input::Resume { master: true });
+        assert_eq!(
+            out,
+            vec![
+                send(&m, 100),
+                Action::AddVips,
+                Action::Announce(Announce::BecameMaster),
+                tr(State::Initialize, State::Master)
+            ]
+        );
+        assert_eq!(m.poll_timeout(), Some(ms(105)));
+        // Anything else starts as Backup with a full down timer.
+        let mut b = Instance::new(cfg());
+        let out = run(&mut b, ms(5), Input::Resume { master: false });
+        assert_eq!(out, vec![tr(State::Initialize, State::Backup)]);
+        assert_eq!(b.poll_timeout(), Some(ms(5) + ns(360_937_500)));
+        // Only from Initialize.
+        assert!(run(&mut b, ms(6), Input::Resume { master: true }).is_empty());
+        assert_eq!(b.state(), State::Backup);
     }
 
     #[test]
