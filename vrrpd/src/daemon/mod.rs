@@ -9,6 +9,7 @@
 
 mod health;
 mod instance;
+mod statics;
 pub mod status;
 mod sync;
 mod timer;
@@ -36,6 +37,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let links = LinkMonitor::start()
         .await
         .context("subscribing to rtnetlink link events")?;
+    let statics = statics::Statics::install(&config, &nl).await;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
     let mut controls = Vec::new();
@@ -88,6 +90,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     if drained.is_err() {
         warn!("instances did not release within {SHUTDOWN_GRACE:?}; exiting anyway");
     }
+    statics.remove().await;
     info!("vrrpd stopped");
     Ok(())
 }
