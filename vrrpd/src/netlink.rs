@@ -1,8 +1,10 @@
-//! rtnetlink: interface lookup and virtual addresses.
+//! rtnetlink: interface lookup, virtual addresses, routes and rules.
 //!
-//! A thin async wrapper over `rtnetlink`: the daemon speaks in [`VirtualAddress`]es, this module
-//! speaks netlink. Addresses are added exactly as configured (prefix, broadcast, scope, label);
-//! IPv6 ones with `IFA_F_NODAD`, so a new Master answers at once instead of after DAD.
+//! A thin async wrapper over `rtnetlink`: the daemon speaks in [`VirtualAddress`]es, [`Route`]s
+//! and [`Rule`]s, this module speaks netlink. Addresses are added exactly as configured (prefix,
+//! broadcast, scope, label); IPv6 ones with `IFA_F_NODAD`, so a new Master answers at once
+//! instead of after DAD. Routes and rules carry keepalived's protocol number (18) unless the
+//! line sets one.
 
 use std::net::IpAddr;
 
@@ -11,10 +13,13 @@ use netlink_packet_route::address::{
     AddressAttribute, AddressHeaderFlags, AddressMessage, AddressScope,
 };
 use netlink_packet_route::link::LinkAttribute;
+use netlink_packet_route::route::RouteMessage;
 use netlink_packet_route::AddressFamily;
 use rtnetlink::Handle;
 
-use crate::config::model::VirtualAddress;
+use crate::config::model::{Route, Rule, VirtualAddress};
+
+mod routes;
 
 /// Netlink failures, with the operation that failed.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +33,18 @@ pub enum Error {
         op: &'static str,
         addr: IpAddr,
         ifname: String,
+        source: Box<rtnetlink::Error>,
+    },
+    #[error("{op} route {route}: {source}")]
+    Route {
+        op: &'static str,
+        route: String,
+        source: Box<rtnetlink::Error>,
+    },
+    #[error("{op} rule {rule}: {source}")]
+    Rule {
+        op: &'static str,
+        rule: String,
         source: Box<rtnetlink::Error>,
     },
     #[error("netlink: {0}")]
@@ -154,6 +171,87 @@ impl Netlink {
                 op: "delete",
                 addr: vip.addr,
                 ifname: ifname.to_string(),
+                source: Box::new(source),
+            }),
+        }
+    }
+}
+
+impl Netlink {
+    /// Interface indexes of the names a route uses.
+    async fn index_of(&self, dev: &Option<String>) -> Result<Option<u32>, Error> {
+        match dev {
+            Some(d) => Ok(Some(self.link(d).await?.index)),
+            None => Ok(None),
+        }
+    }
+
+    async fn route_message(&self, r: &Route, delete: bool) -> Result<RouteMessage, Error> {
+        let oif = self.index_of(&r.dev).await?;
+        let mut hops = Vec::with_capacity(r.nexthops.len());
+        for nh in &r.nexthops {
+            hops.push((nh, self.index_of(&nh.dev).await?));
+        }
+        Ok(routes::route_message(r, oif, &hops, delete))
+    }
+
+    /// Adds a route. Already present is not an error.
+    pub async fn add_route(&self, r: &Route) -> Result<(), Error> {
+        let msg = self.route_message(r, false).await?;
+        match self.handle.route().add(msg).execute().await {
+            Ok(()) => Ok(()),
+            Err(e) if is_errno(&e, libc::EEXIST) => Ok(()),
+            Err(source) => Err(Error::Route {
+                op: "add",
+                route: r.to_string(),
+                source: Box::new(source),
+            }),
+        }
+    }
+
+    /// Removes a route. Already absent is not an error.
+    pub async fn del_route(&self, r: &Route) -> Result<(), Error> {
+        let msg = self.route_message(r, true).await?;
+        match self.handle.route().del(msg).execute().await {
+            Ok(()) => Ok(()),
+            Err(e) if is_errno(&e, libc::ESRCH) || is_errno(&e, libc::ENOENT) => Ok(()),
+            Err(source) => Err(Error::Route {
+                op: "delete",
+                route: r.to_string(),
+                source: Box::new(source),
+            }),
+        }
+    }
+
+    /// Adds a policy-routing rule. Already present is not an error.
+    pub async fn add_rule(&self, r: &Rule) -> Result<(), Error> {
+        let mut req = self.handle.rule().add();
+        *req.message_mut() = routes::rule_message(r);
+        match req.execute().await {
+            Ok(()) => Ok(()),
+            Err(e) if is_errno(&e, libc::EEXIST) => Ok(()),
+            Err(source) => Err(Error::Rule {
+                op: "add",
+                rule: r.to_string(),
+                source: Box::new(source),
+            }),
+        }
+    }
+
+    /// Removes a policy-routing rule. Already absent is not an error.
+    pub async fn del_rule(&self, r: &Rule) -> Result<(), Error> {
+        match self
+            .handle
+            .rule()
+            .del(routes::rule_message(r))
+            .execute()
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(e) if is_errno(&e, libc::ENOENT) || is_errno(&e, libc::ESRCH) => Ok(()),
+            Err(source) => Err(Error::Rule {
+                op: "delete",
+                rule: r.to_string(),
                 source: Box::new(source),
             }),
         }

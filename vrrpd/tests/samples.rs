@@ -245,3 +245,89 @@ fn broken_variants_agree_with_keepalived() {
         failures.join("\n---\n")
     );
 }
+
+/// Route and rule lines in keepalived's ip-route / ip-rule syntax: `vrrpd -t` agrees with
+/// `keepalived -t` on each (valid or not), and flags the line keepalived flags.
+#[test]
+fn route_and_rule_lines_agree_with_keepalived() {
+    if !root_and_keepalived() {
+        return;
+    }
+    const ROUTES: &[&str] = &[
+        "203.0.113.0/24 via 192.0.2.254 dev eth0",
+        "src 192.0.2.1 203.0.113.0/24 dev eth0",
+        "to 203.0.113.0/24 dev eth0 table 100 metric 5 scope link onlink",
+        "203.0.113.0/24 dev eth0 table main mtu 1400 advmss 1360 realms 5",
+        "default via 192.0.2.254 dev eth0 table 200",
+        "2001:db8:1::/48 via 2001:db8::1 dev eth0 pref high",
+        "unreachable 203.0.113.0/24 dev eth0",
+        "203.0.113.5 dev eth0 no_track tos 4 preference 5",
+        "203.0.113.0/24 via 192.0.2.1 dev eth0 via 192.0.2.2",
+        "203.0.113.0/24 dev eth0 metric 4294967295",
+        "203.0.113.0/24 via 192.0.2.254",
+        "blackhole 203.0.113.0/24",
+        "203.0.113.0/24 nexthop via 192.0.2.1 dev eth0 weight 2 nexthop via 192.0.2.2 dev eth0",
+        "203.0.113.0/33 dev eth0",
+        "203.0.113.0/24 via 2001:db8::1",
+        "203.0.113.0/24 dev eth0 metric abc",
+        "203.0.113.0/24 dev eth0 metric 4294967296",
+        "203.0.113.0/24 dev eth0 foo",
+        "203.0.113.0/24 dev eth0 table nosuchtable",
+        "203.0.113.0/24 dev eth0 scope bogus",
+        "203.0.113.0/24 dev eth0 proto static",
+        "203.0.113.0/24 dev eth0 from 198.51.100.0/24",
+        "via 192.0.2.1",
+        "203.0.113.0/24 via bogus",
+    ];
+    const RULES: &[&str] = &[
+        "from 192.0.2.0/24 table 100 priority 100",
+        "to 203.0.113.0/24 lookup 100 preference 50",
+        "to 203.0.113.0/24 lookup 100 prio 50",
+        "fwmark 5 table 100 priority 10",
+        "iif eth0 table 100 priority 10",
+        "oif eth0 table 100 priority 10",
+        "from all table 100 priority 10",
+        "from 2001:db8::/32 table 100 priority 10",
+        "from 192.0.2.0/24 blackhole priority 10",
+        "from 192.0.2.0/24 fwmark 0x10/0xff goto 200 priority 10",
+        "from 192.0.2.0/24 not table 100 priority 10 tos 0x10",
+        "from 192.0.2.0/24 no_track prohibit priority 10",
+        "from 192.0.2.0/24 table 100",
+        "to 203.0.113.0/24 lookup 100 pref 50",
+        "from 192.0.2.0/24 to 2001:db8::/32 table 100 priority 10",
+        "from bogus table 100 priority 10",
+        "from 192.0.2.0/24 table 100 priority x",
+        "from 192.0.2.0/24 table 100 priority 10 foo",
+    ];
+    let ns = Ns::new("r").expect("namespace with eth0..eth3");
+    let vrrpd = env!("CARGO_BIN_EXE_vrrpd");
+    let dir = std::env::temp_dir().join(format!("vrrpd-routes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut failures = Vec::new();
+    let cases = ROUTES
+        .iter()
+        .map(|l| ("virtual_routes", l))
+        .chain(RULES.iter().map(|l| ("virtual_rules", l)));
+    for (i, (block, line)) in cases.enumerate() {
+        let path = dir.join(format!("r{i}.conf"));
+        std::fs::write(
+            &path,
+            format!(
+                "vrrp_instance VI_1 {{\n  state BACKUP\n  interface eth0\n  virtual_router_id 51\n  priority 100\n  virtual_ipaddress {{\n    192.0.2.100/24\n  }}\n  {block} {{\n    {line}\n  }}\n}}\n"
+            ),
+        )
+        .unwrap();
+        let (k, kout) = ns.test("keepalived", &path, "r");
+        let (v, vout) = ns.test(vrrpd, &path, "r");
+        let flagged = vout
+            .lines()
+            .any(|l| l.starts_with(&format!("{}:10:", path.display())));
+        if (k == 0) != (v == 0) || (k != 0 && !flagged) {
+            failures.push(format!(
+                "{block} `{line}`: keepalived {k}, vrrpd {v}\n{kout}\n{vout}"
+            ));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(failures.is_empty(), "{}", failures.join("\n---\n"));
+}

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::blocks;
 use super::diag::{Diagnostic, Diags, Pos};
+use super::iproute;
 use super::keywords::{
     dispatch, Context, Keyword, GLOBAL_UNSUPPORTED, INSTANCE_UNSUPPORTED, TOP_UNSUPPORTED,
 };
@@ -140,8 +141,8 @@ struct InstDraft {
     vmac_xmit_base: bool,
     notify: Notify,
     scripts_used: Vec<(String, Pos)>,
-    virtual_routes: Vec<String>,
-    virtual_rules: Vec<String>,
+    virtual_routes: Vec<super::model::Route>,
+    virtual_rules: Vec<super::model::Rule>,
 }
 
 #[derive(Default)]
@@ -151,8 +152,8 @@ struct Draft {
     scripts: Vec<blocks::ScriptDraft>,
     sync_groups: Vec<(SyncGroup, Vec<Pos>, Pos)>,
     static_addresses: Vec<VirtualAddress>,
-    static_routes: Vec<String>,
-    static_rules: Vec<String>,
+    static_routes: Vec<super::model::Route>,
+    static_rules: Vec<super::model::Rule>,
     virtual_servers: Vec<VirtualServer>,
     virtual_server_groups: Vec<lbcore::spec::VirtualServerGroupSpec>,
     track_files: Vec<TrackFile>,
@@ -201,19 +202,19 @@ fn top_table() -> &'static [Keyword<Draft>] {
                 "modelled: the TLS settings of every SSL_GET checker",
                 |d, n, g| d.ssl = Some(blocks::ssl(n, g)),
             ),
-            Keyword::partial("static_ipaddress", MODELLED, |d, n, g| {
+            Keyword::new("static_ipaddress", |d, n, g| {
                 for c in &n.children {
                     d.static_addresses.extend(parse_vip(c, g));
                 }
             }),
-            Keyword::partial("static_routes", MODELLED, |d, n, g| {
+            Keyword::new("static_routes", |d, n, g| {
                 for c in &n.children {
-                    d.static_routes.push(blocks::route_line(c, false, g));
+                    d.static_routes.extend(iproute::parse_route(c, false, g));
                 }
             }),
-            Keyword::partial("static_rules", MODELLED, |d, n, g| {
+            Keyword::new("static_rules", |d, n, g| {
                 for c in &n.children {
-                    d.static_rules.push(blocks::rule_line(c, g));
+                    d.static_rules.extend(iproute::parse_rule(c, g));
                 }
             }),
             Keyword::partial(
@@ -453,19 +454,19 @@ fn instance_table() -> &'static [Keyword<InstDraft>] {
             }),
             Keyword::partial(
                 "virtual_routes",
-                "modelled; routes are not installed yet",
+                "installed while MASTER; a tracked route going away does not cause FAULT",
                 |i, n, d| {
                     for c in &n.children {
-                        i.virtual_routes.push(blocks::route_line(c, true, d));
+                        i.virtual_routes.extend(iproute::parse_route(c, true, d));
                     }
                 },
             ),
             Keyword::partial(
                 "virtual_rules",
-                "modelled; rules are not installed yet",
+                "installed while MASTER; a tracked rule going away does not cause FAULT",
                 |i, n, d| {
                     for c in &n.children {
-                        i.virtual_rules.push(blocks::rule_line(c, d));
+                        i.virtual_rules.extend(iproute::parse_rule(c, d));
                     }
                 },
             ),

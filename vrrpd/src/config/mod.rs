@@ -5,6 +5,7 @@
 pub mod blocks;
 pub mod compat;
 pub mod diag;
+pub mod iproute;
 pub mod keepalived;
 pub mod keywords;
 pub mod lexer;

@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::vrrp::packet::Version;
 
+pub use super::iproute::{Nexthop, Prefix, Route, RouteType, Rule, RuleAction};
+
 /// The whole configuration.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -21,15 +23,15 @@ pub struct Config {
     /// `vrrp_sync_group` blocks (members kept in step by `daemon::sync`).
     #[serde(default)]
     pub sync_groups: Vec<SyncGroup>,
-    /// `static_ipaddress` (modelled; not installed yet).
+    /// `static_ipaddress`: installed at start (on their `dev`), removed at exit.
     #[serde(default)]
     pub static_addresses: Vec<VirtualAddress>,
-    /// `static_routes`, each line as written (modelled; not installed yet).
+    /// `static_routes`: installed at start, removed at exit.
     #[serde(default)]
-    pub static_routes: Vec<String>,
-    /// `static_rules`, each line as written (modelled; not installed yet).
+    pub static_routes: Vec<Route>,
+    /// `static_rules`: installed at start, removed at exit.
     #[serde(default)]
-    pub static_rules: Vec<String>,
+    pub static_rules: Vec<Rule>,
     /// `virtual_server` blocks, mapped onto `lbcore::spec` and `checks::spec`.
     #[serde(default)]
     pub virtual_servers: Vec<VirtualServer>,
@@ -503,11 +505,12 @@ pub struct VrrpInstance {
     /// (authentication is dropped); its firewall side is not implemented.
     #[serde(default)]
     pub strict_mode: bool,
-    /// `virtual_routes` / `virtual_rules` lines as written (modelled; not installed yet).
+    /// `virtual_routes` / `virtual_rules`: installed after the VIPs while MASTER, removed
+    /// when leaving MASTER.
     #[serde(default)]
-    pub virtual_routes: Vec<String>,
+    pub virtual_routes: Vec<Route>,
     #[serde(default)]
-    pub virtual_rules: Vec<String>,
+    pub virtual_rules: Vec<Rule>,
     /// Where each item came from, for diagnostics.
     #[serde(skip)]
     pub source: Option<SourceRef>,

@@ -8,7 +8,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tracing::{debug, info, info_span, trace, warn, Instrument};
 
-use crate::config::model::{Authentication, GlobalDefs, VirtualAddress, VrrpInstance};
+use crate::config::model::{Authentication, GlobalDefs, Route, Rule, VirtualAddress, VrrpInstance};
 use crate::net::{SocketConfig, VrrpSocket};
 use crate::netlink::{Link, Netlink};
 use crate::notify::{Notifier, NotifyState};
@@ -34,6 +34,9 @@ pub struct InstanceDriver {
     link: Link,
     /// Each virtual address with the index of the interface it goes on.
     vips: Vec<(VirtualAddress, Link)>,
+    /// `virtual_routes` / `virtual_rules`: installed after the VIPs while MASTER.
+    routes: Vec<Route>,
+    rules: Vec<Rule>,
     expect: Expect,
     garp: garp::Sender,
     garp_schedule: garp::Schedule,
@@ -229,6 +232,8 @@ impl InstanceDriver {
             nl,
             link,
             vips,
+            routes: inst.virtual_routes.clone(),
+            rules: inst.virtual_rules.clone(),
             expect,
             garp,
             garp_schedule,
@@ -534,6 +539,17 @@ impl InstanceDriver {
                         warn!(error = %e, "adding virtual address failed");
                     }
                 }
+                // Routes may use the VIPs (`src VIP`, a gateway on the VIP's subnet): after them.
+                for r in &self.routes {
+                    if let Err(e) = self.nl.add_route(r).await {
+                        warn!(error = %e, "adding virtual route failed");
+                    }
+                }
+                for r in &self.rules {
+                    if let Err(e) = self.nl.add_rule(r).await {
+                        warn!(error = %e, "adding virtual rule failed");
+                    }
+                }
             }
             Action::RemoveVips => self.remove_vips().await,
             Action::Announce(why) => {
@@ -547,10 +563,25 @@ impl InstanceDriver {
         }
     }
 
+    /// Rules, routes, then addresses: the reverse of [`Action::AddVips`].
     async fn remove_vips(&self) {
+        self.remove_routes().await;
         for (vip, link) in &self.vips {
             if let Err(e) = self.nl.del_vip(link.index, &link.name, vip).await {
                 warn!(error = %e, "removing virtual address failed");
+            }
+        }
+    }
+
+    async fn remove_routes(&self) {
+        for r in &self.rules {
+            if let Err(e) = self.nl.del_rule(r).await {
+                warn!(error = %e, "removing virtual rule failed");
+            }
+        }
+        for r in &self.routes {
+            if let Err(e) = self.nl.del_route(r).await {
+                warn!(error = %e, "removing virtual route failed");
             }
         }
     }
@@ -576,6 +607,8 @@ impl InstanceDriver {
     /// them (a crash, kill -9). We start as Backup, so holding them would put the same address
     /// on two hosts: remove them now; a Master adds them back when it gets there.
     async fn remove_leftovers(&self) {
+        // Routes and rules of ours left by such a run go too (absent ones are not an error).
+        self.remove_routes().await;
         for (vip, link) in &self.vips {
             let present = match self.nl.addresses(link.index).await {
                 Ok(addrs) => addrs.iter().any(|(a, _)| *a == vip.addr),

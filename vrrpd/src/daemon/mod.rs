@@ -10,6 +10,7 @@
 mod balancer;
 mod health;
 mod instance;
+mod statics;
 pub mod status;
 mod sync;
 mod timer;
@@ -75,6 +76,7 @@ pub async fn run(
     let links = LinkMonitor::start()
         .await
         .context("subscribing to rtnetlink link events")?;
+    let mut statics = statics::Statics::install(&config, &nl).await;
     let mut running = Running::start(&config, &nl, &links, &HashMap::new()).await?;
     info!(
         instances = config.instances.len(),
@@ -114,6 +116,10 @@ pub async fn run(
                 running = match Running::start(&next, &nl, &links, &states).await {
                     Ok(r) => {
                         info!(instances = next.instances.len(), virtual_servers = next.virtual_servers.len(), "reload: new configuration running");
+                        if statics::differ(&config, &next) {
+                            statics.remove().await;
+                            statics = statics::Statics::install(&next, &nl).await;
+                        }
                         config = next;
                         r
                     }
@@ -131,6 +137,7 @@ pub async fn run(
         }
     }
     running.shutdown().await;
+    statics.remove().await;
     info!("vrrpd stopped");
     Ok(())
 }
