@@ -275,6 +275,7 @@ fn route_and_rule_lines_agree_with_keepalived() {
         "203.0.113.0/24 dev eth0 table nosuchtable",
         "203.0.113.0/24 dev eth0 scope bogus",
         "203.0.113.0/24 dev eth0 proto static",
+        "203.0.113.0/24 dev eth0 prio 5",
         "203.0.113.0/24 dev eth0 from 198.51.100.0/24",
         "via 192.0.2.1",
         "203.0.113.0/24 via bogus",

@@ -38,6 +38,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .context("subscribing to rtnetlink link events")?;
     let statics = statics::Statics::install(&config, &nl).await;
+    let firewall = crate::firewall::Firewall::install(&config).await;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
     let mut controls = Vec::new();
@@ -91,6 +92,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         warn!("instances did not release within {SHUTDOWN_GRACE:?}; exiting anyway");
     }
     statics.remove().await;
+    firewall.remove().await;
     info!("vrrpd stopped");
     Ok(())
 }
