@@ -275,6 +275,7 @@ fn route_and_rule_lines_agree_with_keepalived() {
         "203.0.113.0/24 dev eth0 table nosuchtable",
         "203.0.113.0/24 dev eth0 scope bogus",
         "203.0.113.0/24 dev eth0 proto static",
+        "203.0.113.0/24 dev eth0 prio 5",
         "203.0.113.0/24 dev eth0 from 198.51.100.0/24",
         "via 192.0.2.1",
         "203.0.113.0/24 via bogus",
@@ -326,6 +327,65 @@ fn route_and_rule_lines_agree_with_keepalived() {
             failures.push(format!(
                 "{block} `{line}`: keepalived {k}, vrrpd {v}\n{kout}\n{vout}"
             ));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(failures.is_empty(), "{}", failures.join("\n---\n"));
+}
+
+/// keepalived's `vrrp_strict` rules and `accept`/`no_accept`: `vrrpd -t` agrees with
+/// `keepalived -t` on each case.
+#[test]
+fn strict_mode_rules_agree_with_keepalived() {
+    if !root_and_keepalived() {
+        return;
+    }
+    const V: &str = "  virtual_ipaddress {\n    192.0.2.100/24\n  }\n";
+    const V6: &str = "  virtual_ipaddress {\n    2001:db8::100/64\n  }\n";
+    const V6LL: &str = "  virtual_ipaddress {\n    fe80::100/64\n    2001:db8::100/64\n  }\n";
+    let cases: Vec<(&str, String)> = [
+        ("", format!("{V}  accept\n")),
+        ("", format!("{V}  no_accept\n")),
+        ("vrrp_strict", V.to_string()),
+        ("vrrp_strict", format!("{V}  state MASTER\n")),
+        (
+            "vrrp_strict",
+            format!("{V}  state MASTER\n  priority 255\n"),
+        ),
+        ("vrrp_strict", format!("{V}  priority 255\n")),
+        ("vrrp_strict", String::new()),
+        ("vrrp_strict", format!("{V}  accept\n")),
+        ("vrrp_strict", format!("{V}  version 3\n  accept\n")),
+        ("vrrp_strict", format!("{V}  version 3\n  no_accept\n")),
+        (
+            "vrrp_strict",
+            format!("{V}  authentication {{\n    auth_type PASS\n    auth_pass x\n  }}\n"),
+        ),
+        (
+            "vrrp_strict",
+            format!("{V}  unicast_peer {{\n    192.0.2.2\n  }}\n"),
+        ),
+        ("vrrp_strict", format!("{V6}  version 2\n")),
+        ("vrrp_strict", format!("{V6}  version 3\n")),
+        ("vrrp_strict", format!("{V6LL}  version 3\n")),
+        ("", format!("{V}  strict_mode on\n  accept\n")),
+    ]
+    .into();
+    let ns = Ns::new("t").expect("namespace with eth0..eth3");
+    let vrrpd = env!("CARGO_BIN_EXE_vrrpd");
+    let dir = std::env::temp_dir().join(format!("vrrpd-strict-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut failures = Vec::new();
+    for (i, (global, body)) in cases.iter().enumerate() {
+        let path = dir.join(format!("s{i}.conf"));
+        let text = format!(
+            "global_defs {{\n  {global}\n}}\nvrrp_instance VI_1 {{\n  state BACKUP\n  interface eth0\n  virtual_router_id 51\n  priority 100\n{body}}}\n"
+        );
+        std::fs::write(&path, &text).unwrap();
+        let (k, kout) = ns.test("keepalived", &path, "t");
+        let (v, vout) = ns.test(vrrpd, &path, "t");
+        if (k == 0) != (v == 0) {
+            failures.push(format!("{text}: keepalived {k}, vrrpd {v}\n{kout}\n{vout}"));
         }
     }
     let _ = std::fs::remove_dir_all(&dir);

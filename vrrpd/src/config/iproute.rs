@@ -568,7 +568,7 @@ pub fn parse_route(c: &Node, tracked: bool, diags: &mut Diags) -> Option<Route> 
                 },
                 None => break,
             },
-            "metric" | "preference" | "priority" | "prio" => match val(diags) {
+            "metric" | "preference" | "priority" => match val(diags) {
                 Some((v, vp)) => match u32_of(v) {
                     Some(m) => r.metric = Some(m),
                     None => err(diags, vp, format!("Invalid metric {v} specified for route")),

@@ -143,6 +143,8 @@ struct InstDraft {
     scripts_used: Vec<(String, Pos)>,
     virtual_routes: Vec<super::model::Route>,
     virtual_rules: Vec<super::model::Rule>,
+    /// `accept` (true) / `no_accept` (false), where given.
+    accept: Option<(bool, Pos)>,
 }
 
 #[derive(Default)]
@@ -301,7 +303,7 @@ fn global_table() -> &'static [Keyword<GlobalDraft>] {
         ];
         v.push(Keyword::partial(
             "vrrp_strict",
-            "keepalived's configuration rules apply; no iptables/nftables rules are installed",
+            "keepalived's configuration rules apply and no_accept is the default (nftables drop of the VIPs' traffic); no other RFC-strict receive checks",
             |g, _, _| g.vrrp_strict = true,
         ));
         v.push(Keyword::new("enable_script_security", |g, _, _| {
@@ -411,13 +413,17 @@ fn instance_table() -> &'static [Keyword<InstDraft>] {
                 |i, n, _| i.native_ipv6 = Some(n.pos().clone()),
             ),
         ];
-        v.extend::<[Keyword<InstDraft>; 15]>([
+        v.extend::<[Keyword<InstDraft>; 17]>([
             Keyword::partial(
                 "use_vmac",
                 "IPv4: addresses, announcements and adverts on the VMAC; IPv6: adverts leave by the base interface",
                 |i, n, d| i.use_vmac = Some(use_vmac(n, d)),
             ),
             Keyword::new("vmac_xmit_base", |i, _, _| i.vmac_xmit_base = true),
+            Keyword::new("accept", |i, n, _| i.accept = Some((true, n.pos().clone()))),
+            Keyword::new("no_accept", |i, n, _| {
+                i.accept = Some((false, n.pos().clone()))
+            }),
             Keyword::extension(
                 "track_virtual_server",
                 "a virtual server losing its quorum lowers the priority by the weight, or puts the instance in FAULT (weight 0)",
@@ -425,7 +431,7 @@ fn instance_table() -> &'static [Keyword<InstDraft>] {
             ),
             Keyword::partial(
                 "strict_mode",
-                "keepalived's configuration rules apply; no iptables/nftables rules are installed",
+                "keepalived's configuration rules apply and no_accept is the default (nftables drop of the VIPs' traffic); no other RFC-strict receive checks",
                 |i, n, d| i.strict = bool_arg(n, d),
             ),
             Keyword::new("track_script", |i, n, d| {
@@ -550,6 +556,7 @@ fn top_vrrp_instance(draft: &mut Draft, node: &Node, diags: &mut Diags) {
         scripts_used: Vec::new(),
         virtual_routes: Vec::new(),
         virtual_rules: Vec::new(),
+        accept: None,
     };
     for c in &node.children {
         dispatch(instance_table(), Context::VrrpInstance, &mut inst, c, diags);
@@ -905,6 +912,10 @@ impl Draft {
     }
 }
 
+fn is_link_local(a: IpAddr) -> bool {
+    matches!(a, IpAddr::V6(a) if a.is_unicast_link_local())
+}
+
 /// Does a network interface of this name exist in the current namespace?
 fn interface_exists(name: &str) -> bool {
     !name.contains('/') && std::path::Path::new("/sys/class/net").join(name).exists()
@@ -987,14 +998,31 @@ impl InstDraft {
             }
         }
 
+        let strict_mode = self.strict.unwrap_or(global.vrrp_strict);
         if self.vips.is_empty() {
+            let need = if strict_mode { "required" } else { "sensible" };
             diags.push(Diagnostic::warning(
                 &self.pos,
-                format!("({name}) No VIP specified; at least one is sensible"),
+                format!("({name}) No VIP specified; at least one is {need}"),
             ));
+        }
+        if let (true, Some((v, pos))) = (strict_mode && v6, self.vips.first()) {
+            if !is_link_local(v.addr) {
+                diags.push(Diagnostic::warning(
+                    pos,
+                    format!("({name}) the first IPv6 VIP address must be link local"),
+                ));
+            }
         }
 
         let version = match self.version {
+            Some((Version::V2, pos)) if v6 && strict_mode => {
+                diags.push(Diagnostic::warning(
+                    &pos,
+                    format!("({name}) cannot use IPv6 with VRRP version 2; setting version 3"),
+                ));
+                Version::V3
+            }
             Some((Version::V2, pos)) if v6 => {
                 diags.push(
                     Diagnostic::error(
@@ -1021,12 +1049,24 @@ impl InstDraft {
             None => global.vrrp_version,
         };
 
-        let state = self.state.unwrap_or(InitialState::Backup);
+        let mut state = self.state.unwrap_or(InitialState::Backup);
         let priority = self.priority.unwrap_or(if state == InitialState::Master {
             255
         } else {
             100
         });
+        // RFC 5798 §6.4.1: only the address owner starts as Master.
+        if strict_mode && (state == InitialState::Master) != (priority == 255) {
+            diags.push(Diagnostic::warning(
+                &self.pos,
+                format!("({name}) State MASTER must match being address owner"),
+            ));
+            state = if priority == 255 {
+                InitialState::Master
+            } else {
+                InitialState::Backup
+            };
+        }
         let mut nopreempt = self.nopreempt.is_some();
         let np_pos = self.nopreempt.as_ref().unwrap_or(&self.pos);
         if nopreempt && priority == 255 {
@@ -1044,7 +1084,7 @@ impl InstDraft {
             ));
             nopreempt = false;
         }
-        if priority == 255 && state == InitialState::Backup {
+        if priority == 255 && state == InitialState::Backup && !strict_mode {
             diags.push(
                 Diagnostic::warning(
                     &self.pos,
@@ -1081,7 +1121,18 @@ impl InstDraft {
             }
         };
 
-        let strict_mode = self.strict.unwrap_or(global.vrrp_strict);
+        // keepalived: no_accept by default under strict mode, never for the owner.
+        let accept = match self.accept {
+            Some((true, pos)) if strict_mode && version == Version::V2 => {
+                diags.push(Diagnostic::warning(
+                    &pos,
+                    format!("({name}) warning - accept mode for VRRP version 2 does not comply with RFC3768 - resetting"),
+                ));
+                false
+            }
+            Some((a, _)) => a,
+            None => !strict_mode,
+        } || priority == 255;
         let auth = match self.auth {
             Some((_, pos)) if strict_mode => {
                 diags.push(Diagnostic::warning(
@@ -1184,6 +1235,7 @@ impl InstDraft {
                 .collect(),
             notify: self.notify,
             strict_mode,
+            accept,
             virtual_routes: self.virtual_routes,
             virtual_rules: self.virtual_rules,
             source: Some(SourceRef {

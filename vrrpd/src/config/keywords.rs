@@ -212,8 +212,6 @@ pub const INSTANCE_UNSUPPORTED: &[&str] = &[
     "smtp_alert",
     "dont_track_primary",
     "virtual_ipaddress_excluded",
-    "accept",
-    "no_accept",
     "skip_check_adv_addr",
     "check_unicast_src",
     "old_unicast_checksum",

@@ -502,9 +502,14 @@ pub struct VrrpInstance {
     #[serde(default)]
     pub notify: Notify,
     /// `strict_mode [BOOL]` (default `vrrp_strict`): keepalived's config rules apply
-    /// (authentication is dropped); its firewall side is not implemented.
+    /// (authentication dropped, only the owner starts as MASTER, `no_accept` by default).
     #[serde(default)]
     pub strict_mode: bool,
+    /// `accept` / `no_accept`: false means traffic to the VIPs is dropped (nftables) while
+    /// the daemon runs, as keepalived does for a non-owner without accept mode. Default true,
+    /// false under `strict_mode`; always true for the owner (priority 255).
+    #[serde(default = "yes")]
+    pub accept: bool,
     /// `virtual_routes` / `virtual_rules`: installed after the VIPs while MASTER, removed
     /// when leaving MASTER.
     #[serde(default)]
@@ -514,6 +519,10 @@ pub struct VrrpInstance {
     /// Where each item came from, for diagnostics.
     #[serde(skip)]
     pub source: Option<SourceRef>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// A place in a configuration file.

@@ -77,6 +77,7 @@ pub async fn run(
         .await
         .context("subscribing to rtnetlink link events")?;
     let mut statics = statics::Statics::install(&config, &nl).await;
+    let mut firewall = crate::firewall::Firewall::install(&config).await;
     let mut running = Running::start(&config, &nl, &links, &HashMap::new()).await?;
     info!(
         instances = config.instances.len(),
@@ -120,6 +121,9 @@ pub async fn run(
                             statics.remove().await;
                             statics = statics::Statics::install(&next, &nl).await;
                         }
+                        // Accept mode may have changed for any instance: the rule set follows.
+                        firewall.remove().await;
+                        firewall = crate::firewall::Firewall::install(&next).await;
                         config = next;
                         r
                     }
@@ -138,6 +142,7 @@ pub async fn run(
     }
     running.shutdown().await;
     statics.remove().await;
+    firewall.remove().await;
     info!("vrrpd stopped");
     Ok(())
 }

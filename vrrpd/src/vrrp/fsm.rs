@@ -244,6 +244,9 @@ impl Instance {
             (State::Master, Input::Fault) => {
                 // keepalived (`down_instance` -> `vrrp_state_leave_master` with advF): tell the
                 // others with priority 0 so a Backup takes over after Skew_Time, release.
+                // keepalived 2.2.7 sends that advert twice, back to back (captured in
+                // tests/tests/fault_reference.rs); so do we, so one lost frame costs nothing.
+                out.push(Action::Send(self.advert(0)));
                 out.push(Action::Send(self.advert(0)));
                 out.push(Action::RemoveVips);
                 self.enter_fault(out);
@@ -909,6 +912,7 @@ mod tests {
         assert_eq!(
             out,
             vec![
+                send(&m, 0),
                 send(&m, 0),
                 Action::RemoveVips,
                 tr(State::Master, State::Fault)
