@@ -185,13 +185,24 @@ impl Vmac {
         })
     }
 
-    /// Deletes the macvlan and restores the parent's sysctls.
-    pub async fn remove(self, h: &Handle) -> Result<(), Error> {
+    /// Restores the parent's sysctls.
+    fn restore(&self) {
         for (p, old) in &self.saved {
             if let Err(e) = sysctl_set(p, old) {
                 warn!(error = %e, "restoring sysctl failed");
             }
         }
+    }
+
+    /// Keeps the macvlan for the instance a reload starts next, which adopts it: the parent's
+    /// sysctls go back to what they were, so the next one saves the original values again.
+    pub fn hand_over(self) {
+        self.restore();
+    }
+
+    /// Deletes the macvlan and restores the parent's sysctls.
+    pub async fn remove(self, h: &Handle) -> Result<(), Error> {
+        self.restore();
         h.link().del(self.index).execute().await?;
         info!(vmac = %self.name, "removed VMAC interface");
         Ok(())

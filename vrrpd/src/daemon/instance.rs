@@ -380,6 +380,9 @@ impl InstanceDriver {
                     "handing over to the reloaded configuration ({})",
                     state_name(state)
                 );
+                if let Some(v) = self.vmac.take() {
+                    v.hand_over();
+                }
                 if state == State::Master {
                     for (vip, link) in &self.vips {
                         if keep.contains(&vip.addr) {
