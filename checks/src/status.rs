@@ -89,6 +89,19 @@ impl Lateness {
         }
     }
 
+    /// The `count` most recent samples (at most the window), oldest first: a reader polling
+    /// more often than the window fills sees every probe.
+    pub fn latest(&self, count: usize) -> Vec<Duration> {
+        let len = self.samples_us.len();
+        let count = count.min(len);
+        // `next` is the oldest sample once the ring is full, else the end of the vector.
+        let end = if len < Self::WINDOW { len } else { self.next };
+        (0..count)
+            .map(|k| (end + len - count + k) % len)
+            .map(|i| Duration::from_micros(u64::from(self.samples_us[i])))
+            .collect()
+    }
+
     /// The `q` quantile (0.0..=1.0) of recent lateness.
     pub fn quantile(&self, q: f64) -> Option<Duration> {
         if self.samples_us.is_empty() {
