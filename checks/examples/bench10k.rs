@@ -33,8 +33,7 @@ fn addr(i: usize) -> SocketAddr {
 fn raise_nofile() {
     let (_, hard) =
         nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).unwrap();
-    nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, hard, hard)
-        .unwrap();
+    nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, hard, hard).unwrap();
 }
 
 /// The real servers: one listener per address, accepting and closing, on one thread.
@@ -146,6 +145,7 @@ fn checker(n: usize, secs: u64) -> Value {
         let (c0, t0, probes0) = (cpu_seconds(), Instant::now(), h.lateness().started);
         // Collect every probe's lateness: the scheduler keeps a bounded window, read it often.
         let mut late_us: Vec<u64> = Vec::new();
+        let mut windows = Vec::new();
         let mut seen = probes0;
         let end = t0 + Duration::from_secs(secs);
         loop {
@@ -156,12 +156,26 @@ fn checker(n: usize, secs: u64) -> Value {
             tokio::time::sleep((end - now).min(Duration::from_secs(4))).await;
             let l = h.lateness();
             let fresh = (l.started - seen) as usize;
-            late_us.extend(l.latest(fresh).iter().map(|d| d.as_micros() as u64));
+            let mut w: Vec<u64> = l
+                .latest(fresh)
+                .iter()
+                .map(|d| d.as_micros() as u64)
+                .collect();
+            late_us.extend(&w);
+            // Per-window p99 and max, to see whether the tail is steady or a few stalls.
+            w.sort_unstable();
+            if let Some(&max) = w.last() {
+                let p99 = w[(w.len() - 1) * 99 / 100];
+                windows.push(json!([p99 as f64 / 1e3, max as f64 / 1e3]));
+            }
             seen = l.started;
         }
         let c1 = cpu_seconds();
         let wall = t0.elapsed().as_secs_f64();
-        let up = h.snapshot().iter().filter(|s| s.up).count();
+        let snap = h.snapshot();
+        let up = snap.iter().filter(|s| s.up).count();
+        let mut probe_ms: Vec<f64> = snap.iter().filter_map(|s| s.last_latency_ms).collect();
+        probe_ms.sort_by(|a, b| a.total_cmp(b));
         h.shutdown().await;
         let downs = drain.await.unwrap();
         late_us.sort_unstable();
@@ -177,11 +191,14 @@ fn checker(n: usize, secs: u64) -> Value {
         m.insert("lateness_p50_ms".into(), json!(q(0.5)));
         m.insert("lateness_p99_ms".into(), json!(q(0.99)));
         m.insert("lateness_max_ms".into(), json!(q(1.0)));
-        m.insert(
-            "peak_rss_mib".into(),
-            json!(peak_rss_kib() as f64 / 1024.0),
-        );
+        m.insert("peak_rss_mib".into(), json!(peak_rss_kib() as f64 / 1024.0));
         m.insert("up_at_end".into(), json!(up));
+        if !probe_ms.is_empty() {
+            let p = |q: f64| probe_ms[((probe_ms.len() - 1) as f64 * q) as usize];
+            m.insert("probe_duration_p50_ms".into(), json!(p(0.5)));
+            m.insert("probe_duration_p99_ms".into(), json!(p(0.99)));
+        }
+        m.insert("lateness_windows_p99_max_ms".into(), Value::Array(windows));
         m.insert("down_events".into(), json!(downs));
         Value::Object(m)
     })
@@ -198,7 +215,8 @@ fn floor(n: usize, secs: u64, mode: &str) -> Value {
     raise_nofile();
     let targets: Vec<socket2::SockAddr> = (0..n).map(|i| addr(i).into()).collect();
     let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).unwrap();
-    let mut pending: Vec<Option<Socket>> = Vec::new();
+    let mut pending: Vec<Option<(Socket, Instant)>> = Vec::new();
+    let mut durations_us: Vec<u32> = Vec::new();
     let mut free: Vec<usize> = Vec::new();
     let mut events = vec![EpollEvent::empty(); 1024];
     let blocking = match mode {
@@ -243,7 +261,7 @@ fn floor(n: usize, secs: u64, mode: &str) -> Value {
                     epoll
                         .add(&s, EpollEvent::new(EpollFlags::EPOLLOUT, slot as u64))
                         .unwrap();
-                    pending[slot] = Some(s);
+                    pending[slot] = Some((s, Instant::now()));
                 }
                 Err(_) => failed += 1,
             }
@@ -259,19 +277,25 @@ fn floor(n: usize, secs: u64, mode: &str) -> Value {
             } else {
                 ok += 1;
             }
-            pending[slot] = None;
+            if let Some((_, t)) = pending[slot].take() {
+                durations_us.push(t.elapsed().as_micros() as u32);
+            }
             free.push(slot);
         }
     }
     let (c0, t0) = c0.unwrap();
     let mut m = cpu_report(c0, cpu_seconds(), t0.elapsed().as_secs_f64());
     m.insert("mode".into(), json!(mode));
+    durations_us.sort_unstable();
+    if !durations_us.is_empty() {
+        let p = |q: f64| durations_us[((durations_us.len() - 1) as f64 * q) as usize] as f64 / 1e3;
+        m.insert("connect_pending_p50_ms".into(), json!(p(0.5)));
+        m.insert("connect_pending_p99_ms".into(), json!(p(0.99)));
+        m.insert("connects_pending".into(), json!(durations_us.len()));
+    }
     m.insert("connects_ok".into(), json!(ok));
     m.insert("connects_failed".into(), json!(failed));
-    m.insert(
-        "peak_rss_mib".into(),
-        json!(peak_rss_kib() as f64 / 1024.0),
-    );
+    m.insert("peak_rss_mib".into(), json!(peak_rss_kib() as f64 / 1024.0));
     Value::Object(m)
 }
 

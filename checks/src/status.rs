@@ -56,7 +56,10 @@ impl CheckerStatus {
         self.weight = health.weight.unwrap_or(self.configured_weight);
         self.probes += 1;
         self.last_ok = Some(outcome.ok);
-        self.last_reason = Some(outcome.reason.clone());
+        // Most probes repeat the last reason: keep the string rather than copy it again.
+        if self.last_reason.as_deref() != Some(outcome.reason.as_str()) {
+            self.last_reason = Some(outcome.reason.clone());
+        }
         self.consecutive_failures = health.consecutive_failures;
         self.last_latency_ms = Some(latency.as_secs_f64() * 1e3);
     }
