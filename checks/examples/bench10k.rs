@@ -63,12 +63,17 @@ fn serve(n: usize) {
 
 /// User and system CPU seconds of this process, from /proc/self/stat (all threads).
 fn cpu_seconds() -> (f64, f64) {
+    cpu_seconds_of("self")
+}
+
+/// User and system CPU seconds of process `pid` ("self" for this one).
+fn cpu_seconds_of(pid: &str) -> (f64, f64) {
     // SAFETY: sysconf only reads a constant of the C library.
     let tck = match unsafe { libc::sysconf(libc::_SC_CLK_TCK) } {
         t if t > 0 => t as f64,
         _ => 100.0,
     };
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
     // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
     let rest = &stat[stat.rfind(')').unwrap() + 2..];
     let f: Vec<&str> = rest.split_whitespace().collect();
@@ -299,12 +304,21 @@ fn floor(n: usize, secs: u64, mode: &str) -> Value {
     Value::Object(m)
 }
 
-/// Run this binary with `args` in a child process and parse the JSON line it prints.
-fn run_child(args: &[String]) -> Value {
+/// Run this binary with `args` in a child process and parse the JSON line it prints; adds the
+/// listeners' (process `server`) CPU over the same run, for comparison.
+fn run_child(args: &[String], server: u32) -> Value {
     let me = std::env::current_exe().unwrap();
+    let (s0, t0) = (cpu_seconds_of(&server.to_string()), Instant::now());
     let out = Command::new(me).args(args).output().unwrap();
+    let (s1, wall) = (
+        cpu_seconds_of(&server.to_string()),
+        t0.elapsed().as_secs_f64(),
+    );
     assert!(out.status.success(), "{args:?}: {}", out.status);
-    serde_json::from_slice(&out.stdout).unwrap()
+    let mut v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["listeners_user_seconds_per_minute"] = json!((s1.0 - s0.0) / wall * 60.0);
+    v["listeners_system_seconds_per_minute"] = json!((s1.1 - s0.1) / wall * 60.0);
+    v
 }
 
 /// Median of each numeric field over the runs; other fields from the first run.
@@ -388,14 +402,17 @@ fn main() {
     let mut floor_epoll = Vec::new();
     let mut floor_blocking = Vec::new();
     for run in 0..runs {
-        let r = run_child(&["--checker".into(), ns.clone(), ss.clone()]);
+        let r = run_child(&["--checker".into(), ns.clone(), ss.clone()], server.id());
         eprintln!("checker run {run}: {r}");
         checker_runs.push(r);
         for (mode, out) in [
             ("epoll", &mut floor_epoll),
             ("blocking", &mut floor_blocking),
         ] {
-            let r = run_child(&["--floor".into(), mode.into(), ns.clone(), fs.clone()]);
+            let r = run_child(
+                &["--floor".into(), mode.into(), ns.clone(), fs.clone()],
+                server.id(),
+            );
             eprintln!("floor {mode} run {run}: {r}");
             out.push(r);
         }

@@ -133,4 +133,26 @@ mod tests {
         let p50 = l.quantile(0.5).unwrap();
         assert!(p50 >= Duration::from_millis(50) && p50 <= Duration::from_millis(51));
     }
+
+    #[test]
+    fn latest_samples_in_order_across_the_ring_wrap() {
+        let mut l = Lateness::default();
+        let us = |n: u64| Duration::from_micros(n);
+        l.record(&[us(1), us(2), us(3)]);
+        assert_eq!(l.latest(2), vec![us(2), us(3)]);
+        assert_eq!(
+            l.latest(10),
+            vec![us(1), us(2), us(3)],
+            "at most what is kept"
+        );
+        let more: Vec<_> = (4..=Lateness::WINDOW as u64 + 5).map(us).collect();
+        l.record(&more);
+        let last = Lateness::WINDOW as u64 + 5;
+        assert_eq!(l.latest(3), vec![us(last - 2), us(last - 1), us(last)]);
+        assert_eq!(l.latest(usize::MAX).len(), Lateness::WINDOW);
+        assert_eq!(
+            l.latest(usize::MAX)[0],
+            us(last - Lateness::WINDOW as u64 + 1)
+        );
+    }
 }
