@@ -4,7 +4,7 @@
 //! the kernel floor: the CPU of a minimal loop (no tokio, no scheduler) doing the same connects.
 //!
 //! `cargo run --release -p checks --example bench10k -- [targets] [seconds] [--runs R]
-//! [--busy K] [--floor-seconds S]` (root: it creates the namespace with unshare).
+//! [--busy K] [--floor-seconds S] [--pin]` (root: it creates the namespace with unshare).
 //!
 //! Every role runs in its own process, so each one's CPU and RSS are its own: the listeners
 //! (`--serve`), each checker run (`--checker`), each floor run (`--floor MODE`) and, with
@@ -306,10 +306,14 @@ fn floor(n: usize, secs: u64, mode: &str) -> Value {
 
 /// Run this binary with `args` in a child process and parse the JSON line it prints; adds the
 /// listeners' (process `server`) CPU over the same run, for comparison.
-fn run_child(args: &[String], server: u32) -> Value {
+fn run_child(args: &[String], server: u32, pin: bool) -> Value {
     let me = std::env::current_exe().unwrap();
     let (s0, t0) = (cpu_seconds_of(&server.to_string()), Instant::now());
-    let out = Command::new(me).args(args).output().unwrap();
+    let mut cmd = Command::new(me);
+    if pin {
+        cmd.env(PIN_ENV, "0");
+    }
+    let out = cmd.args(args).output().unwrap();
     let (s1, wall) = (
         cpu_seconds_of(&server.to_string()),
         t0.elapsed().as_secs_f64(),
@@ -342,7 +346,19 @@ fn flag(args: &[String], name: &str) -> Option<u64> {
     args.get(i + 1)?.parse().ok()
 }
 
+/// With `--pin`, each child is told its CPU through this variable.
+const PIN_ENV: &str = "BENCH10K_CPU";
+
+fn pin_from_env() {
+    if let Some(cpu) = std::env::var(PIN_ENV).ok().and_then(|c| c.parse().ok()) {
+        let mut set = nix::sched::CpuSet::new();
+        set.set(cpu).unwrap();
+        nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set).unwrap();
+    }
+}
+
 fn main() {
+    pin_from_env();
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
         Some("--serve") => return serve(args[2].parse().unwrap()),
@@ -369,6 +385,9 @@ fn main() {
     let runs = flag(&args, "--runs").unwrap_or(3).max(1) as usize;
     let busy = flag(&args, "--busy").unwrap_or(0) as usize;
     let floor_secs = flag(&args, "--floor-seconds").unwrap_or(secs.min(20));
+    // --pin: listeners on CPU 1, the measured process on CPU 0, as if the real servers were
+    // elsewhere (no preemption of the checker by the listeners it wakes).
+    let pin = args.iter().any(|a| a == "--pin");
     if !nix::unistd::geteuid().is_root() {
         eprintln!("skipped: needs root (private network namespace)");
         return;
@@ -382,7 +401,11 @@ fn main() {
         .success());
     let loadavg = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let me = std::env::current_exe().unwrap();
-    let mut server = Command::new(&me)
+    let mut server = Command::new(&me);
+    if pin {
+        server.env(PIN_ENV, "1");
+    }
+    let mut server = server
         .args(["--serve", &n.to_string()])
         .stdout(Stdio::piped())
         .spawn()
@@ -402,7 +425,11 @@ fn main() {
     let mut floor_epoll = Vec::new();
     let mut floor_blocking = Vec::new();
     for run in 0..runs {
-        let r = run_child(&["--checker".into(), ns.clone(), ss.clone()], server.id());
+        let r = run_child(
+            &["--checker".into(), ns.clone(), ss.clone()],
+            server.id(),
+            pin,
+        );
         eprintln!("checker run {run}: {r}");
         checker_runs.push(r);
         for (mode, out) in [
@@ -412,6 +439,7 @@ fn main() {
             let r = run_child(
                 &["--floor".into(), mode.into(), ns.clone(), fs.clone()],
                 server.id(),
+                pin,
             );
             eprintln!("floor {mode} run {run}: {r}");
             out.push(r);
@@ -427,6 +455,7 @@ fn main() {
         "targets": n,
         "delay_loop_seconds": 1,
         "busy_loops": busy,
+        "pinned": pin,
         "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         "loadavg_at_start": loadavg.trim(),
         "checker": median(&checker_runs),
