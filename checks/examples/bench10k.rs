@@ -1,15 +1,25 @@
 //! Bench: N real servers (listeners on 127.0.0.0/8 addresses inside a private network
 //! namespace) checked by TCP_CHECK with `delay_loop 1`. Reports probe lateness against schedule
-//! (p50/p99), CPU seconds per minute and peak RSS of the checking process.
+//! (p50/p99), CPU seconds per minute (user and system) and peak RSS of the checking process, and
+//! the kernel floor: the CPU of a minimal loop (no tokio, no scheduler) doing the same connects.
 //!
-//! `cargo run --release -p checks --example bench10k -- [targets] [seconds]` (root: it creates
-//! the namespace with unshare; the listeners run in a child process so their accept work is not
-//! counted).
+//! `cargo run --release -p checks --example bench10k -- [targets] [seconds] [--runs R]
+//! [--busy K] [--floor-seconds S] [--pin]` (root: it creates the namespace with unshare).
+//!
+//! Every role runs in its own process, so each one's CPU and RSS are its own: the listeners
+//! (`--serve`), each checker run (`--checker`), each floor run (`--floor MODE`) and, with
+//! `--busy K`, K busy loops (`--spin`) that compete for the CPUs. The report is the median of
+//! the runs, as JSON. On loopback the kernel processes both ends of a handshake in the context
+//! of the process that sends the packet, so the connecting process is charged for part of the
+//! listener's work too; the floor runs show how much that is.
 
+use std::io::BufRead;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use checks::spec::{resolve, CheckSpec, ProbeSpec, Target, TcpCheck, TimerOverrides};
+use serde_json::{json, Map, Value};
 
 fn addr(i: usize) -> SocketAddr {
     let i = i as u32 + 1;
@@ -21,17 +31,12 @@ fn addr(i: usize) -> SocketAddr {
 
 /// Soft open-file limit up to the hard one (10k listeners need about 10k descriptors).
 fn raise_nofile() {
-    let pid = std::process::id().to_string();
-    let hard = std::process::Command::new("sh")
-        .args(["-c", "ulimit -Hn"])
-        .output()
-        .unwrap();
-    let hard = String::from_utf8_lossy(&hard.stdout).trim().to_string();
-    let _ = std::process::Command::new("prlimit")
-        .args(["--pid", &pid, &format!("--nofile={hard}:{hard}")])
-        .status();
+    let (_, hard) =
+        nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).unwrap();
+    nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, hard, hard).unwrap();
 }
 
+/// The real servers: one listener per address, accepting and closing, on one thread.
 fn serve(n: usize) {
     raise_nofile();
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -56,27 +61,26 @@ fn serve(n: usize) {
     });
 }
 
-/// User + system CPU seconds of this process, from /proc/self/stat (all threads).
-fn cpu_seconds(clk_tck: f64) -> (f64, f64) {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+/// User and system CPU seconds of this process, from /proc/self/stat (all threads).
+fn cpu_seconds() -> (f64, f64) {
+    cpu_seconds_of("self")
+}
+
+/// User and system CPU seconds of process `pid` ("self" for this one).
+fn cpu_seconds_of(pid: &str) -> (f64, f64) {
+    // SAFETY: sysconf only reads a constant of the C library.
+    let tck = match unsafe { libc::sysconf(libc::_SC_CLK_TCK) } {
+        t if t > 0 => t as f64,
+        _ => 100.0,
+    };
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
     // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
     let rest = &stat[stat.rfind(')').unwrap() + 2..];
     let f: Vec<&str> = rest.split_whitespace().collect();
     (
-        f[11].parse::<f64>().unwrap() / clk_tck,
-        f[12].parse::<f64>().unwrap() / clk_tck,
+        f[11].parse::<f64>().unwrap() / tck,
+        f[12].parse::<f64>().unwrap() / tck,
     )
-}
-
-fn clk_tck() -> f64 {
-    let out = std::process::Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .unwrap_or(100.0)
 }
 
 /// Peak resident set (VmHWM) in KiB.
@@ -86,43 +90,32 @@ fn peak_rss_kib() -> u64 {
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
-fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("--serve") {
-        return serve(args[2].parse().unwrap());
-    }
-    let n: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(10_000);
-    let secs: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(60);
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("skipped: needs root (private network namespace)");
-        return;
-    }
-    // Still single-threaded here: the whole process, and its children, enter the namespace.
-    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare");
-    assert!(std::process::Command::new("ip")
-        .args(["link", "set", "lo", "up"])
-        .status()
-        .unwrap()
-        .success());
+/// CPU figures over `wall` seconds from two [`cpu_seconds`] readings.
+fn cpu_report(c0: (f64, f64), c1: (f64, f64), wall: f64) -> Map<String, Value> {
+    let (user, sys) = (c1.0 - c0.0, c1.1 - c0.1);
+    let mut m = Map::new();
+    m.insert("seconds".into(), json!(wall));
+    m.insert(
+        "cpu_seconds_per_minute".into(),
+        json!((user + sys) / wall * 60.0),
+    );
+    m.insert(
+        "cpu_percent_of_one_core".into(),
+        json!((user + sys) / wall * 100.0),
+    );
+    m.insert("user_seconds_per_minute".into(), json!(user / wall * 60.0));
+    m.insert("system_seconds_per_minute".into(), json!(sys / wall * 60.0));
+    m
+}
+
+/// One checker run: the crate's scheduler on a current-thread runtime, as the daemon runs it.
+fn checker(n: usize, secs: u64) -> Value {
     raise_nofile();
-    let mut server = std::process::Command::new(&args[0])
-        .args(["--serve", &n.to_string()])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::BufRead;
-        let mut line = String::new();
-        std::io::BufReader::new(server.stdout.as_mut().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(line.trim(), "ready");
-    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let report = rt.block_on(async move {
+    rt.block_on(async move {
         let vs = TimerOverrides {
             delay_loop: Some(Duration::from_secs(1)),
             warmup: Some(Duration::from_secs(1)),
@@ -154,36 +147,320 @@ fn main() {
         });
         // Let warmup pass before measuring.
         tokio::time::sleep(Duration::from_secs(3)).await;
-        let tck = clk_tck();
-        let (cpu0, t0, probes0) = (cpu_seconds(tck), Instant::now(), h.lateness().started);
-        tokio::time::sleep(Duration::from_secs(secs)).await;
-        let cpu1 = cpu_seconds(tck);
-        let (user, sys) = (cpu1.0 - cpu0.0, cpu1.1 - cpu0.1);
-        let (cpu, wall) = (user + sys, t0.elapsed().as_secs_f64());
-        let lat = h.lateness();
+        let (c0, t0, probes0) = (cpu_seconds(), Instant::now(), h.lateness().started);
+        // Collect every probe's lateness: the scheduler keeps a bounded window, read it often.
+        let mut late_us: Vec<u64> = Vec::new();
+        let mut windows = Vec::new();
+        let mut seen = probes0;
+        let end = t0 + Duration::from_secs(secs);
+        loop {
+            let now = Instant::now();
+            if now >= end {
+                break;
+            }
+            tokio::time::sleep((end - now).min(Duration::from_secs(4))).await;
+            let l = h.lateness();
+            let fresh = (l.started - seen) as usize;
+            let mut w: Vec<u64> = l
+                .latest(fresh)
+                .iter()
+                .map(|d| d.as_micros() as u64)
+                .collect();
+            late_us.extend(&w);
+            // Per-window p99 and max, to see whether the tail is steady or a few stalls.
+            w.sort_unstable();
+            if let Some(&max) = w.last() {
+                let p99 = w[(w.len() - 1) * 99 / 100];
+                windows.push(json!([p99 as f64 / 1e3, max as f64 / 1e3]));
+            }
+            seen = l.started;
+        }
+        let c1 = cpu_seconds();
+        let wall = t0.elapsed().as_secs_f64();
         let snap = h.snapshot();
         let up = snap.iter().filter(|s| s.up).count();
+        let mut probe_ms: Vec<f64> = snap.iter().filter_map(|s| s.last_latency_ms).collect();
+        probe_ms.sort_by(|a, b| a.total_cmp(b));
         h.shutdown().await;
         let downs = drain.await.unwrap();
-        let rss_kb = peak_rss_kib();
-        serde_json::json!({
-            "targets": n,
-            "seconds": wall,
-            "probes": lat.started - probes0,
-            "probes_per_second": (lat.started - probes0) as f64 / wall,
-            "lateness_p50_ms": lat.quantile(0.5).unwrap().as_secs_f64() * 1e3,
-            "lateness_p99_ms": lat.quantile(0.99).unwrap().as_secs_f64() * 1e3,
-            "lateness_max_ms": lat.quantile(1.0).unwrap().as_secs_f64() * 1e3,
-            "cpu_seconds_per_minute": cpu / wall * 60.0,
-            "cpu_percent_of_one_core": cpu / wall * 100.0,
-            "user_seconds_per_minute": user / wall * 60.0,
-            "system_seconds_per_minute": sys / wall * 60.0,
-            "peak_rss_mib": rss_kb as f64 / 1024.0,
-            "up_at_end": up,
-            "down_events": downs,
-        })
-    });
+        late_us.sort_unstable();
+        let q = |p: f64| {
+            let i = ((late_us.len() - 1) as f64 * p).round() as usize;
+            late_us[i] as f64 / 1e3
+        };
+        let mut m = cpu_report(c0, c1, wall);
+        let probes = seen - probes0;
+        m.insert("probes".into(), json!(probes));
+        m.insert("probes_per_second".into(), json!(probes as f64 / wall));
+        m.insert("lateness_samples".into(), json!(late_us.len()));
+        m.insert("lateness_p50_ms".into(), json!(q(0.5)));
+        m.insert("lateness_p99_ms".into(), json!(q(0.99)));
+        m.insert("lateness_max_ms".into(), json!(q(1.0)));
+        m.insert("peak_rss_mib".into(), json!(peak_rss_kib() as f64 / 1024.0));
+        m.insert("up_at_end".into(), json!(up));
+        if !probe_ms.is_empty() {
+            let p = |q: f64| probe_ms[((probe_ms.len() - 1) as f64 * q) as usize];
+            m.insert("probe_duration_p50_ms".into(), json!(p(0.5)));
+            m.insert("probe_duration_p99_ms".into(), json!(p(0.99)));
+        }
+        m.insert("lateness_windows_p99_max_ms".into(), Value::Array(windows));
+        m.insert("down_events".into(), json!(downs));
+        Value::Object(m)
+    })
+}
+
+/// The kernel floor: `n` connects per second, each target once a second, with the least work
+/// around them. `epoll`: non-blocking socket + connect + EPOLL_CTL_ADD, one epoll_wait per
+/// millisecond tick, close (what any event-driven checker must do). `blocking`: socket +
+/// connect + close, which on loopback completes the handshake inside connect (the least any
+/// TCP_CHECK can cost here).
+fn floor(n: usize, secs: u64, mode: &str) -> Value {
+    use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
+    use socket2::{Domain, Socket, Type};
+    raise_nofile();
+    let targets: Vec<socket2::SockAddr> = (0..n).map(|i| addr(i).into()).collect();
+    let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).unwrap();
+    let mut pending: Vec<Option<(Socket, Instant)>> = Vec::new();
+    let mut durations_us: Vec<u32> = Vec::new();
+    let mut free: Vec<usize> = Vec::new();
+    let mut events = vec![EpollEvent::empty(); 1024];
+    let blocking = match mode {
+        "epoll" => false,
+        "blocking" => true,
+        other => panic!("unknown floor mode {other}"),
+    };
+    let (mut ok, mut failed) = (0u64, 0u64);
+    let start = Instant::now();
+    let measure_from = start + Duration::from_secs(1);
+    let end = measure_from + Duration::from_secs(secs);
+    let mut c0 = None;
+    let mut dispatched = 0u64;
+    loop {
+        let now = Instant::now();
+        if now >= end {
+            break;
+        }
+        if c0.is_none() && now >= measure_from {
+            c0 = Some((cpu_seconds(), now));
+        }
+        let due = (now.duration_since(start).as_secs_f64() * n as f64) as u64;
+        while dispatched < due {
+            let t = &targets[(dispatched % n as u64) as usize];
+            dispatched += 1;
+            if blocking {
+                let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+                match s.connect(t) {
+                    Ok(()) => ok += 1,
+                    Err(_) => failed += 1,
+                }
+                continue;
+            }
+            let s = Socket::new(Domain::IPV4, Type::STREAM.nonblocking(), None).unwrap();
+            match s.connect(t) {
+                Ok(()) => ok += 1,
+                Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {
+                    let slot = free.pop().unwrap_or_else(|| {
+                        pending.push(None);
+                        pending.len() - 1
+                    });
+                    epoll
+                        .add(&s, EpollEvent::new(EpollFlags::EPOLLOUT, slot as u64))
+                        .unwrap();
+                    pending[slot] = Some((s, Instant::now()));
+                }
+                Err(_) => failed += 1,
+            }
+        }
+        let got = epoll.wait(&mut events, 1u16).unwrap_or(0);
+        for ev in &events[..got] {
+            let slot = ev.data() as usize;
+            if ev
+                .events()
+                .intersects(EpollFlags::EPOLLERR | EpollFlags::EPOLLHUP)
+            {
+                failed += 1;
+            } else {
+                ok += 1;
+            }
+            if let Some((_, t)) = pending[slot].take() {
+                durations_us.push(t.elapsed().as_micros() as u32);
+            }
+            free.push(slot);
+        }
+    }
+    let (c0, t0) = c0.unwrap();
+    let mut m = cpu_report(c0, cpu_seconds(), t0.elapsed().as_secs_f64());
+    m.insert("mode".into(), json!(mode));
+    durations_us.sort_unstable();
+    if !durations_us.is_empty() {
+        let p = |q: f64| durations_us[((durations_us.len() - 1) as f64 * q) as usize] as f64 / 1e3;
+        m.insert("connect_pending_p50_ms".into(), json!(p(0.5)));
+        m.insert("connect_pending_p99_ms".into(), json!(p(0.99)));
+        m.insert("connects_pending".into(), json!(durations_us.len()));
+    }
+    m.insert("connects_ok".into(), json!(ok));
+    m.insert("connects_failed".into(), json!(failed));
+    m.insert("peak_rss_mib".into(), json!(peak_rss_kib() as f64 / 1024.0));
+    Value::Object(m)
+}
+
+/// Run this binary with `args` in a child process and parse the JSON line it prints; adds the
+/// listeners' (process `server`) CPU over the same run, for comparison.
+fn run_child(args: &[String], server: u32, pin: bool) -> Value {
+    let me = std::env::current_exe().unwrap();
+    let (s0, t0) = (cpu_seconds_of(&server.to_string()), Instant::now());
+    let mut cmd = Command::new(me);
+    if pin {
+        cmd.env(PIN_ENV, "0");
+    }
+    let out = cmd.args(args).output().unwrap();
+    let (s1, wall) = (
+        cpu_seconds_of(&server.to_string()),
+        t0.elapsed().as_secs_f64(),
+    );
+    assert!(out.status.success(), "{args:?}: {}", out.status);
+    let mut v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["listeners_user_seconds_per_minute"] = json!((s1.0 - s0.0) / wall * 60.0);
+    v["listeners_system_seconds_per_minute"] = json!((s1.1 - s0.1) / wall * 60.0);
+    v
+}
+
+/// Median of each numeric field over the runs; other fields from the first run.
+fn median(runs: &[Value]) -> Value {
+    let mut m = Map::new();
+    for (k, v) in runs[0].as_object().unwrap() {
+        if v.is_number() {
+            let mut xs: Vec<f64> = runs.iter().filter_map(|r| r[k].as_f64()).collect();
+            xs.sort_by(|a, b| a.total_cmp(b));
+            m.insert(k.clone(), json!(xs[xs.len() / 2]));
+        } else {
+            m.insert(k.clone(), v.clone());
+        }
+    }
+    m.insert("runs".into(), Value::Array(runs.to_vec()));
+    Value::Object(m)
+}
+
+fn flag(args: &[String], name: &str) -> Option<u64> {
+    let i = args.iter().position(|a| a == name)?;
+    args.get(i + 1)?.parse().ok()
+}
+
+/// With `--pin`, each child is told its CPU through this variable.
+const PIN_ENV: &str = "BENCH10K_CPU";
+
+fn pin_from_env() {
+    if let Some(cpu) = std::env::var(PIN_ENV).ok().and_then(|c| c.parse().ok()) {
+        let mut set = nix::sched::CpuSet::new();
+        set.set(cpu).unwrap();
+        nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set).unwrap();
+    }
+}
+
+fn main() {
+    pin_from_env();
+    let args: Vec<String> = std::env::args().collect();
+    match args.get(1).map(String::as_str) {
+        Some("--serve") => return serve(args[2].parse().unwrap()),
+        Some("--spin") => loop {
+            std::hint::black_box(0u64);
+        },
+        Some("--checker") => {
+            let v = checker(args[2].parse().unwrap(), args[3].parse().unwrap());
+            return println!("{v}");
+        }
+        Some("--floor") => {
+            let v = floor(args[3].parse().unwrap(), args[4].parse().unwrap(), &args[2]);
+            return println!("{v}");
+        }
+        _ => {}
+    }
+    // Positional arguments: those that are neither a flag nor a flag's value.
+    let pos: Vec<&String> = (1..args.len())
+        .filter(|&i| !args[i].starts_with("--") && !args[i - 1].starts_with("--"))
+        .map(|i| &args[i])
+        .collect();
+    let n: usize = pos.first().and_then(|s| s.parse().ok()).unwrap_or(10_000);
+    let secs: u64 = pos.get(1).and_then(|s| s.parse().ok()).unwrap_or(60);
+    let runs = flag(&args, "--runs").unwrap_or(3).max(1) as usize;
+    let busy = flag(&args, "--busy").unwrap_or(0) as usize;
+    let floor_secs = flag(&args, "--floor-seconds").unwrap_or(secs.min(20));
+    // --pin: listeners on CPU 1, the measured process on CPU 0, as if the real servers were
+    // elsewhere (no preemption of the checker by the listeners it wakes).
+    let pin = args.iter().any(|a| a == "--pin");
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: needs root (private network namespace)");
+        return;
+    }
+    // Still single-threaded here: the whole process, and its children, enter the namespace.
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare");
+    assert!(Command::new("ip")
+        .args(["link", "set", "lo", "up"])
+        .status()
+        .unwrap()
+        .success());
+    let loadavg = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let me = std::env::current_exe().unwrap();
+    let mut server = Command::new(&me);
+    if pin {
+        server.env(PIN_ENV, "1");
+    }
+    let mut server = server
+        .args(["--serve", &n.to_string()])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        let mut line = String::new();
+        std::io::BufReader::new(server.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "ready");
+    }
+    let mut spinners: Vec<Child> = (0..busy)
+        .map(|_| Command::new(&me).arg("--spin").spawn().unwrap())
+        .collect();
+    let (ns, ss, fs) = (n.to_string(), secs.to_string(), floor_secs.to_string());
+    let mut checker_runs = Vec::new();
+    let mut floor_epoll = Vec::new();
+    let mut floor_blocking = Vec::new();
+    for run in 0..runs {
+        let r = run_child(
+            &["--checker".into(), ns.clone(), ss.clone()],
+            server.id(),
+            pin,
+        );
+        eprintln!("checker run {run}: {r}");
+        checker_runs.push(r);
+        for (mode, out) in [
+            ("epoll", &mut floor_epoll),
+            ("blocking", &mut floor_blocking),
+        ] {
+            let r = run_child(
+                &["--floor".into(), mode.into(), ns.clone(), fs.clone()],
+                server.id(),
+                pin,
+            );
+            eprintln!("floor {mode} run {run}: {r}");
+            out.push(r);
+        }
+    }
+    for s in &mut spinners {
+        let _ = s.kill();
+        let _ = s.wait();
+    }
     let _ = server.kill();
     let _ = server.wait();
+    let report = json!({
+        "targets": n,
+        "delay_loop_seconds": 1,
+        "busy_loops": busy,
+        "pinned": pin,
+        "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        "loadavg_at_start": loadavg.trim(),
+        "checker": median(&checker_runs),
+        "floor_epoll": median(&floor_epoll),
+        "floor_blocking": median(&floor_blocking),
+    });
     println!("{}", serde_json::to_string_pretty(&report).unwrap());
 }

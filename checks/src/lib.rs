@@ -8,6 +8,7 @@
 //! - [`scheduler`]: one async scheduler for every checker; emits [`event::Event`]s and keeps a
 //!   [`status::CheckerStatus`] snapshot.
 
+mod connector;
 pub mod event;
 pub mod health;
 pub mod pool;
@@ -15,6 +16,7 @@ pub mod probe;
 pub mod scheduler;
 pub mod spec;
 pub mod status;
+mod timeline;
 
 pub use event::Event;
 pub use health::{Change, Outcome};

@@ -1,9 +1,11 @@
 //! One async scheduler for every checker: a timer heap drives probe starts, probes run as tasks,
 //! their outcomes feed each checker's [`Health`], and every change becomes an [`Event`].
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::Duration;
 
 use rand::Rng;
@@ -11,11 +13,14 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use crate::connector::{Connector, Finished};
 use crate::event::Event;
 use crate::health::{Change, Health, Outcome};
+use crate::probe::tcp::Started;
 use crate::probe::{PrepareError, Prepared};
 use crate::spec::Resolved;
 use crate::status::{CheckerStatus, Lateness};
+use crate::timeline::Timeline;
 
 /// A configuration error, naming the checker.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +38,10 @@ struct Checker {
     spec: Resolved,
     probe: Prepared,
     health: Health,
+    /// When the current (or last) probe was due.
+    due: Instant,
+    /// When it actually started.
+    started: Instant,
 }
 
 /// Control and status of a running scheduler.
@@ -87,10 +96,13 @@ pub fn spawn(
             source,
         })?;
         let health = Health::new(&spec.timers);
+        let now = Instant::now();
         checkers.push(Checker {
             spec,
             probe,
             health,
+            due: now,
+            started: now,
         });
     }
     let status = Arc::new(Mutex::new(
@@ -115,15 +127,212 @@ pub fn spawn(
     ))
 }
 
+/// The scheduler's state, owned by its one task.
+struct Run {
+    checkers: Vec<Checker>,
+    /// Next probe start per checker.
+    heap: Timeline,
+    /// TCP_CHECK connects in flight; `None` if no epoll instance could be made (TCP_CHECK then
+    /// runs as tasks like the other kinds).
+    connector: Option<Connector>,
+    /// Probes of the other kinds, one task each.
+    running: JoinSet<(Outcome, Duration)>,
+    owner: HashMap<tokio::task::Id, usize>,
+    status: Arc<Mutex<Vec<CheckerStatus>>>,
+    lateness: Arc<Mutex<Lateness>>,
+    events: mpsc::UnboundedSender<Event>,
+    late: Vec<Duration>,
+    finished: Vec<Finished>,
+}
+
+/// Connects judged between two looks at the clock, so that a burst of completions does not hold
+/// back probes falling due meanwhile.
+const FINISH_CHUNK: usize = 64;
+/// Probes started in a row before looking at finished connects (closing them, freeing their
+/// descriptors), during a burst.
+const COLLECT_EVERY: usize = 32;
+/// Probes started per turn of the task before it yields to the others on the runtime (VRRP
+/// shares it): a scheduler that is behind does not starve them.
+const DISPATCH_TURN: usize = 256;
+
+impl Run {
+    /// Start the probes that are due, measuring each one's lateness when it really starts.
+    /// Returns whether more are due (the turn's budget ran out).
+    fn dispatch_due(&mut self) -> bool {
+        let mut started = 0;
+        let more = loop {
+            let now = Instant::now();
+            let Some((at, i)) = self.heap.pop_due(now) else {
+                break false;
+            };
+            self.late.push(now.saturating_duration_since(at));
+            self.start(i, at, now);
+            started += 1;
+            if started % COLLECT_EVERY == 0 {
+                if let Some(conn) = self.connector.as_mut() {
+                    conn.collect();
+                }
+                self.judge(usize::MAX);
+            }
+            if started == DISPATCH_TURN {
+                break self.heap.peek().is_some_and(|at| at <= Instant::now());
+            }
+        };
+        if !self.late.is_empty() {
+            self.lateness
+                .lock()
+                .expect("lateness lock")
+                .record(&self.late);
+            self.late.clear();
+        }
+        more
+    }
+
+    fn start(&mut self, i: usize, due: Instant, now: Instant) {
+        let c = &mut self.checkers[i];
+        c.due = due;
+        c.started = now;
+        let timeout = c.spec.timers.connect_timeout;
+        let decided = match (&c.probe, self.connector.as_mut()) {
+            (Prepared::Tcp(p), Some(conn)) => match p.start() {
+                Started::Pending(sock) => conn
+                    .watch(sock, i, now, timeout)
+                    .err()
+                    .map(|e| p.verdict(Err(e))),
+                Started::Done(r) => Some(p.verdict(r)),
+            },
+            (probe, _) => {
+                let probe = probe.run(&c.spec.timers);
+                let handle = self.running.spawn(async move {
+                    let t0 = Instant::now();
+                    let outcome = probe.await;
+                    (outcome, t0.elapsed())
+                });
+                self.owner.insert(handle.id(), i);
+                None
+            }
+        };
+        if let Some(outcome) = decided {
+            let ended = Instant::now();
+            self.complete(i, outcome, ended, ended);
+        }
+    }
+
+    /// Give up on connects past their deadline and judge the collected ones, starting probes
+    /// that fall due in between. Returns whether more probes are due than one turn starts.
+    fn finish_connects(&mut self) -> bool {
+        let Some(conn) = self.connector.as_mut() else {
+            return false;
+        };
+        conn.expire(Instant::now(), &mut self.finished);
+        self.complete_finished();
+        while self.connector.as_ref().is_some_and(Connector::has_ready) {
+            self.judge(FINISH_CHUNK);
+            if self.dispatch_due() {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Judge (and close) up to `max` collected connects.
+    fn judge(&mut self, max: usize) {
+        if let Some(conn) = self.connector.as_mut() {
+            conn.finish_ready(max, &mut self.finished);
+        }
+        self.complete_finished();
+    }
+
+    fn complete_finished(&mut self) {
+        if self.finished.is_empty() {
+            return;
+        }
+        let ended = Instant::now();
+        let mut finished = std::mem::take(&mut self.finished);
+        for f in finished.drain(..) {
+            let c = &self.checkers[f.checker];
+            let Prepared::Tcp(p) = &c.probe else {
+                continue;
+            };
+            let outcome = match f.result {
+                Some(r) => p.verdict(r),
+                None => Outcome::down(format!(
+                    "timeout after {:.3}s",
+                    c.spec.timers.connect_timeout.as_secs_f64()
+                )),
+            };
+            self.complete(f.checker, outcome, f.not_before, ended);
+        }
+        self.finished = finished;
+    }
+
+    fn joined(
+        &mut self,
+        joined: Result<(tokio::task::Id, (Outcome, Duration)), tokio::task::JoinError>,
+    ) {
+        let (id, outcome, latency) = match joined {
+            Ok((id, (o, l))) => (id, o, l),
+            Err(e) => (
+                e.id(),
+                Outcome::down(format!("probe failed: {e}")),
+                Duration::ZERO,
+            ),
+        };
+        if let Some(i) = self.owner.remove(&id) {
+            let finished = self.checkers[i].started + latency;
+            self.complete(i, outcome, finished, Instant::now());
+        }
+    }
+
+    /// Feed an outcome to the checker's health, publish it, and schedule the next probe.
+    /// The probe finished at `finished` or later; the scheduler saw it at `seen`.
+    fn complete(&mut self, i: usize, outcome: Outcome, finished: Instant, seen: Instant) {
+        let c = &mut self.checkers[i];
+        let latency = seen.saturating_duration_since(c.started);
+        let step = c.health.on_outcome(&c.spec.timers, &outcome);
+        self.status.lock().expect("status lock")[i].record(&c.health, &outcome, latency);
+        if let Some(change) = step.change {
+            log_change(c, change, &outcome);
+            let _ = self.events.send(Event::new(
+                i,
+                &c.spec,
+                &c.health,
+                change,
+                outcome.reason,
+                Some(latency),
+            ));
+        } else if !outcome.ok && c.spec.log_all_failures {
+            tracing::info!(target_id = %c.spec.target.id, kind = c.spec.probe.keyword(), "check failed: {}", outcome.reason);
+        }
+        // keepalived waits `step.next` after a probe ends. Counted from when the probe would have
+        // ended had it started on time and been seen at once, so neither the scheduler's
+        // lateness nor the delay before it looked shifts the checker's phase: probes delayed
+        // together are not bunched together for good.
+        let took = finished.saturating_duration_since(c.started);
+        let next = (c.due + took + step.next).max(seen);
+        self.heap.push(next, i);
+    }
+
+    /// The earliest instant something must happen.
+    fn next_deadline(&self) -> Option<Instant> {
+        let probe = self.heap.peek();
+        let connect = self.connector.as_ref().and_then(Connector::next_deadline);
+        match (probe, connect) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
 async fn run(
-    mut checkers: Vec<Checker>,
+    checkers: Vec<Checker>,
     status: Arc<Mutex<Vec<CheckerStatus>>>,
     lateness: Arc<Mutex<Lateness>>,
     events: mpsc::UnboundedSender<Event>,
     mut stop: oneshot::Receiver<()>,
 ) {
     let start = Instant::now();
-    let mut heap = BinaryHeap::with_capacity(checkers.len());
+    let mut heap = Timeline::new(start, checkers.len());
     {
         let mut rng = rand::rng();
         for (i, c) in checkers.iter().enumerate() {
@@ -134,61 +343,86 @@ async fn run(
             } else {
                 w.mul_f64(rng.random::<f64>())
             };
-            heap.push(Reverse((start + spread, i)));
+            heap.push(start + spread, i);
         }
     }
-    let mut running: JoinSet<(Outcome, Duration)> = JoinSet::new();
-    let mut owner: HashMap<tokio::task::Id, usize> = HashMap::new();
-    // One timer, re-armed to the heap's head, instead of a new one per loop turn.
+    let needs_connector = checkers.iter().any(|c| matches!(c.probe, Prepared::Tcp(_)));
+    let connector = if needs_connector {
+        Connector::new()
+            .inspect_err(|e| tracing::warn!("TCP_CHECK connects run as tasks: epoll: {e}"))
+            .ok()
+    } else {
+        None
+    };
+    let mut run = Run {
+        checkers,
+        heap,
+        connector,
+        running: JoinSet::new(),
+        owner: HashMap::new(),
+        status,
+        lateness,
+        events,
+        late: Vec::new(),
+        finished: Vec::new(),
+    };
+    // One timer, re-armed to the earliest deadline, instead of one per probe.
     let timer = tokio::time::sleep_until(start);
     tokio::pin!(timer);
     loop {
-        let next = heap.peek().map(|Reverse((at, _))| *at);
+        let next = run.next_deadline();
         if let Some(next) = next {
             if timer.deadline() != next {
                 timer.as_mut().reset(next);
             }
         }
-        tokio::select! {
-            _ = &mut stop => break,
-            _ = &mut timer, if next.is_some() => {
-                let now = Instant::now();
-                let mut late = Vec::new();
-                while let Some(Reverse((at, i))) = heap.peek().copied() {
-                    if at > now {
-                        break;
-                    }
-                    heap.pop();
-                    late.push(now.saturating_duration_since(at));
-                    let probe = checkers[i].probe.run(&checkers[i].spec.timers);
-                    let handle = running.spawn(async move {
-                        let t0 = Instant::now();
-                        let outcome = probe.await;
-                        (outcome, t0.elapsed())
-                    });
-                    owner.insert(handle.id(), i);
-                }
-                lateness.lock().expect("lateness lock").record(&late);
+        let mut joined = None;
+        let go_on = std::future::poll_fn(|cx| {
+            if Pin::new(&mut stop).poll(cx).is_ready() {
+                return Poll::Ready(false);
             }
-            Some(joined) = running.join_next_with_id(), if !running.is_empty() => {
-                let (id, outcome, latency) = match joined {
-                    Ok((id, (o, l))) => (id, o, l),
-                    Err(e) => (e.id(), Outcome::down(format!("probe failed: {e}")), Duration::ZERO),
-                };
-                let Some(i) = owner.remove(&id) else { continue };
-                let c = &mut checkers[i];
-                let step = c.health.on_outcome(&c.spec.timers, &outcome);
-                status.lock().expect("status lock")[i].record(&c.health, &outcome, latency);
-                if let Some(change) = step.change {
-                    log_change(c, change, &outcome);
-                    let _ = events.send(Event::new(i, &c.spec, &c.health, change, outcome.reason, Some(latency)));
-                } else if !outcome.ok && c.spec.log_all_failures {
-                    tracing::info!(target_id = %c.spec.target.id, kind = c.spec.probe.keyword(), "check failed: {}", outcome.reason);
-                }
-                heap.push(Reverse((Instant::now() + step.next, i)));
+            let mut woke = next.is_some() && timer.as_mut().poll(cx).is_ready();
+            if let Some(conn) = run.connector.as_mut() {
+                woke |= conn.poll_collect(cx).is_ready();
             }
+            if !run.running.is_empty() {
+                if let Poll::Ready(Some(j)) = run.running.poll_join_next_with_id(cx) {
+                    joined = Some(j);
+                    woke = true;
+                }
+            }
+            if woke {
+                Poll::Ready(true)
+            } else {
+                Poll::Pending
+            }
+        })
+        .await;
+        if !go_on {
+            break;
+        }
+        // Due probes first: completions never delay a start that is already late.
+        let mut more = run.dispatch_due();
+        if !more {
+            more = run.finish_connects();
+        }
+        if let Some(j) = joined {
+            run.joined(j);
+        }
+        while let Some(j) = run.running.try_join_next_with_id() {
+            run.joined(j);
+        }
+        if more || run.dispatch_due() {
+            // Behind schedule: let the runtime's other tasks run before the next batch.
+            tokio::task::yield_now().await;
         }
     }
+    let Run {
+        mut checkers,
+        mut running,
+        events,
+        ..
+    } = run;
     running.shutdown().await;
     for (i, c) in checkers.iter_mut().enumerate() {
         if c.spec.timers.omega && c.health.up {

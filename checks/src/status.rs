@@ -56,7 +56,10 @@ impl CheckerStatus {
         self.weight = health.weight.unwrap_or(self.configured_weight);
         self.probes += 1;
         self.last_ok = Some(outcome.ok);
-        self.last_reason = Some(outcome.reason.clone());
+        // Most probes repeat the last reason: keep the string rather than copy it again.
+        if self.last_reason.as_deref() != Some(outcome.reason.as_str()) {
+            self.last_reason = Some(outcome.reason.clone());
+        }
         self.consecutive_failures = health.consecutive_failures;
         self.last_latency_ms = Some(latency.as_secs_f64() * 1e3);
     }
@@ -89,6 +92,19 @@ impl Lateness {
         }
     }
 
+    /// The `count` most recent samples (at most the window), oldest first: a reader polling
+    /// more often than the window fills sees every probe.
+    pub fn latest(&self, count: usize) -> Vec<Duration> {
+        let len = self.samples_us.len();
+        let count = count.min(len);
+        // `next` is the oldest sample once the ring is full, else the end of the vector.
+        let end = if len < Self::WINDOW { len } else { self.next };
+        (0..count)
+            .map(|k| (end + len - count + k) % len)
+            .map(|i| Duration::from_micros(u64::from(self.samples_us[i])))
+            .collect()
+    }
+
     /// The `q` quantile (0.0..=1.0) of recent lateness.
     pub fn quantile(&self, q: f64) -> Option<Duration> {
         if self.samples_us.is_empty() {
@@ -116,5 +132,27 @@ mod tests {
         assert_eq!(l.quantile(1.0), Some(Duration::from_millis(100)));
         let p50 = l.quantile(0.5).unwrap();
         assert!(p50 >= Duration::from_millis(50) && p50 <= Duration::from_millis(51));
+    }
+
+    #[test]
+    fn latest_samples_in_order_across_the_ring_wrap() {
+        let mut l = Lateness::default();
+        let us = |n: u64| Duration::from_micros(n);
+        l.record(&[us(1), us(2), us(3)]);
+        assert_eq!(l.latest(2), vec![us(2), us(3)]);
+        assert_eq!(
+            l.latest(10),
+            vec![us(1), us(2), us(3)],
+            "at most what is kept"
+        );
+        let more: Vec<_> = (4..=Lateness::WINDOW as u64 + 5).map(us).collect();
+        l.record(&more);
+        let last = Lateness::WINDOW as u64 + 5;
+        assert_eq!(l.latest(3), vec![us(last - 2), us(last - 1), us(last)]);
+        assert_eq!(l.latest(usize::MAX).len(), Lateness::WINDOW);
+        assert_eq!(
+            l.latest(usize::MAX)[0],
+            us(last - Lateness::WINDOW as u64 + 1)
+        );
     }
 }

@@ -352,3 +352,92 @@ async fn tcp_check_honours_connect_ip_port_and_bindto() {
     assert_eq!(e.target.id, "192.0.2.99:80");
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn tcp_check_times_out_when_syns_go_unanswered() {
+    // A listener that never accepts, with its queue full: the kernel drops further SYNs, so
+    // the probe's handshake never completes and connect_timeout decides.
+    let l = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    l.bind(
+        &"127.0.0.1:0"
+            .parse::<std::net::SocketAddr>()
+            .unwrap()
+            .into(),
+    )
+    .unwrap();
+    l.listen(0).unwrap();
+    let addr = l.local_addr().unwrap().as_socket().unwrap();
+    let mut fillers = Vec::new();
+    for _ in 0..3 {
+        let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        s.set_nonblocking(true).unwrap();
+        let _ = s.connect(&addr.into());
+        fillers.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let timeout = Duration::from_millis(300);
+    let mut r = resolved(addr, ProbeSpec::TcpCheck(TcpCheck::default()));
+    r.timers.connect_timeout = timeout;
+    let (h, mut rx) = checks::spawn(vec![r]).unwrap();
+    let (e, took) = expect(&mut rx, Change::Down, Duration::from_secs(2)).await;
+    assert!(e.reason.contains("timeout after 0.300s"), "{e:?}");
+    assert!(took >= timeout, "not before connect_timeout: {took:?}");
+    let latency = e.latency.unwrap();
+    assert!(
+        latency >= timeout && latency < timeout + Duration::from_millis(200),
+        "{latency:?}"
+    );
+    h.shutdown().await;
+    drop(fillers);
+}
+
+#[tokio::test]
+async fn many_tcp_checks_keep_their_rate_and_schedule() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepts = tokio::spawn(async move {
+        loop {
+            if let Ok((s, _)) = listener.accept().await {
+                drop(s);
+            }
+        }
+    });
+    let n = 300;
+    let delay = Duration::from_millis(100);
+    let checks = (0..n)
+        .map(|_| {
+            let mut r = resolved(addr, ProbeSpec::TcpCheck(TcpCheck::default()));
+            r.timers.delay_loop = delay;
+            r.timers.warmup = delay;
+            r
+        })
+        .collect();
+    let (h, mut rx) = checks::spawn(checks).unwrap();
+    for _ in 0..n {
+        expect(&mut rx, Change::Up, Duration::from_secs(2)).await;
+    }
+    let before = h.snapshot();
+    let started = h.lateness().started;
+    let window = Duration::from_millis(1000);
+    tokio::time::sleep(window).await;
+    let after = h.snapshot();
+    let lateness = h.lateness();
+    for (b, a) in before.iter().zip(&after) {
+        let probes = a.probes - b.probes;
+        // 10 per second at delay_loop 0.1 s (plus the probe's own sub-millisecond duration).
+        assert!(
+            (8..=11).contains(&probes),
+            "checker {}: {probes} probes in {window:?}",
+            a.checker
+        );
+        assert!(a.up && a.last_ok == Some(true), "{a:?}");
+    }
+    let fresh = (lateness.started - started) as usize;
+    let mut late = lateness.latest(fresh);
+    late.sort();
+    let p99 = late[(late.len() - 1) * 99 / 100];
+    eprintln!("{} probes in {window:?}, lateness p99 {p99:?}", late.len());
+    assert!(p99 < Duration::from_millis(50), "lateness p99 {p99:?}");
+    h.shutdown().await;
+    accepts.abort();
+}
