@@ -1,5 +1,7 @@
-//! One async scheduler for every checker: a timer heap drives probe starts, probes run as tasks,
-//! their outcomes feed each checker's [`Health`], and every change becomes an [`Event`].
+//! One async scheduler for every checker, in one task: a timeline of probe starts and one timer;
+//! TCP_CHECK connects run inline on the [`Connector`]'s epoll (no task, no timer each), other
+//! kinds as tasks; outcomes feed each checker's [`Health`], and every change becomes an
+//! [`Event`].
 
 use std::collections::HashMap;
 use std::future::Future;
