@@ -199,14 +199,17 @@ impl Connector {
     }
 
     /// Give up on connects whose deadline passed.
+    /// Deadlines of connects that already finished are dropped from the front too, so that the
+    /// scheduler's timer is not armed for them.
     pub fn expire(&mut self, now: Instant, out: &mut Vec<Finished>) {
         for q in 0..self.deadlines.len() {
             while let Some((at, slot, generation)) = self.deadlines[q].1.front().copied() {
-                if at > now {
+                let stale = self.slots[slot as usize].generation != generation;
+                if at > now && !stale {
                     break;
                 }
                 self.deadlines[q].1.pop_front();
-                if self.slots[slot as usize].generation != generation {
+                if stale {
                     continue;
                 }
                 if let Some(f) = self.release(slot) {

@@ -1,5 +1,7 @@
-//! One async scheduler for every checker: a timer heap drives probe starts, probes run as tasks,
-//! their outcomes feed each checker's [`Health`], and every change becomes an [`Event`].
+//! One async scheduler for every checker, in one task: a timeline of probe starts and one timer;
+//! TCP_CHECK connects run inline on the [`Connector`]'s epoll (no task, no timer each), other
+//! kinds as tasks; outcomes feed each checker's [`Health`], and every change becomes an
+//! [`Event`].
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -218,20 +220,19 @@ impl Run {
         }
     }
 
-    /// Give up on connects past their deadline and judge the collected ones, starting probes
-    /// that fall due in between. Returns whether more probes are due than one turn starts.
+    /// Judge the collected connects, starting probes that fall due in between, then give up on
+    /// those past their deadline. Returns whether more probes are due than one turn starts.
     fn finish_connects(&mut self) -> bool {
-        let Some(conn) = self.connector.as_mut() else {
-            return false;
-        };
-        conn.expire(Instant::now(), &mut self.finished);
-        self.complete_finished();
         while self.connector.as_ref().is_some_and(Connector::has_ready) {
             self.judge(FINISH_CHUNK);
             if self.dispatch_due() {
                 return true;
             }
         }
+        if let Some(conn) = self.connector.as_mut() {
+            conn.expire(Instant::now(), &mut self.finished);
+        }
+        self.complete_finished();
         false
     }
 
@@ -383,7 +384,8 @@ async fn run(
             }
             let mut woke = next.is_some() && timer.as_mut().poll(cx).is_ready();
             if let Some(conn) = run.connector.as_mut() {
-                woke |= conn.poll_collect(cx).is_ready();
+                // Also what a turn left unjudged when it ran out of budget.
+                woke |= conn.poll_collect(cx).is_ready() || conn.has_ready();
             }
             if !run.running.is_empty() {
                 if let Poll::Ready(Some(j)) = run.running.poll_join_next_with_id(cx) {
