@@ -5,13 +5,10 @@
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::net::Ipv4Addr;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use lbcore::conntrack::Timeouts;
-use lbcore::dataplane::nat::NatMap;
-use lbcore::dataplane::neigh::Neighbours;
 use lbcore::dataplane::{Engine, Hop, Iface, Out, Shared};
 use lbcore::persist::PersistTable;
 use lbcore::service::{Controller, SharedTable};
@@ -60,14 +57,10 @@ fn engine(method: ForwardingMethod) -> Engine {
         ..Default::default()
     };
     let (c, _) = Controller::new(vec![spec], vec![]).unwrap();
-    let sh = Arc::new(Shared {
-        table: Arc::new(SharedTable::new(c.table())),
-        persist: Arc::new(PersistTable::new(1024)),
-        nat: NatMap::default(),
-        neigh: Neighbours::default(),
-        forwarding: AtomicBool::new(true),
-        parked: Default::default(),
-        ifaces: vec![Iface {
+    let sh = Arc::new(Shared::new(
+        Arc::new(SharedTable::new(c.table())),
+        Arc::new(PersistTable::new(1024)),
+        vec![Iface {
             name: "eth0".into(),
             index: 2,
             mac: [2, 0, 0, 0, 0, 1],
@@ -75,8 +68,9 @@ fn engine(method: ForwardingMethod) -> Engine {
             addrs: vec![(LB, 24)],
             mtu: 1500,
         }],
-        snat_ports: 61000..=65535,
-    });
+        61000..=65535,
+        true,
+    ));
     let hops: HashMap<Ipv4Addr, Hop> = rs
         .iter()
         .map(|&ip| {

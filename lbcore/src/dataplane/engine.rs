@@ -45,6 +45,27 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// State for workers forwarding `table` on `ifaces`, forwarding switched `on`, nothing
+    /// parked, no NAT binding or neighbour known yet.
+    pub fn new(
+        table: Arc<SharedTable>,
+        persist: Arc<PersistTable>,
+        ifaces: Vec<Iface>,
+        snat_ports: RangeInclusive<u16>,
+        on: bool,
+    ) -> Self {
+        Self {
+            table,
+            persist,
+            nat: NatMap::default(),
+            neigh: Neighbours::default(),
+            forwarding: AtomicBool::new(on),
+            parked: Default::default(),
+            ifaces,
+            snat_ports,
+        }
+    }
+
     /// Whether flows to virtual address `vip` are forwarded now.
     pub fn forwards(&self, vip: IpAddr) -> bool {
         if !self.forwarding.load(Relaxed) {

@@ -206,16 +206,13 @@ impl Dataplane {
             .iter()
             .map(|n| iface(n))
             .collect::<Result<Vec<_>, _>>()?;
-        let shared = Arc::new(Shared {
+        let shared = Arc::new(Shared::new(
             table,
             persist,
-            nat: nat::NatMap::default(),
-            neigh: neigh::Neighbours::default(),
-            forwarding: AtomicBool::new(cfg.forwarding),
-            parked: Default::default(),
-            ifaces: ifaces.clone(),
-            snat_ports: cfg.snat_ports.clone(),
-        });
+            ifaces.clone(),
+            cfg.snat_ports.clone(),
+            cfg.forwarding,
+        ));
         let mut dp = Self {
             shared: shared.clone(),
             stop: Arc::new(AtomicBool::new(false)),

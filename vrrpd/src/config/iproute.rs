@@ -223,6 +223,34 @@ pub struct Rule {
     pub no_track: bool,
 }
 
+impl Default for Rule {
+    /// `ip rule add` with nothing else: IPv4, every address, keepalived's priority, main table.
+    fn default() -> Self {
+        Self {
+            ipv6: false,
+            from: None,
+            to: None,
+            not: false,
+            priority: DEFAULT_RULE_PRIORITY,
+            action: RuleAction::Table(TABLE_MAIN),
+            tos: None,
+            fwmark: None,
+            fwmask: None,
+            iif: None,
+            oif: None,
+            realms: None,
+            suppress_prefixlength: None,
+            suppress_ifgroup: None,
+            uidrange: None,
+            ipproto: None,
+            sport: None,
+            dport: None,
+            l3mdev: false,
+            no_track: false,
+        }
+    }
+}
+
 impl std::fmt::Display for Rule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}", if self.not { "not " } else { "" })?;
@@ -728,28 +756,7 @@ pub fn parse_rule(c: &Node, diags: &mut Diags) -> Option<Rule> {
     let toks = tokens(c);
     let errors = diags.0.iter().filter(|d| d.is_error()).count();
     let line = c.pos();
-    let mut r = Rule {
-        ipv6: false,
-        from: None,
-        to: None,
-        not: false,
-        priority: DEFAULT_RULE_PRIORITY,
-        action: RuleAction::Table(TABLE_MAIN),
-        tos: None,
-        fwmark: None,
-        fwmask: None,
-        iif: None,
-        oif: None,
-        realms: None,
-        suppress_prefixlength: None,
-        suppress_ifgroup: None,
-        uidrange: None,
-        ipproto: None,
-        sport: None,
-        dport: None,
-        l3mdev: false,
-        no_track: false,
-    };
+    let mut r = Rule::default();
     let mut has_pref = false;
     let mut i = 0;
     let err = |diags: &mut Diags, pos: &Pos, msg: String| diags.push(Diagnostic::error(pos, msg));

@@ -229,7 +229,7 @@ pub fn rule_message(r: &Rule) -> RuleMessage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::iproute::{Prefix, DEFAULT_RULE_PRIORITY};
+    use crate::config::iproute::Prefix;
 
     fn route(via: bool) -> Route {
         Route {
@@ -308,29 +308,14 @@ mod tests {
     #[test]
     fn rule_like_ip_rule() {
         let r = Rule {
-            ipv6: false,
             from: Some(Prefix {
                 addr: "192.0.2.0".parse().unwrap(),
                 len: 24,
             }),
-            to: None,
             not: true,
-            priority: DEFAULT_RULE_PRIORITY,
             action: RuleAction::Table(100),
-            tos: None,
             fwmark: Some(5),
-            fwmask: None,
-            iif: None,
-            oif: None,
-            realms: None,
-            suppress_prefixlength: None,
-            suppress_ifgroup: None,
-            uidrange: None,
-            ipproto: None,
-            sport: None,
-            dport: None,
-            l3mdev: false,
-            no_track: false,
+            ..Rule::default()
         };
         let m = rule_message(&r);
         assert_eq!((m.header.src_len, m.header.table), (24, 100));

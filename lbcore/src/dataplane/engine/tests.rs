@@ -41,14 +41,10 @@ fn setup(method: ForwardingMethod, persist: Option<u32>) -> (Engine, Arc<Shared>
         ..Default::default()
     };
     let (c, _) = Controller::new(vec![spec], vec![]).unwrap();
-    let sh = Arc::new(Shared {
-        table: Arc::new(SharedTable::new(c.table())),
-        persist: Arc::new(PersistTable::new(1024)),
-        nat: NatMap::default(),
-        neigh: Neighbours::default(),
-        forwarding: AtomicBool::new(true),
-        parked: Default::default(),
-        ifaces: vec![Iface {
+    let sh = Arc::new(Shared::new(
+        Arc::new(SharedTable::new(c.table())),
+        Arc::new(PersistTable::new(1024)),
+        vec![Iface {
             name: "eth0".into(),
             index: 2,
             mac: LB_MAC,
@@ -56,8 +52,9 @@ fn setup(method: ForwardingMethod, persist: Option<u32>) -> (Engine, Arc<Shared>
             addrs: vec![(LB, 24)],
             mtu: 1500,
         }],
-        snat_ports: 61000..=61003,
-    });
+        61000..=61003,
+        true,
+    ));
     let hops: HashMap<Ipv4Addr, Hop> = [RS1, RS2]
         .iter()
         .map(|&ip| {
