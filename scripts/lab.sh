@@ -10,4 +10,4 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get install -y -qq --no-install-recommends iproute2 iputils-ping tcpdump keepalived >/dev/null
 fi
 cargo build --release --workspace --bins
-exec target/release/vrrp-lab "$@"
+exec "${CARGO_TARGET_DIR:-target}/release/vrrp-lab" "$@"
