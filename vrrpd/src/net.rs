@@ -25,11 +25,14 @@ pub struct SocketConfig {
     /// The interface adverts are received on.
     pub ifname: String,
     pub ifindex: u32,
-    /// The interface adverts leave by: the same, or the VMAC interface (IPv4), so the frames
-    /// carry the virtual MAC as keepalived's do.
+    /// The interface adverts leave by: the same, or the VMAC interface, so the frames carry
+    /// the virtual MAC as keepalived's do.
     pub tx_ifname: String,
+    pub tx_ifindex: u32,
     /// Source of our adverts (IPv4 primary / `unicast_src_ip`, or IPv6 link-local).
     pub src: IpAddr,
+    /// `src` is on `tx_ifname` only while we send (an IPv6 VMAC): bind to it regardless.
+    pub src_while_sending: bool,
     /// Multicast group, used when `peers` is empty.
     pub group: IpAddr,
     /// Unicast peers; unicast mode when non-empty.
@@ -82,7 +85,9 @@ impl VrrpSocket {
             let bytes = advert.encode(self.cfg.src, dst);
             let to: SocketAddr = match dst {
                 IpAddr::V4(a) => (a, 0).into(),
-                IpAddr::V6(a) => SocketAddrV6::new(a, 0, 0, scope_for(a, self.cfg.ifindex)).into(),
+                IpAddr::V6(a) => {
+                    SocketAddrV6::new(a, 0, 0, scope_for(a, self.cfg.tx_ifindex)).into()
+                }
             };
             // A full socket buffer or an unreachable peer must not stop the other peers.
             if let Err(e) = self.tx.send_to(&bytes, &to.into()) {
@@ -168,12 +173,13 @@ fn open_v6(cfg: &SocketConfig, src: Ipv6Addr) -> io::Result<(Socket, Socket)> {
     }
     nixsock::setsockopt(&rx, sockopt::Ipv6RecvHopLimit, &true)?;
     nixsock::setsockopt(&rx, sockopt::Ipv6RecvPacketInfo, &true)?;
-    let tx = raw_socket(Domain::IPV6, &cfg.ifname)?;
-    tx.bind(&SocketAddrV6::new(src, 0, 0, scope_for(src, cfg.ifindex)).into())?;
+    let tx = raw_socket(Domain::IPV6, &cfg.tx_ifname)?;
+    tx.set_freebind_v6(cfg.src_while_sending)?;
+    tx.bind(&SocketAddrV6::new(src, 0, 0, scope_for(src, cfg.tx_ifindex)).into())?;
     tx.set_multicast_hops_v6(255)?;
     tx.set_unicast_hops_v6(u32::from(cfg.unicast_ttl))?;
     tx.set_multicast_loop_v6(false)?;
-    tx.set_multicast_if_v6(cfg.ifindex)?;
+    tx.set_multicast_if_v6(cfg.tx_ifindex)?;
     Ok((rx, tx))
 }
 

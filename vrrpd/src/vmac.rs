@@ -18,6 +18,8 @@ use std::path::PathBuf;
 use futures::TryStreamExt;
 use netlink_packet_route::link::{LinkAttribute, MacVlanMode};
 use rtnetlink::{Handle, LinkMacVlan};
+
+use crate::config::model::{Scope, VirtualAddress};
 use tracing::{info, warn};
 
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +30,8 @@ pub enum Error {
     NoSuchInterface(String),
     #[error("{name} exists but is not our VMAC (MAC {found})")]
     Foreign { name: String, found: String },
+    #[error("no free VMAC interface name for VRID {0}")]
+    NoFreeName(u8),
     #[error("sysctl {0}: {1}")]
     Sysctl(PathBuf, std::io::Error),
 }
@@ -37,9 +41,44 @@ pub fn vmac_address(vrid: u8, v6: bool) -> [u8; 6] {
     [0x00, 0x00, 0x5e, 0x00, if v6 { 0x02 } else { 0x01 }, vrid]
 }
 
-/// keepalived's default interface name: `vrrp.VRID` (IPv4), `vrrp6.VRID` (IPv6).
-pub fn default_name(vrid: u8, v6: bool) -> String {
-    format!("vrrp{}.{vrid}", if v6 { "6" } else { "" })
+/// keepalived's interface names when `use_vmac` names none, in the order it tries them:
+/// `vrrp.VRID`, then `vrrpN.VRID` for N = 1, 2, … (an IPv6 instance tries N = 6 first, so an
+/// IPv4 and an IPv6 instance of one VRID get `vrrp.VRID` and `vrrp6.VRID`).
+pub fn default_names(vrid: u8, v6: bool) -> impl Iterator<Item = String> {
+    let first = v6.then_some(6);
+    let rest = (1u8..).filter(move |n| !v6 || *n != 6);
+    std::iter::once(format!("vrrp.{vrid}")).chain(
+        first
+            .into_iter()
+            .chain(rest)
+            .map(move |n| format!("vrrp{n}.{vrid}")),
+    )
+}
+
+/// The first of [`default_names`] that is free or already our VMAC (same MAC: adopted).
+pub async fn pick_name(h: &Handle, vrid: u8, v6: bool, mac: [u8; 6]) -> Result<String, Error> {
+    for name in default_names(vrid, v6).take(16) {
+        match link_by_name(h, &name).await? {
+            None => return Ok(name),
+            Some(m) if mac_of(&m).as_deref() == Some(&mac[..]) => return Ok(name),
+            Some(_) => continue,
+        }
+    }
+    Err(Error::NoFreeName(vrid))
+}
+
+/// The address an IPv6 VMAC carries while Master: the instance's link-local source (the
+/// parent's, or `unicast_src_ip`), as keepalived does, so adverts leave the VMAC with the
+/// virtual MAC from the address the peer knows. No DAD: the parent's copy passed it.
+pub fn source_address(src: std::net::Ipv6Addr) -> VirtualAddress {
+    VirtualAddress {
+        addr: src.into(),
+        prefix_len: 64,
+        broadcast: None,
+        dev: None,
+        scope: Scope::Link,
+        label: None,
+    }
 }
 
 /// What to create (the config layer maps `use_vmac [name] [mac]` onto this).
@@ -49,6 +88,9 @@ pub struct VmacSpec {
     pub base_index: u32,
     pub base_name: String,
     pub mac: [u8; 6],
+    /// An IPv6 instance's VMAC: IPv6 stays on, without an address of its own (see
+    /// [`Vmac::create`]).
+    pub v6: bool,
 }
 
 /// A VMAC interface we created (or adopted), with the parent's sysctls to restore.
@@ -62,6 +104,10 @@ pub struct Vmac {
 
 fn sysctl_path(ifname: &str, key: &str) -> PathBuf {
     PathBuf::from(format!("/proc/sys/net/ipv4/conf/{ifname}/{key}"))
+}
+
+fn sysctl6_path(ifname: &str, key: &str) -> PathBuf {
+    PathBuf::from(format!("/proc/sys/net/ipv6/conf/{ifname}/{key}"))
 }
 
 fn sysctl_get(path: &PathBuf) -> Result<String, Error> {
@@ -110,6 +156,12 @@ impl Vmac {
     /// Creates the macvlan (private mode, the virtual MAC, up) and sets the sysctls. An
     /// existing interface of that name with the same MAC is adopted (it survived a reload or
     /// a crash); one with another MAC is refused.
+    ///
+    /// An IPv6 VMAC generates no link-local address (`addr_gen_mode` 1, set before it comes
+    /// up, RFC 5798 §7.4): one derived from the virtual MAC would be the same on both nodes.
+    /// The instance puts its own source address on it while Master ([`source_address`]), so a
+    /// Backup's VMAC holds no address and sends nothing, not even MLD reports, which would
+    /// teach the switches the virtual MAC at the Backup's port.
     pub async fn create(h: &Handle, spec: &VmacSpec) -> Result<Self, Error> {
         let existing = link_by_name(h, &spec.name).await?;
         let msg = match existing {
@@ -125,11 +177,12 @@ impl Vmac {
                 m
             }
             None => {
+                // Down until the sysctls below are set: coming up is when IPv6 would make its
+                // link-local address.
                 h.link()
                     .add(
                         LinkMacVlan::new(&spec.name, spec.base_index, MacVlanMode::Private)
                             .address(spec.mac.to_vec())
-                            .up()
                             .build(),
                     )
                     .execute()
@@ -141,6 +194,16 @@ impl Vmac {
             }
         };
         let index = msg.header.index;
+        // An IPv4 VMAC needs no IPv6 (keepalived turns it off too); an IPv6 one must not
+        // make its own link-local address.
+        let v6_settings: &[(&str, &str)] = if spec.v6 {
+            &[("disable_ipv6", "0"), ("addr_gen_mode", "1")]
+        } else {
+            &[("disable_ipv6", "1")]
+        };
+        for (k, v) in v6_settings {
+            sysctl_set(&sysctl6_path(&spec.name, k), v)?;
+        }
         h.link()
             .set(rtnetlink::LinkUnspec::new_with_index(index).up().build())
             .execute()
@@ -152,15 +215,6 @@ impl Vmac {
             ("promote_secondaries", "1"),
         ] {
             sysctl_set(&sysctl_path(&spec.name, k), v)?;
-        }
-        // An IPv4 VMAC needs no IPv6: without this both nodes' macvlans would derive the same
-        // link-local address from the same MAC (keepalived sets addrgenmode none).
-        if spec.mac[4] == 0x01 {
-            let p = PathBuf::from(format!(
-                "/proc/sys/net/ipv6/conf/{}/disable_ipv6",
-                spec.name
-            ));
-            sysctl_set(&p, "1")?;
         }
         let mut saved = Vec::new();
         // arp_announce 2: ARP requests the parent sends for replies sourced from a VIP carry the
@@ -217,8 +271,21 @@ mod tests {
     fn addresses_and_names() {
         assert_eq!(vmac_address(51, false), [0, 0, 0x5e, 0, 1, 51]);
         assert_eq!(vmac_address(255, true), [0, 0, 0x5e, 0, 2, 255]);
-        assert_eq!(default_name(51, false), "vrrp.51");
-        assert_eq!(default_name(7, true), "vrrp6.7");
+        let names = |v6| default_names(51, v6).take(8).collect::<Vec<_>>();
+        assert_eq!(
+            names(false),
+            [
+                "vrrp.51", "vrrp1.51", "vrrp2.51", "vrrp3.51", "vrrp4.51", "vrrp5.51", "vrrp6.51",
+                "vrrp7.51"
+            ]
+        );
+        assert_eq!(
+            names(true),
+            [
+                "vrrp.51", "vrrp6.51", "vrrp1.51", "vrrp2.51", "vrrp3.51", "vrrp4.51", "vrrp5.51",
+                "vrrp7.51"
+            ]
+        );
     }
 
     /// In a private network namespace (this thread only), on a veth: create the VMAC, check
@@ -248,10 +315,11 @@ mod tests {
             );
             assert_eq!(before, ("0".to_string(), "0".to_string()));
             let spec = VmacSpec {
-                name: default_name(51, false),
+                name: "vrrp.51".into(),
                 base_index,
                 base_name: "vt-base0".into(),
                 mac: vmac_address(51, false),
+                v6: false,
             };
             let v = Vmac::create(&h, &spec).await.unwrap();
             let out = std::process::Command::new("ip")
@@ -290,6 +358,72 @@ mod tests {
             assert!(link_by_name(&h, "vrrp.51").await.unwrap().is_none());
             assert_eq!(sysctl("vt-base0", "arp_ignore").unwrap(), "0");
             assert_eq!(sysctl("vt-base0", "arp_filter").unwrap(), "0");
+        });
+    }
+
+    /// An IPv6 VMAC comes up without an address of its own (addr_gen_mode none), with IPv6 on;
+    /// an IPv4 one has IPv6 off.
+    #[test]
+    fn ipv6_vmac_makes_no_link_local() {
+        if !nix::unistd::geteuid().is_root() {
+            println!("skipped: needs root (network namespace, macvlan)");
+            return;
+        }
+        crate::testutil::in_netns_with_veth("vt-base1", "vt-peer1", |h| async move {
+            let base = link_by_name(&h, "vt-base1").await.unwrap().unwrap();
+            let base_index = base.header.index;
+            h.link()
+                .set(
+                    rtnetlink::LinkUnspec::new_with_index(base_index)
+                        .up()
+                        .build(),
+                )
+                .execute()
+                .await
+                .unwrap();
+            let v6 = Vmac::create(
+                &h,
+                &VmacSpec {
+                    name: "vrrp6.7".into(),
+                    base_index,
+                    base_name: "vt-base1".into(),
+                    mac: vmac_address(7, true),
+                    v6: true,
+                },
+            )
+            .await
+            .unwrap();
+            let v4 = Vmac::create(
+                &h,
+                &VmacSpec {
+                    name: "vrrp.7".into(),
+                    base_index,
+                    base_name: "vt-base1".into(),
+                    mac: vmac_address(7, false),
+                    v6: false,
+                },
+            )
+            .await
+            .unwrap();
+            let six = |name: &str, key: &str| sysctl_get(&sysctl6_path(name, key)).unwrap();
+            assert_eq!(six("vrrp6.7", "addr_gen_mode"), "1");
+            assert_eq!(six("vrrp6.7", "disable_ipv6"), "0");
+            assert_eq!(six("vrrp.7", "disable_ipv6"), "1");
+            // Up long enough for the kernel to have made an address if it were going to.
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            let ip = |args: &[&str]| {
+                let out = std::process::Command::new("ip")
+                    .args(args)
+                    .output()
+                    .unwrap();
+                String::from_utf8_lossy(&out.stdout).into_owned()
+            };
+            let link = ip(&["link", "show", "dev", "vrrp6.7"]);
+            assert!(link.contains(",UP"), "{link}");
+            let addrs = ip(&["-6", "addr", "show", "dev", "vrrp6.7"]);
+            assert!(!addrs.contains("inet6"), "{addrs}");
+            v6.remove(&h).await.unwrap();
+            v4.remove(&h).await.unwrap();
         });
     }
 }

@@ -414,11 +414,7 @@ fn instance_table() -> &'static [Keyword<InstDraft>] {
             ),
         ];
         v.extend::<[Keyword<InstDraft>; 17]>([
-            Keyword::partial(
-                "use_vmac",
-                "IPv4: addresses, announcements and adverts on the VMAC; IPv6: adverts leave by the base interface",
-                |i, n, d| i.use_vmac = Some(use_vmac(n, d)),
-            ),
+            Keyword::new("use_vmac", |i, n, d| i.use_vmac = Some(use_vmac(n, d))),
             Keyword::new("vmac_xmit_base", |i, _, _| i.vmac_xmit_base = true),
             Keyword::new("accept", |i, n, _| i.accept = Some((true, n.pos().clone()))),
             Keyword::new("no_accept", |i, n, _| {

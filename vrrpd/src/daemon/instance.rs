@@ -42,6 +42,10 @@ pub struct InstanceDriver {
     garp_schedule: garp::Schedule,
     /// The VMAC interface we created (`use_vmac`), removed on stop.
     vmac: Option<crate::vmac::Vmac>,
+    /// An IPv6 VMAC sending adverts: our source address on it, there only while we send
+    /// (see [`crate::vmac::source_address`]), and whether it is there now.
+    vmac_source: Option<(VirtualAddress, Link)>,
+    vmac_source_added: bool,
     epoch: Instant,
     timer: Timer,
     counters: Counters,
@@ -132,18 +136,24 @@ impl InstanceDriver {
             IpAddr::V4(global.mcast_group4)
         };
         // use_vmac: a macvlan with the virtual MAC holds the addresses and sends the
-        // announcements (and the IPv4 adverts), so the LAN's MAC for a VIP never changes.
+        // announcements and (unless vmac_xmit_base) the adverts, so the LAN's MAC for a VIP
+        // never changes.
         let vmac = match &inst.use_vmac {
             Some(u) => {
+                let vrid = inst.virtual_router_id;
+                let mac = u
+                    .mac
+                    .unwrap_or_else(|| crate::vmac::vmac_address(vrid, family_v6));
+                let name = match &u.name {
+                    Some(n) => n.clone(),
+                    None => crate::vmac::pick_name(nl.handle(), vrid, family_v6, mac).await?,
+                };
                 let spec = crate::vmac::VmacSpec {
-                    name: u.name.clone().unwrap_or_else(|| {
-                        crate::vmac::default_name(inst.virtual_router_id, family_v6)
-                    }),
+                    name,
                     base_index: link.index,
                     base_name: link.name.clone(),
-                    mac: u.mac.unwrap_or_else(|| {
-                        crate::vmac::vmac_address(inst.virtual_router_id, family_v6)
-                    }),
+                    mac,
+                    v6: family_v6,
                 };
                 let v = crate::vmac::Vmac::create(nl.handle(), &spec)
                     .await
@@ -153,20 +163,38 @@ impl InstanceDriver {
             None => None,
         };
         let announce_link = vmac.as_ref().map_or(&link, |(l, _)| l).clone();
-        let tx_ifname = match &vmac {
-            Some((l, _)) if !inst.vmac_xmit_base && !family_v6 => l.name.clone(),
-            _ => link.name.clone(),
+        // Adverts leave by the VMAC (unless vmac_xmit_base) so they carry the virtual MAC. A
+        // multicast frame whose source MAC is one of our macvlans' is delivered to that macvlan
+        // only, never to the parent: the peer's adverts from the same virtual MAC reach us on
+        // the VMAC, so multicast is received there too (keepalived does the same). Unicast is
+        // addressed to the parent's MAC and arrives on the parent.
+        let tx_link = match &vmac {
+            Some((l, _)) if !inst.vmac_xmit_base => l,
+            _ => &link,
+        };
+        let rx_link = if inst.unicast_peers.is_empty() {
+            tx_link
+        } else {
+            &link
+        };
+        let vmac_source = match (src, &vmac) {
+            (IpAddr::V6(src), Some((l, _))) if !inst.vmac_xmit_base => {
+                Some((crate::vmac::source_address(src), l.clone()))
+            }
+            _ => None,
         };
         let sock = VrrpSocket::open(SocketConfig {
-            ifname: link.name.clone(),
-            ifindex: link.index,
-            tx_ifname,
+            ifname: rx_link.name.clone(),
+            ifindex: rx_link.index,
+            tx_ifname: tx_link.name.clone(),
+            tx_ifindex: tx_link.index,
             src,
+            src_while_sending: vmac_source.is_some(),
             group,
             peers: inst.unicast_peers.clone(),
             unicast_ttl: inst.unicast_ttl,
         })
-        .with_context(|| format!("opening VRRP sockets on {}", link.name))?;
+        .with_context(|| format!("opening VRRP sockets on {}", rx_link.name))?;
 
         let mut vips = Vec::with_capacity(inst.virtual_ipaddress.len());
         for vip in &inst.virtual_ipaddress {
@@ -216,6 +244,8 @@ impl InstanceDriver {
         let (track_tx, track_rx) = mpsc::channel(16);
         Ok(Self {
             vmac: vmac.map(|(_, v)| v),
+            vmac_source,
+            vmac_source_added: false,
             track_tx,
             track_rx,
             notifier: None,
@@ -500,15 +530,18 @@ impl InstanceDriver {
 
     async fn execute(&mut self, action: Action) {
         match action {
-            Action::Send(advert) => match self.sock.send(&advert) {
-                Ok(()) => {
-                    self.counters.adverts_sent += 1;
-                    if advert.priority == 0 {
-                        self.counters.priority_zero_sent += 1;
+            Action::Send(advert) => {
+                self.add_vmac_source().await;
+                match self.sock.send(&advert) {
+                    Ok(()) => {
+                        self.counters.adverts_sent += 1;
+                        if advert.priority == 0 {
+                            self.counters.priority_zero_sent += 1;
+                        }
                     }
+                    Err(e) => warn!(error = %e, "sending advert failed"),
                 }
-                Err(e) => warn!(error = %e, "sending advert failed"),
-            },
+            }
             Action::Transition { from, to } => {
                 if let Some(g) = &self.group {
                     g.transition(from, to);
@@ -566,12 +599,29 @@ impl InstanceDriver {
         }
     }
 
-    /// Rules, routes, then addresses: the reverse of [`Action::AddVips`].
-    async fn remove_vips(&self) {
+    /// Rules, routes, then addresses: the reverse of [`Action::AddVips`]. The VMAC's source
+    /// address goes last: leaving Master, the priority-0 adverts have been sent.
+    async fn remove_vips(&mut self) {
         self.remove_routes().await;
         for (vip, link) in &self.vips {
             if let Err(e) = self.nl.del_vip(link.index, &link.name, vip).await {
                 warn!(error = %e, "removing virtual address failed");
+            }
+        }
+        if let Some((addr, link)) = &self.vmac_source {
+            if let Err(e) = self.nl.del_vip(link.index, &link.name, addr).await {
+                warn!(error = %e, "removing the source address from the VMAC failed");
+            }
+            self.vmac_source_added = false;
+        }
+    }
+
+    /// Puts our source address on an IPv6 VMAC before the first advert we send from it.
+    async fn add_vmac_source(&mut self) {
+        if let (Some((addr, link)), false) = (&self.vmac_source, self.vmac_source_added) {
+            match self.nl.add_vip(link.index, &link.name, addr).await {
+                Ok(()) => self.vmac_source_added = true,
+                Err(e) => warn!(error = %e, "adding the source address to the VMAC failed"),
             }
         }
     }
@@ -621,6 +671,20 @@ impl InstanceDriver {
                 warn!(vip = %vip.addr, dev = %link.name, "removing virtual address left behind by an earlier run");
                 if let Err(e) = self.nl.del_vip(link.index, &link.name, vip).await {
                     warn!(error = %e, "removing left-over address failed");
+                }
+            }
+        }
+        // A Backup's IPv6 VMAC holds no address: not ours from a crashed run, nor one the
+        // kernel made before addr_gen_mode was set on an interface we adopted.
+        if let Some((_, link)) = &self.vmac_source {
+            for (a, _) in self.nl.addresses(link.index).await.unwrap_or_default() {
+                let IpAddr::V6(a) = a else { continue };
+                if !a.is_unicast_link_local() {
+                    continue;
+                }
+                let addr = crate::vmac::source_address(a);
+                if let Err(e) = self.nl.del_vip(link.index, &link.name, &addr).await {
+                    warn!(error = %e, "removing a link-local address from the VMAC failed");
                 }
             }
         }
