@@ -1,6 +1,6 @@
 //! SIGHUP reloads the configuration as keepalived does: the Master stays Master without
 //! releasing its addresses (the peer never takes over), addresses added or removed in the file
-//! follow, the VMAC interface survives, and a broken file is reported with its file:line:col
+//! and virtual routes follow, the VMAC interface survives, and a broken file is reported with its file:line:col
 //! while the running configuration goes on.
 
 use std::net::IpAddr;
@@ -12,6 +12,12 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 const VIP2: &str = "192.0.2.101/24";
+const ROUTE: &str = "198.51.100.0/24";
+
+fn has_route(host: &Host) -> bool {
+    host.exec("ip", &["route", "show", ROUTE])
+        .is_ok_and(|o| !o.stdout.is_empty())
+}
 
 fn vmac_index(host: &Host) -> Option<String> {
     let out = host.exec("ip", &["-o", "link", "show", "vrrp.51"]).ok()?;
@@ -53,9 +59,12 @@ fn sighup_reload_keeps_the_master_and_applies_the_new_file() {
     let vmac = vmac_index(&a).expect("VMAC interface");
     let vip2: IpAddr = e2e::addr(VIP2);
 
-    // A second address: added while a stays Master.
+    // A second address and a virtual route: added while a stays Master.
     let mut with_two = ca.clone();
     with_two.vips.push(VIP2.into());
+    with_two.extra_instance = Some(format!(
+        "use_vmac\n    virtual_routes {{\n        {ROUTE} dev eth0\n    }}"
+    ));
     reload(
         &pair,
         &a,
@@ -67,6 +76,13 @@ fn sighup_reload_keeps_the_master_and_applies_the_new_file() {
         lab::wait_until(Duration::from_secs(2), Duration::from_millis(10), || a
             .has_addr(vip2)),
         "the new address was not added: {}",
+        pair.a.log_text()
+    );
+    assert!(
+        lab::wait_until(Duration::from_secs(2), Duration::from_millis(10), || {
+            has_route(&a)
+        }),
+        "the new route was not added: {}",
         pair.a.log_text()
     );
     assert!(pair
@@ -104,12 +120,18 @@ fn sighup_reload_keeps_the_master_and_applies_the_new_file() {
     );
     assert!(a.has_addr(vip2));
 
-    // The second address removed again; the first stays.
+    // The second address and the route removed again; the first address stays.
     reload(&pair, &a, &b, &ca.render(), Duration::from_millis(600));
     assert!(
         lab::wait_until(Duration::from_secs(2), Duration::from_millis(10), || !a
             .has_addr(vip2)),
         "the removed address is still there"
+    );
+    assert!(
+        lab::wait_until(Duration::from_secs(2), Duration::from_millis(10), || {
+            !has_route(&a)
+        }),
+        "the removed route is still there"
     );
     assert!(a.has_addr(pair.vip));
     assert_eq!(vmac_index(&a), Some(vmac), "the VMAC survives a reload");

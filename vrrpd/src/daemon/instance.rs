@@ -85,9 +85,9 @@ pub enum Control {
     /// Reply with a status snapshot.
     Status(oneshot::Sender<InstanceStatus>),
     /// A reload replaces this actor by one running the new configuration: end without
-    /// releasing anything (no priority-0 advert, the VMAC stays), except the addresses not
-    /// in `keep` (no longer configured) when Master.
-    Handover { keep: Vec<IpAddr> },
+    /// releasing anything (no priority-0 advert, the VMAC stays), except, when Master, the
+    /// addresses, routes and rules the new configuration no longer has.
+    Handover { keep: Box<VrrpInstance> },
 }
 
 /// What woke the actor up.
@@ -414,14 +414,7 @@ impl InstanceDriver {
                     v.hand_over();
                 }
                 if state == State::Master {
-                    for (vip, link) in &self.vips {
-                        if keep.contains(&vip.addr) {
-                            continue;
-                        }
-                        if let Err(e) = self.nl.del_vip(link.index, &link.name, vip).await {
-                            warn!(error = %e, "removing a virtual address no longer configured failed");
-                        }
-                    }
+                    self.release_dropped(&keep).await;
                 }
             }
             None => {
@@ -613,6 +606,35 @@ impl InstanceDriver {
                 warn!(error = %e, "removing the source address from the VMAC failed");
             }
             self.vmac_source_added = false;
+        }
+    }
+
+    /// What a Master hands over to the reloaded `next` but `next` no longer configures:
+    /// removed in the order [`Self::remove_vips`] uses.
+    async fn release_dropped(&self, next: &VrrpInstance) {
+        for r in self
+            .rules
+            .iter()
+            .filter(|r| !next.virtual_rules.contains(r))
+        {
+            if let Err(e) = self.nl.del_rule(r).await {
+                warn!(error = %e, "removing a virtual rule no longer configured failed");
+            }
+        }
+        for r in self
+            .routes
+            .iter()
+            .filter(|r| !next.virtual_routes.contains(r))
+        {
+            if let Err(e) = self.nl.del_route(r).await {
+                warn!(error = %e, "removing a virtual route no longer configured failed");
+            }
+        }
+        let kept = |a: IpAddr| next.virtual_ipaddress.iter().any(|v| v.addr == a);
+        for (vip, link) in self.vips.iter().filter(|(v, _)| !kept(v.addr)) {
+            if let Err(e) = self.nl.del_vip(link.index, &link.name, vip).await {
+                warn!(error = %e, "removing a virtual address no longer configured failed");
+            }
         }
     }
 

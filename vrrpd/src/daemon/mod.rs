@@ -211,7 +211,7 @@ impl Running {
         let mut kept = 0;
         for (name, ctl) in &self.controls {
             if let Some(i) = next.instances.iter().find(|i| &i.name == name) {
-                let keep = i.virtual_ipaddress.iter().map(|v| v.addr).collect();
+                let keep = Box::new(i.clone());
                 if ctl.send(Control::Handover { keep }).await.is_ok() {
                     kept += 1;
                 }
