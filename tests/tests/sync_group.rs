@@ -135,7 +135,7 @@ fn fault_case(da: Daemon) {
             da != D
                 || la
                     .lines()
-                    .any(|l| l.contains(name) && l.contains("entering FAULT state (from MASTER)")),
+                    .any(|l| l.contains(name) && l.contains("Entering FAULT STATE (from MASTER)")),
             "{name} did not go FAULT:\n{la}"
         );
     }

@@ -31,7 +31,7 @@ fn master_link_down_goes_fault_and_backup_takes_over() {
         wait_until(Duration::from_secs(2), Duration::from_millis(5), || pair
             .a
             .log_text()
-            .contains("entering FAULT state (from MASTER)")),
+            .contains("Entering FAULT STATE (from MASTER)")),
         "a never went FAULT; log:\n{}",
         pair.a.log_text()
     );
@@ -66,14 +66,14 @@ fn master_link_down_goes_fault_and_backup_takes_over() {
     pair.wait_master("a", Duration::from_secs(5)).unwrap();
     let log = pair.a.log_text();
     let back = log
-        .find("entering BACKUP state (from FAULT)")
+        .find("Entering BACKUP STATE (from FAULT)")
         .unwrap_or_else(|| panic!("a did not return to BACKUP; log:\n{log}"));
     assert!(
-        log[back..].contains("entering MASTER state (from BACKUP)"),
+        log[back..].contains("Entering MASTER STATE (from BACKUP)"),
         "a did not preempt from BACKUP; log:\n{log}"
     );
     assert!(pair
         .b
         .log_text()
-        .contains("entering BACKUP state (from MASTER)"));
+        .contains("Entering BACKUP STATE (from MASTER)"));
 }

@@ -230,7 +230,7 @@ fn track_interface_weights_and_fault() {
         "changing effective priority from 150 to 50",
         Duration::from_secs(1),
     );
-    assert!(!pair.a.log_text().contains("entering FAULT"));
+    assert!(!pair.a.log_text().contains("Entering FAULT"));
     a.exec("ip", &["link", "set", "trk0", "up"]).unwrap();
     wait_holder(&pair, "a", VIP4, Duration::from_secs(3));
 
@@ -239,7 +239,7 @@ fn track_interface_weights_and_fault() {
     wait_log(
         &pair,
         "a",
-        "entering FAULT state (from MASTER)",
+        "Entering FAULT STATE (from MASTER)",
         Duration::from_secs(1),
     );
     a.exec("ip", &["link", "set", "trk1", "up"]).unwrap();
@@ -247,7 +247,7 @@ fn track_interface_weights_and_fault() {
     wait_log(
         &pair,
         "a",
-        "entering BACKUP state (from FAULT)",
+        "Entering BACKUP STATE (from FAULT)",
         Duration::from_secs(1),
     );
 }
@@ -371,7 +371,7 @@ fn notify_case(da: Daemon) {
     // Cut a's cable: FAULT; back: BACKUP then MASTER; then stop.
     let ha = pair.lab.host("a").clone();
     ha.link_down().unwrap();
-    wait_log(&pair, "a", "entering FAULT state", Duration::from_secs(2));
+    wait_log(&pair, "a", "Entering FAULT STATE", Duration::from_secs(2));
     ha.link_up().unwrap();
     wait_holder(&pair, "a", VIP4, Duration::from_secs(5));
     assert!(pair.a.terminate(Duration::from_secs(5)), "a did not stop");
@@ -464,14 +464,14 @@ fn starts_in_fault_when_a_tracked_interface_is_down() {
     wait_log(
         &pair,
         "a",
-        "entering FAULT state (from INIT)",
+        "Entering FAULT STATE (from INIT)",
         Duration::from_secs(1),
     );
     assert!(
         !pair
             .a
             .log_text()
-            .contains("entering BACKUP state (from INIT)"),
+            .contains("Entering BACKUP STATE (from INIT)"),
         "{}",
         pair.a.log_text()
     );
@@ -480,7 +480,7 @@ fn starts_in_fault_when_a_tracked_interface_is_down() {
     wait_log(
         &pair,
         "a",
-        "entering BACKUP state (from FAULT)",
+        "Entering BACKUP STATE (from FAULT)",
         Duration::from_secs(1),
     );
 }

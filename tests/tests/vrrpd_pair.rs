@@ -58,7 +58,7 @@ fn crash_moves_client_neighbour_then_preempts_back() {
     assert!(pair
         .b
         .log_text()
-        .contains("entering BACKUP state (from MASTER)"));
+        .contains("Entering BACKUP STATE (from MASTER)"));
 }
 
 /// With `nopreempt` on both, a higher-priority node that starts late stays Backup; it takes
@@ -89,8 +89,8 @@ fn nopreempt_keeps_the_running_master() {
     // 15 advert intervals, well past a's Master_Down_Interval (0.34 s).
     e2e::holds_for(&pair, "b", Duration::from_secs_f64(15.0 * ADV)).unwrap();
     assert!(pair.a.is_running(), "a died: {}", pair.a.log_text());
-    assert!(pair.a.log_text().contains("entering BACKUP state"));
-    assert!(!pair.a.log_text().contains("entering MASTER state"));
+    assert!(pair.a.log_text().contains("Entering BACKUP STATE"));
+    assert!(!pair.a.log_text().contains("Entering MASTER STATE"));
 
     let bh = pair.lab.host("b").clone();
     e2e::crash(&mut pair.b, &bh).unwrap();

@@ -163,6 +163,21 @@ impl Cli {
             .to_string()
     }
 
+    /// Where the daemon logs (`-l`, `-G`, `-S`, `-g`, `-D`).
+    pub fn log_targets(&self) -> crate::log::LogTargets {
+        let facility = self
+            .log_facility
+            .as_deref()
+            .and_then(crate::log::facility)
+            .unwrap_or(crate::log::FACILITY_DAEMON);
+        crate::log::LogTargets {
+            console: self.log_console,
+            syslog: (!self.no_syslog).then_some(facility),
+            file: self.log_file.clone(),
+            detail: self.log_detail,
+        }
+    }
+
     /// `--config-test` with its optional log file.
     pub fn config_test_log(&self) -> Option<Option<PathBuf>> {
         self.config_test
@@ -203,12 +218,7 @@ where
         );
     }
     if let Some(f) = &cli.log_facility {
-        let ok = matches!(f.as_str(), "user" | "daemon")
-            || f.strip_prefix("local")
-                .unwrap_or(f)
-                .parse::<u8>()
-                .is_ok_and(|n| n <= 7);
-        if !ok {
+        if crate::log::facility(f).is_none() {
             return Err(CliError::Invalid {
                 flag: "-S/--log-facility",
                 message: format!("`{f}` (expected 0-7, local0-7, user or daemon)"),

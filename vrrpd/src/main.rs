@@ -154,7 +154,9 @@ fn run_daemon(cli: Cli, config: Config, opts: LoadOptions) -> ExitCode {
             return ExitCode::from(EXIT_FATAL);
         }
     }
-    process::init_logging(cli.log_detail);
+    for problem in vrrpd::log::init(&cli.log_targets()) {
+        tracing::warn!("{problem}");
+    }
     if let Err(e) = process::reset_signal_mask() {
         tracing::warn!("cannot clear the inherited signal mask: {e}");
     }

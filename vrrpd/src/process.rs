@@ -71,20 +71,6 @@ pub fn daemonize() -> nix::Result<()> {
     nix::unistd::daemon(false, false)
 }
 
-/// Logs go to stderr: with `-l` / `-n` that is the console; a forked daemon's stderr is
-/// /dev/null (syslog output is not implemented yet). `-D` adds debug detail; `RUST_LOG`
-/// overrides both.
-pub fn init_logging(detail: bool) {
-    use tracing_subscriber::EnvFilter;
-    let default = if detail { "debug" } else { "info" };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(io::stderr)
-        .with_target(false)
-        .try_init();
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -548,8 +548,10 @@ impl InstanceDriver {
                     };
                     n.notify(st, self.fsm.priority());
                 }
+                // keepalived's words, which operators grep their logs for.
                 info!(
-                    "entering {} state (from {})",
+                    "({}) Entering {} STATE (from {})",
+                    self.name,
                     state_name(to),
                     state_name(from)
                 );
