@@ -279,6 +279,8 @@ fn route_and_rule_lines_agree_with_keepalived() {
         "203.0.113.0/24 dev eth0 from 198.51.100.0/24",
         "via 192.0.2.1",
         "203.0.113.0/24 via bogus",
+        "203.0.113.0/24 dev nosuch0",
+        "203.0.113.0/24 nexthop via 192.0.2.1 dev nosuch0",
     ];
     const RULES: &[&str] = &[
         "from 192.0.2.0/24 table 100 priority 100",
@@ -299,6 +301,8 @@ fn route_and_rule_lines_agree_with_keepalived() {
         "from bogus table 100 priority 10",
         "from 192.0.2.0/24 table 100 priority x",
         "from 192.0.2.0/24 table 100 priority 10 foo",
+        "iif nosuch0 table 100 priority 10",
+        "oif nosuch0 table 100 priority 10",
     ];
     let ns = Ns::new("r").expect("namespace with eth0..eth3");
     let vrrpd = env!("CARGO_BIN_EXE_vrrpd");

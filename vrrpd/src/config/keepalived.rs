@@ -143,6 +143,8 @@ struct InstDraft {
     scripts_used: Vec<(String, Pos)>,
     virtual_routes: Vec<super::model::Route>,
     virtual_rules: Vec<super::model::Rule>,
+    /// Interfaces the routes and rules name, checked with the host's.
+    route_ifaces: Vec<IfaceRef>,
     /// `accept` (true) / `no_accept` (false), where given.
     accept: Option<(bool, Pos)>,
 }
@@ -156,6 +158,7 @@ struct Draft {
     static_addresses: Vec<VirtualAddress>,
     static_routes: Vec<super::model::Route>,
     static_rules: Vec<super::model::Rule>,
+    route_ifaces: Vec<IfaceRef>,
     virtual_servers: Vec<VirtualServer>,
     virtual_server_groups: Vec<lbcore::spec::VirtualServerGroupSpec>,
     track_files: Vec<TrackFile>,
@@ -211,12 +214,18 @@ fn top_table() -> &'static [Keyword<Draft>] {
             }),
             Keyword::new("static_routes", |d, n, g| {
                 for c in &n.children {
-                    d.static_routes.extend(iproute::parse_route(c, false, g));
+                    if let Some(r) = iproute::parse_route(c, false, g) {
+                        d.route_ifaces.extend(IfaceRef::route(&r, c));
+                        d.static_routes.push(r);
+                    }
                 }
             }),
             Keyword::new("static_rules", |d, n, g| {
                 for c in &n.children {
-                    d.static_rules.extend(iproute::parse_rule(c, g));
+                    if let Some(r) = iproute::parse_rule(c, g) {
+                        d.route_ifaces.extend(IfaceRef::rule(&r, c));
+                        d.static_rules.push(r);
+                    }
                 }
             }),
             Keyword::partial(
@@ -459,7 +468,10 @@ fn instance_table() -> &'static [Keyword<InstDraft>] {
                 "installed while MASTER; a tracked route going away does not cause FAULT",
                 |i, n, d| {
                     for c in &n.children {
-                        i.virtual_routes.extend(iproute::parse_route(c, true, d));
+                        if let Some(r) = iproute::parse_route(c, true, d) {
+                            i.route_ifaces.extend(IfaceRef::route(&r, c));
+                            i.virtual_routes.push(r);
+                        }
                     }
                 },
             ),
@@ -468,7 +480,10 @@ fn instance_table() -> &'static [Keyword<InstDraft>] {
                 "installed while MASTER; a tracked rule going away does not cause FAULT",
                 |i, n, d| {
                     for c in &n.children {
-                        i.virtual_rules.extend(iproute::parse_rule(c, d));
+                        if let Some(r) = iproute::parse_rule(c, d) {
+                            i.route_ifaces.extend(IfaceRef::rule(&r, c));
+                            i.virtual_rules.push(r);
+                        }
                     }
                 },
             ),
@@ -552,6 +567,7 @@ fn top_vrrp_instance(draft: &mut Draft, node: &Node, diags: &mut Diags) {
         scripts_used: Vec::new(),
         virtual_routes: Vec::new(),
         virtual_rules: Vec::new(),
+        route_ifaces: Vec::new(),
         accept: None,
     };
     for c in &node.children {
@@ -805,6 +821,20 @@ impl Draft {
 
     /// Checks across blocks, in keepalived's words where it has them.
     fn cross_check(&self, host: HostChecks, diags: &mut Diags) {
+        if host.interfaces {
+            let refs = self.instances.iter().flat_map(|i| &i.route_ifaces);
+            for r in self.route_ifaces.iter().chain(refs) {
+                if !interface_exists(&r.name) {
+                    diags.push(Diagnostic::warning(
+                        &r.pos,
+                        format!(
+                            "WARNING - interface {} for {} doesn't exist",
+                            r.name, r.what
+                        ),
+                    ));
+                }
+            }
+        }
         for i in &self.instances {
             for (t, pos) in &i.track_scripts {
                 let ok = self
@@ -913,6 +943,42 @@ fn is_link_local(a: IpAddr) -> bool {
 }
 
 /// Does a network interface of this name exist in the current namespace?
+/// An interface a route or rule names, where.
+struct IfaceRef {
+    name: String,
+    pos: Pos,
+    /// keepalived's word for the user: "VROUTE nexthop" or "rule".
+    what: &'static str,
+}
+
+impl IfaceRef {
+    fn route(r: &super::model::Route, at: &Node) -> Vec<Self> {
+        let devs = r
+            .dev
+            .iter()
+            .chain(r.nexthops.iter().filter_map(|n| n.dev.as_ref()));
+        Self::all(devs, at, "VROUTE nexthop")
+    }
+
+    fn rule(r: &super::model::Rule, at: &Node) -> Vec<Self> {
+        Self::all(r.iif.iter().chain(&r.oif), at, "rule")
+    }
+
+    fn all<'a>(
+        names: impl Iterator<Item = &'a String>,
+        at: &Node,
+        what: &'static str,
+    ) -> Vec<Self> {
+        names
+            .map(|n| Self {
+                name: n.clone(),
+                pos: at.pos().clone(),
+                what,
+            })
+            .collect()
+    }
+}
+
 fn interface_exists(name: &str) -> bool {
     !name.contains('/') && std::path::Path::new("/sys/class/net").join(name).exists()
 }
