@@ -22,7 +22,7 @@
 
 use std::collections::BTreeSet;
 use std::io::Write;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::ops::RangeInclusive;
 use std::process::{Command, Stdio};
 
@@ -48,7 +48,7 @@ fn fam(a: IpAddr) -> &'static str {
 }
 
 /// The rule set (`nft -f` input) for `table`; replaces an earlier version atomically.
-pub fn render(table: &ServiceTable, lb_addrs: &[Ipv4Addr], snat: &RangeInclusive<u16>) -> String {
+pub fn render(table: &ServiceTable, lb_addrs: &[IpAddr], snat: &RangeInclusive<u16>) -> String {
     let mut rules = BTreeSet::new();
     let mut one_arm = BTreeSet::new();
     for s in table.services() {
@@ -90,7 +90,8 @@ pub fn render(table: &ServiceTable, lb_addrs: &[Ipv4Addr], snat: &RangeInclusive
     for p in one_arm {
         for a in lb_addrs {
             rules.insert(format!(
-                "ip daddr {a} {p} dport {}-{} drop",
+                "{} daddr {a} {p} dport {}-{} drop",
+                fam(*a),
                 snat.start(),
                 snat.end()
             ));

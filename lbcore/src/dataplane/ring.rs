@@ -467,3 +467,44 @@ fn bind_to_interface(raw: libc::c_int, ifindex: libc::c_int, ethertype: u16) -> 
     })?;
     Ok(())
 }
+
+/// A raw ICMPv6 socket receiving only Neighbour Advertisements: the
+/// resolver's ears for its own solicitations (an AF_PACKET socket for IPv6
+/// would copy every IPv6 frame to it).
+#[derive(Debug)]
+pub struct NaSocket {
+    fd: OwnedFd,
+}
+
+impl NaSocket {
+    pub fn open() -> io::Result<Self> {
+        const SOL_ICMPV6: libc::c_int = 58;
+        const ICMP6_FILTER: libc::c_int = 1;
+        // SAFETY: plain socket(2) call; the result is checked and owned below.
+        let raw = cvt(unsafe {
+            libc::socket(
+                libc::AF_INET6,
+                libc::SOCK_RAW | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+                libc::IPPROTO_ICMPV6,
+            )
+        })?;
+        // SAFETY: `raw` is a fresh descriptor nobody else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        // Linux's filter: a set bit blocks that type; let only 136 through.
+        let mut filter = [u32::MAX; 8];
+        filter[136 >> 5] &= !(1 << (136 & 31));
+        setsockopt(raw, SOL_ICMPV6, ICMP6_FILTER, &filter)?;
+        Ok(Self { fd })
+    }
+
+    pub fn fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    /// One pending ICMPv6 message (no IPv6 header), if any (non-blocking).
+    pub fn recv<'a>(&self, buf: &'a mut [u8]) -> Option<&'a [u8]> {
+        // SAFETY: `buf` is a valid writable slice for its length.
+        let r = unsafe { libc::recv(self.fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+        (r > 0).then(|| &buf[..r as usize])
+    }
+}

@@ -7,18 +7,26 @@ use crate::dataplane::wire::{ETH_HLEN, IPPROTO_IPIP};
 use crate::service::Controller;
 use crate::spec::{RealServerSpec, SchedulerKind, ServiceSpec, TunOptions};
 
-const CLIENT: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 10);
-const VIP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 100);
-const LB: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
-const RS1: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 11);
-const RS2: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 12);
+const fn v4(a: u8, b: u8, c: u8, d: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(a, b, c, d))
+}
+
+const CLIENT: IpAddr = v4(203, 0, 113, 10);
+const VIP: IpAddr = v4(203, 0, 113, 100);
+const LB: IpAddr = v4(198, 51, 100, 1);
+const RS1: IpAddr = v4(198, 51, 100, 11);
+const RS2: IpAddr = v4(198, 51, 100, 12);
 const LB_MAC: Mac = [2, 0, 0, 0, 0, 0xaa];
 const CLIENT_MAC: Mac = [2, 0, 0, 0, 0, 2];
 const SYN: u8 = 0x02;
 const ACK: u8 = 0x10;
 
-fn mac_of(ip: Ipv4Addr) -> Mac {
-    [2, 0, 0, 0, 1, ip.octets()[3]]
+fn mac_of(ip: IpAddr) -> Mac {
+    let last = match ip {
+        IpAddr::V4(a) => a.octets()[3],
+        IpAddr::V6(a) => a.octets()[15],
+    };
+    [2, 0, 0, 0, 1, last]
 }
 
 fn setup(method: ForwardingMethod, persist: Option<u32>) -> (Engine, Arc<Shared>) {
@@ -48,14 +56,14 @@ fn setup(method: ForwardingMethod, persist: Option<u32>) -> (Engine, Arc<Shared>
             name: "eth0".into(),
             index: 2,
             mac: LB_MAC,
-            addr: Some(LB),
+            addr: Some(Ipv4Addr::new(198, 51, 100, 1)),
             addrs: vec![(LB, 24)],
             mtu: 1500,
         }],
         61000..=61003,
         true,
     ));
-    let hops: HashMap<Ipv4Addr, Hop> = [RS1, RS2]
+    let hops: HashMap<IpAddr, Hop> = [RS1, RS2]
         .iter()
         .map(|&ip| {
             (
@@ -80,7 +88,7 @@ fn from_client(sport: u16, flags: u8, payload: &[u8]) -> Vec<u8> {
     b
 }
 
-fn valid(b: &[u8]) -> Ipv4Frame {
+fn valid(b: &[u8]) -> IpFrame {
     assert!(ip_csum_ok(b, ETH_HLEN));
     let f = wire::parse(b).unwrap();
     if f.proto == IPPROTO_TCP || f.proto == IPPROTO_UDP {
@@ -218,7 +226,7 @@ fn tun_encapsulates_and_answers_too_big_with_frag_needed() {
     let mut big = from_client(1000, ACK, &vec![0u8; 1450]);
     assert_eq!(e.process(&mut big, 2, 1, false, false), Out::SendBuf(2));
     let i = valid(&e.out.clone());
-    assert_eq!((i.src, i.dst, i.proto), (VIP, CLIENT, IPPROTO_ICMP));
+    assert_eq!((i.src, i.dst, i.proto), (VIP, CLIENT, wire::IPPROTO_ICMP));
     assert_eq!(e.out[i.l4..i.l4 + 2], [3, 4]);
     assert_eq!(u16::from_be_bytes([e.out[i.l4 + 6], e.out[i.l4 + 7]]), 1480);
     assert_eq!(e.out[0..6], CLIENT_MAC);
@@ -272,12 +280,13 @@ fn icmp_errors_of_nat_flows_are_translated_both_ways() {
     let reply = build(IPPROTO_TCP, (VIP, 80), (CLIENT, 1000), ACK, &[0u8; 64]);
     let rf = wire::parse(&reply).unwrap();
     let router = Ipv4Addr::new(203, 0, 113, 1);
+    let router_ip = IpAddr::from(router);
     let mut icmp = Vec::new();
     wire::frag_needed(&reply, &rf, router, 1400, &mut icmp);
     // frag_needed addresses it to the quoted packet's source: the VIP.
     assert_eq!(e.process(&mut icmp, 2, 1, false, false), Out::Send(2));
     let o = valid(&icmp);
-    assert_eq!((o.src, o.dst), (router, RS1));
+    assert_eq!((o.src, o.dst), (router_ip, RS1));
     assert_eq!(wire::fold(wire::sum(&icmp[o.l4..o.end], 0)), 0);
     let inner = wire::icmp_error(&icmp, &o).unwrap().inner;
     assert_eq!(
@@ -290,7 +299,7 @@ fn icmp_errors_of_nat_flows_are_translated_both_ways() {
     let fwd = build(IPPROTO_TCP, (CLIENT, 1000), (RS1, 8080), ACK, &[0u8; 8]);
     let ff = wire::parse(&fwd).unwrap();
     let mut icmp = Vec::new();
-    wire::frag_needed(&fwd, &ff, RS1, 1400, &mut icmp);
+    wire::frag_needed(&fwd, &ff, Ipv4Addr::new(198, 51, 100, 11), 1400, &mut icmp);
     assert_eq!(e.process(&mut icmp, 2, 2, false, false), Out::Send(2));
     let o = valid(&icmp);
     assert_eq!((o.src, o.dst), (VIP, CLIENT));

@@ -1,29 +1,46 @@
 use super::*;
 
-/// Builds an Ethernet+IPv4+TCP/UDP frame with correct checksums.
+/// Builds an Ethernet+IPv4/IPv6+TCP/UDP frame with correct checksums (the
+/// family follows the addresses).
 pub(crate) fn build(
     proto: u8,
-    src: (Ipv4Addr, u16),
-    dst: (Ipv4Addr, u16),
+    src: (impl Into<IpAddr>, u16),
+    dst: (impl Into<IpAddr>, u16),
     tcp_flags: u8,
     payload: &[u8],
 ) -> Vec<u8> {
+    let (s, d) = (src.0.into(), dst.0.into());
     let l4len = if proto == IPPROTO_TCP { 20 } else { 8 } + payload.len();
-    let mut b = vec![0u8; ETH_HLEN + 20 + l4len];
+    let hlen = if s.is_ipv6() { 40 } else { 20 };
+    let mut b = vec![0u8; ETH_HLEN + hlen + l4len];
     b[0..6].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
     b[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 2]);
-    b[12..14].copy_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
     let ip = ETH_HLEN;
-    b[ip] = 0x45;
-    b[ip + 2..ip + 4].copy_from_slice(&((20 + l4len) as u16).to_be_bytes());
-    b[ip + 4..ip + 6].copy_from_slice(&0x1234u16.to_be_bytes());
-    b[ip + 6] = 0x40; // DF
-    b[ip + 8] = 64;
-    b[ip + 9] = proto;
-    b[ip + 12..ip + 16].copy_from_slice(&src.0.octets());
-    b[ip + 16..ip + 20].copy_from_slice(&dst.0.octets());
-    fix_ip_csum(&mut b, ip);
-    let l4 = ip + 20;
+    match (s, d) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            b[12..14].copy_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
+            b[ip] = 0x45;
+            b[ip + 2..ip + 4].copy_from_slice(&((20 + l4len) as u16).to_be_bytes());
+            b[ip + 4..ip + 6].copy_from_slice(&0x1234u16.to_be_bytes());
+            b[ip + 6] = 0x40; // DF
+            b[ip + 8] = 64;
+            b[ip + 9] = proto;
+            b[ip + 12..ip + 16].copy_from_slice(&s.octets());
+            b[ip + 16..ip + 20].copy_from_slice(&d.octets());
+            fix_ip_csum(&mut b, ip);
+        }
+        (IpAddr::V6(s), IpAddr::V6(d)) => {
+            b[12..14].copy_from_slice(&ETHERTYPE_IPV6.to_be_bytes());
+            b[ip..ip + 4].copy_from_slice(&[0x60, 0x0a, 0xbc, 0xde]); // flow label 0xabcde
+            b[ip + 4..ip + 6].copy_from_slice(&(l4len as u16).to_be_bytes());
+            b[ip + 6] = proto;
+            b[ip + 7] = 64;
+            b[ip + 8..ip + 24].copy_from_slice(&s.octets());
+            b[ip + 24..ip + 40].copy_from_slice(&d.octets());
+        }
+        _ => panic!("mixed families"),
+    }
+    let l4 = ip + hlen;
     b[l4..l4 + 2].copy_from_slice(&src.1.to_be_bytes());
     b[l4 + 2..l4 + 4].copy_from_slice(&dst.1.to_be_bytes());
     if proto == IPPROTO_TCP {
@@ -45,17 +62,69 @@ pub(crate) fn build(
     b
 }
 
-/// Transport checksum computed from scratch (with the field zeroed).
+/// Independent one's-complement sum (bytewise, u64, folded at the end).
+fn ref_sum(parts: &[&[u8]]) -> u16 {
+    let mut acc: u64 = 0;
+    for p in parts {
+        for (i, byte) in p.iter().enumerate() {
+            acc += if i % 2 == 0 {
+                (*byte as u64) << 8
+            } else {
+                *byte as u64
+            };
+        }
+    }
+    while acc > 0xffff {
+        acc = (acc & 0xffff) + (acc >> 16);
+    }
+    !(acc as u16)
+}
+
+/// The IP header's (src, dst, proto, transport offset, end), read without `parse`.
+fn ref_header(b: &[u8], ip: usize) -> (Vec<u8>, u8, usize, usize) {
+    if b[ip] >> 4 == 6 {
+        let end = ip + 40 + u16::from_be_bytes([b[ip + 4], b[ip + 5]]) as usize;
+        let (mut proto, mut l4) = (b[ip + 6], ip + 40);
+        if proto == IPPROTO_FRAGMENT {
+            proto = b[l4];
+            l4 += 8;
+        }
+        (b[ip + 8..ip + 40].to_vec(), proto, l4, end)
+    } else {
+        let ihl = (b[ip] & 0x0f) as usize * 4;
+        let end = ip + u16::from_be_bytes([b[ip + 2], b[ip + 3]]) as usize;
+        (b[ip + 12..ip + 20].to_vec(), b[ip + 9], ip + ihl, end)
+    }
+}
+
+/// Transport (or ICMPv6) checksum computed from scratch with the field
+/// zeroed: pseudo-header (RFC 768/793 for IPv4, RFC 8200 §8.1 for IPv6) and segment.
 pub(crate) fn l4_full_csum(b: &[u8], ip: usize) -> u16 {
-    let f = parse_ip(b, ip, true).unwrap();
-    let mut seg = b[f.l4..f.end].to_vec();
-    let at = if f.proto == IPPROTO_TCP { 16 } else { 6 };
+    let (addrs, proto, l4, end) = ref_header(b, ip);
+    let v6 = b[ip] >> 4 == 6;
+    let mut seg = b[l4..end].to_vec();
+    let at = match proto {
+        IPPROTO_TCP => 16,
+        IPPROTO_UDP => 6,
+        _ => 2,
+    };
     seg[at] = 0;
     seg[at + 1] = 0;
-    let mut acc = sum(&b[ip + 12..ip + 20], 0);
-    acc += f.proto as u32 + seg.len() as u32;
-    let c = fold(sum(&seg, acc));
-    if f.proto == IPPROTO_UDP && c == 0 {
+    let len = seg.len() as u32;
+    let pseudo: Vec<u8> = if v6 {
+        [&len.to_be_bytes()[..], &[0, 0, 0, proto]].concat()
+    } else if proto == IPPROTO_ICMP {
+        vec![]
+    } else {
+        vec![0, proto, (len >> 8) as u8, len as u8]
+    };
+    let addrs: &[u8] = if !v6 && proto == IPPROTO_ICMP {
+        &[]
+    } else {
+        &addrs
+    };
+    let c = ref_sum(&[addrs, &pseudo, &seg]);
+    if proto == IPPROTO_UDP && c == 0 {
         0xffff
     } else {
         c
@@ -63,12 +132,16 @@ pub(crate) fn l4_full_csum(b: &[u8], ip: usize) -> u16 {
 }
 
 pub(crate) fn ip_csum_ok(b: &[u8], ip: usize) -> bool {
-    fold(sum(&b[ip..ip + 20], 0)) == 0
+    b[ip] >> 4 == 6 || ref_sum(&[&b[ip..ip + 20]]) == 0
 }
 
 pub(crate) fn l4_csum_ok(b: &[u8], ip: usize) -> bool {
-    let f = parse_ip(b, ip, true).unwrap();
-    let at = f.l4 + if f.proto == IPPROTO_TCP { 16 } else { 6 };
+    let (_, proto, l4, _) = ref_header(b, ip);
+    let at = l4 + match proto {
+        IPPROTO_TCP => 16,
+        IPPROTO_UDP => 6,
+        _ => 2,
+    };
     u16::from_be_bytes([b[at], b[at + 1]]) == l4_full_csum(b, ip)
 }
 
@@ -80,14 +153,14 @@ const R: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 11);
 fn parse_reads_tcp_fields() {
     let b = build(IPPROTO_TCP, (A, 40000), (V, 80), 0x02, b"");
     let f = parse(&b).unwrap();
-    assert_eq!((f.src, f.dst, f.ports), (A, V, Some((40000, 80))));
+    assert_eq!((f.src, f.dst, f.ports), (A.into(), V.into(), Some((40000, 80))));
     assert_eq!(f.tcp, Some(TcpFlags::SYN));
     assert!(f.dont_frag && !f.is_fragment());
     assert_eq!(f.end, b.len());
     assert_eq!(parse(&b[..30]), Err(ParseError::Malformed));
     let mut arp = b.clone();
     arp[12..14].copy_from_slice(&ETHERTYPE_ARP.to_be_bytes());
-    assert_eq!(parse(&arp), Err(ParseError::NotIpv4));
+    assert_eq!(parse(&arp), Err(ParseError::NotIp));
 }
 
 #[test]
@@ -98,14 +171,14 @@ fn incremental_updates_match_full_recompute() {
     ] {
         let mut b = build(proto, (A, 40000), (V, 80), 0x18, payload);
         let f = parse(&b).unwrap();
-        set_addr(&mut b, &f, false, R);
+        set_addr(&mut b, &f, false, R.into());
         set_port(&mut b, &f, false, 8080);
-        set_addr(&mut b, &f, true, Ipv4Addr::new(198, 51, 100, 1));
+        set_addr(&mut b, &f, true, Ipv4Addr::new(198, 51, 100, 1).into());
         set_port(&mut b, &f, true, 61001);
         assert!(ip_csum_ok(&b, ETH_HLEN), "proto {proto}");
         assert!(l4_csum_ok(&b, ETH_HLEN), "proto {proto}");
         let g = parse(&b).unwrap();
-        assert_eq!(g.dst, R);
+        assert_eq!(g.dst, IpAddr::from(R));
         assert_eq!(g.ports, Some((61001, 8080)));
     }
 }
@@ -117,7 +190,7 @@ fn udp_without_checksum_stays_without() {
     b[at] = 0;
     b[at + 1] = 0;
     let f = parse(&b).unwrap();
-    set_addr(&mut b, &f, false, R);
+    set_addr(&mut b, &f, false, R.into());
     set_port(&mut b, &f, false, 5353);
     assert_eq!(&b[at..at + 2], &[0, 0]);
     assert!(ip_csum_ok(&b, ETH_HLEN));
@@ -139,7 +212,7 @@ fn fragments_have_no_ports() {
     assert!(f.is_fragment());
     assert_eq!(f.ports, None);
     let before = b[ETH_HLEN + 20..].to_vec();
-    set_addr(&mut b, &f, false, R);
+    set_addr(&mut b, &f, false, R.into());
     assert!(ip_csum_ok(&b, ETH_HLEN));
     assert_eq!(b[ETH_HLEN + 20..], before[..], "payload untouched");
 }
@@ -153,7 +226,7 @@ fn icmp_error_quotes_inner_flow_and_frag_needed_round_trips() {
     let g = parse(&out).unwrap();
     assert_eq!(
         (g.src, g.dst, g.proto),
-        (Ipv4Addr::new(192, 0, 2, 254), V, 1)
+        (Ipv4Addr::new(192, 0, 2, 254).into(), V.into(), 1)
     );
     assert!(ip_csum_ok(&out, ETH_HLEN));
     assert_eq!(fold(sum(&out[g.l4..g.end], 0)), 0, "ICMP checksum");
@@ -161,7 +234,7 @@ fn icmp_error_quotes_inner_flow_and_frag_needed_round_trips() {
     assert_eq!((e.kind, e.code), (3, 4));
     assert_eq!(
         (e.inner.src, e.inner.dst, e.inner.ports),
-        (V, A, Some((80, 40000)))
+        (V.into(), A.into(), Some((80, 40000)))
     );
     assert_eq!(u16::from_be_bytes([out[g.l4 + 6], out[g.l4 + 7]]), 1400);
 }
@@ -174,7 +247,7 @@ fn ipip_encapsulation() {
     let lb = Ipv4Addr::new(192, 0, 2, 1);
     encap_ipip(&b, &f, lb, R, &mut out);
     let o = parse(&out).unwrap();
-    assert_eq!((o.src, o.dst, o.proto), (lb, R, IPPROTO_IPIP));
+    assert_eq!((o.src, o.dst, o.proto), (lb.into(), R.into(), IPPROTO_IPIP));
     assert!(o.dont_frag);
     assert!(ip_csum_ok(&out, ETH_HLEN));
     assert_eq!(&out[o.l4..], &b[ETH_HLEN..]);
