@@ -528,9 +528,13 @@ impl Engine {
     /// Drops (for `why`) a packet to one of our virtual addresses that we
     /// do not forward, passes anything else to the kernel.
     fn ours_or_pass(&self, dst: IpAddr, why: DropReason) -> Out {
-        let ours = self.sh.table.load().services().iter().any(
-            |s| matches!(s.spec.key, ServiceKey::Addr { addr, .. } if addr == dst),
-        );
+        let ours = self
+            .sh
+            .table
+            .load()
+            .services()
+            .iter()
+            .any(|s| matches!(s.spec.key, ServiceKey::Addr { addr, .. } if addr == dst));
         if ours {
             Out::Drop(why)
         } else {
@@ -690,7 +694,9 @@ impl Engine {
             if f.proto == wire::IPPROTO_ICMPV6 {
                 return Out::Drop(DropReason::TooBig);
             }
-            let mtu = (h.mtu as u32).saturating_sub(40).max(wire::IPV6_MIN_MTU as u32);
+            let mtu = (h.mtu as u32)
+                .saturating_sub(40)
+                .max(wire::IPV6_MIN_MTU as u32);
             wire::packet_too_big(frame, f, vip, mtu, &mut self.out);
             return Out::SendBuf(ingress);
         }

@@ -1,4 +1,4 @@
-//! The dataplane: AF_PACKET rings (TPACKET_V3) on the balancer's interfaces,
+//! The dataplane: AF_PACKET rings (one for IPv4, one for IPv6) on the balancer's interfaces,
 //! PACKET_FANOUT_HASH across worker threads, each owning a connection-table
 //! shard and reading the service snapshot from [`SharedTable`] (arc-swap, no
 //! lock per packet).
@@ -246,17 +246,25 @@ impl Dataplane {
             dp.nft = true;
         }
         let workers = cfg.workers.max(1);
-        // Fanout groups are per namespace and device: one id per interface.
+        // Fanout groups are per namespace and device, and hold one ethertype:
+        // one id per interface and family (IPv4 and IPv6 rings).
+        let n = ifaces.len() as u16;
         let base = (std::process::id() as u16)
             .wrapping_mul(97)
-            .wrapping_add(GROUP.fetch_add(ifaces.len() as u16, Relaxed));
+            .wrapping_add(GROUP.fetch_add(2 * n, Relaxed));
         let mut socks: Vec<Vec<ring::RingSocket>> = Vec::new();
         for _ in 0..workers {
             let mut v = Vec::new();
-            for (i, ifc) in ifaces.iter().enumerate() {
-                let s = ring::RingSocket::open(ifc.index, base.wrapping_add(i as u16), cfg.ring)
-                    .map_err(|e| DataplaneError::Socket(ifc.name.clone(), e))?;
-                v.push(s);
+            for (fam, ethertype) in [wire::ETHERTYPE_IPV4, wire::ETHERTYPE_IPV6]
+                .into_iter()
+                .enumerate()
+            {
+                for (i, ifc) in ifaces.iter().enumerate() {
+                    let group = base.wrapping_add(fam as u16 * n + i as u16);
+                    let s = ring::RingSocket::open(ifc.index, group, cfg.ring, ethertype)
+                        .map_err(|e| DataplaneError::Socket(ifc.name.clone(), e))?;
+                    v.push(s);
+                }
             }
             socks.push(v);
         }

@@ -363,7 +363,10 @@ fe800000000000000000000000000000 40 00000000000000000000000000000000 00 00000000
         );
         assert_eq!(lookup_route(&r, v4(198, 51, 100, 1)), None, "other family");
         let ifs = ifaces();
-        assert_eq!(ifs[0].src_for(v6("2001:db8:2::11")), Some(v6("2001:db8:2::1")));
+        assert_eq!(
+            ifs[0].src_for(v6("2001:db8:2::11")),
+            Some(v6("2001:db8:2::1"))
+        );
         assert_eq!(ifs[0].src_for(v6("fe80::5")), Some(v6("fe80::1")));
         assert_eq!(
             ifs[0].src_for(v6("2001:db8:7::1")),

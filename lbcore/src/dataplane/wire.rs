@@ -62,7 +62,11 @@ impl IpFrame {
     /// An IPv6 extension header other than Fragment (hop-by-hop, routing,
     /// destination options, AH, ESP, mobility...): not forwarded.
     pub fn unsupported_ext(&self) -> bool {
-        self.v6 && matches!(self.proto, 0 | 43 | 44 | 50 | 51 | 60 | 135 | 139 | 140 | 253 | 254)
+        self.v6
+            && matches!(
+                self.proto,
+                0 | 43 | 44 | 50 | 51 | 60 | 135 | 139 | 140 | 253 | 254
+            )
     }
 
     /// The ICMP protocol number of this frame's family.

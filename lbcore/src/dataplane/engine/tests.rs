@@ -428,11 +428,18 @@ fn from_client6(proto: u8, sport: u16, flags: u8, payload: &[u8]) -> Vec<u8> {
 fn ipv6_dr_rewrites_only_the_mac_and_round_robins() {
     let (mut e, _) = setup6(ForwardingMethod::Dr);
     let mut seen = vec![];
-    for (i, proto) in [IPPROTO_TCP, IPPROTO_TCP, IPPROTO_UDP].into_iter().enumerate() {
+    for (i, proto) in [IPPROTO_TCP, IPPROTO_TCP, IPPROTO_UDP]
+        .into_iter()
+        .enumerate()
+    {
         let mut b = from_client6(proto, 1000 + i as u16, SYN, b"x");
         let orig = b.clone();
         assert_eq!(e.process(&mut b, 2, 0, false, false), Out::Send(2));
-        assert_eq!(&b[12..], &orig[12..], "IPv6 packet untouched, hop limit included");
+        assert_eq!(
+            &b[12..],
+            &orig[12..],
+            "IPv6 packet untouched, hop limit included"
+        );
         assert_eq!(wire::src_mac(&b), LB_MAC);
         seen.push(b[5]);
     }
@@ -448,7 +455,11 @@ fn ipv6_dr_rewrites_only_the_mac_and_round_robins() {
 #[test]
 fn ipv6_nat_translates_both_ways() {
     let (mut e, sh) = setup6(ForwardingMethod::Nat);
-    let (client, vip, rs1) = (v6("2001:db8:1::10"), v6("2001:db8:1::100"), v6("2001:db8:2::11"));
+    let (client, vip, rs1) = (
+        v6("2001:db8:1::10"),
+        v6("2001:db8:1::100"),
+        v6("2001:db8:2::11"),
+    );
     for proto in [IPPROTO_TCP, IPPROTO_UDP] {
         let mut b = from_client6(proto, 1000, SYN, b"hello");
         assert_eq!(e.process(&mut b, 2, 0, false, false), Out::Send(2));
@@ -485,7 +496,11 @@ fn ipv6_one_arm_nat_hides_the_client_behind_the_balancers_v6_address() {
     let f = valid(&r);
     assert_eq!(
         (f.src, f.dst, f.ports),
-        (v6("2001:db8:1::100"), v6("2001:db8:1::10"), Some((80, 1000)))
+        (
+            v6("2001:db8:1::100"),
+            v6("2001:db8:1::10"),
+            Some((80, 1000))
+        )
     );
 }
 
@@ -497,7 +512,11 @@ fn ipv6_tun_encapsulates_in_ipv6_and_answers_packet_too_big() {
     let o = wire::parse(&e.out).unwrap();
     assert_eq!(
         (o.src, o.dst, o.proto),
-        (v6("2001:db8:2::1"), v6("2001:db8:2::11"), wire::IPPROTO_IPV6)
+        (
+            v6("2001:db8:2::1"),
+            v6("2001:db8:2::11"),
+            wire::IPPROTO_IPV6
+        )
     );
     assert_eq!(&e.out[o.l4..], &b[ETH_HLEN..]);
     assert_eq!(e.out[0..6], mac_of(v6("2001:db8:2::11")));
@@ -507,7 +526,11 @@ fn ipv6_tun_encapsulates_in_ipv6_and_answers_packet_too_big() {
     let i = valid(&e.out.clone());
     assert_eq!(
         (i.src, i.dst, i.proto),
-        (v6("2001:db8:1::100"), v6("2001:db8:1::10"), wire::IPPROTO_ICMPV6)
+        (
+            v6("2001:db8:1::100"),
+            v6("2001:db8:1::10"),
+            wire::IPPROTO_ICMPV6
+        )
     );
     assert_eq!(e.out[i.l4..i.l4 + 2], [2, 0]);
     assert_eq!(&e.out[i.l4 + 4..i.l4 + 8], &1460u32.to_be_bytes());
@@ -584,7 +607,11 @@ fn ipv6_fragments_follow_their_first_fragment() {
 #[test]
 fn icmpv6_packet_too_big_of_nat_flows_is_translated_both_ways() {
     let (mut e, _) = setup6(ForwardingMethod::Nat);
-    let (client, vip, rs1) = (v6("2001:db8:1::10"), v6("2001:db8:1::100"), v6("2001:db8:2::11"));
+    let (client, vip, rs1) = (
+        v6("2001:db8:1::10"),
+        v6("2001:db8:1::100"),
+        v6("2001:db8:2::11"),
+    );
     let mut b = from_client6(IPPROTO_TCP, 1000, SYN, b"");
     e.process(&mut b, 2, 0, false, false);
     // A router on the client side says our reply (VIP:80 -> client) was too big.
@@ -597,19 +624,27 @@ fn icmpv6_packet_too_big_of_nat_flows_is_translated_both_ways() {
     let o = valid(&icmp);
     assert_eq!((o.src, o.dst), (IpAddr::from(router), rs1));
     let inner = wire::icmp_error(&icmp, &o).unwrap().inner;
-    assert_eq!((inner.src, inner.dst, inner.ports), (rs1, client, Some((8080, 1000))));
+    assert_eq!(
+        (inner.src, inner.dst, inner.ports),
+        (rs1, client, Some((8080, 1000)))
+    );
     assert_eq!(icmp[0..6], mac_of(rs1));
     // The real server's error about a packet to it goes back as from the VIP.
     let fwd = build(IPPROTO_TCP, (client, 1000), (rs1, 8080), ACK, &[0u8; 8]);
     let ff = wire::parse(&fwd).unwrap();
-    let IpAddr::V6(rs1_6) = rs1 else { unreachable!() };
+    let IpAddr::V6(rs1_6) = rs1 else {
+        unreachable!()
+    };
     let mut icmp = Vec::new();
     wire::packet_too_big(&fwd, &ff, rs1_6, 1400, &mut icmp);
     assert_eq!(e.process(&mut icmp, 2, 2, false, false), Out::Send(2));
     let o = valid(&icmp);
     assert_eq!((o.src, o.dst), (vip, client));
     let inner = wire::icmp_error(&icmp, &o).unwrap().inner;
-    assert_eq!((inner.src, inner.dst, inner.ports), (client, vip, Some((1000, 80))));
+    assert_eq!(
+        (inner.src, inner.dst, inner.ports),
+        (client, vip, Some((1000, 80)))
+    );
     assert_eq!(e.counters.icmp.load(Relaxed), 2);
 }
 

@@ -137,11 +137,12 @@ pub(crate) fn ip_csum_ok(b: &[u8], ip: usize) -> bool {
 
 pub(crate) fn l4_csum_ok(b: &[u8], ip: usize) -> bool {
     let (_, proto, l4, _) = ref_header(b, ip);
-    let at = l4 + match proto {
-        IPPROTO_TCP => 16,
-        IPPROTO_UDP => 6,
-        _ => 2,
-    };
+    let at = l4
+        + match proto {
+            IPPROTO_TCP => 16,
+            IPPROTO_UDP => 6,
+            _ => 2,
+        };
     u16::from_be_bytes([b[at], b[at + 1]]) == l4_full_csum(b, ip)
 }
 
@@ -153,7 +154,10 @@ const R: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 11);
 fn parse_reads_tcp_fields() {
     let b = build(IPPROTO_TCP, (A, 40000), (V, 80), 0x02, b"");
     let f = parse(&b).unwrap();
-    assert_eq!((f.src, f.dst, f.ports), (A.into(), V.into(), Some((40000, 80))));
+    assert_eq!(
+        (f.src, f.dst, f.ports),
+        (A.into(), V.into(), Some((40000, 80)))
+    );
     assert_eq!(f.tcp, Some(TcpFlags::SYN));
     assert!(f.dont_frag && !f.is_fragment());
     assert_eq!(f.end, b.len());
@@ -355,7 +359,13 @@ fn ipv6_udp_checksum_never_becomes_zero() {
     // Find a datagram whose rewritten checksum computes to 0 and check it goes out as 0xffff.
     let mut found = false;
     for p in 0..=u16::MAX {
-        let mut b = build(IPPROTO_UDP, (v6(A6), 5353), (v6(V6), 53), 0, &p.to_be_bytes());
+        let mut b = build(
+            IPPROTO_UDP,
+            (v6(A6), 5353),
+            (v6(V6), 53),
+            0,
+            &p.to_be_bytes(),
+        );
         let f = parse(&b).unwrap();
         set_addr(&mut b, &f, false, v6(R6).into());
         let at = ETH_HLEN + 40 + 6;
@@ -394,7 +404,10 @@ fn ipv6_fragment_header_and_other_extension_headers() {
     let first = with_ext(&b, IPPROTO_FRAGMENT, [0, 1, 0xde, 0xad, 0xbe, 0xef]);
     let f = parse(&first).unwrap();
     assert!(f.is_fragment() && f.more_frags && f.frag_off == 0);
-    assert_eq!((f.id, f.proto, f.l4), (0xdead_beef, IPPROTO_UDP, ETH_HLEN + 48));
+    assert_eq!(
+        (f.id, f.proto, f.l4),
+        (0xdead_beef, IPPROTO_UDP, ETH_HLEN + 48)
+    );
     assert_eq!(f.ports, Some((1, 53)), "the first fragment has the ports");
     assert!(!f.unsupported_ext());
     let mut first = first;
@@ -418,7 +431,13 @@ fn ipv6_fragment_header_and_other_extension_headers() {
 
 #[test]
 fn icmpv6_packet_too_big_quotes_the_flow_and_is_checksummed() {
-    let b = build(IPPROTO_TCP, (v6(V6), 80), (v6(A6), 40000), 0x10, &[7u8; 1400]);
+    let b = build(
+        IPPROTO_TCP,
+        (v6(V6), 80),
+        (v6(A6), 40000),
+        0x10,
+        &[7u8; 1400],
+    );
     let f = parse(&b).unwrap();
     let mut out = Vec::new();
     let router = v6("2001:db8:1::fe");
@@ -429,12 +448,19 @@ fn icmpv6_packet_too_big_quotes_the_flow_and_is_checksummed() {
         (g.src, g.dst, g.proto),
         (IpAddr::from(router), IpAddr::from(v6(V6)), IPPROTO_ICMPV6)
     );
-    assert!(l4_csum_ok(&out, ETH_HLEN), "ICMPv6 checksum over the pseudo-header");
+    assert!(
+        l4_csum_ok(&out, ETH_HLEN),
+        "ICMPv6 checksum over the pseudo-header"
+    );
     let e = icmp_error(&out, &g).unwrap();
     assert_eq!((e.kind, e.code), (2, 0));
     assert_eq!(
         (e.inner.src, e.inner.dst, e.inner.ports),
-        (IpAddr::from(v6(V6)), IpAddr::from(v6(A6)), Some((80, 40000)))
+        (
+            IpAddr::from(v6(V6)),
+            IpAddr::from(v6(A6)),
+            Some((80, 40000))
+        )
     );
     assert_eq!(&out[g.l4 + 4..g.l4 + 8], &1400u32.to_be_bytes());
     // Rewriting the outer destination and the quoted source keeps the checksum
@@ -464,7 +490,11 @@ fn ip6ip6_encapsulation() {
         (IpAddr::from(lb), IpAddr::from(v6(R6)), IPPROTO_IPV6)
     );
     assert_eq!(&out[o.l4..], &b[ETH_HLEN..], "inner datagram unchanged");
-    assert_eq!(&out[ETH_HLEN + 1..ETH_HLEN + 4], &[0x0a, 0xbc, 0xde], "flow label kept");
+    assert_eq!(
+        &out[ETH_HLEN + 1..ETH_HLEN + 4],
+        &[0x0a, 0xbc, 0xde],
+        "flow label kept"
+    );
 }
 
 #[test]
