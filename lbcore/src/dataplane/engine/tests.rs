@@ -53,7 +53,7 @@ fn setup_for(
         real_servers: rs
             .iter()
             .map(|a| RealServerSpec {
-                addr: (*a).into(),
+                addr: *a,
                 port: Some(8080),
                 ..Default::default()
             })
@@ -158,7 +158,7 @@ fn nat_translates_both_ways_and_unrelated_traffic_passes() {
     assert_eq!(e.process(&mut x, 2, 2, false, false), Out::Pass);
     // The VIP parked (its instance is Backup): the flow and its replies stand by, other
     // addresses' services would go on.
-    sh.parked.store(Arc::new([IpAddr::from(VIP)].into()));
+    sh.parked.store(Arc::new([VIP].into()));
     let mut b = from_client(1000, ACK, b"");
     assert_eq!(
         e.process(&mut b, 2, 3, false, false),
@@ -169,7 +169,7 @@ fn nat_translates_both_ways_and_unrelated_traffic_passes() {
         e.process(&mut r, 2, 3, false, false),
         Out::Drop(DropReason::Standby)
     );
-    sh.parked.store(Arc::new([IpAddr::from(LB)].into()));
+    sh.parked.store(Arc::new([LB].into()));
     let mut b = from_client(1000, ACK, b"");
     assert_eq!(e.process(&mut b, 2, 3, false, false), Out::Send(2));
     // Switched off: dropped and counted as standby.
@@ -206,7 +206,7 @@ fn one_arm_nat_hides_the_client_and_expiry_frees_everything() {
     assert_eq!(e.conns(), 0);
     let table = sh.table.load();
     let id = table.services()[0].id;
-    let key = crate::persist::PersistKey::new(id, CLIENT.into(), None);
+    let key = crate::persist::PersistKey::new(id, CLIENT, None);
     assert!(sh.persist.get(&key, 61_000 + 59_000).is_some());
     assert!(sh.persist.get(&key, 62_000 + 60_000).is_none());
 }
