@@ -65,23 +65,23 @@ fn engine(method: ForwardingMethod) -> Engine {
             index: 2,
             mac: [2, 0, 0, 0, 0, 1],
             addr: Some(LB),
-            addrs: vec![(LB, 24)],
+            addrs: vec![(LB.into(), 24)],
             mtu: 1500,
         }],
         61000..=65535,
         true,
     ));
-    let hops: HashMap<Ipv4Addr, Hop> = rs
+    let hops: HashMap<std::net::IpAddr, Hop> = rs
         .iter()
         .map(|&ip| {
             let hop = Hop {
                 ifindex: 2,
                 mac: [2, 0, 0, 0, 1, ip.octets()[3]],
                 src_mac: [2, 0, 0, 0, 0, 1],
-                src_ip: LB,
+                src_ip: LB.into(),
                 mtu: 1500,
             };
-            (ip, hop)
+            (ip.into(), hop)
         })
         .collect();
     sh.neigh.publish(hops);

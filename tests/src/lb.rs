@@ -10,10 +10,16 @@
 //! - [`Plan::Direct`]: everything in 192.0.2.0/24, VIP 192.0.2.100; real
 //!   servers hold the VIP on `lo` (DR) or on `tunl0` (TUN) with
 //!   arp_ignore=1/arp_announce=2.
+//!
+//! Every lab is dual-stack (addresses `nodad`): NAT plans put the client in
+//! 2001:db8:1::/64 (VIP 2001:db8:1::100) and the real servers in
+//! 2001:db8:2::/64 routed through 2001:db8:2::1; DR/TUN plans use
+//! 2001:db8::/64 with VIP 2001:db8::100 (on `lo` or `tun0` of the real servers,
+//! which IPv6 does not announce on eth0). nginx and the UDP echo answer on both.
 
 use std::fs::File;
 use std::io::{Read, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
 use std::os::fd::AsFd;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -77,6 +83,11 @@ pub struct LbLab {
     pub clients: Vec<Ipv4Addr>,
     /// The balancer's address on the real servers' side.
     pub lb_addr: Ipv4Addr,
+    /// The IPv6 virtual address, real servers, client and balancer (real servers' side).
+    pub vip6: Ipv6Addr,
+    pub rs6: Vec<Ipv6Addr>,
+    pub client6: Ipv6Addr,
+    pub lb_addr6: Ipv6Addr,
     nginx: Vec<LabChild>,
     udp: Vec<(Arc<AtomicBool>, JoinHandle<()>)>,
 }
@@ -90,6 +101,7 @@ fn nginx_conf(dir: &Path, name: &str, port: u16) -> String {
            fastcgi_temp_path {d};\n  uwsgi_temp_path {d};\n  scgi_temp_path {d};\n\
            keepalive_requests 100000;\n\
            server {{\n    listen {port} reuseport backlog=4096;\n\
+               listen [::]:{port} reuseport backlog=4096;\n\
                location / {{ default_type text/plain; return 200 \"{name} $remote_addr\\n\"; }}\n  }}\n}}\n"
     )
 }
@@ -168,9 +180,60 @@ impl LbLab {
         if plan == Plan::Nat {
             lbh.addr_add("198.51.100.1/24")?;
         }
+        let v6 = |s: &str| s.parse::<Ipv6Addr>().expect("v6 literal");
+        let (vip6, lb_addr6, client6, rs6): (Ipv6Addr, Ipv6Addr, Ipv6Addr, Vec<Ipv6Addr>) =
+            match plan {
+                Plan::Nat => (
+                    v6("2001:db8:1::100"),
+                    v6("2001:db8:2::1"),
+                    v6("2001:db8:1::10"),
+                    (0..n)
+                        .map(|i| v6(&format!("2001:db8:2::{}", 11 + i)))
+                        .collect(),
+                ),
+                Plan::Dr | Plan::Tun => (
+                    v6("2001:db8::100"),
+                    v6("2001:db8::1"),
+                    v6("2001:db8::50"),
+                    (0..n)
+                        .map(|i| v6(&format!("2001:db8::{}", 11 + i)))
+                        .collect(),
+                ),
+            };
+        if vip_on_lb {
+            lbh.addr_add(&format!("{vip6}/128"))?;
+        }
+        if plan == Plan::Nat {
+            lbh.addr_add("2001:db8:1::1/64")?;
+            lbh.addr_add("2001:db8:2::1/64")?;
+            lab.host("client").addr_add("2001:db8:1::10/64")?;
+            for (i, a) in rs6.iter().enumerate() {
+                let h = lab.host(&format!("rs{}", i + 1));
+                h.addr_add(&format!("{a}/64"))?;
+                let out = h.exec(
+                    "ip",
+                    &["-6", "route", "add", "default", "via", "2001:db8:2::1"],
+                )?;
+                if !out.status.success() {
+                    return Err(LabError::Other(format!(
+                        "{}: v6 default route: {}",
+                        h.name,
+                        String::from_utf8_lossy(&out.stderr)
+                    )));
+                }
+            }
+        }
         // The balancer is not a router: NAT replies reach the kernel only to be dropped.
         for h in lab.hosts().iter().filter(|h| h.name.starts_with("lb")) {
-            h.exec("sysctl", &["-q", "-w", "net.ipv4.ip_forward=0"])?;
+            h.exec(
+                "sysctl",
+                &[
+                    "-q",
+                    "-w",
+                    "net.ipv4.ip_forward=0",
+                    "net.ipv6.conf.all.forwarding=0",
+                ],
+            )?;
         }
         for c in &clients {
             lab.host("client").addr_add(&format!("{c}/24"))?;
@@ -189,6 +252,10 @@ impl LbLab {
             rs: rs.clone(),
             clients,
             lb_addr,
+            vip6,
+            rs6,
+            client6,
+            lb_addr6,
             nginx: Vec::new(),
             udp: Vec::new(),
             lab,
@@ -209,7 +276,7 @@ impl LbLab {
             match plan {
                 Plan::Nat => sh("ip route add default via 198.51.100.1")?,
                 Plan::Dr => sh(&format!(
-                    "ip addr add {vip}/32 dev lo && sysctl -q -w net.ipv4.conf.all.arp_ignore=1 \
+                    "ip addr add {vip}/32 dev lo && ip addr add {vip6}/128 dev lo nodad && sysctl -q -w net.ipv4.conf.all.arp_ignore=1 \
                      net.ipv4.conf.all.arp_announce=2 net.ipv4.conf.eth0.arp_ignore=1 \
                      net.ipv4.conf.eth0.arp_announce=2"
                 ))?,
@@ -236,10 +303,14 @@ impl LbLab {
             } else {
                 vip
             };
+            // Its own address behind NAT: bound to [::] it would answer from
+            // 2001:db8::1x (longest match with the client's 2001:db8:1::10).
+            let bind6: Ipv6Addr = if plan == Plan::Nat { me.rs6[i] } else { vip6 };
             if plan == Plan::Tun {
-                me.udp.push(ipip_decap(&h, vip)?);
+                me.udp.push(ipip_decap(&h, vip, vip6)?);
             }
-            me.udp.push(udp_echo(&h, &name, bind)?);
+            me.udp.push(udp_echo(&h, &name, bind.into())?);
+            me.udp.push(udp_echo(&h, &name, bind6.into())?);
         }
         // nginx is up once every real server answers on its own address.
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -328,11 +399,27 @@ impl LbLab {
         in_netns(self.client(), || http_get(vip, src))?
     }
 
+    /// HTTP GET to the IPv6 VIP (port 80) from the client's IPv6 address.
+    pub fn get6(&self) -> Result<String> {
+        let vip = SocketAddr::new(self.vip6.into(), 80);
+        let src = Some(self.client6.into());
+        in_netns(self.client(), || http_get_from(vip, src))?
+    }
+
+    /// One UDP request to the IPv6 VIP's `UDP_PORT` from the client (see [`LbLab::udp`]).
+    pub fn udp6(&self, sport: u16) -> Result<String> {
+        self.udp_to(self.vip6.into(), self.client6.into(), sport)
+    }
+
     /// One UDP request to the VIP's `UDP_PORT` from the client; the answer
     /// (which must come from the VIP) names the real server.
     pub fn udp(&self, sport: u16) -> Result<String> {
-        let vip = SocketAddr::new(self.vip.into(), UDP_PORT);
-        let src = SocketAddr::new(self.client().v4, sport);
+        self.udp_to(self.vip.into(), self.client().v4, sport)
+    }
+
+    fn udp_to(&self, vip: IpAddr, client: IpAddr, sport: u16) -> Result<String> {
+        let vip = SocketAddr::new(vip, UDP_PORT);
+        let src = SocketAddr::new(client, sport);
         in_netns(self.client(), || -> Result<String> {
             let s = UdpSocket::bind(src)?;
             s.connect(vip)?; // only datagrams from the VIP are accepted
@@ -442,9 +529,14 @@ pub fn http_post(to: SocketAddr, size: usize) -> Result<String> {
 
 /// A minimal HTTP/1.0 GET; returns the body.
 pub fn http_get(to: SocketAddr, src: Option<Ipv4Addr>) -> Result<String> {
-    let s = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+    http_get_from(to, src.map(IpAddr::from))
+}
+
+/// [`http_get`] over IPv4 or IPv6 (the family of `to`), optionally from `src`.
+pub fn http_get_from(to: SocketAddr, src: Option<IpAddr>) -> Result<String> {
+    let s = Socket::new(Domain::for_address(to), Type::STREAM, None)?;
     if let Some(a) = src {
-        s.bind(&SocketAddr::new(a.into(), 0).into())?;
+        s.bind(&SocketAddr::new(a, 0).into())?;
     }
     s.connect_timeout(&to.into(), Duration::from_secs(3))?;
     let mut t: TcpStream = s.into();
@@ -467,13 +559,19 @@ pub fn http_get(to: SocketAddr, src: Option<Ipv4Addr>) -> Result<String> {
 /// encapsulated packets and writes the inner datagram into a `tun0` device
 /// holding the VIP, where the real server's stack takes it as if it had
 /// arrived directly (rp_filter off: the client is routed via eth0).
-fn ipip_decap(host: &Host, vip: Ipv4Addr) -> Result<(Arc<AtomicBool>, JoinHandle<()>)> {
+/// IPv6-in-IPv6 (next header 41) takes the same way: an IPv6 raw socket hands
+/// over the payload, which is the inner datagram.
+fn ipip_decap(
+    host: &Host,
+    vip: Ipv4Addr,
+    vip6: Ipv6Addr,
+) -> Result<(Arc<AtomicBool>, JoinHandle<()>)> {
     let ns = File::open(host.netns_path())?;
     let stop = Arc::new(AtomicBool::new(false));
     let s2 = stop.clone();
     let (tx, rx) = std::sync::mpsc::channel::<std::io::Result<()>>();
     let h = std::thread::spawn(move || {
-        let setup = || -> std::io::Result<(File, Socket)> {
+        let setup = || -> std::io::Result<(File, Socket, Socket)> {
             setns(ns.as_fd(), CloneFlags::CLONE_NEWNET)?;
             let tun = std::fs::OpenOptions::new()
                 .read(true)
@@ -493,10 +591,12 @@ fn ipip_decap(host: &Host, vip: Ipv4Addr) -> Result<(Arc<AtomicBool>, JoinHandle
                 }
             }
             let raw = Socket::new(Domain::IPV4, Type::RAW, Some(socket2::Protocol::from(4)))?;
-            raw.set_read_timeout(Some(Duration::from_millis(50)))?;
-            Ok((tun, raw))
+            raw.set_read_timeout(Some(Duration::from_millis(25)))?;
+            let raw6 = Socket::new(Domain::IPV6, Type::RAW, Some(socket2::Protocol::from(41)))?;
+            raw6.set_read_timeout(Some(Duration::from_millis(25)))?;
+            Ok((tun, raw, raw6))
         };
-        let (mut tun, raw) = match setup() {
+        let (mut tun, raw, raw6) = match setup() {
             Ok(x) => {
                 let _ = tx.send(Ok(()));
                 x
@@ -508,6 +608,13 @@ fn ipip_decap(host: &Host, vip: Ipv4Addr) -> Result<(Arc<AtomicBool>, JoinHandle
         };
         let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 65536];
         while !s2.load(Ordering::Relaxed) {
+            if let Ok(n) = raw6.recv(&mut buf) {
+                // SAFETY: recv initialised the first `n` bytes.
+                let pkt: &[u8] = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast(), n) };
+                if n >= 40 {
+                    let _ = tun.write_all(pkt);
+                }
+            }
             let Ok(n) = raw.recv(&mut buf) else { continue };
             // SAFETY: recv initialised the first `n` bytes.
             let pkt: &[u8] = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast(), n) };
@@ -525,6 +632,7 @@ fn ipip_decap(host: &Host, vip: Ipv4Addr) -> Result<(Arc<AtomicBool>, JoinHandle
             "-c",
             &format!(
                 "ip link set tun0 up && ip addr add {vip}/32 dev tun0 && \
+                 ip addr add {vip6}/128 dev tun0 nodad && \
                  sysctl -q -w net.ipv4.conf.tun0.rp_filter=0"
             ),
         ],
@@ -539,7 +647,7 @@ fn ipip_decap(host: &Host, vip: Ipv4Addr) -> Result<(Arc<AtomicBool>, JoinHandle
 }
 
 /// A UDP server in `host`'s namespace answering "<name> <peer address>".
-fn udp_echo(host: &Host, name: &str, bind: Ipv4Addr) -> Result<(Arc<AtomicBool>, JoinHandle<()>)> {
+fn udp_echo(host: &Host, name: &str, bind: IpAddr) -> Result<(Arc<AtomicBool>, JoinHandle<()>)> {
     let ns = File::open(host.netns_path())?;
     let stop = Arc::new(AtomicBool::new(false));
     let (s2, name) = (stop.clone(), name.to_string());
@@ -547,7 +655,15 @@ fn udp_echo(host: &Host, name: &str, bind: Ipv4Addr) -> Result<(Arc<AtomicBool>,
     let h = std::thread::spawn(move || {
         let sock = setns(ns.as_fd(), CloneFlags::CLONE_NEWNET)
             .map_err(std::io::Error::from)
-            .and_then(|_| UdpSocket::bind((bind, UDP_PORT)))
+            .and_then(|_| {
+                // IPv6 only, so [::] does not collide with the IPv4 socket's port.
+                let s = Socket::new(Domain::for_address((bind, 0).into()), Type::DGRAM, None)?;
+                if bind.is_ipv6() {
+                    s.set_only_v6(true)?;
+                }
+                s.bind(&SocketAddr::new(bind, UDP_PORT).into())?;
+                Ok(UdpSocket::from(s))
+            })
             .and_then(|s| {
                 s.set_read_timeout(Some(Duration::from_millis(50)))?;
                 Ok(s)
@@ -598,4 +714,17 @@ pub fn service(lab: &LbLab, proto: lbcore::spec::Protocol, port: u16) -> Service
             .collect(),
         ..Default::default()
     }
+}
+
+/// Like [`service`] for the lab's IPv6 VIP and real servers.
+pub fn service6(lab: &LbLab, proto: lbcore::spec::Protocol, port: u16) -> ServiceSpec {
+    let mut s = service(lab, proto, port);
+    s.key = lbcore::spec::ServiceKey::Addr {
+        addr: lab.vip6.into(),
+        port: Some(port),
+    };
+    for (r, a) in s.real_servers.iter_mut().zip(&lab.rs6) {
+        r.addr = (*a).into();
+    }
+    s
 }

@@ -29,14 +29,18 @@ pub enum DropReason {
     TooBigNoDf,
     /// One-arm NAT: no free source port towards that real server.
     PortsExhausted,
-    /// IPv6, SCTP or a method this dataplane does not implement.
+    /// SCTP, a real server of the other address family, or a method this
+    /// dataplane does not implement.
     Unsupported,
+    /// IPv6 with an extension header other than Fragment (hop-by-hop,
+    /// routing, destination options, AH, ESP...) to a virtual address.
+    Ipv6ExtHeader,
     /// The kernel refused the frame on transmit.
     TxError,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 12] = [
+    pub const ALL: [DropReason; 13] = [
         Self::Standby,
         Self::Malformed,
         Self::NoServer,
@@ -48,6 +52,7 @@ impl DropReason {
         Self::TooBigNoDf,
         Self::PortsExhausted,
         Self::Unsupported,
+        Self::Ipv6ExtHeader,
         Self::TxError,
     ];
 
@@ -64,6 +69,7 @@ impl DropReason {
             Self::TooBigNoDf => "too_big_no_df",
             Self::PortsExhausted => "ports_exhausted",
             Self::Unsupported => "unsupported",
+            Self::Ipv6ExtHeader => "ipv6_ext_header",
             Self::TxError => "tx_error",
         }
     }

@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 
 use arc_swap::ArcSwap;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::ops::RangeInclusive;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
@@ -19,8 +19,8 @@ use crate::spec::{ForwardingMethod, Protocol, ServiceKey};
 
 use super::counters::{Counters, DropReason};
 use super::nat::{Binding, NatMap};
-use super::neigh::{Iface, Neighbours};
-use super::wire::{self, Ipv4Frame, Mac, ParseError, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP};
+use super::neigh::{Hop, Iface, Neighbours};
+use super::wire::{self, IpFrame, Mac, IPPROTO_TCP, IPPROTO_UDP};
 
 /// How long a first fragment's decision waits for the other fragments.
 const FRAG_TTL: Millis = 5_000;
@@ -104,26 +104,27 @@ pub enum Out {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Plan {
     Dr {
-        rip: Ipv4Addr,
+        rip: IpAddr,
     },
     Tun {
-        rip: Ipv4Addr,
+        rip: IpAddr,
     },
     Nat {
-        rip: Ipv4Addr,
+        rip: IpAddr,
         rport: u16,
-        snat: Option<(Ipv4Addr, u16)>,
+        snat: Option<(IpAddr, u16)>,
     },
     Reply {
-        vip: Ipv4Addr,
+        vip: IpAddr,
         vport: u16,
-        client: Option<(Ipv4Addr, u16)>,
+        client: Option<(IpAddr, u16)>,
         mac: Mac,
         ifindex: i32,
     },
 }
 
-type FragKey = (Ipv4Addr, Ipv4Addr, u16, u8);
+/// (source, destination, identification, protocol) of a fragmented datagram.
+type FragKey = (IpAddr, IpAddr, u32, u8);
 
 /// A worker's connection shard and scratch space.
 #[derive(Debug)]
@@ -142,13 +143,6 @@ pub struct Engine {
     /// Frames in `out` for [`Out::SendSpans`].
     pub spans: Vec<(usize, usize)>,
     big: Vec<u8>,
-}
-
-fn v4(ip: IpAddr) -> Option<Ipv4Addr> {
-    match ip {
-        IpAddr::V4(a) => Some(a),
-        IpAddr::V6(_) => None,
-    }
 }
 
 impl Engine {
@@ -190,14 +184,20 @@ impl Engine {
         partial: bool,
         foreign: bool,
     ) -> Out {
-        let f = match wire::parse(frame) {
-            Ok(f) => f,
-            Err(ParseError::NotIpv4 | ParseError::Malformed) => return Out::Pass,
+        let Ok(f) = wire::parse(frame) else {
+            return Out::Pass;
         };
+        if f.unsupported_ext() {
+            // Hop-by-hop, routing, destination options...: IPVS would not
+            // look past them either. Others' (MLD, say) go to the kernel.
+            return self.ours_or_pass(f.dst, DropReason::Ipv6ExtHeader);
+        }
         if partial {
             wire::fill_l4_csum(frame, &f);
+        } else if f.udp6_zero_csum(frame) {
+            return self.ours_or_pass(f.dst, DropReason::Malformed);
         }
-        if f.proto == IPPROTO_ICMP {
+        if f.proto == f.icmp_proto() {
             return match wire::icmp_error(frame, &f) {
                 Some(e) => self.icmp(frame, &f, &e.inner, now, foreign),
                 None => Out::Pass,
@@ -220,9 +220,9 @@ impl Engine {
         let pkt = f.tcp.map_or(Packet::Udp, Packet::Tcp);
         let key = FlowKey {
             proto,
-            src: f.src.into(),
+            src: f.src,
             sport,
-            dst: f.dst.into(),
+            dst: f.dst,
             dport,
         };
         let on = self.sh.forwards(key.dst);
@@ -275,7 +275,7 @@ impl Engine {
     }
 
     fn plan_for(&self, key: &FlowKey, d: &DestRef) -> Option<Plan> {
-        let rip = v4(d.id.addr)?;
+        let rip = d.id.addr;
         Some(match d.forwarding {
             ForwardingMethod::Dr => Plan::Dr { rip },
             ForwardingMethod::Tun(_) => Plan::Tun { rip },
@@ -324,10 +324,12 @@ impl Engine {
                 sh.persist.release(k, timeout, now);
             }
         };
-        let Some(rip) = v4(rs.id.addr) else {
+        // One family end to end (IPVS's mixed-family tunnels are not done).
+        let rip = rs.id.addr;
+        if rip.is_ipv4() != key.dst.is_ipv4() {
             release(&self.sh);
             return Err(DropReason::Unsupported);
-        };
+        }
         let rport = rs.id.port.unwrap_or(key.dport);
         let (plan, binding) = match rs.forwarding {
             ForwardingMethod::Dr => (Plan::Dr { rip }, None),
@@ -351,14 +353,14 @@ impl Engine {
                 let reply = match snat {
                     Some((ip, p)) => FlowKey {
                         proto: key.proto,
-                        src: rip.into(),
+                        src: rip,
                         sport: rport,
-                        dst: ip.into(),
+                        dst: ip,
                         dport: p,
                     },
                     None => FlowKey {
                         proto: key.proto,
-                        src: rip.into(),
+                        src: rip,
                         sport: rport,
                         dst: key.src,
                         dport: key.sport,
@@ -408,9 +410,9 @@ impl Engine {
     fn alloc_port(
         &mut self,
         proto: Protocol,
-        rip: Ipv4Addr,
+        rip: IpAddr,
         rport: u16,
-        lip: Ipv4Addr,
+        lip: IpAddr,
         now: Millis,
     ) -> Option<u16> {
         let (lo, hi) = (
@@ -423,9 +425,9 @@ impl Engine {
         }
         let reply = |p: u16| FlowKey {
             proto,
-            src: rip.into(),
+            src: rip,
             sport: rport,
-            dst: lip.into(),
+            dst: lip,
             dport: p,
         };
         let probes = per.min(512);
@@ -496,7 +498,7 @@ impl Engine {
         n
     }
 
-    fn remember_frag(&mut self, f: &Ipv4Frame, plan: Plan, now: Millis) {
+    fn remember_frag(&mut self, f: &IpFrame, plan: Plan, now: Millis) {
         if self.frags.len() >= FRAG_MAX {
             self.frags.retain(|_, (_, t)| *t > now);
             if self.frags.len() >= FRAG_MAX {
@@ -510,21 +512,31 @@ impl Engine {
     /// Non-first fragments carry no ports: they follow their first fragment's
     /// decision. The kernel's fanout hash ignores ports for every fragment,
     /// so all fragments of a datagram reach the same worker.
-    fn fragment(&mut self, frame: &mut [u8], f: &Ipv4Frame, ingress: i32, now: Millis) -> Out {
+    fn fragment(&mut self, frame: &mut [u8], f: &IpFrame, ingress: i32, now: Millis) -> Out {
         if let Some(&(plan, t)) = self.frags.get(&(f.src, f.dst, f.id, f.proto)) {
             if t > now {
-                if !self.sh.forwards(f.dst.into()) {
+                if !self.sh.forwards(f.dst) {
                     return Out::Drop(DropReason::Standby);
                 }
                 Counters::inc(&self.counters.frags);
                 return self.apply(frame, f, plan, ingress);
             }
         }
-        let ours = self.sh.table.load().services().iter().any(
-            |s| matches!(s.spec.key, ServiceKey::Addr { addr, .. } if addr == IpAddr::V4(f.dst)),
-        );
+        self.ours_or_pass(f.dst, DropReason::FragUnknown)
+    }
+
+    /// Drops (for `why`) a packet to one of our virtual addresses that we
+    /// do not forward, passes anything else to the kernel.
+    fn ours_or_pass(&self, dst: IpAddr, why: DropReason) -> Out {
+        let ours = self
+            .sh
+            .table
+            .load()
+            .services()
+            .iter()
+            .any(|s| matches!(s.spec.key, ServiceKey::Addr { addr, .. } if addr == dst));
         if ours {
-            Out::Drop(DropReason::FragUnknown)
+            Out::Drop(why)
         } else {
             Out::Pass
         }
@@ -536,8 +548,8 @@ impl Engine {
     fn icmp(
         &mut self,
         frame: &mut [u8],
-        f: &Ipv4Frame,
-        inner: &Ipv4Frame,
+        f: &IpFrame,
+        inner: &IpFrame,
         now: Millis,
         foreign: bool,
     ) -> Out {
@@ -553,18 +565,16 @@ impl Engine {
         // or a forward key (towards the real server).
         let rev = FlowKey {
             proto,
-            src: inner.dst.into(),
+            src: inner.dst,
             sport: idport,
-            dst: inner.src.into(),
+            dst: inner.src,
             dport: isport,
         };
         if let Some(b) = self.sh.nat.by_reply(&rev) {
             if !self.sh.forwards(b.fwd.dst) {
                 return Out::Drop(DropReason::Standby);
             }
-            let (Some(vip), Some(client)) = (v4(b.fwd.dst), v4(b.fwd.src)) else {
-                return Out::Drop(DropReason::Unsupported);
-            };
+            let (vip, client) = (b.fwd.dst, b.fwd.src);
             if f.src == b.rs.0 {
                 wire::set_addr(frame, f, true, vip);
             }
@@ -630,7 +640,72 @@ impl Engine {
         }
     }
 
-    fn apply(&mut self, frame: &mut [u8], f: &Ipv4Frame, plan: Plan, ingress: i32) -> Out {
+    /// IP-in-IP (RFC 2003), as IPVS tunnels IPv4 services.
+    fn tun4(
+        &mut self,
+        frame: &[u8],
+        f: &IpFrame,
+        rip: Ipv4Addr,
+        src: Ipv4Addr,
+        h: Hop,
+        ingress: i32,
+    ) -> Out {
+        if f.end - f.ip + 20 > h.mtu as usize {
+            if !f.dont_frag || f.proto == wire::IPPROTO_ICMP {
+                // Fragment the outer datagram (RFC 2003 §5.1).
+                wire::encap_ipip(frame, f, src, rip, &mut self.big);
+                wire::set_macs(&mut self.big, h.mac, h.src_mac);
+                self.out.clear();
+                self.spans.clear();
+                wire::fragment(&self.big, h.mtu, &mut self.out, &mut self.spans);
+                Counters::inc(&self.counters.frags);
+                return Out::SendSpans(h.ifindex);
+            }
+            // RFC 1191: tell the sender the path MTU through the tunnel.
+            let IpAddr::V4(vip) = f.dst else {
+                return Out::Drop(DropReason::Unsupported);
+            };
+            wire::frag_needed(frame, f, vip, h.mtu - 20, &mut self.out);
+            self.counters.count_drop(DropReason::TooBig);
+            return Out::SendBuf(ingress);
+        }
+        wire::encap_ipip(frame, f, src, rip, &mut self.out);
+        wire::set_macs(&mut self.out, h.mac, h.src_mac);
+        Out::SendBuf(h.ifindex)
+    }
+
+    /// IPv6-in-IPv6 (RFC 2473), as IPVS tunnels IPv6 services. IPv6 is
+    /// never fragmented on the way: too big is answered with Packet Too Big
+    /// (MTU − 40, at least 1280), except for ICMPv6 errors (never answered).
+    fn tun6(
+        &mut self,
+        frame: &[u8],
+        f: &IpFrame,
+        rip: Ipv6Addr,
+        src: Ipv6Addr,
+        h: Hop,
+        ingress: i32,
+    ) -> Out {
+        if f.end - f.ip + 40 > h.mtu as usize {
+            self.counters.count_drop(DropReason::TooBig);
+            let IpAddr::V6(vip) = f.dst else {
+                return Out::Drop(DropReason::Unsupported);
+            };
+            if f.proto == wire::IPPROTO_ICMPV6 {
+                return Out::Drop(DropReason::TooBig);
+            }
+            let mtu = (h.mtu as u32)
+                .saturating_sub(40)
+                .max(wire::IPV6_MIN_MTU as u32);
+            wire::packet_too_big(frame, f, vip, mtu, &mut self.out);
+            return Out::SendBuf(ingress);
+        }
+        wire::encap_ip6ip6(frame, f, src, rip, &mut self.out);
+        wire::set_macs(&mut self.out, h.mac, h.src_mac);
+        Out::SendBuf(h.ifindex)
+    }
+
+    fn apply(&mut self, frame: &mut [u8], f: &IpFrame, plan: Plan, ingress: i32) -> Out {
         match plan {
             Plan::Dr { rip } => {
                 let Some(h) = self.sh.neigh.get(rip) else {
@@ -643,25 +718,11 @@ impl Engine {
                 let Some(h) = self.sh.neigh.get(rip) else {
                     return Out::Drop(DropReason::NoNeigh);
                 };
-                if f.end - f.ip + 20 > h.mtu as usize {
-                    if !f.dont_frag || f.proto == IPPROTO_ICMP {
-                        // Fragment the outer datagram (RFC 2003 §5.1).
-                        wire::encap_ipip(frame, f, h.src_ip, rip, &mut self.big);
-                        wire::set_macs(&mut self.big, h.mac, h.src_mac);
-                        self.out.clear();
-                        self.spans.clear();
-                        wire::fragment(&self.big, h.mtu, &mut self.out, &mut self.spans);
-                        Counters::inc(&self.counters.frags);
-                        return Out::SendSpans(h.ifindex);
-                    }
-                    // RFC 1191: tell the sender the path MTU through the tunnel.
-                    wire::frag_needed(frame, f, f.dst, h.mtu - 20, &mut self.out);
-                    self.counters.count_drop(DropReason::TooBig);
-                    return Out::SendBuf(ingress);
+                match (rip, h.src_ip) {
+                    (IpAddr::V4(rip), IpAddr::V4(src)) => self.tun4(frame, f, rip, src, h, ingress),
+                    (IpAddr::V6(rip), IpAddr::V6(src)) => self.tun6(frame, f, rip, src, h, ingress),
+                    _ => Out::Drop(DropReason::Unsupported),
                 }
-                wire::encap_ipip(frame, f, h.src_ip, rip, &mut self.out);
-                wire::set_macs(&mut self.out, h.mac, h.src_mac);
-                Out::SendBuf(h.ifindex)
             }
             Plan::Nat { rip, rport, snat } => {
                 let Some(h) = self.sh.neigh.get(rip) else {
@@ -698,9 +759,9 @@ impl Engine {
 
 fn reply_plan(b: &Binding) -> Plan {
     Plan::Reply {
-        vip: v4(b.fwd.dst).unwrap_or(Ipv4Addr::UNSPECIFIED),
+        vip: b.fwd.dst,
         vport: b.fwd.dport,
-        client: b.snat.and_then(|_| Some((v4(b.fwd.src)?, b.fwd.sport))),
+        client: b.snat.map(|_| (b.fwd.src, b.fwd.sport)),
         mac: b.client_mac,
         ifindex: b.client_ifindex,
     }

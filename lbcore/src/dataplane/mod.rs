@@ -1,12 +1,13 @@
-//! The dataplane: AF_PACKET rings (TPACKET_V3) on the balancer's interfaces,
+//! The dataplane: AF_PACKET rings (one for IPv4, one for IPv6) on the balancer's interfaces,
 //! PACKET_FANOUT_HASH across worker threads, each owning a connection-table
 //! shard and reading the service snapshot from [`SharedTable`] (arc-swap, no
 //! lock per packet).
 //!
-//! Forwarding methods (IPv4, TCP and UDP): DR (destination MAC rewrite), NAT
-//! (two-arm: DNAT with port mapping, replies routed back through us and
-//! SNATed back to the VIP), one-arm NAT (also SNAT to the balancer's
-//! address and a port of [`DataplaneConfig::snat_ports`]), TUN (IP-in-IP).
+//! Forwarding methods (IPv4 and IPv6, TCP and UDP): DR (destination MAC
+//! rewrite), NAT (two-arm: DNAT with port mapping, replies routed back
+//! through us and SNATed back to the VIP), one-arm NAT (also SNAT to the
+//! balancer's address and a port of [`DataplaneConfig::snat_ports`]), TUN
+//! (IP-in-IP for IPv4, IPv6-in-IPv6 for IPv6, as IPVS).
 //! Checksums are updated incrementally (RFC 1624). See [`engine`] for
 //! fragments and ICMP errors, [`nat`] for why replies use a shared lookup,
 //! [`nft`] for keeping the kernel from answering intercepted packets.
@@ -24,7 +25,7 @@ pub mod ring;
 pub mod wire;
 
 use std::collections::{HashMap, HashSet};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::ops::RangeInclusive;
 use std::sync::atomic::{AtomicBool, AtomicU16, Ordering::Relaxed};
 use std::sync::mpsc;
@@ -127,7 +128,13 @@ pub fn iface(name: &str) -> Result<Iface, DataplaneError> {
                     .netmask
                     .and_then(|m| m.as_sockaddr_in().map(|m| u32::from(m.ip()).count_ones()))
                     .unwrap_or(32);
-                addrs.push((v.ip(), plen as u8));
+                addrs.push((IpAddr::V4(v.ip()), plen as u8));
+            } else if let Some(v) = a.as_sockaddr_in6() {
+                let plen = ifa
+                    .netmask
+                    .and_then(|m| m.as_sockaddr_in6().map(|m| u128::from(m.ip()).count_ones()))
+                    .unwrap_or(128);
+                addrs.push((IpAddr::V6(v.ip()), plen as u8));
             }
         }
     }
@@ -135,15 +142,18 @@ pub fn iface(name: &str) -> Result<Iface, DataplaneError> {
         name: name.into(),
         index,
         mac: mac.ok_or_else(|| err(&"no MAC address"))?,
-        addr: addrs.first().map(|a| a.0),
+        addr: addrs.iter().find_map(|a| match a.0 {
+            IpAddr::V4(v) => Some(v),
+            IpAddr::V6(_) => None,
+        }),
         addrs,
         mtu: mtu(name).unwrap_or(1500),
     })
 }
 
-/// Interfaces with a subnet holding one of `addrs` (on-link real servers), by name, sorted;
-/// never the loopback (nothing is forwarded there).
-pub fn ifaces_facing(addrs: &[Ipv4Addr]) -> Vec<String> {
+/// Interfaces with a subnet (IPv4 or IPv6) holding one of `addrs` (on-link real servers), by
+/// name, sorted; never the loopback (nothing is forwarded there).
+pub fn ifaces_facing(addrs: &[IpAddr]) -> Vec<String> {
     use nix::net::if_::InterfaceFlags;
     let mut names = std::collections::BTreeSet::new();
     for ifa in nix::ifaddrs::getifaddrs().into_iter().flatten() {
@@ -153,11 +163,17 @@ pub fn ifaces_facing(addrs: &[Ipv4Addr]) -> Vec<String> {
         let (Some(a), Some(m)) = (ifa.address, ifa.netmask) else {
             continue;
         };
-        let (Some(a), Some(m)) = (a.as_sockaddr_in(), m.as_sockaddr_in()) else {
+        let (net, plen) = if let (Some(a), Some(m)) = (a.as_sockaddr_in(), m.as_sockaddr_in()) {
+            (IpAddr::V4(a.ip()), u32::from(m.ip()).count_ones())
+        } else if let (Some(a), Some(m)) = (a.as_sockaddr_in6(), m.as_sockaddr_in6()) {
+            (IpAddr::V6(a.ip()), u128::from(m.ip()).count_ones())
+        } else {
             continue;
         };
-        let (net, mask) = (u32::from(a.ip()), u32::from(m.ip()));
-        if addrs.iter().any(|x| u32::from(*x) & mask == net & mask) {
+        if addrs
+            .iter()
+            .any(|x| neigh::same_subnet(*x, net, plen as u8))
+        {
             names.insert(ifa.interface_name);
         }
     }
@@ -230,17 +246,25 @@ impl Dataplane {
             dp.nft = true;
         }
         let workers = cfg.workers.max(1);
-        // Fanout groups are per namespace and device: one id per interface.
+        // Fanout groups are per namespace and device, and hold one ethertype:
+        // one id per interface and family (IPv4 and IPv6 rings).
+        let n = ifaces.len() as u16;
         let base = (std::process::id() as u16)
             .wrapping_mul(97)
-            .wrapping_add(GROUP.fetch_add(ifaces.len() as u16, Relaxed));
+            .wrapping_add(GROUP.fetch_add(2 * n, Relaxed));
         let mut socks: Vec<Vec<ring::RingSocket>> = Vec::new();
         for _ in 0..workers {
             let mut v = Vec::new();
-            for (i, ifc) in ifaces.iter().enumerate() {
-                let s = ring::RingSocket::open(ifc.index, base.wrapping_add(i as u16), cfg.ring)
-                    .map_err(|e| DataplaneError::Socket(ifc.name.clone(), e))?;
-                v.push(s);
+            for (fam, ethertype) in [wire::ETHERTYPE_IPV4, wire::ETHERTYPE_IPV6]
+                .into_iter()
+                .enumerate()
+            {
+                for (i, ifc) in ifaces.iter().enumerate() {
+                    let group = base.wrapping_add(fam as u16 * n + i as u16);
+                    let s = ring::RingSocket::open(ifc.index, group, cfg.ring, ethertype)
+                        .map_err(|e| DataplaneError::Socket(ifc.name.clone(), e))?;
+                    v.push(s);
+                }
             }
             socks.push(v);
         }
@@ -279,16 +303,23 @@ impl Dataplane {
                 .map_err(DataplaneError::Thread)?;
             dp.threads.push(h);
         }
-        let mut arp = HashMap::new();
+        let mut socks = ResolverSockets {
+            arp: HashMap::new(),
+            tx: HashMap::new(),
+            // Without IPv6 in the namespace there is nothing to solicit.
+            na: ring::NaSocket::open().ok(),
+        };
         for ifc in &ifaces {
-            let s = ring::PlainSocket::open(ifc.index, wire::ETHERTYPE_ARP)
-                .map_err(|e| DataplaneError::Socket(ifc.name.clone(), e))?;
-            arp.insert(ifc.index, s);
+            let err = |e| DataplaneError::Socket(ifc.name.clone(), e);
+            let s = ring::PlainSocket::open(ifc.index, wire::ETHERTYPE_ARP).map_err(err)?;
+            socks.arp.insert(ifc.index, s);
+            let s = ring::PlainSocket::open(ifc.index, 0).map_err(err)?;
+            socks.tx.insert(ifc.index, s);
         }
         let (sh, stop) = (shared, dp.stop.clone());
         let h = std::thread::Builder::new()
             .name("lb-resolver".into())
-            .spawn(move || resolver(sh, arp, stop, origin))
+            .spawn(move || resolver(sh, socks, stop, origin))
             .map_err(DataplaneError::Thread)?;
         dp.threads.push(h);
         Ok(dp)
@@ -315,7 +346,7 @@ impl Dataplane {
     }
 
     /// The next hops resolved so far.
-    pub fn hops(&self) -> Arc<HashMap<Ipv4Addr, Hop>> {
+    pub fn hops(&self) -> Arc<HashMap<IpAddr, Hop>> {
         self.shared.neigh.snapshot()
     }
 
@@ -343,7 +374,7 @@ impl Dataplane {
     /// Re-renders and loads the nftables rules for the current table (call
     /// after the service set changes). Must run in the dataplane's namespace.
     pub fn refresh_nft(&self) -> Result<(), nft::NftError> {
-        let addrs: Vec<Ipv4Addr> = self
+        let addrs: Vec<IpAddr> = self
             .shared
             .ifaces
             .iter()
@@ -531,38 +562,42 @@ fn worker(
     }
 }
 
-/// IPv4 real servers (and sorry servers) of the current table.
-fn targets(sh: &Shared) -> HashSet<Ipv4Addr> {
+/// Real servers (and sorry servers) of the current table.
+fn targets(sh: &Shared) -> HashSet<IpAddr> {
     sh.table
         .load()
         .services()
         .iter()
         .flat_map(|s| s.servers.iter())
-        .filter_map(|r| match r.id.addr {
-            IpAddr::V4(a) => Some(a),
-            IpAddr::V6(_) => None,
-        })
+        .map(|r| r.id.addr)
         .collect()
+}
+
+/// The resolver's sockets: per interface an ARP socket and a transmit-only
+/// one (neighbour solicitations), and one raw ICMPv6 socket hearing the
+/// advertisements (`None` without IPv6).
+struct ResolverSockets {
+    arp: HashMap<i32, ring::PlainSocket>,
+    tx: HashMap<i32, ring::PlainSocket>,
+    na: Option<ring::NaSocket>,
 }
 
 /// Resolves next hops; also drops dead persistence templates once a second
 /// (same clock as the workers).
-fn resolver(
-    sh: Arc<Shared>,
-    arp: HashMap<i32, ring::PlainSocket>,
-    stop: Arc<AtomicBool>,
-    origin: Instant,
-) {
+fn resolver(sh: Arc<Shared>, socks: ResolverSockets, stop: Arc<AtomicBool>, origin: Instant) {
+    let ResolverSockets { arp, tx, na } = socks;
     let mut last_persist = Instant::now();
-    let mut extra: HashSet<Ipv4Addr> = HashSet::new();
-    // From our own ARP requests: (MAC, when heard). Re-asked after
-    // LEARN_REFRESH while in use, forgotten after LEARN_TTL without a reply.
-    let mut heard: HashMap<(Ipv4Addr, i32), (wire::Mac, Instant)> = HashMap::new();
+    let mut extra: HashSet<IpAddr> = HashSet::new();
+    // From our own ARP requests and neighbour solicitations: (MAC, when
+    // heard). Re-asked after LEARN_REFRESH while in use, forgotten after
+    // LEARN_TTL without a reply.
+    let mut heard: HashMap<(IpAddr, i32), (wire::Mac, Instant)> = HashMap::new();
     const LEARN_REFRESH: Duration = Duration::from_secs(30);
     const LEARN_TTL: Duration = Duration::from_secs(60);
-    let mut asked: HashMap<(i32, Ipv4Addr), Instant> = HashMap::new();
+    let mut asked: HashMap<(i32, IpAddr), Instant> = HashMap::new();
     let mut buf = [0u8; 1600];
-    let fds: Vec<_> = arp.values().map(|s| s.fd()).collect();
+    let mut fds: Vec<_> = arp.values().map(|s| s.fd()).collect();
+    fds.extend(na.iter().map(|s| s.fd()));
     while !stop.load(Relaxed) {
         if last_persist.elapsed() >= Duration::from_secs(1) {
             last_persist = Instant::now();
@@ -572,7 +607,12 @@ fn resolver(
         let mut want = targets(&sh);
         want.extend(extra.iter().copied());
         let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
-        let routes = neigh::parse_routes(&read("/proc/thread-self/net/route"));
+        let mut routes = neigh::parse_routes(&read("/proc/thread-self/net/route"));
+        if want.iter().any(IpAddr::is_ipv6) {
+            routes.extend(neigh::parse_routes6(&read(
+                "/proc/thread-self/net/ipv6_route",
+            )));
+        }
         let kernel = neigh::parse_arp(&read("/proc/thread-self/net/arp"));
         heard.retain(|_, (_, t)| t.elapsed() < LEARN_TTL);
         let learned: HashMap<_, _> = heard.iter().map(|(k, (m, _))| (*k, *m)).collect();
@@ -584,22 +624,27 @@ fn resolver(
             .iter()
             .filter(|(_, (_, t))| t.elapsed() >= LEARN_REFRESH)
             .map(|(&(ip, ifindex), _)| (ifindex, ip));
-        let ask: Vec<(i32, Ipv4Addr)> = res.ask.into_iter().chain(stale).collect();
+        let ask: Vec<(i32, IpAddr)> = res.ask.into_iter().chain(stale).collect();
         for (ifindex, ip) in ask {
             let fresh = asked
                 .get(&(ifindex, ip))
                 .is_some_and(|t| t.elapsed() < Duration::from_millis(200));
-            let (Some(s), Some(ifc)) = (
-                arp.get(&ifindex),
-                sh.ifaces.iter().find(|i| i.index == ifindex),
-            ) else {
+            let Some(ifc) = sh.ifaces.iter().find(|i| i.index == ifindex) else {
                 continue;
             };
             if fresh {
                 continue;
             }
-            if let Some(src) = ifc.src_for(ip) {
-                let _ = s.send(&wire::arp_request(ifc.mac, src, ip));
+            let sent = match (ip, ifc.src_for(ip)) {
+                (IpAddr::V4(ip), Some(IpAddr::V4(src))) => arp
+                    .get(&ifindex)
+                    .map(|s| s.send(&wire::arp_request(ifc.mac, src, ip))),
+                (IpAddr::V6(ip), Some(IpAddr::V6(src))) if na.is_some() => tx
+                    .get(&ifindex)
+                    .map(|s| s.send(&wire::neighbour_solicitation(ifc.mac, src, ip))),
+                _ => None,
+            };
+            if sent.is_some() {
                 asked.insert((ifindex, ip), Instant::now());
             }
         }
@@ -607,9 +652,21 @@ fn resolver(
         for (&ifindex, s) in &arp {
             while let Some(f) = s.recv(&mut buf) {
                 if let Some((ip, mac)) = wire::arp_sender(f) {
-                    if asked.contains_key(&(ifindex, ip)) {
-                        heard.insert((ip, ifindex), (mac, Instant::now()));
+                    if asked.contains_key(&(ifindex, ip.into())) {
+                        heard.insert((ip.into(), ifindex), (mac, Instant::now()));
                     }
+                }
+            }
+        }
+        if let Some(s) = &na {
+            while let Some(m) = s.recv(&mut buf) {
+                let Some((ip, mac)) = wire::na_target(m) else {
+                    continue;
+                };
+                // The socket does not say which interface heard it: every
+                // interface we asked on for that address learns it.
+                for &(ifindex, _) in asked.keys().filter(|(_, a)| *a == IpAddr::V6(ip)) {
+                    heard.insert((ip.into(), ifindex), (mac, Instant::now()));
                 }
             }
         }

@@ -9,7 +9,7 @@
 //! removes; TCP state is tracked from the input direction (as IPVS does for DR).
 
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -27,9 +27,9 @@ pub struct Binding {
     /// Real server → client (two-arm) or → balancer (one-arm), as it will be received.
     pub reply: FlowKey,
     /// Real server address and port.
-    pub rs: (Ipv4Addr, u16),
+    pub rs: (IpAddr, u16),
     /// One-arm: the balancer's address and port the client is hidden behind.
-    pub snat: Option<(Ipv4Addr, u16)>,
+    pub snat: Option<(IpAddr, u16)>,
     /// Where replies go: the client's (or its router's) MAC as seen on the first packet.
     pub client_mac: Mac,
     pub client_ifindex: i32,

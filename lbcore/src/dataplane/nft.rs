@@ -22,7 +22,7 @@
 
 use std::collections::BTreeSet;
 use std::io::Write;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::ops::RangeInclusive;
 use std::process::{Command, Stdio};
 
@@ -48,7 +48,7 @@ fn fam(a: IpAddr) -> &'static str {
 }
 
 /// The rule set (`nft -f` input) for `table`; replaces an earlier version atomically.
-pub fn render(table: &ServiceTable, lb_addrs: &[Ipv4Addr], snat: &RangeInclusive<u16>) -> String {
+pub fn render(table: &ServiceTable, lb_addrs: &[IpAddr], snat: &RangeInclusive<u16>) -> String {
     let mut rules = BTreeSet::new();
     let mut one_arm = BTreeSet::new();
     for s in table.services() {
@@ -90,7 +90,8 @@ pub fn render(table: &ServiceTable, lb_addrs: &[Ipv4Addr], snat: &RangeInclusive
     for p in one_arm {
         for a in lb_addrs {
             rules.insert(format!(
-                "ip daddr {a} {p} dport {}-{} drop",
+                "{} daddr {a} {p} dport {}-{} drop",
+                fam(*a),
                 snat.start(),
                 snat.end()
             ));
@@ -145,4 +146,46 @@ pub fn remove() -> Result<(), NftError> {
     apply(&format!(
         "table inet {TABLE} {{}}\ndelete table inet {TABLE}\n"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::Controller;
+    use crate::spec::{RealServerSpec, ServiceSpec};
+
+    #[test]
+    fn ipv6_services_get_ip6_rules() {
+        let rs = |a: &str, m| RealServerSpec {
+            addr: a.parse().unwrap(),
+            port: Some(8080),
+            forwarding: Some(m),
+            ..Default::default()
+        };
+        let spec = ServiceSpec {
+            key: ServiceKey::Addr {
+                addr: "2001:db8:1::100".parse().unwrap(),
+                port: Some(80),
+            },
+            real_servers: vec![
+                rs("2001:db8:2::11", ForwardingMethod::Nat),
+                rs("2001:db8:2::12", ForwardingMethod::NatOneArm),
+            ],
+            ..Default::default()
+        };
+        let (c, _) = Controller::new(vec![spec], vec![]).unwrap();
+        let lb: Vec<IpAddr> = vec![
+            "198.51.100.1".parse().unwrap(),
+            "2001:db8:2::1".parse().unwrap(),
+        ];
+        let r = render(&c.table(), &lb, &(61000..=65535));
+        for want in [
+            "ip6 daddr 2001:db8:1::100 tcp dport 80 drop",
+            "ip6 saddr 2001:db8:2::11 tcp sport 8080 fib daddr type != local drop",
+            "ip6 daddr 2001:db8:2::1 tcp dport 61000-65535 drop",
+            "ip daddr 198.51.100.1 tcp dport 61000-65535 drop",
+        ] {
+            assert!(r.contains(want), "{want} missing in\n{r}");
+        }
+    }
 }

@@ -50,7 +50,6 @@ impl Default for RingConfig {
     }
 }
 
-const ETH_P_IP: u16 = 0x0800;
 /// V2 frame size: a 1500-byte MTU frame plus headers fits.
 const FRAME: u32 = 2048;
 
@@ -96,15 +95,16 @@ fn setsockopt<T>(fd: RawFd, level: libc::c_int, name: libc::c_int, v: &T) -> io:
 }
 
 impl RingSocket {
-    /// Opens a socket receiving IPv4 frames of `ifindex` into a V3 ring, in
-    /// fanout group `group` (flow-hash demultiplexing across the group).
-    pub fn open(ifindex: i32, group: u16, cfg: RingConfig) -> io::Result<Self> {
+    /// Opens a socket receiving the `ethertype` (IPv4 or IPv6) frames of
+    /// `ifindex` into a ring, in fanout group `group` (flow-hash
+    /// demultiplexing across the group; a group holds one ethertype).
+    pub fn open(ifindex: i32, group: u16, cfg: RingConfig, ethertype: u16) -> io::Result<Self> {
         // SAFETY: plain socket(2) call; the result is checked and owned below.
         let raw = cvt(unsafe {
             libc::socket(
                 libc::AF_PACKET,
                 libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                ETH_P_IP.to_be() as libc::c_int,
+                ethertype.to_be() as libc::c_int,
             )
         })?;
         // SAFETY: `raw` is a fresh descriptor nobody else owns.
@@ -166,7 +166,7 @@ impl RingSocket {
         let one: libc::c_int = 1;
         setsockopt(raw, libc::SOL_PACKET, libc::PACKET_IGNORE_OUTGOING, &one)?;
         setsockopt(raw, libc::SOL_PACKET, libc::PACKET_QDISC_BYPASS, &one)?;
-        bind_to_interface(raw, ifindex, ETH_P_IP)?;
+        bind_to_interface(raw, ifindex, ethertype)?;
         let fanout: libc::c_int =
             (group as libc::c_int) | ((libc::PACKET_FANOUT_HASH as libc::c_int) << 16);
         setsockopt(raw, libc::SOL_PACKET, libc::PACKET_FANOUT, &fanout)?;
@@ -466,4 +466,45 @@ fn bind_to_interface(raw: libc::c_int, ifindex: libc::c_int, ethertype: u16) -> 
         )
     })?;
     Ok(())
+}
+
+/// A raw ICMPv6 socket receiving only Neighbour Advertisements: the
+/// resolver's ears for its own solicitations (an AF_PACKET socket for IPv6
+/// would copy every IPv6 frame to it).
+#[derive(Debug)]
+pub struct NaSocket {
+    fd: OwnedFd,
+}
+
+impl NaSocket {
+    pub fn open() -> io::Result<Self> {
+        const SOL_ICMPV6: libc::c_int = 58;
+        const ICMP6_FILTER: libc::c_int = 1;
+        // SAFETY: plain socket(2) call; the result is checked and owned below.
+        let raw = cvt(unsafe {
+            libc::socket(
+                libc::AF_INET6,
+                libc::SOCK_RAW | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+                libc::IPPROTO_ICMPV6,
+            )
+        })?;
+        // SAFETY: `raw` is a fresh descriptor nobody else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        // Linux's filter: a set bit blocks that type; let only 136 through.
+        let mut filter = [u32::MAX; 8];
+        filter[136 >> 5] &= !(1 << (136 & 31));
+        setsockopt(raw, SOL_ICMPV6, ICMP6_FILTER, &filter)?;
+        Ok(Self { fd })
+    }
+
+    pub fn fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    /// One pending ICMPv6 message (no IPv6 header), if any (non-blocking).
+    pub fn recv<'a>(&self, buf: &'a mut [u8]) -> Option<&'a [u8]> {
+        // SAFETY: `buf` is a valid writable slice for its length.
+        let r = unsafe { libc::recv(self.fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+        (r > 0).then(|| &buf[..r as usize])
+    }
 }

@@ -8,8 +8,7 @@
 //! elsewhere) are always forwarded, as IPVS would.
 //!
 //! The dataplane listens on the interfaces of the instances holding the virtual addresses and
-//! on those facing on-link real servers. IPv4 only: IPv6 virtual servers are checked but not
-//! forwarded (logged).
+//! on those facing on-link real servers (IPv4 and IPv6 alike).
 
 use std::collections::HashSet;
 use std::net::IpAddr;
@@ -40,8 +39,9 @@ pub struct Balancer {
 }
 
 impl Balancer {
-    /// Starts the dataplane for `table` when the config has IPv4 virtual servers. Errors are
-    /// logged, not fatal: VRRP and the health checks go on without forwarding.
+    /// Starts the dataplane for `table` when the config has virtual servers with an address
+    /// (IPv4 or IPv6). Errors are logged, not fatal: VRRP and the health checks go on without
+    /// forwarding.
     pub async fn start(
         config: &Config,
         table: Arc<SharedTable>,
@@ -49,10 +49,7 @@ impl Balancer {
     ) -> Option<Self> {
         let snapshot = table.load_full();
         let vips = snapshot.addrs();
-        if let Some(v6) = vips.iter().find(|a| a.is_ipv6()) {
-            warn!(vip = %v6, "IPv6 virtual servers are health-checked but not forwarded");
-        }
-        if !vips.iter().any(IpAddr::is_ipv4) {
+        if vips.is_empty() {
             return None;
         }
         let mut ifaces: Vec<String> = Vec::new();
@@ -63,14 +60,10 @@ impl Balancer {
                 }
             }
         }
-        let rips: Vec<_> = snapshot
+        let rips: Vec<IpAddr> = snapshot
             .services()
             .iter()
             .flat_map(|s| s.spec.real_servers.iter().map(|r| r.addr))
-            .filter_map(|a| match a {
-                IpAddr::V4(a) => Some(a),
-                IpAddr::V6(_) => None,
-            })
             .collect();
         ifaces.extend(lbcore::dataplane::ifaces_facing(&rips));
         ifaces.sort();
