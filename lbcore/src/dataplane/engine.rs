@@ -226,6 +226,21 @@ impl Engine {
             dport,
         };
         let on = self.sh.forwards(key.dst);
+        // IPVS's conn_reuse_mode 1: a SYN on a connection that is over (the client reused
+        // its port) starts a new one, scheduled afresh.
+        if let Packet::Tcp(t) = pkt {
+            if t.syn && !t.ack {
+                let over = self.conns.get(&key, now).is_some_and(|c| {
+                    matches!(
+                        c.state,
+                        ConnState::Tcp(TcpState::TimeWait | TcpState::Close)
+                    )
+                });
+                if let Some(c) = over.then(|| self.conns.remove(&key)).flatten() {
+                    self.cleanup(key, c, now);
+                }
+            }
+        }
         let plan = match self.conns.touch_or_expire(&key, Dir::Input, pkt, now) {
             Touched::Live(c) => {
                 let d = c.dest.clone();

@@ -663,3 +663,28 @@ fn a_real_server_of_the_other_family_is_refused() {
         Out::Drop(DropReason::Unsupported)
     );
 }
+
+/// IPVS's conn_reuse_mode 1: a client reusing the port of a connection that is over gets a
+/// new connection, scheduled afresh; a SYN on a live one keeps its server.
+#[test]
+fn syn_on_a_closed_connection_is_scheduled_again() {
+    const RST: u8 = 0x04;
+    let (mut e, _) = setup(ForwardingMethod::Dr, None);
+    let mut b = from_client(1000, SYN, b"");
+    assert_eq!(e.process(&mut b, 2, 0, false, false), Out::Send(2));
+    assert_eq!(b[0..6], mac_of(RS1));
+    // A retransmitted SYN while the connection lives: same server, no new connection.
+    let mut b = from_client(1000, SYN, b"");
+    assert_eq!(e.process(&mut b, 2, 1, false, false), Out::Send(2));
+    assert_eq!(b[0..6], mac_of(RS1));
+    assert_eq!(e.counters.new_conns.load(Relaxed), 1);
+    for flags in [ACK, RST | ACK] {
+        let mut b = from_client(1000, flags, b"");
+        assert_eq!(e.process(&mut b, 2, 2, false, false), Out::Send(2));
+    }
+    // The port again, 1 ms later: rr moves on to the next server.
+    let mut b = from_client(1000, SYN, b"");
+    assert_eq!(e.process(&mut b, 2, 3, false, false), Out::Send(2));
+    assert_eq!(b[0..6], mac_of(RS2));
+    assert_eq!(e.counters.new_conns.load(Relaxed), 2);
+}
