@@ -14,6 +14,7 @@
 //! probes to many servers at once (the 4-tuples differ), never two to the same server.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
 use std::mem::MaybeUninit;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
@@ -48,6 +49,39 @@ struct Flight {
 
 /// (server address, our port): unique among the probes in flight.
 type Key = (SocketAddr, u16);
+
+/// A multiplicative hash for the in-flight map, looked up for every probe and every answer:
+/// keys are our own, so SipHash's protection against chosen keys buys nothing here.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut w = [0u8; 8];
+            w[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(w));
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_u8(&mut self, n: u8) {
+        self.write_u64(u64::from(n));
+    }
+    fn write_u16(&mut self, n: u16) {
+        self.write_u64(u64::from(n));
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
 
 struct Slot {
     /// Bumped when the slot is freed, so a stale deadline or answer cannot hit a later probe.
@@ -136,7 +170,7 @@ pub(crate) struct Synner {
     v6: Option<Family>,
     slots: Vec<Slot>,
     free: Vec<u32>,
-    by_key: HashMap<Key, u32>,
+    by_key: HashMap<Key, u32, BuildHasherDefault<KeyHasher>>,
     /// Per distinct timeout: deadlines, oldest first.
     deadlines: Vec<(Duration, VecDeque<Deadline>)>,
     /// Answered (or failed to send) probes not yet handed to the scheduler:
@@ -144,8 +178,8 @@ pub(crate) struct Synner {
     ready: Vec<(u32, u32, io::Result<Answer>, Instant)>,
     /// When the last read that emptied the sockets started.
     drained_at: Instant,
-    /// Source address per server, and when it was looked up.
-    sources: HashMap<IpAddr, (IpAddr, Instant)>,
+    /// Source address per checker, and when it was looked up.
+    sources: Vec<Option<(IpAddr, Instant)>>,
     bufs: Vec<[u8; FILTER_SNAPLEN as usize]>,
 }
 
@@ -157,11 +191,11 @@ impl Synner {
             v6: v6.then(|| Family::open(true)).transpose()?,
             slots: Vec::new(),
             free: Vec::new(),
-            by_key: HashMap::new(),
+            by_key: HashMap::default(),
             deadlines: Vec::new(),
             ready: Vec::new(),
             drained_at: Instant::now(),
-            sources: HashMap::new(),
+            sources: Vec::new(),
             bufs: vec![[0; FILTER_SNAPLEN as usize]; BATCH],
         })
     }
@@ -178,7 +212,7 @@ impl Synner {
     ) -> io::Result<()> {
         let src = match bindto {
             Some(ip) => ip,
-            None => self.source_towards(dest, now)?,
+            None => self.source_towards(checker, dest, now)?,
         };
         let fam = match (dest.is_ipv6(), &mut self.v4, &mut self.v6) {
             (false, Some(f), _) | (true, _, Some(f)) => f,
@@ -234,8 +268,13 @@ impl Synner {
         Ok(())
     }
 
-    fn source_towards(&mut self, dest: SocketAddr, now: Instant) -> io::Result<IpAddr> {
-        if let Some((src, at)) = self.sources.get(&dest.ip()) {
+    fn source_towards(
+        &mut self,
+        checker: usize,
+        dest: SocketAddr,
+        now: Instant,
+    ) -> io::Result<IpAddr> {
+        if let Some(Some((src, at))) = self.sources.get(checker) {
             if now.saturating_duration_since(*at) < SOURCE_TTL {
                 return Ok(*src);
             }
@@ -247,7 +286,10 @@ impl Synner {
         // Connecting a UDP socket only picks a route and a source; nothing is sent.
         route.connect(SocketAddr::new(dest.ip(), dest.port().max(1)))?;
         let src = route.local_addr()?.ip();
-        self.sources.insert(dest.ip(), (src, now));
+        if self.sources.len() <= checker {
+            self.sources.resize(checker + 1, None);
+        }
+        self.sources[checker] = Some((src, now));
         Ok(src)
     }
 
@@ -414,7 +456,9 @@ impl Synner {
                     for fam in [self.v4.as_mut(), self.v6.as_mut()].into_iter().flatten() {
                         fam.outbox.retain(|o| o.slot != slot);
                     }
-                    self.sources.remove(&f.key.0.ip());
+                    if let Some(s) = self.sources.get_mut(f.checker) {
+                        *s = None;
+                    }
                     out.push(Finished {
                         checker: f.checker,
                         result: None,
