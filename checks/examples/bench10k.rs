@@ -4,7 +4,14 @@
 //! the kernel floor: the CPU of a minimal loop (no tokio, no scheduler) doing the same connects.
 //!
 //! `cargo run --release -p checks --example bench10k -- [targets] [seconds] [--runs R]
-//! [--busy K] [--floor-seconds S] [--pin]` (root: it creates the namespace with unshare).
+//! [--busy K] [--floor-seconds S] [--pin] [--modes rst,fin,halfopen]
+//! [--floors epoll,blocking,blocking-rst,syn]` (root: it creates the namespace with unshare).
+//!
+//! Checker modes: `rst` TCP_CHECK as configured by default (close with RST, SO_LINGER 0, as
+//! keepalived), `fin` with `graceful_close` (FIN exchange, TIME_WAIT on the checker),
+//! `halfopen` with `half_open` (SYN, SYN/ACK, RST: no connection). Floors: `epoll` and
+//! `blocking` connect + close (FIN), `blocking-rst` with SO_LINGER 0, `syn` raw SYNs in
+//! sendmmsg batches and answers by recvmmsg, as the half-open engine.
 //!
 //! Every role runs in its own process, so each one's CPU and RSS are its own: the listeners
 //! (`--serve`), each checker run (`--checker`), each floor run (`--floor MODE`) and, with
@@ -109,7 +116,19 @@ fn cpu_report(c0: (f64, f64), c1: (f64, f64), wall: f64) -> Map<String, Value> {
 }
 
 /// One checker run: the crate's scheduler on a current-thread runtime, as the daemon runs it.
-fn checker(n: usize, secs: u64) -> Value {
+fn checker(n: usize, secs: u64, mode: &str) -> Value {
+    let spec = match mode {
+        "rst" => TcpCheck::default(),
+        "fin" => TcpCheck {
+            graceful_close: true,
+            ..Default::default()
+        },
+        "halfopen" => TcpCheck {
+            half_open: true,
+            ..Default::default()
+        },
+        other => panic!("unknown checker mode {other}"),
+    };
     raise_nofile();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -129,7 +148,7 @@ fn checker(n: usize, secs: u64) -> Value {
                 resolve(
                     &vs,
                     &rs,
-                    &CheckSpec::new(ProbeSpec::TcpCheck(TcpCheck::default())),
+                    &CheckSpec::new(ProbeSpec::TcpCheck(spec.clone())),
                     Target::new(a.ip(), a.port()),
                     1,
                 )
@@ -190,6 +209,7 @@ fn checker(n: usize, secs: u64) -> Value {
             late_us[i] as f64 / 1e3
         };
         let mut m = cpu_report(c0, c1, wall);
+        m.insert("mode".into(), json!(mode));
         let probes = seen - probes0;
         m.insert("probes".into(), json!(probes));
         m.insert("probes_per_second".into(), json!(probes as f64 / wall));
@@ -225,9 +245,13 @@ fn floor(n: usize, secs: u64, mode: &str) -> Value {
     let mut durations_us: Vec<u32> = Vec::new();
     let mut free: Vec<usize> = Vec::new();
     let mut events = vec![EpollEvent::empty(); 1024];
-    let blocking = match mode {
-        "epoll" => false,
-        "blocking" => true,
+    if mode == "syn" {
+        return floor_syn(n, secs);
+    }
+    let (blocking, rst) = match mode {
+        "epoll" => (false, false),
+        "blocking" => (true, false),
+        "blocking-rst" => (true, true),
         other => panic!("unknown floor mode {other}"),
     };
     let (mut ok, mut failed) = (0u64, 0u64);
@@ -250,6 +274,9 @@ fn floor(n: usize, secs: u64, mode: &str) -> Value {
             dispatched += 1;
             if blocking {
                 let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+                if rst {
+                    s.set_linger(Some(Duration::ZERO)).unwrap();
+                }
                 match s.connect(t) {
                     Ok(()) => ok += 1,
                     Err(_) => failed += 1,
@@ -302,6 +329,159 @@ fn floor(n: usize, secs: u64, mode: &str) -> Value {
     m.insert("connects_ok".into(), json!(ok));
     m.insert("connects_failed".into(), json!(failed));
     m.insert("peak_rss_mib".into(), json!(peak_rss_kib() as f64 / 1024.0));
+    Value::Object(m)
+}
+
+/// The half-open floor: `n` SYNs per second from 16 reserved ports through one raw socket with
+/// the engine's filter, sent in sendmmsg batches every millisecond tick, answers read with
+/// recvmmsg; no runtime, no matching beyond counting SYN/ACKs.
+fn floor_syn(n: usize, secs: u64) -> Value {
+    use checks::probe::halfopen::{reply_filter, syn_segment, FILTER_SNAPLEN, SYN_LEN};
+    use socket2::{Domain, Protocol, SockAddr, SockFilter, Socket, Type};
+    use std::os::fd::AsRawFd;
+    let holders: Vec<Socket> = (0..16)
+        .map(|_| {
+            let h = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+            h.bind(&"0.0.0.0:0".parse::<SocketAddr>().unwrap().into())
+                .unwrap();
+            h
+        })
+        .collect();
+    let ports: Vec<u16> = holders
+        .iter()
+        .map(|h| h.local_addr().unwrap().as_socket().unwrap().port())
+        .collect();
+    let raw = Socket::new(Domain::IPV4, Type::RAW.nonblocking(), Some(Protocol::TCP)).unwrap();
+    let prog: Vec<SockFilter> = reply_filter(false, &ports)
+        .into_iter()
+        .map(|(c, jt, jf, k)| SockFilter::new(c, jt, jf, k))
+        .collect();
+    raw.attach_filter(&prog).unwrap();
+    raw.set_recv_buffer_size(1 << 20).unwrap();
+    let src = {
+        let u = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+        u.connect(addr(0)).unwrap();
+        u.local_addr().unwrap().ip()
+    };
+    let targets: Vec<(SocketAddr, SockAddr)> = (0..n)
+        .map(|i| (addr(i), SocketAddr::new(addr(i).ip(), 0).into()))
+        .collect();
+    const B: usize = 64;
+    let mut segs = vec![[0u8; SYN_LEN]; B];
+    let mut bufs = vec![[0u8; FILTER_SNAPLEN as usize]; B];
+    let (mut sent, mut answered, mut syscalls) = (0u64, 0u64, 0u64);
+    let start = Instant::now();
+    let measure_from = start + Duration::from_secs(1);
+    let end = measure_from + Duration::from_secs(secs);
+    let mut c0 = None;
+    let mut dispatched = 0u64;
+    loop {
+        let now = Instant::now();
+        if now >= end {
+            break;
+        }
+        if c0.is_none() && now >= measure_from {
+            c0 = Some((cpu_seconds(), now, sent, answered, syscalls));
+        }
+        let due = (now.duration_since(start).as_secs_f64() * n as f64) as u64;
+        while dispatched < due {
+            let k = ((due - dispatched) as usize).min(B);
+            let mut names = Vec::with_capacity(k);
+            for (j, seg) in segs.iter_mut().enumerate().take(k) {
+                let i = ((dispatched + j as u64) % n as u64) as usize;
+                let port = ports[(dispatched as usize + j) % ports.len()];
+                let (dst, name) = &targets[i];
+                *seg = syn_segment(src, dst.ip(), port, dst.port(), rand::random());
+                names.push(name);
+            }
+            let mut iov: Vec<libc::iovec> = segs[..k]
+                .iter()
+                .map(|s| libc::iovec {
+                    iov_base: s.as_ptr() as *mut libc::c_void,
+                    iov_len: s.len(),
+                })
+                .collect();
+            let mut msgs: Vec<libc::mmsghdr> = iov
+                .iter_mut()
+                .zip(&names)
+                .map(|(iov, name)| {
+                    // SAFETY: plain data; all-zero is an empty header.
+                    let mut m: libc::mmsghdr = unsafe { std::mem::zeroed() };
+                    m.msg_hdr.msg_name = name.as_ptr() as *mut libc::c_void;
+                    m.msg_hdr.msg_namelen = name.len();
+                    m.msg_hdr.msg_iov = iov;
+                    m.msg_hdr.msg_iovlen = 1;
+                    m
+                })
+                .collect();
+            // SAFETY: the headers point at names, iovecs and segments alive across the call.
+            let r = unsafe { libc::sendmmsg(raw.as_raw_fd(), msgs.as_mut_ptr(), k as u32, 0) };
+            syscalls += 1;
+            let r = r.max(1) as u64;
+            sent += r;
+            dispatched += r;
+        }
+        // Answers, then sleep to the next millisecond tick.
+        loop {
+            let mut iov: Vec<libc::iovec> = bufs
+                .iter_mut()
+                .map(|b| libc::iovec {
+                    iov_base: b.as_mut_ptr() as *mut libc::c_void,
+                    iov_len: b.len(),
+                })
+                .collect();
+            let mut msgs: Vec<libc::mmsghdr> = iov
+                .iter_mut()
+                .map(|iov| {
+                    // SAFETY: plain data; all-zero is an empty header.
+                    let mut m: libc::mmsghdr = unsafe { std::mem::zeroed() };
+                    m.msg_hdr.msg_iov = iov;
+                    m.msg_hdr.msg_iovlen = 1;
+                    m
+                })
+                .collect();
+            // SAFETY: the headers point at buffers and iovecs alive across the call.
+            let r = unsafe {
+                libc::recvmmsg(
+                    raw.as_raw_fd(),
+                    msgs.as_mut_ptr(),
+                    B as u32,
+                    libc::MSG_DONTWAIT,
+                    std::ptr::null_mut(),
+                )
+            };
+            syscalls += 1;
+            if r <= 0 {
+                break;
+            }
+            for (m, b) in msgs.iter().zip(&bufs).take(r as usize) {
+                let p = &b[..m.msg_len as usize];
+                let ihl = usize::from(p[0] & 0xf) * 4;
+                if p.len() >= ihl + 14 && p[ihl + 13] & 0x12 == 0x12 {
+                    answered += 1;
+                }
+            }
+            if (r as usize) < B {
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_micros(1000).saturating_sub(now.elapsed()));
+    }
+    let (c0, t0, s0, a0, y0) = c0.unwrap();
+    let wall = t0.elapsed().as_secs_f64();
+    let mut m = cpu_report(c0, cpu_seconds(), wall);
+    m.insert("mode".into(), json!("syn"));
+    m.insert("syns_per_second".into(), json!((sent - s0) as f64 / wall));
+    m.insert(
+        "syn_acks_per_second".into(),
+        json!((answered - a0) as f64 / wall),
+    );
+    m.insert(
+        "syscalls_per_second".into(),
+        json!((syscalls - y0) as f64 / wall),
+    );
+    m.insert("peak_rss_mib".into(), json!(peak_rss_kib() as f64 / 1024.0));
+    drop(holders);
     Value::Object(m)
 }
 
@@ -367,7 +547,7 @@ fn main() {
             std::hint::black_box(0u64);
         },
         Some("--checker") => {
-            let v = checker(args[2].parse().unwrap(), args[3].parse().unwrap());
+            let v = checker(args[2].parse().unwrap(), args[3].parse().unwrap(), &args[4]);
             return println!("{v}");
         }
         Some("--floor") => {
@@ -389,6 +569,15 @@ fn main() {
     // --pin: listeners on CPU 1, the measured process on CPU 0, as if the real servers were
     // elsewhere (no preemption of the checker by the listeners it wakes).
     let pin = args.iter().any(|a| a == "--pin");
+    let list = |name: &str, default: &str| -> Vec<String> {
+        let i = args.iter().position(|a| a == name);
+        let v = i
+            .and_then(|i| args.get(i + 1))
+            .map_or(default, |s| s.as_str());
+        v.split(',').map(String::from).collect()
+    };
+    let modes = list("--modes", "rst");
+    let floors = list("--floors", "epoll,blocking");
     if !nix::unistd::geteuid().is_root() {
         eprintln!("skipped: needs root (private network namespace)");
         return;
@@ -422,23 +611,21 @@ fn main() {
         .map(|_| Command::new(&me).arg("--spin").spawn().unwrap())
         .collect();
     let (ns, ss, fs) = (n.to_string(), secs.to_string(), floor_secs.to_string());
-    let mut checker_runs = Vec::new();
-    let mut floor_epoll = Vec::new();
-    let mut floor_blocking = Vec::new();
+    let mut checker_runs: Vec<Vec<Value>> = vec![Vec::new(); modes.len()];
+    let mut floor_runs: Vec<Vec<Value>> = vec![Vec::new(); floors.len()];
     for run in 0..runs {
-        let r = run_child(
-            &["--checker".into(), ns.clone(), ss.clone()],
-            server.id(),
-            pin,
-        );
-        eprintln!("checker run {run}: {r}");
-        checker_runs.push(r);
-        for (mode, out) in [
-            ("epoll", &mut floor_epoll),
-            ("blocking", &mut floor_blocking),
-        ] {
+        for (mode, out) in modes.iter().zip(checker_runs.iter_mut()) {
             let r = run_child(
-                &["--floor".into(), mode.into(), ns.clone(), fs.clone()],
+                &["--checker".into(), ns.clone(), ss.clone(), mode.clone()],
+                server.id(),
+                pin,
+            );
+            eprintln!("checker {mode} run {run}: {r}");
+            out.push(r);
+        }
+        for (mode, out) in floors.iter().zip(floor_runs.iter_mut()) {
+            let r = run_child(
+                &["--floor".into(), mode.clone(), ns.clone(), fs.clone()],
                 server.id(),
                 pin,
             );
@@ -452,16 +639,20 @@ fn main() {
     }
     let _ = server.kill();
     let _ = server.wait();
-    let report = json!({
+    let mut report = json!({
         "targets": n,
         "delay_loop_seconds": 1,
         "busy_loops": busy,
         "pinned": pin,
         "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         "loadavg_at_start": loadavg.trim(),
-        "checker": median(&checker_runs),
-        "floor_epoll": median(&floor_epoll),
-        "floor_blocking": median(&floor_blocking),
+        "loadavg_at_end": std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim(),
     });
+    for (mode, r) in modes.iter().zip(&checker_runs) {
+        report[format!("checker_{mode}")] = median(r);
+    }
+    for (mode, r) in floors.iter().zip(&floor_runs) {
+        report[format!("floor_{}", mode.replace('-', "_"))] = median(r);
+    }
     println!("{}", serde_json::to_string_pretty(&report).unwrap());
 }

@@ -42,12 +42,12 @@ struct Slot {
 /// (deadline, slot, generation of the slot).
 type Deadline = (Instant, u32, u32);
 
-/// A finished connect.
-pub(crate) struct Finished {
+/// A finished connect (or, with `R` = the answer, half-open probe).
+pub(crate) struct Finished<R = io::Result<()>> {
     /// The checker that started it.
     pub checker: usize,
     /// Connected, or why not; `None`: the deadline passed first.
-    pub result: Option<io::Result<()>>,
+    pub result: Option<R>,
     /// The earliest instant it can have finished: epoll is read in batches, so a connect is seen
     /// a while after it finished; the scheduler counts from here, not from when it looked.
     pub not_before: Instant,

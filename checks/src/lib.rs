@@ -16,6 +16,7 @@ pub mod probe;
 pub mod scheduler;
 pub mod spec;
 pub mod status;
+mod synner;
 mod timeline;
 
 pub use event::Event;

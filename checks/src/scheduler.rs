@@ -1,6 +1,6 @@
 //! One async scheduler for every checker, in one task: a timeline of probe starts and one timer;
-//! TCP_CHECK connects run inline on the [`Connector`]'s epoll (no task, no timer each), other
-//! kinds as tasks; outcomes feed each checker's [`Health`], and every change becomes an
+//! TCP_CHECK connects run inline on the [`Connector`]'s epoll and half-open TCP_CHECKs on the
+//! [`Synner`]'s raw sockets (no task, no timer each), other kinds as tasks; outcomes feed each checker's [`Health`], and every change becomes an
 //! [`Event`].
 
 use std::collections::HashMap;
@@ -18,10 +18,12 @@ use tokio::time::Instant;
 use crate::connector::{Connector, Finished};
 use crate::event::Event;
 use crate::health::{Change, Health, Outcome};
+use crate::probe::halfopen::Answer;
 use crate::probe::tcp::Started;
 use crate::probe::{PrepareError, Prepared};
 use crate::spec::Resolved;
 use crate::status::{CheckerStatus, Lateness};
+use crate::synner::Synner;
 use crate::timeline::Timeline;
 
 /// A configuration error, naming the checker.
@@ -137,6 +139,9 @@ struct Run {
     /// TCP_CHECK connects in flight; `None` if no epoll instance could be made (TCP_CHECK then
     /// runs as tasks like the other kinds).
     connector: Option<Connector>,
+    /// Half-open TCP_CHECKs in flight; `None` if no raw socket could be opened (they then run
+    /// as tasks, each on sockets of its own).
+    synner: Option<Synner>,
     /// Probes of the other kinds, one task each.
     running: JoinSet<(Outcome, Duration)>,
     owner: HashMap<tokio::task::Id, usize>,
@@ -145,6 +150,7 @@ struct Run {
     events: mpsc::UnboundedSender<Event>,
     late: Vec<Duration>,
     finished: Vec<Finished>,
+    answered: Vec<Finished<std::io::Result<Answer>>>,
 }
 
 /// Connects judged between two looks at the clock, so that a burst of completions does not hold
@@ -174,12 +180,20 @@ impl Run {
                 if let Some(conn) = self.connector.as_mut() {
                     conn.collect();
                 }
+                if let Some(syn) = self.synner.as_mut() {
+                    // On loopback the answers come back inside the send.
+                    syn.flush();
+                    syn.collect();
+                }
                 self.judge(usize::MAX);
             }
             if started == DISPATCH_TURN {
                 break self.heap.peek().is_some_and(|at| at <= Instant::now());
             }
         };
+        if let Some(syn) = self.synner.as_mut() {
+            syn.flush();
+        }
         if !self.late.is_empty() {
             self.lateness
                 .lock()
@@ -203,6 +217,12 @@ impl Run {
                     .map(|e| p.verdict(Err(e))),
                 Started::Done(r) => Some(p.verdict(r)),
             },
+            (Prepared::HalfOpen(p), _) if p.shared_engine_can_send() && self.synner.is_some() => {
+                let syn = self.synner.as_mut().expect("synner");
+                syn.start(i, p.destination(), p.bindto(), now, timeout)
+                    .err()
+                    .map(|e| p.verdict(Err(e)))
+            }
             (probe, _) => {
                 let probe = probe.run(&c.spec.timers);
                 let handle = self.running.spawn(async move {
@@ -223,14 +243,20 @@ impl Run {
     /// Judge the collected connects, starting probes that fall due in between, then give up on
     /// those past their deadline. Returns whether more probes are due than one turn starts.
     fn finish_connects(&mut self) -> bool {
-        while self.connector.as_ref().is_some_and(Connector::has_ready) {
+        while self.connector.as_ref().is_some_and(Connector::has_ready)
+            || self.synner.as_ref().is_some_and(Synner::has_ready)
+        {
             self.judge(FINISH_CHUNK);
             if self.dispatch_due() {
                 return true;
             }
         }
+        let now = Instant::now();
         if let Some(conn) = self.connector.as_mut() {
-            conn.expire(Instant::now(), &mut self.finished);
+            conn.expire(now, &mut self.finished);
+        }
+        if let Some(syn) = self.synner.as_mut() {
+            syn.expire(now, &mut self.answered);
         }
         self.complete_finished();
         false
@@ -241,10 +267,29 @@ impl Run {
         if let Some(conn) = self.connector.as_mut() {
             conn.finish_ready(max, &mut self.finished);
         }
+        if let Some(syn) = self.synner.as_mut() {
+            syn.finish_ready(max, &mut self.answered);
+        }
         self.complete_finished();
     }
 
     fn complete_finished(&mut self) {
+        if !self.answered.is_empty() {
+            let ended = Instant::now();
+            let mut answered = std::mem::take(&mut self.answered);
+            for f in answered.drain(..) {
+                let c = &self.checkers[f.checker];
+                let Prepared::HalfOpen(p) = &c.probe else {
+                    continue;
+                };
+                let outcome = match f.result {
+                    Some(r) => p.verdict(r),
+                    None => timeout_outcome(c.spec.timers.connect_timeout),
+                };
+                self.complete(f.checker, outcome, f.not_before, ended);
+            }
+            self.answered = answered;
+        }
         if self.finished.is_empty() {
             return;
         }
@@ -257,10 +302,7 @@ impl Run {
             };
             let outcome = match f.result {
                 Some(r) => p.verdict(r),
-                None => Outcome::down(format!(
-                    "timeout after {:.3}s",
-                    c.spec.timers.connect_timeout.as_secs_f64()
-                )),
+                None => timeout_outcome(c.spec.timers.connect_timeout),
             };
             self.complete(f.checker, outcome, f.not_before, ended);
         }
@@ -318,10 +360,8 @@ impl Run {
     fn next_deadline(&self) -> Option<Instant> {
         let probe = self.heap.peek();
         let connect = self.connector.as_ref().and_then(Connector::next_deadline);
-        match (probe, connect) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let syn = self.synner.as_ref().and_then(Synner::next_deadline);
+        [probe, connect, syn].into_iter().flatten().min()
     }
 }
 
@@ -355,10 +395,30 @@ async fn run(
     } else {
         None
     };
+    // Families of the half-open checkers the shared engine serves.
+    let (mut v4, mut v6) = (false, false);
+    for c in &checkers {
+        if let Prepared::HalfOpen(p) = &c.probe {
+            if p.shared_engine_can_send() {
+                v4 |= p.destination().is_ipv4();
+                v6 |= p.destination().is_ipv6();
+            }
+        }
+    }
+    let synner = if v4 || v6 {
+        Synner::new(v4, v6)
+            .inspect_err(|e| {
+                tracing::warn!("half-open TCP_CHECKs run on sockets of their own: raw socket: {e}")
+            })
+            .ok()
+    } else {
+        None
+    };
     let mut run = Run {
         checkers,
         heap,
         connector,
+        synner,
         running: JoinSet::new(),
         owner: HashMap::new(),
         status,
@@ -366,6 +426,7 @@ async fn run(
         events,
         late: Vec::new(),
         finished: Vec::new(),
+        answered: Vec::new(),
     };
     // One timer, re-armed to the earliest deadline, instead of one per probe.
     let timer = tokio::time::sleep_until(start);
@@ -386,6 +447,12 @@ async fn run(
             if let Some(conn) = run.connector.as_mut() {
                 // Also what a turn left unjudged when it ran out of budget.
                 woke |= conn.poll_collect(cx).is_ready() || conn.has_ready();
+            }
+            if let Some(syn) = run.synner.as_mut() {
+                if syn.has_outgoing() {
+                    syn.poll_flush(cx);
+                }
+                woke |= syn.poll_collect(cx).is_ready() || syn.has_ready();
             }
             if !run.running.is_empty() {
                 if let Poll::Ready(Some(j)) = run.running.poll_join_next_with_id(cx) {
@@ -439,6 +506,10 @@ async fn run(
             ));
         }
     }
+}
+
+fn timeout_outcome(limit: Duration) -> Outcome {
+    Outcome::down(format!("timeout after {:.3}s", limit.as_secs_f64()))
 }
 
 fn log_change(c: &Checker, change: Change, outcome: &Outcome) {

@@ -337,7 +337,7 @@ async fn tcp_check_honours_connect_ip_port_and_bindto() {
             bindto: Some("127.0.0.2".parse().unwrap()),
             ..Default::default()
         },
-        half_open: false,
+        ..Default::default()
     };
     // The real server itself is a documentation address that is never contacted.
     let r = resolved("192.0.2.99:80".parse().unwrap(), ProbeSpec::TcpCheck(spec));

@@ -572,3 +572,33 @@ fn use_vmac_name_and_mac() {
     assert_eq!((v.name.as_deref(), v.mac), (None, None));
     assert!(!c.instances[1].vmac_xmit_base);
 }
+
+/// Our TCP_CHECK extensions `half_open` and `graceful_close`: flags (with an optional BOOL),
+/// off by default, refused elsewhere (SMTP_CHECK's `host`).
+#[test]
+fn tcp_check_half_open_and_graceful_close_extensions() {
+    let text = "virtual_server 192.0.2.100 80 {\n real_server 192.0.2.11 80 {\n  TCP_CHECK {\n   half_open\n  }\n  TCP_CHECK {\n   graceful_close on\n   half_open off\n  }\n  TCP_CHECK {\n  }\n }\n}\n";
+    let (c, diags) = config::load_str(text, Path::new("t.conf"));
+    assert!(
+        !diags.iter().any(|d| d.is_error()),
+        "{}",
+        config::render(&diags)
+    );
+    let flags: Vec<(bool, bool)> = c.virtual_servers[0].real_servers[0]
+        .checkers
+        .iter()
+        .map(|ch| match &ch.probe {
+            ProbeSpec::TcpCheck(t) => (t.half_open, t.graceful_close),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(flags, vec![(true, false), (false, true), (false, false)]);
+
+    let smtp = "virtual_server 192.0.2.100 25 {\n real_server 192.0.2.11 25 {\n  SMTP_CHECK {\n   host {\n    half_open\n   }\n  }\n }\n}\n";
+    let (_, diags) = config::load_str(smtp, Path::new("t.conf"));
+    assert!(
+        diags.iter().any(|d| d.is_error() && d.line == 5),
+        "{}",
+        config::render(&diags)
+    );
+}

@@ -1,4 +1,6 @@
-//! TCP_CHECK: a full connect (see [`super::halfopen`] for `half_open`).
+//! TCP_CHECK: a full connect (see [`super::halfopen`] for `half_open`), closed as keepalived
+//! closes it: SO_LINGER 0, so the close is an RST (no FIN exchange, no TIME_WAIT on the
+//! checker), unless `graceful_close`.
 //!
 //! The scheduler drives many of these at once without a task each: [`TcpProbe::start`] opens
 //! the socket and starts the connect, the scheduler's [`crate::connector::Connector`] waits for
@@ -6,6 +8,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use socket2::{SockAddr, Socket};
 
@@ -18,6 +21,8 @@ pub struct TcpProbe {
     connect: Connect,
     dest: SocketAddr,
     dest_raw: SockAddr,
+    /// Close with FIN rather than RST.
+    graceful_close: bool,
     /// The success reason, formatted once rather than per probe.
     up_reason: String,
 }
@@ -38,13 +43,14 @@ impl TcpProbe {
             connect: spec.connect.clone(),
             dest,
             dest_raw: dest.into(),
+            graceful_close: spec.graceful_close,
             up_reason: format!("connected to {dest}"),
         }
     }
 
     /// Open a non-blocking socket and start connecting; no waiting.
     pub fn start(&self) -> Started {
-        let sock = match net::socket(&self.connect, self.dest) {
+        let sock = match self.socket() {
             Ok(s) => s,
             Err(e) => return Started::Done(Err(e)),
         };
@@ -53,6 +59,16 @@ impl TcpProbe {
             Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => Started::Pending(sock),
             Err(e) => Started::Done(Err(e)),
         }
+    }
+
+    /// The probe's socket: connection options applied and, unless `graceful_close`, SO_LINGER
+    /// 0 as keepalived sets it ("free the tcp port after closing").
+    fn socket(&self) -> io::Result<Socket> {
+        let sock = net::socket(&self.connect, self.dest)?;
+        if !self.graceful_close {
+            sock.set_linger(Some(Duration::ZERO))?;
+        }
+        Ok(sock)
     }
 
     /// Judge a finished connect.
@@ -65,7 +81,11 @@ impl TcpProbe {
 
     /// Connect and close, on its own (the scheduler uses [`TcpProbe::start`] instead).
     pub async fn run(&self) -> Outcome {
-        self.verdict(net::connect(&self.connect, self.dest).await.map(drop))
+        let connect = async {
+            let sock = tokio::net::TcpSocket::from_std_stream(self.socket()?.into());
+            sock.connect(self.dest).await.map(drop)
+        };
+        self.verdict(connect.await)
     }
 }
 

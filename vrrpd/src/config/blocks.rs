@@ -759,7 +759,8 @@ fn checker(c: &Node, diags: &mut Diags) -> Option<CheckSpec> {
         "SSL_GET" => ProbeSpec::SslGet(http(c, diags)),
         "TCP_CHECK" => ProbeSpec::TcpCheck(TcpCheck {
             connect: connect(c),
-            ..TcpCheck::default()
+            half_open: boolean(c, "half_open"),
+            graceful_close: boolean(c, "graceful_close"),
         }),
         "PING_CHECK" | "ICMP_CHECK" => ProbeSpec::PingCheck(PingCheck {
             connect: connect(c),

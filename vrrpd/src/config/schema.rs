@@ -210,10 +210,30 @@ pub const HTTP_CHECK: &[Spec] = checker_common!(
     m("tls_compliant", Arg::OptBool),
     m("nb_sock_retry", U32),
 );
-pub const TCP_CHECK: &[Spec] = checker_common!();
+/// A vrrpd extension, parsed into the model.
+const fn x(name: &'static str, arg: Arg, what: &'static str) -> Spec {
+    Spec {
+        name,
+        arg,
+        status: Status::Extension(what),
+    }
+}
+
+pub const TCP_CHECK: &[Spec] = checker_common!(
+    x(
+        "half_open",
+        Arg::OptBool,
+        "SYN only: a SYN/ACK is up, an RST down; the kernel resets the SYN/ACK, so the server's application never sees a connection (needs CAP_NET_RAW)"
+    ),
+    x(
+        "graceful_close",
+        Arg::OptBool,
+        "close a successful connect with FIN instead of keepalived's RST (SO_LINGER 0), for servers that log resets"
+    ),
+);
 pub const PING_CHECK: &[Spec] = checker_common!();
 pub const SMTP_CHECK: &[Spec] =
-    checker_common!(m("helo_name", Arg::Str), m("host", Arg::Block(TCP_CHECK)),);
+    checker_common!(m("helo_name", Arg::Str), m("host", Arg::Block(PING_CHECK)),);
 pub const DNS_CHECK: &[Spec] = checker_common!(m("type", Arg::Str), m("name", Arg::Str));
 pub const UDP_CHECK: &[Spec] = checker_common!(
     m("payload", Arg::Str),
@@ -439,7 +459,8 @@ pub fn contexts() -> Vec<(&'static str, &'static [Spec])> {
         ("real_server", REAL_SERVER),
         ("HTTP_GET / SSL_GET", HTTP_CHECK),
         ("url", URL),
-        ("TCP_CHECK / PING_CHECK", TCP_CHECK),
+        ("TCP_CHECK", TCP_CHECK),
+        ("PING_CHECK / ICMP_CHECK / SMTP_CHECK host", PING_CHECK),
         ("SMTP_CHECK", SMTP_CHECK),
         ("DNS_CHECK", DNS_CHECK),
         ("UDP_CHECK", UDP_CHECK),
