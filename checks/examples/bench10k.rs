@@ -7,8 +7,8 @@
 //! [--busy K] [--floor-seconds S] [--pin] [--modes rst,fin,halfopen]
 //! [--floors epoll,blocking,blocking-rst,syn]` (root: it creates the namespace with unshare).
 //!
-//! Checker modes: `rst` TCP_CHECK as configured by default (close with RST, SO_LINGER 0, as
-//! keepalived), `fin` with `graceful_close` (FIN exchange, TIME_WAIT on the checker),
+//! Checker modes: `fin` TCP_CHECK as configured by default (FIN exchange, TIME_WAIT on the
+//! checker, as keepalived 2.2.7), `rst` with `reset_close` (SO_LINGER 0),
 //! `halfopen` with `half_open` (SYN, SYN/ACK, RST: no connection). Floors: `epoll` and
 //! `blocking` connect + close (FIN), `blocking-rst` with SO_LINGER 0, `syn` raw SYNs in
 //! sendmmsg batches and answers by recvmmsg, as the half-open engine.
@@ -118,9 +118,9 @@ fn cpu_report(c0: (f64, f64), c1: (f64, f64), wall: f64) -> Map<String, Value> {
 /// One checker run: the crate's scheduler on a current-thread runtime, as the daemon runs it.
 fn checker(n: usize, secs: u64, mode: &str) -> Value {
     let spec = match mode {
-        "rst" => TcpCheck::default(),
-        "fin" => TcpCheck {
-            graceful_close: true,
+        "fin" => TcpCheck::default(),
+        "rst" => TcpCheck {
+            reset_close: true,
             ..Default::default()
         },
         "halfopen" => TcpCheck {

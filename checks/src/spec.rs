@@ -279,10 +279,11 @@ pub struct TcpCheck {
     /// `half_open` (our extension): SYN → SYN/ACK → RST over a raw socket, so the server's
     /// application never sees a connection.
     pub half_open: bool,
-    /// `graceful_close` (our extension): close a successful connect with FIN. keepalived (and
-    /// so the default) sets SO_LINGER 0: the close sends an RST, no TIME_WAIT is left on the
-    /// checker, but some servers log the reset.
-    pub graceful_close: bool,
+    /// `reset_close` (our extension): close a successful connect with an RST (SO_LINGER 0), as
+    /// HAProxy's checks do: no FIN exchange and no TIME_WAIT on the checker, but some servers
+    /// log the reset. keepalived 2.2.7 (SO_LINGER {1, 5} in `socket_bind_connect`) and so the
+    /// default close with FIN.
+    pub reset_close: bool,
 }
 
 /// `http_protocol` of HTTP_GET/SSL_GET.

@@ -441,3 +441,35 @@ async fn many_tcp_checks_keep_their_rate_and_schedule() {
     h.shutdown().await;
     accepts.abort();
 }
+
+/// How a successful TCP_CHECK ends the connection, seen by the server: FIN by default (read
+/// returns end of stream, as with keepalived 2.2.7), an RST with `reset_close`.
+#[tokio::test]
+async fn tcp_check_closes_with_fin_or_with_reset_close_an_rst() {
+    for reset_close in [false, true] {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let spec = TcpCheck {
+            reset_close,
+            ..Default::default()
+        };
+        let r = resolved(addr, ProbeSpec::TcpCheck(spec));
+        let b = bound(&r);
+        let (h, mut rx) = checks::spawn(vec![r]).unwrap();
+        expect(&mut rx, Change::Up, b).await;
+        h.shutdown().await;
+        let read = tokio::task::spawn_blocking(move || {
+            use std::io::Read;
+            let (mut s, _) = listener.accept().unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+            s.read(&mut [0u8; 16]).map_err(|e| e.kind())
+        })
+        .await
+        .unwrap();
+        if reset_close {
+            assert_eq!(read, Err(std::io::ErrorKind::ConnectionReset));
+        } else {
+            assert_eq!(read, Ok(0), "a FIN: end of stream");
+        }
+    }
+}

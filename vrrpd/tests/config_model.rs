@@ -573,11 +573,11 @@ fn use_vmac_name_and_mac() {
     assert!(!c.instances[1].vmac_xmit_base);
 }
 
-/// Our TCP_CHECK extensions `half_open` and `graceful_close`: flags (with an optional BOOL),
+/// Our TCP_CHECK extensions `half_open` and `reset_close`: flags (with an optional BOOL),
 /// off by default, refused elsewhere (SMTP_CHECK's `host`).
 #[test]
-fn tcp_check_half_open_and_graceful_close_extensions() {
-    let text = "virtual_server 192.0.2.100 80 {\n real_server 192.0.2.11 80 {\n  TCP_CHECK {\n   half_open\n  }\n  TCP_CHECK {\n   graceful_close on\n   half_open off\n  }\n  TCP_CHECK {\n  }\n }\n}\n";
+fn tcp_check_half_open_and_reset_close_extensions() {
+    let text = "virtual_server 192.0.2.100 80 {\n real_server 192.0.2.11 80 {\n  TCP_CHECK {\n   half_open\n  }\n  TCP_CHECK {\n   reset_close on\n   half_open off\n  }\n  TCP_CHECK {\n  }\n }\n}\n";
     let (c, diags) = config::load_str(text, Path::new("t.conf"));
     assert!(
         !diags.iter().any(|d| d.is_error()),
@@ -588,7 +588,7 @@ fn tcp_check_half_open_and_graceful_close_extensions() {
         .checkers
         .iter()
         .map(|ch| match &ch.probe {
-            ProbeSpec::TcpCheck(t) => (t.half_open, t.graceful_close),
+            ProbeSpec::TcpCheck(t) => (t.half_open, t.reset_close),
             other => panic!("{other:?}"),
         })
         .collect();

@@ -1,6 +1,6 @@
-//! TCP_CHECK: a full connect (see [`super::halfopen`] for `half_open`), closed as keepalived
-//! closes it: SO_LINGER 0, so the close is an RST (no FIN exchange, no TIME_WAIT on the
-//! checker), unless `graceful_close`.
+//! TCP_CHECK: a full connect (see [`super::halfopen`] for `half_open`), closed with FIN as
+//! keepalived 2.2.7 closes it, or with an RST (SO_LINGER 0: no FIN exchange, no TIME_WAIT on
+//! the checker) with `reset_close`.
 //!
 //! The scheduler drives many of these at once without a task each: [`TcpProbe::start`] opens
 //! the socket and starts the connect, the scheduler's [`crate::connector::Connector`] waits for
@@ -22,7 +22,7 @@ pub struct TcpProbe {
     dest: SocketAddr,
     dest_raw: SockAddr,
     /// Close with FIN rather than RST.
-    graceful_close: bool,
+    reset_close: bool,
     /// The success reason, formatted once rather than per probe.
     up_reason: String,
 }
@@ -43,7 +43,7 @@ impl TcpProbe {
             connect: spec.connect.clone(),
             dest,
             dest_raw: dest.into(),
-            graceful_close: spec.graceful_close,
+            reset_close: spec.reset_close,
             up_reason: format!("connected to {dest}"),
         }
     }
@@ -61,11 +61,10 @@ impl TcpProbe {
         }
     }
 
-    /// The probe's socket: connection options applied and, unless `graceful_close`, SO_LINGER
-    /// 0 as keepalived sets it ("free the tcp port after closing").
+    /// The probe's socket: connection options applied and, with `reset_close`, SO_LINGER 0.
     fn socket(&self) -> io::Result<Socket> {
         let sock = net::socket(&self.connect, self.dest)?;
-        if !self.graceful_close {
+        if self.reset_close {
             sock.set_linger(Some(Duration::ZERO))?;
         }
         Ok(sock)

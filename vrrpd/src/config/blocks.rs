@@ -760,7 +760,7 @@ fn checker(c: &Node, diags: &mut Diags) -> Option<CheckSpec> {
         "TCP_CHECK" => ProbeSpec::TcpCheck(TcpCheck {
             connect: connect(c),
             half_open: boolean(c, "half_open"),
-            graceful_close: boolean(c, "graceful_close"),
+            reset_close: boolean(c, "reset_close"),
         }),
         "PING_CHECK" | "ICMP_CHECK" => ProbeSpec::PingCheck(PingCheck {
             connect: connect(c),

@@ -226,9 +226,9 @@ pub const TCP_CHECK: &[Spec] = checker_common!(
         "SYN only: a SYN/ACK is up, an RST down; the kernel resets the SYN/ACK, so the server's application never sees a connection (needs CAP_NET_RAW)"
     ),
     x(
-        "graceful_close",
+        "reset_close",
         Arg::OptBool,
-        "close a successful connect with FIN instead of keepalived's RST (SO_LINGER 0), for servers that log resets"
+        "close a successful connect with an RST (SO_LINGER 0) instead of keepalived's FIN: no TIME_WAIT on the checker"
     ),
 );
 pub const PING_CHECK: &[Spec] = checker_common!();
