@@ -246,25 +246,22 @@ impl Dataplane {
             dp.nft = true;
         }
         let workers = cfg.workers.max(1);
-        // Fanout groups are per namespace and device, and hold one ethertype:
-        // one id per interface and family (IPv4 and IPv6 rings).
+        // Every ethertype (IPv4 and IPv6 alike): a socket bound to one ethertype
+        // is served after the ingress hook that hides intercepted packets from
+        // the kernel (see nft.rs), one bound to all of them before it. Fanout
+        // groups are per namespace and device: one id per interface.
         let n = ifaces.len() as u16;
         let base = (std::process::id() as u16)
             .wrapping_mul(97)
-            .wrapping_add(GROUP.fetch_add(2 * n, Relaxed));
+            .wrapping_add(GROUP.fetch_add(n, Relaxed));
         let mut socks: Vec<Vec<ring::RingSocket>> = Vec::new();
         for _ in 0..workers {
             let mut v = Vec::new();
-            for (fam, ethertype) in [wire::ETHERTYPE_IPV4, wire::ETHERTYPE_IPV6]
-                .into_iter()
-                .enumerate()
-            {
-                for (i, ifc) in ifaces.iter().enumerate() {
-                    let group = base.wrapping_add(fam as u16 * n + i as u16);
-                    let s = ring::RingSocket::open(ifc.index, group, cfg.ring, ethertype)
-                        .map_err(|e| DataplaneError::Socket(ifc.name.clone(), e))?;
-                    v.push(s);
-                }
+            for (i, ifc) in ifaces.iter().enumerate() {
+                let group = base.wrapping_add(i as u16);
+                let s = ring::RingSocket::open(ifc.index, group, cfg.ring, ring::ETH_P_ALL)
+                    .map_err(|e| DataplaneError::Socket(ifc.name.clone(), e))?;
+                v.push(s);
             }
             socks.push(v);
         }
@@ -380,7 +377,24 @@ impl Dataplane {
             .iter()
             .flat_map(|i| i.addrs.iter().map(|a| a.0))
             .collect();
-        let rules = nft::render(&self.shared.table.load(), &addrs, &self.shared.snat_ports);
+        let ifaces: Vec<String> = self.shared.ifaces.iter().map(|i| i.name.clone()).collect();
+        let local: Vec<IpAddr> = nix::ifaddrs::getifaddrs()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| {
+                let a = a.address?;
+                a.as_sockaddr_in()
+                    .map(|s| IpAddr::V4(s.ip()))
+                    .or_else(|| a.as_sockaddr_in6().map(|s| IpAddr::V6(s.ip())))
+            })
+            .collect();
+        let rules = nft::render(
+            &self.shared.table.load(),
+            &ifaces,
+            &addrs,
+            &local,
+            &self.shared.snat_ports,
+        );
         nft::apply(&rules)
     }
 

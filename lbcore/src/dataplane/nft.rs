@@ -1,18 +1,21 @@
 //! Keeping the kernel out of intercepted traffic.
 //!
-//! AF_PACKET taps see a frame before netfilter does, so an nftables `drop` in
-//! prerouting at priority -300 (before conntrack) hides the packets the
-//! dataplane forwards from the local stack while the rings still receive
-//! them. Without it the kernel would answer a SYN to the VIP with a RST (DR,
-//! NAT) or a one-arm reply to the balancer's own address with a RST.
+//! AF_PACKET taps see a frame before the `netdev` ingress hook does, so an
+//! nftables `drop` there hides the packets the dataplane forwards from the
+//! local stack while the rings still receive them. Without it the kernel
+//! would answer a SYN to the VIP with a RST (DR, NAT) or a one-arm reply to
+//! the balancer's own address with a RST. Dropping at ingress, before IP
+//! input, also spares the kernel the IP layer's work on every intercepted
+//! packet (a `prerouting` rule runs after `ip_rcv`), and it touches only the
+//! dataplane's interfaces: one chain per interface.
 //!
-//! Rules, in table `inet vrrpd_lb`, chain `pre`:
+//! Rules, in table `netdev vrrpd_lb`, chain `in-IFNAME`:
 //! - `ip daddr VIP <proto> dport PORT drop` for every service (the whole
 //!   VIP for port-less persistent services);
 //! - one-arm NAT: `ip daddr LB <proto> dport SNAT-RANGE drop` for the
 //!   balancer's addresses;
 //! - two-arm NAT replies (`ip saddr RIP <proto> sport RPORT`) not addressed
-//!   to us (`fib daddr type != local`): dropped so a kernel with forwarding
+//!   to one of the host's own addresses: dropped so a kernel with forwarding
 //!   on does not also route them untranslated (the balancer's own health
 //!   checks to the real server still reach the kernel).
 //!
@@ -47,8 +50,16 @@ fn fam(a: IpAddr) -> &'static str {
     }
 }
 
-/// The rule set (`nft -f` input) for `table`; replaces an earlier version atomically.
-pub fn render(table: &ServiceTable, lb_addrs: &[IpAddr], snat: &RangeInclusive<u16>) -> String {
+/// The rule set (`nft -f` input) for `table` on the interfaces `ifaces`; replaces an earlier
+/// version atomically. `lb_addrs` are the balancer's addresses on them (one-arm NAT sources),
+/// `local` every address of the host (replies to those are the kernel's own).
+pub fn render(
+    table: &ServiceTable,
+    ifaces: &[String],
+    lb_addrs: &[IpAddr],
+    local: &[IpAddr],
+    snat: &RangeInclusive<u16>,
+) -> String {
     let mut rules = BTreeSet::new();
     let mut one_arm = BTreeSet::new();
     for s in table.services() {
@@ -75,10 +86,17 @@ pub fn render(table: &ServiceTable, lb_addrs: &[IpAddr], snat: &RangeInclusive<u
             match method {
                 ForwardingMethod::Nat => {
                     let port = port.map(|x| format!(" {p} sport {x}")).unwrap_or_default();
-                    rules.insert(format!(
-                        "{} saddr {addr}{port} fib daddr type != local drop",
-                        fam(addr)
-                    ));
+                    let ours: Vec<String> = local
+                        .iter()
+                        .filter(|a| a.is_ipv4() == addr.is_ipv4())
+                        .map(IpAddr::to_string)
+                        .collect();
+                    let not_ours = if ours.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" {} daddr != {{ {} }}", fam(addr), ours.join(", "))
+                    };
+                    rules.insert(format!("{} saddr {addr}{port}{not_ours} drop", fam(addr)));
                 }
                 ForwardingMethod::NatOneArm => {
                     one_arm.insert(p);
@@ -97,16 +115,20 @@ pub fn render(table: &ServiceTable, lb_addrs: &[IpAddr], snat: &RangeInclusive<u
             ));
         }
     }
-    let mut s = format!("table inet {TABLE} {{}}\ndelete table inet {TABLE}\n");
-    s.push_str(&format!(
-        "table inet {TABLE} {{\n  chain pre {{\n    type filter hook prerouting priority -300; policy accept;\n"
-    ));
-    for r in rules {
-        s.push_str("    ");
-        s.push_str(&r);
-        s.push('\n');
+    let mut s = format!("table netdev {TABLE} {{}}\ndelete table netdev {TABLE}\n");
+    s.push_str(&format!("table netdev {TABLE} {{\n"));
+    for dev in ifaces {
+        s.push_str(&format!(
+            "  chain in-{dev} {{\n    type filter hook ingress device \"{dev}\" priority -500; policy accept;\n"
+        ));
+        for r in &rules {
+            s.push_str("    ");
+            s.push_str(r);
+            s.push('\n');
+        }
+        s.push_str("  }\n");
     }
-    s.push_str("  }\n}\n");
+    s.push_str("}\n");
     s
 }
 
@@ -144,7 +166,7 @@ pub fn apply(ruleset: &str) -> Result<(), NftError> {
 /// Removes the table (absent is fine).
 pub fn remove() -> Result<(), NftError> {
     apply(&format!(
-        "table inet {TABLE} {{}}\ndelete table inet {TABLE}\n"
+        "table netdev {TABLE} {{}}\ndelete table netdev {TABLE}\n"
     ))
 }
 
@@ -178,10 +200,13 @@ mod tests {
             "198.51.100.1".parse().unwrap(),
             "2001:db8:2::1".parse().unwrap(),
         ];
-        let r = render(&c.table(), &lb, &(61000..=65535));
+        let ifaces = ["eth0".to_string(), "eth1".to_string()];
+        let r = render(&c.table(), &ifaces, &lb, &lb, &(61000..=65535));
+        assert!(r.contains("chain in-eth0 {\n    type filter hook ingress device \"eth0\""));
+        assert!(r.contains("chain in-eth1 {"));
         for want in [
             "ip6 daddr 2001:db8:1::100 tcp dport 80 drop",
-            "ip6 saddr 2001:db8:2::11 tcp sport 8080 fib daddr type != local drop",
+            "ip6 saddr 2001:db8:2::11 tcp sport 8080 ip6 daddr != { 2001:db8:2::1 } drop",
             "ip6 daddr 2001:db8:2::1 tcp dport 61000-65535 drop",
             "ip daddr 198.51.100.1 tcp dport 61000-65535 drop",
         ] {

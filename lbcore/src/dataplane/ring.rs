@@ -94,10 +94,14 @@ fn setsockopt<T>(fd: RawFd, level: libc::c_int, name: libc::c_int, v: &T) -> io:
     .map(|_| ())
 }
 
+/// Every ethertype: such a socket is a tap, served before the ingress hooks.
+pub const ETH_P_ALL: u16 = libc::ETH_P_ALL as u16;
+
 impl RingSocket {
-    /// Opens a socket receiving the `ethertype` (IPv4 or IPv6) frames of
-    /// `ifindex` into a ring, in fanout group `group` (flow-hash
-    /// demultiplexing across the group; a group holds one ethertype).
+    /// Opens a socket receiving the `ethertype` frames (or all of them,
+    /// [`ETH_P_ALL`]) of `ifindex` into a ring, in fanout group `group`
+    /// (flow-hash demultiplexing across the group; a group holds one
+    /// ethertype).
     pub fn open(ifindex: i32, group: u16, cfg: RingConfig, ethertype: u16) -> io::Result<Self> {
         // SAFETY: plain socket(2) call; the result is checked and owned below.
         let raw = cvt(unsafe {
