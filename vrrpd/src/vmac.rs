@@ -67,8 +67,8 @@ pub async fn pick_name(h: &Handle, vrid: u8, v6: bool, mac: [u8; 6]) -> Result<S
     Err(Error::NoFreeName(vrid))
 }
 
-/// The address an IPv6 VMAC carries while Master: the instance's link-local source (the
-/// parent's, or `unicast_src_ip`), as keepalived does, so adverts leave the VMAC with the
+/// The address an IPv6 VMAC carries while Master: the instance's source (the parent's
+/// link-local, or `unicast_src_ip`), as keepalived does, so adverts leave the VMAC with the
 /// virtual MAC from the address the peer knows. No DAD: the parent's copy passed it.
 pub fn source_address(src: std::net::Ipv6Addr) -> VirtualAddress {
     VirtualAddress {
@@ -76,7 +76,11 @@ pub fn source_address(src: std::net::Ipv6Addr) -> VirtualAddress {
         prefix_len: 64,
         broadcast: None,
         dev: None,
-        scope: Scope::Link,
+        scope: if src.is_unicast_link_local() {
+            Scope::Link
+        } else {
+            Scope::Global
+        },
         label: None,
     }
 }

@@ -163,22 +163,21 @@ impl InstanceDriver {
             None => None,
         };
         let announce_link = vmac.as_ref().map_or(&link, |(l, _)| l).clone();
-        // Adverts leave by the VMAC (unless vmac_xmit_base) so they carry the virtual MAC. A
-        // multicast frame whose source MAC is one of our macvlans' is delivered to that macvlan
-        // only, never to the parent: the peer's adverts from the same virtual MAC reach us on
-        // the VMAC, so multicast is received there too (keepalived does the same). Unicast is
-        // addressed to the parent's MAC and arrives on the parent.
+        // Multicast adverts leave by the VMAC (unless vmac_xmit_base) so they carry the
+        // virtual MAC, and are received there: a multicast frame whose source MAC is one of
+        // our macvlans' is delivered to that macvlan only, never to the parent, so the peer's
+        // adverts from the same virtual MAC reach us on the VMAC (keepalived does the same).
+        // Unicast adverts go by the parent both ways: they are addressed to the parent's MAC,
+        // and resolving the peer from a VMAC fails for the same reason (the peer's own VMAC
+        // takes our ARP / NDP frames).
+        let multicast = inst.unicast_peers.is_empty();
         let tx_link = match &vmac {
-            Some((l, _)) if !inst.vmac_xmit_base => l,
+            Some((l, _)) if !inst.vmac_xmit_base && multicast => l,
             _ => &link,
         };
-        let rx_link = if inst.unicast_peers.is_empty() {
-            tx_link
-        } else {
-            &link
-        };
+        let rx_link = tx_link;
         let vmac_source = match (src, &vmac) {
-            (IpAddr::V6(src), Some((l, _))) if !inst.vmac_xmit_base => {
+            (IpAddr::V6(src), Some((l, _))) if tx_link.index == l.index => {
                 Some((crate::vmac::source_address(src), l.clone()))
             }
             _ => None,
