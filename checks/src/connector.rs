@@ -7,7 +7,6 @@
 //! socket + connect + one EPOLL_CTL_ADD + close; the outcome is read from the event's flags
 //! (SO_ERROR only for failures), close removes the registration, and timeouts are heap entries.
 
-use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::task::{Context, Poll};
@@ -18,6 +17,8 @@ use std::time::Duration;
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use tokio::time::Instant;
+
+use crate::flights::Flights;
 
 /// The epoll instance, as a file the reactor can watch.
 struct EpollFd(Epoll);
@@ -33,15 +34,6 @@ struct InFlight {
     checker: usize,
 }
 
-struct Slot {
-    /// Bumped when the slot is freed, so a stale deadline cannot hit a later connect.
-    generation: u32,
-    flight: Option<InFlight>,
-}
-
-/// (deadline, slot, generation of the slot).
-type Deadline = (Instant, u32, u32);
-
 /// A finished connect (or, with `R` = the answer, half-open probe).
 pub(crate) struct Finished<R = io::Result<()>> {
     /// The checker that started it.
@@ -56,10 +48,7 @@ pub(crate) struct Finished<R = io::Result<()>> {
 /// Connects in flight.
 pub(crate) struct Connector {
     epoll: AsyncFd<EpollFd>,
-    slots: Vec<Slot>,
-    free: Vec<u32>,
-    /// Per distinct timeout: (deadline, slot, generation), oldest first.
-    deadlines: Vec<(Duration, VecDeque<Deadline>)>,
+    flights: Flights<InFlight>,
     /// Ready slots with their event flags and the earliest instant they can have finished,
     /// drained from epoll, not yet judged.
     ready: Vec<(u32, EpollFlags, Instant)>,
@@ -81,9 +70,7 @@ impl Connector {
         let epoll = unsafe { AsyncFd::register_with_interest(epoll, Interest::READABLE) }?;
         Ok(Self {
             epoll,
-            slots: Vec::new(),
-            free: Vec::new(),
-            deadlines: Vec::new(),
+            flights: Flights::new(),
             ready: Vec::new(),
             drained_at: Instant::now(),
             events: vec![EpollEvent::empty(); BATCH],
@@ -99,43 +86,21 @@ impl Connector {
         now: Instant,
         timeout: Duration,
     ) -> io::Result<()> {
-        let slot = match self.free.pop() {
-            Some(s) => s,
-            None => {
-                self.slots.push(Slot {
-                    generation: 0,
-                    flight: None,
-                });
-                (self.slots.len() - 1) as u32
-            }
-        };
-        let generation = self.slots[slot as usize].generation;
-        // Level-triggered EPOLLOUT: the socket is closed at its first event, so it fires once.
-        let ev = EpollEvent::new(EpollFlags::EPOLLOUT, u64::from(slot));
-        if let Err(e) = self.epoll.get_ref().0.add(&sock, ev) {
-            self.free.push(slot);
-            return Err(e.into());
-        }
-        self.slots[slot as usize].flight = Some(InFlight { sock, checker });
-        let queue = match self.deadlines.iter().position(|(t, _)| *t == timeout) {
-            Some(q) => q,
-            None => {
-                self.deadlines.push((timeout, VecDeque::new()));
-                self.deadlines.len() - 1
-            }
-        };
-        self.deadlines[queue]
-            .1
-            .push_back((now + timeout, slot, generation));
-        Ok(())
+        let epoll = &self.epoll.get_ref().0;
+        self.flights.insert(now, timeout, |slot, _| {
+            // Level-triggered EPOLLOUT: the socket is closed at its first event, so it fires
+            // once.
+            epoll.add(
+                &sock,
+                EpollEvent::new(EpollFlags::EPOLLOUT, u64::from(slot)),
+            )?;
+            Ok(InFlight { sock, checker })
+        })
     }
 
     /// The earliest deadline still pending (possibly of a connect already finished).
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.deadlines
-            .iter()
-            .filter_map(|(_, q)| q.front().map(|(at, _, _)| *at))
-            .min()
+        self.flights.next_deadline()
     }
 
     /// Take what the kernel has ready, without judging it yet (cheap: no per-socket syscall).
@@ -184,7 +149,7 @@ impl Connector {
         let start = self.ready.len() - take;
         for i in start..self.ready.len() {
             let (slot, flags, not_before) = self.ready[i];
-            let Some(f) = self.release(slot) else {
+            let Some(f) = self.flights.release(slot) else {
                 continue;
             };
             let result = judge(flags, || f.sock.take_error());
@@ -202,33 +167,13 @@ impl Connector {
     /// Deadlines of connects that already finished are dropped from the front too, so that the
     /// scheduler's timer is not armed for them.
     pub fn expire(&mut self, now: Instant, out: &mut Vec<Finished>) {
-        for q in 0..self.deadlines.len() {
-            while let Some((at, slot, generation)) = self.deadlines[q].1.front().copied() {
-                let stale = self.slots[slot as usize].generation != generation;
-                if at > now && !stale {
-                    break;
-                }
-                self.deadlines[q].1.pop_front();
-                if stale {
-                    continue;
-                }
-                if let Some(f) = self.release(slot) {
-                    out.push(Finished {
-                        checker: f.checker,
-                        result: None,
-                        not_before: at,
-                    });
-                }
-            }
-        }
-    }
-
-    fn release(&mut self, slot: u32) -> Option<InFlight> {
-        let s = &mut self.slots[slot as usize];
-        let f = s.flight.take()?;
-        s.generation = s.generation.wrapping_add(1);
-        self.free.push(slot);
-        Some(f)
+        self.flights.expire(now, |_, f, at| {
+            out.push(Finished {
+                checker: f.checker,
+                result: None,
+                not_before: at,
+            })
+        });
     }
 }
 

@@ -10,6 +10,7 @@
 
 mod connector;
 pub mod event;
+mod flights;
 pub mod health;
 pub mod pool;
 pub mod probe;

@@ -13,7 +13,7 @@
 //! that removes the server's half-open entry. Probes take them round-robin; one port carries
 //! probes to many servers at once (the 4-tuples differ), never two to the same server.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
 use std::mem::MaybeUninit;
@@ -28,6 +28,7 @@ use tokio::io::Interest;
 use tokio::time::Instant;
 
 use crate::connector::Finished;
+use crate::flights::Flights;
 use crate::probe::halfopen::{
     answer, parse_reply, reply_filter, syn_segment, Answer, FILTER_SNAPLEN, SYN_LEN,
 };
@@ -82,15 +83,6 @@ impl Hasher for KeyHasher {
         self.0
     }
 }
-
-struct Slot {
-    /// Bumped when the slot is freed, so a stale deadline or answer cannot hit a later probe.
-    generation: u32,
-    flight: Option<Flight>,
-}
-
-/// (deadline, slot, generation).
-type Deadline = (Instant, u32, u32);
 
 /// A SYN not yet handed to the kernel.
 struct Outgoing {
@@ -168,11 +160,8 @@ impl Family {
 pub(crate) struct Synner {
     v4: Option<Family>,
     v6: Option<Family>,
-    slots: Vec<Slot>,
-    free: Vec<u32>,
+    flights: Flights<Flight>,
     by_key: HashMap<Key, u32, BuildHasherDefault<KeyHasher>>,
-    /// Per distinct timeout: deadlines, oldest first.
-    deadlines: Vec<(Duration, VecDeque<Deadline>)>,
     /// Answered (or failed to send) probes not yet handed to the scheduler:
     /// (slot, generation, result, earliest instant it can have finished).
     ready: Vec<(u32, u32, io::Result<Answer>, Instant)>,
@@ -189,10 +178,8 @@ impl Synner {
         Ok(Self {
             v4: v4.then(|| Family::open(false)).transpose()?,
             v6: v6.then(|| Family::open(true)).transpose()?,
-            slots: Vec::new(),
-            free: Vec::new(),
+            flights: Flights::new(),
             by_key: HashMap::default(),
-            deadlines: Vec::new(),
             ready: Vec::new(),
             drained_at: Instant::now(),
             sources: Vec::new(),
@@ -235,37 +222,18 @@ impl Synner {
             })?;
         fam.next_port = (fam.next_port + 1) % fam.ports.len();
         let seq: u32 = rand::random();
-        let slot = match self.free.pop() {
-            Some(s) => s,
-            None => {
-                self.slots.push(Slot {
-                    generation: 0,
-                    flight: None,
-                });
-                (self.slots.len() - 1) as u32
-            }
-        };
-        let generation = self.slots[slot as usize].generation;
         let key = (dest, port);
-        self.slots[slot as usize].flight = Some(Flight { checker, key, seq });
-        self.by_key.insert(key, slot);
-        fam.outbox.push(Outgoing {
-            slot,
-            generation,
-            to: SocketAddr::new(dest.ip(), 0).into(),
-            segment: syn_segment(src, dest.ip(), port, dest.port(), seq),
-        });
-        let queue = match self.deadlines.iter().position(|(t, _)| *t == timeout) {
-            Some(q) => q,
-            None => {
-                self.deadlines.push((timeout, VecDeque::new()));
-                self.deadlines.len() - 1
-            }
-        };
-        self.deadlines[queue]
-            .1
-            .push_back((now + timeout, slot, generation));
-        Ok(())
+        let by_key = &mut self.by_key;
+        self.flights.insert(now, timeout, |slot, generation| {
+            by_key.insert(key, slot);
+            fam.outbox.push(Outgoing {
+                slot,
+                generation,
+                to: SocketAddr::new(dest.ip(), 0).into(),
+                segment: syn_segment(src, dest.ip(), port, dest.port(), seq),
+            });
+            Ok(Flight { checker, key, seq })
+        })
     }
 
     fn source_towards(
@@ -326,10 +294,7 @@ impl Synner {
 
     /// The earliest deadline still pending (possibly of a probe already answered).
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.deadlines
-            .iter()
-            .filter_map(|(_, q)| q.front().map(|(at, _, _)| *at))
-            .min()
+        self.flights.next_deadline()
     }
 
     /// Read the answers the sockets hold. Ready when any probe was answered; otherwise the task
@@ -405,10 +370,11 @@ impl Synner {
         let Some(&slot) = self.by_key.get(&(reply.src, reply.dport)) else {
             return;
         };
-        let s = &self.slots[slot as usize];
-        let Some(f) = &s.flight else { return };
+        let Some((f, generation)) = self.flights.current(slot) else {
+            return;
+        };
         if let Some(a) = answer(&reply, f.seq) {
-            self.ready.push((slot, s.generation, Ok(a), not_before));
+            self.ready.push((slot, generation, Ok(a), not_before));
         }
     }
 
@@ -423,7 +389,7 @@ impl Synner {
         let start = self.ready.len() - take;
         let mut ready = std::mem::take(&mut self.ready);
         for (slot, generation, result, not_before) in ready.drain(start..) {
-            if self.slots[slot as usize].generation != generation {
+            if self.flights.get(slot, generation).is_none() {
                 continue; // a second answer to a probe already judged
             }
             let Some(f) = self.release(slot) else {
@@ -441,40 +407,28 @@ impl Synner {
     /// Give up on probes whose deadline passed (and forget their server's source address:
     /// routes may have changed).
     pub fn expire(&mut self, now: Instant, out: &mut Vec<Finished<io::Result<Answer>>>) {
-        for q in 0..self.deadlines.len() {
-            while let Some((at, slot, generation)) = self.deadlines[q].1.front().copied() {
-                let stale = self.slots[slot as usize].generation != generation;
-                if at > now && !stale {
-                    break;
-                }
-                self.deadlines[q].1.pop_front();
-                if stale {
-                    continue;
-                }
-                if let Some(f) = self.release(slot) {
-                    // Its SYN may still be queued (never sent): it must not leave later.
-                    for fam in [self.v4.as_mut(), self.v6.as_mut()].into_iter().flatten() {
-                        fam.outbox.retain(|o| o.slot != slot);
-                    }
-                    if let Some(s) = self.sources.get_mut(f.checker) {
-                        *s = None;
-                    }
-                    out.push(Finished {
-                        checker: f.checker,
-                        result: None,
-                        not_before: at,
-                    });
-                }
+        let (v4, v6) = (&mut self.v4, &mut self.v6);
+        let (by_key, sources) = (&mut self.by_key, &mut self.sources);
+        self.flights.expire(now, |slot, f, at| {
+            by_key.remove(&f.key);
+            // Its SYN may still be queued (never sent): it must not leave later.
+            for fam in [v4.as_mut(), v6.as_mut()].into_iter().flatten() {
+                fam.outbox.retain(|o| o.slot != slot);
             }
-        }
+            if let Some(s) = sources.get_mut(f.checker) {
+                *s = None;
+            }
+            out.push(Finished {
+                checker: f.checker,
+                result: None,
+                not_before: at,
+            });
+        });
     }
 
     fn release(&mut self, slot: u32) -> Option<Flight> {
-        let s = &mut self.slots[slot as usize];
-        let f = s.flight.take()?;
-        s.generation = s.generation.wrapping_add(1);
+        let f = self.flights.release(slot)?;
         self.by_key.remove(&f.key);
-        self.free.push(slot);
         Some(f)
     }
 }

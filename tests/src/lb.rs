@@ -728,3 +728,27 @@ pub fn service6(lab: &LbLab, proto: lbcore::spec::Protocol, port: u16) -> Servic
     }
     s
 }
+
+/// A controller for `specs` with the shared table and persistence templates the dataplane
+/// reads.
+pub fn tables(
+    specs: Vec<ServiceSpec>,
+) -> (
+    lbcore::service::Controller,
+    Arc<lbcore::service::SharedTable>,
+    Arc<lbcore::persist::PersistTable>,
+) {
+    let (c, _) = lbcore::service::Controller::new(specs, vec![]).expect("valid specs");
+    let t = Arc::new(lbcore::service::SharedTable::new(c.table()));
+    (c, t, Arc::new(lbcore::persist::PersistTable::new(4096)))
+}
+
+/// Counts answers per real server name ("rs1 203.0.113.10" -> "rs1").
+pub fn tally(answers: &[String]) -> std::collections::BTreeMap<String, usize> {
+    let mut m = std::collections::BTreeMap::new();
+    for a in answers {
+        *m.entry(a.split_whitespace().next().unwrap_or("").to_string())
+            .or_default() += 1;
+    }
+    m
+}

@@ -3,14 +3,10 @@
 //! one-arm NAT, DR, TUN), TCP and UDP; the split matches the scheduler;
 //! persistence; a real server taken out by a health event gets nothing new.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
-
-use lab::lb::{service, LbLab, Plan};
+use lab::lb::{service, tables, tally, LbLab, Plan};
 use lab::require_root;
 use lbcore::dataplane::{DataplaneConfig, DropReason};
-use lbcore::persist::PersistTable;
-use lbcore::service::{Controller, HealthEvent, SharedTable};
+use lbcore::service::HealthEvent;
 use lbcore::spec::{ForwardingMethod, Protocol, SchedulerKind, ServiceSpec, TunOptions};
 
 fn cfg(workers: usize) -> DataplaneConfig {
@@ -18,22 +14,6 @@ fn cfg(workers: usize) -> DataplaneConfig {
         workers,
         ..Default::default()
     }
-}
-
-fn setup(specs: Vec<ServiceSpec>) -> (Controller, Arc<SharedTable>, Arc<PersistTable>) {
-    let (c, _) = Controller::new(specs, vec![]).expect("valid specs");
-    let t = Arc::new(SharedTable::new(c.table()));
-    (c, t, Arc::new(PersistTable::new(4096)))
-}
-
-/// Counts answers per real server name ("rs1 203.0.113.10" -> "rs1").
-fn tally(answers: &[String]) -> BTreeMap<String, usize> {
-    let mut m = BTreeMap::new();
-    for a in answers {
-        *m.entry(a.split_whitespace().next().unwrap_or("").to_string())
-            .or_default() += 1;
-    }
-    m
 }
 
 #[test]
@@ -45,7 +25,7 @@ fn lb_nat_rr_exact_with_port_mapping_and_health_removal() {
         forwarding: ForwardingMethod::Nat,
         ..service(&lab, Protocol::Tcp, 80)
     };
-    let (mut c, table, persist) = setup(vec![spec]);
+    let (mut c, table, persist) = tables(vec![spec]);
     let lb = lab.start(cfg(2), table, persist).expect("dataplane");
     let answers: Vec<String> = (0..30)
         .map(|_| lab.get(None).expect("GET via VIP"))
@@ -84,7 +64,7 @@ fn lb_one_arm_nat_wrr_by_weight_hides_the_client() {
         ..service(&lab, Protocol::Tcp, 80)
     };
     spec.real_servers[1].weight = 3;
-    let (_c, table, persist) = setup(vec![spec]);
+    let (_c, table, persist) = tables(vec![spec]);
     let lb = lab.start(cfg(2), table, persist).expect("dataplane");
     let answers: Vec<String> = (0..40)
         .map(|_| lab.get(None).expect("GET via VIP"))
@@ -108,7 +88,7 @@ fn lb_dr_sh_and_mh_sticky_per_client() {
             forwarding: ForwardingMethod::Dr,
             ..service(&lab, Protocol::Tcp, 80)
         };
-        let (_c, table, persist) = setup(vec![spec]);
+        let (_c, table, persist) = tables(vec![spec]);
         let lb = lab.start(cfg(2), table, persist).expect("dataplane");
         let mut used = std::collections::BTreeSet::new();
         for &src in &lab.clients {
@@ -138,7 +118,7 @@ fn lb_tun_rr_with_persistence_across_connections() {
         persistence_timeout: Some(60),
         ..service(&lab, Protocol::Tcp, 80)
     };
-    let (_c, table, persist) = setup(vec![spec]);
+    let (_c, table, persist) = tables(vec![spec]);
     let lb = lab
         .start(cfg(2), table, persist.clone())
         .expect("dataplane");
@@ -175,7 +155,7 @@ fn lb_udp_round_robin_in_every_mode() {
             forwarding: method,
             ..service(&lab, Protocol::Udp, lab::lb::UDP_PORT)
         };
-        let (_c, table, persist) = setup(vec![spec]);
+        let (_c, table, persist) = tables(vec![spec]);
         let lb = lab.start(cfg(1), table, persist).expect("dataplane");
         // Each source port is a new UDP flow; the answer comes from the VIP.
         let answers: Vec<String> = (0..10)
@@ -210,7 +190,7 @@ fn lb_forwarding_switch_and_kernel_silence() {
         forwarding: ForwardingMethod::Dr,
         ..service(&lab, Protocol::Tcp, 80)
     };
-    let (_c, table, persist) = setup(vec![spec]);
+    let (_c, table, persist) = tables(vec![spec]);
     let lb = lab.start(cfg(1), table, persist).expect("dataplane");
     assert!(lab.get(None).expect("GET").starts_with("rs1"));
     // Off (this node is Backup): no answer at all, in particular no RST
@@ -233,7 +213,7 @@ fn lb_tun_path_mtu_is_answered_with_frag_needed() {
         forwarding: ForwardingMethod::Tun(TunOptions::default()),
         ..service(&lab, Protocol::Tcp, 80)
     };
-    let (_c, table, persist) = setup(vec![spec]);
+    let (_c, table, persist) = tables(vec![spec]);
     let lb = lab.start(cfg(1), table, persist).expect("dataplane");
     // Full-size segments do not fit the tunnel with DF set: the balancer
     // answers "fragmentation needed" (MTU 1480), the client's kernel lowers
@@ -268,8 +248,8 @@ fn lb_mh_failover_keeps_established_flows_on_their_server() {
         ..service(&lab, Protocol::Tcp, 80)
     };
     // Each node has its own controller and tables, as two daemons would.
-    let (_ca, ta, pa) = setup(vec![spec.clone()]);
-    let (_cb, tb, pb) = setup(vec![spec]);
+    let (_ca, ta, pa) = tables(vec![spec.clone()]);
+    let (_cb, tb, pb) = tables(vec![spec]);
     let a = lab.start(cfg(2), ta, pa).expect("dataplane a");
     let lb2 = lab.lab.host("lb2").clone();
     let b = lab
@@ -344,7 +324,7 @@ fn lb_one_arm_nat_reuses_ports_of_closed_connections() {
         forwarding: ForwardingMethod::NatOneArm,
         ..service(&lab, Protocol::Tcp, 80)
     };
-    let (_c, table, persist) = setup(vec![spec]);
+    let (_c, table, persist) = tables(vec![spec]);
     // Four source ports, two per worker: 40 sequential connections only fit
     // if the ports of closed ones are taken over (their TIME_WAIT is 120 s).
     let lb = lab

@@ -5,30 +5,11 @@
 //! neighbour solicitations.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use lab::lb::{service6, LbLab, Plan};
+use lab::lb::{service6, tables, tally, LbLab, Plan};
 use lab::require_root;
 use lbcore::dataplane::{DataplaneConfig, DropReason};
-use lbcore::persist::PersistTable;
-use lbcore::service::{Controller, SharedTable};
 use lbcore::spec::{ForwardingMethod, Protocol, SchedulerKind, ServiceSpec, TunOptions};
-
-fn setup(specs: Vec<ServiceSpec>) -> (Controller, Arc<SharedTable>, Arc<PersistTable>) {
-    let (c, _) = Controller::new(specs, vec![]).expect("valid specs");
-    let t = Arc::new(SharedTable::new(c.table()));
-    (c, t, Arc::new(PersistTable::new(4096)))
-}
-
-/// Counts answers per real server name ("rs1 2001:db8::50" -> "rs1").
-fn tally(answers: &[String]) -> BTreeMap<String, usize> {
-    let mut m = BTreeMap::new();
-    for a in answers {
-        *m.entry(a.split_whitespace().next().unwrap_or("").to_string())
-            .or_default() += 1;
-    }
-    m
-}
 
 fn exact(n: usize) -> BTreeMap<String, usize> {
     [("rs1".to_string(), n), ("rs2".to_string(), n)].into()
@@ -54,7 +35,7 @@ fn lb_ipv6_every_method_tcp_and_udp_round_robin() {
             forwarding: method,
             ..service6(&lab, Protocol::Udp, lab::lb::UDP_PORT)
         };
-        let (_c, table, persist) = setup(vec![tcp, udp]);
+        let (_c, table, persist) = tables(vec![tcp, udp]);
         let cfg = DataplaneConfig {
             workers: 2,
             ..Default::default()
@@ -128,7 +109,7 @@ fn lb_ipv6_forwarding_switch_and_kernel_silence() {
         forwarding: ForwardingMethod::Dr,
         ..service6(&lab, Protocol::Tcp, 80)
     };
-    let (_c, table, persist) = setup(vec![spec]);
+    let (_c, table, persist) = tables(vec![spec]);
     let lb = lab
         .start(DataplaneConfig::default(), table, persist)
         .expect("dataplane");
