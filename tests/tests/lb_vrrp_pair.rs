@@ -190,3 +190,92 @@ fn vrrp_pair_balances_and_fails_over_with_established_flows() {
         );
     }
 }
+
+/// SIGHUP on the Master keeps its balancer running: established connections stay on their
+/// real servers (with rr, a restarted dataplane would schedule their next packets afresh, and
+/// taken in the reverse order they would land elsewhere), and the counters go on.
+#[test]
+fn reload_keeps_established_connections_on_their_real_servers() {
+    require_root!();
+    if !e2e::available(&[Daemon::Vrrpd]) {
+        return;
+    }
+    let lab = LbLab::new_vrrp_pair(Plan::Dr, 3).expect("lab");
+    let lb = lab.lb().clone();
+    let rr = conf("lb", 150, &lab.rs).replace("lb_algo mh\n    mh-port", "lb_algo rr");
+    let a = Daemon::Vrrpd.start(&lb, &rr).expect("vrrpd on lb");
+    assert!(
+        wait_vip(&lb, Duration::from_secs(5)),
+        "lb never became Master"
+    );
+    let vip80 = SocketAddr::new(VIP.into(), 80);
+    // The checks have brought every real server in.
+    assert!(lab::wait_until(
+        Duration::from_secs(5),
+        Duration::from_millis(50),
+        || {
+            let seen: BTreeSet<String> = (0..6)
+                .filter_map(|_| lab.get(None).ok())
+                .map(|b| b.split(' ').next().unwrap_or_default().to_string())
+                .collect();
+            seen.len() == 3
+        }
+    ));
+    let mut conns: Vec<KeepAlive> = (0..6)
+        .map(|_| {
+            in_netns(lab.client(), || KeepAlive::connect(vip80))
+                .expect("netns")
+                .expect("connect")
+        })
+        .collect();
+    let server = |body: String| body.split(' ').next().unwrap_or_default().to_string();
+    let before: Vec<String> = conns
+        .iter_mut()
+        .map(|c| server(c.get().expect("GET")))
+        .collect();
+    assert!(
+        before.iter().collect::<BTreeSet<_>>().len() >= 2,
+        "{before:?}"
+    );
+    let new_before = counters(&a)["new_conns"].as_u64().expect("new_conns");
+
+    // A changed file (another delay_loop): the services are rebuilt, the dataplane stays.
+    let changed = rr.replace("delay_loop 0.2", "delay_loop 0.3");
+    assert_ne!(changed, rr);
+    std::fs::write(lb.dir.join("vrrpd.conf"), &changed).expect("write config");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(a.pid() as i32),
+        nix::sys::signal::Signal::SIGHUP,
+    )
+    .expect("SIGHUP");
+    assert!(
+        lab::wait_until(Duration::from_secs(5), Duration::from_millis(20), || a
+            .log_text()
+            .contains("reload: new configuration running")),
+        "{}",
+        a.log_text()
+    );
+    assert!(
+        a.log_text().contains("balancer kept across the reload"),
+        "{}",
+        a.log_text()
+    );
+    let mut after: Vec<String> = conns
+        .iter_mut()
+        .rev()
+        .map(|c| {
+            server(
+                c.get()
+                    .expect("GET on a connection established before the reload"),
+            )
+        })
+        .collect();
+    after.reverse();
+    assert_eq!(after, before, "connections moved to other real servers");
+    let new_after = counters(&a)["new_conns"].as_u64().expect("new_conns");
+    assert_eq!(
+        new_after, new_before,
+        "no connection was scheduled again, and the counters went on"
+    );
+    assert!(wait_vip(&lb, Duration::from_millis(10)), "a stayed Master");
+}

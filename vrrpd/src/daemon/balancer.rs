@@ -8,7 +8,8 @@
 //! elsewhere) are always forwarded, as IPVS would.
 //!
 //! The dataplane listens on the interfaces of the instances holding the virtual addresses and
-//! on those facing on-link real servers (IPv4 and IPv6 alike).
+//! on those facing on-link real servers (IPv4 and IPv6 alike). A reload that needs the same
+//! interfaces keeps it running, so connections, NAT bindings and persistence live on.
 
 use std::collections::HashSet;
 use std::net::IpAddr;
@@ -36,20 +37,27 @@ pub struct Owner {
 pub struct Balancer {
     dp: Arc<Dataplane>,
     gate: tokio::task::JoinHandle<()>,
+    ifaces: Vec<String>,
+    table: Arc<SharedTable>,
 }
 
 impl Balancer {
     /// Starts the dataplane for `table` when the config has virtual servers with an address
-    /// (IPv4 or IPv6). Errors are logged, not fatal: VRRP and the health checks go on without
-    /// forwarding.
+    /// (IPv4 or IPv6), or keeps `previous` (the balancer of the configuration before a reload)
+    /// when it reads `table` on the same interfaces. Errors are logged, not fatal: VRRP and the
+    /// health checks go on without forwarding.
     pub async fn start(
         config: &Config,
         table: Arc<SharedTable>,
         owners: Vec<Owner>,
+        previous: Option<Balancer>,
     ) -> Option<Self> {
         let snapshot = table.load_full();
         let vips = snapshot.addrs();
         if vips.is_empty() {
+            if let Some(p) = previous {
+                p.stop().await;
+            }
             return None;
         }
         let mut ifaces: Vec<String> = Vec::new();
@@ -68,6 +76,12 @@ impl Balancer {
         ifaces.extend(lbcore::dataplane::ifaces_facing(&rips));
         ifaces.sort();
         ifaces.dedup();
+        if let Some(p) = previous {
+            if p.ifaces == ifaces && Arc::ptr_eq(&p.table, &table) {
+                return Some(p.keep(owners, vips.into_iter().collect()).await);
+            }
+            p.stop().await;
+        }
         if ifaces.is_empty() {
             warn!("no interface holds a virtual server's address or faces its real servers; not forwarding");
             return None;
@@ -78,8 +92,9 @@ impl Balancer {
             forwarding: false,
             ..Default::default()
         };
+        let shared = table.clone();
         let started = tokio::task::spawn_blocking(move || {
-            Dataplane::start(cfg, table, Arc::new(PersistTable::new(PERSIST_CAPACITY)))
+            Dataplane::start(cfg, shared, Arc::new(PersistTable::new(PERSIST_CAPACITY)))
         })
         .await;
         let dp = match started {
@@ -95,7 +110,33 @@ impl Balancer {
         };
         info!(interfaces = ?ifaces, virtual_addresses = vips.len(), "balancer started");
         let gate = tokio::spawn(gate(dp.clone(), owners, vips.into_iter().collect()));
-        Some(Self { dp, gate })
+        Some(Self {
+            dp,
+            gate,
+            ifaces,
+            table,
+        })
+    }
+
+    /// Goes on with the running dataplane for a reloaded configuration: its firewall rules
+    /// follow the new services, and the new instances decide what is parked.
+    async fn keep(self, owners: Vec<Owner>, vips: HashSet<IpAddr>) -> Self {
+        self.gate.abort();
+        let _ = self.gate.await;
+        let dp = self.dp.clone();
+        match tokio::task::spawn_blocking(move || dp.refresh_nft()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => warn!("balancer firewall rules not updated: {e}"),
+            Err(e) => warn!("balancer firewall rules not updated: {e}"),
+        }
+        info!(interfaces = ?self.ifaces, virtual_addresses = vips.len(), "balancer kept across the reload");
+        let gate = tokio::spawn(gate(self.dp.clone(), owners, vips));
+        Self { gate, ..self }
+    }
+
+    /// The table the dataplane reads: the next configuration's health checks publish into it.
+    pub fn table(&self) -> Arc<SharedTable> {
+        self.table.clone()
     }
 
     /// The dataplane's counters, summed over its workers.

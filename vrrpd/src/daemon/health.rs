@@ -11,7 +11,7 @@
 //! only need sockets.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use checks::pool::{Pool, RealServer};
@@ -54,10 +54,19 @@ fn run_script(spec: Option<&lbcore::spec::ScriptSpec>) {
 }
 
 /// The virtual servers: their live service table and the checkers keeping it; dropping it
-/// stops the checkers.
+/// stops the checkers, and nothing they still report reaches the table.
 pub struct Services {
     table: Arc<SharedTable>,
     handle: Option<checks::Handle>,
+    /// Whether this set of checkers may still publish into `table` (a reload hands the table
+    /// to the next set).
+    publishing: Arc<Mutex<bool>>,
+}
+
+impl Drop for Services {
+    fn drop(&mut self) {
+        *self.publishing.lock().unwrap_or_else(|e| e.into_inner()) = false;
+    }
 }
 
 impl Services {
@@ -76,10 +85,13 @@ impl Services {
 }
 
 /// Builds the service table of every virtual server and starts their checkers. `trackers`
-/// maps instance names to their tracker channels. Returns `None` without virtual servers.
+/// maps instance names to their tracker channels. The table is published into `into` when
+/// given (the table a running balancer reads, kept across a reload). Returns `None` without
+/// virtual servers.
 pub async fn start(
     config: &Config,
     trackers: &HashMap<String, mpsc::Sender<(TrackKey, Contribution)>>,
+    into: Option<Arc<SharedTable>>,
 ) -> anyhow::Result<Option<Services>> {
     if config.virtual_servers.is_empty() {
         return Ok(None);
@@ -121,7 +133,14 @@ pub async fn start(
         &alive,
     )
     .context("building the service table")?;
-    let table = Arc::new(SharedTable::new(controller.table()));
+    let table = match into {
+        Some(t) => {
+            t.store(controller.table());
+            t
+        }
+        None => Arc::new(SharedTable::new(controller.table())),
+    };
+    let publishing = Arc::new(Mutex::new(true));
     for (svc, f) in followed.iter().enumerate() {
         info!(virtual_server = %f.label, quorum = controller.quorum_up(svc), "following virtual server");
         tell(f, controller.quorum_up(svc)).await;
@@ -132,6 +151,7 @@ pub async fn start(
     } else {
         let (handle, mut events) = checks::spawn(specs).context("starting health checkers")?;
         let table = table.clone();
+        let publishing = publishing.clone();
         tokio::spawn(async move {
             while let Some(ev) = events.recv().await {
                 let Some(svc) = owner.get(ev.checker).copied() else {
@@ -157,7 +177,13 @@ pub async fn start(
                         HealthEvent::Weight { svc, rs, weight }
                     }
                 });
-                table.store(controller.table());
+                {
+                    let open = publishing.lock().unwrap_or_else(|e| e.into_inner());
+                    if !*open {
+                        break;
+                    }
+                    table.store(controller.table());
+                }
                 report(&followed, &controller, &actions, &ev.reason);
                 let after = controller.quorum_up(svc);
                 if after != before {
@@ -167,7 +193,11 @@ pub async fn start(
         });
         Some(handle)
     };
-    Ok(Some(Services { table, handle }))
+    Ok(Some(Services {
+        table,
+        handle,
+        publishing,
+    }))
 }
 
 /// Logs what membership changes did and runs their scripts (`notify_up`, `quorum_down`, ...).

@@ -284,6 +284,11 @@ impl InstanceDriver {
     /// Master without releasing its addresses first.
     pub fn resume(&mut self, previous: State) {
         self.resume = Some(previous == State::Master);
+        // A Master resumes with its addresses in place: whoever follows the state (the
+        // balancer) must not see it leave Master in between.
+        if previous == State::Master {
+            self.state_tx.send_replace(State::Master);
+        }
     }
 
     /// Follows the instance's state.

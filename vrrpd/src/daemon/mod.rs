@@ -78,7 +78,7 @@ pub async fn run(
         .context("subscribing to rtnetlink link events")?;
     let mut statics = statics::Statics::install(&config, &nl).await;
     let mut firewall = crate::firewall::Firewall::install(&config).await;
-    let mut running = Running::start(&config, &nl, &links, &HashMap::new()).await?;
+    let mut running = Running::start(&config, &nl, &links, &HashMap::new(), None).await?;
     info!(
         instances = config.instances.len(),
         virtual_servers = config.virtual_servers.len(),
@@ -113,8 +113,8 @@ pub async fn run(
                     info!("reload: configuration unchanged");
                     continue;
                 }
-                let states = running.handover(&next).await;
-                running = match Running::start(&next, &nl, &links, &states).await {
+                let (states, balancer) = running.handover(&next).await;
+                running = match Running::start(&next, &nl, &links, &states, balancer).await {
                     Ok(r) => {
                         info!(instances = next.instances.len(), virtual_servers = next.virtual_servers.len(), "reload: new configuration running");
                         if statics::differ(&config, &next) {
@@ -129,7 +129,7 @@ pub async fn run(
                     }
                     Err(e) => {
                         error!("reload failed ({e:#}); going back to the previous configuration");
-                        Running::start(&config, &nl, &links, &HashMap::new()).await?
+                        Running::start(&config, &nl, &links, &HashMap::new(), None).await?
                     }
                 };
             }
@@ -157,12 +157,14 @@ struct Running {
 }
 
 impl Running {
-    /// Starts `config`; instances named in `resume` were running before a reload, in that state.
+    /// Starts `config`; instances named in `resume` were running before a reload, in that state,
+    /// and `balancer` is the one they ran with (kept if it fits the new configuration).
     async fn start(
         config: &Config,
         nl: &Netlink,
         links: &LinkMonitor,
         resume: &HashMap<String, State>,
+        balancer: Option<balancer::Balancer>,
     ) -> anyhow::Result<Self> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
@@ -190,10 +192,24 @@ impl Running {
             controls.push((inst.name.clone(), ctl_tx));
             tasks.spawn(driver.run(stop_rx.clone(), ctl_rx));
         }
-        let health = health::start(config, &vs_trackers).await?;
+        let into = balancer.as_ref().map(balancer::Balancer::table);
+        let health = match health::start(config, &vs_trackers, into).await {
+            Ok(h) => h,
+            Err(e) => {
+                if let Some(b) = balancer {
+                    b.stop().await;
+                }
+                return Err(e);
+            }
+        };
         let balancer = match &health {
-            Some(h) => balancer::Balancer::start(config, h.table(), owners).await,
-            None => None,
+            Some(h) => balancer::Balancer::start(config, h.table(), owners, balancer).await,
+            None => {
+                if let Some(b) = balancer {
+                    b.stop().await;
+                }
+                None
+            }
         };
         Ok(Self {
             stop_tx,
@@ -205,9 +221,15 @@ impl Running {
     }
 
     /// Ends this configuration for `next`: instances `next` keeps (same name, interface and
-    /// VRID) are handed over in their state, the others released. Returns the states.
-    async fn handover(mut self, next: &Config) -> HashMap<String, State> {
-        self.stop_services().await;
+    /// VRID) are handed over in their state, the others released. Returns the states and the
+    /// balancer, still forwarding, for the next configuration to keep.
+    async fn handover(
+        mut self,
+        next: &Config,
+    ) -> (HashMap<String, State>, Option<balancer::Balancer>) {
+        // The checkers stop; what the balancer reads stays until the next ones publish.
+        self.health = None;
+        let balancer = self.balancer.take();
         let mut kept = 0;
         for (name, ctl) in &self.controls {
             if let Some(i) = next.instances.iter().find(|i| &i.name == name) {
@@ -236,7 +258,7 @@ impl Running {
         }
         // The others (gone from the new configuration) release as on shutdown.
         self.shutdown().await;
-        states
+        (states, balancer)
     }
 
     /// Releases everything (SIGTERM).
