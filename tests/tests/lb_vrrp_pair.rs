@@ -47,6 +47,18 @@ fn wait_vip(host: &Host, timeout: Duration) -> bool {
     })
 }
 
+/// `n` keep-alive TCP connections from the client to the VIP's port 80.
+fn keep_alive(lab: &LbLab, n: usize) -> Vec<KeepAlive> {
+    let vip80 = SocketAddr::new(VIP.into(), 80);
+    (0..n)
+        .map(|_| {
+            in_netns(lab.client(), || KeepAlive::connect(vip80))
+                .expect("netns")
+                .expect("connect")
+        })
+        .collect()
+}
+
 /// The balancer's counters from the daemon's JSON dump.
 fn counters(d: &DaemonProc) -> serde_json::Value {
     e2e::json_dump(d.pid()).expect("JSON dump")["balancer"].clone()
@@ -72,7 +84,6 @@ fn vrrp_pair_balances_and_fails_over_with_established_flows() {
     );
 
     // The Master balances: every real server answers some of the client's connections.
-    let vip80 = SocketAddr::new(VIP.into(), 80);
     let mut seen = BTreeSet::new();
     let deadline = Instant::now() + Duration::from_secs(10);
     while seen.len() < 3 && Instant::now() < deadline {
@@ -123,13 +134,7 @@ fn vrrp_pair_balances_and_fails_over_with_established_flows() {
     point(&lb_mac);
 
     // Established flows: six keep-alive TCP connections, six UDP flows by source port.
-    let mut conns: Vec<KeepAlive> = (0..6)
-        .map(|_| {
-            in_netns(lab.client(), || KeepAlive::connect(vip80))
-                .expect("netns")
-                .expect("connect")
-        })
-        .collect();
+    let mut conns = keep_alive(&lab, 6);
     let tcp_before: Vec<String> = conns.iter_mut().map(|c| c.get().expect("GET")).collect();
     let udp_before: Vec<String> = (40001..40007).map(|p| lab.udp(p).expect("UDP")).collect();
 
@@ -208,7 +213,6 @@ fn reload_keeps_established_connections_on_their_real_servers() {
         wait_vip(&lb, Duration::from_secs(5)),
         "lb never became Master"
     );
-    let vip80 = SocketAddr::new(VIP.into(), 80);
     // The checks have brought every real server in.
     assert!(lab::wait_until(
         Duration::from_secs(5),
@@ -221,13 +225,7 @@ fn reload_keeps_established_connections_on_their_real_servers() {
             seen.len() == 3
         }
     ));
-    let mut conns: Vec<KeepAlive> = (0..6)
-        .map(|_| {
-            in_netns(lab.client(), || KeepAlive::connect(vip80))
-                .expect("netns")
-                .expect("connect")
-        })
-        .collect();
+    let mut conns = keep_alive(&lab, 6);
     let server = |body: String| body.split(' ').next().unwrap_or_default().to_string();
     let before: Vec<String> = conns
         .iter_mut()
