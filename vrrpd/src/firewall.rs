@@ -41,7 +41,7 @@ pub fn blocked(config: &Config) -> Vec<Blocked> {
         .iter()
         .filter(|i| !i.accept)
         .flat_map(|i| {
-            i.virtual_ipaddress.iter().map(|v| Blocked {
+            i.addresses().map(|v| Blocked {
                 addr: v.addr,
                 dev: v.dev.clone().unwrap_or_else(|| i.interface.clone()),
             })

@@ -19,7 +19,7 @@ use rtnetlink::Handle;
 
 use crate::config::model::{Route, Rule, VirtualAddress};
 
-mod routes;
+pub(crate) mod routes;
 
 /// Netlink failures, with the operation that failed.
 #[derive(Debug, thiserror::Error)]
@@ -186,7 +186,11 @@ impl Netlink {
         }
     }
 
-    async fn route_message(&self, r: &Route, delete: bool) -> Result<RouteMessage, Error> {
+    pub(crate) async fn route_message(
+        &self,
+        r: &Route,
+        delete: bool,
+    ) -> Result<RouteMessage, Error> {
         let oif = self.index_of(&r.dev).await?;
         let mut hops = Vec::with_capacity(r.nexthops.len());
         for nh in &r.nexthops {
@@ -282,7 +286,7 @@ fn family(addr: IpAddr) -> AddressFamily {
 }
 
 /// The interface's own address of a message (`IFA_LOCAL`, or `IFA_ADDRESS` for IPv6).
-fn local_address(msg: &AddressMessage) -> Option<IpAddr> {
+pub(crate) fn local_address(msg: &AddressMessage) -> Option<IpAddr> {
     let mut address = None;
     for attr in &msg.attributes {
         match attr {

@@ -82,6 +82,7 @@ pub fn source_address(src: std::net::Ipv6Addr) -> VirtualAddress {
             Scope::Global
         },
         label: None,
+        no_track: true,
     }
 }
 

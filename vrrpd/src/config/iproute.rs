@@ -130,7 +130,7 @@ pub struct Route {
     pub realms: Option<u32>,
     /// `pref low|medium|high` (IPv6 router preference).
     pub pref: Option<u8>,
-    /// `no_track`: the route going away does not put the instance in FAULT.
+    /// `no_track`: someone else deleting it while we are Master is left alone.
     #[serde(default)]
     pub no_track: bool,
     /// Options accepted as keepalived does but not installed by vrrpd, as written.
@@ -929,18 +929,30 @@ fn ip_proto(s: &str) -> Option<u8> {
     }
 }
 
+/// One `virtual_routes` / `virtual_rules` line as the parser sees it, for tests.
+#[cfg(test)]
+pub(crate) fn node(line: &str) -> Node {
+    use crate::config::{lexer, tree};
+    let text = format!("x {{\n  {line}\n}}\n");
+    let file: std::sync::Arc<std::path::Path> = std::path::Path::new("t.conf").into();
+    let (toks, _) = lexer::lex(&text, &file);
+    let nodes = tree::parse(&toks, &mut Diags::default());
+    nodes[0].children[0].clone()
+}
+
+#[cfg(test)]
+pub(crate) fn parse_route_text(line: &str) -> Option<Route> {
+    parse_route(&node(line), true, &mut Diags::default())
+}
+
+#[cfg(test)]
+pub(crate) fn parse_rule_text(line: &str) -> Option<Rule> {
+    parse_rule(&node(line), &mut Diags::default())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{lexer, tree};
-
-    fn node(line: &str) -> Node {
-        let text = format!("x {{\n  {line}\n}}\n");
-        let file: std::sync::Arc<std::path::Path> = std::path::Path::new("t.conf").into();
-        let (toks, _) = lexer::lex(&text, &file);
-        let nodes = tree::parse(&toks, &mut Diags::default());
-        nodes[0].children[0].clone()
-    }
 
     fn route(line: &str) -> (Option<Route>, Diags) {
         let mut d = Diags::default();

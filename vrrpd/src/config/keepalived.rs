@@ -124,6 +124,7 @@ struct InstDraft {
     preempt_delay: Option<Duration>,
     auth: Option<(AuthDraft, Pos)>,
     vips: Vec<(VirtualAddress, Pos)>,
+    evips: Vec<VirtualAddress>,
     src_ip: Option<(IpAddr, Pos)>,
     peers: Vec<(IpAddr, Pos)>,
     unicast_ttl: Option<u8>,
@@ -379,6 +380,13 @@ fn instance_table() -> &'static [Keyword<InstDraft>] {
             }),
             Keyword::new("authentication", inst_auth),
             Keyword::new("virtual_ipaddress", inst_vips),
+            Keyword::new("virtual_ipaddress_excluded", |i, n, d| {
+                for c in &n.children {
+                    if let Some(v) = parse_vip(c, d) {
+                        i.evips.push(v);
+                    }
+                }
+            }),
             Keyword::new("mcast_src_ip", inst_src_ip),
             Keyword::new("unicast_src_ip", |i, n, d| {
                 i.unicast_keyword.get_or_insert_with(|| n.pos().clone());
@@ -463,9 +471,8 @@ fn instance_table() -> &'static [Keyword<InstDraft>] {
             Keyword::new("notify", |i, n, d| {
                 i.notify.any = script_arg(i, n, d)
             }),
-            Keyword::partial(
+            Keyword::new(
                 "virtual_routes",
-                "installed while MASTER; a tracked route going away does not cause FAULT",
                 |i, n, d| {
                     for c in &n.children {
                         if let Some(r) = iproute::parse_route(c, true, d) {
@@ -475,9 +482,8 @@ fn instance_table() -> &'static [Keyword<InstDraft>] {
                     }
                 },
             ),
-            Keyword::partial(
+            Keyword::new(
                 "virtual_rules",
-                "installed while MASTER; a tracked rule going away does not cause FAULT",
                 |i, n, d| {
                     for c in &n.children {
                         if let Some(r) = iproute::parse_rule(c, d) {
@@ -549,6 +555,7 @@ fn top_vrrp_instance(draft: &mut Draft, node: &Node, diags: &mut Diags) {
         preempt_delay: None,
         auth: None,
         vips: Vec::new(),
+        evips: Vec::new(),
         src_ip: None,
         peers: Vec::new(),
         unicast_ttl: None,
@@ -667,6 +674,7 @@ fn parse_vip(node: &Node, diags: &mut Diags) -> Option<VirtualAddress> {
         dev: None,
         scope: Scope::Global,
         label: None,
+        no_track: false,
     };
     let mut it = node.args.iter();
     while let Some(opt) = it.next() {
@@ -693,8 +701,9 @@ fn parse_vip(node: &Node, diags: &mut Diags) -> Option<VirtualAddress> {
             "dev" => v.dev = Some(val.text.clone()),
             "label" => v.label = Some(val.text.clone()),
             "scope" => v.scope = parse_scope(val, diags)?,
-            "no_track" | "track_group" | "preferred_lft" | "home" | "nodad" | "noprefixroute"
-            | "autojoin" | "-" => {
+            "no_track" => v.no_track = true,
+            "track_group" | "preferred_lft" | "home" | "nodad" | "noprefixroute" | "autojoin"
+            | "-" => {
                 diags.push(
                     Diagnostic::warning(
                         &opt.pos,
@@ -1281,6 +1290,7 @@ impl InstDraft {
             preempt_delay: self.preempt_delay.unwrap_or(Duration::ZERO),
             authentication,
             virtual_ipaddress: self.vips.into_iter().map(|(v, _)| v).collect(),
+            virtual_ipaddress_excluded: self.evips,
             src_ip: self.src_ip.map(|(ip, _)| ip),
             unicast_peers: self.peers.into_iter().map(|(ip, _)| ip).collect(),
             unicast_ttl: self.unicast_ttl.unwrap_or(255),

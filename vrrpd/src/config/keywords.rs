@@ -211,7 +211,6 @@ pub const INSTANCE_UNSUPPORTED: &[&str] = &[
     "notify_priority_changes",
     "smtp_alert",
     "dont_track_primary",
-    "virtual_ipaddress_excluded",
     "skip_check_adv_addr",
     "check_unicast_src",
     "old_unicast_checksum",

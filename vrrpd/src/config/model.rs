@@ -423,6 +423,10 @@ pub struct VirtualAddress {
     /// `host`, `link`, `site`, `global`/`universe` (default), `nowhere`, or a number.
     pub scope: Scope,
     pub label: Option<String>,
+    /// `no_track`: someone else deleting it while we are Master is left alone (keepalived's
+    /// default is to leave Master and take it back, which reinstates it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_track: bool,
 }
 
 /// Address scope (rtnetlink `ifa_scope`).
@@ -469,6 +473,10 @@ pub struct VrrpInstance {
     pub preempt_delay: Duration,
     pub authentication: Option<Authentication>,
     pub virtual_ipaddress: Vec<VirtualAddress>,
+    /// `virtual_ipaddress_excluded`: added and removed with the VIPs but not carried in the
+    /// adverts, so they may be many, or of the other address family.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub virtual_ipaddress_excluded: Vec<VirtualAddress>,
     /// `mcast_src_ip` / `unicast_src_ip`.
     pub src_ip: Option<IpAddr>,
     /// `unicast_peer { … }`: unicast mode when non-empty.
@@ -523,6 +531,15 @@ pub struct VrrpInstance {
 
 fn yes() -> bool {
     true
+}
+
+impl VrrpInstance {
+    /// Every address the instance holds while Master: the advertised ones, then the excluded.
+    pub fn addresses(&self) -> impl Iterator<Item = &VirtualAddress> {
+        self.virtual_ipaddress
+            .iter()
+            .chain(&self.virtual_ipaddress_excluded)
+    }
 }
 
 /// A place in a configuration file.

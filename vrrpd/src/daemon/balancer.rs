@@ -62,7 +62,7 @@ impl Balancer {
         }
         let mut ifaces: Vec<String> = Vec::new();
         for inst in &config.instances {
-            for vip in &inst.virtual_ipaddress {
+            for vip in inst.addresses() {
                 if vips.contains(&vip.addr) {
                     ifaces.push(vip.dev.clone().unwrap_or_else(|| inst.interface.clone()));
                 }

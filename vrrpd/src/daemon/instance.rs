@@ -4,7 +4,9 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use tokio::sync::{mpsc, oneshot, watch};
+use std::collections::HashSet;
+
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tracing::{debug, info, info_span, trace, warn, Instrument};
 
@@ -12,6 +14,7 @@ use crate::config::model::{Authentication, GlobalDefs, Route, Rule, VirtualAddre
 use crate::net::{SocketConfig, VrrpSocket};
 use crate::netlink::{Link, Netlink};
 use crate::notify::{Notifier, NotifyState};
+use crate::track::deleted::{route_key, rule_key, Key};
 use crate::track::link::LinkMonitor;
 use crate::track::{Contribution, Effective, TrackKey, TrackSet, Weight};
 
@@ -51,6 +54,7 @@ pub struct InstanceDriver {
     counters: Counters,
     /// The configured addresses, as the status dump shows them.
     vip_text: Vec<String>,
+    excluded_text: Vec<String>,
     /// Up/down of the instance's own interface (keepalived tracks it by default, weight 0:
     /// down means FAULT).
     link_state: watch::Receiver<bool>,
@@ -71,6 +75,10 @@ pub struct InstanceDriver {
     state_tx: watch::Sender<State>,
     /// Started again by a reload: whether the previous run was Master ([`Self::resume`]).
     resume: Option<bool>,
+    /// Deletions in the kernel ([`Self::watch_deletions`]) and what of ours they may hit:
+    /// the addresses, routes (with a `dev`) and rules not marked `no_track`.
+    deletions: Option<broadcast::Receiver<Key>>,
+    tracked: HashSet<Key>,
 }
 
 /// How an instance actor ended.
@@ -102,6 +110,8 @@ enum Event {
     Track(TrackKey, Contribution),
     /// The sync group asks something of us.
     Group(GroupCmd),
+    /// Something was deleted in the kernel (`None`: we missed events).
+    Deleted(Option<Key>),
 }
 
 impl InstanceDriver {
@@ -120,15 +130,13 @@ impl InstanceDriver {
         let own = nl.addresses(link.index).await?;
         let src = match inst.src_ip {
             Some(ip) => ip,
-            None => {
-                primary_address(&own, family_v6, &inst.virtual_ipaddress).with_context(|| {
-                    format!(
-                        "{} has no usable {} address",
-                        inst.interface,
-                        if family_v6 { "IPv6 link-local" } else { "IPv4" }
-                    )
-                })?
-            }
+            None => primary_address(&own, family_v6, inst.addresses()).with_context(|| {
+                format!(
+                    "{} has no usable {} address",
+                    inst.interface,
+                    if family_v6 { "IPv6 link-local" } else { "IPv4" }
+                )
+            })?,
         };
         let group = if family_v6 {
             IpAddr::V6(global.mcast_group6)
@@ -195,15 +203,21 @@ impl InstanceDriver {
         })
         .with_context(|| format!("opening VRRP sockets on {}", rx_link.name))?;
 
-        let mut vips = Vec::with_capacity(inst.virtual_ipaddress.len());
-        for vip in &inst.virtual_ipaddress {
+        // The excluded addresses come and go with the others but are not advertised, so
+        // they may be of the other family.
+        let mut vips = Vec::new();
+        for vip in inst.addresses() {
             let vlink = match &vip.dev {
                 Some(dev) if dev != &link.name => nl.link(dev).await?,
                 _ => announce_link.clone(),
             };
             vips.push((vip.clone(), vlink));
         }
-        if vips.iter().any(|(v, _)| v.addr.is_ipv6() != family_v6) {
+        if inst
+            .virtual_ipaddress
+            .iter()
+            .any(|v| v.addr.is_ipv6() != family_v6)
+        {
             bail!("IPv4 and IPv6 virtual addresses in one instance");
         }
 
@@ -225,7 +239,7 @@ impl InstanceDriver {
             preempt_delay: inst.preempt_delay,
             start_master: inst.state == crate::config::model::InitialState::Master,
             primary_addr: src,
-            vips: vips.iter().map(|(v, _)| v.addr).collect(),
+            vips: inst.virtual_ipaddress.iter().map(|v| v.addr).collect(),
             auth,
             lower_prio_no_advert: inst.garp.lower_prio_no_advert,
         };
@@ -241,7 +255,10 @@ impl InstanceDriver {
         let garp_schedule = garp::Schedule::new(inst.garp.schedule(family_v6));
         let link_state = links.subscribe(link.index);
         let (track_tx, track_rx) = mpsc::channel(16);
+        let tracked = tracked_keys(&nl, &vips, &inst.virtual_routes, &inst.virtual_rules).await;
         Ok(Self {
+            deletions: None,
+            tracked,
             vmac: vmac.map(|(_, v)| v),
             vmac_source,
             vmac_source_added: false,
@@ -270,6 +287,11 @@ impl InstanceDriver {
             timer: Timer::new().context("creating a timerfd")?,
             counters: Counters::default(),
             vip_text: inst.virtual_ipaddress.iter().map(vip_text).collect(),
+            excluded_text: inst
+                .virtual_ipaddress_excluded
+                .iter()
+                .map(vip_text)
+                .collect(),
         })
     }
 
@@ -298,6 +320,12 @@ impl InstanceDriver {
 
     pub fn set_notifier(&mut self, n: Notifier) {
         self.notifier = Some(n);
+    }
+
+    /// Follows kernel deletions: a Master whose tracked address, route or rule goes away
+    /// steps down and takes it back, as keepalived does.
+    pub fn watch_deletions(&mut self, rx: broadcast::Receiver<Key>) {
+        self.deletions = Some(rx);
     }
 
     /// Makes this instance a member of a sync group.
@@ -354,6 +382,7 @@ impl InstanceDriver {
                 Ok(()) = self.link_state.changed() => Event::Link(*self.link_state.borrow_and_update()),
                 Some((k, c)) = self.track_rx.recv() => Event::Track(k, c),
                 cmd = group_recv(&mut self.group) => Event::Group(cmd),
+                k = deletion_recv(&mut self.deletions) => Event::Deleted(k),
                 r = self.sock.recv(&mut buf) => Event::Packet(r),
             };
             match event {
@@ -366,6 +395,7 @@ impl InstanceDriver {
                     }
                 }
                 Event::Group(cmd) => self.on_group(cmd).await,
+                Event::Deleted(k) => self.on_deleted(k).await,
                 Event::Control(Control::Status(reply)) => {
                     let _ = reply.send(self.status());
                 }
@@ -441,6 +471,34 @@ impl InstanceDriver {
         Exit {
             name: self.name,
             state,
+        }
+    }
+
+    /// A Master checks that what an event says is gone really is (the event may be the late
+    /// echo of our own removal, and we are Master again), then steps down to take it back.
+    async fn on_deleted(&mut self, key: Option<Key>) {
+        if self.fsm.state() != State::Master {
+            return;
+        }
+        let candidates: Vec<Key> = match key {
+            Some(k) if self.tracked.contains(&k) => vec![k],
+            Some(_) => return,
+            None => self.tracked.iter().cloned().collect(),
+        };
+        for k in candidates {
+            match crate::track::deleted::present(self.nl.handle(), &k).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    warn!(
+                        "({}) {} deleted; leaving MASTER to reinstate it",
+                        self.name,
+                        describe(&k)
+                    );
+                    self.step(Input::Lost).await;
+                    return;
+                }
+                Err(e) => warn!(error = %e, "checking a deleted object failed"),
+            }
         }
     }
 
@@ -636,7 +694,7 @@ impl InstanceDriver {
                 warn!(error = %e, "removing a virtual route no longer configured failed");
             }
         }
-        let kept = |a: IpAddr| next.virtual_ipaddress.iter().any(|v| v.addr == a);
+        let kept = |a: IpAddr| next.addresses().any(|v| v.addr == a);
         for (vip, link) in self.vips.iter().filter(|(v, _)| !kept(v.addr)) {
             if let Err(e) = self.nl.del_vip(link.index, &link.name, vip).await {
                 warn!(error = %e, "removing a virtual address no longer configured failed");
@@ -734,6 +792,7 @@ impl InstanceDriver {
             unicast_peers: self.sock.config().peers.clone(),
             preempt: cfg.preempt,
             vips: self.vip_text.clone(),
+            excluded_vips: self.excluded_text.clone(),
             counters: self.counters.clone(),
         }
     }
@@ -744,6 +803,69 @@ impl InstanceDriver {
         if n.is_power_of_two() {
             debug!(%src, %reason, count = n, "dropped packet");
         }
+    }
+}
+
+/// The next deletion, `None` when events were missed, or never without a monitor.
+async fn deletion_recv(rx: &mut Option<broadcast::Receiver<Key>>) -> Option<Key> {
+    let Some(r) = rx else {
+        return std::future::pending().await;
+    };
+    match r.recv().await {
+        Ok(k) => Some(k),
+        Err(broadcast::error::RecvError::Lagged(n)) => {
+            warn!(
+                missed = n,
+                "deletion events missed; checking every tracked object"
+            );
+            None
+        }
+        Err(broadcast::error::RecvError::Closed) => {
+            *rx = None;
+            std::future::pending().await
+        }
+    }
+}
+
+/// The keys of what a Master tracks: keepalived tracks every address and rule unless
+/// `no_track`, and a route only when it names its `dev`.
+async fn tracked_keys(
+    nl: &Netlink,
+    vips: &[(VirtualAddress, Link)],
+    routes: &[Route],
+    rules: &[Rule],
+) -> HashSet<Key> {
+    let mut keys = HashSet::new();
+    for (v, link) in vips.iter().filter(|(v, _)| !v.no_track) {
+        keys.insert(Key::Address {
+            index: link.index,
+            addr: v.addr,
+        });
+    }
+    for r in routes.iter().filter(|r| r.dev.is_some() && !r.no_track) {
+        match nl.route_message(r, false).await {
+            Ok(m) => {
+                keys.insert(Key::Route(route_key(&m)));
+            }
+            Err(e) => warn!(route = %r, error = %e, "not tracking a virtual route"),
+        }
+    }
+    for r in rules.iter().filter(|r| !r.no_track) {
+        keys.insert(Key::Rule(rule_key(&crate::netlink::routes::rule_message(
+            r,
+        ))));
+    }
+    keys
+}
+
+fn describe(k: &Key) -> String {
+    match k {
+        Key::Address { addr, .. } => format!("virtual address {addr}"),
+        Key::Route(r) => match r.dst {
+            Some(d) => format!("virtual route {d}/{} (table {})", r.dst_len, r.table),
+            None => format!("virtual default route (table {})", r.table),
+        },
+        Key::Rule(r) => format!("virtual rule (priority {})", r.priority),
     }
 }
 
@@ -773,11 +895,16 @@ fn vip_text(v: &VirtualAddress) -> String {
 /// The source keepalived would pick: the interface's first IPv4 address, or its IPv6
 /// link-local address for an IPv6 instance.
 /// A virtual address left behind by an earlier run is never the primary.
-fn primary_address(addrs: &[(IpAddr, u8)], v6: bool, vips: &[VirtualAddress]) -> Option<IpAddr> {
+fn primary_address<'a>(
+    addrs: &[(IpAddr, u8)],
+    v6: bool,
+    vips: impl Iterator<Item = &'a VirtualAddress>,
+) -> Option<IpAddr> {
+    let vips: Vec<IpAddr> = vips.map(|v| v.addr).collect();
     addrs
         .iter()
         .map(|(a, _)| *a)
-        .filter(|a| !vips.iter().any(|v| v.addr == *a))
+        .filter(|a| !vips.contains(a))
         .find(|a| match a {
             IpAddr::V4(_) => !v6,
             IpAddr::V6(a) => v6 && a.is_unicast_link_local(),

@@ -28,6 +28,7 @@ use tracing::{error, info, warn};
 
 use crate::config::model::Config;
 use crate::netlink::Netlink;
+use crate::track::deleted::DeletionMonitor;
 use crate::track::link::LinkMonitor;
 use crate::vrrp::fsm::State;
 
@@ -76,9 +77,15 @@ pub async fn run(
     let links = LinkMonitor::start()
         .await
         .context("subscribing to rtnetlink link events")?;
+    let deletions =
+        DeletionMonitor::start().context("subscribing to rtnetlink address/route/rule events")?;
+    let monitors = Monitors {
+        links: &links,
+        deletions: &deletions,
+    };
     let mut statics = statics::Statics::install(&config, &nl).await;
     let mut firewall = crate::firewall::Firewall::install(&config).await;
-    let mut running = Running::start(&config, &nl, &links, &HashMap::new(), None).await?;
+    let mut running = Running::start(&config, &nl, monitors, &HashMap::new(), None).await?;
     info!(
         instances = config.instances.len(),
         virtual_servers = config.virtual_servers.len(),
@@ -114,7 +121,7 @@ pub async fn run(
                     continue;
                 }
                 let (states, balancer) = running.handover(&next).await;
-                running = match Running::start(&next, &nl, &links, &states, balancer).await {
+                running = match Running::start(&next, &nl, monitors, &states, balancer).await {
                     Ok(r) => {
                         info!(instances = next.instances.len(), virtual_servers = next.virtual_servers.len(), "reload: new configuration running");
                         if statics::differ(&config, &next) {
@@ -129,7 +136,7 @@ pub async fn run(
                     }
                     Err(e) => {
                         error!("reload failed ({e:#}); going back to the previous configuration");
-                        Running::start(&config, &nl, &links, &HashMap::new(), None).await?
+                        Running::start(&config, &nl, monitors, &HashMap::new(), None).await?
                     }
                 };
             }
@@ -147,6 +154,13 @@ pub async fn run(
     Ok(())
 }
 
+/// The daemon's kernel-event monitors, shared by every configuration it runs.
+#[derive(Clone, Copy)]
+struct Monitors<'a> {
+    links: &'a LinkMonitor,
+    deletions: &'a DeletionMonitor,
+}
+
 /// Everything one configuration runs: instance actors, health checks, the balancer.
 struct Running {
     stop_tx: watch::Sender<bool>,
@@ -162,7 +176,7 @@ impl Running {
     async fn start(
         config: &Config,
         nl: &Netlink,
-        links: &LinkMonitor,
+        monitors: Monitors<'_>,
         resume: &HashMap<String, State>,
         balancer: Option<balancer::Balancer>,
     ) -> anyhow::Result<Self> {
@@ -173,20 +187,21 @@ impl Running {
         let mut vs_trackers = HashMap::new();
         let mut owners = Vec::new();
         for inst in &config.instances {
-            let mut driver = InstanceDriver::new(&config.global, inst, nl.clone(), links)
+            let mut driver = InstanceDriver::new(&config.global, inst, nl.clone(), monitors.links)
                 .await
                 .with_context(|| format!("starting vrrp_instance {}", inst.name))?;
+            driver.watch_deletions(monitors.deletions.subscribe());
             if let Some(state) = resume.get(&inst.name) {
                 driver.resume(*state);
             }
             vs_trackers.insert(inst.name.clone(), driver.tracker());
             owners.push(balancer::Owner {
-                addrs: inst.virtual_ipaddress.iter().map(|v| v.addr).collect(),
+                addrs: inst.addresses().map(|v| v.addr).collect(),
                 state: driver.state_watch(),
             });
             drivers.push(driver);
         }
-        trackers::start(config, &mut drivers, links, nl).await;
+        trackers::start(config, &mut drivers, monitors.links, nl).await;
         for (driver, inst) in drivers.into_iter().zip(&config.instances) {
             let (ctl_tx, ctl_rx) = mpsc::channel(4);
             controls.push((inst.name.clone(), ctl_tx));

@@ -63,6 +63,9 @@ pub struct InstanceStatus {
     pub unicast_peers: Vec<IpAddr>,
     pub preempt: bool,
     pub vips: Vec<String>,
+    /// `virtual_ipaddress_excluded`, as keepalived's dump lists them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub excluded_vips: Vec<String>,
     pub counters: Counters,
 }
 
@@ -108,6 +111,12 @@ pub fn render_data(all: &[InstanceStatus]) -> String {
         let _ = writeln!(s, "   Virtual IP = {}", i.vips.len());
         for v in &i.vips {
             let _ = writeln!(s, "     {v}");
+        }
+        if !i.excluded_vips.is_empty() {
+            let _ = writeln!(s, "   Virtual IP Excluded = {}", i.excluded_vips.len());
+            for v in &i.excluded_vips {
+                let _ = writeln!(s, "     {v}");
+            }
         }
     }
     s
@@ -214,6 +223,7 @@ mod tests {
             unicast_peers: vec![],
             preempt: true,
             vips: vec!["192.0.2.100/24 dev eth0".into()],
+            excluded_vips: vec!["2001:db8::100/64 dev eth0".into()],
             counters,
         }
     }
@@ -237,6 +247,10 @@ mod tests {
         );
         assert!(
             text.contains("   Virtual IP = 1\n     192.0.2.100/24 dev eth0\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("   Virtual IP Excluded = 1\n     2001:db8::100/64 dev eth0\n"),
             "{text}"
         );
     }

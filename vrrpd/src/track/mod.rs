@@ -5,7 +5,9 @@
 //! delta or a fault exactly as keepalived.conf(5) describes, and [`TrackSet`] folds every
 //! contribution of one instance into its [`Effective`] priority and fault flag. The drivers
 //! ([`script`], [`link`], [`file`]) produce the statuses; the daemon feeds them in.
+//! [`deleted`] reports the tracked addresses, routes and rules someone else removes.
 
+pub mod deleted;
 pub mod file;
 pub mod link;
 pub mod script;

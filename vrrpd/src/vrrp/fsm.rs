@@ -70,6 +70,11 @@ pub enum Input {
     /// `vrrp_sync_backup`): release the addresses, Backup with a fresh down timer, no advert
     /// (the peer's group is taking over). Ignored in any other state.
     SyncBackup,
+    /// Someone else deleted a tracked address, route or rule of a Master. keepalived 2.2.7
+    /// (measured): a priority-0 advert, everything released, Backup with the down timer at
+    /// Skew_Time, as if it had heard that advert itself; without a better peer it is Master
+    /// again a Skew_Time later with everything reinstated. Ignored in any other state.
+    Lost,
     /// Sync group: our down timer fired but not every other member is ready for Master
     /// (keepalived's `vrrp_sync_can_goto_master`): stay Backup and re-arm the down timer.
     SyncHold,
@@ -266,6 +271,14 @@ impl Instance {
                 self.enter(State::Backup, out);
             }
             (State::Backup, Input::SyncHold) => self.arm_down_timer(now),
+            (State::Master, Input::Lost) => {
+                out.push(Action::Send(self.advert(0)));
+                out.push(Action::RemoveVips);
+                self.master_addr = None;
+                self.master_adver_int = self.cfg.advert_int;
+                self.deadline = Some(now + self.skew_time());
+                self.enter(State::Backup, out);
+            }
             // Not started, already started, or an advert/timer while Initialize/Fault: nothing.
             _ => {}
         }
@@ -921,6 +934,37 @@ mod tests {
         assert_eq!(m.state(), State::Fault);
         assert_eq!(m.poll_timeout(), None);
         assert_eq!(m.master_addr(), None);
+    }
+
+    #[test]
+    fn master_that_lost_a_tracked_object_steps_down_and_takes_it_back_after_skew_time() {
+        let c = cfg();
+        let mut m = master(c.clone());
+        let out = run(&mut m, ms(400), Input::Lost);
+        assert_eq!(
+            out,
+            vec![
+                send(&m, 0),
+                Action::RemoveVips,
+                tr(State::Master, State::Backup)
+            ]
+        );
+        assert_eq!(m.master_addr(), None);
+        let due = m.poll_timeout().unwrap();
+        assert_eq!(due, ms(400) + m.skew_time());
+        let out = run(&mut m, due, Input::Timeout);
+        assert_eq!(m.state(), State::Master);
+        assert!(out.contains(&Action::AddVips), "{out:?}");
+        // A better peer heard in between keeps it Backup.
+        let mut m = master(c.clone());
+        run(&mut m, ms(400), Input::Lost);
+        assert!(run(&mut m, ms(401), rx(&c, HIGHER_ADDR, 200)).is_empty());
+        assert!(m.poll_timeout().unwrap() > ms(401) + m.skew_time());
+        // Anywhere but Master it means nothing.
+        let mut b = backup(c);
+        let before = b.poll_timeout();
+        assert!(run(&mut b, ms(10), Input::Lost).is_empty());
+        assert_eq!((b.state(), b.poll_timeout()), (State::Backup, before));
     }
 
     #[test]
