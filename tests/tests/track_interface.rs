@@ -77,3 +77,46 @@ fn master_link_down_goes_fault_and_backup_takes_over() {
         .log_text()
         .contains("Entering BACKUP STATE (from MASTER)"));
 }
+
+/// `dont_track_primary`: the Master's own link going down is no fault. It keeps the VIP (the
+/// Backup, hearing nothing, takes it too: both hold it while the cable is out); with the cable
+/// back the higher priority wins and the pair has one Master again. keepalived 2.2.7 first, as
+/// the reference, then vrrpd.
+#[test]
+fn dont_track_primary_keeps_a_cut_master_out_of_fault() {
+    require_root!();
+    for d in [Daemon::Keepalived, Daemon::Vrrpd] {
+        if !e2e::available(&[d]) {
+            continue;
+        }
+        let lab = Lab::builder().build().unwrap();
+        let (mut ca, cb) = (node("a", 150, 3, ADV, VIP4), node("b", 100, 3, ADV, VIP4));
+        ca.extra_instance = Some("dont_track_primary".into());
+        let mut pair = e2e::start_pair(lab, d, &ca, d, &cb).unwrap();
+        let vip = pair.vip;
+        pair.wait_master("a", Duration::from_secs(5)).unwrap();
+        let (a, b) = (pair.lab.host("a").clone(), pair.lab.host("b").clone());
+
+        a.link_down().unwrap();
+        assert!(
+            wait_until(Duration::from_secs(3), Duration::from_millis(5), || b
+                .has_addr(vip)),
+            "{d}: b never took over"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        assert!(
+            a.has_addr(vip),
+            "{d}: a dropped the VIP\n{}",
+            pair.a.log_text()
+        );
+        assert!(
+            !pair.a.log_text().contains("FAULT"),
+            "{d}: a went FAULT\n{}",
+            pair.a.log_text()
+        );
+
+        a.link_up().unwrap();
+        pair.wait_master("a", Duration::from_secs(5)).unwrap();
+        assert!(!pair.a.log_text().contains("FAULT"), "{d}");
+    }
+}

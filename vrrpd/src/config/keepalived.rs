@@ -140,6 +140,7 @@ struct InstDraft {
     track_virtual_servers: Vec<(TrackVirtualServer, Pos)>,
     use_vmac: Option<UseVmac>,
     vmac_xmit_base: bool,
+    dont_track_primary: bool,
     notify: Notify,
     scripts_used: Vec<(String, Pos)>,
     virtual_routes: Vec<super::model::Route>,
@@ -430,9 +431,10 @@ fn instance_table() -> &'static [Keyword<InstDraft>] {
                 |i, n, _| i.native_ipv6 = Some(n.pos().clone()),
             ),
         ];
-        v.extend::<[Keyword<InstDraft>; 17]>([
+        v.extend::<[Keyword<InstDraft>; 18]>([
             Keyword::new("use_vmac", |i, n, d| i.use_vmac = Some(use_vmac(n, d))),
             Keyword::new("vmac_xmit_base", |i, _, _| i.vmac_xmit_base = true),
+            Keyword::new("dont_track_primary", |i, _, _| i.dont_track_primary = true),
             Keyword::new("accept", |i, n, _| i.accept = Some((true, n.pos().clone()))),
             Keyword::new("no_accept", |i, n, _| {
                 i.accept = Some((false, n.pos().clone()))
@@ -570,6 +572,7 @@ fn top_vrrp_instance(draft: &mut Draft, node: &Node, diags: &mut Diags) {
         track_virtual_servers: Vec::new(),
         use_vmac: None,
         vmac_xmit_base: false,
+        dont_track_primary: false,
         notify: Notify::default(),
         scripts_used: Vec::new(),
         virtual_routes: Vec::new(),
@@ -1300,6 +1303,7 @@ impl InstDraft {
             track_files: self.track_files.into_iter().map(|t| t.0).collect(),
             use_vmac: self.use_vmac,
             vmac_xmit_base: self.vmac_xmit_base,
+            dont_track_primary: self.dont_track_primary,
             track_virtual_servers: self
                 .track_virtual_servers
                 .into_iter()

@@ -210,7 +210,6 @@ pub const INSTANCE_UNSUPPORTED: &[&str] = &[
     "notify_master_rx_lower_pri",
     "notify_priority_changes",
     "smtp_alert",
-    "dont_track_primary",
     "skip_check_adv_addr",
     "check_unicast_src",
     "old_unicast_checksum",

@@ -501,6 +501,9 @@ pub struct VrrpInstance {
     /// `vmac_xmit_base`: adverts leave by the base interface instead of the VMAC one.
     #[serde(default)]
     pub vmac_xmit_base: bool,
+    /// `dont_track_primary`: the instance's own interface going down is not a fault.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dont_track_primary: bool,
     /// `track_virtual_server { IP PORT | fwmark N | group NAME [weight N] }` (vrrpd extension):
     /// losing the virtual server's quorum lowers the priority by the weight, or with weight 0
     /// (the default) puts the instance in FAULT.

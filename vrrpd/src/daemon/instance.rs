@@ -56,8 +56,9 @@ pub struct InstanceDriver {
     vip_text: Vec<String>,
     excluded_text: Vec<String>,
     /// Up/down of the instance's own interface (keepalived tracks it by default, weight 0:
-    /// down means FAULT).
+    /// down means FAULT; not with `dont_track_primary`).
     link_state: watch::Receiver<bool>,
+    track_primary: bool,
     /// Every tracker's contribution; its result drives FAULT and the effective priority.
     track: TrackSet,
     /// Tracker drivers (scripts, files, extra interfaces) report here; see [`Self::tracker`].
@@ -272,6 +273,7 @@ impl InstanceDriver {
             resume: None,
             track: TrackSet::new(inst.priority),
             link_state,
+            track_primary: !inst.dont_track_primary,
             name: inst.name.clone(),
             fsm: fsm::Instance::new(cfg),
             sock,
@@ -516,12 +518,12 @@ impl InstanceDriver {
 
     /// The instance's own interface changed: an unweighted tracker (down is FAULT).
     async fn on_link(&mut self, up: bool) {
-        let c = Weight::new(0, false).binary(up);
-        if c == Contribution::Fault {
-            info!(interface = %self.link.name, "interface down");
-        } else {
+        if up {
             info!(interface = %self.link.name, "interface up");
+        } else {
+            info!(interface = %self.link.name, "interface down");
         }
+        let c = Weight::new(0, false).binary(up || !self.track_primary);
         if let Some(eff) = self.track.set(TrackKey::Interface(self.link.index), c) {
             self.apply_effective(eff).await;
         }
