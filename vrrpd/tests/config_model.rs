@@ -602,3 +602,40 @@ fn tcp_check_half_open_and_reset_close_extensions() {
         config::render(&diags)
     );
 }
+
+/// FILE_CHECK names a track_file block defined before it (its file, and its weight unless the
+/// checker has one); `flag-1` / `flag-2` are IPVS's fallback / port bits of sh and mh alike.
+#[test]
+fn file_check_names_a_track_file_and_scheduler_flags_map_like_ipvs() {
+    let text = "track_file tf {\n file /run/weight\n weight 3 reverse\n}\n\
+        virtual_server 192.0.2.100 80 {\n lb_algo mh\n flag-1\n flag-2\n\
+        real_server 192.0.2.11 80 {\n  FILE_CHECK {\n   track_file tf\n  }\n  FILE_CHECK {\n   track_file tf\n   weight 2\n  }\n }\n}\n";
+    let (c, diags) = config::load_str(text, Path::new("t.conf"));
+    assert!(
+        !diags.iter().any(|d| d.is_error()),
+        "{}",
+        config::render(&diags)
+    );
+    let files: Vec<_> = c.virtual_servers[0].real_servers[0]
+        .checkers
+        .iter()
+        .map(|ch| match &ch.probe {
+            ProbeSpec::FileCheck(f) => (f.file.clone(), f.weight, f.reverse),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    let run = PathBuf::from("/run/weight");
+    assert_eq!(files, [(run.clone(), 3, true), (run, 2, false)]);
+    let f = c.virtual_servers[0].service.sched_flags;
+    assert!(f.mh_port && f.mh_fallback && f.sh_port && f.sh_fallback);
+
+    let unknown = "virtual_server 192.0.2.100 80 {\n real_server 192.0.2.11 80 {\n  FILE_CHECK {\n   track_file nope\n  }\n }\n}\n";
+    let (_, diags) = config::load_str(unknown, Path::new("t.conf"));
+    assert!(
+        diags
+            .iter()
+            .any(|d| d.is_error() && d.message.contains("track_file nope not found")),
+        "{}",
+        config::render(&diags)
+    );
+}

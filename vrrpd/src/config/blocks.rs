@@ -304,7 +304,7 @@ pub fn track_file(node: &Node, diags: &mut Diags) -> Option<TrackFile> {
 /// `vrrp_track_process NAME { … }`.
 pub fn track_process(node: &Node, diags: &mut Diags) -> Option<TrackProcess> {
     let name = name_arg(node, diags)?;
-    schema::check(schema::TRACK_PROCESS, node.name(), node, diags);
+    schema::check_inert(schema::TRACK_PROCESS, node.name(), node, diags);
     let Some(process) = text(node, "process") else {
         diags.push(Diagnostic::warning(
             node.pos(),
@@ -330,7 +330,7 @@ pub fn track_process(node: &Node, diags: &mut Diags) -> Option<TrackProcess> {
 
 /// `garp_group { … }`.
 pub fn garp_group(node: &Node, diags: &mut Diags) -> GarpGroup {
-    schema::check(schema::GARP_GROUP, node.name(), node, diags);
+    schema::check_inert(schema::GARP_GROUP, node.name(), node, diags);
     let mut interfaces: Vec<String> = text(node, "interface").into_iter().collect();
     if let Some(list) = child(node, "interfaces") {
         interfaces.extend(list.children.iter().map(|c| c.name().to_string()));
@@ -539,7 +539,12 @@ fn granularity(node: &Node, diags: &mut Diags) -> Option<u8> {
 }
 
 /// `virtual_server` mapped onto `lbcore::spec::ServiceSpec` and `checks::spec::CheckSpec`.
-pub fn virtual_server(node: &Node, diags: &mut Diags) -> Option<VirtualServer> {
+/// `track_files` are those defined so far, which a FILE_CHECK may name.
+pub fn virtual_server(
+    node: &Node,
+    track_files: &[TrackFile],
+    diags: &mut Diags,
+) -> Option<VirtualServer> {
     schema::check(schema::VIRTUAL_SERVER, "virtual_server", node, diags);
     let family = match text(node, "ip_family").as_deref() {
         Some("inet6") => IpFamily::Inet6,
@@ -590,11 +595,11 @@ pub fn virtual_server(node: &Node, diags: &mut Diags) -> Option<VirtualServer> {
             .and_then(|s| SchedulerKind::from_name(&s))
             .unwrap_or(SchedulerKind::Wlc),
         sched_flags: SchedFlags {
-            // IPVS: flag-1 is the *-fallback bit, flag-2 the *-port bit.
+            // IPVS: flag-1 is the *-fallback bit, flag-2 the *-port bit, of sh and mh alike.
             sh_port: child(node, "sh-port").is_some() || child(node, "flag-2").is_some(),
             sh_fallback: child(node, "sh-fallback").is_some() || child(node, "flag-1").is_some(),
-            mh_port: child(node, "mh-port").is_some(),
-            mh_fallback: child(node, "mh-fallback").is_some(),
+            mh_port: child(node, "mh-port").is_some() || child(node, "flag-2").is_some(),
+            mh_fallback: child(node, "mh-fallback").is_some() || child(node, "flag-1").is_some(),
             flag_3: child(node, "flag-3").is_some(),
         },
         forwarding: forwarding(node, &["lvs_method", "lb_kind"], diags).unwrap_or_default(),
@@ -647,7 +652,7 @@ pub fn virtual_server(node: &Node, diags: &mut Diags) -> Option<VirtualServer> {
         let checkers = rs
             .children
             .iter()
-            .filter_map(|c| checker(c, diags))
+            .filter_map(|c| checker(c, track_files, diags))
             .collect();
         service.real_servers.push(RealServerSpec {
             addr,
@@ -752,8 +757,9 @@ fn hex(s: &str) -> Option<Vec<u8>> {
         .flatten()
 }
 
-/// One checker block, or `None` for a real_server key that is not a checker.
-fn checker(c: &Node, diags: &mut Diags) -> Option<CheckSpec> {
+/// One checker block, or `None` for a real_server key that is not a checker (or a FILE_CHECK
+/// naming no known track_file).
+fn checker(c: &Node, track_files: &[TrackFile], diags: &mut Diags) -> Option<CheckSpec> {
     let probe = match c.name() {
         "HTTP_GET" => ProbeSpec::HttpGet(http(c, diags)),
         "SSL_GET" => ProbeSpec::SslGet(http(c, diags)),
@@ -798,11 +804,21 @@ fn checker(c: &Node, diags: &mut Diags) -> Option<CheckSpec> {
             })
         }
         "FILE_CHECK" => {
+            // keepalived: `track_file` names a track_file block defined before, whose weight
+            // (and reverse) apply unless the checker sets its own.
+            let name = text(c, "track_file");
+            let Some(tf) = track_files.iter().find(|t| Some(&t.name) == name.as_ref()) else {
+                let what = name.map_or("FILE_CHECK has no track_file".into(), |n| {
+                    format!("track_file {n} not found")
+                });
+                diags.push(Diagnostic::error(c.pos(), what));
+                return None;
+            };
             let (w, reverse) = weight(c, -254, 254, diags);
             ProbeSpec::FileCheck(FileCheck {
-                file: text(c, "track_file").unwrap_or_default().into(),
-                weight: w.unwrap_or(0),
-                reverse,
+                file: tf.file.clone(),
+                weight: w.unwrap_or(tf.weight),
+                reverse: if w.is_some() { reverse } else { tf.reverse },
             })
         }
         _ => return None,

@@ -177,7 +177,6 @@ struct Draft {
 fn top_table() -> &'static [Keyword<Draft>] {
     static T: OnceLock<Vec<Keyword<Draft>>> = OnceLock::new();
     T.get_or_init(|| {
-        const MODELLED: &str = "parsed and validated into the model; not acted on by vrrpd yet";
         let mut v = vec![
             Keyword::new("global_defs", top_global_defs),
             Keyword::new("vrrp_instance", top_vrrp_instance),
@@ -198,17 +197,17 @@ fn top_table() -> &'static [Keyword<Draft>] {
             Keyword::new("vrrp_track_file", |d, n, g| {
                 d.track_files.extend(blocks::track_file(n, g))
             }),
-            Keyword::partial("vrrp_track_process", MODELLED, |d, n, g| {
-                d.track_processes.extend(blocks::track_process(n, g))
-            }),
-            Keyword::partial("garp_group", MODELLED, |d, n, g| {
-                d.garp_groups.push(blocks::garp_group(n, g))
-            }),
-            Keyword::partial(
-                "SSL",
-                "modelled: the TLS settings of every SSL_GET checker",
-                |d, n, g| d.ssl = Some(blocks::ssl(n, g)),
+            Keyword::inert(
+                "vrrp_track_process",
+                "modelled, not run: no process is tracked",
+                |d, n, g| d.track_processes.extend(blocks::track_process(n, g)),
             ),
+            Keyword::inert(
+                "garp_group",
+                "modelled, no effect: each instance paces its own gratuitous ARPs / NAs",
+                |d, n, g| d.garp_groups.push(blocks::garp_group(n, g)),
+            ),
+            Keyword::new("SSL", |d, n, g| d.ssl = Some(blocks::ssl(n, g))),
             Keyword::new("static_ipaddress", |d, n, g| {
                 for c in &n.children {
                     d.static_addresses.extend(parse_vip(c, g));
@@ -240,17 +239,20 @@ fn top_table() -> &'static [Keyword<Draft>] {
                         .extend(n.children.iter().map(|c| c.name().to_string()));
                 },
             ),
-            Keyword::new("virtual_server_group", |d, n, g| {
-                d.virtual_server_groups.extend(blocks::vs_group(n, g))
-            }),
+            Keyword::partial(
+                "virtual_server_group",
+                "address and range entries are forwarded; `fwmark` entries are only checked",
+                |d, n, g| d.virtual_server_groups.extend(blocks::vs_group(n, g)),
+            ),
             Keyword::partial(
                 "virtual_server",
-                "checked and balanced by vrrpd's own dataplane (no IPVS); IPv6 virtual servers are checked, not forwarded",
+                "checked, and balanced over IPv4 and IPv6 by vrrpd's own dataplane (no IPVS); `fwmark` and SCTP virtual servers are only checked (see `protocol`)",
                 |d, n, g| {
                     for (kw, c) in scripts_in(n) {
                         d.commands.push((kw, c));
                     }
-                    d.virtual_servers.extend(blocks::virtual_server(n, g));
+                    d.virtual_servers
+                        .extend(blocks::virtual_server(n, &d.track_files, g));
                 },
             ),
             Keyword::unsupported("bfd_instance", "vrrpd has no BFD; the block is skipped"),

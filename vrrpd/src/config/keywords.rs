@@ -68,6 +68,15 @@ impl<T> Keyword<T> {
             handler,
         }
     }
+    /// Known and parsed into the model (so its values are still checked), but nothing acts
+    /// on it: warned about like [`Keyword::unsupported`].
+    pub const fn inert(name: &'static str, why: &'static str, handler: Handler<T>) -> Self {
+        Self {
+            name,
+            status: Status::Unsupported(why),
+            handler,
+        }
+    }
     pub const fn unsupported(name: &'static str, why: &'static str) -> Self {
         Self {
             name,

@@ -154,7 +154,7 @@ pub struct SyncGroup {
     /// `notify_*` / `notify` of the group (called with `GROUP`).
     #[serde(default)]
     pub notify: Notify,
-    /// `global_tracking`: members' own trackers count for the whole group.
+    /// `global_tracking`: deprecated; keepalived 2 reads it as `sync_group_tracking_weight`.
     #[serde(default)]
     pub global_tracking: bool,
     /// `sync_group_tracking_weight`: group trackers' weights apply to members.

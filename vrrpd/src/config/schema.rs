@@ -40,14 +40,6 @@ pub struct Spec {
     pub status: Status,
 }
 
-/// Parsed and modelled, not acted upon by vrrpd yet.
-const fn m(name: &'static str, arg: Arg) -> Spec {
-    Spec {
-        name,
-        arg,
-        status: Status::Partial("parsed and validated into the model; not acted on by vrrpd yet"),
-    }
-}
 /// Supported: acted on as keepalived does.
 const fn s(name: &'static str, arg: Arg) -> Spec {
     Spec {
@@ -56,6 +48,7 @@ const fn s(name: &'static str, arg: Arg) -> Spec {
         status: Status::Supported,
     }
 }
+/// Partly supported: `why` says what is missing.
 const fn p(name: &'static str, arg: Arg, why: &'static str) -> Spec {
     Spec {
         name,
@@ -63,14 +56,7 @@ const fn p(name: &'static str, arg: Arg, why: &'static str) -> Spec {
         status: Status::Partial(why),
     }
 }
-/// Validated only: not kept in the model.
-const fn v(name: &'static str, arg: Arg) -> Spec {
-    Spec {
-        name,
-        arg,
-        status: Status::Partial("validated, not kept in the model or acted on"),
-    }
-}
+/// Known, parsed and validated, but nothing acts on it: warned about with `why`.
 const fn u(name: &'static str, arg: Arg, why: &'static str) -> Spec {
     Spec {
         name,
@@ -101,16 +87,33 @@ pub const TRACK_FILE: &[Spec] = &[
     s("init_file", Arg::Rest),
 ];
 
+/// Reasons shared by several keywords.
+const NO_EFFECT: &str = "the setting has no effect";
+const NO_BFD: &str = "vrrpd has no BFD";
+const NO_MAIL: &str = "vrrpd sends no email";
+const NO_SNMP: &str = "vrrpd has no SNMP";
+const NO_TRACK_PROCESS: &str = "vrrp_track_process is not run: no effect";
+const TUN_IPIP: &str =
+    "NAT, DR and TUN forward; TUN is IP-in-IP only (`type gue`/`gre` and the checksum options have no effect)";
+const LBLCR: &str = "every scheduler but `lblcr`, which runs as `lblc` (no replication sets)";
+const SERVER_VHOST: &str =
+    "not passed down to the HTTP_GET / SSL_GET checkers: set `virtualhost` in the checker or its url";
+const CHECKER_HERE: &str = "checkers belong in a real_server (keepalived refuses them here)";
+
 pub const TRACK_PROCESS: &[Spec] = &[
-    v("process", Arg::Str),
-    v("param_match", Arg::Enum(&["initial", "partial"])),
-    v("weight", Arg::Rest),
-    v("quorum", U32),
-    v("quorum_max", U32),
-    v("fork_delay", T),
-    v("terminate_delay", T),
-    v("delay", T),
-    v("full_command", Arg::Flag),
+    u("process", Arg::Str, NO_TRACK_PROCESS),
+    u(
+        "param_match",
+        Arg::Enum(&["initial", "partial"]),
+        NO_TRACK_PROCESS,
+    ),
+    u("weight", Arg::Rest, NO_TRACK_PROCESS),
+    u("quorum", U32, NO_TRACK_PROCESS),
+    u("quorum_max", U32, NO_TRACK_PROCESS),
+    u("fork_delay", T, NO_TRACK_PROCESS),
+    u("terminate_delay", T, NO_TRACK_PROCESS),
+    u("delay", T, NO_TRACK_PROCESS),
+    u("full_command", Arg::Flag, NO_TRACK_PROCESS),
 ];
 
 pub const SYNC_GROUP: &[Spec] = &[
@@ -118,97 +121,110 @@ pub const SYNC_GROUP: &[Spec] = &[
     s("track_interface", Arg::Lines),
     s("track_script", Arg::Lines),
     s("track_file", Arg::Lines),
-    p(
-        "track_process",
-        Arg::Lines,
-        "modelled; vrrp_track_process is not run, so it never changes a state",
-    ),
-    m("track_bfd", Arg::Lines),
+    u("track_process", Arg::Lines, NO_TRACK_PROCESS),
+    u("track_bfd", Arg::Lines, NO_BFD),
     s("notify_master", Arg::Str),
     s("notify_backup", Arg::Str),
     s("notify_fault", Arg::Str),
     s("notify_stop", Arg::Str),
     s("notify", Arg::Str),
-    m("smtp_alert", Arg::OptBool),
-    p(
-        "global_tracking",
-        Arg::Flag,
-        "accepted (deprecated in keepalived 2): a member's own fault takes the whole group to FAULT anyway",
-    ),
+    u("smtp_alert", Arg::OptBool, NO_MAIL),
+    // keepalived 2 reads it as `sync_group_tracking_weight` (and says it is deprecated).
+    s("global_tracking", Arg::Flag),
     s("sync_group_tracking_weight", Arg::Flag),
 ];
 
 pub const GARP_GROUP: &[Spec] = &[
-    v("garp_interval", Arg::Timer(0.0, 1.0)),
-    v("gna_interval", Arg::Timer(0.0, 1.0)),
-    v("interface", Arg::Str),
-    v("interfaces", Arg::Lines),
+    u("garp_interval", Arg::Timer(0.0, 1.0), NO_EFFECT),
+    u("gna_interval", Arg::Timer(0.0, 1.0), NO_EFFECT),
+    u("interface", Arg::Str, NO_EFFECT),
+    u("interfaces", Arg::Lines, NO_EFFECT),
 ];
 
 pub const BFD_INSTANCE: &[Spec] = &[
-    u("neighbor_ip", Arg::Ip, "vrrpd has no BFD"),
-    u("source_ip", Arg::Ip, "vrrpd has no BFD"),
-    u("min_rx", U32, "vrrpd has no BFD"),
-    u("min_tx", U32, "vrrpd has no BFD"),
-    u("idle_tx", U32, "vrrpd has no BFD"),
-    u("multiplier", Arg::Int(1, 255), "vrrpd has no BFD"),
-    u("passive", Arg::Flag, "vrrpd has no BFD"),
-    u("ttl", Arg::Int(1, 255), "vrrpd has no BFD"),
-    u("max_hops", Arg::Int(0, 255), "vrrpd has no BFD"),
-    u("disabled", Arg::Flag, "vrrpd has no BFD"),
+    u("neighbor_ip", Arg::Ip, NO_BFD),
+    u("source_ip", Arg::Ip, NO_BFD),
+    u("min_rx", U32, NO_BFD),
+    u("min_tx", U32, NO_BFD),
+    u("idle_tx", U32, NO_BFD),
+    u("multiplier", Arg::Int(1, 255), NO_BFD),
+    u("passive", Arg::Flag, NO_BFD),
+    u("ttl", Arg::Int(1, 255), NO_BFD),
+    u("max_hops", Arg::Int(0, 255), NO_BFD),
+    u("disabled", Arg::Flag, NO_BFD),
 ];
 
 pub const SSL: &[Spec] = &[
-    v("password", Arg::Str),
-    v("ca", Arg::Str),
-    v("certificate", Arg::Str),
-    v("key", Arg::Str),
+    u(
+        "password",
+        Arg::Str,
+        "encrypted private keys cannot be loaded: the password is not used",
+    ),
+    s("ca", Arg::Str),
+    s("certificate", Arg::Str),
+    s("key", Arg::Str),
 ];
 
 pub const URL: &[Spec] = &[
-    m("path", Arg::Str),
-    m("digest", Arg::Str),
-    m("status_code", Arg::Str),
-    m("virtualhost", Arg::Str),
-    m("regex", Arg::Str),
-    m("regex_no_match", Arg::Flag),
-    m("regex_options", Arg::Rest),
-    m("regex_stack", Arg::Rest),
-    m("regex_min_offset", U32),
-    m("regex_max_offset", U32),
+    s("path", Arg::Str),
+    s("digest", Arg::Str),
+    s("status_code", Arg::Str),
+    s("virtualhost", Arg::Str),
+    p(
+        "regex",
+        Arg::Str,
+        "Rust regex syntax, not PCRE2: no look-around or back-references",
+    ),
+    s("regex_no_match", Arg::Flag),
+    u(
+        "regex_options",
+        Arg::Rest,
+        "PCRE2 options are not applied: use inline flags such as `(?i)` in the regex",
+    ),
+    u(
+        "regex_stack",
+        Arg::Rest,
+        "no effect: the regex engine has no PCRE2 JIT stack",
+    ),
+    s("regex_min_offset", U32),
+    s("regex_max_offset", U32),
 ];
 
 /// Keys every checker accepts (inherited from the real and virtual server when unset).
 macro_rules! checker_common {
     ($($extra:expr),* $(,)?) => {
         &[
-            m("connect_ip", Arg::Ip),
-            m("connect_port", PORT),
-            m("bindto", Arg::Ip),
-            m("bind_if", Arg::Str),
-            m("bind_port", PORT),
-            m("fwmark", U32),
-            m("alpha", Arg::OptBool),
-            m("connect_timeout", T),
-            m("retry", U32),
-            m("nb_get_retry", U32),
-            m("delay_before_retry", T),
-            m("warmup", T),
-            m("delay_loop", T),
-            m("log_all_failures", Arg::OptBool),
+            s("connect_ip", Arg::Ip),
+            s("connect_port", PORT),
+            s("bindto", Arg::Ip),
+            s("bind_if", Arg::Str),
+            s("bind_port", PORT),
+            s("fwmark", U32),
+            s("alpha", Arg::OptBool),
+            s("connect_timeout", T),
+            s("retry", U32),
+            s("nb_get_retry", U32),
+            s("delay_before_retry", T),
+            s("warmup", T),
+            s("delay_loop", T),
+            s("log_all_failures", Arg::OptBool),
             $($extra),*
         ]
     };
 }
 
 pub const HTTP_CHECK: &[Spec] = checker_common!(
-    m("url", Arg::Block(URL)),
-    m("http_protocol", Arg::Str),
-    m("virtualhost", Arg::Str),
-    m("fast_recovery", Arg::OptBool),
-    m("enable_sni", Arg::OptBool),
-    m("tls_compliant", Arg::OptBool),
-    m("nb_sock_retry", U32),
+    s("url", Arg::Block(URL)),
+    s("http_protocol", Arg::Str),
+    s("virtualhost", Arg::Str),
+    p(
+        "fast_recovery",
+        Arg::OptBool,
+        "always on: every url is fetched at each check, `off` has no effect"
+    ),
+    s("enable_sni", Arg::OptBool),
+    u("tls_compliant", Arg::OptBool, NO_EFFECT),
+    u("nb_sock_retry", U32, NO_EFFECT),
 );
 /// A vrrpd extension, parsed into the model.
 const fn x(name: &'static str, arg: Arg, what: &'static str) -> Spec {
@@ -232,104 +248,161 @@ pub const TCP_CHECK: &[Spec] = checker_common!(
     ),
 );
 pub const PING_CHECK: &[Spec] = checker_common!();
-pub const SMTP_CHECK: &[Spec] =
-    checker_common!(m("helo_name", Arg::Str), m("host", Arg::Block(PING_CHECK)),);
-pub const DNS_CHECK: &[Spec] = checker_common!(m("type", Arg::Str), m("name", Arg::Str));
+pub const SMTP_CHECK: &[Spec] = checker_common!(
+    s("helo_name", Arg::Str),
+    p(
+        "host",
+        Arg::Block(PING_CHECK),
+        "only the last `host` block is checked, with its own connection options only (keepalived: one checker per host, inheriting the checker's options)"
+    ),
+);
+pub const DNS_CHECK: &[Spec] = checker_common!(s("type", Arg::Str), s("name", Arg::Str));
 pub const UDP_CHECK: &[Spec] = checker_common!(
-    m("payload", Arg::Str),
-    m("require_reply", Arg::Rest),
-    m("min_reply_length", U32),
-    m("max_reply_length", U32),
+    p(
+        "payload",
+        Arg::Str,
+        "contiguous hex digits only; keepalived's free format and its random default payload are not supported"
+    ),
+    p(
+        "require_reply",
+        Arg::Rest,
+        "contiguous hex digits only (no `X` wildcards), and a reply must begin with all of them (keepalived compares up to the shorter)"
+    ),
+    s("min_reply_length", U32),
+    p("max_reply_length", U32, "no default limit (keepalived: 255)"),
 );
 pub const MISC_CHECK: &[Spec] = &[
-    m("misc_path", Arg::Str),
-    m("misc_timeout", T),
-    m("misc_dynamic", Arg::Flag),
-    m("user", Arg::Str),
-    m("alpha", Arg::OptBool),
-    m("retry", U32),
-    m("nb_get_retry", U32),
-    m("delay_before_retry", T),
-    m("warmup", T),
-    m("delay_loop", T),
-    m("log_all_failures", Arg::OptBool),
+    s("misc_path", Arg::Str),
+    s("misc_timeout", T),
+    s("misc_dynamic", Arg::Flag),
+    s("user", Arg::Str),
+    s("alpha", Arg::OptBool),
+    s("retry", U32),
+    s("nb_get_retry", U32),
+    s("delay_before_retry", T),
+    s("warmup", T),
+    s("delay_loop", T),
+    s("log_all_failures", Arg::OptBool),
 ];
-pub const FILE_CHECK: &[Spec] = &[m("track_file", Arg::Str), m("weight", Arg::Rest)];
-pub const BFD_CHECK: &[Spec] = &[u("name", Arg::Str, "vrrpd has no BFD")];
+pub const FILE_CHECK: &[Spec] = &[s("track_file", Arg::Str), s("weight", Arg::Rest)];
+pub const BFD_CHECK: &[Spec] = &[u("name", Arg::Str, NO_BFD)];
 
 const LVS_SCHED: &[&str] = &[
     "rr", "wrr", "lc", "wlc", "lblc", "sh", "mh", "dh", "fo", "ovf", "lblcr", "sed", "nq", "twos",
     "rtt",
 ];
 
+/// Keys of both the virtual and the real server.
 macro_rules! server_common {
     ($($extra:expr),* $(,)?) => {
         &[
-            m("connect_timeout", T),
-            m("retry", U32),
-            m("nb_get_retry", U32),
-            m("delay_before_retry", T),
-            m("warmup", T),
-            m("delay_loop", T),
-            m("alpha", Arg::OptBool),
-            m("inhibit_on_failure", Arg::OptBool),
-            m("smtp_alert", Arg::OptBool),
-            m("virtualhost", Arg::Str),
-            m("snmp_name", Arg::Str),
-            m("lvs_method", Arg::Rest),
-            m("lb_kind", Arg::Rest),
-            m("HTTP_GET", Arg::Block(HTTP_CHECK)),
-            m("SSL_GET", Arg::Block(HTTP_CHECK)),
-            m("TCP_CHECK", Arg::Block(TCP_CHECK)),
-            m("SMTP_CHECK", Arg::Block(SMTP_CHECK)),
-            m("DNS_CHECK", Arg::Block(DNS_CHECK)),
-            m("MISC_CHECK", Arg::Block(MISC_CHECK)),
-            m("UDP_CHECK", Arg::Block(UDP_CHECK)),
-            m("PING_CHECK", Arg::Block(PING_CHECK)),
-            m("ICMP_CHECK", Arg::Block(PING_CHECK)),
-            m("FILE_CHECK", Arg::Block(FILE_CHECK)),
-            u("BFD_CHECK", Arg::Block(BFD_CHECK), "vrrpd has no BFD"),
+            s("connect_timeout", T),
+            s("retry", U32),
+            s("nb_get_retry", U32),
+            s("delay_before_retry", T),
+            s("warmup", T),
+            s("delay_loop", T),
+            s("alpha", Arg::OptBool),
+            s("inhibit_on_failure", Arg::OptBool),
+            u("smtp_alert", Arg::OptBool, NO_MAIL),
+            u("virtualhost", Arg::Str, SERVER_VHOST),
+            u("snmp_name", Arg::Str, NO_SNMP),
+            p("lvs_method", Arg::Rest, TUN_IPIP),
+            p("lb_kind", Arg::Rest, TUN_IPIP),
+            u("BFD_CHECK", Arg::Block(BFD_CHECK), NO_BFD),
             $($extra),*
         ]
     };
 }
 
 pub const REAL_SERVER: &[Spec] = server_common!(
-    m("weight", Arg::Int(0, 65535)),
-    m("notify_up", Arg::Str),
-    m("notify_down", Arg::Str),
-    m("uthreshold", U32),
-    m("lthreshold", U32),
+    s("weight", Arg::Int(0, 65535)),
+    s("notify_up", Arg::Str),
+    s("notify_down", Arg::Str),
+    s("uthreshold", U32),
+    s("lthreshold", U32),
+    s("HTTP_GET", Arg::Block(HTTP_CHECK)),
+    s("SSL_GET", Arg::Block(HTTP_CHECK)),
+    s("TCP_CHECK", Arg::Block(TCP_CHECK)),
+    s("SMTP_CHECK", Arg::Block(SMTP_CHECK)),
+    s("DNS_CHECK", Arg::Block(DNS_CHECK)),
+    s("MISC_CHECK", Arg::Block(MISC_CHECK)),
+    s("UDP_CHECK", Arg::Block(UDP_CHECK)),
+    s("PING_CHECK", Arg::Block(PING_CHECK)),
+    s("ICMP_CHECK", Arg::Block(PING_CHECK)),
+    s("FILE_CHECK", Arg::Block(FILE_CHECK)),
 );
 
 pub const VIRTUAL_SERVER: &[Spec] = server_common!(
-    m("lvs_sched", Arg::Enum(LVS_SCHED)),
-    m("lb_algo", Arg::Enum(LVS_SCHED)),
-    m("persistence_engine", Arg::Str),
-    m("persistence_timeout", Arg::Rest),
-    m("persistence_granularity", Arg::Str),
-    m("protocol", Arg::Enum(&["TCP", "UDP", "SCTP"])),
-    m("ha_suspend", Arg::Flag),
-    m("omega", Arg::Flag),
-    m("ops", Arg::Flag),
-    m("one_packet_scheduler", Arg::Flag),
-    m("quorum", Arg::Int(1, u32::MAX as i64)),
-    m("hysteresis", U32),
-    m("quorum_up", Arg::Str),
-    m("quorum_down", Arg::Str),
-    m("ip_family", Arg::Enum(&["inet", "inet6"])),
-    m("sorry_server", Arg::Rest),
-    m("sorry_server_lvs_method", Arg::Rest),
-    m("sorry_server_inhibit", Arg::OptBool),
-    m("real_server", Arg::Block(REAL_SERVER)),
-    m("hash", Arg::Rest),
-    m("flag-1", Arg::Flag),
-    m("flag-2", Arg::Flag),
-    m("flag-3", Arg::Flag),
-    m("sh-port", Arg::Flag),
-    m("sh-fallback", Arg::Flag),
-    m("mh-port", Arg::Flag),
-    m("mh-fallback", Arg::Flag),
+    p("lvs_sched", Arg::Enum(LVS_SCHED), LBLCR),
+    p("lb_algo", Arg::Enum(LVS_SCHED), LBLCR),
+    u(
+        "persistence_engine",
+        Arg::Str,
+        "IPVS's SIP persistence engine: no effect"
+    ),
+    s("persistence_timeout", Arg::Rest),
+    s("persistence_granularity", Arg::Str),
+    p(
+        "protocol",
+        Arg::Enum(&["TCP", "UDP", "SCTP"]),
+        "TCP and UDP are forwarded; SCTP is only checked (packets to the virtual server are dropped); the default is TCP (keepalived 2.2.7: UDP)"
+    ),
+    u(
+        "ha_suspend",
+        Arg::Flag,
+        "the checkers run whether or not the virtual address is held here"
+    ),
+    u(
+        "omega",
+        Arg::Flag,
+        "the checkers stop without the omega pass: no notify_down / quorum_down at shutdown"
+    ),
+    u(
+        "ops",
+        Arg::Flag,
+        "no one-packet scheduling: the datagrams of a UDP flow go to one real server"
+    ),
+    u(
+        "one_packet_scheduler",
+        Arg::Flag,
+        "no one-packet scheduling: the datagrams of a UDP flow go to one real server"
+    ),
+    s("quorum", Arg::Int(1, u32::MAX as i64)),
+    s("hysteresis", U32),
+    s("quorum_up", Arg::Str),
+    s("quorum_down", Arg::Str),
+    u(
+        "ip_family",
+        Arg::Enum(&["inet", "inet6"]),
+        "only for fwmark virtual servers, which are checked but not forwarded"
+    ),
+    s("sorry_server", Arg::Rest),
+    p("sorry_server_lvs_method", Arg::Rest, TUN_IPIP),
+    s("sorry_server_inhibit", Arg::OptBool),
+    s("real_server", Arg::Block(REAL_SERVER)),
+    u("hashed", Arg::Flag, "IPVS hash-table flag: no effect"),
+    s("flag-1", Arg::Flag),
+    s("flag-2", Arg::Flag),
+    u(
+        "flag-3",
+        Arg::Flag,
+        "no scheduler uses it (nor does any of IPVS's)"
+    ),
+    s("sh-port", Arg::Flag),
+    s("sh-fallback", Arg::Flag),
+    s("mh-port", Arg::Flag),
+    s("mh-fallback", Arg::Flag),
+    u("HTTP_GET", Arg::Block(HTTP_CHECK), CHECKER_HERE),
+    u("SSL_GET", Arg::Block(HTTP_CHECK), CHECKER_HERE),
+    u("TCP_CHECK", Arg::Block(TCP_CHECK), CHECKER_HERE),
+    u("SMTP_CHECK", Arg::Block(SMTP_CHECK), CHECKER_HERE),
+    u("DNS_CHECK", Arg::Block(DNS_CHECK), CHECKER_HERE),
+    u("MISC_CHECK", Arg::Block(MISC_CHECK), CHECKER_HERE),
+    u("UDP_CHECK", Arg::Block(UDP_CHECK), CHECKER_HERE),
+    u("PING_CHECK", Arg::Block(PING_CHECK), CHECKER_HERE),
+    u("ICMP_CHECK", Arg::Block(PING_CHECK), CHECKER_HERE),
+    u("FILE_CHECK", Arg::Block(FILE_CHECK), CHECKER_HERE),
 );
 
 /// Validate `node`'s children against `specs`, recursively. `ctx` names the block.
@@ -337,6 +410,14 @@ pub fn check(specs: &[Spec], ctx: &str, node: &Node, diags: &mut Diags) {
     for c in &node.children {
         check_one(specs, ctx, c, diags);
     }
+}
+
+/// [`check`] for a block that is itself unsupported: its values are still checked, but its
+/// keywords are not warned about one by one (the block's own warning covers them).
+pub fn check_inert(specs: &[Spec], ctx: &str, node: &Node, diags: &mut Diags) {
+    let mut all = Diags::default();
+    check(specs, ctx, node, &mut all);
+    diags.0.extend(all.0.into_iter().filter(|d| d.is_error()));
 }
 
 /// Validate one statement against `specs`.

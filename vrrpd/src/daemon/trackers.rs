@@ -85,7 +85,8 @@ fn with_group_trackers(config: &Config, inst: &VrrpInstance) -> VrrpInstance {
     i.track_interfaces
         .extend(g.track_interfaces.iter().cloned());
     i.track_files.extend(g.track_files.iter().cloned());
-    if !g.sync_group_tracking_weight {
+    // keepalived 2 reads the deprecated `global_tracking` as `sync_group_tracking_weight`.
+    if !(g.sync_group_tracking_weight || g.global_tracking) {
         let zero = |ts: &mut Vec<Track>, what: &str| {
             for t in ts {
                 if t.weight != Some(0) {
@@ -469,9 +470,11 @@ mod tests {
         let text = "vrrp_script chk { script /bin/true\n weight -20 }\n\
             vrrp_sync_group G { group { A }\n track_script { chk weight -5 }\n track_interface { eth9 } }\n\
             vrrp_sync_group H { group { B }\n sync_group_tracking_weight\n track_script { chk weight -5 } }\n\
+            vrrp_sync_group K { group { D }\n global_tracking\n track_script { chk weight -5 } }\n\
             vrrp_instance A { interface e\n virtual_router_id 1\n track_script { chk weight -30 }\n virtual_ipaddress { 192.0.2.1 } }\n\
             vrrp_instance B { interface e\n virtual_router_id 2\n virtual_ipaddress { 192.0.2.2 } }\n\
-            vrrp_instance C { interface e\n virtual_router_id 3\n track_script { chk }\n virtual_ipaddress { 192.0.2.3 } }";
+            vrrp_instance C { interface e\n virtual_router_id 3\n track_script { chk }\n virtual_ipaddress { 192.0.2.3 } }\n\
+            vrrp_instance D { interface e\n virtual_router_id 4\n virtual_ipaddress { 192.0.2.4 } }";
         let (cfg, _) = crate::config::load_str(text, Path::new("t.conf"));
         let by = |n: &str| {
             with_group_trackers(&cfg, cfg.instances.iter().find(|i| i.name == n).unwrap())
@@ -482,6 +485,12 @@ mod tests {
         assert_eq!(a.track_interfaces[0].name, "eth9");
         let b = by("B");
         assert_eq!(b.track_scripts[0].weight, Some(-5), "H keeps weights");
+        let d = by("D");
+        assert_eq!(
+            d.track_scripts[0].weight,
+            Some(-5),
+            "global_tracking is sync_group_tracking_weight"
+        );
         let c = by("C");
         assert_eq!(c.track_scripts[0].weight, None, "not in a group: untouched");
     }
