@@ -102,6 +102,7 @@ struct GlobalDraft {
     vrrp_strict: bool,
     notify_fifo: Option<std::path::PathBuf>,
     vrrp_notify_fifo: Option<std::path::PathBuf>,
+    startup_delay: Option<Duration>,
 }
 
 #[derive(Default)]
@@ -294,6 +295,9 @@ fn global_table() -> &'static [Keyword<GlobalDraft>] {
             }),
             Keyword::new("vrrp_garp_interval", |g, n, d| {
                 g.garp.interval = secs_arg(n, d, 0.0, 1.0)
+            }),
+            Keyword::new("vrrp_startup_delay", |g, n, d| {
+                g.startup_delay = secs_arg(n, d, 0.001, 3600.0)
             }),
             Keyword::new("vrrp_gna_interval", |g, n, d| {
                 g.garp.na_interval = secs_arg(n, d, 0.0, 1.0)
@@ -810,6 +814,7 @@ impl Draft {
         global.vrrp_strict = g.vrrp_strict;
         global.notify_fifo = g.notify_fifo.clone();
         global.vrrp_notify_fifo = g.vrrp_notify_fifo.clone();
+        global.vrrp_startup_delay = g.startup_delay;
         let instances = self
             .instances
             .into_iter()

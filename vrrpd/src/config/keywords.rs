@@ -185,7 +185,6 @@ pub const GLOBAL_UNSUPPORTED: &[&str] = &[
     "vrrp_notify_fifo_script",
     "vrrp_min_garp",
     "vrrp_garp_extra_if",
-    "vrrp_startup_delay",
     "vrrp_higher_prio_send_advert",
     "vrrp_down_timer_adverts",
     "vrrp_rx_bufs_policy",

@@ -309,6 +309,9 @@ pub struct GlobalDefs {
     /// `vrrp_notify_fifo PATH`: the same lines, VRRP only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vrrp_notify_fifo: Option<PathBuf>,
+    /// `vrrp_startup_delay SECS`: instances stay in INIT this long after the daemon starts.
+    #[serde(default, with = "opt_secs", skip_serializing_if = "Option::is_none")]
+    pub vrrp_startup_delay: Option<Duration>,
 }
 
 impl Default for GlobalDefs {
@@ -324,6 +327,7 @@ impl Default for GlobalDefs {
             vrrp_strict: false,
             notify_fifo: None,
             vrrp_notify_fifo: None,
+            vrrp_startup_delay: None,
         }
     }
 }

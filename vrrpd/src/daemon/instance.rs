@@ -76,6 +76,8 @@ pub struct InstanceDriver {
     state_tx: watch::Sender<State>,
     /// Started again by a reload: whether the previous run was Master ([`Self::resume`]).
     resume: Option<bool>,
+    /// `vrrp_startup_delay` at daemon start ([`Self::delay_start`]).
+    start_delay: Option<Duration>,
     /// Deletions in the kernel ([`Self::watch_deletions`]) and what of ours they may hit:
     /// the addresses, routes (with a `dev`) and rules not marked `no_track`.
     deletions: Option<broadcast::Receiver<Key>>,
@@ -260,6 +262,7 @@ impl InstanceDriver {
         Ok(Self {
             deletions: None,
             tracked,
+            start_delay: None,
             vmac: vmac.map(|(_, v)| v),
             vmac_source,
             vmac_source_added: false,
@@ -324,6 +327,11 @@ impl InstanceDriver {
         self.notifier = Some(n);
     }
 
+    /// `vrrp_startup_delay`: stay in INIT this long before starting (daemon start only).
+    pub fn delay_start(&mut self, delay: Duration) {
+        self.start_delay = Some(delay);
+    }
+
     /// Follows kernel deletions: a Master whose tracked address, route or rule goes away
     /// steps down and takes it back, as keepalived does.
     pub fn watch_deletions(&mut self, rx: broadcast::Receiver<Key>) {
@@ -349,6 +357,26 @@ impl InstanceDriver {
         let resume = self.resume.take();
         if resume != Some(true) {
             self.remove_leftovers().await;
+        }
+        if let Some(delay) = self.start_delay.take() {
+            info!(
+                "({}) delaying startup for {delay:?} (vrrp_startup_delay)",
+                self.name
+            );
+            let sleep = tokio::time::sleep(delay);
+            tokio::pin!(sleep);
+            loop {
+                tokio::select! {
+                    _ = &mut sleep => break,
+                    _ = stop.changed() => return self.finish(None).await,
+                    Some(c) = control.recv() => match c {
+                        Control::Status(reply) => {
+                            let _ = reply.send(self.status());
+                        }
+                        Control::Handover { keep } => return self.finish(Some(keep)).await,
+                    },
+                }
+            }
         }
         // Start from what the trackers already know (their first reports are queued by now),
         // so a down interface or a failed weight-0 tracker means INIT → FAULT directly, as
@@ -439,6 +467,11 @@ impl InstanceDriver {
                 }
             }
         }
+        self.finish(handover).await
+    }
+
+    /// Ends the actor: released on stop, or handed over to a reloaded configuration.
+    async fn finish(mut self, handover: Option<Box<VrrpInstance>>) -> Exit {
         let state = self.fsm.state();
         match handover {
             Some(keep) => {

@@ -85,7 +85,7 @@ pub async fn run(
     };
     let mut statics = statics::Statics::install(&config, &nl).await;
     let mut firewall = crate::firewall::Firewall::install(&config).await;
-    let mut running = Running::start(&config, &nl, monitors, &HashMap::new(), None).await?;
+    let mut running = Running::start(&config, &nl, monitors, &Start::Boot, None).await?;
     info!(
         instances = config.instances.len(),
         virtual_servers = config.virtual_servers.len(),
@@ -121,7 +121,7 @@ pub async fn run(
                     continue;
                 }
                 let (states, balancer) = running.handover(&next).await;
-                running = match Running::start(&next, &nl, monitors, &states, balancer).await {
+                running = match Running::start(&next, &nl, monitors, &Start::Reload(states), balancer).await {
                     Ok(r) => {
                         info!(instances = next.instances.len(), virtual_servers = next.virtual_servers.len(), "reload: new configuration running");
                         if statics::differ(&config, &next) {
@@ -136,7 +136,7 @@ pub async fn run(
                     }
                     Err(e) => {
                         error!("reload failed ({e:#}); going back to the previous configuration");
-                        Running::start(&config, &nl, monitors, &HashMap::new(), None).await?
+                        Running::start(&config, &nl, monitors, &Start::Reload(HashMap::new()), None).await?
                     }
                 };
             }
@@ -152,6 +152,14 @@ pub async fn run(
     firewall.remove().await;
     info!("vrrpd stopped");
     Ok(())
+}
+
+/// How a configuration starts.
+enum Start {
+    /// With the daemon: `vrrp_startup_delay` applies.
+    Boot,
+    /// After a reload: the instances that ran before, in the state they were in.
+    Reload(HashMap<String, State>),
 }
 
 /// The daemon's kernel-event monitors, shared by every configuration it runs.
@@ -171,13 +179,13 @@ struct Running {
 }
 
 impl Running {
-    /// Starts `config`; instances named in `resume` were running before a reload, in that state,
+    /// Starts `config`; after a reload, instances that ran before go on in the state they had,
     /// and `balancer` is the one they ran with (kept if it fits the new configuration).
     async fn start(
         config: &Config,
         nl: &Netlink,
         monitors: Monitors<'_>,
-        resume: &HashMap<String, State>,
+        start: &Start,
         balancer: Option<balancer::Balancer>,
     ) -> anyhow::Result<Self> {
         let (stop_tx, stop_rx) = watch::channel(false);
@@ -191,8 +199,17 @@ impl Running {
                 .await
                 .with_context(|| format!("starting vrrp_instance {}", inst.name))?;
             driver.watch_deletions(monitors.deletions.subscribe());
-            if let Some(state) = resume.get(&inst.name) {
-                driver.resume(*state);
+            match start {
+                Start::Boot => {
+                    if let Some(d) = config.global.vrrp_startup_delay {
+                        driver.delay_start(d);
+                    }
+                }
+                Start::Reload(states) => {
+                    if let Some(state) = states.get(&inst.name) {
+                        driver.resume(*state);
+                    }
+                }
             }
             vs_trackers.insert(inst.name.clone(), driver.tracker());
             owners.push(balancer::Owner {
