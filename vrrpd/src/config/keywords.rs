@@ -204,7 +204,6 @@ pub const GLOBAL_UNSUPPORTED: &[&str] = &[
 
 /// `vrrp_instance` keywords of keepalived we know but do not implement yet.
 pub const INSTANCE_UNSUPPORTED: &[&str] = &[
-    "track_process",
     "track_bfd",
     "notify_deleted",
     "notify_master_rx_lower_pri",

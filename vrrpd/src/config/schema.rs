@@ -101,16 +101,21 @@ pub const TRACK_FILE: &[Spec] = &[
     s("init_file", Arg::Rest),
 ];
 
+/// keepalived's range for the process delays (it reads microseconds, at least 1).
+const PROC_DELAY: Arg = Arg::Timer(0.000_001, 3600.0);
+
 pub const TRACK_PROCESS: &[Spec] = &[
-    v("process", Arg::Str),
-    v("param_match", Arg::Enum(&["initial", "partial"])),
-    v("weight", Arg::Rest),
-    v("quorum", U32),
-    v("quorum_max", U32),
-    v("fork_delay", T),
-    v("terminate_delay", T),
-    v("delay", T),
-    v("full_command", Arg::Flag),
+    s("process", Arg::Str),
+    // Bare `param_match` is keepalived's "exactly these parameters"; the word is checked by
+    // the model builder.
+    s("param_match", Arg::Rest),
+    s("weight", Arg::Rest),
+    s("quorum", Arg::Int(1, 65535)),
+    s("quorum_max", Arg::Int(0, 65535)),
+    s("fork_delay", PROC_DELAY),
+    s("terminate_delay", PROC_DELAY),
+    s("delay", PROC_DELAY),
+    s("full_command", Arg::Flag),
 ];
 
 pub const SYNC_GROUP: &[Spec] = &[
@@ -118,11 +123,7 @@ pub const SYNC_GROUP: &[Spec] = &[
     s("track_interface", Arg::Lines),
     s("track_script", Arg::Lines),
     s("track_file", Arg::Lines),
-    p(
-        "track_process",
-        Arg::Lines,
-        "modelled; vrrp_track_process is not run, so it never changes a state",
-    ),
+    s("track_process", Arg::Lines),
     m("track_bfd", Arg::Lines),
     s("notify_master", Arg::Str),
     s("notify_backup", Arg::Str),
