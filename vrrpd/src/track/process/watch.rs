@@ -95,20 +95,15 @@ impl Watcher {
             let changes = tokio::select! {
                 _ = tx.closed() => return,
                 r = recv(&mut self.conn) => match r {
-                    Ok(events) => {
-                        if ack_by.is_some() && !events.is_empty() {
-                            ack_by = None;
-                            if let Some(err) = refused(&events) {
-                                let e = std::io::Error::from_raw_os_error(err as i32);
-                                self.fall_back(&format!("the kernel refused to send process events ({e})"));
-                                self.rescan().await
-                            } else {
-                                self.apply(events)
-                            }
-                        } else {
-                            self.apply(events)
+                    // The first datagram answers the listen request.
+                    Ok(events) => match ack_by.take().and_then(|_| refused(&events)) {
+                        Some(err) => {
+                            let e = std::io::Error::from_raw_os_error(err as i32);
+                            self.fall_back(&format!("the kernel refused to send process events ({e})"));
+                            self.rescan().await
                         }
-                    }
+                        None => self.apply(events),
+                    },
                     Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
                         warn!("track_process: process events lost (receive buffer full); rescanning /proc");
                         self.rescan().await
