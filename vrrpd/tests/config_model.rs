@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use checks::spec::ProbeSpec;
 use lbcore::spec::{ForwardingMethod, IpFamily, Protocol, SchedulerKind, ServiceKey};
-use vrrpd::config::model::{Authentication, Config, InitialState, Track};
+use vrrpd::config::model::{Authentication, Config, InitialState, ParamMatch, Track};
 use vrrpd::config::{self, load, LoadOptions};
 use vrrpd::vrrp::packet::Version;
 
@@ -433,7 +433,8 @@ virtual_server 192.0.2.100 443 {
 
     let tp = &c.track_processes[0];
     assert_eq!(tp.process, "nginx: master");
-    assert_eq!(tp.param_match.as_deref(), Some("partial"));
+    assert_eq!(tp.param_match, Some(ParamMatch::Partial));
+    assert!(tp.params.is_empty());
     assert_eq!((tp.quorum, tp.quorum_max, tp.weight), (2, Some(4), 10));
     assert_eq!(tp.delay, Some(secs(1.5)));
     assert!(tp.full_command);
@@ -457,6 +458,158 @@ virtual_server 192.0.2.100 443 {
         ProbeSpec::SslGet(h) => assert_eq!(h.tls.as_ref(), Some(ssl)),
         other => panic!("expected SSL_GET, got {other:?}"),
     }
+
+    let toml = config::toml::to_string(&c).unwrap();
+    let back = config::toml::from_str(&toml, Path::new("t.toml")).unwrap();
+    assert!(same(&c, &back), "TOML round trip differs:\n{toml}");
+}
+
+/// `vrrp_track_process` as keepalived reads it: quoted words, parameters implying an exact
+/// match and `full_command`, bare `param_match`, `quorum_max 0`, the delays; `track_process`
+/// in instances and sync groups with per-use weights; the errors at their lines.
+#[test]
+fn track_process_rules() {
+    let text = r#"
+vrrp_track_process haproxy {
+    process haproxy
+    weight -50
+}
+vrrp_track_process args {
+    process "/usr/bin/my app" -c "a b"
+}
+vrrp_track_process bare {
+    process /usr/bin/app
+    param_match
+    terminate_delay 0.25
+    delay 2
+}
+vrrp_track_process never {
+    process telnetd
+    quorum_max 0
+    weight 0 reverse
+}
+vrrp_track_process long {
+    process a-very-long-process-name
+}
+vrrp_track_process bad {
+    process x
+    quorum 3
+    quorum_max 2
+    param_match sometimes
+}
+vrrp_track_process empty {
+    weight 1
+}
+vrrp_sync_group SG {
+    group {
+        VI_1
+    }
+    track_process {
+        never
+    }
+}
+vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 1
+    track_process {
+        haproxy weight -20 noreverse
+        args weight 10 reverse
+        nosuch
+    }
+    virtual_ipaddress {
+        192.0.2.100
+    }
+}
+"#;
+    let (c, diags) = config::load_str(text, Path::new("t.conf"));
+    let by = |n: &str| c.track_processes.iter().find(|p| p.name == n).unwrap();
+    let h = by("haproxy");
+    assert_eq!(
+        (h.process.as_str(), h.weight, h.quorum),
+        ("haproxy", -50, 1)
+    );
+    assert_eq!(
+        (h.param_match, h.full_command, h.quorum_max),
+        (None, false, None)
+    );
+    let a = by("args");
+    assert_eq!(a.process, "/usr/bin/my app");
+    assert_eq!(a.params, ["-c", "a b"]);
+    assert_eq!(a.param_match, Some(ParamMatch::Exact));
+    assert!(a.full_command);
+    assert_eq!(a.weight, 0, "keepalived 2.2.7's default weight is 0");
+    let b = by("bare");
+    assert_eq!(
+        (b.param_match, b.full_command),
+        (Some(ParamMatch::Exact), true)
+    );
+    assert!(b.params.is_empty());
+    assert_eq!(b.terminate_delay, Some(secs(0.25)));
+    assert_eq!(b.delay, Some(secs(2.0)));
+    let n = by("never");
+    assert_eq!((n.quorum, n.quorum_max, n.reverse), (0, Some(0), true));
+    let bad = by("bad");
+    assert_eq!(
+        (bad.quorum, bad.quorum_max, bad.param_match),
+        (3, None, None)
+    );
+    assert!(c.track_processes.iter().all(|p| p.name != "empty"));
+
+    let i = &c.instances[0];
+    let t: Vec<_> = i
+        .track_processes
+        .iter()
+        .map(|t| (t.name.as_str(), t.weight, t.reverse))
+        .collect();
+    assert_eq!(
+        t,
+        [
+            ("haproxy", Some(-20), false),
+            ("args", Some(10), true),
+            ("nosuch", None, false)
+        ]
+    );
+    assert_eq!(c.sync_groups[0].track_processes[0].name, "never");
+
+    let text_of = |line: u32| {
+        diags
+            .iter()
+            .filter(|d| d.line == line)
+            .map(|d| d.message.clone())
+            .collect::<Vec<_>>()
+            .join(" | ")
+    };
+    assert!(
+        text_of(21).contains("longer than a process name can be"),
+        "{}",
+        config::render(&diags)
+    );
+    assert!(
+        text_of(26).contains("quorum_max is less than quorum"),
+        "{}",
+        config::render(&diags)
+    );
+    assert!(
+        text_of(27).contains("Invalid param_match type sometimes"),
+        "{}",
+        config::render(&diags)
+    );
+    assert!(
+        text_of(29).contains("track process 'empty' process name not specified"),
+        "{}",
+        config::render(&diags)
+    );
+    assert!(
+        text_of(46).contains("(VI_1) track process nosuch not found"),
+        "{}",
+        config::render(&diags)
+    );
+    assert_eq!(
+        diags.iter().filter(|d| d.is_error()).count(),
+        2,
+        "{}",
+        config::render(&diags)
+    );
 
     let toml = config::toml::to_string(&c).unwrap();
     let back = config::toml::from_str(&toml, Path::new("t.toml")).unwrap();

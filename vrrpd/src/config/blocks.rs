@@ -17,8 +17,8 @@ use lbcore::spec::{
 
 use super::diag::{suggest, Diagnostic, Diags, Pos};
 use super::model::{
-    GarpGroup, InitFile, Notify, RealServerChecks, SyncGroup, Track, TrackFile, TrackProcess,
-    TrackVirtualServer, VirtualServer, VrrpScript, VsRef,
+    GarpGroup, InitFile, Notify, ParamMatch, RealServerChecks, SyncGroup, Track, TrackFile,
+    TrackProcess, TrackVirtualServer, VirtualServer, VrrpScript, VsRef,
 };
 use super::schema;
 use super::tree::Node;
@@ -301,30 +301,86 @@ pub fn track_file(node: &Node, diags: &mut Diags) -> Option<TrackFile> {
     })
 }
 
-/// `vrrp_track_process NAME { … }`.
+/// `vrrp_track_process NAME { … }`, with keepalived's defaults and its rules between
+/// `process` parameters, `param_match`, `full_command`, `quorum` and `quorum_max`.
 pub fn track_process(node: &Node, diags: &mut Diags) -> Option<TrackProcess> {
     let name = name_arg(node, diags)?;
-    schema::check_inert(schema::TRACK_PROCESS, node.name(), node, diags);
-    let Some(process) = text(node, "process") else {
+    schema::check(schema::TRACK_PROCESS, node.name(), node, diags);
+    let Some((process, params)) = child(node, "process").and_then(|c| {
+        let (first, rest) = c.args.split_first()?;
+        Some((
+            first.text.clone(),
+            rest.iter().map(|a| a.text.clone()).collect::<Vec<_>>(),
+        ))
+    }) else {
         diags.push(Diagnostic::warning(
             node.pos(),
-            format!("No process set for vrrp_track_process {name} - removing"),
+            format!("track process '{name}' process name not specified"),
         ));
         return None;
     };
+    let mut param_match = (!params.is_empty()).then_some(ParamMatch::Exact);
+    if let Some(c) = child(node, "param_match") {
+        match c.args.first().map(|a| a.text.as_str()) {
+            None => param_match = Some(ParamMatch::Exact),
+            Some("initial") => param_match = Some(ParamMatch::Initial),
+            Some("partial") => param_match = Some(ParamMatch::Partial),
+            Some(other) => diags.push(
+                Diagnostic::error(
+                    &c.args[0].pos,
+                    format!("Invalid param_match type {other} - ignoring"),
+                )
+                .with_help(
+                    "`param_match` alone (exact), `param_match initial` or `param_match partial`",
+                ),
+            ),
+        }
+    }
+    let full_command = child(node, "full_command").is_some() || param_match.is_some();
+    if !full_command && process.len() > 15 {
+        diags.push(
+            Diagnostic::warning(
+                child(node, "process").map_or(node.pos(), Node::pos),
+                format!(
+                    "track process {name}: '{process}' is longer than a process name can be (15 characters), so it never matches"
+                ),
+            )
+            .with_help("add `full_command` to match the command line instead")
+            .not_flagged_by_keepalived(),
+        );
+    }
     let (w, reverse) = weight(node, -254, 254, diags);
+    let delay = |key| secs(node, key).filter(|d| !d.is_zero() && *d <= Duration::from_secs(3600));
+    // Out-of-range values were reported by the schema and are ignored, as keepalived does.
+    let mut quorum: u32 = num(node, &["quorum"])
+        .filter(|q| (1..=65535).contains(q))
+        .unwrap_or(1);
+    let mut quorum_max: Option<u32> = num(node, &["quorum_max"]).filter(|q| *q <= 65535);
+    if let Some(max) = quorum_max {
+        // keepalived allows `quorum_max 0` with the default quorum: "must not run".
+        if (max != 0 || quorum > 1) && max < quorum {
+            diags.push(Diagnostic::error(
+                child(node, "quorum_max").map_or(node.pos(), Node::pos),
+                "quorum_max is less than quorum - ignoring",
+            ));
+            quorum_max = None;
+        } else if max == 0 {
+            quorum = 0;
+        }
+    }
     Some(TrackProcess {
         name,
         process,
-        param_match: text(node, "param_match"),
+        params,
+        param_match,
         weight: w.unwrap_or(0),
         reverse,
-        quorum: num(node, &["quorum"]).unwrap_or(1),
-        quorum_max: num(node, &["quorum_max"]),
-        fork_delay: secs(node, "fork_delay"),
-        terminate_delay: secs(node, "terminate_delay"),
-        delay: secs(node, "delay"),
-        full_command: child(node, "full_command").is_some(),
+        quorum,
+        quorum_max,
+        fork_delay: delay("fork_delay"),
+        terminate_delay: delay("terminate_delay"),
+        delay: delay("delay"),
+        full_command,
     })
 }
 
@@ -378,6 +434,8 @@ pub fn tracks(node: &Node, lo: i64, hi: i64, diags: &mut Diags) -> Vec<(Track, P
                         None => diags.push(Diagnostic::error(&a.pos, "`weight` needs a value")),
                     },
                     "reverse" => t.reverse = true,
+                    // keepalived spells it both ways (track_script / track_file).
+                    "noreverse" | "no_reverse" => t.reverse = false,
                     other => diags.push(Diagnostic::error(
                         &a.pos,
                         format!("unknown option `{other}` for tracked `{}`", c.name()),

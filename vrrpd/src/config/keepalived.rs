@@ -138,6 +138,7 @@ struct InstDraft {
     track_scripts: Vec<(Track, Pos)>,
     track_interfaces: Vec<(Track, Pos)>,
     track_files: Vec<(Track, Pos)>,
+    track_processes: Vec<(Track, Pos)>,
     track_virtual_servers: Vec<(TrackVirtualServer, Pos)>,
     use_vmac: Option<UseVmac>,
     vmac_xmit_base: bool,
@@ -198,11 +199,9 @@ fn top_table() -> &'static [Keyword<Draft>] {
             Keyword::new("vrrp_track_file", |d, n, g| {
                 d.track_files.extend(blocks::track_file(n, g))
             }),
-            Keyword::inert(
-                "vrrp_track_process",
-                "modelled, not run: no process is tracked",
-                |d, n, g| d.track_processes.extend(blocks::track_process(n, g)),
-            ),
+            Keyword::new("vrrp_track_process", |d, n, g| {
+                d.track_processes.extend(blocks::track_process(n, g))
+            }),
             Keyword::inert(
                 "garp_group",
                 "modelled, no effect: each instance paces its own gratuitous ARPs / NAs",
@@ -437,7 +436,7 @@ fn instance_table() -> &'static [Keyword<InstDraft>] {
                 |i, n, _| i.native_ipv6 = Some(n.pos().clone()),
             ),
         ];
-        v.extend::<[Keyword<InstDraft>; 18]>([
+        v.extend::<[Keyword<InstDraft>; 19]>([
             Keyword::new("use_vmac", |i, n, d| i.use_vmac = Some(use_vmac(n, d))),
             Keyword::new("vmac_xmit_base", |i, _, _| i.vmac_xmit_base = true),
             Keyword::new("dont_track_primary", |i, _, _| i.dont_track_primary = true),
@@ -463,6 +462,9 @@ fn instance_table() -> &'static [Keyword<InstDraft>] {
             }),
             Keyword::new("track_file", |i, n, d| {
                 i.track_files.extend(blocks::tracks(n, -254, 254, d))
+            }),
+            Keyword::new("track_process", |i, n, d| {
+                i.track_processes.extend(blocks::tracks(n, -254, 254, d))
             }),
             Keyword::new("notify_master", |i, n, d| {
                 i.notify.master = script_arg(i, n, d)
@@ -575,6 +577,7 @@ fn top_vrrp_instance(draft: &mut Draft, node: &Node, diags: &mut Diags) {
         track_scripts: Vec::new(),
         track_interfaces: Vec::new(),
         track_files: Vec::new(),
+        track_processes: Vec::new(),
         track_virtual_servers: Vec::new(),
         use_vmac: None,
         vmac_xmit_base: false,
@@ -865,6 +868,17 @@ impl Draft {
                         pos,
                         format!(
                             "({}) track script {} not found, ignoring...",
+                            i.name, t.name
+                        ),
+                    ));
+                }
+            }
+            for (t, pos) in &i.track_processes {
+                if !self.track_processes.iter().any(|p| p.name == t.name) {
+                    diags.push(Diagnostic::warning(
+                        pos,
+                        format!(
+                            "({}) track process {} not found, ignoring...",
                             i.name, t.name
                         ),
                     ));
@@ -1308,6 +1322,7 @@ impl InstDraft {
             track_scripts: self.track_scripts.into_iter().map(|t| t.0).collect(),
             track_interfaces: self.track_interfaces.into_iter().map(|t| t.0).collect(),
             track_files: self.track_files.into_iter().map(|t| t.0).collect(),
+            track_processes: self.track_processes.into_iter().map(|t| t.0).collect(),
             use_vmac: self.use_vmac,
             vmac_xmit_base: self.vmac_xmit_base,
             dont_track_primary: self.dont_track_primary,

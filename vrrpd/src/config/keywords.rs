@@ -202,7 +202,8 @@ pub const GLOBAL_UNSUPPORTED: &[&str] = &[
     "net_namespace",
     "instance",
     "vrrp_no_checksum",
-    "vrrp_track_process",
+    "process_monitor_rcv_bufs",
+    "process_monitor_rcv_bufs_force",
     "umask",
     "random_seed",
     "disable_local_igmp",
@@ -212,7 +213,6 @@ pub const GLOBAL_UNSUPPORTED: &[&str] = &[
 
 /// `vrrp_instance` keywords of keepalived we know but do not implement yet.
 pub const INSTANCE_UNSUPPORTED: &[&str] = &[
-    "track_process",
     "track_bfd",
     "notify_deleted",
     "notify_master_rx_lower_pri",

@@ -41,7 +41,8 @@ pub struct Config {
     /// `track_file` / `vrrp_track_file` blocks (watched with inotify when an instance uses them).
     #[serde(default)]
     pub track_files: Vec<TrackFile>,
-    /// `vrrp_track_process` blocks (modelled; not watched yet).
+    /// `vrrp_track_process` blocks (watched through the kernel's process events when an
+    /// instance or sync group tracks them).
     #[serde(default)]
     pub track_processes: Vec<TrackProcess>,
     /// `garp_group` blocks (modelled; not applied yet).
@@ -77,30 +78,52 @@ pub struct InitFile {
     pub overwrite: bool,
 }
 
-/// `vrrp_track_process NAME { … }`.
+/// `vrrp_track_process NAME { … }`: how many processes match, against a quorum (run by
+/// `track::process`, one watcher for every tracked process).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrackProcess {
     pub name: String,
-    /// `process`: the command (name, or full command line with its parameters).
+    /// `process`: the process name (`/proc/PID/comm`), or with `full_command` the first word of
+    /// its command line.
     pub process: String,
-    /// `param_match initial|partial`: how the parameters are compared.
-    pub param_match: Option<String>,
-    /// `weight` -254..254 (default 0: failure means FAULT), `reverse`.
+    /// The words after the name on the `process` line: the process's arguments (they imply
+    /// `full_command` and an exact `param_match`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub params: Vec<String>,
+    /// How `params` compare with the arguments; `None`: arguments are not looked at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub param_match: Option<ParamMatch>,
+    /// `weight` -254..254, `reverse`. Default 0 (quorum lost is FAULT): keepalived 2.2.7 does
+    /// so, although keepalived.conf(5) says 1.
     pub weight: i32,
     pub reverse: bool,
-    /// `quorum` (default 1) and `quorum_max` processes that must run.
+    /// `quorum` (default 1) and `quorum_max` (default none): the number of matching processes
+    /// that is OK. `quorum_max 0` alone means "must not run" (quorum 0).
     pub quorum: u32,
     pub quorum_max: Option<u32>,
-    /// `fork_delay`, `terminate_delay`, `delay` (seconds).
+    /// `fork_delay`, `terminate_delay`: how long a gained / lost quorum must last before it
+    /// counts; `delay` sets both (an explicit one wins).
     #[serde(default, with = "opt_secs", skip_serializing_if = "Option::is_none")]
     pub fork_delay: Option<Duration>,
     #[serde(default, with = "opt_secs", skip_serializing_if = "Option::is_none")]
     pub terminate_delay: Option<Duration>,
     #[serde(default, with = "opt_secs", skip_serializing_if = "Option::is_none")]
     pub delay: Option<Duration>,
-    /// `full_command`: match the whole command line, not the process name.
+    /// `full_command`: match `/proc/PID/cmdline` (argv) instead of the process name.
     pub full_command: bool,
+}
+
+/// `param_match`: how a `vrrp_track_process`'s parameters compare with a process's arguments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ParamMatch {
+    /// Exactly these arguments, no more (bare `param_match`, or parameters given).
+    Exact,
+    /// The first arguments are these; the last one given may be a prefix of the process's.
+    Initial,
+    /// The first arguments are these; more may follow.
+    Partial,
 }
 
 /// `garp_group { garp_interval …; gna_interval …; interface … | interfaces { … } }`.
@@ -498,6 +521,10 @@ pub struct VrrpInstance {
     /// `track_file { NAME [weight N] }`: the file's value × the weight.
     #[serde(default)]
     pub track_files: Vec<Track>,
+    /// `track_process { NAME [weight N [reverse|noreverse]] }`: the process quorum, weighted
+    /// like a `track_script`.
+    #[serde(default)]
+    pub track_processes: Vec<Track>,
     /// `use_vmac [NAME] [MAC]`: the addresses live on a private macvlan with the VRRP virtual
     /// MAC (00:00:5e:00:01:VRID), so a failover does not change the MAC the LAN sees.
     #[serde(default)]

@@ -92,7 +92,6 @@ const NO_EFFECT: &str = "the setting has no effect";
 const NO_BFD: &str = "vrrpd has no BFD";
 const NO_MAIL: &str = "vrrpd sends no email";
 const NO_SNMP: &str = "vrrpd has no SNMP";
-const NO_TRACK_PROCESS: &str = "vrrp_track_process is not run: no effect";
 const TUN_IPIP: &str =
     "NAT, DR and TUN forward; TUN is IP-in-IP only (`type gue`/`gre` and the checksum options have no effect)";
 const LBLCR: &str = "every scheduler but `lblcr`, which runs as `lblc` (no replication sets)";
@@ -100,20 +99,21 @@ const SERVER_VHOST: &str =
     "not passed down to the HTTP_GET / SSL_GET checkers: set `virtualhost` in the checker or its url";
 const CHECKER_HERE: &str = "checkers belong in a real_server (keepalived refuses them here)";
 
+/// keepalived's range for the process delays (it reads microseconds, at least 1).
+const PROC_DELAY: Arg = Arg::Timer(0.000_001, 3600.0);
+
 pub const TRACK_PROCESS: &[Spec] = &[
-    u("process", Arg::Str, NO_TRACK_PROCESS),
-    u(
-        "param_match",
-        Arg::Enum(&["initial", "partial"]),
-        NO_TRACK_PROCESS,
-    ),
-    u("weight", Arg::Rest, NO_TRACK_PROCESS),
-    u("quorum", U32, NO_TRACK_PROCESS),
-    u("quorum_max", U32, NO_TRACK_PROCESS),
-    u("fork_delay", T, NO_TRACK_PROCESS),
-    u("terminate_delay", T, NO_TRACK_PROCESS),
-    u("delay", T, NO_TRACK_PROCESS),
-    u("full_command", Arg::Flag, NO_TRACK_PROCESS),
+    s("process", Arg::Str),
+    // Bare `param_match` is keepalived's "exactly these parameters"; the word is checked by
+    // the model builder.
+    s("param_match", Arg::Rest),
+    s("weight", Arg::Rest),
+    s("quorum", Arg::Int(1, 65535)),
+    s("quorum_max", Arg::Int(0, 65535)),
+    s("fork_delay", PROC_DELAY),
+    s("terminate_delay", PROC_DELAY),
+    s("delay", PROC_DELAY),
+    s("full_command", Arg::Flag),
 ];
 
 pub const SYNC_GROUP: &[Spec] = &[
@@ -121,7 +121,7 @@ pub const SYNC_GROUP: &[Spec] = &[
     s("track_interface", Arg::Lines),
     s("track_script", Arg::Lines),
     s("track_file", Arg::Lines),
-    u("track_process", Arg::Lines, NO_TRACK_PROCESS),
+    s("track_process", Arg::Lines),
     u("track_bfd", Arg::Lines, NO_BFD),
     s("notify_master", Arg::Str),
     s("notify_backup", Arg::Str),

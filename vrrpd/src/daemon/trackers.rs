@@ -1,10 +1,12 @@
-//! Config → runtime: the trackers (`vrrp_script`, `track_interface`, `track_file`) and the
-//! notifiers of every instance, started once before the instance actors run.
+//! Config → runtime: the trackers (`vrrp_script`, `track_interface`, `track_file`,
+//! `vrrp_track_process`) and the notifiers of every instance, started once before the instance
+//! actors run.
 //!
 //! Each tracked object runs once however many instances use it (one script monitor, one file
-//! watcher, one link subscription); a fan-out task maps its status through each user's
-//! per-use [`Weight`] and sends the contribution to that instance's tracker channel. The tasks
-//! end by themselves when the instances (and so the channels) are gone.
+//! watcher, one link subscription, one process watcher for every tracked process); a fan-out
+//! task maps its status through each user's per-use [`Weight`] and sends the contribution to
+//! that instance's tracker channel. The tasks end by themselves when the instances (and so the
+//! channels) are gone.
 //!
 //! Sync groups are joined here too ([`super::sync`]): a group's trackers are added to each
 //! member, and members' tracker weights are ignored (failure is FAULT) unless the group says
@@ -23,6 +25,7 @@ use crate::netlink::Netlink;
 use crate::notify::{Fifo, Kind, Notifier, NotifySpec};
 use crate::track::file::{self, FileSpec};
 use crate::track::link::LinkMonitor;
+use crate::track::process::{self, ProcSpec, Watcher};
 use crate::track::script::{self, check_secure, resolve_user, Command, RunAs, ScriptSpec};
 use crate::track::{Contribution, TrackKey, Weight};
 
@@ -52,6 +55,7 @@ pub async fn start(
     let insts = &insts[..];
     start_scripts(config, &env, insts, &txs);
     start_files(config, insts, &txs);
+    start_processes(config, insts, &txs);
     for (inst, tx) in insts.iter().zip(&txs) {
         start_interfaces(inst, tx, links, nl).await;
     }
@@ -85,6 +89,7 @@ fn with_group_trackers(config: &Config, inst: &VrrpInstance) -> VrrpInstance {
     i.track_interfaces
         .extend(g.track_interfaces.iter().cloned());
     i.track_files.extend(g.track_files.iter().cloned());
+    i.track_processes.extend(g.track_processes.iter().cloned());
     // keepalived 2 reads the deprecated `global_tracking` as `sync_group_tracking_weight`.
     if !(g.sync_group_tracking_weight || g.global_tracking) {
         let zero = |ts: &mut Vec<Track>, what: &str| {
@@ -101,6 +106,7 @@ fn with_group_trackers(config: &Config, inst: &VrrpInstance) -> VrrpInstance {
         zero(&mut i.track_scripts, "tracking script");
         zero(&mut i.track_interfaces, "tracked interface");
         zero(&mut i.track_files, "track file");
+        zero(&mut i.track_processes, "track process");
     }
     i
 }
@@ -366,6 +372,91 @@ fn start_files(config: &Config, insts: &[VrrpInstance], txs: &[TrackTx]) {
     }
 }
 
+/// Every tracked process in one [`Watcher`]: the statuses read at start are queued before the
+/// instances run (so a weight-0 process that is not running means INIT → FAULT directly), then
+/// a fan-out task maps each change through every user's weight.
+fn start_processes(config: &Config, insts: &[VrrpInstance], txs: &[TrackTx]) {
+    let mut users: BTreeMap<&str, Vec<(TrackTx, Weight)>> = BTreeMap::new();
+    for (inst, tx) in insts.iter().zip(txs) {
+        for t in &inst.track_processes {
+            match config.track_processes.iter().find(|p| p.name == t.name) {
+                Some(p) => users
+                    .entry(&p.name)
+                    .or_default()
+                    .push((tx.clone(), weight(t, p.weight, p.reverse))),
+                None => {
+                    warn!(instance = %inst.name, "track_process {} not found, ignoring", t.name)
+                }
+            }
+        }
+    }
+    if users.is_empty() {
+        return;
+    }
+    let (specs, users): (Vec<ProcSpec>, Vec<_>) = users
+        .into_iter()
+        .filter_map(|(name, u)| {
+            let p = config.track_processes.iter().find(|p| p.name == name)?;
+            Some((ProcSpec::from(p), u))
+        })
+        .unzip();
+    let watcher = Watcher::start(
+        specs,
+        Path::new("/proc"),
+        process::Source::Connector,
+        process::RESCAN_INTERVAL,
+    );
+    let table = watcher.table();
+    let names: Vec<String> = table.specs().iter().map(|s| s.name.clone()).collect();
+    let keys: Vec<TrackKey> = names.iter().cloned().map(TrackKey::Process).collect();
+    for (i, (key, users)) in keys.iter().zip(&users).enumerate() {
+        let (up, n) = (table.up(i), table.count(i));
+        info!(
+            "Tracked process {}: {n} running, quorum {}",
+            names[i],
+            if up { "achieved" } else { "not achieved" }
+        );
+        for (tx, w) in users {
+            queue(tx, (key.clone(), w.binary(up)));
+        }
+    }
+    let (tx, mut rx) = mpsc::channel(16);
+    tokio::spawn(watcher.run(tx));
+    tokio::spawn(async move {
+        loop {
+            let change = tokio::select! {
+                c = rx.recv() => c,
+                // Ends with the instances (a reload), not only at the next change.
+                _ = all_closed(users.iter().flatten()) => None,
+            };
+            let Some(c) = change else { return };
+            info!(
+                "Quorum {} for tracked process {} ({} running)",
+                if c.up { "gained" } else { "lost" },
+                names[c.index],
+                c.count
+            );
+            fan_out(&keys[c.index], &users[c.index], c.up, Weight::binary).await;
+        }
+    });
+}
+
+/// Queues a first status without waiting: the instance actors, which drain the channels, are
+/// not running yet (a full channel is sent to by a task instead).
+fn queue(tx: &TrackTx, msg: (TrackKey, Contribution)) {
+    if let Err(mpsc::error::TrySendError::Full(msg)) = tx.try_send(msg) {
+        let tx = tx.clone();
+        tokio::spawn(async move { tx.send(msg).await });
+    }
+}
+
+/// Resolves once every user's channel is closed.
+async fn all_closed<'a>(users: impl Iterator<Item = &'a (TrackTx, Weight)>) {
+    for (tx, _) in users {
+        tx.closed().await;
+    }
+}
+
 /// Extra interfaces of one instance (its own is tracked by the instance itself).
 async fn start_interfaces(inst: &VrrpInstance, tx: &TrackTx, links: &LinkMonitor, nl: &Netlink) {
     let own = nl.link(&inst.interface).await.ok().map(|l| l.index);
@@ -468,7 +559,8 @@ mod tests {
     #[test]
     fn group_trackers_join_members_with_weights_ignored() {
         let text = "vrrp_script chk { script /bin/true\n weight -20 }\n\
-            vrrp_sync_group G { group { A }\n track_script { chk weight -5 }\n track_interface { eth9 } }\n\
+            vrrp_track_process p { process x\n weight -7 }\n\
+            vrrp_sync_group G { group { A }\n track_script { chk weight -5 }\n track_interface { eth9 }\n track_process { p } }\n\
             vrrp_sync_group H { group { B }\n sync_group_tracking_weight\n track_script { chk weight -5 } }\n\
             vrrp_sync_group K { group { D }\n global_tracking\n track_script { chk weight -5 } }\n\
             vrrp_instance A { interface e\n virtual_router_id 1\n track_script { chk weight -30 }\n virtual_ipaddress { 192.0.2.1 } }\n\
@@ -483,6 +575,12 @@ mod tests {
         let w: Vec<_> = a.track_scripts.iter().map(|t| t.weight).collect();
         assert_eq!(w, [Some(0), Some(0)], "in G: weights ignored");
         assert_eq!(a.track_interfaces[0].name, "eth9");
+        assert_eq!(a.track_processes[0].name, "p");
+        assert_eq!(
+            a.track_processes[0].weight,
+            Some(0),
+            "in G: weights ignored"
+        );
         let b = by("B");
         assert_eq!(b.track_scripts[0].weight, Some(-5), "H keeps weights");
         let d = by("D");

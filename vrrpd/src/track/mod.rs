@@ -1,15 +1,16 @@
 //! Trackers: what moves an instance's effective priority or puts it in FAULT.
 //!
-//! The core here is pure: each tracked object (a `vrrp_script`, an interface, a `track_file`)
-//! reports its status, [`Contribution`] turns status and the per-use weight into a priority
+//! The core here is pure: each tracked object (a `vrrp_script`, an interface, a `track_file`,
+//! a `vrrp_track_process`) reports its status, [`Contribution`] turns status and the per-use weight into a priority
 //! delta or a fault exactly as keepalived.conf(5) describes, and [`TrackSet`] folds every
 //! contribution of one instance into its [`Effective`] priority and fault flag. The drivers
-//! ([`script`], [`link`], [`file`]) produce the statuses; the daemon feeds them in.
+//! ([`script`], [`link`], [`file`], [`process`]) produce the statuses; the daemon feeds them in.
 //! [`deleted`] reports the tracked addresses, routes and rules someone else removes.
 
 pub mod deleted;
 pub mod file;
 pub mod link;
+pub mod process;
 pub mod script;
 pub mod sync_group;
 
@@ -108,6 +109,8 @@ pub enum TrackKey {
     Script(String),
     Interface(u32),
     File(String),
+    /// A `vrrp_track_process`'s quorum, by name.
+    Process(String),
     /// A tracked virtual server's quorum (`track_virtual_server`), by its keepalived name.
     VirtualServer(String),
 }
