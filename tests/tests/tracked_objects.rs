@@ -190,3 +190,53 @@ fn vrrpd_reinstates_tracked_objects_and_moves_excluded_addresses() {
         scenario(Daemon::Vrrpd);
     }
 }
+
+/// `promote_secondaries`: set on the instance's interface while the daemon runs, so deleting
+/// the first address of a subnet leaves the others (without it the kernel deletes them all);
+/// the old value is back after SIGTERM. keepalived 2.2.7 first, then vrrpd.
+#[test]
+fn promote_secondaries_keeps_the_rest_of_a_subnet() {
+    require_root!();
+    for d in [Daemon::Keepalived, Daemon::Vrrpd] {
+        if !e2e::available(&[d]) {
+            continue;
+        }
+        let lab = Lab::builder().build().unwrap();
+        let a = lab.host("a").clone();
+        let mut ca = node("a", 150, 3, 0.1, "198.51.100.10/24 no_track");
+        ca.vips.push("198.51.100.11/24 no_track".into());
+        ca.extra_instance = Some("promote_secondaries".into());
+        let cb = node("b", 100, 3, 0.1, "198.51.100.10/24 no_track");
+        let sysctl = || {
+            let out = a
+                .exec("cat", &["/proc/sys/net/ipv4/conf/eth0/promote_secondaries"])
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        };
+        let before = sysctl();
+        assert_eq!(
+            before, "0",
+            "the lab's interfaces start without promote_secondaries"
+        );
+        let mut pair = e2e::start_pair(lab, d, &ca, d, &cb).unwrap();
+        pair.wait_master("a", Duration::from_secs(5)).unwrap();
+        assert!(
+            wait_until(Duration::from_secs(2), Duration::from_millis(10), || a
+                .has_addr(ip("198.51.100.11"))),
+            "{d}: a lacks its second VIP\n{}",
+            pair.a.log_text()
+        );
+        assert_eq!(sysctl(), "1", "{d}");
+        a.exec("ip", &["addr", "del", "198.51.100.10/24", "dev", "eth0"])
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(!a.has_addr(ip("198.51.100.10")), "{d}");
+        assert!(
+            a.has_addr(ip("198.51.100.11")),
+            "{d}: the second address went with the first\n{}",
+            pair.a.log_text()
+        );
+        assert!(pair.a.terminate(Duration::from_secs(5)), "{d}");
+        assert_eq!(sysctl(), before, "{d}: promote_secondaries not restored");
+    }
+}

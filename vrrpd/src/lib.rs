@@ -12,6 +12,7 @@ pub mod net;
 pub mod netlink;
 pub mod notify;
 pub mod process;
+pub mod sysctl;
 #[cfg(test)]
 mod testutil;
 pub mod track;

@@ -13,14 +13,14 @@
 //! value is the maximum of `all` and the interface's, so a host with `all.rp_filter=1` still
 //! filters on the macvlan).
 
-use std::path::PathBuf;
+use crate::sysctl::{self, Saved};
 
 use futures::TryStreamExt;
 use netlink_packet_route::link::{LinkAttribute, MacVlanMode};
 use rtnetlink::{Handle, LinkMacVlan};
 
 use crate::config::model::{Scope, VirtualAddress};
-use tracing::{info, warn};
+use tracing::info;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -32,8 +32,8 @@ pub enum Error {
     Foreign { name: String, found: String },
     #[error("no free VMAC interface name for VRID {0}")]
     NoFreeName(u8),
-    #[error("sysctl {0}: {1}")]
-    Sysctl(PathBuf, std::io::Error),
+    #[error(transparent)]
+    Sysctl(#[from] crate::sysctl::Error),
 }
 
 /// The VRRP virtual MAC for `vrid` (RFC 5798 §7.3).
@@ -103,31 +103,13 @@ pub struct VmacSpec {
 pub struct Vmac {
     pub name: String,
     pub index: u32,
-    /// Parent sysctls as they were before us: (path, old value).
-    saved: Vec<(PathBuf, String)>,
-}
-
-fn sysctl_path(ifname: &str, key: &str) -> PathBuf {
-    PathBuf::from(format!("/proc/sys/net/ipv4/conf/{ifname}/{key}"))
-}
-
-fn sysctl6_path(ifname: &str, key: &str) -> PathBuf {
-    PathBuf::from(format!("/proc/sys/net/ipv6/conf/{ifname}/{key}"))
-}
-
-fn sysctl_get(path: &PathBuf) -> Result<String, Error> {
-    std::fs::read_to_string(path)
-        .map(|s| s.trim().to_string())
-        .map_err(|e| Error::Sysctl(path.clone(), e))
-}
-
-fn sysctl_set(path: &PathBuf, value: &str) -> Result<(), Error> {
-    std::fs::write(path, value).map_err(|e| Error::Sysctl(path.clone(), e))
+    /// Parent sysctls as they were before us.
+    saved: Saved,
 }
 
 /// Current sysctl value of `ifname` (for checks and tests).
 pub fn sysctl(ifname: &str, key: &str) -> Result<String, Error> {
-    sysctl_get(&sysctl_path(ifname, key))
+    Ok(sysctl::get(&sysctl::path4(ifname, key))?)
 }
 
 async fn link_by_name(
@@ -207,7 +189,7 @@ impl Vmac {
             &[("disable_ipv6", "1")]
         };
         for (k, v) in v6_settings {
-            sysctl_set(&sysctl6_path(&spec.name, k), v)?;
+            sysctl::set(&sysctl::path6(&spec.name, k), v)?;
         }
         h.link()
             .set(rtnetlink::LinkUnspec::new_with_index(index).up().build())
@@ -219,9 +201,9 @@ impl Vmac {
             ("rp_filter", "0"),
             ("promote_secondaries", "1"),
         ] {
-            sysctl_set(&sysctl_path(&spec.name, k), v)?;
+            sysctl::set(&sysctl::path4(&spec.name, k), v)?;
         }
-        let mut saved = Vec::new();
+        let mut saved = Saved::default();
         // arp_announce 2: ARP requests the parent sends for replies sourced from a VIP carry the
         // parent's own address, so they do not repoint neighbours' entries for the VIP at the
         // parent's MAC (the VIP must stay at the virtual MAC).
@@ -230,12 +212,7 @@ impl Vmac {
             ("arp_filter", "1"),
             ("arp_announce", "2"),
         ] {
-            let p = sysctl_path(&spec.base_name, k);
-            let old = sysctl_get(&p)?;
-            if old != v {
-                sysctl_set(&p, v)?;
-                saved.push((p, old));
-            }
+            saved.set(sysctl::path4(&spec.base_name, k), v)?;
         }
         Ok(Self {
             name: spec.name.clone(),
@@ -244,24 +221,15 @@ impl Vmac {
         })
     }
 
-    /// Restores the parent's sysctls.
-    fn restore(&self) {
-        for (p, old) in &self.saved {
-            if let Err(e) = sysctl_set(p, old) {
-                warn!(error = %e, "restoring sysctl failed");
-            }
-        }
-    }
-
     /// Keeps the macvlan for the instance a reload starts next, which adopts it: the parent's
     /// sysctls go back to what they were, so the next one saves the original values again.
-    pub fn hand_over(self) {
-        self.restore();
+    pub fn hand_over(mut self) {
+        self.saved.restore();
     }
 
     /// Deletes the macvlan and restores the parent's sysctls.
-    pub async fn remove(self, h: &Handle) -> Result<(), Error> {
-        self.restore();
+    pub async fn remove(mut self, h: &Handle) -> Result<(), Error> {
+        self.saved.restore();
         h.link().del(self.index).execute().await?;
         info!(vmac = %self.name, "removed VMAC interface");
         Ok(())
@@ -410,7 +378,7 @@ mod tests {
             )
             .await
             .unwrap();
-            let six = |name: &str, key: &str| sysctl_get(&sysctl6_path(name, key)).unwrap();
+            let six = |name: &str, key: &str| sysctl::get(&sysctl::path6(name, key)).unwrap();
             assert_eq!(six("vrrp6.7", "addr_gen_mode"), "1");
             assert_eq!(six("vrrp6.7", "disable_ipv6"), "0");
             assert_eq!(six("vrrp.7", "disable_ipv6"), "1");

@@ -143,6 +143,7 @@ struct InstDraft {
     use_vmac: Option<UseVmac>,
     vmac_xmit_base: bool,
     dont_track_primary: bool,
+    promote_secondaries: bool,
     notify: Notify,
     scripts_used: Vec<(String, Pos)>,
     virtual_routes: Vec<super::model::Route>,
@@ -436,10 +437,11 @@ fn instance_table() -> &'static [Keyword<InstDraft>] {
                 |i, n, _| i.native_ipv6 = Some(n.pos().clone()),
             ),
         ];
-        v.extend::<[Keyword<InstDraft>; 19]>([
+        v.extend::<[Keyword<InstDraft>; 20]>([
             Keyword::new("use_vmac", |i, n, d| i.use_vmac = Some(use_vmac(n, d))),
             Keyword::new("vmac_xmit_base", |i, _, _| i.vmac_xmit_base = true),
             Keyword::new("dont_track_primary", |i, _, _| i.dont_track_primary = true),
+            Keyword::new("promote_secondaries", |i, _, _| i.promote_secondaries = true),
             Keyword::new("accept", |i, n, _| i.accept = Some((true, n.pos().clone()))),
             Keyword::new("no_accept", |i, n, _| {
                 i.accept = Some((false, n.pos().clone()))
@@ -582,6 +584,7 @@ fn top_vrrp_instance(draft: &mut Draft, node: &Node, diags: &mut Diags) {
         use_vmac: None,
         vmac_xmit_base: false,
         dont_track_primary: false,
+        promote_secondaries: false,
         notify: Notify::default(),
         scripts_used: Vec::new(),
         virtual_routes: Vec::new(),
@@ -1326,6 +1329,7 @@ impl InstDraft {
             use_vmac: self.use_vmac,
             vmac_xmit_base: self.vmac_xmit_base,
             dont_track_primary: self.dont_track_primary,
+            promote_secondaries: self.promote_secondaries,
             track_virtual_servers: self
                 .track_virtual_servers
                 .into_iter()

@@ -222,7 +222,6 @@ pub const INSTANCE_UNSUPPORTED: &[&str] = &[
     "check_unicast_src",
     "old_unicast_checksum",
     "down_timer_adverts",
-    "promote_secondaries",
     "linkbeat_use_polling",
     "higher_prio_send_advert",
     "kernel_rx_buf_size",

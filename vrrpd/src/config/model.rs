@@ -532,6 +532,10 @@ pub struct VrrpInstance {
     /// `vmac_xmit_base`: adverts leave by the base interface instead of the VMAC one.
     #[serde(default)]
     pub vmac_xmit_base: bool,
+    /// `promote_secondaries`: set on the instance's interface while we run, so removing the
+    /// first address of a subnet keeps the others (the kernel would remove them all).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub promote_secondaries: bool,
     /// `dont_track_primary`: the instance's own interface going down is not a fault.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dont_track_primary: bool,

@@ -76,6 +76,8 @@ pub struct InstanceDriver {
     state_tx: watch::Sender<State>,
     /// Started again by a reload: whether the previous run was Master ([`Self::resume`]).
     resume: Option<bool>,
+    /// Interface sysctls we set (`promote_secondaries`), put back when we end.
+    sysctls: crate::sysctl::Saved,
     /// `vrrp_startup_delay` at daemon start ([`Self::delay_start`]).
     start_delay: Option<Duration>,
     /// Deletions in the kernel ([`Self::watch_deletions`]) and what of ours they may hit:
@@ -174,6 +176,13 @@ impl InstanceDriver {
             None => None,
         };
         let announce_link = vmac.as_ref().map_or(&link, |(l, _)| l).clone();
+        let mut sysctls = crate::sysctl::Saved::default();
+        if inst.promote_secondaries {
+            let path = crate::sysctl::path4(&link.name, "promote_secondaries");
+            if let Err(e) = sysctls.set(path, "1") {
+                warn!(error = %e, "setting promote_secondaries failed");
+            }
+        }
         // Multicast adverts leave by the VMAC (unless vmac_xmit_base) so they carry the
         // virtual MAC, and are received there: a multicast frame whose source MAC is one of
         // our macvlans' is delivered to that macvlan only, never to the parent, so the peer's
@@ -262,6 +271,7 @@ impl InstanceDriver {
         Ok(Self {
             deletions: None,
             tracked,
+            sysctls,
             start_delay: None,
             vmac: vmac.map(|(_, v)| v),
             vmac_source,
@@ -472,6 +482,8 @@ impl InstanceDriver {
 
     /// Ends the actor: released on stop, or handed over to a reloaded configuration.
     async fn finish(mut self, handover: Option<Box<VrrpInstance>>) -> Exit {
+        // A reloaded instance sets them again and so saves the original values.
+        self.sysctls.restore();
         let state = self.fsm.state();
         match handover {
             Some(keep) => {

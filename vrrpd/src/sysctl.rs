@@ -1,0 +1,62 @@
+//! Per-interface sysctls (`/proc/sys/net/ipv{4,6}/conf/IF/KEY`) and the values to put back:
+//! what keepalived changes on an interface it restores when it is done with it.
+
+use std::path::PathBuf;
+
+use tracing::warn;
+
+#[derive(Debug, thiserror::Error)]
+#[error("sysctl {}: {source}", path.display())]
+pub struct Error {
+    pub path: PathBuf,
+    pub source: std::io::Error,
+}
+
+pub fn path4(ifname: &str, key: &str) -> PathBuf {
+    PathBuf::from(format!("/proc/sys/net/ipv4/conf/{ifname}/{key}"))
+}
+
+pub fn path6(ifname: &str, key: &str) -> PathBuf {
+    PathBuf::from(format!("/proc/sys/net/ipv6/conf/{ifname}/{key}"))
+}
+
+pub fn get(path: &PathBuf) -> Result<String, Error> {
+    std::fs::read_to_string(path)
+        .map(|s| s.trim().to_string())
+        .map_err(|source| Error {
+            path: path.clone(),
+            source,
+        })
+}
+
+pub fn set(path: &PathBuf, value: &str) -> Result<(), Error> {
+    std::fs::write(path, value).map_err(|source| Error {
+        path: path.clone(),
+        source,
+    })
+}
+
+/// Sysctls we changed, with the values they had.
+#[derive(Debug, Default)]
+pub struct Saved(Vec<(PathBuf, String)>);
+
+impl Saved {
+    /// Sets `path` to `value`, remembering the old value if it differed.
+    pub fn set(&mut self, path: PathBuf, value: &str) -> Result<(), Error> {
+        let old = get(&path)?;
+        if old != value {
+            set(&path, value)?;
+            self.0.push((path, old));
+        }
+        Ok(())
+    }
+
+    /// Puts every changed value back, last change first.
+    pub fn restore(&mut self) {
+        for (p, old) in self.0.drain(..).rev() {
+            if let Err(e) = set(&p, &old) {
+                warn!(error = %e, "restoring a sysctl failed");
+            }
+        }
+    }
+}
