@@ -373,6 +373,19 @@ fn strict_mode_rules_agree_with_keepalived() {
         ("vrrp_strict", format!("{V6}  version 3\n")),
         ("vrrp_strict", format!("{V6LL}  version 3\n")),
         ("", format!("{V}  strict_mode on\n  accept\n")),
+        ("vrrp_strict", format!("{V}  higher_prio_send_advert\n")),
+        (
+            "vrrp_higher_prio_send_advert",
+            format!("{V}  higher_prio_send_advert off\n"),
+        ),
+        ("vrrp_down_timer_adverts 101", V.to_string()),
+        (
+            "vrrp_down_timer_adverts 100",
+            format!("{V}  down_timer_adverts 0\n"),
+        ),
+        ("", format!("{V}  down_timer_adverts 1\n")),
+        ("vrrp_startup_delay 0", V.to_string()),
+        ("vrrp_startup_delay 3600", V.to_string()),
     ]
     .into();
     let ns = Ns::new("t").expect("namespace with eth0..eth3");

@@ -32,6 +32,8 @@ fn cfg(i: usize, version: Version, priority: u8, advert_int: u16, preempt: bool)
         vips: vec![VIP],
         auth: Auth::None,
         lower_prio_no_advert: false,
+        higher_prio_send_advert: false,
+        down_timer_adverts: 3,
     }
 }
 

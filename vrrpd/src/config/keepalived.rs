@@ -103,6 +103,8 @@ struct GlobalDraft {
     notify_fifo: Option<std::path::PathBuf>,
     vrrp_notify_fifo: Option<std::path::PathBuf>,
     startup_delay: Option<Duration>,
+    down_timer_adverts: Option<u8>,
+    higher_prio_send_advert: Option<bool>,
 }
 
 #[derive(Default)]
@@ -144,6 +146,8 @@ struct InstDraft {
     vmac_xmit_base: bool,
     dont_track_primary: bool,
     promote_secondaries: bool,
+    down_timer_adverts: Option<u8>,
+    higher_prio_send_advert: Option<(bool, Pos)>,
     notify: Notify,
     scripts_used: Vec<(String, Pos)>,
     virtual_routes: Vec<super::model::Route>,
@@ -296,6 +300,12 @@ fn global_table() -> &'static [Keyword<GlobalDraft>] {
             Keyword::new("vrrp_garp_interval", |g, n, d| {
                 g.garp.interval = secs_arg(n, d, 0.0, 1.0)
             }),
+            Keyword::new("vrrp_down_timer_adverts", |g, n, d| {
+                g.down_timer_adverts = int_arg(n, d, 1, 100, "vrrp_down_timer_adverts").map(|v| v as u8)
+            }),
+            Keyword::new("vrrp_higher_prio_send_advert", |g, n, d| {
+                g.higher_prio_send_advert = bool_arg(n, d)
+            }),
             Keyword::new("vrrp_startup_delay", |g, n, d| {
                 g.startup_delay = secs_arg(n, d, 0.001, 3600.0)
             }),
@@ -437,11 +447,17 @@ fn instance_table() -> &'static [Keyword<InstDraft>] {
                 |i, n, _| i.native_ipv6 = Some(n.pos().clone()),
             ),
         ];
-        v.extend::<[Keyword<InstDraft>; 20]>([
+        v.extend::<[Keyword<InstDraft>; 22]>([
             Keyword::new("use_vmac", |i, n, d| i.use_vmac = Some(use_vmac(n, d))),
             Keyword::new("vmac_xmit_base", |i, _, _| i.vmac_xmit_base = true),
             Keyword::new("dont_track_primary", |i, _, _| i.dont_track_primary = true),
             Keyword::new("promote_secondaries", |i, _, _| i.promote_secondaries = true),
+            Keyword::new("down_timer_adverts", |i, n, d| {
+                i.down_timer_adverts = int_arg(n, d, 1, 100, "down_timer_adverts").map(|v| v as u8)
+            }),
+            Keyword::new("higher_prio_send_advert", |i, n, d| {
+                i.higher_prio_send_advert = bool_arg(n, d).map(|b| (b, n.pos().clone()))
+            }),
             Keyword::new("accept", |i, n, _| i.accept = Some((true, n.pos().clone()))),
             Keyword::new("no_accept", |i, n, _| {
                 i.accept = Some((false, n.pos().clone()))
@@ -585,6 +601,8 @@ fn top_vrrp_instance(draft: &mut Draft, node: &Node, diags: &mut Diags) {
         vmac_xmit_base: false,
         dont_track_primary: false,
         promote_secondaries: false,
+        down_timer_adverts: None,
+        higher_prio_send_advert: None,
         notify: Notify::default(),
         scripts_used: Vec::new(),
         virtual_routes: Vec::new(),
@@ -821,6 +839,8 @@ impl Draft {
         global.notify_fifo = g.notify_fifo.clone();
         global.vrrp_notify_fifo = g.vrrp_notify_fifo.clone();
         global.vrrp_startup_delay = g.startup_delay;
+        global.down_timer_adverts = g.down_timer_adverts.unwrap_or(3);
+        global.higher_prio_send_advert = g.higher_prio_send_advert.unwrap_or(false);
         let instances = self
             .instances
             .into_iter()
@@ -1219,6 +1239,17 @@ impl InstDraft {
             }
         };
 
+        let higher_prio_send_advert = match self.higher_prio_send_advert {
+            Some((true, pos)) if strict_mode => {
+                diags.push(Diagnostic::warning(
+                    &pos,
+                    format!("({name}) strict mode requires higher_prio_send_advert to be clear. resetting"),
+                ));
+                false
+            }
+            Some((b, _)) => b,
+            None => global.higher_prio_send_advert && !strict_mode,
+        };
         // keepalived: no_accept by default under strict mode, never for the owner.
         let accept = match self.accept {
             Some((true, pos)) if strict_mode && version == Version::V2 => {
@@ -1330,6 +1361,8 @@ impl InstDraft {
             vmac_xmit_base: self.vmac_xmit_base,
             dont_track_primary: self.dont_track_primary,
             promote_secondaries: self.promote_secondaries,
+            down_timer_adverts: self.down_timer_adverts.unwrap_or(global.down_timer_adverts),
+            higher_prio_send_advert,
             track_virtual_servers: self
                 .track_virtual_servers
                 .into_iter()

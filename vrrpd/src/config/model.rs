@@ -332,6 +332,12 @@ pub struct GlobalDefs {
     /// `vrrp_notify_fifo PATH`: the same lines, VRRP only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vrrp_notify_fifo: Option<PathBuf>,
+    /// `vrrp_down_timer_adverts` (default 3) and `vrrp_higher_prio_send_advert`: the
+    /// instances' defaults.
+    #[serde(default = "three")]
+    pub down_timer_adverts: u8,
+    #[serde(default)]
+    pub higher_prio_send_advert: bool,
     /// `vrrp_startup_delay SECS`: instances stay in INIT this long after the daemon starts.
     #[serde(default, with = "opt_secs", skip_serializing_if = "Option::is_none")]
     pub vrrp_startup_delay: Option<Duration>,
@@ -351,6 +357,8 @@ impl Default for GlobalDefs {
             notify_fifo: None,
             vrrp_notify_fifo: None,
             vrrp_startup_delay: None,
+            down_timer_adverts: 3,
+            higher_prio_send_advert: false,
         }
     }
 }
@@ -536,6 +544,13 @@ pub struct VrrpInstance {
     /// first address of a subnet keeps the others (the kernel would remove them all).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub promote_secondaries: bool,
+    /// `down_timer_adverts` (1..100, default 3): Master_Down_Interval in advert intervals.
+    #[serde(default = "three")]
+    pub down_timer_adverts: u8,
+    /// `higher_prio_send_advert`: a Master hearing a higher priority adverts once more
+    /// before stepping down (never under `strict_mode`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub higher_prio_send_advert: bool,
     /// `dont_track_primary`: the instance's own interface going down is not a fault.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dont_track_primary: bool,
@@ -569,6 +584,10 @@ pub struct VrrpInstance {
 
 fn yes() -> bool {
     true
+}
+
+fn three() -> u8 {
+    3
 }
 
 impl VrrpInstance {

@@ -254,6 +254,8 @@ impl InstanceDriver {
             vips: inst.virtual_ipaddress.iter().map(|v| v.addr).collect(),
             auth,
             lower_prio_no_advert: inst.garp.lower_prio_no_advert,
+            higher_prio_send_advert: inst.higher_prio_send_advert,
+            down_timer_adverts: inst.down_timer_adverts,
         };
         let expect = Expect {
             version: inst.version,

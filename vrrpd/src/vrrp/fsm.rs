@@ -40,6 +40,13 @@ pub struct Config {
     /// keepalived `lower_prio_no_advert`: a Master hearing a lower priority does not answer
     /// with an immediate advert (it still announces).
     pub lower_prio_no_advert: bool,
+    /// keepalived `higher_prio_send_advert`: a Master that hears a higher priority sends one
+    /// advert (of its lower priority) before stepping down, so that after a split brain the
+    /// last word on the LAN is not ours.
+    pub higher_prio_send_advert: bool,
+    /// keepalived `down_timer_adverts` (default 3, the RFCs' value): Master_Down_Interval is
+    /// this many Master_Adver_Intervals plus Skew_Time.
+    pub down_timer_adverts: u8,
 }
 
 /// Inputs to the machine.
@@ -128,7 +135,12 @@ pub fn skew_time(version: Version, priority: u8, master_adver_int_cs: u16) -> Du
 
 /// Master_Down_Interval = 3 * Master_Adver_Interval + Skew_Time (RFC 5798 §6.1).
 pub fn master_down_interval(version: Version, priority: u8, master_adver_int_cs: u16) -> Duration {
-    3 * cs(master_adver_int_cs) + skew_time(version, priority, master_adver_int_cs)
+    down_interval(3, version, priority, master_adver_int_cs)
+}
+
+/// Master_Down_Interval with keepalived's `down_timer_adverts` in place of the RFCs' 3.
+fn down_interval(adverts: u8, version: Version, priority: u8, adver_int_cs: u16) -> Duration {
+    u32::from(adverts) * cs(adver_int_cs) + skew_time(version, priority, adver_int_cs)
 }
 
 /// One VRRP instance (one VRID on one interface), as a pure state machine.
@@ -203,7 +215,12 @@ impl Instance {
 
     /// Master_Down_Interval with the current priority and Master_Adver_Interval.
     pub fn master_down_interval(&self) -> Duration {
-        master_down_interval(self.cfg.version, self.priority, self.master_adver_int)
+        down_interval(
+            self.cfg.down_timer_adverts,
+            self.cfg.version,
+            self.priority,
+            self.master_adver_int,
+        )
     }
 
     /// The current Master as far as we know (ourselves while Master).
@@ -381,6 +398,9 @@ impl Instance {
             if self.cfg.version == Version::V3 {
                 self.master_adver_int = adv.max_adver_int;
             }
+            if self.cfg.higher_prio_send_advert {
+                out.push(Action::Send(self.advert(self.priority)));
+            }
             self.arm_down_timer(now);
             self.master_addr = Some(src);
             out.push(Action::RemoveVips);
@@ -481,6 +501,8 @@ mod tests {
             vips: vec![VIP],
             auth: Auth::None,
             lower_prio_no_advert: false,
+            higher_prio_send_advert: false,
+            down_timer_adverts: 3,
         }
     }
 
@@ -749,6 +771,39 @@ mod tests {
         assert_eq!(run(&mut i, due, Input::Timeout), vec![send(&i, 100)]);
         assert_eq!(i.poll_timeout(), Some(due + ms(100)));
         assert_eq!(i.state(), State::Master);
+    }
+
+    #[test]
+    fn higher_prio_send_advert_answers_before_stepping_down() {
+        let c = Config {
+            higher_prio_send_advert: true,
+            ..cfg()
+        };
+        let mut i = master(c.clone());
+        let out = run(&mut i, ms(400), rx(&c, LOWER_ADDR, 200));
+        assert_eq!(
+            out,
+            vec![
+                send(&i, 100),
+                Action::RemoveVips,
+                tr(State::Master, State::Backup)
+            ]
+        );
+    }
+
+    #[test]
+    fn down_timer_adverts_replaces_the_three_intervals() {
+        let c = Config {
+            down_timer_adverts: 5,
+            ..cfg()
+        };
+        let i = backup(c);
+        // 5 × 100 ms + Skew_Time(100) = 500 ms + 60.9375 ms.
+        assert_eq!(i.master_down_interval(), ns(560_937_500));
+        assert_eq!(
+            master_down_interval(Version::V3, 100, 10) + ms(200),
+            i.master_down_interval()
+        );
     }
 
     #[test]

@@ -416,6 +416,8 @@ mod tests {
             vips: vec![IpAddr::V4(Ipv4Addr::new(192, 0, 2, 100))],
             auth: Auth::None,
             lower_prio_no_advert: false,
+            higher_prio_send_advert: false,
+            down_timer_adverts: 3,
         }
     }
 

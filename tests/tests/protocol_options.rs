@@ -1,0 +1,104 @@
+//! Protocol options that deviate from the RFCs on purpose, as keepalived offers them:
+//! `down_timer_adverts` (Master_Down_Interval in advert intervals) and
+//! `higher_prio_send_advert` (a Master hearing a better one adverts once more before it steps
+//! down). keepalived 2.2.7 first, as the reference, then vrrpd.
+
+use std::time::{Duration, Instant};
+
+use lab::adverts::AdvertWatch;
+use lab::e2e::{self, node, VIP4};
+use lab::wait::wait_until;
+use lab::{require_root, Daemon, Lab};
+
+const BOTH: [Daemon; 2] = [Daemon::Keepalived, Daemon::Vrrpd];
+
+/// With `down_timer_adverts 10` at 0.1 s adverts the Backup waits 10 intervals plus Skew_Time
+/// (1.06 s at priority 100) after the Master's last advert, not 3 (0.36 s).
+#[test]
+fn down_timer_adverts_stretches_the_takeover() {
+    require_root!();
+    for d in BOTH {
+        if !e2e::available(&[d]) {
+            continue;
+        }
+        let lab = Lab::builder().build().unwrap();
+        let watch = AdvertWatch::start(lab.host("b")).unwrap();
+        let (mut ca, mut cb) = (node("a", 150, 3, 0.1, VIP4), node("b", 100, 3, 0.1, VIP4));
+        for c in [&mut ca, &mut cb] {
+            c.extra_instance = Some("down_timer_adverts 10".into());
+        }
+        let mut pair = e2e::start_pair(lab, d, &ca, d, &cb).unwrap();
+        pair.wait_master("a", Duration::from_secs(5)).unwrap();
+        let a = pair.lab.host("a").clone();
+        e2e::crash(&mut pair.a, &a).unwrap();
+        let cut = Instant::now();
+        let took = watch
+            .wait_for(cut, Duration::from_secs(5), |x| x.priority == 100)
+            .unwrap_or_else(|| panic!("{d}: b never took over\n{}", pair.b.log_text()));
+        let last_a = watch
+            .last_before(took.at, |x| x.priority == 150)
+            .expect("an advert from a");
+        let gap = took.at - last_a.at;
+        eprintln!("{d}: b's first advert {gap:?} after a's last");
+        // 1.06 s by the book; 3 intervals would be 0.36 s.
+        assert!(
+            gap >= Duration::from_millis(950),
+            "{d}: b took over after {gap:?}"
+        );
+        assert!(
+            gap <= Duration::from_millis(1600),
+            "{d}: b took over after {gap:?}"
+        );
+    }
+}
+
+/// b is Master alone, then a (higher priority) starts and takes over: with
+/// `higher_prio_send_advert` b adverts once more after a's first advert; without it, never.
+#[test]
+fn higher_prio_send_advert_answers_the_new_master_once() {
+    require_root!();
+    for d in BOTH {
+        if !e2e::available(&[d]) {
+            continue;
+        }
+        for on in [false, true] {
+            let lab = Lab::builder().build().unwrap();
+            let watch = AdvertWatch::start(lab.host("a")).unwrap();
+            // 1 s adverts (v2): b's own timer stays out of the way of the answer.
+            let (ca, mut cb) = (node("a", 150, 2, 1.0, VIP4), node("b", 100, 2, 1.0, VIP4));
+            if on {
+                cb.extra_instance = Some("higher_prio_send_advert".into());
+            }
+            let b_proc = d.start(lab.host("b"), &cb.render()).unwrap();
+            let b_host = lab.host("b").clone();
+            assert!(
+                wait_until(Duration::from_secs(6), Duration::from_millis(20), || b_host
+                    .has_addr(e2e::addr(VIP4))),
+                "{d}: b alone never became Master\n{}",
+                b_proc.log_text()
+            );
+            let a_proc = d.start(lab.host("a"), &ca.render()).unwrap();
+            let first_a = watch
+                .wait_for(Instant::now(), Duration::from_secs(8), |x| {
+                    x.priority == 150
+                })
+                .unwrap_or_else(|| panic!("{d}: a never adverted\n{}", a_proc.log_text()));
+            std::thread::sleep(Duration::from_millis(1500));
+            let answers = watch
+                .snapshot()
+                .into_iter()
+                .filter(|x| x.priority == 100 && x.at > first_a.at)
+                .count();
+            eprintln!(
+                "{d}: higher_prio_send_advert {on}: {answers} adverts from b after a's first"
+            );
+            assert_eq!(
+                answers,
+                usize::from(on),
+                "{d}, higher_prio_send_advert {on}\n{}",
+                b_proc.log_text()
+            );
+            drop((a_proc, b_proc));
+        }
+    }
+}
