@@ -306,6 +306,19 @@ fn global_table() -> &'static [Keyword<GlobalDraft>] {
             Keyword::new("vrrp_higher_prio_send_advert", |g, n, d| {
                 g.higher_prio_send_advert = bool_arg(n, d)
             }),
+            // keepalived: one gratuitous ARP / NA per address on becoming Master, no second
+            // block, no refresh; keywords after it override.
+            Keyword::new("vrrp_min_garp", |g, n, d| {
+                if bool_arg(n, d) == Some(true) {
+                    let gp = &mut g.garp;
+                    gp.master_delay = Some(Duration::ZERO);
+                    gp.master_repeat = Some(1);
+                    gp.master_refresh = Some(Duration::ZERO);
+                    gp.master_refresh_repeat = Some(1);
+                    gp.lower_prio_delay = Some(Duration::ZERO);
+                    gp.lower_prio_repeat = Some(1);
+                }
+            }),
             Keyword::new("vrrp_startup_delay", |g, n, d| {
                 g.startup_delay = secs_arg(n, d, 0.001, 3600.0)
             }),

@@ -183,7 +183,6 @@ pub const GLOBAL_UNSUPPORTED: &[&str] = &[
     "snmp_socket",
     "notify_fifo_script",
     "vrrp_notify_fifo_script",
-    "vrrp_min_garp",
     "vrrp_garp_extra_if",
     "vrrp_rx_bufs_policy",
     "vrrp_rx_bufs_multiplier",
