@@ -102,3 +102,48 @@ fn higher_prio_send_advert_answers_the_new_master_once() {
         }
     }
 }
+
+/// A unicast pair where b's adverts come from an address a does not list as a peer: keepalived
+/// takes them anyway (a stays Backup); with `check_unicast_src` a drops them ("not a unicast
+/// peer") and so is Master too.
+#[test]
+fn check_unicast_src_drops_adverts_from_unlisted_sources() {
+    require_root!();
+    for d in BOTH {
+        if !e2e::available(&[d]) {
+            continue;
+        }
+        for check in [false, true] {
+            let lab = Lab::builder().build().unwrap();
+            let (mut ca, mut cb) = (node("a", 100, 3, 0.1, VIP4), node("b", 150, 3, 0.1, VIP4));
+            ca.unicast_peers = vec!["192.0.2.9".into()];
+            cb.unicast_peers = vec!["192.0.2.1".into()];
+            if check {
+                ca.extra_instance = Some("check_unicast_src".into());
+            }
+            let pair = e2e::start_pair(lab, d, &ca, d, &cb).unwrap();
+            let (a, b) = (pair.lab.host("a").clone(), pair.lab.host("b").clone());
+            let vip = e2e::addr(VIP4);
+            assert!(
+                wait_until(Duration::from_secs(5), Duration::from_millis(10), || b
+                    .has_addr(vip)),
+                "{d}: b is not Master\n{}",
+                pair.b.log_text()
+            );
+            // a has had more than a Master_Down_Interval to make up its mind.
+            std::thread::sleep(Duration::from_millis(1000));
+            assert_eq!(
+                a.has_addr(vip),
+                check,
+                "{d}, check_unicast_src {check}: a's VIP\n{}",
+                pair.a.log_text()
+            );
+            if d == Daemon::Vrrpd && check {
+                let v = e2e::json_dump(pair.a.pid()).unwrap();
+                let n = &v["instances"][0]["counters"]["drops"]
+                    ["unicast source address is not a unicast peer"];
+                assert!(n.as_u64().unwrap_or(0) >= 5, "{v}");
+            }
+        }
+    }
+}

@@ -37,6 +37,8 @@ pub struct SocketConfig {
     pub group: IpAddr,
     /// Unicast peers; unicast mode when non-empty.
     pub peers: Vec<IpAddr>,
+    /// `check_unicast_src`: in unicast mode, take adverts from the peers only.
+    pub check_unicast_src: bool,
     /// TTL / hop limit of unicast adverts (`unicast_ttl`); multicast always uses 255.
     pub unicast_ttl: u8,
 }
@@ -113,13 +115,18 @@ impl VrrpSocket {
         }
     }
 
-    /// Whether a received packet comes from somebody we listen to: in unicast mode only the
-    /// configured peers (keepalived drops the rest), in multicast mode anybody but ourselves.
-    pub fn accepts_from(&self, src: IpAddr) -> bool {
+    /// Whether a received packet comes from somebody we listen to: anybody but ourselves, as
+    /// keepalived (a peer may send from another address than the one we send to), or with
+    /// `check_unicast_src` in unicast mode the configured peers only.
+    pub fn accepts_from(&self, src: IpAddr) -> Result<(), DropReason> {
         if src == self.cfg.src {
-            return false;
+            return Err(DropReason::Own);
         }
-        self.cfg.peers.is_empty() || self.cfg.peers.contains(&src)
+        let unicast = !self.cfg.peers.is_empty();
+        if unicast && self.cfg.check_unicast_src && !self.cfg.peers.contains(&src) {
+            return Err(DropReason::NotAPeer);
+        }
+        Ok(())
     }
 }
 

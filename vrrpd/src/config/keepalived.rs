@@ -105,6 +105,7 @@ struct GlobalDraft {
     startup_delay: Option<Duration>,
     down_timer_adverts: Option<u8>,
     higher_prio_send_advert: Option<bool>,
+    check_unicast_src: bool,
 }
 
 #[derive(Default)]
@@ -148,6 +149,7 @@ struct InstDraft {
     promote_secondaries: bool,
     down_timer_adverts: Option<u8>,
     higher_prio_send_advert: Option<(bool, Pos)>,
+    check_unicast_src: bool,
     notify: Notify,
     scripts_used: Vec<(String, Pos)>,
     virtual_routes: Vec<super::model::Route>,
@@ -303,6 +305,7 @@ fn global_table() -> &'static [Keyword<GlobalDraft>] {
             Keyword::new("vrrp_down_timer_adverts", |g, n, d| {
                 g.down_timer_adverts = int_arg(n, d, 1, 100, "vrrp_down_timer_adverts").map(|v| v as u8)
             }),
+            Keyword::new("vrrp_check_unicast_src", |g, _, _| g.check_unicast_src = true),
             Keyword::new("vrrp_higher_prio_send_advert", |g, n, d| {
                 g.higher_prio_send_advert = bool_arg(n, d)
             }),
@@ -460,7 +463,7 @@ fn instance_table() -> &'static [Keyword<InstDraft>] {
                 |i, n, _| i.native_ipv6 = Some(n.pos().clone()),
             ),
         ];
-        v.extend::<[Keyword<InstDraft>; 22]>([
+        v.extend::<[Keyword<InstDraft>; 23]>([
             Keyword::new("use_vmac", |i, n, d| i.use_vmac = Some(use_vmac(n, d))),
             Keyword::new("vmac_xmit_base", |i, _, _| i.vmac_xmit_base = true),
             Keyword::new("dont_track_primary", |i, _, _| i.dont_track_primary = true),
@@ -468,6 +471,7 @@ fn instance_table() -> &'static [Keyword<InstDraft>] {
             Keyword::new("down_timer_adverts", |i, n, d| {
                 i.down_timer_adverts = int_arg(n, d, 1, 100, "down_timer_adverts").map(|v| v as u8)
             }),
+            Keyword::new("check_unicast_src", |i, _, _| i.check_unicast_src = true),
             Keyword::new("higher_prio_send_advert", |i, n, d| {
                 i.higher_prio_send_advert = bool_arg(n, d).map(|b| (b, n.pos().clone()))
             }),
@@ -616,6 +620,7 @@ fn top_vrrp_instance(draft: &mut Draft, node: &Node, diags: &mut Diags) {
         promote_secondaries: false,
         down_timer_adverts: None,
         higher_prio_send_advert: None,
+        check_unicast_src: false,
         notify: Notify::default(),
         scripts_used: Vec::new(),
         virtual_routes: Vec::new(),
@@ -854,6 +859,7 @@ impl Draft {
         global.vrrp_startup_delay = g.startup_delay;
         global.down_timer_adverts = g.down_timer_adverts.unwrap_or(3);
         global.higher_prio_send_advert = g.higher_prio_send_advert.unwrap_or(false);
+        global.check_unicast_src = g.check_unicast_src;
         let instances = self
             .instances
             .into_iter()
@@ -1376,6 +1382,7 @@ impl InstDraft {
             promote_secondaries: self.promote_secondaries,
             down_timer_adverts: self.down_timer_adverts.unwrap_or(global.down_timer_adverts),
             higher_prio_send_advert,
+            check_unicast_src: self.check_unicast_src || global.check_unicast_src,
             track_virtual_servers: self
                 .track_virtual_servers
                 .into_iter()

@@ -338,6 +338,9 @@ pub struct GlobalDefs {
     pub down_timer_adverts: u8,
     #[serde(default)]
     pub higher_prio_send_advert: bool,
+    /// `vrrp_check_unicast_src`: every instance's default for `check_unicast_src`.
+    #[serde(default)]
+    pub check_unicast_src: bool,
     /// `vrrp_startup_delay SECS`: instances stay in INIT this long after the daemon starts.
     #[serde(default, with = "opt_secs", skip_serializing_if = "Option::is_none")]
     pub vrrp_startup_delay: Option<Duration>,
@@ -359,6 +362,7 @@ impl Default for GlobalDefs {
             vrrp_startup_delay: None,
             down_timer_adverts: 3,
             higher_prio_send_advert: false,
+            check_unicast_src: false,
         }
     }
 }
@@ -551,6 +555,10 @@ pub struct VrrpInstance {
     /// before stepping down (never under `strict_mode`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub higher_prio_send_advert: bool,
+    /// `check_unicast_src`: in unicast mode, adverts from other sources than the peers are
+    /// dropped (keepalived's default takes them from anybody).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub check_unicast_src: bool,
     /// `dont_track_primary`: the instance's own interface going down is not a fault.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dont_track_primary: bool,

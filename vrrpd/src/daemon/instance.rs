@@ -211,6 +211,7 @@ impl InstanceDriver {
             src_while_sending: vmac_source.is_some(),
             group,
             peers: inst.unicast_peers.clone(),
+            check_unicast_src: inst.check_unicast_src,
             unicast_ttl: inst.unicast_ttl,
         })
         .with_context(|| format!("opening VRRP sockets on {}", rx_link.name))?;
@@ -446,8 +447,13 @@ impl InstanceDriver {
                     break;
                 }
                 Event::Packet(Ok(Ok(rx))) => {
-                    if !self.sock.accepts_from(rx.meta.src) {
-                        continue;
+                    match self.sock.accepts_from(rx.meta.src) {
+                        Ok(()) => {}
+                        Err(DropReason::Own) => continue,
+                        Err(reason) => {
+                            self.count_drop(reason, rx.meta.src);
+                            continue;
+                        }
                     }
                     match packet::decode(&buf[rx.payload.clone()], &rx.meta, &self.expect) {
                         Ok(advert) => {

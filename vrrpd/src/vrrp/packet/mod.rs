@@ -108,4 +108,9 @@ pub enum DropReason {
     BadIpHeader,
     #[error("not VRRP")]
     NotVrrp,
+    /// Our own advert looped back (not counted).
+    #[error("our own advert")]
+    Own,
+    #[error("unicast source address is not a unicast peer")]
+    NotAPeer,
 }
