@@ -80,7 +80,8 @@ pub struct Cli {
     /// Pidfile of the VRRP process.
     #[arg(short = 'r', long = "vrrp_pid", value_name = "FILE")]
     pub vrrp_pid: Option<PathBuf>,
-    /// genhash utility mode (refused).
+    /// genhash utility mode: print the MD5 of a page for HTTP_GET/SSL_GET `digest` (must be
+    /// the first option; `-T -h` lists its own options).
     #[arg(short = 'T', long = "genhash")]
     pub genhash: bool,
     /// Pidfile of the checker process (harmless: never written).
@@ -197,6 +198,56 @@ impl Cli {
     }
 }
 
+/// Where `-T`/`--genhash` is in `args` (0 is the program name), read as keepalived's getopt
+/// reads the daemon's options: everything after it belongs to genhash, and options before it
+/// are ignored (with a warning) unless it comes first. Values of the options before it are
+/// skipped, so `-f -T` names a file; `--` ends the search.
+pub fn genhash_at<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Option<usize> {
+    let cmd = <Cli as clap::CommandFactory>::command();
+    let arg_of = |short: Option<char>, long: Option<&str>| {
+        cmd.get_arguments()
+            .find(|a| {
+                (short.is_some() && a.get_short() == short)
+                    || (long.is_some() && a.get_long() == long)
+            })
+            .filter(|a| a.get_action().takes_values())
+    };
+    let mut i = 1;
+    while i < args.len() {
+        let word = args[i].as_ref().to_string_lossy();
+        if word == "--" {
+            return None;
+        }
+        if let Some(long) = word.strip_prefix("--") {
+            if long == "genhash" {
+                return Some(i);
+            }
+            // `--name VALUE` (not `--name=VALUE`, nor optional values, which need the `=`).
+            if !long.contains('=')
+                && arg_of(None, Some(long)).is_some_and(|a| !a.is_require_equals_set())
+            {
+                i += 1;
+            }
+        } else if let Some(shorts) = word.strip_prefix('-') {
+            for (at, letter) in shorts.char_indices() {
+                if letter == 'T' {
+                    return Some(i);
+                }
+                if let Some(a) = arg_of(Some(letter), None) {
+                    // The rest of the word is the value, else the next argument is.
+                    let rest = &shorts[at + letter.len_utf8()..];
+                    if rest.is_empty() && !a.is_require_equals_set() {
+                        i += 1;
+                    }
+                    break;
+                }
+            }
+        }
+        i += 1;
+    }
+    None
+}
+
 /// Parse arguments (the first is the program name) and refuse what vrrpd cannot honour.
 pub fn parse_args<I, T>(args: I) -> Result<Cli, CliError>
 where
@@ -205,9 +256,6 @@ where
 {
     let cli = Cli::try_parse_from(args).map_err(|e| CliError::Usage(e.to_string()))?;
     let refuse = |flag, reason| Err(CliError::Refused { flag, reason });
-    if cli.genhash {
-        return refuse("-T/--genhash", "genhash is not part of vrrpd");
-    }
     if cli.snmp || cli.snmp_agent_socket.is_some() {
         return refuse("-x/--snmp", "vrrpd has no SNMP support");
     }

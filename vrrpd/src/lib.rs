@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod firewall;
+pub mod genhash;
 pub mod log;
 pub mod net;
 pub mod netlink;

@@ -18,7 +18,19 @@ const EXIT_CONFIG_TEST: u8 = 5;
 const EXIT_CONFIG_TEST_SECURITY: u8 = 6;
 
 fn main() -> ExitCode {
-    let cli = match cli::parse_args(std::env::args_os()) {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(at) = cli::genhash_at(&args) {
+        if at > 1 {
+            eprintln!("Warning -- `-T` not used as first option, previous options ignored");
+        }
+        let words: Vec<String> = args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let prog = words.first().map_or("vrrpd", String::as_str);
+        return ExitCode::from(vrrpd::genhash::main(prog, &words[at + 1..]));
+    }
+    let cli = match cli::parse_args(args) {
         Ok(c) => c,
         Err(CliError::Usage(msg)) => {
             eprint!("{msg}");

@@ -128,7 +128,6 @@ fn refused_flags_say_why() {
         (&["-A", "/s"][..], "-x/--snmp"),
         (&["-s", "ns1"][..], "-s/--namespace"),
         (&["--namespace=ns1"][..], "-s/--namespace"),
-        (&["-T"][..], "-T/--genhash"),
     ] {
         match p(args) {
             Err(CliError::Refused { flag: f, reason }) => {
@@ -157,6 +156,34 @@ fn refused_flags_say_why() {
         Err(CliError::Invalid { .. })
     ));
     assert!(matches!(p(&["--bogus"]), Err(CliError::Usage(_))));
+}
+
+/// `-T` switches to genhash wherever keepalived's getopt would meet it: values of the
+/// options before it are skipped, `--` ends the search.
+#[test]
+fn genhash_is_found_as_keepalived_finds_it() {
+    use vrrpd::cli::genhash_at;
+    let at = |args: &[&str]| {
+        genhash_at(
+            &std::iter::once("vrrpd")
+                .chain(args.iter().copied())
+                .collect::<Vec<_>>(),
+        )
+    };
+    assert_eq!(at(&["-T", "-s", "192.0.2.1"]), Some(1));
+    assert_eq!(at(&["--genhash", "-h"]), Some(1));
+    assert_eq!(at(&["-l", "-T", "-s", "192.0.2.1"]), Some(2));
+    assert_eq!(at(&["-lT"]), Some(1), "bundled after a flag");
+    assert_eq!(at(&["-f", "-T"]), None, "-T is the value of -f");
+    assert_eq!(at(&["-fT"]), None, "-T is the value of -f");
+    assert_eq!(at(&["--use-file", "-T"]), None);
+    assert_eq!(at(&["--use-file=/x", "-T"]), Some(2));
+    assert_eq!(at(&["-t", "-T"]), Some(2), "-t takes its value only with =");
+    assert_eq!(at(&["-g", "-T"]), Some(2));
+    assert_eq!(at(&["-S", "local0", "-p", "/p", "--genhash"]), Some(5));
+    assert_eq!(at(&["--", "-T"]), None);
+    assert_eq!(at(&["-n", "-l"]), None);
+    assert!(p(&["-n"]).is_ok_and(|c| !c.genhash));
 }
 
 #[test]

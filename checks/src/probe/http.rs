@@ -1,9 +1,13 @@
 //! HTTP_GET / SSL_GET: one GET per `url` block over a fresh connection (hyper's HTTP/1 client),
 //! judged by status code, MD5 digest of the body and regex.
 
+mod tap;
+
 use std::fmt::Write as _;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Limited};
@@ -17,9 +21,86 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use crate::health::Outcome;
 use crate::probe::{net, tls, PrepareError};
 use crate::spec::{Connect, HttpCheck, HttpProtocol, Target, UrlSpec};
+use tap::HeadTap;
 
 /// Largest body read for digest/regex; keepalived reads it all, we bound memory.
 pub const MAX_BODY: usize = 4 << 20;
+
+/// How [`HttpProbe::get`] runs one GET.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GetOptions {
+    /// Bound on each step (connect, TLS handshake, response head, body), as genhash's `-t`.
+    /// None: the caller bounds the whole exchange (the checker, by `connect_timeout`).
+    pub step_timeout: Option<Duration>,
+    /// Keep the response head as received, for genhash's verbose dump.
+    pub capture_head: bool,
+}
+
+/// What one GET returned.
+#[derive(Debug, Clone)]
+pub struct Response {
+    /// Status code.
+    pub status: u16,
+    /// Status line and headers as received, blank line included (with `capture_head`).
+    pub head: Option<Bytes>,
+    /// The body (de-chunked, at most [`MAX_BODY`] bytes).
+    pub body: Bytes,
+}
+
+/// Why a GET failed, by step: the checker logs it, genhash prints keepalived's words for it.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// The TCP connection failed.
+    #[error("connect {addr}: {source}")]
+    Connect {
+        /// Destination.
+        addr: SocketAddr,
+        /// The connect error.
+        source: std::io::Error,
+    },
+    /// The TCP connection did not complete within the step timeout.
+    #[error("connect {0}: timed out")]
+    ConnectTimeout(SocketAddr),
+    /// The TLS handshake failed.
+    #[error("TLS handshake: {0}")]
+    Tls(std::io::Error),
+    /// The TLS handshake did not complete within the step timeout.
+    #[error("TLS handshake: timed out")]
+    TlsTimeout,
+    /// hyper refused the connection (not expected: its handshake does no I/O).
+    #[error("handshake: {0}")]
+    Handshake(hyper::Error),
+    /// The request could not be built (a path or virtualhost that is not valid HTTP).
+    #[error("bad request: {0}")]
+    BadRequest(http::Error),
+    /// Sending the request or reading the response head failed.
+    #[error("request: {0}")]
+    Request(hyper::Error),
+    /// No response head within the step timeout.
+    #[error("request: timed out waiting for the response")]
+    ResponseTimeout,
+    /// Reading the body failed (or it exceeded [`MAX_BODY`]).
+    #[error("body: {0}")]
+    Body(Box<dyn std::error::Error + Send + Sync>),
+    /// The body did not arrive within the step timeout.
+    #[error("body: timed out")]
+    BodyTimeout,
+}
+
+impl FetchError {
+    /// The server closed the connection before any response head.
+    pub fn is_no_response(&self) -> bool {
+        matches!(self, FetchError::Request(e) if e.is_incomplete_message())
+    }
+}
+
+/// `fut`, bounded by `limit` when there is one; None when it ran out.
+async fn step<T>(limit: Option<Duration>, fut: impl Future<Output = T>) -> Option<T> {
+    match limit {
+        Some(d) => tokio::time::timeout(d, fut).await.ok(),
+        None => Some(fut.await),
+    }
+}
 
 /// A `url` block with its regex compiled.
 pub struct CompiledUrl {
@@ -43,10 +124,15 @@ impl CompiledUrl {
     }
 }
 
+/// MD5 of a response body: what `digest` is compared with and what genhash prints.
+pub fn md5(body: &[u8]) -> [u8; 16] {
+    Md5::digest(body).into()
+}
+
 /// Lowercase hex MD5, as keepalived's genhash prints it.
 pub fn md5_hex(body: &[u8]) -> String {
     let mut s = String::with_capacity(32);
-    for b in Md5::digest(body) {
+    for b in md5(body) {
         let _ = write!(s, "{b:02x}");
     }
     s
@@ -125,61 +211,78 @@ impl HttpProbe {
     /// Fetch every url; the first failure decides.
     pub async fn run(&self) -> Outcome {
         for url in &self.urls {
-            let (status, body) = match self.fetch(&url.spec).await {
+            let resp = match self.get(&url.spec, GetOptions::default()).await {
                 Ok(r) => r,
                 Err(e) => return Outcome::down(format!("{}: {e}", url.spec.path)),
             };
-            if let Err(reason) = judge(url, status, &body) {
+            if let Err(reason) = judge(url, resp.status, &resp.body) {
                 return Outcome::down(reason);
             }
         }
         Outcome::up(format!("{} url(s) ok", self.urls.len()))
     }
 
-    async fn fetch(&self, url: &UrlSpec) -> Result<(u16, Bytes), String> {
-        let tcp = net::connect(&self.connect, self.dest)
+    /// One GET of `url` over a fresh connection (TLS for SSL_GET): the checker's exchange,
+    /// also what `vrrpd -T` (genhash) prints the digest of.
+    pub async fn get(&self, url: &UrlSpec, opts: GetOptions) -> Result<Response, FetchError> {
+        let limit = opts.step_timeout;
+        let dest = self.dest;
+        let tcp = step(limit, net::connect(&self.connect, dest))
             .await
-            .map_err(|e| format!("connect {}: {e}", self.dest))?;
+            .ok_or(FetchError::ConnectTimeout(dest))?
+            .map_err(|source| FetchError::Connect { addr: dest, source })?;
         match &self.tls {
-            None => self.exchange(tcp, url).await,
+            None => self.exchange(tcp, url, opts).await,
             Some((connector, name)) => {
-                let stream = connector
-                    .connect(name.clone(), tcp)
+                let stream = step(limit, connector.connect(name.clone(), tcp))
                     .await
-                    .map_err(|e| format!("TLS handshake: {e}"))?;
-                self.exchange(stream, url).await
+                    .ok_or(FetchError::TlsTimeout)?
+                    .map_err(FetchError::Tls)?;
+                self.exchange(stream, url, opts).await
             }
         }
     }
 
-    async fn exchange<S>(&self, io: S, url: &UrlSpec) -> Result<(u16, Bytes), String>
+    async fn exchange<S>(
+        &self,
+        io: S,
+        url: &UrlSpec,
+        opts: GetOptions,
+    ) -> Result<Response, FetchError>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let (mut sender, conn) = http1::handshake(TokioIo::new(io))
+        let limit = opts.step_timeout;
+        let tap = HeadTap::new(io, opts.capture_head);
+        let head = tap.head();
+        let (mut sender, conn) = http1::handshake(TokioIo::new(tap))
             .await
-            .map_err(|e| format!("handshake: {e}"))?;
+            .map_err(FetchError::Handshake)?;
         let driver = tokio::spawn(conn);
         let result = async {
-            let req = self.request(url)?;
-            let resp = sender
-                .send_request(req)
+            let req = self.request(url).map_err(FetchError::BadRequest)?;
+            let resp = step(limit, sender.send_request(req))
                 .await
-                .map_err(|e| format!("request: {e}"))?;
+                .ok_or(FetchError::ResponseTimeout)?
+                .map_err(FetchError::Request)?;
             let status = resp.status().as_u16();
-            let body = Limited::new(resp.into_body(), MAX_BODY)
-                .collect()
+            let body = step(limit, Limited::new(resp.into_body(), MAX_BODY).collect())
                 .await
-                .map_err(|e| format!("body: {e}"))?
+                .ok_or(FetchError::BodyTimeout)?
+                .map_err(FetchError::Body)?
                 .to_bytes();
-            Ok((status, body))
+            Ok(Response {
+                status,
+                head: head.and_then(|h| h.take()),
+                body,
+            })
         }
         .await;
         driver.abort();
         result
     }
 
-    fn request(&self, url: &UrlSpec) -> Result<hyper::Request<Empty<Bytes>>, String> {
+    fn request(&self, url: &UrlSpec) -> Result<hyper::Request<Empty<Bytes>>, http::Error> {
         let host = url
             .virtualhost
             .clone()
@@ -204,7 +307,6 @@ impl HttpProbe {
                 .header(hyper::header::CONNECTION, "close"),
         };
         b.body(Empty::new())
-            .map_err(|e| format!("bad request: {e}"))
     }
 }
 
