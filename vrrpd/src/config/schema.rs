@@ -167,7 +167,11 @@ pub const SSL: &[Spec] = &[
 
 pub const URL: &[Spec] = &[
     s("path", Arg::Str),
-    s("digest", Arg::Str),
+    p(
+        "digest",
+        Arg::Str,
+        "MD5 of the decoded body: with `http_protocol 1.1` and a chunked reply keepalived also hashes the chunk framing",
+    ),
     s("status_code", Arg::Str),
     s("virtualhost", Arg::Str),
     p(
