@@ -206,7 +206,10 @@ fn promote_secondaries_keeps_the_rest_of_a_subnet() {
         let mut ca = node("a", 150, 3, 0.1, "198.51.100.10/24 no_track");
         ca.vips.push("198.51.100.11/24 no_track".into());
         ca.extra_instance = Some("promote_secondaries".into());
-        let cb = node("b", 100, 3, 0.1, "198.51.100.10/24 no_track");
+        // Both with the same two addresses: keepalived as Master ignores adverts whose
+        // address count differs from its own (both would be Master).
+        let mut cb = node("b", 100, 3, 0.1, "198.51.100.10/24 no_track");
+        cb.vips.push("198.51.100.11/24 no_track".into());
         let sysctl = || {
             let out = a
                 .exec("cat", &["/proc/sys/net/ipv4/conf/eth0/promote_secondaries"])

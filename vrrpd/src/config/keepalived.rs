@@ -106,6 +106,7 @@ struct GlobalDraft {
     down_timer_adverts: Option<u8>,
     higher_prio_send_advert: Option<bool>,
     check_unicast_src: bool,
+    skip_check_adv_addr: bool,
 }
 
 #[derive(Default)]
@@ -150,6 +151,7 @@ struct InstDraft {
     down_timer_adverts: Option<u8>,
     higher_prio_send_advert: Option<(bool, Pos)>,
     check_unicast_src: bool,
+    skip_check_adv_addr: bool,
     notify: Notify,
     scripts_used: Vec<(String, Pos)>,
     virtual_routes: Vec<super::model::Route>,
@@ -306,6 +308,7 @@ fn global_table() -> &'static [Keyword<GlobalDraft>] {
                 g.down_timer_adverts = int_arg(n, d, 1, 100, "vrrp_down_timer_adverts").map(|v| v as u8)
             }),
             Keyword::new("vrrp_check_unicast_src", |g, _, _| g.check_unicast_src = true),
+            Keyword::new("vrrp_skip_check_adv_addr", |g, _, _| g.skip_check_adv_addr = true),
             Keyword::new("vrrp_higher_prio_send_advert", |g, n, d| {
                 g.higher_prio_send_advert = bool_arg(n, d)
             }),
@@ -463,7 +466,7 @@ fn instance_table() -> &'static [Keyword<InstDraft>] {
                 |i, n, _| i.native_ipv6 = Some(n.pos().clone()),
             ),
         ];
-        v.extend::<[Keyword<InstDraft>; 23]>([
+        v.extend::<[Keyword<InstDraft>; 24]>([
             Keyword::new("use_vmac", |i, n, d| i.use_vmac = Some(use_vmac(n, d))),
             Keyword::new("vmac_xmit_base", |i, _, _| i.vmac_xmit_base = true),
             Keyword::new("dont_track_primary", |i, _, _| i.dont_track_primary = true),
@@ -472,6 +475,7 @@ fn instance_table() -> &'static [Keyword<InstDraft>] {
                 i.down_timer_adverts = int_arg(n, d, 1, 100, "down_timer_adverts").map(|v| v as u8)
             }),
             Keyword::new("check_unicast_src", |i, _, _| i.check_unicast_src = true),
+            Keyword::new("skip_check_adv_addr", |i, _, _| i.skip_check_adv_addr = true),
             Keyword::new("higher_prio_send_advert", |i, n, d| {
                 i.higher_prio_send_advert = bool_arg(n, d).map(|b| (b, n.pos().clone()))
             }),
@@ -621,6 +625,7 @@ fn top_vrrp_instance(draft: &mut Draft, node: &Node, diags: &mut Diags) {
         down_timer_adverts: None,
         higher_prio_send_advert: None,
         check_unicast_src: false,
+        skip_check_adv_addr: false,
         notify: Notify::default(),
         scripts_used: Vec::new(),
         virtual_routes: Vec::new(),
@@ -860,6 +865,7 @@ impl Draft {
         global.down_timer_adverts = g.down_timer_adverts.unwrap_or(3);
         global.higher_prio_send_advert = g.higher_prio_send_advert.unwrap_or(false);
         global.check_unicast_src = g.check_unicast_src;
+        global.skip_check_adv_addr = g.skip_check_adv_addr;
         let instances = self
             .instances
             .into_iter()
@@ -1383,6 +1389,7 @@ impl InstDraft {
             down_timer_adverts: self.down_timer_adverts.unwrap_or(global.down_timer_adverts),
             higher_prio_send_advert,
             check_unicast_src: self.check_unicast_src || global.check_unicast_src,
+            skip_check_adv_addr: self.skip_check_adv_addr || global.skip_check_adv_addr,
             track_virtual_servers: self
                 .track_virtual_servers
                 .into_iter()

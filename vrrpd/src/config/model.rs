@@ -341,6 +341,9 @@ pub struct GlobalDefs {
     /// `vrrp_check_unicast_src`: every instance's default for `check_unicast_src`.
     #[serde(default)]
     pub check_unicast_src: bool,
+    /// `vrrp_skip_check_adv_addr`: every instance's default for `skip_check_adv_addr`.
+    #[serde(default)]
+    pub skip_check_adv_addr: bool,
     /// `vrrp_startup_delay SECS`: instances stay in INIT this long after the daemon starts.
     #[serde(default, with = "opt_secs", skip_serializing_if = "Option::is_none")]
     pub vrrp_startup_delay: Option<Duration>,
@@ -363,6 +366,7 @@ impl Default for GlobalDefs {
             down_timer_adverts: 3,
             higher_prio_send_advert: false,
             check_unicast_src: false,
+            skip_check_adv_addr: false,
         }
     }
 }
@@ -559,6 +563,10 @@ pub struct VrrpInstance {
     /// dropped (keepalived's default takes them from anybody).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub check_unicast_src: bool,
+    /// `skip_check_adv_addr`: the current Master's adverts are not checked against our
+    /// address list (a mismatch is only ever logged and counted).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub skip_check_adv_addr: bool,
     /// `dont_track_primary`: the instance's own interface going down is not a fault.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dont_track_primary: bool,

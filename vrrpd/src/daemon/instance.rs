@@ -76,6 +76,8 @@ pub struct InstanceDriver {
     state_tx: watch::Sender<State>,
     /// Started again by a reload: whether the previous run was Master ([`Self::resume`]).
     resume: Option<bool>,
+    /// `skip_check_adv_addr`: adverts from the current Master are not checked.
+    skip_check_adv_addr: bool,
     /// Interface sysctls we set (`promote_secondaries`), put back when we end.
     sysctls: crate::sysctl::Saved,
     /// `vrrp_startup_delay` at daemon start ([`Self::delay_start`]).
@@ -275,6 +277,7 @@ impl InstanceDriver {
             deletions: None,
             tracked,
             sysctls,
+            skip_check_adv_addr: inst.skip_check_adv_addr,
             start_delay: None,
             vmac: vmac.map(|(_, v)| v),
             vmac_source,
@@ -462,6 +465,7 @@ impl InstanceDriver {
                                 self.counters.priority_zero_received += 1;
                             }
                             trace!(src = %rx.meta.src, prio = advert.priority, "advert");
+                            self.check_addresses(rx.meta.src, &advert);
                             if let Some(g) = &self.group {
                                 if advert.priority >= self.fsm.priority() {
                                     g.clear_want();
@@ -849,6 +853,34 @@ impl InstanceDriver {
             vips: self.vip_text.clone(),
             excluded_vips: self.excluded_text.clone(),
             counters: self.counters.clone(),
+        }
+    }
+
+    /// keepalived checks every advert's address list against ours and logs what is missing
+    /// (the advert still counts); `skip_check_adv_addr` skips adverts from the known Master.
+    fn check_addresses(&mut self, src: IpAddr, advert: &packet::Advert) {
+        if advert.priority == 0 || (self.skip_check_adv_addr && self.fsm.master_addr() == Some(src))
+        {
+            return;
+        }
+        let ours = &self.fsm.config().vips;
+        if advert.lists_match(ours) {
+            return;
+        }
+        self.counters.address_list_mismatch += 1;
+        let n = self.counters.address_list_mismatch;
+        if n.is_power_of_two() {
+            let vrid = self.fsm.config().vrid;
+            for a in advert.missing(ours) {
+                warn!(
+                    count = n,
+                    "({}) ip address associated with VRID {vrid} not present in MASTER advert: {a}",
+                    self.name
+                );
+            }
+            if advert.addrs.len() != ours.len() {
+                warn!(count = n, %src, "({}) advert carries {} addresses, we have {}", self.name, advert.addrs.len(), ours.len());
+            }
         }
     }
 

@@ -27,6 +27,9 @@ pub struct Counters {
     pub released_master: u64,
     pub priority_zero_received: u64,
     pub priority_zero_sent: u64,
+    /// Adverts whose address list is not ours (accepted all the same, as keepalived does).
+    #[serde(default)]
+    pub address_list_mismatch: u64,
     /// Dropped packets by reason (the codec's [`DropReason`] text).
     pub drops: BTreeMap<String, u64>,
 }
@@ -183,7 +186,7 @@ pub fn render_stats(all: &[InstanceStatus]) -> String {
         let _ = writeln!(
             s,
             "    Address List: {}",
-            c.drops_of(&[D::BadAddrCount, D::BadFamily])
+            c.drops_of(&[D::BadAddrCount, D::BadFamily]) + c.address_list_mismatch
         );
         let _ = writeln!(s, "    Checksum: {}", c.drops_of(&[D::BadChecksum]));
         let _ = writeln!(s, "  Authentication Errors:");

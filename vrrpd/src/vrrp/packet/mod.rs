@@ -58,6 +58,22 @@ pub struct Advert {
     pub auth: Auth,
 }
 
+impl Advert {
+    /// RFC 3768 §7.1's optional check, done by keepalived on every advert: our addresses the
+    /// advert does not carry. Empty also when it carries more than ours; see [`Self::lists_match`].
+    pub fn missing(&self, ours: &[IpAddr]) -> Vec<IpAddr> {
+        ours.iter()
+            .filter(|a| !self.addrs.contains(a))
+            .copied()
+            .collect()
+    }
+
+    /// The advert carries exactly our addresses (in any order).
+    pub fn lists_match(&self, ours: &[IpAddr]) -> bool {
+        self.addrs.len() == ours.len() && self.missing(ours).is_empty()
+    }
+}
+
 /// What the receive path knows about the IP packet that carried the advert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RxMeta {
