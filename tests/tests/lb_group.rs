@@ -44,9 +44,11 @@ fn conf(rs: &[Ipv4Addr]) -> String {
 fn spread(lab: &LbLab, vip: Ipv4Addr, n: usize) -> BTreeSet<String> {
     (0..n)
         .map(|i| {
-            let body = in_netns(lab.client(), || http_get(SocketAddr::new(vip.into(), 80), None))
-                .expect("netns")
-                .unwrap_or_else(|e| panic!("request {i} to {vip}: {e}"));
+            let body = in_netns(lab.client(), || {
+                http_get(SocketAddr::new(vip.into(), 80), None)
+            })
+            .expect("netns")
+            .unwrap_or_else(|e| panic!("request {i} to {vip}: {e}"));
             body.split(' ').next().unwrap_or_default().to_string()
         })
         .collect()

@@ -72,7 +72,13 @@ fn elements(addrs: &BTreeSet<IpAddr>) -> String {
         _ => {
             let e: Vec<String> = runs
                 .iter()
-                .map(|(a, b)| if a == b { a.to_string() } else { format!("{a}-{b}") })
+                .map(|(a, b)| {
+                    if a == b {
+                        a.to_string()
+                    } else {
+                        format!("{a}-{b}")
+                    }
+                })
                 .collect();
             format!("{{ {} }}", e.join(", "))
         }
@@ -94,7 +100,9 @@ pub fn render(
     // group entries alike.
     let mut vips: BTreeMap<(bool, Protocol, Option<u16>), BTreeSet<IpAddr>> = BTreeMap::new();
     for (p, addr, port) in table.listeners() {
-        vips.entry((addr.is_ipv4(), p, port)).or_default().insert(addr);
+        vips.entry((addr.is_ipv4(), p, port))
+            .or_default()
+            .insert(addr);
     }
     for ((v4, p, port), addrs) in vips {
         let (f, p, daddr) = (if v4 { "ip" } else { "ip6" }, proto(p), elements(&addrs));
@@ -210,7 +218,9 @@ pub fn remove() -> Result<(), NftError> {
 mod tests {
     use super::*;
     use crate::service::Controller;
-    use crate::spec::{GroupEntry, RealServerSpec, ServiceKey, ServiceSpec, VirtualServerGroupSpec};
+    use crate::spec::{
+        GroupEntry, RealServerSpec, ServiceKey, ServiceSpec, VirtualServerGroupSpec,
+    };
 
     #[test]
     fn ipv6_services_get_ip6_rules() {
@@ -294,7 +304,11 @@ mod tests {
         }];
         let (c, _) = Controller::new(vec![group, plain], groups).unwrap();
         let r = render(&c.table(), &["eth0".into()], &[], &[], &(61000..=65535));
-        let rules: Vec<&str> = r.lines().map(str::trim).filter(|l| l.ends_with("drop")).collect();
+        let rules: Vec<&str> = r
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.ends_with("drop"))
+            .collect();
         assert_eq!(
             rules,
             [
