@@ -351,11 +351,7 @@ pub const VIRTUAL_SERVER: &[Spec] = server_common!(
         Arg::Flag,
         "the checkers run whether or not the virtual address is held here"
     ),
-    u(
-        "omega",
-        Arg::Flag,
-        "the checkers stop without the omega pass: no notify_down / quorum_down at shutdown"
-    ),
+    s("omega", Arg::Flag),
     u(
         "ops",
         Arg::Flag,

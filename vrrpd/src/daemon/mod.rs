@@ -310,7 +310,9 @@ impl Running {
         if let Some(b) = self.balancer.take() {
             b.stop().await;
         }
-        self.health = None;
+        if let Some(h) = self.health.take() {
+            h.shutdown(SHUTDOWN_GRACE).await;
+        }
     }
 
     async fn dump(&self, what: Dump) {
