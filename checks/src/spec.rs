@@ -374,7 +374,8 @@ pub struct HttpCheck {
     pub connect: Connect,
     /// `url` blocks; all must pass. Empty is treated as one `url { path / }`.
     pub urls: Vec<UrlSpec>,
-    /// `virtualhost` of the checker (falls back to the virtual server's `virtualhost`).
+    /// `virtualhost` of the checker; the config layer fills in the real server's, else the
+    /// virtual server's. A url's own `virtualhost` wins over it.
     pub virtualhost: Option<String>,
     /// `http_protocol`.
     pub http_protocol: HttpProtocol,

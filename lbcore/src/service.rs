@@ -138,11 +138,18 @@ impl ServiceTable {
 
     /// Every virtual address a service listens on (groups expanded; fwmark services have none).
     pub fn addrs(&self) -> std::collections::BTreeSet<IpAddr> {
+        self.listeners().map(|(_, a, _)| a).collect()
+    }
+
+    /// Every protocol, virtual address and port a service listens on, plain `virtual_server`s
+    /// and group entries alike (ranges expanded); the port is `None` for a port-less
+    /// (persistent) address. fwmark services and entries have none: only the mark, which the
+    /// dataplane never sees, would tell their packets apart.
+    pub fn listeners(&self) -> impl Iterator<Item = (Protocol, IpAddr, Option<u16>)> + '_ {
         self.by_addr
             .keys()
-            .map(|(_, a, _)| *a)
-            .chain(self.by_addr_any_port.keys().map(|(_, a)| *a))
-            .collect()
+            .map(|&(p, a, port)| (p, a, Some(port)))
+            .chain(self.by_addr_any_port.keys().map(|&(p, a)| (p, a, None)))
     }
 
     pub fn services(&self) -> &[Arc<Service>] {

@@ -792,3 +792,97 @@ fn file_check_names_a_track_file_and_scheduler_flags_map_like_ipvs() {
         config::render(&diags)
     );
 }
+
+/// keepalived.conf(5)'s `virtualhost` precedence: a url's own, then the checker's, then the
+/// real server's, then the virtual server's; asserted on the Host headers the HTTP_GET checkers
+/// send to two local servers, and on the name an SSL_GET would present (SNI).
+#[test]
+fn virtualhost_precedence_url_checker_real_server_virtual_server() {
+    use std::collections::BTreeMap;
+    use std::io::{BufRead, BufReader, Write};
+    use std::sync::{Arc, Mutex};
+
+    // path → Host header, from every request either server answers.
+    let seen: Arc<Mutex<BTreeMap<String, String>>> = Arc::default();
+    let mut ports = Vec::new();
+    for _ in 0..2 {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        ports.push(l.local_addr().unwrap().port());
+        let seen = seen.clone();
+        std::thread::spawn(move || {
+            for conn in l.incoming() {
+                let Ok(mut conn) = conn else { return };
+                let mut head = Vec::new();
+                let mut r = BufReader::new(conn.try_clone().unwrap());
+                let mut line = String::new();
+                while r.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    head.push(std::mem::take(&mut line));
+                }
+                let path = head.first().and_then(|l| l.split(' ').nth(1));
+                let host = head
+                    .iter()
+                    .find_map(|l| l.strip_prefix("host: ").or(l.strip_prefix("Host: ")));
+                if let (Some(p), Some(h)) = (path, host) {
+                    seen.lock().unwrap().insert(p.into(), h.trim().into());
+                }
+                let _ = conn.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n");
+            }
+        });
+    }
+    let check = |vhost: &str, path: &str, url_vhost: &str| {
+        format!("  HTTP_GET {{\n   connect_timeout 1\n   {vhost}\n   url {{\n    path {path}\n    {url_vhost}\n   }}\n  }}\n")
+    };
+    let text = format!(
+        "virtual_server 192.0.2.100 80 {{\n delay_loop 0.05\n virtualhost vs.example\n\
+         real_server 127.0.0.1 {} {{\n{}  SSL_GET {{\n   enable_sni\n  }}\n }}\n\
+         real_server 127.0.0.1 {} {{\n  virtualhost rs.example\n{}{}{}  SSL_GET {{\n   enable_sni\n  }}\n }}\n}}\n",
+        ports[0],
+        check("", "/vs", ""),
+        ports[1],
+        check("", "/rs", ""),
+        check("virtualhost chk.example", "/chk", ""),
+        check("virtualhost chk.example", "/url", "virtualhost url.example"),
+    );
+    let (c, diags) = config::load_str(&text, Path::new("t.conf"));
+    // No error, and no "not supported" warning about `virtualhost` any more.
+    assert!(
+        !diags
+            .iter()
+            .any(|d| d.is_error() || d.message.contains("virtualhost")),
+        "{}",
+        config::render(&diags)
+    );
+    let resolved = c.virtual_servers[0].resolved_checkers();
+    let names: Vec<Option<&str>> = resolved
+        .iter()
+        .filter_map(|r| match &r.probe {
+            ProbeSpec::SslGet(h) => Some(h.virtualhost.as_deref()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(names, [Some("vs.example"), Some("rs.example")]);
+
+    let http: Vec<_> = resolved
+        .into_iter()
+        .filter(|r| matches!(r.probe, ProbeSpec::HttpGet(_)))
+        .collect();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let (handle, _events) = checks::spawn(http).unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while seen.lock().unwrap().len() < 4 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        handle.shutdown().await;
+    });
+    let want: BTreeMap<String, String> = [
+        ("/vs", "vs.example"),
+        ("/rs", "rs.example"),
+        ("/chk", "chk.example"),
+        ("/url", "url.example"),
+    ]
+    .into_iter()
+    .map(|(p, h)| (p.into(), h.into()))
+    .collect();
+    assert_eq!(*seen.lock().unwrap(), want);
+}

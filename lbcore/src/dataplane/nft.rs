@@ -10,8 +10,11 @@
 //! dataplane's interfaces: one chain per interface.
 //!
 //! Rules, in table `netdev vrrpd_lb`, chain `in-IFNAME`:
-//! - `ip daddr VIP <proto> dport PORT drop` for every service (the whole
-//!   VIP for port-less persistent services);
+//! - `ip daddr VIP <proto> dport PORT drop` for every virtual address and port,
+//!   `virtual_server_group` entries included (the VIPs of one port in one
+//!   set, ranges as ranges; the whole VIP for port-less persistent services).
+//!   fwmark services and group entries get none: the dataplane never sees
+//!   a packet's mark, so it does not forward them and the kernel keeps them;
 //! - one-arm NAT: `ip daddr LB <proto> dport SNAT-RANGE drop` for the
 //!   balancer's addresses;
 //! - two-arm NAT replies (`ip saddr RIP <proto> sport RPORT`) not addressed
@@ -23,14 +26,14 @@
 //! fragments it cannot reassemble for a closed port, and never answers ICMP
 //! errors.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::net::IpAddr;
 use std::ops::RangeInclusive;
 use std::process::{Command, Stdio};
 
 use crate::service::ServiceTable;
-use crate::spec::{ForwardingMethod, Protocol, ServiceKey};
+use crate::spec::{ForwardingMethod, Protocol};
 
 pub const TABLE: &str = "vrrpd_lb";
 
@@ -50,6 +53,38 @@ fn fam(a: IpAddr) -> &'static str {
     }
 }
 
+/// The addresses of one family as an nft value: one address alone, else an anonymous set
+/// with consecutive addresses merged into ranges (a group's range stays one element).
+fn elements(addrs: &BTreeSet<IpAddr>) -> String {
+    let num = |a: &IpAddr| match a {
+        IpAddr::V4(a) => u128::from(u32::from(*a)),
+        IpAddr::V6(a) => u128::from(*a),
+    };
+    let mut runs: Vec<(IpAddr, IpAddr)> = Vec::new();
+    for &a in addrs {
+        match runs.last_mut() {
+            Some((_, last)) if num(last) + 1 == num(&a) => *last = a,
+            _ => runs.push((a, a)),
+        }
+    }
+    match runs.as_slice() {
+        [(a, b)] if a == b => a.to_string(),
+        _ => {
+            let e: Vec<String> = runs
+                .iter()
+                .map(|(a, b)| {
+                    if a == b {
+                        a.to_string()
+                    } else {
+                        format!("{a}-{b}")
+                    }
+                })
+                .collect();
+            format!("{{ {} }}", e.join(", "))
+        }
+    }
+}
+
 /// The rule set (`nft -f` input) for `table` on the interfaces `ifaces`; replaces an earlier
 /// version atomically. `lb_addrs` are the balancer's addresses on them (one-arm NAT sources),
 /// `local` every address of the host (replies to those are the kernel's own).
@@ -61,15 +96,24 @@ pub fn render(
     snat: &RangeInclusive<u16>,
 ) -> String {
     let mut rules = BTreeSet::new();
+    // Virtual addresses by family, protocol and port: one rule each, plain services and
+    // group entries alike.
+    let mut vips: BTreeMap<(bool, Protocol, Option<u16>), BTreeSet<IpAddr>> = BTreeMap::new();
+    for (p, addr, port) in table.listeners() {
+        vips.entry((addr.is_ipv4(), p, port))
+            .or_default()
+            .insert(addr);
+    }
+    for ((v4, p, port), addrs) in vips {
+        let (f, p, daddr) = (if v4 { "ip" } else { "ip6" }, proto(p), elements(&addrs));
+        rules.insert(match port {
+            Some(port) => format!("{f} daddr {daddr} {p} dport {port} drop"),
+            None => format!("{f} daddr {daddr} meta l4proto {p} drop"),
+        });
+    }
     let mut one_arm = BTreeSet::new();
     for s in table.services() {
         let p = proto(s.spec.protocol);
-        if let ServiceKey::Addr { addr, port } = s.spec.key {
-            rules.insert(match port {
-                Some(port) => format!("{} daddr {addr} {p} dport {port} drop", fam(addr)),
-                None => format!("{} daddr {addr} meta l4proto {p} drop", fam(addr)),
-            });
-        }
         // Every configured server, live or not: the rules stay put while health changes.
         let sorry = s
             .spec
@@ -174,7 +218,9 @@ pub fn remove() -> Result<(), NftError> {
 mod tests {
     use super::*;
     use crate::service::Controller;
-    use crate::spec::{RealServerSpec, ServiceSpec};
+    use crate::spec::{
+        GroupEntry, RealServerSpec, ServiceKey, ServiceSpec, VirtualServerGroupSpec,
+    };
 
     #[test]
     fn ipv6_services_get_ip6_rules() {
@@ -212,5 +258,65 @@ mod tests {
         ] {
             assert!(r.contains(want), "{want} missing in\n{r}");
         }
+    }
+
+    /// A group's addresses and ranges get the same drop rule as a plain virtual server's (one
+    /// rule for a port), its fwmark entries none.
+    #[test]
+    fn group_entries_are_dropped_like_plain_services() {
+        let a = |s: &str| -> IpAddr { s.parse().unwrap() };
+        let rs = vec![RealServerSpec {
+            addr: a("192.0.2.11"),
+            port: Some(80),
+            forwarding: Some(ForwardingMethod::Dr),
+            ..Default::default()
+        }];
+        let group = ServiceSpec {
+            key: ServiceKey::Group("web".into()),
+            real_servers: rs.clone(),
+            ..Default::default()
+        };
+        let plain = ServiceSpec {
+            key: ServiceKey::Addr {
+                addr: a("192.0.2.120"),
+                port: Some(80),
+            },
+            real_servers: rs,
+            ..Default::default()
+        };
+        let range = |first: &str, last: &str, port| GroupEntry::Range {
+            first: a(first),
+            last: a(last),
+            port,
+        };
+        let groups = vec![VirtualServerGroupSpec {
+            name: "web".into(),
+            entries: vec![
+                range("192.0.2.100", "192.0.2.100", Some(80)),
+                range("192.0.2.110", "192.0.2.111", Some(80)),
+                range("192.0.2.100", "192.0.2.100", Some(443)),
+                range("2001:db8::100", "2001:db8::101", None),
+                GroupEntry::Fwmark {
+                    mark: 7,
+                    family: None,
+                },
+            ],
+        }];
+        let (c, _) = Controller::new(vec![group, plain], groups).unwrap();
+        let r = render(&c.table(), &["eth0".into()], &[], &[], &(61000..=65535));
+        let rules: Vec<&str> = r
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.ends_with("drop"))
+            .collect();
+        assert_eq!(
+            rules,
+            [
+                "ip daddr 192.0.2.100 tcp dport 443 drop",
+                "ip daddr { 192.0.2.100, 192.0.2.110-192.0.2.111, 192.0.2.120 } tcp dport 80 drop",
+                "ip6 daddr { 2001:db8::100-2001:db8::101 } meta l4proto tcp drop",
+            ],
+            "{r}"
+        );
     }
 }

@@ -285,19 +285,32 @@ pub struct RealServerChecks {
 }
 
 impl VirtualServer {
-    /// Every checker with keepalived's inheritance and defaults applied.
+    /// Every checker with keepalived's inheritance and defaults applied. An HTTP_GET / SSL_GET
+    /// without a `virtualhost` of its own takes the real server's, else the virtual server's
+    /// (a url's own still wins in the probe).
     pub fn resolved_checkers(&self) -> Vec<checks::spec::Resolved> {
+        use checks::spec::ProbeSpec;
         let mut out = Vec::new();
         for (rs, rc) in self.service.real_servers.iter().zip(&self.real_servers) {
+            let vhost = rs
+                .virtualhost
+                .as_ref()
+                .or(self.service.virtualhost.as_ref());
             for c in &rc.checkers {
                 let port = rs.port.unwrap_or(0);
-                out.push(checks::spec::resolve(
+                let mut r = checks::spec::resolve(
                     &self.timers,
                     &rc.timers,
                     c,
                     checks::spec::Target::new(rs.addr, port),
                     rs.weight,
-                ));
+                );
+                if let (ProbeSpec::HttpGet(h) | ProbeSpec::SslGet(h), Some(v)) =
+                    (&mut r.probe, vhost)
+                {
+                    h.virtualhost.get_or_insert_with(|| v.clone());
+                }
+                out.push(r);
             }
         }
         out

@@ -95,8 +95,6 @@ const NO_SNMP: &str = "vrrpd has no SNMP";
 const TUN_IPIP: &str =
     "NAT, DR and TUN forward; TUN is IP-in-IP only (`type gue`/`gre` and the checksum options have no effect)";
 const LBLCR: &str = "every scheduler but `lblcr`, which runs as `lblc` (no replication sets)";
-const SERVER_VHOST: &str =
-    "not passed down to the HTTP_GET / SSL_GET checkers: set `virtualhost` in the checker or its url";
 const CHECKER_HERE: &str = "checkers belong in a real_server (keepalived refuses them here)";
 
 /// keepalived's range for the process delays (it reads microseconds, at least 1).
@@ -309,7 +307,7 @@ macro_rules! server_common {
             s("alpha", Arg::OptBool),
             s("inhibit_on_failure", Arg::OptBool),
             u("smtp_alert", Arg::OptBool, NO_MAIL),
-            u("virtualhost", Arg::Str, SERVER_VHOST),
+            s("virtualhost", Arg::Str),
             u("snmp_name", Arg::Str, NO_SNMP),
             p("lvs_method", Arg::Rest, TUN_IPIP),
             p("lb_kind", Arg::Rest, TUN_IPIP),
@@ -357,11 +355,7 @@ pub const VIRTUAL_SERVER: &[Spec] = server_common!(
         Arg::Flag,
         "the checkers run whether or not the virtual address is held here"
     ),
-    u(
-        "omega",
-        Arg::Flag,
-        "the checkers stop without the omega pass: no notify_down / quorum_down at shutdown"
-    ),
+    s("omega", Arg::Flag),
     u(
         "ops",
         Arg::Flag,

@@ -17,6 +17,7 @@ use anyhow::Context;
 use checks::pool::{Pool, RealServer};
 use lbcore::service::{Controller, Event as SvcEvent, HealthEvent, SharedTable};
 use tokio::sync::mpsc;
+use tokio::task::JoinSet;
 use tracing::{info, warn};
 
 use crate::config::model::{Config, VirtualServer};
@@ -35,8 +36,9 @@ struct Followed {
 /// keepalived puts no limit on these scripts; a hung one must still not pile up forever.
 const SCRIPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// Runs a virtual server's script in the background (keepalived does not wait for them).
-fn run_script(spec: Option<&lbcore::spec::ScriptSpec>) {
+/// Runs a virtual server's script in the background (keepalived does not wait for them), in
+/// `scripts` so that a shutdown can let the last ones finish.
+fn run_script(spec: Option<&lbcore::spec::ScriptSpec>, scripts: &mut JoinSet<()>) {
     let Some(spec) = spec else { return };
     let cmd = crate::track::script::Command {
         argv: super::trackers::split_command(&spec.command),
@@ -47,7 +49,7 @@ fn run_script(spec: Option<&lbcore::spec::ScriptSpec>) {
         timeout: SCRIPT_TIMEOUT,
     };
     let text = spec.command.clone();
-    tokio::spawn(async move {
+    scripts.spawn(async move {
         let outcome = crate::track::script::run(&cmd).await;
         tracing::debug!(script = %text, ?outcome, "virtual server script");
     });
@@ -58,6 +60,8 @@ fn run_script(spec: Option<&lbcore::spec::ScriptSpec>) {
 pub struct Services {
     table: Arc<SharedTable>,
     handle: Option<checks::Handle>,
+    /// The task applying the checkers' verdicts; it ends after their last one.
+    events: Option<tokio::task::JoinHandle<()>>,
     /// Whether this set of checkers may still publish into `table` (a reload hands the table
     /// to the next set).
     publishing: Arc<Mutex<bool>>,
@@ -73,6 +77,20 @@ impl Services {
     /// The snapshot the balancer forwards with, replaced on every membership change.
     pub fn table(&self) -> Arc<SharedTable> {
         self.table.clone()
+    }
+
+    /// Stops the checkers with keepalived's omega pass: the up real servers of `omega` virtual
+    /// servers go down (notify_down, then quorum_down), and their scripts run to the end,
+    /// within `grace`.
+    pub async fn shutdown(mut self, grace: std::time::Duration) {
+        if let Some(h) = self.handle.take() {
+            h.shutdown().await;
+        }
+        if let Some(t) = self.events.take() {
+            if tokio::time::timeout(grace, t).await.is_err() {
+                warn!("virtual server scripts still running after {grace:?}; exiting anyway");
+            }
+        }
     }
 
     /// Status of every checker, for the SIGUSR1 dump.
@@ -145,15 +163,17 @@ pub async fn start(
         info!(virtual_server = %f.label, quorum = controller.quorum_up(svc), "following virtual server");
         tell(f, controller.quorum_up(svc)).await;
     }
-    report(&followed, &controller, &actions, "");
-    let handle = if specs.is_empty() {
-        None
+    let mut scripts = JoinSet::new();
+    report(&followed, &controller, &actions, "", &mut scripts);
+    let (handle, events) = if specs.is_empty() {
+        (None, None)
     } else {
         let (handle, mut events) = checks::spawn(specs).context("starting health checkers")?;
         let table = table.clone();
         let publishing = publishing.clone();
-        tokio::spawn(async move {
+        let events = tokio::spawn(async move {
             while let Some(ev) = events.recv().await {
+                while scripts.try_join_next().is_some() {}
                 let Some(svc) = owner.get(ev.checker).copied() else {
                     continue;
                 };
@@ -184,24 +204,32 @@ pub async fn start(
                     }
                     table.store(controller.table());
                 }
-                report(&followed, &controller, &actions, &ev.reason);
+                report(&followed, &controller, &actions, &ev.reason, &mut scripts);
                 let after = controller.quorum_up(svc);
                 if after != before {
                     tell(&followed[svc], after).await;
                 }
             }
+            while scripts.join_next().await.is_some() {}
         });
-        Some(handle)
+        (Some(handle), Some(events))
     };
     Ok(Some(Services {
         table,
         handle,
+        events,
         publishing,
     }))
 }
 
 /// Logs what membership changes did and runs their scripts (`notify_up`, `quorum_down`, ...).
-fn report(followed: &[Followed], c: &Controller, actions: &[lbcore::service::Action], why: &str) {
+fn report(
+    followed: &[Followed],
+    c: &Controller,
+    actions: &[lbcore::service::Action],
+    why: &str,
+    scripts: &mut JoinSet<()>,
+) {
     for a in actions {
         let (svc, rs) = match a.event {
             SvcEvent::ServerUp { svc, rs } | SvcEvent::ServerDown { svc, rs } => (svc, Some(rs)),
@@ -225,7 +253,7 @@ fn report(followed: &[Followed], c: &Controller, actions: &[lbcore::service::Act
             SvcEvent::QuorumGained { .. } => info!(virtual_server = %vs, "quorum gained"),
             SvcEvent::QuorumLost { .. } => warn!(virtual_server = %vs, "quorum lost"),
         }
-        run_script(a.script.as_ref());
+        run_script(a.script.as_ref(), scripts);
     }
 }
 

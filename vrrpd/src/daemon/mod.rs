@@ -73,6 +73,16 @@ pub async fn run(
     reload: impl Fn() -> Result<Config, String>,
 ) -> anyhow::Result<()> {
     let mut config = restrict(config, parts);
+    // Caught from the start: a SIGTERM while starting is handled once started (releasing what
+    // was set up), not the default action killing the daemon half-way.
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut usr1 = signal(SignalKind::user_defined1())?;
+    let mut usr2 = signal(SignalKind::user_defined2())?;
+    let mut json = signal(SignalKind::from_raw(
+        crate::cli::signum("JSON").unwrap_or(libc::SIGRTMIN() + 2),
+    ))?;
     let nl = Netlink::open().context("opening rtnetlink")?;
     let links = LinkMonitor::start()
         .await
@@ -92,14 +102,6 @@ pub async fn run(
         "vrrpd started"
     );
 
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    let mut hup = signal(SignalKind::hangup())?;
-    let mut usr1 = signal(SignalKind::user_defined1())?;
-    let mut usr2 = signal(SignalKind::user_defined2())?;
-    let mut json = signal(SignalKind::from_raw(
-        crate::cli::signum("JSON").unwrap_or(libc::SIGRTMIN() + 2),
-    ))?;
     loop {
         tokio::select! {
             _ = term.recv() => { info!("SIGTERM: releasing instances"); break; }
@@ -310,7 +312,9 @@ impl Running {
         if let Some(b) = self.balancer.take() {
             b.stop().await;
         }
-        self.health = None;
+        if let Some(h) = self.health.take() {
+            h.shutdown(SHUTDOWN_GRACE).await;
+        }
     }
 
     async fn dump(&self, what: Dump) {
