@@ -181,8 +181,6 @@ pub const GLOBAL_UNSUPPORTED: &[&str] = &[
     "enable_snmp_checker",
     "enable_snmp_rfc",
     "snmp_socket",
-    "notify_fifo_script",
-    "vrrp_notify_fifo_script",
     "vrrp_min_garp",
     "vrrp_garp_extra_if",
     "vrrp_higher_prio_send_advert",
@@ -207,7 +205,6 @@ pub const GLOBAL_UNSUPPORTED: &[&str] = &[
     "random_seed",
     "disable_local_igmp",
     "fifo_write_vrrp_states_on_reload",
-    "vrrp_notify_priority_changes",
 ];
 
 /// `vrrp_instance` keywords of keepalived we know but do not implement yet.
@@ -215,8 +212,6 @@ pub const INSTANCE_UNSUPPORTED: &[&str] = &[
     "track_process",
     "track_bfd",
     "notify_deleted",
-    "notify_master_rx_lower_pri",
-    "notify_priority_changes",
     "smtp_alert",
     "skip_check_adv_addr",
     "check_unicast_src",
