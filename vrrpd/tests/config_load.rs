@@ -280,9 +280,68 @@ fn notify_fifos_and_script_user_with_group() {
         "{diags:#?}"
     );
     let g = &cfg.global;
-    assert_eq!(g.notify_fifo.as_deref(), Some(Path::new("/run/kf")));
-    assert_eq!(g.vrrp_notify_fifo.as_deref(), Some(Path::new("/run/vf")));
+    let path = |f: &Option<vrrpd::config::model::NotifyFifo>| f.as_ref().map(|f| f.path.clone());
+    assert_eq!(path(&g.notify_fifo), Some("/run/kf".into()));
+    assert_eq!(path(&g.vrrp_notify_fifo), Some("/run/vf".into()));
     assert_eq!(g.script_user.as_deref(), Some("nobody nogroup"));
     assert!(g.script_security);
     assert_eq!(cfg.instances[0].notify.any.as_deref(), Some("/bin/n x"));
+}
+
+/// The FIFO keywords with their users and scripts (either order), the priority-change
+/// default and its per-instance override, `notify_master_rx_lower_pri`; a script without
+/// its FIFO is a warning. The model survives TOML.
+#[test]
+fn fifo_scripts_and_instance_events() {
+    let src = "global_defs {\n lvs_notify_fifo_script \"/bin/r -v\" nobody nogroup\n \
+        lvs_notify_fifo /run/lf nobody\n notify_fifo /run/kf\n notify_fifo_script /bin/r\n \
+        vrrp_notify_fifo_script /bin/r\n vrrp_notify_priority_changes\n}\n\
+        vrrp_instance A { interface e\nvirtual_router_id 9\nnotify_master_rx_lower_pri \"/bin/rx a b\"\n\
+        virtual_ipaddress { 192.0.2.1 } }\n\
+        vrrp_instance B { interface e\nvirtual_router_id 10\nnotify_priority_changes off\n\
+        virtual_ipaddress { 192.0.2.2 } }";
+    let (cfg, diags) = load_str(src, Path::new("x.conf"));
+    assert!(
+        diags.iter().all(|d| d.severity != Severity::Error),
+        "{diags:#?}"
+    );
+    let warned: Vec<_> = diags
+        .iter()
+        .filter(|d| d.severity == Severity::Warning)
+        .map(|d| (d.line, d.message.as_str()))
+        .collect();
+    assert_eq!(
+        warned,
+        [(
+            6,
+            "`vrrp_notify_fifo_script` without `vrrp_notify_fifo`: ignored"
+        )]
+    );
+    let g = &cfg.global;
+    let lvs = g.lvs_notify_fifo.as_ref().unwrap();
+    assert_eq!(lvs.path, Path::new("/run/lf"));
+    assert_eq!(lvs.owner.as_deref(), Some("nobody"));
+    assert_eq!(lvs.script.as_deref(), Some("/bin/r -v"));
+    assert_eq!(lvs.script_user.as_deref(), Some("nobody nogroup"));
+    let all = g.notify_fifo.as_ref().unwrap();
+    assert_eq!(
+        (all.owner.as_deref(), all.script.as_deref()),
+        (None, Some("/bin/r"))
+    );
+    assert_eq!(g.vrrp_notify_fifo, None);
+    assert!(g.vrrp_notify_priority_changes);
+    let (a, b) = (&cfg.instances[0], &cfg.instances[1]);
+    assert!(
+        a.notify_priority_changes,
+        "from vrrp_notify_priority_changes"
+    );
+    assert!(!b.notify_priority_changes, "instance override");
+    assert_eq!(a.notify.master_rx_lower_pri.as_deref(), Some("/bin/rx a b"));
+    let toml = vrrpd::config::toml::to_string(&cfg).unwrap();
+    let back = vrrpd::config::toml::from_str(&toml, Path::new("x.toml")).unwrap();
+    assert_eq!(back.global, cfg.global);
+    assert_eq!(back.instances[0].notify, a.notify);
+    assert!(
+        back.instances[0].notify_priority_changes && !back.instances[1].notify_priority_changes
+    );
 }

@@ -178,6 +178,7 @@ pub fn sync_group(node: &Node, diags: &mut Diags) -> Option<(SyncGroup, Vec<Pos>
             fault: text(node, "notify_fault"),
             stop: text(node, "notify_stop"),
             any: text(node, "notify"),
+            master_rx_lower_pri: None,
         },
         global_tracking: child(node, "global_tracking").is_some(),
         sync_group_tracking_weight: child(node, "sync_group_tracking_weight").is_some(),

@@ -12,9 +12,9 @@ use super::keywords::{
 };
 use super::lexer::Token;
 use super::model::{
-    Authentication, Config, Garp, GarpGroup, GlobalDefs, InitialState, Notify, Scope, SourceRef,
-    SyncGroup, Track, TrackFile, TrackProcess, TrackVirtualServer, UseVmac, VirtualAddress,
-    VirtualServer, VrrpInstance,
+    Authentication, Config, Garp, GarpGroup, GlobalDefs, InitialState, Notify, NotifyFifo, Scope,
+    SourceRef, SyncGroup, Track, TrackFile, TrackProcess, TrackVirtualServer, UseVmac,
+    VirtualAddress, VirtualServer, VrrpInstance,
 };
 use super::tree::Node;
 use crate::vrrp::packet::Version;
@@ -100,13 +100,67 @@ struct GlobalDraft {
     script_security: bool,
     script_user: Option<String>,
     vrrp_strict: bool,
-    notify_fifo: Option<std::path::PathBuf>,
-    vrrp_notify_fifo: Option<std::path::PathBuf>,
+    notify_fifo: FifoDraft,
+    vrrp_notify_fifo: FifoDraft,
+    lvs_notify_fifo: FifoDraft,
+    notify_priority_changes: bool,
     startup_delay: Option<Duration>,
     down_timer_adverts: Option<u8>,
     higher_prio_send_advert: Option<bool>,
     check_unicast_src: bool,
     skip_check_adv_addr: bool,
+    /// The `*_fifo_script` commands, for the script-security check.
+    scripts_used: Vec<(String, Pos)>,
+}
+
+/// One `*notify_fifo` and its `*notify_fifo_script`, in either order.
+#[derive(Default)]
+struct FifoDraft {
+    path: Option<(std::path::PathBuf, Option<String>)>,
+    /// Command, `USER [GROUP]`, where.
+    script: Option<(String, Option<String>, Pos)>,
+}
+
+impl FifoDraft {
+    /// `NAME PATH [USER [GROUP]]`.
+    fn set_path(&mut self, n: &Node, d: &mut Diags) {
+        if let Some(t) = one_arg(n, d) {
+            self.path = Some((t.text.clone().into(), rest_words(n)));
+        }
+    }
+
+    /// `NAME CMD [USER [GROUP]]`: the command is one word or one quoted string.
+    fn set_script(&mut self, n: &Node, d: &mut Diags, used: &mut Vec<(String, Pos)>) {
+        if let Some(t) = one_arg(n, d) {
+            used.push((t.text.clone(), n.pos().clone()));
+            self.script = Some((t.text.clone(), rest_words(n), n.pos().clone()));
+        }
+    }
+
+    /// The FIFO, or `None` (a script without its FIFO is warned about: nothing to read).
+    fn resolve(&self, fifo: &str, diags: &mut Diags) -> Option<NotifyFifo> {
+        let Some((path, owner)) = &self.path else {
+            if let Some((_, _, pos)) = &self.script {
+                diags.push(
+                    Diagnostic::warning(pos, format!("`{fifo}_script` without `{fifo}`: ignored"))
+                        .not_flagged_by_keepalived(),
+                );
+            }
+            return None;
+        };
+        Some(NotifyFifo {
+            path: path.clone(),
+            owner: owner.clone(),
+            script: self.script.as_ref().map(|s| s.0.clone()),
+            script_user: self.script.as_ref().and_then(|s| s.1.clone()),
+        })
+    }
+}
+
+/// The words after the first argument (`USER [GROUP]`), if any.
+fn rest_words(n: &Node) -> Option<String> {
+    let rest: Vec<&str> = n.args.iter().skip(1).map(|a| a.text.as_str()).collect();
+    (!rest.is_empty()).then(|| rest.join(" "))
 }
 
 #[derive(Default)]
@@ -153,6 +207,7 @@ struct InstDraft {
     check_unicast_src: bool,
     skip_check_adv_addr: bool,
     notify: Notify,
+    notify_priority_changes: Option<bool>,
     scripts_used: Vec<(String, Pos)>,
     virtual_routes: Vec<super::model::Route>,
     virtual_rules: Vec<super::model::Rule>,
@@ -361,16 +416,23 @@ fn global_table() -> &'static [Keyword<GlobalDraft>] {
                 n.args.iter().map(|a| a.text.as_str()).collect::<Vec<_>>().join(" ")
             })
         }));
-        v.push(Keyword::partial(
-            "notify_fifo",
-            "VRRP state lines only (`INSTANCE \"VI_1\" MASTER 150`); no checker lines, no notify_fifo_script",
-            |g, n, d| g.notify_fifo = one_arg(n, d).map(|t| t.text.clone().into()),
-        ));
-        v.push(Keyword::partial(
-            "vrrp_notify_fifo",
-            "state lines as keepalived writes them; no vrrp_notify_fifo_script",
-            |g, n, d| g.vrrp_notify_fifo = one_arg(n, d).map(|t| t.text.clone().into()),
-        ));
+        v.extend::<[Keyword<GlobalDraft>; 7]>([
+            Keyword::new("notify_fifo", |g, n, d| g.notify_fifo.set_path(n, d)),
+            Keyword::new("vrrp_notify_fifo", |g, n, d| g.vrrp_notify_fifo.set_path(n, d)),
+            Keyword::new("lvs_notify_fifo", |g, n, d| g.lvs_notify_fifo.set_path(n, d)),
+            Keyword::new("notify_fifo_script", |g, n, d| {
+                g.notify_fifo.set_script(n, d, &mut g.scripts_used)
+            }),
+            Keyword::new("vrrp_notify_fifo_script", |g, n, d| {
+                g.vrrp_notify_fifo.set_script(n, d, &mut g.scripts_used)
+            }),
+            Keyword::new("lvs_notify_fifo_script", |g, n, d| {
+                g.lvs_notify_fifo.set_script(n, d, &mut g.scripts_used)
+            }),
+            Keyword::new("vrrp_notify_priority_changes", |g, n, d| {
+                g.notify_priority_changes = bool_arg(n, d).unwrap_or(false)
+            }),
+        ]);
         v.extend(
             GLOBAL_UNSUPPORTED
                 .iter()
@@ -466,7 +528,7 @@ fn instance_table() -> &'static [Keyword<InstDraft>] {
                 |i, n, _| i.native_ipv6 = Some(n.pos().clone()),
             ),
         ];
-        v.extend::<[Keyword<InstDraft>; 24]>([
+        v.extend::<[Keyword<InstDraft>; 26]>([
             Keyword::new("use_vmac", |i, n, d| i.use_vmac = Some(use_vmac(n, d))),
             Keyword::new("vmac_xmit_base", |i, _, _| i.vmac_xmit_base = true),
             Keyword::new("dont_track_primary", |i, _, _| i.dont_track_primary = true),
@@ -519,6 +581,12 @@ fn instance_table() -> &'static [Keyword<InstDraft>] {
             }),
             Keyword::new("notify", |i, n, d| {
                 i.notify.any = script_arg(i, n, d)
+            }),
+            Keyword::new("notify_master_rx_lower_pri", |i, n, d| {
+                i.notify.master_rx_lower_pri = script_arg(i, n, d)
+            }),
+            Keyword::new("notify_priority_changes", |i, n, d| {
+                i.notify_priority_changes = bool_arg(n, d)
             }),
             Keyword::new(
                 "virtual_routes",
@@ -577,6 +645,7 @@ fn top_global_defs(draft: &mut Draft, node: &Node, diags: &mut Diags) {
             diags,
         );
     }
+    draft.commands.append(&mut draft.global.scripts_used);
 }
 
 fn top_vrrp_instance(draft: &mut Draft, node: &Node, diags: &mut Diags) {
@@ -627,6 +696,7 @@ fn top_vrrp_instance(draft: &mut Draft, node: &Node, diags: &mut Diags) {
         check_unicast_src: false,
         skip_check_adv_addr: false,
         notify: Notify::default(),
+        notify_priority_changes: None,
         scripts_used: Vec::new(),
         virtual_routes: Vec::new(),
         virtual_rules: Vec::new(),
@@ -859,8 +929,10 @@ impl Draft {
         global.script_security = g.script_security;
         global.script_user = g.script_user.clone();
         global.vrrp_strict = g.vrrp_strict;
-        global.notify_fifo = g.notify_fifo.clone();
-        global.vrrp_notify_fifo = g.vrrp_notify_fifo.clone();
+        global.notify_fifo = g.notify_fifo.resolve("notify_fifo", diags);
+        global.vrrp_notify_fifo = g.vrrp_notify_fifo.resolve("vrrp_notify_fifo", diags);
+        global.lvs_notify_fifo = g.lvs_notify_fifo.resolve("lvs_notify_fifo", diags);
+        global.vrrp_notify_priority_changes = g.notify_priority_changes;
         global.vrrp_startup_delay = g.startup_delay;
         global.down_timer_adverts = g.down_timer_adverts.unwrap_or(3);
         global.higher_prio_send_advert = g.higher_prio_send_advert.unwrap_or(false);
@@ -1396,6 +1468,9 @@ impl InstDraft {
                 .map(|t| t.0)
                 .collect(),
             notify: self.notify,
+            notify_priority_changes: self
+                .notify_priority_changes
+                .unwrap_or(global.vrrp_notify_priority_changes),
             strict_mode,
             accept,
             virtual_routes: self.virtual_routes,

@@ -179,8 +179,6 @@ pub const GLOBAL_UNSUPPORTED: &[&str] = &[
     "enable_snmp_checker",
     "enable_snmp_rfc",
     "snmp_socket",
-    "notify_fifo_script",
-    "vrrp_notify_fifo_script",
     "vrrp_garp_extra_if",
     "vrrp_rx_bufs_policy",
     "vrrp_rx_bufs_multiplier",
@@ -203,15 +201,12 @@ pub const GLOBAL_UNSUPPORTED: &[&str] = &[
     "random_seed",
     "disable_local_igmp",
     "fifo_write_vrrp_states_on_reload",
-    "vrrp_notify_priority_changes",
 ];
 
 /// `vrrp_instance` keywords of keepalived we know but do not implement yet.
 pub const INSTANCE_UNSUPPORTED: &[&str] = &[
     "track_bfd",
     "notify_deleted",
-    "notify_master_rx_lower_pri",
-    "notify_priority_changes",
     "smtp_alert",
     "old_unicast_checksum",
     "linkbeat_use_polling",

@@ -256,6 +256,10 @@ pub struct Notify {
     pub fault: Option<String>,
     pub stop: Option<String>,
     pub any: Option<String>,
+    /// `notify_master_rx_lower_pri` (instances only): run, without extra arguments, each time
+    /// the Master hears a lower priority.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub master_rx_lower_pri: Option<String>,
 }
 
 /// `virtual_server … { … }`: the service as `lbcore` runs it, plus the health checkers as
@@ -339,12 +343,20 @@ pub struct GlobalDefs {
     /// `vrrp_strict`: RFC-strict instances by default (see [`VrrpInstance::strict_mode`]).
     #[serde(default)]
     pub vrrp_strict: bool,
-    /// `notify_fifo PATH`: every state change as a line (`INSTANCE "VI_1" MASTER 150`).
+    /// `notify_fifo`: every VRRP line (`INSTANCE "VI_1" MASTER 150`) and every checker line
+    /// (`RS [198.51.100.1]:tcp:80 [192.0.2.100]:tcp:80 DOWN`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub notify_fifo: Option<PathBuf>,
-    /// `vrrp_notify_fifo PATH`: the same lines, VRRP only.
+    pub notify_fifo: Option<NotifyFifo>,
+    /// `vrrp_notify_fifo`: the VRRP lines only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub vrrp_notify_fifo: Option<PathBuf>,
+    pub vrrp_notify_fifo: Option<NotifyFifo>,
+    /// `lvs_notify_fifo`: the checker lines only (`VS …` quorum, `RS …` real servers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lvs_notify_fifo: Option<NotifyFifo>,
+    /// `vrrp_notify_priority_changes`: the default of each instance's
+    /// [`VrrpInstance::notify_priority_changes`].
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub vrrp_notify_priority_changes: bool,
     /// `vrrp_down_timer_adverts` (default 3) and `vrrp_higher_prio_send_advert`: the
     /// instances' defaults.
     #[serde(default = "three")]
@@ -375,6 +387,8 @@ impl Default for GlobalDefs {
             vrrp_strict: false,
             notify_fifo: None,
             vrrp_notify_fifo: None,
+            lvs_notify_fifo: None,
+            vrrp_notify_priority_changes: false,
             vrrp_startup_delay: None,
             down_timer_adverts: 3,
             higher_prio_send_advert: false,
@@ -382,6 +396,24 @@ impl Default for GlobalDefs {
             skip_check_adv_addr: false,
         }
     }
+}
+
+/// A notify FIFO (`notify_fifo PATH [USER [GROUP]]`) and the script reading it
+/// (`notify_fifo_script CMD [USER [GROUP]]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyFifo {
+    pub path: PathBuf,
+    /// `USER [GROUP]` a FIFO vrrpd creates is given to (default: the script user).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// Started with the FIFO's path appended as its last argument; stopped (SIGTERM) with the
+    /// daemon or a reload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub script: Option<String>,
+    /// `USER [GROUP]` the script runs as (default `script_user`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub script_user: Option<String>,
 }
 
 /// Gratuitous ARP / unsolicited NA schedule, keepalived's keys and defaults.
@@ -591,6 +623,11 @@ pub struct VrrpInstance {
     /// `notify*` scripts, run in transition order.
     #[serde(default)]
     pub notify: Notify,
+    /// `notify_priority_changes [BOOL]` (default `vrrp_notify_priority_changes`): a FIFO line
+    /// `INSTANCE "VI_1" MASTER_PRIORITY 50` (`BACKUP_PRIORITY` when not Master) whenever the
+    /// effective priority changes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub notify_priority_changes: bool,
     /// `strict_mode [BOOL]` (default `vrrp_strict`): keepalived's config rules apply
     /// (authentication dropped, only the owner starts as MASTER, `no_accept` by default).
     #[serde(default)]

@@ -21,6 +21,7 @@ use tokio::task::JoinSet;
 use tracing::{info, warn};
 
 use crate::config::model::{Config, VirtualServer};
+use crate::notify::{fifo, Fifo};
 use crate::track::{Contribution, TrackKey, Weight};
 
 /// Where a virtual server's quorum goes: an instance's tracker channel and the weight it gave.
@@ -105,11 +106,12 @@ impl Services {
 /// Builds the service table of every virtual server and starts their checkers. `trackers`
 /// maps instance names to their tracker channels. The table is published into `into` when
 /// given (the table a running balancer reads, kept across a reload). Returns `None` without
-/// virtual servers.
+/// virtual servers. `fifos` get keepalived's `VS …` / `RS …` lines.
 pub async fn start(
     config: &Config,
     trackers: &HashMap<String, mpsc::Sender<(TrackKey, Contribution)>>,
     into: Option<Arc<SharedTable>>,
+    fifos: &[Arc<Fifo>],
 ) -> anyhow::Result<Option<Services>> {
     if config.virtual_servers.is_empty() {
         return Ok(None);
@@ -163,8 +165,9 @@ pub async fn start(
         info!(virtual_server = %f.label, quorum = controller.quorum_up(svc), "following virtual server");
         tell(f, controller.quorum_up(svc)).await;
     }
+    let fifos = fifos.to_vec();
     let mut scripts = JoinSet::new();
-    report(&followed, &controller, &actions, "", &mut scripts);
+    report(&followed, &controller, &actions, "", &mut scripts, &fifos);
     let (handle, events) = if specs.is_empty() {
         (None, None)
     } else {
@@ -204,7 +207,14 @@ pub async fn start(
                     }
                     table.store(controller.table());
                 }
-                report(&followed, &controller, &actions, &ev.reason, &mut scripts);
+                report(
+                    &followed,
+                    &controller,
+                    &actions,
+                    &ev.reason,
+                    &mut scripts,
+                    &fifos,
+                );
                 let after = controller.quorum_up(svc);
                 if after != before {
                     tell(&followed[svc], after).await;
@@ -222,13 +232,15 @@ pub async fn start(
     }))
 }
 
-/// Logs what membership changes did and runs their scripts (`notify_up`, `quorum_down`, ...).
+/// Logs what membership changes did, runs their scripts (`notify_up`, `quorum_down`, ...) and
+/// writes their FIFO lines (script first, then line, as keepalived).
 fn report(
     followed: &[Followed],
     c: &Controller,
     actions: &[lbcore::service::Action],
     why: &str,
     scripts: &mut JoinSet<()>,
+    fifos: &[Arc<Fifo>],
 ) {
     for a in actions {
         let (svc, rs) = match a.event {
@@ -254,6 +266,18 @@ fn report(
             SvcEvent::QuorumLost { .. } => warn!(virtual_server = %vs, "quorum lost"),
         }
         run_script(a.script.as_ref(), scripts);
+        if !fifos.is_empty() {
+            let line = match (a.event, server) {
+                (SvcEvent::ServerUp { .. }, Some(r)) => fifo::rs_line(spec, r, true),
+                (SvcEvent::ServerDown { .. }, Some(r)) => fifo::rs_line(spec, r, false),
+                (SvcEvent::QuorumGained { .. }, _) => fifo::vs_line(spec, true),
+                (SvcEvent::QuorumLost { .. }, _) => fifo::vs_line(spec, false),
+                _ => continue,
+            };
+            for f in fifos {
+                f.write_line(&line);
+            }
+        }
     }
 }
 

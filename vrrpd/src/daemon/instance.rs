@@ -13,7 +13,7 @@ use tracing::{debug, info, info_span, trace, warn, Instrument};
 use crate::config::model::{Authentication, GlobalDefs, Route, Rule, VirtualAddress, VrrpInstance};
 use crate::net::{SocketConfig, VrrpSocket};
 use crate::netlink::{Link, Netlink};
-use crate::notify::{Notifier, NotifyState};
+use crate::notify::{Event as NotifyEvent, Notifier, NotifyState};
 use crate::track::deleted::{route_key, rule_key, Key};
 use crate::track::link::LinkMonitor;
 use crate::track::{Contribution, Effective, TrackKey, TrackSet, Weight};
@@ -80,6 +80,9 @@ pub struct InstanceDriver {
     skip_check_adv_addr: bool,
     /// Interface sysctls we set (`promote_secondaries`), put back when we end.
     sysctls: crate::sysctl::Saved,
+    /// This run resumes one a reload ended: the state it takes up is not news, so it is not
+    /// notified (keepalived 2.2.7 writes no FIFO line and runs no script on a reload).
+    resumed: bool,
     /// `vrrp_startup_delay` at daemon start ([`Self::delay_start`]).
     start_delay: Option<Duration>,
     /// Deletions in the kernel ([`Self::watch_deletions`]) and what of ours they may hit:
@@ -290,6 +293,7 @@ impl InstanceDriver {
             own_fault: false,
             state_tx: watch::channel(State::Initialize).0,
             resume: None,
+            resumed: false,
             track: TrackSet::new(inst.priority),
             link_state,
             track_primary: !inst.dont_track_primary,
@@ -371,6 +375,7 @@ impl InstanceDriver {
         mut control: mpsc::Receiver<Control>,
     ) -> Exit {
         let resume = self.resume.take();
+        self.resumed = resume.is_some();
         if resume != Some(true) {
             self.remove_leftovers().await;
         }
@@ -595,10 +600,21 @@ impl InstanceDriver {
                 self.fsm.priority(),
                 eff.priority
             );
+            let before = self.fsm.priority();
             let mut out = Vec::new();
             self.fsm.set_priority(self.now(), eff.priority, &mut out);
             for action in out {
                 self.execute(action).await;
+            }
+            let now = self.fsm.priority();
+            if let (Some(n), true) = (&self.notifier, now != before) {
+                // keepalived words it by the state it is in: Master, or anything else.
+                let ev = if self.fsm.state() == State::Master {
+                    NotifyEvent::MasterPriority
+                } else {
+                    NotifyEvent::BackupPriority
+                };
+                n.event(ev, now);
             }
         }
         if let Some(g) = &self.group {
@@ -660,7 +676,8 @@ impl InstanceDriver {
                 if let Some(g) = &self.group {
                     g.transition(from, to);
                 }
-                if let Some(n) = &self.notifier {
+                let resuming = self.resumed && from == State::Initialize;
+                if let (Some(n), false) = (&self.notifier, resuming) {
                     let st = match to {
                         State::Master => NotifyState::Master,
                         State::Backup => NotifyState::Backup,
@@ -707,7 +724,14 @@ impl InstanceDriver {
             Action::Announce(why) => {
                 let reason = match why {
                     Announce::BecameMaster => garp::Reason::BecameMaster,
-                    Announce::LowerPriorityHeard => garp::Reason::LowerPriority,
+                    Announce::LowerPriorityHeard => {
+                        // Where keepalived notifies MASTER_RX_LOWER_PRI: a Master heard a
+                        // lower priority (or an equal one from a lower address).
+                        if let Some(n) = &self.notifier {
+                            n.event(NotifyEvent::MasterRxLowerPri, self.fsm.priority());
+                        }
+                        garp::Reason::LowerPriority
+                    }
                 };
                 self.garp_schedule.start(self.now(), reason);
                 self.announce_due();

@@ -8,6 +8,7 @@
 //! exits 0, as keepalived does.
 
 mod balancer;
+mod fifos;
 mod health;
 mod instance;
 mod statics;
@@ -60,6 +61,14 @@ fn restrict(mut config: Config, parts: Subsystems) -> Config {
             );
         }
         config.virtual_servers.clear();
+    }
+    // keepalived's VRRP and checker processes only run with instances / virtual servers, and
+    // each opens its own FIFO (and starts its script) only then.
+    if config.instances.is_empty() {
+        config.global.vrrp_notify_fifo = None;
+    }
+    if config.virtual_servers.is_empty() {
+        config.global.lvs_notify_fifo = None;
     }
     config
 }
@@ -178,6 +187,8 @@ struct Running {
     controls: Vec<(String, mpsc::Sender<Control>)>,
     health: Option<health::Services>,
     balancer: Option<balancer::Balancer>,
+    /// The notify FIFOs and their scripts.
+    fifos: fifos::Fifos,
 }
 
 impl Running {
@@ -220,14 +231,16 @@ impl Running {
             });
             drivers.push(driver);
         }
-        trackers::start(config, &mut drivers, monitors.links, nl).await;
+        let env = trackers::ScriptEnv::new(config);
+        let fifos = fifos::Fifos::open(&config.global, &env);
+        trackers::start(config, &env, fifos.vrrp(), &mut drivers, monitors.links, nl).await;
         for (driver, inst) in drivers.into_iter().zip(&config.instances) {
             let (ctl_tx, ctl_rx) = mpsc::channel(4);
             controls.push((inst.name.clone(), ctl_tx));
             tasks.spawn(driver.run(stop_rx.clone(), ctl_rx));
         }
         let into = balancer.as_ref().map(balancer::Balancer::table);
-        let health = match health::start(config, &vs_trackers, into).await {
+        let health = match health::start(config, &vs_trackers, into, fifos.lvs()).await {
             Ok(h) => h,
             Err(e) => {
                 if let Some(b) = balancer {
@@ -251,6 +264,7 @@ impl Running {
             controls,
             health,
             balancer,
+            fifos,
         })
     }
 
@@ -261,6 +275,9 @@ impl Running {
         mut self,
         next: &Config,
     ) -> (HashMap<String, State>, Option<balancer::Balancer>) {
+        // keepalived's reload: the FIFO scripts get SIGTERM, the FIFOs are closed and made
+        // again by the next configuration, which starts the scripts again.
+        self.fifos.terminate();
         // The checkers stop; what the balancer reads stays until the next ones publish.
         self.health = None;
         let balancer = self.balancer.take();
@@ -297,6 +314,8 @@ impl Running {
 
     /// Releases everything (SIGTERM).
     async fn shutdown(mut self) {
+        // First, as keepalived: the FIFO scripts get SIGTERM, then the STOP lines come.
+        self.fifos.terminate();
         let _ = self.stop_tx.send(true);
         let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
             while self.tasks.join_next().await.is_some() {}
@@ -312,9 +331,11 @@ impl Running {
         if let Some(b) = self.balancer.take() {
             b.stop().await;
         }
+        // omega's lines and scripts come before the FIFOs close.
         if let Some(h) = self.health.take() {
             h.shutdown(SHUTDOWN_GRACE).await;
         }
+        std::mem::take(&mut self.fifos).close().await;
     }
 
     async fn dump(&self, what: Dump) {

@@ -38,14 +38,16 @@ const NOTIFY_TIMEOUT: Duration = Duration::from_secs(30);
 
 type TrackTx = mpsc::Sender<(TrackKey, Contribution)>;
 
-/// Starts every tracker and notifier of `config`; `drivers[i]` runs `config.instances[i]`.
+/// Starts every tracker and notifier of `config`; `drivers[i]` runs `config.instances[i]`;
+/// `fifos` get the VRRP lines.
 pub async fn start(
     config: &Config,
+    env: &ScriptEnv,
+    fifos: &[Arc<Fifo>],
     drivers: &mut [InstanceDriver],
     links: &LinkMonitor,
     nl: &Netlink,
 ) {
-    let env = ScriptEnv::new(config);
     let txs: Vec<TrackTx> = drivers.iter().map(InstanceDriver::tracker).collect();
     let insts: Vec<VrrpInstance> = config
         .instances
@@ -53,18 +55,18 @@ pub async fn start(
         .map(|i| with_group_trackers(config, i))
         .collect();
     let insts = &insts[..];
-    start_scripts(config, &env, insts, &txs);
+    start_scripts(config, env, insts, &txs);
     start_files(config, insts, &txs);
     start_processes(config, insts, &txs);
     for (inst, tx) in insts.iter().zip(&txs) {
         start_interfaces(inst, tx, links, nl).await;
     }
-    let fifos = open_fifos(config);
-    start_groups(config, &env, drivers, &fifos);
+    start_groups(config, env, drivers, fifos);
     for (inst, d) in insts.iter().zip(drivers.iter_mut()) {
-        let spec = notify_spec(&env, Kind::Instance, &inst.name, &inst.notify);
+        let mut spec = notify_spec(env, Kind::Instance, &inst.name, &inst.notify);
+        spec.priority_changes = inst.notify_priority_changes;
         if has_scripts(&spec) || !fifos.is_empty() {
-            d.set_notifier(Notifier::spawn(spec, fifos.clone()));
+            d.set_notifier(Notifier::spawn(spec, fifos.to_vec()));
         }
     }
 }
@@ -146,14 +148,14 @@ fn start_groups(
 }
 
 /// Who scripts run as, and whether `enable_script_security` vets them.
-struct ScriptEnv {
+pub struct ScriptEnv {
     security: bool,
     /// `script_user`, else `keepalived_script` if it exists, else root (`None`).
     default_user: Option<RunAs>,
 }
 
 impl ScriptEnv {
-    fn new(config: &Config) -> Self {
+    pub fn new(config: &Config) -> Self {
         let default_user = match &config.global.script_user {
             Some(u) => {
                 let r = user(u);
@@ -173,8 +175,18 @@ impl ScriptEnv {
         }
     }
 
+    /// `script_user`, else `keepalived_script` if it exists, else root (`None`).
+    pub fn default_user(&self) -> Option<RunAs> {
+        self.default_user
+    }
+
     /// The command for a script line, or `None` (logged) when it cannot or must not run.
-    fn command(&self, text: &str, user_spec: Option<&str>, timeout: Duration) -> Option<Command> {
+    pub fn command(
+        &self,
+        text: &str,
+        user_spec: Option<&str>,
+        timeout: Duration,
+    ) -> Option<Command> {
         let mut argv = split_command(text);
         let Some(prog) = argv.first().cloned() else {
             warn!("empty script command ignored");
@@ -229,7 +241,7 @@ fn find_program(prog: &str) -> Option<std::path::PathBuf> {
 }
 
 /// `USER [GROUP]`.
-fn user(spec: &str) -> Option<RunAs> {
+pub fn user(spec: &str) -> Option<RunAs> {
     let mut words = spec.split_whitespace();
     resolve_user(words.next()?, words.next())
 }
@@ -495,29 +507,6 @@ async fn start_interfaces(inst: &VrrpInstance, tx: &TrackTx, links: &LinkMonitor
     }
 }
 
-/// `notify_fifo` and `vrrp_notify_fifo` (once each), shared by every instance.
-fn open_fifos(config: &Config) -> Vec<Arc<Fifo>> {
-    let mut paths = Vec::new();
-    for p in [&config.global.notify_fifo, &config.global.vrrp_notify_fifo]
-        .into_iter()
-        .flatten()
-    {
-        if !paths.contains(p) {
-            paths.push(p.clone());
-        }
-    }
-    paths
-        .iter()
-        .filter_map(|p| match Fifo::open(p) {
-            Ok(f) => Some(Arc::new(f)),
-            Err(e) => {
-                error!("notify FIFO disabled: {e}");
-                None
-            }
-        })
-        .collect()
-}
-
 /// The notify scripts of an instance or group (those refused are left out).
 fn notify_spec(env: &ScriptEnv, kind: Kind, name: &str, n: &Notify) -> NotifySpec {
     let cmd = |s: &Option<String>| {
@@ -532,13 +521,22 @@ fn notify_spec(env: &ScriptEnv, kind: Kind, name: &str, n: &Notify) -> NotifySpe
         fault: cmd(&n.fault),
         stop: cmd(&n.stop),
         generic: cmd(&n.any),
+        master_rx_lower_pri: cmd(&n.master_rx_lower_pri),
+        priority_changes: false,
     }
 }
 
 fn has_scripts(s: &NotifySpec) -> bool {
-    [&s.master, &s.backup, &s.fault, &s.stop, &s.generic]
-        .iter()
-        .any(|c| c.is_some())
+    [
+        &s.master,
+        &s.backup,
+        &s.fault,
+        &s.stop,
+        &s.generic,
+        &s.master_rx_lower_pri,
+    ]
+    .iter()
+    .any(|c| c.is_some())
 }
 
 #[cfg(test)]

@@ -106,11 +106,9 @@ impl Outcome {
     }
 }
 
-/// Runs `cmd` once to completion or timeout.
-pub async fn run(cmd: &Command) -> Outcome {
-    let Some((prog, args)) = cmd.argv.split_first() else {
-        return Outcome::SpawnFailed;
-    };
+/// The process for `cmd`: no shell, its own process group, as its user, no stdio.
+fn process(cmd: &Command) -> Option<tokio::process::Command> {
+    let (prog, args) = cmd.argv.split_first()?;
     let mut c = tokio::process::Command::new(prog);
     c.args(args)
         .stdin(Stdio::null())
@@ -121,15 +119,36 @@ pub async fn run(cmd: &Command) -> Outcome {
     if let Some(u) = cmd.user {
         c.uid(u.uid).gid(u.gid);
     }
-    let mut child = match c.spawn() {
-        Ok(ch) => ch,
+    Some(c)
+}
+
+/// Starts `c`, logging why not; the guard kills its process group however we leave.
+fn spawn(
+    mut c: tokio::process::Command,
+    prog: &str,
+) -> Option<(tokio::process::Child, GroupGuard)> {
+    match c.spawn() {
+        Ok(ch) => {
+            let group = GroupGuard(ch.id().map(|p| Pid::from_raw(p as i32)));
+            Some((ch, group))
+        }
         Err(e) => {
             warn!(script = %prog, error = %e, "cannot start script");
-            return Outcome::SpawnFailed;
+            None
         }
+    }
+}
+
+/// Runs `cmd` once to completion or timeout.
+pub async fn run(cmd: &Command) -> Outcome {
+    let Some(c) = process(cmd) else {
+        return Outcome::SpawnFailed;
     };
+    let prog = &cmd.argv[0];
     // Killed on every way out, also when this future is dropped (daemon shutdown).
-    let group = GroupGuard(child.id().map(|p| Pid::from_raw(p as i32)));
+    let Some((mut child, group)) = spawn(c, prog) else {
+        return Outcome::SpawnFailed;
+    };
     match tokio::time::timeout(cmd.timeout, child.wait()).await {
         Ok(Ok(st)) => match st.code() {
             Some(code) => Outcome::Exited(code),
@@ -144,6 +163,61 @@ pub async fn run(cmd: &Command) -> Outcome {
             kill_group(group.0);
             let _ = child.wait().await;
             Outcome::TimedOut
+        }
+    }
+}
+
+/// A script that runs as long as the daemon (a notify FIFO's reader, keepalived's
+/// `*_fifo_script`): stopped as keepalived stops it, SIGTERM to its process group first
+/// ([`Service::terminate`]), SIGKILL a grace period later ([`Service::finish`]). If the daemon
+/// itself dies, the kernel sends the script SIGTERM (`PR_SET_PDEATHSIG`, as keepalived sets).
+pub struct Service {
+    prog: String,
+    group: GroupGuard,
+    /// Waits for the script and logs its end; done once it has exited.
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Service {
+    /// Starts `cmd` (its timeout does not apply); `None` (logged) if it cannot start.
+    pub fn start(cmd: &Command) -> Option<Self> {
+        let mut c = process(cmd)?;
+        // SAFETY: the closure runs in the forked child before exec and only calls prctl(2),
+        // which is async-signal-safe and touches no memory of the parent. It runs after the
+        // uid/gid change, which would otherwise clear the setting.
+        unsafe {
+            c.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let prog = cmd.argv[0].clone();
+        let (mut child, group) = spawn(c, &prog)?;
+        let name = prog.clone();
+        let task = tokio::spawn(async move {
+            match child.wait().await {
+                Ok(st) => info!(script = %name, status = %st, "script exited"),
+                Err(e) => warn!(script = %name, error = %e, "waiting for script failed"),
+            }
+        });
+        Some(Self { prog, group, task })
+    }
+
+    /// SIGTERM to the script's process group; it may go on (reading until end of file).
+    pub fn terminate(&self) {
+        if let Some(p) = self.group.0 {
+            let _ = killpg(p, Signal::SIGTERM);
+        }
+    }
+
+    /// Waits up to `grace` for the script to exit, then kills whatever is left of its group.
+    pub async fn finish(mut self, grace: Duration) {
+        if tokio::time::timeout(grace, &mut self.task).await.is_err() {
+            info!(script = %self.prog, "script still running; killing its process group");
+            kill_group(self.group.0);
+            let _ = (&mut self.task).await;
         }
     }
 }
@@ -385,6 +459,52 @@ mod tests {
             std::thread::sleep(Duration::from_millis(20));
         }
         assert!(!alive, "grandchild {pid} survived the timeout");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    /// A long-running script: SIGTERM reaches it (its trap runs); one that ignores SIGTERM is
+    /// killed with its whole group when the grace period is over.
+    #[tokio::test]
+    async fn service_terminates_then_kills() {
+        let dir = std::env::temp_dir().join(format!("vrrpd-svc-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("log");
+        let polite = cmd(
+            &format!(
+                "trap 'echo term >> {}; exit 0' TERM; sleep 30 & wait",
+                log.display()
+            ),
+            1,
+        );
+        let s = Service::start(&polite).unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        s.terminate();
+        let t = Instant::now();
+        s.finish(Duration::from_secs(5)).await;
+        assert!(
+            t.elapsed() < Duration::from_secs(4),
+            "did not end on SIGTERM"
+        );
+        assert_eq!(std::fs::read_to_string(&log).unwrap(), "term\n");
+
+        let pidfile = dir.join("stubborn.pid");
+        let stubborn = cmd(
+            &format!("trap '' TERM; echo $$ > {}; sleep 30", pidfile.display()),
+            1,
+        );
+        let s = Service::start(&stubborn).unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        s.terminate();
+        let t = Instant::now();
+        s.finish(Duration::from_millis(300)).await;
+        assert!(t.elapsed() < Duration::from_secs(3));
+        let pid = std::fs::read_to_string(&pidfile).unwrap();
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).unwrap_or_default();
+        assert!(
+            stat.is_empty() || stat.contains(") Z"),
+            "still running: {stat}"
+        );
         std::fs::remove_dir_all(&dir).ok();
     }
 
