@@ -323,9 +323,16 @@ fn notify_case(da: Daemon) {
             &format!("echo \"$(id -un) $*\" >> {}", log.display()),
         )
         .unwrap();
-    // World-writable directory: refused under enable_script_security.
+    // Run as root from a world-writable directory (no sticky bit): refused under
+    // enable_script_security (a script run as another user is not checked).
     let lab = Lab::builder().build().unwrap();
-    let bad = lab.dir.join("bad.sh");
+    let open_dir = lab.dir.join("world-writable");
+    std::fs::create_dir(&open_dir).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&open_dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    }
+    let bad = open_dir.join("bad.sh");
     std::fs::write(
         &bad,
         format!("#!/bin/sh\ntouch {}/bad-ran\n", out.display()),
@@ -343,7 +350,7 @@ fn notify_case(da: Daemon) {
         fifo.display()
     ));
     ca.extra_top = Some(format!(
-        "vrrp_script bad {{\n    script \"{}\"\n    interval 0.2\n    weight -100\n}}",
+        "vrrp_script bad {{\n    script \"{}\"\n    interval 1\n    weight -100\n    user root\n}}",
         bad.display()
     ));
     ca.extra_instance = Some(format!(
@@ -352,7 +359,7 @@ fn notify_case(da: Daemon) {
          track_script {{\n        bad\n    }}"
     ));
     let cb = node("b", 100, 3, ADV, VIP4);
-    let mut pair = e2e::start_pair(lab, D, &ca, D, &cb).unwrap();
+    let mut pair = e2e::start_pair(lab, da, &ca, D, &cb).unwrap();
     wait_holder(&pair, "a", VIP4, Duration::from_secs(5));
     wait_log(
         &pair,
@@ -390,12 +397,14 @@ fn notify_case(da: Daemon) {
         "nobody INSTANCE VI_51 STOP 150",
     ];
     let text = std::fs::read_to_string(&log).unwrap_or_default();
-    assert_eq!(
-        text.lines().collect::<Vec<_>>(),
-        want,
-        "notify calls; a log:\n{}",
-        pair.a.log_text()
-    );
+    // keepalived starts a transition's notify_* and notify scripts together, so their lines
+    // may come either way round; vrrpd runs them one after the other. Transitions are in
+    // order for both.
+    let mut got: Vec<&str> = text.lines().collect();
+    for pair in got.chunks_mut(2) {
+        pair.sort_by_key(|l| l.contains("INSTANCE"));
+    }
+    assert_eq!(got, want, "notify calls; a log:\n{}", pair.a.log_text());
     assert!(!out.join("bad-ran").exists(), "the insecure script ran");
     let fifo_text = read_fifo(&mut fifo_rx);
     let lines: Vec<_> = fifo_text.lines().collect();

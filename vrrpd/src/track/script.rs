@@ -307,13 +307,20 @@ pub enum Insecure {
     Writable(std::path::PathBuf, u32),
 }
 
-/// `enable_script_security`: a script that will run as `run_uid` is refused if anyone else
-/// but root and `run_uid` could change it — the file (symlinks resolved) and every directory
-/// above it must be owned by root or `run_uid` and not writable by group (unless the group is
-/// root) or others. Sticky directories are not special-cased (stricter than needed for
-/// `/tmp`, which is no place for such scripts).
+/// `enable_script_security`: a script that will run as root is refused if anyone but root
+/// could change it — the file (symlinks resolved) and every directory above it must be owned
+/// by root and not writable by group (unless the group is root) or others, except a sticky
+/// directory such as `/tmp` (nobody else can replace what is in it). As keepalived 2.2.7
+/// (measured: it runs a root-owned script in a 0755 directory under `/tmp`, and refuses one
+/// in a world-writable directory without the sticky bit).
 pub fn check_secure(path: &std::path::Path, run_uid: u32) -> Result<(), Insecure> {
     use std::os::unix::fs::MetadataExt;
+    if run_uid != 0 {
+        // keepalived.conf(5): only scripts "configured to be run as root" are checked; one
+        // that runs as another user could do no more than that user can (measured on 2.2.7:
+        // a world-writable script run as nobody runs).
+        return Ok(());
+    }
     let real = std::fs::canonicalize(path)
         .map_err(|e| Insecure::Resolve(path.to_path_buf(), e.to_string()))?;
     for p in real.ancestors() {
@@ -323,7 +330,8 @@ pub fn check_secure(path: &std::path::Path, run_uid: u32) -> Result<(), Insecure
             return Err(Insecure::Owner(p.to_path_buf(), m.uid(), run_uid));
         }
         let mode = m.mode();
-        if mode & 0o002 != 0 || (mode & 0o020 != 0 && m.gid() != 0) {
+        let sticky_dir = m.is_dir() && mode & 0o1000 != 0;
+        if !sticky_dir && (mode & 0o002 != 0 || (mode & 0o020 != 0 && m.gid() != 0)) {
             return Err(Insecure::Writable(p.to_path_buf(), m.gid()));
         }
     }
@@ -350,10 +358,14 @@ mod tests {
         let f = dir.join("chk.sh");
         std::fs::write(&f, "#!/bin/sh\n").unwrap();
         std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o755)).unwrap();
-        // /tmp itself is world-writable: refused there, whatever the file.
-        assert!(
-            matches!(check_secure(&f, 0), Err(Insecure::Writable(p, _)) if p == std::env::temp_dir().canonicalize().unwrap())
-        );
+        // /tmp is world-writable but sticky: a root-owned script in a 0755 directory there
+        // is fine, as for keepalived; in a world-writable directory without the sticky bit,
+        // refused.
+        assert_eq!(check_secure(&f, 0), Ok(()));
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(matches!(check_secure(&f, 0), Err(Insecure::Writable(p, _)) if p == dir));
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        assert_eq!(check_secure(&f, 0), Ok(()));
         // Checked from a root-owned base: the directory then the file decide.
         let base = std::path::Path::new("/run").join(format!("vrrpd-sec-{}", std::process::id()));
         std::fs::create_dir_all(&base).unwrap();
@@ -374,6 +386,12 @@ mod tests {
             check_secure(&g, 65534),
             Ok(()),
             "owned by the user it runs as"
+        );
+        std::fs::set_permissions(&g, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert_eq!(
+            check_secure(&g, 65534),
+            Ok(()),
+            "not run as root: not checked, as keepalived"
         );
         std::fs::remove_dir_all(&base).ok();
         std::fs::remove_dir_all(&dir).ok();
