@@ -398,19 +398,34 @@ fn checker_lines_on_lvs_and_notify_fifos() {
 
 #[test]
 fn fifo_script_restarts_on_reload() {
-    reload_case(D);
+    reload_case(D, false);
 }
 
 /// The same with keepalived 2.2.7 on a (reference).
 #[test]
 fn fifo_script_restarts_on_reload_reference_keepalived() {
-    reload_case(Daemon::Keepalived);
+    reload_case(Daemon::Keepalived, false);
+}
+
+/// `fifo_write_vrrp_states_on_reload`: the reload writes the state line again (no script),
+/// as keepalived.conf(5) describes it.
+#[test]
+fn states_written_on_reload() {
+    reload_case(D, true);
+}
+
+/// keepalived 2.2.7 itself writes nothing on a reload with the option (here, and by hand with
+/// `notify_fifo` and with `vrrp_notify_fifo` read across the reload); vrrpd follows the man
+/// page. This pins the reference's behaviour.
+#[test]
+fn states_written_on_reload_reference_keepalived() {
+    reload_case(Daemon::Keepalived, true);
 }
 
 /// A reload (SIGHUP with a changed file) stops the FIFO script (SIGTERM), makes the FIFO again
 /// and starts the script again; the Master's state is not written again, nor its notify
 /// scripts run.
-fn reload_case(da: Daemon) {
+fn reload_case(da: Daemon, states_on_reload: bool) {
     require_root!();
     if !e2e::available(&[da, D]) {
         return;
@@ -425,9 +440,14 @@ fn reload_case(da: Daemon) {
     let mut ca = node("a", 150, 3, 0.1, VIP4);
     ca.extra_global = Some(format!(
         "enable_script_security\n    script_user nobody\n    vrrp_notify_fifo {}\n    \
-         vrrp_notify_fifo_script {}",
+         vrrp_notify_fifo_script {}{}",
         fifo.display(),
-        out.reader.display()
+        out.reader.display(),
+        if states_on_reload {
+            "\n    fifo_write_vrrp_states_on_reload"
+        } else {
+            ""
+        }
     ));
     ca.extra_instance = Some(format!("notify {}", note.display()));
     let cb = node("b", 100, 3, 0.1, VIP4);
@@ -461,12 +481,16 @@ fn reload_case(da: Daemon) {
     // Long enough for a state line or script the reload would cause.
     std::thread::sleep(Duration::from_millis(1000));
     assert!(pair.lab.host("a").has_addr(pair.vip));
+    let mut want = vec![
+        "INSTANCE \"VI_51\" BACKUP 150",
+        "INSTANCE \"VI_51\" MASTER 150",
+    ];
+    if states_on_reload && da == D {
+        want.push("INSTANCE \"VI_51\" MASTER 160");
+    }
     assert_eq!(
         out.lines("vfifo.lines"),
-        [
-            "INSTANCE \"VI_51\" BACKUP 150",
-            "INSTANCE \"VI_51\" MASTER 150"
-        ],
+        want,
         "a log:\n{}",
         pair.a.log_text()
     );

@@ -109,6 +109,7 @@ struct GlobalDraft {
     higher_prio_send_advert: Option<bool>,
     check_unicast_src: bool,
     skip_check_adv_addr: bool,
+    fifo_states_on_reload: bool,
     /// The `*_fifo_script` commands, for the script-security check.
     scripts_used: Vec<(String, Pos)>,
 }
@@ -364,6 +365,9 @@ fn global_table() -> &'static [Keyword<GlobalDraft>] {
             }),
             Keyword::new("vrrp_check_unicast_src", |g, _, _| g.check_unicast_src = true),
             Keyword::new("vrrp_skip_check_adv_addr", |g, _, _| g.skip_check_adv_addr = true),
+            Keyword::new("fifo_write_vrrp_states_on_reload", |g, _, _| {
+                g.fifo_states_on_reload = true
+            }),
             Keyword::new("vrrp_higher_prio_send_advert", |g, n, d| {
                 g.higher_prio_send_advert = bool_arg(n, d)
             }),
@@ -938,6 +942,7 @@ impl Draft {
         global.higher_prio_send_advert = g.higher_prio_send_advert.unwrap_or(false);
         global.check_unicast_src = g.check_unicast_src;
         global.skip_check_adv_addr = g.skip_check_adv_addr;
+        global.fifo_write_vrrp_states_on_reload = g.fifo_states_on_reload;
         let instances = self
             .instances
             .into_iter()

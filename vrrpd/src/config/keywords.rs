@@ -200,7 +200,6 @@ pub const GLOBAL_UNSUPPORTED: &[&str] = &[
     "umask",
     "random_seed",
     "disable_local_igmp",
-    "fifo_write_vrrp_states_on_reload",
 ];
 
 /// `vrrp_instance` keywords of keepalived we know but do not implement yet.

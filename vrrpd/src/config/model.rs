@@ -366,6 +366,10 @@ pub struct GlobalDefs {
     /// `vrrp_check_unicast_src`: every instance's default for `check_unicast_src`.
     #[serde(default)]
     pub check_unicast_src: bool,
+    /// `fifo_write_vrrp_states_on_reload`: a reload writes each instance's state to the
+    /// notify FIFOs (by default it notifies nothing).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fifo_write_vrrp_states_on_reload: bool,
     /// `vrrp_skip_check_adv_addr`: every instance's default for `skip_check_adv_addr`.
     #[serde(default)]
     pub skip_check_adv_addr: bool,
@@ -394,6 +398,7 @@ impl Default for GlobalDefs {
             higher_prio_send_advert: false,
             check_unicast_src: false,
             skip_check_adv_addr: false,
+            fifo_write_vrrp_states_on_reload: false,
         }
     }
 }

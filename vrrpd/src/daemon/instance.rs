@@ -83,6 +83,8 @@ pub struct InstanceDriver {
     /// This run resumes one a reload ended: the state it takes up is not news, so it is not
     /// notified (keepalived 2.2.7 writes no FIFO line and runs no script on a reload).
     resumed: bool,
+    /// `fifo_write_vrrp_states_on_reload`.
+    fifo_states_on_reload: bool,
     /// `vrrp_startup_delay` at daemon start ([`Self::delay_start`]).
     start_delay: Option<Duration>,
     /// Deletions in the kernel ([`Self::watch_deletions`]) and what of ours they may hit:
@@ -294,6 +296,7 @@ impl InstanceDriver {
             state_tx: watch::channel(State::Initialize).0,
             resume: None,
             resumed: false,
+            fifo_states_on_reload: global.fifo_write_vrrp_states_on_reload,
             track: TrackSet::new(inst.priority),
             link_state,
             track_primary: !inst.dont_track_primary,
@@ -677,14 +680,20 @@ impl InstanceDriver {
                     g.transition(from, to);
                 }
                 let resuming = self.resumed && from == State::Initialize;
-                if let (Some(n), false) = (&self.notifier, resuming) {
+                if let Some(n) = &self.notifier {
                     let st = match to {
                         State::Master => NotifyState::Master,
                         State::Backup => NotifyState::Backup,
                         State::Fault => NotifyState::Fault,
                         State::Initialize => NotifyState::Stop,
                     };
-                    n.notify(st, self.fsm.priority());
+                    // A reload is no news (keepalived 2.2.7 notifies nothing), unless
+                    // `fifo_write_vrrp_states_on_reload` asks for the FIFO lines.
+                    match (resuming, self.fifo_states_on_reload) {
+                        (false, _) => n.notify(st, self.fsm.priority()),
+                        (true, true) => n.state_line(st, self.fsm.priority()),
+                        (true, false) => {}
+                    }
                 }
                 // keepalived's words, which operators grep their logs for.
                 info!(

@@ -180,6 +180,14 @@ impl Notifier {
         }
     }
 
+    /// The state line alone, on the FIFOs (`fifo_write_vrrp_states_on_reload`).
+    pub fn state_line(&self, state: NotifyState, priority: u8) {
+        let line = fifo_line(self.spec.kind, &self.spec.name, state, priority);
+        for f in &self.fifos {
+            f.write_line(&line);
+        }
+    }
+
     /// Reports `event` with the instance's `priority`: a FIFO line (priority changes only with
     /// `notify_priority_changes`) and, for [`Event::MasterRxLowerPri`], its script.
     pub fn event(&self, event: Event, priority: u8) {
