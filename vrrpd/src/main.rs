@@ -160,6 +160,8 @@ const DEFAULT_PID_FILE: &str = "/run/vrrpd.pid";
 
 /// Daemon mode: fork unless `-n`, take the pid files, run until SIGTERM / SIGINT.
 fn run_daemon(cli: Cli, config: Config, opts: LoadOptions) -> ExitCode {
+    // Before any thread exists (it edits the environment).
+    let systemd = process::SystemdNotify::from_env();
     if !cli.dont_fork {
         if let Err(e) = process::daemonize() {
             eprintln!("vrrpd: cannot fork: {e}");
@@ -209,7 +211,12 @@ fn run_daemon(cli: Cli, config: Config, opts: LoadOptions) -> ExitCode {
         }
         Err(diags) => Err(config::render(&diags).trim_end().to_string()),
     };
-    match rt.block_on(vrrpd::daemon::run(config, cli.subsystems(), reload)) {
+    match rt.block_on(vrrpd::daemon::run(
+        config,
+        cli.subsystems(),
+        reload,
+        systemd,
+    )) {
         Ok(()) => ExitCode::from(EXIT_OK),
         Err(e) => {
             tracing::error!("{e:#}");

@@ -71,6 +71,53 @@ pub fn daemonize() -> nix::Result<()> {
     nix::unistd::daemon(false, false)
 }
 
+/// systemd's readiness protocol (sd_notify(3)) for a `Type=notify` unit, as keepalived's:
+/// `READY=1` once the configuration runs, `RELOADING=1` then `READY=1` around a reload,
+/// `STOPPING=1` when releasing. Does nothing outside systemd (no `$NOTIFY_SOCKET`).
+#[derive(Debug, Default)]
+pub struct SystemdNotify {
+    addr: Option<std::os::unix::net::SocketAddr>,
+}
+
+impl SystemdNotify {
+    /// Takes `$NOTIFY_SOCKET` out of the environment, so the scripts we run cannot speak to
+    /// systemd in our name. Call it before any other thread starts.
+    pub fn from_env() -> Self {
+        let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+            return Self::default();
+        };
+        std::env::remove_var("NOTIFY_SOCKET");
+        Self::to(&path)
+    }
+
+    /// Notifies the socket `path` names (`@name`: an abstract socket).
+    pub fn to(path: &std::ffi::OsStr) -> Self {
+        use std::os::linux::net::SocketAddrExt;
+        use std::os::unix::ffi::OsStrExt;
+        let addr = match path.as_bytes().split_first() {
+            Some((b'@', name)) => std::os::unix::net::SocketAddr::from_abstract_name(name),
+            _ => std::os::unix::net::SocketAddr::from_pathname(path),
+        };
+        match addr {
+            Ok(a) => Self { addr: Some(a) },
+            Err(e) => {
+                tracing::warn!(error = %e, "NOTIFY_SOCKET {path:?} unusable; not notifying systemd");
+                Self::default()
+            }
+        }
+    }
+
+    /// Sends `state` (newline-separated `KEY=VALUE` lines); a failure is logged, never fatal.
+    pub fn send(&self, state: &str) {
+        let Some(addr) = &self.addr else { return };
+        let sent = std::os::unix::net::UnixDatagram::unbound()
+            .and_then(|s| s.send_to_addr(state.as_bytes(), addr));
+        if let Err(e) = sent {
+            tracing::warn!(error = %e, "notifying systemd failed");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,5 +167,28 @@ mod tests {
         let p = PidFile::create(&path).unwrap();
         drop(p);
         let _ = fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn systemd_notify_reaches_path_and_abstract_sockets() {
+        use std::os::linux::net::SocketAddrExt;
+        let dir = std::env::temp_dir().join(format!("vrrpd-sdn-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("notify");
+        let rx = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+        SystemdNotify::to(path.as_os_str()).send("READY=1");
+        let mut buf = [0u8; 64];
+        let n = rx.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"READY=1");
+
+        let name = format!("vrrpd-sdn-{}", std::process::id());
+        let abs = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+        let rx = std::os::unix::net::UnixDatagram::bind_addr(&abs).unwrap();
+        SystemdNotify::to(std::ffi::OsStr::new(&format!("@{name}"))).send("STOPPING=1");
+        let n = rx.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"STOPPING=1");
+        // Outside systemd: nothing to do, nothing fails.
+        SystemdNotify::default().send("READY=1");
+        std::fs::remove_dir_all(&dir).ok();
     }
 }

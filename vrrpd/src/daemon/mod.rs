@@ -80,6 +80,7 @@ pub async fn run(
     config: Config,
     parts: Subsystems,
     reload: impl Fn() -> Result<Config, String>,
+    systemd: crate::process::SystemdNotify,
 ) -> anyhow::Result<()> {
     let mut config = restrict(config, parts);
     // Caught from the start: a SIGTERM while starting is handled once started (releasing what
@@ -110,26 +111,30 @@ pub async fn run(
         virtual_servers = config.virtual_servers.len(),
         "vrrpd started"
     );
+    systemd.send("READY=1");
 
     loop {
         tokio::select! {
-            _ = term.recv() => { info!("SIGTERM: releasing instances"); break; }
-            _ = int.recv() => { info!("SIGINT: releasing instances"); break; }
+            _ = term.recv() => { info!("SIGTERM: releasing instances"); systemd.send("STOPPING=1"); break; }
+            _ = int.recv() => { info!("SIGINT: releasing instances"); systemd.send("STOPPING=1"); break; }
             _ = usr1.recv() => running.dump(Dump::Data).await,
             _ = usr2.recv() => running.dump(Dump::Stats).await,
             _ = json.recv() => running.dump(Dump::Json).await,
-            _ = hup.recv() => {
+            _ = hup.recv() => { 'reload: {
                 info!("SIGHUP: reloading the configuration");
+                systemd.send("RELOADING=1");
                 let next = match reload() {
                     Ok(c) => restrict(c, parts),
                     Err(e) => {
                         error!("reload failed, keeping the running configuration:\n{e}");
-                        continue;
+                        systemd.send("READY=1");
+                        break 'reload;
                     }
                 };
                 if next == config {
                     info!("reload: configuration unchanged");
-                    continue;
+                    systemd.send("READY=1");
+                    break 'reload;
                 }
                 let (states, balancer) = running.handover(&next).await;
                 running = match Running::start(&next, &nl, monitors, &Start::Reload(states), balancer).await {
@@ -150,7 +155,8 @@ pub async fn run(
                         Running::start(&config, &nl, monitors, &Start::Reload(HashMap::new()), None).await?
                     }
                 };
-            }
+                systemd.send("READY=1");
+            } }
             Some(res) = running.tasks.join_next() => {
                 // An instance actor only ends on shutdown; ending earlier is a bug worth dying for.
                 res.context("instance task panicked")?;
