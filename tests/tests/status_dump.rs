@@ -44,3 +44,48 @@ fn signal_dumps_show_live_state() {
         "no virtual servers, no checkers"
     );
 }
+
+/// The dumps show each tracked object and what it does to the instance now: a failing
+/// `vrrp_script` with weight -20 and the instance's own interface (weight 0, up).
+#[test]
+fn dumps_show_trackers_and_their_effect() {
+    require_root!();
+    let lab = Lab::builder().build().expect("lab");
+    let mut conf = NodeConf::demo("dump_t", NodeState::Backup, 150);
+    conf.extra_top = Some(
+        "vrrp_script chk_fail {\n    script \"/bin/false\"\n    interval 1\n    weight -20\n}"
+            .into(),
+    );
+    conf.extra_instance = Some("track_script {\n        chk_fail\n    }".into());
+    let a = Daemon::Vrrpd
+        .start(lab.host("a"), &conf.render())
+        .expect("vrrpd");
+    // Signals before the daemon runs would reach `ip netns exec` instead.
+    assert!(
+        lab::wait_until(Duration::from_secs(5), Duration::from_millis(20), || a
+            .log_text()
+            .contains("vrrpd started")),
+        "{}",
+        a.log_text()
+    );
+    let mut data = String::new();
+    let shown = lab::wait_until(Duration::from_secs(5), Duration::from_millis(100), || {
+        data =
+            e2e::signal_dump(a.pid(), Signal::SIGUSR1, "/tmp/keepalived.data").unwrap_or_default();
+        data.contains("chk_fail effect -20")
+    });
+    assert!(shown, "{data}\n{}", a.log_text());
+    assert!(data.contains("   Effective priority = 130\n"), "{data}");
+    assert!(
+        data.contains("   Tracked interfaces :\n     eth0 effect +0\n"),
+        "{data}"
+    );
+    let v = e2e::json_dump(a.pid()).unwrap();
+    let trackers = &v["instances"][0]["trackers"];
+    assert!(
+        trackers.as_array().is_some_and(|t| t
+            .iter()
+            .any(|t| t["name"] == "chk_fail" && t["delta"] == -20)),
+        "{v}"
+    );
+}

@@ -174,6 +174,7 @@ fn run_daemon(cli: Cli, config: Config, opts: LoadOptions) -> ExitCode {
     if let Err(e) = process::reset_signal_mask() {
         tracing::warn!("cannot clear the inherited signal mask: {e}");
     }
+    process::ignore_dump_signals();
     let main_pid = cli
         .pid
         .clone()

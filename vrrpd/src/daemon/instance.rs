@@ -18,7 +18,7 @@ use crate::track::deleted::{route_key, rule_key, Key};
 use crate::track::link::LinkMonitor;
 use crate::track::{Contribution, Effective, TrackKey, TrackSet, Weight};
 
-use super::status::{Counters, InstanceStatus};
+use super::status::{Counters, InstanceStatus, TrackerStatus};
 use super::sync::{GroupCmd, GroupLink};
 use super::timer::Timer;
 use crate::vrrp::fsm::{self, Action, Announce, Input, State};
@@ -885,6 +885,30 @@ impl InstanceDriver {
             preempt: cfg.preempt,
             vips: self.vip_text.clone(),
             excluded_vips: self.excluded_text.clone(),
+            trackers: self
+                .track
+                .contributions()
+                .map(|(k, c)| {
+                    let (kind, name) = match k {
+                        TrackKey::Interface(i) if *i == self.link.index => {
+                            ("interface", self.link.name.clone())
+                        }
+                        TrackKey::Interface(i) => (
+                            "interface",
+                            interface_name(*i).unwrap_or_else(|| format!("ifindex {i}")),
+                        ),
+                        TrackKey::Script(n) => ("script", n.clone()),
+                        TrackKey::File(n) => ("file", n.clone()),
+                        TrackKey::Process(n) => ("process", n.clone()),
+                        TrackKey::VirtualServer(n) => ("virtual_server", n.clone()),
+                    };
+                    let delta = match c {
+                        Contribution::Delta(d) => Some(*d),
+                        Contribution::Fault => None,
+                    };
+                    TrackerStatus { kind, name, delta }
+                })
+                .collect(),
             counters: self.counters.clone(),
         }
     }
@@ -995,6 +1019,21 @@ async fn group_recv(g: &mut Option<GroupLink>) -> GroupCmd {
         Some(g) => g.recv().await,
         None => std::future::pending().await,
     }
+}
+
+/// The name of interface `index` in our network namespace (sysfs shows the namespace's own).
+fn interface_name(index: u32) -> Option<String> {
+    std::fs::read_dir("/sys/class/net")
+        .ok()?
+        .flatten()
+        .find_map(|e| {
+            let i: u32 = std::fs::read_to_string(e.path().join("ifindex"))
+                .ok()?
+                .trim()
+                .parse()
+                .ok()?;
+            (i == index).then(|| e.file_name().to_string_lossy().into_owned())
+        })
 }
 
 /// A virtual address as keepalived's dump shows it.

@@ -69,7 +69,20 @@ pub struct InstanceStatus {
     /// `virtual_ipaddress_excluded`, as keepalived's dump lists them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub excluded_vips: Vec<String>,
+    /// What each tracked object does to the instance now.
+    #[serde(default)]
+    pub trackers: Vec<TrackerStatus>,
     pub counters: Counters,
+}
+
+/// One tracked object of an instance and its current effect.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TrackerStatus {
+    /// `interface`, `script`, `file`, `process` or `virtual_server`.
+    pub kind: &'static str,
+    pub name: String,
+    /// The priority delta it adds now, or `None` when it puts the instance in FAULT.
+    pub delta: Option<i32>,
 }
 
 fn state_word(s: State) -> &'static str {
@@ -119,6 +132,23 @@ pub fn render_data(all: &[InstanceStatus]) -> String {
             let _ = writeln!(s, "   Virtual IP Excluded = {}", i.excluded_vips.len());
             for v in &i.excluded_vips {
                 let _ = writeln!(s, "     {v}");
+            }
+        }
+        for kind in ["interface", "script", "file", "process", "virtual_server"] {
+            let mut of_kind = i.trackers.iter().filter(|t| t.kind == kind).peekable();
+            if of_kind.peek().is_none() {
+                continue;
+            }
+            let _ = writeln!(s, "   Tracked {kind}s :");
+            for t in of_kind {
+                match t.delta {
+                    Some(d) => {
+                        let _ = writeln!(s, "     {} effect {d:+}", t.name);
+                    }
+                    None => {
+                        let _ = writeln!(s, "     {} effect FAULT", t.name);
+                    }
+                }
             }
         }
     }
@@ -227,6 +257,23 @@ mod tests {
             preempt: true,
             vips: vec!["192.0.2.100/24 dev eth0".into()],
             excluded_vips: vec!["2001:db8::100/64 dev eth0".into()],
+            trackers: vec![
+                TrackerStatus {
+                    kind: "interface",
+                    name: "eth0".into(),
+                    delta: Some(0),
+                },
+                TrackerStatus {
+                    kind: "script",
+                    name: "chk".into(),
+                    delta: Some(-20),
+                },
+                TrackerStatus {
+                    kind: "file",
+                    name: "tf".into(),
+                    delta: None,
+                },
+            ],
             counters,
         }
     }
@@ -254,6 +301,12 @@ mod tests {
         );
         assert!(
             text.contains("   Virtual IP Excluded = 1\n     2001:db8::100/64 dev eth0\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "   Tracked interfaces :\n     eth0 effect +0\n   Tracked scripts :\n     chk effect -20\n   Tracked files :\n     tf effect FAULT\n"
+            ),
             "{text}"
         );
     }

@@ -154,6 +154,11 @@ impl TrackSet {
         (after != before).then_some(after)
     }
 
+    /// Every tracked object's current contribution, for the status dumps.
+    pub fn contributions(&self) -> impl Iterator<Item = (&TrackKey, &Contribution)> {
+        self.contributions.iter()
+    }
+
     /// Forgets `key` (the object is no longer tracked); returns the new result if it changed.
     pub fn remove(&mut self, key: &TrackKey) -> Option<Effective> {
         let before = self.effective();
