@@ -53,6 +53,24 @@ pub struct ProcSpec {
     pub terminate_delay: Duration,
 }
 
+#[cfg(test)]
+impl ProcSpec {
+    /// `name` tracking one process called `process`: no parameters, quorum 1, no delays.
+    pub(crate) fn simple(name: &str, process: &str) -> Self {
+        Self {
+            name: name.into(),
+            process: process.into(),
+            params: Vec::new(),
+            param_match: None,
+            full_command: false,
+            quorum: 1,
+            quorum_max: u32::MAX,
+            fork_delay: Duration::ZERO,
+            terminate_delay: Duration::ZERO,
+        }
+    }
+}
+
 impl From<&TrackProcess> for ProcSpec {
     fn from(p: &TrackProcess) -> Self {
         // As keepalived: parameters mean an exact match unless told otherwise, and any
@@ -117,17 +135,7 @@ mod tests {
     use super::*;
 
     fn spec(process: &str) -> ProcSpec {
-        ProcSpec {
-            name: "t".into(),
-            process: process.into(),
-            params: Vec::new(),
-            param_match: None,
-            full_command: false,
-            quorum: 1,
-            quorum_max: u32::MAX,
-            fork_delay: Duration::ZERO,
-            terminate_delay: Duration::ZERO,
-        }
+        ProcSpec::simple("t", process)
     }
 
     fn proc(comm: &str, argv: &[&str]) -> ProcInfo {

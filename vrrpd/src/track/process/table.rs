@@ -251,17 +251,7 @@ mod tests {
     use crate::track::process::ParamMatch;
 
     fn spec(name: &str, process: &str) -> ProcSpec {
-        ProcSpec {
-            name: name.into(),
-            process: process.into(),
-            params: Vec::new(),
-            param_match: None,
-            full_command: false,
-            quorum: 1,
-            quorum_max: u32::MAX,
-            fork_delay: Duration::ZERO,
-            terminate_delay: Duration::ZERO,
-        }
+        ProcSpec::simple(name, process)
     }
 
     fn named(comm: &str) -> ProcInfo {

@@ -254,17 +254,7 @@ mod tests {
     }
 
     fn spec(process: &str) -> ProcSpec {
-        ProcSpec {
-            name: "t".into(),
-            process: process.into(),
-            params: Vec::new(),
-            param_match: None,
-            full_command: false,
-            quorum: 1,
-            quorum_max: u32::MAX,
-            fork_delay: Duration::ZERO,
-            terminate_delay: Duration::ZERO,
-        }
+        ProcSpec::simple("t", process)
     }
 
     async fn next(rx: &mut mpsc::Receiver<Change>) -> Change {
