@@ -66,6 +66,8 @@ pub struct InstanceDriver {
     track_rx: mpsc::Receiver<(TrackKey, Contribution)>,
     /// notify scripts / FIFO, when configured ([`Self::set_notifier`]).
     notifier: Option<Notifier>,
+    /// `smtp_alert` mails, when configured ([`Self::set_mail`]).
+    mail: Option<crate::mail::StateMail>,
     /// The sync group this instance belongs to ([`Self::set_group`]).
     group: Option<GroupLink>,
     /// Another member of the group has a fault: we are in FAULT too.
@@ -288,6 +290,7 @@ impl InstanceDriver {
             track_tx,
             track_rx,
             notifier: None,
+            mail: None,
             group: None,
             group_fault: false,
             own_fault: false,
@@ -345,6 +348,11 @@ impl InstanceDriver {
 
     pub fn set_notifier(&mut self, n: Notifier) {
         self.notifier = Some(n);
+    }
+
+    /// Mails each state entered (`smtp_alert`).
+    pub fn set_mail(&mut self, m: crate::mail::StateMail) {
+        self.mail = Some(m);
     }
 
     /// `vrrp_startup_delay`: stay in INIT this long before starting (daemon start only).
@@ -677,14 +685,17 @@ impl InstanceDriver {
                     g.transition(from, to);
                 }
                 let resuming = self.resumed && from == State::Initialize;
+                let st = match to {
+                    State::Master => NotifyState::Master,
+                    State::Backup => NotifyState::Backup,
+                    State::Fault => NotifyState::Fault,
+                    State::Initialize => NotifyState::Stop,
+                };
                 if let (Some(n), false) = (&self.notifier, resuming) {
-                    let st = match to {
-                        State::Master => NotifyState::Master,
-                        State::Backup => NotifyState::Backup,
-                        State::Fault => NotifyState::Fault,
-                        State::Initialize => NotifyState::Stop,
-                    };
                     n.notify(st, self.fsm.priority());
+                }
+                if let (Some(m), false) = (&mut self.mail, resuming) {
+                    m.transition(st);
                 }
                 // keepalived's words, which operators grep their logs for.
                 info!(
