@@ -242,7 +242,7 @@ mod tests {
 
     fn links(n: usize) -> Vec<GroupLink> {
         let names: Vec<String> = (0..n).map(|i| format!("VI_{i}")).collect();
-        Group::start("G", &names, None)
+        Group::start("G", &names, None, None)
     }
 
     fn drain(l: &mut GroupLink) -> Vec<GroupCmd> {
