@@ -51,13 +51,15 @@ fn masked(m: &Mail) -> String {
         .into_string()
         .unwrap_or_default();
     let data = m.data.replace(date, "<DATE>");
-    format!(
+    let text = format!(
         "{}\nMAIL FROM:<{}>\nRCPT TO:{:?}\n{}",
-        m.helo.replace(&host, "<HOST>"),
-        m.from,
-        m.rcpt,
-        data
-    )
+        m.helo, m.from, m.rcpt, data
+    );
+    // Where the defaults put the host name: HELO, USER@HOST, [ROUTER_ID].
+    text.replace(&format!("HELO {host}\n"), "HELO <HOST>\n")
+        .replace(&format!("@{host}>"), "@<HOST>>")
+        .replace(&format!("@{host}\r\n"), "@<HOST>\r\n")
+        .replace(&format!("[{host}] "), "[<HOST>] ")
 }
 
 /// `Wed, 02 Dec 2026 15:21:24 +0000`.
@@ -342,4 +344,75 @@ fn checker_mails_when_a_real_server_dies() {
     assert!(mails
         .iter()
         .all(|m| m.peer == "192.0.2.1".parse::<IpAddr>().unwrap()));
+}
+
+/// One node, keepalived's defaults (no `router_id`, sender or HELO name: the host name and
+/// `USER@HOST`; port 25), `smtp_alert_vrrp` for every instance but one that says `off`, a
+/// sync group, and a FAULT from a tracked file. keepalived 2.2.7 first, then vrrpd: the same
+/// messages (keepalived sends each over its own connection at once, so their order is not
+/// compared). A SIGTERM mails nothing (keepalived exits before its "Stopping" mail leaves).
+#[test]
+fn defaults_sync_group_and_fault_as_keepalived() {
+    require_root!();
+    if !e2e::available(&[Daemon::Keepalived, Daemon::Vrrpd]) {
+        return;
+    }
+    let run = |d: Daemon| -> Vec<String> {
+        let lab = lab();
+        let sink = sink(&lab);
+        let a = lab.host("a").clone();
+        let tf = a.dir.join("tf");
+        std::fs::write(&tf, "0\n").unwrap();
+        let inst = |n: u8, extra: &str| {
+            format!(
+                "vrrp_instance VI_{n} {{\n    state MASTER\n    interface eth0\n    virtual_router_id {n}\n    \
+                 priority 200\n    advert_int 1\n{extra}    virtual_ipaddress {{\n        192.0.2.10{n}/24 dev eth0\n    }}\n}}\n"
+            )
+        };
+        let conf = format!(
+            "global_defs {{\n    notification_email {{\n        ops@example.com\n    }}\n    \
+             smtp_server {SINK}\n    smtp_alert_vrrp\n}}\n\
+             track_file tf {{\n    file {}\n    weight 0\n}}\n\
+             vrrp_sync_group G1 {{\n    group {{\n        VI_1\n        VI_2\n    }}\n}}\n{}{}{}",
+            tf.display(),
+            inst(1, ""),
+            inst(2, "    smtp_alert off\n"),
+            inst(3, "    track_file {\n        tf\n    }\n"),
+        );
+        let mut p = d.start(&a, &conf).unwrap();
+        let logs = || p.log_text();
+        // VI_1, G1, VI_3: BACKUP at start, then MASTER.
+        wait_mails(&sink, 6, &logs);
+        std::fs::write(&tf, "1\n").unwrap();
+        wait_mails(&sink, 7, &logs);
+        std::fs::write(&tf, "0\n").unwrap();
+        // VI_3: BACKUP, then MASTER.
+        wait_mails(&sink, 9, &logs);
+        std::thread::sleep(Duration::from_millis(500));
+        assert!(p.terminate(Duration::from_secs(5)), "{} did not stop", d);
+        std::thread::sleep(Duration::from_millis(500));
+        let mails = sink.mails();
+        assert_eq!(mails.len(), 9, "{d}: {:#?}", subjects(&mails));
+        let mut out: Vec<String> = mails.iter().map(masked).collect();
+        out.sort();
+        out
+    };
+    let reference = run(Daemon::Keepalived);
+    let ours = run(Daemon::Vrrpd);
+    assert_eq!(ours, reference);
+    let subjects: Vec<&str> = ours
+        .iter()
+        .filter_map(|m| m.lines().find(|l| l.starts_with("Subject: ")))
+        .collect();
+    for want in [
+        "Subject: [<HOST>] VRRP Group G1 - Entering MASTER state",
+        "Subject: [<HOST>] VRRP Instance VI_3 - Entering FAULT state",
+    ] {
+        assert!(subjects.contains(&want), "{want:?} in {subjects:#?}");
+    }
+    assert!(
+        !subjects.iter().any(|s| s.contains("VI_2")),
+        "{subjects:#?}"
+    );
+    assert!(ours.iter().all(|m| m.contains("MAIL FROM:<root@<HOST>>")));
 }
