@@ -416,3 +416,56 @@ fn defaults_sync_group_and_fault_as_keepalived() {
     );
     assert!(ours.iter().all(|m| m.contains("MAIL FROM:<root@<HOST>>")));
 }
+
+/// A reload that drops an instance: keepalived 2.2.7 mails it as entering FAULT (measured);
+/// the instance it keeps is not mailed again. keepalived first, then vrrpd, same messages.
+#[test]
+fn reload_dropping_an_instance_as_keepalived() {
+    require_root!();
+    if !e2e::available(&[Daemon::Keepalived, Daemon::Vrrpd]) {
+        return;
+    }
+    let run = |d: Daemon| -> Vec<String> {
+        let lab = lab();
+        let sink = sink(&lab);
+        let a = lab.host("a").clone();
+        let inst = |n: u8| {
+            format!(
+                "vrrp_instance VI_{n} {{\n    state MASTER\n    interface eth0\n    virtual_router_id {n}\n    \
+                 priority 200\n    advert_int 1\n    virtual_ipaddress {{\n        192.0.2.10{n}/24 dev eth0\n    }}\n}}\n"
+            )
+        };
+        let global = format!(
+            "global_defs {{\n    router_id R\n    notification_email {{\n        ops@example.com\n    }}\n    \
+             smtp_server {SINK} 25\n    smtp_alert\n}}\n"
+        );
+        let mut p = d
+            .start(&a, &format!("{global}{}{}", inst(1), inst(2)))
+            .unwrap();
+        let logs = || p.log_text();
+        // Both: BACKUP, then MASTER.
+        wait_mails(&sink, 4, &logs);
+        std::fs::write(
+            a.dir.join(format!("{d}.conf")),
+            format!("{global}{}", inst(1)),
+        )
+        .unwrap();
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(p.pid() as i32),
+            nix::sys::signal::Signal::SIGHUP,
+        )
+        .unwrap();
+        let mails = wait_mails(&sink, 5, &logs);
+        std::thread::sleep(Duration::from_secs(1));
+        assert_eq!(sink.mails().len(), 5, "{d}: {:#?}", subjects(&sink.mails()));
+        assert!(p.is_running(), "{d} stopped:\n{}", p.log_text());
+        mails[4..].iter().map(masked).collect()
+    };
+    let reference = run(Daemon::Keepalived);
+    let ours = run(Daemon::Vrrpd);
+    assert_eq!(ours, reference);
+    assert!(
+        ours[0].contains("Subject: [R] VRRP Instance VI_2 - Entering FAULT state\r\n"),
+        "{ours:#?}"
+    );
+}

@@ -108,6 +108,9 @@ pub enum Control {
     /// releasing anything (no priority-0 advert, the VMAC stays), except, when Master, the
     /// addresses, routes and rules the new configuration no longer has.
     Handover { keep: Box<VrrpInstance> },
+    /// A reload drops this instance (it is then stopped): keepalived 2.2.7 mails it as
+    /// entering FAULT.
+    Removed,
 }
 
 /// What woke the actor up.
@@ -366,6 +369,13 @@ impl InstanceDriver {
         self.deletions = Some(rx);
     }
 
+    /// A reload drops this instance: mailed as keepalived 2.2.7 does (FAULT).
+    fn on_removed(&mut self) {
+        if let Some(m) = &mut self.mail {
+            m.transition(NotifyState::Fault);
+        }
+    }
+
     /// Makes this instance a member of a sync group.
     pub fn set_group(&mut self, g: GroupLink) {
         self.group = Some(g);
@@ -403,6 +413,7 @@ impl InstanceDriver {
                             let _ = reply.send(self.status());
                         }
                         Control::Handover { keep } => return self.finish(Some(keep)).await,
+                        Control::Removed => self.on_removed(),
                     },
                 }
             }
@@ -445,7 +456,15 @@ impl InstanceDriver {
                 r = self.sock.recv(&mut buf) => Event::Packet(r),
             };
             match event {
-                Event::Stop => break,
+                Event::Stop => {
+                    // A reload's word that we are dropped may still wait behind the stop.
+                    while let Ok(c) = control.try_recv() {
+                        if let Control::Removed = c {
+                            self.on_removed();
+                        }
+                    }
+                    break;
+                }
                 Event::Timer => self.on_timer().await,
                 Event::Link(up) => self.on_link(up).await,
                 Event::Track(k, c) => {
@@ -458,6 +477,7 @@ impl InstanceDriver {
                 Event::Control(Control::Status(reply)) => {
                     let _ = reply.send(self.status());
                 }
+                Event::Control(Control::Removed) => self.on_removed(),
                 Event::Control(Control::Handover { keep }) => {
                     handover = Some(keep);
                     break;

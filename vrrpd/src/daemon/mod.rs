@@ -303,6 +303,8 @@ impl Running {
                 if ctl.send(Control::Handover { keep }).await.is_ok() {
                     kept += 1;
                 }
+            } else {
+                let _ = ctl.send(Control::Removed).await;
             }
         }
         // The kept ones end first: a stop seen before the handover would release them.
