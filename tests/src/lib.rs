@@ -1,6 +1,6 @@
 //! The namespace lab: network namespaces joined by a bridge, a VRRP daemon pair under test
 //! (vrrpd or keepalived, same CLI and config), a millisecond ICMP prober on the client and
-//! packet capture helpers. Everything created is removed on drop, also on panic.
+//! packet capture helpers, an SMTP sink. Everything created is removed on drop, also on panic.
 //!
 //! Lab safety: all addresses come from documentation ranges and live only inside namespaces
 //! created here with a unique per-run prefix; nothing is configured in the root namespace.
@@ -19,6 +19,7 @@ pub mod prober;
 pub mod process;
 pub mod scenario;
 pub mod scripts;
+pub mod smtp;
 pub mod wait;
 
 pub use adverts::{AdvertSeen, AdvertWatch};
@@ -30,6 +31,7 @@ pub use lab::{Host, HostSpec, Lab, LabBuilder, LabSpec};
 pub use prober::{ProbeReport, Prober};
 pub use process::LabChild;
 pub use scripts::ScriptDir;
+pub use smtp::{Mail, SmtpSink};
 pub use wait::wait_until;
 
 /// True when running as root (namespaces and raw sockets need it).

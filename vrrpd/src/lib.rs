@@ -9,6 +9,7 @@ pub mod daemon;
 pub mod firewall;
 pub mod genhash;
 pub mod log;
+pub mod mail;
 pub mod net;
 pub mod netlink;
 pub mod notify;

@@ -208,7 +208,7 @@ const CASES: &[(&str, &str)] = &[
     ("owner_backup", "vrrp_instance A {\n priority 255\n interface eth0\n virtual_router_id 30\n virtual_ipaddress { 192.0.2.1 }\n}\n"),
     ("no_vip", "vrrp_instance A {\n interface eth0\n virtual_router_id 30\n}\n"),
     ("v6_default_version", "vrrp_instance A {\n interface eth0\n virtual_router_id 30\n virtual_ipaddress { 2001:db8::1 }\n}\n"),
-    ("not_implemented", "global_defs { notification_email { a@b } }\nvrrp_instance A {\n interface eth0\n virtual_router_id 30\n virtual_ipaddress { 192.0.2.1 }\n}\n"),
+    ("not_implemented", "global_defs { vrrp_no_swap }\nvrrp_instance A {\n interface eth0\n virtual_router_id 30\n virtual_ipaddress { 192.0.2.1 }\n}\n"),
     ("unicast_without_peers", "vrrp_instance A {\n interface eth0\n virtual_router_id 51\n unicast_src_ip 192.0.2.1\n virtual_ipaddress { 192.0.2.10/24 }\n}\n"),
     ("unicast_with_peers", "vrrp_instance A {\n interface eth0\n virtual_router_id 51\n unicast_src_ip 192.0.2.1\n unicast_peer {\n 192.0.2.2\n }\n virtual_ipaddress { 192.0.2.10/24 }\n}\n"),
 ];

@@ -66,11 +66,8 @@ fn realistic_two_instance_config() {
         "{diags:?}"
     );
     let lines: Vec<u32> = diags.iter().map(|d| d.line).collect();
-    assert_eq!(
-        lines,
-        vec![7, 16],
-        "notification_email not implemented; nopreempt cleared"
-    );
+    assert_eq!(lines, vec![16], "nopreempt cleared");
+    assert_eq!(cfg.global.mail.notification_email, ["ops@example.com"]);
 
     assert_eq!(cfg.global.router_id.as_deref(), Some("lb1"));
     assert_eq!(cfg.global.garp.master_delay, Duration::from_secs(3));

@@ -886,3 +886,68 @@ fn virtualhost_precedence_url_checker_real_server_virtual_server() {
     .collect();
     assert_eq!(*seen.lock().unwrap(), want);
 }
+
+/// The mail keys of `global_defs` and `smtp_alert` everywhere, with keepalived's defaults:
+/// instances and groups follow `smtp_alert_vrrp`, then `smtp_alert`, then off; virtual
+/// servers `smtp_alert_checker`, then `smtp_alert`, then off; real servers the same but on
+/// by default (and never the virtual server's own).
+#[test]
+fn smtp_alert_keys_and_defaults() {
+    let text = "global_defs {\n notification_email {\n  ops@example.com\n  noc@example.org\n }\n \
+        notification_email_from vrrp@example.com\n smtp_server 192.0.2.25 2525\n \
+        smtp_helo_name lb1.example.com\n smtp_connect_timeout 7\n smtp_alert_checker off\n \
+        no_email_faults\n no_checker_emails\n}\n\
+        vrrp_sync_group G {\n group {\n  A\n }\n smtp_alert\n}\n\
+        vrrp_instance A {\n interface eth0\n virtual_router_id 1\n smtp_alert no\n \
+        virtual_ipaddress { 192.0.2.1 }\n}\n\
+        vrrp_instance B {\n interface eth0\n virtual_router_id 2\n virtual_ipaddress { 192.0.2.2 }\n}\n\
+        virtual_server 192.0.2.100 80 {\n smtp_alert\n real_server 198.51.100.1 80 {\n  smtp_alert on\n }\n \
+        real_server 198.51.100.2 80 {\n }\n}\n";
+    let (c, diags) = config::load_str(text, Path::new("t.conf"));
+    assert!(
+        diags
+            .iter()
+            .all(|d| d.message.contains("partly implemented")),
+        "{diags:?}"
+    );
+    let m = &c.global.mail;
+    assert_eq!(m.notification_email, ["ops@example.com", "noc@example.org"]);
+    assert_eq!(
+        m.notification_email_from.as_deref(),
+        Some("vrrp@example.com")
+    );
+    let server = m.smtp_server.as_ref().unwrap();
+    assert_eq!((server.host.as_str(), server.port), ("192.0.2.25", 2525));
+    assert_eq!(m.smtp_helo_name.as_deref(), Some("lb1.example.com"));
+    assert_eq!(m.smtp_connect_timeout, secs(7.0));
+    assert!(m.no_email_faults && m.no_checker_emails);
+    assert_eq!(m.smtp_alert_checker, Some(false));
+    assert_eq!(c.instances[0].smtp_alert, Some(false));
+    assert_eq!(c.instances[1].smtp_alert, None);
+    assert!(!m.vrrp_alert(c.instances[1].smtp_alert));
+    assert_eq!(c.sync_groups[0].smtp_alert, Some(true));
+    let vs = &c.virtual_servers[0];
+    assert!(m.virtual_server_alert(vs.smtp_alert));
+    assert_eq!(vs.real_servers[0].smtp_alert, Some(true));
+    // smtp_alert_checker off is the real servers' default here.
+    assert!(!m.real_server_alert(vs.real_servers[1].smtp_alert));
+
+    let plain = vrrpd::config::model::MailDefs::default();
+    assert_eq!(plain.smtp_connect_timeout, secs(30.0));
+    assert!(!plain.vrrp_alert(None) && !plain.virtual_server_alert(None));
+    assert!(plain.real_server_alert(None));
+    let all = vrrpd::config::model::MailDefs {
+        smtp_alert: Some(true),
+        smtp_alert_vrrp: Some(false),
+        ..plain
+    };
+    assert!(!all.vrrp_alert(None) && all.vrrp_alert(Some(true)));
+    assert!(all.virtual_server_alert(None));
+
+    // TOML round trip keeps them.
+    let back: Config = toml::from_str(&toml::to_string(&c).unwrap()).unwrap();
+    assert_eq!(back.global, c.global);
+    assert_eq!(back.sync_groups, c.sync_groups);
+    assert_eq!(back.virtual_servers, c.virtual_servers);
+    assert_eq!(back.instances[0].smtp_alert, Some(false));
+}

@@ -182,6 +182,7 @@ pub fn sync_group(node: &Node, diags: &mut Diags) -> Option<(SyncGroup, Vec<Pos>
         },
         global_tracking: child(node, "global_tracking").is_some(),
         sync_group_tracking_weight: child(node, "sync_group_tracking_weight").is_some(),
+        smtp_alert: smtp_alert(node),
     };
     Some((group, pos, node.pos().clone()))
 }
@@ -730,13 +731,20 @@ pub fn virtual_server(
         real_servers.push(RealServerChecks {
             timers: timers(rs),
             checkers,
+            smtp_alert: smtp_alert(rs),
         });
     }
     Some(VirtualServer {
         service,
         timers: vs_timers,
         real_servers,
+        smtp_alert: smtp_alert(node),
     })
+}
+
+/// `smtp_alert [BOOL]` of a block, if given (the value is checked by the schema).
+fn smtp_alert(node: &Node) -> Option<bool> {
+    child(node, "smtp_alert").map(|_| boolean(node, "smtp_alert"))
 }
 
 fn connect(c: &Node) -> Connect {

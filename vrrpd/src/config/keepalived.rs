@@ -112,6 +112,7 @@ struct GlobalDraft {
     fifo_states_on_reload: bool,
     /// The `*_fifo_script` commands, for the script-security check.
     scripts_used: Vec<(String, Pos)>,
+    mail: super::model::MailDefs,
 }
 
 /// One `*notify_fifo` and its `*notify_fifo_script`, in either order.
@@ -209,6 +210,7 @@ struct InstDraft {
     skip_check_adv_addr: bool,
     notify: Notify,
     notify_priority_changes: Option<bool>,
+    smtp_alert: Option<bool>,
     scripts_used: Vec<(String, Pos)>,
     virtual_routes: Vec<super::model::Route>,
     virtual_rules: Vec<super::model::Rule>,
@@ -437,6 +439,7 @@ fn global_table() -> &'static [Keyword<GlobalDraft>] {
                 g.notify_priority_changes = bool_arg(n, d).unwrap_or(false)
             }),
         ]);
+        v.extend(mail_keywords());
         v.extend(
             GLOBAL_UNSUPPORTED
                 .iter()
@@ -444,6 +447,85 @@ fn global_table() -> &'static [Keyword<GlobalDraft>] {
         );
         v
     })
+}
+
+/// `global_defs`' mail keys, with keepalived's checks.
+fn mail_keywords() -> [Keyword<GlobalDraft>; 10] {
+    [
+        Keyword::new("notification_email", |g, n, d| {
+            let before = g.mail.notification_email.len();
+            for c in &n.children {
+                g.mail.notification_email.push(c.name().to_string());
+                g.mail
+                    .notification_email
+                    .extend(c.args.iter().map(|a| a.text.clone()));
+            }
+            if g.mail.notification_email.len() == before {
+                d.push(Diagnostic::warning(
+                    n.pos(),
+                    "Warning - empty notification_email block",
+                ));
+            }
+        }),
+        Keyword::new("notification_email_from", |g, n, d| {
+            g.mail.notification_email_from = one_arg(n, d).map(|t| t.text.clone())
+        }),
+        Keyword::new("smtp_server", |g, n, d| {
+            let Some(host) = one_arg(n, d) else { return };
+            let port = match n.args.get(1) {
+                None => Some(25),
+                Some(p) => match p.text.parse::<u16>() {
+                    Ok(p) if p > 0 => Some(p),
+                    _ => bad_tok(
+                        p,
+                        d,
+                        &format!("Invalid smtp server {} {}", host.text, p.text),
+                    ),
+                },
+            };
+            if let Some(port) = port {
+                g.mail.smtp_server = Some(super::model::SmtpServer {
+                    host: host.text.clone(),
+                    port,
+                });
+            }
+        }),
+        Keyword::new("smtp_helo_name", |g, n, d| {
+            g.mail.smtp_helo_name = one_arg(n, d).map(|t| t.text.clone())
+        }),
+        Keyword::new("smtp_connect_timeout", |g, n, d| {
+            let Some(t) = one_arg(n, d) else { return };
+            match t.text.parse::<u32>() {
+                Ok(0) => {
+                    d.push(Diagnostic::warning(
+                        &t.pos,
+                        "smtp_conect_timeout must be greater than 0, setting to 1",
+                    ));
+                    g.mail.smtp_connect_timeout = Duration::from_secs(1);
+                }
+                Ok(s) => g.mail.smtp_connect_timeout = Duration::from_secs(u64::from(s)),
+                Err(_) => d.push(Diagnostic::warning(
+                    &t.pos,
+                    format!(
+                        "smtp_connect_timeout '{}' must be in [0, {}] - ignoring",
+                        t.text,
+                        u32::MAX
+                    ),
+                )),
+            }
+        }),
+        Keyword::new("smtp_alert", |g, n, d| g.mail.smtp_alert = bool_arg(n, d)),
+        Keyword::new("smtp_alert_vrrp", |g, n, d| {
+            g.mail.smtp_alert_vrrp = bool_arg(n, d)
+        }),
+        Keyword::new("smtp_alert_checker", |g, n, d| {
+            g.mail.smtp_alert_checker = bool_arg(n, d)
+        }),
+        Keyword::new("no_email_faults", |g, _, _| g.mail.no_email_faults = true),
+        Keyword::new("no_checker_emails", |g, n, d| {
+            g.mail.no_checker_emails = bool_arg(n, d).unwrap_or(true)
+        }),
+    ]
 }
 
 fn instance_table() -> &'static [Keyword<InstDraft>] {
@@ -532,7 +614,7 @@ fn instance_table() -> &'static [Keyword<InstDraft>] {
                 |i, n, _| i.native_ipv6 = Some(n.pos().clone()),
             ),
         ];
-        v.extend::<[Keyword<InstDraft>; 26]>([
+        v.extend::<[Keyword<InstDraft>; 27]>([
             Keyword::new("use_vmac", |i, n, d| i.use_vmac = Some(use_vmac(n, d))),
             Keyword::new("vmac_xmit_base", |i, _, _| i.vmac_xmit_base = true),
             Keyword::new("dont_track_primary", |i, _, _| i.dont_track_primary = true),
@@ -592,6 +674,7 @@ fn instance_table() -> &'static [Keyword<InstDraft>] {
             Keyword::new("notify_priority_changes", |i, n, d| {
                 i.notify_priority_changes = bool_arg(n, d)
             }),
+            Keyword::new("smtp_alert", |i, n, d| i.smtp_alert = bool_arg(n, d)),
             Keyword::new(
                 "virtual_routes",
                 |i, n, d| {
@@ -701,6 +784,7 @@ fn top_vrrp_instance(draft: &mut Draft, node: &Node, diags: &mut Diags) {
         skip_check_adv_addr: false,
         notify: Notify::default(),
         notify_priority_changes: None,
+        smtp_alert: None,
         scripts_used: Vec::new(),
         virtual_routes: Vec::new(),
         virtual_rules: Vec::new(),
@@ -943,6 +1027,7 @@ impl Draft {
         global.check_unicast_src = g.check_unicast_src;
         global.skip_check_adv_addr = g.skip_check_adv_addr;
         global.fifo_write_vrrp_states_on_reload = g.fifo_states_on_reload;
+        global.mail = g.mail.clone();
         let instances = self
             .instances
             .into_iter()
@@ -1476,6 +1561,7 @@ impl InstDraft {
             notify_priority_changes: self
                 .notify_priority_changes
                 .unwrap_or(global.vrrp_notify_priority_changes),
+            smtp_alert: self.smtp_alert,
             strict_mode,
             accept,
             virtual_routes: self.virtual_routes,

@@ -147,14 +147,6 @@ pub const TOP_UNSUPPORTED: &[&str] = &[
 
 /// `global_defs` keywords of keepalived we know but do not implement yet.
 pub const GLOBAL_UNSUPPORTED: &[&str] = &[
-    "notification_email",
-    "notification_email_from",
-    "smtp_server",
-    "smtp_helo_name",
-    "smtp_connect_timeout",
-    "smtp_alert",
-    "smtp_alert_vrrp",
-    "smtp_alert_checker",
     "checker_log_all_failures",
     "lvs_id",
     "lvs_flush",
@@ -206,7 +198,6 @@ pub const GLOBAL_UNSUPPORTED: &[&str] = &[
 pub const INSTANCE_UNSUPPORTED: &[&str] = &[
     "track_bfd",
     "notify_deleted",
-    "smtp_alert",
     "old_unicast_checksum",
     "linkbeat_use_polling",
     "kernel_rx_buf_size",

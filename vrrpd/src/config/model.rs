@@ -183,6 +183,9 @@ pub struct SyncGroup {
     /// `sync_group_tracking_weight`: group trackers' weights apply to members.
     #[serde(default)]
     pub sync_group_tracking_weight: bool,
+    /// `smtp_alert [BOOL]`, if given ([`MailDefs::vrrp_alert`] has the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smtp_alert: Option<bool>,
 }
 
 /// A `track_script` / `track_interface` / `track_file` entry: a name and optional weight.
@@ -275,6 +278,9 @@ pub struct VirtualServer {
     /// Per real server, in the order of `service.real_servers`.
     #[serde(default)]
     pub real_servers: Vec<RealServerChecks>,
+    /// `smtp_alert [BOOL]`, if given ([`MailDefs::virtual_server_alert`] has the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smtp_alert: Option<bool>,
 }
 
 /// The checker side of one `real_server`.
@@ -286,6 +292,9 @@ pub struct RealServerChecks {
     pub timers: checks::spec::TimerOverrides,
     #[serde(default)]
     pub checkers: Vec<checks::spec::CheckSpec>,
+    /// `smtp_alert [BOOL]`, if given ([`MailDefs::real_server_alert`] has the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smtp_alert: Option<bool>,
 }
 
 impl VirtualServer {
@@ -376,6 +385,101 @@ pub struct GlobalDefs {
     /// `vrrp_startup_delay SECS`: instances stay in INIT this long after the daemon starts.
     #[serde(default, with = "opt_secs", skip_serializing_if = "Option::is_none")]
     pub vrrp_startup_delay: Option<Duration>,
+    /// Email alerts: recipients, server and the `smtp_alert` defaults.
+    #[serde(default)]
+    pub mail: MailDefs,
+}
+
+/// The mail keys of `global_defs`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailDefs {
+    /// `notification_email { … }`: the recipients.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notification_email: Vec<String>,
+    /// `notification_email_from` (default `USER@HOSTNAME`, as keepalived 2.2.7 does).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notification_email_from: Option<String>,
+    /// `smtp_server HOST [PORT]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smtp_server: Option<SmtpServer>,
+    /// `smtp_helo_name` (default: the host name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smtp_helo_name: Option<String>,
+    /// `smtp_connect_timeout` (default 30 s): bounds the connection and every reply.
+    #[serde(default = "thirty_secs", with = "secs")]
+    pub smtp_connect_timeout: Duration,
+    /// `smtp_alert`, `smtp_alert_vrrp`, `smtp_alert_checker`: defaults of the blocks' own
+    /// `smtp_alert` (the specific one first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smtp_alert: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smtp_alert_vrrp: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smtp_alert_checker: Option<bool>,
+    /// `no_email_faults`: no mail for FAULT.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_email_faults: bool,
+    /// `no_checker_emails`: a checker's change mails only when its real server changes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_checker_emails: bool,
+}
+
+impl Default for MailDefs {
+    fn default() -> Self {
+        Self {
+            notification_email: Vec::new(),
+            notification_email_from: None,
+            smtp_server: None,
+            smtp_helo_name: None,
+            smtp_connect_timeout: thirty_secs(),
+            smtp_alert: None,
+            smtp_alert_vrrp: None,
+            smtp_alert_checker: None,
+            no_email_faults: false,
+            no_checker_emails: false,
+        }
+    }
+}
+
+fn thirty_secs() -> Duration {
+    Duration::from_secs(30)
+}
+
+impl MailDefs {
+    /// Whether an instance or sync group with `own` (its `smtp_alert`, if given) mails:
+    /// default `smtp_alert_vrrp`, then `smtp_alert`, then no.
+    pub fn vrrp_alert(&self, own: Option<bool>) -> bool {
+        own.or(self.smtp_alert_vrrp)
+            .or(self.smtp_alert)
+            .unwrap_or(false)
+    }
+
+    /// The same for a virtual server (quorum changes): default `smtp_alert_checker`, then
+    /// `smtp_alert`, then no.
+    pub fn virtual_server_alert(&self, own: Option<bool>) -> bool {
+        own.or(self.smtp_alert_checker)
+            .or(self.smtp_alert)
+            .unwrap_or(false)
+    }
+
+    /// The same for a real server (checker changes), whose last default is yes: keepalived
+    /// keeps it for backward compatibility. The virtual server's own is not inherited.
+    pub fn real_server_alert(&self, own: Option<bool>) -> bool {
+        own.or(self.smtp_alert_checker)
+            .or(self.smtp_alert)
+            .unwrap_or(true)
+    }
+}
+
+/// `smtp_server HOST [PORT]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpServer {
+    /// An address or a name (resolved when a mail goes out).
+    pub host: String,
+    /// Default 25.
+    pub port: u16,
 }
 
 impl Default for GlobalDefs {
@@ -399,6 +503,7 @@ impl Default for GlobalDefs {
             check_unicast_src: false,
             skip_check_adv_addr: false,
             fifo_write_vrrp_states_on_reload: false,
+            mail: MailDefs::default(),
         }
     }
 }
@@ -633,6 +738,9 @@ pub struct VrrpInstance {
     /// effective priority changes.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub notify_priority_changes: bool,
+    /// `smtp_alert [BOOL]`, if given ([`MailDefs::vrrp_alert`] has the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smtp_alert: Option<bool>,
     /// `strict_mode [BOOL]` (default `vrrp_strict`): keepalived's config rules apply
     /// (authentication dropped, only the owner starts as MASTER, `no_accept` by default).
     #[serde(default)]

@@ -90,7 +90,6 @@ pub const TRACK_FILE: &[Spec] = &[
 /// Reasons shared by several keywords.
 const NO_EFFECT: &str = "the setting has no effect";
 const NO_BFD: &str = "vrrpd has no BFD";
-const NO_MAIL: &str = "vrrpd sends no email";
 const NO_SNMP: &str = "vrrpd has no SNMP";
 const TUN_IPIP: &str =
     "NAT, DR and TUN forward; TUN is IP-in-IP only (`type gue`/`gre` and the checksum options have no effect)";
@@ -126,7 +125,7 @@ pub const SYNC_GROUP: &[Spec] = &[
     s("notify_fault", Arg::Str),
     s("notify_stop", Arg::Str),
     s("notify", Arg::Str),
-    u("smtp_alert", Arg::OptBool, NO_MAIL),
+    s("smtp_alert", Arg::OptBool),
     // keepalived 2 reads it as `sync_group_tracking_weight` (and says it is deprecated).
     s("global_tracking", Arg::Flag),
     s("sync_group_tracking_weight", Arg::Flag),
@@ -306,7 +305,7 @@ macro_rules! server_common {
             s("delay_loop", T),
             s("alpha", Arg::OptBool),
             s("inhibit_on_failure", Arg::OptBool),
-            u("smtp_alert", Arg::OptBool, NO_MAIL),
+            s("smtp_alert", Arg::OptBool),
             s("virtualhost", Arg::Str),
             u("snmp_name", Arg::Str, NO_SNMP),
             p("lvs_method", Arg::Rest, TUN_IPIP),

@@ -21,6 +21,7 @@ use tokio::task::JoinSet;
 use tracing::{info, warn};
 
 use crate::config::model::{Config, VirtualServer};
+use crate::mail::{Alert, Mailer};
 use crate::notify::{fifo, Fifo};
 use crate::track::{Contribution, TrackKey, Weight};
 
@@ -32,6 +33,16 @@ struct Followed {
     label: String,
     pool: Pool,
     subscribers: Vec<Subscriber>,
+    /// `smtp_alert` of the virtual server (quorum) and of each real server (checkers).
+    vs_mail: bool,
+    rs_mail: Vec<bool>,
+}
+
+/// Mails of the checkers (`smtp_alert`).
+struct Mail {
+    mailer: Mailer,
+    /// `no_checker_emails`: only a real server's own change mails.
+    only_servers: bool,
 }
 
 /// keepalived puts no limit on these scripts; a hung one must still not pile up forever.
@@ -112,6 +123,7 @@ pub async fn start(
     trackers: &HashMap<String, mpsc::Sender<(TrackKey, Contribution)>>,
     into: Option<Arc<SharedTable>>,
     fifos: &[Arc<Fifo>],
+    mailer: Option<Mailer>,
 ) -> anyhow::Result<Option<Services>> {
     if config.virtual_servers.is_empty() {
         return Ok(None);
@@ -136,10 +148,17 @@ pub async fn start(
                     })
             })
             .collect();
+        let defs = &config.global.mail;
         followed.push(Followed {
             label: label(vs),
             pool: Pool::new(servers),
             subscribers,
+            vs_mail: defs.virtual_server_alert(vs.smtp_alert),
+            rs_mail: vs
+                .real_servers
+                .iter()
+                .map(|r| defs.real_server_alert(r.smtp_alert))
+                .collect(),
         });
     }
     let alive: Vec<Vec<bool>> = followed.iter().map(|f| f.pool.alive_all()).collect();
@@ -167,7 +186,18 @@ pub async fn start(
     }
     let fifos = fifos.to_vec();
     let mut scripts = JoinSet::new();
-    report(&followed, &controller, &actions, "", &mut scripts, &fifos);
+    let mail = mailer.map(|mailer| Mail {
+        mailer,
+        only_servers: config.global.mail.no_checker_emails,
+    });
+    // keepalived's checker state: up unless `alpha`, until its first verdict.
+    let mut checker_up: Vec<bool> = specs.iter().map(|r| !r.timers.alpha).collect();
+    let out = Out {
+        fifos: &fifos,
+        mail: mail.as_ref(),
+        init: true,
+    };
+    report(&followed, &controller, &actions, "", &mut scripts, &out);
     let (handle, events) = if specs.is_empty() {
         (None, None)
     } else {
@@ -188,7 +218,30 @@ pub async fn start(
                     let micros = u32::try_from(latency.as_micros()).unwrap_or(u32::MAX);
                     controller.apply(HealthEvent::Rtt { svc, rs, micros });
                 }
-                let Some(change) = f.pool.on_event(&ev) else {
+                let alive_before = f.pool.alive(rs);
+                let pool_change = f.pool.on_event(&ev);
+                // keepalived mails a checker's own change (after the real server's and the
+                // virtual server's notifications); none on the shutdown report.
+                let rs_mail = checker_mail(
+                    &ev,
+                    &mut checker_up,
+                    mail.as_ref(),
+                    f.rs_mail.get(rs).copied().unwrap_or(false),
+                    alive_before != f.pool.alive(rs),
+                )
+                .and_then(|body| {
+                    let spec = &controller.specs()[svc];
+                    Some(Alert::RealServer {
+                        rs: fifo::rs_text(spec, spec.real_servers.get(rs)?),
+                        vs: fifo::vs_text(spec),
+                        up: f.pool.alive(rs),
+                        body,
+                    })
+                });
+                let Some(change) = pool_change else {
+                    if let (Some(m), Some(a)) = (&mail, rs_mail) {
+                        m.mailer.send(&a);
+                    }
                     continue;
                 };
                 let before = controller.quorum_up(svc);
@@ -207,14 +260,22 @@ pub async fn start(
                     }
                     table.store(controller.table());
                 }
+                let out = Out {
+                    fifos: &fifos,
+                    mail: mail.as_ref(),
+                    init: false,
+                };
                 report(
                     &followed,
                     &controller,
                     &actions,
                     &ev.reason,
                     &mut scripts,
-                    &fifos,
+                    &out,
                 );
+                if let (Some(m), Some(a)) = (&mail, rs_mail) {
+                    m.mailer.send(&a);
+                }
                 let after = controller.quorum_up(svc);
                 if after != before {
                     tell(&followed[svc], after).await;
@@ -232,16 +293,52 @@ pub async fn start(
     }))
 }
 
-/// Logs what membership changes did, runs their scripts (`notify_up`, `quorum_down`, ...) and
-/// writes their FIFO lines (script first, then line, as keepalived).
+/// The body of a checker's mail, when its change is worth one: the checker itself went
+/// down (up) from up (down), and its real server mails, either changed (`server_changed`) or
+/// not under `no_checker_emails`. Keeps `checker_up` current.
+fn checker_mail(
+    ev: &checks::Event,
+    checker_up: &mut [bool],
+    mail: Option<&Mail>,
+    rs_alert: bool,
+    server_changed: bool,
+) -> Option<String> {
+    let now_up = match ev.change {
+        checks::Change::Up => true,
+        checks::Change::Down => false,
+        checks::Change::Weight => return None,
+    };
+    let was_up = std::mem::replace(checker_up.get_mut(ev.checker)?, now_up);
+    let mail = mail?;
+    let wanted = was_up != now_up
+        && ev.latency.is_some()
+        && rs_alert
+        && (server_changed || !mail.only_servers);
+    if !wanted {
+        return None;
+    }
+    crate::mail::message::checker_body(&ev.kind, now_up, &ev.reason)
+}
+
+/// Where [`report`] writes besides the log and scripts.
+struct Out<'a> {
+    fifos: &'a [Arc<Fifo>],
+    mail: Option<&'a Mail>,
+    /// The initial evaluation (keepalived's "Starting with quorum …").
+    init: bool,
+}
+
+/// Logs what membership changes did, runs their scripts (`notify_up`, `quorum_down`, ...),
+/// writes their FIFO lines (script first, then line, as keepalived) and mails quorum changes.
 fn report(
     followed: &[Followed],
     c: &Controller,
     actions: &[lbcore::service::Action],
     why: &str,
     scripts: &mut JoinSet<()>,
-    fifos: &[Arc<Fifo>],
+    out: &Out<'_>,
 ) {
+    let fifos = out.fifos;
     for a in actions {
         let (svc, rs) = match a.event {
             SvcEvent::ServerUp { svc, rs } | SvcEvent::ServerDown { svc, rs } => (svc, Some(rs)),
@@ -266,6 +363,24 @@ fn report(
             SvcEvent::QuorumLost { .. } => warn!(virtual_server = %vs, "quorum lost"),
         }
         run_script(a.script.as_ref(), scripts);
+        if let (Some(m), SvcEvent::QuorumGained { .. } | SvcEvent::QuorumLost { .. }) =
+            (out.mail, a.event)
+        {
+            if followed.get(svc).is_some_and(|f| f.vs_mail) {
+                let up = matches!(a.event, SvcEvent::QuorumGained { .. });
+                m.mailer.send(&Alert::VirtualServer {
+                    vs: fifo::vs_text(spec),
+                    up,
+                    body: crate::mail::message::quorum_body(
+                        up,
+                        out.init,
+                        spec.quorum,
+                        spec.hysteresis,
+                        c.live_weight(svc),
+                    ),
+                });
+            }
+        }
         if !fifos.is_empty() {
             let line = match (a.event, server) {
                 (SvcEvent::ServerUp { .. }, Some(r)) => fifo::rs_line(spec, r, true),

@@ -66,6 +66,8 @@ pub struct InstanceDriver {
     track_rx: mpsc::Receiver<(TrackKey, Contribution)>,
     /// notify scripts / FIFO, when configured ([`Self::set_notifier`]).
     notifier: Option<Notifier>,
+    /// `smtp_alert` mails, when configured ([`Self::set_mail`]).
+    mail: Option<crate::mail::StateMail>,
     /// The sync group this instance belongs to ([`Self::set_group`]).
     group: Option<GroupLink>,
     /// Another member of the group has a fault: we are in FAULT too.
@@ -108,6 +110,9 @@ pub enum Control {
     /// releasing anything (no priority-0 advert, the VMAC stays), except, when Master, the
     /// addresses, routes and rules the new configuration no longer has.
     Handover { keep: Box<VrrpInstance> },
+    /// A reload drops this instance (it is then stopped): keepalived 2.2.7 mails it as
+    /// entering FAULT.
+    Removed,
 }
 
 /// What woke the actor up.
@@ -290,6 +295,7 @@ impl InstanceDriver {
             track_tx,
             track_rx,
             notifier: None,
+            mail: None,
             group: None,
             group_fault: false,
             own_fault: false,
@@ -350,6 +356,11 @@ impl InstanceDriver {
         self.notifier = Some(n);
     }
 
+    /// Mails each state entered (`smtp_alert`).
+    pub fn set_mail(&mut self, m: crate::mail::StateMail) {
+        self.mail = Some(m);
+    }
+
     /// `vrrp_startup_delay`: stay in INIT this long before starting (daemon start only).
     pub fn delay_start(&mut self, delay: Duration) {
         self.start_delay = Some(delay);
@@ -359,6 +370,13 @@ impl InstanceDriver {
     /// steps down and takes it back, as keepalived does.
     pub fn watch_deletions(&mut self, rx: broadcast::Receiver<Key>) {
         self.deletions = Some(rx);
+    }
+
+    /// A reload drops this instance: mailed as keepalived 2.2.7 does (FAULT).
+    fn on_removed(&mut self) {
+        if let Some(m) = &mut self.mail {
+            m.transition(NotifyState::Fault);
+        }
     }
 
     /// Makes this instance a member of a sync group.
@@ -398,6 +416,7 @@ impl InstanceDriver {
                             let _ = reply.send(self.status());
                         }
                         Control::Handover { keep } => return self.finish(Some(keep)).await,
+                        Control::Removed => self.on_removed(),
                     },
                 }
             }
@@ -440,7 +459,15 @@ impl InstanceDriver {
                 r = self.sock.recv(&mut buf) => Event::Packet(r),
             };
             match event {
-                Event::Stop => break,
+                Event::Stop => {
+                    // A reload's word that we are dropped may still wait behind the stop.
+                    while let Ok(c) = control.try_recv() {
+                        if let Control::Removed = c {
+                            self.on_removed();
+                        }
+                    }
+                    break;
+                }
                 Event::Timer => self.on_timer().await,
                 Event::Link(up) => self.on_link(up).await,
                 Event::Track(k, c) => {
@@ -453,6 +480,7 @@ impl InstanceDriver {
                 Event::Control(Control::Status(reply)) => {
                     let _ = reply.send(self.status());
                 }
+                Event::Control(Control::Removed) => self.on_removed(),
                 Event::Control(Control::Handover { keep }) => {
                     handover = Some(keep);
                     break;
@@ -680,13 +708,13 @@ impl InstanceDriver {
                     g.transition(from, to);
                 }
                 let resuming = self.resumed && from == State::Initialize;
+                let st = match to {
+                    State::Master => NotifyState::Master,
+                    State::Backup => NotifyState::Backup,
+                    State::Fault => NotifyState::Fault,
+                    State::Initialize => NotifyState::Stop,
+                };
                 if let Some(n) = &self.notifier {
-                    let st = match to {
-                        State::Master => NotifyState::Master,
-                        State::Backup => NotifyState::Backup,
-                        State::Fault => NotifyState::Fault,
-                        State::Initialize => NotifyState::Stop,
-                    };
                     // A reload is no news (keepalived 2.2.7 notifies nothing), unless
                     // `fifo_write_vrrp_states_on_reload` asks for the FIFO lines.
                     match (resuming, self.fifo_states_on_reload) {
@@ -694,6 +722,9 @@ impl InstanceDriver {
                         (true, true) => n.state_line(st, self.fsm.priority()),
                         (true, false) => {}
                     }
+                }
+                if let (Some(m), false) = (&mut self.mail, resuming) {
+                    m.transition(st);
                 }
                 // keepalived's words, which operators grep their logs for.
                 info!(

@@ -195,6 +195,8 @@ struct Running {
     balancer: Option<balancer::Balancer>,
     /// The notify FIFOs and their scripts.
     fifos: fifos::Fifos,
+    /// `smtp_alert` delivery, when `notification_email` and `smtp_server` are set.
+    mailer: Option<crate::mail::Mailer>,
 }
 
 impl Running {
@@ -239,22 +241,34 @@ impl Running {
         }
         let env = trackers::ScriptEnv::new(config);
         let fifos = fifos::Fifos::open(&config.global, &env);
-        trackers::start(config, &env, fifos.vrrp(), &mut drivers, monitors.links, nl).await;
+        let mailer =
+            crate::mail::Settings::from_config(&config.global).map(crate::mail::Mailer::start);
+        trackers::start(
+            config,
+            &env,
+            fifos.vrrp(),
+            &mut drivers,
+            monitors.links,
+            nl,
+            mailer.as_ref(),
+        )
+        .await;
         for (driver, inst) in drivers.into_iter().zip(&config.instances) {
             let (ctl_tx, ctl_rx) = mpsc::channel(4);
             controls.push((inst.name.clone(), ctl_tx));
             tasks.spawn(driver.run(stop_rx.clone(), ctl_rx));
         }
         let into = balancer.as_ref().map(balancer::Balancer::table);
-        let health = match health::start(config, &vs_trackers, into, fifos.lvs()).await {
-            Ok(h) => h,
-            Err(e) => {
-                if let Some(b) = balancer {
-                    b.stop().await;
+        let health =
+            match health::start(config, &vs_trackers, into, fifos.lvs(), mailer.clone()).await {
+                Ok(h) => h,
+                Err(e) => {
+                    if let Some(b) = balancer {
+                        b.stop().await;
+                    }
+                    return Err(e);
                 }
-                return Err(e);
-            }
-        };
+            };
         let balancer = match &health {
             Some(h) => balancer::Balancer::start(config, h.table(), owners, balancer).await,
             None => {
@@ -271,6 +285,7 @@ impl Running {
             health,
             balancer,
             fifos,
+            mailer,
         })
     }
 
@@ -294,6 +309,8 @@ impl Running {
                 if ctl.send(Control::Handover { keep }).await.is_ok() {
                     kept += 1;
                 }
+            } else {
+                let _ = ctl.send(Control::Removed).await;
             }
         }
         // The kept ones end first: a stop seen before the handover would release them.
@@ -350,6 +367,7 @@ impl Running {
             &controls,
             self.health.as_ref(),
             self.balancer.as_ref(),
+            self.mailer.as_ref(),
             what,
         )
         .await
@@ -369,6 +387,7 @@ async fn dump(
     controls: &[mpsc::Sender<Control>],
     health: Option<&health::Services>,
     balancer: Option<&balancer::Balancer>,
+    mailer: Option<&crate::mail::Mailer>,
     what: Dump,
 ) {
     let mut all = Vec::with_capacity(controls.len());
@@ -396,6 +415,7 @@ async fn dump(
                 "instances": all,
                 "checkers": health.map(|h| h.snapshot()).unwrap_or_default(),
                 "balancer": balancer.map(|b| b.counters()),
+                "smtp": mailer.map(|m| m.stats()),
             }))
             .unwrap_or_default(),
         ),

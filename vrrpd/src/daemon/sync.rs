@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 use tracing::info;
 
+use crate::mail::StateMail;
 use crate::notify::{Notifier, NotifyState};
 use crate::vrrp::fsm::State;
 
@@ -51,6 +52,8 @@ pub struct Group {
     name: String,
     inner: Mutex<Inner>,
     notifier: Option<Notifier>,
+    /// `smtp_alert` mails of the group.
+    mail: Mutex<Option<StateMail>>,
 }
 
 /// A member's handle on its group.
@@ -62,7 +65,12 @@ pub struct GroupLink {
 
 impl Group {
     /// A group of the named members; returns one link per member, in order.
-    pub fn start(name: &str, members: &[String], notifier: Option<Notifier>) -> Vec<GroupLink> {
+    pub fn start(
+        name: &str,
+        members: &[String],
+        notifier: Option<Notifier>,
+        mail: Option<StateMail>,
+    ) -> Vec<GroupLink> {
         let mut rxs = Vec::new();
         let members = members
             .iter()
@@ -86,6 +94,7 @@ impl Group {
                 notified: None,
             }),
             notifier,
+            mail: Mutex::new(mail),
         });
         rxs.into_iter()
             .enumerate()
@@ -156,14 +165,23 @@ impl GroupLink {
                 self.group.name,
                 state_word(to)
             );
+            let st = match to {
+                State::Master => NotifyState::Master,
+                State::Backup => NotifyState::Backup,
+                State::Fault => NotifyState::Fault,
+                State::Initialize => NotifyState::Stop,
+            };
             if let Some(n) = &self.group.notifier {
-                let st = match to {
-                    State::Master => NotifyState::Master,
-                    State::Backup => NotifyState::Backup,
-                    State::Fault => NotifyState::Fault,
-                    State::Initialize => NotifyState::Stop,
-                };
                 n.notify(st, 0);
+            }
+            if let Some(m) = self
+                .group
+                .mail
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .as_mut()
+            {
+                m.transition(st);
             }
         }
     }
@@ -224,7 +242,7 @@ mod tests {
 
     fn links(n: usize) -> Vec<GroupLink> {
         let names: Vec<String> = (0..n).map(|i| format!("VI_{i}")).collect();
-        Group::start("G", &names, None)
+        Group::start("G", &names, None, None)
     }
 
     fn drain(l: &mut GroupLink) -> Vec<GroupCmd> {

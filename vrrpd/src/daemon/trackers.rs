@@ -21,6 +21,7 @@ use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
 use crate::config::model::{Config, Notify, SyncGroup, Track, VrrpInstance};
+use crate::mail::{Mailer, StateMail};
 use crate::netlink::Netlink;
 use crate::notify::{Fifo, Kind, Notifier, NotifySpec};
 use crate::track::file::{self, FileSpec};
@@ -47,6 +48,7 @@ pub async fn start(
     drivers: &mut [InstanceDriver],
     links: &LinkMonitor,
     nl: &Netlink,
+    mailer: Option<&Mailer>,
 ) {
     let txs: Vec<TrackTx> = drivers.iter().map(InstanceDriver::tracker).collect();
     let insts: Vec<VrrpInstance> = config
@@ -61,8 +63,17 @@ pub async fn start(
     for (inst, tx) in insts.iter().zip(&txs) {
         start_interfaces(inst, tx, links, nl).await;
     }
-    start_groups(config, env, drivers, fifos);
+    start_groups(config, env, drivers, fifos, mailer);
+    let mail = &config.global.mail;
     for (inst, d) in insts.iter().zip(drivers.iter_mut()) {
+        if let Some(m) = mailer.filter(|_| mail.vrrp_alert(inst.smtp_alert)) {
+            d.set_mail(StateMail::new(
+                m.clone(),
+                Kind::Instance,
+                &inst.name,
+                mail.no_email_faults,
+            ));
+        }
         let mut spec = notify_spec(env, Kind::Instance, &inst.name, &inst.notify);
         spec.priority_changes = inst.notify_priority_changes;
         if has_scripts(&spec) || !fifos.is_empty() {
@@ -119,7 +130,9 @@ fn start_groups(
     env: &ScriptEnv,
     drivers: &mut [InstanceDriver],
     fifos: &[Arc<Fifo>],
+    mailer: Option<&Mailer>,
 ) {
+    let mail = &config.global.mail;
     for g in &config.sync_groups {
         let members: Vec<usize> = g
             .group
@@ -139,7 +152,10 @@ fn start_groups(
             .iter()
             .map(|&i| config.instances[i].name.clone())
             .collect();
-        let links = Group::start(&g.name, &names, notifier);
+        let group_mail = mailer
+            .filter(|_| mail.vrrp_alert(g.smtp_alert))
+            .map(|m| StateMail::new(m.clone(), Kind::Group, &g.name, mail.no_email_faults));
+        let links = Group::start(&g.name, &names, notifier, group_mail);
         for (&i, link) in members.iter().zip(links) {
             drivers[i].set_group(link);
         }

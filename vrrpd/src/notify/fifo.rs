@@ -45,7 +45,7 @@ fn up_down(up: bool) -> &'static str {
 }
 
 /// keepalived's `FMT_VS`: `[ADDR]:PROTO:PORT`, `FWM MARK`, or `[GROUP]:0` for a group.
-fn vs_text(vs: &ServiceSpec) -> String {
+pub fn vs_text(vs: &ServiceSpec) -> String {
     match &vs.key {
         ServiceKey::Addr { addr, port } => trio(*addr, proto(vs), port.unwrap_or(0)),
         ServiceKey::Fwmark { mark, .. } => format!("FWM {mark}"),
@@ -55,7 +55,7 @@ fn vs_text(vs: &ServiceSpec) -> String {
 
 /// keepalived's `FMT_RS`: `[ADDR]:PROTO:PORT`, the port being the virtual server's when the
 /// real server gives none (keepalived fills it in; 0 for a firewall mark).
-fn rs_text(vs: &ServiceSpec, rs: &RealServerSpec) -> String {
+pub fn rs_text(vs: &ServiceSpec, rs: &RealServerSpec) -> String {
     let port = match (&vs.key, rs.port) {
         (_, Some(p)) => p,
         (ServiceKey::Addr { port: Some(p), .. }, None) => *p,
