@@ -450,7 +450,7 @@ fn global_table() -> &'static [Keyword<GlobalDraft>] {
 
 /// keepalived's process keywords, applied to vrrpd's threads (see `crate::tuning`).
 fn process_keywords() -> Vec<Keyword<GlobalDraft>> {
-    const RTTIME: &str = "RLIMIT_RTTIME is per process: with both sides real-time the larger limit applies to both, and reaching the hard limit kills the whole daemon (keepalived restarts a killed child)";
+    const RTTIME: &str = "RLIMIT_RTTIME is per process: one limit, the largest of the sides that are or may go real-time, binds every real-time thread, and reaching the hard limit kills the whole daemon (keepalived restarts a killed child)";
     const NO_SWAP: &str = "mlockall(2) is per process: vrrpd is one process, so this locks the whole daemon (VRRP, health checks and balancer)";
     vec![
         Keyword::new("vrrp_priority", |g, n, d| g.process.nice(Side::Vrrp, n, d)),

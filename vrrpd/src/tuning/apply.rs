@@ -21,7 +21,6 @@ pub const WATCH_TICK: Duration = Duration::from_millis(100);
 struct Original {
     nice: i32,
     cpus: Vec<u16>,
-    rttime: (u64, u64),
 }
 
 #[derive(Debug)]
@@ -66,7 +65,6 @@ impl Tuner {
         let original = Original {
             nice: os::nice(main).unwrap_or(0),
             cpus: os::affinity(main).unwrap_or_default(),
-            rttime: os::rttime().unwrap_or((u64::MAX, u64::MAX)),
         };
         let side = |side, tid| SideState {
             side,
@@ -233,32 +231,43 @@ fn apply_thread(side: Side, tid: Pid, t: &ThreadPlan, original: &Original) -> Op
         priority,
         nice = os::nice(tid).unwrap_or(0),
         cpus = ?os::affinity(tid).unwrap_or_default(),
-        "process settings applied to the {} thread",
+        "the {} thread runs with",
         side.name()
     );
     rt
 }
 
-/// Sets RLIMIT_RTTIME for the sides now real-time (or back to the original without any).
+/// Sets RLIMIT_RTTIME once a side runs real-time: the largest limit of the sides that run
+/// or may go real-time (`max_auto_priority`), so that a second side going real-time later
+/// need not raise the hard limit (which takes CAP_SYS_RESOURCE). Without a real-time thread
+/// the limit binds nobody and is left alone.
 fn update_rttime(st: &mut State) {
+    if st.sides.iter().all(|s| s.rt.is_none()) {
+        return;
+    }
     let want = rttime_limit(
         st.sides
             .iter()
-            .filter(|s| s.rt.is_some())
+            .filter(|s| s.rt.is_some() || s.escalator.is_some())
             .map(|s| s.rttime_us),
     );
+    let Some((soft, hard)) = want else { return };
     if want == st.rttime {
         return;
     }
-    let (soft, hard) = want.unwrap_or(st.original.rttime);
     match os::set_rttime(soft, hard) {
         Ok(()) => {
             st.rttime = want;
-            if want.is_some() {
-                info!("RLIMIT_RTTIME {soft}/{hard} µs (soft/hard) for the real-time thread(s)");
-            }
+            info!("RLIMIT_RTTIME {soft}/{hard} µs (soft/hard) for the real-time thread(s)");
         }
-        Err(e) => warn!("cannot set realtime rlimit {soft}/{hard} µs - {e}"),
+        Err(e) => {
+            let hint = if e.raw_os_error() == Some(libc::EPERM) {
+                " (raising a hard limit needs CAP_SYS_RESOURCE)"
+            } else {
+                ""
+            };
+            warn!("child process cannot set realtime rlimit {soft}/{hard} µs - {e}{hint}")
+        }
     }
 }
 

@@ -15,8 +15,9 @@
 //!
 //! Scripts are forked by their side's thread: they inherit its CPUs and a positive nice, not
 //! SCHED_RR nor a negative nice. Two settings only exist per process: `mlockall(2)` (either
-//! `*_no_swap` locks the whole daemon) and RLIMIT_RTTIME (the larger limit of the real-time
-//! sides applies; soft at half, where SIGXCPU is logged, hard kills the daemon).
+//! `*_no_swap` locks the whole daemon) and RLIMIT_RTTIME (set once a side is real-time, to
+//! the larger limit of the sides that are or may go real-time; soft at half, where SIGXCPU is
+//! logged, hard kills the daemon).
 //!
 //! A side's settings apply when it runs (keepalived starts a child only for instances /
 //! virtual servers): `vrrp_*` with VRRP instances, `checker_*` with virtual servers. This

@@ -163,7 +163,9 @@ pub fn set_umask(mask: u32) -> u32 {
 /// Why a scheduling call failed, in words an operator can act on.
 pub fn hint(e: &io::Error) -> &'static str {
     match e.raw_os_error() {
-        Some(libc::EPERM) => " (needs CAP_SYS_NICE, or RLIMIT_RTPRIO / RLIMIT_NICE)",
+        Some(libc::EPERM) | Some(libc::EACCES) => {
+            " (needs CAP_SYS_NICE, or RLIMIT_RTPRIO / RLIMIT_NICE)"
+        }
         Some(libc::EINVAL) => " (not allowed here: offline or excluded CPUs?)",
         Some(libc::ENOMEM) | Some(libc::EAGAIN) => {
             " (needs CAP_IPC_LOCK or a larger RLIMIT_MEMLOCK)"
@@ -194,6 +196,8 @@ mod tests {
             );
             set_other(tid, true).unwrap();
             assert_eq!(scheduler(tid).unwrap(), (libc::SCHED_OTHER, true, 0));
+            let (soft, hard) = rttime().unwrap();
+            assert!(soft <= hard);
             let cpus = affinity(tid).unwrap();
             assert!(!cpus.is_empty());
             set_affinity(tid, &cpus[..1]).unwrap();
