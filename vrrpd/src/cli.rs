@@ -53,7 +53,7 @@ pub struct Cli {
     /// Flush the log file after each write.
     #[arg(long = "flush-log-file")]
     pub flush_log_file: bool,
-    /// umask for created files, numeric.
+    /// umask for created files, numeric (wins over the `umask` keyword).
     #[arg(short = 'u', long = "umask", value_name = "MASK")]
     pub umask: Option<String>,
     /// Drop VIPs on transition from signal.
@@ -179,6 +179,19 @@ impl Cli {
         }
     }
 
+    /// `-u MASK` read as keepalived reads it (C's `strtol` base 0: `0x` hex, leading `0`
+    /// octal, else decimal; at most 0777). `Err` with keepalived's complaint for a bad value,
+    /// which keepalived then ignores (it goes on with the `umask` keyword or its default).
+    pub fn umask_value(&self) -> Result<Option<u32>, String> {
+        let Some(m) = &self.umask else {
+            return Ok(None);
+        };
+        match crate::config::process::c_number(m) {
+            Some(v) if v <= 0o777 => Ok(Some(v as u32)),
+            _ => Err(format!("Invalid --umask option {m}")),
+        }
+    }
+
     /// `--config-test` with its optional log file.
     pub fn config_test_log(&self) -> Option<Option<PathBuf>> {
         self.config_test
@@ -270,14 +283,6 @@ where
             return Err(CliError::Invalid {
                 flag: "-S/--log-facility",
                 message: format!("`{f}` (expected 0-7, local0-7, user or daemon)"),
-            });
-        }
-    }
-    if let Some(m) = &cli.umask {
-        if u32::from_str_radix(m.trim_start_matches("0o"), 8).is_err() {
-            return Err(CliError::Invalid {
-                flag: "-u/--umask",
-                message: format!("`{m}` is not an octal number"),
             });
         }
     }

@@ -18,5 +18,6 @@ pub mod sysctl;
 #[cfg(test)]
 mod testutil;
 pub mod track;
+pub mod tuning;
 pub mod vmac;
 pub mod vrrp;

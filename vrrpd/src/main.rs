@@ -69,6 +69,7 @@ fn main() -> ExitCode {
         host: config::HostChecks {
             interfaces: true,
             scripts: true,
+            cpus: true,
         },
     };
     let loaded = config::load(&cli.use_file, &opts);
@@ -162,6 +163,16 @@ const DEFAULT_PID_FILE: &str = "/run/vrrpd.pid";
 fn run_daemon(cli: Cli, config: Config, opts: LoadOptions) -> ExitCode {
     // Before any thread exists (it edits the environment).
     let systemd = process::SystemdNotify::from_env();
+    // First, as keepalived: every file the daemon makes (log, pid files, FIFOs, dumps) and
+    // every script it runs gets it. A bad -u is reported and ignored, as keepalived does.
+    let umask_cli = cli.umask_value().unwrap_or_else(|e| {
+        eprintln!("{e}");
+        None
+    });
+    vrrpd::tuning::os::set_umask(vrrpd::tuning::umask_of(
+        umask_cli,
+        config.global.process.umask,
+    ));
     if !cli.dont_fork {
         if let Err(e) = process::daemonize() {
             eprintln!("vrrpd: cannot fork: {e}");
@@ -192,6 +203,7 @@ fn run_daemon(cli: Cli, config: Config, opts: LoadOptions) -> ExitCode {
     }
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        .thread_name("main-blocking")
         .build()
     {
         Ok(rt) => rt,
@@ -215,6 +227,7 @@ fn run_daemon(cli: Cli, config: Config, opts: LoadOptions) -> ExitCode {
     match rt.block_on(vrrpd::daemon::run(
         config,
         cli.subsystems(),
+        umask_cli,
         reload,
         systemd,
     )) {

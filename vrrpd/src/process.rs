@@ -2,6 +2,7 @@
 
 use std::fs;
 use std::io::{self, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 /// A pid file that is removed again when the daemon exits.
@@ -44,6 +45,9 @@ impl PidFile {
             fs::create_dir_all(dir).map_err(io_err)?;
         }
         let mut f = fs::File::create(path).map_err(io_err)?;
+        // 0644 whatever the umask, as keepalived writes its pid files.
+        f.set_permissions(fs::Permissions::from_mode(0o644))
+            .map_err(io_err)?;
         writeln!(f, "{}", std::process::id()).map_err(io_err)?;
         Ok(Self {
             path: path.to_path_buf(),
@@ -174,6 +178,8 @@ mod tests {
             let _p = PidFile::create(&path).unwrap();
             let text = fs::read_to_string(&path).unwrap();
             assert_eq!(text.trim(), std::process::id().to_string());
+            let mode = fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o644);
         }
         assert!(!path.exists());
         let _ = fs::remove_dir_all(dir);

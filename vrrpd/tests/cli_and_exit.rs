@@ -144,13 +144,17 @@ fn refused_flags_say_why() {
             ..
         })
     ));
-    assert!(matches!(
-        p(&["-u", "9x"]),
-        Err(CliError::Invalid {
-            flag: "-u/--umask",
-            ..
-        })
-    ));
+    // keepalived reports a bad -u and goes on without it; so does vrrpd. Its value is read
+    // as C's strtol reads it: `22` is decimal.
+    let bad = p(&["-u", "9x"]).unwrap();
+    assert_eq!(
+        bad.umask_value(),
+        Err("Invalid --umask option 9x".to_string())
+    );
+    assert_eq!(p(&["-u", "22"]).unwrap().umask_value(), Ok(Some(22)));
+    assert_eq!(p(&["-u", "022"]).unwrap().umask_value(), Ok(Some(0o22)));
+    assert_eq!(p(&["-u", "0x1ff"]).unwrap().umask_value(), Ok(Some(0o777)));
+    assert!(p(&["-u", "01000"]).unwrap().umask_value().is_err());
     assert!(matches!(
         p(&["--signum=FOO"]),
         Err(CliError::Invalid { .. })

@@ -408,3 +408,134 @@ fn strict_mode_rules_agree_with_keepalived() {
     let _ = std::fs::remove_dir_all(&dir);
     assert!(failures.is_empty(), "{}", failures.join("\n---\n"));
 }
+
+/// keepalived's process keywords (`vrrp_priority`, `checker_rt_priority`, `*_cpu_affinity`,
+/// `*_rlimit_rttime`, `*_no_swap`, `max_auto_priority`, `min_auto_priority_delay`, `umask`
+/// and the BFD ones vrrpd skips): `vrrpd -t` agrees with `keepalived -t` on each line, valid
+/// or not. CPU ids are checked against this host's online CPUs, as keepalived checks them.
+#[test]
+fn process_keywords_agree_with_keepalived() {
+    if !root_and_keepalived() {
+        return;
+    }
+    let ncpus = vrrpd::config::process::online_cpus().expect("online CPU count");
+    let (last, beyond) = (ncpus - 1, ncpus);
+    let mut cases: Vec<String> = [
+        "vrrp_priority -20",
+        "vrrp_priority 19",
+        "vrrp_priority 0",
+        "vrrp_priority 05",
+        "vrrp_priority +5",
+        "vrrp_priority 5 6",
+        "vrrp_priority -21",
+        "vrrp_priority 20",
+        "vrrp_priority",
+        "vrrp_priority x",
+        "vrrp_priority 5x",
+        "vrrp_priority 0x5",
+        "vrrp_priority 1.5",
+        "checker_priority 10",
+        "checker_priority -21",
+        "vrrp_no_swap",
+        "checker_no_swap",
+        "vrrp_rt_priority 1",
+        "vrrp_rt_priority 99",
+        "vrrp_rt_priority 0",
+        "vrrp_rt_priority 100",
+        "vrrp_rt_priority -5",
+        "vrrp_rt_priority",
+        "vrrp_rt_priority x",
+        "checker_rt_priority 50",
+        "checker_rt_priority 100",
+        "checker_rt_priority",
+        "vrrp_cpu_affinity 0",
+        "vrrp_cpu_affinity 0 0",
+        "vrrp_cpu_affinity 01",
+        "vrrp_cpu_affinity",
+        "vrrp_cpu_affinity x",
+        "vrrp_cpu_affinity 0 x",
+        "vrrp_cpu_affinity -1",
+        "vrrp_cpu_affinity 0x1",
+        "checker_cpu_affinity",
+        "vrrp_rlimit_rttime 1",
+        "vrrp_rlimit_rttime 2",
+        "vrrp_rlimit_rttime 10000000",
+        "vrrp_rlimit_rttime 0",
+        "vrrp_rlimit_rttime 4294967296",
+        "vrrp_rlimit_rttime x",
+        "vrrp_rlimit_rttime",
+        "vrrp_rlimit_rtime 5000",
+        "checker_rlimit_rttime 1",
+        "checker_rlimit_rtime 5000",
+        "max_auto_priority",
+        "max_auto_priority -1",
+        "max_auto_priority 0",
+        "max_auto_priority 99",
+        "max_auto_priority 100",
+        "max_auto_priority -2",
+        "max_auto_priority x",
+        "min_auto_priority_delay 1",
+        "min_auto_priority_delay 10000000",
+        "min_auto_priority_delay 0",
+        "min_auto_priority_delay 10000001",
+        "min_auto_priority_delay",
+        "min_auto_priority_delay x",
+        "umask 022",
+        "umask 0x12",
+        "umask 18",
+        "umask 0777",
+        "umask 0x1ff",
+        "umask IWGRP|IWOTH",
+        "umask IWGRP | IWOTH",
+        "umask IRUSR",
+        "umask",
+        "umask foo",
+        "umask IRWXO",
+        "umask 01000",
+        "umask 512",
+        "umask 08",
+        "umask IWGRP|",
+        "umask IWGRP IWOTH",
+        "umask 022 1",
+        "umask |IWGRP",
+        "umask IWGRPIWOTH",
+        "bfd_priority 1",
+        "bfd_no_swap",
+        "bfd_rt_priority 5",
+        "bfd_cpu_affinity 0",
+        "bfd_rlimit_rttime 100",
+        "bfd_rlimit_rtime 100",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    cases.extend([
+        format!("vrrp_cpu_affinity {last}"),
+        format!("checker_cpu_affinity 0 {last}"),
+        format!("vrrp_cpu_affinity {beyond}"),
+        format!("checker_cpu_affinity 0 {beyond}"),
+        "vrrp_rt_priority 50\nvrrp_priority -5\nvrrp_no_swap\nchecker_priority 5\nmax_auto_priority 10\nmin_auto_priority_delay 5000\numask 077".into(),
+    ]);
+    let ns = Ns::new("p").expect("namespace with eth0..eth3");
+    let vrrpd = env!("CARGO_BIN_EXE_vrrpd");
+    let dir = std::env::temp_dir().join(format!("vrrpd-process-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut failures = Vec::new();
+    for (i, global) in cases.iter().enumerate() {
+        let path = dir.join(format!("p{i}.conf"));
+        let text = format!(
+            "global_defs {{\n  {global}\n}}\nvrrp_instance VI_1 {{\n  state BACKUP\n  interface eth0\n  virtual_router_id 51\n  priority 100\n  virtual_ipaddress {{\n    192.0.2.100/24\n  }}\n}}\n"
+        );
+        std::fs::write(&path, &text).unwrap();
+        let (k, kout) = ns.test("keepalived", &path, "p");
+        let (v, vout) = ns.test(vrrpd, &path, "p");
+        if (k == 0) != (v == 0) {
+            failures.push(format!(
+                "`{global}`: keepalived {k}, vrrpd {v}\n{kout}\n{vout}"
+            ));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(cases.len() >= 80, "only {} cases", cases.len());
+    assert!(failures.is_empty(), "{}", failures.join("\n---\n"));
+}

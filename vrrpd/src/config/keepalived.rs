@@ -16,6 +16,7 @@ use super::model::{
     SourceRef, SyncGroup, Track, TrackFile, TrackProcess, TrackVirtualServer, UseVmac,
     VirtualAddress, VirtualServer, VrrpInstance,
 };
+use super::process::{ProcessDraft, Side};
 use super::tree::Node;
 use crate::vrrp::packet::Version;
 
@@ -26,6 +27,8 @@ pub struct HostChecks {
     pub interfaces: bool,
     /// Scripts that exist and would run as root need `enable_script_security`.
     pub scripts: bool,
+    /// `*_cpu_affinity` CPU ids must be below the host's online CPU count.
+    pub cpus: bool,
 }
 
 /// Build the model from the top-level statements. Diagnostics go to `diags`.
@@ -113,6 +116,8 @@ struct GlobalDraft {
     /// The `*_fifo_script` commands, for the script-security check.
     scripts_used: Vec<(String, Pos)>,
     mail: super::model::MailDefs,
+    /// `vrrp_priority`, `checker_rt_priority`, `umask`, ...
+    process: ProcessDraft,
 }
 
 /// One `*notify_fifo` and its `*notify_fifo_script`, in either order.
@@ -440,6 +445,7 @@ fn global_table() -> &'static [Keyword<GlobalDraft>] {
             }),
         ]);
         v.extend(mail_keywords());
+        v.extend(process_keywords());
         v.extend(
             GLOBAL_UNSUPPORTED
                 .iter()
@@ -525,6 +531,55 @@ fn mail_keywords() -> [Keyword<GlobalDraft>; 10] {
         Keyword::new("no_checker_emails", |g, n, d| {
             g.mail.no_checker_emails = bool_arg(n, d).unwrap_or(true)
         }),
+    ]
+}
+
+/// keepalived's process keywords, applied to vrrpd's threads (see `crate::tuning`).
+fn process_keywords() -> Vec<Keyword<GlobalDraft>> {
+    const RTTIME: &str = "RLIMIT_RTTIME is per process: one limit, the largest of the sides that are or may go real-time, binds every real-time thread, and reaching the hard limit kills the whole daemon (keepalived restarts a killed child)";
+    const NO_SWAP: &str = "mlockall(2) is per process: vrrpd is one process, so this locks the whole daemon (VRRP, health checks and balancer)";
+    vec![
+        Keyword::new("vrrp_priority", |g, n, d| g.process.nice(Side::Vrrp, n, d)),
+        Keyword::new("checker_priority", |g, n, d| {
+            g.process.nice(Side::Checker, n, d)
+        }),
+        Keyword::new("vrrp_rt_priority", |g, n, d| {
+            g.process.rt_priority(Side::Vrrp, n, d)
+        }),
+        Keyword::new("checker_rt_priority", |g, n, d| {
+            g.process.rt_priority(Side::Checker, n, d)
+        }),
+        Keyword::new("vrrp_cpu_affinity", |g, n, d| {
+            g.process.cpu_affinity(Side::Vrrp, n, d)
+        }),
+        Keyword::new("checker_cpu_affinity", |g, n, d| {
+            g.process.cpu_affinity(Side::Checker, n, d)
+        }),
+        Keyword::partial("vrrp_rlimit_rttime", RTTIME, |g, n, d| {
+            g.process.rlimit_rttime(Side::Vrrp, n, d)
+        }),
+        Keyword::partial("checker_rlimit_rttime", RTTIME, |g, n, d| {
+            g.process.rlimit_rttime(Side::Checker, n, d)
+        }),
+        Keyword::partial("vrrp_rlimit_rtime", RTTIME, |g, n, d| {
+            g.process.rlimit_rttime(Side::Vrrp, n, d)
+        }),
+        Keyword::partial("checker_rlimit_rtime", RTTIME, |g, n, d| {
+            g.process.rlimit_rttime(Side::Checker, n, d)
+        }),
+        Keyword::partial("vrrp_no_swap", NO_SWAP, |g, _, _| {
+            g.process.no_swap(Side::Vrrp)
+        }),
+        Keyword::partial("checker_no_swap", NO_SWAP, |g, _, _| {
+            g.process.no_swap(Side::Checker)
+        }),
+        Keyword::new("max_auto_priority", |g, n, d| {
+            g.process.max_auto_priority(n, d)
+        }),
+        Keyword::new("min_auto_priority_delay", |g, n, d| {
+            g.process.min_auto_priority_delay(n, d)
+        }),
+        Keyword::new("umask", |g, n, d| g.process.umask(n, d)),
     ]
 }
 
@@ -999,8 +1054,14 @@ fn scripts_in(node: &Node) -> Vec<(String, Pos)> {
 }
 
 impl Draft {
-    fn resolve(self, host: HostChecks, diags: &mut Diags) -> Config {
+    fn resolve(mut self, host: HostChecks, diags: &mut Diags) -> Config {
         self.cross_check(host, diags);
+        let host_cpus = if host.cpus {
+            super::process::online_cpus()
+        } else {
+            None
+        };
+        let process = std::mem::take(&mut self.global.process).resolve(host_cpus, diags);
         let g = &self.global;
         let mut global = GlobalDefs {
             router_id: g.router_id.clone(),
@@ -1028,6 +1089,7 @@ impl Draft {
         global.skip_check_adv_addr = g.skip_check_adv_addr;
         global.fifo_write_vrrp_states_on_reload = g.fifo_states_on_reload;
         global.mail = g.mail.clone();
+        global.process = process;
         let instances = self
             .instances
             .into_iter()

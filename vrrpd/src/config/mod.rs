@@ -11,6 +11,7 @@ pub mod keywords;
 pub mod lexer;
 pub mod model;
 pub mod preprocess;
+pub mod process;
 pub mod schema;
 pub mod toml;
 pub mod tree;

@@ -385,6 +385,11 @@ pub struct GlobalDefs {
     /// `vrrp_startup_delay SECS`: instances stay in INIT this long after the daemon starts.
     #[serde(default, with = "opt_secs", skip_serializing_if = "Option::is_none")]
     pub vrrp_startup_delay: Option<Duration>,
+    /// keepalived's per-process settings (`vrrp_priority`, `checker_rt_priority`, `*_no_swap`,
+    /// `*_cpu_affinity`, `*_rlimit_rttime`, `max_auto_priority`, `umask`), applied to vrrpd's
+    /// threads by [`crate::tuning`].
+    #[serde(default, skip_serializing_if = "ProcessSettings::is_default")]
+    pub process: ProcessSettings,
     /// Email alerts: recipients, server and the `smtp_alert` defaults.
     #[serde(default)]
     pub mail: MailDefs,
@@ -504,8 +509,88 @@ impl Default for GlobalDefs {
             skip_check_adv_addr: false,
             fifo_write_vrrp_states_on_reload: false,
             mail: MailDefs::default(),
+            process: ProcessSettings::default(),
         }
     }
+}
+
+/// Scheduling, memory locking and umask, as keepalived's `global_defs` give them to its VRRP
+/// and checker processes. vrrpd is one process: the `vrrp` side is the thread running the VRRP
+/// instances, the `checker` side the thread running the health checks (see [`crate::tuning`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessSettings {
+    /// `vrrp_priority`, `vrrp_rt_priority`, `vrrp_cpu_affinity`, `vrrp_rlimit_rttime`,
+    /// `vrrp_no_swap`.
+    #[serde(default, skip_serializing_if = "SideSettings::is_default")]
+    pub vrrp: SideSettings,
+    /// The same `checker_*` keywords.
+    #[serde(default, skip_serializing_if = "SideSettings::is_default")]
+    pub checker: SideSettings,
+    /// `max_auto_priority [N]`: a side that runs late goes real-time and climbs up to this
+    /// SCHED_RR priority (0, the default, and -1 turn it off).
+    #[serde(default, skip_serializing_if = "is_zero_i8")]
+    pub max_auto_priority: i8,
+    /// `min_auto_priority_delay USECS`: how late a timer must fire to count (default 1 s).
+    #[serde(default = "one_second_us")]
+    pub min_auto_priority_delay_us: u32,
+    /// `umask`: the process umask (the `-u` flag wins; keepalived's default is 0177).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub umask: Option<u32>,
+}
+
+impl Default for ProcessSettings {
+    fn default() -> Self {
+        Self {
+            vrrp: SideSettings::default(),
+            checker: SideSettings::default(),
+            max_auto_priority: 0,
+            min_auto_priority_delay_us: one_second_us(),
+            umask: None,
+        }
+    }
+}
+
+impl ProcessSettings {
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// One side's settings (keepalived's per-child values).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SideSettings {
+    /// `*_priority`: the nice value (-20..19), used when not real-time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nice: Option<i8>,
+    /// `*_rt_priority`: SCHED_RR at this priority (1..99).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rt_priority: Option<u8>,
+    /// `*_cpu_affinity`: the CPUs to run on (empty: unchanged).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cpu_affinity: Vec<u16>,
+    /// `*_rlimit_rttime`: RLIMIT_RTTIME hard limit in µs while real-time (soft is half;
+    /// default 10000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rlimit_rttime_us: Option<u32>,
+    /// `*_no_swap`: lock the process in memory (mlockall).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_swap: bool,
+}
+
+impl SideSettings {
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+fn is_zero_i8(v: &i8) -> bool {
+    *v == 0
+}
+
+fn one_second_us() -> u32 {
+    1_000_000
 }
 
 /// A notify FIFO (`notify_fifo PATH [USER [GROUP]]`) and the script reading it

@@ -51,6 +51,7 @@ impl Balancer {
         table: Arc<SharedTable>,
         owners: Vec<Owner>,
         previous: Option<Balancer>,
+        spawner: &crate::tuning::Spawner,
     ) -> Option<Self> {
         let snapshot = table.load_full();
         let vips = snapshot.addrs();
@@ -93,18 +94,21 @@ impl Balancer {
             ..Default::default()
         };
         let shared = table.clone();
-        let started = tokio::task::spawn_blocking(move || {
-            Dataplane::start(cfg, shared, Arc::new(PersistTable::new(PERSIST_CAPACITY)))
-        })
-        .await;
+        // Started from the spawner thread, the workers get the process's original scheduling
+        // (never the VRRP side's SCHED_RR, nice or CPUs: a busy worker must not starve it).
+        let started = spawner
+            .run(move || {
+                Dataplane::start(cfg, shared, Arc::new(PersistTable::new(PERSIST_CAPACITY)))
+            })
+            .await;
         let dp = match started {
-            Ok(Ok(dp)) => Arc::new(dp),
-            Ok(Err(e)) => {
+            Some(Ok(dp)) => Arc::new(dp),
+            Some(Err(e)) => {
                 warn!("balancer not started: {e}");
                 return None;
             }
-            Err(e) => {
-                warn!("balancer not started: {e}");
+            None => {
+                warn!("balancer not started: the spawner thread is gone");
                 return None;
             }
         };

@@ -74,14 +74,21 @@ fn restrict(mut config: Config, parts: Subsystems) -> Config {
 }
 
 /// Runs every configured instance, health check and virtual server until SIGTERM or SIGINT.
-/// SIGHUP calls `reload` for a new configuration (keepalived's reload): when it fails, the
-/// error is logged and the running configuration goes on untouched.
+/// SIGHUP calls `reload` for a new configuration (keepalived's reload), on a blocking-pool
+/// thread (a real-time main thread must not parse a large file): when it fails, the error is
+/// logged and the running configuration goes on untouched. `umask_cli` is `-u`.
+///
+/// The VRRP side runs on the calling thread, the health checks on a `vrrpd-checker` thread
+/// of their own, the balancer's workers are started from a plain `vrrpd-spawner` thread;
+/// keepalived's process settings go to them as [`crate::tuning`] describes.
 pub async fn run(
     config: Config,
     parts: Subsystems,
-    reload: impl Fn() -> Result<Config, String>,
+    umask_cli: Option<u32>,
+    reload: impl Fn() -> Result<Config, String> + Send + Sync + 'static,
     systemd: crate::process::SystemdNotify,
 ) -> anyhow::Result<()> {
+    let reload = std::sync::Arc::new(reload);
     let mut config = restrict(config, parts);
     // Caught from the start: a SIGTERM while starting is handled once started (releasing what
     // was set up), not the default action killing the daemon half-way.
@@ -93,6 +100,16 @@ pub async fn run(
     let mut json = signal(SignalKind::from_raw(
         crate::cli::signum("JSON").unwrap_or(libc::SIGRTMIN() + 2),
     ))?;
+    let mut xcpu = signal(SignalKind::from_raw(libc::SIGXCPU))?;
+    // Made before any setting, so that they start with the process's own scheduling.
+    let checker = crate::tuning::CheckerThread::start().context("starting the checker thread")?;
+    let spawner = crate::tuning::Spawner::start().context("starting the spawner thread")?;
+    let mut tuner = crate::tuning::Tuner::new(&checker, umask_cli);
+    tune(&mut tuner, &config);
+    let sides = Sides {
+        checker: checker.handle(),
+        spawner: &spawner,
+    };
     let nl = Netlink::open().context("opening rtnetlink")?;
     let links = LinkMonitor::start()
         .await
@@ -105,7 +122,7 @@ pub async fn run(
     };
     let mut statics = statics::Statics::install(&config, &nl).await;
     let mut firewall = crate::firewall::Firewall::install(&config).await;
-    let mut running = Running::start(&config, &nl, monitors, &Start::Boot, None).await?;
+    let mut running = Running::start(&config, &nl, monitors, sides, &Start::Boot, None).await?;
     info!(
         instances = config.instances.len(),
         virtual_servers = config.virtual_servers.len(),
@@ -120,13 +137,23 @@ pub async fn run(
             _ = usr1.recv() => running.dump(Dump::Data).await,
             _ = usr2.recv() => running.dump(Dump::Stats).await,
             _ = json.recv() => running.dump(Dump::Json).await,
+            _ = xcpu.recv() => {
+                let (soft, hard) = tuner.rttime().unwrap_or((0, 0));
+                warn!("SIGXCPU: a real-time thread ran more than {soft} µs without blocking (RLIMIT_RTTIME soft limit); at {hard} µs the kernel kills the daemon - raise vrrp_rlimit_rttime / checker_rlimit_rttime");
+            }
             _ = hup.recv() => { 'reload: {
                 info!("SIGHUP: reloading the configuration");
                 systemd.send("RELOADING=1");
-                let next = match reload() {
-                    Ok(c) => restrict(c, parts),
-                    Err(e) => {
+                let parse = reload.clone();
+                let next = match tokio::task::spawn_blocking(move || parse()).await {
+                    Ok(Ok(c)) => restrict(c, parts),
+                    Ok(Err(e)) => {
                         error!("reload failed, keeping the running configuration:\n{e}");
+                        systemd.send("READY=1");
+                        break 'reload;
+                    }
+                    Err(e) => {
+                        error!("reload failed ({e}), keeping the running configuration");
                         systemd.send("READY=1");
                         break 'reload;
                     }
@@ -137,8 +164,9 @@ pub async fn run(
                     break 'reload;
                 }
                 let (states, balancer) = running.handover(&next).await;
-                running = match Running::start(&next, &nl, monitors, &Start::Reload(states), balancer).await {
+                running = match Running::start(&next, &nl, monitors, sides, &Start::Reload(states), balancer).await {
                     Ok(r) => {
+                        tune(&mut tuner, &next);
                         info!(instances = next.instances.len(), virtual_servers = next.virtual_servers.len(), "reload: new configuration running");
                         if statics::differ(&config, &next) {
                             statics.remove().await;
@@ -152,7 +180,7 @@ pub async fn run(
                     }
                     Err(e) => {
                         error!("reload failed ({e:#}); going back to the previous configuration");
-                        Running::start(&config, &nl, monitors, &Start::Reload(HashMap::new()), None).await?
+                        Running::start(&config, &nl, monitors, sides, &Start::Reload(HashMap::new()), None).await?
                     }
                 };
                 systemd.send("READY=1");
@@ -169,6 +197,24 @@ pub async fn run(
     firewall.remove().await;
     info!("vrrpd stopped");
     Ok(())
+}
+
+/// keepalived's process settings for `config`: a side's apply when it runs (the VRRP one
+/// with instances, the checker one with virtual servers).
+fn tune(tuner: &mut crate::tuning::Tuner, config: &Config) {
+    tuner.apply(
+        &config.global.process,
+        !config.instances.is_empty(),
+        !config.virtual_servers.is_empty(),
+    );
+}
+
+/// Where the non-VRRP work goes: the checker side's runtime and the plain thread that starts
+/// the balancer's workers.
+#[derive(Clone, Copy)]
+struct Sides<'a> {
+    checker: &'a tokio::runtime::Handle,
+    spawner: &'a crate::tuning::Spawner,
 }
 
 /// How a configuration starts.
@@ -206,6 +252,7 @@ impl Running {
         config: &Config,
         nl: &Netlink,
         monitors: Monitors<'_>,
+        sides: Sides<'_>,
         start: &Start,
         balancer: Option<balancer::Balancer>,
     ) -> anyhow::Result<Self> {
@@ -259,18 +306,31 @@ impl Running {
             tasks.spawn(driver.run(stop_rx.clone(), ctl_rx));
         }
         let into = balancer.as_ref().map(balancer::Balancer::table);
-        let health =
-            match health::start(config, &vs_trackers, into, fifos.lvs(), mailer.clone()).await {
-                Ok(h) => h,
-                Err(e) => {
-                    if let Some(b) = balancer {
-                        b.stop().await;
-                    }
-                    return Err(e);
+        // The health checks run on the checker side's thread, sockets and timers included.
+        let started = {
+            let (config, fifos, mailer) = (config.clone(), fifos.lvs().to_vec(), mailer.clone());
+            sides
+                .checker
+                .spawn(
+                    async move { health::start(&config, &vs_trackers, into, &fifos, mailer).await },
+                )
+                .await
+        };
+        let started =
+            started.unwrap_or_else(|e| Err(anyhow::anyhow!("starting the health checks: {e}")));
+        let health = match started {
+            Ok(h) => h,
+            Err(e) => {
+                if let Some(b) = balancer {
+                    b.stop().await;
                 }
-            };
+                return Err(e);
+            }
+        };
         let balancer = match &health {
-            Some(h) => balancer::Balancer::start(config, h.table(), owners, balancer).await,
+            Some(h) => {
+                balancer::Balancer::start(config, h.table(), owners, balancer, sides.spawner).await
+            }
             None => {
                 if let Some(b) = balancer {
                     b.stop().await;

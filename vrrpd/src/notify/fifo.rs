@@ -80,7 +80,8 @@ fn trio(addr: IpAddr, proto: &str, port: u16) -> String {
 
 /// A notify FIFO, shared by every writer (instances, groups, the checkers).
 ///
-/// Created (mode 0600, given to its owner) if missing and opened read-write and non-blocking,
+/// Created (mode 0644 less the umask, so 0600 under keepalived's default umask 0177; given
+/// to its owner) if missing and opened read-write and non-blocking,
 /// so opening never waits for (or fails without) a reader and a vanished reader is no SIGPIPE;
 /// a full pipe loses the line with a warning rather than stalling the daemon.
 #[derive(Debug)]
@@ -109,7 +110,8 @@ impl Fifo {
             Ok(m) if !m.file_type().is_fifo() => return Err(FifoError::NotFifo(path.into())),
             Ok(_) => false,
             Err(_) => {
-                nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600))
+                // keepalived's mode: 0600 under its default umask (0177), 0644 with umask 0.
+                nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o644))
                     .map_err(|e| FifoError::Create(path.into(), e))?;
                 true
             }
@@ -272,7 +274,14 @@ mod tests {
         {
             use std::os::unix::fs::PermissionsExt;
             let mode = std::fs::metadata(&path).unwrap().permissions().mode();
-            assert_eq!(mode & 0o777, 0o600);
+            // The umask this test process runs with, read without changing it.
+            let status = std::fs::read_to_string("/proc/self/status").unwrap();
+            let umask = status
+                .lines()
+                .find_map(|l| l.strip_prefix("Umask:"))
+                .and_then(|m| u32::from_str_radix(m.trim(), 8).ok())
+                .unwrap();
+            assert_eq!(mode & 0o777, 0o644 & !umask);
         }
         // Reopened while it exists: not ours to remove.
         let again = Fifo::open(&path, None).unwrap();
