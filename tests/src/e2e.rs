@@ -9,6 +9,7 @@ use crate::conf::{NodeConf, NodeState};
 use crate::daemon::{Daemon, DaemonProc};
 use crate::error::{LabError, Result};
 use crate::lab::{Host, Lab};
+use crate::process::LabChild;
 use crate::scenario::Pair;
 use crate::wait::wait_until;
 
@@ -150,4 +151,19 @@ pub fn json_dump(pid: u32) -> Result<serde_json::Value> {
         parsed.is_some()
     });
     parsed.ok_or_else(|| LabError::Timeout(Duration::from_secs(3), format!("{PATH} to be written")))
+}
+
+/// A real server for the checkers: Python's HTTP server on `host`, bound to `addr`:`port`.
+pub fn http_server(host: &Host, addr: &str, port: u16) -> Result<LabChild> {
+    host.spawn(
+        "python3",
+        &["-m", "http.server", "--bind", addr, &port.to_string()],
+        None,
+    )
+}
+
+/// Whether something accepts TCP connections on `addr`:`port` in `host`'s namespace.
+pub fn serving(host: &Host, addr: &str, port: u16) -> bool {
+    host.exec("bash", &["-c", &format!("exec 3<>/dev/tcp/{addr}/{port}")])
+        .is_ok_and(|o| o.status.success())
 }

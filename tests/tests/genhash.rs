@@ -76,9 +76,7 @@ fn start_web(web: &Host) -> LabChild {
 }
 
 fn serving(client: &Host, port: u16) -> bool {
-    client
-        .exec("bash", &["-c", &format!("exec 3<>/dev/tcp/{WEB}/{port}")])
-        .is_ok_and(|o| o.status.success())
+    e2e::serving(client, WEB, port)
 }
 
 fn md5_of(path: &Path) -> String {

@@ -20,12 +20,7 @@ fn conf(events: &str, omega: bool) -> String {
 }
 
 fn backend(host: &Host) -> LabChild {
-    host.spawn(
-        "python3",
-        &["-m", "http.server", "--bind", "127.0.0.1", "8080"],
-        None,
-    )
-    .expect("python3 http.server")
+    e2e::http_server(host, "127.0.0.1", 8080).expect("python3 http.server")
 }
 
 /// Runs the daemon until its checker has seen the real server up, stops it with SIGTERM and

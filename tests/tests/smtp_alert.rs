@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use lab::e2e::{self, node, VIP4};
 use lab::wait::wait_until;
-use lab::{require_root, Daemon, Host, Lab, LabChild, Mail, NodeConf, SmtpSink};
+use lab::{require_root, Daemon, Lab, Mail, NodeConf, SmtpSink};
 
 const SINK: &str = "192.0.2.25";
 
@@ -211,21 +211,6 @@ fn vrrp_crash_failover_mails_as_keepalived() {
     );
 }
 
-/// An HTTP server on a's loopback as a real server.
-fn real_server(host: &Host, addr: &str) -> LabChild {
-    host.spawn(
-        "python3",
-        &["-m", "http.server", "--bind", addr, "80"],
-        None,
-    )
-    .expect("python3 http.server")
-}
-
-fn serving(host: &Host, addr: &str) -> bool {
-    host.exec("bash", &["-c", &format!("exec 3<>/dev/tcp/{addr}/80")])
-        .is_ok_and(|o| o.status.success())
-}
-
 /// vrrpd pair; a balances 192.0.2.100:80 over two real servers (quorum 2) with `smtp_alert`
 /// on the virtual server and the real servers' default (on), and tracks the virtual server.
 /// Killing one real server mails its TCP_CHECK failure and the lost quorum; a hands the VIP
@@ -247,12 +232,12 @@ fn checker_mails_when_a_real_server_dies() {
             .unwrap();
         assert!(o.status.success(), "{o:?}");
     }
-    let mut rs1 = real_server(&a, rs[0]);
-    let _rs2 = real_server(&a, rs[1]);
+    let mut rs1 = e2e::http_server(&a, rs[0], 80).expect("python3 http.server");
+    let _rs2 = e2e::http_server(&a, rs[1], 80).expect("python3 http.server");
     assert!(
         wait_until(Duration::from_secs(5), Duration::from_millis(50), || rs
             .iter()
-            .all(|r| serving(&a, r))),
+            .all(|r| e2e::serving(&a, r, 80))),
         "real servers did not start"
     );
     let mut ca = node("a", 150, 3, 0.1, VIP4);
@@ -280,7 +265,7 @@ fn checker_mails_when_a_real_server_dies() {
 
     rs1.stop(Duration::from_millis(500));
     pair.wait_master("b", Duration::from_secs(5)).unwrap();
-    let _rs1 = real_server(&a, rs[0]);
+    let _rs1 = e2e::http_server(&a, rs[0], 80).expect("python3 http.server");
     pair.wait_master("a", Duration::from_secs(5)).unwrap();
     let mails = wait_mails(&sink, 8, &|| pair.a.log_text());
     std::thread::sleep(Duration::from_millis(500));

@@ -28,12 +28,7 @@ fn with_tracked_backend(mut c: NodeConf, events: &str) -> NodeConf {
 
 /// A real HTTP server on the node's loopback.
 fn backend(host: &Host) -> LabChild {
-    host.spawn(
-        "python3",
-        &["-m", "http.server", "--bind", BACKEND, PORT],
-        None,
-    )
-    .expect("python3 http.server")
+    e2e::http_server(host, BACKEND, PORT.parse().expect("port")).expect("python3 http.server")
 }
 
 /// The script calls so far, sorted (the scripts run concurrently, as in keepalived).
@@ -44,11 +39,7 @@ fn seen(dir: &ScriptDir) -> Vec<String> {
 }
 
 fn serving(host: &Host) -> bool {
-    host.exec(
-        "bash",
-        &["-c", &format!("exec 3<>/dev/tcp/{BACKEND}/{PORT}")],
-    )
-    .is_ok_and(|o| o.status.success())
+    e2e::serving(host, BACKEND, PORT.parse().expect("port"))
 }
 
 #[test]
