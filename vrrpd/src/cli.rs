@@ -99,7 +99,7 @@ pub struct Cli {
     /// SNMP master agent socket (refused).
     #[arg(short = 'A', long = "snmp-agent-socket", value_name = "FILE")]
     pub snmp_agent_socket: Option<String>,
-    /// Run in network namespace NAME (refused: use `ip netns exec`).
+    /// Run in network namespace NAME (overrides `net_namespace`).
     #[arg(short = 's', long = "namespace", value_name = "NAME")]
     pub namespace: Option<String>,
     /// Produce a core dump on abnormal termination.
@@ -271,12 +271,6 @@ where
     let refuse = |flag, reason| Err(CliError::Refused { flag, reason });
     if cli.snmp || cli.snmp_agent_socket.is_some() {
         return refuse("-x/--snmp", "vrrpd has no SNMP support");
-    }
-    if cli.namespace.is_some() {
-        return refuse(
-            "-s/--namespace",
-            "run vrrpd inside the namespace with `ip netns exec NAME vrrpd ...`",
-        );
     }
     if let Some(f) = &cli.log_facility {
         if crate::log::facility(f).is_none() {

@@ -72,7 +72,31 @@ fn main() -> ExitCode {
             cpus: true,
         },
     };
-    let loaded = config::load(&cli.use_file, &opts);
+    // Into the network namespace first (before any thread), so the interface checks and the
+    // daemon see that namespace: -s, else the file's net_namespace (the file is then read again
+    // inside it).
+    let mut loaded = None;
+    let namespace = match &cli.namespace {
+        Some(ns) => Some(ns.clone()),
+        None => {
+            let first = config::load(&cli.use_file, &opts);
+            let ns = first
+                .as_ref()
+                .ok()
+                .and_then(|(c, _)| c.global.net_namespace.clone());
+            if ns.is_none() {
+                loaded = Some(first);
+            }
+            ns
+        }
+    };
+    if let Some(ns) = &namespace {
+        if let Err(e) = process::enter_netns(ns) {
+            eprintln!("{e}\nUnable to set network namespace {ns} - exiting");
+            return ExitCode::from(EXIT_FATAL);
+        }
+    }
+    let loaded = loaded.unwrap_or_else(|| config::load(&cli.use_file, &opts));
     let diags: &[Diagnostic] = match &loaded {
         Ok((_, d)) | Err(d) => d,
     };

@@ -98,6 +98,43 @@ pub fn ignore_dump_signals() {
     }
 }
 
+/// `-s NAME` / `net_namespace NAME`: moves this process into the named network namespace
+/// (`/run/netns/NAME`, as `ip netns add` makes them; like keepalived 2.2.7, a missing one is
+/// an error, not created), with its own view of `/sys` as `ip netns exec` gives, so interface
+/// names read there are the namespace's. Must run before any thread starts: threads made
+/// later inherit the namespace, earlier ones would not.
+pub fn enter_netns(name: &str) -> Result<(), String> {
+    use nix::mount::{mount, umount2, MntFlags, MsFlags};
+    use nix::sched::{setns, unshare, CloneFlags};
+    let path = format!("/run/netns/{name}");
+    let f = fs::File::open(&path).map_err(|e| format!("Failed to open {path}: {e}"))?;
+    setns(f, CloneFlags::CLONE_NEWNET)
+        .map_err(|e| format!("Unable to set network namespace {name}: {e}"))?;
+    // /sys shows the namespace that mounted it: a private mount table with a fresh sysfs.
+    let remount = || -> nix::Result<()> {
+        unshare(CloneFlags::CLONE_NEWNS)?;
+        mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            MsFlags::MS_SLAVE | MsFlags::MS_REC,
+            None::<&str>,
+        )?;
+        umount2("/sys", MntFlags::MNT_DETACH)?;
+        mount(
+            Some(name),
+            "/sys",
+            Some("sysfs"),
+            MsFlags::empty(),
+            None::<&str>,
+        )
+    };
+    if let Err(e) = remount() {
+        tracing::warn!(error = %e, "cannot mount the namespace's /sys; interface names in the dumps may be wrong");
+    }
+    Ok(())
+}
+
 /// Detaches from the terminal like keepalived without `-n`. Must run before any thread starts.
 pub fn daemonize() -> nix::Result<()> {
     nix::unistd::daemon(false, false)

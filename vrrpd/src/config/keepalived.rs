@@ -108,6 +108,7 @@ struct GlobalDraft {
     lvs_notify_fifo: FifoDraft,
     notify_priority_changes: bool,
     startup_delay: Option<Duration>,
+    net_namespace: Option<String>,
     down_timer_adverts: Option<u8>,
     higher_prio_send_advert: Option<bool>,
     check_unicast_src: bool,
@@ -390,6 +391,9 @@ fn global_table() -> &'static [Keyword<GlobalDraft>] {
                     gp.lower_prio_delay = Some(Duration::ZERO);
                     gp.lower_prio_repeat = Some(1);
                 }
+            }),
+            Keyword::new("net_namespace", |g, n, d| {
+                g.net_namespace = one_arg(n, d).map(|t| t.text.clone())
             }),
             Keyword::new("vrrp_startup_delay", |g, n, d| {
                 g.startup_delay = secs_arg(n, d, 0.001, 3600.0)
@@ -1083,6 +1087,7 @@ impl Draft {
         global.lvs_notify_fifo = g.lvs_notify_fifo.resolve("lvs_notify_fifo", diags);
         global.vrrp_notify_priority_changes = g.notify_priority_changes;
         global.vrrp_startup_delay = g.startup_delay;
+        global.net_namespace = g.net_namespace.clone();
         global.down_timer_adverts = g.down_timer_adverts.unwrap_or(3);
         global.higher_prio_send_advert = g.higher_prio_send_advert.unwrap_or(false);
         global.check_unicast_src = g.check_unicast_src;

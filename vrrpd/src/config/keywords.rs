@@ -182,7 +182,6 @@ pub const GLOBAL_UNSUPPORTED: &[&str] = &[
     "script_security",
     "dbus",
     "dbus_service_name",
-    "net_namespace",
     "instance",
     "vrrp_no_checksum",
     "process_monitor_rcv_bufs",

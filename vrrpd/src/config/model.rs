@@ -382,6 +382,10 @@ pub struct GlobalDefs {
     /// `vrrp_skip_check_adv_addr`: every instance's default for `skip_check_adv_addr`.
     #[serde(default)]
     pub skip_check_adv_addr: bool,
+    /// `net_namespace NAME`: the daemon runs in `/run/netns/NAME` (`-s` overrides; a reload
+    /// cannot change it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub net_namespace: Option<String>,
     /// `vrrp_startup_delay SECS`: instances stay in INIT this long after the daemon starts.
     #[serde(default, with = "opt_secs", skip_serializing_if = "Option::is_none")]
     pub vrrp_startup_delay: Option<Duration>,
@@ -503,6 +507,7 @@ impl Default for GlobalDefs {
             lvs_notify_fifo: None,
             vrrp_notify_priority_changes: false,
             vrrp_startup_delay: None,
+            net_namespace: None,
             down_timer_adverts: 3,
             higher_prio_send_advert: false,
             check_unicast_src: false,
