@@ -167,3 +167,25 @@ pub fn serving(host: &Host, addr: &str, port: u16) -> bool {
     host.exec("bash", &["-c", &format!("exec 3<>/dev/tcp/{addr}/{port}")])
         .is_ok_and(|o| o.status.success())
 }
+
+/// Real servers on `host`'s loopback: each of `addrs` added as a /32 on `lo` with an HTTP
+/// server on `port`, returned once all of them accept connections.
+pub fn loopback_http_servers(host: &Host, addrs: &[&str], port: u16) -> Result<Vec<LabChild>> {
+    let mut servers = Vec::with_capacity(addrs.len());
+    for a in addrs {
+        let o = host.exec("ip", &["addr", "add", &format!("{a}/32"), "dev", "lo"])?;
+        if !o.status.success() {
+            return Err(LabError::Other(format!("ip addr add {a}/32 dev lo: {o:?}")));
+        }
+        servers.push(http_server(host, a, port)?);
+    }
+    if !wait_until(Duration::from_secs(5), Duration::from_millis(50), || {
+        addrs.iter().all(|a| serving(host, a, port))
+    }) {
+        return Err(LabError::Timeout(
+            Duration::from_secs(5),
+            format!("HTTP servers on {addrs:?}"),
+        ));
+    }
+    Ok(servers)
+}

@@ -226,20 +226,8 @@ fn checker_mails_when_a_real_server_dies() {
     let sink = sink(&lab);
     let a = lab.host("a").clone();
     let rs = ["198.51.100.1", "198.51.100.2"];
-    for r in rs {
-        let o = a
-            .exec("ip", &["addr", "add", &format!("{r}/32"), "dev", "lo"])
-            .unwrap();
-        assert!(o.status.success(), "{o:?}");
-    }
-    let mut rs1 = e2e::http_server(&a, rs[0], 80).expect("python3 http.server");
-    let _rs2 = e2e::http_server(&a, rs[1], 80).expect("python3 http.server");
-    assert!(
-        wait_until(Duration::from_secs(5), Duration::from_millis(50), || rs
-            .iter()
-            .all(|r| e2e::serving(&a, r, 80))),
-        "real servers did not start"
-    );
+    let mut backends = e2e::loopback_http_servers(&a, &rs, 80).expect("real servers");
+    let mut rs1 = backends.remove(0);
     let mut ca = node("a", 150, 3, 0.1, VIP4);
     ca.extra_global = Some(format!("{}\n    smtp_alert_vrrp", mail_global()));
     ca.extra_instance =

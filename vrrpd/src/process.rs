@@ -74,25 +74,12 @@ pub fn reset_signal_mask() -> nix::Result<()> {
 /// signal) would kill it (their default action): ignore them meanwhile. The handlers the
 /// daemon installs later replace this.
 pub fn ignore_dump_signals() {
-    use nix::sys::signal::{signal, SigHandler, Signal};
     let json = crate::cli::signum("JSON").unwrap_or(libc::SIGRTMIN() + 2);
     for sig in [libc::SIGUSR1, libc::SIGUSR2, json] {
         // SAFETY: SIG_IGN runs no code of ours in signal context, so nothing here can be
         // async-signal-unsafe; only the disposition of these three signals changes.
-        let r = unsafe {
-            match Signal::try_from(sig) {
-                Ok(s) => signal(s, SigHandler::SigIgn).map(|_| ()),
-                // Real-time signals have no `Signal` variant: use libc directly.
-                Err(_) => {
-                    if libc::signal(sig, libc::SIG_IGN) == libc::SIG_ERR {
-                        Err(nix::errno::Errno::last())
-                    } else {
-                        Ok(())
-                    }
-                }
-            }
-        };
-        if let Err(e) = r {
+        if unsafe { libc::signal(sig, libc::SIG_IGN) } == libc::SIG_ERR {
+            let e = std::io::Error::last_os_error();
             tracing::warn!(signal = sig, error = %e, "cannot ignore a dump signal during startup");
         }
     }

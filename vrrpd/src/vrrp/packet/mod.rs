@@ -68,9 +68,10 @@ impl Advert {
             .collect()
     }
 
-    /// The advert carries exactly our addresses (in any order).
+    /// The advert carries exactly our addresses (in any order). Runs for every advert
+    /// received: no allocation.
     pub fn lists_match(&self, ours: &[IpAddr]) -> bool {
-        self.addrs.len() == ours.len() && self.missing(ours).is_empty()
+        self.addrs.len() == ours.len() && ours.iter().all(|a| self.addrs.contains(a))
     }
 }
 
