@@ -7,12 +7,14 @@
 //! - [`service`]: snapshot service table (swapped with arc-swap) and the
 //!   controller applying health events with keepalived's quorum semantics.
 //! - [`flow`], [`pool`]: flow keys, deterministic hashing, live real servers.
-//! - [`dataplane`]: the AF_PACKET workers (the only part doing I/O).
+//! - `dataplane` (feature `dataplane`): the AF_PACKET workers, the only part doing I/O.
 //!
-//! Nothing here touches sockets or clocks: time is always an argument, so the
-//! dataplane (AF_PACKET workers) and tests drive it the same way.
+//! Without the `dataplane` feature nothing here touches sockets or clocks (the crate then
+//! builds without libc): time is always an argument, so the dataplane and tests drive the
+//! core the same way.
 
 pub mod conntrack;
+#[cfg(feature = "dataplane")]
 pub mod dataplane;
 pub mod flow;
 pub mod persist;
