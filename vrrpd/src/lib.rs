@@ -4,6 +4,7 @@
 //! simulator); the drivers that give it sockets, netlink and timers live in [`net`],
 //! [`netlink`] and [`daemon`].
 
+pub mod components;
 pub mod daemon;
 pub mod firewall;
 pub mod genhash;
@@ -13,6 +14,7 @@ pub mod net;
 pub mod netlink;
 pub mod notify;
 pub mod process;
+pub mod supervisor;
 pub mod sysctl;
 #[cfg(test)]
 mod testutil;

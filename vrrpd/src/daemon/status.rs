@@ -184,6 +184,27 @@ pub fn render_checkers(all: &[checks::CheckerStatus]) -> String {
     s
 }
 
+/// The supervision part of the SIGUSR1 dump: every internal component that failed and was
+/// restarted (nothing when none did), and the panics counted in this process.
+pub fn render_supervision(
+    all: &std::collections::BTreeMap<String, crate::components::Record>,
+    panics: u64,
+) -> String {
+    if all.is_empty() && panics == 0 {
+        return String::new();
+    }
+    let mut s = String::from("------< Supervision >------\n");
+    let _ = writeln!(s, " Panics = {panics}");
+    for (name, r) in all {
+        let _ = writeln!(s, " Component = {name}");
+        let _ = writeln!(s, "   Restarts = {}", r.restarts);
+        if let Some(why) = &r.last_failure {
+            let _ = writeln!(s, "   Last failure = {why}");
+        }
+    }
+    s
+}
+
 /// The SIGUSR2 dump, in keepalived's layout (scripts grep it).
 pub fn render_stats(all: &[InstanceStatus]) -> String {
     use DropReason as D;
