@@ -7,6 +7,8 @@
 //! - [`service`]: snapshot service table (swapped with arc-swap) and the
 //!   controller applying health events with keepalived's quorum semantics.
 //! - [`flow`], [`pool`]: flow keys, deterministic hashing, live real servers.
+//! - [`stats`]: per-service and per-real-server traffic counters, IPVS's rate estimator.
+//! - [`ipvsadm`]: what `ipvsadm -L` would show for the table, rendered as ipvsadm 1.31 does.
 //! - `dataplane` (feature `dataplane`): the AF_PACKET workers, the only part doing I/O.
 //!
 //! Without the `dataplane` feature nothing here touches sockets or clocks (the crate then
@@ -17,8 +19,10 @@ pub mod conntrack;
 #[cfg(feature = "dataplane")]
 pub mod dataplane;
 pub mod flow;
+pub mod ipvsadm;
 pub mod persist;
 pub mod pool;
 pub mod sched;
 pub mod service;
 pub mod spec;
+pub mod stats;

@@ -10,7 +10,7 @@ use std::ops::RangeInclusive;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 
-use crate::conntrack::{Conn, ConnState, DestRef, TcpState};
+use crate::conntrack::{Conn, ConnRow, ConnState, DestRef, PageCursor, TcpState};
 use crate::conntrack::{ConnTable, Dir, Evicted, Millis, NewConn, Packet, Timeouts, Touched};
 use crate::flow::{FlowHashBuilder, FlowKey};
 use crate::persist::PersistTable;
@@ -173,6 +173,17 @@ impl Engine {
         self.conns.len()
     }
 
+    /// A page of this worker's connection table (see [`ConnTable::page`]).
+    pub fn page(
+        &self,
+        after: Option<PageCursor>,
+        max: usize,
+        now: Millis,
+        out: &mut Vec<ConnRow>,
+    ) -> Option<PageCursor> {
+        self.conns.page(after, max, now, out)
+    }
+
     /// Handles one received frame. `partial` says the transport checksum was
     /// left to offload (completed here before rewriting); `foreign` marks an
     /// ICMP error relayed by another worker (never relayed again).
@@ -243,10 +254,11 @@ impl Engine {
         }
         let plan = match self.conns.touch_or_expire(&key, Dir::Input, pkt, now) {
             Touched::Live(c) => {
-                let d = c.dest.clone();
                 if !on {
                     return Out::Drop(DropReason::Standby);
                 }
+                count_in(&c.dest, self.worker, frame.len());
+                let d = c.dest.clone();
                 match self.plan_for(&key, &d) {
                     Some(p) => Some(p),
                     None => return Out::Drop(DropReason::Unsupported),
@@ -277,6 +289,9 @@ impl Engine {
                             let _ = self.conns.touch(&b.fwd, Dir::Output, pkt, now);
                         }
                         Counters::inc(&self.counters.replies);
+                        let bytes = l3_len(frame.len());
+                        b.dest.traffic.packet_out(self.worker, bytes);
+                        b.service.packet_out(self.worker, bytes);
                         reply_plan(&b)
                     }
                     None => return Out::Pass,
@@ -389,6 +404,8 @@ impl Engine {
                     client_mac: wire::src_mac(frame),
                     client_ifindex: ingress,
                     server_closed: AtomicBool::new(false),
+                    dest: rs.stats.clone(),
+                    service: rs.service.clone(),
                 });
                 if !self.sh.nat.insert(b.clone()) {
                     release(&self.sh);
@@ -397,6 +414,8 @@ impl Engine {
                 (Plan::Nat { rip, rport, snat }, Some(b))
             }
         };
+        rs.stats.traffic.conn(self.worker);
+        rs.service.conn(self.worker);
         let new = NewConn {
             dest: DestRef::from(rs),
             first: pkt,
@@ -413,6 +432,9 @@ impl Engine {
             self.local.insert(key, b);
         }
         Counters::inc(&self.counters.new_conns);
+        if let Some(c) = self.conns.get(&key, now) {
+            count_in(&c.dest, self.worker, frame.len());
+        }
         Ok(Some(plan))
     }
 
@@ -770,6 +792,20 @@ impl Engine {
             }
         }
     }
+}
+
+/// The IP length of an Ethernet frame of `frame_len` bytes (what IPVS counts in bytes).
+#[inline]
+fn l3_len(frame_len: usize) -> u64 {
+    frame_len.saturating_sub(wire::ETH_HLEN) as u64
+}
+
+/// A client packet of a tracked connection, for its real server's and service's counters.
+#[inline]
+fn count_in(d: &DestRef, worker: u32, frame_len: usize) {
+    let bytes = l3_len(frame_len);
+    d.stats.traffic.packet_in(worker, bytes);
+    d.service.packet_in(worker, bytes);
 }
 
 fn reply_plan(b: &Binding) -> Plan {

@@ -14,6 +14,8 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::flow::{FlowHashBuilder, FlowKey};
+use crate::pool::DestStats;
+use crate::stats::Traffic;
 
 use super::wire::Mac;
 
@@ -37,6 +39,9 @@ pub struct Binding {
     /// reply; the owner may never see replies): lets the owner reuse a
     /// one-arm port once the client has closed too.
     pub server_closed: AtomicBool,
+    /// The real server's counters and its service's, for replies counted by any worker.
+    pub dest: Arc<DestStats>,
+    pub service: Arc<Traffic>,
 }
 
 type Shard = HashMap<FlowKey, Arc<Binding>, FlowHashBuilder>;
@@ -151,6 +156,8 @@ mod tests {
             client_mac: [2, 0, 0, 0, 0, 1],
             client_ifindex: 2,
             server_closed: AtomicBool::new(false),
+            dest: Arc::default(),
+            service: Arc::default(),
         })
     }
 
