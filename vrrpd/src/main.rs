@@ -32,6 +32,16 @@ fn main() -> ExitCode {
         let prog = words.first().map_or("vrrpd", String::as_str);
         return ExitCode::from(vrrpd::genhash::main(prog, &words[at + 1..]));
     }
+    // `vrrpd ipvsadm -L -n`, `vrrpd status [--json]`, `vrrpd metrics`: ask the running daemon.
+    if let Some(word) = args.get(1).and_then(|a| a.to_str()) {
+        if vrrpd::observe::control::is_client_command(word) {
+            let words: Vec<String> = args[1..]
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
+            return ExitCode::from(vrrpd::observe::control::client_main(&words));
+        }
+    }
     let cli = match cli::parse_args(args) {
         Ok(c) => c,
         Err(CliError::Usage(msg)) => {
@@ -216,6 +226,10 @@ fn run_daemon(cli: Cli, config: Config, opts: LoadOptions) -> ExitCode {
         .pid
         .clone()
         .unwrap_or_else(|| std::path::PathBuf::from(DEFAULT_PID_FILE));
+    let observe = vrrpd::observe::Settings {
+        control: Some(vrrpd::observe::control::socket_path(&main_pid)),
+        metrics: cli.metrics,
+    };
     // One process does what keepalived's parent and VRRP child do: both files name it.
     let mut pid_files = Vec::new();
     for path in std::iter::once(main_pid).chain(cli.vrrp_pid.clone()) {
@@ -256,6 +270,7 @@ fn run_daemon(cli: Cli, config: Config, opts: LoadOptions) -> ExitCode {
         umask_cli,
         reload,
         systemd,
+        observe,
     )) {
         Ok(()) => ExitCode::from(EXIT_OK),
         Err(e) => {

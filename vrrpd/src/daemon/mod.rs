@@ -87,6 +87,7 @@ pub async fn run(
     umask_cli: Option<u32>,
     reload: impl Fn() -> Result<Config, String> + Send + Sync + 'static,
     systemd: crate::process::SystemdNotify,
+    observe: crate::observe::Settings,
 ) -> anyhow::Result<()> {
     let reload = std::sync::Arc::new(reload);
     let mut config = restrict(config, parts);
@@ -123,6 +124,9 @@ pub async fn run(
     let mut statics = statics::Statics::install(&config, &nl).await;
     let mut firewall = crate::firewall::Firewall::install(&config).await;
     let mut running = Running::start(&config, &nl, monitors, sides, &Start::Boot, None).await?;
+    // The control socket and the metrics endpoint ask the loop below.
+    let (ask_tx, mut asked) = mpsc::channel(16);
+    let _observers = observe.start(&config, ask_tx).await;
     info!(
         instances = config.instances.len(),
         virtual_servers = config.virtual_servers.len(),
@@ -137,6 +141,7 @@ pub async fn run(
             _ = usr1.recv() => running.dump(Dump::Data).await,
             _ = usr2.recv() => running.dump(Dump::Stats).await,
             _ = json.recv() => running.dump(Dump::Json).await,
+            Some(req) = asked.recv() => running.answer(req).await,
             _ = xcpu.recv() => {
                 let (soft, hard) = tuner.rttime().unwrap_or((0, 0));
                 warn!("SIGXCPU: a real-time thread ran more than {soft} µs without blocking (RLIMIT_RTTIME soft limit); at {hard} µs the kernel kills the daemon - raise vrrp_rlimit_rttime / checker_rlimit_rttime");
@@ -421,6 +426,25 @@ impl Running {
         std::mem::take(&mut self.fifos).close().await;
     }
 
+    /// Answers a control-socket or metrics request: the instances' status is taken here,
+    /// the rest (a listing of the connection table may take a while) on a task of its own.
+    async fn answer(&self, req: crate::observe::Request) {
+        let sources = crate::observe::Sources {
+            instances: statuses(self.controls.iter().map(|(_, c)| c)).await,
+            checkers: self
+                .health
+                .as_ref()
+                .map(|h| h.snapshot())
+                .unwrap_or_default(),
+            dataplane: self.balancer.as_ref().map(|b| b.dataplane()),
+        };
+        tokio::spawn(async move {
+            let _ = req
+                .reply
+                .send(crate::observe::answer(req.query, sources).await);
+        });
+    }
+
     async fn dump(&self, what: Dump) {
         let controls: Vec<_> = self.controls.iter().map(|(_, c)| c.clone()).collect();
         dump(
@@ -432,6 +456,22 @@ impl Running {
         )
         .await
     }
+}
+
+/// Every instance's status, in configuration order.
+async fn statuses<'a>(
+    controls: impl IntoIterator<Item = &'a mpsc::Sender<Control>>,
+) -> Vec<status::InstanceStatus> {
+    let mut all = Vec::new();
+    for c in controls {
+        let (tx, rx) = oneshot::channel();
+        if c.send(Control::Status(tx)).await.is_ok() {
+            if let Ok(s) = rx.await {
+                all.push(s);
+            }
+        }
+    }
+    all
 }
 
 /// Which dump a signal asked for.
@@ -450,15 +490,7 @@ async fn dump(
     mailer: Option<&crate::mail::Mailer>,
     what: Dump,
 ) {
-    let mut all = Vec::with_capacity(controls.len());
-    for c in controls {
-        let (tx, rx) = oneshot::channel();
-        if c.send(Control::Status(tx)).await.is_ok() {
-            if let Ok(s) = rx.await {
-                all.push(s);
-            }
-        }
-    }
+    let all = statuses(controls).await;
     let (path, text) = match what {
         Dump::Data => {
             let checkers = health.map(|h| h.snapshot()).unwrap_or_default();
