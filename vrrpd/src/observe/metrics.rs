@@ -100,8 +100,11 @@ const VRRP_EXCLUDED_STATE: Desc = (
     "State of vrrp with excluded VIP",
 );
 
+/// How to read one counter from an instance's.
+type Read = fn(&crate::daemon::status::Counters) -> u64;
+
 /// keepalived-exporter's per-instance counters, and how to read each from ours.
-const VRRP_COUNTERS: [(Desc, fn(&crate::daemon::status::Counters) -> u64); 14] = {
+const VRRP_COUNTERS: [(Desc, Read); 14] = {
     use crate::daemon::status::Counters as C;
     fn drops(c: &C, r: &[D]) -> u64 {
         r.iter()
