@@ -133,11 +133,15 @@ fn main() -> ExitCode {
         };
         return ExitCode::from(code);
     }
-    eprint!("{}", config::render(diags));
+    // Warnings about a configuration that loads go to the log once it is set up (with their
+    // priority), not to a bare stderr.
+    let warnings = config::render(diags);
     let Ok((config, _)) = loaded else {
+        eprint!("{warnings}");
         return ExitCode::from(EXIT_CONFIG);
     };
     if cli.dump_config {
+        eprint!("{warnings}");
         match serde_json::to_string_pretty(&config) {
             Ok(json) => println!("{json}"),
             Err(e) => {
@@ -147,7 +151,7 @@ fn main() -> ExitCode {
         }
         return ExitCode::from(EXIT_OK);
     }
-    run_daemon(cli, config, opts)
+    run_daemon(cli, config, opts, warnings)
 }
 
 /// `vrrpd convert KEEPALIVED_CONF [OUT]`: write the equivalent TOML (stdout without OUT).
@@ -196,7 +200,7 @@ fn command(cli: &Cli) -> ExitCode {
 const DEFAULT_PID_FILE: &str = "/run/vrrpd.pid";
 
 /// Daemon mode: fork unless `-n`, take the pid files, run until SIGTERM / SIGINT.
-fn run_daemon(cli: Cli, config: Config, opts: LoadOptions) -> ExitCode {
+fn run_daemon(cli: Cli, config: Config, opts: LoadOptions, warnings: String) -> ExitCode {
     // Before any thread exists (it edits the environment).
     let systemd = process::SystemdNotify::from_env();
     // First, as keepalived: every file the daemon makes (log, pid files, FIFOs, dumps) and
@@ -217,6 +221,15 @@ fn run_daemon(cli: Cli, config: Config, opts: LoadOptions) -> ExitCode {
     }
     for problem in vrrpd::log::init(&cli.log_targets()) {
         tracing::warn!("{problem}");
+    }
+    let args: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    for line in vrrpd::log::banner(&args, &cli.use_file) {
+        tracing::info!("{line}");
+    }
+    if !warnings.is_empty() {
+        tracing::warn!("{}", warnings.trim_end());
     }
     if let Err(e) = process::reset_signal_mask() {
         tracing::warn!("cannot clear the inherited signal mask: {e}");

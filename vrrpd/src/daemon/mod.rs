@@ -147,7 +147,8 @@ pub async fn run(
                 warn!("SIGXCPU: a real-time thread ran more than {soft} µs without blocking (RLIMIT_RTTIME soft limit); at {hard} µs the kernel kills the daemon - raise vrrp_rlimit_rttime / checker_rlimit_rttime");
             }
             _ = hup.recv() => { 'reload: {
-                info!("SIGHUP: reloading the configuration");
+                // keepalived's words: "Reloading", then "Reload complete".
+                info!("Reloading");
                 systemd.send("RELOADING=1");
                 let parse = reload.clone();
                 let next = match tokio::task::spawn_blocking(move || parse()).await {
@@ -172,7 +173,10 @@ pub async fn run(
                 running = match Running::start(&next, &nl, monitors, sides, &Start::Reload(states), balancer).await {
                     Ok(r) => {
                         tune(&mut tuner, &next);
-                        info!(instances = next.instances.len(), virtual_servers = next.virtual_servers.len(), "reload: new configuration running");
+                        for line in reload_changes(&config, &next) {
+                            info!("{line}");
+                        }
+                        info!("Reload complete");
                         if statics::differ(&config, &next) {
                             statics.remove().await;
                             statics = statics::Statics::install(&next, &nl).await;
@@ -202,6 +206,41 @@ pub async fn run(
     firewall.remove().await;
     info!("vrrpd stopped");
     Ok(())
+}
+
+/// What a reload changes that an operator wants in the log: instances and virtual servers
+/// added and removed (by name / address).
+fn reload_changes(old: &Config, new: &Config) -> Vec<String> {
+    fn diff(kind: &str, old: &[String], new: &[String]) -> Vec<String> {
+        let mut out = Vec::new();
+        for n in new.iter().filter(|n| !old.contains(n)) {
+            out.push(format!("Reload: {kind} {n} added"));
+        }
+        for o in old.iter().filter(|o| !new.contains(o)) {
+            out.push(format!("Reload: {kind} {o} removed"));
+        }
+        out
+    }
+    let names =
+        |c: &Config| -> Vec<String> { c.instances.iter().map(|i| i.name.clone()).collect() };
+    let vs = |c: &Config| -> Vec<String> {
+        use lbcore::spec::ServiceKey;
+        c.virtual_servers
+            .iter()
+            .map(|v| {
+                let s = &v.service;
+                let key = match &s.key {
+                    ServiceKey::Addr { addr, port } => format!("{addr} {}", port.unwrap_or(0)),
+                    ServiceKey::Fwmark { mark, .. } => format!("fwmark {mark}"),
+                    ServiceKey::Group(g) => format!("group {g}"),
+                };
+                format!("{key} {}", s.protocol.name())
+            })
+            .collect()
+    };
+    let mut out = diff("VRRP instance", &names(old), &names(new));
+    out.extend(diff("virtual server", &vs(old), &vs(new)));
+    out
 }
 
 /// keepalived's process settings for `config`: a side's apply when it runs (the VRRP one
