@@ -6,7 +6,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use lbcore::conntrack::{ConnTable, DestRef, Dir, NewConn, Packet, TcpFlags, Timeouts};
+use lbcore::conntrack::{ConnTable, DestRef, Dir, NewConn, Packet, Timeouts};
+use lbcore::flow::TcpFlags;
 use lbcore::flow::FlowKey;
 use lbcore::persist::PersistTable;
 use lbcore::pool::RealServer;

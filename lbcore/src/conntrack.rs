@@ -10,13 +10,11 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use crate::flow::{FlowHashBuilder, FlowKey};
+use crate::flow::{FlowHashBuilder, FlowKey, TcpFlags};
 use crate::persist::PersistKey;
 use crate::pool::{DestId, DestStats, RealServer};
 use crate::spec::{ForwardingMethod, Protocol};
-
-/// Milliseconds of a monotonic clock.
-pub type Millis = u64;
+use crate::time::{secs, Millis};
 
 /// IPVS's TCP connection states (ip_vs_proto_tcp.c).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -71,13 +69,13 @@ impl Default for Timeouts {
 impl Timeouts {
     /// Timeout of a state, in milliseconds.
     pub fn of(&self, s: ConnState) -> Millis {
-        let secs = match s {
+        let t = match s {
             ConnState::Tcp(t) => self.tcp[t as usize],
             ConnState::Udp => self.udp,
             ConnState::Sctp { closing: false } => self.sctp,
             ConnState::Sctp { closing: true } => self.sctp_closing,
         };
-        secs as Millis * 1000
+        secs(t)
     }
 }
 
@@ -88,48 +86,6 @@ pub enum Dir {
     Input,
     /// Real server → client (seen only in NAT modes).
     Output,
-}
-
-/// The TCP flags that drive the state machine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct TcpFlags {
-    pub syn: bool,
-    pub fin: bool,
-    pub ack: bool,
-    pub rst: bool,
-}
-
-impl TcpFlags {
-    pub const SYN: Self = Self {
-        syn: true,
-        fin: false,
-        ack: false,
-        rst: false,
-    };
-    pub const SYN_ACK: Self = Self {
-        syn: true,
-        fin: false,
-        ack: true,
-        rst: false,
-    };
-    pub const ACK: Self = Self {
-        syn: false,
-        fin: false,
-        ack: true,
-        rst: false,
-    };
-    pub const FIN_ACK: Self = Self {
-        syn: false,
-        fin: true,
-        ack: true,
-        rst: false,
-    };
-    pub const RST: Self = Self {
-        syn: false,
-        fin: false,
-        ack: false,
-        rst: true,
-    };
 }
 
 /// What the dataplane saw in one packet.

@@ -6,7 +6,8 @@
 //! - [`conntrack`]: per-worker connection table with IPVS TCP states and timeouts.
 //! - [`service`]: snapshot service table (swapped with arc-swap) and the
 //!   controller applying health events with keepalived's quorum semantics.
-//! - [`flow`], [`pool`]: flow keys, deterministic hashing, live real servers.
+//! - [`flow`], [`pool`]: flow keys and TCP flags, deterministic hashing, live real servers.
+//! - [`time`]: the one time type ([`time::Millis`]) every table takes as an argument.
 //! - [`dataplane`]: the AF_PACKET workers (the only part doing I/O).
 //!
 //! Nothing here touches sockets or clocks: time is always an argument, so the
@@ -20,3 +21,4 @@ pub mod pool;
 pub mod sched;
 pub mod service;
 pub mod spec;
+pub mod time;

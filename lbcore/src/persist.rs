@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
 
-use crate::conntrack::Millis;
+use crate::time::Millis;
 use crate::flow::{hash_addr_port, mask_ip};
 use crate::pool::DestId;
 

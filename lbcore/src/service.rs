@@ -14,7 +14,7 @@ use std::sync::Arc;
 use arc_swap::{ArcSwap, Guard};
 use thiserror::Error;
 
-use crate::conntrack::Millis;
+use crate::time::Millis;
 use crate::flow::{hash_addr_port, mix64, FlowKey};
 use crate::persist::{PersistKey, PersistTable};
 use crate::pool::{DestId, DestStats, RealServer};

@@ -11,7 +11,8 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 
 use crate::conntrack::{Conn, ConnState, DestRef, TcpState};
-use crate::conntrack::{ConnTable, Dir, Evicted, Millis, NewConn, Packet, Timeouts, Touched};
+use crate::conntrack::{ConnTable, Dir, Evicted, NewConn, Packet, Timeouts, Touched};
+use crate::time::Millis;
 use crate::flow::{FlowHashBuilder, FlowKey};
 use crate::persist::PersistTable;
 use crate::service::SharedTable;

@@ -33,7 +33,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::conntrack::{Millis, Timeouts};
+use crate::conntrack::Timeouts;
+use crate::time::Millis;
 use crate::persist::PersistTable;
 use crate::service::SharedTable;
 
