@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use lbcore::conntrack::{ConnTable, DestRef, Dir, NewConn, Packet, Timeouts};
-use lbcore::flow::TcpFlags;
 use lbcore::flow::FlowKey;
+use lbcore::flow::TcpFlags;
 use lbcore::persist::PersistTable;
 use lbcore::pool::RealServer;
 use lbcore::sched::{self, MAGLEV_TABLE_SIZE};

@@ -21,4 +21,5 @@ pub mod pool;
 pub mod sched;
 pub mod service;
 pub mod spec;
+pub mod sync;
 pub mod time;

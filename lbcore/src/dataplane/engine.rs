@@ -12,11 +12,11 @@ use std::sync::Arc;
 
 use crate::conntrack::{Conn, ConnState, DestRef, TcpState};
 use crate::conntrack::{ConnTable, Dir, Evicted, NewConn, Packet, Timeouts, Touched};
-use crate::time::Millis;
 use crate::flow::{FlowHashBuilder, FlowKey};
 use crate::persist::PersistTable;
 use crate::service::SharedTable;
 use crate::spec::{ForwardingMethod, Protocol, ServiceKey};
+use crate::time::Millis;
 
 use super::counters::{Counters, DropReason};
 use super::nat::{Binding, NatMap};

@@ -34,9 +34,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::conntrack::Timeouts;
-use crate::time::Millis;
 use crate::persist::PersistTable;
 use crate::service::SharedTable;
+use crate::time::Millis;
 
 pub use counters::{CounterSnapshot, Counters, DropReason};
 pub use engine::{Engine, Out, Shared};
