@@ -10,6 +10,7 @@
 
 use std::net::IpAddr;
 
+use super::install::SyncedConn;
 use super::wire::{flags, Entry};
 use crate::conntrack::{Conn, ConnState, TcpState, Timeouts};
 use crate::flow::{mask_ip, FlowKey};
@@ -69,15 +70,51 @@ fn ip_proto(p: Protocol) -> u8 {
 /// The entry for connection `key` (client → virtual service), with the one-arm NAT source
 /// it is hidden behind, if any.
 pub fn conn_entry(key: &FlowKey, c: &Conn, snat: Option<(IpAddr, u16)>, now: Millis) -> Entry {
+    let s = Synced {
+        dest: c.dest.id,
+        forwarding: c.dest.forwarding,
+        state: c.state,
+        no_output: c.no_output(),
+        expires: c.expires,
+        snat,
+    };
+    entry(key, &s, now)
+}
+
+/// The entry for a connection synchronised here and not taken over yet (a node that took
+/// over sends it on to the node that comes back).
+pub fn synced_entry(c: &SyncedConn, now: Millis) -> Entry {
+    let s = Synced {
+        dest: c.dest,
+        forwarding: c.forwarding,
+        state: c.state,
+        no_output: c.no_output,
+        expires: c.expires,
+        snat: c.nat.and_then(|n| n.snat),
+    };
+    entry(&c.key, &s, now)
+}
+
+/// What an entry says of a connection besides its key.
+struct Synced {
+    dest: DestId,
+    forwarding: ForwardingMethod,
+    state: ConnState,
+    no_output: bool,
+    expires: Millis,
+    snat: Option<(IpAddr, u16)>,
+}
+
+fn entry(key: &FlowKey, c: &Synced, now: Millis) -> Entry {
     let (state, established) = match c.state {
         ConnState::Tcp(t) => (t as u16, t == TcpState::Established),
         _ => (0, false),
     };
-    let mut f = fwd_flag(c.dest.forwarding);
+    let mut f = fwd_flag(c.forwarding);
     if !established {
         f |= flags::INACTIVE;
     }
-    if c.no_output() {
+    if c.no_output {
         f |= flags::NOOUTPUT;
     }
     Entry {
@@ -86,14 +123,14 @@ pub fn conn_entry(key: &FlowKey, c: &Conn, snat: Option<(IpAddr, u16)>, now: Mil
         state,
         cport: key.sport,
         vport: key.dport,
-        dport: c.dest.id.port.unwrap_or(key.dport),
+        dport: c.dest.port.unwrap_or(key.dport),
         fwmark: 0,
         timeout: secs_left(c.expires, now),
         caddr: key.src,
         vaddr: key.dst,
-        daddr: c.dest.id.addr,
-        snat: match c.dest.forwarding {
-            ForwardingMethod::NatOneArm => snat,
+        daddr: c.dest.addr,
+        snat: match c.forwarding {
+            ForwardingMethod::NatOneArm => c.snat,
             _ => None,
         },
     }
