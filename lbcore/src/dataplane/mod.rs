@@ -404,6 +404,9 @@ impl Dataplane {
     /// `sync` in the configuration there is nothing to switch.
     pub fn set_sync_role(&self, role: Role) {
         if let Some(r) = &self.sync_role {
+            // The workers start (or stop) sending with the next packet, not when the
+            // driver thread next looks.
+            self.shared.sync.master.store(role == Role::Master, Relaxed);
             r.set(role);
         }
     }

@@ -171,6 +171,10 @@ fn switch(sh: &Shared, session: &mut Session, want: Role, now: Millis) {
         // The peer owns the flows now and tells us about them again.
         sh.sync.release.fetch_add(1, Relaxed);
     }
+    if want == Role::Master {
+        // What the workers tracked before the switch is news to the peer too.
+        sh.sync.dump.fetch_add(1, Relaxed);
+    }
     tracing::info!(from = ?was, to = ?want, "connection sync role");
 }
 
