@@ -13,6 +13,14 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
 fi
 
 cargo fmt --all -- --check
+# The layers the crates promise (docs/ARCHITECTURE.md): the protocol crate and the balancer's
+# core (without its `dataplane` feature) depend on no runtime, no netlink and no libc.
+for crate in vrrp-proto lbcore; do
+    if cargo tree -q -p "$crate" -e normal --prefix none | grep -E '^(tokio|rtnetlink|libc|nix|socket2) '; then
+        echo "layering: $crate must not depend on the crates above" >&2
+        exit 1
+    fi
+done
 cargo clippy --workspace --all-targets -- -D warnings
 cargo build --workspace --bins
 cargo test --workspace -- --test-threads=2

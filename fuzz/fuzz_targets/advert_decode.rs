@@ -8,7 +8,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use libfuzzer_sys::fuzz_target;
-use vrrpd::vrrp::packet::{
+use vrrp_proto::packet::{
     decode, decode_unchecked, split_ipv4, DropReason, Expect, RxMeta, MCAST_V4, MCAST_V6,
 };
 

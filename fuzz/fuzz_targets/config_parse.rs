@@ -17,7 +17,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     let lines = text.split('\n').count() as u32;
-    let (_, diags) = vrrpd::config::load_str(text, Path::new("/nonexistent/fuzz.conf"));
+    let (_, diags) = keepalived_conf::load_str(text, Path::new("/nonexistent/fuzz.conf"));
     for d in &diags {
         assert!(d.line <= lines, "diagnostic beyond the input: {d:?}");
     }

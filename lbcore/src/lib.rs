@@ -8,12 +8,16 @@
 //!   controller applying health events with keepalived's quorum semantics.
 //! - [`flow`], [`pool`]: flow keys and TCP flags, deterministic hashing, live real servers.
 //! - [`time`]: the one time type ([`time::Millis`]) every table takes as an argument.
-//! - [`dataplane`]: the AF_PACKET workers (the only part doing I/O).
+//! - [`sync`]: connection synchronisation between the pair (IPVS sync protocol v1).
+//! - `dataplane` (feature `dataplane`): the AF_PACKET workers and the sync daemon's
+//!   socket, the only part doing I/O.
 //!
-//! Nothing here touches sockets or clocks: time is always an argument, so the
-//! dataplane (AF_PACKET workers) and tests drive it the same way.
+//! Without the `dataplane` feature nothing here touches sockets or clocks (the crate then
+//! builds without libc): time is always an argument, so the dataplane and tests drive the
+//! core the same way.
 
 pub mod conntrack;
+#[cfg(feature = "dataplane")]
 pub mod dataplane;
 pub mod flow;
 pub mod persist;

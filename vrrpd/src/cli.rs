@@ -165,13 +165,13 @@ impl Cli {
     }
 
     /// Where the daemon logs (`-l`, `-G`, `-S`, `-g`, `-D`).
-    pub fn log_targets(&self) -> crate::log::LogTargets {
+    pub fn log_targets(&self) -> vrrpd::log::LogTargets {
         let facility = self
             .log_facility
             .as_deref()
-            .and_then(crate::log::facility)
-            .unwrap_or(crate::log::FACILITY_DAEMON);
-        crate::log::LogTargets {
+            .and_then(vrrpd::log::facility)
+            .unwrap_or(vrrpd::log::FACILITY_DAEMON);
+        vrrpd::log::LogTargets {
             console: self.log_console,
             syslog: (!self.no_syslog).then_some(facility),
             file: self.log_file.clone(),
@@ -186,7 +186,7 @@ impl Cli {
         let Some(m) = &self.umask else {
             return Ok(None);
         };
-        match crate::config::process::c_number(m) {
+        match keepalived_conf::process::c_number(m) {
             Some(v) if v <= 0o777 => Ok(Some(v as u32)),
             _ => Err(format!("Invalid --umask option {m}")),
         }
@@ -203,8 +203,8 @@ impl Cli {
 impl Cli {
     /// What runs: `-P` alone is VRRP only, `-C` alone the checker (and balancer) only, both
     /// or neither everything, as keepalived.
-    pub fn subsystems(&self) -> crate::daemon::Subsystems {
-        crate::daemon::Subsystems {
+    pub fn subsystems(&self) -> vrrpd::daemon::Subsystems {
+        vrrpd::daemon::Subsystems {
             vrrp: self.vrrp || !self.check,
             checker: self.check || !self.vrrp,
         }
@@ -273,7 +273,7 @@ where
         return refuse("-x/--snmp", "vrrpd has no SNMP support");
     }
     if let Some(f) = &cli.log_facility {
-        if crate::log::facility(f).is_none() {
+        if vrrpd::log::facility(f).is_none() {
             return Err(CliError::Invalid {
                 flag: "-S/--log-facility",
                 message: format!("`{f}` (expected 0-7, local0-7, user or daemon)"),
@@ -281,7 +281,7 @@ where
         }
     }
     if let Some(s) = &cli.signum {
-        if signum(s).is_none() {
+        if vrrpd::process::signum(s).is_none() {
             return Err(CliError::Invalid {
                 flag: "--signum",
                 message: format!("`{s}` (expected STOP, RELOAD, DATA, STATS, STATS_CLEAR or JSON)"),
@@ -291,16 +291,204 @@ where
     Ok(cli)
 }
 
-/// The signal keepalived uses for each control function (`--signum`).
-pub fn signum(func: &str) -> Option<i32> {
-    let rtmin = libc::SIGRTMIN();
-    Some(match func {
-        "STOP" => libc::SIGTERM,
-        "RELOAD" => libc::SIGHUP,
-        "DATA" => libc::SIGUSR1,
-        "STATS" => libc::SIGUSR2,
-        "STATS_CLEAR" => rtmin + 29,
-        "JSON" => rtmin + 2,
-        _ => return None,
-    })
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(args: &[&str]) -> Result<Cli, CliError> {
+        parse_args(std::iter::once("vrrpd").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn defaults() {
+        let c = p(&[]).unwrap();
+        assert_eq!(c.use_file, PathBuf::from("/etc/keepalived/keepalived.conf"));
+        assert!(c.config_test.is_none() && !c.dont_fork && !c.dump_config);
+    }
+
+    #[test]
+    fn every_accepted_keepalived_flag() {
+        let c = p(&[
+            "-f",
+            "/x.conf",
+            "-P",
+            "-B",
+            "--all",
+            "-l",
+            "-D",
+            "-S",
+            "local3",
+            "-G",
+            "-u",
+            "022",
+            "-X",
+            "-V",
+            "-I",
+            "-R",
+            "-n",
+            "-d",
+            "-p",
+            "/run/a.pid",
+            "-r",
+            "/run/v.pid",
+            "-c",
+            "/run/c.pid",
+            "-a",
+            "-b",
+            "/run/b.pid",
+            "-m",
+            "-M=core.%p",
+            "-e",
+            "-i",
+            "node1",
+            "-t",
+            "--no-mem-check",
+            "-g=/tmp/k.log",
+            "--flush-log-file",
+            "--dump-config",
+        ])
+        .unwrap();
+        assert_eq!(c.use_file, PathBuf::from("/x.conf"));
+        assert!(c.vrrp && c.no_bfd && c.all && c.log_console && c.log_detail && c.no_syslog);
+        assert_eq!(c.log_facility.as_deref(), Some("local3"));
+        assert_eq!(c.umask.as_deref(), Some("022"));
+        assert!(c.release_vips && c.dont_release_vrrp && c.dont_release_ipvs && c.dont_respawn);
+        assert!(c.dont_fork && c.dump_conf && c.address_monitoring && c.core_dump && c.all_config);
+        assert_eq!(c.pid, Some(PathBuf::from("/run/a.pid")));
+        assert_eq!(c.vrrp_pid, Some(PathBuf::from("/run/v.pid")));
+        assert_eq!(c.checkers_pid, Some(PathBuf::from("/run/c.pid")));
+        assert_eq!(c.bfd_pid, Some(PathBuf::from("/run/b.pid")));
+        assert_eq!(c.core_dump_pattern.as_deref(), Some("core.%p"));
+        assert_eq!(c.config_id.as_deref(), Some("node1"));
+        assert_eq!(c.config_test_log(), Some(None));
+        assert!(c.no_mem_check && c.flush_log_file && c.dump_config);
+        assert_eq!(c.log_file, Some(PathBuf::from("/tmp/k.log")));
+
+        let c = p(&[
+            "--use-file=/y",
+            "--vrrp",
+            "--log-console",
+            "--log-detail",
+            "--no-syslog",
+            "--dont-fork",
+            "--dump-conf",
+            "--pid=/a",
+            "--vrrp_pid=/b",
+            "--checkers_pid=/c",
+            "--config-id=x",
+            "--config-test=/tmp/t.log",
+            "--log-facility=daemon",
+            "--address-monitoring",
+            "--dont-respawn",
+            "--core-dump",
+            "--core-dump-pattern",
+            "--all-config",
+            "--log-file",
+            "--signum=RELOAD",
+        ])
+        .unwrap();
+        assert_eq!(c.use_file, PathBuf::from("/y"));
+        assert_eq!(c.config_test_log(), Some(Some(PathBuf::from("/tmp/t.log"))));
+        assert_eq!(c.core_dump_pattern.as_deref(), Some("core"));
+        assert_eq!(c.log_file, Some(PathBuf::from("/tmp/keepalived.log")));
+        assert_eq!(c.signum.as_deref(), Some("RELOAD"));
+        assert!(p(&["-v"]).unwrap().version && p(&["--version"]).unwrap().version);
+        assert!(p(&["-h"]).unwrap().help && p(&["--help"]).unwrap().help);
+        let both = p(&["-C", "-P"]).unwrap().subsystems();
+        assert!(
+            both.vrrp && both.checker,
+            "-C with -P runs both, as keepalived"
+        );
+        let none = p(&[]).unwrap().subsystems();
+        assert!(none.vrrp && none.checker);
+        let vrrp = p(&["-P"]).unwrap().subsystems();
+        assert!(vrrp.vrrp && !vrrp.checker, "-P: VRRP only");
+        let check = p(&["--check"]).unwrap().subsystems();
+        assert!(
+            !check.vrrp && check.checker,
+            "-C: checker and balancer only"
+        );
+    }
+
+    #[test]
+    fn refused_flags_say_why() {
+        for (args, flag) in [
+            (&["-x"][..], "-x/--snmp"),
+            (&["--snmp"][..], "-x/--snmp"),
+            (&["-A", "/s"][..], "-x/--snmp"),
+        ] {
+            match p(args) {
+                Err(CliError::Refused { flag: f, reason }) => {
+                    assert_eq!(f, flag);
+                    assert!(!reason.is_empty());
+                }
+                other => panic!("{args:?}: {other:?}"),
+            }
+        }
+        assert_eq!(p(&["-s", "ns1"]).unwrap().namespace.as_deref(), Some("ns1"));
+        assert_eq!(
+            p(&["--namespace=ns1"]).unwrap().namespace.as_deref(),
+            Some("ns1")
+        );
+        assert!(matches!(
+            p(&["-S", "9"]),
+            Err(CliError::Invalid {
+                flag: "-S/--log-facility",
+                ..
+            })
+        ));
+        // keepalived reports a bad -u and goes on without it; so does vrrpd. Its value is read
+        // as C's strtol reads it: `22` is decimal.
+        let bad = p(&["-u", "9x"]).unwrap();
+        assert_eq!(
+            bad.umask_value(),
+            Err("Invalid --umask option 9x".to_string())
+        );
+        assert_eq!(p(&["-u", "22"]).unwrap().umask_value(), Ok(Some(22)));
+        assert_eq!(p(&["-u", "022"]).unwrap().umask_value(), Ok(Some(0o22)));
+        assert_eq!(p(&["-u", "0x1ff"]).unwrap().umask_value(), Ok(Some(0o777)));
+        assert!(p(&["-u", "01000"]).unwrap().umask_value().is_err());
+        assert!(matches!(
+            p(&["--signum=FOO"]),
+            Err(CliError::Invalid { .. })
+        ));
+        assert!(matches!(p(&["--bogus"]), Err(CliError::Usage(_))));
+    }
+
+    /// `-T` switches to genhash wherever keepalived's getopt would meet it: values of the
+    /// options before it are skipped, `--` ends the search.
+    #[test]
+    fn genhash_is_found_as_keepalived_finds_it() {
+        let at = |args: &[&str]| {
+            genhash_at(
+                &std::iter::once("vrrpd")
+                    .chain(args.iter().copied())
+                    .collect::<Vec<_>>(),
+            )
+        };
+        assert_eq!(at(&["-T", "-s", "192.0.2.1"]), Some(1));
+        assert_eq!(at(&["--genhash", "-h"]), Some(1));
+        assert_eq!(at(&["-l", "-T", "-s", "192.0.2.1"]), Some(2));
+        assert_eq!(at(&["-lT"]), Some(1), "bundled after a flag");
+        assert_eq!(at(&["-f", "-T"]), None, "-T is the value of -f");
+        assert_eq!(at(&["-fT"]), None, "-T is the value of -f");
+        assert_eq!(at(&["--use-file", "-T"]), None);
+        assert_eq!(at(&["--use-file=/x", "-T"]), Some(2));
+        assert_eq!(at(&["-t", "-T"]), Some(2), "-t takes its value only with =");
+        assert_eq!(at(&["-g", "-T"]), Some(2));
+        assert_eq!(at(&["-S", "local0", "-p", "/p", "--genhash"]), Some(5));
+        assert_eq!(at(&["--", "-T"]), None);
+        assert_eq!(at(&["-n", "-l"]), None);
+        assert!(p(&["-n"]).is_ok_and(|c| !c.genhash));
+    }
+
+    #[test]
+    fn signum_matches_keepalived() {
+        assert_eq!(vrrpd::process::signum("STOP"), Some(15));
+        assert_eq!(vrrpd::process::signum("RELOAD"), Some(1));
+        assert_eq!(vrrpd::process::signum("DATA"), Some(10));
+        assert_eq!(vrrpd::process::signum("STATS"), Some(12));
+        assert_eq!(vrrpd::process::signum("JSON"), Some(36));
+        assert_eq!(vrrpd::process::signum("STATS_CLEAR"), Some(63));
+    }
 }

@@ -14,7 +14,7 @@ use std::process::Stdio;
 use tokio::io::AsyncWriteExt;
 use tracing::{info, warn};
 
-use crate::config::model::Config;
+use keepalived_conf::model::Config;
 
 pub const TABLE: &str = "vrrpd_vrrp";
 
@@ -202,7 +202,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let f = dir.join("k.conf");
         std::fs::write(&f, text).unwrap();
-        let (config, _) = crate::config::load(&f, &Default::default()).expect("loads");
+        let (config, _) = keepalived_conf::load(&f, &Default::default()).expect("loads");
         let _ = std::fs::remove_dir_all(&dir);
         let b = blocked(&config);
         assert_eq!(b.len(), 1, "{b:?}");

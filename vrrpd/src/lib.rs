@@ -1,10 +1,9 @@
 //! vrrpd: a keepalived-compatible VRRP pair manager.
 //!
-//! The protocol lives in [`vrrp`] as sans-IO values (codec, state machine, simulator); the
-//! drivers that give it sockets, netlink and timers live in [`net`], [`netlink`] and [`daemon`].
+//! The protocol lives in the `vrrp-proto` crate as sans-IO values (codec, state machine,
+//! simulator); the drivers that give it sockets, netlink and timers live in [`net`],
+//! [`netlink`] and [`daemon`].
 
-pub mod cli;
-pub mod config;
 pub mod daemon;
 pub mod firewall;
 pub mod genhash;
@@ -20,4 +19,3 @@ mod testutil;
 pub mod track;
 pub mod tuning;
 pub mod vmac;
-pub mod vrrp;

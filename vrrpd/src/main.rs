@@ -2,8 +2,10 @@
 
 use std::process::ExitCode;
 
-use vrrpd::cli::{self, Cli, CliError};
-use vrrpd::config::{self, Config, Diagnostic, LoadOptions};
+mod cli;
+
+use cli::{Cli, CliError};
+use keepalived_conf::{self as config, Config, Diagnostic, LoadOptions};
 use vrrpd::process;
 
 /// keepalived's exit codes (keepalived/include/main.h).
@@ -54,7 +56,7 @@ fn main() -> ExitCode {
     }
     if let Some(func) = &cli.signum {
         // parse_args has validated the name.
-        println!("{}", cli::signum(func).unwrap_or(0));
+        println!("{}", process::signum(func).unwrap_or(0));
         return ExitCode::from(EXIT_OK);
     }
     if cli.compat_table {

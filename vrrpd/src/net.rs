@@ -14,7 +14,7 @@ use nix::sys::socket::{self as nixsock, sockopt, ControlMessageOwned, MsgFlags, 
 use socket2::{Domain, InterfaceIndexOrAddress, Protocol, Socket, Type};
 use tokio::io::unix::AsyncFd;
 
-use crate::vrrp::packet::{self, Advert, DropReason, RxMeta, IPPROTO_VRRP};
+use vrrp_proto::packet::{self, Advert, DropReason, RxMeta, IPPROTO_VRRP};
 
 /// IP precedence "internetwork control", as keepalived marks its adverts.
 const TOS_INTERNETCONTROL: u32 = 0xc0;

@@ -17,7 +17,7 @@ use netlink_packet_route::route::RouteMessage;
 use netlink_packet_route::AddressFamily;
 use rtnetlink::Handle;
 
-use crate::config::model::{Route, Rule, VirtualAddress};
+use keepalived_conf::model::{Route, Rule, VirtualAddress};
 
 pub(crate) mod routes;
 

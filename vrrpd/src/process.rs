@@ -74,7 +74,7 @@ pub fn reset_signal_mask() -> nix::Result<()> {
 /// signal) would kill it (their default action): ignore them meanwhile. The handlers the
 /// daemon installs later replace this.
 pub fn ignore_dump_signals() {
-    let json = crate::cli::signum("JSON").unwrap_or(libc::SIGRTMIN() + 2);
+    let json = crate::process::signum("JSON").unwrap_or(libc::SIGRTMIN() + 2);
     for sig in [libc::SIGUSR1, libc::SIGUSR2, json] {
         // SAFETY: SIG_IGN runs no code of ours in signal context, so nothing here can be
         // async-signal-unsafe; only the disposition of these three signals changes.
@@ -172,6 +172,20 @@ impl SystemdNotify {
             tracing::warn!(error = %e, "notifying systemd failed");
         }
     }
+}
+
+/// The signal keepalived uses for each control function (`--signum`).
+pub fn signum(func: &str) -> Option<i32> {
+    let rtmin = libc::SIGRTMIN();
+    Some(match func {
+        "STOP" => libc::SIGTERM,
+        "RELOAD" => libc::SIGHUP,
+        "DATA" => libc::SIGUSR1,
+        "STATS" => libc::SIGUSR2,
+        "STATS_CLEAR" => rtmin + 29,
+        "JSON" => rtmin + 2,
+        _ => return None,
+    })
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use futures::TryStreamExt;
 use netlink_packet_route::link::{LinkAttribute, MacVlanMode};
 use rtnetlink::{Handle, LinkMacVlan};
 
-use crate::config::model::{Scope, VirtualAddress};
+use keepalived_conf::model::{Scope, VirtualAddress};
 use tracing::info;
 
 #[derive(Debug, thiserror::Error)]

@@ -218,7 +218,7 @@ fn broken_variants_agree_with_keepalived() {
             let (v, vout) = ns.test(vrrpd, &path, "v");
             checked += 1;
             if let Some((_, doc)) = DELIBERATE.iter().find(|d| d.0 == what) {
-                let table = vrrpd::config::compat::table();
+                let table = keepalived_conf::compat::table();
                 assert!(
                     table.contains(doc),
                     "{what}: not listed in COMPATIBILITY.md"
@@ -418,7 +418,7 @@ fn process_keywords_agree_with_keepalived() {
     if !root_and_keepalived() {
         return;
     }
-    let ncpus = vrrpd::config::process::online_cpus().expect("online CPU count");
+    let ncpus = keepalived_conf::process::online_cpus().expect("online CPU count");
     let (last, beyond) = (ncpus - 1, ncpus);
     let mut cases: Vec<String> = [
         "vrrp_priority -20",

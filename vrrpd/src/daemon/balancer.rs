@@ -21,8 +21,8 @@ use lbcore::service::SharedTable;
 use tokio::sync::{watch, Notify};
 use tracing::{info, warn};
 
-use crate::config::model::Config;
-use crate::vrrp::fsm::State;
+use keepalived_conf::model::Config;
+use vrrp_proto::fsm::State;
 
 /// Persistence templates the balancer keeps at most.
 const PERSIST_CAPACITY: usize = 1 << 16;

@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use tracing::{error, info, warn};
 
-use crate::config::model::{GlobalDefs, NotifyFifo};
 use crate::notify::Fifo;
 use crate::track::script::Service;
+use keepalived_conf::model::{GlobalDefs, NotifyFifo};
 
 use super::trackers::{self, ScriptEnv};
 

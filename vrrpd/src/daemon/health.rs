@@ -20,10 +20,10 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 
-use crate::config::model::{Config, VirtualServer};
 use crate::mail::{Alert, Mailer};
 use crate::notify::{fifo, Fifo};
 use crate::track::{Contribution, TrackKey, Weight};
+use keepalived_conf::model::{Config, VirtualServer};
 
 /// Where a virtual server's quorum goes: an instance's tracker channel and the weight it gave.
 type Subscriber = (mpsc::Sender<(TrackKey, Contribution)>, Weight);

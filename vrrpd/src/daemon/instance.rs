@@ -10,19 +10,21 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tracing::{debug, info, info_span, trace, warn, Instrument};
 
-use crate::config::model::{Authentication, GlobalDefs, Route, Rule, VirtualAddress, VrrpInstance};
 use crate::net::{SocketConfig, VrrpSocket};
 use crate::netlink::{Link, Netlink};
 use crate::notify::{Event as NotifyEvent, Notifier, NotifyState};
 use crate::track::deleted::{route_key, rule_key, Key};
 use crate::track::link::LinkMonitor;
 use crate::track::{Contribution, Effective, TrackKey, TrackSet, Weight};
+use keepalived_conf::model::{
+    Authentication, GlobalDefs, Route, Rule, VirtualAddress, VrrpInstance,
+};
 
 use super::status::{Counters, InstanceStatus, TrackerStatus};
 use super::sync::{GroupCmd, GroupLink};
 use super::timer::Timer;
-use crate::vrrp::fsm::{self, Action, Announce, Input, State};
-use crate::vrrp::packet::{self, Auth, DropReason, Expect};
+use vrrp_proto::fsm::{self, Action, Announce, Input, State};
+use vrrp_proto::packet::{self, Auth, DropReason, Expect};
 
 /// Largest packet we read; adverts are far smaller, but a bigger one must not be truncated
 /// into something that looks valid.
@@ -42,7 +44,7 @@ pub struct InstanceDriver {
     rules: Vec<Rule>,
     expect: Expect,
     garp: garp::Sender,
-    garp_schedule: garp::Schedule,
+    garp_schedule: vrrp_proto::announce::Schedule,
     /// The VMAC interface we created (`use_vmac`), removed on stop.
     vmac: Option<crate::vmac::Vmac>,
     /// An IPv6 VMAC sending adverts: our source address on it, there only while we send
@@ -262,7 +264,7 @@ impl InstanceDriver {
             advert_int: inst.advert_int,
             preempt: !inst.nopreempt,
             preempt_delay: inst.preempt_delay,
-            start_master: inst.state == crate::config::model::InitialState::Master,
+            start_master: inst.state == keepalived_conf::model::InitialState::Master,
             primary_addr: src,
             vips: inst.virtual_ipaddress.iter().map(|v| v.addr).collect(),
             auth,
@@ -279,7 +281,7 @@ impl InstanceDriver {
         };
         let garp = garp::Sender::open_with_mac(&announce_link.name, announce_link.mac)
             .with_context(|| format!("opening an AF_PACKET socket on {}", announce_link.name))?;
-        let garp_schedule = garp::Schedule::new(inst.garp.schedule(family_v6));
+        let garp_schedule = vrrp_proto::announce::Schedule::new(inst.garp.schedule(family_v6));
         let link_state = links.subscribe(link.index);
         let (track_tx, track_rx) = mpsc::channel(16);
         let tracked = tracked_keys(&nl, &vips, &inst.virtual_routes, &inst.virtual_rules).await;
@@ -763,14 +765,14 @@ impl InstanceDriver {
             Action::RemoveVips => self.remove_vips().await,
             Action::Announce(why) => {
                 let reason = match why {
-                    Announce::BecameMaster => garp::Reason::BecameMaster,
+                    Announce::BecameMaster => vrrp_proto::announce::Reason::BecameMaster,
                     Announce::LowerPriorityHeard => {
                         // Where keepalived notifies MASTER_RX_LOWER_PRI: a Master heard a
                         // lower priority (or an equal one from a lower address).
                         if let Some(n) = &self.notifier {
                             n.event(NotifyEvent::MasterRxLowerPri, self.fsm.priority());
                         }
-                        garp::Reason::LowerPriority
+                        vrrp_proto::announce::Reason::LowerPriority
                     }
                 };
                 self.garp_schedule.start(self.now(), reason);

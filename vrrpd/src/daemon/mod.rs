@@ -27,11 +27,11 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tracing::{error, info, warn};
 
-use crate::config::model::Config;
 use crate::netlink::Netlink;
 use crate::track::deleted::DeletionMonitor;
 use crate::track::link::LinkMonitor;
-use crate::vrrp::fsm::State;
+use keepalived_conf::model::Config;
+use vrrp_proto::fsm::State;
 
 pub use instance::{Control, InstanceDriver};
 
@@ -98,7 +98,7 @@ pub async fn run(
     let mut usr1 = signal(SignalKind::user_defined1())?;
     let mut usr2 = signal(SignalKind::user_defined2())?;
     let mut json = signal(SignalKind::from_raw(
-        crate::cli::signum("JSON").unwrap_or(libc::SIGRTMIN() + 2),
+        crate::process::signum("JSON").unwrap_or(libc::SIGRTMIN() + 2),
     ))?;
     let mut xcpu = signal(SignalKind::from_raw(libc::SIGXCPU))?;
     // Made before any setting, so that they start with the process's own scheduling.

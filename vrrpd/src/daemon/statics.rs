@@ -3,8 +3,8 @@
 
 use tracing::warn;
 
-use crate::config::model::Config;
 use crate::netlink::Netlink;
+use keepalived_conf::model::Config;
 
 /// What was installed, for [`Statics::remove`].
 pub struct Statics {

@@ -10,8 +10,8 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
-use crate::vrrp::fsm::State;
-use crate::vrrp::packet::{DropReason, Version};
+use vrrp_proto::fsm::State;
+use vrrp_proto::packet::{DropReason, Version};
 
 /// Where the dumps go (keepalived's paths).
 pub const DATA_FILE: &str = "/tmp/keepalived.data";

@@ -18,7 +18,7 @@ use tracing::info;
 
 use crate::mail::StateMail;
 use crate::notify::{Notifier, NotifyState};
-use crate::vrrp::fsm::State;
+use vrrp_proto::fsm::State;
 
 /// What the group asks of one member.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -20,7 +20,6 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
-use crate::config::model::{Config, Notify, SyncGroup, Track, VrrpInstance};
 use crate::mail::{Mailer, StateMail};
 use crate::netlink::Netlink;
 use crate::notify::{Fifo, Kind, Notifier, NotifySpec};
@@ -29,6 +28,7 @@ use crate::track::link::LinkMonitor;
 use crate::track::process::{self, ProcSpec, Watcher};
 use crate::track::script::{self, check_secure, resolve_user, Command, RunAs, ScriptSpec};
 use crate::track::{Contribution, TrackKey, Weight};
+use keepalived_conf::model::{Config, Notify, SyncGroup, Track, VrrpInstance};
 
 use super::sync::Group;
 use super::InstanceDriver;
@@ -581,7 +581,7 @@ mod tests {
             vrrp_instance B { interface e\n virtual_router_id 2\n virtual_ipaddress { 192.0.2.2 } }\n\
             vrrp_instance C { interface e\n virtual_router_id 3\n track_script { chk }\n virtual_ipaddress { 192.0.2.3 } }\n\
             vrrp_instance D { interface e\n virtual_router_id 4\n virtual_ipaddress { 192.0.2.4 } }";
-        let (cfg, _) = crate::config::load_str(text, Path::new("t.conf"));
+        let (cfg, _) = keepalived_conf::load_str(text, Path::new("t.conf"));
         let by = |n: &str| {
             with_group_trackers(&cfg, cfg.instances.iter().find(|i| i.name == n).unwrap())
         };

@@ -12,7 +12,7 @@ use tracing::{debug, info, warn};
 
 use super::message::{self, Alert};
 use super::smtp::{ReplyReader, Session, SmtpError, Step, QUIT};
-use crate::config::model::GlobalDefs;
+use keepalived_conf::model::GlobalDefs;
 
 /// Alerts waiting for delivery; more are dropped (and counted).
 const QUEUE: usize = 64;

@@ -11,8 +11,8 @@ use netlink_packet_route::rule::{
 };
 use netlink_packet_route::{AddressFamily, IpProtocol};
 
-use crate::config::iproute::{Nexthop, RouteType, RuleAction, RTPROT_KEEPALIVED};
-use crate::config::model::{Route, Rule};
+use keepalived_conf::iproute::{Nexthop, RouteType, RuleAction, RTPROT_KEEPALIVED};
+use keepalived_conf::model::{Route, Rule};
 
 /// `RT_TABLE_COMPAT`: the header's table when the real one needs 32 bits.
 const TABLE_COMPAT: u8 = 252;
@@ -229,7 +229,7 @@ pub fn rule_message(r: &Rule) -> RuleMessage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::iproute::Prefix;
+    use keepalived_conf::iproute::Prefix;
 
     fn route(via: bool) -> Route {
         Route {

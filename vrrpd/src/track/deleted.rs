@@ -224,8 +224,8 @@ impl DeletionMonitor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::iproute::{parse_route_text, parse_rule_text};
     use crate::netlink::routes::{route_message, rule_message};
+    use keepalived_conf::iproute::{parse_route_text, parse_rule_text};
 
     /// The key of what we add equals the key of what the kernel reports: IPv6's default
     /// metric and tables above 255 included.

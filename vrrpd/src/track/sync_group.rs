@@ -6,7 +6,7 @@
 //! other member wants MASTER too. [`decide`] maps the states each member's machine *wants*
 //! to the state each member must *take*.
 
-use crate::vrrp::fsm::State;
+use vrrp_proto::fsm::State;
 
 /// What the group imposes, from the members' own states (in member order).
 ///

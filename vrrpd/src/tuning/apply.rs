@@ -11,7 +11,7 @@ use tokio::task::AbortHandle;
 use tracing::{info, warn};
 
 use super::{os, rttime_limit, umask_of, Escalator, Plan, Side, ThreadPlan, RT_RLIMIT_DEFAULT};
-use crate::config::model::ProcessSettings;
+use keepalived_conf::model::ProcessSettings;
 
 /// How often each side checks that its timers fire on time (`max_auto_priority`).
 pub const WATCH_TICK: Duration = Duration::from_millis(100);

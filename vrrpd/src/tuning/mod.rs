@@ -29,7 +29,7 @@ pub mod threads;
 
 use std::time::Duration;
 
-use crate::config::model::{ProcessSettings, SideSettings};
+use keepalived_conf::model::{ProcessSettings, SideSettings};
 
 pub use apply::Tuner;
 pub use threads::{CheckerThread, Spawner};

@@ -17,8 +17,8 @@ mod watch;
 
 use std::time::Duration;
 
-pub use crate::config::model::ParamMatch;
-use crate::config::model::TrackProcess;
+pub use keepalived_conf::model::ParamMatch;
+use keepalived_conf::model::TrackProcess;
 pub use table::{Change, Table};
 pub use watch::{Source, Watcher, ACK_WAIT, RESCAN_INTERVAL};
 
@@ -249,7 +249,7 @@ mod tests {
 
     #[test]
     fn spec_from_config_resolves_delays_and_bounds() {
-        let (cfg, diags) = crate::config::load_str(
+        let (cfg, diags) = keepalived_conf::load_str(
             "vrrp_track_process a {\n process x\n delay 2\n fork_delay 0.5\n quorum 2\n}\n\
              vrrp_track_process b {\n process y\n quorum_max 0\n}",
             std::path::Path::new("t.conf"),

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use vrrpd::vrrp::fsm::{Config, State};
-use vrrpd::vrrp::packet::{Auth, Version};
-use vrrpd::vrrp::sim::{LinkParams, Sim};
+use vrrp_proto::fsm::{Config, State};
+use vrrp_proto::packet::{Auth, Version};
+use vrrp_proto::sim::{LinkParams, Sim};
 
 const VIP: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 200));
 

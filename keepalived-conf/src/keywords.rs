@@ -207,8 +207,8 @@ pub const INSTANCE_UNSUPPORTED: &[&str] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::lexer::lex;
-    use crate::config::tree::parse;
+    use crate::lexer::lex;
+    use crate::tree::parse;
     use std::path::Path;
     use std::sync::Arc;
 
@@ -231,7 +231,7 @@ mod tests {
         }
         assert_eq!(seen, vec!["priority"]);
         assert_eq!(d.0.len(), 2);
-        assert_eq!(d.0[0].severity, crate::config::diag::Severity::Warning);
+        assert_eq!(d.0[0].severity, crate::diag::Severity::Warning);
         assert_eq!(d.0[0].line, 2);
         assert!(d.0[1].is_error());
         assert_eq!(d.0[1].help.as_deref(), Some("did you mean `priority`?"));

@@ -1,6 +1,6 @@
 //! Adverts captured from Debian's keepalived 2.2.7 (`keepalived -P -n -l`), used as test vectors.
 //!
-//! Captured with `vrrpd/testdata/capture-keepalived-adverts.sh`: keepalived runs in one network
+//! Captured with `vrrp-proto/testdata/capture-keepalived-adverts.sh`: keepalived runs in one network
 //! namespace on a veth (192.0.2.1/24, 2001:db8::1/64, link-local fe80::74b7:7eff:fed8:af7d),
 //! `tcpdump -w` runs in the peer namespace; `extract-adverts.py` prints the bytes below. Each
 //! config also had `global_defs { enable_script_security }` and `interface <veth>`. For every

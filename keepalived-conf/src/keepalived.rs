@@ -18,7 +18,7 @@ use super::model::{
 };
 use super::process::{ProcessDraft, Side};
 use super::tree::Node;
-use crate::vrrp::packet::Version;
+use vrrp_proto::packet::Version;
 
 /// Checks that look at the machine, not the file (what keepalived's `-t` also does).
 #[derive(Debug, Clone, Copy, Default)]

@@ -400,7 +400,7 @@ impl Sim {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::vrrp::packet::{Auth, Version};
+    use crate::packet::{Auth, Version};
     use std::net::Ipv4Addr;
 
     fn cfg(i: u8, priority: u8) -> Config {

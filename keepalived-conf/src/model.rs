@@ -7,7 +7,7 @@ use std::time::Duration;
 use checks::spec::{opt_secs, secs};
 use serde::{Deserialize, Serialize};
 
-use crate::vrrp::packet::Version;
+use vrrp_proto::packet::Version;
 
 pub use super::iproute::{Nexthop, Prefix, Route, RouteType, Rule, RuleAction};
 
@@ -497,8 +497,8 @@ impl Default for GlobalDefs {
             router_id: None,
             vrrp_version: Version::V2,
             garp: Garp::default(),
-            mcast_group4: crate::vrrp::packet::MCAST_V4,
-            mcast_group6: crate::vrrp::packet::MCAST_V6,
+            mcast_group4: vrrp_proto::packet::MCAST_V4,
+            mcast_group6: vrrp_proto::packet::MCAST_V6,
             script_security: false,
             script_user: None,
             vrrp_strict: false,
@@ -649,7 +649,7 @@ impl Default for Garp {
     /// keepalived's defaults; the schedule's own come from the `garp` crate, the one place
     /// they are written down.
     fn default() -> Self {
-        let s = garp::ScheduleConfig::default();
+        let s = vrrp_proto::announce::ScheduleConfig::default();
         Self {
             master_delay: s.master_delay,
             master_repeat: s.master_repeat,
@@ -666,8 +666,8 @@ impl Default for Garp {
 
 impl Garp {
     /// The send schedule for an instance of the given family (NA spacing for IPv6).
-    pub fn schedule(&self, ipv6: bool) -> garp::ScheduleConfig {
-        garp::ScheduleConfig {
+    pub fn schedule(&self, ipv6: bool) -> vrrp_proto::announce::ScheduleConfig {
+        vrrp_proto::announce::ScheduleConfig {
             master_delay: self.master_delay,
             master_repeat: self.master_repeat,
             master_refresh: self.master_refresh,

@@ -1,5 +1,5 @@
 //! Parse time of a generated 10,000-line keepalived.conf (preprocessor → lexer → tree →
-//! model), printed as one JSON line: `cargo bench -p vrrpd --bench parse`.
+//! model), printed as one JSON line: `cargo bench -p keepalived-conf --bench parse`.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -31,14 +31,14 @@ fn main() {
     let text = generate(10_000);
     let lines = text.lines().count();
     let name = Path::new("/nonexistent/bench.conf");
-    let (cfg, diags) = vrrpd::config::load_str(&text, name);
+    let (cfg, diags) = keepalived_conf::load_str(&text, name);
     let errors = diags.iter().filter(|d| d.is_error()).count();
     assert_eq!(errors, 0, "generated config must be clean");
     let mut times = Vec::new();
     let start = Instant::now();
     while times.len() < 5 || (start.elapsed() < Duration::from_secs(3) && times.len() < 200) {
         let t = Instant::now();
-        let r = vrrpd::config::load_str(&text, name);
+        let r = keepalived_conf::load_str(&text, name);
         times.push(t.elapsed());
         std::hint::black_box(r);
     }

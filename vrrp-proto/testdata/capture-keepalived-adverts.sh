@@ -1,6 +1,6 @@
 #!/bin/bash
 # Capture keepalived 2.2.7 adverts: keepalived in ns A, tcpdump in ns B, veth between.
-# Used to produce vrrpd/src/vrrp/packet/vectors.rs (keepalived 2.2.7, Debian). Run as root:
+# Used to produce vrrp-proto/src/packet/vectors.rs (keepalived 2.2.7, Debian). Run as root:
 #   OUT=/tmp/vc ./capture-keepalived-adverts.sh && python3 extract-adverts.py /tmp/vc/*.pcap
 # Only touches namespaces it creates (prefix vc<pid>) and removes them on exit.
 set -u

@@ -4,9 +4,9 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use vrrpd::config::model::{Authentication, InitialState, Scope};
-use vrrpd::config::{load, load_str, LoadOptions, Severity};
-use vrrpd::vrrp::packet::Version;
+use keepalived_conf::model::{Authentication, InitialState, Scope};
+use keepalived_conf::{load, load_str, LoadOptions, Severity};
+use vrrp_proto::packet::Version;
 
 fn tmpdir(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("vrrpd-cfg-{tag}-{}", std::process::id()));
@@ -277,7 +277,7 @@ fn notify_fifos_and_script_user_with_group() {
         "{diags:#?}"
     );
     let g = &cfg.global;
-    let path = |f: &Option<vrrpd::config::model::NotifyFifo>| f.as_ref().map(|f| f.path.clone());
+    let path = |f: &Option<keepalived_conf::model::NotifyFifo>| f.as_ref().map(|f| f.path.clone());
     assert_eq!(path(&g.notify_fifo), Some("/run/kf".into()));
     assert_eq!(path(&g.vrrp_notify_fifo), Some("/run/vf".into()));
     assert_eq!(g.script_user.as_deref(), Some("nobody nogroup"));
@@ -334,8 +334,8 @@ fn fifo_scripts_and_instance_events() {
     );
     assert!(!b.notify_priority_changes, "instance override");
     assert_eq!(a.notify.master_rx_lower_pri.as_deref(), Some("/bin/rx a b"));
-    let toml = vrrpd::config::toml::to_string(&cfg).unwrap();
-    let back = vrrpd::config::toml::from_str(&toml, Path::new("x.toml")).unwrap();
+    let toml = keepalived_conf::toml::to_string(&cfg).unwrap();
+    let back = keepalived_conf::toml::from_str(&toml, Path::new("x.toml")).unwrap();
     assert_eq!(back.global, cfg.global);
     assert_eq!(back.instances[0].notify, a.notify);
     assert!(

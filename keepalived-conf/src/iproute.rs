@@ -930,9 +930,8 @@ fn ip_proto(s: &str) -> Option<u8> {
 }
 
 /// One `virtual_routes` / `virtual_rules` line as the parser sees it, for tests.
-#[cfg(test)]
-pub(crate) fn node(line: &str) -> Node {
-    use crate::config::{lexer, tree};
+fn node(line: &str) -> Node {
+    use crate::{lexer, tree};
     let text = format!("x {{\n  {line}\n}}\n");
     let file: std::sync::Arc<std::path::Path> = std::path::Path::new("t.conf").into();
     let (toks, _) = lexer::lex(&text, &file);
@@ -940,13 +939,13 @@ pub(crate) fn node(line: &str) -> Node {
     nodes[0].children[0].clone()
 }
 
-#[cfg(test)]
-pub(crate) fn parse_route_text(line: &str) -> Option<Route> {
+/// One `virtual_routes` line parsed on its own (tests here and in the daemon's crate).
+pub fn parse_route_text(line: &str) -> Option<Route> {
     parse_route(&node(line), true, &mut Diags::default())
 }
 
-#[cfg(test)]
-pub(crate) fn parse_rule_text(line: &str) -> Option<Rule> {
+/// One `virtual_rules` line parsed on its own.
+pub fn parse_rule_text(line: &str) -> Option<Rule> {
     parse_rule(&node(line), &mut Diags::default())
 }
 

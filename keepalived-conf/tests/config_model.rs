@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use checks::spec::ProbeSpec;
+use keepalived_conf::model::{Authentication, Config, InitialState, ParamMatch, Track};
+use keepalived_conf::{self as config, load, LoadOptions};
 use lbcore::spec::{ForwardingMethod, IpFamily, Protocol, SchedulerKind, ServiceKey};
-use vrrpd::config::model::{Authentication, Config, InitialState, ParamMatch, Track};
-use vrrpd::config::{self, load, LoadOptions};
-use vrrpd::vrrp::packet::Version;
+use vrrp_proto::packet::Version;
 
 const SAMPLES: &str = "/usr/share/doc/keepalived/samples";
 
@@ -655,7 +655,7 @@ fn etc_vrrpd_toml_examples_load() {
 /// error at the line when the virtual server does not exist.
 #[test]
 fn track_virtual_server_extension() {
-    use vrrpd::config::model::VsRef;
+    use keepalived_conf::model::VsRef;
     let text = r#"
 vrrp_instance VI_1 {
     interface eth0
@@ -932,11 +932,11 @@ fn smtp_alert_keys_and_defaults() {
     // smtp_alert_checker off is the real servers' default here.
     assert!(!m.real_server_alert(vs.real_servers[1].smtp_alert));
 
-    let plain = vrrpd::config::model::MailDefs::default();
+    let plain = keepalived_conf::model::MailDefs::default();
     assert_eq!(plain.smtp_connect_timeout, secs(30.0));
     assert!(!plain.vrrp_alert(None) && !plain.virtual_server_alert(None));
     assert!(plain.real_server_alert(None));
-    let all = vrrpd::config::model::MailDefs {
+    let all = keepalived_conf::model::MailDefs {
         smtp_alert: Some(true),
         smtp_alert_vrrp: Some(false),
         ..plain

@@ -127,7 +127,7 @@ impl Parser<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::lexer::lex;
+    use crate::lexer::lex;
     use std::path::Path;
     use std::sync::Arc;
 

@@ -332,7 +332,7 @@ fn err(pos: &Pos, d: &mut Diags, msg: String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::load_str;
+    use crate::load_str;
     use std::path::Path;
 
     fn parse(global: &str) -> (ProcessSettings, Vec<Diagnostic>) {

@@ -1,5 +1,0 @@
-//! The VRRP protocol as pure values: no sockets, no clocks, no threads.
-
-pub mod fsm;
-pub mod packet;
-pub mod sim;
