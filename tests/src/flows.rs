@@ -42,7 +42,10 @@ enum Flow {
 }
 
 fn server_of(body: &str) -> String {
-    body.split_whitespace().next().unwrap_or_default().to_string()
+    body.split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string()
 }
 
 impl Flows {
@@ -75,9 +78,10 @@ impl Flows {
             let s = in_netns(client, || UdpSocket::bind(SocketAddr::new(any, 0)))??;
             s.connect(to)?;
             s.set_read_timeout(Some(Duration::from_millis(300)))?;
-            let server = server_of(&udp_exchange(&s, 3).ok_or_else(|| {
-                LabError::Other("no UDP answer from the VIP".into())
-            })?);
+            let server = server_of(
+                &udp_exchange(&s, 3)
+                    .ok_or_else(|| LabError::Other("no UDP answer from the VIP".into()))?,
+            );
             flows.push((Flow::Udp(s), report("udp", server, t0)));
         }
         let stop = Arc::new(AtomicBool::new(false));
@@ -99,7 +103,9 @@ impl Flows {
     /// Waits (bounded) for `n` more rounds.
     pub fn wait_rounds(&self, n: u64, timeout: Duration) -> bool {
         let target = self.rounds() + n;
-        crate::wait::wait_until(timeout, Duration::from_millis(20), || self.rounds() >= target)
+        crate::wait::wait_until(timeout, Duration::from_millis(20), || {
+            self.rounds() >= target
+        })
     }
 
     /// Stops the flows and returns their reports.

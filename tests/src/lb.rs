@@ -158,7 +158,10 @@ impl LbLab {
             to.addr_add(&a)?;
         }
         let mac = to.mac()?;
-        let mut peers = vec![(self.client(), vec![self.vip.to_string(), self.vip6.to_string()])];
+        let mut peers = vec![(
+            self.client(),
+            vec![self.vip.to_string(), self.vip6.to_string()],
+        )];
         if self.plan == Plan::Nat {
             for i in 0..self.rs.len() {
                 let h = self.lab.host(&format!("rs{}", i + 1));
@@ -167,7 +170,10 @@ impl LbLab {
         }
         for (h, addrs) in peers {
             for a in addrs {
-                let out = h.exec("ip", &["neigh", "replace", &a, "lladdr", &mac, "dev", "eth0"])?;
+                let out = h.exec(
+                    "ip",
+                    &["neigh", "replace", &a, "lladdr", &mac, "dev", "eth0"],
+                )?;
                 if !out.status.success() {
                     return Err(LabError::Other(format!(
                         "{}: ip neigh replace {a}: {}",

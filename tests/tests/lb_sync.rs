@@ -241,8 +241,14 @@ fn sync_messages_decode_with_tshark_as_the_connections_made() {
             let timeout: u32 = timeout[i].parse().expect("timeout");
             if flags & 0x1000 != 0 {
                 templates += 1;
-                assert_eq!((caddr[i], cport[i]), (lab.client_addr().to_string().as_str(), "0"));
-                assert!(timeout >= 120, "a controlled template lasts the persistence timeout");
+                assert_eq!(
+                    (caddr[i], cport[i]),
+                    (lab.client_addr().to_string().as_str(), "0")
+                );
+                assert!(
+                    timeout >= 120,
+                    "a controlled template lasts the persistence timeout"
+                );
             } else {
                 assert_eq!(caddr[i], lab.client_addr().to_string());
                 assert_eq!(flags & 0x7, 0, "masquerading");
@@ -253,6 +259,9 @@ fn sync_messages_decode_with_tshark_as_the_connections_made() {
         }
     }
     assert!(templates >= 1, "{rows:?}");
-    assert_eq!(seen, made, "every connection, with its real server, and nothing else");
+    assert_eq!(
+        seen, made,
+        "every connection, with its real server, and nothing else"
+    );
     drop(conns);
 }
