@@ -9,7 +9,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends \
         iproute2 iputils-ping tcpdump tshark keepalived procps psmisc python3 \
-        nftables nginx-light wrk haproxy >/dev/null
+        nftables nginx-light wrk haproxy prometheus >/dev/null
 fi
 
 cargo fmt --all -- --check

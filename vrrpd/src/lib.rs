@@ -13,6 +13,7 @@ pub mod mail;
 pub mod net;
 pub mod netlink;
 pub mod notify;
+pub mod observe;
 pub mod process;
 pub mod supervisor;
 pub mod sysctl;

@@ -32,6 +32,16 @@ fn main() -> ExitCode {
         let prog = words.first().map_or("vrrpd", String::as_str);
         return ExitCode::from(vrrpd::genhash::main(prog, &words[at + 1..]));
     }
+    // `vrrpd ipvsadm -L -n`, `vrrpd status [--json]`, `vrrpd metrics`: ask the running daemon.
+    if let Some(word) = args.get(1).and_then(|a| a.to_str()) {
+        if vrrpd::observe::control::is_client_command(word) {
+            let words: Vec<String> = args[1..]
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
+            return ExitCode::from(vrrpd::observe::control::client_main(&words));
+        }
+    }
     let cli = match cli::parse_args(args) {
         Ok(c) => c,
         Err(CliError::Usage(msg)) => {
@@ -123,11 +133,15 @@ fn main() -> ExitCode {
         };
         return ExitCode::from(code);
     }
-    eprint!("{}", config::render(diags));
+    // Warnings about a configuration that loads go to the log once it is set up (with their
+    // priority), not to a bare stderr.
+    let warnings = config::render(diags);
     let Ok((config, _)) = loaded else {
+        eprint!("{warnings}");
         return ExitCode::from(EXIT_CONFIG);
     };
     if cli.dump_config {
+        eprint!("{warnings}");
         match serde_json::to_string_pretty(&config) {
             Ok(json) => println!("{json}"),
             Err(e) => {
@@ -137,7 +151,7 @@ fn main() -> ExitCode {
         }
         return ExitCode::from(EXIT_OK);
     }
-    run_daemon(cli, config, opts)
+    run_daemon(cli, config, opts, warnings)
 }
 
 /// `vrrpd convert KEEPALIVED_CONF [OUT]`: write the equivalent TOML (stdout without OUT).
@@ -191,7 +205,7 @@ const EXIT_PROGRAM_ERROR: u8 = 70;
 
 /// Daemon mode: fork unless `-n`, take the pid file, then run the daemon in a supervised child
 /// ([`vrrpd::supervisor`]) until SIGTERM / SIGINT.
-fn run_daemon(cli: Cli, config: Config, opts: LoadOptions) -> ExitCode {
+fn run_daemon(cli: Cli, config: Config, opts: LoadOptions, warnings: String) -> ExitCode {
     // Before any thread exists (they edit the environment).
     let systemd = process::SystemdNotify::from_env();
     let watchdog = process::watchdog_from_env();
@@ -215,6 +229,15 @@ fn run_daemon(cli: Cli, config: Config, opts: LoadOptions) -> ExitCode {
         tracing::warn!("{problem}");
     }
     vrrpd::components::install_panic_hook();
+    let args: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    for line in vrrpd::log::banner(&args, &cli.use_file) {
+        tracing::info!("{line}");
+    }
+    if !warnings.is_empty() {
+        tracing::warn!("{}", warnings.trim_end());
+    }
     if let Err(e) = process::reset_signal_mask() {
         tracing::warn!("cannot clear the inherited signal mask: {e}");
     }
@@ -223,6 +246,10 @@ fn run_daemon(cli: Cli, config: Config, opts: LoadOptions) -> ExitCode {
         .pid
         .clone()
         .unwrap_or_else(|| std::path::PathBuf::from(DEFAULT_PID_FILE));
+    let observe = vrrpd::observe::Settings {
+        control: Some(vrrpd::observe::control::socket_path(&main_pid)),
+        metrics: cli.metrics,
+    };
     // The parent's, as keepalived's -p; the child writes -r.
     let pid_file = match process::PidFile::create(&main_pid) {
         Ok(p) => p,
@@ -237,7 +264,7 @@ fn run_daemon(cli: Cli, config: Config, opts: LoadOptions) -> ExitCode {
         watchdog,
     };
     let code = vrrpd::supervisor::run(sup, config, |start, first| {
-        child_main(&cli, first, &opts, umask_cli, start)
+        child_main(&cli, first, &opts, umask_cli, observe.clone(), start)
     });
     drop(pid_file);
     ExitCode::from(code)
@@ -250,6 +277,7 @@ fn child_main(
     first: Option<Config>,
     opts: &LoadOptions,
     umask_cli: Option<u32>,
+    observe: vrrpd::observe::Settings,
     start: vrrpd::supervisor::ChildStart,
 ) -> u8 {
     if let Err(e) = process::reset_signal_mask() {
@@ -309,6 +337,7 @@ fn child_main(
         umask_cli,
         reload,
         process::SystemdNotify::via_supervisor(),
+        observe,
         start,
     );
     match rt.block_on(run) {
