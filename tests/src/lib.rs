@@ -20,6 +20,7 @@ pub mod process;
 pub mod scenario;
 pub mod scripts;
 pub mod smtp;
+pub mod unit;
 pub mod wait;
 
 pub use adverts::{AdvertSeen, AdvertWatch};
