@@ -10,13 +10,11 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use crate::flow::{FlowHashBuilder, FlowKey};
+use crate::flow::{FlowHashBuilder, FlowKey, TcpFlags};
 use crate::persist::PersistKey;
 use crate::pool::{DestId, DestStats, RealServer};
 use crate::spec::{ForwardingMethod, Protocol};
-
-/// Milliseconds of a monotonic clock.
-pub type Millis = u64;
+use crate::time::{secs, Millis};
 
 /// IPVS's TCP connection states (ip_vs_proto_tcp.c).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -33,6 +31,28 @@ pub enum TcpState {
     LastAck,
     Listen,
     SynAck,
+}
+
+impl TcpState {
+    /// In IPVS's numbering (ip_vs_proto_tcp.c), which the enum follows.
+    pub const ALL: [TcpState; 11] = [
+        TcpState::None,
+        TcpState::Established,
+        TcpState::SynSent,
+        TcpState::SynRecv,
+        TcpState::FinWait,
+        TcpState::TimeWait,
+        TcpState::Close,
+        TcpState::CloseWait,
+        TcpState::LastAck,
+        TcpState::Listen,
+        TcpState::SynAck,
+    ];
+
+    /// The state IPVS numbers `n` (a sync entry's state field).
+    pub fn from_ipvs(n: u16) -> Option<Self> {
+        Self::ALL.get(n as usize).copied()
+    }
 }
 
 /// Connection state per protocol.
@@ -71,13 +91,13 @@ impl Default for Timeouts {
 impl Timeouts {
     /// Timeout of a state, in milliseconds.
     pub fn of(&self, s: ConnState) -> Millis {
-        let secs = match s {
+        let t = match s {
             ConnState::Tcp(t) => self.tcp[t as usize],
             ConnState::Udp => self.udp,
             ConnState::Sctp { closing: false } => self.sctp,
             ConnState::Sctp { closing: true } => self.sctp_closing,
         };
-        secs as Millis * 1000
+        secs(t)
     }
 }
 
@@ -88,48 +108,6 @@ pub enum Dir {
     Input,
     /// Real server → client (seen only in NAT modes).
     Output,
-}
-
-/// The TCP flags that drive the state machine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct TcpFlags {
-    pub syn: bool,
-    pub fin: bool,
-    pub ack: bool,
-    pub rst: bool,
-}
-
-impl TcpFlags {
-    pub const SYN: Self = Self {
-        syn: true,
-        fin: false,
-        ack: false,
-        rst: false,
-    };
-    pub const SYN_ACK: Self = Self {
-        syn: true,
-        fin: false,
-        ack: true,
-        rst: false,
-    };
-    pub const ACK: Self = Self {
-        syn: false,
-        fin: false,
-        ack: true,
-        rst: false,
-    };
-    pub const FIN_ACK: Self = Self {
-        syn: false,
-        fin: true,
-        ack: true,
-        rst: false,
-    };
-    pub const RST: Self = Self {
-        syn: false,
-        fin: false,
-        ack: false,
-        rst: true,
-    };
 }
 
 /// What the dataplane saw in one packet.
@@ -199,6 +177,13 @@ pub struct DestRef {
     pub stats: Arc<DestStats>,
 }
 
+impl Conn {
+    /// No reply seen yet (IPVS's `NOOUTPUT`).
+    pub fn no_output(&self) -> bool {
+        self.no_output
+    }
+}
+
 impl From<&RealServer> for DestRef {
     fn from(s: &RealServer) -> Self {
         Self {
@@ -219,6 +204,9 @@ pub struct Conn {
     pub reply: Option<FlowKey>,
     /// The persistence template controlling this connection, to release on removal.
     pub persist: Option<PersistKey>,
+    /// What the pair's other node was last told (state and deadline), for
+    /// [`crate::sync::send::due`]; `None` until it is told anything.
+    pub synced: Option<(ConnState, Millis)>,
     no_output: bool,
     counted_active: bool,
     timer_at: Millis,
@@ -233,6 +221,18 @@ pub struct NewConn {
     /// Reply-direction key to index (NAT).
     pub reply: Option<FlowKey>,
     /// Persistence template controlling the connection.
+    pub persist: Option<PersistKey>,
+}
+
+/// A connection the other node of the pair tracked, as [`ConnTable::adopt`] takes it.
+#[derive(Debug, Clone)]
+pub struct Adopted {
+    pub dest: DestRef,
+    pub state: ConnState,
+    pub expires: Millis,
+    /// No reply seen yet (IPVS's `NOOUTPUT`): the input-only transitions apply.
+    pub no_output: bool,
+    pub reply: Option<FlowKey>,
     pub persist: Option<PersistKey>,
 }
 
@@ -332,11 +332,76 @@ impl ConnTable {
             expires,
             reply,
             persist,
+            synced: None,
             no_output: true,
             counted_active: active,
             timer_at: expires,
         };
         self.map.entry(key).insert_entry(conn).into_mut()
+    }
+
+    /// Takes over a connection the other node of the pair tracked (connection sync): its
+    /// state and deadline as synchronised, nothing recomputed. Eviction as for
+    /// [`ConnTable::insert`].
+    pub fn adopt(
+        &mut self,
+        key: FlowKey,
+        a: Adopted,
+        now: Millis,
+        mut on_evict: impl FnMut(Evicted),
+    ) -> &Conn {
+        if let Some(old) = self.remove(&key) {
+            on_evict(Evicted(key, old));
+        }
+        if self.map.len() >= self.capacity {
+            self.expire(now, |k, c| on_evict(Evicted(k, c)));
+        }
+        while self.map.len() >= self.capacity {
+            match self.pop_soonest() {
+                Some((k, c)) => on_evict(Evicted(k, c)),
+                None => break,
+            }
+        }
+        let active = a.state == ConnState::Tcp(TcpState::Established);
+        a.dest.stats.bind(active);
+        if let Some(r) = a.reply {
+            self.reply.insert(r, key);
+        }
+        self.timers.insert((a.expires, key));
+        let conn = Conn {
+            dest: a.dest,
+            state: a.state,
+            expires: a.expires,
+            reply: a.reply,
+            persist: a.persist,
+            synced: Some((a.state, a.expires)),
+            no_output: a.no_output,
+            counted_active: active,
+            timer_at: a.expires,
+        };
+        self.map.entry(key).insert_entry(conn).into_mut()
+    }
+
+    /// Every entry, live or not yet collected (for a full sync to the other node).
+    pub fn iter(&self) -> impl Iterator<Item = (&FlowKey, &Conn)> {
+        self.map.iter()
+    }
+
+    /// Records what the other node was told about `key`.
+    pub fn mark_synced(&mut self, key: &FlowKey) {
+        if let Some(c) = self.map.get_mut(key) {
+            c.synced = Some((c.state, c.expires));
+        }
+    }
+
+    /// Removes every entry, handing each to `f` (this node stops owning its flows).
+    pub fn drain(&mut self, mut f: impl FnMut(FlowKey, Conn)) {
+        let keys: Vec<FlowKey> = self.map.keys().copied().collect();
+        for k in keys {
+            if let Some(c) = self.remove(&k) {
+                f(k, c);
+            }
+        }
     }
 
     /// The live entry for `key`, without touching it.

@@ -14,7 +14,6 @@ use std::sync::Arc;
 use arc_swap::{ArcSwap, Guard};
 use thiserror::Error;
 
-use crate::conntrack::Millis;
 use crate::flow::{hash_addr_port, mix64, FlowKey};
 use crate::persist::{PersistKey, PersistTable};
 use crate::pool::{DestId, DestStats, RealServer};
@@ -22,6 +21,7 @@ use crate::sched::{self, Scheduler};
 use crate::spec::{
     GroupEntry, IpFamily, Protocol, ScriptSpec, ServiceKey, ServiceSpec, VirtualServerGroupSpec,
 };
+use crate::time::Millis;
 
 /// Most addresses one group range may expand to.
 pub const MAX_RANGE: u128 = 65536;

@@ -22,6 +22,7 @@ pub mod neigh;
 pub mod nft;
 pub mod offload;
 pub mod ring;
+pub mod syncd;
 pub mod wire;
 
 use std::collections::{HashMap, HashSet};
@@ -33,14 +34,17 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::conntrack::{Millis, Timeouts};
+use crate::conntrack::Timeouts;
 use crate::persist::PersistTable;
 use crate::service::SharedTable;
+use crate::sync::{Role, SyncSnapshot};
+use crate::time::Millis;
 
 pub use counters::{CounterSnapshot, Counters, DropReason};
 pub use engine::{Engine, Out, Shared};
 pub use neigh::{Hop, Iface};
 pub use ring::{RingConfig, RingVersion};
+pub use syncd::SyncdConfig;
 
 /// How to run the dataplane.
 #[derive(Debug, Clone)]
@@ -67,6 +71,13 @@ pub struct DataplaneConfig {
     /// Nice value for the worker threads (`None`: inherit). A worker woken
     /// for each burst should not wait behind busy threads of the same box.
     pub nice: Option<i32>,
+    /// One-arm NAT source addresses to prefer, with their prefix length (see
+    /// [`Shared::snat_sources`]).
+    pub snat_sources: Vec<(IpAddr, u8)>,
+    /// IPVS's `sloppy_tcp` (see [`Shared::sloppy_tcp`]); off as in IPVS.
+    pub sloppy_tcp: bool,
+    /// Connection synchronisation with the other node of the pair (`lvs_sync_daemon`).
+    pub sync: Option<SyncdConfig>,
 }
 
 impl Default for DataplaneConfig {
@@ -82,6 +93,9 @@ impl Default for DataplaneConfig {
             forwarding: true,
             spin: Duration::ZERO,
             nice: None,
+            snat_sources: Vec::new(),
+            sloppy_tcp: false,
+            sync: None,
         }
     }
 }
@@ -106,9 +120,14 @@ pub struct Dataplane {
     threads: Vec<JoinHandle<()>>,
     counters: Vec<Arc<Counters>>,
     nft: bool,
+    /// The sync daemon's role switch, when the pair synchronises connections.
+    sync_role: Option<Arc<syncd::RoleSwitch>>,
 }
 
 static GROUP: AtomicU16 = AtomicU16::new(0);
+
+/// Entries the workers may queue for the sync driver before they are counted as lost.
+const SYNC_QUEUE: usize = 1 << 16;
 
 /// Looks up an interface in the calling thread's namespace.
 pub fn iface(name: &str) -> Result<Iface, DataplaneError> {
@@ -222,19 +241,34 @@ impl Dataplane {
             .iter()
             .map(|n| iface(n))
             .collect::<Result<Vec<_>, _>>()?;
-        let shared = Arc::new(Shared::new(
+        let mut sh = Shared::new(
             table,
             persist,
             ifaces.clone(),
             cfg.snat_ports.clone(),
             cfg.forwarding,
-        ));
+        );
+        sh.snat_sources = cfg.snat_sources.clone();
+        sh.sloppy_tcp = cfg.sloppy_tcp;
+        let shared = Arc::new(sh);
         let mut dp = Self {
             shared: shared.clone(),
             stop: Arc::new(AtomicBool::new(false)),
             threads: Vec::new(),
             counters: Vec::new(),
             nft: false,
+            sync_role: None,
+        };
+        // The sync socket first: a bad interface or group fails the start, not a thread.
+        let sync = match &cfg.sync {
+            Some(sc) => {
+                let ifc = iface(&sc.iface)?;
+                let sock = syncd::open(sc, ifc.index as u32, ifc.addr)
+                    .map_err(|e| DataplaneError::Socket(sc.iface.clone(), e))?;
+                let (tx, rx) = mpsc::sync_channel(SYNC_QUEUE);
+                Some((sc.clone(), sock, tx, rx))
+            }
+            None => None,
         };
         for ifc in &ifaces {
             if let Err(e) = offload::set(&ifc.name, offload::Offload::Gro, false) {
@@ -274,13 +308,16 @@ impl Dataplane {
                     .map_err(|e| DataplaneError::Socket(ifc.name.clone(), e))?;
                 tx.insert(ifc.index, s);
             }
-            let eng = Engine::new(
+            let mut eng = Engine::new(
                 shared.clone(),
                 w as u32,
                 workers as u32,
                 cfg.conn_capacity,
                 cfg.timeouts,
             );
+            if let Some((_, _, tx, _)) = &sync {
+                eng.set_sync_sender(tx.clone());
+            }
             dp.counters.push(eng.counters.clone());
             let peers: Vec<_> = txs
                 .iter()
@@ -313,6 +350,24 @@ impl Dataplane {
             let s = ring::PlainSocket::open(ifc.index, 0).map_err(err)?;
             socks.tx.insert(ifc.index, s);
         }
+        if let Some((cfg, sock, _, rx)) = sync {
+            let role = Arc::new(syncd::RoleSwitch::default());
+            dp.sync_role = Some(role.clone());
+            let d = syncd::Driver {
+                sh: shared.clone(),
+                cfg,
+                sock,
+                rx,
+                role,
+                stop: dp.stop.clone(),
+                origin,
+            };
+            let h = std::thread::Builder::new()
+                .name("lb-syncd".into())
+                .spawn(move || d.run())
+                .map_err(DataplaneError::Thread)?;
+            dp.threads.push(h);
+        }
         let (sh, stop) = (shared, dp.stop.clone());
         let h = std::thread::Builder::new()
             .name("lb-resolver".into())
@@ -339,7 +394,33 @@ impl Dataplane {
     }
 
     pub fn counters(&self) -> CounterSnapshot {
-        CounterSnapshot::sum(self.counters.iter().map(|c| &**c))
+        let mut c = CounterSnapshot::sum(self.counters.iter().map(|c| &**c));
+        c.sync = self.sync_counters();
+        c
+    }
+
+    /// Which way connections are synchronised: [`Role::Master`] where this node forwards
+    /// for the sync daemon's VRRP instance, [`Role::Backup`] where the peer does. Without
+    /// `sync` in the configuration there is nothing to switch.
+    pub fn set_sync_role(&self, role: Role) {
+        if let Some(r) = &self.sync_role {
+            // The workers start (or stop) sending with the next packet, not when the
+            // driver thread next looks.
+            self.shared.sync.master.store(role == Role::Master, Relaxed);
+            r.set(role);
+        }
+    }
+
+    /// The sync daemon's counters (`None` without one).
+    pub fn sync_counters(&self) -> Option<SyncSnapshot> {
+        self.sync_role
+            .as_ref()
+            .map(|_| self.shared.sync.counters.snapshot())
+    }
+
+    /// Connections synchronised from the other node, not taken over yet.
+    pub fn synced_waiting(&self) -> usize {
+        self.shared.sync.synced.len()
     }
 
     /// The next hops resolved so far.
@@ -376,6 +457,7 @@ impl Dataplane {
             .ifaces
             .iter()
             .flat_map(|i| i.addrs.iter().map(|a| a.0))
+            .chain(self.shared.snat_sources.iter().map(|s| s.0))
             .collect();
         let ifaces: Vec<String> = self.shared.ifaces.iter().map(|i| i.name.clone()).collect();
         let local: Vec<IpAddr> = nix::ifaddrs::getifaddrs()

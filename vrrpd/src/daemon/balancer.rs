@@ -91,6 +91,9 @@ impl Balancer {
             ifaces: ifaces.clone(),
             // Parked addresses are set before the first packet: nothing forwards until then.
             forwarding: false,
+            // Until lvs_sync_daemon drives connection sync here, a taken-over flow is
+            // scheduled again (hash schedulers keep it on its server).
+            sloppy_tcp: true,
             ..Default::default()
         };
         let shared = table.clone();
