@@ -8,17 +8,20 @@ cd "$(dirname "$0")/.."
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! command -v dh >/dev/null; then
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends debhelper lintian >/dev/null
+    apt-get update -qq >&2
+    apt-get install -y -qq --no-install-recommends debhelper lintian >&2
 fi
 target=${CARGO_TARGET_DIR:-$PWD/target}
 export DEB_DESTDIR=${DEB_DESTDIR:-$target/debian}
 mkdir -p "$DEB_DESTDIR"
 rm -f "$DEB_DESTDIR"/vrrpd_*.deb
-dpkg-checkbuilddeps
-debian/rules clean
-debian/rules binary
-debian/rules clean
+# The build's output goes to stderr: stdout is the package's path alone.
+{
+    dpkg-checkbuilddeps
+    debian/rules clean
+    debian/rules binary
+    debian/rules clean
+} >&2
 deb=$(ls "$DEB_DESTDIR"/vrrpd_*.deb)
 # Errors fail the build; warnings are shown.
 lintian --fail-on error --suppress-tags initial-upload-closes-no-bugs "$deb" >&2
