@@ -9,7 +9,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends \
         iproute2 iputils-ping tcpdump tshark keepalived procps psmisc python3 \
-        nftables nginx-light wrk haproxy \
+        nftables nginx-light wrk haproxy prometheus \
         debhelper lintian man-db bash-completion strace libcap2-bin util-linux systemd >/dev/null
 fi
 

@@ -138,6 +138,9 @@ pub struct Cli {
     /// vrrpd: print the resolved configuration model as JSON and exit.
     #[arg(long = "dump-config")]
     pub dump_config: bool,
+    /// vrrpd: serve Prometheus metrics on ADDRESS:PORT (`[IPv6]:PORT`); off by default.
+    #[arg(long = "metrics", value_name = "ADDRESS:PORT")]
+    pub metrics: Option<std::net::SocketAddr>,
     /// vrrpd: print docs/COMPATIBILITY.md (generated from the keyword registry) and exit.
     #[arg(long = "compat-table")]
     pub compat_table: bool,
