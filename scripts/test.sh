@@ -10,7 +10,8 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get install -y -qq --no-install-recommends \
         iproute2 iputils-ping tcpdump tshark keepalived procps psmisc python3 \
         nftables nginx-light wrk haproxy prometheus \
-        debhelper lintian man-db bash-completion strace libcap2-bin util-linux systemd >/dev/null
+        debhelper lintian man-db bash-completion strace libcap2-bin util-linux systemd curl \
+        vagrant vagrant-libvirt >/dev/null
 fi
 
 cargo fmt --all -- --check

@@ -140,15 +140,19 @@ impl Unit {
         Ok(env)
     }
 
-    /// `ExecStart` as systemd splits it: `$VAR` becomes the variable's words, `${VAR}` one
-    /// word. Quoting inside the line is not used by our unit and not supported.
+    /// `ExecStart` as systemd splits it: words, "double-quoted" words, `$VAR` the variable's
+    /// words, `${VAR}` one word.
     pub fn exec_start(&self) -> Result<Vec<String>> {
         let line = self
             .value("ExecStart")
             .ok_or_else(|| LabError::Unit(format!("{}: no ExecStart", self.path.display())))?;
         let env = self.environment()?;
         let mut words = Vec::new();
-        for word in line.split_whitespace() {
+        for (quoted, word) in split_quoted(line) {
+            if quoted {
+                words.push(word);
+                continue;
+            }
             if let Some(name) = word.strip_prefix("${").and_then(|w| w.strip_suffix('}')) {
                 words.push(env.get(name).cloned().unwrap_or_default());
             } else if let Some(name) = word.strip_prefix('$') {
@@ -156,7 +160,7 @@ impl Unit {
                     words.extend(v.split_whitespace().map(String::from));
                 }
             } else {
-                words.push(word.to_string());
+                words.push(word);
             }
         }
         Ok(words)
@@ -260,6 +264,31 @@ impl Unit {
         cmd.extend(argv.iter().cloned());
         Ok(cmd)
     }
+}
+
+/// Words of a command line, with whether each was in double quotes.
+fn split_quoted(line: &str) -> Vec<(bool, String)> {
+    let mut words = Vec::new();
+    let mut chars = line.chars().peekable();
+    while let Some(&c) = chars.peek() {
+        if c.is_whitespace() {
+            chars.next();
+        } else if c == '"' {
+            chars.next();
+            words.push((true, chars.by_ref().take_while(|&c| c != '"').collect()));
+        } else {
+            let mut w = String::new();
+            while let Some(&c) = chars.peek() {
+                if c.is_whitespace() {
+                    break;
+                }
+                w.push(c);
+                chars.next();
+            }
+            words.push((false, w));
+        }
+    }
+    words
 }
 
 /// Replace the value of option `flag` (e.g. `-f`) in `argv`.
@@ -399,6 +428,15 @@ fn expand_calls(item: &str) -> Result<BTreeSet<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn command_lines_split_as_systemd_splits_them() {
+        let words: Vec<String> = split_quoted(r#"/usr/sbin/nginx -c /x -g "daemon off;""#)
+            .into_iter()
+            .map(|(_, w)| w)
+            .collect();
+        assert_eq!(words, ["/usr/sbin/nginx", "-c", "/x", "-g", "daemon off;"]);
+    }
 
     #[test]
     fn strace_lines_are_read() {
