@@ -24,6 +24,23 @@ if [ "$ROLE_INSTALL" = 1 ]; then
     apt-get install -y -qq "$deb"
 fi
 
+# A real server of the virtual server, with its HTTP check.
+real_server() {
+    cat <<BLOCK
+    real_server $1 80 {
+        HTTP_GET {
+            url {
+                path /
+                status_code 200
+            }
+            connect_timeout 1
+            retry 1
+            delay_before_retry 1
+        }
+    }
+BLOCK
+}
+
 mkdir -p "$ROLE_ROOT/etc/keepalived"
 cat > "$ROLE_ROOT/etc/keepalived/keepalived.conf" <<CONF
 # vrrpd lab, balancer $node (scripts/roles/balancer.sh).
@@ -54,28 +71,8 @@ virtual_server $VIP 80 {
     lb_algo rr
     lb_kind DR
     protocol TCP
-    real_server $RS1_IP 80 {
-        HTTP_GET {
-            url {
-                path /
-                status_code 200
-            }
-            connect_timeout 1
-            retry 1
-            delay_before_retry 1
-        }
-    }
-    real_server $RS2_IP 80 {
-        HTTP_GET {
-            url {
-                path /
-                status_code 200
-            }
-            connect_timeout 1
-            retry 1
-            delay_before_retry 1
-        }
-    }
+$(real_server "$RS1_IP")
+$(real_server "$RS2_IP")
 }
 CONF
 

@@ -19,20 +19,13 @@ use lab::{require_root, Daemon, Host, HostSpec, Lab, LabChild, LabSpec};
 const REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
 const VIP: &str = "192.0.2.100";
 
-fn have(cmd: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {cmd}")])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 /// `vagrant validate` with each provider's configuration checked. VirtualBox is not in
 /// Debian: a stand-in `VBoxManage` answers the version query vagrant's VirtualBox provider
 /// makes before it checks the Vagrantfile's `virtualbox` settings. No network: the version
 /// check is off and nothing is downloaded (validate needs no box).
 #[test]
 fn vagrant_validates_for_both_providers() {
-    if !have("vagrant") {
+    if lab::missing_tool(&["vagrant"]).is_some() {
         eprintln!("skipped: vagrant is not installed (scripts/test.sh installs it)");
         return;
     }
@@ -182,11 +175,9 @@ fn answers(text: &str) -> Vec<String> {
 #[test]
 fn roles_run_the_mission_in_namespaces() {
     require_root!();
-    for cmd in ["nginx", "curl", "setpriv", "nft"] {
-        if !have(cmd) {
-            eprintln!("skipped: {cmd} is not installed (scripts/test.sh installs it)");
-            return;
-        }
+    if let Some(tool) = lab::missing_tool(&["nginx", "curl", "setpriv", "nft"]) {
+        eprintln!("skipped: {tool} is not installed (scripts/test.sh installs it)");
+        return;
     }
     let Ok(bin) = Daemon::Vrrpd.binary() else {
         eprintln!("skipped: no vrrpd binary (cargo build -p vrrpd)");

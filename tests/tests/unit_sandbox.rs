@@ -48,13 +48,6 @@ fn exposure_is_at_most_5() {
     assert!(level <= 5.0, "exposure {level}:\n{out}");
 }
 
-fn have(cmd: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {cmd}")])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 /// The capability names `capsh` decodes from a `Cap*:` line of /proc/PID/status.
 fn caps_of(status: &str, field: &str) -> BTreeSet<String> {
     let hex = status
@@ -98,18 +91,16 @@ const CONF_B: &str = "vrrp_instance VI_1 {\n    state BACKUP\n    interface eth0
 #[test]
 fn features_work_in_the_units_sandbox() {
     require_root!();
-    for cmd in [
+    if let Some(tool) = lab::missing_tool(&[
         "strace",
         "setpriv",
         "unshare",
         "capsh",
         "nft",
         "systemd-analyze",
-    ] {
-        if !have(cmd) {
-            eprintln!("skipped: {cmd} is not installed (scripts/test.sh installs it)");
-            return;
-        }
+    ]) {
+        eprintln!("skipped: {tool} is not installed (scripts/test.sh installs it)");
+        return;
     }
     let Ok(bin) = Daemon::Vrrpd.binary() else {
         eprintln!("skipped: no vrrpd binary (cargo build -p vrrpd)");
