@@ -563,10 +563,13 @@ mod tests {
     /// HELP and TYPE per family, sync counters when the dataplane synchronises.
     #[test]
     fn instance_and_dataplane_families() {
-        let mut dp = lbcore::dataplane::CounterSnapshot::default();
-        let mut sync = lbcore::sync::SyncSnapshot::default();
-        sync.entries_sent = 42;
-        dp.sync = Some(sync);
+        let dp = lbcore::dataplane::CounterSnapshot {
+            sync: Some(lbcore::sync::SyncSnapshot {
+                entries_sent: 42,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
         let s = Snapshot {
             instances: vec![crate::daemon::status::tests::sample()],
             dataplane: Some(dp),
