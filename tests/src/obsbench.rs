@@ -25,6 +25,9 @@ use crate::scenario::median;
 
 const METRICS: &str = "127.0.0.1:9464";
 
+/// One timed look at the daemon: (milliseconds, bytes of the answer).
+type Probe = Arc<dyn Fn() -> Option<(f64, usize)> + Send + Sync>;
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ObsBenchSpec {
     pub runs: usize,
@@ -131,7 +134,7 @@ fn under(
     lab: &LbLab,
     host: &Host,
     spec: &LbBenchSpec,
-    probe: Option<Arc<dyn Fn() -> Option<(f64, usize)> + Send + Sync>>,
+    probe: Option<Probe>,
 ) -> Result<(f64, Vec<f64>, usize)> {
     let stop = Arc::new(AtomicBool::new(false));
     let worker = probe.map(|p| {
