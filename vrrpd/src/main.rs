@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 mod cli;
+mod generate;
 
 use cli::{Cli, CliError};
 use keepalived_conf::{self as config, Config, Diagnostic, LoadOptions};
@@ -30,7 +31,12 @@ fn main() -> ExitCode {
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
         let prog = words.first().map_or("vrrpd", String::as_str);
-        return ExitCode::from(vrrpd::genhash::main(prog, &words[at + 1..]));
+        let invocation = if at == 0 {
+            prog.to_string()
+        } else {
+            format!("{prog} --genhash")
+        };
+        return ExitCode::from(vrrpd::genhash::main(&invocation, &words[at + 1..]));
     }
     // `vrrpd ipvsadm -L -n`, `vrrpd status [--json]`, `vrrpd metrics`: ask the running daemon.
     if let Some(word) = args.get(1).and_then(|a| a.to_str()) {
@@ -63,6 +69,16 @@ fn main() -> ExitCode {
             env!("CARGO_PKG_VERSION")
         );
         return ExitCode::from(EXIT_OK);
+    }
+    if let Some(file) = &cli.generate {
+        // parse_args has checked the name against generate::ARTIFACTS.
+        return match generate::artifact(file, &mut std::io::stdout().lock()) {
+            Ok(()) => ExitCode::from(EXIT_OK),
+            Err(e) => {
+                eprintln!("vrrpd: cannot generate {file}: {e}");
+                ExitCode::from(EXIT_FATAL)
+            }
+        };
     }
     if let Some(func) = &cli.signum {
         // parse_args has validated the name.
