@@ -111,15 +111,15 @@ fn vrrpd_hands_over_for_its_killed_vrrp_process_then_restarts_it_as_backup() {
         "{}",
         pair.a.log_text()
     );
-    let dump = e2e::json_dump(pair.a.pid()).unwrap();
-    assert_eq!(dump["instances"][0]["state"], "Backup", "{dump:#}");
-    let record = &dump["supervision"]["components"]["vrrp child process"];
-    assert_eq!(record["restarts"], 1, "{dump:#}");
+    let (dump, extra) = e2e::json_dumps(pair.a.pid()).unwrap();
+    assert_eq!(dump[0]["data"]["state"], 1, "keepalived's BACKUP: {dump:#}");
+    let record = &extra["supervision"]["components"]["vrrp child process"];
+    assert_eq!(record["restarts"], 1, "{extra:#}");
     assert!(
         record["last_failure"]
             .as_str()
             .is_some_and(|w| w.contains("SIGKILL")),
-        "{dump:#}"
+        "{extra:#}"
     );
     assert!(pair.a.log_text().contains(&format!(
         "VRRP child {old} is gone; released 1 instance(s) for it"
