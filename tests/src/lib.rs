@@ -21,6 +21,7 @@ pub mod process;
 pub mod scenario;
 pub mod scripts;
 pub mod smtp;
+pub mod syncbench;
 pub mod wait;
 
 pub use adverts::{AdvertSeen, AdvertWatch};

@@ -71,6 +71,22 @@ enum BenchCmd {
         #[arg(long, default_value_t = 2)]
         real_servers: usize,
     },
+    /// Connection sync (lvs_sync_daemon) on two dataplanes: lag, bytes per new connection, and
+    /// req/s and dataplane CPU with sync on versus off.
+    Sync {
+        /// Runs per load and setting (the report gives medians).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Seconds per wrk run.
+        #[arg(long, default_value_t = 5)]
+        seconds: u32,
+        /// Dataplane worker threads.
+        #[arg(long, default_value_t = 2)]
+        workers: usize,
+        /// Connections timed one by one for the lag.
+        #[arg(long, default_value_t = 200)]
+        lag_samples: usize,
+    },
 }
 
 /// `advert_int` from a config text (for bounding waits), default 1 s.
@@ -270,6 +286,28 @@ fn main() -> ExitCode {
                 ..Default::default()
             };
             lab::lbbench::run(&spec, &mut |l| eprintln!("{l}"))
+                .map_err(anyhow::Error::from)
+                .and_then(|r| {
+                    println!("{}", serde_json::to_string_pretty(&r)?);
+                    Ok(())
+                })
+        }
+        Some(Cmd::Bench {
+            what:
+                BenchCmd::Sync {
+                    runs,
+                    seconds,
+                    workers,
+                    lag_samples,
+                },
+        }) => {
+            let spec = lab::syncbench::SyncBenchSpec {
+                runs: *runs,
+                seconds: *seconds,
+                workers: *workers,
+                lag_samples: *lag_samples,
+            };
+            lab::syncbench::run(&spec, &mut |l| eprintln!("{l}"))
                 .map_err(anyhow::Error::from)
                 .and_then(|r| {
                     println!("{}", serde_json::to_string_pretty(&r)?);

@@ -281,6 +281,7 @@ impl Running {
             }
             vs_trackers.insert(inst.name.clone(), driver.tracker());
             owners.push(balancer::Owner {
+                name: inst.name.clone(),
                 addrs: inst.addresses().map(|v| v.addr).collect(),
                 state: driver.state_watch(),
             });
@@ -467,7 +468,11 @@ async fn dump(
                 status::render_data(&all) + &status::render_checkers(&checkers),
             )
         }
-        Dump::Stats => (status::STATS_FILE, status::render_stats(&all)),
+        Dump::Stats => {
+            let sync = balancer.and_then(|b| b.counters().sync);
+            let tail = sync.map(|c| status::render_sync(&c)).unwrap_or_default();
+            (status::STATS_FILE, status::render_stats(&all) + &tail)
+        }
         // The runtime counterpart of `--dump-config`: every instance and every checker.
         Dump::Json => (
             status::JSON_FILE,
