@@ -6,8 +6,9 @@
 //! - **bytes per new connection**: the Master's sync bytes over the connections opened and closed
 //!   by a connection-per-request wrk run (every state change is sent);
 //! - **cost**: wrk at `vrrp-lab bench lb`'s load (2 threads, 32 keep-alive connections) and with a
-//!   new connection per request, sync on versus off, interleaved; req/s and the CPU the
-//!   dataplane's threads used (workers and the sync thread, from /proc).
+//!   new connection per request, sync on versus off (both nodes' dataplanes run either way, as
+//!   in a pair), interleaved; req/s and the CPU the Master's dataplane threads used (workers,
+//!   resolver and sync thread, from /proc).
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -44,20 +45,23 @@ impl Default for SyncBenchSpec {
     }
 }
 
-/// CPU seconds (user + system) of this process's threads whose name starts with `lb-`.
-fn dataplane_cpu() -> f64 {
-    let tick = 100.0; // USER_HZ on Linux
-    let mut total = 0.0;
-    for t in std::fs::read_dir("/proc/self/task")
+/// This process's dataplane threads (named `lb-…`) now: the Master's, when taken right after
+/// it starts and before the Backup's.
+fn dataplane_threads() -> Vec<std::path::PathBuf> {
+    std::fs::read_dir("/proc/self/task")
         .into_iter()
         .flatten()
         .flatten()
-    {
-        let p = t.path();
-        let name = std::fs::read_to_string(p.join("comm")).unwrap_or_default();
-        if !name.starts_with("lb-") {
-            continue;
-        }
+        .map(|t| t.path())
+        .filter(|p| std::fs::read_to_string(p.join("comm")).is_ok_and(|n| n.starts_with("lb-")))
+        .collect()
+}
+
+/// CPU seconds (user + system) the threads `tasks` used so far.
+fn cpu_secs(tasks: &[std::path::PathBuf]) -> f64 {
+    let tick = 100.0; // USER_HZ on Linux
+    let mut total = 0.0;
+    for p in tasks {
         let stat = std::fs::read_to_string(p.join("stat")).unwrap_or_default();
         // Fields after the ")" that ends the command name: state is 3rd, utime 14th, stime 15th.
         let rest = stat.rsplit_once(')').map_or("", |r| r.1);
@@ -84,9 +88,12 @@ fn wrk(client: &Host, url: &str, s: &SyncBenchSpec, close: bool) -> Result<WrkRe
     parse_wrk(&text).ok_or_else(|| LabError::Other(format!("wrk {url}: {text}")))
 }
 
+/// Both nodes' dataplanes (a real pair runs both, sync or not).
 struct Pair {
     a: Balancer,
-    b: Option<Balancer>,
+    b: Balancer,
+    /// The Master's threads.
+    a_threads: Vec<std::path::PathBuf>,
 }
 
 fn start(lab: &LbLab, method: ForwardingMethod, s: &SyncBenchSpec, sync: bool) -> Result<Pair> {
@@ -104,16 +111,12 @@ fn start(lab: &LbLab, method: ForwardingMethod, s: &SyncBenchSpec, sync: bool) -
     };
     let (_ca, ta, pa) = tables(vec![spec.clone()]);
     let a = lab.start(cfg(true), ta, pa)?;
-    let b = if sync {
-        let (_cb, tb, pb) = tables(vec![spec]);
-        let b = lab.start_on(lab.lab.host("lb2"), cfg(false), tb, pb)?;
-        a.dp().set_sync_role(Role::Master);
-        b.dp().set_sync_role(Role::Backup);
-        Some(b)
-    } else {
-        None
-    };
-    Ok(Pair { a, b })
+    let a_threads = dataplane_threads();
+    let (_cb, tb, pb) = tables(vec![spec]);
+    let b = lab.start_on(lab.lab.host("lb2"), cfg(false), tb, pb)?;
+    a.dp().set_sync_role(Role::Master);
+    b.dp().set_sync_role(Role::Backup);
+    Ok(Pair { a, b, a_threads })
 }
 
 fn percentile(v: &mut [f64], p: f64) -> f64 {
@@ -126,7 +129,7 @@ fn percentile(v: &mut [f64], p: f64) -> f64 {
 
 /// Lag of `n` connections opened one at a time (kept open until the end).
 fn lag(lab: &LbLab, p: &Pair, n: usize) -> Result<Vec<f64>> {
-    let b = p.b.as_ref().expect("sync on");
+    let b = &p.b;
     let installed = || b.dp().sync_counters().map_or(0, |s| s.installed);
     let vip = SocketAddr::new(lab.vip.into(), 80);
     let mut keep = Vec::new();
@@ -160,12 +163,13 @@ pub fn run(s: &SyncBenchSpec, progress: &mut dyn FnMut(&str)) -> Result<serde_js
         let p = start(&lab, method, s, true)?;
         let mut lags = lag(&lab, &p, s.lag_samples)?;
         let sent0 = p.a.dp().sync_counters().unwrap_or_default();
-        let new0 = p.a.dp().counters().new_conns;
         let w = wrk(lab.client(), &url, s, true)?;
         std::thread::sleep(Duration::from_millis(200));
         let sent1 = p.a.dp().sync_counters().unwrap_or_default();
-        let new_conns = p.a.dp().counters().new_conns - new0;
         drop(p);
+        // One connection per request (`Connection: close`); the client reuses its ports, so
+        // the dataplane's new-connection counter would undercount them.
+        let new_conns = (w.rps * s.seconds as f64).round() as u64;
         let per_conn = |x: u64| (x as f64 / new_conns.max(1) as f64 * 10.0).round() / 10.0;
         progress(&format!(
             "{name}: lag p50 {:.1} ms p99 {:.1} ms; {new_conns} new connections at {:.0} req/s, {} sync bytes",
@@ -182,10 +186,10 @@ pub fn run(s: &SyncBenchSpec, progress: &mut dyn FnMut(&str)) -> Result<serde_js
             for (li, close) in [(0, false), (1, true)] {
                 for (si, sync) in [(0, false), (1, true)] {
                     let p = start(&lab, method, s, sync)?;
-                    let c0 = dataplane_cpu();
+                    let c0 = cpu_secs(&p.a_threads);
                     let t0 = Instant::now();
                     let w = wrk(lab.client(), &url, s, close)?;
-                    let used = (dataplane_cpu() - c0) / t0.elapsed().as_secs_f64();
+                    let used = (cpu_secs(&p.a_threads) - c0) / t0.elapsed().as_secs_f64();
                     drop(p);
                     progress(&format!(
                         "run {} {name} {} sync {}: {:.0} req/s, dataplane CPU {:.2} cores, errors {}",
@@ -224,6 +228,7 @@ pub fn run(s: &SyncBenchSpec, progress: &mut dyn FnMut(&str)) -> Result<serde_js
                     "p50": r2(percentile(&mut lags, 0.5)),
                     "p99": r2(percentile(&mut lags, 0.99)),
                 },
+                "master_sync_counters": sent1,
                 "per_new_connection": {
                     "connections": new_conns,
                     "sync_bytes": per_conn(sent1.bytes_sent - sent0.bytes_sent),

@@ -424,11 +424,6 @@ impl Dataplane {
             .map(|_| self.shared.sync.counters.snapshot())
     }
 
-    /// Connections synchronised from the other node, not taken over yet.
-    pub fn synced_waiting(&self) -> usize {
-        self.shared.sync.synced.len()
-    }
-
     /// The next hops resolved so far.
     pub fn hops(&self) -> Arc<HashMap<IpAddr, Hop>> {
         self.shared.neigh.snapshot()
