@@ -8,12 +8,14 @@
 //! per-packet cost is one hash lookup.
 
 use std::collections::{BTreeSet, HashMap};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::flow::{FlowHashBuilder, FlowKey, TcpFlags};
 use crate::persist::PersistKey;
 use crate::pool::{DestId, DestStats, RealServer};
 use crate::spec::{ForwardingMethod, Protocol};
+use crate::stats::Traffic;
 use crate::time::{secs, Millis};
 
 /// IPVS's TCP connection states (ip_vs_proto_tcp.c).
@@ -169,12 +171,74 @@ pub fn tcp_next(cur: TcpState, dir: Dir, input_only: bool, f: TcpFlags) -> TcpSt
     TCP_NEXT[block][row][cur as usize]
 }
 
+impl TcpState {
+    /// IPVS's name for the state (ip_vs_proto_tcp.c), as `ipvsadm -c` shows it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::None => "NONE",
+            Self::Established => "ESTABLISHED",
+            Self::SynSent => "SYN_SENT",
+            Self::SynRecv => "SYN_RECV",
+            Self::FinWait => "FIN_WAIT",
+            Self::TimeWait => "TIME_WAIT",
+            Self::Close => "CLOSE",
+            Self::CloseWait => "CLOSE_WAIT",
+            Self::LastAck => "LAST_ACK",
+            Self::Listen => "LISTEN",
+            Self::SynAck => "SYNACK",
+        }
+    }
+}
+
+impl ConnState {
+    /// The state as IPVS names it (`UDP` for UDP entries).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Tcp(t) => t.name(),
+            Self::Udp => "UDP",
+            Self::Sctp { closing: false } => "ESTABLISHED",
+            Self::Sctp { closing: true } => "CLOSED",
+        }
+    }
+}
+
+/// Where [`ConnTable::page`] goes on from: a timer index position.
+pub type PageCursor = (Millis, FlowKey);
+
+/// One connection as a listing shows it (`ipvsadm -c`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ConnRow {
+    /// `TCP`, `UDP`, `SCTP`, or `IP` for a persistence template.
+    pub proto: &'static str,
+    pub client: (IpAddr, u16),
+    pub virt: (IpAddr, u16),
+    pub dest: (IpAddr, u16),
+    pub state: &'static str,
+    /// Time left before the entry expires.
+    pub expires_ms: Millis,
+}
+
+impl ConnRow {
+    fn of(key: &FlowKey, c: &Conn, now: Millis) -> Self {
+        Self {
+            proto: key.proto.name(),
+            client: (key.src, key.sport),
+            virt: (key.dst, key.dport),
+            dest: (c.dest.id.addr, c.dest.id.port.unwrap_or(key.dport)),
+            state: c.state.name(),
+            expires_ms: c.expires.saturating_sub(now),
+        }
+    }
+}
+
 /// Where a tracked connection goes.
 #[derive(Debug, Clone)]
 pub struct DestRef {
     pub id: DestId,
     pub forwarding: ForwardingMethod,
     pub stats: Arc<DestStats>,
+    /// The service's traffic counters.
+    pub service: Arc<Traffic>,
 }
 
 impl Conn {
@@ -190,6 +254,7 @@ impl From<&RealServer> for DestRef {
             id: s.id,
             forwarding: s.forwarding,
             stats: s.stats.clone(),
+            service: s.service.clone(),
         }
     }
 }
@@ -275,6 +340,36 @@ impl ConnTable {
 
     pub fn len(&self) -> usize {
         self.map.len()
+    }
+
+    /// Up to `max` live entries after `after` (in deadline order) appended to `out`, and the
+    /// cursor to continue from (`None`: the end). A worker lists its table a page at a time
+    /// between bursts, so a listing of a large table never stalls forwarding; entries that
+    /// change meanwhile are seen once, in their state at the time of their page (as
+    /// /proc/net/ip_vs_conn reads IPVS's table while it changes).
+    pub fn page(
+        &self,
+        after: Option<PageCursor>,
+        max: usize,
+        now: Millis,
+        out: &mut Vec<ConnRow>,
+    ) -> Option<PageCursor> {
+        use std::ops::Bound;
+        let from = match after {
+            Some(c) => Bound::Excluded(c),
+            None => Bound::Unbounded,
+        };
+        let mut last = None;
+        for (n, &(at, key)) in self.timers.range((from, Bound::Unbounded)).enumerate() {
+            if n == max {
+                return last;
+            }
+            last = Some((at, key));
+            if let Some(c) = self.map.get(&key).filter(|c| c.expires > now) {
+                out.push(ConnRow::of(&key, c, now));
+            }
+        }
+        None
     }
 
     pub fn is_empty(&self) -> bool {
@@ -576,6 +671,40 @@ mod tests {
 
     fn state(t: &ConnTable, k: u16, now: Millis) -> Option<ConnState> {
         t.get(&key(k), now).map(|c| c.state)
+    }
+
+    /// Paging visits every live entry once, whatever the page size, and skips expired ones.
+    #[test]
+    fn pages_cover_the_table_once() {
+        let mut t = ConnTable::new(100, Timeouts::default());
+        for n in 0..10u16 {
+            let first = if n % 2 == 0 {
+                Packet::Tcp(TcpFlags::SYN)
+            } else {
+                Packet::Udp
+            };
+            t.insert(key(n), nc(dest(), first, None), n as Millis * S, |_| {});
+        }
+        // The first SYN_RECV entry (inserted at 0 s, 60 s timeout) is gone at 61 s.
+        let now = 61 * S;
+        let mut rows = Vec::new();
+        let mut cursor = None;
+        let mut pages = 0;
+        loop {
+            cursor = t.page(cursor, 3, now, &mut rows);
+            pages += 1;
+            if cursor.is_none() {
+                break;
+            }
+        }
+        assert_eq!(pages, 4);
+        let mut ports: Vec<u16> = rows.iter().map(|r| r.client.1).collect();
+        ports.sort();
+        assert_eq!(ports, (1..10).collect::<Vec<_>>());
+        let r = rows.iter().find(|r| r.client.1 == 2).unwrap();
+        assert_eq!((r.proto, r.state, r.expires_ms), ("TCP", "SYN_RECV", S));
+        let u = rows.iter().find(|r| r.client.1 == 1).unwrap();
+        assert_eq!((u.proto, u.state, u.dest.1), ("TCP", "UDP", 80));
     }
 
     #[test]

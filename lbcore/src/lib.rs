@@ -9,6 +9,8 @@
 //! - [`flow`], [`pool`]: flow keys and TCP flags, deterministic hashing, live real servers.
 //! - [`time`]: the one time type ([`time::Millis`]) every table takes as an argument.
 //! - [`sync`]: connection synchronisation between the pair (IPVS sync protocol v1).
+//! - [`stats`]: per-service and per-real-server traffic counters, IPVS's rate estimator.
+//! - [`ipvsadm`]: what `ipvsadm -L` would show for the table, rendered as ipvsadm 1.31 does.
 //! - `dataplane` (feature `dataplane`): the AF_PACKET workers and the sync daemon's
 //!   socket, the only part doing I/O.
 //!
@@ -20,10 +22,12 @@ pub mod conntrack;
 #[cfg(feature = "dataplane")]
 pub mod dataplane;
 pub mod flow;
+pub mod ipvsadm;
 pub mod persist;
 pub mod pool;
 pub mod sched;
 pub mod service;
 pub mod spec;
+pub mod stats;
 pub mod sync;
 pub mod time;

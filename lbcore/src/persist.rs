@@ -207,6 +207,30 @@ impl PersistTable {
             .sum()
     }
 
+    /// Live templates (key, server, time left): the `IP` entries of `ipvsadm -c`. One shard
+    /// is locked at a time, as briefly as a copy of it takes.
+    pub fn templates(&self, now: Millis) -> Vec<(PersistKey, DestId, Millis)> {
+        let mut out = Vec::new();
+        for s in self.shards.iter() {
+            let m = s.lock().unwrap_or_else(|e| e.into_inner());
+            out.extend(
+                m.iter()
+                    .filter(|(_, t)| t.alive(now))
+                    .map(|(k, t)| (*k, t.dest, t.expires.saturating_sub(now))),
+            );
+        }
+        out
+    }
+
+    /// Live templates per service and server (ipvsadm's `PersistConn`).
+    pub fn per_dest(&self, now: Millis) -> HashMap<(u64, DestId), u32> {
+        let mut out = HashMap::new();
+        for (k, d, _) in self.templates(now) {
+            *out.entry((k.svc, d)).or_default() += 1;
+        }
+        out
+    }
+
     pub fn len(&self) -> usize {
         self.shards
             .iter()

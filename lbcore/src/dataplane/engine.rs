@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::Arc;
 
-use crate::conntrack::{Adopted, Conn, ConnState, DestRef, TcpState};
+use crate::conntrack::{Adopted, Conn, ConnRow, ConnState, DestRef, PageCursor, TcpState};
 use crate::conntrack::{ConnTable, Dir, Evicted, NewConn, Packet, Timeouts, Touched};
 use crate::flow::{FlowHashBuilder, FlowKey};
 use crate::persist::{PersistKey, PersistTable};
@@ -262,6 +262,17 @@ impl Engine {
         self.conns.len()
     }
 
+    /// A page of this worker's connection table (see [`ConnTable::page`]).
+    pub fn page(
+        &self,
+        after: Option<PageCursor>,
+        max: usize,
+        now: Millis,
+        out: &mut Vec<ConnRow>,
+    ) -> Option<PageCursor> {
+        self.conns.page(after, max, now, out)
+    }
+
     /// Handles one received frame. `partial` says the transport checksum was
     /// left to offload (completed here before rewriting); `foreign` marks an
     /// ICMP error relayed by another worker (never relayed again).
@@ -333,10 +344,11 @@ impl Engine {
         let syncing = self.syncing();
         let plan = match self.conns.touch_or_expire(&key, Dir::Input, pkt, now) {
             Touched::Live(c) => {
-                let d = c.dest.clone();
                 if !on {
                     return Out::Drop(DropReason::Standby);
                 }
+                count_in(&c.dest, self.worker, frame.len());
+                let d = c.dest.clone();
                 if syncing && send::due(c, &self.timeouts) {
                     self.sync_out(&key, now);
                 }
@@ -379,6 +391,9 @@ impl Engine {
                             }
                         }
                         Counters::inc(&self.counters.replies);
+                        let bytes = l3_len(frame.len());
+                        b.dest.traffic.packet_out(self.worker, bytes);
+                        b.service.packet_out(self.worker, bytes);
                         match self.sh.client_hop(&b) {
                             Some(hop) => reply_plan(&b, hop),
                             None => return Out::Drop(DropReason::NoNeigh),
@@ -508,6 +523,8 @@ impl Engine {
                     snat,
                     client: Some((wire::src_mac(frame), ingress)),
                     server_closed: AtomicBool::new(false),
+                    dest: rs.stats.clone(),
+                    service: rs.service.clone(),
                 });
                 if !self.sh.nat.insert(b.clone()) {
                     release(&self.sh);
@@ -516,6 +533,8 @@ impl Engine {
                 (Plan::Nat { rip, rport, snat }, Some(b))
             }
         };
+        rs.stats.traffic.conn(self.worker);
+        rs.service.conn(self.worker);
         let new = NewConn {
             dest: DestRef::from(rs),
             first: pkt,
@@ -536,6 +555,9 @@ impl Engine {
             self.sync_out(&key, now);
         }
         Counters::inc(&self.counters.new_conns);
+        if let Some(c) = self.conns.get(&key, now) {
+            count_in(&c.dest, self.worker, frame.len());
+        }
         Ok(Some(plan))
     }
 
@@ -554,6 +576,7 @@ impl Engine {
                 id: s.dest,
                 forwarding: s.forwarding,
                 stats: Arc::new(DestStats::default()),
+                service: svc.traffic.clone(),
             },
         };
         let binding = match s.nat {
@@ -1015,6 +1038,20 @@ impl Engine {
             }
         }
     }
+}
+
+/// The IP length of an Ethernet frame of `frame_len` bytes (what IPVS counts in bytes).
+#[inline]
+fn l3_len(frame_len: usize) -> u64 {
+    frame_len.saturating_sub(wire::ETH_HLEN) as u64
+}
+
+/// A client packet of a tracked connection, for its real server's and service's counters.
+#[inline]
+fn count_in(d: &DestRef, worker: u32, frame_len: usize) {
+    let bytes = l3_len(frame_len);
+    d.stats.traffic.packet_in(worker, bytes);
+    d.service.packet_in(worker, bytes);
 }
 
 fn reply_plan(b: &Binding, (mac, ifindex): (Mac, i32)) -> Plan {

@@ -14,6 +14,8 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::flow::{FlowHashBuilder, FlowKey};
+use crate::pool::DestStats;
+use crate::stats::Traffic;
 
 use super::wire::Mac;
 
@@ -38,6 +40,9 @@ pub struct Binding {
     /// reply; the owner may never see replies): lets the owner reuse a
     /// one-arm port once the client has closed too.
     pub server_closed: AtomicBool,
+    /// The real server's counters and its service's, for replies counted by any worker.
+    pub dest: Arc<DestStats>,
+    pub service: Arc<Traffic>,
 }
 
 type Shard = HashMap<FlowKey, Arc<Binding>, FlowHashBuilder>;
@@ -153,6 +158,8 @@ mod tests {
             snat: Some(([198, 51, 100, 1].into(), lport)),
             client: Some(([2, 0, 0, 0, 0, 1], 2)),
             server_closed: AtomicBool::new(false),
+            dest: Arc::default(),
+            service: Arc::default(),
         })
     }
 

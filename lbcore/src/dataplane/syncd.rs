@@ -238,6 +238,18 @@ fn install_conn(sh: &Shared, s: SyncedConn, now: Millis) -> Result<(), SyncDrop>
                 if let Some(old) = other {
                     sh.nat.remove(&old);
                 }
+                // Replies count for the real server and service the connection belongs to.
+                let (dest, service) = sh
+                    .table
+                    .load()
+                    .services()
+                    .iter()
+                    .find(|x| x.id == s.svc)
+                    .map(|svc| {
+                        let rs = svc.server(&s.dest).map(|r| r.stats.clone());
+                        (rs.unwrap_or_default(), svc.traffic.clone())
+                    })
+                    .unwrap_or_default();
                 let b = Arc::new(Binding {
                     fwd: s.key,
                     reply: n.reply,
@@ -245,6 +257,8 @@ fn install_conn(sh: &Shared, s: SyncedConn, now: Millis) -> Result<(), SyncDrop>
                     snat: n.snat,
                     client: None,
                     server_closed: AtomicBool::new(false),
+                    dest,
+                    service,
                 });
                 if !sh.nat.insert(b.clone()) {
                     // The Master reused a one-arm port whose connection it knows is over:

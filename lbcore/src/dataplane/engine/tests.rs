@@ -689,6 +689,53 @@ fn syn_on_a_closed_connection_is_scheduled_again() {
     assert_eq!(e.counters.new_conns.load(Relaxed), 2);
 }
 
+/// The ipvsadm counters: a connection, packets and IP bytes each way, on the real server
+/// and on its service; a packet that is dropped (standby) counts nowhere; the listing shows
+/// the connection in its IPVS state with the real server's port.
+#[test]
+fn nat_counts_traffic_per_server_and_service_and_lists_its_connection() {
+    let (mut e, sh) = setup(ForwardingMethod::Nat, None);
+    let mut b = from_client(1000, SYN, b"");
+    let syn_len = (b.len() - ETH_HLEN) as u64;
+    assert_eq!(e.process(&mut b, 2, 0, false, false), Out::Send(2));
+    let mut r = build(IPPROTO_TCP, (RS1, 8080), (CLIENT, 1000), 0x12, b"hello");
+    let reply_len = (r.len() - ETH_HLEN) as u64;
+    // A reply handled by another worker counts too.
+    let mut other = Engine::new(sh.clone(), 1, 2, 16, Timeouts::default());
+    assert_eq!(other.process(&mut r, 2, 1, false, false), Out::Send(2));
+    let mut b = from_client(1000, ACK, b"abc");
+    let ack_len = (b.len() - ETH_HLEN) as u64;
+    assert_eq!(e.process(&mut b, 2, 2, false, false), Out::Send(2));
+    sh.forwarding.store(false, Relaxed);
+    let mut b = from_client(1000, ACK, b"dropped");
+    assert!(matches!(
+        e.process(&mut b, 2, 3, false, false),
+        Out::Drop(_)
+    ));
+    let table = sh.table.load();
+    let svc = &table.services()[0];
+    let rs1 = svc.servers.iter().find(|s| s.id.addr == RS1).unwrap();
+    let want = crate::stats::Totals {
+        conns: 1,
+        inpkts: 2,
+        outpkts: 1,
+        inbytes: syn_len + ack_len,
+        outbytes: reply_len,
+    };
+    assert_eq!(rs1.stats.traffic.totals(), want);
+    assert_eq!(svc.traffic.totals(), want);
+    let rs2 = svc.servers.iter().find(|s| s.id.addr == RS2).unwrap();
+    assert_eq!(rs2.stats.traffic.totals(), crate::stats::Totals::default());
+    let mut rows = Vec::new();
+    assert_eq!(e.page(None, 16, 3, &mut rows), None);
+    assert_eq!(rows.len(), 1);
+    let row = &rows[0];
+    assert_eq!(
+        (row.proto, row.state, row.client, row.virt, row.dest),
+        ("TCP", "ESTABLISHED", (CLIENT, 1000), (VIP, 80), (RS1, 8080))
+    );
+}
+
 /// Connection sync between two engines of two nodes, through the wire format: what the
 /// Master's worker emits, batched and decoded by the Backup, installed, then forwarded by
 /// the Backup's worker after the takeover.
