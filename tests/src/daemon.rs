@@ -86,8 +86,14 @@ impl Daemon {
     /// Write `config` into the host's directory and start the daemon in the host's namespace:
     /// `DAEMON [-P] -n -l -f FILE -p PID -r VRRPPID`, output to `<host dir>/<daemon>.log`.
     pub fn start(self, host: &Host, config: &str) -> Result<DaemonProc> {
+        self.start_file(host, &format!("{self}.conf"), config)
+    }
+
+    /// [`Daemon::start`] with the configuration in `file` (vrrpd reads `*.toml` as its native
+    /// TOML).
+    pub fn start_file(self, host: &Host, file: &str, config: &str) -> Result<DaemonProc> {
         let bin = self.binary()?;
-        let conf = host.dir.join(format!("{self}.conf"));
+        let conf = host.dir.join(file);
         std::fs::write(&conf, config)?;
         let pid = host.dir.join(format!("{self}.pid"));
         let vrrp_pid = host.dir.join(format!("{self}-vrrp.pid"));

@@ -23,6 +23,7 @@ pub mod process;
 pub mod scenario;
 pub mod scripts;
 pub mod smtp;
+pub mod syncbench;
 pub mod unit;
 pub mod wait;
 

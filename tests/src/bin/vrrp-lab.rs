@@ -75,6 +75,22 @@ enum BenchCmd {
         #[arg(long, default_value_t = 2)]
         real_servers: usize,
     },
+    /// Connection sync (lvs_sync_daemon) on two dataplanes: lag, bytes per new connection, and
+    /// req/s and dataplane CPU with sync on versus off.
+    Sync {
+        /// Runs per load and setting (the report gives medians).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Seconds per wrk run.
+        #[arg(long, default_value_t = 5)]
+        seconds: u32,
+        /// Dataplane worker threads.
+        #[arg(long, default_value_t = 2)]
+        workers: usize,
+        /// Connections timed one by one for the lag.
+        #[arg(long, default_value_t = 200)]
+        lag_samples: usize,
+    },
     /// What looking costs: a listing of the connection table and a metrics scrape with
     /// `conns` entries in the table, and the dataplane's req/s while they run.
     Observe {
@@ -323,6 +339,28 @@ fn main() -> ExitCode {
                 ..Default::default()
             };
             lab::lbbench::run(&spec, &mut |l| eprintln!("{l}"))
+                .map_err(anyhow::Error::from)
+                .and_then(|r| {
+                    println!("{}", serde_json::to_string_pretty(&r)?);
+                    Ok(())
+                })
+        }
+        Some(Cmd::Bench {
+            what:
+                BenchCmd::Sync {
+                    runs,
+                    seconds,
+                    workers,
+                    lag_samples,
+                },
+        }) => {
+            let spec = lab::syncbench::SyncBenchSpec {
+                runs: *runs,
+                seconds: *seconds,
+                workers: *workers,
+                lag_samples: *lag_samples,
+            };
+            lab::syncbench::run(&spec, &mut |l| eprintln!("{l}"))
                 .map_err(anyhow::Error::from)
                 .and_then(|r| {
                     println!("{}", serde_json::to_string_pretty(&r)?);

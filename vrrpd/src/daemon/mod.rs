@@ -398,6 +398,7 @@ impl Running {
             }
             vs_trackers.insert(inst.name.clone(), driver.tracker());
             owners.push(balancer::Owner {
+                name: inst.name.clone(),
                 addrs: inst.addresses().map(|v| v.addr).collect(),
                 state: driver.state_watch(),
             });
@@ -618,7 +619,11 @@ async fn dump(
                     ),
             )]
         }
-        Dump::Stats => vec![(status::STATS_FILE, status::render_stats(&all))],
+        Dump::Stats => {
+            let sync = balancer.and_then(|b| b.counters().sync);
+            let tail = sync.map(|c| status::render_sync(&c)).unwrap_or_default();
+            vec![(status::STATS_FILE, status::render_stats(&all) + &tail)]
+        }
         // keepalived's file as keepalived writes it, and what only vrrpd has beside it.
         Dump::Json => vec![
             (
