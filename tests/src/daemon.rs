@@ -116,13 +116,25 @@ impl Daemon {
             vrrp_pid.to_string_lossy().into_owned(),
         ]);
         let args: Vec<String> = args.collect();
-        let child = host.spawn(&bin_s, &args, Some(&log))?;
+        // vrrpd's fault points (a build with `fault-injection`) are armed from the node's
+        // `faults` directory ([`DaemonProc::arm`]).
+        let faults = host.dir.join("faults");
+        std::fs::create_dir_all(&faults)?;
+        let child = match self {
+            Daemon::Vrrpd => {
+                let env = format!("VRRPD_FAULTS={}", faults.display());
+                let full: Vec<String> = [env, bin_s].into_iter().chain(args).collect();
+                host.spawn("env", &full, Some(&log))?
+            }
+            Daemon::Keepalived => host.spawn(&bin_s, &args, Some(&log))?,
+        };
         Ok(DaemonProc {
             daemon: self,
             host: host.name.clone(),
             child,
             log,
             vrrp_pid_file: vrrp_pid,
+            faults,
         })
     }
 }
@@ -136,6 +148,8 @@ pub struct DaemonProc {
     pub log: PathBuf,
     /// `-r`: where the process running the VRRP instances writes its pid.
     vrrp_pid_file: PathBuf,
+    /// Where vrrpd's fault points look for arming files.
+    faults: PathBuf,
 }
 
 impl DaemonProc {
@@ -193,6 +207,30 @@ impl DaemonProc {
                 ),
             )),
         }
+    }
+
+    /// Arms vrrpd's fault point `point` (docs/SUPERVISION.md) with `fault` (`panic` or
+    /// `stall MS`): the next pass through it fires. Fails, saying why, when the binary was
+    /// built without the `fault-injection` feature (it logs that the points are on at start).
+    pub fn arm(&self, point: &str, fault: &str) -> Result<()> {
+        let on = crate::wait::wait_until(Duration::from_secs(5), Duration::from_millis(20), || {
+            self.log_text().contains("fault points armed from")
+        });
+        if !on {
+            return Err(LabError::Other(format!(
+                "{} has no fault points: build it with `cargo build -p vrrpd --features \
+                 fault-injection` (cargo test does); log:\n{}",
+                self.daemon,
+                self.log_text()
+            )));
+        }
+        std::fs::write(self.faults.join(point), fault)?;
+        Ok(())
+    }
+
+    /// Whether armed fault `point` has fired (its file is consumed when it does).
+    pub fn fired(&self, point: &str) -> bool {
+        !self.faults.join(point).exists()
     }
 
     /// SIGKILL the process running the VRRP instances, alone (as the OOM killer does): the

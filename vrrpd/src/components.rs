@@ -6,7 +6,6 @@
 //! Nothing dies silently: every panic is logged through the daemon's log ([`install_panic_hook`],
 //! not only on a stderr nobody reads), and every restart is in the registry the dumps show.
 
-use std::any::Any;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -90,16 +89,7 @@ pub fn install_panic_hook() {
     }));
 }
 
-/// A panic's message.
-pub fn panic_message(payload: &(dyn Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "(no message)".to_string()
-    }
-}
+pub use fault_inject::panic_message;
 
 /// First wait before a restart; doubled after each failure, up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);

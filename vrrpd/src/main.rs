@@ -245,6 +245,14 @@ fn run_daemon(cli: Cli, config: Config, opts: LoadOptions, warnings: String) -> 
         tracing::warn!("{problem}");
     }
     vrrpd::components::install_panic_hook();
+    if fault_inject::enabled() {
+        if let Some(dir) = std::env::var_os(fault_inject::ENV) {
+            tracing::warn!(
+                "fault points armed from {} (a test build: fault-injection)",
+                std::path::Path::new(&dir).display()
+            );
+        }
+    }
     let args: Vec<String> = std::env::args_os()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
@@ -356,7 +364,10 @@ fn child_main(
         observe,
         start,
     );
-    match rt.block_on(run) {
+    let result = rt.block_on(run);
+    // Work left on the blocking pool (a stalled thread's stop) must not hold the exit.
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
+    match result {
         Ok(()) => EXIT_OK,
         Err(e) => {
             tracing::error!("{e:#}");

@@ -486,6 +486,7 @@ impl InstanceDriver {
                 k = deletion_recv(&mut self.deletions) => Event::Deleted(k),
                 r = self.sock.recv(&mut buf) => Event::Packet(r),
             };
+            fault_inject::point("vrrp-loop");
             match event {
                 Event::Stop => {
                     // A reload's word that we are dropped may still wait behind the stop.
