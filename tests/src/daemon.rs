@@ -176,6 +176,11 @@ impl DaemonProc {
         status
     }
 
+    /// How the main process exited, once it has (no wait).
+    pub fn exit_status(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait()
+    }
+
     pub fn is_running(&mut self) -> bool {
         self.child.try_wait().is_none()
     }
