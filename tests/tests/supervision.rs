@@ -45,6 +45,15 @@ fn pair(edit: impl FnOnce(&mut NodeConf)) -> lab::scenario::Pair {
     let b = Daemon::Vrrpd
         .start(lab.host("b"), &node("b", 100, 3, 0.1, VIP4).render())
         .unwrap();
+    // b running as Backup, and has heard a (a fault before that would leave b out of it).
+    assert!(
+        wait_until(Duration::from_secs(5), Duration::from_millis(10), || b
+            .log_text()
+            .contains("Entering BACKUP STATE")),
+        "b never started:\n{}",
+        b.log_text()
+    );
+    std::thread::sleep(Duration::from_millis(300));
     lab::scenario::Pair {
         a,
         b,

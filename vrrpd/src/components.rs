@@ -128,6 +128,38 @@ pub async fn supervise<S>(
     }
 }
 
+/// Where [`spawn_vital`] reports, once [`vital_failures`] has been called.
+static VITAL: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<Failed>> =
+    std::sync::OnceLock::new();
+
+/// The failures of vital tasks, for the daemon's loop to act on (release and exit): call it
+/// once, before the tasks start.
+pub fn vital_failures() -> Option<tokio::sync::mpsc::UnboundedReceiver<Failed>> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    VITAL.set(tx).ok().map(|()| rx)
+}
+
+/// Spawns a task the VRRP side cannot work without and cannot restart alone (the rtnetlink
+/// connection, the link and deletion event streams: what they knew is gone with them). Its
+/// end, by panic or otherwise, is a [`Failed`] for the daemon to release and exit on.
+pub fn spawn_vital(
+    component: &'static str,
+    task: impl Future<Output = ()> + Send + 'static,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let reason = match AssertUnwindSafe(task).catch_unwind().await {
+            Ok(()) => "ended".to_string(),
+            Err(p) => format!("panicked: {}", panic_message(&*p)),
+        };
+        if let Some(tx) = VITAL.get() {
+            let _ = tx.send(Failed {
+                component: component.into(),
+                reason,
+            });
+        }
+    })
+}
+
 /// [`supervise`] in a task of its own.
 pub fn spawn<S: Send + 'static>(
     component: String,

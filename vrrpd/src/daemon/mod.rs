@@ -166,6 +166,8 @@ pub async fn run(
     let checker_beat = checker.heartbeat();
     let mut stall_check = tokio::time::interval(Duration::from_secs(1));
     stall_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The tasks the VRRP side cannot do without report here when they end.
+    let mut vital = crate::components::vital_failures();
     let nl = Netlink::open().context("opening rtnetlink")?;
     let links = LinkMonitor::start()
         .await
@@ -178,7 +180,15 @@ pub async fn run(
     };
     let mut statics = statics::Statics::install(&config, &nl).await;
     let mut firewall = crate::firewall::Firewall::install(&config).await;
-    let mut running = Running::start(&config, &nl, monitors, sides, &boot, None).await?;
+    let mut running = match Running::start(&config, &nl, monitors, sides, &boot, None).await {
+        Ok(r) => r,
+        Err(e) => {
+            // What was set up goes before the error does.
+            statics.remove().await;
+            firewall.remove().await;
+            return Err(e);
+        }
+    };
     // The control socket and the metrics endpoint ask the loop below.
     let (ask_tx, mut asked) = mpsc::channel(16);
     let _observers = observe.start(&config, ask_tx).await;
@@ -197,6 +207,12 @@ pub async fn run(
             Ok(()) = stop_req.changed() => {
                 let sig = stop_req.borrow().unwrap_or("stop");
                 info!("{sig}: releasing instances");
+                systemd.send("STOPPING=1");
+                break;
+            }
+            Some(f) = async { vital.as_mut()?.recv().await } => {
+                error!("{f}; releasing everything and exiting for the supervisor to restart the daemon");
+                failure = Some(f);
                 systemd.send("STOPPING=1");
                 break;
             }
