@@ -80,8 +80,6 @@ pub struct InstanceDriver {
     state_tx: watch::Sender<State>,
     /// Started again by a reload: whether the previous run was Master ([`Self::resume`]).
     resume: Option<bool>,
-    /// `skip_check_adv_addr`: adverts from the current Master are not checked.
-    skip_check_adv_addr: bool,
     /// Interface sysctls we set (`promote_secondaries`), put back when we end.
     sysctls: crate::sysctl::Saved,
     /// This run resumes one a reload ended: the state it takes up is not news, so it is not
@@ -271,6 +269,7 @@ impl InstanceDriver {
             lower_prio_no_advert: inst.garp.lower_prio_no_advert,
             higher_prio_send_advert: inst.higher_prio_send_advert,
             down_timer_adverts: inst.down_timer_adverts,
+            skip_check_adv_addr: inst.skip_check_adv_addr,
         };
         let expect = Expect {
             version: inst.version,
@@ -289,7 +288,6 @@ impl InstanceDriver {
             deletions: None,
             tracked,
             sysctls,
-            skip_check_adv_addr: inst.skip_check_adv_addr,
             start_delay: None,
             vmac: vmac.map(|(_, v)| v),
             vmac_source,
@@ -498,12 +496,15 @@ impl InstanceDriver {
                     }
                     match packet::decode(&buf[rx.payload.clone()], &rx.meta, &self.expect) {
                         Ok(advert) => {
+                            if let Err(e) = self.fsm.check_addresses(rx.meta.src, &advert) {
+                                self.count_address_list_error(e, rx.meta.src);
+                                continue;
+                            }
                             self.counters.adverts_received += 1;
                             if advert.priority == 0 {
                                 self.counters.priority_zero_received += 1;
                             }
                             trace!(src = %rx.meta.src, prio = advert.priority, "advert");
-                            self.check_addresses(rx.meta.src, &advert);
                             if let Some(g) = &self.group {
                                 if advert.priority >= self.fsm.priority() {
                                     g.clear_want();
@@ -946,30 +947,29 @@ impl InstanceDriver {
         }
     }
 
-    /// keepalived checks every advert's address list against ours and logs what is missing
-    /// (the advert still counts); `skip_check_adv_addr` skips adverts from the known Master.
-    fn check_addresses(&mut self, src: IpAddr, advert: &packet::Advert) {
-        if advert.priority == 0 || (self.skip_check_adv_addr && self.fsm.master_addr() == Some(src))
-        {
-            return;
-        }
-        let ours = &self.fsm.config().vips;
-        if advert.lists_match(ours) {
-            return;
+    /// An advert with another address list was dropped (the protocol's decision,
+    /// [`fsm::Instance::check_addresses`]): counted as keepalived counts it (a wrong count is
+    /// not a received advert, a wrong address is) and logged at powers of two.
+    fn count_address_list_error(&mut self, e: fsm::AddressListError, src: IpAddr) {
+        if let fsm::AddressListError::Missing(_) = e {
+            self.counters.adverts_received += 1;
         }
         self.counters.address_list_mismatch += 1;
         let n = self.counters.address_list_mismatch;
         if n.is_power_of_two() {
+            // keepalived's words, which operators grep for.
             let vrid = self.fsm.config().vrid;
-            for a in advert.missing(ours) {
-                warn!(
-                    count = n,
+            match e {
+                fsm::AddressListError::Missing(a) => warn!(
+                    count = n, %src,
                     "({}) ip address associated with VRID {vrid} not present in MASTER advert: {a}",
                     self.name
-                );
-            }
-            if advert.addrs.len() != ours.len() {
-                warn!(count = n, %src, "({}) advert carries {} addresses, we have {}", self.name, advert.addrs.len(), ours.len());
+                ),
+                fsm::AddressListError::Count { got, want } => warn!(
+                    count = n, %src,
+                    "({}) received an unexpected ip number count {got}, expected {want}!",
+                    self.name
+                ),
             }
         }
     }

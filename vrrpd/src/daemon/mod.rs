@@ -480,8 +480,9 @@ async fn dump(
             .unwrap_or_default(),
         ),
     };
-    match std::fs::write(path, text) {
-        Ok(()) => info!("wrote {path}"),
-        Err(e) => warn!("cannot write {path}: {e}"),
+    let path = status::dump_path(path);
+    match std::fs::write(&path, text) {
+        Ok(()) => info!("wrote {}", path.display()),
+        Err(e) => warn!("cannot write {}: {e}", path.display()),
     }
 }

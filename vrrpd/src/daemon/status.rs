@@ -2,7 +2,7 @@
 //! them so existing habits keep working: SIGUSR1 → `/tmp/keepalived.data`, SIGUSR2 →
 //! `/tmp/keepalived.stats` (keepalived's layout), the JSON signal (`--signum=JSON`) →
 //! `/tmp/keepalived.json` (`{"instances": […], "checkers": […]}`, the runtime counterpart of
-//! `--dump-config`).
+//! `--dump-config`); `$TMPDIR` in place of /tmp when set, as keepalived.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -13,10 +13,20 @@ use serde::Serialize;
 use vrrp_proto::fsm::State;
 use vrrp_proto::packet::{DropReason, Version};
 
-/// Where the dumps go (keepalived's paths).
-pub const DATA_FILE: &str = "/tmp/keepalived.data";
-pub const STATS_FILE: &str = "/tmp/keepalived.stats";
-pub const JSON_FILE: &str = "/tmp/keepalived.json";
+/// The dump files' names, in [`dump_path`]'s directory (keepalived's).
+pub const DATA_FILE: &str = "keepalived.data";
+pub const STATS_FILE: &str = "keepalived.stats";
+pub const JSON_FILE: &str = "keepalived.json";
+
+/// Where a dump file goes: in `TMPDIR` when that is an absolute path, else in /tmp, as
+/// keepalived 2.2.7 does (`set_tmp_dir`, `make_tmp_filename`).
+pub fn dump_path(file: &str) -> std::path::PathBuf {
+    let dir = std::env::var_os("TMPDIR")
+        .map(std::path::PathBuf::from)
+        .filter(|d| d.is_absolute())
+        .unwrap_or_else(|| "/tmp".into());
+    dir.join(file)
+}
 
 /// Counters of one instance, as keepalived keeps them.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
@@ -27,7 +37,7 @@ pub struct Counters {
     pub released_master: u64,
     pub priority_zero_received: u64,
     pub priority_zero_sent: u64,
-    /// Adverts whose address list is not ours (accepted all the same, as keepalived does).
+    /// Adverts dropped because their address list is not ours (keepalived's Address List).
     #[serde(default)]
     pub address_list_mismatch: u64,
     /// Dropped packets by reason (the codec's [`DropReason`] text).
@@ -184,7 +194,14 @@ pub fn render_checkers(all: &[checks::CheckerStatus]) -> String {
     s
 }
 
-/// The SIGUSR2 dump, in keepalived's layout (scripts grep it).
+/// The SIGUSR2 dump, line for line keepalived 2.2.7's (`vrrp_print_stats`, built with
+/// VRRP_AUTH as Debian's): scripts read it by position. Each counter holds what keepalived
+/// counts there (`vrrp_check_packet`): Length takes every length inconsistency (a count that
+/// does not fit the payload, a short or cut IP packet), Address List the adverts whose list is
+/// not ours. Two deliberate differences in value, none in layout: Advertisement Interval
+/// counts v2 interval mismatches (keepalived drops them without counting), and counters
+/// keepalived keeps for SNMP only (version, checksum) or not at all (another VRID, a source
+/// that is not a unicast peer) are in the JSON dump's `drops`, not here.
 pub fn render_stats(all: &[InstanceStatus]) -> String {
     use DropReason as D;
     let mut s = String::new();
@@ -197,30 +214,21 @@ pub fn render_stats(all: &[InstanceStatus]) -> String {
         let _ = writeln!(s, "  Became master: {}", c.became_master);
         let _ = writeln!(s, "  Released master: {}", c.released_master);
         let _ = writeln!(s, "  Packet Errors:");
-        let _ = writeln!(
-            s,
-            "    Length: {}",
-            c.drops_of(&[D::TooShort, D::BadIpHeader])
-        );
+        let length = [D::TooShort, D::BadIpHeader, D::BadAddrCount, D::BadFamily];
+        let _ = writeln!(s, "    Length: {}", c.drops_of(&length));
         let _ = writeln!(s, "    TTL: {}", c.drops_of(&[D::BadTtl]));
-        let _ = writeln!(
-            s,
-            "    Invalid Type: {}",
-            c.drops_of(&[D::BadType, D::BadVersion])
-        );
-        let _ = writeln!(
-            s,
-            "    Advertisement Interval: {}",
-            c.drops_of(&[D::IntervalMismatch])
-        );
-        let _ = writeln!(
-            s,
-            "    Address List: {}",
-            c.drops_of(&[D::BadAddrCount, D::BadFamily]) + c.address_list_mismatch
-        );
-        let _ = writeln!(s, "    Checksum: {}", c.drops_of(&[D::BadChecksum]));
+        let _ = writeln!(s, "    Invalid Type: {}", c.drops_of(&[D::BadType]));
+        let interval = c.drops_of(&[D::IntervalMismatch]);
+        let _ = writeln!(s, "    Advertisement Interval: {interval}");
+        let _ = writeln!(s, "    Address List: {}", c.address_list_mismatch);
         let _ = writeln!(s, "  Authentication Errors:");
-        let _ = writeln!(s, "    Failure: {}", c.drops_of(&[D::AuthMismatch]));
+        let _ = writeln!(s, "    Invalid Type: {}", c.drops_of(&[D::BadAuthType]));
+        let _ = writeln!(
+            s,
+            "    Type Mismatch: {}",
+            c.drops_of(&[D::AuthTypeMismatch])
+        );
+        let _ = writeln!(s, "    Failure: {}", c.drops_of(&[D::AuthFailure]));
         let _ = writeln!(s, "  Priority Zero:");
         let _ = writeln!(s, "    Received: {}", c.priority_zero_received);
         let _ = writeln!(s, "    Sent: {}", c.priority_zero_sent);
@@ -278,14 +286,50 @@ mod tests {
         }
     }
 
+    /// Line for line what keepalived 2.2.7 writes for one instance (`vrrp_print_stats`), each
+    /// drop reason under the counter keepalived uses for it.
     #[test]
     fn stats_in_keepalived_layout() {
-        let text = render_stats(&[sample()]);
-        assert!(text
-            .starts_with("VRRP Instance: VI_1\n  Advertisements:\n    Received: 7\n    Sent: 3\n"));
-        assert!(text.contains("    TTL: 1\n"), "{text}");
-        assert!(text.contains("    Checksum: 2\n"), "{text}");
-        assert!(text.contains("  Became master: 1\n"), "{text}");
+        let mut i = sample();
+        let c = &mut i.counters;
+        c.address_list_mismatch = 4;
+        c.priority_zero_received = 1;
+        for (reason, n) in [
+            (DropReason::BadAddrCount, 2),
+            (DropReason::BadType, 3),
+            (DropReason::BadVersion, 5),
+            (DropReason::IntervalMismatch, 1),
+            (DropReason::BadAuthType, 6),
+            (DropReason::AuthTypeMismatch, 7),
+            (DropReason::AuthFailure, 8),
+            (DropReason::VridMismatch, 9),
+        ] {
+            for _ in 0..n {
+                c.drop(reason);
+            }
+        }
+        let want = "VRRP Instance: VI_1
+  Advertisements:
+    Received: 7
+    Sent: 3
+  Became master: 1
+  Released master: 0
+  Packet Errors:
+    Length: 2
+    TTL: 1
+    Invalid Type: 3
+    Advertisement Interval: 1
+    Address List: 4
+  Authentication Errors:
+    Invalid Type: 6
+    Type Mismatch: 7
+    Failure: 8
+  Priority Zero:
+    Received: 1
+    Sent: 0
+";
+        assert_eq!(render_stats(&[i.clone()]), want);
+        assert_eq!(render_stats(&[i.clone(), i]), format!("{want}{want}"));
     }
 
     #[test]
