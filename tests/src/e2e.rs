@@ -3,6 +3,7 @@
 //! neighbour table says.
 
 use std::net::IpAddr;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::conf::{NodeConf, NodeState};
@@ -178,15 +179,19 @@ pub fn reach(host: &Host, ip: IpAddr, timeout: Duration) -> Result<()> {
 /// nothing stale is read): SIGUSR1 `keepalived.data`, SIGUSR2 `keepalived.stats`, in its
 /// `TMPDIR`.
 pub fn signal_dump(daemon: &DaemonProc, sig: nix::sys::signal::Signal) -> Result<String> {
+    signal_dump_in(daemon.pid(), sig, &daemon.tmp_dir)
+}
+
+/// [`signal_dump`] for a daemon started otherwise: process `pid`, dumps in `dir`.
+pub fn signal_dump_in(pid: u32, sig: nix::sys::signal::Signal, dir: &Path) -> Result<String> {
     use nix::sys::signal::Signal;
     let file = match sig {
         Signal::SIGUSR1 => "keepalived.data",
         Signal::SIGUSR2 => "keepalived.stats",
         other => return Err(LabError::Other(format!("{other} writes no dump"))),
     };
-    let path = daemon.dump_path(file);
+    let path = dir.join(file);
     let _ = std::fs::remove_file(&path);
-    let pid = daemon.pid();
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), sig)
         .map_err(|e| LabError::Other(format!("kill {pid}: {e}")))?;
     if !wait_until(Duration::from_secs(3), Duration::from_millis(10), || {
@@ -205,9 +210,13 @@ pub fn signal_dump(daemon: &DaemonProc, sig: nix::sys::signal::Signal) -> Result
 /// Sends the JSON dump signal (SIGRTMIN+2, outside nix's `Signal`) to `daemon` and parses the
 /// `keepalived.json` it writes, once it is complete.
 pub fn json_dump(daemon: &DaemonProc) -> Result<serde_json::Value> {
-    let path = daemon.dump_path("keepalived.json");
+    json_dump_in(daemon.pid(), &daemon.tmp_dir)
+}
+
+/// [`json_dump`] for a daemon started otherwise: process `pid`, dumps in `dir`.
+pub fn json_dump_in(pid: u32, dir: &Path) -> Result<serde_json::Value> {
+    let path = dir.join("keepalived.json");
     let _ = std::fs::remove_file(&path);
-    let pid = daemon.pid();
     let rc = std::process::Command::new("kill")
         .args(["-s", &(libc::SIGRTMIN() + 2).to_string(), &pid.to_string()])
         .status()?;

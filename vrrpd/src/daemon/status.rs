@@ -57,6 +57,48 @@ impl Counters {
             .map(|r| self.drops.get(&r.to_string()).copied().unwrap_or(0))
             .sum()
     }
+
+    // keepalived 2.2.7's error counters (`vrrp_check_packet`), by its names, as its stats file
+    // and keepalived-exporter show them: each takes the drop reasons keepalived counts there.
+
+    /// Every length inconsistency: a count that does not fit the payload (by the packet's own
+    /// version), a short or cut IP packet.
+    pub fn packet_len_err(&self) -> u64 {
+        use DropReason as D;
+        self.drops_of(&[D::TooShort, D::BadIpHeader, D::BadAddrCount, D::BadFamily])
+    }
+
+    pub fn ip_ttl_err(&self) -> u64 {
+        self.drops_of(&[DropReason::BadTtl])
+    }
+
+    /// Not an advertisement (a version error is SNMP-only in keepalived: JSON only here).
+    pub fn invalid_type_rcvd(&self) -> u64 {
+        self.drops_of(&[DropReason::BadType])
+    }
+
+    /// v2 interval mismatches: keepalived drops them without counting (its counter stays 0);
+    /// we count them.
+    pub fn advert_interval_err(&self) -> u64 {
+        self.drops_of(&[DropReason::IntervalMismatch])
+    }
+
+    /// Adverts whose address list is not ours.
+    pub fn addr_list_err(&self) -> u64 {
+        self.address_list_mismatch
+    }
+
+    pub fn invalid_authtype(&self) -> u64 {
+        self.drops_of(&[DropReason::BadAuthType])
+    }
+
+    pub fn authtype_mismatch(&self) -> u64 {
+        self.drops_of(&[DropReason::AuthTypeMismatch])
+    }
+
+    pub fn auth_failure(&self) -> u64 {
+        self.drops_of(&[DropReason::AuthFailure])
+    }
 }
 
 /// A snapshot of one instance.
@@ -196,14 +238,10 @@ pub fn render_checkers(all: &[checks::CheckerStatus]) -> String {
 
 /// The SIGUSR2 dump, line for line keepalived 2.2.7's (`vrrp_print_stats`, built with
 /// VRRP_AUTH as Debian's): scripts read it by position. Each counter holds what keepalived
-/// counts there (`vrrp_check_packet`): Length takes every length inconsistency (a count that
-/// does not fit the payload, a short or cut IP packet), Address List the adverts whose list is
-/// not ours. Two deliberate differences in value, none in layout: Advertisement Interval
-/// counts v2 interval mismatches (keepalived drops them without counting), and counters
-/// keepalived keeps for SNMP only (version, checksum) or not at all (another VRID, a source
-/// that is not a unicast peer) are in the JSON dump's `drops`, not here.
+/// counts there (see [`Counters::packet_len_err`] and the others); the drop reasons keepalived
+/// keeps for SNMP only (version, checksum) or not at all (another VRID, a source that is not a
+/// unicast peer) are in the JSON dump's `drops`, not here.
 pub fn render_stats(all: &[InstanceStatus]) -> String {
-    use DropReason as D;
     let mut s = String::new();
     for i in all {
         let c = &i.counters;
@@ -214,21 +252,16 @@ pub fn render_stats(all: &[InstanceStatus]) -> String {
         let _ = writeln!(s, "  Became master: {}", c.became_master);
         let _ = writeln!(s, "  Released master: {}", c.released_master);
         let _ = writeln!(s, "  Packet Errors:");
-        let length = [D::TooShort, D::BadIpHeader, D::BadAddrCount, D::BadFamily];
-        let _ = writeln!(s, "    Length: {}", c.drops_of(&length));
-        let _ = writeln!(s, "    TTL: {}", c.drops_of(&[D::BadTtl]));
-        let _ = writeln!(s, "    Invalid Type: {}", c.drops_of(&[D::BadType]));
-        let interval = c.drops_of(&[D::IntervalMismatch]);
+        let _ = writeln!(s, "    Length: {}", c.packet_len_err());
+        let _ = writeln!(s, "    TTL: {}", c.ip_ttl_err());
+        let _ = writeln!(s, "    Invalid Type: {}", c.invalid_type_rcvd());
+        let interval = c.advert_interval_err();
         let _ = writeln!(s, "    Advertisement Interval: {interval}");
-        let _ = writeln!(s, "    Address List: {}", c.address_list_mismatch);
+        let _ = writeln!(s, "    Address List: {}", c.addr_list_err());
         let _ = writeln!(s, "  Authentication Errors:");
-        let _ = writeln!(s, "    Invalid Type: {}", c.drops_of(&[D::BadAuthType]));
-        let _ = writeln!(
-            s,
-            "    Type Mismatch: {}",
-            c.drops_of(&[D::AuthTypeMismatch])
-        );
-        let _ = writeln!(s, "    Failure: {}", c.drops_of(&[D::AuthFailure]));
+        let _ = writeln!(s, "    Invalid Type: {}", c.invalid_authtype());
+        let _ = writeln!(s, "    Type Mismatch: {}", c.authtype_mismatch());
+        let _ = writeln!(s, "    Failure: {}", c.auth_failure());
         let _ = writeln!(s, "  Priority Zero:");
         let _ = writeln!(s, "    Received: {}", c.priority_zero_received);
         let _ = writeln!(s, "    Sent: {}", c.priority_zero_sent);
