@@ -208,15 +208,41 @@ pub fn signal_dump_in(pid: u32, sig: nix::sys::signal::Signal, dir: &Path) -> Re
 }
 
 /// Sends the JSON dump signal (SIGRTMIN+2, outside nix's `Signal`) to `daemon` and parses the
-/// `keepalived.json` it writes, once it is complete.
+/// `keepalived.json` it writes in its `TMPDIR` (keepalived's format: an array of
+/// `{data, stats}`, vrrpd's extras under `vrrpd`), once it is complete.
 pub fn json_dump(daemon: &DaemonProc) -> Result<serde_json::Value> {
-    json_dump_in(daemon.pid(), &daemon.tmp_dir)
+    Ok(json_dumps(daemon)?.0)
 }
 
-/// [`json_dump`] for a daemon started otherwise: process `pid`, dumps in `dir`.
-pub fn json_dump_in(pid: u32, dir: &Path) -> Result<serde_json::Value> {
-    let path = dir.join("keepalived.json");
-    let _ = std::fs::remove_file(&path);
+/// [`json_dump`] and what vrrpd writes beside it, `vrrpd.json` (checkers, balancer, mail).
+pub fn json_dumps(daemon: &DaemonProc) -> Result<(serde_json::Value, serde_json::Value)> {
+    json_dumps_in(daemon.pid(), &daemon.tmp_dir)
+}
+
+/// [`json_dumps`] for a daemon started otherwise: process `pid`, dumps in `dir`.
+pub fn json_dumps_in(pid: u32, dir: &Path) -> Result<(serde_json::Value, serde_json::Value)> {
+    let extra_path = dir.join("vrrpd.json");
+    let _ = std::fs::remove_file(&extra_path);
+    let ka = json_file_dump(pid, &dir.join("keepalived.json"))?;
+    let mut extra = None;
+    wait_until(Duration::from_secs(3), Duration::from_millis(10), || {
+        extra = std::fs::read_to_string(&extra_path)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok());
+        extra.is_some()
+    });
+    let extra = extra.ok_or_else(|| {
+        LabError::Timeout(
+            Duration::from_secs(3),
+            format!("{} to be written", extra_path.display()),
+        )
+    })?;
+    Ok((ka, extra))
+}
+
+/// Sends the JSON signal to `pid` and parses `path` once it is complete.
+pub fn json_file_dump(pid: u32, path: &Path) -> Result<serde_json::Value> {
+    let _ = std::fs::remove_file(path);
     let rc = std::process::Command::new("kill")
         .args(["-s", &(libc::SIGRTMIN() + 2).to_string(), &pid.to_string()])
         .status()?;
@@ -225,7 +251,7 @@ pub fn json_dump_in(pid: u32, dir: &Path) -> Result<serde_json::Value> {
     }
     let mut parsed = None;
     wait_until(Duration::from_secs(3), Duration::from_millis(10), || {
-        parsed = std::fs::read_to_string(&path)
+        parsed = std::fs::read_to_string(path)
             .ok()
             .and_then(|t| serde_json::from_str(&t).ok());
         parsed.is_some()

@@ -16,6 +16,7 @@ pub mod guard;
 pub mod lab;
 pub mod lb;
 pub mod lbbench;
+pub mod obsbench;
 pub mod prober;
 pub mod process;
 pub mod scenario;

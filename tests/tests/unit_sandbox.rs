@@ -229,7 +229,7 @@ fn features_work_in_the_units_sandbox() {
     let tmp = std::path::Path::new("/tmp");
     let data = lab::e2e::signal_dump_in(pid, Signal::SIGUSR1, tmp).unwrap();
     assert!(data.contains("VI_1"), "{data}");
-    let json = lab::e2e::json_dump_in(pid, tmp).unwrap();
+    let json = lab::e2e::json_file_dump(pid, &tmp.join("keepalived.json")).unwrap();
     assert!(json.to_string().contains("VI_1"));
 
     // A graceful stop under the sandbox: VMAC and sysctls put back, exit 0, b takes over.

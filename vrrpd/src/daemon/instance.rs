@@ -54,6 +54,9 @@ pub struct InstanceDriver {
     epoch: Instant,
     timer: Timer,
     counters: Counters,
+    /// `master_priority` and the last transition, for the dumps.
+    master_priority: u8,
+    last_transition: (f64, Option<State>),
     /// The configured addresses, as the status dump shows them.
     vip_text: Vec<String>,
     excluded_text: Vec<String>,
@@ -323,6 +326,8 @@ impl InstanceDriver {
             epoch: Instant::now(),
             timer: Timer::new().context("creating a timerfd")?,
             counters: Counters::default(),
+            master_priority: 0,
+            last_transition: (0.0, None),
             vip_text: inst.virtual_ipaddress.iter().map(vip_text).collect(),
             excluded_text: inst
                 .virtual_ipaddress_excluded
@@ -505,6 +510,7 @@ impl InstanceDriver {
                                 continue;
                             }
                             self.counters.adverts_received += 1;
+                            self.master_priority = advert.priority;
                             if advert.priority == 0 {
                                 self.counters.priority_zero_received += 1;
                             }
@@ -736,6 +742,12 @@ impl InstanceDriver {
                 // keepalived's words, which operators grep their logs for (and alert on): a
                 // reload that leaves the instance where it was is no state entry.
                 let unchanged = resuming && self.resumed_from == Some(to);
+                if !unchanged {
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0.0, |d| d.as_secs_f64());
+                    self.last_transition = (now, Some(from));
+                }
                 if unchanged {
                     debug!(
                         "({}) kept {} STATE across the reload",
@@ -958,6 +970,9 @@ impl InstanceDriver {
                 })
                 .collect(),
             counters: self.counters.clone(),
+            master_priority: self.master_priority,
+            last_transition: self.last_transition.0,
+            last_transition_from: self.last_transition.1,
         }
     }
 
