@@ -107,6 +107,7 @@ struct GlobalDraft {
     vrrp_notify_fifo: FifoDraft,
     lvs_notify_fifo: FifoDraft,
     notify_priority_changes: bool,
+    metrics_listen: Option<std::net::SocketAddr>,
     startup_delay: Option<Duration>,
     net_namespace: Option<String>,
     down_timer_adverts: Option<u8>,
@@ -448,6 +449,20 @@ fn global_table() -> &'static [Keyword<GlobalDraft>] {
                 g.notify_priority_changes = bool_arg(n, d).unwrap_or(false)
             }),
         ]);
+        v.push(Keyword::extension(
+            "vrrpd_metrics_listen",
+            "ADDRESS:PORT ([IPv6]:PORT) of the Prometheus endpoint (off without it; --metrics wins)",
+            |g, n, d| {
+                g.metrics_listen = one_arg(n, d).and_then(|t| match t.text.parse() {
+                    Ok(a) => Some(a),
+                    Err(_) => bad_tok(
+                        t,
+                        d,
+                        &format!("invalid address `{}` (expected ADDRESS:PORT)", t.text),
+                    ),
+                })
+            },
+        ));
         v.extend(mail_keywords());
         v.extend(process_keywords());
         v.extend(
@@ -1086,6 +1101,7 @@ impl Draft {
         global.vrrp_notify_fifo = g.vrrp_notify_fifo.resolve("vrrp_notify_fifo", diags);
         global.lvs_notify_fifo = g.lvs_notify_fifo.resolve("lvs_notify_fifo", diags);
         global.vrrp_notify_priority_changes = g.notify_priority_changes;
+        global.metrics_listen = g.metrics_listen;
         global.vrrp_startup_delay = g.startup_delay;
         global.net_namespace = g.net_namespace.clone();
         global.down_timer_adverts = g.down_timer_adverts.unwrap_or(3);

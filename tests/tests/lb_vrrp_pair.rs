@@ -249,7 +249,7 @@ fn reload_keeps_established_connections_on_their_real_servers() {
     assert!(
         lab::wait_until(Duration::from_secs(5), Duration::from_millis(20), || a
             .log_text()
-            .contains("reload: new configuration running")),
+            .contains("Reload complete")),
         "{}",
         a.log_text()
     );

@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 mod cli;
+mod generate;
 
 use cli::{Cli, CliError};
 use keepalived_conf::{self as config, Config, Diagnostic, LoadOptions};
@@ -30,7 +31,22 @@ fn main() -> ExitCode {
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
         let prog = words.first().map_or("vrrpd", String::as_str);
-        return ExitCode::from(vrrpd::genhash::main(prog, &words[at + 1..]));
+        let invocation = if at == 0 {
+            prog.to_string()
+        } else {
+            format!("{prog} --genhash")
+        };
+        return ExitCode::from(vrrpd::genhash::main(&invocation, &words[at + 1..]));
+    }
+    // `vrrpd ipvsadm -L -n`, `vrrpd status [--json]`, `vrrpd metrics`: ask the running daemon.
+    if let Some(word) = args.get(1).and_then(|a| a.to_str()) {
+        if vrrpd::observe::control::is_client_command(word) {
+            let words: Vec<String> = args[1..]
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
+            return ExitCode::from(vrrpd::observe::control::client_main(&words));
+        }
     }
     let cli = match cli::parse_args(args) {
         Ok(c) => c,
@@ -53,6 +69,16 @@ fn main() -> ExitCode {
             env!("CARGO_PKG_VERSION")
         );
         return ExitCode::from(EXIT_OK);
+    }
+    if let Some(file) = &cli.generate {
+        // parse_args has checked the name against generate::ARTIFACTS.
+        return match generate::artifact(file, &mut std::io::stdout().lock()) {
+            Ok(()) => ExitCode::from(EXIT_OK),
+            Err(e) => {
+                eprintln!("vrrpd: cannot generate {file}: {e}");
+                ExitCode::from(EXIT_FATAL)
+            }
+        };
     }
     if let Some(func) = &cli.signum {
         // parse_args has validated the name.
@@ -123,11 +149,15 @@ fn main() -> ExitCode {
         };
         return ExitCode::from(code);
     }
-    eprint!("{}", config::render(diags));
+    // Warnings about a configuration that loads go to the log once it is set up (with their
+    // priority), not to a bare stderr.
+    let warnings = config::render(diags);
     let Ok((config, _)) = loaded else {
+        eprint!("{warnings}");
         return ExitCode::from(EXIT_CONFIG);
     };
     if cli.dump_config {
+        eprint!("{warnings}");
         match serde_json::to_string_pretty(&config) {
             Ok(json) => println!("{json}"),
             Err(e) => {
@@ -137,7 +167,7 @@ fn main() -> ExitCode {
         }
         return ExitCode::from(EXIT_OK);
     }
-    run_daemon(cli, config, opts)
+    run_daemon(cli, config, opts, warnings)
 }
 
 /// `vrrpd convert KEEPALIVED_CONF [OUT]`: write the equivalent TOML (stdout without OUT).
@@ -186,7 +216,7 @@ fn command(cli: &Cli) -> ExitCode {
 const DEFAULT_PID_FILE: &str = "/run/vrrpd.pid";
 
 /// Daemon mode: fork unless `-n`, take the pid files, run until SIGTERM / SIGINT.
-fn run_daemon(cli: Cli, config: Config, opts: LoadOptions) -> ExitCode {
+fn run_daemon(cli: Cli, config: Config, opts: LoadOptions, warnings: String) -> ExitCode {
     // Before any thread exists (it edits the environment).
     let systemd = process::SystemdNotify::from_env();
     // First, as keepalived: every file the daemon makes (log, pid files, FIFOs, dumps) and
@@ -208,6 +238,15 @@ fn run_daemon(cli: Cli, config: Config, opts: LoadOptions) -> ExitCode {
     for problem in vrrpd::log::init(&cli.log_targets()) {
         tracing::warn!("{problem}");
     }
+    let args: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    for line in vrrpd::log::banner(&args, &cli.use_file) {
+        tracing::info!("{line}");
+    }
+    if !warnings.is_empty() {
+        tracing::warn!("{}", warnings.trim_end());
+    }
     if let Err(e) = process::reset_signal_mask() {
         tracing::warn!("cannot clear the inherited signal mask: {e}");
     }
@@ -216,6 +255,10 @@ fn run_daemon(cli: Cli, config: Config, opts: LoadOptions) -> ExitCode {
         .pid
         .clone()
         .unwrap_or_else(|| std::path::PathBuf::from(DEFAULT_PID_FILE));
+    let observe = vrrpd::observe::Settings {
+        control: Some(vrrpd::observe::control::socket_path(&main_pid)),
+        metrics: cli.metrics,
+    };
     // One process does what keepalived's parent and VRRP child do: both files name it.
     let mut pid_files = Vec::new();
     for path in std::iter::once(main_pid).chain(cli.vrrp_pid.clone()) {
@@ -256,6 +299,7 @@ fn run_daemon(cli: Cli, config: Config, opts: LoadOptions) -> ExitCode {
         umask_cli,
         reload,
         systemd,
+        observe,
     )) {
         Ok(()) => ExitCode::from(EXIT_OK),
         Err(e) => {

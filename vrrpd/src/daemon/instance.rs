@@ -83,6 +83,8 @@ pub struct InstanceDriver {
     state_tx: watch::Sender<State>,
     /// Started again by a reload: whether the previous run was Master ([`Self::resume`]).
     resume: Option<bool>,
+    /// The state the previous run ended in: taking it up again is no transition to log.
+    resumed_from: Option<State>,
     /// `skip_check_adv_addr`: adverts from the current Master are not checked.
     skip_check_adv_addr: bool,
     /// Interface sysctls we set (`promote_secondaries`), put back when we end.
@@ -315,6 +317,7 @@ impl InstanceDriver {
             own_fault: false,
             state_tx: watch::channel(State::Initialize).0,
             resume: None,
+            resumed_from: None,
             resumed: false,
             fifo_states_on_reload: global.fifo_write_vrrp_states_on_reload,
             track: TrackSet::new(inst.priority),
@@ -359,6 +362,7 @@ impl InstanceDriver {
     /// Master without releasing its addresses first.
     pub fn resume(&mut self, previous: State) {
         self.resume = Some(previous == State::Master);
+        self.resumed_from = Some(previous);
         // A Master resumes with its addresses in place: whoever follows the state (the
         // balancer) must not see it leave Master in between.
         if previous == State::Master {
@@ -746,18 +750,28 @@ impl InstanceDriver {
                 if let (Some(m), false) = (&mut self.mail, resuming) {
                     m.transition(st);
                 }
-                // keepalived's words, which operators grep their logs for.
-                info!(
-                    "({}) Entering {} STATE (from {})",
-                    self.name,
-                    state_name(to),
-                    state_name(from)
-                );
+                // keepalived's words, which operators grep their logs for (and alert on): a
+                // reload that leaves the instance where it was is no state entry.
+                let unchanged = resuming && self.resumed_from == Some(to);
+                if unchanged {
+                    debug!(
+                        "({}) kept {} STATE across the reload",
+                        self.name,
+                        state_name(to)
+                    );
+                } else {
+                    info!(
+                        "({}) Entering {} STATE (from {})",
+                        self.name,
+                        state_name(to),
+                        state_name(from)
+                    );
+                }
                 if from == State::Master {
                     self.garp_schedule.stop();
                     self.counters.released_master += 1;
                 }
-                if to == State::Master {
+                if to == State::Master && !unchanged {
                     self.counters.became_master += 1;
                 }
                 self.state_tx.send_replace(to);
