@@ -17,6 +17,7 @@ pub mod instbench;
 pub mod lab;
 pub mod lb;
 pub mod lbbench;
+pub mod obsbench;
 pub mod prober;
 pub mod process;
 pub mod procstat;

@@ -57,6 +57,9 @@ pub struct InstanceDriver {
     epoch: Instant,
     timer: Timer,
     counters: Counters,
+    /// `master_priority` and the last transition, for the dumps.
+    master_priority: u8,
+    last_transition: (f64, Option<State>),
     /// The configured addresses, as the status dump shows them.
     vip_text: Vec<String>,
     excluded_text: Vec<String>,
@@ -342,6 +345,8 @@ impl InstanceDriver {
             epoch: Instant::now(),
             timer: Timer::new().context("creating a timerfd")?,
             counters: Counters::default(),
+            master_priority: 0,
+            last_transition: (0.0, None),
             vip_text: inst.virtual_ipaddress.iter().map(vip_text).collect(),
             excluded_text: inst
                 .virtual_ipaddress_excluded
@@ -525,6 +530,7 @@ impl InstanceDriver {
                     match packet::decode(&payload, &meta, &self.expect) {
                         Ok(advert) => {
                             self.counters.adverts_received += 1;
+                            self.master_priority = advert.priority;
                             if advert.priority == 0 {
                                 self.counters.priority_zero_received += 1;
                             }
@@ -753,6 +759,12 @@ impl InstanceDriver {
                 // keepalived's words, which operators grep their logs for (and alert on): a
                 // reload that leaves the instance where it was is no state entry.
                 let unchanged = resuming && self.resumed_from == Some(to);
+                if !unchanged {
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0.0, |d| d.as_secs_f64());
+                    self.last_transition = (now, Some(from));
+                }
                 if unchanged {
                     debug!(
                         "({}) kept {} STATE across the reload",
@@ -995,6 +1007,9 @@ impl InstanceDriver {
                 })
                 .collect(),
             counters: self.counters.clone(),
+            master_priority: self.master_priority,
+            last_transition: self.last_transition.0,
+            last_transition_from: self.last_transition.1,
         }
     }
 

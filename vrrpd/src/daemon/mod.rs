@@ -147,9 +147,9 @@ pub async fn run(
         tokio::select! {
             _ = term.recv() => { info!("SIGTERM: releasing instances"); systemd.send("STOPPING=1"); break; }
             _ = int.recv() => { info!("SIGINT: releasing instances"); systemd.send("STOPPING=1"); break; }
-            _ = usr1.recv() => running.dump(Dump::Data).await,
-            _ = usr2.recv() => running.dump(Dump::Stats).await,
-            _ = json.recv() => running.dump(Dump::Json).await,
+            _ = usr1.recv() => running.dump(Dump::Data, &config).await,
+            _ = usr2.recv() => running.dump(Dump::Stats, &config).await,
+            _ = json.recv() => running.dump(Dump::Json, &config).await,
             Some(req) = asked.recv() => running.answer(req).await,
             _ = xcpu.recv() => {
                 let (soft, hard) = tuner.rttime().unwrap_or((0, 0));
@@ -504,7 +504,7 @@ impl Running {
         });
     }
 
-    async fn dump(&self, what: Dump) {
+    async fn dump(&self, what: Dump, config: &Config) {
         let controls: Vec<_> = self.controls.iter().map(|(_, c)| c.clone()).collect();
         dump(
             &controls,
@@ -512,6 +512,7 @@ impl Running {
             self.balancer.as_ref(),
             self.mailer.as_ref(),
             what,
+            config,
         )
         .await
     }
@@ -548,31 +549,41 @@ async fn dump(
     balancer: Option<&balancer::Balancer>,
     mailer: Option<&crate::mail::Mailer>,
     what: Dump,
+    config: &Config,
 ) {
     let all = statuses(controls).await;
-    let (path, text) = match what {
+    let files = match what {
         Dump::Data => {
             let checkers = health.map(|h| h.snapshot()).unwrap_or_default();
-            (
+            vec![(
                 status::DATA_FILE,
                 status::render_data(&all) + &status::render_checkers(&checkers),
-            )
+            )]
         }
-        Dump::Stats => (status::STATS_FILE, status::render_stats(&all)),
-        // The runtime counterpart of `--dump-config`: every instance and every checker.
-        Dump::Json => (
-            status::JSON_FILE,
-            serde_json::to_string_pretty(&serde_json::json!({
-                "instances": all,
-                "checkers": health.map(|h| h.snapshot()).unwrap_or_default(),
-                "balancer": balancer.map(|b| b.counters()),
-                "smtp": mailer.map(|m| m.stats()),
-            }))
-            .unwrap_or_default(),
-        ),
+        Dump::Stats => vec![(status::STATS_FILE, status::render_stats(&all))],
+        // keepalived's file as keepalived writes it, and what only vrrpd has beside it.
+        Dump::Json => vec![
+            (
+                status::JSON_FILE,
+                crate::observe::keepalived_json::render(config, &all),
+            ),
+            (
+                status::VRRPD_JSON_FILE,
+                serde_json::to_string_pretty(&serde_json::json!({
+                    "checkers": health.map(|h| h.snapshot()).unwrap_or_default(),
+                    "balancer": balancer.map(|b| b.counters()),
+                    "ipvs": balancer.map(|b| b.dataplane().listing()),
+                    "smtp": mailer.map(|m| m.stats()),
+                }))
+                .unwrap_or_default(),
+            ),
+        ],
     };
-    match std::fs::write(path, text) {
-        Ok(()) => info!("wrote {path}"),
-        Err(e) => warn!("cannot write {path}: {e}"),
+    for (name, text) in files {
+        let path = status::tmp_path(name);
+        match std::fs::write(&path, text) {
+            Ok(()) => info!("wrote {}", path.display()),
+            Err(e) => warn!("cannot write {}: {e}", path.display()),
+        }
     }
 }
