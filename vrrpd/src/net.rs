@@ -231,6 +231,10 @@ fn split(family: Family, m: mmsg::RecvMsg<'_>) -> Result<Rx<'_>, DropReason> {
 #[derive(Debug, Clone)]
 pub struct Destination {
     pub src: IpAddr,
+    /// The interface adverts leave by.
+    pub ifindex: u32,
+    /// TTL / hop limit: 255 to the group, `unicast_ttl` to peers.
+    pub ttl: u8,
     /// `(address, socket address)` of the group or of every unicast peer.
     dsts: Vec<(IpAddr, SockAddr)>,
     /// Source and interface (`IP_PKTINFO` / `IPV6_PKTINFO`), and the unicast TTL.
@@ -269,7 +273,14 @@ impl Destination {
         } else {
             peers.iter().map(|&p| (p, to(p))).collect()
         };
-        Self { src, dsts, control }
+        let ttl = if peers.is_empty() { 255 } else { unicast_ttl };
+        Self {
+            src,
+            ifindex,
+            ttl,
+            dsts,
+            control,
+        }
     }
 
     /// The destinations, with their socket addresses.
