@@ -54,6 +54,9 @@ pub struct InstanceDriver {
     epoch: Instant,
     timer: Timer,
     counters: Counters,
+    /// `master_priority` and the last transition, for the dumps.
+    master_priority: u8,
+    last_transition: (f64, Option<State>),
     /// The configured addresses, as the status dump shows them.
     vip_text: Vec<String>,
     excluded_text: Vec<String>,
@@ -97,6 +100,9 @@ pub struct InstanceDriver {
     /// the addresses, routes (with a `dev`) and rules not marked `no_track`.
     deletions: Option<broadcast::Receiver<Key>>,
     tracked: HashSet<Key>,
+    /// What the supervisor replays for us if the daemon dies while we are Master
+    /// ([`super::lastgasp`]), registered before we add the first address.
+    lastgasp: Vec<u8>,
 }
 
 /// How an instance actor ended.
@@ -287,7 +293,21 @@ impl InstanceDriver {
         let link_state = links.subscribe(link.index);
         let (track_tx, track_rx) = mpsc::channel(16);
         let tracked = tracked_keys(&nl, &vips, &inst.virtual_routes, &inst.virtual_rules).await;
+        let fsm = fsm::Instance::new(cfg);
+        let lastgasp = super::lastgasp::recipe(
+            &nl,
+            &super::lastgasp::Holdings {
+                socket: sock.config(),
+                advert: &fsm.release_advert(),
+                vips: &vips,
+                routes: &inst.virtual_routes,
+                rules: &inst.virtual_rules,
+                vmac_source: vmac_source.as_ref(),
+            },
+        )
+        .await;
         Ok(Self {
+            lastgasp,
             deletions: None,
             tracked,
             sysctls,
@@ -312,7 +332,7 @@ impl InstanceDriver {
             link_state,
             track_primary: !inst.dont_track_primary,
             name: inst.name.clone(),
-            fsm: fsm::Instance::new(cfg),
+            fsm,
             sock,
             nl,
             link,
@@ -325,6 +345,8 @@ impl InstanceDriver {
             epoch: Instant::now(),
             timer: Timer::new().context("creating a timerfd")?,
             counters: Counters::default(),
+            master_priority: 0,
+            last_transition: (0.0, None),
             vip_text: inst.virtual_ipaddress.iter().map(vip_text).collect(),
             excluded_text: inst
                 .virtual_ipaddress_excluded
@@ -503,6 +525,7 @@ impl InstanceDriver {
                     match packet::decode(&buf[rx.payload.clone()], &rx.meta, &self.expect) {
                         Ok(advert) => {
                             self.counters.adverts_received += 1;
+                            self.master_priority = advert.priority;
                             if advert.priority == 0 {
                                 self.counters.priority_zero_received += 1;
                             }
@@ -735,6 +758,12 @@ impl InstanceDriver {
                 // keepalived's words, which operators grep their logs for (and alert on): a
                 // reload that leaves the instance where it was is no state entry.
                 let unchanged = resuming && self.resumed_from == Some(to);
+                if !unchanged {
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0.0, |d| d.as_secs_f64());
+                    self.last_transition = (now, Some(from));
+                }
                 if unchanged {
                     debug!(
                         "({}) kept {} STATE across the reload",
@@ -759,6 +788,7 @@ impl InstanceDriver {
                 self.state_tx.send_replace(to);
             }
             Action::AddVips => {
+                crate::supervisor::link::master(&self.name, &self.lastgasp);
                 for (vip, link) in &self.vips {
                     if let Err(e) = self.nl.add_vip(link.index, &link.name, vip).await {
                         warn!(error = %e, "adding virtual address failed");
@@ -810,6 +840,7 @@ impl InstanceDriver {
             }
             self.vmac_source_added = false;
         }
+        crate::supervisor::link::released(&self.name);
     }
 
     /// What a Master hands over to the reloaded `next` but `next` no longer configures:
@@ -957,6 +988,9 @@ impl InstanceDriver {
                 })
                 .collect(),
             counters: self.counters.clone(),
+            master_priority: self.master_priority,
+            last_transition: self.last_transition.0,
+            last_transition_from: self.last_transition.1,
         }
     }
 

@@ -1,8 +1,8 @@
 //! What an operator sees: per-instance status and counters, written where keepalived writes
 //! them so existing habits keep working: SIGUSR1 → `/tmp/keepalived.data`, SIGUSR2 →
 //! `/tmp/keepalived.stats` (keepalived's layout), the JSON signal (`--signum=JSON`) →
-//! `/tmp/keepalived.json` (`{"instances": […], "checkers": […]}`, the runtime counterpart of
-//! `--dump-config`).
+//! `/tmp/keepalived.json` in keepalived's format ([`crate::observe::keepalived_json`]) and
+//! `/tmp/vrrpd.json` (checkers, balancer, mail). `$TMPDIR` moves them, as keepalived's.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -13,10 +13,21 @@ use serde::Serialize;
 use vrrp_proto::fsm::State;
 use vrrp_proto::packet::{DropReason, Version};
 
-/// Where the dumps go (keepalived's paths).
-pub const DATA_FILE: &str = "/tmp/keepalived.data";
-pub const STATS_FILE: &str = "/tmp/keepalived.stats";
-pub const JSON_FILE: &str = "/tmp/keepalived.json";
+/// The dumps' file names, in `$TMPDIR` (when absolute) or /tmp, as keepalived.
+pub const DATA_FILE: &str = "keepalived.data";
+pub const STATS_FILE: &str = "keepalived.stats";
+pub const JSON_FILE: &str = "keepalived.json";
+/// What keepalived's JSON has no place for: checkers, balancer, mail.
+pub const VRRPD_JSON_FILE: &str = "vrrpd.json";
+
+/// `name` in keepalived's temporary directory: `$TMPDIR` if it is an absolute path, else /tmp.
+pub fn tmp_path(name: &str) -> std::path::PathBuf {
+    let dir = std::env::var_os("TMPDIR")
+        .map(std::path::PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .unwrap_or_else(|| "/tmp".into());
+    dir.join(name)
+}
 
 /// Counters of one instance, as keepalived keeps them.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
@@ -73,6 +84,14 @@ pub struct InstanceStatus {
     #[serde(default)]
     pub trackers: Vec<TrackerStatus>,
     pub counters: Counters,
+    /// Priority in the last advert received (keepalived's `master_priority`; 0 before any).
+    #[serde(default)]
+    pub master_priority: u8,
+    /// The last state change: Unix time in seconds (0 before any), and the state left.
+    #[serde(default)]
+    pub last_transition: f64,
+    #[serde(default)]
+    pub last_transition_from: Option<State>,
 }
 
 /// One tracked object of an instance and its current effect.
@@ -184,7 +203,54 @@ pub fn render_checkers(all: &[checks::CheckerStatus]) -> String {
     s
 }
 
+/// The supervision part of the SIGUSR1 dump: every internal component that failed and was
+/// restarted (nothing when none did), and the panics counted in this process.
+pub fn render_supervision(
+    all: &std::collections::BTreeMap<String, crate::components::Record>,
+    panics: u64,
+) -> String {
+    if all.is_empty() && panics == 0 {
+        return String::new();
+    }
+    let mut s = String::from("------< Supervision >------\n");
+    let _ = writeln!(s, " Panics = {panics}");
+    for (name, r) in all {
+        let _ = writeln!(s, " Component = {name}");
+        let _ = writeln!(s, "   Restarts = {}", r.restarts);
+        if let Some(why) = &r.last_failure {
+            let _ = writeln!(s, "   Last failure = {why}");
+        }
+    }
+    s
+}
+
 /// The SIGUSR2 dump, in keepalived's layout (scripts grep it).
+/// The connection sync daemon's counters, after the instances in the stats file.
+pub fn render_sync(c: &lbcore::sync::SyncSnapshot) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "LVS sync daemon:");
+    let _ = writeln!(
+        s,
+        "  Messages sent: {} ({} bytes)",
+        c.messages_sent, c.bytes_sent
+    );
+    let _ = writeln!(s, "  Entries sent: {}", c.entries_sent);
+    let _ = writeln!(s, "  Messages received: {}", c.messages_received);
+    let _ = writeln!(s, "  Entries received: {}", c.entries_received);
+    let _ = writeln!(s, "  Installed: {}", c.installed);
+    let _ = writeln!(s, "  Taken over: {}", c.adopted);
+    let _ = writeln!(
+        s,
+        "  Full-table requests: {} sent, {} received",
+        c.resync_requests_sent, c.resync_requests_received
+    );
+    let _ = writeln!(s, "  Dropped:");
+    for (why, n) in &c.dropped {
+        let _ = writeln!(s, "    {why}: {n}");
+    }
+    s
+}
+
 pub fn render_stats(all: &[InstanceStatus]) -> String {
     use DropReason as D;
     let mut s = String::new();
@@ -229,10 +295,10 @@ pub fn render_stats(all: &[InstanceStatus]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn sample() -> InstanceStatus {
+    pub(crate) fn sample() -> InstanceStatus {
         let mut counters = Counters {
             adverts_received: 7,
             adverts_sent: 3,
@@ -275,6 +341,9 @@ mod tests {
                 },
             ],
             counters,
+            master_priority: 0,
+            last_transition: 0.0,
+            last_transition_from: None,
         }
     }
 

@@ -90,7 +90,7 @@ fn number(v: f64) -> String {
     }
 }
 
-type Desc = (&'static str, &'static str, &'static str);
+pub(super) type Desc = (&'static str, &'static str, &'static str);
 
 const UP: Desc = ("keepalived_up", "gauge", "Status");
 const VRRP_STATE: Desc = ("keepalived_vrrp_state", "gauge", "State of vrrp");
@@ -101,10 +101,10 @@ const VRRP_EXCLUDED_STATE: Desc = (
 );
 
 /// How to read one counter from an instance's.
-type Read = fn(&crate::daemon::status::Counters) -> u64;
+pub(super) type Read = fn(&crate::daemon::status::Counters) -> u64;
 
 /// keepalived-exporter's per-instance counters, and how to read each from ours.
-const VRRP_COUNTERS: [(Desc, Read); 14] = {
+pub(super) const VRRP_COUNTERS: [(Desc, Read); 14] = {
     use crate::daemon::status::Counters as C;
     fn drops(c: &C, r: &[D]) -> u64 {
         r.iter()
@@ -394,6 +394,40 @@ pub fn render(s: &Snapshot) -> String {
                 *n as f64,
             );
         }
+        if let Some(sync) = &c.sync {
+            for (what, v) in [
+                ("messages_sent", sync.messages_sent),
+                ("entries_sent", sync.entries_sent),
+                ("bytes_sent", sync.bytes_sent),
+                ("messages_received", sync.messages_received),
+                ("entries_received", sync.entries_received),
+                ("installed", sync.installed),
+                ("adopted", sync.adopted),
+                ("resync_requests_sent", sync.resync_requests_sent),
+                ("resync_requests_received", sync.resync_requests_received),
+            ] {
+                e.sample(
+                    (
+                        "vrrpd_sync_total",
+                        "counter",
+                        "Connection sync (IPVS sync protocol v1) messages, entries and bytes",
+                    ),
+                    &[("what", what)],
+                    v as f64,
+                );
+            }
+            for (reason, n) in &sync.dropped {
+                e.sample(
+                    (
+                        "vrrpd_sync_dropped_total",
+                        "counter",
+                        "Connection sync entries not installed, by reason",
+                    ),
+                    &[("reason", reason)],
+                    *n as f64,
+                );
+            }
+        }
         e.sample(
             (
                 "vrrpd_dataplane_ring_drops_total",
@@ -522,6 +556,49 @@ mod tests {
         assert_eq!(
             e.render(),
             "# HELP x_total X\n# TYPE x_total counter\nx_total{a=\"1\"} 1\nx_total{a=\"q\\\"\\\\\\n\"} 2\n# HELP y Y\n# TYPE y gauge\ny 0.5\n"
+        );
+    }
+
+    /// A whole exposition: keepalived-exporter's names and labels for the instance, one
+    /// HELP and TYPE per family, sync counters when the dataplane synchronises.
+    #[test]
+    fn instance_and_dataplane_families() {
+        let dp = lbcore::dataplane::CounterSnapshot {
+            sync: Some(lbcore::sync::SyncSnapshot {
+                entries_sent: 42,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let s = Snapshot {
+            instances: vec![crate::daemon::status::tests::sample()],
+            dataplane: Some(dp),
+            ..Default::default()
+        };
+        let text = render(&s);
+        assert!(text.contains(
+            "keepalived_vrrp_state{iname=\"VI_1\",intf=\"eth0\",vrid=\"51\",ip_address=\"192.0.2.100\"} 2\n"
+        ), "{text}");
+        assert!(text.contains(
+            "keepalived_advertisements_received_total{iname=\"VI_1\",intf=\"eth0\",vrid=\"51\"} 7\n"
+        ));
+        assert!(text.contains(
+            "keepalived_ip_ttl_errors_total{iname=\"VI_1\",intf=\"eth0\",vrid=\"51\"} 1\n"
+        ));
+        assert!(text.contains(
+            "vrrpd_vrrp_tracker_priority_delta{iname=\"VI_1\",kind=\"script\",name=\"chk\"} -20\n"
+        ));
+        assert!(
+            text.contains("vrrpd_vrrp_tracker_fault{iname=\"VI_1\",kind=\"file\",name=\"tf\"} 1\n")
+        );
+        assert!(text.contains("vrrpd_sync_total{what=\"entries_sent\"} 42\n"));
+        let mut seen = std::collections::HashSet::new();
+        for l in text.lines().filter(|l| l.starts_with("# TYPE ")) {
+            assert!(seen.insert(l.to_string()), "{l} twice");
+        }
+        assert_eq!(
+            text.lines().filter(|l| l.starts_with("# HELP ")).count(),
+            seen.len()
         );
     }
 

@@ -8,6 +8,7 @@
 
 pub mod control;
 pub mod http;
+pub mod keepalived_json;
 pub mod metrics;
 
 use std::net::SocketAddr;
