@@ -115,24 +115,22 @@ impl Daemon {
             "-r".into(),
             vrrp_pid.to_string_lossy().into_owned(),
         ]);
-        let args: Vec<String> = args.collect();
-        // vrrpd's fault points (a build with `fault-injection`) are armed from the node's
-        // `faults` directory ([`DaemonProc::arm`]).
+        // Dumps go to `$TMPDIR` (both daemons, as keepalived): the host's directory, so
+        // concurrent tests never read each other's /tmp/keepalived.* files. vrrpd's fault
+        // points (a build with `fault-injection`) are armed from the node's `faults`
+        // directory ([`DaemonProc::arm`]).
         let faults = host.dir.join("faults");
         std::fs::create_dir_all(&faults)?;
-        let child = match self {
-            Daemon::Vrrpd => {
-                let env = format!("VRRPD_FAULTS={}", faults.display());
-                let full: Vec<String> = [env, bin_s].into_iter().chain(args).collect();
-                host.spawn("env", &full, Some(&log))?
-            }
-            Daemon::Keepalived => host.spawn(&bin_s, &args, Some(&log))?,
-        };
+        let tmp = format!("TMPDIR={}", host.dir.display());
+        let env = format!("VRRPD_FAULTS={}", faults.display());
+        let args: Vec<String> = [tmp, env, bin_s].into_iter().chain(args).collect();
+        let child = host.spawn("env", &args, Some(&log))?;
         Ok(DaemonProc {
             daemon: self,
             host: host.name.clone(),
             child,
             log,
+            tmp_dir: host.dir.clone(),
             vrrp_pid_file: vrrp_pid,
             faults,
         })
@@ -146,6 +144,8 @@ pub struct DaemonProc {
     pub host: String,
     child: LabChild,
     pub log: PathBuf,
+    /// The daemon's `TMPDIR`, where its signal dumps go.
+    pub tmp_dir: PathBuf,
     /// `-r`: where the process running the VRRP instances writes its pid.
     vrrp_pid_file: PathBuf,
     /// Where vrrpd's fault points look for arming files.
@@ -254,5 +254,10 @@ impl DaemonProc {
 
     pub fn log_path(&self) -> &Path {
         &self.log
+    }
+
+    /// Where the daemon writes dump `file` (`keepalived.data`, `.stats`, `.json`).
+    pub fn dump_path(&self, file: &str) -> PathBuf {
+        self.tmp_dir.join(file)
     }
 }

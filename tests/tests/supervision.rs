@@ -24,7 +24,7 @@ fn wait_log(d: &DaemonProc, text: &str, timeout: Duration) {
 
 /// The supervision record of `component` in the daemon's `/tmp/vrrpd.json`.
 fn record(d: &DaemonProc, component: &str) -> serde_json::Value {
-    let (_, extra) = e2e::json_dumps(d.pid()).expect("JSON dump");
+    let (_, extra) = e2e::json_dumps(d).expect("JSON dump");
     extra["supervision"]["components"][component].clone()
 }
 
@@ -180,12 +180,7 @@ fn a_checker_scheduler_panic_is_restarted_and_a_dead_server_still_leaves_the_poo
     pair.wait_master("b", Duration::from_secs(5)).unwrap();
     let log = pair.a.log_text();
     assert!(log.contains("quorum lost"), "{log}");
-    let data = e2e::signal_dump(
-        pair.a.pid(),
-        nix::sys::signal::Signal::SIGUSR1,
-        "/tmp/keepalived.data",
-    )
-    .unwrap();
+    let data = e2e::signal_dump(&pair.a, nix::sys::signal::Signal::SIGUSR1).unwrap();
     assert!(data.contains("   State = DOWN\n"), "{data}");
     assert!(data.contains(" Component = checker scheduler\n"), "{data}");
 }
@@ -240,7 +235,7 @@ fn a_dataplane_worker_panic_is_restarted_and_http_keeps_working() {
     );
     // Every request answered, by both real servers, after the panic.
     assert_eq!(get_all(10).len(), 2, "{}", d.log_text());
-    let (_, extra) = e2e::json_dumps(d.pid()).expect("JSON dump");
+    let (_, extra) = e2e::json_dumps(&d).expect("JSON dump");
     let r = &extra["supervision"]["components"]["balancer workers"];
     assert_eq!(r["restarts"], 1, "{extra:#}");
 }
