@@ -9,7 +9,9 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends \
         iproute2 iputils-ping tcpdump tshark keepalived procps psmisc python3 \
-        nftables nginx-light wrk haproxy >/dev/null
+        nftables nginx-light wrk haproxy prometheus \
+        debhelper lintian man-db bash-completion strace libcap2-bin util-linux systemd curl \
+        vagrant vagrant-libvirt >/dev/null
 fi
 
 cargo fmt --all -- --check
@@ -23,4 +25,10 @@ for crate in vrrp-proto lbcore; do
 done
 cargo clippy --workspace --all-targets -- -D warnings
 cargo build --workspace --bins
+# The Debian package of the debug build, checked by lintian (scripts/package.sh); the package
+# test (tests/tests/package.rs) installs, runs and purges it.
+if [ "$(id -u)" = 0 ]; then
+    deb=$(DEB_BUILD_OPTIONS="noopt noautodbgsym" bash scripts/package.sh)
+    export VRRPD_DEB=$deb
+fi
 cargo test --workspace -- --test-threads=2

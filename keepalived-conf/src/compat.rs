@@ -47,7 +47,8 @@ pub const DIFFERENCES: &[(&str, &str)] = &[
     ),
 ];
 
-fn status(s: Status) -> (&'static str, &'static str) {
+/// A status as the table words it, with its reason.
+pub fn status(s: Status) -> (&'static str, &'static str) {
     match s {
         Status::Supported => ("supported", ""),
         Status::Partial(w) => ("partial", w),
@@ -73,7 +74,7 @@ pub fn table() -> String {
          Generated from vrrpd's keyword registry (`vrrpd --compat-table > docs/COMPATIBILITY.md`;\n\
          the test `compat_table_is_current` fails when this file is stale). The registry holds\n\
          exactly the keywords keepalived 2.2.7 accepts in each block (a test compares it with\n\
-         what Debian's keepalived installs), plus the vrrpd extensions marked as such.\n\n\
+         what Debian's keepalived installs), plus vrrpd's own extensions, marked as such.\n\n\
          * **supported**: implemented with keepalived's meaning.\n\
          * **partial**: acted on; what is missing is stated.\n\
          * **not supported**: known keyword, logged with its file:line and skipped; the\n\

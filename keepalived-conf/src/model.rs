@@ -366,6 +366,9 @@ pub struct GlobalDefs {
     /// [`VrrpInstance::notify_priority_changes`].
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub vrrp_notify_priority_changes: bool,
+    /// Extension `vrrpd_metrics_listen ADDRESS:PORT`: where the Prometheus endpoint listens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
     /// `vrrp_down_timer_adverts` (default 3) and `vrrp_higher_prio_send_advert`: the
     /// instances' defaults.
     #[serde(default = "three")]
@@ -518,6 +521,7 @@ impl Default for GlobalDefs {
             vrrp_notify_fifo: None,
             lvs_notify_fifo: None,
             vrrp_notify_priority_changes: false,
+            metrics_listen: None,
             vrrp_startup_delay: None,
             net_namespace: None,
             dynamic_interfaces: false,

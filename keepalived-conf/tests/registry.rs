@@ -132,6 +132,7 @@ fn extensions_are_few_and_documented() {
     assert_eq!(
         ext,
         [
+            "global_defs/vrrpd_metrics_listen",
             "vrrp_instance/track_virtual_server",
             "virtual_server/real_server/TCP_CHECK/half_open",
             "virtual_server/real_server/TCP_CHECK/reset_close",

@@ -6,8 +6,9 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use lbcore::conntrack::{ConnTable, DestRef, Dir, NewConn, Packet, TcpFlags, Timeouts};
+use lbcore::conntrack::{ConnTable, DestRef, Dir, NewConn, Packet, Timeouts};
 use lbcore::flow::FlowKey;
+use lbcore::flow::TcpFlags;
 use lbcore::persist::PersistTable;
 use lbcore::pool::RealServer;
 use lbcore::sched::{self, MAGLEV_TABLE_SIZE};

@@ -8,15 +8,15 @@
 //! per-packet cost is one hash lookup.
 
 use std::collections::{BTreeSet, HashMap};
+use std::net::IpAddr;
 use std::sync::Arc;
 
-use crate::flow::{FlowHashBuilder, FlowKey};
+use crate::flow::{FlowHashBuilder, FlowKey, TcpFlags};
 use crate::persist::PersistKey;
 use crate::pool::{DestId, DestStats, RealServer};
 use crate::spec::{ForwardingMethod, Protocol};
-
-/// Milliseconds of a monotonic clock.
-pub type Millis = u64;
+use crate::stats::Traffic;
+use crate::time::{secs, Millis};
 
 /// IPVS's TCP connection states (ip_vs_proto_tcp.c).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -33,6 +33,28 @@ pub enum TcpState {
     LastAck,
     Listen,
     SynAck,
+}
+
+impl TcpState {
+    /// In IPVS's numbering (ip_vs_proto_tcp.c), which the enum follows.
+    pub const ALL: [TcpState; 11] = [
+        TcpState::None,
+        TcpState::Established,
+        TcpState::SynSent,
+        TcpState::SynRecv,
+        TcpState::FinWait,
+        TcpState::TimeWait,
+        TcpState::Close,
+        TcpState::CloseWait,
+        TcpState::LastAck,
+        TcpState::Listen,
+        TcpState::SynAck,
+    ];
+
+    /// The state IPVS numbers `n` (a sync entry's state field).
+    pub fn from_ipvs(n: u16) -> Option<Self> {
+        Self::ALL.get(n as usize).copied()
+    }
 }
 
 /// Connection state per protocol.
@@ -71,13 +93,13 @@ impl Default for Timeouts {
 impl Timeouts {
     /// Timeout of a state, in milliseconds.
     pub fn of(&self, s: ConnState) -> Millis {
-        let secs = match s {
+        let t = match s {
             ConnState::Tcp(t) => self.tcp[t as usize],
             ConnState::Udp => self.udp,
             ConnState::Sctp { closing: false } => self.sctp,
             ConnState::Sctp { closing: true } => self.sctp_closing,
         };
-        secs as Millis * 1000
+        secs(t)
     }
 }
 
@@ -88,48 +110,6 @@ pub enum Dir {
     Input,
     /// Real server → client (seen only in NAT modes).
     Output,
-}
-
-/// The TCP flags that drive the state machine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct TcpFlags {
-    pub syn: bool,
-    pub fin: bool,
-    pub ack: bool,
-    pub rst: bool,
-}
-
-impl TcpFlags {
-    pub const SYN: Self = Self {
-        syn: true,
-        fin: false,
-        ack: false,
-        rst: false,
-    };
-    pub const SYN_ACK: Self = Self {
-        syn: true,
-        fin: false,
-        ack: true,
-        rst: false,
-    };
-    pub const ACK: Self = Self {
-        syn: false,
-        fin: false,
-        ack: true,
-        rst: false,
-    };
-    pub const FIN_ACK: Self = Self {
-        syn: false,
-        fin: true,
-        ack: true,
-        rst: false,
-    };
-    pub const RST: Self = Self {
-        syn: false,
-        fin: false,
-        ack: false,
-        rst: true,
-    };
 }
 
 /// What the dataplane saw in one packet.
@@ -191,12 +171,81 @@ pub fn tcp_next(cur: TcpState, dir: Dir, input_only: bool, f: TcpFlags) -> TcpSt
     TCP_NEXT[block][row][cur as usize]
 }
 
+impl TcpState {
+    /// IPVS's name for the state (ip_vs_proto_tcp.c), as `ipvsadm -c` shows it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::None => "NONE",
+            Self::Established => "ESTABLISHED",
+            Self::SynSent => "SYN_SENT",
+            Self::SynRecv => "SYN_RECV",
+            Self::FinWait => "FIN_WAIT",
+            Self::TimeWait => "TIME_WAIT",
+            Self::Close => "CLOSE",
+            Self::CloseWait => "CLOSE_WAIT",
+            Self::LastAck => "LAST_ACK",
+            Self::Listen => "LISTEN",
+            Self::SynAck => "SYNACK",
+        }
+    }
+}
+
+impl ConnState {
+    /// The state as IPVS names it (`UDP` for UDP entries).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Tcp(t) => t.name(),
+            Self::Udp => "UDP",
+            Self::Sctp { closing: false } => "ESTABLISHED",
+            Self::Sctp { closing: true } => "CLOSED",
+        }
+    }
+}
+
+/// Where [`ConnTable::page`] goes on from: a timer index position.
+pub type PageCursor = (Millis, FlowKey);
+
+/// One connection as a listing shows it (`ipvsadm -c`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ConnRow {
+    /// `TCP`, `UDP`, `SCTP`, or `IP` for a persistence template.
+    pub proto: &'static str,
+    pub client: (IpAddr, u16),
+    pub virt: (IpAddr, u16),
+    pub dest: (IpAddr, u16),
+    pub state: &'static str,
+    /// Time left before the entry expires.
+    pub expires_ms: Millis,
+}
+
+impl ConnRow {
+    fn of(key: &FlowKey, c: &Conn, now: Millis) -> Self {
+        Self {
+            proto: key.proto.name(),
+            client: (key.src, key.sport),
+            virt: (key.dst, key.dport),
+            dest: (c.dest.id.addr, c.dest.id.port.unwrap_or(key.dport)),
+            state: c.state.name(),
+            expires_ms: c.expires.saturating_sub(now),
+        }
+    }
+}
+
 /// Where a tracked connection goes.
 #[derive(Debug, Clone)]
 pub struct DestRef {
     pub id: DestId,
     pub forwarding: ForwardingMethod,
     pub stats: Arc<DestStats>,
+    /// The service's traffic counters.
+    pub service: Arc<Traffic>,
+}
+
+impl Conn {
+    /// No reply seen yet (IPVS's `NOOUTPUT`).
+    pub fn no_output(&self) -> bool {
+        self.no_output
+    }
 }
 
 impl From<&RealServer> for DestRef {
@@ -205,6 +254,7 @@ impl From<&RealServer> for DestRef {
             id: s.id,
             forwarding: s.forwarding,
             stats: s.stats.clone(),
+            service: s.service.clone(),
         }
     }
 }
@@ -219,6 +269,9 @@ pub struct Conn {
     pub reply: Option<FlowKey>,
     /// The persistence template controlling this connection, to release on removal.
     pub persist: Option<PersistKey>,
+    /// What the pair's other node was last told (state and deadline), for
+    /// [`crate::sync::send::due`]; `None` until it is told anything.
+    pub synced: Option<(ConnState, Millis)>,
     no_output: bool,
     counted_active: bool,
     timer_at: Millis,
@@ -233,6 +286,18 @@ pub struct NewConn {
     /// Reply-direction key to index (NAT).
     pub reply: Option<FlowKey>,
     /// Persistence template controlling the connection.
+    pub persist: Option<PersistKey>,
+}
+
+/// A connection the other node of the pair tracked, as [`ConnTable::adopt`] takes it.
+#[derive(Debug, Clone)]
+pub struct Adopted {
+    pub dest: DestRef,
+    pub state: ConnState,
+    pub expires: Millis,
+    /// No reply seen yet (IPVS's `NOOUTPUT`): the input-only transitions apply.
+    pub no_output: bool,
+    pub reply: Option<FlowKey>,
     pub persist: Option<PersistKey>,
 }
 
@@ -275,6 +340,36 @@ impl ConnTable {
 
     pub fn len(&self) -> usize {
         self.map.len()
+    }
+
+    /// Up to `max` live entries after `after` (in deadline order) appended to `out`, and the
+    /// cursor to continue from (`None`: the end). A worker lists its table a page at a time
+    /// between bursts, so a listing of a large table never stalls forwarding; entries that
+    /// change meanwhile are seen once, in their state at the time of their page (as
+    /// /proc/net/ip_vs_conn reads IPVS's table while it changes).
+    pub fn page(
+        &self,
+        after: Option<PageCursor>,
+        max: usize,
+        now: Millis,
+        out: &mut Vec<ConnRow>,
+    ) -> Option<PageCursor> {
+        use std::ops::Bound;
+        let from = match after {
+            Some(c) => Bound::Excluded(c),
+            None => Bound::Unbounded,
+        };
+        let mut last = None;
+        for (n, &(at, key)) in self.timers.range((from, Bound::Unbounded)).enumerate() {
+            if n == max {
+                return last;
+            }
+            last = Some((at, key));
+            if let Some(c) = self.map.get(&key).filter(|c| c.expires > now) {
+                out.push(ConnRow::of(&key, c, now));
+            }
+        }
+        None
     }
 
     pub fn is_empty(&self) -> bool {
@@ -332,11 +427,76 @@ impl ConnTable {
             expires,
             reply,
             persist,
+            synced: None,
             no_output: true,
             counted_active: active,
             timer_at: expires,
         };
         self.map.entry(key).insert_entry(conn).into_mut()
+    }
+
+    /// Takes over a connection the other node of the pair tracked (connection sync): its
+    /// state and deadline as synchronised, nothing recomputed. Eviction as for
+    /// [`ConnTable::insert`].
+    pub fn adopt(
+        &mut self,
+        key: FlowKey,
+        a: Adopted,
+        now: Millis,
+        mut on_evict: impl FnMut(Evicted),
+    ) -> &Conn {
+        if let Some(old) = self.remove(&key) {
+            on_evict(Evicted(key, old));
+        }
+        if self.map.len() >= self.capacity {
+            self.expire(now, |k, c| on_evict(Evicted(k, c)));
+        }
+        while self.map.len() >= self.capacity {
+            match self.pop_soonest() {
+                Some((k, c)) => on_evict(Evicted(k, c)),
+                None => break,
+            }
+        }
+        let active = a.state == ConnState::Tcp(TcpState::Established);
+        a.dest.stats.bind(active);
+        if let Some(r) = a.reply {
+            self.reply.insert(r, key);
+        }
+        self.timers.insert((a.expires, key));
+        let conn = Conn {
+            dest: a.dest,
+            state: a.state,
+            expires: a.expires,
+            reply: a.reply,
+            persist: a.persist,
+            synced: Some((a.state, a.expires)),
+            no_output: a.no_output,
+            counted_active: active,
+            timer_at: a.expires,
+        };
+        self.map.entry(key).insert_entry(conn).into_mut()
+    }
+
+    /// Every entry, live or not yet collected (for a full sync to the other node).
+    pub fn iter(&self) -> impl Iterator<Item = (&FlowKey, &Conn)> {
+        self.map.iter()
+    }
+
+    /// Records what the other node was told about `key`.
+    pub fn mark_synced(&mut self, key: &FlowKey) {
+        if let Some(c) = self.map.get_mut(key) {
+            c.synced = Some((c.state, c.expires));
+        }
+    }
+
+    /// Removes every entry, handing each to `f` (this node stops owning its flows).
+    pub fn drain(&mut self, mut f: impl FnMut(FlowKey, Conn)) {
+        let keys: Vec<FlowKey> = self.map.keys().copied().collect();
+        for k in keys {
+            if let Some(c) = self.remove(&k) {
+                f(k, c);
+            }
+        }
     }
 
     /// The live entry for `key`, without touching it.
@@ -511,6 +671,40 @@ mod tests {
 
     fn state(t: &ConnTable, k: u16, now: Millis) -> Option<ConnState> {
         t.get(&key(k), now).map(|c| c.state)
+    }
+
+    /// Paging visits every live entry once, whatever the page size, and skips expired ones.
+    #[test]
+    fn pages_cover_the_table_once() {
+        let mut t = ConnTable::new(100, Timeouts::default());
+        for n in 0..10u16 {
+            let first = if n % 2 == 0 {
+                Packet::Tcp(TcpFlags::SYN)
+            } else {
+                Packet::Udp
+            };
+            t.insert(key(n), nc(dest(), first, None), n as Millis * S, |_| {});
+        }
+        // The first SYN_RECV entry (inserted at 0 s, 60 s timeout) is gone at 61 s.
+        let now = 61 * S;
+        let mut rows = Vec::new();
+        let mut cursor = None;
+        let mut pages = 0;
+        loop {
+            cursor = t.page(cursor, 3, now, &mut rows);
+            pages += 1;
+            if cursor.is_none() {
+                break;
+            }
+        }
+        assert_eq!(pages, 4);
+        let mut ports: Vec<u16> = rows.iter().map(|r| r.client.1).collect();
+        ports.sort();
+        assert_eq!(ports, (1..10).collect::<Vec<_>>());
+        let r = rows.iter().find(|r| r.client.1 == 2).unwrap();
+        assert_eq!((r.proto, r.state, r.expires_ms), ("TCP", "SYN_RECV", S));
+        let u = rows.iter().find(|r| r.client.1 == 1).unwrap();
+        assert_eq!((u.proto, u.state, u.dest.1), ("TCP", "UDP", 80));
     }
 
     #[test]

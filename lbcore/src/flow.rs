@@ -31,6 +31,48 @@ impl FlowKey {
     }
 }
 
+/// The TCP flags that drive the state machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TcpFlags {
+    pub syn: bool,
+    pub fin: bool,
+    pub ack: bool,
+    pub rst: bool,
+}
+
+impl TcpFlags {
+    pub const SYN: Self = Self {
+        syn: true,
+        fin: false,
+        ack: false,
+        rst: false,
+    };
+    pub const SYN_ACK: Self = Self {
+        syn: true,
+        fin: false,
+        ack: true,
+        rst: false,
+    };
+    pub const ACK: Self = Self {
+        syn: false,
+        fin: false,
+        ack: true,
+        rst: false,
+    };
+    pub const FIN_ACK: Self = Self {
+        syn: false,
+        fin: true,
+        ack: true,
+        rst: false,
+    };
+    pub const RST: Self = Self {
+        syn: false,
+        fin: false,
+        ack: false,
+        rst: true,
+    };
+}
+
 /// Hasher for per-worker tables keyed by [`FlowKey`]: a multiply-xor fold
 /// with a per-table random seed. Several times cheaper than SipHash on a
 /// 5-tuple; the secret seed keeps colliding keys hard to craft from outside.

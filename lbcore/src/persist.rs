@@ -11,9 +11,9 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
 
-use crate::conntrack::Millis;
 use crate::flow::{hash_addr_port, mask_ip};
 use crate::pool::DestId;
+use crate::time::Millis;
 
 const SHARDS: usize = 16;
 
@@ -46,6 +46,15 @@ impl Template {
     fn alive(&self, now: Millis) -> bool {
         self.controlled > 0 || self.expires > now
     }
+}
+
+/// What [`PersistTable::entry`] shows of a template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TemplateView {
+    pub dest: DestId,
+    pub expires: Millis,
+    /// Connections it controls are alive (it lives at least as long as they do).
+    pub controlled: bool,
 }
 
 /// Shared, bounded template table.
@@ -137,6 +146,54 @@ impl PersistTable {
             .map(|t| t.dest)
     }
 
+    /// A live template: its server, deadline and whether connections hold it (no refresh).
+    pub fn entry(&self, key: &PersistKey, now: Millis) -> Option<TemplateView> {
+        self.shard(key)
+            .get(key)
+            .filter(|t| t.alive(now))
+            .map(|t| TemplateView {
+                dest: t.dest,
+                expires: t.expires,
+                controlled: t.controlled > 0,
+            })
+    }
+
+    /// Installs a template the other node of the pair made (connection sync): it points at
+    /// `dest` until `expires` (the sender's deadline wins), connections this node takes over
+    /// attach to it with [`PersistTable::attach`].
+    pub fn install(&self, key: PersistKey, dest: DestId, expires: Millis, now: Millis) -> bool {
+        let mut m = self.shard(&key);
+        if !m.contains_key(&key) && m.len() >= self.per_shard {
+            m.retain(|_, t| t.alive(now));
+            if m.len() >= self.per_shard {
+                return false;
+            }
+        }
+        let t = m.entry(key).or_insert(Template {
+            dest,
+            expires,
+            controlled: 0,
+        });
+        if t.dest != dest {
+            t.controlled = 0;
+        }
+        t.dest = dest;
+        t.expires = expires;
+        true
+    }
+
+    /// A connection taken over from the other node is controlled by the template for `key`
+    /// (if it is alive and points at `dest`): it now lives at least as long as the connection.
+    pub fn attach(&self, key: &PersistKey, dest: DestId, now: Millis) -> bool {
+        match self.shard(key).get_mut(key) {
+            Some(t) if t.alive(now) && t.dest == dest => {
+                t.controlled += 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Drops dead templates; returns how many.
     pub fn expire(&self, now: Millis) -> usize {
         self.shards
@@ -148,6 +205,30 @@ impl PersistTable {
                 before - m.len()
             })
             .sum()
+    }
+
+    /// Live templates (key, server, time left): the `IP` entries of `ipvsadm -c`. One shard
+    /// is locked at a time, as briefly as a copy of it takes.
+    pub fn templates(&self, now: Millis) -> Vec<(PersistKey, DestId, Millis)> {
+        let mut out = Vec::new();
+        for s in self.shards.iter() {
+            let m = s.lock().unwrap_or_else(|e| e.into_inner());
+            out.extend(
+                m.iter()
+                    .filter(|(_, t)| t.alive(now))
+                    .map(|(k, t)| (*k, t.dest, t.expires.saturating_sub(now))),
+            );
+        }
+        out
+    }
+
+    /// Live templates per service and server (ipvsadm's `PersistConn`).
+    pub fn per_dest(&self, now: Millis) -> HashMap<(u64, DestId), u32> {
+        let mut out = HashMap::new();
+        for (k, d, _) in self.templates(now) {
+            *out.entry((k.svc, d)).or_default() += 1;
+        }
+        out
     }
 
     pub fn len(&self) -> usize {
@@ -245,5 +326,30 @@ mod tests {
         let before = t.len();
         assert_eq!(t.schedule(fresh, T, 2, |_| Some(d(3))), Some(d(3)));
         assert_eq!(t.len(), before);
+    }
+
+    #[test]
+    fn installed_templates_steer_and_attached_connections_hold_them() {
+        let t = PersistTable::new(64);
+        let k = PersistKey::new(1, ip("198.51.100.7"), None);
+        assert!(t.install(k, d(2), 100, 0));
+        assert_eq!(t.schedule(k, T, 10, |e| e.or(Some(d(1)))), Some(d(2)));
+        assert!(
+            !t.attach(&k, d(1), 20),
+            "another server: not this template's"
+        );
+        // A fresh install: the sender's deadline wins, then a taken-over connection holds it.
+        let k2 = PersistKey::new(1, ip("198.51.100.8"), None);
+        t.install(k2, d(3), 50, 0);
+        assert!(t.attach(&k2, d(3), 10));
+        assert_eq!(
+            t.get(&k2, 1000),
+            Some(d(3)),
+            "controlled: alive past its deadline"
+        );
+        let v = t.entry(&k2, 1000).unwrap();
+        assert_eq!((v.dest, v.expires, v.controlled), (d(3), 50, true));
+        t.release(&k2, T, 1000);
+        assert_eq!(t.get(&k2, 1000 + T), None);
     }
 }

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
 use std::sync::Arc;
 
 use crate::spec::ForwardingMethod;
+use crate::stats::Traffic;
 
 /// Identity of a real server inside a service: address and optional port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -25,6 +26,8 @@ pub struct DestStats {
     overloaded: AtomicBool,
     uthreshold: AtomicU32,
     lthreshold: AtomicU32,
+    /// Connections, packets and bytes sent to this server (ipvsadm `--stats`).
+    pub traffic: Traffic,
 }
 
 impl DestStats {
@@ -33,6 +36,11 @@ impl DestStats {
         let s = Self::default();
         s.set_thresholds(uthreshold, lthreshold);
         s
+    }
+
+    /// keepalived's `uthreshold` and `lthreshold` (0 = none).
+    pub fn thresholds(&self) -> (u32, u32) {
+        (self.uthreshold.load(Relaxed), self.lthreshold.load(Relaxed))
     }
 
     pub fn set_thresholds(&self, uthreshold: u32, lthreshold: u32) {
@@ -129,6 +137,8 @@ pub struct RealServer {
     /// Extension: lower groups are preferred by the priority_group scheduler.
     pub priority_group: u32,
     pub stats: Arc<DestStats>,
+    /// The counters of the service this server belongs to (counted with the server's).
+    pub service: Arc<Traffic>,
 }
 
 impl RealServer {
@@ -140,6 +150,7 @@ impl RealServer {
             forwarding: ForwardingMethod::Nat,
             priority_group: 0,
             stats: Arc::new(DestStats::default()),
+            service: Arc::default(),
         }
     }
 

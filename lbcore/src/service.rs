@@ -14,7 +14,6 @@ use std::sync::Arc;
 use arc_swap::{ArcSwap, Guard};
 use thiserror::Error;
 
-use crate::conntrack::Millis;
 use crate::flow::{hash_addr_port, mix64, FlowKey};
 use crate::persist::{PersistKey, PersistTable};
 use crate::pool::{DestId, DestStats, RealServer};
@@ -22,6 +21,8 @@ use crate::sched::{self, Scheduler};
 use crate::spec::{
     GroupEntry, IpFamily, Protocol, ScriptSpec, ServiceKey, ServiceSpec, VirtualServerGroupSpec,
 };
+use crate::stats::Traffic;
+use crate::time::Millis;
 
 /// Most addresses one group range may expand to.
 pub const MAX_RANGE: u128 = 65536;
@@ -49,6 +50,9 @@ pub struct Service {
     pub servers: Vec<RealServer>,
     pub quorum_up: bool,
     pub sorry_active: bool,
+    /// Connections, packets and bytes of the service (ipvsadm `--stats`), carried across
+    /// snapshots like the real servers' counters.
+    pub traffic: Arc<Traffic>,
     by_id: HashMap<DestId, usize>,
     sched: Box<dyn Scheduler>,
 }
@@ -155,6 +159,33 @@ impl ServiceTable {
     pub fn services(&self) -> &[Arc<Service>] {
         &self.services
     }
+
+    /// What IPVS would hold for this table: one entry per address, port and protocol (groups
+    /// expanded, as keepalived adds one IPVS service per group entry) or fwmark, with the
+    /// index of the service in [`ServiceTable::services`]; unsorted.
+    pub fn ipvs_keys(&self) -> Vec<(IpvsKey, usize)> {
+        let addrs = self
+            .by_addr
+            .iter()
+            .map(|(&(p, a, port), &i)| (IpvsKey::Addr(p, a, port), i));
+        let any = self
+            .by_addr_any_port
+            .iter()
+            .map(|(&(p, a), &i)| (IpvsKey::Addr(p, a, 0), i));
+        let marks = self
+            .by_mark
+            .iter()
+            .map(|(&(f, m), &i)| (IpvsKey::Mark(f, m), i));
+        addrs.chain(any).chain(marks).collect()
+    }
+}
+
+/// One IPVS virtual service: protocol, address and port (0 for a persistent port-less
+/// service), or a firewall mark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IpvsKey {
+    Addr(Protocol, IpAddr, u16),
+    Mark(IpFamily, u32),
 }
 
 /// The table as the dataplane sees it: a lock-free pointer to the current snapshot.
@@ -237,6 +268,7 @@ pub struct Controller {
     rs: Vec<Vec<RsState>>,
     quorum_up: Vec<bool>,
     stats: HashMap<(u64, DestId), Arc<DestStats>>,
+    traffic: HashMap<u64, Arc<Traffic>>,
     built: Vec<Option<Arc<Service>>>,
     table: Arc<ServiceTable>,
 }
@@ -304,6 +336,7 @@ impl Controller {
             rs,
             quorum_up: vec![true; n],
             stats: HashMap::new(),
+            traffic: HashMap::new(),
             built: vec![None; n],
             table: Arc::default(),
         };
@@ -439,6 +472,8 @@ impl Controller {
         let spec = self.specs[svc].clone();
         let quorum_up = self.quorum_up[svc];
         let sorry_active = !quorum_up && spec.sorry_server.is_some();
+        let id = service_id(&spec.key, spec.protocol);
+        let traffic = self.traffic.entry(id).or_default().clone();
         let mut servers = Vec::new();
         for (i, r) in spec.real_servers.iter().enumerate() {
             let st = self.rs[svc][i];
@@ -459,6 +494,7 @@ impl Controller {
                 forwarding: spec.forwarding_of(r),
                 priority_group: r.priority_group,
                 stats,
+                service: traffic.clone(),
             });
         }
         if let Some(s) = &spec.sorry_server {
@@ -475,18 +511,20 @@ impl Controller {
                     forwarding: s.forwarding.unwrap_or(spec.forwarding),
                     priority_group: 0,
                     stats,
+                    service: traffic.clone(),
                 });
             }
         }
         let sched = sched::build(spec.scheduler, spec.sched_flags, &servers);
         let by_id = servers.iter().enumerate().map(|(i, s)| (s.id, i)).collect();
         Service {
-            id: service_id(&spec.key, spec.protocol),
+            id,
             index: svc,
             spec,
             servers,
             quorum_up,
             sorry_active,
+            traffic,
             by_id,
             sched,
         }

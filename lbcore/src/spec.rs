@@ -71,6 +71,26 @@ pub enum Protocol {
     Sctp,
 }
 
+impl Protocol {
+    /// The name IPVS and ipvsadm print.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Tcp => "TCP",
+            Self::Udp => "UDP",
+            Self::Sctp => "SCTP",
+        }
+    }
+
+    /// The IP protocol number (the order ipvsadm sorts services in).
+    pub fn number(self) -> u8 {
+        match self {
+            Self::Tcp => 6,
+            Self::Udp => 17,
+            Self::Sctp => 132,
+        }
+    }
+}
+
 /// `lvs_sched` / `lb_algo`: ipvsadm's scheduler names plus our extensions.
 /// keepalived leaves the choice to IPVS when unset, whose default is `wlc`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]

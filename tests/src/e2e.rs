@@ -133,10 +133,33 @@ pub fn signal_dump(pid: u32, sig: nix::sys::signal::Signal, path: &str) -> Resul
 }
 
 /// Sends the JSON dump signal (SIGRTMIN+2, outside nix's `Signal`) and parses
-/// `/tmp/keepalived.json`, once it is complete.
+/// `/tmp/keepalived.json` (keepalived's format: an array of `{data, stats}`, vrrpd's extras
+/// under `vrrpd`), once it is complete.
 pub fn json_dump(pid: u32) -> Result<serde_json::Value> {
-    const PATH: &str = "/tmp/keepalived.json";
-    let _ = std::fs::remove_file(PATH);
+    Ok(json_dumps(pid)?.0)
+}
+
+/// [`json_dump`] and what vrrpd writes beside it, `/tmp/vrrpd.json` (checkers, balancer, mail).
+pub fn json_dumps(pid: u32) -> Result<(serde_json::Value, serde_json::Value)> {
+    const EXTRA: &str = "/tmp/vrrpd.json";
+    let _ = std::fs::remove_file(EXTRA);
+    let ka = json_file_dump(pid, "/tmp/keepalived.json")?;
+    let mut extra = None;
+    wait_until(Duration::from_secs(3), Duration::from_millis(10), || {
+        extra = std::fs::read_to_string(EXTRA)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok());
+        extra.is_some()
+    });
+    let extra = extra.ok_or_else(|| {
+        LabError::Timeout(Duration::from_secs(3), format!("{EXTRA} to be written"))
+    })?;
+    Ok((ka, extra))
+}
+
+/// Sends the JSON signal to `pid` and parses `path` once it is complete.
+pub fn json_file_dump(pid: u32, path: &str) -> Result<serde_json::Value> {
+    let _ = std::fs::remove_file(path);
     let rc = std::process::Command::new("kill")
         .args(["-s", &(libc::SIGRTMIN() + 2).to_string(), &pid.to_string()])
         .status()?;
@@ -145,12 +168,12 @@ pub fn json_dump(pid: u32) -> Result<serde_json::Value> {
     }
     let mut parsed = None;
     wait_until(Duration::from_secs(3), Duration::from_millis(10), || {
-        parsed = std::fs::read_to_string(PATH)
+        parsed = std::fs::read_to_string(path)
             .ok()
             .and_then(|t| serde_json::from_str(&t).ok());
         parsed.is_some()
     });
-    parsed.ok_or_else(|| LabError::Timeout(Duration::from_secs(3), format!("{PATH} to be written")))
+    parsed.ok_or_else(|| LabError::Timeout(Duration::from_secs(3), format!("{path} to be written")))
 }
 
 /// A real server for the checkers: Python's HTTP server on `host`, bound to `addr`:`port`.

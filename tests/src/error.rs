@@ -29,6 +29,9 @@ pub enum LabError {
     Sys(#[from] nix::Error),
     #[error("{0}")]
     Other(String),
+    /// A systemd unit the lab cannot run or check as written.
+    #[error("unit: {0}")]
+    Unit(String),
 }
 
 pub type Result<T> = std::result::Result<T, LabError>;

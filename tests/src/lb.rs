@@ -112,16 +112,78 @@ impl LbLab {
         Self::build(plan, n, extra_clients, false, true)
     }
 
-    /// Like [`LbLab::new`] with a second balancer `lb2` (192.0.2.2, DR/TUN
-    /// plans), for failovers: the VIP starts on `lb`.
+    /// Like [`LbLab::new`] with a second balancer `lb2`, for failovers: the addresses that
+    /// move with the Master ([`LbLab::moving`]) start on `lb`. DR/TUN: `lb2` is 192.0.2.2;
+    /// NAT: the balancers have their own addresses (203.0.113.1/.2, 198.51.100.2/.3,
+    /// 2001:db8:1::2/::3, 2001:db8:2::2/::3) and the real servers' gateway 198.51.100.1
+    /// (2001:db8:2::1) moves, as keepalived LVS-NAT setups make it a virtual address.
     pub fn new_pair(plan: Plan, n: usize) -> Result<Self> {
         Self::build(plan, n, 0, true, true)
     }
 
-    /// A pair `lb` / `lb2` for two daemons (DR/TUN plans): nobody holds the VIP yet, VRRP
-    /// will float it.
+    /// A pair `lb` / `lb2` for two daemons: nobody holds the moving addresses yet, VRRP
+    /// will float them.
     pub fn new_vrrp_pair(plan: Plan, n: usize) -> Result<Self> {
         Self::build(plan, n, 0, true, false)
+    }
+
+    /// The addresses (with prefix length) that move with the Master: the VIPs and, behind
+    /// NAT, the real servers' gateway (the one-arm NAT source too).
+    pub fn moving(&self) -> Vec<String> {
+        let mut v = vec![format!("{}/32", self.vip), format!("{}/128", self.vip6)];
+        if self.plan == Plan::Nat {
+            v.push(format!("{}/24", self.lb_addr));
+            v.push(format!("{}/64", self.lb_addr6));
+        }
+        v
+    }
+
+    /// The moving addresses as the dataplane's preferred one-arm NAT sources.
+    pub fn snat_sources(&self) -> Vec<(IpAddr, u8)> {
+        self.moving()
+            .iter()
+            .filter_map(|c| {
+                let (a, p) = c.split_once('/')?;
+                Some((a.parse().ok()?, p.parse().ok()?))
+            })
+            .collect()
+    }
+
+    /// Moves the moving addresses from `from` to `to` and points the client's and the real
+    /// servers' neighbour entries at `to`, as its gratuitous ARP and unsolicited neighbour
+    /// advertisements would.
+    pub fn move_addrs(&self, from: &Host, to: &Host) -> Result<()> {
+        for a in self.moving() {
+            from.addr_del(&a)?;
+            to.addr_add(&a)?;
+        }
+        let mac = to.mac()?;
+        let mut peers = vec![(
+            self.client(),
+            vec![self.vip.to_string(), self.vip6.to_string()],
+        )];
+        if self.plan == Plan::Nat {
+            for i in 0..self.rs.len() {
+                let h = self.lab.host(&format!("rs{}", i + 1));
+                peers.push((h, vec![self.lb_addr.to_string(), self.lb_addr6.to_string()]));
+            }
+        }
+        for (h, addrs) in peers {
+            for a in addrs {
+                let out = h.exec(
+                    "ip",
+                    &["neigh", "replace", &a, "lladdr", &mac, "dev", "eth0"],
+                )?;
+                if !out.status.success() {
+                    return Err(LabError::Other(format!(
+                        "{}: ip neigh replace {a}: {}",
+                        h.name,
+                        String::from_utf8_lossy(&out.stderr)
+                    )));
+                }
+            }
+        }
+        Ok(())
     }
 
     fn build(
@@ -155,15 +217,15 @@ impl LbLab {
                         .collect(),
                 ),
             };
-        let (client, lb) = match plan {
-            Plan::Nat => ("203.0.113.10/24", "203.0.113.1/24"),
-            _ => ("192.0.2.50/24", "192.0.2.1/24"),
+        let (client, lb, lb2) = match plan {
+            Plan::Nat => ("203.0.113.10/24", "203.0.113.1/24", "203.0.113.2/24"),
+            _ => ("192.0.2.50/24", "192.0.2.1/24", "192.0.2.2/24"),
         };
         b = b
             .host("client", client, "2001:db8::50/64")
             .host("lb", lb, "2001:db8::1/64");
         if pair {
-            b = b.host("lb2", "192.0.2.2/24", "2001:db8::2/64");
+            b = b.host("lb2", lb2, "2001:db8::2/64");
         }
         for (i, a) in rs.iter().enumerate() {
             b = b.host(
@@ -177,7 +239,19 @@ impl LbLab {
         if vip_on_lb {
             lbh.addr_add(&format!("{vip}/32"))?;
         }
-        if plan == Plan::Nat {
+        if plan == Plan::Nat && pair {
+            // Own addresses on both sides; the gateway moves (see `moving`).
+            for (h, n) in [("lb", 2), ("lb2", 3)] {
+                let h = lab.host(h);
+                h.addr_add(&format!("198.51.100.{n}/24"))?;
+                h.addr_add(&format!("2001:db8:1::{n}/64"))?;
+                h.addr_add(&format!("2001:db8:2::{n}/64"))?;
+            }
+            if vip_on_lb {
+                lbh.addr_add("198.51.100.1/24")?;
+                lbh.addr_add("2001:db8:2::1/64")?;
+            }
+        } else if plan == Plan::Nat {
             lbh.addr_add("198.51.100.1/24")?;
         }
         let v6 = |s: &str| s.parse::<Ipv6Addr>().expect("v6 literal");
@@ -204,8 +278,10 @@ impl LbLab {
             lbh.addr_add(&format!("{vip6}/128"))?;
         }
         if plan == Plan::Nat {
-            lbh.addr_add("2001:db8:1::1/64")?;
-            lbh.addr_add("2001:db8:2::1/64")?;
+            if !pair {
+                lbh.addr_add("2001:db8:1::1/64")?;
+                lbh.addr_add("2001:db8:2::1/64")?;
+            }
             lab.host("client").addr_add("2001:db8:1::10/64")?;
             for (i, a) in rs6.iter().enumerate() {
                 let h = lab.host(&format!("rs{}", i + 1));
@@ -485,6 +561,11 @@ impl KeepAlive {
         let t = TcpStream::connect_timeout(&to, Duration::from_secs(3))?;
         t.set_read_timeout(Some(Duration::from_secs(3)))?;
         Ok(Self(t))
+    }
+
+    /// The client's port of the connection.
+    pub fn local_port(&self) -> Result<u16> {
+        Ok(self.0.local_addr()?.port())
     }
 
     /// One GET on the connection; returns the body.

@@ -90,7 +90,8 @@ pub fn parse_wrk(out: &str) -> Option<WrkResult> {
     (!r.rps.is_nan()).then_some(r)
 }
 
-fn wrk(client: &Host, url: &str, s: &LbBenchSpec) -> Result<WrkResult> {
+/// One wrk run from `client` against `url` with `s`'s threads, connections and duration.
+pub fn wrk(client: &Host, url: &str, s: &LbBenchSpec) -> Result<WrkResult> {
     let out = client.exec(
         "wrk",
         &[

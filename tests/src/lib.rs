@@ -11,15 +11,18 @@ pub mod conf;
 pub mod daemon;
 pub mod e2e;
 pub mod error;
+pub mod flows;
 pub mod guard;
 pub mod lab;
 pub mod lb;
 pub mod lbbench;
+pub mod obsbench;
 pub mod prober;
 pub mod process;
 pub mod scenario;
 pub mod scripts;
 pub mod smtp;
+pub mod unit;
 pub mod wait;
 
 pub use adverts::{AdvertSeen, AdvertWatch};
@@ -33,6 +36,12 @@ pub use process::LabChild;
 pub use scripts::ScriptDir;
 pub use smtp::{Mail, SmtpSink};
 pub use wait::wait_until;
+
+/// The first of `tools` that is not installed (on PATH or in /usr/sbin, /sbin): a test that
+/// needs it says it is skipped and why.
+pub fn missing_tool<'a>(tools: &[&'a str]) -> Option<&'a str> {
+    tools.iter().copied().find(|t| daemon::on_path(t).is_none())
+}
 
 /// True when running as root (namespaces and raw sockets need it).
 pub fn is_root() -> bool {

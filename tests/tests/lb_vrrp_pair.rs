@@ -61,7 +61,7 @@ fn keep_alive(lab: &LbLab, n: usize) -> Vec<KeepAlive> {
 
 /// The balancer's counters from the daemon's JSON dump.
 fn counters(d: &DaemonProc) -> serde_json::Value {
-    e2e::json_dump(d.pid()).expect("JSON dump")["balancer"].clone()
+    e2e::json_dumps(d.pid()).expect("JSON dump").1["balancer"].clone()
 }
 
 #[test]
@@ -249,7 +249,7 @@ fn reload_keeps_established_connections_on_their_real_servers() {
     assert!(
         lab::wait_until(Duration::from_secs(5), Duration::from_millis(20), || a
             .log_text()
-            .contains("reload: new configuration running")),
+            .contains("Reload complete")),
         "{}",
         a.log_text()
     );

@@ -140,7 +140,7 @@ fn check_unicast_src_drops_adverts_from_unlisted_sources() {
             );
             if d == Daemon::Vrrpd && check {
                 let v = e2e::json_dump(pair.a.pid()).unwrap();
-                let n = &v["instances"][0]["counters"]["drops"]
+                let n = &v[0]["vrrpd"]["counters"]["drops"]
                     ["unicast source address is not a unicast peer"];
                 assert!(n.as_u64().unwrap_or(0) >= 5, "{v}");
             }

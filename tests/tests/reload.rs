@@ -85,10 +85,7 @@ fn sighup_reload_keeps_the_master_and_applies_the_new_file() {
         "the new route was not added: {}",
         pair.a.log_text()
     );
-    assert!(pair
-        .a
-        .log_text()
-        .contains("reload: new configuration running"));
+    assert!(pair.a.log_text().contains("Reload complete"));
     assert_eq!(
         vmac_index(&a),
         Some(vmac.clone()),

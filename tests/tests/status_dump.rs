@@ -34,12 +34,12 @@ fn signal_dumps_show_live_state() {
     assert!(data.contains("   Master router = 192.0.2.1\n"), "{data}");
     assert!(data.contains("     192.0.2.100/24 dev eth0\n"), "{data}");
 
-    let v = e2e::json_dump(pair.a.pid()).unwrap();
-    assert_eq!(v["instances"][0]["state"], "Master");
-    assert_eq!(v["instances"][0]["effective_priority"], 150);
-    assert_eq!(v["instances"][0]["counters"]["became_master"], 1);
+    let (v, extra) = e2e::json_dumps(pair.a.pid()).unwrap();
+    assert_eq!(v[0]["data"]["state"], 2, "keepalived's MASTER");
+    assert_eq!(v[0]["data"]["effective_priority"], 150);
+    assert_eq!(v[0]["stats"]["become_master"], 1);
     assert_eq!(
-        v["checkers"],
+        extra["checkers"],
         serde_json::json!([]),
         "no virtual servers, no checkers"
     );
@@ -81,7 +81,7 @@ fn dumps_show_trackers_and_their_effect() {
         "{data}"
     );
     let v = e2e::json_dump(a.pid()).unwrap();
-    let trackers = &v["instances"][0]["trackers"];
+    let trackers = &v[0]["vrrpd"]["trackers"];
     assert!(
         trackers.as_array().is_some_and(|t| t
             .iter()

@@ -65,7 +65,7 @@ fn ready_reloading_and_stopping_reach_notify_socket() {
     kill(Pid::from_raw(pid), Signal::SIGHUP).unwrap();
     assert_eq!(next(&sock), "RELOADING=1", "{}", logs());
     assert_eq!(next(&sock), "READY=1", "{}", logs());
-    assert!(logs().contains("reload: new configuration running"));
+    assert!(logs().contains("Reload complete"));
 
     kill(Pid::from_raw(pid), Signal::SIGTERM).unwrap();
     assert_eq!(next(&sock), "STOPPING=1", "{}", logs());

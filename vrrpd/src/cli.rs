@@ -12,6 +12,12 @@ use clap::Parser;
 /// Default configuration file, as keepalived.
 pub const DEFAULT_CONFIG: &str = "/etc/keepalived/keepalived.conf";
 
+/// keepalived's log file for `-g` without a name.
+pub const DEFAULT_LOG_FILE: &str = "/tmp/keepalived.log";
+
+/// The name that makes the binary genhash (a link to it, as keepalived installs one).
+pub const GENHASH: &str = "genhash";
+
 #[derive(Debug, Clone, PartialEq, Eq, Parser)]
 #[command(
     name = "vrrpd",
@@ -48,7 +54,7 @@ pub struct Cli {
     #[arg(short = 'G', long = "no-syslog")]
     pub no_syslog: bool,
     /// Log to this file (optional value; keepalived's default is /tmp/keepalived.log).
-    #[arg(short = 'g', long = "log-file", value_name = "FILE", num_args = 0..=1, require_equals = true, default_missing_value = "/tmp/keepalived.log")]
+    #[arg(short = 'g', long = "log-file", value_name = "FILE", num_args = 0..=1, require_equals = true, default_missing_value = DEFAULT_LOG_FILE)]
     pub log_file: Option<PathBuf>,
     /// Flush the log file after each write.
     #[arg(long = "flush-log-file")]
@@ -132,9 +138,15 @@ pub struct Cli {
     /// vrrpd: print the resolved configuration model as JSON and exit.
     #[arg(long = "dump-config")]
     pub dump_config: bool,
+    /// vrrpd: serve Prometheus metrics on ADDRESS:PORT (`[IPv6]:PORT`); off by default.
+    #[arg(long = "metrics", value_name = "ADDRESS:PORT")]
+    pub metrics: Option<std::net::SocketAddr>,
     /// vrrpd: print docs/COMPATIBILITY.md (generated from the keyword registry) and exit.
     #[arg(long = "compat-table")]
     pub compat_table: bool,
+    /// Packaging: print a generated file (man page or shell completion) and exit.
+    #[arg(long = "generate", value_name = "FILE", hide = true, value_parser = clap::builder::PossibleValuesParser::new(crate::generate::ARTIFACTS))]
+    pub generate: Option<String>,
     /// vrrpd: `convert KEEPALIVED_CONF [OUT.toml]` writes the equivalent native TOML.
     #[arg(value_name = "COMMAND", num_args = 0..)]
     pub command: Vec<String>,
@@ -214,8 +226,15 @@ impl Cli {
 /// Where `-T`/`--genhash` is in `args` (0 is the program name), read as keepalived's getopt
 /// reads the daemon's options: everything after it belongs to genhash, and options before it
 /// are ignored (with a warning) unless it comes first. Values of the options before it are
-/// skipped, so `-f -T` names a file; `--` ends the search.
+/// skipped, so `-f -T` names a file; `--` ends the search. Run as `genhash` (keepalived's
+/// packages make it a link to the daemon, as vrrpd's does), every argument is genhash's: 0.
 pub fn genhash_at<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Option<usize> {
+    let name = args
+        .first()
+        .map(|a| std::path::Path::new(a.as_ref()).file_name());
+    if name == Some(Some(std::ffi::OsStr::new(GENHASH))) {
+        return Some(0);
+    }
     let cmd = <Cli as clap::CommandFactory>::command();
     let arg_of = |short: Option<char>, long: Option<&str>| {
         cmd.get_arguments()
@@ -480,6 +499,10 @@ mod tests {
         assert_eq!(at(&["--", "-T"]), None);
         assert_eq!(at(&["-n", "-l"]), None);
         assert!(p(&["-n"]).is_ok_and(|c| !c.genhash));
+        for prog in ["genhash", "/usr/bin/genhash"] {
+            assert_eq!(genhash_at(&[prog, "-s", "192.0.2.1"]), Some(0), "{prog}");
+        }
+        assert_eq!(genhash_at(&["/usr/sbin/vrrpd", "-s", "x"]), None);
     }
 
     #[test]

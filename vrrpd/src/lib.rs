@@ -12,6 +12,7 @@ pub mod mail;
 pub mod net;
 pub mod netlink;
 pub mod notify;
+pub mod observe;
 pub mod process;
 pub mod sysctl;
 #[cfg(test)]

@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 mod cli;
+mod generate;
 
 use cli::{Cli, CliError};
 use keepalived_conf::{self as config, Config, LoadOptions};
@@ -12,8 +13,16 @@ use vrrpd::process;
 const EXIT_OK: u8 = 0;
 const EXIT_USAGE: u8 = 1;
 const EXIT_FATAL: u8 = 3;
-/// A file the daemon cannot run (keepalived's `KEEPALIVED_EXIT_CONFIG`).
+/// A file the daemon cannot run (keepalived's `KEEPALIVED_EXIT_CONFIG`); also what `-t` exits
+/// with when a keyword misses its value (keepalived stops reading there).
 const EXIT_CONFIG: u8 = 2;
+/// `-t`: a file keepalived cannot run (missing file or interface). The `-t` codes come from
+/// `keepalived_conf::Flag::exit_code`; these name them for the man page.
+const EXIT_CONFIG_TEST_FATAL: u8 = 4;
+/// `-t` found something keepalived's `-t` counts.
+const EXIT_CONFIG_TEST: u8 = 5;
+/// `-t` found a script security violation.
+const EXIT_CONFIG_TEST_SECURITY: u8 = 6;
 
 fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
@@ -26,7 +35,22 @@ fn main() -> ExitCode {
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
         let prog = words.first().map_or("vrrpd", String::as_str);
-        return ExitCode::from(vrrpd::genhash::main(prog, &words[at + 1..]));
+        let invocation = if at == 0 {
+            prog.to_string()
+        } else {
+            format!("{prog} --genhash")
+        };
+        return ExitCode::from(vrrpd::genhash::main(&invocation, &words[at + 1..]));
+    }
+    // `vrrpd ipvsadm -L -n`, `vrrpd status [--json]`, `vrrpd metrics`: ask the running daemon.
+    if let Some(word) = args.get(1).and_then(|a| a.to_str()) {
+        if vrrpd::observe::control::is_client_command(word) {
+            let words: Vec<String> = args[1..]
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
+            return ExitCode::from(vrrpd::observe::control::client_main(&words));
+        }
     }
     let cli = match cli::parse_args(args) {
         Ok(c) => c,
@@ -49,6 +73,16 @@ fn main() -> ExitCode {
             env!("CARGO_PKG_VERSION")
         );
         return ExitCode::from(EXIT_OK);
+    }
+    if let Some(file) = &cli.generate {
+        // parse_args has checked the name against generate::ARTIFACTS.
+        return match generate::artifact(file, &mut std::io::stdout().lock()) {
+            Ok(()) => ExitCode::from(EXIT_OK),
+            Err(e) => {
+                eprintln!("vrrpd: cannot generate {file}: {e}");
+                ExitCode::from(EXIT_FATAL)
+            }
+        };
     }
     if let Some(func) = &cli.signum {
         // parse_args has validated the name.
@@ -119,8 +153,11 @@ fn main() -> ExitCode {
         // 6 script security, 2 a missing parameter.
         return ExitCode::from(report.exit_code());
     }
-    eprint!("{}", report.render());
+    // Warnings about a configuration that loads go to the log once it is set up (with their
+    // priority), not to a bare stderr.
+    let warnings = report.render();
     let Ok((config, report)) = loaded else {
+        eprint!("{warnings}");
         return ExitCode::from(EXIT_CONFIG);
     };
     if config.global.reload_check_config.is_some() && report.exit_code() != 0 {
@@ -129,6 +166,7 @@ fn main() -> ExitCode {
         return ExitCode::from(EXIT_CONFIG);
     }
     if cli.dump_config {
+        eprint!("{warnings}");
         match serde_json::to_string_pretty(&config) {
             Ok(json) => println!("{json}"),
             Err(e) => {
@@ -138,7 +176,7 @@ fn main() -> ExitCode {
         }
         return ExitCode::from(EXIT_OK);
     }
-    run_daemon(cli, config, opts)
+    run_daemon(cli, config, opts, warnings)
 }
 
 /// `vrrpd convert KEEPALIVED_CONF [OUT]`: write the equivalent TOML (stdout without OUT).
@@ -187,7 +225,7 @@ fn command(cli: &Cli) -> ExitCode {
 const DEFAULT_PID_FILE: &str = "/run/vrrpd.pid";
 
 /// Daemon mode: fork unless `-n`, take the pid files, run until SIGTERM / SIGINT.
-fn run_daemon(cli: Cli, config: Config, opts: LoadOptions) -> ExitCode {
+fn run_daemon(cli: Cli, config: Config, opts: LoadOptions, warnings: String) -> ExitCode {
     // Before any thread exists (it edits the environment).
     let systemd = process::SystemdNotify::from_env();
     // First, as keepalived: every file the daemon makes (log, pid files, FIFOs, dumps) and
@@ -209,6 +247,15 @@ fn run_daemon(cli: Cli, config: Config, opts: LoadOptions) -> ExitCode {
     for problem in vrrpd::log::init(&cli.log_targets()) {
         tracing::warn!("{problem}");
     }
+    let args: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    for line in vrrpd::log::banner(&args, &cli.use_file) {
+        tracing::info!("{line}");
+    }
+    if !warnings.is_empty() {
+        tracing::warn!("{}", warnings.trim_end());
+    }
     if let Err(e) = process::reset_signal_mask() {
         tracing::warn!("cannot clear the inherited signal mask: {e}");
     }
@@ -217,6 +264,10 @@ fn run_daemon(cli: Cli, config: Config, opts: LoadOptions) -> ExitCode {
         .pid
         .clone()
         .unwrap_or_else(|| std::path::PathBuf::from(DEFAULT_PID_FILE));
+    let observe = vrrpd::observe::Settings {
+        control: Some(vrrpd::observe::control::socket_path(&main_pid)),
+        metrics: cli.metrics,
+    };
     // One process does what keepalived's parent and VRRP child do: both files name it.
     let mut pid_files = Vec::new();
     for path in std::iter::once(main_pid).chain(cli.vrrp_pid.clone()) {
@@ -260,6 +311,7 @@ fn run_daemon(cli: Cli, config: Config, opts: LoadOptions) -> ExitCode {
         umask_cli,
         reload,
         systemd,
+        observe,
     )) {
         Ok(()) => ExitCode::from(EXIT_OK),
         Err(e) => {

@@ -323,6 +323,22 @@ pub static TABLE: &[Keyword<GlobalDraft>] = &[
         "vrrp_notify_priority_changes",
         Arg::Bool(|g, v| g.defs.vrrp_notify_priority_changes = v.value),
     ),
+    kw(
+        "vrrpd_metrics_listen",
+        Status::Extension(
+            "ADDRESS:PORT ([IPv6]:PORT) of the Prometheus endpoint (off without it; --metrics wins)",
+        ),
+        Arg::Custom("ADDRESS:PORT", |g, n, cx| {
+            let Some(t) = first(n, cx) else { return };
+            match t.text.parse() {
+                Ok(a) => g.defs.metrics_listen = Some(a),
+                Err(_) => cx.push(Diagnostic::warning(
+                    &t.pos,
+                    format!("invalid address `{}` (expected ADDRESS:PORT)", t.text),
+                )),
+            }
+        }),
+    ),
     ok(
         "notification_email",
         Arg::Block("ADDRESS…", notification_email),

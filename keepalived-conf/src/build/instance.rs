@@ -681,13 +681,6 @@ impl InstDraft {
                 .with_help("add `interface IFNAME` (the one unicast_src_ip is on)")
                 .not_flagged_by_keepalived(),
             ),
-            Some(i) if i.value == "lo" => cx.push(
-                Diagnostic::error(
-                    &i.pos,
-                    format!("({name}) cannot use a loopback interface (lo) for vrrp"),
-                )
-                .with_help("name the interface the peers are reached on"),
-            ),
             Some(_) => {}
         }
     }

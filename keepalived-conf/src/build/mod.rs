@@ -331,6 +331,20 @@ impl Draft {
         };
         for i in &self.instances {
             let iname = &i.name.value;
+            if let Some(ifname) = i.interface.as_ref().filter(|i| i.value == "lo") {
+                // keepalived knows the interface's type: a loopback has no VRRP, and the
+                // instance is then left without an interface, which stops its VRRP process.
+                if cx.host.interface_exists("lo").is_some() {
+                    cx.push(
+                        Diagnostic::error(
+                            &ifname.pos,
+                            format!("({iname}) cannot use a loopback interface (lo) for vrrp - ignoring"),
+                        )
+                        .with_help("name the interface the peers are reached on"),
+                    );
+                }
+                continue;
+            }
             if let Some(ifname) = &i.interface {
                 check(
                     cx,

@@ -128,6 +128,9 @@ pub struct CounterSnapshot {
     pub truncated: u64,
     /// Non-zero drop counters by reason name.
     pub dropped: BTreeMap<&'static str, u64>,
+    /// The connection sync daemon's, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sync: Option<crate::sync::SyncSnapshot>,
 }
 
 impl CounterSnapshot {

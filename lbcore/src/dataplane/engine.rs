@@ -7,15 +7,23 @@ use std::collections::{HashMap, HashSet};
 use arc_swap::ArcSwap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::ops::RangeInclusive;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::Arc;
 
-use crate::conntrack::{Conn, ConnState, DestRef, TcpState};
-use crate::conntrack::{ConnTable, Dir, Evicted, Millis, NewConn, Packet, Timeouts, Touched};
+use crate::conntrack::{Adopted, Conn, ConnRow, ConnState, DestRef, PageCursor, TcpState};
+use crate::conntrack::{ConnTable, Dir, Evicted, NewConn, Packet, Timeouts, Touched};
 use crate::flow::{FlowHashBuilder, FlowKey};
-use crate::persist::PersistTable;
+use crate::persist::{PersistKey, PersistTable};
+use crate::pool::DestStats;
 use crate::service::SharedTable;
 use crate::spec::{ForwardingMethod, Protocol, ServiceKey};
+use crate::sync::install::SyncedConn;
+use crate::sync::send::{self, Template};
+use crate::sync::table::SyncedConns;
+use crate::sync::wire::Entry;
+use crate::sync::{SyncCounters, SyncDrop};
+use crate::time::Millis;
 
 use super::counters::{Counters, DropReason};
 use super::nat::{Binding, NatMap};
@@ -42,6 +50,42 @@ pub struct Shared {
     pub ifaces: Vec<Iface>,
     /// One-arm NAT source ports (keep them outside the kernel's ephemeral range).
     pub snat_ports: RangeInclusive<u16>,
+    /// One-arm NAT source addresses to prefer (with their prefix length): addresses VRRP
+    /// moves with the Master, so real servers' replies reach whichever node forwards.
+    pub snat_sources: Vec<(IpAddr, u8)>,
+    /// IPVS's `sloppy_tcp`: a TCP packet other than a SYN may start a connection. Off (as
+    /// IPVS's default), a segment of a connection nobody here knows is answered with a
+    /// reset, as the stack of an IPVS director answers it.
+    pub sloppy_tcp: bool,
+    /// Connection synchronisation with the other node of the pair.
+    pub sync: SyncShared,
+}
+
+/// What the dataplane workers and the sync driver share.
+#[derive(Debug)]
+pub struct SyncShared {
+    /// Workers send what they track (this node is the sync Master).
+    pub master: AtomicBool,
+    /// Connections synchronised from the other node, until a worker takes them over.
+    pub synced: SyncedConns,
+    pub counters: Arc<SyncCounters>,
+    /// Bumped when the Backup asks for the whole table: every worker sends all it tracks.
+    pub dump: AtomicU64,
+    /// Bumped when this node stops forwarding for the pair: workers let their flows go
+    /// (the other node is now their owner and syncs them back).
+    pub release: AtomicU64,
+}
+
+impl Default for SyncShared {
+    fn default() -> Self {
+        Self {
+            master: AtomicBool::new(false),
+            synced: SyncedConns::new(1 << 20),
+            counters: Arc::default(),
+            dump: AtomicU64::new(0),
+            release: AtomicU64::new(0),
+        }
+    }
 }
 
 impl Shared {
@@ -63,7 +107,30 @@ impl Shared {
             parked: Default::default(),
             ifaces,
             snat_ports,
+            snat_sources: Vec::new(),
+            sloppy_tcp: false,
+            sync: SyncShared::default(),
         }
+    }
+
+    /// The next hop towards a NAT connection's client: as its first packet came, or (a
+    /// connection synchronised from the other node) by route and neighbour.
+    fn client_hop(&self, b: &Binding) -> Option<(Mac, i32)> {
+        b.client
+            .or_else(|| self.neigh.get(b.fwd.src).map(|h| (h.mac, h.ifindex)))
+    }
+
+    /// The one-arm NAT source towards real server `rip`: a preferred (moving) address of
+    /// its subnet or of our address's there, else our address on the way.
+    fn snat_source(&self, rip: IpAddr, ours: IpAddr) -> IpAddr {
+        self.snat_sources
+            .iter()
+            .find(|&&(a, plen)| {
+                a.is_ipv4() == rip.is_ipv4()
+                    && (super::neigh::same_subnet(a, rip, plen)
+                        || super::neigh::same_subnet(a, ours, plen))
+            })
+            .map_or(ours, |&(a, _)| a)
     }
 
     /// Whether flows to virtual address `vip` are forwarded now.
@@ -143,6 +210,11 @@ pub struct Engine {
     /// Frames in `out` for [`Out::SendSpans`].
     pub spans: Vec<(usize, usize)>,
     big: Vec<u8>,
+    timeouts: Timeouts,
+    /// Entries for the sync driver, when the pair synchronises connections.
+    sync_tx: Option<SyncSender<Entry>>,
+    /// The last full-table request and release this worker served.
+    seen: (u64, u64),
 }
 
 impl Engine {
@@ -165,12 +237,40 @@ impl Engine {
             out: Vec::with_capacity(9216),
             spans: Vec::new(),
             big: Vec::new(),
+            timeouts,
+            sync_tx: None,
+            seen: (0, 0),
         }
+    }
+
+    /// Sends this worker's connections to the sync driver (the pair synchronises them).
+    pub fn set_sync_sender(&mut self, tx: SyncSender<Entry>) {
+        self.seen = (
+            self.sh.sync.dump.load(Relaxed),
+            self.sh.sync.release.load(Relaxed),
+        );
+        self.sync_tx = Some(tx);
+    }
+
+    #[inline]
+    fn syncing(&self) -> bool {
+        self.sync_tx.is_some() && self.sh.sync.master.load(Relaxed)
     }
 
     /// Connections this worker tracks.
     pub fn conns(&self) -> usize {
         self.conns.len()
+    }
+
+    /// A page of this worker's connection table (see [`ConnTable::page`]).
+    pub fn page(
+        &self,
+        after: Option<PageCursor>,
+        max: usize,
+        now: Millis,
+        out: &mut Vec<ConnRow>,
+    ) -> Option<PageCursor> {
+        self.conns.page(after, max, now, out)
     }
 
     /// Handles one received frame. `partial` says the transport checksum was
@@ -241,11 +341,16 @@ impl Engine {
                 }
             }
         }
+        let syncing = self.syncing();
         let plan = match self.conns.touch_or_expire(&key, Dir::Input, pkt, now) {
             Touched::Live(c) => {
-                let d = c.dest.clone();
                 if !on {
                     return Out::Drop(DropReason::Standby);
+                }
+                count_in(&c.dest, self.worker, frame.len());
+                let d = c.dest.clone();
+                if syncing && send::due(c, &self.timeouts) {
+                    self.sync_out(&key, now);
                 }
                 match self.plan_for(&key, &d) {
                     Some(p) => Some(p),
@@ -262,6 +367,9 @@ impl Engine {
             Some(p) => p,
             None => match self.new_flow(frame, key, pkt, ingress, now, on) {
                 Ok(Some(p)) => p,
+                Err(DropReason::NoConn) if !self.sh.sloppy_tcp => {
+                    return self.reset(frame, ingress)
+                }
                 Err(r) => return Out::Drop(r),
                 Ok(None) => match self.sh.nat.by_reply(&key) {
                     Some(b) => {
@@ -274,10 +382,22 @@ impl Engine {
                             }
                         }
                         if self.local.contains_key(&b.fwd) {
-                            let _ = self.conns.touch(&b.fwd, Dir::Output, pkt, now);
+                            let due = self
+                                .conns
+                                .touch(&b.fwd, Dir::Output, pkt, now)
+                                .is_some_and(|c| syncing && send::due(c, &self.timeouts));
+                            if due {
+                                self.sync_out(&b.fwd, now);
+                            }
                         }
                         Counters::inc(&self.counters.replies);
-                        reply_plan(&b)
+                        let bytes = l3_len(frame.len());
+                        b.dest.traffic.packet_out(self.worker, bytes);
+                        b.service.packet_out(self.worker, bytes);
+                        match self.sh.client_hop(&b) {
+                            Some(hop) => reply_plan(&b, hop),
+                            None => return Out::Drop(DropReason::NoNeigh),
+                        }
                     }
                     None => return Out::Pass,
                 },
@@ -321,11 +441,25 @@ impl Engine {
         if !on {
             return Err(DropReason::Standby);
         }
-        // A reset never starts a connection (no SYN is required otherwise: a
-        // flow taken over after a failover is scheduled again, which hash
-        // schedulers map to the same real server).
+        // A connection the other node forwarded until the takeover: forward it as it did.
+        if let Some(s) = self.sh.sync.synced.take(&key) {
+            if s.expires > now {
+                drop(table);
+                if let Some(p) = self.adopt(s, pkt, now) {
+                    return Ok(Some(p));
+                }
+                return self.new_flow(frame, key, pkt, ingress, now, on);
+            }
+            release_synced(&self.sh, &s);
+        }
+        // A reset never starts a connection; without sloppy_tcp only a SYN does (IPVS).
         if let Packet::Tcp(t) = pkt {
-            if t.rst || !(t.syn || t.ack || t.fin) {
+            let starts = if self.sh.sloppy_tcp {
+                t.syn || t.ack || t.fin
+            } else {
+                t.syn
+            };
+            if t.rst || !starts {
                 return Err(DropReason::NoConn);
             }
         }
@@ -355,8 +489,9 @@ impl Engine {
                         release(&self.sh);
                         return Err(DropReason::NoNeigh);
                     };
-                    match self.alloc_port(key.proto, rip, rport, hop.src_ip, now) {
-                        Some(p) => Some((hop.src_ip, p)),
+                    let src = self.sh.snat_source(rip, hop.src_ip);
+                    match self.alloc_port(key.proto, rip, rport, src, now) {
+                        Some(p) => Some((src, p)),
                         None => {
                             release(&self.sh);
                             return Err(DropReason::PortsExhausted);
@@ -386,9 +521,10 @@ impl Engine {
                     reply,
                     rs: (rip, rport),
                     snat,
-                    client_mac: wire::src_mac(frame),
-                    client_ifindex: ingress,
+                    client: Some((wire::src_mac(frame), ingress)),
                     server_closed: AtomicBool::new(false),
+                    dest: rs.stats.clone(),
+                    service: rs.service.clone(),
                 });
                 if !self.sh.nat.insert(b.clone()) {
                     release(&self.sh);
@@ -397,6 +533,8 @@ impl Engine {
                 (Plan::Nat { rip, rport, snat }, Some(b))
             }
         };
+        rs.stats.traffic.conn(self.worker);
+        rs.service.conn(self.worker);
         let new = NewConn {
             dest: DestRef::from(rs),
             first: pkt,
@@ -405,15 +543,136 @@ impl Engine {
         };
         drop(table);
         let mut evicted = Vec::new();
-        self.conns.insert(key, new, now, |e| evicted.push(e));
+        let c = self.conns.insert(key, new, now, |e| evicted.push(e));
+        let due = self.sync_tx.is_some() && send::due(c, &self.timeouts);
         for Evicted(k, c) in evicted {
             self.cleanup(k, c, now);
         }
         if let Some(b) = binding {
             self.local.insert(key, b);
         }
+        if due && self.syncing() {
+            self.sync_out(&key, now);
+        }
         Counters::inc(&self.counters.new_conns);
+        if let Some(c) = self.conns.get(&key, now) {
+            count_in(&c.dest, self.worker, frame.len());
+        }
         Ok(Some(plan))
+    }
+
+    /// Takes over a synchronised connection: the same real server, rewrite and one-arm
+    /// source as the node that forwarded it; `None` when that cannot be (its binding was
+    /// lost), and the packet is handled as one of an unknown flow.
+    fn adopt(&mut self, s: SyncedConn, pkt: Packet, now: Millis) -> Option<Plan> {
+        let table = self.sh.table.load();
+        let svc = table.services().iter().find(|x| x.id == s.svc)?.clone();
+        drop(table);
+        // A server the health checks took out still gets its connections (as IPVS without
+        // expire_nodest_conn); its counters then live outside the pool.
+        let dest = match svc.server(&s.dest) {
+            Some(rs) => DestRef::from(rs),
+            None => DestRef {
+                id: s.dest,
+                forwarding: s.forwarding,
+                stats: Arc::new(DestStats::default()),
+                service: svc.traffic.clone(),
+            },
+        };
+        let binding = match s.nat {
+            Some(n) => Some(self.sh.nat.by_fwd(&s.key).filter(|b| b.reply == n.reply)?),
+            None => None,
+        };
+        let persist = s.persist.filter(|k| self.sh.persist.attach(k, s.dest, now));
+        let a = Adopted {
+            dest,
+            state: s.state,
+            expires: s.expires,
+            no_output: s.no_output,
+            reply: binding.as_ref().map(|b| b.reply),
+            persist,
+        };
+        let mut evicted = Vec::new();
+        self.conns.adopt(s.key, a, now, |e| evicted.push(e));
+        for Evicted(k, c) in evicted {
+            self.cleanup(k, c, now);
+        }
+        if let Some(b) = binding {
+            self.local.insert(s.key, b);
+        }
+        // This packet moves it on like any other of the flow.
+        let _ = self.conns.touch(&s.key, Dir::Input, pkt, now);
+        SyncCounters::add(&self.sh.sync.counters.adopted, 1);
+        let d = self.conns.get(&s.key, now)?.dest.clone();
+        self.plan_for(&s.key, &d)
+    }
+
+    /// Hands connection `key` (and its persistence template) to the sync driver.
+    fn sync_out(&mut self, key: &FlowKey, now: Millis) {
+        let Some(tx) = &self.sync_tx else { return };
+        let Some(c) = self.conns.get(key, now) else {
+            return;
+        };
+        let snat = self.local.get(key).and_then(|b| b.snat);
+        let entry = send::conn_entry(key, c, snat, now);
+        let tpl = c.persist.and_then(|pk| template_of(&self.sh, pk, key, now));
+        for e in std::iter::once(entry).chain(tpl) {
+            if let Err(TrySendError::Full(_)) = tx.try_send(e) {
+                self.sh.sync.counters.drop_n(SyncDrop::QueueFull, 1);
+            }
+        }
+        self.conns.mark_synced(key);
+    }
+
+    /// Serves a full-table request, and lets go of this worker's flows when the node stops
+    /// forwarding for the pair (from the housekeeping tick).
+    fn sync_tick(&mut self, now: Millis) {
+        if self.sync_tx.is_none() {
+            return;
+        }
+        let (dump, release) = (
+            self.sh.sync.dump.load(Relaxed),
+            self.sh.sync.release.load(Relaxed),
+        );
+        if release != self.seen.1 {
+            self.seen.1 = release;
+            let mut gone = Vec::new();
+            self.conns.drain(|k, c| gone.push((k, c)));
+            for (k, c) in gone {
+                self.cleanup(k, c, now);
+            }
+        }
+        if dump != self.seen.0 {
+            self.seen.0 = dump;
+            if self.syncing() {
+                let keys: Vec<FlowKey> = self
+                    .conns
+                    .iter()
+                    .filter(|(_, c)| c.expires > now)
+                    .map(|(k, _)| *k)
+                    .collect();
+                for k in keys {
+                    self.sync_out(&k, now);
+                }
+            }
+        }
+    }
+
+    /// A TCP segment of a connection nobody here knows: answered with a reset, as the stack
+    /// of an IPVS director answers it (see [`Shared::sloppy_tcp`]).
+    fn reset(&mut self, frame: &[u8], ingress: i32) -> Out {
+        self.counters.count_drop(DropReason::NoConn);
+        let Ok(f) = wire::parse(frame) else {
+            return Out::Drop(DropReason::NoConn);
+        };
+        if f.tcp.is_none_or(|t| t.rst) {
+            return Out::Drop(DropReason::NoConn);
+        }
+        wire::tcp_reset(frame, &f, &mut self.out);
+        if self.out.is_empty() {
+            return Out::Drop(DropReason::NoConn);
+        }
+        Out::SendBuf(ingress)
     }
 
     /// A one-arm source port from this worker's share of the range: a free
@@ -460,6 +719,11 @@ impl Engine {
             let Some(b) = self.sh.nat.by_reply(&reply(p)) else {
                 continue;
             };
+            // Only a binding of this worker's own connections: one synchronised from the
+            // other node (waiting, or taken over by another worker) is not ours to end.
+            if !self.local.get(&b.fwd).is_some_and(|x| Arc::ptr_eq(x, &b)) {
+                continue;
+            }
             use TcpState::{CloseWait, FinWait, LastAck};
             let both_closed = b.server_closed.load(Relaxed);
             let over = match self.conns.get(&b.fwd, now).map(|c| c.state) {
@@ -501,8 +765,10 @@ impl Engine {
         }
     }
 
-    /// Periodic housekeeping: expired connections and fragment decisions.
+    /// Periodic housekeeping: expired connections and fragment decisions, and the sync
+    /// requests of the pair.
     pub fn expire(&mut self, now: Millis) -> usize {
+        self.sync_tick(now);
         let mut gone = Vec::new();
         self.conns.expire(now, |k, c| gone.push((k, c)));
         let n = gone.len();
@@ -601,10 +867,12 @@ impl Engine {
             wire::set_addr(frame, inner, false, vip);
             wire::set_port(frame, inner, false, b.fwd.dport);
             wire::fix_icmp_csum(frame, f);
-            let src = self.sh.iface_mac(b.client_ifindex);
-            wire::set_macs(frame, b.client_mac, src);
+            let Some((mac, ifindex)) = self.sh.client_hop(&b) else {
+                return Out::Drop(DropReason::NoNeigh);
+            };
+            wire::set_macs(frame, mac, self.sh.iface_mac(ifindex));
             Counters::inc(&self.counters.icmp);
-            return Out::Send(b.client_ifindex);
+            return Out::Send(ifindex);
         }
         let dest = self.conns.get(&rev, now).map(|c| c.dest.clone());
         let binding = self
@@ -772,14 +1040,67 @@ impl Engine {
     }
 }
 
-fn reply_plan(b: &Binding) -> Plan {
+/// The IP length of an Ethernet frame of `frame_len` bytes (what IPVS counts in bytes).
+#[inline]
+fn l3_len(frame_len: usize) -> u64 {
+    frame_len.saturating_sub(wire::ETH_HLEN) as u64
+}
+
+/// A client packet of a tracked connection, for its real server's and service's counters.
+#[inline]
+fn count_in(d: &DestRef, worker: u32, frame_len: usize) {
+    let bytes = l3_len(frame_len);
+    d.stats.traffic.packet_in(worker, bytes);
+    d.service.packet_in(worker, bytes);
+}
+
+fn reply_plan(b: &Binding, (mac, ifindex): (Mac, i32)) -> Plan {
     Plan::Reply {
         vip: b.fwd.dst,
         vport: b.fwd.dport,
         client: b.snat.map(|_| (b.fwd.src, b.fwd.sport)),
-        mac: b.client_mac,
-        ifindex: b.client_ifindex,
+        mac,
+        ifindex,
     }
+}
+
+/// Releases what a synchronised connection reserved (its NAT binding) when it expires
+/// without being taken over.
+pub fn release_synced(sh: &Shared, s: &SyncedConn) {
+    if let Some(n) = s.nat {
+        if let Some(b) = sh.nat.by_fwd(&s.key).filter(|b| b.reply == n.reply) {
+            sh.nat.remove(&b);
+        }
+    }
+}
+
+/// The template entry for the persistence template `pk` controlling connection `key`.
+pub fn template_of(sh: &Shared, pk: PersistKey, key: &FlowKey, now: Millis) -> Option<Entry> {
+    let v = sh.persist.entry(&pk, now)?;
+    let table = sh.table.load();
+    let svc = table.services().iter().find(|s| s.id == pk.svc)?;
+    let vport = match &svc.spec.key {
+        ServiceKey::Addr { port, .. } => *port,
+        _ => Some(key.dport),
+    };
+    let forwarding = svc
+        .server(&v.dest)
+        .map_or(svc.spec.forwarding, |s| s.forwarding);
+    Some(send::template_entry(
+        &Template {
+            proto: key.proto,
+            client: key.src,
+            granularity: svc.spec.persistence_granularity,
+            vip: key.dst,
+            vport,
+            dest: v.dest,
+            forwarding,
+            expires: v.expires,
+            controlled: v.controlled,
+            timeout: svc.spec.persistence_timeout.unwrap_or(0),
+        },
+        now,
+    ))
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ pub mod neigh;
 pub mod nft;
 pub mod offload;
 pub mod ring;
+pub mod syncd;
 pub mod wire;
 
 use std::collections::{HashMap, HashSet};
@@ -33,14 +34,19 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::conntrack::{Millis, Timeouts};
+use crate::conntrack::{ConnRow, PageCursor, Timeouts};
+use crate::ipvsadm::Listing;
 use crate::persist::PersistTable;
-use crate::service::SharedTable;
+use crate::service::{IpvsKey, SharedTable};
+use crate::stats::ESTIMATOR_PERIOD_MS;
+use crate::sync::{Role, SyncSnapshot};
+use crate::time::Millis;
 
 pub use counters::{CounterSnapshot, Counters, DropReason};
 pub use engine::{Engine, Out, Shared};
 pub use neigh::{Hop, Iface};
 pub use ring::{RingConfig, RingVersion};
+pub use syncd::SyncdConfig;
 
 /// How to run the dataplane.
 #[derive(Debug, Clone)]
@@ -67,6 +73,13 @@ pub struct DataplaneConfig {
     /// Nice value for the worker threads (`None`: inherit). A worker woken
     /// for each burst should not wait behind busy threads of the same box.
     pub nice: Option<i32>,
+    /// One-arm NAT source addresses to prefer, with their prefix length (see
+    /// [`Shared::snat_sources`]).
+    pub snat_sources: Vec<(IpAddr, u8)>,
+    /// IPVS's `sloppy_tcp` (see [`Shared::sloppy_tcp`]); off as in IPVS.
+    pub sloppy_tcp: bool,
+    /// Connection synchronisation with the other node of the pair (`lvs_sync_daemon`).
+    pub sync: Option<SyncdConfig>,
 }
 
 impl Default for DataplaneConfig {
@@ -82,6 +95,9 @@ impl Default for DataplaneConfig {
             forwarding: true,
             spin: Duration::ZERO,
             nice: None,
+            snat_sources: Vec::new(),
+            sloppy_tcp: false,
+            sync: None,
         }
     }
 }
@@ -106,9 +122,32 @@ pub struct Dataplane {
     threads: Vec<JoinHandle<()>>,
     counters: Vec<Arc<Counters>>,
     nft: bool,
+    /// Where each worker takes connection-table listing requests.
+    queries: Vec<mpsc::Sender<ConnQuery>>,
+    origin: Instant,
+    /// Connection-table capacity over all workers.
+    capacity: usize,
+    /// The sync daemon's role switch, when the pair synchronises connections.
+    sync_role: Option<Arc<syncd::RoleSwitch>>,
 }
 
+/// A request for a worker's connection table: pages of rows come back on `reply`, an empty
+/// page ends them.
+struct ConnQuery {
+    reply: mpsc::Sender<Vec<ConnRow>>,
+}
+
+/// Rows a worker copies between two bursts: small enough that a listing of a full table
+/// delays no packet by more than a fraction of a millisecond.
+const LIST_PAGE: usize = 1024;
+
+/// How long a listing waits for the workers before it gives up on the missing pages.
+const LIST_TIMEOUT: Duration = Duration::from_secs(5);
+
 static GROUP: AtomicU16 = AtomicU16::new(0);
+
+/// Entries the workers may queue for the sync driver before they are counted as lost.
+const SYNC_QUEUE: usize = 1 << 16;
 
 /// Looks up an interface in the calling thread's namespace.
 pub fn iface(name: &str) -> Result<Iface, DataplaneError> {
@@ -222,19 +261,37 @@ impl Dataplane {
             .iter()
             .map(|n| iface(n))
             .collect::<Result<Vec<_>, _>>()?;
-        let shared = Arc::new(Shared::new(
+        let mut sh = Shared::new(
             table,
             persist,
             ifaces.clone(),
             cfg.snat_ports.clone(),
             cfg.forwarding,
-        ));
+        );
+        sh.snat_sources = cfg.snat_sources.clone();
+        sh.sloppy_tcp = cfg.sloppy_tcp;
+        let shared = Arc::new(sh);
         let mut dp = Self {
             shared: shared.clone(),
             stop: Arc::new(AtomicBool::new(false)),
             threads: Vec::new(),
             counters: Vec::new(),
             nft: false,
+            queries: Vec::new(),
+            origin: Instant::now(),
+            capacity: cfg.conn_capacity.saturating_mul(cfg.workers.max(1)),
+            sync_role: None,
+        };
+        // The sync socket first: a bad interface or group fails the start, not a thread.
+        let sync = match &cfg.sync {
+            Some(sc) => {
+                let ifc = iface(&sc.iface)?;
+                let sock = syncd::open(sc, ifc.index as u32, ifc.addr)
+                    .map_err(|e| DataplaneError::Socket(sc.iface.clone(), e))?;
+                let (tx, rx) = mpsc::sync_channel(SYNC_QUEUE);
+                Some((sc.clone(), sock, tx, rx))
+            }
+            None => None,
         };
         for ifc in &ifaces {
             if let Err(e) = offload::set(&ifc.name, offload::Offload::Gro, false) {
@@ -265,7 +322,7 @@ impl Dataplane {
             }
             socks.push(v);
         }
-        let origin = Instant::now();
+        let origin = dp.origin;
         let (txs, rxs): (Vec<_>, Vec<_>) = (0..workers).map(|_| mpsc::channel()).unzip();
         for (w, (rings, rx)) in socks.into_iter().zip(rxs).enumerate() {
             let mut tx = HashMap::new();
@@ -274,13 +331,16 @@ impl Dataplane {
                     .map_err(|e| DataplaneError::Socket(ifc.name.clone(), e))?;
                 tx.insert(ifc.index, s);
             }
-            let eng = Engine::new(
+            let mut eng = Engine::new(
                 shared.clone(),
                 w as u32,
                 workers as u32,
                 cfg.conn_capacity,
                 cfg.timeouts,
             );
+            if let Some((_, _, tx, _)) = &sync {
+                eng.set_sync_sender(tx.clone());
+            }
             dp.counters.push(eng.counters.clone());
             let peers: Vec<_> = txs
                 .iter()
@@ -288,7 +348,10 @@ impl Dataplane {
                 .filter(|(i, _)| *i != w)
                 .map(|(_, t)| t.clone())
                 .collect();
+            let (qtx, qrx) = mpsc::channel();
+            dp.queries.push(qtx);
             let run = Run {
+                queries: qrx,
                 stop: dp.stop.clone(),
                 origin,
                 spin: cfg.spin,
@@ -312,6 +375,24 @@ impl Dataplane {
             socks.arp.insert(ifc.index, s);
             let s = ring::PlainSocket::open(ifc.index, 0).map_err(err)?;
             socks.tx.insert(ifc.index, s);
+        }
+        if let Some((cfg, sock, _, rx)) = sync {
+            let role = Arc::new(syncd::RoleSwitch::default());
+            dp.sync_role = Some(role.clone());
+            let d = syncd::Driver {
+                sh: shared.clone(),
+                cfg,
+                sock,
+                rx,
+                role,
+                stop: dp.stop.clone(),
+                origin,
+            };
+            let h = std::thread::Builder::new()
+                .name("lb-syncd".into())
+                .spawn(move || d.run())
+                .map_err(DataplaneError::Thread)?;
+            dp.threads.push(h);
         }
         let (sh, stop) = (shared, dp.stop.clone());
         let h = std::thread::Builder::new()
@@ -339,7 +420,91 @@ impl Dataplane {
     }
 
     pub fn counters(&self) -> CounterSnapshot {
-        CounterSnapshot::sum(self.counters.iter().map(|c| &**c))
+        let mut c = CounterSnapshot::sum(self.counters.iter().map(|c| &**c));
+        c.sync = self.sync_counters();
+        c
+    }
+
+    /// Which way connections are synchronised: [`Role::Master`] where this node forwards
+    /// for the sync daemon's VRRP instance, [`Role::Backup`] where the peer does. Without
+    /// `sync` in the configuration there is nothing to switch.
+    pub fn set_sync_role(&self, role: Role) {
+        if let Some(r) = &self.sync_role {
+            // The workers start (or stop) sending with the next packet, not when the
+            // driver thread next looks.
+            self.shared.sync.master.store(role == Role::Master, Relaxed);
+            r.set(role);
+        }
+    }
+
+    /// The sync daemon's counters (`None` without one).
+    pub fn sync_counters(&self) -> Option<SyncSnapshot> {
+        self.sync_role
+            .as_ref()
+            .map(|_| self.shared.sync.counters.snapshot())
+    }
+
+    /// Connections synchronised from the other node, not taken over yet.
+    pub fn synced_waiting(&self) -> usize {
+        self.shared.sync.synced.len()
+    }
+
+    /// The services as `ipvsadm -L` shows them (see [`crate::ipvsadm`]).
+    pub fn listing(&self) -> Listing {
+        let now = now_ms(self.origin);
+        Listing::of(
+            &self.shared.table.load(),
+            &self.shared.persist.per_dest(now),
+            self.capacity,
+        )
+    }
+
+    /// The connection table as `ipvsadm -c` shows it, persistence templates included. Each
+    /// worker copies its shard a page at a time between bursts (never a stall of the
+    /// forwarding path); a worker that does not answer within [`LIST_TIMEOUT`] leaves its
+    /// remaining pages out. Blocking: call it off the async runtime.
+    pub fn connections(&self) -> Vec<ConnRow> {
+        let (tx, rx) = mpsc::channel();
+        let mut pending = 0;
+        for q in &self.queries {
+            if q.send(ConnQuery { reply: tx.clone() }).is_ok() {
+                pending += 1;
+            }
+        }
+        drop(tx);
+        let deadline = Instant::now() + LIST_TIMEOUT;
+        let mut rows = Vec::new();
+        while pending > 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(page) if page.is_empty() => pending -= 1,
+                Ok(mut page) => rows.append(&mut page),
+                Err(_) => break,
+            }
+        }
+        let now = now_ms(self.origin);
+        let table = self.shared.table.load();
+        // Templates name their service by id: IPVS shows the service's address and port.
+        let mut vips = HashMap::new();
+        for (k, i) in table.ipvs_keys() {
+            if let IpvsKey::Addr(_, a, p) = k {
+                vips.entry(table.services()[i].id).or_insert((a, p));
+            }
+        }
+        for (k, dest, left) in self.shared.persist.templates(now) {
+            let Some(&virt) = vips.get(&k.svc) else {
+                continue;
+            };
+            rows.push(ConnRow {
+                proto: "IP",
+                client: (k.client, 0),
+                virt,
+                dest: (dest.addr, dest.port.unwrap_or(0)),
+                state: "NONE",
+                expires_ms: left,
+            });
+        }
+        rows
     }
 
     /// The next hops resolved so far.
@@ -376,6 +541,7 @@ impl Dataplane {
             .ifaces
             .iter()
             .flat_map(|i| i.addrs.iter().map(|a| a.0))
+            .chain(self.shared.snat_sources.iter().map(|s| s.0))
             .collect();
         let ifaces: Vec<String> = self.shared.ifaces.iter().map(|i| i.name.clone()).collect();
         let local: Vec<IpAddr> = nix::ifaddrs::getifaddrs()
@@ -476,6 +642,7 @@ impl TxBatch {
 
 /// What a worker needs besides its engine and sockets.
 struct Run {
+    queries: mpsc::Receiver<ConnQuery>,
     stop: Arc<AtomicBool>,
     origin: Instant,
     spin: Duration,
@@ -491,6 +658,7 @@ fn worker(
     run: Run,
 ) {
     let Run {
+        queries,
         stop,
         origin,
         spin,
@@ -508,6 +676,8 @@ fn worker(
     let mut busy_until: Option<Instant> = None;
     let fds: Vec<_> = rings.iter().map(|r| r.fd()).collect();
     let mut last_expire = 0;
+    // A listing in progress: where its pages go and where the next one starts.
+    let mut listing: Option<(mpsc::Sender<Vec<ConnRow>>, Option<PageCursor>)> = None;
     let mut tx = TxBatch {
         socks: tx,
         arena: Vec::with_capacity(TxBatch::MAX * 2048),
@@ -565,13 +735,39 @@ fn worker(
                 .sum();
             c.truncated.fetch_add(truncated, Relaxed);
         }
+        if listing.is_none() {
+            listing = queries.try_recv().ok().map(|q| (q.reply, None));
+        }
+        if let Some((reply, cursor)) = listing.take() {
+            let mut page = Vec::with_capacity(LIST_PAGE);
+            let next = eng.page(cursor, LIST_PAGE, now, &mut page);
+            let sent = page.is_empty() || reply.send(page).is_ok();
+            match next {
+                Some(c) if sent => listing = Some((reply, Some(c))),
+                _ => {
+                    let _ = reply.send(Vec::new());
+                }
+            }
+        }
         if got > 0 {
             busy_until = Some(Instant::now() + spin);
         } else if busy_until.is_some_and(|t| Instant::now() < t) {
             std::hint::spin_loop();
+        } else if listing.is_some() {
+            // The next page comes on the next turn, not after a sleep.
         } else {
             busy_until = None;
             ring::wait(&fds, 20);
+        }
+    }
+}
+
+/// IPVS's estimator tick for every service and real server of the current table.
+fn estimate(sh: &Shared) {
+    for svc in sh.table.load().services() {
+        svc.traffic.estimate();
+        for r in &svc.servers {
+            r.stats.traffic.estimate();
         }
     }
 }
@@ -601,6 +797,7 @@ struct ResolverSockets {
 fn resolver(sh: Arc<Shared>, socks: ResolverSockets, stop: Arc<AtomicBool>, origin: Instant) {
     let ResolverSockets { arp, tx, na } = socks;
     let mut last_persist = Instant::now();
+    let mut last_estimate = Instant::now();
     let mut extra: HashSet<IpAddr> = HashSet::new();
     // From our own ARP requests and neighbour solicitations: (MAC, when
     // heard). Re-asked after LEARN_REFRESH while in use, forgotten after
@@ -616,6 +813,10 @@ fn resolver(sh: Arc<Shared>, socks: ResolverSockets, stop: Arc<AtomicBool>, orig
         if last_persist.elapsed() >= Duration::from_secs(1) {
             last_persist = Instant::now();
             sh.persist.expire(now_ms(origin));
+        }
+        if last_estimate.elapsed() >= Duration::from_millis(ESTIMATOR_PERIOD_MS) {
+            last_estimate = Instant::now();
+            estimate(&sh);
         }
         extra.extend(sh.neigh.take_wanted());
         let mut want = targets(&sh);

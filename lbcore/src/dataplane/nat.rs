@@ -14,6 +14,8 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::flow::{FlowHashBuilder, FlowKey};
+use crate::pool::DestStats;
+use crate::stats::Traffic;
 
 use super::wire::Mac;
 
@@ -30,13 +32,17 @@ pub struct Binding {
     pub rs: (IpAddr, u16),
     /// One-arm: the balancer's address and port the client is hidden behind.
     pub snat: Option<(IpAddr, u16)>,
-    /// Where replies go: the client's (or its router's) MAC as seen on the first packet.
-    pub client_mac: Mac,
-    pub client_ifindex: i32,
+    /// Where replies go: the client's (or its router's) MAC and our interface, as seen on
+    /// the first packet; `None` for a connection synchronised from the other node, whose
+    /// replies take this node's route and neighbour towards the client.
+    pub client: Option<(Mac, i32)>,
     /// The real server sent FIN or RST (seen by whichever worker got the
     /// reply; the owner may never see replies): lets the owner reuse a
     /// one-arm port once the client has closed too.
     pub server_closed: AtomicBool,
+    /// The real server's counters and its service's, for replies counted by any worker.
+    pub dest: Arc<DestStats>,
+    pub service: Arc<Traffic>,
 }
 
 type Shard = HashMap<FlowKey, Arc<Binding>, FlowHashBuilder>;
@@ -91,14 +97,16 @@ impl NatMap {
         !self.shard(&self.by_reply, k).contains_key(k)
     }
 
+    /// Removes `b` itself: a newer binding for the same keys (a connection synchronised
+    /// again, or taken over) stays.
     pub fn remove(&self, b: &Binding) {
         let mut r = self.shard(&self.by_reply, &b.reply);
-        if r.get(&b.reply).is_some_and(|x| x.fwd == b.fwd) {
+        if r.get(&b.reply).is_some_and(|x| std::ptr::eq(&**x, b)) {
             r.remove(&b.reply);
         }
         drop(r);
         let mut f = self.shard(&self.by_fwd, &b.fwd);
-        if f.get(&b.fwd).is_some_and(|x| x.reply == b.reply) {
+        if f.get(&b.fwd).is_some_and(|x| std::ptr::eq(&**x, b)) {
             f.remove(&b.fwd);
         }
     }
@@ -148,9 +156,10 @@ mod tests {
             reply,
             rs: ([198, 51, 100, 11].into(), 8080),
             snat: Some(([198, 51, 100, 1].into(), lport)),
-            client_mac: [2, 0, 0, 0, 0, 1],
-            client_ifindex: 2,
+            client: Some(([2, 0, 0, 0, 0, 1], 2)),
             server_closed: AtomicBool::new(false),
+            dest: Arc::default(),
+            service: Arc::default(),
         })
     }
 
@@ -165,10 +174,12 @@ mod tests {
         assert!(m.insert(b(1001, 61001)));
         assert_eq!(m.by_reply(&b(0, 61000).reply).unwrap().fwd.sport, 1000);
         assert_eq!(m.by_fwd(&b(1001, 0).fwd).unwrap().reply.dport, 61001);
-        // Removing a stale copy does not remove the live binding.
+        // Removing a stale copy, even an equal one, does not remove the live binding.
         m.remove(&b(1000, 61001));
-        assert_eq!(m.len(), 2);
         m.remove(&b(1000, 61000));
+        assert_eq!(m.len(), 2);
+        let live = m.by_reply(&b(0, 61000).reply).unwrap();
+        m.remove(&live);
         assert!(m.reply_free(&b(0, 61000).reply));
         assert_eq!(m.len(), 1);
     }

@@ -8,7 +8,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::conntrack::TcpFlags;
+use crate::flow::TcpFlags;
 
 pub const ETH_HLEN: usize = 14;
 pub const ETHERTYPE_IPV4: u16 = 0x0800;
@@ -566,6 +566,71 @@ pub fn frag_needed(b: &[u8], f: &IpFrame, from: Ipv4Addr, mtu: u16, out: &mut Ve
     out.extend_from_slice(quote);
     let c = fold(sum(&out[icmp_at..], 0));
     out[icmp_at + 2..icmp_at + 4].copy_from_slice(&c.to_be_bytes());
+}
+
+/// Builds into `out` the TCP reset a host's stack sends for a segment `b` of no connection
+/// (RFC 9293 §3.10.7.1): from its destination to its source, Ethernet addresses swapped;
+/// with ACK set, the reset takes the segment's acknowledgment number as its sequence,
+/// otherwise it acknowledges the segment.
+pub fn tcp_reset(b: &[u8], f: &IpFrame, out: &mut Vec<u8>) {
+    let Some(t) = f.tcp.filter(|_| f.end >= f.l4 + 20) else {
+        return;
+    };
+    let (sport, dport) = (be16(b, f.l4), be16(b, f.l4 + 2));
+    let (seq, ack) = (be32(b, f.l4 + 4), be32(b, f.l4 + 8));
+    let doff = ((b[f.l4 + 12] >> 4) as usize * 4).max(20);
+    let seg_len = (f.end.saturating_sub(f.l4 + doff)) as u32 + t.syn as u32 + t.fin as u32;
+    let (rseq, rack, flags) = if t.ack {
+        (ack, 0, 0x04)
+    } else {
+        (0, seq.wrapping_add(seg_len), 0x14)
+    };
+    out.clear();
+    out.extend_from_slice(&b[6..12]);
+    out.extend_from_slice(&b[0..6]);
+    match (f.src, f.dst) {
+        (IpAddr::V4(src), IpAddr::V4(dst)) => {
+            out.extend_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
+            let mut h = [0u8; 20];
+            h[0] = 0x45;
+            h[2..4].copy_from_slice(&40u16.to_be_bytes());
+            h[6] = 0x40; // DF
+            h[8] = 64;
+            h[9] = IPPROTO_TCP;
+            h[12..16].copy_from_slice(&dst.octets());
+            h[16..20].copy_from_slice(&src.octets());
+            let c = fold(sum(&h, 0));
+            h[10..12].copy_from_slice(&c.to_be_bytes());
+            out.extend_from_slice(&h);
+        }
+        (IpAddr::V6(src), IpAddr::V6(dst)) => {
+            out.extend_from_slice(&ETHERTYPE_IPV6.to_be_bytes());
+            let mut h = [0u8; 40];
+            h[0] = 0x60;
+            h[4..6].copy_from_slice(&20u16.to_be_bytes());
+            h[6] = IPPROTO_TCP;
+            h[7] = 64;
+            h[8..24].copy_from_slice(&dst.octets());
+            h[24..40].copy_from_slice(&src.octets());
+            out.extend_from_slice(&h);
+        }
+        _ => {
+            out.clear();
+            return;
+        }
+    }
+    let mut tcp = [0u8; 20];
+    tcp[0..2].copy_from_slice(&dport.to_be_bytes());
+    tcp[2..4].copy_from_slice(&sport.to_be_bytes());
+    tcp[4..8].copy_from_slice(&rseq.to_be_bytes());
+    tcp[8..12].copy_from_slice(&rack.to_be_bytes());
+    tcp[12] = 5 << 4;
+    tcp[13] = flags;
+    out.extend_from_slice(&tcp);
+    match parse(out) {
+        Ok(g) => fill_l4_csum(out, &g),
+        Err(_) => out.clear(),
+    }
 }
 
 /// Writes into `out` the frame `b` encapsulated in IPv6 (RFC 2473, next

@@ -71,6 +71,19 @@ enum BenchCmd {
         #[arg(long, default_value_t = 2)]
         real_servers: usize,
     },
+    /// What looking costs: a listing of the connection table and a metrics scrape with
+    /// `conns` entries in the table, and the dataplane's req/s while they run.
+    Observe {
+        /// Runs (the report gives medians).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Seconds per wrk run.
+        #[arg(long, default_value_t = 5)]
+        seconds: u32,
+        /// UDP flows in the connection table.
+        #[arg(long, default_value_t = 100_000)]
+        conns: usize,
+    },
 }
 
 /// `advert_int` from a config text (for bounding waits), default 1 s.
@@ -270,6 +283,26 @@ fn main() -> ExitCode {
                 ..Default::default()
             };
             lab::lbbench::run(&spec, &mut |l| eprintln!("{l}"))
+                .map_err(anyhow::Error::from)
+                .and_then(|r| {
+                    println!("{}", serde_json::to_string_pretty(&r)?);
+                    Ok(())
+                })
+        }
+        Some(Cmd::Bench {
+            what:
+                BenchCmd::Observe {
+                    runs,
+                    seconds,
+                    conns,
+                },
+        }) => {
+            let spec = lab::obsbench::ObsBenchSpec {
+                runs: *runs,
+                seconds: *seconds,
+                conns: *conns,
+            };
+            lab::obsbench::run(&spec, &mut |l| eprintln!("{l}"))
                 .map_err(anyhow::Error::from)
                 .and_then(|r| {
                     println!("{}", serde_json::to_string_pretty(&r)?);

@@ -91,6 +91,9 @@ impl Balancer {
             ifaces: ifaces.clone(),
             // Parked addresses are set before the first packet: nothing forwards until then.
             forwarding: false,
+            // Until lvs_sync_daemon drives connection sync here, a taken-over flow is
+            // scheduled again (hash schedulers keep it on its server).
+            sloppy_tcp: true,
             ..Default::default()
         };
         let shared = table.clone();
@@ -143,6 +146,11 @@ impl Balancer {
         self.table.clone()
     }
 
+    /// The running dataplane (listings, counters).
+    pub fn dataplane(&self) -> Arc<Dataplane> {
+        self.dp.clone()
+    }
+
     /// The dataplane's counters, summed over its workers.
     pub fn counters(&self) -> lbcore::dataplane::CounterSnapshot {
         self.dp.counters()
@@ -153,12 +161,21 @@ impl Balancer {
         self.gate.abort();
         let _ = self.gate.await;
         self.dp.set_forwarding(false);
-        match Arc::try_unwrap(self.dp) {
-            Ok(dp) => {
-                let _ = tokio::task::spawn_blocking(move || dp.stop()).await;
+        // A listing in progress holds the dataplane for a moment (bounded by its timeout).
+        let mut dp = self.dp;
+        for _ in 0..200 {
+            match Arc::try_unwrap(dp) {
+                Ok(dp) => {
+                    let _ = tokio::task::spawn_blocking(move || dp.stop()).await;
+                    return;
+                }
+                Err(still) => {
+                    dp = still;
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
             }
-            Err(_) => warn!("balancer still referenced at stop; its threads end with the process"),
         }
+        warn!("balancer still referenced at stop; its threads end with the process");
     }
 }
 

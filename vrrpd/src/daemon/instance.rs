@@ -54,6 +54,9 @@ pub struct InstanceDriver {
     epoch: Instant,
     timer: Timer,
     counters: Counters,
+    /// `master_priority` and the last transition, for the dumps.
+    master_priority: u8,
+    last_transition: (f64, Option<State>),
     /// The configured addresses, as the status dump shows them.
     vip_text: Vec<String>,
     excluded_text: Vec<String>,
@@ -80,6 +83,8 @@ pub struct InstanceDriver {
     state_tx: watch::Sender<State>,
     /// Started again by a reload: whether the previous run was Master ([`Self::resume`]).
     resume: Option<bool>,
+    /// The state the previous run ended in: taking it up again is no transition to log.
+    resumed_from: Option<State>,
     /// `skip_check_adv_addr`: adverts from the current Master are not checked.
     skip_check_adv_addr: bool,
     /// Interface sysctls we set (`promote_secondaries`), put back when we end.
@@ -303,6 +308,7 @@ impl InstanceDriver {
             own_fault: false,
             state_tx: watch::channel(State::Initialize).0,
             resume: None,
+            resumed_from: None,
             resumed: false,
             fifo_states_on_reload: global.fifo_write_vrrp_states_on_reload,
             track: TrackSet::new(inst.priority),
@@ -322,6 +328,8 @@ impl InstanceDriver {
             epoch: Instant::now(),
             timer: Timer::new().context("creating a timerfd")?,
             counters: Counters::default(),
+            master_priority: 0,
+            last_transition: (0.0, None),
             vip_text: inst.virtual_ipaddress.iter().map(vip_text).collect(),
             excluded_text: inst
                 .virtual_ipaddress_excluded
@@ -342,6 +350,7 @@ impl InstanceDriver {
     /// Master without releasing its addresses first.
     pub fn resume(&mut self, previous: State) {
         self.resume = Some(previous == State::Master);
+        self.resumed_from = Some(previous);
         // A Master resumes with its addresses in place: whoever follows the state (the
         // balancer) must not see it leave Master in between.
         if previous == State::Master {
@@ -499,6 +508,7 @@ impl InstanceDriver {
                     match packet::decode(&buf[rx.payload.clone()], &rx.meta, &self.expect) {
                         Ok(advert) => {
                             self.counters.adverts_received += 1;
+                            self.master_priority = advert.priority;
                             if advert.priority == 0 {
                                 self.counters.priority_zero_received += 1;
                             }
@@ -728,18 +738,34 @@ impl InstanceDriver {
                 if let (Some(m), false) = (&mut self.mail, resuming) {
                     m.transition(st);
                 }
-                // keepalived's words, which operators grep their logs for.
-                info!(
-                    "({}) Entering {} STATE (from {})",
-                    self.name,
-                    state_name(to),
-                    state_name(from)
-                );
+                // keepalived's words, which operators grep their logs for (and alert on): a
+                // reload that leaves the instance where it was is no state entry.
+                let unchanged = resuming && self.resumed_from == Some(to);
+                if !unchanged {
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0.0, |d| d.as_secs_f64());
+                    self.last_transition = (now, Some(from));
+                }
+                if unchanged {
+                    debug!(
+                        "({}) kept {} STATE across the reload",
+                        self.name,
+                        state_name(to)
+                    );
+                } else {
+                    info!(
+                        "({}) Entering {} STATE (from {})",
+                        self.name,
+                        state_name(to),
+                        state_name(from)
+                    );
+                }
                 if from == State::Master {
                     self.garp_schedule.stop();
                     self.counters.released_master += 1;
                 }
-                if to == State::Master {
+                if to == State::Master && !unchanged {
                     self.counters.became_master += 1;
                 }
                 self.state_tx.send_replace(to);
@@ -943,6 +969,9 @@ impl InstanceDriver {
                 })
                 .collect(),
             counters: self.counters.clone(),
+            master_priority: self.master_priority,
+            last_transition: self.last_transition.0,
+            last_transition_from: self.last_transition.1,
         }
     }
 

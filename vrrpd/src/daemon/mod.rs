@@ -87,6 +87,7 @@ pub async fn run(
     umask_cli: Option<u32>,
     reload: impl Fn() -> Result<Config, String> + Send + Sync + 'static,
     systemd: crate::process::SystemdNotify,
+    observe: crate::observe::Settings,
 ) -> anyhow::Result<()> {
     let reload = std::sync::Arc::new(reload);
     let mut config = restrict(config, parts);
@@ -123,6 +124,9 @@ pub async fn run(
     let mut statics = statics::Statics::install(&config, &nl).await;
     let mut firewall = crate::firewall::Firewall::install(&config).await;
     let mut running = Running::start(&config, &nl, monitors, sides, &Start::Boot, None).await?;
+    // The control socket and the metrics endpoint ask the loop below.
+    let (ask_tx, mut asked) = mpsc::channel(16);
+    let _observers = observe.start(&config, ask_tx).await;
     info!(
         instances = config.instances.len(),
         virtual_servers = config.virtual_servers.len(),
@@ -134,15 +138,17 @@ pub async fn run(
         tokio::select! {
             _ = term.recv() => { info!("SIGTERM: releasing instances"); systemd.send("STOPPING=1"); break; }
             _ = int.recv() => { info!("SIGINT: releasing instances"); systemd.send("STOPPING=1"); break; }
-            _ = usr1.recv() => running.dump(Dump::Data).await,
-            _ = usr2.recv() => running.dump(Dump::Stats).await,
-            _ = json.recv() => running.dump(Dump::Json).await,
+            _ = usr1.recv() => running.dump(Dump::Data, &config).await,
+            _ = usr2.recv() => running.dump(Dump::Stats, &config).await,
+            _ = json.recv() => running.dump(Dump::Json, &config).await,
+            Some(req) = asked.recv() => running.answer(req).await,
             _ = xcpu.recv() => {
                 let (soft, hard) = tuner.rttime().unwrap_or((0, 0));
                 warn!("SIGXCPU: a real-time thread ran more than {soft} µs without blocking (RLIMIT_RTTIME soft limit); at {hard} µs the kernel kills the daemon - raise vrrp_rlimit_rttime / checker_rlimit_rttime");
             }
             _ = hup.recv() => { 'reload: {
-                info!("SIGHUP: reloading the configuration");
+                // keepalived's words: "Reloading", then "Reload complete".
+                info!("Reloading");
                 systemd.send("RELOADING=1");
                 let parse = reload.clone();
                 let next = match tokio::task::spawn_blocking(move || parse()).await {
@@ -167,7 +173,10 @@ pub async fn run(
                 running = match Running::start(&next, &nl, monitors, sides, &Start::Reload(states), balancer).await {
                     Ok(r) => {
                         tune(&mut tuner, &next);
-                        info!(instances = next.instances.len(), virtual_servers = next.virtual_servers.len(), "reload: new configuration running");
+                        for line in reload_changes(&config, &next) {
+                            info!("{line}");
+                        }
+                        info!("Reload complete");
                         if statics::differ(&config, &next) {
                             statics.remove().await;
                             statics = statics::Statics::install(&next, &nl).await;
@@ -197,6 +206,41 @@ pub async fn run(
     firewall.remove().await;
     info!("vrrpd stopped");
     Ok(())
+}
+
+/// What a reload changes that an operator wants in the log: instances and virtual servers
+/// added and removed (by name / address).
+fn reload_changes(old: &Config, new: &Config) -> Vec<String> {
+    fn diff(kind: &str, old: &[String], new: &[String]) -> Vec<String> {
+        let mut out = Vec::new();
+        for n in new.iter().filter(|n| !old.contains(n)) {
+            out.push(format!("Reload: {kind} {n} added"));
+        }
+        for o in old.iter().filter(|o| !new.contains(o)) {
+            out.push(format!("Reload: {kind} {o} removed"));
+        }
+        out
+    }
+    let names =
+        |c: &Config| -> Vec<String> { c.instances.iter().map(|i| i.name.clone()).collect() };
+    let vs = |c: &Config| -> Vec<String> {
+        use lbcore::spec::ServiceKey;
+        c.virtual_servers
+            .iter()
+            .map(|v| {
+                let s = &v.service;
+                let key = match &s.key {
+                    ServiceKey::Addr { addr, port } => format!("{addr} {}", port.unwrap_or(0)),
+                    ServiceKey::Fwmark { mark, .. } => format!("fwmark {mark}"),
+                    ServiceKey::Group(g) => format!("group {g}"),
+                };
+                format!("{key} {}", s.protocol.name())
+            })
+            .collect()
+    };
+    let mut out = diff("VRRP instance", &names(old), &names(new));
+    out.extend(diff("virtual server", &vs(old), &vs(new)));
+    out
 }
 
 /// keepalived's process settings for `config`: a side's apply when it runs (the VRRP one
@@ -421,7 +465,26 @@ impl Running {
         std::mem::take(&mut self.fifos).close().await;
     }
 
-    async fn dump(&self, what: Dump) {
+    /// Answers a control-socket or metrics request: the instances' status is taken here,
+    /// the rest (a listing of the connection table may take a while) on a task of its own.
+    async fn answer(&self, req: crate::observe::Request) {
+        let sources = crate::observe::Sources {
+            instances: statuses(self.controls.iter().map(|(_, c)| c)).await,
+            checkers: self
+                .health
+                .as_ref()
+                .map(|h| h.snapshot())
+                .unwrap_or_default(),
+            dataplane: self.balancer.as_ref().map(|b| b.dataplane()),
+        };
+        tokio::spawn(async move {
+            let _ = req
+                .reply
+                .send(crate::observe::answer(req.query, sources).await);
+        });
+    }
+
+    async fn dump(&self, what: Dump, config: &Config) {
         let controls: Vec<_> = self.controls.iter().map(|(_, c)| c.clone()).collect();
         dump(
             &controls,
@@ -429,9 +492,26 @@ impl Running {
             self.balancer.as_ref(),
             self.mailer.as_ref(),
             what,
+            config,
         )
         .await
     }
+}
+
+/// Every instance's status, in configuration order.
+async fn statuses<'a>(
+    controls: impl IntoIterator<Item = &'a mpsc::Sender<Control>>,
+) -> Vec<status::InstanceStatus> {
+    let mut all = Vec::new();
+    for c in controls {
+        let (tx, rx) = oneshot::channel();
+        if c.send(Control::Status(tx)).await.is_ok() {
+            if let Ok(s) = rx.await {
+                all.push(s);
+            }
+        }
+    }
+    all
 }
 
 /// Which dump a signal asked for.
@@ -449,39 +529,41 @@ async fn dump(
     balancer: Option<&balancer::Balancer>,
     mailer: Option<&crate::mail::Mailer>,
     what: Dump,
+    config: &Config,
 ) {
-    let mut all = Vec::with_capacity(controls.len());
-    for c in controls {
-        let (tx, rx) = oneshot::channel();
-        if c.send(Control::Status(tx)).await.is_ok() {
-            if let Ok(s) = rx.await {
-                all.push(s);
-            }
-        }
-    }
-    let (path, text) = match what {
+    let all = statuses(controls).await;
+    let files = match what {
         Dump::Data => {
             let checkers = health.map(|h| h.snapshot()).unwrap_or_default();
-            (
+            vec![(
                 status::DATA_FILE,
                 status::render_data(&all) + &status::render_checkers(&checkers),
-            )
+            )]
         }
-        Dump::Stats => (status::STATS_FILE, status::render_stats(&all)),
-        // The runtime counterpart of `--dump-config`: every instance and every checker.
-        Dump::Json => (
-            status::JSON_FILE,
-            serde_json::to_string_pretty(&serde_json::json!({
-                "instances": all,
-                "checkers": health.map(|h| h.snapshot()).unwrap_or_default(),
-                "balancer": balancer.map(|b| b.counters()),
-                "smtp": mailer.map(|m| m.stats()),
-            }))
-            .unwrap_or_default(),
-        ),
+        Dump::Stats => vec![(status::STATS_FILE, status::render_stats(&all))],
+        // keepalived's file as keepalived writes it, and what only vrrpd has beside it.
+        Dump::Json => vec![
+            (
+                status::JSON_FILE,
+                crate::observe::keepalived_json::render(config, &all),
+            ),
+            (
+                status::VRRPD_JSON_FILE,
+                serde_json::to_string_pretty(&serde_json::json!({
+                    "checkers": health.map(|h| h.snapshot()).unwrap_or_default(),
+                    "balancer": balancer.map(|b| b.counters()),
+                    "ipvs": balancer.map(|b| b.dataplane().listing()),
+                    "smtp": mailer.map(|m| m.stats()),
+                }))
+                .unwrap_or_default(),
+            ),
+        ],
     };
-    match std::fs::write(path, text) {
-        Ok(()) => info!("wrote {path}"),
-        Err(e) => warn!("cannot write {path}: {e}"),
+    for (name, text) in files {
+        let path = status::tmp_path(name);
+        match std::fs::write(&path, text) {
+            Ok(()) => info!("wrote {}", path.display()),
+            Err(e) => warn!("cannot write {}: {e}", path.display()),
+        }
     }
 }

@@ -1,8 +1,8 @@
 //! What an operator sees: per-instance status and counters, written where keepalived writes
 //! them so existing habits keep working: SIGUSR1 → `/tmp/keepalived.data`, SIGUSR2 →
 //! `/tmp/keepalived.stats` (keepalived's layout), the JSON signal (`--signum=JSON`) →
-//! `/tmp/keepalived.json` (`{"instances": […], "checkers": […]}`, the runtime counterpart of
-//! `--dump-config`).
+//! `/tmp/keepalived.json` in keepalived's format ([`crate::observe::keepalived_json`]) and
+//! `/tmp/vrrpd.json` (checkers, balancer, mail). `$TMPDIR` moves them, as keepalived's.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -13,10 +13,21 @@ use serde::Serialize;
 use vrrp_proto::fsm::State;
 use vrrp_proto::packet::{DropReason, Version};
 
-/// Where the dumps go (keepalived's paths).
-pub const DATA_FILE: &str = "/tmp/keepalived.data";
-pub const STATS_FILE: &str = "/tmp/keepalived.stats";
-pub const JSON_FILE: &str = "/tmp/keepalived.json";
+/// The dumps' file names, in `$TMPDIR` (when absolute) or /tmp, as keepalived.
+pub const DATA_FILE: &str = "keepalived.data";
+pub const STATS_FILE: &str = "keepalived.stats";
+pub const JSON_FILE: &str = "keepalived.json";
+/// What keepalived's JSON has no place for: checkers, balancer, mail.
+pub const VRRPD_JSON_FILE: &str = "vrrpd.json";
+
+/// `name` in keepalived's temporary directory: `$TMPDIR` if it is an absolute path, else /tmp.
+pub fn tmp_path(name: &str) -> std::path::PathBuf {
+    let dir = std::env::var_os("TMPDIR")
+        .map(std::path::PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .unwrap_or_else(|| "/tmp".into());
+    dir.join(name)
+}
 
 /// Counters of one instance, as keepalived keeps them.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
@@ -73,6 +84,14 @@ pub struct InstanceStatus {
     #[serde(default)]
     pub trackers: Vec<TrackerStatus>,
     pub counters: Counters,
+    /// Priority in the last advert received (keepalived's `master_priority`; 0 before any).
+    #[serde(default)]
+    pub master_priority: u8,
+    /// The last state change: Unix time in seconds (0 before any), and the state left.
+    #[serde(default)]
+    pub last_transition: f64,
+    #[serde(default)]
+    pub last_transition_from: Option<State>,
 }
 
 /// One tracked object of an instance and its current effect.
@@ -229,10 +248,10 @@ pub fn render_stats(all: &[InstanceStatus]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn sample() -> InstanceStatus {
+    pub(crate) fn sample() -> InstanceStatus {
         let mut counters = Counters {
             adverts_received: 7,
             adverts_sent: 3,
@@ -275,6 +294,9 @@ mod tests {
                 },
             ],
             counters,
+            master_priority: 0,
+            last_transition: 0.0,
+            last_transition_from: None,
         }
     }
 

@@ -37,10 +37,11 @@ pub struct Options {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UsageError(pub Vec<String>);
 
-/// keepalived's usage text (to stderr), with the program name as invoked.
-pub fn usage(prog: &str) -> String {
+/// keepalived's usage text (to stderr): `invocation` is the program name as invoked, followed by
+/// ` --genhash` unless it was run as `genhash`.
+pub fn usage(invocation: &str) -> String {
     format!(
-        "Usage: {prog} --genhash COMMAND [OPTIONS]\n\
+        "Usage: {invocation} COMMAND [OPTIONS]\n\
          Commands:\n   \
          -s server-address -p port -u url\n   \
          -S -s server-address -p port -u url\n   \
@@ -447,7 +448,7 @@ mod tests {
 
     #[test]
     fn usage_names_the_program() {
-        let u = usage("/usr/sbin/vrrpd");
+        let u = usage("/usr/sbin/vrrpd --genhash");
         assert!(u.starts_with("Usage: /usr/sbin/vrrpd --genhash COMMAND [OPTIONS]\n"));
         assert!(u.ends_with("   --timeout         -t       Timeout in seconds\n"));
         assert!(u.contains("\n   -h\n\nOptions:\n"));

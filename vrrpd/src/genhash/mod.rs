@@ -18,15 +18,16 @@ use render::Piece;
 /// Exit status of a usage error; every fetch outcome exits 0, as keepalived's genhash.
 const EXIT_USAGE: u8 = 1;
 
-/// Run genhash with the arguments that followed `-T`; `prog` names the program in the usage.
-pub fn main<S: AsRef<str>>(prog: &str, args: &[S]) -> u8 {
+/// Run genhash with its own arguments (those after `-T`, or all of them when run as `genhash`);
+/// `invocation` is how the usage names the command (`genhash`, `/usr/sbin/vrrpd --genhash`).
+pub fn main<S: AsRef<str>>(invocation: &str, args: &[S]) -> u8 {
     let opts = match args::parse(args) {
         Ok(o) => o,
         Err(UsageError(messages)) => {
             for m in messages {
                 eprintln!("{m}");
             }
-            eprint!("{}", args::usage(prog));
+            eprint!("{}", args::usage(invocation));
             return EXIT_USAGE;
         }
     };
@@ -34,7 +35,7 @@ pub fn main<S: AsRef<str>>(prog: &str, args: &[S]) -> u8 {
         Ok(p) => p,
         Err(e) => {
             eprintln!("Cannot initialize SSL context. ({e})");
-            eprint!("{}", args::usage(prog));
+            eprint!("{}", args::usage(invocation));
             return EXIT_USAGE;
         }
     };

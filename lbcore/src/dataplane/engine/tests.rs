@@ -688,3 +688,231 @@ fn syn_on_a_closed_connection_is_scheduled_again() {
     assert_eq!(b[0..6], mac_of(RS2));
     assert_eq!(e.counters.new_conns.load(Relaxed), 2);
 }
+
+/// The ipvsadm counters: a connection, packets and IP bytes each way, on the real server
+/// and on its service; a packet that is dropped (standby) counts nowhere; the listing shows
+/// the connection in its IPVS state with the real server's port.
+#[test]
+fn nat_counts_traffic_per_server_and_service_and_lists_its_connection() {
+    let (mut e, sh) = setup(ForwardingMethod::Nat, None);
+    let mut b = from_client(1000, SYN, b"");
+    let syn_len = (b.len() - ETH_HLEN) as u64;
+    assert_eq!(e.process(&mut b, 2, 0, false, false), Out::Send(2));
+    let mut r = build(IPPROTO_TCP, (RS1, 8080), (CLIENT, 1000), 0x12, b"hello");
+    let reply_len = (r.len() - ETH_HLEN) as u64;
+    // A reply handled by another worker counts too.
+    let mut other = Engine::new(sh.clone(), 1, 2, 16, Timeouts::default());
+    assert_eq!(other.process(&mut r, 2, 1, false, false), Out::Send(2));
+    let mut b = from_client(1000, ACK, b"abc");
+    let ack_len = (b.len() - ETH_HLEN) as u64;
+    assert_eq!(e.process(&mut b, 2, 2, false, false), Out::Send(2));
+    sh.forwarding.store(false, Relaxed);
+    let mut b = from_client(1000, ACK, b"dropped");
+    assert!(matches!(
+        e.process(&mut b, 2, 3, false, false),
+        Out::Drop(_)
+    ));
+    let table = sh.table.load();
+    let svc = &table.services()[0];
+    let rs1 = svc.servers.iter().find(|s| s.id.addr == RS1).unwrap();
+    let want = crate::stats::Totals {
+        conns: 1,
+        inpkts: 2,
+        outpkts: 1,
+        inbytes: syn_len + ack_len,
+        outbytes: reply_len,
+    };
+    assert_eq!(rs1.stats.traffic.totals(), want);
+    assert_eq!(svc.traffic.totals(), want);
+    let rs2 = svc.servers.iter().find(|s| s.id.addr == RS2).unwrap();
+    assert_eq!(rs2.stats.traffic.totals(), crate::stats::Totals::default());
+    let mut rows = Vec::new();
+    assert_eq!(e.page(None, 16, 3, &mut rows), None);
+    assert_eq!(rows.len(), 1);
+    let row = &rows[0];
+    assert_eq!(
+        (row.proto, row.state, row.client, row.virt, row.dest),
+        ("TCP", "ESTABLISHED", (CLIENT, 1000), (VIP, 80), (RS1, 8080))
+    );
+}
+
+/// Connection sync between two engines of two nodes, through the wire format: what the
+/// Master's worker emits, batched and decoded by the Backup, installed, then forwarded by
+/// the Backup's worker after the takeover.
+mod sync {
+    use std::sync::mpsc;
+
+    use super::*;
+    use crate::dataplane::syncd;
+    use crate::sync::session::{Received, Role, Session, SessionConfig};
+
+    struct Pair {
+        a: Engine,
+        a_sh: Arc<Shared>,
+        a_rx: mpsc::Receiver<Entry>,
+        b: Engine,
+        b_sh: Arc<Shared>,
+    }
+
+    fn pair(method: ForwardingMethod, persist: Option<u32>) -> Pair {
+        let (mut a, a_sh) = setup(method, persist);
+        let (b, b_sh) = setup(method, persist);
+        let (tx, a_rx) = mpsc::sync_channel(1024);
+        a.set_sync_sender(tx);
+        a_sh.sync.master.store(true, Relaxed);
+        // The Backup stands by: its services are parked until the takeover.
+        b_sh.forwarding.store(false, Relaxed);
+        // The Backup reaches the client by route and neighbour.
+        let mut hops = (*b_sh.neigh.snapshot()).clone();
+        hops.insert(
+            CLIENT,
+            Hop {
+                ifindex: 2,
+                mac: CLIENT_MAC,
+                src_mac: LB_MAC,
+                src_ip: LB,
+                mtu: 1500,
+            },
+        );
+        b_sh.neigh.publish(hops);
+        Pair {
+            a,
+            a_sh,
+            a_rx,
+            b,
+            b_sh,
+        }
+    }
+
+    impl Pair {
+        /// Moves what the Master emitted through the wire to the Backup's tables.
+        fn sync(&mut self, now: Millis) -> usize {
+            let mut tx = Session::new(SessionConfig::default(), Arc::default());
+            let mut rx = Session::new(SessionConfig::default(), Arc::default());
+            tx.set_role(Role::Master, now);
+            rx.set_role(Role::Backup, now);
+            let _ = rx.poll_transmit(now); // its full-table request
+            let mut n = 0;
+            while let Ok(e) = self.a_rx.try_recv() {
+                tx.queue(&e, now);
+                n += 1;
+            }
+            while let Some(d) = tx.poll_transmit(now + 1000) {
+                if let Received::Entries(es) = rx.receive(&d, now) {
+                    syncd::install(&self.b_sh, &es, now);
+                }
+            }
+            n
+        }
+
+        fn take_over(&mut self) {
+            self.b_sh.forwarding.store(true, Relaxed);
+        }
+    }
+
+    fn established(e: &mut Engine, sport: u16, now: Millis) -> Vec<u8> {
+        let mut syn = from_client(sport, SYN, b"");
+        e.process(&mut syn, 2, now, false, false);
+        let mut ack = from_client(sport, ACK, b"");
+        e.process(&mut ack, 2, now + 1, false, false);
+        ack
+    }
+
+    #[test]
+    fn one_arm_connections_continue_on_the_backup_with_their_port() {
+        let mut p = pair(ForwardingMethod::NatOneArm, None);
+        let before: Vec<(IpAddr, u16)> = (0..3)
+            .map(|i| {
+                let f = valid(&established(&mut p.a, 1000 + i, 0));
+                (f.dst, f.ports.unwrap().0)
+            })
+            .collect();
+        assert_eq!(p.sync(10), 3, "one entry per established connection");
+        assert_eq!(p.b_sh.sync.synced.len(), 3);
+        assert_eq!(p.b_sh.nat.len(), 3, "the Backup reserves the one-arm ports");
+        // Standing by, the Backup forwards nothing of them.
+        let mut d = from_client(1000, ACK, b"data");
+        assert_eq!(
+            p.b.process(&mut d, 2, 20, false, false),
+            Out::Drop(DropReason::Standby)
+        );
+        p.take_over();
+        for (i, &(rs, port)) in before.iter().enumerate() {
+            let mut d = from_client(1000 + i as u16, ACK, b"data");
+            assert_eq!(p.b.process(&mut d, 2, 30, false, false), Out::Send(2));
+            let f = valid(&d);
+            assert_eq!(
+                (f.src, f.dst, f.ports.unwrap().0),
+                (LB, rs, port),
+                "same real server and one-arm source port"
+            );
+            // And the real server's answer goes back to the client.
+            let mut r = build(IPPROTO_TCP, (f.dst, 8080), (LB, port), ACK, b"ok");
+            assert_eq!(p.b.process(&mut r, 2, 31, false, false), Out::Send(2));
+            let g = valid(&r);
+            assert_eq!(
+                (g.src, g.dst, g.ports),
+                (VIP, CLIENT, Some((80, 1000 + i as u16)))
+            );
+            assert_eq!(r[0..6], CLIENT_MAC);
+        }
+        assert_eq!(p.b_sh.sync.counters.snapshot().adopted, 3);
+        assert!(p.b_sh.sync.synced.is_empty());
+        // A new connection never takes a port the Master gave out.
+        for s in 0..4 {
+            let mut syn = from_client(2000 + s, SYN, b"");
+            if p.b.process(&mut syn, 2, 40, false, false) == Out::Send(2) {
+                let f = valid(&syn);
+                assert!(!before.contains(&(f.dst, f.ports.unwrap().0)));
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_mid_stream_segments_are_reset_and_persistence_holds() {
+        let mut p = pair(ForwardingMethod::Nat, Some(300));
+        let b = established(&mut p.a, 1000, 0);
+        let rs = valid(&b).dst;
+        // Template and connection travel together.
+        assert_eq!(p.sync(10), 2);
+        p.take_over();
+        // A segment of a connection the Master never established is reset, as IPVS's
+        // director would (sloppy_tcp off).
+        let mut stray = from_client(4000, ACK, b"x");
+        assert_eq!(
+            p.b.process(&mut stray, 2, 20, false, false),
+            Out::SendBuf(2)
+        );
+        let r = valid(&p.b.out.clone());
+        assert_eq!(
+            (r.src, r.dst, r.tcp.map(|t| t.rst)),
+            (VIP, CLIENT, Some(true))
+        );
+        // A new connection of the persistent client lands on its template's server.
+        for sport in [5000, 5001, 5002] {
+            let mut syn = from_client(sport, SYN, b"");
+            p.b.process(&mut syn, 2, 30, false, false);
+            assert_eq!(valid(&syn).dst, rs);
+        }
+        let c = p.b_sh.sync.counters.snapshot();
+        assert_eq!(c.installed, 2);
+        let _ = &p.a_sh;
+    }
+
+    #[test]
+    fn half_open_connections_are_not_sent_and_udp_is() {
+        let mut p = pair(ForwardingMethod::Dr, None);
+        let mut syn = from_client(1000, SYN, b"");
+        p.a.process(&mut syn, 2, 0, false, false);
+        let mut u = build(IPPROTO_UDP, (CLIENT, 7000), (VIP, 80), 0, b"q");
+        wire::set_macs(&mut u, LB_MAC, CLIENT_MAC);
+        p.a.process(&mut u, 2, 0, false, false);
+        assert_eq!(p.sync(1), 1, "only the UDP flow");
+        p.take_over();
+        let mut u = build(IPPROTO_UDP, (CLIENT, 7000), (VIP, 80), 0, b"q");
+        wire::set_macs(&mut u, LB_MAC, CLIENT_MAC);
+        assert_eq!(p.b.process(&mut u, 2, 5, false, false), Out::Send(2));
+        assert_eq!(u[0..6], mac_of(RS1), "the same real server");
+        assert_eq!(p.b_sh.sync.counters.snapshot().adopted, 1);
+    }
+}

@@ -516,3 +516,43 @@ fn neighbour_solicitation_is_well_formed_and_advertisements_parse() {
     assert_eq!(na_target(&na), Some((v6(R6), [2, 0, 0, 0, 1, 0x11])));
     assert_eq!(na_target(&na[..24]), None, "no target link-layer address");
 }
+
+#[test]
+fn tcp_reset_answers_as_a_stack_would() {
+    let client: IpAddr = "203.0.113.10".parse().unwrap();
+    let vip: IpAddr = "203.0.113.100".parse().unwrap();
+    // An ACK with 5 bytes of data, seq 1000, ack 7777: the reset takes seq 7777.
+    let mut b = build(IPPROTO_TCP, (client, 40000), (vip, 80), 0x18, b"hello");
+    let l4 = ETH_HLEN + 20;
+    b[l4 + 4..l4 + 8].copy_from_slice(&1000u32.to_be_bytes());
+    b[l4 + 8..l4 + 12].copy_from_slice(&7777u32.to_be_bytes());
+    let c = l4_full_csum(&b, ETH_HLEN);
+    b[l4 + 16..l4 + 18].copy_from_slice(&c.to_be_bytes());
+    let f = parse(&b).unwrap();
+    let mut out = Vec::new();
+    tcp_reset(&b, &f, &mut out);
+    assert!(ip_csum_ok(&out, ETH_HLEN) && l4_csum_ok(&out, ETH_HLEN));
+    let r = parse(&out).unwrap();
+    assert_eq!((r.src, r.dst, r.ports), (vip, client, Some((80, 40000))));
+    assert_eq!(&out[0..6], &b[6..12], "back to the sender's MAC");
+    assert_eq!(be32(&out, r.l4 + 4), 7777);
+    assert_eq!(out[r.l4 + 13], 0x04, "RST alone");
+    // A FIN without ACK (seq 1000, 5 bytes) is acknowledged: 1000 + 5 + 1.
+    let mut b = build(
+        IPPROTO_TCP,
+        ("2001:db8::10".parse::<IpAddr>().unwrap(), 40000),
+        ("2001:db8::100".parse::<IpAddr>().unwrap(), 80),
+        0x01,
+        b"hello",
+    );
+    let l4 = ETH_HLEN + 40;
+    b[l4 + 4..l4 + 8].copy_from_slice(&1000u32.to_be_bytes());
+    let c = l4_full_csum(&b, ETH_HLEN);
+    b[l4 + 16..l4 + 18].copy_from_slice(&c.to_be_bytes());
+    let f = parse(&b).unwrap();
+    tcp_reset(&b, &f, &mut out);
+    assert!(l4_csum_ok(&out, ETH_HLEN));
+    let r = parse(&out).unwrap();
+    assert_eq!((be32(&out, r.l4 + 4), be32(&out, r.l4 + 8)), (0, 1006));
+    assert_eq!(out[r.l4 + 13], 0x14, "RST+ACK");
+}

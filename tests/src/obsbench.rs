@@ -1,0 +1,236 @@
+//! `vrrp-lab bench observe`: what looking costs. vrrpd balances a NAT virtual server (TCP to
+//! nginx, UDP to an echo server) with `conns` UDP flows in its connection table; wrk measures
+//! the dataplane's req/s alone, then while a loop lists the whole connection table through
+//! the control socket (`vrrpd ipvsadm -L -n -c`), then while a loop scrapes the metrics
+//! endpoint. Reported: each listing's and scrape's time and size, and req/s during them,
+//! medians over `runs` interleaved runs.
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::json;
+
+use crate::daemon::Daemon;
+use crate::error::{LabError, Result};
+use crate::lab::Host;
+use crate::lb::{in_netns, LbLab, Plan, NAT_RS_PORT, UDP_PORT};
+use crate::lbbench::{wrk, LbBenchSpec};
+use crate::scenario::median;
+
+const METRICS: &str = "127.0.0.1:9464";
+
+/// One timed look at the daemon: (milliseconds, bytes of the answer).
+type Probe = Arc<dyn Fn() -> Option<(f64, usize)> + Send + Sync>;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ObsBenchSpec {
+    pub runs: usize,
+    pub seconds: u32,
+    /// UDP flows put in the connection table before measuring.
+    pub conns: usize,
+}
+
+impl Default for ObsBenchSpec {
+    fn default() -> Self {
+        Self {
+            runs: 3,
+            seconds: 5,
+            conns: 100_000,
+        }
+    }
+}
+
+fn conf(lab: &LbLab) -> String {
+    let servers = |port: u16| -> String {
+        lab.rs
+            .iter()
+            .map(|a| format!("    real_server {a} {port} {{\n    }}\n"))
+            .collect()
+    };
+    format!(
+        "global_defs {{\n    vrrpd_metrics_listen {METRICS}\n}}\n\
+         virtual_server {vip} 80 {{\n    lb_algo rr\n    lb_kind NAT\n    protocol TCP\n{tcp}}}\n\
+         virtual_server {vip} {UDP_PORT} {{\n    lb_algo rr\n    lb_kind NAT\n    protocol UDP\n{udp}}}\n",
+        vip = lab.vip,
+        tcp = servers(NAT_RS_PORT),
+        udp = servers(UDP_PORT),
+    )
+}
+
+/// One request on the control socket: (time, bytes of the answer).
+fn list(socket: &Path) -> Option<(f64, usize)> {
+    let t = Instant::now();
+    let mut s = UnixStream::connect(socket).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
+    s.write_all(b"ipvsadm -L -n -c\n").ok()?;
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).ok()?;
+    out.starts_with(b"OK\n")
+        .then(|| (t.elapsed().as_secs_f64() * 1000.0, out.len()))
+}
+
+/// One scrape (from the balancer's namespace): (time, bytes).
+fn scrape() -> Option<(f64, usize)> {
+    let t = Instant::now();
+    let mut s = TcpStream::connect(METRICS).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
+    s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").ok()?;
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).ok()?;
+    out.starts_with(b"HTTP/1.1 200")
+        .then(|| (t.elapsed().as_secs_f64() * 1000.0, out.len()))
+}
+
+/// Puts `n` UDP flows (client addresses × source ports) in the table: one datagram each.
+fn fill(lab: &LbLab, n: usize) -> Result<()> {
+    let vip = SocketAddr::new(lab.vip.into(), UDP_PORT);
+    let sources: Vec<Ipv4Addr> = std::iter::once(lab.client_addr())
+        .chain(lab.clients.iter().copied())
+        .collect();
+    let per = n.div_ceil(sources.len());
+    if per > 50_000 {
+        return Err(LabError::Other(format!(
+            "{n} flows need {} client addresses",
+            n.div_ceil(50_000)
+        )));
+    }
+    in_netns(lab.client(), || -> Result<()> {
+        for (i, src) in sources.iter().enumerate() {
+            for port in 10_000..10_000 + per.min(n - i * per) as u16 {
+                let s = UdpSocket::bind((*src, port))?;
+                s.send_to(b"x", vip)?;
+                // A pause now and then: the dataplane's ring must not overflow.
+                if port % 512 == 0 {
+                    std::thread::sleep(Duration::from_micros(500));
+                }
+            }
+        }
+        Ok(())
+    })?
+}
+
+/// Rows of a listing (2 title lines and the OK line excluded).
+fn rows(socket: &Path) -> usize {
+    let mut s = match UnixStream::connect(socket) {
+        Ok(s) => s,
+        Err(_) => return 0,
+    };
+    let _ = s.write_all(b"ipvsadm -L -n -c\n");
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out.lines()
+        .filter(|l| l.starts_with("UDP ") || l.starts_with("TCP "))
+        .count()
+}
+
+/// wrk while `probe` runs in a loop (in `host`'s namespace): (req/s, probe times, bytes).
+fn under(
+    lab: &LbLab,
+    host: &Host,
+    spec: &LbBenchSpec,
+    probe: Option<Probe>,
+) -> Result<(f64, Vec<f64>, usize)> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let worker = probe.map(|p| {
+        let (stop, host) = (stop.clone(), host.clone());
+        std::thread::spawn(move || {
+            in_netns(&host, || {
+                let (mut times, mut bytes) = (Vec::new(), 0);
+                while !stop.load(Ordering::Relaxed) {
+                    if let Some((ms, b)) = p() {
+                        times.push(ms);
+                        bytes = b;
+                    }
+                }
+                (times, bytes)
+            })
+            .unwrap_or_default()
+        })
+    });
+    let r = wrk(lab.client(), &format!("http://{}/", lab.vip), spec);
+    stop.store(true, Ordering::Relaxed);
+    let (times, bytes) = worker
+        .map(|h| h.join().unwrap_or_default())
+        .unwrap_or_default();
+    Ok((r?.rps, times, bytes))
+}
+
+fn summary(xs: &[f64]) -> serde_json::Value {
+    let mut v = xs.to_vec();
+    v.sort_by(f64::total_cmp);
+    json!({
+        "median": median(&v),
+        "min": v.first(),
+        "max": v.last(),
+        "count": v.len(),
+    })
+}
+
+pub fn run(spec: &ObsBenchSpec, progress: &mut dyn FnMut(&str)) -> Result<serde_json::Value> {
+    let lab = LbLab::new(Plan::Nat, 2, spec.conns.div_ceil(50_000).saturating_sub(1))?;
+    let lb = lab.lb().clone();
+    let d = Daemon::Vrrpd.start(&lb, &conf(&lab))?;
+    let socket = lb.dir.join("vrrpd.ctl");
+    let vip80 = SocketAddr::new(lab.vip.into(), 80);
+    let up = crate::wait_until(Duration::from_secs(10), Duration::from_millis(50), || {
+        socket.exists()
+            && in_netns(lab.client(), || crate::lb::http_get(vip80, None).is_ok()).unwrap_or(false)
+    });
+    if !up || !socket.exists() {
+        return Err(LabError::Other(format!(
+            "vrrpd not balancing:\n{}",
+            d.log_text()
+        )));
+    }
+    progress(&format!("filling the table with {} UDP flows", spec.conns));
+    let t = Instant::now();
+    fill(&lab, spec.conns)?;
+    let in_table = rows(&socket);
+    progress(&format!(
+        "{in_table} entries listed after {:.1} s",
+        t.elapsed().as_secs_f64()
+    ));
+    let wrk_spec = LbBenchSpec {
+        runs: spec.runs,
+        seconds: spec.seconds,
+        ..Default::default()
+    };
+    let sock = socket.clone();
+    let lister: Arc<dyn Fn() -> Option<(f64, usize)> + Send + Sync> = Arc::new(move || list(&sock));
+    let scraper: Arc<dyn Fn() -> Option<(f64, usize)> + Send + Sync> = Arc::new(scrape);
+    let (mut base, mut with_list, mut with_scrape) = (vec![], vec![], vec![]);
+    let (mut list_ms, mut scrape_ms) = (vec![], vec![]);
+    let (mut list_bytes, mut scrape_bytes) = (0, 0);
+    for run in 0..spec.runs {
+        progress(&format!("run {}/{}", run + 1, spec.runs));
+        base.push(under(&lab, &lb, &wrk_spec, None)?.0);
+        let (rps, t, b) = under(&lab, &lb, &wrk_spec, Some(lister.clone()))?;
+        with_list.push(rps);
+        list_ms.extend(t);
+        list_bytes = b;
+        let (rps, t, b) = under(&lab, &lb, &wrk_spec, Some(scraper.clone()))?;
+        with_scrape.push(rps);
+        scrape_ms.extend(t);
+        scrape_bytes = b;
+    }
+    Ok(json!({
+        "bench": "observe",
+        "spec": spec,
+        "wrk": {"threads": wrk_spec.threads, "connections": wrk_spec.connections},
+        "entries_in_table": in_table,
+        "dataplane_workers": 1,
+        "rps": {
+            "alone": summary(&base),
+            "while_listing": summary(&with_list),
+            "while_scraping": summary(&with_scrape),
+        },
+        "listing": {"ms": summary(&list_ms), "bytes": list_bytes},
+        "scrape": {"ms": summary(&scrape_ms), "bytes": scrape_bytes},
+    }))
+}
