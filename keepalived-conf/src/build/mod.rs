@@ -428,7 +428,7 @@ impl Draft {
                 .any(|i| i.track_scripts.iter().any(|t| t.value.name == s.name))
                 || self.sync_groups.iter().any(|g| g.tracks_script(&s.name));
             let prog = first_word(&script.script);
-            if !tracked || cx.host.program(&prog) != Some(None) {
+            if !tracked || opens_a_file(&script.script) || cx.host.program(&prog) != Some(None) {
                 continue;
             }
             cx.push(
@@ -463,7 +463,7 @@ impl Draft {
         if global.script_security {
             return;
         }
-        for cmd in &self.commands {
+        for cmd in self.commands.iter().filter(|c| !opens_a_file(&c.value)) {
             if let Some(Some(path)) = cx.host.program(&first_word(&cmd.value)) {
                 cx.push(
                     Diagnostic::warning(
@@ -479,6 +479,14 @@ impl Draft {
             }
         }
     }
+}
+
+/// keepalived's "is this file openable" scripts (`</dev/tcp/127.0.0.1/443`): run through the
+/// shell, never looked up as a program.
+pub fn opens_a_file(cmd: &str) -> bool {
+    cmd.trim_start()
+        .strip_prefix('<')
+        .is_some_and(|r| r.trim_start_matches([' ', '\t']).starts_with('/'))
 }
 
 /// The program a script line runs, as keepalived splits it (quotes removed).

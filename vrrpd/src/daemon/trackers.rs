@@ -217,6 +217,10 @@ impl ScriptEnv {
             warn!("empty script command ignored");
             return None;
         };
+        if keepalived_conf::build::opens_a_file(text) {
+            // keepalived hands `</dev/tcp/HOST/PORT` and the like to the shell, unchecked.
+            argv = vec!["/bin/sh".into(), "-c".into(), text.trim().to_string()];
+        }
         let user = match (user_spec, self.default_user) {
             (Some(u), _) => match user(u) {
                 Some(r) => Some(r),
@@ -232,6 +236,7 @@ impl ScriptEnv {
             }
         };
         // What is checked is what runs: a bare name is resolved through PATH once.
+        let prog = argv[0].clone();
         let Some(path) = find_program(&prog) else {
             if prog.contains('/') {
                 error!("Script {prog} cannot be accessed - No such file or directory");
