@@ -679,9 +679,11 @@ mod tests {
             .command("/bin/true", Some("no-such-user-vrrpd"), t)
             .is_none());
         assert!(
-            env.command("/etc/hostname", None, t).is_none(),
+            env.command("/etc/passwd", None, t).is_none(),
             "not executable"
         );
+        let c = env.command("</dev/tcp/127.0.0.1/443", None, t).unwrap();
+        assert_eq!(c.argv, ["/bin/sh", "-c", "</dev/tcp/127.0.0.1/443"]);
         // A script_user that does not exist: scripts without their own user are refused.
         cfg.global.script_user = Some("no-such-user-vrrpd".into());
         let env = ScriptEnv::new(&cfg);
