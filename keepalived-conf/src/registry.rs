@@ -239,6 +239,9 @@ pub fn dispatch<T>(table: &[Keyword<T>], ctx: &str, target: &mut T, node: &Node,
             d = d.with_help(format!("did you mean `{s}`?"));
         }
         diags.push(d);
+        if let Some(open) = &node.block {
+            unknown_block(table, ctx, target, node, open, cx);
+        }
         return;
     };
     match k.status {
@@ -260,6 +263,32 @@ pub fn dispatch<T>(table: &[Keyword<T>], ctx: &str, target: &mut T, node: &Node,
     }
     apply(&k.arg, target, node, cx);
 }
+
+/// The block of an unknown keyword, read as keepalived reads it: the `{` is unexpected, the
+/// lines inside belong to the block around it (known keywords there apply to it, unknown ones
+/// are reported), and at the top level the `}` is one more unknown keyword. (Inside a block,
+/// keepalived takes that `}` as the end of the enclosing block; vrrpd does not follow it there.)
+fn unknown_block<T>(
+    table: &[Keyword<T>],
+    ctx: &str,
+    target: &mut T,
+    node: &Node,
+    open: &Pos,
+    cx: &mut Cx,
+) {
+    cx.push(Diagnostic::warning(open, "Unexpected '{' - ignoring"));
+    for c in &node.children {
+        dispatch(table, ctx, target, c, cx);
+    }
+    if ctx == TOP_LEVEL {
+        if let Some(close) = &node.close {
+            cx.push(Diagnostic::warning(close, "Unknown keyword '}'"));
+        }
+    }
+}
+
+/// The name [`dispatch`] gets for the top level.
+pub const TOP_LEVEL: &str = "the top level";
 
 /// keepalived's complaint about a keyword that needs a value and has none: it stops reading
 /// the file there and exits (`-t` exits 2).

@@ -152,7 +152,9 @@ fn several_errors_with_positions_in_one_run() {
             (Warning, Flag::Config, 3, 21), // VRID out of range, at the value
             (Warning, Flag::Config, 4, 3),  // unknown keyword
             (Warning, Flag::Config, 7, 5),  // other family, at the address: skipped
-            (Warning, Flag::Config, 16, 1), // unknown top-level block
+            (Warning, Flag::Config, 16, 1),  // unknown top-level block
+            (Warning, Flag::Config, 16, 16), // its `{`, as keepalived reads it
+            (Warning, Flag::Config, 16, 18), // its `}`: one more unknown keyword
             // keepalived's VRRP process stops on these.
             (Error, Flag::Config, 1, 1),  // A: no VRID after all
             (Error, Flag::Config, 10, 1), // B: no interface
@@ -168,7 +170,7 @@ fn several_errors_with_positions_in_one_run() {
         Some("did you mean `vrrp_script`?")
     );
     assert!(diags[0].message.contains("VRID '256'"));
-    assert!(diags[7].message.contains("no password given"));
+    assert!(diags[9].message.contains("no password given"));
     assert!(cfg.instances.is_empty());
 }
 

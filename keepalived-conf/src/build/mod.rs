@@ -54,7 +54,7 @@ pub struct Draft {
 pub fn build(nodes: &[Node], cx: &mut Cx) -> Config {
     let mut draft = Draft::default();
     for n in nodes {
-        dispatch(TOP, "the top level", &mut draft, n, cx);
+        dispatch(TOP, crate::registry::TOP_LEVEL, &mut draft, n, cx);
     }
     draft.resolve(cx)
 }
@@ -292,16 +292,28 @@ impl Draft {
             global: &global,
             lower_explicit,
         };
-        let instances: Vec<_> = std::mem::take(&mut self.instances)
+        let mut instances: Vec<_> = std::mem::take(&mut self.instances)
             .into_iter()
             .filter_map(|i| i.resolve(&known, cx))
             .collect();
         let sync_groups =
             track::resolve_sync_groups(std::mem::take(&mut self.sync_groups), &instances, cx);
+        let scripts: Vec<_> = self
+            .scripts
+            .iter()
+            .filter_map(|s| s.script.clone())
+            .collect();
+        track::no_weights_in_groups(
+            &mut instances,
+            &sync_groups,
+            &scripts,
+            &self.track_files,
+            cx,
+        );
         Config {
             global,
             instances,
-            scripts: self.scripts.into_iter().filter_map(|s| s.script).collect(),
+            scripts,
             sync_groups,
             static_addresses: self.static_addresses,
             static_routes: self.static_routes,

@@ -510,6 +510,106 @@ pub fn resolve_sync_groups(
     out
 }
 
+/// keepalived's rule for members of a sync group without `sync_group_tracking_weight`, and for
+/// the address owner: their trackers may not move the priority. A weighted tracked interface
+/// counts as FAULT only (its weight becomes 0; the owner stops tracking it); a weighted
+/// script, or a tracked file with a weight of its own, is not tracked at all; a file with the
+/// default weight counts as FAULT only.
+pub fn no_weights_in_groups(
+    instances: &mut [VrrpInstance],
+    groups: &[SyncGroup],
+    scripts: &[VrrpScript],
+    files: &[TrackFile],
+    cx: &mut Cx,
+) {
+    for i in instances {
+        let group = groups.iter().find(|g| g.group.contains(&i.name));
+        let in_group = group.is_some_and(|g| !(g.sync_group_tracking_weight || g.global_tracking));
+        let owner = i.priority == 255;
+        if !in_group && !owner {
+            continue;
+        }
+        let why = if in_group {
+            "SYNC group"
+        } else {
+            "address owner"
+        };
+        let pos = i.source.as_ref().map(|s| {
+            let f: std::sync::Arc<std::path::Path> = s.file.as_path().into();
+            Pos::new(&f, s.line, s.col)
+        });
+        let Some(pos) = pos else { continue };
+        let name = i.name.clone();
+        i.track_interfaces.retain_mut(|t| {
+            if t.weight.unwrap_or(0) == 0 {
+                return true;
+            }
+            let w = if in_group { "weight " } else { "" };
+            cx.push(Diagnostic::warning(
+                &pos,
+                format!(
+                    "({name}) ignoring {} tracked interface {w}due to {why}",
+                    t.name
+                ),
+            ));
+            t.weight = Some(0);
+            in_group
+        });
+        i.track_scripts.retain(|t| {
+            let weight = t.weight.unwrap_or_else(|| {
+                scripts
+                    .iter()
+                    .find(|s| s.name == t.name)
+                    .map_or(0, |s| s.weight)
+            });
+            if weight == 0 {
+                return true;
+            }
+            let why = if in_group {
+                "SYNC group"
+            } else {
+                "address_owner"
+            };
+            cx.push(Diagnostic::warning(
+                &pos,
+                format!(
+                    "({name}) ignoring tracked script {} with weights due to {why}",
+                    t.name
+                ),
+            ));
+            false
+        });
+        i.track_files.retain_mut(|t| {
+            let weight = t.weight.unwrap_or_else(|| {
+                files.iter().find(|f| f.name == t.name).map_or(1, |f| f.weight)
+            });
+            let why = if in_group { "SYNC group" } else { "address_owner" };
+            let file = files.iter().find(|f| f.name == t.name).map_or_else(
+                || t.name.clone(),
+                |f| f.file.display().to_string(),
+            );
+            match weight {
+                0 => true,
+                1 => {
+                    cx.push(Diagnostic::warning(
+                        &pos,
+                        format!("({name}) ignoring weight from tracked file {file} due to {why}. specify weight 0"),
+                    ));
+                    t.weight = Some(0);
+                    true
+                }
+                w => {
+                    cx.push(Diagnostic::warning(
+                        &pos,
+                        format!("({name}) ignoring tracked file {file} with weight {w} due to {why}"),
+                    ));
+                    false
+                }
+            }
+        });
+    }
+}
+
 /// `track_virtual_server { 192.0.2.100 80 [weight N] | fwmark N [weight N] | group NAME … }`.
 pub fn track_virtual_servers(node: &Node, cx: &mut Cx) -> Vec<Spanned<TrackVirtualServer>> {
     let mut out = Vec::new();
