@@ -45,7 +45,14 @@ pub const DIFFERENCES: &[(&str, &str)] = &[
         "`HTTP_GET` / `SSL_GET` without `url`",
         "flagged and the checker dropped, as keepalived says; keepalived 2.2.7's `-t` then crashes (exit 139), vrrpd's exits 5",
     ),
+    (
+        "`lvs_sync_daemon` naming no instance, or one that does not exist",
+        "logged and the setting cleared (keepalived clears it too, but says so only when it starts; without an instance it runs a sending and a receiving daemon at once, which vrrpd's one-forwarder-at-a-time balancer does not do)",
+    ),
 ];
+
+/// How `lvs_sync_daemon` behaves, beyond the keyword table.
+const SYNC_NOTES: &str = include_str!("sync_notes.md");
 
 /// A status as the table words it, with its reason.
 pub fn status(s: Status) -> (&'static str, &'static str) {
@@ -90,6 +97,7 @@ pub fn table() -> String {
     for c in rows() {
         section(&mut out, &c);
     }
+    out.push_str(SYNC_NOTES);
     out.push_str(
         "\n## Deliberate differences from keepalived 2.2.7\n\n| What | vrrpd |\n|---|---|\n",
     );

@@ -456,6 +456,12 @@ impl Instance {
         }
     }
 
+    /// The advert that gives the instance away (priority 0, §6.4.3 Shutdown), for whoever
+    /// must send it when this machine no longer can: the daemon's supervisor.
+    pub fn release_advert(&self) -> Advert {
+        self.advert(0)
+    }
+
     fn advert(&self, priority: u8) -> Advert {
         Advert {
             version: self.cfg.version,

@@ -72,6 +72,8 @@ pub struct GlobalDraft {
     /// `vrrp_priority`, `checker_rt_priority`, `umask`, ...
     process: ProcessDraft,
     script_user: Option<Spanned<String>>,
+    /// Resolved with the instances (its default sync id is the instance's VRID).
+    pub lvs_sync_daemon: Option<super::sync_daemon::SyncDaemonDraft>,
 }
 
 /// One `*notify_fifo` and its `*notify_fifo_script`, in either order.
@@ -513,7 +515,27 @@ pub static TABLE: &[Keyword<GlobalDraft>] = &[
     skip("lvs_flush", NO_IPVS),
     skip("lvs_flush_on_stop", NO_IPVS),
     skip("lvs_flush_onstop", NO_IPVS),
-    skip("lvs_sync_daemon", "IPVS connection sync is not implemented"),
+    // The connection sync of vrrpd's balancer (IPVS's protocol), switched by the instance.
+    ok(
+        "lvs_sync_daemon",
+        Arg::Custom(
+            "INTERFACE [VRRP_INSTANCE] [id N] [maxlen N] [port N] [ttl N] [group IP]",
+            |g, n, cx| {
+                if let Some(s) = &g.lvs_sync_daemon {
+                    cx.push(Diagnostic::warning(
+                        n.pos(),
+                        format!(
+                            "lvs_sync_daemon has already been specified as {} {} - ignoring",
+                            s.interface,
+                            s.instance.as_deref().unwrap_or("")
+                        ),
+                    ));
+                    return;
+                }
+                g.lvs_sync_daemon = super::sync_daemon::SyncDaemonDraft::parse(n, cx);
+            },
+        ),
+    ),
     skip("vrrp_garp_extra_if", NO_EFFECT),
     skip("vrrp_vmac_garp_intvl", NO_EFFECT),
     skip("vrrp_iptables", NFT),

@@ -9,6 +9,7 @@
 pub mod checker;
 pub mod global;
 pub mod instance;
+pub mod sync_daemon;
 pub mod track;
 pub mod vip;
 pub mod vs;
@@ -271,6 +272,7 @@ impl IfaceRef {
 
 impl Draft {
     fn resolve(mut self, cx: &mut Cx) -> Config {
+        let sync_daemon = self.global.lvs_sync_daemon.take();
         let (mut global, lower_explicit) = std::mem::take(&mut self.global).resolve(cx);
         if global.net_namespace.is_none() {
             global.net_namespace = self.net_namespace.take();
@@ -298,6 +300,7 @@ impl Draft {
             .collect();
         let sync_groups =
             track::resolve_sync_groups(std::mem::take(&mut self.sync_groups), &instances, cx);
+        global.lvs_sync_daemon = sync_daemon.and_then(|s| s.resolve(&instances, cx));
         let scripts: Vec<_> = self
             .scripts
             .iter()

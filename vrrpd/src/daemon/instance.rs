@@ -100,6 +100,9 @@ pub struct InstanceDriver {
     /// the addresses, routes (with a `dev`) and rules not marked `no_track`.
     deletions: Option<broadcast::Receiver<Key>>,
     tracked: HashSet<Key>,
+    /// What the supervisor replays for us if the daemon dies while we are Master
+    /// ([`super::lastgasp`]), registered before we add the first address.
+    lastgasp: Vec<u8>,
 }
 
 /// How an instance actor ended.
@@ -290,7 +293,21 @@ impl InstanceDriver {
         let link_state = links.subscribe(link.index);
         let (track_tx, track_rx) = mpsc::channel(16);
         let tracked = tracked_keys(&nl, &vips, &inst.virtual_routes, &inst.virtual_rules).await;
+        let fsm = fsm::Instance::new(cfg);
+        let lastgasp = super::lastgasp::recipe(
+            &nl,
+            &super::lastgasp::Holdings {
+                socket: sock.config(),
+                advert: &fsm.release_advert(),
+                vips: &vips,
+                routes: &inst.virtual_routes,
+                rules: &inst.virtual_rules,
+                vmac_source: vmac_source.as_ref(),
+            },
+        )
+        .await;
         Ok(Self {
+            lastgasp,
             deletions: None,
             tracked,
             sysctls,
@@ -315,7 +332,7 @@ impl InstanceDriver {
             link_state,
             track_primary: !inst.dont_track_primary,
             name: inst.name.clone(),
-            fsm: fsm::Instance::new(cfg),
+            fsm,
             sock,
             nl,
             link,
@@ -771,6 +788,7 @@ impl InstanceDriver {
                 self.state_tx.send_replace(to);
             }
             Action::AddVips => {
+                crate::supervisor::link::master(&self.name, &self.lastgasp);
                 for (vip, link) in &self.vips {
                     if let Err(e) = self.nl.add_vip(link.index, &link.name, vip).await {
                         warn!(error = %e, "adding virtual address failed");
@@ -822,6 +840,7 @@ impl InstanceDriver {
             }
             self.vmac_source_added = false;
         }
+        crate::supervisor::link::released(&self.name);
     }
 
     /// What a Master hands over to the reloaded `next` but `next` no longer configures:

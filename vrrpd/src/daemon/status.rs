@@ -203,7 +203,54 @@ pub fn render_checkers(all: &[checks::CheckerStatus]) -> String {
     s
 }
 
+/// The supervision part of the SIGUSR1 dump: every internal component that failed and was
+/// restarted (nothing when none did), and the panics counted in this process.
+pub fn render_supervision(
+    all: &std::collections::BTreeMap<String, crate::components::Record>,
+    panics: u64,
+) -> String {
+    if all.is_empty() && panics == 0 {
+        return String::new();
+    }
+    let mut s = String::from("------< Supervision >------\n");
+    let _ = writeln!(s, " Panics = {panics}");
+    for (name, r) in all {
+        let _ = writeln!(s, " Component = {name}");
+        let _ = writeln!(s, "   Restarts = {}", r.restarts);
+        if let Some(why) = &r.last_failure {
+            let _ = writeln!(s, "   Last failure = {why}");
+        }
+    }
+    s
+}
+
 /// The SIGUSR2 dump, in keepalived's layout (scripts grep it).
+/// The connection sync daemon's counters, after the instances in the stats file.
+pub fn render_sync(c: &lbcore::sync::SyncSnapshot) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "LVS sync daemon:");
+    let _ = writeln!(
+        s,
+        "  Messages sent: {} ({} bytes)",
+        c.messages_sent, c.bytes_sent
+    );
+    let _ = writeln!(s, "  Entries sent: {}", c.entries_sent);
+    let _ = writeln!(s, "  Messages received: {}", c.messages_received);
+    let _ = writeln!(s, "  Entries received: {}", c.entries_received);
+    let _ = writeln!(s, "  Installed: {}", c.installed);
+    let _ = writeln!(s, "  Taken over: {}", c.adopted);
+    let _ = writeln!(
+        s,
+        "  Full-table requests: {} sent, {} received",
+        c.resync_requests_sent, c.resync_requests_received
+    );
+    let _ = writeln!(s, "  Dropped:");
+    for (why, n) in &c.dropped {
+        let _ = writeln!(s, "    {why}: {n}");
+    }
+    s
+}
+
 pub fn render_stats(all: &[InstanceStatus]) -> String {
     use DropReason as D;
     let mut s = String::new();
