@@ -14,6 +14,10 @@ pub const DIFFERENCES: &[(&str, &str)] = &[
         "refused (the daemon does not start; `-t` fails): vrrpd does not implement IPsec AH yet",
     ),
     (
+        "a `unicast_src_ip` that is not on the interface (yet)",
+        "the daemon stops at start (keepalived runs the instance in FAULT until the address appears); to be lifted with the new instance driver",
+    ),
+    (
         "`version 2` on an IPv6 instance",
         "an error (keepalived silently runs it as v3 unless strict): VRRPv2 is IPv4-only (RFC 3768)",
     ),
