@@ -115,13 +115,17 @@ impl Daemon {
             "-r".into(),
             vrrp_pid.to_string_lossy().into_owned(),
         ]);
-        let args: Vec<String> = args.collect();
-        let child = host.spawn(&bin_s, &args, Some(&log))?;
+        // Dumps go to `$TMPDIR` (both daemons, as keepalived): the host's directory, so
+        // concurrent tests never read each other's /tmp/keepalived.* files.
+        let tmp = format!("TMPDIR={}", host.dir.display());
+        let args: Vec<String> = [tmp, bin_s].into_iter().chain(args).collect();
+        let child = host.spawn("env", &args, Some(&log))?;
         Ok(DaemonProc {
             daemon: self,
             host: host.name.clone(),
             child,
             log,
+            tmp_dir: host.dir.clone(),
             vrrp_pid_file: vrrp_pid,
         })
     }
@@ -134,6 +138,8 @@ pub struct DaemonProc {
     pub host: String,
     child: LabChild,
     pub log: PathBuf,
+    /// The daemon's `TMPDIR`, where its signal dumps go.
+    pub tmp_dir: PathBuf,
     /// `-r`: where the process running the VRRP instances writes its pid.
     vrrp_pid_file: PathBuf,
 }
@@ -211,5 +217,10 @@ impl DaemonProc {
 
     pub fn log_path(&self) -> &Path {
         &self.log
+    }
+
+    /// Where the daemon writes dump `file` (`keepalived.data`, `.stats`, `.json`).
+    pub fn dump_path(&self, file: &str) -> PathBuf {
+        self.tmp_dir.join(file)
     }
 }

@@ -111,7 +111,7 @@ fn vrrpd_hands_over_for_its_killed_vrrp_process_then_restarts_it_as_backup() {
         "{}",
         pair.a.log_text()
     );
-    let (dump, extra) = e2e::json_dumps(pair.a.pid()).unwrap();
+    let (dump, extra) = e2e::json_dumps(&pair.a).unwrap();
     assert_eq!(dump[0]["data"]["state"], 1, "keepalived's BACKUP: {dump:#}");
     let record = &extra["supervision"]["components"]["vrrp child process"];
     assert_eq!(record["restarts"], 1, "{extra:#}");

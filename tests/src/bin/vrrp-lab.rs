@@ -60,6 +60,28 @@ enum BenchCmd {
         #[arg(long, value_delimiter = ',', default_value = "crash,sigterm,kill-vrrp")]
         scenarios: Vec<Scenario>,
     },
+    /// N VRRP instances on one link: idle CPU and PSS of Master and Backup, start-up, reload
+    /// and stop, for each daemon (JSON).
+    Instances {
+        /// Runs per daemon, instance count and advert interval (the report gives medians).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Instance counts.
+        #[arg(long, value_delimiter = ',', default_value = "1,16,64,255")]
+        counts: Vec<usize>,
+        /// Advert intervals in seconds.
+        #[arg(long, value_delimiter = ',', default_value = "0.1,1")]
+        advert_ints: Vec<f64>,
+        /// Seconds of the idle CPU window.
+        #[arg(long, default_value_t = 60)]
+        window: u64,
+        /// Daemons to compare, in order.
+        #[arg(long, value_delimiter = ',', default_value = "vrrpd,keepalived")]
+        daemons: Vec<Daemon>,
+        /// Skip the 10 ms period under load.
+        #[arg(long)]
+        no_period: bool,
+    },
     /// The in-process balancer (DR, NAT) against direct and HAProxy, with wrk.
     Lb {
         /// Runs per mode (the report gives medians).
@@ -322,6 +344,32 @@ fn main() -> ExitCode {
                     scenarios,
                 },
         }) => bench_failover(*runs, daemons, scenarios, cli.json),
+        Some(Cmd::Bench {
+            what:
+                BenchCmd::Instances {
+                    runs,
+                    counts,
+                    advert_ints,
+                    window,
+                    daemons,
+                    no_period,
+                },
+        }) => {
+            let spec = lab::instbench::Spec {
+                daemons: daemons.clone(),
+                counts: counts.clone(),
+                advert_ints: advert_ints.clone(),
+                runs: *runs,
+                window: std::time::Duration::from_secs(*window),
+                period: !no_period,
+            };
+            lab::instbench::run(&spec, &mut |l| eprintln!("{l}"))
+                .map_err(anyhow::Error::from)
+                .and_then(|r| {
+                    println!("{}", serde_json::to_string_pretty(&r)?);
+                    Ok(())
+                })
+        }
         Some(Cmd::Bench {
             what:
                 BenchCmd::Lb {

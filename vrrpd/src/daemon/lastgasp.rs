@@ -1,20 +1,18 @@
 //! An instance's release recipe ([`crate::supervisor::wire`]): what its supervisor sends and
 //! removes for it if the daemon dies while the instance is Master. The same adverts
-//! [`crate::net::VrrpSocket::send`] sends on a graceful stop, and the same removals, in the
+//! the instance sends on a graceful stop, and the same removals, in the
 //! same order, as the instance's own release.
-
-use std::net::IpAddr;
 
 use keepalived_conf::model::{Route, Rule, VirtualAddress};
 use tracing::warn;
 
-use crate::net::SocketConfig;
+use crate::net::Destination;
 use crate::netlink::{Link, Netlink, Removals};
 use crate::supervisor::wire::{Advert, Recipe};
 
 /// What an instance holds as Master, as its release sees it.
 pub struct Holdings<'a> {
-    pub socket: &'a SocketConfig,
+    pub dest: &'a Destination,
     /// The priority-0 advert ([`vrrp_proto::fsm::Instance::release_advert`]).
     pub advert: &'a vrrp_proto::packet::Advert,
     pub vips: &'a [(VirtualAddress, Link)],
@@ -27,18 +25,13 @@ pub struct Holdings<'a> {
 /// The recipe's bytes.
 pub async fn recipe(nl: &Netlink, h: &Holdings<'_>) -> Vec<u8> {
     let mut r = Recipe::default();
-    let cfg = h.socket;
-    let (dsts, ttl): (&[IpAddr], u8) = if cfg.peers.is_empty() {
-        (std::slice::from_ref(&cfg.group), 255)
-    } else {
-        (&cfg.peers, cfg.unicast_ttl)
-    };
-    for &dst in dsts {
-        let payload = h.advert.encode(cfg.src, dst);
+    let d = h.dest;
+    for (dst, _) in d.targets() {
+        let payload = h.advert.encode(d.src, dst);
         r.advert(&Advert {
-            ifindex: cfg.tx_ifindex,
-            ttl,
-            src: cfg.src,
+            ifindex: d.ifindex,
+            ttl: d.ttl,
+            src: d.src,
             dst,
             payload: &payload,
         });

@@ -12,10 +12,10 @@ mod fifos;
 mod health;
 mod instance;
 mod lastgasp;
+mod rxhub;
 mod statics;
 pub mod status;
 mod sync;
-mod timer;
 mod trackers;
 
 use std::time::Duration;
@@ -150,9 +150,18 @@ pub async fn run(
         .context("subscribing to rtnetlink link events")?;
     let deletions =
         DeletionMonitor::start().context("subscribing to rtnetlink address/route/rule events")?;
+    let hub = rxhub::Hub::new(false);
+    let garp = std::sync::Arc::new(garp::Sender::open().map_err(|e| match e {
+        garp::Error::Socket(io) if sysio::is_descriptor_shortage(&io) => anyhow::anyhow!(
+            "out of file descriptors opening the announcement socket ({io}); raise the open-files limit"
+        ),
+        e => anyhow::Error::new(e),
+    })?);
     let monitors = Monitors {
         links: &links,
         deletions: &deletions,
+        hub: &hub,
+        garp: &garp,
     };
     let mut statics = statics::Statics::install(&config, &nl).await;
     let mut firewall = crate::firewall::Firewall::install(&config).await;
@@ -338,11 +347,15 @@ enum Start {
     Reload(HashMap<String, State>),
 }
 
-/// The daemon's kernel-event monitors, shared by every configuration it runs.
+/// The daemon's kernel-event monitors and sockets, shared by every configuration it runs.
 #[derive(Clone, Copy)]
 struct Monitors<'a> {
     links: &'a LinkMonitor,
     deletions: &'a DeletionMonitor,
+    /// The VRRP sockets.
+    hub: &'a rxhub::Hub,
+    /// The announcement socket.
+    garp: &'a std::sync::Arc<garp::Sender>,
 }
 
 /// Everything one configuration runs: instance actors, health checks, the balancer.
@@ -376,9 +389,16 @@ impl Running {
         let mut vs_trackers = HashMap::new();
         let mut owners = Vec::new();
         for inst in &config.instances {
-            let mut driver = InstanceDriver::new(&config.global, inst, nl.clone(), monitors.links)
-                .await
-                .with_context(|| format!("starting vrrp_instance {}", inst.name))?;
+            let mut driver = InstanceDriver::new(
+                &config.global,
+                inst,
+                nl.clone(),
+                monitors.links,
+                monitors.hub,
+                monitors.garp,
+            )
+            .await
+            .with_context(|| format!("starting vrrp_instance {}", inst.name))?;
             driver.watch_deletions(monitors.deletions.subscribe());
             match start {
                 Start::Boot => {
