@@ -95,7 +95,10 @@ fn start_with_a_broken_file() {
         if d == Daemon::Vrrpd {
             assert_eq!(r.final_holder, "-", "{r:?}");
             assert!(!r.a_running, "{r:?}");
-            assert!(r.notes[0].contains("status 4"), "{r:?}");
+            assert!(
+                r.notes[0].contains("status 2"),
+                "keepalived's CONFIG: {r:?}"
+            );
             assert!(r.notes[1].contains("vrrpd.conf:8:"), "file:line:col: {r:?}");
         }
     }

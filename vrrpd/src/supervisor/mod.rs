@@ -41,8 +41,8 @@ use wire::Message;
 pub use release::Fired;
 
 /// keepalived's permanent errors: a child that exits with one is not started again.
-const EXIT_FATAL: i32 = 3;
-const EXIT_CONFIG: i32 = 4;
+const EXIT_FATAL: i32 = crate::process::exit::FATAL as i32;
+const EXIT_CONFIG: i32 = crate::process::exit::CONFIG as i32;
 
 /// How long a child may take to release and exit after SIGTERM before the parent releases for
 /// it and kills it (its own bound on releasing is 3 s; a stalled checker side adds up to 3 s).
