@@ -441,9 +441,15 @@ impl Engine {
         if !on {
             return Err(DropReason::Standby);
         }
-        // A connection the other node forwarded until the takeover: forward it as it did.
+        // A connection the other node forwarded until the takeover: forward it as it did
+        // (unless it is over and the client starts a new one on its port, conn_reuse_mode).
         if let Some(s) = self.sh.sync.synced.take(&key) {
-            if s.expires > now {
+            let reused = matches!(pkt, Packet::Tcp(t) if t.syn && !t.ack)
+                && matches!(
+                    s.state,
+                    ConnState::Tcp(TcpState::TimeWait | TcpState::Close)
+                );
+            if s.expires > now && !reused {
                 drop(table);
                 if let Some(p) = self.adopt(s, pkt, now) {
                     return Ok(Some(p));
