@@ -65,28 +65,29 @@ fn conf(lab: &LbLab) -> String {
     )
 }
 
-/// One request on the control socket: (time, bytes of the answer).
-fn list(socket: &Path) -> Option<(f64, usize)> {
-    let t = Instant::now();
-    let mut s = UnixStream::connect(socket).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
-    s.write_all(b"ipvsadm -L -n -c\n").ok()?;
+/// One request on `s` whose answer must start with `ok`: (time since `t`, bytes).
+fn timed(t: Instant, mut s: impl Read + Write, req: &[u8], ok: &[u8]) -> Option<(f64, usize)> {
+    s.write_all(req).ok()?;
     let mut out = Vec::new();
     s.read_to_end(&mut out).ok()?;
-    out.starts_with(b"OK\n")
+    out.starts_with(ok)
         .then(|| (t.elapsed().as_secs_f64() * 1000.0, out.len()))
 }
 
-/// One scrape (from the balancer's namespace): (time, bytes).
+/// One listing of the connection table on the control socket.
+fn list(socket: &Path) -> Option<(f64, usize)> {
+    let t = Instant::now();
+    let s = UnixStream::connect(socket).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
+    timed(t, s, b"ipvsadm -L -n -c\n", b"OK\n")
+}
+
+/// One scrape (from the balancer's namespace).
 fn scrape() -> Option<(f64, usize)> {
     let t = Instant::now();
-    let mut s = TcpStream::connect(METRICS).ok()?;
+    let s = TcpStream::connect(METRICS).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
-    s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").ok()?;
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).ok()?;
-    out.starts_with(b"HTTP/1.1 200")
-        .then(|| (t.elapsed().as_secs_f64() * 1000.0, out.len()))
+    timed(t, s, b"GET /metrics HTTP/1.0\r\n\r\n", b"HTTP/1.1 200")
 }
 
 /// Puts `n` UDP flows (client addresses × source ports) in the table: one datagram each.

@@ -57,6 +57,10 @@ pub struct InstanceDriver {
     /// `master_priority` and the last transition, for the dumps.
     master_priority: u8,
     last_transition: (f64, Option<State>),
+    /// Why the input being handled may change the state (see [`cause`]), and why the last
+    /// transition happened.
+    cause: String,
+    last_cause: String,
     /// The configured addresses, as the status dump shows them.
     vip_text: Vec<String>,
     excluded_text: Vec<String>,
@@ -330,6 +334,8 @@ impl InstanceDriver {
             counters: Counters::default(),
             master_priority: 0,
             last_transition: (0.0, None),
+            cause: String::new(),
+            last_cause: String::new(),
             vip_text: inst.virtual_ipaddress.iter().map(vip_text).collect(),
             excluded_text: inst
                 .virtual_ipaddress_excluded
@@ -694,6 +700,7 @@ impl InstanceDriver {
 
     /// Feeds one input to the machine and executes what it asks for, in order.
     async fn step(&mut self, input: Input) {
+        self.cause = cause(&input);
         let mut out = Vec::new();
         self.fsm.handle(self.now(), input, &mut out);
         for action in out {
@@ -746,6 +753,7 @@ impl InstanceDriver {
                         .duration_since(std::time::UNIX_EPOCH)
                         .map_or(0.0, |d| d.as_secs_f64());
                     self.last_transition = (now, Some(from));
+                    self.last_cause = self.cause.clone();
                 }
                 if unchanged {
                     debug!(
@@ -972,6 +980,7 @@ impl InstanceDriver {
             master_priority: self.master_priority,
             last_transition: self.last_transition.0,
             last_transition_from: self.last_transition.1,
+            last_transition_reason: (!self.last_cause.is_empty()).then(|| self.last_cause.clone()),
         }
     }
 
@@ -1138,5 +1147,24 @@ fn state_name(s: State) -> &'static str {
         State::Backup => "BACKUP",
         State::Master => "MASTER",
         State::Fault => "FAULT",
+    }
+}
+
+/// Why an input may change the state, in words for the status.
+fn cause(input: &Input) -> String {
+    match input {
+        Input::Startup => "startup".into(),
+        Input::Resume { .. } => "configuration reload".into(),
+        Input::Advert { src, advert } => {
+            format!("advert from {src} with priority {}", advert.priority)
+        }
+        Input::Timeout => "master down timer expired".into(),
+        Input::Shutdown => "shutdown".into(),
+        Input::Fault => "a tracked object failed or the interface is down".into(),
+        Input::FaultCleared => "every fault cleared".into(),
+        Input::SyncMaster => "sync group member became master".into(),
+        Input::SyncBackup => "sync group member fell back to backup".into(),
+        Input::Lost => "a virtual address, route or rule was deleted".into(),
+        Input::SyncHold => "sync group not ready for master".into(),
     }
 }
