@@ -8,26 +8,16 @@
 //! (SO_ERROR only for failures), close removes the registration, and timeouts are heap entries.
 
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
 use std::task::{Context, Poll};
 
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use socket2::Socket;
 use std::time::Duration;
-use tokio::io::unix::AsyncFd;
+use sysio::fd::{Epoll as EpollFd, Registered};
 use tokio::io::Interest;
 use tokio::time::Instant;
 
 use crate::flights::Flights;
-
-/// The epoll instance, as a file the reactor can watch.
-struct EpollFd(Epoll);
-
-impl AsRawFd for EpollFd {
-    fn as_raw_fd(&self) -> RawFd {
-        self.0 .0.as_raw_fd()
-    }
-}
 
 struct InFlight {
     sock: Socket,
@@ -47,7 +37,7 @@ pub(crate) struct Finished<R = io::Result<()>> {
 
 /// Connects in flight.
 pub(crate) struct Connector {
-    epoll: AsyncFd<EpollFd>,
+    epoll: Registered<EpollFd>,
     flights: Flights<InFlight>,
     /// Ready slots with their event flags and the earliest instant they can have finished,
     /// drained from epoll, not yet judged.
@@ -64,10 +54,8 @@ const BATCH: usize = 256;
 impl Connector {
     /// A new epoll instance on the current tokio reactor.
     pub fn new() -> io::Result<Self> {
-        let epoll = EpollFd(Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?);
-        // SAFETY: the descriptor is owned by the `EpollFd` the `AsyncFd` takes, so it stays open
-        // for as long as it is registered.
-        let epoll = unsafe { AsyncFd::register_with_interest(epoll, Interest::READABLE) }?;
+        let epoll = EpollFd::new(Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?);
+        let epoll = Registered::new(epoll, Interest::READABLE)?;
         Ok(Self {
             epoll,
             flights: Flights::new(),
@@ -86,7 +74,7 @@ impl Connector {
         now: Instant,
         timeout: Duration,
     ) -> io::Result<()> {
-        let epoll = &self.epoll.get_ref().0;
+        let epoll = &self.epoll.get_ref().get();
         self.flights.insert(now, timeout, |slot, _| {
             // Level-triggered EPOLLOUT: the socket is closed at its first event, so it fires
             // once.
@@ -110,7 +98,7 @@ impl Connector {
         // Stops at Pending, or if the reactor failed (nothing becomes ready through it then).
         while let Poll::Ready(Ok(mut guard)) = self.epoll.poll_read_ready(cx) {
             let n = collect_into(
-                &self.epoll.get_ref().0,
+                self.epoll.get_ref().get(),
                 &mut self.events,
                 &mut self.ready,
                 &mut self.drained_at,
@@ -131,7 +119,7 @@ impl Connector {
     /// dispatches, so that finished connects are seen and closed during a long burst).
     pub fn collect(&mut self) -> usize {
         collect_into(
-            &self.epoll.get_ref().0,
+            self.epoll.get_ref().get(),
             &mut self.events,
             &mut self.ready,
             &mut self.drained_at,

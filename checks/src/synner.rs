@@ -16,14 +16,14 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
-use std::mem::MaybeUninit;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use socket2::{Domain, Protocol, SockAddr, SockFilter, Socket, Type};
-use tokio::io::unix::AsyncFd;
+use sysio::fd::Registered;
+use sysio::mmsg::{self, OutMsg, RecvBatch};
 use tokio::io::Interest;
 use tokio::time::Instant;
 
@@ -95,7 +95,7 @@ struct Outgoing {
 /// The raw socket and reserved ports of one address family.
 struct Family {
     v6: bool,
-    raw: AsyncFd<Socket>,
+    raw: Registered<Socket>,
     ports: Vec<u16>,
     /// The sockets holding `ports`.
     _holders: Vec<Socket>,
@@ -138,11 +138,7 @@ impl Family {
         let _ = raw.set_recv_buffer_size(1 << 20);
         let _ = raw.set_send_buffer_size(1 << 20);
         // What arrived before the filter was attached is read and ignored like any stray.
-        // SAFETY: the socket is owned by the `AsyncFd` that registers it, so it stays open for as
-        // long as it is registered.
-        let raw = unsafe {
-            AsyncFd::register_with_interest(raw, Interest::READABLE | Interest::WRITABLE)
-        }?;
+        let raw = Registered::new(raw, Interest::READABLE | Interest::WRITABLE)?;
         let route = std::net::UdpSocket::bind(if v6 { "[::]:0" } else { "0.0.0.0:0" })?;
         Ok(Self {
             v6,
@@ -169,7 +165,7 @@ pub(crate) struct Synner {
     drained_at: Instant,
     /// Source address per checker, and when it was looked up.
     sources: Vec<Option<(IpAddr, Instant)>>,
-    bufs: Vec<[u8; FILTER_SNAPLEN as usize]>,
+    batch: RecvBatch,
 }
 
 impl Synner {
@@ -183,7 +179,7 @@ impl Synner {
             ready: Vec::new(),
             drained_at: Instant::now(),
             sources: Vec::new(),
-            bufs: vec![[0; FILTER_SNAPLEN as usize]; BATCH],
+            batch: RecvBatch::new(BATCH, FILTER_SNAPLEN as usize, 0),
         })
     }
 
@@ -303,7 +299,7 @@ impl Synner {
         let before = self.ready.len();
         let read_from = self.drained_at;
         let started = Instant::now();
-        let mut bufs = std::mem::take(&mut self.bufs);
+        let mut batch = std::mem::take(&mut self.batch);
         let mut drained = true;
         for v6 in [false, true] {
             loop {
@@ -316,14 +312,14 @@ impl Synner {
                 let Poll::Ready(Ok(mut guard)) = fam.raw.poll_read_ready(cx) else {
                     break;
                 };
-                let got = read_batch(fam.raw.get_ref(), fam.v6, &mut bufs);
-                let n = got.len();
+                let n = read_batch(fam.raw.get_ref(), &mut batch);
                 if n < BATCH {
                     // Emptied: wait for the next edge (a newer one is not lost by clearing).
                     guard.clear_ready();
                 }
-                drop(guard);
-                for (packet, from) in got {
+                let v6 = fam.v6;
+                for i in 0..n {
+                    let (packet, from) = reply_of(&batch, i, v6);
                     self.match_reply(packet, from, read_from);
                 }
                 if n < BATCH {
@@ -332,7 +328,7 @@ impl Synner {
                 drained = false;
             }
         }
-        self.bufs = bufs;
+        self.batch = batch;
         if drained {
             self.drained_at = started;
         }
@@ -347,7 +343,7 @@ impl Synner {
     /// answers are taken during a long burst).
     pub fn collect(&mut self) {
         let read_from = self.drained_at;
-        let mut bufs = std::mem::take(&mut self.bufs);
+        let mut batch = std::mem::take(&mut self.batch);
         for v6 in [false, true] {
             let fam = if v6 {
                 self.v6.as_ref()
@@ -355,12 +351,14 @@ impl Synner {
                 self.v4.as_ref()
             };
             let Some(fam) = fam else { continue };
-            let got = read_batch(fam.raw.get_ref(), fam.v6, &mut bufs);
-            for (packet, from) in got {
+            let n = read_batch(fam.raw.get_ref(), &mut batch);
+            let v6 = fam.v6;
+            for i in 0..n {
+                let (packet, from) = reply_of(&batch, i, v6);
                 self.match_reply(packet, from, read_from);
             }
         }
-        self.bufs = bufs;
+        self.batch = batch;
     }
 
     fn match_reply(&mut self, packet: &[u8], from: Option<Ipv6Addr>, not_before: Instant) {
@@ -433,133 +431,41 @@ impl Synner {
     }
 }
 
-/// Send `fam`'s queued SYNs; whether the socket's buffer was full (the rest stay queued).
+/// Hands `outbox` to the kernel (see [`mmsg::send_all`] for the error policy): a SYN the kernel
+/// refuses fails its probe; true when the socket's buffer filled up with SYNs left over.
 fn flush_family(
     raw: &Socket,
     outbox: &mut Vec<Outgoing>,
     ready: &mut Vec<(u32, u32, io::Result<Answer>, Instant)>,
 ) -> bool {
-    let mut sent = 0;
-    let mut blocked = false;
-    while sent < outbox.len() {
-        let batch = &outbox[sent..outbox.len().min(sent + BATCH)];
-        match send_batch(raw, batch) {
-            Ok(n) => sent += n,
-            Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::EAGAIN) | Some(libc::ENOBUFS) | Some(libc::EINTR)
-                ) =>
-            {
-                blocked = true;
-                break;
-            }
-            Err(e) => {
-                // The first SYN of the batch failed: its probe fails, the rest go on.
-                let o = &batch[0];
-                ready.push((o.slot, o.generation, Err(e), Instant::now()));
-                sent += 1;
-            }
-        }
+    let msgs: Vec<OutMsg> = outbox
+        .iter()
+        .map(|o| OutMsg::new(&o.segment).to(&o.to))
+        .collect();
+    let r = mmsg::send_all(raw.as_fd(), &msgs);
+    let done = r.sent + r.failed.len();
+    for (i, e) in r.failed {
+        let o = &outbox[i];
+        ready.push((o.slot, o.generation, Err(e), Instant::now()));
     }
-    outbox.drain(..sent);
-    blocked
+    outbox.drain(..done);
+    r.blocked
 }
 
-/// One sendmmsg of `batch`; how many the kernel took.
-fn send_batch(raw: &Socket, batch: &[Outgoing]) -> io::Result<usize> {
-    let mut iov: Vec<libc::iovec> = batch
-        .iter()
-        .map(|o| libc::iovec {
-            iov_base: o.segment.as_ptr() as *mut libc::c_void,
-            iov_len: o.segment.len(),
-        })
-        .collect();
-    let mut msgs: Vec<libc::mmsghdr> = batch
-        .iter()
-        .zip(iov.iter_mut())
-        .map(|(o, iov)| {
-            // SAFETY: mmsghdr is plain data; all-zero is a valid empty header.
-            let mut m: libc::mmsghdr = unsafe { std::mem::zeroed() };
-            m.msg_hdr.msg_name = o.to.as_ptr() as *mut libc::c_void;
-            m.msg_hdr.msg_namelen = o.to.len();
-            m.msg_hdr.msg_iov = iov;
-            m.msg_hdr.msg_iovlen = 1;
-            m
-        })
-        .collect();
-    // SAFETY: every header points at an address, an iovec and a segment that `batch`, `iov` and
-    // `msgs` keep alive across the call; the kernel only reads them (and writes msg_len).
-    let n = unsafe {
-        libc::sendmmsg(
-            raw.as_raw_fd(),
-            msgs.as_mut_ptr(),
-            msgs.len() as libc::c_uint,
-            libc::MSG_DONTWAIT,
-        )
-    };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(n as usize)
+/// One recvmmsg into `batch`: how many datagrams (0 when none or on an error).
+fn read_batch(raw: &Socket, batch: &mut RecvBatch) -> usize {
+    batch.recv(raw.as_fd()).unwrap_or(0)
 }
 
-/// One recvmmsg into `bufs`: each datagram with, for IPv6, the address it came from.
-fn read_batch<'a>(
-    raw: &Socket,
-    v6: bool,
-    bufs: &'a mut [[u8; FILTER_SNAPLEN as usize]],
-) -> Vec<(&'a [u8], Option<Ipv6Addr>)> {
-    let mut names: Vec<MaybeUninit<libc::sockaddr_in6>> = vec![MaybeUninit::zeroed(); bufs.len()];
-    let mut iov: Vec<libc::iovec> = bufs
-        .iter_mut()
-        .map(|b| libc::iovec {
-            iov_base: b.as_mut_ptr() as *mut libc::c_void,
-            iov_len: b.len(),
-        })
-        .collect();
-    let mut msgs: Vec<libc::mmsghdr> = iov
-        .iter_mut()
-        .zip(names.iter_mut())
-        .map(|(iov, name)| {
-            // SAFETY: mmsghdr is plain data; all-zero is a valid empty header.
-            let mut m: libc::mmsghdr = unsafe { std::mem::zeroed() };
-            m.msg_hdr.msg_name = name.as_mut_ptr() as *mut libc::c_void;
-            m.msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t;
-            m.msg_hdr.msg_iov = iov;
-            m.msg_hdr.msg_iovlen = 1;
-            m
-        })
-        .collect();
-    // SAFETY: each header points at a buffer, an iovec and an address slot that `bufs`, `iov`
-    // and `names` keep alive across the call, with their true lengths; non-blocking, no timeout.
-    let n = unsafe {
-        libc::recvmmsg(
-            raw.as_raw_fd(),
-            msgs.as_mut_ptr(),
-            msgs.len() as libc::c_uint,
-            libc::MSG_DONTWAIT,
-            std::ptr::null_mut(),
-        )
-    };
-    let n = if n < 0 { 0 } else { n as usize };
-    let lens: Vec<(usize, Option<Ipv6Addr>)> = msgs[..n]
-        .iter()
-        .zip(names.iter())
-        .map(|(m, name)| {
-            let from = v6.then(|| {
-                // SAFETY: the kernel wrote an AF_INET6 address for each datagram it returned
-                // (the slot was zeroed before, so a short one reads as ::).
-                let sa = unsafe { name.assume_init_ref() };
-                Ipv6Addr::from(sa.sin6_addr.s6_addr)
-            });
-            (m.msg_len as usize, from)
-        })
-        .collect();
-    bufs.iter()
-        .zip(lens)
-        .map(|(b, (len, from))| (&b[..len.min(b.len())], from))
-        .collect()
+/// Datagram `i` of `batch`, with, for IPv6, the address it came from (raw IPv6 sockets do not
+/// deliver the IP header).
+fn reply_of(batch: &RecvBatch, i: usize, v6: bool) -> (&[u8], Option<Ipv6Addr>) {
+    let m = batch.get(i);
+    let from = v6.then(|| match m.from {
+        Some(SocketAddr::V6(a)) => *a.ip(),
+        _ => Ipv6Addr::UNSPECIFIED,
+    });
+    (m.data, from)
 }
 
 #[cfg(test)]

@@ -1,16 +1,23 @@
-//! Puts announcement frames on one interface through an AF_PACKET socket.
+//! Puts announcement frames on any interface through one AF_PACKET socket.
 //!
-//! The socket is opened with protocol 0, so the kernel queues nothing to it: it only sends.
-//! Sends are a few dozen bytes on a socket with an empty queue; a blocking `send` returns at
-//! once, so callers on an async runtime may call it directly.
+//! The socket is opened with protocol 0 and bound to no interface, so the kernel queues nothing
+//! to it: it only sends, each frame addressed to its interface (`sockaddr_ll`). One socket
+//! serves every instance of the daemon: it is opened once and closed once (closing an AF_PACKET
+//! socket waits for an RCU grace period, ~10 ms, which a socket per instance paid N times on
+//! every stop and reload). Frames due together leave in one `sendmmsg`.
 
 use std::ffi::CString;
 use std::io;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::os::fd::AsFd;
 
-use socket2::{Domain, SockAddr, SockAddrStorage, Socket, Type};
+use socket2::{Domain, SockAddr, Socket, Type};
+use sysio::mmsg::{self, OutMsg};
 
 use crate::frame;
+
+const ETH_P_ARP: u16 = 0x0806;
+const ETH_P_IPV6: u16 = 0x86dd;
 
 /// Why the sender could not be opened or a frame not sent.
 #[derive(Debug, thiserror::Error)]
@@ -19,71 +26,104 @@ pub enum Error {
     NoSuchInterface(String),
     #[error("cannot read the MAC address of {ifname}: {source}")]
     Mac { ifname: String, source: io::Error },
-    #[error("AF_PACKET socket on {ifname}: {source}")]
-    Socket { ifname: String, source: io::Error },
-    #[error("sending on {ifname}: {source}")]
-    Send { ifname: String, source: io::Error },
+    #[error("opening an AF_PACKET socket: {0}")]
+    Socket(io::Error),
+    #[error("sending on interface {ifindex}: {source}")]
+    Send { ifindex: u32, source: io::Error },
 }
 
-/// A sender bound to one interface.
+/// Where announcements go and the MAC they announce (the interface's own, or a virtual MAC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Port {
+    pub ifindex: u32,
+    pub mac: [u8; 6],
+}
+
+/// The daemon's announcement socket.
 #[derive(Debug)]
 pub struct Sender {
     sock: Socket,
-    ifname: String,
-    mac: [u8; 6],
+}
+
+/// What became of a burst of announcements.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub sent: usize,
+    /// The first error, when some frames did not go out.
+    pub error: Option<Error>,
 }
 
 impl Sender {
-    /// Opens a sender on `ifname`, announcing with the interface's own MAC.
-    pub fn open(ifname: &str) -> Result<Self, Error> {
-        let mac = read_mac(ifname)?;
-        Self::open_with_mac(ifname, mac)
+    /// Opens the socket (needs CAP_NET_RAW).
+    pub fn open() -> Result<Self, Error> {
+        let sock = Socket::new(Domain::PACKET, Type::RAW.cloexec(), None).map_err(Error::Socket)?;
+        Ok(Self { sock })
     }
 
-    /// Opens a sender that announces `mac` (a virtual MAC) instead of the interface's.
-    pub fn open_with_mac(ifname: &str, mac: [u8; 6]) -> Result<Self, Error> {
-        let index = ifindex(ifname)?;
-        let sock_err = |source| Error::Socket {
-            ifname: ifname.to_string(),
-            source,
-        };
-        let sock = Socket::new(Domain::PACKET, Type::RAW, None).map_err(sock_err)?;
-        sock.bind(&link_addr(index)).map_err(sock_err)?;
-        Ok(Self {
-            sock,
-            ifname: ifname.to_string(),
-            mac,
-        })
-    }
-
-    /// The MAC the announcements carry.
-    pub fn mac(&self) -> [u8; 6] {
-        self.mac
-    }
-
-    /// Sends one gratuitous ARP for `ip`.
-    pub fn send_garp(&self, ip: Ipv4Addr) -> Result<(), Error> {
-        self.send(&frame::garp(self.mac, ip))
+    /// Sends one gratuitous ARP for `ip` on `port`.
+    pub fn send_garp(&self, port: Port, ip: Ipv4Addr) -> Result<(), Error> {
+        self.send_frame(port, ETH_P_ARP, &frame::garp(port.mac, ip))
     }
 
     /// Sends one unsolicited neighbour advertisement for `target` from `src` (keepalived uses
     /// the target itself).
-    pub fn send_na(&self, target: Ipv6Addr, src: Ipv6Addr) -> Result<(), Error> {
-        self.send(&frame::unsolicited_na(self.mac, src, target))
+    pub fn send_na(&self, port: Port, target: Ipv6Addr, src: Ipv6Addr) -> Result<(), Error> {
+        self.send_frame(
+            port,
+            ETH_P_IPV6,
+            &frame::unsolicited_na(port.mac, src, target),
+        )
     }
 
-    fn send(&self, frame: &[u8]) -> Result<(), Error> {
+    /// `rounds` rounds of one announcement per address (GARP for IPv4, NA from the address
+    /// itself for IPv6), in order, in as few system calls as the socket allows.
+    pub fn announce(&self, port: Port, addrs: &[IpAddr], rounds: u32) -> Report {
+        let to4 = sysio::link::link_addr(port.ifindex, ETH_P_ARP);
+        let to6 = sysio::link::link_addr(port.ifindex, ETH_P_IPV6);
+        let frames: Vec<(Vec<u8>, &SockAddr)> = addrs
+            .iter()
+            .map(|a| match a {
+                IpAddr::V4(ip) => (frame::garp(port.mac, *ip).to_vec(), &to4),
+                IpAddr::V6(ip) => (frame::unsolicited_na(port.mac, *ip, *ip).to_vec(), &to6),
+            })
+            .collect();
+        let msgs: Vec<OutMsg> = (0..rounds)
+            .flat_map(|_| frames.iter().map(|(f, to)| OutMsg::new(f).to(to)))
+            .collect();
+        let r = mmsg::send_all(self.sock.as_fd(), &msgs);
+        let error = r
+            .failed
+            .into_iter()
+            .map(|(_, e)| e)
+            .next()
+            .or_else(|| {
+                r.blocked
+                    .then(|| io::Error::from(io::ErrorKind::WouldBlock))
+            })
+            .map(|source| Error::Send {
+                ifindex: port.ifindex,
+                source,
+            });
+        Report {
+            sent: r.sent,
+            error,
+        }
+    }
+
+    fn send_frame(&self, port: Port, protocol: u16, frame: &[u8]) -> Result<(), Error> {
+        let to = sysio::link::link_addr(port.ifindex, protocol);
         self.sock
-            .send(frame)
+            .send_to(frame, &to)
             .map(drop)
             .map_err(|source| Error::Send {
-                ifname: self.ifname.clone(),
+                ifindex: port.ifindex,
                 source,
             })
     }
 }
 
-fn ifindex(ifname: &str) -> Result<u32, Error> {
+/// The index of interface `ifname` in our network namespace.
+pub fn ifindex(ifname: &str) -> Result<u32, Error> {
     let c = CString::new(ifname).map_err(|_| Error::NoSuchInterface(ifname.to_string()))?;
     nix::net::if_::if_nametoindex(c.as_c_str())
         .map_err(|_| Error::NoSuchInterface(ifname.to_string()))
@@ -91,7 +131,7 @@ fn ifindex(ifname: &str) -> Result<u32, Error> {
 
 /// The interface's MAC, from sysfs (the netns of the reading thread decides which sysfs
 /// applies, so read it through /sys/class/net of our own namespace).
-fn read_mac(ifname: &str) -> Result<[u8; 6], Error> {
+pub fn read_mac(ifname: &str) -> Result<[u8; 6], Error> {
     let mac_err = |source| Error::Mac {
         ifname: ifname.to_string(),
         source,
@@ -108,19 +148,6 @@ fn parse_mac(s: &str) -> Option<[u8; 6]> {
         *b = u8::from_str_radix(parts.next()?, 16).ok()?;
     }
     parts.next().is_none().then_some(out)
-}
-
-/// `sockaddr_ll` naming the interface, for bind.
-fn link_addr(ifindex: u32) -> SockAddr {
-    let mut storage = SockAddrStorage::zeroed();
-    // SAFETY: `sockaddr_ll` is a sockaddr type of this platform and fits in the storage
-    // (`view_as` asserts the size); all-zero is a valid `sockaddr_ll` we then fill in.
-    let ll = unsafe { storage.view_as::<libc::sockaddr_ll>() };
-    ll.sll_family = libc::AF_PACKET as u16;
-    ll.sll_ifindex = ifindex as i32;
-    let len = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
-    // SAFETY: the storage holds an initialised `sockaddr_ll` of exactly `len` bytes.
-    unsafe { SockAddr::new(storage, len) }
 }
 
 #[cfg(test)]
@@ -140,7 +167,28 @@ mod tests {
 
     #[test]
     fn unknown_interface_is_a_clear_error() {
-        let e = Sender::open("nosuchif0xyz").unwrap_err();
+        let e = ifindex("nosuchif0xyz").unwrap_err();
         assert!(e.to_string().contains("nosuchif0xyz"), "{e}");
+        let e = read_mac("nosuchif0xyz").unwrap_err();
+        assert!(e.to_string().contains("nosuchif0xyz"), "{e}");
+    }
+
+    /// On loopback (root only): one burst of rounds × addresses leaves as frames, in order.
+    #[test]
+    fn a_burst_goes_out_on_loopback() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: needs root (AF_PACKET)");
+            return;
+        }
+        let s = Sender::open().unwrap();
+        let port = Port {
+            ifindex: ifindex("lo").unwrap(),
+            mac: [2, 0, 0, 0, 0, 1],
+        };
+        let addrs: [IpAddr; 2] = ["192.0.2.7".parse().unwrap(), "2001:db8::7".parse().unwrap()];
+        let r = s.announce(port, &addrs, 3);
+        assert_eq!(r.sent, 6);
+        assert!(r.error.is_none(), "{:?}", r.error);
+        s.send_garp(port, "192.0.2.8".parse().unwrap()).unwrap();
     }
 }

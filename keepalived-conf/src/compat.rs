@@ -33,7 +33,14 @@ pub const DIFFERENCES: &[(&str, &str)] = &[
         "`priority 255` with `state BACKUP`",
         "a warning not counted as a failure (keepalived is silent)",
     ),
+    (
+        "`lvs_sync_daemon` naming no instance, or one that does not exist",
+        "an error, the setting cleared (keepalived clears it too, but says so only when it starts; without an instance it runs a sending and a receiving daemon at once, which vrrpd's one-forwarder-at-a-time balancer does not do)",
+    ),
 ];
+
+/// How `lvs_sync_daemon` behaves, beyond the keyword table.
+const SYNC_NOTES: &str = include_str!("sync_notes.md");
 
 fn status(s: Status) -> (&'static str, &'static str) {
     match s {
@@ -64,6 +71,7 @@ pub fn table() -> String {
     for (ctx, specs) in schema::contexts() {
         section(&mut out, ctx, specs.iter().map(|s| (s.name, s.status)));
     }
+    out.push_str(SYNC_NOTES);
     out.push_str(
         "\n## Deliberate differences from `keepalived -t`\n\n| What | vrrpd |\n|---|---|\n",
     );

@@ -12,9 +12,9 @@ use super::keywords::{
 };
 use super::lexer::Token;
 use super::model::{
-    Authentication, Config, Garp, GarpGroup, GlobalDefs, InitialState, Notify, NotifyFifo, Scope,
-    SourceRef, SyncGroup, Track, TrackFile, TrackProcess, TrackVirtualServer, UseVmac,
-    VirtualAddress, VirtualServer, VrrpInstance,
+    Authentication, Config, Garp, GarpGroup, GlobalDefs, InitialState, LvsSyncDaemon, Notify,
+    NotifyFifo, Scope, SourceRef, SyncGroup, Track, TrackFile, TrackProcess, TrackVirtualServer,
+    UseVmac, VirtualAddress, VirtualServer, VrrpInstance,
 };
 use super::process::{ProcessDraft, Side};
 use super::tree::Node;
@@ -120,6 +120,175 @@ struct GlobalDraft {
     mail: super::model::MailDefs,
     /// `vrrp_priority`, `checker_rt_priority`, `umask`, ...
     process: ProcessDraft,
+    lvs_sync_daemon: Option<SyncDaemonDraft>,
+}
+
+/// `lvs_sync_daemon` as written; the instance is looked up once all are read.
+struct SyncDaemonDraft {
+    interface: String,
+    instance: Option<String>,
+    syncid: Option<u8>,
+    maxlen: Option<u16>,
+    port: Option<u16>,
+    ttl: Option<u8>,
+    group: Option<IpAddr>,
+    pos: Pos,
+}
+
+impl SyncDaemonDraft {
+    /// keepalived's parse: keyword options in any order, the old positional `VRRP_INSTANCE
+    /// [SYNC_ID]` too; a bad value is reported and ignored, as keepalived ignores it.
+    fn parse(n: &Node, d: &mut Diags) -> Option<Self> {
+        let first = n.args.first().or_else(|| {
+            d.push(Diagnostic::error(
+                n.pos(),
+                "lvs_sync_daemon requires interface",
+            ));
+            None
+        })?;
+        let mut s = Self {
+            interface: first.text.clone(),
+            instance: None,
+            syncid: None,
+            maxlen: None,
+            port: None,
+            ttl: None,
+            group: None,
+            pos: n.pos().clone(),
+        };
+        let args = &n.args;
+        let mut i = 1;
+        while i < args.len() {
+            let word = args[i].text.as_str();
+            let value = args.get(i + 1);
+            let num = |d: &mut Diags, min: u32, max: u32, what: &str| -> Option<u32> {
+                let Some(v) = value else {
+                    d.push(Diagnostic::error(
+                        &args[i].pos,
+                        format!("No value specified for lvs_sync_daemon {word} - ignoring"),
+                    ));
+                    return None;
+                };
+                match v.text.parse::<u32>() {
+                    Ok(x) if (min..=max).contains(&x) => Some(x),
+                    _ => {
+                        d.push(Diagnostic::error(
+                            &v.pos,
+                            format!("Invalid {what} ({}) - ignoring", v.text),
+                        ));
+                        None
+                    }
+                }
+            };
+            match word {
+                "inst" => {
+                    if let Some(v) = value {
+                        s.instance.get_or_insert(v.text.clone());
+                    }
+                }
+                "id" => s.syncid = num(d, 0, 255, "syncid").map(|v| v as u8).or(s.syncid),
+                "maxlen" => {
+                    s.maxlen = num(d, 1, 65535 - 20 - 8, "lvs_sync_daemon maxlen")
+                        .map(|v| v as u16)
+                        .or(s.maxlen)
+                }
+                "port" => {
+                    s.port = num(d, 1, 65535, "lvs_sync_daemon port")
+                        .map(|v| v as u16)
+                        .or(s.port)
+                }
+                "ttl" => {
+                    s.ttl = num(d, 1, 255, "lvs_sync_daemon ttl")
+                        .map(|v| v as u8)
+                        .or(s.ttl)
+                }
+                "group" => match value.map(|v| (v, v.text.parse::<IpAddr>())) {
+                    Some((_, Ok(ip))) if ip.is_multicast() => s.group = Some(ip),
+                    Some((v, _)) => d.push(Diagnostic::error(
+                        &v.pos,
+                        format!(
+                            "lvs_sync_daemon group address {} is not multicast - ignoring",
+                            v.text
+                        ),
+                    )),
+                    None => d.push(Diagnostic::error(
+                        &args[i].pos,
+                        "No value specified for lvs_sync_daemon group - ignoring",
+                    )),
+                },
+                // keepalived before 2.0: `INTERFACE VRRP_INSTANCE [SYNC_ID]`.
+                _ if i == 1 => {
+                    s.instance = Some(word.to_string());
+                    i += 1;
+                    continue;
+                }
+                _ if i == 2 => {
+                    match word.parse::<u8>() {
+                        Ok(v) => {
+                            d.push(Diagnostic::warning(
+                                &args[i].pos,
+                                "Please use keyword \"id\" before lvs_sync_daemon SYNCID",
+                            ));
+                            s.syncid = Some(v);
+                        }
+                        Err(_) => d.push(Diagnostic::error(
+                            &args[i].pos,
+                            format!("Invalid syncid ({word}) - defaulting to vrid"),
+                        )),
+                    }
+                    i += 1;
+                    continue;
+                }
+                _ => {
+                    d.push(Diagnostic::error(
+                        &args[i].pos,
+                        format!("Unknown option {word} specified for lvs_sync_daemon"),
+                    ));
+                    i += 1;
+                    continue;
+                }
+            }
+            i += 2;
+        }
+        Some(s)
+    }
+
+    /// Looks the instance up: its virtual_router_id is the default sync id. Without one
+    /// that exists nothing is synchronised (keepalived clears the setting too).
+    fn resolve(&self, instances: &[VrrpInstance], d: &mut Diags) -> Option<LvsSyncDaemon> {
+        let Some(name) = &self.instance else {
+            // keepalived then runs a sending and a receiving daemon at once (active/active);
+            // the balancer here forwards on one node at a time.
+            d.push(
+                Diagnostic::error(
+                    &self.pos,
+                    "lvs_sync_daemon without a VRRP instance is not supported: name the instance whose Master sends - clearing lvs_syncd config",
+                )
+                .not_flagged_by_keepalived(),
+            );
+            return None;
+        };
+        let Some(inst) = instances.iter().find(|i| &i.name == name) else {
+            // keepalived says so when it starts, not under -t.
+            d.push(
+                Diagnostic::error(
+                    &self.pos,
+                    format!("Unable to find vrrp instance {name} for lvs_syncd - clearing lvs_syncd config"),
+                )
+                .not_flagged_by_keepalived(),
+            );
+            return None;
+        };
+        Some(LvsSyncDaemon {
+            interface: self.interface.clone(),
+            instance: name.clone(),
+            syncid: self.syncid.unwrap_or(inst.virtual_router_id),
+            maxlen: self.maxlen,
+            port: self.port.unwrap_or(8848),
+            ttl: self.ttl.unwrap_or(1),
+            group: self.group,
+        })
+    }
 }
 
 /// One `*notify_fifo` and its `*notify_fifo_script`, in either order.
@@ -404,6 +573,20 @@ fn global_table() -> &'static [Keyword<GlobalDraft>] {
             }),
             Keyword::new("vrrp_lower_prio_no_advert", |g, n, d| {
                 g.garp.lower_prio_no_advert = bool_arg(n, d)
+            }),
+            Keyword::new("lvs_sync_daemon", |g, n, d| {
+                if let Some(s) = &g.lvs_sync_daemon {
+                    d.push(Diagnostic::error(
+                        n.pos(),
+                        format!(
+                            "lvs_sync_daemon has already been specified as {} {} - ignoring",
+                            s.interface,
+                            s.instance.as_deref().unwrap_or("")
+                        ),
+                    ));
+                    return;
+                }
+                g.lvs_sync_daemon = SyncDaemonDraft::parse(n, d);
             }),
             Keyword::new("vrrp_mcast_group4", |g, n, d| {
                 g.mcast_group4 = ip_arg(n, d).and_then(|ip| match ip {
@@ -1111,11 +1294,15 @@ impl Draft {
         global.fifo_write_vrrp_states_on_reload = g.fifo_states_on_reload;
         global.mail = g.mail.clone();
         global.process = process;
-        let instances = self
+        let instances: Vec<VrrpInstance> = self
             .instances
             .into_iter()
             .filter_map(|i| i.resolve(&global, lower_explicit, diags))
             .collect();
+        global.lvs_sync_daemon = g
+            .lvs_sync_daemon
+            .as_ref()
+            .and_then(|s| s.resolve(&instances, diags));
         Config {
             global,
             instances,

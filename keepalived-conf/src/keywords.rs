@@ -152,7 +152,6 @@ pub const GLOBAL_UNSUPPORTED: &[&str] = &[
     "lvs_flush",
     "lvs_flush_onstop",
     "lvs_timeouts",
-    "lvs_sync_daemon",
     "vrrp_iptables",
     "vrrp_ipsets",
     "vrrp_nftables",

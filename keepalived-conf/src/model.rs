@@ -400,6 +400,33 @@ pub struct GlobalDefs {
     /// Email alerts: recipients, server and the `smtp_alert` defaults.
     #[serde(default)]
     pub mail: MailDefs,
+    /// `lvs_sync_daemon`: the balancer's connections synchronised with the other node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lvs_sync_daemon: Option<LvsSyncDaemon>,
+}
+
+/// `lvs_sync_daemon INTERFACE VRRP_INSTANCE [id SYNC_ID] [maxlen LEN] [port PORT] [ttl TTL]
+/// [group IP]`: IPVS's sync protocol on `interface`; the node where `instance` is Master
+/// sends, the other receives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LvsSyncDaemon {
+    pub interface: String,
+    /// The VRRP instance whose state says which way connections go.
+    pub instance: String,
+    /// `id` (0..=255); the instance's virtual_router_id when not given, as keepalived.
+    pub syncid: u8,
+    /// `maxlen`: the largest message (UDP payload); the interface's MTU less the IP and UDP
+    /// headers when not given, as Linux.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maxlen: Option<u16>,
+    /// `port` (default 8848).
+    pub port: u16,
+    /// `ttl` (default 1).
+    pub ttl: u8,
+    /// `group` (default 224.0.0.81).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<std::net::IpAddr>,
 }
 
 /// The mail keys of `global_defs`.
@@ -512,6 +539,7 @@ impl Default for GlobalDefs {
             metrics_listen: None,
             vrrp_startup_delay: None,
             net_namespace: None,
+            lvs_sync_daemon: None,
             down_timer_adverts: 3,
             higher_prio_send_advert: false,
             check_unicast_src: false,

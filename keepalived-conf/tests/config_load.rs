@@ -342,3 +342,72 @@ fn fifo_scripts_and_instance_events() {
         back.instances[0].notify_priority_changes && !back.instances[1].notify_priority_changes
     );
 }
+
+/// `lvs_sync_daemon` as keepalived 2.2.7 reads it: options in any order, the sync id
+/// defaulting to the instance's virtual_router_id, the old positional form, and a missing
+/// instance clearing the setting (with keepalived's message).
+#[test]
+fn lvs_sync_daemon_options_defaults_and_errors() {
+    let conf = |line: &str| {
+        format!(
+            "global_defs {{\n  {line}\n}}\nvrrp_instance VI_1 {{\n  interface eth0\n  virtual_router_id 51\n  priority 100\n  virtual_ipaddress {{\n    192.0.2.100/24\n  }}\n}}\n"
+        )
+    };
+    let load = |line: &str| {
+        let (cfg, diags) = load_str(&conf(line), Path::new("k.conf"));
+        let msgs: Vec<String> = diags.iter().map(|d| d.message.clone()).collect();
+        (cfg.global.lvs_sync_daemon, msgs)
+    };
+    let (s, msgs) = load("lvs_sync_daemon eth1 VI_1");
+    let s = s.expect("set");
+    assert!(msgs.is_empty(), "{msgs:?}");
+    assert_eq!(
+        (
+            s.interface.as_str(),
+            s.instance.as_str(),
+            s.syncid,
+            s.port,
+            s.ttl
+        ),
+        ("eth1", "VI_1", 51, 8848, 1),
+        "the sync id is the instance's VRID"
+    );
+    assert_eq!((s.maxlen, s.group), (None, None));
+    let (s, msgs) =
+        load("lvs_sync_daemon eth1 inst VI_1 id 7 maxlen 1400 port 9000 ttl 3 group 239.1.1.1");
+    let s = s.expect("set");
+    assert!(msgs.is_empty(), "{msgs:?}");
+    assert_eq!(
+        (s.syncid, s.maxlen, s.port, s.ttl, s.group),
+        (
+            7,
+            Some(1400),
+            9000,
+            3,
+            Some("239.1.1.1".parse::<IpAddr>().unwrap())
+        )
+    );
+    let (s, msgs) = load("lvs_sync_daemon eth1 VI_1 9");
+    assert_eq!(s.expect("set").syncid, 9);
+    assert_eq!(
+        msgs,
+        ["Please use keyword \"id\" before lvs_sync_daemon SYNCID"]
+    );
+    let (s, msgs) = load("lvs_sync_daemon eth1 VI_1 group 192.0.2.1 ttl 0 bogus 1");
+    assert_eq!(s.expect("set").group, None);
+    assert_eq!(
+        msgs,
+        [
+            "lvs_sync_daemon group address 192.0.2.1 is not multicast - ignoring",
+            "Invalid lvs_sync_daemon ttl (0) - ignoring",
+            "Unknown option bogus specified for lvs_sync_daemon",
+            "Unknown option 1 specified for lvs_sync_daemon",
+        ]
+    );
+    let (s, msgs) = load("lvs_sync_daemon eth1 VI_9");
+    assert_eq!(s, None);
+    assert_eq!(
+        msgs,
+        ["Unable to find vrrp instance VI_9 for lvs_syncd - clearing lvs_syncd config"]
+    );
+}

@@ -30,9 +30,18 @@ pub struct AdvertSeen {
     pub priority: u8,
 }
 
+/// An ICMP / ICMPv6 echo reply as seen on the wire: who answered, from which MAC.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplySeen {
+    pub at: Instant,
+    pub src_mac: String,
+    pub src: IpAddr,
+}
+
 #[derive(Default)]
 struct Shared {
     seen: Mutex<Vec<AdvertSeen>>,
+    replies: Mutex<Vec<ReplySeen>>,
     cond: Condvar,
 }
 
@@ -85,6 +94,34 @@ pub fn parse_frame(frame: &[u8], at: Instant) -> Option<AdvertSeen> {
     })
 }
 
+/// Parse an Ethernet frame carrying an echo reply (ICMP type 0, ICMPv6 type 129).
+pub fn parse_reply(frame: &[u8], at: Instant) -> Option<ReplySeen> {
+    let ethertype = u16::from_be_bytes([*frame.get(12)?, *frame.get(13)?]);
+    let ip = frame.get(14..)?;
+    let src = match ethertype {
+        0x0800 => {
+            let ihl = (*ip.first()? as usize & 0x0f) * 4;
+            if ip.len() < 20 || ip[9] != 1 || *ip.get(ihl)? != 0 {
+                return None;
+            }
+            IpAddr::V4(Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]))
+        }
+        0x86dd => {
+            if ip.len() < 41 || ip[6] != 58 || ip[40] != 129 {
+                return None;
+            }
+            let src: [u8; 16] = ip[8..24].try_into().ok()?;
+            IpAddr::V6(Ipv6Addr::from(src))
+        }
+        _ => return None,
+    };
+    Some(ReplySeen {
+        at,
+        src_mac: mac_str(&frame[6..12]),
+        src,
+    })
+}
+
 impl AdvertWatch {
     /// Start watching all adverts that reach `host`.
     pub fn start(host: &Host) -> Result<Self> {
@@ -121,9 +158,12 @@ impl AdvertWatch {
                     let Ok(n) = reader.read(&mut buf) else {
                         continue;
                     };
-                    if let Some(a) = parse_frame(&buf[..n], Instant::now()) {
+                    let now = Instant::now();
+                    if let Some(a) = parse_frame(&buf[..n], now) {
                         sh.seen.lock().unwrap_or_else(|e| e.into_inner()).push(a);
                         sh.cond.notify_all();
+                    } else if let Some(r) = parse_reply(&buf[..n], now) {
+                        sh.replies.lock().unwrap_or_else(|e| e.into_inner()).push(r);
                     }
                 }
             })?;
@@ -171,6 +211,36 @@ impl AdvertWatch {
         }
     }
 
+    /// The first echo reply after `after` satisfying `pred` (no wait: what was seen so far).
+    pub fn first_reply(
+        &self,
+        after: Instant,
+        pred: impl Fn(&ReplySeen) -> bool,
+    ) -> Option<ReplySeen> {
+        self.shared
+            .replies
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .find(|r| r.at > after && pred(r))
+            .cloned()
+    }
+
+    /// The first advert after `after` satisfying `pred`, seen so far (no wait).
+    pub fn first_after(
+        &self,
+        after: Instant,
+        pred: impl Fn(&AdvertSeen) -> bool,
+    ) -> Option<AdvertSeen> {
+        self.shared
+            .seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .find(|a| a.at > after && pred(a))
+            .cloned()
+    }
+
     /// Last advert before `before` satisfying `pred`.
     pub fn last_before(
         &self,
@@ -180,6 +250,63 @@ impl AdvertWatch {
         self.snapshot()
             .into_iter()
             .rfind(|a| a.at <= before && pred(a))
+    }
+}
+
+/// Sends crafted VRRP packets from one lab host: a raw IP socket (protocol 112) opened in the
+/// host's namespace, multicast out of its lab interface with TTL 255, as a router would.
+pub struct AdvertSender {
+    sock: Socket,
+    /// The host's address: the packets' source.
+    pub src: Ipv4Addr,
+}
+
+impl AdvertSender {
+    /// A sender on `host`, from its IPv4 address.
+    pub fn open(host: &Host) -> Result<Self> {
+        let IpAddr::V4(src) = host.v4 else {
+            return Err(LabError::Other(format!(
+                "{} has no IPv4 address",
+                host.name
+            )));
+        };
+        let ns = File::open(host.netns_path())?;
+        // The socket keeps the namespace it was made in: make it on a thread that joined it.
+        let sock = std::thread::spawn(move || -> Result<Socket> {
+            setns(&ns, CloneFlags::CLONE_NEWNET)?;
+            let s = Socket::new(
+                Domain::IPV4,
+                Type::RAW,
+                Some(Protocol::from(i32::from(IPPROTO_VRRP))),
+            )?;
+            s.set_multicast_ttl_v4(255)?;
+            s.set_ttl_v4(255)?;
+            s.set_multicast_if_v4(&src)?;
+            s.set_multicast_loop_v4(false)?;
+            Ok(s)
+        })
+        .join()
+        .map_err(|_| LabError::Other("advert sender thread panicked".into()))??;
+        Ok(Self { sock, src })
+    }
+
+    /// TTL of the packets sent from now on (255 unless changed: what VRRP requires).
+    pub fn set_ttl(&self, ttl: u32) -> Result<()> {
+        self.sock.set_multicast_ttl_v4(ttl)?;
+        Ok(())
+    }
+
+    /// Sends one VRRP payload (the kernel adds the IP header) to 224.0.0.18.
+    pub fn send(&self, payload: &[u8]) -> Result<()> {
+        let dst = std::net::SocketAddrV4::new(Ipv4Addr::new(224, 0, 0, 18), 0);
+        self.sock.send_to(payload, &dst.into())?;
+        Ok(())
+    }
+
+    /// Encodes `advert` from this sender to the VRRP group and sends it.
+    pub fn send_advert(&self, advert: &vrrp_proto::packet::Advert) -> Result<()> {
+        let dst = IpAddr::V4(vrrp_proto::packet::MCAST_V4);
+        self.send(&advert.encode(IpAddr::V4(self.src), dst))
     }
 }
 

@@ -86,8 +86,14 @@ impl Daemon {
     /// Write `config` into the host's directory and start the daemon in the host's namespace:
     /// `DAEMON [-P] -n -l -f FILE -p PID -r VRRPPID`, output to `<host dir>/<daemon>.log`.
     pub fn start(self, host: &Host, config: &str) -> Result<DaemonProc> {
+        self.start_file(host, &format!("{self}.conf"), config)
+    }
+
+    /// [`Daemon::start`] with the configuration in `file` (vrrpd reads `*.toml` as its native
+    /// TOML).
+    pub fn start_file(self, host: &Host, file: &str, config: &str) -> Result<DaemonProc> {
         let bin = self.binary()?;
-        let conf = host.dir.join(format!("{self}.conf"));
+        let conf = host.dir.join(file);
         std::fs::write(&conf, config)?;
         let pid = host.dir.join(format!("{self}.pid"));
         let vrrp_pid = host.dir.join(format!("{self}-vrrp.pid"));
@@ -109,13 +115,18 @@ impl Daemon {
             "-r".into(),
             vrrp_pid.to_string_lossy().into_owned(),
         ]);
-        let args: Vec<String> = args.collect();
-        let child = host.spawn(&bin_s, &args, Some(&log))?;
+        // Dumps go to `$TMPDIR` (both daemons, as keepalived): the host's directory, so
+        // concurrent tests never read each other's /tmp/keepalived.* files.
+        let tmp = format!("TMPDIR={}", host.dir.display());
+        let args: Vec<String> = [tmp, bin_s].into_iter().chain(args).collect();
+        let child = host.spawn("env", &args, Some(&log))?;
         Ok(DaemonProc {
             daemon: self,
             host: host.name.clone(),
             child,
             log,
+            tmp_dir: host.dir.clone(),
+            vrrp_pid_file: vrrp_pid,
         })
     }
 }
@@ -127,6 +138,10 @@ pub struct DaemonProc {
     pub host: String,
     child: LabChild,
     pub log: PathBuf,
+    /// The daemon's `TMPDIR`, where its signal dumps go.
+    pub tmp_dir: PathBuf,
+    /// `-r`: where the process running the VRRP instances writes its pid.
+    vrrp_pid_file: PathBuf,
 }
 
 impl DaemonProc {
@@ -157,8 +172,42 @@ impl DaemonProc {
         self.child.try_wait().is_none()
     }
 
+    /// The main process (`-p`): vrrpd's supervisor, keepalived's parent.
     pub fn pid(&self) -> u32 {
         self.child.pid()
+    }
+
+    /// The process running the VRRP instances (`-r`: vrrpd's supervised child, keepalived's
+    /// VRRP child), once its pid file names a live process other than `not` (bounded wait).
+    pub fn vrrp_pid(&self, not: Option<u32>, timeout: Duration) -> Result<u32> {
+        let mut found = None;
+        let live = crate::wait::wait_until(timeout, Duration::from_millis(5), || {
+            found = std::fs::read_to_string(&self.vrrp_pid_file)
+                .ok()
+                .and_then(|t| t.trim().parse::<u32>().ok())
+                .filter(|p| Some(*p) != not && Path::new(&format!("/proc/{p}")).exists());
+            found.is_some()
+        });
+        match found {
+            Some(p) if live => Ok(p),
+            _ => Err(LabError::Timeout(
+                timeout,
+                format!(
+                    "{} to name a running VRRP process other than {not:?}; log:\n{}",
+                    self.vrrp_pid_file.display(),
+                    self.log_text()
+                ),
+            )),
+        }
+    }
+
+    /// SIGKILL the process running the VRRP instances, alone (as the OOM killer does): the
+    /// main process lives on. Returns the pid killed.
+    pub fn kill_vrrp(&self) -> Result<u32> {
+        let pid = self.vrrp_pid(None, Duration::from_secs(5))?;
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), Signal::SIGKILL)
+            .map_err(|e| LabError::Other(format!("kill -9 {pid}: {e}")))?;
+        Ok(pid)
     }
 
     /// The daemon's log so far (for failure messages).
@@ -168,5 +217,10 @@ impl DaemonProc {
 
     pub fn log_path(&self) -> &Path {
         &self.log
+    }
+
+    /// Where the daemon writes dump `file` (`keepalived.data`, `.stats`, `.json`).
+    pub fn dump_path(&self, file: &str) -> PathBuf {
+        self.tmp_dir.join(file)
     }
 }

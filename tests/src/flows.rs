@@ -161,6 +161,9 @@ fn run(
     while !stop.load(Ordering::Relaxed) {
         let round = Instant::now();
         for (f, r) in flows.iter_mut().filter(|(_, r)| r.broken.is_none()) {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
             let at = t0.elapsed().as_millis() as u64;
             let answer = match f {
                 Flow::Tcp(c) => c.get().map_err(|e| e.to_string()),

@@ -672,9 +672,9 @@ fn ipip_decap(
                 }
             }
             let raw = Socket::new(Domain::IPV4, Type::RAW, Some(socket2::Protocol::from(4)))?;
-            raw.set_read_timeout(Some(Duration::from_millis(25)))?;
+            raw.set_nonblocking(true)?;
             let raw6 = Socket::new(Domain::IPV6, Type::RAW, Some(socket2::Protocol::from(41)))?;
-            raw6.set_read_timeout(Some(Duration::from_millis(25)))?;
+            raw6.set_nonblocking(true)?;
             Ok((tun, raw, raw6))
         };
         let (mut tun, raw, raw6) = match setup() {
@@ -689,19 +689,31 @@ fn ipip_decap(
         };
         let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 65536];
         while !s2.load(Ordering::Relaxed) {
-            if let Ok(n) = raw6.recv(&mut buf) {
+            // Both sockets at once: one waiting on the other would cap the tunnel at a
+            // packet per timeout.
+            {
+                use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+                use std::os::fd::AsFd;
+                let mut fds = [
+                    PollFd::new(raw.as_fd(), PollFlags::POLLIN),
+                    PollFd::new(raw6.as_fd(), PollFlags::POLLIN),
+                ];
+                let _ = poll(&mut fds, PollTimeout::from(25u8));
+            }
+            while let Ok(n) = raw6.recv(&mut buf) {
                 // SAFETY: recv initialised the first `n` bytes.
                 let pkt: &[u8] = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast(), n) };
                 if n >= 40 {
                     let _ = tun.write_all(pkt);
                 }
             }
-            let Ok(n) = raw.recv(&mut buf) else { continue };
-            // SAFETY: recv initialised the first `n` bytes.
-            let pkt: &[u8] = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast(), n) };
-            let ihl = (pkt.first().copied().unwrap_or(0) & 0x0f) as usize * 4;
-            if n > ihl + 20 {
-                let _ = tun.write_all(&pkt[ihl..]);
+            while let Ok(n) = raw.recv(&mut buf) {
+                // SAFETY: recv initialised the first `n` bytes.
+                let pkt: &[u8] = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast(), n) };
+                let ihl = (pkt.first().copied().unwrap_or(0) & 0x0f) as usize * 4;
+                if n > ihl + 20 {
+                    let _ = tun.write_all(&pkt[ihl..]);
+                }
             }
         }
     });

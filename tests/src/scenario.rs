@@ -8,6 +8,7 @@ use crate::adverts::{AdvertSeen, AdvertWatch};
 use crate::conf::{NodeConf, NodeState};
 use crate::daemon::{Daemon, DaemonProc};
 use crate::error::{LabError, Result};
+use crate::holders::HolderWatch;
 use crate::lab::{Host, Lab};
 use crate::prober::{ProbeReport, Prober};
 use crate::wait::wait_until;
@@ -23,6 +24,10 @@ pub enum Scenario {
     Crash,
     /// SIGTERM: the daemon hands over (priority-0 advert) and exits.
     Sigterm,
+    /// SIGKILL of the process running the VRRP instances alone (the `-r` pid: vrrpd's
+    /// supervised child, keepalived's VRRP child), as the OOM killer does: the host and the
+    /// daemon's main process live on. a runs `nopreempt`, so b keeps what it takes.
+    KillVrrp,
 }
 
 impl std::fmt::Display for Scenario {
@@ -30,7 +35,20 @@ impl std::fmt::Display for Scenario {
         f.write_str(match self {
             Scenario::Crash => "crash",
             Scenario::Sigterm => "sigterm",
+            Scenario::KillVrrp => "kill-vrrp",
         })
+    }
+}
+
+impl std::str::FromStr for Scenario {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "crash" => Ok(Scenario::Crash),
+            "sigterm" => Ok(Scenario::Sigterm),
+            "kill-vrrp" => Ok(Scenario::KillVrrp),
+            _ => Err(format!("unknown scenario {s:?} (crash|sigterm|kill-vrrp)")),
+        }
     }
 }
 
@@ -120,15 +138,27 @@ impl FailoverSpec {
         if let Some(c) = &self.configs {
             return c.clone();
         }
-        let mk = |id: &str, st, prio| {
+        let kill = self.scenario == Scenario::KillVrrp;
+        let mk = |id: &str, st, prio, nopreempt| {
             let mut c = NodeConf::demo(id, st, prio);
             c.version = self.version;
             c.advert_int = self.advert_int;
+            c.nopreempt = nopreempt;
             c.render()
         };
         (
-            mk("lab_a", NodeState::Master, 150),
-            mk("lab_b", NodeState::Backup, self.backup_priority),
+            // nopreempt needs state BACKUP; a is still elected first (higher priority).
+            mk(
+                "lab_a",
+                if kill {
+                    NodeState::Backup
+                } else {
+                    NodeState::Master
+                },
+                150,
+                kill,
+            ),
+            mk("lab_b", NodeState::Backup, self.backup_priority, false),
         )
     }
 }
@@ -138,13 +168,24 @@ impl FailoverSpec {
 pub struct FailoverRun {
     /// Longest interval the client got no echo reply from the VIP.
     pub blackout_ms: f64,
-    /// New Master's first advert minus the old Master's last advert.
-    pub takeover_after_last_advert_ms: f64,
+    /// New Master's first advert minus the old Master's last advert (`None`: b never took
+    /// over; after a kill-vrrp, a's restarted daemon got back first).
+    pub takeover_after_last_advert_ms: Option<f64>,
+    /// The event to b's first advert.
+    pub event_to_peer_advert_ms: Option<f64>,
+    /// The event to a priority-0 advert from a (a graceful stop, or vrrpd's supervisor).
+    pub event_to_release_advert_ms: Option<f64>,
     /// Time from the old Master's last advert before the event to the event.
     pub event_after_advert_ms: f64,
     pub new_master: String,
     pub lab_setup_ms: f64,
     pub probe: ProbeReport,
+    /// The event to the client's first echo reply from b's MAC.
+    pub reply_via_peer_ms: Option<f64>,
+    /// a still held the VIP when b first answered.
+    pub vip_left_on_dead_node: bool,
+    /// The event to a no longer holding the VIP (`None`: it still did at the end of the run).
+    pub dead_node_released_ms: Option<f64>,
 }
 
 fn is_from(h: &Host) -> impl Fn(&AdvertSeen) -> bool + '_ {
@@ -174,7 +215,26 @@ pub fn run_failover(spec: &FailoverSpec, progress: &mut dyn FnMut(&str)) -> Resu
         .unwrap_or_default()
         .parse()
         .expect("VIP");
-    let mut pair = Pair::start(lab, spec.daemon, &ca, &cb, vip)?;
+    let mut pair = if spec.scenario == Scenario::KillVrrp {
+        // With nopreempt on a, a must be Master before b starts, or a slow start hands b
+        // the election for good.
+        let a = spec.daemon.start(lab.host("a"), &ca)?;
+        let host = lab.host("a").clone();
+        if !wait_until(
+            adv * 10 + Duration::from_secs(5),
+            Duration::from_millis(10),
+            || host.has_addr(vip),
+        ) {
+            return Err(LabError::Timeout(
+                adv * 10 + Duration::from_secs(5),
+                format!("a to take {vip}:\n{}", a.log_text()),
+            ));
+        }
+        let b = spec.daemon.start(lab.host("b"), &cb)?;
+        Pair { a, b, vip, lab }
+    } else {
+        Pair::start(lab, spec.daemon, &ca, &cb, vip)?
+    };
     progress(&format!(
         "{} started on a (pid {}) and b (pid {})",
         spec.daemon,
@@ -186,6 +246,8 @@ pub fn run_failover(spec: &FailoverSpec, progress: &mut dyn FnMut(&str)) -> Resu
 
     let client = pair.lab.host("client").clone();
     let (a, b) = (pair.lab.host("a").clone(), pair.lab.host("b").clone());
+    let holders = HolderWatch::start(&[&a, &b], vip, Duration::from_millis(1))?;
+    let b_mac = b.mac()?;
     let prober = Prober::start(&client, vip, Duration::from_millis(1))?;
     if !wait_until(Duration::from_secs(3), Duration::from_millis(5), || {
         prober.replies() >= 100
@@ -221,36 +283,77 @@ pub fn run_failover(spec: &FailoverSpec, progress: &mut dyn FnMut(&str)) -> Resu
                 if done { "exited" } else { "killed after 5 s" }
             ));
         }
+        Scenario::KillVrrp => {
+            let pid = pair.a.kill_vrrp()?;
+            progress(&format!(
+                "Master a's VRRP process ({pid}) SIGKILLed; its main process and the host live on"
+            ));
+        }
     }
     let event_after_advert_ms = ms(event_at - last.at);
 
     let limit = adv * 10 + Duration::from_secs(3);
-    let first_b = watch
-        .wait_for(event_at, limit, is_from(&b))
-        .ok_or_else(|| LabError::Timeout(limit, "an advert from b".into()))?;
-    pair.wait_master("b", Duration::from_secs(3))?;
-    let n = prober.replies();
-    if !wait_until(Duration::from_secs(5), Duration::from_millis(5), || {
+    let kill = spec.scenario == Scenario::KillVrrp;
+    // After a kill-vrrp, a's restarted daemon may get back to Master before b takes over
+    // (keepalived's does at v2 1 s): a valid outcome, measured rather than refused.
+    let moved = wait_until(limit, Duration::from_millis(5), || {
+        watch.first_after(event_at, is_from(&b)).is_some()
+            || (kill && !holders.held_at("a", Instant::now()))
+    });
+    let first_b = watch.first_after(event_at, is_from(&b));
+    if !moved || (first_b.is_none() && !kill) {
+        return Err(LabError::Timeout(limit, "an advert from b".into()));
+    }
+    if first_b.is_some() && !kill {
+        pair.wait_master("b", Duration::from_secs(3))?;
+    }
+    // Served again, steadily: 100 replies within 150 ms.
+    let steady = || {
+        let n = prober.replies();
+        std::thread::sleep(Duration::from_millis(150));
         prober.replies() >= n + 100
-    }) {
+    };
+    if !wait_until(limit, Duration::from_millis(5), steady) {
         return Err(LabError::Timeout(
-            Duration::from_secs(5),
-            format!("echo replies from {vip} via b"),
+            limit,
+            format!("echo replies from {vip} again"),
         ));
     }
+    if kill {
+        // Time for a's daemon to let go by itself, if it ever does.
+        let gone = || !holders.held_at("a", Instant::now());
+        wait_until(
+            adv * 5 + Duration::from_secs(1),
+            Duration::from_millis(5),
+            gone,
+        );
+    }
     let probe = prober.stop()?;
-    let a_last = watch.last_before(first_b.at, is_from(&a)).unwrap_or(last);
+    let first_b = watch.first_after(event_at, is_from(&b));
+    let reply_b = watch.first_reply(event_at, |r| r.src == vip && r.src_mac == b_mac);
+    let released = holders.first("a", false, event_at);
+    let new_master = pair.master().unwrap_or("none").to_string();
     progress(&format!(
-        "new Master: b; client blackout {:.1} ms",
+        "new Master: {new_master}; client blackout {:.1} ms",
         probe.longest_gap_ms
     ));
     Ok(FailoverRun {
         blackout_ms: probe.longest_gap_ms,
-        takeover_after_last_advert_ms: ms(first_b.at - a_last.at),
+        takeover_after_last_advert_ms: first_b.as_ref().map(|b| {
+            let a_last = watch.last_before(b.at, is_from(&a)).unwrap_or(last.clone());
+            ms(b.at - a_last.at)
+        }),
+        event_to_peer_advert_ms: first_b.as_ref().map(|b| ms(b.at - event_at)),
+        event_to_release_advert_ms: watch
+            .first_after(event_at, |x| is_from(&a)(x) && x.priority == 0)
+            .map(|x| ms(x.at - event_at)),
         event_after_advert_ms,
-        new_master: pair.master().unwrap_or("none").to_string(),
+        new_master,
         lab_setup_ms,
         probe,
+        reply_via_peer_ms: reply_b.as_ref().map(|r| ms(r.at - event_at)),
+        vip_left_on_dead_node: reply_b.is_some_and(|r| holders.held_at("a", r.at)),
+        dead_node_released_ms: released.map(|t| ms(t - event_at)),
     })
 }
 

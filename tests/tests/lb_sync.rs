@@ -113,6 +113,21 @@ fn one_arm_nat_wlc_persistent_flows_survive_the_takeover() {
 }
 
 #[test]
+fn tun_rr_flows_survive_the_takeover() {
+    require_root!();
+    let o = run(&Case {
+        plan: Plan::Tun,
+        method: ForwardingMethod::Tun(Default::default()),
+        sched: SchedulerKind::Rr,
+        persist: None,
+        sync: true,
+        tcp: 10,
+        udp: 2,
+    });
+    assert_eq!(broken(&o), Vec::<&FlowReport>::new(), "{:?}", o.backup);
+}
+
+#[test]
 fn dr_rr_flows_survive_and_without_sync_tcp_is_reset() {
     require_root!();
     let case = Case {

@@ -5,7 +5,7 @@
 //! Asserted: the Master balances and its health checks take a dead real server out; the Backup
 //! forwards nothing even when traffic reaches it; on a crash of the Master the Backup takes
 //! over, new connections work through it, and established TCP connections and UDP flows land
-//! on the same real servers as before (Maglev on both nodes, no shared state).
+//! on the same real servers as before (`lvs_sync_daemon`: the Backup knows every flow).
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -20,6 +20,7 @@ const VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 100);
 /// keepalived.conf of one node: the VRRP instance and the two virtual servers.
 fn conf(id: &str, prio: u8, rs: &[Ipv4Addr]) -> String {
     let mut c = node(id, prio, 3, 0.1, &format!("{VIP}/32"));
+    c.extra_global = Some("lvs_sync_daemon eth0 VI_51".into());
     let servers = |port: u16, check: bool| -> String {
         rs.iter()
             .map(|a| {
@@ -61,7 +62,7 @@ fn keep_alive(lab: &LbLab, n: usize) -> Vec<KeepAlive> {
 
 /// The balancer's counters from the daemon's JSON dump.
 fn counters(d: &DaemonProc) -> serde_json::Value {
-    e2e::json_dumps(d.pid()).expect("JSON dump").1["balancer"].clone()
+    e2e::json_dumps(d).expect("JSON dump").1["balancer"].clone()
 }
 
 #[test]
@@ -134,9 +135,18 @@ fn vrrp_pair_balances_and_fails_over_with_established_flows() {
     point(&lb_mac);
 
     // Established flows: six keep-alive TCP connections, six UDP flows by source port.
+    let installed = || counters(&b)["sync"]["installed"].as_u64().unwrap_or(0);
+    let before = installed();
     let mut conns = keep_alive(&lab, 6);
     let tcp_before: Vec<String> = conns.iter_mut().map(|c| c.get().expect("GET")).collect();
     let udp_before: Vec<String> = (40001..40007).map(|p| lab.udp(p).expect("UDP")).collect();
+    assert!(
+        lab::wait_until(Duration::from_secs(5), Duration::from_millis(100), || {
+            installed() >= before + 12
+        }),
+        "lb2 knows the flows: {}",
+        counters(&b)
+    );
 
     // The Master crashes (SIGKILL, cable cut): lb2 takes over.
     let crashed = Instant::now();
@@ -165,16 +175,13 @@ fn vrrp_pair_balances_and_fails_over_with_established_flows() {
                 .expect("GET on an established connection after the failover")
         })
         .collect();
-    assert_eq!(
-        tcp_before, tcp_after,
-        "Maglev kept every TCP flow on its server"
-    );
+    assert_eq!(tcp_before, tcp_after, "every TCP flow stayed on its server");
     let udp_after: Vec<String> = (40001..40007).map(|p| lab.udp(p).expect("UDP")).collect();
     assert_eq!(udp_before, udp_after, "and every UDP flow");
     let taken = counters(&b);
     assert!(
-        taken["new_conns"].as_u64().unwrap_or(0) >= 6,
-        "lb2 scheduled the flows it took over mid-stream: {taken}"
+        taken["sync"]["adopted"].as_u64().unwrap_or(0) >= 12,
+        "lb2 took the synchronised flows over: {taken}"
     );
 
     // A real server's application dies: the new Master's checks take it out of the pool.

@@ -144,9 +144,8 @@ fn vip() -> IpAddr {
 fn wait_started(d: &mut DaemonProc, host: &Host) {
     let up = wait_until(Duration::from_secs(10), Duration::from_millis(20), || {
         host.has_addr(vip())
-            && tasks(d.pid())
-                .iter()
-                .any(|t| t.comm.starts_with("lb-worker"))
+            && d.vrrp_pid(None, Duration::ZERO)
+                .is_ok_and(|p| tasks(p).iter().any(|t| t.comm.starts_with("lb-worker")))
     });
     assert!(
         up && d.is_running(),
@@ -174,7 +173,8 @@ fn process_settings_reach_their_threads() {
     );
     let mut d = Daemon::Vrrpd.start(host, &config(host, &global)).unwrap();
     wait_started(&mut d, host);
-    let pid = d.pid();
+    // The daemon runs in its supervisor's child (the `-r` pid).
+    let pid = d.vrrp_pid(None, Duration::from_secs(5)).unwrap();
     let all = tasks(pid);
     let log = d.log_text();
     eprintln!("threads: {all:#?}");
@@ -354,10 +354,17 @@ fn refused_settings_are_logged_and_the_daemon_runs_on() {
         "0077".into(),
     ];
     let child = host.spawn("setpriv", &args, Some(&log)).unwrap();
-    let pid = child.pid();
+    // The daemon runs in its supervisor's child (the `-r` pid).
+    let vrrp_pid = || {
+        std::fs::read_to_string(&vpidf)
+            .ok()
+            .and_then(|t| t.trim().parse::<u32>().ok())
+    };
     let up = wait_until(Duration::from_secs(10), Duration::from_millis(20), || {
-        host.has_addr(vip()) && tasks(pid).iter().any(|t| t.comm.starts_with("lb-worker"))
+        host.has_addr(vip())
+            && vrrp_pid().is_some_and(|p| tasks(p).iter().any(|t| t.comm.starts_with("lb-worker")))
     });
+    let pid = vrrp_pid().unwrap_or(child.pid());
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(up, "vrrpd did not become Master:\n{text}");
     for want in [
@@ -397,7 +404,8 @@ fn max_auto_priority_makes_a_late_side_real_time() {
                   vrrp_rlimit_rttime 1000000\n    checker_rlimit_rttime 600000";
     let mut d = Daemon::Vrrpd.start(host, &config(host, global)).unwrap();
     wait_started(&mut d, host);
-    let pid = d.pid();
+    // The daemon runs in its supervisor's child (the `-r` pid).
+    let pid = d.vrrp_pid(None, Duration::from_secs(5)).unwrap();
     // Stopped for half a second: every timer of both sides fires late.
     let p = Pid::from_raw(pid as i32);
     nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGSTOP).unwrap();

@@ -418,6 +418,7 @@ mod tests {
             lower_prio_no_advert: false,
             higher_prio_send_advert: false,
             down_timer_adverts: 3,
+            skip_check_adv_addr: false,
         }
     }
 

@@ -34,6 +34,7 @@ fn cfg(i: usize, version: Version, priority: u8, advert_int: u16, preempt: bool)
         lower_prio_no_advert: false,
         higher_prio_send_advert: false,
         down_timer_adverts: 3,
+        skip_check_adv_addr: false,
     }
 }
 
@@ -488,5 +489,83 @@ fn fault_never_holds_vips_and_best_unfaulted_wins() {
                 "seed {seed} phase {phase}: VIPs"
             );
         }
+    }
+}
+
+/// (7) A stranger on our VRID, with another address list (another cluster misconfigured with
+/// our VRID), changes nothing for us, at any priority (255 included), in any order of start:
+/// ours elect their Master among themselves (one of the highest priority), the stranger is Master of its own list, and when
+/// our Master crashes one of ours takes over exactly as without the stranger (property 3's
+/// window). Loss-free, so the takeover time is exact.
+#[test]
+fn a_stranger_with_another_list_changes_nothing() {
+    const STRANGER_VIP: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 201));
+    for seed in 0..1000u64 {
+        let mut rng = SmallRng::seed_from_u64(seed ^ 0x5eed_0007);
+        let link = random_delay_link(&mut rng, 0.0);
+        let (mut cfgs, a_max) = random_cfgs(&mut rng, 4);
+        // With preemption the best of ours is the one Master among ours (property 2).
+        for c in &mut cfgs {
+            c.preempt = true;
+        }
+        let prio = [1u8, 99, 100, 120, 200, 254, 255][rng.random_range(0..7)];
+        let mut stranger = cfg(cfgs.len(), cfgs[0].version, prio, cfgs[0].advert_int, true);
+        stranger.vips = vec![STRANGER_VIP];
+        cfgs.push(stranger);
+        let s = cfgs.len() - 1;
+        let mut sim = lan(seed, link, cfgs);
+        start_all_randomly(&mut sim, &mut rng);
+        sim.run_for(10 * mdi_max(a_max));
+        let ours: Vec<usize> = (0..s).collect();
+        // Among equal priorities whoever was Master first stays (property 2).
+        let masters = sim.masters();
+        let top = ours.iter().map(|&i| key(&sim, i).0).max().unwrap();
+        assert_eq!(
+            masters.len(),
+            2,
+            "seed {seed}: stranger at {prio}: {masters:?}"
+        );
+        let best = masters[0];
+        assert_eq!(
+            (key(&sim, best).0, masters[1]),
+            (top, s),
+            "seed {seed}: stranger at {prio}: {masters:?}"
+        );
+        // Our Master crashes: one of ours takes over within property 3's window.
+        sim.run_for(Duration::from_micros(
+            rng.random_range(0..3 * a_max.as_micros() as u64),
+        ));
+        let c = sim.now();
+        let last = sim
+            .sends()
+            .iter()
+            .rev()
+            .find(|r| r.node == best && r.at <= c)
+            .unwrap()
+            .at;
+        let min_mdi = ours
+            .iter()
+            .filter(|&&i| i != best)
+            .map(|&i| sim.instance(i).unwrap().master_down_interval())
+            .min()
+            .unwrap();
+        sim.crash(best);
+        sim.run_for(2 * mdi_max(a_max));
+        let t = sim
+            .trace()
+            .iter()
+            .find(|e| e.at > c && e.to == State::Master && e.node != s)
+            .map(|e| e.at)
+            .unwrap_or_else(|| panic!("seed {seed}: stranger at {prio}: no takeover"));
+        assert!(
+            t >= last + link.delay_min + min_mdi && t <= last + link.delay_max + min_mdi,
+            "seed {seed}: stranger at {prio}: takeover at {t:?}, last advert {last:?}"
+        );
+        let masters = sim.masters();
+        assert_eq!(masters.len(), 2, "seed {seed}: {masters:?}");
+        assert!(
+            masters.contains(&s),
+            "seed {seed}: the stranger stepped down"
+        );
     }
 }

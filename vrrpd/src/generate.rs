@@ -9,7 +9,7 @@ use clap::CommandFactory;
 use clap_complete::Shell;
 
 use crate::cli::{Cli, DEFAULT_CONFIG, DEFAULT_LOG_FILE, GENHASH};
-use vrrpd::daemon::status::{DATA_FILE, JSON_FILE, STATS_FILE};
+use vrrpd::daemon::status::{DATA_FILE, JSON_FILE, STATS_FILE, VRRPD_JSON_FILE};
 
 /// What `--generate` can print, named as the package installs them.
 pub const ARTIFACTS: &[&str] = &[
@@ -119,6 +119,11 @@ fn section(name: &str) -> String {
     format!(".SH {name}\n")
 }
 
+/// Where a dump file goes by default (`$TMPDIR` moves it).
+fn dump(name: &str) -> String {
+    format!("/tmp/{name}")
+}
+
 /// A signal's name as kill(1) takes it (`SIGRTMIN+2` for real-time ones).
 fn signal_name(n: i32) -> String {
     let rtmin = libc::SIGRTMIN();
@@ -159,7 +164,7 @@ const SIGNALS: &[(&str, &str)] = &[
 ];
 
 /// Exit codes, from the constants `main` returns (keepalived's values).
-fn exit_codes() -> [(u8, &'static str); 6] {
+fn exit_codes() -> [(u8, &'static str); 7] {
     [
         (
             crate::EXIT_OK,
@@ -189,6 +194,12 @@ fn exit_codes() -> [(u8, &'static str); 6] {
             crate::EXIT_CONFIG_TEST_SECURITY,
             "With -t: a script security problem (enable_script_security).",
         ),
+        (
+            crate::EXIT_PROGRAM_ERROR,
+            "The daemon failed inside (a panic, a component that gave up) and -R forbade a \
+             restart. Without -R the supervising parent releases the virtual addresses for it \
+             and starts it again.",
+        ),
     ]
 }
 
@@ -216,9 +227,11 @@ fn vrrpd_8() -> io::Result<String> {
     out += &para(
         "It is a drop-in replacement for keepalived(8): it reads the same configuration file \
          (see vrrpd.conf(5)), takes the same options, answers the same signals, writes the same \
-         dump files and speaks the same protocol, so a pair may run one of each. It is one \
-         process: where keepalived has a parent, a VRRP child and a checker child, vrrpd has \
-         threads, and the options naming children are accepted and noted as harmless.",
+         dump files and speaks the same protocol, so a pair may run one of each. Where keepalived \
+         has a parent, a VRRP child and a checker child, vrrpd has a supervising parent and \
+         one child whose threads run VRRP, the checks and the balancer: if the child dies, \
+         the parent gives its virtual addresses away at once and starts it again. Options \
+         naming the checker or BFD children are accepted and noted as harmless.",
     );
     out += &para(
         "Unless -n is given it forks into the background. Under systemd it runs in the \
@@ -255,18 +268,29 @@ fn vrrpd_8() -> io::Result<String> {
         ),
         (
             crate::DEFAULT_PID_FILE,
-            "The pid file unless -p names another (-r writes a second one).",
+            "The parent's pid file unless -p names another (-r names one for the child).",
         ),
         (
             DEFAULT_ARGS_FILE,
             "Options the systemd unit adds to the command line: DAEMON_ARGS=\"...\", as in \
              /etc/default/keepalived.",
         ),
-        (DATA_FILE, "Written on SIGUSR1 (keepalived's layout)."),
-        (STATS_FILE, "Written on SIGUSR2 (keepalived's layout)."),
         (
-            JSON_FILE,
-            "Written on the JSON signal (vrrpd --signum=JSON).",
+            &dump(DATA_FILE),
+            "Written on SIGUSR1 (keepalived's layout).",
+        ),
+        (
+            &dump(STATS_FILE),
+            "Written on SIGUSR2 (keepalived's layout).",
+        ),
+        (
+            &dump(JSON_FILE),
+            "Written on the JSON signal (vrrpd --signum=JSON), in keepalived's format.",
+        ),
+        (
+            &dump(VRRPD_JSON_FILE),
+            "Written with it: what keepalived's JSON has no place for (checkers, balancer, \
+             mail, supervision).",
         ),
         (DEFAULT_LOG_FILE, "The log file of -g when it names none."),
         (
@@ -285,6 +309,10 @@ fn vrrpd_8() -> io::Result<String> {
         "NOTIFY_SOCKET",
         "Set by systemd: the daemon reports its state there, and removes it from the \
          environment of the scripts it runs.",
+    );
+    out += &item(
+        "TMPDIR",
+        "An absolute path moves the dump files from /tmp there, as keepalived's.",
     );
     out += &item(
         "RUST_LOG",
@@ -376,10 +404,10 @@ fn vrrpd_conf_5() -> String {
     out += &section("DIFFERENCES FROM KEEPALIVED");
     for (what, how) in [
         (
-            "One process",
-            "keepalived's VRRP and checker children are threads of one process in vrrpd: the \
-             process keywords (vrrp_priority, checker_rt_priority, *_cpu_affinity, ...) apply \
-             to the VRRP thread and the checker thread.",
+            "Processes",
+            "keepalived's VRRP and checker children are threads of one child process in vrrpd: \
+             the process keywords (vrrp_priority, checker_rt_priority, *_cpu_affinity, ...) \
+             apply to the VRRP thread and the checker thread.",
         ),
         (
             "No IPVS",

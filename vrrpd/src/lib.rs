@@ -4,6 +4,7 @@
 //! simulator); the drivers that give it sockets, netlink and timers live in [`net`],
 //! [`netlink`] and [`daemon`].
 
+pub mod components;
 pub mod daemon;
 pub mod firewall;
 pub mod genhash;
@@ -14,6 +15,7 @@ pub mod netlink;
 pub mod notify;
 pub mod observe;
 pub mod process;
+pub mod supervisor;
 pub mod sysctl;
 #[cfg(test)]
 mod testutil;

@@ -66,7 +66,6 @@ pub struct Syslog {
     sock: Arc<UnixDatagram>,
     path: PathBuf,
     facility: u8,
-    pid: u32,
 }
 
 impl Syslog {
@@ -77,13 +76,14 @@ impl Syslog {
             sock: Arc::new(sock),
             path: path.to_path_buf(),
             facility,
-            pid: std::process::id(),
         })
     }
 
     fn send(&self, severity: u8, msg: &[u8]) {
-        let mut line =
-            format!("<{}>vrrpd[{}]: ", self.facility * 8 + severity, self.pid).into_bytes();
+        // The pid of the process logging (the supervisor's child logs through the connection
+        // its parent made).
+        let pid = std::process::id();
+        let mut line = format!("<{}>vrrpd[{pid}]: ", self.facility * 8 + severity).into_bytes();
         line.extend_from_slice(msg.strip_suffix(b"\n").unwrap_or(msg));
         // A restarted syslog daemon has a new socket at the same path: connect again once.
         if self.sock.send(&line).is_err() && self.sock.connect(&self.path).is_ok() {

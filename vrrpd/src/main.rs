@@ -215,10 +215,16 @@ fn command(cli: &Cli) -> ExitCode {
 /// Default pid file of the daemon when `-p` is not given.
 const DEFAULT_PID_FILE: &str = "/run/vrrpd.pid";
 
-/// Daemon mode: fork unless `-n`, take the pid files, run until SIGTERM / SIGINT.
+/// A child that failed inside (an instance panicked, a component gave up): its supervisor
+/// releases for it and starts it again (keepalived's `KEEPALIVED_EXIT_PROGRAM_ERROR`).
+const EXIT_PROGRAM_ERROR: u8 = 70;
+
+/// Daemon mode: fork unless `-n`, take the pid file, then run the daemon in a supervised child
+/// ([`vrrpd::supervisor`]) until SIGTERM / SIGINT.
 fn run_daemon(cli: Cli, config: Config, opts: LoadOptions, warnings: String) -> ExitCode {
-    // Before any thread exists (it edits the environment).
+    // Before any thread exists (they edit the environment).
     let systemd = process::SystemdNotify::from_env();
+    let watchdog = process::watchdog_from_env();
     // First, as keepalived: every file the daemon makes (log, pid files, FIFOs, dumps) and
     // every script it runs gets it. A bad -u is reported and ignored, as keepalived does.
     let umask_cli = cli.umask_value().unwrap_or_else(|e| {
@@ -238,6 +244,7 @@ fn run_daemon(cli: Cli, config: Config, opts: LoadOptions, warnings: String) -> 
     for problem in vrrpd::log::init(&cli.log_targets()) {
         tracing::warn!("{problem}");
     }
+    vrrpd::components::install_panic_hook();
     let args: Vec<String> = std::env::args_os()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
@@ -259,17 +266,63 @@ fn run_daemon(cli: Cli, config: Config, opts: LoadOptions, warnings: String) -> 
         control: Some(vrrpd::observe::control::socket_path(&main_pid)),
         metrics: cli.metrics,
     };
-    // One process does what keepalived's parent and VRRP child do: both files name it.
-    let mut pid_files = Vec::new();
-    for path in std::iter::once(main_pid).chain(cli.vrrp_pid.clone()) {
-        match process::PidFile::create(&path) {
-            Ok(p) => pid_files.push(p),
-            Err(e) => {
-                tracing::error!("{e}");
-                return ExitCode::from(EXIT_FATAL);
-            }
+    // The parent's, as keepalived's -p; the child writes -r.
+    let pid_file = match process::PidFile::create(&main_pid) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitCode::from(EXIT_FATAL);
         }
+    };
+    let sup = vrrpd::supervisor::Options {
+        dont_respawn: cli.dont_respawn,
+        systemd,
+        watchdog,
+    };
+    let code = vrrpd::supervisor::run(sup, config, |start, first| {
+        child_main(&cli, first, &opts, umask_cli, observe.clone(), start)
+    });
+    drop(pid_file);
+    ExitCode::from(code)
+}
+
+/// The supervised child: the daemon itself. The first one runs the configuration `main`
+/// loaded; a restarted one reads the file again, as keepalived's respawned child does.
+fn child_main(
+    cli: &Cli,
+    first: Option<Config>,
+    opts: &LoadOptions,
+    umask_cli: Option<u32>,
+    observe: vrrpd::observe::Settings,
+    start: vrrpd::supervisor::ChildStart,
+) -> u8 {
+    if let Err(e) = process::reset_signal_mask() {
+        tracing::warn!("cannot clear the inherited signal mask: {e}");
     }
+    process::ignore_dump_signals();
+    let config = match first {
+        Some(c) => c,
+        None => match config::load(&cli.use_file, opts) {
+            Ok((c, diags)) => {
+                if !diags.is_empty() {
+                    tracing::warn!("{}", config::render(&diags).trim_end());
+                }
+                c
+            }
+            Err(diags) => {
+                tracing::error!("{}", config::render(&diags).trim_end());
+                return EXIT_CONFIG;
+            }
+        },
+    };
+    let _vrrp_pid = match cli.vrrp_pid.as_deref().map(process::PidFile::create) {
+        Some(Err(e)) => {
+            tracing::error!("{e}");
+            return EXIT_FATAL;
+        }
+        Some(Ok(p)) => Some(p),
+        None => None,
+    };
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .thread_name("main-blocking")
@@ -278,13 +331,14 @@ fn run_daemon(cli: Cli, config: Config, opts: LoadOptions, warnings: String) -> 
         Ok(rt) => rt,
         Err(e) => {
             tracing::error!("cannot start the runtime: {e}");
-            return ExitCode::from(EXIT_FATAL);
+            return EXIT_FATAL;
         }
     };
     // SIGHUP: the same file read again; errors (with their file:line:col frames) are logged
     // and the daemon keeps its running configuration.
     let path = cli.use_file.clone();
-    let reload = move || match config::load(&path, &opts) {
+    let reload_opts = opts.clone();
+    let reload = move || match config::load(&path, &reload_opts) {
         Ok((c, diags)) => {
             if !diags.is_empty() {
                 tracing::warn!("{}", config::render(&diags).trim_end());
@@ -293,18 +347,24 @@ fn run_daemon(cli: Cli, config: Config, opts: LoadOptions, warnings: String) -> 
         }
         Err(diags) => Err(config::render(&diags).trim_end().to_string()),
     };
-    match rt.block_on(vrrpd::daemon::run(
+    let run = vrrpd::daemon::run(
         config,
         cli.subsystems(),
         umask_cli,
         reload,
-        systemd,
+        process::SystemdNotify::via_supervisor(),
         observe,
-    )) {
-        Ok(()) => ExitCode::from(EXIT_OK),
+        start,
+    );
+    match rt.block_on(run) {
+        Ok(()) => EXIT_OK,
         Err(e) => {
             tracing::error!("{e:#}");
-            ExitCode::from(EXIT_FATAL)
+            if e.downcast_ref::<vrrpd::components::Failed>().is_some() {
+                EXIT_PROGRAM_ERROR
+            } else {
+                EXIT_FATAL
+            }
         }
     }
 }

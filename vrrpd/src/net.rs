@@ -1,132 +1,295 @@
-//! VRRP sockets: raw IP protocol 112 on one interface, multicast or unicast.
+//! VRRP sockets: one raw IP protocol 112 socket per interface and address family, shared by
+//! every instance on that interface.
 //!
-//! Two sockets per instance, as keepalived does: a receive socket bound to the device (and
-//! joined to the group in multicast mode) that sees every VRRP packet on the link, and a send
-//! socket bound to the source address so the kernel fills the IP header with the right source,
-//! TTL / hop limit 255 and multicast loop off. The receive path hands the codec the payload and
-//! what it needs from the IP header ([`RxMeta`]).
+//! The socket is bound to its interface and joined to the VRRP group there (when a multicast
+//! instance uses it); it both receives and sends. Each received packet is split once (IPv4
+//! header, or IPv6 control messages), its VRID read, and handed to the one instance the
+//! [`Demux`] names: an advert is copied to one socket and decoded once, however many instances
+//! share the link (a socket per instance made every advert N copies and N decodes). Adverts
+//! leave with their source address and interface in `IP_PKTINFO` / `IPV6_PKTINFO`, several in
+//! one `sendmmsg`.
+//!
+//! With `use_vmac` the instance's socket is on the VMAC interface: multicast adverts from the
+//! virtual MAC are delivered to the macvlan that owns that MAC, never to its parent.
 
-use std::io::{self, IoSliceMut};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
-use std::os::fd::AsRawFd;
+use std::io;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr, SocketAddrV6};
+use std::os::fd::AsFd;
+use std::task::{Context, Poll};
 
-use nix::sys::socket::{self as nixsock, sockopt, ControlMessageOwned, MsgFlags, SockaddrStorage};
-use socket2::{Domain, InterfaceIndexOrAddress, Protocol, Socket, Type};
-use tokio::io::unix::AsyncFd;
+use nix::sys::socket::{self as nixsock, sockopt};
+use socket2::{Domain, InterfaceIndexOrAddress, Protocol, SockAddr, Socket, Type};
+use sysio::cmsg::{self, Cmsg, CmsgBuf};
+use sysio::fd::Registered;
+use sysio::mmsg::{self, OutMsg, RecvBatch, SendReport};
+use tokio::io::Interest;
 
-use vrrp_proto::packet::{self, Advert, DropReason, RxMeta, IPPROTO_VRRP};
+use vrrp_proto::packet::{self, DropReason, RxMeta, IPPROTO_VRRP};
 
 /// IP precedence "internetwork control", as keepalived marks its adverts.
 const TOS_INTERNETCONTROL: u32 = 0xc0;
+/// Datagrams read per system call.
+const RX_SLOTS: usize = 32;
+/// Largest IPv6 advert payload: header and 255 addresses (8 + 255 × 16); IPv4 packets carry
+/// their header (up to 60 bytes) and v2 authentication too. Anything longer is malformed.
+const RX_SLOT_V4: usize = 60 + 8 + 255 * 4 + 8;
+const RX_SLOT_V6: usize = 8 + 255 * 16;
 
-/// Where and how an instance talks VRRP.
-#[derive(Debug, Clone)]
-pub struct SocketConfig {
-    /// The interface adverts are received on.
-    pub ifname: String,
-    pub ifindex: u32,
-    /// The interface adverts leave by: the same, or the VMAC interface, so the frames carry
-    /// the virtual MAC as keepalived's do.
-    pub tx_ifname: String,
-    pub tx_ifindex: u32,
-    /// Source of our adverts (IPv4 primary / `unicast_src_ip`, or IPv6 link-local).
-    pub src: IpAddr,
-    /// `src` is on `tx_ifname` only while we send (an IPv6 VMAC): bind to it regardless.
-    pub src_while_sending: bool,
-    /// Multicast group, used when `peers` is empty.
-    pub group: IpAddr,
-    /// Unicast peers; unicast mode when non-empty.
-    pub peers: Vec<IpAddr>,
-    /// `check_unicast_src`: in unicast mode, take adverts from the peers only.
-    pub check_unicast_src: bool,
-    /// TTL / hop limit of unicast adverts (`unicast_ttl`); multicast always uses 255.
-    pub unicast_ttl: u8,
+/// The address family of a socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Family {
+    V4,
+    V6,
 }
 
-/// A received packet: the IP-level facts and where the VRRP payload sits in the buffer.
-#[derive(Debug, Clone)]
-pub struct Received {
-    pub meta: RxMeta,
-    pub payload: std::ops::Range<usize>,
-}
-
-/// The pair of raw sockets of one instance.
-pub struct VrrpSocket {
-    rx: AsyncFd<Socket>,
-    tx: Socket,
-    cfg: SocketConfig,
-}
-
-impl VrrpSocket {
-    /// Opens and configures both sockets. Needs CAP_NET_RAW.
-    pub fn open(cfg: SocketConfig) -> io::Result<Self> {
-        let (rx, tx) = match cfg.src {
-            IpAddr::V4(src) => open_v4(&cfg, src)?,
-            IpAddr::V6(src) => open_v6(&cfg, src)?,
-        };
-        // SAFETY: `Socket` owns its descriptor: it stays open and is the same descriptor until
-        // the `AsyncFd` (which now owns the `Socket`) is dropped.
-        let rx = unsafe { AsyncFd::register_with_interest(rx, tokio::io::Interest::READABLE) }
-            .map_err(io::Error::from)?;
-        Ok(Self { rx, tx, cfg })
-    }
-
-    pub fn config(&self) -> &SocketConfig {
-        &self.cfg
-    }
-
-    /// Encodes and sends an advert to the group or to every unicast peer.
-    pub fn send(&self, advert: &Advert) -> io::Result<()> {
-        let dsts: &[IpAddr] = if self.cfg.peers.is_empty() {
-            std::slice::from_ref(&self.cfg.group)
+impl Family {
+    pub fn of(a: IpAddr) -> Self {
+        if a.is_ipv4() {
+            Family::V4
         } else {
-            &self.cfg.peers
-        };
-        let mut last_err = None;
-        for &dst in dsts {
-            let bytes = advert.encode(self.cfg.src, dst);
-            let to: SocketAddr = match dst {
-                IpAddr::V4(a) => (a, 0).into(),
-                IpAddr::V6(a) => {
-                    SocketAddrV6::new(a, 0, 0, scope_for(a, self.cfg.tx_ifindex)).into()
-                }
-            };
-            // A full socket buffer or an unreachable peer must not stop the other peers.
-            if let Err(e) = self.tx.send_to(&bytes, &to.into()) {
-                last_err = Some(e);
-            }
+            Family::V6
         }
-        last_err.map_or(Ok(()), Err)
+    }
+}
+
+/// A received packet: what the IP layer says and the VRRP payload.
+#[derive(Debug, Clone, Copy)]
+pub struct Rx<'a> {
+    pub meta: RxMeta,
+    pub payload: &'a [u8],
+}
+
+impl Rx<'_> {
+    /// The VRID the payload claims (byte 1 of the header), to find its instance.
+    pub fn vrid(&self) -> Option<u8> {
+        self.payload.get(1).copied()
+    }
+}
+
+/// The VRRP socket of one interface and family.
+pub struct LinkSocket {
+    fd: Registered<Socket>,
+    ifindex: u32,
+    ifname: String,
+    family: Family,
+    /// Groups joined on the interface.
+    joined: Vec<IpAddr>,
+    freebind: bool,
+    batch: RecvBatch,
+}
+
+impl LinkSocket {
+    /// Opens the socket on `ifname` (needs CAP_NET_RAW); it joins no group yet.
+    pub fn open(ifname: &str, ifindex: u32, family: Family) -> io::Result<Self> {
+        let domain = match family {
+            Family::V4 => Domain::IPV4,
+            Family::V6 => Domain::IPV6,
+        };
+        let s = Socket::new(
+            domain,
+            Type::RAW.nonblocking().cloexec(),
+            Some(Protocol::from(i32::from(IPPROTO_VRRP))),
+        )?;
+        s.bind_device(Some(ifname.as_bytes()))?;
+        let batch = match family {
+            Family::V4 => {
+                s.set_multicast_ttl_v4(255)?;
+                s.set_multicast_loop_v4(false)?;
+                s.set_tos_v4(TOS_INTERNETCONTROL)?;
+                RecvBatch::new(RX_SLOTS, RX_SLOT_V4, 0)
+            }
+            Family::V6 => {
+                s.set_multicast_hops_v6(255)?;
+                s.set_multicast_loop_v6(false)?;
+                s.set_multicast_if_v6(ifindex)?;
+                nixsock::setsockopt(&s, sockopt::Ipv6RecvHopLimit, &true)?;
+                nixsock::setsockopt(&s, sockopt::Ipv6RecvPacketInfo, &true)?;
+                RecvBatch::new(
+                    RX_SLOTS,
+                    RX_SLOT_V6,
+                    cmsg::space(std::mem::size_of::<libc::in6_pktinfo>())
+                        + cmsg::space(std::mem::size_of::<libc::c_int>()),
+                )
+            }
+        };
+        Ok(Self {
+            fd: Registered::new(s, Interest::READABLE)?,
+            ifindex,
+            ifname: ifname.to_string(),
+            family,
+            joined: Vec::new(),
+            freebind: false,
+            batch,
+        })
     }
 
-    /// Waits for the next packet. Packets that are not VRRP at the IP level come back as
-    /// `Ok(Err(reason))` so the caller can count them.
-    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<Result<Received, DropReason>> {
+    pub fn ifindex(&self) -> u32 {
+        self.ifindex
+    }
+
+    pub fn ifname(&self) -> &str {
+        &self.ifname
+    }
+
+    pub fn family(&self) -> Family {
+        self.family
+    }
+
+    /// Joins `group` on the interface (once).
+    pub fn join(&mut self, group: IpAddr) -> io::Result<()> {
+        if self.joined.contains(&group) {
+            return Ok(());
+        }
+        let s = self.fd.get_ref();
+        match group {
+            IpAddr::V4(g) => {
+                s.join_multicast_v4_n(&g, &InterfaceIndexOrAddress::Index(self.ifindex))?
+            }
+            IpAddr::V6(g) => s.join_multicast_v6(&g, self.ifindex)?,
+        }
+        self.joined.push(group);
+        Ok(())
+    }
+
+    /// Lets adverts leave from an IPv6 source not (yet) on the interface: an IPv6 VMAC
+    /// carries its source address only while it sends ([`crate::vmac::source_address`]).
+    pub fn allow_foreign_source(&mut self) -> io::Result<()> {
+        if !self.freebind && self.family == Family::V6 {
+            self.fd.get_ref().set_freebind_v6(true)?;
+            self.freebind = true;
+        }
+        Ok(())
+    }
+
+    /// Sends `msgs` (see [`Destination::control`]) in as few system calls as the socket allows.
+    pub fn send(&self, msgs: &[OutMsg<'_>]) -> SendReport {
+        mmsg::send_all(self.fd.get_ref().as_fd(), msgs)
+    }
+
+    /// Reads what is waiting (one batch) and hands each packet to `f`; `Pending` once the socket
+    /// is empty (the task is woken when more arrives). A receive error other than "nothing
+    /// waiting" comes back as `Ready(Err)`.
+    pub fn poll_recv(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut f: impl FnMut(Result<Rx<'_>, DropReason>),
+    ) -> Poll<io::Result<usize>> {
         loop {
-            let mut guard = self.rx.readable().await?;
-            let res = guard.try_io(|fd| match self.cfg.src {
-                IpAddr::V4(_) => recv_v4(fd.get_ref(), buf),
-                IpAddr::V6(_) => recv_v6(fd.get_ref(), buf),
-            });
-            match res {
-                Ok(r) => return r,
+            let mut guard = match self.fd.poll_read_ready(cx) {
+                Poll::Ready(Ok(g)) => g,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            };
+            let batch = &mut self.batch;
+            match guard.try_io(|s| batch.recv(s.as_fd())) {
+                Ok(Ok(n)) => {
+                    for i in 0..n {
+                        f(split(self.family, batch.get(i)));
+                    }
+                    return Poll::Ready(Ok(n));
+                }
+                Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Ok(Err(e)) => return Poll::Ready(Err(e)),
                 Err(_would_block) => continue,
             }
         }
     }
+}
 
-    /// Whether a received packet comes from somebody we listen to: anybody but ourselves, as
-    /// keepalived (a peer may send from another address than the one we send to), or with
-    /// `check_unicast_src` in unicast mode the configured peers only.
-    pub fn accepts_from(&self, src: IpAddr) -> Result<(), DropReason> {
-        if src == self.cfg.src {
-            return Err(DropReason::Own);
+/// The IP-level facts of a received datagram and its VRRP payload.
+fn split(family: Family, m: mmsg::RecvMsg<'_>) -> Result<Rx<'_>, DropReason> {
+    if m.truncated {
+        // Longer than any advert can be.
+        return Err(DropReason::BadAddrCount);
+    }
+    match family {
+        // IPv4 raw sockets deliver the IP header: the codec splits it.
+        Family::V4 => packet::split_ipv4(m.data).map(|(meta, payload)| Rx { meta, payload }),
+        // IPv6 raw sockets deliver the payload only: hop limit and destination come as cmsgs.
+        Family::V6 => {
+            let src = m.from.map(|a| a.ip()).filter(IpAddr::is_ipv6);
+            let (mut dst, mut ttl) = (None, None);
+            for c in m.cmsgs() {
+                match c {
+                    Cmsg::Ipv6PktInfo { dst: d, .. } => dst = Some(IpAddr::V6(d)),
+                    Cmsg::Ipv6HopLimit(h) => ttl = Some(h),
+                    _ => {}
+                }
+            }
+            match (src, dst, ttl) {
+                (Some(src), Some(dst), Some(ttl)) => Ok(Rx {
+                    meta: RxMeta { src, dst, ttl },
+                    payload: m.data,
+                }),
+                _ => Err(DropReason::BadIpHeader),
+            }
         }
-        let unicast = !self.cfg.peers.is_empty();
-        if unicast && self.cfg.check_unicast_src && !self.cfg.peers.contains(&src) {
-            return Err(DropReason::NotAPeer);
+    }
+}
+
+/// Where one instance's adverts go: the group or its unicast peers, from its source address.
+#[derive(Debug, Clone)]
+pub struct Destination {
+    pub src: IpAddr,
+    /// The interface adverts leave by.
+    pub ifindex: u32,
+    /// TTL / hop limit: 255 to the group, `unicast_ttl` to peers.
+    pub ttl: u8,
+    /// `(address, socket address)` of the group or of every unicast peer.
+    dsts: Vec<(IpAddr, SockAddr)>,
+    /// Source and interface (`IP_PKTINFO` / `IPV6_PKTINFO`), and the unicast TTL.
+    control: CmsgBuf,
+}
+
+impl Destination {
+    /// To `group` when `peers` is empty, else to each peer with TTL / hop limit `unicast_ttl`;
+    /// leaving by interface `ifindex` from `src`.
+    pub fn new(
+        src: IpAddr,
+        ifindex: u32,
+        group: IpAddr,
+        peers: &[IpAddr],
+        unicast_ttl: u8,
+    ) -> Self {
+        let mut control = CmsgBuf::new();
+        match src {
+            IpAddr::V4(s) => control.ip_pktinfo(ifindex, s),
+            IpAddr::V6(s) => control.ipv6_pktinfo(ifindex, s),
+        };
+        if !peers.is_empty() {
+            match src {
+                IpAddr::V4(_) => control.ip_ttl(unicast_ttl),
+                IpAddr::V6(_) => control.ipv6_hoplimit(unicast_ttl),
+            };
         }
-        Ok(())
+        let to = |a: IpAddr| -> SockAddr {
+            match a {
+                IpAddr::V4(v) => SocketAddr::from((v, 0)).into(),
+                IpAddr::V6(v) => SocketAddrV6::new(v, 0, 0, scope_for(v, ifindex)).into(),
+            }
+        };
+        let dsts = if peers.is_empty() {
+            vec![(group, to(group))]
+        } else {
+            peers.iter().map(|&p| (p, to(p))).collect()
+        };
+        let ttl = if peers.is_empty() { 255 } else { unicast_ttl };
+        Self {
+            src,
+            ifindex,
+            ttl,
+            dsts,
+            control,
+        }
+    }
+
+    /// The destinations, with their socket addresses.
+    pub fn targets(&self) -> impl Iterator<Item = (IpAddr, &SockAddr)> {
+        self.dsts.iter().map(|(a, s)| (*a, s))
+    }
+
+    pub fn control(&self) -> &CmsgBuf {
+        &self.control
     }
 }
 
@@ -138,100 +301,151 @@ fn scope_for(addr: Ipv6Addr, ifindex: u32) -> u32 {
     }
 }
 
-fn raw_socket(domain: Domain, ifname: &str) -> io::Result<Socket> {
-    let s = Socket::new(
-        domain,
-        Type::RAW,
-        Some(Protocol::from(i32::from(IPPROTO_VRRP))),
-    )?;
-    s.bind_device(Some(ifname.as_bytes()))?;
-    s.set_nonblocking(true)?;
-    Ok(s)
+/// Which instance a packet is for, by VRID and, when instances share a VRID on one link
+/// (unicast to different peers), by its source.
+#[derive(Debug)]
+pub struct Demux<K> {
+    by_vrid: Vec<Vec<Member<K>>>,
 }
 
-fn open_v4(cfg: &SocketConfig, src: Ipv4Addr) -> io::Result<(Socket, Socket)> {
-    let rx = raw_socket(Domain::IPV4, &cfg.ifname)?;
-    if cfg.peers.is_empty() {
-        let IpAddr::V4(group) = cfg.group else {
-            return Err(io::Error::other(
-                "IPv4 instance with an IPv6 multicast group",
-            ));
-        };
-        rx.join_multicast_v4_n(&group, &InterfaceIndexOrAddress::Index(cfg.ifindex))?;
-    }
-    let tx = raw_socket(Domain::IPV4, &cfg.tx_ifname)?;
-    tx.bind(&SocketAddr::from((src, 0)).into())?;
-    tx.set_multicast_ttl_v4(255)?;
-    tx.set_multicast_loop_v4(false)?;
-    tx.set_ttl_v4(u32::from(cfg.unicast_ttl))?;
-    tx.set_tos_v4(TOS_INTERNETCONTROL)?;
-    Ok((rx, tx))
+#[derive(Debug, Clone)]
+struct Member<K> {
+    key: K,
+    multicast: bool,
+    peers: Vec<IpAddr>,
 }
 
-fn open_v6(cfg: &SocketConfig, src: Ipv6Addr) -> io::Result<(Socket, Socket)> {
-    let rx = raw_socket(Domain::IPV6, &cfg.ifname)?;
-    if cfg.peers.is_empty() {
-        let IpAddr::V6(group) = cfg.group else {
-            return Err(io::Error::other(
-                "IPv6 instance with an IPv4 multicast group",
-            ));
-        };
-        rx.join_multicast_v6(&group, cfg.ifindex)?;
-    }
-    nixsock::setsockopt(&rx, sockopt::Ipv6RecvHopLimit, &true)?;
-    nixsock::setsockopt(&rx, sockopt::Ipv6RecvPacketInfo, &true)?;
-    let tx = raw_socket(Domain::IPV6, &cfg.tx_ifname)?;
-    tx.set_freebind_v6(cfg.src_while_sending)?;
-    tx.bind(&SocketAddrV6::new(src, 0, 0, scope_for(src, cfg.tx_ifindex)).into())?;
-    tx.set_multicast_hops_v6(255)?;
-    tx.set_unicast_hops_v6(u32::from(cfg.unicast_ttl))?;
-    tx.set_multicast_loop_v6(false)?;
-    tx.set_multicast_if_v6(cfg.tx_ifindex)?;
-    Ok((rx, tx))
-}
-
-/// IPv4 raw sockets deliver the IP header: the codec splits it.
-fn recv_v4(sock: &Socket, buf: &mut [u8]) -> io::Result<Result<Received, DropReason>> {
-    let n = nixsock::recv(sock.as_raw_fd(), buf, MsgFlags::empty())?;
-    Ok(packet::split_ipv4(&buf[..n]).map(|(meta, payload)| {
-        let start = n - payload.len();
-        Received {
-            meta,
-            payload: start..n,
+impl<K: Copy + PartialEq> Default for Demux<K> {
+    fn default() -> Self {
+        Self {
+            by_vrid: vec![Vec::new(); 256],
         }
-    }))
+    }
 }
 
-/// IPv6 raw sockets deliver the payload only: hop limit and destination come as cmsgs.
-fn recv_v6(sock: &Socket, buf: &mut [u8]) -> io::Result<Result<Received, DropReason>> {
-    let mut cmsg = nix::cmsg_space!(libc::in6_pktinfo, libc::c_int);
-    let mut iov = [IoSliceMut::new(buf)];
-    let msg = nixsock::recvmsg::<SockaddrStorage>(
-        sock.as_raw_fd(),
-        &mut iov,
-        Some(&mut cmsg),
-        MsgFlags::empty(),
-    )?;
-    let n = msg.bytes;
-    let src = msg
-        .address
-        .and_then(|a| a.as_sockaddr_in6().map(|s| IpAddr::V6(s.ip())));
-    let mut dst = None;
-    let mut ttl = None;
-    for c in msg.cmsgs()? {
-        match c {
-            ControlMessageOwned::Ipv6PacketInfo(info) => {
-                dst = Some(IpAddr::V6(Ipv6Addr::from(info.ipi6_addr.s6_addr)))
+impl<K: Copy + PartialEq> Demux<K> {
+    pub fn insert(&mut self, vrid: u8, key: K, peers: &[IpAddr]) {
+        self.by_vrid[usize::from(vrid)].push(Member {
+            key,
+            multicast: peers.is_empty(),
+            peers: peers.to_vec(),
+        });
+    }
+
+    pub fn remove(&mut self, vrid: u8, key: K) {
+        self.by_vrid[usize::from(vrid)].retain(|m| m.key != key);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_vrid.iter().all(Vec::is_empty)
+    }
+
+    /// The instance for an advert of `vrid` from `src` to `dst`: the one listing `src` as a
+    /// peer, else one of the advert's mode (multicast or unicast), else any of that VRID.
+    /// `None`: no instance has that VRID here.
+    pub fn lookup(&self, vrid: u8, src: IpAddr, dst: IpAddr) -> Option<K> {
+        let ms = &self.by_vrid[usize::from(vrid)];
+        match ms.as_slice() {
+            [] => None,
+            [only] => Some(only.key),
+            _ => {
+                let multicast = dst.is_multicast();
+                ms.iter()
+                    .find(|m| m.peers.contains(&src))
+                    .or_else(|| ms.iter().find(|m| m.multicast == multicast))
+                    .or(ms.first())
+                    .map(|m| m.key)
             }
-            ControlMessageOwned::Ipv6HopLimit(h) => ttl = u8::try_from(h).ok(),
-            _ => {}
         }
     }
-    Ok(match (src, dst, ttl) {
-        (Some(src), Some(dst), Some(ttl)) => Ok(Received {
-            meta: RxMeta { src, dst, ttl },
-            payload: 0..n,
-        }),
-        _ => Err(DropReason::BadIpHeader),
-    })
+}
+
+/// Whether a packet comes from somebody an instance listens to: anybody but itself, as
+/// keepalived (a peer may send from another address than the one we send to), or with
+/// `check_unicast_src` in unicast mode the configured peers only.
+pub fn accepts_from(
+    src: IpAddr,
+    own: IpAddr,
+    peers: &[IpAddr],
+    check_unicast_src: bool,
+) -> Result<(), DropReason> {
+    if src == own {
+        return Err(DropReason::Own);
+    }
+    if !peers.is_empty() && check_unicast_src && !peers.contains(&src) {
+        return Err(DropReason::NotAPeer);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn demux_by_vrid_then_peer_then_mode() {
+        let mut d = Demux::default();
+        let group = ip("224.0.0.18");
+        let me = ip("192.0.2.1");
+        d.insert(51, 1usize, &[]);
+        d.insert(52, 2, &[ip("192.0.2.2")]);
+        d.insert(52, 3, &[ip("192.0.2.3")]);
+        d.insert(52, 4, &[]);
+        assert_eq!(d.lookup(51, ip("192.0.2.9"), group), Some(1));
+        assert_eq!(d.lookup(50, ip("192.0.2.9"), group), None);
+        assert_eq!(d.lookup(52, ip("192.0.2.3"), me), Some(3));
+        assert_eq!(d.lookup(52, ip("192.0.2.2"), me), Some(2));
+        assert_eq!(
+            d.lookup(52, ip("192.0.2.9"), group),
+            Some(4),
+            "multicast one"
+        );
+        assert_eq!(d.lookup(52, ip("192.0.2.9"), me), Some(2), "a unicast one");
+        d.remove(52, 2);
+        d.remove(52, 3);
+        d.remove(52, 4);
+        d.remove(51, 1);
+        assert!(d.is_empty());
+    }
+
+    #[test]
+    fn sources_accepted() {
+        let (me, peer, other) = (ip("192.0.2.1"), ip("192.0.2.2"), ip("192.0.2.3"));
+        assert_eq!(accepts_from(me, me, &[], false), Err(DropReason::Own));
+        assert_eq!(accepts_from(other, me, &[], true), Ok(()));
+        assert_eq!(accepts_from(other, me, &[peer], false), Ok(()));
+        assert_eq!(
+            accepts_from(other, me, &[peer], true),
+            Err(DropReason::NotAPeer)
+        );
+        assert_eq!(accepts_from(peer, me, &[peer], true), Ok(()));
+    }
+
+    #[test]
+    fn destinations_carry_source_and_ttl() {
+        let d = Destination::new(ip("192.0.2.1"), 3, ip("224.0.0.18"), &[], 255);
+        assert_eq!(
+            d.targets().map(|t| t.0).collect::<Vec<_>>(),
+            [ip("224.0.0.18")]
+        );
+        let c: Vec<Cmsg> = cmsg::parse(d.control().as_bytes()).collect();
+        assert_eq!(c.len(), 1);
+        let d = Destination::new(
+            ip("fe80::1"),
+            3,
+            ip("ff02::12"),
+            &[ip("fe80::2"), ip("2001:db8::2")],
+            64,
+        );
+        let t: Vec<_> = d.targets().collect();
+        assert_eq!(t.len(), 2);
+        assert_eq!(t[0].1.as_socket_ipv6().unwrap().scope_id(), 3);
+        assert_eq!(t[1].1.as_socket_ipv6().unwrap().scope_id(), 0);
+        let c: Vec<Cmsg> = cmsg::parse(d.control().as_bytes()).collect();
+        assert_eq!(c[1], Cmsg::Ipv6HopLimit(64));
+    }
 }

@@ -14,7 +14,7 @@ use netlink_packet_route::address::{
 };
 use netlink_packet_route::link::LinkAttribute;
 use netlink_packet_route::route::RouteMessage;
-use netlink_packet_route::AddressFamily;
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use rtnetlink::Handle;
 
 use keepalived_conf::model::{Route, Rule, VirtualAddress};
@@ -156,15 +156,13 @@ impl Netlink {
         ifname: &str,
         vip: &VirtualAddress,
     ) -> Result<(), Error> {
-        let mut msg = AddressMessage::default();
-        msg.header.index = index;
-        msg.header.prefix_len = vip.prefix_len;
-        msg.header.family = family(vip.addr);
-        msg.attributes.push(AddressAttribute::Local(vip.addr));
-        if vip.addr.is_ipv6() {
-            msg.attributes.push(AddressAttribute::Address(vip.addr));
-        }
-        match self.handle.address().del(msg).execute().await {
+        match self
+            .handle
+            .address()
+            .del(del_vip_message(index, vip))
+            .execute()
+            .await
+        {
             Ok(()) => Ok(()),
             Err(e) if is_errno(&e, libc::EADDRNOTAVAIL) || is_errno(&e, libc::ENOENT) => Ok(()),
             Err(source) => Err(Error::Address {
@@ -259,6 +257,67 @@ impl Netlink {
                 source: Box::new(source),
             }),
         }
+    }
+}
+
+/// What removes `vip` from interface `index`.
+fn del_vip_message(index: u32, vip: &VirtualAddress) -> AddressMessage {
+    let mut msg = AddressMessage::default();
+    msg.header.index = index;
+    msg.header.prefix_len = vip.prefix_len;
+    msg.header.family = family(vip.addr);
+    msg.attributes.push(AddressAttribute::Local(vip.addr));
+    if vip.addr.is_ipv6() {
+        msg.attributes.push(AddressAttribute::Address(vip.addr));
+    }
+    msg
+}
+
+/// The removals of an instance's rules, routes and addresses (in [`Netlink::del_rule`],
+/// [`Netlink::del_route`], [`Netlink::del_vip`]'s terms), as complete rtnetlink requests:
+/// bytes another process replays when this one cannot ([`crate::supervisor`]).
+pub struct Removals(Vec<Vec<u8>>);
+
+impl Removals {
+    pub fn new() -> Self {
+        Self(Vec::new())
+    }
+
+    pub fn rule(&mut self, r: &Rule) {
+        self.push(RouteNetlinkMessage::DelRule(routes::rule_message(r)));
+    }
+
+    /// `msg` from [`Netlink::route_message`] with `delete`.
+    pub fn route(&mut self, msg: RouteMessage) {
+        self.push(RouteNetlinkMessage::DelRoute(msg));
+    }
+
+    pub fn address(&mut self, index: u32, vip: &VirtualAddress) {
+        self.push(RouteNetlinkMessage::DelAddress(del_vip_message(index, vip)));
+    }
+
+    fn push(&mut self, msg: RouteNetlinkMessage) {
+        use rtnetlink::packet_core::{
+            NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_REQUEST,
+        };
+        let mut header = NetlinkHeader::default();
+        header.flags = NLM_F_REQUEST | NLM_F_ACK;
+        header.sequence_number = self.0.len() as u32 + 1;
+        let mut m = NetlinkMessage::new(header, NetlinkPayload::InnerMessage(msg));
+        m.finalize();
+        let mut buf = vec![0; m.buffer_len()];
+        m.serialize(&mut buf);
+        self.0.push(buf);
+    }
+
+    pub fn requests(&self) -> impl Iterator<Item = &[u8]> {
+        self.0.iter().map(Vec::as_slice)
+    }
+}
+
+impl Default for Removals {
+    fn default() -> Self {
+        Self::new()
     }
 }
 

@@ -130,9 +130,12 @@ pub fn daemonize() -> nix::Result<()> {
 /// systemd's readiness protocol (sd_notify(3)) for a `Type=notify` unit, as keepalived's:
 /// `READY=1` once the configuration runs, `RELOADING=1` then `READY=1` around a reload,
 /// `STOPPING=1` when releasing. Does nothing outside systemd (no `$NOTIFY_SOCKET`).
+/// In a supervised child, the states go to the parent, which relays them: systemd takes them
+/// from the main process only ([`crate::supervisor`]).
 #[derive(Debug, Default)]
 pub struct SystemdNotify {
     addr: Option<std::os::unix::net::SocketAddr>,
+    relay: bool,
 }
 
 impl SystemdNotify {
@@ -155,7 +158,10 @@ impl SystemdNotify {
             _ => std::os::unix::net::SocketAddr::from_pathname(path),
         };
         match addr {
-            Ok(a) => Self { addr: Some(a) },
+            Ok(a) => Self {
+                addr: Some(a),
+                relay: false,
+            },
             Err(e) => {
                 tracing::warn!(error = %e, "NOTIFY_SOCKET {path:?} unusable; not notifying systemd");
                 Self::default()
@@ -163,8 +169,20 @@ impl SystemdNotify {
         }
     }
 
+    /// A supervised child's: through its parent.
+    pub fn via_supervisor() -> Self {
+        Self {
+            addr: None,
+            relay: true,
+        }
+    }
+
     /// Sends `state` (newline-separated `KEY=VALUE` lines); a failure is logged, never fatal.
     pub fn send(&self, state: &str) {
+        if self.relay {
+            crate::supervisor::link::notify(state);
+            return;
+        }
         let Some(addr) = &self.addr else { return };
         let sent = std::os::unix::net::UnixDatagram::unbound()
             .and_then(|s| s.send_to_addr(state.as_bytes(), addr));
@@ -172,6 +190,23 @@ impl SystemdNotify {
             tracing::warn!(error = %e, "notifying systemd failed");
         }
     }
+}
+
+/// systemd's watchdog interval for this process (sd_watchdog_enabled(3)): `WATCHDOG_USEC`,
+/// unless `WATCHDOG_PID` names another process. Both are taken out of the environment so the
+/// scripts we run do not see them. Call it before any other thread starts.
+pub fn watchdog_from_env() -> Option<std::time::Duration> {
+    let usec = std::env::var("WATCHDOG_USEC").ok();
+    let pid = std::env::var("WATCHDOG_PID").ok();
+    std::env::remove_var("WATCHDOG_USEC");
+    std::env::remove_var("WATCHDOG_PID");
+    let usec: u64 = usec?.trim().parse().ok().filter(|&u| u > 0)?;
+    if let Some(pid) = pid {
+        if pid.trim().parse::<u32>().ok()? != std::process::id() {
+            return None;
+        }
+    }
+    Some(std::time::Duration::from_micros(usec))
 }
 
 /// The signal keepalived uses for each control function (`--signum`).

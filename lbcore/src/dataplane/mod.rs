@@ -289,7 +289,13 @@ impl Dataplane {
                 let sock = syncd::open(sc, ifc.index as u32, ifc.addr)
                     .map_err(|e| DataplaneError::Socket(sc.iface.clone(), e))?;
                 let (tx, rx) = mpsc::sync_channel(SYNC_QUEUE);
-                Some((sc.clone(), sock, tx, rx))
+                let mut sc = sc.clone();
+                if sc.session.maxlen == 0 {
+                    // Linux's default: the interface's MTU less the IP and UDP headers.
+                    let headers = if sc.group.is_ipv4() { 28 } else { 48 };
+                    sc.session.maxlen = (ifc.mtu as usize).saturating_sub(headers);
+                }
+                Some((sc, sock, tx, rx))
             }
             None => None,
         };

@@ -407,43 +407,12 @@ impl PlainSocket {
         }
     }
 
-    /// Sends several frames with one `sendmmsg`; returns how many went out.
+    /// Sends several frames, [`sysio::mmsg::MAX_BATCH`] per `sendmmsg`; returns how many went
+    /// out (the rest are the caller's drops).
     pub fn send_batch(&self, frames: &[&[u8]]) -> usize {
-        let mut iov: Vec<libc::iovec> = frames
-            .iter()
-            .map(|f| libc::iovec {
-                iov_base: f.as_ptr() as *mut libc::c_void,
-                iov_len: f.len(),
-            })
-            .collect();
-        // SAFETY: mmsghdr is plain data; all-zero is valid (no address, no control).
-        let mut msgs: Vec<libc::mmsghdr> = iov
-            .iter_mut()
-            .map(|v| {
-                let mut m: libc::mmsghdr = unsafe { std::mem::zeroed() };
-                m.msg_hdr.msg_iov = v;
-                m.msg_hdr.msg_iovlen = 1;
-                m
-            })
-            .collect();
-        let mut sent = 0;
-        while sent < msgs.len() {
-            // SAFETY: each header points at one iovec describing a live,
-            // readable frame slice; both vectors outlive the call.
-            let r = unsafe {
-                libc::sendmmsg(
-                    self.fd(),
-                    msgs[sent..].as_mut_ptr(),
-                    (msgs.len() - sent) as libc::c_uint,
-                    libc::MSG_DONTWAIT,
-                )
-            };
-            if r <= 0 {
-                break;
-            }
-            sent += r as usize;
-        }
-        sent
+        let msgs: Vec<sysio::mmsg::OutMsg> =
+            frames.iter().map(|f| sysio::mmsg::OutMsg::new(f)).collect();
+        sysio::mmsg::send_all(std::os::fd::AsFd::as_fd(&self.fd), &msgs).sent
     }
 
     /// One pending frame, if any (non-blocking).

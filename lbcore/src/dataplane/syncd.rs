@@ -24,7 +24,8 @@ use crate::sync::{SyncCounters, SyncDrop};
 use crate::time::Millis;
 
 /// `lvs_sync_daemon INTERFACE VRRP_INSTANCE [id SYNC_ID] [maxlen LEN] [port PORT] [ttl TTL]
-/// [group IP]`, less the instance (the owner switches the role).
+/// [group IP]`, less the instance (the owner switches the role). A `session.maxlen` of 0 is
+/// the interface's MTU less the IP and UDP headers, as Linux's default.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncdConfig {
     pub iface: String,

@@ -55,6 +55,32 @@ enum BenchCmd {
         /// Daemons to compare, in order.
         #[arg(long, value_delimiter = ',', default_value = "vrrpd,keepalived")]
         daemons: Vec<Daemon>,
+        /// Events: crash (SIGKILL of every process, VIP removed, link cut), sigterm, and
+        /// kill-vrrp (SIGKILL of the VRRP process alone, as the OOM killer does).
+        #[arg(long, value_delimiter = ',', default_value = "crash,sigterm,kill-vrrp")]
+        scenarios: Vec<Scenario>,
+    },
+    /// N VRRP instances on one link: idle CPU and PSS of Master and Backup, start-up, reload
+    /// and stop, for each daemon (JSON).
+    Instances {
+        /// Runs per daemon, instance count and advert interval (the report gives medians).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Instance counts.
+        #[arg(long, value_delimiter = ',', default_value = "1,16,64,255")]
+        counts: Vec<usize>,
+        /// Advert intervals in seconds.
+        #[arg(long, value_delimiter = ',', default_value = "0.1,1")]
+        advert_ints: Vec<f64>,
+        /// Seconds of the idle CPU window.
+        #[arg(long, default_value_t = 60)]
+        window: u64,
+        /// Daemons to compare, in order.
+        #[arg(long, value_delimiter = ',', default_value = "vrrpd,keepalived")]
+        daemons: Vec<Daemon>,
+        /// Skip the 10 ms period under load.
+        #[arg(long)]
+        no_period: bool,
     },
     /// The in-process balancer (DR, NAT) against direct and HAProxy, with wrk.
     Lb {
@@ -70,6 +96,22 @@ enum BenchCmd {
         /// Real servers behind the VIP (direct mode always talks to the first).
         #[arg(long, default_value_t = 2)]
         real_servers: usize,
+    },
+    /// Connection sync (lvs_sync_daemon) on two dataplanes: lag, bytes per new connection, and
+    /// req/s and dataplane CPU with sync on versus off.
+    Sync {
+        /// Runs per load and setting (the report gives medians).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Seconds per wrk run.
+        #[arg(long, default_value_t = 5)]
+        seconds: u32,
+        /// Dataplane worker threads.
+        #[arg(long, default_value_t = 2)]
+        workers: usize,
+        /// Connections timed one by one for the lag.
+        #[arg(long, default_value_t = 200)]
+        lag_samples: usize,
     },
     /// What looking costs: a listing of the connection table and a metrics scrape with
     /// `conns` entries in the table, and the dataplane's req/s while they run.
@@ -152,11 +194,15 @@ fn demo(cli: &Cli) -> anyhow::Result<()> {
             "result: Master a crashed; the client saw {:.1} ms without replies \
              ({} of {} probes answered); new Master: {}; b took over {:.1} ms after a's last advert",
             run.blackout_ms, run.probe.received, run.probe.sent, run.new_master,
-            run.takeover_after_last_advert_ms
+            run.takeover_after_last_advert_ms.unwrap_or(f64::NAN)
         );
         println!("lab removed");
     }
     Ok(())
+}
+
+fn opt_ms(v: Option<f64>) -> String {
+    v.map_or("-".into(), |v| format!("{v:.1}"))
 }
 
 fn stats(xs: &[f64]) -> serde_json::Value {
@@ -167,7 +213,12 @@ fn stats(xs: &[f64]) -> serde_json::Value {
     })
 }
 
-fn bench_failover(runs: usize, daemons: &[Daemon], json: bool) -> anyhow::Result<()> {
+fn bench_failover(
+    runs: usize,
+    daemons: &[Daemon],
+    scenarios: &[Scenario],
+    json: bool,
+) -> anyhow::Result<()> {
     for d in daemons {
         if let Err(e) = d.binary() {
             anyhow::bail!("{e}; run with `--daemons keepalived` to bench keepalived alone");
@@ -176,7 +227,7 @@ fn bench_failover(runs: usize, daemons: &[Daemon], json: bool) -> anyhow::Result
     let mut results = Vec::new();
     for &daemon in daemons {
         for (version, adv) in [(3u8, 0.1f64), (2, 1.0)] {
-            for scenario in [Scenario::Crash, Scenario::Sigterm] {
+            for &scenario in scenarios {
                 let spec = FailoverSpec::new(daemon, scenario, version, adv);
                 let mut ok: Vec<FailoverRun> = Vec::new();
                 let mut errors = Vec::new();
@@ -184,11 +235,17 @@ fn bench_failover(runs: usize, daemons: &[Daemon], json: bool) -> anyhow::Result
                     match run_failover(&spec, &mut |_| {}) {
                         Ok(r) => {
                             eprintln!(
-                                "{daemon:>10} {scenario:<7} v{version} advert_int {adv:<3} run {}/{runs}: \
-                                 blackout {:7.1} ms  takeover {:7.1} ms",
+                                "{daemon:>10} {scenario:<9} v{version} advert_int {adv:<3} run {}/{runs}: \
+                                 blackout {:7.1} ms  event to: a's priority 0 {:>6} ms, b's advert {:>6} ms, \
+                                 reply via b {:>6} ms, a released {:>6} ms; VIP left on a: {}; new Master {}",
                                 i + 1,
                                 r.blackout_ms,
-                                r.takeover_after_last_advert_ms
+                                opt_ms(r.event_to_release_advert_ms),
+                                opt_ms(r.event_to_peer_advert_ms),
+                                opt_ms(r.reply_via_peer_ms),
+                                opt_ms(r.dead_node_released_ms),
+                                r.vip_left_on_dead_node,
+                                r.new_master,
                             );
                             ok.push(r);
                         }
@@ -205,9 +262,16 @@ fn bench_failover(runs: usize, daemons: &[Daemon], json: bool) -> anyhow::Result
                     "version": version,
                     "advert_int": adv,
                     "blackout_ms": stats(&col(|r| r.blackout_ms)),
-                    "takeover_after_last_advert_ms": stats(&col(|r| r.takeover_after_last_advert_ms)),
+                    "takeover_after_last_advert_ms": stats(&ok.iter().filter_map(|r| r.takeover_after_last_advert_ms).collect::<Vec<_>>()),
+                    "event_to_peer_advert_ms": stats(&ok.iter().filter_map(|r| r.event_to_peer_advert_ms).collect::<Vec<_>>()),
+                    "event_to_release_advert_ms": stats(&ok.iter().filter_map(|r| r.event_to_release_advert_ms).collect::<Vec<_>>()),
+                    "peer_took_over_runs": ok.iter().filter(|r| r.event_to_peer_advert_ms.is_some()).count(),
                     "event_after_advert_ms": stats(&col(|r| r.event_after_advert_ms)),
                     "lab_setup_ms": stats(&col(|r| r.lab_setup_ms)),
+                    "event_to_reply_via_peer_ms": stats(&ok.iter().filter_map(|r| r.reply_via_peer_ms).collect::<Vec<_>>()),
+                    "vip_left_on_dead_node_runs": ok.iter().filter(|r| r.vip_left_on_dead_node).count(),
+                    "event_to_dead_node_released_ms": stats(&ok.iter().filter_map(|r| r.dead_node_released_ms).collect::<Vec<_>>()),
+                    "dead_node_never_released_runs": ok.iter().filter(|r| r.dead_node_released_ms.is_none()).count(),
                     "errors": errors,
                 }));
             }
@@ -222,6 +286,7 @@ fn bench_failover(runs: usize, daemons: &[Daemon], json: bool) -> anyhow::Result
         "scenarios": {
             "crash": "Master daemon SIGKILLed (all processes), VIP removed, link cut",
             "sigterm": "Master daemon SIGTERMed (graceful handover)",
+            "kill-vrrp": "Master's VRRP process (the -r pid) SIGKILLed alone, the host and the main process alive; a runs nopreempt",
         },
         "results": results,
     });
@@ -229,8 +294,14 @@ fn bench_failover(runs: usize, daemons: &[Daemon], json: bool) -> anyhow::Result
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         println!(
-            "{:<11} {:<8} {:<14} {:>18} {:>26}",
-            "daemon", "event", "protocol", "blackout median", "takeover after last advert"
+            "{:<11} {:<10} {:<14} {:>18} {:>26} {:>22} {:>14}",
+            "daemon",
+            "event",
+            "protocol",
+            "blackout median",
+            "takeover after last advert",
+            "event to reply via b",
+            "VIP left on a"
         );
         for r in &results {
             let m = |k: &str| {
@@ -239,12 +310,14 @@ fn bench_failover(runs: usize, daemons: &[Daemon], json: bool) -> anyhow::Result
                     .map_or("-".into(), |v| format!("{v:.1} ms"))
             };
             println!(
-                "{:<11} {:<8} {:<14} {:>18} {:>26}",
+                "{:<11} {:<10} {:<14} {:>18} {:>26} {:>22} {:>14}",
                 r["daemon"].as_str().unwrap_or(""),
                 r["scenario"].as_str().unwrap_or(""),
                 format!("v{} {} s", r["version"], r["advert_int"]),
                 m("blackout_ms"),
-                m("takeover_after_last_advert_ms")
+                m("takeover_after_last_advert_ms"),
+                m("event_to_reply_via_peer_ms"),
+                format!("{}/{}", r["vip_left_on_dead_node_runs"], runs),
             );
         }
     }
@@ -264,8 +337,39 @@ fn main() -> ExitCode {
     let r = match &cli.cmd {
         None => demo(&cli),
         Some(Cmd::Bench {
-            what: BenchCmd::Failover { runs, daemons },
-        }) => bench_failover(*runs, daemons, cli.json),
+            what:
+                BenchCmd::Failover {
+                    runs,
+                    daemons,
+                    scenarios,
+                },
+        }) => bench_failover(*runs, daemons, scenarios, cli.json),
+        Some(Cmd::Bench {
+            what:
+                BenchCmd::Instances {
+                    runs,
+                    counts,
+                    advert_ints,
+                    window,
+                    daemons,
+                    no_period,
+                },
+        }) => {
+            let spec = lab::instbench::Spec {
+                daemons: daemons.clone(),
+                counts: counts.clone(),
+                advert_ints: advert_ints.clone(),
+                runs: *runs,
+                window: std::time::Duration::from_secs(*window),
+                period: !no_period,
+            };
+            lab::instbench::run(&spec, &mut |l| eprintln!("{l}"))
+                .map_err(anyhow::Error::from)
+                .and_then(|r| {
+                    println!("{}", serde_json::to_string_pretty(&r)?);
+                    Ok(())
+                })
+        }
         Some(Cmd::Bench {
             what:
                 BenchCmd::Lb {
@@ -283,6 +387,28 @@ fn main() -> ExitCode {
                 ..Default::default()
             };
             lab::lbbench::run(&spec, &mut |l| eprintln!("{l}"))
+                .map_err(anyhow::Error::from)
+                .and_then(|r| {
+                    println!("{}", serde_json::to_string_pretty(&r)?);
+                    Ok(())
+                })
+        }
+        Some(Cmd::Bench {
+            what:
+                BenchCmd::Sync {
+                    runs,
+                    seconds,
+                    workers,
+                    lag_samples,
+                },
+        }) => {
+            let spec = lab::syncbench::SyncBenchSpec {
+                runs: *runs,
+                seconds: *seconds,
+                workers: *workers,
+                lag_samples: *lag_samples,
+            };
+            lab::syncbench::run(&spec, &mut |l| eprintln!("{l}"))
                 .map_err(anyhow::Error::from)
                 .and_then(|r| {
                     println!("{}", serde_json::to_string_pretty(&r)?);

@@ -10,14 +10,21 @@
 //! The dataplane listens on the interfaces of the instances holding the virtual addresses and
 //! on those facing on-link real servers (IPv4 and IPv6 alike). A reload that needs the same
 //! interfaces keeps it running, so connections, NAT bindings and persistence live on.
+//!
+//! With `lvs_sync_daemon`, connections are synchronised with the other node (IPVS's sync
+//! protocol, `lbcore::sync`): where its instance is Master this node sends, elsewhere it
+//! receives, switched on every transition as keepalived switches IPVS's sync daemons. Every
+//! VRRP-managed address is a preferred one-arm NAT source, so real servers answer an address
+//! that moves with the Master.
 
 use std::collections::HashSet;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use lbcore::dataplane::{Dataplane, DataplaneConfig};
+use lbcore::dataplane::{Dataplane, DataplaneConfig, SyncdConfig};
 use lbcore::persist::PersistTable;
 use lbcore::service::SharedTable;
+use lbcore::sync::Role;
 use tokio::sync::{watch, Notify};
 use tracing::{info, warn};
 
@@ -29,6 +36,7 @@ const PERSIST_CAPACITY: usize = 1 << 16;
 
 /// A VRRP instance as the balancer sees it: the addresses it holds and its state.
 pub struct Owner {
+    pub name: String,
     pub addrs: Vec<IpAddr>,
     pub state: watch::Receiver<State>,
 }
@@ -39,6 +47,20 @@ pub struct Balancer {
     gate: tokio::task::JoinHandle<()>,
     ifaces: Vec<String>,
     table: Arc<SharedTable>,
+    sync: Option<SyncdConfig>,
+}
+
+/// The sync daemon `lvs_sync_daemon` asks for (the instance is followed by [`gate`]).
+fn sync_config(config: &Config) -> Option<SyncdConfig> {
+    let s = config.global.lvs_sync_daemon.as_ref()?;
+    let mut c = SyncdConfig::new(&s.interface);
+    c.group = s.group.unwrap_or(c.group);
+    c.port = s.port;
+    c.ttl = s.ttl;
+    c.session.syncid = s.syncid;
+    // 0: from the interface's MTU, as Linux.
+    c.session.maxlen = s.maxlen.map_or(0, usize::from);
+    Some(c)
 }
 
 impl Balancer {
@@ -77,9 +99,15 @@ impl Balancer {
         ifaces.extend(lbcore::dataplane::ifaces_facing(&rips));
         ifaces.sort();
         ifaces.dedup();
+        let sync = sync_config(config);
+        let sync_owner = config
+            .global
+            .lvs_sync_daemon
+            .as_ref()
+            .map(|s| s.instance.clone());
         if let Some(p) = previous {
-            if p.ifaces == ifaces && Arc::ptr_eq(&p.table, &table) {
-                return Some(p.keep(owners, vips.into_iter().collect()).await);
+            if p.ifaces == ifaces && Arc::ptr_eq(&p.table, &table) && p.sync == sync {
+                return Some(p.keep(owners, vips.into_iter().collect(), sync_owner).await);
             }
             p.stop().await;
         }
@@ -91,9 +119,12 @@ impl Balancer {
             ifaces: ifaces.clone(),
             // Parked addresses are set before the first packet: nothing forwards until then.
             forwarding: false,
-            // Until lvs_sync_daemon drives connection sync here, a taken-over flow is
-            // scheduled again (hash schedulers keep it on its server).
-            sloppy_tcp: true,
+            snat_sources: config
+                .instances
+                .iter()
+                .flat_map(|i| i.addresses().map(|v| (v.addr, v.prefix_len)))
+                .collect(),
+            sync: sync.clone(),
             ..Default::default()
         };
         let shared = table.clone();
@@ -116,18 +147,29 @@ impl Balancer {
             }
         };
         info!(interfaces = ?ifaces, virtual_addresses = vips.len(), "balancer started");
-        let gate = tokio::spawn(gate(dp.clone(), owners, vips.into_iter().collect()));
+        let gate = tokio::spawn(gate(
+            dp.clone(),
+            owners,
+            vips.into_iter().collect(),
+            sync_owner,
+        ));
         Some(Self {
             dp,
             gate,
             ifaces,
             table,
+            sync,
         })
     }
 
     /// Goes on with the running dataplane for a reloaded configuration: its firewall rules
     /// follow the new services, and the new instances decide what is parked.
-    async fn keep(self, owners: Vec<Owner>, vips: HashSet<IpAddr>) -> Self {
+    async fn keep(
+        self,
+        owners: Vec<Owner>,
+        vips: HashSet<IpAddr>,
+        sync_owner: Option<String>,
+    ) -> Self {
         self.gate.abort();
         let _ = self.gate.await;
         let dp = self.dp.clone();
@@ -137,7 +179,7 @@ impl Balancer {
             Err(e) => warn!("balancer firewall rules not updated: {e}"),
         }
         info!(interfaces = ?self.ifaces, virtual_addresses = vips.len(), "balancer kept across the reload");
-        let gate = tokio::spawn(gate(self.dp.clone(), owners, vips));
+        let gate = tokio::spawn(gate(self.dp.clone(), owners, vips, sync_owner));
         Self { gate, ..self }
     }
 
@@ -179,13 +221,23 @@ impl Balancer {
     }
 }
 
-/// Keeps the parked set equal to the virtual addresses whose instance is not Master.
-async fn gate(dp: Arc<Dataplane>, owners: Vec<Owner>, vips: HashSet<IpAddr>) {
+/// Keeps the parked set equal to the virtual addresses whose instance is not Master, and the
+/// sync daemon sending where `sync_owner` is Master, receiving elsewhere.
+async fn gate(
+    dp: Arc<Dataplane>,
+    owners: Vec<Owner>,
+    vips: HashSet<IpAddr>,
+    sync_owner: Option<String>,
+) {
     let changed = Arc::new(Notify::new());
     let mut states = Vec::new();
+    let mut sync = None;
     for o in owners {
+        if sync_owner.as_ref() == Some(&o.name) {
+            sync = Some(o.state.clone());
+        }
         let held: Vec<IpAddr> = o.addrs.into_iter().filter(|a| vips.contains(a)).collect();
-        if held.is_empty() {
+        if held.is_empty() && sync_owner.as_ref() != Some(&o.name) {
             continue;
         }
         let mut rx = o.state;
@@ -205,6 +257,11 @@ async fn gate(dp: Arc<Dataplane>, owners: Vec<Owner>, vips: HashSet<IpAddr>) {
             }
         }
         info!(parked = ?parked, "balancer forwarding for every virtual address but the parked ones");
+        // The sync role first: a Master's workers send what they forward from the first packet.
+        if let Some(rx) = &sync {
+            let master = *rx.borrow() == State::Master;
+            dp.set_sync_role(if master { Role::Master } else { Role::Backup });
+        }
         dp.set_parked(parked);
         dp.set_forwarding(true);
         changed.notified().await;

@@ -10,7 +10,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tracing::{debug, info, info_span, trace, warn, Instrument};
 
-use crate::net::{SocketConfig, VrrpSocket};
+use crate::net::{Destination, Family};
 use crate::netlink::{Link, Netlink};
 use crate::notify::{Event as NotifyEvent, Notifier, NotifyState};
 use crate::track::deleted::{route_key, rule_key, Key};
@@ -20,21 +20,23 @@ use keepalived_conf::model::{
     Authentication, GlobalDefs, Route, Rule, VirtualAddress, VrrpInstance,
 };
 
+use super::rxhub::{Hub, Membership, Packet};
 use super::status::{Counters, InstanceStatus, TrackerStatus};
 use super::sync::{GroupCmd, GroupLink};
-use super::timer::Timer;
+use sysio::timer::Timer;
 use vrrp_proto::fsm::{self, Action, Announce, Input, State};
 use vrrp_proto::packet::{self, Auth, DropReason, Expect};
-
-/// Largest packet we read; adverts are far smaller, but a bigger one must not be truncated
-/// into something that looks valid.
-const RX_BUF: usize = 65_536;
 
 /// One instance: its state machine and everything that executes the machine's actions.
 pub struct InstanceDriver {
     name: String,
     fsm: fsm::Instance,
-    sock: VrrpSocket,
+    /// The link's shared VRRP socket, and where our adverts go.
+    sock: Membership,
+    rx: mpsc::Receiver<Packet>,
+    dest: Destination,
+    peers: Vec<IpAddr>,
+    check_unicast_src: bool,
     nl: Netlink,
     link: Link,
     /// Each virtual address with the index of the interface it goes on.
@@ -43,7 +45,8 @@ pub struct InstanceDriver {
     routes: Vec<Route>,
     rules: Vec<Rule>,
     expect: Expect,
-    garp: garp::Sender,
+    garp: std::sync::Arc<garp::Sender>,
+    garp_port: garp::Port,
     garp_schedule: vrrp_proto::announce::Schedule,
     /// The VMAC interface we created (`use_vmac`), removed on stop.
     vmac: Option<crate::vmac::Vmac>,
@@ -89,8 +92,6 @@ pub struct InstanceDriver {
     resume: Option<bool>,
     /// The state the previous run ended in: taking it up again is no transition to log.
     resumed_from: Option<State>,
-    /// `skip_check_adv_addr`: adverts from the current Master are not checked.
-    skip_check_adv_addr: bool,
     /// Interface sysctls we set (`promote_secondaries`), put back when we end.
     sysctls: crate::sysctl::Saved,
     /// This run resumes one a reload ended: the state it takes up is not news, so it is not
@@ -104,6 +105,9 @@ pub struct InstanceDriver {
     /// the addresses, routes (with a `dev`) and rules not marked `no_track`.
     deletions: Option<broadcast::Receiver<Key>>,
     tracked: HashSet<Key>,
+    /// What the supervisor replays for us if the daemon dies while we are Master
+    /// ([`super::lastgasp`]), registered before we add the first address.
+    lastgasp: Vec<u8>,
 }
 
 /// How an instance actor ended.
@@ -128,7 +132,7 @@ pub enum Control {
 
 /// What woke the actor up.
 enum Event {
-    Packet(std::io::Result<Result<crate::net::Received, DropReason>>),
+    Packet(Packet),
     Timer,
     Stop,
     Control(Control),
@@ -149,6 +153,8 @@ impl InstanceDriver {
         inst: &VrrpInstance,
         nl: Netlink,
         links: &LinkMonitor,
+        hub: &Hub,
+        garp: &std::sync::Arc<garp::Sender>,
     ) -> anyhow::Result<Self> {
         let link = nl.link(&inst.interface).await?;
         let family_v6 = inst
@@ -225,19 +231,24 @@ impl InstanceDriver {
             }
             _ => None,
         };
-        let sock = VrrpSocket::open(SocketConfig {
-            ifname: rx_link.name.clone(),
-            ifindex: rx_link.index,
-            tx_ifname: tx_link.name.clone(),
-            tx_ifindex: tx_link.index,
+        let (sock, rx) = hub
+            .join(
+                &rx_link.name,
+                rx_link.index,
+                Family::of(src),
+                group,
+                inst.virtual_router_id,
+                &inst.unicast_peers,
+                vmac_source.is_some(),
+            )
+            .map_err(|e| open_error(e, &rx_link.name))?;
+        let dest = Destination::new(
             src,
-            src_while_sending: vmac_source.is_some(),
+            tx_link.index,
             group,
-            peers: inst.unicast_peers.clone(),
-            check_unicast_src: inst.check_unicast_src,
-            unicast_ttl: inst.unicast_ttl,
-        })
-        .with_context(|| format!("opening VRRP sockets on {}", rx_link.name))?;
+            &inst.unicast_peers,
+            inst.unicast_ttl,
+        );
 
         // The excluded addresses come and go with the others but are not advertised, so
         // they may be of the other family.
@@ -280,6 +291,7 @@ impl InstanceDriver {
             lower_prio_no_advert: inst.garp.lower_prio_no_advert,
             higher_prio_send_advert: inst.higher_prio_send_advert,
             down_timer_adverts: inst.down_timer_adverts,
+            skip_check_adv_addr: inst.skip_check_adv_addr,
         };
         let expect = Expect {
             version: inst.version,
@@ -288,17 +300,32 @@ impl InstanceDriver {
             adver_int: inst.advert_int,
             check_ttl: inst.unicast_peers.is_empty(),
         };
-        let garp = garp::Sender::open_with_mac(&announce_link.name, announce_link.mac)
-            .with_context(|| format!("opening an AF_PACKET socket on {}", announce_link.name))?;
+        let garp_port = garp::Port {
+            ifindex: announce_link.index,
+            mac: announce_link.mac,
+        };
         let garp_schedule = vrrp_proto::announce::Schedule::new(inst.garp.schedule(family_v6));
         let link_state = links.subscribe(link.index);
         let (track_tx, track_rx) = mpsc::channel(16);
         let tracked = tracked_keys(&nl, &vips, &inst.virtual_routes, &inst.virtual_rules).await;
+        let fsm = fsm::Instance::new(cfg);
+        let lastgasp = super::lastgasp::recipe(
+            &nl,
+            &super::lastgasp::Holdings {
+                dest: &dest,
+                advert: &fsm.release_advert(),
+                vips: &vips,
+                routes: &inst.virtual_routes,
+                rules: &inst.virtual_rules,
+                vmac_source: vmac_source.as_ref(),
+            },
+        )
+        .await;
         Ok(Self {
+            lastgasp,
             deletions: None,
             tracked,
             sysctls,
-            skip_check_adv_addr: inst.skip_check_adv_addr,
             start_delay: None,
             vmac: vmac.map(|(_, v)| v),
             vmac_source,
@@ -319,15 +346,20 @@ impl InstanceDriver {
             link_state,
             track_primary: !inst.dont_track_primary,
             name: inst.name.clone(),
-            fsm: fsm::Instance::new(cfg),
+            fsm,
             sock,
+            rx,
+            dest,
+            peers: inst.unicast_peers.clone(),
+            check_unicast_src: inst.check_unicast_src,
             nl,
             link,
             vips,
             routes: inst.virtual_routes.clone(),
             rules: inst.virtual_rules.clone(),
             expect,
-            garp,
+            garp: garp.clone(),
+            garp_port,
             garp_schedule,
             epoch: Instant::now(),
             timer: Timer::new().context("creating a timerfd")?,
@@ -456,7 +488,6 @@ impl InstanceDriver {
             };
             self.step(input).await;
         }
-        let mut buf = vec![0u8; RX_BUF];
         let mut handover = None;
         loop {
             let deadline = [self.fsm.poll_timeout(), self.garp_schedule.poll_timeout()]
@@ -473,7 +504,7 @@ impl InstanceDriver {
                 Some((k, c)) = self.track_rx.recv() => Event::Track(k, c),
                 cmd = group_recv(&mut self.group) => Event::Group(cmd),
                 k = deletion_recv(&mut self.deletions) => Event::Deleted(k),
-                r = self.sock.recv(&mut buf) => Event::Packet(r),
+                Some(p) = self.rx.recv() => Event::Packet(p),
             };
             match event {
                 Event::Stop => {
@@ -502,44 +533,49 @@ impl InstanceDriver {
                     handover = Some(keep);
                     break;
                 }
-                Event::Packet(Ok(Ok(rx))) => {
-                    match self.sock.accepts_from(rx.meta.src) {
+                Event::Packet(Ok((meta, payload))) => {
+                    let accepted = crate::net::accepts_from(
+                        meta.src,
+                        self.dest.src,
+                        &self.peers,
+                        self.check_unicast_src,
+                    );
+                    match accepted {
                         Ok(()) => {}
                         Err(DropReason::Own) => continue,
                         Err(reason) => {
-                            self.count_drop(reason, rx.meta.src);
+                            self.count_drop(reason, meta.src);
                             continue;
                         }
                     }
-                    match packet::decode(&buf[rx.payload.clone()], &rx.meta, &self.expect) {
+                    match packet::decode(&payload, &meta, &self.expect) {
                         Ok(advert) => {
+                            if let Err(e) = self.fsm.check_addresses(meta.src, &advert) {
+                                self.count_address_list_error(e, meta.src);
+                                continue;
+                            }
                             self.counters.adverts_received += 1;
                             self.master_priority = advert.priority;
                             if advert.priority == 0 {
                                 self.counters.priority_zero_received += 1;
                             }
-                            trace!(src = %rx.meta.src, prio = advert.priority, "advert");
-                            self.check_addresses(rx.meta.src, &advert);
+                            trace!(src = %meta.src, prio = advert.priority, "advert");
                             if let Some(g) = &self.group {
                                 if advert.priority >= self.fsm.priority() {
                                     g.clear_want();
                                 }
                             }
                             self.step(Input::Advert {
-                                src: rx.meta.src,
+                                src: meta.src,
                                 advert,
                             })
                             .await
                         }
-                        Err(reason) => self.count_drop(reason, rx.meta.src),
+                        Err(reason) => self.count_drop(reason, meta.src),
                     }
                 }
-                Event::Packet(Ok(Err(reason))) => {
+                Event::Packet(Err(reason)) => {
                     self.counters.drop(reason);
-                }
-                Event::Packet(Err(e)) => {
-                    warn!(error = %e, "receive failed");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
                 }
             }
         }
@@ -712,7 +748,7 @@ impl InstanceDriver {
         match action {
             Action::Send(advert) => {
                 self.add_vmac_source().await;
-                match self.sock.send(&advert) {
+                match self.send(&advert) {
                     Ok(()) => {
                         self.counters.adverts_sent += 1;
                         if advert.priority == 0 {
@@ -779,6 +815,7 @@ impl InstanceDriver {
                 self.state_tx.send_replace(to);
             }
             Action::AddVips => {
+                crate::supervisor::link::master(&self.name, &self.lastgasp);
                 for (vip, link) in &self.vips {
                     if let Err(e) = self.nl.add_vip(link.index, &link.name, vip).await {
                         warn!(error = %e, "adding virtual address failed");
@@ -830,6 +867,7 @@ impl InstanceDriver {
             }
             self.vmac_source_added = false;
         }
+        crate::supervisor::link::released(&self.name);
     }
 
     /// What a Master hands over to the reloaded `next` but `next` no longer configures:
@@ -887,17 +925,37 @@ impl InstanceDriver {
     /// Sends the announcement rounds the schedule says are due.
     fn announce_due(&mut self) {
         let rounds = self.garp_schedule.poll(self.now());
-        for _ in 0..rounds {
-            for (vip, _) in &self.vips {
-                let res = match vip.addr {
-                    IpAddr::V4(ip) => self.garp.send_garp(ip),
-                    // From the address itself, as keepalived does.
-                    IpAddr::V6(ip) => self.garp.send_na(ip, ip),
-                };
-                if let Err(e) = res {
-                    debug!(error = %e, vip = %vip.addr, "announcement failed");
-                }
-            }
+        if rounds == 0 {
+            return;
+        }
+        let addrs: Vec<IpAddr> = self.vips.iter().map(|(v, _)| v.addr).collect();
+        let r = self.garp.announce(self.garp_port, &addrs, rounds);
+        if let Some(e) = r.error {
+            debug!(error = %e, "announcement failed");
+        }
+    }
+
+    /// Encodes and sends an advert to the group or to every unicast peer.
+    fn send(&self, advert: &packet::Advert) -> std::io::Result<()> {
+        let bytes: Vec<(Vec<u8>, &socket2::SockAddr)> = self
+            .dest
+            .targets()
+            .map(|(dst, to)| (advert.encode(self.dest.src, dst), to))
+            .collect();
+        let msgs: Vec<sysio::mmsg::OutMsg> = bytes
+            .iter()
+            .map(|(b, to)| {
+                sysio::mmsg::OutMsg::new(b)
+                    .to(to)
+                    .control(self.dest.control())
+            })
+            .collect();
+        // A full socket buffer or an unreachable peer must not stop the other peers.
+        let r = self.sock.send(&msgs);
+        match r.failed.into_iter().next() {
+            Some((_, e)) => Err(e),
+            None if r.blocked => Err(std::io::ErrorKind::WouldBlock.into()),
+            None => Ok(()),
         }
     }
 
@@ -947,8 +1005,8 @@ impl InstanceDriver {
             effective_priority: self.fsm.priority(),
             master_adver_int: f64::from(self.fsm.master_adver_int()) / 100.0,
             master_addr: self.fsm.master_addr(),
-            source_addr: self.sock.config().src,
-            unicast_peers: self.sock.config().peers.clone(),
+            source_addr: self.dest.src,
+            unicast_peers: self.peers.clone(),
             preempt: cfg.preempt,
             vips: self.vip_text.clone(),
             excluded_vips: self.excluded_text.clone(),
@@ -984,30 +1042,29 @@ impl InstanceDriver {
         }
     }
 
-    /// keepalived checks every advert's address list against ours and logs what is missing
-    /// (the advert still counts); `skip_check_adv_addr` skips adverts from the known Master.
-    fn check_addresses(&mut self, src: IpAddr, advert: &packet::Advert) {
-        if advert.priority == 0 || (self.skip_check_adv_addr && self.fsm.master_addr() == Some(src))
-        {
-            return;
-        }
-        let ours = &self.fsm.config().vips;
-        if advert.lists_match(ours) {
-            return;
+    /// An advert with another address list was dropped (the protocol's decision,
+    /// [`fsm::Instance::check_addresses`]): counted as keepalived counts it (a wrong count is
+    /// not a received advert, a wrong address is) and logged at powers of two.
+    fn count_address_list_error(&mut self, e: fsm::AddressListError, src: IpAddr) {
+        if let fsm::AddressListError::Missing(_) = e {
+            self.counters.adverts_received += 1;
         }
         self.counters.address_list_mismatch += 1;
         let n = self.counters.address_list_mismatch;
         if n.is_power_of_two() {
+            // keepalived's words, which operators grep for.
             let vrid = self.fsm.config().vrid;
-            for a in advert.missing(ours) {
-                warn!(
-                    count = n,
+            match e {
+                fsm::AddressListError::Missing(a) => warn!(
+                    count = n, %src,
                     "({}) ip address associated with VRID {vrid} not present in MASTER advert: {a}",
                     self.name
-                );
-            }
-            if advert.addrs.len() != ours.len() {
-                warn!(count = n, %src, "({}) advert carries {} addresses, we have {}", self.name, advert.addrs.len(), ours.len());
+                ),
+                fsm::AddressListError::Count { got, want } => warn!(
+                    count = n, %src,
+                    "({}) received an unexpected ip number count {got}, expected {want}!",
+                    self.name
+                ),
             }
         }
     }
@@ -1018,6 +1075,18 @@ impl InstanceDriver {
         if n.is_power_of_two() {
             debug!(%src, %reason, count = n, "dropped packet");
         }
+    }
+}
+
+/// A socket that could not be opened: a descriptor shortage said as such (keepalived's users
+/// meet it under systemd's default soft limit of 1024), anything else with the interface.
+fn open_error(e: std::io::Error, ifname: &str) -> anyhow::Error {
+    if sysio::is_descriptor_shortage(&e) {
+        anyhow::anyhow!(
+            "out of file descriptors opening the VRRP socket on {ifname} ({e}); raise the open-files limit (LimitNOFILE)"
+        )
+    } else {
+        anyhow::Error::new(e).context(format!("opening the VRRP socket on {ifname}"))
     }
 }
 

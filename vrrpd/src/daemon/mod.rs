@@ -11,10 +11,11 @@ mod balancer;
 mod fifos;
 mod health;
 mod instance;
+mod lastgasp;
+mod rxhub;
 mod statics;
 pub mod status;
 mod sync;
-mod timer;
 mod trackers;
 
 use std::time::Duration;
@@ -88,8 +89,40 @@ pub async fn run(
     reload: impl Fn() -> Result<Config, String> + Send + Sync + 'static,
     systemd: crate::process::SystemdNotify,
     observe: crate::observe::Settings,
+    child: crate::supervisor::ChildStart,
 ) -> anyhow::Result<()> {
     let reload = std::sync::Arc::new(reload);
+    let systemd = std::sync::Arc::new(systemd);
+    if child.restarts > 0 {
+        // The supervisor's count, for the dumps: this process is its latest restart.
+        crate::components::set_record(
+            "vrrp child process",
+            crate::components::Record {
+                restarts: u64::from(child.restarts),
+                last_failure: child.last_exit.clone(),
+                last_failure_at: None,
+            },
+        );
+    }
+    // From the VRRP thread (this one): a stalled VRRP side stops the pings, and systemd's
+    // watchdog (through the supervisor) catches it.
+    if let Some(every) = child.watchdog {
+        let systemd = systemd.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                fault_inject::point("vrrp-thread");
+                systemd.send("WATCHDOG=1");
+            }
+        });
+    }
+    let boot = if child.restarts > 0 {
+        Start::Restart
+    } else {
+        Start::Boot
+    };
     let mut config = restrict(config, parts);
     // Caught from the start: a SIGTERM while starting is handled once started (releasing what
     // was set up), not the default action killing the daemon half-way.
@@ -117,13 +150,22 @@ pub async fn run(
         .context("subscribing to rtnetlink link events")?;
     let deletions =
         DeletionMonitor::start().context("subscribing to rtnetlink address/route/rule events")?;
+    let hub = rxhub::Hub::new(false);
+    let garp = std::sync::Arc::new(garp::Sender::open().map_err(|e| match e {
+        garp::Error::Socket(io) if sysio::is_descriptor_shortage(&io) => anyhow::anyhow!(
+            "out of file descriptors opening the announcement socket ({io}); raise the open-files limit"
+        ),
+        e => anyhow::Error::new(e),
+    })?);
     let monitors = Monitors {
         links: &links,
         deletions: &deletions,
+        hub: &hub,
+        garp: &garp,
     };
     let mut statics = statics::Statics::install(&config, &nl).await;
     let mut firewall = crate::firewall::Firewall::install(&config).await;
-    let mut running = Running::start(&config, &nl, monitors, sides, &Start::Boot, None).await?;
+    let mut running = Running::start(&config, &nl, monitors, sides, &boot, None).await?;
     // The control socket and the metrics endpoint ask the loop below.
     let (ask_tx, mut asked) = mpsc::channel(16);
     let _observers = observe.start(&config, ask_tx).await;
@@ -134,6 +176,9 @@ pub async fn run(
     );
     systemd.send("READY=1");
 
+    // Set when a component that must not fail did: everything is released, then the error
+    // makes the process exit for its supervisor to start it again.
+    let mut failure: Option<crate::components::Failed> = None;
     loop {
         tokio::select! {
             _ = term.recv() => { info!("SIGTERM: releasing instances"); systemd.send("STOPPING=1"); break; }
@@ -189,23 +234,53 @@ pub async fn run(
                     }
                     Err(e) => {
                         error!("reload failed ({e:#}); going back to the previous configuration");
-                        Running::start(&config, &nl, monitors, sides, &Start::Reload(HashMap::new()), None).await?
+                        match Running::start(&config, &nl, monitors, sides, &Start::Reload(HashMap::new()), None).await {
+                            Ok(r) => r,
+                            Err(e) => {
+                                // Nothing runs: what the instances held is the supervisor's
+                                // to release; ours goes now.
+                                statics.remove().await;
+                                firewall.remove().await;
+                                return Err(crate::components::Failed {
+                                    component: "reload".into(),
+                                    reason: format!("the previous configuration did not start again: {e:#}"),
+                                }
+                                .into());
+                            }
+                        }
                     }
                 };
                 systemd.send("READY=1");
             } }
             Some(res) = running.tasks.join_next() => {
-                // An instance actor only ends on shutdown; ending earlier is a bug worth dying for.
-                res.context("instance task panicked")?;
-                anyhow::bail!("an instance stopped unexpectedly");
+                // An instance actor only ends on shutdown: ending earlier is a bug. Its state
+                // is gone with it, so it cannot be restarted alone: the others release, and
+                // the supervisor releases what it held and starts the daemon again.
+                let reason = match res {
+                    Ok(exit) => format!("instance {} stopped unexpectedly", exit.name),
+                    Err(e) if e.is_panic() => {
+                        format!("panicked: {}", crate::components::panic_message(&*e.into_panic()))
+                    }
+                    Err(e) => format!("ended: {e}"),
+                };
+                error!("a VRRP instance {reason}; releasing everything and exiting for the supervisor to restart the daemon");
+                failure = Some(crate::components::Failed { component: "VRRP instance".into(), reason });
+                systemd.send("STOPPING=1");
+                break;
             }
         }
     }
+    // Every release runs, whatever ended the loop: a failure must not leave addresses behind.
     running.shutdown().await;
     statics.remove().await;
     firewall.remove().await;
-    info!("vrrpd stopped");
-    Ok(())
+    match failure {
+        Some(f) => Err(f.into()),
+        None => {
+            info!("vrrpd stopped");
+            Ok(())
+        }
+    }
 }
 
 /// What a reload changes that an operator wants in the log: instances and virtual servers
@@ -265,15 +340,22 @@ struct Sides<'a> {
 enum Start {
     /// With the daemon: `vrrp_startup_delay` applies.
     Boot,
+    /// With a daemon its supervisor started again after the previous one died: at once, and
+    /// as Backup (the peer took over when the previous one died).
+    Restart,
     /// After a reload: the instances that ran before, in the state they were in.
     Reload(HashMap<String, State>),
 }
 
-/// The daemon's kernel-event monitors, shared by every configuration it runs.
+/// The daemon's kernel-event monitors and sockets, shared by every configuration it runs.
 #[derive(Clone, Copy)]
 struct Monitors<'a> {
     links: &'a LinkMonitor,
     deletions: &'a DeletionMonitor,
+    /// The VRRP sockets.
+    hub: &'a rxhub::Hub,
+    /// The announcement socket.
+    garp: &'a std::sync::Arc<garp::Sender>,
 }
 
 /// Everything one configuration runs: instance actors, health checks, the balancer.
@@ -307,9 +389,16 @@ impl Running {
         let mut vs_trackers = HashMap::new();
         let mut owners = Vec::new();
         for inst in &config.instances {
-            let mut driver = InstanceDriver::new(&config.global, inst, nl.clone(), monitors.links)
-                .await
-                .with_context(|| format!("starting vrrp_instance {}", inst.name))?;
+            let mut driver = InstanceDriver::new(
+                &config.global,
+                inst,
+                nl.clone(),
+                monitors.links,
+                monitors.hub,
+                monitors.garp,
+            )
+            .await
+            .with_context(|| format!("starting vrrp_instance {}", inst.name))?;
             driver.watch_deletions(monitors.deletions.subscribe());
             match start {
                 Start::Boot => {
@@ -317,6 +406,10 @@ impl Running {
                         driver.delay_start(d);
                     }
                 }
+                Start::Restart => info!(
+                    "({}) starting as BACKUP: the daemon was restarted after a failure",
+                    inst.name
+                ),
                 Start::Reload(states) => {
                     if let Some(state) = states.get(&inst.name) {
                         driver.resume(*state);
@@ -325,6 +418,7 @@ impl Running {
             }
             vs_trackers.insert(inst.name.clone(), driver.tracker());
             owners.push(balancer::Owner {
+                name: inst.name.clone(),
                 addrs: inst.addresses().map(|v| v.addr).collect(),
                 state: driver.state_watch(),
             });
@@ -537,10 +631,19 @@ async fn dump(
             let checkers = health.map(|h| h.snapshot()).unwrap_or_default();
             vec![(
                 status::DATA_FILE,
-                status::render_data(&all) + &status::render_checkers(&checkers),
+                status::render_data(&all)
+                    + &status::render_checkers(&checkers)
+                    + &status::render_supervision(
+                        &supervision(health, balancer),
+                        crate::components::panics(),
+                    ),
             )]
         }
-        Dump::Stats => vec![(status::STATS_FILE, status::render_stats(&all))],
+        Dump::Stats => {
+            let sync = balancer.and_then(|b| b.counters().sync);
+            let tail = sync.map(|c| status::render_sync(&c)).unwrap_or_default();
+            vec![(status::STATS_FILE, status::render_stats(&all) + &tail)]
+        }
         // keepalived's file as keepalived writes it, and what only vrrpd has beside it.
         Dump::Json => vec![
             (
@@ -554,6 +657,11 @@ async fn dump(
                     "balancer": balancer.map(|b| b.counters()),
                     "ipvs": balancer.map(|b| b.dataplane().listing()),
                     "smtp": mailer.map(|m| m.stats()),
+                    "supervision": {
+                        "supervised": crate::supervisor::link::supervised(),
+                        "panics": crate::components::panics(),
+                        "components": supervision(health, balancer),
+                    },
                 }))
                 .unwrap_or_default(),
             ),
@@ -566,4 +674,14 @@ async fn dump(
             Err(e) => warn!("cannot write {}: {e}", path.display()),
         }
     }
+}
+
+/// Every component that failed and was restarted: the registry's, with the checker scheduler's
+/// and the balancer workers' restarts (counted where they run).
+fn supervision(
+    health: Option<&health::Services>,
+    balancer: Option<&balancer::Balancer>,
+) -> std::collections::BTreeMap<String, crate::components::Record> {
+    let _ = (health, balancer);
+    crate::components::snapshot()
 }

@@ -38,7 +38,7 @@ pub struct Counters {
     pub released_master: u64,
     pub priority_zero_received: u64,
     pub priority_zero_sent: u64,
-    /// Adverts whose address list is not ours (accepted all the same, as keepalived does).
+    /// Adverts dropped because their address list is not ours (keepalived's Address List).
     #[serde(default)]
     pub address_list_mismatch: u64,
     /// Dropped packets by reason (the codec's [`DropReason`] text).
@@ -57,6 +57,48 @@ impl Counters {
             .iter()
             .map(|r| self.drops.get(&r.to_string()).copied().unwrap_or(0))
             .sum()
+    }
+
+    // keepalived 2.2.7's error counters (`vrrp_check_packet`), by its names, as its stats file
+    // and keepalived-exporter show them: each takes the drop reasons keepalived counts there.
+
+    /// Every length inconsistency: a count that does not fit the payload (by the packet's own
+    /// version), a short or cut IP packet.
+    pub fn packet_len_err(&self) -> u64 {
+        use DropReason as D;
+        self.drops_of(&[D::TooShort, D::BadIpHeader, D::BadAddrCount, D::BadFamily])
+    }
+
+    pub fn ip_ttl_err(&self) -> u64 {
+        self.drops_of(&[DropReason::BadTtl])
+    }
+
+    /// Not an advertisement (a version error is SNMP-only in keepalived: JSON only here).
+    pub fn invalid_type_rcvd(&self) -> u64 {
+        self.drops_of(&[DropReason::BadType])
+    }
+
+    /// v2 interval mismatches: keepalived drops them without counting (its counter stays 0);
+    /// we count them.
+    pub fn advert_interval_err(&self) -> u64 {
+        self.drops_of(&[DropReason::IntervalMismatch])
+    }
+
+    /// Adverts whose address list is not ours.
+    pub fn addr_list_err(&self) -> u64 {
+        self.address_list_mismatch
+    }
+
+    pub fn invalid_authtype(&self) -> u64 {
+        self.drops_of(&[DropReason::BadAuthType])
+    }
+
+    pub fn authtype_mismatch(&self) -> u64 {
+        self.drops_of(&[DropReason::AuthTypeMismatch])
+    }
+
+    pub fn auth_failure(&self) -> u64 {
+        self.drops_of(&[DropReason::AuthFailure])
     }
 }
 
@@ -206,9 +248,59 @@ pub fn render_checkers(all: &[checks::CheckerStatus]) -> String {
     s
 }
 
-/// The SIGUSR2 dump, in keepalived's layout (scripts grep it).
+/// The supervision part of the SIGUSR1 dump: every internal component that failed and was
+/// restarted (nothing when none did), and the panics counted in this process.
+pub fn render_supervision(
+    all: &std::collections::BTreeMap<String, crate::components::Record>,
+    panics: u64,
+) -> String {
+    if all.is_empty() && panics == 0 {
+        return String::new();
+    }
+    let mut s = String::from("------< Supervision >------\n");
+    let _ = writeln!(s, " Panics = {panics}");
+    for (name, r) in all {
+        let _ = writeln!(s, " Component = {name}");
+        let _ = writeln!(s, "   Restarts = {}", r.restarts);
+        if let Some(why) = &r.last_failure {
+            let _ = writeln!(s, "   Last failure = {why}");
+        }
+    }
+    s
+}
+
+/// The connection sync daemon's counters, after the instances in the stats file.
+pub fn render_sync(c: &lbcore::sync::SyncSnapshot) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "LVS sync daemon:");
+    let _ = writeln!(
+        s,
+        "  Messages sent: {} ({} bytes)",
+        c.messages_sent, c.bytes_sent
+    );
+    let _ = writeln!(s, "  Entries sent: {}", c.entries_sent);
+    let _ = writeln!(s, "  Messages received: {}", c.messages_received);
+    let _ = writeln!(s, "  Entries received: {}", c.entries_received);
+    let _ = writeln!(s, "  Installed: {}", c.installed);
+    let _ = writeln!(s, "  Taken over: {}", c.adopted);
+    let _ = writeln!(
+        s,
+        "  Full-table requests: {} sent, {} received",
+        c.resync_requests_sent, c.resync_requests_received
+    );
+    let _ = writeln!(s, "  Dropped:");
+    for (why, n) in &c.dropped {
+        let _ = writeln!(s, "    {why}: {n}");
+    }
+    s
+}
+
+/// The SIGUSR2 dump, line for line keepalived 2.2.7's (`vrrp_print_stats`, built with
+/// VRRP_AUTH as Debian's): scripts read it by position. Each counter holds what keepalived
+/// counts there (see [`Counters::packet_len_err`] and the others); the drop reasons keepalived
+/// keeps for SNMP only (version, checksum) or not at all (another VRID, a source that is not a
+/// unicast peer) are in the JSON dump's `drops`, not here.
 pub fn render_stats(all: &[InstanceStatus]) -> String {
-    use DropReason as D;
     let mut s = String::new();
     for i in all {
         let c = &i.counters;
@@ -219,30 +311,16 @@ pub fn render_stats(all: &[InstanceStatus]) -> String {
         let _ = writeln!(s, "  Became master: {}", c.became_master);
         let _ = writeln!(s, "  Released master: {}", c.released_master);
         let _ = writeln!(s, "  Packet Errors:");
-        let _ = writeln!(
-            s,
-            "    Length: {}",
-            c.drops_of(&[D::TooShort, D::BadIpHeader])
-        );
-        let _ = writeln!(s, "    TTL: {}", c.drops_of(&[D::BadTtl]));
-        let _ = writeln!(
-            s,
-            "    Invalid Type: {}",
-            c.drops_of(&[D::BadType, D::BadVersion])
-        );
-        let _ = writeln!(
-            s,
-            "    Advertisement Interval: {}",
-            c.drops_of(&[D::IntervalMismatch])
-        );
-        let _ = writeln!(
-            s,
-            "    Address List: {}",
-            c.drops_of(&[D::BadAddrCount, D::BadFamily]) + c.address_list_mismatch
-        );
-        let _ = writeln!(s, "    Checksum: {}", c.drops_of(&[D::BadChecksum]));
+        let _ = writeln!(s, "    Length: {}", c.packet_len_err());
+        let _ = writeln!(s, "    TTL: {}", c.ip_ttl_err());
+        let _ = writeln!(s, "    Invalid Type: {}", c.invalid_type_rcvd());
+        let interval = c.advert_interval_err();
+        let _ = writeln!(s, "    Advertisement Interval: {interval}");
+        let _ = writeln!(s, "    Address List: {}", c.addr_list_err());
         let _ = writeln!(s, "  Authentication Errors:");
-        let _ = writeln!(s, "    Failure: {}", c.drops_of(&[D::AuthMismatch]));
+        let _ = writeln!(s, "    Invalid Type: {}", c.invalid_authtype());
+        let _ = writeln!(s, "    Type Mismatch: {}", c.authtype_mismatch());
+        let _ = writeln!(s, "    Failure: {}", c.auth_failure());
         let _ = writeln!(s, "  Priority Zero:");
         let _ = writeln!(s, "    Received: {}", c.priority_zero_received);
         let _ = writeln!(s, "    Sent: {}", c.priority_zero_sent);
@@ -304,14 +382,50 @@ pub(crate) mod tests {
         }
     }
 
+    /// Line for line what keepalived 2.2.7 writes for one instance (`vrrp_print_stats`), each
+    /// drop reason under the counter keepalived uses for it.
     #[test]
     fn stats_in_keepalived_layout() {
-        let text = render_stats(&[sample()]);
-        assert!(text
-            .starts_with("VRRP Instance: VI_1\n  Advertisements:\n    Received: 7\n    Sent: 3\n"));
-        assert!(text.contains("    TTL: 1\n"), "{text}");
-        assert!(text.contains("    Checksum: 2\n"), "{text}");
-        assert!(text.contains("  Became master: 1\n"), "{text}");
+        let mut i = sample();
+        let c = &mut i.counters;
+        c.address_list_mismatch = 4;
+        c.priority_zero_received = 1;
+        for (reason, n) in [
+            (DropReason::BadAddrCount, 2),
+            (DropReason::BadType, 3),
+            (DropReason::BadVersion, 5),
+            (DropReason::IntervalMismatch, 1),
+            (DropReason::BadAuthType, 6),
+            (DropReason::AuthTypeMismatch, 7),
+            (DropReason::AuthFailure, 8),
+            (DropReason::VridMismatch, 9),
+        ] {
+            for _ in 0..n {
+                c.drop(reason);
+            }
+        }
+        let want = "VRRP Instance: VI_1
+  Advertisements:
+    Received: 7
+    Sent: 3
+  Became master: 1
+  Released master: 0
+  Packet Errors:
+    Length: 2
+    TTL: 1
+    Invalid Type: 3
+    Advertisement Interval: 1
+    Address List: 4
+  Authentication Errors:
+    Invalid Type: 6
+    Type Mismatch: 7
+    Failure: 8
+  Priority Zero:
+    Received: 1
+    Sent: 0
+";
+        assert_eq!(render_stats(&[i.clone()]), want);
+        assert_eq!(render_stats(&[i.clone(), i]), format!("{want}{want}"));
     }
 
     #[test]

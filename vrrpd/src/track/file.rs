@@ -4,11 +4,9 @@
 //! (write a temporary and rename it over) and files created later are seen too.
 
 use std::ffi::OsString;
-use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
-use tokio::io::unix::AsyncFd;
 use tokio::sync::mpsc;
 use tracing::debug;
 
@@ -74,14 +72,6 @@ pub struct FileEvent {
     pub value: i64,
 }
 
-struct Fd(Inotify);
-
-impl AsRawFd for Fd {
-    fn as_raw_fd(&self) -> RawFd {
-        self.0.as_fd().as_raw_fd()
-    }
-}
-
 /// Watches `spec`: sends its value now and each time it changes; ends when `tx` closes.
 pub async fn watch(spec: FileSpec, tx: mpsc::Sender<FileEvent>) -> Result<(), Error> {
     let file: OsString = spec
@@ -112,10 +102,7 @@ pub async fn watch(spec: FileSpec, tx: mpsc::Sender<FileEvent>) -> Result<(), Er
         dir: dir.clone(),
         source,
     })?;
-    // SAFETY: `Fd` owns the inotify descriptor and always returns that same open descriptor;
-    // it is closed only when the `AsyncFd` (and so `Fd`) is dropped.
-    let afd = unsafe { AsyncFd::register_with_interest(Fd(ino), tokio::io::Interest::READABLE) }
-        .map_err(std::io::Error::from)?;
+    let afd = sysio::fd::Registered::new(ino, tokio::io::Interest::READABLE)?;
     let mut last = read_value(&spec.path);
     let send = |value| FileEvent {
         name: spec.name.clone(),
@@ -129,7 +116,7 @@ pub async fn watch(spec: FileSpec, tx: mpsc::Sender<FileEvent>) -> Result<(), Er
             g = afd.readable() => g?,
             _ = tx.closed() => return Ok(()),
         };
-        let events = match guard.get_inner().0.read_events() {
+        let events = match guard.get_ref().read_events() {
             Ok(ev) => ev,
             Err(nix::errno::Errno::EAGAIN) => {
                 guard.clear_ready();

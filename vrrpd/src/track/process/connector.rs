@@ -21,7 +21,7 @@
 use std::io;
 
 use netlink_sys::{protocols::NETLINK_CONNECTOR, Socket, SocketAddr};
-use tokio::io::unix::AsyncFd;
+use sysio::fd::Registered;
 use tokio::io::Interest;
 
 use super::Pid;
@@ -160,7 +160,7 @@ fn parse_cn(cn: &[u8]) -> Option<Event> {
 
 /// A socket subscribed to the process events.
 pub struct Connector {
-    fd: AsyncFd<Socket>,
+    fd: Registered<Socket>,
     buf: Vec<u8>,
     port: u32,
 }
@@ -203,10 +203,7 @@ impl Connector {
         let msg = listen_message(me.port_number(), true);
         sock.send_to(&msg, &SocketAddr::new(0, 0), 0)
             .map_err(OpenError::Listen)?;
-        // SAFETY: `Socket` owns its descriptor (closed only when it drops, with the
-        // `AsyncFd`) and always returns that same open descriptor from `as_raw_fd`.
-        let fd = unsafe { AsyncFd::register_with_interest(sock, Interest::READABLE) }
-            .map_err(io::Error::from)?;
+        let fd = Registered::new(sock, Interest::READABLE)?;
         Ok(Self {
             fd,
             buf: Vec::with_capacity(8192),
@@ -221,7 +218,7 @@ impl Connector {
             let mut guard = self.fd.readable().await?;
             self.buf.clear();
             let buf = &mut self.buf;
-            match guard.try_io(|s| s.get_ref().recv_from(buf, 0)) {
+            match guard.try_io(|s| s.recv_from(buf, 0)) {
                 Ok(Ok((_, from))) if from.port_number() == 0 => return Ok(parse(&self.buf)),
                 Ok(Ok(_)) => continue,
                 Ok(Err(e)) => return Err(e),

@@ -1,34 +1,26 @@
-//! A sub-millisecond timer for the protocol deadlines.
+//! A sub-millisecond one-shot timer on the reactor.
 //!
 //! tokio's timer wheel has millisecond ticks and rounds deadlines up, so a Backup would take
 //! over about a millisecond after its Master_Down_Interval. keepalived wakes within tens of
 //! microseconds; a timerfd on the runtime's reactor gives us the same precision.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::time::Duration;
 
 use nix::sys::time::TimeSpec;
 use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
-use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use tokio::time::Instant;
 
+use crate::fd::Registered;
+
 /// A one-shot timer, armed for the deadline of each wait.
+#[derive(Debug)]
 pub struct Timer {
-    fd: AsyncFd<RawTimer>,
+    fd: Registered<TimerFd>,
     /// The deadline the timerfd is armed for, so a wait for the same deadline (the common
-    /// case: a packet arrived and the deadline did not move) costs no syscall.
+    /// case: a packet arrived and the deadline did not move) costs no system call.
     armed: Option<Instant>,
-}
-
-/// `TimerFd` exposes `AsFd`; the reactor wants `AsRawFd`.
-struct RawTimer(TimerFd);
-
-impl AsRawFd for RawTimer {
-    fn as_raw_fd(&self) -> RawFd {
-        self.0.as_fd().as_raw_fd()
-    }
 }
 
 impl Timer {
@@ -37,11 +29,10 @@ impl Timer {
             ClockId::CLOCK_MONOTONIC,
             TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC,
         )?;
-        // SAFETY: `TimerFd` owns its descriptor (an `OwnedFd`), which stays open and unchanged
-        // until the `AsyncFd` that now owns the `TimerFd` is dropped.
-        let fd = unsafe { AsyncFd::register_with_interest(RawTimer(tfd), Interest::READABLE) }
-            .map_err(io::Error::from)?;
-        Ok(Self { fd, armed: None })
+        Ok(Self {
+            fd: Registered::new(tfd, Interest::READABLE)?,
+            armed: None,
+        })
     }
 
     /// Waits until `deadline`; forever when there is none. Cancel-safe: a dropped wait leaves
@@ -58,22 +49,18 @@ impl Timer {
         if self.armed != Some(deadline) {
             // A zero it_value would disarm the timer; anything left is at least a nanosecond.
             let left = left.max(Duration::from_nanos(1));
-            self.fd.get_ref().0.set(
+            self.fd.get_ref().set(
                 Expiration::OneShot(TimeSpec::from_duration(left)),
                 TimerSetTimeFlags::empty(),
             )?;
             self.armed = Some(deadline);
         }
-        loop {
-            let mut guard = self.fd.readable().await?;
-            match guard.try_io(|fd| fd.get_ref().0.wait().map_err(io::Error::from)) {
-                Ok(res) => {
-                    self.armed = None;
-                    return res;
-                }
-                Err(_would_block) => continue,
-            }
-        }
+        let res = self
+            .fd
+            .read_with(|t| t.wait().map_err(io::Error::from))
+            .await;
+        self.armed = None;
+        res
     }
 }
 
