@@ -347,6 +347,13 @@ fn child_main(
         }
         Err(diags) => Err(config::render(&diags).trim_end().to_string()),
     };
+    // What a run that died left changed on the host (GRO off, a VMAC, a sysctl, an nftables
+    // table) goes back first; this run's changes are recorded beside the pid file.
+    let main_pid = cli
+        .pid
+        .clone()
+        .unwrap_or_else(|| std::path::PathBuf::from(DEFAULT_PID_FILE));
+    rt.block_on(vrrpd::host::recover(&vrrpd::host::state_file(&main_pid)));
     let run = vrrpd::daemon::run(
         config,
         cli.subsystems(),
@@ -356,7 +363,10 @@ fn child_main(
         observe,
         start,
     );
-    match rt.block_on(run) {
+    let result = rt.block_on(run);
+    // Whatever a component could not put back (or forgot), now.
+    rt.block_on(vrrpd::host::restore_all());
+    match result {
         Ok(()) => EXIT_OK,
         Err(e) => {
             tracing::error!("{e:#}");
