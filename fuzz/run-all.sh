@@ -40,6 +40,13 @@ run_one() {
     local before after seeds=()
     before=$(find "corpus/$t" -type f | wc -l)
     [[ -d seeds/$t ]] && seeds=("seeds/$t")
+    # config_parse also starts from Debian's installed samples and the project's corpus
+    # (read where they are, not copied into seeds/).
+    if [[ $t == config_parse ]]; then
+        for d in /usr/share/doc/keepalived/samples ../keepalived-conf/tests/corpus; do
+            [[ -d $d ]] && seeds+=("$d")
+        done
+    fi
     local start=$SECONDS rc=0
     cargo fuzz run -O "$t" "corpus/$t" "${seeds[@]}" -- \
         -max_total_time="$duration" -timeout=10 -print_final_stats=1 >"$log" 2>&1 || rc=$?

@@ -164,7 +164,7 @@ const SIGNALS: &[(&str, &str)] = &[
 ];
 
 /// Exit codes, from the constants `main` returns (keepalived's values).
-fn exit_codes() -> [(u8, &'static str); 7] {
+fn exit_codes() -> [(u8, &'static str); 8] {
     [
         (
             crate::EXIT_OK,
@@ -183,12 +183,18 @@ fn exit_codes() -> [(u8, &'static str); 7] {
         ),
         (
             crate::EXIT_CONFIG,
-            "The configuration has errors: the daemon does not start (each error is printed \
-             with its file:line:col).",
+            "The daemon cannot run the configuration (keepalived's would not either: a missing \
+             interface, an instance without a VRID, a keyword without its value); each error is \
+             printed with its file:line:col. With -t: a keyword misses its value.",
+        ),
+        (
+            crate::EXIT_CONFIG_TEST_FATAL,
+            "With -t: the file or an interface it names is missing.",
         ),
         (
             crate::EXIT_CONFIG_TEST,
-            "With -t: the file has errors, or warnings keepalived's -t also counts.",
+            "With -t: something keepalived's -t also counts (an unknown keyword, a bad value \
+             skipped, a default it sets and says so); the daemon would log it and run.",
         ),
         (
             crate::EXIT_CONFIG_TEST_SECURITY,
@@ -333,39 +339,36 @@ struct Table {
     rows: Vec<Vec<String>>,
 }
 
-/// The tables of the compatibility document (`keepalived_conf::compat::table()`, markdown):
-/// each `## ` heading with the rows under it, header and rule rows left out.
+/// The tables of the compatibility document, from the registry itself
+/// (`keepalived_conf::compat::rows()`, the data `compat::table()` renders as markdown): one per
+/// block, rows of keyword, status, notes; then the deliberate differences.
 fn compat_tables() -> Vec<Table> {
-    let mut tables: Vec<Table> = Vec::new();
-    for line in keepalived_conf::compat::table().lines() {
-        if let Some(h) = line.strip_prefix("## ") {
-            tables.push(Table {
-                heading: h.to_string(),
-                rows: Vec::new(),
-            });
-            continue;
-        }
-        let (Some(table), Some(inner)) = (
-            tables.last_mut(),
-            line.strip_prefix('|').and_then(|l| l.strip_suffix('|')),
-        ) else {
-            continue;
-        };
-        let cells: Vec<String> = inner.split('|').map(|c| c.trim().to_string()).collect();
-        let rule = cells.iter().all(|c| c.chars().all(|ch| ch == '-'));
-        if rule || (table.rows.is_empty() && is_header(&cells)) {
-            continue;
-        }
-        table.rows.push(cells);
-    }
+    let mut tables: Vec<Table> = keepalived_conf::compat::rows()
+        .into_iter()
+        .map(|c| Table {
+            heading: if c.path.is_empty() {
+                "Top level".to_string()
+            } else {
+                c.path.to_string()
+            },
+            rows: c
+                .rows
+                .into_iter()
+                .map(|r| {
+                    let (status, notes) = keepalived_conf::compat::status(r.status);
+                    vec![format!("`{}`", r.name), status.into(), notes.into()]
+                })
+                .collect(),
+        })
+        .collect();
+    tables.push(Table {
+        heading: "Deliberate differences from keepalived 2.2.7".into(),
+        rows: keepalived_conf::compat::DIFFERENCES
+            .iter()
+            .map(|(what, why)| vec![what.to_string(), why.to_string()])
+            .collect(),
+    });
     tables
-}
-
-/// Header rows name columns; data rows start with a keyword or a `code` span.
-fn is_header(cells: &[String]) -> bool {
-    cells
-        .first()
-        .is_some_and(|c| !c.starts_with('`') && c.chars().next().is_some_and(char::is_uppercase))
 }
 
 /// The row's tag (first cell) and the rest joined, e.g. "supported" or "partial: why".
@@ -397,9 +400,10 @@ fn vrrpd_conf_5() -> String {
     );
     out += &para(
         "Every keyword is either implemented, or reported with its file:line:col and the \
-         reason: nothing is silently ignored. An unknown keyword is an error with a \
-         did-you-mean suggestion. `vrrpd -t` checks a file and exits 0 when keepalived's \
-         `-t` would; `vrrpd --dump-config` prints the model the file resolves to, as JSON.",
+         reason: nothing is silently ignored. As keepalived, the daemon logs an unknown \
+         keyword or a bad value (with a did-you-mean suggestion) and goes on; `vrrpd -t` \
+         checks a file and exits as keepalived's `-t` would (0, or 2, 4, 5, 6); `vrrpd \
+         --dump-config` prints the model the file resolves to, as JSON.",
     );
     out += &section("DIFFERENCES FROM KEEPALIVED");
     for (what, how) in [
