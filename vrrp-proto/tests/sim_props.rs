@@ -99,6 +99,17 @@ fn start_all_randomly(sim: &mut Sim, rng: &mut SmallRng) {
     }
 }
 
+/// Splits the LAN at random into 2 or 3 groups (some may be empty).
+fn split_randomly(sim: &mut Sim, rng: &mut SmallRng) {
+    let k = rng.random_range(2..=3);
+    let mut groups: Vec<Vec<usize>> = vec![Vec::new(); k];
+    for i in 0..sim.len() {
+        groups[rng.random_range(0..k)].push(i);
+    }
+    let slices: Vec<&[usize]> = groups.iter().map(Vec::as_slice).collect();
+    sim.partition(&slices);
+}
+
 fn key(sim: &Sim, i: usize) -> (u8, IpAddr) {
     let inst = sim.instance(i).expect("live");
     (inst.priority(), inst.config().primary_addr)
@@ -136,14 +147,7 @@ fn heal_leaves_exactly_one_master() {
         let mdi = mdi_max(a_max);
         start_all_randomly(&mut sim, &mut rng);
         sim.run_for(10 * mdi);
-        // Random split into 2 or 3 groups (some may be empty).
-        let k = rng.random_range(2..=3);
-        let mut groups: Vec<Vec<usize>> = vec![Vec::new(); k];
-        for i in 0..sim.len() {
-            groups[rng.random_range(0..k)].push(i);
-        }
-        let slices: Vec<&[usize]> = groups.iter().map(Vec::as_slice).collect();
-        sim.partition(&slices);
+        split_randomly(&mut sim, &mut rng);
         sim.run_for(10 * mdi);
         let h = sim.now();
         sim.heal();
@@ -202,13 +206,7 @@ fn heal_moves_the_client_to_the_single_master_in_either_order() {
         let mdi = mdi_max(a_max);
         start_all_randomly(&mut sim, &mut rng);
         sim.run_for(10 * mdi);
-        let k = rng.random_range(2..=3);
-        let mut groups: Vec<Vec<usize>> = vec![Vec::new(); k];
-        for i in 0..sim.len() {
-            groups[rng.random_range(0..k)].push(i);
-        }
-        let slices: Vec<&[usize]> = groups.iter().map(Vec::as_slice).collect();
-        sim.partition(&slices);
+        split_randomly(&mut sim, &mut rng);
         sim.run_for(10 * mdi);
         // The heal lands anywhere in the advert cycles.
         sim.run_for(Duration::from_micros(

@@ -328,7 +328,11 @@ mod tests {
             name: "lo".into(),
             mac: "02:00:5e:00:01:33".into(),
         };
-        std::fs::write(&state, serde_json::to_vec(std::slice::from_ref(&lo)).unwrap()).unwrap();
+        std::fs::write(
+            &state,
+            serde_json::to_vec(std::slice::from_ref(&lo)).unwrap(),
+        )
+        .unwrap();
         let (_j, left) = rt.block_on(Journal::open(&state));
         assert_eq!(left, vec![lo.clone()]);
         assert!(Path::new("/sys/class/net/lo").exists());
