@@ -432,6 +432,7 @@ impl Dataplane {
                 role,
                 stop: dp.stop.clone(),
                 origin,
+                failures: dp.failures.clone(),
             };
             let h = std::thread::Builder::new()
                 .name("lb-syncd".into())
