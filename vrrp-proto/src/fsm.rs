@@ -956,17 +956,10 @@ mod tests {
     #[test]
     fn master_answers_a_better_one_once_before_stepping_down() {
         let c = cfg();
+        // (The loser's side, the answer then the step down, is in master_advert_table.)
         for (prio, src) in [(200, LOWER_ADDR), (100, HIGHER_ADDR)] {
             let mut i = master(c.clone());
             let out = run(&mut i, ms(400), rx(&c, src, prio));
-            assert_eq!(
-                out,
-                vec![
-                    send(&i, 100),
-                    Action::RemoveVips,
-                    tr(State::Master, State::Backup)
-                ]
-            );
             // The winner, hearing it, announces and answers.
             let mut w = master(Config {
                 priority: prio,

@@ -99,6 +99,17 @@ fn start_all_randomly(sim: &mut Sim, rng: &mut SmallRng) {
     }
 }
 
+/// Splits the LAN at random into 2 or 3 groups (some may be empty).
+fn split_randomly(sim: &mut Sim, rng: &mut SmallRng) {
+    let k = rng.random_range(2..=3);
+    let mut groups: Vec<Vec<usize>> = vec![Vec::new(); k];
+    for i in 0..sim.len() {
+        groups[rng.random_range(0..k)].push(i);
+    }
+    let slices: Vec<&[usize]> = groups.iter().map(Vec::as_slice).collect();
+    sim.partition(&slices);
+}
+
 fn key(sim: &Sim, i: usize) -> (u8, IpAddr) {
     let inst = sim.instance(i).expect("live");
     (inst.priority(), inst.config().primary_addr)
@@ -136,14 +147,7 @@ fn heal_leaves_exactly_one_master() {
         let mdi = mdi_max(a_max);
         start_all_randomly(&mut sim, &mut rng);
         sim.run_for(10 * mdi);
-        // Random split into 2 or 3 groups (some may be empty).
-        let k = rng.random_range(2..=3);
-        let mut groups: Vec<Vec<usize>> = vec![Vec::new(); k];
-        for i in 0..sim.len() {
-            groups[rng.random_range(0..k)].push(i);
-        }
-        let slices: Vec<&[usize]> = groups.iter().map(Vec::as_slice).collect();
-        sim.partition(&slices);
+        split_randomly(&mut sim, &mut rng);
         sim.run_for(10 * mdi);
         let h = sim.now();
         sim.heal();
@@ -202,13 +206,7 @@ fn heal_moves_the_client_to_the_single_master_in_either_order() {
         let mdi = mdi_max(a_max);
         start_all_randomly(&mut sim, &mut rng);
         sim.run_for(10 * mdi);
-        let k = rng.random_range(2..=3);
-        let mut groups: Vec<Vec<usize>> = vec![Vec::new(); k];
-        for i in 0..sim.len() {
-            groups[rng.random_range(0..k)].push(i);
-        }
-        let slices: Vec<&[usize]> = groups.iter().map(Vec::as_slice).collect();
-        sim.partition(&slices);
+        split_randomly(&mut sim, &mut rng);
         sim.run_for(10 * mdi);
         // The heal lands anywhere in the advert cycles.
         sim.run_for(Duration::from_micros(
@@ -367,6 +365,29 @@ fn converged(seed: u64, rng: &mut SmallRng) -> (Sim, LinkParams, Duration, usize
     (sim, link, a_max, m[0])
 }
 
+/// Lets the LAN run a random part of three intervals, then crashes Master `m`; returns when,
+/// and when its last advert left.
+fn crash_midway(
+    sim: &mut Sim,
+    rng: &mut SmallRng,
+    m: usize,
+    a_max: Duration,
+) -> (Duration, Duration) {
+    sim.run_for(Duration::from_micros(
+        rng.random_range(0..3 * a_max.as_micros() as u64),
+    ));
+    let c = sim.now();
+    let last = sim
+        .sends()
+        .iter()
+        .rev()
+        .find(|r| r.node == m && r.at <= c)
+        .expect("the Master adverts")
+        .at;
+    sim.crash(m);
+    (c, last)
+}
+
 fn first_master_after(sim: &Sim, t: Duration) -> Duration {
     sim.trace()
         .iter()
@@ -384,23 +405,12 @@ fn master_crash_takeover_within_master_down_interval() {
     for seed in 0..2000u64 {
         let mut rng = SmallRng::seed_from_u64(seed ^ 0x5eed_0003);
         let (mut sim, link, a_max, m) = converged(seed, &mut rng);
-        sim.run_for(Duration::from_micros(
-            rng.random_range(0..3 * a_max.as_micros() as u64),
-        ));
-        let c = sim.now();
-        let s = sim
-            .sends()
-            .iter()
-            .rev()
-            .find(|r| r.node == m && r.at <= c)
-            .unwrap()
-            .at;
+        let (c, s) = crash_midway(&mut sim, &mut rng, m, a_max);
         let min_mdi = (0..sim.len())
             .filter(|&i| i != m)
             .map(|i| sim.instance(i).unwrap().master_down_interval())
             .min()
             .unwrap();
-        sim.crash(m);
         sim.run_for(2 * mdi_max(a_max));
         let t = first_master_after(&sim, c);
         assert!(
@@ -600,24 +610,13 @@ fn a_stranger_with_another_list_changes_nothing() {
             "seed {seed}: stranger at {prio}: {masters:?}"
         );
         // Our Master crashes: one of ours takes over within property 3's window.
-        sim.run_for(Duration::from_micros(
-            rng.random_range(0..3 * a_max.as_micros() as u64),
-        ));
-        let c = sim.now();
-        let last = sim
-            .sends()
-            .iter()
-            .rev()
-            .find(|r| r.node == best && r.at <= c)
-            .unwrap()
-            .at;
+        let (c, last) = crash_midway(&mut sim, &mut rng, best, a_max);
         let min_mdi = ours
             .iter()
             .filter(|&&i| i != best)
             .map(|&i| sim.instance(i).unwrap().master_down_interval())
             .min()
             .unwrap();
-        sim.crash(best);
         sim.run_for(2 * mdi_max(a_max));
         let t = sim
             .trace()
