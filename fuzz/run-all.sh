@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds every fuzz target and runs each for DURATION seconds, then prints one line per target:
-# run length, executions, executions per second, corpus growth and findings (crash, leak,
-# timeout and OOM artifacts written during this run).
+# run length, executions, executions per second (of wall-clock time, as libFuzzer counts, and
+# of the CPU time the run got), corpus growth and findings (crash, leak, timeout and OOM
+# artifacts written during this run).
 #
 #   fuzz/run-all.sh DURATION [TARGET...]     e.g. fuzz/run-all.sh 600
 #
@@ -60,22 +61,35 @@ run_one() {
             [[ -d $d ]] && seeds+=("$d")
         done
     fi
-    local start=$SECONDS rc=0
+    local start=$SECONDS rc=0 cpu
+    cpu=$(mktemp)
     # shellcheck disable=SC2046
-    cargo fuzz run -O $(build_flags "$t") "$t" "corpus/$t" "${seeds[@]}" -- \
-        -max_total_time="$duration" -timeout=10 -print_final_stats=1 >"$log" 2>&1 || rc=$?
+    /usr/bin/time -o "$cpu" -f "%U %S" cargo fuzz run -O $(build_flags "$t") "$t" "corpus/$t" \
+        "${seeds[@]}" -- -max_total_time="$duration" -timeout=10 -print_final_stats=1 \
+        >"$log" 2>&1 || rc=$?
     local took=$((SECONDS - start))
+    # Executions per second of CPU time: what the target does with a core of its own, whatever
+    # else the machine runs (libFuzzer's own figure is per second of wall-clock time).
+    local cpu_s
+    cpu_s=$(awk '/^[0-9.]+ [0-9.]+$/ { print $1 + $2 }' "$cpu")
+    rm -f "$cpu"
     after=$(find "corpus/$t" -type f | wc -l)
     local execs rate findings
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
     findings=$(find "artifacts/$t" -type f -newer "$marker" | wc -l)
     rm -f "$marker"
-    printf '%-16s %6ss %12s %10s %7s %7s %4s %s\n' "$t" "$took" "${execs:-?}" "${rate:-?}" \
-        "$before" "$after" "$findings" "$( ((rc == 0)) && echo ok || echo "exit $rc, see fuzz/$log")"
+    local per_cpu=?
+    if [[ -n $execs && -n $cpu_s ]]; then
+        per_cpu=$(awk -v e="$execs" -v c="$cpu_s" 'BEGIN { if (c > 0) printf "%.0f", e / c; else print "?" }')
+    fi
+    printf '%-16s %6ss %12s %10s %10s %7s %7s %4s %s\n' "$t" "$took" "${execs:-?}" "${rate:-?}" \
+        "$per_cpu" "$before" "$after" "$findings" \
+        "$( ((rc == 0)) && echo ok || echo "exit $rc, see fuzz/$log")"
 }
 
-printf '%-16s %7s %12s %10s %7s %7s %4s %s\n' target time execs exec/s corpus0 corpus1 finds status
+printf '%-16s %7s %12s %10s %10s %7s %7s %4s %s\n' target time execs exec/s exec/cpu-s \
+    corpus0 corpus1 finds status
 running=0
 for t in "${targets[@]}"; do
     run_one "$t" &

@@ -307,7 +307,7 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
 /// equally close ones).
 pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let mut speller = Speller::new(word);
-    let limit = (speller.chars.len() / 3).max(1);
+    let limit = (word.chars().count() / 3).max(1);
     candidates
         .into_iter()
         .filter_map(|c| Some((speller.distance_within(c, limit)?, c)))
@@ -316,68 +316,88 @@ pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 }
 
 /// One word measured against many: an unknown word is compared with every keyword of its
-/// block, so a garbage word must cost little more than a glance at each keyword's length
-/// (the parser stays linear in its input) and no allocation per keyword.
+/// block, so a garbage word must cost little more than a glance at each keyword (the parser
+/// stays linear in its input, and fast enough to fuzz) and no allocation per keyword.
 struct Speller<'w> {
     word: &'w str,
+    /// How many times each ASCII byte occurs in `word`, when it is short and ASCII.
+    bytes: Option<[u8; 128]>,
+    /// `word`'s and a candidate's characters, for the rare non-ASCII comparison.
     chars: Vec<char>,
-    /// How many times each ASCII byte occurs in `word` (when it is ASCII).
-    bytes: [u16; 128],
     other: Vec<char>,
     rows: Vec<usize>,
 }
 
 impl<'w> Speller<'w> {
     fn new(word: &'w str) -> Self {
-        let mut bytes = [0u16; 128];
-        if word.is_ascii() {
+        // (A longer word is compared by characters: a count could not hold it, and the
+        // length alone rules out every keyword.)
+        let bytes = (word.is_ascii() && word.len() <= usize::from(u8::MAX)).then(|| {
+            let mut n = [0u8; 128];
             for b in word.bytes() {
-                bytes[usize::from(b)] = bytes[usize::from(b)].saturating_add(1);
+                n[usize::from(b)] += 1;
             }
-        }
+            n
+        });
         Speller {
             word,
-            chars: word.chars().collect(),
             bytes,
+            chars: Vec::new(),
             other: Vec::new(),
             rows: Vec::new(),
         }
     }
 
-    /// A lower bound of the distance to the ASCII `b`, from the bytes alone: each byte of `b`
-    /// that `word` lacks must be inserted or substituted, each of `word` that `b` lacks deleted
-    /// or substituted. One pass over `b`, no table.
-    fn byte_bound(&self, b: &[u8]) -> usize {
-        let mut left = self.bytes;
-        let mut extra = 0;
-        for &c in b {
-            let n = &mut left[usize::from(c)];
-            match n.checked_sub(1) {
-                Some(rest) => *n = rest,
-                None => extra += 1,
-            }
-        }
-        let missing = self.word.len() - (b.len() - extra);
-        extra.max(missing)
-    }
-
     /// The distance to `b`, or `None` as soon as it must exceed `limit`.
     fn distance_within(&mut self, b: &str, limit: usize) -> Option<usize> {
         // Keywords are ASCII: compare bytes, no decoding.
-        if self.word.is_ascii() && b.is_ascii() {
-            if self.word.len().abs_diff(b.len()) > limit || self.byte_bound(b.as_bytes()) > limit {
+        if let (Some(counts), true) = (&self.bytes, b.is_ascii()) {
+            let a = self.word.as_bytes();
+            if a.len().abs_diff(b.len()) > limit || byte_bound(a, counts, b.as_bytes(), limit) {
                 return None;
             }
-            return bounded_distance(self.word.as_bytes(), b.as_bytes(), limit, &mut self.rows);
+            return bounded_distance(a, b.as_bytes(), limit, &mut self.rows);
         }
-        // A char is at least one byte: no decoding for a candidate that is too short.
-        if b.len().saturating_add(limit) < self.chars.len() {
-            return None;
+        if self.chars.is_empty() {
+            self.chars.extend(self.word.chars());
         }
         self.other.clear();
-        self.other.extend(b.chars());
+        if b.is_ascii() {
+            // As many characters as bytes.
+            if b.len().abs_diff(self.chars.len()) > limit {
+                return None;
+            }
+            self.other.extend(b.bytes().map(char::from));
+        } else {
+            // A char is at least one byte: no decoding for a candidate that is too short.
+            if b.len().saturating_add(limit) < self.chars.len() {
+                return None;
+            }
+            self.other.extend(b.chars());
+        }
         bounded_distance(&self.chars, &self.other, limit, &mut self.rows)
     }
+}
+
+/// Whether the ASCII `b` is sure to be more than `limit` edits from `a` (whose byte counts are
+/// `counts`), from the bytes alone: each byte of `b` that `a` lacks must be inserted or
+/// substituted, each of `a` that `b` lacks deleted or substituted.
+fn byte_bound(a: &[u8], counts: &[u8; 128], b: &[u8], limit: usize) -> bool {
+    let mut left = *counts;
+    let mut extra = 0;
+    for &c in b {
+        let n = &mut left[usize::from(c & 0x7f)];
+        if *n == 0 {
+            extra += 1;
+            if extra > limit {
+                return true;
+            }
+        } else {
+            *n -= 1;
+        }
+    }
+    let missing = a.len() - (b.len() - extra);
+    missing > limit
 }
 
 /// Levenshtein distance between `a` and `b`, or `None` once every path exceeds `limit`.
