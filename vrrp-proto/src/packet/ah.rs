@@ -182,7 +182,7 @@ pub struct AhSequence {
 
 impl AhSequence {
     /// The number of the next advert we send.
-    pub fn next(&mut self) -> u32 {
+    pub fn next_to_send(&mut self) -> u32 {
         if self.seq > 0xFFFF_FFFD {
             self.cycle = true;
         } else {
@@ -383,22 +383,22 @@ mod tests {
         let mut master = AhSequence::default();
         let mut backup = AhSequence::default();
         for _ in 0..3 {
-            let n = master.next();
+            let n = master.next_to_send();
             backup.accept(n).unwrap();
         }
         // The Backup takes over: its numbers continue from the Master's.
-        assert_eq!(backup.next(), 4);
+        assert_eq!(backup.next_to_send(), 4);
         master.accept(4).unwrap();
         // A Master that hears a lower priority carries on from that sender's number.
         let mut m = AhSequence::default();
         m.follow(41);
-        assert_eq!(m.next(), 43);
+        assert_eq!(m.next_to_send(), 43);
         // At the end of the range the counter stops, then restarts from 0 on becoming Master.
         let mut e = AhSequence::default();
         e.follow(0xFFFF_FFFC);
-        assert_eq!(e.next(), 0xFFFF_FFFE);
-        assert_eq!(e.next(), 0xFFFF_FFFE, "stops at the end");
+        assert_eq!(e.next_to_send(), 0xFFFF_FFFE);
+        assert_eq!(e.next_to_send(), 0xFFFF_FFFE, "stops at the end");
         e.on_master();
-        assert_eq!(e.next(), 1);
+        assert_eq!(e.next_to_send(), 1);
     }
 }
