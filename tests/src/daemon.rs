@@ -116,9 +116,14 @@ impl Daemon {
             vrrp_pid.to_string_lossy().into_owned(),
         ]);
         // Dumps go to `$TMPDIR` (both daemons, as keepalived): the host's directory, so
-        // concurrent tests never read each other's /tmp/keepalived.* files.
+        // concurrent tests never read each other's /tmp/keepalived.* files. vrrpd's fault
+        // points (a build with `fault-injection`) are armed from the node's `faults`
+        // directory ([`DaemonProc::arm`]).
+        let faults = host.dir.join("faults");
+        std::fs::create_dir_all(&faults)?;
         let tmp = format!("TMPDIR={}", host.dir.display());
-        let args: Vec<String> = [tmp, bin_s].into_iter().chain(args).collect();
+        let env = format!("VRRPD_FAULTS={}", faults.display());
+        let args: Vec<String> = [tmp, env, bin_s].into_iter().chain(args).collect();
         let child = host.spawn("env", &args, Some(&log))?;
         Ok(DaemonProc {
             daemon: self,
@@ -127,6 +132,7 @@ impl Daemon {
             log,
             tmp_dir: host.dir.clone(),
             vrrp_pid_file: vrrp_pid,
+            faults,
         })
     }
 }
@@ -142,6 +148,8 @@ pub struct DaemonProc {
     pub tmp_dir: PathBuf,
     /// `-r`: where the process running the VRRP instances writes its pid.
     vrrp_pid_file: PathBuf,
+    /// Where vrrpd's fault points look for arming files.
+    faults: PathBuf,
 }
 
 impl DaemonProc {
@@ -166,6 +174,11 @@ impl DaemonProc {
         let status = self.child.wait_timeout(timeout);
         self.child.stop(Duration::from_millis(100));
         status
+    }
+
+    /// How the main process exited, once it has (no wait).
+    pub fn exit_status(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait()
     }
 
     pub fn is_running(&mut self) -> bool {
@@ -199,6 +212,30 @@ impl DaemonProc {
                 ),
             )),
         }
+    }
+
+    /// Arms vrrpd's fault point `point` (docs/SUPERVISION.md) with `fault` (`panic` or
+    /// `stall MS`): the next pass through it fires. Fails, saying why, when the binary was
+    /// built without the `fault-injection` feature (it logs that the points are on at start).
+    pub fn arm(&self, point: &str, fault: &str) -> Result<()> {
+        let on = crate::wait::wait_until(Duration::from_secs(5), Duration::from_millis(20), || {
+            self.log_text().contains("fault points armed from")
+        });
+        if !on {
+            return Err(LabError::Other(format!(
+                "{} has no fault points: build it with `cargo build -p vrrpd --features \
+                 fault-injection` (cargo test does); log:\n{}",
+                self.daemon,
+                self.log_text()
+            )));
+        }
+        std::fs::write(self.faults.join(point), fault)?;
+        Ok(())
+    }
+
+    /// Whether armed fault `point` has fired (its file is consumed when it does).
+    pub fn fired(&self, point: &str) -> bool {
+        !self.faults.join(point).exists()
     }
 
     /// SIGKILL the process running the VRRP instances, alone (as the OOM killer does): the

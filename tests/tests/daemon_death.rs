@@ -55,6 +55,15 @@ fn pair(d: Daemon, extra: Option<&str>) -> (lab::scenario::Pair, AdvertWatch) {
         a.log_text()
     );
     let b = d.start(lab.host("b"), &cb.render()).unwrap();
+    // b running as Backup, and has heard a (a fault before that would leave b out of it).
+    assert!(
+        wait_until(Duration::from_secs(5), Duration::from_millis(10), || b
+            .log_text()
+            .contains("Entering BACKUP STATE")),
+        "b never started:\n{}",
+        b.log_text()
+    );
+    std::thread::sleep(Duration::from_millis(300));
     let mut pair = lab::scenario::Pair {
         a,
         b,

@@ -71,3 +71,104 @@ fn ready_reloading_and_stopping_reach_notify_socket() {
     assert_eq!(next(&sock), "STOPPING=1", "{}", logs());
     child.stop(Duration::from_secs(5));
 }
+
+/// systemd's watchdog (`WatchdogSec` in etc/vrrpd.service): with `WATCHDOG_USEC` set, the
+/// VRRP thread pings every half interval, through the supervisor (the main process systemd
+/// listens to). A stalled VRRP loop (an injected stall) stops the pings; systemd then sends
+/// its WatchdogSignal, SIGABRT, to the main process: the supervisor releases for the stuck
+/// child (the VIP goes), kills it and exits non-zero for systemd to restart the service.
+#[test]
+fn watchdog_pings_stop_with_a_stalled_vrrp_loop_and_sigabrt_releases() {
+    require_root!();
+    if !e2e::available(&[Daemon::Vrrpd]) {
+        return;
+    }
+    let lab = Lab::builder().build().unwrap();
+    let a = lab.host("a").clone();
+    let path = a.dir.join("notify.sock");
+    let sock = UnixDatagram::bind(&path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let file = a.dir.join("vrrpd.conf");
+    std::fs::write(&file, node("a", 150, 3, 0.1, VIP4).render()).unwrap();
+    let faults = a.dir.join("faults");
+    std::fs::create_dir_all(&faults).unwrap();
+    let bin = Daemon::Vrrpd.binary().unwrap();
+    let log = a.dir.join("vrrpd.log");
+    let pidfile = a.dir.join("vrrpd.pid");
+    let args = [
+        format!("NOTIFY_SOCKET={}", path.display()),
+        "WATCHDOG_USEC=400000".into(),
+        format!("VRRPD_FAULTS={}", faults.display()),
+        bin.display().to_string(),
+        "-n".into(),
+        "-l".into(),
+        "-f".into(),
+        file.display().to_string(),
+        "-p".into(),
+        pidfile.display().to_string(),
+    ];
+    let mut child = a.spawn("env", &args, Some(&log)).unwrap();
+    let logs = || std::fs::read_to_string(&log).unwrap_or_default();
+    let vip = e2e::addr(VIP4);
+    assert!(
+        lab::wait_until(Duration::from_secs(5), Duration::from_millis(10), || a
+            .has_addr(vip)),
+        "{}",
+        logs()
+    );
+    assert!(
+        logs().contains("fault points armed from"),
+        "vrrpd built without fault-injection (cargo test builds it with):\n{}",
+        logs()
+    );
+    // Pings every 200 ms, READY=1 among them.
+    let t0 = std::time::Instant::now();
+    let mut pings = 0;
+    while t0.elapsed() < Duration::from_secs(1) {
+        if next(&sock) == "WATCHDOG=1" {
+            pings += 1;
+        }
+    }
+    assert!(pings >= 3, "{pings} pings in a second:\n{}", logs());
+
+    // The VRRP loop stalls (3 s): the pings stop.
+    std::fs::write(faults.join("vrrp-loop"), "stall 3000").unwrap();
+    assert!(
+        lab::wait_until(Duration::from_secs(2), Duration::from_millis(10), || {
+            logs().contains("vrrp-loop stalls")
+        }),
+        "{}",
+        logs()
+    );
+    // What was sent before the stall began, then silence.
+    sock.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    while sock.recv(&mut buf).is_ok() {}
+    sock.set_read_timeout(Some(Duration::from_millis(1000)))
+        .unwrap();
+    let during = sock.recv(&mut buf);
+    assert!(
+        during.is_err(),
+        "a ping during the stall: {:?}",
+        during.map(|n| String::from_utf8_lossy(&buf[..n]).into_owned())
+    );
+
+    // systemd's WatchdogSignal.
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    kill(Pid::from_raw(pid), Signal::SIGABRT).unwrap();
+    let status = child.wait_timeout(Duration::from_secs(5));
+    assert!(
+        status.is_some_and(|s| !s.success()),
+        "{status:?}\n{}",
+        logs()
+    );
+    assert!(!a.has_addr(vip), "the VIP stayed:\n{}", logs());
+    assert!(logs().contains("SIGABRT (watchdog)"), "{}", logs());
+    child.stop(Duration::from_secs(1));
+}

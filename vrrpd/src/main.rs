@@ -12,10 +12,10 @@ use vrrpd::process;
 /// keepalived's exit codes (keepalived/include/main.h).
 const EXIT_OK: u8 = 0;
 const EXIT_USAGE: u8 = 1;
-const EXIT_FATAL: u8 = 3;
+const EXIT_FATAL: u8 = process::exit::FATAL;
 /// A file the daemon cannot run (keepalived's `KEEPALIVED_EXIT_CONFIG`); also what `-t` exits
 /// with when a keyword misses its value (keepalived stops reading there).
-const EXIT_CONFIG: u8 = 2;
+const EXIT_CONFIG: u8 = process::exit::CONFIG;
 /// `-t`: a file keepalived cannot run (missing file or interface). The `-t` codes come from
 /// `keepalived_conf::Flag::exit_code`; these name them for the man page.
 const EXIT_CONFIG_TEST_FATAL: u8 = 4;
@@ -226,7 +226,7 @@ const DEFAULT_PID_FILE: &str = "/run/vrrpd.pid";
 
 /// A child that failed inside (an instance panicked, a component gave up): its supervisor
 /// releases for it and starts it again (keepalived's `KEEPALIVED_EXIT_PROGRAM_ERROR`).
-const EXIT_PROGRAM_ERROR: u8 = 70;
+const EXIT_PROGRAM_ERROR: u8 = process::exit::PROGRAM_ERROR;
 
 /// Daemon mode: fork unless `-n`, take the pid file, then run the daemon in a supervised child
 /// ([`vrrpd::supervisor`]) until SIGTERM / SIGINT.
@@ -254,6 +254,14 @@ fn run_daemon(cli: Cli, config: Config, opts: LoadOptions, warnings: String) -> 
         tracing::warn!("{problem}");
     }
     vrrpd::components::install_panic_hook();
+    if fault_inject::enabled() {
+        if let Some(dir) = std::env::var_os(fault_inject::ENV) {
+            tracing::warn!(
+                "fault points armed from {} (a test build: fault-injection)",
+                std::path::Path::new(&dir).display()
+            );
+        }
+    }
     let args: Vec<String> = std::env::args_os()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
@@ -368,7 +376,10 @@ fn child_main(
         observe,
         start,
     );
-    match rt.block_on(run) {
+    let result = rt.block_on(run);
+    // Work left on the blocking pool (a stalled thread's stop) must not hold the exit.
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
+    match result {
         Ok(()) => EXIT_OK,
         Err(e) => {
             tracing::error!("{e:#}");

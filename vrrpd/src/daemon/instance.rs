@@ -60,6 +60,10 @@ pub struct InstanceDriver {
     /// `master_priority` and the last transition, for the dumps.
     master_priority: u8,
     last_transition: (f64, Option<State>),
+    /// Why the input being handled may change the state (see [`cause`]), and why the last
+    /// transition happened.
+    cause: Option<Cause>,
+    last_cause: Option<Cause>,
     /// The configured addresses, as the status dump shows them.
     vip_text: Vec<String>,
     excluded_text: Vec<String>,
@@ -362,6 +366,8 @@ impl InstanceDriver {
             counters: Counters::default(),
             master_priority: 0,
             last_transition: (0.0, None),
+            cause: None,
+            last_cause: None,
             vip_text: inst.virtual_ipaddress.iter().map(vip_text).collect(),
             excluded_text: inst
                 .virtual_ipaddress_excluded
@@ -500,6 +506,7 @@ impl InstanceDriver {
                 k = deletion_recv(&mut self.deletions) => Event::Deleted(k),
                 Some(p) = self.rx.recv() => Event::Packet(p),
             };
+            fault_inject::point("vrrp-loop");
             match event {
                 Event::Stop => {
                     // A reload's word that we are dropped may still wait behind the stop.
@@ -730,6 +737,7 @@ impl InstanceDriver {
 
     /// Feeds one input to the machine and executes what it asks for, in order.
     async fn step(&mut self, input: Input) {
+        self.cause = Some(Cause::of(&input));
         let mut out = Vec::new();
         self.fsm.handle(self.now(), input, &mut out);
         for action in out {
@@ -782,6 +790,7 @@ impl InstanceDriver {
                         .duration_since(std::time::UNIX_EPOCH)
                         .map_or(0.0, |d| d.as_secs_f64());
                     self.last_transition = (now, Some(from));
+                    self.last_cause = self.cause;
                 }
                 if unchanged {
                     debug!(
@@ -1030,6 +1039,7 @@ impl InstanceDriver {
             master_priority: self.master_priority,
             last_transition: self.last_transition.0,
             last_transition_from: self.last_transition.1,
+            last_transition_reason: self.last_cause.map(|c| c.to_string()),
         }
     }
 
@@ -1207,5 +1217,63 @@ fn state_name(s: State) -> &'static str {
         State::Backup => "BACKUP",
         State::Master => "MASTER",
         State::Fault => "FAULT",
+    }
+}
+
+/// The input a transition came from, kept without allocating (adverts arrive every interval);
+/// written out only for the status.
+#[derive(Debug, Clone, Copy)]
+enum Cause {
+    Startup,
+    Reload,
+    Advert { src: IpAddr, priority: u8 },
+    Timeout,
+    Shutdown,
+    Fault,
+    FaultCleared,
+    SyncMaster,
+    SyncBackup,
+    Lost,
+    SyncHold,
+}
+
+impl Cause {
+    fn of(input: &Input) -> Self {
+        match input {
+            Input::Startup => Self::Startup,
+            Input::Resume { .. } => Self::Reload,
+            Input::Advert { src, advert } => Self::Advert {
+                src: *src,
+                priority: advert.priority,
+            },
+            Input::Timeout => Self::Timeout,
+            Input::Shutdown => Self::Shutdown,
+            Input::Fault => Self::Fault,
+            Input::FaultCleared => Self::FaultCleared,
+            Input::SyncMaster => Self::SyncMaster,
+            Input::SyncBackup => Self::SyncBackup,
+            Input::Lost => Self::Lost,
+            Input::SyncHold => Self::SyncHold,
+        }
+    }
+}
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Startup => f.write_str("startup"),
+            Self::Reload => f.write_str("configuration reload"),
+            Self::Advert { src, priority } => {
+                write!(f, "advert from {src} with priority {priority}")
+            }
+            Self::Timeout => f.write_str("master down timer expired"),
+            Self::Shutdown => f.write_str("shutdown"),
+            Self::Fault => f.write_str("a tracked object failed or the interface is down"),
+            Self::FaultCleared => f.write_str("every fault cleared"),
+            Self::SyncMaster => f.write_str("sync group member became master"),
+            Self::SyncBackup => f.write_str("sync group member fell back to backup"),
+            Self::Lost => f.write_str("a virtual address, route or rule was deleted"),
+            Self::SyncHold => f.write_str("sync group not ready for master"),
+        }
     }
 }

@@ -134,6 +134,9 @@ pub struct InstanceStatus {
     pub last_transition: f64,
     #[serde(default)]
     pub last_transition_from: Option<State>,
+    /// What caused it: `advert from 192.0.2.2 with priority 200`, `master down timer expired`...
+    #[serde(default)]
+    pub last_transition_reason: Option<String>,
 }
 
 /// One tracked object of an instance and its current effect.
@@ -375,6 +378,7 @@ pub(crate) mod tests {
             master_priority: 0,
             last_transition: 0.0,
             last_transition_from: None,
+            last_transition_reason: None,
         }
     }
 

@@ -20,13 +20,16 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
+use crate::components;
 use crate::mail::{Mailer, StateMail};
 use crate::netlink::Netlink;
 use crate::notify::{Fifo, Kind, Notifier, NotifySpec};
 use crate::track::file::{self, FileSpec};
 use crate::track::link::LinkMonitor;
 use crate::track::process::{self, ProcSpec, Watcher};
-use crate::track::script::{self, check_secure, resolve_user, Command, RunAs, ScriptSpec};
+use crate::track::script::{
+    self, check_secure, resolve_user, Command, RunAs, ScriptSpec, ScriptState,
+};
 use crate::track::{Contribution, TrackKey, Weight};
 use keepalived_conf::model::{Config, Notify, SyncGroup, Track, VrrpInstance};
 
@@ -392,18 +395,31 @@ fn start_scripts(config: &Config, env: &ScriptEnv, insts: &[VrrpInstance], txs: 
         };
         let key = TrackKey::Script(name.to_string());
         let init_up = !s.init_fail;
-        let (tx, mut rx) = mpsc::channel(4);
-        tokio::spawn(script::monitor(spec, tx));
-        tokio::spawn(async move {
-            if !fan_out(&key, &users, init_up, Weight::binary).await {
-                return;
-            }
-            while let Some(ev) = rx.recv().await {
-                if !fan_out(&key, &users, ev.up, Weight::binary).await {
-                    return;
-                }
-            }
-        });
+        let (tx, rx) = mpsc::channel(4);
+        let verdict = ScriptState::new(spec.rise, spec.fall, spec.init_fail);
+        components::spawn(
+            format!("vrrp_script {name}"),
+            (spec, tx, verdict),
+            |(spec, tx, verdict)| Box::pin(script::watch(spec, tx, verdict)),
+        );
+        components::spawn(
+            format!("vrrp_script {name} fan-out"),
+            (rx, key, users, Some(init_up)),
+            |(rx, key, users, init)| {
+                Box::pin(async move {
+                    if let Some(up) = init.take() {
+                        if !fan_out(key, users, up, Weight::binary).await {
+                            return;
+                        }
+                    }
+                    while let Some(ev) = rx.recv().await {
+                        if !fan_out(key, users, ev.up, Weight::binary).await {
+                            return;
+                        }
+                    }
+                })
+            },
+        );
     }
 }
 
@@ -430,21 +446,32 @@ fn start_files(config: &Config, insts: &[VrrpInstance], txs: &[TrackTx]) {
             init: f.init_file.as_ref().map(|i| (i.value, i.overwrite)),
         };
         let key = TrackKey::File(name.to_string());
-        let (tx, mut rx) = mpsc::channel(4);
-        let path = f.file.clone();
-        tokio::spawn(async move {
-            if let Err(e) = file::watch(spec, tx).await {
-                error!(file = %path.display(), error = %e, "track_file watcher stopped");
-            }
-        });
-        tokio::spawn(async move {
-            while let Some(ev) = rx.recv().await {
-                info!("track_file {} now {}", ev.name, ev.value);
-                if !fan_out(&key, &users, ev.value, Weight::file).await {
-                    return;
+        let (tx, rx) = mpsc::channel(4);
+        components::spawn(format!("track_file {name}"), (spec, tx), |(spec, tx)| {
+            // Started again, it reads the file as it is: init_file is for the first run.
+            let run = spec.clone();
+            spec.init = None;
+            Box::pin(async move {
+                let path = run.path.clone();
+                if let Err(e) = file::watch(run, tx.clone()).await {
+                    error!(file = %path.display(), error = %e, "track_file watcher stopped");
                 }
-            }
+            })
         });
+        components::spawn(
+            format!("track_file {name} fan-out"),
+            (rx, key, users),
+            |(rx, key, users)| {
+                Box::pin(async move {
+                    while let Some(ev) = rx.recv().await {
+                        info!("track_file {} now {}", ev.name, ev.value);
+                        if !fan_out(key, users, ev.value, Weight::file).await {
+                            return;
+                        }
+                    }
+                })
+            },
+        );
     }
 }
 
@@ -496,25 +523,47 @@ fn start_processes(config: &Config, insts: &[VrrpInstance], txs: &[TrackTx]) {
             queue(tx, (key.clone(), w.binary(up)));
         }
     }
-    let (tx, mut rx) = mpsc::channel(16);
-    tokio::spawn(watcher.run(tx));
-    tokio::spawn(async move {
-        loop {
-            let change = tokio::select! {
-                c = rx.recv() => c,
-                // Ends with the instances (a reload), not only at the next change.
-                _ = all_closed(users.iter().flatten()) => None,
-            };
-            let Some(c) = change else { return };
-            info!(
-                "Quorum {} for tracked process {} ({} running)",
-                if c.up { "gained" } else { "lost" },
-                names[c.index],
-                c.count
-            );
-            fan_out(&keys[c.index], &users[c.index], c.up, Weight::binary).await;
-        }
-    });
+    let (tx, rx) = mpsc::channel(16);
+    components::spawn(
+        "vrrp_track_process watcher".into(),
+        (watcher, tx, false),
+        |(watcher, tx, restarted)| {
+            Box::pin(async move {
+                // Started again after a failure: what changed meanwhile is read afresh.
+                if std::mem::replace(restarted, true) {
+                    for c in watcher.rescan().await {
+                        if tx.send(c).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                watcher.run(tx).await
+            })
+        },
+    );
+    components::spawn(
+        "vrrp_track_process fan-out".into(),
+        (rx, users, keys, names),
+        |(rx, users, keys, names)| {
+            Box::pin(async move {
+                loop {
+                    let change = tokio::select! {
+                        c = rx.recv() => c,
+                        // Ends with the instances (a reload), not only at the next change.
+                        _ = all_closed(users.iter().flatten()) => None,
+                    };
+                    let Some(c) = change else { return };
+                    info!(
+                        "Quorum {} for tracked process {} ({} running)",
+                        if c.up { "gained" } else { "lost" },
+                        names[c.index],
+                        c.count
+                    );
+                    fan_out(&keys[c.index], &users[c.index], c.up, Weight::binary).await;
+                }
+            })
+        },
+    );
 }
 
 /// Queues a first status without waiting: the instance actors, which drain the channels, are
@@ -551,23 +600,29 @@ async fn start_interfaces(inst: &VrrpInstance, tx: &TrackTx, links: &LinkMonitor
         let w = weight(t, 0, false);
         let key = TrackKey::Interface(link.index);
         let users = vec![(tx.clone(), w)];
-        let mut state = links.subscribe(link.index);
+        let state = links.subscribe(link.index);
         let name = link.name.clone();
-        tokio::spawn(async move {
-            loop {
-                let up = *state.borrow_and_update();
-                info!(
-                    "tracked interface {name} is {}",
-                    if up { "up" } else { "down" }
-                );
-                if !fan_out(&key, &users, up, Weight::binary).await {
-                    return;
-                }
-                if state.changed().await.is_err() {
-                    return;
-                }
-            }
-        });
+        components::spawn(
+            format!("track_interface {name} ({})", inst.name),
+            (state, key, users, name),
+            |(state, key, users, name)| {
+                Box::pin(async move {
+                    loop {
+                        let up = *state.borrow_and_update();
+                        info!(
+                            "tracked interface {name} is {}",
+                            if up { "up" } else { "down" }
+                        );
+                        if !fan_out(key, users, up, Weight::binary).await {
+                            return;
+                        }
+                        if state.changed().await.is_err() {
+                            return;
+                        }
+                    }
+                })
+            },
+        );
     }
 }
 
