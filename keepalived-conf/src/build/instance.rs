@@ -604,6 +604,8 @@ pub fn check_vrid_conflicts(keys: &[VridKey], cx: &mut Cx) {
             .or_default()
             .push(k);
     }
+    // The host's address of an interface, asked once.
+    let mut iface_addr = std::collections::HashMap::new();
     for a in keys {
         let group = &groups[&(a.v6, a.vrid, &a.interface)];
         let later = group.iter().skip_while(|k| !std::ptr::eq(**k, a)).skip(1);
@@ -623,14 +625,20 @@ pub fn check_vrid_conflicts(keys: &[VridKey], cx: &mut Cx) {
                     ));
                 }
                 (false, false) => {
+                    if !a.peers.iter().any(|p| b.peers.contains(p)) {
+                        continue;
+                    }
                     // Without a configured source keepalived compares the interface's
                     // address; when that is unknown there is no conflict yet.
-                    let src = |k: &VridKey| {
-                        k.src
-                            .or_else(|| cx.host.interface_address(&k.interface, k.v6))
+                    let mut src = |k: &VridKey| {
+                        k.src.or_else(|| {
+                            *iface_addr
+                                .entry((k.interface.clone(), k.v6))
+                                .or_insert_with(|| cx.host.interface_address(&k.interface, k.v6))
+                        })
                     };
-                    let same_src = matches!((src(a), src(b)), (Some(x), Some(y)) if x == y);
-                    if same_src && a.peers.iter().any(|p| b.peers.contains(p)) {
+                    let (sa, sb) = (src(a), src(b));
+                    if sa.is_some() && sa == sb {
                         cx.push(Diagnostic::error(
                             &a.pos,
                             format!(
