@@ -44,6 +44,33 @@ pub fn start_pair(lab: Lab, da: Daemon, ca: &NodeConf, db: Daemon, cb: &NodeConf
     Ok(Pair { a, b, vip, lab })
 }
 
+/// A pair for a fault on a: `daemon` with `ca` on a until a holds the VIP, then with `cb` on
+/// b until b is Backup and has heard a few of a's adverts. (Started together, a slow a can lose
+/// the election, for good under `nopreempt`; a fault before b runs leaves b out of it.)
+pub fn master_then_backup(lab: Lab, daemon: Daemon, ca: &NodeConf, cb: &NodeConf) -> Result<Pair> {
+    let vip = ca.vip_addrs()[0];
+    let a = daemon.start(lab.host("a"), &ca.render())?;
+    let host = lab.host("a").clone();
+    let limit = Duration::from_secs(5);
+    if !wait_until(limit, Duration::from_millis(10), || host.has_addr(vip)) {
+        return Err(LabError::Timeout(
+            limit,
+            format!("a to take {vip}:\n{}", a.log_text()),
+        ));
+    }
+    let b = daemon.start(lab.host("b"), &cb.render())?;
+    if !wait_until(limit, Duration::from_millis(10), || {
+        b.log_text().contains("Entering BACKUP STATE")
+    }) {
+        return Err(LabError::Timeout(
+            limit,
+            format!("b to be Backup:\n{}", b.log_text()),
+        ));
+    }
+    std::thread::sleep(Duration::from_secs_f64(ca.advert_int * 3.0));
+    Ok(Pair { a, b, vip, lab })
+}
+
 /// False (with a message) when one of `daemons` is not installed / built.
 pub fn available(daemons: &[Daemon]) -> bool {
     for d in daemons {

@@ -163,18 +163,7 @@ fn paired(daemon: Daemon, fault: Fault) -> Result<FaultRun> {
     let scripts = ScriptDir::new()?;
     let mut ca = conf_a(fault, &scripts)?;
     let cb = node("b", 100, 3, 0.1, VIP4);
-    let mut pair = e2e::start_pair(lab, daemon, &ca, daemon, &cb)?;
-    pair.wait_master("a", Duration::from_secs(5))?;
-    // b in Backup and hearing a before the fault.
-    if !wait_until(Duration::from_secs(5), Duration::from_millis(10), || {
-        pair.b.log_text().contains("Entering BACKUP STATE")
-    }) {
-        return Err(LabError::Other(format!(
-            "b never became Backup:\n{}",
-            pair.b.log_text()
-        )));
-    }
-    std::thread::sleep(Duration::from_millis(300));
+    let mut pair = e2e::master_then_backup(lab, daemon, &ca, &cb)?;
     let (a, b, client) = (
         pair.lab.host("a").clone(),
         pair.lab.host("b").clone(),

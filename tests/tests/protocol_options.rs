@@ -1,7 +1,7 @@
 //! Protocol options that deviate from the RFCs on purpose, as keepalived offers them:
 //! `down_timer_adverts` (Master_Down_Interval in advert intervals) and
 //! `higher_prio_send_advert` (a Master hearing a better one adverts once more before it steps
-//! down). keepalived 2.2.7 first, as the reference, then vrrpd.
+//! down; vrrpd's default). keepalived 2.2.7 first, as the reference, then vrrpd.
 
 use std::time::{Duration, Instant};
 
@@ -53,7 +53,9 @@ fn down_timer_adverts_stretches_the_takeover() {
 }
 
 /// b is Master alone, then a (higher priority) starts and takes over: with
-/// `higher_prio_send_advert` b adverts once more after a's first advert; without it, never.
+/// `higher_prio_send_advert` b adverts once more after a's first advert; without it keepalived
+/// never does, vrrpd still does (on by default, so that a split brain heals in either order;
+/// off only under `strict_mode`).
 #[test]
 fn higher_prio_send_advert_answers_the_new_master_once() {
     require_root!();
@@ -92,9 +94,15 @@ fn higher_prio_send_advert_answers_the_new_master_once() {
             eprintln!(
                 "{d}: higher_prio_send_advert {on}: {answers} adverts from b after a's first"
             );
+            // vrrpd answers whatever the option says (tests/tests/split_brain.rs says why).
+            let want = if d == Daemon::Vrrpd {
+                1
+            } else {
+                usize::from(on)
+            };
             assert_eq!(
                 answers,
-                usize::from(on),
+                want,
                 "{d}, higher_prio_send_advert {on}\n{}",
                 b_proc.log_text()
             );
@@ -179,7 +187,17 @@ fn address_list_mismatch_is_logged_dropped_and_counted() {
             "{d}: a followed b\n{}",
             a_proc.log_text()
         );
-        std::thread::sleep(Duration::from_millis(500));
+        // a drops each of b's adverts while Backup (so becomes Master after three) and after.
+        // Not keepalived 2.2.7's Master: two of its Masters at the same interval each reset
+        // their advert timer on the other's adverts and one falls silent (measured: b sent 4
+        // adverts to a's 50 in 5 s), so a may hear only the three.
+        let want = if d == Daemon::Keepalived { 3 } else { 8 };
+        let mut stats = String::new();
+        let counted = wait_until(Duration::from_secs(5), Duration::from_millis(200), || {
+            stats = e2e::signal_dump(&a_proc, nix::sys::signal::Signal::SIGUSR2).unwrap();
+            e2e::parse_stats(&stats)["VI_51"]["Packet Errors/Address List"] >= want
+        });
+        assert!(counted, "{d}: {stats}");
         assert!(
             a_proc.log_text().contains(
                 "(VI_51) ip address associated with VRID 51 not present in MASTER advert: 192.0.2.100"
@@ -187,9 +205,6 @@ fn address_list_mismatch_is_logged_dropped_and_counted() {
             "{d}\n{}",
             a_proc.log_text()
         );
-        let stats = e2e::signal_dump(&a_proc, nix::sys::signal::Signal::SIGUSR2).unwrap();
-        let n = e2e::parse_stats(&stats)["VI_51"]["Packet Errors/Address List"];
-        assert!(n >= 5, "{d}: {stats}");
         drop((a_proc, b_proc));
     }
 }

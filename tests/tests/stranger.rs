@@ -66,7 +66,7 @@ fn start_stranger(pair: &Pair, d: Daemon, prio: u8) -> lab::DaemonProc {
 }
 
 /// Stranger above our Master (200): our Master must keep the VIP all along.
-fn stranger_above(ours: Daemon, theirs: Daemon) -> Duration {
+fn stranger_above(ours: Daemon, theirs: Daemon) {
     let pair = our_pair(ours, 3, 0.1);
     let s = start_stranger(&pair, theirs, 200);
     let (lost, seen) = e2e::longest_loss(&pair, "a", Duration::from_secs(2), || false);
@@ -78,11 +78,10 @@ fn stranger_above(ours: Daemon, theirs: Daemon) -> Duration {
         pair.a.log_text(),
         s.log_text()
     );
-    lost
 }
 
 /// Stranger between our nodes (120): when our Master dies, our Backup must take over.
-fn stranger_between(ours: Daemon, theirs: Daemon) -> Duration {
+fn stranger_between(ours: Daemon, theirs: Daemon) {
     let mut pair = our_pair(ours, 3, 0.1);
     let _s = start_stranger(&pair, theirs, 120);
     let a = pair.lab.host("a").clone();
@@ -99,17 +98,19 @@ fn stranger_between(ours: Daemon, theirs: Daemon) -> Duration {
         "{ours} pair, {theirs} stranger at 120: b never took over\nb log:\n{}",
         pair.b.log_text()
     );
-    after
 }
+
+/// (our pair, the stranger): keepalived's as the reference, then vrrpd with either stranger.
+const PAIRINGS: [(Daemon, Daemon); 3] = [
+    (Daemon::Keepalived, Daemon::Keepalived),
+    (Daemon::Vrrpd, Daemon::Keepalived),
+    (Daemon::Vrrpd, Daemon::Vrrpd),
+];
 
 #[test]
 fn a_stranger_with_another_list_never_takes_our_vip() {
     require_root!();
-    for (ours, theirs) in [
-        (Daemon::Keepalived, Daemon::Keepalived),
-        (Daemon::Vrrpd, Daemon::Keepalived),
-        (Daemon::Vrrpd, Daemon::Vrrpd),
-    ] {
+    for (ours, theirs) in PAIRINGS {
         if !e2e::available(&[ours, theirs]) {
             continue;
         }
@@ -120,11 +121,7 @@ fn a_stranger_with_another_list_never_takes_our_vip() {
 #[test]
 fn a_stranger_between_our_priorities_does_not_stop_our_takeover() {
     require_root!();
-    for (ours, theirs) in [
-        (Daemon::Keepalived, Daemon::Keepalived),
-        (Daemon::Vrrpd, Daemon::Keepalived),
-        (Daemon::Vrrpd, Daemon::Vrrpd),
-    ] {
+    for (ours, theirs) in PAIRINGS {
         if !e2e::available(&[ours, theirs]) {
             continue;
         }
@@ -216,8 +213,8 @@ fn craft(pair: &Pair, version: Version, interval_cs: u16, case: &Crafted) -> Out
         auth: Auth::None,
     };
     let watch = AdvertWatch::start(pair.lab.host("client")).unwrap();
-    let before = stats(pair);
     let from = Instant::now();
+    let before = stats(pair);
     let mut sent = 0;
     let mut next = Instant::now();
     let (lost, seen) = e2e::longest_loss(pair, "a", Duration::from_secs(5), || {
@@ -271,18 +268,23 @@ fn crafted_adverts_with_another_list_are_dropped_and_counted_like_keepalived() {
         }
         let check = |case: &Crafted, out: &Outcome| {
             assert_eq!(out.address_list, COPIES, "{d}: {}: Address List", case.name);
-            // b's adverts count as received on a, besides the crafted ones keepalived counts.
             let want = if case.counts_as_received { COPIES } else { 0 };
-            assert_eq!(
-                out.received - out.from_b,
-                want,
-                "{d}: {}: Received",
-                case.name
-            );
             // keepalived 2.2.7's Backup sometimes takes over for a moment during such a flood
-            // (measured: once or twice in 20 copies); vrrpd's never does.
-            if d == Daemon::Vrrpd {
-                assert_eq!(out.from_b, 0, "{d}: {}: b adverted", case.name);
+            // (measured: in 3 to 5 floods of 6, one advert each), and a counts b's adverts as
+            // received too (those seen around the stats dumps: at most `from_b`); vrrpd's
+            // Backup never does.
+            let got = out.received;
+            match d {
+                Daemon::Vrrpd => {
+                    assert_eq!(out.from_b, 0, "{d}: {}: b adverted", case.name);
+                    assert_eq!(got, want, "{d}: {}: Received", case.name);
+                }
+                Daemon::Keepalived => assert!(
+                    (want..=want + out.from_b).contains(&got),
+                    "{d}: {}: Received {got}, want {want} + up to {} of b's",
+                    case.name,
+                    out.from_b
+                ),
             }
         };
         let pair = our_pair(d, 3, 0.1);

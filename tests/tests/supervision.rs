@@ -34,32 +34,8 @@ fn pair(edit: impl FnOnce(&mut NodeConf)) -> lab::scenario::Pair {
     let mut ca = node("a", 150, 3, 0.1, VIP4);
     ca.nopreempt = true;
     edit(&mut ca);
-    let a = Daemon::Vrrpd.start(lab.host("a"), &ca.render()).unwrap();
-    let host = lab.host("a").clone();
-    assert!(
-        wait_until(Duration::from_secs(5), Duration::from_millis(10), || host
-            .has_addr(e2e::addr(VIP4))),
-        "a never took the VIP:\n{}",
-        a.log_text()
-    );
-    let b = Daemon::Vrrpd
-        .start(lab.host("b"), &node("b", 100, 3, 0.1, VIP4).render())
-        .unwrap();
-    // b running as Backup, and has heard a (a fault before that would leave b out of it).
-    assert!(
-        wait_until(Duration::from_secs(5), Duration::from_millis(10), || b
-            .log_text()
-            .contains("Entering BACKUP STATE")),
-        "b never started:\n{}",
-        b.log_text()
-    );
-    std::thread::sleep(Duration::from_millis(300));
-    lab::scenario::Pair {
-        a,
-        b,
-        vip: e2e::addr(VIP4),
-        lab,
-    }
+    let cb = node("b", 100, 3, 0.1, VIP4);
+    e2e::master_then_backup(lab, Daemon::Vrrpd, &ca, &cb).unwrap()
 }
 
 /// An instance's state dies with its panic: it cannot be restarted alone. The daemon releases

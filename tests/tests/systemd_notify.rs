@@ -3,12 +3,44 @@
 //! reload, and `STOPPING=1` on SIGTERM, to a socket the test binds (systemd's part).
 
 use std::os::unix::net::UnixDatagram;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use lab::e2e::{self, node, VIP4};
-use lab::{require_root, Daemon, Lab};
+use lab::{require_root, Daemon, Host, Lab, LabChild};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+
+/// vrrpd on `a` as systemd starts it: `NOTIFY_SOCKET` bound here, `env` (`KEY=VALUE`) too.
+/// Returns the socket, the daemon, its log and its pid file.
+fn start_notified(a: &Host, env: &[String]) -> (UnixDatagram, LabChild, PathBuf, PathBuf) {
+    let path = a.dir.join("notify.sock");
+    let sock = UnixDatagram::bind(&path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let file = a.dir.join("vrrpd.conf");
+    if !file.exists() {
+        std::fs::write(&file, node("a", 150, 3, 0.1, VIP4).render()).unwrap();
+    }
+    let bin = Daemon::Vrrpd.binary().unwrap();
+    let log = a.dir.join("vrrpd.log");
+    let pidfile = a.dir.join("vrrpd.pid");
+    let args: Vec<String> = [format!("NOTIFY_SOCKET={}", path.display())]
+        .into_iter()
+        .chain(env.iter().cloned())
+        .chain([
+            bin.display().to_string(),
+            "-n".into(),
+            "-l".into(),
+            "-f".into(),
+            file.display().to_string(),
+            "-p".into(),
+            pidfile.display().to_string(),
+        ])
+        .collect();
+    let child = a.spawn("env", &args, Some(&log)).unwrap();
+    (sock, child, log, pidfile)
+}
 
 fn next(sock: &UnixDatagram) -> String {
     let mut buf = [0u8; 256];
@@ -26,27 +58,10 @@ fn ready_reloading_and_stopping_reach_notify_socket() {
     }
     let lab = Lab::builder().build().unwrap();
     let a = lab.host("a").clone();
-    let path = a.dir.join("notify.sock");
-    let sock = UnixDatagram::bind(&path).unwrap();
-    sock.set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
     let mut conf = node("a", 150, 3, 0.1, VIP4);
     let file = a.dir.join("vrrpd.conf");
     std::fs::write(&file, conf.render()).unwrap();
-    let bin = Daemon::Vrrpd.binary().unwrap();
-    let log = a.dir.join("vrrpd.log");
-    let pidfile = a.dir.join("vrrpd.pid");
-    let args = [
-        format!("NOTIFY_SOCKET={}", path.display()),
-        bin.display().to_string(),
-        "-n".into(),
-        "-l".into(),
-        "-f".into(),
-        file.display().to_string(),
-        "-p".into(),
-        pidfile.display().to_string(),
-    ];
-    let mut child = a.spawn("env", &args, Some(&log)).unwrap();
+    let (sock, mut child, log, pidfile) = start_notified(&a, &[]);
     let logs = || std::fs::read_to_string(&log).unwrap_or_default();
     assert_eq!(next(&sock), "READY=1", "{}", logs());
     assert!(
@@ -85,30 +100,13 @@ fn watchdog_pings_stop_with_a_stalled_vrrp_loop_and_sigabrt_releases() {
     }
     let lab = Lab::builder().build().unwrap();
     let a = lab.host("a").clone();
-    let path = a.dir.join("notify.sock");
-    let sock = UnixDatagram::bind(&path).unwrap();
-    sock.set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let file = a.dir.join("vrrpd.conf");
-    std::fs::write(&file, node("a", 150, 3, 0.1, VIP4).render()).unwrap();
     let faults = a.dir.join("faults");
     std::fs::create_dir_all(&faults).unwrap();
-    let bin = Daemon::Vrrpd.binary().unwrap();
-    let log = a.dir.join("vrrpd.log");
-    let pidfile = a.dir.join("vrrpd.pid");
-    let args = [
-        format!("NOTIFY_SOCKET={}", path.display()),
-        "WATCHDOG_USEC=400000".into(),
+    let env = [
+        "WATCHDOG_USEC=400000".to_string(),
         format!("VRRPD_FAULTS={}", faults.display()),
-        bin.display().to_string(),
-        "-n".into(),
-        "-l".into(),
-        "-f".into(),
-        file.display().to_string(),
-        "-p".into(),
-        pidfile.display().to_string(),
     ];
-    let mut child = a.spawn("env", &args, Some(&log)).unwrap();
+    let (sock, mut child, log, pidfile) = start_notified(&a, &env);
     let logs = || std::fs::read_to_string(&log).unwrap_or_default();
     let vip = e2e::addr(VIP4);
     assert!(

@@ -40,10 +40,11 @@ pub struct Config {
     /// keepalived `lower_prio_no_advert`: a Master hearing a lower priority does not answer
     /// with an immediate advert (it still announces).
     pub lower_prio_no_advert: bool,
-    /// keepalived `higher_prio_send_advert`: a Master that hears a higher priority sends one
-    /// advert (of its lower priority) before stepping down, so that after a split brain the
-    /// last word on the LAN is not ours.
-    pub higher_prio_send_advert: bool,
+    /// A Master that hears a better one sends one advert at its own priority before stepping
+    /// down (see [`Instance`]): keepalived's `higher_prio_send_advert`, on by default here so
+    /// that a split brain heals in either order; off under `strict_mode` (RFC packets only,
+    /// as keepalived resets `higher_prio_send_advert` there).
+    pub answer_before_stepping_down: bool,
     /// keepalived `down_timer_adverts` (default 3, the RFCs' value): Master_Down_Interval is
     /// this many Master_Adver_Intervals plus Skew_Time.
     pub down_timer_adverts: u8,
@@ -455,7 +456,15 @@ impl Instance {
             if self.cfg.version == Version::V3 {
                 self.master_adver_int = adv.max_adver_int;
             }
-            if self.cfg.higher_prio_send_advert {
+            // Not in the RFC (keepalived's `higher_prio_send_advert`, on by default here): one
+            // advert at our own priority on the way out. After a split brain the LAN's
+            // neighbour caches point at whichever Master announced last, maybe us; the winner
+            // has no reason to announce again unless it hears a lower priority, and if its
+            // advert reached us before any of ours reached it, it never would: the clients
+            // would stay on our MAC until their entries expire. This advert makes it announce
+            // (`garp_lower_prio_*`, keepalived's too), whichever side heard the other first.
+            // When the winner has just become Master it costs one advert and one burst.
+            if self.cfg.answer_before_stepping_down {
                 out.push(Action::Send(self.advert(self.priority)));
             }
             self.arm_down_timer(now);
@@ -564,7 +573,7 @@ mod tests {
             vips: vec![VIP],
             auth: Auth::None,
             lower_prio_no_advert: false,
-            higher_prio_send_advert: false,
+            answer_before_stepping_down: true,
             down_timer_adverts: 3,
             skip_check_adv_addr: false,
         }
@@ -947,21 +956,46 @@ mod tests {
         assert_eq!(i.state(), State::Master);
     }
 
+    /// A Master that hears a better one answers once at its own priority before stepping
+    /// down, so that a winner whose advert arrived first still hears a lower priority and
+    /// announces (split-brain heal in either order).
     #[test]
-    fn higher_prio_send_advert_answers_before_stepping_down() {
-        let c = Config {
-            higher_prio_send_advert: true,
-            ..cfg()
+    fn master_answers_a_better_one_once_before_stepping_down() {
+        let c = cfg();
+        // (The loser's side, the answer then the step down, is in master_advert_table.)
+        for (prio, src) in [(200, LOWER_ADDR), (100, HIGHER_ADDR)] {
+            let mut i = master(c.clone());
+            let out = run(&mut i, ms(400), rx(&c, src, prio));
+            // The winner, hearing it, announces and answers.
+            let mut w = master(Config {
+                priority: prio,
+                primary_addr: src,
+                ..c.clone()
+            });
+            let Action::Send(answer) = &out[0] else {
+                unreachable!()
+            };
+            let heard = Input::Advert {
+                src: ME,
+                advert: answer.clone(),
+            };
+            assert_eq!(
+                run(&mut w, ms(401), heard),
+                vec![
+                    Action::Announce(Announce::LowerPriorityHeard),
+                    send(&w, prio)
+                ]
+            );
+        }
+        // strict_mode: RFC packets only.
+        let strict = Config {
+            answer_before_stepping_down: false,
+            ..c.clone()
         };
-        let mut i = master(c.clone());
-        let out = run(&mut i, ms(400), rx(&c, LOWER_ADDR, 200));
+        let mut i = master(strict.clone());
         assert_eq!(
-            out,
-            vec![
-                send(&i, 100),
-                Action::RemoveVips,
-                tr(State::Master, State::Backup)
-            ]
+            run(&mut i, ms(400), rx(&strict, LOWER_ADDR, 200)),
+            vec![Action::RemoveVips, tr(State::Master, State::Backup)]
         );
     }
 
@@ -993,7 +1027,11 @@ mod tests {
             let out = run(&mut i, now, rx(&c, src, prio));
             assert_eq!(
                 out,
-                vec![Action::RemoveVips, tr(State::Master, State::Backup)]
+                vec![
+                    send(&i, 100),
+                    Action::RemoveVips,
+                    tr(State::Master, State::Backup)
+                ]
             );
             assert_eq!(i.state(), State::Backup);
             assert_eq!(i.master_addr(), Some(src));
@@ -1139,11 +1177,16 @@ mod tests {
         assert_eq!(m.state(), State::Master);
         let due = m.poll_timeout().unwrap();
         assert_eq!(run(&mut m, due, Input::Timeout), vec![send(&m, 50)]);
-        // The peer (priority 80 > 50) takes over; its advert makes us step down.
+        // The peer (priority 80 > 50) takes over; its advert makes us step down (answering
+        // once at our priority).
         let out = run(&mut m, due + ms(1), rx(&c, HIGHER_ADDR, 80));
         assert_eq!(
             out,
-            vec![Action::RemoveVips, tr(State::Master, State::Backup)]
+            vec![
+                send(&m, 50),
+                Action::RemoveVips,
+                tr(State::Master, State::Backup)
+            ]
         );
     }
 

@@ -60,6 +60,13 @@ pub struct SendRecord {
     pub priority: u8,
 }
 
+/// One layer-2 announcement of the addresses (gratuitous ARP / unsolicited NA burst).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnnounceRecord {
+    pub at: Duration,
+    pub node: usize,
+}
+
 /// One copy of an advert lost to link loss (not to a partition).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DropRecord {
@@ -102,6 +109,7 @@ pub struct Sim {
     links: HashMap<(usize, usize), LinkParams>,
     trace: Vec<TraceEntry>,
     sends: Vec<SendRecord>,
+    announces: Vec<AnnounceRecord>,
     drops: Vec<DropRecord>,
 }
 
@@ -118,6 +126,7 @@ impl Sim {
             links: HashMap::new(),
             trace: Vec::new(),
             sends: Vec::new(),
+            announces: Vec::new(),
             drops: Vec::new(),
         }
     }
@@ -280,6 +289,23 @@ impl Sim {
         &self.sends
     }
 
+    /// Every announcement so far, in time order.
+    pub fn announcements(&self) -> &[AnnounceRecord] {
+        &self.announces
+    }
+
+    /// Where a client on the LAN sends traffic for the addresses at time `t`: the node whose
+    /// announcement reached it last. The client's neighbour entry moves only on
+    /// announcements (a quiet client never re-resolves an entry it has): the worst case, and
+    /// the one a Master stepping down silently leaves stuck on its MAC.
+    pub fn client_entry_at(&self, t: Duration) -> Option<usize> {
+        self.announces
+            .iter()
+            .take_while(|a| a.at <= t)
+            .last()
+            .map(|a| a.node)
+    }
+
     /// Every copy lost to link loss so far, in time order.
     pub fn drops(&self) -> &[DropRecord] {
         &self.drops
@@ -353,7 +379,7 @@ impl Sim {
                 }),
                 Action::AddVips => self.nodes[node].vips = true,
                 Action::RemoveVips => self.nodes[node].vips = false,
-                Action::Announce(_) => {}
+                Action::Announce(_) => self.announces.push(AnnounceRecord { at: self.now, node }),
             }
         }
     }
@@ -416,7 +442,7 @@ mod tests {
             vips: vec![IpAddr::V4(Ipv4Addr::new(192, 0, 2, 100))],
             auth: Auth::None,
             lower_prio_no_advert: false,
-            higher_prio_send_advert: false,
+            answer_before_stepping_down: true,
             down_timer_adverts: 3,
             skip_check_adv_addr: false,
         }

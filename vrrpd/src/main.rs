@@ -367,6 +367,13 @@ fn child_main(
         }
         Err(report) => Err(report.render().trim_end().to_string()),
     };
+    // What a run that died left changed on the host (GRO off, a VMAC, a sysctl, an nftables
+    // table) goes back first; this run's changes are recorded beside the pid file.
+    let main_pid = cli
+        .pid
+        .clone()
+        .unwrap_or_else(|| std::path::PathBuf::from(DEFAULT_PID_FILE));
+    rt.block_on(vrrpd::host::recover(&vrrpd::host::state_file(&main_pid)));
     let run = vrrpd::daemon::run(
         config,
         cli.subsystems(),
@@ -377,6 +384,8 @@ fn child_main(
         start,
     );
     let result = rt.block_on(run);
+    // Whatever a component could not put back (or forgot), now.
+    rt.block_on(vrrpd::host::restore_all());
     // Work left on the blocking pool (a stalled thread's stop) must not hold the exit.
     rt.shutdown_timeout(std::time::Duration::from_secs(1));
     match result {

@@ -80,6 +80,33 @@ pub struct DataplaneConfig {
     pub sloppy_tcp: bool,
     /// Connection synchronisation with the other node of the pair (`lvs_sync_daemon`).
     pub sync: Option<SyncdConfig>,
+    /// Told of every change to the host before it is made and after it is undone (see
+    /// [`HostChange`]): a daemon persists them to put the host back after a crash.
+    pub ledger: Option<Arc<dyn HostLedger>>,
+}
+
+/// What the dataplane changes on the host beyond its own sockets and threads. It undoes each
+/// at stop; a [`HostLedger`] also hears of them, to undo them if the process dies first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostChange {
+    /// `offload` of `ifname` switched, from `was`.
+    Offload {
+        ifname: String,
+        offload: offload::Offload,
+        was: bool,
+    },
+    /// An nftables table created (its whole content is ours).
+    NftTable {
+        family: &'static str,
+        name: &'static str,
+    },
+}
+
+/// Hears of the dataplane's [`HostChange`]s: `changing` before each is made, `undone` once
+/// it is put back.
+pub trait HostLedger: Send + Sync + std::fmt::Debug {
+    fn changing(&self, change: &HostChange);
+    fn undone(&self, change: &HostChange);
 }
 
 impl Default for DataplaneConfig {
@@ -98,6 +125,7 @@ impl Default for DataplaneConfig {
             snat_sources: Vec::new(),
             sloppy_tcp: false,
             sync: None,
+            ledger: None,
         }
     }
 }
@@ -129,6 +157,9 @@ pub struct Dataplane {
     capacity: usize,
     /// The sync daemon's role switch, when the pair synchronises connections.
     sync_role: Option<Arc<syncd::RoleSwitch>>,
+    /// What was changed on the host, undone (last first) at stop.
+    host_changes: Vec<HostChange>,
+    ledger: Option<Arc<dyn HostLedger>>,
     /// The threads' own failures (they restart in place).
     failures: Arc<Mutex<Failures>>,
 }
@@ -283,6 +314,8 @@ impl Dataplane {
             origin: Instant::now(),
             capacity: cfg.conn_capacity.saturating_mul(cfg.workers.max(1)),
             sync_role: None,
+            host_changes: Vec::new(),
+            ledger: cfg.ledger.clone(),
             failures: Arc::default(),
         };
         // The sync socket first: a bad interface or group fails the start, not a thread.
@@ -303,11 +336,13 @@ impl Dataplane {
             None => None,
         };
         for ifc in &ifaces {
-            if let Err(e) = offload::set(&ifc.name, offload::Offload::Gro, false) {
-                tracing::warn!("{}: cannot turn GRO off: {e}", ifc.name);
-            }
+            dp.switch_off(&ifc.name, offload::Offload::Gro);
         }
         if cfg.install_nft {
+            dp.change(HostChange::NftTable {
+                family: "netdev",
+                name: nft::TABLE,
+            });
             dp.refresh_nft()?;
             dp.nft = true;
         }
@@ -397,6 +432,7 @@ impl Dataplane {
                 role,
                 stop: dp.stop.clone(),
                 origin,
+                failures: dp.failures.clone(),
             };
             let h = std::thread::Builder::new()
                 .name("lb-syncd".into())
@@ -588,14 +624,57 @@ impl Dataplane {
         self.halt();
     }
 
+    /// Records `c` (with the ledger first) as made, before it is made.
+    fn change(&mut self, c: HostChange) {
+        if let Some(l) = &self.ledger {
+            l.changing(&c);
+        }
+        self.host_changes.push(c);
+    }
+
+    /// Turns `what` off on `ifname` if it is on, to be turned on again at stop.
+    fn switch_off(&mut self, ifname: &str, what: offload::Offload) {
+        match offload::get(ifname, what) {
+            Ok(false) => {}
+            Ok(true) => {
+                self.change(HostChange::Offload {
+                    ifname: ifname.into(),
+                    offload: what,
+                    was: true,
+                });
+                if let Err(e) = offload::set(ifname, what, false) {
+                    tracing::warn!("{ifname}: cannot turn {} off: {e}", what.name());
+                }
+            }
+            // A device without ethtool support (some virtual ones) has nothing to merge.
+            Err(e) => tracing::debug!("{ifname}: cannot read {}: {e}", what.name()),
+        }
+    }
+
     fn halt(&mut self) {
         self.stop.store(true, Relaxed);
         for h in self.threads.drain(..) {
             let _ = h.join();
         }
-        if std::mem::take(&mut self.nft) {
-            if let Err(e) = nft::remove() {
-                tracing::warn!("removing nftables rules: {e}");
+        for c in std::mem::take(&mut self.host_changes).into_iter().rev() {
+            let put_back = match &c {
+                HostChange::Offload {
+                    ifname,
+                    offload,
+                    was,
+                } => offload::set(ifname, *offload, *was).map_err(|e| e.to_string()),
+                HostChange::NftTable { .. } if std::mem::take(&mut self.nft) => {
+                    nft::remove().map_err(|e| e.to_string())
+                }
+                HostChange::NftTable { .. } => Ok(()),
+            };
+            match put_back {
+                Ok(()) => {
+                    if let Some(l) = &self.ledger {
+                        l.undone(&c);
+                    }
+                }
+                Err(e) => tracing::warn!("putting back {c:?}: {e}"),
             }
         }
     }

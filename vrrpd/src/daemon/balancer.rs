@@ -128,6 +128,7 @@ impl Balancer {
                 .flat_map(|i| i.addresses().map(|v| (v.addr, v.prefix_len)))
                 .collect(),
             sync: sync.clone(),
+            ledger: Some(crate::host::ledger()),
             ..Default::default()
         };
         let shared = table.clone();

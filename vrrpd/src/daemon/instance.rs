@@ -294,7 +294,7 @@ impl InstanceDriver {
             vips: inst.virtual_ipaddress.iter().map(|v| v.addr).collect(),
             auth,
             lower_prio_no_advert: inst.garp.lower_prio_no_advert,
-            higher_prio_send_advert: inst.higher_prio_send_advert,
+            answer_before_stepping_down: !inst.strict_mode,
             down_timer_adverts: inst.down_timer_adverts,
             skip_check_adv_addr: inst.skip_check_adv_addr,
         };

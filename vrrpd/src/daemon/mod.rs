@@ -761,28 +761,28 @@ fn supervision(
     balancer: Option<&balancer::Balancer>,
 ) -> std::collections::BTreeMap<String, crate::components::Record> {
     let mut all = crate::components::snapshot();
-    if let Some(f) = health.and_then(health::Services::scheduler_failures) {
-        if f.restarts > 0 {
-            all.insert(
-                "checker scheduler".into(),
-                crate::components::Record {
-                    restarts: f.restarts,
-                    last_failure: f.last,
-                    last_failure_at: None,
-                },
-            );
-        }
-    }
-    if let Some(f) = balancer.map(balancer::Balancer::worker_failures) {
-        if f.restarts > 0 {
-            all.insert(
-                "balancer workers".into(),
-                crate::components::Record {
-                    restarts: f.restarts,
-                    last_failure: f.last,
-                    last_failure_at: None,
-                },
-            );
+    let counted = [
+        (
+            "checker scheduler",
+            health
+                .and_then(health::Services::scheduler_failures)
+                .map(|f| (f.restarts, f.last)),
+        ),
+        (
+            "balancer workers",
+            balancer
+                .map(balancer::Balancer::worker_failures)
+                .map(|f| (f.restarts, f.last)),
+        ),
+    ];
+    for (name, failures) in counted {
+        if let Some((restarts, last_failure)) = failures.filter(|(n, _)| *n > 0) {
+            let r = crate::components::Record {
+                restarts,
+                last_failure,
+                last_failure_at: None,
+            };
+            all.insert(name.into(), r);
         }
     }
     all

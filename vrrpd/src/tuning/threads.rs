@@ -161,7 +161,12 @@ impl Spawner {
             .name("vrrpd-spawner".into())
             .spawn(move || {
                 for job in rx {
-                    job();
+                    // A job that panics is lost (its caller hears nothing back), not the
+                    // thread: the next reload can start a balancer again.
+                    if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)) {
+                        let why = fault_inject::panic_message(&*p);
+                        crate::components::record_restart("balancer spawner", &why);
+                    }
                 }
             })?;
         Ok(Self {
