@@ -18,6 +18,7 @@ fn start_notified(a: &Host, env: &[String]) -> (UnixDatagram, LabChild, PathBuf,
     let sock = UnixDatagram::bind(&path).unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
+    nix::sys::socket::setsockopt(&sock, nix::sys::socket::sockopt::PassCred, &true).unwrap();
     let file = a.dir.join("vrrpd.conf");
     if !file.exists() {
         std::fs::write(&file, node("a", 150, 3, 0.1, VIP4).render()).unwrap();
@@ -43,11 +44,34 @@ fn start_notified(a: &Host, env: &[String]) -> (UnixDatagram, LabChild, PathBuf,
 }
 
 fn next(sock: &UnixDatagram) -> String {
+    next_from(sock).0
+}
+
+/// The next notification and the pid that sent it (systemd's `NotifyAccess=main`, the
+/// default for `Type=notify`, drops any not sent by the main process).
+fn next_from(sock: &UnixDatagram) -> (String, i32) {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags, UnixAddr};
+    use std::os::fd::AsRawFd;
     let mut buf = [0u8; 256];
-    let n = sock
-        .recv(&mut buf)
-        .expect("a notification within the timeout");
-    String::from_utf8_lossy(&buf[..n]).into_owned()
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut cmsg = nix::cmsg_space!(nix::sys::socket::UnixCredentials);
+    let msg = recvmsg::<UnixAddr>(
+        sock.as_raw_fd(),
+        &mut iov,
+        Some(&mut cmsg),
+        MsgFlags::empty(),
+    )
+    .expect("a notification within the timeout");
+    let pid = msg
+        .cmsgs()
+        .expect("control messages")
+        .find_map(|c| match c {
+            ControlMessageOwned::ScmCredentials(u) => Some(u.pid()),
+            _ => None,
+        })
+        .expect("the sender's credentials");
+    let n = msg.bytes;
+    (String::from_utf8_lossy(&buf[..n]).into_owned(), pid)
 }
 
 #[test]
@@ -63,7 +87,8 @@ fn ready_reloading_and_stopping_reach_notify_socket() {
     std::fs::write(&file, conf.render()).unwrap();
     let (sock, mut child, log, pidfile) = start_notified(&a, &[]);
     let logs = || std::fs::read_to_string(&log).unwrap_or_default();
-    assert_eq!(next(&sock), "READY=1", "{}", logs());
+    let (ready, sender) = next_from(&sock);
+    assert_eq!(ready, "READY=1", "{}", logs());
     assert!(
         logs().contains("vrrpd started"),
         "READY before start:\n{}",
@@ -75,6 +100,8 @@ fn ready_reloading_and_stopping_reach_notify_socket() {
         .trim()
         .parse()
         .unwrap();
+    // From the main process (the supervisor relays what its child says), as systemd wants.
+    assert_eq!(sender, pid, "READY=1 not from the main process");
     conf.priority = 160;
     std::fs::write(&file, conf.render()).unwrap();
     kill(Pid::from_raw(pid), Signal::SIGHUP).unwrap();
@@ -83,7 +110,7 @@ fn ready_reloading_and_stopping_reach_notify_socket() {
     assert!(logs().contains("Reload complete"));
 
     kill(Pid::from_raw(pid), Signal::SIGTERM).unwrap();
-    assert_eq!(next(&sock), "STOPPING=1", "{}", logs());
+    assert_eq!(next_from(&sock), ("STOPPING=1".into(), pid), "{}", logs());
     child.stop(Duration::from_secs(5));
 }
 
@@ -120,11 +147,18 @@ fn watchdog_pings_stop_with_a_stalled_vrrp_loop_and_sigabrt_releases() {
         "vrrpd built without fault-injection (cargo test builds it with):\n{}",
         logs()
     );
-    // Pings every 200 ms, READY=1 among them.
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // Pings every 200 ms, READY=1 among them, all from the main process.
     let t0 = std::time::Instant::now();
     let mut pings = 0;
     while t0.elapsed() < Duration::from_secs(1) {
-        if next(&sock) == "WATCHDOG=1" {
+        let (state, sender) = next_from(&sock);
+        assert_eq!(sender, pid, "{state} not from the main process");
+        if state == "WATCHDOG=1" {
             pings += 1;
         }
     }
@@ -154,11 +188,6 @@ fn watchdog_pings_stop_with_a_stalled_vrrp_loop_and_sigabrt_releases() {
     );
 
     // systemd's WatchdogSignal.
-    let pid: i32 = std::fs::read_to_string(&pidfile)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
     kill(Pid::from_raw(pid), Signal::SIGABRT).unwrap();
     let status = child.wait_timeout(Duration::from_secs(5));
     assert!(

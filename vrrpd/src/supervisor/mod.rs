@@ -126,7 +126,12 @@ pub fn run<T>(opts: Options, first: T, mut child: impl FnMut(ChildStart, Option<
             stop: end.stop,
         };
         let status = describe(&end.status);
-        let code = exit_code(&end.status);
+        let code = match end.status {
+            // Stopped by the signal we forwarded before its handlers were in place: the stop
+            // it was, and the release is done.
+            WaitStatus::Signaled(_, Signal::SIGTERM | Signal::SIGINT, _) if end.stop => 0,
+            ref s => exit_code(s),
+        };
         if end.stop {
             info!("supervisor: VRRP child {} {status}; stopping", running.pid);
             return code;
