@@ -108,6 +108,8 @@ pub struct InstanceDriver {
     /// What the supervisor replays for us if the daemon dies while we are Master
     /// ([`super::lastgasp`]), registered before we add the first address.
     lastgasp: Vec<u8>,
+    /// The source address is not there yet: FAULT until it is ([`SourceWatch`]).
+    source_wait: Option<SourceWatch>,
 }
 
 /// How an instance actor ended.
@@ -144,6 +146,8 @@ enum Event {
     Group(GroupCmd),
     /// Something was deleted in the kernel (`None`: we missed events).
     Deleted(Option<Key>),
+    /// Time to look again for the source address we wait for.
+    SourceCheck,
 }
 
 impl InstanceDriver {
@@ -162,16 +166,11 @@ impl InstanceDriver {
             .first()
             .is_some_and(|v| v.addr.is_ipv6());
         let own = nl.addresses(link.index).await?;
-        let src = match inst.src_ip {
-            Some(ip) => ip,
-            None => primary_address(&own, family_v6, inst.addresses()).with_context(|| {
-                format!(
-                    "{} has no usable {} address",
-                    inst.interface,
-                    if family_v6 { "IPv6 link-local" } else { "IPv4" }
-                )
-            })?,
-        };
+        let (src, source_wait) =
+            match resolve_source(inst.src_ip, &own, family_v6, inst.addresses()) {
+                Ok(src) => (src, None),
+                Err(wait) => (wait.placeholder(), Some(wait)),
+            };
         let group = if family_v6 {
             IpAddr::V6(global.mcast_group6)
         } else {
@@ -249,6 +248,12 @@ impl InstanceDriver {
             &inst.unicast_peers,
             inst.unicast_ttl,
         );
+        let source_wait = source_wait.map(|wait| SourceWatch {
+            wait,
+            group,
+            unicast_ttl: inst.unicast_ttl,
+            tick: tokio::time::interval(SOURCE_POLL),
+        });
 
         // The excluded addresses come and go with the others but are not advertised, so
         // they may be of the other family.
@@ -323,6 +328,7 @@ impl InstanceDriver {
         .await;
         Ok(Self {
             lastgasp,
+            source_wait,
             deletions: None,
             tracked,
             sysctls,
@@ -477,6 +483,10 @@ impl InstanceDriver {
         while let Ok((k, c)) = self.track_rx.try_recv() {
             self.track.set(k, c);
         }
+        if let Some(w) = &self.source_wait {
+            w.wait.log_fault(&self.name);
+            self.track.set(TrackKey::Source, Contribution::Fault);
+        }
         let up = *self.link_state.borrow_and_update();
         self.on_link(up).await;
         let eff = self.track.effective();
@@ -504,6 +514,7 @@ impl InstanceDriver {
                 Some((k, c)) = self.track_rx.recv() => Event::Track(k, c),
                 cmd = group_recv(&mut self.group) => Event::Group(cmd),
                 k = deletion_recv(&mut self.deletions) => Event::Deleted(k),
+                _ = source_tick(&mut self.source_wait) => Event::SourceCheck,
                 Some(p) = self.rx.recv() => Event::Packet(p),
             };
             fault_inject::point("vrrp-loop");
@@ -526,6 +537,7 @@ impl InstanceDriver {
                 }
                 Event::Group(cmd) => self.on_group(cmd).await,
                 Event::Deleted(k) => self.on_deleted(k).await,
+                Event::SourceCheck => self.check_source().await,
                 Event::Control(Control::Status(reply)) => {
                     let _ = reply.send(self.status());
                 }
@@ -649,6 +661,47 @@ impl InstanceDriver {
                 }
                 Err(e) => warn!(error = %e, "checking a deleted object failed"),
             }
+        }
+    }
+
+    /// Looks for the source address the instance waits for; once there, the adverts go from
+    /// it and the FAULT it caused is cleared.
+    async fn check_source(&mut self) {
+        let Some(w) = &self.source_wait else {
+            return;
+        };
+        let own = match self.nl.addresses(self.link.index).await {
+            Ok(own) => own,
+            Err(e) => {
+                debug!(error = %e, "reading the interface's addresses failed");
+                return;
+            }
+        };
+        let vips = self.vips.iter().map(|(v, _)| v);
+        let Ok(src) = resolve_source(w.wait.configured, &own, w.wait.v6, vips) else {
+            return;
+        };
+        let w = self.source_wait.take().expect("checked above");
+        info!("({}) source address {src} is now available", self.name);
+        self.dest = Destination::new(src, self.dest.ifindex, w.group, &self.peers, w.unicast_ttl);
+        self.fsm.set_primary_addr(src);
+        if let (Some((v, _)), IpAddr::V6(s)) = (&mut self.vmac_source, src) {
+            *v = crate::vmac::source_address(s);
+        }
+        self.lastgasp = super::lastgasp::recipe(
+            &self.nl,
+            &super::lastgasp::Holdings {
+                dest: &self.dest,
+                advert: &self.fsm.release_advert(),
+                vips: &self.vips,
+                routes: &self.routes,
+                rules: &self.rules,
+                vmac_source: self.vmac_source.as_ref(),
+            },
+        )
+        .await;
+        if let Some(eff) = self.track.set(TrackKey::Source, Contribution::Delta(0)) {
+            self.apply_effective(eff).await;
         }
     }
 
@@ -1027,6 +1080,7 @@ impl InstanceDriver {
                         TrackKey::File(n) => ("file", n.clone()),
                         TrackKey::Process(n) => ("process", n.clone()),
                         TrackKey::VirtualServer(n) => ("virtual_server", n.clone()),
+                        TrackKey::Source => ("source_address", self.dest.src.to_string()),
                     };
                     let delta = match c {
                         Contribution::Delta(d) => Some(*d),
@@ -1209,6 +1263,83 @@ fn primary_address<'a>(
             IpAddr::V4(_) => !v6,
             IpAddr::V6(a) => v6 && a.is_unicast_link_local(),
         })
+}
+
+/// How often an instance waiting for its source address looks for it.
+const SOURCE_POLL: Duration = Duration::from_secs(1);
+
+/// An instance's source address that is not there yet. keepalived puts such an instance in
+/// FAULT rather than stopping: an interface without an IPv4 address (until one is added), a
+/// `unicast_src_ip` / `mcast_src_ip` that is not local (keepalived 2.2.7 stays in FAULT for
+/// good; vrrpd leaves it once the address is added).
+#[derive(Debug, Clone, Copy)]
+struct SourceWait {
+    configured: Option<IpAddr>,
+    v6: bool,
+}
+
+impl SourceWait {
+    /// Stands in for the source until it is known (nothing is sent in FAULT).
+    fn placeholder(&self) -> IpAddr {
+        match (self.configured, self.v6) {
+            (Some(a), _) => a,
+            (None, false) => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            (None, true) => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+        }
+    }
+
+    /// keepalived's words.
+    fn log_fault(&self, name: &str) {
+        match self.configured {
+            Some(a) => {
+                warn!("bind unicast_src {a} failed 99 - Cannot assign requested address");
+                warn!("({name}): entering FAULT state (src address not configured)");
+            }
+            None if self.v6 => {
+                warn!("({name}) entering FAULT state (no IPv6 link local address for interface)")
+            }
+            None => warn!("({name}) entering FAULT state (no IPv4 address for interface)"),
+        }
+    }
+}
+
+/// [`SourceWait`] with what rebuilds the destination once the source is known.
+struct SourceWatch {
+    wait: SourceWait,
+    group: IpAddr,
+    unicast_ttl: u8,
+    tick: tokio::time::Interval,
+}
+
+/// The next look for the source address; never when none is awaited.
+async fn source_tick(w: &mut Option<SourceWatch>) {
+    match w {
+        Some(w) => {
+            w.tick.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// The source address as keepalived picks it: the configured one if it is local (keepalived
+/// binds to it), else the interface's primary address.
+fn resolve_source<'a>(
+    configured: Option<IpAddr>,
+    own: &[(IpAddr, u8)],
+    v6: bool,
+    vips: impl Iterator<Item = &'a VirtualAddress>,
+) -> Result<IpAddr, SourceWait> {
+    let wait = SourceWait { configured, v6 };
+    match configured {
+        Some(a) if own.iter().any(|(o, _)| *o == a) || is_local(a) => Ok(a),
+        Some(_) => Err(wait),
+        None => primary_address(own, v6, vips).ok_or(wait),
+    }
+}
+
+/// Whether `addr` is an address of this host (on any interface), as a bind to it tells.
+fn is_local(addr: IpAddr) -> bool {
+    std::net::UdpSocket::bind(std::net::SocketAddr::new(addr, 0)).is_ok()
 }
 
 fn state_name(s: State) -> &'static str {
