@@ -241,3 +241,53 @@ fn vrrpd_master_frr_backup_v2() {
         vrrpd_master(V2_IPV4);
     }
 }
+
+/// RFC 5798 §6.4.2: a v3 Backup times the Master by the interval in the Master's adverts, not
+/// by its own. FRR is Master at 1 s, vrrpd Backup configured at 0.1 s: once it has heard FRR,
+/// vrrpd stays Backup (its own interval would make it take over within 0.4 s), and after FRR crashes it waits
+/// 3 × 1 s + Skew_Time from FRR's last advert (2.6–3.6 s after the kill), then adverts at its
+/// own 0.1 s.
+#[test]
+fn v3_backup_times_the_master_by_its_interval() {
+    require_root!();
+    if !ready() {
+        return;
+    }
+    let lab = Lab::builder().build().unwrap();
+    let (a, b) = (lab.host("a").clone(), lab.host("b").clone());
+    let vip = e2e::addr(VIP4);
+    let mut frr = Frr::start(
+        &a,
+        FrrRouter {
+            advert_ms: 1000,
+            ..V3_IPV4.frr(200)
+        },
+    )
+    .unwrap();
+    frr.wait_status("Master", Duration::from_secs(5)).unwrap();
+    let ours = Daemon::Vrrpd
+        .start(&b, &V3_IPV4.vrrpd("b", 100).render())
+        .unwrap();
+    // Until FRR's first advert, vrrpd times by its own interval (RFC 5798 §6.4.1) and may take
+    // over for a moment: FRR's next advert (priority 200) sends it back to Backup.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        never_holds(&b, vip, Duration::from_secs(3)),
+        "vrrpd did not follow the Master's 1 s interval\n{}",
+        ours.log_text()
+    );
+    frr.kill_vrrpd();
+    let killed = std::time::Instant::now();
+    assert!(
+        wait_until(Duration::from_secs(6), Duration::from_millis(10), || b
+            .has_addr(vip)),
+        "vrrpd did not take over\n{}",
+        ours.log_text()
+    );
+    let took = killed.elapsed();
+    assert!(
+        took >= Duration::from_millis(2500),
+        "vrrpd took over {took:?} after the kill: it timed FRR by its own interval\n{}",
+        ours.log_text()
+    );
+}
