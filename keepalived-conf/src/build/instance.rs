@@ -9,7 +9,7 @@ use vrrp_proto::packet::Version;
 use super::global::GarpDraft;
 use super::track::{self, Kind};
 use super::{vip, IfaceRef};
-use crate::diag::{Diagnostic, Flag, Pos, Spanned};
+use crate::diag::{Diagnostic, Pos, Spanned};
 use crate::iproute;
 use crate::model::{
     Authentication, GlobalDefs, InitialState, Notify, SourceRef, Track, TrackVirtualServer,
@@ -1044,21 +1044,15 @@ impl InstDraft {
                 );
                 return (None, state);
             }
-            cx.push(
-                Diagnostic::error(
-                    &kind.pos,
-                    format!("({name}) auth_type AH is not supported by vrrpd yet"),
-                )
-                .with_help("use `auth_type PASS` or remove the authentication block")
-                .flagged(Flag::None),
-            );
+            // AH needs the peer's sequence number before it may send: keepalived starts such
+            // an instance as Backup (an address owner excepted).
             let state = if state == InitialState::Master && priority != 255 {
                 warn(cx, format!("({name}) Initial state master is incompatible with AH authentication - clearing"));
                 InitialState::Backup
             } else {
                 state
             };
-            return (None, state);
+            return (Some(Authentication::Ah(pass.value.clone())), state);
         }
         (Some(Authentication::Pass(pass.value.clone())), state)
     }

@@ -7,6 +7,7 @@
 //! release every instance gracefully (priority 0 advert, addresses removed) before the process
 //! exits 0, as keepalived does.
 
+mod ah;
 mod balancer;
 mod fifos;
 mod health;
@@ -32,7 +33,6 @@ use crate::netlink::Netlink;
 use crate::track::deleted::DeletionMonitor;
 use crate::track::link::LinkMonitor;
 use keepalived_conf::model::Config;
-use vrrp_proto::fsm::State;
 
 pub use instance::{Control, InstanceDriver};
 
@@ -422,7 +422,7 @@ enum Start {
     /// as Backup (the peer took over when the previous one died).
     Restart,
     /// After a reload: the instances that ran before, in the state they were in.
-    Reload(HashMap<String, State>),
+    Reload(HashMap<String, instance::Resume>),
 }
 
 /// The daemon's kernel-event monitors and sockets, shared by every configuration it runs.
@@ -571,7 +571,10 @@ impl Running {
     async fn handover(
         mut self,
         next: &Config,
-    ) -> (HashMap<String, State>, Option<balancer::Balancer>) {
+    ) -> (
+        HashMap<String, instance::Resume>,
+        Option<balancer::Balancer>,
+    ) {
         // keepalived's reload: the FIFO scripts get SIGTERM, the FIFOs are closed and made
         // again by the next configuration, which starts the scripts again.
         self.fifos.terminate();
@@ -595,7 +598,7 @@ impl Running {
             while states.len() < kept {
                 match self.tasks.join_next().await {
                     Some(Ok(exit)) => {
-                        states.insert(exit.name, exit.state);
+                        states.insert(exit.name, exit.resume);
                     }
                     Some(Err(_)) => {}
                     None => break,
