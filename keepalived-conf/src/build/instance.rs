@@ -454,6 +454,7 @@ fn authentication(i: &mut InstDraft, n: &Node, cx: &mut Cx) {
 fn vips(i: &mut InstDraft, n: &Node, cx: &mut Cx, excluded: bool) {
     for c in &n.children {
         let Some(v) = vip::parse(c, cx) else { continue };
+        i.route_ifaces.extend(super::IfaceRef::address(&v.value, c));
         if excluded {
             i.evips.push(v.value);
             continue;

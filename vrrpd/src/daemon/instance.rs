@@ -460,6 +460,13 @@ impl InstanceDriver {
         self.group = Some(g);
     }
 
+    /// Takes the tracker reports and the state watch of the instance that waited for its
+    /// interface ([`super::waiting`]): the trackers and the balancer already hold their ends.
+    pub fn take_over(&mut self, track: super::waiting::Track, state_tx: watch::Sender<State>) {
+        (self.track_tx, self.track_rx) = track;
+        self.state_tx = state_tx;
+    }
+
     /// Runs the instance until `stop` turns true (then releases it) or a reload hands it over.
     pub async fn run(self, stop: watch::Receiver<bool>, control: mpsc::Receiver<Control>) -> Exit {
         let span = info_span!("instance", name = %self.name);

@@ -18,6 +18,7 @@ mod statics;
 pub mod status;
 mod sync;
 mod trackers;
+mod waiting;
 
 use std::time::Duration;
 
@@ -174,7 +175,7 @@ pub async fn run(
         .context("subscribing to rtnetlink link events")?;
     let deletions =
         DeletionMonitor::start().context("subscribing to rtnetlink address/route/rule events")?;
-    let hub = rxhub::Hub::new(false);
+    let hub = std::sync::Arc::new(rxhub::Hub::new(false));
     let garp = std::sync::Arc::new(garp::Sender::open().map_err(|e| match e {
         garp::Error::Socket(io) if sysio::is_descriptor_shortage(&io) => anyhow::anyhow!(
             "out of file descriptors opening the announcement socket ({io}); raise the open-files limit"
@@ -431,7 +432,7 @@ struct Monitors<'a> {
     links: &'a LinkMonitor,
     deletions: &'a DeletionMonitor,
     /// The VRRP sockets.
-    hub: &'a rxhub::Hub,
+    hub: &'a std::sync::Arc<rxhub::Hub>,
     /// The announcement socket.
     garp: &'a std::sync::Arc<garp::Sender>,
 }
@@ -467,16 +468,34 @@ impl Running {
         let mut vs_trackers = HashMap::new();
         let mut owners = Vec::new();
         for inst in &config.instances {
-            let mut driver = InstanceDriver::new(
-                &config.global,
-                inst,
-                nl.clone(),
-                monitors.links,
-                monitors.hub,
-                monitors.garp,
-            )
-            .await
-            .with_context(|| format!("starting vrrp_instance {}", inst.name))?;
+            // `dynamic_interfaces`: an instance whose interface is not there yet waits for it.
+            let missing = match config.global.dynamic_interfaces {
+                true => waiting::missing_interface(nl, inst).await,
+                false => None,
+            };
+            let mut driver = if let Some(ifname) = missing {
+                let start = waiting::Start {
+                    global: config.global.clone(),
+                    inst: inst.clone(),
+                    nl: nl.clone(),
+                    links: monitors.links.clone(),
+                    hub: monitors.hub.clone(),
+                    garp: monitors.garp.clone(),
+                };
+                waiting::Slot::Waiting(Box::new(waiting::Waiting::new(start, ifname)))
+            } else {
+                let d = InstanceDriver::new(
+                    &config.global,
+                    inst,
+                    nl.clone(),
+                    monitors.links,
+                    monitors.hub,
+                    monitors.garp,
+                )
+                .await
+                .with_context(|| format!("starting vrrp_instance {}", inst.name))?;
+                waiting::Slot::Running(Box::new(d))
+            };
             driver.watch_deletions(monitors.deletions.subscribe());
             match start {
                 Start::Boot => {
