@@ -20,6 +20,7 @@ use keepalived_conf::model::{
     Authentication, GlobalDefs, Route, Rule, VirtualAddress, VrrpInstance,
 };
 
+use super::ah::AhSession;
 use super::rxhub::{Hub, Membership, Packet};
 use super::status::{Counters, InstanceStatus, TrackerStatus};
 use super::sync::{GroupCmd, GroupLink};
@@ -110,13 +111,23 @@ pub struct InstanceDriver {
     lastgasp: Vec<u8>,
     /// The source address is not there yet: FAULT until it is ([`SourceWatch`]).
     source_wait: Option<SourceWatch>,
+    /// `auth_type AH`: adverts are sealed and opened here, on the link's AH socket.
+    ah: Option<AhSession>,
 }
 
 /// How an instance actor ended.
 #[derive(Debug)]
 pub struct Exit {
     pub name: String,
+    pub resume: Resume,
+}
+
+/// What an instance a reload ended hands to the one that replaces it.
+#[derive(Debug, Clone, Copy)]
+pub struct Resume {
     pub state: State,
+    /// The AH sequence counter, which keepalived keeps across a reload.
+    pub ah: vrrp_proto::packet::ah::AhSequence,
 }
 
 /// Requests from the daemon to a running instance.
@@ -230,11 +241,16 @@ impl InstanceDriver {
             }
             _ => None,
         };
+        let proto = match inst.authentication {
+            Some(Authentication::Ah(_)) => crate::net::Proto::Ah,
+            _ => crate::net::Proto::Vrrp,
+        };
         let (sock, rx) = hub
             .join(
                 &rx_link.name,
                 rx_link.index,
                 Family::of(src),
+                proto,
                 group,
                 inst.virtual_router_id,
                 &inst.unicast_peers,
@@ -274,13 +290,13 @@ impl InstanceDriver {
         }
 
         let auth = match &inst.authentication {
-            Some(Authentication::Pass(p)) => {
-                let mut bytes = [0u8; 8];
-                let n = p.len().min(8);
-                bytes[..n].copy_from_slice(&p.as_bytes()[..n]);
-                Auth::Pass(bytes)
-            }
+            Some(a @ Authentication::Pass(_)) => Auth::Pass(a.key()),
+            Some(a @ Authentication::Ah(_)) => Auth::Ah(a.key()),
             None => Auth::None,
+        };
+        let ah = match auth {
+            Auth::Ah(key) => Some(AhSession::new(key, !inst.unicast_peers.is_empty())),
+            _ => None,
         };
         let cfg = fsm::Config {
             vrid: inst.virtual_router_id,
@@ -329,6 +345,7 @@ impl InstanceDriver {
         Ok(Self {
             lastgasp,
             source_wait,
+            ah,
             deletions: None,
             tracked,
             sysctls,
@@ -392,7 +409,11 @@ impl InstanceDriver {
     /// Runs notify scripts / FIFO lines on every transition (and STOP on shutdown).
     /// This instance replaces one a reload stopped in `previous` state: a Master goes on as
     /// Master without releasing its addresses first.
-    pub fn resume(&mut self, previous: State) {
+    pub fn resume(&mut self, previous: Resume) {
+        if let Some(ah) = &mut self.ah {
+            ah.continue_from(previous.ah);
+        }
+        let previous = previous.state;
         self.resume = Some(previous == State::Master);
         self.resumed_from = Some(previous);
         // A Master resumes with its addresses in place: whoever follows the state (the
@@ -437,6 +458,13 @@ impl InstanceDriver {
     /// Makes this instance a member of a sync group.
     pub fn set_group(&mut self, g: GroupLink) {
         self.group = Some(g);
+    }
+
+    /// Takes the tracker reports and the state watch of the instance that waited for its
+    /// interface ([`super::waiting`]): the trackers and the balancer already hold their ends.
+    pub fn take_over(&mut self, track: super::waiting::Track, state_tx: watch::Sender<State>) {
+        (self.track_tx, self.track_rx) = track;
+        self.state_tx = state_tx;
     }
 
     /// Runs the instance until `stop` turns true (then releases it) or a reload hands it over.
@@ -561,7 +589,19 @@ impl InstanceDriver {
                             continue;
                         }
                     }
-                    match packet::decode(&payload, &meta, &self.expect) {
+                    // AH: the packet is the whole IPv4 datagram; its ICV, SPI and sequence
+                    // number are checked before the advert is read.
+                    let (payload, ah_seq) = match &mut self.ah {
+                        Some(ah) => match ah.open(&payload) {
+                            Ok((_, advert, seq)) => (advert, Some(seq)),
+                            Err(reason) => {
+                                self.count_drop(reason, meta.src);
+                                continue;
+                            }
+                        },
+                        None => (&payload[..], None),
+                    };
+                    match packet::decode(payload, &meta, &self.expect) {
                         Ok(advert) => {
                             if let Err(e) = self.fsm.check_addresses(meta.src, &advert) {
                                 self.count_address_list_error(e, meta.src);
@@ -573,6 +613,14 @@ impl InstanceDriver {
                                 self.counters.priority_zero_received += 1;
                             }
                             trace!(src = %meta.src, prio = advert.priority, "advert");
+                            if let (Some(ah), Some(seq)) = (&mut self.ah, ah_seq) {
+                                if self.fsm.state() == State::Master
+                                    && (advert.priority, meta.src)
+                                        < (self.fsm.priority(), self.dest.src)
+                                {
+                                    ah.heard_lower(seq);
+                                }
+                            }
                             if let Some(g) = &self.group {
                                 if advert.priority >= self.fsm.priority() {
                                     g.clear_want();
@@ -632,7 +680,14 @@ impl InstanceDriver {
         }
         Exit {
             name: self.name,
-            state,
+            resume: Resume {
+                state,
+                ah: self
+                    .ah
+                    .as_ref()
+                    .map(AhSession::sequence)
+                    .unwrap_or_default(),
+            },
         }
     }
 
@@ -816,6 +871,9 @@ impl InstanceDriver {
                 if let Some(g) = &self.group {
                     g.transition(from, to);
                 }
+                if let (Some(ah), State::Master) = (&mut self.ah, to) {
+                    ah.became_master();
+                }
                 let resuming = self.resumed && from == State::Initialize;
                 let st = match to {
                     State::Master => NotifyState::Master,
@@ -990,18 +1048,32 @@ impl InstanceDriver {
     }
 
     /// Encodes and sends an advert to the group or to every unicast peer.
-    fn send(&self, advert: &packet::Advert) -> std::io::Result<()> {
-        let bytes: Vec<(Vec<u8>, &socket2::SockAddr)> = self
-            .dest
-            .targets()
-            .map(|(dst, to)| (advert.encode(self.dest.src, dst), to))
-            .collect();
+    fn send(&mut self, advert: &packet::Advert) -> std::io::Result<()> {
+        let bytes: Vec<(Vec<u8>, &socket2::SockAddr)> = match &mut self.ah {
+            // Whole IPv4 packets: the header is part of what the ICV covers.
+            Some(ah) => {
+                let dsts: Vec<IpAddr> = self.dest.targets().map(|(d, _)| d).collect();
+                let packets = ah.seal(advert, self.dest.src, self.dest.ttl, &dsts);
+                packets
+                    .into_iter()
+                    .zip(self.dest.targets().map(|(_, to)| to))
+                    .collect()
+            }
+            None => self
+                .dest
+                .targets()
+                .map(|(dst, to)| (advert.encode(self.dest.src, dst), to))
+                .collect(),
+        };
         let msgs: Vec<sysio::mmsg::OutMsg> = bytes
             .iter()
             .map(|(b, to)| {
-                sysio::mmsg::OutMsg::new(b)
-                    .to(to)
-                    .control(self.dest.control())
+                let m = sysio::mmsg::OutMsg::new(b).to(to);
+                match self.ah {
+                    // The header we built says it all.
+                    Some(_) => m,
+                    None => m.control(self.dest.control()),
+                }
             })
             .collect();
         // A full socket buffer or an unreachable peer must not stop the other peers.

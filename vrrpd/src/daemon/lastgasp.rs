@@ -26,7 +26,10 @@ pub(super) struct Holdings<'a> {
 pub(super) async fn recipe(nl: &Netlink, h: &Holdings<'_>) -> Vec<u8> {
     let mut r = Recipe::default();
     let d = h.dest;
-    for (dst, _) in d.targets() {
+    // An AH advert must carry the sequence number of its moment, which a recipe written in
+    // advance cannot: the peer takes over after its Master_Down_Interval instead.
+    let adverts = !matches!(h.advert.auth, vrrp_proto::packet::Auth::Ah(_));
+    for (dst, _) in d.targets().filter(|_| adverts) {
         let payload = h.advert.encode(d.src, dst);
         r.advert(&Advert {
             ifindex: d.ifindex,
