@@ -196,7 +196,10 @@ fn ipvsadm_listing_metrics_and_journal_logs() {
 
     // -t VIP:80: the same service alone, without the version line (ipvsadm's list_service);
     // a service that does not exist is ipvsadm's error and exit status.
-    let one = ask(&socket, &["ipvsadm", "-L", "-n", "-t", &format!("{VIP}:80")]);
+    let one = ask(
+        &socket,
+        &["ipvsadm", "-L", "-n", "-t", &format!("{VIP}:80")],
+    );
     assert_eq!(one, lines[1..].join("\n") + "\n", "{list}");
     let bin = Daemon::Vrrpd.binary().expect("vrrpd binary");
     let none = Command::new(bin)
