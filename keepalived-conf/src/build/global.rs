@@ -615,8 +615,8 @@ pub static TABLE: &[Keyword<GlobalDraft>] = &[
 
 fn mcast(n: &Node, cx: &mut Cx) -> Option<IpAddr> {
     let t = first(n, cx)?;
-    match t.text.parse::<IpAddr>() {
-        Ok(ip) if ip.is_multicast() => Some(ip),
+    match crate::registry::sockaddr_ip(&t.text) {
+        Some(ip) if ip.is_multicast() => Some(ip),
         _ => {
             bad_group(n, cx);
             None

@@ -477,7 +477,7 @@ fn vips(i: &mut InstDraft, n: &Node, cx: &mut Cx, excluded: bool) {
 
 fn src_ip(i: &mut InstDraft, n: &Node, cx: &mut Cx) {
     let Some(t) = first(n, cx) else { return };
-    let Ok(ip) = t.text.parse::<IpAddr>() else {
+    let Some(ip) = crate::registry::sockaddr_ip(&t.text) else {
         cx.push(Diagnostic::warning(
             &t.pos,
             format!(
@@ -500,7 +500,7 @@ fn src_ip(i: &mut InstDraft, n: &Node, cx: &mut Cx) {
 fn peers(i: &mut InstDraft, n: &Node, cx: &mut Cx) {
     i.unicast_keyword.get_or_insert_with(|| n.pos().clone());
     for c in &n.children {
-        let Ok(ip) = c.name().parse::<IpAddr>() else {
+        let Some(ip) = crate::registry::sockaddr_ip(c.name()) else {
             cx.push(Diagnostic::warning(
                 c.pos(),
                 format!(

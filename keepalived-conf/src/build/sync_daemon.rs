@@ -88,7 +88,7 @@ impl SyncDaemonDraft {
                         .map(|v| v as u8)
                         .or(s.ttl)
                 }
-                "group" => match value.map(|v| (v, v.text.parse::<IpAddr>())) {
+                "group" => match value.map(|v| (v, crate::registry::sockaddr_ip(&v.text).ok_or(()))) {
                     Some((_, Ok(ip))) if ip.is_multicast() => s.group = Some(ip),
                     Some((v, _)) => cx.push(Diagnostic::warning(
                         &v.pos,
