@@ -434,3 +434,98 @@ fn lvs_sync_daemon_options_defaults_and_errors() {
         ["Unable to find vrrp instance VI_9 for lvs_syncd - clearing lvs_syncd config"]
     );
 }
+
+#[test]
+fn duplicate_vrids_refused_as_keepalived_does() {
+    use keepalived_conf::FakeHost;
+    use std::sync::Arc;
+    let inst = |name: &str, vrid: u8, extra: &str| {
+        format!(
+            "vrrp_instance {name} {{\n interface eth0\n virtual_router_id {vrid}\n{extra} virtual_ipaddress {{\n  192.0.2.{vrid}\n }}\n}}\n"
+        )
+    };
+    let unicast = |src: &str, peer: &str| format!("{src} unicast_peer {{\n  {peer}\n }}\n");
+    let host = FakeHost::new().with_address("eth0", "192.0.2.1".parse().unwrap());
+    let opts = LoadOptions {
+        host: Arc::new(host),
+        ..LoadOptions::default()
+    };
+    let errors = |text: String| -> Vec<(u32, String)> {
+        let (_, diags) = keepalived_conf::load_str_with(&text, Path::new("d.conf"), &opts);
+        diags
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .map(|d| (d.line, d.message.clone()))
+            .collect()
+    };
+    // Multicast: same VRID, family and interface.
+    let both = inst("A", 51, "") + &inst("B", 51, "");
+    assert_eq!(
+        errors(both),
+        [(
+            8,
+            "A and B both use VRID 51 with IPv4 on interface eth0".to_string()
+        )]
+    );
+    assert!(errors(inst("A", 51, "") + &inst("B", 52, "")).is_empty());
+    // Unicast and multicast are separate VRID spaces.
+    let mixed = inst("A", 51, "") + &inst("B", 51, &unicast("", "192.0.2.2"));
+    assert!(errors(mixed).is_empty());
+    // Unicast: a shared peer from the same source (the interface's when none is given).
+    let shared = inst("A", 51, &unicast("", "192.0.2.2"))
+        + &inst(
+            "B",
+            51,
+            &unicast(" unicast_src_ip 192.0.2.1\n", "192.0.2.2"),
+        );
+    assert_eq!(
+        errors(shared),
+        [(1, "(A) duplicate VRID conflict with B VRID 51".to_string())]
+    );
+    let distinct_peers =
+        inst("A", 51, &unicast("", "192.0.2.2")) + &inst("B", 51, &unicast("", "192.0.2.3"));
+    assert!(errors(distinct_peers).is_empty());
+    let other_source = inst("A", 51, &unicast("", "192.0.2.2"))
+        + &inst(
+            "B",
+            51,
+            &unicast(" unicast_src_ip 192.0.2.9\n", "192.0.2.2"),
+        );
+    assert!(errors(other_source).is_empty());
+}
+
+#[test]
+fn ah_authentication_as_keepalived_reads_it() {
+    let inst = |extra: &str, auth: &str| {
+        format!(
+            "vrrp_instance A {{\n interface eth0\n state MASTER\n priority 100\n virtual_router_id 7\n{extra} authentication {{\n  {auth}\n }}\n virtual_ipaddress {{\n  192.0.2.7\n }}\n}}\n"
+        )
+    };
+    let load = |text: String| load_str(&text, Path::new("ah.conf"));
+    // VRRPv2, IPv4: AH keyed with the password (its first 8 characters go on the wire), and
+    // an initial MASTER starts as BACKUP (it needs the peer's sequence number first).
+    let (cfg, diags) = load(inst("", "auth_type AH\n  auth_pass 0123456789"));
+    let a = &cfg.instances[0];
+    assert_eq!(
+        a.authentication,
+        Some(Authentication::Ah("0123456789".into()))
+    );
+    assert_eq!(a.authentication.as_ref().unwrap().key(), *b"01234567");
+    assert_eq!(a.state, InitialState::Backup);
+    let warnings: Vec<(u32, &str)> = diags.iter().map(|d| (d.line, d.message.as_str())).collect();
+    assert_eq!(
+        warnings,
+        [
+            (8, "Truncating auth_pass to 8 characters"),
+            (
+                6,
+                "(A) Initial state master is incompatible with AH authentication - clearing"
+            ),
+        ]
+    );
+    assert!(diags.iter().all(|d| d.severity == Severity::Warning));
+    // VRRPv3 ignores authentication, as keepalived does.
+    let (cfg, _) = load(inst(" version 3\n", "auth_type AH\n  auth_pass pw"));
+    assert_eq!(cfg.instances[0].authentication, None);
+    assert_eq!(cfg.instances[0].state, InitialState::Master);
+}

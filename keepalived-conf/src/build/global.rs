@@ -165,7 +165,9 @@ pub static TABLE: &[Keyword<GlobalDraft>] = &[
     ),
     ok(
         "vrrp_garp_master_delay",
-        Arg::Secs(0.0, 1000.0, |g, v| g.garp.master_delay = Some(v.value)),
+        Arg::Int(0, 4294, |g, v| {
+            g.garp.master_delay = Some(Duration::from_secs(v.value as u64))
+        }),
     ),
     ok(
         "vrrp_garp_master_repeat",
@@ -173,7 +175,9 @@ pub static TABLE: &[Keyword<GlobalDraft>] = &[
     ),
     ok(
         "vrrp_garp_master_refresh",
-        Arg::Secs(0.0, 1e6, |g, v| g.garp.master_refresh = Some(v.value)),
+        Arg::Int(0, u32::MAX as i64, |g, v| {
+            g.garp.master_refresh = Some(Duration::from_secs(v.value as u64))
+        }),
     ),
     ok(
         "vrrp_garp_master_refresh_repeat",
@@ -183,7 +187,9 @@ pub static TABLE: &[Keyword<GlobalDraft>] = &[
     ),
     ok(
         "vrrp_garp_lower_prio_delay",
-        Arg::Secs(0.0, 1000.0, |g, v| g.garp.lower_prio_delay = Some(v.value)),
+        Arg::Int(0, 4294, |g, v| {
+            g.garp.lower_prio_delay = Some(Duration::from_secs(v.value as u64))
+        }),
     ),
     ok(
         "vrrp_garp_lower_prio_repeat",
@@ -193,11 +199,11 @@ pub static TABLE: &[Keyword<GlobalDraft>] = &[
     ),
     ok(
         "vrrp_garp_interval",
-        Arg::Secs(0.0, 1.0, |g, v| g.garp.interval = Some(v.value)),
+        Arg::Secs(0.000001, 4294.967295, |g, v| g.garp.interval = Some(v.value)),
     ),
     ok(
         "vrrp_gna_interval",
-        Arg::Secs(0.0, 1.0, |g, v| g.garp.na_interval = Some(v.value)),
+        Arg::Secs(0.000001, 4294.967295, |g, v| g.garp.na_interval = Some(v.value)),
     ),
     ok(
         "vrrp_down_timer_adverts",
@@ -470,8 +476,9 @@ pub static TABLE: &[Keyword<GlobalDraft>] = &[
             g.process.umask(n, &mut cx.diags)
         }),
     ),
-    ok(
+    kw(
         "dynamic_interfaces",
+        Status::Partial("an instance whose interface (or an address's `dev`) does not exist at start waits in FAULT and starts when it appears (looked for each second); one deleted and made again while the instance runs needs a reload; `allow_if_changes` has no effect"),
         Arg::Custom("[allow_if_changes]", |g, _, _| {
             g.defs.dynamic_interfaces = true
         }),
@@ -614,8 +621,8 @@ pub static TABLE: &[Keyword<GlobalDraft>] = &[
 
 fn mcast(n: &Node, cx: &mut Cx) -> Option<IpAddr> {
     let t = first(n, cx)?;
-    match t.text.parse::<IpAddr>() {
-        Ok(ip) if ip.is_multicast() => Some(ip),
+    match crate::registry::sockaddr_ip(&t.text) {
+        Some(ip) if ip.is_multicast() => Some(ip),
         _ => {
             bad_group(n, cx);
             None

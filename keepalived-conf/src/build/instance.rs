@@ -9,7 +9,7 @@ use vrrp_proto::packet::Version;
 use super::global::GarpDraft;
 use super::track::{self, Kind};
 use super::{vip, IfaceRef};
-use crate::diag::{Diagnostic, Flag, Pos, Spanned};
+use crate::diag::{Diagnostic, Pos, Spanned};
 use crate::iproute;
 use crate::model::{
     Authentication, GlobalDefs, InitialState, Notify, SourceRef, Track, TrackVirtualServer,
@@ -29,6 +29,8 @@ pub struct AuthDraft {
 pub struct InstDraft {
     pub name: Spanned<String>,
     pos: Pos,
+    /// The block's `}`, where keepalived reports what it checks at the end.
+    pub close: Option<Pos>,
     state: Option<Spanned<InitialState>>,
     pub interface: Option<Spanned<String>>,
     vrid: Option<u8>,
@@ -78,6 +80,7 @@ impl InstDraft {
         Self {
             name,
             pos: pos.clone(),
+            close: None,
             state: None,
             interface: None,
             vrid: None,
@@ -218,7 +221,9 @@ pub static TABLE: &[Keyword<InstDraft>] = &[
     ),
     ok(
         "garp_master_delay",
-        Arg::Secs(0.0, 1000.0, |i, v| i.garp.master_delay = Some(v.value)),
+        Arg::Int(0, 4294, |i, v| {
+            i.garp.master_delay = Some(Duration::from_secs(v.value as u64))
+        }),
     ),
     ok(
         "garp_master_repeat",
@@ -226,7 +231,9 @@ pub static TABLE: &[Keyword<InstDraft>] = &[
     ),
     ok(
         "garp_master_refresh",
-        Arg::Secs(0.0, 1e6, |i, v| i.garp.master_refresh = Some(v.value)),
+        Arg::Int(0, u32::MAX as i64, |i, v| {
+            i.garp.master_refresh = Some(Duration::from_secs(v.value as u64))
+        }),
     ),
     ok(
         "garp_master_refresh_repeat",
@@ -234,7 +241,9 @@ pub static TABLE: &[Keyword<InstDraft>] = &[
     ),
     ok(
         "garp_lower_prio_delay",
-        Arg::Secs(0.0, 1000.0, |i, v| i.garp.lower_prio_delay = Some(v.value)),
+        Arg::Int(0, 4294, |i, v| {
+            i.garp.lower_prio_delay = Some(Duration::from_secs(v.value as u64))
+        }),
     ),
     ok(
         "garp_lower_prio_repeat",
@@ -454,6 +463,7 @@ fn authentication(i: &mut InstDraft, n: &Node, cx: &mut Cx) {
 fn vips(i: &mut InstDraft, n: &Node, cx: &mut Cx, excluded: bool) {
     for c in &n.children {
         let Some(v) = vip::parse(c, cx) else { continue };
+        i.route_ifaces.extend(super::IfaceRef::address(&v.value, c));
         if excluded {
             i.evips.push(v.value);
             continue;
@@ -476,7 +486,7 @@ fn vips(i: &mut InstDraft, n: &Node, cx: &mut Cx, excluded: bool) {
 
 fn src_ip(i: &mut InstDraft, n: &Node, cx: &mut Cx) {
     let Some(t) = first(n, cx) else { return };
-    let Ok(ip) = t.text.parse::<IpAddr>() else {
+    let Some(ip) = crate::registry::sockaddr_ip(&t.text) else {
         cx.push(Diagnostic::warning(
             &t.pos,
             format!(
@@ -499,7 +509,7 @@ fn src_ip(i: &mut InstDraft, n: &Node, cx: &mut Cx) {
 fn peers(i: &mut InstDraft, n: &Node, cx: &mut Cx) {
     i.unicast_keyword.get_or_insert_with(|| n.pos().clone());
     for c in &n.children {
-        let Ok(ip) = c.name().parse::<IpAddr>() else {
+        let Some(ip) = crate::registry::sockaddr_ip(c.name()) else {
             cx.push(Diagnostic::warning(
                 c.pos(),
                 format!(
@@ -580,6 +590,80 @@ pub struct Known<'a> {
     pub lower_explicit: (bool, bool),
 }
 
+/// What keepalived compares to find two instances answering the same virtual router.
+pub struct VridKey {
+    name: String,
+    pos: Pos,
+    v6: bool,
+    vrid: u8,
+    interface: String,
+    src: Option<IpAddr>,
+    peers: Vec<IpAddr>,
+}
+
+/// keepalived refuses two instances with the same VRID and family on one interface and
+/// multicast group (its VRRP process stops), and two unicast instances on one interface
+/// and source address that share a peer. Unicast and multicast are separate VRID spaces.
+pub fn check_vrid_conflicts(keys: &[VridKey], cx: &mut Cx) {
+    // Pairs in keepalived's order, but only within a (family, VRID, interface) group: a file
+    // of many instances stays linear.
+    let mut groups: std::collections::HashMap<_, Vec<&VridKey>> = Default::default();
+    for k in keys {
+        groups
+            .entry((k.v6, k.vrid, &k.interface))
+            .or_default()
+            .push(k);
+    }
+    // The host's address of an interface, asked once.
+    let mut iface_addr = std::collections::HashMap::new();
+    for a in keys {
+        let group = &groups[&(a.v6, a.vrid, &a.interface)];
+        let later = group.iter().skip_while(|k| !std::ptr::eq(**k, a)).skip(1);
+        for b in later {
+            match (a.peers.is_empty(), b.peers.is_empty()) {
+                (true, true) => {
+                    if cx.host.interface_exists(&a.interface) == Some(false) {
+                        continue;
+                    }
+                    let family = if a.v6 { 6 } else { 4 };
+                    cx.push(Diagnostic::error(
+                        &b.pos,
+                        format!(
+                            "{} and {} both use VRID {} with IPv{family} on interface {}",
+                            a.name, b.name, a.vrid, a.interface
+                        ),
+                    ));
+                }
+                (false, false) => {
+                    if !a.peers.iter().any(|p| b.peers.contains(p)) {
+                        continue;
+                    }
+                    // Without a configured source keepalived compares the interface's
+                    // address; when that is unknown there is no conflict yet.
+                    let mut src = |k: &VridKey| {
+                        k.src.or_else(|| {
+                            *iface_addr
+                                .entry((k.interface.clone(), k.v6))
+                                .or_insert_with(|| cx.host.interface_address(&k.interface, k.v6))
+                        })
+                    };
+                    let (sa, sb) = (src(a), src(b));
+                    if sa.is_some() && sa == sb {
+                        cx.push(Diagnostic::error(
+                            &a.pos,
+                            format!(
+                                "({}) duplicate VRID conflict with {} VRID {}",
+                                a.name, b.name, a.vrid
+                            ),
+                        ));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
 impl InstDraft {
     /// The family the addresses read so far set: keepalived decides on the first one.
     fn family(&self) -> Option<bool> {
@@ -588,6 +672,19 @@ impl InstDraft {
             .map(|v| v.value.addr.is_ipv6())
             .or(self.src_ip.as_ref().map(|s| s.value.is_ipv6()))
             .or(self.native_ipv6.as_ref().map(|_| true))
+    }
+
+    /// Its identity for [`check_vrid_conflicts`], when it has a VRID and an interface.
+    pub fn vrid_key(&self) -> Option<VridKey> {
+        Some(VridKey {
+            name: self.name.value.clone(),
+            pos: self.pos.clone(),
+            v6: self.family().unwrap_or(false),
+            vrid: self.vrid?,
+            interface: self.interface.as_ref()?.value.clone(),
+            src: self.src_ip.as_ref().map(|s| s.value),
+            peers: self.peers.iter().map(|p| p.value).collect(),
+        })
     }
 
     /// The instance keepalived would run, or `None` when keepalived's VRRP process refuses
@@ -756,6 +853,13 @@ impl InstDraft {
                     format!("({name}) the first IPv6 VIP address must be link local"),
                 ));
             }
+        }
+        if let (Some(_), true) = (self.unicast_ttl, self.peers.is_empty()) {
+            // keepalived checks this when it reaches the block's `}`.
+            cx.push(Diagnostic::warning(
+                self.close.as_ref().unwrap_or(&self.pos),
+                format!("({name}): Cannot use unicast_ttl without unicast peers - resetting"),
+            ));
         }
         if let (Some(pos), true) = (&self.unicast_keyword, self.peers.is_empty()) {
             cx.push(
@@ -957,21 +1061,15 @@ impl InstDraft {
                 );
                 return (None, state);
             }
-            cx.push(
-                Diagnostic::error(
-                    &kind.pos,
-                    format!("({name}) auth_type AH is not supported by vrrpd yet"),
-                )
-                .with_help("use `auth_type PASS` or remove the authentication block")
-                .flagged(Flag::None),
-            );
+            // AH needs the peer's sequence number before it may send: keepalived starts such
+            // an instance as Backup (an address owner excepted).
             let state = if state == InitialState::Master && priority != 255 {
                 warn(cx, format!("({name}) Initial state master is incompatible with AH authentication - clearing"));
                 InitialState::Backup
             } else {
                 state
             };
-            return (None, state);
+            return (Some(Authentication::Ah(pass.value.clone())), state);
         }
         (Some(Authentication::Pass(pass.value.clone())), state)
     }

@@ -32,6 +32,9 @@ pub struct Draft {
     pub scripts: Vec<track::ScriptDraft>,
     pub sync_groups: Vec<track::SyncDraft>,
     pub static_addresses: Vec<VirtualAddress>,
+    /// The static addresses without `dev` (as written, and where): they go on
+    /// `default_interface`, which must exist.
+    pub static_defaulted: Vec<(String, Pos)>,
     pub static_routes: Vec<Route>,
     pub static_rules: Vec<Rule>,
     /// Interfaces named by static routes and rules.
@@ -187,6 +190,7 @@ fn top_instance(d: &mut Draft, n: &Node, cx: &mut Cx) {
         return;
     }
     let mut inst = instance::InstDraft::new(name, n.pos());
+    inst.close = n.close.clone();
     dispatch_block(instance::TABLE, "vrrp_instance", &mut inst, n, cx);
     d.commands.append(&mut inst.scripts_used);
     let owner = inst.name.value.clone();
@@ -238,11 +242,20 @@ pub fn name_arg(node: &Node, cx: &mut Cx) -> Option<Spanned<String>> {
 pub struct IfaceRef {
     pub name: String,
     pub pos: Pos,
-    /// keepalived's word for the user: "VROUTE nexthop" or "rule".
-    pub what: &'static str,
+    /// keepalived's words for the user: "VROUTE nexthop", "rule", "ip address 192.0.2.1".
+    pub what: String,
 }
 
 impl IfaceRef {
+    /// The `dev` of an address line (`at`), if it has one.
+    pub fn address(v: &VirtualAddress, at: &Node) -> Option<Self> {
+        Some(Self {
+            name: v.dev.clone()?,
+            pos: at.pos().clone(),
+            what: format!("ip address {}", at.name()),
+        })
+    }
+
     pub fn route(r: &Route, at: &Node) -> Vec<Self> {
         let devs = r
             .dev
@@ -264,7 +277,7 @@ impl IfaceRef {
             .map(|n| Self {
                 name: n.clone(),
                 pos: at.pos().clone(),
-                what,
+                what: what.to_string(),
             })
             .collect()
     }
@@ -294,10 +307,12 @@ impl Draft {
             global: &global,
             lower_explicit,
         };
+        let keys: Vec<_> = self.instances.iter().filter_map(|i| i.vrid_key()).collect();
         let mut instances: Vec<_> = std::mem::take(&mut self.instances)
             .into_iter()
             .filter_map(|i| i.resolve(&known, cx))
             .collect();
+        instance::check_vrid_conflicts(&keys, cx);
         let sync_groups =
             track::resolve_sync_groups(std::mem::take(&mut self.sync_groups), &instances, cx);
         global.lvs_sync_daemon = sync_daemon.and_then(|s| s.resolve(&instances, cx));
@@ -380,6 +395,15 @@ impl Draft {
                     format!("({iname}) tracked interface {n} doesn't exist"),
                 );
             }
+        }
+        let default_if = global.default_interface.as_deref().unwrap_or("eth0");
+        for (text, pos) in &self.static_defaulted {
+            check(
+                cx,
+                default_if,
+                pos,
+                format!("Static address {text} requires either an interface or default interface must exist"),
+            );
         }
         let refs = self.instances.iter().flat_map(|i| &i.route_ifaces);
         for r in self.route_ifaces.iter().chain(refs) {

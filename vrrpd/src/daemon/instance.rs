@@ -20,6 +20,7 @@ use keepalived_conf::model::{
     Authentication, GlobalDefs, Route, Rule, VirtualAddress, VrrpInstance,
 };
 
+use super::ah::AhSession;
 use super::rxhub::{Hub, Membership, Packet};
 use super::status::{Counters, InstanceStatus, TrackerStatus};
 use super::sync::{GroupCmd, GroupLink};
@@ -108,13 +109,25 @@ pub struct InstanceDriver {
     /// What the supervisor replays for us if the daemon dies while we are Master
     /// ([`super::lastgasp`]), registered before we add the first address.
     lastgasp: Vec<u8>,
+    /// The source address is not there yet: FAULT until it is ([`SourceWatch`]).
+    source_wait: Option<SourceWatch>,
+    /// `auth_type AH`: adverts are sealed and opened here, on the link's AH socket.
+    ah: Option<AhSession>,
 }
 
 /// How an instance actor ended.
 #[derive(Debug)]
 pub struct Exit {
     pub name: String,
+    pub resume: Resume,
+}
+
+/// What an instance a reload ended hands to the one that replaces it.
+#[derive(Debug, Clone, Copy)]
+pub struct Resume {
     pub state: State,
+    /// The AH sequence counter, which keepalived keeps across a reload.
+    pub ah: vrrp_proto::packet::ah::AhSequence,
 }
 
 /// Requests from the daemon to a running instance.
@@ -144,6 +157,8 @@ enum Event {
     Group(GroupCmd),
     /// Something was deleted in the kernel (`None`: we missed events).
     Deleted(Option<Key>),
+    /// Time to look again for the source address we wait for.
+    SourceCheck,
 }
 
 impl InstanceDriver {
@@ -162,16 +177,11 @@ impl InstanceDriver {
             .first()
             .is_some_and(|v| v.addr.is_ipv6());
         let own = nl.addresses(link.index).await?;
-        let src = match inst.src_ip {
-            Some(ip) => ip,
-            None => primary_address(&own, family_v6, inst.addresses()).with_context(|| {
-                format!(
-                    "{} has no usable {} address",
-                    inst.interface,
-                    if family_v6 { "IPv6 link-local" } else { "IPv4" }
-                )
-            })?,
-        };
+        let (src, source_wait) =
+            match resolve_source(inst.src_ip, &own, family_v6, inst.addresses()) {
+                Ok(src) => (src, None),
+                Err(wait) => (wait.placeholder(), Some(wait)),
+            };
         let group = if family_v6 {
             IpAddr::V6(global.mcast_group6)
         } else {
@@ -231,11 +241,16 @@ impl InstanceDriver {
             }
             _ => None,
         };
+        let proto = match inst.authentication {
+            Some(Authentication::Ah(_)) => crate::net::Proto::Ah,
+            _ => crate::net::Proto::Vrrp,
+        };
         let (sock, rx) = hub
             .join(
                 &rx_link.name,
                 rx_link.index,
                 Family::of(src),
+                proto,
                 group,
                 inst.virtual_router_id,
                 &inst.unicast_peers,
@@ -249,6 +264,12 @@ impl InstanceDriver {
             &inst.unicast_peers,
             inst.unicast_ttl,
         );
+        let source_wait = source_wait.map(|wait| SourceWatch {
+            wait,
+            group,
+            unicast_ttl: inst.unicast_ttl,
+            tick: tokio::time::interval(SOURCE_POLL),
+        });
 
         // The excluded addresses come and go with the others but are not advertised, so
         // they may be of the other family.
@@ -269,13 +290,13 @@ impl InstanceDriver {
         }
 
         let auth = match &inst.authentication {
-            Some(Authentication::Pass(p)) => {
-                let mut bytes = [0u8; 8];
-                let n = p.len().min(8);
-                bytes[..n].copy_from_slice(&p.as_bytes()[..n]);
-                Auth::Pass(bytes)
-            }
+            Some(a @ Authentication::Pass(_)) => Auth::Pass(a.key()),
+            Some(a @ Authentication::Ah(_)) => Auth::Ah(a.key()),
             None => Auth::None,
+        };
+        let ah = match auth {
+            Auth::Ah(key) => Some(AhSession::new(key, !inst.unicast_peers.is_empty())),
+            _ => None,
         };
         let cfg = fsm::Config {
             vrid: inst.virtual_router_id,
@@ -323,6 +344,8 @@ impl InstanceDriver {
         .await;
         Ok(Self {
             lastgasp,
+            source_wait,
+            ah,
             deletions: None,
             tracked,
             sysctls,
@@ -386,7 +409,11 @@ impl InstanceDriver {
     /// Runs notify scripts / FIFO lines on every transition (and STOP on shutdown).
     /// This instance replaces one a reload stopped in `previous` state: a Master goes on as
     /// Master without releasing its addresses first.
-    pub fn resume(&mut self, previous: State) {
+    pub fn resume(&mut self, previous: Resume) {
+        if let Some(ah) = &mut self.ah {
+            ah.continue_from(previous.ah);
+        }
+        let previous = previous.state;
         self.resume = Some(previous == State::Master);
         self.resumed_from = Some(previous);
         // A Master resumes with its addresses in place: whoever follows the state (the
@@ -433,6 +460,13 @@ impl InstanceDriver {
         self.group = Some(g);
     }
 
+    /// Takes the tracker reports and the state watch of the instance that waited for its
+    /// interface ([`super::waiting`]): the trackers and the balancer already hold their ends.
+    pub fn take_over(&mut self, track: super::waiting::Track, state_tx: watch::Sender<State>) {
+        (self.track_tx, self.track_rx) = track;
+        self.state_tx = state_tx;
+    }
+
     /// Runs the instance until `stop` turns true (then releases it) or a reload hands it over.
     pub async fn run(self, stop: watch::Receiver<bool>, control: mpsc::Receiver<Control>) -> Exit {
         let span = info_span!("instance", name = %self.name);
@@ -477,6 +511,10 @@ impl InstanceDriver {
         while let Ok((k, c)) = self.track_rx.try_recv() {
             self.track.set(k, c);
         }
+        if let Some(w) = &self.source_wait {
+            w.wait.log_fault(&self.name);
+            self.track.set(TrackKey::Source, Contribution::Fault);
+        }
         let up = *self.link_state.borrow_and_update();
         self.on_link(up).await;
         let eff = self.track.effective();
@@ -504,6 +542,7 @@ impl InstanceDriver {
                 Some((k, c)) = self.track_rx.recv() => Event::Track(k, c),
                 cmd = group_recv(&mut self.group) => Event::Group(cmd),
                 k = deletion_recv(&mut self.deletions) => Event::Deleted(k),
+                _ = source_tick(&mut self.source_wait) => Event::SourceCheck,
                 Some(p) = self.rx.recv() => Event::Packet(p),
             };
             fault_inject::point("vrrp-loop");
@@ -526,6 +565,7 @@ impl InstanceDriver {
                 }
                 Event::Group(cmd) => self.on_group(cmd).await,
                 Event::Deleted(k) => self.on_deleted(k).await,
+                Event::SourceCheck => self.check_source().await,
                 Event::Control(Control::Status(reply)) => {
                     let _ = reply.send(self.status());
                 }
@@ -549,7 +589,19 @@ impl InstanceDriver {
                             continue;
                         }
                     }
-                    match packet::decode(&payload, &meta, &self.expect) {
+                    // AH: the packet is the whole IPv4 datagram; its ICV, SPI and sequence
+                    // number are checked before the advert is read.
+                    let (payload, ah_seq) = match &mut self.ah {
+                        Some(ah) => match ah.open(&payload) {
+                            Ok((_, advert, seq)) => (advert, Some(seq)),
+                            Err(reason) => {
+                                self.count_drop(reason, meta.src);
+                                continue;
+                            }
+                        },
+                        None => (&payload[..], None),
+                    };
+                    match packet::decode(payload, &meta, &self.expect) {
                         Ok(advert) => {
                             if let Err(e) = self.fsm.check_addresses(meta.src, &advert) {
                                 self.count_address_list_error(e, meta.src);
@@ -561,6 +613,14 @@ impl InstanceDriver {
                                 self.counters.priority_zero_received += 1;
                             }
                             trace!(src = %meta.src, prio = advert.priority, "advert");
+                            if let (Some(ah), Some(seq)) = (&mut self.ah, ah_seq) {
+                                if self.fsm.state() == State::Master
+                                    && (advert.priority, meta.src)
+                                        < (self.fsm.priority(), self.dest.src)
+                                {
+                                    ah.heard_lower(seq);
+                                }
+                            }
                             if let Some(g) = &self.group {
                                 if advert.priority >= self.fsm.priority() {
                                     g.clear_want();
@@ -620,7 +680,14 @@ impl InstanceDriver {
         }
         Exit {
             name: self.name,
-            state,
+            resume: Resume {
+                state,
+                ah: self
+                    .ah
+                    .as_ref()
+                    .map(AhSession::sequence)
+                    .unwrap_or_default(),
+            },
         }
     }
 
@@ -649,6 +716,47 @@ impl InstanceDriver {
                 }
                 Err(e) => warn!(error = %e, "checking a deleted object failed"),
             }
+        }
+    }
+
+    /// Looks for the source address the instance waits for; once there, the adverts go from
+    /// it and the FAULT it caused is cleared.
+    async fn check_source(&mut self) {
+        let Some(w) = &self.source_wait else {
+            return;
+        };
+        let own = match self.nl.addresses(self.link.index).await {
+            Ok(own) => own,
+            Err(e) => {
+                debug!(error = %e, "reading the interface's addresses failed");
+                return;
+            }
+        };
+        let vips = self.vips.iter().map(|(v, _)| v);
+        let Ok(src) = resolve_source(w.wait.configured, &own, w.wait.v6, vips) else {
+            return;
+        };
+        let w = self.source_wait.take().expect("checked above");
+        info!("({}) source address {src} is now available", self.name);
+        self.dest = Destination::new(src, self.dest.ifindex, w.group, &self.peers, w.unicast_ttl);
+        self.fsm.set_primary_addr(src);
+        if let (Some((v, _)), IpAddr::V6(s)) = (&mut self.vmac_source, src) {
+            *v = crate::vmac::source_address(s);
+        }
+        self.lastgasp = super::lastgasp::recipe(
+            &self.nl,
+            &super::lastgasp::Holdings {
+                dest: &self.dest,
+                advert: &self.fsm.release_advert(),
+                vips: &self.vips,
+                routes: &self.routes,
+                rules: &self.rules,
+                vmac_source: self.vmac_source.as_ref(),
+            },
+        )
+        .await;
+        if let Some(eff) = self.track.set(TrackKey::Source, Contribution::Delta(0)) {
+            self.apply_effective(eff).await;
         }
     }
 
@@ -762,6 +870,9 @@ impl InstanceDriver {
             Action::Transition { from, to } => {
                 if let Some(g) = &self.group {
                     g.transition(from, to);
+                }
+                if let (Some(ah), State::Master) = (&mut self.ah, to) {
+                    ah.became_master();
                 }
                 let resuming = self.resumed && from == State::Initialize;
                 let st = match to {
@@ -937,18 +1048,32 @@ impl InstanceDriver {
     }
 
     /// Encodes and sends an advert to the group or to every unicast peer.
-    fn send(&self, advert: &packet::Advert) -> std::io::Result<()> {
-        let bytes: Vec<(Vec<u8>, &socket2::SockAddr)> = self
-            .dest
-            .targets()
-            .map(|(dst, to)| (advert.encode(self.dest.src, dst), to))
-            .collect();
+    fn send(&mut self, advert: &packet::Advert) -> std::io::Result<()> {
+        let bytes: Vec<(Vec<u8>, &socket2::SockAddr)> = match &mut self.ah {
+            // Whole IPv4 packets: the header is part of what the ICV covers.
+            Some(ah) => {
+                let dsts: Vec<IpAddr> = self.dest.targets().map(|(d, _)| d).collect();
+                let packets = ah.seal(advert, self.dest.src, self.dest.ttl, &dsts);
+                packets
+                    .into_iter()
+                    .zip(self.dest.targets().map(|(_, to)| to))
+                    .collect()
+            }
+            None => self
+                .dest
+                .targets()
+                .map(|(dst, to)| (advert.encode(self.dest.src, dst), to))
+                .collect(),
+        };
         let msgs: Vec<sysio::mmsg::OutMsg> = bytes
             .iter()
             .map(|(b, to)| {
-                sysio::mmsg::OutMsg::new(b)
-                    .to(to)
-                    .control(self.dest.control())
+                let m = sysio::mmsg::OutMsg::new(b).to(to);
+                match self.ah {
+                    // The header we built says it all.
+                    Some(_) => m,
+                    None => m.control(self.dest.control()),
+                }
             })
             .collect();
         // A full socket buffer or an unreachable peer must not stop the other peers.
@@ -1027,6 +1152,7 @@ impl InstanceDriver {
                         TrackKey::File(n) => ("file", n.clone()),
                         TrackKey::Process(n) => ("process", n.clone()),
                         TrackKey::VirtualServer(n) => ("virtual_server", n.clone()),
+                        TrackKey::Source => ("source_address", self.dest.src.to_string()),
                     };
                     let delta = match c {
                         Contribution::Delta(d) => Some(*d),
@@ -1209,6 +1335,83 @@ fn primary_address<'a>(
             IpAddr::V4(_) => !v6,
             IpAddr::V6(a) => v6 && a.is_unicast_link_local(),
         })
+}
+
+/// How often an instance waiting for its source address looks for it.
+const SOURCE_POLL: Duration = Duration::from_secs(1);
+
+/// An instance's source address that is not there yet. keepalived puts such an instance in
+/// FAULT rather than stopping: an interface without an IPv4 address (until one is added), a
+/// `unicast_src_ip` / `mcast_src_ip` that is not local (keepalived 2.2.7 stays in FAULT for
+/// good; vrrpd leaves it once the address is added).
+#[derive(Debug, Clone, Copy)]
+struct SourceWait {
+    configured: Option<IpAddr>,
+    v6: bool,
+}
+
+impl SourceWait {
+    /// Stands in for the source until it is known (nothing is sent in FAULT).
+    fn placeholder(&self) -> IpAddr {
+        match (self.configured, self.v6) {
+            (Some(a), _) => a,
+            (None, false) => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            (None, true) => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+        }
+    }
+
+    /// keepalived's words.
+    fn log_fault(&self, name: &str) {
+        match self.configured {
+            Some(a) => {
+                warn!("bind unicast_src {a} failed 99 - Cannot assign requested address");
+                warn!("({name}): entering FAULT state (src address not configured)");
+            }
+            None if self.v6 => {
+                warn!("({name}) entering FAULT state (no IPv6 link local address for interface)")
+            }
+            None => warn!("({name}) entering FAULT state (no IPv4 address for interface)"),
+        }
+    }
+}
+
+/// [`SourceWait`] with what rebuilds the destination once the source is known.
+struct SourceWatch {
+    wait: SourceWait,
+    group: IpAddr,
+    unicast_ttl: u8,
+    tick: tokio::time::Interval,
+}
+
+/// The next look for the source address; never when none is awaited.
+async fn source_tick(w: &mut Option<SourceWatch>) {
+    match w {
+        Some(w) => {
+            w.tick.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// The source address as keepalived picks it: the configured one if it is local (keepalived
+/// binds to it), else the interface's primary address.
+fn resolve_source<'a>(
+    configured: Option<IpAddr>,
+    own: &[(IpAddr, u8)],
+    v6: bool,
+    vips: impl Iterator<Item = &'a VirtualAddress>,
+) -> Result<IpAddr, SourceWait> {
+    let wait = SourceWait { configured, v6 };
+    match configured {
+        Some(a) if own.iter().any(|(o, _)| *o == a) || is_local(a) => Ok(a),
+        Some(_) => Err(wait),
+        None => primary_address(own, v6, vips).ok_or(wait),
+    }
+}
+
+/// Whether `addr` is an address of this host (on any interface), as a bind to it tells.
+fn is_local(addr: IpAddr) -> bool {
+    std::net::UdpSocket::bind(std::net::SocketAddr::new(addr, 0)).is_ok()
 }
 
 fn state_name(s: State) -> &'static str {

@@ -7,6 +7,7 @@
 //! release every instance gracefully (priority 0 advert, addresses removed) before the process
 //! exits 0, as keepalived does.
 
+mod ah;
 mod balancer;
 mod fifos;
 mod health;
@@ -17,6 +18,7 @@ mod statics;
 pub mod status;
 mod sync;
 mod trackers;
+mod waiting;
 
 use std::time::Duration;
 
@@ -32,7 +34,6 @@ use crate::netlink::Netlink;
 use crate::track::deleted::DeletionMonitor;
 use crate::track::link::LinkMonitor;
 use keepalived_conf::model::Config;
-use vrrp_proto::fsm::State;
 
 pub use instance::{Control, InstanceDriver};
 
@@ -173,7 +174,7 @@ pub async fn run(
         .context("subscribing to rtnetlink link events")?;
     let deletions =
         DeletionMonitor::start().context("subscribing to rtnetlink address/route/rule events")?;
-    let hub = rxhub::Hub::new(false);
+    let hub = std::sync::Arc::new(rxhub::Hub::new(false));
     let garp = std::sync::Arc::new(garp::Sender::open().map_err(|e| match e {
         garp::Error::Socket(io) if sysio::is_descriptor_shortage(&io) => anyhow::anyhow!(
             "out of file descriptors opening the announcement socket ({io}); raise the open-files limit"
@@ -422,7 +423,7 @@ enum Start {
     /// as Backup (the peer took over when the previous one died).
     Restart,
     /// After a reload: the instances that ran before, in the state they were in.
-    Reload(HashMap<String, State>),
+    Reload(HashMap<String, instance::Resume>),
 }
 
 /// The daemon's kernel-event monitors and sockets, shared by every configuration it runs.
@@ -431,7 +432,7 @@ struct Monitors<'a> {
     links: &'a LinkMonitor,
     deletions: &'a DeletionMonitor,
     /// The VRRP sockets.
-    hub: &'a rxhub::Hub,
+    hub: &'a std::sync::Arc<rxhub::Hub>,
     /// The announcement socket.
     garp: &'a std::sync::Arc<garp::Sender>,
 }
@@ -469,16 +470,34 @@ impl Running {
         let mut vs_trackers = HashMap::new();
         let mut owners = Vec::new();
         for inst in &config.instances {
-            let mut driver = InstanceDriver::new(
-                &config.global,
-                inst,
-                nl.clone(),
-                monitors.links,
-                monitors.hub,
-                monitors.garp,
-            )
-            .await
-            .with_context(|| format!("starting vrrp_instance {}", inst.name))?;
+            // `dynamic_interfaces`: an instance whose interface is not there yet waits for it.
+            let missing = match config.global.dynamic_interfaces {
+                true => waiting::missing_interface(nl, inst).await,
+                false => None,
+            };
+            let mut driver = if let Some(ifname) = missing {
+                let start = waiting::Start {
+                    global: config.global.clone(),
+                    inst: inst.clone(),
+                    nl: nl.clone(),
+                    links: monitors.links.clone(),
+                    hub: monitors.hub.clone(),
+                    garp: monitors.garp.clone(),
+                };
+                waiting::Slot::Waiting(Box::new(waiting::Waiting::new(start, ifname)))
+            } else {
+                let d = InstanceDriver::new(
+                    &config.global,
+                    inst,
+                    nl.clone(),
+                    monitors.links,
+                    monitors.hub,
+                    monitors.garp,
+                )
+                .await
+                .with_context(|| format!("starting vrrp_instance {}", inst.name))?;
+                waiting::Slot::Running(Box::new(d))
+            };
             driver.watch_deletions(monitors.deletions.subscribe());
             match start {
                 Start::Boot => {
@@ -574,7 +593,10 @@ impl Running {
     async fn handover(
         mut self,
         next: &Config,
-    ) -> (HashMap<String, State>, Option<balancer::Balancer>) {
+    ) -> (
+        HashMap<String, instance::Resume>,
+        Option<balancer::Balancer>,
+    ) {
         // keepalived's reload: the FIFO scripts get SIGTERM, the FIFOs are closed and made
         // again by the next configuration, which starts the scripts again.
         self.fifos.terminate();
@@ -598,7 +620,7 @@ impl Running {
             while states.len() < kept {
                 match self.tasks.join_next().await {
                     Some(Ok(exit)) => {
-                        states.insert(exit.name, exit.state);
+                        states.insert(exit.name, exit.resume);
                     }
                     Some(Err(_)) => {}
                     None => break,

@@ -1,5 +1,5 @@
-//! The daemon's VRRP sockets, shared by the instance actors: one per interface and family
-//! ([`crate::net::LinkSocket`]), read by one task that hands each packet to the instance its
+//! The daemon's VRRP sockets, shared by the instance actors: one per interface, family and
+//! protocol (VRRP, or AH for `auth_type AH`: [`crate::net::LinkSocket`]), read by one task that hands each packet to the instance its
 //! VRID (and source) names. Adverts for a VRID nobody here runs are dropped there and counted.
 
 use std::collections::HashMap;
@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-use crate::net::{Demux, Family, LinkSocket};
+use crate::net::{Demux, Family, LinkSocket, Proto};
 use sysio::mmsg::{OutMsg, SendReport};
 use vrrp_proto::packet::{DropReason, RxMeta};
 
@@ -22,7 +22,7 @@ pub type Packet = Result<(RxMeta, Vec<u8>), DropReason>;
 /// Every VRRP socket of the daemon.
 #[derive(Default)]
 pub struct Hub {
-    links: Mutex<HashMap<(u32, Family), Arc<Link>>>,
+    links: Mutex<HashMap<(u32, Family, Proto), Arc<Link>>>,
     /// `log_unknown_vrids`.
     log_unknown: bool,
 }
@@ -56,13 +56,14 @@ impl Hub {
     }
 
     /// Joins instance `vrid` (unicast to `peers`, or multicast to `group`) to the socket of
-    /// `ifname` for `family`, opening it on first use.
+    /// `ifname` for `family` and `proto`, opening it on first use.
     #[allow(clippy::too_many_arguments)]
     pub fn join(
         &self,
         ifname: &str,
         ifindex: u32,
         family: Family,
+        proto: Proto,
         group: IpAddr,
         vrid: u8,
         peers: &[IpAddr],
@@ -70,16 +71,16 @@ impl Hub {
     ) -> std::io::Result<(Membership, mpsc::Receiver<Packet>)> {
         let link = {
             let mut links = self.links.lock().expect("hub lock");
-            match links.get(&(ifindex, family)) {
+            match links.get(&(ifindex, family, proto)) {
                 Some(l) => l.clone(),
                 None => {
-                    let sock = LinkSocket::open(ifname, ifindex, family)?;
+                    let sock = LinkSocket::open(ifname, ifindex, family, proto)?;
                     let l = Arc::new(Link {
                         sock: Mutex::new(sock),
                         members: Mutex::default(),
                     });
                     tokio::spawn(receive(l.clone(), self.log_unknown));
-                    links.insert((ifindex, family), l.clone());
+                    links.insert((ifindex, family, proto), l.clone());
                     l
                 }
             }
@@ -132,7 +133,7 @@ async fn receive(link: Arc<Link>, log_unknown: bool) {
                     Ok(rx) => rx,
                     Err(_) => return,
                 };
-                let Some(vrid) = rx.vrid() else { return };
+                let vrid = rx.vrid;
                 match m.demux.lookup(vrid, rx.meta.src, rx.meta.dst) {
                     Some(k) => {
                         if let Some(tx) = m.txs.get(&k) {

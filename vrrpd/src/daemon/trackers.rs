@@ -34,7 +34,7 @@ use crate::track::{Contribution, TrackKey, Weight};
 use keepalived_conf::model::{Config, Notify, SyncGroup, Track, VrrpInstance};
 
 use super::sync::Group;
-use super::InstanceDriver;
+use super::waiting::Slot;
 
 /// How long a notify script may run before its process group is killed (keepalived has no
 /// limit; a hung notify script would otherwise hold back every later notification).
@@ -48,12 +48,12 @@ pub async fn start(
     config: &Config,
     env: &ScriptEnv,
     fifos: &[Arc<Fifo>],
-    drivers: &mut [InstanceDriver],
+    drivers: &mut [Slot],
     links: &LinkMonitor,
     nl: &Netlink,
     mailer: Option<&Mailer>,
 ) {
-    let txs: Vec<TrackTx> = drivers.iter().map(InstanceDriver::tracker).collect();
+    let txs: Vec<TrackTx> = drivers.iter().map(Slot::tracker).collect();
     let insts: Vec<VrrpInstance> = config
         .instances
         .iter()
@@ -131,7 +131,7 @@ fn with_group_trackers(config: &Config, inst: &VrrpInstance) -> VrrpInstance {
 fn start_groups(
     config: &Config,
     env: &ScriptEnv,
-    drivers: &mut [InstanceDriver],
+    drivers: &mut [Slot],
     fifos: &[Arc<Fifo>],
     mailer: Option<&Mailer>,
 ) {
