@@ -667,6 +667,15 @@ fn smtp_server(g: &mut GlobalDraft, n: &Node, cx: &mut Cx) {
             }
         },
     };
+    // keepalived resolves a name at once, and says so when it cannot.
+    let ip = crate::registry::sockaddr_ip(&host.text).filter(|_| !host.text.contains(['-', '/']));
+    if let (None, Some(false), Some(port)) = (ip, cx.host.resolves(&host.text), port) {
+        cx.push(Diagnostic::warning(
+            &host.pos,
+            format!("Invalid smtp server {} {port}", host.text),
+        ));
+        return;
+    }
     if let Some(port) = port {
         g.defs.mail.smtp_server = Some(SmtpServer {
             host: host.text.clone(),
