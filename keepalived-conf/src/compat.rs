@@ -42,6 +42,10 @@ pub const DIFFERENCES: &[(&str, &str)] = &[
         "vrrpd reads the blocks as written, so it may flag fewer of the following lines than keepalived",
     ),
     (
+        "a value block written on one line (`track_interface { eth1 }`)",
+        "read as written; keepalived 2.2.7 takes the `}` for a value (an entry with it may be dropped) and reads the following lines into the block until one ends with `}`",
+    ),
+    (
         "`HTTP_GET` / `SSL_GET` without `url`",
         "flagged and the checker dropped, as keepalived says; keepalived 2.2.7's `-t` then crashes (exit 139), vrrpd's exits 5",
     ),
