@@ -7,13 +7,12 @@
 //! entry follows every move (FRR's node speaks for the virtual addresses from the virtual MAC
 //! alone: `arp_ignore 1`, `arp_announce 2` on its parent interface, as FRR deployments set).
 
-use std::net::IpAddr;
 use std::time::Duration;
 
 use lab::e2e::{self, node, VIP4, VIP6};
 use lab::frr::{Frr, FrrRouter};
 use lab::wait::wait_until;
-use lab::{require_root, Daemon, Host, Lab};
+use lab::{require_root, Daemon, Lab};
 
 #[derive(Clone, Copy, Debug)]
 struct Case {
@@ -86,11 +85,6 @@ fn ready() -> bool {
     e2e::available(&[Daemon::Vrrpd])
 }
 
-/// `host` never holds `vip` for `dur` (sampled every 10 ms).
-fn never_holds(host: &Host, vip: IpAddr, dur: Duration) -> bool {
-    !wait_until(dur, Duration::from_millis(10), || host.has_addr(vip))
-}
-
 /// FRR (200) on a is Master, vrrpd (100) on b its Backup; FRR crashes, vrrpd takes over; FRR
 /// comes back and preempts.
 fn frr_master(case: Case) {
@@ -108,14 +102,12 @@ fn frr_master(case: Case) {
         .start(&b, &case.vrrpd("b", 100).render())
         .unwrap();
     assert!(
-        wait_until(Duration::from_secs(5), Duration::from_millis(10), || ours
-            .log_text()
-            .contains("Entering BACKUP STATE")),
+        ours.wait_log("Entering BACKUP STATE", Duration::from_secs(5)),
         "{case:?}: vrrpd did not start as Backup\n{}",
         ours.log_text()
     );
     assert!(
-        never_holds(&b, vip, case.advert() * 5),
+        b.never_holds(vip, case.advert() * 5),
         "{case:?}: vrrpd took the VIP from FRR's Master\n{}",
         ours.log_text()
     );
@@ -125,8 +117,7 @@ fn frr_master(case: Case) {
 
     frr.kill_vrrpd();
     assert!(
-        wait_until(case.takeover_bound(), Duration::from_millis(10), || b
-            .has_addr(vip)),
+        b.gets_addr(vip, case.takeover_bound()),
         "{case:?}: vrrpd did not take over from a crashed FRR\n{}",
         ours.log_text()
     );
@@ -162,8 +153,7 @@ fn vrrpd_master(case: Case) {
     let conf = case.vrrpd("a", 200);
     let mut ours = Daemon::Vrrpd.start(&a, &conf.render()).unwrap();
     assert!(
-        wait_until(Duration::from_secs(5), Duration::from_millis(10), || a
-            .has_addr(vip)),
+        a.gets_addr(vip, Duration::from_secs(5)),
         "{case:?}: vrrpd alone did not become Master\n{}",
         ours.log_text()
     );
@@ -186,60 +176,33 @@ fn vrrpd_master(case: Case) {
     let ours = e2e::restart(Daemon::Vrrpd, &a, &conf).unwrap();
     frr.wait_status("Backup", case.takeover_bound()).unwrap();
     assert!(
-        wait_until(Duration::from_secs(3), Duration::from_millis(10), || a
-            .has_addr(vip)),
+        a.gets_addr(vip, Duration::from_secs(3)),
         "{case:?}: vrrpd did not take its VIP back\n{}",
         ours.log_text()
     );
     e2e::wait_neigh(&client, vip, &a.mac().unwrap(), Duration::from_secs(3)).unwrap();
 }
 
-#[test]
-fn frr_master_vrrpd_backup_v3_ipv4() {
-    require_root!();
-    if ready() {
-        frr_master(V3_IPV4);
-    }
+/// One test per role and case, each skipped with its reason where FRR or vrrpd is missing.
+macro_rules! cases {
+    ($($name:ident: $run:ident($case:expr);)*) => {$(
+        #[test]
+        fn $name() {
+            require_root!();
+            if ready() {
+                $run($case);
+            }
+        }
+    )*};
 }
 
-#[test]
-fn frr_master_vrrpd_backup_v3_ipv6() {
-    require_root!();
-    if ready() {
-        frr_master(V3_IPV6);
-    }
-}
-
-#[test]
-fn frr_master_vrrpd_backup_v2() {
-    require_root!();
-    if ready() {
-        frr_master(V2_IPV4);
-    }
-}
-
-#[test]
-fn vrrpd_master_frr_backup_v3_ipv4() {
-    require_root!();
-    if ready() {
-        vrrpd_master(V3_IPV4);
-    }
-}
-
-#[test]
-fn vrrpd_master_frr_backup_v3_ipv6() {
-    require_root!();
-    if ready() {
-        vrrpd_master(V3_IPV6);
-    }
-}
-
-#[test]
-fn vrrpd_master_frr_backup_v2() {
-    require_root!();
-    if ready() {
-        vrrpd_master(V2_IPV4);
-    }
+cases! {
+    frr_master_vrrpd_backup_v3_ipv4: frr_master(V3_IPV4);
+    frr_master_vrrpd_backup_v3_ipv6: frr_master(V3_IPV6);
+    frr_master_vrrpd_backup_v2: frr_master(V2_IPV4);
+    vrrpd_master_frr_backup_v3_ipv4: vrrpd_master(V3_IPV4);
+    vrrpd_master_frr_backup_v3_ipv6: vrrpd_master(V3_IPV6);
+    vrrpd_master_frr_backup_v2: vrrpd_master(V2_IPV4);
 }
 
 /// RFC 5798 §6.4.2: a v3 Backup times the Master by the interval in the Master's adverts, not
@@ -272,15 +235,14 @@ fn v3_backup_times_the_master_by_its_interval() {
     // over for a moment: FRR's next advert (priority 200) sends it back to Backup.
     std::thread::sleep(Duration::from_millis(1500));
     assert!(
-        never_holds(&b, vip, Duration::from_secs(3)),
+        b.never_holds(vip, Duration::from_secs(3)),
         "vrrpd did not follow the Master's 1 s interval\n{}",
         ours.log_text()
     );
     frr.kill_vrrpd();
     let killed = std::time::Instant::now();
     assert!(
-        wait_until(Duration::from_secs(6), Duration::from_millis(10), || b
-            .has_addr(vip)),
+        b.gets_addr(vip, Duration::from_secs(6)),
         "vrrpd did not take over\n{}",
         ours.log_text()
     );
