@@ -149,9 +149,8 @@ pub async fn run(
     let mut hup = signal(SignalKind::hangup())?;
     let mut usr1 = signal(SignalKind::user_defined1())?;
     let mut usr2 = signal(SignalKind::user_defined2())?;
-    let mut json = signal(SignalKind::from_raw(
-        crate::process::signum("JSON").unwrap_or(libc::SIGRTMIN() + 2),
-    ))?;
+    let mut json = signal(SignalKind::from_raw(crate::process::sig_json()))?;
+    let mut stats_clear = signal(SignalKind::from_raw(crate::process::sig_stats_clear()))?;
     let mut xcpu = signal(SignalKind::from_raw(libc::SIGXCPU))?;
     // Made before any setting, so that they start with the process's own scheduling.
     let checker = crate::tuning::CheckerThread::start().context("starting the checker thread")?;
@@ -238,6 +237,7 @@ pub async fn run(
             }
             _ = usr1.recv() => running.dump(Dump::Data, &config).await,
             _ = usr2.recv() => running.dump(Dump::Stats, &config).await,
+            _ = stats_clear.recv() => running.clear_stats(&config).await,
             _ = json.recv() => running.dump(Dump::Json, &config).await,
             Some(req) = asked.recv() => running.answer(req).await,
             _ = xcpu.recv() => {
@@ -448,6 +448,8 @@ struct Running {
     fifos: fifos::Fifos,
     /// `smtp_alert` delivery, when `notification_email` and `smtp_server` are set.
     mailer: Option<crate::mail::Mailer>,
+    /// Where STATS_CLEAR zeroed the instances' counters.
+    cleared: status::ClearedStats,
 }
 
 impl Running {
@@ -581,6 +583,7 @@ impl Running {
             balancer,
             fifos,
             mailer,
+            cleared: status::ClearedStats::default(),
         })
     }
 
@@ -663,7 +666,7 @@ impl Running {
     /// the rest (a listing of the connection table may take a while) on a task of its own.
     async fn answer(&self, req: crate::observe::Request) {
         let sources = crate::observe::Sources {
-            instances: statuses(self.controls.iter().map(|(_, c)| c)).await,
+            instances: self.statuses().await,
             checkers: self
                 .health
                 .as_ref()
@@ -678,17 +681,40 @@ impl Running {
         });
     }
 
+    /// Every instance's status, counted since the last STATS_CLEAR.
+    async fn statuses(&self) -> Vec<status::InstanceStatus> {
+        let mut all = statuses(self.controls.iter().map(|(_, c)| c)).await;
+        self.cleared.apply(&mut all);
+        all
+    }
+
     async fn dump(&self, what: Dump, config: &Config) {
-        let controls: Vec<_> = self.controls.iter().map(|(_, c)| c.clone()).collect();
         dump(
-            &controls,
+            self.statuses().await,
             self.health.as_ref(),
             self.balancer.as_ref(),
             self.mailer.as_ref(),
             what,
             config,
         )
-        .await
+    }
+
+    /// STATS_CLEAR: the stats file as SIGUSR2 writes it, then every counter back to zero, as
+    /// keepalived 2.2.7 (`vrrp_print_stats(true)`).
+    async fn clear_stats(&mut self, config: &Config) {
+        info!("Printing and clearing VRRP stats on signal");
+        let raw = statuses(self.controls.iter().map(|(_, c)| c)).await;
+        let mut shown = raw.clone();
+        self.cleared.apply(&mut shown);
+        dump(
+            shown,
+            self.health.as_ref(),
+            self.balancer.as_ref(),
+            self.mailer.as_ref(),
+            Dump::Stats,
+            config,
+        );
+        self.cleared.clear(&raw);
     }
 }
 
@@ -716,16 +742,15 @@ enum Dump {
     Json,
 }
 
-/// Collects every instance's status and writes the file keepalived writes for that signal.
-async fn dump(
-    controls: &[mpsc::Sender<Control>],
+/// Writes the file keepalived writes for that signal, from every instance's status.
+fn dump(
+    all: Vec<status::InstanceStatus>,
     health: Option<&health::Services>,
     balancer: Option<&balancer::Balancer>,
     mailer: Option<&crate::mail::Mailer>,
     what: Dump,
     config: &Config,
 ) {
-    let all = statuses(controls).await;
     let files = match what {
         Dump::Data => {
             let checkers = health.map(|h| h.snapshot()).unwrap_or_default();

@@ -102,6 +102,59 @@ impl Counters {
     }
 }
 
+/// Where `STATS_CLEAR` (`vrrpd --signum=STATS_CLEAR`) put each instance's counters back to
+/// zero, as keepalived 2.2.7 does after writing its stats file. The instances count on; every
+/// view (dumps, control socket, metrics) shows what they counted since. Kept by the running
+/// configuration: a reload starts new instances, whose counters start at zero anyway.
+#[derive(Debug, Default)]
+pub struct ClearedStats(BTreeMap<String, Counters>);
+
+impl ClearedStats {
+    /// Zero every instance of `all` from now on.
+    pub fn clear(&mut self, all: &[InstanceStatus]) {
+        self.0 = all
+            .iter()
+            .map(|i| (i.name.clone(), i.counters.clone()))
+            .collect();
+    }
+
+    /// `all` as counted since the last clear.
+    pub fn apply(&self, all: &mut [InstanceStatus]) {
+        for i in all {
+            if let Some(base) = self.0.get(&i.name) {
+                i.counters = i.counters.since(base);
+            }
+        }
+    }
+}
+
+impl Counters {
+    /// What was counted after `base` (a snapshot of the same counters).
+    fn since(&self, base: &Counters) -> Counters {
+        let minus = |now: u64, then: u64| now.saturating_sub(then);
+        Counters {
+            adverts_received: minus(self.adverts_received, base.adverts_received),
+            adverts_sent: minus(self.adverts_sent, base.adverts_sent),
+            became_master: minus(self.became_master, base.became_master),
+            released_master: minus(self.released_master, base.released_master),
+            priority_zero_received: minus(self.priority_zero_received, base.priority_zero_received),
+            priority_zero_sent: minus(self.priority_zero_sent, base.priority_zero_sent),
+            address_list_mismatch: minus(self.address_list_mismatch, base.address_list_mismatch),
+            drops: self
+                .drops
+                .iter()
+                .map(|(k, n)| {
+                    (
+                        k.clone(),
+                        minus(*n, base.drops.get(k).copied().unwrap_or(0)),
+                    )
+                })
+                .filter(|(_, n)| *n > 0)
+                .collect(),
+        }
+    }
+}
+
 /// A snapshot of one instance.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct InstanceStatus {
@@ -384,6 +437,29 @@ pub(crate) mod tests {
 
     /// Line for line what keepalived 2.2.7 writes for one instance (`vrrp_print_stats`), each
     /// drop reason under the counter keepalived uses for it.
+    #[test]
+    fn cleared_stats_count_from_the_clear() {
+        let mut all = vec![sample()];
+        let mut cleared = ClearedStats::default();
+        cleared.clear(&all);
+        cleared.apply(&mut all);
+        assert_eq!(all[0].counters, Counters::default());
+        let mut later = vec![sample()];
+        later[0].counters.adverts_received += 2;
+        later[0].counters.drop(DropReason::BadTtl);
+        later[0].counters.drop(DropReason::BadAuthType);
+        cleared.apply(&mut later);
+        let c = &later[0].counters;
+        assert_eq!((c.adverts_received, c.adverts_sent), (2, 0));
+        assert_eq!((c.ip_ttl_err(), c.invalid_authtype()), (1, 1));
+        assert!(render_stats(&later).contains("    TTL: 1\n"));
+        // Another instance (added by no reload: one the clear did not see) keeps its counts.
+        let mut other = vec![sample()];
+        other[0].name = "VI_2".into();
+        cleared.apply(&mut other);
+        assert_eq!(other[0].counters.adverts_received, 7);
+    }
+
     #[test]
     fn stats_in_keepalived_layout() {
         let mut i = sample();
