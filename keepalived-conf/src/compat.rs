@@ -46,6 +46,10 @@ pub const DIFFERENCES: &[(&str, &str)] = &[
         "refused (keepalived reports it and runs): keepalived drops such a `{` and nests the following lines differently, so vrrpd cannot be sure to run the file keepalived runs. A stray `}` or a `{` with no keyword is dropped and the file runs, as keepalived does",
     ),
     (
+        "a value block written on one line (`track_interface { eth1 }`)",
+        "read as written; keepalived 2.2.7 takes the `}` for a value (an entry with it may be dropped) and reads the following lines into the block until one ends with `}`",
+    ),
+    (
         "`HTTP_GET` / `SSL_GET` without `url`",
         "flagged and the checker dropped, as keepalived says; keepalived 2.2.7's `-t` then crashes (exit 139), vrrpd's exits 5",
     ),
