@@ -42,6 +42,10 @@ pub const DIFFERENCES: &[(&str, &str)] = &[
         "vrrpd reads the blocks as written, so it may flag fewer of the following lines than keepalived",
     ),
     (
+        "a block still open at the end of the file, or a `{` after a keyword that takes no block with lines after it",
+        "refused (keepalived reports it and runs): keepalived drops such a `{` and nests the following lines differently, so vrrpd cannot be sure to run the file keepalived runs. A stray `}` or a `{` with no keyword is dropped and the file runs, as keepalived does",
+    ),
+    (
         "a value block written on one line (`track_interface { eth1 }`)",
         "read as written; keepalived 2.2.7 takes the `}` for a value (an entry with it may be dropped) and reads the following lines into the block until one ends with `}`",
     ),
