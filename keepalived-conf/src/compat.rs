@@ -70,6 +70,10 @@ pub const DIFFERENCES: &[(&str, &str)] = &[
         "if the daemon dies as Master, its supervisor removes the addresses but sends no priority-0 advert (it would need the sequence number of that moment): the peer takes over after Master_Down_Interval",
     ),
     (
+        "`MISC_CHECK` with `user`",
+        "checked as written; keepalived 2.2.7's `-t` is terminated by a signal on such a file (exit 143, measured with `user nobody` and script security on)",
+    ),
+    (
         "`lvs_sync_daemon` naming no instance, or one that does not exist",
         "logged and the setting cleared (keepalived clears it too, but says so only when it starts; without an instance it runs a sending and a receiving daemon at once, which vrrpd's one-forwarder-at-a-time balancer does not do)",
     ),
