@@ -54,10 +54,6 @@ pub const DIFFERENCES: &[(&str, &str)] = &[
         "flagged and the checker dropped, as keepalived says; keepalived 2.2.7's `-t` then crashes (exit 139), vrrpd's exits 5",
     ),
     (
-        "`track_bfd` or `BFD_CHECK` naming a `bfd_instance` the file does not define",
-        "vrrpd has no BFD: the block is warned about and skipped on its own line; keepalived flags the entry's line",
-    ),
-    (
         "`unicast_ttl 0`",
         "refused as out of range 1-255 (keepalived takes 0, and its adverts then never leave the host)",
     ),

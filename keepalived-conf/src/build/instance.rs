@@ -361,7 +361,11 @@ pub static TABLE: &[Keyword<InstDraft>] = &[
     skip("unicast_fault_no_peer", NO_EFFECT),
     skip("old_unicast_checksum", "vrrpd always uses the RFC checksum"),
     skip("vrf", "vrrpd does not bind to a VRF"),
-    skip("track_bfd", "vrrpd has no BFD"),
+    kw(
+        "track_bfd",
+        Status::Unsupported("vrrpd has no BFD"),
+        Arg::Custom("{ NAME… }", |i, n, cx| crate::registry::bfd_refs(i.iname(), n, cx)),
+    ),
     skip("mcast_dst_ip", "adverts go to vrrp_mcast_group4 / vrrp_mcast_group6"),
     skip("track_src_ip", NO_EFFECT),
     skip("linkbeat_use_polling", "vrrpd follows links through rtnetlink events"),
