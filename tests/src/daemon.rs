@@ -92,6 +92,22 @@ impl Daemon {
     /// [`Daemon::start`] with the configuration in `file` (vrrpd reads `*.toml` as its native
     /// TOML).
     pub fn start_file(self, host: &Host, file: &str, config: &str) -> Result<DaemonProc> {
+        self.start_opts(host, file, config, None)
+    }
+
+    /// [`Daemon::start`] under a soft open-files limit of `nofile` (systemd's default is 1024),
+    /// set by `prlimit`, which then runs the daemon in its place.
+    pub fn start_nofile(self, host: &Host, config: &str, nofile: u64) -> Result<DaemonProc> {
+        self.start_opts(host, &format!("{self}.conf"), config, Some(nofile))
+    }
+
+    fn start_opts(
+        self,
+        host: &Host,
+        file: &str,
+        config: &str,
+        nofile: Option<u64>,
+    ) -> Result<DaemonProc> {
         let bin = self.binary()?;
         let conf = host.dir.join(file);
         std::fs::write(&conf, config)?;
@@ -116,7 +132,14 @@ impl Daemon {
             vrrp_pid.to_string_lossy().into_owned(),
         ]);
         let args: Vec<String> = args.collect();
-        let child = host.spawn(&bin_s, &args, Some(&log))?;
+        let child = match nofile {
+            Some(n) => {
+                let mut full = vec![format!("--nofile={n}:"), "--".into(), bin_s];
+                full.extend(args);
+                host.spawn("prlimit", &full, Some(&log))?
+            }
+            None => host.spawn(&bin_s, &args, Some(&log))?,
+        };
         Ok(DaemonProc {
             daemon: self,
             host: host.name.clone(),

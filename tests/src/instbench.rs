@@ -71,21 +71,30 @@ pub fn vip(vrid: usize) -> String {
     }
 }
 
-/// keepalived.conf text for one node: VRIDs 1..=`n` IPv4 at `advert_int`, plus `extra`
-/// instance blocks.
-pub fn render(router_id: &str, n: usize, master: bool, advert_int: f64, extra: &str) -> String {
+/// keepalived.conf text for one node: VRIDs 1..=`n` IPv4 at `priority` and `advert_int`
+/// (`state MASTER` for 255), plus `extra` top-level text.
+pub fn render(router_id: &str, n: usize, priority: u8, advert_int: f64, extra: &str) -> String {
+    render_with(router_id, n, priority, advert_int, extra, |_| String::new())
+}
+
+/// [`render`] with `more(vrid)` lines inside each instance block.
+pub fn render_with(
+    router_id: &str,
+    n: usize,
+    priority: u8,
+    advert_int: f64,
+    extra: &str,
+    more: impl Fn(usize) -> String,
+) -> String {
     let mut s = format!("global_defs {{\n    router_id {router_id}\n}}\n");
-    let (state, prio) = if master {
-        ("MASTER", 255)
-    } else {
-        ("BACKUP", 100)
-    };
+    let state = if priority == 255 { "MASTER" } else { "BACKUP" };
     for v in 1..=n {
         let _ = write!(
             s,
             "vrrp_instance VI_{v} {{\n    state {state}\n    interface eth0\n    virtual_router_id {v}\n    \
-             priority {prio}\n    advert_int {advert_int}\n    version 3\n    virtual_ipaddress {{\n        \
+             priority {priority}\n    advert_int {advert_int}\n    version 3\n{}    virtual_ipaddress {{\n        \
              {}/32 dev eth0\n    }}\n}}\n",
+            more(v),
             vip(v)
         );
     }
@@ -127,8 +136,8 @@ pub fn run_once(
 ) -> Result<Run> {
     let lab = Lab::builder().build()?;
     let (ha, hb, client) = (lab.host("a"), lab.host("b"), lab.host("client"));
-    let ca = render("bench_a", n, true, advert_int, "");
-    let cb = render("bench_b", n, false, advert_int, "");
+    let ca = render("bench_a", n, 255, advert_int, "");
+    let cb = render("bench_b", n, 100, advert_int, "");
     let watch = AdvertWatch::start(client)?;
     let mut b = daemon.start(hb, &cb)?;
     let t0 = Instant::now();
@@ -272,8 +281,8 @@ pub fn period_run(daemon: Daemon, load: usize, seconds: u64) -> Result<serde_jso
             if master { 255 } else { 100 }
         )
     };
-    let ca = render("period_a", load, true, 1.0, &fast(true));
-    let cb = render("period_b", load, false, 1.0, &fast(false));
+    let ca = render("period_a", load, 255, 1.0, &fast(true));
+    let cb = render("period_b", load, 100, 1.0, &fast(false));
     let mut b = daemon.start(hb, &cb)?;
     let mut a = daemon.start(ha, &ca)?;
     wait_until(Duration::from_secs(20), Duration::from_millis(50), || {
@@ -425,7 +434,7 @@ mod tests {
 
     #[test]
     fn config_and_slope() {
-        let t = render("r", 3, true, 0.1, "");
+        let t = render("r", 3, 255, 0.1, "");
         assert_eq!(t.matches("vrrp_instance").count(), 3);
         assert!(t.contains("198.51.100.3/32 dev eth0"));
         assert_eq!(vip(255), "203.0.113.1");

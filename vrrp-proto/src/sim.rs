@@ -542,9 +542,9 @@ impl Sim {
             let next_delivery = self.queue.peek().map(|Reverse(p)| p.at);
             let next_timer = self
                 .nodes
-                .iter()
+                .iter_mut()
                 .enumerate()
-                .filter_map(|(i, n)| n.live.as_ref()?.node.poll_timeout().map(|d| (d, i)))
+                .filter_map(|(i, n)| n.live.as_mut()?.node.poll_timeout().map(|d| (d, i)))
                 .min();
             match (next_delivery, next_timer) {
                 (Some(d), timer) if d <= t && timer.is_none_or(|(at, _)| d <= at) => {

@@ -4,7 +4,6 @@
 //! `/tmp/keepalived.json` in keepalived's format ([`crate::observe::keepalived_json`]) and
 //! `/tmp/vrrpd.json` (checkers, balancer, mail). `$TMPDIR` moves them, as keepalived's.
 
-use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::net::IpAddr;
 
@@ -29,36 +28,8 @@ pub fn tmp_path(name: &str) -> std::path::PathBuf {
     dir.join(name)
 }
 
-/// Counters of one instance, as keepalived keeps them.
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
-pub struct Counters {
-    pub adverts_received: u64,
-    pub adverts_sent: u64,
-    pub became_master: u64,
-    pub released_master: u64,
-    pub priority_zero_received: u64,
-    pub priority_zero_sent: u64,
-    /// Adverts whose address list is not ours (accepted all the same, as keepalived does).
-    #[serde(default)]
-    pub address_list_mismatch: u64,
-    /// Dropped packets by reason (the codec's [`DropReason`] text).
-    pub drops: BTreeMap<String, u64>,
-}
-
-impl Counters {
-    pub fn drop(&mut self, reason: DropReason) -> u64 {
-        let n = self.drops.entry(reason.to_string()).or_default();
-        *n += 1;
-        *n
-    }
-
-    fn drops_of(&self, reasons: &[DropReason]) -> u64 {
-        reasons
-            .iter()
-            .map(|r| self.drops.get(&r.to_string()).copied().unwrap_or(0))
-            .sum()
-    }
-}
+/// Counters of one instance, as keepalived keeps them (kept by the instance core).
+pub use vrrp_proto::instance::Counters;
 
 /// A snapshot of one instance.
 #[derive(Debug, Clone, Serialize, PartialEq)]

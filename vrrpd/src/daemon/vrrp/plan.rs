@@ -1,0 +1,392 @@
+//! What one configured instance needs at run time, resolved from keepalived.conf and the
+//! kernel (interfaces, addresses, the VMAC) before the VRRP loop adopts it: the loop itself
+//! never waits for netlink. A plan keeps what the instance uses, not the configuration block
+//! it came from (the daemon keeps that once, for the next reload to compare with).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use anyhow::{bail, Context};
+use keepalived_conf::model::{Authentication, Config, Route, Rule, VirtualAddress, VrrpInstance};
+use tracing::warn;
+
+use crate::net::{Destination, Family};
+use crate::netlink::{Link, Netlink};
+use crate::track::deleted::{route_key, rule_key, Key};
+use vrrp_proto::fsm;
+use vrrp_proto::instance;
+use vrrp_proto::packet::{Auth, Expect};
+
+/// One instance, resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub name: String,
+    pub core: instance::Config,
+    /// The instance's interface.
+    pub link: Link,
+    /// Where its adverts are received and sent: the interface, or the VMAC.
+    pub vrrp_link: Link,
+    pub family: Family,
+    /// The multicast group (joined on `vrrp_link` unless unicast).
+    pub group: IpAddr,
+    pub peers: Vec<IpAddr>,
+    pub check_unicast_src: bool,
+    pub dest: Destination,
+    pub expect: Expect,
+    /// Each virtual address, then each excluded one, with the interface it goes on.
+    pub vips: Vec<(VirtualAddress, Link)>,
+    /// How many of `vips` are advertised (the rest are `virtual_ipaddress_excluded`).
+    pub advertised: usize,
+    pub routes: Vec<Route>,
+    pub rules: Vec<Rule>,
+    /// Where announcements go, with which MAC.
+    pub garp_port: garp::Port,
+    /// The VMAC (`use_vmac`).
+    pub vmac: Option<crate::vmac::VmacSpec>,
+    /// An IPv6 VMAC sending adverts: our source address on it, there only while Master
+    /// ([`crate::vmac::source_address`]).
+    pub vmac_source: Option<(VirtualAddress, Link)>,
+    /// The addresses, routes (with a `dev`) and rules a Master takes back when someone else
+    /// deletes them (not `no_track`).
+    pub tracked: Vec<Key>,
+    /// What the supervisor replays if the daemon dies while this instance is Master.
+    pub lastgasp: Vec<u8>,
+    /// `promote_secondaries` on the interface.
+    pub promote_secondaries: bool,
+}
+
+impl Plan {
+    /// Same instance, whatever its settings: same name, interface, VRID and family. A reload
+    /// that keeps the identity but changes a setting restarts it in place, in its state.
+    pub fn same_identity(&self, other: &Plan) -> bool {
+        self.name == other.name
+            && self.link.index == other.link.index
+            && self.core.vrrp.vrid == other.core.vrrp.vrid
+            && self.family == other.family
+    }
+}
+
+/// Interfaces and their addresses looked up once per resolution, however many instances use
+/// them (255 instances on one interface: one lookup, not 255).
+#[derive(Default)]
+pub struct Lookups {
+    links: HashMap<String, Link>,
+    addrs: HashMap<u32, Vec<(IpAddr, u8)>>,
+}
+
+impl Lookups {
+    async fn link(&mut self, nl: &Netlink, name: &str) -> anyhow::Result<Link> {
+        if let Some(l) = self.links.get(name) {
+            return Ok(l.clone());
+        }
+        let l = nl.link(name).await?;
+        self.links.insert(name.to_string(), l.clone());
+        Ok(l)
+    }
+
+    async fn addresses(&mut self, nl: &Netlink, index: u32) -> anyhow::Result<&[(IpAddr, u8)]> {
+        if let std::collections::hash_map::Entry::Vacant(e) = self.addrs.entry(index) {
+            e.insert(nl.addresses(index).await?);
+        }
+        Ok(&self.addrs[&index])
+    }
+}
+
+/// A VMAC made for a plan (the caller removes it if the plan is not adopted).
+pub type Made = Option<crate::vmac::Vmac>;
+
+/// Resolves `inst` (with its sync group's trackers already merged). `previous` is the plan of
+/// the same name the loop runs now: its VMAC is reused rather than made again.
+pub async fn resolve(
+    config: &Config,
+    inst: &VrrpInstance,
+    nl: &Netlink,
+    previous: Option<&Plan>,
+    lookups: &mut Lookups,
+) -> anyhow::Result<(Plan, Made)> {
+    let global = &config.global;
+    let link = lookups.link(nl, &inst.interface).await?;
+    let v6 = inst
+        .virtual_ipaddress
+        .first()
+        .is_some_and(|v| v.addr.is_ipv6());
+    if inst
+        .virtual_ipaddress
+        .iter()
+        .any(|v| v.addr.is_ipv6() != v6)
+    {
+        bail!("IPv4 and IPv6 virtual addresses in one instance");
+    }
+    let src = match inst.src_ip {
+        Some(ip) => ip,
+        None => {
+            let own = lookups.addresses(nl, link.index).await?;
+            primary_address(own, v6, inst.addresses()).with_context(|| {
+                format!(
+                    "{} has no usable {} address",
+                    inst.interface,
+                    if v6 { "IPv6 link-local" } else { "IPv4" }
+                )
+            })?
+        }
+    };
+    let group = if v6 {
+        IpAddr::V6(global.mcast_group6)
+    } else {
+        IpAddr::V4(global.mcast_group4)
+    };
+    // use_vmac: a macvlan with the virtual MAC holds the addresses and sends the announcements
+    // and (unless vmac_xmit_base) the adverts, so the LAN's MAC for a VIP never changes.
+    let mut made = None;
+    let vmac = match &inst.use_vmac {
+        Some(u) => {
+            let vrid = inst.virtual_router_id;
+            let mac = u.mac.unwrap_or_else(|| crate::vmac::vmac_address(vrid, v6));
+            let reuse = previous
+                .and_then(|p| p.vmac.as_ref())
+                .filter(|s| s.mac == mac && s.base_index == link.index)
+                .filter(|s| u.name.as_ref().is_none_or(|n| *n == s.name));
+            let spec = match reuse {
+                Some(s) => s.clone(),
+                None => {
+                    let name = match &u.name {
+                        Some(n) => n.clone(),
+                        None => crate::vmac::pick_name(nl.handle(), vrid, v6, mac).await?,
+                    };
+                    let spec = crate::vmac::VmacSpec {
+                        name,
+                        base_index: link.index,
+                        base_name: link.name.clone(),
+                        mac,
+                        v6,
+                    };
+                    made = Some(
+                        crate::vmac::Vmac::create(nl.handle(), &spec)
+                            .await
+                            .with_context(|| format!("creating VMAC interface {}", spec.name))?,
+                    );
+                    spec
+                }
+            };
+            let l = nl.link(&spec.name).await?;
+            Some((l, spec))
+        }
+        None => None,
+    };
+    let announce_link = vmac.as_ref().map_or(&link, |(l, _)| l).clone();
+    // Multicast adverts leave by the VMAC (unless vmac_xmit_base) so they carry the virtual
+    // MAC, and are received there: a multicast frame whose source MAC is one of our macvlans'
+    // is delivered to that macvlan only, never to the parent, so the peer's adverts from the
+    // same virtual MAC reach us on the VMAC (keepalived does the same). Unicast adverts go by
+    // the parent both ways: they are addressed to the parent's MAC, and resolving the peer
+    // from a VMAC fails for the same reason (the peer's own VMAC takes our ARP / NDP frames).
+    let multicast = inst.unicast_peers.is_empty();
+    let vrrp_link = match &vmac {
+        Some((l, _)) if !inst.vmac_xmit_base && multicast => l.clone(),
+        _ => link.clone(),
+    };
+    let vmac_source = match (src, &vmac) {
+        (IpAddr::V6(src), Some((l, _))) if vrrp_link.index == l.index => {
+            Some((crate::vmac::source_address(src), l.clone()))
+        }
+        _ => None,
+    };
+    let dest = Destination::new(
+        src,
+        vrrp_link.index,
+        group,
+        &inst.unicast_peers,
+        inst.unicast_ttl,
+    );
+    // The excluded addresses come and go with the others but are not advertised, so they may
+    // be of the other family.
+    let mut vips = Vec::new();
+    for vip in inst.addresses() {
+        let vlink = match &vip.dev {
+            Some(dev) if dev != &link.name => lookups.link(nl, dev).await?,
+            _ => announce_link.clone(),
+        };
+        vips.push((vip.clone(), vlink));
+    }
+    let auth = match &inst.authentication {
+        Some(Authentication::Pass(p)) => {
+            let mut bytes = [0u8; 8];
+            let n = p.len().min(8);
+            bytes[..n].copy_from_slice(&p.as_bytes()[..n]);
+            Auth::Pass(bytes)
+        }
+        None => Auth::None,
+    };
+    let vrrp = fsm::Config {
+        vrid: inst.virtual_router_id,
+        version: inst.version,
+        priority: inst.priority,
+        advert_int: inst.advert_int,
+        preempt: !inst.nopreempt,
+        preempt_delay: inst.preempt_delay,
+        start_master: inst.state == keepalived_conf::model::InitialState::Master,
+        primary_addr: src,
+        vips: inst.virtual_ipaddress.iter().map(|v| v.addr).collect(),
+        auth,
+        lower_prio_no_advert: inst.garp.lower_prio_no_advert,
+        higher_prio_send_advert: inst.higher_prio_send_advert,
+        down_timer_adverts: inst.down_timer_adverts,
+    };
+    let expect = Expect {
+        version: inst.version,
+        vrid: inst.virtual_router_id,
+        auth,
+        adver_int: inst.advert_int,
+        check_ttl: multicast,
+    };
+    let release = fsm::Instance::new(vrrp.clone()).release_advert();
+    let core = instance::Config {
+        vrrp,
+        announce: inst.garp.schedule(v6),
+        ifindex: link.index,
+        track_primary: !inst.dont_track_primary,
+        skip_check_adv_addr: inst.skip_check_adv_addr,
+        fifo_states_on_reload: global.fifo_write_vrrp_states_on_reload,
+    };
+    let mut tracked = tracked_keys(nl, &vips, &inst.virtual_routes, &inst.virtual_rules).await;
+    // Kept for the daemon's life, 255 times over: no spare capacity.
+    vips.shrink_to_fit();
+    tracked.shrink_to_fit();
+    let lastgasp = super::super::lastgasp::recipe(
+        nl,
+        &super::super::lastgasp::Holdings {
+            dest: &dest,
+            advert: &release,
+            vips: &vips,
+            routes: &inst.virtual_routes,
+            rules: &inst.virtual_rules,
+            vmac_source: vmac_source.as_ref(),
+        },
+    )
+    .await;
+    let garp_port = garp::Port {
+        ifindex: announce_link.index,
+        mac: announce_link.mac,
+    };
+    let plan = Plan {
+        name: inst.name.clone(),
+        core,
+        link,
+        vrrp_link,
+        family: Family::of(src),
+        group,
+        peers: inst.unicast_peers.clone(),
+        check_unicast_src: inst.check_unicast_src,
+        dest,
+        expect,
+        vips,
+        advertised: inst.virtual_ipaddress.len(),
+        routes: inst.virtual_routes.clone(),
+        rules: inst.virtual_rules.clone(),
+        garp_port,
+        vmac: vmac.map(|(_, s)| s),
+        vmac_source,
+        tracked,
+        lastgasp,
+        promote_secondaries: inst.promote_secondaries,
+    };
+    Ok((plan, made))
+}
+
+/// The keys of what a Master tracks: keepalived tracks every address and rule unless
+/// `no_track`, and a route only when it names its `dev`.
+async fn tracked_keys(
+    nl: &Netlink,
+    vips: &[(VirtualAddress, Link)],
+    routes: &[Route],
+    rules: &[Rule],
+) -> Vec<Key> {
+    let mut keys = Vec::new();
+    for (v, link) in vips.iter().filter(|(v, _)| !v.no_track) {
+        keys.push(Key::Address {
+            index: link.index,
+            addr: v.addr,
+        });
+    }
+    for r in routes.iter().filter(|r| r.dev.is_some() && !r.no_track) {
+        match nl.route_message(r, false).await {
+            Ok(m) => keys.push(Key::Route(route_key(&m))),
+            Err(e) => warn!(route = %r, error = %e, "not tracking a virtual route"),
+        }
+    }
+    for r in rules.iter().filter(|r| !r.no_track) {
+        keys.push(Key::Rule(rule_key(&crate::netlink::routes::rule_message(
+            r,
+        ))));
+    }
+    keys.dedup();
+    keys
+}
+
+/// Whether a reload leaves instance `name`'s configuration as it was: its block (with its
+/// group's trackers) and the definitions of what it tracks.
+pub fn same_config(old: &Config, new: &Config, name: &str) -> bool {
+    let (Some(o), Some(n)) = (
+        old.instances.iter().find(|i| i.name == name),
+        new.instances.iter().find(|i| i.name == name),
+    ) else {
+        return false;
+    };
+    let (o, n) = (
+        crate::daemon::trackers::with_group_trackers(old, o),
+        crate::daemon::trackers::with_group_trackers(new, n),
+    );
+    o == n && tracked_defs(old, &o) == tracked_defs(new, &n)
+}
+
+/// The definitions of what an instance tracks (`None`: not defined).
+fn tracked_defs<'a>(config: &'a Config, inst: &VrrpInstance) -> impl PartialEq + 'a {
+    (
+        inst.track_scripts
+            .iter()
+            .map(|t| config.scripts.iter().find(|s| s.name == t.name))
+            .collect::<Vec<_>>(),
+        inst.track_files
+            .iter()
+            .map(|t| config.track_files.iter().find(|f| f.name == t.name))
+            .collect::<Vec<_>>(),
+        inst.track_processes
+            .iter()
+            .map(|t| config.track_processes.iter().find(|p| p.name == t.name))
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// A virtual address as keepalived's dump shows it.
+pub fn vip_text(v: &VirtualAddress) -> String {
+    let mut t = format!("{}/{}", v.addr, v.prefix_len);
+    if let Some(brd) = v.broadcast {
+        t += &format!(" brd {brd}");
+    }
+    if let Some(dev) = &v.dev {
+        t += &format!(" dev {dev}");
+    }
+    if let Some(label) = &v.label {
+        t += &format!(" label {label}");
+    }
+    t
+}
+
+/// The source keepalived would pick: the interface's first IPv4 address, or its IPv6
+/// link-local address for an IPv6 instance. A virtual address left behind by an earlier run
+/// is never the primary.
+fn primary_address<'a>(
+    addrs: &[(IpAddr, u8)],
+    v6: bool,
+    vips: impl Iterator<Item = &'a VirtualAddress>,
+) -> Option<IpAddr> {
+    let vips: Vec<IpAddr> = vips.map(|v| v.addr).collect();
+    addrs
+        .iter()
+        .map(|(a, _)| *a)
+        .filter(|a| !vips.contains(a))
+        .find(|a| match a {
+            IpAddr::V4(_) => !v6,
+            IpAddr::V6(a) => v6 && a.is_unicast_link_local(),
+        })
+}
