@@ -22,5 +22,5 @@ mod timeline;
 
 pub use event::Event;
 pub use health::{Change, Outcome};
-pub use scheduler::{spawn, Handle, SpawnError};
+pub use scheduler::{spawn, Failures, Handle, SpawnError};
 pub use status::CheckerStatus;

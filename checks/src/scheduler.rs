@@ -52,9 +52,25 @@ struct Checker {
 pub struct Handle {
     status: Arc<Mutex<Vec<CheckerStatus>>>,
     lateness: Arc<Mutex<Lateness>>,
+    failures: Arc<Mutex<Failures>>,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
 }
+
+/// The scheduler's own failures: each panic is logged, counted here, and the scheduler goes
+/// on (every checker keeps its verdict; the probes in flight are abandoned and rescheduled).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Failures {
+    pub restarts: u64,
+    pub last: Option<String>,
+}
+
+/// How long [`Handle::shutdown`] waits for the scheduler (a stalled one is abandoned).
+pub const SHUTDOWN_LIMIT: Duration = Duration::from_secs(3);
+
+/// First wait before the scheduler runs again after a panic; doubled up to 5 s.
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 impl Handle {
     /// Current status of every checker, in the order given to [`spawn`].
@@ -72,13 +88,31 @@ impl Handle {
         self.lateness.lock().expect("lateness lock").clone()
     }
 
+    /// The scheduler's own failures so far.
+    pub fn failures(&self) -> Failures {
+        self.failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// Stop probing. Checkers with `omega` that are up are reported down (keepalived runs
-    /// their notify_down on exit).
-    pub async fn shutdown(mut self) {
+    /// their notify_down on exit). Waits [`SHUTDOWN_LIMIT`] at most.
+    pub async fn shutdown(self) {
+        self.shutdown_within(SHUTDOWN_LIMIT).await;
+    }
+
+    /// [`Handle::shutdown`], waiting `limit` at most; false when the scheduler did not end in
+    /// time (a stalled thread): it is then abandoned.
+    pub async fn shutdown_within(mut self, limit: Duration) -> bool {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        let _ = (&mut self.task).await;
+        let ended = tokio::time::timeout(limit, &mut self.task).await.is_ok();
+        if !ended {
+            tracing::warn!("the checker scheduler did not stop within {limit:?}; abandoned");
+        }
+        ended
     }
 }
 
@@ -117,13 +151,16 @@ pub fn spawn(
             .collect(),
     ));
     let lateness = Arc::new(Mutex::new(Lateness::default()));
+    let failures = Arc::new(Mutex::new(Failures::default()));
     let (tx, rx) = mpsc::unbounded_channel();
     let (stop_tx, stop_rx) = oneshot::channel();
-    let task = tokio::spawn(run(checkers, status.clone(), lateness.clone(), tx, stop_rx));
+    let run = Run::new(checkers, status.clone(), lateness.clone(), tx);
+    let task = tokio::spawn(supervise(run, stop_rx, failures.clone()));
     Ok((
         Handle {
             status,
             lateness,
+            failures,
             stop: Some(stop_tx),
             task,
         },
@@ -365,147 +402,210 @@ impl Run {
     }
 }
 
-async fn run(
-    checkers: Vec<Checker>,
-    status: Arc<Mutex<Vec<CheckerStatus>>>,
-    lateness: Arc<Mutex<Lateness>>,
-    events: mpsc::UnboundedSender<Event>,
-    mut stop: oneshot::Receiver<()>,
-) {
-    let start = Instant::now();
-    let mut heap = Timeline::new(start, checkers.len());
-    {
-        let mut rng = rand::rng();
-        for (i, c) in checkers.iter().enumerate() {
-            // keepalived: the first check starts at a random point within `warmup`.
-            let w = c.spec.timers.warmup;
-            let spread = if w.is_zero() {
-                Duration::ZERO
-            } else {
-                w.mul_f64(rng.random::<f64>())
-            };
-            heap.push(start + spread, i);
-        }
-    }
-    let needs_connector = checkers.iter().any(|c| matches!(c.probe, Prepared::Tcp(_)));
-    let connector = if needs_connector {
-        Connector::new()
-            .inspect_err(|e| tracing::warn!("TCP_CHECK connects run as tasks: epoll: {e}"))
-            .ok()
-    } else {
-        None
-    };
-    // Families of the half-open checkers the shared engine serves.
-    let (mut v4, mut v6) = (false, false);
-    for c in &checkers {
-        if let Prepared::HalfOpen(p) = &c.probe {
-            if p.shared_engine_can_send() {
-                v4 |= p.destination().is_ipv4();
-                v6 |= p.destination().is_ipv6();
+impl Run {
+    /// The scheduler's state for `checkers`: every first probe within its `warmup`.
+    fn new(
+        checkers: Vec<Checker>,
+        status: Arc<Mutex<Vec<CheckerStatus>>>,
+        lateness: Arc<Mutex<Lateness>>,
+        events: mpsc::UnboundedSender<Event>,
+    ) -> Self {
+        let start = Instant::now();
+        let mut heap = Timeline::new(start, checkers.len());
+        {
+            let mut rng = rand::rng();
+            for (i, c) in checkers.iter().enumerate() {
+                // keepalived: the first check starts at a random point within `warmup`.
+                let w = c.spec.timers.warmup;
+                let spread = if w.is_zero() {
+                    Duration::ZERO
+                } else {
+                    w.mul_f64(rng.random::<f64>())
+                };
+                heap.push(start + spread, i);
             }
         }
+        let needs_connector = checkers.iter().any(|c| matches!(c.probe, Prepared::Tcp(_)));
+        let connector = if needs_connector {
+            Connector::new()
+                .inspect_err(|e| tracing::warn!("TCP_CHECK connects run as tasks: epoll: {e}"))
+                .ok()
+        } else {
+            None
+        };
+        // Families of the half-open checkers the shared engine serves.
+        let (mut v4, mut v6) = (false, false);
+        for c in &checkers {
+            if let Prepared::HalfOpen(p) = &c.probe {
+                if p.shared_engine_can_send() {
+                    v4 |= p.destination().is_ipv4();
+                    v6 |= p.destination().is_ipv6();
+                }
+            }
+        }
+        let synner = if v4 || v6 {
+            Synner::new(v4, v6)
+                .inspect_err(|e| {
+                    tracing::warn!(
+                        "half-open TCP_CHECKs run on sockets of their own: raw socket: {e}"
+                    )
+                })
+                .ok()
+        } else {
+            None
+        };
+        Self {
+            checkers,
+            heap,
+            connector,
+            synner,
+            running: JoinSet::new(),
+            owner: HashMap::new(),
+            status,
+            lateness,
+            events,
+            late: Vec::new(),
+            finished: Vec::new(),
+            answered: Vec::new(),
+        }
     }
-    let synner = if v4 || v6 {
-        Synner::new(v4, v6)
-            .inspect_err(|e| {
-                tracing::warn!("half-open TCP_CHECKs run on sockets of their own: raw socket: {e}")
+
+    /// The state after a panic: the checkers (and their verdicts) kept, everything in flight
+    /// dropped, every checker due again within its warmup.
+    fn restart(self) -> Self {
+        let Run {
+            checkers,
+            status,
+            lateness,
+            events,
+            ..
+        } = self;
+        Self::new(checkers, status, lateness, events)
+    }
+
+    /// Probes until `stop` fires.
+    async fn serve(&mut self, stop: &mut oneshot::Receiver<()>) {
+        let run = self;
+        // One timer, re-armed to the earliest deadline, instead of one per probe.
+        let timer = tokio::time::sleep_until(Instant::now());
+        tokio::pin!(timer);
+        loop {
+            let next = run.next_deadline();
+            if let Some(next) = next {
+                if timer.deadline() != next {
+                    timer.as_mut().reset(next);
+                }
+            }
+            let mut joined = None;
+            let go_on = std::future::poll_fn(|cx| {
+                if Pin::new(&mut *stop).poll(cx).is_ready() {
+                    return Poll::Ready(false);
+                }
+                let mut woke = next.is_some() && timer.as_mut().poll(cx).is_ready();
+                if let Some(conn) = run.connector.as_mut() {
+                    // Also what a turn left unjudged when it ran out of budget.
+                    woke |= conn.poll_collect(cx).is_ready() || conn.has_ready();
+                }
+                if let Some(syn) = run.synner.as_mut() {
+                    if syn.has_outgoing() {
+                        syn.poll_flush(cx);
+                    }
+                    woke |= syn.poll_collect(cx).is_ready() || syn.has_ready();
+                }
+                if !run.running.is_empty() {
+                    if let Poll::Ready(Some(j)) = run.running.poll_join_next_with_id(cx) {
+                        joined = Some(j);
+                        woke = true;
+                    }
+                }
+                if woke {
+                    Poll::Ready(true)
+                } else {
+                    Poll::Pending
+                }
             })
-            .ok()
-    } else {
-        None
-    };
-    let mut run = Run {
-        checkers,
-        heap,
-        connector,
-        synner,
-        running: JoinSet::new(),
-        owner: HashMap::new(),
-        status,
-        lateness,
-        events,
-        late: Vec::new(),
-        finished: Vec::new(),
-        answered: Vec::new(),
-    };
-    // One timer, re-armed to the earliest deadline, instead of one per probe.
-    let timer = tokio::time::sleep_until(start);
-    tokio::pin!(timer);
-    loop {
-        let next = run.next_deadline();
-        if let Some(next) = next {
-            if timer.deadline() != next {
-                timer.as_mut().reset(next);
+            .await;
+            if !go_on {
+                return;
+            }
+            fault_inject::point("checker-scheduler");
+            // Due probes first: completions never delay a start that is already late.
+            let mut more = run.dispatch_due();
+            if !more {
+                more = run.finish_connects();
+            }
+            if let Some(j) = joined {
+                run.joined(j);
+            }
+            while let Some(j) = run.running.try_join_next_with_id() {
+                run.joined(j);
+            }
+            if more || run.dispatch_due() {
+                // Behind schedule: let the runtime's other tasks run before the next batch.
+                tokio::task::yield_now().await;
             }
         }
-        let mut joined = None;
-        let go_on = std::future::poll_fn(|cx| {
-            if Pin::new(&mut stop).poll(cx).is_ready() {
-                return Poll::Ready(false);
+    }
+
+    /// Stops: what runs is dropped, and up `omega` checkers are reported down.
+    async fn finish(self) {
+        let Run {
+            mut checkers,
+            mut running,
+            events,
+            ..
+        } = self;
+        running.shutdown().await;
+        for (i, c) in checkers.iter_mut().enumerate() {
+            if c.spec.timers.omega && c.health.up {
+                c.health.up = false;
+                let _ = events.send(Event::new(
+                    i,
+                    &c.spec,
+                    &c.health,
+                    Change::Down,
+                    "shutdown (omega)".into(),
+                    None,
+                ));
             }
-            let mut woke = next.is_some() && timer.as_mut().poll(cx).is_ready();
-            if let Some(conn) = run.connector.as_mut() {
-                // Also what a turn left unjudged when it ran out of budget.
-                woke |= conn.poll_collect(cx).is_ready() || conn.has_ready();
-            }
-            if let Some(syn) = run.synner.as_mut() {
-                if syn.has_outgoing() {
-                    syn.poll_flush(cx);
-                }
-                woke |= syn.poll_collect(cx).is_ready() || syn.has_ready();
-            }
-            if !run.running.is_empty() {
-                if let Poll::Ready(Some(j)) = run.running.poll_join_next_with_id(cx) {
-                    joined = Some(j);
-                    woke = true;
-                }
-            }
-            if woke {
-                Poll::Ready(true)
-            } else {
-                Poll::Pending
-            }
-        })
-        .await;
-        if !go_on {
+        }
+    }
+}
+
+/// Runs the scheduler until `stop`, again after each panic: the failure is logged and counted
+/// in `failures`, the checkers keep their verdicts, and probing resumes after a backoff (100 ms
+/// doubling to 5 s). A scheduler that died silently would leave every real server as it last
+/// was, dead ones included.
+async fn supervise(mut run: Run, mut stop: oneshot::Receiver<()>, failures: Arc<Mutex<Failures>>) {
+    use futures::FutureExt;
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        let served = std::panic::AssertUnwindSafe(run.serve(&mut stop))
+            .catch_unwind()
+            .await;
+        let Err(panic) = served else { break };
+        let why = fault_inject::panic_message(&*panic);
+        let n = {
+            let mut f = failures.lock().unwrap_or_else(|e| e.into_inner());
+            f.restarts += 1;
+            f.last = Some(why.clone());
+            f.restarts
+        };
+        tracing::error!(
+            "checker scheduler failed ({why}); restarting it in {backoff:?} (restart {n})"
+        );
+        let stopped = tokio::select! {
+            _ = tokio::time::sleep(backoff) => false,
+            _ = &mut stop => true,
+        };
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+        run = run.restart();
+        if stopped {
             break;
         }
-        // Due probes first: completions never delay a start that is already late.
-        let mut more = run.dispatch_due();
-        if !more {
-            more = run.finish_connects();
-        }
-        if let Some(j) = joined {
-            run.joined(j);
-        }
-        while let Some(j) = run.running.try_join_next_with_id() {
-            run.joined(j);
-        }
-        if more || run.dispatch_due() {
-            // Behind schedule: let the runtime's other tasks run before the next batch.
-            tokio::task::yield_now().await;
-        }
+        tracing::info!("checker scheduler restarted");
     }
-    let Run {
-        mut checkers,
-        mut running,
-        events,
-        ..
-    } = run;
-    running.shutdown().await;
-    for (i, c) in checkers.iter_mut().enumerate() {
-        if c.spec.timers.omega && c.health.up {
-            c.health.up = false;
-            let _ = events.send(Event::new(
-                i,
-                &c.spec,
-                &c.health,
-                Change::Down,
-                "shutdown (omega)".into(),
-                None,
-            ));
-        }
-    }
+    run.finish().await;
 }
 
 fn timeout_outcome(limit: Duration) -> Outcome {

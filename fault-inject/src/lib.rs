@@ -1,5 +1,6 @@
 //! Fault points: named places in the daemon where a test can make a component panic or stall,
-//! to check that the failure is handled as docs/SUPERVISION.md promises.
+//! to check that the failure is handled as docs/SUPERVISION.md promises; and
+//! [`panic_message`], which the supervisors catching such failures share.
 //!
 //! Without the `enabled` feature [`point`] is an empty inline function: release builds carry
 //! no hook. With it, a test arms a point by writing a file named after it into the directory
@@ -34,6 +35,18 @@ impl Fault {
                 .map(|ms| Fault::Stall(Duration::from_millis(ms))),
             _ => None,
         }
+    }
+}
+
+/// A caught panic's message (its payload, when it is text): what every supervisor that
+/// catches one logs and counts. Always compiled: the supervisors are.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(no message)".to_string()
     }
 }
 

@@ -135,8 +135,9 @@ pub fn parse_garp(frame: &[u8]) -> Option<Announcement<Ipv4Addr>> {
     })
 }
 
-/// Parses an unsolicited neighbour advertisement: valid hop limit, Override set, Solicited
-/// clear, a correct checksum and a target link-layer address option.
+/// Parses an unsolicited neighbour advertisement: RFC 4861 §7.1.2's validation (hop limit 255,
+/// a correct checksum, code 0, a unicast target), Override set, Solicited clear, and a target
+/// link-layer address option.
 pub fn parse_na(frame: &[u8]) -> Option<Announcement<Ipv6Addr>> {
     let eth = EthernetPacket::new(frame)?;
     if eth.get_ethertype() != EtherTypes::Ipv6 {
@@ -150,11 +151,15 @@ pub fn parse_na(frame: &[u8]) -> Option<Announcement<Ipv6Addr>> {
     let payload = ip.payload().get(..len)?;
     let icmp = Icmpv6Packet::new(payload)?;
     if icmp.get_icmpv6_type() != Icmpv6Types::NeighborAdvert
+        || icmp.get_icmpv6_code().0 != 0
         || icmpv6::checksum(&icmp, &ip.get_source(), &ip.get_destination()) != icmp.get_checksum()
     {
         return None;
     }
     let na = NeighborAdvertPacket::new(payload)?;
+    if na.get_target_addr().is_multicast() {
+        return None;
+    }
     let flags = na.get_flags();
     if flags & NeighborAdvertFlags::Override == 0 || flags & NeighborAdvertFlags::Solicited != 0 {
         return None;
@@ -286,6 +291,19 @@ mod tests {
         assert_eq!(parse_na(&f), None);
     }
 
+    /// RFC 4861 §7.1.2: a code other than 0 is invalid, even with a correct checksum (found by
+    /// the `arp_na` fuzz target: keepalived's NA with code and checksum bytes swapped, which
+    /// keeps the one's complement sum, was accepted).
+    #[test]
+    fn na_with_a_nonzero_code_or_a_multicast_target_is_invalid() {
+        let mut f = KA_NA;
+        (f[55], f[56], f[57]) = (0x19, 0x47, 0x00);
+        assert_eq!(parse_na(&f), None);
+        assert_eq!(parse_na(&KA_NA).map(|a| a.mac), Some(KA_MAC));
+        let group = unsolicited_na(MAC, "fe80::1".parse().unwrap(), "ff02::1".parse().unwrap());
+        assert_eq!(parse_na(&group), None);
+    }
+
     proptest! {
         #[test]
         fn garp_round_trip(ip: [u8; 4], m: [u8; 6]) {
@@ -297,7 +315,8 @@ mod tests {
         fn na_round_trip(src: [u8; 16], t: [u8; 16], m: [u8; 6]) {
             let target = Ipv6Addr::from(t);
             let f = unsolicited_na(m, Ipv6Addr::from(src), target);
-            prop_assert_eq!(parse_na(&f), Some(Announcement { ip: target, mac: m }));
+            let want = (!target.is_multicast()).then_some(Announcement { ip: target, mac: m });
+            prop_assert_eq!(parse_na(&f), want);
         }
 
         #[test]

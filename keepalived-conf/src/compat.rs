@@ -1,29 +1,29 @@
-//! `docs/COMPATIBILITY.md`, generated from the parser's own keyword registry (a test fails
-//! when the committed file and the registry disagree; `vrrpd --compat-table` prints it).
+//! `docs/COMPATIBILITY.md`, generated from the keyword registry (a test fails when the
+//! committed file and the registry disagree; `vrrpd --compat-table` prints it). [`table`] is
+//! the one renderer: the man page generator uses [`rows`] for the same data.
 
 use std::fmt::Write as _;
 
-use super::keepalived;
-use super::keywords::Status;
-use super::schema;
+use super::build;
+use super::registry::{Context, RowInfo, Status};
 
-/// Deliberate differences from `keepalived -t`, with the reason (kept in the table).
+/// Where `vrrpd -t` and the daemon deliberately differ from keepalived 2.2.7 (what, why).
 pub const DIFFERENCES: &[(&str, &str)] = &[
     (
-        "`auth_type AH`",
-        "refused as an error (keepalived accepts it); vrrpd implements PASS only",
+        "`auth_type AH` in a VRRPv2 instance",
+        "refused (the daemon does not start; `-t` fails): vrrpd does not implement IPsec AH yet",
+    ),
+    (
+        "a `unicast_src_ip` that is not on the interface (yet)",
+        "the daemon stops at start (keepalived runs the instance in FAULT until the address appears); to be lifted with the new instance driver",
     ),
     (
         "`version 2` on an IPv6 instance",
-        "an error (keepalived silently switches to v3): VRRPv2 is IPv4-only (RFC 3768)",
+        "an error (keepalived silently runs it as v3 unless strict): VRRPv2 is IPv4-only (RFC 3768)",
     ),
     (
-        "unknown keywords inside blocks keepalived skips",
-        "an error with a did-you-mean suggestion everywhere; keepalived only logs some",
-    ),
-    (
-        "a BOOL keyword with a non-BOOL value (`alpha maybe`)",
-        "an error; keepalived 2.2.7 accepts it without a word",
+        "an instance with `unicast_src_ip` and no `interface`",
+        "refused: vrrpd needs the interface the peers are reached on",
     ),
     (
         "include matching no file",
@@ -31,18 +31,35 @@ pub const DIFFERENCES: &[(&str, &str)] = &[
     ),
     (
         "`priority 255` with `state BACKUP`",
-        "a warning not counted as a failure (keepalived is silent)",
+        "a notice not counted as a failure (keepalived is silent)",
+    ),
+    (
+        "a `virtual_server` without `protocol`",
+        "flagged as keepalived flags it, but vrrpd balances TCP (keepalived defaults to UDP)",
+    ),
+    (
+        "a line that is not UTF-8",
+        "read with U+FFFD in place of the bad bytes, with a notice unless they are in a comment",
+    ),
+    (
+        "keepalived's quirks after a syntax error (a block keyword without `{`, an unknown block)",
+        "vrrpd reads the blocks as written, so it may flag fewer of the following lines than keepalived",
+    ),
+    (
+        "`HTTP_GET` / `SSL_GET` without `url`",
+        "flagged and the checker dropped, as keepalived says; keepalived 2.2.7's `-t` then crashes (exit 139), vrrpd's exits 5",
     ),
     (
         "`lvs_sync_daemon` naming no instance, or one that does not exist",
-        "an error, the setting cleared (keepalived clears it too, but says so only when it starts; without an instance it runs a sending and a receiving daemon at once, which vrrpd's one-forwarder-at-a-time balancer does not do)",
+        "logged and the setting cleared (keepalived clears it too, but says so only when it starts; without an instance it runs a sending and a receiving daemon at once, which vrrpd's one-forwarder-at-a-time balancer does not do)",
     ),
 ];
 
 /// How `lvs_sync_daemon` behaves, beyond the keyword table.
 const SYNC_NOTES: &str = include_str!("sync_notes.md");
 
-fn status(s: Status) -> (&'static str, &'static str) {
+/// A status as the table words it, with its reason.
+pub fn status(s: Status) -> (&'static str, &'static str) {
     match s {
         Status::Supported => ("supported", ""),
         Status::Partial(w) => ("partial", w),
@@ -51,29 +68,42 @@ fn status(s: Status) -> (&'static str, &'static str) {
     }
 }
 
+/// Every block's rows, sorted by keyword, as the table shows them.
+pub fn rows() -> Vec<Context> {
+    let mut v = build::contexts();
+    for c in &mut v {
+        c.rows.sort_by_key(|r| r.name);
+        c.rows.dedup_by_key(|r| r.name);
+    }
+    v
+}
+
 /// The whole markdown document.
 pub fn table() -> String {
     let mut out = String::from(
         "# keepalived.conf compatibility\n\n\
          Generated from vrrpd's keyword registry (`vrrpd --compat-table > docs/COMPATIBILITY.md`;\n\
-         the test `compat_table_is_current` fails when this file is stale).\n\n\
+         the test `compat_table_is_current` fails when this file is stale). The registry holds\n\
+         exactly the keywords keepalived 2.2.7 accepts in each block (a test compares it with\n\
+         what Debian's keepalived installs), plus vrrpd's own extensions, marked as such.\n\n\
          * **supported**: implemented with keepalived's meaning.\n\
-         * **partial**: parsed, validated and kept in the model; what is missing is stated.\n\
-         * **not supported**: known keyword, warned about with its file:line and skipped.\n\n\
-         Anything else is an unknown keyword: an error with a did-you-mean suggestion.\n\n\
+         * **partial**: acted on; what is missing is stated.\n\
+         * **not supported**: known keyword, logged with its file:line and skipped; the\n\
+           daemon runs and `-t` does not count it (keepalived would act on it).\n\n\
+         Anything else is an unknown keyword. As keepalived, the daemon logs it and goes on, and\n\
+         `-t` fails (exit 5), with a did-you-mean suggestion. Bad values are reported and\n\
+         skipped the same way; a keyword missing its value stops keepalived (`-t` exits 2), and\n\
+         vrrpd refuses the file there too.\n\n\
          The preprocessor implements `include` (globs, `{a,b}`), `@ID` / `@^ID`, `$NAME=VALUE`\n\
          (multi-line too), `${_PWD}` `${_INSTANCE}` `${_RANDOM}` `${_HASH}` `${_BANG}` `${_ENV VAR}`,\n\
          `~SEQ` `~SEQx` `~LST`.\n",
     );
-    for (ctx, rows) in keepalived::registry() {
-        section(&mut out, ctx, rows.into_iter());
-    }
-    for (ctx, specs) in schema::contexts() {
-        section(&mut out, ctx, specs.iter().map(|s| (s.name, s.status)));
+    for c in rows() {
+        section(&mut out, &c);
     }
     out.push_str(SYNC_NOTES);
     out.push_str(
-        "\n## Deliberate differences from `keepalived -t`\n\n| What | vrrpd |\n|---|---|\n",
+        "\n## Deliberate differences from keepalived 2.2.7\n\n| What | vrrpd |\n|---|---|\n",
     );
     for (what, why) in DIFFERENCES {
         let _ = writeln!(out, "| {what} | {why} |");
@@ -81,16 +111,24 @@ pub fn table() -> String {
     out
 }
 
-fn section(out: &mut String, ctx: &str, rows: impl Iterator<Item = (&'static str, Status)>) {
+fn section(out: &mut String, c: &Context) {
+    let title = if c.path.is_empty() {
+        "Top level"
+    } else {
+        c.path
+    };
     let _ = write!(
         out,
-        "\n## {ctx}\n\n| Keyword | Status | Notes |\n|---|---|---|\n"
+        "\n## {title}\n\n| Keyword | Argument | Status | Notes |\n|---|---|---|---|\n"
     );
-    let mut rows: Vec<_> = rows.collect();
-    rows.sort_by_key(|r| r.0);
-    rows.dedup_by_key(|r| r.0);
-    for (name, s) in rows {
-        let (st, why) = status(s);
-        let _ = writeln!(out, "| `{name}` | {st} | {why} |");
+    for RowInfo {
+        name,
+        syntax,
+        status: s,
+    } in &c.rows
+    {
+        let (st, why) = status(*s);
+        let syntax = syntax.replace('|', "\\|");
+        let _ = writeln!(out, "| `{name}` | {syntax} | {st} | {why} |");
     }
 }

@@ -1,14 +1,53 @@
 //! Diagnostics: what went wrong, where, and how to fix it, rendered as a code frame.
+//!
+//! Two independent questions are answered for each message, because keepalived answers them
+//! independently: does the daemon still start ([`Severity`]), and does `keepalived -t` count it,
+//! with which exit code ([`Flag`])? Most of keepalived's complaints are "log it, skip the value,
+//! run anyway" yet fail `-t`; vrrpd mirrors that split instead of refusing the file.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// How bad a diagnostic is. Any [`Severity::Error`] makes the load fail.
+/// Whether the daemon can start with this file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 pub enum Severity {
+    /// Logged; the value or block is skipped and the daemon runs (keepalived does the same).
     Warning,
+    /// The daemon refuses the file (keepalived's daemon exits too, or vrrpd cannot run it).
     Error,
+}
+
+/// How keepalived's own `-t` counts the same condition (its `config_err_t` classes, folded
+/// into the exit codes they lead to).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub enum Flag {
+    /// keepalived says nothing: vrrpd's own notices (not implemented, stricter checks).
+    None,
+    /// `CONFIG_FILE_NOT_FOUND`, `CONFIG_BAD_IF`, `CONFIG_FATAL`: `-t` exits 4.
+    Fatal,
+    /// Every other configuration error keepalived logs and goes on: `-t` exits 5.
+    Config,
+    /// Script security not enabled where needed: `-t` exits 6.
+    Security,
+    /// keepalived stops reading at once (a missing parameter): `-t` exits 2.
+    Abort,
+}
+
+impl Flag {
+    /// keepalived 2.2.7's `-t` exit code for a run that reported these flags: an abort wins,
+    /// then the highest class it recorded (its `config_err` keeps the largest value).
+    pub fn exit_code(flags: impl IntoIterator<Item = Flag>) -> u8 {
+        let worst = flags.into_iter().max().unwrap_or(Flag::None);
+        match worst {
+            Flag::None => 0,
+            Flag::Fatal => 4,
+            Flag::Config => 5,
+            Flag::Security => 6,
+            Flag::Abort => 2,
+        }
+    }
 }
 
 /// A place in a configuration file (1-based line and column).
@@ -29,53 +68,78 @@ impl Pos {
     }
 }
 
+/// A value with the place it was written, so a later check can point at the right token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spanned<T> {
+    pub value: T,
+    pub pos: Pos,
+}
+
+impl<T> Spanned<T> {
+    pub fn new(value: T, pos: &Pos) -> Self {
+        Self {
+            value,
+            pos: pos.clone(),
+        }
+    }
+
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Spanned<U> {
+        Spanned {
+            value: f(self.value),
+            pos: self.pos,
+        }
+    }
+}
+
 /// One message about the configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
     pub severity: Severity,
+    pub flag: Flag,
     pub file: PathBuf,
     /// 1-based; 0 when the message is about the file as a whole.
     pub line: u32,
     pub col: u32,
     pub message: String,
     pub help: Option<String>,
-    /// keepalived reports the same condition as a configuration error, so its `-t` exits
-    /// non-zero. False for our own "not implemented yet" notices.
-    pub keepalived_flags: bool,
-    /// keepalived's "SECURITY VIOLATION" class: `-t` exits with its own code (6).
-    pub security: bool,
 }
 
 impl Diagnostic {
-    fn new(severity: Severity, pos: &Pos, message: impl Into<String>) -> Self {
+    fn new(severity: Severity, flag: Flag, pos: &Pos, message: impl Into<String>) -> Self {
         Self {
             severity,
+            flag,
             file: pos.file.to_path_buf(),
             line: pos.line,
             col: pos.col,
             message: message.into(),
             help: None,
-            keepalived_flags: true,
-            security: false,
         }
     }
 
+    /// The daemon refuses the file; keepalived's `-t` counts it (exit 5) unless reflagged.
     pub fn error(pos: &Pos, message: impl Into<String>) -> Self {
-        Self::new(Severity::Error, pos, message)
+        Self::new(Severity::Error, Flag::Config, pos, message)
     }
 
+    /// keepalived logs it and goes on, and its `-t` counts it (exit 5) unless reflagged.
     pub fn warning(pos: &Pos, message: impl Into<String>) -> Self {
-        Self::new(Severity::Warning, pos, message)
+        Self::new(Severity::Warning, Flag::Config, pos, message)
     }
 
-    /// A diagnostic about a whole file (missing, unreadable).
+    /// vrrpd's own notice: logged, not counted by `-t` (keepalived is silent).
+    pub fn notice(pos: &Pos, message: impl Into<String>) -> Self {
+        Self::new(Severity::Warning, Flag::None, pos, message)
+    }
+
+    /// A diagnostic about a whole file (missing, unreadable): keepalived cannot run either.
     pub fn file_error(file: &Path, message: impl Into<String>) -> Self {
         let pos = Pos {
             file: Arc::from(file),
             line: 0,
             col: 0,
         };
-        Self::new(Severity::Error, &pos, message)
+        Self::new(Severity::Error, Flag::Fatal, &pos, message)
     }
 
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
@@ -85,14 +149,24 @@ impl Diagnostic {
 
     /// Mark as something keepalived itself accepts silently.
     pub fn not_flagged_by_keepalived(mut self) -> Self {
-        self.keepalived_flags = false;
+        self.flag = Flag::None;
         self
     }
 
-    /// Mark as a script-security violation.
-    pub fn security(mut self) -> Self {
-        self.security = true;
+    /// With keepalived's class for it.
+    pub fn flagged(mut self, flag: Flag) -> Self {
+        self.flag = flag;
         self
+    }
+
+    /// A script-security violation (`-t` exits 6).
+    pub fn security(self) -> Self {
+        self.flagged(Flag::Security)
+    }
+
+    /// Whether keepalived's `-t` reports the same condition.
+    pub fn keepalived_flags(&self) -> bool {
+        self.flag != Flag::None
     }
 
     pub fn is_error(&self) -> bool {
@@ -100,8 +174,8 @@ impl Diagnostic {
     }
 
     /// Render as `file:line:col: severity: message`, then the source line and a caret.
-    /// `source` is the text of `self.file`, when available.
-    pub fn render(&self, source: Option<&str>) -> String {
+    /// `line` is the text of that line, when available.
+    pub fn render(&self, line: Option<&str>) -> String {
         let sev = match self.severity {
             Severity::Error => "error",
             Severity::Warning => "warning",
@@ -118,7 +192,7 @@ impl Diagnostic {
                 self.col,
                 self.message
             );
-            if let Some(text) = source.and_then(|s| s.lines().nth(self.line as usize - 1)) {
+            if let Some(text) = line {
                 let num = self.line.to_string();
                 let pad = " ".repeat(num.len());
                 let text = text.replace('\t', " ");
@@ -135,16 +209,90 @@ impl Diagnostic {
     }
 }
 
+/// The text of every file read for one load, indexed by line, for code frames: rendering a
+/// thousand messages reads nothing again and finds each line in constant time.
+#[derive(Debug, Default, Clone)]
+pub struct Sources {
+    files: HashMap<PathBuf, SourceText>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct SourceText {
+    text: String,
+    /// Byte offset of each line's start.
+    starts: Vec<usize>,
+}
+
+impl Sources {
+    pub fn insert(&mut self, path: &Path, text: String) {
+        let starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        self.files
+            .insert(path.to_path_buf(), SourceText { text, starts });
+    }
+
+    /// Line `line` (1-based) of `file`, without its line end.
+    pub fn line(&self, file: &Path, line: u32) -> Option<&str> {
+        let s = self.files.get(file)?;
+        let i = usize::try_from(line).ok()?.checked_sub(1)?;
+        let start = *s.starts.get(i)?;
+        let end = s.starts.get(i + 1).map_or(s.text.len(), |e| e - 1);
+        let l = &s.text[start..end.max(start)];
+        Some(l.strip_suffix('\r').unwrap_or(l))
+    }
+
+    /// Every diagnostic with its code frame.
+    pub fn render(&self, diags: &[Diagnostic]) -> String {
+        diags
+            .iter()
+            .map(|d| d.render(self.line(&d.file, d.line)))
+            .collect()
+    }
+}
+
 /// Collected diagnostics of one load.
 #[derive(Debug, Default)]
-pub struct Diags(pub Vec<Diagnostic>);
+pub struct Diags {
+    pub list: Vec<Diagnostic>,
+    errors: usize,
+}
 
 impl Diags {
     pub fn push(&mut self, d: Diagnostic) {
-        self.0.push(d);
+        self.errors += usize::from(d.is_error());
+        self.list.push(d);
     }
+
     pub fn has_errors(&self) -> bool {
-        self.0.iter().any(Diagnostic::is_error)
+        self.errors > 0
+    }
+
+    /// How many errors so far (constant time: builders compare it before and after a block).
+    pub fn error_count(&self) -> usize {
+        self.errors
+    }
+
+    pub fn extend(&mut self, ds: impl IntoIterator<Item = Diagnostic>) {
+        for d in ds {
+            self.push(d);
+        }
+    }
+
+    pub fn into_vec(self) -> Vec<Diagnostic> {
+        self.list
+    }
+
+    /// Forget vrrpd's own notices pushed since `start` (keepalived's complaints stay).
+    pub fn drop_notices_since(&mut self, start: usize) {
+        let mut i = start;
+        while i < self.list.len() {
+            if self.list[i].flag == Flag::None && !self.list[i].is_error() {
+                self.list.remove(i);
+            } else {
+                i += 1;
+            }
+        }
     }
 }
 
@@ -183,11 +331,28 @@ mod tests {
         let file: Arc<Path> = Arc::from(Path::new("k.conf"));
         let d = Diagnostic::error(&Pos::new(&file, 2, 3), "unknown keyword `priorty`")
             .with_help("did you mean `priority`?");
-        let r = d.render(Some("a {\n  priorty 5\n}"));
+        let mut s = Sources::default();
+        s.insert(Path::new("k.conf"), "a {\r\n  priorty 5\n}".into());
         assert_eq!(
-            r,
+            s.render(&[d]),
             "k.conf:2:3: error: unknown keyword `priorty`\n  |\n2 |   priorty 5\n  |   ^\n  = help: did you mean `priority`?\n"
         );
+        assert_eq!(s.line(Path::new("k.conf"), 1), Some("a {"));
+        assert_eq!(s.line(Path::new("k.conf"), 3), Some("}"));
+        assert_eq!(s.line(Path::new("k.conf"), 4), None);
+        assert_eq!(s.line(Path::new("k.conf"), 0), None);
+    }
+
+    #[test]
+    fn exit_codes_as_keepalived_ranks_them() {
+        use Flag::*;
+        assert_eq!(Flag::exit_code([]), 0);
+        assert_eq!(Flag::exit_code([None, None]), 0);
+        assert_eq!(Flag::exit_code([Fatal]), 4);
+        // keepalived keeps the largest class: a general error outranks a missing file.
+        assert_eq!(Flag::exit_code([Fatal, Config]), 5);
+        assert_eq!(Flag::exit_code([Config, Security, Fatal]), 6);
+        assert_eq!(Flag::exit_code([Security, Abort]), 2);
     }
 
     #[test]

@@ -9,7 +9,9 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 use super::diag::{Diagnostic, Diags, Pos};
+use super::host::Host;
 use super::model::Scope;
+use super::registry::Cx;
 use super::tree::Node;
 
 /// An address prefix (`ADDR[/LEN]`; a bare address is a host prefix).
@@ -88,7 +90,7 @@ impl RouteType {
 }
 
 /// One path of a multipath route (`nexthop via GW dev IF weight N`, or the deprecated `or GW`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Nexthop {
     pub via: Option<IpAddr>,
@@ -323,31 +325,15 @@ fn prefix(s: &str) -> Option<Prefix> {
     Some(Prefix { addr, len })
 }
 
-/// `main`, `local`, `default`, a number, or a name from iproute2's rt_tables.
-fn table(s: &str) -> Option<u32> {
+/// `main`, `local`, `default`, a number, or a name from the host's iproute2 `rt_tables`.
+fn table(s: &str, host: &dyn Host) -> Option<u32> {
     match s {
-        "main" => return Some(254),
-        "local" => return Some(255),
-        "default" => return Some(253),
-        "unspec" => return Some(0),
-        _ => {}
+        "main" => Some(254),
+        "local" => Some(255),
+        "default" => Some(253),
+        "unspec" => Some(0),
+        _ => u32_of(s).or_else(|| host.rt_table(s)),
     }
-    if let Some(n) = u32_of(s) {
-        return Some(n);
-    }
-    ["/etc/iproute2/rt_tables", "/usr/share/iproute2/rt_tables"]
-        .iter()
-        .filter_map(|p| std::fs::read_to_string(p).ok())
-        .flat_map(|t| {
-            t.lines()
-                .filter_map(|l| {
-                    let mut w = l.split_whitespace();
-                    let n = u32_of(w.next()?)?;
-                    (w.next()? == s).then_some(n)
-                })
-                .collect::<Vec<_>>()
-        })
-        .next()
 }
 
 fn scope(s: &str) -> Option<Scope> {
@@ -414,485 +400,525 @@ const ROUTE_IGNORED: &[&str] = &[
     "ttl-propagate",
 ];
 
-/// Parses one route line. `tracked`: a `virtual_routes` line (keepalived warns when it cannot
-/// track the route). Errors go to `diags`; `None` when the line is unusable.
-pub fn parse_route(c: &Node, tracked: bool, diags: &mut Diags) -> Option<Route> {
-    let toks = tokens(c);
-    let errors = diags.0.iter().filter(|d| d.is_error()).count();
-    let line = c.pos();
-    let mut r = Route {
-        kind: RouteType::Unicast,
-        dst: Prefix {
-            addr: IpAddr::from([0, 0, 0, 0]),
-            len: 0,
-        },
-        src: None,
-        from: None,
-        via: None,
-        dev: None,
-        onlink: false,
-        nexthops: Vec::new(),
-        scope: None,
-        table: None,
-        metric: None,
-        protocol: None,
-        tos: None,
-        mtu: None,
-        advmss: None,
-        realms: None,
-        pref: None,
-        no_track: false,
-        ignored: Vec::new(),
-    };
-    let mut dst: Option<(&str, &Pos)> = None;
-    let mut default_dst = false;
-    let mut nexthop: Option<Nexthop> = None;
-    let mut i = 0;
-    let err = |diags: &mut Diags, pos: &Pos, msg: String| diags.push(Diagnostic::error(pos, msg));
-    while i < toks.len() {
-        let (w, pos) = toks[i];
-        let arg = toks.get(i + 1).copied();
-        // The keyword's value, or an error saying it is missing.
-        let val = |diags: &mut Diags| match arg {
-            Some(a) => Some(a),
-            None => {
-                err(diags, pos, format!("route keyword `{w}` needs a value"));
-                None
-            }
+/// keepalived reports a bad route or rule line and skips it; the daemon goes on.
+fn bad(cx: &mut Cx, pos: &Pos, msg: String) {
+    cx.push(Diagnostic::warning(pos, msg));
+}
+
+/// A route line as it is read, word by word.
+struct RouteLine<'a> {
+    r: Route,
+    dst: Option<Tok<'a>>,
+    default_dst: bool,
+    /// The `nexthop` being read, when inside one.
+    nexthop: Option<Nexthop>,
+    /// A word was bad: keepalived skips the whole line.
+    failed: bool,
+}
+
+/// What one word did: how many tokens it used, or stop (a value is missing).
+type Step = Option<usize>;
+
+impl<'a> RouteLine<'a> {
+    fn new() -> Self {
+        Self {
+            r: Route {
+                kind: RouteType::Unicast,
+                dst: Prefix {
+                    addr: IpAddr::from([0, 0, 0, 0]),
+                    len: 0,
+                },
+                src: None,
+                from: None,
+                via: None,
+                dev: None,
+                onlink: false,
+                nexthops: Vec::new(),
+                scope: None,
+                table: None,
+                metric: None,
+                protocol: None,
+                tos: None,
+                mtu: None,
+                advmss: None,
+                realms: None,
+                pref: None,
+                no_track: false,
+                ignored: Vec::new(),
+            },
+            dst: None,
+            default_dst: false,
+            nexthop: None,
+            failed: false,
+        }
+    }
+
+    /// A word of a `nexthop` clause.
+    fn nexthop_word(&mut self, w: &str, pos: &Pos, arg: Option<Tok>, cx: &mut Cx) -> Step {
+        let failed = &mut self.failed;
+        let nh = self.nexthop.as_mut()?;
+        let mut bad = |cx: &mut Cx, pos: &Pos, msg: String| {
+            *failed = true;
+            bad(cx, pos, msg)
         };
-        let mut step = 2;
-        if let Some(nh) = nexthop.as_mut() {
-            match w {
-                "via" | "gw" | "dev" | "weight" | "onlink" | "nexthop" => {}
-                _ => {
-                    err(diags, pos, format!("unknown nexthop keyword {w}"));
-                    i += 1;
-                    continue;
+        let val = |cx: &mut Cx| value(w, pos, arg, cx);
+        match w {
+            "via" | "gw" => {
+                let (v, vp) = val(cx)?;
+                match v.parse() {
+                    Ok(a) => nh.via = Some(a),
+                    Err(_) => bad(cx, vp, format!("invalid nexthop via address {v}")),
                 }
+                Some(2)
             }
-            match w {
-                "via" | "gw" => match val(diags) {
-                    Some((v, vp)) => match v.parse() {
-                        Ok(a) => nh.via = Some(a),
-                        Err(_) => err(diags, vp, format!("invalid nexthop via address {v}")),
-                    },
-                    None => break,
-                },
-                "dev" => match val(diags) {
-                    Some((v, _)) => nh.dev = Some(v.to_string()),
-                    None => break,
-                },
-                "weight" => match val(diags) {
-                    Some((v, vp)) => match u32_of(v).filter(|n| (1..=256).contains(n)) {
-                        Some(n) => nh.weight = Some(n as u16),
-                        None => err(diags, vp, format!("Invalid nexthop weight {v}")),
-                    },
-                    None => break,
-                },
-                "onlink" => {
-                    nh.onlink = true;
-                    step = 1;
-                }
-                _ => {
-                    // "nexthop": the next path.
-                    r.nexthops.extend(nexthop.take());
-                    nexthop = Some(Nexthop {
-                        via: None,
-                        dev: None,
-                        weight: None,
-                        onlink: false,
-                    });
-                    step = 1;
-                }
+            "dev" => {
+                nh.dev = Some(val(cx)?.0.to_string());
+                Some(2)
             }
-            i += step;
-            continue;
+            "weight" => {
+                let (v, vp) = val(cx)?;
+                match u32_of(v).filter(|n| (1..=256).contains(n)) {
+                    Some(n) => nh.weight = Some(n as u16),
+                    None => bad(cx, vp, format!("Invalid nexthop weight {v}")),
+                }
+                Some(2)
+            }
+            "onlink" => {
+                nh.onlink = true;
+                Some(1)
+            }
+            "nexthop" => {
+                self.r
+                    .nexthops
+                    .extend(self.nexthop.replace(Nexthop::default()));
+                Some(1)
+            }
+            _ => {
+                bad(cx, pos, format!("unknown nexthop keyword {w}"));
+                Some(1)
+            }
+        }
+    }
+
+    /// A word of the route itself.
+    fn route_word(&mut self, w: &'a str, pos: &'a Pos, arg: Option<Tok>, cx: &mut Cx) -> Step {
+        let (r, failed) = (&mut self.r, &mut self.failed);
+        let mut bad = |cx: &mut Cx, pos: &Pos, msg: String| {
+            *failed = true;
+            bad(cx, pos, msg)
+        };
+        let val = |cx: &mut Cx| value(w, pos, arg, cx);
+        // A word with a value parsed by `parse`, stored by `set`, or reported with `what`.
+        macro_rules! valued {
+            ($parse:expr, $what:expr, |$x:ident| $set:expr) => {{
+                let (v, vp) = val(cx)?;
+                match $parse(v) {
+                    Some($x) => $set,
+                    None => bad(cx, vp, format!($what, v = v)),
+                }
+                Some(2)
+            }};
         }
         match w {
-            "src" => match val(diags) {
-                Some((v, vp)) => match v.parse() {
-                    Ok(a) => r.src = Some(a),
-                    Err(_) => err(diags, vp, format!("invalid route src address {v}")),
-                },
-                None => break,
-            },
-            "from" => match val(diags) {
-                Some((v, vp)) => match prefix(v) {
-                    Some(p) => r.from = Some(p),
-                    None => err(diags, vp, format!("invalid route from address {v}")),
-                },
-                None => break,
-            },
+            "src" => valued!(
+                |v: &str| v.parse().ok(),
+                "invalid route src address {v}",
+                |a| r.src = Some(a)
+            ),
+            "from" => valued!(prefix, "invalid route from address {v}", |p| r.from =
+                Some(p)),
             "via" | "gw" => {
                 if w == "gw" {
-                    diags.push(Diagnostic::warning(
+                    cx.push(Diagnostic::warning(
                         pos,
                         "\"gw\" for routes is deprecated. Please use \"via\"",
                     ));
                 }
-                match val(diags) {
-                    Some((v, vp)) => match v.parse() {
-                        // A second `via` replaces the first, as in keepalived.
-                        Ok(a) => r.via = Some(a),
-                        Err(_) => err(diags, vp, format!("invalid route via address {v}")),
-                    },
-                    None => break,
-                }
+                // A second `via` replaces the first, as in keepalived.
+                valued!(
+                    |v: &str| v.parse().ok(),
+                    "invalid route via address {v}",
+                    |a| r.via = Some(a)
+                )
             }
             "or" => {
-                diags.push(Diagnostic::warning(
+                cx.push(Diagnostic::warning(
                     pos,
                     "\"or\" for routes is deprecated. Please use \"nexthop\"",
                 ));
-                match val(diags) {
-                    Some((v, vp)) => match v.parse() {
-                        Ok(a) => r.nexthops.push(Nexthop {
-                            via: Some(a),
-                            dev: None,
-                            weight: None,
-                            onlink: false,
-                        }),
-                        Err(_) => err(diags, vp, format!("invalid route or address {v}")),
-                    },
-                    None => break,
-                }
+                valued!(
+                    |v: &str| v.parse().ok(),
+                    "invalid route or address {v}",
+                    |a| r.nexthops.push(Nexthop {
+                        via: Some(a),
+                        ..Nexthop::default()
+                    })
+                )
             }
             "nexthop" => {
-                nexthop = Some(Nexthop {
-                    via: None,
-                    dev: None,
-                    weight: None,
-                    onlink: false,
-                });
-                step = 1;
+                self.nexthop = Some(Nexthop::default());
+                Some(1)
             }
-            "dev" | "oif" => match val(diags) {
-                Some((v, _)) => r.dev = Some(v.to_string()),
-                None => break,
-            },
+            "dev" | "oif" => {
+                r.dev = Some(val(cx)?.0.to_string());
+                Some(2)
+            }
             "onlink" => {
                 r.onlink = true;
-                step = 1;
+                Some(1)
             }
             "no_track" => {
                 r.no_track = true;
-                step = 1;
+                Some(1)
             }
-            "scope" => match val(diags) {
-                Some((v, vp)) => match scope(v) {
-                    Some(s) => r.scope = Some(s),
-                    None => err(
-                        diags,
-                        vp,
-                        format!("Scope {v} not found or invalid for route"),
-                    ),
-                },
-                None => break,
-            },
-            "table" => match val(diags) {
-                Some((v, vp)) => match table(v) {
+            "scope" => valued!(scope, "Scope {v} not found or invalid for route", |s| r
+                .scope =
+                Some(s)),
+            "table" => {
+                let (v, vp) = val(cx)?;
+                match table(v, cx.host) {
                     Some(t) => r.table = Some(t),
-                    None => err(diags, vp, format!("Routing table {v} not found for route")),
-                },
-                None => break,
-            },
-            "metric" | "preference" | "priority" => match val(diags) {
-                Some((v, vp)) => match u32_of(v) {
-                    Some(m) => r.metric = Some(m),
-                    None => err(diags, vp, format!("Invalid metric {v} specified for route")),
-                },
-                None => break,
-            },
-            "protocol" => match val(diags) {
-                Some((v, vp)) => match protocol(v) {
-                    Some(p) => r.protocol = Some(p),
-                    None => err(
-                        diags,
-                        vp,
-                        format!("Protocol {v} not found or invalid for route"),
-                    ),
-                },
-                None => break,
-            },
-            "tos" | "dsfield" => match val(diags) {
-                Some((v, vp)) => match u32_of(v).and_then(|n| u8::try_from(n).ok()) {
-                    Some(t) => r.tos = Some(t),
-                    None => err(diags, vp, format!("TOS value {v} is invalid")),
-                },
-                None => break,
-            },
-            "mtu" | "advmss" | "realms" => match val(diags) {
-                Some((v, vp)) => {
-                    let v = v.strip_prefix("lock ").unwrap_or(v);
-                    match u32_of(v) {
-                        Some(n) if w == "mtu" => r.mtu = Some(n),
-                        Some(n) if w == "advmss" => r.advmss = Some(n),
-                        Some(n) => r.realms = Some(n),
-                        None => err(diags, vp, format!("Invalid {w} {v} specified for route")),
-                    }
+                    None => bad(cx, vp, format!("Routing table {v} not found for route")),
                 }
-                None => break,
-            },
-            "pref" => match val(diags) {
-                Some((v, vp)) => match v {
-                    "low" => r.pref = Some(3),
-                    "medium" => r.pref = Some(0),
-                    "high" => r.pref = Some(1),
-                    _ => err(diags, vp, format!("Invalid pref {v} specified for route")),
-                },
-                None => break,
-            },
-            "encap" => {
-                diags.push(
-                    Diagnostic::error(pos, "route `encap` is not supported by vrrpd")
-                        .not_flagged_by_keepalived(),
-                );
-                break;
+                Some(2)
             }
-            _ if ROUTE_IGNORED.contains(&w) => match val(diags) {
-                Some((v, _)) => r.ignored.push(format!("{w} {v}")),
-                None => break,
-            },
-            "to" if dst.is_none() && !default_dst => step = 1,
-            _ if dst.is_none() && !default_dst => {
-                step = 1;
-                if let Some(t) = RouteType::from_name(w) {
+            "metric" | "preference" | "priority" => {
+                valued!(u32_of, "Invalid metric {v} specified for route", |m| r
+                    .metric =
+                    Some(m))
+            }
+            "protocol" => valued!(
+                protocol,
+                "Protocol {v} not found or invalid for route",
+                |p| r.protocol = Some(p)
+            ),
+            "tos" | "dsfield" => valued!(
+                |v| u32_of(v).and_then(|n| u8::try_from(n).ok()),
+                "TOS value {v} is invalid",
+                |t| r.tos = Some(t)
+            ),
+            "mtu" => valued!(u32_of, "Invalid mtu {v} specified for route", |n| r.mtu =
+                Some(n)),
+            "advmss" => valued!(u32_of, "Invalid advmss {v} specified for route", |n| r
+                .advmss =
+                Some(n)),
+            "realms" => valued!(u32_of, "Invalid realms {v} specified for route", |n| r
+                .realms =
+                Some(n)),
+            "pref" => valued!(
+                |v| match v {
+                    "low" => Some(3),
+                    "medium" => Some(0),
+                    "high" => Some(1),
+                    _ => None,
+                },
+                "Invalid pref {v} specified for route",
+                |p| r.pref = Some(p)
+            ),
+            "encap" => {
+                cx.push(Diagnostic::notice(
+                    pos,
+                    "route `encap` is not supported by vrrpd: the route is not installed",
+                ));
+                None
+            }
+            _ if ROUTE_IGNORED.contains(&w) => {
+                let (v, _) = val(cx)?;
+                r.ignored.push(format!("{w} {v}"));
+                Some(2)
+            }
+            _ if self.dst.is_none() && !self.default_dst => {
+                if w == "to" {
+                } else if let Some(t) = RouteType::from_name(w) {
                     r.kind = t;
                 } else if w == "default" {
-                    default_dst = true;
+                    self.default_dst = true;
                 } else {
-                    match w.split_once('/') {
-                        Some((a, l)) if a.parse::<IpAddr>().is_ok() => {
-                            let max = if a.contains(':') { 128 } else { 32 };
-                            if l.parse::<u8>().map_or(true, |n| n > max) {
-                                err(
-                                    diags,
-                                    pos,
-                                    format!("Invalid address prefix len {l} for address {w}"),
-                                );
-                            }
-                        }
-                        _ if w.parse::<IpAddr>().is_ok() => {}
-                        _ => err(diags, pos, format!("unknown route keyword {w}")),
-                    }
-                    dst = Some((w, pos));
+                    self.failed |= !check_dst(w, pos, cx);
+                    self.dst = Some((w, pos));
                 }
+                Some(1)
             }
             _ => {
-                err(diags, pos, format!("unknown route keyword {w}"));
-                step = 1;
+                bad(cx, pos, format!("unknown route keyword {w}"));
+                Some(1)
             }
         }
-        i += step;
     }
-    r.nexthops.extend(nexthop.take());
-    if !r.ignored.is_empty() {
-        diags.push(
-            Diagnostic::warning(
+
+    /// The route, with keepalived's checks across its words.
+    fn finish(mut self, line: &Pos, tracked: bool, cx: &mut Cx) -> Option<Route> {
+        let mut r = self.r;
+        r.nexthops.extend(self.nexthop.take());
+        if !r.ignored.is_empty() {
+            cx.push(Diagnostic::notice(
                 line,
                 format!(
                     "route options not installed by vrrpd: {}",
                     r.ignored.join(", ")
                 ),
-            )
-            .not_flagged_by_keepalived(),
-        );
-    }
-    if diags.0.iter().filter(|d| d.is_error()).count() > errors {
-        return None;
-    }
-    // The family comes from the destination, or from the other addresses for `default`.
-    let others: Vec<IpAddr> = [r.via, r.src]
-        .into_iter()
-        .flatten()
-        .chain(r.from.map(|p| p.addr))
-        .chain(r.nexthops.iter().filter_map(|n| n.via))
-        .collect();
-    match dst {
-        Some((w, _)) => r.dst = prefix(w)?,
-        None if default_dst => {
-            if others.first().is_some_and(IpAddr::is_ipv6) {
-                r.dst.addr = IpAddr::from([0u16; 8]);
+            ));
+        }
+        // The family comes from the destination, or from the other addresses for `default`.
+        let others: Vec<IpAddr> = [r.via, r.src]
+            .into_iter()
+            .flatten()
+            .chain(r.from.map(|p| p.addr))
+            .chain(r.nexthops.iter().filter_map(|n| n.via))
+            .collect();
+        match self.dst {
+            Some((w, _)) => r.dst = prefix(w)?,
+            None if self.default_dst => {
+                if others.first().is_some_and(IpAddr::is_ipv6) {
+                    r.dst.addr = IpAddr::from([0u16; 8]);
+                }
+            }
+            None => {
+                bad(cx, line, "Route must have a destination".into());
+                return None;
             }
         }
-        None => {
-            err(diags, line, "Route must have a destination".to_string());
-            return None;
-        }
-    }
-    if others.iter().any(|a| a.is_ipv6() != r.is_ipv6()) {
-        err(
-            diags,
-            line,
-            "Cannot mix IPv4 and IPv6 addresses for route".to_string(),
-        );
-        return None;
-    }
-    if let Some(f) = r.from {
-        if !r.is_ipv6() {
-            err(
-                diags,
+        if others.iter().any(|a| a.is_ipv6() != r.is_ipv6()) {
+            bad(
+                cx,
                 line,
-                format!("route from address only supported with IPv6 ({f})"),
+                "Cannot mix IPv4 and IPv6 addresses for route".into(),
             );
             return None;
         }
+        if let Some(f) = r.from {
+            if !r.is_ipv6() {
+                bad(
+                    cx,
+                    line,
+                    format!("route from address only supported with IPv6 ({f})"),
+                );
+                return None;
+            }
+        }
+        // keepalived tracks a route by its own `dev` only (not a multipath route's).
+        if tracked && r.dev.is_none() && !r.no_track {
+            cx.push(Diagnostic::warning(
+                line,
+                format!(
+                    "Warning - cannot track route {} with no interface specified, not tracking",
+                    r.dst
+                ),
+            ));
+        }
+        Some(r)
     }
-    // keepalived tracks a route by its own `dev` only (not a multipath route's).
-    if tracked && r.dev.is_none() && !r.no_track {
-        diags.push(Diagnostic::warning(
-            line,
-            format!(
-                "Warning - cannot track route {} with no interface specified, not tracking",
-                r.dst
-            ),
-        ));
+}
+
+/// A keyword's value, or a complaint that it has none.
+fn value<'t>(w: &str, pos: &Pos, arg: Option<Tok<'t>>, cx: &mut Cx) -> Option<Tok<'t>> {
+    if arg.is_none() {
+        bad(cx, pos, format!("route keyword `{w}` needs a value"));
     }
-    Some(r)
+    arg
+}
+
+/// A destination word: an address or prefix. False (reported) when it is neither.
+fn check_dst(w: &str, pos: &Pos, cx: &mut Cx) -> bool {
+    match w.split_once('/') {
+        Some((a, l)) if a.parse::<IpAddr>().is_ok() => {
+            let max = if a.contains(':') { 128 } else { 32 };
+            if l.parse::<u8>().map_or(true, |n| n > max) {
+                bad(
+                    cx,
+                    pos,
+                    format!("Invalid address prefix len {l} for address {w}"),
+                );
+                return false;
+            }
+            true
+        }
+        _ if w.parse::<IpAddr>().is_ok() => true,
+        _ => {
+            bad(cx, pos, format!("unknown route keyword {w}"));
+            false
+        }
+    }
+}
+
+/// Parses one route line. `tracked`: a `virtual_routes` line (keepalived warns when it cannot
+/// track the route). `None` (reported) when the line is unusable.
+pub fn parse_route(c: &Node, tracked: bool, cx: &mut Cx) -> Option<Route> {
+    let toks = tokens(c);
+    let mut line = RouteLine::new();
+    let mut i = 0;
+    while i < toks.len() {
+        let (w, pos) = toks[i];
+        let arg = toks.get(i + 1).copied();
+        let step = if line.nexthop.is_some() {
+            line.nexthop_word(w, pos, arg, cx)
+        } else {
+            line.route_word(w, pos, arg, cx)
+        };
+        match step {
+            Some(n) => i += n,
+            None => return None,
+        }
+    }
+    if line.failed {
+        return None;
+    }
+    line.finish(c.pos(), tracked, cx)
+}
+
+/// Rule options that take a value.
+const RULE_VALUED: &[&str] = &[
+    "from",
+    "to",
+    "tos",
+    "dsfield",
+    "fwmark",
+    "iif",
+    "dev",
+    "oif",
+    "table",
+    "lookup",
+    "preference",
+    "priority",
+    "goto",
+    "realms",
+    "suppress_prefixlength",
+    "suppress_ifgroup",
+    "uidrange",
+    "ipproto",
+    "sport",
+    "dport",
+];
+
+/// A rule option without a value; false when `w` is not one.
+fn rule_flag(r: &mut Rule, w: &str) -> bool {
+    match w {
+        "not" => r.not = true,
+        "l3mdev" => r.l3mdev = true,
+        "no_track" => r.no_track = true,
+        "nop" => r.action = RuleAction::Nop,
+        "blackhole" => r.action = RuleAction::Blackhole,
+        "unreachable" => r.action = RuleAction::Unreachable,
+        "prohibit" => r.action = RuleAction::Prohibit,
+        _ => return false,
+    }
+    true
+}
+
+/// A rule option with its value; false when the value is bad (reported).
+fn rule_option(r: &mut Rule, w: &str, v: &str, vp: &Pos, cx: &mut Cx) -> bool {
+    let ok = match w {
+        "from" | "to" => {
+            let p = if v == "all" {
+                Some(None)
+            } else {
+                prefix(v).map(Some)
+            };
+            match (p, w) {
+                (Some(p), "from") => r.from = p,
+                (Some(p), _) => r.to = p,
+                (None, _) => {}
+            }
+            p.is_some()
+        }
+        "tos" | "dsfield" => u32_of(v)
+            .and_then(|n| u8::try_from(n).ok())
+            .map(|t| r.tos = Some(t))
+            .is_some(),
+        "fwmark" => {
+            let (m, mask) = match v.split_once('/') {
+                Some((m, k)) => (u32_of(m), Some(u32_of(k))),
+                None => (u32_of(v), None),
+            };
+            match (m, mask) {
+                (Some(m), None) => r.fwmark = Some(m),
+                (Some(m), Some(Some(k))) => {
+                    r.fwmark = Some(m);
+                    r.fwmask = Some(k);
+                }
+                _ => {}
+            }
+            r.fwmark.is_some() && !matches!(mask, Some(None))
+        }
+        "iif" | "dev" => {
+            r.iif = Some(v.to_string());
+            true
+        }
+        "oif" => {
+            r.oif = Some(v.to_string());
+            true
+        }
+        "table" | "lookup" => match table(v, cx.host) {
+            Some(t) => {
+                r.action = RuleAction::Table(t);
+                true
+            }
+            None => {
+                bad(cx, vp, format!("Routing table {v} not found for rule"));
+                return false;
+            }
+        },
+        "preference" | "priority" => match u32_of(v) {
+            Some(p) => {
+                r.priority = p;
+                true
+            }
+            None => {
+                bad(cx, vp, format!("Invalid rule preference {w} specified"));
+                return false;
+            }
+        },
+        "goto" => u32_of(v).map(|g| r.action = RuleAction::Goto(g)).is_some(),
+        "realms" => u32_of(v).map(|n| r.realms = Some(n)).is_some(),
+        "suppress_prefixlength" => u32_of(v)
+            .map(|n| r.suppress_prefixlength = Some(n))
+            .is_some(),
+        "suppress_ifgroup" => u32_of(v).map(|n| r.suppress_ifgroup = Some(n)).is_some(),
+        "uidrange" => range(v).map(|u| r.uidrange = Some(u)).is_some(),
+        "ipproto" => ip_proto(v).map(|p| r.ipproto = Some(p)).is_some(),
+        "sport" => range(v).map(|p| r.sport = Some(p)).is_some(),
+        _ => range(v).map(|p| r.dport = Some(p)).is_some(),
+    };
+    if !ok {
+        let what = match w {
+            "from" | "to" => format!("{w} address"),
+            "dsfield" => "tos".into(),
+            other => other.to_string(),
+        };
+        bad(cx, vp, format!("Invalid rule {what} {v}"));
+    }
+    ok
 }
 
 /// Parses one rule line (see [`parse_route`]).
-pub fn parse_rule(c: &Node, diags: &mut Diags) -> Option<Rule> {
+pub fn parse_rule(c: &Node, cx: &mut Cx) -> Option<Rule> {
     let toks = tokens(c);
-    let errors = diags.0.iter().filter(|d| d.is_error()).count();
     let line = c.pos();
     let mut r = Rule::default();
     let mut has_pref = false;
+    let mut failed = false;
     let mut i = 0;
-    let err = |diags: &mut Diags, pos: &Pos, msg: String| diags.push(Diagnostic::error(pos, msg));
     while i < toks.len() {
         let (w, pos) = toks[i];
-        let flag = matches!(
-            w,
-            "not" | "l3mdev" | "no_track" | "nop" | "blackhole" | "unreachable" | "prohibit"
-        );
-        if flag {
-            match w {
-                "not" => r.not = true,
-                "l3mdev" => r.l3mdev = true,
-                "no_track" => r.no_track = true,
-                "nop" => r.action = RuleAction::Nop,
-                "blackhole" => r.action = RuleAction::Blackhole,
-                "unreachable" => r.action = RuleAction::Unreachable,
-                _ => r.action = RuleAction::Prohibit,
-            }
+        if rule_flag(&mut r, w) {
             i += 1;
             continue;
         }
-        const VALUED: &[&str] = &[
-            "from",
-            "to",
-            "tos",
-            "dsfield",
-            "fwmark",
-            "iif",
-            "dev",
-            "oif",
-            "table",
-            "lookup",
-            "preference",
-            "priority",
-            "goto",
-            "realms",
-            "suppress_prefixlength",
-            "suppress_ifgroup",
-            "uidrange",
-            "ipproto",
-            "sport",
-            "dport",
-        ];
-        if !VALUED.contains(&w) {
-            err(diags, pos, format!("Unknown rule option {w}"));
+        if !RULE_VALUED.contains(&w) {
+            bad(cx, pos, format!("Unknown rule option {w}"));
+            failed = true;
             i += 1;
             continue;
         }
         let Some(&(v, vp)) = toks.get(i + 1) else {
-            err(diags, pos, format!("rule option `{w}` needs a value"));
-            break;
+            bad(cx, pos, format!("rule option `{w}` needs a value"));
+            return None;
         };
-        let bad = |diags: &mut Diags, what: &str| {
-            err(diags, vp, format!("Invalid rule {what} {v}"));
-        };
-        match w {
-            "from" | "to" => {
-                let p = if v == "all" {
-                    Ok(None)
-                } else {
-                    prefix(v).ok_or(()).map(Some)
-                };
-                match p {
-                    Ok(p) if w == "from" => r.from = p,
-                    Ok(p) => r.to = p,
-                    Err(()) => bad(diags, &format!("{w} address")),
-                }
-            }
-            "tos" | "dsfield" => match u32_of(v).and_then(|n| u8::try_from(n).ok()) {
-                Some(t) => r.tos = Some(t),
-                None => bad(diags, "tos"),
-            },
-            "fwmark" => {
-                let (m, mask) = match v.split_once('/') {
-                    Some((m, k)) => (u32_of(m), Some(u32_of(k))),
-                    None => (u32_of(v), None),
-                };
-                match (m, mask) {
-                    (Some(m), None) => r.fwmark = Some(m),
-                    (Some(m), Some(Some(k))) => {
-                        r.fwmark = Some(m);
-                        r.fwmask = Some(k);
-                    }
-                    _ => bad(diags, "fwmark"),
-                }
-            }
-            "iif" | "dev" => r.iif = Some(v.to_string()),
-            "oif" => r.oif = Some(v.to_string()),
-            "table" | "lookup" => match table(v) {
-                Some(t) => r.action = RuleAction::Table(t),
-                None => err(diags, vp, format!("Routing table {v} not found for rule")),
-            },
-            "preference" | "priority" => match u32_of(v) {
-                Some(p) => {
-                    r.priority = p;
-                    has_pref = true;
-                }
-                None => err(diags, vp, format!("Invalid rule preference {w} specified")),
-            },
-            "goto" => match u32_of(v) {
-                Some(g) => r.action = RuleAction::Goto(g),
-                None => bad(diags, "goto"),
-            },
-            "realms" => match u32_of(v) {
-                Some(n) => r.realms = Some(n),
-                None => bad(diags, "realms"),
-            },
-            "suppress_prefixlength" => match u32_of(v) {
-                Some(n) => r.suppress_prefixlength = Some(n),
-                None => bad(diags, "suppress_prefixlength"),
-            },
-            "suppress_ifgroup" => match u32_of(v) {
-                Some(n) => r.suppress_ifgroup = Some(n),
-                None => bad(diags, "suppress_ifgroup"),
-            },
-            "uidrange" => match range(v) {
-                Some(u) => r.uidrange = Some(u),
-                None => bad(diags, "uidrange"),
-            },
-            "ipproto" => match ip_proto(v) {
-                Some(p) => r.ipproto = Some(p),
-                None => bad(diags, "ipproto"),
-            },
-            "sport" => match range(v) {
-                Some(p) => r.sport = Some(p),
-                None => bad(diags, "sport"),
-            },
-            _ => match range(v) {
-                Some(p) => r.dport = Some(p),
-                None => bad(diags, "dport"),
-            },
-        }
+        failed |= !rule_option(&mut r, w, v, vp, cx);
+        has_pref |= matches!(w, "preference" | "priority");
         i += 2;
     }
-    if diags.0.iter().filter(|d| d.is_error()).count() > errors {
+    if failed {
         return None;
     }
     let fams: Vec<bool> = [r.from, r.to]
@@ -901,8 +927,8 @@ pub fn parse_rule(c: &Node, diags: &mut Diags) -> Option<Rule> {
         .map(|p| p.addr.is_ipv6())
         .collect();
     if fams.windows(2).any(|w| w[0] != w[1]) {
-        err(
-            diags,
+        bad(
+            cx,
             line,
             "rule specification has mixed IPv4 and IPv6".to_string(),
         );
@@ -910,7 +936,7 @@ pub fn parse_rule(c: &Node, diags: &mut Diags) -> Option<Rule> {
     }
     r.ipv6 = fams.first().copied().unwrap_or(false);
     if !has_pref {
-        diags.push(Diagnostic::warning(
+        cx.push(Diagnostic::warning(
             line,
             "Rule has no preference specified - setting to 16384. This is probably not what you want.",
         ));
@@ -939,30 +965,33 @@ fn node(line: &str) -> Node {
     nodes[0].children[0].clone()
 }
 
+fn with_cx<T>(f: impl FnOnce(&mut Cx) -> T) -> (T, Vec<Diagnostic>) {
+    let host = crate::host::FakeHost::new();
+    let mut cx = Cx::new(&host, crate::registry::Sides::default());
+    let v = f(&mut cx);
+    (v, cx.diags.into_vec())
+}
+
 /// One `virtual_routes` line parsed on its own (tests here and in the daemon's crate).
 pub fn parse_route_text(line: &str) -> Option<Route> {
-    parse_route(&node(line), true, &mut Diags::default())
+    with_cx(|cx| parse_route(&node(line), true, cx)).0
 }
 
 /// One `virtual_rules` line parsed on its own.
 pub fn parse_rule_text(line: &str) -> Option<Rule> {
-    parse_rule(&node(line), &mut Diags::default())
+    with_cx(|cx| parse_rule(&node(line), cx)).0
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn route(line: &str) -> (Option<Route>, Diags) {
-        let mut d = Diags::default();
-        let r = parse_route(&node(line), true, &mut d);
-        (r, d)
+    fn route(line: &str) -> (Option<Route>, Vec<Diagnostic>) {
+        with_cx(|cx| parse_route(&node(line), true, cx))
     }
 
-    fn rule(line: &str) -> (Option<Rule>, Diags) {
-        let mut d = Diags::default();
-        let r = parse_rule(&node(line), &mut d);
-        (r, d)
+    fn rule(line: &str) -> (Option<Rule>, Vec<Diagnostic>) {
+        with_cx(|cx| parse_rule(&node(line), cx))
     }
 
     #[test]
@@ -970,7 +999,7 @@ mod tests {
         let (r, d) =
             route("src 192.0.2.1 203.0.113.0/24 via 192.0.2.254 dev eth0 table 100 metric 5 scope link onlink");
         let r = r.expect("route");
-        assert!(d.0.is_empty(), "{:?}", d.0);
+        assert!(d.is_empty(), "{:?}", d);
         assert_eq!(r.dst, prefix("203.0.113.0/24").unwrap());
         assert_eq!(r.src, Some("192.0.2.1".parse().unwrap()));
         assert_eq!(r.via, Some("192.0.2.254".parse().unwrap()));
@@ -989,7 +1018,7 @@ mod tests {
         assert!(r.is_ipv6() && r.dst.len == 0);
         let (r, d) = route("203.0.113.0/24 via 192.0.2.1 or 192.0.2.2 dev eth0");
         assert_eq!(r.unwrap().nexthops.len(), 1);
-        assert_eq!(d.0.len(), 1, "deprecated `or` warns");
+        assert_eq!(d.len(), 1, "deprecated `or` warns");
         let (r, _) =
             route("203.0.113.0/24 nexthop via 192.0.2.1 dev eth0 weight 2 nexthop via 192.0.2.2");
         let r = r.unwrap();
@@ -1026,28 +1055,28 @@ mod tests {
             let (r, d) = route(line);
             assert!(r.is_none(), "{line} must fail");
             assert!(
-                d.0.iter()
-                    .any(|x| x.is_error() && x.message.contains(msg) && x.line == 2),
+                d.iter()
+                    .any(|x| x.keepalived_flags() && x.message.contains(msg) && x.line == 2),
                 "{line}: {:?}",
-                d.0
+                d
             );
         }
         let (_, d) = route("203.0.113.0/24 via 192.0.2.1");
-        assert!(d.0[0].message.contains("cannot track route 203.0.113.0/24"));
+        assert!(d[0].message.contains("cannot track route 203.0.113.0/24"));
     }
 
     #[test]
     fn rules() {
         let (r, d) = rule("from 192.0.2.0/24 fwmark 0x10/0xff goto 200 priority 10");
         let r = r.unwrap();
-        assert!(d.0.is_empty());
+        assert!(d.is_empty());
         assert_eq!((r.fwmark, r.fwmask), (Some(0x10), Some(0xff)));
         assert_eq!(r.action, RuleAction::Goto(200));
         let (r, d) = rule("from 2001:db8::/32 table 100");
         let r = r.unwrap();
         assert!(r.ipv6);
         assert_eq!(r.priority, DEFAULT_RULE_PRIORITY);
-        assert!(d.0[0].message.contains("no preference"));
+        assert!(d[0].message.contains("no preference"));
         let (r, _) = rule("iif eth0 lookup main priority 5 not");
         let r = r.unwrap();
         assert!(r.not && !r.ipv6);
@@ -1072,11 +1101,7 @@ mod tests {
         ] {
             let (r, d) = rule(line);
             assert!(r.is_none(), "{line}");
-            assert!(
-                d.0.iter().any(|x| x.message.contains(msg)),
-                "{line}: {:?}",
-                d.0
-            );
+            assert!(d.iter().any(|x| x.message.contains(msg)), "{line}: {:?}", d);
         }
     }
 }

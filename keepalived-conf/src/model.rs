@@ -385,8 +385,20 @@ pub struct GlobalDefs {
     /// `vrrp_skip_check_adv_addr`: every instance's default for `skip_check_adv_addr`.
     #[serde(default)]
     pub skip_check_adv_addr: bool,
-    /// `net_namespace NAME`: the daemon runs in `/run/netns/NAME` (`-s` overrides; a reload
-    /// cannot change it).
+    /// `dynamic_interfaces`: an instance whose interface does not exist yet waits for it in
+    /// FAULT instead of stopping the daemon.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dynamic_interfaces: bool,
+    /// `default_interface` (keepalived's default `eth0`): where a `static_ipaddress` without
+    /// `dev` goes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_interface: Option<String>,
+    /// `reload_check_config [FILE]`: a file keepalived's `-t` would fail is not run, at start
+    /// or on reload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reload_check_config: Option<PathBuf>,
+    /// `net_namespace NAME` (top level): the daemon runs in `/run/netns/NAME` (`-s` overrides;
+    /// a reload cannot change it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub net_namespace: Option<String>,
     /// `vrrp_startup_delay SECS`: instances stay in INIT this long after the daemon starts.
@@ -539,6 +551,9 @@ impl Default for GlobalDefs {
             metrics_listen: None,
             vrrp_startup_delay: None,
             net_namespace: None,
+            dynamic_interfaces: false,
+            default_interface: None,
+            reload_check_config: None,
             lvs_sync_daemon: None,
             down_timer_adverts: 3,
             higher_prio_send_advert: false,

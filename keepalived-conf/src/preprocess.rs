@@ -8,12 +8,12 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::diag::{Diagnostic, Diags, Pos};
+use super::diag::{Diagnostic, Diags, Pos, Sources};
+use super::host::Host;
 
 /// Expansions beyond these are refused (keeps hostile input bounded).
 const MAX_INCLUDE_DEPTH: usize = 16;
 const MAX_SUBST_DEPTH: usize = 32;
-const MAX_LINES: usize = 2_000_000;
 const MAX_REPEAT: usize = 100_000;
 
 /// One logical line, comments already removed.
@@ -26,35 +26,33 @@ pub struct Line {
 
 /// Preprocessor settings.
 #[derive(Debug, Clone)]
-pub struct Options {
+pub struct Options<'h> {
     /// The config id `@ID` lines compare against.
     pub config_id: String,
+    /// Where files, the environment and `${_RANDOM}` come from.
+    pub host: &'h dyn Host,
+    /// At most this many lines after expansion (includes, `~SEQ`, parameters).
+    pub max_lines: usize,
 }
 
-impl Options {
-    /// keepalived's default config id: the host name up to its first dot.
-    pub fn default_config_id() -> String {
-        nix::unistd::gethostname()
-            .ok()
-            .and_then(|h| h.into_string().ok())
-            .map(|h| h.split('.').next().unwrap_or_default().to_string())
-            .unwrap_or_default()
-    }
+/// keepalived's default config id: the host name up to its first dot.
+pub fn default_config_id(host: &dyn Host) -> String {
+    host.hostname()
+        .split('.')
+        .next()
+        .unwrap_or_default()
+        .to_string()
 }
 
-/// Texts of every file read, for code frames.
-pub type Sources = std::collections::BTreeMap<PathBuf, String>;
-
-/// Preprocess `path` and the files it includes.
+/// Preprocess `path` and the files it includes; `None` when `path` itself cannot be read.
 pub fn preprocess_file(
     path: &Path,
-    opts: &Options,
+    opts: &Options<'_>,
     diags: &mut Diags,
     sources: &mut Sources,
 ) -> Option<Vec<Line>> {
-    let mut pp = Pre::new(opts);
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
+    let bytes = match opts.host.read(path) {
+        Ok(b) => b,
         Err(e) => {
             diags.push(Diagnostic::file_error(
                 path,
@@ -63,27 +61,59 @@ pub fn preprocess_file(
             return None;
         }
     };
-    pp.file(path, &text, diags, sources);
+    let mut pp = Pre::new(opts);
+    pp.file(path, &bytes, diags, sources);
     Some(pp.out)
 }
 
-/// Preprocess text with no file behind it (includes resolve against `name`'s directory).
-pub fn preprocess_str(text: &str, name: &Path, opts: &Options, diags: &mut Diags) -> Vec<Line> {
+/// Preprocess the contents of a file that is not read from the host (tests, fuzzing);
+/// includes resolve against `name`'s directory.
+pub fn preprocess_bytes(
+    bytes: &[u8],
+    name: &Path,
+    opts: &Options<'_>,
+    diags: &mut Diags,
+    sources: &mut Sources,
+) -> Vec<Line> {
     let mut pp = Pre::new(opts);
-    pp.file(name, text, diags, &mut Sources::new());
+    pp.file(name, bytes, diags, sources);
     pp.out
 }
 
-struct Pre<'o> {
-    opts: &'o Options,
+/// Lines of a file as text. keepalived reads bytes; a line that is not UTF-8 (an ISO-8859-1
+/// comment, say) is read with U+FFFD in place of the bad bytes, and said so only if they are
+/// not in a comment. Returns the text and the (1-based) numbers of the lines that were not.
+fn decode(bytes: &[u8]) -> (String, Vec<u32>) {
+    match std::str::from_utf8(bytes) {
+        Ok(t) => (t.to_string(), Vec::new()),
+        Err(_) => {
+            let mut bad = Vec::new();
+            let lines: Vec<String> = bytes
+                .split(|b| *b == b'\n')
+                .enumerate()
+                .map(|(i, l)| match std::str::from_utf8(l) {
+                    Ok(t) => t.to_string(),
+                    Err(_) => {
+                        bad.push(u32::try_from(i + 1).unwrap_or(u32::MAX));
+                        String::from_utf8_lossy(l).into_owned()
+                    }
+                })
+                .collect();
+            (lines.join("\n"), bad)
+        }
+    }
+}
+
+struct Pre<'o, 'h> {
+    opts: &'o Options<'h>,
     params: HashMap<String, Vec<String>>,
     stack: Vec<PathBuf>,
     out: Vec<Line>,
     pwd: PathBuf,
 }
 
-impl<'o> Pre<'o> {
-    fn new(opts: &'o Options) -> Self {
+impl<'o, 'h> Pre<'o, 'h> {
+    fn new(opts: &'o Options<'h>) -> Self {
         Self {
             opts,
             params: HashMap::new(),
@@ -93,11 +123,10 @@ impl<'o> Pre<'o> {
         }
     }
 
-    fn file(&mut self, path: &Path, text: &str, diags: &mut Diags, sources: &mut Sources) {
-        sources.insert(path.to_path_buf(), text.to_string());
+    fn file(&mut self, path: &Path, bytes: &[u8], diags: &mut Diags, sources: &mut Sources) {
+        let (text, not_utf8) = decode(bytes);
         let file: Arc<Path> = Arc::from(path);
-        self.stack
-            .push(path.canonicalize().unwrap_or_else(|_| path.to_path_buf()));
+        self.stack.push(self.opts.host.canonical(path));
         let saved_pwd = std::mem::replace(
             &mut self.pwd,
             path.parent()
@@ -112,6 +141,12 @@ impl<'o> Pre<'o> {
             let pos = Pos::new(&file, no, 1);
             let raw = strip_comment(lines[i].strip_suffix('\r').unwrap_or(lines[i]));
             i += 1;
+            if raw.contains('\u{fffd}') && not_utf8.contains(&no) {
+                diags.push(Diagnostic::notice(
+                    &pos,
+                    "this line is not valid UTF-8: its bad bytes are read as U+FFFD",
+                ));
+            }
             // A multi-line definition: `$NAME= \` then lines ending in `\`.
             if let Some((name, rest)) = definition(raw.trim_start()) {
                 if rest.trim() == "\\" {
@@ -134,6 +169,7 @@ impl<'o> Pre<'o> {
             }
             self.line(&raw, &pos, 0, diags, sources);
         }
+        sources.insert(path, text);
         self.pwd = saved_pwd;
         self.stack.pop();
     }
@@ -147,7 +183,7 @@ impl<'o> Pre<'o> {
         diags: &mut Diags,
         sources: &mut Sources,
     ) {
-        if depth > MAX_SUBST_DEPTH || self.out.len() >= MAX_LINES {
+        if depth > MAX_SUBST_DEPTH || self.out.len() >= self.opts.max_lines {
             diags.push(Diagnostic::error(
                 pos,
                 "parameter expansion too deep or too large",
@@ -180,6 +216,10 @@ impl<'o> Pre<'o> {
                     }
                     let rest = rest.to_string();
                     for b in bindings {
+                        if self.out.len() >= self.opts.max_lines {
+                            diags.push(Diagnostic::error(pos, "repetition too large"));
+                            return;
+                        }
                         let saved: Vec<_> = b
                             .iter()
                             .map(|(k, _)| (k.clone(), self.params.get(k).cloned()))
@@ -254,7 +294,7 @@ impl<'o> Pre<'o> {
             if !changed {
                 return cur;
             }
-            if cur.len() > MAX_REPEAT {
+            if cur.len() > MAX_REPEAT || cur.iter().map(String::len).sum::<usize>() > 1 << 20 {
                 break;
             }
         }
@@ -318,12 +358,12 @@ impl<'o> Pre<'o> {
             "_INSTANCE" => self.opts.config_id.clone(),
             "_HASH" => "#".into(),
             "_BANG" => "!".into(),
-            "_ENV" => std::env::var(words.next()?).unwrap_or_default(),
+            "_ENV" => self.opts.host.env(words.next()?).unwrap_or_default(),
             "_RANDOM" => {
                 let min: u64 = words.next().and_then(|w| w.parse().ok()).unwrap_or(0);
                 let max: u64 = words.next().and_then(|w| w.parse().ok()).unwrap_or(32767);
                 let (lo, hi) = (min.min(max), min.max(max));
-                rand::random_range(lo..=hi).to_string()
+                self.opts.host.random(lo, hi).to_string()
             }
             _ => return self.params.get(name).cloned(),
         };
@@ -338,26 +378,19 @@ impl<'o> Pre<'o> {
             } else {
                 self.pwd.join(&p)
             };
-            match glob::glob(&full.to_string_lossy()) {
-                Ok(paths) => {
-                    let mut v: Vec<PathBuf> = paths
-                        .filter_map(Result::ok)
-                        .filter(|p| p.is_file())
-                        .collect();
-                    v.sort();
-                    found.extend(v);
-                }
+            match self.opts.host.glob(&full.to_string_lossy()) {
+                Ok(v) => found.extend(v),
                 Err(e) => diags.push(Diagnostic::error(pos, format!("bad include pattern: {e}"))),
             }
         }
         if found.is_empty() {
-            diags.push(
-                Diagnostic::warning(pos, format!("no file matches include `{pat}`"))
-                    .not_flagged_by_keepalived(),
-            );
+            diags.push(Diagnostic::notice(
+                pos,
+                format!("no file matches include `{pat}`"),
+            ));
         }
         for m in found {
-            let canon = m.canonicalize().unwrap_or_else(|_| m.clone());
+            let canon = self.opts.host.canonical(&m);
             if self.stack.contains(&canon) {
                 diags.push(Diagnostic::error(
                     pos,
@@ -369,8 +402,8 @@ impl<'o> Pre<'o> {
                 diags.push(Diagnostic::error(pos, "includes nested too deeply"));
                 continue;
             }
-            match std::fs::read_to_string(&m) {
-                Ok(text) => self.file(&m, &text, diags, sources),
+            match self.opts.host.read(&m) {
+                Ok(bytes) => self.file(&m, &bytes, diags, sources),
                 Err(e) => diags.push(Diagnostic::error(
                     pos,
                     format!("cannot read `{}`: {e}", m.display()),
@@ -593,12 +626,21 @@ mod tests {
     use super::*;
 
     fn pp(text: &str, id: &str) -> Vec<String> {
+        let host = crate::host::FakeHost::new();
         let opts = Options {
             config_id: id.into(),
+            host: &host,
+            max_lines: 1 << 20,
         };
         let mut d = Diags::default();
-        let out = preprocess_str(text, Path::new("/nonexistent/k.conf"), &opts, &mut d);
-        assert!(!d.has_errors(), "{:?}", d.0);
+        let out = preprocess_bytes(
+            text.as_bytes(),
+            Path::new("/nonexistent/k.conf"),
+            &opts,
+            &mut d,
+            &mut Sources::default(),
+        );
+        assert!(!d.has_errors(), "{:?}", d.list);
         out.into_iter().map(|l| l.text.trim().to_string()).collect()
     }
 
@@ -624,8 +666,7 @@ mod tests {
         assert_eq!(pp("$I=@m\n$I priority 240", "x"), Vec::<String>::new());
         assert_eq!(pp("a ${_HASH}b${_INSTANCE}", "me"), vec!["a #bme"]);
         assert_eq!(pp("a ${_PWD}", "me"), vec!["a /nonexistent"]);
-        let r = pp("${_RANDOM 5 7}", "me");
-        assert!(matches!(r[0].as_str(), "5" | "6" | "7"), "{r:?}");
+        assert_eq!(pp("${_RANDOM 5 7} ${_RANDOM 5 7}", "me"), ["5 6"]);
     }
 
     #[test]
@@ -669,6 +710,34 @@ mod tests {
         assert_eq!(brace_expand("a/{x,y}.conf"), vec!["a/x.conf", "a/y.conf"]);
         assert_eq!(brace_expand("{a,b{1,2}}c"), vec!["ac", "b1c", "b2c"]);
         assert_eq!(brace_expand("plain"), vec!["plain"]);
+    }
+
+    #[test]
+    fn latin1_bytes_are_read_not_refused() {
+        let (text, bad) = decode(b"a # caf\xe9\nb\n");
+        assert_eq!(text, "a # caf\u{fffd}\nb\n");
+        assert_eq!(bad, [1]);
+        let host = crate::host::FakeHost::new().with_file("/k.conf", "");
+        let opts = Options {
+            config_id: "h".into(),
+            host: &host,
+            max_lines: 100,
+        };
+        let mut d = Diags::default();
+        let mut s = Sources::default();
+        let mut pp = Pre::new(&opts);
+        pp.file(
+            Path::new("/k.conf"),
+            b"x 1 # \xe9t\xe9\ny caf\xe9\n",
+            &mut d,
+            &mut s,
+        );
+        let lines: Vec<&str> = pp.out.iter().map(|l| l.text.trim()).collect();
+        assert_eq!(lines, ["x 1", "y caf\u{fffd}"]);
+        // Said once, for the line where the bytes are not in a comment.
+        assert_eq!(d.list.len(), 1, "{:?}", d.list);
+        assert_eq!(d.list[0].line, 2);
+        assert!(!d.list[0].keepalived_flags() && !d.list[0].is_error());
     }
 
     #[test]

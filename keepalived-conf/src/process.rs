@@ -140,17 +140,14 @@ impl ProcessDraft {
     /// taken as 2 (the soft limit is half of it and must not be 0).
     pub fn rlimit_rttime(&mut self, s: Side, n: &Node, d: &mut Diags) {
         if n.name().ends_with("_rtime") {
-            d.push(
-                Diagnostic::warning(
-                    n.pos(),
-                    format!(
-                        "Keyword '{}' is deprecated - please use '{}_rlimit_rttime'",
-                        n.name(),
-                        s.word()
-                    ),
-                )
-                .not_flagged_by_keepalived(),
-            );
+            d.push(Diagnostic::notice(
+                n.pos(),
+                format!(
+                    "Keyword '{}' is deprecated - please use '{}_rlimit_rttime'",
+                    n.name(),
+                    s.word()
+                ),
+            ));
         }
         let Some(t) = n.args.first() else {
             return err(n.pos(), d, format!("`{}` needs a value", n.name()));
@@ -317,16 +314,9 @@ pub fn c_number(s: &str) -> Option<u64> {
     u64::from_str_radix(digits, radix).ok()
 }
 
-/// The host's online CPUs, as keepalived counts them (`_SC_NPROCESSORS_ONLN`).
-pub fn online_cpus() -> Option<usize> {
-    nix::unistd::sysconf(nix::unistd::SysconfVar::_NPROCESSORS_ONLN)
-        .ok()
-        .flatten()
-        .and_then(|n| usize::try_from(n).ok())
-}
-
+/// keepalived reports a bad process setting and ignores it.
 fn err(pos: &Pos, d: &mut Diags, msg: String) {
-    d.push(Diagnostic::error(pos, msg));
+    d.push(Diagnostic::warning(pos, msg));
 }
 
 #[cfg(test)]
@@ -346,7 +336,7 @@ mod tests {
     fn ok(global: &str) -> ProcessSettings {
         let (p, d) = parse(global);
         assert!(
-            d.iter().all(|d| !d.keepalived_flags),
+            d.iter().all(|d| !d.keepalived_flags()),
             "{global}: unexpected {d:?}"
         );
         p
@@ -354,7 +344,7 @@ mod tests {
 
     fn flagged(global: &str) -> String {
         let (_, d) = parse(global);
-        let f: Vec<_> = d.iter().filter(|d| d.keepalived_flags).collect();
+        let f: Vec<_> = d.iter().filter(|d| d.keepalived_flags()).collect();
         assert!(!f.is_empty(), "{global}: nothing flagged");
         f[0].message.clone()
     }
@@ -428,10 +418,10 @@ mod tests {
             col: 1,
         });
         assert!(draft.resolve(Some(2), &mut d).vrrp.cpu_affinity.is_empty());
-        assert!(d.0[0]
+        assert!(d.list[0]
             .message
             .contains("Invalid cpu_id:3 specified for vrrp process"));
-        assert!(d.0[0].keepalived_flags);
+        assert!(d.list[0].keepalived_flags());
     }
 
     #[test]

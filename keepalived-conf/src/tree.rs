@@ -161,7 +161,7 @@ mod tests {
             "v X {\n state MASTER\n vip {\n  a dev e\n }\n}\ng { }",
         ] {
             let (n, d) = tree(src);
-            assert!(d.0.is_empty(), "{src}: {:?}", d.0);
+            assert!(d.list.is_empty(), "{src}: {:?}", d.list);
             assert_eq!(shape(&n), want, "{src}");
         }
     }
@@ -169,11 +169,11 @@ mod tests {
     #[test]
     fn unbalanced_braces() {
         let (_, d) = tree("a {\n b\n");
-        assert_eq!(d.0.len(), 1);
-        assert_eq!((d.0[0].line, d.0[0].col), (1, 3));
+        assert_eq!(d.list.len(), 1);
+        assert_eq!((d.list[0].line, d.list[0].col), (1, 3));
         let (n, d) = tree("a\n}\nb");
-        assert_eq!(d.0.len(), 1);
-        assert_eq!(d.0[0].line, 2);
+        assert_eq!(d.list.len(), 1);
+        assert_eq!(d.list[0].line, 2);
         assert_eq!(shape(&n), "a();b()");
     }
 }

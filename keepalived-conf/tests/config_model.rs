@@ -561,14 +561,8 @@ vrrp_instance VI_1 {
         .iter()
         .map(|t| (t.name.as_str(), t.weight, t.reverse))
         .collect();
-    assert_eq!(
-        t,
-        [
-            ("haproxy", Some(-20), false),
-            ("args", Some(10), true),
-            ("nosuch", None, false)
-        ]
-    );
+    // keepalived drops an entry naming no vrrp_track_process ("not found, ignoring").
+    assert_eq!(t, [("haproxy", Some(-20), false), ("args", Some(10), true)]);
     assert_eq!(c.sync_groups[0].track_processes[0].name, "never");
 
     let text_of = |line: u32| {
@@ -604,9 +598,9 @@ vrrp_instance VI_1 {
         "{}",
         config::render(&diags)
     );
-    assert_eq!(
-        diags.iter().filter(|d| d.is_error()).count(),
-        2,
+    // keepalived logs each of these and runs the file; so does vrrpd.
+    assert!(
+        !diags.iter().any(|d| d.is_error()),
         "{}",
         config::render(&diags)
     );
@@ -750,7 +744,9 @@ fn tcp_check_half_open_and_reset_close_extensions() {
     let smtp = "virtual_server 192.0.2.100 25 {\n real_server 192.0.2.11 25 {\n  SMTP_CHECK {\n   host {\n    half_open\n   }\n  }\n }\n}\n";
     let (_, diags) = config::load_str(smtp, Path::new("t.conf"));
     assert!(
-        diags.iter().any(|d| d.is_error() && d.line == 5),
+        diags.iter().any(|d| d.keepalived_flags()
+            && d.line == 5
+            && d.message.contains("Unknown keyword 'half_open'")),
         "{}",
         config::render(&diags)
     );
@@ -787,7 +783,7 @@ fn file_check_names_a_track_file_and_scheduler_flags_map_like_ipvs() {
     assert!(
         diags
             .iter()
-            .any(|d| d.is_error() && d.message.contains("track_file nope not found")),
+            .any(|d| d.keepalived_flags() && d.message.contains("track_file nope not found")),
         "{}",
         config::render(&diags)
     );
@@ -834,8 +830,8 @@ fn virtualhost_precedence_url_checker_real_server_virtual_server() {
     };
     let text = format!(
         "virtual_server 192.0.2.100 80 {{\n delay_loop 0.05\n virtualhost vs.example\n\
-         real_server 127.0.0.1 {} {{\n{}  SSL_GET {{\n   enable_sni\n  }}\n }}\n\
-         real_server 127.0.0.1 {} {{\n  virtualhost rs.example\n{}{}{}  SSL_GET {{\n   enable_sni\n  }}\n }}\n}}\n",
+         real_server 127.0.0.1 {} {{\n{}  SSL_GET {{\n   enable_sni\n   url {{\n    path /\n   }}\n  }}\n }}\n\
+         real_server 127.0.0.1 {} {{\n  virtualhost rs.example\n{}{}{}  SSL_GET {{\n   enable_sni\n   url {{\n    path /\n   }}\n  }}\n }}\n}}\n",
         ports[0],
         check("", "/vs", ""),
         ports[1],
@@ -901,13 +897,15 @@ fn smtp_alert_keys_and_defaults() {
         vrrp_instance A {\n interface eth0\n virtual_router_id 1\n smtp_alert no\n \
         virtual_ipaddress { 192.0.2.1 }\n}\n\
         vrrp_instance B {\n interface eth0\n virtual_router_id 2\n virtual_ipaddress { 192.0.2.2 }\n}\n\
-        virtual_server 192.0.2.100 80 {\n smtp_alert\n real_server 198.51.100.1 80 {\n  smtp_alert on\n }\n \
+        virtual_server 192.0.2.100 80 {\n protocol TCP\n lb_algo rr\n lb_kind NAT\n smtp_alert\n real_server 198.51.100.1 80 {\n  smtp_alert on\n }\n \
         real_server 198.51.100.2 80 {\n }\n}\n";
     let (c, diags) = config::load_str(text, Path::new("t.conf"));
     assert!(
         diags
             .iter()
-            .all(|d| d.message.contains("partly implemented")),
+            .all(|d| d.message.contains("partly implemented")
+                || d.message
+                    .contains("Sync group G has only 1 virtual router(s)")),
         "{diags:?}"
     );
     let m = &c.global.mail;

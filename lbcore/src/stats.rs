@@ -102,6 +102,33 @@ impl Estimator {
     }
 }
 
+/// Which slot a dataplane worker writes, and whether it is the slot's only writer (then a
+/// load and a store do, as for the dataplane's own counters; else an atomic add).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Writer {
+    slot: u32,
+    exclusive: bool,
+}
+
+impl Writer {
+    /// Worker `worker` of `workers`.
+    pub fn new(worker: u32, workers: u32) -> Self {
+        Self {
+            slot: worker % SLOTS as u32,
+            exclusive: workers as usize <= SLOTS,
+        }
+    }
+
+    #[inline]
+    fn add(self, c: &AtomicU64, n: u64) {
+        if self.exclusive {
+            c.store(c.load(Relaxed).wrapping_add(n), Relaxed);
+        } else {
+            c.fetch_add(n, Relaxed);
+        }
+    }
+}
+
 /// Counters of one virtual service or real server, written by the dataplane workers.
 #[derive(Debug, Default)]
 pub struct Traffic {
@@ -111,30 +138,30 @@ pub struct Traffic {
 
 impl Traffic {
     #[inline]
-    fn slot(&self, worker: u32) -> &Slot {
-        &self.slots[worker as usize % SLOTS]
+    fn slot(&self, w: Writer) -> &Slot {
+        &self.slots[w.slot as usize]
     }
 
     /// A connection was scheduled.
     #[inline]
-    pub fn conn(&self, worker: u32) {
-        self.slot(worker).conns.fetch_add(1, Relaxed);
+    pub fn conn(&self, w: Writer) {
+        w.add(&self.slot(w).conns, 1);
     }
 
     /// A packet from the client (IP length in bytes).
     #[inline]
-    pub fn packet_in(&self, worker: u32, bytes: u64) {
-        let s = self.slot(worker);
-        s.inpkts.fetch_add(1, Relaxed);
-        s.inbytes.fetch_add(bytes, Relaxed);
+    pub fn packet_in(&self, w: Writer, bytes: u64) {
+        let s = self.slot(w);
+        w.add(&s.inpkts, 1);
+        w.add(&s.inbytes, bytes);
     }
 
     /// A packet from the real server.
     #[inline]
-    pub fn packet_out(&self, worker: u32, bytes: u64) {
-        let s = self.slot(worker);
-        s.outpkts.fetch_add(1, Relaxed);
-        s.outbytes.fetch_add(bytes, Relaxed);
+    pub fn packet_out(&self, w: Writer, bytes: u64) {
+        let s = self.slot(w);
+        w.add(&s.outpkts, 1);
+        w.add(&s.outbytes, bytes);
     }
 
     /// The sum over the slots.
@@ -170,7 +197,8 @@ mod tests {
     #[test]
     fn slots_sum_and_workers_beyond_slots_share() {
         let t = Traffic::default();
-        for w in 0..(SLOTS as u32 * 2) {
+        let n = SLOTS as u32 * 2;
+        for w in (0..n).map(|w| Writer::new(w, n)) {
             t.conn(w);
             t.packet_in(w, 60);
             t.packet_out(w, 1500);

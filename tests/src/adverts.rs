@@ -253,6 +253,63 @@ impl AdvertWatch {
     }
 }
 
+/// Sends crafted VRRP packets from one lab host: a raw IP socket (protocol 112) opened in the
+/// host's namespace, multicast out of its lab interface with TTL 255, as a router would.
+pub struct AdvertSender {
+    sock: Socket,
+    /// The host's address: the packets' source.
+    pub src: Ipv4Addr,
+}
+
+impl AdvertSender {
+    /// A sender on `host`, from its IPv4 address.
+    pub fn open(host: &Host) -> Result<Self> {
+        let IpAddr::V4(src) = host.v4 else {
+            return Err(LabError::Other(format!(
+                "{} has no IPv4 address",
+                host.name
+            )));
+        };
+        let ns = File::open(host.netns_path())?;
+        // The socket keeps the namespace it was made in: make it on a thread that joined it.
+        let sock = std::thread::spawn(move || -> Result<Socket> {
+            setns(&ns, CloneFlags::CLONE_NEWNET)?;
+            let s = Socket::new(
+                Domain::IPV4,
+                Type::RAW,
+                Some(Protocol::from(i32::from(IPPROTO_VRRP))),
+            )?;
+            s.set_multicast_ttl_v4(255)?;
+            s.set_ttl_v4(255)?;
+            s.set_multicast_if_v4(&src)?;
+            s.set_multicast_loop_v4(false)?;
+            Ok(s)
+        })
+        .join()
+        .map_err(|_| LabError::Other("advert sender thread panicked".into()))??;
+        Ok(Self { sock, src })
+    }
+
+    /// TTL of the packets sent from now on (255 unless changed: what VRRP requires).
+    pub fn set_ttl(&self, ttl: u32) -> Result<()> {
+        self.sock.set_multicast_ttl_v4(ttl)?;
+        Ok(())
+    }
+
+    /// Sends one VRRP payload (the kernel adds the IP header) to 224.0.0.18.
+    pub fn send(&self, payload: &[u8]) -> Result<()> {
+        let dst = std::net::SocketAddrV4::new(Ipv4Addr::new(224, 0, 0, 18), 0);
+        self.sock.send_to(payload, &dst.into())?;
+        Ok(())
+    }
+
+    /// Encodes `advert` from this sender to the VRRP group and sends it.
+    pub fn send_advert(&self, advert: &vrrp_proto::packet::Advert) -> Result<()> {
+        let dst = IpAddr::V4(vrrp_proto::packet::MCAST_V4);
+        self.send(&advert.encode(IpAddr::V4(self.src), dst))
+    }
+}
+
 impl Drop for AdvertWatch {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);

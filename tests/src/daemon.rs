@@ -131,21 +131,29 @@ impl Daemon {
             "-r".into(),
             vrrp_pid.to_string_lossy().into_owned(),
         ]);
-        let args: Vec<String> = args.collect();
-        let child = match nofile {
-            Some(n) => {
-                let mut full = vec![format!("--nofile={n}:"), "--".into(), bin_s];
-                full.extend(args);
-                host.spawn("prlimit", &full, Some(&log))?
-            }
-            None => host.spawn(&bin_s, &args, Some(&log))?,
-        };
+        // Dumps go to `$TMPDIR` (both daemons, as keepalived): the host's directory, so
+        // concurrent tests never read each other's /tmp/keepalived.* files. vrrpd's fault
+        // points (a build with `fault-injection`) are armed from the node's `faults`
+        // directory ([`DaemonProc::arm`]). `nofile`: the soft open-files limit it starts under.
+        let faults = host.dir.join("faults");
+        std::fs::create_dir_all(&faults)?;
+        let tmp = format!("TMPDIR={}", host.dir.display());
+        let env = format!("VRRPD_FAULTS={}", faults.display());
+        let mut full = vec![tmp, env];
+        if let Some(n) = nofile {
+            full.extend(["prlimit".into(), format!("--nofile={n}:"), "--".into()]);
+        }
+        full.push(bin_s);
+        full.extend(args);
+        let child = host.spawn("env", &full, Some(&log))?;
         Ok(DaemonProc {
             daemon: self,
             host: host.name.clone(),
             child,
             log,
+            tmp_dir: host.dir.clone(),
             vrrp_pid_file: vrrp_pid,
+            faults,
         })
     }
 }
@@ -157,8 +165,12 @@ pub struct DaemonProc {
     pub host: String,
     child: LabChild,
     pub log: PathBuf,
+    /// The daemon's `TMPDIR`, where its signal dumps go.
+    pub tmp_dir: PathBuf,
     /// `-r`: where the process running the VRRP instances writes its pid.
     vrrp_pid_file: PathBuf,
+    /// Where vrrpd's fault points look for arming files.
+    faults: PathBuf,
 }
 
 impl DaemonProc {
@@ -183,6 +195,11 @@ impl DaemonProc {
         let status = self.child.wait_timeout(timeout);
         self.child.stop(Duration::from_millis(100));
         status
+    }
+
+    /// How the main process exited, once it has (no wait).
+    pub fn exit_status(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait()
     }
 
     pub fn is_running(&mut self) -> bool {
@@ -218,6 +235,30 @@ impl DaemonProc {
         }
     }
 
+    /// Arms vrrpd's fault point `point` (docs/SUPERVISION.md) with `fault` (`panic` or
+    /// `stall MS`): the next pass through it fires. Fails, saying why, when the binary was
+    /// built without the `fault-injection` feature (it logs that the points are on at start).
+    pub fn arm(&self, point: &str, fault: &str) -> Result<()> {
+        let on = crate::wait::wait_until(Duration::from_secs(5), Duration::from_millis(20), || {
+            self.log_text().contains("fault points armed from")
+        });
+        if !on {
+            return Err(LabError::Other(format!(
+                "{} has no fault points: build it with `cargo build -p vrrpd --features \
+                 fault-injection` (cargo test does); log:\n{}",
+                self.daemon,
+                self.log_text()
+            )));
+        }
+        std::fs::write(self.faults.join(point), fault)?;
+        Ok(())
+    }
+
+    /// Whether armed fault `point` has fired (its file is consumed when it does).
+    pub fn fired(&self, point: &str) -> bool {
+        !self.faults.join(point).exists()
+    }
+
     /// SIGKILL the process running the VRRP instances, alone (as the OOM killer does): the
     /// main process lives on. Returns the pid killed.
     pub fn kill_vrrp(&self) -> Result<u32> {
@@ -234,5 +275,10 @@ impl DaemonProc {
 
     pub fn log_path(&self) -> &Path {
         &self.log
+    }
+
+    /// Where the daemon writes dump `file` (`keepalived.data`, `.stats`, `.json`).
+    pub fn dump_path(&self, file: &str) -> PathBuf {
+        self.tmp_dir.join(file)
     }
 }

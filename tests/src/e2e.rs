@@ -3,6 +3,7 @@
 //! neighbour table says.
 
 use std::net::IpAddr;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::conf::{NodeConf, NodeState};
@@ -40,6 +41,33 @@ pub fn start_pair(lab: Lab, da: Daemon, ca: &NodeConf, db: Daemon, cb: &NodeConf
     let a = da.start(lab.host("a"), &ca.render())?;
     let b = db.start(lab.host("b"), &cb.render())?;
     let vip = ca.vip_addrs()[0];
+    Ok(Pair { a, b, vip, lab })
+}
+
+/// A pair for a fault on a: `daemon` with `ca` on a until a holds the VIP, then with `cb` on
+/// b until b is Backup and has heard a few of a's adverts. (Started together, a slow a can lose
+/// the election, for good under `nopreempt`; a fault before b runs leaves b out of it.)
+pub fn master_then_backup(lab: Lab, daemon: Daemon, ca: &NodeConf, cb: &NodeConf) -> Result<Pair> {
+    let vip = ca.vip_addrs()[0];
+    let a = daemon.start(lab.host("a"), &ca.render())?;
+    let host = lab.host("a").clone();
+    let limit = Duration::from_secs(5);
+    if !wait_until(limit, Duration::from_millis(10), || host.has_addr(vip)) {
+        return Err(LabError::Timeout(
+            limit,
+            format!("a to take {vip}:\n{}", a.log_text()),
+        ));
+    }
+    let b = daemon.start(lab.host("b"), &cb.render())?;
+    if !wait_until(limit, Duration::from_millis(10), || {
+        b.log_text().contains("Entering BACKUP STATE")
+    }) {
+        return Err(LabError::Timeout(
+            limit,
+            format!("b to be Backup:\n{}", b.log_text()),
+        ));
+    }
+    std::thread::sleep(Duration::from_secs_f64(ca.advert_int * 3.0));
     Ok(Pair { a, b, vip, lab })
 }
 
@@ -84,6 +112,67 @@ pub fn holds_for(pair: &Pair, node: &str, dur: Duration) -> Result<()> {
     Ok(())
 }
 
+/// Samples who holds the pair's VIP every 10 ms for `dur` (or until `stop` returns true);
+/// returns the longest stretch during which `node` was not its only holder (zero when it held
+/// it alone at every sample) and what was seen then.
+pub fn longest_loss(
+    pair: &Pair,
+    node: &str,
+    dur: Duration,
+    mut stop: impl FnMut() -> bool,
+) -> (Duration, Vec<Option<&'static str>>) {
+    let end = Instant::now() + dur;
+    let (mut longest, mut since, mut seen) = (Duration::ZERO, None::<Instant>, Vec::new());
+    while Instant::now() < end && !stop() {
+        let m = pair.master();
+        let now = Instant::now();
+        if m == Some(node) {
+            since = None;
+        } else {
+            let from = *since.get_or_insert(now);
+            longest = longest.max(now - from + Duration::from_millis(10));
+            if !seen.contains(&m) {
+                seen.push(m);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    (longest, seen)
+}
+
+/// The SIGUSR2 stats file (keepalived's layout) as `instance -> "Section/Field" -> value`
+/// ("Advertisements/Received", "Packet Errors/Address List", "Became master", …).
+pub fn parse_stats(
+    text: &str,
+) -> std::collections::BTreeMap<String, std::collections::BTreeMap<String, u64>> {
+    let mut all = std::collections::BTreeMap::new();
+    let (mut inst, mut section) = (String::new(), String::new());
+    for line in text.lines() {
+        if let Some(name) = line.strip_prefix("VRRP Instance: ") {
+            inst = name.to_string();
+            continue;
+        }
+        let depth = line.len() - line.trim_start().len();
+        let (key, value) = line.trim().split_once(':').unwrap_or((line.trim(), ""));
+        let value = value.trim();
+        if value.is_empty() {
+            section = key.to_string();
+            continue;
+        }
+        let key = if depth > 2 {
+            format!("{section}/{key}")
+        } else {
+            key.to_string()
+        };
+        if let Ok(v) = value.parse() {
+            all.entry(inst.clone())
+                .or_insert_with(std::collections::BTreeMap::new)
+                .insert(key, v);
+        }
+    }
+    all
+}
+
 /// Wait until `host`'s neighbour entry for `ip` shows `mac` (without sending it traffic:
 /// only an unsolicited announcement can change an existing entry that fast).
 pub fn wait_neigh(host: &Host, ip: IpAddr, mac: &str, timeout: Duration) -> Result<()> {
@@ -113,18 +202,31 @@ pub fn reach(host: &Host, ip: IpAddr, timeout: Duration) -> Result<()> {
     ))
 }
 
-/// Signals a daemon and returns the dump file it writes for that signal (removed first, so
-/// nothing stale is read): SIGUSR1 `/tmp/keepalived.data`, SIGUSR2 `/tmp/keepalived.stats`.
-pub fn signal_dump(pid: u32, sig: nix::sys::signal::Signal, path: &str) -> Result<String> {
-    let _ = std::fs::remove_file(path);
+/// Signals `daemon` and returns the dump file it writes for that signal (removed first, so
+/// nothing stale is read): SIGUSR1 `keepalived.data`, SIGUSR2 `keepalived.stats`, in its
+/// `TMPDIR`.
+pub fn signal_dump(daemon: &DaemonProc, sig: nix::sys::signal::Signal) -> Result<String> {
+    signal_dump_in(daemon.pid(), sig, &daemon.tmp_dir)
+}
+
+/// [`signal_dump`] for a daemon started otherwise: process `pid`, dumps in `dir`.
+pub fn signal_dump_in(pid: u32, sig: nix::sys::signal::Signal, dir: &Path) -> Result<String> {
+    use nix::sys::signal::Signal;
+    let file = match sig {
+        Signal::SIGUSR1 => "keepalived.data",
+        Signal::SIGUSR2 => "keepalived.stats",
+        other => return Err(LabError::Other(format!("{other} writes no dump"))),
+    };
+    let path = dir.join(file);
+    let _ = std::fs::remove_file(&path);
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), sig)
         .map_err(|e| LabError::Other(format!("kill {pid}: {e}")))?;
     if !wait_until(Duration::from_secs(3), Duration::from_millis(10), || {
-        std::path::Path::new(path).exists()
+        path.exists()
     }) {
         return Err(LabError::Timeout(
             Duration::from_secs(3),
-            format!("{path} to be written"),
+            format!("{} to be written", path.display()),
         ));
     }
     // Written in one call; give it a moment to be complete.
@@ -132,33 +234,41 @@ pub fn signal_dump(pid: u32, sig: nix::sys::signal::Signal, path: &str) -> Resul
     Ok(std::fs::read_to_string(path)?)
 }
 
-/// Sends the JSON dump signal (SIGRTMIN+2, outside nix's `Signal`) and parses
-/// `/tmp/keepalived.json` (keepalived's format: an array of `{data, stats}`, vrrpd's extras
-/// under `vrrpd`), once it is complete.
-pub fn json_dump(pid: u32) -> Result<serde_json::Value> {
-    Ok(json_dumps(pid)?.0)
+/// Sends the JSON dump signal (SIGRTMIN+2, outside nix's `Signal`) to `daemon` and parses the
+/// `keepalived.json` it writes in its `TMPDIR` (keepalived's format: an array of
+/// `{data, stats}`, vrrpd's extras under `vrrpd`), once it is complete.
+pub fn json_dump(daemon: &DaemonProc) -> Result<serde_json::Value> {
+    Ok(json_dumps(daemon)?.0)
 }
 
-/// [`json_dump`] and what vrrpd writes beside it, `/tmp/vrrpd.json` (checkers, balancer, mail).
-pub fn json_dumps(pid: u32) -> Result<(serde_json::Value, serde_json::Value)> {
-    const EXTRA: &str = "/tmp/vrrpd.json";
-    let _ = std::fs::remove_file(EXTRA);
-    let ka = json_file_dump(pid, "/tmp/keepalived.json")?;
+/// [`json_dump`] and what vrrpd writes beside it, `vrrpd.json` (checkers, balancer, mail).
+pub fn json_dumps(daemon: &DaemonProc) -> Result<(serde_json::Value, serde_json::Value)> {
+    json_dumps_in(daemon.pid(), &daemon.tmp_dir)
+}
+
+/// [`json_dumps`] for a daemon started otherwise: process `pid`, dumps in `dir`.
+pub fn json_dumps_in(pid: u32, dir: &Path) -> Result<(serde_json::Value, serde_json::Value)> {
+    let extra_path = dir.join("vrrpd.json");
+    let _ = std::fs::remove_file(&extra_path);
+    let ka = json_file_dump(pid, &dir.join("keepalived.json"))?;
     let mut extra = None;
     wait_until(Duration::from_secs(3), Duration::from_millis(10), || {
-        extra = std::fs::read_to_string(EXTRA)
+        extra = std::fs::read_to_string(&extra_path)
             .ok()
             .and_then(|t| serde_json::from_str(&t).ok());
         extra.is_some()
     });
     let extra = extra.ok_or_else(|| {
-        LabError::Timeout(Duration::from_secs(3), format!("{EXTRA} to be written"))
+        LabError::Timeout(
+            Duration::from_secs(3),
+            format!("{} to be written", extra_path.display()),
+        )
     })?;
     Ok((ka, extra))
 }
 
 /// Sends the JSON signal to `pid` and parses `path` once it is complete.
-pub fn json_file_dump(pid: u32, path: &str) -> Result<serde_json::Value> {
+pub fn json_file_dump(pid: u32, path: &Path) -> Result<serde_json::Value> {
     let _ = std::fs::remove_file(path);
     let rc = std::process::Command::new("kill")
         .args(["-s", &(libc::SIGRTMIN() + 2).to_string(), &pid.to_string()])
@@ -173,7 +283,12 @@ pub fn json_file_dump(pid: u32, path: &str) -> Result<serde_json::Value> {
             .and_then(|t| serde_json::from_str(&t).ok());
         parsed.is_some()
     });
-    parsed.ok_or_else(|| LabError::Timeout(Duration::from_secs(3), format!("{path} to be written")))
+    parsed.ok_or_else(|| {
+        LabError::Timeout(
+            Duration::from_secs(3),
+            format!("{} to be written", path.display()),
+        )
+    })
 }
 
 /// A real server for the checkers: Python's HTTP server on `host`, bound to `addr`:`port`.
@@ -211,4 +326,22 @@ pub fn loopback_http_servers(host: &Host, addrs: &[&str], port: u16) -> Result<V
         ));
     }
     Ok(servers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stats_parse_by_section() {
+        let text = "VRRP Instance: VI_51\n  Advertisements:\n    Received: 12\n    Sent: 3\n  Became master: 1\n  Released master: 0\n  Packet Errors:\n    Length: 0\n    TTL: 2\n    Invalid Type: 0\n    Advertisement Interval: 0\n    Address List: 25\n  Authentication Errors:\n    Invalid Type: 4\n    Type Mismatch: 5\n    Failure: 6\n  Priority Zero:\n    Received: 7\n    Sent: 8\n";
+        let s = &parse_stats(text)["VI_51"];
+        assert_eq!(s["Advertisements/Received"], 12);
+        assert_eq!(s["Became master"], 1);
+        assert_eq!(s["Packet Errors/Address List"], 25);
+        assert_eq!(s["Packet Errors/Invalid Type"], 0);
+        assert_eq!(s["Authentication Errors/Invalid Type"], 4);
+        assert_eq!(s["Priority Zero/Received"], 7);
+        assert_eq!(s.len(), 14);
+    }
 }

@@ -378,6 +378,13 @@ impl Host {
         Ok(LabChild::new(child, format!("{}:{cmd}", self.name)))
     }
 
+    /// `ip ARGS` in the namespace, its output as text (empty when it fails).
+    pub fn ip_text(&self, args: &[&str]) -> String {
+        self.exec("ip", args)
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    }
+
     /// Cut this host's cable: take its bridge port down (the host sees carrier loss).
     pub fn link_down(&self) -> Result<()> {
         run(

@@ -11,6 +11,7 @@ pub mod conf;
 pub mod daemon;
 pub mod e2e;
 pub mod error;
+pub mod faults;
 pub mod flows;
 pub mod guard;
 pub mod holders;

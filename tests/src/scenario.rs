@@ -138,13 +138,19 @@ impl FailoverSpec {
         if let Some(c) = &self.configs {
             return c.clone();
         }
+        let (a, b) = self.node_confs();
+        (a.render(), b.render())
+    }
+
+    /// The nodes' configurations the fields describe.
+    pub fn node_confs(&self) -> (NodeConf, NodeConf) {
         let kill = self.scenario == Scenario::KillVrrp;
         let mk = |id: &str, st, prio, nopreempt| {
             let mut c = NodeConf::demo(id, st, prio);
             c.version = self.version;
             c.advert_int = self.advert_int;
             c.nopreempt = nopreempt;
-            c.render()
+            c
         };
         (
             // nopreempt needs state BACKUP; a is still elected first (higher priority).
@@ -215,25 +221,14 @@ pub fn run_failover(spec: &FailoverSpec, progress: &mut dyn FnMut(&str)) -> Resu
         .unwrap_or_default()
         .parse()
         .expect("VIP");
-    let mut pair = if spec.scenario == Scenario::KillVrrp {
+    let mut pair = match (spec.scenario, &spec.configs) {
         // With nopreempt on a, a must be Master before b starts, or a slow start hands b
         // the election for good.
-        let a = spec.daemon.start(lab.host("a"), &ca)?;
-        let host = lab.host("a").clone();
-        if !wait_until(
-            adv * 10 + Duration::from_secs(5),
-            Duration::from_millis(10),
-            || host.has_addr(vip),
-        ) {
-            return Err(LabError::Timeout(
-                adv * 10 + Duration::from_secs(5),
-                format!("a to take {vip}:\n{}", a.log_text()),
-            ));
+        (Scenario::KillVrrp, None) => {
+            let (na, nb) = spec.node_confs();
+            crate::e2e::master_then_backup(lab, spec.daemon, &na, &nb)?
         }
-        let b = spec.daemon.start(lab.host("b"), &cb)?;
-        Pair { a, b, vip, lab }
-    } else {
-        Pair::start(lab, spec.daemon, &ca, &cb, vip)?
+        _ => Pair::start(lab, spec.daemon, &ca, &cb, vip)?,
     };
     progress(&format!(
         "{} started on a (pid {}) and b (pid {})",

@@ -184,7 +184,13 @@ pub fn run(s: &SyncBenchSpec, progress: &mut dyn FnMut(&str)) -> Result<serde_js
         let mut cpu: [[Vec<f64>; 2]; 2] = Default::default();
         for run in 0..s.runs {
             for (li, close) in [(0, false), (1, true)] {
-                for (si, sync) in [(0, false), (1, true)] {
+                // Alternate which goes first: the machine's background load drifts.
+                let order = if run % 2 == 0 {
+                    [(0, false), (1, true)]
+                } else {
+                    [(1, true), (0, false)]
+                };
+                for (si, sync) in order {
                     let p = start(&lab, method, s, sync)?;
                     let c0 = cpu_secs(&p.a_threads);
                     let t0 = Instant::now();

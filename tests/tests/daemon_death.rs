@@ -19,19 +19,13 @@ const ROUTE: &str = "virtual_routes {
         from 198.51.100.0/24 table 100 priority 100
     }";
 
-fn show(host: &Host, args: &[&str]) -> String {
-    host.exec("ip", args)
-        .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
-        .unwrap_or_default()
-}
-
 /// (virtual route, virtual rule) present on `host`.
 fn route_and_rule(host: &Host) -> (bool, bool) {
     (
-        show(host, &["route", "show"])
+        host.ip_text(&["route", "show"])
             .lines()
             .any(|l| l.starts_with("203.0.113.0/24 via 192.0.2.254")),
-        show(host, &["rule", "show"])
+        host.ip_text(&["rule", "show"])
             .lines()
             .any(|l| l.starts_with("100:\tfrom 198.51.100.0/24 lookup 100")),
     )
@@ -45,22 +39,7 @@ fn pair(d: Daemon, extra: Option<&str>) -> (lab::scenario::Pair, AdvertWatch) {
     ca.nopreempt = true;
     ca.extra_instance = extra.map(str::to_string);
     let cb = node("b", 100, 3, 0.1, VIP4);
-    let a = d.start(lab.host("a"), &ca.render()).unwrap();
-    let host = lab.host("a").clone();
-    assert!(
-        wait_until(Duration::from_secs(5), Duration::from_millis(10), || {
-            host.has_addr(e2e::addr(VIP4))
-        }),
-        "a never took the VIP:\n{}",
-        a.log_text()
-    );
-    let b = d.start(lab.host("b"), &cb.render()).unwrap();
-    let mut pair = lab::scenario::Pair {
-        a,
-        b,
-        vip: e2e::addr(VIP4),
-        lab,
-    };
+    let mut pair = e2e::master_then_backup(lab, d, &ca, &cb).unwrap();
     pair.wait_master("a", Duration::from_secs(5)).unwrap();
     (pair, watch)
 }
@@ -111,7 +90,7 @@ fn vrrpd_hands_over_for_its_killed_vrrp_process_then_restarts_it_as_backup() {
         "{}",
         pair.a.log_text()
     );
-    let (dump, extra) = e2e::json_dumps(pair.a.pid()).unwrap();
+    let (dump, extra) = e2e::json_dumps(&pair.a).unwrap();
     assert_eq!(dump[0]["data"]["state"], 1, "keepalived's BACKUP: {dump:#}");
     let record = &extra["supervision"]["components"]["vrrp child process"];
     assert_eq!(record["restarts"], 1, "{extra:#}");

@@ -299,8 +299,7 @@ fn genhash_matches_keepalived_and_feeds_the_checker() {
     };
     let mut dump = String::new();
     let settled = lab::wait_until(Duration::from_secs(10), Duration::from_millis(200), || {
-        dump = e2e::signal_dump(daemon.pid(), Signal::SIGUSR1, "/tmp/keepalived.data")
-            .unwrap_or_default();
+        dump = e2e::signal_dump(&daemon, Signal::SIGUSR1).unwrap_or_default();
         checker(&dump, &format!("HTTP_GET {WEB}:80\n")).contains("State = UP")
             && checker(&dump, &format!("SSL_GET {WEB}:443\n")).contains("State = UP")
             && checker(&dump, &format!("HTTP_GET {WEB}:8080\n")).contains("Last verdict = failure")

@@ -21,15 +21,12 @@ fn conf() -> String {
     c.render()
 }
 
-/// The dump of `daemon` (Master on `a`), written into `tmp`: parsed, and the keys of the
-/// first instance's `data` and `stats` in the order of the file.
-fn dump(daemon: Daemon, lab: &Lab, tmp: &std::path::Path) -> (serde_json::Value, Vec<String>) {
+/// The dump of `daemon` (Master on `a`): parsed, and the keys of the first instance's `data`
+/// and `stats` in the order of the file. Both daemons put their dumps in $TMPDIR, which the
+/// lab sets to the host's own directory, not a shared /tmp.
+fn dump(daemon: Daemon, lab: &Lab) -> (serde_json::Value, Vec<String>) {
     let a = lab.host("a");
-    let _ = std::fs::create_dir_all(tmp);
-    // Both daemons put their dumps in $TMPDIR (the test's own directory, not a shared /tmp).
-    std::env::set_var("TMPDIR", tmp);
     let mut d = daemon.start(a, &conf()).expect("daemon");
-    std::env::remove_var("TMPDIR");
     assert!(
         wait_until(Duration::from_secs(10), Duration::from_millis(20), || a
             .has_addr(e2e::addr(VIP4))),
@@ -47,8 +44,8 @@ fn dump(daemon: Daemon, lab: &Lab, tmp: &std::path::Path) -> (serde_json::Value,
             .expect("pid"),
         Daemon::Vrrpd => d.pid(),
     };
-    let path = tmp.join("keepalived.json");
-    let v = e2e::json_file_dump(pid, &path.display().to_string()).expect("JSON dump");
+    let path = d.dump_path("keepalived.json");
+    let v = e2e::json_file_dump(pid, &path).expect("JSON dump");
     let text = std::fs::read_to_string(&path).expect("dump");
     // Keys are the quoted words followed by a colon (values here never contain `":`).
     let order = text
@@ -96,9 +93,8 @@ fn json_dump_matches_keepalived_key_for_key() {
         return;
     }
     let lab = Lab::builder().build().expect("lab");
-    let tmp = lab.host("a").dir.join("tmp");
-    let (ka, ka_order) = dump(Daemon::Keepalived, &lab, &tmp.join("keepalived"));
-    let (ours, our_order) = dump(Daemon::Vrrpd, &lab, &tmp.join("vrrpd"));
+    let (ka, ka_order) = dump(Daemon::Keepalived, &lab);
+    let (ours, our_order) = dump(Daemon::Vrrpd, &lab);
     assert_eq!(ka_order, our_order, "keys in keepalived's order");
     let (ka, ours) = (&ka[0], &ours[0]);
     eprintln!("keepalived: {ka}\nvrrpd:      {ours}");

@@ -135,7 +135,7 @@ fn holds(host: &Host, vip: IpAddr, timeout: Duration) -> bool {
 
 /// The sync counters of a daemon's JSON dump.
 fn sync_counters(d: &DaemonProc) -> serde_json::Value {
-    e2e::json_dumps(d.pid())
+    e2e::json_dumps(d)
         .map(|v| v.1["balancer"]["sync"].clone())
         .unwrap_or_default()
 }

@@ -62,7 +62,7 @@ fn keep_alive(lab: &LbLab, n: usize) -> Vec<KeepAlive> {
 
 /// The balancer's counters from the daemon's JSON dump.
 fn counters(d: &DaemonProc) -> serde_json::Value {
-    e2e::json_dumps(d.pid()).expect("JSON dump").1["balancer"].clone()
+    e2e::json_dumps(d).expect("JSON dump").1["balancer"].clone()
 }
 
 #[test]

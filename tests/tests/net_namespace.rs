@@ -36,6 +36,7 @@ fn namespace_flag_and_keyword_move_the_daemon() {
     require_root!();
     for (d, by_keyword) in [
         (Daemon::Keepalived, false),
+        (Daemon::Keepalived, true),
         (Daemon::Vrrpd, false),
         (Daemon::Vrrpd, true),
     ] {
@@ -47,7 +48,7 @@ fn namespace_flag_and_keyword_move_the_daemon() {
         let mut conf = node("a", 150, 3, 0.1, VIP4);
         let mut extra = Vec::new();
         if by_keyword {
-            conf.extra_global = Some(format!("net_namespace {}", a.netns));
+            conf.extra_top = Some(format!("net_namespace {}", a.netns));
         } else {
             extra = vec!["-s".to_string(), a.netns.clone()];
         }

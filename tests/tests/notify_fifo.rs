@@ -270,16 +270,26 @@ fn vrrp_case(da: Daemon) {
 
     // notify_master_rx_lower_pri: as configured, no arguments added, as script_user; the
     // generic `notify` is not called for it.
+    // Each call is its own process, so a `rxlower` (after a's preemption, where b answers once,
+    // and after the heal) may land before the `MASTER` line written for the same moment.
     let notes = [
         "nobody INSTANCE VI_51 BACKUP 130",
         "nobody INSTANCE VI_51 MASTER 130",
         "nobody INSTANCE VI_51 BACKUP 30",
         "nobody INSTANCE VI_51 MASTER 130",
-        "nobody rxlower",
         "nobody INSTANCE VI_51 STOP 130",
     ];
-    out.wait_lines("notes", notes.len(), &pair);
-    assert_eq!(squeeze(out.lines("notes"), "rxlower"), notes);
+    out.wait_lines("notes", notes.len() + 1, &pair);
+    let (lower, states): (Vec<String>, Vec<String>) = out
+        .lines("notes")
+        .into_iter()
+        .partition(|l| l == "nobody rxlower");
+    assert_eq!(states, notes);
+    assert!(
+        (1..=2).contains(&lower.len()),
+        "notify_master_rx_lower_pri calls: {}",
+        lower.len()
+    );
 }
 
 /// vrrpd pair; a balances 192.0.2.100:80 over two real servers with quorum 2 and tracks the
@@ -357,7 +367,14 @@ fn checker_lines_on_lvs_and_notify_fifos() {
     out.wait_lines("nfifo.lines", all.len(), &pair);
     assert!(pair.a.terminate(Duration::from_secs(5)), "a did not stop");
     assert_eq!(out.lines("lfifo.lines"), lvs);
-    let lines = out.lines("nfifo.lines");
+    // b answers a's preemption with one advert at its own priority (the split-brain heal, see
+    // tests/tests/split_brain.rs), which a notes as MASTER_RX_LOWER_PRI, as keepalived does
+    // with higher_prio_send_advert: not what this test is about.
+    let lines: Vec<String> = out
+        .lines("nfifo.lines")
+        .into_iter()
+        .filter(|l| !l.contains("MASTER_RX_LOWER_PRI"))
+        .collect();
     assert_eq!(lines[..all.len()], all, "a log:\n{}", pair.a.log_text());
     assert!(
         lines[all.len()..]

@@ -248,6 +248,27 @@ fn ipvsadm_listing_metrics_and_journal_logs() {
         ask(&socket, &["ipvsadm", "-Ln"])
     );
 
+    // The status: the transition and why, the checker's verdict with its reason and latency.
+    let st = ask(&socket, &["status"]);
+    assert!(
+        st.contains(" VI_51: Backup -> Master at ") && st.contains("(master down timer expired)"),
+        "{st}"
+    );
+    let rs2_block = &st[st
+        .find(&format!("TCP_CHECK {RS2}:"))
+        .expect("RS2's checker")..];
+    assert!(rs2_block.contains("   State = DOWN\n"), "{st}");
+    assert!(rs2_block.contains("Connection refused"), "{st}");
+    assert!(rs2_block.contains("   Last latency = "), "{st}");
+    let js: serde_json::Value =
+        serde_json::from_str(&ask(&socket, &["status", "--json"])).expect("status JSON");
+    assert_eq!(js["instances"][0]["effective_priority"], 150);
+    assert_eq!(
+        js["instances"][0]["last_transition_reason"],
+        "master down timer expired"
+    );
+    assert_eq!(js["listing"]["services"][0]["dests"][1]["weight"], 0);
+
     // The metrics endpoint: promtool accepts the exposition; the values are the test's.
     let (status, body) = get(&lb, METRICS, "/metrics").expect("scrape");
     assert_eq!(status, "HTTP/1.1 200 OK");

@@ -1,7 +1,7 @@
 //! Protocol options that deviate from the RFCs on purpose, as keepalived offers them:
 //! `down_timer_adverts` (Master_Down_Interval in advert intervals) and
 //! `higher_prio_send_advert` (a Master hearing a better one adverts once more before it steps
-//! down). keepalived 2.2.7 first, as the reference, then vrrpd.
+//! down; vrrpd's default). keepalived 2.2.7 first, as the reference, then vrrpd.
 
 use std::time::{Duration, Instant};
 
@@ -53,7 +53,9 @@ fn down_timer_adverts_stretches_the_takeover() {
 }
 
 /// b is Master alone, then a (higher priority) starts and takes over: with
-/// `higher_prio_send_advert` b adverts once more after a's first advert; without it, never.
+/// `higher_prio_send_advert` b adverts once more after a's first advert; without it keepalived
+/// never does, vrrpd still does (on by default, so that a split brain heals in either order;
+/// off only under `strict_mode`).
 #[test]
 fn higher_prio_send_advert_answers_the_new_master_once() {
     require_root!();
@@ -92,9 +94,15 @@ fn higher_prio_send_advert_answers_the_new_master_once() {
             eprintln!(
                 "{d}: higher_prio_send_advert {on}: {answers} adverts from b after a's first"
             );
+            // vrrpd answers whatever the option says (tests/tests/split_brain.rs says why).
+            let want = if d == Daemon::Vrrpd {
+                1
+            } else {
+                usize::from(on)
+            };
             assert_eq!(
                 answers,
-                usize::from(on),
+                want,
                 "{d}, higher_prio_send_advert {on}\n{}",
                 b_proc.log_text()
             );
@@ -139,7 +147,7 @@ fn check_unicast_src_drops_adverts_from_unlisted_sources() {
                 pair.a.log_text()
             );
             if d == Daemon::Vrrpd && check {
-                let v = e2e::json_dump(pair.a.pid()).unwrap();
+                let v = e2e::json_dump(&pair.a).unwrap();
                 let n = &v[0]["vrrpd"]["counters"]["drops"]
                     ["unicast source address is not a unicast peer"];
                 assert!(n.as_u64().unwrap_or(0) >= 5, "{v}");
@@ -148,13 +156,12 @@ fn check_unicast_src_drops_adverts_from_unlisted_sources() {
     }
 }
 
-/// Adverts whose address list differs from ours: both daemons log "ip address associated
-/// with VRID 51 not present in MASTER advert: 192.0.2.100". vrrpd follows the advert all the
-/// same and counts it in the SIGUSR2 stats' "Address List" line. Whether keepalived 2.2.7
-/// follows it varied: as a Backup on a direct veth pair it did (30 of 30 adverts, 3 runs), in
-/// this lab it ignored them and became Master too; so only vrrpd's choice is asserted.
+/// Adverts whose address list differs from ours: both daemons log keepalived's "ip address
+/// associated with VRID 51 not present in MASTER advert: 192.0.2.100", drop them (RFC 3768
+/// §7.1; see tests/tests/stranger.rs for the whole story) and so become Master of their own
+/// list, and count them in the SIGUSR2 stats' "Address List" line.
 #[test]
-fn address_list_mismatch_is_logged_and_followed() {
+fn address_list_mismatch_is_logged_dropped_and_counted() {
     require_root!();
     for d in BOTH {
         if !e2e::available(&[d]) {
@@ -174,36 +181,30 @@ fn address_list_mismatch_is_logged_and_followed() {
             b_proc.log_text()
         );
         let a_proc = d.start(&a, &ca.render()).unwrap();
-        std::thread::sleep(Duration::from_millis(1500));
-        if d == Daemon::Vrrpd {
-            assert!(
-                !a.has_addr(e2e::addr(VIP4)),
-                "{d}: a took over\n{}\nb:\n{}",
-                a_proc.log_text(),
-                b_proc.log_text()
-            );
-        }
+        assert!(
+            wait_until(Duration::from_secs(3), Duration::from_millis(10), || a
+                .has_addr(e2e::addr(VIP4))),
+            "{d}: a followed b\n{}",
+            a_proc.log_text()
+        );
+        // a drops each of b's adverts while Backup (so becomes Master after three) and after.
+        // Not keepalived 2.2.7's Master: two of its Masters at the same interval each reset
+        // their advert timer on the other's adverts and one falls silent (measured: b sent 4
+        // adverts to a's 50 in 5 s), so a may hear only the three.
+        let want = if d == Daemon::Keepalived { 3 } else { 8 };
+        let mut stats = String::new();
+        let counted = wait_until(Duration::from_secs(5), Duration::from_millis(200), || {
+            stats = e2e::signal_dump(&a_proc, nix::sys::signal::Signal::SIGUSR2).unwrap();
+            e2e::parse_stats(&stats)["VI_51"]["Packet Errors/Address List"] >= want
+        });
+        assert!(counted, "{d}: {stats}");
         assert!(
             a_proc.log_text().contains(
-                "ip address associated with VRID 51 not present in MASTER advert: 192.0.2.100"
+                "(VI_51) ip address associated with VRID 51 not present in MASTER advert: 192.0.2.100"
             ),
             "{d}\n{}",
             a_proc.log_text()
         );
-        if d == Daemon::Vrrpd {
-            let stats = e2e::signal_dump(
-                a_proc.pid(),
-                nix::sys::signal::Signal::SIGUSR2,
-                "/tmp/keepalived.stats",
-            )
-            .unwrap();
-            let n: u64 = stats
-                .lines()
-                .find_map(|l| l.trim().strip_prefix("Address List: "))
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0);
-            assert!(n >= 5, "{stats}");
-        }
         drop((a_proc, b_proc));
     }
 }

@@ -318,7 +318,7 @@ fn checker_mails_when_a_real_server_dies() {
         .iter()
         .all(|m| m.peer == "192.0.2.1".parse::<IpAddr>().unwrap()));
     // The JSON dump counts them.
-    let (_, dump) = e2e::json_dumps(pair.a.pid()).unwrap();
+    let (_, dump) = e2e::json_dumps(&pair.a).unwrap();
     assert_eq!(
         dump["smtp"],
         serde_json::json!({"sent": 8, "failed": 0, "dropped": 0}),

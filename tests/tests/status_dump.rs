@@ -19,7 +19,7 @@ fn signal_dumps_show_live_state() {
     pair.wait_master("a", Duration::from_secs(5)).unwrap();
     std::thread::sleep(Duration::from_millis(300));
 
-    let stats = e2e::signal_dump(pair.a.pid(), Signal::SIGUSR2, "/tmp/keepalived.stats").unwrap();
+    let stats = e2e::signal_dump(&pair.a, Signal::SIGUSR2).unwrap();
     assert!(stats.contains("VRRP Instance: VI_51\n"), "{stats}");
     assert!(stats.contains("  Became master: 1\n"), "{stats}");
     let sent: u64 = stats
@@ -29,12 +29,12 @@ fn signal_dumps_show_live_state() {
         .unwrap();
     assert!(sent >= 3, "a sent {sent} adverts in 300+ ms at 100 ms");
 
-    let data = e2e::signal_dump(pair.b.pid(), Signal::SIGUSR1, "/tmp/keepalived.data").unwrap();
+    let data = e2e::signal_dump(&pair.b, Signal::SIGUSR1).unwrap();
     assert!(data.contains("   State = BACKUP\n"), "{data}");
     assert!(data.contains("   Master router = 192.0.2.1\n"), "{data}");
     assert!(data.contains("     192.0.2.100/24 dev eth0\n"), "{data}");
 
-    let (v, extra) = e2e::json_dumps(pair.a.pid()).unwrap();
+    let (v, extra) = e2e::json_dumps(&pair.a).unwrap();
     assert_eq!(v[0]["data"]["state"], 2, "keepalived's MASTER");
     assert_eq!(v[0]["data"]["effective_priority"], 150);
     assert_eq!(v[0]["stats"]["become_master"], 1);
@@ -70,8 +70,7 @@ fn dumps_show_trackers_and_their_effect() {
     );
     let mut data = String::new();
     let shown = lab::wait_until(Duration::from_secs(5), Duration::from_millis(100), || {
-        data =
-            e2e::signal_dump(a.pid(), Signal::SIGUSR1, "/tmp/keepalived.data").unwrap_or_default();
+        data = e2e::signal_dump(&a, Signal::SIGUSR1).unwrap_or_default();
         data.contains("chk_fail effect -20")
     });
     assert!(shown, "{data}\n{}", a.log_text());
@@ -80,7 +79,7 @@ fn dumps_show_trackers_and_their_effect() {
         data.contains("   Tracked interfaces :\n     eth0 effect +0\n"),
         "{data}"
     );
-    let v = e2e::json_dump(a.pid()).unwrap();
+    let v = e2e::json_dump(&a).unwrap();
     let trackers = &v[0]["vrrpd"]["trackers"];
     assert!(
         trackers.as_array().is_some_and(|t| t

@@ -124,7 +124,7 @@ fn fault_case(da: Daemon) {
         assert!(pair
             .a
             .log_text()
-            .contains("ignoring weight from tracked interface trk0 since in sync group G"));
+            .contains("(VI_51) ignoring trk0 tracked interface weight due to SYNC group"));
     }
 
     a.exec("ip", &["link", "set", "trk0", "down"]).unwrap();

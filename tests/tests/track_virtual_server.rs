@@ -85,7 +85,7 @@ fn master_with_failed_backends_hands_over_and_takes_back() {
         "{log}"
     );
     // The SIGUSR1 dump shows the failed checker and why.
-    let data = e2e::signal_dump(pair.a.pid(), Signal::SIGUSR1, "/tmp/keepalived.data").unwrap();
+    let data = e2e::signal_dump(&pair.a, Signal::SIGUSR1).unwrap();
     assert!(
         data.contains(" Checker = TCP_CHECK 127.0.0.1:8080\n   State = DOWN\n"),
         "{data}"

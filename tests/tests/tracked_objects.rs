@@ -28,24 +28,18 @@ const EXTRA: &str = "virtual_ipaddress_excluded {
         from 198.51.100.7 table 100 priority 100
     }";
 
-fn show(host: &Host, args: &[&str]) -> String {
-    host.exec("ip", args)
-        .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
-        .unwrap_or_default()
-}
-
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
 
 fn has_route(host: &Host, prefix: &str) -> bool {
-    show(host, &["route", "show"])
+    host.ip_text(&["route", "show"])
         .lines()
         .any(|l| l.starts_with(prefix))
 }
 
 fn has_rule(host: &Host) -> bool {
-    show(host, &["rule", "show"])
+    host.ip_text(&["rule", "show"])
         .lines()
         .any(|l| l.starts_with("100:\tfrom 198.51.100.7 lookup 100"))
 }

@@ -6,7 +6,8 @@
 //! system call, socket family and namespace change the daemon, its scripts, nft and the
 //! balancer made. Features exercised: vrrp_script as another user, notify scripts, a notify
 //! FIFO and its script, the SIGUSR1 / JSON dumps in /tmp, a VMAC interface and its sysctls,
-//! vrrp_strict's nftables table, the balancer's dataplane, a graceful stop and failover.
+//! vrrp_strict's nftables table, the balancer's dataplane, a graceful stop (notify_stop done
+//! before the daemon exits, as KillMode=mixed needs) and failover.
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -75,12 +76,13 @@ fn conf_a(scripts: &ScriptDir, out: &Path) -> String {
          vrrp_instance VI_1 {{\n    state MASTER\n    interface eth0\n    virtual_router_id 51\n    \
          priority 150\n    advert_int 0.1\n    version 3\n    use_vmac\n    \
          virtual_ipaddress {{\n        {VIP}/24\n    }}\n    track_script {{\n        chk\n    }}\n    \
-         notify_master \"{notify} MASTER\"\n}}\n\
+         notify_master \"{notify} MASTER\"\n    notify_stop \"{stop}\"\n}}\n\
          virtual_server {VIP} 80 {{\n    delay_loop 1\n    lb_algo rr\n    lb_kind DR\n    protocol TCP\n    \
          real_server 192.0.2.50 80 {{\n        TCP_CHECK {{\n            connect_timeout 1\n        }}\n    }}\n}}\n",
         fifo = scripts.path("fifo.sh").display(),
         chk = scripts.path("chk.sh").display(),
         notify = scripts.path("notify.sh").display(),
+        stop = scripts.path("stop.sh").display(),
     )
 }
 
@@ -133,6 +135,11 @@ fn features_work_in_the_units_sandbox() {
                  echo end >> {o}/notify"
             ),
         )
+        .unwrap();
+    // Slow on purpose: the unit (KillMode=mixed) kills what is left once the daemon exits, so
+    // the daemon must wait for its stop scripts.
+    scripts
+        .script("stop.sh", &format!("sleep 0.5\necho stopped > {o}/stop"))
         .unwrap();
     scripts
         .script(
@@ -226,9 +233,10 @@ fn features_work_in_the_units_sandbox() {
     }
     // Dumps in /tmp, where the admin reads them (PrivateTmp is off).
     let pid = traced_daemon(&trace, &bin).expect("the daemon's pid in the strace log");
-    let data = lab::e2e::signal_dump(pid, Signal::SIGUSR1, "/tmp/keepalived.data").unwrap();
+    let tmp = std::path::Path::new("/tmp");
+    let data = lab::e2e::signal_dump_in(pid, Signal::SIGUSR1, tmp).unwrap();
     assert!(data.contains("VI_1"), "{data}");
-    let json = lab::e2e::json_dump(pid).unwrap();
+    let json = lab::e2e::json_file_dump(pid, &tmp.join("keepalived.json")).unwrap();
     assert!(json.to_string().contains("VI_1"));
 
     // A graceful stop under the sandbox: VMAC and sysctls put back, exit 0, b takes over.
@@ -240,6 +248,11 @@ fn features_work_in_the_units_sandbox() {
         "{exit:?}\n{}",
         da.log_text()
     );
+    assert_eq!(
+        read("stop"),
+        "stopped\n",
+        "notify_stop finished before the daemon exited"
+    );
     within(5, "b never took over", &|| b.has_addr(vip));
     assert!(!a.has_addr(vip));
 
@@ -247,7 +260,7 @@ fn features_work_in_the_units_sandbox() {
     // The trace saw the daemon's threads and its children, not only the start.
     assert!(log.contains("AF_PACKET"), "the dataplane and GARP ran");
     assert!(log.contains("socket(AF_NETLINK"), "rtnetlink");
-    for script in ["chk.sh", "notify.sh", "fifo.sh"] {
+    for script in ["chk.sh", "notify.sh", "fifo.sh", "stop.sh"] {
         assert!(log.contains(script), "{script} not in the trace");
     }
     let violations = SeccompCheck::of(&unit).unwrap().violations(&log);

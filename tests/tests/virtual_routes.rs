@@ -23,26 +23,19 @@ static_rules {
     to 198.51.100.128/25 table 300 priority 300
 }";
 
-/// `ip [-6] route|rule show [table all]` in the node, as text.
-fn show(host: &Host, args: &[&str]) -> String {
-    host.exec("ip", args)
-        .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
-        .unwrap_or_default()
-}
-
 /// (virtual route v4, virtual route v6, virtual rule v4, virtual rule v6) present on `host`.
 fn virtuals(host: &Host) -> [bool; 4] {
     [
-        show(host, &["route", "show"]).lines().any(|l| {
+        host.ip_text(&["route", "show"]).lines().any(|l| {
             l.starts_with("203.0.113.0/24 via 192.0.2.254 dev eth0") && l.contains("metric 7")
         }),
-        show(host, &["-6", "route", "show"])
+        host.ip_text(&["-6", "route", "show"])
             .lines()
             .any(|l| l.starts_with("unreachable 2001:db8:99::/48")),
-        show(host, &["rule", "show"])
+        host.ip_text(&["rule", "show"])
             .lines()
             .any(|l| l.starts_with("100:\tfrom 198.51.100.0/24 lookup 100")),
-        show(host, &["-6", "rule", "show"])
+        host.ip_text(&["-6", "rule", "show"])
             .lines()
             .any(|l| l.starts_with("200:\tfrom 2001:db8:5::/48 lookup 200")),
     ]
@@ -50,10 +43,10 @@ fn virtuals(host: &Host) -> [bool; 4] {
 
 fn statics(host: &Host) -> [bool; 2] {
     [
-        show(host, &["route", "show"])
+        host.ip_text(&["route", "show"])
             .lines()
             .any(|l| l.starts_with("198.51.100.0/25 dev eth0")),
-        show(host, &["rule", "show"])
+        host.ip_text(&["rule", "show"])
             .lines()
             .any(|l| l.starts_with("300:\tfrom all to 198.51.100.128/25 lookup 300")),
     ]

@@ -40,13 +40,17 @@ pub struct Config {
     /// keepalived `lower_prio_no_advert`: a Master hearing a lower priority does not answer
     /// with an immediate advert (it still announces).
     pub lower_prio_no_advert: bool,
-    /// keepalived `higher_prio_send_advert`: a Master that hears a higher priority sends one
-    /// advert (of its lower priority) before stepping down, so that after a split brain the
-    /// last word on the LAN is not ours.
-    pub higher_prio_send_advert: bool,
+    /// A Master that hears a better one sends one advert at its own priority before stepping
+    /// down (see [`Instance`]): keepalived's `higher_prio_send_advert`, on by default here so
+    /// that a split brain heals in either order; off under `strict_mode` (RFC packets only,
+    /// as keepalived resets `higher_prio_send_advert` there).
+    pub answer_before_stepping_down: bool,
     /// keepalived `down_timer_adverts` (default 3, the RFCs' value): Master_Down_Interval is
     /// this many Master_Adver_Intervals plus Skew_Time.
     pub down_timer_adverts: u8,
+    /// keepalived `skip_check_adv_addr`: a Backup does not check the address list of adverts
+    /// from the Master it already follows (see [`Instance::check_addresses`]).
+    pub skip_check_adv_addr: bool,
 }
 
 /// Inputs to the machine.
@@ -85,6 +89,25 @@ pub enum Input {
     /// Sync group: our down timer fired but not every other member is ready for Master
     /// (keepalived's `vrrp_sync_can_goto_master`): stay Backup and re-arm the down timer.
     SyncHold,
+}
+
+/// Why an advert for our VRID is not ours to follow: its address list differs from ours.
+///
+/// RFC 3768 §7.1 and RFC 5798 §7.1 let a receiver check the list and, when it differs, say the
+/// receiver MUST drop the packet unless it comes from the address owner (priority 255).
+/// keepalived 2.2.7 (`vrrp_check_packet`) checks every advert and drops a mismatch whatever its
+/// priority, 255 and 0 included, counting it as an Address List error; so do we. An owner
+/// with other addresses is another router misconfigured with our VRID, not ours to follow:
+/// following it would hand our addresses to nobody.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AddressListError {
+    /// The advert carries `got` addresses where we have `want` (checked first, as keepalived:
+    /// "received an unexpected ip number count").
+    #[error("advert carries {got} addresses, we have {want}")]
+    Count { got: usize, want: usize },
+    /// One of our addresses is not in the advert (the first such, as keepalived logs it).
+    #[error("address {0} not present in the advert")]
+    Missing(IpAddr),
 }
 
 /// Why the driver should announce the addresses at layer 2.
@@ -233,9 +256,38 @@ impl Instance {
         self.deadline
     }
 
+    /// The receive check on an advert's address list (see [`AddressListError`]): the driver
+    /// calls it to count and log a mismatch, and [`Self::handle`] discards such an advert
+    /// whoever feeds it. Nothing is allocated: it runs for every advert.
+    ///
+    /// As keepalived 2.2.7: a Master checks every advert; a Backup with `skip_check_adv_addr`
+    /// skips adverts from the Master it follows (the source address it last accepted).
+    pub fn check_addresses(&self, src: IpAddr, advert: &Advert) -> Result<(), AddressListError> {
+        if self.cfg.skip_check_adv_addr
+            && self.state == State::Backup
+            && self.master_addr == Some(src)
+        {
+            return Ok(());
+        }
+        let ours = &self.cfg.vips;
+        if advert.addrs.len() != ours.len() {
+            return Err(AddressListError::Count {
+                got: advert.addrs.len(),
+                want: ours.len(),
+            });
+        }
+        match ours.iter().find(|a| !advert.addrs.contains(a)) {
+            Some(a) => Err(AddressListError::Missing(*a)),
+            None => Ok(()),
+        }
+    }
+
     /// Feed one input; the resulting actions are appended to `out`, to be executed in order.
     pub fn handle(&mut self, now: Duration, input: Input, out: &mut Vec<Action>) {
         match (self.state, input) {
+            // Another router's list on our VRID: dropped before any state looks at it.
+            (State::Backup | State::Master, Input::Advert { src, ref advert })
+                if self.check_addresses(src, advert).is_err() => {}
             (State::Initialize, Input::Startup) => self.startup(now, out),
             (State::Initialize, Input::Resume { master: true }) => self.become_master(now, out),
             (State::Initialize, Input::Resume { master: false }) => self.startup(now, out),
@@ -398,7 +450,15 @@ impl Instance {
             if self.cfg.version == Version::V3 {
                 self.master_adver_int = adv.max_adver_int;
             }
-            if self.cfg.higher_prio_send_advert {
+            // Not in the RFC (keepalived's `higher_prio_send_advert`, on by default here): one
+            // advert at our own priority on the way out. After a split brain the LAN's
+            // neighbour caches point at whichever Master announced last, maybe us; the winner
+            // has no reason to announce again unless it hears a lower priority, and if its
+            // advert reached us before any of ours reached it, it never would: the clients
+            // would stay on our MAC until their entries expire. This advert makes it announce
+            // (`garp_lower_prio_*`, keepalived's too), whichever side heard the other first.
+            // When the winner has just become Master it costs one advert and one burst.
+            if self.cfg.answer_before_stepping_down {
                 out.push(Action::Send(self.advert(self.priority)));
             }
             self.arm_down_timer(now);
@@ -507,8 +567,9 @@ mod tests {
             vips: vec![VIP],
             auth: Auth::None,
             lower_prio_no_advert: false,
-            higher_prio_send_advert: false,
+            answer_before_stepping_down: true,
             down_timer_adverts: 3,
+            skip_check_adv_addr: false,
         }
     }
 
@@ -768,6 +829,116 @@ mod tests {
         assert_eq!(i.poll_timeout(), None);
     }
 
+    /// An advert on our VRID with another address list, as another cluster misconfigured with
+    /// our VRID sends them (or a crafted one): whatever its priority, the owner's 255 and 0
+    /// included, neither a Master nor a Backup follows it (keepalived 2.2.7 drops them all).
+    #[test]
+    fn adverts_with_another_address_list_are_dropped_at_any_priority() {
+        let c = cfg();
+        let other = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 200));
+        let lists: [(Vec<IpAddr>, AddressListError); 4] = [
+            (vec![other], AddressListError::Missing(VIP)),
+            (vec![], AddressListError::Count { got: 0, want: 1 }),
+            (
+                vec![VIP, other],
+                AddressListError::Count { got: 2, want: 1 },
+            ),
+            (
+                vec![other, other],
+                AddressListError::Count { got: 2, want: 1 },
+            ),
+        ];
+        for (addrs, err) in lists {
+            for prio in [0, 50, 100, 120, 200, 255] {
+                let advert = Advert {
+                    addrs: addrs.clone(),
+                    ..adv(&c, prio, 10)
+                };
+                let input = || Input::Advert {
+                    src: HIGHER_ADDR,
+                    advert: advert.clone(),
+                };
+                let mut m = master(c.clone());
+                let due = m.poll_timeout();
+                assert_eq!(m.check_addresses(HIGHER_ADDR, &advert), Err(err));
+                assert!(run(&mut m, ms(400), input()).is_empty(), "{prio} {addrs:?}");
+                assert_eq!((m.state(), m.poll_timeout()), (State::Master, due));
+                let mut b = backup(c.clone());
+                let due = b.poll_timeout();
+                assert!(run(&mut b, ms(10), input()).is_empty());
+                assert_eq!((b.state(), b.poll_timeout()), (State::Backup, due));
+                assert_eq!(b.master_addr(), None);
+            }
+        }
+        // Our list in another order is ours.
+        let two = Config {
+            vips: vec![VIP, HIGHER_ADDR],
+            ..cfg()
+        };
+        let mut b = backup(two.clone());
+        let advert = Advert {
+            addrs: vec![HIGHER_ADDR, VIP],
+            ..adv(&two, 200, 10)
+        };
+        assert_eq!(b.check_addresses(LOWER_ADDR, &advert), Ok(()));
+        run(
+            &mut b,
+            ms(10),
+            Input::Advert {
+                src: LOWER_ADDR,
+                advert,
+            },
+        );
+        assert_eq!(b.master_addr(), Some(LOWER_ADDR));
+    }
+
+    /// `skip_check_adv_addr`: a Backup takes the Master it follows at its word, but checks
+    /// anyone else; a Master checks everyone.
+    #[test]
+    fn skip_check_adv_addr_trusts_only_the_followed_master() {
+        let c = Config {
+            skip_check_adv_addr: true,
+            ..cfg()
+        };
+        let wrong = |prio| Advert {
+            addrs: vec![HIGHER_ADDR],
+            ..adv(&c, prio, 10)
+        };
+        let mut b = backup(c.clone());
+        // Nobody followed yet: checked.
+        assert!(b.check_addresses(HIGHER_ADDR, &wrong(200)).is_err());
+        run(&mut b, ms(10), rx(&c, HIGHER_ADDR, 200));
+        assert_eq!(b.master_addr(), Some(HIGHER_ADDR));
+        assert_eq!(b.check_addresses(HIGHER_ADDR, &wrong(200)), Ok(()));
+        let before = b.poll_timeout();
+        run(
+            &mut b,
+            ms(50),
+            Input::Advert {
+                src: HIGHER_ADDR,
+                advert: wrong(200),
+            },
+        );
+        assert!(
+            b.poll_timeout() > before,
+            "followed: the down timer restarts"
+        );
+        assert!(b.check_addresses(LOWER_ADDR, &wrong(200)).is_err());
+        // A Master checks the advert of the Master it would follow, too.
+        let mut m = master(c.clone());
+        assert!(m.check_addresses(HIGHER_ADDR, &wrong(200)).is_err());
+        assert!(run(
+            &mut m,
+            ms(400),
+            Input::Advert {
+                src: HIGHER_ADDR,
+                advert: wrong(200)
+            }
+        )
+        .is_empty());
+        assert_eq!(m.state(), State::Master);
+    }
+
     #[test]
     fn master_timeout_sends_and_rearms() {
         let mut i = master(cfg());
@@ -779,21 +950,46 @@ mod tests {
         assert_eq!(i.state(), State::Master);
     }
 
+    /// A Master that hears a better one answers once at its own priority before stepping
+    /// down, so that a winner whose advert arrived first still hears a lower priority and
+    /// announces (split-brain heal in either order).
     #[test]
-    fn higher_prio_send_advert_answers_before_stepping_down() {
-        let c = Config {
-            higher_prio_send_advert: true,
-            ..cfg()
+    fn master_answers_a_better_one_once_before_stepping_down() {
+        let c = cfg();
+        // (The loser's side, the answer then the step down, is in master_advert_table.)
+        for (prio, src) in [(200, LOWER_ADDR), (100, HIGHER_ADDR)] {
+            let mut i = master(c.clone());
+            let out = run(&mut i, ms(400), rx(&c, src, prio));
+            // The winner, hearing it, announces and answers.
+            let mut w = master(Config {
+                priority: prio,
+                primary_addr: src,
+                ..c.clone()
+            });
+            let Action::Send(answer) = &out[0] else {
+                unreachable!()
+            };
+            let heard = Input::Advert {
+                src: ME,
+                advert: answer.clone(),
+            };
+            assert_eq!(
+                run(&mut w, ms(401), heard),
+                vec![
+                    Action::Announce(Announce::LowerPriorityHeard),
+                    send(&w, prio)
+                ]
+            );
+        }
+        // strict_mode: RFC packets only.
+        let strict = Config {
+            answer_before_stepping_down: false,
+            ..c.clone()
         };
-        let mut i = master(c.clone());
-        let out = run(&mut i, ms(400), rx(&c, LOWER_ADDR, 200));
+        let mut i = master(strict.clone());
         assert_eq!(
-            out,
-            vec![
-                send(&i, 100),
-                Action::RemoveVips,
-                tr(State::Master, State::Backup)
-            ]
+            run(&mut i, ms(400), rx(&strict, LOWER_ADDR, 200)),
+            vec![Action::RemoveVips, tr(State::Master, State::Backup)]
         );
     }
 
@@ -825,7 +1021,11 @@ mod tests {
             let out = run(&mut i, now, rx(&c, src, prio));
             assert_eq!(
                 out,
-                vec![Action::RemoveVips, tr(State::Master, State::Backup)]
+                vec![
+                    send(&i, 100),
+                    Action::RemoveVips,
+                    tr(State::Master, State::Backup)
+                ]
             );
             assert_eq!(i.state(), State::Backup);
             assert_eq!(i.master_addr(), Some(src));
@@ -971,11 +1171,16 @@ mod tests {
         assert_eq!(m.state(), State::Master);
         let due = m.poll_timeout().unwrap();
         assert_eq!(run(&mut m, due, Input::Timeout), vec![send(&m, 50)]);
-        // The peer (priority 80 > 50) takes over; its advert makes us step down.
+        // The peer (priority 80 > 50) takes over; its advert makes us step down (answering
+        // once at our priority).
         let out = run(&mut m, due + ms(1), rx(&c, HIGHER_ADDR, 80));
         assert_eq!(
             out,
-            vec![Action::RemoveVips, tr(State::Master, State::Backup)]
+            vec![
+                send(&m, 50),
+                Action::RemoveVips,
+                tr(State::Master, State::Backup)
+            ]
         );
     }
 

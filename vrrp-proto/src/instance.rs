@@ -37,8 +37,6 @@ pub struct Config {
     /// `dont_track_primary` (`track_primary` false).
     pub ifindex: u32,
     pub track_primary: bool,
-    /// `skip_check_adv_addr`: adverts from the current Master are not checked.
-    pub skip_check_adv_addr: bool,
     /// `fifo_write_vrrp_states_on_reload`.
     pub fifo_states_on_reload: bool,
 }
@@ -92,14 +90,12 @@ pub enum Note {
     Link { up: bool },
     /// The trackers moved the effective priority.
     Priority { from: u8, to: u8 },
-    /// An advert whose address list is not ours (it still counts). Noted for the first and
-    /// then every power-of-two occurrence.
+    /// An advert whose address list is not ours, dropped (RFC 3768 §7.1, as keepalived).
+    /// Noted for the first and then every power-of-two occurrence.
     AddressMismatch {
         src: IpAddr,
         count: u64,
-        missing: Vec<IpAddr>,
-        carried: usize,
-        ours: usize,
+        error: fsm::AddressListError,
     },
     /// The down timer fired but the sync group is not ready for Master.
     SyncHold,
@@ -135,6 +131,64 @@ pub enum Effect {
     Note(Note),
 }
 
+/// The input a transition came from, kept without allocating (adverts arrive every interval);
+/// written out only for the status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    Startup,
+    Reload,
+    Advert { src: IpAddr, priority: u8 },
+    Timeout,
+    Shutdown,
+    Fault,
+    FaultCleared,
+    SyncMaster,
+    SyncBackup,
+    Lost,
+    SyncHold,
+}
+
+impl Cause {
+    fn of(input: &Input) -> Self {
+        match input {
+            Input::Startup => Self::Startup,
+            Input::Resume { .. } => Self::Reload,
+            Input::Advert { src, advert } => Self::Advert {
+                src: *src,
+                priority: advert.priority,
+            },
+            Input::Timeout => Self::Timeout,
+            Input::Shutdown => Self::Shutdown,
+            Input::Fault => Self::Fault,
+            Input::FaultCleared => Self::FaultCleared,
+            Input::SyncMaster => Self::SyncMaster,
+            Input::SyncBackup => Self::SyncBackup,
+            Input::Lost => Self::Lost,
+            Input::SyncHold => Self::SyncHold,
+        }
+    }
+}
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Startup => f.write_str("startup"),
+            Self::Reload => f.write_str("configuration reload"),
+            Self::Advert { src, priority } => {
+                write!(f, "advert from {src} with priority {priority}")
+            }
+            Self::Timeout => f.write_str("master down timer expired"),
+            Self::Shutdown => f.write_str("shutdown"),
+            Self::Fault => f.write_str("a tracked object failed or the interface is down"),
+            Self::FaultCleared => f.write_str("every fault cleared"),
+            Self::SyncMaster => f.write_str("sync group member became master"),
+            Self::SyncBackup => f.write_str("sync group member fell back to backup"),
+            Self::Lost => f.write_str("a virtual address, route or rule was deleted"),
+            Self::SyncHold => f.write_str("sync group not ready for master"),
+        }
+    }
+}
+
 /// Counters of one instance, as keepalived keeps them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Counters {
@@ -145,7 +199,7 @@ pub struct Counters {
     pub released_master: u64,
     pub priority_zero_received: u64,
     pub priority_zero_sent: u64,
-    /// Adverts whose address list is not ours (accepted all the same, as keepalived does).
+    /// Adverts whose address list is not ours (dropped, as keepalived 2.2.7 does).
     #[serde(default)]
     pub address_list_mismatch: u64,
     /// Dropped packets by reason (the codec's [`DropReason`] text).
@@ -166,6 +220,48 @@ impl Counters {
             .iter()
             .map(|r| self.drops.get(&r.to_string()).copied().unwrap_or(0))
             .sum()
+    }
+
+    // keepalived 2.2.7's error counters (`vrrp_check_packet`), by its names, as its stats file
+    // and keepalived-exporter show them: each takes the drop reasons keepalived counts there.
+
+    /// Every length inconsistency: a count that does not fit the payload (by the packet's own
+    /// version), a short or cut IP packet.
+    pub fn packet_len_err(&self) -> u64 {
+        use DropReason as D;
+        self.drops_of(&[D::TooShort, D::BadIpHeader, D::BadAddrCount, D::BadFamily])
+    }
+
+    pub fn ip_ttl_err(&self) -> u64 {
+        self.drops_of(&[DropReason::BadTtl])
+    }
+
+    /// Not an advertisement (a version error is SNMP-only in keepalived: JSON only here).
+    pub fn invalid_type_rcvd(&self) -> u64 {
+        self.drops_of(&[DropReason::BadType])
+    }
+
+    /// v2 interval mismatches: keepalived drops them without counting (its counter stays 0);
+    /// we count them.
+    pub fn advert_interval_err(&self) -> u64 {
+        self.drops_of(&[DropReason::IntervalMismatch])
+    }
+
+    /// Adverts whose address list is not ours.
+    pub fn addr_list_err(&self) -> u64 {
+        self.address_list_mismatch
+    }
+
+    pub fn invalid_authtype(&self) -> u64 {
+        self.drops_of(&[DropReason::BadAuthType])
+    }
+
+    pub fn authtype_mismatch(&self) -> u64 {
+        self.drops_of(&[DropReason::AuthTypeMismatch])
+    }
+
+    pub fn auth_failure(&self) -> u64 {
+        self.drops_of(&[DropReason::AuthFailure])
     }
 }
 
@@ -213,7 +309,6 @@ pub struct Instance {
     track: TrackSet,
     ifindex: u32,
     track_primary: bool,
-    skip_check_adv_addr: bool,
     fifo_states_on_reload: bool,
     phase: Phase,
     /// The last state of the instance's interface.
@@ -225,6 +320,8 @@ pub struct Instance {
     /// Started by a reload: leaving INIT is no news.
     resumed: bool,
     counters: Counters,
+    /// Why the last transition happened.
+    last_cause: Option<Cause>,
 }
 
 impl Instance {
@@ -235,7 +332,6 @@ impl Instance {
             schedule: Schedule::new(cfg.announce),
             ifindex: cfg.ifindex,
             track_primary: cfg.track_primary,
-            skip_check_adv_addr: cfg.skip_check_adv_addr,
             fifo_states_on_reload: cfg.fifo_states_on_reload,
             phase: Phase::Idle,
             link_up: None,
@@ -243,6 +339,7 @@ impl Instance {
             own_fault: false,
             resumed: false,
             counters: Counters::default(),
+            last_cause: None,
         }
     }
 
@@ -263,6 +360,11 @@ impl Instance {
     /// Whether our own trackers or interface put us in FAULT (a sync group's fault aside).
     pub fn own_fault(&self) -> bool {
         self.track.effective().fault
+    }
+
+    /// The input the last transition came from.
+    pub fn last_cause(&self) -> Option<Cause> {
+        self.last_cause
     }
 
     pub fn counters(&self) -> &Counters {
@@ -436,38 +538,36 @@ impl Instance {
         group: &mut dyn SyncPort,
         out: &mut Vec<Effect>,
     ) {
+        if let Err(error) = self.fsm.check_addresses(src, &advert) {
+            self.address_list_error(src, error, out);
+            return;
+        }
         self.counters.adverts_received += 1;
         if advert.priority == 0 {
             self.counters.priority_zero_received += 1;
         }
-        self.check_addresses(src, &advert, out);
         if advert.priority >= self.fsm.priority() {
             group.clear_want();
         }
         self.step(now, Input::Advert { src, advert }, group, out);
     }
 
-    /// keepalived checks every advert's address list against ours and logs what is missing
-    /// (the advert still counts); `skip_check_adv_addr` skips adverts from the known Master.
-    fn check_addresses(&mut self, src: IpAddr, advert: &Advert, out: &mut Vec<Effect>) {
-        if advert.priority == 0 || (self.skip_check_adv_addr && self.fsm.master_addr() == Some(src))
-        {
-            return;
-        }
-        let ours = &self.fsm.config().vips;
-        if advert.lists_match(ours) {
-            return;
+    /// An advert with another address list is dropped (the machine's check,
+    /// [`fsm::Instance::check_addresses`]) and counted as keepalived counts it: a wrong count is
+    /// not a received advert, a wrong address is.
+    fn address_list_error(
+        &mut self,
+        src: IpAddr,
+        error: fsm::AddressListError,
+        out: &mut Vec<Effect>,
+    ) {
+        if let fsm::AddressListError::Missing(_) = error {
+            self.counters.adverts_received += 1;
         }
         self.counters.address_list_mismatch += 1;
         let count = self.counters.address_list_mismatch;
         if count.is_power_of_two() {
-            out.push(Effect::Note(Note::AddressMismatch {
-                src,
-                count,
-                missing: advert.missing(ours),
-                carried: advert.addrs.len(),
-                ours: ours.len(),
-            }));
+            out.push(Effect::Note(Note::AddressMismatch { src, count, error }));
         }
     }
 
@@ -521,8 +621,12 @@ impl Instance {
         group: &mut dyn SyncPort,
         out: &mut Vec<Effect>,
     ) {
+        let cause = Cause::of(&input);
         let mut acts = Vec::new();
         self.fsm.handle(now, input, &mut acts);
+        if acts.iter().any(|a| matches!(a, Action::Transition { .. })) {
+            self.last_cause = Some(cause);
+        }
         for a in acts {
             self.act(now, a, group, out);
         }

@@ -398,13 +398,13 @@ mod tests {
                 vips: vec![IpAddr::V4(Ipv4Addr::new(198, 51, 100, vrid))],
                 auth: Auth::None,
                 lower_prio_no_advert: false,
-                higher_prio_send_advert: false,
+                answer_before_stepping_down: true,
                 down_timer_adverts: 3,
+                skip_check_adv_addr: false,
             },
             announce: ScheduleConfig::default(),
             ifindex: 2,
             track_primary: true,
-            skip_check_adv_addr: false,
             fifo_states_on_reload: false,
         }
     }
@@ -454,7 +454,9 @@ mod tests {
             }
             // Nothing is due before the earliest down timer of an instance that hears its
             // Master (a stale entry is never the answer).
-            assert!(node.poll_timeout().is_some_and(|d| d > now + Duration::from_millis(200)));
+            assert!(node
+                .poll_timeout()
+                .is_some_and(|d| d > now + Duration::from_millis(200)));
             for (v, &id) in ids.iter().enumerate() {
                 node.handle(now, id, advert(v as u8 + 1), &mut out);
             }

@@ -69,6 +69,13 @@ pub struct SendRecord {
     pub priority: u8,
 }
 
+/// One layer-2 announcement of the addresses (gratuitous ARP / unsolicited NA burst).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnnounceRecord {
+    pub at: Duration,
+    pub node: usize,
+}
+
 /// One copy of an advert lost to link loss (not to a partition).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DropRecord {
@@ -123,22 +130,25 @@ pub struct Sim {
     links: HashMap<(usize, usize), LinkParams>,
     trace: Vec<TraceEntry>,
     sends: Vec<SendRecord>,
+    announces: Vec<AnnounceRecord>,
     drops: Vec<DropRecord>,
 }
 
-/// An instance configuration around a bare state machine's: no announcements (they are not
-/// simulated), the interface tracked, no reload options.
+/// An instance configuration around a bare state machine's: one announcement round at once
+/// for each reason to announce (recorded, see [`Sim::announcements`]), the interface tracked,
+/// no reload options.
 pub fn instance_config(vrrp: fsm::Config) -> instance::Config {
     instance::Config {
         vrrp,
         announce: ScheduleConfig {
-            master_repeat: 0,
-            lower_prio_repeat: 0,
+            master_delay: Duration::ZERO,
+            master_repeat: 1,
+            lower_prio_delay: Duration::ZERO,
+            lower_prio_repeat: 1,
             ..ScheduleConfig::default()
         },
         ifindex: 1,
         track_primary: true,
-        skip_check_adv_addr: false,
         fifo_states_on_reload: false,
     }
 }
@@ -159,6 +169,7 @@ impl Sim {
             links: HashMap::new(),
             trace: Vec::new(),
             sends: Vec::new(),
+            announces: Vec::new(),
             drops: Vec::new(),
         }
     }
@@ -526,6 +537,23 @@ impl Sim {
         &self.sends
     }
 
+    /// Every announcement so far, in time order.
+    pub fn announcements(&self) -> &[AnnounceRecord] {
+        &self.announces
+    }
+
+    /// Where a client on the LAN sends traffic for the addresses at time `t`: the node whose
+    /// announcement reached it last. The client's neighbour entry moves only on
+    /// announcements (a quiet client never re-resolves an entry it has): the worst case, and
+    /// the one a Master stepping down silently leaves stuck on its MAC.
+    pub fn client_entry_at(&self, t: Duration) -> Option<usize> {
+        self.announces
+            .iter()
+            .take_while(|a| a.at <= t)
+            .last()
+            .map(|a| a.node)
+    }
+
     /// Every copy lost to link loss so far, in time order.
     pub fn drops(&self) -> &[DropRecord] {
         &self.drops
@@ -618,6 +646,7 @@ impl Sim {
                 }),
                 Effect::AddVips => live.vips[i] = true,
                 Effect::RemoveVips => live.vips[i] = false,
+                Effect::Announce(_) => self.announces.push(AnnounceRecord { at: self.now, node }),
                 _ => {}
             }
         }
@@ -683,8 +712,9 @@ mod tests {
             vips: vec![IpAddr::V4(Ipv4Addr::new(192, 0, 2, 100))],
             auth: Auth::None,
             lower_prio_no_advert: false,
-            higher_prio_send_advert: false,
+            answer_before_stepping_down: true,
             down_timer_adverts: 3,
+            skip_check_adv_addr: false,
         }
     }
 

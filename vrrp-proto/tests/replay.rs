@@ -8,7 +8,7 @@
 //! # comment
 //! instance VI_1 vrid=51 prio=100 int=10 addr=192.0.2.10 vips=192.0.2.100 [preempt=false]
 //!          [preempt_delay=MS] [track_primary=false] [fifo_reload] [skip_check]
-//!          [lower_prio_no_advert] [higher_prio_send_advert] [garp=REPEAT/DELAY_MS]
+//!          [lower_prio_no_advert] [no_answer] [garp=REPEAT/DELAY_MS]
 //! group G VI_1 VI_2
 //! @0 VI_1 link up|down
 //! @0 VI_1 track script:chk|file:f|process:p|vs:name|if:3 fault|N
@@ -120,13 +120,13 @@ fn config(words: &[&str]) -> instance::Config {
             vips: addrs(get("vips").unwrap_or("192.0.2.100")),
             auth: Auth::None,
             lower_prio_no_advert: o.contains_key("lower_prio_no_advert"),
-            higher_prio_send_advert: o.contains_key("higher_prio_send_advert"),
+            answer_before_stepping_down: !o.contains_key("no_answer"),
             down_timer_adverts: num("down_timer_adverts", 3) as u8,
+            skip_check_adv_addr: o.contains_key("skip_check"),
         },
         announce,
         ifindex: num("ifindex", 2) as u32,
         track_primary: get("track_primary") != Some("false"),
-        skip_check_adv_addr: o.contains_key("skip_check"),
         fifo_states_on_reload: o.contains_key("fifo_reload"),
     }
 }
@@ -298,16 +298,9 @@ fn effect(e: &Effect) -> String {
             Note::StartDelayed(d) => format!("note start-delayed {}", fmt_ms(*d)),
             Note::Link { up } => format!("note link {}", if *up { "up" } else { "down" }),
             Note::Priority { from, to } => format!("note priority {from}->{to}"),
-            Note::AddressMismatch {
-                src,
-                count,
-                missing,
-                carried,
-                ours,
-            } => format!(
-                "note address-mismatch src={src} count={count} missing={} carried={carried} ours={ours}",
-                missing.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
-            ),
+            Note::AddressMismatch { src, count, error } => {
+                format!("note address-mismatch src={src} count={count}: {error}")
+            }
             Note::SyncHold => "note sync-hold".into(),
             Note::Lost => "note lost".into(),
         },

@@ -35,8 +35,9 @@ fn cfg(i: usize, version: Version, priority: u8, advert_int: u16, preempt: bool)
         vips: vec![VIP],
         auth: Auth::None,
         lower_prio_no_advert: false,
-        higher_prio_send_advert: false,
+        answer_before_stepping_down: true,
         down_timer_adverts: 3,
+        skip_check_adv_addr: false,
     }
 }
 
@@ -101,6 +102,17 @@ fn start_all_randomly(sim: &mut Sim, rng: &mut SmallRng) {
     }
 }
 
+/// Splits the LAN at random into 2 or 3 groups (some may be empty).
+fn split_randomly(sim: &mut Sim, rng: &mut SmallRng) {
+    let k = rng.random_range(2..=3);
+    let mut groups: Vec<Vec<usize>> = vec![Vec::new(); k];
+    for i in 0..sim.len() {
+        groups[rng.random_range(0..k)].push(i);
+    }
+    let slices: Vec<&[usize]> = groups.iter().map(Vec::as_slice).collect();
+    sim.partition(&slices);
+}
+
 fn key(sim: &Sim, i: usize) -> (u8, IpAddr) {
     let inst = sim.instance(i).expect("live");
     (inst.priority(), inst.config().primary_addr)
@@ -138,14 +150,7 @@ fn heal_leaves_exactly_one_master() {
         let mdi = mdi_max(a_max);
         start_all_randomly(&mut sim, &mut rng);
         sim.run_for(10 * mdi);
-        // Random split into 2 or 3 groups (some may be empty).
-        let k = rng.random_range(2..=3);
-        let mut groups: Vec<Vec<usize>> = vec![Vec::new(); k];
-        for i in 0..sim.len() {
-            groups[rng.random_range(0..k)].push(i);
-        }
-        let slices: Vec<&[usize]> = groups.iter().map(Vec::as_slice).collect();
-        sim.partition(&slices);
+        split_randomly(&mut sim, &mut rng);
         sim.run_for(10 * mdi);
         let h = sim.now();
         sim.heal();
@@ -183,6 +188,68 @@ fn heal_leaves_exactly_one_master() {
         checked += 1;
     }
     assert!(checked >= 1500, "only {checked} heals were loss-free");
+}
+
+/// (8) After a heal, whichever side hears the other first, a client on the LAN reaches the
+/// single Master by `h + A_max + 2 d_max`: its neighbour entry points at the node that
+/// announced last, and the Master is that node from then on.
+///
+/// Why: if a losing Master hears the winner G first, it steps down and answers with one advert
+/// at its own priority (sent by `h + A_G + d_max`); G hears a lower priority and announces
+/// (`garp_lower_prio_*`) by `h + A_G + 2 d_max`. If G hears a loser first, it announces at
+/// once. Without the loser's answer the first order leaves the client on the loser's MAC until
+/// its entry expires (keepalived 2.2.7: 5.7-5.9 s at 1 s adverts). Loss-free.
+#[test]
+fn heal_moves_the_client_to_the_single_master_in_either_order() {
+    let mut bad_order = 0;
+    for seed in 0..2000u64 {
+        let mut rng = SmallRng::seed_from_u64(seed ^ 0x5eed_0008);
+        let link = random_delay_link(&mut rng, 0.0);
+        let (mut sim, a_max) = random_lan(seed, &mut rng, 5, link);
+        let mdi = mdi_max(a_max);
+        start_all_randomly(&mut sim, &mut rng);
+        sim.run_for(10 * mdi);
+        split_randomly(&mut sim, &mut rng);
+        sim.run_for(10 * mdi);
+        // The heal lands anywhere in the advert cycles.
+        sim.run_for(Duration::from_micros(
+            rng.random_range(0..a_max.as_micros() as u64),
+        ));
+        let split_masters = sim.masters();
+        let h = sim.now();
+        sim.heal();
+        let bound = a_max + 2 * link.delay_max;
+        sim.run_until(h + bound);
+        let m = sim.masters();
+        assert_eq!(m.len(), 1, "seed {seed}: masters {m:?}");
+        let entry = sim.client_entry_at(h + bound);
+        assert_eq!(
+            entry,
+            Some(m[0]),
+            "seed {seed}: client on {entry:?}, Master {m:?} (split Masters {split_masters:?})"
+        );
+        // The order this seed healed in: did the winner hear a loser before a loser stepped
+        // down? (Both orders must be well represented.)
+        let first_step_down = sim
+            .trace()
+            .iter()
+            .find(|e| e.at >= h && e.from == State::Master)
+            .map(|e| e.at);
+        let winner_heard_first = sim
+            .announcements()
+            .iter()
+            .any(|a| a.node == m[0] && a.at >= h && first_step_down.is_none_or(|t| a.at < t));
+        if split_masters.len() > 1 && !winner_heard_first {
+            bad_order += 1;
+        }
+        sim.run_for(20 * a_max);
+        assert_eq!(sim.client_entry_at(sim.now()), Some(m[0]), "seed {seed}");
+    }
+    eprintln!("{bad_order} of 2000 heals: a loser heard the winner first");
+    assert!(
+        bad_order >= 300,
+        "only {bad_order} heals where a loser heard the winner first"
+    );
 }
 
 /// Equal-priority Masters meeting after a heal: the higher primary address wins (§6.4.3).
@@ -301,6 +368,29 @@ fn converged(seed: u64, rng: &mut SmallRng) -> (Sim, LinkParams, Duration, usize
     (sim, link, a_max, m[0])
 }
 
+/// Lets the LAN run a random part of three intervals, then crashes Master `m`; returns when,
+/// and when its last advert left.
+fn crash_midway(
+    sim: &mut Sim,
+    rng: &mut SmallRng,
+    m: usize,
+    a_max: Duration,
+) -> (Duration, Duration) {
+    sim.run_for(Duration::from_micros(
+        rng.random_range(0..3 * a_max.as_micros() as u64),
+    ));
+    let c = sim.now();
+    let last = sim
+        .sends()
+        .iter()
+        .rev()
+        .find(|r| r.node == m && r.at <= c)
+        .expect("the Master adverts")
+        .at;
+    sim.crash(m);
+    (c, last)
+}
+
 fn first_master_after(sim: &Sim, t: Duration) -> Duration {
     sim.trace()
         .iter()
@@ -318,23 +408,12 @@ fn master_crash_takeover_within_master_down_interval() {
     for seed in 0..2000u64 {
         let mut rng = SmallRng::seed_from_u64(seed ^ 0x5eed_0003);
         let (mut sim, link, a_max, m) = converged(seed, &mut rng);
-        sim.run_for(Duration::from_micros(
-            rng.random_range(0..3 * a_max.as_micros() as u64),
-        ));
-        let c = sim.now();
-        let s = sim
-            .sends()
-            .iter()
-            .rev()
-            .find(|r| r.node == m && r.at <= c)
-            .unwrap()
-            .at;
+        let (c, s) = crash_midway(&mut sim, &mut rng, m, a_max);
         let min_mdi = (0..sim.len())
             .filter(|&i| i != m)
             .map(|i| sim.instance(i).unwrap().master_down_interval())
             .min()
             .unwrap();
-        sim.crash(m);
         sim.run_for(2 * mdi_max(a_max));
         let t = first_master_after(&sim, c);
         assert!(
@@ -688,5 +767,72 @@ fn reload_keeps_every_master() {
                 );
             }
         }
+    }
+}
+
+/// (9) A stranger on our VRID, with another address list (another cluster misconfigured with
+/// our VRID), changes nothing for us, at any priority (255 included), in any order of start:
+/// ours elect their Master among themselves (one of the highest priority), the stranger is Master of its own list, and when
+/// our Master crashes one of ours takes over exactly as without the stranger (property 3's
+/// window). Loss-free, so the takeover time is exact.
+#[test]
+fn a_stranger_with_another_list_changes_nothing() {
+    const STRANGER_VIP: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 201));
+    for seed in 0..1000u64 {
+        let mut rng = SmallRng::seed_from_u64(seed ^ 0x5eed_0007);
+        let link = random_delay_link(&mut rng, 0.0);
+        let (mut cfgs, a_max) = random_cfgs(&mut rng, 4);
+        // With preemption the best of ours is the one Master among ours (property 2).
+        for c in &mut cfgs {
+            c.preempt = true;
+        }
+        let prio = [1u8, 99, 100, 120, 200, 254, 255][rng.random_range(0..7)];
+        let mut stranger = cfg(cfgs.len(), cfgs[0].version, prio, cfgs[0].advert_int, true);
+        stranger.vips = vec![STRANGER_VIP];
+        cfgs.push(stranger);
+        let s = cfgs.len() - 1;
+        let mut sim = lan(seed, link, cfgs);
+        start_all_randomly(&mut sim, &mut rng);
+        sim.run_for(10 * mdi_max(a_max));
+        let ours: Vec<usize> = (0..s).collect();
+        // Among equal priorities whoever was Master first stays (property 2).
+        let masters = sim.masters();
+        let top = ours.iter().map(|&i| key(&sim, i).0).max().unwrap();
+        assert_eq!(
+            masters.len(),
+            2,
+            "seed {seed}: stranger at {prio}: {masters:?}"
+        );
+        let best = masters[0];
+        assert_eq!(
+            (key(&sim, best).0, masters[1]),
+            (top, s),
+            "seed {seed}: stranger at {prio}: {masters:?}"
+        );
+        // Our Master crashes: one of ours takes over within property 3's window.
+        let (c, last) = crash_midway(&mut sim, &mut rng, best, a_max);
+        let min_mdi = ours
+            .iter()
+            .filter(|&&i| i != best)
+            .map(|&i| sim.instance(i).unwrap().master_down_interval())
+            .min()
+            .unwrap();
+        sim.run_for(2 * mdi_max(a_max));
+        let t = sim
+            .trace()
+            .iter()
+            .find(|e| e.at > c && e.to == State::Master && e.node != s)
+            .map(|e| e.at)
+            .unwrap_or_else(|| panic!("seed {seed}: stranger at {prio}: no takeover"));
+        assert!(
+            t >= last + link.delay_min + min_mdi && t <= last + link.delay_max + min_mdi,
+            "seed {seed}: stranger at {prio}: takeover at {t:?}, last advert {last:?}"
+        );
+        let masters = sim.masters();
+        assert_eq!(masters.len(), 2, "seed {seed}: {masters:?}");
+        assert!(
+            masters.contains(&s),
+            "seed {seed}: the stranger stepped down"
+        );
     }
 }

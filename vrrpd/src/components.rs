@@ -6,7 +6,6 @@
 //! Nothing dies silently: every panic is logged through the daemon's log ([`install_panic_hook`],
 //! not only on a stderr nobody reads), and every restart is in the registry the dumps show.
 
-use std::any::Any;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -90,16 +89,7 @@ pub fn install_panic_hook() {
     }));
 }
 
-/// A panic's message.
-pub fn panic_message(payload: &(dyn Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "(no message)".to_string()
-    }
-}
+pub use fault_inject::panic_message;
 
 /// First wait before a restart; doubled after each failure, up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
@@ -136,6 +126,38 @@ pub async fn supervise<S>(
             }
         }
     }
+}
+
+/// Where [`spawn_vital`] reports, once [`vital_failures`] has been called.
+static VITAL: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<Failed>> =
+    std::sync::OnceLock::new();
+
+/// The failures of vital tasks, for the daemon's loop to act on (release and exit): call it
+/// once, before the tasks start.
+pub fn vital_failures() -> Option<tokio::sync::mpsc::UnboundedReceiver<Failed>> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    VITAL.set(tx).ok().map(|()| rx)
+}
+
+/// Spawns a task the VRRP side cannot work without and cannot restart alone (the rtnetlink
+/// connection, the link and deletion event streams: what they knew is gone with them). Its
+/// end, by panic or otherwise, is a [`Failed`] for the daemon to release and exit on.
+pub fn spawn_vital(
+    component: &'static str,
+    task: impl Future<Output = ()> + Send + 'static,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let reason = match AssertUnwindSafe(task).catch_unwind().await {
+            Ok(()) => "ended".to_string(),
+            Err(p) => format!("panicked: {}", panic_message(&*p)),
+        };
+        if let Some(tx) = VITAL.get() {
+            let _ = tx.send(Failed {
+                component: component.into(),
+                reason,
+            });
+        }
+    })
 }
 
 /// [`supervise`] in a task of its own.

@@ -133,6 +133,7 @@ impl Firewall {
         if b.is_empty() {
             return Self { loaded: false };
         }
+        crate::host::record(table());
         match nft(&render(&b)).await {
             Ok(()) => {
                 info!(
@@ -157,8 +158,18 @@ impl Firewall {
             .await
             {
                 warn!(error = %e, "removing the nftables table failed");
+                return;
             }
         }
+        crate::host::undone(&table());
+    }
+}
+
+/// Our table, as the host journal knows it.
+fn table() -> crate::host::Change {
+    crate::host::Change::NftTable {
+        family: "inet".into(),
+        name: TABLE.into(),
     }
 }
 

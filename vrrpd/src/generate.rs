@@ -9,7 +9,7 @@ use clap::CommandFactory;
 use clap_complete::Shell;
 
 use crate::cli::{Cli, DEFAULT_CONFIG, DEFAULT_LOG_FILE, GENHASH};
-use vrrpd::daemon::status::{DATA_FILE, JSON_FILE, STATS_FILE};
+use vrrpd::daemon::status::{DATA_FILE, JSON_FILE, STATS_FILE, VRRPD_JSON_FILE};
 
 /// What `--generate` can print, named as the package installs them.
 pub const ARTIFACTS: &[&str] = &[
@@ -119,6 +119,11 @@ fn section(name: &str) -> String {
     format!(".SH {name}\n")
 }
 
+/// Where a dump file goes by default (`$TMPDIR` moves it).
+fn dump(name: &str) -> String {
+    format!("/tmp/{name}")
+}
+
 /// A signal's name as kill(1) takes it (`SIGRTMIN+2` for real-time ones).
 fn signal_name(n: i32) -> String {
     let rtmin = libc::SIGRTMIN();
@@ -159,7 +164,7 @@ const SIGNALS: &[(&str, &str)] = &[
 ];
 
 /// Exit codes, from the constants `main` returns (keepalived's values).
-fn exit_codes() -> [(u8, &'static str); 6] {
+fn exit_codes() -> [(u8, &'static str); 8] {
     [
         (
             crate::EXIT_OK,
@@ -178,16 +183,28 @@ fn exit_codes() -> [(u8, &'static str); 6] {
         ),
         (
             crate::EXIT_CONFIG,
-            "The configuration has errors: the daemon does not start (each error is printed \
-             with its file:line:col).",
+            "The daemon cannot run the configuration (keepalived's would not either: a missing \
+             interface, an instance without a VRID, a keyword without its value); each error is \
+             printed with its file:line:col. With -t: a keyword misses its value.",
+        ),
+        (
+            crate::EXIT_CONFIG_TEST_FATAL,
+            "With -t: the file or an interface it names is missing.",
         ),
         (
             crate::EXIT_CONFIG_TEST,
-            "With -t: the file has errors, or warnings keepalived's -t also counts.",
+            "With -t: something keepalived's -t also counts (an unknown keyword, a bad value \
+             skipped, a default it sets and says so); the daemon would log it and run.",
         ),
         (
             crate::EXIT_CONFIG_TEST_SECURITY,
             "With -t: a script security problem (enable_script_security).",
+        ),
+        (
+            crate::EXIT_PROGRAM_ERROR,
+            "The daemon failed inside (a panic, a component that gave up) and -R forbade a \
+             restart. Without -R the supervising parent releases the virtual addresses for it \
+             and starts it again.",
         ),
     ]
 }
@@ -216,9 +233,11 @@ fn vrrpd_8() -> io::Result<String> {
     out += &para(
         "It is a drop-in replacement for keepalived(8): it reads the same configuration file \
          (see vrrpd.conf(5)), takes the same options, answers the same signals, writes the same \
-         dump files and speaks the same protocol, so a pair may run one of each. It is one \
-         process: where keepalived has a parent, a VRRP child and a checker child, vrrpd has \
-         threads, and the options naming children are accepted and noted as harmless.",
+         dump files and speaks the same protocol, so a pair may run one of each. Where keepalived \
+         has a parent, a VRRP child and a checker child, vrrpd has a supervising parent and \
+         one child whose threads run VRRP, the checks and the balancer: if the child dies, \
+         the parent gives its virtual addresses away at once and starts it again. Options \
+         naming the checker or BFD children are accepted and noted as harmless.",
     );
     out += &para(
         "Unless -n is given it forks into the background. Under systemd it runs in the \
@@ -255,18 +274,29 @@ fn vrrpd_8() -> io::Result<String> {
         ),
         (
             crate::DEFAULT_PID_FILE,
-            "The pid file unless -p names another (-r writes a second one).",
+            "The parent's pid file unless -p names another (-r names one for the child).",
         ),
         (
             DEFAULT_ARGS_FILE,
             "Options the systemd unit adds to the command line: DAEMON_ARGS=\"...\", as in \
              /etc/default/keepalived.",
         ),
-        (DATA_FILE, "Written on SIGUSR1 (keepalived's layout)."),
-        (STATS_FILE, "Written on SIGUSR2 (keepalived's layout)."),
         (
-            JSON_FILE,
-            "Written on the JSON signal (vrrpd --signum=JSON).",
+            &dump(DATA_FILE),
+            "Written on SIGUSR1 (keepalived's layout).",
+        ),
+        (
+            &dump(STATS_FILE),
+            "Written on SIGUSR2 (keepalived's layout).",
+        ),
+        (
+            &dump(JSON_FILE),
+            "Written on the JSON signal (vrrpd --signum=JSON), in keepalived's format.",
+        ),
+        (
+            &dump(VRRPD_JSON_FILE),
+            "Written with it: what keepalived's JSON has no place for (checkers, balancer, \
+             mail, supervision).",
         ),
         (DEFAULT_LOG_FILE, "The log file of -g when it names none."),
         (
@@ -287,6 +317,10 @@ fn vrrpd_8() -> io::Result<String> {
          environment of the scripts it runs.",
     );
     out += &item(
+        "TMPDIR",
+        "An absolute path moves the dump files from /tmp there, as keepalived's.",
+    );
+    out += &item(
         "RUST_LOG",
         "A tracing filter (e.g. `vrrpd=debug`) that overrides the level set by -D.",
     );
@@ -305,39 +339,36 @@ struct Table {
     rows: Vec<Vec<String>>,
 }
 
-/// The tables of the compatibility document (`keepalived_conf::compat::table()`, markdown):
-/// each `## ` heading with the rows under it, header and rule rows left out.
+/// The tables of the compatibility document, from the registry itself
+/// (`keepalived_conf::compat::rows()`, the data `compat::table()` renders as markdown): one per
+/// block, rows of keyword, status, notes; then the deliberate differences.
 fn compat_tables() -> Vec<Table> {
-    let mut tables: Vec<Table> = Vec::new();
-    for line in keepalived_conf::compat::table().lines() {
-        if let Some(h) = line.strip_prefix("## ") {
-            tables.push(Table {
-                heading: h.to_string(),
-                rows: Vec::new(),
-            });
-            continue;
-        }
-        let (Some(table), Some(inner)) = (
-            tables.last_mut(),
-            line.strip_prefix('|').and_then(|l| l.strip_suffix('|')),
-        ) else {
-            continue;
-        };
-        let cells: Vec<String> = inner.split('|').map(|c| c.trim().to_string()).collect();
-        let rule = cells.iter().all(|c| c.chars().all(|ch| ch == '-'));
-        if rule || (table.rows.is_empty() && is_header(&cells)) {
-            continue;
-        }
-        table.rows.push(cells);
-    }
+    let mut tables: Vec<Table> = keepalived_conf::compat::rows()
+        .into_iter()
+        .map(|c| Table {
+            heading: if c.path.is_empty() {
+                "Top level".to_string()
+            } else {
+                c.path.to_string()
+            },
+            rows: c
+                .rows
+                .into_iter()
+                .map(|r| {
+                    let (status, notes) = keepalived_conf::compat::status(r.status);
+                    vec![format!("`{}`", r.name), status.into(), notes.into()]
+                })
+                .collect(),
+        })
+        .collect();
+    tables.push(Table {
+        heading: "Deliberate differences from keepalived 2.2.7".into(),
+        rows: keepalived_conf::compat::DIFFERENCES
+            .iter()
+            .map(|(what, why)| vec![what.to_string(), why.to_string()])
+            .collect(),
+    });
     tables
-}
-
-/// Header rows name columns; data rows start with a keyword or a `code` span.
-fn is_header(cells: &[String]) -> bool {
-    cells
-        .first()
-        .is_some_and(|c| !c.starts_with('`') && c.chars().next().is_some_and(char::is_uppercase))
 }
 
 /// The row's tag (first cell) and the rest joined, e.g. "supported" or "partial: why".
@@ -369,17 +400,18 @@ fn vrrpd_conf_5() -> String {
     );
     out += &para(
         "Every keyword is either implemented, or reported with its file:line:col and the \
-         reason: nothing is silently ignored. An unknown keyword is an error with a \
-         did-you-mean suggestion. `vrrpd -t` checks a file and exits 0 when keepalived's \
-         `-t` would; `vrrpd --dump-config` prints the model the file resolves to, as JSON.",
+         reason: nothing is silently ignored. As keepalived, the daemon logs an unknown \
+         keyword or a bad value (with a did-you-mean suggestion) and goes on; `vrrpd -t` \
+         checks a file and exits as keepalived's `-t` would (0, or 2, 4, 5, 6); `vrrpd \
+         --dump-config` prints the model the file resolves to, as JSON.",
     );
     out += &section("DIFFERENCES FROM KEEPALIVED");
     for (what, how) in [
         (
-            "One process",
-            "keepalived's VRRP and checker children are threads of one process in vrrpd: the \
-             process keywords (vrrp_priority, checker_rt_priority, *_cpu_affinity, ...) apply \
-             to the VRRP thread and the checker thread.",
+            "Processes",
+            "keepalived's VRRP and checker children are threads of one child process in vrrpd: \
+             the process keywords (vrrp_priority, checker_rt_priority, *_cpu_affinity, ...) \
+             apply to the VRRP thread and the checker thread.",
         ),
         (
             "No IPVS",

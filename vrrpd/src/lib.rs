@@ -8,6 +8,7 @@ pub mod components;
 pub mod daemon;
 pub mod firewall;
 pub mod genhash;
+pub mod host;
 pub mod log;
 pub mod mail;
 pub mod net;

@@ -6,16 +6,20 @@ mod cli;
 mod generate;
 
 use cli::{Cli, CliError};
-use keepalived_conf::{self as config, Config, Diagnostic, LoadOptions};
+use keepalived_conf::{self as config, Config, LoadOptions};
 use vrrpd::process;
 
 /// keepalived's exit codes (keepalived/include/main.h).
 const EXIT_OK: u8 = 0;
 const EXIT_USAGE: u8 = 1;
-const EXIT_FATAL: u8 = 3;
-/// Configuration errors stop the daemon from starting.
-const EXIT_CONFIG: u8 = 4;
-/// `-t` found something to report.
+const EXIT_FATAL: u8 = process::exit::FATAL;
+/// A file the daemon cannot run (keepalived's `KEEPALIVED_EXIT_CONFIG`); also what `-t` exits
+/// with when a keyword misses its value (keepalived stops reading there).
+const EXIT_CONFIG: u8 = process::exit::CONFIG;
+/// `-t`: a file keepalived cannot run (missing file or interface). The `-t` codes come from
+/// `keepalived_conf::Flag::exit_code`; these name them for the man page.
+const EXIT_CONFIG_TEST_FATAL: u8 = 4;
+/// `-t` found something keepalived's `-t` counts.
 const EXIT_CONFIG_TEST: u8 = 5;
 /// `-t` found a script security violation.
 const EXIT_CONFIG_TEST_SECURITY: u8 = 6;
@@ -92,13 +96,20 @@ fn main() -> ExitCode {
     if !cli.command.is_empty() {
         return command(&cli);
     }
+    let test = cli.config_test_log();
+    let parts = cli.subsystems();
     let opts = LoadOptions {
         config_id: cli.config_id.clone(),
-        host: config::HostChecks {
-            interfaces: true,
-            scripts: true,
-            cpus: true,
+        // keepalived's -t reads both sides; its daemon's -P never reads the checker side.
+        sides: if test.is_some() {
+            config::Sides::default()
+        } else {
+            config::Sides {
+                vrrp: parts.vrrp,
+                checker: parts.checker,
+            }
         },
+        ..LoadOptions::checking()
     };
     // Into the network namespace first (before any thread), so the interface checks and the
     // daemon see that namespace: -s, else the file's net_namespace (the file is then read again
@@ -125,11 +136,11 @@ fn main() -> ExitCode {
         }
     }
     let loaded = loaded.unwrap_or_else(|| config::load(&cli.use_file, &opts));
-    let diags: &[Diagnostic] = match &loaded {
-        Ok((_, d)) | Err(d) => d,
+    let report = match &loaded {
+        Ok((_, r)) | Err(r) => r,
     };
-    if let Some(log) = cli.config_test_log() {
-        let text = config::render(diags);
+    if let Some(log) = test {
+        let text = report.render();
         match log {
             Some(path) => {
                 if let Err(e) = std::fs::write(&path, &text) {
@@ -138,24 +149,22 @@ fn main() -> ExitCode {
             }
             None => eprint!("{text}"),
         }
-        // As keepalived: anything it would complain about makes -t fail.
-        let flagged = diags.iter().any(|d| d.is_error() || d.keepalived_flags);
-        let code = if diags.iter().any(|d| d.security) {
-            EXIT_CONFIG_TEST_SECURITY
-        } else if flagged {
-            EXIT_CONFIG_TEST
-        } else {
-            EXIT_OK
-        };
-        return ExitCode::from(code);
+        // keepalived's -t exit codes: 4 a file it cannot run, 5 anything it complains about,
+        // 6 script security, 2 a missing parameter.
+        return ExitCode::from(report.exit_code());
     }
     // Warnings about a configuration that loads go to the log once it is set up (with their
     // priority), not to a bare stderr.
-    let warnings = config::render(diags);
-    let Ok((config, _)) = loaded else {
+    let warnings = report.render();
+    let Ok((config, report)) = loaded else {
         eprint!("{warnings}");
         return ExitCode::from(EXIT_CONFIG);
     };
+    if config.global.reload_check_config.is_some() && report.exit_code() != 0 {
+        // keepalived runs a file with complaints, except when asked to check it first.
+        eprintln!("vrrpd: reload_check_config is set and the configuration has errors - exiting");
+        return ExitCode::from(EXIT_CONFIG);
+    }
     if cli.dump_config {
         eprint!("{warnings}");
         match serde_json::to_string_pretty(&config) {
@@ -183,16 +192,16 @@ fn command(cli: &Cli) -> ExitCode {
     };
     let opts = LoadOptions {
         config_id: cli.config_id.clone(),
-        host: config::HostChecks::default(),
+        ..LoadOptions::default()
     };
-    let (config, diags) = match config::load(std::path::Path::new(input), &opts) {
+    let (config, report) = match config::load(std::path::Path::new(input), &opts) {
         Ok(c) => c,
-        Err(d) => {
-            eprint!("{}", config::render(&d));
+        Err(r) => {
+            eprint!("{}", r.render());
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    eprint!("{}", config::render(&diags));
+    eprint!("{}", report.render());
     let text = match config::toml::to_string(&config) {
         Ok(t) => t,
         Err(e) => {
@@ -217,7 +226,7 @@ const DEFAULT_PID_FILE: &str = "/run/vrrpd.pid";
 
 /// A child that failed inside (an instance panicked, a component gave up): its supervisor
 /// releases for it and starts it again (keepalived's `KEEPALIVED_EXIT_PROGRAM_ERROR`).
-const EXIT_PROGRAM_ERROR: u8 = 70;
+const EXIT_PROGRAM_ERROR: u8 = process::exit::PROGRAM_ERROR;
 
 /// Daemon mode: fork unless `-n`, take the pid file, then run the daemon in a supervised child
 /// ([`vrrpd::supervisor`]) until SIGTERM / SIGINT.
@@ -245,6 +254,14 @@ fn run_daemon(cli: Cli, config: Config, opts: LoadOptions, warnings: String) -> 
         tracing::warn!("{problem}");
     }
     vrrpd::components::install_panic_hook();
+    if fault_inject::enabled() {
+        if let Some(dir) = std::env::var_os(fault_inject::ENV) {
+            tracing::warn!(
+                "fault points armed from {} (a test build: fault-injection)",
+                std::path::Path::new(&dir).display()
+            );
+        }
+    }
     let args: Vec<String> = std::env::args_os()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
@@ -339,14 +356,24 @@ fn child_main(
     let path = cli.use_file.clone();
     let reload_opts = opts.clone();
     let reload = move || match config::load(&path, &reload_opts) {
-        Ok((c, diags)) => {
-            if !diags.is_empty() {
-                tracing::warn!("{}", config::render(&diags).trim_end());
+        Ok((c, report)) => {
+            if !report.is_empty() {
+                tracing::warn!("{}", report.render().trim_end());
+            }
+            if c.global.reload_check_config.is_some() && report.exit_code() != 0 {
+                return Err("reload_check_config: the new configuration has errors; keeping the running one".into());
             }
             Ok(c)
         }
-        Err(diags) => Err(config::render(&diags).trim_end().to_string()),
+        Err(report) => Err(report.render().trim_end().to_string()),
     };
+    // What a run that died left changed on the host (GRO off, a VMAC, a sysctl, an nftables
+    // table) goes back first; this run's changes are recorded beside the pid file.
+    let main_pid = cli
+        .pid
+        .clone()
+        .unwrap_or_else(|| std::path::PathBuf::from(DEFAULT_PID_FILE));
+    rt.block_on(vrrpd::host::recover(&vrrpd::host::state_file(&main_pid)));
     let run = vrrpd::daemon::run(
         config,
         cli.subsystems(),
@@ -356,7 +383,12 @@ fn child_main(
         observe,
         start,
     );
-    match rt.block_on(run) {
+    let result = rt.block_on(run);
+    // Whatever a component could not put back (or forgot), now.
+    rt.block_on(vrrpd::host::restore_all());
+    // Work left on the blocking pool (a stalled thread's stop) must not hold the exit.
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
+    match result {
         Ok(()) => EXIT_OK,
         Err(e) => {
             tracing::error!("{e:#}");

@@ -70,7 +70,7 @@ impl Netlink {
     /// Opens the connection and spawns its driver on the current tokio runtime.
     pub fn open() -> Result<Self, Error> {
         let (conn, handle, _) = rtnetlink::new_connection()?;
-        tokio::spawn(conn);
+        crate::components::spawn_vital("rtnetlink connection", conn);
         Ok(Self { handle })
     }
 

@@ -209,6 +209,18 @@ pub fn watchdog_from_env() -> Option<std::time::Duration> {
     Some(std::time::Duration::from_micros(usec))
 }
 
+/// The daemon's exit statuses that its supervisor acts on ([`crate::supervisor`]); the
+/// binary's others (usage, `-t`) are its own.
+pub mod exit {
+    /// Cannot run at all (keepalived's `KEEPALIVED_EXIT_FATAL`): not started again.
+    pub const FATAL: u8 = 3;
+    /// A file it cannot run (keepalived's `KEEPALIVED_EXIT_CONFIG`): not started again.
+    pub const CONFIG: u8 = 2;
+    /// A component that must not fail did (keepalived's `KEEPALIVED_EXIT_PROGRAM_ERROR`): its
+    /// supervisor releases for it and starts it again.
+    pub const PROGRAM_ERROR: u8 = 70;
+}
+
 /// The signal keepalived uses for each control function (`--signum`).
 pub fn signum(func: &str) -> Option<i32> {
     let rtmin = libc::SIGRTMIN();

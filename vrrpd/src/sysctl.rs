@@ -36,7 +36,8 @@ pub fn set(path: &PathBuf, value: &str) -> Result<(), Error> {
     })
 }
 
-/// Sysctls we changed, with the values they had.
+/// Sysctls we changed, with the values they had (also in the host journal, [`crate::host`],
+/// for a start after a crash to put back).
 #[derive(Debug, Default)]
 pub struct Saved(Vec<(PathBuf, String)>);
 
@@ -45,6 +46,10 @@ impl Saved {
     pub fn set(&mut self, path: PathBuf, value: &str) -> Result<(), Error> {
         let old = get(&path)?;
         if old != value {
+            crate::host::record(crate::host::Change::Sysctl {
+                path: path.clone(),
+                was: old.clone(),
+            });
             set(&path, value)?;
             self.0.push((path, old));
         }
@@ -53,9 +58,10 @@ impl Saved {
 
     /// Puts every changed value back, last change first.
     pub fn restore(&mut self) {
-        for (p, old) in self.0.drain(..).rev() {
-            if let Err(e) = set(&p, &old) {
-                warn!(error = %e, "restoring a sysctl failed");
+        for (path, was) in self.0.drain(..).rev() {
+            match set(&path, &was) {
+                Ok(()) => crate::host::undone(&crate::host::Change::Sysctl { path, was }),
+                Err(e) => warn!(error = %e, "restoring a sysctl failed"),
             }
         }
     }

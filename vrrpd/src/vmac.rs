@@ -103,6 +103,8 @@ pub struct VmacSpec {
 pub struct Vmac {
     pub name: String,
     pub index: u32,
+    /// Its MAC, as `ip link` prints it.
+    mac: String,
     /// Parent sysctls as they were before us.
     saved: Saved,
 }
@@ -139,6 +141,14 @@ fn fmt_mac(m: &[u8]) -> String {
         .join(":")
 }
 
+/// The macvlan `spec` describes, as the host journal knows it: recorded before it is made.
+fn journal_entry(spec: &VmacSpec) -> crate::host::Change {
+    crate::host::Change::Link {
+        name: spec.name.clone(),
+        mac: fmt_mac(&spec.mac),
+    }
+}
+
 impl Vmac {
     /// Creates the macvlan (private mode, the virtual MAC, up) and sets the sysctls. An
     /// existing interface of that name with the same MAC is adopted (it survived a reload or
@@ -164,6 +174,7 @@ impl Vmac {
                 m
             }
             None => {
+                crate::host::record(journal_entry(spec));
                 // Down until the sysctls below are set: coming up is when IPv6 would make its
                 // link-local address.
                 h.link()
@@ -181,6 +192,10 @@ impl Vmac {
             }
         };
         let index = msg.header.index;
+        let mac = fmt_mac(&spec.mac);
+        // Adopted or made, it is ours to remove (a run that adopts one made by a previous run
+        // that crashed takes over its removal).
+        crate::host::record(journal_entry(spec));
         // An IPv4 VMAC needs no IPv6 (keepalived turns it off too); an IPv6 one must not
         // make its own link-local address.
         let v6_settings: &[(&str, &str)] = if spec.v6 {
@@ -217,6 +232,7 @@ impl Vmac {
         Ok(Self {
             name: spec.name.clone(),
             index,
+            mac,
             saved,
         })
     }
@@ -232,6 +248,10 @@ impl Vmac {
         self.saved.restore();
         h.link().del(self.index).execute().await?;
         info!(vmac = %self.name, "removed VMAC interface");
+        crate::host::undone(&crate::host::Change::Link {
+            name: self.name.clone(),
+            mac: self.mac.clone(),
+        });
         Ok(())
     }
 }

@@ -132,7 +132,7 @@ fn samples_agree_with_keepalived() {
 
 /// Variants where vrrpd is deliberately stricter than keepalived: (what, how
 /// docs/COMPATIBILITY.md names it).
-const DELIBERATE: &[(&str, &str)] = &[("bad BOOL", "`alpha maybe`")];
+const DELIBERATE: &[(&str, &str)] = &[];
 
 /// Broken variants of a sample: (what, text).
 fn variants(text: &str) -> Vec<(&'static str, String)> {
@@ -418,7 +418,8 @@ fn process_keywords_agree_with_keepalived() {
     if !root_and_keepalived() {
         return;
     }
-    let ncpus = keepalived_conf::process::online_cpus().expect("online CPU count");
+    let ncpus = keepalived_conf::Host::online_cpus(&keepalived_conf::RealHost::checking())
+        .expect("online CPU count");
     let (last, beyond) = (ncpus - 1, ncpus);
     let mut cases: Vec<String> = [
         "vrrp_priority -20",
@@ -537,5 +538,51 @@ fn process_keywords_agree_with_keepalived() {
     }
     let _ = std::fs::remove_dir_all(&dir);
     assert!(cases.len() >= 80, "only {} cases", cases.len());
+    assert!(failures.is_empty(), "{}", failures.join("\n---\n"));
+}
+
+/// Every registry row, placed in its block, is a keyword `keepalived -t` knows there (no
+/// "Unknown keyword"); vrrpd's own extensions are the exceptions keepalived refuses.
+#[test]
+fn every_registry_row_is_known_to_keepalived_in_its_block() {
+    if !root_and_keepalived() {
+        return;
+    }
+    let ns = Ns::new("k").expect("namespace with eth0..eth3");
+    let dir = std::env::temp_dir().join(format!("vrrpd-registry-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // How each block is opened.
+    let head = |block: &str| match block {
+        "vrrp_instance" => "vrrp_instance VI_X".to_string(),
+        "vrrp_script" | "vrrp_sync_group" | "vrrp_track_process" | "vrrp_track_file"
+        | "track_file" | "bfd_instance" | "track_group" => format!("{block} N"),
+        "virtual_server" => "virtual_server 192.0.2.10 80".into(),
+        "real_server" => "real_server 192.0.2.11 80".into(),
+        other => other.to_string(),
+    };
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for ctx in keepalived_conf::build::contexts() {
+        let blocks: Vec<&str> = ctx.path.split('/').filter(|b| !b.is_empty()).collect();
+        for row in &ctx.rows {
+            let extension = matches!(row.status, keepalived_conf::registry::Status::Extension(_));
+            let mut text: String = blocks.iter().map(|b| format!("{} {{\n", head(b))).collect();
+            text += &format!("  {}\n", row.name);
+            text += &"}\n".repeat(blocks.len());
+            let path = dir.join(format!("k{checked}.conf"));
+            std::fs::write(&path, &text).unwrap();
+            let (_, out) = ns.test("keepalived", &path, "k");
+            let unknown = out.contains(&format!("Unknown keyword '{}'", row.name));
+            if unknown != extension {
+                failures.push(format!(
+                    "{}: `{}` unknown to keepalived: {unknown}\n{out}",
+                    ctx.path, row.name
+                ));
+            }
+            checked += 1;
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(checked > 450, "only {checked} rows");
     assert!(failures.is_empty(), "{}", failures.join("\n---\n"));
 }

@@ -243,7 +243,10 @@ impl HttpProbe {
         }
     }
 
-    async fn exchange<S>(
+    /// One GET on an already connected stream `io` (plain TCP, TLS, or, for the fuzz target,
+    /// scripted server bytes): the request, hyper's parse of the response, the head capture
+    /// and the bounded body read.
+    pub async fn exchange<S>(
         &self,
         io: S,
         url: &UrlSpec,

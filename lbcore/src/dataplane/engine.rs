@@ -18,6 +18,7 @@ use crate::persist::{PersistKey, PersistTable};
 use crate::pool::DestStats;
 use crate::service::SharedTable;
 use crate::spec::{ForwardingMethod, Protocol, ServiceKey};
+use crate::stats::Writer;
 use crate::sync::install::SyncedConn;
 use crate::sync::send::{self, Template};
 use crate::sync::table::SyncedConns;
@@ -200,6 +201,8 @@ pub struct Engine {
     pub counters: Arc<Counters>,
     worker: u32,
     workers: u32,
+    /// This worker's slot in the traffic counters.
+    writer: Writer,
     conns: ConnTable,
     /// NAT bindings of the connections this worker owns.
     local: HashMap<FlowKey, Arc<Binding>, FlowHashBuilder>,
@@ -230,6 +233,7 @@ impl Engine {
             counters: Arc::default(),
             worker,
             workers: workers.max(1),
+            writer: Writer::new(worker, workers.max(1)),
             conns: ConnTable::new(capacity, timeouts),
             local: HashMap::default(),
             frags: HashMap::new(),
@@ -347,12 +351,12 @@ impl Engine {
                 if !on {
                     return Out::Drop(DropReason::Standby);
                 }
-                count_in(&c.dest, self.worker, frame.len());
-                let d = c.dest.clone();
+                count_in(&c.dest, self.writer, frame.len());
+                let (rip, method) = (c.dest.id.addr, c.dest.forwarding);
                 if syncing && send::due(c, &self.timeouts) {
                     self.sync_out(&key, now);
                 }
-                match self.plan_for(&key, &d) {
+                match self.plan_for(&key, rip, method) {
                     Some(p) => Some(p),
                     None => return Out::Drop(DropReason::Unsupported),
                 }
@@ -392,8 +396,8 @@ impl Engine {
                         }
                         Counters::inc(&self.counters.replies);
                         let bytes = l3_len(frame.len());
-                        b.dest.traffic.packet_out(self.worker, bytes);
-                        b.service.packet_out(self.worker, bytes);
+                        b.dest.traffic.packet_out(self.writer, bytes);
+                        b.service.packet_out(self.writer, bytes);
                         match self.sh.client_hop(&b) {
                             Some(hop) => reply_plan(&b, hop),
                             None => return Out::Drop(DropReason::NoNeigh),
@@ -409,9 +413,10 @@ impl Engine {
         self.apply(frame, &f, plan, ingress)
     }
 
-    fn plan_for(&self, key: &FlowKey, d: &DestRef) -> Option<Plan> {
-        let rip = d.id.addr;
-        Some(match d.forwarding {
+    /// The rewrite for a tracked flow going to `rip` by `method` (copied out of the entry:
+    /// no reference count is touched per packet).
+    fn plan_for(&self, key: &FlowKey, rip: IpAddr, method: ForwardingMethod) -> Option<Plan> {
+        Some(match method {
             ForwardingMethod::Dr => Plan::Dr { rip },
             ForwardingMethod::Tun(_) => Plan::Tun { rip },
             ForwardingMethod::Nat | ForwardingMethod::NatOneArm => {
@@ -441,9 +446,15 @@ impl Engine {
         if !on {
             return Err(DropReason::Standby);
         }
-        // A connection the other node forwarded until the takeover: forward it as it did.
+        // A connection the other node forwarded until the takeover: forward it as it did
+        // (unless it is over and the client starts a new one on its port, conn_reuse_mode).
         if let Some(s) = self.sh.sync.synced.take(&key) {
-            if s.expires > now {
+            let reused = matches!(pkt, Packet::Tcp(t) if t.syn && !t.ack)
+                && matches!(
+                    s.state,
+                    ConnState::Tcp(TcpState::TimeWait | TcpState::Close)
+                );
+            if s.expires > now && !reused {
                 drop(table);
                 if let Some(p) = self.adopt(s, pkt, now) {
                     return Ok(Some(p));
@@ -533,8 +544,8 @@ impl Engine {
                 (Plan::Nat { rip, rport, snat }, Some(b))
             }
         };
-        rs.stats.traffic.conn(self.worker);
-        rs.service.conn(self.worker);
+        rs.stats.traffic.conn(self.writer);
+        rs.service.conn(self.writer);
         let new = NewConn {
             dest: DestRef::from(rs),
             first: pkt,
@@ -556,7 +567,7 @@ impl Engine {
         }
         Counters::inc(&self.counters.new_conns);
         if let Some(c) = self.conns.get(&key, now) {
-            count_in(&c.dest, self.worker, frame.len());
+            count_in(&c.dest, self.writer, frame.len());
         }
         Ok(Some(plan))
     }
@@ -603,8 +614,9 @@ impl Engine {
         // This packet moves it on like any other of the flow.
         let _ = self.conns.touch(&s.key, Dir::Input, pkt, now);
         SyncCounters::add(&self.sh.sync.counters.adopted, 1);
-        let d = self.conns.get(&s.key, now)?.dest.clone();
-        self.plan_for(&s.key, &d)
+        let d = &self.conns.get(&s.key, now)?.dest;
+        let (rip, method) = (d.id.addr, d.forwarding);
+        self.plan_for(&s.key, rip, method)
     }
 
     /// Hands connection `key` (and its persistence template) to the sync driver.
@@ -902,7 +914,7 @@ impl Engine {
                 return Out::Send(h.ifindex);
             }
             let d = dest.expect("checked");
-            let Some(plan) = self.plan_for(&rev, &d) else {
+            let Some(plan) = self.plan_for(&rev, d.id.addr, d.forwarding) else {
                 return Out::Drop(DropReason::Unsupported);
             };
             return self.apply(frame, f, plan, 0);
@@ -1048,10 +1060,10 @@ fn l3_len(frame_len: usize) -> u64 {
 
 /// A client packet of a tracked connection, for its real server's and service's counters.
 #[inline]
-fn count_in(d: &DestRef, worker: u32, frame_len: usize) {
+fn count_in(d: &DestRef, w: Writer, frame_len: usize) {
     let bytes = l3_len(frame_len);
-    d.stats.traffic.packet_in(worker, bytes);
-    d.service.packet_in(worker, bytes);
+    d.stats.traffic.packet_in(w, bytes);
+    d.service.packet_in(w, bytes);
 }
 
 fn reply_plan(b: &Binding, (mac, ifindex): (Mac, i32)) -> Plan {

@@ -30,7 +30,7 @@ use std::net::IpAddr;
 use std::ops::RangeInclusive;
 use std::sync::atomic::{AtomicBool, AtomicU16, Ordering::Relaxed};
 use std::sync::mpsc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -80,6 +80,33 @@ pub struct DataplaneConfig {
     pub sloppy_tcp: bool,
     /// Connection synchronisation with the other node of the pair (`lvs_sync_daemon`).
     pub sync: Option<SyncdConfig>,
+    /// Told of every change to the host before it is made and after it is undone (see
+    /// [`HostChange`]): a daemon persists them to put the host back after a crash.
+    pub ledger: Option<Arc<dyn HostLedger>>,
+}
+
+/// What the dataplane changes on the host beyond its own sockets and threads. It undoes each
+/// at stop; a [`HostLedger`] also hears of them, to undo them if the process dies first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostChange {
+    /// `offload` of `ifname` switched, from `was`.
+    Offload {
+        ifname: String,
+        offload: offload::Offload,
+        was: bool,
+    },
+    /// An nftables table created (its whole content is ours).
+    NftTable {
+        family: &'static str,
+        name: &'static str,
+    },
+}
+
+/// Hears of the dataplane's [`HostChange`]s: `changing` before each is made, `undone` once
+/// it is put back.
+pub trait HostLedger: Send + Sync + std::fmt::Debug {
+    fn changing(&self, change: &HostChange);
+    fn undone(&self, change: &HostChange);
 }
 
 impl Default for DataplaneConfig {
@@ -98,6 +125,7 @@ impl Default for DataplaneConfig {
             snat_sources: Vec::new(),
             sloppy_tcp: false,
             sync: None,
+            ledger: None,
         }
     }
 }
@@ -129,6 +157,11 @@ pub struct Dataplane {
     capacity: usize,
     /// The sync daemon's role switch, when the pair synchronises connections.
     sync_role: Option<Arc<syncd::RoleSwitch>>,
+    /// What was changed on the host, undone (last first) at stop.
+    host_changes: Vec<HostChange>,
+    ledger: Option<Arc<dyn HostLedger>>,
+    /// The threads' own failures (they restart in place).
+    failures: Arc<Mutex<Failures>>,
 }
 
 /// A request for a worker's connection table: pages of rows come back on `reply`, an empty
@@ -281,6 +314,9 @@ impl Dataplane {
             origin: Instant::now(),
             capacity: cfg.conn_capacity.saturating_mul(cfg.workers.max(1)),
             sync_role: None,
+            host_changes: Vec::new(),
+            ledger: cfg.ledger.clone(),
+            failures: Arc::default(),
         };
         // The sync socket first: a bad interface or group fails the start, not a thread.
         let sync = match &cfg.sync {
@@ -300,11 +336,13 @@ impl Dataplane {
             None => None,
         };
         for ifc in &ifaces {
-            if let Err(e) = offload::set(&ifc.name, offload::Offload::Gro, false) {
-                tracing::warn!("{}: cannot turn GRO off: {e}", ifc.name);
-            }
+            dp.switch_off(&ifc.name, offload::Offload::Gro);
         }
         if cfg.install_nft {
+            dp.change(HostChange::NftTable {
+                family: "netdev",
+                name: nft::TABLE,
+            });
             dp.refresh_nft()?;
             dp.nft = true;
         }
@@ -362,6 +400,7 @@ impl Dataplane {
                 origin,
                 spin: cfg.spin,
                 nice: cfg.nice,
+                failures: dp.failures.clone(),
             };
             let h = std::thread::Builder::new()
                 .name(format!("lb-worker-{w}"))
@@ -393,6 +432,7 @@ impl Dataplane {
                 role,
                 stop: dp.stop.clone(),
                 origin,
+                failures: dp.failures.clone(),
             };
             let h = std::thread::Builder::new()
                 .name("lb-syncd".into())
@@ -400,10 +440,10 @@ impl Dataplane {
                 .map_err(DataplaneError::Thread)?;
             dp.threads.push(h);
         }
-        let (sh, stop) = (shared, dp.stop.clone());
+        let (sh, stop, failures) = (shared, dp.stop.clone(), dp.failures.clone());
         let h = std::thread::Builder::new()
             .name("lb-resolver".into())
-            .spawn(move || resolver(sh, socks, stop, origin))
+            .spawn(move || resolver(sh, socks, stop, origin, &failures))
             .map_err(DataplaneError::Thread)?;
         dp.threads.push(h);
         Ok(dp)
@@ -423,6 +463,14 @@ impl Dataplane {
 
     pub fn forwarding(&self) -> bool {
         self.shared.forwarding.load(Relaxed)
+    }
+
+    /// The worker and resolver threads' failures so far.
+    pub fn failures(&self) -> Failures {
+        self.failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn counters(&self) -> CounterSnapshot {
@@ -576,14 +624,57 @@ impl Dataplane {
         self.halt();
     }
 
+    /// Records `c` (with the ledger first) as made, before it is made.
+    fn change(&mut self, c: HostChange) {
+        if let Some(l) = &self.ledger {
+            l.changing(&c);
+        }
+        self.host_changes.push(c);
+    }
+
+    /// Turns `what` off on `ifname` if it is on, to be turned on again at stop.
+    fn switch_off(&mut self, ifname: &str, what: offload::Offload) {
+        match offload::get(ifname, what) {
+            Ok(false) => {}
+            Ok(true) => {
+                self.change(HostChange::Offload {
+                    ifname: ifname.into(),
+                    offload: what,
+                    was: true,
+                });
+                if let Err(e) = offload::set(ifname, what, false) {
+                    tracing::warn!("{ifname}: cannot turn {} off: {e}", what.name());
+                }
+            }
+            // A device without ethtool support (some virtual ones) has nothing to merge.
+            Err(e) => tracing::debug!("{ifname}: cannot read {}: {e}", what.name()),
+        }
+    }
+
     fn halt(&mut self) {
         self.stop.store(true, Relaxed);
         for h in self.threads.drain(..) {
             let _ = h.join();
         }
-        if std::mem::take(&mut self.nft) {
-            if let Err(e) = nft::remove() {
-                tracing::warn!("removing nftables rules: {e}");
+        for c in std::mem::take(&mut self.host_changes).into_iter().rev() {
+            let put_back = match &c {
+                HostChange::Offload {
+                    ifname,
+                    offload,
+                    was,
+                } => offload::set(ifname, *offload, *was).map_err(|e| e.to_string()),
+                HostChange::NftTable { .. } if std::mem::take(&mut self.nft) => {
+                    nft::remove().map_err(|e| e.to_string())
+                }
+                HostChange::NftTable { .. } => Ok(()),
+            };
+            match put_back {
+                Ok(()) => {
+                    if let Some(l) = &self.ledger {
+                        l.undone(&c);
+                    }
+                }
+                Err(e) => tracing::warn!("putting back {c:?}: {e}"),
             }
         }
     }
@@ -653,6 +744,47 @@ struct Run {
     origin: Instant,
     spin: Duration,
     nice: Option<i32>,
+    failures: Arc<Mutex<Failures>>,
+}
+
+/// The dataplane threads' own failures: a panic in a worker's or the resolver's turn is
+/// logged, counted here, and the thread goes on with its rings and connection shard (the
+/// frame in hand is dropped). A thread that died would stop forwarding its share for good
+/// while the node stays Master.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Failures {
+    pub restarts: u64,
+    pub last: Option<String>,
+}
+
+/// Runs one turn of a dataplane thread's loop, catching a panic in it: logged, counted in
+/// `failures`, then a pause that doubles while the thread keeps failing (100 ms to 5 s).
+/// Returns whether the turn panicked.
+fn guarded(
+    thread: &str,
+    failures: &Mutex<Failures>,
+    backoff: &mut Duration,
+    turn: impl FnOnce(),
+) -> bool {
+    const FIRST: Duration = Duration::from_millis(100);
+    const MAX: Duration = Duration::from_secs(5);
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(turn)) {
+        Ok(()) => false,
+        Err(p) => {
+            let why = fault_inject::panic_message(&*p);
+            let n = {
+                let mut f = failures.lock().unwrap_or_else(|e| e.into_inner());
+                f.restarts += 1;
+                f.last = Some(format!("{thread}: {why}"));
+                f.restarts
+            };
+            let pause = (*backoff).max(FIRST);
+            tracing::error!("{thread} failed ({why}); going on in {pause:?} (restart {n})");
+            std::thread::sleep(pause);
+            *backoff = (pause * 2).min(MAX);
+            true
+        }
+    }
 }
 
 fn worker(
@@ -669,7 +801,13 @@ fn worker(
         origin,
         spin,
         nice,
+        failures,
     } = run;
+    let thread = std::thread::current()
+        .name()
+        .unwrap_or("lb-worker")
+        .to_string();
+    let mut backoff = Duration::ZERO;
     if let Some(n) = nice {
         // SAFETY: plain syscalls; who = 0 with PRIO_PROCESS applies to the
         // calling thread on Linux (threads have their own nice value).
@@ -691,79 +829,88 @@ fn worker(
         counters: c.clone(),
     };
     while !stop.load(Relaxed) {
-        let now = now_ms(origin);
-        let mut got = 0;
-        for r in rings.iter_mut() {
-            let ifindex = r.ifindex;
-            got += r.drain(|frame, partial| {
-                Counters::inc(&c.rx);
-                match eng.process(frame, ifindex, now, partial, false) {
-                    Out::Pass => Counters::inc(&c.passed),
-                    Out::Drop(why) => c.count_drop(why),
-                    Out::Send(i) => tx.push(i, frame),
+        let panicked = guarded(&thread, &failures, &mut backoff, || {
+            fault_inject::point("dataplane-worker");
+            let now = now_ms(origin);
+            let mut got = 0;
+            for r in rings.iter_mut() {
+                let ifindex = r.ifindex;
+                got += r.drain(|frame, partial| {
+                    Counters::inc(&c.rx);
+                    match eng.process(frame, ifindex, now, partial, false) {
+                        Out::Pass => Counters::inc(&c.passed),
+                        Out::Drop(why) => c.count_drop(why),
+                        Out::Send(i) => tx.push(i, frame),
+                        Out::SendBuf(i) => tx.push(i, &eng.out),
+                        Out::SendSpans(i) => {
+                            for &(s, l) in &eng.spans {
+                                tx.push(i, &eng.out[s..s + l]);
+                            }
+                        }
+                        Out::Foreign => {
+                            for p in &peers {
+                                let _ = p.send((frame.to_vec(), ifindex));
+                            }
+                        }
+                    }
+                });
+            }
+            tx.flush();
+            while let Ok((mut frame, ifindex)) = relayed.try_recv() {
+                match eng.process(&mut frame, ifindex, now, false, true) {
+                    Out::Send(i) => tx.push(i, &frame),
                     Out::SendBuf(i) => tx.push(i, &eng.out),
                     Out::SendSpans(i) => {
                         for &(s, l) in &eng.spans {
                             tx.push(i, &eng.out[s..s + l]);
                         }
                     }
-                    Out::Foreign => {
-                        for p in &peers {
-                            let _ = p.send((frame.to_vec(), ifindex));
-                        }
-                    }
-                }
-            });
-        }
-        tx.flush();
-        while let Ok((mut frame, ifindex)) = relayed.try_recv() {
-            match eng.process(&mut frame, ifindex, now, false, true) {
-                Out::Send(i) => tx.push(i, &frame),
-                Out::SendBuf(i) => tx.push(i, &eng.out),
-                Out::SendSpans(i) => {
-                    for &(s, l) in &eng.spans {
-                        tx.push(i, &eng.out[s..s + l]);
-                    }
-                }
-                Out::Drop(why) => c.count_drop(why),
-                Out::Pass | Out::Foreign => {}
-            }
-        }
-        tx.flush();
-        if now >= last_expire + 100 {
-            last_expire = now;
-            eng.expire(now);
-            let drops: u64 = rings.iter().map(|r| r.ring_drops()).sum();
-            c.ring_drops.fetch_add(drops, Relaxed);
-            let truncated: u64 = rings
-                .iter_mut()
-                .map(|r| std::mem::take(&mut r.truncated))
-                .sum();
-            c.truncated.fetch_add(truncated, Relaxed);
-        }
-        if listing.is_none() {
-            listing = queries.try_recv().ok().map(|q| (q.reply, None));
-        }
-        if let Some((reply, cursor)) = listing.take() {
-            let mut page = Vec::with_capacity(LIST_PAGE);
-            let next = eng.page(cursor, LIST_PAGE, now, &mut page);
-            let sent = page.is_empty() || reply.send(page).is_ok();
-            match next {
-                Some(c) if sent => listing = Some((reply, Some(c))),
-                _ => {
-                    let _ = reply.send(Vec::new());
+                    Out::Drop(why) => c.count_drop(why),
+                    Out::Pass | Out::Foreign => {}
                 }
             }
-        }
-        if got > 0 {
-            busy_until = Some(Instant::now() + spin);
-        } else if busy_until.is_some_and(|t| Instant::now() < t) {
-            std::hint::spin_loop();
-        } else if listing.is_some() {
-            // The next page comes on the next turn, not after a sleep.
-        } else {
-            busy_until = None;
-            ring::wait(&fds, 20);
+            tx.flush();
+            if now >= last_expire + 100 {
+                last_expire = now;
+                eng.expire(now);
+                let drops: u64 = rings.iter().map(|r| r.ring_drops()).sum();
+                c.ring_drops.fetch_add(drops, Relaxed);
+                let truncated: u64 = rings
+                    .iter_mut()
+                    .map(|r| std::mem::take(&mut r.truncated))
+                    .sum();
+                c.truncated.fetch_add(truncated, Relaxed);
+            }
+            if listing.is_none() {
+                listing = queries.try_recv().ok().map(|q| (q.reply, None));
+            }
+            if let Some((reply, cursor)) = listing.take() {
+                let mut page = Vec::with_capacity(LIST_PAGE);
+                let next = eng.page(cursor, LIST_PAGE, now, &mut page);
+                let sent = page.is_empty() || reply.send(page).is_ok();
+                match next {
+                    Some(c) if sent => listing = Some((reply, Some(c))),
+                    _ => {
+                        let _ = reply.send(Vec::new());
+                    }
+                }
+            }
+            if got > 0 {
+                busy_until = Some(Instant::now() + spin);
+            } else if busy_until.is_some_and(|t| Instant::now() < t) {
+                std::hint::spin_loop();
+            } else if listing.is_some() {
+                // The next page comes on the next turn, not after a sleep.
+            } else {
+                busy_until = None;
+                ring::wait(&fds, 20);
+            }
+        });
+        if panicked {
+            // What was being built is dropped with the frame that caused it.
+            tx.pending.clear();
+            tx.arena.clear();
+            listing = None;
         }
     }
 }
@@ -800,7 +947,14 @@ struct ResolverSockets {
 
 /// Resolves next hops; also drops dead persistence templates once a second
 /// (same clock as the workers).
-fn resolver(sh: Arc<Shared>, socks: ResolverSockets, stop: Arc<AtomicBool>, origin: Instant) {
+fn resolver(
+    sh: Arc<Shared>,
+    socks: ResolverSockets,
+    stop: Arc<AtomicBool>,
+    origin: Instant,
+    failures: &Mutex<Failures>,
+) {
+    let mut backoff = Duration::ZERO;
     let ResolverSockets { arp, tx, na } = socks;
     let mut last_persist = Instant::now();
     let mut last_estimate = Instant::now();
@@ -816,80 +970,82 @@ fn resolver(sh: Arc<Shared>, socks: ResolverSockets, stop: Arc<AtomicBool>, orig
     let mut fds: Vec<_> = arp.values().map(|s| s.fd()).collect();
     fds.extend(na.iter().map(|s| s.fd()));
     while !stop.load(Relaxed) {
-        if last_persist.elapsed() >= Duration::from_secs(1) {
-            last_persist = Instant::now();
-            sh.persist.expire(now_ms(origin));
-        }
-        if last_estimate.elapsed() >= Duration::from_millis(ESTIMATOR_PERIOD_MS) {
-            last_estimate = Instant::now();
-            estimate(&sh);
-        }
-        extra.extend(sh.neigh.take_wanted());
-        let mut want = targets(&sh);
-        want.extend(extra.iter().copied());
-        let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
-        let mut routes = neigh::parse_routes(&read("/proc/thread-self/net/route"));
-        if want.iter().any(IpAddr::is_ipv6) {
-            routes.extend(neigh::parse_routes6(&read(
-                "/proc/thread-self/net/ipv6_route",
-            )));
-        }
-        let kernel = neigh::parse_arp(&read("/proc/thread-self/net/arp"));
-        heard.retain(|_, (_, t)| t.elapsed() < LEARN_TTL);
-        let learned: HashMap<_, _> = heard.iter().map(|(k, (m, _))| (*k, *m)).collect();
-        let res = neigh::resolve(&want, &sh.ifaces, &routes, &kernel, &learned);
-        if *sh.neigh.snapshot() != res.hops {
-            sh.neigh.publish(res.hops);
-        }
-        let stale = heard
-            .iter()
-            .filter(|(_, (_, t))| t.elapsed() >= LEARN_REFRESH)
-            .map(|(&(ip, ifindex), _)| (ifindex, ip));
-        let ask: Vec<(i32, IpAddr)> = res.ask.into_iter().chain(stale).collect();
-        for (ifindex, ip) in ask {
-            let fresh = asked
-                .get(&(ifindex, ip))
-                .is_some_and(|t| t.elapsed() < Duration::from_millis(200));
-            let Some(ifc) = sh.ifaces.iter().find(|i| i.index == ifindex) else {
-                continue;
-            };
-            if fresh {
-                continue;
+        guarded("lb-resolver", failures, &mut backoff, || {
+            if last_persist.elapsed() >= Duration::from_secs(1) {
+                last_persist = Instant::now();
+                sh.persist.expire(now_ms(origin));
             }
-            let sent = match (ip, ifc.src_for(ip)) {
-                (IpAddr::V4(ip), Some(IpAddr::V4(src))) => arp
-                    .get(&ifindex)
-                    .map(|s| s.send(&wire::arp_request(ifc.mac, src, ip))),
-                (IpAddr::V6(ip), Some(IpAddr::V6(src))) if na.is_some() => tx
-                    .get(&ifindex)
-                    .map(|s| s.send(&wire::neighbour_solicitation(ifc.mac, src, ip))),
-                _ => None,
-            };
-            if sent.is_some() {
-                asked.insert((ifindex, ip), Instant::now());
+            if last_estimate.elapsed() >= Duration::from_millis(ESTIMATOR_PERIOD_MS) {
+                last_estimate = Instant::now();
+                estimate(&sh);
             }
-        }
-        ring::wait(&fds, 25);
-        for (&ifindex, s) in &arp {
-            while let Some(f) = s.recv(&mut buf) {
-                if let Some((ip, mac)) = wire::arp_sender(f) {
-                    if asked.contains_key(&(ifindex, ip.into())) {
+            extra.extend(sh.neigh.take_wanted());
+            let mut want = targets(&sh);
+            want.extend(extra.iter().copied());
+            let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+            let mut routes = neigh::parse_routes(&read("/proc/thread-self/net/route"));
+            if want.iter().any(IpAddr::is_ipv6) {
+                routes.extend(neigh::parse_routes6(&read(
+                    "/proc/thread-self/net/ipv6_route",
+                )));
+            }
+            let kernel = neigh::parse_arp(&read("/proc/thread-self/net/arp"));
+            heard.retain(|_, (_, t)| t.elapsed() < LEARN_TTL);
+            let learned: HashMap<_, _> = heard.iter().map(|(k, (m, _))| (*k, *m)).collect();
+            let res = neigh::resolve(&want, &sh.ifaces, &routes, &kernel, &learned);
+            if *sh.neigh.snapshot() != res.hops {
+                sh.neigh.publish(res.hops);
+            }
+            let stale = heard
+                .iter()
+                .filter(|(_, (_, t))| t.elapsed() >= LEARN_REFRESH)
+                .map(|(&(ip, ifindex), _)| (ifindex, ip));
+            let ask: Vec<(i32, IpAddr)> = res.ask.into_iter().chain(stale).collect();
+            for (ifindex, ip) in ask {
+                let fresh = asked
+                    .get(&(ifindex, ip))
+                    .is_some_and(|t| t.elapsed() < Duration::from_millis(200));
+                let Some(ifc) = sh.ifaces.iter().find(|i| i.index == ifindex) else {
+                    continue;
+                };
+                if fresh {
+                    continue;
+                }
+                let sent = match (ip, ifc.src_for(ip)) {
+                    (IpAddr::V4(ip), Some(IpAddr::V4(src))) => arp
+                        .get(&ifindex)
+                        .map(|s| s.send(&wire::arp_request(ifc.mac, src, ip))),
+                    (IpAddr::V6(ip), Some(IpAddr::V6(src))) if na.is_some() => tx
+                        .get(&ifindex)
+                        .map(|s| s.send(&wire::neighbour_solicitation(ifc.mac, src, ip))),
+                    _ => None,
+                };
+                if sent.is_some() {
+                    asked.insert((ifindex, ip), Instant::now());
+                }
+            }
+            ring::wait(&fds, 25);
+            for (&ifindex, s) in &arp {
+                while let Some(f) = s.recv(&mut buf) {
+                    if let Some((ip, mac)) = wire::arp_sender(f) {
+                        if asked.contains_key(&(ifindex, ip.into())) {
+                            heard.insert((ip.into(), ifindex), (mac, Instant::now()));
+                        }
+                    }
+                }
+            }
+            if let Some(s) = &na {
+                while let Some(m) = s.recv(&mut buf) {
+                    let Some((ip, mac)) = wire::na_target(m) else {
+                        continue;
+                    };
+                    // The socket does not say which interface heard it: every
+                    // interface we asked on for that address learns it.
+                    for &(ifindex, _) in asked.keys().filter(|(_, a)| *a == IpAddr::V6(ip)) {
                         heard.insert((ip.into(), ifindex), (mac, Instant::now()));
                     }
                 }
             }
-        }
-        if let Some(s) = &na {
-            while let Some(m) = s.recv(&mut buf) {
-                let Some((ip, mac)) = wire::na_target(m) else {
-                    continue;
-                };
-                // The socket does not say which interface heard it: every
-                // interface we asked on for that address learns it.
-                for &(ifindex, _) in asked.keys().filter(|(_, a)| *a == IpAddr::V6(ip)) {
-                    heard.insert((ip.into(), ifindex), (mac, Instant::now()));
-                }
-            }
-        }
+        });
     }
 }

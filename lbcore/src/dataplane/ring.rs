@@ -14,6 +14,7 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::panic::AssertUnwindSafe;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -199,8 +200,10 @@ impl RingSocket {
     }
 
     /// Calls `f(frame, csum_not_ready)` for every frame the kernel has handed
-    /// over, returning each to the kernel afterwards. Returns the number of
-    /// frames seen.
+    /// over, returning each to the kernel afterwards — also when `f` panics (the
+    /// panic goes on once the frame, or its block, is back: a frame that makes the
+    /// worker panic is dropped, not handed to it again forever). Returns the
+    /// number of frames seen.
     pub fn drain(&mut self, f: impl FnMut(&mut [u8], bool)) -> usize {
         match self.cfg.version {
             RingVersion::V2 => self.drain_v2(f),
@@ -228,23 +231,28 @@ impl RingSocket {
             if st & libc::TP_STATUS_USER == 0 {
                 break;
             }
-            // SAFETY: the frame is ours until we store TP_STATUS_KERNEL; its
-            // header and the tp_snaplen bytes at tp_mac lie within the frame
-            // (checked against FRAME before use).
-            unsafe {
-                let ph = &*(self.map.as_ptr().add(at) as *const libc::tpacket2_hdr);
-                let (start, len) = (ph.tp_mac as usize, ph.tp_snaplen as usize);
-                if ph.tp_len as usize != len {
-                    self.truncated += 1;
-                } else if start + len <= FRAME as usize {
-                    let data =
-                        std::slice::from_raw_parts_mut(self.map.as_ptr().add(at + start), len);
-                    f(data, st & libc::TP_STATUS_CSUMNOTREADY != 0);
-                    n += 1;
+            let handled = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                // SAFETY: the frame is ours until we store TP_STATUS_KERNEL; its
+                // header and the tp_snaplen bytes at tp_mac lie within the frame
+                // (checked against FRAME before use).
+                unsafe {
+                    let ph = &*(self.map.as_ptr().add(at) as *const libc::tpacket2_hdr);
+                    let (start, len) = (ph.tp_mac as usize, ph.tp_snaplen as usize);
+                    if ph.tp_len as usize != len {
+                        self.truncated += 1;
+                    } else if start + len <= FRAME as usize {
+                        let data =
+                            std::slice::from_raw_parts_mut(self.map.as_ptr().add(at + start), len);
+                        f(data, st & libc::TP_STATUS_CSUMNOTREADY != 0);
+                        n += 1;
+                    }
                 }
-            }
+            }));
             status.store(libc::TP_STATUS_KERNEL, Ordering::Release);
             self.cur = (self.cur + 1) % total;
+            if let Err(p) = handled {
+                std::panic::resume_unwind(p);
+            }
         }
         n
     }
@@ -257,38 +265,43 @@ impl RingSocket {
                 break;
             }
             let b = self.block(i);
-            // SAFETY: the block is ours until we store TP_STATUS_KERNEL below.
-            // The header fields are read once; `num_pkts` frames follow,
-            // chained by tp_next_offset, each with tp_snaplen bytes at tp_mac,
-            // all inside this block (the kernel wrote them there).
-            unsafe {
-                let desc = &*(b as *const libc::tpacket_block_desc);
-                let h = &desc.hdr.bh1;
-                let mut off = h.offset_to_first_pkt as usize;
-                for _ in 0..h.num_pkts {
-                    let bs = self.cfg.block_size as usize;
-                    if off + std::mem::size_of::<libc::tpacket3_hdr>() > bs {
-                        break;
+            let handled = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                // SAFETY: the block is ours until we store TP_STATUS_KERNEL below.
+                // The header fields are read once; `num_pkts` frames follow,
+                // chained by tp_next_offset, each with tp_snaplen bytes at tp_mac,
+                // all inside this block (the kernel wrote them there).
+                unsafe {
+                    let desc = &*(b as *const libc::tpacket_block_desc);
+                    let h = &desc.hdr.bh1;
+                    let mut off = h.offset_to_first_pkt as usize;
+                    for _ in 0..h.num_pkts {
+                        let bs = self.cfg.block_size as usize;
+                        if off + std::mem::size_of::<libc::tpacket3_hdr>() > bs {
+                            break;
+                        }
+                        let ph = &*(b.add(off) as *const libc::tpacket3_hdr);
+                        let start = off + ph.tp_mac as usize;
+                        let len = ph.tp_snaplen as usize;
+                        if ph.tp_len as usize != len {
+                            self.truncated += 1;
+                        } else if start + len <= bs {
+                            let partial = ph.tp_status & libc::TP_STATUS_CSUMNOTREADY != 0;
+                            f(std::slice::from_raw_parts_mut(b.add(start), len), partial);
+                            n += 1;
+                        }
+                        if ph.tp_next_offset == 0 {
+                            break;
+                        }
+                        off += ph.tp_next_offset as usize;
                     }
-                    let ph = &*(b.add(off) as *const libc::tpacket3_hdr);
-                    let start = off + ph.tp_mac as usize;
-                    let len = ph.tp_snaplen as usize;
-                    if ph.tp_len as usize != len {
-                        self.truncated += 1;
-                    } else if start + len <= bs {
-                        let partial = ph.tp_status & libc::TP_STATUS_CSUMNOTREADY != 0;
-                        f(std::slice::from_raw_parts_mut(b.add(start), len), partial);
-                        n += 1;
-                    }
-                    if ph.tp_next_offset == 0 {
-                        break;
-                    }
-                    off += ph.tp_next_offset as usize;
                 }
-            }
+            }));
             self.status(i)
                 .store(libc::TP_STATUS_KERNEL, Ordering::Release);
             self.cur = (self.cur + 1) % self.cfg.block_nr;
+            if let Err(p) = handled {
+                std::panic::resume_unwind(p);
+            }
         }
         n
     }

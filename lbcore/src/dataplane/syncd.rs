@@ -113,6 +113,7 @@ pub struct Driver {
     pub role: Arc<RoleSwitch>,
     pub stop: Arc<AtomicBool>,
     pub origin: Instant,
+    pub failures: Arc<std::sync::Mutex<super::Failures>>,
 }
 
 impl Driver {
@@ -126,40 +127,45 @@ impl Driver {
             role,
             stop,
             origin,
+            failures,
         } = self;
+        let mut backoff = Duration::ZERO;
         let counters = sh.sync.counters.clone();
         let mut session = Session::new(cfg.session, counters.clone());
         let to = SocketAddr::new(cfg.group, cfg.port).into();
         let mut buf = vec![std::mem::MaybeUninit::<u8>::uninit(); 65536];
         let mut last_expire = 0;
         while !stop.load(Relaxed) {
-            let now = origin.elapsed().as_millis() as Millis;
-            let want = role.get();
-            if want != session.role() {
-                switch(&sh, &mut session, want, now);
-            }
-            while let Ok(e) = rx.try_recv() {
-                session.queue(&e, now);
-            }
-            while let Some(d) = session.poll_transmit(now) {
-                if sock.send_to(&d, &to).is_err() {
-                    counters.drop_n(SyncDrop::TxError, 1);
-                }
-            }
-            if let Ok(n) = sock.recv(&mut buf) {
-                // SAFETY: recv initialised the first `n` bytes of `buf`.
-                let msg: &[u8] = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast(), n) };
+            // A panicking turn is logged and counted; the thread goes on with its session.
+            super::guarded("lb-syncd", &failures, &mut backoff, || {
                 let now = origin.elapsed().as_millis() as Millis;
-                match session.receive(msg, now) {
-                    Received::Entries(es) => install(&sh, &es, now),
-                    Received::Resync => dump(&sh, &mut session, now),
-                    Received::Nothing => {}
+                let want = role.get();
+                if want != session.role() {
+                    switch(&sh, &mut session, want, now);
                 }
-            }
-            if now >= last_expire + 100 {
-                last_expire = now;
-                sh.sync.synced.expire(now, |s| release_synced(&sh, &s));
-            }
+                while let Ok(e) = rx.try_recv() {
+                    session.queue(&e, now);
+                }
+                while let Some(d) = session.poll_transmit(now) {
+                    if sock.send_to(&d, &to).is_err() {
+                        counters.drop_n(SyncDrop::TxError, 1);
+                    }
+                }
+                if let Ok(n) = sock.recv(&mut buf) {
+                    // SAFETY: recv initialised the first `n` bytes of `buf`.
+                    let msg: &[u8] = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast(), n) };
+                    let now = origin.elapsed().as_millis() as Millis;
+                    match session.receive(msg, now) {
+                        Received::Entries(es) => install(&sh, &es, now),
+                        Received::Resync => dump(&sh, &mut session, now),
+                        Received::Nothing => {}
+                    }
+                }
+                if now >= last_expire + 100 {
+                    last_expire = now;
+                    sh.sync.synced.expire(now, |s| release_synced(&sh, &s));
+                }
+            });
         }
     }
 }

@@ -739,12 +739,16 @@ pub fn neighbour_solicitation(mac: Mac, src: Ipv6Addr, target: Ipv6Addr) -> Vec<
 }
 
 /// Target and link-layer address of a Neighbour Advertisement, given the
-/// ICMPv6 message (as a raw ICMPv6 socket receives it).
+/// ICMPv6 message (as a raw ICMPv6 socket receives it, checksum verified).
+/// RFC 4861 §7.1.2: code 0, a unicast target, no zero-length option.
 pub fn na_target(msg: &[u8]) -> Option<(Ipv6Addr, Mac)> {
     if msg.len() < 24 || msg[0] != 136 || msg[1] != 0 {
         return None;
     }
     let target = ip6(msg, 8);
+    if target.is_multicast() {
+        return None;
+    }
     let mut at = 24;
     while at + 8 <= msg.len() {
         let (kind, len) = (msg[at], msg[at + 1] as usize * 8);

@@ -97,19 +97,21 @@ fn listing() -> Listing {
     let t = c.table();
     let web = &t.services()[3];
     let up = web.servers.iter().find(|s| s.weight == 1).unwrap();
-    for (w, active) in [(0, true), (1, true), (2, false)] {
+    let w = |n| crate::stats::Writer::new(n, 3);
+    for (n, active) in [(0, true), (1, true), (2, false)] {
+        let w = w(n);
         up.stats.bind(active);
         up.stats.traffic.conn(w);
         up.service.conn(w);
     }
     for _ in 0..10 {
-        up.stats.traffic.packet_in(0, 60);
-        up.service.packet_in(0, 60);
+        up.stats.traffic.packet_in(w(0), 60);
+        up.service.packet_in(w(0), 60);
     }
     for i in 0..8 {
         let b = if i == 0 { 123_456_782 } else { 1 };
-        up.stats.traffic.packet_out(1, b);
-        up.service.packet_out(1, b);
+        up.stats.traffic.packet_out(w(1), b);
+        up.service.packet_out(w(1), b);
     }
     let mut persist = HashMap::new();
     let dr = &t.services()[2];
@@ -152,7 +154,7 @@ fn rates_follow_the_estimator() {
     let web = &t.services()[3];
     for _ in 0..60 {
         for _ in 0..2000 {
-            web.traffic.packet_in(0, 100);
+            web.traffic.packet_in(crate::stats::Writer::new(0, 1), 100);
         }
         web.traffic.estimate();
     }

@@ -232,6 +232,10 @@ pub fn decode(buf: &[u8]) -> Result<Message, Malformed> {
 }
 
 fn decode_entry(e: &[u8], i: u8) -> Result<Result<Entry, Skipped>, Malformed> {
+    // A size smaller than the fixed part (Linux: "p > msg_end" once past it).
+    if e.len() < V4_LEN {
+        return Err(Malformed::Truncated(i));
+    }
     let v6 = match e[0] {
         0 => false,
         TYPE_INET6 => true,

@@ -43,6 +43,16 @@ enum Cmd {
         #[command(subcommand)]
         what: BenchCmd,
     },
+    /// The fault matrix (docs/FAULTS.md): each fault on a vrrpd pair and a keepalived pair,
+    /// who held the VIP every 10 ms and the client's longest gap.
+    Faults {
+        /// Daemons to compare, in order.
+        #[arg(long, value_delimiter = ',', default_value = "vrrpd,keepalived")]
+        daemons: Vec<Daemon>,
+        /// Faults to run (default: all of them).
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<lab::faults::Fault>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -324,6 +334,61 @@ fn bench_failover(
     Ok(())
 }
 
+fn faults(daemons: &[Daemon], only: &[lab::faults::Fault], json: bool) -> anyhow::Result<()> {
+    use lab::faults::{self, Fault};
+    for d in daemons {
+        d.binary()?;
+    }
+    let list = if only.is_empty() {
+        Fault::all()
+    } else {
+        only.to_vec()
+    };
+    let mut runs = Vec::new();
+    if !json {
+        println!(
+            "{:<18} {:<11} {:>12} {:>11} {:>11} {:>7} {:>9}  timeline (from the fault, 10 ms samples)",
+            "fault", "daemon", "longest gap", "both held", "none held", "final", "a alive"
+        );
+    }
+    for f in list {
+        for &d in daemons {
+            match faults::run(d, f) {
+                Ok(r) => {
+                    if !json {
+                        println!(
+                            "{:<18} {:<11} {:>9.1} ms {:>8.0} ms {:>8.0} ms {:>7} {:>9}  {}",
+                            r.fault,
+                            r.daemon.to_string(),
+                            r.longest_gap_ms,
+                            r.both_held_ms,
+                            r.none_held_ms,
+                            r.final_holder,
+                            r.a_running,
+                            r.timeline
+                        );
+                        for n in &r.notes {
+                            println!("{:<31} {n}", "");
+                        }
+                    }
+                    runs.push(serde_json::to_value(&r)?);
+                }
+                Err(e) => {
+                    eprintln!("{} on {d}: FAILED: {e}", f.name());
+                    runs.push(json!({"fault": f.name(), "daemon": d, "error": e.to_string()}));
+                }
+            }
+        }
+    }
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"matrix": "faults", "runs": runs}))?
+        );
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if !lab::is_root() {
@@ -336,6 +401,7 @@ fn main() -> ExitCode {
     }
     let r = match &cli.cmd {
         None => demo(&cli),
+        Some(Cmd::Faults { daemons, only }) => faults(daemons, only, cli.json),
         Some(Cmd::Bench {
             what:
                 BenchCmd::Failover {

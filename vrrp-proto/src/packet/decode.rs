@@ -1,16 +1,19 @@
 //! VRRP payload → Advert, with the receive-side checks of RFC 3768 §7.1 / RFC 5798 §7.1.
 //!
-//! Check order follows keepalived 2.2's `vrrp_in_chk` where the outcome is visible (which
-//! counter a packet lands in): length, TTL, version, type, VRID, then address count / length,
-//! checksum. A packet for another VRID on the shared multicast group is therefore only ever a
-//! [`DropReason::VridMismatch`], never a checksum or count error. Two deliberate differences:
-//! v2 auth and interval are checked last, after the checksum (keepalived checks them before the
-//! version, so a corrupted packet could count as an auth failure), and the IPv6 checksum is
-//! verified here too (keepalived leaves it to the kernel's `IPV6_CHECKSUM`).
+//! Check order follows keepalived 2.2.7 where the outcome is visible (which counter a packet
+//! lands in): the VRID first (keepalived's dispatcher hands a packet only to the instance of its
+//! VRID), then the length the packet's own header implies (address count, and the auth trailer
+//! when it says v2: a v2-sized packet claiming v3 is a length error, as in keepalived), TTL,
+//! version, type, checksum. A packet for another VRID on the shared multicast group is
+//! therefore only ever a [`DropReason::VridMismatch`], never a TTL, checksum or count error of
+//! ours. Two deliberate differences: v2 auth and interval are checked last, after the checksum
+//! (keepalived checks them before the version, so a corrupted packet could count as an auth
+//! failure), and the IPv6 checksum is verified here too (keepalived leaves it to the kernel's
+//! `IPV6_CHECKSUM`).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::wire::{self, AUTH_LEN, AUTH_NONE, AUTH_PASS, HEADER_LEN, TYPE_ADVERT};
+use super::wire::{self, AUTH_AH, AUTH_LEN, AUTH_NONE, AUTH_PASS, HEADER_LEN, TYPE_ADVERT};
 use super::{Advert, Auth, DropReason, Expect, RxMeta, Version};
 
 /// Fully validates a received payload against what this instance expects.
@@ -19,6 +22,11 @@ use super::{Advert, Auth, DropReason, Expect, RxMeta, Version};
 /// IP source, destination and TTL / hop limit.
 pub fn decode(payload: &[u8], meta: &RxMeta, expect: &Expect) -> Result<Advert, DropReason> {
     let hdr = Header::parse(payload)?;
+    if hdr.vrid != expect.vrid {
+        return Err(DropReason::VridMismatch);
+    }
+    // The length the packet's own header implies (an unknown version as v3, no trailer).
+    let body = Body::parse(payload, meta, hdr.version.unwrap_or(Version::V3))?;
     if expect.check_ttl && meta.ttl != wire::TTL {
         return Err(DropReason::BadTtl);
     }
@@ -28,14 +36,13 @@ pub fn decode(payload: &[u8], meta: &RxMeta, expect: &Expect) -> Result<Advert, 
     if hdr.kind != TYPE_ADVERT {
         return Err(DropReason::BadType);
     }
-    if hdr.vrid != expect.vrid {
-        return Err(DropReason::VridMismatch);
-    }
-    let body = Body::parse(payload, meta, expect.version)?;
+    body.verify_checksum(payload, meta, expect.version)?;
     let auth = body.auth(hdr.auth_type)?;
     if expect.version == Version::V2 {
-        if auth != expect.auth {
-            return Err(DropReason::AuthMismatch);
+        match (auth, expect.auth) {
+            (got, want) if got == want => {}
+            (Auth::Pass(_), Auth::Pass(_)) => return Err(DropReason::AuthFailure),
+            _ => return Err(DropReason::AuthTypeMismatch),
         }
         if hdr.interval(expect.version) != expect.adver_int {
             return Err(DropReason::IntervalMismatch);
@@ -45,8 +52,8 @@ pub fn decode(payload: &[u8], meta: &RxMeta, expect: &Expect) -> Result<Advert, 
 }
 
 /// Decodes structure and checksum only, taking the version from the packet (2 or 3): for
-/// dumps and tools. No TTL, VRID, auth or interval expectations are checked; an unknown v2 auth
-/// type is still an [`DropReason::AuthMismatch`] since it cannot be represented.
+/// dumps and tools. No TTL, VRID, auth or interval expectations are checked; a v2 auth type
+/// other than none or password is still an error since it cannot be represented.
 pub fn decode_unchecked(payload: &[u8], meta: &RxMeta) -> Result<Advert, DropReason> {
     let hdr = Header::parse(payload)?;
     let version = hdr.version.ok_or(DropReason::BadVersion)?;
@@ -54,6 +61,7 @@ pub fn decode_unchecked(payload: &[u8], meta: &RxMeta) -> Result<Advert, DropRea
         return Err(DropReason::BadType);
     }
     let body = Body::parse(payload, meta, version)?;
+    body.verify_checksum(payload, meta, version)?;
     let auth = body.auth(hdr.auth_type)?;
     Ok(hdr.into_advert(version, &body, auth))
 }
@@ -124,7 +132,7 @@ struct Body<'a> {
 }
 
 impl<'a> Body<'a> {
-    /// Checks family, count against length, and checksum; `payload` holds a full header.
+    /// Checks family and count against length; `payload` holds a full header.
     fn parse(payload: &'a [u8], meta: &RxMeta, version: Version) -> Result<Self, DropReason> {
         let v6 = meta.src.is_ipv6();
         if v6 != meta.dst.is_ipv6() || (v6 && version == Version::V2) {
@@ -148,13 +156,6 @@ impl<'a> Body<'a> {
             }
             return Err(DropReason::BadAddrCount);
         }
-        let acc = match version {
-            Version::V2 => 0,
-            Version::V3 => wire::pseudo_header_sum(&meta.src, &meta.dst, payload.len()),
-        };
-        if wire::fold(wire::sum_words(acc, payload)) != 0xffff {
-            return Err(DropReason::BadChecksum);
-        }
         Ok(Self {
             addrs: &payload[HEADER_LEN..addrs_end],
             v6,
@@ -162,14 +163,33 @@ impl<'a> Body<'a> {
         })
     }
 
+    /// The VRRP checksum of `payload` (v3: with the IP pseudo-header).
+    fn verify_checksum(
+        &self,
+        payload: &[u8],
+        meta: &RxMeta,
+        version: Version,
+    ) -> Result<(), DropReason> {
+        let acc = match version {
+            Version::V2 => 0,
+            Version::V3 => wire::pseudo_header_sum(&meta.src, &meta.dst, payload.len()),
+        };
+        if wire::fold(wire::sum_words(acc, payload)) != 0xffff {
+            return Err(DropReason::BadChecksum);
+        }
+        Ok(())
+    }
+
     /// The v2 auth field as a value ([`Auth::None`] for v3). Data after auth type 0 is ignored,
-    /// as RFC 3768 §5.3.6.1 says.
+    /// as RFC 3768 §5.3.6.1 says. AH is a known type that is never ours; any other type is
+    /// invalid (keepalived's two counters).
     fn auth(&self, auth_type: u8) -> Result<Auth, DropReason> {
         match self.auth_data {
             None => Ok(Auth::None),
             Some(_) if auth_type == AUTH_NONE => Ok(Auth::None),
             Some(data) if auth_type == AUTH_PASS => Ok(Auth::Pass(*data)),
-            Some(_) => Err(DropReason::AuthMismatch),
+            Some(_) if auth_type == AUTH_AH => Err(DropReason::AuthTypeMismatch),
+            Some(_) => Err(DropReason::BadAuthType),
         }
     }
 

@@ -58,23 +58,6 @@ pub struct Advert {
     pub auth: Auth,
 }
 
-impl Advert {
-    /// RFC 3768 §7.1's optional check, done by keepalived on every advert: our addresses the
-    /// advert does not carry. Empty also when it carries more than ours; see [`Self::lists_match`].
-    pub fn missing(&self, ours: &[IpAddr]) -> Vec<IpAddr> {
-        ours.iter()
-            .filter(|a| !self.addrs.contains(a))
-            .copied()
-            .collect()
-    }
-
-    /// The advert carries exactly our addresses (in any order). Runs for every advert
-    /// received: no allocation.
-    pub fn lists_match(&self, ours: &[IpAddr]) -> bool {
-        self.addrs.len() == ours.len() && ours.iter().all(|a| self.addrs.contains(a))
-    }
-}
-
 /// What the receive path knows about the IP packet that carried the advert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RxMeta {
@@ -117,8 +100,15 @@ pub enum DropReason {
     BadAddrCount,
     #[error("address family does not match the carrying IP packet")]
     BadFamily,
-    #[error("authentication type or password mismatch")]
-    AuthMismatch,
+    /// v2 authentication type other than 0 (none), 1 (password) or 2 (AH).
+    #[error("invalid authentication type")]
+    BadAuthType,
+    /// v2 authentication type not ours (AH is never ours: refused at config load).
+    #[error("authentication type mismatch")]
+    AuthTypeMismatch,
+    /// v2 password not ours.
+    #[error("authentication failure")]
+    AuthFailure,
     #[error("advertisement interval mismatch (v2)")]
     IntervalMismatch,
     #[error("malformed IP header")]

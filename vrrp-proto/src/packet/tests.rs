@@ -270,26 +270,32 @@ fn drop_bad_family() {
 
 #[test]
 fn drop_auth_mismatch() {
-    // Wrong password: keepalived compares all 8 bytes.
+    // Wrong password: keepalived compares all 8 bytes (its "Failure" counter).
     let (p, m, mut e) = v2();
     e.auth = pass(b"secret13");
-    assert_eq!(decode(&p, &m, &e), Err(DropReason::AuthMismatch));
-    // Password sent, none expected; and the reverse.
+    assert_eq!(decode(&p, &m, &e), Err(DropReason::AuthFailure));
+    // Password sent, none expected; and the reverse ("Type Mismatch").
     e.auth = Auth::None;
-    assert_eq!(decode(&p, &m, &e), Err(DropReason::AuthMismatch));
+    assert_eq!(decode(&p, &m, &e), Err(DropReason::AuthTypeMismatch));
     let v = &vectors::V2_NONE;
     let mut e = expect_for(&expected(v));
     e.auth = pass(b"secret12");
     assert_eq!(
         decode(&v.payload(), &v.meta(), &e),
-        Err(DropReason::AuthMismatch)
+        Err(DropReason::AuthTypeMismatch)
     );
-    // AH (type 2) is not representable.
+    // AH (type 2) is a type we never use: a mismatch, and not representable.
     let (mut p, m, e) = v2();
     p[4] = 2;
     fix_checksum(&mut p, &m, false);
-    assert_eq!(decode(&p, &m, &e), Err(DropReason::AuthMismatch));
-    assert_eq!(decode_unchecked(&p, &m), Err(DropReason::AuthMismatch));
+    assert_eq!(decode(&p, &m, &e), Err(DropReason::AuthTypeMismatch));
+    assert_eq!(decode_unchecked(&p, &m), Err(DropReason::AuthTypeMismatch));
+    // Any other type is invalid ("Invalid Type").
+    let (mut p, m, e) = v2();
+    p[4] = 3;
+    fix_checksum(&mut p, &m, false);
+    assert_eq!(decode(&p, &m, &e), Err(DropReason::BadAuthType));
+    assert_eq!(decode_unchecked(&p, &m), Err(DropReason::BadAuthType));
 }
 
 #[test]
@@ -365,16 +371,33 @@ fn drop_not_vrrp() {
 
 #[test]
 fn check_order_matches_keepalived() {
-    // Another VRID on the shared group is only a VRID mismatch, even when also corrupt.
-    let (mut p, m, mut e) = v3();
+    // Another VRID on the shared group is only a VRID mismatch, even when also corrupt, of
+    // another version or with a bad TTL: keepalived's dispatcher demultiplexes by VRID first.
+    let (mut p, mut m, mut e) = v3();
     p[7] ^= 0xff;
     e.vrid = 1;
+    assert_eq!(decode(&p, &m, &e), Err(DropReason::VridMismatch));
+    m.ttl = 1;
+    e.version = Version::V2;
     assert_eq!(decode(&p, &m, &e), Err(DropReason::VridMismatch));
     // TTL is checked before version.
     let (p, mut m, mut e) = v2();
     m.ttl = 1;
     e.version = Version::V3;
     assert_eq!(decode(&p, &m, &e), Err(DropReason::BadTtl));
+    // Length first, by the packet's own version: a v2-sized packet claiming v3 is a length
+    // error, not a version error; a genuine v3 packet to a v2 instance is a version error.
+    let (mut p, m, e) = v2();
+    p[0] = 0x31;
+    fix_checksum(&mut p, &m, false);
+    assert_eq!(decode(&p, &m, &e), Err(DropReason::BadAddrCount));
+    let (p, m, v3_expect) = v3();
+    let (_, _, e) = v2();
+    let e = Expect {
+        vrid: v3_expect.vrid,
+        ..e
+    };
+    assert_eq!(decode(&p, &m, &e), Err(DropReason::BadVersion));
     // A corrupted v2 packet is a checksum error, not an auth failure.
     let (mut p, m, e) = v2();
     p[20] ^= 1;

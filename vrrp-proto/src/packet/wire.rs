@@ -19,9 +19,10 @@ pub const HEADER_LEN: usize = 8;
 pub const AUTH_LEN: usize = 8;
 /// The only packet type VRRP defines.
 pub const TYPE_ADVERT: u8 = 1;
-/// v2 auth types (RFC 3768 §5.3.6; 2 = AH is refused).
+/// v2 auth types (RFC 3768 §5.3.6; AH is refused at config load).
 pub const AUTH_NONE: u8 = 0;
 pub const AUTH_PASS: u8 = 1;
+pub const AUTH_AH: u8 = 2;
 /// v3 interval is the low 12 bits of bytes 4..6; the top 4 are reserved (sent as zero).
 pub const V3_INTERVAL_MASK: u16 = 0x0fff;
 /// Byte offset of the checksum.

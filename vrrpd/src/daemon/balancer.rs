@@ -25,11 +25,14 @@ use lbcore::dataplane::{Dataplane, DataplaneConfig, SyncdConfig};
 use lbcore::persist::PersistTable;
 use lbcore::service::SharedTable;
 use lbcore::sync::Role;
-use tokio::sync::{watch, Notify};
+use tokio::sync::watch;
 use tracing::{info, warn};
 
 use keepalived_conf::model::Config;
 use vrrp_proto::fsm::State;
+
+/// Longest [`Balancer::stop`] waits for the dataplane's threads.
+const STOP_LIMIT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Persistence templates the balancer keeps at most.
 const PERSIST_CAPACITY: usize = 1 << 16;
@@ -125,6 +128,7 @@ impl Balancer {
                 .flat_map(|i| i.addresses().map(|v| (v.addr, v.prefix_len)))
                 .collect(),
             sync: sync.clone(),
+            ledger: Some(crate::host::ledger()),
             ..Default::default()
         };
         let shared = table.clone();
@@ -147,12 +151,7 @@ impl Balancer {
             }
         };
         info!(interfaces = ?ifaces, virtual_addresses = vips.len(), "balancer started");
-        let gate = tokio::spawn(gate(
-            dp.clone(),
-            owners,
-            vips.into_iter().collect(),
-            sync_owner,
-        ));
+        let gate = spawn_gate(dp.clone(), owners, vips.into_iter().collect(), sync_owner);
         Some(Self {
             dp,
             gate,
@@ -179,7 +178,7 @@ impl Balancer {
             Err(e) => warn!("balancer firewall rules not updated: {e}"),
         }
         info!(interfaces = ?self.ifaces, virtual_addresses = vips.len(), "balancer kept across the reload");
-        let gate = tokio::spawn(gate(self.dp.clone(), owners, vips, sync_owner));
+        let gate = spawn_gate(self.dp.clone(), owners, vips, sync_owner);
         Self { gate, ..self }
     }
 
@@ -191,6 +190,11 @@ impl Balancer {
     /// The running dataplane (listings, counters).
     pub fn dataplane(&self) -> Arc<Dataplane> {
         self.dp.clone()
+    }
+
+    /// The dataplane threads' own failures (they restart in place).
+    pub fn worker_failures(&self) -> lbcore::dataplane::Failures {
+        self.dp.failures()
     }
 
     /// The dataplane's counters, summed over its workers.
@@ -208,7 +212,11 @@ impl Balancer {
         for _ in 0..200 {
             match Arc::try_unwrap(dp) {
                 Ok(dp) => {
-                    let _ = tokio::task::spawn_blocking(move || dp.stop()).await;
+                    // Bounded: a stalled worker must not hold the daemon's stop.
+                    let stopping = tokio::task::spawn_blocking(move || dp.stop());
+                    if tokio::time::timeout(STOP_LIMIT, stopping).await.is_err() {
+                        warn!("balancer threads did not stop within {STOP_LIMIT:?}; leaving them");
+                    }
                     return;
                 }
                 Err(still) => {
@@ -221,49 +229,66 @@ impl Balancer {
     }
 }
 
-/// Keeps the parked set equal to the virtual addresses whose instance is not Master, and the
-/// sync daemon sending where `sync_owner` is Master, receiving elsewhere.
-async fn gate(
+/// [`gate`] in a supervised task: restarted if it fails, since without it a VIP would stay
+/// parked (or forwarded), and the sync daemon in its role, whatever the instances do.
+fn spawn_gate(
     dp: Arc<Dataplane>,
     owners: Vec<Owner>,
     vips: HashSet<IpAddr>,
     sync_owner: Option<String>,
-) {
-    let changed = Arc::new(Notify::new());
-    let mut states = Vec::new();
+) -> tokio::task::JoinHandle<()> {
+    let mut watched = Vec::new();
     let mut sync = None;
     for o in owners {
-        if sync_owner.as_ref() == Some(&o.name) {
-            sync = Some(o.state.clone());
-        }
+        let syncs = sync_owner.as_ref() == Some(&o.name);
         let held: Vec<IpAddr> = o.addrs.into_iter().filter(|a| vips.contains(a)).collect();
-        if held.is_empty() && sync_owner.as_ref() != Some(&o.name) {
+        if held.is_empty() && !syncs {
             continue;
         }
-        let mut rx = o.state;
-        states.push((held, rx.clone()));
-        let changed = changed.clone();
-        tokio::spawn(async move {
-            while rx.changed().await.is_ok() {
-                changed.notify_one();
-            }
-        });
+        if syncs {
+            sync = Some(watched.len());
+        }
+        watched.push((held, o.state));
     }
+    crate::components::spawn(
+        "balancer gate".into(),
+        (dp, watched, sync),
+        |(dp, watched, sync)| Box::pin(gate(dp, watched, *sync)),
+    )
+}
+
+/// Keeps the parked set equal to the virtual addresses whose instance is not Master, and the
+/// sync daemon sending where `owners[sync]` is Master, receiving elsewhere: at start and at
+/// every state change of an instance it watches.
+async fn gate(
+    dp: &Dataplane,
+    owners: &mut [(Vec<IpAddr>, watch::Receiver<State>)],
+    sync: Option<usize>,
+) {
     loop {
         let mut parked = HashSet::new();
-        for (held, rx) in &states {
-            if *rx.borrow() != State::Master {
+        for (held, rx) in owners.iter_mut() {
+            if *rx.borrow_and_update() != State::Master {
                 parked.extend(held.iter().copied());
             }
         }
         info!(parked = ?parked, "balancer forwarding for every virtual address but the parked ones");
         // The sync role first: a Master's workers send what they forward from the first packet.
-        if let Some(rx) = &sync {
+        if let Some((_, rx)) = sync.and_then(|i| owners.get(i)) {
             let master = *rx.borrow() == State::Master;
             dp.set_sync_role(if master { Role::Master } else { Role::Backup });
         }
         dp.set_parked(parked);
         dp.set_forwarding(true);
-        changed.notified().await;
+        // An instance gone (its sender dropped) changes nothing more.
+        let changes: Vec<_> = owners
+            .iter_mut()
+            .filter(|(_, rx)| rx.has_changed().is_ok())
+            .map(|(_, rx)| Box::pin(rx.changed()))
+            .collect();
+        if changes.is_empty() {
+            return std::future::pending().await;
+        }
+        let _ = futures::future::select_all(changes).await;
     }
 }

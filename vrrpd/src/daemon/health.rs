@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context;
 use checks::pool::{Pool, RealServer};
 use lbcore::service::{Controller, Event as SvcEvent, HealthEvent, SharedTable};
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 
@@ -95,13 +96,18 @@ impl Services {
     /// within `grace`.
     pub async fn shutdown(mut self, grace: std::time::Duration) {
         if let Some(h) = self.handle.take() {
-            h.shutdown().await;
+            h.shutdown_within(grace).await;
         }
         if let Some(t) = self.events.take() {
             if tokio::time::timeout(grace, t).await.is_err() {
                 warn!("virtual server scripts still running after {grace:?}; exiting anyway");
             }
         }
+    }
+
+    /// The checker scheduler's own failures (it restarts itself).
+    pub fn scheduler_failures(&self) -> Option<checks::Failures> {
+        self.handle.as_ref().map(|h| h.failures())
     }
 
     /// Status of every checker, for the SIGUSR1 dump.
@@ -161,7 +167,7 @@ pub async fn start(
         });
     }
     let alive: Vec<Vec<bool>> = followed.iter().map(|f| f.pool.alive_all()).collect();
-    let (mut controller, actions) = Controller::with_alive(
+    let (controller, actions) = Controller::with_alive(
         config
             .virtual_servers
             .iter()
@@ -190,7 +196,7 @@ pub async fn start(
         only_servers: config.global.mail.no_checker_emails,
     });
     // keepalived's checker state: up unless `alpha`, until its first verdict.
-    let mut checker_up: Vec<bool> = specs.iter().map(|r| !r.timers.alpha).collect();
+    let checker_up: Vec<bool> = specs.iter().map(|r| !r.timers.alpha).collect();
     let out = Out {
         fifos: &fifos,
         mail: mail.as_ref(),
@@ -200,88 +206,21 @@ pub async fn start(
     let (handle, events) = if specs.is_empty() {
         (None, None)
     } else {
-        let (handle, mut events) = checks::spawn(specs).context("starting health checkers")?;
-        let table = table.clone();
-        let publishing = publishing.clone();
-        let events = tokio::spawn(async move {
-            while let Some(ev) = events.recv().await {
-                while scripts.try_join_next().is_some() {}
-                let Some(svc) = owner.get(ev.checker).copied() else {
-                    continue;
-                };
-                let f = &mut followed[svc];
-                let Some(rs) = f.pool.server_of(ev.checker) else {
-                    continue;
-                };
-                if let Some(latency) = ev.latency {
-                    let micros = u32::try_from(latency.as_micros()).unwrap_or(u32::MAX);
-                    controller.apply(HealthEvent::Rtt { svc, rs, micros });
-                }
-                let alive_before = f.pool.alive(rs);
-                let pool_change = f.pool.on_event(&ev);
-                // keepalived mails a checker's own change (after the real server's and the
-                // virtual server's notifications); none on the shutdown report.
-                let rs_mail = checker_mail(
-                    &ev,
-                    &mut checker_up,
-                    mail.as_ref(),
-                    f.rs_mail.get(rs).copied().unwrap_or(false),
-                    alive_before != f.pool.alive(rs),
-                )
-                .and_then(|body| {
-                    let spec = &controller.specs()[svc];
-                    Some(Alert::RealServer {
-                        rs: fifo::rs_text(spec, spec.real_servers.get(rs)?),
-                        vs: fifo::vs_text(spec),
-                        up: f.pool.alive(rs),
-                        body,
-                    })
-                });
-                let Some(change) = pool_change else {
-                    if let (Some(m), Some(a)) = (&mail, rs_mail) {
-                        m.mailer.send(&a);
-                    }
-                    continue;
-                };
-                let before = controller.quorum_up(svc);
-                let actions = controller.apply(match change {
-                    checks::pool::Action::Up(rs, _) => HealthEvent::Up { svc, rs },
-                    checks::pool::Action::Down(rs) => HealthEvent::Down { svc, rs },
-                    checks::pool::Action::Weight(rs, weight) => {
-                        info!(virtual_server = %followed[svc].label, real_server = %ev.target.id, weight, "real server weight");
-                        HealthEvent::Weight { svc, rs, weight }
-                    }
-                });
-                {
-                    let open = publishing.lock().unwrap_or_else(|e| e.into_inner());
-                    if !*open {
-                        break;
-                    }
-                    table.store(controller.table());
-                }
-                let out = Out {
-                    fifos: &fifos,
-                    mail: mail.as_ref(),
-                    init: false,
-                };
-                report(
-                    &followed,
-                    &controller,
-                    &actions,
-                    &ev.reason,
-                    &mut scripts,
-                    &out,
-                );
-                if let (Some(m), Some(a)) = (&mail, rs_mail) {
-                    m.mailer.send(&a);
-                }
-                let after = controller.quorum_up(svc);
-                if after != before {
-                    tell(&followed[svc], after).await;
-                }
-            }
-            while scripts.join_next().await.is_some() {}
-        });
+        let (handle, events) = checks::spawn(specs).context("starting health checkers")?;
+        let follow = Follow {
+            events,
+            scripts,
+            owner,
+            followed,
+            controller,
+            checker_up,
+            mail,
+            table: table.clone(),
+            publishing: publishing.clone(),
+            fifos,
+        };
+        let events =
+            crate::components::spawn("health events".into(), follow, |f| Box::pin(f.serve()));
         (Some(handle), Some(events))
     };
     Ok(Some(Services {
@@ -290,6 +229,111 @@ pub async fn start(
         events,
         publishing,
     }))
+}
+
+/// What turns checker verdicts into the service table, scripts, FIFO lines, mails and tracker
+/// contributions; owned by its task and kept across a restart of it.
+struct Follow {
+    events: mpsc::UnboundedReceiver<checks::Event>,
+    scripts: JoinSet<()>,
+    /// Checker index → virtual server index.
+    owner: Vec<usize>,
+    followed: Vec<Followed>,
+    controller: Controller,
+    checker_up: Vec<bool>,
+    mail: Option<Mail>,
+    table: Arc<SharedTable>,
+    publishing: Arc<Mutex<bool>>,
+    fifos: Vec<Arc<Fifo>>,
+}
+
+impl Follow {
+    /// Applies every verdict until the checkers stop, then lets the last scripts finish.
+    async fn serve(&mut self) {
+        let Follow {
+            events,
+            scripts,
+            owner,
+            followed,
+            controller,
+            checker_up,
+            mail,
+            table,
+            publishing,
+            fifos,
+        } = self;
+        while let Some(ev) = events.recv().await {
+            fault_inject::point("health-events");
+            while scripts.try_join_next().is_some() {}
+            let Some(svc) = owner.get(ev.checker).copied() else {
+                continue;
+            };
+            let f = &mut followed[svc];
+            let Some(rs) = f.pool.server_of(ev.checker) else {
+                continue;
+            };
+            if let Some(latency) = ev.latency {
+                let micros = u32::try_from(latency.as_micros()).unwrap_or(u32::MAX);
+                controller.apply(HealthEvent::Rtt { svc, rs, micros });
+            }
+            let alive_before = f.pool.alive(rs);
+            let pool_change = f.pool.on_event(&ev);
+            // keepalived mails a checker's own change (after the real server's and the
+            // virtual server's notifications); none on the shutdown report.
+            let rs_mail = checker_mail(
+                &ev,
+                checker_up,
+                mail.as_ref(),
+                f.rs_mail.get(rs).copied().unwrap_or(false),
+                alive_before != f.pool.alive(rs),
+            )
+            .and_then(|body| {
+                let spec = &controller.specs()[svc];
+                Some(Alert::RealServer {
+                    rs: fifo::rs_text(spec, spec.real_servers.get(rs)?),
+                    vs: fifo::vs_text(spec),
+                    up: f.pool.alive(rs),
+                    body,
+                })
+            });
+            let Some(change) = pool_change else {
+                if let (Some(m), Some(a)) = (&mail, rs_mail) {
+                    m.mailer.send(&a);
+                }
+                continue;
+            };
+            let before = controller.quorum_up(svc);
+            let actions = controller.apply(match change {
+                checks::pool::Action::Up(rs, _) => HealthEvent::Up { svc, rs },
+                checks::pool::Action::Down(rs) => HealthEvent::Down { svc, rs },
+                checks::pool::Action::Weight(rs, weight) => {
+                    info!(virtual_server = %followed[svc].label, real_server = %ev.target.id, weight, "real server weight");
+                    HealthEvent::Weight { svc, rs, weight }
+                }
+            });
+            {
+                let open = publishing.lock().unwrap_or_else(|e| e.into_inner());
+                if !*open {
+                    break;
+                }
+                table.store(controller.table());
+            }
+            let out = Out {
+                fifos,
+                mail: mail.as_ref(),
+                init: false,
+            };
+            report(followed, controller, &actions, &ev.reason, scripts, &out);
+            if let (Some(m), Some(a)) = (&mail, rs_mail) {
+                m.mailer.send(&a);
+            }
+            let after = controller.quorum_up(svc);
+            if after != before {
+                tell(&followed[svc], after).await;
+            }
+        }
+        while scripts.join_next().await.is_some() {}
+    }
 }
 
 /// The body of a checker's mail, when its change is worth one: the checker itself went

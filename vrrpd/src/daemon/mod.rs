@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tokio::signal::unix::{signal, SignalKind};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use tracing::{error, info, warn};
 
@@ -32,6 +32,15 @@ use keepalived_conf::model::Config;
 
 /// Longest we wait for the instances to release their addresses on shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+
+/// Longest the VRRP side waits for the checker side to start a configuration's health checks
+/// (a SIGTERM or SIGINT meanwhile stops the wait at once): past it, the configuration runs
+/// without them, and a checker side that stays stalled is [`CHECKER_STALL`]'s business.
+const CHECKER_REPLY: Duration = Duration::from_secs(10);
+
+/// A checker thread that has not run for this long is stalled for good: the health checks no
+/// longer judge anything, so the daemon releases and exits for its supervisor to restart it.
+const CHECKER_STALL: Duration = Duration::from_secs(30);
 
 /// Which parts run (keepalived's `-P` and `-C`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,7 +116,6 @@ pub async fn run(
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                fault_inject::point("vrrp-thread");
                 systemd.send("WATCHDOG=1");
             }
         });
@@ -115,9 +123,18 @@ pub async fn run(
     let restarted = child.restarts > 0;
     let mut config = restrict(config, parts);
     // Caught from the start: a SIGTERM while starting is handled once started (releasing what
-    // was set up), not the default action killing the daemon half-way.
+    // was set up), not the default action killing the daemon half-way. Turned into a watch,
+    // so that whatever waits on the checker side (a reload) gives up as soon as one comes.
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
+    let (stop_tx, mut stop_req) = watch::channel(None::<&'static str>);
+    tokio::spawn(async move {
+        let sig = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        };
+        let _ = stop_tx.send(Some(sig));
+    });
     let mut hup = signal(SignalKind::hangup())?;
     let mut usr1 = signal(SignalKind::user_defined1())?;
     let mut usr2 = signal(SignalKind::user_defined2())?;
@@ -130,10 +147,17 @@ pub async fn run(
     let spawner = crate::tuning::Spawner::start().context("starting the spawner thread")?;
     let mut tuner = crate::tuning::Tuner::new(&checker, umask_cli);
     tune(&mut tuner, &config);
+    let stop_seen = stop_req.clone();
     let sides = Sides {
         checker: checker.handle(),
         spawner: &spawner,
+        stop: &stop_seen,
     };
+    let checker_beat = checker.heartbeat();
+    let mut stall_check = tokio::time::interval(Duration::from_secs(1));
+    stall_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The tasks the VRRP side cannot do without report here when they end.
+    let mut vital = crate::components::vital_failures();
     let nl = Netlink::open().context("opening rtnetlink")?;
     let links = LinkMonitor::start()
         .await
@@ -160,8 +184,19 @@ pub async fn run(
     } else {
         vrrp::Start::Boot(config.global.vrrp_startup_delay.unwrap_or_default())
     };
-    let staged = Staged::resolve(&config, None, &nl, &vrrp).await?;
-    let mut running = Running::start(&config, staged, &nl, monitors, sides, boot, None).await?;
+    let started = match Staged::resolve(&config, None, &nl, &vrrp).await {
+        Ok(staged) => Running::start(&config, staged, &nl, monitors, sides, boot, None).await,
+        Err(e) => Err(e),
+    };
+    let mut running = match started {
+        Ok(r) => r,
+        Err(e) => {
+            // What was set up goes before the error does.
+            statics.remove().await;
+            firewall.remove().await;
+            return Err(e);
+        }
+    };
     // The control socket and the metrics endpoint ask the loop below.
     let (ask_tx, mut asked) = mpsc::channel(16);
     let _observers = observe.start(&config, ask_tx).await;
@@ -177,8 +212,28 @@ pub async fn run(
     let mut failure: Option<crate::components::Failed> = None;
     loop {
         tokio::select! {
-            _ = term.recv() => { info!("SIGTERM: releasing instances"); systemd.send("STOPPING=1"); break; }
-            _ = int.recv() => { info!("SIGINT: releasing instances"); systemd.send("STOPPING=1"); break; }
+            Ok(()) = stop_req.changed() => {
+                let sig = stop_req.borrow().unwrap_or("stop");
+                info!("{sig}: releasing instances");
+                systemd.send("STOPPING=1");
+                break;
+            }
+            Some(f) = async { vital.as_mut()?.recv().await } => {
+                error!("{f}; releasing everything and exiting for the supervisor to restart the daemon");
+                failure = Some(f);
+                systemd.send("STOPPING=1");
+                break;
+            }
+            _ = stall_check.tick() => {
+                let quiet = checker_beat.quiet_for();
+                if running.health.is_some() && quiet >= CHECKER_STALL {
+                    let reason = format!("the checker thread has not run for {quiet:?}");
+                    error!("{reason}; releasing everything and exiting for the supervisor to restart the daemon");
+                    failure = Some(crate::components::Failed { component: "checker thread".into(), reason });
+                    systemd.send("STOPPING=1");
+                    break;
+                }
+            }
             _ = usr1.recv() => running.dump(Dump::Data, &config).await,
             _ = usr2.recv() => running.dump(Dump::Stats, &config).await,
             _ = json.recv() => running.dump(Dump::Json, &config).await,
@@ -339,11 +394,37 @@ fn tune(tuner: &mut crate::tuning::Tuner, config: &Config) {
 }
 
 /// Where the non-VRRP work goes: the checker side's runtime and the plain thread that starts
-/// the balancer's workers.
+/// the balancer's workers; and the stop request, which ends any wait on them.
 #[derive(Clone, Copy)]
 struct Sides<'a> {
     checker: &'a tokio::runtime::Handle,
     spawner: &'a crate::tuning::Spawner,
+    stop: &'a watch::Receiver<Option<&'static str>>,
+}
+
+impl Sides<'_> {
+    /// The checker side's answer, within [`CHECKER_REPLY`] and before any stop request;
+    /// `None` (logged) otherwise.
+    async fn answer_of<T>(&self, what: &str, task: tokio::task::JoinHandle<T>) -> Option<T> {
+        let mut stop = self.stop.clone();
+        tokio::select! {
+            r = tokio::time::timeout(CHECKER_REPLY, task) => match r {
+                Ok(Ok(v)) => Some(v),
+                Ok(Err(e)) => {
+                    error!("{what}: {e}");
+                    None
+                }
+                Err(_) => {
+                    error!("{what}: the checker thread did not answer within {CHECKER_REPLY:?}; going on without it");
+                    None
+                }
+            },
+            _ = stop.wait_for(Option::is_some) => {
+                warn!("{what}: abandoned for the stop request");
+                None
+            }
+        }
+    }
 }
 
 /// The daemon's kernel-event monitors and the VRRP loop, shared by every configuration.
@@ -480,15 +561,15 @@ impl Running {
         // The health checks run on the checker side's thread, sockets and timers included.
         let started = {
             let (config, fifos, mailer) = (config.clone(), fifos.lvs().to_vec(), mailer.clone());
+            let task = sides.checker.spawn(async move {
+                health::start(&config, &vs_trackers, into, &fifos, mailer).await
+            });
+            // A stalled checker side must not hold the VRRP side (and its signals) with it.
             sides
-                .checker
-                .spawn(
-                    async move { health::start(&config, &vs_trackers, into, &fifos, mailer).await },
-                )
+                .answer_of("starting the health checks", task)
                 .await
+                .unwrap_or(Ok(None))
         };
-        let started =
-            started.unwrap_or_else(|e| Err(anyhow::anyhow!("starting the health checks: {e}")));
         let health = match started {
             Ok(h) => h,
             Err(e) => {
@@ -664,6 +745,30 @@ fn supervision(
     health: Option<&health::Services>,
     balancer: Option<&balancer::Balancer>,
 ) -> std::collections::BTreeMap<String, crate::components::Record> {
-    let _ = (health, balancer);
-    crate::components::snapshot()
+    let mut all = crate::components::snapshot();
+    let counted = [
+        (
+            "checker scheduler",
+            health
+                .and_then(health::Services::scheduler_failures)
+                .map(|f| (f.restarts, f.last)),
+        ),
+        (
+            "balancer workers",
+            balancer
+                .map(balancer::Balancer::worker_failures)
+                .map(|f| (f.restarts, f.last)),
+        ),
+    ];
+    for (name, failures) in counted {
+        if let Some((restarts, last_failure)) = failures.filter(|(n, _)| *n > 0) {
+            let r = crate::components::Record {
+                restarts,
+                last_failure,
+                last_failure_at: None,
+            };
+            all.insert(name.into(), r);
+        }
+    }
+    all
 }

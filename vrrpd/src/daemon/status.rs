@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 use vrrp_proto::fsm::State;
-use vrrp_proto::packet::{DropReason, Version};
+use vrrp_proto::packet::Version;
 
 /// The dumps' file names, in `$TMPDIR` (when absolute) or /tmp, as keepalived.
 pub const DATA_FILE: &str = "keepalived.data";
@@ -63,6 +63,9 @@ pub struct InstanceStatus {
     pub last_transition: f64,
     #[serde(default)]
     pub last_transition_from: Option<State>,
+    /// What caused it: `advert from 192.0.2.2 with priority 200`, `master down timer expired`...
+    #[serde(default)]
+    pub last_transition_reason: Option<String>,
 }
 
 /// One tracked object of an instance and its current effect.
@@ -195,7 +198,6 @@ pub fn render_supervision(
     s
 }
 
-/// The SIGUSR2 dump, in keepalived's layout (scripts grep it).
 /// The connection sync daemon's counters, after the instances in the stats file.
 pub fn render_sync(c: &lbcore::sync::SyncSnapshot) -> String {
     let mut s = String::new();
@@ -222,8 +224,12 @@ pub fn render_sync(c: &lbcore::sync::SyncSnapshot) -> String {
     s
 }
 
+/// The SIGUSR2 dump, line for line keepalived 2.2.7's (`vrrp_print_stats`, built with
+/// VRRP_AUTH as Debian's): scripts read it by position. Each counter holds what keepalived
+/// counts there (see [`Counters::packet_len_err`] and the others); the drop reasons keepalived
+/// keeps for SNMP only (version, checksum) or not at all (another VRID, a source that is not a
+/// unicast peer) are in the JSON dump's `drops`, not here.
 pub fn render_stats(all: &[InstanceStatus]) -> String {
-    use DropReason as D;
     let mut s = String::new();
     for i in all {
         let c = &i.counters;
@@ -234,30 +240,16 @@ pub fn render_stats(all: &[InstanceStatus]) -> String {
         let _ = writeln!(s, "  Became master: {}", c.became_master);
         let _ = writeln!(s, "  Released master: {}", c.released_master);
         let _ = writeln!(s, "  Packet Errors:");
-        let _ = writeln!(
-            s,
-            "    Length: {}",
-            c.drops_of(&[D::TooShort, D::BadIpHeader])
-        );
-        let _ = writeln!(s, "    TTL: {}", c.drops_of(&[D::BadTtl]));
-        let _ = writeln!(
-            s,
-            "    Invalid Type: {}",
-            c.drops_of(&[D::BadType, D::BadVersion])
-        );
-        let _ = writeln!(
-            s,
-            "    Advertisement Interval: {}",
-            c.drops_of(&[D::IntervalMismatch])
-        );
-        let _ = writeln!(
-            s,
-            "    Address List: {}",
-            c.drops_of(&[D::BadAddrCount, D::BadFamily]) + c.address_list_mismatch
-        );
-        let _ = writeln!(s, "    Checksum: {}", c.drops_of(&[D::BadChecksum]));
+        let _ = writeln!(s, "    Length: {}", c.packet_len_err());
+        let _ = writeln!(s, "    TTL: {}", c.ip_ttl_err());
+        let _ = writeln!(s, "    Invalid Type: {}", c.invalid_type_rcvd());
+        let interval = c.advert_interval_err();
+        let _ = writeln!(s, "    Advertisement Interval: {interval}");
+        let _ = writeln!(s, "    Address List: {}", c.addr_list_err());
         let _ = writeln!(s, "  Authentication Errors:");
-        let _ = writeln!(s, "    Failure: {}", c.drops_of(&[D::AuthMismatch]));
+        let _ = writeln!(s, "    Invalid Type: {}", c.invalid_authtype());
+        let _ = writeln!(s, "    Type Mismatch: {}", c.authtype_mismatch());
+        let _ = writeln!(s, "    Failure: {}", c.auth_failure());
         let _ = writeln!(s, "  Priority Zero:");
         let _ = writeln!(s, "    Received: {}", c.priority_zero_received);
         let _ = writeln!(s, "    Sent: {}", c.priority_zero_sent);
@@ -268,6 +260,7 @@ pub fn render_stats(all: &[InstanceStatus]) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use vrrp_proto::packet::DropReason;
 
     pub(crate) fn sample() -> InstanceStatus {
         let mut counters = Counters {
@@ -315,17 +308,54 @@ pub(crate) mod tests {
             master_priority: 0,
             last_transition: 0.0,
             last_transition_from: None,
+            last_transition_reason: None,
         }
     }
 
+    /// Line for line what keepalived 2.2.7 writes for one instance (`vrrp_print_stats`), each
+    /// drop reason under the counter keepalived uses for it.
     #[test]
     fn stats_in_keepalived_layout() {
-        let text = render_stats(&[sample()]);
-        assert!(text
-            .starts_with("VRRP Instance: VI_1\n  Advertisements:\n    Received: 7\n    Sent: 3\n"));
-        assert!(text.contains("    TTL: 1\n"), "{text}");
-        assert!(text.contains("    Checksum: 2\n"), "{text}");
-        assert!(text.contains("  Became master: 1\n"), "{text}");
+        let mut i = sample();
+        let c = &mut i.counters;
+        c.address_list_mismatch = 4;
+        c.priority_zero_received = 1;
+        for (reason, n) in [
+            (DropReason::BadAddrCount, 2),
+            (DropReason::BadType, 3),
+            (DropReason::BadVersion, 5),
+            (DropReason::IntervalMismatch, 1),
+            (DropReason::BadAuthType, 6),
+            (DropReason::AuthTypeMismatch, 7),
+            (DropReason::AuthFailure, 8),
+            (DropReason::VridMismatch, 9),
+        ] {
+            for _ in 0..n {
+                c.drop(reason);
+            }
+        }
+        let want = "VRRP Instance: VI_1
+  Advertisements:
+    Received: 7
+    Sent: 3
+  Became master: 1
+  Released master: 0
+  Packet Errors:
+    Length: 2
+    TTL: 1
+    Invalid Type: 3
+    Advertisement Interval: 1
+    Address List: 4
+  Authentication Errors:
+    Invalid Type: 6
+    Type Mismatch: 7
+    Failure: 8
+  Priority Zero:
+    Received: 1
+    Sent: 0
+";
+        assert_eq!(render_stats(&[i.clone()]), want);
+        assert_eq!(render_stats(&[i.clone(), i]), format!("{want}{want}"));
     }
 
     #[test]

@@ -20,14 +20,16 @@ use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
 use super::vrrp::{Attach, GroupSpec, TrackMsg};
-
+use crate::components;
 use crate::mail::{Mailer, StateMail};
 use crate::netlink::Netlink;
 use crate::notify::{Fifo, Kind, Notifier, NotifySpec};
 use crate::track::file::{self, FileSpec};
 use crate::track::link::LinkMonitor;
 use crate::track::process::{self, ProcSpec, Watcher};
-use crate::track::script::{self, check_secure, resolve_user, Command, RunAs, ScriptSpec};
+use crate::track::script::{
+    self, check_secure, resolve_user, Command, RunAs, ScriptSpec, ScriptState,
+};
 use crate::track::{Contribution, TrackKey, Weight};
 use keepalived_conf::model::{Config, Notify, SyncGroup, Track, VrrpInstance};
 
@@ -213,40 +215,49 @@ fn groups(
     out
 }
 
-/// Who scripts run as, and whether `enable_script_security` vets them.
+/// Who scripts run as, and whether `enable_script_security` vets them: keepalived 2.2.7's
+/// rules, measured. A script that cannot run (missing, not executable, no usable user) is
+/// disabled with keepalived's message; it never counts as a failing check.
 pub struct ScriptEnv {
     security: bool,
-    /// `script_user`, else `keepalived_script` if it exists, else root (`None`).
-    default_user: Option<RunAs>,
+    /// Scripts without their own user run as this: `Ok(None)` is root; `Err` means none could
+    /// be set (a `script_user` that does not exist, or script security without the
+    /// `keepalived_script` user), and keepalived then refuses those scripts.
+    default_user: Result<Option<RunAs>, ()>,
 }
 
 impl ScriptEnv {
     pub fn new(config: &Config) -> Self {
+        let security = config.global.script_security;
         let default_user = match &config.global.script_user {
-            Some(u) => {
-                let r = user(u);
-                if r.is_none() {
-                    error!("script_user {u} does not exist; scripts run as root");
+            Some(u) => user(u).map(Some).ok_or_else(|| {
+                error!("Script user '{u}' does not exist");
+            }),
+            None => match resolve_user("keepalived_script", None) {
+                Some(r) => Ok(Some(r)),
+                None if security => {
+                    error!("Unable to set default user keepalived_script for script");
+                    Err(())
                 }
-                r
-            }
-            None => resolve_user("keepalived_script", None),
+                None => {
+                    info!("Script user 'keepalived_script' does not exist; scripts run as root");
+                    Ok(None)
+                }
+            },
         };
-        if config.global.script_security && default_user.is_none() {
-            warn!("WARNING - default user 'keepalived_script' for script execution does not exist - please create.");
-        }
         Self {
-            security: config.global.script_security,
+            security,
             default_user,
         }
     }
 
     /// `script_user`, else `keepalived_script` if it exists, else root (`None`).
     pub fn default_user(&self) -> Option<RunAs> {
-        self.default_user
+        self.default_user.ok().flatten()
     }
 
-    /// The command for a script line, or `None` (logged) when it cannot or must not run.
+    /// The command for a script line, or `None` (logged in keepalived's words) when it cannot
+    /// or must not run.
     pub fn command(
         &self,
         text: &str,
@@ -258,29 +269,49 @@ impl ScriptEnv {
             warn!("empty script command ignored");
             return None;
         };
-        let user = match user_spec {
-            Some(u) => match user(u) {
+        if keepalived_conf::build::opens_a_file(text) {
+            // keepalived hands `</dev/tcp/HOST/PORT` and the like to the shell, unchecked.
+            argv = vec!["/bin/sh".into(), "-c".into(), text.trim().to_string()];
+        }
+        let user = match (user_spec, self.default_user) {
+            (Some(u), _) => match user(u) {
                 Some(r) => Some(r),
                 None => {
-                    error!("Unknown user {u} for script '{prog}' - disabling.");
+                    error!("Unable to set uid/gid for script '{prog}' - disabling.");
                     return None;
                 }
             },
-            None => self.default_user,
-        };
-        if self.security {
-            // What is checked is what runs: a bare name is resolved through PATH once.
-            let Some(path) = find_program(&prog) else {
-                error!("Cannot find script '{prog}' - disabling.");
+            (None, Ok(u)) => u,
+            (None, Err(())) => {
+                error!("Failed to set default user for script {prog} - ignoring");
                 return None;
-            };
+            }
+        };
+        // What is checked is what runs: a bare name is resolved through PATH once.
+        let prog = argv[0].clone();
+        let Some(path) = find_program(&prog) else {
+            if prog.contains('/') {
+                error!("Script {prog} cannot be accessed - No such file or directory");
+            } else {
+                error!("Cannot find script {prog} in path - disabling");
+            }
+            return None;
+        };
+        if !executable_by(&path, user) {
+            let (uid, gid) = user.map_or((0, 0), |u| (u.uid, u.gid));
+            error!(
+                "WARNING - script '{prog}' is not executable for uid:gid {uid}:{gid} - disabling."
+            );
+            return None;
+        }
+        if self.security {
             let uid = user.map_or(0, |u| u.uid);
             if let Err(e) = check_secure(&path, uid) {
                 error!("Unsafe permissions found for script '{prog}' - disabling. ({e})");
                 return None;
             }
-            argv[0] = path.to_string_lossy().into_owned();
         }
+        argv[0] = path.to_string_lossy().into_owned();
         Some(Command {
             argv,
             user,
@@ -289,12 +320,14 @@ impl ScriptEnv {
     }
 }
 
-/// `prog` itself when it has a slash, else the first executable file of that name on PATH
-/// (keepalived's default PATH when unset).
+/// `prog` itself when it has a slash and is a file, else the first file of that name on PATH
+/// that is executable (keepalived's default PATH when unset).
 fn find_program(prog: &str) -> Option<std::path::PathBuf> {
     use std::os::unix::fs::PermissionsExt;
     if prog.contains('/') {
-        return Some(prog.into());
+        return std::fs::metadata(prog)
+            .is_ok_and(|m| m.is_file())
+            .then(|| prog.into());
     }
     let path = std::env::var("PATH")
         .unwrap_or_else(|_| "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
@@ -304,6 +337,22 @@ fn find_program(prog: &str) -> Option<std::path::PathBuf> {
         .find(|p| {
             std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
         })
+}
+
+/// Whether `user` (root when `None`) may execute `path`, as keepalived checks it.
+fn executable_by(path: &Path, user: Option<RunAs>) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(m) = std::fs::metadata(path) else {
+        return false;
+    };
+    let mode = m.mode();
+    match user {
+        None => mode & 0o111 != 0,
+        Some(u) if u.uid == 0 => mode & 0o111 != 0,
+        Some(u) if m.uid() == u.uid => mode & 0o100 != 0,
+        Some(u) if m.gid() == u.gid => mode & 0o010 != 0,
+        Some(_) => mode & 0o001 != 0,
+    }
 }
 
 /// `USER [GROUP]`.
@@ -381,7 +430,8 @@ fn start_scripts(config: &Config, env: &ScriptEnv, insts: &[VrrpInstance], txs: 
             continue;
         };
         let Some(command) = env.command(&s.script, s.user.as_deref(), s.timeout) else {
-            warn!("Disabling track script {name} since its script cannot be run");
+            // As keepalived: the instances run without it (it is not a failing check).
+            warn!("Disabling track script {name} since not found/accessible");
             continue;
         };
         let spec = ScriptSpec {
@@ -394,18 +444,31 @@ fn start_scripts(config: &Config, env: &ScriptEnv, insts: &[VrrpInstance], txs: 
         };
         let key = TrackKey::Script(name.to_string());
         let init_up = !s.init_fail;
-        let (tx, mut rx) = mpsc::channel(4);
-        tokio::spawn(script::monitor(spec, tx));
-        tokio::spawn(async move {
-            if !fan_out(&key, &users, init_up, Weight::binary).await {
-                return;
-            }
-            while let Some(ev) = rx.recv().await {
-                if !fan_out(&key, &users, ev.up, Weight::binary).await {
-                    return;
-                }
-            }
-        });
+        let (tx, rx) = mpsc::channel(4);
+        let verdict = ScriptState::new(spec.rise, spec.fall, spec.init_fail);
+        components::spawn(
+            format!("vrrp_script {name}"),
+            (spec, tx, verdict),
+            |(spec, tx, verdict)| Box::pin(script::watch(spec, tx, verdict)),
+        );
+        components::spawn(
+            format!("vrrp_script {name} fan-out"),
+            (rx, key, users, Some(init_up)),
+            |(rx, key, users, init)| {
+                Box::pin(async move {
+                    if let Some(up) = init.take() {
+                        if !fan_out(key, users, up, Weight::binary).await {
+                            return;
+                        }
+                    }
+                    while let Some(ev) = rx.recv().await {
+                        if !fan_out(key, users, ev.up, Weight::binary).await {
+                            return;
+                        }
+                    }
+                })
+            },
+        );
     }
 }
 
@@ -432,21 +495,32 @@ fn start_files(config: &Config, insts: &[VrrpInstance], txs: &[TrackTx]) {
             init: f.init_file.as_ref().map(|i| (i.value, i.overwrite)),
         };
         let key = TrackKey::File(name.to_string());
-        let (tx, mut rx) = mpsc::channel(4);
-        let path = f.file.clone();
-        tokio::spawn(async move {
-            if let Err(e) = file::watch(spec, tx).await {
-                error!(file = %path.display(), error = %e, "track_file watcher stopped");
-            }
-        });
-        tokio::spawn(async move {
-            while let Some(ev) = rx.recv().await {
-                info!("track_file {} now {}", ev.name, ev.value);
-                if !fan_out(&key, &users, ev.value, Weight::file).await {
-                    return;
+        let (tx, rx) = mpsc::channel(4);
+        components::spawn(format!("track_file {name}"), (spec, tx), |(spec, tx)| {
+            // Started again, it reads the file as it is: init_file is for the first run.
+            let run = spec.clone();
+            spec.init = None;
+            Box::pin(async move {
+                let path = run.path.clone();
+                if let Err(e) = file::watch(run, tx.clone()).await {
+                    error!(file = %path.display(), error = %e, "track_file watcher stopped");
                 }
-            }
+            })
         });
+        components::spawn(
+            format!("track_file {name} fan-out"),
+            (rx, key, users),
+            |(rx, key, users)| {
+                Box::pin(async move {
+                    while let Some(ev) = rx.recv().await {
+                        info!("track_file {} now {}", ev.name, ev.value);
+                        if !fan_out(key, users, ev.value, Weight::file).await {
+                            return;
+                        }
+                    }
+                })
+            },
+        );
     }
 }
 
@@ -498,25 +572,47 @@ fn start_processes(config: &Config, insts: &[VrrpInstance], txs: &[TrackTx]) {
             queue(tx, (key.clone(), w.binary(up)));
         }
     }
-    let (tx, mut rx) = mpsc::channel(16);
-    tokio::spawn(watcher.run(tx));
-    tokio::spawn(async move {
-        loop {
-            let change = tokio::select! {
-                c = rx.recv() => c,
-                // Ends with the instances (a reload), not only at the next change.
-                _ = all_closed(users.iter().flatten()) => None,
-            };
-            let Some(c) = change else { return };
-            info!(
-                "Quorum {} for tracked process {} ({} running)",
-                if c.up { "gained" } else { "lost" },
-                names[c.index],
-                c.count
-            );
-            fan_out(&keys[c.index], &users[c.index], c.up, Weight::binary).await;
-        }
-    });
+    let (tx, rx) = mpsc::channel(16);
+    components::spawn(
+        "vrrp_track_process watcher".into(),
+        (watcher, tx, false),
+        |(watcher, tx, restarted)| {
+            Box::pin(async move {
+                // Started again after a failure: what changed meanwhile is read afresh.
+                if std::mem::replace(restarted, true) {
+                    for c in watcher.rescan().await {
+                        if tx.send(c).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                watcher.run(tx).await
+            })
+        },
+    );
+    components::spawn(
+        "vrrp_track_process fan-out".into(),
+        (rx, users, keys, names),
+        |(rx, users, keys, names)| {
+            Box::pin(async move {
+                loop {
+                    let change = tokio::select! {
+                        c = rx.recv() => c,
+                        // Ends with the instances (a reload), not only at the next change.
+                        _ = all_closed(users.iter().flatten()) => None,
+                    };
+                    let Some(c) = change else { return };
+                    info!(
+                        "Quorum {} for tracked process {} ({} running)",
+                        if c.up { "gained" } else { "lost" },
+                        names[c.index],
+                        c.count
+                    );
+                    fan_out(&keys[c.index], &users[c.index], c.up, Weight::binary).await;
+                }
+            })
+        },
+    );
 }
 
 /// Queues a first status without waiting: the VRRP loop drains the channel when it adopts the
@@ -553,23 +649,29 @@ async fn start_interfaces(inst: &VrrpInstance, tx: &TrackTx, links: &LinkMonitor
         let w = weight(t, 0, false);
         let key = TrackKey::Interface(link.index);
         let users = vec![(tx.clone(), w)];
-        let mut state = links.subscribe(link.index);
+        let state = links.subscribe(link.index);
         let name = link.name.clone();
-        tokio::spawn(async move {
-            loop {
-                let up = *state.borrow_and_update();
-                info!(
-                    "tracked interface {name} is {}",
-                    if up { "up" } else { "down" }
-                );
-                if !fan_out(&key, &users, up, Weight::binary).await {
-                    return;
-                }
-                if state.changed().await.is_err() {
-                    return;
-                }
-            }
-        });
+        components::spawn(
+            format!("track_interface {name} ({})", inst.name),
+            (state, key, users, name),
+            |(state, key, users, name)| {
+                Box::pin(async move {
+                    loop {
+                        let up = *state.borrow_and_update();
+                        info!(
+                            "tracked interface {name} is {}",
+                            if up { "up" } else { "down" }
+                        );
+                        if !fan_out(key, users, up, Weight::binary).await {
+                            return;
+                        }
+                        if state.changed().await.is_err() {
+                            return;
+                        }
+                    }
+                })
+            },
+        );
     }
 }
 
@@ -637,7 +739,9 @@ mod tests {
         };
         let a = by("A");
         let w: Vec<_> = a.track_scripts.iter().map(|t| t.weight).collect();
-        assert_eq!(w, [Some(0), Some(0)], "in G: weights ignored");
+        // A's own weighted script is not tracked at all (keepalived drops it: see
+        // keepalived_conf's no_weights_in_groups); the group's counts as FAULT only.
+        assert_eq!(w, [Some(0)], "in G: weights ignored");
         assert_eq!(a.track_interfaces[0].name, "eth9");
         assert_eq!(a.track_processes[0].name, "p");
         assert_eq!(
@@ -661,8 +765,36 @@ mod tests {
     fn bare_names_are_found_on_path() {
         let sh = find_program("sh").expect("sh on PATH");
         assert!(sh.is_absolute() && sh.ends_with("sh"));
-        assert_eq!(find_program("./x"), Some("./x".into()));
+        assert_eq!(find_program("/bin/sh"), Some("/bin/sh".into()));
+        assert_eq!(find_program("./no-such-script"), None);
         assert_eq!(find_program("no-such-program-vrrpd"), None);
+    }
+
+    /// keepalived disables what cannot run instead of counting it as a failing check.
+    #[test]
+    fn scripts_that_cannot_run_are_refused_not_failed() {
+        let mut cfg = Config::default();
+        let env = ScriptEnv::new(&cfg);
+        let t = Duration::from_secs(1);
+        assert!(env.command("/bin/true", None, t).is_some());
+        let c = env.command("true --x", None, t).expect("found on PATH");
+        assert!(c.argv[0].ends_with("/true") && c.argv[1] == "--x");
+        assert!(env.command("/nonexistent/check.sh", None, t).is_none());
+        assert!(env.command("no-such-program-vrrpd arg", None, t).is_none());
+        assert!(env
+            .command("/bin/true", Some("no-such-user-vrrpd"), t)
+            .is_none());
+        assert!(
+            env.command("/etc/passwd", None, t).is_none(),
+            "not executable"
+        );
+        let c = env.command("</dev/tcp/127.0.0.1/443", None, t).unwrap();
+        assert_eq!(c.argv, ["/bin/sh", "-c", "</dev/tcp/127.0.0.1/443"]);
+        // A script_user that does not exist: scripts without their own user are refused.
+        cfg.global.script_user = Some("no-such-user-vrrpd".into());
+        let env = ScriptEnv::new(&cfg);
+        assert!(env.command("/bin/true", None, t).is_none());
+        assert!(env.command("/bin/true", Some("root"), t).is_some());
     }
 
     #[test]

@@ -118,24 +118,30 @@ enum MailError {
 impl Mailer {
     /// Starts the delivery task on the current runtime.
     pub fn start(settings: Settings) -> Self {
-        let (tx, mut rx) = mpsc::channel::<(String, String)>(QUEUE);
+        let (tx, rx) = mpsc::channel::<(String, String)>(QUEUE);
         let counters = Arc::new(Counters::default());
-        let c = counters.clone();
         let router_id = Arc::from(settings.router_id.as_str());
-        tokio::spawn(async move {
-            while let Some((subject, body)) = rx.recv().await {
-                match deliver(&settings, &subject, &body).await {
-                    Ok(()) => {
-                        c.sent.fetch_add(1, Ordering::Relaxed);
-                        info!(%subject, "SMTP alert successfully sent.");
+        crate::components::spawn(
+            "mailer".into(),
+            (rx, settings, counters.clone()),
+            |(rx, settings, c)| {
+                Box::pin(async move {
+                    while let Some((subject, body)) = rx.recv().await {
+                        fault_inject::point("mailer");
+                        match deliver(settings, &subject, &body).await {
+                            Ok(()) => {
+                                c.sent.fetch_add(1, Ordering::Relaxed);
+                                info!(%subject, "SMTP alert successfully sent.");
+                            }
+                            Err(e) => {
+                                c.failed.fetch_add(1, Ordering::Relaxed);
+                                warn!(%subject, "SMTP alert not sent: {e}");
+                            }
+                        }
                     }
-                    Err(e) => {
-                        c.failed.fetch_add(1, Ordering::Relaxed);
-                        warn!(%subject, "SMTP alert not sent: {e}");
-                    }
-                }
-            }
-        });
+                })
+            },
+        );
         Self {
             tx,
             router_id,

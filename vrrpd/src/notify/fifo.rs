@@ -155,7 +155,8 @@ impl Fifo {
 
     /// Writes one line in a single `write`.
     pub fn write_line(&self, line: &str) {
-        let mut f = self.file.lock().expect("fifo lock poisoned");
+        // A writer that panicked holding it leaves the file as good as before.
+        let mut f = self.file.lock().unwrap_or_else(|e| e.into_inner());
         if let Err(e) = f.write_all(line.as_bytes()) {
             warn!(fifo = %self.path.display(), error = %e, "notify FIFO write failed; line lost");
         }

@@ -146,18 +146,22 @@ impl Notifier {
     /// Starts the script task on the current runtime. `fifos`: e.g. the global
     /// `vrrp_notify_fifo` and a group's `notify_fifo`.
     pub fn spawn(spec: NotifySpec, fifos: Vec<Arc<Fifo>>) -> Self {
-        let (tx, mut rx) = mpsc::unbounded_channel::<Vec<Command>>();
-        let task = tokio::spawn(async move {
-            while let Some(cmds) = rx.recv().await {
-                for c in cmds {
-                    let outcome = script::run(&c).await;
-                    if outcome != Outcome::Exited(0) {
-                        warn!(script = ?c.argv, ?outcome, "notify script failed");
-                    } else {
-                        debug!(script = ?c.argv, "notify script done");
+        let (tx, rx) = mpsc::unbounded_channel::<Vec<Command>>();
+        let component = format!("notify {} {}", spec.kind.as_str(), spec.name);
+        let task = crate::components::spawn(component, rx, |rx| {
+            Box::pin(async move {
+                while let Some(cmds) = rx.recv().await {
+                    for c in cmds {
+                        fault_inject::point("notifier");
+                        let outcome = script::run(&c).await;
+                        if outcome != Outcome::Exited(0) {
+                            warn!(script = ?c.argv, ?outcome, "notify script failed");
+                        } else {
+                            debug!(script = ?c.argv, "notify script done");
+                        }
                     }
                 }
-            }
+            })
         });
         Self {
             spec: Arc::new(spec),

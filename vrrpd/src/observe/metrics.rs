@@ -9,7 +9,6 @@ use std::fmt::Write;
 
 use lbcore::ipvsadm::Listing;
 use vrrp_proto::fsm::State;
-use vrrp_proto::packet::DropReason as D;
 
 use super::Snapshot;
 
@@ -106,11 +105,6 @@ pub(super) type Read = fn(&crate::daemon::status::Counters) -> u64;
 /// keepalived-exporter's per-instance counters, and how to read each from ours.
 pub(super) const VRRP_COUNTERS: [(Desc, Read); 14] = {
     use crate::daemon::status::Counters as C;
-    fn drops(c: &C, r: &[D]) -> u64 {
-        r.iter()
-            .map(|r| c.drops.get(&r.to_string()).copied().unwrap_or(0))
-            .sum()
-    }
     [
         (
             (
@@ -146,7 +140,7 @@ pub(super) const VRRP_COUNTERS: [(Desc, Read); 14] = {
                 "counter",
                 "Packet length errors",
             ),
-            |c: &C| drops(c, &[D::TooShort, D::BadIpHeader]),
+            C::packet_len_err,
         ),
         (
             (
@@ -154,11 +148,11 @@ pub(super) const VRRP_COUNTERS: [(Desc, Read); 14] = {
                 "counter",
                 "Advertisement interval errors",
             ),
-            |c: &C| drops(c, &[D::IntervalMismatch]),
+            C::advert_interval_err,
         ),
         (
             ("keepalived_ip_ttl_errors_total", "counter", "TTL errors"),
-            |c: &C| drops(c, &[D::BadTtl]),
+            C::ip_ttl_err,
         ),
         (
             (
@@ -166,7 +160,7 @@ pub(super) const VRRP_COUNTERS: [(Desc, Read); 14] = {
                 "counter",
                 "Invalid type errors",
             ),
-            |c: &C| drops(c, &[D::BadType, D::BadVersion]),
+            C::invalid_type_rcvd,
         ),
         (
             (
@@ -174,7 +168,7 @@ pub(super) const VRRP_COUNTERS: [(Desc, Read); 14] = {
                 "counter",
                 "Address list errors",
             ),
-            |c: &C| drops(c, &[D::BadAddrCount, D::BadFamily]) + c.address_list_mismatch,
+            C::addr_list_err,
         ),
         (
             (
@@ -182,7 +176,7 @@ pub(super) const VRRP_COUNTERS: [(Desc, Read); 14] = {
                 "counter",
                 "Authentication invalid",
             ),
-            |_: &C| 0,
+            C::invalid_authtype,
         ),
         (
             (
@@ -190,7 +184,7 @@ pub(super) const VRRP_COUNTERS: [(Desc, Read); 14] = {
                 "counter",
                 "Authentication mismatch",
             ),
-            |_: &C| 0,
+            C::authtype_mismatch,
         ),
         (
             (
@@ -198,7 +192,7 @@ pub(super) const VRRP_COUNTERS: [(Desc, Read); 14] = {
                 "counter",
                 "Authentication failure",
             ),
-            |c: &C| drops(c, &[D::AuthMismatch]),
+            C::auth_failure,
         ),
         (
             (

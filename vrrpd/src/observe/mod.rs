@@ -167,10 +167,11 @@ pub async fn answer(q: Query, src: Sources) -> Result<String, String> {
             let Some(dp) = dp else {
                 return Ok(ipvsadm::render_conns(&[]));
             };
-            let rows = tokio::task::spawn_blocking(move || dp.connections())
+            // Collected and rendered off the runtime: 100k rows take tens of milliseconds, which
+            // the VRRP side's thread must not spend.
+            tokio::task::spawn_blocking(move || ipvsadm::render_conns(&dp.connections()))
                 .await
-                .map_err(|e| format!("listing the connections: {e}"))?;
-            Ok(ipvsadm::render_conns(&rows))
+                .map_err(|e| format!("listing the connections: {e}"))
         }
         Query::Ipvs { format, .. } => {
             let listing = dp.as_ref().map(|d| d.listing()).unwrap_or(Listing {
@@ -185,11 +186,33 @@ pub async fn answer(q: Query, src: Sources) -> Result<String, String> {
         Query::Status { json: false } => {
             let s = snapshot(&dp);
             Ok(status::render_data(&s.instances)
+                + &transitions(&s.instances)
                 + &status::render_stats(&s.instances)
                 + &status::render_checkers(&s.checkers))
         }
         Query::Metrics => Ok(metrics::render(&snapshot(&dp))),
     }
+}
+
+/// Each instance's last state change: when, from what and why.
+fn transitions(all: &[InstanceStatus]) -> String {
+    use std::fmt::Write;
+    let mut s = String::from("------< Last transitions >------\n");
+    for i in all {
+        let _ = match (i.last_transition_from, &i.last_transition_reason) {
+            (Some(from), reason) => writeln!(
+                s,
+                " {}: {:?} -> {:?} at {:.3} ({})",
+                i.name,
+                from,
+                i.state,
+                i.last_transition,
+                reason.as_deref().unwrap_or("unknown")
+            ),
+            (None, _) => writeln!(s, " {}: none yet ({:?})", i.name, i.state),
+        };
+    }
+    s
 }
 
 #[cfg(test)]

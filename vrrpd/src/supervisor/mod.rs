@@ -41,8 +41,8 @@ use wire::Message;
 pub use release::Fired;
 
 /// keepalived's permanent errors: a child that exits with one is not started again.
-const EXIT_FATAL: i32 = 3;
-const EXIT_CONFIG: i32 = 4;
+const EXIT_FATAL: i32 = crate::process::exit::FATAL as i32;
+const EXIT_CONFIG: i32 = crate::process::exit::CONFIG as i32;
 
 /// How long a child may take to release and exit after SIGTERM before the parent releases for
 /// it and kills it (its own bound on releasing is 3 s; a stalled checker side adds up to 3 s).
@@ -129,7 +129,12 @@ pub fn run<T>(opts: Options, first: T, mut child: impl FnMut(ChildStart, Option<
             stop: end.stop,
         };
         let status = describe(&end.status);
-        let code = exit_code(&end.status);
+        let code = match end.status {
+            // Stopped by the signal we forwarded before its handlers were in place: the stop
+            // it was, and the release is done.
+            WaitStatus::Signaled(_, Signal::SIGTERM | Signal::SIGINT, _) if end.stop => 0,
+            ref s => exit_code(s),
+        };
         if end.stop {
             info!("supervisor: VRRP child {} {status}; stopping", running.pid);
             return code;
@@ -438,19 +443,8 @@ impl Parent {
         fired
     }
 
-    /// keepalived's respawn rate limit.
     fn restart_delay(&mut self, ran: Duration) -> Duration {
-        if ran >= GOOD_RUN {
-            self.next_delay = Duration::ZERO;
-            return Duration::ZERO;
-        }
-        let delay = self.next_delay;
-        self.next_delay = if delay.is_zero() {
-            Duration::from_secs(1)
-        } else {
-            (delay * 2).min(MAX_RESTART_DELAY)
-        };
-        delay
+        restart_delay(&mut self.next_delay, ran)
     }
 
     /// Waits `delay` before a restart; true when told to stop meanwhile.
@@ -508,6 +502,23 @@ fn highest_fd(fd: OwnedFd) -> OwnedFd {
     }
     // SAFETY: `high` is the new descriptor made above.
     unsafe { OwnedFd::from_raw_fd(high) }
+}
+
+/// keepalived's respawn rate limit (`calc_restart_delay`): a child that ran a minute is
+/// started again at once; otherwise after `next` (0 the first time), which then doubles from
+/// 1 s up to a minute.
+fn restart_delay(next: &mut Duration, ran: Duration) -> Duration {
+    if ran >= GOOD_RUN {
+        *next = Duration::ZERO;
+        return Duration::ZERO;
+    }
+    let delay = *next;
+    *next = if delay.is_zero() {
+        Duration::from_secs(1)
+    } else {
+        (delay * 2).min(MAX_RESTART_DELAY)
+    };
+    delay
 }
 
 fn forward(pid: Pid, sig: i32) {
@@ -617,5 +628,42 @@ impl Signals {
             )
         };
         (n == size as isize).then_some(info.ssi_signo as i32)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn respawns_are_rate_limited_as_keepalived() {
+        let quick = Duration::from_secs(5);
+        let mut next = Duration::ZERO;
+        let delays: Vec<u64> = (0..9)
+            .map(|_| restart_delay(&mut next, quick).as_secs())
+            .collect();
+        assert_eq!(delays, [0, 1, 2, 4, 8, 16, 32, 60, 60]);
+        // A minute of good running: at once again, and the next quick one too.
+        assert_eq!(restart_delay(&mut next, GOOD_RUN), Duration::ZERO);
+        assert_eq!(restart_delay(&mut next, quick), Duration::ZERO);
+        assert_eq!(restart_delay(&mut next, quick), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn exits_in_words() {
+        let pid = Pid::from_raw(7);
+        assert_eq!(
+            describe(&WaitStatus::Exited(pid, 70)),
+            "exited with status 70"
+        );
+        assert_eq!(
+            describe(&WaitStatus::Signaled(pid, Signal::SIGKILL, false)),
+            "was killed by SIGKILL"
+        );
+        assert_eq!(exit_code(&WaitStatus::Exited(pid, 4)), 4);
+        assert_eq!(
+            exit_code(&WaitStatus::Signaled(pid, Signal::SIGABRT, true)),
+            1
+        );
     }
 }

@@ -198,10 +198,10 @@ impl DeletionMonitor {
             MulticastGroup::Ipv4Rule,
             MulticastGroup::Ipv6Rule,
         ])?;
-        tokio::spawn(conn);
+        crate::components::spawn_vital("rtnetlink deletion events", conn);
         let (tx, _) = broadcast::channel(1024);
         let t = tx.clone();
-        tokio::spawn(async move {
+        crate::components::spawn_vital("deletion monitor", async move {
             let _handle = handle;
             while let Some((msg, _)) = events.next().await {
                 if let NetlinkPayload::InnerMessage(m) = msg.payload {

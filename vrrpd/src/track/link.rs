@@ -44,14 +44,14 @@ impl LinkMonitor {
     pub async fn start() -> Result<Self, Error> {
         let (conn, handle, mut events) =
             rtnetlink::new_multicast_connection(&[MulticastGroup::Link])?;
-        tokio::spawn(conn);
+        crate::components::spawn_vital("rtnetlink link events", conn);
         let table: Table = Arc::default();
         let mut links = handle.link().get().execute();
         while let Some(msg) = links.try_next().await? {
             update(&table, msg.header.index, is_up(&msg));
         }
         let t = table.clone();
-        tokio::spawn(async move {
+        crate::components::spawn_vital("link monitor", async move {
             // Keep the handle (and so the connection) alive as long as we listen.
             let _handle = handle;
             while let Some((msg, _)) = events.next().await {

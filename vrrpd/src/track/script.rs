@@ -261,6 +261,13 @@ pub struct ScriptEvent {
 /// `tx` is closed.
 pub async fn monitor(spec: ScriptSpec, tx: mpsc::Sender<ScriptEvent>) {
     let mut state = ScriptState::new(spec.rise, spec.fall, spec.init_fail);
+    watch(&spec, &tx, &mut state).await
+}
+
+/// [`monitor`] with its verdict held by the caller, so that a monitor started again after a
+/// failure goes on from the verdict it had reported (not from "assumed up", which would
+/// swallow a recovery).
+pub async fn watch(spec: &ScriptSpec, tx: &mpsc::Sender<ScriptEvent>, state: &mut ScriptState) {
     let mut tick = tokio::time::interval(spec.interval.max(Duration::from_millis(10)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -268,6 +275,7 @@ pub async fn monitor(spec: ScriptSpec, tx: mpsc::Sender<ScriptEvent>) {
         if tx.is_closed() {
             return;
         }
+        fault_inject::point("script-monitor");
         let outcome = run(&spec.command).await;
         debug!(script = %spec.name, ?outcome, "script result");
         if let Some(up) = state.record(outcome.success()) {

@@ -4,7 +4,8 @@
 //! nice and CPUs.
 
 use std::io;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use nix::unistd::Pid;
@@ -14,6 +15,42 @@ use tokio::sync::oneshot;
 /// How long the checker runtime waits, at exit, for blocking work still running on its pool.
 const BLOCKING_GRACE: Duration = Duration::from_secs(1);
 
+/// How long stopping the checker thread waits for it; a stalled one is left behind (the
+/// process is exiting, or going on without it).
+const STOP_GRACE: Duration = Duration::from_secs(1);
+
+/// How often the checker thread shows it runs.
+const BEAT: Duration = Duration::from_millis(500);
+
+/// When the checker thread last ran its heartbeat task: a thread stuck in a task (a
+/// blocking call, a loop) stops beating.
+#[derive(Clone)]
+pub struct Heartbeat {
+    origin: std::time::Instant,
+    /// Milliseconds since `origin` at the last beat.
+    last: Arc<AtomicU64>,
+}
+
+impl Heartbeat {
+    fn new() -> Self {
+        Self {
+            origin: std::time::Instant::now(),
+            last: Arc::default(),
+        }
+    }
+
+    fn beat(&self) {
+        self.last
+            .store(self.origin.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// How long since the last beat.
+    pub fn quiet_for(&self) -> Duration {
+        let last = Duration::from_millis(self.last.load(Ordering::Relaxed));
+        self.origin.elapsed().saturating_sub(last)
+    }
+}
+
 /// The health checks' own thread (`vrrpd-checker`) with a current-thread tokio runtime;
 /// stopped (and its remaining tasks dropped) on drop.
 pub struct CheckerThread {
@@ -21,15 +58,22 @@ pub struct CheckerThread {
     tid: Pid,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// Closed when the thread ends.
+    done: mpsc::Receiver<()>,
+    heartbeat: Heartbeat,
 }
 
 impl CheckerThread {
     pub fn start() -> io::Result<Self> {
         let (ready_tx, ready_rx) = mpsc::channel();
         let (stop, stopped) = oneshot::channel::<()>();
+        let (done_tx, done) = mpsc::channel::<()>();
+        let heartbeat = Heartbeat::new();
+        let beats = heartbeat.clone();
         let thread = std::thread::Builder::new()
             .name("vrrpd-checker".into())
             .spawn(move || {
+                let _done = done_tx;
                 let rt = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .thread_name("checker-blocking")
@@ -44,6 +88,12 @@ impl CheckerThread {
                 let _ = ready_tx.send(Ok((rt.handle().clone(), super::os::gettid())));
                 // The runtime runs its tasks while this thread waits here.
                 rt.block_on(async {
+                    tokio::spawn(async move {
+                        loop {
+                            beats.beat();
+                            tokio::time::sleep(BEAT).await;
+                        }
+                    });
                     let _ = stopped.await;
                 });
                 rt.shutdown_timeout(BLOCKING_GRACE);
@@ -56,7 +106,14 @@ impl CheckerThread {
             tid,
             stop: Some(stop),
             thread: Some(thread),
+            done,
+            heartbeat,
         })
+    }
+
+    /// The thread's heartbeat, for stall detection.
+    pub fn heartbeat(&self) -> Heartbeat {
+        self.heartbeat.clone()
     }
 
     /// Where the checker side's tasks are spawned.
@@ -74,8 +131,16 @@ impl Drop for CheckerThread {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        // A stalled thread is not waited for: stopping must not hang on it.
+        match self.done.recv_timeout(STOP_GRACE) {
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                tracing::warn!("the checker thread did not stop within {STOP_GRACE:?}; leaving it");
+            }
+            _ => {
+                if let Some(t) = self.thread.take() {
+                    let _ = t.join();
+                }
+            }
         }
     }
 }
@@ -96,7 +161,12 @@ impl Spawner {
             .name("vrrpd-spawner".into())
             .spawn(move || {
                 for job in rx {
-                    job();
+                    // A job that panics is lost (its caller hears nothing back), not the
+                    // thread: the next reload can start a balancer again.
+                    if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)) {
+                        let why = fault_inject::panic_message(&*p);
+                        crate::components::record_restart("balancer spawner", &why);
+                    }
                 }
             })?;
         Ok(Self {

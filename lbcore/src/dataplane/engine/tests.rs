@@ -915,4 +915,21 @@ mod sync {
         assert_eq!(u[0..6], mac_of(RS1), "the same real server");
         assert_eq!(p.b_sh.sync.counters.snapshot().adopted, 1);
     }
+
+    #[test]
+    fn a_syn_on_a_synchronised_connection_that_is_over_starts_a_new_one() {
+        let mut p = pair(ForwardingMethod::Dr, None);
+        established(&mut p.a, 1000, 0);
+        // The client closes, then resets: CLOSE, sent as a state change.
+        for (f, t) in [(ACK | 0x01, 5), (0x04, 6)] {
+            let mut b = from_client(1000, f, b"");
+            p.a.process(&mut b, 2, t, false, false);
+        }
+        assert_eq!(p.sync(10), 3, "established, fin-wait, close");
+        p.take_over();
+        let mut syn = from_client(1000, SYN, b"");
+        assert_eq!(p.b.process(&mut syn, 2, 20, false, false), Out::Send(2));
+        assert_eq!(p.b.counters.new_conns.load(Relaxed), 1, "scheduled afresh");
+        assert_eq!(p.b_sh.sync.counters.snapshot().adopted, 0);
+    }
 }

@@ -515,6 +515,11 @@ fn neighbour_solicitation_is_well_formed_and_advertisements_parse() {
     na.extend_from_slice(&[2, 1, 2, 0, 0, 0, 1, 0x11]);
     assert_eq!(na_target(&na), Some((v6(R6), [2, 0, 0, 0, 1, 0x11])));
     assert_eq!(na_target(&na[..24]), None, "no target link-layer address");
+    na[1] = 25;
+    assert_eq!(na_target(&na), None, "code not 0");
+    na[1] = 0;
+    na[8..24].copy_from_slice(&v6("ff02::1").octets());
+    assert_eq!(na_target(&na), None, "multicast target");
 }
 
 #[test]

@@ -142,6 +142,11 @@ fn malformed_messages_are_refused_whole() {
     let mut m = good.clone();
     m[11] = 200; // entry longer than the message
     assert_eq!(decode(&m), Err(Malformed::Truncated(0)));
+    for size in [0, 35] {
+        let mut m = good.clone();
+        m[11] = size; // an entry shorter than its fixed part (found by the fuzzer)
+        assert_eq!(decode(&m), Err(Malformed::Truncated(0)), "size {size}");
+    }
     let mut m = good.clone();
     m[8] = 4;
     assert_eq!(decode(&m), Err(Malformed::EntryType(0)));

@@ -20,7 +20,7 @@ use crate::mail::StateMail;
 use crate::netlink::Netlink;
 use crate::notify::{Event as NotifyEvent, Notifier, NotifyState};
 use crate::track::deleted::Key;
-use vrrp_proto::fsm::State;
+use vrrp_proto::fsm::{AddressListError, State};
 use vrrp_proto::instance::{self, Effect, Note};
 use vrrp_proto::node::{GroupEffect, Id};
 use vrrp_proto::sync::Cmd;
@@ -511,22 +511,18 @@ fn note(name: &str, plan: &Plan, n: Note) {
         Note::Priority { from, to } => {
             info!(instance = %name, "changing effective priority from {from} to {to}")
         }
-        Note::AddressMismatch {
-            src,
-            count,
-            missing,
-            carried,
-            ours,
-        } => {
+        Note::AddressMismatch { src, count, error } => {
+            // keepalived's words, which operators grep for.
             let vrid = plan.core.vrrp.vrid;
-            for a in missing {
-                warn!(
-                    count,
+            match error {
+                AddressListError::Missing(a) => warn!(
+                    count, %src,
                     "({name}) ip address associated with VRID {vrid} not present in MASTER advert: {a}"
-                );
-            }
-            if carried != ours {
-                warn!(count, %src, "({name}) advert carries {carried} addresses, we have {ours}");
+                ),
+                AddressListError::Count { got, want } => warn!(
+                    count, %src,
+                    "({name}) received an unexpected ip number count {got}, expected {want}!"
+                ),
             }
         }
         Note::SyncHold => debug!(instance = %name, "sync group not ready for MASTER; waiting"),

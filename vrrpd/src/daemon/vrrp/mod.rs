@@ -323,6 +323,7 @@ impl Engine {
                 t = recv_track(&mut self.tracks) => Wake::Track(t),
                 () = std::future::poll_fn(|cx| poll_readable(links, cx)) => Wake::Readable,
             };
+            fault_inject::point("vrrp-loop");
             match wake {
                 Wake::Command(None) => return Err(Failure::Commands),
                 Wake::Command(Some(Command::Shutdown(done))) => {
@@ -580,7 +581,7 @@ impl Engine {
             let keys: Vec<Key> = match &key {
                 Some(k) if slot.plan.tracked.contains(k) => vec![k.clone()],
                 Some(_) => continue,
-                None => slot.plan.tracked.iter().cloned().collect(),
+                None => slot.plan.tracked.to_vec(),
             };
             let _ = self.jobs.send(Job::CheckDeleted(id, keys));
         }
@@ -1011,6 +1012,7 @@ fn status_of(slot: &Slot, inst: &Instance) -> InstanceStatus {
         master_priority: slot.master_priority,
         last_transition: slot.last_transition.0,
         last_transition_from: slot.last_transition.1,
+        last_transition_reason: inst.last_cause().map(|c| c.to_string()),
     }
 }
 

@@ -229,8 +229,9 @@ pub async fn resolve(
         vips: inst.virtual_ipaddress.iter().map(|v| v.addr).collect(),
         auth,
         lower_prio_no_advert: inst.garp.lower_prio_no_advert,
-        higher_prio_send_advert: inst.higher_prio_send_advert,
+        answer_before_stepping_down: !inst.strict_mode,
         down_timer_adverts: inst.down_timer_adverts,
+        skip_check_adv_addr: inst.skip_check_adv_addr,
     };
     let expect = Expect {
         version: inst.version,
@@ -245,7 +246,6 @@ pub async fn resolve(
         announce: inst.garp.schedule(v6),
         ifindex: link.index,
         track_primary: !inst.dont_track_primary,
-        skip_check_adv_addr: inst.skip_check_adv_addr,
         fifo_states_on_reload: global.fifo_write_vrrp_states_on_reload,
     };
     let mut tracked = tracked_keys(nl, &vips, &inst.virtual_routes, &inst.virtual_rules).await;

@@ -85,7 +85,7 @@ impl Watcher {
     }
 
     /// Follows the processes and sends every status change to `tx`; ends when `tx` closes.
-    pub async fn run(mut self, tx: mpsc::Sender<Change>) {
+    pub async fn run(&mut self, tx: &mpsc::Sender<Change>) {
         let mut ack_by = self.conn.is_some().then(|| Instant::now() + ACK_WAIT);
         let mut rescans = tokio::time::interval(self.interval);
         rescans.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -165,7 +165,7 @@ impl Watcher {
     }
 
     /// Reads every process again (off the async threads: it is one read per process).
-    async fn rescan(&mut self) -> Vec<Change> {
+    pub async fn rescan(&mut self) -> Vec<Change> {
         let root = self.root.clone();
         let with_cmdline = self.table.needs_cmdline();
         let procs = tokio::task::spawn_blocking(move || procfs::scan(&root, with_cmdline))
@@ -285,7 +285,10 @@ mod tests {
         assert!(!t.up(1));
         let (tx, mut rx) = mpsc::channel(8);
         let up_at_start = t.up(0);
-        tokio::spawn(w.run(tx));
+        tokio::spawn(async move {
+            let mut w = w;
+            w.run(&tx).await
+        });
         if !up_at_start {
             assert_eq!(
                 next(&mut rx).await,
@@ -369,7 +372,10 @@ mod tests {
             return;
         }
         let (tx, mut rx) = mpsc::channel(8);
-        tokio::spawn(w.run(tx));
+        tokio::spawn(async move {
+            let mut w = w;
+            w.run(&tx).await
+        });
         let pid = progs.start(&sh, &["-c", "while :; do sleep 0.1; done"]);
         assert_eq!(
             next(&mut rx).await,

@@ -1,0 +1,722 @@
+//! `global_defs { … }`: its table and draft.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use vrrp_proto::packet::Version;
+
+use crate::diag::{Diagnostic, Pos, Spanned};
+use crate::model::{Garp, GlobalDefs, NotifyFifo, SmtpServer};
+use crate::process::{ProcessDraft, Side};
+use crate::registry::{kw, ok, skip, Arg, Cx, Keyword, Status};
+use crate::tree::Node;
+
+/// Garp keys as written (unset ones inherit).
+#[derive(Debug, Default, Clone)]
+pub struct GarpDraft {
+    pub master_delay: Option<Duration>,
+    pub master_repeat: Option<u32>,
+    pub master_refresh: Option<Duration>,
+    pub master_refresh_repeat: Option<u32>,
+    pub lower_prio_delay: Option<Duration>,
+    pub lower_prio_repeat: Option<u32>,
+    pub interval: Option<Duration>,
+    pub na_interval: Option<Duration>,
+    pub lower_prio_no_advert: Option<bool>,
+}
+
+impl GarpDraft {
+    /// keepalived: unset keys come from `base`; the lower-priority burst follows the master
+    /// burst unless set itself.
+    pub fn resolve(&self, base: &Garp, base_lower_explicit: (bool, bool)) -> Garp {
+        let master_delay = self.master_delay.unwrap_or(base.master_delay);
+        let master_repeat = self.master_repeat.unwrap_or(base.master_repeat);
+        Garp {
+            master_delay,
+            master_repeat,
+            master_refresh: self.master_refresh.unwrap_or(base.master_refresh),
+            master_refresh_repeat: self
+                .master_refresh_repeat
+                .unwrap_or(base.master_refresh_repeat),
+            lower_prio_delay: self.lower_prio_delay.unwrap_or(if base_lower_explicit.0 {
+                base.lower_prio_delay
+            } else {
+                master_delay
+            }),
+            lower_prio_repeat: self.lower_prio_repeat.unwrap_or(if base_lower_explicit.1 {
+                base.lower_prio_repeat
+            } else {
+                master_repeat
+            }),
+            interval: self.interval.unwrap_or(base.interval),
+            na_interval: self.na_interval.unwrap_or(base.na_interval),
+            lower_prio_no_advert: self
+                .lower_prio_no_advert
+                .unwrap_or(base.lower_prio_no_advert),
+        }
+    }
+}
+
+/// `global_defs` as written.
+#[derive(Default)]
+pub struct GlobalDraft {
+    defs: GlobalDefs,
+    vrrp_version: Option<Version>,
+    garp: GarpDraft,
+    notify_fifo: FifoDraft,
+    vrrp_notify_fifo: FifoDraft,
+    lvs_notify_fifo: FifoDraft,
+    /// The `*_fifo_script` commands, for the host's script checks.
+    pub scripts_used: Vec<Spanned<String>>,
+    /// `vrrp_priority`, `checker_rt_priority`, `umask`, ...
+    process: ProcessDraft,
+    script_user: Option<Spanned<String>>,
+    /// Resolved with the instances (its default sync id is the instance's VRID).
+    pub lvs_sync_daemon: Option<super::sync_daemon::SyncDaemonDraft>,
+}
+
+/// One `*notify_fifo` and its `*notify_fifo_script`, in either order.
+#[derive(Default)]
+struct FifoDraft {
+    path: Option<(PathBuf, Option<String>)>,
+    /// Command, `USER [GROUP]`, where.
+    script: Option<(String, Option<String>, Pos)>,
+}
+
+impl FifoDraft {
+    /// `NAME PATH [USER [GROUP]]`.
+    fn set_path(&mut self, n: &Node, cx: &mut Cx) {
+        if let Some(t) = first(n, cx) {
+            self.path = Some((t.text.clone().into(), rest_words(n)));
+        }
+    }
+
+    /// `NAME CMD [USER [GROUP]]`: the command is one word or one quoted string.
+    fn set_script(&mut self, n: &Node, cx: &mut Cx, used: &mut Vec<Spanned<String>>) {
+        if let Some(t) = first(n, cx) {
+            used.push(Spanned::new(t.text.clone(), n.pos()));
+            self.script = Some((t.text.clone(), rest_words(n), n.pos().clone()));
+        }
+    }
+
+    /// The FIFO, or `None` (a script without its FIFO is warned about: nothing to read).
+    fn resolve(&self, fifo: &str, cx: &mut Cx) -> Option<NotifyFifo> {
+        let Some((path, owner)) = &self.path else {
+            if let Some((_, _, pos)) = &self.script {
+                cx.push(Diagnostic::notice(
+                    pos,
+                    format!("`{fifo}_script` without `{fifo}`: ignored"),
+                ));
+            }
+            return None;
+        };
+        Some(NotifyFifo {
+            path: path.clone(),
+            owner: owner.clone(),
+            script: self.script.as_ref().map(|s| s.0.clone()),
+            script_user: self.script.as_ref().and_then(|s| s.1.clone()),
+        })
+    }
+}
+
+fn first<'n>(n: &'n Node, cx: &mut Cx) -> Option<&'n crate::lexer::Token> {
+    let t = n.args.first();
+    if t.is_none() {
+        crate::registry::missing_value(n, &mut cx.diags);
+    }
+    t
+}
+
+/// The words after the first argument (`USER [GROUP]`), if any.
+fn rest_words(n: &Node) -> Option<String> {
+    let rest: Vec<&str> = n.args.iter().skip(1).map(|a| a.text.as_str()).collect();
+    (!rest.is_empty()).then(|| rest.join(" "))
+}
+
+const NO_EFFECT: &str = "the setting has no effect";
+const NO_IPVS: &str = "vrrpd runs no IPVS: its balancer is its own dataplane";
+const NO_BFD: &str = "vrrpd has no BFD";
+const NO_SNMP: &str = "vrrpd has no SNMP agent";
+const ONE_PROCESS: &str = "vrrpd is one process; its threads keep their own names";
+const NETLINK_BUFS: &str = "vrrpd sizes its netlink buffers itself";
+const NFT: &str = "vrrpd always uses nftables, with its own table `vrrpd_vrrp`";
+const RELOAD: &str =
+    "a SIGHUP reloads at once; vrrpd keeps its running configuration when the new file has errors";
+const RTTIME: &str = "RLIMIT_RTTIME is per process: one limit, the largest of the sides that are or may go real-time, binds every real-time thread, and reaching the hard limit kills the whole daemon (keepalived restarts a killed child)";
+const NO_SWAP: &str = "mlockall(2) is per process: vrrpd is one process, so this locks the whole daemon (VRRP, health checks and balancer)";
+const STRICT: &str = "keepalived's configuration rules apply and no_accept is the default (nftables drop of the VIPs' traffic); no other RFC-strict receive checks";
+
+/// `global_defs`.
+pub static TABLE: &[Keyword<GlobalDraft>] = &[
+    ok(
+        "router_id",
+        Arg::Line(|g, v| g.defs.router_id = Some(v.value)),
+    ),
+    ok(
+        "vrrp_version",
+        Arg::Choice(&["2", "3"], |g, v| {
+            g.vrrp_version = Some(if v.value == "3" {
+                Version::V3
+            } else {
+                Version::V2
+            })
+        }),
+    ),
+    ok(
+        "vrrp_garp_master_delay",
+        Arg::Secs(0.0, 1000.0, |g, v| g.garp.master_delay = Some(v.value)),
+    ),
+    ok(
+        "vrrp_garp_master_repeat",
+        Arg::Int(1, 10000, |g, v| g.garp.master_repeat = Some(v.value as u32)),
+    ),
+    ok(
+        "vrrp_garp_master_refresh",
+        Arg::Secs(0.0, 1e6, |g, v| g.garp.master_refresh = Some(v.value)),
+    ),
+    ok(
+        "vrrp_garp_master_refresh_repeat",
+        Arg::Int(1, 10000, |g, v| {
+            g.garp.master_refresh_repeat = Some(v.value as u32)
+        }),
+    ),
+    ok(
+        "vrrp_garp_lower_prio_delay",
+        Arg::Secs(0.0, 1000.0, |g, v| g.garp.lower_prio_delay = Some(v.value)),
+    ),
+    ok(
+        "vrrp_garp_lower_prio_repeat",
+        Arg::Int(0, 10000, |g, v| {
+            g.garp.lower_prio_repeat = Some(v.value as u32)
+        }),
+    ),
+    ok(
+        "vrrp_garp_interval",
+        Arg::Secs(0.0, 1.0, |g, v| g.garp.interval = Some(v.value)),
+    ),
+    ok(
+        "vrrp_gna_interval",
+        Arg::Secs(0.0, 1.0, |g, v| g.garp.na_interval = Some(v.value)),
+    ),
+    ok(
+        "vrrp_down_timer_adverts",
+        Arg::Int(1, 100, |g, v| g.defs.down_timer_adverts = v.value as u8),
+    ),
+    ok(
+        "vrrp_check_unicast_src",
+        Arg::Flag(|g, _| g.defs.check_unicast_src = true),
+    ),
+    ok(
+        "vrrp_skip_check_adv_addr",
+        Arg::Flag(|g, _| g.defs.skip_check_adv_addr = true),
+    ),
+    ok(
+        "fifo_write_vrrp_states_on_reload",
+        Arg::Flag(|g, _| g.defs.fifo_write_vrrp_states_on_reload = true),
+    ),
+    ok(
+        "vrrp_higher_prio_send_advert",
+        Arg::Bool(|g, v| g.defs.higher_prio_send_advert = v.value),
+    ),
+    // keepalived: one gratuitous ARP / NA per address on becoming Master, no second block, no
+    // refresh; keywords after it override.
+    ok(
+        "vrrp_min_garp",
+        Arg::Bool(|g, v| {
+            if v.value {
+                let gp = &mut g.garp;
+                gp.master_delay = Some(Duration::ZERO);
+                gp.master_repeat = Some(1);
+                gp.master_refresh = Some(Duration::ZERO);
+                gp.master_refresh_repeat = Some(1);
+                gp.lower_prio_delay = Some(Duration::ZERO);
+                gp.lower_prio_repeat = Some(1);
+            }
+        }),
+    ),
+    ok(
+        "vrrp_startup_delay",
+        Arg::Secs(0.001, 3600.0, |g, v| {
+            g.defs.vrrp_startup_delay = Some(v.value)
+        }),
+    ),
+    ok(
+        "vrrp_lower_prio_no_advert",
+        Arg::Bool(|g, v| g.garp.lower_prio_no_advert = Some(v.value)),
+    ),
+    ok(
+        "vrrp_mcast_group4",
+        Arg::Custom("IPv4 MULTICAST", |g, n, cx| match mcast(n, cx) {
+            Some(IpAddr::V4(a)) => g.defs.mcast_group4 = a,
+            Some(_) => bad_group(n, cx),
+            None => {}
+        }),
+    ),
+    ok(
+        "vrrp_mcast_group6",
+        Arg::Custom("IPv6 MULTICAST", |g, n, cx| match mcast(n, cx) {
+            Some(IpAddr::V6(a)) => g.defs.mcast_group6 = a,
+            Some(_) => bad_group(n, cx),
+            None => {}
+        }),
+    ),
+    kw(
+        "vrrp_strict",
+        Status::Partial(STRICT),
+        Arg::Flag(|g, _| g.defs.vrrp_strict = true),
+    ),
+    ok(
+        "enable_script_security",
+        Arg::Flag(|g, _| g.defs.script_security = true),
+    ),
+    // `USER [GROUP]`, kept as written.
+    ok(
+        "script_user",
+        Arg::Custom("USER [GROUP]", |g, n, cx| {
+            let Some(u) = first(n, cx) else { return };
+            let missing = |name: &str| cx.host.user_exists(name) == Some(false);
+            if missing(&u.text) {
+                cx.push(Diagnostic::warning(
+                    n.pos(),
+                    "Error setting global script uid/gid",
+                ));
+            }
+            g.script_user = Some(Spanned::new(crate::registry::words(n), n.pos()));
+        }),
+    ),
+    ok(
+        "notify_fifo",
+        Arg::Custom("PATH [USER [GROUP]]", |g, n, cx| {
+            g.notify_fifo.set_path(n, cx)
+        }),
+    ),
+    ok(
+        "vrrp_notify_fifo",
+        Arg::Custom("PATH [USER [GROUP]]", |g, n, cx| {
+            g.vrrp_notify_fifo.set_path(n, cx)
+        }),
+    ),
+    ok(
+        "lvs_notify_fifo",
+        Arg::Custom("PATH [USER [GROUP]]", |g, n, cx| {
+            g.lvs_notify_fifo.set_path(n, cx)
+        }),
+    ),
+    ok(
+        "notify_fifo_script",
+        Arg::Custom("COMMAND [USER [GROUP]]", |g, n, cx| {
+            g.notify_fifo.set_script(n, cx, &mut g.scripts_used)
+        }),
+    ),
+    ok(
+        "vrrp_notify_fifo_script",
+        Arg::Custom("COMMAND [USER [GROUP]]", |g, n, cx| {
+            g.vrrp_notify_fifo.set_script(n, cx, &mut g.scripts_used)
+        }),
+    ),
+    ok(
+        "lvs_notify_fifo_script",
+        Arg::Custom("COMMAND [USER [GROUP]]", |g, n, cx| {
+            g.lvs_notify_fifo.set_script(n, cx, &mut g.scripts_used)
+        }),
+    ),
+    ok(
+        "vrrp_notify_priority_changes",
+        Arg::Bool(|g, v| g.defs.vrrp_notify_priority_changes = v.value),
+    ),
+    kw(
+        "vrrpd_metrics_listen",
+        Status::Extension(
+            "ADDRESS:PORT ([IPv6]:PORT) of the Prometheus endpoint (off without it; --metrics wins)",
+        ),
+        Arg::Custom("ADDRESS:PORT", |g, n, cx| {
+            let Some(t) = first(n, cx) else { return };
+            match t.text.parse() {
+                Ok(a) => g.defs.metrics_listen = Some(a),
+                Err(_) => cx.push(Diagnostic::warning(
+                    &t.pos,
+                    format!("invalid address `{}` (expected ADDRESS:PORT)", t.text),
+                )),
+            }
+        }),
+    ),
+    ok(
+        "notification_email",
+        Arg::Block("ADDRESS…", notification_email),
+    ),
+    ok(
+        "notification_email_from",
+        Arg::Word(|g, v| g.defs.mail.notification_email_from = Some(v.value)),
+    ),
+    ok("smtp_server", Arg::Custom("HOST [PORT]", smtp_server)),
+    ok(
+        "smtp_helo_name",
+        Arg::Word(|g, v| g.defs.mail.smtp_helo_name = Some(v.value)),
+    ),
+    ok(
+        "smtp_connect_timeout",
+        Arg::Custom("SECONDS", smtp_connect_timeout),
+    ),
+    ok(
+        "smtp_alert",
+        Arg::Bool(|g, v| g.defs.mail.smtp_alert = Some(v.value)),
+    ),
+    ok(
+        "smtp_alert_vrrp",
+        Arg::Bool(|g, v| g.defs.mail.smtp_alert_vrrp = Some(v.value)),
+    ),
+    ok(
+        "smtp_alert_checker",
+        Arg::Bool(|g, v| g.defs.mail.smtp_alert_checker = Some(v.value)),
+    ),
+    ok(
+        "no_email_faults",
+        Arg::Flag(|g, _| g.defs.mail.no_email_faults = true),
+    ),
+    ok(
+        "no_checker_emails",
+        Arg::Bool(|g, v| g.defs.mail.no_checker_emails = v.value),
+    ),
+    ok(
+        "vrrp_priority",
+        Arg::Custom("-20..19", |g, n, cx| {
+            g.process.nice(Side::Vrrp, n, &mut cx.diags)
+        }),
+    ),
+    ok(
+        "checker_priority",
+        Arg::Custom("-20..19", |g, n, cx| {
+            g.process.nice(Side::Checker, n, &mut cx.diags)
+        }),
+    ),
+    ok(
+        "vrrp_rt_priority",
+        Arg::Custom("1..99", |g, n, cx| {
+            g.process.rt_priority(Side::Vrrp, n, &mut cx.diags)
+        }),
+    ),
+    ok(
+        "checker_rt_priority",
+        Arg::Custom("1..99", |g, n, cx| {
+            g.process.rt_priority(Side::Checker, n, &mut cx.diags)
+        }),
+    ),
+    ok(
+        "vrrp_cpu_affinity",
+        Arg::Custom("CPU…", |g, n, cx| {
+            g.process.cpu_affinity(Side::Vrrp, n, &mut cx.diags)
+        }),
+    ),
+    ok(
+        "checker_cpu_affinity",
+        Arg::Custom("CPU…", |g, n, cx| {
+            g.process.cpu_affinity(Side::Checker, n, &mut cx.diags)
+        }),
+    ),
+    kw(
+        "vrrp_rlimit_rttime",
+        Status::Partial(RTTIME),
+        Arg::Custom("USECS", |g, n, cx| {
+            g.process.rlimit_rttime(Side::Vrrp, n, &mut cx.diags)
+        }),
+    ),
+    kw(
+        "checker_rlimit_rttime",
+        Status::Partial(RTTIME),
+        Arg::Custom("USECS", |g, n, cx| {
+            g.process.rlimit_rttime(Side::Checker, n, &mut cx.diags)
+        }),
+    ),
+    kw(
+        "vrrp_rlimit_rtime",
+        Status::Partial(RTTIME),
+        Arg::Custom("USECS", |g, n, cx| {
+            g.process.rlimit_rttime(Side::Vrrp, n, &mut cx.diags)
+        }),
+    ),
+    kw(
+        "checker_rlimit_rtime",
+        Status::Partial(RTTIME),
+        Arg::Custom("USECS", |g, n, cx| {
+            g.process.rlimit_rttime(Side::Checker, n, &mut cx.diags)
+        }),
+    ),
+    kw(
+        "vrrp_no_swap",
+        Status::Partial(NO_SWAP),
+        Arg::Flag(|g, _| g.process.no_swap(Side::Vrrp)),
+    ),
+    kw(
+        "checker_no_swap",
+        Status::Partial(NO_SWAP),
+        Arg::Flag(|g, _| g.process.no_swap(Side::Checker)),
+    ),
+    ok(
+        "max_auto_priority",
+        Arg::Custom("[-1..99]", |g, n, cx| {
+            g.process.max_auto_priority(n, &mut cx.diags)
+        }),
+    ),
+    ok(
+        "min_auto_priority_delay",
+        Arg::Custom("USECS", |g, n, cx| {
+            g.process.min_auto_priority_delay(n, &mut cx.diags)
+        }),
+    ),
+    ok(
+        "umask",
+        Arg::Custom("NUMBER | BIT[|BIT]…", |g, n, cx| {
+            g.process.umask(n, &mut cx.diags)
+        }),
+    ),
+    ok(
+        "dynamic_interfaces",
+        Arg::Custom("[allow_if_changes]", |g, _, _| {
+            g.defs.dynamic_interfaces = true
+        }),
+    ),
+    ok(
+        "default_interface",
+        Arg::Word(|g, v| g.defs.default_interface = Some(v.value)),
+    ),
+    ok(
+        "reload_check_config",
+        Arg::Custom("[LOG_FILE]", |g, n, _| {
+            g.defs.reload_check_config = Some(
+                n.args
+                    .first()
+                    .map_or_else(|| PathBuf::from("/dev/null"), |t| PathBuf::from(&t.text)),
+            )
+        }),
+    ),
+    skip("process_names", ONE_PROCESS),
+    skip("process_name", ONE_PROCESS),
+    skip("vrrp_process_name", ONE_PROCESS),
+    skip("checker_process_name", ONE_PROCESS),
+    skip("lvs_process_name", ONE_PROCESS),
+    skip("bfd_process_name", ONE_PROCESS),
+    skip(
+        "startup_script",
+        "not run: vrrpd starts its instances at once",
+    ),
+    skip(
+        "startup_script_timeout",
+        "not run: vrrpd starts its instances at once",
+    ),
+    skip("shutdown_script", "not run when vrrpd stops"),
+    skip("shutdown_script_timeout", "not run when vrrpd stops"),
+    skip(
+        "checker_log_all_failures",
+        "set `log_all_failures` on the checkers themselves",
+    ),
+    skip("disable_local_igmp", NO_EFFECT),
+    skip("lvs_timeouts", NO_IPVS),
+    skip("lvs_flush", NO_IPVS),
+    skip("lvs_flush_on_stop", NO_IPVS),
+    skip("lvs_flush_onstop", NO_IPVS),
+    // The connection sync of vrrpd's balancer (IPVS's protocol), switched by the instance.
+    ok(
+        "lvs_sync_daemon",
+        Arg::Custom(
+            "INTERFACE [VRRP_INSTANCE] [id N] [maxlen N] [port N] [ttl N] [group IP]",
+            |g, n, cx| {
+                if let Some(s) = &g.lvs_sync_daemon {
+                    cx.push(Diagnostic::warning(
+                        n.pos(),
+                        format!(
+                            "lvs_sync_daemon has already been specified as {} {} - ignoring",
+                            s.interface,
+                            s.instance.as_deref().unwrap_or("")
+                        ),
+                    ));
+                    return;
+                }
+                g.lvs_sync_daemon = super::sync_daemon::SyncDaemonDraft::parse(n, cx);
+            },
+        ),
+    ),
+    skip("vrrp_garp_extra_if", NO_EFFECT),
+    skip("vrrp_vmac_garp_intvl", NO_EFFECT),
+    skip("vrrp_iptables", NFT),
+    skip("nftables", NFT),
+    skip("nftables_priority", NFT),
+    skip("nftables_ifindex", NFT),
+    skip("nftables_ipvs", NO_IPVS),
+    skip("nftables_ipvs_priority", NO_IPVS),
+    skip("nftables_ipvs_start_fwmark", NO_IPVS),
+    skip("nftables_counters", NFT),
+    skip("bfd_priority", NO_BFD),
+    skip("bfd_no_swap", NO_BFD),
+    skip("bfd_rt_priority", NO_BFD),
+    skip("bfd_cpu_affinity", NO_BFD),
+    skip("bfd_rlimit_rttime", NO_BFD),
+    skip("bfd_rlimit_rtime", NO_BFD),
+    skip("snmp_socket", NO_SNMP),
+    skip("enable_traps", NO_SNMP),
+    skip("enable_snmp_vrrp", NO_SNMP),
+    skip("enable_snmp_keepalived", NO_SNMP),
+    skip("enable_snmp_rfc", NO_SNMP),
+    skip("enable_snmp_rfcv2", NO_SNMP),
+    skip("enable_snmp_rfcv3", NO_SNMP),
+    skip("enable_snmp_checker", NO_SNMP),
+    skip(
+        "enable_dbus",
+        "vrrpd has no D-Bus interface (its control socket and signals report state)",
+    ),
+    skip("dbus_service_name", "vrrpd has no D-Bus interface"),
+    skip("vrrp_netlink_cmd_rcv_bufs", NETLINK_BUFS),
+    skip("vrrp_netlink_cmd_rcv_bufs_force", NETLINK_BUFS),
+    skip("vrrp_netlink_monitor_rcv_bufs", NETLINK_BUFS),
+    skip("vrrp_netlink_monitor_rcv_bufs_force", NETLINK_BUFS),
+    skip("process_monitor_rcv_bufs", NETLINK_BUFS),
+    skip("process_monitor_rcv_bufs_force", NETLINK_BUFS),
+    skip("lvs_netlink_cmd_rcv_bufs", NETLINK_BUFS),
+    skip("lvs_netlink_cmd_rcv_bufs_force", NETLINK_BUFS),
+    skip("lvs_netlink_monitor_rcv_bufs", NETLINK_BUFS),
+    skip("lvs_netlink_monitor_rcv_bufs_force", NETLINK_BUFS),
+    skip(
+        "rs_init_notifies",
+        "real servers' first state is not notified",
+    ),
+    skip(
+        "vrrp_rx_bufs_policy",
+        "vrrpd sizes its receive buffers itself",
+    ),
+    skip(
+        "vrrp_rx_bufs_multiplier",
+        "vrrpd sizes its receive buffers itself",
+    ),
+    skip(
+        "log_unknown_vrids",
+        "adverts for unknown VRIDs are counted, not logged",
+    ),
+    skip(
+        "vmac_prefix",
+        "VMAC interfaces are named vrrp.VRID or as use_vmac says",
+    ),
+    skip(
+        "vmac_addr_prefix",
+        "VMAC interfaces are named vrrp.VRID or as use_vmac says",
+    ),
+    skip("random_seed", NO_EFFECT),
+    skip("reload_time_file", RELOAD),
+    skip("reload_repeat", RELOAD),
+    skip("reload_file", RELOAD),
+    skip(
+        "include_check",
+        "a missing include is a warning; -e is not implemented",
+    ),
+    skip("config_save_dir", NO_EFFECT),
+    skip("tmp_config_directory", NO_EFFECT),
+    skip("data_use_instance", NO_EFFECT),
+];
+
+fn mcast(n: &Node, cx: &mut Cx) -> Option<IpAddr> {
+    let t = first(n, cx)?;
+    match t.text.parse::<IpAddr>() {
+        Ok(ip) if ip.is_multicast() => Some(ip),
+        _ => {
+            bad_group(n, cx);
+            None
+        }
+    }
+}
+
+fn bad_group(n: &Node, cx: &mut Cx) {
+    cx.push(Diagnostic::warning(
+        n.args.first().map_or(n.pos(), |t| &t.pos),
+        format!("{} address is invalid - ignoring", n.name()),
+    ));
+}
+
+fn notification_email(g: &mut GlobalDraft, n: &Node, cx: &mut Cx) {
+    let before = g.defs.mail.notification_email.len();
+    for c in &n.children {
+        let m = &mut g.defs.mail.notification_email;
+        m.push(c.name().to_string());
+        m.extend(c.args.iter().map(|a| a.text.clone()));
+    }
+    if g.defs.mail.notification_email.len() == before {
+        cx.push(Diagnostic::warning(
+            n.pos(),
+            "Warning - empty notification_email block",
+        ));
+    }
+}
+
+fn smtp_server(g: &mut GlobalDraft, n: &Node, cx: &mut Cx) {
+    let Some(host) = first(n, cx) else { return };
+    let port = match n.args.get(1) {
+        None => Some(25),
+        Some(p) => match p.text.parse::<u16>() {
+            Ok(p) if p > 0 => Some(p),
+            _ => {
+                cx.push(Diagnostic::warning(
+                    &p.pos,
+                    format!("Invalid smtp server {} {}", host.text, p.text),
+                ));
+                None
+            }
+        },
+    };
+    if let Some(port) = port {
+        g.defs.mail.smtp_server = Some(SmtpServer {
+            host: host.text.clone(),
+            port,
+        });
+    }
+}
+
+fn smtp_connect_timeout(g: &mut GlobalDraft, n: &Node, cx: &mut Cx) {
+    let Some(t) = first(n, cx) else { return };
+    match t.text.parse::<u32>() {
+        Ok(0) => {
+            cx.push(Diagnostic::warning(
+                &t.pos,
+                "smtp_conect_timeout must be greater than 0, setting to 1",
+            ));
+            g.defs.mail.smtp_connect_timeout = Duration::from_secs(1);
+        }
+        Ok(s) => g.defs.mail.smtp_connect_timeout = Duration::from_secs(u64::from(s)),
+        Err(_) => cx.push(Diagnostic::warning(
+            &t.pos,
+            format!(
+                "smtp_connect_timeout '{}' must be in [0, {}] - ignoring",
+                t.text,
+                u32::MAX
+            ),
+        )),
+    }
+}
+
+impl GlobalDraft {
+    /// `script_user`'s user, if given.
+    pub fn script_user(&self) -> Option<&str> {
+        self.script_user
+            .as_ref()
+            .and_then(|u| u.value.split_whitespace().next())
+    }
+
+    pub fn script_security(&self) -> bool {
+        self.defs.script_security
+    }
+
+    /// The global settings, and whether the lower-priority garp keys were given (instances
+    /// follow their own master burst otherwise).
+    pub fn resolve(self, cx: &mut Cx) -> (GlobalDefs, (bool, bool)) {
+        let mut g = self.defs;
+        g.vrrp_version = self.vrrp_version.unwrap_or(Version::V2);
+        g.garp = self.garp.resolve(&Garp::default(), (false, false));
+        g.notify_fifo = self.notify_fifo.resolve("notify_fifo", cx);
+        g.vrrp_notify_fifo = self.vrrp_notify_fifo.resolve("vrrp_notify_fifo", cx);
+        g.lvs_notify_fifo = self.lvs_notify_fifo.resolve("lvs_notify_fifo", cx);
+        g.process = self.process.resolve(cx.host.online_cpus(), &mut cx.diags);
+        g.script_user = self.script_user.map(|u| u.value);
+        let lower_explicit = (
+            self.garp.lower_prio_delay.is_some(),
+            self.garp.lower_prio_repeat.is_some(),
+        );
+        (g, lower_explicit)
+    }
+}

@@ -1,0 +1,982 @@
+//! `vrrp_instance NAME { … }`: its table, its draft, and the checks keepalived's
+//! `vrrp_complete_instance` makes once the whole block is read, one step per concern.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use vrrp_proto::packet::Version;
+
+use super::global::GarpDraft;
+use super::track::{self, Kind};
+use super::{vip, IfaceRef};
+use crate::diag::{Diagnostic, Flag, Pos, Spanned};
+use crate::iproute;
+use crate::model::{
+    Authentication, GlobalDefs, InitialState, Notify, SourceRef, Track, TrackVirtualServer,
+    UseVmac, VirtualAddress, VrrpInstance,
+};
+use crate::registry::{kw, ok, parse_int, skip, Arg, Cx, Keyword, Status};
+use crate::tree::Node;
+
+/// Authentication as written.
+#[derive(Debug, Default)]
+pub struct AuthDraft {
+    pub kind: Option<Spanned<String>>,
+    pub pass: Option<Spanned<String>>,
+}
+
+/// An instance as written (unset values inherit or default when it resolves).
+pub struct InstDraft {
+    pub name: Spanned<String>,
+    pos: Pos,
+    state: Option<Spanned<InitialState>>,
+    pub interface: Option<Spanned<String>>,
+    vrid: Option<u8>,
+    priority: Option<u8>,
+    advert_int: Option<Spanned<f64>>,
+    version: Option<Spanned<Version>>,
+    nopreempt: Option<Pos>,
+    preempt_delay: Option<Duration>,
+    auth: Option<(AuthDraft, Pos)>,
+    vips: Vec<Spanned<VirtualAddress>>,
+    evips: Vec<VirtualAddress>,
+    src_ip: Option<Spanned<IpAddr>>,
+    peers: Vec<Spanned<IpAddr>>,
+    unicast_ttl: Option<u8>,
+    /// Where a unicast-only keyword (`unicast_src_ip`, `unicast_ttl`, `unicast_peer`) was given.
+    unicast_keyword: Option<Pos>,
+    native_ipv6: Option<Pos>,
+    garp: GarpDraft,
+    strict: Option<bool>,
+    pub track_scripts: Vec<Spanned<Track>>,
+    pub track_interfaces: Vec<Spanned<Track>>,
+    pub track_files: Vec<Spanned<Track>>,
+    pub track_processes: Vec<Spanned<Track>>,
+    pub track_virtual_servers: Vec<Spanned<TrackVirtualServer>>,
+    use_vmac: Option<UseVmac>,
+    vmac_xmit_base: bool,
+    dont_track_primary: bool,
+    promote_secondaries: bool,
+    down_timer_adverts: Option<u8>,
+    higher_prio_send_advert: Option<Spanned<bool>>,
+    check_unicast_src: bool,
+    skip_check_adv_addr: bool,
+    notify: Notify,
+    notify_priority_changes: Option<bool>,
+    smtp_alert: Option<bool>,
+    /// Script commands, for the host's script checks.
+    pub scripts_used: Vec<Spanned<String>>,
+    virtual_routes: Vec<crate::model::Route>,
+    virtual_rules: Vec<crate::model::Rule>,
+    /// Interfaces the routes and rules name, checked with the host's.
+    pub route_ifaces: Vec<IfaceRef>,
+    accept: Option<Spanned<bool>>,
+}
+
+impl InstDraft {
+    pub fn new(name: Spanned<String>, pos: &Pos) -> Self {
+        Self {
+            name,
+            pos: pos.clone(),
+            state: None,
+            interface: None,
+            vrid: None,
+            priority: None,
+            advert_int: None,
+            version: None,
+            nopreempt: None,
+            preempt_delay: None,
+            auth: None,
+            vips: Vec::new(),
+            evips: Vec::new(),
+            src_ip: None,
+            peers: Vec::new(),
+            unicast_ttl: None,
+            unicast_keyword: None,
+            native_ipv6: None,
+            garp: GarpDraft::default(),
+            strict: None,
+            track_scripts: Vec::new(),
+            track_interfaces: Vec::new(),
+            track_files: Vec::new(),
+            track_processes: Vec::new(),
+            track_virtual_servers: Vec::new(),
+            use_vmac: None,
+            vmac_xmit_base: false,
+            dont_track_primary: false,
+            promote_secondaries: false,
+            down_timer_adverts: None,
+            higher_prio_send_advert: None,
+            check_unicast_src: false,
+            skip_check_adv_addr: false,
+            notify: Notify::default(),
+            notify_priority_changes: None,
+            smtp_alert: None,
+            scripts_used: Vec::new(),
+            virtual_routes: Vec::new(),
+            virtual_rules: Vec::new(),
+            route_ifaces: Vec::new(),
+            accept: None,
+        }
+    }
+
+    fn iname(&self) -> &str {
+        &self.name.value
+    }
+}
+
+const NO_EFFECT: &str = "the setting has no effect";
+const STRICT: &str = "keepalived's configuration rules apply and no_accept is the default (nftables drop of the VIPs' traffic); no other RFC-strict receive checks";
+
+/// `vrrp_instance`.
+pub static TABLE: &[Keyword<InstDraft>] = &[
+    ok("state", Arg::Custom("MASTER|BACKUP", state)),
+    ok("interface", Arg::Custom("IFNAME", interface)),
+    ok(
+        "virtual_router_id",
+        Arg::Custom("1..255", |i, n, cx| {
+            let Some(t) = first(n, cx) else { return };
+            match parse_int(&t.text).filter(|v| (1..=255).contains(v)) {
+                Some(v) => i.vrid = Some(v as u8),
+                None => cx.push(Diagnostic::warning(
+                    &t.pos,
+                    format!("({}): VRID '{}' not valid - must be between 1 & 255", i.iname(), t.text),
+                )),
+            }
+        }),
+    ),
+    ok(
+        "priority",
+        Arg::Custom("1..255", |i, n, cx| {
+            let Some(t) = first(n, cx) else { return };
+            match parse_int(&t.text).filter(|v| (1..=255).contains(v)) {
+                Some(v) => i.priority = Some(v as u8),
+                None => {
+                    cx.push(Diagnostic::warning(
+                        &t.pos,
+                        format!("({}) Priority not valid! must be between 1 & 255. Using default 100", i.iname()),
+                    ));
+                    i.priority = Some(100);
+                }
+            }
+        }),
+    ),
+    ok(
+        "advert_int",
+        Arg::Custom("SECONDS 0.01..255", |i, n, cx| {
+            let Some(t) = first(n, cx) else { return };
+            match crate::registry::parse_secs(&t.text).filter(|v| (0.01..=255.0).contains(v)) {
+                Some(v) => i.advert_int = Some(Spanned::new(v, n.pos())),
+                None => cx.push(Diagnostic::warning(
+                    &t.pos,
+                    format!("({}) Advert interval ({}) not valid! Must be > 0 - ignoring", i.iname(), t.text),
+                )),
+            }
+        }),
+    ),
+    ok(
+        "version",
+        Arg::Custom("2|3", |i, n, cx| {
+            let Some(t) = first(n, cx) else { return };
+            match t.text.as_str() {
+                "2" => i.version = Some(Spanned::new(Version::V2, n.pos())),
+                "3" => i.version = Some(Spanned::new(Version::V3, n.pos())),
+                _ => cx.push(Diagnostic::warning(
+                    &t.pos,
+                    format!("({}): Version must be either 2 or 3", i.iname()),
+                )),
+            }
+        }),
+    ),
+    ok("nopreempt", Arg::Flag(|i, p| i.nopreempt = Some(p.clone()))),
+    ok("preempt", Arg::Flag(|i, _| i.nopreempt = None)),
+    ok(
+        "preempt_delay",
+        Arg::Secs(0.0, 1000.0, |i, v| i.preempt_delay = Some(v.value)),
+    ),
+    ok("authentication", Arg::Block("authentication", authentication)),
+    ok("virtual_ipaddress", Arg::Block("ADDRESS…", |i, n, cx| vips(i, n, cx, false))),
+    ok(
+        "virtual_ipaddress_excluded",
+        Arg::Block("ADDRESS…", |i, n, cx| vips(i, n, cx, true)),
+    ),
+    ok("mcast_src_ip", Arg::Custom("IP", src_ip)),
+    ok(
+        "unicast_src_ip",
+        Arg::Custom("IP", |i, n, cx| {
+            i.unicast_keyword.get_or_insert_with(|| n.pos().clone());
+            src_ip(i, n, cx)
+        }),
+    ),
+    ok("unicast_peer", Arg::Block("IP…", peers)),
+    ok(
+        "unicast_ttl",
+        Arg::Int(1, 255, |i, v| {
+            i.unicast_keyword.get_or_insert(v.pos);
+            i.unicast_ttl = Some(v.value as u8)
+        }),
+    ),
+    ok(
+        "garp_master_delay",
+        Arg::Secs(0.0, 1000.0, |i, v| i.garp.master_delay = Some(v.value)),
+    ),
+    ok(
+        "garp_master_repeat",
+        Arg::Int(1, 10000, |i, v| i.garp.master_repeat = Some(v.value as u32)),
+    ),
+    ok(
+        "garp_master_refresh",
+        Arg::Secs(0.0, 1e6, |i, v| i.garp.master_refresh = Some(v.value)),
+    ),
+    ok(
+        "garp_master_refresh_repeat",
+        Arg::Int(1, 10000, |i, v| i.garp.master_refresh_repeat = Some(v.value as u32)),
+    ),
+    ok(
+        "garp_lower_prio_delay",
+        Arg::Secs(0.0, 1000.0, |i, v| i.garp.lower_prio_delay = Some(v.value)),
+    ),
+    ok(
+        "garp_lower_prio_repeat",
+        Arg::Int(0, 10000, |i, v| i.garp.lower_prio_repeat = Some(v.value as u32)),
+    ),
+    ok(
+        "lower_prio_no_advert",
+        Arg::Bool(|i, v| i.garp.lower_prio_no_advert = Some(v.value)),
+    ),
+    kw(
+        "native_ipv6",
+        Status::Partial("only checks that the addresses are IPv6"),
+        Arg::Flag(|i, p| i.native_ipv6 = Some(p.clone())),
+    ),
+    ok("use_vmac", Arg::Custom("[IFNAME] [MAC]", |i, n, cx| i.use_vmac = Some(use_vmac(n, cx)))),
+    ok("vmac_xmit_base", Arg::Flag(|i, _| i.vmac_xmit_base = true)),
+    ok("dont_track_primary", Arg::Flag(|i, _| i.dont_track_primary = true)),
+    ok("promote_secondaries", Arg::Flag(|i, _| i.promote_secondaries = true)),
+    ok(
+        "down_timer_adverts",
+        Arg::Int(1, 100, |i, v| i.down_timer_adverts = Some(v.value as u8)),
+    ),
+    ok("check_unicast_src", Arg::Flag(|i, _| i.check_unicast_src = true)),
+    ok("skip_check_adv_addr", Arg::Flag(|i, _| i.skip_check_adv_addr = true)),
+    ok(
+        "higher_prio_send_advert",
+        Arg::Bool(|i, v| i.higher_prio_send_advert = Some(v)),
+    ),
+    ok("accept", Arg::Flag(|i, p| i.accept = Some(Spanned::new(true, p)))),
+    ok("no_accept", Arg::Flag(|i, p| i.accept = Some(Spanned::new(false, p)))),
+    kw(
+        "track_virtual_server",
+        Status::Extension("a virtual server losing its quorum lowers the priority by the weight, or puts the instance in FAULT (weight 0)"),
+        Arg::Block("IP PORT | fwmark N | group NAME [weight N]…", |i, n, cx| {
+            i.track_virtual_servers.extend(track::track_virtual_servers(n, cx))
+        }),
+    ),
+    kw("strict_mode", Status::Partial(STRICT), Arg::Bool(|i, v| i.strict = Some(v.value))),
+    ok(
+        "track_script",
+        Arg::Block("NAME [weight N [reverse|noreverse]]…", |i, n, cx| {
+            let name = i.name.value.clone();
+            i.track_scripts.extend(track::tracks(n, Kind::Script, &name, cx))
+        }),
+    ),
+    ok(
+        "track_interface",
+        Arg::Block("IFNAME [weight N [reverse]]…", |i, n, cx| {
+            let name = i.name.value.clone();
+            i.track_interfaces.extend(track::tracks(n, Kind::Interface, &name, cx))
+        }),
+    ),
+    ok(
+        "track_file",
+        Arg::Block("NAME [weight N [reverse|noreverse]]…", |i, n, cx| {
+            let name = i.name.value.clone();
+            i.track_files.extend(track::tracks(n, Kind::File, &name, cx))
+        }),
+    ),
+    ok(
+        "track_process",
+        Arg::Block("NAME [weight N [reverse|noreverse]]…", |i, n, cx| {
+            let name = i.name.value.clone();
+            i.track_processes.extend(track::tracks(n, Kind::Process, &name, cx))
+        }),
+    ),
+    ok("notify_master", Arg::Line(|i, v| i.notify.master = Some(script(i, v)))),
+    ok("notify_backup", Arg::Line(|i, v| i.notify.backup = Some(script(i, v)))),
+    ok("notify_fault", Arg::Line(|i, v| i.notify.fault = Some(script(i, v)))),
+    ok("notify_stop", Arg::Line(|i, v| i.notify.stop = Some(script(i, v)))),
+    ok("notify", Arg::Line(|i, v| i.notify.any = Some(script(i, v)))),
+    ok(
+        "notify_master_rx_lower_pri",
+        Arg::Line(|i, v| i.notify.master_rx_lower_pri = Some(script(i, v))),
+    ),
+    ok(
+        "notify_priority_changes",
+        Arg::Bool(|i, v| i.notify_priority_changes = Some(v.value)),
+    ),
+    ok("smtp_alert", Arg::Bool(|i, v| i.smtp_alert = Some(v.value))),
+    ok(
+        "virtual_routes",
+        Arg::Block("ROUTE…", |i, n, cx| {
+            for c in &n.children {
+                if let Some(r) = iproute::parse_route(c, true, cx) {
+                    i.route_ifaces.extend(IfaceRef::route(&r, c));
+                    i.virtual_routes.push(r);
+                }
+            }
+        }),
+    ),
+    ok(
+        "virtual_rules",
+        Arg::Block("RULE…", |i, n, cx| {
+            for c in &n.children {
+                if let Some(r) = iproute::parse_rule(c, cx) {
+                    i.route_ifaces.extend(IfaceRef::rule(&r, c));
+                    i.virtual_rules.push(r);
+                }
+            }
+        }),
+    ),
+    kw(
+        "lvs_sync_daemon_interface",
+        Status::Unsupported("deprecated by keepalived; vrrpd runs no IPVS sync daemon"),
+        Arg::Custom("IFNAME", |i, n, cx| {
+            cx.push(Diagnostic::warning(
+                n.pos(),
+                format!("({}) Specifying lvs_sync_daemon_interface against a vrrp is deprecated. Please use global lvs_sync_daemon", i.iname()),
+            ))
+        }),
+    ),
+    skip("use_vmac_addr", "the addresses stay on the instance's interface"),
+    skip("use_ipvlan", "vrrpd makes no ipvlan interfaces"),
+    skip("unicast_fault_no_peer", NO_EFFECT),
+    skip("old_unicast_checksum", "vrrpd always uses the RFC checksum"),
+    skip("vrf", "vrrpd does not bind to a VRF"),
+    skip("track_bfd", "vrrpd has no BFD"),
+    skip("mcast_dst_ip", "adverts go to vrrp_mcast_group4 / vrrp_mcast_group6"),
+    skip("track_src_ip", NO_EFFECT),
+    skip("linkbeat_use_polling", "vrrpd follows links through rtnetlink events"),
+    skip("debug", NO_EFFECT),
+    skip("notify_deleted", "the instance's notify scripts are not told about its deletion"),
+    skip("garp_extra_if", NO_EFFECT),
+    skip("vmac_garp_intvl", NO_EFFECT),
+    skip("kernel_rx_buf_size", "vrrpd sizes its receive buffers itself"),
+];
+
+/// `authentication { auth_type PASS|AH; auth_pass PASSWORD }`.
+pub static AUTH: &[Keyword<AuthDraft>] = &[
+    ok(
+        "auth_type",
+        Arg::Custom("PASS|AH", |a, n, cx| {
+            let Some(t) = first(n, cx) else { return };
+            if matches!(t.text.as_str(), "PASS" | "AH") {
+                a.kind = Some(Spanned::new(t.text.clone(), &t.pos));
+            } else {
+                cx.push(Diagnostic::warning(
+                    &t.pos,
+                    format!("unknown authentication type '{}'", t.text),
+                ));
+            }
+        }),
+    ),
+    ok(
+        "auth_pass",
+        Arg::Custom("PASSWORD", |a, n, cx| {
+            let Some(t) = first(n, cx) else { return };
+            if t.text.len() > 8 {
+                // keepalived says so here, on the auth_pass line, and keeps the first 8.
+                cx.push(Diagnostic::warning(
+                    &t.pos,
+                    "Truncating auth_pass to 8 characters",
+                ));
+            }
+            a.pass = Some(Spanned::new(t.text.clone(), &t.pos));
+        }),
+    ),
+];
+
+/// The first word of a statement, or keepalived's missing-parameter abort.
+fn first<'n>(n: &'n Node, cx: &mut Cx) -> Option<&'n crate::lexer::Token> {
+    let t = n.args.first();
+    if t.is_none() {
+        crate::registry::missing_value(n, &mut cx.diags);
+    }
+    t
+}
+
+fn state(i: &mut InstDraft, n: &Node, cx: &mut Cx) {
+    let Some(t) = first(n, cx) else { return };
+    let name = i.iname().to_string();
+    let s = match t.text.as_str() {
+        "MASTER" => InitialState::Master,
+        "BACKUP"
+            if i.state
+                .as_ref()
+                .is_some_and(|s| s.value == InitialState::Master) =>
+        {
+            cx.push(Diagnostic::warning(
+                &t.pos,
+                format!("({name}) state previously set as MASTER - ignoring BACKUP"),
+            ));
+            return;
+        }
+        "BACKUP" => InitialState::Backup,
+        other => {
+            // `state SLAVE`, `state EQUAL` ...: keepalived runs it as BACKUP.
+            cx.push(Diagnostic::warning(
+                &t.pos,
+                format!("({name}) unknown state '{other}', defaulting to BACKUP"),
+            ));
+            InitialState::Backup
+        }
+    };
+    i.state = Some(Spanned::new(s, n.pos()));
+}
+
+fn interface(i: &mut InstDraft, n: &Node, cx: &mut Cx) {
+    let Some(t) = first(n, cx) else { return };
+    if t.text.len() >= 16 {
+        cx.push(Diagnostic::warning(
+            &t.pos,
+            format!("Interface name '{}' too long - ignoring", t.text),
+        ));
+        return;
+    }
+    i.interface = Some(Spanned::new(t.text.clone(), n.pos()));
+}
+
+fn authentication(i: &mut InstDraft, n: &Node, cx: &mut Cx) {
+    let mut a = AuthDraft::default();
+    crate::registry::dispatch_block(AUTH, "authentication", &mut a, n, cx);
+    i.auth = Some((a, n.pos().clone()));
+}
+
+fn vips(i: &mut InstDraft, n: &Node, cx: &mut Cx, excluded: bool) {
+    for c in &n.children {
+        let Some(v) = vip::parse(c, cx) else { continue };
+        if excluded {
+            i.evips.push(v.value);
+            continue;
+        }
+        // keepalived: the first address (or source address) sets the family; others are
+        // dropped with a complaint.
+        match i.family() {
+            Some(v6) if v6 != v.value.addr.is_ipv6() => cx.push(Diagnostic::warning(
+                &v.pos,
+                format!(
+                    "({}): address family must match VRRP instance [{}] - ignoring",
+                    i.iname(),
+                    c.name()
+                ),
+            )),
+            _ => i.vips.push(v),
+        }
+    }
+}
+
+fn src_ip(i: &mut InstDraft, n: &Node, cx: &mut Cx) {
+    let Some(t) = first(n, cx) else { return };
+    let Ok(ip) = t.text.parse::<IpAddr>() else {
+        cx.push(Diagnostic::warning(
+            &t.pos,
+            format!(
+                "Configuration error: VRRP instance[{}] malformed src address[{}]. Skipping...",
+                i.iname(),
+                t.text
+            ),
+        ));
+        return;
+    };
+    match i.family() {
+        Some(v6) if v6 != ip.is_ipv6() => cx.push(Diagnostic::warning(
+            &t.pos,
+            format!("Configuration error: VRRP instance[{}] and src address[{}] MUST be of the same family !!! Skipping...", i.iname(), t.text),
+        )),
+        _ => i.src_ip = Some(Spanned::new(ip, &t.pos)),
+    }
+}
+
+fn peers(i: &mut InstDraft, n: &Node, cx: &mut Cx) {
+    i.unicast_keyword.get_or_insert_with(|| n.pos().clone());
+    for c in &n.children {
+        let Ok(ip) = c.name().parse::<IpAddr>() else {
+            cx.push(Diagnostic::warning(
+                c.pos(),
+                format!(
+                    "({}) unicast_peer {} is not a valid address - ignoring",
+                    i.iname(),
+                    c.name()
+                ),
+            ));
+            continue;
+        };
+        if i.family().is_some_and(|v6| v6 != ip.is_ipv6()) {
+            cx.push(Diagnostic::warning(
+                c.pos(),
+                format!(
+                    "({}) Unicast peer {} address family does not match the instance - ignoring",
+                    i.iname(),
+                    c.name()
+                ),
+            ));
+            continue;
+        }
+        // `min_ttl N`, `max_ttl N` (keepalived checks the received TTL): not applied.
+        if let Some(a) = c.args.first() {
+            cx.push(Diagnostic::notice(
+                &a.pos,
+                format!(
+                    "unicast_peer option `{}` is not implemented by vrrpd; ignored",
+                    a.text
+                ),
+            ));
+        }
+        i.peers.push(Spanned::new(ip, c.pos()));
+    }
+}
+
+/// A notify script line, remembered for the host's script checks.
+fn script(i: &mut InstDraft, v: Spanned<String>) -> String {
+    i.scripts_used.push(v.clone());
+    v.value
+}
+
+/// `use_vmac [NAME] [MAC]`: a word that reads as a MAC is the MAC, anything else the name.
+fn use_vmac(n: &Node, cx: &mut Cx) -> UseVmac {
+    let mut v = UseVmac {
+        name: None,
+        mac: None,
+    };
+    for a in &n.args {
+        if a.text.contains(':') {
+            let bytes: Vec<u8> = a
+                .text
+                .split(':')
+                .filter_map(|b| u8::from_str_radix(b, 16).ok())
+                .collect();
+            match <[u8; 6]>::try_from(bytes) {
+                Ok(mac) => v.mac = Some(mac),
+                Err(_) => cx.push(Diagnostic::warning(
+                    &a.pos,
+                    format!("invalid MAC address `{}` - ignoring", a.text),
+                )),
+            }
+        } else if a.text.len() > 15 {
+            cx.push(Diagnostic::warning(
+                &a.pos,
+                format!("VMAC interface name '{}' too long - ignoring", a.text),
+            ));
+        } else {
+            v.name = Some(a.text.clone());
+        }
+    }
+    v
+}
+
+/// What an instance's checks need to know of the rest of the file.
+pub struct Known<'a> {
+    pub global: &'a GlobalDefs,
+    /// `vrrp_garp_lower_prio_delay` / `_repeat` given in global_defs.
+    pub lower_explicit: (bool, bool),
+}
+
+impl InstDraft {
+    /// The family the addresses read so far set: keepalived decides on the first one.
+    fn family(&self) -> Option<bool> {
+        self.vips
+            .first()
+            .map(|v| v.value.addr.is_ipv6())
+            .or(self.src_ip.as_ref().map(|s| s.value.is_ipv6()))
+            .or(self.native_ipv6.as_ref().map(|_| true))
+    }
+
+    /// The instance keepalived would run, or `None` when keepalived's VRRP process refuses
+    /// the file (an error) or drops the instance (a warning).
+    pub fn resolve(mut self, known: &Known, cx: &mut Cx) -> Option<VrrpInstance> {
+        let errors_before = cx.error_count();
+        self.check_identity(cx);
+        let v6 = self.check_family(cx);
+        let strict = self.strict.unwrap_or(known.global.vrrp_strict);
+        let version = self.version(known.global, v6, strict, cx);
+        self.check_addresses(v6, version, strict, cx);
+        self.check_tracks(cx);
+        let (state, priority, nopreempt) = self.state_and_priority(strict, cx);
+        let advert_int = self.advert_int(version, cx);
+        let higher_prio_send_advert = self.higher_prio(known.global, strict, cx);
+        let accept = self.accept(strict, version, cx) || priority == 255;
+        let (authentication, state) = self.authentication(strict, version, v6, state, priority, cx);
+        if cx.error_count() > errors_before {
+            return None;
+        }
+        let global = known.global;
+        Some(VrrpInstance {
+            name: self.name.value,
+            state,
+            interface: self.interface.map(|s| s.value).unwrap_or_default(),
+            virtual_router_id: self.vrid.unwrap_or(0),
+            priority,
+            advert_int,
+            version,
+            nopreempt,
+            preempt_delay: self.preempt_delay.unwrap_or(Duration::ZERO),
+            authentication,
+            virtual_ipaddress: self.vips.into_iter().map(|v| v.value).collect(),
+            virtual_ipaddress_excluded: self.evips,
+            src_ip: self.src_ip.map(|s| s.value),
+            unicast_peers: self.peers.into_iter().map(|p| p.value).collect(),
+            unicast_ttl: self.unicast_ttl.unwrap_or(255),
+            garp: self.garp.resolve(&global.garp, known.lower_explicit),
+            track_scripts: values(self.track_scripts),
+            track_interfaces: values(self.track_interfaces),
+            track_files: values(self.track_files),
+            track_processes: values(self.track_processes),
+            use_vmac: self.use_vmac,
+            vmac_xmit_base: self.vmac_xmit_base,
+            dont_track_primary: self.dont_track_primary,
+            promote_secondaries: self.promote_secondaries,
+            down_timer_adverts: self.down_timer_adverts.unwrap_or(global.down_timer_adverts),
+            higher_prio_send_advert,
+            check_unicast_src: self.check_unicast_src || global.check_unicast_src,
+            skip_check_adv_addr: self.skip_check_adv_addr || global.skip_check_adv_addr,
+            track_virtual_servers: values(self.track_virtual_servers),
+            notify: self.notify,
+            notify_priority_changes: self
+                .notify_priority_changes
+                .unwrap_or(global.vrrp_notify_priority_changes),
+            smtp_alert: self.smtp_alert,
+            strict_mode: strict,
+            accept,
+            virtual_routes: self.virtual_routes,
+            virtual_rules: self.virtual_rules,
+            source: Some(SourceRef {
+                file: self.pos.file.to_path_buf(),
+                line: self.pos.line,
+                col: self.pos.col,
+            }),
+        })
+    }
+
+    /// A VRID and an interface: without them keepalived's VRRP process stops.
+    fn check_identity(&self, cx: &mut Cx) {
+        let name = self.iname();
+        if self.vrid.is_none() {
+            cx.push(Diagnostic::error(
+                &self.pos,
+                format!("({name}) the virtual router id must be set"),
+            ));
+        }
+        match &self.interface {
+            None if self.src_ip.is_none() => cx.push(
+                Diagnostic::error(
+                    &self.pos,
+                    format!("({name}): Unicast instances must have unicast_src_ip or interface"),
+                )
+                .with_help("add `interface IFNAME` to the vrrp_instance"),
+            ),
+            None => cx.push(
+                Diagnostic::error(
+                    &self.pos,
+                    format!("({name}) an instance without `interface` is not supported by vrrpd"),
+                )
+                .with_help("add `interface IFNAME` (the one unicast_src_ip is on)")
+                .not_flagged_by_keepalived(),
+            ),
+            Some(_) => {}
+        }
+    }
+
+    /// The address family (true: IPv6), from the first address as keepalived decides it.
+    fn check_family(&self, cx: &mut Cx) -> bool {
+        let name = self.iname();
+        let v6 = self.family().unwrap_or(false);
+        if let Some(pos) = &self.native_ipv6 {
+            if !v6 {
+                cx.push(Diagnostic::warning(
+                    pos,
+                    format!("({name}) Cannot specify native_ipv6 with IPv4 addresses"),
+                ));
+            }
+        }
+        v6
+    }
+
+    fn version(&self, global: &GlobalDefs, v6: bool, strict: bool, cx: &mut Cx) -> Version {
+        let name = self.iname();
+        match &self.version {
+            Some(Spanned {
+                value: Version::V2,
+                pos,
+            }) if v6 && strict => {
+                cx.push(Diagnostic::warning(
+                    pos,
+                    format!("({name}) cannot use IPv6 with VRRP version 2; setting version 3"),
+                ));
+                Version::V3
+            }
+            Some(Spanned {
+                value: Version::V2,
+                pos,
+            }) if v6 => {
+                cx.push(
+                    Diagnostic::error(
+                        pos,
+                        format!("({name}) VRRP version 2 is not defined for IPv6"),
+                    )
+                    .with_help("use `version 3` (RFC 5798) for IPv6 instances")
+                    .not_flagged_by_keepalived(),
+                );
+                Version::V2
+            }
+            Some(v) => v.value,
+            None if v6 => Version::V3,
+            None => global.vrrp_version,
+        }
+    }
+
+    fn check_addresses(&mut self, v6: bool, version: Version, strict: bool, cx: &mut Cx) {
+        let name = self.iname().to_string();
+        if self.vips.is_empty() {
+            if version == Version::V3 || strict {
+                cx.push(Diagnostic::error(
+                    &self.pos,
+                    format!("({name}) No VIP specified; at least one is required"),
+                ));
+            } else {
+                cx.push(Diagnostic::warning(
+                    &self.pos,
+                    format!("({name}) No VIP specified; at least one is sensible"),
+                ));
+            }
+        }
+        if let (true, Some(first)) = (v6, self.vips.first()) {
+            let ll = matches!(first.value.addr, IpAddr::V6(a) if a.is_unicast_link_local());
+            if !ll && strict {
+                cx.push(Diagnostic::warning(
+                    &first.pos,
+                    format!("({name}) the first IPv6 VIP address must be link local"),
+                ));
+            }
+        }
+        if let (Some(pos), true) = (&self.unicast_keyword, self.peers.is_empty()) {
+            cx.push(
+                Diagnostic::warning(
+                    pos,
+                    format!("({name}) A unicast keyword has been specified without any unicast peers. Defaulting to multicast. This usage is deprecated - please update your configuration."),
+                ),
+            );
+        }
+    }
+
+    /// keepalived drops the instance's own interface from its track_interface list.
+    fn check_tracks(&mut self, cx: &mut Cx) {
+        let Some(own) = self.interface.as_ref().map(|i| i.value.clone()) else {
+            return;
+        };
+        let name = self.name.value.clone();
+        self.track_interfaces.retain(|t| {
+            if t.value.name != own {
+                return true;
+            }
+            cx.push(Diagnostic::warning(
+                &t.pos,
+                format!("({name}) Ignoring track_interface {own} since own interface"),
+            ));
+            false
+        });
+    }
+
+    fn state_and_priority(&self, strict: bool, cx: &mut Cx) -> (InitialState, u8, bool) {
+        let name = self.iname();
+        let mut state = self.state.as_ref().map(|s| s.value);
+        let priority = self
+            .priority
+            .unwrap_or(if state == Some(InitialState::Master) {
+                255
+            } else {
+                100
+            });
+        let given = state.unwrap_or(if priority == 255 {
+            InitialState::Master
+        } else {
+            InitialState::Backup
+        });
+        if strict && (given == InitialState::Master) != (priority == 255) {
+            cx.push(Diagnostic::warning(
+                &self.pos,
+                format!("({name}) State MASTER must match being address owner"),
+            ));
+            state = Some(if priority == 255 {
+                InitialState::Master
+            } else {
+                InitialState::Backup
+            });
+        }
+        let state = state.unwrap_or(given);
+        let mut nopreempt = self.nopreempt.is_some();
+        let np_pos = self.nopreempt.as_ref().unwrap_or(&self.pos);
+        if nopreempt && priority == 255 {
+            cx.push(Diagnostic::warning(
+                np_pos,
+                format!(
+                    "({name}) nopreempt is incompatible with priority 255. resetting nopreempt"
+                ),
+            ));
+            nopreempt = false;
+        } else if nopreempt && state == InitialState::Master {
+            cx.push(Diagnostic::warning(
+                np_pos,
+                format!("({name}) Warning - nopreempt will not work with initial state MASTER - clearing"),
+            ));
+            nopreempt = false;
+        }
+        if priority == 255
+            && self
+                .state
+                .as_ref()
+                .is_some_and(|s| s.value == InitialState::Backup)
+            && !strict
+        {
+            cx.push(
+                Diagnostic::notice(
+                    &self.pos,
+                    format!("({name}) priority 255 (address owner) with state BACKUP"),
+                )
+                .with_help(
+                    "the owner always becomes Master; use `state MASTER` or a lower priority",
+                ),
+            );
+        }
+        (state, priority, nopreempt)
+    }
+
+    /// In centiseconds: whole seconds under v2 (rounded, as keepalived does).
+    fn advert_int(&self, version: Version, cx: &mut Cx) -> u16 {
+        let name = self.iname();
+        match (&self.advert_int, version) {
+            (None, _) => 100,
+            (Some(Spanned { value: s, pos }), Version::V2) => {
+                let whole = s.round().max(1.0);
+                if whole != *s {
+                    cx.push(Diagnostic::warning(
+                        pos,
+                        format!("({name}) VRRPv2 advertisement interval {s}s must be an integer. rounding to {whole}s"),
+                    ));
+                }
+                (whole * 100.0) as u16
+            }
+            (Some(Spanned { value: s, pos }), Version::V3) => {
+                if *s > 40.95 {
+                    cx.push(Diagnostic::warning(
+                        pos,
+                        format!("({name}) VRRPv3 advertisement interval {s:.2}s will be limited to 40.95s"),
+                    ));
+                }
+                (s * 100.0).round().clamp(1.0, 4095.0) as u16
+            }
+        }
+    }
+
+    fn higher_prio(&self, global: &GlobalDefs, strict: bool, cx: &mut Cx) -> bool {
+        match &self.higher_prio_send_advert {
+            Some(Spanned { value: true, pos }) if strict => {
+                cx.push(Diagnostic::warning(
+                    pos,
+                    format!(
+                        "({}) strict mode requires higher_prio_send_advert to be clear. resetting",
+                        self.iname()
+                    ),
+                ));
+                false
+            }
+            Some(v) => v.value,
+            None => global.higher_prio_send_advert && !strict,
+        }
+    }
+
+    /// keepalived: no_accept by default under strict mode (never for the owner, see caller).
+    fn accept(&self, strict: bool, version: Version, cx: &mut Cx) -> bool {
+        match &self.accept {
+            Some(Spanned { value: true, pos }) if strict && version == Version::V2 => {
+                cx.push(Diagnostic::warning(
+                    pos,
+                    format!("({}) warning - accept mode for VRRP version 2 does not comply with RFC3768 - resetting", self.iname()),
+                ));
+                false
+            }
+            Some(a) => a.value,
+            None => !strict,
+        }
+    }
+
+    /// The authentication keepalived would use, in its order of checks; AH also moves an
+    /// initial MASTER to BACKUP (it needs the peer's sequence number first).
+    fn authentication(
+        &self,
+        strict: bool,
+        version: Version,
+        v6: bool,
+        state: InitialState,
+        priority: u8,
+        cx: &mut Cx,
+    ) -> (Option<Authentication>, InitialState) {
+        let name = self.iname();
+        let Some((a, pos)) = &self.auth else {
+            return (None, state);
+        };
+        let Some(kind) = &a.kind else {
+            // keepalived: no auth_type means no authentication, silently.
+            return (None, state);
+        };
+        let warn = |cx: &mut Cx, msg: String| cx.push(Diagnostic::warning(pos, msg));
+        if strict {
+            warn(
+                cx,
+                format!("({name}) Strict mode does not support authentication. Ignoring."),
+            );
+            return (None, state);
+        }
+        if version == Version::V3 {
+            warn(
+                cx,
+                format!("({name}) VRRP version 3 does not support authentication. Ignoring."),
+            );
+            return (None, state);
+        }
+        let Some(pass) = a.pass.as_ref().filter(|p| !p.value.is_empty()) else {
+            warn(
+                cx,
+                format!("({name}) Authentication specified but no password given. Ignoring"),
+            );
+            return (None, state);
+        };
+        if kind.value == "AH" {
+            if v6 {
+                warn(
+                    cx,
+                    format!("({name}) Cannot use AH authentication with IPv6. ignoring"),
+                );
+                return (None, state);
+            }
+            cx.push(
+                Diagnostic::error(
+                    &kind.pos,
+                    format!("({name}) auth_type AH is not supported by vrrpd yet"),
+                )
+                .with_help("use `auth_type PASS` or remove the authentication block")
+                .flagged(Flag::None),
+            );
+            let state = if state == InitialState::Master && priority != 255 {
+                warn(cx, format!("({name}) Initial state master is incompatible with AH authentication - clearing"));
+                InitialState::Backup
+            } else {
+                state
+            };
+            return (None, state);
+        }
+        (Some(Authentication::Pass(pass.value.clone())), state)
+    }
+}
+
+fn values<T>(v: Vec<Spanned<T>>) -> Vec<T> {
+    v.into_iter().map(|s| s.value).collect()
+}

@@ -1,0 +1,514 @@
+//! keepalived semantics: keyword tree → typed [`Config`], with keepalived's defaults and checks.
+//!
+//! Each block family has its module and its table ([`crate::registry`] rows): `global_defs` in
+//! [`global`], `vrrp_instance` in [`instance`], addresses in [`vip`], scripts, tracked objects
+//! and sync groups in [`track`], virtual servers in [`vs`] and their checkers in [`checker`].
+//! Statements fill drafts; checks that need several values (or several blocks) run when the
+//! drafts resolve, here and in each module's `resolve`.
+
+pub mod checker;
+pub mod global;
+pub mod instance;
+pub mod sync_daemon;
+pub mod track;
+pub mod vip;
+pub mod vs;
+
+use std::collections::HashSet;
+
+use super::diag::{Diagnostic, Pos, Spanned};
+use super::iproute;
+use super::model::{Config, GarpGroup, Route, Rule, TrackFile, TrackProcess};
+use super::model::{VirtualAddress, VirtualServer};
+use super::registry::{dispatch, dispatch_block, kw, ok, skip, Arg, Context, Cx, Keyword, Status};
+use super::tree::Node;
+
+/// Everything read so far.
+#[derive(Default)]
+pub struct Draft {
+    pub global: global::GlobalDraft,
+    pub instances: Vec<instance::InstDraft>,
+    instance_names: HashSet<String>,
+    pub scripts: Vec<track::ScriptDraft>,
+    pub sync_groups: Vec<track::SyncDraft>,
+    pub static_addresses: Vec<VirtualAddress>,
+    pub static_routes: Vec<Route>,
+    pub static_rules: Vec<Rule>,
+    /// Interfaces named by static routes and rules.
+    pub route_ifaces: Vec<IfaceRef>,
+    pub virtual_servers: Vec<VirtualServer>,
+    pub virtual_server_groups: Vec<lbcore::spec::VirtualServerGroupSpec>,
+    pub track_files: Vec<TrackFile>,
+    pub track_processes: Vec<TrackProcess>,
+    pub garp_groups: Vec<GarpGroup>,
+    pub ssl: Option<checks::spec::TlsSpec>,
+    pub linkbeat_interfaces: Vec<String>,
+    /// Top-level `net_namespace NAME`.
+    pub net_namespace: Option<String>,
+    /// Every script command with where it was given, for the host's script checks.
+    pub commands: Vec<Spanned<String>>,
+    /// Whether scripts without a `user` can get the default one (decided once).
+    pub default_user: Option<bool>,
+}
+
+/// Build the model from the top-level statements.
+pub fn build(nodes: &[Node], cx: &mut Cx) -> Config {
+    let mut draft = Draft::default();
+    for n in nodes {
+        dispatch(TOP, crate::registry::TOP_LEVEL, &mut draft, n, cx);
+    }
+    draft.resolve(cx)
+}
+
+const NO_BFD: &str = "vrrpd has no BFD; the block is skipped";
+
+/// The top level.
+pub static TOP: &[Keyword<Draft>] = &[
+    ok(
+        "global_defs",
+        Arg::Block("global_defs", |d, n, cx| {
+            dispatch_block(global::TABLE, "global_defs", &mut d.global, n, cx)
+        }),
+    ),
+    ok("vrrp_instance", Arg::Custom("NAME { vrrp_instance }", top_instance)),
+    ok("vrrp_script", Arg::Custom("NAME { vrrp_script }", track::vrrp_script)),
+    ok("vrrp_sync_group", Arg::Custom("NAME { vrrp_sync_group }", track::sync_group)),
+    ok("track_file", Arg::Custom("NAME { track_file }", track::track_file)),
+    ok("vrrp_track_file", Arg::Custom("NAME { vrrp_track_file }", track::track_file)),
+    ok(
+        "vrrp_track_process",
+        Arg::Custom("NAME { vrrp_track_process }", track::track_process),
+    ),
+    kw(
+        "garp_group",
+        Status::Unsupported("modelled, no effect: each instance paces its own gratuitous ARPs / NAs"),
+        Arg::Block("garp_group", track::garp_group),
+    ),
+    ok("static_ipaddress", Arg::Block("ADDRESS…", vip::static_addresses)),
+    ok("static_routes", Arg::Block("ROUTE…", static_routes)),
+    ok("static_rules", Arg::Block("RULE…", static_rules)),
+    kw(
+        "linkbeat_interfaces",
+        Status::Partial("modelled; vrrpd follows every link through rtnetlink events, no polling"),
+        Arg::Custom("{ IFNAME… }", |d, n, _| {
+            d.linkbeat_interfaces
+                .extend(n.args.iter().map(|a| a.text.clone()));
+            d.linkbeat_interfaces
+                .extend(n.children.iter().map(|c| c.name().to_string()));
+        }),
+    ),
+    ok(
+        "net_namespace",
+        Arg::Word(|d, v| d.net_namespace = Some(v.value)),
+    ),
+    ok("SSL", Arg::Block("SSL", vs::ssl)),
+    kw(
+        "virtual_server_group",
+        Status::Partial("address and range entries are forwarded; `fwmark` entries are only checked"),
+        Arg::Custom("NAME { ENTRY… }", vs::vs_group),
+    ),
+    kw(
+        "virtual_server",
+        Status::Partial("checked, and balanced over IPv4 and IPv6 by vrrpd's own dataplane (no IPVS); `fwmark` and SCTP virtual servers are only checked (see `protocol`)"),
+        Arg::Custom("IP PORT | fwmark N | group NAME { virtual_server }", vs::virtual_server),
+    ),
+    kw(
+        "bfd_instance",
+        Status::Unsupported(NO_BFD),
+        Arg::Custom("NAME { bfd_instance }", |_, n, cx| {
+            crate::registry::dispatch_quiet(BFD_INSTANCE, "bfd_instance", &mut (), n, cx)
+        }),
+    ),
+    skip("net_namespace_ipvs", "vrrpd runs no IPVS"),
+    skip("namespace_with_ipsets", "vrrpd uses no ipsets"),
+    skip("use_pid_dir", "vrrpd's pid files are where -p / -r say"),
+    skip("instance", "vrrpd's files are named by -p / -r and the config file"),
+    skip("child_wait_time", "vrrpd is one process: there are no children to wait for"),
+    skip("linkbeat_use_polling", "vrrpd follows links through rtnetlink events"),
+    kw(
+        "track_group",
+        Status::Unsupported("tracking groups are not implemented; the block is skipped"),
+        Arg::Custom("NAME { group { INSTANCE… } }", |_, n, cx| {
+            crate::registry::dispatch_quiet(TRACK_GROUP, "track_group", &mut (), n, cx)
+        }),
+    ),
+    skip(
+        "interface_up_down_delays",
+        "link changes take effect at once; the block is skipped",
+    ),
+];
+
+/// `bfd_instance NAME { … }`: known, skipped.
+pub static BFD_INSTANCE: &[Keyword<()>] = &[
+    skip("source_ip", NO_BFD),
+    skip("neighbor_ip", NO_BFD),
+    skip("neighbour_ip", NO_BFD),
+    skip("min_rx", NO_BFD),
+    skip("min_tx", NO_BFD),
+    skip("idle_tx", NO_BFD),
+    skip("multiplier", NO_BFD),
+    skip("passive", NO_BFD),
+    skip("ttl", NO_BFD),
+    skip("hoplimit", NO_BFD),
+    skip("max_hops", NO_BFD),
+    skip("weight", NO_BFD),
+    skip("vrrp", NO_BFD),
+    skip("checker", NO_BFD),
+];
+
+/// `track_group NAME { group { … } }`: known, skipped.
+pub static TRACK_GROUP: &[Keyword<()>] = &[skip("group", "tracking groups are not implemented")];
+
+/// The tables of every block, for the compatibility table and the registry test.
+pub fn contexts() -> Vec<Context> {
+    let mut v = vec![
+        Context::of("", TOP),
+        Context::of("global_defs", global::TABLE),
+        Context::of("vrrp_instance", instance::TABLE),
+        Context::of("vrrp_instance/authentication", instance::AUTH),
+        Context::of("bfd_instance", BFD_INSTANCE),
+        Context::of("track_group", TRACK_GROUP),
+    ];
+    v.extend(track::contexts());
+    v.extend(vs::contexts());
+    v
+}
+
+fn top_instance(d: &mut Draft, n: &Node, cx: &mut Cx) {
+    if !cx.sides.vrrp {
+        return;
+    }
+    let Some(name) = name_arg(n, cx) else { return };
+    if !d.instance_names.insert(name.value.clone()) {
+        cx.push(Diagnostic::error(
+            &name.pos,
+            format!("duplicate vrrp_instance `{}`", name.value),
+        ));
+        return;
+    }
+    let mut inst = instance::InstDraft::new(name, n.pos());
+    dispatch_block(instance::TABLE, "vrrp_instance", &mut inst, n, cx);
+    d.commands.append(&mut inst.scripts_used);
+    let owner = inst.name.value.clone();
+    track::check_known(&owner, &mut inst.track_scripts, track::Kind::Script, d, cx);
+    track::check_known(
+        &owner,
+        &mut inst.track_processes,
+        track::Kind::Process,
+        d,
+        cx,
+    );
+    track::check_known(&owner, &mut inst.track_files, track::Kind::File, d, cx);
+    d.instances.push(inst);
+}
+
+fn static_routes(d: &mut Draft, n: &Node, cx: &mut Cx) {
+    for c in &n.children {
+        if let Some(r) = iproute::parse_route(c, false, cx) {
+            d.route_ifaces.extend(IfaceRef::route(&r, c));
+            d.static_routes.push(r);
+        }
+    }
+}
+
+fn static_rules(d: &mut Draft, n: &Node, cx: &mut Cx) {
+    for c in &n.children {
+        if let Some(r) = iproute::parse_rule(c, cx) {
+            d.route_ifaces.extend(IfaceRef::rule(&r, c));
+            d.static_rules.push(r);
+        }
+    }
+}
+
+/// A block's name (`vrrp_instance NAME`), or keepalived's complaint.
+pub fn name_arg(node: &Node, cx: &mut Cx) -> Option<Spanned<String>> {
+    match node.args.first() {
+        Some(a) => Some(Spanned::new(a.text.clone(), &a.pos)),
+        None => {
+            cx.push(Diagnostic::warning(
+                node.pos(),
+                format!("`{}` needs a name; the block is skipped", node.name()),
+            ));
+            None
+        }
+    }
+}
+
+/// An interface a route or rule names, where.
+pub struct IfaceRef {
+    pub name: String,
+    pub pos: Pos,
+    /// keepalived's word for the user: "VROUTE nexthop" or "rule".
+    pub what: &'static str,
+}
+
+impl IfaceRef {
+    pub fn route(r: &Route, at: &Node) -> Vec<Self> {
+        let devs = r
+            .dev
+            .iter()
+            .chain(r.nexthops.iter().filter_map(|n| n.dev.as_ref()));
+        Self::all(devs, at, "VROUTE nexthop")
+    }
+
+    pub fn rule(r: &Rule, at: &Node) -> Vec<Self> {
+        Self::all(r.iif.iter().chain(&r.oif), at, "rule")
+    }
+
+    fn all<'a>(
+        names: impl Iterator<Item = &'a String>,
+        at: &Node,
+        what: &'static str,
+    ) -> Vec<Self> {
+        names
+            .map(|n| Self {
+                name: n.clone(),
+                pos: at.pos().clone(),
+                what,
+            })
+            .collect()
+    }
+}
+
+impl Draft {
+    fn resolve(mut self, cx: &mut Cx) -> Config {
+        let sync_daemon = self.global.lvs_sync_daemon.take();
+        let (mut global, lower_explicit) = std::mem::take(&mut self.global).resolve(cx);
+        if global.net_namespace.is_none() {
+            global.net_namespace = self.net_namespace.take();
+        }
+        for a in &mut self.static_addresses {
+            // keepalived puts a static address without `dev` on the default interface.
+            a.dev.get_or_insert_with(|| {
+                global
+                    .default_interface
+                    .clone()
+                    .unwrap_or_else(|| "eth0".into())
+            });
+        }
+        self.check_interfaces(&global, cx);
+        self.check_tracked_virtual_servers(cx);
+        self.disable_missing_scripts(cx);
+        self.check_script_security(&global, cx);
+        let known = instance::Known {
+            global: &global,
+            lower_explicit,
+        };
+        let mut instances: Vec<_> = std::mem::take(&mut self.instances)
+            .into_iter()
+            .filter_map(|i| i.resolve(&known, cx))
+            .collect();
+        let sync_groups =
+            track::resolve_sync_groups(std::mem::take(&mut self.sync_groups), &instances, cx);
+        global.lvs_sync_daemon = sync_daemon.and_then(|s| s.resolve(&instances, cx));
+        let scripts: Vec<_> = self
+            .scripts
+            .iter()
+            .filter_map(|s| s.script.clone())
+            .collect();
+        track::no_weights_in_groups(
+            &mut instances,
+            &sync_groups,
+            &scripts,
+            &self.track_files,
+            cx,
+        );
+        Config {
+            global,
+            instances,
+            scripts,
+            sync_groups,
+            static_addresses: self.static_addresses,
+            static_routes: self.static_routes,
+            static_rules: self.static_rules,
+            virtual_servers: vs::with_ssl(self.virtual_servers, self.ssl.as_ref()),
+            virtual_server_groups: self.virtual_server_groups,
+            track_files: self.track_files,
+            track_processes: self.track_processes,
+            garp_groups: self.garp_groups,
+            ssl: self.ssl,
+            linkbeat_interfaces: self.linkbeat_interfaces,
+        }
+    }
+
+    /// keepalived's VRRP process stops on any interface it cannot find (the instance's, a
+    /// tracked one, a route's), unless `dynamic_interfaces` lets it wait for them.
+    fn check_interfaces(&self, global: &crate::model::GlobalDefs, cx: &mut Cx) {
+        if global.dynamic_interfaces {
+            return;
+        }
+        let mut missing = false;
+        let mut check = |cx: &mut Cx, name: &str, pos: &Pos, msg: String| {
+            if cx.host.interface_exists(name) == Some(false) {
+                cx.push(Diagnostic::error(pos, msg));
+                missing = true;
+            }
+        };
+        for i in &self.instances {
+            let iname = &i.name.value;
+            if let Some(ifname) = i.interface.as_ref().filter(|i| i.value == "lo") {
+                // keepalived knows the interface's type: a loopback has no VRRP, and the
+                // instance is then left without an interface, which stops its VRRP process.
+                if cx.host.interface_exists("lo").is_some() {
+                    cx.push(
+                        Diagnostic::error(
+                            &ifname.pos,
+                            format!("({iname}) cannot use a loopback interface (lo) for vrrp - ignoring"),
+                        )
+                        .with_help("name the interface the peers are reached on"),
+                    );
+                }
+                continue;
+            }
+            if let Some(ifname) = &i.interface {
+                check(
+                    cx,
+                    &ifname.value,
+                    &ifname.pos,
+                    format!(
+                        "WARNING - interface {} for vrrp_instance {iname} doesn't exist",
+                        ifname.value
+                    ),
+                );
+            }
+            for t in &i.track_interfaces {
+                let n = &t.value.name;
+                check(
+                    cx,
+                    n,
+                    &t.pos,
+                    format!("({iname}) tracked interface {n} doesn't exist"),
+                );
+            }
+        }
+        let refs = self.instances.iter().flat_map(|i| &i.route_ifaces);
+        for r in self.route_ifaces.iter().chain(refs) {
+            check(
+                cx,
+                &r.name,
+                &r.pos,
+                format!(
+                    "WARNING - interface {} for {} doesn't exist",
+                    r.name, r.what
+                ),
+            );
+        }
+        if missing {
+            if let Some(first) = cx.diags.list.iter().rev().find(|d| d.is_error()) {
+                let pos = Pos::new(&std::sync::Arc::from(first.file.as_path()), 0, 0);
+                cx.push(
+                    Diagnostic::error(&pos, "Non-existent interface specified in configuration")
+                        .flagged(crate::diag::Flag::Fatal)
+                        .with_help("create the interface first, or add `dynamic_interfaces` to global_defs to wait for it in FAULT"),
+                );
+            }
+        }
+    }
+
+    /// vrrpd's `track_virtual_server` must name a virtual server of this file (when the
+    /// checker side is read at all).
+    fn check_tracked_virtual_servers(&self, cx: &mut Cx) {
+        if !cx.sides.checker {
+            return;
+        }
+        for i in &self.instances {
+            for t in &i.track_virtual_servers {
+                if !self
+                    .virtual_servers
+                    .iter()
+                    .any(|vs| t.value.vs.matches(&vs.service.key))
+                {
+                    cx.push(Diagnostic::error(
+                        &t.pos,
+                        format!(
+                            "({}) track_virtual_server: no virtual_server {}",
+                            i.name.value, t.value.vs
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// keepalived disables a tracked script whose program cannot be found; the instances
+    /// tracking it run without it.
+    fn disable_missing_scripts(&mut self, cx: &mut Cx) {
+        for s in &mut self.scripts {
+            let (Some(script), Some(cmd)) = (&s.script, &s.command) else {
+                continue;
+            };
+            let tracked = self
+                .instances
+                .iter()
+                .any(|i| i.track_scripts.iter().any(|t| t.value.name == s.name))
+                || self.sync_groups.iter().any(|g| g.tracks_script(&s.name));
+            let prog = first_word(&script.script);
+            if !tracked || opens_a_file(&script.script) || cx.host.program(&prog) != Some(None) {
+                continue;
+            }
+            cx.push(
+                Diagnostic::warning(
+                    &cmd.pos,
+                    format!(
+                        "Disabling track script {} since not found/accessible",
+                        s.name
+                    ),
+                )
+                .with_help(format!("`{prog}` does not exist (or is not on PATH)")),
+            );
+            s.script = None;
+        }
+        let gone: Vec<String> = self
+            .scripts
+            .iter()
+            .filter(|s| s.script.is_none())
+            .map(|s| s.name.clone())
+            .collect();
+        for i in &mut self.instances {
+            i.track_scripts.retain(|t| !gone.contains(&t.value.name));
+        }
+        for g in &mut self.sync_groups {
+            g.forget_scripts(&gone);
+        }
+    }
+
+    /// A script that exists and would run as root needs `enable_script_security`: keepalived
+    /// runs it all the same, and its `-t` exits 6.
+    fn check_script_security(&self, global: &crate::model::GlobalDefs, cx: &mut Cx) {
+        if global.script_security {
+            return;
+        }
+        for cmd in self.commands.iter().filter(|c| !opens_a_file(&c.value)) {
+            if let Some(Some(path)) = cx.host.program(&first_word(&cmd.value)) {
+                cx.push(
+                    Diagnostic::warning(
+                        &cmd.pos,
+                        format!(
+                            "SECURITY VIOLATION - scripts are being executed but script_security not enabled ({} would run as root)",
+                            path.display()
+                        ),
+                    )
+                    .with_help("add `enable_script_security` (and `script_user`) to global_defs")
+                    .security(),
+                );
+            }
+        }
+    }
+}
+
+/// keepalived's "is this file openable" scripts (`</dev/tcp/127.0.0.1/443`): run through the
+/// shell, never looked up as a program.
+pub fn opens_a_file(cmd: &str) -> bool {
+    cmd.trim_start()
+        .strip_prefix('<')
+        .is_some_and(|r| r.trim_start_matches([' ', '\t']).starts_with('/'))
+}
+
+/// The program a script line runs, as keepalived splits it (quotes removed).
+pub fn first_word(cmd: &str) -> String {
+    let t = cmd.trim_start();
+    match t.chars().next() {
+        Some(q @ ('"' | '\'')) => t[1..].split(q).next().unwrap_or_default().to_string(),
+        _ => t.split_whitespace().next().unwrap_or_default().to_string(),
+    }
+}

@@ -1,0 +1,326 @@
+//! Everything the parser asks of the machine, behind one small trait, so parsing itself is
+//! pure and deterministic: the daemon and `-t` pass [`RealHost`], tests and the fuzzer a
+//! [`FakeHost`] (files in memory, no system calls, a fixed "random" sequence).
+//!
+//! Lookups that only keepalived's host checks need answer `None` ("not checked") when those
+//! checks are off, so converting a file on another machine does not complain about its
+//! interfaces.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The machine the configuration is read on.
+pub trait Host: Send + Sync + std::fmt::Debug {
+    /// Does this network interface exist (in the current namespace)? `None`: not checked.
+    fn interface_exists(&self, name: &str) -> Option<bool>;
+    /// A routing table named in iproute2's `rt_tables`.
+    fn rt_table(&self, name: &str) -> Option<u32>;
+    /// The executable a script line starts with: `Some(Some(path))` when it exists (a bare
+    /// name through PATH), `Some(None)` when it does not, `None` when scripts are not checked.
+    fn program(&self, first_word: &str) -> Option<Option<PathBuf>>;
+    /// Does this user exist? `None`: not checked.
+    fn user_exists(&self, name: &str) -> Option<bool>;
+    /// The number of online CPUs, when CPU ids are checked.
+    fn online_cpus(&self) -> Option<usize>;
+    /// The host name (keepalived's default config id is its first label).
+    fn hostname(&self) -> String;
+    /// An environment variable (`${_ENV NAME}`).
+    fn env(&self, name: &str) -> Option<String>;
+    /// A number in `lo..=hi` (`${_RANDOM}`).
+    fn random(&self, lo: u64, hi: u64) -> u64;
+    /// The bytes of a configuration file.
+    fn read(&self, path: &Path) -> std::io::Result<Vec<u8>>;
+    /// Regular files matching a glob, sorted.
+    fn glob(&self, pattern: &str) -> Result<Vec<PathBuf>, String>;
+    /// The canonical name of a file (include loops are found by it).
+    fn canonical(&self, path: &Path) -> PathBuf;
+}
+
+/// Which of keepalived's host checks run (its `-t` and its daemon do them all).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HostChecks {
+    /// Interfaces named by instances, routes and rules must exist.
+    pub interfaces: bool,
+    /// Scripts are looked up (existence, security, users).
+    pub scripts: bool,
+    /// `*_cpu_affinity` CPU ids must be below the online CPU count.
+    pub cpus: bool,
+}
+
+impl HostChecks {
+    /// Every check, as keepalived's daemon and `-t` do.
+    pub const ALL: Self = Self {
+        interfaces: true,
+        scripts: true,
+        cpus: true,
+    };
+}
+
+/// This machine.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RealHost {
+    pub checks: HostChecks,
+}
+
+impl RealHost {
+    /// With every host check, as the daemon and `-t` read a file.
+    pub fn checking() -> Self {
+        Self {
+            checks: HostChecks::ALL,
+        }
+    }
+}
+
+/// keepalived's PATH when the environment has none.
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+impl Host for RealHost {
+    fn interface_exists(&self, name: &str) -> Option<bool> {
+        self.checks.interfaces.then(|| {
+            !name.is_empty()
+                && !name.contains('/')
+                && Path::new("/sys/class/net").join(name).exists()
+        })
+    }
+
+    fn rt_table(&self, name: &str) -> Option<u32> {
+        ["/etc/iproute2/rt_tables", "/usr/share/iproute2/rt_tables"]
+            .iter()
+            .filter_map(|p| std::fs::read_to_string(p).ok())
+            .find_map(|t| rt_tables_lookup(&t, name))
+    }
+
+    fn program(&self, first_word: &str) -> Option<Option<PathBuf>> {
+        if !self.checks.scripts {
+            return None;
+        }
+        let p = Path::new(first_word);
+        if first_word.contains('/') {
+            return Some(p.is_file().then(|| p.to_path_buf()));
+        }
+        let path = std::env::var_os("PATH").unwrap_or_else(|| DEFAULT_PATH.into());
+        Some(
+            std::env::split_paths(&path)
+                .map(|d| d.join(first_word))
+                .find(|f| f.is_file()),
+        )
+    }
+
+    fn user_exists(&self, name: &str) -> Option<bool> {
+        self.checks
+            .scripts
+            .then(|| nix::unistd::User::from_name(name).ok().flatten().is_some())
+    }
+
+    fn online_cpus(&self) -> Option<usize> {
+        if !self.checks.cpus {
+            return None;
+        }
+        nix::unistd::sysconf(nix::unistd::SysconfVar::_NPROCESSORS_ONLN)
+            .ok()
+            .flatten()
+            .and_then(|n| usize::try_from(n).ok())
+    }
+
+    fn hostname(&self) -> String {
+        nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_default()
+    }
+
+    fn env(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+
+    fn random(&self, lo: u64, hi: u64) -> u64 {
+        rand::random_range(lo..=hi)
+    }
+
+    fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+        std::fs::read(path)
+    }
+
+    fn glob(&self, pattern: &str) -> Result<Vec<PathBuf>, String> {
+        let paths = glob::glob(pattern).map_err(|e| e.to_string())?;
+        let mut v: Vec<PathBuf> = paths
+            .filter_map(Result::ok)
+            .filter(|p| p.is_file())
+            .collect();
+        v.sort();
+        Ok(v)
+    }
+
+    fn canonical(&self, path: &Path) -> PathBuf {
+        path.canonicalize().unwrap_or_else(|_| path.to_path_buf())
+    }
+}
+
+/// The number iproute2's `rt_tables` text gives `name`.
+pub fn rt_tables_lookup(text: &str, name: &str) -> Option<u32> {
+    text.lines().find_map(|l| {
+        let mut w = l.split_whitespace();
+        let n = w.next()?;
+        if n.starts_with('#') {
+            return None;
+        }
+        let n = match n.strip_prefix("0x") {
+            Some(h) => u32::from_str_radix(h, 16).ok()?,
+            None => n.parse().ok()?,
+        };
+        (w.next()? == name).then_some(n)
+    })
+}
+
+/// A machine made up for tests and fuzzing: what it has is what it was given, every check
+/// runs against that, nothing touches the real system.
+#[derive(Debug, Default)]
+pub struct FakeHost {
+    pub interfaces: BTreeSet<String>,
+    pub programs: BTreeSet<PathBuf>,
+    pub users: BTreeSet<String>,
+    pub files: BTreeMap<PathBuf, Vec<u8>>,
+    pub rt_tables: BTreeMap<String, u32>,
+    pub env: BTreeMap<String, String>,
+    pub cpus: Option<usize>,
+    pub hostname: String,
+    next: AtomicU64,
+}
+
+impl FakeHost {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn with_interfaces(mut self, names: &[&str]) -> Self {
+        self.interfaces.extend(names.iter().map(|s| s.to_string()));
+        self
+    }
+
+    pub fn with_file(mut self, path: &str, text: &str) -> Self {
+        self.files.insert(path.into(), text.as_bytes().to_vec());
+        self
+    }
+
+    pub fn with_programs(mut self, paths: &[&str]) -> Self {
+        self.programs.extend(paths.iter().map(PathBuf::from));
+        self
+    }
+
+    pub fn with_users(mut self, names: &[&str]) -> Self {
+        self.users.extend(names.iter().map(|s| s.to_string()));
+        self
+    }
+}
+
+impl Host for FakeHost {
+    fn interface_exists(&self, name: &str) -> Option<bool> {
+        Some(self.interfaces.contains(name))
+    }
+
+    fn rt_table(&self, name: &str) -> Option<u32> {
+        self.rt_tables.get(name).copied()
+    }
+
+    fn program(&self, first_word: &str) -> Option<Option<PathBuf>> {
+        let found = if first_word.contains('/') {
+            self.programs.get(Path::new(first_word)).cloned()
+        } else {
+            self.programs
+                .iter()
+                .find(|p| p.file_name().is_some_and(|n| n == first_word))
+                .cloned()
+        };
+        Some(found)
+    }
+
+    fn user_exists(&self, name: &str) -> Option<bool> {
+        Some(name == "root" || self.users.contains(name))
+    }
+
+    fn online_cpus(&self) -> Option<usize> {
+        self.cpus
+    }
+
+    fn hostname(&self) -> String {
+        self.hostname.clone()
+    }
+
+    fn env(&self, name: &str) -> Option<String> {
+        self.env.get(name).cloned()
+    }
+
+    fn random(&self, lo: u64, hi: u64) -> u64 {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        lo + n % (hi - lo).saturating_add(1).max(1)
+    }
+
+    fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+        self.files
+            .get(path)
+            .cloned()
+            .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))
+    }
+
+    fn glob(&self, pattern: &str) -> Result<Vec<PathBuf>, String> {
+        let pat = glob::Pattern::new(pattern).map_err(|e| e.to_string())?;
+        Ok(self
+            .files
+            .keys()
+            .filter(|p| pat.matches_path(p))
+            .cloned()
+            .collect())
+    }
+
+    fn canonical(&self, path: &Path) -> PathBuf {
+        path.to_path_buf()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rt_tables_text() {
+        let t = "# reserved\n255\tlocal\n254 main\n0x10 vpn\n100 web # comment\n";
+        assert_eq!(rt_tables_lookup(t, "main"), Some(254));
+        assert_eq!(rt_tables_lookup(t, "vpn"), Some(16));
+        assert_eq!(rt_tables_lookup(t, "web"), Some(100));
+        assert_eq!(rt_tables_lookup(t, "reserved"), None);
+        assert_eq!(rt_tables_lookup(t, "nope"), None);
+    }
+
+    #[test]
+    fn fake_host_answers_only_what_it_was_given() {
+        let h = FakeHost::new()
+            .with_interfaces(&["eth0"])
+            .with_programs(&["/usr/bin/check"])
+            .with_file("/etc/k/a.conf", "x");
+        assert_eq!(h.interface_exists("eth0"), Some(true));
+        assert_eq!(h.interface_exists("eth1"), Some(false));
+        assert_eq!(h.program("check"), Some(Some("/usr/bin/check".into())));
+        assert_eq!(h.program("/usr/bin/nope"), Some(None));
+        assert_eq!(
+            h.glob("/etc/k/*.conf").unwrap(),
+            [PathBuf::from("/etc/k/a.conf")]
+        );
+        assert_eq!(h.random(5, 5), 5);
+        let r = h.random(0, 9);
+        assert!(r <= 9);
+    }
+
+    #[test]
+    fn real_host_without_checks_checks_nothing() {
+        let h = RealHost::default();
+        assert_eq!(h.interface_exists("lo"), None);
+        assert_eq!(h.program("sh"), None);
+        assert_eq!(h.user_exists("root"), None);
+        assert_eq!(h.online_cpus(), None);
+        let c = RealHost::checking();
+        assert_eq!(c.interface_exists("lo"), Some(true));
+        assert!(matches!(c.program("sh"), Some(Some(_))));
+        assert_eq!(c.program("/nonexistent/x"), Some(None));
+    }
+}

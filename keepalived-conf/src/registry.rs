@@ -1,0 +1,582 @@
+//! The keyword registry: one row per keepalived keyword and block, saying what it takes, how
+//! far vrrpd supports it and what it sets. A statement is parsed exactly once, by its row:
+//! the row's [`Arg`] reads the value (with keepalived's ranges) and hands the typed, spanned
+//! result to the setter. Nothing reads a keyword's words anywhere else, so a keyword cannot be
+//! spelled twice or fall back to a default behind the user's back.
+//!
+//! # Adding a keyword
+//!
+//! Find the table of the block it belongs in (`build::global::TABLE` for `global_defs`,
+//! `build::instance::TABLE` for `vrrp_instance`, `build::vs::VIRTUAL_SERVER`, ...) and add a
+//! row:
+//!
+//! ```ignore
+//! kw("lvs_sync_daemon", Status::Supported, Arg::Custom("INTERFACE VRRP_INSTANCE [id N] …", set_sync_daemon)),
+//! ```
+//!
+//! - The name is keepalived's, exactly (the registry test compares every name with what
+//!   keepalived 2.2.7 installs: a keyword keepalived does not know is refused unless it is
+//!   marked [`Status::Extension`]).
+//! - [`Arg`] picks the shape. A plain value (`Int`, `Secs`, `Ip`, `Word`, `Line`, `Choice`,
+//!   `Bool`, `Flag`) is parsed and range-checked here, in keepalived's words, and a bad value is
+//!   reported and skipped (the default stays), as keepalived does. `Block` and `Custom` get the
+//!   statement and parse it themselves (a nested table, or a free-form line).
+//! - [`Status`] says how far it is implemented; `Partial` and `Unsupported` carry the reason,
+//!   which `docs/COMPATIBILITY.md` prints (regenerate it with `vrrpd --compat-table`).
+//! - The setter stores the value in the block's draft; checks across keywords belong in the
+//!   draft's `resolve`, where every value is known.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use super::diag::{suggest, Diagnostic, Diags, Flag, Pos, Spanned};
+use super::host::Host;
+use super::tree::Node;
+
+/// Which of keepalived's sides a load reads. keepalived's VRRP process (`-P`) installs the
+/// checker keywords inactive, so it skips `virtual_server` blocks unread, errors and all;
+/// `-t` reads both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sides {
+    pub vrrp: bool,
+    pub checker: bool,
+}
+
+impl Default for Sides {
+    fn default() -> Self {
+        Self {
+            vrrp: true,
+            checker: true,
+        }
+    }
+}
+
+/// What a handler gets besides its statement: where messages go, the machine it asks about
+/// interfaces, tables and scripts, and which sides are read.
+pub struct Cx<'h> {
+    pub diags: Diags,
+    pub host: &'h dyn Host,
+    pub sides: Sides,
+}
+
+impl<'h> Cx<'h> {
+    pub fn new(host: &'h dyn Host, sides: Sides) -> Self {
+        Self {
+            diags: Diags::default(),
+            host,
+            sides,
+        }
+    }
+
+    pub fn push(&mut self, d: Diagnostic) {
+        self.diags.push(d);
+    }
+
+    pub fn error_count(&self) -> usize {
+        self.diags.error_count()
+    }
+}
+
+/// How far a keyword is implemented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Supported,
+    /// Accepted and acted on, with the given limitation.
+    Partial(&'static str),
+    /// Known to keepalived but not implemented here: warned about and skipped (with its block).
+    Unsupported(&'static str),
+    /// Ours, not keepalived's (keepalived refuses it): what it does.
+    Extension(&'static str),
+}
+
+/// What a keyword takes, and the setter receiving it once parsed.
+pub enum Arg<T: 'static> {
+    /// No value (`nopreempt`); words after it are ignored, as keepalived does.
+    Flag(fn(&mut T, &Pos)),
+    /// An optional BOOL (`on|off|true|false|yes|no`); absent means true.
+    Bool(fn(&mut T, Spanned<bool>)),
+    /// An integer in `min..=max`.
+    Int(i64, i64, fn(&mut T, Spanned<i64>)),
+    /// A time in seconds (fractions allowed) in `min..=max`.
+    Secs(f64, f64, fn(&mut T, Spanned<Duration>)),
+    /// An IP address.
+    Ip(fn(&mut T, Spanned<IpAddr>)),
+    /// One word or quoted string (the first; more are ignored).
+    Word(fn(&mut T, Spanned<String>)),
+    /// Every word of the line, joined by one space (commands, `USER [GROUP]`).
+    Line(fn(&mut T, Spanned<String>)),
+    /// One of these words.
+    Choice(&'static [&'static str], fn(&mut T, Spanned<&'static str>)),
+    /// A `{ … }` block; the handler dispatches its children over the table named here.
+    Block(&'static str, fn(&mut T, &Node, &mut Cx)),
+    /// A syntax of its own (written here for the documentation); the handler parses it.
+    Custom(&'static str, fn(&mut T, &Node, &mut Cx)),
+    /// Nothing is read: the statement (and its block) is skipped.
+    Skip,
+}
+
+impl<T> Arg<T> {
+    /// The argument as the compatibility table shows it.
+    pub fn syntax(&self) -> String {
+        match self {
+            Arg::Flag(_) => String::new(),
+            Arg::Bool(_) => "[BOOL]".into(),
+            Arg::Int(lo, hi, _) => format!("INTEGER {lo}..{hi}"),
+            Arg::Secs(lo, hi, _) => format!("SECONDS {lo}..{hi}"),
+            Arg::Ip(_) => "IP".into(),
+            Arg::Word(_) => "WORD".into(),
+            Arg::Line(_) => "WORDS…".into(),
+            Arg::Choice(words, _) => words.join("|"),
+            Arg::Block(ctx, _) => format!("{{ {ctx} }}"),
+            Arg::Custom(s, _) => (*s).into(),
+            Arg::Skip => "…".into(),
+        }
+    }
+}
+
+/// One row: keepalived's name, the argument, the status.
+pub struct Keyword<T: 'static> {
+    pub name: &'static str,
+    pub status: Status,
+    pub arg: Arg<T>,
+}
+
+/// A row of a table.
+pub const fn kw<T>(name: &'static str, status: Status, arg: Arg<T>) -> Keyword<T> {
+    Keyword { name, status, arg }
+}
+
+/// A supported row.
+pub const fn ok<T>(name: &'static str, arg: Arg<T>) -> Keyword<T> {
+    kw(name, Status::Supported, arg)
+}
+
+/// A keyword keepalived knows that vrrpd does not act on: warned about and skipped.
+pub const fn skip<T>(name: &'static str, why: &'static str) -> Keyword<T> {
+    kw(name, Status::Unsupported(why), Arg::Skip)
+}
+
+/// A row as the documentation and the registry test see it, whatever the draft type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowInfo {
+    pub name: &'static str,
+    pub syntax: String,
+    pub status: Status,
+}
+
+/// A block's table with keepalived's name for the block (`vrrp_instance`, `HTTP_GET`, ...).
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// Where the block sits, as a path: `virtual_server/real_server/HTTP_GET/url`.
+    pub path: &'static str,
+    pub rows: Vec<RowInfo>,
+}
+
+impl Context {
+    pub fn of<T>(path: &'static str, table: &[Keyword<T>]) -> Self {
+        Self {
+            path,
+            rows: table
+                .iter()
+                .map(|k| RowInfo {
+                    name: k.name,
+                    syntax: k.arg.syntax(),
+                    status: k.status,
+                })
+                .collect(),
+        }
+    }
+}
+
+const BOOL_WORDS: &[(&str, bool)] = &[
+    ("on", true),
+    ("true", true),
+    ("yes", true),
+    ("off", false),
+    ("false", false),
+    ("no", false),
+];
+
+/// Apply every statement of `node`'s block to `target` through `table`; `ctx` names the block
+/// in messages.
+pub fn dispatch_block<T>(
+    table: &[Keyword<T>],
+    ctx: &str,
+    target: &mut T,
+    node: &Node,
+    cx: &mut Cx,
+) {
+    for c in &node.children {
+        dispatch(table, ctx, target, c, cx);
+    }
+}
+
+/// [`dispatch_block`] for a block that is itself not supported: its rows' values are still
+/// checked as keepalived checks them, but their own "not implemented" notices are left out
+/// (the block's covers them).
+pub fn dispatch_quiet<T>(
+    table: &[Keyword<T>],
+    ctx: &str,
+    target: &mut T,
+    node: &Node,
+    cx: &mut Cx,
+) {
+    let start = cx.diags.list.len();
+    dispatch_block(table, ctx, target, node, cx);
+    cx.diags.drop_notices_since(start);
+}
+
+/// Apply one statement through the row named by its keyword.
+pub fn dispatch<T>(table: &[Keyword<T>], ctx: &str, target: &mut T, node: &Node, cx: &mut Cx) {
+    let diags = &mut cx.diags;
+    let Some(k) = table.iter().find(|k| k.name == node.name()) else {
+        // keepalived logs it and goes on; so does the daemon. `-t` fails (exit 5).
+        let mut d = Diagnostic::warning(
+            node.pos(),
+            format!("Unknown keyword '{}' in `{ctx}`; ignored", node.name()),
+        );
+        if let Some(s) = suggest(node.name(), table.iter().map(|k| k.name)) {
+            d = d.with_help(format!("did you mean `{s}`?"));
+        }
+        diags.push(d);
+        if let Some(open) = &node.block {
+            unknown_block(table, ctx, target, node, open, cx);
+        }
+        return;
+    };
+    match k.status {
+        Status::Partial(why) => diags.push(
+            Diagnostic::notice(
+                node.pos(),
+                format!("`{}` is only partly implemented", k.name),
+            )
+            .with_help(why),
+        ),
+        Status::Unsupported(why) => diags.push(
+            Diagnostic::notice(
+                node.pos(),
+                format!("`{}` is not implemented by vrrpd; ignored", k.name),
+            )
+            .with_help(why),
+        ),
+        Status::Supported | Status::Extension(_) => {}
+    }
+    apply(&k.arg, target, node, cx);
+}
+
+/// The block of an unknown keyword, read as keepalived reads it: the `{` is unexpected, the
+/// lines inside belong to the block around it (known keywords there apply to it, unknown ones
+/// are reported), and at the top level the `}` is one more unknown keyword. (Inside a block,
+/// keepalived takes that `}` as the end of the enclosing block; vrrpd does not follow it there.)
+fn unknown_block<T>(
+    table: &[Keyword<T>],
+    ctx: &str,
+    target: &mut T,
+    node: &Node,
+    open: &Pos,
+    cx: &mut Cx,
+) {
+    cx.push(Diagnostic::warning(open, "Unexpected '{' - ignoring"));
+    for c in &node.children {
+        dispatch(table, ctx, target, c, cx);
+    }
+    if ctx == TOP_LEVEL {
+        if let Some(close) = &node.close {
+            cx.push(Diagnostic::warning(close, "Unknown keyword '}'"));
+        }
+    }
+}
+
+/// The name [`dispatch`] gets for the top level.
+pub const TOP_LEVEL: &str = "the top level";
+
+/// keepalived's complaint about a keyword that needs a value and has none: it stops reading
+/// the file there and exits (`-t` exits 2).
+pub fn missing_value(node: &Node, diags: &mut Diags) {
+    diags.push(
+        Diagnostic::error(
+            node.pos(),
+            format!(
+                "Configuration line starting `{}` is missing a parameter after keyword `{}` at word position 2",
+                node.name(),
+                node.name()
+            ),
+        )
+        .flagged(Flag::Abort),
+    );
+}
+
+/// A value keepalived reports and skips (the default stays).
+pub fn bad_value(pos: &Pos, diags: &mut Diags, msg: impl Into<String>) {
+    diags.push(Diagnostic::warning(pos, msg));
+}
+
+fn apply<T>(arg: &Arg<T>, target: &mut T, node: &Node, cx: &mut Cx) {
+    let diags = &mut cx.diags;
+    if !matches!(arg, Arg::Block(..) | Arg::Custom(..) | Arg::Skip) {
+        if let Some(b) = &node.block {
+            diags.push(Diagnostic::warning(
+                b,
+                format!(
+                    "`{}` does not take a block; the block is skipped",
+                    node.name()
+                ),
+            ));
+        }
+    }
+    let first = node.args.first();
+    let needs_value = matches!(
+        arg,
+        Arg::Int(..) | Arg::Secs(..) | Arg::Ip(_) | Arg::Word(_) | Arg::Line(_) | Arg::Choice(..)
+    );
+    if needs_value && first.is_none() {
+        missing_value(node, diags);
+        return;
+    }
+    let at = first.map_or(node.pos(), |t| &t.pos);
+    match arg {
+        Arg::Flag(set) => set(target, node.pos()),
+        Arg::Bool(set) => match first {
+            None => set(target, Spanned::new(true, at)),
+            Some(t) => match BOOL_WORDS.iter().find(|(w, _)| t.text == *w) {
+                Some((_, b)) => set(target, Spanned::new(*b, at)),
+                None => bad_value(
+                    &t.pos,
+                    diags,
+                    format!(
+                        "invalid {} value '{}' - expected a BOOL",
+                        node.name(),
+                        t.text
+                    ),
+                ),
+            },
+        },
+        Arg::Int(lo, hi, set) => {
+            let t = first.expect("checked above");
+            match parse_int(&t.text) {
+                Some(v) if (*lo..=*hi).contains(&v) => set(target, Spanned::new(v, at)),
+                Some(_) => bad_value(
+                    &t.pos,
+                    diags,
+                    format!("number '{}' outside range [{lo}, {hi}]", t.text),
+                ),
+                None => bad_value(&t.pos, diags, format!("invalid number '{}'", t.text)),
+            }
+        }
+        Arg::Secs(lo, hi, set) => {
+            let t = first.expect("checked above");
+            match parse_secs(&t.text) {
+                Some(v) if (*lo..=*hi).contains(&v) => {
+                    set(target, Spanned::new(Duration::from_secs_f64(v), at))
+                }
+                Some(_) => bad_value(
+                    &t.pos,
+                    diags,
+                    format!("{} '{}' outside range [{lo}, {hi}]", node.name(), t.text),
+                ),
+                None => bad_value(
+                    &t.pos,
+                    diags,
+                    format!("{} '{}' is not a valid time", node.name(), t.text),
+                ),
+            }
+        }
+        Arg::Ip(set) => {
+            let t = first.expect("checked above");
+            match t.text.parse() {
+                Ok(ip) => set(target, Spanned::new(ip, at)),
+                Err(_) => bad_value(
+                    &t.pos,
+                    diags,
+                    format!("{}: invalid IP address '{}'", node.name(), t.text),
+                ),
+            }
+        }
+        Arg::Word(set) => set(
+            target,
+            Spanned::new(first.expect("checked above").text.clone(), at),
+        ),
+        Arg::Line(set) => set(target, Spanned::new(words(node), at)),
+        Arg::Choice(choices, set) => {
+            let t = first.expect("checked above");
+            match choices.iter().find(|c| **c == t.text) {
+                Some(c) => set(target, Spanned::new(*c, at)),
+                None => {
+                    let mut d = Diagnostic::warning(
+                        &t.pos,
+                        format!(
+                            "invalid {} '{}' (one of {}) - ignoring",
+                            node.name(),
+                            t.text,
+                            choices.join(", ")
+                        ),
+                    );
+                    if let Some(s) = suggest(&t.text, choices.iter().copied()) {
+                        d = d.with_help(format!("did you mean `{s}`?"));
+                    }
+                    diags.push(d);
+                }
+            }
+        }
+        Arg::Block(_, handle) => {
+            if node.block.is_none() {
+                missing_block(node, diags);
+            } else {
+                handle(target, node, cx)
+            }
+        }
+        Arg::Custom(_, handle) => handle(target, node, cx),
+        Arg::Skip => {}
+    }
+}
+
+/// keepalived's words for a block keyword written without its `{ … }`.
+pub fn missing_block(node: &Node, diags: &mut Diags) {
+    let extra: Vec<&str> = node.args.iter().map(|a| a.text.as_str()).collect();
+    let msg = if extra.is_empty() {
+        format!("'{{' missing from beginning of block {}", node.name())
+    } else {
+        format!(
+            "Block {} has extra parameters {} ... and no '{{ … }}': nothing is read from it",
+            node.name(),
+            extra.join(" ")
+        )
+    };
+    diags.push(Diagnostic::warning(node.pos(), msg).with_help(format!(
+        "write `{} {{` and one entry per line, then `}}`",
+        node.name()
+    )));
+}
+
+/// Every word of the statement after the keyword, joined by one space.
+pub fn words(node: &Node) -> String {
+    node.args
+        .iter()
+        .map(|a| a.text.as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// An integer as keepalived's `strtol(…, 10)` reads it (an optional sign, digits).
+pub fn parse_int(s: &str) -> Option<i64> {
+    let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// A time as keepalived's `read_timer` reads it: a plain decimal, no sign or exponent, at
+/// most microsecond precision (rounded as keepalived does).
+pub fn parse_secs(s: &str) -> Option<f64> {
+    let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
+    let digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
+    if (whole.is_empty() && frac.is_empty()) || !digits(whole) || !digits(frac) || whole.len() > 12
+    {
+        return None;
+    }
+    let mut micros: u64 = whole.parse::<u64>().unwrap_or(0) * 1_000_000;
+    let f: String = frac.chars().chain(std::iter::repeat('0')).take(6).collect();
+    micros += f.parse::<u64>().ok()?;
+    if frac.as_bytes().get(6).is_some_and(|b| *b >= b'5') {
+        micros += 1;
+    }
+    Some(micros as f64 / 1e6)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diag::Severity;
+    use crate::lexer::lex;
+    use crate::tree::parse;
+    use std::path::Path;
+    use std::sync::Arc;
+
+    #[derive(Default)]
+    struct T {
+        prio: Option<i64>,
+        flag: bool,
+        name: Option<String>,
+    }
+
+    static TABLE: &[Keyword<T>] = &[
+        ok("priority", Arg::Int(1, 255, |t, v| t.prio = Some(v.value))),
+        ok("nopreempt", Arg::Flag(|t, _| t.flag = true)),
+        ok("name", Arg::Word(|t, v| t.name = Some(v.value))),
+        skip("notify", "scripts are not run"),
+    ];
+
+    fn run(src: &str) -> (T, Vec<Diagnostic>) {
+        let f: Arc<Path> = Arc::from(Path::new("t.conf"));
+        let (toks, _) = lex(src, &f);
+        let host = crate::host::FakeHost::new();
+        let mut cx = Cx::new(&host, Sides::default());
+        let mut t = T::default();
+        for n in parse(&toks, &mut cx.diags) {
+            dispatch(TABLE, "test", &mut t, &n, &mut cx);
+        }
+        (t, cx.diags.into_vec())
+    }
+
+    #[test]
+    fn rows_parse_once_and_report_in_place() {
+        let (t, d) = run("priority 7\nnopreempt\nnotify x\npriorty 2\nname a b");
+        assert_eq!(
+            (t.prio, t.flag, t.name.as_deref()),
+            (Some(7), true, Some("a"))
+        );
+        let got: Vec<(u32, Flag, Severity)> =
+            d.iter().map(|d| (d.line, d.flag, d.severity)).collect();
+        assert_eq!(
+            got,
+            [
+                (3, Flag::None, Severity::Warning),
+                (4, Flag::Config, Severity::Warning)
+            ]
+        );
+        assert_eq!(d[1].help.as_deref(), Some("did you mean `priority`?"));
+    }
+
+    #[test]
+    fn bad_values_keep_the_default_missing_values_abort() {
+        let (t, d) = run("priority 300\npriority x\npriority");
+        assert_eq!(t.prio, None);
+        assert_eq!(d.len(), 3);
+        assert!(d[0].message.contains("outside range [1, 255]"));
+        assert_eq!((d[0].line, d[0].col), (1, 10));
+        assert_eq!(d[1].severity, Severity::Warning);
+        assert_eq!((d[2].flag, d[2].severity), (Flag::Abort, Severity::Error));
+    }
+
+    #[test]
+    fn timers_as_keepalived() {
+        assert_eq!(parse_secs("1"), Some(1.0));
+        assert_eq!(parse_secs("0.25"), Some(0.25));
+        assert_eq!(parse_secs(".5"), Some(0.5));
+        assert_eq!(parse_secs("3."), Some(3.0));
+        assert_eq!(parse_secs("0.0000015"), Some(0.000002));
+        for bad in [
+            "",
+            ".",
+            "-1",
+            "1e3",
+            "inf",
+            "NaN",
+            "1.2.3",
+            "x",
+            "18446744073709551616",
+        ] {
+            assert_eq!(parse_secs(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn integers_as_strtol() {
+        assert_eq!(parse_int("+5"), Some(5));
+        assert_eq!(parse_int("-5"), Some(-5));
+        for bad in ["", "5x", "0x5", "1.5", " 5", "-"] {
+            assert_eq!(parse_int(bad), None, "{bad}");
+        }
+    }
+}

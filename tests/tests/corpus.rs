@@ -1,0 +1,303 @@
+//! The keepalived.conf corpus (`keepalived-conf/tests/corpus/`): files written to reproduce
+//! what deployments contain (each says which kind in its first comment). For every file, in
+//! a lab namespace holding the interfaces the file names:
+//!
+//! 1. `vrrpd -t` and `keepalived -t` agree on pass/fail, and every line keepalived names is
+//!    flagged by vrrpd at the same line;
+//! 2. started with `-P`, vrrpd keeps running whenever keepalived 2.2.7 keeps running.
+//!
+//! A file where vrrpd deliberately differs is listed in `DIFFERENCES` with the line of
+//! docs/COMPATIBILITY.md that explains it.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use keepalived_conf::tree::Node;
+use lab::daemon::Daemon;
+use lab::lab::{Host, Lab};
+use lab::require_root;
+
+/// How long a daemon must stay up to count as running (both decide on their configuration
+/// within the first few hundred milliseconds).
+const RUN_FOR: Duration = Duration::from_millis(2500);
+
+/// Files on which vrrpd differs from keepalived on purpose: (file, what docs/COMPATIBILITY.md
+/// says about it).
+const DIFFERENCES: &[(&str, &str)] = &[
+    (
+        "04-neutron-l3-ha-ah.conf",
+        "`auth_type AH` in a VRRPv2 instance",
+    ),
+    (
+        "27-unicast-src-not-local.conf",
+        "a `unicast_src_ip` that is not on the interface (yet)",
+    ),
+];
+
+fn corpus() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../keepalived-conf/tests/corpus");
+    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "conf"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Every interface name a file mentions: `interface X`, `dev X`, `iif X`, `oif X`,
+/// `bind_if X`, the entries of `track_interface` / `interfaces` blocks.
+fn interfaces(text: &str) -> BTreeSet<String> {
+    let file: std::sync::Arc<Path> = Path::new("corpus.conf").into();
+    let (tokens, _) = keepalived_conf::lexer::lex(text, &file);
+    let nodes = keepalived_conf::tree::parse(&tokens, &mut Default::default());
+    let mut out = BTreeSet::new();
+    fn walk(nodes: &[Node], out: &mut BTreeSet<String>) {
+        for n in nodes {
+            let words: Vec<&str> = std::iter::once(n.name())
+                .chain(n.args.iter().map(|a| a.text.as_str()))
+                .collect();
+            for w in words.windows(2) {
+                if matches!(
+                    w[0],
+                    "interface" | "dev" | "iif" | "oif" | "bind_if" | "default_interface"
+                ) {
+                    out.insert(w[1].to_string());
+                }
+            }
+            if matches!(n.name(), "track_interface" | "interfaces") {
+                out.extend(n.children.iter().map(|c| c.name().to_string()));
+                out.extend(n.args.iter().map(|a| a.text.clone()));
+            }
+            walk(&n.children, out);
+        }
+    }
+    walk(&nodes, &mut out);
+    out.retain(|i| i != "lo" && i.len() <= 15 && !i.contains('/'));
+    out
+}
+
+/// The `unicast_src_ip` / `mcast_src_ip` of each instance with its interface.
+fn sources(text: &str) -> Vec<(String, String)> {
+    let file: std::sync::Arc<Path> = Path::new("corpus.conf").into();
+    let (tokens, _) = keepalived_conf::lexer::lex(text, &file);
+    let nodes = keepalived_conf::tree::parse(&tokens, &mut Default::default());
+    let mut out = Vec::new();
+    for inst in nodes.iter().filter(|n| n.name() == "vrrp_instance") {
+        let arg = |key: &str| {
+            inst.children
+                .iter()
+                .find(|c| c.name() == key)
+                .and_then(|c| c.args.first())
+                .map(|a| a.text.clone())
+        };
+        if let (Some(ifname), Some(src)) = (
+            arg("interface"),
+            arg("unicast_src_ip").or_else(|| arg("mcast_src_ip")),
+        ) {
+            out.push((ifname, src));
+        }
+    }
+    out
+}
+
+/// Give `host` every interface `text` names (veths with their peers, up) and the addresses
+/// the instances send from, as the file's own host would have them.
+fn prepare(host: &Host, text: &str, n: usize) {
+    let mut lines = Vec::new();
+    for (k, ifname) in interfaces(text).iter().enumerate() {
+        if ifname == &host.ifname {
+            continue;
+        }
+        lines.push(format!("link add {ifname} type veth peer name cp{n}x{k}"));
+        lines.push(format!("link set {ifname} up"));
+        lines.push(format!("link set cp{n}x{k} up"));
+        // An IPv4 address on each, as a configured host has (VRRP sends from one).
+        lines.push(format!("addr add 203.0.113.{}/32 dev {ifname}", 200 + k));
+    }
+    if !text.contains("lab: no-source-address") {
+        for (ifname, src) in sources(text) {
+            let len = if src.contains(':') { 64 } else { 24 };
+            lines.push(format!("addr add {src}/{len} dev {ifname} nodad"));
+        }
+    }
+    for l in lines {
+        let args: Vec<&str> = l.split_whitespace().collect();
+        let out = host.exec("ip", &args).expect("ip");
+        // An address the lab already gave the host is fine.
+        assert!(
+            out.status.success() || l.starts_with("addr add"),
+            "ip {l}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// `-t` in `host`'s namespace: (exit code, output).
+fn config_test(host: &Host, d: Daemon, file: &Path) -> (i32, String) {
+    let bin = d.binary().expect("binary").to_string_lossy().into_owned();
+    let mut args = vec!["-t".to_string(), "-f".into(), file.to_string_lossy().into()];
+    if d == Daemon::Keepalived {
+        for (flag, name) in [("-p", "p"), ("-r", "r"), ("-c", "c"), ("-b", "b")] {
+            args.push(flag.into());
+            args.push(
+                host.dir
+                    .join(format!("t-{name}.pid"))
+                    .to_string_lossy()
+                    .into(),
+            );
+        }
+    }
+    let out = host.exec(&bin, &args).expect("config test");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
+
+/// Lines keepalived names as `(FILE: Line N)`.
+fn keepalived_lines(out: &str, file: &Path) -> BTreeSet<u32> {
+    let tag = format!("({}: Line ", file.display());
+    out.lines()
+        .filter_map(|l| l.split_once(&tag))
+        .filter_map(|(_, r)| r.split(')').next()?.parse().ok())
+        .collect()
+}
+
+/// Starts `d -P -n -l` on `file` in `host`; whether it is still running after [`RUN_FOR`],
+/// and its log.
+fn keeps_running(host: &Host, d: Daemon, file: &Path) -> (bool, String) {
+    let bin = d.binary().expect("binary").to_string_lossy().into_owned();
+    let pid = |s: &str| {
+        host.dir
+            .join(format!("{d}-{s}.pid"))
+            .to_string_lossy()
+            .into_owned()
+    };
+    let mut args: Vec<String> = vec![
+        "-P".into(),
+        "-n".into(),
+        "-l".into(),
+        "-f".into(),
+        file.to_string_lossy().into(),
+        "-p".into(),
+        pid("p"),
+        "-r".into(),
+        pid("r"),
+    ];
+    if d == Daemon::Keepalived {
+        args.extend(["-c".into(), pid("c"), "-b".into(), pid("b")]);
+    }
+    let log = host.dir.join(format!("{d}-P.log"));
+    let mut child = host.spawn(&bin, &args, Some(&log)).expect("spawn");
+    let deadline = std::time::Instant::now() + RUN_FOR;
+    let mut running = true;
+    while std::time::Instant::now() < deadline {
+        if child.try_wait().is_some() {
+            running = false;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.signal(nix::sys::signal::Signal::SIGTERM);
+    let _ = child.wait_timeout(Duration::from_secs(5));
+    child.stop(Duration::from_millis(100));
+    (running, std::fs::read_to_string(&log).unwrap_or_default())
+}
+
+struct Outcome {
+    file: String,
+    problems: Vec<String>,
+    agree_t: bool,
+    agree_p: bool,
+}
+
+fn check(file: &Path, n: usize) -> Outcome {
+    let name = file.file_name().unwrap().to_string_lossy().into_owned();
+    let lab = Lab::builder()
+        .host("k", "192.0.2.251/24", "2001:db8::251/64")
+        .host("v", "192.0.2.252/24", "2001:db8::252/64")
+        .build()
+        .expect("lab");
+    let text = String::from_utf8_lossy(&std::fs::read(file).unwrap()).into_owned();
+    let (k, v) = (lab.host("k"), lab.host("v"));
+    prepare(k, &text, n);
+    prepare(v, &text, n);
+    let mut problems = Vec::new();
+    let (kc, kout) = config_test(k, Daemon::Keepalived, file);
+    let (vc, vout) = config_test(v, Daemon::Vrrpd, file);
+    let agree_t = (kc == 0) == (vc == 0);
+    if !agree_t {
+        problems.push(format!("-t: keepalived {kc}, vrrpd {vc}\n{kout}\n{vout}"));
+    }
+    for line in keepalived_lines(&kout, file) {
+        let at = format!("{}:{line}:", file.display());
+        if !vout.lines().any(|l| l.starts_with(&at)) {
+            problems.push(format!(
+                "-t: keepalived flags line {line}, vrrpd does not\n{kout}\n{vout}"
+            ));
+        }
+    }
+    let (kr, klog) = keeps_running(k, Daemon::Keepalived, file);
+    let (vr, vlog) = keeps_running(v, Daemon::Vrrpd, file);
+    let agree_p = !kr || vr;
+    if !agree_p {
+        problems.push(format!(
+            "-P: keepalived keeps running, vrrpd stops\n--- keepalived\n{klog}\n--- vrrpd\n{vlog}"
+        ));
+    }
+    Outcome {
+        file: name,
+        problems,
+        agree_t,
+        agree_p,
+    }
+}
+
+#[test]
+fn corpus_runs_as_keepalived_runs_it() {
+    require_root!();
+    if !lab::e2e::available(&[Daemon::Keepalived, Daemon::Vrrpd]) {
+        return;
+    }
+    let files = corpus();
+    assert!(files.len() >= 40, "only {} corpus files", files.len());
+    let table = keepalived_conf::compat::table();
+    for (f, doc) in DIFFERENCES {
+        assert!(
+            table.contains(doc),
+            "{f}: `{doc}` is not in docs/COMPATIBILITY.md"
+        );
+    }
+    // A few labs at a time: the daemons mostly wait, the machine has 2 cores.
+    let outcomes: Vec<Outcome> = files
+        .chunks(6)
+        .enumerate()
+        .flat_map(|(c, chunk)| {
+            std::thread::scope(|s| {
+                let handles: Vec<_> = chunk
+                    .iter()
+                    .enumerate()
+                    .map(|(i, f)| s.spawn(move || check(f, c * 6 + i)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().expect("check panicked"))
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let agree_t = outcomes.iter().filter(|o| o.agree_t).count();
+    let agree_p = outcomes.iter().filter(|o| o.agree_p).count();
+    println!(
+        "corpus: {} files; -t agrees on {agree_t}; -P keeps running where keepalived does on {agree_p}",
+        outcomes.len()
+    );
+    let failures: Vec<String> = outcomes
+        .iter()
+        .filter(|o| !o.problems.is_empty())
+        .filter(|o| !DIFFERENCES.iter().any(|(f, _)| *f == o.file))
+        .map(|o| format!("{}:\n{}", o.file, o.problems.join("\n")))
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n=====\n"));
+}

@@ -1,0 +1,259 @@
+//! docs/SUPERVISION.md's contract, component by component: a panic injected into each one
+//! (vrrpd's fault points, in the `fault-injection` build `cargo test` makes) and what must still
+//! work after it. A component that is restarted is shown in the dumps; one that cannot be
+//! makes the daemon hand over and its supervisor start it again.
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::{Duration, Instant};
+
+use lab::e2e::{self, node, VIP4};
+use lab::lb::{LbLab, Plan};
+use lab::{require_root, wait_until, AdvertWatch, Daemon, DaemonProc, Host, Lab, NodeConf};
+
+/// Waits for `text` in the daemon's log.
+fn wait_log(d: &DaemonProc, text: &str, timeout: Duration) {
+    assert!(
+        wait_until(timeout, Duration::from_millis(20), || d
+            .log_text()
+            .contains(text)),
+        "no {text:?} in the log:\n{}",
+        d.log_text()
+    );
+}
+
+/// The supervision record of `component` in the daemon's `/tmp/vrrpd.json`.
+fn record(d: &DaemonProc, component: &str) -> serde_json::Value {
+    let (_, extra) = e2e::json_dumps(d).expect("JSON dump");
+    extra["supervision"]["components"][component].clone()
+}
+
+/// a (150, nopreempt) Master, b (100) Backup; `a` is changed by `edit`.
+fn pair(edit: impl FnOnce(&mut NodeConf)) -> lab::scenario::Pair {
+    let lab = Lab::builder().build().unwrap();
+    let mut ca = node("a", 150, 3, 0.1, VIP4);
+    ca.nopreempt = true;
+    edit(&mut ca);
+    let cb = node("b", 100, 3, 0.1, VIP4);
+    e2e::master_then_backup(lab, Daemon::Vrrpd, &ca, &cb).unwrap()
+}
+
+/// An instance's state dies with its panic: it cannot be restarted alone. The daemon releases
+/// the others and exits 70; its supervisor releases the dead one (priority-0, address removed),
+/// so the peer takes over at once, and starts the daemon again, as Backup.
+#[test]
+fn an_instance_panic_hands_over_and_the_daemon_is_restarted() {
+    require_root!();
+    if !e2e::available(&[Daemon::Vrrpd]) {
+        return;
+    }
+    let mut pair = pair(|_| {});
+    let watch = AdvertWatch::start(pair.lab.host("client")).unwrap();
+    pair.wait_master("a", Duration::from_secs(5)).unwrap();
+    let a_ip = pair.lab.host("a").v4;
+    let old = pair.a.vrrp_pid(None, Duration::from_secs(5)).unwrap();
+    let armed = Instant::now();
+    pair.a.arm("vrrp-loop", "panic").unwrap();
+    pair.wait_master("b", Duration::from_secs(5)).unwrap();
+    assert!(
+        watch
+            .first_after(armed, |x| x.src == a_ip && x.priority == 0)
+            .is_some(),
+        "no priority-0 advert from a"
+    );
+    wait_log(
+        &pair.a,
+        "exited with status 70: Respawning",
+        Duration::from_secs(5),
+    );
+    let log = pair.a.log_text();
+    assert!(log.contains("injected fault: panic at vrrp-loop"), "{log}");
+    pair.a.vrrp_pid(Some(old), Duration::from_secs(5)).unwrap();
+    wait_log(&pair.a, "starting as BACKUP", Duration::from_secs(5));
+    e2e::holds_for(&pair, "b", Duration::from_millis(500)).unwrap();
+}
+
+/// A `vrrp_script` monitor that panics is started again with its verdict: the script failing
+/// afterwards still lowers the priority, and the peer takes over.
+#[test]
+fn a_script_monitor_panic_is_restarted_and_a_failing_script_still_counts() {
+    require_root!();
+    if !e2e::available(&[Daemon::Vrrpd]) {
+        return;
+    }
+    let dir = lab::ScriptDir::new().unwrap();
+    let flag = dir.path("healthy");
+    std::fs::write(&flag, "").unwrap();
+    let mut pair = pair(|c| {
+        c.nopreempt = false;
+        c.state = lab::NodeState::Master;
+        c.extra_top = Some(format!(
+            "vrrp_script chk {{\n    script \"/usr/bin/test -e {}\"\n    interval 0.2\n    fall 1\n    rise 1\n    weight -60\n}}",
+            flag.display()
+        ));
+        c.extra_instance = Some("track_script {\n        chk\n    }".into());
+    });
+    pair.wait_master("a", Duration::from_secs(5)).unwrap();
+    pair.a.arm("script-monitor", "panic").unwrap();
+    wait_log(&pair.a, "vrrp_script chk restarted", Duration::from_secs(5));
+    let r = record(&pair.a, "vrrp_script chk");
+    assert_eq!(r["restarts"], 1, "{r}");
+    assert!(
+        r["last_failure"]
+            .as_str()
+            .is_some_and(|w| w.contains("injected")),
+        "{r}"
+    );
+    // The script fails: 150 - 60 = 90 < 100, b takes over.
+    std::fs::remove_file(&flag).unwrap();
+    pair.wait_master("b", Duration::from_secs(5)).unwrap();
+    assert!(pair
+        .a
+        .log_text()
+        .contains("changing effective priority from 150 to 90"));
+}
+
+const BACKEND: &str = "127.0.0.1";
+const PORT: u16 = 8080;
+
+/// The checker scheduler that panics goes on (its checkers keep their verdicts): a real server
+/// dying afterwards still leaves the pool, and the Master tracking it still hands over.
+#[test]
+fn a_checker_scheduler_panic_is_restarted_and_a_dead_server_still_leaves_the_pool() {
+    require_root!();
+    if !e2e::available(&[Daemon::Vrrpd]) {
+        return;
+    }
+    let tracked = |c: &mut NodeConf| {
+        c.extra_instance =
+            Some("track_virtual_server {\n        192.0.2.100 8080 weight -100\n    }".into());
+        c.extra_blocks = Some(format!(
+            "virtual_server 192.0.2.100 {PORT} {{\n    delay_loop 0.2\n    real_server {BACKEND} {PORT} {{\n        TCP_CHECK {{\n            connect_timeout 0.3\n            retry 0\n        }}\n    }}\n}}"
+        ));
+    };
+    let mut pair = pair(|c| {
+        c.nopreempt = false;
+        tracked(c);
+    });
+    let a = pair.lab.host("a").clone();
+    let mut backend = e2e::http_server(&a, BACKEND, PORT).unwrap();
+    assert!(wait_until(
+        Duration::from_secs(5),
+        Duration::from_millis(50),
+        || e2e::serving(&a, BACKEND, PORT)
+    ));
+    wait_log(&pair.a, "quorum gained", Duration::from_secs(5));
+    pair.wait_master("a", Duration::from_secs(5)).unwrap();
+    pair.a.arm("checker-scheduler", "panic").unwrap();
+    wait_log(
+        &pair.a,
+        "checker scheduler restarted",
+        Duration::from_secs(5),
+    );
+    let r = record(&pair.a, "checker scheduler");
+    assert_eq!(r["restarts"], 1, "{r}");
+    backend.stop(Duration::from_millis(500));
+    pair.wait_master("b", Duration::from_secs(5)).unwrap();
+    let log = pair.a.log_text();
+    assert!(log.contains("quorum lost"), "{log}");
+    let data = e2e::signal_dump(&pair.a, nix::sys::signal::Signal::SIGUSR1).unwrap();
+    assert!(data.contains("   State = DOWN\n"), "{data}");
+    assert!(data.contains(" Component = checker scheduler\n"), "{data}");
+}
+
+/// A balancer worker that panics goes on with its rings: HTTP through the VIP keeps working.
+#[test]
+fn a_dataplane_worker_panic_is_restarted_and_http_keeps_working() {
+    require_root!();
+    if !e2e::available(&[Daemon::Vrrpd]) {
+        return;
+    }
+    const VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 100);
+    let lab = LbLab::new_vrrp_pair(Plan::Dr, 2).expect("lab");
+    let lb = lab.lb().clone();
+    let mut c = node("lb", 150, 3, 0.1, &format!("{VIP}/32"));
+    let servers: String = lab
+        .rs
+        .iter()
+        .map(|a| format!("    real_server {a} 80 {{\n    }}\n"))
+        .collect();
+    c.extra_blocks = Some(format!(
+        "virtual_server {VIP} 80 {{\n    lb_algo rr\n    lb_kind DR\n    protocol TCP\n{servers}}}\n"
+    ));
+    let d = Daemon::Vrrpd.start(&lb, &c.render()).expect("vrrpd");
+    let up = |h: &Host| h.has_addr(IpAddr::V4(VIP));
+    assert!(wait_until(
+        Duration::from_secs(5),
+        Duration::from_millis(10),
+        || up(&lb)
+    ));
+    let get_all = |n: usize| -> BTreeSet<String> {
+        let mut seen = BTreeSet::new();
+        for _ in 0..n {
+            let body = lab.get(None).expect("HTTP through the VIP");
+            seen.insert(body.split(' ').next().unwrap_or_default().to_string());
+        }
+        seen
+    };
+    assert!(
+        wait_until(Duration::from_secs(10), Duration::from_millis(100), || lab
+            .get(None)
+            .is_ok()),
+        "{}",
+        d.log_text()
+    );
+    assert_eq!(get_all(10).len(), 2);
+    d.arm("dataplane-worker", "panic").unwrap();
+    wait_log(
+        &d,
+        "lb-worker-0 failed (injected fault",
+        Duration::from_secs(5),
+    );
+    // Every request answered, by both real servers, after the panic.
+    assert_eq!(get_all(10).len(), 2, "{}", d.log_text());
+    let (_, extra) = e2e::json_dumps(&d).expect("JSON dump");
+    let r = &extra["supervision"]["components"]["balancer workers"];
+    assert_eq!(r["restarts"], 1, "{extra:#}");
+}
+
+/// A stalled checker side must not hold the daemon's signals: a SIGHUP (a reload, which starts
+/// the new configuration's checks on the checker thread), then a SIGTERM a second later. The
+/// daemon releases and exits long before the stall (30 s) ends.
+#[test]
+fn sigterm_after_sighup_takes_effect_with_a_stalled_checker() {
+    require_root!();
+    if !e2e::available(&[Daemon::Vrrpd]) {
+        return;
+    }
+    let lab = Lab::builder().build().unwrap();
+    let a = lab.host("a").clone();
+    let _backend = e2e::http_server(&a, BACKEND, PORT).unwrap();
+    let mut c = node("a", 150, 3, 0.1, VIP4);
+    c.extra_blocks = Some(format!(
+        "virtual_server 192.0.2.100 {PORT} {{\n    delay_loop 0.2\n    real_server {BACKEND} {PORT} {{\n        TCP_CHECK {{\n            connect_timeout 0.3\n        }}\n    }}\n}}"
+    ));
+    let mut d = Daemon::Vrrpd.start(&a, &c.render()).unwrap();
+    let vip = e2e::addr(VIP4);
+    assert!(wait_until(
+        Duration::from_secs(5),
+        Duration::from_millis(10),
+        || a.has_addr(vip)
+    ));
+    d.arm("checker-scheduler", "stall 30000").unwrap();
+    wait_log(&d, "checker-scheduler stalls", Duration::from_secs(5));
+    c.priority = 160;
+    std::fs::write(a.dir.join("vrrpd.conf"), c.render()).unwrap();
+    let pid = nix::unistd::Pid::from_raw(d.pid() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    let t0 = Instant::now();
+    let status = d.terminate_status(Duration::from_secs(15));
+    let took = t0.elapsed();
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "{status:?} after {took:?}:\n{}",
+        d.log_text()
+    );
+    assert!(!a.has_addr(vip), "{}", d.log_text());
+    eprintln!("SIGTERM 1 s after SIGHUP, checker stalled: exited after {took:?}");
+}
