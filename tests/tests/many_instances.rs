@@ -1,35 +1,32 @@
-//! 255 VRRP instances on one link (VRIDs 1..=255, one /32 VIP each, v3 every 100 ms), vrrpd on
-//! both nodes: every instance elects, a crash moves all 255 within one Master_Down_Interval, a
-//! SIGHUP with a harmless change keeps every Master (no advert gap beyond the interval, no
-//! takeover), SIGTERM releases every address, route and rule before exit, and the daemon runs
-//! under systemd's default soft limit of 1024 open files with descriptors independent of N.
+//! Many VRRP instances on one link (VRIDs 1..=N, one /32 VIP each, v3 every 100 ms), vrrpd on
+//! both nodes, each under systemd's default soft limit of 1024 open files: every instance
+//! elects; a SIGHUP with a harmless change keeps every Master (no advert gap beyond the
+//! interval, no takeover); a crash moves all N within one Master_Down_Interval; SIGTERM
+//! releases every address, route and rule before exit.
+//!
+//! CI runs N = 255 (one lab, one sequence). The same sequence at N = 16 and 64, and the
+//! descriptor count at 1 against 255 instances, are ignored by default:
+//!
+//! ```text
+//! cargo test -p vrrp-tests --test many_instances -- --ignored --test-threads=1
+//! ```
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use lab::instbench::{render, render_with, vip, vips_held};
-use lab::{require_root, AdvertSeen, AdvertWatch, Daemon, DaemonProc, Host, Lab};
+use lab::{require_root, AdvertSeen, AdvertWatch, Daemon, Host, Lab};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-const N: usize = 255;
 const ADV: f64 = 0.1;
 /// b's Master_Down_Interval at priority 100: 3 × 100 ms + (256 − 100) / 256 × 100 ms.
 const MDI_B: Duration = Duration::from_micros(360_938);
+/// systemd's default soft open-files limit.
+const NOFILE: u64 = 1024;
 
 fn ready() -> bool {
     lab::e2e::available(&[Daemon::Vrrpd])
-}
-
-/// a (priority 150) Master of every VRID, b (100) Backup of every VRID.
-fn pair(lab: &Lab, extra_a: &str) -> (DaemonProc, DaemonProc) {
-    let b = Daemon::Vrrpd
-        .start(lab.host("b"), &render("many_b", N, 100, ADV, ""))
-        .unwrap();
-    let a = Daemon::Vrrpd
-        .start(lab.host("a"), &render("many_a", N, 150, ADV, extra_a))
-        .unwrap();
-    (a, b)
 }
 
 fn wait_holder(a: &Host, b: &Host, on_a: usize, on_b: usize, timeout: Duration, logs: &str) {
@@ -52,93 +49,77 @@ fn by_vrid(seen: &[AdvertSeen], from: std::net::IpAddr) -> BTreeMap<u8, Vec<Adve
     m
 }
 
-#[test]
-fn all_255_elect_and_a_crash_moves_them_within_the_down_interval() {
-    require_root!();
-    if !ready() {
-        return;
-    }
+/// Routes in table 100 and the rules that look it up.
+fn routes_and_rules(h: &Host) -> (usize, usize) {
+    let count = |args: &[&str], pat: &str| {
+        let o = h.exec("ip", args).unwrap();
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .filter(|l| l.contains(pat))
+            .count()
+    };
+    (
+        count(&["route", "show", "table", "100"], "203.0.113."),
+        count(&["rule", "show"], "lookup 100"),
+    )
+}
+
+/// The whole sequence at `n` instances (see the module's description).
+fn sequence(n: usize) {
     let lab = Lab::builder().build().unwrap();
     let (ha, hb, client) = (lab.host("a"), lab.host("b"), lab.host("client"));
-    let (mut a, b) = pair(&lab, "");
-    wait_holder(ha, hb, N, 0, Duration::from_secs(20), &a.log_text());
+    // Every tenth instance of b also has a virtual route and a rule, for the stop.
+    let cb = render_with("many_b", n, 100, ADV, "", |v| {
+        if v % 10 == 0 {
+            format!(
+                "    virtual_routes {{\n        203.0.113.{v}/32 dev eth0 table 100\n    }}\n    \
+                 virtual_rules {{\n        from 203.0.113.{v}/32 table 100 priority {}\n    }}\n",
+                1000 + v
+            )
+        } else {
+            String::new()
+        }
+    });
+    let mut b = Daemon::Vrrpd.start_nofile(hb, &cb, NOFILE).unwrap();
+    let mut a = Daemon::Vrrpd
+        .start_nofile(ha, &render("many_a", n, 150, ADV, ""), NOFILE)
+        .unwrap();
+
+    // Every instance elects: a Master of every VRID at 150, b silent.
+    wait_holder(ha, hb, n, 0, Duration::from_secs(30), &a.log_text());
     let watch = AdvertWatch::start(client).unwrap();
     std::thread::sleep(Duration::from_millis(500));
-    // Every VRID is a's, at 150; b says nothing.
     let seen = watch.snapshot();
     let from_a = by_vrid(&seen, ha.v4);
-    assert_eq!(from_a.len(), N, "VRIDs heard from a");
+    assert_eq!(from_a.len(), n, "VRIDs heard from a");
     assert!(from_a.values().flatten().all(|s| s.priority == 150));
     assert!(
         by_vrid(&seen, hb.v4).is_empty(),
         "b advertised while Backup"
     );
+    let fds = lab::procstat::group_fds(a.pid());
+    eprintln!("n={n}: a runs with {fds} open descriptors");
+    // Per-instance sockets would need at least one each.
+    assert!(fds < 64, "{fds} descriptors for {n} instances");
 
-    let crash = Instant::now();
-    lab::e2e::crash(&mut a, ha).unwrap();
-    wait_holder(ha, hb, N, N, Duration::from_secs(10), &b.log_text());
-    std::thread::sleep(Duration::from_millis(200));
-    let seen = watch.snapshot();
-    let from_a = by_vrid(&seen, ha.v4);
-    let from_b = by_vrid(&seen, hb.v4);
-    let mut worst = Duration::ZERO;
-    for v in 1..=N as u8 {
-        let last = from_a[&v]
-            .iter()
-            .rfind(|s| s.at <= crash)
-            .expect("a's last")
-            .at;
-        let first = from_b
-            .get(&v)
-            .and_then(|s| s.iter().find(|s| s.at > crash && s.priority == 100))
-            .unwrap_or_else(|| panic!("b never advertised VRID {v}"))
-            .at;
-        worst = worst.max(first - last);
-    }
-    eprintln!(
-        "slowest takeover {:.1} ms after a's last advert (down interval {:.1} ms)",
-        worst.as_secs_f64() * 1e3,
-        MDI_B.as_secs_f64() * 1e3
-    );
-    // One down interval, plus the scheduling of a loaded machine.
-    assert!(
-        worst <= MDI_B + Duration::from_millis(150),
-        "a takeover took {worst:?}"
-    );
-    drop(b);
-}
-
-#[test]
-fn reload_at_255_keeps_every_master_without_a_gap() {
-    require_root!();
-    if !ready() {
-        return;
-    }
-    let lab = Lab::builder().build().unwrap();
-    let (ha, hb, client) = (lab.host("a"), lab.host("b"), lab.host("client"));
-    let (a, b) = pair(&lab, "");
-    wait_holder(ha, hb, N, 0, Duration::from_secs(20), &a.log_text());
-    std::thread::sleep(Duration::from_millis(300));
-    let watch = AdvertWatch::start(client).unwrap();
-    std::thread::sleep(Duration::from_millis(500));
-    // A harmless change for all (router_id) and a real one for VI_7 (its priority).
-    let conf = render_with("many_a_reloaded", N, 150, ADV, "", |v| {
-        if v == 7 {
-            "    preempt_delay 2\n".into()
-        } else {
-            String::new()
-        }
-    });
+    // SIGHUP with a harmless change (router_id): no gap, no takeover.
+    let conf = render("many_a_reloaded", n, 150, ADV, "");
     std::fs::write(ha.dir.join("vrrpd.conf"), conf).unwrap();
     let hup = Instant::now();
     kill(Pid::from_raw(a.pid() as i32), Signal::SIGHUP).unwrap();
-    let end = hup + Duration::from_secs(2);
+    let end = hup + Duration::from_millis(1500);
     while Instant::now() < end {
-        assert_eq!(vips_held(ha), N, "a released VIPs during the reload");
+        assert_eq!(vips_held(ha), n, "a released VIPs during the reload");
         assert_eq!(vips_held(hb), 0, "b took VIPs during a's reload");
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(a.log_text().contains("Reload complete"), "{}", a.log_text());
+    assert!(
+        lab::wait_until(Duration::from_secs(5), Duration::from_millis(20), || a
+            .log_text()
+            .contains("Reload complete")),
+        "{}",
+        a.log_text()
+    );
     let seen = watch.snapshot();
     assert!(
         !seen
@@ -160,7 +141,7 @@ fn reload_at_255_keeps_every_master_without_a_gap() {
         );
     }
     eprintln!(
-        "longest gap between two adverts of one VRID around the reload: {:.1} ms",
+        "n={n}: longest gap between two adverts of one VRID around the reload: {:.1} ms",
         worst.as_secs_f64() * 1e3
     );
     // keepalived's reload leaves the normal interval; two intervals leave room for a loaded
@@ -169,80 +150,97 @@ fn reload_at_255_keeps_every_master_without_a_gap() {
         worst <= Duration::from_millis(200),
         "an advert gap of {worst:?}"
     );
-    drop(b);
-}
 
-#[test]
-fn sigterm_at_255_releases_every_address_route_and_rule() {
-    require_root!();
-    if !ready() {
-        return;
+    // a crashes: b takes every VRID over within its down interval after a's last advert.
+    let crash = Instant::now();
+    lab::e2e::crash(&mut a, ha).unwrap();
+    wait_holder(ha, hb, n, n, Duration::from_secs(10), &b.log_text());
+    std::thread::sleep(Duration::from_millis(200));
+    let seen = watch.snapshot();
+    drop(watch);
+    let (from_a, from_b) = (by_vrid(&seen, ha.v4), by_vrid(&seen, hb.v4));
+    let mut worst = Duration::ZERO;
+    for v in 1..=n as u8 {
+        let last = from_a[&v]
+            .iter()
+            .rfind(|s| s.at <= crash)
+            .expect("a's last")
+            .at;
+        let first = from_b
+            .get(&v)
+            .and_then(|s| s.iter().find(|s| s.at > crash && s.priority == 100))
+            .unwrap_or_else(|| panic!("b never advertised VRID {v}"))
+            .at;
+        worst = worst.max(first - last);
     }
-    let lab = Lab::builder().build().unwrap();
-    let (ha, hb) = (lab.host("a"), lab.host("b"));
-    let b = Daemon::Vrrpd
-        .start(hb, &render("many_b", N, 100, ADV, ""))
-        .unwrap();
-    // Every tenth instance also has a virtual route and a rule.
-    let conf = render_with("many_a", N, 150, ADV, "", |v| {
-        if v % 10 == 0 {
-            format!(
-                "    virtual_routes {{\n        203.0.113.{v}/32 dev eth0 table 100\n    }}\n    \
-                 virtual_rules {{\n        from 203.0.113.{v}/32 table 100 priority {}\n    }}\n",
-                1000 + v
-            )
-        } else {
-            String::new()
-        }
-    });
-    let mut a = Daemon::Vrrpd.start(ha, &conf).unwrap();
-    wait_holder(ha, hb, N, 0, Duration::from_secs(20), &a.log_text());
-    let routes = |h: &Host| {
-        let o = h.exec("ip", &["route", "show", "table", "100"]).unwrap();
-        String::from_utf8_lossy(&o.stdout).lines().count()
-    };
-    let rules = |h: &Host| {
-        let o = h.exec("ip", &["rule", "show"]).unwrap();
-        String::from_utf8_lossy(&o.stdout)
-            .lines()
-            .filter(|l| l.contains("lookup 100"))
-            .count()
-    };
+    eprintln!(
+        "n={n}: slowest takeover {:.1} ms after a's last advert (down interval {:.1} ms)",
+        worst.as_secs_f64() * 1e3,
+        MDI_B.as_secs_f64() * 1e3
+    );
+    // One down interval, plus the scheduling of a loaded machine.
+    assert!(
+        worst <= MDI_B + Duration::from_millis(150),
+        "a takeover took {worst:?}"
+    );
+
+    // SIGTERM to b, Master of everything: every address, route and rule goes before it exits.
+    let with_routes = n / 10;
     assert!(
         lab::wait_until(Duration::from_secs(5), Duration::from_millis(50), || {
-            routes(ha) == N / 10 && rules(ha) == N / 10
+            routes_and_rules(hb) == (with_routes, with_routes)
         }),
-        "routes {} rules {}",
-        routes(ha),
-        rules(ha)
+        "routes and rules: {:?}",
+        routes_and_rules(hb)
     );
     let t = Instant::now();
-    let status = a.terminate_status(Duration::from_secs(10));
+    let status = b.terminate_status(Duration::from_secs(10));
     let took = t.elapsed();
     assert!(
         status.is_some_and(|s| s.success()),
         "{status:?}\n{}",
-        a.log_text()
+        b.log_text()
     );
-    eprintln!(
-        "SIGTERM to exit with {N} instances: {:.1} ms",
-        took.as_secs_f64() * 1e3
-    );
-    assert_eq!(vips_held(ha), 0, "VIPs left behind");
-    assert_eq!(routes(ha), 0, "routes left behind");
-    assert_eq!(rules(ha), 0, "rules left behind");
+    eprintln!("n={n}: SIGTERM to exit {:.1} ms", took.as_secs_f64() * 1e3);
+    assert_eq!(vips_held(hb), 0, "VIPs left behind");
+    assert_eq!(routes_and_rules(hb), (0, 0), "routes or rules left behind");
     assert!(
-        !a.log_text().contains("did not release"),
+        !b.log_text().contains("did not release"),
         "{}",
-        a.log_text()
+        b.log_text()
     );
-    // The priority-0 adverts hand everything over at once.
-    wait_holder(ha, hb, 0, N, Duration::from_secs(5), &b.log_text());
-    drop(b);
 }
 
 #[test]
-fn runs_255_instances_under_1024_open_files() {
+fn at_255_elect_reload_crash_and_stop() {
+    require_root!();
+    if ready() {
+        sequence(255);
+    }
+}
+
+#[test]
+#[ignore = "the CI runs 255; see the module's description"]
+fn at_16_elect_reload_crash_and_stop() {
+    require_root!();
+    if ready() {
+        sequence(16);
+    }
+}
+
+#[test]
+#[ignore = "the CI runs 255; see the module's description"]
+fn at_64_elect_reload_crash_and_stop() {
+    require_root!();
+    if ready() {
+        sequence(64);
+    }
+}
+
+/// The descriptors a daemon holds do not grow with its instances.
+#[test]
+#[ignore = "the CI test bounds the count at 255; see the module's description"]
+fn descriptors_at_1_and_255_instances_are_the_same() {
     require_root!();
     if !ready() {
         return;
@@ -250,30 +248,21 @@ fn runs_255_instances_under_1024_open_files() {
     let lab = Lab::builder().build().unwrap();
     let (ha, hb) = (lab.host("a"), lab.host("b"));
     let one = Daemon::Vrrpd
-        .start_nofile(ha, &render("one", 1, 150, ADV, ""), 1024)
+        .start_nofile(ha, &render("one", 1, 150, ADV, ""), NOFILE)
         .unwrap();
-    assert!(
-        lab::wait_until(
-            Duration::from_secs(10),
-            Duration::from_millis(50),
-            || vips_held(ha) == 1
-        ),
-        "{}",
-        one.log_text()
-    );
+    wait_holder(ha, hb, 1, 0, Duration::from_secs(10), &one.log_text());
     let fds_one = lab::procstat::group_fds(one.pid());
     drop(one);
     let many = Daemon::Vrrpd
-        .start_nofile(ha, &render("many", N, 150, ADV, ""), 1024)
+        .start_nofile(ha, &render("many", 255, 150, ADV, ""), NOFILE)
         .unwrap();
-    wait_holder(ha, hb, N, 0, Duration::from_secs(20), &many.log_text());
+    wait_holder(ha, hb, 255, 0, Duration::from_secs(30), &many.log_text());
     let fds_many = lab::procstat::group_fds(many.pid());
-    eprintln!("open descriptors: {fds_one} with 1 instance, {fds_many} with {N}");
+    eprintln!("open descriptors: {fds_one} with 1 instance, {fds_many} with 255");
     // Equal but for a transient one (a netlink dump, a script's pipe).
     assert!(
         fds_many <= fds_one + 2,
         "descriptors grow with the instances: {fds_one} -> {fds_many}"
     );
-    // Each VIP is the one of its VRID.
-    assert!(ha.has_addr(vip(N).parse().unwrap()));
+    assert!(ha.has_addr(vip(255).parse().unwrap()));
 }

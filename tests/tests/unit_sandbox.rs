@@ -71,7 +71,7 @@ fn conf_a(scripts: &ScriptDir, out: &Path) -> String {
     let o = out.display();
     format!(
         "global_defs {{\n    router_id sandbox_a\n    vrrp_strict\n    enable_script_security\n    \
-         notify_fifo {o}/fifo\n    notify_fifo_script {fifo}\n}}\n\
+         script_user root\n    notify_fifo {o}/fifo\n    notify_fifo_script {fifo}\n}}\n\
          vrrp_script chk {{\n    script \"{chk}\"\n    interval 1\n    user nobody\n}}\n\
          vrrp_instance VI_1 {{\n    state MASTER\n    interface eth0\n    virtual_router_id 51\n    \
          priority 150\n    advert_int 0.1\n    version 3\n    use_vmac\n    \
