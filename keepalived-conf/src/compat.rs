@@ -14,8 +14,8 @@ pub const DIFFERENCES: &[(&str, &str)] = &[
         "refused (the daemon does not start; `-t` fails): vrrpd does not implement IPsec AH yet",
     ),
     (
-        "a `unicast_src_ip` that is not on the interface (yet)",
-        "the daemon stops at start (keepalived runs the instance in FAULT until the address appears); to be lifted with the new instance driver",
+        "a `unicast_src_ip` that is not local",
+        "the instance waits in FAULT as keepalived's does, and leaves FAULT once the address is added (keepalived 2.2.7 stays in FAULT until restarted)",
     ),
     (
         "`version 2` on an IPv6 instance",

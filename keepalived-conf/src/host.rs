@@ -14,6 +14,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub trait Host: Send + Sync + std::fmt::Debug {
     /// Does this network interface exist (in the current namespace)? `None`: not checked.
     fn interface_exists(&self, name: &str) -> Option<bool>;
+    /// The address keepalived sends from on this interface when no source is configured
+    /// (its first IPv4 address, or its IPv6 link-local one). `None`: none, or not checked.
+    fn interface_address(&self, _name: &str, _v6: bool) -> Option<std::net::IpAddr> {
+        None
+    }
     /// A routing table named in iproute2's `rt_tables`.
     fn rt_table(&self, name: &str) -> Option<u32>;
     /// The executable a script line starts with: `Some(Some(path))` when it exists (a bare
@@ -81,6 +86,24 @@ impl Host for RealHost {
             !name.is_empty()
                 && !name.contains('/')
                 && Path::new("/sys/class/net").join(name).exists()
+        })
+    }
+
+    fn interface_address(&self, name: &str, v6: bool) -> Option<std::net::IpAddr> {
+        if !self.checks.interfaces {
+            return None;
+        }
+        nix::ifaddrs::getifaddrs().ok()?.find_map(|a| {
+            if a.interface_name != name {
+                return None;
+            }
+            let addr = a.address?;
+            if v6 {
+                let ip = addr.as_sockaddr_in6()?.ip();
+                ip.is_unicast_link_local().then_some(ip.into())
+            } else {
+                Some(addr.as_sockaddr_in()?.ip().into())
+            }
         })
     }
 
@@ -178,6 +201,8 @@ pub fn rt_tables_lookup(text: &str, name: &str) -> Option<u32> {
 #[derive(Debug, Default)]
 pub struct FakeHost {
     pub interfaces: BTreeSet<String>,
+    /// (interface, is IPv6) → the address keepalived would send from.
+    pub addresses: BTreeMap<(String, bool), std::net::IpAddr>,
     pub programs: BTreeSet<PathBuf>,
     pub users: BTreeSet<String>,
     pub files: BTreeMap<PathBuf, Vec<u8>>,
@@ -195,6 +220,13 @@ impl FakeHost {
 
     pub fn with_interfaces(mut self, names: &[&str]) -> Self {
         self.interfaces.extend(names.iter().map(|s| s.to_string()));
+        self
+    }
+
+    /// An interface with the address keepalived would send from on it.
+    pub fn with_address(mut self, name: &str, addr: std::net::IpAddr) -> Self {
+        self.interfaces.insert(name.into());
+        self.addresses.insert((name.into(), addr.is_ipv6()), addr);
         self
     }
 
@@ -217,6 +249,10 @@ impl FakeHost {
 impl Host for FakeHost {
     fn interface_exists(&self, name: &str) -> Option<bool> {
         Some(self.interfaces.contains(name))
+    }
+
+    fn interface_address(&self, name: &str, v6: bool) -> Option<std::net::IpAddr> {
+        self.addresses.get(&(name.to_string(), v6)).copied()
     }
 
     fn rt_table(&self, name: &str) -> Option<u32> {

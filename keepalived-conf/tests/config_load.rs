@@ -434,3 +434,62 @@ fn lvs_sync_daemon_options_defaults_and_errors() {
         ["Unable to find vrrp instance VI_9 for lvs_syncd - clearing lvs_syncd config"]
     );
 }
+
+#[test]
+fn duplicate_vrids_refused_as_keepalived_does() {
+    use keepalived_conf::FakeHost;
+    use std::sync::Arc;
+    let inst = |name: &str, vrid: u8, extra: &str| {
+        format!(
+            "vrrp_instance {name} {{\n interface eth0\n virtual_router_id {vrid}\n{extra} virtual_ipaddress {{\n  192.0.2.{vrid}\n }}\n}}\n"
+        )
+    };
+    let unicast = |src: &str, peer: &str| format!("{src} unicast_peer {{\n  {peer}\n }}\n");
+    let host = FakeHost::new().with_address("eth0", "192.0.2.1".parse().unwrap());
+    let opts = LoadOptions {
+        host: Arc::new(host),
+        ..LoadOptions::default()
+    };
+    let errors = |text: String| -> Vec<(u32, String)> {
+        let (_, diags) = keepalived_conf::load_str_with(&text, Path::new("d.conf"), &opts);
+        diags
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .map(|d| (d.line, d.message.clone()))
+            .collect()
+    };
+    // Multicast: same VRID, family and interface.
+    let both = inst("A", 51, "") + &inst("B", 51, "");
+    assert_eq!(
+        errors(both),
+        [(
+            8,
+            "A and B both use VRID 51 with IPv4 on interface eth0".to_string()
+        )]
+    );
+    assert!(errors(inst("A", 51, "") + &inst("B", 52, "")).is_empty());
+    // Unicast and multicast are separate VRID spaces.
+    let mixed = inst("A", 51, "") + &inst("B", 51, &unicast("", "192.0.2.2"));
+    assert!(errors(mixed).is_empty());
+    // Unicast: a shared peer from the same source (the interface's when none is given).
+    let shared = inst("A", 51, &unicast("", "192.0.2.2"))
+        + &inst(
+            "B",
+            51,
+            &unicast(" unicast_src_ip 192.0.2.1\n", "192.0.2.2"),
+        );
+    assert_eq!(
+        errors(shared),
+        [(1, "(A) duplicate VRID conflict with B VRID 51".to_string())]
+    );
+    let distinct_peers =
+        inst("A", 51, &unicast("", "192.0.2.2")) + &inst("B", 51, &unicast("", "192.0.2.3"));
+    assert!(errors(distinct_peers).is_empty());
+    let other_source = inst("A", 51, &unicast("", "192.0.2.2"))
+        + &inst(
+            "B",
+            51,
+            &unicast(" unicast_src_ip 192.0.2.9\n", "192.0.2.2"),
+        );
+    assert!(errors(other_source).is_empty());
+}

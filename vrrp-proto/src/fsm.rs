@@ -221,6 +221,12 @@ impl Instance {
         &self.cfg
     }
 
+    /// The source address became known (an instance waits in FAULT until its interface has
+    /// one): it breaks priority ties from now on.
+    pub fn set_primary_addr(&mut self, addr: IpAddr) {
+        self.cfg.primary_addr = addr;
+    }
+
     /// Effective priority, as carried in our adverts.
     pub fn priority(&self) -> u8 {
         self.priority

@@ -362,6 +362,12 @@ impl Instance {
         self.track.effective().fault
     }
 
+    /// The source address became known (the driver held the instance in FAULT with
+    /// [`TrackKey::Source`] until then): it breaks priority ties from now on.
+    pub fn set_primary_addr(&mut self, addr: IpAddr) {
+        self.fsm.set_primary_addr(addr);
+    }
+
     /// The input the last transition came from.
     pub fn last_cause(&self) -> Option<Cause> {
         self.last_cause

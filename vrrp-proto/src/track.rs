@@ -101,6 +101,9 @@ pub enum TrackKey {
     Process(String),
     /// A tracked virtual server's quorum (`track_virtual_server`), by its keepalived name.
     VirtualServer(String),
+    /// The instance's source address: FAULT while its interface has none (or the configured
+    /// `unicast_src_ip` / `mcast_src_ip` is not local), as keepalived does.
+    Source,
 }
 
 /// Every contribution to one instance; unknown objects count as "no effect" until reported.

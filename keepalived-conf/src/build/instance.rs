@@ -580,6 +580,80 @@ pub struct Known<'a> {
     pub lower_explicit: (bool, bool),
 }
 
+/// What keepalived compares to find two instances answering the same virtual router.
+pub struct VridKey {
+    name: String,
+    pos: Pos,
+    v6: bool,
+    vrid: u8,
+    interface: String,
+    src: Option<IpAddr>,
+    peers: Vec<IpAddr>,
+}
+
+/// keepalived refuses two instances with the same VRID and family on one interface and
+/// multicast group (its VRRP process stops), and two unicast instances on one interface
+/// and source address that share a peer. Unicast and multicast are separate VRID spaces.
+pub fn check_vrid_conflicts(keys: &[VridKey], cx: &mut Cx) {
+    // Pairs in keepalived's order, but only within a (family, VRID, interface) group: a file
+    // of many instances stays linear.
+    let mut groups: std::collections::HashMap<_, Vec<&VridKey>> = Default::default();
+    for k in keys {
+        groups
+            .entry((k.v6, k.vrid, &k.interface))
+            .or_default()
+            .push(k);
+    }
+    // The host's address of an interface, asked once.
+    let mut iface_addr = std::collections::HashMap::new();
+    for a in keys {
+        let group = &groups[&(a.v6, a.vrid, &a.interface)];
+        let later = group.iter().skip_while(|k| !std::ptr::eq(**k, a)).skip(1);
+        for b in later {
+            match (a.peers.is_empty(), b.peers.is_empty()) {
+                (true, true) => {
+                    if cx.host.interface_exists(&a.interface) == Some(false) {
+                        continue;
+                    }
+                    let family = if a.v6 { 6 } else { 4 };
+                    cx.push(Diagnostic::error(
+                        &b.pos,
+                        format!(
+                            "{} and {} both use VRID {} with IPv{family} on interface {}",
+                            a.name, b.name, a.vrid, a.interface
+                        ),
+                    ));
+                }
+                (false, false) => {
+                    if !a.peers.iter().any(|p| b.peers.contains(p)) {
+                        continue;
+                    }
+                    // Without a configured source keepalived compares the interface's
+                    // address; when that is unknown there is no conflict yet.
+                    let mut src = |k: &VridKey| {
+                        k.src.or_else(|| {
+                            *iface_addr
+                                .entry((k.interface.clone(), k.v6))
+                                .or_insert_with(|| cx.host.interface_address(&k.interface, k.v6))
+                        })
+                    };
+                    let (sa, sb) = (src(a), src(b));
+                    if sa.is_some() && sa == sb {
+                        cx.push(Diagnostic::error(
+                            &a.pos,
+                            format!(
+                                "({}) duplicate VRID conflict with {} VRID {}",
+                                a.name, b.name, a.vrid
+                            ),
+                        ));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
 impl InstDraft {
     /// The family the addresses read so far set: keepalived decides on the first one.
     fn family(&self) -> Option<bool> {
@@ -588,6 +662,19 @@ impl InstDraft {
             .map(|v| v.value.addr.is_ipv6())
             .or(self.src_ip.as_ref().map(|s| s.value.is_ipv6()))
             .or(self.native_ipv6.as_ref().map(|_| true))
+    }
+
+    /// Its identity for [`check_vrid_conflicts`], when it has a VRID and an interface.
+    pub fn vrid_key(&self) -> Option<VridKey> {
+        Some(VridKey {
+            name: self.name.value.clone(),
+            pos: self.pos.clone(),
+            v6: self.family().unwrap_or(false),
+            vrid: self.vrid?,
+            interface: self.interface.as_ref()?.value.clone(),
+            src: self.src_ip.as_ref().map(|s| s.value),
+            peers: self.peers.iter().map(|p| p.value).collect(),
+        })
     }
 
     /// The instance keepalived would run, or `None` when keepalived's VRRP process refuses

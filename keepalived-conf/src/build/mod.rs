@@ -294,10 +294,12 @@ impl Draft {
             global: &global,
             lower_explicit,
         };
+        let keys: Vec<_> = self.instances.iter().filter_map(|i| i.vrid_key()).collect();
         let mut instances: Vec<_> = std::mem::take(&mut self.instances)
             .into_iter()
             .filter_map(|i| i.resolve(&known, cx))
             .collect();
+        instance::check_vrid_conflicts(&keys, cx);
         let sync_groups =
             track::resolve_sync_groups(std::mem::take(&mut self.sync_groups), &instances, cx);
         global.lvs_sync_daemon = sync_daemon.and_then(|s| s.resolve(&instances, cx));

@@ -37,9 +37,11 @@ pub fn decode(payload: &[u8], meta: &RxMeta, expect: &Expect) -> Result<Advert, 
         return Err(DropReason::BadType);
     }
     body.verify_checksum(payload, meta, expect.version)?;
-    let auth = body.auth(hdr.auth_type)?;
+    let mut auth = body.auth(hdr.auth_type)?;
     if expect.version == Version::V2 {
         match (auth, expect.auth) {
+            // The AH header around the advert was checked with our key before it got here.
+            (Auth::Ah(_), Auth::Ah(key)) => auth = Auth::Ah(key),
             (got, want) if got == want => {}
             (Auth::Pass(_), Auth::Pass(_)) => return Err(DropReason::AuthFailure),
             _ => return Err(DropReason::AuthTypeMismatch),
@@ -181,14 +183,14 @@ impl<'a> Body<'a> {
     }
 
     /// The v2 auth field as a value ([`Auth::None`] for v3). Data after auth type 0 is ignored,
-    /// as RFC 3768 §5.3.6.1 says. AH is a known type that is never ours; any other type is
-    /// invalid (keepalived's two counters).
+    /// as RFC 3768 §5.3.6.1 says. AH comes back keyless (the key is not on the wire); any
+    /// other type is invalid (keepalived's two counters).
     fn auth(&self, auth_type: u8) -> Result<Auth, DropReason> {
         match self.auth_data {
             None => Ok(Auth::None),
             Some(_) if auth_type == AUTH_NONE => Ok(Auth::None),
             Some(data) if auth_type == AUTH_PASS => Ok(Auth::Pass(*data)),
-            Some(_) if auth_type == AUTH_AH => Err(DropReason::AuthTypeMismatch),
+            Some(_) if auth_type == AUTH_AH => Ok(Auth::Ah([0; AUTH_LEN])),
             Some(_) => Err(DropReason::BadAuthType),
         }
     }

@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 
-use super::wire::{self, AUTH_LEN, AUTH_NONE, AUTH_PASS, HEADER_LEN, TYPE_ADVERT};
+use super::wire::{self, AUTH_AH, AUTH_LEN, AUTH_NONE, AUTH_PASS, HEADER_LEN, TYPE_ADVERT};
 use super::{Advert, Auth, Version};
 
 impl Advert {
@@ -58,6 +58,7 @@ impl Advert {
                 let auth_type = match self.auth {
                     Auth::None => AUTH_NONE,
                     Auth::Pass(_) => AUTH_PASS,
+                    Auth::Ah(_) => AUTH_AH,
                 };
                 let secs = (self.max_adver_int / 100).min(u16::from(u8::MAX)) as u8;
                 buf.extend_from_slice(&[auth_type, secs]);
@@ -76,9 +77,10 @@ impl Advert {
         }
         let acc = match self.version {
             Version::V2 => {
-                // Auth data is always present in v2; zeros when there is no password.
+                // Auth data is always present in v2; zeros but for a password (AH protects the
+                // packet from outside it).
                 let data = match self.auth {
-                    Auth::None => [0; AUTH_LEN],
+                    Auth::None | Auth::Ah(_) => [0; AUTH_LEN],
                     Auth::Pass(p) => p,
                 };
                 buf.extend_from_slice(&data);

@@ -9,6 +9,7 @@
 
 use std::net::IpAddr;
 
+pub mod ah;
 mod decode;
 mod encode;
 pub mod ipv4;
@@ -36,13 +37,16 @@ pub enum Version {
     V3,
 }
 
-/// v2 authentication (RFC 3768 §5.3.6). AH is refused at config load.
+/// v2 authentication (RFC 3768 §5.3.6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Auth {
     #[default]
     None,
     /// Simple text password: the first 8 bytes, zero padded, as keepalived sends it.
     Pass([u8; 8]),
+    /// IPsec AH ([`ah`]) keyed with the password's first 8 bytes, zero padded. The advert
+    /// itself carries auth type 2 and zeros; the AH header around it authenticates it.
+    Ah([u8; 8]),
 }
 
 /// One decoded (or to-be-encoded) advertisement.
@@ -103,12 +107,15 @@ pub enum DropReason {
     /// v2 authentication type other than 0 (none), 1 (password) or 2 (AH).
     #[error("invalid authentication type")]
     BadAuthType,
-    /// v2 authentication type not ours (AH is never ours: refused at config load).
+    /// v2 authentication type not ours.
     #[error("authentication type mismatch")]
     AuthTypeMismatch,
-    /// v2 password not ours.
+    /// v2 password not ours, or an AH packet whose ICV or SPI does not check out.
     #[error("authentication failure")]
     AuthFailure,
+    /// An AH sequence number already seen (a replayed advert).
+    #[error("AH sequence number already seen")]
+    AhReplay,
     #[error("advertisement interval mismatch (v2)")]
     IntervalMismatch,
     #[error("malformed IP header")]

@@ -284,12 +284,13 @@ fn drop_auth_mismatch() {
         decode(&v.payload(), &v.meta(), &e),
         Err(DropReason::AuthTypeMismatch)
     );
-    // AH (type 2) is a type we never use: a mismatch, and not representable.
+    // AH (type 2) when a password is expected: a mismatch. Unchecked, it reads as AH without
+    // a key (the key is never on the wire).
     let (mut p, m, e) = v2();
     p[4] = 2;
     fix_checksum(&mut p, &m, false);
     assert_eq!(decode(&p, &m, &e), Err(DropReason::AuthTypeMismatch));
-    assert_eq!(decode_unchecked(&p, &m), Err(DropReason::AuthTypeMismatch));
+    assert_eq!(decode_unchecked(&p, &m).unwrap().auth, Auth::Ah([0; 8]));
     // Any other type is invalid ("Invalid Type").
     let (mut p, m, e) = v2();
     p[4] = 3;

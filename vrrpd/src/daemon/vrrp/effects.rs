@@ -75,6 +75,8 @@ pub enum Job {
     /// A Master's tracked objects some deletion may have hit: reported back as lost when one
     /// is really gone (not the late echo of our own removal).
     CheckDeleted(Id, Vec<Key>),
+    /// The instance waits for its source address: look for it (reported back when found).
+    FindSource(Id),
     /// The instance is gone (after its shutdown effects); `remove_vmac`: delete its VMAC.
     Uninstall {
         id: Id,
@@ -91,6 +93,12 @@ pub enum Job {
 pub enum Feedback {
     /// A tracked object of this Master is gone.
     Lost(Id),
+    /// The source address the instance waited for is there: `found` is plan `from` with it.
+    Source {
+        id: Id,
+        from: Arc<Plan>,
+        found: Arc<Plan>,
+    },
 }
 
 /// Runs the effects until the job channel closes.
@@ -201,6 +209,16 @@ impl Executor {
             }
             Job::Group(g, e) => self.group(g, e),
             Job::CheckDeleted(id, keys) => self.check_deleted(id, keys).await,
+            Job::FindSource(id) => {
+                let Some(io) = self.ios.get_mut(&id) else {
+                    return;
+                };
+                if let Some(found) = io.plan.with_source_found(&self.nl).await {
+                    let found = Arc::new(found);
+                    let from = std::mem::replace(&mut io.plan, found.clone());
+                    let _ = self.feedback.send(Feedback::Source { id, from, found });
+                }
+            }
             Job::Uninstall { id, remove_vmac } => {
                 if let Some(mut io) = self.ios.remove(&id) {
                     io.sysctls.restore();

@@ -53,6 +53,9 @@ use plan::Plan;
 /// Batches read from one socket per wakeup before the others and the timers get their turn.
 const READ_BUDGET: usize = 4;
 
+/// How often instances waiting for their source address ([`plan::SourceWait`]) look for it.
+const SOURCE_POLL: Duration = Duration::from_secs(1);
+
 /// Why the loop stopped without being asked to.
 #[derive(Debug, thiserror::Error)]
 pub enum Failure {
@@ -203,6 +206,7 @@ enum Wake {
     Deleted(Option<Key>),
     Track(Option<TrackMsg>),
     Readable,
+    SourceCheck,
 }
 
 /// The VRRP loop.
@@ -232,6 +236,8 @@ pub struct Engine {
     /// Adverts to send at the end of this wakeup: (socket, bytes, instance, destination).
     outbox: Vec<(usize, Vec<u8>, Id, usize)>,
     log_unknown_vrids: bool,
+    /// Runs while an instance waits for its source address.
+    source_poll: Option<tokio::time::Interval>,
 }
 
 impl Engine {
@@ -269,6 +275,7 @@ impl Engine {
             out: Vec::new(),
             outbox: Vec::new(),
             log_unknown_vrids: false,
+            source_poll: None,
         };
         Ok((engine, Handle { tx }))
     }
@@ -322,6 +329,7 @@ impl Engine {
                 d = recv_deletion(&mut self.deletions) => Wake::Deleted(d),
                 t = recv_track(&mut self.tracks) => Wake::Track(t),
                 () = std::future::poll_fn(|cx| poll_readable(links, cx)) => Wake::Readable,
+                () = source_tick(&mut self.source_poll) => Wake::SourceCheck,
             };
             fault_inject::point("vrrp-loop");
             match wake {
@@ -339,6 +347,10 @@ impl Engine {
                     self.node.handle_timeout(now, &mut self.out);
                 }
                 Wake::Feedback(Some(Feedback::Lost(id))) => self.feed(id, Event::Lost),
+                Wake::Feedback(Some(Feedback::Source { id, from, found })) => {
+                    self.source_found(id, &from, found)
+                }
+                Wake::SourceCheck => self.find_sources()?,
                 Wake::Feedback(None) => return Err(Failure::Effects),
                 Wake::Link(Some((ifindex, up))) => self.link_changed(ifindex, up),
                 Wake::Link(None) => {}
@@ -540,6 +552,63 @@ impl Engine {
         }
     }
 
+    /// Asks the effects task to look for the source addresses instances wait for; the poll
+    /// stops when none waits.
+    fn find_sources(&mut self) -> Result<(), Failure> {
+        let waiting: Vec<Id> = self
+            .order
+            .iter()
+            .copied()
+            .filter(|id| {
+                self.slots[id.index()]
+                    .as_ref()
+                    .is_some_and(|s| s.plan.source_wait.is_some())
+            })
+            .collect();
+        if waiting.is_empty() {
+            self.source_poll = None;
+        }
+        for id in waiting {
+            self.jobs
+                .send(Job::FindSource(id))
+                .map_err(|_| Failure::Effects)?;
+        }
+        Ok(())
+    }
+
+    /// The source address instance `id` waited for is there (unless a reload replaced the plan
+    /// it was found for): adverts go from it, and the FAULT it caused clears.
+    fn source_found(&mut self, id: Id, from: &Arc<Plan>, found: Arc<Plan>) {
+        let Some(Some(slot)) = self.slots.get_mut(id.index()) else {
+            return;
+        };
+        if !Arc::ptr_eq(&slot.plan, from) {
+            return;
+        }
+        let src = found.dest.src;
+        info!("({}) source address {src} is now available", found.name);
+        slot.plan = found;
+        if let Some(inst) = self.node.get_mut(id) {
+            inst.set_primary_addr(src);
+        }
+        self.feed(id, Event::Track(TrackKey::Source, Contribution::Delta(0)));
+    }
+
+    /// An instance whose source address is not there starts in FAULT, with keepalived's words,
+    /// and the poll looks for the address.
+    fn source_event(&mut self, id: Id, plan: &Plan) {
+        let Some(wait) = plan.source_wait else {
+            return;
+        };
+        wait.log_fault(&plan.name);
+        self.feed(id, Event::Track(TrackKey::Source, Contribution::Fault));
+        if self.source_poll.is_none() {
+            let mut poll = tokio::time::interval(SOURCE_POLL);
+            poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            self.source_poll = Some(poll);
+        }
+    }
+
     fn drain_tracks(&mut self) {
         while let Some(t) = self.tracks.as_mut().and_then(|r| r.try_recv().ok()) {
             self.track(t);
@@ -734,6 +803,7 @@ impl Engine {
                         leftovers.push(id);
                     }
                     self.link_event(id, &plan);
+                    self.source_event(id, &plan);
                     self.starting.push((
                         id,
                         Event::Start {
@@ -778,6 +848,7 @@ impl Engine {
                         );
                     }
                     self.link_event(id, &plan);
+                    self.source_event(id, &plan);
                     self.starting.push((
                         id,
                         Event::Start {
@@ -935,6 +1006,16 @@ async fn recv_deletion(rx: &mut Option<broadcast::Receiver<Key>>) -> Option<Key>
     }
 }
 
+/// The next look for source addresses; never when none is awaited.
+async fn source_tick(poll: &mut Option<tokio::time::Interval>) {
+    match poll {
+        Some(p) => {
+            p.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
 async fn recv_track(rx: &mut Option<mpsc::Receiver<TrackMsg>>) -> Option<TrackMsg> {
     match rx {
         Some(r) => r.recv().await,
@@ -1000,6 +1081,7 @@ fn status_of(slot: &Slot, inst: &Instance) -> InstanceStatus {
                     TrackKey::File(n) => ("file", n.clone()),
                     TrackKey::Process(n) => ("process", n.clone()),
                     TrackKey::VirtualServer(n) => ("virtual_server", n.clone()),
+                    TrackKey::Source => ("source_address", p.dest.src.to_string()),
                 };
                 let delta = match c {
                     Contribution::Delta(d) => Some(*d),

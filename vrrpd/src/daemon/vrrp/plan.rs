@@ -53,6 +53,9 @@ pub struct Plan {
     pub lastgasp: Vec<u8>,
     /// `promote_secondaries` on the interface.
     pub promote_secondaries: bool,
+    /// The source address is not there yet: the instance waits in FAULT until it is, with a
+    /// stand-in source ([`SourceWait::placeholder`]).
+    pub source_wait: Option<SourceWait>,
 }
 
 impl Plan {
@@ -117,18 +120,10 @@ pub async fn resolve(
     {
         bail!("IPv4 and IPv6 virtual addresses in one instance");
     }
-    let src = match inst.src_ip {
-        Some(ip) => ip,
-        None => {
-            let own = lookups.addresses(nl, link.index).await?;
-            primary_address(own, v6, inst.addresses()).with_context(|| {
-                format!(
-                    "{} has no usable {} address",
-                    inst.interface,
-                    if v6 { "IPv6 link-local" } else { "IPv4" }
-                )
-            })?
-        }
+    let own = lookups.addresses(nl, link.index).await?;
+    let (src, source_wait) = match resolve_source(inst.src_ip, own, v6, inst.addresses()) {
+        Ok(src) => (src, None),
+        Err(wait) => (wait.placeholder(), Some(wait)),
     };
     let group = if v6 {
         IpAddr::V6(global.mcast_group6)
@@ -289,8 +284,103 @@ pub async fn resolve(
         tracked,
         lastgasp,
         promote_secondaries: inst.promote_secondaries,
+        source_wait,
     };
     Ok((plan, made))
+}
+
+impl Plan {
+    /// The source address this plan waits for, if the interface has it now: the plan with it
+    /// (adverts from it, the supervisor's recipe rebuilt), or `None` while it is not there.
+    pub async fn with_source_found(&self, nl: &Netlink) -> Option<Plan> {
+        let wait = self.source_wait?;
+        let own = match nl.addresses(self.link.index).await {
+            Ok(own) => own,
+            Err(e) => {
+                tracing::debug!(error = %e, "reading the interface's addresses failed");
+                return None;
+            }
+        };
+        let vips = self.vips.iter().map(|(v, _)| v);
+        let src = resolve_source(wait.configured, &own, wait.v6, vips).ok()?;
+        let mut p = self.clone();
+        p.source_wait = None;
+        p.core.vrrp.primary_addr = src;
+        p.dest = Destination::new(src, p.vrrp_link.index, p.group, &p.peers, p.dest.ttl);
+        if let (Some((v, _)), IpAddr::V6(s)) = (&mut p.vmac_source, src) {
+            *v = crate::vmac::source_address(s);
+        }
+        let release = fsm::Instance::new(p.core.vrrp.clone()).release_advert();
+        p.lastgasp = super::super::lastgasp::recipe(
+            nl,
+            &super::super::lastgasp::Holdings {
+                dest: &p.dest,
+                advert: &release,
+                vips: &p.vips,
+                routes: &p.routes,
+                rules: &p.rules,
+                vmac_source: p.vmac_source.as_ref(),
+            },
+        )
+        .await;
+        Some(p)
+    }
+}
+
+/// An instance's source address that is not there yet. keepalived puts such an instance in
+/// FAULT rather than stopping: an interface without an IPv4 address (until one is added), a
+/// `unicast_src_ip` / `mcast_src_ip` that is not local (keepalived 2.2.7 stays in FAULT for
+/// good; vrrpd leaves it once the address is added).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceWait {
+    configured: Option<IpAddr>,
+    v6: bool,
+}
+
+impl SourceWait {
+    /// Stands in for the source until it is known (nothing is sent in FAULT).
+    fn placeholder(&self) -> IpAddr {
+        match (self.configured, self.v6) {
+            (Some(a), _) => a,
+            (None, false) => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            (None, true) => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+        }
+    }
+
+    /// keepalived's words.
+    pub fn log_fault(&self, name: &str) {
+        match self.configured {
+            Some(a) => {
+                warn!("bind unicast_src {a} failed 99 - Cannot assign requested address");
+                warn!("({name}): entering FAULT state (src address not configured)");
+            }
+            None if self.v6 => {
+                warn!("({name}) entering FAULT state (no IPv6 link local address for interface)")
+            }
+            None => warn!("({name}) entering FAULT state (no IPv4 address for interface)"),
+        }
+    }
+}
+
+/// The source address as keepalived picks it: the configured one if it is local (keepalived
+/// binds to it), else the interface's primary address.
+fn resolve_source<'a>(
+    configured: Option<IpAddr>,
+    own: &[(IpAddr, u8)],
+    v6: bool,
+    vips: impl Iterator<Item = &'a VirtualAddress>,
+) -> Result<IpAddr, SourceWait> {
+    let wait = SourceWait { configured, v6 };
+    match configured {
+        Some(a) if own.iter().any(|(o, _)| *o == a) || is_local(a) => Ok(a),
+        Some(_) => Err(wait),
+        None => primary_address(own, v6, vips).ok_or(wait),
+    }
+}
+
+/// Whether `addr` is an address of this host (on any interface), as a bind to it tells.
+fn is_local(addr: IpAddr) -> bool {
+    std::net::UdpSocket::bind(std::net::SocketAddr::new(addr, 0)).is_ok()
 }
 
 /// The keys of what a Master tracks: keepalived tracks every address and rule unless
