@@ -339,28 +339,34 @@ type CpuPoint = (f64, f64, f64);
 
 /// The whole matrix, as JSON.
 pub fn run(spec: &Spec, progress: &mut dyn FnMut(&str)) -> Result<serde_json::Value> {
+    let load_start = loadavg();
     let mut results = Vec::new();
     let mut lines: BTreeMap<(String, String), Vec<CpuPoint>> = BTreeMap::new();
     for &adv in &spec.advert_ints {
         for &n in &spec.counts {
-            for &d in &spec.daemons {
-                let mut runs = Vec::new();
-                let mut errors = Vec::new();
-                for i in 0..spec.runs {
+            // The daemons alternate run by run, so a change in the machine's load falls on
+            // both.
+            let mut runs: Vec<Vec<Run>> = vec![Vec::new(); spec.daemons.len()];
+            let mut errors: Vec<Vec<String>> = vec![Vec::new(); spec.daemons.len()];
+            for i in 0..spec.runs {
+                for (k, &d) in spec.daemons.iter().enumerate() {
                     match run_once(d, n, adv, spec.window, progress) {
                         Ok(r) => {
                             progress(&format!("{d} n={n} advert_int={adv} run {}: {r:?}", i + 1));
-                            runs.push(r);
+                            runs[k].push(r);
                         }
                         Err(e) => {
                             progress(&format!(
                                 "{d} n={n} advert_int={adv} run {}: FAILED {e}",
                                 i + 1
                             ));
-                            errors.push(e.to_string());
+                            errors[k].push(e.to_string());
                         }
                     }
                 }
+            }
+            for (k, &d) in spec.daemons.iter().enumerate() {
+                let runs = &runs[k];
                 let col = |f: fn(&Run) -> f64| runs.iter().map(f).collect::<Vec<_>>();
                 let m = col(|r| r.master_cpu_s_per_min);
                 let b = col(|r| r.backup_cpu_s_per_min);
@@ -386,7 +392,7 @@ pub fn run(spec: &Spec, progress: &mut dyn FnMut(&str)) -> Result<serde_json::Va
                     "reload_takeovers": stats(&col(|r| r.reload_takeovers as f64)),
                     "stop_exit_ms": stats(&col(|r| r.stop_exit_ms)),
                     "stop_vips_left": stats(&col(|r| r.stop_vips_left as f64)),
-                    "errors": errors,
+                    "errors": errors[k],
                 }));
             }
         }
@@ -425,7 +431,16 @@ pub fn run(spec: &Spec, progress: &mut dyn FnMut(&str)) -> Result<serde_json::Va
         "results": results,
         "cpu_slope": slopes,
         "period_10ms": period,
+        "loadavg_start": load_start,
+        "loadavg_end": loadavg(),
     }))
+}
+
+/// The machine's load averages (1, 5, 15 minutes): other work on a shared machine.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
