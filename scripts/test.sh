@@ -7,11 +7,20 @@ cd "$(dirname "$0")/.."
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
+    # keepalived and frr are peers for interop tests, run in the tests' namespaces only: no
+    # service may start on the host when they are installed (policy-rc.d, if none is there).
+    no_start=
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        no_start=/usr/sbin/policy-rc.d
+        printf '#!/bin/sh\nexit 101\n' >"$no_start"
+        chmod 755 "$no_start"
+    fi
     apt-get install -y -qq --no-install-recommends \
-        iproute2 iputils-ping tcpdump tshark keepalived procps psmisc python3 \
+        iproute2 iputils-ping tcpdump tshark keepalived frr procps psmisc python3 \
         nftables nginx-light wrk haproxy prometheus \
         debhelper lintian man-db bash-completion strace libcap2-bin util-linux systemd curl \
         vagrant vagrant-libvirt >/dev/null
+    [ -z "$no_start" ] || rm -f "$no_start"
 fi
 
 cargo fmt --all -- --check

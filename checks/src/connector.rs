@@ -53,7 +53,7 @@ const BATCH: usize = 256;
 
 impl Connector {
     /// A new epoll instance on the current tokio reactor.
-    pub fn new() -> io::Result<Self> {
+    pub(crate) fn new() -> io::Result<Self> {
         let epoll = EpollFd::new(Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?);
         let epoll = Registered::new(epoll, Interest::READABLE)?;
         Ok(Self {
@@ -67,7 +67,7 @@ impl Connector {
 
     /// Watch a socket whose connect started at `now`, until it is writable or `timeout` passes.
     /// `now` must not go backwards between calls.
-    pub fn watch(
+    pub(crate) fn watch(
         &mut self,
         sock: Socket,
         checker: usize,
@@ -87,13 +87,13 @@ impl Connector {
     }
 
     /// The earliest deadline still pending (possibly of a connect already finished).
-    pub fn next_deadline(&self) -> Option<Instant> {
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
         self.flights.next_deadline()
     }
 
     /// Take what the kernel has ready, without judging it yet (cheap: no per-socket syscall).
     /// Ready when anything was taken; otherwise the task is woken when epoll has events.
-    pub fn poll_collect(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+    pub(crate) fn poll_collect(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let before = self.ready.len();
         // Stops at Pending, or if the reactor failed (nothing becomes ready through it then).
         while let Poll::Ready(Ok(mut guard)) = self.epoll.poll_read_ready(cx) {
@@ -117,7 +117,7 @@ impl Connector {
 
     /// One non-blocking epoll_wait into the ready list, whatever the reactor knows (used between
     /// dispatches, so that finished connects are seen and closed during a long burst).
-    pub fn collect(&mut self) -> usize {
+    pub(crate) fn collect(&mut self) -> usize {
         collect_into(
             self.epoll.get_ref().get(),
             &mut self.events,
@@ -127,12 +127,12 @@ impl Connector {
     }
 
     /// Whether collected events wait to be judged.
-    pub fn has_ready(&self) -> bool {
+    pub(crate) fn has_ready(&self) -> bool {
         !self.ready.is_empty()
     }
 
     /// Judge and close up to `max` collected connects.
-    pub fn finish_ready(&mut self, max: usize, out: &mut Vec<Finished>) {
+    pub(crate) fn finish_ready(&mut self, max: usize, out: &mut Vec<Finished>) {
         let take = max.min(self.ready.len());
         let start = self.ready.len() - take;
         for i in start..self.ready.len() {
@@ -154,7 +154,7 @@ impl Connector {
     /// Give up on connects whose deadline passed.
     /// Deadlines of connects that already finished are dropped from the front too, so that the
     /// scheduler's timer is not armed for them.
-    pub fn expire(&mut self, now: Instant, out: &mut Vec<Finished>) {
+    pub(crate) fn expire(&mut self, now: Instant, out: &mut Vec<Finished>) {
         self.flights.expire(now, |_, f, at| {
             out.push(Finished {
                 checker: f.checker,

@@ -26,7 +26,7 @@ pub(crate) struct Flights<T> {
 }
 
 impl<T> Flights<T> {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             slots: Vec::new(),
             free: Vec::new(),
@@ -37,7 +37,7 @@ impl<T> Flights<T> {
     /// Stores the flight `make` builds from its slot and generation (it may need them first,
     /// as an epoll token or in a queued packet), due to end `timeout` after `now`. `now` must
     /// not go backwards between calls. When `make` fails nothing is stored.
-    pub fn insert(
+    pub(crate) fn insert(
         &mut self,
         now: Instant,
         timeout: Duration,
@@ -76,19 +76,19 @@ impl<T> Flights<T> {
     }
 
     /// The flight in `slot`, if it is still the one of `generation`.
-    pub fn get(&self, slot: u32, generation: u32) -> Option<&T> {
+    pub(crate) fn get(&self, slot: u32, generation: u32) -> Option<&T> {
         let s = self.slots.get(slot as usize)?;
         (s.generation == generation).then_some(s.flight.as_ref()?)
     }
 
     /// The flight in `slot` and its generation.
-    pub fn current(&self, slot: u32) -> Option<(&T, u32)> {
+    pub(crate) fn current(&self, slot: u32) -> Option<(&T, u32)> {
         let s = self.slots.get(slot as usize)?;
         Some((s.flight.as_ref()?, s.generation))
     }
 
     /// Ends the flight in `slot` and frees the slot.
-    pub fn release(&mut self, slot: u32) -> Option<T> {
+    pub(crate) fn release(&mut self, slot: u32) -> Option<T> {
         let s = self.slots.get_mut(slot as usize)?;
         let f = s.flight.take()?;
         s.generation = s.generation.wrapping_add(1);
@@ -97,7 +97,7 @@ impl<T> Flights<T> {
     }
 
     /// The earliest deadline still pending (possibly of a flight already ended).
-    pub fn next_deadline(&self) -> Option<Instant> {
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
         self.deadlines
             .iter()
             .filter_map(|(_, q)| q.front().map(|(at, _, _)| *at))
@@ -107,7 +107,7 @@ impl<T> Flights<T> {
     /// Ends the flights whose deadline passed, handing each to `expired` with its slot and
     /// deadline. Deadlines of flights that already ended are dropped from the front too, so
     /// that no timer is armed for them.
-    pub fn expire(&mut self, now: Instant, mut expired: impl FnMut(u32, T, Instant)) {
+    pub(crate) fn expire(&mut self, now: Instant, mut expired: impl FnMut(u32, T, Instant)) {
         for q in 0..self.deadlines.len() {
             while let Some((at, slot, generation)) = self.deadlines[q].1.front().copied() {
                 let stale = self.slots[slot as usize].generation != generation;

@@ -96,14 +96,6 @@ impl Timers {
     pub fn fall(&self) -> u32 {
         self.retry.saturating_add(1)
     }
-
-    /// Worst-case time from a break to the down verdict once the checker is running:
-    /// `delay_loop + retry × delay_before_retry + (retry + 1) × connect_timeout`.
-    pub fn detection_bound(&self) -> Duration {
-        self.delay_loop
-            + self.delay_before_retry * self.retry
-            + self.connect_timeout * self.retry.saturating_add(1)
-    }
 }
 
 /// Timer keywords that may appear at the virtual server, real server or checker level; `None`

@@ -170,7 +170,7 @@ pub(crate) struct Synner {
 
 impl Synner {
     /// Open the raw socket and reserve the ports of the families asked for.
-    pub fn new(v4: bool, v6: bool) -> io::Result<Self> {
+    pub(crate) fn new(v4: bool, v6: bool) -> io::Result<Self> {
         Ok(Self {
             v4: v4.then(|| Family::open(false)).transpose()?,
             v6: v6.then(|| Family::open(true)).transpose()?,
@@ -185,7 +185,7 @@ impl Synner {
 
     /// Queue a SYN to `dest` (sent by the next [`Synner::flush`]), from `bindto` or the address
     /// the kernel would pick. `now` must not go backwards between calls.
-    pub fn start(
+    pub(crate) fn start(
         &mut self,
         checker: usize,
         dest: SocketAddr,
@@ -260,14 +260,14 @@ impl Synner {
     /// Hand the queued SYNs to the kernel, a batch per system call. A SYN the kernel refuses
     /// (no route, …) fails its probe; when the socket's buffer is full the rest wait for
     /// [`Synner::poll_flush`].
-    pub fn flush(&mut self) {
+    pub(crate) fn flush(&mut self) {
         for fam in [self.v4.as_mut(), self.v6.as_mut()].into_iter().flatten() {
             flush_family(fam.raw.get_ref(), &mut fam.outbox, &mut self.ready);
         }
     }
 
     /// Send what [`Synner::flush`] could not, as the sockets become writable.
-    pub fn poll_flush(&mut self, cx: &mut Context<'_>) {
+    pub(crate) fn poll_flush(&mut self, cx: &mut Context<'_>) {
         for fam in [self.v4.as_mut(), self.v6.as_mut()].into_iter().flatten() {
             while !fam.outbox.is_empty() {
                 let Poll::Ready(Ok(mut guard)) = fam.raw.poll_write_ready(cx) else {
@@ -281,7 +281,7 @@ impl Synner {
     }
 
     /// Whether SYNs wait to be sent.
-    pub fn has_outgoing(&self) -> bool {
+    pub(crate) fn has_outgoing(&self) -> bool {
         [self.v4.as_ref(), self.v6.as_ref()]
             .into_iter()
             .flatten()
@@ -289,13 +289,13 @@ impl Synner {
     }
 
     /// The earliest deadline still pending (possibly of a probe already answered).
-    pub fn next_deadline(&self) -> Option<Instant> {
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
         self.flights.next_deadline()
     }
 
     /// Read the answers the sockets hold. Ready when any probe was answered; otherwise the task
     /// is woken when a socket becomes readable.
-    pub fn poll_collect(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+    pub(crate) fn poll_collect(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let before = self.ready.len();
         let read_from = self.drained_at;
         let started = Instant::now();
@@ -341,7 +341,7 @@ impl Synner {
 
     /// Read what the sockets hold, whatever the reactor knows (between dispatches, so that
     /// answers are taken during a long burst).
-    pub fn collect(&mut self) {
+    pub(crate) fn collect(&mut self) {
         let read_from = self.drained_at;
         let mut batch = std::mem::take(&mut self.batch);
         for v6 in [false, true] {
@@ -377,12 +377,12 @@ impl Synner {
     }
 
     /// Whether answers wait to be handed over.
-    pub fn has_ready(&self) -> bool {
+    pub(crate) fn has_ready(&self) -> bool {
         !self.ready.is_empty()
     }
 
     /// Hand over up to `max` answered probes.
-    pub fn finish_ready(&mut self, max: usize, out: &mut Vec<Finished<io::Result<Answer>>>) {
+    pub(crate) fn finish_ready(&mut self, max: usize, out: &mut Vec<Finished<io::Result<Answer>>>) {
         let take = max.min(self.ready.len());
         let start = self.ready.len() - take;
         let mut ready = std::mem::take(&mut self.ready);
@@ -404,7 +404,7 @@ impl Synner {
 
     /// Give up on probes whose deadline passed (and forget their server's source address:
     /// routes may have changed).
-    pub fn expire(&mut self, now: Instant, out: &mut Vec<Finished<io::Result<Answer>>>) {
+    pub(crate) fn expire(&mut self, now: Instant, out: &mut Vec<Finished<io::Result<Answer>>>) {
         let (v4, v6) = (&mut self.v4, &mut self.v6);
         let (by_key, sources) = (&mut self.by_key, &mut self.sources);
         self.flights.expire(now, |slot, f, at| {

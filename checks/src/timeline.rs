@@ -16,7 +16,7 @@ pub(crate) struct Timeline {
 
 impl Timeline {
     /// Empty; instants before `origin` count as `origin`.
-    pub fn new(origin: Instant, capacity: usize) -> Self {
+    pub(crate) fn new(origin: Instant, capacity: usize) -> Self {
         Self {
             origin,
             heap: BinaryHeap::with_capacity(capacity),
@@ -24,19 +24,19 @@ impl Timeline {
     }
 
     /// Schedule checker `i` at `at`.
-    pub fn push(&mut self, at: Instant, i: usize) {
+    pub(crate) fn push(&mut self, at: Instant, i: usize) {
         let ns = at.saturating_duration_since(self.origin).as_nanos() as u64;
         self.heap
             .push(Reverse((u128::from(ns) << 32) | (i as u32) as u128));
     }
 
     /// The earliest scheduled instant.
-    pub fn peek(&self) -> Option<Instant> {
+    pub(crate) fn peek(&self) -> Option<Instant> {
         self.heap.peek().map(|Reverse(k)| self.unpack(*k).0)
     }
 
     /// The earliest entry if it is due at `now`.
-    pub fn pop_due(&mut self, now: Instant) -> Option<(Instant, usize)> {
+    pub(crate) fn pop_due(&mut self, now: Instant) -> Option<(Instant, usize)> {
         let (at, _) = self.unpack(self.heap.peek()?.0);
         if at > now {
             return None;

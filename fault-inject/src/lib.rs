@@ -84,7 +84,7 @@ mod armed {
         static LAST: RefCell<HashMap<&'static str, Instant>> = RefCell::new(HashMap::new());
     }
 
-    pub fn fire(name: &'static str) {
+    pub(crate) fn fire(name: &'static str) {
         let Some(dir) = dir() else { return };
         let now = Instant::now();
         let due = LAST.with(|l| {

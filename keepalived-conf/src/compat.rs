@@ -10,10 +10,6 @@ use super::registry::{Context, RowInfo, Status};
 /// Where `vrrpd -t` and the daemon deliberately differ from keepalived 2.2.7 (what, why).
 pub const DIFFERENCES: &[(&str, &str)] = &[
     (
-        "`auth_type AH` in a VRRPv2 instance",
-        "refused (the daemon does not start; `-t` fails): vrrpd does not implement IPsec AH yet",
-    ),
-    (
         "a `unicast_src_ip` that is not local",
         "the instance waits in FAULT as keepalived's does, and leaves FAULT once the address is added (keepalived 2.2.7 stays in FAULT until restarted)",
     ),

@@ -737,11 +737,24 @@ pub enum InitialState {
     Backup,
 }
 
-/// `authentication { auth_type PASS; auth_pass … }`.
+/// `authentication { auth_type PASS|AH; auth_pass … }` (VRRPv2, IPv4).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Authentication {
     /// The password as configured; the wire carries its first 8 bytes.
     Pass(String),
+    /// IPsec AH (HMAC-MD5-96) keyed with the password's first 8 bytes, as keepalived does it.
+    Ah(String),
+}
+
+impl Authentication {
+    /// The password's first 8 bytes, zero padded: what PASS carries and what AH is keyed with.
+    pub fn key(&self) -> [u8; 8] {
+        let (Authentication::Pass(p) | Authentication::Ah(p)) = self;
+        let mut bytes = [0u8; 8];
+        let n = p.len().min(8);
+        bytes[..n].copy_from_slice(&p.as_bytes()[..n]);
+        bytes
+    }
 }
 
 /// One address of `virtual_ipaddress`:

@@ -493,3 +493,39 @@ fn duplicate_vrids_refused_as_keepalived_does() {
         );
     assert!(errors(other_source).is_empty());
 }
+
+#[test]
+fn ah_authentication_as_keepalived_reads_it() {
+    let inst = |extra: &str, auth: &str| {
+        format!(
+            "vrrp_instance A {{\n interface eth0\n state MASTER\n priority 100\n virtual_router_id 7\n{extra} authentication {{\n  {auth}\n }}\n virtual_ipaddress {{\n  192.0.2.7\n }}\n}}\n"
+        )
+    };
+    let load = |text: String| load_str(&text, Path::new("ah.conf"));
+    // VRRPv2, IPv4: AH keyed with the password (its first 8 characters go on the wire), and
+    // an initial MASTER starts as BACKUP (it needs the peer's sequence number first).
+    let (cfg, diags) = load(inst("", "auth_type AH\n  auth_pass 0123456789"));
+    let a = &cfg.instances[0];
+    assert_eq!(
+        a.authentication,
+        Some(Authentication::Ah("0123456789".into()))
+    );
+    assert_eq!(a.authentication.as_ref().unwrap().key(), *b"01234567");
+    assert_eq!(a.state, InitialState::Backup);
+    let warnings: Vec<(u32, &str)> = diags.iter().map(|d| (d.line, d.message.as_str())).collect();
+    assert_eq!(
+        warnings,
+        [
+            (8, "Truncating auth_pass to 8 characters"),
+            (
+                6,
+                "(A) Initial state master is incompatible with AH authentication - clearing"
+            ),
+        ]
+    );
+    assert!(diags.iter().all(|d| d.severity == Severity::Warning));
+    // VRRPv3 ignores authentication, as keepalived does.
+    let (cfg, _) = load(inst(" version 3\n", "auth_type AH\n  auth_pass pw"));
+    assert_eq!(cfg.instances[0].authentication, None);
+    assert_eq!(cfg.instances[0].state, InitialState::Master);
+}

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use crate::flow::{FlowHashBuilder, FlowKey, TcpFlags};
 use crate::persist::PersistKey;
 use crate::pool::{DestId, DestStats, RealServer};
-use crate::spec::{ForwardingMethod, Protocol};
+use crate::spec::ForwardingMethod;
 use crate::stats::Traffic;
 use crate::time::{secs, Millis};
 
@@ -624,18 +624,11 @@ impl ConnTable {
     }
 }
 
-/// Picks the protocol-appropriate packet descriptor for a new flow (helper for tests/benches).
-pub fn first_packet(proto: Protocol) -> Packet {
-    match proto {
-        Protocol::Tcp => Packet::Tcp(TcpFlags::SYN),
-        Protocol::Udp => Packet::Udp,
-        Protocol::Sctp => Packet::Sctp { closing: false },
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::net::{IpAddr, Ipv4Addr};
+
+    use crate::spec::Protocol;
 
     use super::*;
     use TcpState::None as NO;

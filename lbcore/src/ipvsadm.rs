@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Write;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use serde::Serialize;
 
@@ -348,6 +348,37 @@ pub fn render(l: &Listing, f: Format) -> String {
         }
     }
     s
+}
+
+/// The one service `ipvsadm -L -t|-u|--sctp-service ADDR[:PORT]` or `-f MARK [-6]` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceSel {
+    Addr(Protocol, SocketAddr),
+    Fwmark { mark: u32, ipv6: bool },
+}
+
+impl ServiceSel {
+    fn matches(&self, v: &VirtualEntry) -> bool {
+        match *self {
+            ServiceSel::Addr(p, a) => {
+                v.protocol == Some(p) && v.address == Some(a.ip()) && v.port == a.port()
+            }
+            ServiceSel::Fwmark { mark, ipv6 } => v.fwmark == Some(mark) && v.ipv6 == ipv6,
+        }
+    }
+}
+
+/// `ipvsadm -L -n -t|-u|-f SERVICE`: the titles and that service alone, without the version
+/// line (as ipvsadm's `list_service`); `None` when there is no such service.
+pub fn render_service(l: &Listing, f: Format, sel: ServiceSel) -> Option<String> {
+    let v = l.services.iter().find(|v| sel.matches(v))?;
+    let mut s = String::new();
+    title(&mut s, f);
+    service_line(&mut s, v, f);
+    for d in &v.dests {
+        dest_line(&mut s, d, f);
+    }
+    Some(s)
 }
 
 /// `ipvsadm -L -n -c`: the connection table, one line per entry (persistence templates as

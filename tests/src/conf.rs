@@ -30,6 +30,8 @@ pub struct NodeConf {
     pub nopreempt: bool,
     /// VRRPv2 simple password (ignored by v3).
     pub auth_pass: Option<String>,
+    /// With `auth_pass`: `auth_type AH` (IPsec AH, HMAC-MD5-96) instead of PASS.
+    pub auth_ah: bool,
     /// Extra lines for `global_defs` (e.g. `vrrp_garp_master_delay 0`).
     pub extra_global: Option<String>,
     /// Extra top-level text between `global_defs` and the instance (`vrrp_script` blocks,
@@ -57,6 +59,7 @@ impl NodeConf {
             unicast_peers: Vec::new(),
             nopreempt: false,
             auth_pass: None,
+            auth_ah: false,
             extra_global: None,
             extra_top: None,
             extra_instance: None,
@@ -90,9 +93,10 @@ impl NodeConf {
             let _ = writeln!(s, "    nopreempt");
         }
         if let Some(pass) = &self.auth_pass {
+            let kind = if self.auth_ah { "AH" } else { "PASS" };
             let _ = writeln!(
                 s,
-                "    authentication {{\n        auth_type PASS\n        auth_pass {pass}\n    }}"
+                "    authentication {{\n        auth_type {kind}\n        auth_pass {pass}\n    }}"
             );
         }
         if let Some(src) = &self.unicast_src {

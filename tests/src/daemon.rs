@@ -273,6 +273,13 @@ impl DaemonProc {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Wait (bounded, sampled every 10 ms) until the daemon's log holds `needle`.
+    pub fn wait_log(&self, needle: &str, timeout: Duration) -> bool {
+        crate::wait::wait_until(timeout, Duration::from_millis(10), || {
+            self.log_text().contains(needle)
+        })
+    }
+
     pub fn log_path(&self) -> &Path {
         &self.log
     }

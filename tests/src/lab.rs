@@ -422,6 +422,18 @@ impl Host {
         String::from_utf8_lossy(&out.stdout).contains(&needle)
     }
 
+    /// Wait (bounded, sampled every 10 ms) until the host holds `ip`.
+    pub fn gets_addr(&self, ip: IpAddr, timeout: std::time::Duration) -> bool {
+        crate::wait::wait_until(timeout, std::time::Duration::from_millis(10), || {
+            self.has_addr(ip)
+        })
+    }
+
+    /// The host does not hold `ip` at any sample (every 10 ms) for `dur`.
+    pub fn never_holds(&self, ip: IpAddr, dur: std::time::Duration) -> bool {
+        !self.gets_addr(ip, dur)
+    }
+
     /// MAC address of the lab interface.
     pub fn mac(&self) -> Result<String> {
         let out = self.ip(&["-o", "link", "show", &self.ifname])?;

@@ -13,6 +13,7 @@ pub mod e2e;
 pub mod error;
 pub mod faults;
 pub mod flows;
+pub mod frr;
 pub mod guard;
 pub mod holders;
 pub mod instbench;

@@ -24,10 +24,7 @@ const RUN_FOR: Duration = Duration::from_millis(2500);
 
 /// Files on which vrrpd differs from keepalived on purpose: (file, what docs/COMPATIBILITY.md
 /// says about it).
-const DIFFERENCES: &[(&str, &str)] = &[(
-    "04-neutron-l3-ha-ah.conf",
-    "`auth_type AH` in a VRRPv2 instance",
-)];
+const DIFFERENCES: &[(&str, &str)] = &[];
 
 fn corpus() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../keepalived-conf/tests/corpus");

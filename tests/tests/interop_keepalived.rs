@@ -1,9 +1,10 @@
 //! Interop with keepalived 2.2.7 as the other node, the whole matrix: {v2, v3} × {IPv4, IPv6
-//! (v3 only)} × {multicast, unicast} × {no auth, PASS (v2 only)}, with vrrpd once as the higher
+//! (v3 only)} × {multicast, unicast} × {no auth, PASS, AH (v2 only)}, with vrrpd once as the higher
 //! and once as the lower priority. Each case: the startup election agrees and stays put (one
 //! Master), a crash of the Master hands over, the restarted higher priority preempts back, and
 //! the client's neighbour entry follows; the capture on b shows vrrpd's adverts decoding cleanly
-//! in tshark (VRRP and IPv4 checksums verified).
+//! in tshark (VRRP and IPv4 checksums verified; with AH, inside an AH header whose sequence
+//! numbers rise, which keepalived's replay check requires).
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -20,6 +21,8 @@ struct Case {
     v6: bool,
     unicast: bool,
     pass: bool,
+    /// `auth_type AH` (VRRPv2, IPv4).
+    ah: bool,
 }
 
 const V2: Case = Case {
@@ -28,6 +31,7 @@ const V2: Case = Case {
     v6: false,
     unicast: false,
     pass: false,
+    ah: false,
 };
 const V3: Case = Case {
     version: 3,
@@ -35,6 +39,7 @@ const V3: Case = Case {
     v6: false,
     unicast: false,
     pass: false,
+    ah: false,
 };
 
 /// The address a node's adverts come from: IPv4 primary, or the IPv6 link-local.
@@ -64,14 +69,19 @@ fn interop(case: Case, high: Daemon, low: Daemon) {
         v6,
         unicast,
         pass,
+        ah,
     } = case;
     let adv = Duration::from_secs_f64(advert_int);
     // Master_Down_Interval plus slack for process start and scheduling.
     let down = adv * 4 + Duration::from_secs(2);
     let lab = Lab::builder().build().unwrap();
     // On b: it sees a's adverts whether they are multicast or sent to it, and its own.
-    let mut cap =
-        Capture::start(lab.host("b"), "interop", "ip proto 112 or ip6 proto 112").unwrap();
+    let mut cap = Capture::start(
+        lab.host("b"),
+        "interop",
+        "ip proto 112 or ip6 proto 112 or ip proto 51",
+    )
+    .unwrap();
     let (a, b, client) = (
         lab.host("a").clone(),
         lab.host("b").clone(),
@@ -92,8 +102,9 @@ fn interop(case: Case, high: Daemon, low: Daemon) {
             c.unicast_src = Some(src.to_string());
             c.unicast_peers = vec![dst.to_string()];
         }
-        if pass {
+        if pass || ah {
             c.auth_pass = Some("s3cret!!".into());
+            c.auth_ah = ah;
         }
     }
     let mut pair = e2e::start_pair(lab, high, &ca, low, &cb).unwrap();
@@ -140,6 +151,7 @@ fn interop(case: Case, high: Daemon, low: Daemon) {
                 "vrrp.version",
                 "vrrp.checksum.status",
                 "vrrp.auth_type",
+                "ah.sequence",
             ],
         )
         .unwrap();
@@ -158,6 +170,26 @@ fn interop(case: Case, high: Daemon, low: Daemon) {
         assert!(
             ours.iter().all(|r| r[3] == "1"),
             "simple-text auth expected: {ours:?}"
+        );
+    }
+    if ah {
+        // Auth type 2 in the advert, inside AH, each sequence number above the last.
+        assert!(ours.iter().all(|r| r[3] == "2"), "AH expected: {ours:?}");
+        let seqs: Vec<u64> = ours.iter().map(|r| r[4].parse().unwrap()).collect();
+        assert!(
+            seqs.windows(2).all(|w| w[0] < w[1]),
+            "AH sequence numbers: {seqs:?}"
+        );
+        // keepalived accepted every one of them: no ICV failure, no replay.
+        let kept = if high == Daemon::Keepalived {
+            &pair.a
+        } else {
+            &pair.b
+        };
+        let log = kept.log_text();
+        assert!(
+            !log.contains("invalid IPSEC") && !log.contains("already processed"),
+            "keepalived refused AH adverts:\n{log}"
         );
     }
     assert_eq!(cap.count_malformed().unwrap(), 0, "malformed frames");
@@ -188,6 +220,8 @@ matrix! {
     v2_multicast_pass: Case { pass: true, ..V2 };
     v2_unicast: Case { unicast: true, ..V2 };
     v2_unicast_pass: Case { unicast: true, pass: true, ..V2 };
+    v2_multicast_ah: Case { ah: true, ..V2 };
+    v2_unicast_ah: Case { unicast: true, ah: true, ..V2 };
     v3_multicast: V3;
     v3_unicast: Case { unicast: true, ..V3 };
     v3_ipv6_multicast: Case { v6: true, ..V3 };

@@ -194,6 +194,25 @@ fn ipvsadm_listing_metrics_and_journal_logs() {
     let l1 = lines.iter().find(|l| l.contains(RS1)).unwrap();
     assert_eq!(&l1[33..39], " Masq ", "{list}");
 
+    // -t VIP:80: the same service alone, without the version line (ipvsadm's list_service);
+    // a service that does not exist is ipvsadm's error and exit status.
+    let one = ask(
+        &socket,
+        &["ipvsadm", "-L", "-n", "-t", &format!("{VIP}:80")],
+    );
+    assert_eq!(one, lines[1..].join("\n") + "\n", "{list}");
+    let bin = Daemon::Vrrpd.binary().expect("vrrpd binary");
+    let none = Command::new(bin)
+        .args(["ipvsadm", "-Ln", "-u", &format!("{VIP}:80"), "--socket"])
+        .arg(&socket)
+        .output()
+        .unwrap();
+    assert_eq!(none.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&none.stderr).contains("No such service"),
+        "{none:?}"
+    );
+
     // --stats: 3 connections; SYN, ACK and the request in, the answers out, bytes both ways.
     let stats = ask(&socket, &["ipvsadm", "-L", "-n", "--stats"]);
     let svc = fields(&stats, &format!("TCP  {VIP}:80"));

@@ -67,6 +67,8 @@ fn caps_of(status: &str, field: &str) -> BTreeSet<String> {
         .unwrap_or_default()
 }
 
+/// Script security without a `keepalived_script` user refuses scripts that name no user, as
+/// keepalived does: `script_user root` runs them as root.
 fn conf_a(scripts: &ScriptDir, out: &Path) -> String {
     let o = out.display();
     format!(

@@ -10,13 +10,13 @@ use std::path::PathBuf;
 use clap::Parser;
 
 /// Default configuration file, as keepalived.
-pub const DEFAULT_CONFIG: &str = "/etc/keepalived/keepalived.conf";
+pub(crate) const DEFAULT_CONFIG: &str = "/etc/keepalived/keepalived.conf";
 
 /// keepalived's log file for `-g` without a name.
-pub const DEFAULT_LOG_FILE: &str = "/tmp/keepalived.log";
+pub(crate) const DEFAULT_LOG_FILE: &str = "/tmp/keepalived.log";
 
 /// The name that makes the binary genhash (a link to it, as keepalived installs one).
-pub const GENHASH: &str = "genhash";
+pub(crate) const GENHASH: &str = "genhash";
 
 #[derive(Debug, Clone, PartialEq, Eq, Parser)]
 #[command(
@@ -25,7 +25,7 @@ pub const GENHASH: &str = "genhash";
     disable_help_flag = true,
     disable_version_flag = true
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     /// Use the specified configuration file.
     #[arg(short = 'f', long = "use-file", value_name = "FILE", default_value = DEFAULT_CONFIG)]
     pub use_file: PathBuf,
@@ -153,7 +153,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum CliError {
+pub(crate) enum CliError {
     /// A keepalived option that vrrpd deliberately does not implement.
     #[error("option {flag} is not supported by vrrpd: {reason}")]
     Refused {
@@ -170,14 +170,14 @@ pub enum CliError {
 
 impl Cli {
     /// The help text (keepalived prints it for -h and exits 0).
-    pub fn help_text() -> String {
+    pub(crate) fn help_text() -> String {
         <Cli as clap::CommandFactory>::command()
             .render_help()
             .to_string()
     }
 
     /// Where the daemon logs (`-l`, `-G`, `-S`, `-g`, `-D`).
-    pub fn log_targets(&self) -> vrrpd::log::LogTargets {
+    pub(crate) fn log_targets(&self) -> vrrpd::log::LogTargets {
         let facility = self
             .log_facility
             .as_deref()
@@ -194,7 +194,7 @@ impl Cli {
     /// `-u MASK` read as keepalived reads it (C's `strtol` base 0: `0x` hex, leading `0`
     /// octal, else decimal; at most 0777). `Err` with keepalived's complaint for a bad value,
     /// which keepalived then ignores (it goes on with the `umask` keyword or its default).
-    pub fn umask_value(&self) -> Result<Option<u32>, String> {
+    pub(crate) fn umask_value(&self) -> Result<Option<u32>, String> {
         let Some(m) = &self.umask else {
             return Ok(None);
         };
@@ -205,7 +205,7 @@ impl Cli {
     }
 
     /// `--config-test` with its optional log file.
-    pub fn config_test_log(&self) -> Option<Option<PathBuf>> {
+    pub(crate) fn config_test_log(&self) -> Option<Option<PathBuf>> {
         self.config_test
             .as_ref()
             .map(|s| (!s.is_empty()).then(|| PathBuf::from(s)))
@@ -215,7 +215,7 @@ impl Cli {
 impl Cli {
     /// What runs: `-P` alone is VRRP only, `-C` alone the checker (and balancer) only, both
     /// or neither everything, as keepalived.
-    pub fn subsystems(&self) -> vrrpd::daemon::Subsystems {
+    pub(crate) fn subsystems(&self) -> vrrpd::daemon::Subsystems {
         vrrpd::daemon::Subsystems {
             vrrp: self.vrrp || !self.check,
             checker: self.check || !self.vrrp,
@@ -228,7 +228,7 @@ impl Cli {
 /// are ignored (with a warning) unless it comes first. Values of the options before it are
 /// skipped, so `-f -T` names a file; `--` ends the search. Run as `genhash` (keepalived's
 /// packages make it a link to the daemon, as vrrpd's does), every argument is genhash's: 0.
-pub fn genhash_at<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Option<usize> {
+pub(crate) fn genhash_at<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Option<usize> {
     let name = args
         .first()
         .map(|a| std::path::Path::new(a.as_ref()).file_name());
@@ -281,7 +281,7 @@ pub fn genhash_at<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Option<usize> {
 }
 
 /// Parse arguments (the first is the program name) and refuse what vrrpd cannot honour.
-pub fn parse_args<I, T>(args: I) -> Result<Cli, CliError>
+pub(crate) fn parse_args<I, T>(args: I) -> Result<Cli, CliError>
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,

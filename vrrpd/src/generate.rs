@@ -12,7 +12,7 @@ use crate::cli::{Cli, DEFAULT_CONFIG, DEFAULT_LOG_FILE, GENHASH};
 use vrrpd::daemon::status::{DATA_FILE, JSON_FILE, STATS_FILE, VRRPD_JSON_FILE};
 
 /// What `--generate` can print, named as the package installs them.
-pub const ARTIFACTS: &[&str] = &[
+pub(crate) const ARTIFACTS: &[&str] = &[
     "vrrpd.8",
     "vrrpd.conf.5",
     "genhash.1",
@@ -27,7 +27,7 @@ const DEFAULT_ARGS_FILE: &str = "/etc/default/vrrpd";
 const EXAMPLES_DIR: &str = "/usr/share/doc/vrrpd/examples";
 
 /// Print one artifact of [`ARTIFACTS`].
-pub fn artifact(name: &str, out: &mut dyn Write) -> io::Result<()> {
+pub(crate) fn artifact(name: &str, out: &mut dyn Write) -> io::Result<()> {
     fn shell(s: Shell, out: &mut dyn Write) -> io::Result<()> {
         clap_complete::generate(s, &mut Cli::command(), "vrrpd", out);
         Ok(())

@@ -9,6 +9,10 @@
 //! leave with their source address and interface in `IP_PKTINFO` / `IPV6_PKTINFO`, several in
 //! one `sendmmsg`.
 //!
+//! `auth_type AH` instances (VRRPv2, IPv4) have sockets of their own, for IP protocol 51: the
+//! advert travels inside an AH header whose ICV covers the IPv4 header, so they are received
+//! whole and sent whole (`IP_HDRINCL`), as keepalived does ([`Proto::Ah`]).
+//!
 //! With `use_vmac` the instance's socket is on the VMAC interface: multicast adverts from the
 //! virtual MAC are delivered to the macvlan that owns that MAC, never to its parent.
 
@@ -24,7 +28,7 @@ use sysio::fd::Registered;
 use sysio::mmsg::{self, OutMsg, RecvBatch, SendReport};
 use tokio::io::Interest;
 
-use vrrp_proto::packet::{self, DropReason, RxMeta, IPPROTO_VRRP};
+use vrrp_proto::packet::{self, ah, DropReason, RxMeta, IPPROTO_VRRP};
 
 /// IP precedence "internetwork control", as keepalived marks its adverts.
 const TOS_INTERNETCONTROL: u32 = 0xc0;
@@ -52,18 +56,22 @@ impl Family {
     }
 }
 
-/// A received packet: what the IP layer says and the VRRP payload.
+/// What a socket carries: VRRP adverts (IP protocol 112), or VRRPv2 adverts inside IPsec AH
+/// (IP protocol 51).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Proto {
+    Vrrp,
+    Ah,
+}
+
+/// A received packet: what the IP layer says and the VRRP payload (for [`Proto::Ah`], the
+/// whole IPv4 packet: the instance checks its ICV, which covers the header).
 #[derive(Debug, Clone, Copy)]
 pub struct Rx<'a> {
     pub meta: RxMeta,
     pub payload: &'a [u8],
-}
-
-impl Rx<'_> {
-    /// The VRID the payload claims (byte 1 of the header), to find its instance.
-    pub fn vrid(&self) -> Option<u8> {
-        self.payload.get(1).copied()
-    }
+    /// The VRID the advert claims, to find its instance.
+    pub vrid: u8,
 }
 
 /// The VRRP socket of one interface and family.
@@ -72,6 +80,7 @@ pub struct LinkSocket {
     ifindex: u32,
     ifname: String,
     family: Family,
+    proto: Proto,
     /// Groups joined on the interface.
     joined: Vec<IpAddr>,
     freebind: bool,
@@ -79,20 +88,28 @@ pub struct LinkSocket {
 }
 
 impl LinkSocket {
-    /// Opens the socket on `ifname` (needs CAP_NET_RAW); it joins no group yet.
-    pub fn open(ifname: &str, ifindex: u32, family: Family) -> io::Result<Self> {
+    /// Opens the socket on `ifname` (needs CAP_NET_RAW); it joins no group yet. AH is
+    /// VRRPv2's, so IPv4 only.
+    pub fn open(ifname: &str, ifindex: u32, family: Family, proto: Proto) -> io::Result<Self> {
         let domain = match family {
             Family::V4 => Domain::IPV4,
+            Family::V6 if proto == Proto::Ah => return Err(io::ErrorKind::Unsupported.into()),
             Family::V6 => Domain::IPV6,
+        };
+        let number = match proto {
+            Proto::Vrrp => IPPROTO_VRRP,
+            Proto::Ah => ah::IPPROTO_AH,
         };
         let s = Socket::new(
             domain,
             Type::RAW.nonblocking().cloexec(),
-            Some(Protocol::from(i32::from(IPPROTO_VRRP))),
+            Some(Protocol::from(i32::from(number))),
         )?;
         s.bind_device(Some(ifname.as_bytes()))?;
         let batch = match family {
             Family::V4 => {
+                // The ICV covers the IPv4 header: it is built here, not by the kernel.
+                s.set_header_included_v4(proto == Proto::Ah)?;
                 s.set_multicast_ttl_v4(255)?;
                 s.set_multicast_loop_v4(false)?;
                 s.set_tos_v4(TOS_INTERNETCONTROL)?;
@@ -117,6 +134,7 @@ impl LinkSocket {
             ifindex,
             ifname: ifname.to_string(),
             family,
+            proto,
             joined: Vec::new(),
             freebind: false,
             batch,
@@ -129,6 +147,10 @@ impl LinkSocket {
 
     pub fn ifname(&self) -> &str {
         &self.ifname
+    }
+
+    pub fn proto(&self) -> Proto {
+        self.proto
     }
 
     pub fn family(&self) -> Family {
@@ -195,7 +217,7 @@ impl LinkSocket {
                         guard.clear_ready();
                     }
                     for i in 0..n {
-                        f(split(self.family, batch.get(i)));
+                        f(split(self.family, self.proto, batch.get(i)));
                     }
                     return Poll::Ready(Ok(n));
                 }
@@ -208,16 +230,32 @@ impl LinkSocket {
 }
 
 /// The IP-level facts of a received datagram and its VRRP payload.
-fn split(family: Family, m: mmsg::RecvMsg<'_>) -> Result<Rx<'_>, DropReason> {
+fn split(family: Family, proto: Proto, m: mmsg::RecvMsg<'_>) -> Result<Rx<'_>, DropReason> {
     if m.truncated {
         // Longer than any advert can be.
         return Err(DropReason::BadAddrCount);
     }
-    match family {
+    let vrid = |advert: &[u8]| advert.get(1).copied().ok_or(DropReason::TooShort);
+    match (family, proto) {
         // IPv4 raw sockets deliver the IP header: the codec splits it.
-        Family::V4 => packet::split_ipv4(m.data).map(|(meta, payload)| Rx { meta, payload }),
+        (Family::V4, Proto::Vrrp) => {
+            let (meta, payload) = packet::split_ipv4(m.data)?;
+            Ok(Rx {
+                meta,
+                payload,
+                vrid: vrid(payload)?,
+            })
+        }
+        (Family::V4, Proto::Ah) => {
+            let (meta, advert) = ah::split_ipv4(m.data)?;
+            Ok(Rx {
+                meta,
+                payload: m.data,
+                vrid: vrid(advert)?,
+            })
+        }
         // IPv6 raw sockets deliver the payload only: hop limit and destination come as cmsgs.
-        Family::V6 => {
+        (Family::V6, _) => {
             let src = m.from.map(|a| a.ip()).filter(IpAddr::is_ipv6);
             let (mut dst, mut ttl) = (None, None);
             for c in m.cmsgs() {
@@ -231,6 +269,7 @@ fn split(family: Family, m: mmsg::RecvMsg<'_>) -> Result<Rx<'_>, DropReason> {
                 (Some(src), Some(dst), Some(ttl)) => Ok(Rx {
                     meta: RxMeta { src, dst, ttl },
                     payload: m.data,
+                    vrid: vrid(m.data)?,
                 }),
                 _ => Err(DropReason::BadIpHeader),
             }

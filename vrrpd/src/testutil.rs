@@ -7,7 +7,7 @@ use futures::TryStreamExt;
 /// Runs `f` on a fresh thread that moved into a private network namespace (only that thread
 /// does), with a veth pair `a`/`b` in it and an rtnetlink handle. The namespace disappears
 /// with the thread. Panics in `f` fail the calling test.
-pub fn in_netns_with_veth<F, Fut>(a: &'static str, b: &'static str, f: F)
+pub(crate) fn in_netns_with_veth<F, Fut>(a: &'static str, b: &'static str, f: F)
 where
     F: FnOnce(rtnetlink::Handle) -> Fut + Send + 'static,
     Fut: Future<Output = ()>,
@@ -35,7 +35,7 @@ where
 }
 
 /// The index of interface `name`.
-pub async fn link_index(h: &rtnetlink::Handle, name: &str) -> u32 {
+pub(crate) async fn link_index(h: &rtnetlink::Handle, name: &str) -> u32 {
     h.link()
         .get()
         .match_name(name.to_string())

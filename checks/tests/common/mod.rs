@@ -19,7 +19,7 @@ use tokio::task::JoinHandle;
 
 /// What the server answers, and what it saw.
 #[derive(Default)]
-pub struct Behaviour {
+pub(crate) struct Behaviour {
     pub status: u16,
     pub body: String,
     pub last_host: Option<String>,
@@ -28,7 +28,7 @@ pub struct Behaviour {
 }
 
 /// An HTTP (or HTTPS) server whose listener can be closed and reopened on the same port.
-pub struct Server {
+pub(crate) struct Server {
     pub addr: SocketAddr,
     pub state: Arc<Mutex<Behaviour>>,
     tls: Option<tokio_rustls::TlsAcceptor>,
@@ -36,7 +36,7 @@ pub struct Server {
 }
 
 impl Server {
-    pub async fn start(tls: Option<tokio_rustls::TlsAcceptor>) -> Self {
+    pub(crate) async fn start(tls: Option<tokio_rustls::TlsAcceptor>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(Mutex::new(Behaviour {
@@ -58,21 +58,21 @@ impl Server {
         s
     }
 
-    pub fn set(&self, status: u16, body: &str) {
+    pub(crate) fn set(&self, status: u16, body: &str) {
         let mut st = self.state.lock().unwrap();
         st.status = status;
         st.body = body.into();
     }
 
     /// Close the listener: new connections are refused.
-    pub fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         if let Some(t) = self.task.take() {
             t.abort();
         }
     }
 
     /// Reopen the listener on the same address.
-    pub async fn restart(&mut self) {
+    pub(crate) async fn restart(&mut self) {
         self.stop();
         let mut tries = 0;
         let listener = loop {
@@ -152,12 +152,12 @@ async fn serve(
 }
 
 /// A self-signed certificate for `localhost`/127.0.0.1 and a TLS acceptor serving it.
-pub struct Cert {
+pub(crate) struct Cert {
     pub cert_pem: String,
     pub key_pem: String,
 }
 
-pub fn generate_cert() -> Cert {
+pub(crate) fn generate_cert() -> Cert {
     let ck =
         rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
     Cert {
@@ -166,7 +166,7 @@ pub fn generate_cert() -> Cert {
     }
 }
 
-pub fn acceptor(cert: &Cert) -> tokio_rustls::TlsAcceptor {
+pub(crate) fn acceptor(cert: &Cert) -> tokio_rustls::TlsAcceptor {
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::{CertificateDer, PrivateKeyDer};
     let chain = vec![CertificateDer::from_pem_slice(cert.cert_pem.as_bytes()).unwrap()];
@@ -184,7 +184,7 @@ pub fn acceptor(cert: &Cert) -> tokio_rustls::TlsAcceptor {
 
 /// Fast timers for tests: delay_loop 0.2 s, retry 1, delay_before_retry 0.2 s,
 /// connect_timeout 0.5 s, no warmup.
-pub fn fast_timers() -> TimerOverrides {
+pub(crate) fn fast_timers() -> TimerOverrides {
     TimerOverrides {
         delay_loop: Some(Duration::from_millis(200)),
         retry: Some(1),
@@ -195,7 +195,7 @@ pub fn fast_timers() -> TimerOverrides {
     }
 }
 
-pub fn resolved(addr: SocketAddr, probe: ProbeSpec) -> Resolved {
+pub(crate) fn resolved(addr: SocketAddr, probe: ProbeSpec) -> Resolved {
     resolve(
         &fast_timers(),
         &TimerOverrides::default(),
@@ -207,13 +207,13 @@ pub fn resolved(addr: SocketAddr, probe: ProbeSpec) -> Resolved {
 
 /// The bound: delay_loop × (retry + 1) + connect_timeout, plus a tolerance for a
 /// loaded 2-core machine.
-pub fn bound(r: &Resolved) -> Duration {
+pub(crate) fn bound(r: &Resolved) -> Duration {
     let t = &r.timers;
     t.delay_loop * (t.retry + 1) + t.connect_timeout + Duration::from_millis(400)
 }
 
 /// Wait for the next event with `change`, skipping others; returns it and the time waited.
-pub async fn expect(
+pub(crate) async fn expect(
     rx: &mut UnboundedReceiver<Event>,
     change: Change,
     within: Duration,
@@ -233,7 +233,7 @@ pub async fn expect(
 }
 
 /// Assert no event arrives for `d`.
-pub async fn quiet(rx: &mut UnboundedReceiver<Event>, d: Duration) {
+pub(crate) async fn quiet(rx: &mut UnboundedReceiver<Event>, d: Duration) {
     if let Ok(Some(e)) = tokio::time::timeout(d, rx.recv()).await {
         panic!("unexpected event {e:?}");
     }

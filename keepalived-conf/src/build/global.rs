@@ -470,8 +470,9 @@ pub static TABLE: &[Keyword<GlobalDraft>] = &[
             g.process.umask(n, &mut cx.diags)
         }),
     ),
-    ok(
+    kw(
         "dynamic_interfaces",
+        Status::Partial("an instance whose interface (or an address's `dev`) does not exist at start waits in FAULT and starts when it appears (looked for each second); one deleted and made again while the instance runs needs a reload; `allow_if_changes` has no effect"),
         Arg::Custom("[allow_if_changes]", |g, _, _| {
             g.defs.dynamic_interfaces = true
         }),

@@ -9,7 +9,7 @@ use vrrp_proto::packet::Version;
 use super::global::GarpDraft;
 use super::track::{self, Kind};
 use super::{vip, IfaceRef};
-use crate::diag::{Diagnostic, Flag, Pos, Spanned};
+use crate::diag::{Diagnostic, Pos, Spanned};
 use crate::iproute;
 use crate::model::{
     Authentication, GlobalDefs, InitialState, Notify, SourceRef, Track, TrackVirtualServer,
@@ -454,6 +454,7 @@ fn authentication(i: &mut InstDraft, n: &Node, cx: &mut Cx) {
 fn vips(i: &mut InstDraft, n: &Node, cx: &mut Cx, excluded: bool) {
     for c in &n.children {
         let Some(v) = vip::parse(c, cx) else { continue };
+        i.route_ifaces.extend(super::IfaceRef::address(&v.value, c));
         if excluded {
             i.evips.push(v.value);
             continue;
@@ -1044,21 +1045,15 @@ impl InstDraft {
                 );
                 return (None, state);
             }
-            cx.push(
-                Diagnostic::error(
-                    &kind.pos,
-                    format!("({name}) auth_type AH is not supported by vrrpd yet"),
-                )
-                .with_help("use `auth_type PASS` or remove the authentication block")
-                .flagged(Flag::None),
-            );
+            // AH needs the peer's sequence number before it may send: keepalived starts such
+            // an instance as Backup (an address owner excepted).
             let state = if state == InitialState::Master && priority != 255 {
                 warn(cx, format!("({name}) Initial state master is incompatible with AH authentication - clearing"));
                 InitialState::Backup
             } else {
                 state
             };
-            return (None, state);
+            return (Some(Authentication::Ah(pass.value.clone())), state);
         }
         (Some(Authentication::Pass(pass.value.clone())), state)
     }

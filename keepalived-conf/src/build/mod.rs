@@ -32,6 +32,9 @@ pub struct Draft {
     pub scripts: Vec<track::ScriptDraft>,
     pub sync_groups: Vec<track::SyncDraft>,
     pub static_addresses: Vec<VirtualAddress>,
+    /// The static addresses without `dev` (as written, and where): they go on
+    /// `default_interface`, which must exist.
+    pub static_defaulted: Vec<(String, Pos)>,
     pub static_routes: Vec<Route>,
     pub static_rules: Vec<Rule>,
     /// Interfaces named by static routes and rules.
@@ -238,11 +241,20 @@ pub fn name_arg(node: &Node, cx: &mut Cx) -> Option<Spanned<String>> {
 pub struct IfaceRef {
     pub name: String,
     pub pos: Pos,
-    /// keepalived's word for the user: "VROUTE nexthop" or "rule".
-    pub what: &'static str,
+    /// keepalived's words for the user: "VROUTE nexthop", "rule", "ip address 192.0.2.1".
+    pub what: String,
 }
 
 impl IfaceRef {
+    /// The `dev` of an address line (`at`), if it has one.
+    pub fn address(v: &VirtualAddress, at: &Node) -> Option<Self> {
+        Some(Self {
+            name: v.dev.clone()?,
+            pos: at.pos().clone(),
+            what: format!("ip address {}", at.name()),
+        })
+    }
+
     pub fn route(r: &Route, at: &Node) -> Vec<Self> {
         let devs = r
             .dev
@@ -264,7 +276,7 @@ impl IfaceRef {
             .map(|n| Self {
                 name: n.clone(),
                 pos: at.pos().clone(),
-                what,
+                what: what.to_string(),
             })
             .collect()
     }
@@ -382,6 +394,15 @@ impl Draft {
                     format!("({iname}) tracked interface {n} doesn't exist"),
                 );
             }
+        }
+        let default_if = global.default_interface.as_deref().unwrap_or("eth0");
+        for (text, pos) in &self.static_defaulted {
+            check(
+                cx,
+                default_if,
+                pos,
+                format!("Static address {text} requires either an interface or default interface must exist"),
+            );
         }
         let refs = self.instances.iter().flat_map(|i| &i.route_ifaces);
         for r in self.route_ifaces.iter().chain(refs) {

@@ -164,6 +164,12 @@ pub fn static_addresses(d: &mut Draft, n: &Node, cx: &mut Cx) {
     }
     for c in &n.children {
         if let Some(v) = parse(c, cx) {
+            match super::IfaceRef::address(&v.value, c) {
+                Some(dev) => d.route_ifaces.push(dev),
+                None => d
+                    .static_defaulted
+                    .push((c.name().to_string(), c.pos().clone())),
+            }
             d.static_addresses.push(v.value);
         }
     }

@@ -1,16 +1,11 @@
-//! AF_PACKET socket with a TPACKET_V3 (or V2) receive ring, joined to a
+//! AF_PACKET socket with a TPACKET_V2 receive ring, joined to a
 //! PACKET_FANOUT_HASH group.
 //!
-//! V3: the ring is a shared mapping of `block_nr` blocks: the kernel fills a
-//! block with packets and hands it over by setting `TP_STATUS_USER` in the
-//! block header (when full, or after `retire_ms`); we read (and rewrite in
-//! place) its frames, then give it back by writing `TP_STATUS_KERNEL`. The
-//! wake-up comes per block, so at low rates a packet waits up to `retire_ms`
-//! (at least 1 ms): fine for throughput, but a closed-loop request/response
-//! load is then bounded by that millisecond per hop.
-//!
-//! V2: fixed 2 KiB frames, each with its own status word, handed over (and
-//! woken up for) one by one: no added latency, one wake-up per burst.
+//! Fixed 2 KiB frames, each with its own status word, handed over (and woken
+//! up for) one by one: no added latency, one wake-up per burst. (TPACKET_V3's
+//! per-block hand-over was measured and left out: a partly filled block waits
+//! up to its retire timeout, at least 1 ms, which bounds a closed-loop
+//! request/response load by that millisecond per hop.)
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -18,35 +13,19 @@ use std::panic::AssertUnwindSafe;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-/// TPACKET version of the receive ring.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum RingVersion {
-    /// Per-frame hand-over: lowest latency (the default).
-    #[default]
-    V2,
-    /// Per-block hand-over: fewer wake-ups at high rates, up to
-    /// `retire_ms` of added latency at low rates.
-    V3,
-}
-
 /// Ring geometry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RingConfig {
-    pub version: RingVersion,
-    /// Block size in bytes (a multiple of the page size, holding a whole frame).
+    /// Block size in bytes (a multiple of the page size, holding whole frames).
     pub block_size: u32,
     pub block_nr: u32,
-    /// Hand a partly filled block over after this many milliseconds.
-    pub retire_ms: u32,
 }
 
 impl Default for RingConfig {
     fn default() -> Self {
         Self {
-            version: RingVersion::V2,
             block_size: 1 << 16,
             block_nr: 16,
-            retire_ms: 1,
         }
     }
 }
@@ -114,33 +93,15 @@ impl RingSocket {
         })?;
         // SAFETY: `raw` is a fresh descriptor nobody else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        let req = libc::tpacket_req3 {
+        let v = libc::tpacket_versions::TPACKET_V2 as libc::c_int;
+        setsockopt(raw, libc::SOL_PACKET, libc::PACKET_VERSION, &v)?;
+        let req = libc::tpacket_req {
             tp_block_size: cfg.block_size,
             tp_block_nr: cfg.block_nr,
             tp_frame_size: FRAME,
             tp_frame_nr: cfg.block_size / FRAME * cfg.block_nr,
-            tp_retire_blk_tov: cfg.retire_ms,
-            tp_sizeof_priv: 0,
-            tp_feature_req_word: 0,
         };
-        match cfg.version {
-            RingVersion::V3 => {
-                let v = libc::tpacket_versions::TPACKET_V3 as libc::c_int;
-                setsockopt(raw, libc::SOL_PACKET, libc::PACKET_VERSION, &v)?;
-                setsockopt(raw, libc::SOL_PACKET, libc::PACKET_RX_RING, &req)?;
-            }
-            RingVersion::V2 => {
-                let v = libc::tpacket_versions::TPACKET_V2 as libc::c_int;
-                setsockopt(raw, libc::SOL_PACKET, libc::PACKET_VERSION, &v)?;
-                let req2 = libc::tpacket_req {
-                    tp_block_size: req.tp_block_size,
-                    tp_block_nr: req.tp_block_nr,
-                    tp_frame_size: req.tp_frame_size,
-                    tp_frame_nr: req.tp_frame_nr,
-                };
-                setsockopt(raw, libc::SOL_PACKET, libc::PACKET_RX_RING, &req2)?;
-            }
-        }
+        setsockopt(raw, libc::SOL_PACKET, libc::PACKET_RX_RING, &req)?;
         let map_len = cfg.block_size as usize * cfg.block_nr as usize;
         // SAFETY: maps the ring the kernel just allocated for this socket;
         // the length is exactly the ring's size. Checked for MAP_FAILED.
@@ -182,40 +143,12 @@ impl RingSocket {
         self.fd.as_raw_fd()
     }
 
-    fn block(&self, i: u32) -> *mut u8 {
-        // SAFETY: i < block_nr, so the offset stays inside the mapping.
-        unsafe {
-            self.map
-                .as_ptr()
-                .add(i as usize * self.cfg.block_size as usize)
-        }
-    }
-
-    fn status(&self, i: u32) -> &AtomicU32 {
-        // SAFETY: block_status is the first u32 of the block header
-        // (tpacket_block_desc.hdr.bh1, after version and offset_to_priv: offset 8),
-        // 4-byte aligned in a page-aligned block, and the kernel accesses it
-        // concurrently, hence the atomic view.
-        unsafe { AtomicU32::from_ptr(self.block(i).add(8).cast::<u32>()) }
-    }
-
     /// Calls `f(frame, csum_not_ready)` for every frame the kernel has handed
     /// over, returning each to the kernel afterwards — also when `f` panics (the
-    /// panic goes on once the frame, or its block, is back: a frame that makes the
+    /// panic goes on once the frame is back: a frame that makes the
     /// worker panic is dropped, not handed to it again forever). Returns the
     /// number of frames seen.
-    pub fn drain(&mut self, f: impl FnMut(&mut [u8], bool)) -> usize {
-        match self.cfg.version {
-            RingVersion::V2 => self.drain_v2(f),
-            RingVersion::V3 => self.drain_v3(f),
-        }
-    }
-
-    fn frames(&self) -> u32 {
-        self.cfg.block_size / FRAME * self.cfg.block_nr
-    }
-
-    fn drain_v2(&mut self, mut f: impl FnMut(&mut [u8], bool)) -> usize {
+    pub fn drain(&mut self, mut f: impl FnMut(&mut [u8], bool)) -> usize {
         let per_block = self.cfg.block_size / FRAME;
         let total = self.frames();
         let mut n = 0;
@@ -257,53 +190,8 @@ impl RingSocket {
         n
     }
 
-    fn drain_v3(&mut self, mut f: impl FnMut(&mut [u8], bool)) -> usize {
-        let mut n = 0;
-        for _ in 0..self.cfg.block_nr {
-            let i = self.cur;
-            if self.status(i).load(Ordering::Acquire) & libc::TP_STATUS_USER == 0 {
-                break;
-            }
-            let b = self.block(i);
-            let handled = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                // SAFETY: the block is ours until we store TP_STATUS_KERNEL below.
-                // The header fields are read once; `num_pkts` frames follow,
-                // chained by tp_next_offset, each with tp_snaplen bytes at tp_mac,
-                // all inside this block (the kernel wrote them there).
-                unsafe {
-                    let desc = &*(b as *const libc::tpacket_block_desc);
-                    let h = &desc.hdr.bh1;
-                    let mut off = h.offset_to_first_pkt as usize;
-                    for _ in 0..h.num_pkts {
-                        let bs = self.cfg.block_size as usize;
-                        if off + std::mem::size_of::<libc::tpacket3_hdr>() > bs {
-                            break;
-                        }
-                        let ph = &*(b.add(off) as *const libc::tpacket3_hdr);
-                        let start = off + ph.tp_mac as usize;
-                        let len = ph.tp_snaplen as usize;
-                        if ph.tp_len as usize != len {
-                            self.truncated += 1;
-                        } else if start + len <= bs {
-                            let partial = ph.tp_status & libc::TP_STATUS_CSUMNOTREADY != 0;
-                            f(std::slice::from_raw_parts_mut(b.add(start), len), partial);
-                            n += 1;
-                        }
-                        if ph.tp_next_offset == 0 {
-                            break;
-                        }
-                        off += ph.tp_next_offset as usize;
-                    }
-                }
-            }));
-            self.status(i)
-                .store(libc::TP_STATUS_KERNEL, Ordering::Release);
-            self.cur = (self.cur + 1) % self.cfg.block_nr;
-            if let Err(p) = handled {
-                std::panic::resume_unwind(p);
-            }
-        }
-        n
+    fn frames(&self) -> u32 {
+        self.cfg.block_size / FRAME * self.cfg.block_nr
     }
 
     /// Transmits one Ethernet frame on this socket's interface.

@@ -86,11 +86,6 @@ impl IpFrame {
             && self.end >= self.l4 + 8
             && be16(b, self.l4 + 6) == 0
     }
-
-    /// Length of the IP header(s) before the transport header.
-    pub fn ip_hlen(&self) -> usize {
-        self.l4 - self.ip
-    }
 }
 
 /// Why a frame is not handled.

@@ -125,6 +125,39 @@ fn list_numeric_matches_ipvsadm() {
 }
 
 #[test]
+fn one_service_is_listed_alone_as_ipvsadm_does() {
+    let l = listing();
+    let f = Format::default();
+    let all = golden("list.txt");
+    let lines: Vec<&str> = all.lines().collect();
+    let want = |from: usize, n: usize| {
+        let mut s = lines[1..3].join("\n") + "\n";
+        for l in &lines[from..from + n] {
+            s += l;
+            s += "\n";
+        }
+        s
+    };
+    let tcp80 = ServiceSel::Addr(Protocol::Tcp, "192.0.2.100:80".parse().unwrap());
+    assert_eq!(render_service(&l, f, tcp80), Some(want(3, 3)));
+    let udp53 = ServiceSel::Addr(Protocol::Udp, "[2001:db8::100]:53".parse().unwrap());
+    assert_eq!(render_service(&l, f, udp53), Some(want(8, 2)));
+    let mark = ServiceSel::Fwmark {
+        mark: 7,
+        ipv6: false,
+    };
+    assert_eq!(render_service(&l, f, mark), Some(want(10, 2)));
+    // The protocol, the port and the family are part of the name.
+    let udp80 = ServiceSel::Addr(Protocol::Udp, "192.0.2.100:80".parse().unwrap());
+    assert_eq!(render_service(&l, f, udp80), None);
+    let mark6 = ServiceSel::Fwmark {
+        mark: 7,
+        ipv6: true,
+    };
+    assert_eq!(render_service(&l, f, mark6), None);
+}
+
+#[test]
 fn stats_match_ipvsadm_with_and_without_exact() {
     let l = listing();
     let f = Format {

@@ -95,7 +95,7 @@ pub(crate) mod testutil {
     use crate::pool::RealServer;
     use crate::spec::Protocol;
 
-    pub fn pool(weights: &[u32]) -> Vec<RealServer> {
+    pub(crate) fn pool(weights: &[u32]) -> Vec<RealServer> {
         weights
             .iter()
             .enumerate()
@@ -109,7 +109,7 @@ pub(crate) mod testutil {
             .collect()
     }
 
-    pub fn flow(client: u32, sport: u16) -> FlowKey {
+    pub(crate) fn flow(client: u32, sport: u16) -> FlowKey {
         FlowKey {
             proto: Protocol::Tcp,
             src: IpAddr::V4(Ipv4Addr::from(0xc633_6400u32.wrapping_add(client))),
@@ -120,7 +120,7 @@ pub(crate) mod testutil {
     }
 
     /// Sets a server's counters to `active`/`inactive`.
-    pub fn load(s: &RealServer, active: u32, inactive: u32) {
+    pub(crate) fn load(s: &RealServer, active: u32, inactive: u32) {
         (0..active).for_each(|_| s.stats.bind(true));
         (0..inactive).for_each(|_| s.stats.bind(false));
     }

@@ -117,14 +117,10 @@ pub fn build_ipv4(
     p
 }
 
-/// Checks a received IPv4 packet carrying AH: its structure, the ICV with `key`, and the SPI
-/// (the sender's address). Returns what the advert decoder needs, the AH fields (the sequence
-/// number is for [`AhSequence::accept`]) and the VRRP payload.
-pub fn open_ipv4<'p>(
-    packet: &'p [u8],
-    key: &[u8; 8],
-    unicast: bool,
-) -> Result<(RxMeta, AhHeader, &'p [u8]), DropReason> {
+/// The structure of a received IPv4 packet carrying an AH-wrapped VRRP advert, without the
+/// key: what the IP header says, and the advert. This is enough to hand the packet to its
+/// instance (by the VRID), which then checks it with [`open_ipv4`].
+pub fn split_ipv4(packet: &[u8]) -> Result<(RxMeta, &[u8]), DropReason> {
     let h = packet.get(..IP_LEN).ok_or(DropReason::BadIpHeader)?;
     if h[0] >> 4 != 4 {
         return Err(DropReason::BadIpHeader);
@@ -140,28 +136,41 @@ pub fn open_ipv4<'p>(
     if h[9] != IPPROTO_AH {
         return Err(DropReason::NotVrrp);
     }
-    let packet = &packet[..total];
     let ah = &packet[ihl..ihl + AH_LEN];
     // An AH header for another protocol (or another AH layout) is not a VRRP advert.
     if ah[0] != IPPROTO_VRRP || ah[1] != AH_PAYLOAD_LEN {
         return Err(DropReason::NotVrrp);
     }
+    let meta = RxMeta {
+        src: IpAddr::V4(Ipv4Addr::new(h[12], h[13], h[14], h[15])),
+        dst: IpAddr::V4(Ipv4Addr::new(h[16], h[17], h[18], h[19])),
+        ttl: h[8],
+    };
+    Ok((meta, &packet[ihl + AH_LEN..total]))
+}
+
+/// Checks a received IPv4 packet carrying AH: its structure, the ICV with `key`, and the SPI
+/// (the sender's address). Returns what the advert decoder needs, the AH fields (the sequence
+/// number is for [`AhSequence::accept`]) and the VRRP payload.
+pub fn open_ipv4<'p>(
+    packet: &'p [u8],
+    key: &[u8; 8],
+    unicast: bool,
+) -> Result<(RxMeta, AhHeader, &'p [u8]), DropReason> {
+    let (meta, advert) = split_ipv4(packet)?;
+    let ihl = usize::from(packet[0] & 0x0f) * 4;
+    let packet = &packet[..ihl + AH_LEN + advert.len()];
+    let ah = &packet[ihl..ihl + AH_LEN];
     let want = icv(packet, ihl, key, unicast);
     if !same(&want, &ah[AH_LEN - ICV_LEN..]) {
         return Err(DropReason::AuthFailure);
     }
-    let src = Ipv4Addr::new(h[12], h[13], h[14], h[15]);
     let spi = u32::from_be_bytes([ah[4], ah[5], ah[6], ah[7]]);
-    if spi != u32::from(src) {
+    if meta.src != IpAddr::V4(Ipv4Addr::from(spi)) {
         return Err(DropReason::AuthFailure);
     }
-    let meta = RxMeta {
-        src: IpAddr::V4(src),
-        dst: IpAddr::V4(Ipv4Addr::new(h[16], h[17], h[18], h[19])),
-        ttl: h[8],
-    };
     let seq = u32::from_be_bytes([ah[8], ah[9], ah[10], ah[11]]);
-    Ok((meta, AhHeader { spi, seq }, &packet[ihl + AH_LEN..]))
+    Ok((meta, AhHeader { spi, seq }, advert))
 }
 
 /// Compares without an early exit, so the time taken says nothing about the expected ICV.

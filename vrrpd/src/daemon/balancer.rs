@@ -38,14 +38,14 @@ const STOP_LIMIT: std::time::Duration = std::time::Duration::from_secs(3);
 const PERSIST_CAPACITY: usize = 1 << 16;
 
 /// A VRRP instance as the balancer sees it: the addresses it holds and its state.
-pub struct Owner {
+pub(super) struct Owner {
     pub name: String,
     pub addrs: Vec<IpAddr>,
     pub state: watch::Receiver<State>,
 }
 
 /// The running balancer; [`Balancer::stop`] ends it and removes its firewall rules.
-pub struct Balancer {
+pub(super) struct Balancer {
     dp: Arc<Dataplane>,
     gate: tokio::task::JoinHandle<()>,
     ifaces: Vec<String>,
@@ -71,7 +71,7 @@ impl Balancer {
     /// (IPv4 or IPv6), or keeps `previous` (the balancer of the configuration before a reload)
     /// when it reads `table` on the same interfaces. Errors are logged, not fatal: VRRP and the
     /// health checks go on without forwarding.
-    pub async fn start(
+    pub(super) async fn start(
         config: &Config,
         table: Arc<SharedTable>,
         owners: Vec<Owner>,
@@ -183,27 +183,27 @@ impl Balancer {
     }
 
     /// The table the dataplane reads: the next configuration's health checks publish into it.
-    pub fn table(&self) -> Arc<SharedTable> {
+    pub(super) fn table(&self) -> Arc<SharedTable> {
         self.table.clone()
     }
 
     /// The running dataplane (listings, counters).
-    pub fn dataplane(&self) -> Arc<Dataplane> {
+    pub(super) fn dataplane(&self) -> Arc<Dataplane> {
         self.dp.clone()
     }
 
     /// The dataplane threads' own failures (they restart in place).
-    pub fn worker_failures(&self) -> lbcore::dataplane::Failures {
+    pub(super) fn worker_failures(&self) -> lbcore::dataplane::Failures {
         self.dp.failures()
     }
 
     /// The dataplane's counters, summed over its workers.
-    pub fn counters(&self) -> lbcore::dataplane::CounterSnapshot {
+    pub(super) fn counters(&self) -> lbcore::dataplane::CounterSnapshot {
         self.dp.counters()
     }
 
     /// Stops forwarding and removes the firewall rules.
-    pub async fn stop(self) {
+    pub(super) async fn stop(self) {
         self.gate.abort();
         let _ = self.gate.await;
         self.dp.set_forwarding(false);

@@ -32,7 +32,7 @@ enum Lines {
 }
 
 #[derive(Default)]
-pub struct Fifos {
+pub(super) struct Fifos {
     vrrp: Vec<Arc<Fifo>>,
     lvs: Vec<Arc<Fifo>>,
     all: Vec<Arc<Fifo>>,
@@ -43,7 +43,7 @@ pub struct Fifos {
 impl Fifos {
     /// Opens the configured FIFOs (a path given twice is opened once, its first script run)
     /// and starts their scripts. A FIFO that cannot be opened is logged and left out.
-    pub fn open(global: &GlobalDefs, env: &ScriptEnv) -> Self {
+    pub(super) fn open(global: &GlobalDefs, env: &ScriptEnv) -> Self {
         let mut me = Self::default();
         let configured = [
             (&global.notify_fifo, Lines::All, "notify_fifo"),
@@ -117,17 +117,17 @@ impl Fifos {
     }
 
     /// Where the VRRP lines go.
-    pub fn vrrp(&self) -> &[Arc<Fifo>] {
+    pub(super) fn vrrp(&self) -> &[Arc<Fifo>] {
         &self.vrrp
     }
 
     /// Where the checker lines go.
-    pub fn lvs(&self) -> &[Arc<Fifo>] {
+    pub(super) fn lvs(&self) -> &[Arc<Fifo>] {
         &self.lvs
     }
 
     /// The first step of stopping: SIGTERM to the scripts, which may go on reading.
-    pub fn terminate(&mut self) {
+    pub(super) fn terminate(&mut self) {
         if std::mem::replace(&mut self.terminated, true) {
             return;
         }
@@ -138,7 +138,7 @@ impl Fifos {
 
     /// The last step: our FIFOs removed and closed (end of file for a reader once the last
     /// writer is gone), then the scripts given [`SCRIPT_GRACE`] to exit before being killed.
-    pub async fn close(mut self) {
+    pub(super) async fn close(mut self) {
         for f in std::mem::take(&mut self.all) {
             f.unlink();
         }

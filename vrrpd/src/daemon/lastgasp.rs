@@ -11,7 +11,7 @@ use crate::netlink::{Link, Netlink, Removals};
 use crate::supervisor::wire::{Advert, Recipe};
 
 /// What an instance holds as Master, as its release sees it.
-pub struct Holdings<'a> {
+pub(super) struct Holdings<'a> {
     pub dest: &'a Destination,
     /// The priority-0 advert ([`vrrp_proto::fsm::Instance::release_advert`]).
     pub advert: &'a vrrp_proto::packet::Advert,
@@ -23,10 +23,13 @@ pub struct Holdings<'a> {
 }
 
 /// The recipe's bytes.
-pub async fn recipe(nl: &Netlink, h: &Holdings<'_>) -> Vec<u8> {
+pub(super) async fn recipe(nl: &Netlink, h: &Holdings<'_>) -> Vec<u8> {
     let mut r = Recipe::default();
     let d = h.dest;
-    for (dst, _) in d.targets() {
+    // An AH advert must carry the sequence number of its moment, which a recipe written in
+    // advance cannot: the peer takes over after its Master_Down_Interval instead.
+    let adverts = !matches!(h.advert.auth, vrrp_proto::packet::Auth::Ah(_));
+    for (dst, _) in d.targets().filter(|_| adverts) {
         let payload = h.advert.encode(d.src, dst);
         r.advert(&Advert {
             ifindex: d.ifindex,

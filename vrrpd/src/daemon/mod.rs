@@ -8,6 +8,7 @@
 //! SIGINT release every instance gracefully (priority 0 advert, addresses removed) before the
 //! process exits 0, as keepalived does.
 
+mod ah;
 mod balancer;
 mod fifos;
 mod health;
@@ -457,6 +458,14 @@ impl Staged {
         let mut made = Vec::with_capacity(config.instances.len());
         for inst in &config.instances {
             let merged = trackers::with_group_trackers(config, inst);
+            // `dynamic_interfaces`: an instance whose interface is not there yet waits for it.
+            if config.global.dynamic_interfaces {
+                if let Some(ifname) = vrrp::plan::missing_interface(nl, &merged).await {
+                    plans.push(vrrp::plan::waiting(config, merged, ifname));
+                    made.push(None);
+                    continue;
+                }
+            }
             let previous = running.get(&inst.name).map(|p| &**p);
             match vrrp::plan::resolve(config, &merged, nl, previous, &mut lookups).await {
                 Ok((p, m)) => {

@@ -7,7 +7,7 @@ use crate::netlink::Netlink;
 use keepalived_conf::model::Config;
 
 /// What was installed, for [`Statics::remove`].
-pub struct Statics {
+pub(super) struct Statics {
     nl: Netlink,
     config: Config,
 }
@@ -15,7 +15,7 @@ pub struct Statics {
 impl Statics {
     /// Installs addresses, then routes, then rules; a failure is logged, not fatal (keepalived
     /// carries on too).
-    pub async fn install(config: &Config, nl: &Netlink) -> Self {
+    pub(super) async fn install(config: &Config, nl: &Netlink) -> Self {
         let config = Config {
             static_addresses: config.static_addresses.clone(),
             static_routes: config.static_routes.clone(),
@@ -53,7 +53,7 @@ impl Statics {
     }
 
     /// Removes everything [`Statics::install`] added, in reverse order.
-    pub async fn remove(self) {
+    pub(super) async fn remove(self) {
         let nl = &self.nl;
         for r in &self.config.static_rules {
             if let Err(e) = nl.del_rule(r).await {
@@ -78,7 +78,7 @@ impl Statics {
 }
 
 /// Whether a reload changes the static addresses, routes or rules.
-pub fn differ(a: &Config, b: &Config) -> bool {
+pub(super) fn differ(a: &Config, b: &Config) -> bool {
     a.static_addresses != b.static_addresses
         || a.static_routes != b.static_routes
         || a.static_rules != b.static_rules

@@ -45,7 +45,7 @@ fn realm(n: u32) -> RouteRealm {
 
 /// The message for `r`; `oif` and each nexthop's interface index resolved by the caller.
 /// `delete`: scope "nowhere" matches any scope, as `ip route del` does.
-pub fn route_message(
+pub(crate) fn route_message(
     r: &Route,
     oif: Option<u32>,
     nexthops: &[(&Nexthop, Option<u32>)],
@@ -147,7 +147,7 @@ fn hop(
 }
 
 /// The message for `r` (the same one adds and deletes it).
-pub fn rule_message(r: &Rule) -> RuleMessage {
+pub(crate) fn rule_message(r: &Rule) -> RuleMessage {
     let mut m = RuleMessage::default();
     let h = &mut m.header;
     h.family = family(r.ipv6);

@@ -272,8 +272,15 @@ fn data(cfg: &VrrpInstance, st: &InstanceStatus, config: &Config) -> String {
         .collect();
     o.strings("track_script", &scripts);
     match &cfg.authentication {
-        Some(Authentication::Pass(p)) => {
-            o.uint("auth_type", 1);
+        Some(a @ (Authentication::Pass(p) | Authentication::Ah(p))) => {
+            o.uint(
+                "auth_type",
+                if matches!(a, Authentication::Ah(_)) {
+                    2
+                } else {
+                    1
+                },
+            );
             o.str("auth_data", &p.chars().take(8).collect::<String>());
         }
         None => o.uint("auth_type", 0),

@@ -18,7 +18,8 @@ use std::sync::Arc;
 use keepalived_conf::model::Config;
 
 use lbcore::dataplane::{CounterSnapshot, Dataplane};
-use lbcore::ipvsadm::{self, Format, Listing};
+use lbcore::ipvsadm::{self, Format, Listing, ServiceSel};
+use lbcore::spec::Protocol;
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 use tracing::warn;
@@ -61,8 +62,13 @@ impl Settings {
 /// A question to the daemon.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Query {
-    /// `ipvsadm -L -n [options]`, or `-c` for the connection table.
-    Ipvs { format: Format, conns: bool },
+    /// `ipvsadm -L -n [options]` (one service with `-t|-u|-f`), or `-c` for the connection
+    /// table.
+    Ipvs {
+        format: Format,
+        conns: bool,
+        service: Option<ServiceSel>,
+    },
     /// Instances and checkers, readable or as JSON.
     Status { json: bool },
     /// The Prometheus exposition.
@@ -94,7 +100,16 @@ fn ipvsadm_args(args: &[&str]) -> Result<Query, String> {
     let mut format = Format::default();
     let mut conns = false;
     let mut list = false;
-    for &a in args {
+    // `-t|-u|--sctp-service ADDR[:PORT]`, `-f MARK`: the service, once its value is read.
+    let mut pending: Option<char> = None;
+    let mut service: Option<ServiceSel> = None;
+    let mut ipv6 = false;
+    let mut it = args.iter();
+    while let Some(&a) = it.next() {
+        let mut wants = |kind: char, it: &mut std::slice::Iter<&str>| match it.next() {
+            Some(v) => service_sel(kind, v).map(|s| service = Some(s)),
+            None => Err(format!("ipvsadm: -{kind} needs a service")),
+        };
         match a {
             "--list" => list = true,
             "--numeric" => {}
@@ -104,6 +119,11 @@ fn ipvsadm_args(args: &[&str]) -> Result<Query, String> {
             "--persistent-conn" => format.persistent_conn = true,
             "--exact" => format.exact = true,
             "--connection" => conns = true,
+            "--ipv6" => ipv6 = true,
+            "--tcp-service" => wants('t', &mut it)?,
+            "--udp-service" => wants('u', &mut it)?,
+            "--sctp-service" => wants('s', &mut it)?,
+            "--fwmark-service" => wants('f', &mut it)?,
             s if s.starts_with('-') && !s.starts_with("--") && s.len() > 1 => {
                 for c in s[1..].chars() {
                     match c {
@@ -111,6 +131,8 @@ fn ipvsadm_args(args: &[&str]) -> Result<Query, String> {
                         'n' => {}
                         'x' => format.exact = true,
                         'c' => conns = true,
+                        '6' => ipv6 = true,
+                        't' | 'u' | 'f' => pending = Some(c),
                         'A' | 'E' | 'D' | 'C' | 'R' | 'S' | 'a' | 'e' | 'd' | 'Z' => {
                             return Err(format!(
                                 "ipvsadm -{c}: the services come from the configuration (edit it and reload)"
@@ -119,6 +141,9 @@ fn ipvsadm_args(args: &[&str]) -> Result<Query, String> {
                         _ => return Err(format!("ipvsadm: option -{c} is not supported")),
                     }
                 }
+                if let Some(kind) = pending.take() {
+                    wants(kind, &mut it)?;
+                }
             }
             _ => return Err(format!("ipvsadm: option {a} is not supported")),
         }
@@ -126,7 +151,40 @@ fn ipvsadm_args(args: &[&str]) -> Result<Query, String> {
     if !list && !conns {
         return Err("ipvsadm: only listing (-L/-l, -c) is supported".into());
     }
-    Ok(Query::Ipvs { format, conns })
+    if let Some(ServiceSel::Fwmark { ipv6: v6, .. }) = service.as_mut() {
+        *v6 = ipv6;
+    }
+    Ok(Query::Ipvs {
+        format,
+        conns,
+        service,
+    })
+}
+
+/// ipvsadm's service argument: `ADDR:PORT`, `[ADDR6]:PORT` or a bare address (port 0) for
+/// `-t`/`-u`/`--sctp-service`, a mark for `-f`.
+fn service_sel(kind: char, v: &str) -> Result<ServiceSel, String> {
+    let bad = || format!("ipvsadm: illegal virtual server address {v:?}");
+    let protocol = match kind {
+        'f' => {
+            let mark = v
+                .parse()
+                .map_err(|_| format!("ipvsadm: illegal fwmark {v:?}"))?;
+            return Ok(ServiceSel::Fwmark { mark, ipv6: false });
+        }
+        't' => Protocol::Tcp,
+        'u' => Protocol::Udp,
+        _ => Protocol::Sctp,
+    };
+    let addr = v
+        .parse::<SocketAddr>()
+        .or_else(|_| {
+            v.trim_matches(['[', ']'])
+                .parse()
+                .map(|ip| SocketAddr::new(ip, 0))
+        })
+        .map_err(|_| bad())?;
+    Ok(ServiceSel::Addr(protocol, addr))
 }
 
 /// A question and where its answer goes (`Err` is shown to the asker as an error).
@@ -173,12 +231,19 @@ pub async fn answer(q: Query, src: Sources) -> Result<String, String> {
                 .await
                 .map_err(|e| format!("listing the connections: {e}"))
         }
-        Query::Ipvs { format, .. } => {
+        Query::Ipvs {
+            format, service, ..
+        } => {
             let listing = dp.as_ref().map(|d| d.listing()).unwrap_or(Listing {
                 size: 0,
                 services: Vec::new(),
             });
-            Ok(ipvsadm::render(&listing, format))
+            match service {
+                // ipvsadm's words for ESRCH.
+                Some(sel) => ipvsadm::render_service(&listing, format, sel)
+                    .ok_or_else(|| "No such service".to_string()),
+                None => Ok(ipvsadm::render(&listing, format)),
+            }
         }
         Query::Status { json: true } => serde_json::to_string_pretty(&snapshot(&dp))
             .map(|s| s + "\n")
@@ -226,7 +291,8 @@ mod tests {
             q("ipvsadm -L -n"),
             Ok(Query::Ipvs {
                 format: Format::default(),
-                conns: false
+                conns: false,
+                service: None
             })
         );
         assert_eq!(
@@ -237,14 +303,16 @@ mod tests {
                     exact: true,
                     ..Default::default()
                 },
-                conns: false
+                conns: false,
+                service: None
             })
         );
         assert_eq!(
             q("ipvsadm -Lnc"),
             Ok(Query::Ipvs {
                 format: Format::default(),
-                conns: true
+                conns: true,
+                service: None
             })
         );
         assert!(matches!(
@@ -255,6 +323,33 @@ mod tests {
             .unwrap_err()
             .contains("configuration"));
         assert!(q("ipvsadm -n").is_err());
+        let one = |s: &str| match q(s) {
+            Ok(Query::Ipvs { service, .. }) => service,
+            other => panic!("{s}: {other:?}"),
+        };
+        let tcp = |a: &str| Some(ServiceSel::Addr(Protocol::Tcp, a.parse().unwrap()));
+        assert_eq!(
+            one("ipvsadm -L -n -t 192.0.2.100:80"),
+            tcp("192.0.2.100:80")
+        );
+        assert_eq!(one("ipvsadm -Lnt 192.0.2.100:80"), tcp("192.0.2.100:80"));
+        assert_eq!(one("ipvsadm -Ln -t 192.0.2.100"), tcp("192.0.2.100:0"));
+        assert_eq!(
+            one("ipvsadm -Ln --udp-service [2001:db8::100]:53"),
+            Some(ServiceSel::Addr(
+                Protocol::Udp,
+                "[2001:db8::100]:53".parse().unwrap()
+            ))
+        );
+        assert_eq!(
+            one("ipvsadm -Ln -f 7 -6"),
+            Some(ServiceSel::Fwmark {
+                mark: 7,
+                ipv6: true
+            })
+        );
+        assert!(q("ipvsadm -Ln -t").is_err());
+        assert!(q("ipvsadm -Ln -t example").is_err());
         assert_eq!(q("status --json"), Ok(Query::Status { json: true }));
         assert_eq!(q("metrics"), Ok(Query::Metrics));
         assert!(q("reboot").is_err());

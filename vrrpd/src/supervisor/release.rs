@@ -30,7 +30,7 @@ pub struct Fired {
 }
 
 /// The sockets the parent replays recipes with.
-pub struct Releaser {
+pub(super) struct Releaser {
     v4: Option<Socket>,
     v6: Option<Socket>,
     nl: Option<netlink_sys::Socket>,
@@ -41,7 +41,7 @@ pub struct Releaser {
 impl Releaser {
     /// Opens a raw VRRP socket per family and an rtnetlink socket; one that cannot be opened
     /// is logged and its part of a release skipped.
-    pub fn open() -> Self {
+    pub(super) fn open() -> Self {
         let raw = |d: Domain| -> std::io::Result<Socket> {
             let s = Socket::new(d, Type::RAW, Some(Protocol::from(i32::from(IPPROTO_VRRP))))?;
             s.set_nonblocking(true)?;
@@ -76,7 +76,7 @@ impl Releaser {
     }
 
     /// The descriptors a child must not keep.
-    pub fn fds(&self) -> impl Iterator<Item = i32> + '_ {
+    pub(super) fn fds(&self) -> impl Iterator<Item = i32> + '_ {
         let raw = [&self.v4, &self.v6]
             .into_iter()
             .flatten()
@@ -85,7 +85,7 @@ impl Releaser {
     }
 
     /// Replays `recipes` (adverts of all first, then removals).
-    pub fn fire<'a>(&mut self, recipes: impl Iterator<Item = &'a [u8]> + Clone) -> Fired {
+    pub(super) fn fire<'a>(&mut self, recipes: impl Iterator<Item = &'a [u8]> + Clone) -> Fired {
         let mut f = Fired {
             instances: recipes.clone().count(),
             ..Fired::default()

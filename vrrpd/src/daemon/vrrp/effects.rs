@@ -77,6 +77,8 @@ pub enum Job {
     CheckDeleted(Id, Vec<Key>),
     /// The instance waits for its source address: look for it (reported back when found).
     FindSource(Id),
+    /// The instance waits for its interface: resolve its plan if it is there (reported back).
+    FindInterface(Id),
     /// The instance is gone (after its shutdown effects); `remove_vmac`: delete its VMAC.
     Uninstall {
         id: Id,
@@ -95,6 +97,12 @@ pub enum Feedback {
     Lost(Id),
     /// The source address the instance waited for is there: `found` is plan `from` with it.
     Source {
+        id: Id,
+        from: Arc<Plan>,
+        found: Arc<Plan>,
+    },
+    /// The interface the instance waited for is there: `found` is its plan, replacing `from`.
+    Resolved {
         id: Id,
         from: Arc<Plan>,
         found: Arc<Plan>,
@@ -131,6 +139,16 @@ struct Executor {
     finishing: JoinSet<()>,
 }
 
+/// `promote_secondaries` on the instance's interface (put back when it goes).
+fn promote_secondaries(io: &mut Io) {
+    if io.plan.promote_secondaries {
+        let path = crate::sysctl::path4(&io.plan.link.name, "promote_secondaries");
+        if let Err(e) = io.sysctls.set(path, "1") {
+            warn!(error = %e, "setting promote_secondaries failed");
+        }
+    }
+}
+
 fn notify_state(s: State) -> NotifyState {
     match s {
         State::Master => NotifyState::Master,
@@ -153,13 +171,28 @@ impl Executor {
     async fn job(&mut self, job: Job) {
         match job {
             Job::Install(id, mut io) => {
-                if io.plan.promote_secondaries {
-                    let path = crate::sysctl::path4(&io.plan.link.name, "promote_secondaries");
-                    if let Err(e) = io.sysctls.set(path, "1") {
-                        warn!(error = %e, "setting promote_secondaries failed");
-                    }
-                }
+                promote_secondaries(&mut io);
                 self.ios.insert(id, io);
+            }
+            Job::FindInterface(id) => {
+                let Some(io) = self.ios.get_mut(&id) else {
+                    return;
+                };
+                let Some(pending) = io.plan.pending.clone() else {
+                    return;
+                };
+                match pending.resolve(&self.nl).await {
+                    Ok(Some((plan, made))) => {
+                        let found = Arc::new(plan);
+                        let from = std::mem::replace(&mut io.plan, found.clone());
+                        io.vmac = made;
+                        promote_secondaries(io);
+                        let _ = self.feedback.send(Feedback::Resolved { id, from, found });
+                    }
+                    Ok(None) => {}
+                    // Its interface is there, something else it names may not be yet.
+                    Err(e) => warn!("({}) not starting yet: {e:#}", io.plan.name),
+                }
             }
             Job::Replace {
                 id,

@@ -44,8 +44,9 @@ use sysio::timer::Timer;
 use vrrp_proto::fsm::State;
 use vrrp_proto::instance::{Effect, Event, Instance};
 use vrrp_proto::node::{Id, Node, Output};
-use vrrp_proto::packet::{self, DropReason};
+use vrrp_proto::packet::{self, Auth, DropReason};
 
+use super::ah::AhSession;
 use super::status::{InstanceStatus, TrackerStatus};
 use effects::{Feedback, GroupIo, Io, Job};
 use plan::Plan;
@@ -53,8 +54,15 @@ use plan::Plan;
 /// Batches read from one socket per wakeup before the others and the timers get their turn.
 const READ_BUDGET: usize = 4;
 
-/// How often instances waiting for their source address ([`plan::SourceWait`]) look for it.
-const SOURCE_POLL: Duration = Duration::from_secs(1);
+/// How often instances waiting for their source address ([`plan::SourceWait`]) or their
+/// interface ([`plan::Pending`]) look for it.
+const WAIT_POLL: Duration = Duration::from_secs(1);
+
+/// The socket of an instance that has none (its interface does not exist yet).
+const NO_LINK: usize = usize::MAX;
+
+/// The interface index of an interface that does not exist yet.
+const NO_IFINDEX: u32 = 0;
 
 /// Why the loop stopped without being asked to.
 #[derive(Debug, thiserror::Error)]
@@ -195,6 +203,8 @@ struct Slot {
     master_priority: u8,
     /// The last state change: Unix time and the state left.
     last_transition: (f64, Option<State>),
+    /// `auth_type AH`: the sequence counter; adverts are sealed and opened here.
+    ah: Option<AhSession>,
 }
 
 /// What woke the loop.
@@ -351,6 +361,9 @@ impl Engine {
                     self.source_found(id, &from, found)
                 }
                 Wake::SourceCheck => self.find_sources()?,
+                Wake::Feedback(Some(Feedback::Resolved { id, from, found })) => {
+                    self.resolved(id, &from, found)
+                }
                 Wake::Feedback(None) => return Err(Failure::Effects),
                 Wake::Link(Some((ifindex, up))) => self.link_changed(ifindex, up),
                 Wake::Link(None) => {}
@@ -398,12 +411,28 @@ impl Engine {
         for o in std::mem::take(&mut self.out) {
             match o {
                 Output::Instance(id, Effect::Send(advert)) => {
-                    let Some(slot) = self.slots.get(id.index()).and_then(Option::as_ref) else {
+                    let Some(slot) = self.slots.get_mut(id.index()).and_then(Option::as_mut) else {
                         continue;
                     };
-                    for (i, (dst, _)) in slot.plan.dest.targets().enumerate() {
-                        let bytes = advert.encode(slot.plan.dest.src, dst);
-                        self.outbox.push((slot.link, bytes, id, i));
+                    let d = &slot.plan.dest;
+                    match &mut slot.ah {
+                        // Whole IPv4 packets: the header is part of what the ICV covers.
+                        Some(ah) => {
+                            let dsts: Vec<IpAddr> = d.targets().map(|(dst, _)| dst).collect();
+                            for (i, bytes) in ah
+                                .seal(&advert, d.src, d.ttl, &dsts)
+                                .into_iter()
+                                .enumerate()
+                            {
+                                self.outbox.push((slot.link, bytes, id, i));
+                            }
+                        }
+                        None => {
+                            for (i, (dst, _)) in d.targets().enumerate() {
+                                self.outbox
+                                    .push((slot.link, advert.encode(d.src, dst), id, i));
+                            }
+                        }
                     }
                 }
                 Output::Instance(id, e) => {
@@ -412,6 +441,9 @@ impl Engine {
                     {
                         slot.state.send_replace(*to);
                         slot.last_transition = (now_wall, Some(*from));
+                        if let (Some(ah), State::Master) = (&mut slot.ah, to) {
+                            ah.became_master();
+                        }
                     }
                     self.jobs
                         .send(Job::Effect(id, e))
@@ -447,7 +479,12 @@ impl Engine {
                 .filter_map(|(_, bytes, id, dst)| {
                     let slot = self.slots.get(id.index())?.as_ref()?;
                     let (_, to) = slot.plan.dest.targets().nth(*dst)?;
-                    Some(OutMsg::new(bytes).to(to).control(slot.plan.dest.control()))
+                    let m = OutMsg::new(bytes).to(to);
+                    // An AH packet's own header says it all.
+                    Some(match slot.ah {
+                        Some(_) => m,
+                        None => m.control(slot.plan.dest.control()),
+                    })
                 })
                 .collect();
             let r = self.links[link].sock.send(&msgs);
@@ -496,10 +533,7 @@ impl Engine {
                             return;
                         }
                     };
-                    let Some(vrid) = rx.vrid() else {
-                        *refused += 1;
-                        return;
-                    };
+                    let vrid = rx.vrid;
                     let Some(id) = demux.lookup(vrid, rx.meta.src, rx.meta.dst) else {
                         *unknown_vrid += 1;
                         if *log_unknown_vrids {
@@ -511,16 +545,35 @@ impl Engine {
                         return;
                     };
                     let p = &slot.plan;
+                    // AH: the packet is the whole IPv4 datagram; its ICV, SPI and sequence
+                    // number are checked before the advert is read.
+                    let mut ah_seq = None;
                     let decoded = crate::net::accepts_from(
                         rx.meta.src,
                         p.dest.src,
                         &p.peers,
                         p.check_unicast_src,
                     )
-                    .and_then(|()| packet::decode(rx.payload, &rx.meta, &p.expect));
+                    .and_then(|()| match &mut slot.ah {
+                        Some(ah) => ah.open(rx.payload).map(|(_, advert, seq)| {
+                            ah_seq = Some(seq);
+                            advert
+                        }),
+                        None => Ok(rx.payload),
+                    })
+                    .and_then(|payload| packet::decode(payload, &rx.meta, &p.expect));
                     match decoded {
                         Ok(advert) => {
                             slot.master_priority = advert.priority;
+                            if let (Some(ah), Some(seq), Some(inst)) = (&mut slot.ah, ah_seq, node.get(id)) {
+                                // A Master hearing a lower priority carries on from its number
+                                // (keepalived's "Syncing seq_num").
+                                if inst.state() == State::Master
+                                    && (advert.priority, rx.meta.src) < (inst.vrrp().priority(), p.dest.src)
+                                {
+                                    ah.heard_lower(seq);
+                                }
+                            }
                             let ev = Event::Advert {
                                 src: rx.meta.src,
                                 advert,
@@ -555,23 +608,23 @@ impl Engine {
     /// Asks the effects task to look for the source addresses instances wait for; the poll
     /// stops when none waits.
     fn find_sources(&mut self) -> Result<(), Failure> {
-        let waiting: Vec<Id> = self
-            .order
-            .iter()
-            .copied()
-            .filter(|id| {
-                self.slots[id.index()]
-                    .as_ref()
-                    .is_some_and(|s| s.plan.source_wait.is_some())
-            })
-            .collect();
-        if waiting.is_empty() {
-            self.source_poll = None;
+        let mut any = false;
+        for &id in &self.order {
+            let Some(Some(slot)) = self.slots.get(id.index()) else {
+                continue;
+            };
+            let job = if slot.plan.pending.is_some() {
+                Job::FindInterface(id)
+            } else if slot.plan.source_wait.is_some() {
+                Job::FindSource(id)
+            } else {
+                continue;
+            };
+            any = true;
+            self.jobs.send(job).map_err(|_| Failure::Effects)?;
         }
-        for id in waiting {
-            self.jobs
-                .send(Job::FindSource(id))
-                .map_err(|_| Failure::Effects)?;
+        if !any {
+            self.source_poll = None;
         }
         Ok(())
     }
@@ -602,11 +655,67 @@ impl Engine {
         };
         wait.log_fault(&plan.name);
         self.feed(id, Event::Track(TrackKey::Source, Contribution::Fault));
+        self.start_poll();
+    }
+
+    /// Starts the look for what instances wait for (a source address, an interface).
+    fn start_poll(&mut self) {
         if self.source_poll.is_none() {
-            let mut poll = tokio::time::interval(SOURCE_POLL);
+            let mut poll = tokio::time::interval(WAIT_POLL);
             poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             self.source_poll = Some(poll);
         }
+    }
+
+    /// The interface instance `id` waited for is there: the resolved plan takes the
+    /// placeholder's place (unless a reload replaced it meanwhile) and the instance starts
+    /// afresh, with what its trackers reported so far.
+    fn resolved(&mut self, id: Id, from: &Arc<Plan>, plan: Arc<Plan>) {
+        let Some(Some(slot)) = self.slots.get(id.index()) else {
+            return;
+        };
+        if !Arc::ptr_eq(&slot.plan, from) {
+            return;
+        }
+        let link = match self.join(id, &plan) {
+            Ok(l) => l,
+            Err(e) => {
+                warn!("({}) {:#}", plan.name, open_error(e, &plan.vrrp_link.name));
+                return;
+            }
+        };
+        if let Some(p) = &from.pending {
+            info!("interface {} appeared: starting", p.ifname);
+        }
+        let Some(old) = self.node.get(id) else {
+            return;
+        };
+        let carried: Vec<(TrackKey, Contribution)> = old
+            .trackers()
+            .filter(|(k, _)| **k != TrackKey::Interface(NO_IFINDEX))
+            .map(|(k, c)| (k.clone(), *c))
+            .collect();
+        let mut inst = Instance::new(plan.core.clone());
+        inst.set_counters(old.counters().clone());
+        self.node.replace(id, inst);
+        let slot = self.slots[id.index()].as_mut().expect("slot");
+        slot.link = link;
+        slot.ah = ah_session(&plan);
+        slot.plan = plan.clone();
+        for (k, c) in carried {
+            self.feed(id, Event::Track(k, c));
+        }
+        let _ = self.jobs.send(Job::RemoveLeftovers(vec![id]));
+        self.link_event(id, &plan);
+        self.source_event(id, &plan);
+        self.watch_link(plan.link.index);
+        self.feed(
+            id,
+            Event::Start {
+                delay: Duration::ZERO,
+                resume: None,
+            },
+        );
     }
 
     fn drain_tracks(&mut self) {
@@ -658,15 +767,18 @@ impl Engine {
 
     /// The socket for `plan`, opened on first use; `id` joins its demultiplexer.
     fn join(&mut self, id: Id, plan: &Plan) -> std::io::Result<usize> {
+        if plan.pending.is_some() {
+            // No interface yet: no socket.
+            return Ok(NO_LINK);
+        }
         let l = &plan.vrrp_link;
-        let at = match self
-            .links
-            .iter()
-            .position(|s| s.sock.ifindex() == l.index && s.sock.family() == plan.family)
-        {
+        let at = match self.links.iter().position(|s| {
+            s.sock.ifindex() == l.index
+                && (s.sock.family(), s.sock.proto()) == (plan.family, plan.proto)
+        }) {
             Some(at) => at,
             None => {
-                let sock = LinkSocket::open(&l.name, l.index, plan.family)?;
+                let sock = LinkSocket::open(&l.name, l.index, plan.family, plan.proto)?;
                 self.links.push(LinkSlot {
                     sock,
                     demux: Demux::default(),
@@ -690,7 +802,9 @@ impl Engine {
     fn leave(&mut self, id: Id) {
         if let Some(Some(slot)) = self.slots.get(id.index()) {
             let vrid = slot.plan.core.vrrp.vrid;
-            self.links[slot.link].demux.remove(vrid, id);
+            if let Some(l) = self.links.get_mut(slot.link) {
+                l.demux.remove(vrid, id);
+            }
         }
     }
 
@@ -707,14 +821,13 @@ impl Engine {
             fifo_states_on_reload,
         } = a;
         // Every socket first: a failure (a descriptor shortage) changes nothing.
-        for p in &plans {
+        for p in plans.iter().filter(|p| p.pending.is_none()) {
             let l = &p.vrrp_link;
-            if !self
-                .links
-                .iter()
-                .any(|s| s.sock.ifindex() == l.index && s.sock.family() == p.family)
-            {
-                let sock = LinkSocket::open(&l.name, l.index, p.family)
+            if !self.links.iter().any(|s| {
+                s.sock.ifindex() == l.index
+                    && (s.sock.family(), s.sock.proto()) == (p.family, p.proto)
+            }) {
+                let sock = LinkSocket::open(&l.name, l.index, p.family, p.proto)
                     .map_err(|e| open_error(e, &l.name))?;
                 self.links.push(LinkSlot {
                     sock,
@@ -777,6 +890,11 @@ impl Engine {
                     // Changed settings: restarts in place, in the state it had.
                     let old = self.node.get(id).expect("instance");
                     let was_master = old.state() == State::Master;
+                    // One that waited for its interface starts afresh (its FAULT was news,
+                    // its start is too).
+                    let waited = self.slots[id.index()]
+                        .as_ref()
+                        .is_some_and(|s| s.plan.pending.is_some());
                     let mut inst = Instance::new(plan.core.clone());
                     inst.set_counters(old.counters().clone());
                     self.leave(id);
@@ -787,6 +905,13 @@ impl Engine {
                     let slot = self.slots[id.index()].as_mut().expect("slot");
                     slot.plan = plan.clone();
                     slot.link = link;
+                    // keepalived keeps the AH counter across a reload: the peer's replay check
+                    // goes on accepting our adverts.
+                    let seq = slot.ah.as_ref().map(AhSession::sequence);
+                    slot.ah = ah_session(&plan);
+                    if let (Some(ah), Some(seq)) = (&mut slot.ah, seq) {
+                        ah.continue_from(seq);
+                    }
                     let _ = self.jobs.send(Job::Replace {
                         id,
                         io: Box::new(Io {
@@ -808,7 +933,7 @@ impl Engine {
                         id,
                         Event::Start {
                             delay: Duration::ZERO,
-                            resume: Some(was_master),
+                            resume: (!waited).then_some(was_master),
                         },
                     ));
                     id
@@ -827,6 +952,7 @@ impl Engine {
                         state: watch::channel(State::Initialize).0,
                         master_priority: 0,
                         last_transition: (0.0, None),
+                        ah: ah_session(&plan),
                     });
                     self.names.insert(plan.name.clone(), id);
                     let _ = self.jobs.send(Job::Install(
@@ -859,13 +985,15 @@ impl Engine {
                     id
                 }
             };
-            self.watch_link(plan.link.index);
+            let addrs = match &plan.pending {
+                Some(p) => p.addresses(),
+                None => {
+                    self.watch_link(plan.link.index);
+                    plan.vips.iter().map(|(v, _)| v.addr).collect()
+                }
+            };
             let slot = self.slots[id.index()].as_ref().expect("slot");
-            owners.push((
-                plan.name.clone(),
-                plan.vips.iter().map(|(v, _)| v.addr).collect(),
-                slot.state.subscribe(),
-            ));
+            owners.push((plan.name.clone(), addrs, slot.state.subscribe()));
             order.push(id);
         }
         self.order = order;
@@ -898,6 +1026,21 @@ impl Engine {
 
     /// The interface's state now, before the instance starts.
     fn link_event(&mut self, id: Id, plan: &Plan) {
+        if let Some(p) = &plan.pending {
+            // keepalived's words.
+            let ifname = &p.ifname;
+            info!("Configuration specifies interface {ifname} which doesn't currently exist - will use if created");
+            info!(
+                "({}) entering FAULT state (interface {ifname} does not exist)",
+                plan.name
+            );
+            self.feed(
+                id,
+                Event::Track(TrackKey::Interface(NO_IFINDEX), Contribution::Fault),
+            );
+            self.start_poll();
+            return;
+        }
         let up = self.link_monitor.is_index_up(plan.link.index);
         self.feed(id, Event::Link(up));
     }
@@ -1020,6 +1163,14 @@ async fn recv_track(rx: &mut Option<mpsc::Receiver<TrackMsg>>) -> Option<TrackMs
     match rx {
         Some(r) => r.recv().await,
         None => std::future::pending().await,
+    }
+}
+
+/// The AH state of an instance with `auth_type AH`.
+fn ah_session(plan: &Plan) -> Option<AhSession> {
+    match plan.core.vrrp.auth {
+        Auth::Ah(key) => Some(AhSession::new(key, !plan.peers.is_empty())),
+        _ => None,
     }
 }
 

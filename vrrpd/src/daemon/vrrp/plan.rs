@@ -10,7 +10,7 @@ use anyhow::{bail, Context};
 use keepalived_conf::model::{Authentication, Config, Route, Rule, VirtualAddress, VrrpInstance};
 use tracing::warn;
 
-use crate::net::{Destination, Family};
+use crate::net::{Destination, Family, Proto};
 use crate::netlink::{Link, Netlink};
 use crate::track::deleted::{route_key, rule_key, Key};
 use vrrp_proto::fsm;
@@ -27,6 +27,8 @@ pub struct Plan {
     /// Where its adverts are received and sent: the interface, or the VMAC.
     pub vrrp_link: Link,
     pub family: Family,
+    /// VRRP, or AH (`auth_type AH`).
+    pub proto: Proto,
     /// The multicast group (joined on `vrrp_link` unless unicast).
     pub group: IpAddr,
     pub peers: Vec<IpAddr>,
@@ -56,6 +58,9 @@ pub struct Plan {
     /// The source address is not there yet: the instance waits in FAULT until it is, with a
     /// stand-in source ([`SourceWait::placeholder`]).
     pub source_wait: Option<SourceWait>,
+    /// `dynamic_interfaces`: an interface is missing; the instance waits in FAULT
+    /// ([`waiting`]).
+    pub pending: Option<std::sync::Arc<Pending>>,
 }
 
 impl Plan {
@@ -63,7 +68,9 @@ impl Plan {
     /// that keeps the identity but changes a setting restarts it in place, in its state.
     pub fn same_identity(&self, other: &Plan) -> bool {
         self.name == other.name
-            && self.link.index == other.link.index
+            && (self.link.index == other.link.index
+                || self.pending.is_some()
+                || other.pending.is_some())
             && self.core.vrrp.vrid == other.core.vrrp.vrid
             && self.family == other.family
     }
@@ -203,46 +210,8 @@ pub async fn resolve(
         };
         vips.push((vip.clone(), vlink));
     }
-    let auth = match &inst.authentication {
-        Some(Authentication::Pass(p)) => {
-            let mut bytes = [0u8; 8];
-            let n = p.len().min(8);
-            bytes[..n].copy_from_slice(&p.as_bytes()[..n]);
-            Auth::Pass(bytes)
-        }
-        None => Auth::None,
-    };
-    let vrrp = fsm::Config {
-        vrid: inst.virtual_router_id,
-        version: inst.version,
-        priority: inst.priority,
-        advert_int: inst.advert_int,
-        preempt: !inst.nopreempt,
-        preempt_delay: inst.preempt_delay,
-        start_master: inst.state == keepalived_conf::model::InitialState::Master,
-        primary_addr: src,
-        vips: inst.virtual_ipaddress.iter().map(|v| v.addr).collect(),
-        auth,
-        lower_prio_no_advert: inst.garp.lower_prio_no_advert,
-        answer_before_stepping_down: !inst.strict_mode,
-        down_timer_adverts: inst.down_timer_adverts,
-        skip_check_adv_addr: inst.skip_check_adv_addr,
-    };
-    let expect = Expect {
-        version: inst.version,
-        vrid: inst.virtual_router_id,
-        auth,
-        adver_int: inst.advert_int,
-        check_ttl: multicast,
-    };
-    let release = fsm::Instance::new(vrrp.clone()).release_advert();
-    let core = instance::Config {
-        vrrp,
-        announce: inst.garp.schedule(v6),
-        ifindex: link.index,
-        track_primary: !inst.dont_track_primary,
-        fifo_states_on_reload: global.fifo_write_vrrp_states_on_reload,
-    };
+    let (core, expect, proto) = core_config(global, inst, src, link.index, v6, multicast);
+    let release = fsm::Instance::new(core.vrrp.clone()).release_advert();
     let mut tracked = tracked_keys(nl, &vips, &inst.virtual_routes, &inst.virtual_rules).await;
     // Kept for the daemon's life, 255 times over: no spare capacity.
     vips.shrink_to_fit();
@@ -269,6 +238,7 @@ pub async fn resolve(
         link,
         vrrp_link,
         family: Family::of(src),
+        proto,
         group,
         peers: inst.unicast_peers.clone(),
         check_unicast_src: inst.check_unicast_src,
@@ -285,6 +255,7 @@ pub async fn resolve(
         lastgasp,
         promote_secondaries: inst.promote_secondaries,
         source_wait,
+        pending: None,
     };
     Ok((plan, made))
 }
@@ -324,6 +295,160 @@ impl Plan {
         )
         .await;
         Some(p)
+    }
+}
+
+/// The protocol's side of an instance: its machine's and core's settings, what its adverts
+/// must look like, and the IP protocol they travel in.
+fn core_config(
+    global: &keepalived_conf::model::GlobalDefs,
+    inst: &VrrpInstance,
+    src: IpAddr,
+    ifindex: u32,
+    v6: bool,
+    multicast: bool,
+) -> (instance::Config, Expect, Proto) {
+    let auth = match &inst.authentication {
+        Some(a @ Authentication::Pass(_)) => Auth::Pass(a.key()),
+        Some(a @ Authentication::Ah(_)) => Auth::Ah(a.key()),
+        None => Auth::None,
+    };
+    // AH adverts travel in IP protocol 51, on sockets of their own.
+    let proto = match auth {
+        Auth::Ah(_) => Proto::Ah,
+        _ => Proto::Vrrp,
+    };
+    let vrrp = fsm::Config {
+        vrid: inst.virtual_router_id,
+        version: inst.version,
+        priority: inst.priority,
+        advert_int: inst.advert_int,
+        preempt: !inst.nopreempt,
+        preempt_delay: inst.preempt_delay,
+        start_master: inst.state == keepalived_conf::model::InitialState::Master,
+        primary_addr: src,
+        vips: inst.virtual_ipaddress.iter().map(|v| v.addr).collect(),
+        auth,
+        lower_prio_no_advert: inst.garp.lower_prio_no_advert,
+        answer_before_stepping_down: !inst.strict_mode,
+        down_timer_adverts: inst.down_timer_adverts,
+        skip_check_adv_addr: inst.skip_check_adv_addr,
+    };
+    let expect = Expect {
+        version: inst.version,
+        vrid: inst.virtual_router_id,
+        auth,
+        adver_int: inst.advert_int,
+        check_ttl: multicast,
+    };
+    let core = instance::Config {
+        vrrp,
+        announce: inst.garp.schedule(v6),
+        ifindex,
+        track_primary: !inst.dont_track_primary,
+        fifo_states_on_reload: global.fifo_write_vrrp_states_on_reload,
+    };
+    (core, expect, proto)
+}
+
+/// `dynamic_interfaces`: what an instance whose interface (or an address's `dev`) does not
+/// exist yet needs to be resolved once it does.
+#[derive(Debug, PartialEq)]
+pub struct Pending {
+    /// The interface not there yet.
+    pub ifname: String,
+    global: keepalived_conf::model::GlobalDefs,
+    inst: VrrpInstance,
+}
+
+impl Pending {
+    /// Its virtual addresses, for the balancer to follow.
+    pub fn addresses(&self) -> Vec<IpAddr> {
+        self.inst.addresses().map(|v| v.addr).collect()
+    }
+
+    /// The plan, once every interface the instance names exists (`Ok(None)` until then).
+    pub async fn resolve(&self, nl: &Netlink) -> anyhow::Result<Option<(Plan, Made)>> {
+        if missing_interface(nl, &self.inst).await.is_some() {
+            return Ok(None);
+        }
+        let config = Config {
+            global: self.global.clone(),
+            ..Config::default()
+        };
+        resolve(&config, &self.inst, nl, None, &mut Lookups::default())
+            .await
+            .map(Some)
+    }
+}
+
+/// The first interface `inst` names that does not exist: its own, or an address's `dev`.
+pub async fn missing_interface(nl: &Netlink, inst: &VrrpInstance) -> Option<String> {
+    let devs = inst.addresses().filter_map(|v| v.dev.as_deref());
+    for name in std::iter::once(inst.interface.as_str()).chain(devs) {
+        if nl.link(name).await.is_err() {
+            return Some(name.to_string());
+        }
+    }
+    None
+}
+
+/// The plan of an instance waiting for interface `ifname` ([`Pending`]): it joins no socket,
+/// holds nothing and stays in FAULT until the loop swaps in the resolved plan.
+pub fn waiting(config: &Config, inst: VrrpInstance, ifname: String) -> Plan {
+    let v6 = inst
+        .virtual_ipaddress
+        .first()
+        .is_some_and(|v| v.addr.is_ipv6());
+    let wait = SourceWait {
+        configured: inst.src_ip,
+        v6,
+    };
+    let src = wait.placeholder();
+    let multicast = inst.unicast_peers.is_empty();
+    let group = if v6 {
+        IpAddr::V6(config.global.mcast_group6)
+    } else {
+        IpAddr::V4(config.global.mcast_group4)
+    };
+    let (core, expect, proto) = core_config(&config.global, &inst, src, 0, v6, multicast);
+    let link = Link {
+        name: inst.interface.clone(),
+        index: 0,
+        mac: [0; 6],
+        up: false,
+    };
+    Plan {
+        name: inst.name.clone(),
+        core,
+        vrrp_link: link.clone(),
+        garp_port: garp::Port {
+            ifindex: 0,
+            mac: [0; 6],
+        },
+        link,
+        family: Family::of(src),
+        proto,
+        group,
+        peers: inst.unicast_peers.clone(),
+        check_unicast_src: inst.check_unicast_src,
+        dest: Destination::new(src, 0, group, &inst.unicast_peers, inst.unicast_ttl),
+        expect,
+        vips: Vec::new(),
+        advertised: 0,
+        routes: Vec::new(),
+        rules: Vec::new(),
+        vmac: None,
+        vmac_source: None,
+        tracked: Vec::new(),
+        lastgasp: Vec::new(),
+        promote_secondaries: false,
+        source_wait: None,
+        pending: Some(std::sync::Arc::new(Pending {
+            ifname,
+            global: config.global.clone(),
+            inst,
+        })),
     }
 }
 
