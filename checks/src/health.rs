@@ -163,6 +163,18 @@ impl Health {
     }
 }
 
+/// When a checker's next probe is due: keepalived waits `wait` after a probe ends. The wait
+/// counts from when the probe would have ended had it started on time (`due`, then `took`) and
+/// been seen at once, so neither the scheduler's lateness nor the delay before it looked shifts
+/// the checker's phase (probes delayed together are not bunched together for good); never
+/// before `seen`. Generic over the clock: the scheduler's instants, or plain durations.
+pub fn next_due<T>(due: T, took: Duration, wait: Duration, seen: T) -> T
+where
+    T: Copy + Ord + std::ops::Add<Duration, Output = T>,
+{
+    (due + took + wait).max(seen)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -282,5 +294,15 @@ mod tests {
             Some(Change::Weight)
         );
         assert_eq!(h.weight, Some(7));
+    }
+
+    #[test]
+    fn the_next_probe_keeps_the_checkers_phase() {
+        let ms = Duration::from_millis;
+        // Due at 1000, took 30, interval 1000: due again at 2030 however late it started or
+        // was seen...
+        assert_eq!(next_due(ms(1000), ms(30), ms(1000), ms(1100)), ms(2030));
+        // ...but never in the past of when the outcome was seen.
+        assert_eq!(next_due(ms(1000), ms(30), ms(1000), ms(2500)), ms(2500));
     }
 }

@@ -17,7 +17,7 @@ use tokio::time::Instant;
 
 use crate::connector::{Connector, Finished};
 use crate::event::Event;
-use crate::health::{Change, Health, Outcome};
+use crate::health::{self, Change, Health, Outcome};
 use crate::probe::halfopen::Answer;
 use crate::probe::tcp::Started;
 use crate::probe::{PrepareError, Prepared};
@@ -384,13 +384,9 @@ impl Run {
         } else if !outcome.ok && c.spec.log_all_failures {
             tracing::info!(target_id = %c.spec.target.id, kind = c.spec.probe.keyword(), "check failed: {}", outcome.reason);
         }
-        // keepalived waits `step.next` after a probe ends. Counted from when the probe would have
-        // ended had it started on time and been seen at once, so neither the scheduler's
-        // lateness nor the delay before it looked shifts the checker's phase: probes delayed
-        // together are not bunched together for good.
         let took = finished.saturating_duration_since(c.started);
-        let next = (c.due + took + step.next).max(seen);
-        self.heap.push(next, i);
+        self.heap
+            .push(health::next_due(c.due, took, step.next, seen), i);
     }
 
     /// The earliest instant something must happen.

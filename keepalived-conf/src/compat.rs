@@ -42,8 +42,28 @@ pub const DIFFERENCES: &[(&str, &str)] = &[
         "vrrpd reads the blocks as written, so it may flag fewer of the following lines than keepalived",
     ),
     (
+        "a value block written on one line (`track_interface { eth1 }`)",
+        "read as written; keepalived 2.2.7 takes the `}` for a value (an entry with it may be dropped) and reads the following lines into the block until one ends with `}`",
+    ),
+    (
         "`HTTP_GET` / `SSL_GET` without `url`",
         "flagged and the checker dropped, as keepalived says; keepalived 2.2.7's `-t` then crashes (exit 139), vrrpd's exits 5",
+    ),
+    (
+        "`track_bfd` or `BFD_CHECK` naming a `bfd_instance` the file does not define",
+        "vrrpd has no BFD: the block is warned about and skipped on its own line; keepalived flags the entry's line",
+    ),
+    (
+        "`unicast_ttl 0`",
+        "refused as out of range 1-255 (keepalived takes 0, and its adverts then never leave the host)",
+    ),
+    (
+        "`dynamic_interfaces` with an interface that is deleted and made again while the instance runs",
+        "the instance goes to FAULT (link down) and needs a reload to use the new interface; keepalived follows it. An interface missing at start is waited for (looked for each second)",
+    ),
+    (
+        "`auth_type AH` and the supervisor's last advert",
+        "if the daemon dies as Master, its supervisor removes the addresses but sends no priority-0 advert (it would need the sequence number of that moment): the peer takes over after Master_Down_Interval",
     ),
     (
         "`lvs_sync_daemon` naming no instance, or one that does not exist",

@@ -77,6 +77,14 @@ impl<'h> Cx<'h> {
     }
 }
 
+/// An address as keepalived reads a socket address (its `inet_stosockaddr`): a range or a
+/// prefix length after it is dropped, so `192.0.2.1/24` and `192.0.2.1-9` are `192.0.2.1`.
+/// Real files write `unicast_src_ip 192.0.2.1/24`, and keepalived takes it.
+pub fn sockaddr_ip(text: &str) -> Option<IpAddr> {
+    let end = text.find(['-', '/']).unwrap_or(text.len());
+    text[..end].parse().ok()
+}
+
 /// How far a keyword is implemented.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -383,7 +391,7 @@ fn apply<T>(arg: &Arg<T>, target: &mut T, node: &Node, cx: &mut Cx) {
         }
         Arg::Ip(set) => {
             let t = first.expect("checked above");
-            match t.text.parse() {
+            match sockaddr_ip(&t.text).ok_or(()) {
                 Ok(ip) => set(target, Spanned::new(ip, at)),
                 Err(_) => bad_value(
                     &t.pos,

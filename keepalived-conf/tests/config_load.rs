@@ -529,3 +529,36 @@ fn ah_authentication_as_keepalived_reads_it() {
     assert_eq!(cfg.instances[0].authentication, None);
     assert_eq!(cfg.instances[0].state, InitialState::Master);
 }
+
+#[test]
+fn smtp_server_by_name_must_resolve_and_addresses_drop_their_prefix() {
+    use keepalived_conf::FakeHost;
+    use std::sync::Arc;
+    let mut host = FakeHost::new().with_interfaces(&["eth0"]);
+    host.names.insert("relay.example.org".into());
+    let opts = LoadOptions {
+        host: Arc::new(host),
+        ..LoadOptions::default()
+    };
+    let text = "global_defs {\n smtp_server relay.example.org\n}\nglobal_defs {\n smtp_server nowhere.example.invalid 2525\n}\n\
+        vrrp_instance A {\n interface eth0\n virtual_router_id 9\n unicast_src_ip 192.0.2.1/24\n unicast_peer {\n  192.0.2.2/24\n }\n virtual_ipaddress {\n  192.0.2.9/24\n }\n}\n";
+    let (cfg, diags) = keepalived_conf::load_str_with(text, Path::new("m.conf"), &opts);
+    let got: Vec<(u32, &str)> = diags.iter().map(|d| (d.line, d.message.as_str())).collect();
+    assert_eq!(
+        got,
+        [(5, "Invalid smtp server nowhere.example.invalid 2525")]
+    );
+    // The first, resolvable, stays.
+    assert_eq!(
+        cfg.global
+            .mail
+            .smtp_server
+            .as_ref()
+            .map(|s| s.host.as_str()),
+        Some("relay.example.org")
+    );
+    // keepalived reads a socket address without its prefix length.
+    let a = &cfg.instances[0];
+    assert_eq!(a.src_ip, Some("192.0.2.1".parse().unwrap()));
+    assert_eq!(a.unicast_peers, ["192.0.2.2".parse::<IpAddr>().unwrap()]);
+}

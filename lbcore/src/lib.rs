@@ -27,6 +27,7 @@ pub mod persist;
 pub mod pool;
 pub mod sched;
 pub mod service;
+pub mod sharded;
 pub mod spec;
 pub mod stats;
 pub mod sync;

@@ -9,13 +9,12 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::MutexGuard;
 
-use crate::flow::{hash_addr_port, mask_ip};
+use crate::flow::mask_ip;
 use crate::pool::DestId;
+use crate::sharded::Sharded;
 use crate::time::Millis;
-
-const SHARDS: usize = 16;
 
 /// Template key: service identity and the masked client address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -60,22 +59,18 @@ pub struct TemplateView {
 /// Shared, bounded template table.
 #[derive(Debug)]
 pub struct PersistTable {
-    shards: Box<[Mutex<HashMap<PersistKey, Template>>]>,
-    per_shard: usize,
+    map: Sharded<PersistKey, Template>,
 }
 
 impl PersistTable {
     pub fn new(capacity: usize) -> Self {
         Self {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
-            per_shard: capacity.div_ceil(SHARDS).max(1),
+            map: Sharded::new(capacity),
         }
     }
 
-    fn shard(&self, k: &PersistKey) -> std::sync::MutexGuard<'_, HashMap<PersistKey, Template>> {
-        let i = (hash_addr_port(k.client, 0, k.svc) % SHARDS as u64) as usize;
-        // A poisoned shard only means a panic elsewhere mid-update of plain data.
-        self.shards[i].lock().unwrap_or_else(|e| e.into_inner())
+    fn shard(&self, k: &PersistKey) -> MutexGuard<'_, HashMap<PersistKey, Template>> {
+        self.map.shard(k)
     }
 
     /// Schedules through the template for `key`: `choose` receives the
@@ -93,9 +88,9 @@ impl PersistTable {
         let mut m = self.shard(&key);
         let existing = m.get(&key).filter(|t| t.alive(now)).map(|t| t.dest);
         let dest = choose(existing)?;
-        if !m.contains_key(&key) && m.len() >= self.per_shard {
+        if self.map.full_for(&m, &key) {
             m.retain(|_, t| t.alive(now));
-            if m.len() >= self.per_shard {
+            if self.map.full_for(&m, &key) {
                 // Evict the uncontrolled template expiring soonest; if all are
                 // controlled, serve this connection without persistence.
                 let victim = m
@@ -163,9 +158,9 @@ impl PersistTable {
     /// attach to it with [`PersistTable::attach`].
     pub fn install(&self, key: PersistKey, dest: DestId, expires: Millis, now: Millis) -> bool {
         let mut m = self.shard(&key);
-        if !m.contains_key(&key) && m.len() >= self.per_shard {
+        if self.map.full_for(&m, &key) {
             m.retain(|_, t| t.alive(now));
-            if m.len() >= self.per_shard {
+            if self.map.full_for(&m, &key) {
                 return false;
             }
         }
@@ -196,29 +191,26 @@ impl PersistTable {
 
     /// Drops dead templates; returns how many.
     pub fn expire(&self, now: Millis) -> usize {
-        self.shards
-            .iter()
-            .map(|s| {
-                let mut m = s.lock().unwrap_or_else(|e| e.into_inner());
-                let before = m.len();
-                m.retain(|_, t| t.alive(now));
-                before - m.len()
-            })
-            .sum()
+        let mut gone = 0;
+        self.map.for_each_shard(|m| {
+            let before = m.len();
+            m.retain(|_, t| t.alive(now));
+            gone += before - m.len();
+        });
+        gone
     }
 
     /// Live templates (key, server, time left): the `IP` entries of `ipvsadm -c`. One shard
     /// is locked at a time, as briefly as a copy of it takes.
     pub fn templates(&self, now: Millis) -> Vec<(PersistKey, DestId, Millis)> {
         let mut out = Vec::new();
-        for s in self.shards.iter() {
-            let m = s.lock().unwrap_or_else(|e| e.into_inner());
+        self.map.for_each_shard(|m| {
             out.extend(
                 m.iter()
                     .filter(|(_, t)| t.alive(now))
                     .map(|(k, t)| (*k, t.dest, t.expires.saturating_sub(now))),
-            );
-        }
+            )
+        });
         out
     }
 
@@ -232,10 +224,9 @@ impl PersistTable {
     }
 
     pub fn len(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).len())
-            .sum()
+        let mut n = 0;
+        self.map.for_each_shard(|m| n += m.len());
+        n
     }
 
     pub fn is_empty(&self) -> bool {
@@ -246,6 +237,7 @@ impl PersistTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sharded::SHARDS;
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()

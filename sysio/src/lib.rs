@@ -5,7 +5,8 @@
 //! - [`mmsg`]: `sendmmsg` / `recvmmsg` batches with one error policy;
 //! - [`cmsg`]: building and reading ancillary data (packet info, TTL / hop limit);
 //! - [`link`]: link-layer socket addresses for AF_PACKET;
-//! - [`timer`]: a one-shot timerfd on the reactor, for deadlines finer than tokio's millisecond.
+//! - [`timer`]: a one-shot timerfd on the reactor, for deadlines finer than tokio's millisecond;
+//! - [`nft`]: loading an nftables rule set.
 //!
 //! Callers see safe functions; every `unsafe` block in the workspace's socket code that is not
 //! here is a defect to move here.
@@ -17,6 +18,7 @@ pub mod cmsg;
 pub mod fd;
 pub mod link;
 pub mod mmsg;
+pub mod nft;
 #[cfg(feature = "async")]
 pub mod timer;
 

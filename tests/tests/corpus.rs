@@ -201,6 +201,8 @@ struct Outcome {
     problems: Vec<String>,
     agree_t: bool,
     agree_p: bool,
+    /// keepalived kept running under `-P` (the cases the `-P` comparison is about).
+    keepalived_runs: bool,
 }
 
 fn check(file: &Path, n: usize) -> Outcome {
@@ -242,6 +244,7 @@ fn check(file: &Path, n: usize) -> Outcome {
         problems,
         agree_t,
         agree_p,
+        keepalived_runs: kr,
     }
 }
 
@@ -280,8 +283,9 @@ fn corpus_runs_as_keepalived_runs_it() {
         .collect();
     let agree_t = outcomes.iter().filter(|o| o.agree_t).count();
     let agree_p = outcomes.iter().filter(|o| o.agree_p).count();
+    let k_runs = outcomes.iter().filter(|o| o.keepalived_runs).count();
     println!(
-        "corpus: {} files; -t agrees on {agree_t}; -P keeps running where keepalived does on {agree_p}",
+        "corpus: {} files; -t agrees on {agree_t}; -P keeps running where keepalived does on {agree_p} (keepalived keeps running on {k_runs})",
         outcomes.len()
     );
     let failures: Vec<String> = outcomes

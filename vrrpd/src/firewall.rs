@@ -9,23 +9,13 @@
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
-use std::process::Stdio;
 
-use tokio::io::AsyncWriteExt;
+use sysio::nft::NftError;
 use tracing::{info, warn};
 
 use keepalived_conf::model::Config;
 
 pub const TABLE: &str = "vrrpd_vrrp";
-
-/// Errors running `nft`.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("cannot run nft: {0}")]
-    Spawn(#[from] std::io::Error),
-    #[error("nft failed: {0}")]
-    Failed(String),
-}
 
 /// One blocked address; IPv6 link-local ones are matched with their interface.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -99,25 +89,12 @@ pub fn render(blocked: &[Blocked]) -> String {
     s + "}\n"
 }
 
-async fn nft(input: &str) -> Result<(), Error> {
-    let mut c = tokio::process::Command::new("nft")
-        .args(["-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()?;
-    if let Some(mut stdin) = c.stdin.take() {
-        stdin.write_all(input.as_bytes()).await?;
-    }
-    let out = c.wait_with_output().await?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(Error::Failed(
-            String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        ))
-    }
+/// [`sysio::nft::apply`] off the runtime's threads.
+async fn nft(input: &str) -> Result<(), NftError> {
+    let input = input.to_string();
+    tokio::task::spawn_blocking(move || sysio::nft::apply(&input))
+        .await
+        .unwrap_or_else(|e| Err(NftError::Failed(format!("nft task: {e}"))))
 }
 
 /// The loaded table, removed by [`Firewall::remove`].

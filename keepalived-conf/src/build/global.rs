@@ -165,7 +165,9 @@ pub static TABLE: &[Keyword<GlobalDraft>] = &[
     ),
     ok(
         "vrrp_garp_master_delay",
-        Arg::Secs(0.0, 1000.0, |g, v| g.garp.master_delay = Some(v.value)),
+        Arg::Int(0, 4294, |g, v| {
+            g.garp.master_delay = Some(Duration::from_secs(v.value as u64))
+        }),
     ),
     ok(
         "vrrp_garp_master_repeat",
@@ -173,7 +175,9 @@ pub static TABLE: &[Keyword<GlobalDraft>] = &[
     ),
     ok(
         "vrrp_garp_master_refresh",
-        Arg::Secs(0.0, 1e6, |g, v| g.garp.master_refresh = Some(v.value)),
+        Arg::Int(0, u32::MAX as i64, |g, v| {
+            g.garp.master_refresh = Some(Duration::from_secs(v.value as u64))
+        }),
     ),
     ok(
         "vrrp_garp_master_refresh_repeat",
@@ -183,7 +187,9 @@ pub static TABLE: &[Keyword<GlobalDraft>] = &[
     ),
     ok(
         "vrrp_garp_lower_prio_delay",
-        Arg::Secs(0.0, 1000.0, |g, v| g.garp.lower_prio_delay = Some(v.value)),
+        Arg::Int(0, 4294, |g, v| {
+            g.garp.lower_prio_delay = Some(Duration::from_secs(v.value as u64))
+        }),
     ),
     ok(
         "vrrp_garp_lower_prio_repeat",
@@ -193,11 +199,11 @@ pub static TABLE: &[Keyword<GlobalDraft>] = &[
     ),
     ok(
         "vrrp_garp_interval",
-        Arg::Secs(0.0, 1.0, |g, v| g.garp.interval = Some(v.value)),
+        Arg::Secs(0.000001, 4294.967295, |g, v| g.garp.interval = Some(v.value)),
     ),
     ok(
         "vrrp_gna_interval",
-        Arg::Secs(0.0, 1.0, |g, v| g.garp.na_interval = Some(v.value)),
+        Arg::Secs(0.000001, 4294.967295, |g, v| g.garp.na_interval = Some(v.value)),
     ),
     ok(
         "vrrp_down_timer_adverts",
@@ -615,8 +621,8 @@ pub static TABLE: &[Keyword<GlobalDraft>] = &[
 
 fn mcast(n: &Node, cx: &mut Cx) -> Option<IpAddr> {
     let t = first(n, cx)?;
-    match t.text.parse::<IpAddr>() {
-        Ok(ip) if ip.is_multicast() => Some(ip),
+    match crate::registry::sockaddr_ip(&t.text) {
+        Some(ip) if ip.is_multicast() => Some(ip),
         _ => {
             bad_group(n, cx);
             None
@@ -661,6 +667,15 @@ fn smtp_server(g: &mut GlobalDraft, n: &Node, cx: &mut Cx) {
             }
         },
     };
+    // keepalived resolves a name at once, and says so when it cannot.
+    let ip = crate::registry::sockaddr_ip(&host.text).filter(|_| !host.text.contains(['-', '/']));
+    if let (None, Some(false), Some(port)) = (ip, cx.host.resolves(&host.text), port) {
+        cx.push(Diagnostic::warning(
+            &host.pos,
+            format!("Invalid smtp server {} {port}", host.text),
+        ));
+        return;
+    }
     if let Some(port) = port {
         g.defs.mail.smtp_server = Some(SmtpServer {
             host: host.text.clone(),

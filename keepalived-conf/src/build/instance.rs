@@ -29,6 +29,8 @@ pub struct AuthDraft {
 pub struct InstDraft {
     pub name: Spanned<String>,
     pos: Pos,
+    /// The block's `}`, where keepalived reports what it checks at the end.
+    pub close: Option<Pos>,
     state: Option<Spanned<InitialState>>,
     pub interface: Option<Spanned<String>>,
     vrid: Option<u8>,
@@ -78,6 +80,7 @@ impl InstDraft {
         Self {
             name,
             pos: pos.clone(),
+            close: None,
             state: None,
             interface: None,
             vrid: None,
@@ -218,7 +221,9 @@ pub static TABLE: &[Keyword<InstDraft>] = &[
     ),
     ok(
         "garp_master_delay",
-        Arg::Secs(0.0, 1000.0, |i, v| i.garp.master_delay = Some(v.value)),
+        Arg::Int(0, 4294, |i, v| {
+            i.garp.master_delay = Some(Duration::from_secs(v.value as u64))
+        }),
     ),
     ok(
         "garp_master_repeat",
@@ -226,7 +231,9 @@ pub static TABLE: &[Keyword<InstDraft>] = &[
     ),
     ok(
         "garp_master_refresh",
-        Arg::Secs(0.0, 1e6, |i, v| i.garp.master_refresh = Some(v.value)),
+        Arg::Int(0, u32::MAX as i64, |i, v| {
+            i.garp.master_refresh = Some(Duration::from_secs(v.value as u64))
+        }),
     ),
     ok(
         "garp_master_refresh_repeat",
@@ -234,7 +241,9 @@ pub static TABLE: &[Keyword<InstDraft>] = &[
     ),
     ok(
         "garp_lower_prio_delay",
-        Arg::Secs(0.0, 1000.0, |i, v| i.garp.lower_prio_delay = Some(v.value)),
+        Arg::Int(0, 4294, |i, v| {
+            i.garp.lower_prio_delay = Some(Duration::from_secs(v.value as u64))
+        }),
     ),
     ok(
         "garp_lower_prio_repeat",
@@ -477,7 +486,7 @@ fn vips(i: &mut InstDraft, n: &Node, cx: &mut Cx, excluded: bool) {
 
 fn src_ip(i: &mut InstDraft, n: &Node, cx: &mut Cx) {
     let Some(t) = first(n, cx) else { return };
-    let Ok(ip) = t.text.parse::<IpAddr>() else {
+    let Some(ip) = crate::registry::sockaddr_ip(&t.text) else {
         cx.push(Diagnostic::warning(
             &t.pos,
             format!(
@@ -500,7 +509,7 @@ fn src_ip(i: &mut InstDraft, n: &Node, cx: &mut Cx) {
 fn peers(i: &mut InstDraft, n: &Node, cx: &mut Cx) {
     i.unicast_keyword.get_or_insert_with(|| n.pos().clone());
     for c in &n.children {
-        let Ok(ip) = c.name().parse::<IpAddr>() else {
+        let Some(ip) = crate::registry::sockaddr_ip(c.name()) else {
             cx.push(Diagnostic::warning(
                 c.pos(),
                 format!(
@@ -844,6 +853,13 @@ impl InstDraft {
                     format!("({name}) the first IPv6 VIP address must be link local"),
                 ));
             }
+        }
+        if let (Some(_), true) = (self.unicast_ttl, self.peers.is_empty()) {
+            // keepalived checks this when it reaches the block's `}`.
+            cx.push(Diagnostic::warning(
+                self.close.as_ref().unwrap_or(&self.pos),
+                format!("({name}): Cannot use unicast_ttl without unicast peers - resetting"),
+            ));
         }
         if let (Some(pos), true) = (&self.unicast_keyword, self.peers.is_empty()) {
             cx.push(

@@ -190,6 +190,7 @@ fn top_instance(d: &mut Draft, n: &Node, cx: &mut Cx) {
         return;
     }
     let mut inst = instance::InstDraft::new(name, n.pos());
+    inst.close = n.close.clone();
     dispatch_block(instance::TABLE, "vrrp_instance", &mut inst, n, cx);
     d.commands.append(&mut inst.scripts_used);
     let owner = inst.name.value.clone();

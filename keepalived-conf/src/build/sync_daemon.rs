@@ -88,20 +88,22 @@ impl SyncDaemonDraft {
                         .map(|v| v as u8)
                         .or(s.ttl)
                 }
-                "group" => match value.map(|v| (v, v.text.parse::<IpAddr>())) {
-                    Some((_, Ok(ip))) if ip.is_multicast() => s.group = Some(ip),
-                    Some((v, _)) => cx.push(Diagnostic::warning(
-                        &v.pos,
-                        format!(
-                            "lvs_sync_daemon group address {} is not multicast - ignoring",
-                            v.text
-                        ),
-                    )),
-                    None => cx.push(Diagnostic::warning(
-                        &args[i].pos,
-                        "No value specified for lvs_sync_daemon group - ignoring",
-                    )),
-                },
+                "group" => {
+                    match value.map(|v| (v, crate::registry::sockaddr_ip(&v.text).ok_or(()))) {
+                        Some((_, Ok(ip))) if ip.is_multicast() => s.group = Some(ip),
+                        Some((v, _)) => cx.push(Diagnostic::warning(
+                            &v.pos,
+                            format!(
+                                "lvs_sync_daemon group address {} is not multicast - ignoring",
+                                v.text
+                            ),
+                        )),
+                        None => cx.push(Diagnostic::warning(
+                            &args[i].pos,
+                            "No value specified for lvs_sync_daemon group - ignoring",
+                        )),
+                    }
+                }
                 // keepalived before 2.0: `INTERFACE VRRP_INSTANCE [SYNC_ID]`.
                 _ if i == 1 => {
                     s.instance = Some(word.to_string());

@@ -296,9 +296,17 @@ pub struct SyncDraft {
     group: SyncGroup,
     members: Vec<Pos>,
     pos: Pos,
+    /// The notify script lines, for the host's script checks.
+    scripts_used: Vec<Spanned<String>>,
 }
 
 impl SyncDraft {
+    /// A notify script line, remembered for the host's script checks.
+    fn script(&mut self, v: Spanned<String>) -> String {
+        self.scripts_used.push(v.clone());
+        v.value
+    }
+
     pub fn tracks_script(&self, name: &str) -> bool {
         self.group.track_scripts.iter().any(|t| t.name == name)
     }
@@ -367,23 +375,23 @@ pub static SYNC_GROUP: &[Keyword<SyncDraft>] = &[
     skip("track_bfd", "vrrpd has no BFD"),
     ok(
         "notify_master",
-        Arg::Line(|g, v| g.group.notify.master = Some(v.value)),
+        Arg::Line(|g, v| g.group.notify.master = Some(g.script(v))),
     ),
     ok(
         "notify_backup",
-        Arg::Line(|g, v| g.group.notify.backup = Some(v.value)),
+        Arg::Line(|g, v| g.group.notify.backup = Some(g.script(v))),
     ),
     ok(
         "notify_fault",
-        Arg::Line(|g, v| g.group.notify.fault = Some(v.value)),
+        Arg::Line(|g, v| g.group.notify.fault = Some(g.script(v))),
     ),
     ok(
         "notify_stop",
-        Arg::Line(|g, v| g.group.notify.stop = Some(v.value)),
+        Arg::Line(|g, v| g.group.notify.stop = Some(g.script(v))),
     ),
     ok(
         "notify",
-        Arg::Line(|g, v| g.group.notify.any = Some(v.value)),
+        Arg::Line(|g, v| g.group.notify.any = Some(g.script(v))),
     ),
     ok(
         "smtp_alert",
@@ -451,8 +459,10 @@ pub fn sync_group(d: &mut Draft, n: &Node, cx: &mut Cx) {
         },
         members: Vec::new(),
         pos: n.pos().clone(),
+        scripts_used: Vec::new(),
     };
     dispatch_block(SYNC_GROUP, "vrrp_sync_group", &mut g, n, cx);
+    d.commands.append(&mut g.scripts_used);
     d.sync_groups.push(g);
 }
 

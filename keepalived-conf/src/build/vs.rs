@@ -76,7 +76,7 @@ pub struct RsDraft {
 fn ip_port(node: &Node, cx: &mut Cx) -> Option<(IpAddr, Option<u16>)> {
     let a = node.args.first()?;
     let port = node.args.get(1).map(|p| (p, p.text.parse::<u16>()));
-    match (a.text.parse::<IpAddr>(), port) {
+    match (crate::registry::sockaddr_ip(&a.text).ok_or(()), port) {
         (Ok(ip), None) => Some((ip, None)),
         (Ok(ip), Some((_, Ok(p)))) => Some((ip, (p != 0).then_some(p))),
         (_, p) => {

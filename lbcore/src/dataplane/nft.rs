@@ -27,10 +27,8 @@
 //! errors.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 use std::net::IpAddr;
 use std::ops::RangeInclusive;
-use std::process::{Command, Stdio};
 
 use crate::service::ServiceTable;
 use crate::spec::{ForwardingMethod, Protocol};
@@ -176,36 +174,7 @@ pub fn render(
     s
 }
 
-/// Errors running `nft`.
-#[derive(Debug, thiserror::Error)]
-pub enum NftError {
-    #[error("cannot run nft: {0}")]
-    Spawn(#[from] std::io::Error),
-    #[error("nft failed: {0}")]
-    Failed(String),
-}
-
-/// Loads a rule set with `nft -f -` in the calling thread's network namespace.
-pub fn apply(ruleset: &str) -> Result<(), NftError> {
-    let mut c = Command::new("nft")
-        .args(["-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    c.stdin
-        .take()
-        .expect("piped")
-        .write_all(ruleset.as_bytes())?;
-    let out = c.wait_with_output()?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(NftError::Failed(
-            String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        ))
-    }
-}
+pub use sysio::nft::{apply, NftError};
 
 /// Removes the table (absent is fine).
 pub fn remove() -> Result<(), NftError> {

@@ -7,57 +7,41 @@
 //! over; only packets of flows a worker does not know look here, and only while something
 //! is waiting.
 
-use std::collections::HashMap;
-use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-use std::sync::{Mutex, MutexGuard};
 
 use super::install::SyncedConn;
 use crate::flow::{FlowHashBuilder, FlowKey};
+use crate::sharded::Sharded;
 use crate::time::Millis;
-
-const SHARDS: usize = 16;
 
 /// The table has no room for another connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Full;
 
-type Shard = HashMap<FlowKey, SyncedConn, FlowHashBuilder>;
-
 /// Synchronised connections by client key, bounded.
 #[derive(Debug)]
 pub struct SyncedConns {
-    shards: Box<[Mutex<Shard>]>,
-    hasher: FlowHashBuilder,
+    map: Sharded<FlowKey, SyncedConn, FlowHashBuilder>,
     len: AtomicUsize,
-    per_shard: usize,
 }
 
 impl SyncedConns {
     pub fn new(capacity: usize) -> Self {
         Self {
-            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
-            hasher: FlowHashBuilder::default(),
+            map: Sharded::new(capacity),
             len: AtomicUsize::new(0),
-            per_shard: capacity.div_ceil(SHARDS).max(1),
         }
-    }
-
-    fn shard(&self, k: &FlowKey) -> MutexGuard<'_, Shard> {
-        let i = (self.hasher.hash_one(k) % SHARDS as u64) as usize;
-        // Poisoning only means a panic elsewhere between plain map operations.
-        self.shards[i].lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Puts `c` in (replacing the entry for its key, handed back). A full shard first drops
     /// what has expired, then refuses.
     pub fn insert(&self, c: SyncedConn, now: Millis) -> Result<Option<SyncedConn>, Full> {
-        let mut m = self.shard(&c.key);
-        if !m.contains_key(&c.key) && m.len() >= self.per_shard {
+        let mut m = self.map.shard(&c.key);
+        if self.map.full_for(&m, &c.key) {
             let before = m.len();
             m.retain(|_, e| e.expires > now);
             self.len.fetch_sub(before - m.len(), Relaxed);
-            if m.len() >= self.per_shard {
+            if self.map.full_for(&m, &c.key) {
                 return Err(Full);
             }
         }
@@ -73,7 +57,7 @@ impl SyncedConns {
         if self.is_empty() {
             return None;
         }
-        let c = self.shard(key).remove(key);
+        let c = self.map.shard(key).remove(key);
         if c.is_some() {
             self.len.fetch_sub(1, Relaxed);
         }
@@ -82,8 +66,7 @@ impl SyncedConns {
 
     /// Removes the expired entries, handing each to `f`.
     pub fn expire(&self, now: Millis, mut f: impl FnMut(SyncedConn)) {
-        for s in self.shards.iter() {
-            let mut m = s.lock().unwrap_or_else(|e| e.into_inner());
+        self.map.for_each_shard(|m| {
             let gone: Vec<FlowKey> = m
                 .values()
                 .filter(|c| c.expires <= now)
@@ -95,15 +78,13 @@ impl SyncedConns {
                     f(c);
                 }
             }
-        }
+        });
     }
 
     /// Calls `f` on every live entry (a full sync from a node that took over).
     pub fn for_each_live(&self, now: Millis, mut f: impl FnMut(&SyncedConn)) {
-        for s in self.shards.iter() {
-            let m = s.lock().unwrap_or_else(|e| e.into_inner());
-            m.values().filter(|c| c.expires > now).for_each(&mut f);
-        }
+        self.map
+            .for_each_shard(|m| m.values().filter(|c| c.expires > now).for_each(&mut f));
     }
 
     pub fn len(&self) -> usize {
@@ -117,6 +98,7 @@ impl SyncedConns {
 
 #[cfg(test)]
 mod tests {
+    use crate::sharded::SHARDS;
     use std::net::Ipv4Addr;
 
     use super::*;
