@@ -15,7 +15,7 @@ pub const DIFFERENCES: &[(&str, &str)] = &[
     ),
     (
         "`version 2` on an IPv6 instance",
-        "an error (keepalived silently runs it as v3 unless strict): VRRPv2 is IPv4-only (RFC 3768)",
+        "run as VRRPv3 as keepalived does, with a notice (keepalived is silent; VRRPv2 is IPv4-only, RFC 3768)",
     ),
     (
         "an instance with `unicast_src_ip` and no `interface`",
@@ -40,6 +40,10 @@ pub const DIFFERENCES: &[(&str, &str)] = &[
     (
         "keepalived's quirks after a syntax error (a block keyword without `{`, an unknown block)",
         "vrrpd reads the blocks as written, so it may flag fewer of the following lines than keepalived",
+    ),
+    (
+        "a block still open at the end of the file, or a `{` after a keyword that takes no block with lines after it",
+        "refused (keepalived reports it and runs): keepalived drops such a `{` and nests the following lines differently, so vrrpd cannot be sure to run the file keepalived runs. A stray `}` or a `{` with no keyword is dropped and the file runs, as keepalived does",
     ),
     (
         "a value block written on one line (`track_interface { eth1 }`)",

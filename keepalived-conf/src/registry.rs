@@ -323,13 +323,22 @@ fn apply<T>(arg: &Arg<T>, target: &mut T, node: &Node, cx: &mut Cx) {
     let diags = &mut cx.diags;
     if !matches!(arg, Arg::Block(..) | Arg::Custom(..) | Arg::Skip) {
         if let Some(b) = &node.block {
-            diags.push(Diagnostic::warning(
-                b,
-                format!(
-                    "`{}` does not take a block; the block is skipped",
-                    node.name()
-                ),
-            ));
+            let msg = format!(
+                "`{}` does not take a block; the block is skipped",
+                node.name()
+            );
+            // keepalived drops such a `{` and reads the lines after it in the enclosing
+            // block, so the `}` that follows closes that block instead. The tree here has
+            // given those lines to this keyword: running them would lose them (a VIP list,
+            // the rest of the instance), so the file is refused instead.
+            diags.push(if node.children.is_empty() {
+                Diagnostic::warning(b, msg)
+            } else {
+                Diagnostic::error(b, msg).with_help(
+                    "keepalived ignores this `{` and reads the lines after it where it stands; \
+                     remove the `{` and its `}`",
+                )
+            });
         }
     }
     let first = node.args.first();

@@ -530,6 +530,31 @@ fn ah_authentication_as_keepalived_reads_it() {
     assert_eq!(cfg.instances[0].state, InitialState::Master);
 }
 
+/// A block written without its name: keepalived 2.2.7 skips a nameless instance or sync
+/// group and runs (`-t` exit 5), but stops reading at any other nameless block, as at any
+/// missing parameter (`-t` exit 2, the daemon refuses the file).
+#[test]
+fn nameless_blocks_as_keepalived_reads_them() {
+    let inst = "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n virtual_ipaddress {\n  192.0.2.51\n }\n}\n";
+    for (block, refused) in [
+        ("vrrp_instance", false),
+        ("vrrp_sync_group", false),
+        ("vrrp_script", true),
+        ("vrrp_track_process", true),
+        ("vrrp_track_file", true),
+        ("track_file", true),
+    ] {
+        let text = format!("{block} {{\n interval 3\n}}\n{inst}");
+        let (_, diags) = load_str(&text, Path::new("n.conf"));
+        let at_block: Vec<_> = diags.iter().filter(|d| d.line == 1).collect();
+        assert!(!at_block.is_empty(), "{block}: line 1 is flagged");
+        let abort = at_block
+            .iter()
+            .any(|d| d.severity == Severity::Error && d.flag == Flag::Abort);
+        assert_eq!(abort, refused, "{block}: {at_block:?}");
+    }
+}
+
 #[test]
 fn smtp_server_by_name_must_resolve_and_addresses_drop_their_prefix() {
     use keepalived_conf::FakeHost;

@@ -224,18 +224,26 @@ fn static_rules(d: &mut Draft, n: &Node, cx: &mut Cx) {
     }
 }
 
-/// A block's name (`vrrp_instance NAME`), or keepalived's complaint.
+/// A block's name (`vrrp_instance NAME`), or keepalived's complaint. keepalived 2.2.7 skips
+/// a nameless instance or sync group and runs; any other nameless block (`vrrp_script {`,
+/// `vrrp_track_process {`, `track_file {`, `virtual_server_group {`) stops it reading the
+/// file (its missing-parameter abort), so the file is refused.
 pub fn name_arg(node: &Node, cx: &mut Cx) -> Option<Spanned<String>> {
-    match node.args.first() {
-        Some(a) => Some(Spanned::new(a.text.clone(), &a.pos)),
-        None => {
-            cx.push(Diagnostic::warning(
-                node.pos(),
-                format!("`{}` needs a name; the block is skipped", node.name()),
-            ));
-            None
-        }
+    if let Some(a) = node.args.first() {
+        return Some(Spanned::new(a.text.clone(), &a.pos));
     }
+    match node.name() {
+        "vrrp_instance" => cx.push(Diagnostic::warning(
+            node.pos(),
+            "vrrp_instance must have a name",
+        )),
+        "vrrp_sync_group" => cx.push(Diagnostic::warning(
+            node.pos(),
+            "vrrp_sync_group must have a name - skipping",
+        )),
+        _ => super::registry::missing_value(node, &mut cx.diags),
+    }
+    None
 }
 
 /// An interface a route or rule names, where.
