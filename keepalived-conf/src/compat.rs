@@ -15,7 +15,7 @@ pub const DIFFERENCES: &[(&str, &str)] = &[
     ),
     (
         "`version 2` on an IPv6 instance",
-        "an error (keepalived silently runs it as v3 unless strict): VRRPv2 is IPv4-only (RFC 3768)",
+        "run as VRRPv3 as keepalived does, with a notice (keepalived is silent; VRRPv2 is IPv4-only, RFC 3768)",
     ),
     (
         "an instance with `unicast_src_ip` and no `interface`",

@@ -827,15 +827,15 @@ impl InstDraft {
                 value: Version::V2,
                 pos,
             }) if v6 => {
+                // keepalived runs it as VRRPv3 without a word (RFC 3768 is IPv4-only).
                 cx.push(
-                    Diagnostic::error(
+                    Diagnostic::notice(
                         pos,
-                        format!("({name}) VRRP version 2 is not defined for IPv6"),
+                        format!("({name}) VRRP version 2 is not defined for IPv6; running version 3, as keepalived does"),
                     )
-                    .with_help("use `version 3` (RFC 5798) for IPv6 instances")
-                    .not_flagged_by_keepalived(),
+                    .with_help("write `version 3` (RFC 5798) for IPv6 instances"),
                 );
-                Version::V2
+                Version::V3
             }
             Some(v) => v.value,
             None if v6 => Version::V3,
