@@ -587,3 +587,41 @@ fn smtp_server_by_name_must_resolve_and_addresses_drop_their_prefix() {
     assert_eq!(a.src_ip, Some("192.0.2.1".parse().unwrap()));
     assert_eq!(a.unicast_peers, ["192.0.2.2".parse::<IpAddr>().unwrap()]);
 }
+
+/// A notify keyword written twice (a copied `notify_master` line meant as `notify_backup`):
+/// keepalived 2.2.7 keeps the first script and reports the second on its line.
+#[test]
+fn repeated_notify_script_keeps_the_first() {
+    let text = "vrrp_sync_group SG {\n group {\n  VI_1\n }\n notify_fault \"/bin/true f1\"\n notify_fault /bin/false\n}\n\
+        vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n notify_master \"/bin/true master\"\n notify_master \"/bin/true backup\"\n notify_backup /bin/true\n virtual_ipaddress {\n  192.0.2.51\n }\n}\n";
+    let (cfg, diags) = load_str(text, Path::new("n.conf"));
+    let notes: Vec<(u32, &str)> = diags
+        .iter()
+        .filter(|d| d.message.contains("already specified"))
+        .map(|d| (d.line, d.message.as_str()))
+        .collect();
+    assert_eq!(
+        notes,
+        [
+            (
+                6,
+                "vrrp group SG: notify_fault script already specified - ignoring /bin/false"
+            ),
+            (
+                12,
+                "(VI_1) notify_master script already specified - ignoring /bin/true backup"
+            ),
+        ]
+    );
+    assert!(diags
+        .iter()
+        .filter(|d| d.message.contains("already specified"))
+        .all(|d| d.severity == Severity::Warning && d.flag == Flag::Config));
+    let i = &cfg.instances[0];
+    assert_eq!(i.notify.master.as_deref(), Some("/bin/true master"));
+    assert_eq!(i.notify.backup.as_deref(), Some("/bin/true"));
+    assert_eq!(
+        cfg.sync_groups[0].notify.fault.as_deref(),
+        Some("/bin/true f1")
+    );
+}

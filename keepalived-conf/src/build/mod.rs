@@ -251,6 +251,34 @@ pub fn name_arg(node: &Node, cx: &mut Cx) -> Option<Spanned<String>> {
     None
 }
 
+/// A notify script line (`notify_master "…"`) to put in `slot`, or `None` when there is
+/// nothing to set. keepalived 2.2.7 keeps the first of a repeated notify keyword and reports
+/// the others ("already specified - ignoring"); a copy-pasted `notify_master` line meant as
+/// `notify_backup` must not replace the script the Master runs.
+pub fn notify_line(
+    slot: &Option<String>,
+    owner: &str,
+    n: &Node,
+    cx: &mut Cx,
+) -> Option<Spanned<String>> {
+    let Some(first) = n.args.first() else {
+        super::registry::missing_value(n, &mut cx.diags);
+        return None;
+    };
+    if slot.is_some() {
+        cx.push(Diagnostic::warning(
+            &first.pos,
+            format!(
+                "{owner} {} script already specified - ignoring {}",
+                n.name(),
+                first.text
+            ),
+        ));
+        return None;
+    }
+    Some(Spanned::new(super::registry::words(n), &first.pos))
+}
+
 /// An interface a route or rule names, where.
 pub struct IfaceRef {
     pub name: String,

@@ -301,10 +301,14 @@ pub struct SyncDraft {
 }
 
 impl SyncDraft {
-    /// A notify script line, remembered for the host's script checks.
-    fn script(&mut self, v: Spanned<String>) -> String {
-        self.scripts_used.push(v.clone());
-        v.value
+    /// A notify script line, remembered for the host's script checks; the first one
+    /// written is kept, as in keepalived.
+    fn notify(&mut self, n: &Node, cx: &mut Cx, slot: fn(&mut Notify) -> &mut Option<String>) {
+        let owner = format!("vrrp group {}:", self.group.name);
+        if let Some(v) = super::notify_line(slot(&mut self.group.notify), &owner, n, cx) {
+            self.scripts_used.push(v.clone());
+            *slot(&mut self.group.notify) = Some(v.value);
+        }
     }
 
     pub fn tracks_script(&self, name: &str) -> bool {
@@ -382,23 +386,23 @@ pub static SYNC_GROUP: &[Keyword<SyncDraft>] = &[
     ),
     ok(
         "notify_master",
-        Arg::Line(|g, v| g.group.notify.master = Some(g.script(v))),
+        Arg::Custom("WORDS…", |g, n, cx| g.notify(n, cx, |s| &mut s.master)),
     ),
     ok(
         "notify_backup",
-        Arg::Line(|g, v| g.group.notify.backup = Some(g.script(v))),
+        Arg::Custom("WORDS…", |g, n, cx| g.notify(n, cx, |s| &mut s.backup)),
     ),
     ok(
         "notify_fault",
-        Arg::Line(|g, v| g.group.notify.fault = Some(g.script(v))),
+        Arg::Custom("WORDS…", |g, n, cx| g.notify(n, cx, |s| &mut s.fault)),
     ),
     ok(
         "notify_stop",
-        Arg::Line(|g, v| g.group.notify.stop = Some(g.script(v))),
+        Arg::Custom("WORDS…", |g, n, cx| g.notify(n, cx, |s| &mut s.stop)),
     ),
     ok(
         "notify",
-        Arg::Line(|g, v| g.group.notify.any = Some(g.script(v))),
+        Arg::Custom("WORDS…", |g, n, cx| g.notify(n, cx, |s| &mut s.any)),
     ),
     ok(
         "smtp_alert",
