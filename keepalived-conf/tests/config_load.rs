@@ -625,3 +625,17 @@ fn repeated_notify_script_keeps_the_first() {
         Some("/bin/true f1")
     );
 }
+
+/// keepalived reports an empty `notification_email` block once it has read it: on its `}`.
+#[test]
+fn empty_notification_email_is_reported_on_its_closing_brace() {
+    let text =
+        "global_defs {\n notification_email {\n }\n}\nglobal_defs {\n notification_email { }\n}\n";
+    let (_, diags) = load_str(text, Path::new("e.conf"));
+    let lines: Vec<u32> = diags
+        .iter()
+        .filter(|d| d.message == "Warning - empty notification_email block")
+        .map(|d| d.line)
+        .collect();
+    assert_eq!(lines, [3, 6]);
+}
