@@ -224,7 +224,8 @@ fn stats_clear_writes_then_zeroes_the_counters_as_keepalived() {
             }),
             "{d}: the bad adverts were not counted"
         );
-        let before = e2e::stats_clear_dump(&a, sig).unwrap();
+        let before =
+            e2e::stats_clear_dump(&a, sig).unwrap_or_else(|e| panic!("{d}: {e}\n{}", a.log_text()));
         let before = &e2e::parse_stats(&before)["VI_51"];
         assert_eq!(before["Packet Errors/TTL"], N, "{d}");
         assert_eq!(before["Became master"], 1, "{d}");

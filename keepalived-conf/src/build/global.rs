@@ -645,8 +645,9 @@ fn notification_email(g: &mut GlobalDraft, n: &Node, cx: &mut Cx) {
         m.extend(c.args.iter().map(|a| a.text.clone()));
     }
     if g.defs.mail.notification_email.len() == before {
+        // keepalived finds it empty once it has read the block: on the `}` line.
         cx.push(Diagnostic::warning(
-            n.pos(),
+            n.close.as_ref().unwrap_or(n.pos()),
             "Warning - empty notification_email block",
         ));
     }
