@@ -50,6 +50,10 @@ pub const DIFFERENCES: &[(&str, &str)] = &[
         "read as written; keepalived 2.2.7 takes the `}` for a value (an entry with it may be dropped) and reads the following lines into the block until one ends with `}`",
     ),
     (
+        "`-t` with a `script_user` other than root and any `vrrp_script`",
+        "checked as with root (the script's file and user, exit 0, 5 or 6 as they find); keepalived 2.2.7's `-t` is ended by a SIGTERM of its own before it reports (exit 143), while its daemon runs the file",
+    ),
+    (
         "`HTTP_GET` / `SSL_GET` without `url`",
         "flagged and the checker dropped, as keepalived says; keepalived 2.2.7's `-t` then crashes (exit 139), vrrpd's exits 5",
     ),
