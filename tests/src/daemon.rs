@@ -92,6 +92,22 @@ impl Daemon {
     /// [`Daemon::start`] with the configuration in `file` (vrrpd reads `*.toml` as its native
     /// TOML).
     pub fn start_file(self, host: &Host, file: &str, config: &str) -> Result<DaemonProc> {
+        self.start_opts(host, file, config, None)
+    }
+
+    /// [`Daemon::start`] under a soft open-files limit of `nofile` (systemd's default is 1024),
+    /// set by `prlimit`, which then runs the daemon in its place.
+    pub fn start_nofile(self, host: &Host, config: &str, nofile: u64) -> Result<DaemonProc> {
+        self.start_opts(host, &format!("{self}.conf"), config, Some(nofile))
+    }
+
+    fn start_opts(
+        self,
+        host: &Host,
+        file: &str,
+        config: &str,
+        nofile: Option<u64>,
+    ) -> Result<DaemonProc> {
         let bin = self.binary()?;
         let conf = host.dir.join(file);
         std::fs::write(&conf, config)?;
@@ -118,13 +134,18 @@ impl Daemon {
         // Dumps go to `$TMPDIR` (both daemons, as keepalived): the host's directory, so
         // concurrent tests never read each other's /tmp/keepalived.* files. vrrpd's fault
         // points (a build with `fault-injection`) are armed from the node's `faults`
-        // directory ([`DaemonProc::arm`]).
+        // directory ([`DaemonProc::arm`]). `nofile`: the soft open-files limit it starts under.
         let faults = host.dir.join("faults");
         std::fs::create_dir_all(&faults)?;
         let tmp = format!("TMPDIR={}", host.dir.display());
         let env = format!("VRRPD_FAULTS={}", faults.display());
-        let args: Vec<String> = [tmp, env, bin_s].into_iter().chain(args).collect();
-        let child = host.spawn("env", &args, Some(&log))?;
+        let mut full = vec![tmp, env];
+        if let Some(n) = nofile {
+            full.extend(["prlimit".into(), format!("--nofile={n}:"), "--".into()]);
+        }
+        full.push(bin_s);
+        full.extend(args);
+        let child = host.spawn("env", &full, Some(&log))?;
         Ok(DaemonProc {
             daemon: self,
             host: host.name.clone(),

@@ -71,21 +71,30 @@ pub fn vip(vrid: usize) -> String {
     }
 }
 
-/// keepalived.conf text for one node: VRIDs 1..=`n` IPv4 at `advert_int`, plus `extra`
-/// instance blocks.
-pub fn render(router_id: &str, n: usize, master: bool, advert_int: f64, extra: &str) -> String {
+/// keepalived.conf text for one node: VRIDs 1..=`n` IPv4 at `priority` and `advert_int`
+/// (`state MASTER` for 255), plus `extra` top-level text.
+pub fn render(router_id: &str, n: usize, priority: u8, advert_int: f64, extra: &str) -> String {
+    render_with(router_id, n, priority, advert_int, extra, |_| String::new())
+}
+
+/// [`render`] with `more(vrid)` lines inside each instance block.
+pub fn render_with(
+    router_id: &str,
+    n: usize,
+    priority: u8,
+    advert_int: f64,
+    extra: &str,
+    more: impl Fn(usize) -> String,
+) -> String {
     let mut s = format!("global_defs {{\n    router_id {router_id}\n}}\n");
-    let (state, prio) = if master {
-        ("MASTER", 255)
-    } else {
-        ("BACKUP", 100)
-    };
+    let state = if priority == 255 { "MASTER" } else { "BACKUP" };
     for v in 1..=n {
         let _ = write!(
             s,
             "vrrp_instance VI_{v} {{\n    state {state}\n    interface eth0\n    virtual_router_id {v}\n    \
-             priority {prio}\n    advert_int {advert_int}\n    version 3\n    virtual_ipaddress {{\n        \
+             priority {priority}\n    advert_int {advert_int}\n    version 3\n{}    virtual_ipaddress {{\n        \
              {}/32 dev eth0\n    }}\n}}\n",
+            more(v),
             vip(v)
         );
     }
@@ -127,8 +136,8 @@ pub fn run_once(
 ) -> Result<Run> {
     let lab = Lab::builder().build()?;
     let (ha, hb, client) = (lab.host("a"), lab.host("b"), lab.host("client"));
-    let ca = render("bench_a", n, true, advert_int, "");
-    let cb = render("bench_b", n, false, advert_int, "");
+    let ca = render("bench_a", n, 255, advert_int, "");
+    let cb = render("bench_b", n, 100, advert_int, "");
     let watch = AdvertWatch::start(client)?;
     let mut b = daemon.start(hb, &cb)?;
     let t0 = Instant::now();
@@ -272,8 +281,8 @@ pub fn period_run(daemon: Daemon, load: usize, seconds: u64) -> Result<serde_jso
             if master { 255 } else { 100 }
         )
     };
-    let ca = render("period_a", load, true, 1.0, &fast(true));
-    let cb = render("period_b", load, false, 1.0, &fast(false));
+    let ca = render("period_a", load, 255, 1.0, &fast(true));
+    let cb = render("period_b", load, 100, 1.0, &fast(false));
     let mut b = daemon.start(hb, &cb)?;
     let mut a = daemon.start(ha, &ca)?;
     wait_until(Duration::from_secs(20), Duration::from_millis(50), || {
@@ -330,28 +339,34 @@ type CpuPoint = (f64, f64, f64);
 
 /// The whole matrix, as JSON.
 pub fn run(spec: &Spec, progress: &mut dyn FnMut(&str)) -> Result<serde_json::Value> {
+    let load_start = loadavg();
     let mut results = Vec::new();
     let mut lines: BTreeMap<(String, String), Vec<CpuPoint>> = BTreeMap::new();
     for &adv in &spec.advert_ints {
         for &n in &spec.counts {
-            for &d in &spec.daemons {
-                let mut runs = Vec::new();
-                let mut errors = Vec::new();
-                for i in 0..spec.runs {
+            // The daemons alternate run by run, so a change in the machine's load falls on
+            // both.
+            let mut runs: Vec<Vec<Run>> = vec![Vec::new(); spec.daemons.len()];
+            let mut errors: Vec<Vec<String>> = vec![Vec::new(); spec.daemons.len()];
+            for i in 0..spec.runs {
+                for (k, &d) in spec.daemons.iter().enumerate() {
                     match run_once(d, n, adv, spec.window, progress) {
                         Ok(r) => {
                             progress(&format!("{d} n={n} advert_int={adv} run {}: {r:?}", i + 1));
-                            runs.push(r);
+                            runs[k].push(r);
                         }
                         Err(e) => {
                             progress(&format!(
                                 "{d} n={n} advert_int={adv} run {}: FAILED {e}",
                                 i + 1
                             ));
-                            errors.push(e.to_string());
+                            errors[k].push(e.to_string());
                         }
                     }
                 }
+            }
+            for (k, &d) in spec.daemons.iter().enumerate() {
+                let runs = &runs[k];
                 let col = |f: fn(&Run) -> f64| runs.iter().map(f).collect::<Vec<_>>();
                 let m = col(|r| r.master_cpu_s_per_min);
                 let b = col(|r| r.backup_cpu_s_per_min);
@@ -377,7 +392,7 @@ pub fn run(spec: &Spec, progress: &mut dyn FnMut(&str)) -> Result<serde_json::Va
                     "reload_takeovers": stats(&col(|r| r.reload_takeovers as f64)),
                     "stop_exit_ms": stats(&col(|r| r.stop_exit_ms)),
                     "stop_vips_left": stats(&col(|r| r.stop_vips_left as f64)),
-                    "errors": errors,
+                    "errors": errors[k],
                 }));
             }
         }
@@ -416,7 +431,16 @@ pub fn run(spec: &Spec, progress: &mut dyn FnMut(&str)) -> Result<serde_json::Va
         "results": results,
         "cpu_slope": slopes,
         "period_10ms": period,
+        "loadavg_start": load_start,
+        "loadavg_end": loadavg(),
     }))
+}
+
+/// The machine's load averages (1, 5, 15 minutes): other work on a shared machine.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -425,7 +449,7 @@ mod tests {
 
     #[test]
     fn config_and_slope() {
-        let t = render("r", 3, true, 0.1, "");
+        let t = render("r", 3, 255, 0.1, "");
         assert_eq!(t.matches("vrrp_instance").count(), 3);
         assert!(t.contains("198.51.100.3/32 dev eth0"));
         assert_eq!(vip(255), "203.0.113.1");

@@ -4,8 +4,6 @@
 //! delta or a fault) exactly as keepalived.conf(5) describes, and [`TrackSet`] folds every
 //! contribution of one instance into its [`Effective`] priority and fault flag.
 
-use std::collections::BTreeMap;
-
 /// Weight bounds of `vrrp_script` and `track_interface` (keepalived: -253..253).
 pub const MAX_WEIGHT: i32 = 253;
 
@@ -109,17 +107,18 @@ pub enum TrackKey {
 }
 
 /// Every contribution to one instance; unknown objects count as "no effect" until reported.
+/// A sorted vector: an instance tracks a handful of objects, and each costs a few bytes.
 #[derive(Debug, Clone)]
 pub struct TrackSet {
     base: u8,
-    contributions: BTreeMap<TrackKey, Contribution>,
+    contributions: Vec<(TrackKey, Contribution)>,
 }
 
 impl TrackSet {
     pub fn new(base: u8) -> Self {
         Self {
             base,
-            contributions: BTreeMap::new(),
+            contributions: Vec::new(),
         }
     }
 
@@ -127,9 +126,9 @@ impl TrackSet {
     pub fn effective(&self) -> Effective {
         let fault = self
             .contributions
-            .values()
-            .any(|c| *c == Contribution::Fault);
-        let deltas = self.contributions.values().filter_map(|c| match c {
+            .iter()
+            .any(|(_, c)| *c == Contribution::Fault);
+        let deltas = self.contributions.iter().filter_map(|(_, c)| match c {
             Contribution::Delta(d) => Some(*d),
             Contribution::Fault => None,
         });
@@ -142,20 +141,23 @@ impl TrackSet {
     /// Records `key`'s contribution; returns the new result if it changed.
     pub fn set(&mut self, key: TrackKey, c: Contribution) -> Option<Effective> {
         let before = self.effective();
-        self.contributions.insert(key, c);
+        match self.contributions.binary_search_by(|(k, _)| k.cmp(&key)) {
+            Ok(i) => self.contributions[i].1 = c,
+            Err(i) => self.contributions.insert(i, (key, c)),
+        }
         let after = self.effective();
         (after != before).then_some(after)
     }
 
     /// Every tracked object's current contribution, for the status dumps.
     pub fn contributions(&self) -> impl Iterator<Item = (&TrackKey, &Contribution)> {
-        self.contributions.iter()
+        self.contributions.iter().map(|(k, c)| (k, c))
     }
 
     /// Forgets `key` (the object is no longer tracked); returns the new result if it changed.
     pub fn remove(&mut self, key: &TrackKey) -> Option<Effective> {
         let before = self.effective();
-        self.contributions.remove(key);
+        self.contributions.retain(|(k, _)| k != key);
         let after = self.effective();
         (after != before).then_some(after)
     }

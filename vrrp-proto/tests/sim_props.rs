@@ -1,4 +1,5 @@
-//! Property tests of the VRRP state machine on the deterministic simulator.
+//! Property tests of the VRRP state machine, sync groups and reloads on the deterministic
+//! simulator.
 //!
 //! Each property runs over many seeds; a failure names its seed, and `Sim` replays it exactly.
 //! Scenario parameters (node count, priorities, intervals, delays, loss, events) are drawn
@@ -10,8 +11,10 @@ use std::time::Duration;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use vrrp_proto::fsm::{Config, State};
+use vrrp_proto::instance;
 use vrrp_proto::packet::{Auth, Version};
-use vrrp_proto::sim::{LinkParams, Sim};
+use vrrp_proto::sim::{self, LinkParams, Sim};
+use vrrp_proto::track::{Contribution, TrackKey};
 
 const VIP: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 200));
 
@@ -570,7 +573,204 @@ fn fault_never_holds_vips_and_best_unfaulted_wins() {
     }
 }
 
-/// (7) A stranger on our VRID, with another address list (another cluster misconfigured with
+/// Nodes each running `vrids` instances (VRIDs 1..=vrids, one VIP each) at one priority, all in
+/// one sync group when `grouped`; v3, `advert_int` for all.
+fn routers(
+    seed: u64,
+    link: LinkParams,
+    prios: &[u8],
+    vrids: u8,
+    advert_int: u16,
+    grouped: bool,
+) -> Sim {
+    let mut sim = Sim::new(seed, link);
+    for (i, &p) in prios.iter().enumerate() {
+        let cfgs: Vec<instance::Config> = (1..=vrids)
+            .map(|v| {
+                let mut c = cfg(i, Version::V3, p, advert_int, true);
+                c.vrid = v;
+                c.vips = vec![IpAddr::V4(Ipv4Addr::new(198, 51, 100, v))];
+                sim::instance_config(c)
+            })
+            .collect();
+        let groups = if grouped {
+            vec![(0..usize::from(vrids)).collect()]
+        } else {
+            Vec::new()
+        };
+        sim.add_router(cfgs, groups);
+    }
+    sim
+}
+
+/// (7) Sync groups: while members fail one by one (a weight-0 tracker), nodes crash, restart and
+/// get partitioned, a member in FAULT never holds its address, and after a quiet healed period
+/// with every fault cleared the members of each node share one state and one node (the best)
+/// is Master of every VRID.
+#[test]
+fn sync_group_members_move_together() {
+    for seed in 0..300u64 {
+        let mut rng = SmallRng::seed_from_u64(seed ^ 0x5eed_0007);
+        let n = rng.random_range(2..=3);
+        let vrids = rng.random_range(2..=3u8);
+        let int = [10u16, 20, 50][rng.random_range(0..3)];
+        let mut prios: Vec<u8> = (0..n).map(|_| rng.random_range(50..=200)).collect();
+        prios.sort_unstable();
+        prios.dedup();
+        let n = prios.len();
+        if n < 2 {
+            continue;
+        }
+        let link = random_delay_link(&mut rng, 0.0);
+        let mut sim = routers(seed, link, &prios, vrids, int, true);
+        let mdi = mdi_max(cs(int));
+        start_all_randomly(&mut sim, &mut rng);
+        let chk = TrackKey::Script("chk".into());
+        let check = |sim: &Sim| {
+            for i in 0..n {
+                let states: Vec<Option<State>> = (0..usize::from(vrids))
+                    .map(|v| sim.instance_at(i, v).map(|x| x.state()))
+                    .collect();
+                assert!(
+                    states.windows(2).all(|w| w[0] == w[1]),
+                    "seed {seed}: node {i} at {:?}: {states:?}",
+                    sim.now()
+                );
+                for v in 0..usize::from(vrids) {
+                    if sim
+                        .instance_at(i, v)
+                        .is_some_and(|x| x.state() == State::Fault)
+                    {
+                        assert!(
+                            !sim.holds(i, v),
+                            "seed {seed}: node {i} member {v} in FAULT holds its VIP"
+                        );
+                    }
+                }
+            }
+        };
+        let chaos_end = sim.now() + 20 * mdi;
+        while sim.now() < chaos_end {
+            let step = Duration::from_micros(rng.random_range(0..(2 * mdi.as_micros() as u64)));
+            for _ in 0..8 {
+                sim.run_for(step / 8);
+                check(&sim);
+            }
+            let i = rng.random_range(0..n);
+            let v = rng.random_range(0..usize::from(vrids));
+            match rng.random_range(0..6) {
+                0 | 1 => sim.track(i, v, chk.clone(), Contribution::Fault),
+                2 | 3 => sim.track(i, v, chk.clone(), Contribution::Delta(0)),
+                4 => {
+                    sim.crash(i);
+                    sim.restart(i);
+                }
+                _ => {
+                    if rng.random_bool(0.5) {
+                        let cut = rng.random_range(1..n);
+                        let (a, b): (Vec<usize>, Vec<usize>) = (0..n).partition(|&j| j < cut);
+                        sim.partition(&[&a, &b]);
+                    } else {
+                        sim.heal();
+                    }
+                }
+            }
+            check(&sim);
+        }
+        sim.heal();
+        for i in 0..n {
+            for v in 0..usize::from(vrids) {
+                sim.track(i, v, chk.clone(), Contribution::Delta(0));
+            }
+        }
+        sim.run_for(20 * mdi);
+        check(&sim);
+        for i in 0..n {
+            let states: Vec<Option<State>> = (0..usize::from(vrids))
+                .map(|v| sim.instance_at(i, v).map(|x| x.state()))
+                .collect();
+            assert!(
+                states.windows(2).all(|w| w[0] == w[1]),
+                "seed {seed}: node {i}: {states:?}"
+            );
+        }
+        let best = n - 1;
+        for v in 1..=vrids {
+            assert_eq!(
+                sim.masters_of(v),
+                vec![best],
+                "seed {seed}: masters of VRID {v}"
+            );
+        }
+    }
+}
+
+/// (8) Reload: a converged Master that reloads an unchanged configuration, or one changed in a
+/// way that moves nobody (preempt delay, announcements), stays Master of every VRID: no node
+/// makes any other transition, and its adverts never pause longer than one advert interval.
+#[test]
+fn reload_keeps_every_master() {
+    for seed in 0..300u64 {
+        let mut rng = SmallRng::seed_from_u64(seed ^ 0x5eed_0008);
+        let vrids = rng.random_range(1..=4u8);
+        let int = [10u16, 20, 100][rng.random_range(0..3)];
+        let grouped = rng.random_bool(0.5);
+        let link = random_delay_link(&mut rng, 0.0);
+        let mut sim = routers(seed, link, &[100, 200], vrids, int, grouped);
+        start_all_randomly(&mut sim, &mut rng);
+        sim.run_for(10 * mdi_max(cs(int)));
+        for v in 1..=vrids {
+            assert_eq!(sim.masters_of(v), vec![1], "seed {seed}: not converged");
+        }
+        sim.run_for(Duration::from_micros(
+            rng.random_range(0..cs(int).as_micros() as u64),
+        ));
+        let t = sim.now();
+        let before = sim.trace().len();
+        let mut cfgs: Vec<instance::Config> = (0..usize::from(vrids))
+            .map(|v| sim.instance_config_of(1, v))
+            .collect();
+        for c in &mut cfgs {
+            match rng.random_range(0..3) {
+                0 => {}
+                1 => c.vrrp.preempt_delay = Duration::from_millis(rng.random_range(1..1000)),
+                _ => c.announce.master_repeat = rng.random_range(1..5),
+            }
+        }
+        let groups = if grouped {
+            vec![(0..usize::from(vrids)).collect()]
+        } else {
+            Vec::new()
+        };
+        sim.reload(1, cfgs, groups);
+        sim.run_for(10 * cs(int));
+        for e in &sim.trace()[before..] {
+            assert!(
+                e.node == 1 && e.from == State::Initialize && e.to == State::Master,
+                "seed {seed}: {e:?} after a reload at {t:?}"
+            );
+        }
+        for v in 1..=vrids {
+            assert_eq!(sim.masters_of(v), vec![1], "seed {seed}");
+            let at: Vec<Duration> = sim
+                .sends()
+                .iter()
+                .filter(|s| s.node == 1 && s.vrid == v && s.at + 2 * cs(int) >= t)
+                .map(|s| s.at)
+                .collect();
+            for w in at.windows(2) {
+                assert!(
+                    w[1] - w[0] <= cs(int),
+                    "seed {seed}: VRID {v} gap {:?} at {:?}",
+                    w[1] - w[0],
+                    w[0]
+                );
+            }
+        }
+    }
+}
+
+/// (9) A stranger on our VRID, with another address list (another cluster misconfigured with
 /// our VRID), changes nothing for us, at any priority (255 included), in any order of start:
 /// ours elect their Master among themselves (one of the highest priority), the stranger is Master of its own list, and when
 /// our Master crashes one of ours takes over exactly as without the stranger (property 3's

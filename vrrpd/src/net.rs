@@ -32,8 +32,8 @@ use vrrp_proto::packet::{self, ah, DropReason, RxMeta, IPPROTO_VRRP};
 
 /// IP precedence "internetwork control", as keepalived marks its adverts.
 const TOS_INTERNETCONTROL: u32 = 0xc0;
-/// Datagrams read per system call.
-const RX_SLOTS: usize = 32;
+/// Datagrams read per system call (a Master's adverts due together arrive together).
+const RX_SLOTS: usize = 64;
 /// Largest IPv6 advert payload: header and 255 addresses (8 + 255 × 16); IPv4 packets carry
 /// their header (up to 60 bytes) and v2 authentication too. Anything longer is malformed.
 const RX_SLOT_V4: usize = 60 + 8 + 255 * 4 + 8;
@@ -149,6 +149,10 @@ impl LinkSocket {
         &self.ifname
     }
 
+    pub fn proto(&self) -> Proto {
+        self.proto
+    }
+
     pub fn family(&self) -> Family {
         self.family
     }
@@ -184,6 +188,12 @@ impl LinkSocket {
         mmsg::send_all(self.fd.get_ref().as_fd(), msgs)
     }
 
+    /// Whether the socket may have something to read; the readiness is left as it is, for
+    /// [`Self::poll_recv`] to find.
+    pub fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<()> {
+        self.fd.poll_read_ready(cx).map(|_| ())
+    }
+
     /// Reads what is waiting (one batch) and hands each packet to `f`; `Pending` once the socket
     /// is empty (the task is woken when more arrives). A receive error other than "nothing
     /// waiting" comes back as `Ready(Err)`.
@@ -201,6 +211,11 @@ impl LinkSocket {
             let batch = &mut self.batch;
             match guard.try_io(|s| batch.recv(s.as_fd())) {
                 Ok(Ok(n)) => {
+                    if n < RX_SLOTS {
+                        // Emptied: the next wait is for the next packet, without a system
+                        // call to learn there is none (one arriving meanwhile is a new edge).
+                        guard.clear_ready();
+                    }
                     for i in 0..n {
                         f(split(self.family, self.proto, batch.get(i)));
                     }
@@ -263,7 +278,7 @@ fn split(family: Family, proto: Proto, m: mmsg::RecvMsg<'_>) -> Result<Rx<'_>, D
 }
 
 /// Where one instance's adverts go: the group or its unicast peers, from its source address.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Destination {
     pub src: IpAddr,
     /// The interface adverts leave by.

@@ -22,11 +22,11 @@ use tracing::{info, warn};
 
 use crate::mail::{Alert, Mailer};
 use crate::notify::{fifo, Fifo};
-use crate::track::{Contribution, TrackKey, Weight};
+use crate::track::{TrackKey, Weight};
 use keepalived_conf::model::{Config, VirtualServer};
 
 /// Where a virtual server's quorum goes: an instance's tracker channel and the weight it gave.
-type Subscriber = (mpsc::Sender<(TrackKey, Contribution)>, Weight);
+type Subscriber = (super::trackers::TrackTx, Weight);
 
 /// One virtual server as the daemon follows it.
 struct Followed {
@@ -125,7 +125,7 @@ impl Services {
 /// virtual servers. `fifos` get keepalived's `VS …` / `RS …` lines.
 pub async fn start(
     config: &Config,
-    trackers: &HashMap<String, mpsc::Sender<(TrackKey, Contribution)>>,
+    trackers: &HashMap<String, super::trackers::TrackTx>,
     into: Option<Arc<SharedTable>>,
     fifos: &[Arc<Fifo>],
     mailer: Option<Mailer>,

@@ -1,41 +1,35 @@
-//! The daemon: one actor per VRRP instance, started from the resolved config and stopped by a
-//! signal.
+//! The daemon: the VRRP loop, the health checks and the balancer, started from the resolved
+//! config and stopped by a signal.
 //!
-//! Each actor owns its sockets and timers and drives its sans-IO state machine; the only shared
-//! things are the netlink connection, the link monitor (interface up/down events), the tracker
-//! tasks feeding the actors ([`trackers`]) and the sync groups ([`sync`]). SIGTERM / SIGINT
-//! release every instance gracefully (priority 0 advert, addresses removed) before the process
-//! exits 0, as keepalived does.
+//! Every VRRP instance runs on one loop ([`vrrp`]) on this thread, for the daemon's life; a
+//! configuration (the first, or a reload's) is resolved against the kernel ([`vrrp::plan`]),
+//! its trackers, notifiers and mail made ([`trackers`]), and adopted by the loop by difference.
+//! The health checks run on their own thread, the balancer's workers on theirs. SIGTERM /
+//! SIGINT release every instance gracefully (priority 0 advert, addresses removed) before the
+//! process exits 0, as keepalived does.
 
 mod ah;
 mod balancer;
 mod fifos;
 mod health;
-mod instance;
 mod lastgasp;
-mod rxhub;
 mod statics;
 pub mod status;
-mod sync;
 mod trackers;
-mod waiting;
+mod vrrp;
 
 use std::time::Duration;
 
 use anyhow::Context;
-use std::collections::HashMap;
 use tokio::signal::unix::{signal, SignalKind};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 
-use tokio::task::JoinSet;
 use tracing::{error, info, warn};
 
 use crate::netlink::Netlink;
 use crate::track::deleted::DeletionMonitor;
 use crate::track::link::LinkMonitor;
 use keepalived_conf::model::Config;
-
-pub use instance::{Control, InstanceDriver};
 
 /// Longest we wait for the instances to release their addresses on shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
@@ -127,11 +121,7 @@ pub async fn run(
             }
         });
     }
-    let boot = if child.restarts > 0 {
-        Start::Restart
-    } else {
-        Start::Boot
-    };
+    let restarted = child.restarts > 0;
     let mut config = restrict(config, parts);
     // Caught from the start: a SIGTERM while starting is handled once started (releasing what
     // was set up), not the default action killing the daemon half-way. Turned into a watch,
@@ -175,22 +165,31 @@ pub async fn run(
         .context("subscribing to rtnetlink link events")?;
     let deletions =
         DeletionMonitor::start().context("subscribing to rtnetlink address/route/rule events")?;
-    let hub = std::sync::Arc::new(rxhub::Hub::new(false));
     let garp = std::sync::Arc::new(garp::Sender::open().map_err(|e| match e {
         garp::Error::Socket(io) if sysio::is_descriptor_shortage(&io) => anyhow::anyhow!(
             "out of file descriptors opening the announcement socket ({io}); raise the open-files limit"
         ),
         e => anyhow::Error::new(e),
     })?);
+    let (engine, vrrp) = vrrp::Engine::new(nl.clone(), &links, deletions.subscribe(), garp)
+        .context("starting the VRRP loop")?;
+    let mut engine = tokio::spawn(engine.run());
     let monitors = Monitors {
         links: &links,
-        deletions: &deletions,
-        hub: &hub,
-        garp: &garp,
+        vrrp: &vrrp,
     };
     let mut statics = statics::Statics::install(&config, &nl).await;
     let mut firewall = crate::firewall::Firewall::install(&config).await;
-    let mut running = match Running::start(&config, &nl, monitors, sides, &boot, None).await {
+    let boot = if restarted {
+        vrrp::Start::Restart
+    } else {
+        vrrp::Start::Boot(config.global.vrrp_startup_delay.unwrap_or_default())
+    };
+    let started = match Staged::resolve(&config, None, &nl, &vrrp).await {
+        Ok(staged) => Running::start(&config, staged, &nl, monitors, sides, boot, None).await,
+        Err(e) => Err(e),
+    };
+    let mut running = match started {
         Ok(r) => r,
         Err(e) => {
             // What was set up goes before the error does.
@@ -267,8 +266,17 @@ pub async fn run(
                     systemd.send("READY=1");
                     break 'reload;
                 }
-                let (states, balancer) = running.handover(&next).await;
-                running = match Running::start(&next, &nl, monitors, sides, &Start::Reload(states), balancer).await {
+                // Resolved first: a reload that cannot run leaves everything as it was.
+                let staged = match Staged::resolve(&next, Some(&config), &nl, &vrrp).await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        error!("reload failed ({e:#}), keeping the running configuration");
+                        systemd.send("READY=1");
+                        break 'reload;
+                    }
+                };
+                let balancer = running.handover().await;
+                running = match Running::start(&next, staged, &nl, monitors, sides, vrrp::Start::Reload, balancer).await {
                     Ok(r) => {
                         tune(&mut tuner, &next);
                         for line in reload_changes(&config, &next) {
@@ -287,7 +295,11 @@ pub async fn run(
                     }
                     Err(e) => {
                         error!("reload failed ({e:#}); going back to the previous configuration");
-                        match Running::start(&config, &nl, monitors, sides, &Start::Reload(HashMap::new()), None).await {
+                        let again = match Staged::resolve(&config, None, &nl, &vrrp).await {
+                            Ok(s) => Running::start(&config, s, &nl, monitors, sides, vrrp::Start::Reload, None).await,
+                            Err(e) => Err(e),
+                        };
+                        match again {
                             Ok(r) => r,
                             Err(e) => {
                                 // Nothing runs: what the instances held is the supervisor's
@@ -305,19 +317,20 @@ pub async fn run(
                 };
                 systemd.send("READY=1");
             } }
-            Some(res) = running.tasks.join_next() => {
-                // An instance actor only ends on shutdown: ending earlier is a bug. Its state
-                // is gone with it, so it cannot be restarted alone: the others release, and
-                // the supervisor releases what it held and starts the daemon again.
+            res = &mut engine => {
+                // The VRRP loop only ends on shutdown: ending earlier is a failure. The
+                // instances' state is gone with it: the supervisor releases what they held
+                // and starts the daemon again.
                 let reason = match res {
-                    Ok(exit) => format!("instance {} stopped unexpectedly", exit.name),
+                    Ok(Ok(())) => "stopped unexpectedly".to_string(),
+                    Ok(Err(f)) => format!("failed: {f}"),
                     Err(e) if e.is_panic() => {
                         format!("panicked: {}", crate::components::panic_message(&*e.into_panic()))
                     }
                     Err(e) => format!("ended: {e}"),
                 };
-                error!("a VRRP instance {reason}; releasing everything and exiting for the supervisor to restart the daemon");
-                failure = Some(crate::components::Failed { component: "VRRP instance".into(), reason });
+                error!("the VRRP loop {reason}; releasing everything and exiting for the supervisor to restart the daemon");
+                failure = Some(crate::components::Failed { component: "VRRP loop".into(), reason });
                 systemd.send("STOPPING=1");
                 break;
             }
@@ -415,33 +428,74 @@ impl Sides<'_> {
     }
 }
 
-/// How a configuration starts.
-enum Start {
-    /// With the daemon: `vrrp_startup_delay` applies.
-    Boot,
-    /// With a daemon its supervisor started again after the previous one died: at once, and
-    /// as Backup (the peer took over when the previous one died).
-    Restart,
-    /// After a reload: the instances that ran before, in the state they were in.
-    Reload(HashMap<String, instance::Resume>),
-}
-
-/// The daemon's kernel-event monitors and sockets, shared by every configuration it runs.
+/// The daemon's kernel-event monitors and the VRRP loop, shared by every configuration.
 #[derive(Clone, Copy)]
 struct Monitors<'a> {
     links: &'a LinkMonitor,
-    deletions: &'a DeletionMonitor,
-    /// The VRRP sockets.
-    hub: &'a std::sync::Arc<rxhub::Hub>,
-    /// The announcement socket.
-    garp: &'a std::sync::Arc<garp::Sender>,
+    vrrp: &'a vrrp::Handle,
 }
 
-/// Everything one configuration runs: instance actors, health checks, the balancer.
+/// A configuration's instances resolved against the kernel, before anything changes.
+struct Staged {
+    plans: Vec<vrrp::plan::Plan>,
+    same_config: Vec<bool>,
+    made: Vec<Option<crate::vmac::Vmac>>,
+}
+
+impl Staged {
+    /// Resolves every instance of `config` (interfaces looked up once each; the VMACs the loop
+    /// runs reused, new ones made); `running` is the configuration it replaces. On failure the
+    /// VMACs made here are removed again.
+    async fn resolve(
+        config: &Config,
+        running_config: Option<&Config>,
+        nl: &Netlink,
+        vrrp: &vrrp::Handle,
+    ) -> anyhow::Result<Self> {
+        let running = vrrp.plans().await;
+        let mut lookups = vrrp::plan::Lookups::default();
+        let mut plans = Vec::with_capacity(config.instances.len());
+        let mut made = Vec::with_capacity(config.instances.len());
+        for inst in &config.instances {
+            let merged = trackers::with_group_trackers(config, inst);
+            // `dynamic_interfaces`: an instance whose interface is not there yet waits for it.
+            if config.global.dynamic_interfaces {
+                if let Some(ifname) = vrrp::plan::missing_interface(nl, &merged).await {
+                    plans.push(vrrp::plan::waiting(config, merged, ifname));
+                    made.push(None);
+                    continue;
+                }
+            }
+            let previous = running.get(&inst.name).map(|p| &**p);
+            match vrrp::plan::resolve(config, &merged, nl, previous, &mut lookups).await {
+                Ok((p, m)) => {
+                    plans.push(p);
+                    made.push(m);
+                }
+                Err(e) => {
+                    for v in made.into_iter().flatten() {
+                        let _ = v.remove(nl.handle()).await;
+                    }
+                    return Err(e.context(format!("starting vrrp_instance {}", inst.name)));
+                }
+            }
+        }
+        let same_config = config
+            .instances
+            .iter()
+            .map(|i| running_config.is_some_and(|r| vrrp::plan::same_config(r, config, &i.name)))
+            .collect();
+        Ok(Self {
+            plans,
+            same_config,
+            made,
+        })
+    }
+}
+
+/// What one configuration runs beside the VRRP loop: its FIFOs, health checks, balancer.
 struct Running {
-    stop_tx: watch::Sender<bool>,
-    tasks: JoinSet<instance::Exit>,
-    controls: Vec<(String, mpsc::Sender<Control>)>,
+    vrrp: vrrp::Handle,
     health: Option<health::Services>,
     balancer: Option<balancer::Balancer>,
     /// The notify FIFOs and their scripts.
@@ -451,95 +505,67 @@ struct Running {
 }
 
 impl Running {
-    /// Starts `config`; after a reload, instances that ran before go on in the state they had,
-    /// and `balancer` is the one they ran with (kept if it fits the new configuration).
+    /// Starts `config` (resolved in `staged`): the loop adopts its instances, then the health
+    /// checks and the balancer start; `balancer` is the one the previous configuration ran
+    /// (kept if it fits).
     async fn start(
         config: &Config,
+        staged: Staged,
         nl: &Netlink,
         monitors: Monitors<'_>,
         sides: Sides<'_>,
-        start: &Start,
+        start: vrrp::Start,
         balancer: Option<balancer::Balancer>,
     ) -> anyhow::Result<Self> {
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let mut tasks = JoinSet::new();
-        let mut controls = Vec::new();
-        let mut drivers = Vec::with_capacity(config.instances.len());
-        let mut vs_trackers = HashMap::new();
-        let mut owners = Vec::new();
-        for inst in &config.instances {
-            // `dynamic_interfaces`: an instance whose interface is not there yet waits for it.
-            let missing = match config.global.dynamic_interfaces {
-                true => waiting::missing_interface(nl, inst).await,
-                false => None,
-            };
-            let mut driver = if let Some(ifname) = missing {
-                let start = waiting::Start {
-                    global: config.global.clone(),
-                    inst: inst.clone(),
-                    nl: nl.clone(),
-                    links: monitors.links.clone(),
-                    hub: monitors.hub.clone(),
-                    garp: monitors.garp.clone(),
-                };
-                waiting::Slot::Waiting(Box::new(waiting::Waiting::new(start, ifname)))
-            } else {
-                let d = InstanceDriver::new(
-                    &config.global,
-                    inst,
-                    nl.clone(),
-                    monitors.links,
-                    monitors.hub,
-                    monitors.garp,
-                )
-                .await
-                .with_context(|| format!("starting vrrp_instance {}", inst.name))?;
-                waiting::Slot::Running(Box::new(d))
-            };
-            driver.watch_deletions(monitors.deletions.subscribe());
-            match start {
-                Start::Boot => {
-                    if let Some(d) = config.global.vrrp_startup_delay {
-                        driver.delay_start(d);
-                    }
-                }
-                Start::Restart => info!(
-                    "({}) starting as BACKUP: the daemon was restarted after a failure",
-                    inst.name
-                ),
-                Start::Reload(states) => {
-                    if let Some(state) = states.get(&inst.name) {
-                        driver.resume(*state);
-                    }
-                }
-            }
-            vs_trackers.insert(inst.name.clone(), driver.tracker());
-            owners.push(balancer::Owner {
-                name: inst.name.clone(),
-                addrs: inst.addresses().map(|v| v.addr).collect(),
-                state: driver.state_watch(),
-            });
-            drivers.push(driver);
-        }
         let env = trackers::ScriptEnv::new(config);
         let fifos = fifos::Fifos::open(&config.global, &env);
         let mailer =
             crate::mail::Settings::from_config(&config.global).map(crate::mail::Mailer::start);
-        trackers::start(
-            config,
-            &env,
-            fifos.vrrp(),
-            &mut drivers,
-            monitors.links,
-            nl,
-            mailer.as_ref(),
-        )
-        .await;
-        for (driver, inst) in drivers.into_iter().zip(&config.instances) {
-            let (ctl_tx, ctl_rx) = mpsc::channel(4);
-            controls.push((inst.name.clone(), ctl_tx));
-            tasks.spawn(driver.run(stop_rx.clone(), ctl_rx));
-        }
+        // The trackers report on this configuration's channel: their first reports are queued
+        // before the loop adopts it, so an instance starts from what they say.
+        let (track_tx, tracks) = mpsc::channel(1024 + 8 * config.instances.len());
+        let txs: Vec<trackers::TrackTx> = config
+            .instances
+            .iter()
+            .map(|i| trackers::TrackTx::new(track_tx.clone(), &i.name))
+            .collect();
+        drop(track_tx);
+        trackers::start(config, &env, &txs, monitors.links, nl).await;
+        let (attach, groups) = trackers::attach(config, &env, fifos.vrrp(), mailer.as_ref());
+        tokio::task::yield_now().await;
+        let adopted = monitors
+            .vrrp
+            .adopt(vrrp::Adoption {
+                plans: staged.plans,
+                same_config: staged.same_config,
+                made: staged.made,
+                attach,
+                groups,
+                tracks,
+                start,
+                fifo_states_on_reload: config.global.fifo_write_vrrp_states_on_reload,
+            })
+            .await;
+        let adopted = match adopted {
+            Ok(a) => a,
+            Err(e) => {
+                if let Some(b) = balancer {
+                    b.stop().await;
+                }
+                return Err(e);
+            }
+        };
+        let vs_trackers: std::collections::HashMap<String, trackers::TrackTx> = config
+            .instances
+            .iter()
+            .zip(txs)
+            .map(|(i, t)| (i.name.clone(), t))
+            .collect();
+        let owners: Vec<balancer::Owner> = adopted
+            .owners
+            .into_iter()
+            .map(|(name, addrs, state)| balancer::Owner { name, addrs, state })
+            .collect();
         let into = balancer.as_ref().map(balancer::Balancer::table);
         // The health checks run on the checker side's thread, sockets and timers included.
         let started = {
@@ -573,10 +599,10 @@ impl Running {
                 None
             }
         };
+        // What loading and resolving allocated is free now: back to the system.
+        sysio::release_free_memory();
         Ok(Self {
-            stop_tx,
-            tasks,
-            controls,
+            vrrp: monitors.vrrp.clone(),
             health,
             balancer,
             fifos,
@@ -584,65 +610,29 @@ impl Running {
         })
     }
 
-    /// Ends this configuration for `next`: instances `next` keeps (same name, interface and
-    /// VRID) are handed over in their state, the others released. Returns the states and the
-    /// balancer, still forwarding, for the next configuration to keep.
-    async fn handover(
-        mut self,
-        next: &Config,
-    ) -> (
-        HashMap<String, instance::Resume>,
-        Option<balancer::Balancer>,
-    ) {
+    /// Ends this configuration's FIFOs and health checks for the next one; returns the
+    /// balancer, still forwarding, for the next configuration to keep. The instances go on:
+    /// the loop adopts the next configuration by difference.
+    async fn handover(mut self) -> Option<balancer::Balancer> {
         // keepalived's reload: the FIFO scripts get SIGTERM, the FIFOs are closed and made
         // again by the next configuration, which starts the scripts again.
         self.fifos.terminate();
         // The checkers stop; what the balancer reads stays until the next ones publish.
         self.health = None;
         let balancer = self.balancer.take();
-        let mut kept = 0;
-        for (name, ctl) in &self.controls {
-            if let Some(i) = next.instances.iter().find(|i| &i.name == name) {
-                let keep = Box::new(i.clone());
-                if ctl.send(Control::Handover { keep }).await.is_ok() {
-                    kept += 1;
-                }
-            } else {
-                let _ = ctl.send(Control::Removed).await;
-            }
-        }
-        // The kept ones end first: a stop seen before the handover would release them.
-        let mut states = HashMap::new();
-        let handed = tokio::time::timeout(SHUTDOWN_GRACE, async {
-            while states.len() < kept {
-                match self.tasks.join_next().await {
-                    Some(Ok(exit)) => {
-                        states.insert(exit.name, exit.resume);
-                    }
-                    Some(Err(_)) => {}
-                    None => break,
-                }
-            }
-        })
-        .await;
-        if handed.is_err() {
-            warn!("instances did not hand over within {SHUTDOWN_GRACE:?}");
-        }
-        // The others (gone from the new configuration) release as on shutdown.
-        self.shutdown().await;
-        (states, balancer)
+        // The FIFOs go and their scripts are given time to exit.
+        self.stop_services().await;
+        balancer
     }
 
     /// Releases everything (SIGTERM).
     async fn shutdown(mut self) {
         // First, as keepalived: the FIFO scripts get SIGTERM, then the STOP lines come.
         self.fifos.terminate();
-        let _ = self.stop_tx.send(true);
-        let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
-            while self.tasks.join_next().await.is_some() {}
-        })
-        .await;
-        if drained.is_err() {
+        if tokio::time::timeout(SHUTDOWN_GRACE, self.vrrp.shutdown())
+            .await
+            .is_err()
+        {
             warn!("instances did not release within {SHUTDOWN_GRACE:?}; exiting anyway");
         }
         self.stop_services().await;
@@ -663,7 +653,7 @@ impl Running {
     /// the rest (a listing of the connection table may take a while) on a task of its own.
     async fn answer(&self, req: crate::observe::Request) {
         let sources = crate::observe::Sources {
-            instances: statuses(self.controls.iter().map(|(_, c)| c)).await,
+            instances: self.vrrp.status().await,
             checkers: self
                 .health
                 .as_ref()
@@ -679,9 +669,8 @@ impl Running {
     }
 
     async fn dump(&self, what: Dump, config: &Config) {
-        let controls: Vec<_> = self.controls.iter().map(|(_, c)| c.clone()).collect();
         dump(
-            &controls,
+            self.vrrp.status().await,
             self.health.as_ref(),
             self.balancer.as_ref(),
             self.mailer.as_ref(),
@@ -690,22 +679,6 @@ impl Running {
         )
         .await
     }
-}
-
-/// Every instance's status, in configuration order.
-async fn statuses<'a>(
-    controls: impl IntoIterator<Item = &'a mpsc::Sender<Control>>,
-) -> Vec<status::InstanceStatus> {
-    let mut all = Vec::new();
-    for c in controls {
-        let (tx, rx) = oneshot::channel();
-        if c.send(Control::Status(tx)).await.is_ok() {
-            if let Ok(s) = rx.await {
-                all.push(s);
-            }
-        }
-    }
-    all
 }
 
 /// Which dump a signal asked for.
@@ -718,14 +691,13 @@ enum Dump {
 
 /// Collects every instance's status and writes the file keepalived writes for that signal.
 async fn dump(
-    controls: &[mpsc::Sender<Control>],
+    all: Vec<status::InstanceStatus>,
     health: Option<&health::Services>,
     balancer: Option<&balancer::Balancer>,
     mailer: Option<&crate::mail::Mailer>,
     what: Dump,
     config: &Config,
 ) {
-    let all = statuses(controls).await;
     let files = match what {
         Dump::Data => {
             let checkers = health.map(|h| h.snapshot()).unwrap_or_default();

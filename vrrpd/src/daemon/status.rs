@@ -4,14 +4,13 @@
 //! `/tmp/keepalived.json` in keepalived's format ([`crate::observe::keepalived_json`]) and
 //! `/tmp/vrrpd.json` (checkers, balancer, mail). `$TMPDIR` moves them, as keepalived's.
 
-use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::net::IpAddr;
 
 use serde::Serialize;
 
 use vrrp_proto::fsm::State;
-use vrrp_proto::packet::{DropReason, Version};
+use vrrp_proto::packet::Version;
 
 /// The dumps' file names, in `$TMPDIR` (when absolute) or /tmp, as keepalived.
 pub const DATA_FILE: &str = "keepalived.data";
@@ -29,78 +28,8 @@ pub fn tmp_path(name: &str) -> std::path::PathBuf {
     dir.join(name)
 }
 
-/// Counters of one instance, as keepalived keeps them.
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
-pub struct Counters {
-    pub adverts_received: u64,
-    pub adverts_sent: u64,
-    pub became_master: u64,
-    pub released_master: u64,
-    pub priority_zero_received: u64,
-    pub priority_zero_sent: u64,
-    /// Adverts dropped because their address list is not ours (keepalived's Address List).
-    #[serde(default)]
-    pub address_list_mismatch: u64,
-    /// Dropped packets by reason (the codec's [`DropReason`] text).
-    pub drops: BTreeMap<String, u64>,
-}
-
-impl Counters {
-    pub fn drop(&mut self, reason: DropReason) -> u64 {
-        let n = self.drops.entry(reason.to_string()).or_default();
-        *n += 1;
-        *n
-    }
-
-    fn drops_of(&self, reasons: &[DropReason]) -> u64 {
-        reasons
-            .iter()
-            .map(|r| self.drops.get(&r.to_string()).copied().unwrap_or(0))
-            .sum()
-    }
-
-    // keepalived 2.2.7's error counters (`vrrp_check_packet`), by its names, as its stats file
-    // and keepalived-exporter show them: each takes the drop reasons keepalived counts there.
-
-    /// Every length inconsistency: a count that does not fit the payload (by the packet's own
-    /// version), a short or cut IP packet.
-    pub fn packet_len_err(&self) -> u64 {
-        use DropReason as D;
-        self.drops_of(&[D::TooShort, D::BadIpHeader, D::BadAddrCount, D::BadFamily])
-    }
-
-    pub fn ip_ttl_err(&self) -> u64 {
-        self.drops_of(&[DropReason::BadTtl])
-    }
-
-    /// Not an advertisement (a version error is SNMP-only in keepalived: JSON only here).
-    pub fn invalid_type_rcvd(&self) -> u64 {
-        self.drops_of(&[DropReason::BadType])
-    }
-
-    /// v2 interval mismatches: keepalived drops them without counting (its counter stays 0);
-    /// we count them.
-    pub fn advert_interval_err(&self) -> u64 {
-        self.drops_of(&[DropReason::IntervalMismatch])
-    }
-
-    /// Adverts whose address list is not ours.
-    pub fn addr_list_err(&self) -> u64 {
-        self.address_list_mismatch
-    }
-
-    pub fn invalid_authtype(&self) -> u64 {
-        self.drops_of(&[DropReason::BadAuthType])
-    }
-
-    pub fn authtype_mismatch(&self) -> u64 {
-        self.drops_of(&[DropReason::AuthTypeMismatch])
-    }
-
-    pub fn auth_failure(&self) -> u64 {
-        self.drops_of(&[DropReason::AuthFailure])
-    }
-}
+/// Counters of one instance, as keepalived keeps them (kept by the instance core).
+pub use vrrp_proto::instance::Counters;
 
 /// A snapshot of one instance.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -331,6 +260,7 @@ pub fn render_stats(all: &[InstanceStatus]) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use vrrp_proto::packet::DropReason;
 
     pub(crate) fn sample() -> InstanceStatus {
         let mut counters = Counters {

@@ -1,16 +1,15 @@
 //! Config → runtime: the trackers (`vrrp_script`, `track_interface`, `track_file`,
-//! `vrrp_track_process`) and the notifiers of every instance, started once before the instance
-//! actors run.
+//! `vrrp_track_process`), the notifiers and mail of every instance and sync group, made for
+//! each configuration the VRRP loop adopts.
 //!
 //! Each tracked object runs once however many instances use it (one script monitor, one file
 //! watcher, one link subscription, one process watcher for every tracked process); a fan-out
-//! task maps its status through each user's per-use [`Weight`] and sends the contribution to
-//! that instance's tracker channel. The tasks end by themselves when the instances (and so the
-//! channels) are gone.
+//! task maps its status through each user's per-use [`Weight`] and reports the contribution
+//! for that instance ([`TrackTx`]). The tasks end by themselves when the configuration's report
+//! channel is gone (the next configuration has its own).
 //!
-//! Sync groups are joined here too ([`super::sync`]): a group's trackers are added to each
-//! member, and members' tracker weights are ignored (failure is FAULT) unless the group says
-//! `sync_group_tracking_weight`, as keepalived does.
+//! A sync group's trackers are added to each member, and members' tracker weights are ignored
+//! (failure is FAULT) unless the group says `sync_group_tracking_weight`, as keepalived does.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -20,6 +19,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
+use super::vrrp::{Attach, GroupSpec, TrackMsg};
 use crate::components;
 use crate::mail::{Mailer, StateMail};
 use crate::netlink::Netlink;
@@ -33,56 +33,106 @@ use crate::track::script::{
 use crate::track::{Contribution, TrackKey, Weight};
 use keepalived_conf::model::{Config, Notify, SyncGroup, Track, VrrpInstance};
 
-use super::sync::Group;
-use super::waiting::Slot;
-
 /// How long a notify script may run before its process group is killed (keepalived has no
 /// limit; a hung notify script would otherwise hold back every later notification).
 const NOTIFY_TIMEOUT: Duration = Duration::from_secs(30);
 
-type TrackTx = mpsc::Sender<(TrackKey, Contribution)>;
+/// Where a tracker reports for one instance (cheap to clone).
+#[derive(Clone)]
+pub struct TrackTx {
+    tx: mpsc::Sender<TrackMsg>,
+    instance: Arc<str>,
+}
 
-/// Starts every tracker and notifier of `config`; `drivers[i]` runs `config.instances[i]`;
-/// `fifos` get the VRRP lines.
+impl TrackTx {
+    /// The reporter for `instance` on a configuration's report channel.
+    pub fn new(tx: mpsc::Sender<TrackMsg>, instance: &str) -> Self {
+        Self {
+            tx,
+            instance: instance.into(),
+        }
+    }
+
+    fn msg(&self, (key, contribution): (TrackKey, Contribution)) -> TrackMsg {
+        TrackMsg {
+            instance: self.instance.clone(),
+            key,
+            contribution,
+        }
+    }
+
+    /// Reports; an error once the configuration is gone.
+    pub async fn send(&self, report: (TrackKey, Contribution)) -> Result<(), ()> {
+        self.tx.send(self.msg(report)).await.map_err(drop)
+    }
+
+    /// Reports without waiting; the report back when the channel is full or gone.
+    fn try_send(&self, report: (TrackKey, Contribution)) -> Result<(), TrySend> {
+        self.tx.try_send(self.msg(report)).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(m) => TrySend::Full((m.key, m.contribution)),
+            mpsc::error::TrySendError::Closed(_) => TrySend::Closed,
+        })
+    }
+
+    /// Resolves once the configuration is gone.
+    pub async fn closed(&self) {
+        self.tx.closed().await
+    }
+}
+
+enum TrySend {
+    Full((TrackKey, Contribution)),
+    Closed,
+}
+
+/// Starts every tracker of `config`; `txs[i]` reports for `config.instances[i]`.
 pub async fn start(
     config: &Config,
     env: &ScriptEnv,
-    fifos: &[Arc<Fifo>],
-    drivers: &mut [Slot],
+    txs: &[TrackTx],
     links: &LinkMonitor,
     nl: &Netlink,
-    mailer: Option<&Mailer>,
 ) {
-    let txs: Vec<TrackTx> = drivers.iter().map(Slot::tracker).collect();
     let insts: Vec<VrrpInstance> = config
         .instances
         .iter()
         .map(|i| with_group_trackers(config, i))
         .collect();
     let insts = &insts[..];
-    start_scripts(config, env, insts, &txs);
-    start_files(config, insts, &txs);
-    start_processes(config, insts, &txs);
-    for (inst, tx) in insts.iter().zip(&txs) {
+    start_scripts(config, env, insts, txs);
+    start_files(config, insts, txs);
+    start_processes(config, insts, txs);
+    for (inst, tx) in insts.iter().zip(txs) {
         start_interfaces(inst, tx, links, nl).await;
     }
-    start_groups(config, env, drivers, fifos, mailer);
+}
+
+/// The notifiers and mail of every instance (in configuration order) and sync group of
+/// `config`; `fifos` get the VRRP lines.
+pub fn attach(
+    config: &Config,
+    env: &ScriptEnv,
+    fifos: &[Arc<Fifo>],
+    mailer: Option<&Mailer>,
+) -> (Vec<Attach>, Vec<GroupSpec>) {
     let mail = &config.global.mail;
-    for (inst, d) in insts.iter().zip(drivers.iter_mut()) {
-        if let Some(m) = mailer.filter(|_| mail.vrrp_alert(inst.smtp_alert)) {
-            d.set_mail(StateMail::new(
-                m.clone(),
-                Kind::Instance,
-                &inst.name,
-                mail.no_email_faults,
-            ));
-        }
-        let mut spec = notify_spec(env, Kind::Instance, &inst.name, &inst.notify);
-        spec.priority_changes = inst.notify_priority_changes;
-        if has_scripts(&spec) || !fifos.is_empty() {
-            d.set_notifier(Notifier::spawn(spec, fifos.to_vec()));
-        }
-    }
+    let instances = config
+        .instances
+        .iter()
+        .map(|inst| {
+            let mail = mailer
+                .filter(|_| mail.vrrp_alert(inst.smtp_alert))
+                .map(|m| {
+                    StateMail::new(m.clone(), Kind::Instance, &inst.name, mail.no_email_faults)
+                });
+            let mut spec = notify_spec(env, Kind::Instance, &inst.name, &inst.notify);
+            spec.priority_changes = inst.notify_priority_changes;
+            let notifier = (has_scripts(&spec) || !fifos.is_empty())
+                .then(|| Notifier::spawn(spec, fifos.to_vec()));
+            Attach { notifier, mail }
+        })
+        .collect();
+    (instances, groups(config, env, fifos, mailer))
 }
 
 /// The sync group `inst` belongs to (keepalived allows one).
@@ -96,7 +146,7 @@ fn group_of<'a>(config: &'a Config, inst: &str) -> Option<&'a SyncGroup> {
 /// `inst` with its group's trackers added. In a sync group, weights are ignored (a failing
 /// tracker is FAULT for the whole group) unless the group has `sync_group_tracking_weight`,
 /// as keepalived does.
-fn with_group_trackers(config: &Config, inst: &VrrpInstance) -> VrrpInstance {
+pub fn with_group_trackers(config: &Config, inst: &VrrpInstance) -> VrrpInstance {
     let mut i = inst.clone();
     let Some(g) = group_of(config, &inst.name) else {
         return i;
@@ -127,23 +177,23 @@ fn with_group_trackers(config: &Config, inst: &VrrpInstance) -> VrrpInstance {
     i
 }
 
-/// One [`Group`] per `vrrp_sync_group` with at least one running member.
-fn start_groups(
+/// Every `vrrp_sync_group` with at least one configured member (a member in two groups
+/// belongs to the first), with its notifier and mail.
+fn groups(
     config: &Config,
     env: &ScriptEnv,
-    drivers: &mut [Slot],
     fifos: &[Arc<Fifo>],
     mailer: Option<&Mailer>,
-) {
+) -> Vec<GroupSpec> {
     let mail = &config.global.mail;
+    let mut out = Vec::new();
     for g in &config.sync_groups {
-        let members: Vec<usize> = g
+        let members: Vec<String> = g
             .group
             .iter()
-            .filter_map(|m| config.instances.iter().position(|i| &i.name == m))
-            .filter(|&i| {
-                group_of(config, &config.instances[i].name).map(|x| &x.name) == Some(&g.name)
-            })
+            .filter(|m| config.instances.iter().any(|i| &i.name == *m))
+            .filter(|m| group_of(config, m).map(|x| &x.name) == Some(&g.name))
+            .cloned()
             .collect();
         if members.is_empty() {
             continue;
@@ -151,19 +201,18 @@ fn start_groups(
         let spec = notify_spec(env, Kind::Group, &g.name, &g.notify);
         let notifier = (has_scripts(&spec) || !fifos.is_empty())
             .then(|| Notifier::spawn(spec, fifos.to_vec()));
-        let names: Vec<String> = members
-            .iter()
-            .map(|&i| config.instances[i].name.clone())
-            .collect();
         let group_mail = mailer
             .filter(|_| mail.vrrp_alert(g.smtp_alert))
             .map(|m| StateMail::new(m.clone(), Kind::Group, &g.name, mail.no_email_faults));
-        let links = Group::start(&g.name, &names, notifier, group_mail);
-        for (&i, link) in members.iter().zip(links) {
-            drivers[i].set_group(link);
-        }
-        info!("VRRP sync group {} with {}", g.name, names.join(", "));
+        info!("VRRP sync group {} with {}", g.name, members.join(", "));
+        out.push(GroupSpec {
+            name: g.name.clone(),
+            members,
+            notifier,
+            mail: group_mail,
+        });
     }
+    out
 }
 
 /// Who scripts run as, and whether `enable_script_security` vets them: keepalived 2.2.7's
@@ -566,10 +615,10 @@ fn start_processes(config: &Config, insts: &[VrrpInstance], txs: &[TrackTx]) {
     );
 }
 
-/// Queues a first status without waiting: the instance actors, which drain the channels, are
-/// not running yet (a full channel is sent to by a task instead).
+/// Queues a first status without waiting: the VRRP loop drains the channel when it adopts the
+/// configuration (a full channel is sent to by a task instead).
 fn queue(tx: &TrackTx, msg: (TrackKey, Contribution)) {
-    if let Err(mpsc::error::TrySendError::Full(msg)) = tx.try_send(msg) {
+    if let Err(TrySend::Full(msg)) = tx.try_send(msg) {
         let tx = tx.clone();
         tokio::spawn(async move { tx.send(msg).await });
     }

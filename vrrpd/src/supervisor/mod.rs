@@ -106,8 +106,11 @@ pub fn run<T>(opts: Options, first: T, mut child: impl FnMut(ChildStart, Option<
         let Some(mut running) = parent.spawn(|| child(start, first.take())) else {
             return EXIT_FATAL as u8;
         };
-        // Ours to drop: the child has its own copy.
+        // Ours to drop: the child has its own copy. The heap and the code the loading used go
+        // too: the parent keeps only recipes and runs only its small loop from now on.
         first = None;
+        sysio::release_free_memory();
+        sysio::release_code_pages();
         let end = parent.watch(&mut running);
         let fired = parent.release();
         if fired.instances > 0 {
