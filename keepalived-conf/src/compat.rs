@@ -15,7 +15,7 @@ pub const DIFFERENCES: &[(&str, &str)] = &[
     ),
     (
         "`version 2` on an IPv6 instance",
-        "an error (keepalived silently runs it as v3 unless strict): VRRPv2 is IPv4-only (RFC 3768)",
+        "run as VRRPv3 as keepalived does, with a notice (keepalived is silent; VRRPv2 is IPv4-only, RFC 3768)",
     ),
     (
         "an instance with `unicast_src_ip` and no `interface`",
@@ -42,8 +42,32 @@ pub const DIFFERENCES: &[(&str, &str)] = &[
         "vrrpd reads the blocks as written, so it may flag fewer of the following lines than keepalived",
     ),
     (
+        "a block still open at the end of the file, or a `{` after a keyword that takes no block with lines after it",
+        "refused (keepalived reports it and runs): keepalived drops such a `{` and nests the following lines differently, so vrrpd cannot be sure to run the file keepalived runs. A stray `}` or a `{` with no keyword is dropped and the file runs, as keepalived does",
+    ),
+    (
+        "a value block written on one line (`track_interface { eth1 }`)",
+        "read as written; keepalived 2.2.7 takes the `}` for a value (an entry with it may be dropped) and reads the following lines into the block until one ends with `}`",
+    ),
+    (
         "`HTTP_GET` / `SSL_GET` without `url`",
         "flagged and the checker dropped, as keepalived says; keepalived 2.2.7's `-t` then crashes (exit 139), vrrpd's exits 5",
+    ),
+    (
+        "`unicast_ttl 0`",
+        "refused as out of range 1-255 (keepalived takes 0, and its adverts then never leave the host)",
+    ),
+    (
+        "`dynamic_interfaces` with an interface that is deleted and made again while the instance runs",
+        "the instance goes to FAULT (link down) and needs a reload to use the new interface; keepalived follows it. An interface missing at start is waited for (looked for each second)",
+    ),
+    (
+        "`auth_type AH` and the supervisor's last advert",
+        "if the daemon dies as Master, its supervisor removes the addresses but sends no priority-0 advert (it would need the sequence number of that moment): the peer takes over after Master_Down_Interval",
+    ),
+    (
+        "`MISC_CHECK` with `user`",
+        "checked as written; keepalived 2.2.7's `-t` is terminated by a signal on such a file (exit 143, measured with `user nobody` and script security on)",
     ),
     (
         "`lvs_sync_daemon` naming no instance, or one that does not exist",

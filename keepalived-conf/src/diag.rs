@@ -298,28 +298,138 @@ impl Diags {
 
 /// Levenshtein distance, for "did you mean" suggestions.
 pub fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != *cb);
-            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
+    Speller::new(a)
+        .distance_within(b, usize::MAX)
+        .expect("an unbounded distance always exists")
 }
 
-/// The closest candidate to `word`, if close enough to be a plausible typo.
+/// The closest candidate to `word`, if close enough to be a plausible typo (the first of
+/// equally close ones).
 pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let mut speller = Speller::new(word);
     let limit = (word.chars().count() / 3).max(1);
     candidates
         .into_iter()
-        .map(|c| (edit_distance(word, c), c))
-        .filter(|(d, _)| *d <= limit)
+        .filter_map(|c| Some((speller.distance_within(c, limit)?, c)))
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
+}
+
+/// One word measured against many: an unknown word is compared with every keyword of its
+/// block, so a garbage word must cost little more than a glance at each keyword (the parser
+/// stays linear in its input, and fast enough to fuzz) and no allocation per keyword.
+struct Speller<'w> {
+    word: &'w str,
+    /// How many times each ASCII byte occurs in `word`, when it is short and ASCII.
+    bytes: Option<[u8; 128]>,
+    /// `word`'s and a candidate's characters, for the rare non-ASCII comparison.
+    chars: Vec<char>,
+    other: Vec<char>,
+    rows: Vec<usize>,
+}
+
+impl<'w> Speller<'w> {
+    fn new(word: &'w str) -> Self {
+        // (A longer word is compared by characters: a count could not hold it, and the
+        // length alone rules out every keyword.)
+        let bytes = (word.is_ascii() && word.len() <= usize::from(u8::MAX)).then(|| {
+            let mut n = [0u8; 128];
+            for b in word.bytes() {
+                n[usize::from(b)] += 1;
+            }
+            n
+        });
+        Speller {
+            word,
+            bytes,
+            chars: Vec::new(),
+            other: Vec::new(),
+            rows: Vec::new(),
+        }
+    }
+
+    /// The distance to `b`, or `None` as soon as it must exceed `limit`.
+    fn distance_within(&mut self, b: &str, limit: usize) -> Option<usize> {
+        // Keywords are ASCII: compare bytes, no decoding.
+        if let (Some(counts), true) = (&self.bytes, b.is_ascii()) {
+            let a = self.word.as_bytes();
+            if a.len().abs_diff(b.len()) > limit || byte_bound(a, counts, b.as_bytes(), limit) {
+                return None;
+            }
+            return bounded_distance(a, b.as_bytes(), limit, &mut self.rows);
+        }
+        if self.chars.is_empty() {
+            self.chars.extend(self.word.chars());
+        }
+        self.other.clear();
+        if b.is_ascii() {
+            // As many characters as bytes.
+            if b.len().abs_diff(self.chars.len()) > limit {
+                return None;
+            }
+            self.other.extend(b.bytes().map(char::from));
+        } else {
+            // A char is at least one byte: no decoding for a candidate that is too short.
+            if b.len().saturating_add(limit) < self.chars.len() {
+                return None;
+            }
+            self.other.extend(b.chars());
+        }
+        bounded_distance(&self.chars, &self.other, limit, &mut self.rows)
+    }
+}
+
+/// Whether the ASCII `b` is sure to be more than `limit` edits from `a` (whose byte counts are
+/// `counts`), from the bytes alone: each byte of `b` that `a` lacks must be inserted or
+/// substituted, each of `a` that `b` lacks deleted or substituted.
+fn byte_bound(a: &[u8], counts: &[u8; 128], b: &[u8], limit: usize) -> bool {
+    let mut left = *counts;
+    let mut extra = 0;
+    for &c in b {
+        let n = &mut left[usize::from(c & 0x7f)];
+        if *n == 0 {
+            extra += 1;
+            if extra > limit {
+                return true;
+            }
+        } else {
+            *n -= 1;
+        }
+    }
+    let missing = a.len() - (b.len() - extra);
+    missing > limit
+}
+
+/// Levenshtein distance between `a` and `b`, or `None` once every path exceeds `limit`.
+fn bounded_distance<T: PartialEq>(
+    a: &[T],
+    b: &[T],
+    limit: usize,
+    rows: &mut Vec<usize>,
+) -> Option<usize> {
+    if a.len().abs_diff(b.len()) > limit {
+        return None;
+    }
+    let n = b.len() + 1;
+    rows.clear();
+    rows.extend(0..n);
+    rows.resize(2 * n, 0);
+    let (mut prev, mut cur) = rows.split_at_mut(n);
+    for (i, ca) in a.iter().enumerate() {
+        cur[0] = i + 1;
+        let mut row_min = cur[0];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != cb);
+            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
+            row_min = row_min.min(cur[j + 1]);
+        }
+        // A later row is never below this row's smallest cell.
+        if row_min > limit {
+            return None;
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    Some(prev[n - 1]).filter(|d| *d <= limit)
 }
 
 #[cfg(test)]
@@ -360,5 +470,14 @@ mod tests {
         assert_eq!(edit_distance("kitten", "sitting"), 3);
         assert_eq!(suggest("priorty", ["priority", "state"]), Some("priority"));
         assert_eq!(suggest("zzz", ["priority", "state"]), None);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("flaw", "lawn"), 2);
+        // Bounded: the first of the closest, and nothing beyond a third of the word.
+        assert_eq!(suggest("stat", ["state", "start"]), Some("state"));
+        assert_eq!(suggest("pr", ["priority"]), None);
+        assert_eq!(suggest(&"x".repeat(10_000), ["priority"]), None);
+        // Non-ASCII counts characters, not bytes.
+        assert_eq!(edit_distance("priorité", "priority"), 1);
+        assert_eq!(suggest("prîority", ["priority", "state"]), Some("priority"));
     }
 }

@@ -21,6 +21,11 @@ pub trait Host: Send + Sync + std::fmt::Debug {
     }
     /// A routing table named in iproute2's `rt_tables`.
     fn rt_table(&self, name: &str) -> Option<u32>;
+    /// Does this host name resolve (through the system's resolver, as keepalived looks up an
+    /// `smtp_server` given by name)? `None`: not checked.
+    fn resolves(&self, _name: &str) -> Option<bool> {
+        None
+    }
     /// The executable a script line starts with: `Some(Some(path))` when it exists (a bare
     /// name through PATH), `Some(None)` when it does not, `None` when scripts are not checked.
     fn program(&self, first_word: &str) -> Option<Option<PathBuf>>;
@@ -51,6 +56,8 @@ pub struct HostChecks {
     pub scripts: bool,
     /// `*_cpu_affinity` CPU ids must be below the online CPU count.
     pub cpus: bool,
+    /// Host names (`smtp_server`) must resolve.
+    pub names: bool,
 }
 
 impl HostChecks {
@@ -59,6 +66,7 @@ impl HostChecks {
         interfaces: true,
         scripts: true,
         cpus: true,
+        names: true,
     };
 }
 
@@ -104,6 +112,15 @@ impl Host for RealHost {
             } else {
                 Some(addr.as_sockaddr_in()?.ip().into())
             }
+        })
+    }
+
+    fn resolves(&self, name: &str) -> Option<bool> {
+        use std::net::ToSocketAddrs;
+        self.checks.names.then(|| {
+            (name, 25)
+                .to_socket_addrs()
+                .is_ok_and(|mut a| a.next().is_some())
         })
     }
 
@@ -207,6 +224,8 @@ pub struct FakeHost {
     pub users: BTreeSet<String>,
     pub files: BTreeMap<PathBuf, Vec<u8>>,
     pub rt_tables: BTreeMap<String, u32>,
+    /// Host names that resolve.
+    pub names: BTreeSet<String>,
     pub env: BTreeMap<String, String>,
     pub cpus: Option<usize>,
     pub hostname: String,
@@ -257,6 +276,10 @@ impl Host for FakeHost {
 
     fn rt_table(&self, name: &str) -> Option<u32> {
         self.rt_tables.get(name).copied()
+    }
+
+    fn resolves(&self, name: &str) -> Option<bool> {
+        Some(self.names.contains(name))
     }
 
     fn program(&self, first_word: &str) -> Option<Option<PathBuf>> {

@@ -5,6 +5,9 @@
 //! row of [`registry`] (see there to add one); the machine is asked about interfaces, files and
 //! scripts only through [`host::Host`], so a parse is pure when given a [`host::FakeHost`].
 
+// Safe code only: the config_parse fuzz target relies on it to run without AddressSanitizer.
+#![forbid(unsafe_code)]
+
 pub mod build;
 pub mod compat;
 pub mod diag;

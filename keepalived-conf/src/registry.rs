@@ -57,6 +57,9 @@ pub struct Cx<'h> {
     pub diags: Diags,
     pub host: &'h dyn Host,
     pub sides: Sides,
+    /// The `bfd_instance` names the file defines: vrrpd has no BFD, but keepalived checks
+    /// what refers to one ([`bfd_refs`]).
+    pub bfd_instances: Vec<String>,
 }
 
 impl<'h> Cx<'h> {
@@ -65,6 +68,7 @@ impl<'h> Cx<'h> {
             diags: Diags::default(),
             host,
             sides,
+            bfd_instances: Vec::new(),
         }
     }
 
@@ -83,6 +87,19 @@ impl<'h> Cx<'h> {
 pub fn sockaddr_ip(text: &str) -> Option<IpAddr> {
     let end = text.find(['-', '/']).unwrap_or(text.len());
     text[..end].parse().ok()
+}
+
+/// The entries of a `track_bfd { NAME… }` block (vrrpd has no BFD): each naming no
+/// `bfd_instance` of the file is reported on its line, as keepalived reports it.
+pub fn bfd_refs(owner: &str, n: &Node, cx: &mut Cx) {
+    for c in &n.children {
+        if !cx.bfd_instances.iter().any(|b| b == c.name()) {
+            cx.push(Diagnostic::warning(
+                c.pos(),
+                format!("({owner}) track bfd {} not found, ignoring...", c.name()),
+            ));
+        }
+    }
 }
 
 /// How far a keyword is implemented.
@@ -323,13 +340,22 @@ fn apply<T>(arg: &Arg<T>, target: &mut T, node: &Node, cx: &mut Cx) {
     let diags = &mut cx.diags;
     if !matches!(arg, Arg::Block(..) | Arg::Custom(..) | Arg::Skip) {
         if let Some(b) = &node.block {
-            diags.push(Diagnostic::warning(
-                b,
-                format!(
-                    "`{}` does not take a block; the block is skipped",
-                    node.name()
-                ),
-            ));
+            let msg = format!(
+                "`{}` does not take a block; the block is skipped",
+                node.name()
+            );
+            // keepalived drops such a `{` and reads the lines after it in the enclosing
+            // block, so the `}` that follows closes that block instead. The tree here has
+            // given those lines to this keyword: running them would lose them (a VIP list,
+            // the rest of the instance), so the file is refused instead.
+            diags.push(if node.children.is_empty() {
+                Diagnostic::warning(b, msg)
+            } else {
+                Diagnostic::error(b, msg).with_help(
+                    "keepalived ignores this `{` and reads the lines after it where it stands; \
+                     remove the `{` and its `}`",
+                )
+            });
         }
     }
     let first = node.args.first();

@@ -55,10 +55,16 @@ impl Parser<'_> {
         let mut nodes = Vec::new();
         loop {
             self.skip_newlines();
+            // A stray `}` or `{` is reported (keepalived's `-t` fails) and dropped, and the
+            // file still runs, as keepalived runs it: the tree is the one keepalived reads.
+            // A block still open at the end of the file is refused: keepalived may have read
+            // its `{` as stray (it does after a keyword that takes no block) and nested
+            // the lines after it differently, so this tree cannot be trusted.
             let Some(t) = self.peek().cloned() else {
                 if let Some(pos) = open {
                     diags.push(
-                        Diagnostic::error(pos, "unclosed `{`").with_help("add the matching `}`"),
+                        Diagnostic::error(pos, "There are missing '}'s or extra '{'s")
+                            .with_help("add the matching `}`, or remove a `{` after a keyword that takes no block"),
                     );
                 }
                 return nodes;
@@ -66,18 +72,9 @@ impl Parser<'_> {
             self.i += 1;
             match t.kind {
                 TokenKind::Close if depth > 0 => return nodes,
-                TokenKind::Close => diags.push(Diagnostic::error(
-                    &t.pos,
-                    "unexpected `}` with no open block",
-                )),
+                TokenKind::Close => diags.push(Diagnostic::warning(&t.pos, "Extra '}' found")),
                 TokenKind::Open => {
-                    diags.push(Diagnostic::error(
-                        &t.pos,
-                        "block `{` without a keyword before it",
-                    ));
-                    if depth < MAX_DEPTH {
-                        self.block(depth + 1, Some(&t.pos), diags);
-                    }
+                    diags.push(Diagnostic::warning(&t.pos, "Unexpected '{' - ignoring"));
                 }
                 TokenKind::Newline => {}
                 TokenKind::Word | TokenKind::Quoted => nodes.push(self.statement(t, depth, diags)),
@@ -168,12 +165,33 @@ mod tests {
 
     #[test]
     fn unbalanced_braces() {
-        let (_, d) = tree("a {\n b\n");
+        let (n, d) = tree("a {\n b\n");
         assert_eq!(d.list.len(), 1);
         assert_eq!((d.list[0].line, d.list[0].col), (1, 3));
+        assert_eq!(shape(&n), "a(){b()}");
         let (n, d) = tree("a\n}\nb");
         assert_eq!(d.list.len(), 1);
         assert_eq!(d.list[0].line, 2);
         assert_eq!(shape(&n), "a();b()");
+        // A stray `{` is dropped, not taken as a block that swallows the rest of the file.
+        let (n, d) = tree("{\na {\n b\n}\nc");
+        assert_eq!(d.list.len(), 1);
+        assert_eq!(d.list[0].line, 1);
+        assert_eq!(shape(&n), "a(){b()};c()");
+    }
+
+    /// keepalived reports a stray brace and still runs the file: not a refusal.
+    #[test]
+    fn stray_braces_do_not_refuse_the_file() {
+        for src in ["a\n}\n", "{\na\n", "a { b }\n}\n}\n", "{\na { b }\n}\n"] {
+            let (_, d) = tree(src);
+            assert!(!d.list.is_empty(), "{src:?} is reported");
+            assert!(
+                d.list.iter().all(|x| !x.is_error()),
+                "{src:?}: {:?}",
+                d.list
+            );
+            assert!(d.list.iter().all(|x| x.keepalived_flags()), "{src:?}");
+        }
     }
 }

@@ -529,3 +529,113 @@ fn ah_authentication_as_keepalived_reads_it() {
     assert_eq!(cfg.instances[0].authentication, None);
     assert_eq!(cfg.instances[0].state, InitialState::Master);
 }
+
+/// A block written without its name: keepalived 2.2.7 skips a nameless instance or sync
+/// group and runs (`-t` exit 5), but stops reading at any other nameless block, as at any
+/// missing parameter (`-t` exit 2, the daemon refuses the file).
+#[test]
+fn nameless_blocks_as_keepalived_reads_them() {
+    let inst = "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n virtual_ipaddress {\n  192.0.2.51\n }\n}\n";
+    for (block, refused) in [
+        ("vrrp_instance", false),
+        ("vrrp_sync_group", false),
+        ("vrrp_script", true),
+        ("vrrp_track_process", true),
+        ("vrrp_track_file", true),
+        ("track_file", true),
+    ] {
+        let text = format!("{block} {{\n interval 3\n}}\n{inst}");
+        let (_, diags) = load_str(&text, Path::new("n.conf"));
+        let at_block: Vec<_> = diags.iter().filter(|d| d.line == 1).collect();
+        assert!(!at_block.is_empty(), "{block}: line 1 is flagged");
+        let abort = at_block
+            .iter()
+            .any(|d| d.severity == Severity::Error && d.flag == Flag::Abort);
+        assert_eq!(abort, refused, "{block}: {at_block:?}");
+    }
+}
+
+#[test]
+fn smtp_server_by_name_must_resolve_and_addresses_drop_their_prefix() {
+    use keepalived_conf::FakeHost;
+    use std::sync::Arc;
+    let mut host = FakeHost::new().with_interfaces(&["eth0"]);
+    host.names.insert("relay.example.org".into());
+    let opts = LoadOptions {
+        host: Arc::new(host),
+        ..LoadOptions::default()
+    };
+    let text = "global_defs {\n smtp_server relay.example.org\n}\nglobal_defs {\n smtp_server nowhere.example.invalid 2525\n}\n\
+        vrrp_instance A {\n interface eth0\n virtual_router_id 9\n unicast_src_ip 192.0.2.1/24\n unicast_peer {\n  192.0.2.2/24\n }\n virtual_ipaddress {\n  192.0.2.9/24\n }\n}\n";
+    let (cfg, diags) = keepalived_conf::load_str_with(text, Path::new("m.conf"), &opts);
+    let got: Vec<(u32, &str)> = diags.iter().map(|d| (d.line, d.message.as_str())).collect();
+    assert_eq!(
+        got,
+        [(5, "Invalid smtp server nowhere.example.invalid 2525")]
+    );
+    // The first, resolvable, stays.
+    assert_eq!(
+        cfg.global
+            .mail
+            .smtp_server
+            .as_ref()
+            .map(|s| s.host.as_str()),
+        Some("relay.example.org")
+    );
+    // keepalived reads a socket address without its prefix length.
+    let a = &cfg.instances[0];
+    assert_eq!(a.src_ip, Some("192.0.2.1".parse().unwrap()));
+    assert_eq!(a.unicast_peers, ["192.0.2.2".parse::<IpAddr>().unwrap()]);
+}
+
+/// A notify keyword written twice (a copied `notify_master` line meant as `notify_backup`):
+/// keepalived 2.2.7 keeps the first script and reports the second on its line.
+#[test]
+fn repeated_notify_script_keeps_the_first() {
+    let text = "vrrp_sync_group SG {\n group {\n  VI_1\n }\n notify_fault \"/bin/true f1\"\n notify_fault /bin/false\n}\n\
+        vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n notify_master \"/bin/true master\"\n notify_master \"/bin/true backup\"\n notify_backup /bin/true\n virtual_ipaddress {\n  192.0.2.51\n }\n}\n";
+    let (cfg, diags) = load_str(text, Path::new("n.conf"));
+    let notes: Vec<(u32, &str)> = diags
+        .iter()
+        .filter(|d| d.message.contains("already specified"))
+        .map(|d| (d.line, d.message.as_str()))
+        .collect();
+    assert_eq!(
+        notes,
+        [
+            (
+                6,
+                "vrrp group SG: notify_fault script already specified - ignoring /bin/false"
+            ),
+            (
+                12,
+                "(VI_1) notify_master script already specified - ignoring /bin/true backup"
+            ),
+        ]
+    );
+    assert!(diags
+        .iter()
+        .filter(|d| d.message.contains("already specified"))
+        .all(|d| d.severity == Severity::Warning && d.flag == Flag::Config));
+    let i = &cfg.instances[0];
+    assert_eq!(i.notify.master.as_deref(), Some("/bin/true master"));
+    assert_eq!(i.notify.backup.as_deref(), Some("/bin/true"));
+    assert_eq!(
+        cfg.sync_groups[0].notify.fault.as_deref(),
+        Some("/bin/true f1")
+    );
+}
+
+/// keepalived reports an empty `notification_email` block once it has read it: on its `}`.
+#[test]
+fn empty_notification_email_is_reported_on_its_closing_brace() {
+    let text =
+        "global_defs {\n notification_email {\n }\n}\nglobal_defs {\n notification_email { }\n}\n";
+    let (_, diags) = load_str(text, Path::new("e.conf"));
+    let lines: Vec<u32> = diags
+        .iter()
+        .filter(|d| d.message == "Warning - empty notification_email block")
+        .map(|d| d.line)
+        .collect();
+    assert_eq!(lines, [3, 6]);
+}

@@ -217,10 +217,30 @@ pub fn signal_dump_in(pid: u32, sig: nix::sys::signal::Signal, dir: &Path) -> Re
         Signal::SIGUSR2 => "keepalived.stats",
         other => return Err(LabError::Other(format!("{other} writes no dump"))),
     };
-    let path = dir.join(file);
-    let _ = std::fs::remove_file(&path);
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), sig)
-        .map_err(|e| LabError::Other(format!("kill {pid}: {e}")))?;
+    raw_signal_dump(pid, sig as i32, &dir.join(file))
+}
+
+/// Sends STATS_CLEAR, signal `signum` (as `--signum=STATS_CLEAR` prints it: a real-time
+/// signal, outside nix's `Signal`), to `daemon`; returns the stats file written before the
+/// counters were cleared.
+pub fn stats_clear_dump(daemon: &DaemonProc, signum: i32) -> Result<String> {
+    raw_signal_dump(
+        daemon.pid(),
+        signum,
+        &daemon.tmp_dir.join("keepalived.stats"),
+    )
+}
+
+/// Sends `signum` to `pid` and returns `path` (removed first, so nothing stale is read) once
+/// written.
+fn raw_signal_dump(pid: u32, signum: i32, path: &Path) -> Result<String> {
+    let _ = std::fs::remove_file(path);
+    let rc = std::process::Command::new("kill")
+        .args(["-s", &signum.to_string(), &pid.to_string()])
+        .status()?;
+    if !rc.success() {
+        return Err(LabError::Other(format!("kill -s {signum} {pid} failed")));
+    }
     if !wait_until(Duration::from_secs(3), Duration::from_millis(10), || {
         path.exists()
     }) {

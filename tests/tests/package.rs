@@ -182,10 +182,26 @@ fn package_installs_runs_and_purges() {
     assert_eq!(Shared::now(), before);
 }
 
-/// The programs from their installed paths: the daemon's version, genhash as a link.
+/// The programs from their installed paths: the daemon's version, genhash as a link; no
+/// fault points (vrrpd's `fault-injection` feature is for the tests' builds only).
 fn installed_programs(before: &Shared) {
     let o = run("/usr/sbin/vrrpd", &["--version"]);
     assert!(o.status.success());
+    // What only an armed fault point says: present in the tests' build, absent from the package.
+    let marker = b"injected fault: panic at";
+    let has_marker = |p: &Path| {
+        std::fs::read(p)
+            .unwrap()
+            .windows(marker.len())
+            .any(|w| w == marker)
+    };
+    if let Ok(test_build) = lab::Daemon::Vrrpd.binary() {
+        assert!(has_marker(&test_build), "{}", test_build.display());
+    }
+    assert!(
+        !has_marker(Path::new("/usr/sbin/vrrpd")),
+        "the package's vrrpd has fault points"
+    );
     let version = env!("CARGO_PKG_VERSION");
     assert!(
         text(&o).contains(&format!("vrrpd v{version}")),

@@ -165,3 +165,88 @@ fn sigusr2_stats_match_keepalived_line_for_line() {
     assert_eq!(r["Packet Errors/Advertisement Interval"], 0);
     assert_eq!(o["Packet Errors/Advertisement Interval"], N);
 }
+
+/// `kill -s $(vrrpd --signum=STATS_CLEAR) PID`, as keepalived 2.2.7 takes it: the stats file
+/// is written with what was counted, then every counter starts again from zero; the daemon
+/// goes on (the signal's default action would have killed it). Same scenario for both.
+#[test]
+fn stats_clear_writes_then_zeroes_the_counters_as_keepalived() {
+    require_root!();
+    if !e2e::available(&[Daemon::Keepalived, Daemon::Vrrpd]) {
+        return;
+    }
+    let signum = |d: Daemon| -> i32 {
+        let out = std::process::Command::new(d.binary().unwrap())
+            .arg("--signum=STATS_CLEAR")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+    };
+    let sig = signum(Daemon::Vrrpd);
+    assert_eq!(sig, signum(Daemon::Keepalived));
+    for d in [Daemon::Keepalived, Daemon::Vrrpd] {
+        let lab = Lab::builder()
+            .host("a", "192.0.2.1/24", "2001:db8::1/64")
+            .host("s", "192.0.2.3/24", "2001:db8::3/64")
+            .build()
+            .unwrap();
+        let conf = node("a", 150, 3, 0.1, VIP4);
+        let mut a = d.start(lab.host("a"), &conf.render()).unwrap();
+        let host = lab.host("a").clone();
+        assert!(
+            wait_until(Duration::from_secs(8), Duration::from_millis(20), || host
+                .has_addr(e2e::addr(VIP4))),
+            "{d}: a never became Master\n{}",
+            a.log_text()
+        );
+        // Errors to count: adverts with a TTL other than 255.
+        let tx = AdvertSender::open(lab.host("s")).unwrap();
+        tx.set_ttl(1).unwrap();
+        let bad = Advert {
+            version: Version::V3,
+            vrid: 51,
+            priority: 100,
+            max_adver_int: 10,
+            addrs: vec![e2e::addr(VIP4)],
+            auth: Auth::None,
+        }
+        .encode(tx.src.into(), vrrp_proto::packet::MCAST_V4.into());
+        for _ in 0..N {
+            tx.send(&bad).unwrap();
+        }
+        let counted = |what: &str| {
+            let stats = e2e::signal_dump(&a, Signal::SIGUSR2).unwrap();
+            e2e::parse_stats(&stats)["VI_51"][what]
+        };
+        assert!(
+            wait_until(Duration::from_secs(3), Duration::from_millis(50), || {
+                counted("Packet Errors/TTL") == N
+            }),
+            "{d}: the bad adverts were not counted"
+        );
+        let before =
+            e2e::stats_clear_dump(&a, sig).unwrap_or_else(|e| panic!("{d}: {e}\n{}", a.log_text()));
+        let before = &e2e::parse_stats(&before)["VI_51"];
+        assert_eq!(before["Packet Errors/TTL"], N, "{d}");
+        assert_eq!(before["Became master"], 1, "{d}");
+        assert!(before["Advertisements/Sent"] > 0, "{d}");
+        // Alive, and counting from zero.
+        let after =
+            e2e::parse_stats(&e2e::signal_dump(&a, Signal::SIGUSR2).unwrap())["VI_51"].clone();
+        assert_eq!(after["Packet Errors/TTL"], 0, "{d}");
+        assert_eq!(after["Became master"], 0, "{d}");
+        assert!(
+            wait_until(Duration::from_secs(3), Duration::from_millis(50), || {
+                counted("Advertisements/Sent") > after["Advertisements/Sent"]
+            }),
+            "{d}: no longer counting after the clear"
+        );
+        assert!(
+            host.has_addr(e2e::addr(VIP4)),
+            "{d}: lost the VIP\n{}",
+            a.log_text()
+        );
+        let status = a.terminate_status(Duration::from_secs(10));
+        assert!(status.is_some_and(|s| s.success()), "{d}: {status:?}");
+    }
+}

@@ -120,6 +120,18 @@ const PORT: u16 = 8080;
 /// dying afterwards still leaves the pool, and the Master tracking it still hands over.
 #[test]
 fn a_checker_scheduler_panic_is_restarted_and_a_dead_server_still_leaves_the_pool() {
+    checker_side_panic("checker-scheduler", "checker scheduler");
+}
+
+/// The same for the task that applies the checkers' verdicts to the service table and the
+/// trackers: restarted with its table.
+#[test]
+fn a_health_events_panic_is_restarted_and_a_dead_server_still_leaves_the_pool() {
+    checker_side_panic("health-events", "health events");
+}
+
+/// A panic at fault `point` of the checker side's `component`, then a real server dies.
+fn checker_side_panic(point: &str, component: &str) {
     require_root!();
     if !e2e::available(&[Daemon::Vrrpd]) {
         return;
@@ -144,21 +156,32 @@ fn a_checker_scheduler_panic_is_restarted_and_a_dead_server_still_leaves_the_poo
     ));
     wait_log(&pair.a, "quorum gained", Duration::from_secs(5));
     pair.wait_master("a", Duration::from_secs(5)).unwrap();
-    pair.a.arm("checker-scheduler", "panic").unwrap();
+    pair.a.arm(point, "panic").unwrap();
+    // The scheduler fails on its next turn; the verdicts' task on the next verdict, the
+    // server's death itself, which the restarted task must still apply.
+    let dies_first = point == "health-events";
+    if dies_first {
+        backend.stop(Duration::from_millis(500));
+    }
     wait_log(
         &pair.a,
-        "checker scheduler restarted",
+        &format!("{component} restarted"),
         Duration::from_secs(5),
     );
-    let r = record(&pair.a, "checker scheduler");
+    let r = record(&pair.a, component);
     assert_eq!(r["restarts"], 1, "{r}");
-    backend.stop(Duration::from_millis(500));
+    if !dies_first {
+        backend.stop(Duration::from_millis(500));
+    }
     pair.wait_master("b", Duration::from_secs(5)).unwrap();
     let log = pair.a.log_text();
     assert!(log.contains("quorum lost"), "{log}");
     let data = e2e::signal_dump(&pair.a, nix::sys::signal::Signal::SIGUSR1).unwrap();
     assert!(data.contains("   State = DOWN\n"), "{data}");
-    assert!(data.contains(" Component = checker scheduler\n"), "{data}");
+    assert!(
+        data.contains(&format!(" Component = {component}\n")),
+        "{data}"
+    );
 }
 
 /// A balancer worker that panics goes on with its rings: HTTP through the VIP keeps working.
@@ -256,4 +279,103 @@ fn sigterm_after_sighup_takes_effect_with_a_stalled_checker() {
     );
     assert!(!a.has_addr(vip), "{}", d.log_text());
     eprintln!("SIGTERM 1 s after SIGHUP, checker stalled: exited after {took:?}");
+}
+
+/// The notify script runner and the `smtp_alert` mailer that panic on a transition are started
+/// again: the failure is logged and counted in the dumps, and the next transition's script
+/// runs and its mail goes out. (What was in hand when they panicked is lost.)
+#[test]
+fn notifier_and_mailer_panics_are_restarted_and_the_next_transition_still_notifies() {
+    require_root!();
+    if !e2e::available(&[Daemon::Vrrpd]) {
+        return;
+    }
+    const SINK: &str = "192.0.2.25";
+    let lab = Lab::builder()
+        .host("a", "192.0.2.1/24", "2001:db8::1/64")
+        .host("mail", "192.0.2.25/24", "2001:db8::25/64")
+        .build()
+        .unwrap();
+    let sink = lab::SmtpSink::start(lab.host("mail"), SINK.parse().unwrap(), 25).unwrap();
+    let dir = lab::ScriptDir::new().unwrap();
+    let notes = dir.path("notes");
+    let note = dir
+        .script("note.sh", &format!("echo \"$3\" >> {}", notes.display()))
+        .unwrap();
+    // A weight-0 tracked file: non-zero puts the instance in FAULT, zero brings it back.
+    let tf = dir.path("tf");
+    std::fs::write(&tf, "0\n").unwrap();
+    let mut c = node("a", 150, 3, 0.1, VIP4);
+    c.extra_global = Some(format!(
+        "script_user root\n    notification_email {{\n        ops@example.com\n    }}\n    \
+         notification_email_from vrrp@example.com\n    smtp_server {SINK} 25\n    \
+         smtp_connect_timeout 5"
+    ));
+    c.extra_top = Some(format!(
+        "vrrp_track_file tf {{\n    file {}\n    weight 0\n}}",
+        tf.display()
+    ));
+    c.extra_instance = Some(format!(
+        "smtp_alert\n    notify {}\n    track_file {{\n        tf\n    }}",
+        note.display()
+    ));
+    let d = Daemon::Vrrpd.start(lab.host("a"), &c.render()).unwrap();
+    let host = lab.host("a").clone();
+    let vip = e2e::addr(VIP4);
+    assert!(
+        wait_until(Duration::from_secs(8), Duration::from_millis(20), || host
+            .has_addr(vip)),
+        "{}",
+        d.log_text()
+    );
+    let noted = || std::fs::read_to_string(&notes).unwrap_or_default();
+    let mailed = |what: &str| {
+        sink.mails()
+            .iter()
+            .filter(|m| m.header("Subject").is_some_and(|s| s.contains(what)))
+            .count()
+    };
+    assert!(
+        wait_until(Duration::from_secs(5), Duration::from_millis(20), || {
+            noted().contains("MASTER") && mailed("MASTER") == 1
+        }),
+        "notes {:?}, mails {:?}\n{}",
+        noted(),
+        sink.mails(),
+        d.log_text()
+    );
+    // Both panic on the FAULT transition.
+    d.arm("notifier", "panic").unwrap();
+    d.arm("mailer", "panic").unwrap();
+    std::fs::write(&tf, "1\n").unwrap();
+    wait_log(
+        &d,
+        "notify INSTANCE VI_51 restarted",
+        Duration::from_secs(5),
+    );
+    wait_log(&d, "mailer restarted", Duration::from_secs(5));
+    for component in ["notify INSTANCE VI_51", "mailer"] {
+        let r = record(&d, component);
+        assert_eq!(r["restarts"], 1, "{component}: {r}");
+        assert!(
+            r["last_failure"]
+                .as_str()
+                .is_some_and(|w| w.contains("injected")),
+            "{component}: {r}"
+        );
+    }
+    assert!(!noted().contains("FAULT"), "the panicked run did not note");
+    // Back to MASTER: noted and mailed again.
+    std::fs::write(&tf, "0\n").unwrap();
+    assert!(
+        wait_until(Duration::from_secs(5), Duration::from_millis(20), || {
+            noted().matches("MASTER").count() == 2 && mailed("MASTER") == 2
+        }),
+        "notes {:?}, mails {:?}\n{}",
+        noted(),
+        sink.mails(),
+        d.log_text()
+    );
+    let data = e2e::signal_dump(&d, nix::sys::signal::Signal::SIGUSR1).unwrap();
+    assert!(data.contains(" Component = mailer\n"), "{data}");
 }

@@ -263,6 +263,31 @@ impl Counters {
     pub fn auth_failure(&self) -> u64 {
         self.drops_of(&[DropReason::AuthFailure])
     }
+
+    /// What was counted after `base` (a snapshot of the same counters).
+    pub fn since(&self, base: &Counters) -> Counters {
+        let minus = |now: u64, then: u64| now.saturating_sub(then);
+        Counters {
+            adverts_received: minus(self.adverts_received, base.adverts_received),
+            adverts_sent: minus(self.adverts_sent, base.adverts_sent),
+            became_master: minus(self.became_master, base.became_master),
+            released_master: minus(self.released_master, base.released_master),
+            priority_zero_received: minus(self.priority_zero_received, base.priority_zero_received),
+            priority_zero_sent: minus(self.priority_zero_sent, base.priority_zero_sent),
+            address_list_mismatch: minus(self.address_list_mismatch, base.address_list_mismatch),
+            drops: self
+                .drops
+                .iter()
+                .map(|(k, n)| {
+                    (
+                        k.clone(),
+                        minus(*n, base.drops.get(k).copied().unwrap_or(0)),
+                    )
+                })
+                .filter(|(_, n)| *n > 0)
+                .collect(),
+        }
+    }
 }
 
 /// The instance's side of its sync group.

@@ -158,8 +158,8 @@ const SIGNALS: &[(&str, &str)] = &[
     ("JSON", "Write the state as JSON to the JSON file."),
     (
         "STATS_CLEAR",
-        "keepalived writes and clears the stats; vrrpd does not handle it yet, so the \
-         signal's default action (terminate) applies: do not send it.",
+        "Write the stats file as STATS does, then set every instance's counters back to zero \
+         (keepalived 2.2.7's behaviour); the dumps and the control socket count from there.",
     ),
 ];
 

@@ -70,14 +70,13 @@ pub fn reset_signal_mask() -> nix::Result<()> {
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
 }
 
-/// Until the daemon's handlers are in place, a dump request (SIGUSR1, SIGUSR2, the JSON
-/// signal) would kill it (their default action): ignore them meanwhile. The handlers the
-/// daemon installs later replace this.
+/// Until the daemon's handlers are in place, a dump request (SIGUSR1, SIGUSR2, the JSON and
+/// STATS_CLEAR signals) would kill it (their default action): ignore them meanwhile. The
+/// handlers the daemon installs later replace this.
 pub fn ignore_dump_signals() {
-    let json = crate::process::signum("JSON").unwrap_or(libc::SIGRTMIN() + 2);
-    for sig in [libc::SIGUSR1, libc::SIGUSR2, json] {
+    for sig in dump_signals() {
         // SAFETY: SIG_IGN runs no code of ours in signal context, so nothing here can be
-        // async-signal-unsafe; only the disposition of these three signals changes.
+        // async-signal-unsafe; only the disposition of these four signals changes.
         if unsafe { libc::signal(sig, libc::SIG_IGN) } == libc::SIG_ERR {
             let e = std::io::Error::last_os_error();
             tracing::warn!(signal = sig, error = %e, "cannot ignore a dump signal during startup");
@@ -223,16 +222,30 @@ pub mod exit {
 
 /// The signal keepalived uses for each control function (`--signum`).
 pub fn signum(func: &str) -> Option<i32> {
-    let rtmin = libc::SIGRTMIN();
     Some(match func {
         "STOP" => libc::SIGTERM,
         "RELOAD" => libc::SIGHUP,
         "DATA" => libc::SIGUSR1,
         "STATS" => libc::SIGUSR2,
-        "STATS_CLEAR" => rtmin + 29,
-        "JSON" => rtmin + 2,
+        "STATS_CLEAR" => sig_stats_clear(),
+        "JSON" => sig_json(),
         _ => return None,
     })
+}
+
+/// keepalived's `SIGJSON`: write the JSON dumps.
+pub fn sig_json() -> i32 {
+    libc::SIGRTMIN() + 2
+}
+
+/// keepalived's `SIGSTATS_CLEAR`: write the stats file, then zero the counters.
+pub fn sig_stats_clear() -> i32 {
+    libc::SIGRTMAX() - 1
+}
+
+/// The signals that ask for a dump: their default action would kill the daemon.
+pub fn dump_signals() -> [i32; 4] {
+    [libc::SIGUSR1, libc::SIGUSR2, sig_json(), sig_stats_clear()]
 }
 
 #[cfg(test)]

@@ -645,8 +645,9 @@ fn notification_email(g: &mut GlobalDraft, n: &Node, cx: &mut Cx) {
         m.extend(c.args.iter().map(|a| a.text.clone()));
     }
     if g.defs.mail.notification_email.len() == before {
+        // keepalived finds it empty once it has read the block: on the `}` line.
         cx.push(Diagnostic::warning(
-            n.pos(),
+            n.close.as_ref().unwrap_or(n.pos()),
             "Warning - empty notification_email block",
         ));
     }
@@ -667,6 +668,15 @@ fn smtp_server(g: &mut GlobalDraft, n: &Node, cx: &mut Cx) {
             }
         },
     };
+    // keepalived resolves a name at once, and says so when it cannot.
+    let ip = crate::registry::sockaddr_ip(&host.text).filter(|_| !host.text.contains(['-', '/']));
+    if let (None, Some(false), Some(port)) = (ip, cx.host.resolves(&host.text), port) {
+        cx.push(Diagnostic::warning(
+            &host.pos,
+            format!("Invalid smtp server {} {port}", host.text),
+        ));
+        return;
+    }
     if let Some(port) = port {
         g.defs.mail.smtp_server = Some(SmtpServer {
             host: host.text.clone(),

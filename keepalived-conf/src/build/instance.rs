@@ -312,14 +312,16 @@ pub static TABLE: &[Keyword<InstDraft>] = &[
             i.track_processes.extend(track::tracks(n, Kind::Process, &name, cx))
         }),
     ),
-    ok("notify_master", Arg::Line(|i, v| i.notify.master = Some(script(i, v)))),
-    ok("notify_backup", Arg::Line(|i, v| i.notify.backup = Some(script(i, v)))),
-    ok("notify_fault", Arg::Line(|i, v| i.notify.fault = Some(script(i, v)))),
-    ok("notify_stop", Arg::Line(|i, v| i.notify.stop = Some(script(i, v)))),
-    ok("notify", Arg::Line(|i, v| i.notify.any = Some(script(i, v)))),
+    ok("notify_master", Arg::Custom(NOTIFY, |i, n, cx| notify(i, n, cx, |s| &mut s.master))),
+    ok("notify_backup", Arg::Custom(NOTIFY, |i, n, cx| notify(i, n, cx, |s| &mut s.backup))),
+    ok("notify_fault", Arg::Custom(NOTIFY, |i, n, cx| notify(i, n, cx, |s| &mut s.fault))),
+    ok("notify_stop", Arg::Custom(NOTIFY, |i, n, cx| notify(i, n, cx, |s| &mut s.stop))),
+    ok("notify", Arg::Custom(NOTIFY, |i, n, cx| notify(i, n, cx, |s| &mut s.any))),
     ok(
         "notify_master_rx_lower_pri",
-        Arg::Line(|i, v| i.notify.master_rx_lower_pri = Some(script(i, v))),
+        Arg::Custom(NOTIFY, |i, n, cx| {
+            notify(i, n, cx, |s| &mut s.master_rx_lower_pri)
+        }),
     ),
     ok(
         "notify_priority_changes",
@@ -366,7 +368,11 @@ pub static TABLE: &[Keyword<InstDraft>] = &[
         Arg::Custom("[never]", |i, n, cx| i.unicast_checksum = Some(unicast_checksum(n, cx))),
     ),
     skip("vrf", "vrrpd does not bind to a VRF"),
-    skip("track_bfd", "vrrpd has no BFD"),
+    kw(
+        "track_bfd",
+        Status::Unsupported("vrrpd has no BFD"),
+        Arg::Custom("{ NAME… }", |i, n, cx| crate::registry::bfd_refs(i.iname(), n, cx)),
+    ),
     skip("mcast_dst_ip", "adverts go to vrrp_mcast_group4 / vrrp_mcast_group6"),
     skip("track_src_ip", NO_EFFECT),
     skip("linkbeat_use_polling", "vrrpd follows links through rtnetlink events"),
@@ -554,6 +560,17 @@ fn peers(i: &mut InstDraft, n: &Node, cx: &mut Cx) {
 fn script(i: &mut InstDraft, v: Spanned<String>) -> String {
     i.scripts_used.push(v.clone());
     v.value
+}
+
+/// How a notify script line reads in the compatibility table.
+const NOTIFY: &str = "WORDS…";
+
+/// `notify_master "…"` and its siblings: the first one written is kept, as in keepalived.
+fn notify(i: &mut InstDraft, n: &Node, cx: &mut Cx, slot: fn(&mut Notify) -> &mut Option<String>) {
+    let owner = format!("({})", i.name.value);
+    if let Some(v) = super::notify_line(slot(&mut i.notify), &owner, n, cx) {
+        *slot(&mut i.notify) = Some(script(i, v));
+    }
 }
 
 /// `use_vmac [NAME] [MAC]`: a word that reads as a MAC is the MAC, anything else the name.
@@ -836,15 +853,15 @@ impl InstDraft {
                 value: Version::V2,
                 pos,
             }) if v6 => {
+                // keepalived runs it as VRRPv3 without a word (RFC 3768 is IPv4-only).
                 cx.push(
-                    Diagnostic::error(
+                    Diagnostic::notice(
                         pos,
-                        format!("({name}) VRRP version 2 is not defined for IPv6"),
+                        format!("({name}) VRRP version 2 is not defined for IPv6; running version 3, as keepalived does"),
                     )
-                    .with_help("use `version 3` (RFC 5798) for IPv6 instances")
-                    .not_flagged_by_keepalived(),
+                    .with_help("write `version 3` (RFC 5798) for IPv6 instances"),
                 );
-                Version::V2
+                Version::V3
             }
             Some(v) => v.value,
             None if v6 => Version::V3,

@@ -57,6 +57,11 @@ pub struct Draft {
 /// Build the model from the top-level statements.
 pub fn build(nodes: &[Node], cx: &mut Cx) -> Config {
     let mut draft = Draft::default();
+    cx.bfd_instances = nodes
+        .iter()
+        .filter(|n| n.name() == "bfd_instance")
+        .filter_map(|n| Some(n.args.first()?.text.clone()))
+        .collect();
     for n in nodes {
         dispatch(TOP, crate::registry::TOP_LEVEL, &mut draft, n, cx);
     }
@@ -224,18 +229,54 @@ fn static_rules(d: &mut Draft, n: &Node, cx: &mut Cx) {
     }
 }
 
-/// A block's name (`vrrp_instance NAME`), or keepalived's complaint.
+/// A block's name (`vrrp_instance NAME`), or keepalived's complaint. keepalived 2.2.7 skips
+/// a nameless instance or sync group and runs; any other nameless block (`vrrp_script {`,
+/// `vrrp_track_process {`, `track_file {`, `virtual_server_group {`) stops it reading the
+/// file (its missing-parameter abort), so the file is refused.
 pub fn name_arg(node: &Node, cx: &mut Cx) -> Option<Spanned<String>> {
-    match node.args.first() {
-        Some(a) => Some(Spanned::new(a.text.clone(), &a.pos)),
-        None => {
-            cx.push(Diagnostic::warning(
-                node.pos(),
-                format!("`{}` needs a name; the block is skipped", node.name()),
-            ));
-            None
-        }
+    if let Some(a) = node.args.first() {
+        return Some(Spanned::new(a.text.clone(), &a.pos));
     }
+    match node.name() {
+        "vrrp_instance" => cx.push(Diagnostic::warning(
+            node.pos(),
+            "vrrp_instance must have a name",
+        )),
+        "vrrp_sync_group" => cx.push(Diagnostic::warning(
+            node.pos(),
+            "vrrp_sync_group must have a name - skipping",
+        )),
+        _ => super::registry::missing_value(node, &mut cx.diags),
+    }
+    None
+}
+
+/// A notify script line (`notify_master "…"`) to put in `slot`, or `None` when there is
+/// nothing to set. keepalived 2.2.7 keeps the first of a repeated notify keyword and reports
+/// the others ("already specified - ignoring"); a copy-pasted `notify_master` line meant as
+/// `notify_backup` must not replace the script the Master runs.
+pub fn notify_line(
+    slot: &Option<String>,
+    owner: &str,
+    n: &Node,
+    cx: &mut Cx,
+) -> Option<Spanned<String>> {
+    let Some(first) = n.args.first() else {
+        super::registry::missing_value(n, &mut cx.diags);
+        return None;
+    };
+    if slot.is_some() {
+        cx.push(Diagnostic::warning(
+            &first.pos,
+            format!(
+                "{owner} {} script already specified - ignoring {}",
+                n.name(),
+                first.text
+            ),
+        ));
+        return None;
+    }
+    Some(Spanned::new(super::registry::words(n), &first.pos))
 }
 
 /// An interface a route or rule names, where.

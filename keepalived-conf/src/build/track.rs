@@ -11,7 +11,7 @@ use crate::model::{
     GarpGroup, InitFile, Notify, ParamMatch, SyncGroup, Track, TrackFile, TrackProcess,
     TrackVirtualServer, VrrpInstance, VrrpScript, VsRef,
 };
-use crate::registry::{dispatch_block, kw, ok, parse_int, skip, Arg, Context, Cx, Keyword, Status};
+use crate::registry::{dispatch_block, kw, ok, parse_int, Arg, Context, Cx, Keyword, Status};
 use crate::tree::Node;
 
 /// What a `track_*` list names.
@@ -296,9 +296,21 @@ pub struct SyncDraft {
     group: SyncGroup,
     members: Vec<Pos>,
     pos: Pos,
+    /// The notify script lines, for the host's script checks.
+    scripts_used: Vec<Spanned<String>>,
 }
 
 impl SyncDraft {
+    /// A notify script line, remembered for the host's script checks; the first one
+    /// written is kept, as in keepalived.
+    fn notify(&mut self, n: &Node, cx: &mut Cx, slot: fn(&mut Notify) -> &mut Option<String>) {
+        let owner = format!("vrrp group {}:", self.group.name);
+        if let Some(v) = super::notify_line(slot(&mut self.group.notify), &owner, n, cx) {
+            self.scripts_used.push(v.clone());
+            *slot(&mut self.group.notify) = Some(v.value);
+        }
+    }
+
     pub fn tracks_script(&self, name: &str) -> bool {
         self.group.track_scripts.iter().any(|t| t.name == name)
     }
@@ -364,26 +376,33 @@ pub static SYNC_GROUP: &[Keyword<SyncDraft>] = &[
             sg_tracks(g, n, Kind::Process, cx)
         }),
     ),
-    skip("track_bfd", "vrrpd has no BFD"),
+    kw(
+        "track_bfd",
+        Status::Unsupported("vrrpd has no BFD"),
+        Arg::Custom("{ NAME… }", |g, n, cx| {
+            let name = g.group.name.clone();
+            crate::registry::bfd_refs(&name, n, cx)
+        }),
+    ),
     ok(
         "notify_master",
-        Arg::Line(|g, v| g.group.notify.master = Some(v.value)),
+        Arg::Custom("WORDS…", |g, n, cx| g.notify(n, cx, |s| &mut s.master)),
     ),
     ok(
         "notify_backup",
-        Arg::Line(|g, v| g.group.notify.backup = Some(v.value)),
+        Arg::Custom("WORDS…", |g, n, cx| g.notify(n, cx, |s| &mut s.backup)),
     ),
     ok(
         "notify_fault",
-        Arg::Line(|g, v| g.group.notify.fault = Some(v.value)),
+        Arg::Custom("WORDS…", |g, n, cx| g.notify(n, cx, |s| &mut s.fault)),
     ),
     ok(
         "notify_stop",
-        Arg::Line(|g, v| g.group.notify.stop = Some(v.value)),
+        Arg::Custom("WORDS…", |g, n, cx| g.notify(n, cx, |s| &mut s.stop)),
     ),
     ok(
         "notify",
-        Arg::Line(|g, v| g.group.notify.any = Some(v.value)),
+        Arg::Custom("WORDS…", |g, n, cx| g.notify(n, cx, |s| &mut s.any)),
     ),
     ok(
         "smtp_alert",
@@ -451,8 +470,10 @@ pub fn sync_group(d: &mut Draft, n: &Node, cx: &mut Cx) {
         },
         members: Vec::new(),
         pos: n.pos().clone(),
+        scripts_used: Vec::new(),
     };
     dispatch_block(SYNC_GROUP, "vrrp_sync_group", &mut g, n, cx);
+    d.commands.append(&mut g.scripts_used);
     d.sync_groups.push(g);
 }
 

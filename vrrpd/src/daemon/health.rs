@@ -18,7 +18,7 @@ use checks::pool::{Pool, RealServer};
 use lbcore::service::{Controller, Event as SvcEvent, HealthEvent, SharedTable};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::mail::{Alert, Mailer};
 use crate::notify::{fifo, Fifo};
@@ -218,6 +218,7 @@ pub async fn start(
             table: table.clone(),
             publishing: publishing.clone(),
             fifos,
+            in_hand: None,
         };
         let events =
             crate::components::spawn("health events".into(), follow, |f| Box::pin(f.serve()));
@@ -245,6 +246,10 @@ struct Follow {
     table: Arc<SharedTable>,
     publishing: Arc<Mutex<bool>>,
     fifos: Vec<Arc<Fifo>>,
+    /// The verdict being applied, and whether it is a second try: a verdict lost to a panic
+    /// would leave a dead server in the pool until its next change, so the restarted task
+    /// applies it once more (and drops one that fails twice).
+    in_hand: Option<(checks::Event, bool)>,
 }
 
 impl Follow {
@@ -261,8 +266,33 @@ impl Follow {
             table,
             publishing,
             fifos,
+            in_hand,
         } = self;
-        while let Some(ev) = events.recv().await {
+        let mut retry = match in_hand.take() {
+            Some((ev, false)) => {
+                warn!(real_server = %ev.target.id, change = ?ev.change, "applying again the verdict in hand when the health events task failed");
+                Some(ev)
+            }
+            Some((ev, true)) => {
+                error!(real_server = %ev.target.id, change = ?ev.change, "verdict dropped: applying it failed twice");
+                None
+            }
+            None => None,
+        };
+        loop {
+            let ev = match retry.take() {
+                Some(ev) => {
+                    *in_hand = Some((ev.clone(), true));
+                    ev
+                }
+                None => {
+                    let Some(ev) = events.recv().await else {
+                        break;
+                    };
+                    *in_hand = Some((ev.clone(), false));
+                    ev
+                }
+            };
             fault_inject::point("health-events");
             while scripts.try_join_next().is_some() {}
             let Some(svc) = owner.get(ev.checker).copied() else {
@@ -332,6 +362,7 @@ impl Follow {
                 tell(&followed[svc], after).await;
             }
         }
+        *in_hand = None;
         while scripts.join_next().await.is_some() {}
     }
 }

@@ -139,9 +139,8 @@ pub async fn run(
     let mut hup = signal(SignalKind::hangup())?;
     let mut usr1 = signal(SignalKind::user_defined1())?;
     let mut usr2 = signal(SignalKind::user_defined2())?;
-    let mut json = signal(SignalKind::from_raw(
-        crate::process::signum("JSON").unwrap_or(libc::SIGRTMIN() + 2),
-    ))?;
+    let mut json = signal(SignalKind::from_raw(crate::process::sig_json()))?;
+    let mut stats_clear = signal(SignalKind::from_raw(crate::process::sig_stats_clear()))?;
     let mut xcpu = signal(SignalKind::from_raw(libc::SIGXCPU))?;
     // Made before any setting, so that they start with the process's own scheduling.
     let checker = crate::tuning::CheckerThread::start().context("starting the checker thread")?;
@@ -237,6 +236,7 @@ pub async fn run(
             }
             _ = usr1.recv() => running.dump(Dump::Data, &config).await,
             _ = usr2.recv() => running.dump(Dump::Stats, &config).await,
+            _ = stats_clear.recv() => running.clear_stats(&config).await,
             _ = json.recv() => running.dump(Dump::Json, &config).await,
             Some(req) = asked.recv() => running.answer(req).await,
             _ = xcpu.recv() => {
@@ -502,6 +502,8 @@ struct Running {
     fifos: fifos::Fifos,
     /// `smtp_alert` delivery, when `notification_email` and `smtp_server` are set.
     mailer: Option<crate::mail::Mailer>,
+    /// Where STATS_CLEAR zeroed the instances' counters.
+    cleared: status::ClearedStats,
 }
 
 impl Running {
@@ -607,6 +609,7 @@ impl Running {
             balancer,
             fifos,
             mailer,
+            cleared: status::ClearedStats::default(),
         })
     }
 
@@ -653,7 +656,7 @@ impl Running {
     /// the rest (a listing of the connection table may take a while) on a task of its own.
     async fn answer(&self, req: crate::observe::Request) {
         let sources = crate::observe::Sources {
-            instances: self.vrrp.status().await,
+            instances: self.statuses().await,
             checkers: self
                 .health
                 .as_ref()
@@ -668,16 +671,40 @@ impl Running {
         });
     }
 
+    /// Every instance's status, counted since the last STATS_CLEAR.
+    async fn statuses(&self) -> Vec<status::InstanceStatus> {
+        let mut all = self.vrrp.status().await;
+        self.cleared.apply(&mut all);
+        all
+    }
+
     async fn dump(&self, what: Dump, config: &Config) {
         dump(
-            self.vrrp.status().await,
+            self.statuses().await,
             self.health.as_ref(),
             self.balancer.as_ref(),
             self.mailer.as_ref(),
             what,
             config,
         )
-        .await
+    }
+
+    /// STATS_CLEAR: the stats file as SIGUSR2 writes it, then every counter back to zero, as
+    /// keepalived 2.2.7 (`vrrp_print_stats(true)`).
+    async fn clear_stats(&mut self, config: &Config) {
+        info!("Printing and clearing VRRP stats on signal");
+        let raw = self.vrrp.status().await;
+        let mut shown = raw.clone();
+        self.cleared.apply(&mut shown);
+        dump(
+            shown,
+            self.health.as_ref(),
+            self.balancer.as_ref(),
+            self.mailer.as_ref(),
+            Dump::Stats,
+            config,
+        );
+        self.cleared.clear(&raw);
     }
 }
 
@@ -689,8 +716,8 @@ enum Dump {
     Json,
 }
 
-/// Collects every instance's status and writes the file keepalived writes for that signal.
-async fn dump(
+/// Writes the file keepalived writes for that signal, from every instance's status.
+fn dump(
     all: Vec<status::InstanceStatus>,
     health: Option<&health::Services>,
     balancer: Option<&balancer::Balancer>,

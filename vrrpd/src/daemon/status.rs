@@ -31,6 +31,32 @@ pub fn tmp_path(name: &str) -> std::path::PathBuf {
 /// Counters of one instance, as keepalived keeps them (kept by the instance core).
 pub use vrrp_proto::instance::Counters;
 
+/// Where `STATS_CLEAR` (`vrrpd --signum=STATS_CLEAR`) put each instance's counters back to
+/// zero, as keepalived 2.2.7 does after writing its stats file. The instances count on; every
+/// view (dumps, control socket, metrics) shows what they counted since. Kept by the running
+/// configuration: a reload starts new instances, whose counters start at zero anyway.
+#[derive(Debug, Default)]
+pub struct ClearedStats(std::collections::BTreeMap<String, Counters>);
+
+impl ClearedStats {
+    /// Zero every instance of `all` from now on.
+    pub fn clear(&mut self, all: &[InstanceStatus]) {
+        self.0 = all
+            .iter()
+            .map(|i| (i.name.clone(), i.counters.clone()))
+            .collect();
+    }
+
+    /// `all` as counted since the last clear.
+    pub fn apply(&self, all: &mut [InstanceStatus]) {
+        for i in all {
+            if let Some(base) = self.0.get(&i.name) {
+                i.counters = i.counters.since(base);
+            }
+        }
+    }
+}
+
 /// A snapshot of one instance.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct InstanceStatus {
@@ -314,6 +340,29 @@ pub(crate) mod tests {
 
     /// Line for line what keepalived 2.2.7 writes for one instance (`vrrp_print_stats`), each
     /// drop reason under the counter keepalived uses for it.
+    #[test]
+    fn cleared_stats_count_from_the_clear() {
+        let mut all = vec![sample()];
+        let mut cleared = ClearedStats::default();
+        cleared.clear(&all);
+        cleared.apply(&mut all);
+        assert_eq!(all[0].counters, Counters::default());
+        let mut later = vec![sample()];
+        later[0].counters.adverts_received += 2;
+        later[0].counters.drop(DropReason::BadTtl);
+        later[0].counters.drop(DropReason::BadAuthType);
+        cleared.apply(&mut later);
+        let c = &later[0].counters;
+        assert_eq!((c.adverts_received, c.adverts_sent), (2, 0));
+        assert_eq!((c.ip_ttl_err(), c.invalid_authtype()), (1, 1));
+        assert!(render_stats(&later).contains("    TTL: 1\n"));
+        // Another instance (added by no reload: one the clear did not see) keeps its counts.
+        let mut other = vec![sample()];
+        other[0].name = "VI_2".into();
+        cleared.apply(&mut other);
+        assert_eq!(other[0].counters.adverts_received, 7);
+    }
+
     #[test]
     fn stats_in_keepalived_layout() {
         let mut i = sample();

@@ -15,8 +15,8 @@
 //! The parent is the process keepalived users expect: `-n` keeps it in the foreground, `-p`
 //! names it (the child writes `-r`), systemd sees it as MAINPID (it relays the child's sd_notify
 //! states, watchdog pings included, since systemd only takes them from the main process), and
-//! it forwards SIGHUP, SIGUSR1, SIGUSR2 and the JSON signal to the child; SIGTERM / SIGINT stop
-//! the child gracefully (it releases everything) and then the parent. It is single-threaded,
+//! it forwards SIGHUP, SIGUSR1, SIGUSR2, the JSON and STATS_CLEAR signals to the child;
+//! SIGTERM / SIGINT stop the child gracefully (it releases everything) and then the parent. It is single-threaded,
 //! allocates nothing once started but to store recipes, and does nothing clever: it must never
 //! be the thing that fails.
 
@@ -565,20 +565,18 @@ struct Signals {
 }
 
 impl Signals {
-    /// The control signals keepalived's parent takes, the JSON dump signal, SIGCHLD, and
+    /// The control signals keepalived's parent takes (the dump ones included), SIGCHLD, and
     /// SIGABRT (systemd's watchdog signal).
     fn set() -> Vec<i32> {
-        let json = crate::process::signum("JSON").unwrap_or(libc::SIGRTMIN() + 2);
-        vec![
+        let mut set = vec![
             libc::SIGTERM,
             libc::SIGINT,
             libc::SIGHUP,
-            libc::SIGUSR1,
-            libc::SIGUSR2,
-            json,
             libc::SIGCHLD,
             libc::SIGABRT,
-        ]
+        ];
+        set.extend(crate::process::dump_signals());
+        set
     }
 
     fn block() -> std::io::Result<Self> {
