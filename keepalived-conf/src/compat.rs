@@ -58,10 +58,6 @@ pub const DIFFERENCES: &[(&str, &str)] = &[
         "flagged and the checker dropped, as keepalived says; keepalived 2.2.7's `-t` then crashes (exit 139), vrrpd's exits 5",
     ),
     (
-        "`track_bfd` or `BFD_CHECK` naming a `bfd_instance` the file does not define",
-        "vrrpd has no BFD: the block is warned about and skipped on its own line; keepalived flags the entry's line",
-    ),
-    (
         "`unicast_ttl 0`",
         "refused as out of range 1-255 (keepalived takes 0, and its adverts then never leave the host)",
     ),
@@ -72,6 +68,10 @@ pub const DIFFERENCES: &[(&str, &str)] = &[
     (
         "`auth_type AH` and the supervisor's last advert",
         "if the daemon dies as Master, its supervisor removes the addresses but sends no priority-0 advert (it would need the sequence number of that moment): the peer takes over after Master_Down_Interval",
+    ),
+    (
+        "`MISC_CHECK` with `user`",
+        "checked as written; keepalived 2.2.7's `-t` is terminated by a signal on such a file (exit 143, measured with `user nobody` and script security on)",
     ),
     (
         "`lvs_sync_daemon` naming no instance, or one that does not exist",

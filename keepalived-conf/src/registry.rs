@@ -57,6 +57,9 @@ pub struct Cx<'h> {
     pub diags: Diags,
     pub host: &'h dyn Host,
     pub sides: Sides,
+    /// The `bfd_instance` names the file defines: vrrpd has no BFD, but keepalived checks
+    /// what refers to one ([`bfd_refs`]).
+    pub bfd_instances: Vec<String>,
 }
 
 impl<'h> Cx<'h> {
@@ -65,6 +68,7 @@ impl<'h> Cx<'h> {
             diags: Diags::default(),
             host,
             sides,
+            bfd_instances: Vec::new(),
         }
     }
 
@@ -83,6 +87,19 @@ impl<'h> Cx<'h> {
 pub fn sockaddr_ip(text: &str) -> Option<IpAddr> {
     let end = text.find(['-', '/']).unwrap_or(text.len());
     text[..end].parse().ok()
+}
+
+/// The entries of a `track_bfd { NAME… }` block (vrrpd has no BFD): each naming no
+/// `bfd_instance` of the file is reported on its line, as keepalived reports it.
+pub fn bfd_refs(owner: &str, n: &Node, cx: &mut Cx) {
+    for c in &n.children {
+        if !cx.bfd_instances.iter().any(|b| b == c.name()) {
+            cx.push(Diagnostic::warning(
+                c.pos(),
+                format!("({owner}) track bfd {} not found, ignoring...", c.name()),
+            ));
+        }
+    }
 }
 
 /// How far a keyword is implemented.

@@ -239,7 +239,19 @@ pub static FILE_CHECK: &[Keyword<CheckDraft>] = &[
 ];
 
 pub static BFD_CHECK: &[Keyword<CheckDraft>] = &[
-    skip("name", "vrrpd has no BFD"),
+    kw(
+        "name",
+        Status::Unsupported("vrrpd has no BFD"),
+        Arg::Custom("NAME", |_, n, cx| {
+            let Some(name) = n.args.first() else { return };
+            if !cx.bfd_instances.contains(&name.text) {
+                cx.push(Diagnostic::warning(
+                    n.pos(),
+                    format!("BFD_CHECK - BFD {} not configured", name.text),
+                ));
+            }
+        }),
+    ),
     skip("alpha", "vrrpd has no BFD"),
 ];
 

@@ -57,6 +57,11 @@ pub struct Draft {
 /// Build the model from the top-level statements.
 pub fn build(nodes: &[Node], cx: &mut Cx) -> Config {
     let mut draft = Draft::default();
+    cx.bfd_instances = nodes
+        .iter()
+        .filter(|n| n.name() == "bfd_instance")
+        .filter_map(|n| Some(n.args.first()?.text.clone()))
+        .collect();
     for n in nodes {
         dispatch(TOP, crate::registry::TOP_LEVEL, &mut draft, n, cx);
     }

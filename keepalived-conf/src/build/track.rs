@@ -11,7 +11,7 @@ use crate::model::{
     GarpGroup, InitFile, Notify, ParamMatch, SyncGroup, Track, TrackFile, TrackProcess,
     TrackVirtualServer, VrrpInstance, VrrpScript, VsRef,
 };
-use crate::registry::{dispatch_block, kw, ok, parse_int, skip, Arg, Context, Cx, Keyword, Status};
+use crate::registry::{dispatch_block, kw, ok, parse_int, Arg, Context, Cx, Keyword, Status};
 use crate::tree::Node;
 
 /// What a `track_*` list names.
@@ -376,7 +376,14 @@ pub static SYNC_GROUP: &[Keyword<SyncDraft>] = &[
             sg_tracks(g, n, Kind::Process, cx)
         }),
     ),
-    skip("track_bfd", "vrrpd has no BFD"),
+    kw(
+        "track_bfd",
+        Status::Unsupported("vrrpd has no BFD"),
+        Arg::Custom("{ NAME… }", |g, n, cx| {
+            let name = g.group.name.clone();
+            crate::registry::bfd_refs(&name, n, cx)
+        }),
+    ),
     ok(
         "notify_master",
         Arg::Custom("WORDS…", |g, n, cx| g.notify(n, cx, |s| &mut s.master)),
