@@ -44,7 +44,7 @@ use sysio::timer::Timer;
 use vrrp_proto::fsm::State;
 use vrrp_proto::instance::{Effect, Event, Instance};
 use vrrp_proto::node::{Id, Node, Output};
-use vrrp_proto::packet::{self, Auth, DropReason};
+use vrrp_proto::packet::{self, Auth, DropReason, RxMeta};
 
 use super::ah::AhSession;
 use super::status::{InstanceStatus, TrackerStatus};
@@ -205,6 +205,9 @@ struct Slot {
     last_transition: (f64, Option<State>),
     /// `auth_type AH`: the sequence counter; adverts are sealed and opened here.
     ah: Option<AhSession>,
+    /// Adverts carry keepalived's old unicast checksum ([`Plan::old_checksum`]): configured,
+    /// or since a peer's advert carried it.
+    old_checksum: bool,
 }
 
 /// What woke the loop.
@@ -429,8 +432,9 @@ impl Engine {
                         }
                         None => {
                             for (i, (dst, _)) in d.targets().enumerate() {
+                                let pseudo = checksum_dst(dst, slot.old_checksum);
                                 self.outbox
-                                    .push((slot.link, advert.encode(d.src, dst), id, i));
+                                    .push((slot.link, advert.encode(d.src, pseudo), id, i));
                             }
                         }
                     }
@@ -561,7 +565,22 @@ impl Engine {
                         }),
                         None => Ok(rx.payload),
                     })
-                    .and_then(|payload| packet::decode(payload, &rx.meta, &p.expect));
+                    .and_then(|payload| match packet::decode(payload, &rx.meta, &p.expect) {
+                        Err(DropReason::BadChecksum) if p.may_take_old_checksum() => {
+                            let old = RxMeta {
+                                dst: packet::MCAST_V4.into(),
+                                ..rx.meta
+                            };
+                            let advert = packet::decode(payload, &old, &p.expect)
+                                .map_err(|_| DropReason::BadChecksum)?;
+                            if !slot.old_checksum {
+                                slot.old_checksum = true;
+                                info!("({}) Setting unicast VRRPv3 checksum to old version", p.name);
+                            }
+                            Ok(advert)
+                        }
+                        other => other,
+                    });
                     match decoded {
                         Ok(advert) => {
                             slot.master_priority = advert.priority;
@@ -701,6 +720,7 @@ impl Engine {
         let slot = self.slots[id.index()].as_mut().expect("slot");
         slot.link = link;
         slot.ah = ah_session(&plan);
+        slot.old_checksum = plan.old_checksum();
         slot.plan = plan.clone();
         for (k, c) in carried {
             self.feed(id, Event::Track(k, c));
@@ -909,6 +929,9 @@ impl Engine {
                     // goes on accepting our adverts.
                     let seq = slot.ah.as_ref().map(AhSession::sequence);
                     slot.ah = ah_session(&plan);
+                    // What a peer's adverts taught stays, unless the file now says never.
+                    slot.old_checksum =
+                        plan.old_checksum() || (slot.old_checksum && plan.may_take_old_checksum());
                     if let (Some(ah), Some(seq)) = (&mut slot.ah, seq) {
                         ah.continue_from(seq);
                     }
@@ -953,6 +976,7 @@ impl Engine {
                         master_priority: 0,
                         last_transition: (0.0, None),
                         ah: ah_session(&plan),
+                        old_checksum: plan.old_checksum(),
                     });
                     self.names.insert(plan.name.clone(), id);
                     let _ = self.jobs.send(Job::Install(
@@ -1167,6 +1191,15 @@ async fn recv_track(rx: &mut Option<mpsc::Receiver<TrackMsg>>) -> Option<TrackMs
 }
 
 /// The AH state of an instance with `auth_type AH`.
+/// The destination a v3 advert's checksum names: the packet's, or with keepalived's old
+/// unicast checksum the IPv4 group (keepalived before 1.3.6 summed that for unicast too).
+pub(super) fn checksum_dst(dst: IpAddr, old: bool) -> IpAddr {
+    match dst {
+        IpAddr::V4(v4) if old && !v4.is_multicast() => packet::MCAST_V4.into(),
+        _ => dst,
+    }
+}
+
 fn ah_session(plan: &Plan) -> Option<AhSession> {
     match plan.core.vrrp.auth {
         Auth::Ah(key) => Some(AhSession::new(key, !plan.peers.is_empty())),

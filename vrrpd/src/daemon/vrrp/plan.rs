@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use anyhow::{bail, Context};
-use keepalived_conf::model::{Authentication, Config, Route, Rule, VirtualAddress, VrrpInstance};
+use keepalived_conf::model::{
+    Authentication, Config, Route, Rule, UnicastChecksum, VirtualAddress, VrrpInstance,
+};
 use tracing::warn;
 
 use crate::net::{Destination, Family, Proto};
@@ -15,7 +17,7 @@ use crate::netlink::{Link, Netlink};
 use crate::track::deleted::{route_key, rule_key, Key};
 use vrrp_proto::fsm;
 use vrrp_proto::instance;
-use vrrp_proto::packet::{Auth, Expect};
+use vrrp_proto::packet::{Auth, Expect, Version};
 
 /// One instance, resolved.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,6 +55,8 @@ pub struct Plan {
     pub tracked: Vec<Key>,
     /// What the supervisor replays if the daemon dies while this instance is Master.
     pub lastgasp: Vec<u8>,
+    /// `old_unicast_checksum [never]`.
+    pub checksum: UnicastChecksum,
     /// `promote_secondaries` on the interface.
     pub promote_secondaries: bool,
     /// The source address is not there yet: the instance waits in FAULT until it is, with a
@@ -225,6 +229,10 @@ pub async fn resolve(
             routes: &inst.virtual_routes,
             rules: &inst.virtual_rules,
             vmac_source: vmac_source.as_ref(),
+            old_checksum: inst.unicast_checksum == UnicastChecksum::Old
+                && core.vrrp.version == Version::V3
+                && !v6
+                && !inst.unicast_peers.is_empty(),
         },
     )
     .await;
@@ -253,6 +261,7 @@ pub async fn resolve(
         vmac_source,
         tracked,
         lastgasp,
+        checksum: inst.unicast_checksum,
         promote_secondaries: inst.promote_secondaries,
         source_wait,
         pending: None,
@@ -261,6 +270,22 @@ pub async fn resolve(
 }
 
 impl Plan {
+    /// Whether keepalived's old unicast checksum can apply: VRRPv3 to unicast IPv4 peers.
+    fn old_checksum_applies(&self) -> bool {
+        self.core.vrrp.version == Version::V3 && self.family == Family::V4 && !self.peers.is_empty()
+    }
+
+    /// Adverts carry the old checksum from the start (`old_unicast_checksum`).
+    pub fn old_checksum(&self) -> bool {
+        self.checksum == UnicastChecksum::Old && self.old_checksum_applies()
+    }
+
+    /// A peer's advert with the old checksum is taken (and answered in it), as keepalived
+    /// since 1.3.6 does unless told `never`.
+    pub fn may_take_old_checksum(&self) -> bool {
+        self.checksum != UnicastChecksum::Never && self.old_checksum_applies()
+    }
+
     /// The source address this plan waits for, if the interface has it now: the plan with it
     /// (adverts from it, the supervisor's recipe rebuilt), or `None` while it is not there.
     pub async fn with_source_found(&self, nl: &Netlink) -> Option<Plan> {
@@ -291,6 +316,7 @@ impl Plan {
                 routes: &p.routes,
                 rules: &p.rules,
                 vmac_source: p.vmac_source.as_ref(),
+                old_checksum: p.old_checksum(),
             },
         )
         .await;
@@ -442,6 +468,7 @@ pub fn waiting(config: &Config, inst: VrrpInstance, ifname: String) -> Plan {
         vmac_source: None,
         tracked: Vec::new(),
         lastgasp: Vec::new(),
+        checksum: inst.unicast_checksum,
         promote_secondaries: false,
         source_wait: None,
         pending: Some(std::sync::Arc::new(Pending {
