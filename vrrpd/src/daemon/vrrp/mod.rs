@@ -20,8 +20,8 @@
 //! something it cannot go on without fails; its caller then releases what is left and exits
 //! for the supervisor.
 
-pub mod effects;
-pub mod plan;
+pub(super) mod effects;
+pub(super) mod plan;
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -66,7 +66,7 @@ const NO_IFINDEX: u32 = 0;
 
 /// Why the loop stopped without being asked to.
 #[derive(Debug, thiserror::Error)]
-pub enum Failure {
+pub(super) enum Failure {
     #[error("the protocol timer failed: {0}")]
     Timer(std::io::Error),
     #[error("the effects task is gone")]
@@ -78,7 +78,7 @@ pub enum Failure {
 /// A tracker's report for an instance, by name (the trackers of a configuration start before
 /// the loop adopts it).
 #[derive(Debug)]
-pub struct TrackMsg {
+pub(super) struct TrackMsg {
     pub instance: Arc<str>,
     pub key: TrackKey,
     pub contribution: Contribution,
@@ -86,7 +86,7 @@ pub struct TrackMsg {
 
 /// How the instances of an adopted configuration start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Start {
+pub(super) enum Start {
     /// With the daemon, after `vrrp_startup_delay`.
     Boot(Duration),
     /// With a daemon its supervisor started again after the previous one died: at once, as
@@ -97,13 +97,13 @@ pub enum Start {
 }
 
 /// What one instance is told besides its plan: who hears about it.
-pub struct Attach {
+pub(super) struct Attach {
     pub notifier: Option<Notifier>,
     pub mail: Option<StateMail>,
 }
 
 /// A sync group of the configuration.
-pub struct GroupSpec {
+pub(super) struct GroupSpec {
     pub name: String,
     pub members: Vec<String>,
     pub notifier: Option<Notifier>,
@@ -111,7 +111,7 @@ pub struct GroupSpec {
 }
 
 /// A configuration for the loop to adopt.
-pub struct Adoption {
+pub(super) struct Adoption {
     pub plans: Vec<Plan>,
     /// Per plan: the reload left its configuration as it was (only then can it go on
     /// untouched, if its plan is the same too).
@@ -128,7 +128,7 @@ pub struct Adoption {
 }
 
 /// An adopted configuration: each instance's addresses and state, for the balancer.
-pub struct Adopted {
+pub(super) struct Adopted {
     pub owners: Vec<(String, Vec<IpAddr>, watch::Receiver<State>)>,
 }
 
@@ -141,13 +141,13 @@ enum Command {
 
 /// The daemon's handle on the loop.
 #[derive(Clone)]
-pub struct Handle {
+pub(super) struct Handle {
     tx: mpsc::Sender<Command>,
 }
 
 impl Handle {
     /// The plans the loop runs now, by instance name.
-    pub async fn plans(&self) -> HashMap<String, Arc<Plan>> {
+    pub(super) async fn plans(&self) -> HashMap<String, Arc<Plan>> {
         let (tx, rx) = oneshot::channel();
         if self.tx.send(Command::Plans(tx)).await.is_err() {
             return HashMap::new();
@@ -156,7 +156,7 @@ impl Handle {
     }
 
     /// Adopts a configuration (see the module's description).
-    pub async fn adopt(&self, a: Adoption) -> anyhow::Result<Adopted> {
+    pub(super) async fn adopt(&self, a: Adoption) -> anyhow::Result<Adopted> {
         let (tx, rx) = oneshot::channel();
         self.tx
             .send(Command::Adopt(Box::new(a), tx))
@@ -167,7 +167,7 @@ impl Handle {
     }
 
     /// Every instance's status, in configuration order.
-    pub async fn status(&self) -> Vec<InstanceStatus> {
+    pub(super) async fn status(&self) -> Vec<InstanceStatus> {
         let (tx, rx) = oneshot::channel();
         if self.tx.send(Command::Status(tx)).await.is_err() {
             return Vec::new();
@@ -176,7 +176,7 @@ impl Handle {
     }
 
     /// Releases every instance and waits for the effects (addresses removed, STOP scripts run).
-    pub async fn shutdown(&self) {
+    pub(super) async fn shutdown(&self) {
         let (tx, rx) = oneshot::channel();
         if self.tx.send(Command::Shutdown(tx)).await.is_ok() {
             let _ = rx.await;
@@ -223,7 +223,7 @@ enum Wake {
 }
 
 /// The VRRP loop.
-pub struct Engine {
+pub(super) struct Engine {
     node: Node,
     epoch: Instant,
     slots: Vec<Option<Slot>>,
@@ -255,7 +255,7 @@ pub struct Engine {
 
 impl Engine {
     /// The loop and its handle; the effects task is spawned on the current runtime.
-    pub fn new(
+    pub(super) fn new(
         nl: crate::netlink::Netlink,
         links: &LinkMonitor,
         deletions: broadcast::Receiver<Key>,
@@ -320,7 +320,7 @@ impl Engine {
     }
 
     /// Runs until told to stop (`Ok`) or until something it needs fails.
-    pub async fn run(mut self) -> Result<(), Failure> {
+    pub(super) async fn run(mut self) -> Result<(), Failure> {
         loop {
             if !self.starting.is_empty() {
                 // The trackers' first reports (queued by tasks that may not have run yet) come
