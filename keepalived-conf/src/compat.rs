@@ -50,6 +50,10 @@ pub const DIFFERENCES: &[(&str, &str)] = &[
         "read as written; keepalived 2.2.7 takes the `}` for a value (an entry with it may be dropped) and reads the following lines into the block until one ends with `}`",
     ),
     (
+        "`-t` on a file with a script to run as a user other than root (`script_user`, a `vrrp_script`'s or `MISC_CHECK`'s `user`)",
+        "checked as with root (the script's file and user, exit 0, 5 or 6 as they find); keepalived 2.2.7's `-t` is ended by a SIGTERM before it reports (exit 143; measured with `nobody` and `postgres`, `/bin/true` and a missing file), while its daemon runs the file",
+    ),
+    (
         "`HTTP_GET` / `SSL_GET` without `url`",
         "flagged and the checker dropped, as keepalived says; keepalived 2.2.7's `-t` then crashes (exit 139), vrrpd's exits 5",
     ),
@@ -64,10 +68,6 @@ pub const DIFFERENCES: &[(&str, &str)] = &[
     (
         "`auth_type AH` and the supervisor's last advert",
         "if the daemon dies as Master, its supervisor removes the addresses but sends no priority-0 advert (it would need the sequence number of that moment): the peer takes over after Master_Down_Interval",
-    ),
-    (
-        "`MISC_CHECK` with `user`",
-        "checked as written; keepalived 2.2.7's `-t` is terminated by a signal on such a file (exit 143, measured with `user nobody` and script security on)",
     ),
     (
         "`lvs_sync_daemon` naming no instance, or one that does not exist",

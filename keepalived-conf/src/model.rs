@@ -872,6 +872,9 @@ pub struct VrrpInstance {
     /// address list (a mismatch is only ever logged and counted).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub skip_check_adv_addr: bool,
+    /// `old_unicast_checksum [never]`: which checksum unicast VRRPv3 over IPv4 uses.
+    #[serde(default, skip_serializing_if = "UnicastChecksum::is_auto")]
+    pub unicast_checksum: UnicastChecksum,
     /// `dont_track_primary`: the instance's own interface going down is not a fault.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dont_track_primary: bool,
@@ -935,4 +938,26 @@ pub struct SourceRef {
     pub file: PathBuf,
     pub line: u32,
     pub col: u32,
+}
+
+/// The checksum of unicast VRRPv3 adverts over IPv4. keepalived before 1.3.6 (CentOS 7's
+/// 1.3.5, for one) put the multicast group 224.0.0.18 in the pseudo-header where RFC 5798 has
+/// the packet's destination; keepalived since then switches to that form when a peer's adverts
+/// carry it, as vrrpd does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UnicastChecksum {
+    /// The RFC's checksum, and the old one from the first advert that carries it.
+    #[default]
+    Auto,
+    /// The RFC's checksum only (`old_unicast_checksum never`).
+    Never,
+    /// The old checksum from the start (`old_unicast_checksum`).
+    Old,
+}
+
+impl UnicastChecksum {
+    fn is_auto(&self) -> bool {
+        *self == UnicastChecksum::Auto
+    }
 }

@@ -127,7 +127,6 @@ pub struct Sim {
     payloads: HashMap<u64, (IpAddr, Advert)>,
     seq: u64,
     default_link: LinkParams,
-    links: HashMap<(usize, usize), LinkParams>,
     trace: Vec<TraceEntry>,
     sends: Vec<SendRecord>,
     announces: Vec<AnnounceRecord>,
@@ -166,7 +165,6 @@ impl Sim {
             payloads: HashMap::new(),
             seq: 0,
             default_link,
-            links: HashMap::new(),
             trace: Vec::new(),
             sends: Vec::new(),
             announces: Vec::new(),
@@ -416,12 +414,7 @@ impl Sim {
         }
     }
 
-    /// Parameters of the directed link `from -> to`.
-    pub fn set_link(&mut self, from: usize, to: usize, params: LinkParams) {
-        self.links.insert((from, to), params);
-    }
-
-    /// Parameters of every link without an override.
+    /// Parameters of every link.
     pub fn set_default_link(&mut self, params: LinkParams) {
         self.default_link = params;
     }
@@ -663,11 +656,7 @@ impl Sim {
             if to == from || self.nodes[to].live.is_none() || !self.connected(from, to) {
                 continue;
             }
-            let link = self
-                .links
-                .get(&(from, to))
-                .copied()
-                .unwrap_or(self.default_link);
+            let link = self.default_link;
             if link.loss > 0.0 && self.rng.random_bool(link.loss.min(1.0)) {
                 self.drops.push(DropRecord {
                     at: self.now,

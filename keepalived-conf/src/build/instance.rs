@@ -13,7 +13,7 @@ use crate::diag::{Diagnostic, Pos, Spanned};
 use crate::iproute;
 use crate::model::{
     Authentication, GlobalDefs, InitialState, Notify, SourceRef, Track, TrackVirtualServer,
-    UseVmac, VirtualAddress, VrrpInstance,
+    UnicastChecksum, UseVmac, VirtualAddress, VrrpInstance,
 };
 use crate::registry::{kw, ok, parse_int, skip, Arg, Cx, Keyword, Status};
 use crate::tree::Node;
@@ -63,6 +63,7 @@ pub struct InstDraft {
     higher_prio_send_advert: Option<Spanned<bool>>,
     check_unicast_src: bool,
     skip_check_adv_addr: bool,
+    unicast_checksum: Option<UnicastChecksum>,
     notify: Notify,
     notify_priority_changes: Option<bool>,
     smtp_alert: Option<bool>,
@@ -111,6 +112,7 @@ impl InstDraft {
             down_timer_adverts: None,
             higher_prio_send_advert: None,
             check_unicast_src: false,
+            unicast_checksum: None,
             skip_check_adv_addr: false,
             notify: Notify::default(),
             notify_priority_changes: None,
@@ -361,7 +363,10 @@ pub static TABLE: &[Keyword<InstDraft>] = &[
     skip("use_vmac_addr", "the addresses stay on the instance's interface"),
     skip("use_ipvlan", "vrrpd makes no ipvlan interfaces"),
     skip("unicast_fault_no_peer", NO_EFFECT),
-    skip("old_unicast_checksum", "vrrpd always uses the RFC checksum"),
+    ok(
+        "old_unicast_checksum",
+        Arg::Custom("[never]", |i, n, cx| i.unicast_checksum = Some(unicast_checksum(n, cx))),
+    ),
     skip("vrf", "vrrpd does not bind to a VRF"),
     kw(
         "track_bfd",
@@ -569,6 +574,22 @@ fn notify(i: &mut InstDraft, n: &Node, cx: &mut Cx, slot: fn(&mut Notify) -> &mu
 }
 
 /// `use_vmac [NAME] [MAC]`: a word that reads as a MAC is the MAC, anything else the name.
+/// `old_unicast_checksum [never]`: the old checksum from the start, or never (not even when
+/// a peer's adverts carry it).
+fn unicast_checksum(n: &Node, cx: &mut Cx) -> UnicastChecksum {
+    match n.args.first() {
+        None => UnicastChecksum::Old,
+        Some(a) if a.text == "never" => UnicastChecksum::Never,
+        Some(a) => {
+            cx.push(Diagnostic::warning(
+                &a.pos,
+                format!("Unknown old_unicast_chksum mode {} - ignoring", a.text),
+            ));
+            UnicastChecksum::Auto
+        }
+    }
+}
+
 fn use_vmac(n: &Node, cx: &mut Cx) -> UseVmac {
     let mut v = UseVmac {
         name: None,
@@ -752,6 +773,7 @@ impl InstDraft {
             higher_prio_send_advert,
             check_unicast_src: self.check_unicast_src || global.check_unicast_src,
             skip_check_adv_addr: self.skip_check_adv_addr || global.skip_check_adv_addr,
+            unicast_checksum: self.unicast_checksum.unwrap_or_default(),
             track_virtual_servers: values(self.track_virtual_servers),
             notify: self.notify,
             notify_priority_changes: self

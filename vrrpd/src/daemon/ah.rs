@@ -10,7 +10,7 @@ use vrrp_proto::packet::{Advert, DropReason, RxMeta};
 
 /// The AH state of one instance.
 #[derive(Debug)]
-pub struct AhSession {
+pub(super) struct AhSession {
     key: [u8; 8],
     /// Unicast adverts leave the TTL out of the ICV (a router may lower it).
     unicast: bool,
@@ -21,7 +21,7 @@ pub struct AhSession {
 }
 
 impl AhSession {
-    pub fn new(key: [u8; 8], unicast: bool) -> Self {
+    pub(super) fn new(key: [u8; 8], unicast: bool) -> Self {
         Self {
             key,
             unicast,
@@ -32,14 +32,17 @@ impl AhSession {
 
     /// Takes up the counter of the instance this one replaces on a reload: keepalived keeps
     /// it, so the peer's replay check goes on accepting our adverts.
-    pub fn continue_from(&mut self, seq: AhSequence) {
+    pub(super) fn continue_from(&mut self, seq: AhSequence) {
         self.seq = seq;
     }
 
     /// Checks a received IPv4 packet (see [`crate::net::Proto::Ah`]): its ICV and SPI with our
     /// key, then its sequence number against everything seen or sent. Returns the IP facts,
     /// the advert bytes and the sequence number.
-    pub fn open<'p>(&mut self, packet: &'p [u8]) -> Result<(RxMeta, &'p [u8], u32), DropReason> {
+    pub(super) fn open<'p>(
+        &mut self,
+        packet: &'p [u8],
+    ) -> Result<(RxMeta, &'p [u8], u32), DropReason> {
         let (meta, header, advert) = ah::open_ipv4(packet, &self.key, self.unicast)?;
         self.seq.accept(header.seq)?;
         Ok((meta, advert, header.seq))
@@ -47,18 +50,24 @@ impl AhSession {
 
     /// As Master, an advert of lower priority was heard: our next ones carry on from its
     /// number, so that sender accepts them (keepalived's "Syncing seq_num").
-    pub fn heard_lower(&mut self, seq: u32) {
+    pub(super) fn heard_lower(&mut self, seq: u32) {
         self.seq.follow(seq);
     }
 
     /// The instance became Master: a counter that ran out starts again.
-    pub fn became_master(&mut self) {
+    pub(super) fn became_master(&mut self) {
         self.seq.on_master();
     }
 
     /// The packets of one advert, one per destination: one sequence number and one IP
     /// identification for all of them, as keepalived sends it.
-    pub fn seal(&mut self, advert: &Advert, src: IpAddr, ttl: u8, dsts: &[IpAddr]) -> Vec<Vec<u8>> {
+    pub(super) fn seal(
+        &mut self,
+        advert: &Advert,
+        src: IpAddr,
+        ttl: u8,
+        dsts: &[IpAddr],
+    ) -> Vec<Vec<u8>> {
         let IpAddr::V4(src) = src else {
             // Refused at load: AH is IPv4 only.
             return Vec::new();
@@ -86,7 +95,7 @@ impl AhSession {
     }
 
     /// The counter, handed to the instance a reload starts in this one's place.
-    pub fn sequence(&self) -> AhSequence {
+    pub(super) fn sequence(&self) -> AhSequence {
         self.seq
     }
 }

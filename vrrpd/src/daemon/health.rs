@@ -69,7 +69,7 @@ fn run_script(spec: Option<&lbcore::spec::ScriptSpec>, scripts: &mut JoinSet<()>
 
 /// The virtual servers: their live service table and the checkers keeping it; dropping it
 /// stops the checkers, and nothing they still report reaches the table.
-pub struct Services {
+pub(super) struct Services {
     table: Arc<SharedTable>,
     handle: Option<checks::Handle>,
     /// The task applying the checkers' verdicts; it ends after their last one.
@@ -87,14 +87,14 @@ impl Drop for Services {
 
 impl Services {
     /// The snapshot the balancer forwards with, replaced on every membership change.
-    pub fn table(&self) -> Arc<SharedTable> {
+    pub(super) fn table(&self) -> Arc<SharedTable> {
         self.table.clone()
     }
 
     /// Stops the checkers with keepalived's omega pass: the up real servers of `omega` virtual
     /// servers go down (notify_down, then quorum_down), and their scripts run to the end,
     /// within `grace`.
-    pub async fn shutdown(mut self, grace: std::time::Duration) {
+    pub(super) async fn shutdown(mut self, grace: std::time::Duration) {
         if let Some(h) = self.handle.take() {
             h.shutdown_within(grace).await;
         }
@@ -106,12 +106,12 @@ impl Services {
     }
 
     /// The checker scheduler's own failures (it restarts itself).
-    pub fn scheduler_failures(&self) -> Option<checks::Failures> {
+    pub(super) fn scheduler_failures(&self) -> Option<checks::Failures> {
         self.handle.as_ref().map(|h| h.failures())
     }
 
     /// Status of every checker, for the SIGUSR1 dump.
-    pub fn snapshot(&self) -> Vec<checks::CheckerStatus> {
+    pub(super) fn snapshot(&self) -> Vec<checks::CheckerStatus> {
         self.handle
             .as_ref()
             .map(|h| h.snapshot())
@@ -123,7 +123,7 @@ impl Services {
 /// maps instance names to their tracker channels. The table is published into `into` when
 /// given (the table a running balancer reads, kept across a reload). Returns `None` without
 /// virtual servers. `fifos` get keepalived's `VS …` / `RS …` lines.
-pub async fn start(
+pub(super) async fn start(
     config: &Config,
     trackers: &HashMap<String, super::trackers::TrackTx>,
     into: Option<Arc<SharedTable>>,

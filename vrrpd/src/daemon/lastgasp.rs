@@ -20,6 +20,8 @@ pub(super) struct Holdings<'a> {
     pub rules: &'a [Rule],
     /// An IPv6 VMAC's source address, there while Master.
     pub vmac_source: Option<&'a (VirtualAddress, Link)>,
+    /// Adverts with keepalived's old unicast checksum (`old_unicast_checksum`).
+    pub old_checksum: bool,
 }
 
 /// The recipe's bytes.
@@ -30,7 +32,9 @@ pub(super) async fn recipe(nl: &Netlink, h: &Holdings<'_>) -> Vec<u8> {
     // advance cannot: the peer takes over after its Master_Down_Interval instead.
     let adverts = !matches!(h.advert.auth, vrrp_proto::packet::Auth::Ah(_));
     for (dst, _) in d.targets().filter(|_| adverts) {
-        let payload = h.advert.encode(d.src, dst);
+        let payload = h
+            .advert
+            .encode(d.src, super::vrrp::checksum_dst(dst, h.old_checksum));
         r.advert(&Advert {
             ifindex: d.ifindex,
             ttl: d.ttl,

@@ -39,14 +39,14 @@ const NOTIFY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Where a tracker reports for one instance (cheap to clone).
 #[derive(Clone)]
-pub struct TrackTx {
+pub(super) struct TrackTx {
     tx: mpsc::Sender<TrackMsg>,
     instance: Arc<str>,
 }
 
 impl TrackTx {
     /// The reporter for `instance` on a configuration's report channel.
-    pub fn new(tx: mpsc::Sender<TrackMsg>, instance: &str) -> Self {
+    pub(super) fn new(tx: mpsc::Sender<TrackMsg>, instance: &str) -> Self {
         Self {
             tx,
             instance: instance.into(),
@@ -62,7 +62,7 @@ impl TrackTx {
     }
 
     /// Reports; an error once the configuration is gone.
-    pub async fn send(&self, report: (TrackKey, Contribution)) -> Result<(), ()> {
+    pub(super) async fn send(&self, report: (TrackKey, Contribution)) -> Result<(), ()> {
         self.tx.send(self.msg(report)).await.map_err(drop)
     }
 
@@ -75,7 +75,7 @@ impl TrackTx {
     }
 
     /// Resolves once the configuration is gone.
-    pub async fn closed(&self) {
+    pub(super) async fn closed(&self) {
         self.tx.closed().await
     }
 }
@@ -86,7 +86,7 @@ enum TrySend {
 }
 
 /// Starts every tracker of `config`; `txs[i]` reports for `config.instances[i]`.
-pub async fn start(
+pub(super) async fn start(
     config: &Config,
     env: &ScriptEnv,
     txs: &[TrackTx],
@@ -109,7 +109,7 @@ pub async fn start(
 
 /// The notifiers and mail of every instance (in configuration order) and sync group of
 /// `config`; `fifos` get the VRRP lines.
-pub fn attach(
+pub(super) fn attach(
     config: &Config,
     env: &ScriptEnv,
     fifos: &[Arc<Fifo>],
@@ -146,7 +146,7 @@ fn group_of<'a>(config: &'a Config, inst: &str) -> Option<&'a SyncGroup> {
 /// `inst` with its group's trackers added. In a sync group, weights are ignored (a failing
 /// tracker is FAULT for the whole group) unless the group has `sync_group_tracking_weight`,
 /// as keepalived does.
-pub fn with_group_trackers(config: &Config, inst: &VrrpInstance) -> VrrpInstance {
+pub(super) fn with_group_trackers(config: &Config, inst: &VrrpInstance) -> VrrpInstance {
     let mut i = inst.clone();
     let Some(g) = group_of(config, &inst.name) else {
         return i;
@@ -218,7 +218,7 @@ fn groups(
 /// Who scripts run as, and whether `enable_script_security` vets them: keepalived 2.2.7's
 /// rules, measured. A script that cannot run (missing, not executable, no usable user) is
 /// disabled with keepalived's message; it never counts as a failing check.
-pub struct ScriptEnv {
+pub(super) struct ScriptEnv {
     security: bool,
     /// Scripts without their own user run as this: `Ok(None)` is root; `Err` means none could
     /// be set (a `script_user` that does not exist, or script security without the
@@ -227,7 +227,7 @@ pub struct ScriptEnv {
 }
 
 impl ScriptEnv {
-    pub fn new(config: &Config) -> Self {
+    pub(super) fn new(config: &Config) -> Self {
         let security = config.global.script_security;
         let default_user = match &config.global.script_user {
             Some(u) => user(u).map(Some).ok_or_else(|| {
@@ -252,13 +252,13 @@ impl ScriptEnv {
     }
 
     /// `script_user`, else `keepalived_script` if it exists, else root (`None`).
-    pub fn default_user(&self) -> Option<RunAs> {
+    pub(super) fn default_user(&self) -> Option<RunAs> {
         self.default_user.ok().flatten()
     }
 
     /// The command for a script line, or `None` (logged in keepalived's words) when it cannot
     /// or must not run.
-    pub fn command(
+    pub(super) fn command(
         &self,
         text: &str,
         user_spec: Option<&str>,
@@ -356,14 +356,14 @@ fn executable_by(path: &Path, user: Option<RunAs>) -> bool {
 }
 
 /// `USER [GROUP]`.
-pub fn user(spec: &str) -> Option<RunAs> {
+pub(super) fn user(spec: &str) -> Option<RunAs> {
     let mut words = spec.split_whitespace();
     resolve_user(words.next()?, words.next())
 }
 
 /// Splits a script line into words as keepalived does: blanks separate, `'…'` and `"…"`
 /// quote, a backslash escapes the next character (outside single quotes).
-pub fn split_command(text: &str) -> Vec<String> {
+pub(super) fn split_command(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur: Option<String> = None;
     let mut quote: Option<char> = None;

@@ -28,7 +28,7 @@ use vrrp_proto::sync::Cmd;
 use super::plan::Plan;
 
 /// What one instance's effects need.
-pub struct Io {
+pub(crate) struct Io {
     pub plan: Arc<Plan>,
     pub notifier: Option<Notifier>,
     pub mail: Option<StateMail>,
@@ -41,14 +41,14 @@ pub struct Io {
 }
 
 /// What one sync group's effects need.
-pub struct GroupIo {
+pub(crate) struct GroupIo {
     pub name: String,
     pub notifier: Option<Notifier>,
     pub mail: Option<StateMail>,
 }
 
 /// Work for the effects task.
-pub enum Job {
+pub(crate) enum Job {
     /// A new instance.
     Install(Id, Box<Io>),
     /// A reload changed the instance: `io` replaces its effects' state, keeping the VMAC (when
@@ -92,7 +92,7 @@ pub enum Job {
 
 /// What the effects task tells the loop.
 #[derive(Debug)]
-pub enum Feedback {
+pub(crate) enum Feedback {
     /// A tracked object of this Master is gone.
     Lost(Id),
     /// The source address the instance waited for is there: `found` is plan `from` with it.
@@ -110,7 +110,7 @@ pub enum Feedback {
 }
 
 /// Runs the effects until the job channel closes.
-pub async fn run(
+pub(crate) async fn run(
     mut jobs: mpsc::UnboundedReceiver<Job>,
     nl: Netlink,
     garp: Arc<garp::Sender>,

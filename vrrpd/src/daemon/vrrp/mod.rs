@@ -20,8 +20,8 @@
 //! something it cannot go on without fails; its caller then releases what is left and exits
 //! for the supervisor.
 
-pub mod effects;
-pub mod plan;
+pub(super) mod effects;
+pub(super) mod plan;
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -44,7 +44,7 @@ use sysio::timer::Timer;
 use vrrp_proto::fsm::State;
 use vrrp_proto::instance::{Effect, Event, Instance};
 use vrrp_proto::node::{Id, Node, Output};
-use vrrp_proto::packet::{self, Auth, DropReason};
+use vrrp_proto::packet::{self, Auth, DropReason, RxMeta};
 
 use super::ah::AhSession;
 use super::status::{InstanceStatus, TrackerStatus};
@@ -66,7 +66,7 @@ const NO_IFINDEX: u32 = 0;
 
 /// Why the loop stopped without being asked to.
 #[derive(Debug, thiserror::Error)]
-pub enum Failure {
+pub(super) enum Failure {
     #[error("the protocol timer failed: {0}")]
     Timer(std::io::Error),
     #[error("the effects task is gone")]
@@ -78,7 +78,7 @@ pub enum Failure {
 /// A tracker's report for an instance, by name (the trackers of a configuration start before
 /// the loop adopts it).
 #[derive(Debug)]
-pub struct TrackMsg {
+pub(super) struct TrackMsg {
     pub instance: Arc<str>,
     pub key: TrackKey,
     pub contribution: Contribution,
@@ -86,7 +86,7 @@ pub struct TrackMsg {
 
 /// How the instances of an adopted configuration start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Start {
+pub(super) enum Start {
     /// With the daemon, after `vrrp_startup_delay`.
     Boot(Duration),
     /// With a daemon its supervisor started again after the previous one died: at once, as
@@ -97,13 +97,13 @@ pub enum Start {
 }
 
 /// What one instance is told besides its plan: who hears about it.
-pub struct Attach {
+pub(super) struct Attach {
     pub notifier: Option<Notifier>,
     pub mail: Option<StateMail>,
 }
 
 /// A sync group of the configuration.
-pub struct GroupSpec {
+pub(super) struct GroupSpec {
     pub name: String,
     pub members: Vec<String>,
     pub notifier: Option<Notifier>,
@@ -111,7 +111,7 @@ pub struct GroupSpec {
 }
 
 /// A configuration for the loop to adopt.
-pub struct Adoption {
+pub(super) struct Adoption {
     pub plans: Vec<Plan>,
     /// Per plan: the reload left its configuration as it was (only then can it go on
     /// untouched, if its plan is the same too).
@@ -128,7 +128,7 @@ pub struct Adoption {
 }
 
 /// An adopted configuration: each instance's addresses and state, for the balancer.
-pub struct Adopted {
+pub(super) struct Adopted {
     pub owners: Vec<(String, Vec<IpAddr>, watch::Receiver<State>)>,
 }
 
@@ -141,13 +141,13 @@ enum Command {
 
 /// The daemon's handle on the loop.
 #[derive(Clone)]
-pub struct Handle {
+pub(super) struct Handle {
     tx: mpsc::Sender<Command>,
 }
 
 impl Handle {
     /// The plans the loop runs now, by instance name.
-    pub async fn plans(&self) -> HashMap<String, Arc<Plan>> {
+    pub(super) async fn plans(&self) -> HashMap<String, Arc<Plan>> {
         let (tx, rx) = oneshot::channel();
         if self.tx.send(Command::Plans(tx)).await.is_err() {
             return HashMap::new();
@@ -156,7 +156,7 @@ impl Handle {
     }
 
     /// Adopts a configuration (see the module's description).
-    pub async fn adopt(&self, a: Adoption) -> anyhow::Result<Adopted> {
+    pub(super) async fn adopt(&self, a: Adoption) -> anyhow::Result<Adopted> {
         let (tx, rx) = oneshot::channel();
         self.tx
             .send(Command::Adopt(Box::new(a), tx))
@@ -167,7 +167,7 @@ impl Handle {
     }
 
     /// Every instance's status, in configuration order.
-    pub async fn status(&self) -> Vec<InstanceStatus> {
+    pub(super) async fn status(&self) -> Vec<InstanceStatus> {
         let (tx, rx) = oneshot::channel();
         if self.tx.send(Command::Status(tx)).await.is_err() {
             return Vec::new();
@@ -176,7 +176,7 @@ impl Handle {
     }
 
     /// Releases every instance and waits for the effects (addresses removed, STOP scripts run).
-    pub async fn shutdown(&self) {
+    pub(super) async fn shutdown(&self) {
         let (tx, rx) = oneshot::channel();
         if self.tx.send(Command::Shutdown(tx)).await.is_ok() {
             let _ = rx.await;
@@ -205,6 +205,9 @@ struct Slot {
     last_transition: (f64, Option<State>),
     /// `auth_type AH`: the sequence counter; adverts are sealed and opened here.
     ah: Option<AhSession>,
+    /// Adverts carry keepalived's old unicast checksum ([`Plan::old_checksum`]): configured,
+    /// or since a peer's advert carried it.
+    old_checksum: bool,
 }
 
 /// What woke the loop.
@@ -220,7 +223,7 @@ enum Wake {
 }
 
 /// The VRRP loop.
-pub struct Engine {
+pub(super) struct Engine {
     node: Node,
     epoch: Instant,
     slots: Vec<Option<Slot>>,
@@ -252,7 +255,7 @@ pub struct Engine {
 
 impl Engine {
     /// The loop and its handle; the effects task is spawned on the current runtime.
-    pub fn new(
+    pub(super) fn new(
         nl: crate::netlink::Netlink,
         links: &LinkMonitor,
         deletions: broadcast::Receiver<Key>,
@@ -317,7 +320,7 @@ impl Engine {
     }
 
     /// Runs until told to stop (`Ok`) or until something it needs fails.
-    pub async fn run(mut self) -> Result<(), Failure> {
+    pub(super) async fn run(mut self) -> Result<(), Failure> {
         loop {
             if !self.starting.is_empty() {
                 // The trackers' first reports (queued by tasks that may not have run yet) come
@@ -429,8 +432,9 @@ impl Engine {
                         }
                         None => {
                             for (i, (dst, _)) in d.targets().enumerate() {
+                                let pseudo = checksum_dst(dst, slot.old_checksum);
                                 self.outbox
-                                    .push((slot.link, advert.encode(d.src, dst), id, i));
+                                    .push((slot.link, advert.encode(d.src, pseudo), id, i));
                             }
                         }
                     }
@@ -561,7 +565,22 @@ impl Engine {
                         }),
                         None => Ok(rx.payload),
                     })
-                    .and_then(|payload| packet::decode(payload, &rx.meta, &p.expect));
+                    .and_then(|payload| match packet::decode(payload, &rx.meta, &p.expect) {
+                        Err(DropReason::BadChecksum) if p.may_take_old_checksum() => {
+                            let old = RxMeta {
+                                dst: packet::MCAST_V4.into(),
+                                ..rx.meta
+                            };
+                            let advert = packet::decode(payload, &old, &p.expect)
+                                .map_err(|_| DropReason::BadChecksum)?;
+                            if !slot.old_checksum {
+                                slot.old_checksum = true;
+                                info!("({}) Setting unicast VRRPv3 checksum to old version", p.name);
+                            }
+                            Ok(advert)
+                        }
+                        other => other,
+                    });
                     match decoded {
                         Ok(advert) => {
                             slot.master_priority = advert.priority;
@@ -701,6 +720,7 @@ impl Engine {
         let slot = self.slots[id.index()].as_mut().expect("slot");
         slot.link = link;
         slot.ah = ah_session(&plan);
+        slot.old_checksum = plan.old_checksum();
         slot.plan = plan.clone();
         for (k, c) in carried {
             self.feed(id, Event::Track(k, c));
@@ -909,6 +929,9 @@ impl Engine {
                     // goes on accepting our adverts.
                     let seq = slot.ah.as_ref().map(AhSession::sequence);
                     slot.ah = ah_session(&plan);
+                    // What a peer's adverts taught stays, unless the file now says never.
+                    slot.old_checksum =
+                        plan.old_checksum() || (slot.old_checksum && plan.may_take_old_checksum());
                     if let (Some(ah), Some(seq)) = (&mut slot.ah, seq) {
                         ah.continue_from(seq);
                     }
@@ -953,6 +976,7 @@ impl Engine {
                         master_priority: 0,
                         last_transition: (0.0, None),
                         ah: ah_session(&plan),
+                        old_checksum: plan.old_checksum(),
                     });
                     self.names.insert(plan.name.clone(), id);
                     let _ = self.jobs.send(Job::Install(
@@ -1167,6 +1191,15 @@ async fn recv_track(rx: &mut Option<mpsc::Receiver<TrackMsg>>) -> Option<TrackMs
 }
 
 /// The AH state of an instance with `auth_type AH`.
+/// The destination a v3 advert's checksum names: the packet's, or with keepalived's old
+/// unicast checksum the IPv4 group (keepalived before 1.3.6 summed that for unicast too).
+pub(super) fn checksum_dst(dst: IpAddr, old: bool) -> IpAddr {
+    match dst {
+        IpAddr::V4(v4) if old && !v4.is_multicast() => packet::MCAST_V4.into(),
+        _ => dst,
+    }
+}
+
 fn ah_session(plan: &Plan) -> Option<AhSession> {
     match plan.core.vrrp.auth {
         Auth::Ah(key) => Some(AhSession::new(key, !plan.peers.is_empty())),

@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use anyhow::{bail, Context};
-use keepalived_conf::model::{Authentication, Config, Route, Rule, VirtualAddress, VrrpInstance};
+use keepalived_conf::model::{
+    Authentication, Config, Route, Rule, UnicastChecksum, VirtualAddress, VrrpInstance,
+};
 use tracing::warn;
 
 use crate::net::{Destination, Family, Proto};
@@ -15,11 +17,11 @@ use crate::netlink::{Link, Netlink};
 use crate::track::deleted::{route_key, rule_key, Key};
 use vrrp_proto::fsm;
 use vrrp_proto::instance;
-use vrrp_proto::packet::{Auth, Expect};
+use vrrp_proto::packet::{Auth, Expect, Version};
 
 /// One instance, resolved.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Plan {
+pub(crate) struct Plan {
     pub name: String,
     pub core: instance::Config,
     /// The instance's interface.
@@ -53,6 +55,8 @@ pub struct Plan {
     pub tracked: Vec<Key>,
     /// What the supervisor replays if the daemon dies while this instance is Master.
     pub lastgasp: Vec<u8>,
+    /// `old_unicast_checksum [never]`.
+    pub checksum: UnicastChecksum,
     /// `promote_secondaries` on the interface.
     pub promote_secondaries: bool,
     /// The source address is not there yet: the instance waits in FAULT until it is, with a
@@ -66,7 +70,7 @@ pub struct Plan {
 impl Plan {
     /// Same instance, whatever its settings: same name, interface, VRID and family. A reload
     /// that keeps the identity but changes a setting restarts it in place, in its state.
-    pub fn same_identity(&self, other: &Plan) -> bool {
+    pub(crate) fn same_identity(&self, other: &Plan) -> bool {
         self.name == other.name
             && (self.link.index == other.link.index
                 || self.pending.is_some()
@@ -79,7 +83,7 @@ impl Plan {
 /// Interfaces and their addresses looked up once per resolution, however many instances use
 /// them (255 instances on one interface: one lookup, not 255).
 #[derive(Default)]
-pub struct Lookups {
+pub(crate) struct Lookups {
     links: HashMap<String, Link>,
     addrs: HashMap<u32, Vec<(IpAddr, u8)>>,
 }
@@ -103,11 +107,11 @@ impl Lookups {
 }
 
 /// A VMAC made for a plan (the caller removes it if the plan is not adopted).
-pub type Made = Option<crate::vmac::Vmac>;
+pub(crate) type Made = Option<crate::vmac::Vmac>;
 
 /// Resolves `inst` (with its sync group's trackers already merged). `previous` is the plan of
 /// the same name the loop runs now: its VMAC is reused rather than made again.
-pub async fn resolve(
+pub(crate) async fn resolve(
     config: &Config,
     inst: &VrrpInstance,
     nl: &Netlink,
@@ -225,6 +229,10 @@ pub async fn resolve(
             routes: &inst.virtual_routes,
             rules: &inst.virtual_rules,
             vmac_source: vmac_source.as_ref(),
+            old_checksum: inst.unicast_checksum == UnicastChecksum::Old
+                && core.vrrp.version == Version::V3
+                && !v6
+                && !inst.unicast_peers.is_empty(),
         },
     )
     .await;
@@ -253,6 +261,7 @@ pub async fn resolve(
         vmac_source,
         tracked,
         lastgasp,
+        checksum: inst.unicast_checksum,
         promote_secondaries: inst.promote_secondaries,
         source_wait,
         pending: None,
@@ -261,9 +270,25 @@ pub async fn resolve(
 }
 
 impl Plan {
+    /// Whether keepalived's old unicast checksum can apply: VRRPv3 to unicast IPv4 peers.
+    fn old_checksum_applies(&self) -> bool {
+        self.core.vrrp.version == Version::V3 && self.family == Family::V4 && !self.peers.is_empty()
+    }
+
+    /// Adverts carry the old checksum from the start (`old_unicast_checksum`).
+    pub(crate) fn old_checksum(&self) -> bool {
+        self.checksum == UnicastChecksum::Old && self.old_checksum_applies()
+    }
+
+    /// A peer's advert with the old checksum is taken (and answered in it), as keepalived
+    /// since 1.3.6 does unless told `never`.
+    pub(crate) fn may_take_old_checksum(&self) -> bool {
+        self.checksum != UnicastChecksum::Never && self.old_checksum_applies()
+    }
+
     /// The source address this plan waits for, if the interface has it now: the plan with it
     /// (adverts from it, the supervisor's recipe rebuilt), or `None` while it is not there.
-    pub async fn with_source_found(&self, nl: &Netlink) -> Option<Plan> {
+    pub(crate) async fn with_source_found(&self, nl: &Netlink) -> Option<Plan> {
         let wait = self.source_wait?;
         let own = match nl.addresses(self.link.index).await {
             Ok(own) => own,
@@ -291,6 +316,7 @@ impl Plan {
                 routes: &p.routes,
                 rules: &p.rules,
                 vmac_source: p.vmac_source.as_ref(),
+                old_checksum: p.old_checksum(),
             },
         )
         .await;
@@ -354,7 +380,7 @@ fn core_config(
 /// `dynamic_interfaces`: what an instance whose interface (or an address's `dev`) does not
 /// exist yet needs to be resolved once it does.
 #[derive(Debug, PartialEq)]
-pub struct Pending {
+pub(crate) struct Pending {
     /// The interface not there yet.
     pub ifname: String,
     global: keepalived_conf::model::GlobalDefs,
@@ -363,12 +389,12 @@ pub struct Pending {
 
 impl Pending {
     /// Its virtual addresses, for the balancer to follow.
-    pub fn addresses(&self) -> Vec<IpAddr> {
+    pub(crate) fn addresses(&self) -> Vec<IpAddr> {
         self.inst.addresses().map(|v| v.addr).collect()
     }
 
     /// The plan, once every interface the instance names exists (`Ok(None)` until then).
-    pub async fn resolve(&self, nl: &Netlink) -> anyhow::Result<Option<(Plan, Made)>> {
+    pub(crate) async fn resolve(&self, nl: &Netlink) -> anyhow::Result<Option<(Plan, Made)>> {
         if missing_interface(nl, &self.inst).await.is_some() {
             return Ok(None);
         }
@@ -383,7 +409,7 @@ impl Pending {
 }
 
 /// The first interface `inst` names that does not exist: its own, or an address's `dev`.
-pub async fn missing_interface(nl: &Netlink, inst: &VrrpInstance) -> Option<String> {
+pub(crate) async fn missing_interface(nl: &Netlink, inst: &VrrpInstance) -> Option<String> {
     let devs = inst.addresses().filter_map(|v| v.dev.as_deref());
     for name in std::iter::once(inst.interface.as_str()).chain(devs) {
         if nl.link(name).await.is_err() {
@@ -395,7 +421,7 @@ pub async fn missing_interface(nl: &Netlink, inst: &VrrpInstance) -> Option<Stri
 
 /// The plan of an instance waiting for interface `ifname` ([`Pending`]): it joins no socket,
 /// holds nothing and stays in FAULT until the loop swaps in the resolved plan.
-pub fn waiting(config: &Config, inst: VrrpInstance, ifname: String) -> Plan {
+pub(crate) fn waiting(config: &Config, inst: VrrpInstance, ifname: String) -> Plan {
     let v6 = inst
         .virtual_ipaddress
         .first()
@@ -442,6 +468,7 @@ pub fn waiting(config: &Config, inst: VrrpInstance, ifname: String) -> Plan {
         vmac_source: None,
         tracked: Vec::new(),
         lastgasp: Vec::new(),
+        checksum: inst.unicast_checksum,
         promote_secondaries: false,
         source_wait: None,
         pending: Some(std::sync::Arc::new(Pending {
@@ -457,7 +484,7 @@ pub fn waiting(config: &Config, inst: VrrpInstance, ifname: String) -> Plan {
 /// `unicast_src_ip` / `mcast_src_ip` that is not local (keepalived 2.2.7 stays in FAULT for
 /// good; vrrpd leaves it once the address is added).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SourceWait {
+pub(crate) struct SourceWait {
     configured: Option<IpAddr>,
     v6: bool,
 }
@@ -473,7 +500,7 @@ impl SourceWait {
     }
 
     /// keepalived's words.
-    pub fn log_fault(&self, name: &str) {
+    pub(crate) fn log_fault(&self, name: &str) {
         match self.configured {
             Some(a) => {
                 warn!("bind unicast_src {a} failed 99 - Cannot assign requested address");
@@ -540,7 +567,7 @@ async fn tracked_keys(
 
 /// Whether a reload leaves instance `name`'s configuration as it was: its block (with its
 /// group's trackers) and the definitions of what it tracks.
-pub fn same_config(old: &Config, new: &Config, name: &str) -> bool {
+pub(crate) fn same_config(old: &Config, new: &Config, name: &str) -> bool {
     let (Some(o), Some(n)) = (
         old.instances.iter().find(|i| i.name == name),
         new.instances.iter().find(|i| i.name == name),
@@ -573,7 +600,7 @@ fn tracked_defs<'a>(config: &'a Config, inst: &VrrpInstance) -> impl PartialEq +
 }
 
 /// A virtual address as keepalived's dump shows it.
-pub fn vip_text(v: &VirtualAddress) -> String {
+pub(crate) fn vip_text(v: &VirtualAddress) -> String {
     let mut t = format!("{}/{}", v.addr, v.prefix_len);
     if let Some(brd) = v.broadcast {
         t += &format!(" brd {brd}");
