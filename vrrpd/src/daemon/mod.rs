@@ -14,7 +14,7 @@ mod fifos;
 mod health;
 mod lastgasp;
 mod statics;
-pub mod status;
+use crate::observe::status;
 mod trackers;
 mod vrrp;
 
@@ -91,7 +91,7 @@ pub async fn run(
     parts: Subsystems,
     umask_cli: Option<u32>,
     reload: impl Fn() -> Result<Config, String> + Send + Sync + 'static,
-    systemd: crate::process::SystemdNotify,
+    systemd: crate::supervisor::systemd::SystemdNotify,
     observe: crate::observe::Settings,
     child: crate::supervisor::ChildStart,
 ) -> anyhow::Result<()> {

@@ -1,7 +1,7 @@
 //! What an operator sees: per-instance status and counters, written where keepalived writes
 //! them so existing habits keep working: SIGUSR1 → `/tmp/keepalived.data`, SIGUSR2 →
 //! `/tmp/keepalived.stats` (keepalived's layout), the JSON signal (`--signum=JSON`) →
-//! `/tmp/keepalived.json` in keepalived's format ([`crate::observe::keepalived_json`]) and
+//! `/tmp/keepalived.json` in keepalived's format ([`super::keepalived_json`]) and
 //! `/tmp/vrrpd.json` (checkers, balancer, mail). `$TMPDIR` moves them, as keepalived's.
 
 use std::fmt::Write;
