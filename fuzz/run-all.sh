@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds every fuzz target and runs each for DURATION seconds, then prints one line per target:
 # run length, executions, executions per second (of wall-clock time, as libFuzzer counts, and
-# of the CPU time the run got), corpus growth and findings (crash, leak, timeout and OOM
-# artifacts written during this run).
+# of the CPU time the run got), coverage (libFuzzer's `cov` edges and `ft` features at the
+# end), corpus growth and findings (crash, leak, timeout and OOM artifacts written during this
+# run).
 #
 #   fuzz/run-all.sh DURATION [TARGET...]     e.g. fuzz/run-all.sh 600
 #
@@ -78,18 +79,22 @@ run_one() {
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
     findings=$(find "artifacts/$t" -type f -newer "$marker" | wc -l)
+    # The last status line (`#N DONE cov: C ft: F corp: ...`): coverage reached.
+    local cov ft
+    cov=$(grep -a '^#[0-9]' "$log" | tail -1 | sed -n 's/.* cov: \([0-9]*\).*/\1/p')
+    ft=$(grep -a '^#[0-9]' "$log" | tail -1 | sed -n 's/.* ft: \([0-9]*\).*/\1/p')
     rm -f "$marker"
     local per_cpu=?
     if [[ -n $execs && -n $cpu_s ]]; then
         per_cpu=$(awk -v e="$execs" -v c="$cpu_s" 'BEGIN { if (c > 0) printf "%.0f", e / c; else print "?" }')
     fi
-    printf '%-16s %6ss %12s %10s %10s %7s %7s %4s %s\n' "$t" "$took" "${execs:-?}" "${rate:-?}" \
-        "$per_cpu" "$before" "$after" "$findings" \
+    printf '%-16s %6ss %12s %10s %10s %6s %7s %7s %7s %4s %s\n' "$t" "$took" "${execs:-?}" \
+        "${rate:-?}" "$per_cpu" "${cov:-?}" "${ft:-?}" "$before" "$after" "$findings" \
         "$( ((rc == 0)) && echo ok || echo "exit $rc, see fuzz/$log")"
 }
 
-printf '%-16s %7s %12s %10s %10s %7s %7s %4s %s\n' target time execs exec/s exec/cpu-s \
-    corpus0 corpus1 finds status
+printf '%-16s %7s %12s %10s %10s %6s %7s %7s %7s %4s %s\n' target time execs exec/s exec/cpu-s \
+    cov ft corpus0 corpus1 finds status
 running=0
 for t in "${targets[@]}"; do
     run_one "$t" &

@@ -7,6 +7,7 @@
 
 pub mod adverts;
 pub mod capture;
+pub mod checkbench;
 pub mod conf;
 pub mod daemon;
 pub mod e2e;

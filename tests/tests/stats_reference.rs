@@ -167,8 +167,9 @@ fn sigusr2_stats_match_keepalived_line_for_line() {
 }
 
 /// `kill -s $(vrrpd --signum=STATS_CLEAR) PID`, as keepalived 2.2.7 takes it: the stats file
-/// is written with what was counted, then every counter starts again from zero; the daemon
-/// goes on (the signal's default action would have killed it). Same scenario for both.
+/// is written with what was counted, then every counter starts again from zero, also after a
+/// reload; the daemon goes on (the signal's default action would have killed it). Same
+/// scenario for both.
 #[test]
 fn stats_clear_writes_then_zeroes_the_counters_as_keepalived() {
     require_root!();
@@ -246,6 +247,22 @@ fn stats_clear_writes_then_zeroes_the_counters_as_keepalived() {
             "{d}: lost the VIP\n{}",
             a.log_text()
         );
+        // A reload that keeps the instance keeps it cleared (vrrpd's instances count on
+        // through a reload: the clear must too).
+        let mut changed = conf.clone();
+        changed.priority = 151;
+        std::fs::write(host.dir.join(format!("{d}.conf")), changed.render()).unwrap();
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(a.pid() as i32), Signal::SIGHUP).unwrap();
+        assert!(
+            wait_until(Duration::from_secs(5), Duration::from_millis(100), || {
+                e2e::signal_dump(&a, Signal::SIGUSR1)
+                    .is_ok_and(|t| t.contains("Effective priority = 151"))
+            }),
+            "{d}: not reloaded\n{}",
+            a.log_text()
+        );
+        assert_eq!(counted("Packet Errors/TTL"), 0, "{d}: after the reload");
+        assert_eq!(counted("Became master"), 0, "{d}: after the reload");
         let status = a.terminate_status(Duration::from_secs(10));
         assert!(status.is_some_and(|s| s.success()), "{d}: {status:?}");
     }

@@ -680,18 +680,19 @@ impl Instance {
             }
             Action::Transition { from, to } => {
                 group.transition(from, to);
+                // A reload is no news (keepalived 2.2.7 notifies nothing and counts no
+                // `Became master`: its instance stays Master), unless
+                // `fifo_write_vrrp_states_on_reload` asks for the FIFO lines.
+                let resuming = self.resumed && from == State::Initialize;
                 if from == State::Master {
                     self.schedule.stop();
                     self.counters.released_master += 1;
                 }
-                if to == State::Master {
+                if to == State::Master && !resuming {
                     self.counters.became_master += 1;
                 }
                 out.push(Effect::Entered { from, to });
                 let priority = self.fsm.priority();
-                // A reload is no news (keepalived 2.2.7 notifies nothing), unless
-                // `fifo_write_vrrp_states_on_reload` asks for the FIFO lines.
-                let resuming = self.resumed && from == State::Initialize;
                 if !resuming {
                     out.push(Effect::Notify {
                         state: to,

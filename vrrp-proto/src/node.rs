@@ -380,7 +380,7 @@ mod tests {
     use super::*;
     use crate::announce::ScheduleConfig;
     use crate::fsm;
-    use crate::instance::Config;
+    use crate::instance::{Config, Counters};
     use crate::packet::{Advert, Auth, Version};
     use std::net::{IpAddr, Ipv4Addr};
 
@@ -470,6 +470,35 @@ mod tests {
         assert!(node.iter().all(|(_, i)| i.state() == State::Backup));
         // Deadlines that only moved later never wake anybody.
         assert_eq!(wakes, 0);
+    }
+
+    /// A reload restarts a changed Master in place with its counters: it is Master again at
+    /// once, which is not a `Became master` (keepalived 2.2.7 keeps the state and counts
+    /// nothing); a fresh start that wins is one.
+    #[test]
+    fn a_master_resumed_by_a_reload_is_not_counted_as_becoming_master() {
+        let mut out = Vec::new();
+        let mut resumed = Instance::new(cfg(1));
+        resumed.set_counters(Counters {
+            became_master: 1,
+            ..Counters::default()
+        });
+        resumed.handle(Duration::ZERO, Event::Link(true), &mut out);
+        let start = |resume| Event::Start {
+            delay: Duration::ZERO,
+            resume,
+        };
+        resumed.handle(Duration::ZERO, start(Some(true)), &mut out);
+        assert_eq!(resumed.state(), State::Master);
+        assert_eq!(resumed.counters().became_master, 1);
+
+        let mut fresh = Instance::new(cfg(1));
+        fresh.handle(Duration::ZERO, Event::Link(true), &mut out);
+        fresh.handle(Duration::ZERO, start(None), &mut out);
+        let down = fresh.poll_timeout().expect("a down timer");
+        fresh.handle_timeout(down, &mut out);
+        assert_eq!(fresh.state(), State::Master);
+        assert_eq!(fresh.counters().became_master, 1);
     }
 
     #[test]

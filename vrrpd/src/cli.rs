@@ -9,6 +9,16 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
+/// What `--generate` can print, named as the package installs them.
+pub(crate) const ARTIFACTS: &[&str] = &[
+    "vrrpd.8",
+    "vrrpd.conf.5",
+    "genhash.1",
+    "vrrpd.bash",
+    "vrrpd.zsh",
+    "vrrpd.fish",
+];
+
 /// Default configuration file, as keepalived.
 pub(crate) const DEFAULT_CONFIG: &str = "/etc/keepalived/keepalived.conf";
 
@@ -145,7 +155,7 @@ pub(crate) struct Cli {
     #[arg(long = "compat-table")]
     pub compat_table: bool,
     /// Packaging: print a generated file (man page or shell completion) and exit.
-    #[arg(long = "generate", value_name = "FILE", hide = true, value_parser = clap::builder::PossibleValuesParser::new(crate::generate::ARTIFACTS))]
+    #[arg(long = "generate", value_name = "FILE", hide = true, value_parser = clap::builder::PossibleValuesParser::new(ARTIFACTS))]
     pub generate: Option<String>,
     /// vrrpd: `convert KEEPALIVED_CONF [OUT.toml]` writes the equivalent native TOML.
     #[arg(value_name = "COMMAND", num_args = 0..)]

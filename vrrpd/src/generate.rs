@@ -8,25 +8,15 @@ use std::io::{self, Write};
 use clap::CommandFactory;
 use clap_complete::Shell;
 
-use crate::cli::{Cli, DEFAULT_CONFIG, DEFAULT_LOG_FILE, GENHASH};
-use vrrpd::daemon::status::{DATA_FILE, JSON_FILE, STATS_FILE, VRRPD_JSON_FILE};
-
-/// What `--generate` can print, named as the package installs them.
-pub(crate) const ARTIFACTS: &[&str] = &[
-    "vrrpd.8",
-    "vrrpd.conf.5",
-    "genhash.1",
-    "vrrpd.bash",
-    "vrrpd.zsh",
-    "vrrpd.fish",
-];
+use crate::cli::{Cli, ARTIFACTS, DEFAULT_CONFIG, DEFAULT_LOG_FILE, GENHASH};
+use vrrpd::observe::status::{DATA_FILE, JSON_FILE, STATS_FILE, VRRPD_JSON_FILE};
 
 /// Where the package puts the unit's option file (read by the unit as `DAEMON_ARGS`).
 const DEFAULT_ARGS_FILE: &str = "/etc/default/vrrpd";
 /// Where the package puts the example configurations.
 const EXAMPLES_DIR: &str = "/usr/share/doc/vrrpd/examples";
 
-/// Print one artifact of [`ARTIFACTS`].
+/// Print one artifact of [`ARTIFACTS`] (what `--generate` accepts).
 pub(crate) fn artifact(name: &str, out: &mut dyn Write) -> io::Result<()> {
     fn shell(s: Shell, out: &mut dyn Write) -> io::Result<()> {
         clap_complete::generate(s, &mut Cli::command(), "vrrpd", out);

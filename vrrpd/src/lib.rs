@@ -17,7 +17,6 @@ pub mod notify;
 pub mod observe;
 pub mod process;
 pub mod supervisor;
-pub mod sysctl;
 #[cfg(test)]
 mod testutil;
 pub mod track;

@@ -232,8 +232,8 @@ const EXIT_PROGRAM_ERROR: u8 = process::exit::PROGRAM_ERROR;
 /// ([`vrrpd::supervisor`]) until SIGTERM / SIGINT.
 fn run_daemon(cli: Cli, config: Config, opts: LoadOptions, warnings: String) -> ExitCode {
     // Before any thread exists (they edit the environment).
-    let systemd = process::SystemdNotify::from_env();
-    let watchdog = process::watchdog_from_env();
+    let systemd = vrrpd::supervisor::systemd::SystemdNotify::from_env();
+    let watchdog = vrrpd::supervisor::systemd::watchdog_from_env();
     // First, as keepalived: every file the daemon makes (log, pid files, FIFOs, dumps) and
     // every script it runs gets it. A bad -u is reported and ignored, as keepalived does.
     let umask_cli = cli.umask_value().unwrap_or_else(|e| {
@@ -379,7 +379,7 @@ fn child_main(
         cli.subsystems(),
         umask_cli,
         reload,
-        process::SystemdNotify::via_supervisor(),
+        vrrpd::supervisor::systemd::SystemdNotify::via_supervisor(),
         observe,
         start,
     );

@@ -13,7 +13,7 @@
 //! value is the maximum of `all` and the interface's, so a host with `all.rp_filter=1` still
 //! filters on the macvlan).
 
-use crate::sysctl::{self, Saved};
+use crate::host::sysctl::{self, Saved};
 
 use futures::TryStreamExt;
 use netlink_packet_route::link::{LinkAttribute, MacVlanMode};
@@ -33,7 +33,7 @@ pub enum Error {
     #[error("no free VMAC interface name for VRID {0}")]
     NoFreeName(u8),
     #[error(transparent)]
-    Sysctl(#[from] crate::sysctl::Error),
+    Sysctl(#[from] crate::host::sysctl::Error),
 }
 
 /// The VRRP virtual MAC for `vrid` (RFC 5798 §7.3).

@@ -57,6 +57,19 @@ enum Cmd {
 
 #[derive(Subcommand)]
 enum BenchCmd {
+    /// `-t` on files of N instances with one warning each: wall and CPU time per daemon
+    /// (issue 18 item 7: linear in N, not quadratic), in a namespace of spare interfaces.
+    ConfigCheck {
+        /// Runs per daemon and size (the report gives medians).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Instance counts.
+        #[arg(long, value_delimiter = ',', default_value = "10000,20000,40000")]
+        counts: Vec<usize>,
+        /// Daemons to compare, in order.
+        #[arg(long, value_delimiter = ',', default_value = "vrrpd,keepalived")]
+        daemons: Vec<Daemon>,
+    },
     /// Crash and SIGTERM failovers, VRRPv3 advert_int 0.1 and VRRPv2 advert_int 1.
     Failover {
         /// Runs per daemon, scenario and protocol version.
@@ -334,6 +347,76 @@ fn bench_failover(
     Ok(())
 }
 
+fn bench_config_check(
+    runs: usize,
+    counts: &[usize],
+    daemons: &[Daemon],
+    json: bool,
+) -> anyhow::Result<()> {
+    use lab::checkbench;
+    for d in daemons {
+        d.binary()?;
+    }
+    let bench = checkbench::Bench::new(counts.iter().copied().max().unwrap_or(0))?;
+    let mut results = Vec::new();
+    for &n in counts {
+        let path = bench.write_config(n)?;
+        for &d in daemons {
+            let mut all = Vec::new();
+            for _ in 0..runs {
+                let c = bench.check(d, &path)?;
+                eprintln!(
+                    "{:>10} {n:>6} instances: {:8.1} ms wall, {:8.1} ms CPU, exit {:?}, {} lines, {} unknown-keyword lines",
+                    d.to_string(),
+                    c.wall_ms,
+                    c.cpu_ms,
+                    c.exit,
+                    c.output_lines,
+                    c.unknown_keyword_lines
+                );
+                all.push(c);
+            }
+            results.push(json!({
+                "daemon": d,
+                "instances": n,
+                "wall_ms": stats(&all.iter().map(|c| c.wall_ms).collect::<Vec<_>>()),
+                "cpu_ms": stats(&all.iter().map(|c| c.cpu_ms).collect::<Vec<_>>()),
+                "cpu_us_per_instance": stats(&all.iter().map(|c| c.cpu_ms * 1e3 / n as f64).collect::<Vec<_>>()),
+                "exit": all.first().and_then(|c| c.exit),
+                "output_lines": all.first().map(|c| c.output_lines),
+                "unknown_keyword_lines": all.first().map(|c| c.unknown_keyword_lines),
+            }));
+        }
+    }
+    let report = json!({
+        "bench": "config-check",
+        "runs": runs,
+        "file": "N vrrp_instance blocks, each with one unknown keyword (one warning each), 255 per interface (no VRID shared on an interface)",
+        "results": results,
+    });
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "{:<11} {:>9} {:>14} {:>14} {:>18}",
+            "daemon", "instances", "wall median", "CPU median", "CPU per instance"
+        );
+        for r in &results {
+            println!(
+                "{:<11} {:>9} {:>11.1} ms {:>11.1} ms {:>15.1} µs",
+                r["daemon"].as_str().unwrap_or(""),
+                r["instances"],
+                r["wall_ms"]["median"].as_f64().unwrap_or(f64::NAN),
+                r["cpu_ms"]["median"].as_f64().unwrap_or(f64::NAN),
+                r["cpu_us_per_instance"]["median"]
+                    .as_f64()
+                    .unwrap_or(f64::NAN),
+            );
+        }
+    }
+    Ok(())
+}
+
 fn faults(daemons: &[Daemon], only: &[lab::faults::Fault], json: bool) -> anyhow::Result<()> {
     use lab::faults::{self, Fault};
     for d in daemons {
@@ -401,6 +484,14 @@ fn main() -> ExitCode {
     }
     let r = match &cli.cmd {
         None => demo(&cli),
+        Some(Cmd::Bench {
+            what:
+                BenchCmd::ConfigCheck {
+                    runs,
+                    counts,
+                    daemons,
+                },
+        }) => bench_config_check(*runs, counts, daemons, cli.json),
         Some(Cmd::Faults { daemons, only }) => faults(daemons, only, cli.json),
         Some(Cmd::Bench {
             what:

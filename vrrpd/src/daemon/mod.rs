@@ -14,7 +14,7 @@ mod fifos;
 mod health;
 mod lastgasp;
 mod statics;
-pub mod status;
+use crate::observe::status;
 mod trackers;
 mod vrrp;
 
@@ -91,7 +91,7 @@ pub async fn run(
     parts: Subsystems,
     umask_cli: Option<u32>,
     reload: impl Fn() -> Result<Config, String> + Send + Sync + 'static,
-    systemd: crate::process::SystemdNotify,
+    systemd: crate::supervisor::systemd::SystemdNotify,
     observe: crate::observe::Settings,
     child: crate::supervisor::ChildStart,
 ) -> anyhow::Result<()> {
@@ -209,6 +209,8 @@ pub async fn run(
 
     // Set when a component that must not fail did: everything is released, then the error
     // makes the process exit for its supervisor to start it again.
+    // Where STATS_CLEAR zeroed the instances' counters (they count on through reloads).
+    let mut cleared = status::ClearedStats::default();
     let mut failure: Option<crate::components::Failed> = None;
     loop {
         tokio::select! {
@@ -234,11 +236,11 @@ pub async fn run(
                     break;
                 }
             }
-            _ = usr1.recv() => running.dump(Dump::Data, &config).await,
-            _ = usr2.recv() => running.dump(Dump::Stats, &config).await,
-            _ = stats_clear.recv() => running.clear_stats(&config).await,
-            _ = json.recv() => running.dump(Dump::Json, &config).await,
-            Some(req) = asked.recv() => running.answer(req).await,
+            _ = usr1.recv() => running.dump(Dump::Data, &config, &cleared).await,
+            _ = usr2.recv() => running.dump(Dump::Stats, &config, &cleared).await,
+            _ = stats_clear.recv() => running.clear_stats(&config, &mut cleared).await,
+            _ = json.recv() => running.dump(Dump::Json, &config, &cleared).await,
+            Some(req) = asked.recv() => running.answer(req, &cleared).await,
             _ = xcpu.recv() => {
                 let (soft, hard) = tuner.rttime().unwrap_or((0, 0));
                 warn!("SIGXCPU: a real-time thread ran more than {soft} µs without blocking (RLIMIT_RTTIME soft limit); at {hard} µs the kernel kills the daemon - raise vrrp_rlimit_rttime / checker_rlimit_rttime");
@@ -290,6 +292,8 @@ pub async fn run(
                         // Accept mode may have changed for any instance: the rule set follows.
                         firewall.remove().await;
                         firewall = crate::firewall::Firewall::install(&next).await;
+                        // The instances go on counting through a reload.
+                        cleared.keep_only(next.instances.iter().map(|i| i.name.as_str()));
                         config = next;
                         r
                     }
@@ -502,8 +506,6 @@ struct Running {
     fifos: fifos::Fifos,
     /// `smtp_alert` delivery, when `notification_email` and `smtp_server` are set.
     mailer: Option<crate::mail::Mailer>,
-    /// Where STATS_CLEAR zeroed the instances' counters.
-    cleared: status::ClearedStats,
 }
 
 impl Running {
@@ -609,7 +611,6 @@ impl Running {
             balancer,
             fifos,
             mailer,
-            cleared: status::ClearedStats::default(),
         })
     }
 
@@ -654,9 +655,9 @@ impl Running {
 
     /// Answers a control-socket or metrics request: the instances' status is taken here,
     /// the rest (a listing of the connection table may take a while) on a task of its own.
-    async fn answer(&self, req: crate::observe::Request) {
+    async fn answer(&self, req: crate::observe::Request, cleared: &status::ClearedStats) {
         let sources = crate::observe::Sources {
-            instances: self.statuses().await,
+            instances: self.statuses(cleared).await,
             checkers: self
                 .health
                 .as_ref()
@@ -672,15 +673,15 @@ impl Running {
     }
 
     /// Every instance's status, counted since the last STATS_CLEAR.
-    async fn statuses(&self) -> Vec<status::InstanceStatus> {
+    async fn statuses(&self, cleared: &status::ClearedStats) -> Vec<status::InstanceStatus> {
         let mut all = self.vrrp.status().await;
-        self.cleared.apply(&mut all);
+        cleared.apply(&mut all);
         all
     }
 
-    async fn dump(&self, what: Dump, config: &Config) {
+    async fn dump(&self, what: Dump, config: &Config, cleared: &status::ClearedStats) {
         dump(
-            self.statuses().await,
+            self.statuses(cleared).await,
             self.health.as_ref(),
             self.balancer.as_ref(),
             self.mailer.as_ref(),
@@ -691,11 +692,11 @@ impl Running {
 
     /// STATS_CLEAR: the stats file as SIGUSR2 writes it, then every counter back to zero, as
     /// keepalived 2.2.7 (`vrrp_print_stats(true)`).
-    async fn clear_stats(&mut self, config: &Config) {
+    async fn clear_stats(&self, config: &Config, cleared: &mut status::ClearedStats) {
         info!("Printing and clearing VRRP stats on signal");
         let raw = self.vrrp.status().await;
         let mut shown = raw.clone();
-        self.cleared.apply(&mut shown);
+        cleared.apply(&mut shown);
         dump(
             shown,
             self.health.as_ref(),
@@ -704,7 +705,7 @@ impl Running {
             Dump::Stats,
             config,
         );
-        self.cleared.clear(&raw);
+        cleared.clear(&raw);
     }
 }
 

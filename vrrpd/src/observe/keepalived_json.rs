@@ -16,7 +16,7 @@ use std::net::IpAddr;
 use keepalived_conf::model::{Authentication, Config, Scope, VirtualAddress, VrrpInstance};
 use vrrp_proto::fsm::State;
 
-use crate::daemon::status::InstanceStatus;
+use super::status::InstanceStatus;
 
 use super::metrics::state_number;
 

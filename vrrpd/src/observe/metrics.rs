@@ -100,11 +100,11 @@ const VRRP_EXCLUDED_STATE: Desc = (
 );
 
 /// How to read one counter from an instance's.
-pub(super) type Read = fn(&crate::daemon::status::Counters) -> u64;
+pub(super) type Read = fn(&crate::observe::status::Counters) -> u64;
 
 /// keepalived-exporter's per-instance counters, and how to read each from ours.
 pub(super) const VRRP_COUNTERS: [(Desc, Read); 14] = {
-    use crate::daemon::status::Counters as C;
+    use crate::observe::status::Counters as C;
     [
         (
             (
@@ -565,7 +565,7 @@ mod tests {
             ..Default::default()
         };
         let s = Snapshot {
-            instances: vec![crate::daemon::status::tests::sample()],
+            instances: vec![crate::observe::status::tests::sample()],
             dataplane: Some(dp),
             ..Default::default()
         };

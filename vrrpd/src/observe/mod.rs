@@ -10,6 +10,7 @@ pub mod control;
 pub mod http;
 pub mod keepalived_json;
 pub mod metrics;
+pub mod status;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -24,7 +25,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 use tracing::warn;
 
-use crate::daemon::status::{self, InstanceStatus};
+use status::InstanceStatus;
 
 /// Where the daemon answers: the control socket's path and the metrics endpoint's address
 /// (from `--metrics`; the configuration's `vrrpd_metrics_listen` otherwise).

@@ -22,6 +22,7 @@
 
 pub mod link;
 mod release;
+pub mod systemd;
 pub mod wire;
 
 use std::collections::BTreeMap;
@@ -35,7 +36,7 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{fork, ForkResult, Pid};
 use tracing::{error, info, warn};
 
-use crate::process::SystemdNotify;
+use systemd::SystemdNotify;
 use wire::Message;
 
 pub use release::Fired;

@@ -35,7 +35,7 @@ pub(crate) struct Io {
     /// The VMAC this run made (removed when the instance is).
     pub vmac: Option<crate::vmac::Vmac>,
     /// Interface sysctls we set (`promote_secondaries`), put back when the instance goes.
-    pub sysctls: crate::sysctl::Saved,
+    pub sysctls: crate::host::sysctl::Saved,
     /// An IPv6 VMAC's source address is on it now.
     pub vmac_source_added: bool,
 }
@@ -142,7 +142,7 @@ struct Executor {
 /// `promote_secondaries` on the instance's interface (put back when it goes).
 fn promote_secondaries(io: &mut Io) {
     if io.plan.promote_secondaries {
-        let path = crate::sysctl::path4(&io.plan.link.name, "promote_secondaries");
+        let path = crate::host::sysctl::path4(&io.plan.link.name, "promote_secondaries");
         if let Err(e) = io.sysctls.set(path, "1") {
             warn!(error = %e, "setting promote_secondaries failed");
         }

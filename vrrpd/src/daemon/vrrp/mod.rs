@@ -47,7 +47,7 @@ use vrrp_proto::node::{Id, Node, Output};
 use vrrp_proto::packet::{self, Auth, DropReason, RxMeta};
 
 use super::ah::AhSession;
-use super::status::{InstanceStatus, TrackerStatus};
+use crate::observe::status::{InstanceStatus, TrackerStatus};
 use effects::{Feedback, GroupIo, Io, Job};
 use plan::Plan;
 

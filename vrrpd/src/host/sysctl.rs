@@ -46,7 +46,7 @@ impl Saved {
     pub fn set(&mut self, path: PathBuf, value: &str) -> Result<(), Error> {
         let old = get(&path)?;
         if old != value {
-            crate::host::record(crate::host::Change::Sysctl {
+            super::record(super::Change::Sysctl {
                 path: path.clone(),
                 was: old.clone(),
             });
@@ -60,7 +60,7 @@ impl Saved {
     pub fn restore(&mut self) {
         for (path, was) in self.0.drain(..).rev() {
             match set(&path, &was) {
-                Ok(()) => crate::host::undone(&crate::host::Change::Sysctl { path, was }),
+                Ok(()) => super::undone(&super::Change::Sysctl { path, was }),
                 Err(e) => warn!(error = %e, "restoring a sysctl failed"),
             }
         }

@@ -11,6 +11,8 @@
 //! keeps the first, older value (a sysctl set twice was, before us, what the first record
 //! says), so a reload that hands an interface over records nothing new.
 
+pub mod sysctl;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -55,9 +57,7 @@ impl Change {
     /// Puts the host back (synchronous, except links: see [`recover`]).
     fn undo(&self) -> Result<(), String> {
         match self {
-            Change::Sysctl { path, was } => {
-                crate::sysctl::set(path, was).map_err(|e| e.to_string())
-            }
+            Change::Sysctl { path, was } => sysctl::set(path, was).map_err(|e| e.to_string()),
             Change::Offload {
                 ifname,
                 offload,

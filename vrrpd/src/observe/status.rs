@@ -1,7 +1,7 @@
 //! What an operator sees: per-instance status and counters, written where keepalived writes
 //! them so existing habits keep working: SIGUSR1 → `/tmp/keepalived.data`, SIGUSR2 →
 //! `/tmp/keepalived.stats` (keepalived's layout), the JSON signal (`--signum=JSON`) →
-//! `/tmp/keepalived.json` in keepalived's format ([`crate::observe::keepalived_json`]) and
+//! `/tmp/keepalived.json` in keepalived's format ([`super::keepalived_json`]) and
 //! `/tmp/vrrpd.json` (checkers, balancer, mail). `$TMPDIR` moves them, as keepalived's.
 
 use std::fmt::Write;
@@ -33,8 +33,8 @@ pub use vrrp_proto::instance::Counters;
 
 /// Where `STATS_CLEAR` (`vrrpd --signum=STATS_CLEAR`) put each instance's counters back to
 /// zero, as keepalived 2.2.7 does after writing its stats file. The instances count on; every
-/// view (dumps, control socket, metrics) shows what they counted since. Kept by the running
-/// configuration: a reload starts new instances, whose counters start at zero anyway.
+/// view (dumps, control socket, metrics) shows what they counted since. An instance counts
+/// on through a reload that keeps it, so this is kept too, for the instances still there.
 #[derive(Debug, Default)]
 pub struct ClearedStats(std::collections::BTreeMap<String, Counters>);
 
@@ -45,6 +45,13 @@ impl ClearedStats {
             .iter()
             .map(|i| (i.name.clone(), i.counters.clone()))
             .collect();
+    }
+
+    /// Forgets the instances not `named` (gone with a reload: one added again later counts
+    /// from its start).
+    pub fn keep_only<'a>(&mut self, named: impl IntoIterator<Item = &'a str>) {
+        let named: std::collections::BTreeSet<&str> = named.into_iter().collect();
+        self.0.retain(|name, _| named.contains(name.as_str()));
     }
 
     /// `all` as counted since the last clear.
@@ -361,6 +368,11 @@ pub(crate) mod tests {
         other[0].name = "VI_2".into();
         cleared.apply(&mut other);
         assert_eq!(other[0].counters.adverts_received, 7);
+        // A reload that drops VI_51 forgets its clear.
+        cleared.keep_only(["VI_2"]);
+        let mut again = vec![sample()];
+        cleared.apply(&mut again);
+        assert_eq!(again[0].counters.adverts_received, 7);
     }
 
     #[test]
