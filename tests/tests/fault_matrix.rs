@@ -99,7 +99,16 @@ fn start_with_a_broken_file() {
                 r.notes[0].contains("status 2"),
                 "keepalived's CONFIG: {r:?}"
             );
-            assert!(r.notes[1].contains("vrrpd.conf:8:"), "file:line:col: {r:?}");
+            // file:line:col of the block left open, and what is wrong.
+            let (at, what) = r.notes[1].split_once(": error: ").expect("an error line");
+            let mut pos = at.rsplit(':').map(str::parse::<u32>);
+            assert!(
+                at.contains("vrrpd.conf:")
+                    && pos.next().is_some_and(|c| c.is_ok())
+                    && pos.next().is_some_and(|l| l.is_ok()),
+                "file:line:col: {r:?}"
+            );
+            assert!(what.contains("missing '}'s"), "{r:?}");
         }
     }
 }

@@ -266,3 +266,55 @@ fn descriptors_at_1_and_255_instances_are_the_same() {
     );
     assert!(ha.has_addr(vip(255).parse().unwrap()));
 }
+
+/// The smallest soft open-files limit vrrpd runs `n` instances under (all VIPs held), scanning
+/// up from 8; every limit it cannot run under must end it with a message that says descriptors
+/// ran out (never a misleading one, as `interface eth0 not found` was).
+fn smallest_limit(ha: &Host, hb: &Host, n: usize) -> u64 {
+    let conf = render("limit", n, 150, ADV, "");
+    for limit in 8..=64 {
+        let mut d = Daemon::Vrrpd.start_nofile(ha, &conf, limit).unwrap();
+        let mut exited = false;
+        let held = lab::wait_until(Duration::from_secs(30), Duration::from_millis(20), || {
+            exited = !d.is_running();
+            exited || vips_held(ha) == n
+        });
+        assert!(
+            held,
+            "limit {limit}: neither ran nor exited\n{}",
+            d.log_text()
+        );
+        if !exited {
+            wait_holder(ha, hb, n, 0, Duration::from_secs(1), &d.log_text());
+            assert!(d.terminate(Duration::from_secs(10)), "{}", d.log_text());
+            assert_eq!(vips_held(ha), 0, "VIPs left behind");
+            return limit;
+        }
+        let log = d.log_text();
+        assert!(
+            log.contains("Too many open files") || log.contains("out of file descriptors"),
+            "limit {limit}: the exit does not say descriptors ran out\n{log}"
+        );
+        assert!(
+            !log.contains("not found"),
+            "limit {limit}: misleading\n{log}"
+        );
+    }
+    panic!("{n} instances do not run under an open-files limit of 64");
+}
+
+/// A descriptor shortage is reported as one, and what vrrpd needs does not grow with its
+/// instances: 255 start under the same smallest limit as 1.
+#[test]
+fn descriptor_shortage_is_reported_and_the_need_is_independent_of_n() {
+    require_root!();
+    if !ready() {
+        return;
+    }
+    let lab = Lab::builder().build().unwrap();
+    let (ha, hb) = (lab.host("a"), lab.host("b"));
+    let one = smallest_limit(ha, hb, 1);
+    let many = smallest_limit(ha, hb, 255);
+    eprintln!("smallest soft open-files limit: {one} with 1 instance, {many} with 255");
+    assert_eq!(one, many, "the descriptors needed grow with the instances");
+}

@@ -91,13 +91,15 @@ fn pair(da: Daemon, db: Daemon) -> Pair {
 
 /// Splits the pair, lets b take over and the client follow it, then heals both directions at
 /// once in `order`; returns how long after the heal the client's entry was on a, the single
-/// Master (None: not within `limit`).
+/// Master (None: not within `limit`), or, when the heal did not land in the phase window
+/// (the other side adverted first: a loaded machine ran the two `nft` commands late), the
+/// address of the side that adverted first.
 fn split_and_heal(
     pair: &Pair,
     watch: &AdvertWatch,
     order: Order,
     limit: Duration,
-) -> Option<Duration> {
+) -> Result<Option<Duration>, IpAddr> {
     let (a, b, client) = (
         pair.lab.host("a").clone(),
         pair.lab.host("b").clone(),
@@ -167,8 +169,20 @@ fn split_and_heal(
         Order::LoserFirst => b.v4,
         Order::WinnerFirst => a.v4,
     };
-    assert_eq!(first.src, want, "{order:?}: first advert after the heal");
-    on_a.then_some(took)
+    if first.src != want {
+        return Err(first.src);
+    }
+    Ok(on_a.then_some(took))
+}
+
+/// Moves the client's entry back to a, the single Master, for the next round.
+fn client_back_to_a(pair: &Pair) {
+    let a_mac = pair.lab.host("a").mac().unwrap();
+    let client = pair.lab.host("client");
+    let _ = client.exec("ip", &["neigh", "flush", "dev", "eth0"]);
+    e2e::reach(client, pair.vip, Duration::from_secs(3)).unwrap();
+    e2e::wait_neigh(client, pair.vip, &a_mac, Duration::from_secs(3)).unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
 }
 
 /// Both orders on one pair; returns the heal times.
@@ -176,18 +190,25 @@ fn both_orders(da: Daemon, db: Daemon, limit: Duration) -> [(Order, Option<Durat
     let pair = pair(da, db);
     let watch = AdvertWatch::start(pair.lab.host("client")).unwrap();
     [Order::LoserFirst, Order::WinnerFirst].map(|order| {
-        let took = split_and_heal(&pair, &watch, order, limit);
-        eprintln!("a {da}, b {db}: {order:?}: client on the single Master after {took:?}");
-        if took.is_none() {
-            // Move the client back to a for the next round.
-            let a_mac = pair.lab.host("a").mac().unwrap();
-            let client = pair.lab.host("client");
-            let _ = client.exec("ip", &["neigh", "flush", "dev", "eth0"]);
-            e2e::reach(client, pair.vip, Duration::from_secs(3)).unwrap();
-            e2e::wait_neigh(client, pair.vip, &a_mac, Duration::from_secs(3)).unwrap();
-            std::thread::sleep(Duration::from_millis(1200));
+        // The order is the scenario's setup, not its outcome: a missed window is set up again.
+        for attempt in 1..=3 {
+            match split_and_heal(&pair, &watch, order, limit) {
+                Ok(took) => {
+                    eprintln!(
+                        "a {da}, b {db}: {order:?}: client on the single Master after {took:?}"
+                    );
+                    if took.is_none() {
+                        client_back_to_a(&pair);
+                    }
+                    return (order, took);
+                }
+                Err(first) => {
+                    eprintln!("a {da}, b {db}: {order:?} attempt {attempt}: {first} adverted first after the heal; again");
+                    client_back_to_a(&pair);
+                }
+            }
         }
-        (order, took)
+        panic!("{order:?}: the heal never landed in its phase window in 3 attempts");
     })
 }
 
