@@ -38,12 +38,24 @@ pub const DIFFERENCES: &[(&str, &str)] = &[
         "read with U+FFFD in place of the bad bytes, with a notice unless they are in a comment",
     ),
     (
-        "keepalived's quirks after a syntax error (a block keyword without `{`, an unknown block)",
-        "vrrpd reads the blocks as written, so it may flag fewer of the following lines than keepalived",
+        "keepalived's quirks after a block keyword written without its `{`",
+        "vrrpd reads the block as written, so it may flag fewer of the following lines than keepalived",
     ),
     (
-        "a block still open at the end of the file, or a `{` after a keyword that takes no block with lines after it",
-        "refused (keepalived reports it and runs): keepalived drops such a `{` and nests the following lines differently, so vrrpd cannot be sure to run the file keepalived runs. A stray `}` or a `{` with no keyword is dropped and the file runs, as keepalived does",
+        "a block still open at the end of the file",
+        "refused (keepalived reports it and runs): keepalived may have dropped a `{` and nested the following lines differently, so vrrpd cannot be sure to run the file keepalived runs. A `{` after an unknown keyword or after one that takes no block is dropped and the lines inside read where it stands, its `}` closing the block around it, as keepalived reads it; a stray `}` or a `{` with no keyword is dropped and the file runs, as keepalived does",
+    ),
+    (
+        "a line longer than 1023 bytes",
+        "read in 1023-byte pieces as keepalived reads it (the rest of the line is a line of its own), with a notice; vrrpd names the true line and column for every piece, keepalived numbers the later pieces, and every line after them, one more",
+    ),
+    (
+        "an include loop (a file including itself, directly or through a glob)",
+        "the file is read twice, so what it defines is reported as already defined, then skipped with a notice; keepalived 2.2.7 reads it again until it runs out of file descriptors (thousands of the same reports, its VRRP process busy for seconds)",
+    ),
+    (
+        "a value in single quotes (`auth_pass 'x y'`) outside a script or notify command",
+        "read without the quotes, as one word; keepalived takes `'` as quotes only in commands and keeps them in other values (a `#` or `!` between single quotes starts a comment for both)",
     ),
     (
         "a value block written on one line (`track_interface { eth1 }`)",

@@ -1,13 +1,15 @@
 //! keepalived.conf lexer: words, quoted strings, braces and line ends, each with its position.
 //!
 //! keepalived's grammar is line based (a keyword takes the rest of its line as arguments), so
-//! line ends are tokens too. Comments (`#`, `!`) run to the end of the line outside quotes;
-//! a trailing `\` joins the next line.
+//! line ends are tokens too. Comments (`#`, `!`) run to the end of the line outside quotes.
+//! A trailing `\` joins nothing: keepalived continues only `$NAME=` definitions (the
+//! preprocessor's business) and glues the `\` of any other line to the word before it.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use super::diag::{Diagnostic, Pos};
+use super::preprocess::is_blank;
 pub use super::preprocess::Line;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,8 +60,8 @@ fn lex_impl(lines: &[Line], comments: bool) -> (Vec<Token>, Vec<Diagnostic>) {
     let mut toks = Vec::new();
     let mut diags = Vec::new();
     for (idx, l) in lines.iter().enumerate() {
-        let continued = lex_line(&l.text, &l.file, l.line, comments, &mut toks, &mut diags);
-        if !continued && idx + 1 < lines.len() {
+        lex_line(&l.text, &l.file, l.line, comments, &mut toks, &mut diags);
+        if idx + 1 < lines.len() {
             let col = u32::try_from(l.text.chars().count() + 1).unwrap_or(u32::MAX);
             toks.push(Token {
                 kind: TokenKind::Newline,
@@ -125,7 +127,7 @@ fn escape(rest: &[char]) -> (Option<char>, usize) {
     }
 }
 
-/// Lex one line; returns true when it ends with a `\` continuation.
+/// Lex one line.
 fn lex_line(
     line: &str,
     file: &Arc<Path>,
@@ -133,9 +135,19 @@ fn lex_line(
     comments: bool,
     toks: &mut Vec<Token>,
     diags: &mut Vec<Diagnostic>,
-) -> bool {
+) {
+    // keepalived's `decomment`: a `\` ending the line loses the blanks before it.
+    let glued;
+    let line = match line.strip_suffix('\\') {
+        Some(body) => {
+            glued = format!("{}\\", body.trim_end_matches(is_blank));
+            glued.as_str()
+        }
+        None => line,
+    };
     let chars: Vec<char> = line.chars().collect();
     let col = |i: usize| u32::try_from(i + 1).unwrap_or(u32::MAX);
+    let line_start = toks.len();
     let mut i = 0;
     let mut word = String::new();
     let mut word_col = 0u32;
@@ -164,11 +176,7 @@ fn lex_line(
         let c = chars[i];
         match c {
             '#' | '!' if comments => break,
-            '\\' if chars[i + 1..].iter().all(|c| c.is_whitespace()) => {
-                flush(&mut word, &mut in_word, &mut quoted, word_col, toks);
-                return true;
-            }
-            c if c.is_whitespace() => flush(&mut word, &mut in_word, &mut quoted, word_col, toks),
+            c if is_blank(c) => flush(&mut word, &mut in_word, &mut quoted, word_col, toks),
             '{' | '}' => {
                 flush(&mut word, &mut in_word, &mut quoted, word_col, toks);
                 let kind = if c == '{' {
@@ -207,15 +215,17 @@ fn lex_line(
                     i += 1;
                 }
                 if !closed {
+                    // keepalived reports it and goes on (`-t` exit 5); a script or notify
+                    // line is then not set at all, so the whole line is dropped here.
                     diags.push(
-                        Diagnostic::error(
+                        Diagnostic::warning(
                             &Pos::new(file, line_no, col(start)),
-                            "unterminated quoted string",
+                            "Unmatched quote: the line is ignored",
                         )
                         .with_help(format!("close the string with `{c}` on the same line")),
                     );
-                    flush(&mut word, &mut in_word, &mut quoted, word_col, toks);
-                    return false;
+                    toks.truncate(line_start);
+                    return;
                 }
             }
             c => {
@@ -229,7 +239,6 @@ fn lex_line(
         i += 1;
     }
     flush(&mut word, &mut in_word, &mut quoted, word_col, toks);
-    false
 }
 
 #[cfg(test)]
@@ -294,26 +303,36 @@ mod tests {
     }
 
     #[test]
-    fn continuation() {
-        let t = lx("a b \\\n  c\nd");
+    fn trailing_backslash_is_glued_not_a_continuation() {
+        let t = lx("a b \\\n  c");
         assert_eq!(
             t,
             vec![
                 (Word, "a".into(), 1, 1),
-                (Word, "b".into(), 1, 3),
+                (Word, "b\\".into(), 1, 3),
+                (Newline, "".into(), 1, 6),
                 (Word, "c".into(), 2, 3),
                 (Newline, "".into(), 2, 4),
-                (Word, "d".into(), 3, 1),
-                (Newline, "".into(), 3, 2),
             ]
         );
     }
 
     #[test]
+    fn only_keepalived_white_space_separates_words() {
+        let t = lx("priority\u{a0}100\u{3000}x\ty");
+        let words: Vec<&str> = t.iter().map(|t| t.1.as_str()).collect();
+        assert_eq!(words, ["priority\u{a0}100\u{3000}x", "y", ""]);
+    }
+
+    #[test]
     fn unterminated_quote_is_reported() {
         let f: Arc<Path> = Arc::from(Path::new("t.conf"));
-        let (_, d) = lex("a \"oops\nb", &f);
+        let (t, d) = lex("a \"oops\nb", &f);
         assert_eq!(d.len(), 1);
         assert_eq!((d[0].line, d[0].col), (1, 3));
+        // keepalived logs it and runs: the line is dropped, the next one read.
+        assert!(!d[0].is_error());
+        let words: Vec<&str> = t.iter().map(|t| t.text.as_str()).collect();
+        assert_eq!(words, ["", "b", ""]);
     }
 }

@@ -104,6 +104,61 @@ fn decode(bytes: &[u8]) -> (String, Vec<u32>) {
     }
 }
 
+/// keepalived's line buffer: `fgets` into 1024 bytes, so a longer line is read in pieces of
+/// 1023, each a line of its own (comments and quotes end with the piece).
+const LINE_BUF: usize = 1023;
+
+/// keepalived's white space (`WHITE_SPACE_STR`): no other character separates words, so a
+/// non-breaking or ideographic space pasted from a web page is part of a word, as it is for
+/// keepalived.
+pub fn is_blank(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0b' | '\x0c')
+}
+
+/// The lines keepalived reads from `text`, each with its line number: a line end is `\n`
+/// (a `\r` before it is dropped); a NUL ends the line (keepalived reads it as a C string);
+/// a line longer than [`LINE_BUF`] bytes is read as several, the later pieces padded with
+/// spaces so that columns still match the file.
+fn reads(text: &str, file: &Arc<Path>, diags: &mut Diags) -> Vec<(u32, String)> {
+    let mut out = Vec::new();
+    for (i, line) in text.split('\n').enumerate() {
+        let no = u32::try_from(i + 1).unwrap_or(u32::MAX);
+        let mut rest = line;
+        let mut before = 0usize;
+        loop {
+            let mut cut = rest.len().min(LINE_BUF);
+            while !rest.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            let (piece, next) = rest.split_at(cut);
+            let mut piece = piece.trim_end_matches('\r');
+            if let Some(nul) = piece.find('\0') {
+                let col = u32::try_from(before + piece[..nul].chars().count() + 1).unwrap_or(1);
+                diags.push(Diagnostic::notice(
+                    &Pos::new(file, no, col),
+                    "a NUL byte: keepalived ends the line here and ignores the rest of it",
+                ));
+                piece = &piece[..nul];
+            }
+            out.push((no, format!("{}{piece}", " ".repeat(before))));
+            if next.is_empty() {
+                break;
+            }
+            before += rest[..cut].chars().count();
+            let col = u32::try_from(before + 1).unwrap_or(1);
+            diags.push(Diagnostic::notice(
+                &Pos::new(file, no, col),
+                format!(
+                    "this line is longer than {LINE_BUF} bytes: keepalived reads it from here as a \
+                     new line (and numbers the lines after it one more than they are)"
+                ),
+            ));
+            rest = next;
+        }
+    }
+    out
+}
+
 struct Pre<'o, 'h> {
     opts: &'o Options<'h>,
     params: HashMap<String, Vec<String>>,
@@ -134,12 +189,12 @@ impl<'o, 'h> Pre<'o, 'h> {
                 .unwrap_or(Path::new("."))
                 .to_path_buf(),
         );
-        let lines: Vec<&str> = text.split('\n').collect();
+        let lines = reads(&text, &file, diags);
         let mut i = 0;
         while i < lines.len() {
-            let no = u32::try_from(i + 1).unwrap_or(u32::MAX);
+            let (no, ref line) = lines[i];
             let pos = Pos::new(&file, no, 1);
-            let raw = strip_comment(lines[i].strip_suffix('\r').unwrap_or(lines[i]));
+            let raw = strip_comment(line);
             i += 1;
             if raw.contains('\u{fffd}') && not_utf8.contains(&no) {
                 diags.push(Diagnostic::notice(
@@ -148,13 +203,13 @@ impl<'o, 'h> Pre<'o, 'h> {
                 ));
             }
             // A multi-line definition: `$NAME= \` then lines ending in `\`.
-            if let Some((name, rest)) = definition(raw.trim_start()) {
-                if rest.trim() == "\\" {
+            if let Some((name, rest)) = definition(raw.trim_start_matches(is_blank)) {
+                if rest.trim_matches(is_blank) == "\\" {
                     let mut value = Vec::new();
                     while i < lines.len() {
-                        let l = strip_comment(lines[i].strip_suffix('\r').unwrap_or(lines[i]));
+                        let l = strip_comment(&lines[i].1);
                         i += 1;
-                        match l.trim_end().strip_suffix('\\') {
+                        match l.trim_end_matches(is_blank).strip_suffix('\\') {
                             Some(body) => value.push(body.to_string()),
                             None => {
                                 value.push(l.to_string());
@@ -162,7 +217,7 @@ impl<'o, 'h> Pre<'o, 'h> {
                             }
                         }
                     }
-                    value.retain(|l| !l.trim().is_empty());
+                    value.retain(|l| !l.trim_matches(is_blank).is_empty());
                     self.params.insert(name.to_string(), value);
                     continue;
                 }
@@ -190,17 +245,17 @@ impl<'o, 'h> Pre<'o, 'h> {
             ));
             return;
         }
-        let mut t = text.trim_start();
+        let mut t = text.trim_start_matches(is_blank);
         if let Some(rest) = t.strip_prefix('@') {
             let (neg, rest) = match rest.strip_prefix('^') {
                 Some(r) => (true, r),
                 None => (false, rest),
             };
-            let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+            let end = rest.find([' ', '\t']).unwrap_or(rest.len());
             if (rest[..end] == self.opts.config_id) == neg {
                 return;
             }
-            t = rest[end..].trim_start();
+            t = rest[end..].trim_start_matches(is_blank);
         }
         if let Some((name, value)) = definition(t) {
             self.params
@@ -249,7 +304,7 @@ impl<'o, 'h> Pre<'o, 'h> {
                 return;
             }
         }
-        let mut words = t.split_whitespace();
+        let mut words = t.split(is_blank).filter(|w| !w.is_empty());
         if words.next() == Some("include") {
             let pats: Vec<String> = words.map(|w| w.trim_matches('"').to_string()).collect();
             if pats.is_empty() {
@@ -267,7 +322,7 @@ impl<'o, 'h> Pre<'o, 'h> {
             }
             return;
         }
-        if !t.trim().is_empty() {
+        if !t.trim_matches(is_blank).is_empty() {
             // Blank out a stripped `@ID` prefix so columns still match the source.
             let pad = " ".repeat(text.chars().count() - t.chars().count());
             self.out.push(Line {
@@ -391,10 +446,17 @@ impl<'o, 'h> Pre<'o, 'h> {
         }
         for m in found {
             let canon = self.opts.host.canonical(&m);
-            if self.stack.contains(&canon) {
-                diags.push(Diagnostic::error(
+            // keepalived reads a file that includes itself again and again until it runs
+            // out of file descriptors, then skips it (`-t` does not count that): what the
+            // file defines is then reported as already defined. Reading it a second time
+            // gives the same reports; a third adds nothing.
+            if self.stack.iter().filter(|c| **c == canon).count() >= 2 {
+                diags.push(Diagnostic::notice(
                     pos,
-                    format!("include loop: `{}` is already being read", m.display()),
+                    format!(
+                        "include loop: `{}` is already being read (twice); skipped",
+                        m.display()
+                    ),
                 ));
                 continue;
             }
@@ -413,24 +475,36 @@ impl<'o, 'h> Pre<'o, 'h> {
     }
 }
 
-/// Remove a `#` or `!` comment that is not inside quotes.
+/// Remove a `#` or `!` comment as keepalived's `decomment` does: only a `"` string protects
+/// one (a `'` does not: keepalived cuts `'a#b'` at the `#`), a `\` keeps the character after
+/// it, and outside a string `\#` and `\!` are a plain `#` and `!`.
 pub fn strip_comment(line: &str) -> String {
-    let mut quote = None;
-    let mut esc = false;
-    for (i, c) in line.char_indices() {
-        if esc {
-            esc = false;
-            continue;
-        }
-        match (quote, c) {
-            (Some(_), '\\') => esc = true,
-            (Some(q), c) if c == q => quote = None,
-            (None, '"' | '\'') => quote = Some(c),
-            (None, '#' | '!') => return line[..i].to_string(),
+    let mut out = String::with_capacity(line.len());
+    let mut quote = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => quote = !quote,
+            '\\' => match chars.peek() {
+                Some(&n @ ('#' | '!')) if !quote => {
+                    out.push(n);
+                    chars.next();
+                    continue;
+                }
+                Some(&n) => {
+                    out.push(c);
+                    out.push(n);
+                    chars.next();
+                    continue;
+                }
+                None => {}
+            },
+            '#' | '!' if !quote => return out,
             _ => {}
         }
+        out.push(c);
     }
-    line.to_string()
+    out
 }
 
 /// `$NAME=VALUE` → (NAME, VALUE).
@@ -743,6 +817,8 @@ mod tests {
     #[test]
     fn comments_respect_quotes() {
         assert_eq!(strip_comment("a \"x # y\" # z"), "a \"x # y\" ");
-        assert_eq!(strip_comment("a 'b!c'! d"), "a 'b!c'");
+        assert_eq!(strip_comment("a 'b!c'! d"), "a 'b");
+        assert_eq!(strip_comment(r"pass a\#b # c"), "pass a#b ");
+        assert_eq!(strip_comment(r#"x "a\"b # c" # d"#), r#"x "a\"b # c" "#);
     }
 }

@@ -60,6 +60,21 @@ pub struct Cx<'h> {
     /// The `bfd_instance` names the file defines: vrrpd has no BFD, but keepalived checks
     /// what refers to one ([`bfd_refs`]).
     pub bfd_instances: Vec<String>,
+    /// What the statement just dispatched leaves to the block it stands in, to be read
+    /// there next (see [`Item`]).
+    pending: Vec<Item>,
+}
+
+/// What a block reads, in order: a statement, or a `}` keepalived sees where the tree has
+/// none. keepalived knows which keywords open a block only as it reads them: the `{` after
+/// an unknown keyword (or after one that takes no block) is dropped, the lines inside are
+/// read in the block around it, and the `}` then closes *that* block, whose remaining lines
+/// are read one level up, and so on. The tree is generic, so the registry replays this.
+#[derive(Debug, Clone)]
+enum Item {
+    Stmt(Node),
+    /// A `}` (its position, when the file has it) read where no block is open for it.
+    Close(Option<Pos>),
 }
 
 impl<'h> Cx<'h> {
@@ -69,6 +84,7 @@ impl<'h> Cx<'h> {
             host,
             sides,
             bfd_instances: Vec::new(),
+            pending: Vec::new(),
         }
     }
 
@@ -231,9 +247,51 @@ pub fn dispatch_block<T>(
     node: &Node,
     cx: &mut Cx,
 ) {
-    for c in &node.children {
-        dispatch(table, ctx, target, c, cx);
+    let outer = std::mem::take(&mut cx.pending);
+    let items = node.children.iter().cloned().map(Item::Stmt).collect();
+    if let Some(rest) = read_items(table, ctx, target, items, cx) {
+        // A `}` ended this block early (keepalived's reading): the rest of its lines, then
+        // its own `}`, belong to the block around it.
+        cx.pending = rest;
+        cx.pending.push(Item::Close(node.close.clone()));
     }
+    let inner = std::mem::replace(&mut cx.pending, outer);
+    cx.pending.extend(inner);
+}
+
+/// The top level's statements, read as [`dispatch_block`] reads a block's; a `}` there is
+/// one more unknown keyword, as keepalived reports it.
+pub fn dispatch_top<T>(table: &[Keyword<T>], target: &mut T, nodes: &[Node], cx: &mut Cx) {
+    let items = nodes.iter().cloned().map(Item::Stmt).collect();
+    let _ = read_items(table, TOP_LEVEL, target, items, cx);
+}
+
+/// Read `items` in the block `ctx`; `Some(rest)` when a `}` ends the block before them.
+fn read_items<T>(
+    table: &[Keyword<T>],
+    ctx: &str,
+    target: &mut T,
+    items: Vec<Item>,
+    cx: &mut Cx,
+) -> Option<Vec<Item>> {
+    let mut queue: std::collections::VecDeque<Item> = items.into();
+    while let Some(item) = queue.pop_front() {
+        match item {
+            Item::Stmt(c) => {
+                dispatch(table, ctx, target, &c, cx);
+                for i in std::mem::take(&mut cx.pending).into_iter().rev() {
+                    queue.push_front(i);
+                }
+            }
+            Item::Close(pos) if ctx == TOP_LEVEL => {
+                if let Some(pos) = pos {
+                    cx.push(Diagnostic::warning(&pos, "Unknown keyword '}'"));
+                }
+            }
+            Item::Close(_) => return Some(queue.into()),
+        }
+    }
+    None
 }
 
 /// [`dispatch_block`] for a block that is itself not supported: its rows' values are still
@@ -265,7 +323,7 @@ pub fn dispatch<T>(table: &[Keyword<T>], ctx: &str, target: &mut T, node: &Node,
         }
         diags.push(d);
         if let Some(open) = &node.block {
-            unknown_block(table, ctx, target, node, open, cx);
+            stray_block(node, open, cx);
         }
         return;
     };
@@ -289,27 +347,14 @@ pub fn dispatch<T>(table: &[Keyword<T>], ctx: &str, target: &mut T, node: &Node,
     apply(&k.arg, target, node, cx);
 }
 
-/// The block of an unknown keyword, read as keepalived reads it: the `{` is unexpected, the
-/// lines inside belong to the block around it (known keywords there apply to it, unknown ones
-/// are reported), and at the top level the `}` is one more unknown keyword. (Inside a block,
-/// keepalived takes that `}` as the end of the enclosing block; vrrpd does not follow it there.)
-fn unknown_block<T>(
-    table: &[Keyword<T>],
-    ctx: &str,
-    target: &mut T,
-    node: &Node,
-    open: &Pos,
-    cx: &mut Cx,
-) {
+/// The block of a keyword that takes none (unknown, or a plain value), read as keepalived
+/// reads it: the `{` is unexpected, the lines inside are read in the block around it, and its
+/// `}` closes that block (at the top level, it is one more unknown keyword).
+fn stray_block(node: &Node, open: &Pos, cx: &mut Cx) {
     cx.push(Diagnostic::warning(open, "Unexpected '{' - ignoring"));
-    for c in &node.children {
-        dispatch(table, ctx, target, c, cx);
-    }
-    if ctx == TOP_LEVEL {
-        if let Some(close) = &node.close {
-            cx.push(Diagnostic::warning(close, "Unknown keyword '}'"));
-        }
-    }
+    let mut items: Vec<Item> = node.children.iter().cloned().map(Item::Stmt).collect();
+    items.push(Item::Close(node.close.clone()));
+    cx.pending.splice(0..0, items);
 }
 
 /// The name [`dispatch`] gets for the top level.
@@ -337,27 +382,18 @@ pub fn bad_value(pos: &Pos, diags: &mut Diags, msg: impl Into<String>) {
 }
 
 fn apply<T>(arg: &Arg<T>, target: &mut T, node: &Node, cx: &mut Cx) {
-    let diags = &mut cx.diags;
-    if !matches!(arg, Arg::Block(..) | Arg::Custom(..) | Arg::Skip) {
+    // A `Custom` row takes a block when its syntax shows one.
+    let takes_block = match arg {
+        Arg::Block(..) | Arg::Skip => true,
+        Arg::Custom(syntax, _) => syntax.contains('{'),
+        _ => false,
+    };
+    if !takes_block {
         if let Some(b) = &node.block {
-            let msg = format!(
-                "`{}` does not take a block; the block is skipped",
-                node.name()
-            );
-            // keepalived drops such a `{` and reads the lines after it in the enclosing
-            // block, so the `}` that follows closes that block instead. The tree here has
-            // given those lines to this keyword: running them would lose them (a VIP list,
-            // the rest of the instance), so the file is refused instead.
-            diags.push(if node.children.is_empty() {
-                Diagnostic::warning(b, msg)
-            } else {
-                Diagnostic::error(b, msg).with_help(
-                    "keepalived ignores this `{` and reads the lines after it where it stands; \
-                     remove the `{` and its `}`",
-                )
-            });
+            stray_block(node, b, cx);
         }
     }
+    let diags = &mut cx.diags;
     let first = node.args.first();
     let needs_value = matches!(
         arg,

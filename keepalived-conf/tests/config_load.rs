@@ -228,12 +228,28 @@ fn include_with_glob_and_loop_detection() {
     );
 
     std::fs::write(d.join("conf.d/b.conf"), "vrrp_instance B { interface e\nvirtual_router_id 2\nvirtual_ipaddress { 192.0.2.2 } }\ninclude ../main.conf\n").unwrap();
-    let Err(diags) = load(&d.join("main.conf"), &LoadOptions::default()) else {
-        panic!("loop")
-    };
-    assert_eq!(diags.len(), 1, "{diags:?}");
-    assert!(diags[0].message.contains("include loop"));
-    assert_eq!((diags[0].line, diags[0].col), (4, 9));
+    // keepalived reads the loop until it runs out of file descriptors and runs what it
+    // read first: everything defined again is reported where it stands, and skipped.
+    let (cfg, diags) = load(&d.join("main.conf"), &LoadOptions::default())
+        .expect("an include loop is logged, not refused");
+    let names: Vec<&str> = cfg.instances.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(names, vec!["A", "B"]);
+    let looped = diags
+        .iter()
+        .find(|d| d.message.contains("include loop"))
+        .expect("loop reported");
+    assert_eq!((looped.line, looped.col), (4, 9));
+    assert!(!looped.keepalived_flags() && !looped.is_error());
+    let again = diags
+        .iter()
+        .find(|d| d.message == "vrrp instance A already defined")
+        .expect("{diags:?}");
+    assert!(
+        again.file.ends_with("conf.d/a.conf"),
+        "{}",
+        again.file.display()
+    );
+    assert!(again.keepalived_flags() && !again.is_error());
 
     std::fs::write(
         d.join("conf.d/b.conf"),
@@ -638,4 +654,67 @@ fn empty_notification_email_is_reported_on_its_closing_brace() {
         .map(|d| d.line)
         .collect();
     assert_eq!(lines, [3, 6]);
+}
+
+/// Lines of the diagnostics keepalived's `-t` would count, with their messages.
+fn flagged(d: &[keepalived_conf::Diagnostic]) -> Vec<(u32, String)> {
+    d.iter()
+        .filter(|d| d.keepalived_flags() && !d.message.contains("No VIP specified"))
+        .map(|d| (d.line, d.message.clone()))
+        .collect()
+}
+
+#[test]
+fn unknown_block_in_an_instance_ends_the_instance_as_keepalived_reads_it() {
+    // keepalived drops the `{` of the unknown keyword, reads `foo 1` in the instance, and its
+    // `}` closes the instance: priority and the VIP block are then read at the top level.
+    let text = "vrrp_instance V {\n interface e\n virtual_router_id 1\n extra {\n  foo 1\n }\n priority 150\n virtual_ipaddress {\n  192.0.2.1\n }\n}\nvrrp_instance W {\n interface e\n virtual_router_id 2\n priority 1 {\n }\n}\n";
+    let (cfg, d) = load_str(text, Path::new("x"));
+    let v = &cfg.instances[0];
+    assert_eq!((v.name.as_str(), v.priority), ("V", 100));
+    assert!(v.virtual_ipaddress.is_empty());
+    let lines: Vec<u32> = flagged(&d).iter().map(|f| f.0).collect();
+    // extra, its `{`, foo; priority, virtual_ipaddress, its `{`, the address, two `}`s; the
+    // `{` after a keyword that takes no block, whose `}` then closes W, leaving W's own `}`
+    // over (keepalived 2.2.7 reports exactly these).
+    assert_eq!(
+        lines,
+        [4, 4, 5, 7, 8, 8, 9, 10, 11, 15, 17],
+        "{:?}",
+        flagged(&d)
+    );
+    let w = &cfg.instances[1];
+    assert_eq!((w.name.as_str(), w.priority), ("W", 1));
+    assert!(d.iter().all(|d| !d.is_error()), "{d:?}");
+}
+
+#[test]
+fn duplicate_instance_is_skipped_as_keepalived_skips_it() {
+    let text = "vrrp_instance V {\n interface e\n virtual_router_id 1\n}\nvrrp_instance V {\n interface e\n virtual_router_id 2\n}\n";
+    let (cfg, d) = load_str(text, Path::new("x"));
+    assert_eq!(cfg.instances.len(), 1);
+    assert_eq!(cfg.instances[0].virtual_router_id, 1);
+    assert_eq!(
+        flagged(&d),
+        [(5, "vrrp instance V already defined".to_string())]
+    );
+}
+
+#[test]
+fn lines_are_read_as_keepalived_reads_them() {
+    // NUL ends a line; a line over 1023 bytes goes on as a new line at byte 1024 (here a
+    // comment, so the rest is read as keywords); CRLF is a line end.
+    let long = format!("# {}unknown_word 1\r\n", "x".repeat(1021));
+    let text = format!(
+        "vrrp_instance V {{\r\n interface e\r\n virtual_router_id 1\0 junk\r\n{long} priority 7\r\n}}"
+    );
+    let (cfg, d) = load_str(&text, Path::new("x"));
+    assert_eq!(cfg.instances[0].virtual_router_id, 1);
+    assert_eq!(cfg.instances[0].priority, 7);
+    let unknown = d
+        .iter()
+        .find(|d| d.message.starts_with("Unknown keyword 'unknown_word'"))
+        .expect("{d:?}");
+    assert_eq!((unknown.line, unknown.col), (4, 1024));
+    assert!(d.iter().all(|d| !d.is_error()), "{d:?}");
 }

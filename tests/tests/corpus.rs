@@ -24,7 +24,10 @@ const RUN_FOR: Duration = Duration::from_millis(2500);
 
 /// Files on which vrrpd differs from keepalived on purpose: (file, what docs/COMPATIBILITY.md
 /// says about it).
-const DIFFERENCES: &[(&str, &str)] = &[];
+const DIFFERENCES: &[(&str, &str)] = &[(
+    "63-webhook-notify-long-line.conf",
+    "a line longer than 1023 bytes",
+)];
 
 /// The corpus directory: `VRRPD_CORPUS_DIR` names another one (a field sample kept out of
 /// the tree) to check it the same way.
@@ -154,15 +157,32 @@ fn config_test(host: &Host, d: Daemon, file: &Path) -> (i32, String) {
 /// Lines keepalived names as `(FILE: Line N)`, and as `(Line N)`: keepalived leaves the file
 /// name out while it reads a configuration that is one file (its first pass over
 /// `global_defs` reports that way), so those are `file`'s lines when it includes nothing.
+/// A `(Line N)` message that keepalived repeats as `(FILE: Line M)` counts once, at M: the
+/// first pass counts a line only when it ends in a newline (so a last line without one, or
+/// the first 1023 bytes of a longer line, get the number of the line before), the later
+/// passes read keepalived's own copy of the file, where every line has its newline.
 fn keepalived_lines(out: &str, file: &Path, text: &str) -> BTreeSet<u32> {
     let tag = format!("({}: Line ", file.display());
     let one_file = !text.lines().any(|l| l.trim_start().starts_with("include"));
-    out.lines()
+    // (line, message) for every report that names a line.
+    let named: Vec<(bool, u32, &str)> = out
+        .lines()
         .filter_map(|l| {
-            l.split_once(&tag)
-                .or_else(|| l.split_once("(Line ").filter(|_| one_file))
+            l.split_once(&tag).map(|(_, r)| (true, r)).or_else(|| {
+                l.split_once("(Line ")
+                    .filter(|_| one_file)
+                    .map(|(_, r)| (false, r))
+            })
         })
-        .filter_map(|(_, r)| r.split(')').next()?.parse().ok())
+        .filter_map(|(with_file, r)| {
+            let (n, msg) = r.split_once(')')?;
+            Some((with_file, n.parse().ok()?, msg.trim()))
+        })
+        .collect();
+    named
+        .iter()
+        .filter(|(with_file, _, msg)| *with_file || !named.iter().any(|(f, _, m)| *f && m == msg))
+        .map(|(_, n, _)| *n)
         .collect()
 }
 
@@ -289,7 +309,10 @@ fn corpus_runs_as_keepalived_runs_it() {
         return;
     }
     let files = corpus();
-    assert!(files.len() >= 40, "only {} corpus files", files.len());
+    // The issue asks for at least 40 files in the tree; a field sample may be smaller.
+    if std::env::var_os("VRRPD_CORPUS_DIR").is_none() {
+        assert!(files.len() >= 40, "only {} corpus files", files.len());
+    }
     let table = keepalived_conf::compat::table();
     for (f, doc) in DIFFERENCES {
         assert!(

@@ -20,7 +20,7 @@ use super::diag::{Diagnostic, Pos, Spanned};
 use super::iproute;
 use super::model::{Config, GarpGroup, Route, Rule, TrackFile, TrackProcess};
 use super::model::{VirtualAddress, VirtualServer};
-use super::registry::{dispatch, dispatch_block, kw, ok, skip, Arg, Context, Cx, Keyword, Status};
+use super::registry::{dispatch_block, kw, ok, skip, Arg, Context, Cx, Keyword, Status};
 use super::tree::Node;
 
 /// Everything read so far.
@@ -62,9 +62,7 @@ pub fn build(nodes: &[Node], cx: &mut Cx) -> Config {
         .filter(|n| n.name() == "bfd_instance")
         .filter_map(|n| Some(n.args.first()?.text.clone()))
         .collect();
-    for n in nodes {
-        dispatch(TOP, crate::registry::TOP_LEVEL, &mut draft, n, cx);
-    }
+    crate::registry::dispatch_top(TOP, &mut draft, nodes, cx);
     draft.resolve(cx)
 }
 
@@ -188,10 +186,14 @@ fn top_instance(d: &mut Draft, n: &Node, cx: &mut Cx) {
     }
     let Some(name) = name_arg(n, cx) else { return };
     if !d.instance_names.insert(name.value.clone()) {
-        cx.push(Diagnostic::error(
-            &name.pos,
-            format!("duplicate vrrp_instance `{}`", name.value),
-        ));
+        // keepalived reports it, skips the block and runs the first one.
+        cx.push(
+            Diagnostic::warning(
+                &name.pos,
+                format!("vrrp instance {} already defined", name.value),
+            )
+            .with_help("this block is skipped; rename it if both are meant"),
+        );
         return;
     }
     let mut inst = instance::InstDraft::new(name, n.pos());
