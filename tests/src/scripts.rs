@@ -37,6 +37,21 @@ impl ScriptDir {
         Ok(p)
     }
 
+    /// A copy of `/bin/sleep` named `tp<tag><pid><nanos>`, for `vrrp_track_process` tests:
+    /// process names are global across namespaces, so the name must be this run's own; the
+    /// kernel keeps 15 characters of it. Returns its path and name.
+    pub fn unique_sleep(&self, tag: &str) -> Result<(PathBuf, String)> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .subsec_nanos();
+        let mut name = format!("tp{tag}{}{:x}", std::process::id(), nanos);
+        name.truncate(15);
+        let path = self.path(&name);
+        std::fs::copy("/bin/sleep", &path)?;
+        Ok((path, name))
+    }
+
     /// A path inside the directory.
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.join(name)

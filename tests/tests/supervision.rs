@@ -30,7 +30,11 @@ fn record(d: &DaemonProc, component: &str) -> serde_json::Value {
 
 /// a (150, nopreempt) Master, b (100) Backup; `a` is changed by `edit`.
 fn pair(edit: impl FnOnce(&mut NodeConf)) -> lab::scenario::Pair {
-    let lab = Lab::builder().build().unwrap();
+    pair_in(Lab::builder().build().unwrap(), edit)
+}
+
+/// [`pair`] in `lab`, which may already run what a needs.
+fn pair_in(lab: Lab, edit: impl FnOnce(&mut NodeConf)) -> lab::scenario::Pair {
     let mut ca = node("a", 150, 3, 0.1, VIP4);
     ca.nopreempt = true;
     edit(&mut ca);
@@ -113,6 +117,132 @@ fn a_script_monitor_panic_is_restarted_and_a_failing_script_still_counts() {
         .contains("changing effective priority from 150 to 90"));
 }
 
+/// A `track_file` watcher that panics on a change loses that change; started again, it reads
+/// the file as it is: the value it lost (non-zero, weight 0: FAULT) still hands over.
+#[test]
+fn a_track_file_watcher_panic_is_restarted_and_reads_the_change_it_lost() {
+    require_root!();
+    if !e2e::available(&[Daemon::Vrrpd]) {
+        return;
+    }
+    let dir = lab::ScriptDir::new().unwrap();
+    let tf = dir.path("tf");
+    std::fs::write(&tf, "0\n").unwrap();
+    let mut pair = pair(|c| {
+        c.extra_top = Some(format!(
+            "vrrp_track_file tf {{\n    file {}\n    weight 0\n}}",
+            tf.display()
+        ));
+        c.extra_instance = Some("track_file {\n        tf\n    }".into());
+    });
+    pair.wait_master("a", Duration::from_secs(5)).unwrap();
+    pair.a.arm("track-file", "panic").unwrap();
+    // The point fires on this very change, before the watcher reads it.
+    std::fs::write(&tf, "1\n").unwrap();
+    wait_log(&pair.a, "track_file tf restarted", Duration::from_secs(5));
+    let r = record(&pair.a, "track_file tf");
+    assert_eq!(r["restarts"], 1, "{r}");
+    assert!(
+        r["last_failure"]
+            .as_str()
+            .is_some_and(|w| w.contains("injected fault: panic at track-file")),
+        "{r}"
+    );
+    pair.wait_master("b", Duration::from_secs(5)).unwrap();
+    let log = pair.a.log_text();
+    assert!(log.contains("track_file tf now 1"), "{log}");
+    assert!(log.contains("Entering FAULT STATE"), "{log}");
+}
+
+/// The `vrrp_track_process` watcher that panics is started again and rescans `/proc`: the
+/// tracked process dying afterwards still hands over (weight 0: FAULT).
+#[test]
+fn a_process_watcher_panic_is_restarted_and_a_process_gone_still_counts() {
+    require_root!();
+    if !e2e::available(&[Daemon::Vrrpd]) {
+        return;
+    }
+    let dir = lab::ScriptDir::new().unwrap();
+    let (prog, name) = dir.unique_sleep("s").unwrap();
+    let lab = Lab::builder().build().unwrap();
+    let tracked = lab
+        .host("a")
+        .spawn(prog.to_str().unwrap(), &["600"], None)
+        .unwrap();
+    let mut pair = pair_in(lab, |c| {
+        c.extra_top = Some(format!(
+            "vrrp_track_process p {{\n    process {name}\n    weight 0\n}}"
+        ));
+        c.extra_instance = Some("track_process {\n        p\n    }".into());
+    });
+    pair.wait_master("a", Duration::from_secs(5)).unwrap();
+    pair.a.arm("process-watcher", "panic").unwrap();
+    wait_log(
+        &pair.a,
+        "vrrp_track_process watcher restarted",
+        Duration::from_secs(5),
+    );
+    let r = record(&pair.a, "vrrp_track_process watcher");
+    assert_eq!(r["restarts"], 1, "{r}");
+    pair.wait_master("a", Duration::from_secs(1)).unwrap();
+    tracked.signal(nix::sys::signal::Signal::SIGKILL).unwrap();
+    pair.wait_master("b", Duration::from_secs(5)).unwrap();
+    let log = pair.a.log_text();
+    assert!(
+        log.contains("Quorum lost for tracked process p (0 running)"),
+        "{log}"
+    );
+}
+
+/// The rtnetlink link-event stream cannot be restarted alone (what it knew of the links is
+/// gone with it): its end makes the daemon release (priority 0, the VIP removed) and exit 70,
+/// and its supervisor starts it again, as Backup.
+#[test]
+fn a_link_monitor_panic_releases_and_the_daemon_is_restarted() {
+    require_root!();
+    if !e2e::available(&[Daemon::Vrrpd]) {
+        return;
+    }
+    let mut pair = pair(|_| {});
+    let watch = AdvertWatch::start(pair.lab.host("client")).unwrap();
+    pair.wait_master("a", Duration::from_secs(5)).unwrap();
+    let a = pair.lab.host("a").clone();
+    let old = pair.a.vrrp_pid(None, Duration::from_secs(5)).unwrap();
+    let armed = Instant::now();
+    pair.a.arm("link-monitor", "panic").unwrap();
+    // A link event in a's namespace (the pair goes with the namespace).
+    let added = a
+        .exec(
+            "ip",
+            &[
+                "link", "add", "flt0", "type", "veth", "peer", "name", "flt1",
+            ],
+        )
+        .unwrap();
+    assert!(added.status.success(), "{added:?}");
+    pair.wait_master("b", Duration::from_secs(5)).unwrap();
+    assert!(
+        watch
+            .first_after(armed, |x| x.src == a.v4 && x.priority == 0)
+            .is_some(),
+        "no priority-0 advert from a"
+    );
+    wait_log(
+        &pair.a,
+        "exited with status 70: Respawning",
+        Duration::from_secs(5),
+    );
+    let log = pair.a.log_text();
+    assert!(
+        log.contains("link monitor failed: panicked: injected fault: panic at link-monitor"),
+        "{log}"
+    );
+    pair.a.vrrp_pid(Some(old), Duration::from_secs(5)).unwrap();
+    wait_log(&pair.a, "starting as BACKUP", Duration::from_secs(5));
+    assert!(!a.has_addr(pair.vip), "{}", pair.a.log_text());
+    e2e::holds_for(&pair, "b", Duration::from_millis(500)).unwrap();
+}
+
 const BACKEND: &str = "127.0.0.1";
 const PORT: u16 = 8080;
 
@@ -130,22 +260,25 @@ fn a_health_events_panic_is_restarted_and_a_dead_server_still_leaves_the_pool() 
     checker_side_panic("health-events", "health events");
 }
 
+/// a tracks a virtual server whose one real server is [`BACKEND`]:[`PORT`] (TCP_CHECK every
+/// 0.2 s; its death costs a 100).
+fn track_backend(c: &mut NodeConf) {
+    c.extra_instance =
+        Some("track_virtual_server {\n        192.0.2.100 8080 weight -100\n    }".into());
+    c.extra_blocks = Some(format!(
+        "virtual_server 192.0.2.100 {PORT} {{\n    delay_loop 0.2\n    real_server {BACKEND} {PORT} {{\n        TCP_CHECK {{\n            connect_timeout 0.3\n            retry 0\n        }}\n    }}\n}}"
+    ));
+}
+
 /// A panic at fault `point` of the checker side's `component`, then a real server dies.
 fn checker_side_panic(point: &str, component: &str) {
     require_root!();
     if !e2e::available(&[Daemon::Vrrpd]) {
         return;
     }
-    let tracked = |c: &mut NodeConf| {
-        c.extra_instance =
-            Some("track_virtual_server {\n        192.0.2.100 8080 weight -100\n    }".into());
-        c.extra_blocks = Some(format!(
-            "virtual_server 192.0.2.100 {PORT} {{\n    delay_loop 0.2\n    real_server {BACKEND} {PORT} {{\n        TCP_CHECK {{\n            connect_timeout 0.3\n            retry 0\n        }}\n    }}\n}}"
-        ));
-    };
     let mut pair = pair(|c| {
         c.nopreempt = false;
-        tracked(c);
+        track_backend(c);
     });
     let a = pair.lab.host("a").clone();
     let mut backend = e2e::http_server(&a, BACKEND, PORT).unwrap();
@@ -279,6 +412,45 @@ fn sigterm_after_sighup_takes_effect_with_a_stalled_checker() {
     );
     assert!(!a.has_addr(vip), "{}", d.log_text());
     eprintln!("SIGTERM 1 s after SIGHUP, checker stalled: exited after {took:?}");
+}
+
+/// A checker thread stalled for good (blocked, not panicking: nothing to restart in place):
+/// after 30 s without a beat the daemon releases and exits 70, and its supervisor starts it
+/// again; the peer holds the VIP meanwhile. (This test waits those 30 s.)
+#[test]
+fn a_checker_thread_stalled_30_s_makes_the_daemon_hand_over_and_restart() {
+    require_root!();
+    if !e2e::available(&[Daemon::Vrrpd]) {
+        return;
+    }
+    // The real server serves before a starts: a is Master at once (and nopreempt).
+    let lab = Lab::builder().build().unwrap();
+    let a = lab.host("a").clone();
+    let _backend = e2e::http_server(&a, BACKEND, PORT).unwrap();
+    assert!(wait_until(
+        Duration::from_secs(5),
+        Duration::from_millis(50),
+        || e2e::serving(&a, BACKEND, PORT)
+    ));
+    let mut pair = pair_in(lab, track_backend);
+    pair.wait_master("a", Duration::from_secs(5)).unwrap();
+    let old = pair.a.vrrp_pid(None, Duration::from_secs(5)).unwrap();
+    pair.a.arm("checker-scheduler", "stall 60000").unwrap();
+    wait_log(&pair.a, "checker-scheduler stalls", Duration::from_secs(5));
+    let t0 = Instant::now();
+    pair.wait_master("b", Duration::from_secs(45)).unwrap();
+    let took = t0.elapsed();
+    wait_log(
+        &pair.a,
+        "exited with status 70: Respawning",
+        Duration::from_secs(10),
+    );
+    let log = pair.a.log_text();
+    assert!(log.contains("the checker thread has not run for"), "{log}");
+    assert!(!a.has_addr(pair.vip), "{log}");
+    pair.a.vrrp_pid(Some(old), Duration::from_secs(5)).unwrap();
+    wait_log(&pair.a, "starting as BACKUP", Duration::from_secs(5));
+    eprintln!("checker thread stalled: b Master {took:?} after the stall began");
 }
 
 /// The notify script runner and the `smtp_alert` mailer that panic on a transition are started

@@ -7,7 +7,7 @@
 //! vrrpd falls back to rescanning /proc (its log says so, and the test prints which source it
 //! used and how long the VIP took to move).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use lab::e2e::{self, addr, node, VIP4};
@@ -22,20 +22,6 @@ const ADV: f64 = 0.1;
 
 fn ready() -> bool {
     e2e::available(&[D])
-}
-
-/// A copy of `/bin/sleep` named `tp<tag><pid><nanos>`: process names are global across
-/// namespaces, so the name must be this run's own; the kernel keeps 15 characters of it.
-fn unique_sleep(dir: &ScriptDir, tag: &str) -> (PathBuf, String) {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    let mut name = format!("tp{tag}{}{:x}", std::process::id(), nanos);
-    name.truncate(15);
-    let path = dir.path(&name);
-    std::fs::copy("/bin/sleep", &path).unwrap();
-    (path, name)
 }
 
 /// Starts the tracked program on `host` (killed with its handle, also on panic).
@@ -106,7 +92,7 @@ fn killed_process_hands_vip_to_peer_and_back() {
         return;
     }
     let dir = ScriptDir::new().unwrap();
-    let (prog, name) = unique_sleep(&dir, "w");
+    let (prog, name) = dir.unique_sleep("w").unwrap();
     let lab = Lab::builder().build().unwrap();
     let ha = lab.host("a").clone();
     let mut p = run(&ha, &prog);
@@ -175,7 +161,7 @@ fn missing_process_with_weight_zero_is_fault() {
         return;
     }
     let dir = ScriptDir::new().unwrap();
-    let (prog, name) = unique_sleep(&dir, "z");
+    let (prog, name) = dir.unique_sleep("z").unwrap();
     let lab = Lab::builder().build().unwrap();
     let ha = lab.host("a").clone();
     let mut ca = node("a", 150, 3, ADV, VIP4);

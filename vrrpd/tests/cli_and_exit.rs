@@ -19,6 +19,13 @@ const CASES: &[(&str, &str)] = &[
     ("unicast_with_peers", "vrrp_instance A {\n interface eth0\n virtual_router_id 51\n unicast_src_ip 192.0.2.1\n unicast_peer {\n 192.0.2.2\n }\n virtual_ipaddress { 192.0.2.10/24 }\n}\n"),
 ];
 
+/// Files that are not UTF-8 (issue 18 item 7): one ISO-8859-1 byte in a comment, which
+/// keepalived 2.2.7 runs.
+const BYTE_CASES: &[(&str, &[u8])] = &[(
+    "latin1_comment",
+    b"# r\xe9seau du caf\xe9\nglobal_defs { router_id r1 }\nvrrp_instance A {\n state BACKUP\n interface eth0\n virtual_router_id 51\n advert_int 1\n virtual_ipaddress { 192.0.2.10/24 }\n}\n",
+)];
+
 fn code(c: &mut Command) -> i32 {
     c.stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
@@ -49,7 +56,11 @@ fn config_test_exit_codes_match_keepalived() {
         );
     }
     let mut failures = Vec::new();
-    for (name, text) in CASES {
+    let cases = CASES
+        .iter()
+        .map(|(n, t)| (n, t.as_bytes()))
+        .chain(BYTE_CASES.iter().map(|(n, t)| (n, *t)));
+    for (name, text) in cases {
         let f = dir.join(format!("{name}.conf"));
         std::fs::write(&f, text).unwrap();
         let ours = code(Command::new(vrrpd).arg("-t").arg("-f").arg(&f));
@@ -60,6 +71,7 @@ fn config_test_exit_codes_match_keepalived() {
                 | "v6_default_version"
                 | "not_implemented"
                 | "unicast_with_peers"
+                | "latin1_comment"
         );
         assert_eq!(ours, if want_ok { 0 } else { 5 }, "vrrpd -t on {name}");
         if ns_ok {

@@ -301,6 +301,35 @@ mod tests {
         std::fs::remove_dir_all(&dir).ok();
     }
 
+    /// docs/SUPERVISION.md's row for the FIFOs: a writer that panics holding a FIFO (the lock
+    /// is poisoned) leaves it usable for every later line.
+    #[test]
+    fn a_writer_panicking_with_the_fifo_leaves_it_usable() {
+        let dir = std::env::temp_dir().join(format!("vrrpd-fifo-p-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("fifo");
+        let fifo = std::sync::Arc::new(Fifo::open(&path, None).unwrap());
+        let mut reader = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&path)
+            .unwrap();
+        let held = fifo.clone();
+        let r = std::thread::spawn(move || {
+            let _f = held.file.lock().unwrap();
+            panic!("a writer fails holding the FIFO");
+        })
+        .join();
+        assert!(r.is_err());
+        assert!(fifo.file.is_poisoned());
+        fifo.write_line("INSTANCE \"VI_1\" MASTER 150\n");
+        let mut buf = String::new();
+        reader.read_to_string(&mut buf).ok(); // EAGAIN once drained
+        assert_eq!(buf, "INSTANCE \"VI_1\" MASTER 150\n");
+        fifo.unlink();
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
     #[test]
     fn a_created_fifo_goes_to_its_owner() {
         if !nix::unistd::geteuid().is_root() {

@@ -130,6 +130,8 @@ pub async fn watch(spec: FileSpec, tx: mpsc::Sender<FileEvent>) -> Result<(), Er
         {
             continue;
         }
+        // A panic here loses this change: the restarted watcher reads the file as it is.
+        fault_inject::point("track-file");
         let v = read_value(&spec.path);
         debug!(file = %spec.path.display(), value = v, "track_file read");
         if v != last {

@@ -55,6 +55,7 @@ impl LinkMonitor {
             // Keep the handle (and so the connection) alive as long as we listen.
             let _handle = handle;
             while let Some((msg, _)) = events.next().await {
+                fault_inject::point("link-monitor");
                 match msg.payload {
                     NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(m)) => {
                         update(&t, m.header.index, is_up(&m))

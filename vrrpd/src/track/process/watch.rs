@@ -125,6 +125,8 @@ impl Watcher {
                 _ = rescans.tick(), if self.conn.is_none() => self.rescan().await,
                 _ = sleep_until(deadline) => self.table.tick(Instant::now()),
             };
+            // A panic here loses these changes: the restarted watcher rescans /proc.
+            fault_inject::point("process-watcher");
             for c in changes {
                 if tx.send(c).await.is_err() {
                     return;
