@@ -718,3 +718,30 @@ fn lines_are_read_as_keepalived_reads_them() {
     assert_eq!((unknown.line, unknown.col), (4, 1024));
     assert!(d.iter().all(|d| !d.is_error()), "{d:?}");
 }
+
+#[test]
+fn a_command_is_its_first_word_as_keepalived_reads_it() {
+    // keepalived runs `/bin/sh` alone for the unquoted script (measured: it succeeds where the
+    // quoted one fails), and reads the word after an unquoted notify command as a user.
+    let text = "vrrp_script a {\n script /bin/sh -c \"exit 1\"\n}\nvrrp_script b {\n script \"/bin/sh -c 'exit 1'\"\n}\nvrrp_instance V {\n interface e\n virtual_router_id 1\n notify_master /bin/touch /tmp/x\n notify_backup \"/bin/touch /tmp/y\"\n}\n";
+    let host = keepalived_conf::host::FakeHost::new()
+        .with_interfaces(&["e"])
+        .with_programs(&["/bin/sh", "/bin/touch"]);
+    let opts = LoadOptions {
+        host: std::sync::Arc::new(host),
+        ..LoadOptions::default()
+    };
+    let (cfg, d) = keepalived_conf::load_str_with(text, Path::new("x"), &opts);
+    let cmds: Vec<&str> = cfg.scripts.iter().map(|s| s.script.as_str()).collect();
+    assert_eq!(cmds, ["/bin/sh", "/bin/sh -c 'exit 1'"]);
+    let n = &cfg.instances[0].notify;
+    assert_eq!(n.master, None, "dropped: no user `/tmp/x`");
+    assert_eq!(n.backup.as_deref(), Some("/bin/touch /tmp/y"));
+    // Both said, neither counted by `-t` (keepalived only logs them).
+    let said: Vec<(u32, bool)> = d
+        .iter()
+        .filter(|d| d.message.contains("ignor"))
+        .map(|d| (d.line, d.keepalived_flags()))
+        .collect();
+    assert_eq!(said, [(2, false), (10, false)], "{d:?}");
+}

@@ -563,7 +563,7 @@ fn script(i: &mut InstDraft, v: Spanned<String>) -> String {
 }
 
 /// How a notify script line reads in the compatibility table.
-const NOTIFY: &str = "WORDS…";
+pub(crate) const NOTIFY: &str = "\"COMMAND\" [USER [GROUP]]";
 
 /// `notify_master "…"` and its siblings: the first one written is kept, as in keepalived.
 fn notify(i: &mut InstDraft, n: &Node, cx: &mut Cx, slot: fn(&mut Notify) -> &mut Option<String>) {

@@ -278,7 +278,35 @@ pub fn notify_line(
         ));
         return None;
     }
-    Some(Spanned::new(super::registry::words(n), &first.pos))
+    // keepalived reads `COMMAND [USER [GROUP]]`: an unquoted command's first argument is
+    // taken as the user, and the script is dropped when there is no such user.
+    if let Some(user) = n.args.get(1) {
+        let help = "put the command and its arguments in double quotes";
+        if cx.host.user_exists(&user.text) == Some(false) {
+            cx.push(
+                Diagnostic::notice(
+                    &user.pos,
+                    format!(
+                        "Script user '{}' does not exist: invalid user/group for notify script {} - ignoring",
+                        user.text, first.text
+                    ),
+                )
+                .with_help(help),
+            );
+            return None;
+        }
+        cx.push(
+            Diagnostic::notice(
+                &user.pos,
+                format!(
+                    "`{}` is read as the user to run {} as (keepalived's USER [GROUP]); vrrpd runs notify scripts as the script user",
+                    user.text, first.text
+                ),
+            )
+            .with_help(help),
+        );
+    }
+    Some(Spanned::new(first.text.clone(), &first.pos))
 }
 
 /// An interface a route or rule names, where.
