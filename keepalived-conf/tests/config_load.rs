@@ -745,3 +745,30 @@ fn a_command_is_its_first_word_as_keepalived_reads_it() {
         .collect();
     assert_eq!(said, [(2, false), (10, false)], "{d:?}");
 }
+
+#[test]
+fn include_takes_the_rest_of_the_line_as_one_pattern() {
+    // keepalived globs the rest of the line as written: quotes and a second name are part
+    // of the pattern, which then matches nothing (not counted by `-t`).
+    let d = tmpdir("incpat");
+    std::fs::write(
+        d.join("a.inc"),
+        "vrrp_instance A {\n interface e\n virtual_router_id 1\n virtual_ipaddress {\n  192.0.2.1\n }\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("main.conf"),
+        "include \"a.inc\"\ninclude a.inc a.inc\ninclude   a.inc   \n",
+    )
+    .unwrap();
+    let (cfg, diags) = load(&d.join("main.conf"), &LoadOptions::default()).unwrap();
+    assert_eq!(cfg.instances.len(), 1, "only the third line includes a.inc");
+    let missing: Vec<(u32, u32)> = diags
+        .iter()
+        .filter(|d| d.message.starts_with("no file matches include"))
+        .map(|d| (d.line, d.col))
+        .collect();
+    assert_eq!(missing, [(1, 9), (2, 9)]);
+    assert!(diags.iter().all(|d| !d.keepalived_flags()), "{diags:?}");
+    let _ = std::fs::remove_dir_all(&d);
+}
