@@ -54,10 +54,6 @@ pub const DIFFERENCES: &[(&str, &str)] = &[
         "the file is read twice, so what it defines is reported as already defined, then skipped with a notice; keepalived 2.2.7 reads it again until it runs out of file descriptors (thousands of the same reports, its VRRP process busy for seconds)",
     ),
     (
-        "a notify script's `USER [GROUP]` (`notify_master /x.sh root`)",
-        "the script runs as the script user (`script_user`), with a notice; keepalived runs it as that user. As in keepalived, only a command's first word is the command (quote one with arguments): after an unquoted notify command the next word is read as the user, and the script is dropped when there is no such user",
-    ),
-    (
         "a value in single quotes (`auth_pass 'x y'`) outside a script or notify command",
         "read without the quotes, as one word; keepalived takes `'` as quotes only in commands and keeps them in other values (a `#` or `!` between single quotes starts a comment for both)",
     ),
