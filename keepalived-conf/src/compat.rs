@@ -55,7 +55,7 @@ pub const DIFFERENCES: &[(&str, &str)] = &[
     ),
     (
         "a value in single quotes (`auth_pass 'x y'`) outside a script or notify command",
-        "read without the quotes, as one word; keepalived takes `'` as quotes only in commands and keeps them in other values (a `#` or `!` between single quotes starts a comment for both)",
+        "read without the quotes, as one word; keepalived takes `'` as quotes only in commands and keeps them in other values, and splits the line at a `{` or `}` between single quotes (a `#` or `!` between single quotes starts a comment for both)",
     ),
     (
         "a value block written on one line (`track_interface { eth1 }`)",
