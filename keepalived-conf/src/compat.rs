@@ -63,7 +63,7 @@ pub const DIFFERENCES: &[(&str, &str)] = &[
     ),
     (
         "`-t` on a file with a script to run as a user other than root (`script_user`, a `vrrp_script`'s or `MISC_CHECK`'s `user`)",
-        "checked as with root (the script's file and user, exit 0, 5 or 6 as they find); keepalived 2.2.7's `-t` is ended by a SIGTERM before it reports (exit 143; measured with `nobody` and `postgres`, `/bin/true` and a missing file), while its daemon runs the file",
+        "checked as with root (the script's file and user, exit 0, 5 or 6 as they find); keepalived 2.2.7's `-t` is ended by a SIGTERM before it reports (exit 143; measured with `nobody` and `postgres`, `/bin/true` and a missing file, and a notify script's own user), while its daemon runs the file: after checking a script as its user, `check_script_secure` signals its own process when its parent is not keepalived's main process, which under `-t` (one process) is always so",
     ),
     (
         "`HTTP_GET` / `SSL_GET` without `url`",
