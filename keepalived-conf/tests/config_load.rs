@@ -723,7 +723,7 @@ fn lines_are_read_as_keepalived_reads_them() {
 fn a_command_is_its_first_word_as_keepalived_reads_it() {
     // keepalived runs `/bin/sh` alone for the unquoted script (measured: it succeeds where the
     // quoted one fails), and reads the word after an unquoted notify command as a user.
-    let text = "vrrp_script a {\n script /bin/sh -c \"exit 1\"\n}\nvrrp_script b {\n script \"/bin/sh -c 'exit 1'\"\n}\nvrrp_instance V {\n interface e\n virtual_router_id 1\n notify_master /bin/touch /tmp/x\n notify_backup \"/bin/touch /tmp/y\"\n}\n";
+    let text = "vrrp_script a {\n script /bin/sh -c \"exit 1\"\n}\nvrrp_script b {\n script \"/bin/sh -c 'exit 1'\"\n}\nvrrp_instance V {\n interface e\n virtual_router_id 1\n notify_master /bin/touch /tmp/x\n notify_backup \"/bin/touch /tmp/y\"\n notify_fault \"/bin/touch /tmp/z\" root\n}\n";
     let host = keepalived_conf::host::FakeHost::new()
         .with_interfaces(&["e"])
         .with_programs(&["/bin/sh", "/bin/touch"]);
@@ -737,6 +737,11 @@ fn a_command_is_its_first_word_as_keepalived_reads_it() {
     let n = &cfg.instances[0].notify;
     assert_eq!(n.master, None, "dropped: no user `/tmp/x`");
     assert_eq!(n.backup.as_deref(), Some("/bin/touch /tmp/y"));
+    assert_eq!(n.fault.as_deref(), Some("/bin/touch /tmp/z"));
+    assert_eq!(
+        (n.user("notify_fault"), n.user("notify_backup")),
+        (Some("root"), None)
+    );
     // Both said, neither counted by `-t` (keepalived only logs them).
     let said: Vec<(u32, bool)> = d
         .iter()

@@ -367,8 +367,16 @@ fn corpus_runs_as_keepalived_runs_it() {
     let agree_t = outcomes.iter().filter(|o| o.agree_t).count();
     let agree_p = outcomes.iter().filter(|o| o.agree_p).count();
     let k_runs = outcomes.iter().filter(|o| o.keepalived_runs).count();
+    let agree_lines = outcomes
+        .iter()
+        .filter(|o| {
+            !o.problems
+                .iter()
+                .any(|p| p.starts_with("-t: keepalived flags line"))
+        })
+        .count();
     println!(
-        "corpus: {} files; -t agrees on {agree_t}; -P keeps running where keepalived does on {agree_p} (keepalived keeps running on {k_runs})",
+        "corpus: {} files; -t agrees on {agree_t}; every line keepalived names flagged on {agree_lines}; -P keeps running where keepalived does on {agree_p} (keepalived keeps running on {k_runs})",
         outcomes.len()
     );
     // A listed difference excuses the lines keepalived names, never -t or -P disagreeing.

@@ -253,7 +253,8 @@ pub fn name_arg(node: &Node, cx: &mut Cx) -> Option<Spanned<String>> {
     None
 }
 
-/// A notify script line (`notify_master "…"`) to put in `slot`, or `None` when there is
+/// A notify script line (`notify_master "…" [USER [GROUP]]`): the command to put in `slot`
+/// and the user it runs as, or `None` when there is
 /// nothing to set. keepalived 2.2.7 keeps the first of a repeated notify keyword and reports
 /// the others ("already specified - ignoring"); a copy-pasted `notify_master` line meant as
 /// `notify_backup` must not replace the script the Master runs.
@@ -262,7 +263,7 @@ pub fn notify_line(
     owner: &str,
     n: &Node,
     cx: &mut Cx,
-) -> Option<Spanned<String>> {
+) -> Option<(Spanned<String>, Option<String>)> {
     let Some(first) = n.args.first() else {
         super::registry::missing_value(n, &mut cx.diags);
         return None;
@@ -280,8 +281,8 @@ pub fn notify_line(
     }
     // keepalived reads `COMMAND [USER [GROUP]]`: an unquoted command's first argument is
     // taken as the user, and the script is dropped when there is no such user.
-    if let Some(user) = n.args.get(1) {
-        let help = "put the command and its arguments in double quotes";
+    let user = n.args.get(1);
+    if let Some(user) = user {
         if cx.host.user_exists(&user.text) == Some(false) {
             cx.push(
                 Diagnostic::notice(
@@ -291,22 +292,20 @@ pub fn notify_line(
                         user.text, first.text
                     ),
                 )
-                .with_help(help),
+                .with_help("put the command and its arguments in double quotes"),
             );
             return None;
         }
-        cx.push(
-            Diagnostic::notice(
-                &user.pos,
-                format!(
-                    "`{}` is read as the user to run {} as (keepalived's USER [GROUP]); vrrpd runs notify scripts as the script user",
-                    user.text, first.text
-                ),
-            )
-            .with_help(help),
-        );
     }
-    Some(Spanned::new(first.text.clone(), &first.pos))
+    let user_group = user.map(|_| {
+        n.args[1..]
+            .iter()
+            .take(2)
+            .map(|a| a.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    });
+    Some((Spanned::new(first.text.clone(), &first.pos), user_group))
 }
 
 /// An interface a route or rule names, where.

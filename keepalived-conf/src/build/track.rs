@@ -305,9 +305,12 @@ impl SyncDraft {
     /// written is kept, as in keepalived.
     fn notify(&mut self, n: &Node, cx: &mut Cx, slot: fn(&mut Notify) -> &mut Option<String>) {
         let owner = format!("vrrp group {}:", self.group.name);
-        if let Some(v) = super::notify_line(slot(&mut self.group.notify), &owner, n, cx) {
+        if let Some((v, user)) = super::notify_line(slot(&mut self.group.notify), &owner, n, cx) {
             self.scripts_used.push(v.clone());
             *slot(&mut self.group.notify) = Some(v.value);
+            if let Some(u) = user {
+                self.group.notify.users.insert(n.name().to_string(), u);
+            }
         }
     }
 
