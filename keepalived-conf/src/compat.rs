@@ -43,7 +43,7 @@ pub const DIFFERENCES: &[(&str, &str)] = &[
     ),
     (
         "a block still open at the end of the file",
-        "refused (keepalived reports it and runs): keepalived may have dropped a `{` and nested the following lines differently, so vrrpd cannot be sure to run the file keepalived runs. A `{` after an unknown keyword or after one that takes no block is dropped and the lines inside read where it stands, its `}` closing the block around it, as keepalived reads it; a stray `}` or a `{` with no keyword is dropped and the file runs, as keepalived does",
+        "reported (-t fails) and closed at the end of the file, and the file runs, as keepalived 2.2.7 runs it. A `{` after an unknown keyword or after one that takes no block is dropped and the lines inside read where it stands, its `}` closing the block around it, as keepalived reads it; a stray `}` or a `{` with no keyword is dropped and the file runs, as keepalived does",
     ),
     (
         "a line longer than 1023 bytes",
@@ -55,7 +55,7 @@ pub const DIFFERENCES: &[(&str, &str)] = &[
     ),
     (
         "a value in single quotes (`auth_pass 'x y'`) outside a script or notify command",
-        "read without the quotes, as one word; keepalived takes `'` as quotes only in commands and keeps them in other values (a `#` or `!` between single quotes starts a comment for both)",
+        "read without the quotes, as one word; keepalived takes `'` as quotes only in commands and keeps them in other values, and splits the line at a `{` or `}` between single quotes (a `#` or `!` between single quotes starts a comment for both)",
     ),
     (
         "a value block written on one line (`track_interface { eth1 }`)",
@@ -63,7 +63,7 @@ pub const DIFFERENCES: &[(&str, &str)] = &[
     ),
     (
         "`-t` on a file with a script to run as a user other than root (`script_user`, a `vrrp_script`'s or `MISC_CHECK`'s `user`)",
-        "checked as with root (the script's file and user, exit 0, 5 or 6 as they find); keepalived 2.2.7's `-t` is ended by a SIGTERM before it reports (exit 143; measured with `nobody` and `postgres`, `/bin/true` and a missing file), while its daemon runs the file",
+        "checked as with root (the script's file and user, exit 0, 5 or 6 as they find); keepalived 2.2.7's `-t` is ended by a SIGTERM before it reports (exit 143; measured with `nobody` and `postgres`, `/bin/true` and a missing file, and a notify script's own user), while its daemon runs the file: after checking a script as its user, `check_script_secure` signals its own process when its parent is not keepalived's main process, which under `-t` (one process) is always so",
     ),
     (
         "`HTTP_GET` / `SSL_GET` without `url`",

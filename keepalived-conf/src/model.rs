@@ -263,6 +263,17 @@ pub struct Notify {
     /// the Master hears a lower priority.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub master_rx_lower_pri: Option<String>,
+    /// `USER [GROUP]` written after a script's command (keepalived's syntax), by the script's
+    /// keyword (`notify_master`, `notify`, …); a script without one runs as the script user.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub users: std::collections::BTreeMap<String, String>,
+}
+
+impl Notify {
+    /// The `USER [GROUP]` the script of `keyword` runs as, if the line gave one.
+    pub fn user(&self, keyword: &str) -> Option<&str> {
+        self.users.get(keyword).map(String::as_str)
+    }
 }
 
 /// `virtual_server … { … }`: the service as `lbcore` runs it, plus the health checkers as

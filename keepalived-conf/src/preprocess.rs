@@ -304,22 +304,25 @@ impl<'o, 'h> Pre<'o, 'h> {
                 return;
             }
         }
-        let mut words = t.split(is_blank).filter(|w| !w.is_empty());
-        if words.next() == Some("include") {
-            let pats: Vec<String> = words.map(|w| w.trim_matches('"').to_string()).collect();
-            if pats.is_empty() {
+        // keepalived takes the rest of the line, as written (quotes and blanks too), as one
+        // glob pattern.
+        if let Some(rest) = t
+            .strip_prefix("include")
+            .filter(|r| r.starts_with(is_blank))
+        {
+            let pat = rest.trim_matches(is_blank);
+            if pat.is_empty() {
                 diags.push(Diagnostic::error(
                     pos,
                     "`include` needs a file name or glob",
                 ));
+                return;
             }
-            for p in pats {
-                let col = text
-                    .find(p.as_str())
-                    .map_or(1, |c| text[..c].chars().count() + 1);
-                let ppos = Pos::new(&pos.file, pos.line, u32::try_from(col).unwrap_or(1));
-                self.include(&p, &ppos, diags, sources);
-            }
+            // `rest` ends `text`: the pattern starts this far into it.
+            let at = text.len() - rest.trim_start_matches(is_blank).len();
+            let col = text[..at].chars().count() + 1;
+            let ppos = Pos::new(&pos.file, pos.line, u32::try_from(col).unwrap_or(1));
+            self.include(pat, &ppos, diags, sources);
             return;
         }
         if !t.trim_matches(is_blank).is_empty() {
@@ -466,9 +469,10 @@ impl<'o, 'h> Pre<'o, 'h> {
             }
             match self.opts.host.read(&m) {
                 Ok(bytes) => self.file(&m, &bytes, diags, sources),
-                Err(e) => diags.push(Diagnostic::error(
+                // keepalived says "open problem - skipping" and goes on (`-t` too).
+                Err(e) => diags.push(Diagnostic::notice(
                     pos,
-                    format!("cannot read `{}`: {e}", m.display()),
+                    format!("cannot read `{}`: {e}; skipped", m.display()),
                 )),
             }
         }

@@ -144,8 +144,11 @@ pub enum Arg<T: 'static> {
     Ip(fn(&mut T, Spanned<IpAddr>)),
     /// One word or quoted string (the first; more are ignored).
     Word(fn(&mut T, Spanned<String>)),
-    /// Every word of the line, joined by one space (commands, `USER [GROUP]`).
+    /// Every word of the line, joined by one space (`USER [GROUP]`, a regex).
     Line(fn(&mut T, Spanned<String>)),
+    /// A command: its first word only, as keepalived takes it (a command with arguments is
+    /// written in quotes); words after it are ignored, with a notice.
+    Command(fn(&mut T, Spanned<String>)),
     /// One of these words.
     Choice(&'static [&'static str], fn(&mut T, Spanned<&'static str>)),
     /// A `{ … }` block; the handler dispatches its children over the table named here.
@@ -167,6 +170,7 @@ impl<T> Arg<T> {
             Arg::Ip(_) => "IP".into(),
             Arg::Word(_) => "WORD".into(),
             Arg::Line(_) => "WORDS…".into(),
+            Arg::Command(_) => "\"COMMAND\"".into(),
             Arg::Choice(words, _) => words.join("|"),
             Arg::Block(ctx, _) => format!("{{ {ctx} }}"),
             Arg::Custom(s, _) => (*s).into(),
@@ -397,7 +401,13 @@ fn apply<T>(arg: &Arg<T>, target: &mut T, node: &Node, cx: &mut Cx) {
     let first = node.args.first();
     let needs_value = matches!(
         arg,
-        Arg::Int(..) | Arg::Secs(..) | Arg::Ip(_) | Arg::Word(_) | Arg::Line(_) | Arg::Choice(..)
+        Arg::Int(..)
+            | Arg::Secs(..)
+            | Arg::Ip(_)
+            | Arg::Word(_)
+            | Arg::Line(_)
+            | Arg::Command(_)
+            | Arg::Choice(..)
     );
     if needs_value && first.is_none() {
         missing_value(node, diags);
@@ -467,6 +477,11 @@ fn apply<T>(arg: &Arg<T>, target: &mut T, node: &Node, cx: &mut Cx) {
             Spanned::new(first.expect("checked above").text.clone(), at),
         ),
         Arg::Line(set) => set(target, Spanned::new(words(node), at)),
+        Arg::Command(set) => {
+            let t = first.expect("checked above");
+            extra_command_words(node, diags);
+            set(target, Spanned::new(t.text.clone(), at));
+        }
         Arg::Choice(choices, set) => {
             let t = first.expect("checked above");
             match choices.iter().find(|c| **c == t.text) {
@@ -516,6 +531,23 @@ pub fn missing_block(node: &Node, diags: &mut Diags) {
         "write `{} {{` and one entry per line, then `}}`",
         node.name()
     )));
+}
+
+/// keepalived runs a command line's first word (quotes group a command with its arguments)
+/// and says nothing about the words after it: vrrpd says it, as a notice.
+pub fn extra_command_words(node: &Node, diags: &mut Diags) {
+    if let (Some(cmd), Some(extra)) = (node.args.first(), node.args.get(1)) {
+        diags.push(
+            Diagnostic::notice(
+                &extra.pos,
+                format!(
+                    "keepalived runs only `{}` here: the words after it are ignored",
+                    cmd.text
+                ),
+            )
+            .with_help("put the command and its arguments in double quotes"),
+        );
+    }
 }
 
 /// Every word of the statement after the keyword, joined by one space.

@@ -718,3 +718,62 @@ fn lines_are_read_as_keepalived_reads_them() {
     assert_eq!((unknown.line, unknown.col), (4, 1024));
     assert!(d.iter().all(|d| !d.is_error()), "{d:?}");
 }
+
+#[test]
+fn a_command_is_its_first_word_as_keepalived_reads_it() {
+    // keepalived runs `/bin/sh` alone for the unquoted script (measured: it succeeds where the
+    // quoted one fails), and reads the word after an unquoted notify command as a user.
+    let text = "vrrp_script a {\n script /bin/sh -c \"exit 1\"\n}\nvrrp_script b {\n script \"/bin/sh -c 'exit 1'\"\n}\nvrrp_instance V {\n interface e\n virtual_router_id 1\n notify_master /bin/touch /tmp/x\n notify_backup \"/bin/touch /tmp/y\"\n notify_fault \"/bin/touch /tmp/z\" root\n}\n";
+    let host = keepalived_conf::host::FakeHost::new()
+        .with_interfaces(&["e"])
+        .with_programs(&["/bin/sh", "/bin/touch"]);
+    let opts = LoadOptions {
+        host: std::sync::Arc::new(host),
+        ..LoadOptions::default()
+    };
+    let (cfg, d) = keepalived_conf::load_str_with(text, Path::new("x"), &opts);
+    let cmds: Vec<&str> = cfg.scripts.iter().map(|s| s.script.as_str()).collect();
+    assert_eq!(cmds, ["/bin/sh", "/bin/sh -c 'exit 1'"]);
+    let n = &cfg.instances[0].notify;
+    assert_eq!(n.master, None, "dropped: no user `/tmp/x`");
+    assert_eq!(n.backup.as_deref(), Some("/bin/touch /tmp/y"));
+    assert_eq!(n.fault.as_deref(), Some("/bin/touch /tmp/z"));
+    assert_eq!(
+        (n.user("notify_fault"), n.user("notify_backup")),
+        (Some("root"), None)
+    );
+    // Both said, neither counted by `-t` (keepalived only logs them).
+    let said: Vec<(u32, bool)> = d
+        .iter()
+        .filter(|d| d.message.contains("ignor"))
+        .map(|d| (d.line, d.keepalived_flags()))
+        .collect();
+    assert_eq!(said, [(2, false), (10, false)], "{d:?}");
+}
+
+#[test]
+fn include_takes_the_rest_of_the_line_as_one_pattern() {
+    // keepalived globs the rest of the line as written: quotes and a second name are part
+    // of the pattern, which then matches nothing (not counted by `-t`).
+    let d = tmpdir("incpat");
+    std::fs::write(
+        d.join("a.inc"),
+        "vrrp_instance A {\n interface e\n virtual_router_id 1\n virtual_ipaddress {\n  192.0.2.1\n }\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("main.conf"),
+        "include \"a.inc\"\ninclude a.inc a.inc\ninclude   a.inc   \n",
+    )
+    .unwrap();
+    let (cfg, diags) = load(&d.join("main.conf"), &LoadOptions::default()).unwrap();
+    assert_eq!(cfg.instances.len(), 1, "only the third line includes a.inc");
+    let missing: Vec<(u32, u32)> = diags
+        .iter()
+        .filter(|d| d.message.starts_with("no file matches include"))
+        .map(|d| (d.line, d.col))
+        .collect();
+    assert_eq!(missing, [(1, 9), (2, 9)]);
+    assert!(diags.iter().all(|d| !d.keepalived_flags()), "{diags:?}");
+    let _ = std::fs::remove_dir_all(&d);
+}

@@ -358,6 +358,7 @@ fn startup(daemon: Daemon, fault: Fault) -> Result<FaultRun> {
         [
             "ERROR",
             "error:",
+            "Unexpected '{'",
             "not found",
             "permanent error",
             "Unable",

@@ -54,6 +54,9 @@ pub struct Run {
     pub backup_cpu_s_per_min: f64,
     pub master_pss_kb: u64,
     pub backup_pss_kb: u64,
+    /// The anonymous part of the PSS (what file sharing with other processes cannot lower).
+    pub master_pss_anon_kb: u64,
+    pub backup_pss_anon_kb: u64,
     pub master_fds: usize,
     pub backup_fds: usize,
     pub reload_max_gap_ms: f64,
@@ -185,6 +188,10 @@ pub fn run_once(
         procstat::group_cpu_seconds(pb),
     );
     let (master_pss_kb, backup_pss_kb) = (procstat::group_pss_kb(pa), procstat::group_pss_kb(pb));
+    let (master_pss_anon_kb, backup_pss_anon_kb) = (
+        procstat::group_pss_anon_kb(pa),
+        procstat::group_pss_anon_kb(pb),
+    );
     let (master_fds, backup_fds) = (procstat::group_fds(pa), procstat::group_fds(pb));
 
     let (reload_max_gap_ms, reload_takeovers) =
@@ -198,6 +205,8 @@ pub fn run_once(
         backup_cpu_s_per_min: ((b1 - b0) * per_min * 100.0).round() / 100.0,
         master_pss_kb,
         backup_pss_kb,
+        master_pss_anon_kb,
+        backup_pss_anon_kb,
         master_fds,
         backup_fds,
         reload_max_gap_ms,
@@ -384,6 +393,8 @@ pub fn run(spec: &Spec, progress: &mut dyn FnMut(&str)) -> Result<serde_json::Va
                     "backup_cpu_s_per_min": stats(&b),
                     "master_pss_kb": stats(&col(|r| r.master_pss_kb as f64)),
                     "backup_pss_kb": stats(&col(|r| r.backup_pss_kb as f64)),
+                    "master_pss_anon_kb": stats(&col(|r| r.master_pss_anon_kb as f64)),
+                    "backup_pss_anon_kb": stats(&col(|r| r.backup_pss_anon_kb as f64)),
                     "master_fds": stats(&col(|r| r.master_fds as f64)),
                     "backup_fds": stats(&col(|r| r.backup_fds as f64)),
                     "first_advert_ms": stats(&col(|r| r.first_advert_ms)),

@@ -39,15 +39,30 @@ pub fn group_cpu_seconds(pgid: u32) -> f64 {
 
 /// Proportional set size of `pid` in kB (its share of shared pages).
 pub fn pss_kb(pid: u32) -> Option<u64> {
+    rollup_kb(pid, "Pss:")
+}
+
+/// The anonymous part of `pid`'s PSS in kB: its heap, stacks and copied-on-write pages, which
+/// other processes mapping the same files (the same binary or libraries) do not share.
+pub fn pss_anon_kb(pid: u32) -> Option<u64> {
+    rollup_kb(pid, "Pss_Anon:")
+}
+
+fn rollup_kb(pid: u32, field: &str) -> Option<u64> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
     text.lines()
-        .find_map(|l| l.strip_prefix("Pss:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
 }
 
 /// PSS of the whole group, kB.
 pub fn group_pss_kb(pgid: u32) -> u64 {
     group_pids(pgid).into_iter().filter_map(pss_kb).sum()
+}
+
+/// Anonymous PSS of the whole group, kB.
+pub fn group_pss_anon_kb(pgid: u32) -> u64 {
+    group_pids(pgid).into_iter().filter_map(pss_anon_kb).sum()
 }
 
 /// Open descriptors of the whole group.
@@ -70,6 +85,9 @@ mod tests {
         assert_eq!(f[0].len(), 1, "state letter: {f:?}");
         assert!(cpu_seconds(me).is_some());
         assert!(pss_kb(me).unwrap_or(1) > 0);
+        // The heap of a running test is anonymous; it is part of the whole.
+        let (all, anon) = (pss_kb(me).unwrap_or(1), pss_anon_kb(me).unwrap_or(1));
+        assert!(anon > 0 && anon <= all, "anon {anon} of {all} kB");
         let pgid = f[2].parse().unwrap();
         assert!(group_pids(pgid).contains(&me));
         assert!(group_fds(pgid) >= 3);

@@ -176,6 +176,9 @@ fn main() -> ExitCode {
         }
         return ExitCode::from(EXIT_OK);
     }
+    // The report holds the file's text and line index: the daemon (the supervisor and every
+    // child it forks) runs for months without them.
+    drop(report);
     run_daemon(cli, config, opts, warnings)
 }
 

@@ -200,7 +200,7 @@ pub static UDP_CHECK: &[Keyword<CheckDraft>] = connect_rows!(
 );
 
 pub static MISC_CHECK: &[Keyword<CheckDraft>] = timer_rows!(
-    ok("misc_path", Arg::Line(|c, v| c.misc_path = Some(v))),
+    ok("misc_path", Arg::Command(|c, v| c.misc_path = Some(v))),
     ok(
         "misc_timeout",
         Arg::Secs(0.000_001, 1e9, |c, v| c.misc.misc_timeout = Some(v.value))

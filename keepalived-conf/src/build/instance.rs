@@ -563,13 +563,16 @@ fn script(i: &mut InstDraft, v: Spanned<String>) -> String {
 }
 
 /// How a notify script line reads in the compatibility table.
-const NOTIFY: &str = "WORDS…";
+pub(crate) const NOTIFY: &str = "\"COMMAND\" [USER [GROUP]]";
 
 /// `notify_master "…"` and its siblings: the first one written is kept, as in keepalived.
 fn notify(i: &mut InstDraft, n: &Node, cx: &mut Cx, slot: fn(&mut Notify) -> &mut Option<String>) {
     let owner = format!("({})", i.name.value);
-    if let Some(v) = super::notify_line(slot(&mut i.notify), &owner, n, cx) {
+    if let Some((v, user)) = super::notify_line(slot(&mut i.notify), &owner, n, cx) {
         *slot(&mut i.notify) = Some(script(i, v));
+        if let Some(u) = user {
+            i.notify.users.insert(n.name().to_string(), u);
+        }
     }
 }
 

@@ -253,7 +253,8 @@ pub fn name_arg(node: &Node, cx: &mut Cx) -> Option<Spanned<String>> {
     None
 }
 
-/// A notify script line (`notify_master "…"`) to put in `slot`, or `None` when there is
+/// A notify script line (`notify_master "…" [USER [GROUP]]`): the command to put in `slot`
+/// and the user it runs as, or `None` when there is
 /// nothing to set. keepalived 2.2.7 keeps the first of a repeated notify keyword and reports
 /// the others ("already specified - ignoring"); a copy-pasted `notify_master` line meant as
 /// `notify_backup` must not replace the script the Master runs.
@@ -262,7 +263,7 @@ pub fn notify_line(
     owner: &str,
     n: &Node,
     cx: &mut Cx,
-) -> Option<Spanned<String>> {
+) -> Option<(Spanned<String>, Option<String>)> {
     let Some(first) = n.args.first() else {
         super::registry::missing_value(n, &mut cx.diags);
         return None;
@@ -278,7 +279,33 @@ pub fn notify_line(
         ));
         return None;
     }
-    Some(Spanned::new(super::registry::words(n), &first.pos))
+    // keepalived reads `COMMAND [USER [GROUP]]`: an unquoted command's first argument is
+    // taken as the user, and the script is dropped when there is no such user.
+    let user = n.args.get(1);
+    if let Some(user) = user {
+        if cx.host.user_exists(&user.text) == Some(false) {
+            cx.push(
+                Diagnostic::notice(
+                    &user.pos,
+                    format!(
+                        "Script user '{}' does not exist: invalid user/group for notify script {} - ignoring",
+                        user.text, first.text
+                    ),
+                )
+                .with_help("put the command and its arguments in double quotes"),
+            );
+            return None;
+        }
+    }
+    let user_group = user.map(|_| {
+        n.args[1..]
+            .iter()
+            .take(2)
+            .map(|a| a.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    });
+    Some((Spanned::new(first.text.clone(), &first.pos), user_group))
 }
 
 /// An interface a route or rule names, where.

@@ -137,7 +137,7 @@ pub struct ScriptKeys {
 
 /// `vrrp_script NAME { … }`.
 pub static VRRP_SCRIPT: &[Keyword<ScriptKeys>] = &[
-    ok("script", Arg::Line(|s, v| s.script = Some(v))),
+    ok("script", Arg::Command(|s, v| s.script = Some(v))),
     ok(
         "interval",
         Arg::Secs(0.000_001, 1e9, |s, v| s.interval = Some(v.value)),
@@ -305,9 +305,12 @@ impl SyncDraft {
     /// written is kept, as in keepalived.
     fn notify(&mut self, n: &Node, cx: &mut Cx, slot: fn(&mut Notify) -> &mut Option<String>) {
         let owner = format!("vrrp group {}:", self.group.name);
-        if let Some(v) = super::notify_line(slot(&mut self.group.notify), &owner, n, cx) {
+        if let Some((v, user)) = super::notify_line(slot(&mut self.group.notify), &owner, n, cx) {
             self.scripts_used.push(v.clone());
             *slot(&mut self.group.notify) = Some(v.value);
+            if let Some(u) = user {
+                self.group.notify.users.insert(n.name().to_string(), u);
+            }
         }
     }
 
@@ -386,23 +389,33 @@ pub static SYNC_GROUP: &[Keyword<SyncDraft>] = &[
     ),
     ok(
         "notify_master",
-        Arg::Custom("WORDS…", |g, n, cx| g.notify(n, cx, |s| &mut s.master)),
+        Arg::Custom(crate::build::instance::NOTIFY, |g, n, cx| {
+            g.notify(n, cx, |s| &mut s.master)
+        }),
     ),
     ok(
         "notify_backup",
-        Arg::Custom("WORDS…", |g, n, cx| g.notify(n, cx, |s| &mut s.backup)),
+        Arg::Custom(crate::build::instance::NOTIFY, |g, n, cx| {
+            g.notify(n, cx, |s| &mut s.backup)
+        }),
     ),
     ok(
         "notify_fault",
-        Arg::Custom("WORDS…", |g, n, cx| g.notify(n, cx, |s| &mut s.fault)),
+        Arg::Custom(crate::build::instance::NOTIFY, |g, n, cx| {
+            g.notify(n, cx, |s| &mut s.fault)
+        }),
     ),
     ok(
         "notify_stop",
-        Arg::Custom("WORDS…", |g, n, cx| g.notify(n, cx, |s| &mut s.stop)),
+        Arg::Custom(crate::build::instance::NOTIFY, |g, n, cx| {
+            g.notify(n, cx, |s| &mut s.stop)
+        }),
     ),
     ok(
         "notify",
-        Arg::Custom("WORDS…", |g, n, cx| g.notify(n, cx, |s| &mut s.any)),
+        Arg::Custom(crate::build::instance::NOTIFY, |g, n, cx| {
+            g.notify(n, cx, |s| &mut s.any)
+        }),
     ),
     ok(
         "smtp_alert",

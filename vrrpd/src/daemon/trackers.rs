@@ -677,19 +677,20 @@ async fn start_interfaces(inst: &VrrpInstance, tx: &TrackTx, links: &LinkMonitor
 
 /// The notify scripts of an instance or group (those refused are left out).
 fn notify_spec(env: &ScriptEnv, kind: Kind, name: &str, n: &Notify) -> NotifySpec {
-    let cmd = |s: &Option<String>| {
+    // Each runs as the user its line names, else as the script user.
+    let cmd = |s: &Option<String>, keyword: &str| {
         s.as_deref()
-            .and_then(|t| env.command(t, None, NOTIFY_TIMEOUT))
+            .and_then(|t| env.command(t, n.user(keyword), NOTIFY_TIMEOUT))
     };
     NotifySpec {
         kind,
         name: name.to_string(),
-        master: cmd(&n.master),
-        backup: cmd(&n.backup),
-        fault: cmd(&n.fault),
-        stop: cmd(&n.stop),
-        generic: cmd(&n.any),
-        master_rx_lower_pri: cmd(&n.master_rx_lower_pri),
+        master: cmd(&n.master, "notify_master"),
+        backup: cmd(&n.backup, "notify_backup"),
+        fault: cmd(&n.fault, "notify_fault"),
+        stop: cmd(&n.stop, "notify_stop"),
+        generic: cmd(&n.any, "notify"),
+        master_rx_lower_pri: cmd(&n.master_rx_lower_pri, "notify_master_rx_lower_pri"),
         priority_changes: false,
     }
 }
@@ -795,6 +796,31 @@ mod tests {
         let env = ScriptEnv::new(&cfg);
         assert!(env.command("/bin/true", None, t).is_none());
         assert!(env.command("/bin/true", Some("root"), t).is_some());
+    }
+
+    /// `notify_master /x root`-style lines: the script runs as the user its line names
+    /// (keepalived's `COMMAND [USER [GROUP]]`), the others as the script user.
+    #[test]
+    fn notify_scripts_run_as_the_user_their_line_names() {
+        let text = "vrrp_instance V {\n interface e\n virtual_router_id 1\n \
+                    notify_master \"/bin/true m\" nobody\n notify_backup /bin/true\n}\n";
+        let (cfg, _) = keepalived_conf::load_str(text, std::path::Path::new("x"));
+        let env = ScriptEnv::new(&Config::default());
+        let spec = notify_spec(
+            &env,
+            crate::notify::Kind::Instance,
+            "V",
+            &cfg.instances[0].notify,
+        );
+        let master = spec.master.expect("notify_master runs");
+        assert_eq!(master.argv[1], "m");
+        assert_eq!(
+            master.user,
+            crate::track::script::resolve_user("nobody", None)
+        );
+        assert!(master.user.is_some(), "nobody exists on this host");
+        let backup = spec.backup.expect("notify_backup runs");
+        assert_eq!(backup.user, env.default_user());
     }
 
     #[test]

@@ -91,7 +91,7 @@ pub fn run<T>(opts: Options, first: T, mut child: impl FnMut(ChildStart, Option<
         releaser: release::Releaser::open(),
         signals,
         recipes: BTreeMap::new(),
-        buf: vec![0; wire::MAX_MESSAGE],
+        buf: Vec::new(),
         opts,
         restarts: 0,
         next_delay: Duration::ZERO,
@@ -178,6 +178,9 @@ struct Parent {
     signals: Signals,
     /// Instance name → release recipe, for the instances the child holds as Master.
     recipes: BTreeMap<String, Vec<u8>>,
+    /// The child's messages are read here; it grows to the largest one (recipes are small), so
+    /// the parent does not keep a resident [`wire::MAX_MESSAGE`] buffer, nor hand it to every
+    /// child it forks.
     buf: Vec<u8>,
     opts: Options,
     restarts: u32,
@@ -355,21 +358,33 @@ impl Parent {
     /// Reads every queued message of the child's link; true once it is closed (the child is
     /// gone).
     fn read_link(&mut self, child: &mut Running) -> bool {
+        let fd = child.link.as_raw_fd();
         loop {
+            // The next message's length first (it stays queued), then the message.
             let n = match recv(
-                child.link.as_raw_fd(),
-                &mut self.buf,
-                MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_TRUNC,
+                fd,
+                &mut [],
+                MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_PEEK | MsgFlags::MSG_TRUNC,
             ) {
                 Ok(0) => return true,
                 Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EINTR) => return false,
                 Err(_) => return true,
                 Ok(n) => n,
             };
-            if n > self.buf.len() {
+            if n > wire::MAX_MESSAGE {
+                let _ = recv(fd, &mut [], MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_TRUNC);
                 error!("supervisor: a {n}-byte message from the child is too large; ignored");
                 continue;
             }
+            if self.buf.len() < n {
+                self.buf.resize(n, 0);
+            }
+            let n = match recv(fd, &mut self.buf[..n], MsgFlags::MSG_DONTWAIT) {
+                Ok(0) => return true,
+                Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EINTR) => return false,
+                Err(_) => return true,
+                Ok(n) => n,
+            };
             match Message::decode(&self.buf[..n]) {
                 Some(Message::Master { name, recipe }) => match self.recipes.get_mut(name) {
                     Some(r) => {

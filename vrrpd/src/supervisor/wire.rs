@@ -16,7 +16,7 @@ const TAG_NOTIFY: u8 = b'N';
 const ITEM_ADVERT: u8 = b'A';
 const ITEM_NETLINK: u8 = b'L';
 
-/// The largest message either side handles (the parent's receive buffer).
+/// The largest message either side handles (the parent drops a larger one).
 pub const MAX_MESSAGE: usize = 1 << 20;
 
 /// One message from the child.
