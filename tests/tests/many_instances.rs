@@ -12,6 +12,7 @@
 //! ```
 
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use lab::instbench::{render, render_with, vip, vips_held};
@@ -64,8 +65,13 @@ fn routes_and_rules(h: &Host) -> (usize, usize) {
     )
 }
 
+/// One test of this file at a time: each runs daemons of up to 255 instances, and the advert
+/// gaps one measures must not be another's load on a 2-core machine.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
 /// The whole sequence at `n` instances (see the module's description).
 fn sequence(n: usize) {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let lab = Lab::builder().build().unwrap();
     let (ha, hb, client) = (lab.host("a"), lab.host("b"), lab.host("client"));
     // Every tenth instance of b also has a virtual route and a rule, for the stop.
@@ -245,6 +251,7 @@ fn descriptors_at_1_and_255_instances_are_the_same() {
     if !ready() {
         return;
     }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let lab = Lab::builder().build().unwrap();
     let (ha, hb) = (lab.host("a"), lab.host("b"));
     let one = Daemon::Vrrpd
@@ -311,6 +318,7 @@ fn descriptor_shortage_is_reported_and_the_need_is_independent_of_n() {
     if !ready() {
         return;
     }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let lab = Lab::builder().build().unwrap();
     let (ha, hb) = (lab.host("a"), lab.host("b"));
     let one = smallest_limit(ha, hb, 1);
