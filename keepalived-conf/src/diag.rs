@@ -91,6 +91,9 @@ impl<T> Spanned<T> {
     }
 }
 
+/// keepalived's words for a block still open at the end of the file.
+pub const UNBALANCED: &str = "There are missing '}'s or extra '{'s";
+
 /// One message about the configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {

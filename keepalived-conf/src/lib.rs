@@ -91,6 +91,15 @@ impl Report {
     pub fn exit_code(&self) -> u8 {
         exit_code(&self.diagnostics)
     }
+
+    /// Whether a block was still open at the end of the file. keepalived runs such a file, and
+    /// so does a start (there is nothing else to run), but an edit that lost a brace usually
+    /// reads as something else than meant: a reload keeps the running configuration instead.
+    pub fn unbalanced(&self) -> bool {
+        self.diagnostics
+            .iter()
+            .any(|d| d.message == diag::UNBALANCED)
+    }
 }
 
 impl std::ops::Deref for Report {

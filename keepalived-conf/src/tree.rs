@@ -60,13 +60,12 @@ impl Parser<'_> {
             // A block still open at the end of the file is closed there, as keepalived closes
             // it, and reported; a `{` keepalived reads as stray (after a keyword that takes no
             // block) is dropped later, where the keywords are known, with its lines read one
-            // level up.
+            // level up. (A reload refuses such a file: see [`crate::Report::unbalanced`].)
             let Some(t) = self.peek().cloned() else {
                 if let Some(pos) = open {
-                    diags.push(
-                        Diagnostic::warning(pos, "There are missing '}'s or extra '{'s")
-                            .with_help("add the matching `}`, or remove a `{` after a keyword that takes no block"),
-                    );
+                    diags.push(Diagnostic::warning(pos, crate::diag::UNBALANCED).with_help(
+                        "add the matching `}`, or remove a `{` after a keyword that takes no block",
+                    ));
                 }
                 return nodes;
             };

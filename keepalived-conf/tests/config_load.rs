@@ -777,3 +777,37 @@ fn include_takes_the_rest_of_the_line_as_one_pattern() {
     assert!(diags.iter().all(|d| !d.keepalived_flags()), "{diags:?}");
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// A block still open at the end of the file runs, as keepalived runs it, reported for `-t`;
+/// the report says so, for a reload to keep the running configuration instead.
+#[test]
+fn an_open_block_at_the_end_runs_and_is_marked_unbalanced() {
+    let opts = LoadOptions {
+        host: std::sync::Arc::new(keepalived_conf::FakeHost::new().with_interfaces(&["eth0"])),
+        ..LoadOptions::default()
+    };
+    let read = |text: &str| {
+        let (c, diagnostics) = keepalived_conf::load_str_with(
+            text,
+            Path::new("/etc/keepalived/keepalived.conf"),
+            &opts,
+        );
+        let report = keepalived_conf::Report {
+            diagnostics,
+            sources: Default::default(),
+        };
+        (c, report)
+    };
+    let body = "vrrp_instance VI_1 {\n  state BACKUP\n  interface eth0\n  virtual_router_id 51 {\n  priority 100\n  virtual_ipaddress {\n    192.0.2.1\n  }\n}\n";
+    let (c, report) = read(body);
+    assert_eq!(c.instances.len(), 1, "{:?}", report.diagnostics);
+    assert_eq!(
+        c.instances[0].priority, 100,
+        "the stray brace dropped, its lines read in the instance"
+    );
+    assert!(report.unbalanced(), "{:?}", report.diagnostics);
+    assert_eq!(report.exit_code(), 5, "-t fails as keepalived's");
+
+    let (_, report) = read(&body.replace("virtual_router_id 51 {", "virtual_router_id 51"));
+    assert!(!report.unbalanced(), "{:?}", report.diagnostics);
+}

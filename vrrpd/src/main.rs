@@ -363,6 +363,12 @@ fn child_main(
             if !report.is_empty() {
                 tracing::warn!("{}", report.render().trim_end());
             }
+            if report.unbalanced() {
+                return Err(
+                    "the new file's braces do not balance; keeping the running configuration"
+                        .into(),
+                );
+            }
             if c.global.reload_check_config.is_some() && report.exit_code() != 0 {
                 return Err("reload_check_config: the new configuration has errors; keeping the running one".into());
             }
