@@ -43,7 +43,7 @@ pub const DIFFERENCES: &[(&str, &str)] = &[
     ),
     (
         "a block still open at the end of the file",
-        "reported (-t fails) and closed at the end of the file, and the file runs, as keepalived 2.2.7 runs it. A `{` after an unknown keyword or after one that takes no block is dropped and the lines inside read where it stands, its `}` closing the block around it, as keepalived reads it; a stray `}` or a `{` with no keyword is dropped and the file runs, as keepalived does",
+        "reported (-t fails) and closed at the end of the file, and the file runs at start, as keepalived 2.2.7 runs it; a reload of such a file keeps the running configuration (keepalived reloads it as it reads it). A `{` after an unknown keyword or after one that takes no block is dropped and the lines inside read where it stands, its `}` closing the block around it, as keepalived reads it; a stray `}` or a `{` with no keyword is dropped and the file runs, as keepalived does",
     ),
     (
         "a line longer than 1023 bytes",
