@@ -98,10 +98,12 @@ fn instance_waits_for_its_interface_and_starts_when_it_appears() {
         make_interface(host);
     }
     for (host, daemon, d, log) in &runs {
+        // The notify script runs after the address is added: wait for both.
         assert!(
             wait_until(Duration::from_secs(10), Duration::from_millis(50), || host
-                .has_addr(vip)),
-            "{daemon} did not take the VIP: {:?}\n{}",
+                .has_addr(vip)
+                && notified(log).last().map(String::as_str) == Some("MASTER")),
+            "{daemon} did not take the VIP and notify MASTER: {:?}\n{}",
             notified(log),
             d.log_text()
         );
