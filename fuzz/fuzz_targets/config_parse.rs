@@ -3,7 +3,8 @@
 //! and model builder. The machine is a `FakeHost` (no file system, no interfaces but two, a
 //! fixed "random" sequence), so a run does no I/O and is deterministic. Beyond "no panic" it
 //! checks that every diagnostic points at a real line of the input (or line 0 for whole-file
-//! ones) and that rendering them all works.
+//! ones), that the report holds every line for their code frames, and that rendering them all
+//! (as `vrrpd -t` does) works.
 
 #![no_main]
 
@@ -33,11 +34,14 @@ fn options() -> &'static LoadOptions {
 
 fuzz_target!(|data: &[u8]| {
     let lines = data.split(|b| *b == b'\n').count() as u32;
-    let (_, diags) = keepalived_conf::load_bytes_with(data, Path::new(FILE), options());
-    for d in &diags {
+    let (_, report) = keepalived_conf::load_bytes_report(data, Path::new(FILE), options());
+    for d in report.iter() {
         assert!(d.line <= lines, "diagnostic beyond the input: {d:?}");
     }
-    let mut sources = keepalived_conf::Sources::default();
-    sources.insert(Path::new(FILE), String::from_utf8_lossy(data).into_owned());
-    let _ = sources.render(&diags);
+    // The report holds every line of the input, so each diagnostic's code frame can be shown.
+    assert!(
+        report.sources.line(Path::new(FILE), lines).is_some(),
+        "the report lacks line {lines} of the input"
+    );
+    let _ = report.render();
 });
