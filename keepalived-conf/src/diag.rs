@@ -494,7 +494,10 @@ mod tests {
         assert_eq!(s.line(Path::new("k.conf"), 0), None);
         // Tabs show as one space, the caret under the column; a whole-file message has no
         // frame; line numbers of several digits pad the gutter.
-        s.insert(Path::new("t.conf"), format!("{}\tstate\tBACKUP", "\n".repeat(11)));
+        s.insert(
+            Path::new("t.conf"),
+            format!("{}\tstate\tBACKUP", "\n".repeat(11)),
+        );
         let tab = Diagnostic::warning(&Pos::new(&Arc::from(Path::new("t.conf")), 12, 8), "w");
         let whole = Diagnostic::file_error(Path::new("t.conf"), "gone");
         assert_eq!(
@@ -544,7 +547,11 @@ mod tests {
         for (i, ca) in a.iter().enumerate() {
             let mut cur = vec![i + 1];
             for (j, cb) in b.iter().enumerate() {
-                cur.push((prev[j] + usize::from(ca != cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
+                cur.push(
+                    (prev[j] + usize::from(ca != cb))
+                        .min(prev[j + 1] + 1)
+                        .min(cur[j] + 1),
+                );
             }
             prev = cur;
         }
