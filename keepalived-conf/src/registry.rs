@@ -66,8 +66,11 @@ pub struct Cx<'h> {
     pending: Vec<Item>,
     /// The suggestion for each unknown keyword met so far, by table (its address and length)
     /// and word: a file of a thousand unknown lines (a `~SEQ` of a typo) asks for a handful.
-    suggestions: HashMap<(usize, usize), HashMap<Box<str>, Option<&'static str>>>,
+    suggestions: HashMap<(usize, usize), Suggestions>,
 }
+
+/// The suggestion (or none) for each unknown word of one keyword table.
+type Suggestions = HashMap<Box<str>, Option<&'static str>>;
 
 /// What a block reads, in order: a statement, or a `}` keepalived sees where the tree has
 /// none. keepalived knows which keywords open a block only as it reads them: the `{` after
