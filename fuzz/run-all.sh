@@ -24,12 +24,21 @@ jobs=${JOBS:-1}
 # How each target is built. keepalived-conf forbids unsafe code, so AddressSanitizer has nothing
 # to find in config_parse that a panic would not show, and its allocator, with the comparison
 # tracing, cost the parser three quarters of its speed; keywords are still learnt from the
-# memcmp hooks (slice equality). Plain coverage there (≥ 10k executions per second), ASan and
-# comparison tracing elsewhere.
+# memcmp hooks (slice equality). Plain coverage there, ASan and comparison tracing elsewhere.
 build_flags() {
     case $1 in
     config_parse) echo "-s none --no-trace-compares" ;;
     *) echo "-s address" ;;
+    esac
+}
+
+# libFuzzer options of each run. libFuzzer takes its input size bound from the largest seed;
+# config_parse's seeds are real files of up to 3.3 KB, and its time per input grows with the
+# lines it reads: 2 KB (126 of its 130 seeds whole) ran 30 % more inputs per second in a
+# 120 s comparison, with no less coverage.
+run_flags() {
+    case $1 in
+    config_parse) echo "-max_len=2048" ;;
     esac
 }
 
@@ -66,7 +75,7 @@ run_one() {
     cpu=$(mktemp)
     # shellcheck disable=SC2046
     /usr/bin/time -o "$cpu" -f "%U %S" cargo fuzz run -O $(build_flags "$t") "$t" "corpus/$t" \
-        "${seeds[@]}" -- -max_total_time="$duration" -timeout=10 -print_final_stats=1 \
+        "${seeds[@]}" -- -max_total_time="$duration" -timeout=10 -print_final_stats=1 $(run_flags "$t") \
         >"$log" 2>&1 || rc=$?
     local took=$((SECONDS - start))
     # Executions per second of CPU time: what the target does with a core of its own, whatever

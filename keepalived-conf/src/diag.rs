@@ -99,7 +99,8 @@ pub const UNBALANCED: &str = "There are missing '}'s or extra '{'s";
 pub struct Diagnostic {
     pub severity: Severity,
     pub flag: Flag,
-    pub file: PathBuf,
+    /// Shared with the [`Pos`] it came from: a message costs no copy of the path.
+    pub file: Arc<Path>,
     /// 1-based; 0 when the message is about the file as a whole.
     pub line: u32,
     pub col: u32,
@@ -112,7 +113,7 @@ impl Diagnostic {
         Self {
             severity,
             flag,
-            file: pos.file.to_path_buf(),
+            file: pos.file.clone(),
             line: pos.line,
             col: pos.col,
             message: message.into(),
@@ -179,36 +180,49 @@ impl Diagnostic {
     /// Render as `file:line:col: severity: message`, then the source line and a caret.
     /// `line` is the text of that line, when available.
     pub fn render(&self, line: Option<&str>) -> String {
-        let sev = match self.severity {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-        };
         let mut out = String::new();
-        if self.line == 0 {
-            let _ = writeln!(out, "{}: {sev}: {}", self.file.display(), self.message);
-        } else {
-            let _ = writeln!(
-                out,
-                "{}:{}:{}: {sev}: {}",
-                self.file.display(),
-                self.line,
-                self.col,
-                self.message
-            );
-            if let Some(text) = line {
-                let num = self.line.to_string();
-                let pad = " ".repeat(num.len());
-                let text = text.replace('\t', " ");
-                let caret = " ".repeat(self.col.saturating_sub(1) as usize);
-                let _ = writeln!(out, "{pad} |");
-                let _ = writeln!(out, "{num} | {text}");
-                let _ = writeln!(out, "{pad} | {caret}^");
+        self.render_into(line, &mut out);
+        out
+    }
+
+    /// [`Self::render`] appended to `out`: a file with thousands of messages renders into one
+    /// buffer, with no allocation per message and no formatting but of the numbers.
+    pub fn render_into(&self, line: Option<&str>, out: &mut String) {
+        let sev = match self.severity {
+            Severity::Error => ": error: ",
+            Severity::Warning => ": warning: ",
+        };
+        out.push_str(&self.file.to_string_lossy());
+        if self.line != 0 {
+            let _ = write!(out, ":{}:{}", self.line, self.col);
+        }
+        out.push_str(sev);
+        out.push_str(&self.message);
+        out.push('\n');
+        if let (Some(text), true) = (line, self.line != 0) {
+            let gutter = self.line.checked_ilog10().unwrap_or(0) as usize + 1;
+            let pad = |out: &mut String, n: usize| out.extend(std::iter::repeat_n(' ', n));
+            pad(out, gutter);
+            out.push_str(" |\n");
+            let _ = write!(out, "{} | ", self.line);
+            // Tabs as one space each, so that the caret's column matches.
+            for (i, part) in text.split('\t').enumerate() {
+                if i > 0 {
+                    out.push(' ');
+                }
+                out.push_str(part);
             }
+            out.push('\n');
+            pad(out, gutter);
+            out.push_str(" | ");
+            pad(out, self.col.saturating_sub(1) as usize);
+            out.push_str("^\n");
         }
         if let Some(help) = &self.help {
-            let _ = writeln!(out, "  = help: {help}");
+            out.push_str("  = help: ");
+            out.push_str(help);
+            out.push('\n');
         }
-        out
     }
 }
 
@@ -237,20 +251,36 @@ impl Sources {
 
     /// Line `line` (1-based) of `file`, without its line end.
     pub fn line(&self, file: &Path, line: u32) -> Option<&str> {
-        let s = self.files.get(file)?;
-        let i = usize::try_from(line).ok()?.checked_sub(1)?;
-        let start = *s.starts.get(i)?;
-        let end = s.starts.get(i + 1).map_or(s.text.len(), |e| e - 1);
-        let l = &s.text[start..end.max(start)];
-        Some(l.strip_suffix('\r').unwrap_or(l))
+        self.files.get(file)?.line(line)
     }
 
     /// Every diagnostic with its code frame.
     pub fn render(&self, diags: &[Diagnostic]) -> String {
-        diags
-            .iter()
-            .map(|d| d.render(self.line(&d.file, d.line)))
-            .collect()
+        let mut out = String::new();
+        // Messages come in runs from the same file: look it up once per run.
+        let mut last: Option<(&Arc<Path>, Option<&SourceText>)> = None;
+        for d in diags {
+            let text = match last {
+                Some((f, t)) if Arc::ptr_eq(f, &d.file) || *f == d.file => t,
+                _ => {
+                    let t = self.files.get(&*d.file);
+                    last = Some((&d.file, t));
+                    t
+                }
+            };
+            d.render_into(text.and_then(|t| t.line(d.line)), &mut out);
+        }
+        out
+    }
+}
+
+impl SourceText {
+    fn line(&self, line: u32) -> Option<&str> {
+        let i = usize::try_from(line).ok()?.checked_sub(1)?;
+        let start = *self.starts.get(i)?;
+        let end = self.starts.get(i + 1).map_or(self.text.len(), |e| e - 1);
+        let l = &self.text[start..end.max(start)];
+        Some(l.strip_suffix('\r').unwrap_or(l))
     }
 }
 
@@ -323,8 +353,9 @@ pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 /// stays linear in its input, and fast enough to fuzz) and no allocation per keyword.
 struct Speller<'w> {
     word: &'w str,
-    /// How many times each ASCII byte occurs in `word`, when it is short and ASCII.
-    bytes: Option<[u8; 128]>,
+    /// How many times each ASCII character occurs in `word`, and its length in characters,
+    /// when it is short: an ASCII keyword is ruled out from the counts alone, whatever `word`.
+    counts: Option<([u8; 128], usize)>,
     /// `word`'s and a candidate's characters, for the rare non-ASCII comparison.
     chars: Vec<char>,
     other: Vec<char>,
@@ -335,16 +366,20 @@ impl<'w> Speller<'w> {
     fn new(word: &'w str) -> Self {
         // (A longer word is compared by characters: a count could not hold it, and the
         // length alone rules out every keyword.)
-        let bytes = (word.is_ascii() && word.len() <= usize::from(u8::MAX)).then(|| {
+        let counts = (word.len() <= usize::from(u8::MAX)).then(|| {
             let mut n = [0u8; 128];
-            for b in word.bytes() {
-                n[usize::from(b)] += 1;
+            let mut len = 0;
+            for c in word.chars() {
+                len += 1;
+                if c.is_ascii() {
+                    n[c as usize] += 1;
+                }
             }
-            n
+            (n, len)
         });
         Speller {
             word,
-            bytes,
+            counts,
             chars: Vec::new(),
             other: Vec::new(),
             rows: Vec::new(),
@@ -353,13 +388,15 @@ impl<'w> Speller<'w> {
 
     /// The distance to `b`, or `None` as soon as it must exceed `limit`.
     fn distance_within(&mut self, b: &str, limit: usize) -> Option<usize> {
-        // Keywords are ASCII: compare bytes, no decoding.
-        if let (Some(counts), true) = (&self.bytes, b.is_ascii()) {
-            let a = self.word.as_bytes();
-            if a.len().abs_diff(b.len()) > limit || byte_bound(a, counts, b.as_bytes(), limit) {
+        // Keywords are ASCII: a count rules most of them out, then bytes are compared with
+        // no decoding when the word is ASCII too.
+        if let (Some((counts, len)), true) = (&self.counts, b.is_ascii()) {
+            if len.abs_diff(b.len()) > limit || count_bound(*len, counts, b.as_bytes(), limit) {
                 return None;
             }
-            return bounded_distance(a, b.as_bytes(), limit, &mut self.rows);
+            if self.word.is_ascii() {
+                return bounded_distance(self.word.as_bytes(), b.as_bytes(), limit, &mut self.rows);
+            }
         }
         if self.chars.is_empty() {
             self.chars.extend(self.word.chars());
@@ -382,10 +419,11 @@ impl<'w> Speller<'w> {
     }
 }
 
-/// Whether the ASCII `b` is sure to be more than `limit` edits from `a` (whose byte counts are
-/// `counts`), from the bytes alone: each byte of `b` that `a` lacks must be inserted or
-/// substituted, each of `a` that `b` lacks deleted or substituted.
-fn byte_bound(a: &[u8], counts: &[u8; 128], b: &[u8], limit: usize) -> bool {
+/// Whether the ASCII `b` is sure to be more than `limit` edits from a word of `len` characters
+/// whose ASCII characters occur `counts` times: each byte of `b` the word lacks must be
+/// inserted or substituted, each character of the word `b` lacks (a non-ASCII one always)
+/// deleted or substituted.
+fn count_bound(len: usize, counts: &[u8; 128], b: &[u8], limit: usize) -> bool {
     let mut left = *counts;
     let mut extra = 0;
     for &c in b {
@@ -399,7 +437,7 @@ fn byte_bound(a: &[u8], counts: &[u8; 128], b: &[u8], limit: usize) -> bool {
             *n -= 1;
         }
     }
-    let missing = a.len() - (b.len() - extra);
+    let missing = len - (b.len() - extra);
     missing > limit
 }
 
@@ -454,6 +492,18 @@ mod tests {
         assert_eq!(s.line(Path::new("k.conf"), 3), Some("}"));
         assert_eq!(s.line(Path::new("k.conf"), 4), None);
         assert_eq!(s.line(Path::new("k.conf"), 0), None);
+        // Tabs show as one space, the caret under the column; a whole-file message has no
+        // frame; line numbers of several digits pad the gutter.
+        s.insert(
+            Path::new("t.conf"),
+            format!("{}\tstate\tBACKUP", "\n".repeat(11)),
+        );
+        let tab = Diagnostic::warning(&Pos::new(&Arc::from(Path::new("t.conf")), 12, 8), "w");
+        let whole = Diagnostic::file_error(Path::new("t.conf"), "gone");
+        assert_eq!(
+            s.render(&[tab, whole]),
+            "t.conf:12:8: warning: w\n   |\n12 |  state BACKUP\n   |        ^\nt.conf: error: gone\n"
+        );
     }
 
     #[test]
@@ -482,5 +532,40 @@ mod tests {
         // Non-ASCII counts characters, not bytes.
         assert_eq!(edit_distance("priorité", "priority"), 1);
         assert_eq!(suggest("prîority", ["priority", "state"]), Some("priority"));
+        // A non-ASCII word against ASCII keywords: ruled out by counts, measured by chars.
+        assert_eq!(
+            suggest("scr\u{fffd}\u{fffd}t_user", ["script", "script_user"]),
+            Some("script_user")
+        );
+        assert_eq!(suggest("\u{fffd}\u{fffd}\u{fffd}", ["abc", "a"]), None);
+    }
+
+    /// The plain dynamic programme, for the bounded one to agree with.
+    fn levenshtein(a: &str, b: &str) -> usize {
+        let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+        let mut prev: Vec<usize> = (0..=b.len()).collect();
+        for (i, ca) in a.iter().enumerate() {
+            let mut cur = vec![i + 1];
+            for (j, cb) in b.iter().enumerate() {
+                cur.push(
+                    (prev[j] + usize::from(ca != cb))
+                        .min(prev[j + 1] + 1)
+                        .min(cur[j] + 1),
+                );
+            }
+            prev = cur;
+        }
+        prev[b.len()]
+    }
+
+    proptest::proptest! {
+        /// Whatever the word (ASCII or not) and the limit, the shortcuts never drop a
+        /// candidate within the limit nor report a wrong distance.
+        #[test]
+        fn bounded_distance_agrees(a in "[a-e_é\u{fffd}]{0,12}", b in "[a-e_é]{0,12}", limit in 0usize..6) {
+            let want = levenshtein(&a, &b);
+            let got = Speller::new(&a).distance_within(&b, limit);
+            proptest::prop_assert_eq!(got, (want <= limit).then_some(want));
+        }
     }
 }

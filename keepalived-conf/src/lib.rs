@@ -175,12 +175,23 @@ pub fn load_str_with(text: &str, name: &Path, opts: &LoadOptions) -> (Config, Ve
 /// The bytes of a file not read from the host, as [`load`] would read them (a line that is
 /// not UTF-8 included).
 pub fn load_bytes_with(bytes: &[u8], name: &Path, opts: &LoadOptions) -> (Config, Vec<Diagnostic>) {
+    let (config, report) = load_bytes_report(bytes, name, opts);
+    (config, report.diagnostics)
+}
+
+/// [`load_bytes_with`], with the text the diagnostics point into (as [`load`] gives it, for
+/// [`Report::render`]).
+pub fn load_bytes_report(bytes: &[u8], name: &Path, opts: &LoadOptions) -> (Config, Report) {
     let mut cx = registry::Cx::new(&*opts.host, opts.sides);
     let pre = opts.preprocess();
     let mut sources = Sources::default();
     let lines = preprocess::preprocess_bytes(bytes, name, &pre, &mut cx.diags, &mut sources);
     let config = parse_lines(&lines, &mut cx);
-    (config, cx.diags.into_vec())
+    let report = Report {
+        diagnostics: cx.diags.into_vec(),
+        sources,
+    };
+    (config, report)
 }
 
 /// Render diagnostics with code frames, reading each file once.

@@ -26,6 +26,7 @@
 //! - The setter stores the value in the block's draft; checks across keywords belong in the
 //!   draft's `resolve`, where every value is known.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -63,7 +64,13 @@ pub struct Cx<'h> {
     /// What the statement just dispatched leaves to the block it stands in, to be read
     /// there next (see [`Item`]).
     pending: Vec<Item>,
+    /// The suggestion for each unknown keyword met so far, by table (its address and length)
+    /// and word: a file of a thousand unknown lines (a `~SEQ` of a typo) asks for a handful.
+    suggestions: HashMap<(usize, usize), Suggestions>,
 }
+
+/// The suggestion (or none) for each unknown word of one keyword table.
+type Suggestions = HashMap<Box<str>, Option<&'static str>>;
 
 /// What a block reads, in order: a statement, or a `}` keepalived sees where the tree has
 /// none. keepalived knows which keywords open a block only as it reads them: the `{` after
@@ -85,7 +92,22 @@ impl<'h> Cx<'h> {
             sides,
             bfd_instances: Vec::new(),
             pending: Vec::new(),
+            suggestions: HashMap::new(),
         }
+    }
+
+    /// The keyword of `table` that `word` is a plausible typo of (see [`suggest`]).
+    fn suggest_keyword<T>(&mut self, table: &[Keyword<T>], word: &str) -> Option<&'static str> {
+        let known = self
+            .suggestions
+            .entry((table.as_ptr() as usize, table.len()))
+            .or_default();
+        if let Some(s) = known.get(word) {
+            return *s;
+        }
+        let s = suggest(word, table.iter().map(|k| k.name));
+        known.insert(word.into(), s);
+        s
     }
 
     pub fn push(&mut self, d: Diagnostic) {
@@ -315,22 +337,22 @@ pub fn dispatch_quiet<T>(
 
 /// Apply one statement through the row named by its keyword.
 pub fn dispatch<T>(table: &[Keyword<T>], ctx: &str, target: &mut T, node: &Node, cx: &mut Cx) {
-    let diags = &mut cx.diags;
     let Some(k) = table.iter().find(|k| k.name == node.name()) else {
         // keepalived logs it and goes on; so does the daemon. `-t` fails (exit 5).
         let mut d = Diagnostic::warning(
             node.pos(),
             format!("Unknown keyword '{}' in `{ctx}`; ignored", node.name()),
         );
-        if let Some(s) = suggest(node.name(), table.iter().map(|k| k.name)) {
+        if let Some(s) = cx.suggest_keyword(table, node.name()) {
             d = d.with_help(format!("did you mean `{s}`?"));
         }
-        diags.push(d);
+        cx.push(d);
         if let Some(open) = &node.block {
             stray_block(node, open, cx);
         }
         return;
     };
+    let diags = &mut cx.diags;
     match k.status {
         Status::Partial(why) => diags.push(
             Diagnostic::notice(

@@ -219,7 +219,7 @@ fn include_with_glob_and_loop_detection() {
     // An unknown keyword is logged and skipped, in the included file's own line and column.
     let (_, diags) = load(&d.join("main.conf"), &LoadOptions::default()).unwrap();
     assert_eq!(diags.len(), 1);
-    assert_eq!(diags[0].file, d.join("conf.d/b.conf"));
+    assert_eq!(*diags[0].file, *d.join("conf.d/b.conf"));
     assert_eq!((diags[0].line, diags[0].col), (4, 2));
     assert!(
         diags.render().contains("4 |  priorty 1\n"),
