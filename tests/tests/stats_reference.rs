@@ -267,7 +267,11 @@ fn stats_clear_writes_then_zeroes_the_counters_as_keepalived() {
             // A reload that fails (braces that do not balance: vrrpd keeps the running
             // configuration, keepalived would run what it read) changes no counter: they go on
             // from the cleared baseline.
-            let broken = changed.render().trim_end().trim_end_matches('}').to_string();
+            let broken = changed
+                .render()
+                .trim_end()
+                .trim_end_matches('}')
+                .to_string();
             std::fs::write(host.dir.join(format!("{d}.conf")), broken).unwrap();
             nix::sys::signal::kill(nix::unistd::Pid::from_raw(a.pid() as i32), Signal::SIGHUP)
                 .unwrap();
