@@ -251,6 +251,11 @@ impl DaemonProc {
             )));
         }
         std::fs::write(self.faults.join(point), fault)?;
+        // A point looks for its file at most every 10 ms (fault_inject::CHECK_EVERY): one
+        // passed just before the arming would skip the next pass if it came within that
+        // window (seen: a FAULT mail 9.8 ms after the MASTER one went out unfaulted). After
+        // this wait, whatever the caller does next meets an armed point.
+        std::thread::sleep(Duration::from_millis(25));
         Ok(())
     }
 

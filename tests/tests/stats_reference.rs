@@ -263,6 +263,38 @@ fn stats_clear_writes_then_zeroes_the_counters_as_keepalived() {
         );
         assert_eq!(counted("Packet Errors/TTL"), 0, "{d}: after the reload");
         assert_eq!(counted("Became master"), 0, "{d}: after the reload");
+        if d == Daemon::Vrrpd {
+            // A reload that fails (braces that do not balance: vrrpd keeps the running
+            // configuration, keepalived would run what it read) changes no counter: they go on
+            // from the cleared baseline.
+            let broken = changed
+                .render()
+                .trim_end()
+                .trim_end_matches('}')
+                .to_string();
+            std::fs::write(host.dir.join(format!("{d}.conf")), broken).unwrap();
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(a.pid() as i32), Signal::SIGHUP)
+                .unwrap();
+            assert!(
+                wait_until(Duration::from_secs(5), Duration::from_millis(50), || a
+                    .log_text()
+                    .contains("keeping the running configuration")),
+                "{d}: the broken reload was not refused\n{}",
+                a.log_text()
+            );
+            for _ in 0..N {
+                tx.send(&bad).unwrap();
+            }
+            assert!(
+                wait_until(Duration::from_secs(3), Duration::from_millis(50), || {
+                    counted("Packet Errors/TTL") == N
+                }),
+                "{d}: after the failed reload, not counting from the cleared baseline: {}",
+                counted("Packet Errors/TTL")
+            );
+            assert_eq!(counted("Became master"), 0, "{d}: after the failed reload");
+            assert!(host.has_addr(e2e::addr(VIP4)), "{d}: lost the VIP");
+        }
         let status = a.terminate_status(Duration::from_secs(10));
         assert!(status.is_some_and(|s| s.success()), "{d}: {status:?}");
     }
