@@ -16,16 +16,24 @@ use libfuzzer_sys::fuzz_target;
 
 const FILE: &str = "/fuzz/keepalived.conf";
 
-fn options() -> &'static LoadOptions {
-    static OPTS: OnceLock<LoadOptions> = OnceLock::new();
-    OPTS.get_or_init(|| LoadOptions {
-        config_id: Some("fuzz".into()),
-        host: Arc::new(
+/// The machine every run sees; its "random" sequence starts again for each run.
+fn host() -> &'static Arc<FakeHost> {
+    static HOST: OnceLock<Arc<FakeHost>> = OnceLock::new();
+    HOST.get_or_init(|| {
+        Arc::new(
             FakeHost::new()
                 .with_interfaces(&["eth0", "eth1"])
                 .with_programs(&["/usr/bin/check"])
                 .with_users(&["keepalived_script"]),
-        ),
+        )
+    })
+}
+
+fn options() -> &'static LoadOptions {
+    static OPTS: OnceLock<LoadOptions> = OnceLock::new();
+    OPTS.get_or_init(|| LoadOptions {
+        config_id: Some("fuzz".into()),
+        host: host().clone(),
         // Three times the longest seed (152 lines) and above libFuzzer's top hit-count bucket
         // (128), so a longer `~SEQ` expansion finds nothing new, but it costs time: with
         // 20 000, the corpus filled with ever longer expansions and a 600 s run slowed from
@@ -38,6 +46,8 @@ fn options() -> &'static LoadOptions {
 
 fuzz_target!(|data: &[u8]| {
     let lines = data.split(|b| *b == b'\n').count() as u32;
+    // Deterministic: `${_RANDOM}` reads the same in every run of the same input.
+    host().restart_random();
     let (_, report) = keepalived_conf::load_bytes_report(data, Path::new(FILE), options());
     for d in report.iter() {
         assert!(d.line <= lines, "diagnostic beyond the input: {d:?}");

@@ -263,6 +263,12 @@ impl FakeHost {
         self.users.extend(names.iter().map(|s| s.to_string()));
         self
     }
+
+    /// Starts the `${_RANDOM}` sequence again: a load after this reads what the first did (a
+    /// fuzz target's run must not depend on the runs before it).
+    pub fn restart_random(&self) {
+        self.next.store(0, Ordering::Relaxed);
+    }
 }
 
 impl Host for FakeHost {
@@ -368,6 +374,12 @@ mod tests {
         assert_eq!(h.random(5, 5), 5);
         let r = h.random(0, 9);
         assert!(r <= 9);
+        let again = |h: &FakeHost| (0..4).map(|_| h.random(0, 9)).collect::<Vec<_>>();
+        h.restart_random();
+        let first = again(&h);
+        assert_ne!(first, again(&h), "the sequence moves on");
+        h.restart_random();
+        assert_eq!(first, again(&h), "and starts again when told");
     }
 
     #[test]
