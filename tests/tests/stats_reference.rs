@@ -276,9 +276,7 @@ fn stats_clear_writes_then_zeroes_the_counters_as_keepalived() {
             nix::sys::signal::kill(nix::unistd::Pid::from_raw(a.pid() as i32), Signal::SIGHUP)
                 .unwrap();
             assert!(
-                wait_until(Duration::from_secs(5), Duration::from_millis(50), || a
-                    .log_text()
-                    .contains("keeping the running configuration")),
+                a.wait_log("keeping the running configuration", Duration::from_secs(5)),
                 "{d}: the broken reload was not refused\n{}",
                 a.log_text()
             );

@@ -14,9 +14,7 @@ use lab::{require_root, wait_until, AdvertWatch, Daemon, DaemonProc, Host, Lab, 
 /// Waits for `text` in the daemon's log.
 fn wait_log(d: &DaemonProc, text: &str, timeout: Duration) {
     assert!(
-        wait_until(timeout, Duration::from_millis(20), || d
-            .log_text()
-            .contains(text)),
+        d.wait_log(text, timeout),
         "no {text:?} in the log:\n{}",
         d.log_text()
     );
