@@ -6,7 +6,6 @@
 //! run anyway" yet fail `-t`; vrrpd mirrors that split instead of refusing the file.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -194,7 +193,10 @@ impl Diagnostic {
         };
         out.push_str(&self.file.to_string_lossy());
         if self.line != 0 {
-            let _ = write!(out, ":{}:{}", self.line, self.col);
+            out.push(':');
+            push_number(out, self.line);
+            out.push(':');
+            push_number(out, self.col);
         }
         out.push_str(sev);
         out.push_str(&self.message);
@@ -204,7 +206,8 @@ impl Diagnostic {
             let pad = |out: &mut String, n: usize| out.extend(std::iter::repeat_n(' ', n));
             pad(out, gutter);
             out.push_str(" |\n");
-            let _ = write!(out, "{} | ", self.line);
+            push_number(out, self.line);
+            out.push_str(" | ");
             // Tabs as one space each, so that the caret's column matches.
             for (i, part) in text.split('\t').enumerate() {
                 if i > 0 {
@@ -223,6 +226,23 @@ impl Diagnostic {
             out.push_str(help);
             out.push('\n');
         }
+    }
+}
+
+/// `n` in decimal, without the formatting machinery (rendering is on the fuzzed path).
+fn push_number(out: &mut String, mut n: u32) {
+    let mut digits = [0u8; 10];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        out.push(char::from(d));
     }
 }
 

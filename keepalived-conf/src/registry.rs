@@ -274,8 +274,7 @@ pub fn dispatch_block<T>(
     cx: &mut Cx,
 ) {
     let outer = std::mem::take(&mut cx.pending);
-    let items = node.children.iter().cloned().map(Item::Stmt).collect();
-    if let Some(rest) = read_items(table, ctx, target, items, cx) {
+    if let Some(rest) = read_items(table, ctx, target, &node.children, cx) {
         // A `}` ended this block early (keepalived's reading): the rest of its lines, then
         // its own `}`, belong to the block around it.
         cx.pending = rest;
@@ -288,36 +287,41 @@ pub fn dispatch_block<T>(
 /// The top level's statements, read as [`dispatch_block`] reads a block's; a `}` there is
 /// one more unknown keyword, as keepalived reports it.
 pub fn dispatch_top<T>(table: &[Keyword<T>], target: &mut T, nodes: &[Node], cx: &mut Cx) {
-    let items = nodes.iter().cloned().map(Item::Stmt).collect();
-    let _ = read_items(table, TOP_LEVEL, target, items, cx);
+    let _ = read_items(table, TOP_LEVEL, target, nodes, cx);
 }
 
-/// Read `items` in the block `ctx`; `Some(rest)` when a `}` ends the block before them.
+/// Read `nodes` in the block `ctx`; `Some(rest)` when a `}` ends the block before them.
+/// The nodes are read where they are: only what a stray block leaves to be read next is
+/// queued, and only a `}` that ends the block early copies the nodes left after it.
 fn read_items<T>(
     table: &[Keyword<T>],
     ctx: &str,
     target: &mut T,
-    items: Vec<Item>,
+    nodes: &[Node],
     cx: &mut Cx,
 ) -> Option<Vec<Item>> {
-    let mut queue: std::collections::VecDeque<Item> = items.into();
-    while let Some(item) = queue.pop_front() {
-        match item {
-            Item::Stmt(c) => {
-                dispatch(table, ctx, target, &c, cx);
-                for i in std::mem::take(&mut cx.pending).into_iter().rev() {
-                    queue.push_front(i);
-                }
-            }
-            Item::Close(pos) if ctx == TOP_LEVEL => {
+    let mut queue: std::collections::VecDeque<Item> = std::collections::VecDeque::new();
+    let mut tail = nodes.iter();
+    loop {
+        match queue.pop_front() {
+            None => dispatch(table, ctx, target, tail.next()?, cx),
+            Some(Item::Stmt(c)) => dispatch(table, ctx, target, &c, cx),
+            Some(Item::Close(pos)) if ctx == TOP_LEVEL => {
                 if let Some(pos) = pos {
                     cx.push(Diagnostic::warning(&pos, "Unknown keyword '}'"));
                 }
+                continue;
             }
-            Item::Close(_) => return Some(queue.into()),
+            Some(Item::Close(_)) => {
+                let mut rest: Vec<Item> = queue.into();
+                rest.extend(tail.cloned().map(Item::Stmt));
+                return Some(rest);
+            }
+        }
+        for i in std::mem::take(&mut cx.pending).into_iter().rev() {
+            queue.push_front(i);
         }
     }
-    None
 }
 
 /// [`dispatch_block`] for a block that is itself not supported: its rows' values are still
@@ -637,7 +641,7 @@ mod tests {
         let host = crate::host::FakeHost::new();
         let mut cx = Cx::new(&host, Sides::default());
         let mut t = T::default();
-        for n in parse(&toks, &mut cx.diags) {
+        for n in parse(toks, &mut cx.diags) {
             dispatch(TABLE, "test", &mut t, &n, &mut cx);
         }
         (t, cx.diags.into_vec())

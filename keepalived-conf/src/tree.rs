@@ -28,20 +28,35 @@ impl Node {
     }
 }
 
-/// Build the statement tree from a token stream.
-pub fn parse(tokens: &[Token], diags: &mut Diags) -> Vec<Node> {
-    let mut p = Parser { toks: tokens, i: 0 };
+/// Build the statement tree from a token stream. The tokens' text moves into the nodes
+/// (no copy per word).
+pub fn parse(mut tokens: Vec<Token>, diags: &mut Diags) -> Vec<Node> {
+    let mut p = Parser {
+        toks: &mut tokens,
+        i: 0,
+    };
     p.block(0, None, diags)
 }
 
 struct Parser<'a> {
-    toks: &'a [Token],
+    toks: &'a mut [Token],
     i: usize,
 }
 
 impl Parser<'_> {
     fn peek(&self) -> Option<&Token> {
         self.toks.get(self.i)
+    }
+
+    /// The token at `i`, its text moved out (each is taken once; only kinds and positions
+    /// are looked at again).
+    fn take(&mut self, i: usize) -> Token {
+        let t = &mut self.toks[i];
+        Token {
+            kind: t.kind,
+            text: std::mem::take(&mut t.text),
+            pos: t.pos.clone(),
+        }
     }
 
     fn skip_newlines(&mut self) {
@@ -61,7 +76,7 @@ impl Parser<'_> {
             // it, and reported; a `{` keepalived reads as stray (after a keyword that takes no
             // block) is dropped later, where the keywords are known, with its lines read one
             // level up. (A reload refuses such a file: see [`crate::Report::unbalanced`].)
-            let Some(t) = self.peek().cloned() else {
+            let Some(t) = self.peek().is_some().then(|| self.take(self.i)) else {
                 if let Some(pos) = open {
                     diags.push(Diagnostic::warning(pos, crate::diag::UNBALANCED).with_help(
                         "add the matching `}`, or remove a `{` after a keyword that takes no block",
@@ -84,8 +99,8 @@ impl Parser<'_> {
 
     fn statement(&mut self, keyword: Token, depth: usize, diags: &mut Diags) -> Node {
         let mut args = Vec::new();
-        while let Some(a) = self.peek().filter(|t| t.is_value()) {
-            args.push(a.clone());
+        while self.peek().is_some_and(Token::is_value) {
+            args.push(self.take(self.i));
             self.i += 1;
         }
         // `{` on the same line, or alone on a following line.
@@ -132,7 +147,7 @@ mod tests {
         let f: Arc<Path> = Arc::from(Path::new("t.conf"));
         let (t, _) = lex(s, &f);
         let mut d = Diags::default();
-        (parse(&t, &mut d), d)
+        (parse(t, &mut d), d)
     }
 
     fn shape(n: &[Node]) -> String {
