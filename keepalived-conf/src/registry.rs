@@ -32,7 +32,7 @@ use std::time::Duration;
 
 use super::diag::{suggest, Diagnostic, Diags, Flag, Pos, Spanned};
 use super::host::Host;
-use super::tree::Node;
+use super::tree::{Children, Node};
 
 /// Which of keepalived's sides a load reads. keepalived's VRRP process (`-P`) installs the
 /// checker keywords inactive, so it skips `virtual_server` blocks unread, errors and all;
@@ -79,7 +79,8 @@ type Suggestions = HashMap<Box<str>, Option<&'static str>>;
 /// are read one level up, and so on. The tree is generic, so the registry replays this.
 #[derive(Debug, Clone)]
 enum Item {
-    Stmt(Node),
+    /// The statements of a block from this index on.
+    Rest(Children, usize),
     /// A `}` (its position, when the file has it) read where no block is open for it.
     Close(Option<Pos>),
 }
@@ -274,7 +275,7 @@ pub fn dispatch_block<T>(
     cx: &mut Cx,
 ) {
     let outer = std::mem::take(&mut cx.pending);
-    if let Some(rest) = read_items(table, ctx, target, &node.children, cx) {
+    if let Some(rest) = read_items(table, ctx, target, &node.children, Some(&node.children), cx) {
         // A `}` ended this block early (keepalived's reading): the rest of its lines, then
         // its own `}`, belong to the block around it.
         cx.pending = rest;
@@ -287,25 +288,35 @@ pub fn dispatch_block<T>(
 /// The top level's statements, read as [`dispatch_block`] reads a block's; a `}` there is
 /// one more unknown keyword, as keepalived reports it.
 pub fn dispatch_top<T>(table: &[Keyword<T>], target: &mut T, nodes: &[Node], cx: &mut Cx) {
-    let _ = read_items(table, TOP_LEVEL, target, nodes, cx);
+    let _ = read_items(table, TOP_LEVEL, target, nodes, None, cx);
 }
 
-/// Read `nodes` in the block `ctx`; `Some(rest)` when a `}` ends the block before them.
-/// The nodes are read where they are: only what a stray block leaves to be read next is
-/// queued, and only a `}` that ends the block early copies the nodes left after it.
+/// Read `nodes` (the statements of `shared`, when they are a block's) in the block `ctx`;
+/// `Some(rest)` when a `}` ends the block before them. Only what a stray block leaves to be
+/// read next is queued, and the nodes themselves are never copied.
 fn read_items<T>(
     table: &[Keyword<T>],
     ctx: &str,
     target: &mut T,
     nodes: &[Node],
+    shared: Option<&Children>,
     cx: &mut Cx,
 ) -> Option<Vec<Item>> {
     let mut queue: std::collections::VecDeque<Item> = std::collections::VecDeque::new();
-    let mut tail = nodes.iter();
+    let mut next = 0;
     loop {
         match queue.pop_front() {
-            None => dispatch(table, ctx, target, tail.next()?, cx),
-            Some(Item::Stmt(c)) => dispatch(table, ctx, target, &c, cx),
+            None => {
+                let node = nodes.get(next)?;
+                next += 1;
+                dispatch(table, ctx, target, node, cx);
+            }
+            Some(Item::Rest(block, i)) => {
+                if i + 1 < block.len() {
+                    queue.push_front(Item::Rest(block.clone(), i + 1));
+                }
+                dispatch(table, ctx, target, &block[i], cx);
+            }
             Some(Item::Close(pos)) if ctx == TOP_LEVEL => {
                 if let Some(pos) = pos {
                     cx.push(Diagnostic::warning(&pos, "Unknown keyword '}'"));
@@ -314,7 +325,11 @@ fn read_items<T>(
             }
             Some(Item::Close(_)) => {
                 let mut rest: Vec<Item> = queue.into();
-                rest.extend(tail.cloned().map(Item::Stmt));
+                if next < nodes.len() {
+                    // (Only the top level has no block to share, and its `}` is read above.)
+                    let block = shared.cloned().unwrap_or_else(|| nodes.to_vec().into());
+                    rest.push(Item::Rest(block, next));
+                }
                 return Some(rest);
             }
         }
@@ -382,7 +397,10 @@ pub fn dispatch<T>(table: &[Keyword<T>], ctx: &str, target: &mut T, node: &Node,
 /// `}` closes that block (at the top level, it is one more unknown keyword).
 fn stray_block(node: &Node, open: &Pos, cx: &mut Cx) {
     cx.push(Diagnostic::warning(open, "Unexpected '{' - ignoring"));
-    let mut items: Vec<Item> = node.children.iter().cloned().map(Item::Stmt).collect();
+    let mut items = Vec::with_capacity(2);
+    if !node.children.is_empty() {
+        items.push(Item::Rest(node.children.clone(), 0));
+    }
     items.push(Item::Close(node.close.clone()));
     cx.pending.splice(0..0, items);
 }

@@ -1,6 +1,8 @@
 //! Keyword tree: `keyword args… [{ children… }]`, generic over keepalived's vocabulary.
 //! (`include` and the rest of the line preprocessing happen before, in `preprocess`.)
 
+use std::sync::Arc;
+
 use super::diag::{Diagnostic, Diags, Pos};
 use super::lexer::{Token, TokenKind};
 
@@ -12,7 +14,7 @@ const MAX_DEPTH: usize = 32;
 pub struct Node {
     pub keyword: Token,
     pub args: Vec<Token>,
-    pub children: Vec<Node>,
+    pub children: Children,
     /// Position of the `{` when the statement has a block.
     pub block: Option<Pos>,
     /// Position of the matching `}` (keepalived reports some block errors there).
@@ -25,6 +27,33 @@ impl Node {
     }
     pub fn pos(&self) -> &Pos {
         &self.keyword.pos
+    }
+}
+
+/// The statements of a block, shared: the model builder hands a block's lines on to the
+/// block around it (keepalived's reading of a stray `{`) without copying them, and a
+/// statement without a block has none allocated.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Children(Option<Arc<[Node]>>);
+
+impl std::ops::Deref for Children {
+    type Target = [Node];
+    fn deref(&self) -> &[Node] {
+        self.0.as_deref().unwrap_or_default()
+    }
+}
+
+impl From<Vec<Node>> for Children {
+    fn from(nodes: Vec<Node>) -> Self {
+        Self((!nodes.is_empty()).then(|| nodes.into()))
+    }
+}
+
+impl<'a> IntoIterator for &'a Children {
+    type Item = &'a Node;
+    type IntoIter = std::slice::Iter<'a, Node>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
     }
 }
 
@@ -109,7 +138,7 @@ impl Parser<'_> {
         let mut node = Node {
             keyword,
             args,
-            children: Vec::new(),
+            children: Children::default(),
             block: None,
             close: None,
         };
@@ -121,7 +150,7 @@ impl Parser<'_> {
                     diags.push(Diagnostic::error(&pos, "blocks nested too deeply"));
                     self.i = self.toks.len();
                 } else {
-                    node.children = self.block(depth + 1, Some(&pos), diags);
+                    node.children = self.block(depth + 1, Some(&pos), diags).into();
                     node.close = self
                         .toks
                         .get(self.i.wrapping_sub(1))
@@ -141,7 +170,6 @@ mod tests {
     use super::*;
     use crate::lexer::lex;
     use std::path::Path;
-    use std::sync::Arc;
 
     fn tree(s: &str) -> (Vec<Node>, Diags) {
         let f: Arc<Path> = Arc::from(Path::new("t.conf"));
