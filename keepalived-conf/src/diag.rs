@@ -359,13 +359,36 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
 /// The closest candidate to `word`, if close enough to be a plausible typo (the first of
 /// equally close ones).
 pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    suggest_masked(word, candidates.into_iter().map(|c| (c, ascii_mask(c))))
+}
+
+/// [`suggest`] among candidates given with their [`ascii_mask`] (a keyword table has them
+/// computed at compile time).
+pub fn suggest_masked<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = (&'a str, u128)>,
+) -> Option<&'a str> {
     let mut speller = Speller::new(word);
     let limit = (word.chars().count() / 3).max(1);
     candidates
         .into_iter()
-        .filter_map(|c| Some((speller.distance_within(c, limit)?, c)))
+        .filter_map(|(c, mask)| Some((speller.distance_masked(c, mask, limit)?, c)))
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
+}
+
+/// The set of ASCII characters in `s`, one bit each (other characters are left out).
+pub const fn ascii_mask(s: &str) -> u128 {
+    let b = s.as_bytes();
+    let mut mask = 0u128;
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] < 128 {
+            mask |= 1 << b[i];
+        }
+        i += 1;
+    }
+    mask
 }
 
 /// One word measured against many: an unknown word is compared with every keyword of its
@@ -373,6 +396,8 @@ pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 /// stays linear in its input, and fast enough to fuzz) and no allocation per keyword.
 struct Speller<'w> {
     word: &'w str,
+    /// [`ascii_mask`] of `word`.
+    mask: u128,
     /// How many times each ASCII character occurs in `word`, and its length in characters,
     /// when it is short: an ASCII keyword is ruled out from the counts alone, whatever `word`.
     counts: Option<([u8; 128], usize)>,
@@ -399,6 +424,7 @@ impl<'w> Speller<'w> {
         });
         Speller {
             word,
+            mask: ascii_mask(word),
             counts,
             chars: Vec::new(),
             other: Vec::new(),
@@ -408,6 +434,18 @@ impl<'w> Speller<'w> {
 
     /// The distance to `b`, or `None` as soon as it must exceed `limit`.
     fn distance_within(&mut self, b: &str, limit: usize) -> Option<usize> {
+        self.distance_masked(b, ascii_mask(b), limit)
+    }
+
+    /// [`Self::distance_within`] of a `b` whose [`ascii_mask`] is `b_mask`: each ASCII
+    /// character of one that the other lacks costs at least one edit, so most keywords are
+    /// ruled out by two instructions.
+    fn distance_masked(&mut self, b: &str, b_mask: u128, limit: usize) -> Option<usize> {
+        let extra = (b_mask & !self.mask).count_ones() as usize;
+        let missing = (self.mask & !b_mask).count_ones() as usize;
+        if extra.max(missing) > limit {
+            return None;
+        }
         // Keywords are ASCII: a count rules most of them out, then bytes are compared with
         // no decoding when the word is ASCII too.
         if let (Some((counts, len)), true) = (&self.counts, b.is_ascii()) {

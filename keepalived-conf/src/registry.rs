@@ -30,7 +30,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use super::diag::{suggest, Diagnostic, Diags, Flag, Pos, Spanned};
+use super::diag::{ascii_mask, suggest, suggest_masked, Diagnostic, Diags, Flag, Pos, Spanned};
 use super::host::Host;
 use super::tree::{Children, Node};
 
@@ -106,7 +106,7 @@ impl<'h> Cx<'h> {
         if let Some(s) = known.get(word) {
             return *s;
         }
-        let s = suggest(word, table.iter().map(|k| k.name));
+        let s = suggest_masked(word, table.iter().map(|k| (k.name, k.mask)));
         known.insert(word.into(), s);
         s
     }
@@ -207,11 +207,18 @@ pub struct Keyword<T: 'static> {
     pub name: &'static str,
     pub status: Status,
     pub arg: Arg<T>,
+    /// The name's [`ascii_mask`], for "did you mean" (computed at compile time).
+    mask: u128,
 }
 
 /// A row of a table.
 pub const fn kw<T>(name: &'static str, status: Status, arg: Arg<T>) -> Keyword<T> {
-    Keyword { name, status, arg }
+    Keyword {
+        name,
+        status,
+        arg,
+        mask: ascii_mask(name),
+    }
 }
 
 /// A supported row.
