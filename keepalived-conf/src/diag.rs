@@ -203,7 +203,14 @@ impl Diagnostic {
         out.push('\n');
         if let (Some(text), true) = (line, self.line != 0) {
             let gutter = self.line.checked_ilog10().unwrap_or(0) as usize + 1;
-            let pad = |out: &mut String, n: usize| out.extend(std::iter::repeat_n(' ', n));
+            let pad = |out: &mut String, mut n: usize| {
+                const SPACES: &str = "                                                                ";
+                while n > 0 {
+                    let k = n.min(SPACES.len());
+                    out.push_str(&SPACES[..k]);
+                    n -= k;
+                }
+            };
             pad(out, gutter);
             out.push_str(" |\n");
             push_number(out, self.line);

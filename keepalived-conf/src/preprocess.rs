@@ -364,21 +364,28 @@ impl<'o, 'h> Pre<'o, 'h> {
     /// Replace `$NAME` (before whitespace or end) and `${NAME}`; a multi-line value splits the
     /// result into several lines. Unknown names stay as written, as in keepalived.
     fn substitute(&self, text: &str, pos: &Pos, diags: &mut Diags) -> Vec<String> {
-        let mut cur = vec![text.to_string()];
-        for _ in 0..MAX_SUBST_DEPTH {
+        // Most lines with a `$` name nothing defined: no copy of them.
+        let Some(mut cur) = self.subst_once(text) else {
+            return vec![text.to_string()];
+        };
+        for _ in 1..MAX_SUBST_DEPTH {
+            if cur.len() > MAX_REPEAT || cur.iter().map(String::len).sum::<usize>() > 1 << 20 {
+                break;
+            }
             let mut changed = false;
-            let mut next = Vec::new();
-            for l in &cur {
-                let (parts, c) = self.subst_once(l);
-                changed |= c;
-                next.extend(parts);
+            let mut next = Vec::with_capacity(cur.len());
+            for l in cur {
+                match self.subst_once(&l) {
+                    Some(parts) => {
+                        changed = true;
+                        next.extend(parts);
+                    }
+                    None => next.push(l),
+                }
             }
             cur = next;
             if !changed {
                 return cur;
-            }
-            if cur.len() > MAX_REPEAT || cur.iter().map(String::len).sum::<usize>() > 1 << 20 {
-                break;
             }
         }
         diags.push(Diagnostic::error(
@@ -388,7 +395,8 @@ impl<'o, 'h> Pre<'o, 'h> {
         vec![String::new()]
     }
 
-    fn subst_once(&self, l: &str) -> (Vec<String>, bool) {
+    /// The first known `$NAME` of `l` replaced, or `None` when it has none.
+    fn subst_once(&self, l: &str) -> Option<Vec<String>> {
         let b = l.as_bytes();
         let mut i = 0;
         while let Some(off) = l[i..].find('$') {
@@ -414,26 +422,36 @@ impl<'o, 'h> Pre<'o, 'h> {
             };
             if let Some(value) = self.value(name) {
                 let (pre, post) = (&l[..s], &l[end..]);
-                let mut out = Vec::new();
-                match value.len() {
-                    0 => out.push(format!("{pre}{post}")),
-                    1 => out.push(format!("{pre}{}{post}", value[0])),
-                    n => {
-                        for (k, v) in value.iter().enumerate() {
+                let joined = |p: &str, v: &str, q: &str| {
+                    let mut line = String::with_capacity(p.len() + v.len() + q.len());
+                    line.push_str(p);
+                    line.push_str(v);
+                    line.push_str(q);
+                    line
+                };
+                let n = value.len();
+                let out = if n == 0 {
+                    vec![joined(pre, "", post)]
+                } else {
+                    value
+                        .iter()
+                        .enumerate()
+                        .map(|(k, v)| {
                             let p = if k == 0 { pre } else { "" };
                             let q = if k + 1 == n { post } else { "" };
-                            out.push(format!("{p}{v}{q}"));
-                        }
-                    }
-                }
-                return (out, true);
+                            joined(p, v, q)
+                        })
+                        .collect()
+                };
+                return Some(out);
             }
             i = s + 1;
         }
-        (vec![l.to_string()], false)
+        None
     }
 
-    fn value(&self, name: &str) -> Option<Vec<String>> {
+    /// The value of a parameter (borrowed) or of a predefined name.
+    fn value(&self, name: &str) -> Option<Cow<'_, [String]>> {
         let mut words = name.split_whitespace();
         let head = words.next()?;
         let v = match head {
@@ -448,9 +466,9 @@ impl<'o, 'h> Pre<'o, 'h> {
                 let (lo, hi) = (min.min(max), min.max(max));
                 self.opts.host.random(lo, hi).to_string()
             }
-            _ => return self.params.get(name).cloned(),
+            _ => return self.params.get(name).map(|v| Cow::Borrowed(v.as_slice())),
         };
-        Some(vec![v])
+        Some(Cow::Owned(vec![v]))
     }
 
     fn include(&mut self, pat: &str, pos: &Pos, diags: &mut Diags, sources: &mut Sources) {
