@@ -204,7 +204,8 @@ impl Diagnostic {
         if let (Some(text), true) = (line, self.line != 0) {
             let gutter = self.line.checked_ilog10().unwrap_or(0) as usize + 1;
             let pad = |out: &mut String, mut n: usize| {
-                const SPACES: &str = "                                                                ";
+                const SPACES: &str =
+                    "                                                                ";
                 while n > 0 {
                     let k = n.min(SPACES.len());
                     out.push_str(&SPACES[..k]);

@@ -150,9 +150,12 @@ fn lex_line(
         }
         None => line,
     };
+    let col = |i: usize| u32::try_from(i + 1).unwrap_or(u32::MAX);
+    if line.is_ascii() && !line.contains(['"', '\'']) {
+        return lex_plain(line, file, line_no, comments, toks);
+    }
     chars.clear();
     chars.extend(line.char_indices());
-    let col = |i: usize| u32::try_from(i + 1).unwrap_or(u32::MAX);
     let line_start = toks.len();
     let mut i = 0;
     // The word being read: where it starts (character, byte), and once it has a quote, its
@@ -241,6 +244,48 @@ fn lex_line(
         i += 1;
     }
     flush(&mut word, &mut built, line.len(), toks);
+}
+
+/// [`lex_line`] of an ASCII line without quotes (most lines): a byte is a character, so
+/// columns are byte offsets and every word is a slice of the line.
+fn lex_plain(line: &str, file: &Arc<Path>, line_no: u32, comments: bool, toks: &mut Vec<Token>) {
+    let col = |i: usize| u32::try_from(i + 1).unwrap_or(u32::MAX);
+    let mut start = None;
+    let flush = |start: &mut Option<usize>, end: usize, toks: &mut Vec<Token>| {
+        if let Some(s) = start.take() {
+            toks.push(Token {
+                kind: TokenKind::Word,
+                text: line[s..end].to_string(),
+                pos: Pos::new(file, line_no, col(s)),
+            });
+        }
+    };
+    for (i, &c) in line.as_bytes().iter().enumerate() {
+        match c {
+            b'#' | b'!' if comments => {
+                flush(&mut start, i, toks);
+                return;
+            }
+            b' ' | b'\t' | b'\n' | b'\r' | b'\x0b' | b'\x0c' => flush(&mut start, i, toks),
+            b'{' | b'}' => {
+                flush(&mut start, i, toks);
+                let (kind, text) = if c == b'{' {
+                    (TokenKind::Open, "{")
+                } else {
+                    (TokenKind::Close, "}")
+                };
+                toks.push(Token {
+                    kind,
+                    text: text.to_string(),
+                    pos: Pos::new(file, line_no, col(i)),
+                });
+            }
+            _ => {
+                start.get_or_insert(i);
+            }
+        }
+    }
+    flush(&mut start, line.len(), toks);
 }
 
 #[cfg(test)]
