@@ -7,7 +7,9 @@
 //! tracker's report, an interface or a deletion event, or a command (adopt a configuration,
 //! status, stop). Received packets are split once, handed to the instance their VRID names,
 //! decoded against what it expects, fed to the node; the adverts the instances send in one
-//! wakeup leave together, one `sendmmsg` per socket. Everything that waits for the kernel or a
+//! wakeup leave together, one `sendmmsg` per socket. A socket with no Master on it lets its
+//! adverts gather for a couple of milliseconds, off the reactor, and reads them in one go
+//! ([`batch_window`]); each is fed as of its kernel receive timestamp, so no deadline moves. Everything that waits for the kernel or a
 //! child process goes to the effects task ([`effects`]), in order, so the loop never blocks.
 //!
 //! A reload is a new configuration adopted by difference ([`Handle::adopt`]): an instance
