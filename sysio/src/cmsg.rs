@@ -3,6 +3,7 @@
 
 use std::mem::size_of;
 use std::net::{Ipv4Addr, Ipv6Addr};
+use std::time::{Duration, SystemTime};
 
 /// Alignment of control messages (`CMSG_ALIGN`).
 const ALIGN: usize = size_of::<usize>();
@@ -139,6 +140,8 @@ pub enum Cmsg {
     IpTtl(u8),
     /// `IPV6_HOPLIMIT`.
     Ipv6HopLimit(u8),
+    /// `SCM_TIMESTAMPNS` (`SO_TIMESTAMPNS`): when the kernel received the datagram.
+    Timestamp(SystemTime),
     /// Anything else.
     Other { level: i32, kind: i32 },
 }
@@ -179,8 +182,18 @@ fn decode(level: i32, kind: i32, data: &[u8]) -> Cmsg {
         (libc::IPPROTO_IPV6, libc::IPV6_HOPLIMIT) => {
             int().map_or(other, |v| Cmsg::Ipv6HopLimit(v as u8))
         }
+        (libc::SOL_SOCKET, libc::SCM_TIMESTAMPNS) => timestamp(data).map_or(other, Cmsg::Timestamp),
         _ => other,
     }
+}
+
+/// A `struct timespec` of `CLOCK_REALTIME`, as `SCM_TIMESTAMPNS` carries it.
+fn timestamp(data: &[u8]) -> Option<SystemTime> {
+    const HALF: usize = size_of::<libc::time_t>();
+    let sec = libc::time_t::from_ne_bytes(data.get(..HALF)?.try_into().ok()?);
+    let nsec = libc::c_long::from_ne_bytes(data.get(HALF..2 * HALF)?.try_into().ok()?);
+    let since = Duration::new(u64::try_from(sec).ok()?, u32::try_from(nsec).ok()?);
+    SystemTime::UNIX_EPOCH.checked_add(since)
 }
 
 #[cfg(test)]
@@ -211,5 +224,13 @@ mod tests {
         // A truncated buffer ends the iteration instead of reading past it.
         assert_eq!(parse(&b.as_bytes()[..space(4) + 4]).count(), 1);
         assert_eq!(parse(&[]).count(), 0);
+        let mut b = CmsgBuf::new();
+        let sec: libc::time_t = 1_700_000_000;
+        let nsec: libc::c_long = 123_456_789;
+        let bytes = [&sec.to_ne_bytes()[..], &nsec.to_ne_bytes()[..]].concat();
+        b.push(libc::SOL_SOCKET, libc::SCM_TIMESTAMPNS, &bytes);
+        let got: Vec<Cmsg> = parse(b.as_bytes()).collect();
+        let at = SystemTime::UNIX_EPOCH + Duration::new(1_700_000_000, 123_456_789);
+        assert_eq!(got, [Cmsg::Timestamp(at)]);
     }
 }

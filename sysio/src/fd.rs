@@ -90,17 +90,32 @@ impl<T: OwnsFd> Registered<T> {
     /// # Panics
     /// Outside a tokio runtime (as `AsyncFd` does).
     pub fn new(io: T, interest: Interest) -> io::Result<Self> {
+        Self::try_new(io, interest).map_err(|(_, e)| e)
+    }
+
+    /// As [`Self::new`], handing `io` back when it cannot be registered.
+    pub fn try_new(io: T, interest: Interest) -> Result<Self, (T, io::Error)> {
         // SAFETY: `T: OwnsFd` owns its descriptor, keeps it open until it is dropped and never
         // replaces it; `Owned<T>::as_raw_fd` always returns that descriptor. The `AsyncFd` owns
         // the `Owned<T>` and `Registered` gives out `&T` only, so the descriptor is the same
-        // open one until the `AsyncFd` (and with it `T`) is dropped, deregistering first.
-        let fd = unsafe { AsyncFd::register_with_interest(Owned(io), interest) }
-            .map_err(io::Error::from)?;
-        Ok(Self { fd })
+        // open one until the `AsyncFd` (and with it `T`) is dropped or taken apart by
+        // `into_inner`, deregistering first.
+        match unsafe { AsyncFd::register_with_interest(Owned(io), interest) } {
+            Ok(fd) => Ok(Self { fd }),
+            Err(e) => {
+                let (Owned(io), e) = e.into_parts();
+                Err((io, e))
+            }
+        }
     }
 
     pub fn get_ref(&self) -> &T {
         &self.fd.get_ref().0
+    }
+
+    /// Takes the descriptor off the reactor (the kernel stops waking it for this one).
+    pub fn into_inner(self) -> T {
+        self.fd.into_inner().0
     }
 
     pub fn poll_read_ready<'a>(

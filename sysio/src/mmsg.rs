@@ -401,4 +401,31 @@ mod tests {
         assert_eq!(hops(0), [cmsg::Cmsg::Ipv6HopLimit(7)]);
         assert_eq!(hops(1), [cmsg::Cmsg::Ipv6HopLimit(64)]);
     }
+
+    #[test]
+    fn receive_timestamps_tell_when_the_kernel_took_each_datagram() {
+        let rx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        nix::sys::socket::setsockopt(&rx, nix::sys::socket::sockopt::ReceiveTimestampns, &true)
+            .unwrap();
+        let tx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        // The kernel switches its receive timestamps on asynchronously after the first
+        // socket asks: give it a moment, so the datagram is stamped when it arrives.
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let before = std::time::SystemTime::now();
+        tx.send_to(b"x", rx.local_addr().unwrap()).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let mut batch = RecvBatch::new(4, 16, cmsg::space(16));
+        assert_eq!(batch.recv(rx.as_fd()).unwrap(), 1);
+        let stamps: Vec<_> = batch.get(0).cmsgs().collect();
+        let [cmsg::Cmsg::Timestamp(at)] = stamps[..] else {
+            panic!("expected one timestamp, got {stamps:?}");
+        };
+        // Taken when the datagram arrived, not when it was read 20 ms later.
+        assert!(at >= before, "{at:?} before {before:?}");
+        let read_at = std::time::SystemTime::now();
+        assert!(
+            read_at.duration_since(at).unwrap() >= std::time::Duration::from_millis(20),
+            "stamped when read"
+        );
+    }
 }

@@ -20,6 +20,7 @@ use std::io;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::os::fd::AsFd;
 use std::task::{Context, Poll};
+use std::time::SystemTime;
 
 use nix::sys::socket::{self as nixsock, sockopt};
 use socket2::{Domain, InterfaceIndexOrAddress, Protocol, SockAddr, Socket, Type};
@@ -34,6 +35,12 @@ use vrrp_proto::packet::{self, ah, DropReason, RxMeta, IPPROTO_VRRP};
 const TOS_INTERNETCONTROL: u32 = 0xc0;
 /// Datagrams read per system call (a Master's adverts due together arrive together).
 const RX_SLOTS: usize = 64;
+/// Receive buffer: a Backup reads its adverts in batches a little late (see the VRRP loop),
+/// so the socket holds every advert of 255 instances at once, twice over (about 1 KiB of
+/// kernel memory each; the default, 208 KiB, holds about 200).
+const RX_BUFFER: usize = 1 << 20;
+/// Control room per datagram for its receive timestamp (`SO_TIMESTAMPNS`).
+const RX_STAMP: usize = cmsg::space(std::mem::size_of::<libc::timespec>());
 /// Largest IPv6 advert payload: header and 255 addresses (8 + 255 × 16); IPv4 packets carry
 /// their header (up to 60 bytes) and v2 authentication too. Anything longer is malformed.
 const RX_SLOT_V4: usize = 60 + 8 + 255 * 4 + 8;
@@ -72,11 +79,16 @@ pub struct Rx<'a> {
     pub payload: &'a [u8],
     /// The VRID the advert claims, to find its instance.
     pub vrid: u8,
+    /// When the kernel received it (`SO_TIMESTAMPNS`, wall clock), if it says.
+    pub stamp: Option<SystemTime>,
 }
 
 /// The VRRP socket of one interface and family.
 pub struct LinkSocket {
-    fd: Registered<Socket>,
+    /// On tokio's reactor, or off it while its packets gather ([`Self::pause`]): exactly one
+    /// of `watched` and `paused` holds the socket.
+    watched: Option<Registered<Socket>>,
+    paused: Option<Socket>,
     ifindex: u32,
     ifname: String,
     family: Family,
@@ -106,6 +118,12 @@ impl LinkSocket {
             Some(Protocol::from(i32::from(number))),
         )?;
         s.bind_device(Some(ifname.as_bytes()))?;
+        // Adverts may wait in the socket a few milliseconds; their arrival times are kept.
+        nixsock::setsockopt(&s, sockopt::ReceiveTimestampns, &true)?;
+        if nixsock::setsockopt(&s, sockopt::RcvBufForce, &RX_BUFFER).is_err() {
+            // Without CAP_NET_ADMIN: as much as `net.core.rmem_max` allows.
+            s.set_recv_buffer_size(RX_BUFFER)?;
+        }
         let batch = match family {
             Family::V4 => {
                 // The ICV covers the IPv4 header: it is built here, not by the kernel.
@@ -113,7 +131,7 @@ impl LinkSocket {
                 s.set_multicast_ttl_v4(255)?;
                 s.set_multicast_loop_v4(false)?;
                 s.set_tos_v4(TOS_INTERNETCONTROL)?;
-                RecvBatch::new(RX_SLOTS, RX_SLOT_V4, 0)
+                RecvBatch::new(RX_SLOTS, RX_SLOT_V4, RX_STAMP)
             }
             Family::V6 => {
                 s.set_multicast_hops_v6(255)?;
@@ -125,12 +143,14 @@ impl LinkSocket {
                     RX_SLOTS,
                     RX_SLOT_V6,
                     cmsg::space(std::mem::size_of::<libc::in6_pktinfo>())
-                        + cmsg::space(std::mem::size_of::<libc::c_int>()),
+                        + cmsg::space(std::mem::size_of::<libc::c_int>())
+                        + RX_STAMP,
                 )
             }
         };
         Ok(Self {
-            fd: Registered::new(s, Interest::READABLE)?,
+            watched: Some(Registered::new(s, Interest::READABLE)?),
+            paused: None,
             ifindex,
             ifname: ifname.to_string(),
             family,
@@ -162,7 +182,7 @@ impl LinkSocket {
         if self.joined.contains(&group) {
             return Ok(());
         }
-        let s = self.fd.get_ref();
+        let s = self.socket();
         match group {
             IpAddr::V4(g) => {
                 s.join_multicast_v4_n(&g, &InterfaceIndexOrAddress::Index(self.ifindex))?
@@ -177,7 +197,7 @@ impl LinkSocket {
     /// carries its source address only while it sends ([`crate::vmac::source_address`]).
     pub fn allow_foreign_source(&mut self) -> io::Result<()> {
         if !self.freebind && self.family == Family::V6 {
-            self.fd.get_ref().set_freebind_v6(true)?;
+            self.socket().set_freebind_v6(true)?;
             self.freebind = true;
         }
         Ok(())
@@ -185,13 +205,70 @@ impl LinkSocket {
 
     /// Sends `msgs` (see [`Destination::control`]) in as few system calls as the socket allows.
     pub fn send(&self, msgs: &[OutMsg<'_>]) -> SendReport {
-        mmsg::send_all(self.fd.get_ref().as_fd(), msgs)
+        mmsg::send_all(self.socket().as_fd(), msgs)
     }
 
     /// Whether the socket may have something to read; the readiness is left as it is, for
     /// [`Self::poll_recv`] to find.
     pub fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<()> {
-        self.fd.poll_read_ready(cx).map(|_| ())
+        match &self.watched {
+            Some(fd) => fd.poll_read_ready(cx).map(|_| ()),
+            None => Poll::Pending,
+        }
+    }
+
+    fn socket(&self) -> &Socket {
+        match (&self.watched, &self.paused) {
+            (Some(fd), _) => fd.get_ref(),
+            (None, Some(s)) => s,
+            (None, None) => unreachable!("a socket is watched or paused"),
+        }
+    }
+
+    /// Takes the socket off the reactor: packets arriving meanwhile wake nobody (on the
+    /// reactor, every one would wake the thread, to learn what it knows). [`Self::recv_now`]
+    /// reads them, [`Self::resume`] puts the socket back.
+    pub fn pause(&mut self) {
+        if let Some(fd) = self.watched.take() {
+            self.paused = Some(fd.into_inner());
+        }
+    }
+
+    /// Puts a paused socket back on the reactor; packets waiting in it make it readable.
+    pub fn resume(&mut self) -> io::Result<()> {
+        if let Some(s) = self.paused.take() {
+            match Registered::try_new(s, Interest::READABLE) {
+                Ok(fd) => self.watched = Some(fd),
+                Err((s, e)) => {
+                    self.paused = Some(s);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads one batch whatever the reactor knows and hands each packet to `f`: how many
+    /// (0 once the socket is empty).
+    pub fn recv_now(&mut self, mut f: impl FnMut(Result<Rx<'_>, DropReason>)) -> io::Result<usize> {
+        loop {
+            let fd = match (&self.watched, &self.paused) {
+                (Some(fd), _) => fd.get_ref().as_fd(),
+                (None, Some(s)) => s.as_fd(),
+                (None, None) => unreachable!("a socket is watched or paused"),
+            };
+            return match self.batch.recv(fd) {
+                Ok(n) => {
+                    for i in 0..n {
+                        f(split(self.family, self.proto, self.batch.get(i)));
+                    }
+                    Ok(n)
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
+                Err(e) => Err(e),
+            };
+        }
     }
 
     /// Reads what is waiting (one batch) and hands each packet to `f`; `Pending` once the socket
@@ -203,7 +280,10 @@ impl LinkSocket {
         mut f: impl FnMut(Result<Rx<'_>, DropReason>),
     ) -> Poll<io::Result<usize>> {
         loop {
-            let mut guard = match self.fd.poll_read_ready(cx) {
+            let Some(fd) = &self.watched else {
+                return Poll::Pending;
+            };
+            let mut guard = match fd.poll_read_ready(cx) {
                 Poll::Ready(Ok(g)) => g,
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Pending => return Poll::Pending,
@@ -236,6 +316,15 @@ fn split(family: Family, proto: Proto, m: mmsg::RecvMsg<'_>) -> Result<Rx<'_>, D
         return Err(DropReason::BadAddrCount);
     }
     let vrid = |advert: &[u8]| advert.get(1).copied().ok_or(DropReason::TooShort);
+    let (mut stamp, mut dst, mut ttl) = (None, None, None);
+    for c in m.cmsgs() {
+        match c {
+            Cmsg::Timestamp(at) => stamp = Some(at),
+            Cmsg::Ipv6PktInfo { dst: d, .. } => dst = Some(IpAddr::V6(d)),
+            Cmsg::Ipv6HopLimit(h) => ttl = Some(h),
+            _ => {}
+        }
+    }
     match (family, proto) {
         // IPv4 raw sockets deliver the IP header: the codec splits it.
         (Family::V4, Proto::Vrrp) => {
@@ -244,6 +333,7 @@ fn split(family: Family, proto: Proto, m: mmsg::RecvMsg<'_>) -> Result<Rx<'_>, D
                 meta,
                 payload,
                 vrid: vrid(payload)?,
+                stamp,
             })
         }
         (Family::V4, Proto::Ah) => {
@@ -252,24 +342,18 @@ fn split(family: Family, proto: Proto, m: mmsg::RecvMsg<'_>) -> Result<Rx<'_>, D
                 meta,
                 payload: m.data,
                 vrid: vrid(advert)?,
+                stamp,
             })
         }
         // IPv6 raw sockets deliver the payload only: hop limit and destination come as cmsgs.
         (Family::V6, _) => {
             let src = m.from.map(|a| a.ip()).filter(IpAddr::is_ipv6);
-            let (mut dst, mut ttl) = (None, None);
-            for c in m.cmsgs() {
-                match c {
-                    Cmsg::Ipv6PktInfo { dst: d, .. } => dst = Some(IpAddr::V6(d)),
-                    Cmsg::Ipv6HopLimit(h) => ttl = Some(h),
-                    _ => {}
-                }
-            }
             match (src, dst, ttl) {
                 (Some(src), Some(dst), Some(ttl)) => Ok(Rx {
                     meta: RxMeta { src, dst, ttl },
                     payload: m.data,
                     vrid: vrid(m.data)?,
+                    stamp,
                 }),
                 _ => Err(DropReason::BadIpHeader),
             }

@@ -7,7 +7,9 @@
 //! tracker's report, an interface or a deletion event, or a command (adopt a configuration,
 //! status, stop). Received packets are split once, handed to the instance their VRID names,
 //! decoded against what it expects, fed to the node; the adverts the instances send in one
-//! wakeup leave together, one `sendmmsg` per socket. Everything that waits for the kernel or a
+//! wakeup leave together, one `sendmmsg` per socket. A socket with no Master on it lets its
+//! adverts gather for a couple of milliseconds, off the reactor, and reads them in one go
+//! ([`batch_window`]); each is fed as of its kernel receive timestamp, so no deadline moves. Everything that waits for the kernel or a
 //! child process goes to the effects task ([`effects`]), in order, so the loop never blocks.
 //!
 //! A reload is a new configuration adopted by difference ([`Handle::adopt`]): an instance
@@ -27,7 +29,7 @@ use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::Instant;
@@ -53,6 +55,19 @@ use plan::Plan;
 
 /// Batches read from one socket per wakeup before the others and the timers get their turn.
 const READ_BUDGET: usize = 4;
+
+/// The longest a link with no Master on it leaves its adverts in the socket to read them
+/// together ([`Engine::batch_window`]): the adverts of many instances arrive in bursts (their
+/// Master sends those due together in one `sendmmsg`), and read as they trickle in they cost a
+/// wakeup per two or three.
+const BATCH_WINDOW: Duration = Duration::from_millis(2);
+
+/// A shorter window is not worth its timer: the link is read at once.
+const MIN_BATCH_WINDOW: Duration = Duration::from_micros(200);
+
+/// The oldest a receive timestamp is believed: a wall clock stepped forward must not age an
+/// advert towards its Master_Down deadline (younger is the safe side, a later deadline).
+const MAX_RX_AGE: Duration = Duration::from_millis(20);
 
 /// How often instances waiting for their source address ([`plan::SourceWait`]) or their
 /// interface ([`plan::Pending`]) look for it.
@@ -191,6 +206,23 @@ struct LinkSlot {
     /// Packets for no instance here (`log_unknown_vrids`), and packets refused before a VRID.
     unknown_vrid: u64,
     refused: u64,
+    /// Set while the socket's packets gather ([`Engine::batch_window`]): when to read them.
+    read_at: Option<Duration>,
+    /// Whether an instance on the socket is Master (`None`: to be looked at again).
+    has_master: Option<bool>,
+}
+
+impl LinkSlot {
+    fn new(sock: LinkSocket) -> Self {
+        Self {
+            sock,
+            demux: Demux::default(),
+            unknown_vrid: 0,
+            refused: 0,
+            read_at: None,
+            has_master: None,
+        }
+    }
 }
 
 /// The loop's side of one instance.
@@ -331,7 +363,12 @@ impl Engine {
                 self.flush()?;
                 self.jobs.send(Job::Settled).map_err(|_| Failure::Effects)?;
             }
-            let deadline = self.arm().map(|d| self.epoch + d);
+            let gather = self.links.iter().filter_map(|l| l.read_at).min();
+            let deadline = match (self.arm(), gather) {
+                (Some(a), Some(g)) => Some(a.min(g)),
+                (a, g) => a.or(g),
+            }
+            .map(|d| self.epoch + d);
             let links = &self.links;
             let wake = tokio::select! {
                 biased;
@@ -356,6 +393,9 @@ impl Engine {
                 Wake::Timer(Err(e)) => return Err(Failure::Timer(e)),
                 Wake::Timer(Ok(())) => {
                     self.armed = None;
+                    // What arrived before a deadline counts before it: a Backup whose Master's
+                    // advert waits in a socket must not take over.
+                    self.read_sockets(true);
                     let now = self.now();
                     self.node.handle_timeout(now, &mut self.out);
                 }
@@ -373,7 +413,7 @@ impl Engine {
                 Wake::Deleted(k) => self.deleted(k),
                 Wake::Track(Some(t)) => self.track(t),
                 Wake::Track(None) => self.tracks = None,
-                Wake::Readable => self.read_sockets(),
+                Wake::Readable => self.read_sockets(false),
             }
             self.flush()?;
         }
@@ -443,6 +483,9 @@ impl Engine {
                     if let (Effect::Entered { from, to }, Some(Some(slot))) =
                         (&e, self.slots.get_mut(id.index()))
                     {
+                        if let Some(l) = self.links.get_mut(slot.link) {
+                            l.has_master = None;
+                        }
                         slot.state.send_replace(*to);
                         slot.last_transition = (now_wall, Some(*from));
                         if let (Some(ah), State::Master) = (&mut slot.ah, to) {
@@ -508,10 +551,67 @@ impl Engine {
         self.outbox.clear();
     }
 
-    /// Reads what the sockets hold (a bounded number of batches each).
-    fn read_sockets(&mut self) {
+    /// How long link `l`'s packets may gather before they are read ([`batch_window`]).
+    fn batch_window(&mut self, l: usize) -> Option<Duration> {
+        let Engine {
+            links, slots, node, ..
+        } = self;
+        let link = links.get_mut(l)?;
+        let here = |id: Id| {
+            slots
+                .get(id.index())
+                .and_then(Option::as_ref)
+                .is_some_and(|s| s.link == l)
+        };
+        // Whether one is Master changes only with a state change or a join: known until then.
+        if *link.has_master.get_or_insert_with(|| {
+            node.iter()
+                .any(|(id, i)| i.state() == State::Master && here(id))
+        }) {
+            return None;
+        }
+        batch_window(
+            node.iter()
+                .filter(|&(id, _)| here(id))
+                .map(|(_, i)| (i.state(), i.vrrp().skew_time())),
+        )
+    }
+
+    /// Reads what the sockets hold (a bounded number of batches each). A socket that became
+    /// readable is read at once or left to gather for its [`Self::batch_window`], off the
+    /// reactor (packets arriving meanwhile wake nobody); with `everything`, all are read now,
+    /// gathering or not.
+    fn read_sockets(&mut self, everything: bool) {
+        let now = self.now();
+        let mut cx = Context::from_waker(Waker::noop());
+        for l in 0..self.links.len() {
+            let link = &self.links[l];
+            let read = match link.read_at {
+                Some(t) => everything || t <= now,
+                None if link.sock.poll_readable(&mut cx).is_pending() => false,
+                None if everything => true,
+                None => match self.batch_window(l) {
+                    Some(w) => {
+                        let link = &mut self.links[l];
+                        link.sock.pause();
+                        link.read_at = Some(now + w);
+                        false
+                    }
+                    None => true,
+                },
+            };
+            if read {
+                self.read_link(l);
+            }
+        }
+    }
+
+    /// Reads link `l` (a bounded number of batches; a gathering one is then watched again):
+    /// each packet goes to its instance as of when it arrived.
+    fn read_link(&mut self, l: usize) {
         let mut cx = Context::from_waker(Waker::noop());
         let now = self.now();
+        let wall = SystemTime::now();
         let Engine {
             links,
             slots,
@@ -520,44 +620,44 @@ impl Engine {
             log_unknown_vrids,
             ..
         } = self;
-        for l in links.iter_mut() {
-            for _ in 0..READ_BUDGET {
-                let LinkSlot {
-                    sock,
-                    demux,
-                    unknown_vrid,
-                    refused,
-                } = l;
-                let ifname = sock.ifname().to_string();
-                let r = sock.poll_recv(&mut cx, |rx| {
-                    let rx = match rx {
-                        Ok(rx) => rx,
-                        Err(_) => {
-                            *refused += 1;
-                            return;
-                        }
-                    };
-                    let vrid = rx.vrid;
-                    let Some(id) = demux.lookup(vrid, rx.meta.src, rx.meta.dst) else {
-                        *unknown_vrid += 1;
-                        if *log_unknown_vrids {
-                            info!("Unknown VRID({vrid}) received on interface({ifname}). ignoring...");
-                        }
-                        return;
-                    };
-                    let Some(Some(slot)) = slots.get_mut(id.index()) else {
-                        return;
-                    };
-                    let p = &slot.plan;
-                    // AH: the packet is the whole IPv4 datagram; its ICV, SPI and sequence
-                    // number are checked before the advert is read.
-                    let mut ah_seq = None;
-                    let decoded = crate::net::accepts_from(
-                        rx.meta.src,
-                        p.dest.src,
-                        &p.peers,
-                        p.check_unicast_src,
-                    )
+        let Some(LinkSlot {
+            sock,
+            demux,
+            unknown_vrid,
+            refused,
+            read_at,
+            ..
+        }) = links.get_mut(l)
+        else {
+            return;
+        };
+        let gathered = read_at.take().is_some();
+        let ifname = sock.ifname().to_string();
+        let mut handle = |rx: Result<crate::net::Rx<'_>, DropReason>| {
+            let rx = match rx {
+                Ok(rx) => rx,
+                Err(_) => {
+                    *refused += 1;
+                    return;
+                }
+            };
+            let vrid = rx.vrid;
+            let Some(id) = demux.lookup(vrid, rx.meta.src, rx.meta.dst) else {
+                *unknown_vrid += 1;
+                if *log_unknown_vrids {
+                    info!("Unknown VRID({vrid}) received on interface({ifname}). ignoring...");
+                }
+                return;
+            };
+            let Some(Some(slot)) = slots.get_mut(id.index()) else {
+                return;
+            };
+            let p = &slot.plan;
+            // AH: the packet is the whole IPv4 datagram; its ICV, SPI and sequence
+            // number are checked before the advert is read.
+            let mut ah_seq = None;
+            let decoded =
+                crate::net::accepts_from(rx.meta.src, p.dest.src, &p.peers, p.check_unicast_src)
                     .and_then(|()| match &mut slot.ah {
                         Some(ah) => ah.open(rx.payload).map(|(_, advert, seq)| {
                             ah_seq = Some(seq);
@@ -565,61 +665,83 @@ impl Engine {
                         }),
                         None => Ok(rx.payload),
                     })
-                    .and_then(|payload| match packet::decode(payload, &rx.meta, &p.expect) {
-                        Err(DropReason::BadChecksum) if p.may_take_old_checksum() => {
-                            let old = RxMeta {
-                                dst: packet::MCAST_V4.into(),
-                                ..rx.meta
-                            };
-                            let advert = packet::decode(payload, &old, &p.expect)
-                                .map_err(|_| DropReason::BadChecksum)?;
-                            if !slot.old_checksum {
-                                slot.old_checksum = true;
-                                info!("({}) Setting unicast VRRPv3 checksum to old version", p.name);
-                            }
-                            Ok(advert)
-                        }
-                        other => other,
-                    });
-                    match decoded {
-                        Ok(advert) => {
-                            slot.master_priority = advert.priority;
-                            if let (Some(ah), Some(seq), Some(inst)) = (&mut slot.ah, ah_seq, node.get(id)) {
-                                // A Master hearing a lower priority carries on from its number
-                                // (keepalived's "Syncing seq_num").
-                                if inst.state() == State::Master
-                                    && (advert.priority, rx.meta.src) < (inst.vrrp().priority(), p.dest.src)
-                                {
-                                    ah.heard_lower(seq);
+                    .and_then(
+                        |payload| match packet::decode(payload, &rx.meta, &p.expect) {
+                            Err(DropReason::BadChecksum) if p.may_take_old_checksum() => {
+                                let old = RxMeta {
+                                    dst: packet::MCAST_V4.into(),
+                                    ..rx.meta
+                                };
+                                let advert = packet::decode(payload, &old, &p.expect)
+                                    .map_err(|_| DropReason::BadChecksum)?;
+                                if !slot.old_checksum {
+                                    slot.old_checksum = true;
+                                    info!(
+                                        "({}) Setting unicast VRRPv3 checksum to old version",
+                                        p.name
+                                    );
                                 }
+                                Ok(advert)
                             }
-                            let ev = Event::Advert {
-                                src: rx.meta.src,
-                                advert,
-                            };
-                            node.handle(now, id, ev, out);
-                        }
-                        Err(DropReason::Own) => {}
-                        Err(reason) => {
-                            if let Some(inst) = node.get_mut(id) {
-                                let n = inst.counters_mut().drop(reason);
-                                // One line per reason per power of two: a flood is not a log
-                                // flood.
-                                if n.is_power_of_two() {
-                                    debug!(instance = %p.name, src = %rx.meta.src, %reason, count = n, "dropped packet");
-                                }
-                            }
+                            other => other,
+                        },
+                    );
+            match decoded {
+                Ok(advert) => {
+                    slot.master_priority = advert.priority;
+                    if let (Some(ah), Some(seq), Some(inst)) = (&mut slot.ah, ah_seq, node.get(id))
+                    {
+                        // A Master hearing a lower priority carries on from its number
+                        // (keepalived's "Syncing seq_num").
+                        if inst.state() == State::Master
+                            && (advert.priority, rx.meta.src) < (inst.vrrp().priority(), p.dest.src)
+                        {
+                            ah.heard_lower(seq);
                         }
                     }
-                });
-                match r {
-                    Poll::Ready(Ok(_)) => continue,
-                    Poll::Ready(Err(e)) => {
-                        warn!(interface = %ifname, error = %e, "receive failed");
-                        break;
-                    }
-                    Poll::Pending => break,
+                    let ev = Event::Advert {
+                        src: rx.meta.src,
+                        advert,
+                    };
+                    node.handle(arrival(now, wall, rx.stamp), id, ev, out);
                 }
+                Err(DropReason::Own) => {}
+                Err(reason) => {
+                    if let Some(inst) = node.get_mut(id) {
+                        let n = inst.counters_mut().drop(reason);
+                        // One line per reason per power of two: a flood is not a log
+                        // flood.
+                        if n.is_power_of_two() {
+                            debug!(instance = %p.name, src = %rx.meta.src, %reason, count = n, "dropped packet");
+                        }
+                    }
+                }
+            }
+        };
+        for _ in 0..READ_BUDGET {
+            let r = if gathered {
+                match sock.recv_now(&mut handle) {
+                    Ok(n) if n > 0 => Poll::Ready(Ok(n)),
+                    Ok(_) => Poll::Pending,
+                    Err(e) => Poll::Ready(Err(e)),
+                }
+            } else {
+                sock.poll_recv(&mut cx, &mut handle)
+            };
+            match r {
+                Poll::Ready(Ok(_)) => continue,
+                Poll::Ready(Err(e)) => {
+                    warn!(interface = %ifname, error = %e, "receive failed");
+                    break;
+                }
+                Poll::Pending => break,
+            }
+        }
+        if gathered {
+            if let Err(e) = sock.resume() {
+                // Read again after another window rather than never.
+                warn!(interface = %ifname, error = %e, "cannot watch the socket again");
+                *read_at = Some(now + BATCH_WINDOW);
             }
         }
     }
@@ -799,16 +921,12 @@ impl Engine {
             Some(at) => at,
             None => {
                 let sock = LinkSocket::open(&l.name, l.index, plan.family, plan.proto)?;
-                self.links.push(LinkSlot {
-                    sock,
-                    demux: Demux::default(),
-                    unknown_vrid: 0,
-                    refused: 0,
-                });
+                self.links.push(LinkSlot::new(sock));
                 self.links.len() - 1
             }
         };
         let slot = &mut self.links[at];
+        slot.has_master = None;
         if plan.peers.is_empty() {
             slot.sock.join(plan.group)?;
         }
@@ -824,6 +942,7 @@ impl Engine {
             let vrid = slot.plan.core.vrrp.vrid;
             if let Some(l) = self.links.get_mut(slot.link) {
                 l.demux.remove(vrid, id);
+                l.has_master = None;
             }
         }
     }
@@ -849,12 +968,7 @@ impl Engine {
             }) {
                 let sock = LinkSocket::open(&l.name, l.index, p.family, p.proto)
                     .map_err(|e| open_error(e, &l.name))?;
-                self.links.push(LinkSlot {
-                    sock,
-                    demux: Demux::default(),
-                    unknown_vrid: 0,
-                    refused: 0,
-                });
+                self.links.push(LinkSlot::new(sock));
             }
         }
         let reload = start == Start::Reload;
@@ -1137,10 +1251,40 @@ impl Engine {
     }
 }
 
-/// Whether any socket is readable (readiness is left set for [`Engine::read_sockets`]).
+/// How long a socket's packets may gather before they are read, given the state and
+/// Skew_Time of each instance on it: none while one is Master (a Master answers an advert at
+/// once: a higher priority makes it step down, a lower one gets an advert back). A Backup never
+/// acts on an advert at once (RFC 5798 §6.4.2: it moves its Master_Down timer, from the
+/// advert's arrival, which the receive timestamp keeps), so reading its adverts a little late
+/// changes nothing but the wakeups they cost. The window stays under half the shortest
+/// Skew_Time of a Backup: a priority-0 advert's Skew_Time then runs from its arrival and ends
+/// after it is read.
+fn batch_window(instances: impl Iterator<Item = (State, Duration)>) -> Option<Duration> {
+    let mut window = BATCH_WINDOW;
+    for (state, skew) in instances {
+        match state {
+            State::Master => return None,
+            State::Backup => window = window.min(skew / 2),
+            _ => {}
+        }
+    }
+    (window >= MIN_BATCH_WINDOW).then_some(window)
+}
+
+/// When a packet read `now` (the loop's clock; `wall` the wall clock) arrived, from its
+/// receive timestamp: at most [`MAX_RX_AGE`] earlier, never later.
+fn arrival(now: Duration, wall: SystemTime, stamp: Option<SystemTime>) -> Duration {
+    let age = stamp
+        .and_then(|t| wall.duration_since(t).ok())
+        .unwrap_or_default();
+    now.saturating_sub(age.min(MAX_RX_AGE))
+}
+
+/// Whether any socket not gathering is readable (readiness is left set for
+/// [`Engine::read_sockets`]; a gathering one is read when its time comes).
 fn poll_readable(links: &[LinkSlot], cx: &mut Context<'_>) -> Poll<()> {
     let mut ready = false;
-    for l in links {
+    for l in links.iter().filter(|l| l.read_at.is_none()) {
         if l.sock.poll_readable(cx).is_ready() {
             ready = true;
         }
@@ -1295,4 +1439,50 @@ fn interface_name(index: u32) -> Option<String> {
                 .ok()?;
             (i == index).then(|| e.file_name().to_string_lossy().into_owned())
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn only_links_without_a_master_gather_and_within_half_the_shortest_skew() {
+        let skew = |ms: f64| Duration::from_secs_f64(ms / 1000.0);
+        // Backups at priority 100, 0.1 s (Skew_Time 60.9 ms): the full window.
+        let backups = [(State::Backup, skew(60.9)), (State::Backup, skew(60.9))];
+        assert_eq!(batch_window(backups.into_iter()), Some(BATCH_WINDOW));
+        // One Master among them: read at once.
+        let mixed = [(State::Backup, skew(60.9)), (State::Master, skew(3.9))];
+        assert_eq!(batch_window(mixed.into_iter()), None);
+        // A Backup at 254 (Skew_Time 0.78 ms at 0.1 s): half of it.
+        let high = [(State::Backup, skew(60.9)), (State::Backup, skew(0.78))];
+        assert_eq!(batch_window(high.into_iter()), Some(skew(0.39)));
+        // Shorter than a timer is worth: read at once.
+        assert_eq!(batch_window([(State::Backup, skew(0.3))].into_iter()), None);
+        // Instances that do not listen (Fault, Initialize) do not shorten it.
+        let idle = [(State::Fault, skew(0.1)), (State::Initialize, skew(0.1))];
+        assert_eq!(batch_window(idle.into_iter()), Some(BATCH_WINDOW));
+    }
+
+    #[test]
+    fn arrival_is_the_receive_timestamp_bounded_to_the_safe_side() {
+        let now = Duration::from_secs(100);
+        let wall = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        // Received 1.5 ms before it was read.
+        assert_eq!(
+            arrival(now, wall, Some(wall - 3 * MS / 2)),
+            now - 3 * MS / 2
+        );
+        // No timestamp, or one from the future (the wall clock stepped back): now.
+        assert_eq!(arrival(now, wall, None), now);
+        assert_eq!(arrival(now, wall, Some(wall + MS)), now);
+        // The wall clock stepped forward: never more than MAX_RX_AGE old (a later deadline,
+        // not a takeover while the Master is alive).
+        let hour = Duration::from_secs(3600);
+        assert_eq!(arrival(now, wall, Some(wall - hour)), now - MAX_RX_AGE);
+        // Early in the loop's life.
+        assert_eq!(arrival(MS, wall, Some(wall - 5 * MS)), Duration::ZERO);
+    }
 }
