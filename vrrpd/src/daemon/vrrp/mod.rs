@@ -9,8 +9,9 @@
 //! decoded against what it expects, fed to the node; the adverts the instances send in one
 //! wakeup leave together, one `sendmmsg` per socket. A socket with no Master on it lets its
 //! adverts gather for a couple of milliseconds, off the reactor, and reads them in one go
-//! ([`batch_window`]); each is fed as of its kernel receive timestamp, so no deadline moves. Everything that waits for the kernel or a
-//! child process goes to the effects task ([`effects`]), in order, so the loop never blocks.
+//! ([`batch_window`]); each is fed as of its kernel receive timestamp, so no deadline moves.
+//! Everything that waits for the kernel or a child process goes to the effects task
+//! ([`effects`]), in order, so the loop never blocks.
 //!
 //! A reload is a new configuration adopted by difference ([`Handle::adopt`]): an instance
 //! configured as before goes on untouched (a Master keeps advertising, nothing is torn down);
