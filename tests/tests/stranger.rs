@@ -306,7 +306,11 @@ fn socket_counters(pair: &Pair, node: &str) -> serde_json::Value {
         .arg(&ctl)
         .output()
         .expect("run vrrpd status");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     status["sockets"]
         .as_array()
