@@ -6,7 +6,6 @@
 //! run anyway" yet fail `-t`; vrrpd mirrors that split instead of refusing the file.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -194,17 +193,29 @@ impl Diagnostic {
         };
         out.push_str(&self.file.to_string_lossy());
         if self.line != 0 {
-            let _ = write!(out, ":{}:{}", self.line, self.col);
+            out.push(':');
+            push_number(out, self.line);
+            out.push(':');
+            push_number(out, self.col);
         }
         out.push_str(sev);
         out.push_str(&self.message);
         out.push('\n');
         if let (Some(text), true) = (line, self.line != 0) {
             let gutter = self.line.checked_ilog10().unwrap_or(0) as usize + 1;
-            let pad = |out: &mut String, n: usize| out.extend(std::iter::repeat_n(' ', n));
+            let pad = |out: &mut String, mut n: usize| {
+                const SPACES: &str =
+                    "                                                                ";
+                while n > 0 {
+                    let k = n.min(SPACES.len());
+                    out.push_str(&SPACES[..k]);
+                    n -= k;
+                }
+            };
             pad(out, gutter);
             out.push_str(" |\n");
-            let _ = write!(out, "{} | ", self.line);
+            push_number(out, self.line);
+            out.push_str(" | ");
             // Tabs as one space each, so that the caret's column matches.
             for (i, part) in text.split('\t').enumerate() {
                 if i > 0 {
@@ -223,6 +234,23 @@ impl Diagnostic {
             out.push_str(help);
             out.push('\n');
         }
+    }
+}
+
+/// `n` in decimal, without the formatting machinery (rendering is on the fuzzed path).
+fn push_number(out: &mut String, mut n: u32) {
+    let mut digits = [0u8; 10];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        out.push(char::from(d));
     }
 }
 
@@ -339,13 +367,36 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
 /// The closest candidate to `word`, if close enough to be a plausible typo (the first of
 /// equally close ones).
 pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    suggest_masked(word, candidates.into_iter().map(|c| (c, ascii_mask(c))))
+}
+
+/// [`suggest`] among candidates given with their [`ascii_mask`] (a keyword table has them
+/// computed at compile time).
+pub fn suggest_masked<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = (&'a str, u128)>,
+) -> Option<&'a str> {
     let mut speller = Speller::new(word);
     let limit = (word.chars().count() / 3).max(1);
     candidates
         .into_iter()
-        .filter_map(|c| Some((speller.distance_within(c, limit)?, c)))
+        .filter_map(|(c, mask)| Some((speller.distance_masked(c, mask, limit)?, c)))
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
+}
+
+/// The set of ASCII characters in `s`, one bit each (other characters are left out).
+pub const fn ascii_mask(s: &str) -> u128 {
+    let b = s.as_bytes();
+    let mut mask = 0u128;
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] < 128 {
+            mask |= 1 << b[i];
+        }
+        i += 1;
+    }
+    mask
 }
 
 /// One word measured against many: an unknown word is compared with every keyword of its
@@ -353,6 +404,8 @@ pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 /// stays linear in its input, and fast enough to fuzz) and no allocation per keyword.
 struct Speller<'w> {
     word: &'w str,
+    /// [`ascii_mask`] of `word`.
+    mask: u128,
     /// How many times each ASCII character occurs in `word`, and its length in characters,
     /// when it is short: an ASCII keyword is ruled out from the counts alone, whatever `word`.
     counts: Option<([u8; 128], usize)>,
@@ -379,6 +432,7 @@ impl<'w> Speller<'w> {
         });
         Speller {
             word,
+            mask: ascii_mask(word),
             counts,
             chars: Vec::new(),
             other: Vec::new(),
@@ -388,6 +442,18 @@ impl<'w> Speller<'w> {
 
     /// The distance to `b`, or `None` as soon as it must exceed `limit`.
     fn distance_within(&mut self, b: &str, limit: usize) -> Option<usize> {
+        self.distance_masked(b, ascii_mask(b), limit)
+    }
+
+    /// [`Self::distance_within`] of a `b` whose [`ascii_mask`] is `b_mask`: each ASCII
+    /// character of one that the other lacks costs at least one edit, so most keywords are
+    /// ruled out by two instructions.
+    fn distance_masked(&mut self, b: &str, b_mask: u128, limit: usize) -> Option<usize> {
+        let extra = (b_mask & !self.mask).count_ones() as usize;
+        let missing = (self.mask & !b_mask).count_ones() as usize;
+        if extra.max(missing) > limit {
+            return None;
+        }
         // Keywords are ASCII: a count rules most of them out, then bytes are compared with
         // no decoding when the word is ASCII too.
         if let (Some((counts, len)), true) = (&self.counts, b.is_ascii()) {

@@ -961,7 +961,7 @@ fn node(line: &str) -> Node {
     let text = format!("x {{\n  {line}\n}}\n");
     let file: std::sync::Arc<std::path::Path> = std::path::Path::new("t.conf").into();
     let (toks, _) = lexer::lex(&text, &file);
-    let nodes = tree::parse(&toks, &mut Diags::default());
+    let nodes = tree::parse(toks, &mut Diags::default());
     nodes[0].children[0].clone()
 }
 

@@ -57,10 +57,13 @@ pub fn lex_lines(lines: &[Line]) -> (Vec<Token>, Vec<Diagnostic>) {
 }
 
 fn lex_impl(lines: &[Line], comments: bool) -> (Vec<Token>, Vec<Diagnostic>) {
-    let mut toks = Vec::new();
+    let mut toks = Vec::with_capacity(lines.len() * 4);
     let mut diags = Vec::new();
+    // One buffer for every line's characters.
+    let mut chars = Vec::new();
     for (idx, l) in lines.iter().enumerate() {
-        lex_line(&l.text, &l.file, l.line, comments, &mut toks, &mut diags);
+        let out = (&mut toks, &mut diags);
+        lex_line(&l.text, &l.file, l.line, comments, &mut chars, out);
         if idx + 1 < lines.len() {
             let col = u32::try_from(l.text.chars().count() + 1).unwrap_or(u32::MAX);
             toks.push(Token {
@@ -86,8 +89,8 @@ fn lex_impl(lines: &[Line], comments: bool) -> (Vec<Token>, Vec<Diagnostic>) {
 
 /// keepalived's escapes inside quotes: `\a \b \E \f \n \r \t \v \nnn \xXX \cC`, and
 /// `\C` for any other C. Returns the character and how many input chars were used.
-fn escape(rest: &[char]) -> (Option<char>, usize) {
-    let Some(&c) = rest.first() else {
+fn escape(rest: &[(usize, char)]) -> (Option<char>, usize) {
+    let Some(&(_, c)) = rest.first() else {
         return (Some('\\'), 0);
     };
     let simple = |ch: char| (Some(ch), 1);
@@ -103,9 +106,9 @@ fn escape(rest: &[char]) -> (Option<char>, usize) {
         'x' => {
             let n = rest[1..]
                 .iter()
-                .take_while(|c| c.is_ascii_hexdigit())
+                .take_while(|(_, c)| c.is_ascii_hexdigit())
                 .count();
-            let s: String = rest[1..1 + n].iter().collect();
+            let s: String = rest[1..1 + n].iter().map(|(_, c)| c).collect();
             let v = u32::from_str_radix(&s, 16).ok().map(|v| v & 0xff);
             (v.and_then(char::from_u32), 1 + n)
         }
@@ -113,28 +116,30 @@ fn escape(rest: &[char]) -> (Option<char>, usize) {
             let n = rest
                 .iter()
                 .take(3)
-                .take_while(|c| ('0'..='7').contains(c))
+                .take_while(|(_, c)| ('0'..='7').contains(c))
                 .count();
-            let s: String = rest[..n].iter().collect();
+            let s: String = rest[..n].iter().map(|(_, c)| c).collect();
             let v = u32::from_str_radix(&s, 8).ok().map(|v| v & 0xff);
             (v.and_then(char::from_u32), n)
         }
         'c' => match rest.get(1) {
-            Some(&k) => (char::from_u32(u32::from(k.to_ascii_uppercase()) ^ 0x40), 2),
+            Some(&(_, k)) => (char::from_u32(u32::from(k.to_ascii_uppercase()) ^ 0x40), 2),
             None => simple('c'),
         },
         other => simple(other),
     }
 }
 
-/// Lex one line.
+/// Lex one line into `toks` and `diags`; `chars` is scratch space (each character with its
+/// byte offset). A word without quotes is copied from the line in one piece; only one with
+/// quotes is built character by character.
 fn lex_line(
     line: &str,
     file: &Arc<Path>,
     line_no: u32,
     comments: bool,
-    toks: &mut Vec<Token>,
-    diags: &mut Vec<Diagnostic>,
+    chars: &mut Vec<(usize, char)>,
+    (toks, diags): (&mut Vec<Token>, &mut Vec<Diagnostic>),
 ) {
     // keepalived's `decomment`: a `\` ending the line loses the blanks before it.
     let glued;
@@ -145,40 +150,44 @@ fn lex_line(
         }
         None => line,
     };
-    let chars: Vec<char> = line.chars().collect();
     let col = |i: usize| u32::try_from(i + 1).unwrap_or(u32::MAX);
+    if line.is_ascii() && !line.contains(['"', '\'']) {
+        return lex_plain(line, file, line_no, comments, toks);
+    }
+    chars.clear();
+    chars.extend(line.char_indices());
     let line_start = toks.len();
     let mut i = 0;
-    let mut word = String::new();
-    let mut word_col = 0u32;
-    let mut in_word = false;
-    let mut quoted = false;
-    let flush = |word: &mut String,
-                 in_word: &mut bool,
-                 quoted: &mut bool,
-                 wc: u32,
+    // The word being read: where it starts (character, byte), and once it has a quote, its
+    // text so far.
+    let mut word: Option<(usize, usize)> = None;
+    let mut built: Option<String> = None;
+    let flush = |word: &mut Option<(usize, usize)>,
+                 built: &mut Option<String>,
+                 end: usize,
                  toks: &mut Vec<Token>| {
-        if *in_word {
+        if let Some((at, from)) = word.take() {
+            let (kind, text) = match built.take() {
+                Some(text) => (TokenKind::Quoted, text),
+                None => (TokenKind::Word, line[from..end].to_string()),
+            };
             toks.push(Token {
-                kind: if *quoted {
-                    TokenKind::Quoted
-                } else {
-                    TokenKind::Word
-                },
-                text: std::mem::take(word),
-                pos: Pos::new(file, line_no, wc),
+                kind,
+                text,
+                pos: Pos::new(file, line_no, col(at)),
             });
         }
-        *in_word = false;
-        *quoted = false;
     };
     while i < chars.len() {
-        let c = chars[i];
+        let (at, c) = chars[i];
         match c {
-            '#' | '!' if comments => break,
-            c if is_blank(c) => flush(&mut word, &mut in_word, &mut quoted, word_col, toks),
+            '#' | '!' if comments => {
+                flush(&mut word, &mut built, at, toks);
+                return;
+            }
+            c if is_blank(c) => flush(&mut word, &mut built, at, toks),
             '{' | '}' => {
-                flush(&mut word, &mut in_word, &mut quoted, word_col, toks);
+                flush(&mut word, &mut built, at, toks);
                 let kind = if c == '{' {
                     TokenKind::Open
                 } else {
@@ -191,26 +200,23 @@ fn lex_line(
                 });
             }
             '"' | '\'' => {
-                if !in_word {
-                    in_word = true;
-                    word_col = col(i);
-                }
-                quoted = true;
+                let from = word.get_or_insert((i, at)).1;
+                let text = built.get_or_insert_with(|| line[from..at].to_string());
                 let start = i;
                 i += 1;
                 let mut closed = false;
                 while i < chars.len() {
-                    match chars[i] {
+                    match chars[i].1 {
                         q if q == c => {
                             closed = true;
                             break;
                         }
                         '\\' => {
                             let (ch, used) = escape(&chars[i + 1..]);
-                            word.extend(ch);
+                            text.extend(ch);
                             i += used;
                         }
-                        other => word.push(other),
+                        other => text.push(other),
                     }
                     i += 1;
                 }
@@ -229,16 +235,57 @@ fn lex_line(
                 }
             }
             c => {
-                if !in_word {
-                    in_word = true;
-                    word_col = col(i);
+                word.get_or_insert((i, at));
+                if let Some(text) = &mut built {
+                    text.push(c);
                 }
-                word.push(c);
             }
         }
         i += 1;
     }
-    flush(&mut word, &mut in_word, &mut quoted, word_col, toks);
+    flush(&mut word, &mut built, line.len(), toks);
+}
+
+/// [`lex_line`] of an ASCII line without quotes (most lines): a byte is a character, so
+/// columns are byte offsets and every word is a slice of the line.
+fn lex_plain(line: &str, file: &Arc<Path>, line_no: u32, comments: bool, toks: &mut Vec<Token>) {
+    let col = |i: usize| u32::try_from(i + 1).unwrap_or(u32::MAX);
+    let mut start = None;
+    let flush = |start: &mut Option<usize>, end: usize, toks: &mut Vec<Token>| {
+        if let Some(s) = start.take() {
+            toks.push(Token {
+                kind: TokenKind::Word,
+                text: line[s..end].to_string(),
+                pos: Pos::new(file, line_no, col(s)),
+            });
+        }
+    };
+    for (i, &c) in line.as_bytes().iter().enumerate() {
+        match c {
+            b'#' | b'!' if comments => {
+                flush(&mut start, i, toks);
+                return;
+            }
+            b' ' | b'\t' | b'\n' | b'\r' | b'\x0b' | b'\x0c' => flush(&mut start, i, toks),
+            b'{' | b'}' => {
+                flush(&mut start, i, toks);
+                let (kind, text) = if c == b'{' {
+                    (TokenKind::Open, "{")
+                } else {
+                    (TokenKind::Close, "}")
+                };
+                toks.push(Token {
+                    kind,
+                    text: text.to_string(),
+                    pos: Pos::new(file, line_no, col(i)),
+                });
+            }
+            _ => {
+                start.get_or_insert(i);
+            }
+        }
+    }
+    flush(&mut start, line.len(), toks);
 }
 
 #[cfg(test)]

@@ -157,7 +157,7 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<(Config, Report), Report>
 fn parse_lines(lines: &[preprocess::Line], cx: &mut registry::Cx) -> Config {
     let (tokens, lex_diags) = lexer::lex_lines(lines);
     cx.diags.extend(lex_diags);
-    let nodes = tree::parse(&tokens, &mut cx.diags);
+    let nodes = tree::parse(tokens, &mut cx.diags);
     build::build(&nodes, cx)
 }
 

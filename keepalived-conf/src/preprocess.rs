@@ -4,6 +4,7 @@
 //! and `~SEQ` / `~SEQx` / `~LST` line repetition. The output is a list of logical lines that
 //! keep the file and line they came from, so diagnostics still point at the source.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -88,18 +89,24 @@ fn decode(bytes: &[u8]) -> (String, Vec<u32>) {
         Ok(t) => (t.to_string(), Vec::new()),
         Err(_) => {
             let mut bad = Vec::new();
-            let lines: Vec<String> = bytes
-                .split(|b| *b == b'\n')
-                .enumerate()
-                .map(|(i, l)| match std::str::from_utf8(l) {
-                    Ok(t) => t.to_string(),
-                    Err(_) => {
-                        bad.push(u32::try_from(i + 1).unwrap_or(u32::MAX));
-                        String::from_utf8_lossy(l).into_owned()
+            let mut text = String::with_capacity(bytes.len() + bytes.len() / 2);
+            for (i, l) in bytes.split(|b| *b == b'\n').enumerate() {
+                if i > 0 {
+                    text.push('\n');
+                }
+                let mut valid = true;
+                for chunk in l.utf8_chunks() {
+                    text.push_str(chunk.valid());
+                    if !chunk.invalid().is_empty() {
+                        text.push(char::REPLACEMENT_CHARACTER);
+                        valid = false;
                     }
-                })
-                .collect();
-            (lines.join("\n"), bad)
+                }
+                if !valid {
+                    bad.push(u32::try_from(i + 1).unwrap_or(u32::MAX));
+                }
+            }
+            (text, bad)
         }
     }
 }
@@ -119,7 +126,7 @@ pub fn is_blank(c: char) -> bool {
 /// (a `\r` before it is dropped); a NUL ends the line (keepalived reads it as a C string);
 /// a line longer than [`LINE_BUF`] bytes is read as several, the later pieces padded with
 /// spaces so that columns still match the file.
-fn reads(text: &str, file: &Arc<Path>, diags: &mut Diags) -> Vec<(u32, String)> {
+fn reads<'t>(text: &'t str, file: &Arc<Path>, diags: &mut Diags) -> Vec<(u32, Cow<'t, str>)> {
     let mut out = Vec::new();
     for (i, line) in text.split('\n').enumerate() {
         let no = u32::try_from(i + 1).unwrap_or(u32::MAX);
@@ -140,7 +147,14 @@ fn reads(text: &str, file: &Arc<Path>, diags: &mut Diags) -> Vec<(u32, String)> 
                 ));
                 piece = &piece[..nul];
             }
-            out.push((no, format!("{}{piece}", " ".repeat(before))));
+            out.push((
+                no,
+                if before == 0 {
+                    Cow::Borrowed(piece)
+                } else {
+                    Cow::Owned(format!("{}{piece}", " ".repeat(before)))
+                },
+            ));
             if next.is_empty() {
                 break;
             }
@@ -196,7 +210,10 @@ impl<'o, 'h> Pre<'o, 'h> {
             let pos = Pos::new(&file, no, 1);
             let raw = strip_comment(line);
             i += 1;
-            if raw.contains('\u{fffd}') && not_utf8.contains(&no) {
+            if !not_utf8.is_empty()
+                && not_utf8.binary_search(&no).is_ok()
+                && raw.contains(char::REPLACEMENT_CHARACTER)
+            {
                 diags.push(Diagnostic::notice(
                     &pos,
                     "this line is not valid UTF-8: its bad bytes are read as U+FFFD",
@@ -270,7 +287,8 @@ impl<'o, 'h> Pre<'o, 'h> {
                         return;
                     }
                     let rest = rest.to_string();
-                    for b in bindings {
+                    for k in 0..bindings.len() {
+                        let b = bindings.get(k);
                         if self.out.len() >= self.opts.max_lines {
                             diags.push(Diagnostic::error(pos, "repetition too large"));
                             return;
@@ -327,11 +345,18 @@ impl<'o, 'h> Pre<'o, 'h> {
         }
         if !t.trim_matches(is_blank).is_empty() {
             // Blank out a stripped `@ID` prefix so columns still match the source.
-            let pad = " ".repeat(text.chars().count() - t.chars().count());
+            let pad = if t.len() == text.len() {
+                0
+            } else {
+                text.chars().count() - t.chars().count()
+            };
+            let mut line = String::with_capacity(pad + t.len());
+            line.extend(std::iter::repeat_n(' ', pad));
+            line.push_str(t);
             self.out.push(Line {
                 file: pos.file.clone(),
                 line: pos.line,
-                text: format!("{pad}{t}"),
+                text: line,
             });
         }
     }
@@ -339,21 +364,28 @@ impl<'o, 'h> Pre<'o, 'h> {
     /// Replace `$NAME` (before whitespace or end) and `${NAME}`; a multi-line value splits the
     /// result into several lines. Unknown names stay as written, as in keepalived.
     fn substitute(&self, text: &str, pos: &Pos, diags: &mut Diags) -> Vec<String> {
-        let mut cur = vec![text.to_string()];
-        for _ in 0..MAX_SUBST_DEPTH {
+        // Most lines with a `$` name nothing defined: no copy of them.
+        let Some(mut cur) = self.subst_once(text) else {
+            return vec![text.to_string()];
+        };
+        for _ in 1..MAX_SUBST_DEPTH {
+            if cur.len() > MAX_REPEAT || cur.iter().map(String::len).sum::<usize>() > 1 << 20 {
+                break;
+            }
             let mut changed = false;
-            let mut next = Vec::new();
-            for l in &cur {
-                let (parts, c) = self.subst_once(l);
-                changed |= c;
-                next.extend(parts);
+            let mut next = Vec::with_capacity(cur.len());
+            for l in cur {
+                match self.subst_once(&l) {
+                    Some(parts) => {
+                        changed = true;
+                        next.extend(parts);
+                    }
+                    None => next.push(l),
+                }
             }
             cur = next;
             if !changed {
                 return cur;
-            }
-            if cur.len() > MAX_REPEAT || cur.iter().map(String::len).sum::<usize>() > 1 << 20 {
-                break;
             }
         }
         diags.push(Diagnostic::error(
@@ -363,7 +395,8 @@ impl<'o, 'h> Pre<'o, 'h> {
         vec![String::new()]
     }
 
-    fn subst_once(&self, l: &str) -> (Vec<String>, bool) {
+    /// The first known `$NAME` of `l` replaced, or `None` when it has none.
+    fn subst_once(&self, l: &str) -> Option<Vec<String>> {
         let b = l.as_bytes();
         let mut i = 0;
         while let Some(off) = l[i..].find('$') {
@@ -389,26 +422,36 @@ impl<'o, 'h> Pre<'o, 'h> {
             };
             if let Some(value) = self.value(name) {
                 let (pre, post) = (&l[..s], &l[end..]);
-                let mut out = Vec::new();
-                match value.len() {
-                    0 => out.push(format!("{pre}{post}")),
-                    1 => out.push(format!("{pre}{}{post}", value[0])),
-                    n => {
-                        for (k, v) in value.iter().enumerate() {
+                let joined = |p: &str, v: &str, q: &str| {
+                    let mut line = String::with_capacity(p.len() + v.len() + q.len());
+                    line.push_str(p);
+                    line.push_str(v);
+                    line.push_str(q);
+                    line
+                };
+                let n = value.len();
+                let out = if n == 0 {
+                    vec![joined(pre, "", post)]
+                } else {
+                    value
+                        .iter()
+                        .enumerate()
+                        .map(|(k, v)| {
                             let p = if k == 0 { pre } else { "" };
                             let q = if k + 1 == n { post } else { "" };
-                            out.push(format!("{p}{v}{q}"));
-                        }
-                    }
-                }
-                return (out, true);
+                            joined(p, v, q)
+                        })
+                        .collect()
+                };
+                return Some(out);
             }
             i = s + 1;
         }
-        (vec![l.to_string()], false)
+        None
     }
 
-    fn value(&self, name: &str) -> Option<Vec<String>> {
+    /// The value of a parameter (borrowed) or of a predefined name.
+    fn value(&self, name: &str) -> Option<Cow<'_, [String]>> {
         let mut words = name.split_whitespace();
         let head = words.next()?;
         let v = match head {
@@ -423,9 +466,9 @@ impl<'o, 'h> Pre<'o, 'h> {
                 let (lo, hi) = (min.min(max), min.max(max));
                 self.opts.host.random(lo, hi).to_string()
             }
-            _ => return self.params.get(name).cloned(),
+            _ => return self.params.get(name).map(|v| Cow::Borrowed(v.as_slice())),
         };
-        Some(vec![v])
+        Some(Cow::Owned(vec![v]))
     }
 
     fn include(&mut self, pat: &str, pos: &Pos, diags: &mut Diags, sources: &mut Sources) {
@@ -482,7 +525,29 @@ impl<'o, 'h> Pre<'o, 'h> {
 /// Remove a `#` or `!` comment as keepalived's `decomment` does: only a `"` string protects
 /// one (a `'` does not: keepalived cuts `'a#b'` at the `#`), a `\` keeps the character after
 /// it, and outside a string `\#` and `\!` are a plain `#` and `!`.
-pub fn strip_comment(line: &str) -> String {
+pub fn strip_comment(line: &str) -> Cow<'_, str> {
+    // Most lines have no `\#` or `\!` outside a string: they are their own prefix.
+    let b = line.as_bytes();
+    let mut quote = false;
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'"' => quote = !quote,
+            b'\\' => match b.get(i + 1) {
+                Some(b'#' | b'!') if !quote => return Cow::Owned(strip_comment_escaped(line)),
+                Some(_) => i += 1,
+                None => {}
+            },
+            b'#' | b'!' if !quote => return Cow::Borrowed(&line[..i]),
+            _ => {}
+        }
+        i += 1;
+    }
+    Cow::Borrowed(line)
+}
+
+/// [`strip_comment`] of a line with an escaped `#` or `!` outside a string.
+fn strip_comment_escaped(line: &str) -> String {
     let mut out = String::with_capacity(line.len());
     let mut quote = false;
     let mut chars = line.chars().peekable();
@@ -522,7 +587,52 @@ fn definition(t: &str) -> Option<(&str, &str)> {
     ok.then(|| (name, &rest[eq + 1..]))
 }
 
-type Bindings = Vec<Vec<(String, String)>>;
+/// The variable bindings of a repetition, one set per pass. A `~SEQ`'s are made as they are
+/// used: a range of 10^16 is refused by counting, and a pass cut short by the line limit
+/// costs nothing for the values after it.
+enum Bindings {
+    /// `count` values of `var`, from `start` by `step`, in hex or decimal.
+    Seq {
+        var: String,
+        start: i64,
+        step: i64,
+        count: usize,
+        hex: bool,
+    },
+    Lst(Vec<Vec<(String, String)>>),
+}
+
+impl Bindings {
+    fn len(&self) -> usize {
+        match self {
+            Bindings::Seq { count, .. } => *count,
+            Bindings::Lst(v) => v.len(),
+        }
+    }
+
+    /// The bindings of pass `k` (< [`Self::len`]).
+    fn get(&self, k: usize) -> Vec<(String, String)> {
+        match self {
+            Bindings::Seq {
+                var,
+                start,
+                step,
+                hex,
+                ..
+            } => {
+                // Between `start` and the last value, which `seq` checked.
+                let v = i128::from(*start) + i128::from(*step) * k as i128;
+                let s = if *hex {
+                    format!("{v:x}")
+                } else {
+                    v.to_string()
+                };
+                vec![(var.clone(), s)]
+            }
+            Bindings::Lst(v) => v[k].clone(),
+        }
+    }
+}
 
 /// Parse a leading `~SEQ(…)`, `~SEQx(…)` or `~LST(…)`: the variable bindings, one set per
 /// repetition, and the rest of the line.
@@ -601,17 +711,27 @@ fn seq(inner: &str, hex: bool) -> Result<Bindings, String> {
     if step == 0 {
         return Err("~SEQ: step must not be 0".into());
     }
-    let mut out = Vec::new();
-    let mut v = start;
-    while (step > 0 && v <= end) || (step < 0 && v >= end) {
-        if out.len() >= MAX_REPEAT {
-            return Err("~SEQ: too many repetitions".into());
-        }
-        let s = if hex { format!("{v:x}") } else { v.to_string() };
-        out.push(vec![(var.clone(), s)]);
-        v = v.checked_add(step).ok_or("~SEQ: overflow")?;
+    // As many values as `start, start + step, ...` stay within `end` (i128: no overflow).
+    let (first, step128, last) = (i128::from(start), i128::from(step), i128::from(end));
+    let count = if (step > 0 && first > last) || (step < 0 && first < last) {
+        0
+    } else {
+        (last - first) / step128 + 1
+    };
+    if count > MAX_REPEAT as i128 {
+        return Err("~SEQ: too many repetitions".into());
     }
-    Ok(out)
+    // Refused when the step past the last value overflows, as the loop this replaced did.
+    if count > 0 && i64::try_from(first + step128 * count).is_err() {
+        return Err("~SEQ: overflow".into());
+    }
+    Ok(Bindings::Seq {
+        var,
+        start,
+        step,
+        count: count as usize,
+        hex,
+    })
 }
 
 /// Split on commas outside `{…}`.
@@ -656,7 +776,8 @@ fn lst(inner: &str) -> Result<Bindings, String> {
             }
             Ok(vars.iter().cloned().zip(vals).collect())
         })
-        .collect()
+        .collect::<Result<_, _>>()
+        .map(Bindings::Lst)
 }
 
 /// Shell-style `{a,b}` expansion (nested), as keepalived's include does with GLOB_BRACE.
@@ -777,10 +898,55 @@ mod tests {
         );
         assert_eq!(pp("~SEQ(A,3) ${A}", "h"), vec!["1", "2", "3"]);
         assert_eq!(pp("~SEQ(A,3,1) ${A}", "h"), vec!["3", "2", "1"]);
+        assert_eq!(pp("~SEQ(A,5,-2,0) ${A}", "h"), vec!["5", "3", "1"]);
+        assert_eq!(pp("~SEQ(A,2,1,1) ${A}", "h"), Vec::<String>::new());
+        assert_eq!(
+            pp(
+                "~SEQ(A,-9223372036854775807,9223372036854775807,1) ${A}",
+                "h"
+            ),
+            vec!["-9223372036854775807", "0"]
+        );
         assert_eq!(
             pp("~LST({A,B},{10,1},{20,4}) ~SEQ(C,1,2) ${A}.${B}.${C}", "h"),
             vec!["10.1.1", "10.1.2", "20.4.1", "20.4.2"]
         );
+    }
+
+    /// Counted, not generated: a range of 10^16 is refused at once, and the overflow of the
+    /// step past the last value is still refused.
+    #[test]
+    fn sequence_limits() {
+        let seq = |inner| match repetition(inner) {
+            Ok((b, _)) => Ok(b.len()),
+            Err(e) => Err(e),
+        };
+        assert_eq!(
+            seq("~SEQ(X,9999999999999990,3) x"),
+            Err("~SEQ: too many repetitions".into())
+        );
+        assert_eq!(seq("~SEQ(X,0,99999) x"), Ok(100_000));
+        assert_eq!(
+            seq("~SEQ(X,0,100000) x"),
+            Err("~SEQ: too many repetitions".into())
+        );
+        assert_eq!(
+            seq("~SEQ(X,9223372036854775806,9223372036854775807) x"),
+            Err("~SEQ: overflow".into())
+        );
+        assert_eq!(
+            seq("~SEQ(X,9223372036854775806,2,9223372036854775807) x"),
+            Err("~SEQ: overflow".into())
+        );
+        assert_eq!(
+            seq("~SEQ(X,9223372036854775800,2,9223372036854775803) x"),
+            Ok(2)
+        );
+        assert_eq!(
+            seq("~SEQ(X,-9223372036854775807,-2,-9223372036854775807) x"),
+            Err("~SEQ: overflow".into())
+        );
+        assert_eq!(seq("~SEQ(X,5,1,4) x"), Ok(0));
     }
 
     #[test]

@@ -30,9 +30,9 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use super::diag::{suggest, Diagnostic, Diags, Flag, Pos, Spanned};
+use super::diag::{ascii_mask, suggest, suggest_masked, Diagnostic, Diags, Flag, Pos, Spanned};
 use super::host::Host;
-use super::tree::Node;
+use super::tree::{Children, Node};
 
 /// Which of keepalived's sides a load reads. keepalived's VRRP process (`-P`) installs the
 /// checker keywords inactive, so it skips `virtual_server` blocks unread, errors and all;
@@ -79,7 +79,8 @@ type Suggestions = HashMap<Box<str>, Option<&'static str>>;
 /// are read one level up, and so on. The tree is generic, so the registry replays this.
 #[derive(Debug, Clone)]
 enum Item {
-    Stmt(Node),
+    /// The statements of a block from this index on.
+    Rest(Children, usize),
     /// A `}` (its position, when the file has it) read where no block is open for it.
     Close(Option<Pos>),
 }
@@ -105,7 +106,7 @@ impl<'h> Cx<'h> {
         if let Some(s) = known.get(word) {
             return *s;
         }
-        let s = suggest(word, table.iter().map(|k| k.name));
+        let s = suggest_masked(word, table.iter().map(|k| (k.name, k.mask)));
         known.insert(word.into(), s);
         s
     }
@@ -206,11 +207,18 @@ pub struct Keyword<T: 'static> {
     pub name: &'static str,
     pub status: Status,
     pub arg: Arg<T>,
+    /// The name's [`ascii_mask`], for "did you mean" (computed at compile time).
+    mask: u128,
 }
 
 /// A row of a table.
 pub const fn kw<T>(name: &'static str, status: Status, arg: Arg<T>) -> Keyword<T> {
-    Keyword { name, status, arg }
+    Keyword {
+        name,
+        status,
+        arg,
+        mask: ascii_mask(name),
+    }
 }
 
 /// A supported row.
@@ -274,8 +282,7 @@ pub fn dispatch_block<T>(
     cx: &mut Cx,
 ) {
     let outer = std::mem::take(&mut cx.pending);
-    let items = node.children.iter().cloned().map(Item::Stmt).collect();
-    if let Some(rest) = read_items(table, ctx, target, items, cx) {
+    if let Some(rest) = read_items(table, ctx, target, &node.children, Some(&node.children), cx) {
         // A `}` ended this block early (keepalived's reading): the rest of its lines, then
         // its own `}`, belong to the block around it.
         cx.pending = rest;
@@ -288,36 +295,55 @@ pub fn dispatch_block<T>(
 /// The top level's statements, read as [`dispatch_block`] reads a block's; a `}` there is
 /// one more unknown keyword, as keepalived reports it.
 pub fn dispatch_top<T>(table: &[Keyword<T>], target: &mut T, nodes: &[Node], cx: &mut Cx) {
-    let items = nodes.iter().cloned().map(Item::Stmt).collect();
-    let _ = read_items(table, TOP_LEVEL, target, items, cx);
+    let _ = read_items(table, TOP_LEVEL, target, nodes, None, cx);
 }
 
-/// Read `items` in the block `ctx`; `Some(rest)` when a `}` ends the block before them.
+/// Read `nodes` (the statements of `shared`, when they are a block's) in the block `ctx`;
+/// `Some(rest)` when a `}` ends the block before them. Only what a stray block leaves to be
+/// read next is queued, and the nodes themselves are never copied.
 fn read_items<T>(
     table: &[Keyword<T>],
     ctx: &str,
     target: &mut T,
-    items: Vec<Item>,
+    nodes: &[Node],
+    shared: Option<&Children>,
     cx: &mut Cx,
 ) -> Option<Vec<Item>> {
-    let mut queue: std::collections::VecDeque<Item> = items.into();
-    while let Some(item) = queue.pop_front() {
-        match item {
-            Item::Stmt(c) => {
-                dispatch(table, ctx, target, &c, cx);
-                for i in std::mem::take(&mut cx.pending).into_iter().rev() {
-                    queue.push_front(i);
-                }
+    let mut queue: std::collections::VecDeque<Item> = std::collections::VecDeque::new();
+    let mut next = 0;
+    loop {
+        match queue.pop_front() {
+            None => {
+                let node = nodes.get(next)?;
+                next += 1;
+                dispatch(table, ctx, target, node, cx);
             }
-            Item::Close(pos) if ctx == TOP_LEVEL => {
+            Some(Item::Rest(block, i)) => {
+                if i + 1 < block.len() {
+                    queue.push_front(Item::Rest(block.clone(), i + 1));
+                }
+                dispatch(table, ctx, target, &block[i], cx);
+            }
+            Some(Item::Close(pos)) if ctx == TOP_LEVEL => {
                 if let Some(pos) = pos {
                     cx.push(Diagnostic::warning(&pos, "Unknown keyword '}'"));
                 }
+                continue;
             }
-            Item::Close(_) => return Some(queue.into()),
+            Some(Item::Close(_)) => {
+                let mut rest: Vec<Item> = queue.into();
+                if next < nodes.len() {
+                    // (Only the top level has no block to share, and its `}` is read above.)
+                    let block = shared.cloned().unwrap_or_else(|| nodes.to_vec().into());
+                    rest.push(Item::Rest(block, next));
+                }
+                return Some(rest);
+            }
+        }
+        for i in std::mem::take(&mut cx.pending).into_iter().rev() {
+            queue.push_front(i);
         }
     }
-    None
 }
 
 /// [`dispatch_block`] for a block that is itself not supported: its rows' values are still
@@ -378,7 +404,10 @@ pub fn dispatch<T>(table: &[Keyword<T>], ctx: &str, target: &mut T, node: &Node,
 /// `}` closes that block (at the top level, it is one more unknown keyword).
 fn stray_block(node: &Node, open: &Pos, cx: &mut Cx) {
     cx.push(Diagnostic::warning(open, "Unexpected '{' - ignoring"));
-    let mut items: Vec<Item> = node.children.iter().cloned().map(Item::Stmt).collect();
+    let mut items = Vec::with_capacity(2);
+    if !node.children.is_empty() {
+        items.push(Item::Rest(node.children.clone(), 0));
+    }
     items.push(Item::Close(node.close.clone()));
     cx.pending.splice(0..0, items);
 }
@@ -637,7 +666,7 @@ mod tests {
         let host = crate::host::FakeHost::new();
         let mut cx = Cx::new(&host, Sides::default());
         let mut t = T::default();
-        for n in parse(&toks, &mut cx.diags) {
+        for n in parse(toks, &mut cx.diags) {
             dispatch(TABLE, "test", &mut t, &n, &mut cx);
         }
         (t, cx.diags.into_vec())

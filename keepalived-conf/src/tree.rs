@@ -1,6 +1,8 @@
 //! Keyword tree: `keyword args… [{ children… }]`, generic over keepalived's vocabulary.
 //! (`include` and the rest of the line preprocessing happen before, in `preprocess`.)
 
+use std::sync::Arc;
+
 use super::diag::{Diagnostic, Diags, Pos};
 use super::lexer::{Token, TokenKind};
 
@@ -12,7 +14,7 @@ const MAX_DEPTH: usize = 32;
 pub struct Node {
     pub keyword: Token,
     pub args: Vec<Token>,
-    pub children: Vec<Node>,
+    pub children: Children,
     /// Position of the `{` when the statement has a block.
     pub block: Option<Pos>,
     /// Position of the matching `}` (keepalived reports some block errors there).
@@ -28,20 +30,62 @@ impl Node {
     }
 }
 
-/// Build the statement tree from a token stream.
-pub fn parse(tokens: &[Token], diags: &mut Diags) -> Vec<Node> {
-    let mut p = Parser { toks: tokens, i: 0 };
+/// The statements of a block, shared: the model builder hands a block's lines on to the
+/// block around it (keepalived's reading of a stray `{`) without copying them, and a
+/// statement without a block has none allocated.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Children(Option<Arc<[Node]>>);
+
+impl std::ops::Deref for Children {
+    type Target = [Node];
+    fn deref(&self) -> &[Node] {
+        self.0.as_deref().unwrap_or_default()
+    }
+}
+
+impl From<Vec<Node>> for Children {
+    fn from(nodes: Vec<Node>) -> Self {
+        Self((!nodes.is_empty()).then(|| nodes.into()))
+    }
+}
+
+impl<'a> IntoIterator for &'a Children {
+    type Item = &'a Node;
+    type IntoIter = std::slice::Iter<'a, Node>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+/// Build the statement tree from a token stream. The tokens' text moves into the nodes
+/// (no copy per word).
+pub fn parse(mut tokens: Vec<Token>, diags: &mut Diags) -> Vec<Node> {
+    let mut p = Parser {
+        toks: &mut tokens,
+        i: 0,
+    };
     p.block(0, None, diags)
 }
 
 struct Parser<'a> {
-    toks: &'a [Token],
+    toks: &'a mut [Token],
     i: usize,
 }
 
 impl Parser<'_> {
     fn peek(&self) -> Option<&Token> {
         self.toks.get(self.i)
+    }
+
+    /// The token at `i`, its text moved out (each is taken once; only kinds and positions
+    /// are looked at again).
+    fn take(&mut self, i: usize) -> Token {
+        let t = &mut self.toks[i];
+        Token {
+            kind: t.kind,
+            text: std::mem::take(&mut t.text),
+            pos: t.pos.clone(),
+        }
     }
 
     fn skip_newlines(&mut self) {
@@ -61,7 +105,7 @@ impl Parser<'_> {
             // it, and reported; a `{` keepalived reads as stray (after a keyword that takes no
             // block) is dropped later, where the keywords are known, with its lines read one
             // level up. (A reload refuses such a file: see [`crate::Report::unbalanced`].)
-            let Some(t) = self.peek().cloned() else {
+            let Some(t) = self.peek().is_some().then(|| self.take(self.i)) else {
                 if let Some(pos) = open {
                     diags.push(Diagnostic::warning(pos, crate::diag::UNBALANCED).with_help(
                         "add the matching `}`, or remove a `{` after a keyword that takes no block",
@@ -84,8 +128,8 @@ impl Parser<'_> {
 
     fn statement(&mut self, keyword: Token, depth: usize, diags: &mut Diags) -> Node {
         let mut args = Vec::new();
-        while let Some(a) = self.peek().filter(|t| t.is_value()) {
-            args.push(a.clone());
+        while self.peek().is_some_and(Token::is_value) {
+            args.push(self.take(self.i));
             self.i += 1;
         }
         // `{` on the same line, or alone on a following line.
@@ -94,7 +138,7 @@ impl Parser<'_> {
         let mut node = Node {
             keyword,
             args,
-            children: Vec::new(),
+            children: Children::default(),
             block: None,
             close: None,
         };
@@ -106,7 +150,7 @@ impl Parser<'_> {
                     diags.push(Diagnostic::error(&pos, "blocks nested too deeply"));
                     self.i = self.toks.len();
                 } else {
-                    node.children = self.block(depth + 1, Some(&pos), diags);
+                    node.children = self.block(depth + 1, Some(&pos), diags).into();
                     node.close = self
                         .toks
                         .get(self.i.wrapping_sub(1))
@@ -126,13 +170,12 @@ mod tests {
     use super::*;
     use crate::lexer::lex;
     use std::path::Path;
-    use std::sync::Arc;
 
     fn tree(s: &str) -> (Vec<Node>, Diags) {
         let f: Arc<Path> = Arc::from(Path::new("t.conf"));
         let (t, _) = lex(s, &f);
         let mut d = Diags::default();
-        (parse(&t, &mut d), d)
+        (parse(t, &mut d), d)
     }
 
     fn shape(n: &[Node]) -> String {

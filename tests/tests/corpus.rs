@@ -63,7 +63,7 @@ fn statements(file: &Path) -> Vec<Node> {
     )
     .unwrap_or_default();
     let (tokens, _) = keepalived_conf::lexer::lex_lines(&lines);
-    keepalived_conf::tree::parse(&tokens, &mut diags)
+    keepalived_conf::tree::parse(tokens, &mut diags)
 }
 
 /// Every interface name a file mentions: `interface X`, `dev X`, `iif X`, `oif X`,
