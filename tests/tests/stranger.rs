@@ -296,3 +296,70 @@ fn crafted_adverts_with_another_list_are_dropped_and_counted_like_keepalived() {
         check(&V2_CASE, &craft(&pair, Version::V2, 100, &V2_CASE));
     }
 }
+
+/// What `node`'s IPv4 VRRP socket on eth0 received (`vrrpd status --json`).
+fn socket_counters(pair: &Pair, node: &str) -> serde_json::Value {
+    let bin = Daemon::Vrrpd.binary().expect("vrrpd binary");
+    let ctl = pair.lab.host(node).dir.join("vrrpd.ctl");
+    let out = std::process::Command::new(bin)
+        .args(["status", "--json", "--socket"])
+        .arg(&ctl)
+        .output()
+        .expect("run vrrpd status");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    status["sockets"]
+        .as_array()
+        .and_then(|all| {
+            all.iter()
+                .find(|s| s["interface"] == "eth0" && s["family"] == "ipv4")
+        })
+        .unwrap_or_else(|| panic!("{node}: no eth0 ipv4 socket in {status}"))
+        .clone()
+}
+
+/// Adverts for a VRID nobody here runs, and packets too short to name one, are dropped and
+/// counted on the socket they came in on (keepalived only logs the first kind, with
+/// `log_unknown_vrids`), by the Master, which reads at once, and by the Backup, which reads in
+/// gathered batches; neither moves.
+#[test]
+fn unknown_vrids_and_runts_are_counted_on_their_socket() {
+    require_root!();
+    if !e2e::available(&[Daemon::Vrrpd]) {
+        return;
+    }
+    let pair = our_pair(Daemon::Vrrpd, 3, 0.1);
+    let sender = AdvertSender::open(pair.lab.host("s")).unwrap();
+    let foreign = Advert {
+        version: Version::V3,
+        vrid: 77,
+        priority: 200,
+        max_adver_int: 10,
+        addrs: vec!["192.0.2.77".parse().unwrap()],
+        auth: Auth::None,
+    };
+    let before = [socket_counters(&pair, "a"), socket_counters(&pair, "b")];
+    for _ in 0..COPIES {
+        sender.send_advert(&foreign).unwrap();
+        // A VRRP version/type byte and nothing else: no VRID to look up.
+        sender.send(&[0x31]).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (lost, seen) = e2e::longest_loss(&pair, "a", Duration::from_millis(300), || false);
+    assert!(lost.is_zero(), "a lost the VIP: {seen:?}");
+    for (node, before) in ["a", "b"].into_iter().zip(before) {
+        let after = socket_counters(&pair, node);
+        let grew = |k: &str| after[k].as_u64().unwrap() - before[k].as_u64().unwrap();
+        assert_eq!(grew("unknown_vrid"), COPIES, "{node}: {before} -> {after}");
+        assert_eq!(grew("refused"), COPIES, "{node}: {before} -> {after}");
+        assert!(grew("packets") >= 2 * COPIES, "{node}: {before} -> {after}");
+        assert!(
+            (1..=grew("packets")).contains(&grew("reads")),
+            "{node}: {before} -> {after}"
+        );
+    }
+}

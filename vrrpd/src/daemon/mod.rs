@@ -658,6 +658,7 @@ impl Running {
     async fn answer(&self, req: crate::observe::Request, cleared: &status::ClearedStats) {
         let sources = crate::observe::Sources {
             instances: self.statuses(cleared).await,
+            sockets: self.vrrp.sockets().await,
             checkers: self
                 .health
                 .as_ref()

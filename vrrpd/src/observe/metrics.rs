@@ -319,6 +319,49 @@ pub fn render(s: &Snapshot) -> String {
             );
         }
     }
+    for k in &s.sockets {
+        let labels = [
+            ("intf", k.interface.as_str()),
+            ("family", k.family),
+            ("proto", k.proto),
+        ];
+        for (desc, v) in [
+            (
+                (
+                    "vrrpd_vrrp_socket_packets_total",
+                    "counter",
+                    "Packets received on the VRRP socket",
+                ),
+                k.packets,
+            ),
+            (
+                (
+                    "vrrpd_vrrp_socket_reads_total",
+                    "counter",
+                    "System calls that read them (several packets each)",
+                ),
+                k.reads,
+            ),
+            (
+                (
+                    "vrrpd_vrrp_socket_unknown_vrid_total",
+                    "counter",
+                    "Packets for a VRID no instance on the socket runs",
+                ),
+                k.unknown_vrid,
+            ),
+            (
+                (
+                    "vrrpd_vrrp_socket_refused_total",
+                    "counter",
+                    "Packets refused before their VRID could be read",
+                ),
+                k.refused,
+            ),
+        ] {
+            e.sample(desc, &labels, v as f64);
+        }
+    }
     for c in &s.checkers {
         let port = c.target.port.to_string();
         let addr = c.target.address.to_string();
@@ -566,6 +609,15 @@ mod tests {
         };
         let s = Snapshot {
             instances: vec![crate::observe::status::tests::sample()],
+            sockets: vec![crate::observe::status::SocketStatus {
+                interface: "eth0".into(),
+                family: "ipv4",
+                proto: "vrrp",
+                packets: 640,
+                reads: 10,
+                unknown_vrid: 3,
+                refused: 1,
+            }],
             dataplane: Some(dp),
             ..Default::default()
         };
@@ -586,6 +638,12 @@ mod tests {
             text.contains("vrrpd_vrrp_tracker_fault{iname=\"VI_1\",kind=\"file\",name=\"tf\"} 1\n")
         );
         assert!(text.contains("vrrpd_sync_total{what=\"entries_sent\"} 42\n"));
+        assert!(text.contains(
+            "vrrpd_vrrp_socket_unknown_vrid_total{intf=\"eth0\",family=\"ipv4\",proto=\"vrrp\"} 3\n"
+        ));
+        assert!(text.contains(
+            "vrrpd_vrrp_socket_reads_total{intf=\"eth0\",family=\"ipv4\",proto=\"vrrp\"} 10\n"
+        ));
         let mut seen = std::collections::HashSet::new();
         for l in text.lines().filter(|l| l.starts_with("# TYPE ")) {
             assert!(seen.insert(l.to_string()), "{l} twice");

@@ -25,7 +25,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 use tracing::warn;
 
-use status::InstanceStatus;
+use status::{InstanceStatus, SocketStatus};
 
 /// Where the daemon answers: the control socket's path and the metrics endpoint's address
 /// (from `--metrics`; the configuration's `vrrpd_metrics_listen` otherwise).
@@ -198,6 +198,8 @@ pub struct Request {
 #[derive(Debug, Default, Serialize)]
 pub struct Snapshot {
     pub instances: Vec<InstanceStatus>,
+    /// The VRRP sockets.
+    pub sockets: Vec<SocketStatus>,
     pub checkers: Vec<checks::CheckerStatus>,
     /// The balancer's services (`None` without a balancer).
     pub listing: Option<Listing>,
@@ -207,6 +209,7 @@ pub struct Snapshot {
 /// The daemon's parts a question needs, taken on its main loop; the answer is built off it.
 pub struct Sources {
     pub instances: Vec<InstanceStatus>,
+    pub sockets: Vec<SocketStatus>,
     pub checkers: Vec<checks::CheckerStatus>,
     pub dataplane: Option<Arc<Dataplane>>,
 }
@@ -217,6 +220,7 @@ pub async fn answer(q: Query, src: Sources) -> Result<String, String> {
     let dp = src.dataplane;
     let snapshot = |dp: &Option<Arc<Dataplane>>| Snapshot {
         instances: src.instances.clone(),
+        sockets: src.sockets.clone(),
         checkers: src.checkers.clone(),
         listing: dp.as_ref().map(|d| d.listing()),
         dataplane: dp.as_ref().map(|d| d.counters()),

@@ -101,6 +101,24 @@ pub struct InstanceStatus {
     pub last_transition_reason: Option<String>,
 }
 
+/// One VRRP socket (an interface and address family, shared by the instances on it): what it
+/// received.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SocketStatus {
+    pub interface: String,
+    /// `ipv4` or `ipv6`.
+    pub family: &'static str,
+    /// `vrrp`, or `ah` for VRRPv2 adverts inside IPsec AH.
+    pub proto: &'static str,
+    /// Packets read, and the system calls that read them (`recvmmsg`, each several packets).
+    pub packets: u64,
+    pub reads: u64,
+    /// Packets for a VRID no instance on the socket runs (`log_unknown_vrids` logs each).
+    pub unknown_vrid: u64,
+    /// Packets refused before their VRID could be read (truncated, a bad IP header).
+    pub refused: u64,
+}
+
 /// One tracked object of an instance and its current effect.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct TrackerStatus {

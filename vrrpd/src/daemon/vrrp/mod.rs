@@ -9,8 +9,9 @@
 //! decoded against what it expects, fed to the node; the adverts the instances send in one
 //! wakeup leave together, one `sendmmsg` per socket. A socket with no Master on it lets its
 //! adverts gather for a couple of milliseconds, off the reactor, and reads them in one go
-//! ([`batch_window`]); each is fed as of its kernel receive timestamp, so no deadline moves. Everything that waits for the kernel or a
-//! child process goes to the effects task ([`effects`]), in order, so the loop never blocks.
+//! ([`batch_window`]); each is fed as of its kernel receive timestamp, so no deadline moves.
+//! Everything that waits for the kernel or a child process goes to the effects task
+//! ([`effects`]), in order, so the loop never blocks.
 //!
 //! A reload is a new configuration adopted by difference ([`Handle::adopt`]): an instance
 //! configured as before goes on untouched (a Master keeps advertising, nothing is torn down);
@@ -49,7 +50,7 @@ use vrrp_proto::node::{Id, Node, Output};
 use vrrp_proto::packet::{self, Auth, DropReason, RxMeta};
 
 use super::ah::AhSession;
-use crate::observe::status::{InstanceStatus, TrackerStatus};
+use crate::observe::status::{InstanceStatus, SocketStatus, TrackerStatus};
 use effects::{Feedback, GroupIo, Io, Job};
 use plan::Plan;
 
@@ -151,6 +152,7 @@ enum Command {
     Plans(oneshot::Sender<HashMap<String, Arc<Plan>>>),
     Adopt(Box<Adoption>, oneshot::Sender<anyhow::Result<Adopted>>),
     Status(oneshot::Sender<Vec<InstanceStatus>>),
+    Sockets(oneshot::Sender<Vec<SocketStatus>>),
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -190,6 +192,15 @@ impl Handle {
         rx.await.unwrap_or_default()
     }
 
+    /// What each VRRP socket received.
+    pub(super) async fn sockets(&self) -> Vec<SocketStatus> {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Command::Sockets(tx)).await.is_err() {
+            return Vec::new();
+        }
+        rx.await.unwrap_or_default()
+    }
+
     /// Releases every instance and waits for the effects (addresses removed, STOP scripts run).
     pub(super) async fn shutdown(&self) {
         let (tx, rx) = oneshot::channel();
@@ -206,6 +217,9 @@ struct LinkSlot {
     /// Packets for no instance here (`log_unknown_vrids`), and packets refused before a VRID.
     unknown_vrid: u64,
     refused: u64,
+    /// Packets read, and the system calls that read them.
+    packets: u64,
+    reads: u64,
     /// Set while the socket's packets gather ([`Engine::batch_window`]): when to read them.
     read_at: Option<Duration>,
     /// Whether an instance on the socket is Master (`None`: to be looked at again).
@@ -219,8 +233,28 @@ impl LinkSlot {
             demux: Demux::default(),
             unknown_vrid: 0,
             refused: 0,
+            packets: 0,
+            reads: 0,
             read_at: None,
             has_master: None,
+        }
+    }
+
+    fn status(&self) -> SocketStatus {
+        SocketStatus {
+            interface: self.sock.ifname().to_string(),
+            family: match self.sock.family() {
+                crate::net::Family::V4 => "ipv4",
+                crate::net::Family::V6 => "ipv6",
+            },
+            proto: match self.sock.proto() {
+                crate::net::Proto::Vrrp => "vrrp",
+                crate::net::Proto::Ah => "ah",
+            },
+            packets: self.packets,
+            reads: self.reads,
+            unknown_vrid: self.unknown_vrid,
+            refused: self.refused,
         }
     }
 }
@@ -437,6 +471,9 @@ impl Engine {
             Command::Status(reply) => {
                 let _ = reply.send(self.status());
             }
+            Command::Sockets(reply) => {
+                let _ = reply.send(self.links.iter().map(LinkSlot::status).collect());
+            }
             Command::Shutdown(_) => unreachable!("handled by the loop"),
         }
     }
@@ -625,6 +662,8 @@ impl Engine {
             demux,
             unknown_vrid,
             refused,
+            packets,
+            reads,
             read_at,
             ..
         }) = links.get_mut(l)
@@ -729,7 +768,10 @@ impl Engine {
                 sock.poll_recv(&mut cx, &mut handle)
             };
             match r {
-                Poll::Ready(Ok(_)) => continue,
+                Poll::Ready(Ok(n)) => {
+                    *reads += 1;
+                    *packets += n as u64;
+                }
                 Poll::Ready(Err(e)) => {
                     warn!(interface = %ifname, error = %e, "receive failed");
                     break;
