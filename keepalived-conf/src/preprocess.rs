@@ -34,7 +34,8 @@ pub struct Options<'h> {
     pub config_id: String,
     /// Where files, the environment and `${_RANDOM}` come from.
     pub host: &'h dyn Host,
-    /// At most this many lines after expansion (includes, `~SEQ`, parameters).
+    /// At most this many lines after expansion (includes, `~SEQ`, parameters), and as many
+    /// `~SEQ`/`~LST` passes (nested ones multiply, and a pass may make no line).
     pub max_lines: usize,
 }
 
@@ -181,6 +182,8 @@ struct Pre<'o, 'h> {
     stack: Vec<PathBuf>,
     out: Vec<Line>,
     pwd: PathBuf,
+    /// `~SEQ`/`~LST` passes so far.
+    passes: usize,
 }
 
 impl<'o, 'h> Pre<'o, 'h> {
@@ -191,6 +194,7 @@ impl<'o, 'h> Pre<'o, 'h> {
             stack: Vec::new(),
             out: Vec::new(),
             pwd: PathBuf::from("."),
+            passes: 0,
         }
     }
 
@@ -291,7 +295,10 @@ impl<'o, 'h> Pre<'o, 'h> {
                     let rest = rest.to_string();
                     for k in 0..bindings.len() {
                         let b = bindings.get(k);
-                        if self.out.len() >= self.opts.max_lines {
+                        self.passes += 1;
+                        if self.out.len() >= self.opts.max_lines
+                            || self.passes > self.opts.max_lines
+                        {
                             diags.push(Diagnostic::error(pos, "repetition too large"));
                             return;
                         }
