@@ -16,6 +16,8 @@ use super::host::Host;
 const MAX_INCLUDE_DEPTH: usize = 16;
 const MAX_SUBST_DEPTH: usize = 32;
 const MAX_REPEAT: usize = 100_000;
+/// Names one `include` pattern may expand to with its `{a,b}` groups (each is globbed).
+const MAX_INCLUDE_PATTERNS: usize = 1024;
 
 /// One logical line, comments already removed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -472,8 +474,15 @@ impl<'o, 'h> Pre<'o, 'h> {
     }
 
     fn include(&mut self, pat: &str, pos: &Pos, diags: &mut Diags, sources: &mut Sources) {
+        let Some(patterns) = brace_expand_limited(pat, MAX_INCLUDE_PATTERNS) else {
+            diags.push(Diagnostic::error(
+                pos,
+                format!("include pattern expands to more than {MAX_INCLUDE_PATTERNS} names"),
+            ));
+            return;
+        };
         let mut found = Vec::new();
-        for p in brace_expand(pat) {
+        for p in patterns {
             let full = if Path::new(&p).is_absolute() {
                 PathBuf::from(&p)
             } else {
@@ -782,8 +791,29 @@ fn lst(inner: &str) -> Result<Bindings, String> {
 
 /// Shell-style `{a,b}` expansion (nested), as keepalived's include does with GLOB_BRACE.
 pub fn brace_expand(p: &str) -> Vec<String> {
+    brace_expand_limited(p, usize::MAX).unwrap_or_default()
+}
+
+/// [`brace_expand`], or `None` beyond `limit` names: each group multiplies them, so a line of
+/// twenty `{a,b}` is a million globs (a fuzz input of 539 bytes never finished). The work is
+/// bounded by the names made.
+pub fn brace_expand_limited(p: &str, limit: usize) -> Option<Vec<String>> {
+    let mut out = Vec::new();
+    expand_into(p, "", &mut out, limit).then_some(out)
+}
+
+/// Append the expansions of `p`, each after `prefix`, to `out`; false once `out` would
+/// exceed `limit`.
+fn expand_into(p: &str, prefix: &str, out: &mut Vec<String>, limit: usize) -> bool {
+    let literal = |out: &mut Vec<String>| {
+        if out.len() >= limit {
+            return false;
+        }
+        out.push(format!("{prefix}{p}"));
+        true
+    };
     let Some(open) = p.find('{') else {
-        return vec![p.to_string()];
+        return literal(out);
     };
     let mut depth = 0;
     let mut close = None;
@@ -801,23 +831,16 @@ pub fn brace_expand(p: &str) -> Vec<String> {
         }
     }
     let Some(close) = close else {
-        return vec![p.to_string()];
+        return literal(out);
     };
     let (pre, inner, post) = (&p[..open], &p[open + 1..close], &p[close + 1..]);
     let alts = split_top(inner);
     if alts.len() < 2 {
-        return brace_expand(post)
-            .into_iter()
-            .map(|s| format!("{pre}{{{inner}}}{s}"))
-            .collect();
+        return expand_into(post, &format!("{prefix}{pre}{{{inner}}}"), out, limit);
     }
-    let mut out = Vec::new();
-    for a in alts {
-        for tail in brace_expand(&format!("{a}{post}")) {
-            out.push(format!("{pre}{tail}"));
-        }
-    }
-    out
+    let prefix = format!("{prefix}{pre}");
+    alts.into_iter()
+        .all(|a| expand_into(&format!("{a}{post}"), &prefix, out, limit))
 }
 
 #[cfg(test)]
@@ -954,6 +977,41 @@ mod tests {
         assert_eq!(brace_expand("a/{x,y}.conf"), vec!["a/x.conf", "a/y.conf"]);
         assert_eq!(brace_expand("{a,b{1,2}}c"), vec!["ac", "b1c", "b2c"]);
         assert_eq!(brace_expand("plain"), vec!["plain"]);
+        assert_eq!(brace_expand("a{x}b{1,2}"), vec!["a{x}b1", "a{x}b2"]);
+        assert_eq!(brace_expand("a{1,2"), vec!["a{1,2"]);
+        assert_eq!(
+            brace_expand_limited("{a,b}{c,d}", 4).map(|v| v.len()),
+            Some(4)
+        );
+        assert_eq!(brace_expand_limited("{a,b}{c,d}", 3), None);
+    }
+
+    /// A fuzz finding (timeout): an `include` whose `{a,b}` groups multiply to millions of
+    /// names is refused at once, with a message on its line.
+    #[test]
+    fn include_brace_bomb_is_refused() {
+        let host = crate::host::FakeHost::new();
+        let opts = Options {
+            config_id: "h".into(),
+            host: &host,
+            max_lines: 500,
+        };
+        let mut d = Diags::default();
+        let line = format!("x\ninclude /etc/k{}.conf\n", "{a,b}".repeat(40));
+        preprocess_bytes(
+            line.as_bytes(),
+            Path::new("/k.conf"),
+            &opts,
+            &mut d,
+            &mut Sources::default(),
+        );
+        assert_eq!(d.list.len(), 1, "{:?}", d.list);
+        assert_eq!((d.list[0].line, d.list[0].col), (2, 9));
+        assert_eq!(
+            d.list[0].message,
+            "include pattern expands to more than 1024 names"
+        );
+        assert!(d.list[0].is_error());
     }
 
     #[test]

@@ -811,3 +811,31 @@ fn an_open_block_at_the_end_runs_and_is_marked_unbalanced() {
     let (_, report) = read(&body.replace("virtual_router_id 51 {", "virtual_router_id 51"));
     assert!(!report.unbalanced(), "{:?}", report.diagnostics);
 }
+
+/// Inputs a fuzz run found slow or crashing, loaded as the config_parse target loads them:
+/// each now finishes with its diagnostics on lines of the input.
+#[test]
+fn fuzz_findings_load() {
+    // 2026-12-06, 600 s run at b51d6f1: an `include` whose `{a,b}` groups multiply to
+    // millions of globs ran past libFuzzer's 10 s timeout.
+    let input = include_bytes!("fuzz-findings/timeout-include-braces");
+    let host = std::sync::Arc::new(keepalived_conf::FakeHost::new());
+    let opts = LoadOptions {
+        config_id: Some("fuzz".into()),
+        host,
+        max_lines: 500,
+        ..LoadOptions::default()
+    };
+    let (_, report) =
+        keepalived_conf::load_bytes_report(input, Path::new("/fuzz/keepalived.conf"), &opts);
+    let d = report
+        .iter()
+        .find(|d| {
+            d.message
+                .starts_with("include pattern expands to more than")
+        })
+        .expect("the include is refused");
+    assert_eq!((d.line, d.col), (3, 9));
+    assert!(d.is_error());
+    let _ = report.render();
+}
