@@ -257,6 +257,24 @@ fn raw_signal_dump(pid: u32, signum: i32, path: &Path) -> Result<String> {
 /// Sends the JSON dump signal (SIGRTMIN+2, outside nix's `Signal`) to `daemon` and parses the
 /// `keepalived.json` it writes in its `TMPDIR` (keepalived's format: an array of
 /// `{data, stats}`, vrrpd's extras under `vrrpd`), once it is complete.
+/// `vrrpd ARGS... --socket SOCKET`: a request to a daemon's control socket, its answer
+/// (panics if the client fails: for tests).
+pub fn ask(socket: &Path, args: &[&str]) -> String {
+    let bin = Daemon::Vrrpd.binary().expect("vrrpd binary");
+    let out = std::process::Command::new(bin)
+        .args(args)
+        .arg("--socket")
+        .arg(socket)
+        .output()
+        .expect("run vrrpd client");
+    assert!(
+        out.status.success(),
+        "vrrpd {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8")
+}
+
 pub fn json_dump(daemon: &DaemonProc) -> Result<serde_json::Value> {
     Ok(json_dumps(daemon)?.0)
 }

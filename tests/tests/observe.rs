@@ -14,11 +14,10 @@
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use lab::e2e::{self, node};
+use lab::e2e::{self, ask, node};
 use lab::lb::{in_netns, KeepAlive, LbLab, Plan, NAT_RS_PORT};
 use lab::{require_root, wait_until, Daemon, Host};
 
@@ -48,23 +47,6 @@ fn conf(extra_instance: bool) -> String {
     }
     c.extra_blocks = Some(blocks);
     c.render()
-}
-
-/// `vrrpd ARGS...` against the daemon's control socket.
-fn ask(socket: &Path, args: &[&str]) -> String {
-    let bin = Daemon::Vrrpd.binary().expect("vrrpd binary");
-    let out = Command::new(bin)
-        .args(args)
-        .arg("--socket")
-        .arg(socket)
-        .output()
-        .expect("run vrrpd client");
-    assert!(
-        out.status.success(),
-        "vrrpd {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("UTF-8")
 }
 
 /// The whitespace-separated fields of the listing line starting with `prefix`.

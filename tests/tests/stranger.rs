@@ -299,19 +299,9 @@ fn crafted_adverts_with_another_list_are_dropped_and_counted_like_keepalived() {
 
 /// What `node`'s IPv4 VRRP socket on eth0 received (`vrrpd status --json`).
 fn socket_counters(pair: &Pair, node: &str) -> serde_json::Value {
-    let bin = Daemon::Vrrpd.binary().expect("vrrpd binary");
     let ctl = pair.lab.host(node).dir.join("vrrpd.ctl");
-    let out = std::process::Command::new(bin)
-        .args(["status", "--json", "--socket"])
-        .arg(&ctl)
-        .output()
-        .expect("run vrrpd status");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let status: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let status: serde_json::Value =
+        serde_json::from_str(&e2e::ask(&ctl, &["status", "--json"])).expect("JSON");
     status["sockets"]
         .as_array()
         .and_then(|all| {

@@ -218,11 +218,7 @@ impl LinkSocket {
     }
 
     fn socket(&self) -> &Socket {
-        match (&self.watched, &self.paused) {
-            (Some(fd), _) => fd.get_ref(),
-            (None, Some(s)) => s,
-            (None, None) => unreachable!("a socket is watched or paused"),
-        }
+        either(&self.watched, &self.paused)
     }
 
     /// Takes the socket off the reactor: packets arriving meanwhile wake nobody (on the
@@ -252,11 +248,7 @@ impl LinkSocket {
     /// (0 once the socket is empty).
     pub fn recv_now(&mut self, mut f: impl FnMut(Result<Rx<'_>, DropReason>)) -> io::Result<usize> {
         loop {
-            let fd = match (&self.watched, &self.paused) {
-                (Some(fd), _) => fd.get_ref().as_fd(),
-                (None, Some(s)) => s.as_fd(),
-                (None, None) => unreachable!("a socket is watched or paused"),
-            };
+            let fd = either(&self.watched, &self.paused).as_fd();
             return match self.batch.recv(fd) {
                 Ok(n) => {
                     for i in 0..n {
@@ -306,6 +298,16 @@ impl LinkSocket {
                 Err(_would_block) => continue,
             }
         }
+    }
+}
+
+/// The socket of a [`LinkSocket`], watched or paused (a free function: the receive batch is
+/// borrowed beside it).
+fn either<'a>(watched: &'a Option<Registered<Socket>>, paused: &'a Option<Socket>) -> &'a Socket {
+    match (watched, paused) {
+        (Some(fd), _) => fd.get_ref(),
+        (None, Some(s)) => s,
+        (None, None) => unreachable!("a socket is watched or paused"),
     }
 }
 
