@@ -266,7 +266,7 @@ fn lex_plain(line: &str, file: &Arc<Path>, line_no: u32, comments: bool, toks: &
                 flush(&mut start, i, toks);
                 return;
             }
-            b' ' | b'\t' | b'\n' | b'\r' | b'\x0b' | b'\x0c' => flush(&mut start, i, toks),
+            c if is_blank(char::from(c)) => flush(&mut start, i, toks),
             b'{' | b'}' => {
                 flush(&mut start, i, toks);
                 let (kind, text) = if c == b'{' {
