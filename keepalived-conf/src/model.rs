@@ -393,6 +393,10 @@ pub struct GlobalDefs {
     /// notify FIFOs (by default it notifies nothing).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub fifo_write_vrrp_states_on_reload: bool,
+    /// `log_unknown_vrids`: log every advert for a VRID no instance on its interface runs
+    /// (they are counted per socket either way).
+    #[serde(default)]
+    pub log_unknown_vrids: bool,
     /// `vrrp_skip_check_adv_addr`: every instance's default for `skip_check_adv_addr`.
     #[serde(default)]
     pub skip_check_adv_addr: bool,
@@ -571,6 +575,7 @@ impl Default for GlobalDefs {
             check_unicast_src: false,
             skip_check_adv_addr: false,
             fifo_write_vrrp_states_on_reload: false,
+            log_unknown_vrids: false,
             mail: MailDefs::default(),
             process: ProcessSettings::default(),
         }

@@ -32,10 +32,17 @@ fn lab() -> Lab {
 
 /// Our pair of `d` with `version` and `advert_int`, a Master.
 fn our_pair(d: Daemon, version: u8, advert_int: f64) -> Pair {
-    let (ca, cb) = (
+    our_pair_with(d, version, advert_int, None)
+}
+
+/// [`our_pair`] with `global` in both nodes' `global_defs`.
+fn our_pair_with(d: Daemon, version: u8, advert_int: f64, global: Option<&str>) -> Pair {
+    let (mut ca, mut cb) = (
         node("a", 150, version, advert_int, VIP4),
         node("b", 100, version, advert_int, VIP4),
     );
+    ca.extra_global = global.map(String::from);
+    cb.extra_global = global.map(String::from);
     let mut pair = e2e::start_pair(lab(), d, &ca, d, &cb).unwrap();
     let wait = Duration::from_secs_f64(advert_int * 4.0 + 3.0);
     pair.wait_master("a", wait).unwrap();
@@ -314,15 +321,15 @@ fn socket_counters(pair: &Pair, node: &str) -> serde_json::Value {
 
 /// Adverts for a VRID nobody here runs, and packets too short to name one, are dropped and
 /// counted on the socket they came in on (keepalived only logs the first kind, with
-/// `log_unknown_vrids`), by the Master, which reads at once, and by the Backup, which reads in
-/// gathered batches; neither moves.
+/// `log_unknown_vrids`, as here), by the Master, which reads at once, and by the Backup, which
+/// reads in gathered batches; neither moves.
 #[test]
 fn unknown_vrids_and_runts_are_counted_on_their_socket() {
     require_root!();
     if !e2e::available(&[Daemon::Vrrpd]) {
         return;
     }
-    let pair = our_pair(Daemon::Vrrpd, 3, 0.1);
+    let pair = our_pair_with(Daemon::Vrrpd, 3, 0.1, Some("    log_unknown_vrids\n"));
     let sender = AdvertSender::open(pair.lab.host("s")).unwrap();
     let foreign = Advert {
         version: Version::V3,
@@ -351,5 +358,11 @@ fn unknown_vrids_and_runts_are_counted_on_their_socket() {
             (1..=grew("packets")).contains(&grew("reads")),
             "{node}: {before} -> {after}"
         );
+    }
+    // keepalived's line for each, with `log_unknown_vrids`.
+    let line = "Unknown VRID(77) received on interface(eth0). ignoring...";
+    for d in [&pair.a, &pair.b] {
+        let logged = d.log_text().matches(line).count() as u64;
+        assert_eq!(logged, COPIES, "{}: {line}\n{}", d.host, d.log_text());
     }
 }

@@ -222,6 +222,10 @@ pub static TABLE: &[Keyword<GlobalDraft>] = &[
         Arg::Flag(|g, _| g.defs.fifo_write_vrrp_states_on_reload = true),
     ),
     ok(
+        "log_unknown_vrids",
+        Arg::Flag(|g, _| g.defs.log_unknown_vrids = true),
+    ),
+    ok(
         "vrrp_higher_prio_send_advert",
         Arg::Bool(|g, v| g.defs.higher_prio_send_advert = v.value),
     ),
@@ -593,10 +597,6 @@ pub static TABLE: &[Keyword<GlobalDraft>] = &[
     skip(
         "vrrp_rx_bufs_multiplier",
         "vrrpd sizes its receive buffers itself",
-    ),
-    skip(
-        "log_unknown_vrids",
-        "adverts for unknown VRIDs are counted, not logged",
     ),
     skip(
         "vmac_prefix",

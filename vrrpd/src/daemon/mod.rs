@@ -548,6 +548,7 @@ impl Running {
                 tracks,
                 start,
                 fifo_states_on_reload: config.global.fifo_write_vrrp_states_on_reload,
+                log_unknown_vrids: config.global.log_unknown_vrids,
             })
             .await;
         let adopted = match adopted {

@@ -141,6 +141,8 @@ pub(super) struct Adoption {
     pub start: Start,
     /// `fifo_write_vrrp_states_on_reload` (for the groups; instances have it in their plan).
     pub fifo_states_on_reload: bool,
+    /// `log_unknown_vrids`.
+    pub log_unknown_vrids: bool,
 }
 
 /// An adopted configuration: each instance's addresses and state, for the balancer.
@@ -671,7 +673,8 @@ impl Engine {
             return;
         };
         let gathered = read_at.take().is_some();
-        let ifname = sock.ifname().to_string();
+        // For `log_unknown_vrids` only: no copy per read otherwise.
+        let log_unknown = log_unknown_vrids.then(|| sock.ifname().to_string());
         let mut handle = |rx: Result<crate::net::Rx<'_>, DropReason>| {
             let rx = match rx {
                 Ok(rx) => rx,
@@ -683,7 +686,7 @@ impl Engine {
             let vrid = rx.vrid;
             let Some(id) = demux.lookup(vrid, rx.meta.src, rx.meta.dst) else {
                 *unknown_vrid += 1;
-                if *log_unknown_vrids {
+                if let Some(ifname) = &log_unknown {
                     info!("Unknown VRID({vrid}) received on interface({ifname}). ignoring...");
                 }
                 return;
@@ -773,7 +776,7 @@ impl Engine {
                     *packets += n as u64;
                 }
                 Poll::Ready(Err(e)) => {
-                    warn!(interface = %ifname, error = %e, "receive failed");
+                    warn!(interface = sock.ifname(), error = %e, "receive failed");
                     break;
                 }
                 Poll::Pending => break,
@@ -782,7 +785,7 @@ impl Engine {
         if gathered {
             if let Err(e) = sock.resume() {
                 // Read again after another window rather than never.
-                warn!(interface = %ifname, error = %e, "cannot watch the socket again");
+                warn!(interface = sock.ifname(), error = %e, "cannot watch the socket again");
                 *read_at = Some(now + BATCH_WINDOW);
             }
         }
@@ -1000,7 +1003,9 @@ impl Engine {
             tracks,
             start,
             fifo_states_on_reload,
+            log_unknown_vrids,
         } = a;
+        self.log_unknown_vrids = log_unknown_vrids;
         // Every socket first: a failure (a descriptor shortage) changes nothing.
         for p in plans.iter().filter(|p| p.pending.is_none()) {
             let l = &p.vrrp_link;
