@@ -6,6 +6,8 @@
 //! run anyway" yet fail `-t`; vrrpd mirrors that split instead of refusing the file.
 
 use std::collections::HashMap;
+
+use rustc_hash::FxHashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -105,6 +107,9 @@ pub struct Diagnostic {
     pub col: u32,
     pub message: String,
     pub help: Option<String>,
+    /// How many times this message was made at this place: a line read more than once (each
+    /// `~SEQ` pass, a multi-line parameter, a file included twice) says it once, with a count.
+    pub times: u32,
 }
 
 impl Diagnostic {
@@ -117,7 +122,17 @@ impl Diagnostic {
             col: pos.col,
             message: message.into(),
             help: None,
+            times: 1,
         }
+    }
+
+    /// Whether `other` says the same thing at the same place (its count aside).
+    fn same(&self, other: &Self) -> bool {
+        (self.severity, self.flag, self.line, self.col)
+            == (other.severity, other.flag, other.line, other.col)
+            && self.message == other.message
+            && self.help == other.help
+            && (Arc::ptr_eq(&self.file, &other.file) || self.file == other.file)
     }
 
     /// The daemon refuses the file; keepalived's `-t` counts it (exit 5) unless reflagged.
@@ -234,6 +249,13 @@ impl Diagnostic {
             out.push_str(help);
             out.push('\n');
         }
+        if self.times > 1 {
+            out.push_str("  = note: ");
+            push_number(out, self.times);
+            out.push_str(
+                " times: the line is read once per `~SEQ` pass, parameter line or include\n",
+            );
+        }
     }
 }
 
@@ -315,14 +337,53 @@ impl SourceText {
 /// Collected diagnostics of one load.
 #[derive(Debug, Default)]
 pub struct Diags {
-    pub list: Vec<Diagnostic>,
+    list: Vec<Diagnostic>,
     errors: usize,
+    /// The last message in `list` at each line and column: a message made again at the same
+    /// place counts there instead of being listed twice.
+    places: FxHashMap<(u32, u32), u32>,
+    /// For each message in `list`, the one before it at its line and column (`u32::MAX`: none).
+    earlier: Vec<u32>,
+    /// While above 0, vrrpd's own notices are left out ([`Self::quiet`]).
+    quiet: u32,
 }
 
 impl Diags {
+    /// Add `d`, or count it on the same message at the same place. Every error counts in
+    /// [`Self::error_count`], repeated or not: a builder compares it around a block.
     pub fn push(&mut self, d: Diagnostic) {
         self.errors += usize::from(d.is_error());
+        if self.quiet > 0 && d.flag == Flag::None && !d.is_error() {
+            return;
+        }
+        let last = self.places.entry((d.line, d.col)).or_insert(u32::MAX);
+        let mut i = *last;
+        while let Some(e) = self.list.get_mut(i as usize) {
+            if e.same(&d) {
+                e.times = e.times.saturating_add(d.times);
+                return;
+            }
+            i = self.earlier[i as usize];
+        }
+        // (A load stops far below 2^32 messages: `max_lines` bounds them.)
+        self.earlier.push(*last);
+        *last = u32::try_from(self.list.len()).unwrap_or(u32::MAX);
         self.list.push(d);
+    }
+
+    /// Leave vrrpd's own notices out until as many [`Self::end_quiet`] (a block that is itself
+    /// not supported: its rows' "not implemented" notices are covered by the block's).
+    pub fn begin_quiet(&mut self) {
+        self.quiet += 1;
+    }
+
+    pub fn end_quiet(&mut self) {
+        self.quiet -= 1;
+    }
+
+    /// The messages so far, in the order first made.
+    pub fn list(&self) -> &[Diagnostic] {
+        &self.list
     }
 
     pub fn has_errors(&self) -> bool {
@@ -342,18 +403,6 @@ impl Diags {
 
     pub fn into_vec(self) -> Vec<Diagnostic> {
         self.list
-    }
-
-    /// Forget vrrpd's own notices pushed since `start` (keepalived's complaints stay).
-    pub fn drop_notices_since(&mut self, start: usize) {
-        let mut i = start;
-        while i < self.list.len() {
-            if self.list[i].flag == Flag::None && !self.list[i].is_error() {
-                self.list.remove(i);
-            } else {
-                i += 1;
-            }
-        }
     }
 }
 
@@ -377,12 +426,33 @@ pub fn suggest_masked<'a>(
     candidates: impl IntoIterator<Item = (&'a str, u128)>,
 ) -> Option<&'a str> {
     let mut speller = Speller::new(word);
-    let limit = (word.chars().count() / 3).max(1);
+    let limit = typo_limit(word);
     candidates
         .into_iter()
         .filter_map(|(c, mask)| Some((speller.distance_masked(c, mask, limit)?, c)))
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
+}
+
+/// How many edits away a keyword may be to be suggested for `word`: a third of its length.
+fn typo_limit(word: &str) -> usize {
+    (word.chars().count() / 3).max(1)
+}
+
+/// Whether no keyword of a table whose names use only the ASCII characters of `alphabet`
+/// (an [`ascii_mask`]) and are at most `longest` bytes long can be suggested for `word`: each
+/// of its characters outside the alphabet takes an edit, and so does each character beyond
+/// `longest`. Garbage is ruled out in one pass over the word instead of one per keyword.
+pub fn out_of_reach(word: &str, alphabet: u128, longest: usize) -> bool {
+    let limit = typo_limit(word);
+    let (mut len, mut foreign) = (0usize, 0usize);
+    for c in word.chars() {
+        len += 1;
+        if !c.is_ascii() || alphabet & (1 << (c as u32)) == 0 {
+            foreign += 1;
+        }
+    }
+    foreign > limit || len.saturating_sub(longest) > limit
 }
 
 /// The set of ASCII characters in `s`, one bit each (other characters are left out).
@@ -625,6 +695,18 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// A word ruled out by the table's alphabet and longest name gets no suggestion
+        /// from the whole scan either.
+        #[test]
+        fn out_of_reach_hides_no_suggestion(word in "[a-z_$é{0-9]{0,20}") {
+            let table = ["priority", "state", "interface", "virtual_router_id", "nopreempt"];
+            let alphabet = table.iter().fold(0, |a, k| a | ascii_mask(k));
+            let longest = table.iter().map(|k| k.len()).max().unwrap();
+            if out_of_reach(&word, alphabet, longest) {
+                proptest::prop_assert_eq!(suggest(&word, table), None);
+            }
+        }
+
         /// Whatever the word (ASCII or not) and the limit, the shortcuts never drop a
         /// candidate within the limit nor report a wrong distance.
         #[test]

@@ -4,8 +4,8 @@
 //! and `~SEQ` / `~SEQx` / `~LST` line repetition. The output is a list of logical lines that
 //! keep the file and line they came from, so diagnostics still point at the source.
 
+use rustc_hash::FxHashMap;
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -16,6 +16,8 @@ use super::host::Host;
 const MAX_INCLUDE_DEPTH: usize = 16;
 const MAX_SUBST_DEPTH: usize = 32;
 const MAX_REPEAT: usize = 100_000;
+/// An expansion past `max_lines`, `MAX_SUBST_DEPTH` or a mebibyte of text.
+const TOO_LARGE: &str = "parameter expansion too deep or too large";
 /// Names one `include` pattern may expand to with its `{a,b}` groups (each is globbed).
 const MAX_INCLUDE_PATTERNS: usize = 1024;
 
@@ -178,7 +180,7 @@ fn reads<'t>(text: &'t str, file: &Arc<Path>, diags: &mut Diags) -> Vec<(u32, Co
 
 struct Pre<'o, 'h> {
     opts: &'o Options<'h>,
-    params: HashMap<String, Vec<String>>,
+    params: FxHashMap<String, Vec<String>>,
     stack: Vec<PathBuf>,
     out: Vec<Line>,
     pwd: PathBuf,
@@ -190,7 +192,7 @@ impl<'o, 'h> Pre<'o, 'h> {
     fn new(opts: &'o Options<'h>) -> Self {
         Self {
             opts,
-            params: HashMap::new(),
+            params: FxHashMap::default(),
             stack: Vec::new(),
             out: Vec::new(),
             pwd: PathBuf::from("."),
@@ -262,10 +264,7 @@ impl<'o, 'h> Pre<'o, 'h> {
         sources: &mut Sources,
     ) {
         if depth > MAX_SUBST_DEPTH || self.out.len() >= self.opts.max_lines {
-            diags.push(Diagnostic::error(
-                pos,
-                "parameter expansion too deep or too large",
-            ));
+            diags.push(Diagnostic::error(pos, TOO_LARGE));
             return;
         }
         let mut t = text.trim_start_matches(is_blank);
@@ -377,9 +376,16 @@ impl<'o, 'h> Pre<'o, 'h> {
         let Some(mut cur) = self.subst_once(text) else {
             return vec![text.to_string()];
         };
+        // Lines past `max_lines` would each be refused: an expansion stops growing there.
+        let budget = self
+            .opts
+            .max_lines
+            .saturating_sub(self.out.len())
+            .min(MAX_REPEAT);
         for _ in 1..MAX_SUBST_DEPTH {
-            if cur.len() > MAX_REPEAT || cur.iter().map(String::len).sum::<usize>() > 1 << 20 {
-                break;
+            if cur.len() > budget || cur.iter().map(String::len).sum::<usize>() > 1 << 20 {
+                diags.push(Diagnostic::error(pos, TOO_LARGE));
+                return vec![String::new()];
             }
             let mut changed = false;
             let mut next = Vec::with_capacity(cur.len());
@@ -869,7 +875,7 @@ mod tests {
             &mut d,
             &mut Sources::default(),
         );
-        assert!(!d.has_errors(), "{:?}", d.list);
+        assert!(!d.has_errors(), "{:?}", d.list());
         out.into_iter().map(|l| l.text.trim().to_string()).collect()
     }
 
@@ -1012,13 +1018,13 @@ mod tests {
             &mut d,
             &mut Sources::default(),
         );
-        assert_eq!(d.list.len(), 1, "{:?}", d.list);
-        assert_eq!((d.list[0].line, d.list[0].col), (2, 9));
+        assert_eq!(d.list().len(), 1, "{:?}", d.list());
+        assert_eq!((d.list()[0].line, d.list()[0].col), (2, 9));
         assert_eq!(
-            d.list[0].message,
+            d.list()[0].message,
             "include pattern expands to more than 1024 names"
         );
-        assert!(d.list[0].is_error());
+        assert!(d.list()[0].is_error());
     }
 
     #[test]
@@ -1044,9 +1050,9 @@ mod tests {
         let lines: Vec<&str> = pp.out.iter().map(|l| l.text.trim()).collect();
         assert_eq!(lines, ["x 1", "y caf\u{fffd}"]);
         // Said once, for the line where the bytes are not in a comment.
-        assert_eq!(d.list.len(), 1, "{:?}", d.list);
-        assert_eq!(d.list[0].line, 2);
-        assert!(!d.list[0].keepalived_flags() && !d.list[0].is_error());
+        assert_eq!(d.list().len(), 1, "{:?}", d.list());
+        assert_eq!(d.list()[0].line, 2);
+        assert!(!d.list()[0].keepalived_flags() && !d.list()[0].is_error());
     }
 
     #[test]

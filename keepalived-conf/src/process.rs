@@ -418,10 +418,10 @@ mod tests {
             col: 1,
         });
         assert!(draft.resolve(Some(2), &mut d).vrrp.cpu_affinity.is_empty());
-        assert!(d.list[0]
+        assert!(d.list()[0]
             .message
             .contains("Invalid cpu_id:3 specified for vrrp process"));
-        assert!(d.list[0].keepalived_flags());
+        assert!(d.list()[0].keepalived_flags());
     }
 
     #[test]

@@ -26,11 +26,13 @@
 //! - The setter stores the value in the block's draft; checks across keywords belong in the
 //!   draft's `resolve`, where every value is known.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use super::diag::{ascii_mask, suggest, suggest_masked, Diagnostic, Diags, Flag, Pos, Spanned};
+use super::diag::{
+    ascii_mask, out_of_reach, suggest, suggest_masked, Diagnostic, Diags, Flag, Pos, Spanned,
+};
 use super::host::Host;
 use super::tree::{Children, Node};
 
@@ -66,11 +68,18 @@ pub struct Cx<'h> {
     pending: Vec<Item>,
     /// The suggestion for each unknown keyword met so far, by table (its address and length)
     /// and word: a file of a thousand unknown lines (a `~SEQ` of a typo) asks for a handful.
-    suggestions: HashMap<(usize, usize), Suggestions>,
+    suggestions: FxHashMap<(usize, usize), Suggestions>,
 }
 
-/// The suggestion (or none) for each unknown word of one keyword table.
-type Suggestions = HashMap<Box<str>, Option<&'static str>>;
+/// What "did you mean" knows of one keyword table.
+struct Suggestions {
+    /// Every ASCII character its names use ([`ascii_mask`]).
+    alphabet: u128,
+    /// Its longest name, in bytes.
+    longest: usize,
+    /// The suggestion (or none) for each unknown word met so far.
+    known: FxHashMap<Box<str>, Option<&'static str>>,
+}
 
 /// What a block reads, in order: a statement, or a `}` keepalived sees where the tree has
 /// none. keepalived knows which keywords open a block only as it reads them: the `{` after
@@ -93,21 +102,28 @@ impl<'h> Cx<'h> {
             sides,
             bfd_instances: Vec::new(),
             pending: Vec::new(),
-            suggestions: HashMap::new(),
+            suggestions: FxHashMap::default(),
         }
     }
 
     /// The keyword of `table` that `word` is a plausible typo of (see [`suggest`]).
     fn suggest_keyword<T>(&mut self, table: &[Keyword<T>], word: &str) -> Option<&'static str> {
-        let known = self
+        let words = self
             .suggestions
             .entry((table.as_ptr() as usize, table.len()))
-            .or_default();
-        if let Some(s) = known.get(word) {
+            .or_insert_with(|| Suggestions {
+                alphabet: table.iter().fold(0, |a, k| a | k.mask),
+                longest: table.iter().map(|k| k.name.len()).max().unwrap_or(0),
+                known: FxHashMap::default(),
+            });
+        if out_of_reach(word, words.alphabet, words.longest) {
+            return None;
+        }
+        if let Some(s) = words.known.get(word) {
             return *s;
         }
         let s = suggest_masked(word, table.iter().map(|k| (k.name, k.mask)));
-        known.insert(word.into(), s);
+        words.known.insert(word.into(), s);
         s
     }
 
@@ -356,9 +372,9 @@ pub fn dispatch_quiet<T>(
     node: &Node,
     cx: &mut Cx,
 ) {
-    let start = cx.diags.list.len();
+    cx.diags.begin_quiet();
     dispatch_block(table, ctx, target, node, cx);
-    cx.diags.drop_notices_since(start);
+    cx.diags.end_quiet();
 }
 
 /// Apply one statement through the row named by its keyword.

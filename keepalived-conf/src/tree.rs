@@ -201,7 +201,7 @@ mod tests {
             "v X {\n state MASTER\n vip {\n  a dev e\n }\n}\ng { }",
         ] {
             let (n, d) = tree(src);
-            assert!(d.list.is_empty(), "{src}: {:?}", d.list);
+            assert!(d.list().is_empty(), "{src}: {:?}", d.list());
             assert_eq!(shape(&n), want, "{src}");
         }
     }
@@ -209,17 +209,17 @@ mod tests {
     #[test]
     fn unbalanced_braces() {
         let (n, d) = tree("a {\n b\n");
-        assert_eq!(d.list.len(), 1);
-        assert_eq!((d.list[0].line, d.list[0].col), (1, 3));
+        assert_eq!(d.list().len(), 1);
+        assert_eq!((d.list()[0].line, d.list()[0].col), (1, 3));
         assert_eq!(shape(&n), "a(){b()}");
         let (n, d) = tree("a\n}\nb");
-        assert_eq!(d.list.len(), 1);
-        assert_eq!(d.list[0].line, 2);
+        assert_eq!(d.list().len(), 1);
+        assert_eq!(d.list()[0].line, 2);
         assert_eq!(shape(&n), "a();b()");
         // A stray `{` is dropped, not taken as a block that swallows the rest of the file.
         let (n, d) = tree("{\na {\n b\n}\nc");
-        assert_eq!(d.list.len(), 1);
-        assert_eq!(d.list[0].line, 1);
+        assert_eq!(d.list().len(), 1);
+        assert_eq!(d.list()[0].line, 1);
         assert_eq!(shape(&n), "a(){b()};c()");
     }
 
@@ -228,13 +228,13 @@ mod tests {
     fn stray_braces_do_not_refuse_the_file() {
         for src in ["a\n}\n", "{\na\n", "a { b }\n}\n}\n", "{\na { b }\n}\n"] {
             let (_, d) = tree(src);
-            assert!(!d.list.is_empty(), "{src:?} is reported");
+            assert!(!d.list().is_empty(), "{src:?} is reported");
             assert!(
-                d.list.iter().all(|x| !x.is_error()),
+                d.list().iter().all(|x| !x.is_error()),
                 "{src:?}: {:?}",
-                d.list
+                d.list()
             );
-            assert!(d.list.iter().all(|x| x.keepalived_flags()), "{src:?}");
+            assert!(d.list().iter().all(|x| x.keepalived_flags()), "{src:?}");
         }
     }
 }

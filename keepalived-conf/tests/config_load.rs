@@ -859,3 +859,51 @@ fn nested_repetitions_are_bounded() {
         .iter()
         .any(|d| d.message == "repetition too large" && d.line == 4));
 }
+
+/// The same message at the same place (a `~SEQ` of a typo) is said once, with how many times;
+/// a different message there is its own, and every repeated error still counts as one.
+#[test]
+fn repeated_messages_are_said_once() {
+    let src = "~SEQ(i, 1, 50) bogus_keyword 1\n~SEQ(i, 1, 3) bogus_${i}\n";
+    let opts = LoadOptions {
+        host: std::sync::Arc::new(keepalived_conf::FakeHost::new()),
+        ..LoadOptions::default()
+    };
+    let (_, report) =
+        keepalived_conf::load_bytes_report(src.as_bytes(), Path::new("/k.conf"), &opts);
+    let at = |line: u32| report.iter().filter(move |d| d.line == line);
+    let typo: Vec<_> = at(1).collect();
+    assert_eq!(typo.len(), 1, "{typo:?}");
+    assert_eq!(typo[0].times, 50);
+    assert!(typo[0].message.contains("'bogus_keyword'"));
+    let words: Vec<_> = at(2).map(|d| (d.message.as_str(), d.times)).collect();
+    assert_eq!(words.len(), 3, "{words:?}");
+    assert!(words.iter().all(|(_, n)| *n == 1));
+    let rendered = report.render();
+    assert_eq!(rendered.matches("'bogus_keyword'").count(), 1, "{rendered}");
+    assert!(rendered.contains("= note: 50 times: the line is read once per `~SEQ` pass"));
+    // keepalived's `-t` verdict is the same as if each had been listed.
+    assert_eq!(report.exit_code(), 5);
+}
+
+/// A multi-line parameter whose lines name itself doubles at each substitution: it stops at
+/// `max_lines` with one error, instead of growing to a mebibyte of text first (a 129-byte
+/// fuzz input took 15 ms).
+#[test]
+fn self_referential_parameter_is_bounded_by_max_lines() {
+    let src = "$M= \\\nx $M \\\ny $M\n$M\nrouter_id r1\n";
+    let opts = LoadOptions {
+        host: std::sync::Arc::new(keepalived_conf::FakeHost::new()),
+        max_lines: 500,
+        ..LoadOptions::default()
+    };
+    let (_, report) =
+        keepalived_conf::load_bytes_report(src.as_bytes(), Path::new("/k.conf"), &opts);
+    let errors: Vec<_> = report.iter().filter(|d| d.is_error()).collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(
+        errors[0].message,
+        "parameter expansion too deep or too large"
+    );
+    assert_eq!(errors[0].line, 4);
+}

@@ -491,7 +491,7 @@ impl Draft {
             );
         }
         if missing {
-            if let Some(first) = cx.diags.list.iter().rev().find(|d| d.is_error()) {
+            if let Some(first) = cx.diags.list().iter().rev().find(|d| d.is_error()) {
                 let pos = Pos::new(&first.file, 0, 0);
                 cx.push(
                     Diagnostic::error(&pos, "Non-existent interface specified in configuration")
