@@ -55,6 +55,13 @@ done
 
 mkdir -p logs
 stamp=$(mktemp)
+# Each run works on a copy of its corpus in memory, copied back when it ends: libFuzzer writes
+# every new input as a file and deletes the ones a smaller input replaces, thousands a minute,
+# and on ext4 that churn took 12 % of a config_parse run (3.4 s of system time in 120 s on
+# tmpfs against 15.0 s on ext4; 6,357 against 5,499 executions per second). FUZZ_TMP names
+# another place; with no tmpfs, the corpus is used where it is.
+work_root=${FUZZ_TMP:-/dev/shm}
+[[ -d $work_root && -w $work_root ]] || work_root=
 trap 'rm -f "$stamp"' EXIT
 # One target: run it, then print its summary line (read from libFuzzer's final stats).
 run_one() {
@@ -64,6 +71,14 @@ run_one() {
     local before after seeds=()
     before=$(find "corpus/$t" -type f | wc -l)
     [[ -d seeds/$t ]] && seeds=("seeds/$t")
+    local corpus=corpus/$t
+    if [[ -n $work_root ]]; then
+        corpus=$(mktemp -d "$work_root/vrrpd-fuzz-$t.XXXXXX")
+        # (run_one runs in a subshell of its own: this trap is its own.)
+        # shellcheck disable=SC2064 # the name is fixed now
+        trap "rm -rf -- '$corpus'" EXIT
+        cp -r "corpus/$t/." "$corpus/"
+    fi
     # config_parse also starts from Debian's installed samples and the project's corpus
     # (read where they are, not copied into seeds/).
     if [[ $t == config_parse ]]; then
@@ -79,10 +94,15 @@ run_one() {
     # written first, so the finding still counts, and the unit can be read from the process
     # with gdb before the kill (fuzz/README.md).
     /usr/bin/time -o "$cpu" -f "%U %S" timeout -k 10 $((duration + 120)) \
-        cargo fuzz run -O $(build_flags "$t") "$t" "corpus/$t" \
+        cargo fuzz run -O $(build_flags "$t") "$t" "$corpus" \
         "${seeds[@]}" -- -max_total_time="$duration" -timeout=10 -print_final_stats=1 $(run_flags "$t") \
         >"$log" 2>&1 || rc=$?
     local took=$((SECONDS - start))
+    # libFuzzer only adds to what it was given (it deletes only inputs of its own run).
+    if [[ $corpus != "corpus/$t" ]]; then
+        cp -rn "$corpus/." "corpus/$t/"
+        rm -rf "$corpus"
+    fi
     # Executions per second of CPU time: what the target does with a core of its own, whatever
     # else the machine runs (libFuzzer's own figure is per second of wall-clock time).
     local cpu_s
