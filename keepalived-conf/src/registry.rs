@@ -34,6 +34,7 @@ use super::diag::{
     ascii_mask, out_of_reach, suggest, suggest_masked, Diagnostic, Diags, Flag, Pos, Spanned,
 };
 use super::host::Host;
+use super::lexer::Token;
 use super::tree::{Children, Node};
 
 /// Which of keepalived's sides a load reads. keepalived's VRRP process (`-P`) installs the
@@ -73,6 +74,8 @@ pub struct Cx<'h> {
 
 /// What "did you mean" knows of one keyword table.
 struct Suggestions {
+    /// Its names, each with its [`ascii_mask`].
+    names: Box<[(&'static str, u128)]>,
     /// Every ASCII character its names use ([`ascii_mask`]).
     alphabet: u128,
     /// Its longest name, in bytes.
@@ -108,21 +111,38 @@ impl<'h> Cx<'h> {
 
     /// The keyword of `table` that `word` is a plausible typo of (see [`suggest`]).
     fn suggest_keyword<T>(&mut self, table: &[Keyword<T>], word: &str) -> Option<&'static str> {
-        let words = self
-            .suggestions
-            .entry((table.as_ptr() as usize, table.len()))
-            .or_insert_with(|| Suggestions {
-                alphabet: table.iter().fold(0, |a, k| a | k.mask),
-                longest: table.iter().map(|k| k.name.len()).max().unwrap_or(0),
+        let key = (table.as_ptr() as usize, table.len());
+        self.suggest_among(
+            key,
+            &|| table.iter().map(|k| (k.name, k.mask)).collect(),
+            word,
+        )
+    }
+
+    /// [`Self::suggest_keyword`] for any table: `names` lists its rows (with their masks) the
+    /// first time one of its words is unknown.
+    fn suggest_among(
+        &mut self,
+        key: (usize, usize),
+        names: &dyn Fn() -> Box<[(&'static str, u128)]>,
+        word: &str,
+    ) -> Option<&'static str> {
+        let words = self.suggestions.entry(key).or_insert_with(|| {
+            let names = names();
+            Suggestions {
+                alphabet: names.iter().fold(0, |a, (_, m)| a | m),
+                longest: names.iter().map(|(n, _)| n.len()).max().unwrap_or(0),
+                names,
                 known: FxHashMap::default(),
-            });
+            }
+        });
         if out_of_reach(word, words.alphabet, words.longest) {
             return None;
         }
         if let Some(s) = words.known.get(word) {
             return *s;
         }
-        let s = suggest_masked(word, table.iter().map(|k| (k.name, k.mask)));
+        let s = suggest_masked(word, words.names.iter().copied());
         words.known.insert(word.into(), s);
         s
     }
@@ -297,8 +317,15 @@ pub fn dispatch_block<T>(
     node: &Node,
     cx: &mut Cx,
 ) {
+    read_block(ctx, node, cx, &mut |n, cx| {
+        dispatch(table, ctx, target, n, cx)
+    });
+}
+
+/// [`dispatch_block`] for any table: `each` applies one statement.
+fn read_block(ctx: &str, node: &Node, cx: &mut Cx, each: Each) {
     let outer = std::mem::take(&mut cx.pending);
-    if let Some(rest) = read_items(table, ctx, target, &node.children, Some(&node.children), cx) {
+    if let Some(rest) = read_items(ctx, &node.children, Some(&node.children), cx, each) {
         // A `}` ended this block early (keepalived's reading): the rest of its lines, then
         // its own `}`, belong to the block around it.
         cx.pending = rest;
@@ -308,22 +335,26 @@ pub fn dispatch_block<T>(
     cx.pending.extend(inner);
 }
 
+/// One statement applied through a table to its target: the only part of reading a block
+/// that depends on the table, so the rest is compiled once.
+type Each<'e> = &'e mut dyn FnMut(&Node, &mut Cx);
+
 /// The top level's statements, read as [`dispatch_block`] reads a block's; a `}` there is
 /// one more unknown keyword, as keepalived reports it.
 pub fn dispatch_top<T>(table: &[Keyword<T>], target: &mut T, nodes: &[Node], cx: &mut Cx) {
-    let _ = read_items(table, TOP_LEVEL, target, nodes, None, cx);
+    let each: Each = &mut |n, cx| dispatch(table, TOP_LEVEL, target, n, cx);
+    let _ = read_items(TOP_LEVEL, nodes, None, cx, each);
 }
 
 /// Read `nodes` (the statements of `shared`, when they are a block's) in the block `ctx`;
 /// `Some(rest)` when a `}` ends the block before them. Only what a stray block leaves to be
 /// read next is queued, and the nodes themselves are never copied.
-fn read_items<T>(
-    table: &[Keyword<T>],
+fn read_items(
     ctx: &str,
-    target: &mut T,
     nodes: &[Node],
     shared: Option<&Children>,
     cx: &mut Cx,
+    each: Each,
 ) -> Option<Vec<Item>> {
     let mut queue: std::collections::VecDeque<Item> = std::collections::VecDeque::new();
     let mut next = 0;
@@ -332,13 +363,13 @@ fn read_items<T>(
             None => {
                 let node = nodes.get(next)?;
                 next += 1;
-                dispatch(table, ctx, target, node, cx);
+                each(node, cx);
             }
             Some(Item::Rest(block, i)) => {
                 if i + 1 < block.len() {
                     queue.push_front(Item::Rest(block.clone(), i + 1));
                 }
-                dispatch(table, ctx, target, &block[i], cx);
+                each(&block[i], cx);
             }
             Some(Item::Close(pos)) if ctx == TOP_LEVEL => {
                 if let Some(pos) = pos {
@@ -380,39 +411,45 @@ pub fn dispatch_quiet<T>(
 /// Apply one statement through the row named by its keyword.
 pub fn dispatch<T>(table: &[Keyword<T>], ctx: &str, target: &mut T, node: &Node, cx: &mut Cx) {
     let Some(k) = table.iter().find(|k| k.name == node.name()) else {
-        // keepalived logs it and goes on; so does the daemon. `-t` fails (exit 5).
-        let mut d = Diagnostic::warning(
-            node.pos(),
-            format!("Unknown keyword '{}' in `{ctx}`; ignored", node.name()),
-        );
-        if let Some(s) = cx.suggest_keyword(table, node.name()) {
-            d = d.with_help(format!("did you mean `{s}`?"));
-        }
-        cx.push(d);
-        if let Some(open) = &node.block {
-            stray_block(node, open, cx);
-        }
+        let suggestion = cx.suggest_keyword(table, node.name());
+        unknown_keyword(ctx, node, suggestion, cx);
         return;
     };
-    let diags = &mut cx.diags;
-    match k.status {
+    row_status(k.name, k.status, node, &mut cx.diags);
+    apply(&k.arg, target, node, cx);
+}
+
+/// keepalived logs an unknown keyword and goes on; so does the daemon. `-t` fails (exit 5).
+fn unknown_keyword(ctx: &str, node: &Node, suggestion: Option<&str>, cx: &mut Cx) {
+    let mut d = Diagnostic::warning(
+        node.pos(),
+        format!("Unknown keyword '{}' in `{ctx}`; ignored", node.name()),
+    );
+    if let Some(s) = suggestion {
+        d = d.with_help(format!("did you mean `{s}`?"));
+    }
+    cx.push(d);
+    if let Some(open) = &node.block {
+        stray_block(node, open, cx);
+    }
+}
+
+/// vrrpd's notice for a row it implements only in part, or not at all.
+fn row_status(name: &str, status: Status, node: &Node, diags: &mut Diags) {
+    match status {
         Status::Partial(why) => diags.push(
-            Diagnostic::notice(
-                node.pos(),
-                format!("`{}` is only partly implemented", k.name),
-            )
-            .with_help(why),
+            Diagnostic::notice(node.pos(), format!("`{name}` is only partly implemented"))
+                .with_help(why),
         ),
         Status::Unsupported(why) => diags.push(
             Diagnostic::notice(
                 node.pos(),
-                format!("`{}` is not implemented by vrrpd; ignored", k.name),
+                format!("`{name}` is not implemented by vrrpd; ignored"),
             )
             .with_help(why),
         ),
         Status::Supported | Status::Extension(_) => {}
     }
-    apply(&k.arg, target, node, cx);
 }
 
 /// The block of a keyword that takes none (unknown, or a plain value), read as keepalived
@@ -452,11 +489,83 @@ pub fn bad_value(pos: &Pos, diags: &mut Diags, msg: impl Into<String>) {
     diags.push(Diagnostic::warning(pos, msg));
 }
 
+/// What a row reads, without its setter: reading a value is compiled once, not once for
+/// every table.
+#[derive(Clone, Copy)]
+enum Shape {
+    Flag,
+    Bool,
+    Int(i64, i64),
+    Secs(f64, f64),
+    Ip,
+    /// A word, a line or a command (their setters take the same text).
+    Word,
+    Line,
+    Command,
+    Choice(&'static [&'static str]),
+    Block,
+    /// A syntax of its own; it takes a block when the syntax shows one.
+    Custom(&'static str),
+    Skip,
+}
+
+impl<T> Arg<T> {
+    fn shape(&self) -> Shape {
+        match self {
+            Arg::Flag(_) => Shape::Flag,
+            Arg::Bool(_) => Shape::Bool,
+            Arg::Int(lo, hi, _) => Shape::Int(*lo, *hi),
+            Arg::Secs(lo, hi, _) => Shape::Secs(*lo, *hi),
+            Arg::Ip(_) => Shape::Ip,
+            Arg::Word(_) => Shape::Word,
+            Arg::Line(_) => Shape::Line,
+            Arg::Command(_) => Shape::Command,
+            Arg::Choice(words, _) => Shape::Choice(words),
+            Arg::Block(..) => Shape::Block,
+            Arg::Custom(syntax, _) => Shape::Custom(syntax),
+            Arg::Skip => Shape::Skip,
+        }
+    }
+}
+
+/// A statement's value as its row's [`Shape`] reads it, for the row's setter.
+enum Value {
+    Flag,
+    Bool(Spanned<bool>),
+    Int(Spanned<i64>),
+    Secs(Spanned<Duration>),
+    Ip(Spanned<IpAddr>),
+    Text(Spanned<String>),
+    Choice(Spanned<&'static str>),
+    /// The statement itself, for a block's or a syntax's handler.
+    Node,
+}
+
 fn apply<T>(arg: &Arg<T>, target: &mut T, node: &Node, cx: &mut Cx) {
+    let Some(value) = read_value(arg.shape(), node, cx) else {
+        return;
+    };
+    match (arg, value) {
+        (Arg::Flag(set), Value::Flag) => set(target, node.pos()),
+        (Arg::Bool(set), Value::Bool(v)) => set(target, v),
+        (Arg::Int(.., set), Value::Int(v)) => set(target, v),
+        (Arg::Secs(.., set), Value::Secs(v)) => set(target, v),
+        (Arg::Ip(set), Value::Ip(v)) => set(target, v),
+        (Arg::Word(set) | Arg::Line(set) | Arg::Command(set), Value::Text(v)) => set(target, v),
+        (Arg::Choice(_, set), Value::Choice(v)) => set(target, v),
+        (Arg::Block(_, handle) | Arg::Custom(_, handle), Value::Node) => handle(target, node, cx),
+        // Each shape is answered with its own value.
+        _ => {}
+    }
+}
+
+/// Read `node`'s value as `shape` says, reporting what keepalived reports; `None` when there
+/// is nothing to set.
+fn read_value(shape: Shape, node: &Node, cx: &mut Cx) -> Option<Value> {
     // A `Custom` row takes a block when its syntax shows one.
-    let takes_block = match arg {
-        Arg::Block(..) | Arg::Skip => true,
-        Arg::Custom(syntax, _) => syntax.contains('{'),
+    let takes_block = match shape {
+        Shape::Block | Shape::Skip => true,
+        Shape::Custom(syntax) => syntax.contains('{'),
         _ => false,
     };
     if !takes_block {
@@ -467,29 +576,34 @@ fn apply<T>(arg: &Arg<T>, target: &mut T, node: &Node, cx: &mut Cx) {
     let diags = &mut cx.diags;
     let first = node.args.first();
     let needs_value = matches!(
-        arg,
-        Arg::Int(..)
-            | Arg::Secs(..)
-            | Arg::Ip(_)
-            | Arg::Word(_)
-            | Arg::Line(_)
-            | Arg::Command(_)
-            | Arg::Choice(..)
+        shape,
+        Shape::Int(..)
+            | Shape::Secs(..)
+            | Shape::Ip
+            | Shape::Word
+            | Shape::Line
+            | Shape::Command
+            | Shape::Choice(..)
     );
     if needs_value && first.is_none() {
         missing_value(node, diags);
-        return;
+        return None;
     }
     let at = first.map_or(node.pos(), |t| &t.pos);
-    match arg {
-        Arg::Flag(set) => set(target, node.pos()),
-        Arg::Bool(set) => match first {
-            None => set(target, Spanned::new(true, at)),
+    // A value keepalived reports and skips: nothing is set.
+    let bad = |diags: &mut Diags, t: &Token, msg: String| {
+        bad_value(&t.pos, diags, msg);
+        None
+    };
+    match shape {
+        Shape::Flag => Some(Value::Flag),
+        Shape::Bool => match first {
+            None => Some(Value::Bool(Spanned::new(true, at))),
             Some(t) => match BOOL_WORDS.iter().find(|(w, _)| t.text == *w) {
-                Some((_, b)) => set(target, Spanned::new(*b, at)),
-                None => bad_value(
-                    &t.pos,
+                Some((_, b)) => Some(Value::Bool(Spanned::new(*b, at))),
+                None => bad(
                     diags,
+                    t,
                     format!(
                         "invalid {} value '{}' - expected a BOOL",
                         node.name(),
@@ -498,61 +612,61 @@ fn apply<T>(arg: &Arg<T>, target: &mut T, node: &Node, cx: &mut Cx) {
                 ),
             },
         },
-        Arg::Int(lo, hi, set) => {
+        Shape::Int(lo, hi) => {
             let t = first.expect("checked above");
             match parse_int(&t.text) {
-                Some(v) if (*lo..=*hi).contains(&v) => set(target, Spanned::new(v, at)),
-                Some(_) => bad_value(
-                    &t.pos,
+                Some(v) if (lo..=hi).contains(&v) => Some(Value::Int(Spanned::new(v, at))),
+                Some(_) => bad(
                     diags,
+                    t,
                     format!("number '{}' outside range [{lo}, {hi}]", t.text),
                 ),
-                None => bad_value(&t.pos, diags, format!("invalid number '{}'", t.text)),
+                None => bad(diags, t, format!("invalid number '{}'", t.text)),
             }
         }
-        Arg::Secs(lo, hi, set) => {
+        Shape::Secs(lo, hi) => {
             let t = first.expect("checked above");
             match parse_secs(&t.text) {
-                Some(v) if (*lo..=*hi).contains(&v) => {
-                    set(target, Spanned::new(Duration::from_secs_f64(v), at))
+                Some(v) if (lo..=hi).contains(&v) => {
+                    Some(Value::Secs(Spanned::new(Duration::from_secs_f64(v), at)))
                 }
-                Some(_) => bad_value(
-                    &t.pos,
+                Some(_) => bad(
                     diags,
+                    t,
                     format!("{} '{}' outside range [{lo}, {hi}]", node.name(), t.text),
                 ),
-                None => bad_value(
-                    &t.pos,
+                None => bad(
                     diags,
+                    t,
                     format!("{} '{}' is not a valid time", node.name(), t.text),
                 ),
             }
         }
-        Arg::Ip(set) => {
+        Shape::Ip => {
             let t = first.expect("checked above");
-            match sockaddr_ip(&t.text).ok_or(()) {
-                Ok(ip) => set(target, Spanned::new(ip, at)),
-                Err(_) => bad_value(
-                    &t.pos,
+            match sockaddr_ip(&t.text) {
+                Some(ip) => Some(Value::Ip(Spanned::new(ip, at))),
+                None => bad(
                     diags,
+                    t,
                     format!("{}: invalid IP address '{}'", node.name(), t.text),
                 ),
             }
         }
-        Arg::Word(set) => set(
-            target,
-            Spanned::new(first.expect("checked above").text.clone(), at),
-        ),
-        Arg::Line(set) => set(target, Spanned::new(words(node), at)),
-        Arg::Command(set) => {
+        Shape::Word => Some(Value::Text(Spanned::new(
+            first.expect("checked above").text.clone(),
+            at,
+        ))),
+        Shape::Line => Some(Value::Text(Spanned::new(words(node), at))),
+        Shape::Command => {
             let t = first.expect("checked above");
             extra_command_words(node, diags);
-            set(target, Spanned::new(t.text.clone(), at));
+            Some(Value::Text(Spanned::new(t.text.clone(), at)))
         }
-        Arg::Choice(choices, set) => {
+        Shape::Choice(choices) => {
             let t = first.expect("checked above");
             match choices.iter().find(|c| **c == t.text) {
-                Some(c) => set(target, Spanned::new(*c, at)),
+                Some(c) => Some(Value::Choice(Spanned::new(*c, at))),
                 None => {
                     let mut d = Diagnostic::warning(
                         &t.pos,
@@ -567,18 +681,16 @@ fn apply<T>(arg: &Arg<T>, target: &mut T, node: &Node, cx: &mut Cx) {
                         d = d.with_help(format!("did you mean `{s}`?"));
                     }
                     diags.push(d);
+                    None
                 }
             }
         }
-        Arg::Block(_, handle) => {
-            if node.block.is_none() {
-                missing_block(node, diags);
-            } else {
-                handle(target, node, cx)
-            }
+        Shape::Block if node.block.is_none() => {
+            missing_block(node, diags);
+            None
         }
-        Arg::Custom(_, handle) => handle(target, node, cx),
-        Arg::Skip => {}
+        Shape::Block | Shape::Custom(_) => Some(Value::Node),
+        Shape::Skip => None,
     }
 }
 
