@@ -6,10 +6,10 @@
 //! run anyway" yet fail `-t`; vrrpd mirrors that split instead of refusing the file.
 
 use std::collections::HashMap;
-
-use rustc_hash::FxHashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
 
 /// Whether the daemon can start with this file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -345,7 +345,7 @@ pub struct Diags {
     places: FxHashMap<(u32, u32), u32>,
     /// For each message in `list`, the one before it at its line and column (`u32::MAX`: none).
     earlier: Vec<u32>,
-    /// While above 0, vrrpd's own notices are left out ([`Self::quiet`]).
+    /// While above 0, vrrpd's own notices are left out ([`Self::begin_quiet`]).
     quiet: u32,
 }
 

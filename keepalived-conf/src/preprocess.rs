@@ -4,10 +4,11 @@
 //! and `~SEQ` / `~SEQx` / `~LST` line repetition. The output is a list of logical lines that
 //! keep the file and line they came from, so diagnostics still point at the source.
 
-use rustc_hash::FxHashMap;
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
 
 use super::diag::{Diagnostic, Diags, Pos, Sources};
 use super::host::Host;

@@ -26,9 +26,10 @@
 //! - The setter stores the value in the block's draft; checks across keywords belong in the
 //!   draft's `resolve`, where every value is known.
 
-use rustc_hash::FxHashMap;
 use std::net::IpAddr;
 use std::time::Duration;
+
+use rustc_hash::FxHashMap;
 
 use super::diag::{
     ascii_mask, out_of_reach, suggest, suggest_masked, Diagnostic, Diags, Flag, Pos, Spanned,
@@ -221,19 +222,24 @@ pub enum Arg<T: 'static> {
 impl<T> Arg<T> {
     /// The argument as the compatibility table shows it.
     pub fn syntax(&self) -> String {
+        self.shape().syntax()
+    }
+
+    /// What the row reads, for [`read_value`].
+    fn shape(&self) -> Shape {
         match self {
-            Arg::Flag(_) => String::new(),
-            Arg::Bool(_) => "[BOOL]".into(),
-            Arg::Int(lo, hi, _) => format!("INTEGER {lo}..{hi}"),
-            Arg::Secs(lo, hi, _) => format!("SECONDS {lo}..{hi}"),
-            Arg::Ip(_) => "IP".into(),
-            Arg::Word(_) => "WORD".into(),
-            Arg::Line(_) => "WORDS…".into(),
-            Arg::Command(_) => "\"COMMAND\"".into(),
-            Arg::Choice(words, _) => words.join("|"),
-            Arg::Block(ctx, _) => format!("{{ {ctx} }}"),
-            Arg::Custom(s, _) => (*s).into(),
-            Arg::Skip => "…".into(),
+            Arg::Flag(_) => Shape::Flag,
+            Arg::Bool(_) => Shape::Bool,
+            Arg::Int(lo, hi, _) => Shape::Int(*lo, *hi),
+            Arg::Secs(lo, hi, _) => Shape::Secs(*lo, *hi),
+            Arg::Ip(_) => Shape::Ip,
+            Arg::Word(_) => Shape::Word,
+            Arg::Line(_) => Shape::Line,
+            Arg::Command(_) => Shape::Command,
+            Arg::Choice(words, _) => Shape::Choice(words),
+            Arg::Block(ctx, _) => Shape::Block(ctx),
+            Arg::Custom(syntax, _) => Shape::Custom(syntax),
+            Arg::Skip => Shape::Skip,
         }
     }
 }
@@ -503,27 +509,28 @@ enum Shape {
     Line,
     Command,
     Choice(&'static [&'static str]),
-    Block,
+    /// A block of the table named here.
+    Block(&'static str),
     /// A syntax of its own; it takes a block when the syntax shows one.
     Custom(&'static str),
     Skip,
 }
 
-impl<T> Arg<T> {
-    fn shape(&self) -> Shape {
+impl Shape {
+    fn syntax(self) -> String {
         match self {
-            Arg::Flag(_) => Shape::Flag,
-            Arg::Bool(_) => Shape::Bool,
-            Arg::Int(lo, hi, _) => Shape::Int(*lo, *hi),
-            Arg::Secs(lo, hi, _) => Shape::Secs(*lo, *hi),
-            Arg::Ip(_) => Shape::Ip,
-            Arg::Word(_) => Shape::Word,
-            Arg::Line(_) => Shape::Line,
-            Arg::Command(_) => Shape::Command,
-            Arg::Choice(words, _) => Shape::Choice(words),
-            Arg::Block(..) => Shape::Block,
-            Arg::Custom(syntax, _) => Shape::Custom(syntax),
-            Arg::Skip => Shape::Skip,
+            Shape::Flag => String::new(),
+            Shape::Bool => "[BOOL]".into(),
+            Shape::Int(lo, hi) => format!("INTEGER {lo}..{hi}"),
+            Shape::Secs(lo, hi) => format!("SECONDS {lo}..{hi}"),
+            Shape::Ip => "IP".into(),
+            Shape::Word => "WORD".into(),
+            Shape::Line => "WORDS…".into(),
+            Shape::Command => "\"COMMAND\"".into(),
+            Shape::Choice(words) => words.join("|"),
+            Shape::Block(ctx) => format!("{{ {ctx} }}"),
+            Shape::Custom(s) => s.into(),
+            Shape::Skip => "…".into(),
         }
     }
 }
@@ -564,7 +571,7 @@ fn apply<T>(arg: &Arg<T>, target: &mut T, node: &Node, cx: &mut Cx) {
 fn read_value(shape: Shape, node: &Node, cx: &mut Cx) -> Option<Value> {
     // A `Custom` row takes a block when its syntax shows one.
     let takes_block = match shape {
-        Shape::Block | Shape::Skip => true,
+        Shape::Block(_) | Shape::Skip => true,
         Shape::Custom(syntax) => syntax.contains('{'),
         _ => false,
     };
@@ -685,11 +692,11 @@ fn read_value(shape: Shape, node: &Node, cx: &mut Cx) -> Option<Value> {
                 }
             }
         }
-        Shape::Block if node.block.is_none() => {
+        Shape::Block(_) if node.block.is_none() => {
             missing_block(node, diags);
             None
         }
-        Shape::Block | Shape::Custom(_) => Some(Value::Node),
+        Shape::Block(_) | Shape::Custom(_) => Some(Value::Node),
         Shape::Skip => None,
     }
 }
