@@ -437,7 +437,12 @@ pub fn suggest_masked<'a>(
 
 /// How many edits away a keyword may be to be suggested for `word`: a third of its length.
 fn typo_limit(word: &str) -> usize {
-    (word.chars().count() / 3).max(1)
+    limit_for(word.chars().count())
+}
+
+/// [`typo_limit`] of a word of `chars` characters.
+fn limit_for(chars: usize) -> usize {
+    (chars / 3).max(1)
 }
 
 /// Whether no keyword of a table whose names use only the ASCII characters of `alphabet`
@@ -445,7 +450,6 @@ fn typo_limit(word: &str) -> usize {
 /// of its characters outside the alphabet takes an edit, and so does each character beyond
 /// `longest`. Garbage is ruled out in one pass over the word instead of one per keyword.
 pub fn out_of_reach(word: &str, alphabet: u128, longest: usize) -> bool {
-    let limit = typo_limit(word);
     let (mut len, mut foreign) = (0usize, 0usize);
     for c in word.chars() {
         len += 1;
@@ -453,6 +457,7 @@ pub fn out_of_reach(word: &str, alphabet: u128, longest: usize) -> bool {
             foreign += 1;
         }
     }
+    let limit = limit_for(len);
     foreign > limit || len.saturating_sub(longest) > limit
 }
 
@@ -478,7 +483,8 @@ struct Speller<'w> {
     /// [`ascii_mask`] of `word`.
     mask: u128,
     /// How many times each ASCII character occurs in `word`, and its length in characters,
-    /// when it is short: an ASCII keyword is ruled out from the counts alone, whatever `word`.
+    /// when it is short and `peq` cannot take it: an ASCII keyword is ruled out from the counts
+    /// alone, whatever `word`.
     counts: Option<([u8; 128], usize)>,
     /// For each ASCII byte, the positions of `word` that hold it, one bit each, when `word` is
     /// ASCII and at most 64 bytes long (every word a keyword could be a typo of): the
@@ -492,9 +498,10 @@ struct Speller<'w> {
 
 impl<'w> Speller<'w> {
     fn new(word: &'w str) -> Self {
-        // (A longer word is compared by characters: a count could not hold it, and the
-        // length alone rules out every keyword.)
-        let counts = (word.len() <= usize::from(u8::MAX)).then(|| {
+        let peq = Peq::new(word.as_bytes());
+        // Only a word `peq` cannot take is counted. (A longer word is compared by characters: a
+        // count could not hold it, and the length alone rules out every keyword.)
+        let counts = (peq.is_none() && word.len() <= usize::from(u8::MAX)).then(|| {
             let mut n = [0u8; 128];
             let mut len = 0;
             for c in word.chars() {
@@ -509,7 +516,7 @@ impl<'w> Speller<'w> {
             word,
             mask: ascii_mask(word),
             counts,
-            peq: Peq::new(word.as_bytes()),
+            peq,
             chars: Vec::new(),
             other: Vec::new(),
             rows: Vec::new(),
