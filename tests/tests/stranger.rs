@@ -78,11 +78,20 @@ fn stranger_above(ours: Daemon, theirs: Daemon) {
     let s = start_stranger(&pair, theirs, 200);
     let (lost, seen) = e2e::longest_loss(&pair, "a", Duration::from_secs(2), || false);
     eprintln!("{ours} pair, {theirs} stranger at 200: VIP not on a alone for {lost:?} {seen:?}");
+    // keepalived's own pair, as the reference, is held to what the stranger could break: a
+    // never without the VIP. On a loaded machine its Backup sometimes takes over for a moment
+    // with the stranger present (its log: `Entering MASTER STATE`, then back to BACKUP on a's
+    // next advert), so "both" is allowed there; vrrpd's pair must keep the VIP on a alone.
+    if ours == Daemon::Keepalived && seen.iter().all(|m| *m == Some("both")) {
+        return;
+    }
     assert_eq!(
         lost,
         Duration::ZERO,
-        "{ours} pair, {theirs} stranger at 200: holders {seen:?}\na log:\n{}\nstranger log:\n{}",
+        "{ours} pair, {theirs} stranger at 200: holders {seen:?}\na log:\n{}\nb log:\n{}\n\
+         stranger log:\n{}",
         pair.a.log_text(),
+        pair.b.log_text(),
         s.log_text()
     );
 }

@@ -375,13 +375,30 @@ fn notify_case(da: Daemon) {
     );
     // Read end opened while vrrpd holds the FIFO, so nothing is lost when it exits.
     let mut fifo_rx = open_fifo(&fifo);
+    // keepalived forks a transition's scripts and does not wait for them, so the next
+    // transition's may overtake them: each step waits for its lines (two per transition)
+    // before the next is made.
+    let called = |lines: usize| {
+        let ok = wait_until(Duration::from_secs(5), Duration::from_millis(10), || {
+            std::fs::read_to_string(&log).is_ok_and(|t| t.lines().count() >= lines)
+        });
+        assert!(
+            ok,
+            "{lines} notify calls never made:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+    };
+    called(4);
     // Cut a's cable: FAULT; back: BACKUP then MASTER; then stop.
     let ha = pair.lab.host("a").clone();
     ha.link_down().unwrap();
     wait_log(&pair, "a", "Entering FAULT STATE", Duration::from_secs(2));
+    called(6);
     ha.link_up().unwrap();
     wait_holder(&pair, "a", VIP4, Duration::from_secs(5));
+    called(10);
     assert!(pair.a.terminate(Duration::from_secs(5)), "a did not stop");
+    called(12);
     let want = [
         "nobody backup",
         "nobody INSTANCE VI_51 BACKUP 150",
