@@ -12,7 +12,7 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 
 /// Whether the daemon can start with this file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 pub enum Severity {
     /// Logged; the value or block is skipped and the daemon runs (keepalived does the same).
     Warning,
@@ -124,6 +124,16 @@ impl Diagnostic {
             help: None,
             times: 1,
         }
+    }
+
+    /// What [`Self::same`] compares but the place, hashed: messages at one place are told
+    /// apart by it without comparing their texts (a `~SEQ` line of a typo makes a different
+    /// message per pass, all at one place).
+    fn content_hash(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = rustc_hash::FxHasher::default();
+        (self.severity, self.flag, &self.message, &self.help).hash(&mut h);
+        h.finish()
     }
 
     /// Whether `other` says the same thing at the same place (its count aside).
@@ -340,10 +350,11 @@ impl SourceText {
 pub struct Diags {
     list: Vec<Diagnostic>,
     errors: usize,
-    /// The last message in `list` at each line and column: a message made again at the same
-    /// place counts there instead of being listed twice.
-    places: FxHashMap<(u32, u32), u32>,
-    /// For each message in `list`, the one before it at its line and column (`u32::MAX`: none).
+    /// The last message in `list` at each line, column and [`Diagnostic::content_hash`]: a
+    /// message made again at the same place counts there instead of being listed twice.
+    places: FxHashMap<(u32, u32, u64), u32>,
+    /// For each message in `list`, the one before it under the same key in `places`
+    /// (`u32::MAX`: none): the same place and hash in another file, or a hash collision.
     earlier: Vec<u32>,
     /// While above 0, vrrpd's own notices are left out ([`Self::begin_quiet`]).
     quiet: u32,
@@ -357,7 +368,8 @@ impl Diags {
         if self.quiet > 0 && d.flag == Flag::None && !d.is_error() {
             return;
         }
-        let last = self.places.entry((d.line, d.col)).or_insert(u32::MAX);
+        let key = (d.line, d.col, d.content_hash());
+        let last = self.places.entry(key).or_insert(u32::MAX);
         let mut i = *last;
         while let Some(e) = self.list.get_mut(i as usize) {
             if e.same(&d) {
