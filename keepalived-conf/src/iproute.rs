@@ -293,9 +293,9 @@ pub const TABLE_MAIN: u32 = 254;
 
 type Tok<'a> = (&'a str, &'a Pos);
 
-fn tokens(c: &Node) -> Vec<Tok<'_>> {
+fn tokens<'n>(c: &'n Node<'_>) -> Vec<Tok<'n>> {
     std::iter::once((c.name(), c.pos()))
-        .chain(c.args.iter().map(|a| (a.text.as_str(), &a.pos)))
+        .chain(c.args.iter().map(|a| (&*a.text, &a.pos)))
         .collect()
 }
 
@@ -743,7 +743,7 @@ fn check_dst(w: &str, pos: &Pos, cx: &mut Cx) -> bool {
 
 /// Parses one route line. `tracked`: a `virtual_routes` line (keepalived warns when it cannot
 /// track the route). `None` (reported) when the line is unusable.
-pub fn parse_route(c: &Node, tracked: bool, cx: &mut Cx) -> Option<Route> {
+pub fn parse_route<'a>(c: &Node<'a>, tracked: bool, cx: &mut Cx<'_, 'a>) -> Option<Route> {
     let toks = tokens(c);
     let mut line = RouteLine::new();
     let mut i = 0;
@@ -891,7 +891,7 @@ fn rule_option(r: &mut Rule, w: &str, v: &str, vp: &Pos, cx: &mut Cx) -> bool {
 }
 
 /// Parses one rule line (see [`parse_route`]).
-pub fn parse_rule(c: &Node, cx: &mut Cx) -> Option<Rule> {
+pub fn parse_rule<'a>(c: &Node<'a>, cx: &mut Cx<'_, 'a>) -> Option<Rule> {
     let toks = tokens(c);
     let line = c.pos();
     let mut r = Rule::default();
@@ -956,7 +956,7 @@ fn ip_proto(s: &str) -> Option<u8> {
 }
 
 /// One `virtual_routes` / `virtual_rules` line as the parser sees it, for tests.
-fn node(line: &str) -> Node {
+fn node(line: &str) -> Node<'static> {
     use crate::{lexer, tree};
     let text = format!("x {{\n  {line}\n}}\n");
     let file: std::sync::Arc<std::path::Path> = std::path::Path::new("t.conf").into();

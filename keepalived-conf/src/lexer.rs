@@ -5,6 +5,7 @@
 //! A trailing `\` joins nothing: keepalived continues only `$NAME=` definitions (the
 //! preprocessor's business) and glues the `\` of any other line to the word before it.
 
+use std::borrow::Cow;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -22,14 +23,25 @@ pub enum TokenKind {
     Newline,
 }
 
+/// A token; its text borrows the line it was read from, unless it had to be built (a quoted
+/// string, a word glued to a trailing `\`): a file's words cost no allocation each.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Token {
+pub struct Token<'a> {
     pub kind: TokenKind,
-    pub text: String,
+    pub text: Cow<'a, str>,
     pub pos: Pos,
 }
 
-impl Token {
+impl Token<'_> {
+    /// The same token, its text its own.
+    pub fn into_owned(self) -> Token<'static> {
+        Token {
+            kind: self.kind,
+            text: Cow::Owned(self.text.into_owned()),
+            pos: self.pos,
+        }
+    }
+
     /// A word or a quoted string (something a keyword can take as argument).
     pub fn is_value(&self) -> bool {
         matches!(self.kind, TokenKind::Word | TokenKind::Quoted)
@@ -38,7 +50,7 @@ impl Token {
 
 /// Split `text` (the contents of `file`) into tokens, without preprocessing (comments are
 /// handled here). Never fails: problems such as an unterminated quote become diagnostics.
-pub fn lex(text: &str, file: &Arc<Path>) -> (Vec<Token>, Vec<Diagnostic>) {
+pub fn lex(text: &str, file: &Arc<Path>) -> (Vec<Token<'static>>, Vec<Diagnostic>) {
     let lines: Vec<Line> = text
         .split('\n')
         .enumerate()
@@ -48,15 +60,16 @@ pub fn lex(text: &str, file: &Arc<Path>) -> (Vec<Token>, Vec<Diagnostic>) {
             text: l.strip_suffix('\r').unwrap_or(l).to_string(),
         })
         .collect();
-    lex_impl(&lines, true)
+    let (toks, diags) = lex_impl(&lines, true);
+    (toks.into_iter().map(Token::into_owned).collect(), diags)
 }
 
 /// Tokens of preprocessed lines (comments already removed).
-pub fn lex_lines(lines: &[Line]) -> (Vec<Token>, Vec<Diagnostic>) {
+pub fn lex_lines(lines: &[Line]) -> (Vec<Token<'_>>, Vec<Diagnostic>) {
     lex_impl(lines, false)
 }
 
-fn lex_impl(lines: &[Line], comments: bool) -> (Vec<Token>, Vec<Diagnostic>) {
+fn lex_impl(lines: &[Line], comments: bool) -> (Vec<Token<'_>>, Vec<Diagnostic>) {
     let mut toks = Vec::with_capacity(lines.len() * 4);
     let mut diags = Vec::new();
     // One buffer for every line's characters.
@@ -68,7 +81,7 @@ fn lex_impl(lines: &[Line], comments: bool) -> (Vec<Token>, Vec<Diagnostic>) {
             let col = u32::try_from(l.text.chars().count() + 1).unwrap_or(u32::MAX);
             toks.push(Token {
                 kind: TokenKind::Newline,
-                text: String::new(),
+                text: Cow::Borrowed(""),
                 pos: Pos::new(&l.file, l.line, col),
             });
         }
@@ -79,7 +92,7 @@ fn lex_impl(lines: &[Line], comments: bool) -> (Vec<Token>, Vec<Diagnostic>) {
             end.col += 1;
             toks.push(Token {
                 kind: TokenKind::Newline,
-                text: String::new(),
+                text: Cow::Borrowed(""),
                 pos: end,
             });
         }
@@ -131,25 +144,37 @@ fn escape(rest: &[(usize, char)]) -> (Option<char>, usize) {
 }
 
 /// Lex one line into `toks` and `diags`; `chars` is scratch space (each character with its
-/// byte offset). A word without quotes is copied from the line in one piece; only one with
-/// quotes is built character by character.
-fn lex_line(
-    line: &str,
+/// byte offset). A word without quotes borrows the line; only one with quotes is built
+/// character by character.
+fn lex_line<'a>(
+    line: &'a str,
     file: &Arc<Path>,
     line_no: u32,
     comments: bool,
     chars: &mut Vec<(usize, char)>,
-    (toks, diags): (&mut Vec<Token>, &mut Vec<Diagnostic>),
+    (toks, diags): (&mut Vec<Token<'a>>, &mut Vec<Diagnostic>),
 ) {
-    // keepalived's `decomment`: a `\` ending the line loses the blanks before it.
-    let glued;
-    let line = match line.strip_suffix('\\') {
-        Some(body) => {
-            glued = format!("{}\\", body.trim_end_matches(is_blank));
-            glued.as_str()
-        }
-        None => line,
-    };
+    // keepalived's `decomment`: a `\` ending the line loses the blanks before it. The line
+    // is then another string: its tokens are copied out of it.
+    if let Some(body) = line.strip_suffix('\\') {
+        let glued = format!("{}\\", body.trim_end_matches(is_blank));
+        let mut own = Vec::new();
+        lex_words(&glued, file, line_no, comments, chars, (&mut own, diags));
+        toks.extend(own.into_iter().map(|t| t.into_owned()));
+        return;
+    }
+    lex_words(line, file, line_no, comments, chars, (toks, diags));
+}
+
+/// [`lex_line`] of a line whose trailing `\` (if any) is already glued.
+fn lex_words<'a>(
+    line: &'a str,
+    file: &Arc<Path>,
+    line_no: u32,
+    comments: bool,
+    chars: &mut Vec<(usize, char)>,
+    (toks, diags): (&mut Vec<Token<'a>>, &mut Vec<Diagnostic>),
+) {
     let col = |i: usize| u32::try_from(i + 1).unwrap_or(u32::MAX);
     if line.is_ascii() && !line.contains(['"', '\'']) {
         return lex_plain(line, file, line_no, comments, toks);
@@ -165,11 +190,11 @@ fn lex_line(
     let flush = |word: &mut Option<(usize, usize)>,
                  built: &mut Option<String>,
                  end: usize,
-                 toks: &mut Vec<Token>| {
+                 toks: &mut Vec<Token<'a>>| {
         if let Some((at, from)) = word.take() {
             let (kind, text) = match built.take() {
-                Some(text) => (TokenKind::Quoted, text),
-                None => (TokenKind::Word, line[from..end].to_string()),
+                Some(text) => (TokenKind::Quoted, Cow::Owned(text)),
+                None => (TokenKind::Word, Cow::Borrowed(&line[from..end])),
             };
             toks.push(Token {
                 kind,
@@ -195,7 +220,7 @@ fn lex_line(
                 };
                 toks.push(Token {
                     kind,
-                    text: c.to_string(),
+                    text: Cow::Borrowed(&line[at..at + 1]),
                     pos: Pos::new(file, line_no, col(i)),
                 });
             }
@@ -248,14 +273,20 @@ fn lex_line(
 
 /// [`lex_line`] of an ASCII line without quotes (most lines): a byte is a character, so
 /// columns are byte offsets and every word is a slice of the line.
-fn lex_plain(line: &str, file: &Arc<Path>, line_no: u32, comments: bool, toks: &mut Vec<Token>) {
+fn lex_plain<'a>(
+    line: &'a str,
+    file: &Arc<Path>,
+    line_no: u32,
+    comments: bool,
+    toks: &mut Vec<Token<'a>>,
+) {
     let col = |i: usize| u32::try_from(i + 1).unwrap_or(u32::MAX);
     let mut start = None;
-    let flush = |start: &mut Option<usize>, end: usize, toks: &mut Vec<Token>| {
+    let flush = |start: &mut Option<usize>, end: usize, toks: &mut Vec<Token<'a>>| {
         if let Some(s) = start.take() {
             toks.push(Token {
                 kind: TokenKind::Word,
-                text: line[s..end].to_string(),
+                text: Cow::Borrowed(&line[s..end]),
                 pos: Pos::new(file, line_no, col(s)),
             });
         }
@@ -269,14 +300,14 @@ fn lex_plain(line: &str, file: &Arc<Path>, line_no: u32, comments: bool, toks: &
             c if is_blank(char::from(c)) => flush(&mut start, i, toks),
             b'{' | b'}' => {
                 flush(&mut start, i, toks);
-                let (kind, text) = if c == b'{' {
-                    (TokenKind::Open, "{")
+                let kind = if c == b'{' {
+                    TokenKind::Open
                 } else {
-                    (TokenKind::Close, "}")
+                    TokenKind::Close
                 };
                 toks.push(Token {
                     kind,
-                    text: text.to_string(),
+                    text: Cow::Borrowed(&line[i..i + 1]),
                     pos: Pos::new(file, line_no, col(i)),
                 });
             }
@@ -297,7 +328,7 @@ mod tests {
         let (t, d) = lex(s, &f);
         assert!(d.is_empty(), "{d:?}");
         t.into_iter()
-            .map(|t| (t.kind, t.text, t.pos.line, t.pos.col))
+            .map(|t| (t.kind, t.text.into_owned(), t.pos.line, t.pos.col))
             .collect()
     }
 
@@ -379,7 +410,7 @@ mod tests {
         assert_eq!((d[0].line, d[0].col), (1, 3));
         // keepalived logs it and runs: the line is dropped, the next one read.
         assert!(!d[0].is_error());
-        let words: Vec<&str> = t.iter().map(|t| t.text.as_str()).collect();
+        let words: Vec<&str> = t.iter().map(|t| &*t.text).collect();
         assert_eq!(words, ["", "b", ""]);
     }
 }

@@ -154,7 +154,7 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<(Config, Report), Report>
     }
 }
 
-fn parse_lines(lines: &[preprocess::Line], cx: &mut registry::Cx) -> Config {
+fn parse_lines<'a>(lines: &'a [preprocess::Line], cx: &mut registry::Cx<'_, 'a>) -> Config {
     let (tokens, lex_diags) = lexer::lex_lines(lines);
     cx.diags.extend(lex_diags);
     let nodes = tree::parse(tokens, &mut cx.diags);

@@ -227,7 +227,7 @@ impl ProcessDraft {
         let mut bits = 0u32;
         let mut need_or = false;
         for t in &n.args {
-            let mut rest = t.text.as_str();
+            let mut rest = &*t.text;
             while !rest.is_empty() {
                 if need_or {
                     match rest.strip_prefix('|') {

@@ -58,7 +58,7 @@ impl Default for Sides {
 
 /// What a handler gets besides its statement: where messages go, the machine it asks about
 /// interfaces, tables and scripts, and which sides are read.
-pub struct Cx<'h> {
+pub struct Cx<'h, 'a> {
     pub diags: Diags,
     pub host: &'h dyn Host,
     pub sides: Sides,
@@ -67,7 +67,7 @@ pub struct Cx<'h> {
     pub bfd_instances: Vec<String>,
     /// What the statement just dispatched leaves to the block it stands in, to be read
     /// there next (see [`Item`]).
-    pending: Vec<Item>,
+    pending: Vec<Item<'a>>,
     /// The suggestion for each unknown keyword met so far, by table (its address and length)
     /// and word: a file of a thousand unknown lines (a `~SEQ` of a typo) asks for a handful.
     suggestions: FxHashMap<(usize, usize), Suggestions>,
@@ -91,14 +91,14 @@ struct Suggestions {
 /// read in the block around it, and the `}` then closes *that* block, whose remaining lines
 /// are read one level up, and so on. The tree is generic, so the registry replays this.
 #[derive(Debug, Clone)]
-enum Item {
+enum Item<'a> {
     /// The statements of a block from this index on.
-    Rest(Children, usize),
+    Rest(Children<'a>, usize),
     /// A `}` (its position, when the file has it) read where no block is open for it.
     Close(Option<Pos>),
 }
 
-impl<'h> Cx<'h> {
+impl<'h> Cx<'h, '_> {
     pub fn new(host: &'h dyn Host, sides: Sides) -> Self {
         Self {
             diags: Diags::default(),
@@ -212,9 +212,9 @@ pub enum Arg<T: 'static> {
     /// One of these words.
     Choice(&'static [&'static str], fn(&mut T, Spanned<&'static str>)),
     /// A `{ … }` block; the handler dispatches its children over the table named here.
-    Block(&'static str, fn(&mut T, &Node, &mut Cx)),
+    Block(&'static str, for<'a> fn(&mut T, &Node<'a>, &mut Cx<'_, 'a>)),
     /// A syntax of its own (written here for the documentation); the handler parses it.
-    Custom(&'static str, fn(&mut T, &Node, &mut Cx)),
+    Custom(&'static str, for<'a> fn(&mut T, &Node<'a>, &mut Cx<'_, 'a>)),
     /// Nothing is read: the statement (and its block) is skipped.
     Skip,
 }
@@ -316,12 +316,12 @@ const BOOL_WORDS: &[(&str, bool)] = &[
 
 /// Apply every statement of `node`'s block to `target` through `table`; `ctx` names the block
 /// in messages.
-pub fn dispatch_block<T>(
+pub fn dispatch_block<'a, T>(
     table: &[Keyword<T>],
     ctx: &str,
     target: &mut T,
-    node: &Node,
-    cx: &mut Cx,
+    node: &Node<'a>,
+    cx: &mut Cx<'_, 'a>,
 ) {
     read_block(ctx, node, cx, &mut |n, cx| {
         dispatch(table, ctx, target, n, cx)
@@ -329,7 +329,7 @@ pub fn dispatch_block<T>(
 }
 
 /// [`dispatch_block`] for any table: `each` applies one statement.
-fn read_block(ctx: &str, node: &Node, cx: &mut Cx, each: Each) {
+fn read_block<'a>(ctx: &str, node: &Node<'a>, cx: &mut Cx<'_, 'a>, each: Each<'_, 'a>) {
     let outer = std::mem::take(&mut cx.pending);
     if let Some(rest) = read_items(ctx, &node.children, Some(&node.children), cx, each) {
         // A `}` ended this block early (keepalived's reading): the rest of its lines, then
@@ -343,11 +343,16 @@ fn read_block(ctx: &str, node: &Node, cx: &mut Cx, each: Each) {
 
 /// One statement applied through a table to its target: the only part of reading a block
 /// that depends on the table, so the rest is compiled once.
-type Each<'e> = &'e mut dyn FnMut(&Node, &mut Cx);
+type Each<'e, 'a> = &'e mut dyn FnMut(&Node<'a>, &mut Cx<'_, 'a>);
 
 /// The top level's statements, read as [`dispatch_block`] reads a block's; a `}` there is
 /// one more unknown keyword, as keepalived reports it.
-pub fn dispatch_top<T>(table: &[Keyword<T>], target: &mut T, nodes: &[Node], cx: &mut Cx) {
+pub fn dispatch_top<'a, T>(
+    table: &[Keyword<T>],
+    target: &mut T,
+    nodes: &[Node<'a>],
+    cx: &mut Cx<'_, 'a>,
+) {
     let each: Each = &mut |n, cx| dispatch(table, TOP_LEVEL, target, n, cx);
     let _ = read_items(TOP_LEVEL, nodes, None, cx, each);
 }
@@ -355,14 +360,14 @@ pub fn dispatch_top<T>(table: &[Keyword<T>], target: &mut T, nodes: &[Node], cx:
 /// Read `nodes` (the statements of `shared`, when they are a block's) in the block `ctx`;
 /// `Some(rest)` when a `}` ends the block before them. Only what a stray block leaves to be
 /// read next is queued, and the nodes themselves are never copied.
-fn read_items(
+fn read_items<'a>(
     ctx: &str,
-    nodes: &[Node],
-    shared: Option<&Children>,
-    cx: &mut Cx,
-    each: Each,
-) -> Option<Vec<Item>> {
-    let mut queue: std::collections::VecDeque<Item> = std::collections::VecDeque::new();
+    nodes: &[Node<'a>],
+    shared: Option<&Children<'a>>,
+    cx: &mut Cx<'_, 'a>,
+    each: Each<'_, 'a>,
+) -> Option<Vec<Item<'a>>> {
+    let mut queue: std::collections::VecDeque<Item<'a>> = std::collections::VecDeque::new();
     let mut next = 0;
     loop {
         match queue.pop_front() {
@@ -402,12 +407,12 @@ fn read_items(
 /// [`dispatch_block`] for a block that is itself not supported: its rows' values are still
 /// checked as keepalived checks them, but their own "not implemented" notices are left out
 /// (the block's covers them).
-pub fn dispatch_quiet<T>(
+pub fn dispatch_quiet<'a, T>(
     table: &[Keyword<T>],
     ctx: &str,
     target: &mut T,
-    node: &Node,
-    cx: &mut Cx,
+    node: &Node<'a>,
+    cx: &mut Cx<'_, 'a>,
 ) {
     cx.diags.begin_quiet();
     dispatch_block(table, ctx, target, node, cx);
@@ -415,7 +420,13 @@ pub fn dispatch_quiet<T>(
 }
 
 /// Apply one statement through the row named by its keyword.
-pub fn dispatch<T>(table: &[Keyword<T>], ctx: &str, target: &mut T, node: &Node, cx: &mut Cx) {
+pub fn dispatch<'a, T>(
+    table: &[Keyword<T>],
+    ctx: &str,
+    target: &mut T,
+    node: &Node<'a>,
+    cx: &mut Cx<'_, 'a>,
+) {
     let Some(k) = table.iter().find(|k| k.name == node.name()) else {
         let suggestion = cx.suggest_keyword(table, node.name());
         unknown_keyword(ctx, node, suggestion, cx);
@@ -426,7 +437,7 @@ pub fn dispatch<T>(table: &[Keyword<T>], ctx: &str, target: &mut T, node: &Node,
 }
 
 /// keepalived logs an unknown keyword and goes on; so does the daemon. `-t` fails (exit 5).
-fn unknown_keyword(ctx: &str, node: &Node, suggestion: Option<&str>, cx: &mut Cx) {
+fn unknown_keyword<'a>(ctx: &str, node: &Node<'a>, suggestion: Option<&str>, cx: &mut Cx<'_, 'a>) {
     let mut d = Diagnostic::warning(
         node.pos(),
         format!("Unknown keyword '{}' in `{ctx}`; ignored", node.name()),
@@ -461,7 +472,7 @@ fn row_status(name: &str, status: Status, node: &Node, diags: &mut Diags) {
 /// The block of a keyword that takes none (unknown, or a plain value), read as keepalived
 /// reads it: the `{` is unexpected, the lines inside are read in the block around it, and its
 /// `}` closes that block (at the top level, it is one more unknown keyword).
-fn stray_block(node: &Node, open: &Pos, cx: &mut Cx) {
+fn stray_block<'a>(node: &Node<'a>, open: &Pos, cx: &mut Cx<'_, 'a>) {
     cx.push(Diagnostic::warning(open, "Unexpected '{' - ignoring"));
     let mut items = Vec::with_capacity(2);
     if !node.children.is_empty() {
@@ -548,7 +559,7 @@ enum Value {
     Node,
 }
 
-fn apply<T>(arg: &Arg<T>, target: &mut T, node: &Node, cx: &mut Cx) {
+fn apply<'a, T>(arg: &Arg<T>, target: &mut T, node: &Node<'a>, cx: &mut Cx<'_, 'a>) {
     let Some(value) = read_value(arg.shape(), node, cx) else {
         return;
     };
@@ -568,7 +579,7 @@ fn apply<T>(arg: &Arg<T>, target: &mut T, node: &Node, cx: &mut Cx) {
 
 /// Read `node`'s value as `shape` says, reporting what keepalived reports; `None` when there
 /// is nothing to set.
-fn read_value(shape: Shape, node: &Node, cx: &mut Cx) -> Option<Value> {
+fn read_value<'a>(shape: Shape, node: &Node<'a>, cx: &mut Cx<'_, 'a>) -> Option<Value> {
     // A `Custom` row takes a block when its syntax shows one.
     let takes_block = match shape {
         Shape::Block(_) | Shape::Skip => true,
@@ -661,14 +672,14 @@ fn read_value(shape: Shape, node: &Node, cx: &mut Cx) -> Option<Value> {
             }
         }
         Shape::Word => Some(Value::Text(Spanned::new(
-            first.expect("checked above").text.clone(),
+            first.expect("checked above").text.to_string(),
             at,
         ))),
         Shape::Line => Some(Value::Text(Spanned::new(words(node), at))),
         Shape::Command => {
             let t = first.expect("checked above");
             extra_command_words(node, diags);
-            Some(Value::Text(Spanned::new(t.text.clone(), at)))
+            Some(Value::Text(Spanned::new(t.text.to_string(), at)))
         }
         Shape::Choice(choices) => {
             let t = first.expect("checked above");
@@ -703,7 +714,7 @@ fn read_value(shape: Shape, node: &Node, cx: &mut Cx) -> Option<Value> {
 
 /// keepalived's words for a block keyword written without its `{ … }`.
 pub fn missing_block(node: &Node, diags: &mut Diags) {
-    let extra: Vec<&str> = node.args.iter().map(|a| a.text.as_str()).collect();
+    let extra: Vec<&str> = node.args.iter().map(|a| &*a.text).collect();
     let msg = if extra.is_empty() {
         format!("'{{' missing from beginning of block {}", node.name())
     } else {
@@ -740,7 +751,7 @@ pub fn extra_command_words(node: &Node, diags: &mut Diags) {
 pub fn words(node: &Node) -> String {
     node.args
         .iter()
-        .map(|a| a.text.as_str())
+        .map(|a| &*a.text)
         .collect::<Vec<_>>()
         .join(" ")
 }

@@ -10,18 +10,19 @@ use super::lexer::{Token, TokenKind};
 const MAX_DEPTH: usize = 32;
 
 /// One statement.
+/// One statement; its words borrow the lines they were read from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Node {
-    pub keyword: Token,
-    pub args: Vec<Token>,
-    pub children: Children,
+pub struct Node<'a> {
+    pub keyword: Token<'a>,
+    pub args: Vec<Token<'a>>,
+    pub children: Children<'a>,
     /// Position of the `{` when the statement has a block.
     pub block: Option<Pos>,
     /// Position of the matching `}` (keepalived reports some block errors there).
     pub close: Option<Pos>,
 }
 
-impl Node {
+impl Node<'_> {
     pub fn name(&self) -> &str {
         &self.keyword.text
     }
@@ -34,24 +35,24 @@ impl Node {
 /// block around it (keepalived's reading of a stray `{`) without copying them, and a
 /// statement without a block has none allocated.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Children(Option<Arc<[Node]>>);
+pub struct Children<'a>(Option<Arc<[Node<'a>]>>);
 
-impl std::ops::Deref for Children {
-    type Target = [Node];
-    fn deref(&self) -> &[Node] {
+impl<'a> std::ops::Deref for Children<'a> {
+    type Target = [Node<'a>];
+    fn deref(&self) -> &[Node<'a>] {
         self.0.as_deref().unwrap_or_default()
     }
 }
 
-impl From<Vec<Node>> for Children {
-    fn from(nodes: Vec<Node>) -> Self {
+impl<'a> From<Vec<Node<'a>>> for Children<'a> {
+    fn from(nodes: Vec<Node<'a>>) -> Self {
         Self((!nodes.is_empty()).then(|| nodes.into()))
     }
 }
 
-impl<'a> IntoIterator for &'a Children {
-    type Item = &'a Node;
-    type IntoIter = std::slice::Iter<'a, Node>;
+impl<'c, 'a> IntoIterator for &'c Children<'a> {
+    type Item = &'c Node<'a>;
+    type IntoIter = std::slice::Iter<'c, Node<'a>>;
     fn into_iter(self) -> Self::IntoIter {
         self.iter()
     }
@@ -59,7 +60,7 @@ impl<'a> IntoIterator for &'a Children {
 
 /// Build the statement tree from a token stream. The tokens' text moves into the nodes
 /// (no copy per word).
-pub fn parse(mut tokens: Vec<Token>, diags: &mut Diags) -> Vec<Node> {
+pub fn parse<'a>(mut tokens: Vec<Token<'a>>, diags: &mut Diags) -> Vec<Node<'a>> {
     let mut p = Parser {
         toks: &mut tokens,
         i: 0,
@@ -67,19 +68,19 @@ pub fn parse(mut tokens: Vec<Token>, diags: &mut Diags) -> Vec<Node> {
     p.block(0, None, diags)
 }
 
-struct Parser<'a> {
-    toks: &'a mut [Token],
+struct Parser<'t, 'a> {
+    toks: &'t mut [Token<'a>],
     i: usize,
 }
 
-impl Parser<'_> {
-    fn peek(&self) -> Option<&Token> {
+impl<'a> Parser<'_, 'a> {
+    fn peek(&self) -> Option<&Token<'a>> {
         self.toks.get(self.i)
     }
 
     /// The token at `i`, its text moved out (each is taken once; only kinds and positions
     /// are looked at again).
-    fn take(&mut self, i: usize) -> Token {
+    fn take(&mut self, i: usize) -> Token<'a> {
         let t = &mut self.toks[i];
         Token {
             kind: t.kind,
@@ -95,7 +96,7 @@ impl Parser<'_> {
     }
 
     /// Statements until the matching `}` (or the end at depth 0).
-    fn block(&mut self, depth: usize, open: Option<&Pos>, diags: &mut Diags) -> Vec<Node> {
+    fn block(&mut self, depth: usize, open: Option<&Pos>, diags: &mut Diags) -> Vec<Node<'a>> {
         let mut nodes = Vec::new();
         loop {
             self.skip_newlines();
@@ -126,7 +127,7 @@ impl Parser<'_> {
         }
     }
 
-    fn statement(&mut self, keyword: Token, depth: usize, diags: &mut Diags) -> Node {
+    fn statement(&mut self, keyword: Token<'a>, depth: usize, diags: &mut Diags) -> Node<'a> {
         let mut args = Vec::new();
         while self.peek().is_some_and(Token::is_value) {
             args.push(self.take(self.i));
@@ -171,7 +172,7 @@ mod tests {
     use crate::lexer::lex;
     use std::path::Path;
 
-    fn tree(s: &str) -> (Vec<Node>, Diags) {
+    fn tree(s: &str) -> (Vec<Node<'static>>, Diags) {
         let f: Arc<Path> = Arc::from(Path::new("t.conf"));
         let (t, _) = lex(s, &f);
         let mut d = Diags::default();
@@ -181,7 +182,7 @@ mod tests {
     fn shape(n: &[Node]) -> String {
         n.iter()
             .map(|n| {
-                let args: Vec<&str> = n.args.iter().map(|a| a.text.as_str()).collect();
+                let args: Vec<&str> = n.args.iter().map(|a| &*a.text).collect();
                 let mut s = format!("{}({})", n.name(), args.join(","));
                 if n.block.is_some() {
                     s += &format!("{{{}}}", shape(&n.children));

@@ -47,7 +47,7 @@ fn corpus() -> Vec<PathBuf> {
 
 /// The statements of `file` as keepalived reads them: includes followed, parameters and
 /// conditionals applied (the interfaces a file names may be in a fragment or a `$NAME`).
-fn statements(file: &Path) -> Vec<Node> {
+fn statements(file: &Path) -> Vec<Node<'static>> {
     let host = keepalived_conf::RealHost::default();
     let opts = keepalived_conf::preprocess::Options {
         config_id: keepalived_conf::preprocess::default_config_id(&host),
@@ -63,6 +63,7 @@ fn statements(file: &Path) -> Vec<Node> {
     )
     .unwrap_or_default();
     let (tokens, _) = keepalived_conf::lexer::lex_lines(&lines);
+    let tokens = tokens.into_iter().map(|t| t.into_owned()).collect();
     keepalived_conf::tree::parse(tokens, &mut diags)
 }
 
@@ -73,7 +74,7 @@ fn interfaces(nodes: &[Node]) -> BTreeSet<String> {
     fn walk(nodes: &[Node], out: &mut BTreeSet<String>) {
         for n in nodes {
             let words: Vec<&str> = std::iter::once(n.name())
-                .chain(n.args.iter().map(|a| a.text.as_str()))
+                .chain(n.args.iter().map(|a| &*a.text))
                 .collect();
             for w in words.windows(2) {
                 if matches!(
@@ -85,7 +86,7 @@ fn interfaces(nodes: &[Node]) -> BTreeSet<String> {
             }
             if matches!(n.name(), "track_interface" | "interfaces") {
                 out.extend(n.children.iter().map(|c| c.name().to_string()));
-                out.extend(n.args.iter().map(|a| a.text.clone()));
+                out.extend(n.args.iter().map(|a| a.text.to_string()));
             }
             walk(&n.children, out);
         }
@@ -104,7 +105,7 @@ fn sources(nodes: &[Node]) -> Vec<(String, String)> {
                 .iter()
                 .find(|c| c.name() == key)
                 .and_then(|c| c.args.first())
-                .map(|a| a.text.clone())
+                .map(|a| a.text.to_string())
         };
         if let (Some(ifname), Some(src)) = (
             arg("interface"),

@@ -209,8 +209,8 @@ pub static MISC_CHECK: &[Keyword<CheckDraft>] = timer_rows!(
     ok(
         "user",
         Arg::Custom("USER [GROUP]", |c, n, _| {
-            c.misc.user = n.args.first().map(|a| a.text.clone());
-            c.misc.group = n.args.get(1).map(|a| a.text.clone());
+            c.misc.user = n.args.first().map(|a| a.text.to_string());
+            c.misc.group = n.args.get(1).map(|a| a.text.to_string());
         })
     ),
 );
@@ -244,7 +244,7 @@ pub static BFD_CHECK: &[Keyword<CheckDraft>] = &[
         Status::Unsupported("vrrpd has no BFD"),
         Arg::Custom("NAME", |_, n, cx| {
             let Some(name) = n.args.first() else { return };
-            if !cx.bfd_instances.contains(&name.text) {
+            if !cx.bfd_instances.iter().any(|b| *b == name.text) {
                 cx.push(Diagnostic::warning(
                     n.pos(),
                     format!("BFD_CHECK - BFD {} not configured", name.text),
@@ -268,7 +268,7 @@ pub const CHECKERS: &[(&str, &[Keyword<CheckDraft>])] = &[
     ("FILE_CHECK", FILE_CHECK),
 ];
 
-fn url(c: &mut CheckDraft, n: &Node, cx: &mut Cx) {
+fn url<'a>(c: &mut CheckDraft, n: &Node<'a>, cx: &mut Cx<'_, 'a>) {
     // keepalived's url has no default path: an empty one is "not given".
     let mut u = UrlSpec {
         path: String::new(),
@@ -288,7 +288,7 @@ fn url(c: &mut CheckDraft, n: &Node, cx: &mut Cx) {
 }
 
 /// `status_code 200 300-399 …`.
-fn status_codes(u: &mut UrlSpec, n: &Node, cx: &mut Cx) {
+fn status_codes<'a>(u: &mut UrlSpec, n: &Node<'a>, cx: &mut Cx<'_, 'a>) {
     for a in &n.args {
         let (lo, hi) = a.text.split_once('-').unwrap_or((&a.text, &a.text));
         match (lo.parse::<u16>(), hi.parse::<u16>()) {
@@ -317,11 +317,11 @@ fn hex(s: &str) -> Option<Vec<u8>> {
 
 /// One checker block of a real server, or `None` (reported) when keepalived drops it.
 /// `track_files` are those defined so far, which a FILE_CHECK may name.
-pub fn checker(
-    c: &Node,
+pub fn checker<'a>(
+    c: &Node<'a>,
     table: &[Keyword<CheckDraft>],
     track_files: &[TrackFile],
-    cx: &mut Cx,
+    cx: &mut Cx<'_, 'a>,
     scripts: &mut Vec<Spanned<String>>,
 ) -> Option<CheckSpec> {
     let mut d = CheckDraft::default();

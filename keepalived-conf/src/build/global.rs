@@ -86,17 +86,22 @@ struct FifoDraft {
 
 impl FifoDraft {
     /// `NAME PATH [USER [GROUP]]`.
-    fn set_path(&mut self, n: &Node, cx: &mut Cx) {
+    fn set_path<'a>(&mut self, n: &Node<'a>, cx: &mut Cx<'_, 'a>) {
         if let Some(t) = first(n, cx) {
-            self.path = Some((t.text.clone().into(), rest_words(n)));
+            self.path = Some((t.text.to_string().into(), rest_words(n)));
         }
     }
 
     /// `NAME CMD [USER [GROUP]]`: the command is one word or one quoted string.
-    fn set_script(&mut self, n: &Node, cx: &mut Cx, used: &mut Vec<Spanned<String>>) {
+    fn set_script<'a>(
+        &mut self,
+        n: &Node<'a>,
+        cx: &mut Cx<'_, 'a>,
+        used: &mut Vec<Spanned<String>>,
+    ) {
         if let Some(t) = first(n, cx) {
-            used.push(Spanned::new(t.text.clone(), n.pos()));
-            self.script = Some((t.text.clone(), rest_words(n), n.pos().clone()));
+            used.push(Spanned::new(t.text.to_string(), n.pos()));
+            self.script = Some((t.text.to_string(), rest_words(n), n.pos().clone()));
         }
     }
 
@@ -120,7 +125,7 @@ impl FifoDraft {
     }
 }
 
-fn first<'n>(n: &'n Node, cx: &mut Cx) -> Option<&'n crate::lexer::Token> {
+fn first<'n, 'a>(n: &'n Node<'a>, cx: &mut Cx) -> Option<&'n crate::lexer::Token<'a>> {
     let t = n.args.first();
     if t.is_none() {
         crate::registry::missing_value(n, &mut cx.diags);
@@ -130,7 +135,7 @@ fn first<'n>(n: &'n Node, cx: &mut Cx) -> Option<&'n crate::lexer::Token> {
 
 /// The words after the first argument (`USER [GROUP]`), if any.
 fn rest_words(n: &Node) -> Option<String> {
-    let rest: Vec<&str> = n.args.iter().skip(1).map(|a| a.text.as_str()).collect();
+    let rest: Vec<&str> = n.args.iter().skip(1).map(|a| &*a.text).collect();
     (!rest.is_empty()).then(|| rest.join(" "))
 }
 
@@ -497,7 +502,7 @@ pub static TABLE: &[Keyword<GlobalDraft>] = &[
             g.defs.reload_check_config = Some(
                 n.args
                     .first()
-                    .map_or_else(|| PathBuf::from("/dev/null"), |t| PathBuf::from(&t.text)),
+                    .map_or_else(|| PathBuf::from("/dev/null"), |t| PathBuf::from(&*t.text)),
             )
         }),
     ),
@@ -619,7 +624,7 @@ pub static TABLE: &[Keyword<GlobalDraft>] = &[
     skip("data_use_instance", NO_EFFECT),
 ];
 
-fn mcast(n: &Node, cx: &mut Cx) -> Option<IpAddr> {
+fn mcast<'a>(n: &Node<'a>, cx: &mut Cx<'_, 'a>) -> Option<IpAddr> {
     let t = first(n, cx)?;
     match crate::registry::sockaddr_ip(&t.text) {
         Some(ip) if ip.is_multicast() => Some(ip),
@@ -630,19 +635,19 @@ fn mcast(n: &Node, cx: &mut Cx) -> Option<IpAddr> {
     }
 }
 
-fn bad_group(n: &Node, cx: &mut Cx) {
+fn bad_group<'a>(n: &Node<'a>, cx: &mut Cx<'_, 'a>) {
     cx.push(Diagnostic::warning(
         n.args.first().map_or(n.pos(), |t| &t.pos),
         format!("{} address is invalid - ignoring", n.name()),
     ));
 }
 
-fn notification_email(g: &mut GlobalDraft, n: &Node, cx: &mut Cx) {
+fn notification_email<'a>(g: &mut GlobalDraft, n: &Node<'a>, cx: &mut Cx<'_, 'a>) {
     let before = g.defs.mail.notification_email.len();
     for c in &n.children {
         let m = &mut g.defs.mail.notification_email;
         m.push(c.name().to_string());
-        m.extend(c.args.iter().map(|a| a.text.clone()));
+        m.extend(c.args.iter().map(|a| a.text.to_string()));
     }
     if g.defs.mail.notification_email.len() == before {
         // keepalived finds it empty once it has read the block: on the `}` line.
@@ -653,7 +658,7 @@ fn notification_email(g: &mut GlobalDraft, n: &Node, cx: &mut Cx) {
     }
 }
 
-fn smtp_server(g: &mut GlobalDraft, n: &Node, cx: &mut Cx) {
+fn smtp_server<'a>(g: &mut GlobalDraft, n: &Node<'a>, cx: &mut Cx<'_, 'a>) {
     let Some(host) = first(n, cx) else { return };
     let port = match n.args.get(1) {
         None => Some(25),
@@ -679,13 +684,13 @@ fn smtp_server(g: &mut GlobalDraft, n: &Node, cx: &mut Cx) {
     }
     if let Some(port) = port {
         g.defs.mail.smtp_server = Some(SmtpServer {
-            host: host.text.clone(),
+            host: host.text.to_string(),
             port,
         });
     }
 }
 
-fn smtp_connect_timeout(g: &mut GlobalDraft, n: &Node, cx: &mut Cx) {
+fn smtp_connect_timeout<'a>(g: &mut GlobalDraft, n: &Node<'a>, cx: &mut Cx<'_, 'a>) {
     let Some(t) = first(n, cx) else { return };
     match t.text.parse::<u32>() {
         Ok(0) => {

@@ -183,7 +183,7 @@ pub static TABLE: &[Keyword<InstDraft>] = &[
         "version",
         Arg::Custom("2|3", |i, n, cx| {
             let Some(t) = first(n, cx) else { return };
-            match t.text.as_str() {
+            match &*t.text {
                 "2" => i.version = Some(Spanned::new(Version::V2, n.pos())),
                 "3" => i.version = Some(Spanned::new(Version::V3, n.pos())),
                 _ => cx.push(Diagnostic::warning(
@@ -389,8 +389,8 @@ pub static AUTH: &[Keyword<AuthDraft>] = &[
         "auth_type",
         Arg::Custom("PASS|AH", |a, n, cx| {
             let Some(t) = first(n, cx) else { return };
-            if matches!(t.text.as_str(), "PASS" | "AH") {
-                a.kind = Some(Spanned::new(t.text.clone(), &t.pos));
+            if matches!(&*t.text, "PASS" | "AH") {
+                a.kind = Some(Spanned::new(t.text.to_string(), &t.pos));
             } else {
                 cx.push(Diagnostic::warning(
                     &t.pos,
@@ -410,13 +410,13 @@ pub static AUTH: &[Keyword<AuthDraft>] = &[
                     "Truncating auth_pass to 8 characters",
                 ));
             }
-            a.pass = Some(Spanned::new(t.text.clone(), &t.pos));
+            a.pass = Some(Spanned::new(t.text.to_string(), &t.pos));
         }),
     ),
 ];
 
 /// The first word of a statement, or keepalived's missing-parameter abort.
-fn first<'n>(n: &'n Node, cx: &mut Cx) -> Option<&'n crate::lexer::Token> {
+fn first<'n, 'a>(n: &'n Node<'a>, cx: &mut Cx) -> Option<&'n crate::lexer::Token<'a>> {
     let t = n.args.first();
     if t.is_none() {
         crate::registry::missing_value(n, &mut cx.diags);
@@ -424,10 +424,10 @@ fn first<'n>(n: &'n Node, cx: &mut Cx) -> Option<&'n crate::lexer::Token> {
     t
 }
 
-fn state(i: &mut InstDraft, n: &Node, cx: &mut Cx) {
+fn state<'a>(i: &mut InstDraft, n: &Node<'a>, cx: &mut Cx<'_, 'a>) {
     let Some(t) = first(n, cx) else { return };
     let name = i.iname().to_string();
-    let s = match t.text.as_str() {
+    let s = match &*t.text {
         "MASTER" => InitialState::Master,
         "BACKUP"
             if i.state
@@ -453,7 +453,7 @@ fn state(i: &mut InstDraft, n: &Node, cx: &mut Cx) {
     i.state = Some(Spanned::new(s, n.pos()));
 }
 
-fn interface(i: &mut InstDraft, n: &Node, cx: &mut Cx) {
+fn interface<'a>(i: &mut InstDraft, n: &Node<'a>, cx: &mut Cx<'_, 'a>) {
     let Some(t) = first(n, cx) else { return };
     if t.text.len() >= 16 {
         cx.push(Diagnostic::warning(
@@ -462,16 +462,16 @@ fn interface(i: &mut InstDraft, n: &Node, cx: &mut Cx) {
         ));
         return;
     }
-    i.interface = Some(Spanned::new(t.text.clone(), n.pos()));
+    i.interface = Some(Spanned::new(t.text.to_string(), n.pos()));
 }
 
-fn authentication(i: &mut InstDraft, n: &Node, cx: &mut Cx) {
+fn authentication<'a>(i: &mut InstDraft, n: &Node<'a>, cx: &mut Cx<'_, 'a>) {
     let mut a = AuthDraft::default();
     crate::registry::dispatch_block(AUTH, "authentication", &mut a, n, cx);
     i.auth = Some((a, n.pos().clone()));
 }
 
-fn vips(i: &mut InstDraft, n: &Node, cx: &mut Cx, excluded: bool) {
+fn vips<'a>(i: &mut InstDraft, n: &Node<'a>, cx: &mut Cx<'_, 'a>, excluded: bool) {
     for c in &n.children {
         let Some(v) = vip::parse(c, cx) else { continue };
         i.route_ifaces.extend(super::IfaceRef::address(&v.value, c));
@@ -495,7 +495,7 @@ fn vips(i: &mut InstDraft, n: &Node, cx: &mut Cx, excluded: bool) {
     }
 }
 
-fn src_ip(i: &mut InstDraft, n: &Node, cx: &mut Cx) {
+fn src_ip<'a>(i: &mut InstDraft, n: &Node<'a>, cx: &mut Cx<'_, 'a>) {
     let Some(t) = first(n, cx) else { return };
     let Some(ip) = crate::registry::sockaddr_ip(&t.text) else {
         cx.push(Diagnostic::warning(
@@ -517,7 +517,7 @@ fn src_ip(i: &mut InstDraft, n: &Node, cx: &mut Cx) {
     }
 }
 
-fn peers(i: &mut InstDraft, n: &Node, cx: &mut Cx) {
+fn peers<'a>(i: &mut InstDraft, n: &Node<'a>, cx: &mut Cx<'_, 'a>) {
     i.unicast_keyword.get_or_insert_with(|| n.pos().clone());
     for c in &n.children {
         let Some(ip) = crate::registry::sockaddr_ip(c.name()) else {
@@ -566,7 +566,12 @@ fn script(i: &mut InstDraft, v: Spanned<String>) -> String {
 pub(crate) const NOTIFY: &str = "\"COMMAND\" [USER [GROUP]]";
 
 /// `notify_master "…"` and its siblings: the first one written is kept, as in keepalived.
-fn notify(i: &mut InstDraft, n: &Node, cx: &mut Cx, slot: fn(&mut Notify) -> &mut Option<String>) {
+fn notify<'a>(
+    i: &mut InstDraft,
+    n: &Node<'a>,
+    cx: &mut Cx<'_, 'a>,
+    slot: fn(&mut Notify) -> &mut Option<String>,
+) {
     let owner = format!("({})", i.name.value);
     if let Some((v, user)) = super::notify_line(slot(&mut i.notify), &owner, n, cx) {
         *slot(&mut i.notify) = Some(script(i, v));
@@ -579,7 +584,7 @@ fn notify(i: &mut InstDraft, n: &Node, cx: &mut Cx, slot: fn(&mut Notify) -> &mu
 /// `use_vmac [NAME] [MAC]`: a word that reads as a MAC is the MAC, anything else the name.
 /// `old_unicast_checksum [never]`: the old checksum from the start, or never (not even when
 /// a peer's adverts carry it).
-fn unicast_checksum(n: &Node, cx: &mut Cx) -> UnicastChecksum {
+fn unicast_checksum<'a>(n: &Node<'a>, cx: &mut Cx<'_, 'a>) -> UnicastChecksum {
     match n.args.first() {
         None => UnicastChecksum::Old,
         Some(a) if a.text == "never" => UnicastChecksum::Never,
@@ -593,7 +598,7 @@ fn unicast_checksum(n: &Node, cx: &mut Cx) -> UnicastChecksum {
     }
 }
 
-fn use_vmac(n: &Node, cx: &mut Cx) -> UseVmac {
+fn use_vmac<'a>(n: &Node<'a>, cx: &mut Cx<'_, 'a>) -> UseVmac {
     let mut v = UseVmac {
         name: None,
         mac: None,
@@ -618,7 +623,7 @@ fn use_vmac(n: &Node, cx: &mut Cx) -> UseVmac {
                 format!("VMAC interface name '{}' too long - ignoring", a.text),
             ));
         } else {
-            v.name = Some(a.text.clone());
+            v.name = Some(a.text.to_string());
         }
     }
     v

@@ -55,12 +55,12 @@ pub struct Draft {
 }
 
 /// Build the model from the top-level statements.
-pub fn build(nodes: &[Node], cx: &mut Cx) -> Config {
+pub fn build<'a>(nodes: &[Node<'a>], cx: &mut Cx<'_, 'a>) -> Config {
     let mut draft = Draft::default();
     cx.bfd_instances = nodes
         .iter()
         .filter(|n| n.name() == "bfd_instance")
-        .filter_map(|n| Some(n.args.first()?.text.clone()))
+        .filter_map(|n| Some(n.args.first()?.text.to_string()))
         .collect();
     crate::registry::dispatch_top(TOP, &mut draft, nodes, cx);
     draft.resolve(cx)
@@ -98,7 +98,7 @@ pub static TOP: &[Keyword<Draft>] = &[
         Status::Partial("modelled; vrrpd follows every link through rtnetlink events, no polling"),
         Arg::Custom("{ IFNAME… }", |d, n, _| {
             d.linkbeat_interfaces
-                .extend(n.args.iter().map(|a| a.text.clone()));
+                .extend(n.args.iter().map(|a| a.text.to_string()));
             d.linkbeat_interfaces
                 .extend(n.children.iter().map(|c| c.name().to_string()));
         }),
@@ -180,7 +180,7 @@ pub fn contexts() -> Vec<Context> {
     v
 }
 
-fn top_instance(d: &mut Draft, n: &Node, cx: &mut Cx) {
+fn top_instance<'a>(d: &mut Draft, n: &Node<'a>, cx: &mut Cx<'_, 'a>) {
     if !cx.sides.vrrp {
         return;
     }
@@ -213,7 +213,7 @@ fn top_instance(d: &mut Draft, n: &Node, cx: &mut Cx) {
     d.instances.push(inst);
 }
 
-fn static_routes(d: &mut Draft, n: &Node, cx: &mut Cx) {
+fn static_routes<'a>(d: &mut Draft, n: &Node<'a>, cx: &mut Cx<'_, 'a>) {
     for c in &n.children {
         if let Some(r) = iproute::parse_route(c, false, cx) {
             d.route_ifaces.extend(IfaceRef::route(&r, c));
@@ -222,7 +222,7 @@ fn static_routes(d: &mut Draft, n: &Node, cx: &mut Cx) {
     }
 }
 
-fn static_rules(d: &mut Draft, n: &Node, cx: &mut Cx) {
+fn static_rules<'a>(d: &mut Draft, n: &Node<'a>, cx: &mut Cx<'_, 'a>) {
     for c in &n.children {
         if let Some(r) = iproute::parse_rule(c, cx) {
             d.route_ifaces.extend(IfaceRef::rule(&r, c));
@@ -235,9 +235,9 @@ fn static_rules(d: &mut Draft, n: &Node, cx: &mut Cx) {
 /// a nameless instance or sync group and runs; any other nameless block (`vrrp_script {`,
 /// `vrrp_track_process {`, `track_file {`, `virtual_server_group {`) stops it reading the
 /// file (its missing-parameter abort), so the file is refused.
-pub fn name_arg(node: &Node, cx: &mut Cx) -> Option<Spanned<String>> {
+pub fn name_arg<'a>(node: &Node<'a>, cx: &mut Cx<'_, 'a>) -> Option<Spanned<String>> {
     if let Some(a) = node.args.first() {
-        return Some(Spanned::new(a.text.clone(), &a.pos));
+        return Some(Spanned::new(a.text.to_string(), &a.pos));
     }
     match node.name() {
         "vrrp_instance" => cx.push(Diagnostic::warning(
@@ -258,11 +258,11 @@ pub fn name_arg(node: &Node, cx: &mut Cx) -> Option<Spanned<String>> {
 /// nothing to set. keepalived 2.2.7 keeps the first of a repeated notify keyword and reports
 /// the others ("already specified - ignoring"); a copy-pasted `notify_master` line meant as
 /// `notify_backup` must not replace the script the Master runs.
-pub fn notify_line(
+pub fn notify_line<'a>(
     slot: &Option<String>,
     owner: &str,
-    n: &Node,
-    cx: &mut Cx,
+    n: &Node<'a>,
+    cx: &mut Cx<'_, 'a>,
 ) -> Option<(Spanned<String>, Option<String>)> {
     let Some(first) = n.args.first() else {
         super::registry::missing_value(n, &mut cx.diags);
@@ -301,11 +301,11 @@ pub fn notify_line(
         n.args[1..]
             .iter()
             .take(2)
-            .map(|a| a.text.as_str())
+            .map(|a| &*a.text)
             .collect::<Vec<_>>()
             .join(" ")
     });
-    Some((Spanned::new(first.text.clone(), &first.pos), user_group))
+    Some((Spanned::new(first.text.to_string(), &first.pos), user_group))
 }
 
 /// An interface a route or rule names, where.

@@ -24,7 +24,7 @@ pub struct SyncDaemonDraft {
 impl SyncDaemonDraft {
     /// keepalived's parse: keyword options in any order, the old positional `VRRP_INSTANCE
     /// [SYNC_ID]` too; a bad value is reported and ignored, as keepalived ignores it.
-    pub fn parse(n: &Node, cx: &mut Cx) -> Option<Self> {
+    pub fn parse<'a>(n: &Node<'a>, cx: &mut Cx<'_, 'a>) -> Option<Self> {
         let Some(first) = n.args.first() else {
             cx.push(Diagnostic::warning(
                 n.pos(),
@@ -33,7 +33,7 @@ impl SyncDaemonDraft {
             return None;
         };
         let mut s = Self {
-            interface: first.text.clone(),
+            interface: first.text.to_string(),
             instance: None,
             syncid: None,
             maxlen: None,
@@ -45,7 +45,7 @@ impl SyncDaemonDraft {
         let args = &n.args;
         let mut i = 1;
         while i < args.len() {
-            let word = args[i].text.as_str();
+            let word = &*args[i].text;
             let value = args.get(i + 1);
             let num = |cx: &mut Cx, min: u32, max: u32, what: &str| -> Option<u32> {
                 let Some(v) = value else {
@@ -69,7 +69,7 @@ impl SyncDaemonDraft {
             match word {
                 "inst" => {
                     if let Some(v) = value {
-                        s.instance.get_or_insert(v.text.clone());
+                        s.instance.get_or_insert(v.text.to_string());
                     }
                 }
                 "id" => s.syncid = num(cx, 0, 255, "syncid").map(|v| v as u8).or(s.syncid),

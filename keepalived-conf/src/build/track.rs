@@ -37,7 +37,12 @@ impl Kind {
 /// `track_script { NAME [weight N [reverse|noreverse]] }` and friends, as keepalived's
 /// `alloc_track_*` read each line: an entry with a bad option is dropped with a complaint, a
 /// duplicate is ignored, a weight of ±254 becomes ±253 (scripts and interfaces).
-pub fn tracks(node: &Node, kind: Kind, owner: &str, cx: &mut Cx) -> Vec<Spanned<Track>> {
+pub fn tracks<'a>(
+    node: &Node<'a>,
+    kind: Kind,
+    owner: &str,
+    cx: &mut Cx<'_, 'a>,
+) -> Vec<Spanned<Track>> {
     let mut out: Vec<Spanned<Track>> = Vec::new();
     for c in &node.children {
         let name = c.name();
@@ -53,7 +58,7 @@ pub fn tracks(node: &Node, kind: Kind, owner: &str, cx: &mut Cx) -> Vec<Spanned<
             weight: None,
             reverse: false,
         };
-        let args: Vec<&str> = c.args.iter().map(|a| a.text.as_str()).collect();
+        let args: Vec<&str> = c.args.iter().map(|a| &*a.text).collect();
         let warn = |cx: &mut Cx, msg: String| cx.push(Diagnostic::warning(c.pos(), msg));
         match args.as_slice() {
             [] => {}
@@ -165,12 +170,12 @@ pub static VRRP_SCRIPT: &[Keyword<ScriptKeys>] = &[
 ];
 
 /// `weight N [reverse]` of a script, file or process block.
-fn weight(n: &Node, max: i64, cx: &mut Cx) -> Option<(i32, bool)> {
+fn weight<'a>(n: &Node<'a>, max: i64, cx: &mut Cx<'_, 'a>) -> Option<(i32, bool)> {
     let Some(a) = n.args.first() else {
         crate::registry::missing_value(n, &mut cx.diags);
         return None;
     };
-    let reverse = match n.args.get(1).map(|r| r.text.as_str()) {
+    let reverse = match n.args.get(1).map(|r| &*r.text) {
         None => false,
         Some("reverse") => true,
         Some(o) => {
@@ -193,7 +198,7 @@ fn weight(n: &Node, max: i64, cx: &mut Cx) -> Option<(i32, bool)> {
     }
 }
 
-pub fn vrrp_script(d: &mut Draft, n: &Node, cx: &mut Cx) {
+pub fn vrrp_script<'a>(d: &mut Draft, n: &Node<'a>, cx: &mut Cx<'_, 'a>) {
     if !cx.sides.vrrp {
         return;
     }
@@ -303,7 +308,12 @@ pub struct SyncDraft {
 impl SyncDraft {
     /// A notify script line, remembered for the host's script checks; the first one
     /// written is kept, as in keepalived.
-    fn notify(&mut self, n: &Node, cx: &mut Cx, slot: fn(&mut Notify) -> &mut Option<String>) {
+    fn notify<'a>(
+        &mut self,
+        n: &Node<'a>,
+        cx: &mut Cx<'_, 'a>,
+        slot: fn(&mut Notify) -> &mut Option<String>,
+    ) {
         let owner = format!("vrrp group {}:", self.group.name);
         if let Some((v, user)) = super::notify_line(slot(&mut self.group.notify), &owner, n, cx) {
             self.scripts_used.push(v.clone());
@@ -341,7 +351,9 @@ pub static SYNC_GROUP: &[Keyword<SyncDraft>] = &[
             for m in &n.children {
                 g.group.group.push(m.name().to_string());
                 g.members.push(m.pos().clone());
-                g.group.group.extend(m.args.iter().map(|a| a.text.clone()));
+                g.group
+                    .group
+                    .extend(m.args.iter().map(|a| a.text.to_string()));
                 g.members.extend(m.args.iter().map(|a| a.pos.clone()));
             }
             if g.group.group.is_empty() {
@@ -443,7 +455,7 @@ pub static SYNC_GROUP: &[Keyword<SyncDraft>] = &[
     ),
 ];
 
-fn sg_tracks(g: &mut SyncDraft, n: &Node, kind: Kind, cx: &mut Cx) {
+fn sg_tracks<'a>(g: &mut SyncDraft, n: &Node<'a>, kind: Kind, cx: &mut Cx<'_, 'a>) {
     let name = g.group.name.clone();
     let list = tracks(n, kind, &name, cx).into_iter().map(|t| t.value);
     match kind {
@@ -454,7 +466,7 @@ fn sg_tracks(g: &mut SyncDraft, n: &Node, kind: Kind, cx: &mut Cx) {
     }
 }
 
-pub fn sync_group(d: &mut Draft, n: &Node, cx: &mut Cx) {
+pub fn sync_group<'a>(d: &mut Draft, n: &Node<'a>, cx: &mut Cx<'_, 'a>) {
     if !cx.sides.vrrp {
         return;
     }
@@ -645,11 +657,14 @@ pub fn no_weights_in_groups(
 }
 
 /// `track_virtual_server { 192.0.2.100 80 [weight N] | fwmark N [weight N] | group NAME … }`.
-pub fn track_virtual_servers(node: &Node, cx: &mut Cx) -> Vec<Spanned<TrackVirtualServer>> {
+pub fn track_virtual_servers<'a>(
+    node: &Node<'a>,
+    cx: &mut Cx<'_, 'a>,
+) -> Vec<Spanned<TrackVirtualServer>> {
     let mut out = Vec::new();
     for c in &node.children {
         let words: Vec<&str> = std::iter::once(c.name())
-            .chain(c.args.iter().map(|a| a.text.as_str()))
+            .chain(c.args.iter().map(|a| &*a.text))
             .collect();
         let err = |cx: &mut Cx, msg: String| cx.push(Diagnostic::warning(c.pos(), msg));
         let (vs, rest) = match words.as_slice() {
@@ -757,7 +772,7 @@ pub static TRACK_FILE: &[Keyword<FileKeys>] = &[
     ),
 ];
 
-pub fn track_file(d: &mut Draft, n: &Node, cx: &mut Cx) {
+pub fn track_file<'a>(d: &mut Draft, n: &Node<'a>, cx: &mut Cx<'_, 'a>) {
     let Some(name) = super::name_arg(n, cx) else {
         return;
     };
@@ -805,7 +820,7 @@ pub static TRACK_PROCESS: &[Keyword<ProcessKeys>] = &[
                 crate::registry::missing_value(n, &mut cx.diags);
                 return;
             }
-            let words = n.args.iter().map(|a| a.text.clone()).collect();
+            let words = n.args.iter().map(|a| a.text.to_string()).collect();
             p.process = Some(Spanned::new(words, n.pos()));
         }),
     ),
@@ -813,7 +828,7 @@ pub static TRACK_PROCESS: &[Keyword<ProcessKeys>] = &[
     ok(
         "param_match",
         Arg::Custom("[initial|partial]", |p, n, cx| {
-            let m = match n.args.first().map(|a| a.text.as_str()) {
+            let m = match n.args.first().map(|a| &*a.text) {
                 None => ParamMatch::Exact,
                 Some("initial") => ParamMatch::Initial,
                 Some("partial") => ParamMatch::Partial,
@@ -863,7 +878,7 @@ pub static TRACK_PROCESS: &[Keyword<ProcessKeys>] = &[
 
 /// `vrrp_track_process NAME { … }`, with keepalived's defaults and its rules between `process`
 /// parameters, `param_match`, `full_command`, `quorum` and `quorum_max`.
-pub fn track_process(d: &mut Draft, n: &Node, cx: &mut Cx) {
+pub fn track_process<'a>(d: &mut Draft, n: &Node<'a>, cx: &mut Cx<'_, 'a>) {
     if !cx.sides.vrrp {
         return;
     }
@@ -959,7 +974,7 @@ pub static GARP_GROUP: &[Keyword<GarpGroup>] = &[
     ),
 ];
 
-pub fn garp_group(d: &mut Draft, n: &Node, cx: &mut Cx) {
+pub fn garp_group<'a>(d: &mut Draft, n: &Node<'a>, cx: &mut Cx<'_, 'a>) {
     let mut g = GarpGroup {
         garp_interval: None,
         gna_interval: None,

@@ -25,7 +25,7 @@ const IGNORED: &[(&str, bool)] = &[
 ];
 
 /// One address line, or `None` (reported) when the address itself is unusable.
-pub fn parse(node: &Node, cx: &mut Cx) -> Option<Spanned<VirtualAddress>> {
+pub fn parse<'a>(node: &Node<'a>, cx: &mut Cx<'_, 'a>) -> Option<Spanned<VirtualAddress>> {
     let word = node.name();
     let (addr_s, len_s) = match word.split_once('/') {
         Some((a, l)) => (a, Some(l)),
@@ -63,7 +63,7 @@ pub fn parse(node: &Node, cx: &mut Cx) -> Option<Spanned<VirtualAddress>> {
     };
     let mut it = node.args.iter();
     while let Some(opt) = it.next() {
-        let o = opt.text.as_str();
+        let o = &*opt.text;
         let takes_value = matches!(o, "brd" | "broadcast" | "dev" | "scope" | "label")
             || IGNORED.iter().any(|(n, val)| *n == o && *val);
         let val = if takes_value {
@@ -84,7 +84,7 @@ pub fn parse(node: &Node, cx: &mut Cx) -> Option<Spanned<VirtualAddress>> {
             ("brd" | "broadcast", Some(b)) => match b.text.parse() {
                 Ok(b) if addr.is_ipv4() => v.broadcast = Some(b),
                 // `brd +` / `brd -`: the kernel's own broadcast, which is what is used anyway.
-                _ if addr.is_ipv4() && matches!(b.text.as_str(), "+" | "-") => {}
+                _ if addr.is_ipv4() && matches!(&*b.text, "+" | "-") => {}
                 _ => cx.push(Diagnostic::warning(
                     &b.pos,
                     format!(
@@ -100,7 +100,7 @@ pub fn parse(node: &Node, cx: &mut Cx) -> Option<Spanned<VirtualAddress>> {
                         format!("Cannot specify ipaddress device more than once for {word}"),
                     ));
                 } else {
-                    v.dev = Some(d.text.clone());
+                    v.dev = Some(d.text.to_string());
                 }
             }
             ("label", Some(l)) => {
@@ -114,7 +114,7 @@ pub fn parse(node: &Node, cx: &mut Cx) -> Option<Spanned<VirtualAddress>> {
                     ));
                     return None;
                 }
-                v.label = Some(l.text.clone());
+                v.label = Some(l.text.to_string());
             }
             ("scope", Some(s)) => match scope(&s.text) {
                 Some(sc) => v.scope = sc,
@@ -158,7 +158,7 @@ pub fn scope(s: &str) -> Option<Scope> {
 }
 
 /// `static_ipaddress { … }`: each needs a `dev` or the default interface.
-pub fn static_addresses(d: &mut Draft, n: &Node, cx: &mut Cx) {
+pub fn static_addresses<'a>(d: &mut Draft, n: &Node<'a>, cx: &mut Cx<'_, 'a>) {
     if !cx.sides.vrrp {
         return;
     }

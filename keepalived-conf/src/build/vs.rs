@@ -73,7 +73,7 @@ pub struct RsDraft {
 }
 
 /// `ADDRESS PORT` of a `real_server` or `sorry_server` line.
-fn ip_port(node: &Node, cx: &mut Cx) -> Option<(IpAddr, Option<u16>)> {
+fn ip_port<'a>(node: &Node<'a>, cx: &mut Cx<'_, 'a>) -> Option<(IpAddr, Option<u16>)> {
     let a = node.args.first()?;
     let port = node.args.get(1).map(|p| (p, p.text.parse::<u16>()));
     match (crate::registry::sockaddr_ip(&a.text).ok_or(()), port) {
@@ -95,8 +95,8 @@ fn ip_port(node: &Node, cx: &mut Cx) -> Option<(IpAddr, Option<u16>)> {
 }
 
 /// `lvs_method NAT|DR|TUN [type ipip|gue port N|gre] [nocsum|csum|remcsum]`.
-fn forwarding(n: &Node, cx: &mut Cx) -> Option<ForwardingMethod> {
-    let words: Vec<&str> = n.args.iter().map(|a| a.text.as_str()).collect();
+fn forwarding<'a>(n: &Node<'a>, cx: &mut Cx<'_, 'a>) -> Option<ForwardingMethod> {
+    let words: Vec<&str> = n.args.iter().map(|a| &*a.text).collect();
     let at = n.args.first().map_or(n.pos(), |a| &a.pos);
     let bad = |cx: &mut Cx, msg: String| {
         cx.push(Diagnostic::warning(at, msg));
@@ -157,21 +157,25 @@ fn forwarding(n: &Node, cx: &mut Cx) -> Option<ForwardingMethod> {
 }
 
 /// A `notify_up` / `quorum_up` … line: `COMMAND [USER [GROUP]]`.
-fn script(n: &Node, cx: &mut Cx, used: &mut Vec<Spanned<String>>) -> Option<ScriptSpec> {
+fn script<'a>(
+    n: &Node<'a>,
+    cx: &mut Cx<'_, 'a>,
+    used: &mut Vec<Spanned<String>>,
+) -> Option<ScriptSpec> {
     let Some(c) = n.args.first() else {
         crate::registry::missing_value(n, &mut cx.diags);
         return None;
     };
-    used.push(Spanned::new(c.text.clone(), n.pos()));
+    used.push(Spanned::new(c.text.to_string(), n.pos()));
     Some(ScriptSpec {
-        command: c.text.clone(),
-        user: n.args.get(1).map(|a| a.text.clone()),
-        group: n.args.get(2).map(|a| a.text.clone()),
+        command: c.text.to_string(),
+        user: n.args.get(1).map(|a| a.text.to_string()),
+        group: n.args.get(2).map(|a| a.text.to_string()),
     })
 }
 
 /// A netmask (`255.255.255.0`) or prefix length as a prefix length.
-fn granularity(v: &mut VsDraft, n: &Node, cx: &mut Cx) {
+fn granularity<'a>(v: &mut VsDraft, n: &Node<'a>, cx: &mut Cx<'_, 'a>) {
     let Some(a) = n.args.first() else {
         crate::registry::missing_value(n, &mut cx.diags);
         return;
@@ -200,13 +204,13 @@ fn granularity(v: &mut VsDraft, n: &Node, cx: &mut Cx) {
     }
 }
 
-fn scheduler(v: &mut VsDraft, n: &Node, cx: &mut Cx) {
+fn scheduler<'a>(v: &mut VsDraft, n: &Node<'a>, cx: &mut Cx<'_, 'a>) {
     let Some(a) = n.args.first() else {
         crate::registry::missing_value(n, &mut cx.diags);
         return;
     };
     match SCHEDULERS
-        .contains(&a.text.as_str())
+        .contains(&&*a.text)
         .then(|| SchedulerKind::from_name(&a.text))
         .flatten()
     {
@@ -491,13 +495,18 @@ pub static REAL_SERVER: &[Keyword<RsDraft>] = server_timer_rows!(
     ),
 );
 
-fn add_checker(r: &mut RsDraft, n: &Node, table: &[Keyword<CheckDraft>], cx: &mut Cx) {
+fn add_checker<'a>(
+    r: &mut RsDraft,
+    n: &Node<'a>,
+    table: &[Keyword<CheckDraft>],
+    cx: &mut Cx<'_, 'a>,
+) {
     if let Some(c) = checker::checker(n, table, &r.track_files, cx, &mut r.scripts) {
         r.checks.checkers.push(c);
     }
 }
 
-fn real_server(v: &mut VsDraft, n: &Node, cx: &mut Cx) {
+fn real_server<'a>(v: &mut VsDraft, n: &Node<'a>, cx: &mut Cx<'_, 'a>) {
     if n.args.is_empty() {
         crate::registry::missing_value(n, &mut cx.diags);
         return;
@@ -548,11 +557,11 @@ fn real_server(v: &mut VsDraft, n: &Node, cx: &mut Cx) {
 }
 
 /// `virtual_server IP [PORT] | fwmark N | group NAME { … }`.
-pub fn virtual_server(d: &mut Draft, n: &Node, cx: &mut Cx) {
+pub fn virtual_server<'a>(d: &mut Draft, n: &Node<'a>, cx: &mut Cx<'_, 'a>) {
     if !cx.sides.checker {
         return;
     }
-    let key = match n.args.first().map(|a| a.text.as_str()) {
+    let key = match n.args.first().map(|a| &*a.text) {
         None => {
             crate::registry::missing_value(n, &mut cx.diags);
             return;
@@ -571,7 +580,7 @@ pub fn virtual_server(d: &mut Draft, n: &Node, cx: &mut Cx) {
             }
         },
         Some("group") => match n.args.get(1) {
-            Some(g) => ServiceKey::Group(g.text.clone()),
+            Some(g) => ServiceKey::Group(g.text.to_string()),
             None => {
                 crate::registry::missing_value(n, &mut cx.diags);
                 return;
@@ -814,7 +823,7 @@ impl VsDraft {
 }
 
 /// `virtual_server_group NAME { IP[/MASK|-LAST] [PORT] | fwmark N [inet|inet6] … }`.
-pub fn vs_group(d: &mut Draft, n: &Node, cx: &mut Cx) {
+pub fn vs_group<'a>(d: &mut Draft, n: &Node<'a>, cx: &mut Cx<'_, 'a>) {
     if !cx.sides.checker {
         return;
     }
@@ -843,7 +852,7 @@ pub fn vs_group(d: &mut Draft, n: &Node, cx: &mut Cx) {
     });
 }
 
-fn group_entry(group: &str, c: &Node, cx: &mut Cx) -> Option<GroupEntry> {
+fn group_entry<'a>(group: &str, c: &Node<'a>, cx: &mut Cx<'_, 'a>) -> Option<GroupEntry> {
     let word = c.name();
     let warn = |cx: &mut Cx, msg: String| {
         cx.push(Diagnostic::warning(c.pos(), msg));
@@ -856,13 +865,13 @@ fn group_entry(group: &str, c: &Node, cx: &mut Cx) -> Option<GroupEntry> {
             .and_then(|a| parse_int(&a.text))
             .filter(|m| (0..=u32::MAX as i64).contains(m))
         else {
-            let v = c.args.first().map_or("", |a| a.text.as_str());
+            let v = c.args.first().map_or("", |a| &*a.text);
             return warn(
                 cx,
                 format!("({group}): fwmark '{v}' must be in [0, 4294967295] - ignoring"),
             );
         };
-        let family = match c.args.get(1).map(|a| a.text.as_str()) {
+        let family = match c.args.get(1).map(|a| &*a.text) {
             None => None,
             Some("inet") => Some(IpFamily::Inet),
             Some("inet6") => Some(IpFamily::Inet6),
@@ -1001,7 +1010,7 @@ pub static SSL: &[Keyword<checks::spec::TlsSpec>] = &[
     ok("key", Arg::Word(|s, v| s.key = Some(v.value.into()))),
 ];
 
-pub fn ssl(d: &mut Draft, n: &Node, cx: &mut Cx) {
+pub fn ssl<'a>(d: &mut Draft, n: &Node<'a>, cx: &mut Cx<'_, 'a>) {
     if !cx.sides.checker {
         return;
     }
