@@ -402,6 +402,17 @@ mod tests {
         assert_eq!(words, ["priority\u{a0}100\u{3000}x", "y", ""]);
     }
 
+    /// Columns count characters, whichever way the line is read (with quotes or without).
+    #[test]
+    fn columns_count_characters() {
+        for src in ["\u{e9}t\u{e9} a{ b", "\u{e9}t\u{e9} a{ \"b\""] {
+            let got: Vec<(String, u32)> = lx(src).into_iter().map(|t| (t.1, t.3)).collect();
+            let want = [("\u{e9}t\u{e9}", 1), ("a", 5), ("{", 6), ("b", 8), ("", 9)];
+            let want: Vec<(String, u32)> = want.iter().map(|(w, c)| (w.to_string(), *c)).collect();
+            assert_eq!(got, want, "{src}");
+        }
+    }
+
     #[test]
     fn unterminated_quote_is_reported() {
         let f: Arc<Path> = Arc::from(Path::new("t.conf"));
