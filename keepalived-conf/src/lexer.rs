@@ -75,8 +75,24 @@ fn lex_impl(lines: &[Line], comments: bool) -> (Vec<Token<'_>>, Vec<Diagnostic>)
     // One buffer for every line's characters.
     let mut chars = Vec::new();
     for (idx, l) in lines.iter().enumerate() {
-        let out = (&mut toks, &mut diags);
-        lex_line(&l.text, &l.file, l.line, comments, &mut chars, out);
+        // keepalived's `decomment`: a `\` ending the line loses the blanks before it. The
+        // line is then another string: its tokens are copied out of it.
+        if let Some(body) = l.text.strip_suffix('\\') {
+            let glued = format!("{}\\", body.trim_end_matches(is_blank));
+            let mut own = Vec::new();
+            lex_line(
+                &glued,
+                &l.file,
+                l.line,
+                comments,
+                &mut chars,
+                (&mut own, &mut diags),
+            );
+            toks.extend(own.into_iter().map(|t| t.into_owned()));
+        } else {
+            let out = (&mut toks, &mut diags);
+            lex_line(&l.text, &l.file, l.line, comments, &mut chars, out);
+        }
         if idx + 1 < lines.len() {
             let col = u32::try_from(l.text.chars().count() + 1).unwrap_or(u32::MAX);
             toks.push(Token {
@@ -143,31 +159,10 @@ fn escape(rest: &[(usize, char)]) -> (Option<char>, usize) {
     }
 }
 
-/// Lex one line into `toks` and `diags`; `chars` is scratch space (each character with its
-/// byte offset). A word without quotes borrows the line; only one with quotes is built
-/// character by character.
+/// Lex one line (its trailing `\`, if any, already glued) into `toks` and `diags`; `chars` is
+/// scratch space (each character with its byte offset). A word without quotes borrows the
+/// line; only one with quotes is built character by character.
 fn lex_line<'a>(
-    line: &'a str,
-    file: &Arc<Path>,
-    line_no: u32,
-    comments: bool,
-    chars: &mut Vec<(usize, char)>,
-    (toks, diags): (&mut Vec<Token<'a>>, &mut Vec<Diagnostic>),
-) {
-    // keepalived's `decomment`: a `\` ending the line loses the blanks before it. The line
-    // is then another string: its tokens are copied out of it.
-    if let Some(body) = line.strip_suffix('\\') {
-        let glued = format!("{}\\", body.trim_end_matches(is_blank));
-        let mut own = Vec::new();
-        lex_words(&glued, file, line_no, comments, chars, (&mut own, diags));
-        toks.extend(own.into_iter().map(|t| t.into_owned()));
-        return;
-    }
-    lex_words(line, file, line_no, comments, chars, (toks, diags));
-}
-
-/// [`lex_line`] of a line whose trailing `\` (if any) is already glued.
-fn lex_words<'a>(
     line: &'a str,
     file: &Arc<Path>,
     line_no: u32,
