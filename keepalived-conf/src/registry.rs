@@ -57,7 +57,8 @@ impl Default for Sides {
 }
 
 /// What a handler gets besides its statement: where messages go, the machine it asks about
-/// interfaces, tables and scripts, and which sides are read.
+/// interfaces, tables and scripts, and which sides are read. (`'a`: the lines the statements
+/// borrow, which a stray block's queue holds on to.)
 pub struct Cx<'h, 'a> {
     pub diags: Diags,
     pub host: &'h dyn Host,
