@@ -245,11 +245,30 @@ impl<T> Arg<T> {
     }
 }
 
+/// What keepalived does with a keyword written without the value it takes. Most of its
+/// handlers read the value unchecked and keepalived stops reading there (`-t` exits 2); some
+/// check first, log and go on without the line. Templates left unrendered
+/// (`router_id {{ inventory_hostname }}`) and empty shell variables make such lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhenMissing {
+    /// keepalived stops reading the file ([`missing_value`]); for a skipped row, the line
+    /// is passed over as any skipped line.
+    Default,
+    /// keepalived logs this and ignores the line (`-t` counts it: exit 5).
+    Warn(&'static str),
+    /// keepalived stops reading the file, also for a row vrrpd skips.
+    Abort,
+    /// keepalived ignores the line without a word.
+    Ignore,
+}
+
 /// One row: keepalived's name, the argument, the status.
 pub struct Keyword<T: 'static> {
     pub name: &'static str,
     pub status: Status,
     pub arg: Arg<T>,
+    /// keepalived's handling of the line without its value.
+    pub when_missing: WhenMissing,
     /// The name's [`ascii_mask`], for "did you mean" (computed at compile time).
     mask: u128,
 }
@@ -260,8 +279,20 @@ pub const fn kw<T>(name: &'static str, status: Status, arg: Arg<T>) -> Keyword<T
         name,
         status,
         arg,
+        when_missing: WhenMissing::Default,
         mask: ascii_mask(name),
     }
+}
+
+/// `row`, whose line keepalived handles this way when the value is missing.
+pub const fn when_missing<T>(w: WhenMissing, mut row: Keyword<T>) -> Keyword<T> {
+    row.when_missing = w;
+    row
+}
+
+/// `row`, whose line keepalived logs with `message` and ignores when the value is missing.
+pub const fn missing<T>(message: &'static str, row: Keyword<T>) -> Keyword<T> {
+    when_missing(WhenMissing::Warn(message), row)
 }
 
 /// A supported row.
@@ -434,7 +465,7 @@ pub fn dispatch<'a, T>(
         return;
     };
     row_status(k.name, k.status, node, &mut cx.diags);
-    apply(&k.arg, target, node, cx);
+    apply(k, target, node, cx);
 }
 
 /// keepalived logs an unknown keyword and goes on; so does the daemon. `-t` fails (exit 5).
@@ -560,11 +591,11 @@ enum Value {
     Node,
 }
 
-fn apply<'a, T>(arg: &Arg<T>, target: &mut T, node: &Node<'a>, cx: &mut Cx<'_, 'a>) {
-    let Some(value) = read_value(arg.shape(), node, cx) else {
+fn apply<'a, T>(row: &Keyword<T>, target: &mut T, node: &Node<'a>, cx: &mut Cx<'_, 'a>) {
+    let Some(value) = read_value(row.arg.shape(), row.when_missing, node, cx) else {
         return;
     };
-    match (arg, value) {
+    match (&row.arg, value) {
         (Arg::Flag(set), Value::Flag) => set(target, node.pos()),
         (Arg::Bool(set), Value::Bool(v)) => set(target, v),
         (Arg::Int(.., set), Value::Int(v)) => set(target, v),
@@ -580,7 +611,12 @@ fn apply<'a, T>(arg: &Arg<T>, target: &mut T, node: &Node<'a>, cx: &mut Cx<'_, '
 
 /// Read `node`'s value as `shape` says, reporting what keepalived reports; `None` when there
 /// is nothing to set.
-fn read_value<'a>(shape: Shape, node: &Node<'a>, cx: &mut Cx<'_, 'a>) -> Option<Value> {
+fn read_value<'a>(
+    shape: Shape,
+    when_missing: WhenMissing,
+    node: &Node<'a>,
+    cx: &mut Cx<'_, 'a>,
+) -> Option<Value> {
     // A `Custom` row takes a block when its syntax shows one.
     let takes_block = match shape {
         Shape::Block(_) | Shape::Skip => true,
@@ -604,8 +640,15 @@ fn read_value<'a>(shape: Shape, node: &Node<'a>, cx: &mut Cx<'_, 'a>) -> Option<
             | Shape::Command
             | Shape::Choice(..)
     );
-    if needs_value && first.is_none() {
-        missing_value(node, diags);
+    // A row that says how keepalived takes the line without a value (a `Custom` or skipped
+    // one included) is answered that way before its handler sees it.
+    let explicit = when_missing != WhenMissing::Default;
+    if first.is_none() && (needs_value || explicit && node.block.is_none()) {
+        match when_missing {
+            WhenMissing::Default | WhenMissing::Abort => missing_value(node, diags),
+            WhenMissing::Warn(message) => diags.push(Diagnostic::warning(node.pos(), message)),
+            WhenMissing::Ignore => {}
+        }
         return None;
     }
     let at = first.map_or(node.pos(), |t| &t.pos);

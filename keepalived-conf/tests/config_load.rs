@@ -31,7 +31,7 @@ vrrp_instance VI_4 {
     priority 150
     advert_int 1
     nopreempt            # cleared by state MASTER, with a warning
-    preempt_delay 2.5
+    preempt_delay 2.5    # the same
     authentication {
         auth_type PASS
         auth_pass "s3cret"
@@ -66,7 +66,7 @@ fn realistic_two_instance_config() {
         "{diags:?}"
     );
     let lines: Vec<u32> = diags.iter().map(|d| d.line).collect();
-    assert_eq!(lines, vec![16], "nopreempt cleared");
+    assert_eq!(lines, vec![16, 17], "nopreempt and preempt_delay cleared");
     assert_eq!(cfg.global.mail.notification_email, ["ops@example.com"]);
 
     assert_eq!(cfg.global.router_id.as_deref(), Some("lb1"));
@@ -83,7 +83,7 @@ fn realistic_two_instance_config() {
     assert_eq!(a.advert_int, 100);
     assert_eq!(a.version, Version::V2);
     assert!(!a.nopreempt);
-    assert_eq!(a.preempt_delay, Duration::from_millis(2500));
+    assert_eq!(a.preempt_delay, Duration::ZERO);
     assert_eq!(
         a.authentication,
         Some(Authentication::Pass("s3cret".into()))
@@ -568,6 +568,121 @@ fn nameless_blocks_as_keepalived_reads_them() {
             .iter()
             .any(|d| d.severity == Severity::Error && d.flag == Flag::Abort);
         assert_eq!(abort, refused, "{block}: {at_block:?}");
+    }
+}
+
+#[test]
+fn an_instance_name_of_several_words_is_skipped_as_keepalived_skips_it() {
+    // An ERB or Jinja name left unrendered: keepalived wants exactly one word.
+    for name in ["<%= spec.name %>", "VI_1 extra", "{{ name }}"] {
+        let text = format!(
+            "vrrp_instance {name} {{\n interface eth0\n virtual_router_id 51\n virtual_ipaddress {{\n  192.0.2.51\n }}\n}}\n"
+        );
+        let (cfg, diags) = load_str(&text, Path::new("n.conf"));
+        assert!(cfg.instances.is_empty(), "{name}: {:?}", cfg.instances);
+        assert!(
+            diags.iter().all(|d| d.severity == Severity::Warning),
+            "{name}: the file still loads: {diags:?}"
+        );
+        assert!(
+            flagged(&diags).contains(&(1, "vrrp_instance must have a name".into())),
+            "{name}: {diags:?}"
+        );
+    }
+}
+
+#[test]
+fn a_keyword_left_without_its_value_is_read_as_keepalived_reads_it() {
+    let inst = "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n virtual_ipaddress {\n  192.0.2.51\n }\n}\n";
+    // keepalived checks these lines, logs (`-t` exits 5) or says nothing, and goes on.
+    for (line, said) in [
+        ("router_id", Some("routerid name missing - ignoring")),
+        (
+            "notification_email_from",
+            Some("emailfrom missing - ignoring"),
+        ),
+        ("script_user", Some("No script username specified")),
+        (
+            "vrrp_notify_fifo",
+            Some("No vrrp_notify_fifo name specified"),
+        ),
+        (
+            "default_interface",
+            Some("default_interface requires interface name"),
+        ),
+        ("startup_script", Some("startup script missing")),
+        ("smtp_helo_name", None),
+    ] {
+        let (_, diags) = load_str(
+            &format!("global_defs {{\n {line}\n}}\n{inst}"),
+            Path::new("m.conf"),
+        );
+        assert!(
+            diags.iter().all(|d| d.severity == Severity::Warning),
+            "{line}: the file loads: {diags:?}"
+        );
+        let at: Vec<_> = flagged(&diags)
+            .into_iter()
+            .filter(|(l, _)| *l == 2)
+            .collect();
+        match said {
+            Some(m) => assert_eq!(at, [(2, m.to_string())], "{line}"),
+            None => assert!(at.is_empty(), "{line}: {at:?}"),
+        }
+    }
+    // One read unchecked stops keepalived reading the file: vrrpd refuses it.
+    for line in ["vrrp_garp_master_delay", "smtp_connect_timeout"] {
+        let (_, diags) = load_str(
+            &format!("global_defs {{\n {line}\n}}\n{inst}"),
+            Path::new("m.conf"),
+        );
+        assert!(
+            diags
+                .iter()
+                .any(|d| d.line == 2 && d.flag == Flag::Abort && d.severity == Severity::Error),
+            "{line}: {diags:?}"
+        );
+    }
+}
+
+#[test]
+fn a_preempt_delay_that_cannot_apply_is_cleared_with_keepalived_warning() {
+    let inst = |extra: &str| {
+        format!("vrrp_instance VI_1 {{\n interface eth0\n virtual_router_id 51\n priority 100\n preempt_delay 30\n{extra}\n virtual_ipaddress {{\n  192.0.2.51\n }}\n}}\n")
+    };
+    for (extra, said) in [
+        (
+            " state MASTER",
+            Some(
+                "(VI_1) Warning - preempt delay will not work with initial state MASTER - clearing",
+            ),
+        ),
+        (
+            " nopreempt",
+            Some("(VI_1) preempt_delay is incompatible with nopreempt mode - resetting"),
+        ),
+        (
+            " strict_mode",
+            Some("(VI_1) preempt_delay is incompatible with strict mode - resetting"),
+        ),
+        (" state BACKUP", None),
+    ] {
+        let (cfg, diags) = load_str(&inst(extra), Path::new("p.conf"));
+        let at: Vec<_> = flagged(&diags)
+            .into_iter()
+            .filter(|(l, _)| *l == 5)
+            .collect();
+        let delay = cfg.instances[0].preempt_delay;
+        match said {
+            Some(m) => {
+                assert_eq!(at, [(5, m.to_string())], "{extra}");
+                assert_eq!(delay, Duration::ZERO, "{extra}");
+            }
+            None => {
+                assert!(at.is_empty(), "{extra}: {at:?}");
+                assert_eq!(delay, Duration::from_secs(30));
+            }
+        }
     }
 }
 

@@ -277,7 +277,10 @@ fn check(file: &Path, n: usize) -> Outcome {
     let mut problems = Vec::new();
     let (kc, kout) = config_test(k, Daemon::Keepalived, file);
     let (vc, vout) = config_test(v, Daemon::Vrrpd, file);
-    let agree_t = (kc == 0) == (vc == 0);
+    // keepalived's `-t` that ends by a signal gives no verdict: 2.2.7 sends itself SIGTERM
+    // after checking a script that runs as another user (`script_user nobody`: the check
+    // expects the parent of a child process it is not), and some files crash it.
+    let agree_t = kc == -1 || (kc == 0) == (vc == 0);
     if !agree_t {
         problems.push(format!("-t: keepalived {kc}, vrrpd {vc}\n{kout}\n{vout}"));
     }

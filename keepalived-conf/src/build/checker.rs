@@ -11,7 +11,7 @@ use checks::spec::{
 
 use crate::diag::{Diagnostic, Pos, Spanned};
 use crate::model::TrackFile;
-use crate::registry::{dispatch_block, kw, ok, skip, Arg, Cx, Keyword, Status};
+use crate::registry::{dispatch_block, kw, missing, ok, skip, Arg, Cx, Keyword, Status};
 use crate::tree::Node;
 
 /// One checker as written; which fields matter depends on its kind.
@@ -78,19 +78,25 @@ pub fn one_if_zero(d: Duration) -> Duration {
 
 pub static HTTP_GET: &[Keyword<CheckDraft>] = connect_rows!(
     ok("url", Arg::Block("url", url)),
-    ok(
-        "http_protocol",
-        Arg::Choice(&["1.0", "1.0C", "1.0c", "1.1"], |c, v| {
-            c.http.http_protocol = match v.value {
-                "1.0C" | "1.0c" => HttpProtocol::Http10C,
-                "1.1" => HttpProtocol::Http11,
-                _ => HttpProtocol::Http10,
-            }
-        })
+    missing(
+        "Missing http_protocol version",
+        ok(
+            "http_protocol",
+            Arg::Choice(&["1.0", "1.0C", "1.0c", "1.1"], |c, v| {
+                c.http.http_protocol = match v.value {
+                    "1.0C" | "1.0c" => HttpProtocol::Http10C,
+                    "1.1" => HttpProtocol::Http11,
+                    _ => HttpProtocol::Http10,
+                }
+            })
+        ),
     ),
-    ok(
-        "virtualhost",
-        Arg::Word(|c, v| c.http.virtualhost = Some(v.value))
+    missing(
+        "HTTP_GET virtualhost name missing",
+        ok(
+            "virtualhost",
+            Arg::Word(|c, v| c.http.virtualhost = Some(v.value))
+        ),
     ),
     kw(
         "fast_recovery",
@@ -128,7 +134,10 @@ pub static URL: &[Keyword<UrlSpec>] = &[
         Arg::Word(|u, v| u.digest = Some(v.value)),
     ),
     ok("status_code", Arg::Custom("CODE|LO-HI…", status_codes)),
-    ok("virtualhost", Arg::Word(|u, v| u.virtualhost = Some(v.value))),
+    missing(
+        "Missing HTTP_GET virtualhost name",
+        ok("virtualhost", Arg::Word(|u, v| u.virtualhost = Some(v.value))),
+    ),
     kw(
         "regex",
         Status::Partial("Rust regex syntax, not PCRE2: no look-around or back-references"),
@@ -157,7 +166,10 @@ pub static TCP_CHECK: &[Keyword<CheckDraft>] = connect_rows!(
 pub static PING_CHECK: &[Keyword<CheckDraft>] = connect_rows!();
 
 pub static SMTP_CHECK: &[Keyword<CheckDraft>] = connect_rows!(
-    ok("helo_name", Arg::Word(|c, v| c.helo_name = Some(v.value))),
+    missing(
+        "SMTP_CHECK helo name missing",
+        ok("helo_name", Arg::Word(|c, v| c.helo_name = Some(v.value))),
+    ),
     kw(
         "host",
         Status::Partial("only the last `host` block is checked, with its own connection options only (keepalived: one checker per host, inheriting the checker's options)"),

@@ -9,7 +9,7 @@ use vrrp_proto::packet::Version;
 use crate::diag::{Diagnostic, Pos, Spanned};
 use crate::model::{Garp, GlobalDefs, NotifyFifo, SmtpServer};
 use crate::process::{ProcessDraft, Side};
-use crate::registry::{kw, ok, skip, Arg, Cx, Keyword, Status};
+use crate::registry::{kw, missing, ok, skip, when_missing, Arg, Cx, Keyword, Status, WhenMissing};
 use crate::tree::Node;
 
 /// Garp keys as written (unset ones inherit).
@@ -154,9 +154,12 @@ const STRICT: &str = "keepalived's configuration rules apply and no_accept is th
 
 /// `global_defs`.
 pub static TABLE: &[Keyword<GlobalDraft>] = &[
-    ok(
-        "router_id",
-        Arg::Line(|g, v| g.defs.router_id = Some(v.value)),
+    missing(
+        "routerid name missing - ignoring",
+        ok(
+            "router_id",
+            Arg::Line(|g, v| g.defs.router_id = Some(v.value)),
+        ),
     ),
     ok(
         "vrrp_version",
@@ -286,55 +289,76 @@ pub static TABLE: &[Keyword<GlobalDraft>] = &[
         Arg::Flag(|g, _| g.defs.script_security = true),
     ),
     // `USER [GROUP]`, kept as written.
-    ok(
-        "script_user",
-        Arg::Custom("USER [GROUP]", |g, n, cx| {
-            let Some(u) = first(n, cx) else { return };
-            let missing = |name: &str| cx.host.user_exists(name) == Some(false);
-            if missing(&u.text) {
-                cx.push(Diagnostic::warning(
-                    n.pos(),
-                    "Error setting global script uid/gid",
-                ));
-            }
-            g.script_user = Some(Spanned::new(crate::registry::words(n), n.pos()));
-        }),
+    missing(
+        "No script username specified",
+        ok(
+            "script_user",
+            Arg::Custom("USER [GROUP]", |g, n, cx| {
+                let Some(u) = first(n, cx) else { return };
+                let missing = |name: &str| cx.host.user_exists(name) == Some(false);
+                if missing(&u.text) {
+                    cx.push(Diagnostic::warning(
+                        n.pos(),
+                        "Error setting global script uid/gid",
+                    ));
+                }
+                g.script_user = Some(Spanned::new(crate::registry::words(n), n.pos()));
+            }),
+        ),
     ),
-    ok(
-        "notify_fifo",
-        Arg::Custom("PATH [USER [GROUP]]", |g, n, cx| {
-            g.notify_fifo.set_path(n, cx)
-        }),
+    missing(
+        "No notify_fifo name specified",
+        ok(
+            "notify_fifo",
+            Arg::Custom("PATH [USER [GROUP]]", |g, n, cx| {
+                g.notify_fifo.set_path(n, cx)
+            }),
+        ),
     ),
-    ok(
-        "vrrp_notify_fifo",
-        Arg::Custom("PATH [USER [GROUP]]", |g, n, cx| {
-            g.vrrp_notify_fifo.set_path(n, cx)
-        }),
+    missing(
+        "No vrrp_notify_fifo name specified",
+        ok(
+            "vrrp_notify_fifo",
+            Arg::Custom("PATH [USER [GROUP]]", |g, n, cx| {
+                g.vrrp_notify_fifo.set_path(n, cx)
+            }),
+        ),
     ),
-    ok(
-        "lvs_notify_fifo",
-        Arg::Custom("PATH [USER [GROUP]]", |g, n, cx| {
-            g.lvs_notify_fifo.set_path(n, cx)
-        }),
+    missing(
+        "No lvs_notify_fifo name specified",
+        ok(
+            "lvs_notify_fifo",
+            Arg::Custom("PATH [USER [GROUP]]", |g, n, cx| {
+                g.lvs_notify_fifo.set_path(n, cx)
+            }),
+        ),
     ),
-    ok(
-        "notify_fifo_script",
-        Arg::Custom("COMMAND [USER [GROUP]]", |g, n, cx| {
-            g.notify_fifo.set_script(n, cx, &mut g.scripts_used)
-        }),
+    missing(
+        "No notify_fifo_script specified",
+        ok(
+            "notify_fifo_script",
+            Arg::Custom("COMMAND [USER [GROUP]]", |g, n, cx| {
+                g.notify_fifo.set_script(n, cx, &mut g.scripts_used)
+            }),
+        ),
     ),
-    ok(
-        "vrrp_notify_fifo_script",
-        Arg::Custom("COMMAND [USER [GROUP]]", |g, n, cx| {
-            g.vrrp_notify_fifo.set_script(n, cx, &mut g.scripts_used)
-        }),
+    missing(
+        "No vrrp_notify_fifo_script specified",
+        ok(
+            "vrrp_notify_fifo_script",
+            Arg::Custom("COMMAND [USER [GROUP]]", |g, n, cx| {
+                g.vrrp_notify_fifo.set_script(n, cx, &mut g.scripts_used)
+            }),
+        ),
     ),
-    ok(
-        "lvs_notify_fifo_script",
-        Arg::Custom("COMMAND [USER [GROUP]]", |g, n, cx| {
-            g.lvs_notify_fifo.set_script(n, cx, &mut g.scripts_used)
-        }),
+    missing(
+        "No lvs_notify_fifo_script specified",
+        ok(
+            "lvs_notify_fifo_script",
+            Arg::Custom("COMMAND [USER [GROUP]]", |g, n, cx| {
+                g.lvs_notify_fifo.set_script(n, cx, &mut g.scripts_used)
+            }),
+        ),
     ),
     ok(
         "vrrp_notify_priority_changes",
@@ -360,14 +384,20 @@ pub static TABLE: &[Keyword<GlobalDraft>] = &[
         "notification_email",
         Arg::Block("ADDRESS…", notification_email),
     ),
-    ok(
-        "notification_email_from",
-        Arg::Word(|g, v| g.defs.mail.notification_email_from = Some(v.value)),
+    missing(
+        "emailfrom missing - ignoring",
+        ok(
+            "notification_email_from",
+            Arg::Word(|g, v| g.defs.mail.notification_email_from = Some(v.value)),
+        ),
     ),
     ok("smtp_server", Arg::Custom("HOST [PORT]", smtp_server)),
-    ok(
-        "smtp_helo_name",
-        Arg::Word(|g, v| g.defs.mail.smtp_helo_name = Some(v.value)),
+    when_missing(
+        WhenMissing::Ignore,
+        ok(
+            "smtp_helo_name",
+            Arg::Word(|g, v| g.defs.mail.smtp_helo_name = Some(v.value)),
+        ),
     ),
     ok(
         "smtp_connect_timeout",
@@ -492,9 +522,12 @@ pub static TABLE: &[Keyword<GlobalDraft>] = &[
             g.defs.dynamic_interfaces = true
         }),
     ),
-    ok(
-        "default_interface",
-        Arg::Word(|g, v| g.defs.default_interface = Some(v.value)),
+    missing(
+        "default_interface requires interface name",
+        ok(
+            "default_interface",
+            Arg::Word(|g, v| g.defs.default_interface = Some(v.value)),
+        ),
     ),
     ok(
         "reload_check_config",
@@ -512,16 +545,25 @@ pub static TABLE: &[Keyword<GlobalDraft>] = &[
     skip("checker_process_name", ONE_PROCESS),
     skip("lvs_process_name", ONE_PROCESS),
     skip("bfd_process_name", ONE_PROCESS),
-    skip(
-        "startup_script",
-        "not run: vrrpd starts its instances at once",
+    missing(
+        "startup script missing",
+        skip(
+            "startup_script",
+            "not run: vrrpd starts its instances at once",
+        ),
     ),
-    skip(
-        "startup_script_timeout",
-        "not run: vrrpd starts its instances at once",
+    missing(
+        "startup_script_timeout requires value",
+        skip(
+            "startup_script_timeout",
+            "not run: vrrpd starts its instances at once",
+        ),
     ),
-    skip("shutdown_script", "not run when vrrpd stops"),
-    skip("shutdown_script_timeout", "not run when vrrpd stops"),
+    missing("shutdown script missing", skip("shutdown_script", "not run when vrrpd stops")),
+    missing(
+        "shutdown_script_timeout requires value",
+        skip("shutdown_script_timeout", "not run when vrrpd stops"),
+    ),
     skip(
         "checker_log_all_failures",
         "set `log_all_failures` on the checkers themselves",
@@ -568,7 +610,7 @@ pub static TABLE: &[Keyword<GlobalDraft>] = &[
     skip("bfd_cpu_affinity", NO_BFD),
     skip("bfd_rlimit_rttime", NO_BFD),
     skip("bfd_rlimit_rtime", NO_BFD),
-    skip("snmp_socket", NO_SNMP),
+    missing("SNMP error : snmp socket name missing", skip("snmp_socket", NO_SNMP)),
     skip("enable_traps", NO_SNMP),
     skip("enable_snmp_vrrp", NO_SNMP),
     skip("enable_snmp_keepalived", NO_SNMP),
@@ -580,24 +622,30 @@ pub static TABLE: &[Keyword<GlobalDraft>] = &[
         "enable_dbus",
         "vrrpd has no D-Bus interface (its control socket and signals report state)",
     ),
-    skip("dbus_service_name", "vrrpd has no D-Bus interface"),
-    skip("vrrp_netlink_cmd_rcv_bufs", NETLINK_BUFS),
+    missing(
+        "dbus_service_name missing - ignoring",
+        skip("dbus_service_name", "vrrpd has no D-Bus interface"),
+    ),
+    missing("vrrp_netlink_cmd_rcv_bufs size missing", skip("vrrp_netlink_cmd_rcv_bufs", NETLINK_BUFS)),
     skip("vrrp_netlink_cmd_rcv_bufs_force", NETLINK_BUFS),
-    skip("vrrp_netlink_monitor_rcv_bufs", NETLINK_BUFS),
+    missing("vrrp_netlink_monitor_rcv_bufs size missing", skip("vrrp_netlink_monitor_rcv_bufs", NETLINK_BUFS)),
     skip("vrrp_netlink_monitor_rcv_bufs_force", NETLINK_BUFS),
-    skip("process_monitor_rcv_bufs", NETLINK_BUFS),
+    missing("process_monitor_rcv_bufs size missing", skip("process_monitor_rcv_bufs", NETLINK_BUFS)),
     skip("process_monitor_rcv_bufs_force", NETLINK_BUFS),
-    skip("lvs_netlink_cmd_rcv_bufs", NETLINK_BUFS),
+    missing("lvs_netlink_cmd_rcv_bufs size missing", skip("lvs_netlink_cmd_rcv_bufs", NETLINK_BUFS)),
     skip("lvs_netlink_cmd_rcv_bufs_force", NETLINK_BUFS),
-    skip("lvs_netlink_monitor_rcv_bufs", NETLINK_BUFS),
+    missing("lvs_netlink_monitor_rcv_bufs size missing", skip("lvs_netlink_monitor_rcv_bufs", NETLINK_BUFS)),
     skip("lvs_netlink_monitor_rcv_bufs_force", NETLINK_BUFS),
     skip(
         "rs_init_notifies",
         "real servers' first state is not notified",
     ),
-    skip(
-        "vrrp_rx_bufs_policy",
-        "vrrpd sizes its receive buffers itself",
+    missing(
+        "vrrp_rx_bufs_policy missing",
+        skip(
+            "vrrp_rx_bufs_policy",
+            "vrrpd sizes its receive buffers itself",
+        ),
     ),
     skip(
         "vrrp_rx_bufs_multiplier",

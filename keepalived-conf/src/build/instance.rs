@@ -15,7 +15,9 @@ use crate::model::{
     Authentication, GlobalDefs, InitialState, Notify, SourceRef, Track, TrackVirtualServer,
     UnicastChecksum, UseVmac, VirtualAddress, VrrpInstance,
 };
-use crate::registry::{kw, ok, parse_int, skip, Arg, Cx, Keyword, Status};
+use crate::registry::{
+    kw, ok, parse_int, skip, when_missing, Arg, Cx, Keyword, Status, WhenMissing,
+};
 use crate::tree::Node;
 
 /// Authentication as written.
@@ -38,7 +40,7 @@ pub struct InstDraft {
     advert_int: Option<Spanned<f64>>,
     version: Option<Spanned<Version>>,
     nopreempt: Option<Pos>,
-    preempt_delay: Option<Duration>,
+    preempt_delay: Option<Spanned<Duration>>,
     auth: Option<(AuthDraft, Pos)>,
     vips: Vec<Spanned<VirtualAddress>>,
     evips: Vec<VirtualAddress>,
@@ -197,7 +199,7 @@ pub static TABLE: &[Keyword<InstDraft>] = &[
     ok("preempt", Arg::Flag(|i, _| i.nopreempt = None)),
     ok(
         "preempt_delay",
-        Arg::Secs(0.0, 1000.0, |i, v| i.preempt_delay = Some(v.value)),
+        Arg::Secs(0.0, 1000.0, |i, v| i.preempt_delay = Some(v)),
     ),
     ok("authentication", Arg::Block("authentication", authentication)),
     ok("virtual_ipaddress", Arg::Block("ADDRESS…", |i, n, cx| vips(i, n, cx, false))),
@@ -357,7 +359,11 @@ pub static TABLE: &[Keyword<InstDraft>] = &[
             cx.push(Diagnostic::warning(
                 n.pos(),
                 format!("({}) Specifying lvs_sync_daemon_interface against a vrrp is deprecated. Please use global lvs_sync_daemon", i.iname()),
-            ))
+            ));
+            // keepalived then reads the interface unchecked.
+            if n.args.is_empty() {
+                crate::registry::missing_value(n, &mut cx.diags);
+            }
         }),
     ),
     skip("use_vmac_addr", "the addresses stay on the instance's interface"),
@@ -376,7 +382,7 @@ pub static TABLE: &[Keyword<InstDraft>] = &[
     skip("mcast_dst_ip", "adverts go to vrrp_mcast_group4 / vrrp_mcast_group6"),
     skip("track_src_ip", NO_EFFECT),
     skip("linkbeat_use_polling", "vrrpd follows links through rtnetlink events"),
-    skip("debug", NO_EFFECT),
+    when_missing(WhenMissing::Abort, skip("debug", NO_EFFECT)),
     skip("notify_deleted", "the instance's notify scripts are not told about its deletion"),
     skip("garp_extra_if", NO_EFFECT),
     skip("vmac_garp_intvl", NO_EFFECT),
@@ -744,6 +750,7 @@ impl InstDraft {
         self.check_addresses(v6, version, strict, cx);
         self.check_tracks(cx);
         let (state, priority, nopreempt) = self.state_and_priority(strict, cx);
+        let preempt_delay = self.preempt_delay(state, strict, nopreempt, cx);
         let advert_int = self.advert_int(version, cx);
         let higher_prio_send_advert = self.higher_prio(known.global, strict, cx);
         let accept = self.accept(strict, version, cx) || priority == 255;
@@ -761,7 +768,7 @@ impl InstDraft {
             advert_int,
             version,
             nopreempt,
-            preempt_delay: self.preempt_delay.unwrap_or(Duration::ZERO),
+            preempt_delay,
             authentication,
             virtual_ipaddress: self.vips.into_iter().map(|v| v.value).collect(),
             virtual_ipaddress_excluded: self.evips,
@@ -934,6 +941,33 @@ impl InstDraft {
             ));
             false
         });
+    }
+
+    /// keepalived clears a preempt delay that cannot apply, in this order, with a warning `-t`
+    /// counts: an instance that starts as Master never waits to preempt, strict mode and
+    /// `nopreempt` rule it out.
+    fn preempt_delay(
+        &self,
+        state: InitialState,
+        strict: bool,
+        nopreempt: bool,
+        cx: &mut Cx,
+    ) -> Duration {
+        let Some(delay) = self.preempt_delay.as_ref().filter(|d| !d.value.is_zero()) else {
+            return Duration::ZERO;
+        };
+        let name = self.iname();
+        let why = if state == InitialState::Master {
+            "Warning - preempt delay will not work with initial state MASTER - clearing"
+        } else if strict {
+            "preempt_delay is incompatible with strict mode - resetting"
+        } else if nopreempt {
+            "preempt_delay is incompatible with nopreempt mode - resetting"
+        } else {
+            return delay.value;
+        };
+        cx.push(Diagnostic::warning(&delay.pos, format!("({name}) {why}")));
+        Duration::ZERO
     }
 
     fn state_and_priority(&self, strict: bool, cx: &mut Cx) -> (InitialState, u8, bool) {

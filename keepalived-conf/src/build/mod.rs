@@ -232,12 +232,18 @@ fn static_rules<'a>(d: &mut Draft, n: &Node<'a>, cx: &mut Cx<'_, 'a>) {
 }
 
 /// A block's name (`vrrp_instance NAME`), or keepalived's complaint. keepalived 2.2.7 skips
-/// a nameless instance or sync group and runs; any other nameless block (`vrrp_script {`,
+/// an instance or sync group whose name is not one word (none, or a template's
+/// `<%= name %>`) and runs; any other nameless block (`vrrp_script {`,
 /// `vrrp_track_process {`, `track_file {`, `virtual_server_group {`) stops it reading the
-/// file (its missing-parameter abort), so the file is refused.
+/// file (its missing-parameter abort), so the file is refused, and words after the name are
+/// ignored.
 pub fn name_arg<'a>(node: &Node<'a>, cx: &mut Cx<'_, 'a>) -> Option<Spanned<String>> {
-    if let Some(a) = node.args.first() {
-        return Some(Spanned::new(a.text.to_string(), &a.pos));
+    let one_word = matches!(node.name(), "vrrp_instance" | "vrrp_sync_group");
+    match node.args.first() {
+        Some(a) if !one_word || node.args.len() == 1 => {
+            return Some(Spanned::new(a.text.to_string(), &a.pos))
+        }
+        _ => {}
     }
     match node.name() {
         "vrrp_instance" => cx.push(Diagnostic::warning(

@@ -15,7 +15,9 @@ use super::checker::{self, CheckDraft};
 use super::Draft;
 use crate::diag::{suggest, Diagnostic, Pos, Spanned};
 use crate::model::{RealServerChecks, TrackFile, VirtualServer};
-use crate::registry::{dispatch_block, kw, ok, parse_int, skip, Arg, Context, Cx, Keyword, Status};
+use crate::registry::{
+    dispatch_block, kw, missing, ok, parse_int, skip, Arg, Context, Cx, Keyword, Status,
+};
 use crate::tree::Node;
 
 const NO_SNMP: &str = "vrrpd has no SNMP agent";
@@ -323,7 +325,10 @@ pub static VIRTUAL_SERVER: &[Keyword<VsDraft>] = server_timer_rows!(
         }
     })),
     kw("ha_suspend", Status::Unsupported("the checkers run whether or not the virtual address is held here"), Arg::Flag(|v, _| v.ha_suspend = true)),
-    ok("virtualhost", Arg::Word(|v, s| v.virtualhost = Some(s.value))),
+    missing(
+        "virtual server virtualhost missing",
+        ok("virtualhost", Arg::Word(|v, s| v.virtualhost = Some(s.value))),
+    ),
     ok("alpha", Arg::Flag(|v, _| v.timers.alpha = Some(true))),
     ok("omega", Arg::Flag(|v, _| v.timers.omega = Some(true))),
     ok("quorum_up", Arg::Custom("COMMAND [USER [GROUP]]", |v, n, cx| v.quorum_up = script(n, cx, &mut v.scripts))),
@@ -400,9 +405,12 @@ pub static REAL_SERVER: &[Keyword<RsDraft>] = server_timer_rows!(
         "alpha",
         Arg::Bool(|r, b| r.checks.timers.alpha = Some(b.value))
     ),
-    ok(
-        "virtualhost",
-        Arg::Word(|r, s| r.spec.virtualhost = Some(s.value))
+    missing(
+        "real server virtualhost missing",
+        ok(
+            "virtualhost",
+            Arg::Word(|r, s| r.spec.virtualhost = Some(s.value))
+        ),
     ),
     ok(
         "HTTP_GET",
