@@ -749,14 +749,34 @@ pub fn parse_route<'a>(c: &Node<'a>, tracked: bool, cx: &mut Cx<'_, 'a>) -> Opti
     let mut i = 0;
     while i < toks.len() {
         let (w, pos) = toks[i];
-        let arg = toks.get(i + 1).copied();
+        let mut arg = toks.get(i + 1).copied();
+        // `via inet6 ADDR`: iproute2's optional family before a next hop, which the address
+        // must then be of (keepalived refuses the route otherwise).
+        let mut family = 0;
+        if let (true, Some((f @ ("inet" | "inet6"), fpos))) = (matches!(w, "via" | "gw"), arg) {
+            family = 1;
+            arg = toks.get(i + 2).copied();
+            let v6 = f == "inet6";
+            if arg
+                .and_then(|(a, _)| a.parse::<IpAddr>().ok())
+                .is_some_and(|a| a.is_ipv6() != v6)
+            {
+                let msg = if line.nexthop.is_some() {
+                    "IPv4/6 mismatch for nexthop"
+                } else {
+                    "Cannot mix IPv4 and IPv6 addresses for route"
+                };
+                cx.push(Diagnostic::warning(fpos, msg));
+                return None;
+            }
+        }
         let step = if line.nexthop.is_some() {
             line.nexthop_word(w, pos, arg, cx)
         } else {
             line.route_word(w, pos, arg, cx)
         };
         match step {
-            Some(n) => i += n,
+            Some(n) => i += n + family,
             None => return None,
         }
     }

@@ -547,8 +547,17 @@ impl<'o, 'h> Pre<'o, 'h> {
 
 /// Remove a `#` or `!` comment as keepalived's `decomment` does: only a `"` string protects
 /// one (a `'` does not: keepalived cuts `'a#b'` at the `#`), a `\` keeps the character after
-/// it, and outside a string `\#` and `\!` are a plain `#` and `!`.
+/// it, and outside a string `\#` and `\!` are a plain `#` and `!`. A `\` ending the line
+/// still continues it when it ends the comment (`# quorum_down "…" \` inside a multi-line
+/// `$NAME=` definition does not end the definition).
 pub fn strip_comment(line: &str) -> Cow<'_, str> {
+    let cut = |at: usize| {
+        if continues(&line.as_bytes()[at..]) {
+            Cow::Owned(format!("{}\\", &line[..at]))
+        } else {
+            Cow::Borrowed(&line[..at])
+        }
+    };
     // Most lines have no `\#` or `\!` outside a string: they are their own prefix.
     let b = line.as_bytes();
     let mut quote = false;
@@ -561,12 +570,27 @@ pub fn strip_comment(line: &str) -> Cow<'_, str> {
                 Some(_) => i += 1,
                 None => {}
             },
-            b'#' | b'!' if !quote => return Cow::Borrowed(&line[..i]),
+            b'#' | b'!' if !quote => return cut(i),
             _ => {}
         }
         i += 1;
     }
     Cow::Borrowed(line)
+}
+
+/// Whether a comment ends in a line-continuing `\\` (one not escaped by another).
+fn continues(comment: &[u8]) -> bool {
+    let mut i = 0;
+    while i < comment.len() {
+        if comment[i] == b'\\' {
+            if i + 1 == comment.len() {
+                return true;
+            }
+            i += 1;
+        }
+        i += 1;
+    }
+    false
 }
 
 /// [`strip_comment`] of a line with an escaped `#` or `!` outside a string.
@@ -591,7 +615,12 @@ fn strip_comment_escaped(line: &str) -> String {
                 }
                 None => {}
             },
-            '#' | '!' if !quote => return out,
+            '#' | '!' if !quote => {
+                if continues(chars.collect::<String>().as_bytes()) {
+                    out.push('\\');
+                }
+                return out;
+            }
             _ => {}
         }
         out.push(c);
@@ -1062,5 +1091,15 @@ mod tests {
         assert_eq!(strip_comment("a 'b!c'! d"), "a 'b");
         assert_eq!(strip_comment(r"pass a\#b # c"), "pass a#b ");
         assert_eq!(strip_comment(r#"x "a\"b # c" # d"#), r#"x "a\"b # c" "#);
+        // A comment's last `\` still continues the line; an escaped one does not.
+        assert_eq!(strip_comment(r"  # quorum_down x \"), r"  \");
+        assert_eq!(strip_comment(r"a # b \\"), "a ");
+        assert_eq!(strip_comment(r"a\# b # c \"), r"a# b \");
+    }
+
+    #[test]
+    fn a_comment_ending_in_a_backslash_does_not_end_a_definition() {
+        let src = "$RS= \\\nreal_server 192.0.2.1 80 { \\\n # weight 2 \\\n \\\n}\n$RS";
+        assert_eq!(pp(src, "h"), vec!["real_server 192.0.2.1 80 {", "}"]);
     }
 }

@@ -596,7 +596,17 @@ pub static TABLE: &[Keyword<GlobalDraft>] = &[
     ),
     skip("vrrp_garp_extra_if", NO_EFFECT),
     skip("vrrp_vmac_garp_intvl", NO_EFFECT),
-    skip("vrrp_iptables", NFT),
+    // keepalived built for nftables (Debian's) says so and uses nftables: `-t` counts it.
+    kw(
+        "vrrp_iptables",
+        Status::Unsupported(NFT),
+        Arg::Custom("[CHAIN [CHAIN]]", |_, n, cx| {
+            cx.push(Diagnostic::warning(
+                n.pos(),
+                "iptables not supported, using nftables instead. Please replace 'vrrp_iptables and 'vrrp_ipsets' with 'nftables' config option",
+            ))
+        }),
+    ),
     skip("nftables", NFT),
     skip("nftables_priority", NFT),
     skip("nftables_ifindex", NFT),
