@@ -285,7 +285,7 @@ impl<'o, 'h> Pre<'o, 'h> {
                 .insert(name.to_string(), vec![value.trim().to_string()]);
             return;
         }
-        if t.starts_with("~SEQ") || t.starts_with("~LST") {
+        if is_repetition(t) {
             match repetition(t) {
                 Ok((bindings, rest)) => {
                     if bindings.len() > MAX_REPEAT {
@@ -391,6 +391,13 @@ impl<'o, 'h> Pre<'o, 'h> {
             let mut changed = false;
             let mut next = Vec::with_capacity(cur.len());
             for l in cur {
+                // A `~SEQ` line of a multi-line value is repeated first, its text substituted
+                // in each pass (as at the top level): `~SEQ(N,1,9) $BLOCK` repeats the
+                // whole block, not its first line.
+                if is_repetition(&l) {
+                    next.push(l);
+                    continue;
+                }
                 match self.subst_once(&l) {
                     Some(parts) => {
                         changed = true;
@@ -591,6 +598,12 @@ fn continues(comment: &[u8]) -> bool {
         i += 1;
     }
     false
+}
+
+/// A `~SEQ(…)` or `~LST(…)` line (after its indentation).
+fn is_repetition(line: &str) -> bool {
+    let t = line.trim_start_matches(is_blank);
+    t.starts_with("~SEQ") || t.starts_with("~LST")
 }
 
 /// [`strip_comment`] of a line with an escaped `#` or `!` outside a string.
@@ -1095,6 +1108,24 @@ mod tests {
         assert_eq!(strip_comment(r"  # quorum_down x \"), r"  \");
         assert_eq!(strip_comment(r"a # b \\"), "a ");
         assert_eq!(strip_comment(r"a\# b # c \"), r"a# b \");
+    }
+
+    #[test]
+    fn a_repetition_in_a_multiline_value_repeats_the_whole_value() {
+        let src = "$RS= \\\nreal_server 192.0.2.${N} 80 { \\\n weight ${N} \\\n}\n$VS= \\\nvirtual_server 192.0.2.100 80 { \\\n ~SEQ(N, 1, 2) $RS \\\n}\n$VS";
+        assert_eq!(
+            pp(src, "h"),
+            vec![
+                "virtual_server 192.0.2.100 80 {",
+                "real_server 192.0.2.1 80 {",
+                "weight 1",
+                "}",
+                "real_server 192.0.2.2 80 {",
+                "weight 2",
+                "}",
+                "}"
+            ]
+        );
     }
 
     #[test]
