@@ -867,6 +867,39 @@ fn a_command_is_its_first_word_as_keepalived_reads_it() {
 }
 
 #[test]
+fn a_script_that_cannot_be_found_is_disabled_tracked_or_not() {
+    // keepalived checks every vrrp_script once the file has an instance (a router image's
+    // file whose instance tracks none of them still gets -t's exit 5).
+    let scripts = "vrrp_script wan {\n script /usr/sbin/wan_status\n}\nvrrp_script sh {\n script /bin/sh\n}\n";
+    let inst = "vrrp_instance V {\n interface e\n virtual_router_id 1\n virtual_ipaddress {\n  192.0.2.1\n }\n}\n";
+    let host = keepalived_conf::host::FakeHost::new()
+        .with_interfaces(&["e"])
+        .with_programs(&["/bin/sh"]);
+    let opts = LoadOptions {
+        host: std::sync::Arc::new(host),
+        ..LoadOptions::default()
+    };
+    let (_, d) = keepalived_conf::load_str_with(&format!("{scripts}{inst}"), Path::new("x"), &opts);
+    let disabled: Vec<_> = flagged(&d)
+        .into_iter()
+        .filter(|(_, m)| m.starts_with("Disabling"))
+        .collect();
+    assert_eq!(
+        disabled,
+        [(
+            2,
+            "Disabling track script wan since not found/accessible".into()
+        )],
+        "{d:?}"
+    );
+    let (_, d) = keepalived_conf::load_str_with(scripts, Path::new("x"), &opts);
+    assert!(
+        flagged(&d).iter().all(|(_, m)| !m.contains("Disabling")),
+        "{d:?}"
+    );
+}
+
+#[test]
 fn include_takes_the_rest_of_the_line_as_one_pattern() {
     // keepalived globs the rest of the line as written: quotes and a second name are part
     // of the pattern, which then matches nothing (not counted by `-t`).

@@ -533,20 +533,19 @@ impl Draft {
         }
     }
 
-    /// keepalived disables a tracked script whose program cannot be found; the instances
+    /// keepalived disables a script whose program cannot be found, tracked or not, once the
+    /// file has an instance (its security check of every `vrrp_script`); the instances
     /// tracking it run without it.
     fn disable_missing_scripts(&mut self, cx: &mut Cx) {
+        if self.instances.is_empty() {
+            return;
+        }
         for s in &mut self.scripts {
             let (Some(script), Some(cmd)) = (&s.script, &s.command) else {
                 continue;
             };
-            let tracked = self
-                .instances
-                .iter()
-                .any(|i| i.track_scripts.iter().any(|t| t.value.name == s.name))
-                || self.sync_groups.iter().any(|g| g.tracks_script(&s.name));
             let prog = first_word(&script.script);
-            if !tracked || opens_a_file(&script.script) || cx.host.program(&prog) != Some(None) {
+            if opens_a_file(&script.script) || cx.host.program(&prog) != Some(None) {
                 continue;
             }
             cx.push(

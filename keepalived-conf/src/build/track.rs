@@ -324,10 +324,6 @@ impl SyncDraft {
         }
     }
 
-    pub fn tracks_script(&self, name: &str) -> bool {
-        self.group.track_scripts.iter().any(|t| t.name == name)
-    }
-
     pub fn forget_scripts(&mut self, gone: &[String]) {
         self.group.track_scripts.retain(|t| !gone.contains(&t.name));
     }
