@@ -750,11 +750,11 @@ pub fn parse_route<'a>(c: &Node<'a>, tracked: bool, cx: &mut Cx<'_, 'a>) -> Opti
     while i < toks.len() {
         let (w, pos) = toks[i];
         let mut arg = toks.get(i + 1).copied();
-        // `via inet6 ADDR`: iproute2's optional family before a next hop, which the address
-        // must then be of (keepalived refuses the route otherwise).
-        let mut family = 0;
-        if let (true, Some((f @ ("inet" | "inet6"), fpos))) = (matches!(w, "via" | "gw"), arg) {
-            family = 1;
+        // `via inet6 ADDR`: iproute2's optional family word before a next hop, which the
+        // address must then be of (keepalived refuses the route otherwise).
+        let family =
+            arg.filter(|(f, _)| matches!(w, "via" | "gw") && matches!(*f, "inet" | "inet6"));
+        if let Some((f, fpos)) = family {
             arg = toks.get(i + 2).copied();
             let v6 = f == "inet6";
             if arg
@@ -776,7 +776,7 @@ pub fn parse_route<'a>(c: &Node<'a>, tracked: bool, cx: &mut Cx<'_, 'a>) -> Opti
             line.route_word(w, pos, arg, cx)
         };
         match step {
-            Some(n) => i += n + family,
+            Some(n) => i += n + usize::from(family.is_some()),
             None => return None,
         }
     }

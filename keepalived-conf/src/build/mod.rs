@@ -239,11 +239,12 @@ fn static_rules<'a>(d: &mut Draft, n: &Node<'a>, cx: &mut Cx<'_, 'a>) {
 /// ignored.
 pub fn name_arg<'a>(node: &Node<'a>, cx: &mut Cx<'_, 'a>) -> Option<Spanned<String>> {
     let one_word = matches!(node.name(), "vrrp_instance" | "vrrp_sync_group");
-    match node.args.first() {
-        Some(a) if !one_word || node.args.len() == 1 => {
-            return Some(Spanned::new(a.text.to_string(), &a.pos))
-        }
-        _ => {}
+    if let Some(a) = node
+        .args
+        .first()
+        .filter(|_| !one_word || node.args.len() == 1)
+    {
+        return Some(Spanned::new(a.text.to_string(), &a.pos));
     }
     match node.name() {
         "vrrp_instance" => cx.push(Diagnostic::warning(
