@@ -1047,6 +1047,33 @@ mod tests {
     }
 
     #[test]
+    fn a_next_hop_may_name_its_family() {
+        let (r, d) = route("default via inet6 2001:db8::1 dev eth0");
+        let r = r.expect("route");
+        assert!(d.is_empty(), "{d:?}");
+        assert!(r.is_ipv6() && r.via == Some("2001:db8::1".parse().unwrap()));
+        let (r, _) = route("203.0.113.0/24 nexthop via inet 192.0.2.1 dev eth0");
+        assert_eq!(r.expect("route").nexthops.len(), 1);
+        for (line, msg) in [
+            (
+                "default via inet 2001:db8::1 dev eth0",
+                "Cannot mix IPv4 and IPv6 addresses for route",
+            ),
+            (
+                "2001:db8:1::/64 nexthop via inet 2001:db8::2 dev eth0",
+                "IPv4/6 mismatch for nexthop",
+            ),
+        ] {
+            let (r, d) = route(line);
+            assert!(r.is_none(), "{line}");
+            assert!(
+                d.iter().any(|x| x.keepalived_flags() && x.message == msg),
+                "{line}: {d:?}"
+            );
+        }
+    }
+
+    #[test]
     fn route_errors_in_keepalived_words() {
         for (line, msg) in [
             ("203.0.113.0/33 dev eth0", "Invalid address prefix len 33"),
