@@ -150,10 +150,11 @@ fn sequence(n: usize) {
         "n={n}: longest gap between two adverts of one VRID around the reload: {:.1} ms",
         worst.as_secs_f64() * 1e3
     );
-    // keepalived's reload leaves the normal interval; two intervals leave room for a loaded
-    // machine, and none for a takeover (b's down interval is 361 ms).
+    // keepalived's reload leaves the normal interval; two and a half intervals leave room for
+    // a loaded machine (201.7 ms once with another test running beside it; ~104 ms alone),
+    // and none for a takeover (b's down interval is 361 ms).
     assert!(
-        worst <= Duration::from_millis(200),
+        worst <= Duration::from_millis(250),
         "an advert gap of {worst:?}"
     );
 
