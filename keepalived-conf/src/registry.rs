@@ -66,6 +66,8 @@ pub struct Cx<'h, 'a> {
     /// The `bfd_instance` names the file defines: vrrpd has no BFD, but keepalived checks
     /// what refers to one ([`bfd_refs`]).
     pub bfd_instances: Vec<String>,
+    /// Who scripts without a user of their own run as (decided at the first one).
+    pub script_user: crate::build::script_user::DefaultUser,
     /// What the statement just dispatched leaves to the block it stands in, to be read
     /// there next (see [`Item`]).
     pending: Vec<Item<'a>>,
@@ -106,6 +108,7 @@ impl<'h> Cx<'h, '_> {
             host,
             sides,
             bfd_instances: Vec::new(),
+            script_user: Default::default(),
             pending: Vec::new(),
             suggestions: FxHashMap::default(),
         }

@@ -1055,3 +1055,108 @@ fn self_referential_parameter_is_bounded_by_max_lines() {
     );
     assert_eq!(errors[0].line, 4);
 }
+
+#[test]
+fn every_script_without_a_user_follows_the_default_script_user() {
+    use keepalived_conf::FakeHost;
+    // Scripts of every kind without a user: a notify line, a vrrp_script, a FIFO and its
+    // script, a real server's notify_up, a virtual server's quorum_up, a MISC_CHECK; the
+    // `global_defs` that decides for them comes last (the whole file's settings apply).
+    let text = |globals: &str| {
+        format!(
+            "vrrp_script chk {{\n script /bin/check\n}}\n\
+             vrrp_instance V {{\n interface eth0\n virtual_router_id 1\n notify_master /bin/n\n \
+             notify_backup /bin/n root\n track_script {{\n  chk\n }}\n virtual_ipaddress {{\n  192.0.2.1\n }}\n}}\n\
+             virtual_server 192.0.2.1 80 {{\n protocol TCP\n quorum_up /bin/q\n \
+             real_server 198.51.100.1 80 {{\n  notify_up /bin/u\n  MISC_CHECK {{\n   misc_path \"/bin/m x\"\n  }}\n }}\n \
+             real_server 198.51.100.2 80 {{\n  MISC_CHECK {{\n   misc_path /bin/m\n   user root\n  }}\n }}\n}}\n\
+             global_defs {{\n vrrp_notify_fifo /run/f\n vrrp_notify_fifo_script /bin/f\n{globals}}}\n"
+        )
+    };
+    let load = |globals: &str, users: &[&str]| {
+        let host = FakeHost::new()
+            .with_interfaces(&["eth0"])
+            .with_programs(&["/bin/check", "/bin/n", "/bin/q", "/bin/u", "/bin/m", "/bin/f"])
+            .with_users(users);
+        let opts = LoadOptions {
+            host: std::sync::Arc::new(host),
+            ..LoadOptions::default()
+        };
+        keepalived_conf::load_str_with(&text(globals), Path::new("u.conf"), &opts)
+    };
+    let misc_checks = |cfg: &keepalived_conf::Config| -> usize {
+        cfg.virtual_servers[0]
+            .real_servers
+            .iter()
+            .map(|r| r.checkers.len())
+            .sum()
+    };
+    // Each of these has a default user: every script stays.
+    for (globals, users) in [
+        ("", &[][..]),
+        (" enable_script_security\n", &["keepalived_script"][..]),
+        (" enable_script_security\n script_user nobody\n", &["nobody"][..]),
+    ] {
+        let (cfg, d) = load(globals, users);
+        let n = &cfg.instances[0].notify;
+        assert_eq!(n.master.as_deref(), Some("/bin/n"), "{globals}: {d:?}");
+        assert_eq!(cfg.scripts.len(), 1, "{globals}");
+        let vs = &cfg.virtual_servers[0];
+        assert!(vs.service.quorum_up.is_some(), "{globals}");
+        assert!(vs.service.real_servers[0].notify_up.is_some(), "{globals}");
+        assert_eq!(misc_checks(&cfg), 2, "{globals}");
+        let fifo = cfg.global.vrrp_notify_fifo.as_ref().expect("the FIFO stays");
+        assert_eq!(fifo.script.as_deref(), Some("/bin/f"));
+        assert!(!d.iter().any(|d| d.message.contains("default user")), "{d:?}");
+    }
+    // Script security without the keepalived_script user, or a script_user that does not
+    // exist: none has one, and each script without a user of its own is dropped.
+    for (globals, said) in [
+        (
+            " enable_script_security\n",
+            (18, "Unable to set default user keepalived_script for script"),
+        ),
+        (" script_user nobody\n", (35, "Error setting global script uid/gid")),
+    ] {
+        let (cfg, d) = load(globals, &[]);
+        let n = &cfg.instances[0].notify;
+        assert_eq!(n.master, None, "{globals}");
+        assert_eq!(n.backup.as_deref(), Some("/bin/n"), "its own user: {globals}");
+        assert!(cfg.scripts.is_empty(), "{globals}");
+        assert!(cfg.instances[0].track_scripts.is_empty(), "{globals}");
+        let vs = &cfg.virtual_servers[0];
+        assert!(vs.service.quorum_up.is_none(), "{globals}");
+        assert!(vs.service.real_servers[0].notify_up.is_none(), "{globals}");
+        assert_eq!(misc_checks(&cfg), 1, "the checker with its own user: {globals}");
+        assert!(cfg.global.vrrp_notify_fifo.is_none(), "{globals}");
+        // What keepalived's `-t` counts (measured on this file): its message (at the
+        // checker's first script for the missing keepalived_script user), the vrrp_script
+        // and the MISC_CHECK removed.
+        let counted = flagged(&d);
+        assert!(counted.contains(&(said.0, said.1.into())), "{globals}: {counted:?}");
+        assert!(counted.contains(&(
+            3,
+            "Unable to set default user for vrrp script chk - removing".into()
+        )));
+        assert!(counted.contains(&(
+            23,
+            "Unable to set default user for misc script '/bin/m' 'x' - removing".into()
+        )));
+        // The lines keepalived only logs.
+        let ignored: Vec<u32> = d
+            .iter()
+            .filter(|d| d.message.starts_with("Failed to set default user"))
+            .map(|d| d.line)
+            .collect();
+        assert_eq!(ignored, [7, 18, 20, 33, 34], "{globals}: {d:?}");
+        // Without script security, only the scripts with their own user are left to run
+        // (measured: keepalived names both kinds' violations then).
+        let violations: Vec<u32> = d
+            .iter()
+            .filter(|d| d.message.starts_with("SECURITY VIOLATION"))
+            .map(|d| d.line)
+            .collect();
+        let secure = globals.contains("enable_script_security");
+        assert_eq!(violations, if secure { &[][..] } else { &[8, 27] }, "{d:?}");
+    }
+}

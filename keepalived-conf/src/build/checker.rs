@@ -11,6 +11,7 @@ use checks::spec::{
 
 use crate::diag::{Diagnostic, Pos, Spanned};
 use crate::model::TrackFile;
+use crate::process::Side;
 use crate::registry::{dispatch_block, kw, missing, ok, skip, Arg, Cx, Keyword, Status};
 use crate::tree::Node;
 
@@ -384,11 +385,23 @@ pub fn checker<'a>(
                 ));
                 return None;
             };
-            scripts.push(path.clone());
-            ProbeSpec::MiscCheck(MiscCheck {
-                misc_path: path.value,
+            let misc = MiscCheck {
+                misc_path: path.value.clone(),
                 ..d.misc
-            })
+            };
+            if misc.user.is_none() && !cx.script_user.available(Side::Checker, &end) {
+                let words: Vec<String> = misc.argv().iter().map(|w| format!("'{w}'")).collect();
+                cx.push(Diagnostic::warning(
+                    &end,
+                    format!(
+                        "Unable to set default user for misc script {} - removing",
+                        words.join(" ")
+                    ),
+                ));
+                return None;
+            }
+            scripts.push(path);
+            ProbeSpec::MiscCheck(misc)
         }
         "FILE_CHECK" => {
             // keepalived: `track_file` names a track_file block defined before, whose weight

@@ -87,7 +87,7 @@ struct FifoDraft {
 impl FifoDraft {
     /// `NAME PATH [USER [GROUP]]`.
     fn set_path<'a>(&mut self, n: &Node<'a>, cx: &mut Cx<'_, 'a>) {
-        if let Some(t) = first(n, cx) {
+        if let Some(t) = first(n, cx).filter(|t| has_user(n, t, "", cx)) {
             self.path = Some((t.text.to_string().into(), rest_words(n)));
         }
     }
@@ -99,7 +99,7 @@ impl FifoDraft {
         cx: &mut Cx<'_, 'a>,
         used: &mut Vec<Spanned<String>>,
     ) {
-        if let Some(t) = first(n, cx) {
+        if let Some(t) = first(n, cx).filter(|t| has_user(n, t, " script", cx)) {
             used.push(Spanned::new(t.text.to_string(), n.pos()));
             self.script = Some((t.text.to_string(), rest_words(n), n.pos().clone()));
         }
@@ -131,6 +131,26 @@ fn first<'n, 'a>(n: &'n Node<'a>, cx: &mut Cx) -> Option<&'n crate::lexer::Token
         crate::registry::missing_value(n, &mut cx.diags);
     }
     t
+}
+
+/// Whether a FIFO line (`what` of `n.name()`) has a user: its own, or the default script
+/// user's; keepalived ignores the line otherwise. `notify_fifo` is read by both of its
+/// processes, the checker first.
+fn has_user(n: &Node, t: &crate::lexer::Token, what: &str, cx: &mut Cx) -> bool {
+    let side = match n.name().starts_with("vrrp_") {
+        true => Side::Vrrp,
+        false => Side::Checker,
+    };
+    if n.args.len() > 1 || cx.script_user.available(side, n.pos()) {
+        return true;
+    }
+    let what = format!(
+        "Failed to set default user for {}{what} {} - ignoring",
+        n.name(),
+        t.text
+    );
+    cx.push(Diagnostic::notice(n.pos(), what));
+    false
 }
 
 /// The words after the first argument (`USER [GROUP]`), if any.

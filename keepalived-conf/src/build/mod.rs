@@ -9,6 +9,7 @@
 pub mod checker;
 pub mod global;
 pub mod instance;
+pub mod script_user;
 pub mod sync_daemon;
 pub mod track;
 pub mod vip;
@@ -50,8 +51,6 @@ pub struct Draft {
     pub net_namespace: Option<String>,
     /// Every script command with where it was given, for the host's script checks.
     pub commands: Vec<Spanned<String>>,
-    /// Whether scripts without a `user` can get the default one (decided once).
-    pub default_user: Option<bool>,
 }
 
 /// Build the model from the top-level statements.
@@ -62,8 +61,11 @@ pub fn build<'a>(nodes: &[Node<'a>], cx: &mut Cx<'_, 'a>) -> Config {
         .filter(|n| n.name() == "bfd_instance")
         .filter_map(|n| Some(n.args.first()?.text.to_string()))
         .collect();
+    cx.script_user = script_user::DefaultUser::of_file(nodes, cx.host);
     crate::registry::dispatch_top(TOP, &mut draft, nodes, cx);
-    draft.resolve(cx)
+    let config = draft.resolve(cx);
+    cx.script_user.report(&mut cx.diags);
+    config
 }
 
 const NO_BFD: &str = "vrrpd has no BFD; the block is skipped";
@@ -289,20 +291,33 @@ pub fn notify_line<'a>(
     // keepalived reads `COMMAND [USER [GROUP]]`: an unquoted command's first argument is
     // taken as the user, and the script is dropped when there is no such user.
     let user = n.args.get(1);
-    if let Some(user) = user {
-        if cx.host.user_exists(&user.text) == Some(false) {
-            cx.push(
-                Diagnostic::notice(
-                    &user.pos,
-                    format!(
-                        "Script user '{}' does not exist: invalid user/group for notify script {} - ignoring",
-                        user.text, first.text
-                    ),
-                )
-                .with_help("put the command and its arguments in double quotes"),
+    let cmd = &first.text;
+    let dropped = match user {
+        None => (!cx
+            .script_user
+            .available(crate::process::Side::Vrrp, n.pos()))
+        .then(|| {
+            let what = format!(
+                "Failed to set default user for notify script {} - ignoring",
+                first_word(cmd)
             );
-            return None;
+            Diagnostic::notice(n.pos(), what)
+        }),
+        Some(u) if cx.host.user_exists(&u.text) == Some(false) => {
+            let what = format!(
+                "Script user '{}' does not exist: invalid user/group for notify script {cmd} - ignoring",
+                u.text
+            );
+            Some(
+                Diagnostic::notice(&u.pos, what)
+                    .with_help("put the command and its arguments in double quotes"),
+            )
         }
+        Some(_) => None,
+    };
+    if let Some(d) = dropped {
+        cx.push(d);
+        return None;
     }
     let user_group = user.map(|_| {
         n.args[1..]

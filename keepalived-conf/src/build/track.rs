@@ -11,6 +11,7 @@ use crate::model::{
     GarpGroup, InitFile, Notify, ParamMatch, SyncGroup, Track, TrackFile, TrackProcess,
     TrackVirtualServer, VrrpInstance, VrrpScript, VsRef,
 };
+use crate::process::Side;
 use crate::registry::{dispatch_block, kw, ok, parse_int, Arg, Context, Cx, Keyword, Status};
 use crate::tree::Node;
 
@@ -234,7 +235,7 @@ pub fn vrrp_script<'a>(d: &mut Draft, n: &Node<'a>, cx: &mut Cx<'_, 'a>) {
             }
             gone
         }
-        None if !default_user_ok(d, &end, cx) => {
+        None if !cx.script_user.available(Side::Vrrp, &end) => {
             cx.push(Diagnostic::warning(
                 &end,
                 format!("Unable to set default user for vrrp script {name} - removing"),
@@ -270,30 +271,6 @@ pub fn vrrp_script<'a>(d: &mut Draft, n: &Node<'a>, cx: &mut Cx<'_, 'a>) {
         name,
         command: Some(cmd),
     });
-}
-
-/// Whether scripts without their own `user` have one: `script_user` if given (it must exist),
-/// else `keepalived_script` if it exists, else root — unless script security is on, which
-/// refuses root. keepalived decides once, at the first script that needs it.
-fn default_user_ok(d: &mut Draft, at: &Pos, cx: &mut Cx) -> bool {
-    if let Some(ok) = d.default_user {
-        return ok;
-    }
-    let ok = match d.global.script_user() {
-        Some(u) => cx.host.user_exists(u) != Some(false),
-        None if d.global.script_security()
-            && cx.host.user_exists("keepalived_script") == Some(false) =>
-        {
-            cx.push(Diagnostic::warning(
-                at,
-                "Unable to set default user keepalived_script for script",
-            ));
-            false
-        }
-        None => true,
-    };
-    d.default_user = Some(ok);
-    ok
 }
 
 /// A sync group as written, with each member's position.

@@ -15,6 +15,7 @@ use super::checker::{self, CheckDraft};
 use super::Draft;
 use crate::diag::{suggest, Diagnostic, Pos, Spanned};
 use crate::model::{RealServerChecks, TrackFile, VirtualServer};
+use crate::process::Side;
 use crate::registry::{
     dispatch_block, kw, missing, ok, parse_int, skip, Arg, Context, Cx, Keyword, Status,
 };
@@ -158,7 +159,8 @@ fn forwarding<'a>(n: &Node<'a>, cx: &mut Cx<'_, 'a>) -> Option<ForwardingMethod>
     }
 }
 
-/// A `notify_up` / `quorum_up` … line: `COMMAND [USER [GROUP]]`.
+/// A `notify_up` / `quorum_up` … line: `COMMAND [USER [GROUP]]`; without a user, the
+/// default script user's, and dropped when there is none.
 fn script<'a>(
     n: &Node<'a>,
     cx: &mut Cx<'_, 'a>,
@@ -168,6 +170,21 @@ fn script<'a>(
         crate::registry::missing_value(n, &mut cx.diags);
         return None;
     };
+    if n.args.len() < 2 && !cx.script_user.available(Side::Checker, n.pos()) {
+        let kind = if n.name().starts_with("quorum") {
+            "quorum"
+        } else {
+            "notify"
+        };
+        cx.push(Diagnostic::notice(
+            n.pos(),
+            format!(
+                "Failed to set default user for {kind} script {} - ignoring",
+                c.text
+            ),
+        ));
+        return None;
+    }
     used.push(Spanned::new(c.text.to_string(), n.pos()));
     Some(ScriptSpec {
         command: c.text.to_string(),

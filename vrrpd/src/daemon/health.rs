@@ -20,6 +20,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tracing::{error, info, warn};
 
+use super::trackers::ScriptEnv;
 use crate::mail::{Alert, Mailer};
 use crate::notify::{fifo, Fifo};
 use crate::track::{TrackKey, Weight};
@@ -49,16 +50,16 @@ struct Mail {
 const SCRIPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Runs a virtual server's script in the background (keepalived does not wait for them), in
-/// `scripts` so that a shutdown can let the last ones finish.
-fn run_script(spec: Option<&lbcore::spec::ScriptSpec>, scripts: &mut JoinSet<()>) {
+/// `scripts` so that a shutdown can let the last ones finish. It runs as its own user, else
+/// the default script user, and is vetted as every script is (`env`).
+fn run_script(spec: Option<&lbcore::spec::ScriptSpec>, env: &ScriptEnv, scripts: &mut JoinSet<()>) {
     let Some(spec) = spec else { return };
-    let cmd = crate::track::script::Command {
-        argv: super::trackers::split_command(&spec.command),
-        user: spec
-            .user
-            .as_deref()
-            .and_then(|u| crate::track::script::resolve_user(u, spec.group.as_deref())),
-        timeout: SCRIPT_TIMEOUT,
+    let user = spec.user.as_ref().map(|u| match &spec.group {
+        Some(g) => format!("{u} {g}"),
+        None => u.clone(),
+    });
+    let Some(cmd) = env.command(&spec.command, user.as_deref(), SCRIPT_TIMEOUT) else {
+        return;
     };
     let text = spec.command.clone();
     scripts.spawn(async move {
@@ -128,6 +129,7 @@ pub(super) async fn start(
     trackers: &HashMap<String, super::trackers::TrackTx>,
     into: Option<Arc<SharedTable>>,
     fifos: &[Arc<Fifo>],
+    env: &ScriptEnv,
     mailer: Option<Mailer>,
 ) -> anyhow::Result<Option<Services>> {
     if config.virtual_servers.is_empty() {
@@ -138,7 +140,12 @@ pub(super) async fn start(
     // Checker index → virtual server index.
     let mut owner = Vec::new();
     for (v, vs) in config.virtual_servers.iter().enumerate() {
-        let (servers, resolved) = pool_of(vs, specs.len());
+        let (servers, mut resolved) = pool_of(vs, specs.len());
+        for r in &mut resolved {
+            if let checks::spec::ProbeSpec::MiscCheck(m) = &mut r.probe {
+                env.misc_user(m);
+            }
+        }
         owner.extend(std::iter::repeat_n(v, resolved.len()));
         specs.extend(resolved);
         let subscribers = config
@@ -198,6 +205,7 @@ pub(super) async fn start(
     // keepalived's checker state: up unless `alpha`, until its first verdict.
     let checker_up: Vec<bool> = specs.iter().map(|r| !r.timers.alpha).collect();
     let out = Out {
+        env,
         fifos: &fifos,
         mail: mail.as_ref(),
         init: true,
@@ -218,6 +226,7 @@ pub(super) async fn start(
             table: table.clone(),
             publishing: publishing.clone(),
             fifos,
+            env: env.clone(),
             in_hand: None,
         };
         let events =
@@ -246,6 +255,7 @@ struct Follow {
     table: Arc<SharedTable>,
     publishing: Arc<Mutex<bool>>,
     fifos: Vec<Arc<Fifo>>,
+    env: ScriptEnv,
     /// The verdict being applied, and whether it is a second try: a verdict lost to a panic
     /// would leave a dead server in the pool until its next change, so the restarted task
     /// applies it once more (and drops one that fails twice).
@@ -266,6 +276,7 @@ impl Follow {
             table,
             publishing,
             fifos,
+            env,
             in_hand,
         } = self;
         let mut retry = match in_hand.take() {
@@ -349,6 +360,7 @@ impl Follow {
                 table.store(controller.table());
             }
             let out = Out {
+                env,
                 fifos,
                 mail: mail.as_ref(),
                 init: false,
@@ -396,6 +408,7 @@ fn checker_mail(
 
 /// Where [`report`] writes besides the log and scripts.
 struct Out<'a> {
+    env: &'a ScriptEnv,
     fifos: &'a [Arc<Fifo>],
     mail: Option<&'a Mail>,
     /// The initial evaluation (keepalived's "Starting with quorum …").
@@ -436,7 +449,7 @@ fn report(
             SvcEvent::QuorumGained { .. } => info!(virtual_server = %vs, "quorum gained"),
             SvcEvent::QuorumLost { .. } => warn!(virtual_server = %vs, "quorum lost"),
         }
-        run_script(a.script.as_ref(), scripts);
+        run_script(a.script.as_ref(), out.env, scripts);
         if let (Some(m), SvcEvent::QuorumGained { .. } | SvcEvent::QuorumLost { .. }) =
             (out.mail, a.event)
         {
@@ -513,5 +526,56 @@ fn label(vs: &VirtualServer) -> String {
         K::Addr { addr, port: None } => addr.to_string(),
         K::Fwmark { mark, .. } => format!("fwmark {mark}"),
         K::Group(g) => format!("group {g}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A virtual server's scripts and a `MISC_CHECK` without a user of their own run as the
+    /// default script user (`script_user`), as every other script does, never as root. The
+    /// server starts down (`alpha`): its check passing brings the quorum, and `quorum_up`.
+    #[tokio::test]
+    async fn checker_scripts_run_as_the_default_script_user() {
+        use std::os::unix::fs::PermissionsExt;
+        if !nix::unistd::geteuid().is_root() {
+            println!("skipped: needs root (scripts run as another user)");
+            return;
+        }
+        let nobody = nix::unistd::User::from_name("nobody")
+            .unwrap()
+            .expect("nobody exists on this host");
+        let dir = std::env::temp_dir().join(format!("vrrpd-users-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let d = dir.display();
+        let text = format!(
+            "global_defs {{\n script_user nobody\n}}\n\
+             virtual_server 192.0.2.1 80 {{\n delay_loop 1\n alpha\n protocol TCP\n \
+             quorum_up \"/bin/sh -c 'id -u > {d}/quorum'\"\n \
+             real_server 198.51.100.1 80 {{\n  MISC_CHECK {{\n   misc_path \"/bin/sh -c 'id -u > {d}/misc'\"\n  }}\n }}\n}}\n"
+        );
+        let (config, diags) = keepalived_conf::load_str(&text, std::path::Path::new("u.conf"));
+        assert!(config.virtual_servers.len() == 1, "{diags:?}");
+        let env = ScriptEnv::new(&config);
+        let services = start(&config, &HashMap::new(), None, &[], &env, None)
+            .await
+            .unwrap()
+            .expect("a virtual server");
+        let mut ran = Vec::new();
+        for _ in 0..100 {
+            ran = ["quorum", "misc"]
+                .map(|f| std::fs::read_to_string(dir.join(f)).ok())
+                .to_vec();
+            if ran.iter().all(|r| r.is_some()) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        services.shutdown(std::time::Duration::from_secs(2)).await;
+        std::fs::remove_dir_all(&dir).unwrap();
+        let uid = format!("{}\n", nobody.uid);
+        assert_eq!(ran, [Some(uid.clone()), Some(uid)], "quorum_up, MISC_CHECK");
     }
 }

@@ -575,8 +575,9 @@ impl Running {
         // The health checks run on the checker side's thread, sockets and timers included.
         let started = {
             let (config, fifos, mailer) = (config.clone(), fifos.lvs().to_vec(), mailer.clone());
+            let env = env.clone();
             let task = sides.checker.spawn(async move {
-                health::start(&config, &vs_trackers, into, &fifos, mailer).await
+                health::start(&config, &vs_trackers, into, &fifos, &env, mailer).await
             });
             // A stalled checker side must not hold the VRRP side (and its signals) with it.
             sides

@@ -218,12 +218,16 @@ fn groups(
 /// Who scripts run as, and whether `enable_script_security` vets them: keepalived 2.2.7's
 /// rules, measured. A script that cannot run (missing, not executable, no usable user) is
 /// disabled with keepalived's message; it never counts as a failing check.
+#[derive(Debug, Clone)]
 pub(super) struct ScriptEnv {
     security: bool,
     /// Scripts without their own user run as this: `Ok(None)` is root; `Err` means none could
     /// be set (a `script_user` that does not exist, or script security without the
     /// `keepalived_script` user), and keepalived then refuses those scripts.
     default_user: Result<Option<RunAs>, ()>,
+    /// That user as written (`script_user`'s `USER [GROUP]`, or `keepalived_script`), for what
+    /// looks users up by name (`MISC_CHECK`); `None` for root.
+    default_name: Option<String>,
 }
 
 impl ScriptEnv {
@@ -245,10 +249,26 @@ impl ScriptEnv {
                 }
             },
         };
+        let default_name = match &config.global.script_user {
+            Some(u) => Some(u.clone()),
+            None => matches!(default_user, Ok(Some(_))).then(|| "keepalived_script".into()),
+        };
         Self {
             security,
             default_user,
+            default_name,
         }
+    }
+
+    /// A `MISC_CHECK` without its own `user` runs as the default script user, as every other
+    /// script does.
+    pub(super) fn misc_user(&self, m: &mut checks::spec::MiscCheck) {
+        if m.user.is_some() {
+            return;
+        }
+        let mut words = self.default_name.iter().flat_map(|n| n.split_whitespace());
+        m.user = words.next().map(Into::into);
+        m.group = words.next().map(Into::into);
     }
 
     /// `script_user`, else `keepalived_script` if it exists, else root (`None`).
