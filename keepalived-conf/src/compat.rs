@@ -38,8 +38,8 @@ pub const DIFFERENCES: &[(&str, &str)] = &[
         "read with U+FFFD in place of the bad bytes, with a notice unless they are in a comment",
     ),
     (
-        "keepalived's quirks after a block keyword written without its `{`",
-        "vrrpd reads the block as written, so it may flag fewer of the following lines than keepalived",
+        "a block keyword written without its `{` as the last statement of its block",
+        "read as keepalived reads it elsewhere (a block of entries, `virtual_ipaddress 192.0.2.1/24`, takes the lines after it as its entries up to the first `}`; a block of keywords, `authentication`, the statements after it), but where that `}` is the enclosing block's own, vrrpd ends both there (keepalived reads on past it). `virtual_server`, `real_server` and the named top-level blocks written without `{` are still read as having no block",
     ),
     (
         "a block still open at the end of the file",

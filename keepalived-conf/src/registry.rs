@@ -68,6 +68,9 @@ pub struct Cx<'h, 'a> {
     pub bfd_instances: Vec<String>,
     /// Who scripts without a user of their own run as (decided at the first one).
     pub script_user: crate::build::script_user::DefaultUser,
+    /// A block keyword written without its `{` (where): what comes after it is its block,
+    /// read by the block it stands in ([`Cx::give_lines`]).
+    lines_wanted: Option<(Pos, Take)>,
     /// What the statement just dispatched leaves to the block it stands in, to be read
     /// there next (see [`Item`]).
     pending: Vec<Item<'a>>,
@@ -97,8 +100,9 @@ struct Suggestions {
 enum Item<'a> {
     /// The statements of a block from this index on.
     Rest(Children<'a>, usize),
-    /// A `}` (its position, when the file has it) read where no block is open for it.
-    Close(Option<Pos>),
+    /// A `}` read where no block is open for it. A block the file ends in has none: the
+    /// lines after one that closed it early end with the file, as in keepalived.
+    Close(Pos),
 }
 
 impl<'h> Cx<'h, '_> {
@@ -109,6 +113,7 @@ impl<'h> Cx<'h, '_> {
             sides,
             bfd_instances: Vec::new(),
             script_user: Default::default(),
+            lines_wanted: None,
             pending: Vec::new(),
             suggestions: FxHashMap::default(),
         }
@@ -217,6 +222,11 @@ pub enum Arg<T: 'static> {
     Choice(&'static [&'static str], fn(&mut T, Spanned<&'static str>)),
     /// A `{ … }` block; the handler dispatches its children over the table named here.
     Block(&'static str, for<'a> fn(&mut T, &Node<'a>, &mut Cx<'_, 'a>)),
+    /// A `{ … }` block of entries, one per line (addresses, interfaces, names), named here;
+    /// the handler reads its children as entries. keepalived reads such a block line by
+    /// line up to the first `}` (`alloc_value_block`), so one written without its `{` takes
+    /// the lines after it ([`Cx::take_lines`]).
+    Items(&'static str, for<'a> fn(&mut T, &Node<'a>, &mut Cx<'_, 'a>)),
     /// A syntax of its own (written here for the documentation); the handler parses it.
     Custom(&'static str, for<'a> fn(&mut T, &Node<'a>, &mut Cx<'_, 'a>)),
     /// Nothing is read: the statement (and its block) is skipped.
@@ -242,6 +252,7 @@ impl<T> Arg<T> {
             Arg::Command(_) => Shape::Command,
             Arg::Choice(words, _) => Shape::Choice(words),
             Arg::Block(ctx, _) => Shape::Block(ctx),
+            Arg::Items(ctx, _) => Shape::Items(ctx),
             Arg::Custom(syntax, _) => Shape::Custom(syntax),
             Arg::Skip => Shape::Skip,
         }
@@ -370,7 +381,7 @@ fn read_block<'a>(ctx: &str, node: &Node<'a>, cx: &mut Cx<'_, 'a>, each: Each<'_
         // A `}` ended this block early (keepalived's reading): the rest of its lines, then
         // its own `}`, belong to the block around it.
         cx.pending = rest;
-        cx.pending.push(Item::Close(node.close.clone()));
+        cx.pending.extend(node.close.clone().map(Item::Close));
     }
     let inner = std::mem::replace(&mut cx.pending, outer);
     cx.pending.extend(inner);
@@ -410,17 +421,17 @@ fn read_items<'a>(
                 let node = nodes.get(next)?;
                 next += 1;
                 each(node, cx);
+                cx.give_lines(node, &mut queue, nodes, &mut next, each);
             }
             Some(Item::Rest(block, i)) => {
                 if i + 1 < block.len() {
                     queue.push_front(Item::Rest(block.clone(), i + 1));
                 }
                 each(&block[i], cx);
+                cx.give_lines(&block[i], &mut queue, nodes, &mut next, each);
             }
             Some(Item::Close(pos)) if ctx == TOP_LEVEL => {
-                if let Some(pos) = pos {
-                    cx.push(Diagnostic::warning(&pos, "Unknown keyword '}'"));
-                }
+                cx.push(Diagnostic::warning(&pos, "Unknown keyword '}'"));
                 continue;
             }
             Some(Item::Close(_)) => {
@@ -435,6 +446,144 @@ fn read_items<'a>(
         }
         for i in std::mem::take(&mut cx.pending).into_iter().rev() {
             queue.push_front(i);
+        }
+    }
+}
+
+/// What a block keyword written without its `{` takes as its block: keepalived reads on as
+/// if the `{` were there, up to the next `}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Take {
+    /// The statements after it, each with its own block (a block of keywords).
+    Statements,
+    /// The lines after it, each an entry (a block of entries, [`Arg::Items`]).
+    Lines,
+}
+
+/// What comes next in a block being read, line by line.
+enum Line<'a> {
+    Statement(Node<'a>),
+    /// A `}`.
+    Close(Pos),
+}
+
+impl<'a> Cx<'_, 'a> {
+    /// When `node` is a block keyword written without its `{`, reads what comes after it as
+    /// its block (keepalived's reading) and applies it with that. What comes after it is
+    /// `queue` (what a stray block left) then `nodes` from `next`.
+    fn give_lines(
+        &mut self,
+        node: &Node<'a>,
+        queue: &mut std::collections::VecDeque<Item<'a>>,
+        nodes: &[Node<'a>],
+        next: &mut usize,
+        each: Each<'_, 'a>,
+    ) {
+        let take = match self.lines_wanted.take() {
+            Some((at, take)) if at == *node.pos() => take,
+            _ => return,
+        };
+        let (children, close) = match take {
+            Take::Lines => Self::take_lines(queue, nodes, next),
+            Take::Statements => Self::take_statements(queue, nodes, next),
+        };
+        if take == Take::Statements {
+            // keepalived looks for the `{` on the next line, and reads that line on.
+            let next_line = children.first().map(|c| c.pos()).or(close.as_ref());
+            let at = next_line.unwrap_or(node.pos());
+            self.push(
+                Diagnostic::warning(at, "Missing '{' at beginning of configuration block")
+                    .with_help(format!(
+                "keepalived reads the statements after `{}` as its block, up to the next `}}`",
+                node.name()
+            )),
+            );
+        }
+        let block = Node {
+            keyword: node.keyword.clone(),
+            // keepalived drops the words on the line of a block of entries.
+            args: match take {
+                Take::Lines => Vec::new(),
+                Take::Statements => node.args.clone(),
+            },
+            children: children.into(),
+            block: Some(node.pos().clone()),
+            close,
+        };
+        each(&block, self);
+    }
+
+    /// The statements up to the next `}` (consumed), each with its block.
+    fn take_statements(
+        queue: &mut std::collections::VecDeque<Item<'a>>,
+        nodes: &[Node<'a>],
+        next: &mut usize,
+    ) -> (Vec<Node<'a>>, Option<Pos>) {
+        let mut statements = Vec::new();
+        loop {
+            match Self::next_line(queue, nodes, next) {
+                Some(Line::Statement(n)) => statements.push(n),
+                Some(Line::Close(pos)) => return (statements, Some(pos)),
+                None => return (statements, None),
+            }
+        }
+    }
+
+    /// The next statement or `}`: `queue` first, then `nodes` from `next`.
+    fn next_line(
+        queue: &mut std::collections::VecDeque<Item<'a>>,
+        nodes: &[Node<'a>],
+        next: &mut usize,
+    ) -> Option<Line<'a>> {
+        Some(match queue.pop_front() {
+            Some(Item::Rest(block, i)) => {
+                if i + 1 < block.len() {
+                    queue.push_front(Item::Rest(block.clone(), i + 1));
+                }
+                Line::Statement(block[i].clone())
+            }
+            Some(Item::Close(pos)) => Line::Close(pos),
+            None => {
+                let n = nodes.get(*next)?;
+                *next += 1;
+                Line::Statement(n.clone())
+            }
+        })
+    }
+
+    /// The lines up to the first `}` (consumed), each a statement of its own: a statement
+    /// with a block is its line with a `{` word, then its block's lines, then its `}`, which
+    /// ends the entries there. The rest of that block is read next, in the block around (its
+    /// `}` then closes that one, as in keepalived). With no `}` before the block's end, its
+    /// own `}` ends them and the block with them (keepalived would read on past it).
+    fn take_lines(
+        queue: &mut std::collections::VecDeque<Item<'a>>,
+        nodes: &[Node<'a>],
+        next: &mut usize,
+    ) -> (Vec<Node<'a>>, Option<Pos>) {
+        let mut entries = Vec::new();
+        loop {
+            match Self::next_line(queue, nodes, next) {
+                None => return (entries, None),
+                Some(Line::Close(pos)) => return (entries, Some(pos)),
+                Some(Line::Statement(mut n)) => {
+                    if let Some(open) = n.block.take() {
+                        if let Some(close) = n.close.take() {
+                            queue.push_front(Item::Close(close));
+                        }
+                        let children = std::mem::take(&mut n.children);
+                        if !children.is_empty() {
+                            queue.push_front(Item::Rest(children, 0));
+                        }
+                        n.args.push(Token {
+                            kind: crate::lexer::TokenKind::Open,
+                            text: "{".into(),
+                            pos: open,
+                        });
+                    }
+                    entries.push(n);
+                }
+            }
         }
     }
 }
@@ -513,7 +662,7 @@ fn stray_block<'a>(node: &Node<'a>, open: &Pos, cx: &mut Cx<'_, 'a>) {
     if !node.children.is_empty() {
         items.push(Item::Rest(node.children.clone(), 0));
     }
-    items.push(Item::Close(node.close.clone()));
+    items.extend(node.close.clone().map(Item::Close));
     cx.pending.splice(0..0, items);
 }
 
@@ -557,6 +706,8 @@ enum Shape {
     Choice(&'static [&'static str]),
     /// A block of the table named here.
     Block(&'static str),
+    /// A block of entries, one per line.
+    Items(&'static str),
     /// A syntax of its own; it takes a block when the syntax shows one.
     Custom(&'static str),
     Skip,
@@ -574,7 +725,7 @@ impl Shape {
             Shape::Line => "WORDS…".into(),
             Shape::Command => "\"COMMAND\"".into(),
             Shape::Choice(words) => words.join("|"),
-            Shape::Block(ctx) => format!("{{ {ctx} }}"),
+            Shape::Block(ctx) | Shape::Items(ctx) => format!("{{ {ctx} }}"),
             Shape::Custom(s) => s.into(),
             Shape::Skip => "…".into(),
         }
@@ -606,7 +757,9 @@ fn apply<'a, T>(row: &Keyword<T>, target: &mut T, node: &Node<'a>, cx: &mut Cx<'
         (Arg::Ip(set), Value::Ip(v)) => set(target, v),
         (Arg::Word(set) | Arg::Line(set) | Arg::Command(set), Value::Text(v)) => set(target, v),
         (Arg::Choice(_, set), Value::Choice(v)) => set(target, v),
-        (Arg::Block(_, handle) | Arg::Custom(_, handle), Value::Node) => handle(target, node, cx),
+        (Arg::Block(_, handle) | Arg::Items(_, handle) | Arg::Custom(_, handle), Value::Node) => {
+            handle(target, node, cx)
+        }
         // Each shape is answered with its own value.
         _ => {}
     }
@@ -622,7 +775,7 @@ fn read_value<'a>(
 ) -> Option<Value> {
     // A `Custom` row takes a block when its syntax shows one.
     let takes_block = match shape {
-        Shape::Block(_) | Shape::Skip => true,
+        Shape::Block(_) | Shape::Items(_) | Shape::Skip => true,
         Shape::Custom(syntax) => syntax.contains('{'),
         _ => false,
     };
@@ -751,10 +904,15 @@ fn read_value<'a>(
             }
         }
         Shape::Block(_) if node.block.is_none() => {
-            missing_block(node, diags);
+            cx.lines_wanted = Some((node.pos().clone(), Take::Statements));
             None
         }
-        Shape::Block(_) | Shape::Custom(_) => Some(Value::Node),
+        Shape::Items(_) if node.block.is_none() => {
+            missing_items_block(node, diags);
+            cx.lines_wanted = Some((node.pos().clone(), Take::Lines));
+            None
+        }
+        Shape::Block(_) | Shape::Items(_) | Shape::Custom(_) => Some(Value::Node),
         Shape::Skip => None,
     }
 }
@@ -775,6 +933,27 @@ pub fn missing_block(node: &Node, diags: &mut Diags) {
         "write `{} {{` and one entry per line, then `}}`",
         node.name()
     )));
+}
+
+/// keepalived's words for a block of entries written without its `{`: it reads the lines after
+/// it as its entries, up to the first `}`. Words after the keyword are an error (`-t` counts
+/// it) and are dropped; a missing `{` alone is only logged.
+fn missing_items_block(node: &Node, diags: &mut Diags) {
+    let help = format!(
+        "keepalived reads the lines after it as its entries, up to the next `}}`; write `{} {{` and one entry per line, then `}}`",
+        node.name()
+    );
+    let d = match node.args.first() {
+        Some(a) => Diagnostic::warning(
+            node.pos(),
+            format!("Block {} has extra parameters {} ...", node.name(), a.text),
+        ),
+        None => Diagnostic::notice(
+            node.pos(),
+            format!("'{{' missing from beginning of block {}", node.name()),
+        ),
+    };
+    diags.push(d.with_help(help));
 }
 
 /// keepalived runs a command line's first word (quotes group a command with its arguments)

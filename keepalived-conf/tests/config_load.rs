@@ -1076,7 +1076,14 @@ fn every_script_without_a_user_follows_the_default_script_user() {
     let load = |globals: &str, users: &[&str]| {
         let host = FakeHost::new()
             .with_interfaces(&["eth0"])
-            .with_programs(&["/bin/check", "/bin/n", "/bin/q", "/bin/u", "/bin/m", "/bin/f"])
+            .with_programs(&[
+                "/bin/check",
+                "/bin/n",
+                "/bin/q",
+                "/bin/u",
+                "/bin/m",
+                "/bin/f",
+            ])
             .with_users(users);
         let opts = LoadOptions {
             host: std::sync::Arc::new(host),
@@ -1095,7 +1102,10 @@ fn every_script_without_a_user_follows_the_default_script_user() {
     for (globals, users) in [
         ("", &[][..]),
         (" enable_script_security\n", &["keepalived_script"][..]),
-        (" enable_script_security\n script_user nobody\n", &["nobody"][..]),
+        (
+            " enable_script_security\n script_user nobody\n",
+            &["nobody"][..],
+        ),
     ] {
         let (cfg, d) = load(globals, users);
         let n = &cfg.instances[0].notify;
@@ -1105,35 +1115,59 @@ fn every_script_without_a_user_follows_the_default_script_user() {
         assert!(vs.service.quorum_up.is_some(), "{globals}");
         assert!(vs.service.real_servers[0].notify_up.is_some(), "{globals}");
         assert_eq!(misc_checks(&cfg), 2, "{globals}");
-        let fifo = cfg.global.vrrp_notify_fifo.as_ref().expect("the FIFO stays");
+        let fifo = cfg
+            .global
+            .vrrp_notify_fifo
+            .as_ref()
+            .expect("the FIFO stays");
         assert_eq!(fifo.script.as_deref(), Some("/bin/f"));
-        assert!(!d.iter().any(|d| d.message.contains("default user")), "{d:?}");
+        assert!(
+            !d.iter().any(|d| d.message.contains("default user")),
+            "{d:?}"
+        );
     }
     // Script security without the keepalived_script user, or a script_user that does not
     // exist: none has one, and each script without a user of its own is dropped.
     for (globals, said) in [
         (
             " enable_script_security\n",
-            (18, "Unable to set default user keepalived_script for script"),
+            (
+                18,
+                "Unable to set default user keepalived_script for script",
+            ),
         ),
-        (" script_user nobody\n", (35, "Error setting global script uid/gid")),
+        (
+            " script_user nobody\n",
+            (35, "Error setting global script uid/gid"),
+        ),
     ] {
         let (cfg, d) = load(globals, &[]);
         let n = &cfg.instances[0].notify;
         assert_eq!(n.master, None, "{globals}");
-        assert_eq!(n.backup.as_deref(), Some("/bin/n"), "its own user: {globals}");
+        assert_eq!(
+            n.backup.as_deref(),
+            Some("/bin/n"),
+            "its own user: {globals}"
+        );
         assert!(cfg.scripts.is_empty(), "{globals}");
         assert!(cfg.instances[0].track_scripts.is_empty(), "{globals}");
         let vs = &cfg.virtual_servers[0];
         assert!(vs.service.quorum_up.is_none(), "{globals}");
         assert!(vs.service.real_servers[0].notify_up.is_none(), "{globals}");
-        assert_eq!(misc_checks(&cfg), 1, "the checker with its own user: {globals}");
+        assert_eq!(
+            misc_checks(&cfg),
+            1,
+            "the checker with its own user: {globals}"
+        );
         assert!(cfg.global.vrrp_notify_fifo.is_none(), "{globals}");
         // What keepalived's `-t` counts (measured on this file): its message (at the
         // checker's first script for the missing keepalived_script user), the vrrp_script
         // and the MISC_CHECK removed.
         let counted = flagged(&d);
-        assert!(counted.contains(&(said.0, said.1.into())), "{globals}: {counted:?}");
+        assert!(
+            counted.contains(&(said.0, said.1.into())),
+            "{globals}: {counted:?}"
+        );
         assert!(counted.contains(&(
             3,
             "Unable to set default user for vrrp script chk - removing".into()
@@ -1151,12 +1185,99 @@ fn every_script_without_a_user_follows_the_default_script_user() {
         assert_eq!(ignored, [7, 18, 20, 33, 34], "{globals}: {d:?}");
         // Without script security, only the scripts with their own user are left to run
         // (measured: keepalived names both kinds' violations then).
-        let violations: Vec<u32> = d
+        let mut violations: Vec<u32> = d
             .iter()
             .filter(|d| d.message.starts_with("SECURITY VIOLATION"))
             .map(|d| d.line)
             .collect();
+        violations.sort();
         let secure = globals.contains("enable_script_security");
         assert_eq!(violations, if secure { &[][..] } else { &[8, 27] }, "{d:?}");
     }
+}
+
+#[test]
+fn a_block_written_without_its_brace_takes_what_follows_as_keepalived_reads_it() {
+    use keepalived_conf::FakeHost;
+    let host = FakeHost::new().with_interfaces(&["eth0", "eth1"]);
+    let opts = LoadOptions {
+        host: std::sync::Arc::new(host),
+        ..LoadOptions::default()
+    };
+    let load = |text: &str| keepalived_conf::load_str_with(text, Path::new("b.conf"), &opts);
+    let lines = |d: &[keepalived_conf::Diagnostic]| -> Vec<u32> {
+        flagged(d).iter().map(|f| f.0).collect()
+    };
+    // A block of entries with its entry on the keyword's line: keepalived drops the word
+    // and reads the next lines as entries, up to the first `}` (here track_script's).
+    let (cfg, d) = load(
+        "vrrp_instance V {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress 192.0.2.1/24\n \
+         priority 150\n track_script {\n  chk\n }\n}\n",
+    );
+    let v = &cfg.instances[0];
+    assert!(v.virtual_ipaddress.is_empty(), "{:?}", v.virtual_ipaddress);
+    assert_eq!(v.priority, 100, "`priority 150` was read as an address");
+    assert!(v.track_scripts.is_empty());
+    // (keepalived 2.2.7 names lines 4 to 7: the parameters, then each line as an address.)
+    assert_eq!(lines(&d), [4, 5, 6, 7], "{:?}", flagged(&d));
+    // The next block's own lines become entries, and its `}` ends them: the
+    // authentication block is lost, the addresses after it are read in the instance.
+    let (cfg, d) = load(
+        "vrrp_instance V {\n interface eth0\n virtual_router_id 1\n track_interface eth1\n \
+         authentication {\n  auth_type PASS\n  auth_pass x\n }\n virtual_ipaddress {\n  192.0.2.1\n }\n}\n",
+    );
+    let v = &cfg.instances[0];
+    assert!(v.authentication.is_none());
+    let tracked: Vec<&str> = v.track_interfaces.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(tracked, ["authentication", "auth_type", "auth_pass"]);
+    assert_eq!(v.virtual_ipaddress.len(), 1);
+    // Interfaces that do not exist: keepalived's VRRP process stops, vrrpd refuses the file.
+    assert_eq!(lines(&d), [4, 5, 6, 7, 0], "{:?}", flagged(&d));
+    assert!(d.iter().any(|d| d.flag == Flag::Fatal), "{d:?}");
+    // A block of keywords: keepalived looks for its `{` on the next line ("Missing '{'"),
+    // then reads the statements after it as its own up to a `}`, here the stray block's,
+    // which closes it: `priority` is read in the instance again.
+    let (cfg, d) = load(
+        "vrrp_instance V {\n interface eth0\n virtual_router_id 1\n authentication\n \
+         auth_type PASS\n auth_pass x\n virtual_ipaddress {\n  192.0.2.1\n }\n priority 150\n}\n",
+    );
+    let v = &cfg.instances[0];
+    assert!(v.authentication.is_some(), "read from the lines after it");
+    assert!(
+        v.virtual_ipaddress.is_empty(),
+        "read as authentication's unknown keywords"
+    );
+    assert_eq!(v.priority, 150);
+    assert_eq!(lines(&d), [5, 7, 7, 8], "{:?}", flagged(&d));
+    // `{` alone on the next line is the block's, as keepalived reads it.
+    let (cfg, d) = load(
+        "vrrp_instance V {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress\n {\n  192.0.2.1\n }\n}\n",
+    );
+    assert_eq!(cfg.instances[0].virtual_ipaddress.len(), 1);
+    assert!(flagged(&d).is_empty(), "{d:?}");
+}
+
+#[test]
+fn a_missing_interface_stops_the_vrrp_side_before_its_script_checks() {
+    use keepalived_conf::FakeHost;
+    let host = FakeHost::new()
+        .with_interfaces(&["eth0"])
+        .with_programs(&["/bin/true"]);
+    let opts = LoadOptions {
+        host: std::sync::Arc::new(host),
+        ..LoadOptions::default()
+    };
+    // keepalived 2.2.7's -t names the tracked interface and stops the VRRP side there (exit
+    // 5): the vrrp_script's security is never checked. The checker's scripts still are.
+    let text = "vrrp_script chk {\n script /bin/true\n}\nvrrp_instance V {\n interface eth0\n \
+                virtual_router_id 7\n track_interface {\n  nosuchif\n }\n}\n\
+                virtual_server 192.0.2.7 80 {\n protocol TCP\n quorum_up /bin/true\n}\n";
+    let (_, d) = keepalived_conf::load_str_with(text, Path::new("i.conf"), &opts);
+    let violations: Vec<u32> = d
+        .iter()
+        .filter(|d| d.flag == Flag::Security)
+        .map(|d| d.line)
+        .collect();
+    assert_eq!(violations, [13], "{d:?}");
+    assert!(d.iter().any(|d| d.flag == Flag::Fatal), "{d:?}");
 }

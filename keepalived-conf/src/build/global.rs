@@ -402,7 +402,7 @@ pub static TABLE: &[Keyword<GlobalDraft>] = &[
     ),
     ok(
         "notification_email",
-        Arg::Block("ADDRESS…", notification_email),
+        Arg::Items("ADDRESS…", notification_email),
     ),
     missing(
         "emailfrom missing - ignoring",

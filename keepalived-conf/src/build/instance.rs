@@ -202,10 +202,10 @@ pub static TABLE: &[Keyword<InstDraft>] = &[
         Arg::Secs(0.0, 1000.0, |i, v| i.preempt_delay = Some(v)),
     ),
     ok("authentication", Arg::Block("authentication", authentication)),
-    ok("virtual_ipaddress", Arg::Block("ADDRESS…", |i, n, cx| vips(i, n, cx, false))),
+    ok("virtual_ipaddress", Arg::Items("ADDRESS…", |i, n, cx| vips(i, n, cx, false))),
     ok(
         "virtual_ipaddress_excluded",
-        Arg::Block("ADDRESS…", |i, n, cx| vips(i, n, cx, true)),
+        Arg::Items("ADDRESS…", |i, n, cx| vips(i, n, cx, true)),
     ),
     ok("mcast_src_ip", Arg::Custom("IP", src_ip)),
     ok(
@@ -215,7 +215,7 @@ pub static TABLE: &[Keyword<InstDraft>] = &[
             src_ip(i, n, cx)
         }),
     ),
-    ok("unicast_peer", Arg::Block("IP…", peers)),
+    ok("unicast_peer", Arg::Items("IP…", peers)),
     ok(
         "unicast_ttl",
         Arg::Int(1, 255, |i, v| {
@@ -281,35 +281,35 @@ pub static TABLE: &[Keyword<InstDraft>] = &[
     kw(
         "track_virtual_server",
         Status::Extension("a virtual server losing its quorum lowers the priority by the weight, or puts the instance in FAULT (weight 0)"),
-        Arg::Block("IP PORT | fwmark N | group NAME [weight N]…", |i, n, cx| {
+        Arg::Items("IP PORT | fwmark N | group NAME [weight N]…", |i, n, cx| {
             i.track_virtual_servers.extend(track::track_virtual_servers(n, cx))
         }),
     ),
     kw("strict_mode", Status::Partial(STRICT), Arg::Bool(|i, v| i.strict = Some(v.value))),
     ok(
         "track_script",
-        Arg::Block("NAME [weight N [reverse|noreverse]]…", |i, n, cx| {
+        Arg::Items("NAME [weight N [reverse|noreverse]]…", |i, n, cx| {
             let name = i.name.value.clone();
             i.track_scripts.extend(track::tracks(n, Kind::Script, &name, cx))
         }),
     ),
     ok(
         "track_interface",
-        Arg::Block("IFNAME [weight N [reverse]]…", |i, n, cx| {
+        Arg::Items("IFNAME [weight N [reverse]]…", |i, n, cx| {
             let name = i.name.value.clone();
             i.track_interfaces.extend(track::tracks(n, Kind::Interface, &name, cx))
         }),
     ),
     ok(
         "track_file",
-        Arg::Block("NAME [weight N [reverse|noreverse]]…", |i, n, cx| {
+        Arg::Items("NAME [weight N [reverse|noreverse]]…", |i, n, cx| {
             let name = i.name.value.clone();
             i.track_files.extend(track::tracks(n, Kind::File, &name, cx))
         }),
     ),
     ok(
         "track_process",
-        Arg::Block("NAME [weight N [reverse|noreverse]]…", |i, n, cx| {
+        Arg::Items("NAME [weight N [reverse|noreverse]]…", |i, n, cx| {
             let name = i.name.value.clone();
             i.track_processes.extend(track::tracks(n, Kind::Process, &name, cx))
         }),
@@ -332,7 +332,7 @@ pub static TABLE: &[Keyword<InstDraft>] = &[
     ok("smtp_alert", Arg::Bool(|i, v| i.smtp_alert = Some(v.value))),
     ok(
         "virtual_routes",
-        Arg::Block("ROUTE…", |i, n, cx| {
+        Arg::Items("ROUTE…", |i, n, cx| {
             for c in &n.children {
                 if let Some(r) = iproute::parse_route(c, true, cx) {
                     i.route_ifaces.extend(IfaceRef::route(&r, c));
@@ -343,7 +343,7 @@ pub static TABLE: &[Keyword<InstDraft>] = &[
     ),
     ok(
         "virtual_rules",
-        Arg::Block("RULE…", |i, n, cx| {
+        Arg::Items("RULE…", |i, n, cx| {
             for c in &n.children {
                 if let Some(r) = iproute::parse_rule(c, cx) {
                     i.route_ifaces.extend(IfaceRef::rule(&r, c));

@@ -49,8 +49,11 @@ pub struct Draft {
     pub linkbeat_interfaces: Vec<String>,
     /// Top-level `net_namespace NAME`.
     pub net_namespace: Option<String>,
-    /// Every script command with where it was given, for the host's script checks.
+    /// Every script command of the VRRP side with where it was given, for the host's script
+    /// checks.
     pub commands: Vec<Spanned<String>>,
+    /// The same for the checker's scripts, checked even when the VRRP side stops.
+    pub checker_commands: Vec<Spanned<String>>,
 }
 
 /// Build the model from the top-level statements.
@@ -92,9 +95,9 @@ pub static TOP: &[Keyword<Draft>] = &[
         Status::Unsupported("modelled, no effect: each instance paces its own gratuitous ARPs / NAs"),
         Arg::Block("garp_group", track::garp_group),
     ),
-    ok("static_ipaddress", Arg::Block("ADDRESS…", vip::static_addresses)),
-    ok("static_routes", Arg::Block("ROUTE…", static_routes)),
-    ok("static_rules", Arg::Block("RULE…", static_rules)),
+    ok("static_ipaddress", Arg::Items("ADDRESS…", vip::static_addresses)),
+    ok("static_routes", Arg::Items("ROUTE…", static_routes)),
+    ok("static_rules", Arg::Items("RULE…", static_rules)),
     kw(
         "linkbeat_interfaces",
         Status::Partial("modelled; vrrpd follows every link through rtnetlink events, no polling"),
@@ -391,10 +394,13 @@ impl Draft {
                     .unwrap_or_else(|| "eth0".into())
             });
         }
-        self.check_interfaces(&global, cx);
+        // keepalived's VRRP process stops at a missing interface, before its script checks.
+        let vrrp_stops = self.check_interfaces(&global, cx);
         self.check_tracked_virtual_servers(cx);
-        self.disable_missing_scripts(cx);
-        self.check_script_security(&global, cx);
+        if !vrrp_stops {
+            self.disable_missing_scripts(cx);
+        }
+        self.check_script_security(&global, vrrp_stops, cx);
         let known = instance::Known {
             global: &global,
             lower_explicit,
@@ -442,10 +448,11 @@ impl Draft {
     }
 
     /// keepalived's VRRP process stops on any interface it cannot find (the instance's, a
-    /// tracked one, a route's), unless `dynamic_interfaces` lets it wait for them.
-    fn check_interfaces(&self, global: &crate::model::GlobalDefs, cx: &mut Cx) {
+    /// tracked one, a route's), unless `dynamic_interfaces` lets it wait for them: whether
+    /// it does.
+    fn check_interfaces(&self, global: &crate::model::GlobalDefs, cx: &mut Cx) -> bool {
         if global.dynamic_interfaces {
-            return;
+            return false;
         }
         let mut missing = false;
         let mut check = |cx: &mut Cx, name: &str, pos: &Pos, msg: String| {
@@ -522,6 +529,7 @@ impl Draft {
                 );
             }
         }
+        missing
     }
 
     /// vrrpd's `track_virtual_server` must name a virtual server of this file (when the
@@ -591,12 +599,24 @@ impl Draft {
     }
 
     /// A script that exists and would run as root needs `enable_script_security`: keepalived
-    /// runs it all the same, and its `-t` exits 6.
-    fn check_script_security(&self, global: &crate::model::GlobalDefs, cx: &mut Cx) {
+    /// runs it all the same, and its `-t` exits 6. The VRRP side's are not checked when it
+    /// stops (`vrrp_stops`).
+    fn check_script_security(
+        &self,
+        global: &crate::model::GlobalDefs,
+        vrrp_stops: bool,
+        cx: &mut Cx,
+    ) {
         if global.script_security {
             return;
         }
-        for cmd in self.commands.iter().filter(|c| !opens_a_file(&c.value)) {
+        let vrrp = if vrrp_stops {
+            &[][..]
+        } else {
+            &self.commands[..]
+        };
+        let commands = self.checker_commands.iter().chain(vrrp);
+        for cmd in commands.filter(|c| !opens_a_file(&c.value)) {
             if let Some(Some(path)) = cx.host.program(&first_word(&cmd.value)) {
                 cx.push(
                     Diagnostic::warning(

@@ -47,6 +47,19 @@ pub fn tracks<'a>(
     let mut out: Vec<Spanned<Track>> = Vec::new();
     for c in &node.children {
         let name = c.name();
+        if kind == Kind::Interface && cx.host.interface_exists(name) == Some(false) {
+            // keepalived looks the interface up before anything else on the line: the
+            // instance's checks then say it does not exist.
+            out.push(Spanned::new(
+                Track {
+                    name: name.to_string(),
+                    weight: None,
+                    reverse: false,
+                },
+                c.pos(),
+            ));
+            continue;
+        }
         if out.iter().any(|t| t.value.name == name) {
             cx.push(Diagnostic::warning(
                 c.pos(),
@@ -310,7 +323,7 @@ impl SyncDraft {
 pub static SYNC_GROUP: &[Keyword<SyncDraft>] = &[
     ok(
         "group",
-        Arg::Block("INSTANCE…", |g, n, cx| {
+        Arg::Items("INSTANCE…", |g, n, cx| {
             if !g.group.group.is_empty() {
                 cx.push(Diagnostic::warning(
                     n.pos(),
@@ -342,25 +355,25 @@ pub static SYNC_GROUP: &[Keyword<SyncDraft>] = &[
     ),
     ok(
         "track_interface",
-        Arg::Block("IFNAME [weight N]…", |g, n, cx| {
+        Arg::Items("IFNAME [weight N]…", |g, n, cx| {
             sg_tracks(g, n, Kind::Interface, cx)
         }),
     ),
     ok(
         "track_script",
-        Arg::Block("NAME [weight N]…", |g, n, cx| {
+        Arg::Items("NAME [weight N]…", |g, n, cx| {
             sg_tracks(g, n, Kind::Script, cx)
         }),
     ),
     ok(
         "track_file",
-        Arg::Block("NAME [weight N]…", |g, n, cx| {
+        Arg::Items("NAME [weight N]…", |g, n, cx| {
             sg_tracks(g, n, Kind::File, cx)
         }),
     ),
     ok(
         "track_process",
-        Arg::Block("NAME [weight N]…", |g, n, cx| {
+        Arg::Items("NAME [weight N]…", |g, n, cx| {
             sg_tracks(g, n, Kind::Process, cx)
         }),
     ),
@@ -940,7 +953,7 @@ pub static GARP_GROUP: &[Keyword<GarpGroup>] = &[
     kw(
         "interfaces",
         Status::Unsupported(NO_EFFECT),
-        Arg::Block("IFNAME…", |g, n, _| {
+        Arg::Items("IFNAME…", |g, n, _| {
             g.interfaces
                 .extend(n.children.iter().map(|c| c.name().to_string()))
         }),

@@ -657,7 +657,7 @@ pub fn virtual_server<'a>(d: &mut Draft, n: &Node<'a>, cx: &mut Cx<'_, 'a>) {
         return;
     }
     dispatch_block(VIRTUAL_SERVER, "virtual_server", &mut v, n, cx);
-    d.commands.append(&mut v.scripts);
+    d.checker_commands.append(&mut v.scripts);
     if let Some(vs) = v.resolve(cx) {
         d.virtual_servers.push(vs);
     }
