@@ -39,7 +39,7 @@ pub const DIFFERENCES: &[(&str, &str)] = &[
     ),
     (
         "a block keyword written without its `{` as the last statement of its block",
-        "read as keepalived reads it elsewhere (a block of entries, `virtual_ipaddress 192.0.2.1/24`, takes the lines after it as its entries up to the first `}`; a block of keywords, `authentication`, the statements after it), but where that `}` is the enclosing block's own, vrrpd ends both there (keepalived reads on past it). `virtual_server`, `real_server` and the named top-level blocks written without `{` are still read as having no block",
+        "read as keepalived reads it elsewhere (a block of entries, `virtual_ipaddress 192.0.2.1/24`, takes the lines after it as its entries up to the first `}`; a block of keywords, `authentication` or `vrrp_instance NAME`, the statements after it), but where that `}` is the enclosing block's own, vrrpd ends both there (keepalived reads on past it)",
     ),
     (
         "a block still open at the end of the file",

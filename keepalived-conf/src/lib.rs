@@ -157,8 +157,8 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<(Config, Report), Report>
 fn parse_lines<'a>(lines: &'a [preprocess::Line], cx: &mut registry::Cx<'_, 'a>) -> Config {
     let (tokens, lex_diags) = lexer::lex_lines(lines);
     cx.diags.extend(lex_diags);
-    let nodes = tree::parse(tokens, &mut cx.diags);
-    build::build(&nodes, cx)
+    let (nodes, closes) = tree::parse_file(tokens, &mut cx.diags);
+    build::build(&nodes, &closes, cx)
 }
 
 /// Parse configuration text that has no file behind it (tests, benches); the full preprocessor

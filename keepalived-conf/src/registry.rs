@@ -69,8 +69,8 @@ pub struct Cx<'h, 'a> {
     /// Who scripts without a user of their own run as (decided at the first one).
     pub script_user: crate::build::script_user::DefaultUser,
     /// A block keyword written without its `{` (where): what comes after it is its block,
-    /// read by the block it stands in ([`Cx::give_lines`]).
-    lines_wanted: Option<(Pos, Take)>,
+    /// read by the block it stands in (`Cx::give_block`).
+    block_wanted: Option<(Pos, Take)>,
     /// What the statement just dispatched leaves to the block it stands in, to be read
     /// there next (see [`Item`]).
     pending: Vec<Item<'a>>,
@@ -113,7 +113,7 @@ impl<'h> Cx<'h, '_> {
             sides,
             bfd_instances: Vec::new(),
             script_user: Default::default(),
-            lines_wanted: None,
+            block_wanted: None,
             pending: Vec::new(),
             suggestions: FxHashMap::default(),
         }
@@ -225,7 +225,7 @@ pub enum Arg<T: 'static> {
     /// A `{ … }` block of entries, one per line (addresses, interfaces, names), named here;
     /// the handler reads its children as entries. keepalived reads such a block line by
     /// line up to the first `}` (`alloc_value_block`), so one written without its `{` takes
-    /// the lines after it ([`Cx::take_lines`]).
+    /// the lines after it (`Stream::take_lines`).
     Items(&'static str, for<'a> fn(&mut T, &Node<'a>, &mut Cx<'_, 'a>)),
     /// A syntax of its own (written here for the documentation); the handler parses it.
     Custom(&'static str, for<'a> fn(&mut T, &Node<'a>, &mut Cx<'_, 'a>)),
@@ -391,16 +391,32 @@ fn read_block<'a>(ctx: &str, node: &Node<'a>, cx: &mut Cx<'_, 'a>, each: Each<'_
 /// that depends on the table, so the rest is compiled once.
 type Each<'e, 'a> = &'e mut dyn FnMut(&Node<'a>, &mut Cx<'_, 'a>);
 
-/// The top level's statements, read as [`dispatch_block`] reads a block's; a `}` there is
-/// one more unknown keyword, as keepalived reports it.
+/// The top level's statements, read as [`dispatch_block`] reads a block's, with the `}`s
+/// among them (`closes`: after how many statements, where): one closes a block written
+/// without its `{` before it, and else is one more unknown keyword, as keepalived reads it.
 pub fn dispatch_top<'a, T>(
     table: &[Keyword<T>],
     target: &mut T,
     nodes: &[Node<'a>],
+    closes: &[(usize, Pos)],
     cx: &mut Cx<'_, 'a>,
 ) {
     let each: Each = &mut |n, cx| dispatch(table, TOP_LEVEL, target, n, cx);
-    let _ = read_items(TOP_LEVEL, nodes, None, cx, each);
+    if closes.is_empty() {
+        let _ = read_items(TOP_LEVEL, nodes, None, cx, each);
+        return;
+    }
+    // The statements between the `}`s, each run a block of its own to queue.
+    let mut from = 0;
+    for (before, pos) in closes {
+        if *before > from {
+            cx.pending
+                .push(Item::Rest(nodes[from..*before].to_vec().into(), 0));
+        }
+        cx.pending.push(Item::Close(pos.clone()));
+        from = *before;
+    }
+    let _ = read_items(TOP_LEVEL, &nodes[from..], None, cx, each);
 }
 
 /// Read `nodes` (the statements of `shared`, when they are a block's) in the block `ctx`;
@@ -413,115 +429,79 @@ fn read_items<'a>(
     cx: &mut Cx<'_, 'a>,
     each: Each<'_, 'a>,
 ) -> Option<Vec<Item<'a>>> {
-    let mut queue: std::collections::VecDeque<Item<'a>> = std::collections::VecDeque::new();
-    let mut next = 0;
+    // What the caller queued comes first (the top level's runs between its `}`s).
+    let mut s = Stream {
+        queue: std::mem::take(&mut cx.pending).into(),
+        nodes,
+        next: 0,
+    };
     loop {
-        match queue.pop_front() {
+        match s.queue.pop_front() {
             None => {
-                let node = nodes.get(next)?;
-                next += 1;
+                let node = nodes.get(s.next)?;
+                s.next += 1;
                 each(node, cx);
-                cx.give_lines(node, &mut queue, nodes, &mut next, each);
+                cx.give_block(node, ctx, &mut s, each);
             }
             Some(Item::Rest(block, i)) => {
                 if i + 1 < block.len() {
-                    queue.push_front(Item::Rest(block.clone(), i + 1));
+                    s.queue.push_front(Item::Rest(block.clone(), i + 1));
                 }
                 each(&block[i], cx);
-                cx.give_lines(&block[i], &mut queue, nodes, &mut next, each);
+                cx.give_block(&block[i], ctx, &mut s, each);
             }
             Some(Item::Close(pos)) if ctx == TOP_LEVEL => {
                 cx.push(Diagnostic::warning(&pos, "Unknown keyword '}'"));
                 continue;
             }
             Some(Item::Close(_)) => {
-                let mut rest: Vec<Item> = queue.into();
-                if next < nodes.len() {
+                let mut rest: Vec<Item> = s.queue.into();
+                if s.next < nodes.len() {
                     // (Only the top level has no block to share, and its `}` is read above.)
                     let block = shared.cloned().unwrap_or_else(|| nodes.to_vec().into());
-                    rest.push(Item::Rest(block, next));
+                    rest.push(Item::Rest(block, s.next));
                 }
                 return Some(rest);
             }
         }
         for i in std::mem::take(&mut cx.pending).into_iter().rev() {
-            queue.push_front(i);
+            s.queue.push_front(i);
         }
     }
 }
 
-/// What a block keyword written without its `{` takes as its block: keepalived reads on as
-/// if the `{` were there, up to the next `}`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Take {
-    /// The statements after it, each with its own block (a block of keywords).
-    Statements,
-    /// The lines after it, each an entry (a block of entries, [`Arg::Items`]).
-    Lines,
+/// What is left to read in a block: what a stray block queued, then its statements from
+/// `next`.
+struct Stream<'n, 'a> {
+    queue: std::collections::VecDeque<Item<'a>>,
+    nodes: &'n [Node<'a>],
+    next: usize,
 }
 
-/// What comes next in a block being read, line by line.
-enum Line<'a> {
-    Statement(Node<'a>),
-    /// A `}`.
-    Close(Pos),
-}
-
-impl<'a> Cx<'_, 'a> {
-    /// When `node` is a block keyword written without its `{`, reads what comes after it as
-    /// its block (keepalived's reading) and applies it with that. What comes after it is
-    /// `queue` (what a stray block left) then `nodes` from `next`.
-    fn give_lines(
-        &mut self,
-        node: &Node<'a>,
-        queue: &mut std::collections::VecDeque<Item<'a>>,
-        nodes: &[Node<'a>],
-        next: &mut usize,
-        each: Each<'_, 'a>,
-    ) {
-        let take = match self.lines_wanted.take() {
-            Some((at, take)) if at == *node.pos() => take,
-            _ => return,
-        };
-        let (children, close) = match take {
-            Take::Lines => Self::take_lines(queue, nodes, next),
-            Take::Statements => Self::take_statements(queue, nodes, next),
-        };
-        if take == Take::Statements {
-            // keepalived looks for the `{` on the next line, and reads that line on.
-            let next_line = children.first().map(|c| c.pos()).or(close.as_ref());
-            let at = next_line.unwrap_or(node.pos());
-            self.push(
-                Diagnostic::warning(at, "Missing '{' at beginning of configuration block")
-                    .with_help(format!(
-                "keepalived reads the statements after `{}` as its block, up to the next `}}`",
-                node.name()
-            )),
-            );
-        }
-        let block = Node {
-            keyword: node.keyword.clone(),
-            // keepalived drops the words on the line of a block of entries.
-            args: match take {
-                Take::Lines => Vec::new(),
-                Take::Statements => node.args.clone(),
-            },
-            children: children.into(),
-            block: Some(node.pos().clone()),
-            close,
-        };
-        each(&block, self);
+impl<'a> Stream<'_, 'a> {
+    /// The next statement (with its block) or `}`.
+    fn next_line(&mut self) -> Option<Line<'a>> {
+        Some(match self.queue.pop_front() {
+            Some(Item::Rest(block, i)) => {
+                if i + 1 < block.len() {
+                    self.queue.push_front(Item::Rest(block.clone(), i + 1));
+                }
+                Line::Statement(block[i].clone())
+            }
+            Some(Item::Close(pos)) => Line::Close(pos),
+            None => {
+                let n = self.nodes.get(self.next)?;
+                self.next += 1;
+                Line::Statement(n.clone())
+            }
+        })
     }
 
-    /// The statements up to the next `}` (consumed), each with its block.
-    fn take_statements(
-        queue: &mut std::collections::VecDeque<Item<'a>>,
-        nodes: &[Node<'a>],
-        next: &mut usize,
-    ) -> (Vec<Node<'a>>, Option<Pos>) {
+    /// The statements up to the next `}` (consumed, and returned), each with its block.
+    fn take_statements(&mut self) -> (Vec<Node<'a>>, Option<Pos>) {
         let mut statements = Vec::new();
         loop {
-            match Self::next_line(queue, nodes, next) {
+            match self.next_line() {
                 Some(Line::Statement(n)) => statements.push(n),
                 Some(Line::Close(pos)) => return (statements, Some(pos)),
                 None => return (statements, None),
@@ -529,51 +509,26 @@ impl<'a> Cx<'_, 'a> {
         }
     }
 
-    /// The next statement or `}`: `queue` first, then `nodes` from `next`.
-    fn next_line(
-        queue: &mut std::collections::VecDeque<Item<'a>>,
-        nodes: &[Node<'a>],
-        next: &mut usize,
-    ) -> Option<Line<'a>> {
-        Some(match queue.pop_front() {
-            Some(Item::Rest(block, i)) => {
-                if i + 1 < block.len() {
-                    queue.push_front(Item::Rest(block.clone(), i + 1));
-                }
-                Line::Statement(block[i].clone())
-            }
-            Some(Item::Close(pos)) => Line::Close(pos),
-            None => {
-                let n = nodes.get(*next)?;
-                *next += 1;
-                Line::Statement(n.clone())
-            }
-        })
-    }
-
-    /// The lines up to the first `}` (consumed), each a statement of its own: a statement
-    /// with a block is its line with a `{` word, then its block's lines, then its `}`, which
-    /// ends the entries there. The rest of that block is read next, in the block around (its
-    /// `}` then closes that one, as in keepalived). With no `}` before the block's end, its
-    /// own `}` ends them and the block with them (keepalived would read on past it).
-    fn take_lines(
-        queue: &mut std::collections::VecDeque<Item<'a>>,
-        nodes: &[Node<'a>],
-        next: &mut usize,
-    ) -> (Vec<Node<'a>>, Option<Pos>) {
+    /// The lines up to the first `}` (consumed, and returned), each a statement of its own:
+    /// a statement with a block is its line with a `{` word, then its block's lines, then its
+    /// `}`, which ends the entries there. The rest of that block is read next, in the block
+    /// around (its `}` then closes that one, as in keepalived). With no `}` before the
+    /// block's end, its own `}` ends them and the block with them (keepalived would read on
+    /// past it).
+    fn take_lines(&mut self) -> (Vec<Node<'a>>, Option<Pos>) {
         let mut entries = Vec::new();
         loop {
-            match Self::next_line(queue, nodes, next) {
+            match self.next_line() {
                 None => return (entries, None),
                 Some(Line::Close(pos)) => return (entries, Some(pos)),
                 Some(Line::Statement(mut n)) => {
                     if let Some(open) = n.block.take() {
                         if let Some(close) = n.close.take() {
-                            queue.push_front(Item::Close(close));
+                            self.queue.push_front(Item::Close(close));
                         }
                         let children = std::mem::take(&mut n.children);
                         if !children.is_empty() {
-                            queue.push_front(Item::Rest(children, 0));
+                            self.queue.push_front(Item::Rest(children, 0));
                         }
                         n.args.push(Token {
                             kind: crate::lexer::TokenKind::Open,
@@ -584,6 +539,108 @@ impl<'a> Cx<'_, 'a> {
                     entries.push(n);
                 }
             }
+        }
+    }
+}
+
+/// What a block keyword written without its `{` takes as its block: keepalived reads on as
+/// if the `{` were there, up to the next `}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Take {
+    /// The statements after it, each with its own block (a block of keywords).
+    Statements,
+    /// The lines after it, each an entry (a block of entries); the words on its own line
+    /// are kept for a named one (`virtual_server_group NAME`), dropped otherwise.
+    Lines { named: bool },
+}
+
+/// What comes next in a block being read.
+enum Line<'a> {
+    Statement(Node<'a>),
+    /// A `}`.
+    Close(Pos),
+}
+
+impl<'a> Cx<'_, 'a> {
+    /// When `node` is a block keyword written without its `{`, reads what comes after it in
+    /// `s` as its block (keepalived's reading) and applies it with that.
+    fn give_block(
+        &mut self,
+        node: &Node<'a>,
+        ctx: &str,
+        s: &mut Stream<'_, 'a>,
+        each: Each<'_, 'a>,
+    ) {
+        let take = match self.block_wanted.take() {
+            Some((at, take)) if at == *node.pos() => take,
+            _ => return,
+        };
+        let (children, close) = match take {
+            Take::Lines { .. } => s.take_lines(),
+            Take::Statements => s.take_statements(),
+        };
+        if take == Take::Statements {
+            // keepalived looks for the `{` on the next line, and reads that line on.
+            let next_line = children.first().map(|c| c.pos()).or(close.as_ref());
+            self.push(
+                Diagnostic::warning(
+                    next_line.unwrap_or(node.pos()),
+                    "Missing '{' at beginning of configuration block",
+                )
+                .with_help(format!(
+                    "keepalived reads the statements after `{}` as its block, up to the next `}}`",
+                    node.name()
+                )),
+            );
+        }
+        if ctx == TOP_LEVEL && node.name() != "global_defs" {
+            self.unknown_where_skipped(node, &children, close.as_ref());
+        }
+        let block = Node {
+            keyword: node.keyword.clone(),
+            // keepalived drops the words on the line of a block of entries.
+            args: match take {
+                Take::Lines { named: false } => Vec::new(),
+                _ => node.args.clone(),
+            },
+            children: children.into(),
+            block: Some(node.pos().clone()),
+            close,
+        };
+        each(&block, self);
+    }
+
+    /// keepalived reads the file once per process and once first for `global_defs` alone;
+    /// the passes a top-level block is not for skip it by its braces. One written without
+    /// its `{` is not skipped there: each line of what it takes is an unknown top-level
+    /// keyword to them (their `-t` names them all).
+    fn unknown_where_skipped(&mut self, node: &Node, block: &[Node], close: Option<&Pos>) {
+        fn lines<'n>(nodes: &'n [Node], out: &mut Vec<(&'n Pos, &'n str)>) {
+            for n in nodes {
+                out.push((n.pos(), n.name()));
+                lines(&n.children, out);
+                if let Some(c) = &n.close {
+                    out.push((c, "}"));
+                }
+            }
+        }
+        let mut out = Vec::new();
+        lines(block, &mut out);
+        out.extend(close.map(|c| (c, "}")));
+        for (pos, word) in out {
+            self.push(
+                Diagnostic::warning(
+                    pos,
+                    format!(
+                        "Unknown keyword '{word}' to the keepalived passes that skip `{}`",
+                        node.name()
+                    ),
+                )
+                .with_help(format!(
+                    "`{}` has no `{{`: keepalived's first pass (global_defs only) and its other process cannot skip its block",
+                    node.name()
+                )),
+            );
         }
     }
 }
@@ -904,35 +961,27 @@ fn read_value<'a>(
             }
         }
         Shape::Block(_) if node.block.is_none() => {
-            cx.lines_wanted = Some((node.pos().clone(), Take::Statements));
+            cx.block_wanted = Some((node.pos().clone(), Take::Statements));
             None
         }
         Shape::Items(_) if node.block.is_none() => {
             missing_items_block(node, diags);
-            cx.lines_wanted = Some((node.pos().clone(), Take::Lines));
+            cx.block_wanted = Some((node.pos().clone(), Take::Lines { named: false }));
+            None
+        }
+        // A named block (`vrrp_instance NAME`, `real_server IP PORT`): its words are its own.
+        // A block of entries after a name (`virtual_server_group NAME`) is read as one.
+        Shape::Custom(syntax) if syntax.contains('{') && node.block.is_none() => {
+            let take = match syntax.contains("… }") {
+                true => Take::Lines { named: true },
+                false => Take::Statements,
+            };
+            cx.block_wanted = Some((node.pos().clone(), take));
             None
         }
         Shape::Block(_) | Shape::Items(_) | Shape::Custom(_) => Some(Value::Node),
         Shape::Skip => None,
     }
-}
-
-/// keepalived's words for a block keyword written without its `{ … }`.
-pub fn missing_block(node: &Node, diags: &mut Diags) {
-    let extra: Vec<&str> = node.args.iter().map(|a| &*a.text).collect();
-    let msg = if extra.is_empty() {
-        format!("'{{' missing from beginning of block {}", node.name())
-    } else {
-        format!(
-            "Block {} has extra parameters {} ... and no '{{ … }}': nothing is read from it",
-            node.name(),
-            extra.join(" ")
-        )
-    };
-    diags.push(Diagnostic::warning(node.pos(), msg).with_help(format!(
-        "write `{} {{` and one entry per line, then `}}`",
-        node.name()
-    )));
 }
 
 /// keepalived's words for a block of entries written without its `{`: it reads the lines after

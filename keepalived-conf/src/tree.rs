@@ -60,17 +60,31 @@ impl<'c, 'a> IntoIterator for &'c Children<'a> {
 
 /// Build the statement tree from a token stream. The tokens' text moves into the nodes
 /// (no copy per word).
-pub fn parse<'a>(mut tokens: Vec<Token<'a>>, diags: &mut Diags) -> Vec<Node<'a>> {
+pub fn parse<'a>(tokens: Vec<Token<'a>>, diags: &mut Diags) -> Vec<Node<'a>> {
+    parse_file(tokens, diags).0
+}
+
+/// [`parse`], with where each `}` at the top level stands (each after the statements before
+/// it): they close nothing in the tree, but keepalived reads them where they are, and one
+/// closes a block written without its `{` before it.
+pub fn parse_file<'a>(
+    mut tokens: Vec<Token<'a>>,
+    diags: &mut Diags,
+) -> (Vec<Node<'a>>, Vec<(usize, Pos)>) {
     let mut p = Parser {
         toks: &mut tokens,
         i: 0,
+        stray: Vec::new(),
     };
-    p.block(0, None, diags)
+    let nodes = p.block(0, None, diags);
+    (nodes, p.stray)
 }
 
 struct Parser<'t, 'a> {
     toks: &'t mut [Token<'a>],
     i: usize,
+    /// The `}`s at the top level: how many statements precede each, and where it is.
+    stray: Vec<(usize, Pos)>,
 }
 
 impl<'a> Parser<'_, 'a> {
@@ -117,7 +131,10 @@ impl<'a> Parser<'_, 'a> {
             self.i += 1;
             match t.kind {
                 TokenKind::Close if depth > 0 => return nodes,
-                TokenKind::Close => diags.push(Diagnostic::warning(&t.pos, "Extra '}' found")),
+                TokenKind::Close => {
+                    diags.push(Diagnostic::warning(&t.pos, "Extra '}' found"));
+                    self.stray.push((nodes.len(), t.pos.clone()));
+                }
                 TokenKind::Open => {
                     diags.push(Diagnostic::warning(&t.pos, "Unexpected '{' - ignoring"));
                 }

@@ -1249,6 +1249,35 @@ fn a_block_written_without_its_brace_takes_what_follows_as_keepalived_reads_it()
     );
     assert_eq!(v.priority, 150);
     assert_eq!(lines(&d), [5, 7, 7, 8], "{:?}", flagged(&d));
+    // A named block at the top level, its `{` missing and its `}` there: keepalived's VRRP
+    // process reads the instance from the statements after it ("Missing '{'" at the next
+    // line), and its first pass, which skips such blocks by their braces, reads each of
+    // those lines as an unknown top-level keyword: keepalived 2.2.7 names lines 2 to 11.
+    let (cfg, d) = load(
+        "vrrp_instance V
+ interface eth0
+ virtual_router_id 9
+ priority 120
+          virtual_ipaddress {
+  192.0.2.9
+ }
+}
+vrrp_instance W {
+ interface eth0
+          virtual_router_id 10
+}
+",
+    );
+    let names: Vec<(&str, u8, u8)> = cfg
+        .instances
+        .iter()
+        .map(|i| (i.name.as_str(), i.virtual_router_id, i.priority))
+        .collect();
+    assert_eq!(names, [("V", 9, 120), ("W", 10, 100)]);
+    assert_eq!(cfg.instances[0].virtual_ipaddress.len(), 1);
+    let mut at = lines(&d);
+    at.dedup();
+    assert_eq!(at, [8, 2, 3, 4, 5, 6, 7, 8], "{:?}", flagged(&d));
     // `{` alone on the next line is the block's, as keepalived reads it.
     let (cfg, d) = load(
         "vrrp_instance V {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress\n {\n  192.0.2.1\n }\n}\n",

@@ -56,8 +56,9 @@ pub struct Draft {
     pub checker_commands: Vec<Spanned<String>>,
 }
 
-/// Build the model from the top-level statements.
-pub fn build<'a>(nodes: &[Node<'a>], cx: &mut Cx<'_, 'a>) -> Config {
+/// Build the model from the top-level statements and the `}`s among them (each after that
+/// many statements).
+pub fn build<'a>(nodes: &[Node<'a>], closes: &[(usize, Pos)], cx: &mut Cx<'_, 'a>) -> Config {
     let mut draft = Draft::default();
     cx.bfd_instances = nodes
         .iter()
@@ -65,7 +66,7 @@ pub fn build<'a>(nodes: &[Node<'a>], cx: &mut Cx<'_, 'a>) -> Config {
         .filter_map(|n| Some(n.args.first()?.text.to_string()))
         .collect();
     cx.script_user = script_user::DefaultUser::of_file(nodes, cx.host);
-    crate::registry::dispatch_top(TOP, &mut draft, nodes, cx);
+    crate::registry::dispatch_top(TOP, &mut draft, nodes, closes, cx);
     let config = draft.resolve(cx);
     cx.script_user.report(&mut cx.diags);
     config

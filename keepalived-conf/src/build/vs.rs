@@ -652,10 +652,6 @@ pub fn virtual_server<'a>(d: &mut Draft, n: &Node<'a>, cx: &mut Cx<'_, 'a>) {
         scripts: Vec::new(),
         track_files: d.track_files.clone(),
     };
-    if n.block.is_none() {
-        crate::registry::missing_block(n, &mut cx.diags);
-        return;
-    }
     dispatch_block(VIRTUAL_SERVER, "virtual_server", &mut v, n, cx);
     d.checker_commands.append(&mut v.scripts);
     if let Some(vs) = v.resolve(cx) {
