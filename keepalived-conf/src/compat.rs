@@ -30,6 +30,10 @@ pub const DIFFERENCES: &[(&str, &str)] = &[
         "a notice not counted as a failure (keepalived is silent)",
     ),
     (
+        "a fraction of a second for a `vrrp_script`'s `interval` or `timeout` (`interval .5`)",
+        "taken as written, with a notice, as keepalived 2.3 and later take it (2.2.7 reports an invalid number, `-t` exits 5, and checks every second)",
+    ),
+    (
         "a `virtual_server` without `protocol`",
         "flagged as keepalived flags it, but vrrpd balances TCP (keepalived defaults to UDP)",
     ),

@@ -1310,3 +1310,21 @@ fn a_missing_interface_stops_the_vrrp_side_before_its_script_checks() {
     assert_eq!(violations, [13], "{d:?}");
     assert!(d.iter().any(|d| d.flag == Flag::Fatal), "{d:?}");
 }
+
+#[test]
+fn a_fractional_script_interval_is_taken_as_later_keepalived_takes_it() {
+    let (cfg, d) = load_str(
+        "vrrp_script s {\n script /bin/true\n interval .2\n timeout 1.5\n}\n",
+        Path::new("f.conf"),
+    );
+    let s = &cfg.scripts[0];
+    assert_eq!(s.interval, Duration::from_millis(200));
+    assert_eq!(s.timeout, Duration::from_millis(1500));
+    // Said at each value, not counted: keepalived 2.2.7's -t fails here, 2.3's does not.
+    let said: Vec<(u32, bool)> = d
+        .iter()
+        .filter(|d| d.message.contains("taken as written"))
+        .map(|d| (d.line, d.keepalived_flags()))
+        .collect();
+    assert_eq!(said, [(3, false), (4, false)], "{d:?}");
+}

@@ -145,8 +145,8 @@ pub struct ScriptDraft {
 #[derive(Default)]
 pub struct ScriptKeys {
     script: Option<Spanned<String>>,
-    interval: Option<Duration>,
-    timeout: Option<Duration>,
+    interval: Option<Spanned<Duration>>,
+    timeout: Option<Spanned<Duration>>,
     weight: Option<(i32, bool)>,
     rise: Option<u32>,
     fall: Option<u32>,
@@ -159,11 +159,11 @@ pub static VRRP_SCRIPT: &[Keyword<ScriptKeys>] = &[
     ok("script", Arg::Command(|s, v| s.script = Some(v))),
     ok(
         "interval",
-        Arg::Secs(0.000_001, 1e9, |s, v| s.interval = Some(v.value)),
+        Arg::Secs(0.000_001, 1e9, |s, v| s.interval = Some(v)),
     ),
     ok(
         "timeout",
-        Arg::Secs(0.000_001, 1e9, |s, v| s.timeout = Some(v.value)),
+        Arg::Secs(0.000_001, 1e9, |s, v| s.timeout = Some(v)),
     ),
     ok(
         "weight",
@@ -265,7 +265,19 @@ pub fn vrrp_script<'a>(d: &mut Draft, n: &Node<'a>, cx: &mut Cx<'_, 'a>) {
         });
         return;
     }
-    let interval = k.interval.unwrap_or(Duration::from_secs(1));
+    // keepalived 2.3 and later take milliseconds here; 2.2.7 whole seconds only.
+    for (what, t) in [("interval", &k.interval), ("timeout", &k.timeout)] {
+        let Some(t) = t.as_ref().filter(|t| t.value.subsec_nanos() != 0) else {
+            continue;
+        };
+        let said = format!(
+            "({name}) {what} of {:?} taken as written, as keepalived 2.3 and later take it \
+             (keepalived 2.2.7 reads whole seconds only: an invalid number, and 1 s)",
+            t.value
+        );
+        cx.push(Diagnostic::notice(&t.pos, said));
+    }
+    let interval = k.interval.map_or(Duration::from_secs(1), |i| i.value);
     let (w, reverse) = k.weight.unwrap_or((0, false));
     d.commands.push(cmd.clone());
     d.scripts.push(ScriptDraft {
@@ -273,7 +285,7 @@ pub fn vrrp_script<'a>(d: &mut Draft, n: &Node<'a>, cx: &mut Cx<'_, 'a>) {
             name: name.clone(),
             script: cmd.value.clone(),
             interval,
-            timeout: k.timeout.unwrap_or(interval),
+            timeout: k.timeout.map_or(interval, |t| t.value),
             weight: w,
             weight_reverse: reverse,
             rise: k.rise.unwrap_or(1),
