@@ -454,7 +454,6 @@ fn lvs_sync_daemon_options_defaults_and_errors() {
 #[test]
 fn duplicate_vrids_refused_as_keepalived_does() {
     use keepalived_conf::FakeHost;
-    use std::sync::Arc;
     let inst = |name: &str, vrid: u8, extra: &str| {
         format!(
             "vrrp_instance {name} {{\n interface eth0\n virtual_router_id {vrid}\n{extra} virtual_ipaddress {{\n  192.0.2.{vrid}\n }}\n}}\n"
@@ -462,10 +461,7 @@ fn duplicate_vrids_refused_as_keepalived_does() {
     };
     let unicast = |src: &str, peer: &str| format!("{src} unicast_peer {{\n  {peer}\n }}\n");
     let host = FakeHost::new().with_address("eth0", "192.0.2.1".parse().unwrap());
-    let opts = LoadOptions {
-        host: Arc::new(host),
-        ..LoadOptions::default()
-    };
+    let opts = on_host(host);
     let errors = |text: String| -> Vec<(u32, String)> {
         let (_, diags) = keepalived_conf::load_str_with(&text, Path::new("d.conf"), &opts);
         diags
@@ -689,13 +685,9 @@ fn a_preempt_delay_that_cannot_apply_is_cleared_with_keepalived_warning() {
 #[test]
 fn smtp_server_by_name_must_resolve_and_addresses_drop_their_prefix() {
     use keepalived_conf::FakeHost;
-    use std::sync::Arc;
     let mut host = FakeHost::new().with_interfaces(&["eth0"]);
     host.names.insert("relay.example.org".into());
-    let opts = LoadOptions {
-        host: Arc::new(host),
-        ..LoadOptions::default()
-    };
+    let opts = on_host(host);
     let text = "global_defs {\n smtp_server relay.example.org\n}\nglobal_defs {\n smtp_server nowhere.example.invalid 2525\n}\n\
         vrrp_instance A {\n interface eth0\n virtual_router_id 9\n unicast_src_ip 192.0.2.1/24\n unicast_peer {\n  192.0.2.2/24\n }\n virtual_ipaddress {\n  192.0.2.9/24\n }\n}\n";
     let (cfg, diags) = keepalived_conf::load_str_with(text, Path::new("m.conf"), &opts);
@@ -842,10 +834,7 @@ fn a_command_is_its_first_word_as_keepalived_reads_it() {
     let host = keepalived_conf::host::FakeHost::new()
         .with_interfaces(&["e"])
         .with_programs(&["/bin/sh", "/bin/touch"]);
-    let opts = LoadOptions {
-        host: std::sync::Arc::new(host),
-        ..LoadOptions::default()
-    };
+    let opts = on_host(host);
     let (cfg, d) = keepalived_conf::load_str_with(text, Path::new("x"), &opts);
     let cmds: Vec<&str> = cfg.scripts.iter().map(|s| s.script.as_str()).collect();
     assert_eq!(cmds, ["/bin/sh", "/bin/sh -c 'exit 1'"]);
@@ -858,12 +847,7 @@ fn a_command_is_its_first_word_as_keepalived_reads_it() {
         (Some("root"), None)
     );
     // Both said, neither counted by `-t` (keepalived only logs them).
-    let said: Vec<(u32, bool)> = d
-        .iter()
-        .filter(|d| d.message.contains("ignor"))
-        .map(|d| (d.line, d.keepalived_flags()))
-        .collect();
-    assert_eq!(said, [(2, false), (10, false)], "{d:?}");
+    assert_eq!(said(&d, "ignor"), [(2, false), (10, false)], "{d:?}");
 }
 
 #[test]
@@ -875,10 +859,7 @@ fn a_script_that_cannot_be_found_is_disabled_tracked_or_not() {
     let host = keepalived_conf::host::FakeHost::new()
         .with_interfaces(&["e"])
         .with_programs(&["/bin/sh"]);
-    let opts = LoadOptions {
-        host: std::sync::Arc::new(host),
-        ..LoadOptions::default()
-    };
+    let opts = on_host(host);
     let (_, d) = keepalived_conf::load_str_with(&format!("{scripts}{inst}"), Path::new("x"), &opts);
     let disabled: Vec<_> = flagged(&d)
         .into_iter()
@@ -930,10 +911,7 @@ fn include_takes_the_rest_of_the_line_as_one_pattern() {
 /// the report says so, for a reload to keep the running configuration instead.
 #[test]
 fn an_open_block_at_the_end_runs_and_is_marked_unbalanced() {
-    let opts = LoadOptions {
-        host: std::sync::Arc::new(keepalived_conf::FakeHost::new().with_interfaces(&["eth0"])),
-        ..LoadOptions::default()
-    };
+    let opts = on_host(keepalived_conf::FakeHost::new().with_interfaces(&["eth0"]));
     let read = |text: &str| {
         let (c, diagnostics) = keepalived_conf::load_str_with(
             text,
@@ -1013,10 +991,7 @@ fn nested_repetitions_are_bounded() {
 #[test]
 fn repeated_messages_are_said_once() {
     let src = "~SEQ(i, 1, 50) bogus_keyword 1\n~SEQ(i, 1, 3) bogus_${i}\n";
-    let opts = LoadOptions {
-        host: std::sync::Arc::new(keepalived_conf::FakeHost::new()),
-        ..LoadOptions::default()
-    };
+    let opts = on_host(keepalived_conf::FakeHost::new());
     let (_, report) =
         keepalived_conf::load_bytes_report(src.as_bytes(), Path::new("/k.conf"), &opts);
     let at = |line: u32| report.iter().filter(move |d| d.line == line);
@@ -1085,10 +1060,7 @@ fn every_script_without_a_user_follows_the_default_script_user() {
                 "/bin/f",
             ])
             .with_users(users);
-        let opts = LoadOptions {
-            host: std::sync::Arc::new(host),
-            ..LoadOptions::default()
-        };
+        let opts = on_host(host);
         keepalived_conf::load_str_with(&text(globals), Path::new("u.conf"), &opts)
     };
     let misc_checks = |cfg: &keepalived_conf::Config| -> usize {
@@ -1200,10 +1172,7 @@ fn every_script_without_a_user_follows_the_default_script_user() {
 fn a_block_written_without_its_brace_takes_what_follows_as_keepalived_reads_it() {
     use keepalived_conf::FakeHost;
     let host = FakeHost::new().with_interfaces(&["eth0", "eth1"]);
-    let opts = LoadOptions {
-        host: std::sync::Arc::new(host),
-        ..LoadOptions::default()
-    };
+    let opts = on_host(host);
     let load = |text: &str| keepalived_conf::load_str_with(text, Path::new("b.conf"), &opts);
     let lines = |d: &[keepalived_conf::Diagnostic]| -> Vec<u32> {
         flagged(d).iter().map(|f| f.0).collect()
@@ -1292,10 +1261,7 @@ fn a_missing_interface_stops_the_vrrp_side_before_its_script_checks() {
     let host = FakeHost::new()
         .with_interfaces(&["eth0"])
         .with_programs(&["/bin/true"]);
-    let opts = LoadOptions {
-        host: std::sync::Arc::new(host),
-        ..LoadOptions::default()
-    };
+    let opts = on_host(host);
     // keepalived 2.2.7's -t names the tracked interface and stops the VRRP side there (exit
     // 5): the vrrp_script's security is never checked. The checker's scripts still are.
     let text = "vrrp_script chk {\n script /bin/true\n}\nvrrp_instance V {\n interface eth0\n \
@@ -1321,10 +1287,25 @@ fn a_fractional_script_interval_is_taken_as_later_keepalived_takes_it() {
     assert_eq!(s.interval, Duration::from_millis(200));
     assert_eq!(s.timeout, Duration::from_millis(1500));
     // Said at each value, not counted: keepalived 2.2.7's -t fails here, 2.3's does not.
-    let said: Vec<(u32, bool)> = d
-        .iter()
-        .filter(|d| d.message.contains("taken as written"))
+    assert_eq!(
+        said(&d, "taken as written"),
+        [(3, false), (4, false)],
+        "{d:?}"
+    );
+}
+
+/// The lines of the diagnostics saying `text`, and whether keepalived's `-t` counts each.
+fn said(d: &[keepalived_conf::Diagnostic], text: &str) -> Vec<(u32, bool)> {
+    d.iter()
+        .filter(|d| d.message.contains(text))
         .map(|d| (d.line, d.keepalived_flags()))
-        .collect();
-    assert_eq!(said, [(3, false), (4, false)], "{d:?}");
+        .collect()
+}
+
+/// Load options reading this machine from `host`.
+fn on_host(host: keepalived_conf::FakeHost) -> LoadOptions {
+    LoadOptions {
+        host: std::sync::Arc::new(host),
+        ..LoadOptions::default()
+    }
 }
