@@ -18,6 +18,7 @@ pub mod model;
 pub mod preprocess;
 pub mod process;
 pub mod registry;
+pub mod script_user;
 pub mod toml;
 pub mod tree;
 

@@ -67,7 +67,7 @@ pub struct Cx<'h, 'a> {
     /// what refers to one ([`bfd_refs`]).
     pub bfd_instances: Vec<String>,
     /// Who scripts without a user of their own run as (decided at the first one).
-    pub script_user: crate::build::script_user::DefaultUser,
+    pub script_user: crate::script_user::DefaultUser,
     /// A block keyword written without its `{` (where): what comes after it is its block,
     /// read by the block it stands in (`Cx::give_block`).
     block_wanted: Option<(Pos, Take)>,

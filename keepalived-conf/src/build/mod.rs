@@ -9,7 +9,6 @@
 pub mod checker;
 pub mod global;
 pub mod instance;
-pub mod script_user;
 pub mod sync_daemon;
 pub mod track;
 pub mod vip;
@@ -65,7 +64,7 @@ pub fn build<'a>(nodes: &[Node<'a>], closes: &[(usize, Pos)], cx: &mut Cx<'_, 'a
         .filter(|n| n.name() == "bfd_instance")
         .filter_map(|n| Some(n.args.first()?.text.to_string()))
         .collect();
-    cx.script_user = script_user::DefaultUser::of_file(nodes, cx.host);
+    cx.script_user = crate::script_user::DefaultUser::of_file(nodes, cx.host);
     crate::registry::dispatch_top(TOP, &mut draft, nodes, closes, cx);
     let config = draft.resolve(cx);
     cx.script_user.report(&mut cx.diags);
