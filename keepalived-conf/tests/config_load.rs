@@ -1309,3 +1309,24 @@ fn on_host(host: keepalived_conf::FakeHost) -> LoadOptions {
         ..LoadOptions::default()
     }
 }
+
+#[test]
+fn a_misc_check_whose_user_does_not_exist_is_removed() {
+    let host = keepalived_conf::FakeHost::new().with_programs(&["/bin/true"]);
+    let text = "virtual_server 192.0.2.1 80 {\n protocol TCP\n real_server 198.51.100.1 80 {\n  \
+                MISC_CHECK {\n   misc_path \"/bin/true x\"\n   user nosuchuser\n  }\n  \
+                MISC_CHECK {\n   misc_path /bin/true\n   user root\n  }\n }\n}\n";
+    let (cfg, d) = keepalived_conf::load_str_with(text, Path::new("m.conf"), &on_host(host));
+    assert_eq!(cfg.virtual_servers[0].real_servers[0].checkers.len(), 1);
+    // As keepalived 2.2.7's -t says it, at the `user` line, counted.
+    assert_eq!(
+        flagged(&d)
+            .into_iter()
+            .filter(|(l, _)| *l == 6)
+            .collect::<Vec<_>>(),
+        [(
+            6,
+            "Failed to set uid/gid for misc checker script '/bin/true' 'x' - removing".into()
+        )]
+    );
+}

@@ -33,6 +33,8 @@ pub struct CheckDraft {
     udp: UdpCheck,
     misc: MiscCheck,
     misc_path: Option<Spanned<String>>,
+    /// A `user` the host does not have: keepalived removes the checker.
+    misc_user_missing: bool,
     file: Option<String>,
     file_weight: Option<(i32, bool)>,
 }
@@ -221,9 +223,21 @@ pub static MISC_CHECK: &[Keyword<CheckDraft>] = timer_rows!(
     ok("misc_dynamic", Arg::Flag(|c, _| c.misc.misc_dynamic = true)),
     ok(
         "user",
-        Arg::Custom("USER [GROUP]", |c, n, _| {
+        Arg::Custom("USER [GROUP]", |c, n, cx| {
             c.misc.user = n.args.first().map(|a| a.text.to_string());
             c.misc.group = n.args.get(1).map(|a| a.text.to_string());
+            let user = c.misc.user.as_deref();
+            if user.is_some_and(|u| cx.host.user_exists(u) == Some(false)) {
+                let script = c
+                    .misc_path
+                    .as_ref()
+                    .map_or(String::new(), |p| cmd_str(&p.value));
+                cx.push(Diagnostic::warning(
+                    n.pos(),
+                    format!("Failed to set uid/gid for misc checker script {script} - removing"),
+                ));
+                c.misc_user_missing = true;
+            }
         })
     ),
 );
@@ -378,6 +392,10 @@ pub fn checker<'a>(
             ..d.udp
         }),
         "MISC_CHECK" => {
+            // Removed at its `user` line, as keepalived removes it.
+            if d.misc_user_missing {
+                return None;
+            }
             let Some(path) = d.misc_path else {
                 cx.push(Diagnostic::warning(
                     &end,
@@ -390,12 +408,11 @@ pub fn checker<'a>(
                 ..d.misc
             };
             if misc.user.is_none() && !cx.script_user.available(Side::Checker, &end) {
-                let words: Vec<String> = misc.argv().iter().map(|w| format!("'{w}'")).collect();
                 cx.push(Diagnostic::warning(
                     &end,
                     format!(
                         "Unable to set default user for misc script {} - removing",
-                        words.join(" ")
+                        cmd_str(&misc.misc_path)
                     ),
                 ));
                 return None;
@@ -431,4 +448,15 @@ pub fn checker<'a>(
         timers: d.timers,
         log_all_failures: d.log_all_failures,
     })
+}
+
+/// A script line as keepalived quotes it in messages: each word in single quotes.
+fn cmd_str(line: &str) -> String {
+    let words = MiscCheck {
+        misc_path: line.into(),
+        ..MiscCheck::default()
+    }
+    .argv();
+    let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+    quoted.join(" ")
 }
