@@ -1330,3 +1330,23 @@ fn a_misc_check_whose_user_does_not_exist_is_removed() {
         )]
     );
 }
+
+#[test]
+fn a_virtual_server_script_whose_user_does_not_exist_is_dropped() {
+    let host = keepalived_conf::FakeHost::new().with_programs(&["/bin/true"]);
+    let text = "virtual_server 192.0.2.1 80 {\n protocol TCP\n quorum_up \"/bin/true\" nosuch\n \
+                real_server 198.51.100.1 80 {\n  notify_up \"/bin/true\" root\n }\n}\n";
+    let (cfg, d) = keepalived_conf::load_str_with(text, Path::new("s.conf"), &on_host(host));
+    let vs = &cfg.virtual_servers[0].service;
+    assert!(vs.quorum_up.is_none());
+    assert!(vs.real_servers[0].notify_up.is_some());
+    // keepalived logs it without counting it; the script left (root's) is the one whose
+    // security is checked.
+    assert_eq!(said(&d, "Invalid user/group"), [(3, false)]);
+    let violations: Vec<u32> = d
+        .iter()
+        .filter(|d| d.flag == Flag::Security)
+        .map(|d| d.line)
+        .collect();
+    assert_eq!(violations, [5], "{d:?}");
+}

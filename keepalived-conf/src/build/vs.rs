@@ -170,19 +170,21 @@ fn script<'a>(
         crate::registry::missing_value(n, &mut cx.diags);
         return None;
     };
-    if n.args.len() < 2 && !cx.script_user.available(Side::Checker, n.pos()) {
-        let kind = if n.name().starts_with("quorum") {
-            "quorum"
-        } else {
-            "notify"
-        };
-        cx.push(Diagnostic::notice(
-            n.pos(),
-            format!(
-                "Failed to set default user for {kind} script {} - ignoring",
-                c.text
-            ),
-        ));
+    let kind = match n.name().starts_with("quorum") {
+        true => "quorum",
+        false => "notify",
+    };
+    // Dropped, as keepalived drops it (logged, not counted), when it cannot have its user.
+    let dropped = match n.args.get(1) {
+        None if !cx.script_user.available(Side::Checker, n.pos()) => {
+            Some("Failed to set default user")
+        }
+        Some(u) if cx.host.user_exists(&u.text) == Some(false) => Some("Invalid user/group"),
+        _ => None,
+    };
+    if let Some(why) = dropped {
+        let what = format!("{why} for {kind} script {} - ignoring", c.text);
+        cx.push(Diagnostic::notice(n.pos(), what));
         return None;
     }
     used.push(Spanned::new(c.text.to_string(), n.pos()));
