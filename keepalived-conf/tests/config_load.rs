@@ -65,8 +65,13 @@ fn realistic_two_instance_config() {
         diags.iter().all(|d| d.severity == Severity::Warning),
         "{diags:?}"
     );
-    let lines: Vec<u32> = diags.iter().map(|d| d.line).collect();
-    assert_eq!(lines, vec![16, 17], "nopreempt and preempt_delay cleared");
+    let mut lines: Vec<u32> = diags.iter().map(|d| d.line).collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        vec![16, 17, 38],
+        "nopreempt and preempt_delay cleared, the IPv6 address's scope ignored"
+    );
     assert_eq!(cfg.global.mail.notification_email, ["ops@example.com"]);
 
     assert_eq!(cfg.global.router_id.as_deref(), Some("lb1"));
@@ -121,7 +126,8 @@ fn realistic_two_instance_config() {
     assert_eq!(b.version, Version::V3);
     assert_eq!(b.advert_int, 25);
     assert_eq!(b.virtual_ipaddress[0].prefix_len, 64);
-    assert_eq!(b.virtual_ipaddress[0].scope, Scope::Link);
+    // keepalived ignores a scope on an IPv6 address (with its error).
+    assert_eq!(b.virtual_ipaddress[0].scope, Scope::Global);
     assert_eq!(b.garp.lower_prio_delay, Duration::from_secs(7));
     assert!(b.garp.lower_prio_no_advert);
     assert_eq!(b.source.as_ref().map(|s| s.line), Some(32));
@@ -1349,4 +1355,20 @@ fn a_virtual_server_script_whose_user_does_not_exist_is_dropped() {
         .map(|d| d.line)
         .collect();
     assert_eq!(violations, [5], "{d:?}");
+}
+
+#[test]
+fn an_ipv6_address_drops_its_scope_and_label_as_keepalived_drops_them() {
+    let text = "vrrp_instance V {\n interface eth0\n virtual_router_id 9\n virtual_ipaddress {\n  \
+                2001:db8::9/64 scope link\n  2001:db8::10/64 label eth0:1\n  \
+                2001:db8::11/64 scope global\n }\n}\n";
+    let (cfg, d) = load_str(text, Path::new("v6.conf"));
+    let vips = &cfg.instances[0].virtual_ipaddress;
+    assert_eq!(vips.len(), 3);
+    assert!(vips
+        .iter()
+        .all(|v| v.scope == keepalived_conf::model::Scope::Global && v.label.is_none()));
+    // keepalived 2.2.7's -t names lines 5 and 6 (counted); `scope global` is no scope to drop.
+    let lines: Vec<u32> = flagged(&d).iter().map(|f| f.0).collect();
+    assert_eq!(lines, [5, 6], "{d:?}");
 }

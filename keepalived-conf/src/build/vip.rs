@@ -142,6 +142,21 @@ pub fn parse<'a>(node: &Node<'a>, cx: &mut Cx<'_, 'a>) -> Option<Spanned<Virtual
             }
         }
     }
+    if addr.is_ipv6() {
+        // keepalived drops both for an IPv6 address, which has no scope or label to set.
+        let mut ignored = |what: &str| {
+            let said =
+                format!("Cannot specify {what} for IPv6 addresses ({word}) - ignoring {what}");
+            cx.push(Diagnostic::warning(node.pos(), said));
+        };
+        if v.scope != Scope::Global {
+            ignored("scope");
+            v.scope = Scope::Global;
+        }
+        if v.label.take().is_some() {
+            ignored("label");
+        }
+    }
     Some(Spanned::new(v, node.pos()))
 }
 
