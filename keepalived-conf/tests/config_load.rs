@@ -1163,12 +1163,7 @@ fn every_script_without_a_user_follows_the_default_script_user() {
         assert_eq!(ignored, [7, 18, 20, 33, 34], "{globals}: {d:?}");
         // Without script security, only the scripts with their own user are left to run
         // (measured: keepalived names both kinds' violations then).
-        let mut violations: Vec<u32> = d
-            .iter()
-            .filter(|d| d.message.starts_with("SECURITY VIOLATION"))
-            .map(|d| d.line)
-            .collect();
-        violations.sort();
+        let violations = violations(&d);
         let secure = globals.contains("enable_script_security");
         assert_eq!(violations, if secure { &[][..] } else { &[8, 27] }, "{d:?}");
     }
@@ -1274,12 +1269,7 @@ fn a_missing_interface_stops_the_vrrp_side_before_its_script_checks() {
                 virtual_router_id 7\n track_interface {\n  nosuchif\n }\n}\n\
                 virtual_server 192.0.2.7 80 {\n protocol TCP\n quorum_up /bin/true\n}\n";
     let (_, d) = keepalived_conf::load_str_with(text, Path::new("i.conf"), &opts);
-    let violations: Vec<u32> = d
-        .iter()
-        .filter(|d| d.flag == Flag::Security)
-        .map(|d| d.line)
-        .collect();
-    assert_eq!(violations, [13], "{d:?}");
+    assert_eq!(violations(&d), [13], "{d:?}");
     assert!(d.iter().any(|d| d.flag == Flag::Fatal), "{d:?}");
 }
 
@@ -1306,6 +1296,17 @@ fn said(d: &[keepalived_conf::Diagnostic], text: &str) -> Vec<(u32, bool)> {
         .filter(|d| d.message.contains(text))
         .map(|d| (d.line, d.keepalived_flags()))
         .collect()
+}
+
+/// The lines of the script security violations, in order.
+fn violations(d: &[keepalived_conf::Diagnostic]) -> Vec<u32> {
+    let mut lines: Vec<u32> = d
+        .iter()
+        .filter(|d| d.flag == Flag::Security)
+        .map(|d| d.line)
+        .collect();
+    lines.sort();
+    lines
 }
 
 /// Load options reading this machine from `host`.
@@ -1349,12 +1350,7 @@ fn a_virtual_server_script_whose_user_does_not_exist_is_dropped() {
     // keepalived logs it without counting it; the script left (root's) is the one whose
     // security is checked.
     assert_eq!(said(&d, "Invalid user/group"), [(3, false)]);
-    let violations: Vec<u32> = d
-        .iter()
-        .filter(|d| d.flag == Flag::Security)
-        .map(|d| d.line)
-        .collect();
-    assert_eq!(violations, [5], "{d:?}");
+    assert_eq!(violations(&d), [5], "{d:?}");
 }
 
 #[test]
