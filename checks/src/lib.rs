@@ -4,6 +4,7 @@
 //!   [`spec::resolve`] for keepalived's virtual server → real server → checker inheritance.
 //! - [`health`]: the sans-IO per-checker state machine (retry, alpha, rise, dead interval).
 //! - [`probe`]: one module per checker kind, each with a pure verdict function.
+//! - [`script`]: a script line's words, as keepalived splits them.
 //! - [`pool`]: sans-IO real-server liveness (every checker up, dynamic weights).
 //! - [`scheduler`]: one async scheduler for every checker; emits [`event::Event`]s and keeps a
 //!   [`status::CheckerStatus`] snapshot.
@@ -15,6 +16,7 @@ pub mod health;
 pub mod pool;
 pub mod probe;
 pub mod scheduler;
+pub mod script;
 pub mod spec;
 pub mod status;
 mod synner;

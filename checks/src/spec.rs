@@ -414,43 +414,10 @@ pub struct MiscCheck {
 }
 
 impl MiscCheck {
-    /// `misc_path` split into argv: whitespace separated, `"..."`/`'...'` group, `\` escapes.
-    pub fn argv(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        let mut cur = String::new();
-        let mut in_word = false;
-        let mut quote: Option<char> = None;
-        let mut chars = self.misc_path.chars();
-        while let Some(c) = chars.next() {
-            match (quote, c) {
-                (_, '\\') => {
-                    if let Some(n) = chars.next() {
-                        cur.push(n);
-                    }
-                    in_word = true;
-                }
-                (Some(q), c) if c == q => quote = None,
-                (Some(_), c) => cur.push(c),
-                (None, '"' | '\'') => {
-                    quote = Some(c);
-                    in_word = true;
-                }
-                (None, c) if c.is_whitespace() => {
-                    if in_word {
-                        out.push(std::mem::take(&mut cur));
-                        in_word = false;
-                    }
-                }
-                (None, c) => {
-                    cur.push(c);
-                    in_word = true;
-                }
-            }
-        }
-        if in_word {
-            out.push(cur);
-        }
-        out
+    /// `misc_path` split into argv, as keepalived splits every script line
+    /// ([`crate::script::words`]).
+    pub fn argv(&self) -> Result<Vec<String>, crate::script::LineError> {
+        crate::script::words(&self.misc_path)
     }
 }
 
@@ -678,15 +645,6 @@ mod tests {
         assert!(u.status_ok(200) && u.status_ok(299) && !u.status_ok(301) && !u.status_ok(500));
         u.status_code = vec![StatusRange::one(301), StatusRange { lo: 500, hi: 503 }];
         assert!(u.status_ok(301) && u.status_ok(502) && !u.status_ok(200) && !u.status_ok(504));
-    }
-
-    #[test]
-    fn misc_path_argv_honours_quotes() {
-        let m = MiscCheck {
-            misc_path: r#"/bin/check "a b" c\ d 'e'"#.into(),
-            ..Default::default()
-        };
-        assert_eq!(m.argv(), vec!["/bin/check", "a b", "c d", "e"]);
     }
 
     #[test]

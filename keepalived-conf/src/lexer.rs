@@ -116,49 +116,6 @@ fn lex_impl(lines: &[Line], comments: bool) -> (Vec<Token<'_>>, Vec<Diagnostic>)
     (toks, diags)
 }
 
-/// keepalived's escapes inside quotes: `\a \b \E \f \n \r \t \v \nnn \xXX \cC`, and
-/// `\C` for any other C. Returns the character and how many input chars were used.
-fn escape(rest: &[(usize, char)]) -> (Option<char>, usize) {
-    let Some(&(_, c)) = rest.first() else {
-        return (Some('\\'), 0);
-    };
-    let simple = |ch: char| (Some(ch), 1);
-    match c {
-        'a' => simple('\u{7}'),
-        'b' => simple('\u{8}'),
-        'E' => simple('\u{1b}'),
-        'f' => simple('\u{c}'),
-        'n' => simple('\n'),
-        'r' => simple('\r'),
-        't' => simple('\t'),
-        'v' => simple('\u{b}'),
-        'x' => {
-            let n = rest[1..]
-                .iter()
-                .take_while(|(_, c)| c.is_ascii_hexdigit())
-                .count();
-            let s: String = rest[1..1 + n].iter().map(|(_, c)| c).collect();
-            let v = u32::from_str_radix(&s, 16).ok().map(|v| v & 0xff);
-            (v.and_then(char::from_u32), 1 + n)
-        }
-        '0'..='7' => {
-            let n = rest
-                .iter()
-                .take(3)
-                .take_while(|(_, c)| ('0'..='7').contains(c))
-                .count();
-            let s: String = rest[..n].iter().map(|(_, c)| c).collect();
-            let v = u32::from_str_radix(&s, 8).ok().map(|v| v & 0xff);
-            (v.and_then(char::from_u32), n)
-        }
-        'c' => match rest.get(1) {
-            Some(&(_, k)) => (char::from_u32(u32::from(k.to_ascii_uppercase()) ^ 0x40), 2),
-            None => simple('c'),
-        },
-        other => simple(other),
-    }
-}
-
 /// Lex one line (its trailing `\`, if any, already glued) into `toks` and `diags`; `chars` is
 /// scratch space (each character with its byte offset). A word without quotes borrows the
 /// line; only one with quotes is built character by character.
@@ -232,7 +189,8 @@ fn lex_line<'a>(
                             break;
                         }
                         '\\' => {
-                            let (ch, used) = escape(&chars[i + 1..]);
+                            let rest: Vec<char> = chars[i + 1..].iter().map(|c| c.1).collect();
+                            let (ch, used) = checks::script::escape(&rest);
                             text.extend(ch);
                             i += used;
                         }
@@ -253,6 +211,15 @@ fn lex_line<'a>(
                     toks.truncate(line_start);
                     return;
                 }
+            }
+            // keepalived splits a script line with escapes outside quotes too: a `\"` is a
+            // plain `"` there (`script \"/etc/keepalived/check.sh\"` runs the script).
+            '\\' if matches!(chars.get(i + 1), Some((_, '"' | '\''))) => {
+                let from = word.get_or_insert((i, at)).1;
+                built
+                    .get_or_insert_with(|| line[from..at].to_string())
+                    .push(chars[i + 1].1);
+                i += 1;
             }
             c => {
                 word.get_or_insert((i, at));

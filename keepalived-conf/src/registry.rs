@@ -936,7 +936,7 @@ fn read_value<'a>(
         Shape::Command => {
             let t = first.expect("checked above");
             extra_command_words(node, diags);
-            Some(Value::Text(Spanned::new(t.text.to_string(), at)))
+            Some(Value::Text(Spanned::new(script_text(t, diags)?, at)))
         }
         Shape::Choice(choices) => {
             let t = first.expect("checked above");
@@ -1019,6 +1019,31 @@ pub fn extra_command_words(node: &Node, diags: &mut Diags) {
             )
             .with_help("put the command and its arguments in double quotes"),
         );
+    }
+}
+
+/// A script line's command (`t`), when keepalived can split it into words
+/// ([`checks::script::words`]); it leaves the script unset otherwise, and counts an
+/// unterminated quote ("String '…': missing terminating …") but only logs a trailing `\\`.
+pub fn script_text(t: &Token, diags: &mut Diags) -> Option<String> {
+    use checks::script::LineError;
+    match checks::script::words(&t.text) {
+        Ok(_) => Some(t.text.to_string()),
+        Err(LineError::Unterminated(q)) => {
+            let what = format!("String '{}': missing terminating {q}", t.text);
+            diags.push(Diagnostic::warning(&t.pos, what).with_help(format!(
+                "close the quote with `{q}`, or escape it as `\\{q}`"
+            )));
+            None
+        }
+        Err(LineError::TrailingEscape) => {
+            let what = format!(
+                "Missing escape char at end: '{}' - the script is not set",
+                t.text
+            );
+            diags.push(Diagnostic::notice(&t.pos, what));
+            None
+        }
     }
 }
 

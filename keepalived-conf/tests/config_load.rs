@@ -1368,3 +1368,60 @@ fn an_ipv6_address_drops_its_scope_and_label_as_keepalived_drops_them() {
     let lines: Vec<u32> = flagged(&d).iter().map(|f| f.0).collect();
     assert_eq!(lines, [5, 6], "{d:?}");
 }
+
+/// Every script line is split into words as keepalived splits it (quotes and escapes, `\"`
+/// outside quotes a plain quote); one it cannot split leaves its script unset, with
+/// keepalived's messages at its lines (measured with keepalived 2.2.7's `-t` on this file:
+/// lines 2, 22 and 30 counted, the trailing `\` only logged, the quote at the very end of
+/// line 27 an empty word).
+#[test]
+fn script_lines_are_split_as_keepalived_splits_them() {
+    let text = "vrrp_script open {\n script \"/bin/chk 'abc\"\n}\n\
+        vrrp_script esc {\n script \\\"/bin/chk\\\"\n}\n\
+        vrrp_script trail {\n script \"/bin/chk x\\\\\"\n}\n\
+        vrrp_script c {\n script \"/bin/chk '\\x41 b' \\\\\\\"q\\\\\\\"\"\n}\n\
+        vrrp_instance V {\n interface eth0\n virtual_router_id 1\n\
+        \x20track_script {\n  open\n  esc\n  trail\n  c\n }\n\
+        \x20notify_master \"/bin/chk 'x\"\n notify_backup \"/bin/chk 'y z'\"\n}\n\
+        virtual_server 192.0.2.1 80 {\n protocol TCP\n quorum_up \"/bin/chk \\\"\"\n\
+        \x20real_server 198.51.100.1 80 {\n  MISC_CHECK {\n   misc_path \"/bin/chk 'abc\"\n  }\n }\n}\n";
+    let host = keepalived_conf::FakeHost::new()
+        .with_interfaces(&["eth0"])
+        .with_programs(&["/bin/chk"]);
+    let (cfg, d) = keepalived_conf::load_str_with(text, Path::new("s.conf"), &on_host(host));
+    let words = |s: &str| checks::script::words(s).unwrap();
+    let scripts: Vec<(&str, Vec<String>)> = cfg
+        .scripts
+        .iter()
+        .map(|s| (s.name.as_str(), words(&s.script)))
+        .collect();
+    assert_eq!(
+        scripts,
+        [
+            ("esc", vec!["/bin/chk".to_string()]),
+            ("c", vec!["/bin/chk".into(), "A b".into(), "\"q\"".into()])
+        ],
+        "{d:?}"
+    );
+    let n = &cfg.instances[0].notify;
+    assert_eq!(n.master, None);
+    assert_eq!(words(n.backup.as_deref().unwrap()), ["/bin/chk", "y z"]);
+    let vs = &cfg.virtual_servers[0];
+    let quorum = vs
+        .service
+        .quorum_up
+        .as_ref()
+        .expect("kept, as keepalived keeps it");
+    assert_eq!(words(&quorum.command), ["/bin/chk", ""]);
+    assert!(vs.real_servers[0].checkers.is_empty());
+    assert_eq!(
+        said(&d, "missing terminating"),
+        [(2, true), (22, true), (30, true)]
+    );
+    assert_eq!(said(&d, "Missing escape char"), [(8, false)]);
+    assert_eq!(
+        said(&d, "No script set for vrrp_script"),
+        [(3, true), (9, true)]
+    );
+    assert_eq!(said(&d, "No script path has been specified"), [(31, true)]);
+}

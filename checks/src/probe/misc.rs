@@ -52,7 +52,9 @@ pub struct MiscProbe {
 impl MiscProbe {
     /// Prepare: split argv, default `misc_timeout` to `delay_loop`, look up `user`.
     pub fn new(spec: &MiscCheck, timers: &Timers, weight: u32) -> Result<Self, PrepareError> {
-        let argv = spec.argv();
+        let argv = spec
+            .argv()
+            .map_err(|e| PrepareError::Invalid(format!("misc_path: {e}")))?;
         if argv.is_empty() {
             return Err(PrepareError::EmptyMiscPath);
         }

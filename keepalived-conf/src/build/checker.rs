@@ -452,11 +452,5 @@ pub fn checker<'a>(
 
 /// A script line as keepalived quotes it in messages: each word in single quotes.
 fn cmd_str(line: &str) -> String {
-    let words = MiscCheck {
-        misc_path: line.into(),
-        ..MiscCheck::default()
-    }
-    .argv();
-    let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
-    quoted.join(" ")
+    checks::script::cmd_str(&checks::script::words(line).unwrap_or_default())
 }

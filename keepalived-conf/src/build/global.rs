@@ -99,7 +99,8 @@ impl FifoDraft {
         cx: &mut Cx<'_, 'a>,
         used: &mut Vec<Spanned<String>>,
     ) {
-        if let Some(t) = first(n, cx).filter(|t| has_user(n, t, " script", cx)) {
+        let t = first(n, cx).filter(|t| crate::registry::script_text(t, &mut cx.diags).is_some());
+        if let Some(t) = t.filter(|t| has_user(n, t, " script", cx)) {
             used.push(Spanned::new(t.text.to_string(), n.pos()));
             self.script = Some((t.text.to_string(), rest_words(n), n.pos().clone()));
         }

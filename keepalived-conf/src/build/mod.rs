@@ -291,10 +291,10 @@ pub fn notify_line<'a>(
         ));
         return None;
     }
+    let cmd = &super::registry::script_text(first, &mut cx.diags)?;
     // keepalived reads `COMMAND [USER [GROUP]]`: an unquoted command's first argument is
     // taken as the user, and the script is dropped when there is no such user.
     let user = n.args.get(1);
-    let cmd = &first.text;
     let dropped = match user {
         None => (!cx
             .script_user
@@ -642,11 +642,8 @@ pub fn opens_a_file(cmd: &str) -> bool {
         .is_some_and(|r| r.trim_start_matches([' ', '\t']).starts_with('/'))
 }
 
-/// The program a script line runs, as keepalived splits it (quotes removed).
+/// The program a script line runs, as keepalived splits it.
 pub fn first_word(cmd: &str) -> String {
-    let t = cmd.trim_start();
-    match t.chars().next() {
-        Some(q @ ('"' | '\'')) => t[1..].split(q).next().unwrap_or_default().to_string(),
-        _ => t.split_whitespace().next().unwrap_or_default().to_string(),
-    }
+    let words = checks::script::words(cmd).unwrap_or_default();
+    words.into_iter().next().unwrap_or_default()
 }

@@ -170,6 +170,7 @@ fn script<'a>(
         crate::registry::missing_value(n, &mut cx.diags);
         return None;
     };
+    let command = crate::registry::script_text(c, &mut cx.diags)?;
     let kind = match n.name().starts_with("quorum") {
         true => "quorum",
         false => "notify",
@@ -187,9 +188,9 @@ fn script<'a>(
         cx.push(Diagnostic::notice(n.pos(), what));
         return None;
     }
-    used.push(Spanned::new(c.text.to_string(), n.pos()));
+    used.push(Spanned::new(command.clone(), n.pos()));
     Some(ScriptSpec {
-        command: c.text.to_string(),
+        command,
         user: n.args.get(1).map(|a| a.text.to_string()),
         group: n.args.get(2).map(|a| a.text.to_string()),
     })

@@ -284,7 +284,10 @@ impl ScriptEnv {
         user_spec: Option<&str>,
         timeout: Duration,
     ) -> Option<Command> {
-        let mut argv = split_command(text);
+        let Ok(mut argv) = checks::script::words(text) else {
+            error!("Unable to parse script '{text}' - ignoring");
+            return None;
+        };
         let Some(prog) = argv.first().cloned() else {
             warn!("empty script command ignored");
             return None;
@@ -379,35 +382,6 @@ fn executable_by(path: &Path, user: Option<RunAs>) -> bool {
 pub(super) fn user(spec: &str) -> Option<RunAs> {
     let mut words = spec.split_whitespace();
     resolve_user(words.next()?, words.next())
-}
-
-/// Splits a script line into words as keepalived does: blanks separate, `'…'` and `"…"`
-/// quote, a backslash escapes the next character (outside single quotes).
-pub(super) fn split_command(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur: Option<String> = None;
-    let mut quote: Option<char> = None;
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        match (quote, c) {
-            (Some(q), c) if c == q => quote = None,
-            (Some('\''), c) => cur.get_or_insert_with(String::new).push(c),
-            (_, '\\') => {
-                if let Some(n) = chars.next() {
-                    cur.get_or_insert_with(String::new).push(n);
-                }
-            }
-            (Some(_), c) => cur.get_or_insert_with(String::new).push(c),
-            (None, '\'' | '"') => {
-                quote = Some(c);
-                cur.get_or_insert_with(String::new);
-            }
-            (None, c) if c.is_whitespace() => out.extend(cur.take()),
-            (None, c) => cur.get_or_insert_with(String::new).push(c),
-        }
-    }
-    out.extend(cur);
-    out
 }
 
 /// The per-use weight: the `track_*` entry's own, else the object's.
@@ -731,17 +705,6 @@ fn has_scripts(s: &NotifySpec) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn splits_like_keepalived() {
-        assert_eq!(split_command("/bin/chk"), ["/bin/chk"]);
-        assert_eq!(
-            split_command("  /bin/sh -c 'exit 1'  x\\ y \"a b\"c"),
-            ["/bin/sh", "-c", "exit 1", "x y", "a bc"]
-        );
-        assert_eq!(split_command("a ''"), ["a", ""]);
-        assert!(split_command("   ").is_empty());
-    }
 
     #[test]
     fn group_trackers_join_members_with_weights_ignored() {

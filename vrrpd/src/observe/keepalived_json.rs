@@ -125,20 +125,13 @@ fn fmt_g(v: f64) -> String {
 /// A script line as keepalived's cmd_str shows it: each word quoted, the program by its real
 /// path.
 fn cmd_str(line: &str) -> String {
-    line.split_whitespace()
-        .enumerate()
-        .map(|(i, w)| {
-            let w = if i == 0 && w.starts_with('/') {
-                std::fs::canonicalize(w)
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_else(|_| w.to_string())
-            } else {
-                w.to_string()
-            };
-            format!("'{w}'")
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
+    let mut words = checks::script::words(line).unwrap_or_default();
+    if let Some(p) = words.first_mut().filter(|p| p.starts_with('/')) {
+        if let Ok(real) = std::fs::canonicalize(&*p) {
+            *p = real.display().to_string();
+        }
+    }
+    checks::script::cmd_str(&words)
 }
 
 fn scope_name(s: Scope) -> String {
