@@ -93,6 +93,21 @@ pub fn escape(rest: &[char]) -> (Option<char>, usize) {
     }
 }
 
+/// A line that [`words`] splits back into `words`: each word single-quoted, its `\\` and `'`
+/// escaped.
+pub fn join<S: AsRef<str>>(words: &[S]) -> String {
+    let quoted: Vec<String> = words
+        .iter()
+        .map(|w| {
+            format!(
+                "'{}'",
+                w.as_ref().replace('\\', "\\\\").replace('\'', "\\'")
+            )
+        })
+        .collect();
+    quoted.join(" ")
+}
+
 /// A script as keepalived names it in messages (its `cmd_str`): each word in single quotes.
 pub fn cmd_str<S: AsRef<str>>(words: &[S]) -> String {
     let quoted: Vec<String> = words.iter().map(|w| format!("'{}'", w.as_ref())).collect();
@@ -142,6 +157,13 @@ mod tests {
         // Nothing after the opening quote (or after an escape in it): keepalived ends the word.
         assert_eq!(w("/bin/x \""), ["/bin/x", ""]);
         assert_eq!(w(r"/bin/x 'a\x41"), ["/bin/x", "aA"]);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn join_is_split_back_into_its_words(ws in proptest::collection::vec(".*", 0..5)) {
+            proptest::prop_assert_eq!(words(&join(&ws)).unwrap(), ws);
+        }
     }
 
     #[test]

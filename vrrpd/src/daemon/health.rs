@@ -140,12 +140,7 @@ pub(super) async fn start(
     // Checker index → virtual server index.
     let mut owner = Vec::new();
     for (v, vs) in config.virtual_servers.iter().enumerate() {
-        let (servers, mut resolved) = pool_of(vs, specs.len());
-        for r in &mut resolved {
-            if let checks::spec::ProbeSpec::MiscCheck(m) = &mut r.probe {
-                env.misc_user(m);
-            }
-        }
+        let (servers, resolved) = pool_of(&env.misc_checks(vs), specs.len());
         owner.extend(std::iter::repeat_n(v, resolved.len()));
         specs.extend(resolved);
         let subscribers = config
@@ -577,5 +572,69 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
         let uid = format!("{}\n", nobody.uid);
         assert_eq!(ran, [Some(uid.clone()), Some(uid)], "quorum_up, MISC_CHECK");
+    }
+
+    /// A `MISC_CHECK` that cannot run is removed as keepalived removes it (program not found,
+    /// not executable by its user, refused by `enable_script_security`), and its real server
+    /// is judged without it (up: it has no other checker) instead of failed by a script that
+    /// never started. The one that can run does, as the default script user.
+    #[tokio::test]
+    async fn misc_checks_that_cannot_run_are_removed() {
+        use std::os::unix::fs::PermissionsExt;
+        if !nix::unistd::geteuid().is_root() {
+            println!("skipped: needs root (scripts owned by and run as other users)");
+            return;
+        }
+        let dir = std::env::temp_dir().join(format!("vrrpd-misc-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        for (name, mode) in [("ok", 0o755), ("root-only", 0o700), ("writable", 0o777)] {
+            let path = dir.join(name);
+            std::fs::write(&path, "#!/bin/sh\nexit 0\n").unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+        let d = dir.display();
+        let rs = |last: u8, check: &str| {
+            format!(" real_server 198.51.100.{last} 80 {{\n  MISC_CHECK {{\n{check}  }}\n }}\n")
+        };
+        let text = format!(
+            "global_defs {{\n enable_script_security\n script_user nobody\n}}\n\
+             virtual_server 192.0.2.1 80 {{\n delay_loop 1\n alpha\n protocol TCP\n{}{}{}{}}}\n",
+            rs(1, &format!("   misc_path {d}/missing\n")),
+            rs(2, &format!("   misc_path {d}/root-only\n")),
+            rs(3, &format!("   misc_path {d}/writable\n   user root\n")),
+            rs(4, &format!("   misc_path \"{d}/ok arg\"\n")),
+        );
+        let (config, diags) = keepalived_conf::load_str(&text, std::path::Path::new("m.conf"));
+        let checkers = |c: &keepalived_conf::Config| -> usize {
+            c.virtual_servers[0]
+                .real_servers
+                .iter()
+                .map(|r| r.checkers.len())
+                .sum()
+        };
+        assert_eq!(checkers(&config), 4, "the model keeps them all: {diags:?}");
+        let env = ScriptEnv::new(&config);
+        let services = start(&config, &HashMap::new(), None, &[], &env, None)
+            .await
+            .unwrap()
+            .expect("a virtual server");
+        let live = || services.table().load().services()[0].servers.len();
+        for _ in 0..100 {
+            if live() == 4 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let (live, snapshot) = (live(), services.snapshot());
+        services.shutdown(std::time::Duration::from_secs(2)).await;
+        std::fs::remove_dir_all(&dir).unwrap();
+        let targets: Vec<String> = snapshot.iter().map(|c| c.target.id.clone()).collect();
+        assert_eq!(
+            targets,
+            ["198.51.100.4:80"],
+            "only the checker that can run"
+        );
+        assert_eq!(live, 4, "the others' servers have no checker left: up");
     }
 }

@@ -260,15 +260,58 @@ impl ScriptEnv {
         }
     }
 
-    /// A `MISC_CHECK` without its own `user` runs as the default script user, as every other
-    /// script does.
-    pub(super) fn misc_user(&self, m: &mut checks::spec::MiscCheck) {
-        if m.user.is_some() {
-            return;
+    /// A virtual server's `MISC_CHECK`s as keepalived runs them: one without a `user` of its
+    /// own runs as the default script user; each is vetted as every script is
+    /// ([`Self::command`]: its users exist, its program is found and executable by its user,
+    /// `enable_script_security` accepts it) and runs the program that was vetted. One that
+    /// cannot run is removed with its reason, as keepalived removes it: its real server is
+    /// judged by its other checkers (up when it has none), never failed by a script that
+    /// cannot start.
+    pub(super) fn misc_checks<'v>(
+        &self,
+        vs: &'v keepalived_conf::model::VirtualServer,
+    ) -> std::borrow::Cow<'v, keepalived_conf::model::VirtualServer> {
+        use checks::spec::ProbeSpec;
+        let is_misc = |c: &checks::spec::CheckSpec| matches!(c.probe, ProbeSpec::MiscCheck(_));
+        if !vs
+            .real_servers
+            .iter()
+            .flat_map(|r| &r.checkers)
+            .any(is_misc)
+        {
+            return std::borrow::Cow::Borrowed(vs);
         }
-        let mut words = self.default_name.iter().flat_map(|n| n.split_whitespace());
-        m.user = words.next().map(Into::into);
-        m.group = words.next().map(Into::into);
+        let mut vs = vs.clone();
+        for rc in &mut vs.real_servers {
+            rc.checkers.retain_mut(|c| {
+                let ProbeSpec::MiscCheck(m) = &mut c.probe else {
+                    return true;
+                };
+                if m.user.is_none() {
+                    let mut words = self.default_name.iter().flat_map(|n| n.split_whitespace());
+                    m.user = words.next().map(Into::into);
+                    m.group = words.next().map(Into::into);
+                }
+                let user = m.user.as_ref().map(|u| match &m.group {
+                    Some(g) => format!("{u} {g}"),
+                    None => u.clone(),
+                });
+                let vetted = self.command(&m.misc_path, user.as_deref(), Duration::ZERO);
+                match vetted {
+                    Some(cmd) => {
+                        m.misc_path = checks::script::join(&cmd.argv);
+                        true
+                    }
+                    None => {
+                        let words = checks::script::words(&m.misc_path).unwrap_or_default();
+                        let cmd = checks::script::cmd_str(&words);
+                        error!("Disabling misc script {cmd}: the checker is removed");
+                        false
+                    }
+                }
+            });
+        }
+        std::borrow::Cow::Owned(vs)
     }
 
     /// `script_user`, else `keepalived_script` if it exists, else root (`None`).
