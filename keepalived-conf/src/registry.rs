@@ -964,10 +964,20 @@ fn read_value<'a>(
             cx.block_wanted = Some((node.pos().clone(), Take::Statements));
             None
         }
-        Shape::Items(_) if node.block.is_none() => {
+        _ if entries(shape) && node.block.is_none() => {
             missing_items_block(node, diags);
             cx.block_wanted = Some((node.pos().clone(), Take::Lines { named: false }));
             None
+        }
+        _ if entries(shape) => {
+            // keepalived drops the words before the `{` of a block of entries, and counts it.
+            if let Some(a) = node.args.first() {
+                diags.push(
+                    Diagnostic::warning(node.pos(), extra_parameters(node, a))
+                        .with_help("the words on the line of the `{` are dropped: put each entry on a line of its own inside the block"),
+                );
+            }
+            Some(Value::Node)
         }
         // A named block (`vrrp_instance NAME`, `real_server IP PORT`): its words are its own.
         // A block of entries after a name (`virtual_server_group NAME`) is read as one.
@@ -984,6 +994,25 @@ fn read_value<'a>(
     }
 }
 
+/// A block of entries (keepalived's `alloc_value_block`): an `Items` row, or a custom one
+/// whose syntax is `{ ENTRY… }` (`linkbeat_interfaces`, `track_bfd`, a sync group's `group`).
+fn entries(shape: Shape) -> bool {
+    match shape {
+        Shape::Items(_) => true,
+        Shape::Custom(syntax) => syntax.starts_with("{ ") && syntax.ends_with("… }"),
+        _ => false,
+    }
+}
+
+/// keepalived's words for the first word after a block of entries' keyword.
+fn extra_parameters(node: &Node, word: &Token) -> String {
+    format!(
+        "Block {} has extra parameters {} ...",
+        node.name(),
+        word.text
+    )
+}
+
 /// keepalived's words for a block of entries written without its `{`: it reads the lines after
 /// it as its entries, up to the first `}`. Words after the keyword are an error (`-t` counts
 /// it) and are dropped; a missing `{` alone is only logged.
@@ -993,10 +1022,7 @@ fn missing_items_block(node: &Node, diags: &mut Diags) {
         node.name()
     );
     let d = match node.args.first() {
-        Some(a) => Diagnostic::warning(
-            node.pos(),
-            format!("Block {} has extra parameters {} ...", node.name(), a.text),
-        ),
+        Some(a) => Diagnostic::warning(node.pos(), extra_parameters(node, a)),
         None => Diagnostic::notice(
             node.pos(),
             format!("'{{' missing from beginning of block {}", node.name()),

@@ -1425,3 +1425,34 @@ fn script_lines_are_split_as_keepalived_splits_them() {
     );
     assert_eq!(said(&d, "No script path has been specified"), [(31, true)]);
 }
+
+/// The words between a block of entries' keyword and its `{` are dropped, and counted, as
+/// keepalived's `alloc_value_block` drops them (measured with keepalived 2.2.7's `-t`: "Block
+/// virtual_ipaddress has extra parameters 192.0.2.9 ...", exit 5); vrrpd used them as the
+/// interfaces of `linkbeat_interfaces` and dropped the others silently.
+#[test]
+fn words_before_the_brace_of_a_block_of_entries_are_dropped_and_counted() {
+    let text = "linkbeat_interfaces eth0 {\n eth1\n}\n\
+        vrrp_instance A {\n interface eth0\n virtual_router_id 1\n\
+        \x20virtual_ipaddress 192.0.2.9 {\n  192.0.2.1\n }\n\
+        \x20unicast_peer { 192.0.2.7 }\n}\n";
+    let host = keepalived_conf::FakeHost::new().with_interfaces(&["eth0", "eth1"]);
+    let (cfg, d) = keepalived_conf::load_str_with(text, Path::new("e.conf"), &on_host(host));
+    assert_eq!(cfg.linkbeat_interfaces, ["eth1"]);
+    let vips: Vec<String> = cfg.instances[0]
+        .virtual_ipaddress
+        .iter()
+        .map(|v| v.addr.to_string())
+        .collect();
+    assert_eq!(vips, ["192.0.2.1"]);
+    assert_eq!(
+        cfg.instances[0].unicast_peers.len(),
+        1,
+        "a block on one line has no extra words"
+    );
+    assert_eq!(
+        said(&d, "has extra parameters"),
+        [(1, true), (7, true)],
+        "{d:?}"
+    );
+}

@@ -103,8 +103,6 @@ pub static TOP: &[Keyword<Draft>] = &[
         Status::Partial("modelled; vrrpd follows every link through rtnetlink events, no polling"),
         Arg::Custom("{ IFNAME… }", |d, n, _| {
             d.linkbeat_interfaces
-                .extend(n.args.iter().map(|a| a.text.to_string()));
-            d.linkbeat_interfaces
                 .extend(n.children.iter().map(|c| c.name().to_string()));
         }),
     ),
