@@ -61,7 +61,7 @@ pub fn words(line: &str) -> Result<Vec<String>, LineError> {
 
 /// The character a `\` stands for, given what follows it, and how many of those characters it
 /// used; `None` when nothing follows. Values past a byte wrap as keepalived's `char` does.
-pub fn escape(rest: &[char]) -> (Option<char>, usize) {
+fn escape(rest: &[char]) -> (Option<char>, usize) {
     let Some(&c) = rest.first() else {
         return (None, 0);
     };

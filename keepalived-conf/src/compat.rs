@@ -58,10 +58,6 @@ pub const DIFFERENCES: &[(&str, &str)] = &[
         "the file is read twice, so what it defines is reported as already defined, then skipped with a notice; keepalived 2.2.7 reads it again until it runs out of file descriptors (thousands of the same reports, its VRRP process busy for seconds)",
     ),
     (
-        "a value in single quotes (`auth_pass 'x y'`) outside a script or notify command",
-        "read without the quotes, as one word; keepalived takes `'` as quotes only in commands and keeps them in other values, and splits the line at a `{` or `}` between single quotes (a `#` or `!` between single quotes starts a comment for both)",
-    ),
-    (
         "a value block written on one line (`track_interface { eth1 }`)",
         "read as written; keepalived 2.2.7 takes the `}` for a value (an entry with it may be dropped) and reads the following lines into the block until one ends with `}`",
     ),

@@ -20,6 +20,7 @@ pub enum TokenKind {
     Quoted,
     Open,
     Close,
+    /// The end of a line; `text` holds the whole line.
     Newline,
 }
 
@@ -75,6 +76,8 @@ fn lex_impl(lines: &[Line], comments: bool) -> (Vec<Token<'_>>, Vec<Diagnostic>)
     // One buffer for every line's characters.
     let mut chars = Vec::new();
     for (idx, l) in lines.iter().enumerate() {
+        // The line itself ends it, for the statements that read it raw (`Node::raw`).
+        let mut text = Cow::Borrowed(l.text.as_str());
         // keepalived's `decomment`: a `\` ending the line loses the blanks before it. The
         // line is then another string: its tokens are copied out of it.
         if let Some(body) = l.text.strip_suffix('\\') {
@@ -89,6 +92,7 @@ fn lex_impl(lines: &[Line], comments: bool) -> (Vec<Token<'_>>, Vec<Diagnostic>)
                 (&mut own, &mut diags),
             );
             toks.extend(own.into_iter().map(|t| t.into_owned()));
+            text = Cow::Owned(glued);
         } else {
             let out = (&mut toks, &mut diags);
             lex_line(&l.text, &l.file, l.line, comments, &mut chars, out);
@@ -97,7 +101,7 @@ fn lex_impl(lines: &[Line], comments: bool) -> (Vec<Token<'_>>, Vec<Diagnostic>)
             let col = u32::try_from(l.text.chars().count() + 1).unwrap_or(u32::MAX);
             toks.push(Token {
                 kind: TokenKind::Newline,
-                text: Cow::Borrowed(""),
+                text,
                 pos: Pos::new(&l.file, l.line, col),
             });
         }
@@ -106,9 +110,10 @@ fn lex_impl(lines: &[Line], comments: bool) -> (Vec<Token<'_>>, Vec<Diagnostic>)
         if last.kind != TokenKind::Newline {
             let mut end = last.pos.clone();
             end.col += 1;
+            let text = lines.last().map_or("", |l| l.text.as_str());
             toks.push(Token {
                 kind: TokenKind::Newline,
-                text: Cow::Borrowed(""),
+                text: Cow::Borrowed(text),
                 pos: end,
             });
         }
@@ -117,8 +122,11 @@ fn lex_impl(lines: &[Line], comments: bool) -> (Vec<Token<'_>>, Vec<Diagnostic>)
 }
 
 /// Lex one line (its trailing `\`, if any, already glued) into `toks` and `diags`; `chars` is
-/// scratch space (each character with its byte offset). A word without quotes borrows the
-/// line; only one with quotes is built character by character.
+/// scratch space (each character with its byte offset). Every token borrows the line.
+///
+/// keepalived's `alloc_strvec`: only a `"` quotes, up to the next `"` (no escapes: a script
+/// line is split again, by its own rules, from the statement's raw text, [`crate::tree::Node::raw`]);
+/// a `"` ends the word before it. A `'` and a `\` are characters like any other here.
 fn lex_line<'a>(
     line: &'a str,
     file: &Arc<Path>,
@@ -128,43 +136,33 @@ fn lex_line<'a>(
     (toks, diags): (&mut Vec<Token<'a>>, &mut Vec<Diagnostic>),
 ) {
     let col = |i: usize| u32::try_from(i + 1).unwrap_or(u32::MAX);
-    if line.is_ascii() && !line.contains(['"', '\'']) {
+    if line.is_ascii() && !line.contains('"') {
         return lex_plain(line, file, line_no, comments, toks);
     }
     chars.clear();
     chars.extend(line.char_indices());
-    let line_start = toks.len();
-    let mut i = 0;
-    // The word being read: where it starts (character, byte), and once it has a quote, its
-    // text so far.
+    // The word being read: where it starts (character, byte).
     let mut word: Option<(usize, usize)> = None;
-    let mut built: Option<String> = None;
-    let flush = |word: &mut Option<(usize, usize)>,
-                 built: &mut Option<String>,
-                 end: usize,
-                 toks: &mut Vec<Token<'a>>| {
+    let flush = |word: &mut Option<(usize, usize)>, end: usize, toks: &mut Vec<Token<'a>>| {
         if let Some((at, from)) = word.take() {
-            let (kind, text) = match built.take() {
-                Some(text) => (TokenKind::Quoted, Cow::Owned(text)),
-                None => (TokenKind::Word, Cow::Borrowed(&line[from..end])),
-            };
             toks.push(Token {
-                kind,
-                text,
+                kind: TokenKind::Word,
+                text: Cow::Borrowed(&line[from..end]),
                 pos: Pos::new(file, line_no, col(at)),
             });
         }
     };
+    let mut i = 0;
     while i < chars.len() {
         let (at, c) = chars[i];
         match c {
             '#' | '!' if comments => {
-                flush(&mut word, &mut built, at, toks);
+                flush(&mut word, at, toks);
                 return;
             }
-            c if is_blank(c) => flush(&mut word, &mut built, at, toks),
+            c if is_blank(c) => flush(&mut word, at, toks),
             '{' | '}' => {
-                flush(&mut word, &mut built, at, toks);
+                flush(&mut word, at, toks);
                 let kind = if c == '{' {
                     TokenKind::Open
                 } else {
@@ -176,61 +174,35 @@ fn lex_line<'a>(
                     pos: Pos::new(file, line_no, col(i)),
                 });
             }
-            '"' | '\'' => {
-                let from = word.get_or_insert((i, at)).1;
-                let text = built.get_or_insert_with(|| line[from..at].to_string());
-                let start = i;
-                i += 1;
-                let mut closed = false;
-                while i < chars.len() {
-                    match chars[i].1 {
-                        q if q == c => {
-                            closed = true;
-                            break;
-                        }
-                        '\\' => {
-                            let rest: Vec<char> = chars[i + 1..].iter().map(|c| c.1).collect();
-                            let (ch, used) = checks::script::escape(&rest);
-                            text.extend(ch);
-                            i += used;
-                        }
-                        other => text.push(other),
-                    }
-                    i += 1;
-                }
-                if !closed {
-                    // keepalived reports it and goes on (`-t` exit 5); a script or notify
-                    // line is then not set at all, so the whole line is dropped here.
+            '"' => {
+                flush(&mut word, at, toks);
+                let Some(close) = chars[i + 1..].iter().position(|&(_, c)| c == '"') else {
+                    // keepalived reports it, keeps the words before it and drops the rest of
+                    // the line (`-t` counts it).
                     diags.push(
                         Diagnostic::warning(
-                            &Pos::new(file, line_no, col(start)),
-                            "Unmatched quote: the line is ignored",
+                            &Pos::new(file, line_no, col(i)),
+                            format!("Unmatched quote: '{}'", line.trim_matches(is_blank)),
                         )
-                        .with_help(format!("close the string with `{c}` on the same line")),
+                        .with_help("close the string with `\"` on the same line"),
                     );
-                    toks.truncate(line_start);
                     return;
-                }
+                };
+                let end = i + 1 + close;
+                toks.push(Token {
+                    kind: TokenKind::Quoted,
+                    text: Cow::Borrowed(&line[at + 1..chars[end].0]),
+                    pos: Pos::new(file, line_no, col(i)),
+                });
+                i = end;
             }
-            // keepalived splits a script line with escapes outside quotes too: a `\"` is a
-            // plain `"` there (`script \"/etc/keepalived/check.sh\"` runs the script).
-            '\\' if matches!(chars.get(i + 1), Some((_, '"' | '\''))) => {
-                let from = word.get_or_insert((i, at)).1;
-                built
-                    .get_or_insert_with(|| line[from..at].to_string())
-                    .push(chars[i + 1].1);
-                i += 1;
-            }
-            c => {
+            _ => {
                 word.get_or_insert((i, at));
-                if let Some(text) = &mut built {
-                    text.push(c);
-                }
             }
         }
         i += 1;
     }
-    flush(&mut word, &mut built, line.len(), toks);
+    flush(&mut word, line.len(), toks);
 }
 
 /// [`lex_line`] of an ASCII line without quotes (most lines): a byte is a character, so
@@ -289,8 +261,12 @@ mod tests {
         let f: Arc<Path> = Arc::from(Path::new("t.conf"));
         let (t, d) = lex(s, &f);
         assert!(d.is_empty(), "{d:?}");
+        // A line end holds its line (see `line_ends_hold_their_line`).
         t.into_iter()
-            .map(|t| (t.kind, t.text.into_owned(), t.pos.line, t.pos.col))
+            .map(|t| match t.kind {
+                Newline => (t.kind, String::new(), t.pos.line, t.pos.col),
+                _ => (t.kind, t.text.into_owned(), t.pos.line, t.pos.col),
+            })
             .collect()
     }
 
@@ -378,12 +354,56 @@ mod tests {
     #[test]
     fn unterminated_quote_is_reported() {
         let f: Arc<Path> = Arc::from(Path::new("t.conf"));
-        let (t, d) = lex("a \"oops\nb", &f);
+        let (t, d) = lex("a \"oops { x\nb", &f);
         assert_eq!(d.len(), 1);
         assert_eq!((d[0].line, d[0].col), (1, 3));
-        // keepalived logs it and runs: the line is dropped, the next one read.
+        assert_eq!(d[0].message, "Unmatched quote: 'a \"oops { x'");
+        // keepalived counts it and runs: the words before it are kept, the rest of the line
+        // dropped, the next one read.
         assert!(!d[0].is_error());
-        let words: Vec<&str> = t.iter().map(|t| &*t.text).collect();
-        assert_eq!(words, ["", "b", ""]);
+        let words: Vec<&str> = t
+            .iter()
+            .filter(|t| t.kind != Newline)
+            .map(|t| &*t.text)
+            .collect();
+        assert_eq!(words, ["a", "b"]);
+    }
+
+    /// keepalived's `alloc_strvec`: only `"` quotes, with no escapes, and a `"` ends the word
+    /// before it; `'` and `\\` are characters like any other.
+    #[test]
+    fn only_double_quotes_quote() {
+        let t = lx("auth_type 'PASS' a\"b c\"d \"x\\\"  'y z'");
+        let words: Vec<(TokenKind, &str)> = t
+            .iter()
+            .filter(|t| t.0 != Newline)
+            .map(|t| (t.0, t.1.as_str()))
+            .collect();
+        assert_eq!(
+            words,
+            [
+                (Word, "auth_type"),
+                (Word, "'PASS'"),
+                (Word, "a"),
+                (Quoted, "b c"),
+                (Word, "d"),
+                (Quoted, "x\\"),
+                (Word, "'y"),
+                (Word, "z'"),
+            ]
+        );
+    }
+
+    /// Each line end holds its line, for the statements read from their raw line.
+    #[test]
+    fn line_ends_hold_their_line() {
+        let f: Arc<Path> = Arc::from(Path::new("t.conf"));
+        let (t, _) = lex("a 'b c'\n\nd \\", &f);
+        let lines: Vec<&str> = t
+            .iter()
+            .filter(|t| t.kind == Newline)
+            .map(|t| &*t.text)
+            .collect();
+        assert_eq!(lines, ["a 'b c'", "", "d \\"]);
     }
 }

@@ -606,6 +606,7 @@ impl<'a> Cx<'_, 'a> {
             children: children.into(),
             block: Some(node.pos().clone()),
             close,
+            line: node.line.clone(),
         };
         each(&block, self);
     }
@@ -934,9 +935,11 @@ fn read_value<'a>(
         ))),
         Shape::Line => Some(Value::Text(Spanned::new(words(node), at))),
         Shape::Command => {
-            let t = first.expect("checked above");
-            extra_command_words(node, diags);
-            Some(Value::Text(Spanned::new(script_text(t, diags)?, at)))
+            let line = script_line(node, diags)?;
+            if !line.rest.is_empty() {
+                extra_command_words(node, &line, diags);
+            }
+            Some(Value::Text(Spanned::new(line.command, at)))
         }
         Shape::Choice(choices) => {
             let t = first.expect("checked above");
@@ -1033,44 +1036,68 @@ fn missing_items_block(node: &Node, diags: &mut Diags) {
 
 /// keepalived runs a command line's first word (quotes group a command with its arguments)
 /// and says nothing about the words after it: vrrpd says it, as a notice.
-pub fn extra_command_words(node: &Node, diags: &mut Diags) {
-    if let (Some(cmd), Some(extra)) = (node.args.first(), node.args.get(1)) {
-        diags.push(
-            Diagnostic::notice(
-                &extra.pos,
-                format!(
-                    "keepalived runs only `{}` here: the words after it are ignored",
-                    cmd.text
-                ),
-            )
-            .with_help("put the command and its arguments in double quotes"),
-        );
-    }
+pub fn extra_command_words(node: &Node, line: &ScriptLine, diags: &mut Diags) {
+    let at = node.args.get(1).map_or(node.pos(), |a| &a.pos);
+    diags.push(
+        Diagnostic::notice(
+            at,
+            format!(
+                "keepalived runs only `{}` here: the words after it are ignored",
+                line.command
+            ),
+        )
+        .with_help("put the command and its arguments in double quotes"),
+    );
 }
 
-/// A script line's command (`t`), when keepalived can split it into words
-/// ([`checks::script::words`]); it leaves the script unset otherwise, and counts an
-/// unterminated quote ("String '…': missing terminating …") but only logs a trailing `\\`.
-pub fn script_text(t: &Token, diags: &mut Diags) -> Option<String> {
+/// A script statement (`script`, `misc_path`, `notify_master`, `quorum_up`, …) as keepalived
+/// reads it: its raw line split into words ([`checks::script::words`]: quotes, escapes),
+/// the command the word after the keyword, to be split again when it runs.
+pub struct ScriptLine {
+    /// The command, as one string (its own words are split when it runs).
+    pub command: String,
+    /// The words after the command (`USER [GROUP]` where a user may be given).
+    pub rest: Vec<String>,
+}
+
+/// The [`ScriptLine`] of `node`, or `None` when keepalived can split the line or its command
+/// into no words and leaves the script unset: it counts an unterminated quote ("String '…':
+/// missing terminating …") but only logs a trailing `\`. Without a command, nothing is said
+/// here (the callers' "missing value").
+pub fn script_line(node: &Node, diags: &mut Diags) -> Option<ScriptLine> {
     use checks::script::LineError;
-    match checks::script::words(&t.text) {
-        Ok(_) => Some(t.text.to_string()),
-        Err(LineError::Unterminated(q)) => {
-            let what = format!("String '{}': missing terminating {q}", t.text);
-            diags.push(Diagnostic::warning(&t.pos, what).with_help(format!(
+    let unsplit = |text: &str, e: LineError, diags: &mut Diags| match e {
+        LineError::Unterminated(q) => diags.push(
+            Diagnostic::warning(
+                node.pos(),
+                format!("String '{text}': missing terminating {q}"),
+            )
+            .with_help(format!(
                 "close the quote with `{q}`, or escape it as `\\{q}`"
-            )));
-            None
+            )),
+        ),
+        LineError::TrailingEscape => diags.push(Diagnostic::notice(
+            node.pos(),
+            format!("Missing escape char at end: '{text}' - the script is not set"),
+        )),
+    };
+    let raw = node.raw();
+    let mut words = match checks::script::words(raw) {
+        Ok(w) => w.into_iter().skip(1),
+        Err(e) => {
+            unsplit(raw, e, diags);
+            return None;
         }
-        Err(LineError::TrailingEscape) => {
-            let what = format!(
-                "Missing escape char at end: '{}' - the script is not set",
-                t.text
-            );
-            diags.push(Diagnostic::notice(&t.pos, what));
-            None
-        }
+    };
+    let command = words.next()?;
+    if let Err(e) = checks::script::words(&command) {
+        unsplit(&command, e, diags);
+        return None;
     }
+    Some(ScriptLine {
+        command,
+        rest: words.collect(),
+    })
 }
 
 /// Every word of the statement after the keyword, joined by one space.

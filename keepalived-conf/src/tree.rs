@@ -1,6 +1,7 @@
 //! Keyword tree: `keyword args… [{ children… }]`, generic over keepalived's vocabulary.
 //! (`include` and the rest of the line preprocessing happen before, in `preprocess`.)
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use super::diag::{Diagnostic, Diags, Pos};
@@ -9,7 +10,6 @@ use super::lexer::{Token, TokenKind};
 /// Nesting beyond this is refused (keeps recursion bounded on hostile input).
 const MAX_DEPTH: usize = 32;
 
-/// One statement.
 /// One statement; its words borrow the lines they were read from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Node<'a> {
@@ -20,6 +20,8 @@ pub struct Node<'a> {
     pub block: Option<Pos>,
     /// Position of the matching `}` (keepalived reports some block errors there).
     pub close: Option<Pos>,
+    /// The line the keyword is on (after preprocessing).
+    pub line: Cow<'a, str>,
 }
 
 impl Node<'_> {
@@ -28,6 +30,33 @@ impl Node<'_> {
     }
     pub fn pos(&self) -> &Pos {
         &self.keyword.pos
+    }
+
+    /// The statement as keepalived's handlers see its raw line (`buf_extern`): from the keyword
+    /// to the first `{` or `}` outside a `"…"` (keepalived reads what follows one as another
+    /// line), or to the end of the line. Script lines are split again from it, by their own
+    /// rules ([`checks::script::words`]).
+    pub fn raw(&self) -> &str {
+        let col = self.keyword.pos.col.saturating_sub(1) as usize;
+        let from = self
+            .line
+            .char_indices()
+            .nth(col)
+            .map_or(self.line.len(), |(b, _)| b);
+        let rest = &self.line[from..];
+        let mut quoted = false;
+        let end = rest
+            .char_indices()
+            .find(|&(_, c)| match c {
+                '"' => {
+                    quoted = !quoted;
+                    false
+                }
+                '{' | '}' => !quoted,
+                _ => false,
+            })
+            .map_or(rest.len(), |(b, _)| b);
+        rest[..end].trim_end_matches([' ', '\t'])
     }
 }
 
@@ -152,6 +181,11 @@ impl<'a> Parser<'_, 'a> {
         }
         // `{` on the same line, or alone on a following line.
         let save = self.i;
+        let line = self.toks[save..]
+            .iter()
+            .find(|t| t.kind == TokenKind::Newline)
+            .map(|t| t.text.clone())
+            .unwrap_or_default();
         self.skip_newlines();
         let mut node = Node {
             keyword,
@@ -159,6 +193,7 @@ impl<'a> Parser<'_, 'a> {
             children: Children::default(),
             block: None,
             close: None,
+            line,
         };
         match self.peek() {
             Some(t) if t.kind == TokenKind::Open => {

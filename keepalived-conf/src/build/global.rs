@@ -87,7 +87,7 @@ struct FifoDraft {
 impl FifoDraft {
     /// `NAME PATH [USER [GROUP]]`.
     fn set_path<'a>(&mut self, n: &Node<'a>, cx: &mut Cx<'_, 'a>) {
-        if let Some(t) = first(n, cx).filter(|t| has_user(n, t, "", cx)) {
+        if let Some(t) = first(n, cx).filter(|t| has_user(n, n.args.len() > 1, &t.text, "", cx)) {
             self.path = Some((t.text.to_string().into(), rest_words(n)));
         }
     }
@@ -99,10 +99,16 @@ impl FifoDraft {
         cx: &mut Cx<'_, 'a>,
         used: &mut Vec<Spanned<String>>,
     ) {
-        let t = first(n, cx).filter(|t| crate::registry::script_text(t, &mut cx.diags).is_some());
-        if let Some(t) = t.filter(|t| has_user(n, t, " script", cx)) {
-            used.push(Spanned::new(t.text.to_string(), n.pos()));
-            self.script = Some((t.text.to_string(), rest_words(n), n.pos().clone()));
+        if first(n, cx).is_none() {
+            return;
+        }
+        let Some(line) = crate::registry::script_line(n, &mut cx.diags) else {
+            return;
+        };
+        if has_user(n, !line.rest.is_empty(), &line.command, " script", cx) {
+            used.push(Spanned::new(line.command.clone(), n.pos()));
+            let user = (!line.rest.is_empty()).then(|| line.rest.join(" "));
+            self.script = Some((line.command, user, n.pos().clone()));
         }
     }
 
@@ -137,18 +143,17 @@ fn first<'n, 'a>(n: &'n Node<'a>, cx: &mut Cx) -> Option<&'n crate::lexer::Token
 /// Whether a FIFO line (`what` of `n.name()`) has a user: its own, or the default script
 /// user's; keepalived ignores the line otherwise. `notify_fifo` is read by both of its
 /// processes, the checker first.
-fn has_user(n: &Node, t: &crate::lexer::Token, what: &str, cx: &mut Cx) -> bool {
+fn has_user(n: &Node, own: bool, value: &str, what: &str, cx: &mut Cx) -> bool {
     let side = match n.name().starts_with("vrrp_") {
         true => Side::Vrrp,
         false => Side::Checker,
     };
-    if n.args.len() > 1 || cx.script_user.available(side, n.pos()) {
+    if own || cx.script_user.available(side, n.pos()) {
         return true;
     }
     let what = format!(
-        "Failed to set default user for {}{what} {} - ignoring",
+        "Failed to set default user for {}{what} {value} - ignoring",
         n.name(),
-        t.text
     );
     cx.push(Diagnostic::notice(n.pos(), what));
     false

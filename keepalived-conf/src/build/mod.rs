@@ -289,11 +289,12 @@ pub fn notify_line<'a>(
         ));
         return None;
     }
-    let cmd = &super::registry::script_text(first, &mut cx.diags)?;
+    let line = super::registry::script_line(n, &mut cx.diags)?;
+    let cmd = &line.command;
     // keepalived reads `COMMAND [USER [GROUP]]`: an unquoted command's first argument is
     // taken as the user, and the script is dropped when there is no such user.
-    let user = n.args.get(1);
-    let dropped = match user {
+    let user_at = n.args.get(1).map_or(n.pos(), |a| &a.pos);
+    let dropped = match line.rest.first() {
         None => (!cx
             .script_user
             .available(crate::process::Side::Vrrp, n.pos()))
@@ -304,13 +305,12 @@ pub fn notify_line<'a>(
             );
             Diagnostic::notice(n.pos(), what)
         }),
-        Some(u) if cx.host.user_exists(&u.text) == Some(false) => {
+        Some(u) if cx.host.user_exists(u) == Some(false) => {
             let what = format!(
-                "Script user '{}' does not exist: invalid user/group for notify script {cmd} - ignoring",
-                u.text
+                "Script user '{u}' does not exist: invalid user/group for notify script {cmd} - ignoring"
             );
             Some(
-                Diagnostic::notice(&u.pos, what)
+                Diagnostic::notice(user_at, what)
                     .with_help("put the command and its arguments in double quotes"),
             )
         }
@@ -320,15 +320,11 @@ pub fn notify_line<'a>(
         cx.push(d);
         return None;
     }
-    let user_group = user.map(|_| {
-        n.args[1..]
-            .iter()
-            .take(2)
-            .map(|a| &*a.text)
-            .collect::<Vec<_>>()
-            .join(" ")
+    let user_group = (!line.rest.is_empty()).then(|| {
+        let user_group: Vec<&str> = line.rest.iter().take(2).map(String::as_str).collect();
+        user_group.join(" ")
     });
-    Some((Spanned::new(first.text.to_string(), &first.pos), user_group))
+    Some((Spanned::new(line.command, &first.pos), user_group))
 }
 
 /// An interface a route or rule names, where.

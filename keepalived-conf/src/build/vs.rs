@@ -166,33 +166,34 @@ fn script<'a>(
     cx: &mut Cx<'_, 'a>,
     used: &mut Vec<Spanned<String>>,
 ) -> Option<ScriptSpec> {
-    let Some(c) = n.args.first() else {
+    if n.args.is_empty() {
         crate::registry::missing_value(n, &mut cx.diags);
         return None;
-    };
-    let command = crate::registry::script_text(c, &mut cx.diags)?;
+    }
+    let line = crate::registry::script_line(n, &mut cx.diags)?;
     let kind = match n.name().starts_with("quorum") {
         true => "quorum",
         false => "notify",
     };
     // Dropped, as keepalived drops it (logged, not counted), when it cannot have its user.
-    let dropped = match n.args.get(1) {
+    let dropped = match line.rest.first() {
         None if !cx.script_user.available(Side::Checker, n.pos()) => {
             Some("Failed to set default user")
         }
-        Some(u) if cx.host.user_exists(&u.text) == Some(false) => Some("Invalid user/group"),
+        Some(u) if cx.host.user_exists(u) == Some(false) => Some("Invalid user/group"),
         _ => None,
     };
     if let Some(why) = dropped {
-        let what = format!("{why} for {kind} script {} - ignoring", c.text);
+        let what = format!("{why} for {kind} script {} - ignoring", line.command);
         cx.push(Diagnostic::notice(n.pos(), what));
         return None;
     }
-    used.push(Spanned::new(command.clone(), n.pos()));
+    used.push(Spanned::new(line.command.clone(), n.pos()));
+    let mut rest = line.rest.into_iter();
     Some(ScriptSpec {
-        command,
-        user: n.args.get(1).map(|a| a.text.to_string()),
-        group: n.args.get(2).map(|a| a.text.to_string()),
+        command: line.command,
+        user: rest.next(),
+        group: rest.next(),
     })
 }
 
