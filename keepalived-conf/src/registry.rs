@@ -1118,9 +1118,38 @@ pub fn parse_int(s: &str) -> Option<i64> {
     s.parse().ok()
 }
 
-/// A time as keepalived's `read_timer` reads it: a plain decimal, no sign or exponent, at
-/// most microsecond precision (rounded as keepalived does).
+/// An unsigned number as keepalived's `read_unsigned` reads it (`strtoul`, base 10): leading
+/// blanks and a `+` are taken, and an empty word is 0. `Err` holds keepalived's words for
+/// a value it refuses (its callers add their own message after them).
+pub fn read_unsigned(word: &str, lo: u64, hi: u64) -> Result<u64, String> {
+    let s = word.trim_start_matches([' ', '\t']);
+    if s.starts_with('-') {
+        return Err(format!("negative number '{word}'"));
+    }
+    let digits = s.strip_prefix('+').unwrap_or(s);
+    // strtoul converts nothing in "+" (and leaves it unread); "" is read as 0.
+    if s == "+" || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("invalid number '{word}'"));
+    }
+    let v = match digits {
+        "" => 0,
+        d => match d.parse::<u64>() {
+            Ok(v) if v <= u64::from(u32::MAX) => v,
+            _ => return Err(format!("number '{word}' outside unsigned integer range")),
+        },
+    };
+    match (lo..=hi).contains(&v) {
+        true => Ok(v),
+        false => Err(format!("number '{word}' outside range [{lo}, {hi}]")),
+    }
+}
+
+/// A time as keepalived's `read_timer` reads it: a plain decimal (`strtoull` after the point
+/// is dropped, so leading blanks and a `+` are taken), no `-` or exponent, at most
+/// microsecond precision (rounded as keepalived does).
 pub fn parse_secs(s: &str) -> Option<f64> {
+    let s = s.trim_start_matches([' ', '\t']);
+    let s = s.strip_prefix('+').unwrap_or(s);
     let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
     let digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
     if (whole.is_empty() && frac.is_empty()) || !digits(whole) || !digits(frac) || whole.len() > 12
@@ -1221,6 +1250,31 @@ mod tests {
         ] {
             assert_eq!(parse_secs(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn unsigned_as_keepalived_reads_it() {
+        assert_eq!(read_unsigned("+24", 0, 32), Ok(24));
+        assert_eq!(
+            read_unsigned("", 0, 32),
+            Ok(0),
+            "strtoul reads nothing as 0"
+        );
+        assert_eq!(read_unsigned("65536", 0, u32::MAX as u64), Ok(65536));
+        for (bad, said) in [
+            ("33", "number '33' outside range [0, 32]"),
+            ("-1", "negative number '-1'"),
+            ("+", "invalid number '+'"),
+            ("1x", "invalid number '1x'"),
+            (
+                "4294967296",
+                "number '4294967296' outside unsigned integer range",
+            ),
+        ] {
+            assert_eq!(read_unsigned(bad, 0, 32), Err(said.to_string()), "{bad}");
+        }
+        assert_eq!(parse_secs("+1"), Some(1.0));
+        assert_eq!(parse_secs("+-1"), None);
     }
 
     #[test]
