@@ -168,9 +168,13 @@ impl<'h> Cx<'h, '_> {
 
 /// An address as keepalived reads a socket address (its `inet_stosockaddr`): a range or a
 /// prefix length after it is dropped, so `192.0.2.1/24` and `192.0.2.1-9` are `192.0.2.1`.
-/// Real files write `unicast_src_ip 192.0.2.1/24`, and keepalived takes it.
+/// Real files write `unicast_src_ip 192.0.2.1/24`, and keepalived takes it. It cuts at the
+/// first `-` if there is one, else at the `/`: `192.0.2.1/-1` is `192.0.2.1/`, no address.
 pub fn sockaddr_ip(text: &str) -> Option<IpAddr> {
-    let end = text.find(['-', '/']).unwrap_or(text.len());
+    let end = text
+        .find('-')
+        .or_else(|| text.find('/'))
+        .unwrap_or(text.len());
     text[..end].parse().ok()
 }
 
@@ -730,13 +734,18 @@ pub const TOP_LEVEL: &str = "the top level";
 /// keepalived's complaint about a keyword that needs a value and has none: it stops reading
 /// the file there and exits (`-t` exits 2).
 pub fn missing_value(node: &Node, diags: &mut Diags) {
+    missing_word(node.pos(), node.name(), node.name(), 2, diags);
+}
+
+/// [`missing_value`] for any word of a line: keepalived names the line's first word
+/// (`start`), the word before the missing one (`after`) and the missing one's position
+/// (from 1), as its `null_strvec` does.
+pub fn missing_word(pos: &Pos, start: &str, after: &str, position: usize, diags: &mut Diags) {
     diags.push(
         Diagnostic::error(
-            node.pos(),
+            pos,
             format!(
-                "Configuration line starting `{}` is missing a parameter after keyword `{}` at word position 2",
-                node.name(),
-                node.name()
+                "Configuration line starting `{start}` is missing a parameter after keyword `{after}` at word position {position}"
             ),
         )
         .flagged(Flag::Abort),

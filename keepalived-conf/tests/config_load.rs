@@ -1633,4 +1633,64 @@ fn a_value_keepalived_reads_unchecked_stops_the_file() {
             "{line}: {d:?}"
         );
     }
+    // A route's or rule's value too, in keepalived 2.2.7 -t's words (measured), naming the
+    // word before the missing one and its position.
+    let inst = |block: &str, line: &str| {
+        format!("vrrp_instance VI_1 {{\n interface eth0\n virtual_router_id 51\n virtual_ipaddress {{\n  203.0.113.10/24\n }}\n {block} {{\n  {line}\n }}\n}}\n")
+    };
+    for (block, line, said) in [
+        (
+            "virtual_routes",
+            "default via 203.0.113.1 dev",
+            "starting `default` is missing a parameter after keyword `dev` at word position 5",
+        ),
+        (
+            "virtual_routes",
+            "default nexthop via 203.0.113.1 weight",
+            "starting `default` is missing a parameter after keyword `weight` at word position 6",
+        ),
+        (
+            "virtual_rules",
+            "from 203.0.113.1 table",
+            "starting `from` is missing a parameter after keyword `table` at word position 4",
+        ),
+    ] {
+        let (_, d) = load_str(&inst(block, line), Path::new("m.conf"));
+        let abort: Vec<_> = d.iter().filter(|d| d.flag == Flag::Abort).collect();
+        assert_eq!(abort.len(), 1, "{line}: {d:?}");
+        assert_eq!(abort[0].line, 8);
+        assert!(
+            abort[0].message.ends_with(said),
+            "{line}: {}",
+            abort[0].message
+        );
+    }
+    // keepalived refuses `pref` on an IPv4 route before it reads the value: counted only.
+    let (_, d) = load_str(
+        &inst("virtual_routes", "203.0.113.0/24 dev eth0 pref"),
+        Path::new("m.conf"),
+    );
+    assert_eq!(said(&d, "pref is only valid for IPv6"), [(8, true)]);
+    assert!(d.iter().all(|d| d.flag != Flag::Abort), "{d:?}");
+}
+
+#[test]
+fn unicast_peers_are_read_as_keepalived_reads_them() {
+    // keepalived's inet_stosockaddr cuts at a `-` before a `/`, and the first peer sets the
+    // family when no address did; lines and words measured with keepalived 2.2.7 -t.
+    let text = "vrrp_instance VI_1 {\n state BACKUP\n interface eth0\n virtual_router_id 51\n\
+                \x20unicast_peer {\n  198.51.100.2\n  198.51.100.3/-1\n  198.51.100.4-5\n  2001:db8::3\n }\n\
+                \x20virtual_ipaddress {\n  203.0.113.10/24\n }\n}\n";
+    let (cfg, d) = load_str(text, Path::new("m.conf"));
+    assert_eq!(
+        flagged_sorted(&d),
+        [
+            (7, "Configuration error: VRRP instance[VI_1] malformed unicast peer address[198.51.100.3/-1]. Skipping...".to_string()),
+            (9, "Configuration error: VRRP instance[VI_1] and unicast peer address[2001:db8::3] MUST be of the same family !!! Skipping...".to_string()),
+        ]
+    );
+    let peers: Vec<IpAddr> = ["198.51.100.2", "198.51.100.4"]
+        .map(|p| p.parse().unwrap())
+        .into();
+    assert_eq!(cfg.instances[0].unicast_peers, peers);
 }

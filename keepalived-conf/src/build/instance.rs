@@ -624,7 +624,7 @@ fn peers<'a>(i: &mut InstDraft, n: &Node<'a>, cx: &mut Cx<'_, 'a>) {
             cx.push(Diagnostic::warning(
                 c.pos(),
                 format!(
-                    "({}) unicast_peer {} is not a valid address - ignoring",
+                    "Configuration error: VRRP instance[{}] malformed unicast peer address[{}]. Skipping...",
                     i.iname(),
                     c.name()
                 ),
@@ -635,7 +635,7 @@ fn peers<'a>(i: &mut InstDraft, n: &Node<'a>, cx: &mut Cx<'_, 'a>) {
             cx.push(Diagnostic::warning(
                 c.pos(),
                 format!(
-                    "({}) Unicast peer {} address family does not match the instance - ignoring",
+                    "Configuration error: VRRP instance[{}] and unicast peer address[{}] MUST be of the same family !!! Skipping...",
                     i.iname(),
                     c.name()
                 ),
@@ -889,6 +889,8 @@ impl InstDraft {
             .map(|v| v.value.addr.is_ipv6())
             .or(self.src_ip.as_ref().map(|s| s.value.is_ipv6()))
             .or(self.native_ipv6.as_ref().map(|_| true))
+            // A unicast peer read before them sets it too (alloc_vrrp_unicast_peer).
+            .or(self.peers.first().map(|p| p.value.is_ipv6()))
     }
 
     /// Its identity for [`check_vrid_conflicts`], when it has a VRID and an interface.
