@@ -1479,3 +1479,26 @@ fn single_quotes_quote_only_in_script_lines() {
     assert_eq!(lines, [6, 8, 10], "{d:?}");
     assert!(said(&d, "interface 'eth0'").iter().all(|s| s.1), "{d:?}");
 }
+
+/// `global_defs` keywords vrrpd does not act on are still checked as keepalived checks them,
+/// and one that takes no block leaves a `{` after it stray (measured with keepalived 2.2.7's
+/// `-t` on this file: lines 2, 3, 4, 5, 7, 9, 11, 13 and 14 counted; keepalived's `}` of
+/// the stray block closes `global_defs`, so the lines after it are read at the top level).
+#[test]
+fn keywords_vrrpd_ignores_are_checked_as_keepalived_checks_them() {
+    let text = "global_defs {\n checker_log_all_failures maybe\n dynamic_interfaces junk\n\
+        \x20lvs_timeouts tcp 900 udp x tcpfin\n vrrp_netlink_cmd_rcv_bufs 31457280;\n\
+        \x20vrrp_netlink_monitor_rcv_bufs 1048576\n lvs_netlink_cmd_rcv_bufs_force junk\n\
+        \x20random_seed 12\n startup_script_timeout 1001\n enable_dbus\n {\n }\n router_id lb1\n}\n";
+    let (cfg, d) = keepalived_conf::load_str_with(
+        text,
+        Path::new("g.conf"),
+        &on_host(keepalived_conf::FakeHost::new()),
+    );
+    let lines: Vec<u32> = flagged(&d).iter().map(|f| f.0).collect();
+    assert_eq!(lines, [2, 3, 4, 4, 5, 7, 9, 11, 13, 14], "{d:?}");
+    assert_eq!(
+        cfg.global.router_id, None,
+        "read at the top level, as keepalived reads it"
+    );
+}

@@ -20,7 +20,9 @@ use super::diag::{Diagnostic, Pos, Spanned};
 use super::iproute;
 use super::model::{Config, GarpGroup, Route, Rule, TrackFile, TrackProcess};
 use super::model::{VirtualAddress, VirtualServer};
-use super::registry::{dispatch_block, kw, ok, skip, Arg, Context, Cx, Keyword, Status};
+use super::registry::{
+    dispatch_block, kw, ok, skip, skip_block, Arg, Context, Cx, Keyword, Status,
+};
 use super::tree::Node;
 
 /// Everything read so far.
@@ -141,7 +143,7 @@ pub static TOP: &[Keyword<Draft>] = &[
             crate::registry::dispatch_quiet(TRACK_GROUP, "track_group", &mut (), n, cx)
         }),
     ),
-    skip(
+    skip_block(
         "interface_up_down_delays",
         "link changes take effect at once; the block is skipped",
     ),
@@ -166,7 +168,8 @@ pub static BFD_INSTANCE: &[Keyword<()>] = &[
 ];
 
 /// `track_group NAME { group { … } }`: known, skipped.
-pub static TRACK_GROUP: &[Keyword<()>] = &[skip("group", "tracking groups are not implemented")];
+pub static TRACK_GROUP: &[Keyword<()>] =
+    &[skip_block("group", "tracking groups are not implemented")];
 
 /// The tables of every block, for the compatibility table and the registry test.
 pub fn contexts() -> Vec<Context> {
