@@ -1502,3 +1502,38 @@ fn keywords_vrrpd_ignores_are_checked_as_keepalived_checks_them() {
         "read at the top level, as keepalived reads it"
     );
 }
+
+/// A script's group must exist as its user must (measured with keepalived 2.2.7's `-t`:
+/// `script_user` line 2 and the MISC_CHECK's `user` line 9 counted, the checker removed; a
+/// notify line's group only logged, the script dropped).
+#[test]
+fn a_scripts_group_must_exist_as_its_user_must() {
+    let text = "global_defs {\n script_user nobody nosuchgroup\n}\n\
+        virtual_server 192.0.2.10 80 {\n protocol TCP\n real_server 198.51.100.1 80 {\n\
+        \x20 MISC_CHECK {\n   misc_path /bin/true\n   user nobody nosuchgroup\n  }\n }\n}\n\
+        vrrp_instance A {\n interface eth0\n virtual_router_id 1\n\
+        \x20notify_master \"/bin/true\" nobody nosuchgroup\n notify_backup \"/bin/true\" nobody nogroup\n}\n";
+    let host = keepalived_conf::FakeHost::new()
+        .with_interfaces(&["eth0"])
+        .with_programs(&["/bin/true"])
+        .with_users(&["nobody", "nogroup"]);
+    let (cfg, d) = keepalived_conf::load_str_with(text, Path::new("g.conf"), &on_host(host));
+    assert!(
+        cfg.virtual_servers[0].real_servers[0].checkers.is_empty(),
+        "{d:?}"
+    );
+    let n = &cfg.instances[0].notify;
+    assert_eq!(
+        (n.master.as_deref(), n.backup.as_deref()),
+        (None, Some("/bin/true"))
+    );
+    assert_eq!(said(&d, "Error setting global script uid/gid"), [(2, true)]);
+    assert_eq!(
+        said(&d, "Failed to set uid/gid for misc checker"),
+        [(9, true)]
+    );
+    assert_eq!(
+        said(&d, "Invalid user/group for notify script"),
+        [(16, false)]
+    );
+}

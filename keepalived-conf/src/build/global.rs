@@ -323,8 +323,8 @@ pub static TABLE: &[Keyword<GlobalDraft>] = &[
             "script_user",
             Arg::Custom("USER [GROUP]", |g, n, cx| {
                 let Some(u) = first(n, cx) else { return };
-                let missing = |name: &str| cx.host.user_exists(name) == Some(false);
-                if missing(&u.text) {
+                let group = n.args.get(1).map(|g| &*g.text);
+                if cx.host.user_exists(&u.text, group) == Some(false) {
                     cx.push(Diagnostic::warning(
                         n.pos(),
                         "Error setting global script uid/gid",

@@ -308,14 +308,12 @@ pub fn notify_line<'a>(
             );
             Diagnostic::notice(n.pos(), what)
         }),
-        Some(u) if cx.host.user_exists(u) == Some(false) => {
-            let what = format!(
-                "Script user '{u}' does not exist: invalid user/group for notify script {cmd} - ignoring"
-            );
-            Some(
-                Diagnostic::notice(user_at, what)
-                    .with_help("put the command and its arguments in double quotes"),
-            )
+        Some(u) if cx.host.user_exists(u, line.rest.get(1).map(String::as_str)) == Some(false) => {
+            let what = format!("Invalid user/group for notify script {cmd} - ignoring");
+            Some(Diagnostic::notice(user_at, what).with_help(format!(
+                "`{}` names a user (and group) that does not exist; if it is an argument, put the command and its arguments in double quotes",
+                line.rest.join(" ")
+            )))
         }
         Some(_) => None,
     };

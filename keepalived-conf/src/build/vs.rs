@@ -180,7 +180,9 @@ fn script<'a>(
         None if !cx.script_user.available(Side::Checker, n.pos()) => {
             Some("Failed to set default user")
         }
-        Some(u) if cx.host.user_exists(u) == Some(false) => Some("Invalid user/group"),
+        Some(u) if cx.host.user_exists(u, line.rest.get(1).map(String::as_str)) == Some(false) => {
+            Some("Invalid user/group")
+        }
         _ => None,
     };
     if let Some(why) = dropped {
