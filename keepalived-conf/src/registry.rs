@@ -873,6 +873,12 @@ fn read_value<'a>(
     // A row that says how keepalived takes the line without a value (a `Custom` or skipped
     // one included) is answered that way before its handler sees it.
     let explicit = when_missing != WhenMissing::Default;
+    // A script line is split from its raw line: one whose `"` is unterminated has words there
+    // (keepalived reports the quote and leaves the script unset; nothing is missing).
+    if first.is_none() && matches!(shape, Shape::Command) && node.has_raw_value() {
+        script_line(node, diags);
+        return None;
+    }
     if first.is_none() && (needs_value || explicit && node.block.is_none()) {
         match when_missing {
             WhenMissing::Default | WhenMissing::Abort => missing_value(node, diags),

@@ -1537,3 +1537,25 @@ fn a_scripts_group_must_exist_as_its_user_must() {
         [(16, false)]
     );
 }
+
+/// A script line whose `"` is never closed: keepalived reports the quote and leaves the
+/// script unset; the file still loads (measured with keepalived 2.2.7's `-t`: exit 5, line
+/// 6 counted; its `-t` crashes on the `vrrp_script` one, where vrrpd removes the script).
+#[test]
+fn an_unterminated_quote_leaves_the_script_unset() {
+    let text = "vrrp_script chk {\n script \"/bin/true\n}\n\
+        vrrp_instance VI_1 {\n interface eth0\n notify_master \"/bin/true\n virtual_router_id 51\n\
+        \x20virtual_ipaddress {\n  203.0.113.10/24\n }\n}\n";
+    let host = keepalived_conf::FakeHost::new()
+        .with_interfaces(&["eth0"])
+        .with_programs(&["/bin/true"]);
+    let (cfg, d) = keepalived_conf::load_str_with(text, Path::new("u.conf"), &on_host(host));
+    assert!(!d.iter().any(|d| d.is_error()), "nothing fatal: {d:?}");
+    assert!(cfg.scripts.is_empty());
+    assert_eq!(cfg.instances[0].notify.master, None);
+    assert_eq!(
+        cfg.instances[0].virtual_router_id, 51,
+        "the lines after it are read"
+    );
+    assert_eq!(said(&d, "missing terminating"), [(2, true), (6, true)]);
+}

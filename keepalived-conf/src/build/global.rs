@@ -101,7 +101,7 @@ impl FifoDraft {
         cx: &mut Cx<'_, 'a>,
         used: &mut Vec<Spanned<String>>,
     ) {
-        if first(n, cx).is_none() {
+        if !n.has_raw_value() && first(n, cx).is_none() {
             return;
         }
         let Some(line) = crate::registry::script_line(n, &mut cx.diags) else {

@@ -278,7 +278,11 @@ pub fn notify_line<'a>(
     cx: &mut Cx<'_, 'a>,
 ) -> Option<(Spanned<String>, Option<String>)> {
     let Some(first) = n.args.first() else {
-        super::registry::missing_value(n, &mut cx.diags);
+        match n.has_raw_value() {
+            // An unterminated `"`: reported there, the script unset.
+            true => _ = super::registry::script_line(n, &mut cx.diags),
+            false => super::registry::missing_value(n, &mut cx.diags),
+        }
         return None;
     };
     if slot.is_some() {

@@ -166,7 +166,7 @@ fn script<'a>(
     cx: &mut Cx<'_, 'a>,
     used: &mut Vec<Spanned<String>>,
 ) -> Option<ScriptSpec> {
-    if n.args.is_empty() {
+    if n.args.is_empty() && !n.has_raw_value() {
         crate::registry::missing_value(n, &mut cx.diags);
         return None;
     }
