@@ -501,33 +501,45 @@ pub static TABLE: &[Keyword<GlobalDraft>] = &[
             g.process.cpu_affinity(Side::Checker, n, &mut cx.diags)
         }),
     ),
+    when_missing(
+        WhenMissing::Abort,
     kw(
-        "vrrp_rlimit_rttime",
-        Status::Partial(RTTIME),
-        Arg::Custom("USECS", |g, n, cx| {
-            g.process.rlimit_rttime(Side::Vrrp, n, &mut cx.diags)
-        }),
+            "vrrp_rlimit_rttime",
+            Status::Partial(RTTIME),
+            Arg::Custom("USECS", |g, n, cx| {
+                g.process.rlimit_rttime(Side::Vrrp, n, &mut cx.diags)
+            }),
+        )
     ),
+    when_missing(
+        WhenMissing::Abort,
     kw(
-        "checker_rlimit_rttime",
-        Status::Partial(RTTIME),
-        Arg::Custom("USECS", |g, n, cx| {
-            g.process.rlimit_rttime(Side::Checker, n, &mut cx.diags)
-        }),
+            "checker_rlimit_rttime",
+            Status::Partial(RTTIME),
+            Arg::Custom("USECS", |g, n, cx| {
+                g.process.rlimit_rttime(Side::Checker, n, &mut cx.diags)
+            }),
+        )
     ),
+    when_missing(
+        WhenMissing::Abort,
     kw(
-        "vrrp_rlimit_rtime",
-        Status::Partial(RTTIME),
-        Arg::Custom("USECS", |g, n, cx| {
-            g.process.rlimit_rttime(Side::Vrrp, n, &mut cx.diags)
-        }),
+            "vrrp_rlimit_rtime",
+            Status::Partial(RTTIME),
+            Arg::Custom("USECS", |g, n, cx| {
+                g.process.rlimit_rttime(Side::Vrrp, n, &mut cx.diags)
+            }),
+        )
     ),
+    when_missing(
+        WhenMissing::Abort,
     kw(
-        "checker_rlimit_rtime",
-        Status::Partial(RTTIME),
-        Arg::Custom("USECS", |g, n, cx| {
-            g.process.rlimit_rttime(Side::Checker, n, &mut cx.diags)
-        }),
+            "checker_rlimit_rtime",
+            Status::Partial(RTTIME),
+            Arg::Custom("USECS", |g, n, cx| {
+                g.process.rlimit_rttime(Side::Checker, n, &mut cx.diags)
+            }),
+        )
     ),
     kw(
         "vrrp_no_swap",
@@ -590,11 +602,11 @@ pub static TABLE: &[Keyword<GlobalDraft>] = &[
         }),
     ),
     skip("process_names", ONE_PROCESS),
-    skip("process_name", ONE_PROCESS),
-    skip("vrrp_process_name", ONE_PROCESS),
-    skip("checker_process_name", ONE_PROCESS),
-    skip("lvs_process_name", ONE_PROCESS),
-    skip("bfd_process_name", ONE_PROCESS),
+    when_missing(WhenMissing::Abort, skip("process_name", ONE_PROCESS)),
+    when_missing(WhenMissing::Abort, skip("vrrp_process_name", ONE_PROCESS)),
+    when_missing(WhenMissing::Abort, skip("checker_process_name", ONE_PROCESS)),
+    when_missing(WhenMissing::Abort, skip("lvs_process_name", ONE_PROCESS)),
+    when_missing(WhenMissing::Abort, skip("bfd_process_name", ONE_PROCESS)),
     missing(
         "startup script missing",
         skip(
@@ -654,8 +666,8 @@ pub static TABLE: &[Keyword<GlobalDraft>] = &[
             },
         ),
     ),
-    skip("vrrp_garp_extra_if", NO_EFFECT),
-    skip("vrrp_vmac_garp_intvl", NO_EFFECT),
+    missing("vrrp_garp_extra_if specified without time - ignoring", skip("vrrp_garp_extra_if", NO_EFFECT)),
+    missing("vrrp_vmac_garp_intvl specified without time - ignoring", skip("vrrp_vmac_garp_intvl", NO_EFFECT)),
     // keepalived built for nftables (Debian's) says so and uses nftables: `-t` counts it.
     kw(
         "vrrp_iptables",
@@ -668,16 +680,16 @@ pub static TABLE: &[Keyword<GlobalDraft>] = &[
         }),
     ),
     skip("nftables", NFT),
-    skip("nftables_priority", NFT),
+    when_missing(WhenMissing::Abort, skip("nftables_priority", NFT)),
     skip("nftables_ifindex", NFT),
     skip("nftables_ipvs", NO_IPVS),
-    skip("nftables_ipvs_priority", NO_IPVS),
-    skip("nftables_ipvs_start_fwmark", NO_IPVS),
+    when_missing(WhenMissing::Abort, skip("nftables_ipvs_priority", NO_IPVS)),
+    when_missing(WhenMissing::Abort, skip("nftables_ipvs_start_fwmark", NO_IPVS)),
     skip("nftables_counters", NFT),
-    skip("bfd_priority", NO_BFD),
+    missing("No bfd process priority specified", skip("bfd_priority", NO_BFD)),
     skip("bfd_no_swap", NO_BFD),
-    skip("bfd_rt_priority", NO_BFD),
-    skip("bfd_cpu_affinity", NO_BFD),
+    missing("No bfd process real-time priority specified", skip("bfd_rt_priority", NO_BFD)),
+    missing("No bfd cpu_id set specified", skip("bfd_cpu_affinity", NO_BFD)),
     skip("bfd_rlimit_rttime", NO_BFD),
     skip("bfd_rlimit_rtime", NO_BFD),
     missing("SNMP error : snmp socket name missing", skip("snmp_socket", NO_SNMP)),
@@ -732,29 +744,38 @@ pub static TABLE: &[Keyword<GlobalDraft>] = &[
             "vrrpd sizes its receive buffers itself",
         ),
     ),
+    missing(
+        "Invalid vrrp_rx_bufs_multiplier",
     checked(
-        "vrrp_rx_bufs_multiplier",
-        "vrrpd sizes its receive buffers itself",
-        Arg::Int(1, 4_294_967_295, |_, _| {}),
+            "vrrp_rx_bufs_multiplier",
+            "vrrpd sizes its receive buffers itself",
+            Arg::Int(1, 4_294_967_295, |_, _| {}),
+        )
     ),
-    skip(
-        "vmac_prefix",
-        "VMAC interfaces are named vrrp.VRID or as use_vmac says",
+    when_missing(
+        WhenMissing::Abort,
+        skip(
+            "vmac_prefix",
+            "VMAC interfaces are named vrrp.VRID or as use_vmac says",
+        ),
     ),
-    skip(
-        "vmac_addr_prefix",
-        "VMAC interfaces are named vrrp.VRID or as use_vmac says",
+    when_missing(
+        WhenMissing::Abort,
+        skip(
+            "vmac_addr_prefix",
+            "VMAC interfaces are named vrrp.VRID or as use_vmac says",
+        ),
     ),
     checked("random_seed", NO_EFFECT, Arg::Int(0, 4_294_967_295, |_, _| {})),
-    skip("reload_time_file", RELOAD),
+    missing("reload_time_file invalid", skip("reload_time_file", RELOAD)),
     skip("reload_repeat", RELOAD),
     skip("reload_file", RELOAD),
     skip(
         "include_check",
         "a missing include is a warning; -e is not implemented",
     ),
-    skip("config_save_dir", NO_EFFECT),
-    skip("tmp_config_directory", NO_EFFECT),
+    when_missing(WhenMissing::Abort, skip("config_save_dir", NO_EFFECT)),
+    missing("tmp_config_directory missing directory name", skip("tmp_config_directory", NO_EFFECT)),
     skip("data_use_instance", NO_EFFECT),
 ];
 

@@ -21,7 +21,8 @@ use super::iproute;
 use super::model::{Config, GarpGroup, Route, Rule, TrackFile, TrackProcess};
 use super::model::{VirtualAddress, VirtualServer};
 use super::registry::{
-    dispatch_block, kw, ok, skip, skip_block, Arg, Context, Cx, Keyword, Status,
+    dispatch_block, kw, missing, ok, skip, skip_block, when_missing, Arg, Context, Cx, Keyword,
+    Status, WhenMissing,
 };
 use super::tree::Node;
 
@@ -108,9 +109,12 @@ pub static TOP: &[Keyword<Draft>] = &[
                 .extend(n.children.iter().map(|c| c.name().to_string()));
         }),
     ),
-    ok(
-        "net_namespace",
-        Arg::Word(|d, v| d.net_namespace = Some(v.value)),
+    missing(
+        "net_namespace name missing - ignoring",
+        ok(
+            "net_namespace",
+            Arg::Word(|d, v| d.net_namespace = Some(v.value)),
+        ),
     ),
     ok("SSL", Arg::Block("SSL", vs::ssl)),
     kw(
@@ -133,13 +137,23 @@ pub static TOP: &[Keyword<Draft>] = &[
     skip("net_namespace_ipvs", "vrrpd runs no IPVS"),
     skip("namespace_with_ipsets", "vrrpd uses no ipsets"),
     skip("use_pid_dir", "vrrpd's pid files are where -p / -r say"),
-    skip("instance", "vrrpd's files are named by -p / -r and the config file"),
-    skip("child_wait_time", "vrrpd is one process: there are no children to wait for"),
+    missing(
+        "instance name missing - ignoring",
+        skip("instance", "vrrpd's files are named by -p / -r and the config file"),
+    ),
+    when_missing(
+        WhenMissing::Abort,
+        skip("child_wait_time", "vrrpd is one process: there are no children to wait for"),
+    ),
     skip("linkbeat_use_polling", "vrrpd follows links through rtnetlink events"),
     kw(
         "track_group",
         Status::Unsupported("tracking groups are not implemented; the block is skipped"),
         Arg::Custom("NAME { group { INSTANCE… } }", |_, n, cx| {
+            if n.args.is_empty() {
+                cx.push(Diagnostic::warning(n.pos(), "track_group must have a name - skipping"));
+                return;
+            }
             crate::registry::dispatch_quiet(TRACK_GROUP, "track_group", &mut (), n, cx)
         }),
     ),
