@@ -29,8 +29,8 @@ pub trait Host: Send + Sync + std::fmt::Debug {
     /// The executable a script line starts with: `Some(Some(path))` when it exists (a bare
     /// name through PATH), `Some(None)` when it does not, `None` when scripts are not checked.
     fn program(&self, first_word: &str) -> Option<Option<PathBuf>>;
-    /// Does this user exist? `None`: not checked.
-    fn user_exists(&self, name: &str) -> Option<bool>;
+    /// Do this user and group (the user's own when `None`) exist? `None`: not checked.
+    fn user_exists(&self, name: &str, group: Option<&str>) -> Option<bool>;
     /// The number of online CPUs, when CPU ids are checked.
     fn online_cpus(&self) -> Option<usize>;
     /// The host name (keepalived's default config id is its first label).
@@ -147,10 +147,12 @@ impl Host for RealHost {
         )
     }
 
-    fn user_exists(&self, name: &str) -> Option<bool> {
-        self.checks
-            .scripts
-            .then(|| nix::unistd::User::from_name(name).ok().flatten().is_some())
+    fn user_exists(&self, name: &str, group: Option<&str>) -> Option<bool> {
+        use nix::unistd::{Group, User};
+        self.checks.scripts.then(|| {
+            User::from_name(name).ok().flatten().is_some()
+                && group.is_none_or(|g| Group::from_name(g).ok().flatten().is_some())
+        })
     }
 
     fn online_cpus(&self) -> Option<usize> {
@@ -222,6 +224,8 @@ pub struct FakeHost {
     pub addresses: BTreeMap<(String, bool), std::net::IpAddr>,
     pub programs: BTreeSet<PathBuf>,
     pub users: BTreeSet<String>,
+    /// Groups besides those of the users' names.
+    pub groups: BTreeSet<String>,
     pub files: BTreeMap<PathBuf, Vec<u8>>,
     pub rt_tables: BTreeMap<String, u32>,
     /// Host names that resolve.
@@ -300,8 +304,10 @@ impl Host for FakeHost {
         Some(found)
     }
 
-    fn user_exists(&self, name: &str) -> Option<bool> {
-        Some(name == "root" || self.users.contains(name))
+    fn user_exists(&self, name: &str, group: Option<&str>) -> Option<bool> {
+        // Each user has a group of its name, as on Debian.
+        let known = |n: &str| n == "root" || self.users.contains(n);
+        Some(known(name) && group.is_none_or(|g| known(g) || self.groups.contains(g)))
     }
 
     fn online_cpus(&self) -> Option<usize> {
@@ -387,7 +393,7 @@ mod tests {
         let h = RealHost::default();
         assert_eq!(h.interface_exists("lo"), None);
         assert_eq!(h.program("sh"), None);
-        assert_eq!(h.user_exists("root"), None);
+        assert_eq!(h.user_exists("root", None), None);
         assert_eq!(h.online_cpus(), None);
         let c = RealHost::checking();
         assert_eq!(c.interface_exists("lo"), Some(true));

@@ -228,10 +228,10 @@ impl<'o, 'h> Pre<'o, 'h> {
                     "this line is not valid UTF-8: its bad bytes are read as U+FFFD",
                 ));
             }
-            // A multi-line definition: `$NAME= \` then lines ending in `\`.
+            // A multi-line definition: `$NAME= [FIRST LINE] \` then lines ending in `\`.
             if let Some((name, rest)) = definition(raw.trim_start_matches(is_blank)) {
-                if rest.trim_matches(is_blank) == "\\" {
-                    let mut value = Vec::new();
+                if let Some(first) = rest.trim_end_matches(is_blank).strip_suffix('\\') {
+                    let mut value = vec![first.to_string()];
                     while i < lines.len() {
                         let l = strip_comment(&lines[i].1);
                         i += 1;
@@ -945,6 +945,17 @@ mod tests {
         assert_eq!(pp("a ${_HASH}b${_INSTANCE}", "me"), vec!["a #bme"]);
         assert_eq!(pp("a ${_PWD}", "me"), vec!["a /nonexistent"]);
         assert_eq!(pp("${_RANDOM 5 7} ${_RANDOM 5 7}", "me"), ["5 6"]);
+    }
+
+    /// keepalived's value starts on the definition's own line when there is text before its
+    /// `\`.
+    #[test]
+    fn a_multiline_definition_may_start_on_its_own_line() {
+        let src = "$VIPS=192.0.2.10/24 \\\n192.0.2.11/24\nvirtual_ipaddress {\n$VIPS\n}";
+        assert_eq!(
+            pp(src, "h"),
+            ["virtual_ipaddress {", "192.0.2.10/24", "192.0.2.11/24", "}"]
+        );
     }
 
     #[test]

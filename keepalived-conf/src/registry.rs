@@ -235,8 +235,10 @@ pub enum Arg<T: 'static> {
     Items(&'static str, for<'a> fn(&mut T, &Node<'a>, &mut Cx<'_, 'a>)),
     /// A syntax of its own (written here for the documentation); the handler parses it.
     Custom(&'static str, for<'a> fn(&mut T, &Node<'a>, &mut Cx<'_, 'a>)),
-    /// Nothing is read: the statement (and its block) is skipped.
+    /// Nothing is read: the statement is skipped.
     Skip,
+    /// Nothing is read: the statement and its block are skipped.
+    SkipBlock,
 }
 
 impl<T> Arg<T> {
@@ -263,6 +265,7 @@ impl<T> Arg<T> {
             Arg::Items(ctx, _) => Shape::Items(ctx),
             Arg::Custom(syntax, _) => Shape::Custom(syntax),
             Arg::Skip => Shape::Skip,
+            Arg::SkipBlock => Shape::SkipBlock,
         }
     }
 }
@@ -322,9 +325,21 @@ pub const fn ok<T>(name: &'static str, arg: Arg<T>) -> Keyword<T> {
     kw(name, Status::Supported, arg)
 }
 
-/// A keyword keepalived knows that vrrpd does not act on: warned about and skipped.
+/// A keyword keepalived knows that vrrpd does not act on: warned about and skipped. A `{`
+/// after it is stray, as keepalived reads it (the keyword takes no block).
 pub const fn skip<T>(name: &'static str, why: &'static str) -> Keyword<T> {
     kw(name, Status::Unsupported(why), Arg::Skip)
+}
+
+/// [`skip`] for a block keyword: the block goes with it.
+pub const fn skip_block<T>(name: &'static str, why: &'static str) -> Keyword<T> {
+    kw(name, Status::Unsupported(why), Arg::SkipBlock)
+}
+
+/// A keyword vrrpd does not act on whose value keepalived checks: checked as `arg` says
+/// (whose setter does nothing), warned about and otherwise skipped.
+pub const fn checked<T>(name: &'static str, why: &'static str, arg: Arg<T>) -> Keyword<T> {
+    kw(name, Status::Unsupported(why), arg)
 }
 
 /// A row as the documentation and the registry test see it, whatever the draft type.
@@ -779,6 +794,7 @@ enum Shape {
     /// A syntax of its own; it takes a block when the syntax shows one.
     Custom(&'static str),
     Skip,
+    SkipBlock,
 }
 
 impl Shape {
@@ -807,7 +823,7 @@ impl Shape {
             Shape::Choice(words) => words.join("|"),
             Shape::Block(ctx) | Shape::Items(ctx) => format!("{{ {ctx} }}"),
             Shape::Custom(s) => s.into(),
-            Shape::Skip => "…".into(),
+            Shape::Skip | Shape::SkipBlock => "…".into(),
         }
     }
 }
@@ -857,7 +873,7 @@ fn read_value<'a>(
 ) -> Option<Value> {
     // A `Custom` row takes a block when its syntax shows one.
     let takes_block = match shape {
-        Shape::Block(_) | Shape::Items(_) | Shape::Skip => true,
+        Shape::Block(_) | Shape::Items(_) | Shape::SkipBlock => true,
         Shape::Custom(syntax) => syntax.contains('{'),
         _ => false,
     };
@@ -883,6 +899,12 @@ fn read_value<'a>(
     // A row that says how keepalived takes the line without a value (a `Custom` or skipped
     // one included) is answered that way before its handler sees it.
     let explicit = when_missing != WhenMissing::Default;
+    // A script line is split from its raw line: one whose `"` is unterminated has words there
+    // (keepalived reports the quote and leaves the script unset; nothing is missing).
+    if first.is_none() && matches!(shape, Shape::Command) && node.has_raw_value() {
+        script_line(node, diags);
+        return None;
+    }
     if first.is_none() && (needs_value || explicit && node.block.is_none()) {
         match when_missing {
             WhenMissing::Default | WhenMissing::Abort => missing_value(node, diags),
@@ -1033,7 +1055,7 @@ fn read_value<'a>(
             None
         }
         Shape::Block(_) | Shape::Items(_) | Shape::Custom(_) => Some(Value::Node),
-        Shape::Skip => None,
+        Shape::Skip | Shape::SkipBlock => None,
     }
 }
 

@@ -35,14 +35,15 @@ impl DefaultUser {
         // One that does not exist fails them all (keepalived never clears that failure).
         let named = globals()
             .filter(|n| n.name() == "script_user")
-            .filter_map(|n| n.args.first())
-            .map(|u| host.user_exists(&u.text) != Some(false))
+            .filter_map(|n| Some((n.args.first()?, n.args.get(1))))
+            .map(|(u, g)| host.user_exists(&u.text, g.map(|g| &*g.text)) != Some(false))
             .fold(None, |all, exists| Some(all.unwrap_or(true) && exists));
         let secure = globals().any(|n| n.name() == "enable_script_security");
         Self {
             named,
-            available: named
-                .unwrap_or_else(|| !secure || host.user_exists("keepalived_script") != Some(false)),
+            available: named.unwrap_or_else(|| {
+                !secure || host.user_exists("keepalived_script", None) != Some(false)
+            }),
             first_need: (None, None),
         }
     }

@@ -58,6 +58,14 @@ impl Node<'_> {
             .map_or(rest.len(), |(b, _)| b);
         rest[..end].trim_end_matches([' ', '\t'])
     }
+
+    /// Whether the raw line has more than the keyword: it has words the lexer could not read
+    /// (after an unterminated `"`), for the statements split from their raw line.
+    pub fn has_raw_value(&self) -> bool {
+        self.raw()
+            .get(self.keyword.text.len()..)
+            .is_some_and(|v| !v.trim().is_empty())
+    }
 }
 
 /// The statements of a block, shared: the model builder hands a block's lines on to the

@@ -1744,3 +1744,83 @@ fn a_file_check_weight_is_read_as_keepalived_reads_it() {
     };
     assert_eq!((f.weight, f.reverse), (-7, false));
 }
+
+/// `global_defs` keywords vrrpd does not act on are still checked as keepalived checks them,
+/// and one that takes no block leaves a `{` after it stray (measured with keepalived 2.2.7's
+/// `-t` on this file: lines 2, 3, 4, 5, 7, 9, 11, 13 and 14 counted; keepalived's `}` of
+/// the stray block closes `global_defs`, so the lines after it are read at the top level).
+#[test]
+fn keywords_vrrpd_ignores_are_checked_as_keepalived_checks_them() {
+    let text = "global_defs {\n checker_log_all_failures maybe\n dynamic_interfaces junk\n\
+        \x20lvs_timeouts tcp 900 udp x tcpfin\n vrrp_netlink_cmd_rcv_bufs 31457280;\n\
+        \x20vrrp_netlink_monitor_rcv_bufs 1048576\n lvs_netlink_cmd_rcv_bufs_force junk\n\
+        \x20random_seed 12\n startup_script_timeout 1001\n enable_dbus\n {\n }\n router_id lb1\n}\n";
+    let (cfg, d) = keepalived_conf::load_str_with(
+        text,
+        Path::new("g.conf"),
+        &on_host(keepalived_conf::FakeHost::new()),
+    );
+    let lines: Vec<u32> = flagged(&d).iter().map(|f| f.0).collect();
+    assert_eq!(lines, [2, 3, 4, 4, 5, 7, 9, 11, 13, 14], "{d:?}");
+    assert_eq!(
+        cfg.global.router_id, None,
+        "read at the top level, as keepalived reads it"
+    );
+}
+
+/// A script's group must exist as its user must (measured with keepalived 2.2.7's `-t`:
+/// `script_user` line 2 and the MISC_CHECK's `user` line 9 counted, the checker removed; a
+/// notify line's group only logged, the script dropped).
+#[test]
+fn a_scripts_group_must_exist_as_its_user_must() {
+    let text = "global_defs {\n script_user nobody nosuchgroup\n}\n\
+        virtual_server 192.0.2.10 80 {\n protocol TCP\n real_server 198.51.100.1 80 {\n\
+        \x20 MISC_CHECK {\n   misc_path /bin/true\n   user nobody nosuchgroup\n  }\n }\n}\n\
+        vrrp_instance A {\n interface eth0\n virtual_router_id 1\n\
+        \x20notify_master \"/bin/true\" nobody nosuchgroup\n notify_backup \"/bin/true\" nobody nogroup\n}\n";
+    let host = keepalived_conf::FakeHost::new()
+        .with_interfaces(&["eth0"])
+        .with_programs(&["/bin/true"])
+        .with_users(&["nobody", "nogroup"]);
+    let (cfg, d) = keepalived_conf::load_str_with(text, Path::new("g.conf"), &on_host(host));
+    assert!(
+        cfg.virtual_servers[0].real_servers[0].checkers.is_empty(),
+        "{d:?}"
+    );
+    let n = &cfg.instances[0].notify;
+    assert_eq!(
+        (n.master.as_deref(), n.backup.as_deref()),
+        (None, Some("/bin/true"))
+    );
+    assert_eq!(said(&d, "Error setting global script uid/gid"), [(2, true)]);
+    assert_eq!(
+        said(&d, "Failed to set uid/gid for misc checker"),
+        [(9, true)]
+    );
+    assert_eq!(
+        said(&d, "Invalid user/group for notify script"),
+        [(16, false)]
+    );
+}
+
+/// A script line whose `"` is never closed: keepalived reports the quote and leaves the
+/// script unset; the file still loads (measured with keepalived 2.2.7's `-t`: exit 5, line
+/// 6 counted; its `-t` crashes on the `vrrp_script` one, where vrrpd removes the script).
+#[test]
+fn an_unterminated_quote_leaves_the_script_unset() {
+    let text = "vrrp_script chk {\n script \"/bin/true\n}\n\
+        vrrp_instance VI_1 {\n interface eth0\n notify_master \"/bin/true\n virtual_router_id 51\n\
+        \x20virtual_ipaddress {\n  203.0.113.10/24\n }\n}\n";
+    let host = keepalived_conf::FakeHost::new()
+        .with_interfaces(&["eth0"])
+        .with_programs(&["/bin/true"]);
+    let (cfg, d) = keepalived_conf::load_str_with(text, Path::new("u.conf"), &on_host(host));
+    assert!(!d.iter().any(|d| d.is_error()), "nothing fatal: {d:?}");
+    assert!(cfg.scripts.is_empty());
+    assert_eq!(cfg.instances[0].notify.master, None);
+    assert_eq!(
+        cfg.instances[0].virtual_router_id, 51,
+        "the lines after it are read"
+    );
+    assert_eq!(said(&d, "missing terminating"), [(2, true), (6, true)]);
+}

@@ -221,8 +221,8 @@ pub static MISC_CHECK: &[Keyword<CheckDraft>] = timer_rows!(
         Arg::Custom("USER [GROUP]", |c, n, cx| {
             c.misc.user = n.args.first().map(|a| a.text.to_string());
             c.misc.group = n.args.get(1).map(|a| a.text.to_string());
-            let user = c.misc.user.as_deref();
-            if user.is_some_and(|u| cx.host.user_exists(u) == Some(false)) {
+            let (user, group) = (c.misc.user.as_deref(), c.misc.group.as_deref());
+            if user.is_some_and(|u| cx.host.user_exists(u, group) == Some(false)) {
                 let script = c
                     .misc_path
                     .as_ref()

@@ -9,7 +9,9 @@ use vrrp_proto::packet::Version;
 use crate::diag::{Diagnostic, Pos, Spanned};
 use crate::model::{Garp, GlobalDefs, NotifyFifo, SmtpServer};
 use crate::process::{ProcessDraft, Side};
-use crate::registry::{kw, missing, ok, skip, when_missing, Arg, Cx, Keyword, Status, WhenMissing};
+use crate::registry::{
+    checked, kw, missing, ok, skip, when_missing, Arg, Cx, Keyword, Status, WhenMissing,
+};
 use crate::tree::Node;
 
 /// Garp keys as written (unset ones inherit).
@@ -99,7 +101,7 @@ impl FifoDraft {
         cx: &mut Cx<'_, 'a>,
         used: &mut Vec<Spanned<String>>,
     ) {
-        if first(n, cx).is_none() {
+        if !n.has_raw_value() && first(n, cx).is_none() {
             return;
         }
         let Some(line) = crate::registry::script_line(n, &mut cx.diags) else {
@@ -321,8 +323,8 @@ pub static TABLE: &[Keyword<GlobalDraft>] = &[
             "script_user",
             Arg::Custom("USER [GROUP]", |g, n, cx| {
                 let Some(u) = first(n, cx) else { return };
-                let missing = |name: &str| cx.host.user_exists(name) == Some(false);
-                if missing(&u.text) {
+                let group = n.args.get(1).map(|g| &*g.text);
+                if cx.host.user_exists(&u.text, group) == Some(false) {
                     cx.push(Diagnostic::warning(
                         n.pos(),
                         "Error setting global script uid/gid",
@@ -544,8 +546,12 @@ pub static TABLE: &[Keyword<GlobalDraft>] = &[
     kw(
         "dynamic_interfaces",
         Status::Partial("an instance whose interface (or an address's `dev`) does not exist at start waits in FAULT and starts when it appears (looked for each second); one deleted and made again while the instance runs needs a reload; `allow_if_changes` has no effect"),
-        Arg::Custom("[allow_if_changes]", |g, _, _| {
-            g.defs.dynamic_interfaces = true
+        Arg::Custom("[allow_if_changes]", |g, n, cx| {
+            g.defs.dynamic_interfaces = true;
+            if let Some(o) = n.args.first().filter(|o| o.text != "allow_if_changes") {
+                let what = format!("Unknown dynamic_interfaces option '{}'", o.text);
+                cx.push(Diagnostic::warning(&o.pos, what));
+            }
         }),
     ),
     missing(
@@ -580,22 +586,32 @@ pub static TABLE: &[Keyword<GlobalDraft>] = &[
     ),
     missing(
         "startup_script_timeout requires value",
-        skip(
+        checked(
             "startup_script_timeout",
             "not run: vrrpd starts its instances at once",
+            Arg::Int(1, 1000, |_, _| {}),
         ),
     ),
     missing("shutdown script missing", skip("shutdown_script", "not run when vrrpd stops")),
     missing(
         "shutdown_script_timeout requires value",
-        skip("shutdown_script_timeout", "not run when vrrpd stops"),
+        checked(
+            "shutdown_script_timeout",
+            "not run when vrrpd stops",
+            Arg::Int(1, 1000, |_, _| {}),
+        ),
     ),
-    skip(
+    checked(
         "checker_log_all_failures",
         "set `log_all_failures` on the checkers themselves",
+        Arg::Bool(|_, _| {}),
     ),
     skip("disable_local_igmp", NO_EFFECT),
-    skip("lvs_timeouts", NO_IPVS),
+    checked(
+        "lvs_timeouts",
+        NO_IPVS,
+        Arg::Custom("tcp N | tcpfin N | udp N …", lvs_timeouts),
+    ),
     skip("lvs_flush", NO_IPVS),
     skip("lvs_flush_on_stop", NO_IPVS),
     skip("lvs_flush_onstop", NO_IPVS),
@@ -662,16 +678,31 @@ pub static TABLE: &[Keyword<GlobalDraft>] = &[
         "dbus_service_name missing - ignoring",
         skip("dbus_service_name", "vrrpd has no D-Bus interface"),
     ),
-    missing("vrrp_netlink_cmd_rcv_bufs size missing", skip("vrrp_netlink_cmd_rcv_bufs", NETLINK_BUFS)),
-    skip("vrrp_netlink_cmd_rcv_bufs_force", NETLINK_BUFS),
-    missing("vrrp_netlink_monitor_rcv_bufs size missing", skip("vrrp_netlink_monitor_rcv_bufs", NETLINK_BUFS)),
-    skip("vrrp_netlink_monitor_rcv_bufs_force", NETLINK_BUFS),
-    missing("process_monitor_rcv_bufs size missing", skip("process_monitor_rcv_bufs", NETLINK_BUFS)),
-    skip("process_monitor_rcv_bufs_force", NETLINK_BUFS),
-    missing("lvs_netlink_cmd_rcv_bufs size missing", skip("lvs_netlink_cmd_rcv_bufs", NETLINK_BUFS)),
-    skip("lvs_netlink_cmd_rcv_bufs_force", NETLINK_BUFS),
-    missing("lvs_netlink_monitor_rcv_bufs size missing", skip("lvs_netlink_monitor_rcv_bufs", NETLINK_BUFS)),
-    skip("lvs_netlink_monitor_rcv_bufs_force", NETLINK_BUFS),
+    missing(
+        "vrrp_netlink_cmd_rcv_bufs size missing",
+        checked("vrrp_netlink_cmd_rcv_bufs", NETLINK_BUFS, Arg::Int(0, 4_294_967_295, |_, _| {})),
+    ),
+    checked("vrrp_netlink_cmd_rcv_bufs_force", NETLINK_BUFS, Arg::Bool(|_, _| {})),
+    missing(
+        "vrrp_netlink_monitor_rcv_bufs size missing",
+        checked("vrrp_netlink_monitor_rcv_bufs", NETLINK_BUFS, Arg::Int(0, 4_294_967_295, |_, _| {})),
+    ),
+    checked("vrrp_netlink_monitor_rcv_bufs_force", NETLINK_BUFS, Arg::Bool(|_, _| {})),
+    missing(
+        "process_monitor_rcv_bufs size missing",
+        checked("process_monitor_rcv_bufs", NETLINK_BUFS, Arg::Int(0, 4_294_967_295, |_, _| {})),
+    ),
+    checked("process_monitor_rcv_bufs_force", NETLINK_BUFS, Arg::Bool(|_, _| {})),
+    missing(
+        "lvs_netlink_cmd_rcv_bufs size missing",
+        checked("lvs_netlink_cmd_rcv_bufs", NETLINK_BUFS, Arg::Int(0, 4_294_967_295, |_, _| {})),
+    ),
+    checked("lvs_netlink_cmd_rcv_bufs_force", NETLINK_BUFS, Arg::Bool(|_, _| {})),
+    missing(
+        "lvs_netlink_monitor_rcv_bufs size missing",
+        checked("lvs_netlink_monitor_rcv_bufs", NETLINK_BUFS, Arg::Int(0, 4_294_967_295, |_, _| {})),
+    ),
+    checked("lvs_netlink_monitor_rcv_bufs_force", NETLINK_BUFS, Arg::Bool(|_, _| {})),
     skip(
         "rs_init_notifies",
         "real servers' first state is not notified",
@@ -683,9 +714,10 @@ pub static TABLE: &[Keyword<GlobalDraft>] = &[
             "vrrpd sizes its receive buffers itself",
         ),
     ),
-    skip(
+    checked(
         "vrrp_rx_bufs_multiplier",
         "vrrpd sizes its receive buffers itself",
+        Arg::Int(1, 4_294_967_295, |_, _| {}),
     ),
     skip(
         "vmac_prefix",
@@ -695,7 +727,7 @@ pub static TABLE: &[Keyword<GlobalDraft>] = &[
         "vmac_addr_prefix",
         "VMAC interfaces are named vrrp.VRID or as use_vmac says",
     ),
-    skip("random_seed", NO_EFFECT),
+    checked("random_seed", NO_EFFECT, Arg::Int(0, 4_294_967_295, |_, _| {})),
     skip("reload_time_file", RELOAD),
     skip("reload_repeat", RELOAD),
     skip("reload_file", RELOAD),
@@ -829,5 +861,35 @@ impl GlobalDraft {
             self.garp.lower_prio_repeat.is_some(),
         );
         (g, lower_explicit)
+    }
+}
+
+/// `lvs_timeouts`: checked as keepalived checks it (options `tcp`, `tcpfin`, `udp`, each with
+/// seconds up to 31 days), though vrrpd runs no IPVS.
+fn lvs_timeouts<'a>(_: &mut GlobalDraft, n: &Node<'a>, cx: &mut Cx<'_, 'a>) {
+    const MAX: i64 = 86_400 * 31;
+    if n.args.len() < 2 {
+        cx.push(Diagnostic::warning(
+            n.pos(),
+            "lvs_timeouts requires at least one option",
+        ));
+        return;
+    }
+    let mut words = n.args.iter();
+    while let Some(w) = words.next() {
+        let what = match &*w.text {
+            "tcp" | "tcpfin" | "udp" => match words.next() {
+                None => format!("No value specified for lvs_timeout {} - ignoring", w.text),
+                Some(v)
+                    if crate::registry::parse_int(&v.text)
+                        .is_some_and(|t| (0..=MAX).contains(&t)) =>
+                {
+                    continue
+                }
+                Some(v) => format!("Invalid lvs_timeout {} ({}) - ignoring", w.text, v.text),
+            },
+            other => format!("Unknown option {other} specified for lvs_timeouts"),
+        };
+        cx.push(Diagnostic::warning(&w.pos, what));
     }
 }

@@ -20,7 +20,9 @@ use super::diag::{Diagnostic, Pos, Spanned};
 use super::iproute;
 use super::model::{Config, GarpGroup, Route, Rule, TrackFile, TrackProcess};
 use super::model::{VirtualAddress, VirtualServer};
-use super::registry::{dispatch_block, kw, ok, skip, Arg, Context, Cx, Keyword, Status};
+use super::registry::{
+    dispatch_block, kw, ok, skip, skip_block, Arg, Context, Cx, Keyword, Status,
+};
 use super::tree::Node;
 
 /// Everything read so far.
@@ -141,7 +143,7 @@ pub static TOP: &[Keyword<Draft>] = &[
             crate::registry::dispatch_quiet(TRACK_GROUP, "track_group", &mut (), n, cx)
         }),
     ),
-    skip(
+    skip_block(
         "interface_up_down_delays",
         "link changes take effect at once; the block is skipped",
     ),
@@ -166,7 +168,8 @@ pub static BFD_INSTANCE: &[Keyword<()>] = &[
 ];
 
 /// `track_group NAME { group { … } }`: known, skipped.
-pub static TRACK_GROUP: &[Keyword<()>] = &[skip("group", "tracking groups are not implemented")];
+pub static TRACK_GROUP: &[Keyword<()>] =
+    &[skip_block("group", "tracking groups are not implemented")];
 
 /// The tables of every block, for the compatibility table and the registry test.
 pub fn contexts() -> Vec<Context> {
@@ -275,7 +278,11 @@ pub fn notify_line<'a>(
     cx: &mut Cx<'_, 'a>,
 ) -> Option<(Spanned<String>, Option<String>)> {
     let Some(first) = n.args.first() else {
-        super::registry::missing_value(n, &mut cx.diags);
+        match n.has_raw_value() {
+            // An unterminated `"`: reported there, the script unset.
+            true => _ = super::registry::script_line(n, &mut cx.diags),
+            false => super::registry::missing_value(n, &mut cx.diags),
+        }
         return None;
     };
     if slot.is_some() {
@@ -305,14 +312,12 @@ pub fn notify_line<'a>(
             );
             Diagnostic::notice(n.pos(), what)
         }),
-        Some(u) if cx.host.user_exists(u) == Some(false) => {
-            let what = format!(
-                "Script user '{u}' does not exist: invalid user/group for notify script {cmd} - ignoring"
-            );
-            Some(
-                Diagnostic::notice(user_at, what)
-                    .with_help("put the command and its arguments in double quotes"),
-            )
+        Some(u) if cx.host.user_exists(u, line.rest.get(1).map(String::as_str)) == Some(false) => {
+            let what = format!("Invalid user/group for notify script {cmd} - ignoring");
+            Some(Diagnostic::notice(user_at, what).with_help(format!(
+                "`{}` names a user (and group) that does not exist; if it is an argument, put the command and its arguments in double quotes",
+                line.rest.join(" ")
+            )))
         }
         Some(_) => None,
     };

@@ -238,8 +238,9 @@ pub fn vrrp_script<'a>(d: &mut Draft, n: &Node<'a>, cx: &mut Cx<'_, 'a>) {
     // keepalived removes a script it cannot give a user: its own, else the default one.
     let removed = match &k.user {
         Some(u) => {
-            let user = u.value.split_whitespace().next().unwrap_or_default();
-            let gone = cx.host.user_exists(user) == Some(false);
+            let mut words = u.value.split_whitespace();
+            let user = words.next().unwrap_or_default();
+            let gone = cx.host.user_exists(user, words.next()) == Some(false);
             if gone {
                 cx.push(Diagnostic::warning(
                     &u.pos,

@@ -228,7 +228,7 @@ fn script<'a>(
     cx: &mut Cx<'_, 'a>,
     used: &mut Vec<Spanned<String>>,
 ) -> Option<ScriptSpec> {
-    if n.args.is_empty() {
+    if n.args.is_empty() && !n.has_raw_value() {
         crate::registry::missing_value(n, &mut cx.diags);
         return None;
     }
@@ -242,7 +242,9 @@ fn script<'a>(
         None if !cx.script_user.available(Side::Checker, n.pos()) => {
             Some("Failed to set default user")
         }
-        Some(u) if cx.host.user_exists(u) == Some(false) => Some("Invalid user/group"),
+        Some(u) if cx.host.user_exists(u, line.rest.get(1).map(String::as_str)) == Some(false) => {
+            Some("Invalid user/group")
+        }
         _ => None,
     };
     if let Some(why) = dropped {
