@@ -414,14 +414,29 @@ struct RouteLine<'a> {
     nexthop: Option<Nexthop>,
     /// A word was bad: keepalived skips the whole line.
     failed: bool,
+    /// The line's first word and how many it has, for a missing value's complaint.
+    whole: Whole<'a>,
+}
+
+/// A line's first word and its number of words: keepalived reads a route's or rule's
+/// values unchecked, so a value missing at the end of the line stops the file, and its
+/// complaint names both.
+#[derive(Clone, Copy)]
+struct Whole<'a>(&'a str, usize);
+
+impl<'a> Whole<'a> {
+    fn of(toks: &[Tok<'a>]) -> Self {
+        Self(toks.first().map_or("", |t| t.0), toks.len())
+    }
 }
 
 /// What one word did: how many tokens it used, or stop (a value is missing).
 type Step = Option<usize>;
 
 impl<'a> RouteLine<'a> {
-    fn new() -> Self {
+    fn new(whole: Whole<'a>) -> Self {
         Self {
+            whole,
             r: Route {
                 kind: RouteType::Unicast,
                 dst: Prefix {
@@ -455,13 +470,13 @@ impl<'a> RouteLine<'a> {
 
     /// A word of a `nexthop` clause.
     fn nexthop_word(&mut self, w: &str, pos: &Pos, arg: Option<Tok>, cx: &mut Cx) -> Step {
-        let failed = &mut self.failed;
+        let (failed, whole) = (&mut self.failed, self.whole);
         let nh = self.nexthop.as_mut()?;
         let mut bad = |cx: &mut Cx, pos: &Pos, msg: String| {
             *failed = true;
             bad(cx, pos, msg)
         };
-        let val = |cx: &mut Cx| value(w, pos, arg, cx);
+        let val = |cx: &mut Cx| value(whole, w, pos, arg, cx);
         match w {
             "via" | "gw" => {
                 let (v, vp) = val(cx)?;
@@ -502,12 +517,18 @@ impl<'a> RouteLine<'a> {
 
     /// A word of the route itself.
     fn route_word(&mut self, w: &'a str, pos: &'a Pos, arg: Option<Tok>, cx: &mut Cx) -> Step {
-        let (r, failed) = (&mut self.r, &mut self.failed);
+        let (r, failed, whole) = (&mut self.r, &mut self.failed, self.whole);
+        // keepalived knows the family from the destination read so far.
+        let v4_dst = self.dst.is_some_and(|(d, _)| {
+            d.split('/')
+                .next()
+                .is_some_and(|a| a.parse::<std::net::Ipv4Addr>().is_ok())
+        });
         let mut bad = |cx: &mut Cx, pos: &Pos, msg: String| {
             *failed = true;
             bad(cx, pos, msg)
         };
-        let val = |cx: &mut Cx| value(w, pos, arg, cx);
+        let val = |cx: &mut Cx| value(whole, w, pos, arg, cx);
         // A word with a value parsed by `parse`, stored by `set`, or reported with `what`.
         macro_rules! valued {
             ($parse:expr, $what:expr, |$x:ident| $set:expr) => {{
@@ -605,6 +626,11 @@ impl<'a> RouteLine<'a> {
             "realms" => valued!(u32_of, "Invalid realms {v} specified for route", |n| r
                 .realms =
                 Some(n)),
+            "pref" if v4_dst => {
+                // Said before the value is read, so a missing one does not stop the file.
+                bad(cx, pos, "pref is only valid for IPv6".into());
+                None
+            }
             "pref" => valued!(
                 |v| match v {
                     "low" => Some(3),
@@ -710,10 +736,16 @@ impl<'a> RouteLine<'a> {
     }
 }
 
-/// A keyword's value, or a complaint that it has none.
-fn value<'t>(w: &str, pos: &Pos, arg: Option<Tok<'t>>, cx: &mut Cx) -> Option<Tok<'t>> {
+/// A keyword's value, or keepalived's complaint that it has none (it stops the file).
+fn value<'t>(
+    whole: Whole,
+    w: &str,
+    pos: &Pos,
+    arg: Option<Tok<'t>>,
+    cx: &mut Cx,
+) -> Option<Tok<'t>> {
     if arg.is_none() {
-        bad(cx, pos, format!("route keyword `{w}` needs a value"));
+        crate::registry::missing_word(pos, whole.0, w, whole.1 + 1, &mut cx.diags);
     }
     arg
 }
@@ -745,7 +777,7 @@ fn check_dst(w: &str, pos: &Pos, cx: &mut Cx) -> bool {
 /// track the route). `None` (reported) when the line is unusable.
 pub fn parse_route<'a>(c: &Node<'a>, tracked: bool, cx: &mut Cx<'_, 'a>) -> Option<Route> {
     let toks = tokens(c);
-    let mut line = RouteLine::new();
+    let mut line = RouteLine::new(Whole::of(&toks));
     let mut i = 0;
     while i < toks.len() {
         let (w, pos) = toks[i];
@@ -931,7 +963,8 @@ pub fn parse_rule<'a>(c: &Node<'a>, cx: &mut Cx<'_, 'a>) -> Option<Rule> {
             continue;
         }
         let Some(&(v, vp)) = toks.get(i + 1) else {
-            bad(cx, pos, format!("rule option `{w}` needs a value"));
+            let whole = Whole::of(&toks);
+            value(whole, w, pos, None, cx);
             return None;
         };
         failed |= !rule_option(&mut r, w, v, vp, cx);

@@ -211,9 +211,8 @@ impl ProcessDraft {
     /// `umask NUMBER` (hex, octal or decimal, as C's strtol) or `umask BIT|BIT...` with
     /// keepalived's names (`IRUSR` ... `IXOTH`), the `|` inside a word or as words of its own.
     pub fn umask(&mut self, n: &Node, d: &mut Diags) {
-        let Some(first) = n.args.first() else {
-            return err(n.pos(), d, "`umask` needs a value".into());
-        };
+        // The row stops the file without a value (as keepalived does), before this.
+        let Some(first) = n.args.first() else { return };
         if first.text.starts_with(|c: char| c.is_ascii_digit()) {
             if n.args.len() != 1 {
                 return err(n.pos(), d, "Extra parameter(s) to umask option".into());

@@ -170,9 +170,13 @@ impl<'h> Cx<'h, '_> {
 
 /// An address as keepalived reads a socket address (its `inet_stosockaddr`): a range or a
 /// prefix length after it is dropped, so `192.0.2.1/24` and `192.0.2.1-9` are `192.0.2.1`.
-/// Real files write `unicast_src_ip 192.0.2.1/24`, and keepalived takes it.
+/// Real files write `unicast_src_ip 192.0.2.1/24`, and keepalived takes it. It cuts at the
+/// first `-` if there is one, else at the `/`: `192.0.2.1/-1` is `192.0.2.1/`, no address.
 pub fn sockaddr_ip(text: &str) -> Option<IpAddr> {
-    let end = text.find(['-', '/']).unwrap_or(text.len());
+    let end = text
+        .find('-')
+        .or_else(|| text.find('/'))
+        .unwrap_or(text.len());
     text[..end].parse().ok()
 }
 
@@ -753,13 +757,18 @@ pub const TOP_LEVEL: &str = "the top level";
 /// keepalived's complaint about a keyword that needs a value and has none: it stops reading
 /// the file there and exits (`-t` exits 2).
 pub fn missing_value(node: &Node, diags: &mut Diags) {
+    missing_word(node.pos(), node.name(), node.name(), 2, diags);
+}
+
+/// [`missing_value`] for any word of a line: keepalived names the line's first word
+/// (`start`), the word before the missing one (`after`) and the missing one's position
+/// (from 1), as its `null_strvec` does.
+pub fn missing_word(pos: &Pos, start: &str, after: &str, position: usize, diags: &mut Diags) {
     diags.push(
         Diagnostic::error(
-            node.pos(),
+            pos,
             format!(
-                "Configuration line starting `{}` is missing a parameter after keyword `{}` at word position 2",
-                node.name(),
-                node.name()
+                "Configuration line starting `{start}` is missing a parameter after keyword `{after}` at word position {position}"
             ),
         )
         .flagged(Flag::Abort),
@@ -971,7 +980,7 @@ fn read_value<'a>(
             let timer = matches!(shape, Shape::Timer(_));
             let read = match timer {
                 true => read_timer(&t.text, num.lo, num.hi),
-                false => read_unsigned(&t.text, num.lo, num.hi, num.lenient),
+                false => read_unsigned_with(&t.text, num.lo, num.hi, num.lenient),
             };
             num.report(&t.text, &read, &t.pos, diags);
             let v = read.kept?;
@@ -1180,9 +1189,24 @@ pub fn parse_int(s: &str) -> Option<i64> {
     s.parse().ok()
 }
 
-/// A time as keepalived's `read_timer` reads it: a plain decimal, no sign or exponent, at
-/// most microsecond precision (rounded as keepalived does).
+/// An unsigned number as keepalived's `-t` reads it with `read_unsigned` (`strtoul`, base
+/// 10): leading blanks and a `+` are taken, and an empty word is 0. `Err` holds keepalived's
+/// words for a value it refuses (its callers add their own message after them). What its
+/// daemon keeps of such a value: [`read_unsigned_with`].
+pub fn read_unsigned(word: &str, lo: u64, hi: u64) -> Result<u64, String> {
+    let r = read_unsigned_with(word, lo, hi, false);
+    match (r.kept, r.said.into_iter().next()) {
+        (Some(v), None) => Ok(v),
+        (_, said) => Err(said.unwrap_or_default()),
+    }
+}
+
+/// A time as keepalived's `read_timer` reads it: a plain decimal (`strtoull` after the point
+/// is dropped, so leading blanks and a `+` are taken), no `-` or exponent, at most
+/// microsecond precision (rounded as keepalived does).
 pub fn parse_secs(s: &str) -> Option<f64> {
+    let s = s.trim_start_matches([' ', '\t']);
+    let s = s.strip_prefix('+').unwrap_or(s);
     let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
     let digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
     if (whole.is_empty() && frac.is_empty()) || !digits(whole) || !digits(frac) || whole.len() > 12
@@ -1248,7 +1272,7 @@ impl Num {
     /// Read `t` as keepalived's `read_unsigned` reads this row's value (for a handler of its
     /// own), saying what keepalived says.
     pub fn read(&self, t: &Token, diags: &mut Diags) -> Read {
-        let r = read_unsigned(&t.text, self.lo, self.hi, self.lenient);
+        let r = read_unsigned_with(&t.text, self.lo, self.hi, self.lenient);
         self.report(&t.text, &r, &t.pos, diags);
         r
     }
@@ -1302,8 +1326,9 @@ fn strtoull(s: &[u8]) -> (u64, bool, bool) {
     }
 }
 
-/// keepalived's `read_unsigned` (its `read_unsigned_func`, base 10) in `lo..=hi`.
-pub fn read_unsigned(text: &str, lo: u64, hi: u64, lenient: bool) -> Read {
+/// keepalived's `read_unsigned` (its `read_unsigned_func`, base 10) in `lo..=hi`, with
+/// `lenient` its `ignore_error`.
+pub fn read_unsigned_with(text: &str, lo: u64, hi: u64, lenient: bool) -> Read {
     let (v, whole, overflow) = strtoull(text.as_bytes());
     let negative = text
         .trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c'])
@@ -1511,6 +1536,31 @@ mod tests {
         ] {
             assert_eq!(parse_secs(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn unsigned_as_keepalived_reads_it() {
+        assert_eq!(read_unsigned("+24", 0, 32), Ok(24));
+        assert_eq!(
+            read_unsigned("", 0, 32),
+            Ok(0),
+            "strtoul reads nothing as 0"
+        );
+        assert_eq!(read_unsigned("65536", 0, u32::MAX as u64), Ok(65536));
+        for (bad, said) in [
+            ("33", "number '33' outside range [0, 32]"),
+            ("-1", "negative number '-1'"),
+            ("+", "invalid number '+'"),
+            ("1x", "invalid number '1x'"),
+            (
+                "4294967296",
+                "number '4294967296' outside unsigned integer range",
+            ),
+        ] {
+            assert_eq!(read_unsigned(bad, 0, 32), Err(said.to_string()), "{bad}");
+        }
+        assert_eq!(parse_secs("+1"), Some(1.0));
+        assert_eq!(parse_secs("+-1"), None);
     }
 
     #[test]

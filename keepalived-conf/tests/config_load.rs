@@ -282,6 +282,8 @@ fn huge_timers_are_reported_not_panics() {
             .filter(|d| d.message.contains(v))
             .map(|d| d.line)
             .collect();
+        // Each value is said twice, as keepalived says it: its number reader's words, then
+        // the handler's.
         lines.dedup();
         assert_eq!(lines, [2, 4, 6, 12], "{v}: {diags:#?}");
     }
@@ -1635,25 +1637,34 @@ fn checker_and_server_numbers_are_read_as_keepalived_reads_them() {
 
 #[test]
 fn keepalived_readers_keep_what_keepalived_keeps() {
-    use keepalived_conf::registry::{read_int, read_timer, read_unsigned, TIMER_MAX};
+    use keepalived_conf::registry::{read_int, read_timer, read_unsigned_with, TIMER_MAX};
     let kept = |r: keepalived_conf::registry::Read| (r.kept, r.taken, r.said.len());
     // read_unsigned: strtoul's leading digits, kept by the daemon only when errors are
     // ignored and they are in range.
-    assert_eq!(kept(read_unsigned("+6", 1, 10, true)), (Some(6), true, 0));
     assert_eq!(
-        kept(read_unsigned("80x", 1, 65535, true)),
+        kept(read_unsigned_with("+6", 1, 10, true)),
+        (Some(6), true, 0)
+    );
+    assert_eq!(
+        kept(read_unsigned_with("80x", 1, 65535, true)),
         (Some(80), false, 1)
     );
     assert_eq!(
-        kept(read_unsigned("80x", 1, 65535, false)),
+        kept(read_unsigned_with("80x", 1, 65535, false)),
         (None, false, 1)
     );
-    assert_eq!(kept(read_unsigned("x", 0, 9, true)), (Some(0), false, 1));
     assert_eq!(
-        kept(read_unsigned("4294967296", 0, u64::MAX, true)),
+        kept(read_unsigned_with("x", 0, 9, true)),
+        (Some(0), false, 1)
+    );
+    assert_eq!(
+        kept(read_unsigned_with("4294967296", 0, u64::MAX, true)),
         (None, false, 1)
     );
-    assert_eq!(kept(read_unsigned("  5", 0, 9, true)), (Some(5), true, 0));
+    assert_eq!(
+        kept(read_unsigned_with("  5", 0, 9, true)),
+        (Some(5), true, 0)
+    );
     // read_timer: microseconds; junk after the digits is shifted with them.
     assert_eq!(kept(read_timer("1.5x", 0, TIMER_MAX)), (Some(15), true, 1));
     assert_eq!(
@@ -1743,6 +1754,218 @@ fn a_file_check_weight_is_read_as_keepalived_reads_it() {
         panic!("{:?}", c.probe)
     };
     assert_eq!((f.weight, f.reverse), (-7, false));
+}
+
+/// The flagged lines of `text` in order, with their messages, for a file that loads.
+fn flagged_sorted(d: &[keepalived_conf::Diagnostic]) -> Vec<(u32, String)> {
+    assert!(d.iter().all(|d| !d.is_error()), "the file loads: {d:?}");
+    let mut f = flagged(d);
+    f.sort_by_key(|(l, _)| *l);
+    f
+}
+
+#[test]
+fn counts_and_words_are_read_as_keepalived_reads_them() {
+    // Lines and messages as keepalived 2.2.7's `keepalived -t` gives them for this file
+    // (measured with realworld/both.sh): it reads counts with strtoul (any unsigned, a `+`,
+    // nothing after a prefix's `/` is 0), a peer's words in pairs and use_vmac's first two.
+    let text = "global_defs {\n vrrp_garp_lower_prio_repeat 65536\n vrrp_garp_master_repeat 0\n}\n\
+                vrrp_instance VI_1 {\n state BACKUP\n interface eth0\n virtual_router_id 51\n priority 100\n\
+                \x20advert_int +2\n garp_master_repeat 65536\n garp_master_refresh_repeat -1\n\
+                \x20use_vmac \" vrrp.51 \"\n use_vmac vrrp.51 extra\n unicast_peer {\n  198.51.100.2 198.51.100.3\n\
+                \x20 198.51.100.4 min_ttl 300\n }\n virtual_ipaddress {\n  203.0.113.10/\n  203.0.113.11/+24\n }\n}\n";
+    let host = keepalived_conf::FakeHost::new().with_interfaces(&["eth0"]);
+    let (cfg, d) = keepalived_conf::load_str_with(text, Path::new("c.conf"), &on_host(host));
+    let owned = |v: &[(u32, &str)]| -> Vec<(u32, String)> {
+        v.iter().map(|(l, m)| (*l, m.to_string())).collect()
+    };
+    assert_eq!(
+        flagged_sorted(&d),
+        owned(&[
+            (
+                3,
+                "vrrp_garp_master_repeat must be greater than 0, setting to 1"
+            ),
+            (12, "negative number '-1'"),
+            (
+                12,
+                "(VI_1): garp_master_refresh_repeat '-1' invalid - ignoring"
+            ),
+            (
+                13,
+                "VMAC interface name ' vrrp.51 ' too long or invalid characters - ignoring"
+            ),
+            (14, "VMAC interface name already specified"),
+            (16, "(VI_1) 198.51.100.3 is missing a value"),
+            (17, "number '300' outside range [0, 255]"),
+            (
+                23,
+                "(VI_1) unicast with use_vmac requires vmac_xmit_base - setting"
+            ),
+        ])
+    );
+    // What stays in effect is keepalived's value.
+    assert_eq!(cfg.global.garp.master_repeat, 1);
+    assert_eq!(cfg.global.garp.lower_prio_repeat, 65536);
+    let i = &cfg.instances[0];
+    assert_eq!(i.advert_int, 200);
+    assert_eq!(i.garp.master_repeat, 65536);
+    assert_eq!(i.garp.master_refresh_repeat, 1, "the default stays");
+    assert_eq!(i.garp.lower_prio_repeat, 65536, "from global_defs");
+    let vmac = i.use_vmac.as_ref().expect("use_vmac");
+    assert_eq!(vmac.name.as_deref(), Some("vrrp.51"));
+    assert!(i.vmac_xmit_base, "set for unicast, as keepalived sets it");
+    let peers: Vec<IpAddr> = ["198.51.100.2", "198.51.100.4"]
+        .map(|p| p.parse().unwrap())
+        .into();
+    assert_eq!(i.unicast_peers, peers, "a peer with a bad option is kept");
+    let lens: Vec<u8> = i.virtual_ipaddress.iter().map(|v| v.prefix_len).collect();
+    assert_eq!(lens, [0, 24], "`/` alone is /0 to keepalived");
+}
+
+#[test]
+fn a_value_keepalived_checks_for_is_missed_with_a_counted_error() {
+    // keepalived's handlers that look at the line's length first report a missing value
+    // and go on (-t exits 5); lines and messages measured with keepalived 2.2.7 -t. Its
+    // vmac_xmit_base complaint has no line: vrrpd gives the instance's `}`.
+    let text = "global_defs {\n enable_script_security\n script_user root\n}\n\
+                vrrp_script chk {\n script\n script /bin/true\n interval 65536\n timeout 0\n}\n\
+                track_file tf {\n file\n weight\n file /tmp/tf /tmp/other\n}\n\
+                vrrp_track_process tp {\n process sshd\n weight\n}\n\
+                vrrp_instance VI_1 {\n state BACKUP\n interface eth0\n virtual_router_id 51\n priority 100\n\
+                \x20vmac_xmit_base\n track_script {\n  chk\n }\n virtual_ipaddress {\n  203.0.113.10/24\n }\n}\n";
+    let host = keepalived_conf::FakeHost::new()
+        .with_interfaces(&["eth0"])
+        .with_programs(&["/bin/true"])
+        .with_users(&["root"]);
+    let (cfg, d) = keepalived_conf::load_str_with(text, Path::new("m.conf"), &on_host(host));
+    let got = flagged_sorted(&d);
+    let want: Vec<(u32, String)> = [
+        (8, "number '65536' outside range [0, 4294]"),
+        (
+            8,
+            "(chk): vrrp script interval '65536' must be between 1 and 4294 - ignoring",
+        ),
+        (
+            9,
+            "(chk): vrrp script timeout must be greater than 0, setting to 1",
+        ),
+        (12, "track file file name missing"),
+        (13, "No weight specified for track file tf - ignoring"),
+        (18, "No weight specified for track process tp - ignoring"),
+        (32, "(VI_1) vmac_xmit_base is only valid with a vmac"),
+    ]
+    .iter()
+    .map(|(l, m)| (*l, m.to_string()))
+    .collect();
+    assert_eq!(got, want);
+    let s = &cfg.scripts[0];
+    assert_eq!(s.script, "/bin/true");
+    assert_eq!(
+        (s.interval, s.timeout),
+        (Duration::from_secs(1), Duration::from_secs(1))
+    );
+    let tf = &cfg.track_files[0];
+    assert_eq!(
+        (tf.file.to_str(), tf.weight),
+        (Some("/tmp/tf"), 1),
+        "the first word"
+    );
+    assert!(
+        !cfg.instances[0].vmac_xmit_base,
+        "cleared, as keepalived clears it"
+    );
+    // A block's `}` says what is missing, as keepalived's end handlers do.
+    let (_, d) = load_str(
+        "track_file tf {\n file\n}\nvrrp_script chk {\n script\n}\n",
+        Path::new("m.conf"),
+    );
+    assert_eq!(
+        said(&d, "No file set for track_file tf - ignoring"),
+        [(3, true)]
+    );
+    assert_eq!(
+        said(&d, "No script set for vrrp_script chk - removing"),
+        [(6, true)]
+    );
+    assert!(d.iter().all(|d| d.flag != Flag::Abort), "{d:?}");
+}
+
+#[test]
+fn a_value_keepalived_reads_unchecked_stops_the_file() {
+    // keepalived -t exits 2 on each (its strvec_slot() on a word that is not there).
+    for (block, line) in [
+        ("global_defs", "umask"),
+        ("vrrp_instance VI_1", "mcast_dst_ip"),
+        ("vrrp_instance VI_1", "vrf"),
+    ] {
+        let (_, d) = load_str(&format!("{block} {{\n {line}\n}}\n"), Path::new("m.conf"));
+        assert!(
+            d.iter()
+                .any(|d| d.line == 2 && d.flag == Flag::Abort && d.severity == Severity::Error),
+            "{line}: {d:?}"
+        );
+    }
+    // A route's or rule's value too, in keepalived 2.2.7 -t's words (measured), naming the
+    // word before the missing one and its position.
+    let inst = |block: &str, line: &str| {
+        format!("vrrp_instance VI_1 {{\n interface eth0\n virtual_router_id 51\n virtual_ipaddress {{\n  203.0.113.10/24\n }}\n {block} {{\n  {line}\n }}\n}}\n")
+    };
+    for (block, line, said) in [
+        (
+            "virtual_routes",
+            "default via 203.0.113.1 dev",
+            "starting `default` is missing a parameter after keyword `dev` at word position 5",
+        ),
+        (
+            "virtual_routes",
+            "default nexthop via 203.0.113.1 weight",
+            "starting `default` is missing a parameter after keyword `weight` at word position 6",
+        ),
+        (
+            "virtual_rules",
+            "from 203.0.113.1 table",
+            "starting `from` is missing a parameter after keyword `table` at word position 4",
+        ),
+    ] {
+        let (_, d) = load_str(&inst(block, line), Path::new("m.conf"));
+        let abort: Vec<_> = d.iter().filter(|d| d.flag == Flag::Abort).collect();
+        assert_eq!(abort.len(), 1, "{line}: {d:?}");
+        assert_eq!(abort[0].line, 8);
+        assert!(
+            abort[0].message.ends_with(said),
+            "{line}: {}",
+            abort[0].message
+        );
+    }
+    // keepalived refuses `pref` on an IPv4 route before it reads the value: counted only.
+    let (_, d) = load_str(
+        &inst("virtual_routes", "203.0.113.0/24 dev eth0 pref"),
+        Path::new("m.conf"),
+    );
+    assert_eq!(said(&d, "pref is only valid for IPv6"), [(8, true)]);
+    assert!(d.iter().all(|d| d.flag != Flag::Abort), "{d:?}");
+}
+
+#[test]
+fn unicast_peers_are_read_as_keepalived_reads_them() {
+    // keepalived's inet_stosockaddr cuts at a `-` before a `/`, and the first peer sets the
+    // family when no address did; lines and words measured with keepalived 2.2.7 -t.
+    let text = "vrrp_instance VI_1 {\n state BACKUP\n interface eth0\n virtual_router_id 51\n\
+                \x20unicast_peer {\n  198.51.100.2\n  198.51.100.3/-1\n  198.51.100.4-5\n  2001:db8::3\n }\n\
+                \x20virtual_ipaddress {\n  203.0.113.10/24\n }\n}\n";
+    let (cfg, d) = load_str(text, Path::new("m.conf"));
+    assert_eq!(
+        flagged_sorted(&d),
+        [
+            (7, "Configuration error: VRRP instance[VI_1] malformed unicast peer address[198.51.100.3/-1]. Skipping...".to_string()),
+            (9, "Configuration error: VRRP instance[VI_1] and unicast peer address[2001:db8::3] MUST be of the same family !!! Skipping...".to_string()),
+        ]
+    );
+    let peers: Vec<IpAddr> = ["198.51.100.2", "198.51.100.4"]
+        .map(|p| p.parse().unwrap())
+        .into();
+    assert_eq!(cfg.instances[0].unicast_peers, peers);
 }
 
 /// `global_defs` keywords vrrpd does not act on are still checked as keepalived checks them,

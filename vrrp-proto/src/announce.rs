@@ -99,20 +99,21 @@ impl Schedule {
 
     /// How many rounds are due at `now`; advances the schedule past them.
     pub fn poll(&mut self, now: Duration) -> u32 {
-        let mut rounds = 0;
+        let mut rounds: u32 = 0;
         for b in self.bursts.iter_mut().filter(|b| b.next <= now) {
+            // Counts are keepalived's (any u32): bursts due together saturate.
             if self.cfg.interval.is_zero() {
-                rounds += b.remaining;
+                rounds = rounds.saturating_add(b.remaining);
                 b.remaining = 0;
             } else {
-                rounds += 1;
+                rounds = rounds.saturating_add(1);
                 b.remaining -= 1;
                 b.next += self.cfg.interval;
             }
         }
         self.bursts.retain(|b| b.remaining > 0);
         if let Some(t) = self.next_refresh.filter(|t| *t <= now) {
-            rounds += self.cfg.master_refresh_repeat;
+            rounds = rounds.saturating_add(self.cfg.master_refresh_repeat);
             self.next_refresh = Some(t + self.cfg.master_refresh);
         }
         rounds
@@ -198,6 +199,21 @@ mod tests {
         );
         assert_eq!(s.poll(ms(5000)), 5);
         assert_eq!(s.poll_timeout(), Some(ms(60_000)));
+    }
+
+    #[test]
+    fn the_largest_counts_saturate() {
+        let mut s = Schedule::new(ScheduleConfig {
+            master_repeat: u32::MAX,
+            master_refresh: ms(1),
+            master_refresh_repeat: u32::MAX,
+            lower_prio_repeat: u32::MAX,
+            interval: Duration::ZERO,
+            ..ScheduleConfig::default()
+        });
+        s.start(ms(0), Reason::BecameMaster);
+        s.start(ms(0), Reason::LowerPriority);
+        assert_eq!(s.poll(ms(1)), u32::MAX);
     }
 
     #[test]

@@ -142,6 +142,15 @@ fn first<'n, 'a>(n: &'n Node<'a>, cx: &mut Cx) -> Option<&'n crate::lexer::Token
     t
 }
 
+/// `vrrp_garp_master_repeat` / `vrrp_garp_master_refresh_repeat`, as keepalived's handlers
+/// read them (`vrrp_garp_rep_handler`): any unsigned count, 0 taken as 1.
+fn repeats<'a>(n: &Node<'a>, cx: &mut Cx<'_, 'a>) -> Option<u32> {
+    let what = n.name();
+    let invalid = |w: &str| format!("{what} '{w}' invalid - ignoring");
+    let zero = format!("{what} must be greater than 0, setting to 1");
+    super::read_count(n, cx, u32::MAX.into(), &invalid, Some(&zero)).map(|v| v.value as u32)
+}
+
 /// Whether a FIFO line (`what` of `n.name()`) has a user: its own, or the default script
 /// user's; keepalived ignores the line otherwise. `notify_fifo` is read by both of its
 /// processes, the checker first.
@@ -207,7 +216,9 @@ pub static TABLE: &[Keyword<GlobalDraft>] = &[
     ),
     ok(
         "vrrp_garp_master_repeat",
-        Arg::Int(1, 10000, |g, v| g.garp.master_repeat = Some(v.value as u32)),
+        Arg::Custom("COUNT", |g, n, cx| {
+            g.garp.master_repeat = repeats(n, cx).or(g.garp.master_repeat)
+        }),
     ),
     ok(
         "vrrp_garp_master_refresh",
@@ -217,8 +228,8 @@ pub static TABLE: &[Keyword<GlobalDraft>] = &[
     ),
     ok(
         "vrrp_garp_master_refresh_repeat",
-        Arg::Int(1, 10000, |g, v| {
-            g.garp.master_refresh_repeat = Some(v.value as u32)
+        Arg::Custom("COUNT", |g, n, cx| {
+            g.garp.master_refresh_repeat = repeats(n, cx).or(g.garp.master_refresh_repeat)
         }),
     ),
     ok(
@@ -229,8 +240,11 @@ pub static TABLE: &[Keyword<GlobalDraft>] = &[
     ),
     ok(
         "vrrp_garp_lower_prio_repeat",
-        Arg::Int(0, 10000, |g, v| {
-            g.garp.lower_prio_repeat = Some(v.value as u32)
+        Arg::Custom("0..2147483647", |g, n, cx| {
+            let invalid = |w: &str| format!("Invalid vrrp_garp_lower_prio_repeat '{w}'");
+            if let Some(v) = super::read_count(n, cx, i32::MAX as u64, &invalid, None) {
+                g.garp.lower_prio_repeat = Some(v.value as u32);
+            }
         }),
     ),
     ok(
@@ -537,11 +551,15 @@ pub static TABLE: &[Keyword<GlobalDraft>] = &[
             g.process.min_auto_priority_delay(n, &mut cx.diags)
         }),
     ),
-    ok(
-        "umask",
-        Arg::Custom("NUMBER | BIT[|BIT]…", |g, n, cx| {
-            g.process.umask(n, &mut cx.diags)
-        }),
+    // umask_handler reads the first word before it counts the words.
+    when_missing(
+        WhenMissing::Abort,
+        ok(
+            "umask",
+            Arg::Custom("NUMBER | BIT[|BIT]…", |g, n, cx| {
+                g.process.umask(n, &mut cx.diags)
+            }),
+        ),
     ),
     kw(
         "dynamic_interfaces",

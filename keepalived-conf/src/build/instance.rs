@@ -231,7 +231,9 @@ pub static TABLE: &[Keyword<InstDraft>] = &[
     ),
     ok(
         "garp_master_repeat",
-        Arg::Int(1, 10000, |i, v| i.garp.master_repeat = Some(v.value as u32)),
+        Arg::Custom("COUNT", |i, n, cx| {
+            i.garp.master_repeat = repeats(i.iname(), n, cx).or(i.garp.master_repeat)
+        }),
     ),
     ok(
         "garp_master_refresh",
@@ -241,7 +243,10 @@ pub static TABLE: &[Keyword<InstDraft>] = &[
     ),
     ok(
         "garp_master_refresh_repeat",
-        Arg::Int(1, 10000, |i, v| i.garp.master_refresh_repeat = Some(v.value as u32)),
+        Arg::Custom("COUNT", |i, n, cx| {
+            i.garp.master_refresh_repeat =
+                repeats(i.iname(), n, cx).or(i.garp.master_refresh_repeat)
+        }),
     ),
     ok(
         "garp_lower_prio_delay",
@@ -251,7 +256,13 @@ pub static TABLE: &[Keyword<InstDraft>] = &[
     ),
     ok(
         "garp_lower_prio_repeat",
-        Arg::Int(0, 10000, |i, v| i.garp.lower_prio_repeat = Some(v.value as u32)),
+        Arg::Custom("0..2147483647", |i, n, cx| {
+            let name = i.iname().to_string();
+            let invalid = |w: &str| format!("({name}): Invalid garp_lower_prio_repeat '{w}'");
+            if let Some(v) = super::read_count(n, cx, i32::MAX as u64, &invalid, None) {
+                i.garp.lower_prio_repeat = Some(v.value as u32);
+            }
+        }),
     ),
     ok(
         "lower_prio_no_advert",
@@ -262,7 +273,10 @@ pub static TABLE: &[Keyword<InstDraft>] = &[
         Status::Partial("only checks that the addresses are IPv6"),
         Arg::Flag(|i, p| i.native_ipv6 = Some(p.clone())),
     ),
-    ok("use_vmac", Arg::Custom("[IFNAME] [MAC]", |i, n, cx| i.use_vmac = Some(use_vmac(n, cx)))),
+    ok(
+        "use_vmac",
+        Arg::Custom("[IFNAME] [MAC]", |i, n, cx| i.use_vmac = Some(use_vmac(i.use_vmac.take(), n, cx))),
+    ),
     ok("vmac_xmit_base", Arg::Flag(|i, _| i.vmac_xmit_base = true)),
     ok("dont_track_primary", Arg::Flag(|i, _| i.dont_track_primary = true)),
     ok("promote_secondaries", Arg::Flag(|i, _| i.promote_secondaries = true)),
@@ -270,7 +284,14 @@ pub static TABLE: &[Keyword<InstDraft>] = &[
         "down_timer_adverts",
         Arg::Int(1, 100, |i, v| i.down_timer_adverts = Some(v.value as u8)),
     ),
-    ok("check_unicast_src", Arg::Flag(|i, _| i.check_unicast_src = true)),
+    ok(
+        "check_unicast_src",
+        Arg::Flag(|i, p| {
+            // A unicast keyword, to keepalived (VRRP_FLAG_UNICAST_CONFIGURED).
+            i.unicast_keyword.get_or_insert_with(|| p.clone());
+            i.check_unicast_src = true
+        }),
+    ),
     ok("skip_check_adv_addr", Arg::Flag(|i, _| i.skip_check_adv_addr = true)),
     ok(
         "higher_prio_send_advert",
@@ -371,23 +392,96 @@ pub static TABLE: &[Keyword<InstDraft>] = &[
     skip("unicast_fault_no_peer", NO_EFFECT),
     ok(
         "old_unicast_checksum",
-        Arg::Custom("[never]", |i, n, cx| i.unicast_checksum = Some(unicast_checksum(n, cx))),
+        Arg::Custom("[never]", |i, n, cx| {
+            i.unicast_keyword.get_or_insert_with(|| n.pos().clone());
+            if let Some(c) = unicast_checksum(i.iname(), n, cx) {
+                i.unicast_checksum = Some(c);
+            }
+        }),
     ),
-    skip("vrf", "vrrpd does not bind to a VRF"),
+    // keepalived reads the VRF's name unchecked.
+    when_missing(WhenMissing::Abort, skip("vrf", "vrrpd does not bind to a VRF")),
     kw(
         "track_bfd",
         Status::Unsupported("vrrpd has no BFD"),
         Arg::Custom("{ NAME… }", |i, n, cx| crate::registry::bfd_refs(i.iname(), n, cx)),
     ),
-    skip("mcast_dst_ip", "adverts go to vrrp_mcast_group4 / vrrp_mcast_group6"),
+    // keepalived reads the address unchecked.
+    when_missing(
+        WhenMissing::Abort,
+        skip("mcast_dst_ip", "adverts go to vrrp_mcast_group4 / vrrp_mcast_group6"),
+    ),
     skip("track_src_ip", NO_EFFECT),
-    skip("linkbeat_use_polling", "vrrpd follows links through rtnetlink events"),
+    kw(
+        "linkbeat_use_polling",
+        Status::Unsupported("vrrpd follows links through rtnetlink events"),
+        Arg::Custom("", |i, n, cx| {
+            // keepalived counts it (vrrp_linkbeat_handler), whatever follows.
+            cx.push(Diagnostic::warning(
+                n.pos(),
+                format!("({}) 'linkbeat_use_polling' in vrrp instance deprecated - use linkbeat_interfaces block", i.iname()),
+            ));
+        }),
+    ),
     when_missing(WhenMissing::Abort, skip("debug", NO_EFFECT)),
     skip("notify_deleted", "the instance's notify scripts are not told about its deletion"),
-    skip("garp_extra_if", NO_EFFECT),
-    skip("vmac_garp_intvl", NO_EFFECT),
-    skip("kernel_rx_buf_size", "vrrpd sizes its receive buffers itself"),
+    kw("garp_extra_if", Status::Unsupported(NO_EFFECT), Arg::Custom("[all] SECONDS", garp_extra_if)),
+    kw("vmac_garp_intvl", Status::Unsupported(NO_EFFECT), Arg::Custom("[all] SECONDS", garp_extra_if)),
+    kw(
+        "kernel_rx_buf_size",
+        Status::Unsupported("vrrpd sizes its receive buffers itself"),
+        Arg::Custom("BYTES", |i, n, cx| {
+            // kernel_rx_buf_size_handler: one unsigned word, else one complaint.
+            let good = matches!(&n.args[..], [a] if crate::registry::read_unsigned(&a.text, 0, u32::MAX.into()).is_ok());
+            if !good {
+                cx.push(Diagnostic::warning(
+                    n.pos(),
+                    format!("({}) invalid kernel_rx_buf_size specified", i.iname()),
+                ));
+            }
+        }),
+    ),
 ];
+
+/// `garp_extra_if` (and its old name `vmac_garp_intvl`), which vrrpd does not act on, checked
+/// as keepalived's `vrrp_garp_extra_if_handler` checks it: `all` and a time in seconds, in
+/// any order; no time is an error.
+fn garp_extra_if<'a>(i: &mut InstDraft, n: &Node<'a>, cx: &mut Cx<'_, 'a>) {
+    let (iname, what) = (i.iname(), n.name());
+    if what == "vmac_garp_intvl" {
+        cx.push(Diagnostic::warning(
+            n.pos(),
+            "Keyword \"vmac_garp_intvl\" is deprecated - please use \"garp_extra_if\"",
+        ));
+    }
+    let mut time = false;
+    for a in n.args.iter().filter(|a| a.text != "all") {
+        if let Err(said) = crate::registry::read_unsigned(&a.text, 0, 86400) {
+            cx.push(Diagnostic::warning(&a.pos, said));
+            cx.push(Diagnostic::warning(
+                &a.pos,
+                format!("({iname}): {what} '{}' invalid - ignoring", a.text),
+            ));
+            return;
+        }
+        time = true;
+    }
+    if !time {
+        cx.push(Diagnostic::warning(
+            n.pos(),
+            format!("({iname}): {what} specified without time - ignoring"),
+        ));
+    }
+}
+
+/// `garp_master_repeat` / `garp_master_refresh_repeat` of instance `iname`, as keepalived's
+/// handlers read them (`vrrp_garp_rep_handler`): any unsigned count, 0 taken as 1.
+fn repeats<'a>(iname: &str, n: &Node<'a>, cx: &mut Cx<'_, 'a>) -> Option<u32> {
+    let what = n.name();
+    let invalid = |w: &str| format!("({iname}): {what} '{w}' invalid - ignoring");
+    let zero = format!("({iname}): {what} must be greater than 0, setting to 1");
+    super::read_count(n, cx, u32::MAX.into(), &invalid, Some(&zero)).map(|v| v.value as u32)
+}
 
 /// `authentication { auth_type PASS|AH; auth_pass PASSWORD }`.
 pub static AUTH: &[Keyword<AuthDraft>] = &[
@@ -530,7 +624,7 @@ fn peers<'a>(i: &mut InstDraft, n: &Node<'a>, cx: &mut Cx<'_, 'a>) {
             cx.push(Diagnostic::warning(
                 c.pos(),
                 format!(
-                    "({}) unicast_peer {} is not a valid address - ignoring",
+                    "Configuration error: VRRP instance[{}] malformed unicast peer address[{}]. Skipping...",
                     i.iname(),
                     c.name()
                 ),
@@ -541,24 +635,64 @@ fn peers<'a>(i: &mut InstDraft, n: &Node<'a>, cx: &mut Cx<'_, 'a>) {
             cx.push(Diagnostic::warning(
                 c.pos(),
                 format!(
-                    "({}) Unicast peer {} address family does not match the instance - ignoring",
+                    "Configuration error: VRRP instance[{}] and unicast peer address[{}] MUST be of the same family !!! Skipping...",
                     i.iname(),
                     c.name()
                 ),
             ));
             continue;
         }
-        // `min_ttl N`, `max_ttl N` (keepalived checks the received TTL): not applied.
-        if let Some(a) = c.args.first() {
-            cx.push(Diagnostic::notice(
-                &a.pos,
-                format!(
-                    "unicast_peer option `{}` is not implemented by vrrpd; ignored",
-                    a.text
-                ),
-            ));
-        }
+        peer_options(i.iname(), c, cx);
         i.peers.push(Spanned::new(ip, c.pos()));
+    }
+}
+
+/// The words after a peer's address, read as keepalived's `alloc_vrrp_unicast_peer` reads
+/// them: pairs of an option and its value (`min_ttl N`, `max_ttl N`, N in 0..=255). A word
+/// left without a value (a second address on the line) is an error and ends the options; so
+/// does an unknown option (with a good value). vrrpd checks the values but does not apply
+/// them (keepalived drops adverts whose TTL is outside the range).
+fn peer_options<'a>(iname: &str, c: &Node<'a>, cx: &mut Cx<'_, 'a>) {
+    let (mut min, mut max) = (0, 255);
+    for pair in c.args.chunks(2) {
+        let [opt, value] = pair else {
+            cx.push(Diagnostic::warning(
+                &pair[0].pos,
+                format!("({iname}) {} is missing a value", pair[0].text),
+            ));
+            break;
+        };
+        let ttl = match crate::registry::read_unsigned(&value.text, 0, 255) {
+            Ok(ttl) => ttl,
+            Err(said) => {
+                cx.push(Diagnostic::warning(&value.pos, said));
+                continue;
+            }
+        };
+        match &*opt.text {
+            "min_ttl" => min = ttl,
+            "max_ttl" => max = ttl,
+            o => {
+                cx.push(Diagnostic::warning(
+                    &opt.pos,
+                    format!("({iname}) unknown unicast_peer option {o}"),
+                ));
+                break;
+            }
+        }
+        cx.push(Diagnostic::notice(
+            &opt.pos,
+            format!(
+                "unicast_peer option `{}` is not implemented by vrrpd; ignored",
+                opt.text
+            ),
+        ));
+    }
+    if min > max {
+        cx.push(Diagnostic::warning(
+            c.pos(),
+            format!("({iname}) min_ttl {min} > max_ttl {max} - all packets will be discarded"),
+        ));
     }
 }
 
@@ -587,52 +721,83 @@ fn notify<'a>(
     }
 }
 
-/// `use_vmac [NAME] [MAC]`: a word that reads as a MAC is the MAC, anything else the name.
 /// `old_unicast_checksum [never]`: the old checksum from the start, or never (not even when
-/// a peer's adverts carry it).
-fn unicast_checksum<'a>(n: &Node<'a>, cx: &mut Cx<'_, 'a>) -> UnicastChecksum {
+/// a peer's adverts carry it); `None` (reported) for another word, which keepalived ignores
+/// (the mode before stays).
+fn unicast_checksum<'a>(iname: &str, n: &Node<'a>, cx: &mut Cx<'_, 'a>) -> Option<UnicastChecksum> {
     match n.args.first() {
-        None => UnicastChecksum::Old,
-        Some(a) if a.text == "never" => UnicastChecksum::Never,
+        None => Some(UnicastChecksum::Old),
+        Some(a) if a.text == "never" => Some(UnicastChecksum::Never),
         Some(a) => {
             cx.push(Diagnostic::warning(
                 &a.pos,
-                format!("Unknown old_unicast_chksum mode {} - ignoring", a.text),
+                format!(
+                    "({iname}) Unknown old_unicast_chksum mode {} - ignoring",
+                    a.text
+                ),
             ));
-            UnicastChecksum::Auto
+            None
         }
     }
 }
 
-fn use_vmac<'a>(n: &Node<'a>, cx: &mut Cx<'_, 'a>) -> UseVmac {
-    let mut v = UseVmac {
+/// `use_vmac [IFNAME] [MAC]` as keepalived's `vrrp_vmac_handler` reads it: the first two
+/// words only, a word with a `:` the MAC address, another the interface name; what a
+/// `use_vmac` line before set stays, and a second name or address is refused.
+fn use_vmac<'a>(before: Option<UseVmac>, n: &Node<'a>, cx: &mut Cx<'_, 'a>) -> UseVmac {
+    let mut v = before.unwrap_or(UseVmac {
         name: None,
         mac: None,
-    };
-    for a in &n.args {
-        if a.text.contains(':') {
-            let bytes: Vec<u8> = a
-                .text
+    });
+    let mut refuse =
+        |a: &crate::lexer::Token, msg: String| cx.push(Diagnostic::warning(&a.pos, msg));
+    for a in n.args.iter().take(2) {
+        let w = &*a.text;
+        if w.contains(':') {
+            if v.mac.is_some() {
+                refuse(a, "VMAC interface address already specified".into());
+                continue;
+            }
+            if !w.chars().all(|c| c.is_ascii_hexdigit() || c == ':') {
+                refuse(a, format!("VMAC invalid MAC address {w}"));
+                continue;
+            }
+            let bytes: Vec<u8> = w
                 .split(':')
                 .filter_map(|b| u8::from_str_radix(b, 16).ok())
                 .collect();
             match <[u8; 6]>::try_from(bytes) {
+                Err(_) => refuse(a, format!("VMAC invalid MAC address {w} - ignored")),
+                Ok(mac) if mac[0] & 1 != 0 => {
+                    refuse(a, format!("VMAC MAC address is multicast {w} - ignoring"))
+                }
+                Ok([0, 0, 0x5e, 0, 1 | 2, _]) => refuse(
+                    a,
+                    format!("VMAC MAC address not allowed to be RFC5798 address ({w}) - ignoring"),
+                ),
                 Ok(mac) => v.mac = Some(mac),
-                Err(_) => cx.push(Diagnostic::warning(
-                    &a.pos,
-                    format!("invalid MAC address `{}` - ignoring", a.text),
-                )),
             }
-        } else if a.text.len() > 15 {
-            cx.push(Diagnostic::warning(
-                &a.pos,
-                format!("VMAC interface name '{}' too long - ignoring", a.text),
-            ));
+        } else if v.name.is_some() {
+            refuse(a, "VMAC interface name already specified".into());
+        } else if !dev_name_valid(w) {
+            refuse(
+                a,
+                format!("VMAC interface name '{w}' too long or invalid characters - ignoring"),
+            );
         } else {
-            v.name = Some(a.text.to_string());
+            v.name = Some(w.to_string());
         }
     }
     v
+}
+
+/// An interface name the kernel takes (its `dev_valid_name`, as keepalived copies it).
+fn dev_name_valid(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() < 16
+        && name != "."
+        && name != ".."
+        && !name.contains(|c: char| c == '/' || c == ':' || c.is_ascii_whitespace() || c == '\x0b')
 }
 
 /// What an instance's checks need to know of the rest of the file.
@@ -724,6 +889,8 @@ impl InstDraft {
             .map(|v| v.value.addr.is_ipv6())
             .or(self.src_ip.as_ref().map(|s| s.value.is_ipv6()))
             .or(self.native_ipv6.as_ref().map(|_| true))
+            // A unicast peer read before them sets it too (alloc_vrrp_unicast_peer).
+            .or(self.peers.first().map(|p| p.value.is_ipv6()))
     }
 
     /// Its identity for [`check_vrid_conflicts`], when it has a VRID and an interface.
@@ -749,6 +916,33 @@ impl InstDraft {
         let version = self.version(known.global, v6, strict, cx);
         self.check_addresses(v6, version, strict, cx);
         self.check_tracks(cx);
+        if self.unicast_keyword.is_some()
+            && self.use_vmac.is_some()
+            && self.interface.is_some()
+            && !self.vmac_xmit_base
+        {
+            // keepalived's vrrp_end_handler, at the block's `}`: unicast adverts cannot
+            // leave by the VMAC.
+            cx.push(Diagnostic::warning(
+                self.close.as_ref().unwrap_or(&self.pos),
+                format!(
+                    "({}) unicast with use_vmac requires vmac_xmit_base - setting",
+                    self.iname()
+                ),
+            ));
+            self.vmac_xmit_base = true;
+        }
+        if self.vmac_xmit_base && self.use_vmac.is_none() {
+            // keepalived checks it once the instance is read, and clears it.
+            cx.push(Diagnostic::warning(
+                self.close.as_ref().unwrap_or(&self.pos),
+                format!(
+                    "({}) vmac_xmit_base is only valid with a vmac",
+                    self.iname()
+                ),
+            ));
+            self.vmac_xmit_base = false;
+        }
         let (state, priority, nopreempt) = self.state_and_priority(strict, cx);
         let preempt_delay = self.preempt_delay(state, strict, nopreempt, cx);
         let advert_int = self.advert_int(version, cx);

@@ -266,6 +266,36 @@ pub fn name_arg<'a>(node: &Node<'a>, cx: &mut Cx<'_, 'a>) -> Option<Spanned<Stri
     None
 }
 
+/// A count keepalived reads with `read_unsigned` in `0..=max` and 0 taken as 1
+/// (`garp_master_repeat`, a vrrp_script's `interval`): a refused word is reported in the
+/// reader's words and then the handler's (`invalid`, given the word), and nothing is set;
+/// 0 is reported with `zero` (when the handler says so) and read as 1. keepalived reads the
+/// word unchecked, so a line without it stops the file.
+pub fn read_count<'a>(
+    n: &Node<'a>,
+    cx: &mut Cx<'_, 'a>,
+    max: u64,
+    invalid: &dyn Fn(&str) -> String,
+    zero: Option<&str>,
+) -> Option<Spanned<u64>> {
+    let Some(t) = n.args.first() else {
+        super::registry::missing_value(n, &mut cx.diags);
+        return None;
+    };
+    match (super::registry::read_unsigned(&t.text, 0, max), zero) {
+        (Err(said), _) => {
+            cx.push(Diagnostic::warning(&t.pos, said));
+            cx.push(Diagnostic::warning(&t.pos, invalid(&t.text)));
+            None
+        }
+        (Ok(0), Some(zero)) => {
+            cx.push(Diagnostic::warning(&t.pos, zero));
+            Some(Spanned::new(1, &t.pos))
+        }
+        (Ok(v), _) => Some(Spanned::new(v, &t.pos)),
+    }
+}
+
 /// A notify script line (`notify_master "…" [USER [GROUP]]`): the command to put in `slot`
 /// and the user it runs as, or `None` when there is
 /// nothing to set. keepalived 2.2.7 keeps the first of a repeated notify keyword and reports

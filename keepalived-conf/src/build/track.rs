@@ -12,7 +12,10 @@ use crate::model::{
     TrackVirtualServer, VrrpInstance, VrrpScript, VsRef,
 };
 use crate::process::Side;
-use crate::registry::{dispatch_block, kw, ok, parse_int, Arg, Context, Cx, Keyword, Status};
+use crate::registry::{
+    dispatch_block, kw, missing, ok, parse_int, parse_secs, when_missing, Arg, Context, Cx,
+    Keyword, Status, WhenMissing,
+};
 use crate::tree::Node;
 
 /// What a `track_*` list names.
@@ -144,6 +147,8 @@ pub struct ScriptDraft {
 
 #[derive(Default)]
 pub struct ScriptKeys {
+    /// The script's name, for keepalived's messages.
+    name: String,
     script: Option<Spanned<String>>,
     interval: Option<Spanned<Duration>>,
     timeout: Option<Spanned<Duration>>,
@@ -156,19 +161,40 @@ pub struct ScriptKeys {
 
 /// `vrrp_script NAME { … }`.
 pub static VRRP_SCRIPT: &[Keyword<ScriptKeys>] = &[
-    ok("script", Arg::Command(|s, v| s.script = Some(v))),
+    // keepalived re-reads the raw line and finds no script: only the block's end says so.
+    when_missing(
+        WhenMissing::Ignore,
+        ok("script", Arg::Command(|s, v| s.script = Some(v))),
+    ),
     ok(
         "interval",
-        Arg::Secs(0.000_001, 1e9, |s, v| s.interval = Some(v)),
+        Arg::Custom("SECONDS 1..4294", |s, n, cx| {
+            let name = &s.name;
+            let invalid = |w: &str| {
+                format!(
+                    "({name}): vrrp script interval '{w}' must be between 1 and 4294 - ignoring"
+                )
+            };
+            let zero =
+                format!("({name}): vrrp script interval must be greater than 0, setting to 1");
+            s.interval = script_secs(n, cx, &invalid, &zero).or(s.interval.take());
+        }),
     ),
     ok(
         "timeout",
-        Arg::Secs(0.000_001, 1e9, |s, v| s.timeout = Some(v)),
+        Arg::Custom("SECONDS 1..4294", |s, n, cx| {
+            let name = &s.name;
+            let invalid =
+                |w: &str| format!("({name}): vrrp script timeout '{w}' invalid - ignoring");
+            let zero =
+                format!("({name}): vrrp script timeout must be greater than 0, setting to 1");
+            s.timeout = script_secs(n, cx, &invalid, &zero).or(s.timeout.take());
+        }),
     ),
     ok(
         "weight",
         Arg::Custom("-253..253 [reverse]", |s, n, cx| {
-            s.weight = weight(n, 253, cx)
+            s.weight = weight(n, WeightOf::Script(&s.name), cx)
         }),
     ),
     ok(
@@ -183,10 +209,51 @@ pub static VRRP_SCRIPT: &[Keyword<ScriptKeys>] = &[
     ok("init_fail", Arg::Flag(|s, _| s.init_fail = true)),
 ];
 
+/// A vrrp_script's `interval` or `timeout`: keepalived 2.2.7 reads whole seconds in
+/// `0..=4294` (`UINT_MAX / TIMER_HZ`), 0 taken as 1 ([`super::read_count`]); a fraction is
+/// taken as keepalived 2.3 takes it (noticed in [`vrrp_script`]).
+fn script_secs<'a>(
+    n: &Node<'a>,
+    cx: &mut Cx<'_, 'a>,
+    invalid: &dyn Fn(&str) -> String,
+    zero: &str,
+) -> Option<Spanned<Duration>> {
+    const MAX: u64 = u32::MAX as u64 / 1_000_000;
+    if let Some(t) = n.args.first().filter(|t| t.text.contains('.')) {
+        if let Some(v) = parse_secs(&t.text).filter(|v| *v > 0.0 && *v <= MAX as f64) {
+            return Some(Spanned::new(Duration::from_secs_f64(v), &t.pos));
+        }
+    }
+    super::read_count(n, cx, MAX, invalid, Some(zero)).map(|v| v.map(Duration::from_secs))
+}
+
+/// Whose `weight N [reverse]` line it is (and its name): each of keepalived's handlers says
+/// it in its own words, and only the script's reads the value unchecked.
+#[derive(Clone, Copy)]
+enum WeightOf<'n> {
+    Script(&'n str),
+    File(&'n str),
+    Process(&'n str),
+}
+
 /// `weight N [reverse]` of a script, file or process block.
-fn weight<'a>(n: &Node<'a>, max: i64, cx: &mut Cx<'_, 'a>) -> Option<(i32, bool)> {
+fn weight<'a>(n: &Node<'a>, of: WeightOf, cx: &mut Cx<'_, 'a>) -> Option<(i32, bool)> {
+    // The bound, the block's keyword and what a missing weight is said to lack.
+    let (max, block, what, name) = match of {
+        WeightOf::Script(name) => (253, "vrrp_script", "", name),
+        WeightOf::File(name) => (254, "track_file", "track file", name),
+        WeightOf::Process(name) => (254, "vrrp_track_process", "track process", name),
+    };
     let Some(a) = n.args.first() else {
-        crate::registry::missing_value(n, &mut cx.diags);
+        match of {
+            WeightOf::Script(_) => crate::registry::missing_value(n, &mut cx.diags),
+            WeightOf::File(_) | WeightOf::Process(_) => {
+                cx.push(Diagnostic::warning(
+                    n.pos(),
+                    format!("No weight specified for {what} {name} - ignoring"),
+                ));
+            }
+        }
         return None;
     };
     let reverse = match n.args.get(1).map(|r| &*r.text) {
@@ -195,7 +262,7 @@ fn weight<'a>(n: &Node<'a>, max: i64, cx: &mut Cx<'_, 'a>) -> Option<(i32, bool)
         Some(o) => {
             cx.push(Diagnostic::warning(
                 &n.args[1].pos,
-                format!("unknown weight option {o}"),
+                format!("{block} {name} unknown weight option {o}"),
             ));
             false
         }
@@ -203,10 +270,11 @@ fn weight<'a>(n: &Node<'a>, max: i64, cx: &mut Cx<'_, 'a>) -> Option<(i32, bool)
     match parse_int(&a.text).filter(|w| (-max..=max).contains(w)) {
         Some(w) => Some((w as i32, reverse)),
         None => {
-            cx.push(Diagnostic::warning(
-                &a.pos,
-                format!("weight {} must be in [-{max}, {max}]", a.text),
-            ));
+            let said = match of {
+                WeightOf::Script(_) => format!("{block} {name} weight {} must be in [-{max}, {max}]", a.text),
+                _ => format!("Weight ({}) for {block} {name} must be between [-{max}..{max}] inclusive. Ignoring...", a.text),
+            };
+            cx.push(Diagnostic::warning(&a.pos, said));
             None
         }
     }
@@ -219,7 +287,10 @@ pub fn vrrp_script<'a>(d: &mut Draft, n: &Node<'a>, cx: &mut Cx<'_, 'a>) {
     let Some(name) = super::name_arg(n, cx) else {
         return;
     };
-    let mut k = ScriptKeys::default();
+    let mut k = ScriptKeys {
+        name: name.value.clone(),
+        ..Default::default()
+    };
     dispatch_block(VRRP_SCRIPT, "vrrp_script", &mut k, n, cx);
     let end = n.close.clone().unwrap_or_else(|| n.pos().clone());
     let name = name.value;
@@ -732,6 +803,8 @@ pub fn track_virtual_servers<'a>(
 
 #[derive(Default)]
 pub struct FileKeys {
+    /// The block's name, for keepalived's messages.
+    name: String,
     file: Option<String>,
     weight: Option<(i32, bool)>,
     init_file: Option<InitFile>,
@@ -739,11 +812,15 @@ pub struct FileKeys {
 
 /// `track_file NAME { … }` (also `vrrp_track_file`).
 pub static TRACK_FILE: &[Keyword<FileKeys>] = &[
-    ok("file", Arg::Line(|f, v| f.file = Some(v.value))),
+    // track_file_file_handler checks for the word first; it takes the first word.
+    missing(
+        "track file file name missing",
+        ok("file", Arg::Word(|f, v| f.file = Some(v.value))),
+    ),
     ok(
         "weight",
         Arg::Custom("-254..254 [reverse]", |f, n, cx| {
-            f.weight = weight(n, 254, cx)
+            f.weight = weight(n, WeightOf::File(&f.name), cx).or(f.weight)
         }),
     ),
     ok(
@@ -775,12 +852,16 @@ pub fn track_file<'a>(d: &mut Draft, n: &Node<'a>, cx: &mut Cx<'_, 'a>) {
     let Some(name) = super::name_arg(n, cx) else {
         return;
     };
-    let mut k = FileKeys::default();
+    let mut k = FileKeys {
+        name: name.value.clone(),
+        ..Default::default()
+    };
     dispatch_block(TRACK_FILE, n.name(), &mut k, n, cx);
     let Some(file) = k.file else {
+        // keepalived says it at the block's end (track_file_end_handler).
         cx.push(Diagnostic::warning(
-            n.pos(),
-            format!("No file set for track_file {} - removing", name.value),
+            n.close.as_ref().unwrap_or(n.pos()),
+            format!("No file set for track_file {} - ignoring", name.value),
         ));
         return;
     };
@@ -796,6 +877,8 @@ pub fn track_file<'a>(d: &mut Draft, n: &Node<'a>, cx: &mut Cx<'_, 'a>) {
 
 #[derive(Default)]
 pub struct ProcessKeys {
+    /// The block's name, for keepalived's messages.
+    name: String,
     process: Option<Spanned<Vec<String>>>,
     param_match: Option<Spanned<ParamMatch>>,
     weight: Option<(i32, bool)>,
@@ -845,7 +928,7 @@ pub static TRACK_PROCESS: &[Keyword<ProcessKeys>] = &[
     ok(
         "weight",
         Arg::Custom("-254..254 [reverse]", |p, n, cx| {
-            p.weight = weight(n, 254, cx)
+            p.weight = weight(n, WeightOf::Process(&p.name), cx).or(p.weight)
         }),
     ),
     ok(
@@ -885,7 +968,10 @@ pub fn track_process<'a>(d: &mut Draft, n: &Node<'a>, cx: &mut Cx<'_, 'a>) {
         return;
     };
     let name = name.value;
-    let mut k = ProcessKeys::default();
+    let mut k = ProcessKeys {
+        name: name.clone(),
+        ..Default::default()
+    };
     dispatch_block(TRACK_PROCESS, "vrrp_track_process", &mut k, n, cx);
     let Some(Spanned {
         value: words,

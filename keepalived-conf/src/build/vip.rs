@@ -41,9 +41,11 @@ pub fn parse<'a>(node: &Node<'a>, cx: &mut Cx<'_, 'a>) -> Option<Spanned<Virtual
     let max = if addr.is_ipv4() { 32 } else { 128 };
     let prefix_len = match len_s {
         None => max,
-        Some(l) => match l.parse::<u8>() {
-            Ok(n) if n <= max => n,
-            _ => {
+        // keepalived's read_unsigned: `+24` is 24, and nothing after the `/` is 0.
+        Some(l) => match crate::registry::read_unsigned(l, 0, max.into()) {
+            Ok(n) => n as u8,
+            Err(said) => {
+                cx.push(Diagnostic::warning(node.pos(), said));
                 cx.push(Diagnostic::warning(
                     node.pos(),
                     format!("Invalid address prefix len {l} for address {word} - using {max}"),

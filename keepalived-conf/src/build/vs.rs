@@ -171,13 +171,10 @@ fn forwarding<'a>(
                     let msg = format!("Missing port for {who} server gue tunnel.");
                     return refuse(cx, &w.pos, msg);
                 };
-                let r = read_unsigned(&p.text, 1, 65535, false);
-                for m in r.said {
-                    cx.push(Diagnostic::warning(&p.pos, m));
-                }
-                match r.kept {
-                    Some(v) => port = Some(v as u16),
-                    None => {
+                match read_unsigned(&p.text, 1, 65535) {
+                    Ok(v) => port = Some(v as u16),
+                    Err(said) => {
+                        cx.push(Diagnostic::warning(&p.pos, said));
                         let msg = format!("Invalid gue tunnel port {} for {who} server.", p.text);
                         return refuse(cx, &p.pos, msg);
                     }
