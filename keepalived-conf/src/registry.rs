@@ -959,7 +959,7 @@ fn read_value<'a>(
         }
         Shape::Secs(lo, hi) => {
             let t = first.expect("checked above");
-            match parse_secs(&t.text) {
+            match read_secs(t, diags) {
                 Some(v) if (lo..=hi).contains(&v) => {
                     Some(Value::Secs(Spanned::new(Duration::from_secs_f64(v), at)))
                 }
@@ -1199,6 +1199,19 @@ pub fn read_unsigned(word: &str, lo: u64, hi: u64) -> Result<u64, String> {
         (Some(v), None) => Ok(v),
         (_, said) => Err(said.unwrap_or_default()),
     }
+}
+
+/// A time word as keepalived's `read_timer` reads it ([`parse_secs`]), with its counted
+/// complaint about more than six decimals (the value is still taken, rounded).
+pub fn read_secs(t: &Token, diags: &mut Diags) -> Option<f64> {
+    let v = parse_secs(&t.text)?;
+    if t.text.split_once('.').is_some_and(|(_, f)| f.len() > 6) {
+        diags.push(Diagnostic::warning(
+            &t.pos,
+            format!("number '{}' has too many decimal places", t.text),
+        ));
+    }
+    Some(v)
 }
 
 /// A time as keepalived's `read_timer` reads it: a plain decimal (`strtoull` after the point

@@ -2047,3 +2047,19 @@ fn an_unterminated_quote_leaves_the_script_unset() {
     );
     assert_eq!(said(&d, "missing terminating"), [(2, true), (6, true)]);
 }
+
+#[test]
+fn a_time_with_more_than_six_decimals_is_counted_and_rounded() {
+    // keepalived's read_timer says so (counted; measured with keepalived 2.2.7 -t, lines 2,
+    // 10 and 11) and takes the value rounded to the microsecond.
+    let text = "global_defs {\n vrrp_garp_interval 0.0000015\n}\n\
+                vrrp_instance VI_1 {\n state BACKUP\n interface eth0\n virtual_router_id 51\n priority 100\n\
+                \x20nopreempt\n advert_int 1.0000001\n preempt_delay 1.0000001\n\
+                \x20virtual_ipaddress {\n  203.0.113.10/24\n }\n}\n";
+    let host = keepalived_conf::FakeHost::new().with_interfaces(&["eth0"]);
+    let (cfg, d) = keepalived_conf::load_str_with(text, Path::new("t.conf"), &on_host(host));
+    let lines: Vec<(u32, bool)> = said(&d, "has too many decimal places");
+    assert_eq!(lines, [(2, true), (10, true), (11, true)]);
+    assert_eq!(cfg.global.garp.interval, Duration::from_micros(2));
+    assert_eq!(cfg.instances[0].advert_int, 100);
+}

@@ -172,7 +172,7 @@ pub static TABLE: &[Keyword<InstDraft>] = &[
         "advert_int",
         Arg::Custom("SECONDS 0.01..255", |i, n, cx| {
             let Some(t) = first(n, cx) else { return };
-            match crate::registry::parse_secs(&t.text).filter(|v| (0.01..=255.0).contains(v)) {
+            match crate::registry::read_secs(t, &mut cx.diags).filter(|v| (0.01..=255.0).contains(v)) {
                 Some(v) => i.advert_int = Some(Spanned::new(v, n.pos())),
                 None => cx.push(Diagnostic::warning(
                     &t.pos,
