@@ -106,7 +106,7 @@ pub struct TimerOverrides {
     /// `delay_loop`.
     #[serde(with = "opt_secs", skip_serializing_if = "Option::is_none")]
     pub delay_loop: Option<Duration>,
-    /// `connect_timeout` (a 0 is read as 1 s by keepalived; the config layer applies that).
+    /// `connect_timeout` (keepalived refuses 0: at least 1 µs, at most 4294.967295 s).
     #[serde(with = "opt_secs", skip_serializing_if = "Option::is_none")]
     pub connect_timeout: Option<Duration>,
     /// `retry` / `nb_get_retry`.

@@ -23,9 +23,11 @@ impl Timeline {
         }
     }
 
-    /// Schedule checker `i` at `at`.
+    /// Schedule checker `i` at `at`; an instant more than 584 years on (a keepalived timer
+    /// can be 2^64 µs) is kept at that bound rather than wrapped into the past.
     pub(crate) fn push(&mut self, at: Instant, i: usize) {
-        let ns = at.saturating_duration_since(self.origin).as_nanos() as u64;
+        let ns = at.saturating_duration_since(self.origin).as_nanos();
+        let ns = u64::try_from(ns).unwrap_or(u64::MAX);
         self.heap
             .push(Reverse((u128::from(ns) << 32) | (i as u32) as u128));
     }
@@ -69,5 +71,19 @@ mod tests {
         assert_eq!(t.pop_due(t0 + ms(25)), None);
         assert_eq!(t.pop_due(t0 + ms(30)), Some((t0 + ms(30), 7)));
         assert_eq!(t.peek(), None);
+    }
+
+    #[test]
+    fn a_timer_of_keepalived_maximum_stays_in_the_future() {
+        // delay_loop 99999999999 (accepted by keepalived): 10^20 ns does not fit a u64.
+        let t0 = Instant::now();
+        let mut t = Timeline::new(t0, 2);
+        t.push(t0 + Duration::from_secs(99_999_999_999), 1);
+        t.push(t0 + Duration::from_secs(1), 2);
+        assert_eq!(t.pop_due(t0 + Duration::from_secs(1)).map(|e| e.1), Some(2));
+        assert_eq!(t.pop_due(t0 + Duration::from_secs(10_000)), None);
+        assert!(t
+            .peek()
+            .is_some_and(|at| at > t0 + Duration::from_secs(500 * 365 * 86_400)));
     }
 }

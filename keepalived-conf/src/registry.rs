@@ -19,8 +19,10 @@
 //!   marked [`Status::Extension`]).
 //! - [`Arg`] picks the shape. A plain value (`Int`, `Secs`, `Ip`, `Word`, `Line`, `Choice`,
 //!   `Bool`, `Flag`) is parsed and range-checked here, in keepalived's words, and a bad value is
-//!   reported and skipped (the default stays), as keepalived does. `Block` and `Custom` get the
-//!   statement and parse it themselves (a nested table, or a free-form line).
+//!   reported and skipped (the default stays), as keepalived does. `Unsigned` and `Timer` read
+//!   as keepalived's `read_unsigned` and `read_timer` do ([`Num`]: its range, its handler's
+//!   words, and the value a bad one leaves). `Block` and `Custom` get the statement and parse
+//!   it themselves (a nested table, or a free-form line).
 //! - [`Status`] says how far it is implemented; `Partial` and `Unsupported` carry the reason,
 //!   which `docs/COMPATIBILITY.md` prints (regenerate it with `vrrpd --compat-table`).
 //! - The setter stores the value in the block's draft; checks across keywords belong in the
@@ -213,6 +215,10 @@ pub enum Arg<T: 'static> {
     Int(i64, i64, fn(&mut T, Spanned<i64>)),
     /// A time in seconds (fractions allowed) in `min..=max`.
     Secs(f64, f64, fn(&mut T, Spanned<Duration>)),
+    /// An unsigned integer read as keepalived's `read_unsigned` reads it ([`Num`]).
+    Unsigned(Num, fn(&mut T, Spanned<u64>)),
+    /// A time read as keepalived's `read_timer` reads it ([`Num`], bounds in microseconds).
+    Timer(Num, fn(&mut T, Spanned<Duration>)),
     /// An IP address.
     Ip(fn(&mut T, Spanned<IpAddr>)),
     /// One word or quoted string (the first; more are ignored).
@@ -252,6 +258,8 @@ impl<T> Arg<T> {
             Arg::Bool(_) => Shape::Bool,
             Arg::Int(lo, hi, _) => Shape::Int(*lo, *hi),
             Arg::Secs(lo, hi, _) => Shape::Secs(*lo, *hi),
+            Arg::Unsigned(num, _) => Shape::Unsigned(*num),
+            Arg::Timer(num, _) => Shape::Timer(*num),
             Arg::Ip(_) => Shape::Ip,
             Arg::Word(_) => Shape::Word,
             Arg::Line(_) => Shape::Line,
@@ -780,6 +788,8 @@ enum Shape {
     Bool,
     Int(i64, i64),
     Secs(f64, f64),
+    Unsigned(Num),
+    Timer(Num),
     Ip,
     /// A word, a line or a command (their setters take the same text).
     Word,
@@ -803,6 +813,18 @@ impl Shape {
             Shape::Bool => "[BOOL]".into(),
             Shape::Int(lo, hi) => format!("INTEGER {lo}..{hi}"),
             Shape::Secs(lo, hi) => format!("SECONDS {lo}..{hi}"),
+            Shape::Unsigned(n) => format!("INTEGER {}..{}", n.lo, n.hi),
+            Shape::Timer(n) => {
+                // The bounds as short as they are written (`0.000001`, `4294.967295`).
+                let short = |us| {
+                    let t = secs_text(us);
+                    t.trim_end_matches('0').trim_end_matches('.').to_string()
+                };
+                match n.hi {
+                    TIMER_MAX => format!("SECONDS {}..", short(n.lo)),
+                    hi => format!("SECONDS {}..{}", short(n.lo), short(hi)),
+                }
+            }
             Shape::Ip => "IP".into(),
             Shape::Word => "WORD".into(),
             Shape::Line => "WORDS…".into(),
@@ -821,6 +843,7 @@ enum Value {
     Bool(Spanned<bool>),
     Int(Spanned<i64>),
     Secs(Spanned<Duration>),
+    Unsigned(Spanned<u64>),
     Ip(Spanned<IpAddr>),
     Text(Spanned<String>),
     Choice(Spanned<&'static str>),
@@ -836,7 +859,8 @@ fn apply<'a, T>(row: &Keyword<T>, target: &mut T, node: &Node<'a>, cx: &mut Cx<'
         (Arg::Flag(set), Value::Flag) => set(target, node.pos()),
         (Arg::Bool(set), Value::Bool(v)) => set(target, v),
         (Arg::Int(.., set), Value::Int(v)) => set(target, v),
-        (Arg::Secs(.., set), Value::Secs(v)) => set(target, v),
+        (Arg::Secs(.., set) | Arg::Timer(_, set), Value::Secs(v)) => set(target, v),
+        (Arg::Unsigned(_, set), Value::Unsigned(v)) => set(target, v),
         (Arg::Ip(set), Value::Ip(v)) => set(target, v),
         (Arg::Word(set) | Arg::Line(set) | Arg::Command(set), Value::Text(v)) => set(target, v),
         (Arg::Choice(_, set), Value::Choice(v)) => set(target, v),
@@ -873,6 +897,8 @@ fn read_value<'a>(
         shape,
         Shape::Int(..)
             | Shape::Secs(..)
+            | Shape::Unsigned(..)
+            | Shape::Timer(..)
             | Shape::Ip
             | Shape::Word
             | Shape::Line
@@ -948,6 +974,20 @@ fn read_value<'a>(
                     format!("{} '{}' is not a valid time", node.name(), t.text),
                 ),
             }
+        }
+        Shape::Unsigned(num) | Shape::Timer(num) => {
+            let t = first.expect("checked above");
+            let timer = matches!(shape, Shape::Timer(_));
+            let read = match timer {
+                true => read_timer(&t.text, num.lo, num.hi),
+                false => read_unsigned_with(&t.text, num.lo, num.hi, num.lenient),
+            };
+            num.report(&t.text, &read, &t.pos, diags);
+            let v = read.kept?;
+            Some(match timer {
+                true => Value::Secs(Spanned::new(Duration::from_micros(v), at)),
+                false => Value::Unsigned(Spanned::new(v, at)),
+            })
         }
         Shape::Ip => {
             let t = first.expect("checked above");
@@ -1149,29 +1189,15 @@ pub fn parse_int(s: &str) -> Option<i64> {
     s.parse().ok()
 }
 
-/// An unsigned number as keepalived's `read_unsigned` reads it (`strtoul`, base 10): leading
-/// blanks and a `+` are taken, and an empty word is 0. `Err` holds keepalived's words for
-/// a value it refuses (its callers add their own message after them).
+/// An unsigned number as keepalived's `-t` reads it with `read_unsigned` (`strtoul`, base
+/// 10): leading blanks and a `+` are taken, and an empty word is 0. `Err` holds keepalived's
+/// words for a value it refuses (its callers add their own message after them). What its
+/// daemon keeps of such a value: [`read_unsigned_with`].
 pub fn read_unsigned(word: &str, lo: u64, hi: u64) -> Result<u64, String> {
-    let s = word.trim_start_matches([' ', '\t']);
-    if s.starts_with('-') {
-        return Err(format!("negative number '{word}'"));
-    }
-    let digits = s.strip_prefix('+').unwrap_or(s);
-    // strtoul converts nothing in "+" (and leaves it unread); "" is read as 0.
-    if s == "+" || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("invalid number '{word}'"));
-    }
-    let v = match digits {
-        "" => 0,
-        d => match d.parse::<u64>() {
-            Ok(v) if v <= u64::from(u32::MAX) => v,
-            _ => return Err(format!("number '{word}' outside unsigned integer range")),
-        },
-    };
-    match (lo..=hi).contains(&v) {
-        true => Ok(v),
-        false => Err(format!("number '{word}' outside range [{lo}, {hi}]")),
+    let r = read_unsigned_with(word, lo, hi, false);
+    match (r.kept, r.said.into_iter().next()) {
+        (Some(v), None) => Ok(v),
+        (_, said) => Err(said.unwrap_or_default()),
     }
 }
 
@@ -1207,6 +1233,235 @@ pub fn parse_secs(s: &str) -> Option<f64> {
         micros += 1;
     }
     Some(micros as f64 / 1e6)
+}
+
+/// A number as one of keepalived's readers (lib/parser.c: `read_unsigned`, `read_timer`)
+/// reads it, and what its handler says when the reader refuses it. The ranges are
+/// keepalived's, and so is the value a bad one leaves ([`Read::kept`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Num {
+    /// The range, in the unit kept (microseconds for a timer).
+    pub lo: u64,
+    pub hi: u64,
+    /// keepalived's `ignore_error`: its daemon keeps a value whose leading digits are in
+    /// range (`80x` is 80), though its `-t` counts it. Every timer is read this way.
+    pub lenient: bool,
+    /// The handler's message when the reader refuses the value (`{}`: the value as written).
+    pub invalid: &'static str,
+}
+
+/// A row read by keepalived's `read_unsigned(…, ignore_error = true)`.
+pub const fn unsigned(lo: u64, hi: u64, invalid: &'static str) -> Num {
+    Num {
+        lo,
+        hi,
+        lenient: true,
+        invalid,
+    }
+}
+
+/// A row read by keepalived's `read_unsigned(…, ignore_error = false)`: a bad value is
+/// never kept.
+pub const fn unsigned_strict(lo: u64, hi: u64, invalid: &'static str) -> Num {
+    Num {
+        lenient: false,
+        ..unsigned(lo, hi, invalid)
+    }
+}
+
+/// A row read by keepalived's `read_timer`, in microseconds ([`TIMER_MAX`] when keepalived
+/// gives no maximum).
+pub const fn timer(lo_us: u64, hi_us: u64, invalid: &'static str) -> Num {
+    unsigned(lo_us, hi_us, invalid)
+}
+
+/// keepalived's `TIMER_MAXIMUM`, in microseconds: a timer without a maximum of its own.
+pub const TIMER_MAX: u64 = u64::MAX - 1;
+
+/// `UINT_MAX`, the maximum of most of keepalived's unsigned values.
+pub const UINT_MAX: u64 = u32::MAX as u64;
+
+impl Num {
+    /// Read `t` as keepalived's `read_unsigned` reads this row's value (for a handler of its
+    /// own), saying what keepalived says.
+    pub fn read(&self, t: &Token, diags: &mut Diags) -> Read {
+        let r = read_unsigned_with(&t.text, self.lo, self.hi, self.lenient);
+        self.report(&t.text, &r, &t.pos, diags);
+        r
+    }
+
+    /// Say what keepalived's `-t` says of `text` read as `read`.
+    fn report(&self, text: &str, read: &Read, pos: &Pos, diags: &mut Diags) {
+        for m in &read.said {
+            bad_value(pos, diags, m.clone());
+        }
+        if !read.taken {
+            bad_value(pos, diags, self.invalid.replace("{}", text));
+        }
+    }
+}
+
+/// What one of keepalived's readers makes of a value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Read<T = u64> {
+    /// The value keepalived's daemon keeps; `None`: the one before stays.
+    pub kept: Option<T>,
+    /// Whether its `-t` takes the value; when not, the handler's message follows.
+    pub taken: bool,
+    /// The reader's own messages, each counted by `-t`.
+    pub said: Vec<String>,
+}
+
+/// C's `strtoull(s, &end, 10)`: leading white space, a sign, digits. Returns the value (the
+/// maximum on overflow, negated for a `-`), whether every byte was read, and whether it
+/// overflowed.
+fn strtoull(s: &[u8]) -> (u64, bool, bool) {
+    let start = s
+        .iter()
+        .position(|b| !b" \t\n\r\x0b\x0c".contains(b))
+        .unwrap_or(s.len());
+    let t = &s[start..];
+    let (neg, d) = match t.first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let n = d.iter().take_while(|b| b.is_ascii_digit()).count();
+    if n == 0 {
+        return (0, s.is_empty(), false);
+    }
+    let v = d[..n].iter().try_fold(0u64, |v, b| {
+        v.checked_mul(10)?.checked_add(u64::from(b - b'0'))
+    });
+    match v {
+        None => (u64::MAX, n == d.len(), true),
+        Some(v) => (if neg { v.wrapping_neg() } else { v }, n == d.len(), false),
+    }
+}
+
+/// keepalived's `read_unsigned` (its `read_unsigned_func`, base 10) in `lo..=hi`, with
+/// `lenient` its `ignore_error`.
+pub fn read_unsigned_with(text: &str, lo: u64, hi: u64, lenient: bool) -> Read {
+    let (v, whole, overflow) = strtoull(text.as_bytes());
+    let negative = text
+        .trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c'])
+        .starts_with('-');
+    // keepalived's bounds are C `unsigned`s.
+    let in_range = (lo..=hi.min(UINT_MAX)).contains(&v);
+    let said = if negative {
+        Some(format!("negative number '{text}'"))
+    } else if !whole {
+        Some(format!("invalid number '{text}'"))
+    } else if overflow || v > UINT_MAX {
+        Some(format!("number '{text}' outside unsigned integer range"))
+    } else if !in_range {
+        Some(format!("number '{text}' outside range [{lo}, {hi}]"))
+    } else {
+        None
+    };
+    let taken = said.is_none();
+    Read {
+        kept: (taken || lenient && in_range).then_some(v),
+        taken,
+        said: said.into_iter().collect(),
+    }
+}
+
+/// keepalived's `read_int` (its `read_int_func`, base 10: C's `strtol`) in `lo..=hi`; with
+/// `lenient` (keepalived's `ignore_error`) its daemon keeps leading digits in range.
+pub fn read_int(text: &str, lo: i64, hi: i64, lenient: bool) -> Read<i64> {
+    let (v, whole, overflow) = strtoull(text.as_bytes());
+    let negative = text
+        .trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c'])
+        .starts_with('-');
+    // strtol: the magnitude read, signed; out of `long` it is ERANGE.
+    let v: Option<i64> = match (overflow, negative) {
+        (true, _) => None,
+        (false, true) => 0i64.checked_sub_unsigned(v.wrapping_neg()),
+        (false, false) => i64::try_from(v).ok(),
+    };
+    let in_range = v.is_some_and(|v| (lo..=hi).contains(&v));
+    let said = match v {
+        _ if !whole => Some(format!("invalid number '{text}'")),
+        Some(v) if (i64::from(i32::MIN)..=i64::from(i32::MAX)).contains(&v) => {
+            (!in_range).then(|| format!("number '{text}' outside range [{lo}, {hi}]"))
+        }
+        _ => Some(format!("number '{text}' outside integer range")),
+    };
+    let taken = said.is_none();
+    Read {
+        kept: v.filter(|_| taken || lenient && in_range),
+        taken,
+        said: said.into_iter().collect(),
+    }
+}
+
+/// keepalived's `read_timer` (its `read_decimal_unsigned_long_func`, 6 decimal places, errors
+/// ignored): microseconds in `lo..=hi`. Digits past the sixth decimal are rounded, and counted;
+/// a value with junk after its digits keeps what its digits say once shifted (`6s` is 6 µs),
+/// also counted.
+pub fn read_timer(text: &str, lo: u64, hi: u64) -> Read {
+    const SHIFT: usize = 6;
+    let p = text.as_bytes();
+    let refused = |said: String| Read {
+        kept: None,
+        taken: false,
+        said: vec![said],
+    };
+    if p.first() == Some(&b'-') {
+        return refused(format!("negative number '{text}'"));
+    }
+    let mut said = Vec::new();
+    let mut round_up = false;
+    // The digits with the decimal point taken out and six decimals made up.
+    let mut digits: Vec<u8> = Vec::with_capacity(p.len() + SHIFT);
+    let mut decimals = 0;
+    match p.iter().position(|b| *b == b'.') {
+        Some(dp) => {
+            let frac = &p[dp + 1..];
+            decimals = frac.len();
+            if decimals > SHIFT {
+                said.push(format!("number '{text}' has too many decimal places"));
+                round_up = frac[SHIFT] >= b'5';
+                decimals = SHIFT;
+            }
+            digits.extend_from_slice(&p[..dp]);
+            digits.extend_from_slice(&frac[..decimals]);
+        }
+        None => digits.extend_from_slice(p),
+    }
+    digits.resize(digits.len() + SHIFT - decimals, b'0');
+    let (mut v, whole, overflow) = strtoull(&digits);
+    if round_up {
+        v = v.wrapping_add(1);
+    }
+    let in_range = (lo..=hi).contains(&v);
+    if !whole {
+        said.push(format!("invalid number '{text}'"));
+    } else if overflow {
+        said.push(format!("number '{text}' outside unsigned decimal range"));
+        return Read {
+            kept: None,
+            taken: false,
+            said,
+        };
+    } else if !in_range {
+        said.push(format!(
+            "number '{text}' outside range [{}, {}]",
+            secs_text(lo),
+            secs_text(hi)
+        ));
+    }
+    Read {
+        kept: in_range.then_some(v),
+        taken: in_range,
+        said,
+    }
+}
+
+/// Microseconds as keepalived prints a timer's bounds (`4294.967295`).
+fn secs_text(us: u64) -> String {
+    format!("{}.{:06}", us / 1_000_000, us % 1_000_000)
 }
 
 #[cfg(test)]

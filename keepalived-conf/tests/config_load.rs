@@ -282,8 +282,8 @@ fn huge_timers_are_reported_not_panics() {
             .filter(|d| d.message.contains(v))
             .map(|d| d.line)
             .collect();
-        // The script's interval is said twice, as keepalived says it: its number reader's
-        // words, then the handler's.
+        // Each value is said twice, as keepalived says it: its number reader's words, then
+        // the handler's.
         lines.dedup();
         assert_eq!(lines, [2, 4, 6, 12], "{v}: {diags:#?}");
     }
@@ -1481,6 +1481,279 @@ fn single_quotes_quote_only_in_script_lines() {
     lines.sort();
     assert_eq!(lines, [6, 8, 10], "{d:?}");
     assert!(said(&d, "interface 'eth0'").iter().all(|s| s.1), "{d:?}");
+}
+
+/// Checker, real and virtual server numbers (found by mutating real configs), as keepalived
+/// 2.2.7 reads them (lib/parser.c `read_unsigned`, `read_timer`).
+const NUMBERS: &str = "global_defs {
+ smtp_connect_timeout 65536
+}
+virtual_server 192.0.2.1 80 {
+ lb_algo rr
+ lb_kind NAT 2
+ protocol TCP
+ retry 0
+ delay_loop 99999999999
+ weight 2147483648
+ real_server 198.51.100.1 80 {
+  weight 65536
+  delay_loop +6
+  TCP_CHECK {
+   connect_port 0
+   connect_timeout 0
+   delay_before_retry 99999999999
+   retry 0
+  }
+  TCP_CHECK {
+   connect_port 80x
+   connect_timeout 5000
+   delay_loop 6s
+   warmup 1.0000005
+  }
+  HTTP_GET {
+   url {
+    path /
+    digest ff20ad2481f97b1754ef3e12ecd3a9cc;
+   }
+   url {
+    path /b
+    digest FF20AD2481F97B1754EF3E12ECD3A9CC
+    digest ff20ad2481f97b1754ef3e12ecd3a9cc
+   }
+  }
+ }
+ real_server 198.51.100.2 80 {
+  lvs_method TUN type gue
+  uthreshold -1
+  MISC_CHECK {
+   misc_path /bin/true
+   misc_timeout 1.5
+  }
+  MISC_CHECK {
+   misc_path /bin/true
+   misc_timeout 0
+  }
+ }
+}
+";
+
+#[test]
+fn checker_and_server_numbers_are_read_as_keepalived_reads_them() {
+    let host = keepalived_conf::FakeHost::new().with_programs(&["/bin/true"]);
+    let (cfg, d) = keepalived_conf::load_str_with(NUMBERS, Path::new("n.conf"), &on_host(host));
+    // Measured: `keepalived -t -f` on this file (2.2.7) prints exactly these, with these line
+    // numbers (exit 6 for the two unsecured MISC_CHECKs, 5 without them). Accepted there and
+    // here: retry 0 and delay_before_retry 99999999999 in a checker, weight 65536 on a real
+    // server, delay_loop 99999999999 and +6, misc_timeout 0.
+    let counted: Vec<(u32, String)> = flagged(&d)
+        .into_iter()
+        .filter(|(_, m)| !m.starts_with("SECURITY VIOLATION"))
+        .collect();
+    let want: &[(u32, &str)] = &[
+        (2, "number '65536' outside range [0, 4294]"),
+        (2, "smtp_connect_timeout '65536' must be in [0, 4294] - ignoring"),
+        (6, "Invalid tunnel option 2 for virtual server."),
+        (8, "number '0' outside range [1, 4294967295]"),
+        (8, "retry value invalid - 0"),
+        (10, "number '2147483648' outside range [1, 2147483647]"),
+        (10, "Virtual server weight 2147483648 is outside range 1-2147483647"),
+        (15, "number '0' outside range [1, 65535]"),
+        (15, "Invalid checker connect_port '0'"),
+        (16, "number '0' outside range [0.000001, 4294.967295]"),
+        (16, "connect_timeout 0 invalid - ignoring"),
+        (21, "invalid number '80x'"),
+        (21, "Invalid checker connect_port '80x'"),
+        (22, "number '5000' outside range [0.000001, 4294.967295]"),
+        (22, "connect_timeout 5000 invalid - ignoring"),
+        (23, "invalid number '6s'"),
+        (24, "number '1.0000005' has too many decimal places"),
+        (29, "digest 'ff20ad2481f97b1754ef3e12ecd3a9cc;' character length should be 32 rather than 33"),
+        (34, "Digest 'ff20ad2481f97b1754ef3e12ecd3a9cc' is a duplicate"),
+        (39, "gue tunnels require port, otherwise cannot have port."),
+        (40, "negative number '-1'"),
+        (40, "Invalid real_server uthreshold '-1' - ignoring"),
+        (43, "invalid number '1.5'"),
+        (43, "Invalid misc_timeout value '1.5'"),
+    ];
+    let want: Vec<(u32, String)> = want.iter().map(|(l, m)| (*l, m.to_string())).collect();
+    assert_eq!(counted, want, "{d:#?}");
+
+    // What each value leaves in effect: keepalived's, read from its source (its daemon keeps
+    // what `-t` refuses where the reader ignores errors and the leading digits are in range).
+    assert_eq!(
+        cfg.global.mail.smtp_connect_timeout,
+        Duration::from_secs(30)
+    );
+    let vs = &cfg.virtual_servers[0];
+    // `lb_kind NAT 2`: the method is set before the options are read.
+    assert_eq!(vs.service.forwarding, lbcore::spec::ForwardingMethod::Nat);
+    assert_eq!(vs.timers.retry, None);
+    assert_eq!(
+        vs.timers.delay_loop,
+        Some(Duration::from_secs(99_999_999_999))
+    );
+    assert_eq!(vs.service.delay_loop, u32::MAX, "saturated, not wrapped");
+    let rs = &vs.service.real_servers;
+    assert_eq!((rs[0].weight, rs[1].weight), (65536, 1));
+    // gue without a port: the method is set, the tunnel options are not.
+    let tun = lbcore::spec::ForwardingMethod::Tun(Default::default());
+    assert_eq!(rs[1].forwarding, Some(tun));
+    assert_eq!(rs[1].uthreshold, 0);
+    let checks = &vs.real_servers[0];
+    assert_eq!(checks.timers.delay_loop, Some(Duration::from_secs(6)));
+    let tcp = |i: usize| match &checks.checkers[i].probe {
+        checks::spec::ProbeSpec::TcpCheck(t) => t.connect.connect_port,
+        p => panic!("{p:?}"),
+    };
+    let t0 = &checks.checkers[0].timers;
+    assert_eq!(
+        (tcp(0), t0.connect_timeout, t0.retry),
+        (None, None, Some(0))
+    );
+    assert_eq!(
+        t0.delay_before_retry,
+        Some(Duration::from_secs(99_999_999_999))
+    );
+    let t1 = &checks.checkers[1].timers;
+    assert_eq!((tcp(1), t1.connect_timeout), (Some(80), None), "80x: 80");
+    assert_eq!(t1.delay_loop, Some(Duration::from_micros(6)), "6s: 6 µs");
+    assert_eq!(t1.warmup, Some(Duration::from_micros(1_000_001)), "rounded");
+    let checks::spec::ProbeSpec::HttpGet(h) = &checks.checkers[2].probe else {
+        panic!("{:?}", checks.checkers[2].probe)
+    };
+    let digests: Vec<Option<&str>> = h.urls.iter().map(|u| u.digest.as_deref()).collect();
+    assert_eq!(digests, [None, Some("ff20ad2481f97b1754ef3e12ecd3a9cc")]);
+    let misc: Vec<Option<Duration>> = vs.real_servers[1]
+        .checkers
+        .iter()
+        .map(|c| match &c.probe {
+            checks::spec::ProbeSpec::MiscCheck(m) => m.misc_timeout,
+            p => panic!("{p:?}"),
+        })
+        .collect();
+    // 1.5: its leading 1 (whole seconds); 0: none, so the script runs for delay_loop.
+    assert_eq!(misc, [Some(Duration::from_secs(1)), None]);
+}
+
+#[test]
+fn keepalived_readers_keep_what_keepalived_keeps() {
+    use keepalived_conf::registry::{read_int, read_timer, read_unsigned_with, TIMER_MAX};
+    let kept = |r: keepalived_conf::registry::Read| (r.kept, r.taken, r.said.len());
+    // read_unsigned: strtoul's leading digits, kept by the daemon only when errors are
+    // ignored and they are in range.
+    assert_eq!(
+        kept(read_unsigned_with("+6", 1, 10, true)),
+        (Some(6), true, 0)
+    );
+    assert_eq!(
+        kept(read_unsigned_with("80x", 1, 65535, true)),
+        (Some(80), false, 1)
+    );
+    assert_eq!(
+        kept(read_unsigned_with("80x", 1, 65535, false)),
+        (None, false, 1)
+    );
+    assert_eq!(
+        kept(read_unsigned_with("x", 0, 9, true)),
+        (Some(0), false, 1)
+    );
+    assert_eq!(
+        kept(read_unsigned_with("4294967296", 0, u64::MAX, true)),
+        (None, false, 1)
+    );
+    assert_eq!(
+        kept(read_unsigned_with("  5", 0, 9, true)),
+        (Some(5), true, 0)
+    );
+    // read_timer: microseconds; junk after the digits is shifted with them.
+    assert_eq!(kept(read_timer("1.5x", 0, TIMER_MAX)), (Some(15), true, 1));
+    assert_eq!(
+        kept(read_timer(".5", 1, TIMER_MAX)),
+        (Some(500_000), true, 0)
+    );
+    assert_eq!(
+        kept(read_timer("0.0000004", 1, TIMER_MAX)),
+        (None, false, 2)
+    );
+    assert_eq!(
+        kept(read_timer("18446744073709551616", 0, TIMER_MAX)),
+        (None, false, 1)
+    );
+    assert_eq!(kept(read_timer("-0", 0, TIMER_MAX)), (None, false, 1));
+    // read_int: strtol, signed.
+    let int = |r: keepalived_conf::registry::Read<i64>| (r.kept, r.taken, r.said.len());
+    assert_eq!(int(read_int("-7", -9, 9, true)), (Some(-7), true, 0));
+    assert_eq!(
+        int(read_int("-9223372036854775808", -9, 9, true)),
+        (None, false, 1)
+    );
+    assert_eq!(
+        int(read_int("-9223372036854775809", -9, 9, true)),
+        (None, false, 1)
+    );
+    assert_eq!(int(read_int("-5x", -9, 9, true)), (Some(-5), false, 1));
+    assert_eq!(int(read_int("-5x", -9, 9, false)), (None, false, 1));
+}
+
+#[test]
+fn checker_addresses_are_read_as_keepalived_reads_them() {
+    let text = "virtual_server 192.0.2.1 80 {\n lb_algo rr\n lb_kind NAT\n protocol TCP\n \
+                real_server 198.51.100.1 80 {\n  TCP_CHECK {\n   connect_ip <ip>\n   \
+                bindto 2001:db8::1\n   connect_ip 192.0.2.9\n   bindto 192.0.2.8/24\n   \
+                connect_ip 2001:db8::2\n  }\n }\n}\n";
+    let (cfg, d) = load_str(text, Path::new("b.conf"));
+    // Measured with keepalived 2.2.7's -t (exit 5): a placeholder left in a template, then
+    // addresses of the other family than the bindto in force.
+    let want = [
+        (7, "Invalid connect_ip address <ip> - ignoring"),
+        (
+            9,
+            "connect_ip address 192.0.2.9 does not match address family of bindto - skipping",
+        ),
+        (
+            11,
+            "connect_ip address 2001:db8::2 does not match address family of bindto - skipping",
+        ),
+    ];
+    let want: Vec<(u32, String)> = want.iter().map(|(l, m)| (*l, m.to_string())).collect();
+    assert_eq!(flagged(&d), want, "{d:#?}");
+    let c = &cfg.virtual_servers[0].real_servers[0].checkers[0];
+    let checks::spec::ProbeSpec::TcpCheck(t) = &c.probe else {
+        panic!("{:?}", c.probe)
+    };
+    // A mismatch unsets the address (keepalived: AF_UNSPEC), so the next bindto is taken.
+    assert_eq!(t.connect.connect_ip, None);
+    assert_eq!(t.connect.bindto, Some("192.0.2.8".parse().unwrap()));
+}
+
+#[test]
+fn a_file_check_weight_is_read_as_keepalived_reads_it() {
+    let text = "track_file tf {\n file /tmp/x\n}\nvirtual_server 192.0.2.1 80 {\n lb_algo rr\n \
+                lb_kind NAT\n protocol TCP\n real_server 198.51.100.1 80 {\n  FILE_CHECK {\n   \
+                track_file tf\n   weight\n   weight 300 reverse\n   weight 2147483648\n   \
+                weight -2147483647 sideways\n   weight 5x\n   weight -7 noreverse\n   \
+                weight 9999999999999999999999\n  }\n }\n}\n";
+    let (cfg, d) = load_str(text, Path::new("c.conf"));
+    // Measured with keepalived 2.2.7's -t (exit 5); a weight without its value is counted
+    // there, not fatal, and the range is IPVS's (±INT32_MAX), not a VRRP priority's.
+    let range = "weight for track file must be in [-2147483647..2147483647] inclusive. Ignoring...";
+    let want = [
+        (11, "track file weight missing"),
+        (13, "number '2147483648' outside integer range"),
+        (13, range),
+        (14, "unknown track file weight option sideways - ignoring"),
+        (15, "invalid number '5x'"),
+        (15, range),
+        (17, "number '9999999999999999999999' outside integer range"),
+        (17, range),
+    ];
+    let want: Vec<(u32, String)> = want.iter().map(|(l, m)| (*l, m.to_string())).collect();
+    assert_eq!(flagged(&d), want, "{d:#?}");
+    let c = &cfg.virtual_servers[0].real_servers[0].checkers[0];
+    let checks::spec::ProbeSpec::FileCheck(f) = &c.probe else {
+        panic!("{:?}", c.probe)
+    };
+    assert_eq!((f.weight, f.reverse), (-7, false));
 }
 
 /// The flagged lines of `text` in order, with their messages, for a file that loads.

@@ -12,7 +12,10 @@ use checks::spec::{
 use crate::diag::{Diagnostic, Pos, Spanned};
 use crate::model::TrackFile;
 use crate::process::Side;
-use crate::registry::{dispatch_block, kw, missing, ok, skip, Arg, Cx, Keyword, Status};
+use crate::registry::{
+    dispatch_block, kw, missing, ok, skip, timer, unsigned, Arg, Cx, Keyword, Status, TIMER_MAX,
+    UINT_MAX,
+};
 use crate::tree::Node;
 
 /// One checker as written; which fields matter depends on its kind.
@@ -43,10 +46,10 @@ pub struct CheckDraft {
 macro_rules! timer_rows {
     ($($extra:expr),* $(,)?) => {
         &[
-            ok("retry", Arg::Int(0, u32::MAX as i64, |c: &mut CheckDraft, v| c.timers.retry = Some(v.value as u32))),
-            ok("delay_before_retry", Arg::Secs(0.0, 1e9, |c: &mut CheckDraft, v| c.timers.delay_before_retry = Some(v.value))),
-            ok("warmup", Arg::Secs(0.0, 1e9, |c: &mut CheckDraft, v| c.timers.warmup = Some(v.value))),
-            ok("delay_loop", Arg::Secs(0.000_001, 1e9, |c: &mut CheckDraft, v| c.timers.delay_loop = Some(v.value))),
+            ok("retry", Arg::Unsigned(unsigned(0, UINT_MAX, "Invalid retry connection value '{}'"), |c: &mut CheckDraft, v| c.timers.retry = Some(v.value as u32))),
+            ok("delay_before_retry", Arg::Timer(timer(0, TIMER_MAX, "Invalid delay_before_retry connection value '{}'"), |c: &mut CheckDraft, v| c.timers.delay_before_retry = Some(v.value))),
+            ok("warmup", Arg::Timer(timer(0, TIMER_MAX, "Invalid warmup connection value '{}'"), |c: &mut CheckDraft, v| c.timers.warmup = Some(v.value))),
+            ok("delay_loop", Arg::Timer(timer(1, TIMER_MAX, "delay_loop '{}' is invalid - ignoring"), |c: &mut CheckDraft, v| c.timers.delay_loop = Some(v.value))),
             ok("alpha", Arg::Bool(|c: &mut CheckDraft, v| c.timers.alpha = Some(v.value))),
             ok("log_all_failures", Arg::Bool(|c: &mut CheckDraft, v| c.log_all_failures = v.value)),
             $($extra),*
@@ -58,25 +61,16 @@ macro_rules! timer_rows {
 macro_rules! connect_rows {
     ($($extra:expr),* $(,)?) => {
         timer_rows!(
-            ok("connect_ip", Arg::Ip(|c: &mut CheckDraft, v| c.connect.connect_ip = Some(v.value))),
-            ok("connect_port", Arg::Int(0, 65535, |c: &mut CheckDraft, v| c.connect.connect_port = Some(v.value as u16))),
-            ok("bindto", Arg::Ip(|c: &mut CheckDraft, v| c.connect.bindto = Some(v.value))),
-            ok("bind_port", Arg::Int(0, 65535, |c: &mut CheckDraft, v| c.connect.bind_port = Some(v.value as u16))),
+            ok("connect_ip", Arg::Custom("IP", |c: &mut CheckDraft, n, cx| address(c, n, cx, End::Connect))),
+            ok("connect_port", Arg::Unsigned(unsigned(1, 65535, "Invalid checker connect_port '{}'"), |c: &mut CheckDraft, v| c.connect.connect_port = Some(v.value as u16))),
+            ok("bindto", Arg::Custom("IP", |c: &mut CheckDraft, n, cx| address(c, n, cx, End::Bind))),
+            ok("bind_port", Arg::Unsigned(unsigned(1, 65535, "Invalid checker bind_port '{}'"), |c: &mut CheckDraft, v| c.connect.bind_port = Some(v.value as u16))),
             ok("bind_if", Arg::Word(|c: &mut CheckDraft, v| c.connect.bind_if = Some(v.value))),
-            ok("fwmark", Arg::Int(0, u32::MAX as i64, |c: &mut CheckDraft, v| c.connect.fwmark = Some(v.value as u32))),
-            ok("connect_timeout", Arg::Secs(0.0, 1e9, |c: &mut CheckDraft, v| c.timers.connect_timeout = Some(one_if_zero(v.value)))),
+            ok("fwmark", Arg::Unsigned(unsigned(0, UINT_MAX, "Invalid fwmark connection value '{}'"), |c: &mut CheckDraft, v| c.connect.fwmark = Some(v.value as u32))),
+            ok("connect_timeout", Arg::Timer(timer(1, UINT_MAX, "connect_timeout {} invalid - ignoring"), |c: &mut CheckDraft, v| c.timers.connect_timeout = Some(v.value))),
             $($extra),*
         )
     };
-}
-
-/// keepalived reads a `connect_timeout` of 0 as 1 s.
-pub fn one_if_zero(d: Duration) -> Duration {
-    if d.is_zero() {
-        Duration::from_secs(1)
-    } else {
-        d
-    }
 }
 
 pub static HTTP_GET: &[Keyword<CheckDraft>] = connect_rows!(
@@ -118,12 +112,9 @@ pub static HTTP_GET: &[Keyword<CheckDraft>] = connect_rows!(
                 crate::registry::missing_value(n, &mut cx.diags);
                 return;
             };
-            match t.text.parse::<u32>() {
-                Ok(r) => c.timers.retry = Some(r),
-                Err(_) => cx.push(Diagnostic::warning(
-                    &t.pos,
-                    format!("Invalid nb_get_retry value '{}'", t.text),
-                )),
+            let num = unsigned(0, UINT_MAX, "Invalid nb_get_retry value '{}'");
+            if let Some(r) = num.read(t, &mut cx.diags).kept {
+                c.timers.retry = Some(r as u32);
             }
         })
     ),
@@ -134,7 +125,7 @@ pub static URL: &[Keyword<UrlSpec>] = &[
     kw(
         "digest",
         Status::Partial("MD5 of the decoded body: with `http_protocol 1.1` and a chunked reply keepalived also hashes the chunk framing"),
-        Arg::Word(|u, v| u.digest = Some(v.value)),
+        Arg::Custom("MD5-HEX", digest),
     ),
     ok("status_code", Arg::Custom("CODE|LO-HI…", status_codes)),
     missing(
@@ -216,9 +207,13 @@ pub static UDP_CHECK: &[Keyword<CheckDraft>] = connect_rows!(
 
 pub static MISC_CHECK: &[Keyword<CheckDraft>] = timer_rows!(
     ok("misc_path", Arg::Command(|c, v| c.misc_path = Some(v))),
+    // Whole seconds; 0 leaves the default (keepalived runs the script for `delay_loop`).
     ok(
         "misc_timeout",
-        Arg::Secs(0.000_001, 1e9, |c, v| c.misc.misc_timeout = Some(v.value))
+        Arg::Unsigned(
+            unsigned(0, UINT_MAX / 1_000_000, "Invalid misc_timeout value '{}'"),
+            |c, v| c.misc.misc_timeout = (v.value > 0).then(|| Duration::from_secs(v.value))
+        )
     ),
     ok("misc_dynamic", Arg::Flag(|c, _| c.misc.misc_dynamic = true)),
     ok(
@@ -246,22 +241,7 @@ pub static FILE_CHECK: &[Keyword<CheckDraft>] = &[
     ok("track_file", Arg::Word(|c, v| c.file = Some(v.value))),
     ok(
         "weight",
-        Arg::Custom("-254..254 [reverse]", |c, n, cx| {
-            let Some(a) = n.args.first() else {
-                crate::registry::missing_value(n, &mut cx.diags);
-                return;
-            };
-            match crate::registry::parse_int(&a.text).filter(|w| (-254..=254).contains(w)) {
-                Some(w) => {
-                    let reverse = n.args.get(1).is_some_and(|r| r.text == "reverse");
-                    c.file_weight = Some((w as i32, reverse));
-                }
-                None => cx.push(Diagnostic::warning(
-                    &a.pos,
-                    format!("weight {} must be in [-254, 254]", a.text),
-                )),
-            }
-        }),
+        Arg::Custom("-2147483647..2147483647 [reverse|noreverse]", file_weight),
     ),
 ];
 
@@ -312,6 +292,119 @@ fn url<'a>(c: &mut CheckDraft, n: &Node<'a>, cx: &mut Cx<'_, 'a>) {
     }
     c.urls += 1;
     c.http.urls.push(u);
+}
+
+/// A FILE_CHECK's `weight N [reverse|noreverse]`, as keepalived's `track_file_weight_handler`
+/// reads it: a missing or bad value, or a bad option, is counted and sets nothing.
+fn file_weight<'a>(c: &mut CheckDraft, n: &Node<'a>, cx: &mut Cx<'_, 'a>) {
+    let Some(a) = n.args.first() else {
+        cx.push(Diagnostic::warning(n.pos(), "track file weight missing"));
+        return;
+    };
+    let max = i64::from(i32::MAX);
+    let read = crate::registry::read_int(&a.text, -max, max, true);
+    for m in &read.said {
+        cx.push(Diagnostic::warning(&a.pos, m.clone()));
+    }
+    if !read.taken {
+        cx.push(Diagnostic::warning(
+            &a.pos,
+            format!(
+                "weight for track file must be in [{}..{max}] inclusive. Ignoring...",
+                -max
+            ),
+        ));
+    }
+    let Some(w) = read.kept else { return };
+    let reverse = match n.args.get(1).map(|r| &*r.text) {
+        None | Some("noreverse") => false,
+        Some("reverse") => true,
+        Some(other) => {
+            let at = &n.args[1].pos;
+            let msg = format!("unknown track file weight option {other} - ignoring");
+            cx.push(Diagnostic::warning(at, msg));
+            return;
+        }
+    };
+    c.file_weight = Some((w as i32, reverse));
+}
+
+/// Which address of a checker's connection a line sets.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum End {
+    Connect,
+    Bind,
+}
+
+/// `connect_ip IP` / `bindto IP`, as keepalived's `co_ip_handler` and `co_srcip_handler` read
+/// them: a bad address is reported and ignored; one of the other address's family is
+/// reported and leaves the address unset.
+fn address<'a>(c: &mut CheckDraft, n: &Node<'a>, cx: &mut Cx<'_, 'a>, side: End) {
+    let Some(t) = n.args.first() else {
+        crate::registry::missing_value(n, &mut cx.diags);
+        return;
+    };
+    let (name, other_name) = match side {
+        End::Connect => ("connect_ip", "bindto"),
+        End::Bind => ("bindto", "connect_ip"),
+    };
+    let Some(ip) = crate::registry::sockaddr_ip(&t.text) else {
+        cx.push(Diagnostic::warning(
+            &t.pos,
+            format!("Invalid {name} address {} - ignoring", t.text),
+        ));
+        return;
+    };
+    let (mine, other) = match side {
+        End::Connect => (&mut c.connect.connect_ip, c.connect.bindto),
+        End::Bind => (&mut c.connect.bindto, c.connect.connect_ip),
+    };
+    if other.is_some_and(|o| o.is_ipv4() != ip.is_ipv4()) {
+        cx.push(Diagnostic::warning(
+            &t.pos,
+            format!(
+                "{name} address {} does not match address family of {other_name} - skipping",
+                t.text
+            ),
+        ));
+        *mine = None;
+        return;
+    }
+    *mine = Some(ip);
+}
+
+/// `digest HEX`: the MD5 of the body, 32 hex digits, once per url (keepalived's
+/// `digest_handler`, which reads the pairs from the last one and names the first it cannot).
+fn digest<'a>(u: &mut UrlSpec, n: &Node<'a>, cx: &mut Cx<'_, 'a>) {
+    let Some(t) = n.args.first() else {
+        crate::registry::missing_value(n, &mut cx.diags);
+        return;
+    };
+    let text = &*t.text;
+    let said = if u.digest.is_some() {
+        format!("Digest '{text}' is a duplicate")
+    } else if text.len() != 32 {
+        format!(
+            "digest '{text}' character length should be 32 rather than {}",
+            text.len()
+        )
+    } else if let Some(i) = (0..16).rev().find(|i| {
+        !text.as_bytes()[2 * i..2 * i + 2]
+            .iter()
+            .all(u8::is_ascii_hexdigit)
+    }) {
+        // keepalived cuts the string after the pair it names.
+        let shown = String::from_utf8_lossy(&text.as_bytes()[..2 * i + 2]);
+        format!(
+            "Unable to interpret hex digit in '{shown}' at offset {}/{}",
+            2 * i,
+            2 * i + 1
+        )
+    } else {
+        u.digest = Some(text.to_ascii_lowercase());
+        return;
+    };
+    cx.push(Diagnostic::warning(&t.pos, said));
 }
 
 /// `status_code 200 300-399 …`.

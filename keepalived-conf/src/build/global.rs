@@ -847,24 +847,29 @@ fn smtp_server<'a>(g: &mut GlobalDraft, n: &Node<'a>, cx: &mut Cx<'_, 'a>) {
 
 fn smtp_connect_timeout<'a>(g: &mut GlobalDraft, n: &Node<'a>, cx: &mut Cx<'_, 'a>) {
     let Some(t) = first(n, cx) else { return };
-    match t.text.parse::<u32>() {
-        Ok(0) => {
-            cx.push(Diagnostic::warning(
-                &t.pos,
-                "smtp_conect_timeout must be greater than 0, setting to 1",
-            ));
-            g.defs.mail.smtp_connect_timeout = Duration::from_secs(1);
+    let max = crate::registry::UINT_MAX / 1_000_000;
+    let num = crate::registry::unsigned(
+        0,
+        max,
+        "smtp_connect_timeout '{}' must be in [0, 4294] - ignoring",
+    );
+    let read = num.read(t, &mut cx.diags);
+    let secs = match read.kept {
+        None => return,
+        // keepalived allows 0 (as before 2.0.7) and makes it 1 s, saying so where its `-t`
+        // takes the value.
+        Some(0) => {
+            if read.taken {
+                cx.push(Diagnostic::warning(
+                    &t.pos,
+                    "smtp_conect_timeout must be greater than 0, setting to 1",
+                ));
+            }
+            1
         }
-        Ok(s) => g.defs.mail.smtp_connect_timeout = Duration::from_secs(u64::from(s)),
-        Err(_) => cx.push(Diagnostic::warning(
-            &t.pos,
-            format!(
-                "smtp_connect_timeout '{}' must be in [0, {}] - ignoring",
-                t.text,
-                u32::MAX
-            ),
-        )),
-    }
+        Some(s) => s,
+    };
+    g.defs.mail.smtp_connect_timeout = Duration::from_secs(secs);
 }
 
 impl GlobalDraft {

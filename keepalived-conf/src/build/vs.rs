@@ -16,10 +16,15 @@ use super::Draft;
 use crate::diag::{suggest, Diagnostic, Pos, Spanned};
 use crate::model::{RealServerChecks, TrackFile, VirtualServer};
 use crate::process::Side;
+use crate::registry::read_unsigned;
 use crate::registry::{
-    dispatch_block, kw, missing, ok, parse_int, skip, Arg, Context, Cx, Keyword, Status,
+    dispatch_block, kw, missing, ok, parse_int, skip, timer, unsigned, unsigned_strict, Arg,
+    Context, Cx, Keyword, Status, TIMER_MAX, UINT_MAX,
 };
 use crate::tree::Node;
+
+/// keepalived's `IPVS_WEIGHT_LIMIT` (`INT32_MAX`).
+const WEIGHT_MAX: u64 = i32::MAX as u64;
 
 const NO_SNMP: &str = "vrrpd has no SNMP agent";
 const TUN_IPIP: &str =
@@ -97,66 +102,120 @@ fn ip_port<'a>(node: &Node<'a>, cx: &mut Cx<'_, 'a>) -> Option<(IpAddr, Option<u
     }
 }
 
-/// `lvs_method NAT|DR|TUN [type ipip|gue port N|gre] [nocsum|csum|remcsum]`.
-fn forwarding<'a>(n: &Node<'a>, cx: &mut Cx<'_, 'a>) -> Option<ForwardingMethod> {
-    let words: Vec<&str> = n.args.iter().map(|a| &*a.text).collect();
-    let at = n.args.first().map_or(n.pos(), |a| &a.pos);
-    let bad = |cx: &mut Cx, msg: String| {
-        cx.push(Diagnostic::warning(at, msg));
-        None
+/// `lvs_method NAT|DR|TUN [type ipip|gue|gre] [port N] [nocsum|csum|remcsum]`, read as
+/// keepalived's `svr_forwarding_handler` reads it for a `who` ("virtual", "real", "sorry")
+/// server: the method is set first, then the tunnel options are read (after any method); a
+/// bad option is reported and leaves the options `before` had. An unknown method leaves
+/// `before` whole.
+fn forwarding<'a>(
+    n: &Node<'a>,
+    cx: &mut Cx<'_, 'a>,
+    who: &str,
+    before: Option<ForwardingMethod>,
+) -> Option<ForwardingMethod> {
+    let Some(first) = n.args.first() else {
+        crate::registry::missing_value(n, &mut cx.diags);
+        return before;
     };
-    match words.first().copied() {
-        Some("NAT") => Some(ForwardingMethod::Nat),
-        Some("DR") => Some(ForwardingMethod::Dr),
-        Some("TUN") => {
-            let mut t = TunOptions::default();
-            let mut i = 1;
-            while i < words.len() {
-                match words[i] {
-                    "type" => match words.get(i + 1).copied() {
-                        Some("ipip") => t.tun_type = TunType::Ipip,
-                        Some("gre") => t.tun_type = TunType::Gre,
-                        Some("gue") => {
-                            let port = words.get(i + 3).and_then(|p| p.parse().ok());
-                            match (words.get(i + 2).copied(), port) {
-                                (Some("port"), Some(port)) => {
-                                    t.tun_type = TunType::Gue { port };
-                                    i += 2;
-                                }
-                                _ => return bad(cx, "Missing port for gue tunnel.".into()),
-                            }
-                        }
-                        Some(other) => return bad(cx, format!("Unknown tunnel type {other}.")),
-                        None => return bad(cx, "Missing tunnel type.".into()),
-                    },
-                    "nocsum" => t.csum = TunCsum::Nocsum,
-                    "csum" => t.csum = TunCsum::Csum,
-                    "remcsum" => t.csum = TunCsum::Remcsum,
-                    other => return bad(cx, format!("Invalid tunnel option {other}.")),
-                }
-                i += if words[i] == "type" { 2 } else { 1 };
-            }
-            Some(ForwardingMethod::Tun(t))
-        }
-        Some(other) => {
+    let method = match &*first.text {
+        "NAT" => ForwardingMethod::Nat,
+        "DR" => ForwardingMethod::Dr,
+        "TUN" => ForwardingMethod::Tun(TunOptions::default()),
+        other => {
             let mut d = Diagnostic::warning(
-                at,
-                format!(
-                    "PARSER : unknown [{other}] routing method for {} server.",
-                    n.name()
-                ),
+                &first.pos,
+                format!("PARSER : unknown [{other}] routing method for {who} server."),
             );
             if let Some(s) = suggest(other, ["NAT", "DR", "TUN"]) {
                 d = d.with_help(format!("did you mean `{s}`?"));
             }
             cx.push(d);
-            None
+            return before;
         }
-        None => {
-            crate::registry::missing_value(n, &mut cx.diags);
-            None
+    };
+    let with = |t: TunOptions| match method {
+        ForwardingMethod::Tun(_) => ForwardingMethod::Tun(t),
+        m => m,
+    };
+    let kept = match before {
+        Some(ForwardingMethod::Tun(t)) => t,
+        _ => TunOptions::default(),
+    };
+    let refuse = |cx: &mut Cx, at: &Pos, msg: String| {
+        cx.push(Diagnostic::warning(at, msg));
+        Some(with(kept))
+    };
+    let words = &n.args[1..];
+    let (mut kind, mut port, mut csum) = ("ipip", None, TunCsum::Nocsum);
+    let mut i = 0;
+    while i < words.len() {
+        let w = &words[i];
+        match &*w.text {
+            "type" => {
+                let Some(t) = words.get(i + 1) else {
+                    return refuse(cx, &w.pos, format!("Missing tunnel type for {who} server."));
+                };
+                kind = match &*t.text {
+                    "ipip" => "ipip",
+                    "gue" => "gue",
+                    "gre" => "gre",
+                    other => {
+                        let msg = format!("Unknown tunnel type {other} for {who} server.");
+                        return refuse(cx, &t.pos, msg);
+                    }
+                };
+                i += 1;
+            }
+            "port" => {
+                let Some(p) = words.get(i + 1) else {
+                    let msg = format!("Missing port for {who} server gue tunnel.");
+                    return refuse(cx, &w.pos, msg);
+                };
+                match read_unsigned(&p.text, 1, 65535) {
+                    Ok(v) => port = Some(v as u16),
+                    Err(said) => {
+                        cx.push(Diagnostic::warning(&p.pos, said));
+                        let msg = format!("Invalid gue tunnel port {} for {who} server.", p.text);
+                        return refuse(cx, &p.pos, msg);
+                    }
+                }
+                i += 1;
+            }
+            "nocsum" => csum = TunCsum::Nocsum,
+            "csum" => csum = TunCsum::Csum,
+            "remcsum" => csum = TunCsum::Remcsum,
+            other => {
+                let msg = format!("Invalid tunnel option {other} for {who} server.");
+                return refuse(cx, &w.pos, msg);
+            }
         }
+        i += 1;
     }
+    let at = &first.pos;
+    if (kind == "gue") != port.is_some() {
+        let msg = "gue tunnels require port, otherwise cannot have port.".into();
+        return refuse(cx, at, msg);
+    }
+    if kind == "ipip" && csum != TunCsum::Nocsum {
+        return refuse(
+            cx,
+            at,
+            "ipip tunnels do not support checksum option.".into(),
+        );
+    }
+    if kind == "gre" && csum == TunCsum::Remcsum {
+        return refuse(
+            cx,
+            at,
+            "gre tunnels do not support remote checksum option.".into(),
+        );
+    }
+    let tun_type = match (kind, port) {
+        ("gue", Some(port)) => TunType::Gue { port },
+        ("gre", _) => TunType::Gre,
+        _ => TunType::Ipip,
+    };
+    Some(with(TunOptions { tun_type, csum }))
 }
 
 /// A `notify_up` / `quorum_up` … line: `COMMAND [USER [GROUP]]`; without a user, the
@@ -253,15 +312,16 @@ fn scheduler<'a>(v: &mut VsDraft, n: &Node<'a>, cx: &mut Cx<'_, 'a>) {
     }
 }
 
-/// Timer keys of a virtual or real server.
+/// Timer keys of a virtual or real server, with keepalived's words for each bad value
+/// (`connect_timeout`, `delay_loop`, `delay_before_retry`, `warmup`), which differ by block.
 macro_rules! server_timer_rows {
-    ($t:ty, $($extra:expr),* $(,)?) => {
+    ($t:ty, [$co:literal, $dl:literal, $dbr:literal, $wu:literal], $($extra:expr),* $(,)?) => {
         &[
-            ok("retry", Arg::Int(0, u32::MAX as i64, |s: &mut $t, v| s.timers_mut().retry = Some(v.value as u32))),
-            ok("delay_before_retry", Arg::Secs(0.0, 1e9, |s: &mut $t, v| s.timers_mut().delay_before_retry = Some(v.value))),
-            ok("warmup", Arg::Secs(0.0, 1e9, |s: &mut $t, v| s.timers_mut().warmup = Some(v.value))),
-            ok("connect_timeout", Arg::Secs(0.0, 1e9, |s: &mut $t, v| s.timers_mut().connect_timeout = Some(checker::one_if_zero(v.value)))),
-            ok("delay_loop", Arg::Secs(0.000_001, 1e9, |s: &mut $t, v| s.timers_mut().delay_loop = Some(v.value))),
+            ok("retry", Arg::Unsigned(unsigned_strict(1, UINT_MAX, "retry value invalid - {}"), |s: &mut $t, v| s.timers_mut().retry = Some(v.value as u32))),
+            ok("delay_before_retry", Arg::Timer(timer(0, TIMER_MAX, $dbr), |s: &mut $t, v| s.timers_mut().delay_before_retry = Some(v.value))),
+            ok("warmup", Arg::Timer(timer(0, TIMER_MAX, $wu), |s: &mut $t, v| s.timers_mut().warmup = Some(v.value))),
+            ok("connect_timeout", Arg::Timer(timer(1, UINT_MAX, $co), |s: &mut $t, v| s.timers_mut().connect_timeout = Some(v.value))),
+            ok("delay_loop", Arg::Timer(timer(1, TIMER_MAX, $dl), |s: &mut $t, v| s.timers_mut().delay_loop = Some(v.value))),
             ok("smtp_alert", Arg::Bool(|s: &mut $t, v| *s.smtp_alert_mut() = Some(v.value))),
             skip("snmp_name", NO_SNMP),
             $($extra),*
@@ -295,17 +355,19 @@ impl ServerDraft for RsDraft {
 /// `virtual_server … { … }`.
 pub static VIRTUAL_SERVER: &[Keyword<VsDraft>] = server_timer_rows!(
     VsDraft,
+    [
+        "virtual server connect_timeout {} invalid - ignoring",
+        "virtual server delay loop '{}' invalid - ignoring",
+        "virtual server delay before retry '{}' invalid - ignoring",
+        "virtual server warmup '{}' invalid - ignoring"
+    ],
     kw("lvs_sched", Status::Partial(LBLCR), Arg::Custom("SCHEDULER", scheduler)),
     kw("lb_algo", Status::Partial(LBLCR), Arg::Custom("SCHEDULER", scheduler)),
     kw("lvs_method", Status::Partial(TUN_IPIP), Arg::Custom("NAT|DR|TUN …", |v, n, cx| {
-        if let Some(f) = forwarding(n, cx) {
-            v.forwarding = Some(f)
-        }
+        v.forwarding = forwarding(n, cx, "virtual", v.forwarding)
     })),
     kw("lb_kind", Status::Partial(TUN_IPIP), Arg::Custom("NAT|DR|TUN …", |v, n, cx| {
-        if let Some(f) = forwarding(n, cx) {
-            v.forwarding = Some(f)
-        }
+        v.forwarding = forwarding(n, cx, "virtual", v.forwarding)
     })),
     ok("ip_family", Arg::Choice(&["inet", "inet6"], |v, s| {
         v.family = Some(if s.value == "inet6" { IpFamily::Inet6 } else { IpFamily::Inet })
@@ -326,12 +388,8 @@ pub static VIRTUAL_SERVER: &[Keyword<VsDraft>] = server_timer_rows!(
             v.persistence_timeout = Some(DEFAULT_PERSISTENCE_TIMEOUT);
             return;
         };
-        match parse_int(&a.text).filter(|t| (1..=2_678_400).contains(t)) {
-            Some(t) => v.persistence_timeout = Some(t as u32),
-            None => {
-                cx.push(Diagnostic::warning(&a.pos, format!("number '{}' outside range [1, 2678400]", a.text)));
-                cx.push(Diagnostic::warning(&a.pos, "persistence_timeout invalid"));
-            }
+        if let Some(t) = unsigned_strict(1, 2_678_400, "persistence_timeout invalid").read(a, &mut cx.diags).kept {
+            v.persistence_timeout = Some(t as u32);
         }
     })),
     ok("persistence_granularity", Arg::Custom("NETMASK|LENGTH", granularity)),
@@ -361,16 +419,12 @@ pub static VIRTUAL_SERVER: &[Keyword<VsDraft>] = server_timer_rows!(
             crate::registry::missing_value(n, &mut cx.diags);
             return;
         };
-        match parse_int(&a.text).filter(|q| (1..=u32::MAX as i64).contains(q)) {
-            Some(q) => v.quorum = Some(q as u32),
-            None => {
-                cx.push(Diagnostic::warning(&a.pos, format!("Quorum {} must be in [1, {}]. Setting to 1.", a.text, u32::MAX)));
-                v.quorum = Some(1);
-            }
-        }
+        // keepalived sets 1 where its reader refuses the value.
+        let num = unsigned(1, UINT_MAX, "Quorum {} must be in [1, 4294967295]. Setting to 1.");
+        v.quorum = Some(num.read(a, &mut cx.diags).kept.unwrap_or(1) as u32);
     })),
-    ok("hysteresis", Arg::Int(0, u32::MAX as i64, |v, h| v.hysteresis = Some(h.value as u32))),
-    ok("weight", Arg::Int(1, 65535, |v, w| v.weight = Some(w.value as u32))),
+    ok("hysteresis", Arg::Unsigned(unsigned(0, UINT_MAX, "Hysteresis {} must be in [0, 4294967295] - ignoring"), |v, h| v.hysteresis = Some(h.value as u32))),
+    ok("weight", Arg::Unsigned(unsigned(1, WEIGHT_MAX, "Virtual server weight {} is outside range 1-2147483647"), |v, w| v.weight = Some(w.value as u32))),
     ok("sorry_server", Arg::Custom("IP [PORT]", |v, n, cx| {
         if n.args.is_empty() {
             crate::registry::missing_value(n, &mut cx.diags);
@@ -380,7 +434,11 @@ pub static VIRTUAL_SERVER: &[Keyword<VsDraft>] = server_timer_rows!(
     })),
     ok("sorry_server_inhibit", Arg::Bool(|v, b| v.sorry_inhibit = b.value)),
     kw("sorry_server_lvs_method", Status::Partial(TUN_IPIP), Arg::Custom("NAT|DR|TUN …", |v, n, cx| {
-        v.sorry_forwarding = forwarding(n, cx)
+        if v.sorry.is_none() {
+            cx.push(Diagnostic::warning(n.pos(), "sorry_server forwarding used without sorry_server"));
+            return;
+        }
+        v.sorry_forwarding = forwarding(n, cx, "sorry", v.sorry_forwarding)
     })),
     ok("real_server", Arg::Custom("IP [PORT] { real_server }", real_server)),
 );
@@ -388,25 +446,50 @@ pub static VIRTUAL_SERVER: &[Keyword<VsDraft>] = server_timer_rows!(
 /// `real_server IP [PORT] { … }`.
 pub static REAL_SERVER: &[Keyword<RsDraft>] = server_timer_rows!(
     RsDraft,
+    [
+        "real server connect_timeout {} invalid - ignoring",
+        "real server delay_loop '{}' invalid - ignoring",
+        "real server delay_before_retry '{}' invalid - ignoring",
+        "real server warmup '{}' invalid - ignoring"
+    ],
     ok(
         "weight",
-        Arg::Int(0, 65535, |r, w| r.weight = Some(w.value as u32))
+        Arg::Unsigned(
+            unsigned(
+                0,
+                WEIGHT_MAX,
+                "Real server weight {} is outside range 0-2147483647"
+            ),
+            |r, w| r.weight = Some(w.value as u32)
+        )
     ),
     kw(
         "lvs_method",
         Status::Partial(TUN_IPIP),
         Arg::Custom("NAT|DR|TUN …", |r, n, cx| r.spec.forwarding =
-            forwarding(n, cx))
+            forwarding(n, cx, "real", r.spec.forwarding))
     ),
     ok(
         "uthreshold",
-        Arg::Int(0, u32::MAX as i64, |r, v| r.spec.uthreshold =
-            v.value as u32)
+        Arg::Unsigned(
+            unsigned(
+                0,
+                UINT_MAX,
+                "Invalid real_server uthreshold '{}' - ignoring"
+            ),
+            |r, v| r.spec.uthreshold = v.value as u32
+        )
     ),
     ok(
         "lthreshold",
-        Arg::Int(0, u32::MAX as i64, |r, v| r.spec.lthreshold =
-            v.value as u32)
+        Arg::Unsigned(
+            unsigned(
+                0,
+                UINT_MAX,
+                "Invalid real_server lthreshold '{}' - ignoring"
+            ),
+            |r, v| r.spec.lthreshold = v.value as u32
+        )
     ),
     ok(
         "inhibit_on_failure",
@@ -837,7 +920,7 @@ impl VsDraft {
             delay_loop: self
                 .timers
                 .delay_loop
-                .map_or(60, |d| d.as_secs().max(1) as u32),
+                .map_or(60, |d| d.as_secs().clamp(1, u32::MAX.into()) as u32),
             real_servers: specs,
         };
         Some(VirtualServer {
