@@ -2063,3 +2063,44 @@ fn a_time_with_more_than_six_decimals_is_counted_and_rounded() {
     assert_eq!(cfg.global.garp.interval, Duration::from_micros(2));
     assert_eq!(cfg.instances[0].advert_int, 100);
 }
+
+/// A keyword vrrpd does not act on, written without its value, is answered as keepalived's
+/// handler answers it (measured one keyword a file with keepalived 2.2.7's `-t`): fatal where
+/// the handler reads the word unchecked (exit 2), counted where it checks first (exit 5).
+#[test]
+fn a_bare_keyword_vrrpd_ignores_is_answered_as_keepalived_answers_it() {
+    let load = |text: &str| {
+        let host = keepalived_conf::FakeHost::new();
+        keepalived_conf::load_str_with(text, Path::new("b.conf"), &on_host(host)).1
+    };
+    let fatal = |d: &[keepalived_conf::Diagnostic]| d.iter().any(|d| d.is_error());
+    for k in [
+        "process_name",
+        "vmac_prefix",
+        "nftables_priority",
+        "config_save_dir",
+        "vrrp_rlimit_rttime",
+    ] {
+        let d = load(&format!("global_defs {{\n {k}\n}}\n"));
+        assert!(fatal(&d), "{k}: {d:?}");
+    }
+    for (k, said_) in [
+        ("bfd_priority", "No bfd process priority specified"),
+        ("reload_time_file", "reload_time_file invalid"),
+        ("vrrp_rx_bufs_multiplier", "Invalid vrrp_rx_bufs_multiplier"),
+    ] {
+        let d = load(&format!("global_defs {{\n {k}\n}}\n"));
+        assert!(!fatal(&d), "{k}: {d:?}");
+        assert_eq!(said(&d, said_), [(2, true)], "{k}");
+    }
+    let d = load("child_wait_time\n");
+    assert!(fatal(&d), "{d:?}");
+    for (k, said_) in [
+        ("instance", "instance name missing"),
+        ("track_group", "track_group must have a name"),
+    ] {
+        let d = load(&format!("{k}\n"));
+        assert!(!fatal(&d), "{k}: {d:?}");
+        assert_eq!(said(&d, said_), [(1, true)], "{k}");
+    }
+}
