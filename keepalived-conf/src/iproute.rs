@@ -665,9 +665,11 @@ impl<'a> RouteLine<'a> {
                 }
                 Some(1)
             }
+            // keepalived reads such a word as the destination again, fails, and drops the
+            // route there: the words after it are not read.
             _ => {
                 bad(cx, pos, format!("unknown route keyword {w}"));
-                Some(1)
+                None
             }
         }
     }

@@ -2095,6 +2095,13 @@ fn a_bare_keyword_vrrpd_ignores_is_answered_as_keepalived_answers_it() {
     }
     let d = load("child_wait_time\n");
     assert!(fatal(&d), "{d:?}");
+    let d = load("bfd_instance b1 {\n neighbor_ip 192.0.2.9\n min_rx\n}\n");
+    assert!(fatal(&d), "{d:?}");
+    // keepalived drops a route at its unknown word and reads no further: the `src` left
+    // without its value is never reached (exit 5, not 2).
+    let d = load("static_routes {\n 192.0.2.96/24 dev eth1 link src\n}\n");
+    assert!(!fatal(&d), "{d:?}");
+    assert_eq!(said(&d, "unknown route keyword link"), [(2, true)]);
     for (k, said_) in [
         ("instance", "instance name missing"),
         ("track_group", "track_group must have a name"),

@@ -163,20 +163,21 @@ pub static TOP: &[Keyword<Draft>] = &[
     ),
 ];
 
-/// `bfd_instance NAME { … }`: known, skipped.
+/// `bfd_instance NAME { … }`: known, skipped; a value left out stops keepalived's reading
+/// (its handlers read the word unchecked).
 pub static BFD_INSTANCE: &[Keyword<()>] = &[
-    skip("source_ip", NO_BFD),
-    skip("neighbor_ip", NO_BFD),
-    skip("neighbour_ip", NO_BFD),
-    skip("min_rx", NO_BFD),
-    skip("min_tx", NO_BFD),
-    skip("idle_tx", NO_BFD),
-    skip("multiplier", NO_BFD),
+    when_missing(WhenMissing::Abort, skip("source_ip", NO_BFD)),
+    when_missing(WhenMissing::Abort, skip("neighbor_ip", NO_BFD)),
+    when_missing(WhenMissing::Abort, skip("neighbour_ip", NO_BFD)),
+    when_missing(WhenMissing::Abort, skip("min_rx", NO_BFD)),
+    when_missing(WhenMissing::Abort, skip("min_tx", NO_BFD)),
+    when_missing(WhenMissing::Abort, skip("idle_tx", NO_BFD)),
+    when_missing(WhenMissing::Abort, skip("multiplier", NO_BFD)),
     skip("passive", NO_BFD),
-    skip("ttl", NO_BFD),
-    skip("hoplimit", NO_BFD),
-    skip("max_hops", NO_BFD),
-    skip("weight", NO_BFD),
+    when_missing(WhenMissing::Abort, skip("ttl", NO_BFD)),
+    when_missing(WhenMissing::Abort, skip("hoplimit", NO_BFD)),
+    when_missing(WhenMissing::Abort, skip("max_hops", NO_BFD)),
+    when_missing(WhenMissing::Abort, skip("weight", NO_BFD)),
     skip("vrrp", NO_BFD),
     skip("checker", NO_BFD),
 ];
