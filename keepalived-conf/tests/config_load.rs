@@ -2111,3 +2111,27 @@ fn a_bare_keyword_vrrpd_ignores_is_answered_as_keepalived_answers_it() {
         assert_eq!(said(&d, said_), [(1, true)], "{k}");
     }
 }
+
+/// keepalived's VRRP side vets its scripts only when it has an instance to run: a
+/// `vrrp_script` in a file without one (or whose only instance has no name) is no security
+/// violation (measured with keepalived 2.2.7's `-t`: exit 0 and 5; 6 once an instance exists).
+#[test]
+fn vrrp_scripts_are_vetted_only_with_an_instance() {
+    let script = "vrrp_script chk {\n script \"/usr/bin/killall -0 haproxy\"\n}\n";
+    let load = |rest: &str| {
+        let host = keepalived_conf::FakeHost::new()
+            .with_interfaces(&["eth0"])
+            .with_programs(&["/usr/bin/killall"]);
+        let text = format!("{script}{rest}");
+        keepalived_conf::load_str_with(&text, Path::new("v.conf"), &on_host(host)).1
+    };
+    assert_eq!(violations(&load("")), [0u32; 0]);
+    assert_eq!(
+        violations(&load(
+            "vrrp_instance {\n interface eth0\n virtual_router_id 1\n}\n"
+        )),
+        [0u32; 0]
+    );
+    let named = "vrrp_instance A {\n interface eth0\n virtual_router_id 1\n}\n";
+    assert_eq!(violations(&load(named)), [2]);
+}

@@ -438,8 +438,9 @@ impl Draft {
                     .unwrap_or_else(|| "eth0".into())
             });
         }
-        // keepalived's VRRP process stops at a missing interface, before its script checks.
-        let vrrp_stops = self.check_interfaces(&global, cx);
+        // keepalived's VRRP process stops at a missing interface, before its script checks, and
+        // has nothing to check without an instance (a `vrrp_script` alone is never vetted).
+        let vrrp_stops = self.check_interfaces(&global, cx) || self.instances.is_empty();
         self.check_tracked_virtual_servers(cx);
         if !vrrp_stops {
             self.disable_missing_scripts(cx);
