@@ -2135,3 +2135,26 @@ fn vrrp_scripts_are_vetted_only_with_an_instance() {
     let named = "vrrp_instance A {\n interface eth0\n virtual_router_id 1\n}\n";
     assert_eq!(violations(&load(named)), [2]);
 }
+
+/// A DNS_CHECK `type` is one keepalived knows (any case), else reported and the default kept
+/// (measured with keepalived 2.2.7's `-t`: line 5 counted).
+#[test]
+fn a_dns_check_type_is_one_keepalived_knows() {
+    let text = "virtual_server 203.0.113.10 53 {\n protocol UDP\n real_server 203.0.113.20 53 {\n\
+        \x20 DNS_CHECK {\n   type AAAA;\n  }\n  DNS_CHECK {\n   type dnskey\n  }\n }\n}\n";
+    let (cfg, d) = keepalived_conf::load_str_with(
+        text,
+        Path::new("d.conf"),
+        &on_host(keepalived_conf::FakeHost::new()),
+    );
+    let types: Vec<String> = cfg.virtual_servers[0]
+        .resolved_checkers()
+        .iter()
+        .map(|r| match &r.probe {
+            checks::spec::ProbeSpec::DnsCheck(c) => c.qtype.clone(),
+            _ => String::new(),
+        })
+        .collect();
+    assert_eq!(types, ["SOA", "dnskey"]);
+    assert_eq!(said(&d, "Unknown DNS check type"), [(5, true)]);
+}

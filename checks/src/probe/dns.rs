@@ -19,6 +19,8 @@ pub fn qtype_code(name: &str) -> Option<u16> {
         "MX" => 15,
         "TXT" => 16,
         "AAAA" => 28,
+        "RRSIG" => 46,
+        "DNSKEY" => 48,
         _ => return None,
     })
 }

@@ -176,7 +176,22 @@ pub static SMTP_CHECK: &[Keyword<CheckDraft>] = connect_rows!(
 );
 
 pub static DNS_CHECK: &[Keyword<CheckDraft>] = connect_rows!(
-    ok("type", Arg::Word(|c, v| c.dns_type = Some(v.value))),
+    ok(
+        "type",
+        Arg::Custom("A|NS|CNAME|SOA|MX|TXT|AAAA|RRSIG|DNSKEY", |c, n, cx| {
+            let Some(t) = n.args.first() else {
+                crate::registry::missing_value(n, &mut cx.diags);
+                return;
+            };
+            match checks::probe::dns::qtype_code(&t.text) {
+                Some(_) => c.dns_type = Some(t.text.to_string()),
+                None => cx.push(Diagnostic::warning(
+                    &t.pos,
+                    format!("Unknown DNS check type {} - ignoring", t.text),
+                )),
+            }
+        })
+    ),
     ok("name", Arg::Word(|c, v| c.dns_name = Some(v.value))),
 );
 
