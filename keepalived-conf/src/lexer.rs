@@ -272,6 +272,14 @@ mod tests {
 
     use TokenKind::*;
 
+    /// The tokens that are values (kind and text).
+    fn values(t: &[(TokenKind, String, u32, u32)]) -> Vec<(TokenKind, &str)> {
+        t.iter()
+            .filter(|t| t.0 != Newline)
+            .map(|t| (t.0, t.1.as_str()))
+            .collect()
+    }
+
     #[test]
     fn positions_and_words() {
         assert_eq!(
@@ -292,11 +300,7 @@ mod tests {
     #[test]
     fn comments_and_quotes() {
         let t = lx("a \"x # y ! z\" # comment\n! whole line\nb c!d");
-        let words: Vec<_> = t
-            .iter()
-            .filter(|t| t.0 != Newline)
-            .map(|t| (t.0, t.1.as_str()))
-            .collect();
+        let words = values(&t);
         assert_eq!(
             words,
             vec![(Word, "a"), (Quoted, "x # y ! z"), (Word, "b"), (Word, "c")]
@@ -374,11 +378,7 @@ mod tests {
     #[test]
     fn only_double_quotes_quote() {
         let t = lx("auth_type 'PASS' a\"b c\"d \"x\\\"  'y z'");
-        let words: Vec<(TokenKind, &str)> = t
-            .iter()
-            .filter(|t| t.0 != Newline)
-            .map(|t| (t.0, t.1.as_str()))
-            .collect();
+        let words = values(&t);
         assert_eq!(
             words,
             [
