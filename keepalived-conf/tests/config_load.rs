@@ -2158,3 +2158,24 @@ fn a_dns_check_type_is_one_keepalived_knows() {
     assert_eq!(types, ["SOA", "dnskey"]);
     assert_eq!(said(&d, "Unknown DNS check type"), [(5, true)]);
 }
+
+/// A virtual server over a group with an address and no port is made persistent, as
+/// keepalived's check_data makes it (measured with keepalived 2.2.7's `-t`: counted, exit 5).
+#[test]
+fn a_group_address_without_a_port_makes_its_virtual_server_persistent() {
+    let text = "virtual_server_group G {\n 198.51.100.1\n}\n\
+        virtual_server group G {\n protocol TCP\n real_server 203.0.113.20 80 {\n }\n}\n";
+    let (cfg, d) = keepalived_conf::load_str_with(
+        text,
+        Path::new("g.conf"),
+        &on_host(keepalived_conf::FakeHost::new()),
+    );
+    assert_eq!(
+        cfg.virtual_servers[0].service.persistence_timeout,
+        Some(360)
+    );
+    assert_eq!(
+        said(&d, "zero port only valid for persistent services"),
+        [(4, true)]
+    );
+}

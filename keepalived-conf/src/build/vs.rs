@@ -743,6 +743,24 @@ pub fn virtual_server<'a>(d: &mut Draft, n: &Node<'a>, cx: &mut Cx<'_, 'a>) {
     };
     dispatch_block(VIRTUAL_SERVER, "virtual_server", &mut v, n, cx);
     d.checker_commands.append(&mut v.scripts);
+    // keepalived's check_data: a group address without a port needs persistence, as a
+    // virtual server's own address does.
+    if let ServiceKey::Group(g) = &v.key {
+        let portless = d
+            .virtual_server_groups
+            .iter()
+            .filter(|vsg| vsg.name == *g)
+            .flat_map(|vsg| &vsg.entries)
+            .any(|e| matches!(e, GroupEntry::Range { port: None, .. }));
+        if portless && v.persistence_timeout.is_none() {
+            let what = format!(
+                "Virtual server {}:0: zero port only valid for persistent services - setting",
+                v.name()
+            );
+            cx.push(Diagnostic::warning(n.pos(), what));
+            v.persistence_timeout = Some(DEFAULT_PERSISTENCE_TIMEOUT);
+        }
+    }
     if let Some(vs) = v.resolve(cx) {
         d.virtual_servers.push(vs);
     }
