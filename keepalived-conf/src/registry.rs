@@ -975,19 +975,16 @@ fn read_value<'a>(
                 ),
             }
         }
-        Shape::Unsigned(num) | Shape::Timer(num) => {
+        Shape::Unsigned(num) => {
+            let v = num.read(first.expect("checked above"), diags).kept?;
+            Some(Value::Unsigned(Spanned::new(v, at)))
+        }
+        Shape::Timer(num) => {
             let t = first.expect("checked above");
-            let timer = matches!(shape, Shape::Timer(_));
-            let read = match timer {
-                true => read_timer(&t.text, num.lo, num.hi),
-                false => read_unsigned_with(&t.text, num.lo, num.hi, num.lenient),
-            };
+            let read = read_timer(&t.text, num.lo, num.hi);
             num.report(&t.text, &read, &t.pos, diags);
             let v = read.kept?;
-            Some(match timer {
-                true => Value::Secs(Spanned::new(Duration::from_micros(v), at)),
-                false => Value::Unsigned(Spanned::new(v, at)),
-            })
+            Some(Value::Secs(Spanned::new(Duration::from_micros(v), at)))
         }
         Shape::Ip => {
             let t = first.expect("checked above");
@@ -1171,6 +1168,16 @@ pub fn script_line(node: &Node, diags: &mut Diags) -> Option<ScriptLine> {
     })
 }
 
+/// [`script_line`] of a statement that needs its command: nothing after the keyword is
+/// keepalived's missing value (an unterminated `"` is not: [`script_line`] reports it).
+pub fn script_statement(node: &Node, diags: &mut Diags) -> Option<ScriptLine> {
+    if !node.has_raw_value() {
+        missing_value(node, diags);
+        return None;
+    }
+    script_line(node, diags)
+}
+
 /// Every word of the statement after the keyword, joined by one space.
 pub fn words(node: &Node) -> String {
     node.args
@@ -1312,10 +1319,19 @@ pub struct Read<T = u64> {
     pub said: Vec<String>,
 }
 
-/// C's `strtoull(s, &end, 10)`: leading white space, a sign, digits. Returns the value (the
-/// maximum on overflow, negated for a `-`), whether every byte was read, and whether it
-/// overflowed.
-fn strtoull(s: &[u8]) -> (u64, bool, bool) {
+/// What C's `strtoull(s, &end, 10)` reads.
+struct Strtoull {
+    /// The value (the maximum on overflow, negated for a `-`).
+    value: u64,
+    /// Whether every byte was read.
+    whole: bool,
+    overflow: bool,
+    /// Whether a `-` came first (after white space).
+    negative: bool,
+}
+
+/// C's `strtoull(s, &end, 10)`: leading white space, a sign, digits.
+fn strtoull(s: &[u8]) -> Strtoull {
     let start = s
         .iter()
         .position(|b| !b" \t\n\r\x0b\x0c".contains(b))
@@ -1327,25 +1343,33 @@ fn strtoull(s: &[u8]) -> (u64, bool, bool) {
         _ => (false, t),
     };
     let n = d.iter().take_while(|b| b.is_ascii_digit()).count();
+    let read = |value, whole, overflow| Strtoull {
+        value,
+        whole,
+        overflow,
+        negative: neg,
+    };
     if n == 0 {
-        return (0, s.is_empty(), false);
+        return read(0, s.is_empty(), false);
     }
     let v = d[..n].iter().try_fold(0u64, |v, b| {
         v.checked_mul(10)?.checked_add(u64::from(b - b'0'))
     });
     match v {
-        None => (u64::MAX, n == d.len(), true),
-        Some(v) => (if neg { v.wrapping_neg() } else { v }, n == d.len(), false),
+        None => read(u64::MAX, n == d.len(), true),
+        Some(v) => read(if neg { v.wrapping_neg() } else { v }, n == d.len(), false),
     }
 }
 
 /// keepalived's `read_unsigned` (its `read_unsigned_func`, base 10) in `lo..=hi`, with
 /// `lenient` its `ignore_error`.
 pub fn read_unsigned_with(text: &str, lo: u64, hi: u64, lenient: bool) -> Read {
-    let (v, whole, overflow) = strtoull(text.as_bytes());
-    let negative = text
-        .trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c'])
-        .starts_with('-');
+    let Strtoull {
+        value: v,
+        whole,
+        overflow,
+        negative,
+    } = strtoull(text.as_bytes());
     // keepalived's bounds are C `unsigned`s.
     let in_range = (lo..=hi.min(UINT_MAX)).contains(&v);
     let said = if negative {
@@ -1370,10 +1394,12 @@ pub fn read_unsigned_with(text: &str, lo: u64, hi: u64, lenient: bool) -> Read {
 /// keepalived's `read_int` (its `read_int_func`, base 10: C's `strtol`) in `lo..=hi`; with
 /// `lenient` (keepalived's `ignore_error`) its daemon keeps leading digits in range.
 pub fn read_int(text: &str, lo: i64, hi: i64, lenient: bool) -> Read<i64> {
-    let (v, whole, overflow) = strtoull(text.as_bytes());
-    let negative = text
-        .trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c'])
-        .starts_with('-');
+    let Strtoull {
+        value: v,
+        whole,
+        overflow,
+        negative,
+    } = strtoull(text.as_bytes());
     // strtol: the magnitude read, signed; out of `long` it is ERANGE.
     let v: Option<i64> = match (overflow, negative) {
         (true, _) => None,
@@ -1431,7 +1457,12 @@ pub fn read_timer(text: &str, lo: u64, hi: u64) -> Read {
         None => digits.extend_from_slice(p),
     }
     digits.resize(digits.len() + SHIFT - decimals, b'0');
-    let (mut v, whole, overflow) = strtoull(&digits);
+    let Strtoull {
+        value: mut v,
+        whole,
+        overflow,
+        ..
+    } = strtoull(&digits);
     if round_up {
         v = v.wrapping_add(1);
     }

@@ -101,10 +101,7 @@ impl FifoDraft {
         cx: &mut Cx<'_, 'a>,
         used: &mut Vec<Spanned<String>>,
     ) {
-        if !n.has_raw_value() && first(n, cx).is_none() {
-            return;
-        }
-        let Some(line) = crate::registry::script_line(n, &mut cx.diags) else {
+        let Some(line) = crate::registry::script_statement(n, &mut cx.diags) else {
             return;
         };
         if has_user(n, !line.rest.is_empty(), &line.command, " script", cx) {

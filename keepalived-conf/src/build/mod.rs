@@ -322,15 +322,7 @@ pub fn notify_line<'a>(
     n: &Node<'a>,
     cx: &mut Cx<'_, 'a>,
 ) -> Option<(Spanned<String>, Option<String>)> {
-    let Some(first) = n.args.first() else {
-        match n.has_raw_value() {
-            // An unterminated `"`: reported there, the script unset.
-            true => _ = super::registry::script_line(n, &mut cx.diags),
-            false => super::registry::missing_value(n, &mut cx.diags),
-        }
-        return None;
-    };
-    if slot.is_some() {
+    if let (Some(_), Some(first)) = (slot, n.args.first()) {
         cx.push(Diagnostic::warning(
             &first.pos,
             format!(
@@ -341,7 +333,7 @@ pub fn notify_line<'a>(
         ));
         return None;
     }
-    let line = super::registry::script_line(n, &mut cx.diags)?;
+    let line = super::registry::script_statement(n, &mut cx.diags)?;
     let cmd = &line.command;
     // keepalived reads `COMMAND [USER [GROUP]]`: an unquoted command's first argument is
     // taken as the user, and the script is dropped when there is no such user.
@@ -374,7 +366,8 @@ pub fn notify_line<'a>(
         let user_group: Vec<&str> = line.rest.iter().take(2).map(String::as_str).collect();
         user_group.join(" ")
     });
-    Some((Spanned::new(line.command, &first.pos), user_group))
+    let at = n.args.first().map_or(n.pos(), |a| &a.pos);
+    Some((Spanned::new(line.command, at), user_group))
 }
 
 /// An interface a route or rule names, where.

@@ -225,11 +225,7 @@ fn script<'a>(
     cx: &mut Cx<'_, 'a>,
     used: &mut Vec<Spanned<String>>,
 ) -> Option<ScriptSpec> {
-    if n.args.is_empty() && !n.has_raw_value() {
-        crate::registry::missing_value(n, &mut cx.diags);
-        return None;
-    }
-    let line = crate::registry::script_line(n, &mut cx.diags)?;
+    let line = crate::registry::script_statement(n, &mut cx.diags)?;
     let kind = match n.name().starts_with("quorum") {
         true => "quorum",
         false => "notify",
